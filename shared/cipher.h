@@ -1,0 +1,47 @@
+/* Cipher suites of the data channel and one direction's crypto context.
+ * A context holds the expanded key (set up once per key) and is used by one
+ * thread at a time; it is wiped by rv_cipher_ctx_clear(). */
+#ifndef RV_CIPHER_H
+#define RV_CIPHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum rv_cipher {
+	RV_CIPHER_NONE = 0,              /* no encryption, packet-id kept (TCP over TLS) */
+	RV_CIPHER_AES_256_GCM = 1,       /* AEAD, P_DATA_V2 */
+	RV_CIPHER_CHACHA20_POLY1305 = 2, /* AEAD, P_DATA_V2 */
+	RV_CIPHER_AES_256_CBC_HMAC = 3,  /* AES-256-CBC + HMAC-SHA256, P_DATA_V2 header */
+	RV_CIPHER_STATIC_CBC_HMAC = 4,   /* OpenVPN --secret mode: no header, long pid */
+	RV_CIPHER__COUNT
+};
+
+/* One direction of OpenVPN's key layout: cipher key slice and HMAC slice. */
+struct rv_key_dir {
+	uint8_t cipher[64];
+	uint8_t hmac[64];
+};
+
+/* OpenVPN's 256-byte key material: dir[0] client->server, dir[1] server->client. */
+struct rv_key_material {
+	struct rv_key_dir dir[2];
+};
+
+struct rv_cipher_ctx; /* opaque; see cipher.c */
+
+/* Name as OpenVPN spells it ("AES-256-GCM", "CHACHA20-POLY1305",
+ * "AES-256-CBC", "none", "static"); parse returns -1 on unknown names. */
+const char *rv_cipher_name(enum rv_cipher c);
+int rv_cipher_parse(const char *name, enum rv_cipher *out);
+bool rv_cipher_is_aead(enum rv_cipher c);
+
+/* Allocate a context for cipher @c keyed with @k, for encryption (@encrypt
+ * true) or decryption. Returns NULL on failure (bad suite, OpenSSL error).
+ * Not for the packet path: call when a key is installed. */
+struct rv_cipher_ctx *rv_cipher_ctx_new(enum rv_cipher c, const struct rv_key_dir *k, bool encrypt);
+/* Wipe all key material and free. NULL is accepted. */
+void rv_cipher_ctx_free(struct rv_cipher_ctx *ctx);
+enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx);
+
+#endif
