@@ -1,0 +1,65 @@
+/* The control plane's RPC contract: every method is one row of the dispatch
+ * table (methods.c) naming its handler and the scope it needs; server.c runs
+ * the one scope check (the "interceptor") before any handler.
+ * Handlers run on the server's worker threads and must not block for long
+ * (password hashing goes to the Argon2 pool). */
+#ifndef RV_RPC_H
+#define RV_RPC_H
+
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rv_control; /* the server's state: store, config, metrics, ... */
+
+enum rv_scope {
+	RV_SCOPE_PUBLIC,     /* no token needed (Login, Refresh, grpc.health) */
+	RV_SCOPE_USER,       /* any logged-in, enabled user */
+	RV_SCOPE_ROOM_OWNER, /* the owner of the room named in the request, or an admin */
+	RV_SCOPE_ADMIN,      /* admins only */
+};
+
+/* Who is calling, filled in by the scope check from the bearer token. */
+struct rv_principal {
+	bool authenticated;
+	uint64_t user_id;
+	char username[64];
+	bool admin;
+	uint64_t device_id;
+};
+
+struct rv_rpc_ctx {
+	struct rv_control *ctl;
+	const char *method;  /* "/roomvpn.v1.RoomService/Create" */
+	const char *peer;    /* source address as grpc reports it */
+	struct rv_principal who;
+	/* Extra initial metadata a handler wants sent (Login/Refresh put the
+	 * session token here): up to 4 key/value pairs, static or ctx-owned. */
+	unsigned n_md;
+	struct {
+		char key[32];
+		char value[128];
+	} md[4];
+};
+
+/* A unary handler: fill *resp (allocated with protobuf-c, freed by the
+ * server) and return GRPC_STATUS_OK, or return an error status with a clear
+ * message in @msg. */
+typedef grpc_status_code (*rv_unary_fn)(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+					ProtobufCMessage **resp, char *msg, size_t msglen);
+
+/* For RV_SCOPE_ROOM_OWNER: pulls the room id/name out of the request. */
+typedef const char *(*rv_room_of_fn)(const ProtobufCMessage *req);
+
+struct rv_method {
+	const char *path;
+	enum rv_scope scope;
+	const ProtobufCMessageDescriptor *req_desc;
+	rv_unary_fn handler;       /* NULL for streaming methods */
+	rv_room_of_fn room_of;     /* only for RV_SCOPE_ROOM_OWNER */
+	const char *audit_action;  /* non-NULL: the call is recorded in the audit log */
+};
+
+#endif
