@@ -9,11 +9,11 @@
 #include <stdint.h>
 
 enum rv_cipher {
-	RV_CIPHER_NONE = 0,              /* no encryption, packet-id kept (TCP over TLS) */
-	RV_CIPHER_AES_256_GCM = 1,       /* AEAD, P_DATA_V2 */
+	RV_CIPHER_NONE = 0,		 /* no encryption, packet-id kept (TCP over TLS) */
+	RV_CIPHER_AES_256_GCM = 1,	 /* AEAD, P_DATA_V2 */
 	RV_CIPHER_CHACHA20_POLY1305 = 2, /* AEAD, P_DATA_V2 */
-	RV_CIPHER_AES_256_CBC_HMAC = 3,  /* AES-256-CBC + HMAC-SHA256, P_DATA_V2 header */
-	RV_CIPHER_STATIC_CBC_HMAC = 4,   /* OpenVPN --secret mode: no header, long pid */
+	RV_CIPHER_AES_256_CBC_HMAC = 3,	 /* AES-256-CBC + HMAC-SHA256, P_DATA_V2 header */
+	RV_CIPHER_STATIC_CBC_HMAC = 4,	 /* OpenVPN --secret mode: no header, long pid */
 	RV_CIPHER__COUNT
 };
 
@@ -43,5 +43,30 @@ struct rv_cipher_ctx *rv_cipher_ctx_new(enum rv_cipher c, const struct rv_key_di
 /* Wipe all key material and free. NULL is accepted. */
 void rv_cipher_ctx_free(struct rv_cipher_ctx *ctx);
 enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx);
+
+#define RV_AEAD_TAG_LEN	   16
+#define RV_AEAD_NONCE_LEN  12
+#define RV_IMPLICIT_IV_LEN 8 /* AEAD: first bytes of the direction's hmac slice */
+#define RV_CBC_IV_LEN	   16
+#define RV_CBC_BLOCK	   16
+#define RV_HMAC_LEN	   32 /* HMAC-SHA256 */
+
+/* Primitives on a keyed context, used by the framing (and by the
+ * known-answer tests with arbitrary nonces). All work in place, return 0 or
+ * -1; aead_open returns -1 when the tag does not verify. */
+int rv_cipher_aead_seal(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_LEN],
+			const uint8_t *aad, size_t aad_len, uint8_t *buf, size_t len,
+			uint8_t tag[RV_AEAD_TAG_LEN]);
+int rv_cipher_aead_open(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_LEN],
+			const uint8_t *aad, size_t aad_len, uint8_t *buf, size_t len,
+			const uint8_t tag[RV_AEAD_TAG_LEN]);
+/* CBC without padding over whole blocks (direction fixed by the context). */
+int rv_cipher_cbc(struct rv_cipher_ctx *ctx, const uint8_t iv[RV_CBC_IV_LEN], uint8_t *buf,
+		  size_t len);
+/* HMAC-SHA256 with the context's HMAC key. */
+int rv_cipher_hmac(struct rv_cipher_ctx *ctx, const uint8_t *data, size_t len,
+		   uint8_t out[RV_HMAC_LEN]);
+/* Next random CBC IV of an encrypting CBC context. */
+int rv_cipher_next_iv(struct rv_cipher_ctx *ctx, uint8_t iv[RV_CBC_IV_LEN]);
 
 #endif

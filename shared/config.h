@@ -17,7 +17,8 @@ int rv_config_load(const char *path, rv_config_cb cb, void *arg, char *err, size
 int rv_config_apply_override(const char *kv, rv_config_cb cb, void *arg, char *err, size_t errlen);
 
 /* Value parsers: return 0, or -1 with a message in @err. */
-int rv_parse_u32(const char *v, uint32_t min, uint32_t max, uint32_t *out, char *err, size_t errlen);
+int rv_parse_u32(const char *v, uint32_t min, uint32_t max, uint32_t *out, char *err,
+		 size_t errlen);
 int rv_parse_bool(const char *v, bool *out, char *err, size_t errlen);
 /* "30s", "5m", "2h", "1500ms", or plain seconds -> nanoseconds. */
 int rv_parse_duration_ns(const char *v, uint64_t *out, char *err, size_t errlen);

@@ -16,17 +16,18 @@
 #include "cipher.h"
 #include "drop.h"
 
-#define RV_OP_DATA_V1 6
-#define RV_OP_DATA_V2 9
-#define RV_PEER_ID_NONE 0xFFFFFFu
-#define RV_DC_HEADROOM 64 /* bytes every caller leaves in front of a payload */
-#define RV_DC_TAILROOM 16 /* bytes every caller leaves behind a payload */
-#define RV_DC_V2_HDR_LEN 4
+#define RV_OP_DATA_V1	  6
+#define RV_OP_DATA_V2	  9
+#define RV_PEER_ID_NONE	  0xFFFFFFu
+#define RV_DC_HEADROOM	  64 /* bytes every caller leaves in front of a payload */
+#define RV_DC_TAILROOM	  16 /* bytes every caller leaves behind a payload */
+#define RV_DC_V2_HDR_LEN  4
+#define RV_DC_MAX_PAYLOAD 65535u /* larger payloads are RV_DROP_TOO_BIG */
 
 /* A packet in a caller-owned buffer. */
 struct rv_pkt {
-	uint8_t *data;     /* first byte of the payload (seal) or wire packet (open) */
-	uint32_t len;      /* bytes at data */
+	uint8_t *data;	   /* first byte of the payload (seal) or wire packet (open) */
+	uint32_t len;	   /* bytes at data */
 	uint32_t headroom; /* writable bytes before data */
 	uint32_t tailroom; /* writable bytes after data + len */
 };
@@ -48,6 +49,11 @@ enum rv_drop rv_dc_peek(const uint8_t *data, uint32_t len, uint8_t *key_id, uint
  * payload and *packet_id holds the packet-id. No replay check: the caller
  * runs it after this returns RV_OK. */
 enum rv_drop rv_dc_open(struct rv_cipher_ctx *ctx, struct rv_pkt *p, uint32_t *packet_id);
+
+/* Static-key suite: time field of the long-form packet-id. On an encrypting
+ * context, the time sent (latched at the first seal, as OpenVPN does); on a
+ * decrypting one, the time of the last packet rv_dc_open accepted. */
+uint32_t rv_dc_static_time(const struct rv_cipher_ctx *ctx);
 
 /* Batch forms: N packets per call, each with its own context (packets of one
  * burst may belong to different sessions). Results go to @res[i]. */

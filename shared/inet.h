@@ -9,7 +9,7 @@
 uint16_t rv_inet_checksum(const void *data, size_t len);
 /* Parse "a.b.c.d/len" into host-order address and prefix length. */
 int rv_parse_cidr(const char *s, uint32_t *addr, uint8_t *plen);
-/* Parse "host:port" (IPv4 literal). */
+/* Parse "host:port" (IPv4 literal; port 0..65535). Both return 0 or -1. */
 int rv_parse_hostport(const char *s, uint32_t *addr, uint16_t *port);
 
 static inline uint16_t rv_get_be16(const uint8_t *p)

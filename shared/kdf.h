@@ -23,8 +23,8 @@ int rv_x25519_shared(const struct rv_x25519 *kp, const uint8_t peer_pub[RV_X2551
 		     uint8_t shared[RV_X25519_LEN]);
 void rv_x25519_wipe(struct rv_x25519 *kp);
 
-int rv_kdf_derive(const uint8_t shared[RV_X25519_LEN], const uint8_t *room_key,
-		  size_t room_key_len, uint8_t key_id, const uint8_t client_pub[RV_X25519_LEN],
+int rv_kdf_derive(const uint8_t shared[RV_X25519_LEN], const uint8_t *room_key, size_t room_key_len,
+		  uint8_t key_id, const uint8_t client_pub[RV_X25519_LEN],
 		  const uint8_t server_pub[RV_X25519_LEN], struct rv_key_material *out);
 
 #endif

@@ -8,11 +8,11 @@ void rv_log_set_level(enum rv_log_level l);
 int rv_log_parse_level(const char *name, enum rv_log_level *out);
 void rv_log(enum rv_log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* At most one message per second per call site. */
-#define rv_log_ratelimited(l, ...)                                                       \
-	do {                                                                             \
-		static __thread long rv__last_;                                          \
-		if (rv_log_allow_(&rv__last_))                                           \
-			rv_log(l, __VA_ARGS__);                                          \
+#define rv_log_ratelimited(l, ...)                                                                 \
+	do {                                                                                       \
+		static __thread long rv__last_;                                                    \
+		if (rv_log_allow_(&rv__last_))                                                     \
+			rv_log(l, __VA_ARGS__);                                                    \
 	} while (0)
 int rv_log_allow_(long *last_s);
 

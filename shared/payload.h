@@ -12,9 +12,9 @@ extern const uint8_t rv_ping_payload[RV_PING_LEN];
 
 /* Echo: magic "\xfeRVECHO\x01" (8) | type (1) | zero (3) | seq (4, BE) |
  * timestamp ns (8, BE). The first byte 0xfe can't start an IPv4/IPv6 packet. */
-#define RV_ECHO_LEN 24
+#define RV_ECHO_LEN	24
 #define RV_ECHO_REQUEST 1
-#define RV_ECHO_REPLY 2
+#define RV_ECHO_REPLY	2
 
 struct rv_echo {
 	uint8_t type;

@@ -9,14 +9,14 @@
 #include "drop.h"
 
 #define RV_REPLAY_DEFAULT_WINDOW 2048u
-#define RV_REPLAY_MAX_WINDOW 65536u
+#define RV_REPLAY_MAX_WINDOW	 65536u
 /* Past this packet-id a sender must re-key (OpenVPN never wraps). */
 #define RV_PID_REKEY_THRESHOLD 0xFF000000u
 
 struct rv_replay {
 	uint32_t highest; /* highest accepted packet-id, 0 = none yet */
 	uint32_t window;  /* size in packets, a power of two */
-	uint64_t *bits;   /* window/64 words, bit (id % window) */
+	uint64_t *bits;	  /* window/64 words, bit (id % window) */
 };
 
 /* @window is rounded up to a power of two >= 64; 0 means the default.

@@ -11,7 +11,7 @@
 
 struct rv_tcp_decoder {
 	uint32_t max_len; /* frames longer than this (or of length 0) are bad */
-	uint32_t have;    /* bytes buffered, prefix included */
+	uint32_t have;	  /* bytes buffered, prefix included */
 	uint8_t buf[2 + RV_TCP_FRAME_MAX];
 };
 

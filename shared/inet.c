@@ -1,0 +1,71 @@
+/* Wire helpers: Internet checksum, CIDR and host:port parsing. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inet.h"
+
+uint16_t rv_inet_checksum(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t sum = 0;
+
+	for (; len >= 2; p += 2, len -= 2)
+		sum += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		sum += (uint32_t)p[0] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+static int parse_ipv4(const char *s, size_t len, uint32_t *addr)
+{
+	char buf[INET_ADDRSTRLEN];
+	struct in_addr in;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	if (inet_pton(AF_INET, buf, &in) != 1)
+		return -1;
+	*addr = ntohl(in.s_addr);
+	return 0;
+}
+
+static int parse_num(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	*out = strtoul(s, &end, 10);
+	return (*end || *out > max) ? -1 : 0;
+}
+
+int rv_parse_cidr(const char *s, uint32_t *addr, uint8_t *plen)
+{
+	const char *slash = s ? strchr(s, '/') : NULL;
+	unsigned long n;
+
+	if (!slash || parse_ipv4(s, (size_t)(slash - s), addr) < 0)
+		return -1;
+	if (parse_num(slash + 1, 32, &n) < 0)
+		return -1;
+	*plen = (uint8_t)n;
+	return 0;
+}
+
+int rv_parse_hostport(const char *s, uint32_t *addr, uint16_t *port)
+{
+	const char *colon = s ? strrchr(s, ':') : NULL;
+	unsigned long n;
+
+	if (!colon || parse_ipv4(s, (size_t)(colon - s), addr) < 0)
+		return -1;
+	if (parse_num(colon + 1, 65535, &n) < 0)
+		return -1;
+	*port = (uint16_t)n;
+	return 0;
+}
