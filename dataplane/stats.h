@@ -35,7 +35,7 @@ static inline void rv_stats_drop(struct rv_lcore_stats *s, enum rv_drop why)
 void rv_stats_read_lcore(unsigned lcore, struct rv_lcore_stats *out);
 /* Sum over all lcores. */
 void rv_stats_read_total(struct rv_lcore_stats *out);
-/* Lcores that have ever counted something (bitmap by lcore id, first 128). */
+/* 1 + the highest lcore id that received or sent something (0 = none). */
 unsigned rv_stats_lcore_count(void);
 void rv_stats_reset(void); /* tests/bench only: workers must be stopped */
 

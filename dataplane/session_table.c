@@ -1,0 +1,842 @@
+/* Session and room tables: one writer (the agent), QSBR readers (workers).
+ * See session_table.h for the threading contract. */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "dp_tables.h"
+#include "static_key.h"
+
+struct rv_dp_tables *rv_dp_root;
+unsigned rv_dp_n_workers = 1;
+bool rv_dp_pipeline;
+
+static struct rv_st_params params;
+static pthread_t writer;
+static bool writer_set;
+static __thread bool writer_offline;
+static _Atomic uint32_t n_rooms, n_sessions, n_keys;
+static _Atomic uint64_t pending_frees;
+
+struct rv_st_batch {
+	struct rv_dp_tables *t;
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Every writer entry point: the one writer, online (QSBR). */
+static void writer_enter(void)
+{
+	assert(writer_set && pthread_equal(writer, pthread_self()));
+	if (writer_offline) {
+		rcu_thread_online();
+		writer_offline = false;
+	}
+}
+
+/* ---- match functions and reader look-ups ---- */
+
+static int match_peer(struct cds_lfht_node *n, const void *key)
+{
+	const struct rv_dp_session *s = caa_container_of(n, struct rv_dp_session, by_peer);
+	return s->peer_id == *(const uint32_t *)key;
+}
+
+struct vip_key {
+	uint32_t room, vip;
+};
+
+static int match_vip(struct cds_lfht_node *n, const void *key)
+{
+	const struct rv_dp_session *s = caa_container_of(n, struct rv_dp_session, by_vip);
+	const struct vip_key *k = key;
+	return s->room_id == k->room && s->vip == k->vip;
+}
+
+static int match_room(struct cds_lfht_node *n, const void *key)
+{
+	const struct rv_dp_room *r = caa_container_of(n, struct rv_dp_room, node);
+	return r->cfg.room_id == *(const uint32_t *)key;
+}
+
+struct rv_dp_session *rv_dp_find_peer(struct rv_dp_tables *t, uint32_t peer_id)
+{
+	struct cds_lfht_iter it;
+	cds_lfht_lookup(t->by_peer, rv_dp_hash32(peer_id), match_peer, &peer_id, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	return n ? caa_container_of(n, struct rv_dp_session, by_peer) : NULL;
+}
+
+struct rv_dp_session *rv_dp_find_vip(struct rv_dp_tables *t, uint32_t room_id, uint32_t vip)
+{
+	struct vip_key k = {room_id, vip};
+	struct cds_lfht_iter it;
+	cds_lfht_lookup(t->by_vip, rv_dp_vip_hash(room_id, vip), match_vip, &k, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	return n ? caa_container_of(n, struct rv_dp_session, by_vip) : NULL;
+}
+
+static struct rv_dp_room *find_room(struct rv_dp_tables *t, uint32_t room_id)
+{
+	struct cds_lfht_iter it;
+	cds_lfht_lookup(t->rooms, rv_dp_hash32(room_id), match_room, &room_id, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	return n ? caa_container_of(n, struct rv_dp_room, node) : NULL;
+}
+
+struct rv_dp_key *rv_dp_rx_key(struct rv_dp_session *s, uint8_t key_id, uint64_t now_ns)
+{
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
+		struct rv_dp_key *k = rcu_dereference(s->slot[i]);
+		if (!k || k->key_id != key_id)
+			continue;
+		uint64_t retire = atomic_load_explicit(&k->retire_at_ns, memory_order_relaxed);
+		return (retire && now_ns >= retire) ? NULL : k;
+	}
+	return NULL;
+}
+
+struct rv_dp_key *rv_dp_tx_key(struct rv_dp_session *s)
+{
+	int i = atomic_load_explicit(&s->tx_slot, memory_order_acquire);
+	return i < 0 ? NULL : rcu_dereference(s->slot[i]);
+}
+
+int rv_dp_owner(struct rv_dp_session *s, int self)
+{
+	int cur = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	if (cur != RV_DP_NO_OWNER)
+		return cur;
+	if (atomic_compare_exchange_strong(&s->owner, &cur, self))
+		return self;
+	return cur;
+}
+
+/* ---- keys ---- */
+
+static void key_free(struct rv_dp_key *k)
+{
+	rv_cipher_ctx_free(k->enc);
+	rv_cipher_ctx_free(k->dec);
+	rv_cipher_ctx_free(k->enc_none);
+	rv_cipher_ctx_free(k->dec_none);
+	rv_replay_free(&k->replay);
+	OPENSSL_cleanse(k, sizeof(*k));
+	free(k);
+	n_keys--;
+}
+
+static void key_free_rcu(struct rcu_head *h)
+{
+	key_free(caa_container_of(h, struct rv_dp_key, rcu));
+	pending_frees--;
+}
+
+static void key_defer_free(struct rv_dp_key *k)
+{
+	pending_frees++;
+	call_rcu(&k->rcu, key_free_rcu);
+}
+
+static bool cipher_ok(enum rv_cipher c)
+{
+	return c == RV_CIPHER_AES_256_GCM || c == RV_CIPHER_CHACHA20_POLY1305 ||
+	       c == RV_CIPHER_AES_256_CBC_HMAC;
+}
+
+static struct rv_dp_key *key_new(uint8_t key_id, enum rv_cipher c, const struct rv_key_material *km,
+				 int dir, char *err, size_t errlen)
+{
+	if (key_id > 7 || !cipher_ok(c) || dir < RV_KEY_DIRECTION_NONE || dir > 1) {
+		fail(err, errlen, "invalid key: key-id %u (0..7), cipher %d, direction %d (-1..1)",
+		     key_id, c, dir);
+		return NULL;
+	}
+	struct rv_dp_key *k = calloc(1, sizeof(*k));
+	if (!k) {
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	n_keys++;
+	k->key_id = key_id;
+	k->suite = c;
+	rv_static_key_dirs(km, dir, &k->tx_dir, &k->rx_dir);
+	k->enc = rv_cipher_ctx_new(c, &k->tx_dir, true);
+	k->dec = rv_cipher_ctx_new(c, &k->rx_dir, false);
+	k->enc_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->tx_dir, true);
+	k->dec_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->rx_dir, false);
+	if (!k->enc || !k->dec || !k->enc_none || !k->dec_none ||
+	    rv_replay_init(&k->replay, params.replay_window) < 0) {
+		key_free(k);
+		fail(err, errlen, "cannot set up cipher %s for key-id %u", rv_cipher_name(c),
+		     key_id);
+		return NULL;
+	}
+	return k;
+}
+
+static bool key_same(const struct rv_dp_key *a, const struct rv_dp_key *b)
+{
+	return a->key_id == b->key_id && a->suite == b->suite &&
+	       CRYPTO_memcmp(&a->tx_dir, &b->tx_dir, sizeof(a->tx_dir)) == 0 &&
+	       CRYPTO_memcmp(&a->rx_dir, &b->rx_dir, sizeof(a->rx_dir)) == 0;
+}
+
+/* ---- sessions ---- */
+
+static void session_free(struct rv_dp_session *s)
+{
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
+		if (s->slot[i] && !s->keys_moved)
+			key_free(s->slot[i]);
+	free(s);
+	n_sessions--;
+}
+
+static void session_free_rcu(struct rcu_head *h)
+{
+	session_free(caa_container_of(h, struct rv_dp_session, rcu));
+	pending_frees--;
+}
+
+static struct rv_dp_session *session_new(const struct rv_st_session *c, struct rv_dp_room *room,
+					 char *err, size_t errlen)
+{
+	if (c->peer_id > RV_ST_PEER_ID_MAX) {
+		fail(err, errlen, "peer-id %u out of range (0..%u)", c->peer_id, RV_ST_PEER_ID_MAX);
+		return NULL;
+	}
+	struct rv_dp_key *k = key_new(c->key_id, c->cipher, &c->key, c->key_direction, err, errlen);
+	if (!k)
+		return NULL;
+	struct rv_dp_session *s = calloc(1, sizeof(*s));
+	if (!s) {
+		key_free(k);
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	n_sessions++;
+	cds_lfht_node_init(&s->by_peer);
+	cds_lfht_node_init(&s->by_vip);
+	s->peer_id = c->peer_id;
+	s->room_id = c->room_id;
+	s->vip = c->vip;
+	s->room = room;
+	s->slot[0] = k;
+	s->tx_slot = 0;
+	s->owner = rv_dp_pipeline ? (int)(c->peer_id % rv_dp_n_workers) : RV_DP_NO_OWNER;
+	s->addr = rv_dp_addr_pack(&c->addr);
+	return s;
+}
+
+static int check_vip(const struct rv_dp_room *r, uint32_t vip, char *err, size_t errlen)
+{
+	if ((vip & r->mask) != r->cfg.subnet || vip == r->cfg.subnet || vip == r->cfg.broadcast)
+		return fail(err, errlen, "virtual IP %u.%u.%u.%u is not a host of room %u's subnet",
+			    vip >> 24, (vip >> 16) & 255, (vip >> 8) & 255, vip & 255,
+			    r->cfg.room_id);
+	return 0;
+}
+
+/* Link @s into @t (vip and peer-id must be free or held by @old, which is
+ * replaced atomically in the peer-id table). */
+static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct rv_dp_session *old)
+{
+	if (old) {
+		atomic_store(&old->dead, true);
+		cds_lfht_del(t->by_vip, &old->by_vip);
+		cds_list_del_rcu(&old->room_link);
+		old->room->n_members--;
+		struct cds_lfht_iter it;
+		cds_lfht_lookup(t->by_peer, rv_dp_hash32(s->peer_id), match_peer, &s->peer_id, &it);
+		cds_lfht_replace(t->by_peer, &it, rv_dp_hash32(s->peer_id), match_peer, &s->peer_id,
+				 &s->by_peer);
+	} else {
+		cds_lfht_add(t->by_peer, rv_dp_hash32(s->peer_id), &s->by_peer);
+	}
+	cds_lfht_add(t->by_vip, rv_dp_vip_hash(s->room_id, s->vip), &s->by_vip);
+	cds_list_add_tail_rcu(&s->room_link, &s->room->members);
+	s->room->n_members++;
+}
+
+static void session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s)
+{
+	atomic_store(&s->dead, true);
+	cds_lfht_del(t->by_peer, &s->by_peer);
+	cds_lfht_del(t->by_vip, &s->by_vip);
+	cds_list_del_rcu(&s->room_link);
+	s->room->n_members--;
+}
+
+static void session_defer_free(struct rv_dp_session *s)
+{
+	pending_frees++;
+	call_rcu(&s->rcu, session_free_rcu);
+}
+
+/* ---- tables ---- */
+
+static struct rv_dp_tables *tables_new(void)
+{
+	struct rv_dp_tables *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	unsigned long init = 1024;
+	int flags = CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING;
+	t->by_peer = cds_lfht_new(init, init, 0, flags, NULL);
+	t->by_vip = cds_lfht_new(init, init, 0, flags, NULL);
+	t->rooms = cds_lfht_new(64, 64, 0, flags, NULL);
+	if (!t->by_peer || !t->by_vip || !t->rooms) {
+		if (t->by_peer)
+			cds_lfht_destroy(t->by_peer, NULL);
+		if (t->by_vip)
+			cds_lfht_destroy(t->by_vip, NULL);
+		if (t->rooms)
+			cds_lfht_destroy(t->rooms, NULL);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Frees @t and everything in it; nobody may reach it any more. */
+static void tables_free(struct rv_dp_tables *t)
+{
+	struct cds_lfht_iter it;
+	struct rv_dp_session *s;
+	struct rv_dp_room *r;
+	cds_lfht_for_each_entry(t->by_peer, &it, s, by_peer)
+	{
+		cds_lfht_del(t->by_peer, &s->by_peer);
+		session_free(s);
+	}
+	cds_lfht_for_each_entry(t->rooms, &it, r, node)
+	{
+		cds_lfht_del(t->rooms, &r->node);
+		free(r);
+		n_rooms--;
+	}
+	cds_lfht_destroy(t->by_peer, NULL);
+	cds_lfht_destroy(t->by_vip, NULL);
+	cds_lfht_destroy(t->rooms, NULL);
+	free(t);
+}
+
+/* cds_lfht_destroy must not run from a call_rcu worker: hand the old
+ * tables to a short-lived thread that waits for readers then frees. */
+static void *tables_reaper(void *arg)
+{
+	rcu_register_thread();
+	rcu_thread_offline();
+	synchronize_rcu();
+	rcu_thread_online();
+	tables_free(arg);
+	rcu_unregister_thread();
+	pending_frees--;
+	return NULL;
+}
+
+static void tables_defer_free(struct rv_dp_tables *t)
+{
+	pthread_t th;
+	pending_frees++;
+	if (pthread_create(&th, NULL, tables_reaper, t) == 0) {
+		pthread_detach(th);
+		return;
+	}
+	/* Could not start a thread: wait here (offline) instead. */
+	rcu_thread_offline();
+	synchronize_rcu();
+	rcu_thread_online();
+	tables_free(t);
+	pending_frees--;
+}
+
+/* ---- life cycle ---- */
+
+int rv_st_init(const struct rv_st_params *p, char *err, size_t errlen)
+{
+	if (p->n_workers < 1 || p->n_workers > 1024)
+		return fail(err, errlen, "n_workers %u out of range (1..1024)", p->n_workers);
+	if (p->replay_window > RV_REPLAY_MAX_WINDOW)
+		return fail(err, errlen, "replay window %u exceeds %u", p->replay_window,
+			    RV_REPLAY_MAX_WINDOW);
+	params = *p;
+	if (!params.default_grace_ns)
+		params.default_grace_ns = 60ull * 1000000000ull;
+	rv_dp_n_workers = p->n_workers;
+	struct rv_dp_tables *t = tables_new();
+	if (!t)
+		return fail(err, errlen, "cannot allocate hash tables");
+	rcu_assign_pointer(rv_dp_root, t);
+	return 0;
+}
+
+void rv_st_fini(void)
+{
+	struct rv_dp_tables *t = rv_dp_root;
+	rcu_assign_pointer(rv_dp_root, NULL);
+	if (t)
+		tables_free(t);
+}
+
+int rv_st_writer_register(void)
+{
+	if (writer_set)
+		return -1;
+	rcu_register_thread();
+	writer = pthread_self();
+	writer_set = true;
+	writer_offline = false;
+	return 0;
+}
+
+void rv_st_writer_unregister(void)
+{
+	writer_enter();
+	rcu_barrier();
+	writer_set = false;
+	rcu_unregister_thread();
+}
+
+void rv_st_writer_idle(void)
+{
+	writer_enter();
+	rcu_quiescent_state();
+	rcu_thread_offline();
+	writer_offline = true;
+}
+
+/* ---- rooms ---- */
+
+static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *err, size_t errlen)
+{
+	if (in->prefix_len < 8 || in->prefix_len > 30)
+		return fail(err, errlen, "room %u: prefix length %u out of range (8..30)",
+			    in->room_id, in->prefix_len);
+	r->cfg = *in;
+	r->mask = ~0u << (32 - in->prefix_len);
+	if (in->subnet & ~r->mask)
+		return fail(err, errlen, "room %u: subnet has host bits set", in->room_id);
+	if (!r->cfg.broadcast)
+		r->cfg.broadcast = in->subnet | ~r->mask;
+	return 0;
+}
+
+static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, char *err,
+			  size_t errlen)
+{
+	struct rv_dp_room tmp;
+	if (room_fill(in, &tmp, err, errlen) < 0)
+		return -1;
+	struct rv_dp_room *r = find_room(t, in->room_id);
+	if (r) {
+		struct rv_dp_session *s;
+		cds_list_for_each_entry(
+		    s, &r->members,
+		    room_link) if (check_vip(&tmp, s->vip, NULL, 0) <
+				   0) return fail(err, errlen,
+						  "room %u: member %u's virtual IP is outside the "
+						  "new subnet",
+						  in->room_id, s->peer_id);
+		/* Readers see cfg fields change one by one; each is valid alone. */
+		CMM_STORE_SHARED(r->mask, tmp.mask);
+		CMM_STORE_SHARED(r->cfg.subnet, tmp.cfg.subnet);
+		CMM_STORE_SHARED(r->cfg.broadcast, tmp.cfg.broadcast);
+		CMM_STORE_SHARED(r->cfg.prefix_len, tmp.cfg.prefix_len);
+		return 0;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return fail(err, errlen, "out of memory");
+	*r = tmp;
+	cds_lfht_node_init(&r->node);
+	CDS_INIT_LIST_HEAD(&r->members);
+	n_rooms++;
+	cds_lfht_add(t->rooms, rv_dp_hash32(in->room_id), &r->node);
+	return 0;
+}
+
+int rv_st_room_upsert(const struct rv_st_room *in, char *err, size_t errlen)
+{
+	writer_enter();
+	rcu_read_lock();
+	int rc = room_upsert_in(rv_dp_root, in, err, errlen);
+	rcu_read_unlock();
+	return rc;
+}
+
+static void room_free_rcu(struct rcu_head *h)
+{
+	free(caa_container_of(h, struct rv_dp_room, rcu));
+	n_rooms--;
+	pending_frees--;
+}
+
+int rv_st_room_delete(uint32_t room_id, char *err, size_t errlen)
+{
+	writer_enter();
+	rcu_read_lock();
+	struct rv_dp_tables *t = rv_dp_root;
+	struct rv_dp_room *r = find_room(t, room_id);
+	if (!r) {
+		rcu_read_unlock();
+		return fail(err, errlen, "room %u does not exist", room_id);
+	}
+	struct rv_dp_session *s, *tmp;
+	cds_list_for_each_entry_safe(s, tmp, &r->members, room_link)
+	{
+		session_unlink(t, s);
+		session_defer_free(s);
+	}
+	cds_lfht_del(t->rooms, &r->node);
+	rcu_read_unlock();
+	pending_frees++;
+	call_rcu(&r->rcu, room_free_rcu);
+	return 0;
+}
+
+/* ---- sessions ---- */
+
+static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session *c, char *err,
+			     size_t errlen)
+{
+	struct rv_dp_room *room = find_room(t, c->room_id);
+	if (!room)
+		return fail(err, errlen, "session %u: room %u does not exist", c->peer_id,
+			    c->room_id);
+	if (check_vip(room, c->vip, err, errlen) < 0)
+		return -1;
+	struct rv_dp_session *old = rv_dp_find_peer(t, c->peer_id);
+	struct rv_dp_session *holder = rv_dp_find_vip(t, c->room_id, c->vip);
+	if (holder && holder != old)
+		return fail(err, errlen, "session %u: virtual IP already used by peer-id %u",
+			    c->peer_id, holder->peer_id);
+	if (old && old->room_id == c->room_id && old->vip == c->vip) {
+		struct rv_dp_key *cur = rv_dp_tx_key(old);
+		if (!cur || cur->key_id != c->key_id) {
+			if (rv_st_key_install(c->peer_id, c->key_id, c->cipher, &c->key,
+					      c->key_direction, 0, err, errlen) < 0)
+				return -1;
+		}
+		if (c->addr.kind != RV_ADDR_NONE)
+			atomic_store(&old->addr, rv_dp_addr_pack(&c->addr));
+		return 0;
+	}
+	struct rv_dp_session *s = session_new(c, room, err, errlen);
+	if (!s)
+		return -1;
+	session_link(t, s, old);
+	if (old)
+		session_defer_free(old);
+	return 0;
+}
+
+int rv_st_session_upsert(const struct rv_st_session *c, char *err, size_t errlen)
+{
+	writer_enter();
+	rcu_read_lock();
+	int rc = session_upsert_in(rv_dp_root, c, err, errlen);
+	rcu_read_unlock();
+	return rc;
+}
+
+int rv_st_session_delete(uint32_t peer_id, char *err, size_t errlen)
+{
+	writer_enter();
+	rcu_read_lock();
+	struct rv_dp_tables *t = rv_dp_root;
+	struct rv_dp_session *s = rv_dp_find_peer(t, peer_id);
+	if (s) {
+		session_unlink(t, s);
+		session_defer_free(s);
+	}
+	rcu_read_unlock();
+	return s ? 0 : fail(err, errlen, "session %u does not exist", peer_id);
+}
+
+/* ---- keys ---- */
+
+int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
+		      const struct rv_key_material *key, int key_direction, uint64_t grace_ns,
+		      char *err, size_t errlen)
+{
+	writer_enter();
+	rcu_read_lock();
+	int rc = -1;
+	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
+	if (!s) {
+		fail(err, errlen, "session %u does not exist", peer_id);
+		goto out;
+	}
+	int cur = atomic_load(&s->tx_slot);
+	struct rv_dp_key *old = cur >= 0 ? s->slot[cur] : NULL;
+	if (old && old->key_id == key_id) {
+		fail(err, errlen, "session %u: key-id %u is already the current key", peer_id,
+		     key_id);
+		goto out;
+	}
+	struct rv_dp_key *k = key_new(key_id, cipher, key, key_direction, err, errlen);
+	if (!k)
+		goto out;
+	int next = cur < 0 ? 0 : 1 - cur;
+	struct rv_dp_key *evicted = s->slot[next];
+	if (old)
+		atomic_store(&old->retire_at_ns,
+			     mono_ns() + (grace_ns ? grace_ns : params.default_grace_ns));
+	rcu_assign_pointer(s->slot[next], k);
+	atomic_store_explicit(&s->tx_slot, next, memory_order_release);
+	if (evicted)
+		key_defer_free(evicted);
+	rc = 0;
+out:
+	rcu_read_unlock();
+	return rc;
+}
+
+static void retire_slot(struct rv_dp_session *s, int i)
+{
+	struct rv_dp_key *k = s->slot[i];
+	rcu_assign_pointer(s->slot[i], NULL);
+	key_defer_free(k);
+}
+
+int rv_st_key_retire(uint32_t peer_id, uint8_t key_id, char *err, size_t errlen)
+{
+	writer_enter();
+	rcu_read_lock();
+	int rc = -1;
+	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
+	if (!s) {
+		fail(err, errlen, "session %u does not exist", peer_id);
+		goto out;
+	}
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
+		if (!s->slot[i] || s->slot[i]->key_id != key_id)
+			continue;
+		if (i == atomic_load(&s->tx_slot)) {
+			fail(err, errlen, "session %u: key-id %u is the sealing key", peer_id,
+			     key_id);
+			goto out;
+		}
+		retire_slot(s, i);
+		rc = 0;
+		goto out;
+	}
+	fail(err, errlen, "session %u has no key-id %u", peer_id, key_id);
+out:
+	rcu_read_unlock();
+	return rc;
+}
+
+unsigned rv_st_expire(uint64_t now_ns)
+{
+	writer_enter();
+	unsigned n = 0;
+	struct cds_lfht_iter it;
+	struct rv_dp_session *s;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(rv_dp_root->by_peer, &it, s, by_peer)
+	{
+		for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
+			struct rv_dp_key *k = s->slot[i];
+			if (k && k->retire_at_ns && k->retire_at_ns <= now_ns) {
+				retire_slot(s, i);
+				n++;
+			}
+		}
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+/* ---- full resync ---- */
+
+struct rv_st_batch *rv_st_batch_new(char *err, size_t errlen)
+{
+	struct rv_st_batch *b = calloc(1, sizeof(*b));
+	if (b)
+		b->t = tables_new();
+	if (!b || !b->t) {
+		free(b);
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	return b;
+}
+
+int rv_st_batch_room(struct rv_st_batch *b, const struct rv_st_room *r, char *err, size_t errlen)
+{
+	writer_enter();
+	if (find_room(b->t, r->room_id))
+		return fail(err, errlen, "room %u appears twice", r->room_id);
+	return room_upsert_in(b->t, r, err, errlen);
+}
+
+int rv_st_batch_session(struct rv_st_batch *b, const struct rv_st_session *c, char *err,
+			size_t errlen)
+{
+	writer_enter();
+	if (rv_dp_find_peer(b->t, c->peer_id))
+		return fail(err, errlen, "session %u appears twice", c->peer_id);
+	return session_upsert_in(b->t, c, err, errlen);
+}
+
+void rv_st_batch_free(struct rv_st_batch *b)
+{
+	if (!b)
+		return;
+	tables_free(b->t);
+	free(b);
+}
+
+/* A session that kept its key keeps its state: key objects move over (the
+ * old session, still visible to readers until the grace period, shares them
+ * but no longer frees them). */
+static void carry_over(struct rv_dp_session *old, struct rv_dp_session *s)
+{
+	struct rv_dp_key *nk = s->slot[0];
+	struct rv_dp_key *ok = rv_dp_tx_key(old);
+	if (!ok || !key_same(ok, nk) || old->keys_moved)
+		return;
+	key_free(nk);
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
+		s->slot[i] = old->slot[i];
+	s->tx_slot = atomic_load(&old->tx_slot);
+	old->keys_moved = true;
+	s->owner = atomic_load(&old->owner);
+	if (atomic_load(&s->addr) == 0)
+		s->addr = atomic_load(&old->addr);
+	s->ctr.pkts_in = atomic_load(&old->ctr.pkts_in);
+	s->ctr.bytes_in = atomic_load(&old->ctr.bytes_in);
+	s->ctr.pkts_out = atomic_load(&old->ctr.pkts_out);
+	s->ctr.bytes_out = atomic_load(&old->ctr.bytes_out);
+	s->ctr.last_seen_ns = atomic_load(&old->ctr.last_seen_ns);
+	s->ctr.last_rtt_ns = atomic_load(&old->ctr.last_rtt_ns);
+}
+
+int rv_st_batch_commit(struct rv_st_batch *b, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	writer_enter();
+	rcu_read_lock();
+	struct rv_dp_tables *old = rv_dp_root;
+	struct cds_lfht_iter it;
+	struct rv_dp_session *s;
+	cds_lfht_for_each_entry(b->t->by_peer, &it, s, by_peer)
+	{
+		struct rv_dp_session *o = rv_dp_find_peer(old, s->peer_id);
+		if (o)
+			carry_over(o, s);
+	}
+	cds_lfht_for_each_entry(old->by_peer, &it, s, by_peer) atomic_store(&s->dead, true);
+	rcu_assign_pointer(rv_dp_root, b->t);
+	rcu_read_unlock();
+	free(b);
+	tables_defer_free(old);
+	return 0;
+}
+
+/* ---- reading ---- */
+
+static void session_info(struct rv_dp_session *s, struct rv_st_session_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->peer_id = s->peer_id;
+	o->room_id = s->room_id;
+	o->vip = s->vip;
+	struct rv_dp_key *k = rv_dp_tx_key(s);
+	if (k) {
+		o->cipher = k->suite;
+		o->tx_key_id = k->key_id;
+	}
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
+		o->n_keys += rcu_dereference(s->slot[i]) != NULL;
+	rv_dp_addr_unpack(atomic_load(&s->addr), &o->addr);
+	o->pkts_in = atomic_load_explicit(&s->ctr.pkts_in, memory_order_relaxed);
+	o->bytes_in = atomic_load_explicit(&s->ctr.bytes_in, memory_order_relaxed);
+	o->pkts_out = atomic_load_explicit(&s->ctr.pkts_out, memory_order_relaxed);
+	o->bytes_out = atomic_load_explicit(&s->ctr.bytes_out, memory_order_relaxed);
+	o->last_seen_ns = atomic_load_explicit(&s->ctr.last_seen_ns, memory_order_relaxed);
+	o->last_rtt_ns = atomic_load_explicit(&s->ctr.last_rtt_ns, memory_order_relaxed);
+}
+
+int rv_st_session_get(uint32_t peer_id, struct rv_st_session_info *out)
+{
+	writer_enter();
+	rcu_read_lock();
+	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
+	if (s)
+		session_info(s, out);
+	rcu_read_unlock();
+	return s ? 0 : -1;
+}
+
+unsigned rv_st_session_foreach(rv_st_session_cb cb, void *arg)
+{
+	writer_enter();
+	unsigned n = 0;
+	struct cds_lfht_iter it;
+	struct rv_dp_session *s;
+	struct rv_st_session_info info;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(rv_dp_root->by_peer, &it, s, by_peer)
+	{
+		session_info(s, &info);
+		cb(arg, &info);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+unsigned rv_st_room_foreach(rv_st_room_cb cb, void *arg)
+{
+	writer_enter();
+	unsigned n = 0;
+	struct cds_lfht_iter it;
+	struct rv_dp_room *r;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(rv_dp_root->rooms, &it, r, node)
+	{
+		struct rv_st_room_info info = {.room = r->cfg, .n_members = r->n_members};
+		cb(arg, &info);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+void rv_st_counts(struct rv_st_counts *out)
+{
+	out->rooms = n_rooms;
+	out->sessions = n_sessions;
+	out->keys = n_keys;
+	out->pending_frees = pending_frees;
+}
