@@ -1,0 +1,257 @@
+/* Audit log recording and listing (audit.h). Records are AuditRecord
+ * messages under "a/<time ns, 16 hex>/<seq, 8 hex>", so a prefix scan lists
+ * them oldest first and a time bound is a key bound. */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "store.h"
+
+#define KEY_LEN	     (2 + 16 + 1 + 8) /* "a/" time "/" seq */
+#define PAGE_DEFAULT 100
+#define PAGE_MAX     1000
+
+struct rv_audit {
+	struct rv_store *store;
+	atomic_uint seq;
+};
+
+static void make_key(char key[KEY_LEN + 1], uint64_t time_ns, uint32_t seq)
+{
+	snprintf(key, KEY_LEN + 1, "a/%016" PRIx64 "/%08" PRIx32, time_ns, seq);
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev)
+{
+	Roomvpn__V1__AuditRecord r = ROOMVPN__V1__AUDIT_RECORD__INIT;
+	char key[KEY_LEN + 1];
+	uint8_t stack[1024];
+
+	r.time_unix_ns = ev->time_ns;
+	/* protobuf-c's pack only reads the strings. */
+	r.actor = (char *)or_empty(ev->actor);
+	r.source = (char *)or_empty(ev->source);
+	r.action = (char *)or_empty(ev->action);
+	r.target = (char *)or_empty(ev->target);
+	r.status = (uint32_t)ev->status;
+	r.detail = (char *)or_empty(ev->detail);
+	size_t len = roomvpn__v1__audit_record__get_packed_size(&r);
+	uint8_t *buf = len <= sizeof(stack) ? stack : malloc(len);
+	if (!buf)
+		return -1;
+	roomvpn__v1__audit_record__pack(&r, buf);
+	make_key(key, ev->time_ns, atomic_fetch_add(&a->seq, 1));
+	int rc = rv_store_put(a->store, key, KEY_LEN, buf, len, true);
+	if (buf != stack)
+		free(buf);
+	if (rc < 0)
+		rv_log(RV_LOG_ERROR, "audit: cannot store %s by '%s' on '%s'", r.action, r.actor,
+		       r.target);
+	return rc;
+}
+
+void rv_audit_record_call(struct rv_control *ctl, const struct rv_rpc_ctx *ctx, const char *action,
+			  int status, const char *detail)
+{
+	struct rv_audit_event ev = {
+	    .time_ns = rv_control_now_real(),
+	    .actor = ctx->actor[0] ? ctx->actor : ctx->who.username,
+	    .source = ctx->peer,
+	    .action = action,
+	    .target = ctx->target,
+	    .status = status,
+	    .detail = detail,
+	};
+	if (ctl->audit)
+		rv_audit_record(ctl->audit, &ev);
+}
+
+static void hook_record(struct rv_control *ctl, const struct rv_audit_event *ev)
+{
+	if (ctl->audit)
+		rv_audit_record(ctl->audit, ev);
+}
+
+int rv_audit_init(struct rv_control *ctl)
+{
+	struct rv_audit *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -1;
+	a->store = ctl->store;
+	atomic_init(&a->seq, 0);
+	ctl->audit = a;
+	ctl->audit_record = hook_record;
+	return 0;
+}
+
+void rv_audit_fini(struct rv_control *ctl)
+{
+	ctl->audit_record = NULL;
+	free(ctl->audit);
+	ctl->audit = NULL;
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+struct page {
+	const struct rv_audit_filter *f;
+	char until_key[KEY_LEN + 1];
+	Roomvpn__V1__AuditRecord **recs;
+	size_t n, want;
+	bool more;
+	char last_key[KEY_LEN + 1];
+	int err;
+};
+
+static bool action_matches(const char *want, const char *got)
+{
+	size_t wl = strlen(want);
+	if (wl && want[wl - 1] == '.')
+		return strncmp(got, want, wl) == 0;
+	return strcmp(got, want) == 0;
+}
+
+static bool matches(const struct rv_audit_filter *f, const Roomvpn__V1__AuditRecord *r)
+{
+	if (f->actor && f->actor[0] && strcmp(f->actor, r->actor) != 0)
+		return false;
+	if (f->action && f->action[0] && !action_matches(f->action, r->action))
+		return false;
+	return true;
+}
+
+static int page_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct page *p = arg;
+	if (p->until_key[0] && kl == KEY_LEN && memcmp(k, p->until_key, KEY_LEN) >= 0)
+		return 1;
+	Roomvpn__V1__AuditRecord *r = roomvpn__v1__audit_record__unpack(NULL, vl, v);
+	if (!r) {
+		rv_log(RV_LOG_WARN, "audit: skipping an unreadable record %.*s", (int)kl,
+		       (const char *)k);
+		return 0;
+	}
+	if (!matches(p->f, r)) {
+		roomvpn__v1__audit_record__free_unpacked(r, NULL);
+		return 0;
+	}
+	if (p->n == p->want) { /* one more match: there is a next page */
+		roomvpn__v1__audit_record__free_unpacked(r, NULL);
+		p->more = true;
+		return 1;
+	}
+	p->recs[p->n++] = r;
+	memcpy(p->last_key, k, kl < KEY_LEN ? kl : KEY_LEN);
+	p->last_key[KEY_LEN] = '\0';
+	return 0;
+}
+
+static bool token_ok(const char *t)
+{
+	if (strlen(t) != KEY_LEN || t[0] != 'a' || t[1] != '/' || t[18] != '/')
+		return false;
+	for (int i = 2; i < KEY_LEN; i++)
+		if (i != 18 && !strchr("0123456789abcdef", t[i]))
+			return false;
+	return true;
+}
+
+int rv_audit_list(struct rv_audit *a, const struct rv_audit_filter *f, uint32_t page_size,
+		  const char *page_token, Roomvpn__V1__AuditRecord ***out, size_t *n, char *next,
+		  size_t nextlen)
+{
+	struct page p = {.f = f};
+	char since_key[KEY_LEN + 1] = "";
+	const char *start = NULL;
+
+	if (page_token && page_token[0]) {
+		if (!token_ok(page_token))
+			return -2;
+		start = page_token;
+	}
+	if (f->since_ns) {
+		/* Start just before the first key at since_ns. */
+		make_key(since_key, f->since_ns - 1, UINT32_MAX);
+		if (!start || strcmp(since_key, start) > 0)
+			start = since_key;
+	}
+	if (f->until_ns)
+		make_key(p.until_key, f->until_ns, 0);
+	p.want = page_size == 0 ? PAGE_DEFAULT : page_size > PAGE_MAX ? PAGE_MAX : page_size;
+	p.recs = calloc(p.want, sizeof(*p.recs));
+	if (!p.recs)
+		return -1;
+	int rc =
+	    rv_store_scan_prefix(a->store, "a/", 2, start, start ? strlen(start) : 0, page_cb, &p);
+	if (rc < 0) {
+		rv_audit_page_free(p.recs, p.n);
+		return -1;
+	}
+	snprintf(next, nextlen, "%s", p.more ? p.last_key : "");
+	if (p.n == 0) {
+		free(p.recs);
+		p.recs = NULL;
+	}
+	*out = p.recs;
+	*n = p.n;
+	return 0;
+}
+
+void rv_audit_page_free(Roomvpn__V1__AuditRecord **recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		roomvpn__v1__audit_record__free_unpacked(recs[i], NULL);
+	free(recs);
+}
+
+grpc_status_code rv_audit_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__ListAuditRequest *q = (const Roomvpn__V1__ListAuditRequest *)req;
+	struct rv_audit_filter f = {q->actor, q->action, q->since_unix_ns, q->until_unix_ns};
+	char next[KEY_LEN + 1];
+	Roomvpn__V1__AuditRecord **recs;
+	size_t n;
+
+	if (!ctx->ctl->audit) {
+		snprintf(msg, msglen, "the audit log is not available");
+		return GRPC_STATUS_UNAVAILABLE;
+	}
+	if (f.since_ns && f.until_ns && f.until_ns <= f.since_ns) {
+		snprintf(msg, msglen, "until_unix_ns must be after since_unix_ns");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	int rc = rv_audit_list(ctx->ctl->audit, &f, q->page_size, q->page_token, &recs, &n, next,
+			       sizeof(next));
+	if (rc == -2) {
+		snprintf(msg, msglen, "page_token is not one this server handed out");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	if (rc < 0) {
+		snprintf(msg, msglen, "cannot read the audit log");
+		return GRPC_STATUS_INTERNAL;
+	}
+	Roomvpn__V1__ListAuditResponse *r = malloc(sizeof(*r));
+	char *tok = strdup(next);
+	if (!r || !tok) {
+		free(r);
+		free(tok);
+		rv_audit_page_free(recs, n);
+		snprintf(msg, msglen, "out of memory");
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	roomvpn__v1__list_audit_response__init(r);
+	r->n_records = n;
+	r->records = recs;
+	r->next_page_token = tok;
+	*resp = &r->base;
+	return GRPC_STATUS_OK;
+}
