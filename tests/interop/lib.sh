@@ -1,0 +1,121 @@
+# Helpers for the interop tests (sourced). Every test creates its own
+# namespaces and veth with a per-run suffix and removes them on exit.
+# Needs root.
+
+RV_TAG="h$$"                # unique per run; keeps interface names <= 15 chars
+RV_TMP=$(mktemp -d /tmp/rv-interop.XXXXXX)
+RV_PIDS=()
+RV_NS=()
+
+log() { printf '%s: %s\n' "${RV_TEST:-interop}" "$*"; }
+fail() {
+	printf '%s: FAIL: %s\n' "${RV_TEST:-interop}" "$*" >&2
+	exit 1
+}
+
+rv_cleanup() {
+	local pid ns
+	for pid in "${RV_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${RV_PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	for ns in "${RV_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ -n "${RV_KEEP_TMP:-}" ]; then
+		echo "kept $RV_TMP"
+	else
+		rm -rf "$RV_TMP"
+	fi
+}
+trap rv_cleanup EXIT
+trap 'exit 130' INT TERM
+
+need_root() {
+	[ "$(id -u)" = 0 ] || fail "must run as root (network namespaces, TUN devices)"
+	for t in "$@"; do
+		command -v "$t" >/dev/null || fail "missing tool: $t"
+	done
+}
+
+# rv_two_ns: namespaces $NS_A, $NS_B joined by a veth, 10.99.0.1 <-> 10.99.0.2.
+rv_two_ns() {
+	NS_A="rv-${RV_TAG}-a"
+	NS_B="rv-${RV_TAG}-b"
+	local va="rv${RV_TAG}a" vb="rv${RV_TAG}b"
+	ip netns add "$NS_A" || fail "ip netns add $NS_A"
+	RV_NS+=("$NS_A")
+	ip netns add "$NS_B" || fail "ip netns add $NS_B"
+	RV_NS+=("$NS_B")
+	ip link add "$va" netns "$NS_A" type veth peer name "$vb" netns "$NS_B" ||
+		fail "creating veth $va/$vb"
+	ip -n "$NS_A" addr add 10.99.0.1/24 dev "$va"
+	ip -n "$NS_B" addr add 10.99.0.2/24 dev "$vb"
+	for ns in "$NS_A" "$NS_B"; do
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$NS_A" link set "$va" up
+	ip -n "$NS_B" link set "$vb" up
+	VETH_A=$va
+	VETH_B=$vb
+}
+
+# rv_bg NS LOGFILE CMD...: start CMD in namespace NS in the background.
+rv_bg() {
+	local ns=$1 out=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$out" 2>&1 &
+	RV_PIDS+=($!)
+	LAST_PID=$!
+}
+
+# wait_for SECONDS DESCRIPTION CMD...: poll CMD every 0.1 s.
+wait_for() {
+	local secs=$1 what=$2
+	shift 2
+	for _ in $(seq $((secs * 10))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "timed out after ${secs}s waiting for $what"
+}
+
+# rv_tun_up NS DEV LOCAL PEER [MTU]: point-to-point address on a TUN.
+rv_tun_up() {
+	ip -n "$1" addr add "$3" peer "$4" dev "$2" || fail "address on $2"
+	ip -n "$1" link set "$2" mtu "${5:-1400}" up || fail "link up $2"
+}
+
+# rv_stop PID: SIGTERM and wait (the peer writes its counters on exit).
+rv_stop() {
+	kill "$1" 2>/dev/null
+	for _ in $(seq 50); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	fail "process $1 did not exit on SIGTERM"
+}
+
+# rv_stat FILE KEY: a counter from rvpeer's JSON (KEY "drops.auth" for drops).
+rv_stat() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v[k]
+print(v)
+PY
+}
+
+# ping_ok NS ADDR COUNT: COUNT pings, all answered (bounded: 2 s each).
+ping_ok() {
+	local out
+	out=$(ip netns exec "$1" ping -n -c "$3" -i 0.2 -W 2 "$2" 2>&1)
+	local rc=$?
+	echo "$out" | sed 's/^/    /'
+	[ $rc = 0 ] || return 1
+	echo "$out" | grep -q " $3 received" || return 1
+}
