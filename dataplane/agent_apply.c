@@ -1,0 +1,439 @@
+/* The agent's request handling: decode, validate, apply to the session
+ * tables, answer. Runs on the writer thread only. A request is checked in
+ * full (agent_proto.c) before any table call; each table call is itself
+ * all-or-nothing (session_table.h), and a resync is built as a batch and
+ * swapped in, so a refused request changes nothing. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "agent.h"
+#include "agent_proto.h"
+#include "session_table.h"
+#include "static_key.h"
+#include "stats.h"
+
+typedef Roomvpn__Dataplane__V1__Request rv_request;
+typedef Roomvpn__Dataplane__V1__Response rv_response;
+typedef Roomvpn__Dataplane__V1__Status rv_status;
+typedef Roomvpn__Dataplane__V1__Session pb_session;
+typedef Roomvpn__Dataplane__V1__Room pb_room;
+typedef Roomvpn__Dataplane__V1__Key pb_key;
+
+#define ST(x) ROOMVPN__DATAPLANE__V1__STATUS__STATUS_##x
+
+static_assert(sizeof(struct rv_key_material) == RV_AGENT_KEY_LEN, "key material layout");
+
+struct reply {
+	rv_status status;
+	char msg[512];
+};
+
+static int key_direction(Roomvpn__Dataplane__V1__KeyDirection d)
+{
+	switch (d) {
+	case ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_CLIENT:
+		return 0;
+	case ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_BIDIRECTIONAL:
+		return RV_KEY_DIRECTION_NONE;
+	default:
+		return 1;
+	}
+}
+
+static void room_from_pb(const pb_room *p, struct rv_st_room *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->room_id = p->room_id;
+	r->subnet = p->subnet;
+	r->prefix_len = (uint8_t)p->prefix_len;
+}
+
+/* Caller wipes *s after use (it holds key material). */
+static void session_from_pb(const pb_session *p, struct rv_st_session *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->peer_id = p->peer_id;
+	s->room_id = p->room_id;
+	s->vip = p->vip;
+	rv_cipher_parse(p->cipher, &s->cipher); /* checked by rv_agent_check_session */
+	s->key_id = (uint8_t)p->key->key_id;
+	memcpy(&s->key, p->key->material.data, sizeof(s->key));
+	s->key_direction = key_direction(p->key->direction);
+	if (p->outer && p->outer->addr) {
+		s->addr.kind = RV_ADDR_UDP;
+		s->addr.ip = p->outer->addr;
+		s->addr.port = (uint16_t)p->outer->port;
+	}
+}
+
+struct room_find {
+	uint32_t id;
+	bool found;
+};
+
+static void room_find_cb(void *arg, const struct rv_st_room_info *r)
+{
+	struct room_find *f = arg;
+	if (r->room.room_id == f->id)
+		f->found = true;
+}
+
+/* Only on error paths: picks NOT_FOUND over FAILED_PRECONDITION. */
+static bool room_exists(uint32_t room_id)
+{
+	struct room_find f = {.id = room_id};
+	rv_st_room_foreach(room_find_cb, &f);
+	return f.found;
+}
+
+static bool session_exists(uint32_t peer_id)
+{
+	struct rv_st_session_info info;
+	return rv_st_session_get(peer_id, &info) == 0;
+}
+
+static void do_upsert_session(const pb_session *p, struct reply *rp)
+{
+	struct rv_st_session s;
+	session_from_pb(p, &s);
+	if (rv_st_session_upsert(&s, rp->msg, sizeof(rp->msg)) < 0)
+		rp->status = room_exists(p->room_id) ? ST(FAILED_PRECONDITION) : ST(NOT_FOUND);
+	OPENSSL_cleanse(&s, sizeof(s));
+}
+
+static void do_install_key(const Roomvpn__Dataplane__V1__InstallKey *k, struct reply *rp)
+{
+	struct rv_st_session_info info;
+	struct rv_key_material km;
+	enum rv_cipher cipher;
+	if (rv_st_session_get(k->peer_id, &info) < 0) {
+		rp->status = ST(NOT_FOUND);
+		snprintf(rp->msg, sizeof(rp->msg), "no session with peer-id %u", k->peer_id);
+		return;
+	}
+	cipher = info.cipher;
+	if (k->cipher && k->cipher[0])
+		rv_cipher_parse(k->cipher, &cipher); /* checked by rv_agent_check_request */
+	memcpy(&km, k->key->material.data, sizeof(km));
+	if (rv_st_key_install(k->peer_id, (uint8_t)k->key->key_id, cipher, &km,
+			      key_direction(k->key->direction), (uint64_t)k->grace_ms * 1000000u,
+			      rp->msg, sizeof(rp->msg)) < 0)
+		rp->status = ST(FAILED_PRECONDITION);
+	OPENSSL_cleanse(&km, sizeof(km));
+}
+
+static void do_resync(const Roomvpn__Dataplane__V1__Resync *r, struct reply *rp)
+{
+	struct rv_st_batch *b = rv_st_batch_new(rp->msg, sizeof(rp->msg));
+	struct rv_st_room room;
+	struct rv_st_session s;
+	int rc = 0;
+	if (!b) {
+		rp->status = ST(RESOURCE_EXHAUSTED);
+		return;
+	}
+	for (size_t i = 0; i < r->n_rooms && rc == 0; i++) {
+		room_from_pb(r->rooms[i], &room);
+		rc = rv_st_batch_room(b, &room, rp->msg, sizeof(rp->msg));
+	}
+	for (size_t i = 0; i < r->n_sessions && rc == 0; i++) {
+		session_from_pb(r->sessions[i], &s);
+		rc = rv_st_batch_session(b, &s, rp->msg, sizeof(rp->msg));
+		OPENSSL_cleanse(&s, sizeof(s));
+	}
+	if (rc < 0) {
+		rv_st_batch_free(b);
+		rp->status = ST(INVALID_ARGUMENT);
+		return;
+	}
+	if (rv_st_batch_commit(b, rp->msg, sizeof(rp->msg)) < 0)
+		rp->status = ST(INTERNAL);
+}
+
+static void do_table_op(const rv_request *req, struct reply *rp)
+{
+	struct rv_st_room room;
+	switch (req->body_case) {
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM:
+		room_from_pb(req->upsert_room->room, &room);
+		if (rv_st_room_upsert(&room, rp->msg, sizeof(rp->msg)) < 0)
+			rp->status = ST(FAILED_PRECONDITION);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_ROOM:
+		if (rv_st_room_delete(req->delete_room->room_id, rp->msg, sizeof(rp->msg)) < 0)
+			rp->status =
+			    room_exists(req->delete_room->room_id) ? ST(INTERNAL) : ST(NOT_FOUND);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION:
+		do_upsert_session(req->upsert_session->session, rp);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION:
+		if (rv_st_session_delete(req->delete_session->peer_id, rp->msg, sizeof(rp->msg)) <
+		    0)
+			rp->status = ST(NOT_FOUND);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY:
+		do_install_key(req->install_key, rp);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RETIRE_KEY:
+		if (rv_st_key_retire(req->retire_key->peer_id, (uint8_t)req->retire_key->key_id,
+				     rp->msg, sizeof(rp->msg)) < 0)
+			rp->status = session_exists(req->retire_key->peer_id)
+					 ? ST(FAILED_PRECONDITION)
+					 : ST(NOT_FOUND);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC:
+		do_resync(req->resync, rp);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- stats ---- */
+
+struct stats_build {
+	Roomvpn__Dataplane__V1__Stats *st;
+	size_t cap_sessions, cap_rooms;
+	bool oom;
+};
+
+static void *grow(void *arr, size_t *cap, size_t n, size_t elem, bool *oom)
+{
+	if (n < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *p = realloc(arr, ncap * elem);
+	if (!p) {
+		*oom = true;
+		return NULL;
+	}
+	*cap = ncap;
+	return p;
+}
+
+/* One allocation per session: the SessionStats and its Endpoint together. */
+struct session_stats_mem {
+	Roomvpn__Dataplane__V1__SessionStats s;
+	Roomvpn__Dataplane__V1__Endpoint outer;
+};
+
+static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
+{
+	struct stats_build *b = arg;
+	Roomvpn__Dataplane__V1__Stats *st = b->st;
+	if (b->oom)
+		return;
+	void *arr = grow(st->session, &b->cap_sessions, st->n_session, sizeof(void *), &b->oom);
+	struct session_stats_mem *m = arr ? calloc(1, sizeof(*m)) : NULL;
+	if (!m) {
+		b->oom = true;
+		return;
+	}
+	st->session = arr;
+	roomvpn__dataplane__v1__session_stats__init(&m->s);
+	roomvpn__dataplane__v1__endpoint__init(&m->outer);
+	m->s.peer_id = i->peer_id;
+	m->s.room_id = i->room_id;
+	m->s.vip = i->vip;
+	m->s.cipher = (char *)rv_cipher_name(i->cipher);
+	m->s.key_id = i->tx_key_id;
+	m->s.packets_in = i->pkts_in;
+	m->s.bytes_in = i->bytes_in;
+	m->s.packets_out = i->pkts_out;
+	m->s.bytes_out = i->bytes_out;
+	m->s.last_seen_unix_ms = i->last_seen_ns / 1000000u;
+	m->s.last_rtt_us = i->last_rtt_ns / 1000u;
+	m->s.transport = (Roomvpn__Dataplane__V1__Transport)i->addr.kind;
+	m->outer.addr = i->addr.kind == RV_ADDR_UDP ? i->addr.ip : 0;
+	m->outer.port = i->addr.kind == RV_ADDR_UDP ? i->addr.port : i->addr.conn_id;
+	m->s.outer = &m->outer;
+	st->session[st->n_session++] = &m->s;
+}
+
+struct room_stats_mem {
+	Roomvpn__Dataplane__V1__RoomStats rs;
+	Roomvpn__Dataplane__V1__Room room;
+};
+
+static void room_stats_cb(void *arg, const struct rv_st_room_info *r)
+{
+	struct stats_build *b = arg;
+	Roomvpn__Dataplane__V1__Stats *st = b->st;
+	if (b->oom)
+		return;
+	void *arr = grow(st->room, &b->cap_rooms, st->n_room, sizeof(void *), &b->oom);
+	struct room_stats_mem *m = arr ? calloc(1, sizeof(*m)) : NULL;
+	if (!m) {
+		b->oom = true;
+		return;
+	}
+	st->room = arr;
+	roomvpn__dataplane__v1__room_stats__init(&m->rs);
+	roomvpn__dataplane__v1__room__init(&m->room);
+	m->room.room_id = r->room.room_id;
+	m->room.subnet = r->room.subnet;
+	m->room.prefix_len = r->room.prefix_len;
+	m->rs.room = &m->room;
+	m->rs.members = r->n_members;
+	st->room[st->n_room++] = &m->rs;
+}
+
+static uint64_t drop_sum(const struct rv_lcore_stats *s)
+{
+	uint64_t n = 0;
+	for (int r = 1; r < RV_DROP__COUNT; r++)
+		n += s->drops[r];
+	return n;
+}
+
+static int add_lcores(Roomvpn__Dataplane__V1__Stats *st)
+{
+	st->lcore = calloc(RV_STATS_MAX_LCORES, sizeof(*st->lcore));
+	Roomvpn__Dataplane__V1__LcoreStats *mem = calloc(RV_STATS_MAX_LCORES, sizeof(*mem));
+	if (!st->lcore || !mem) {
+		free(mem);
+		return -1;
+	}
+	for (unsigned l = 0; l < RV_STATS_MAX_LCORES; l++) {
+		struct rv_lcore_stats s;
+		rv_stats_read_lcore(l, &s);
+		uint64_t dropped = drop_sum(&s);
+		if (!s.rx_pkts && !s.tx_pkts && !dropped)
+			continue;
+		Roomvpn__Dataplane__V1__LcoreStats *m = &mem[st->n_lcore];
+		roomvpn__dataplane__v1__lcore_stats__init(m);
+		m->lcore_id = l;
+		m->rx_packets = s.rx_pkts;
+		m->tx_packets = s.tx_pkts;
+		m->dropped = dropped;
+		st->lcore[st->n_lcore++] = m;
+	}
+	if (st->n_lcore == 0)
+		free(mem); /* else freed through st->lcore[0] */
+	return 0;
+}
+
+static int add_drops(Roomvpn__Dataplane__V1__Stats *st)
+{
+	struct rv_lcore_stats tot;
+	rv_stats_read_total(&tot);
+	st->drop = calloc(RV_DROP__COUNT, sizeof(*st->drop));
+	Roomvpn__Dataplane__V1__DropCount *mem = calloc(RV_DROP__COUNT, sizeof(*mem));
+	if (!st->drop || !mem) {
+		free(mem);
+		return -1;
+	}
+	for (int r = 1; r < RV_DROP__COUNT; r++) {
+		Roomvpn__Dataplane__V1__DropCount *d = &mem[st->n_drop];
+		roomvpn__dataplane__v1__drop_count__init(d);
+		d->reason = (char *)rv_drop_name((enum rv_drop)r);
+		d->count = tot.drops[r];
+		st->drop[st->n_drop++] = d;
+	}
+	return 0;
+}
+
+static void stats_free(Roomvpn__Dataplane__V1__Stats *st)
+{
+	for (size_t i = 0; i < st->n_session; i++)
+		free(st->session[i]); /* first member of session_stats_mem */
+	for (size_t i = 0; i < st->n_room; i++)
+		free(st->room[i]);
+	if (st->n_lcore)
+		free(st->lcore[0]);
+	if (st->n_drop)
+		free(st->drop[0]);
+	free(st->session);
+	free(st->room);
+	free(st->lcore);
+	free(st->drop);
+}
+
+static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
+			  Roomvpn__Dataplane__V1__Stats *st, struct reply *rp)
+{
+	struct stats_build b = {.st = st};
+	struct rv_st_counts c;
+	rv_st_counts(&c);
+	st->rooms = c.rooms;
+	st->sessions = c.sessions;
+	rv_st_room_foreach(room_stats_cb, &b);
+	if (r->sessions)
+		rv_st_session_foreach(session_stats_cb, &b);
+	if (b.oom || add_lcores(st) < 0 || add_drops(st) < 0) {
+		rp->status = ST(RESOURCE_EXHAUSTED);
+		snprintf(rp->msg, sizeof(rp->msg), "out of memory building stats");
+	}
+}
+
+/* ---- entry point ---- */
+
+/* Key material sits in the decoded request: wipe it before it is freed. */
+static void wipe_key(pb_key *k)
+{
+	if (k && k->material.data)
+		OPENSSL_cleanse(k->material.data, k->material.len);
+}
+
+static void wipe_request(rv_request *req)
+{
+	switch (req->body_case) {
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION:
+		if (req->upsert_session->session)
+			wipe_key(req->upsert_session->session->key);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY:
+		wipe_key(req->install_key->key);
+		break;
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC:
+		for (size_t i = 0; i < req->resync->n_sessions; i++)
+			if (req->resync->sessions[i])
+				wipe_key(req->resync->sessions[i]->key);
+		break;
+	default:
+		break;
+	}
+}
+
+int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *outlen)
+{
+	rv_response resp = ROOMVPN__DATAPLANE__V1__RESPONSE__INIT;
+	Roomvpn__Dataplane__V1__Stats st = ROOMVPN__DATAPLANE__V1__STATS__INIT;
+	struct reply rp = {.status = ST(OK)};
+	rv_request *req = roomvpn__dataplane__v1__request__unpack(NULL, len, body);
+	if (!req) {
+		rp.status = ST(MALFORMED);
+		snprintf(rp.msg, sizeof(rp.msg), "cannot decode a Request (%zu bytes)", len);
+	} else {
+		resp.request_id = req->request_id;
+		rp.status = rv_agent_check_request(req, rp.msg, sizeof(rp.msg));
+	}
+	if (rp.status == ST(OK) &&
+	    req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS) {
+		do_read_stats(req->read_stats, &st, &rp);
+		if (rp.status == ST(OK))
+			resp.stats = &st;
+	} else if (rp.status == ST(OK)) {
+		do_table_op(req, &rp);
+	}
+	if (req) {
+		wipe_request(req);
+		roomvpn__dataplane__v1__request__free_unpacked(req, NULL);
+	}
+	resp.status = rp.status;
+	resp.message = rp.status == ST(OK) ? "" : rp.msg;
+	int rc = rv_agent_pack(&resp.base, out, outlen);
+	if (rc < 0 && resp.stats) { /* too large: say so instead */
+		resp.stats = NULL;
+		resp.status = ST(RESOURCE_EXHAUSTED);
+		resp.message = "stats reply larger than the message limit";
+		rc = rv_agent_pack(&resp.base, out, outlen);
+	}
+	stats_free(&st);
+	return rc;
+}

@@ -1,0 +1,67 @@
+/* Framing and stateless validation of the agent protocol
+ * (proto/dataplane.proto, docs/dataplane-agent.md): every message is a
+ * 4-byte big-endian length followed by a serialized protobuf-c message.
+ * Shared by the agent (dataplane/agent.c) and roomvpn-dpctl. */
+#ifndef RV_AGENT_PROTO_H
+#define RV_AGENT_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane.pb-c.h"
+
+#define RV_AGENT_MSG_MAX     (64u << 20) /* largest message body, bytes */
+#define RV_AGENT_KEY_LEN     256	 /* key material bytes */
+#define RV_AGENT_PEER_ID_MAX 0xFFFFFEu
+
+/* Incremental reader: bytes in any split, whole messages out. */
+struct rv_agent_reader {
+	uint8_t hdr[4];
+	uint32_t hdr_have;
+	uint32_t len;  /* body length once the header is complete */
+	uint32_t have; /* body bytes buffered */
+	uint8_t *body; /* malloc'd when the header is complete */
+};
+
+enum rv_agent_feed {
+	RV_AGENT_FEED_MORE = 0, /* all input consumed, no whole message yet */
+	RV_AGENT_FEED_MSG,	/* a message is ready: body/len; call _reset after use */
+	RV_AGENT_FEED_ERR,	/* bad length or no memory: close the stream */
+};
+
+void rv_agent_reader_init(struct rv_agent_reader *r);
+/* Consume at most @len bytes (*@used says how many); stops after one whole
+ * message. On RV_AGENT_FEED_ERR a reason is written to @err. */
+enum rv_agent_feed rv_agent_reader_feed(struct rv_agent_reader *r, const uint8_t *data, size_t len,
+					size_t *used, char *err, size_t errlen);
+/* Forget the current message (frees its body) and wait for the next one. */
+void rv_agent_reader_reset(struct rv_agent_reader *r);
+
+/* Serialize @msg with its length prefix into a new buffer (*@out, *@outlen).
+ * Returns 0, or -1 if it is larger than RV_AGENT_MSG_MAX or out of memory. */
+int rv_agent_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen);
+
+/* Blocking helpers for clients (dpctl, tests): write all of @buf; read one
+ * whole message into a malloc'd body. Return 0, or -1 with a reason. */
+int rv_agent_write_all(int fd, const uint8_t *buf, size_t len, char *err, size_t errlen);
+int rv_agent_read_msg(int fd, uint8_t **body, uint32_t *len, char *err, size_t errlen);
+
+/* Stateless checks of a decoded request: every field in range, key lengths,
+ * cipher names, VIP inside its room's subnet where the room is in the same
+ * message, no duplicate ids inside a Resync. Table-dependent checks (unknown
+ * room or peer) belong to the agent. Returns a Status and a message. */
+Roomvpn__Dataplane__V1__Status rv_agent_check_request(const Roomvpn__Dataplane__V1__Request *req,
+						      char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status rv_agent_check_room(const Roomvpn__Dataplane__V1__Room *room,
+						   char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status rv_agent_check_session(const Roomvpn__Dataplane__V1__Session *s,
+						      char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status rv_agent_check_key(const Roomvpn__Dataplane__V1__Key *k, char *err,
+						  size_t errlen);
+/* True if @vip is a host address of @room's subnet. */
+bool rv_agent_vip_in_room(const Roomvpn__Dataplane__V1__Room *room, uint32_t vip);
+
+const char *rv_agent_status_name(Roomvpn__Dataplane__V1__Status s);
+
+#endif

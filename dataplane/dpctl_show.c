@@ -1,0 +1,148 @@
+/* roomvpn-dpctl output: tables for people, JSON (--json) for scripts. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dpctl.h"
+
+static const char *ip_str(uint32_t a, char buf[16])
+{
+	snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	return buf;
+}
+
+void dpctl_json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static const char *transport_name(Roomvpn__Dataplane__V1__Transport t)
+{
+	switch (t) {
+	case ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP:
+		return "udp";
+	case ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP:
+		return "tcp";
+	default:
+		return "none";
+	}
+}
+
+/* "udp 1.2.3.4:5", "tcp conn 7" or "-" */
+static const char *outer_str(const Roomvpn__Dataplane__V1__SessionStats *s, char buf[48])
+{
+	char ip[16];
+	if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer)
+		snprintf(buf, 48, "%s:%u", ip_str(s->outer->addr, ip), s->outer->port);
+	else if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP && s->outer)
+		snprintf(buf, 48, "conn:%u", s->outer->port);
+	else
+		snprintf(buf, 48, "-");
+	return buf;
+}
+
+static void session_json(const Roomvpn__Dataplane__V1__SessionStats *s)
+{
+	char ip[16], outer[48];
+	printf("{\"peer_id\":%u,\"room_id\":%u,\"vip\":\"%s\",\"cipher\":", s->peer_id, s->room_id,
+	       ip_str(s->vip, ip));
+	dpctl_json_str(s->cipher);
+	printf(",\"key_id\":%u,\"transport\":\"%s\",\"outer\":\"%s\","
+	       "\"packets_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"packets_out\":%" PRIu64
+	       ",\"bytes_out\":%" PRIu64 ",\"last_seen_unix_ms\":%" PRIu64
+	       ",\"last_rtt_us\":%" PRIu64 "}",
+	       s->key_id, transport_name(s->transport), outer_str(s, outer), s->packets_in,
+	       s->bytes_in, s->packets_out, s->bytes_out, s->last_seen_unix_ms, s->last_rtt_us);
+}
+
+void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
+{
+	char ip[16], outer[48];
+	if (ctl->json) {
+		printf("{\"sessions\":[");
+		for (size_t i = 0; i < st->n_session; i++) {
+			printf(i ? "," : "");
+			session_json(st->session[i]);
+		}
+		printf("]}\n");
+		return;
+	}
+	printf("%-8s %-8s %-15s %-17s %-3s %-4s %-21s %10s %12s %10s %12s %13s %8s\n", "PEER",
+	       "ROOM", "VIP", "CIPHER", "KEY", "VIA", "OUTER", "PKTS_IN", "BYTES_IN", "PKTS_OUT",
+	       "BYTES_OUT", "LAST_SEEN_MS", "RTT_US");
+	for (size_t i = 0; i < st->n_session; i++) {
+		const Roomvpn__Dataplane__V1__SessionStats *s = st->session[i];
+		printf("%-8u %-8u %-15s %-17s %-3u %-4s %-21s %10" PRIu64 " %12" PRIu64
+		       " %10" PRIu64 " %12" PRIu64 " %13" PRIu64 " %8" PRIu64 "\n",
+		       s->peer_id, s->room_id, ip_str(s->vip, ip), s->cipher, s->key_id,
+		       transport_name(s->transport), outer_str(s, outer), s->packets_in,
+		       s->bytes_in, s->packets_out, s->bytes_out, s->last_seen_unix_ms,
+		       s->last_rtt_us);
+	}
+}
+
+void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
+{
+	char ip[16];
+	if (ctl->json)
+		printf("{\"rooms\":[");
+	else
+		printf("%-10s %-18s %s\n", "ROOM", "SUBNET", "MEMBERS");
+	for (size_t i = 0; i < st->n_room; i++) {
+		const Roomvpn__Dataplane__V1__RoomStats *r = st->room[i];
+		if (!r->room)
+			continue;
+		if (ctl->json)
+			printf("%s{\"room_id\":%u,\"subnet\":\"%s/%u\",\"members\":%u}",
+			       i ? "," : "", r->room->room_id, ip_str(r->room->subnet, ip),
+			       r->room->prefix_len, r->members);
+		else
+			printf("%-10u %s/%-*u %u\n", r->room->room_id, ip_str(r->room->subnet, ip),
+			       (int)(17 - strlen(ip)), r->room->prefix_len, r->members);
+	}
+	if (ctl->json)
+		printf("]}\n");
+}
+
+static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)
+{
+	printf("{\"rooms\":%u,\"sessions\":%u,\"lcores\":[", st->rooms, st->sessions);
+	for (size_t i = 0; i < st->n_lcore; i++)
+		printf("%s{\"lcore\":%u,\"rx_packets\":%" PRIu64 ",\"tx_packets\":%" PRIu64
+		       ",\"dropped\":%" PRIu64 "}",
+		       i ? "," : "", st->lcore[i]->lcore_id, st->lcore[i]->rx_packets,
+		       st->lcore[i]->tx_packets, st->lcore[i]->dropped);
+	printf("],\"drops\":{");
+	for (size_t i = 0; i < st->n_drop; i++) {
+		printf(i ? "," : "");
+		dpctl_json_str(st->drop[i]->reason);
+		printf(":%" PRIu64, st->drop[i]->count);
+	}
+	printf("}}\n");
+}
+
+void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
+{
+	if (ctl->json) {
+		stats_json(st);
+		return;
+	}
+	printf("rooms %u\nsessions %u\n\n%-6s %14s %14s %14s\n", st->rooms, st->sessions, "LCORE",
+	       "RX_PACKETS", "TX_PACKETS", "DROPPED");
+	for (size_t i = 0; i < st->n_lcore; i++)
+		printf("%-6u %14" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n", st->lcore[i]->lcore_id,
+		       st->lcore[i]->rx_packets, st->lcore[i]->tx_packets, st->lcore[i]->dropped);
+	printf("\n%-20s %14s\n", "DROP_REASON", "COUNT");
+	for (size_t i = 0; i < st->n_drop; i++)
+		printf("%-20s %14" PRIu64 "\n", st->drop[i]->reason, st->drop[i]->count);
+}
