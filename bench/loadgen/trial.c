@@ -1,0 +1,135 @@
+/* One trial: offer packets at a fixed rate for --trial-time, then wait up to
+ * --drain-time for the stragglers, counting everything that comes back. */
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include "engine.h"
+
+static void trial_reset(struct lg_engine *e)
+{
+	e->trial_id++;
+	memset(&e->c, 0, offsetof(struct lg_counts, lat));
+	lg_hist_reset(&e->c.lat);
+}
+
+/* Build and send up to @n packets; returns how many the port took. What the
+ * port refuses is freed and not counted as offered. */
+static unsigned send_burst(struct lg_engine *e, unsigned n)
+{
+	struct rte_mbuf *m[LG_BURST];
+	uint16_t inner[LG_BURST], wire[LG_BURST];
+	if (n > LG_BURST)
+		n = LG_BURST;
+	if (rte_pktmbuf_alloc_bulk(e->pool, m, n) != 0)
+		return 0; /* all buffers in flight: try again on the next pass */
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t len = e->size->len[e->size_pos];
+		unsigned f = e->next_flow;
+		e->size_pos = (e->size_pos + 1) % e->size->n;
+		e->next_flow = (e->next_flow + 1) % e->o->flows;
+		if (lg_traffic_build(e, f, len, m[i])) {
+			rte_pktmbuf_free_bulk(m + i, n - i);
+			n = i;
+			break;
+		}
+		inner[i] = len;
+		wire[i] = (uint16_t)m[i]->pkt_len;
+	}
+	unsigned sent = rte_eth_tx_burst(e->o->tx_port, 0, m, (uint16_t)n);
+	if (sent < n)
+		rte_pktmbuf_free_bulk(m + sent, n - sent);
+	for (unsigned i = 0; i < sent; i++) {
+		e->c.sent_bytes += inner[i];
+		e->c.sent_wire_bytes += wire[i];
+	}
+	e->c.sent += sent;
+	e->c.tx_full += n - sent;
+	return sent;
+}
+
+static void progress(const struct lg_engine *e, double rate, double elapsed)
+{
+	fprintf(stderr,
+		"\r  [%s B] trial %u at %.0f pps: %.1f s, sent %llu, received %llu, "
+		"decrypt errors %llu   ",
+		e->size->name, e->trial_id, rate, elapsed, (unsigned long long)e->c.sent,
+		(unsigned long long)e->c.received, (unsigned long long)e->c.decrypt_errors);
+}
+
+static bool all_back(const struct lg_engine *e)
+{
+	return e->c.received + e->c.decrypt_errors >= e->c.sent;
+}
+
+void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool show)
+{
+	const struct lg_opts *o = e->o;
+	uint64_t hz = e->tsc_hz, start, now, last_show = 0;
+	trial_reset(e);
+	start = now = rte_rdtsc();
+	uint64_t tx_end = start + (uint64_t)(o->trial_s * (double)hz);
+	while (now < tx_end) {
+		/* Packets due by now at the offered rate, minus those tried. */
+		double due = rate_pps * (double)(now - start) / (double)hz;
+		double tried = (double)(e->c.sent + e->c.tx_full);
+		if (due > tried)
+			send_burst(e, due - tried >= LG_BURST ? LG_BURST
+							      : (unsigned)(due - tried) + 1);
+		lg_traffic_poll(e);
+		now = rte_rdtsc();
+		if (show && now - last_show > hz / 4) {
+			progress(e, rate_pps, (double)(now - start) / (double)hz);
+			last_show = now;
+		}
+	}
+	e->c.elapsed_s = (double)(now - start) / (double)hz;
+	uint64_t drain_end = now + (uint64_t)(o->drain_s * (double)hz);
+	while (!all_back(e) && rte_rdtsc() < drain_end)
+		lg_traffic_poll(e);
+	t->offered_pps = rate_pps;
+	t->tx_pps = (double)e->c.sent / e->c.elapsed_s;
+	t->loss =
+	    e->c.sent
+		? (double)(e->c.sent - (e->c.received < e->c.sent ? e->c.received : e->c.sent)) /
+		      (double)e->c.sent
+		: 1.0;
+	t->c = e->c;
+	e->total_sent += e->c.sent;
+	e->total_received += e->c.received;
+	e->total_decrypt_errors += e->c.decrypt_errors;
+}
+
+int lg_trial_probe(struct lg_engine *e)
+{
+	const struct lg_opts *o = e->o;
+	uint64_t hz = e->tsc_hz;
+	trial_reset(e);
+	uint64_t end = rte_rdtsc() + (uint64_t)(o->reply_timeout_s * (double)hz), last = 0;
+	while (e->c.received == 0 && rte_rdtsc() < end) {
+		if (rte_rdtsc() - last > hz / 10 && e->c.sent < 64) { /* 10 packets a second */
+			send_burst(e, 1);
+			last = rte_rdtsc();
+		}
+		lg_traffic_poll(e);
+	}
+	e->total_sent += e->c.sent;
+	e->total_received += e->c.received;
+	e->total_decrypt_errors += e->c.decrypt_errors;
+	if (e->c.received > 0 && e->c.decrypt_errors == 0)
+		return 0;
+	if (e->c.received > 0) {
+		fprintf(stderr,
+			"%s: %llu relayed packet(s) failed to decrypt: keys or cipher "
+			"differ from the data plane's sessions\n",
+			o->prog, (unsigned long long)e->c.decrypt_errors);
+		return -1;
+	}
+	fprintf(stderr,
+		"%s: data plane unreachable: none of %llu packet(s) sent to %u.%u.%u.%u:%u came "
+		"back within %.1f s (%llu failed to decrypt, %llu other frame(s) received; "
+		"are the sessions provisioned and the ports connected?)\n",
+		o->prog, (unsigned long long)e->c.sent, o->dp_ip >> 24, (o->dp_ip >> 16) & 255,
+		(o->dp_ip >> 8) & 255, o->dp_ip & 255, o->dp_port, o->reply_timeout_s,
+		(unsigned long long)e->c.decrypt_errors, (unsigned long long)e->c.foreign);
+	return -1;
+}
