@@ -354,17 +354,19 @@ static void stats_free(Roomvpn__Dataplane__V1__Stats *st)
 	free(st->drop);
 }
 
+static void count_session_cb(void *arg, const struct rv_st_session_info *i)
+{
+	(void)arg;
+	(void)i;
+}
+
 static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 			  Roomvpn__Dataplane__V1__Stats *st, struct reply *rp)
 {
 	struct stats_build b = {.st = st};
-	struct rv_st_counts c;
-	rv_st_counts(&c);
-	st->rooms = c.rooms;
-	st->sessions = c.sessions;
-	rv_st_room_foreach(room_stats_cb, &b);
-	if (r->sessions)
-		rv_st_session_foreach(session_stats_cb, &b);
+	/* Linked objects only (rv_st_counts also counts those awaiting call_rcu). */
+	st->rooms = rv_st_room_foreach(room_stats_cb, &b);
+	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);
 	if (b.oom || add_lcores(st) < 0 || add_drops(st) < 0) {
 		rp->status = ST(RESOURCE_EXHAUSTED);
 		snprintf(rp->msg, sizeof(rp->msg), "out of memory building stats");

@@ -1,0 +1,15 @@
+# Agent, TCP fallback and roomvpn-dpctl tests (H6). Included from
+# tests/dataplane/CMakeLists.txt. Label: dataplane.
+find_package(Threads REQUIRED)
+pkg_check_modules(RV_AGENT_URCU REQUIRED IMPORTED_TARGET liburcu-qsbr liburcu-cds)
+pkg_check_modules(RV_AGENT_DPDK REQUIRED IMPORTED_TARGET libdpdk)
+set(RV_DP_DIR ${PROJECT_SOURCE_DIR}/dataplane)
+
+# The agent against the real session tables, without DPDK's packet path:
+# built from sources so that it does not wait for the rest of rvdp.
+add_executable(agent_unit agent_unit.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/stats.c)
+target_link_libraries(agent_unit PRIVATE rvdpctl PkgConfig::CMOCKA PkgConfig::RV_AGENT_URCU
+                      PkgConfig::RV_AGENT_DPDK Threads::Threads)
+add_test(NAME agent_unit COMMAND agent_unit)
+set_tests_properties(agent_unit PROPERTIES LABELS dataplane TIMEOUT 60)
