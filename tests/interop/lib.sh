@@ -119,3 +119,60 @@ ping_ok() {
 	[ $rc = 0 ] || return 1
 	echo "$out" | grep -q " $3 received" || return 1
 }
+
+# rv_peer NS NAME TUN ARGS...: start rvpeer (path in $RVPEER) in NS with
+# --tun TUN; its log is $RV_TMP/NAME.log, its counters $RV_TMP/NAME.json.
+# Waits for the TUN device; leaves the pid in LAST_PID.
+rv_peer() {
+	local ns=$1 name=$2 tun=$3
+	shift 3
+	rv_bg "$ns" "$RV_TMP/$name.log" "$RVPEER" --tun "$tun" --stats-file "$RV_TMP/$name.json" "$@"
+	local pid=$LAST_PID
+	wait_for 10 "rvpeer $name's TUN $tun" ip -n "$ns" link show "$tun"
+	kill -0 "$pid" 2>/dev/null || { cat "$RV_TMP/$name.log"; fail "rvpeer $name exited"; }
+	LAST_PID=$pid
+}
+
+# rv_counters PID NAME: fresh counters from a running peer (SIGUSR1).
+rv_counters() {
+	rm -f "$RV_TMP/$2.json"
+	kill -USR1 "$1" || fail "rvpeer $2 is gone"
+	wait_for 5 "counters of $2" test -s "$RV_TMP/$2.json"
+}
+
+# rv_expect_clean NAME: no authentication, replay or framing drops.
+rv_expect_clean() {
+	local k v
+	for k in drops.auth drops.replay drops.malformed drops.unknown_key drops.bad_opcode; do
+		v=$(rv_stat "$RV_TMP/$1.json" "$k") || fail "reading counters of $1"
+		[ "$v" = 0 ] || fail "rvpeer $1 counted $k = $v: $(cat "$RV_TMP/$1.json")"
+	done
+}
+
+# rv_capture NS IFACE PORT FILE: tshark on IFACE for UDP PORT, bounded (stops
+# after 60 s at most); leaves the pid in CAP_PID. Waits until it listens.
+rv_capture() {
+	rv_bg "$1" "$RV_TMP/tshark.log" tshark -n -q -i "$2" -f "udp port $3" -w "$4" -a duration:60
+	CAP_PID=$LAST_PID
+	wait_for 15 "tshark to start capturing" grep -q "Capturing on" "$RV_TMP/tshark.log"
+}
+
+# rv_capture_stop: stop tshark and wait until the file is complete.
+rv_capture_stop() {
+	kill -INT "$CAP_PID" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$CAP_PID" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	fail "tshark did not stop"
+}
+
+# rv_decode FILE PORT FIELDS...: tshark's OpenVPN dissector on FILE, one line
+# per packet, tab-separated FIELDS.
+rv_decode() {
+	local file=$1 port=$2
+	shift 2
+	local args=()
+	for f in "$@"; do args+=(-e "$f"); done
+	tshark -n -r "$file" -d "udp.port==$port,openvpn" -T fields "${args[@]}" 2>/dev/null
+}
