@@ -390,6 +390,7 @@ int rv_st_init(const struct rv_st_params *p, char *err, size_t errlen)
 	if (!params.default_grace_ns)
 		params.default_grace_ns = 60ull * 1000000000ull;
 	rv_dp_n_workers = p->n_workers;
+	rv_dp_pipeline = p->owner_by_peer_id;
 	struct rv_dp_tables *t = tables_new();
 	if (!t)
 		return fail(err, errlen, "cannot allocate hash tables");

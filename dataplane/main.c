@@ -1,0 +1,364 @@
+/* roomvpn-dataplane: EAL, configuration, lcore launch, control loop (ARP),
+ * agent start, clean stop on SIGINT/SIGTERM. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "config.h"
+#include "dp.h"
+#include "inet.h"
+#include "log.h"
+#include "replay.h"
+#include "session_table.h"
+#ifdef RV_HAVE_AGENT
+#include "agent.h"
+#include "session_file.h"
+#endif
+
+struct options {
+	struct rv_dp_config dp;
+	struct rv_st_params st;
+	const char *agent_socket;
+	const char *sessions_file;
+	const char *stats_file;
+	char paths[3][512];
+};
+
+static volatile sig_atomic_t got_signal, got_usr1;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else
+		got_signal = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: roomvpn-dataplane [EAL options] -- [options]\n"
+		"\n"
+		"EAL options pick lcores and ports, e.g. on a machine without hugepages:\n"
+		"  -l 0-2 --no-huge -m 256 --no-pci --file-prefix dp1 \\\n"
+		"  --vdev net_af_packet0,iface=veth0,qpairs=2\n"
+		"The main lcore runs ARP/control; each worker needs one more lcore (and the\n"
+		"pipeline mode's RX lcore one more).\n"
+		"\n"
+		"options:\n"
+		"  -c, --config FILE     read key = value lines (keys below)\n"
+		"  -s, --set KEY=VALUE   override one key (repeatable, after --config)\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"keys:\n"
+		"  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
+		"  gateway = A.B.C.D     next hop for members off the link (default none)\n"
+		"  udp-port = N          data-channel UDP port (default 1194)\n"
+		"  port = N              DPDK port id (default 0)\n"
+		"  workers = N           worker lcores, 1..%d (default 1)\n"
+		"  mode = rss|pipeline   run-to-completion with RSS, or RX lcore + rings\n"
+		"  arp-timeout = DUR     ARP cache entry lifetime (default 300s)\n"
+		"  mbufs = N             packet buffers (default 16383)\n"
+		"  max-sessions = N      session table sizing hint (default 65536)\n"
+		"  replay-window = N     packets (default %u)\n"
+		"  key-grace = DUR       old key accepted after a re-key (default 60s)\n"
+		"  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
+		"  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
+		"  tcp = true|false      create the TCP fallback hand-off rings (default false)\n"
+		"  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
+		"  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
+		"  log-level = error|warn|info|debug\n",
+		RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
+}
+
+static int set_path(struct options *o, int idx, const char **dst, const char *v)
+{
+	snprintf(o->paths[idx], sizeof(o->paths[idx]), "%s", v);
+	*dst = o->paths[idx];
+	return 0;
+}
+
+static int parse_mode(const char *v, enum rv_dp_mode *m, char *err, size_t errlen)
+{
+	if (!strcmp(v, "rss"))
+		*m = RV_DP_MODE_RSS;
+	else if (!strcmp(v, "pipeline"))
+		*m = RV_DP_MODE_PIPELINE;
+	else {
+		snprintf(err, errlen, "mode must be rss or pipeline, not '%s'", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int on_key(void *arg, const char *k, const char *v, char *err, size_t errlen)
+{
+	struct options *o = arg;
+	uint32_t u;
+	uint64_t ns;
+	if (!strcmp(k, "ip"))
+		return rv_parse_cidr(v, &o->dp.ip, &o->dp.prefix_len) < 0 || o->dp.prefix_len < 1
+			   ? (snprintf(err, errlen, "ip: expected A.B.C.D/LEN, got '%s'", v), -1)
+			   : 0;
+	if (!strcmp(k, "gateway")) {
+		uint8_t plen;
+		char buf[64];
+		snprintf(buf, sizeof(buf), "%s/32", v);
+		return rv_parse_cidr(buf, &o->dp.gateway, &plen) < 0
+			   ? (snprintf(err, errlen, "gateway: bad IPv4 '%s'", v), -1)
+			   : 0;
+	}
+	if (!strcmp(k, "udp-port") || !strcmp(k, "port")) {
+		if (rv_parse_u32(v, k[0] == 'u' ? 1 : 0, 65535, &u, err, errlen) < 0)
+			return -1;
+		*(k[0] == 'u' ? &o->dp.udp_port : &o->dp.port_id) = (uint16_t)u;
+		return 0;
+	}
+	if (!strcmp(k, "workers"))
+		return rv_parse_u32(v, 1, RV_DP_MAX_WORKERS, &o->dp.n_workers, err, errlen);
+	if (!strcmp(k, "mode"))
+		return parse_mode(v, &o->dp.mode, err, errlen);
+	if (!strcmp(k, "arp-timeout")) {
+		if (rv_parse_duration_ns(v, &ns, err, errlen) < 0)
+			return -1;
+		o->dp.arp_timeout_s = ns < 1000000000ull ? 1 : (uint32_t)(ns / 1000000000ull);
+		return 0;
+	}
+	if (!strcmp(k, "mbufs"))
+		return rv_parse_u32(v, 1023, 1u << 24, &o->dp.n_mbufs, err, errlen);
+	if (!strcmp(k, "max-sessions"))
+		return rv_parse_u32(v, 1, 1u << 24, &o->st.max_sessions, err, errlen);
+	if (!strcmp(k, "replay-window"))
+		return rv_parse_u32(v, 64, RV_REPLAY_MAX_WINDOW, &o->st.replay_window, err, errlen);
+	if (!strcmp(k, "key-grace"))
+		return rv_parse_duration_ns(v, &o->st.default_grace_ns, err, errlen);
+	if (!strcmp(k, "agent-socket"))
+		return set_path(o, 0, &o->agent_socket, v);
+	if (!strcmp(k, "sessions"))
+		return set_path(o, 1, &o->sessions_file, v);
+	if (!strcmp(k, "stats-file"))
+		return set_path(o, 2, &o->stats_file, v);
+	if (!strcmp(k, "tcp"))
+		return rv_parse_bool(v, &o->dp.tcp_enabled, err, errlen);
+	if (!strcmp(k, "idle-sleep-us"))
+		return rv_parse_u32(v, 0, 100000, &rv_dp_idle_sleep_us, err, errlen);
+	if (!strcmp(k, "log-level")) {
+		enum rv_log_level l;
+		if (rv_log_parse_level(v, &l) < 0) {
+			snprintf(err, errlen, "log-level: unknown level '%s'", v);
+			return -1;
+		}
+		rv_log_set_level(l);
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key '%s'", k);
+	return -1;
+}
+
+static void defaults(struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->dp.udp_port = 1194;
+	o->dp.n_workers = 1;
+	o->dp.arp_timeout_s = 300;
+	o->dp.n_mbufs = 16383;
+	o->st.max_sessions = 65536;
+	o->agent_socket = "/run/roomvpn/dataplane.sock";
+}
+
+/* Returns 0, 1 for --help, -1 on error (message printed). */
+static int parse_args(struct options *o, int argc, char **argv)
+{
+	static const struct option lo[] = {{"config", required_argument, NULL, 'c'},
+					   {"set", required_argument, NULL, 's'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
+	char err[256];
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:s:h", lo, NULL)) != -1) {
+		int rc = 0;
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		} else if (c == 'c') {
+			rc = rv_config_load(optarg, on_key, o, err, sizeof(err));
+		} else if (c == 's') {
+			rc = rv_config_apply_override(optarg, on_key, o, err, sizeof(err));
+		} else {
+			usage(stderr);
+			return -1;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "roomvpn-dataplane: %s\n", err);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "roomvpn-dataplane: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!o->dp.ip) {
+		fprintf(stderr,
+			"roomvpn-dataplane: 'ip' is required (e.g. --set ip=10.0.0.1/24)\n");
+		return -1;
+	}
+	o->st.n_workers = o->dp.n_workers;
+	return 0;
+}
+
+static void write_stats(const char *path)
+{
+	struct rv_lcore_stats t;
+	rv_stats_read_total(&t);
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f,
+		"{\"rx_pkts\":%lu,\"tx_pkts\":%lu,\"relayed\":%lu,\"broadcast_copies\":%lu,"
+		"\"echo_replies\":%lu,\"pings\":%lu,\"handoffs\":%lu,\"arp_replies\":%lu,"
+		"\"drops\":{",
+		t.rx_pkts, t.tx_pkts, t.relayed, t.broadcast_copies, t.echo_replies, t.pings,
+		t.handoffs, t.arp_replies);
+	for (int d = 1; d < RV_DROP__COUNT; d++)
+		fprintf(f, "%s\"%s\":%lu", d > 1 ? "," : "", rv_drop_name(d), t.drops[d]);
+	fprintf(f, "}}\n");
+	fclose(f);
+	rename(tmp, path);
+}
+
+#ifdef RV_HAVE_AGENT
+/* Temporary start-up loader: applies a session file as the writer, then
+ * hands the writer role to the agent thread. */
+static int load_sessions(const char *path)
+{
+	struct rv_session_file sf;
+	char err[256];
+	if (rv_session_file_load(path, &sf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
+		return -1;
+	}
+	int rc = 0;
+	rv_st_writer_register();
+	for (size_t i = 0; i < sf.n_rooms && rc == 0; i++)
+		rc = rv_st_room_upsert(&sf.rooms[i], err, sizeof(err));
+	for (size_t i = 0; i < sf.n_sessions && rc == 0; i++)
+		rc = rv_st_session_upsert(&sf.sessions[i], err, sizeof(err));
+	rv_st_writer_unregister();
+	rv_session_file_free(&sf);
+	if (rc < 0)
+		fprintf(stderr, "roomvpn-dataplane: %s: %s\n", path, err);
+	return rc;
+}
+#endif
+
+static int launch(const struct options *o, struct rv_dp_worker *rxw)
+{
+	unsigned need = o->dp.n_workers + (o->dp.mode == RV_DP_MODE_PIPELINE);
+	if (rte_lcore_count() < need + 1) {
+		fprintf(stderr,
+			"roomvpn-dataplane: %u worker lcore(s) needed besides the main one, EAL "
+			"has %u lcores (use -l 0-%u)\n",
+			need, rte_lcore_count(), need);
+		return -1;
+	}
+	unsigned lcore = rte_get_next_lcore(-1, 1, 0), i = 0;
+	for (; i < o->dp.n_workers; i++, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+		rv_dp.w[i].lcore = lcore;
+		rv_dp.w[i].st = rv_stats_lcore(lcore);
+		rte_eal_remote_launch(rv_worker_main, &rv_dp.w[i], lcore);
+	}
+	if (o->dp.mode == RV_DP_MODE_PIPELINE) {
+		rxw->lcore = lcore;
+		rxw->st = rv_stats_lcore(lcore);
+		rte_eal_remote_launch(rv_rx_lcore_main, rxw, lcore);
+	}
+	return 0;
+}
+
+static void control_loop(const struct options *o)
+{
+	while (!got_signal) {
+		if (got_usr1 && o->stats_file) {
+			got_usr1 = 0;
+			write_stats(o->stats_file);
+		}
+		if (!rv_arp_poll())
+			usleep(1000);
+	}
+}
+
+static int run(struct options *o)
+{
+	char err[256];
+	static struct rv_dp_worker rxw;
+	o->st.owner_by_peer_id = o->dp.mode == RV_DP_MODE_PIPELINE;
+	if (rv_dp_setup(&o->dp, err, sizeof(err)) < 0 || rv_st_init(&o->st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
+		return 1;
+	}
+#ifdef RV_HAVE_AGENT
+	if (o->sessions_file && load_sessions(o->sessions_file) < 0)
+		return 1;
+	struct rv_agent_params ap = {.socket_path = o->agent_socket};
+	if (rv_agent_start(&ap, err, sizeof(err)) < 0) {
+		fprintf(stderr, "roomvpn-dataplane: agent: %s\n", err);
+		return 1;
+	}
+#else
+	if (o->sessions_file)
+		fprintf(stderr, "roomvpn-dataplane: built without the agent: 'sessions' ignored\n");
+#endif
+	if (launch(o, &rxw) < 0)
+		return 1;
+	rv_log(RV_LOG_INFO, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
+	       o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port);
+	control_loop(o);
+	atomic_store(&rv_dp.stop, true);
+	rte_eal_mp_wait_lcore();
+#ifdef RV_HAVE_AGENT
+	rv_agent_stop();
+#endif
+	if (o->stats_file)
+		write_stats(o->stats_file);
+	rv_dp_teardown();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+	int n = rte_eal_init(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "roomvpn-dataplane: EAL init failed: %s\n",
+			rte_strerror(rte_errno));
+		return 1;
+	}
+	static struct options o;
+	defaults(&o);
+	int rc = parse_args(&o, argc - n, argv + n);
+	if (rc != 0) {
+		rte_eal_cleanup();
+		return rc < 0 ? 2 : 0;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
+	rc = run(&o);
+	rte_eal_cleanup();
+	return rc;
+}

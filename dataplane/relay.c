@@ -1,0 +1,376 @@
+/* The relay: a burst of data-channel packets goes through stages over whole
+ * arrays: look up by peer-id -> open (authenticate + decrypt) -> replay
+ * check -> payload (ping / echo / inner IPv4 -> room route) -> seal for the
+ * destination -> outer headers -> transmit.
+ *
+ * Each session has one owner worker (claimed on first use; fixed by peer-id
+ * in pipeline mode) that does all of its crypto: its receive context and
+ * replay window, and its send context. A packet that reaches another worker
+ * is handed to the owner's ring (by peer-id, never by pointer: a pointer is
+ * only valid until this worker's next quiescent state). So EVP contexts are
+ * never shared between threads and the hot path takes no lock. */
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+
+#include "dc_frame.h"
+#include "dp.h"
+#include "dp_tables.h"
+#include "payload.h"
+#include "tcp_io.h"
+
+#define SEAL_MAX 64
+
+struct open_item {
+	struct rte_mbuf *m;
+	struct rv_dp_session *s;
+	struct rv_dp_key *k;
+};
+
+struct seal_list {
+	unsigned n;
+	struct rte_mbuf *m[SEAL_MAX];
+	struct rv_dp_session *d[SEAL_MAX];
+};
+
+static void drop(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_drop why)
+{
+	rv_stats_drop(w->st, why);
+	rte_pktmbuf_free(m);
+}
+
+static void pkt_from_mbuf(struct rte_mbuf *m, struct rv_pkt *p)
+{
+	p->data = rte_pktmbuf_mtod(m, uint8_t *);
+	p->len = rte_pktmbuf_data_len(m);
+	p->headroom = rte_pktmbuf_headroom(m);
+	p->tailroom = rte_pktmbuf_tailroom(m);
+}
+
+static void mbuf_from_pkt(struct rte_mbuf *m, const struct rv_pkt *p)
+{
+	m->data_off = (uint16_t)(p->data - (uint8_t *)m->buf_addr);
+	m->data_len = (uint16_t)p->len;
+	m->pkt_len = p->len;
+}
+
+void rv_relay_handoff(struct rv_dp_worker *w, unsigned to, struct rte_mbuf *m)
+{
+	if (unlikely(rte_ring_mp_enqueue(rv_dp.w[to].jobs, m) < 0)) {
+		drop(w, m, RV_DROP_TX_FULL);
+		return;
+	}
+	w->st->handoffs++;
+}
+
+/* ---- sealing ---- */
+
+static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
+{
+	struct rv_cipher_ctx *ctx[SEAL_MAX];
+	uint8_t kid[SEAL_MAX];
+	uint32_t peer[SEAL_MAX], pid[SEAL_MAX];
+	struct rv_pkt pk[SEAL_MAX];
+	struct rv_pkt *pp[SEAL_MAX];
+	struct rv_outer_addr addr[SEAL_MAX];
+	enum rv_drop res[SEAL_MAX];
+	unsigned n = 0;
+	/* Stage: pick key, context and packet-id; compact the list. */
+	for (unsigned i = 0; i < l->n; i++) {
+		struct rte_mbuf *m = l->m[i];
+		struct rv_dp_session *d = l->d[i];
+		struct rv_dp_key *k = rv_dp_tx_key(d);
+		if (unlikely(!k)) {
+			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			continue;
+		}
+		rv_dp_addr_unpack(atomic_load_explicit(&d->addr, memory_order_relaxed), &addr[n]);
+		if (unlikely(addr[n].kind == RV_ADDR_NONE)) {
+			drop(w, m, RV_DROP_NO_ROUTE);
+			continue;
+		}
+		uint32_t id = atomic_fetch_add_explicit(&k->tx_pid, 1, memory_order_relaxed) + 1;
+		if (unlikely(rv_pid_needs_rekey(id) || id == 0)) {
+			drop(w, m, RV_DROP_PID_EXHAUSTED);
+			continue;
+		}
+		ctx[n] = addr[n].kind == RV_ADDR_TCP ? k->enc_none : k->enc;
+		kid[n] = k->key_id;
+		peer[n] = d->peer_id;
+		pid[n] = id;
+		pkt_from_mbuf(m, &pk[n]);
+		pp[n] = &pk[n];
+		l->m[n] = m;
+		l->d[n] = d;
+		n++;
+	}
+	l->n = 0;
+	if (!n)
+		return;
+	/* Stage: encrypt the burst. */
+	rv_dc_seal_burst(ctx, kid, peer, pid, (uint32_t)(w->wall_ns / 1000000000ull), pp, res, n);
+	/* Stage: count and transmit. */
+	for (unsigned i = 0; i < n; i++) {
+		if (unlikely(res[i] != RV_OK)) {
+			drop(w, l->m[i], res[i]);
+			continue;
+		}
+		mbuf_from_pkt(l->m[i], &pk[i]);
+		struct rv_dp_sess_ctr *c = &l->d[i]->ctr;
+		atomic_store_explicit(&c->pkts_out,
+				      atomic_load_explicit(&c->pkts_out, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+		atomic_store_explicit(&c->bytes_out,
+				      atomic_load_explicit(&c->bytes_out, memory_order_relaxed) +
+					  pk[i].len,
+				      memory_order_relaxed);
+		rv_tx_to_member(w, l->m[i], &addr[i]);
+	}
+}
+
+/* Send payload @m to member @d: sealed here if we own @d, else by its owner. */
+static void deliver(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
+		    struct rv_dp_session *d)
+{
+	int owner = rv_dp_owner(d, (int)w->idx);
+	if (owner != (int)w->idx) {
+		struct rv_job *j = rv_job(m);
+		j->kind = RV_JOB_SEAL;
+		j->peer_id = d->peer_id;
+		rv_relay_handoff(w, (unsigned)owner, m);
+		return;
+	}
+	if (l->n == SEAL_MAX)
+		seal_flush(w, l);
+	l->m[l->n] = m;
+	l->d[l->n] = d;
+	l->n++;
+}
+
+void rv_relay_seal_jobs(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n)
+{
+	struct rv_dp_tables *t = rcu_dereference(rv_dp_root);
+	struct seal_list l = {.n = 0};
+	for (unsigned i = 0; i < n; i++) {
+		struct rv_dp_session *d = t ? rv_dp_find_peer(t, rv_job(pkts[i])->peer_id) : NULL;
+		if (unlikely(!d || atomic_load_explicit(&d->dead, memory_order_relaxed))) {
+			drop(w, pkts[i], RV_DROP_NO_ROUTE);
+			continue;
+		}
+		deliver(w, &l, pkts[i], d);
+	}
+	seal_flush(w, &l);
+}
+
+/* ---- payloads ---- */
+
+static bool is_broadcast(const struct rv_dp_room *r, uint32_t dst)
+{
+	return dst == 0xFFFFFFFFu || (dst & 0xF0000000u) == 0xE0000000u ||
+	       dst == CMM_LOAD_SHARED(r->cfg.broadcast);
+}
+
+static void broadcast(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
+		      struct rv_dp_session *s)
+{
+	struct rv_dp_session *d;
+	cds_list_for_each_entry_rcu(d, &s->room->members, room_link)
+	{
+		if (d == s || atomic_load_explicit(&d->dead, memory_order_relaxed))
+			continue;
+		struct rte_mbuf *c = rte_pktmbuf_copy(m, rv_dp.pool, 0, UINT32_MAX);
+		if (unlikely(!c)) {
+			rv_stats_drop(w->st, RV_DROP_TX_FULL);
+			continue;
+		}
+		w->st->broadcast_copies++;
+		deliver(w, l, c, d);
+	}
+	rte_pktmbuf_free(m);
+}
+
+static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
+		       struct rv_dp_session *s, struct rv_dp_tables *t)
+{
+	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod(m, const struct rte_ipv4_hdr *);
+	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*ip))) {
+		drop(w, m, RV_DROP_MALFORMED);
+		return;
+	}
+	if (unlikely(rte_be_to_cpu_32(ip->src_addr) != s->vip)) {
+		drop(w, m, RV_DROP_SPOOFED);
+		return;
+	}
+	uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
+	if (is_broadcast(s->room, dst)) {
+		broadcast(w, l, m, s);
+		return;
+	}
+	struct rv_dp_session *d = rv_dp_find_vip(t, s->room_id, dst);
+	if (unlikely(!d || d == s || atomic_load_explicit(&d->dead, memory_order_relaxed))) {
+		drop(w, m, RV_DROP_NO_ROUTE);
+		return;
+	}
+	w->st->relayed++;
+	deliver(w, l, m, d);
+}
+
+static void on_ping(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
+		    struct rv_dp_session *s)
+{
+	/* Answer a keepalive with an echo request: keeps the member's NAT and
+	 * ping timer warm, and its reply gives the RTT the health API shows. */
+	w->st->pings++;
+	struct rv_echo e = {
+	    .type = RV_ECHO_REQUEST, .seq = (uint32_t)w->st->pings, .ts_ns = w->now_ns};
+	if (rte_pktmbuf_tailroom(m) + rte_pktmbuf_data_len(m) < RV_ECHO_LEN) {
+		drop(w, m, RV_DROP_TOO_BIG);
+		return;
+	}
+	m->data_len = m->pkt_len = RV_ECHO_LEN;
+	rv_echo_build(rte_pktmbuf_mtod(m, uint8_t *), RV_ECHO_LEN, &e);
+	deliver(w, l, m, s);
+}
+
+static void on_echo(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
+		    struct rv_dp_session *s)
+{
+	struct rv_echo e;
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+	if (rv_echo_parse(p, rte_pktmbuf_data_len(m), &e) < 0) {
+		drop(w, m, RV_DROP_MALFORMED);
+		return;
+	}
+	if (e.type == RV_ECHO_REQUEST) {
+		rv_echo_make_reply(p);
+		w->st->echo_replies++;
+		deliver(w, l, m, s);
+		return;
+	}
+	if (e.type == RV_ECHO_REPLY && e.ts_ns && e.ts_ns <= w->now_ns)
+		atomic_store_explicit(&s->ctr.last_rtt_ns, w->now_ns - e.ts_ns,
+				      memory_order_relaxed);
+	rte_pktmbuf_free(m);
+}
+
+static void dispatch(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
+		     struct rv_dp_session *s, struct rv_dp_tables *t)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	switch (rv_payload_classify(p, rte_pktmbuf_data_len(m))) {
+	case RV_PAYLOAD_IPV4:
+		inner_ipv4(w, l, m, s, t);
+		break;
+	case RV_PAYLOAD_PING:
+		on_ping(w, l, m, s);
+		break;
+	case RV_PAYLOAD_ECHO:
+		on_echo(w, l, m, s);
+		break;
+	default:
+		drop(w, m, RV_DROP_NOT_IP);
+		break;
+	}
+}
+
+/* ---- opening ---- */
+
+/* The address a packet came from; it becomes the session's address once the
+ * packet has authenticated and passed the replay check. */
+static uint64_t source_addr(struct rte_mbuf *m)
+{
+	struct rv_job *j = rv_job(m);
+	struct rv_outer_addr a = {.kind = RV_ADDR_UDP, .ip = j->src_ip, .port = j->src_port};
+	if (j->kind == RV_JOB_OPEN_TCP)
+		a = (struct rv_outer_addr){.kind = RV_ADDR_TCP, .conn_id = rv_tcp_io_conn(m)};
+	return rv_dp_addr_pack(&a);
+}
+
+/* Stage 1: session and key for each packet; hands off packets we don't own. */
+static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct rte_mbuf **pkts,
+			unsigned n, struct open_item *it, struct rv_cipher_ctx **ctx)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct rv_job *j = rv_job(m);
+		struct rv_dp_session *s = t ? rv_dp_find_peer(t, j->peer_id) : NULL;
+		if (unlikely(!s || atomic_load_explicit(&s->dead, memory_order_relaxed))) {
+			drop(w, m, RV_DROP_UNKNOWN_PEER);
+			continue;
+		}
+		int owner = rv_dp_owner(s, (int)w->idx);
+		if (owner != (int)w->idx) {
+			rv_relay_handoff(w, (unsigned)owner, m);
+			continue;
+		}
+		struct rv_dp_key *key = rv_dp_rx_key(s, j->key_id, w->now_ns);
+		if (unlikely(!key)) {
+			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			continue;
+		}
+		/* TCP: cipher "none" only on the connection the session is bound to. */
+		bool bound = j->kind == RV_JOB_OPEN_TCP &&
+			     atomic_load_explicit(&s->addr, memory_order_relaxed) == source_addr(m);
+		ctx[k] = bound ? key->dec_none : key->dec;
+		it[k] = (struct open_item){.m = m, .s = s, .k = key};
+		k++;
+	}
+	return k;
+}
+
+/* Stage 3: replay window, address move, counters. */
+static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t pid)
+{
+	if (unlikely(rv_replay_accept(&it->k->replay, pid) != RV_OK)) {
+		drop(w, it->m, RV_DROP_REPLAY);
+		return false;
+	}
+	struct rv_dp_session *s = it->s;
+	uint64_t a = source_addr(it->m);
+	if (atomic_load_explicit(&s->addr, memory_order_relaxed) != a)
+		atomic_store_explicit(&s->addr, a, memory_order_relaxed);
+	struct rv_dp_sess_ctr *c = &s->ctr;
+	atomic_store_explicit(&c->pkts_in,
+			      atomic_load_explicit(&c->pkts_in, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->bytes_in,
+			      atomic_load_explicit(&c->bytes_in, memory_order_relaxed) +
+				  rte_pktmbuf_data_len(it->m),
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->last_seen_ns, w->wall_ns, memory_order_relaxed);
+	return true;
+}
+
+void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n)
+{
+	struct rv_dp_tables *t = rcu_dereference(rv_dp_root);
+	struct open_item it[RV_DP_BURST];
+	struct rv_cipher_ctx *ctx[RV_DP_BURST];
+	struct rv_pkt pk[RV_DP_BURST];
+	struct rv_pkt *pp[RV_DP_BURST];
+	uint32_t pid[RV_DP_BURST];
+	enum rv_drop res[RV_DP_BURST];
+	struct seal_list l = {.n = 0};
+	while (n) {
+		unsigned chunk = n < RV_DP_BURST ? n : RV_DP_BURST;
+		unsigned k = look_up(w, t, pkts, chunk, it, ctx);
+		for (unsigned i = 0; i < k; i++) {
+			pkt_from_mbuf(it[i].m, &pk[i]);
+			pp[i] = &pk[i];
+		}
+		/* Stage 2: authenticate and decrypt the whole burst. */
+		rv_dc_open_burst(ctx, pp, pid, res, k);
+		for (unsigned i = 0; i < k; i++) {
+			if (unlikely(res[i] != RV_OK)) {
+				drop(w, it[i].m, res[i]);
+				continue;
+			}
+			mbuf_from_pkt(it[i].m, &pk[i]);
+			if (accept_packet(w, &it[i], pid[i]))
+				dispatch(w, &l, it[i].m, it[i].s, t);
+		}
+		pkts += chunk;
+		n -= chunk;
+	}
+	seal_flush(w, &l);
+}

@@ -1,0 +1,95 @@
+/* Classify frames from a port: ARP goes to the control thread, IPv4/UDP to
+ * our address and data port becomes an OPEN job (outer headers stripped),
+ * everything else is dropped and counted. */
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "dc_frame.h"
+#include "dp.h"
+
+static void drop(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_drop why)
+{
+	rv_stats_drop(w->st, why);
+	rte_pktmbuf_free(m);
+}
+
+static void to_control(struct rv_dp_worker *w, struct rte_mbuf *m)
+{
+	if (rte_ring_mp_enqueue(rv_dp.ctl, m) < 0)
+		drop(w, m, RV_DROP_ARP);
+}
+
+/* IPv4/UDP to us: strip to the UDP payload and peek the data-channel
+ * header. Returns RV_OK or the drop reason. */
+static enum rv_drop parse_udp(struct rte_mbuf *m, struct rv_job *job)
+{
+	uint32_t len = rte_pktmbuf_data_len(m);
+	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
+	if (len < sizeof(*eh) + sizeof(*ip) + sizeof(struct rte_udp_hdr))
+		return RV_DROP_MALFORMED;
+	uint32_t ihl = (ip->version_ihl & 0xf) * 4u;
+	if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip))
+		return RV_DROP_MALFORMED;
+	if (rte_be_to_cpu_32(ip->dst_addr) != rv_dp.cfg.ip || ip->next_proto_id != IPPROTO_UDP)
+		return RV_DROP_NOT_FOR_US;
+	if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
+		return RV_DROP_MALFORMED; /* members use an MTU that avoids fragments */
+	uint32_t tot = rte_be_to_cpu_16(ip->total_length);
+	if (tot < ihl + sizeof(struct rte_udp_hdr) || sizeof(*eh) + tot > len)
+		return RV_DROP_MALFORMED;
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((uint8_t *)ip + ihl);
+	if (rte_be_to_cpu_16(udp->dst_port) != rv_dp.cfg.udp_port)
+		return RV_DROP_NOT_FOR_US;
+	uint32_t ulen = rte_be_to_cpu_16(udp->dgram_len);
+	if (ulen < sizeof(*udp) || ulen > tot - ihl)
+		return RV_DROP_MALFORMED;
+	job->src_ip = rte_be_to_cpu_32(ip->src_addr);
+	job->src_port = rte_be_to_cpu_16(udp->src_port);
+	/* Keep only the UDP payload. */
+	rte_pktmbuf_adj(m, (uint16_t)(sizeof(*eh) + ihl + sizeof(*udp)));
+	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_data_len(m) - (ulen - sizeof(*udp))));
+	uint32_t peer;
+	enum rv_drop r = rv_dc_peek(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m),
+				    &job->key_id, &peer);
+	if (r != RV_OK)
+		return r;
+	job->peer_id = peer;
+	job->kind = RV_JOB_OPEN_UDP;
+	return RV_OK;
+}
+
+unsigned rv_rx_classify(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n,
+			struct rte_mbuf **data)
+{
+	unsigned nd = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		w->st->rx_pkts++;
+		w->st->rx_bytes += rte_pktmbuf_pkt_len(m);
+		if (unlikely(m->nb_segs != 1 ||
+			     rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr))) {
+			drop(w, m, RV_DROP_MALFORMED);
+			continue;
+		}
+		struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		uint16_t type = rte_be_to_cpu_16(eh->ether_type);
+		if (type == RTE_ETHER_TYPE_ARP) {
+			to_control(w, m);
+			continue;
+		}
+		if (type != RTE_ETHER_TYPE_IPV4 ||
+		    !rte_is_same_ether_addr(&eh->dst_addr, &rv_dp.mac)) {
+			drop(w, m, RV_DROP_NOT_FOR_US);
+			continue;
+		}
+		enum rv_drop r = parse_udp(m, rv_job(m));
+		if (unlikely(r != RV_OK)) {
+			drop(w, m, r);
+			continue;
+		}
+		data[nd++] = m;
+	}
+	return nd;
+}

@@ -1,0 +1,115 @@
+/* Transmit: outer Ethernet/IPv4/UDP headers towards a member's last
+ * authenticated address (next-hop MAC from the ARP cache), or the TCP
+ * fallback ring for members attached over TCP. */
+#include <unistd.h>
+
+#include <rte_byteorder.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "dp.h"
+#include "session_table.h"
+#include "tcp_io.h"
+
+#define OUTER_LEN                                                                                  \
+	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+
+void rv_tx_flush(struct rv_dp_worker *w)
+{
+	struct rv_dp_tx *tx = &w->tx;
+	if (tx->n) {
+		uint16_t sent = rte_eth_tx_burst(rv_dp.cfg.port_id, w->txq, tx->pkts, tx->n);
+		for (uint16_t i = 0; i < sent; i++) {
+			w->st->tx_pkts++;
+			w->st->tx_bytes += rte_pktmbuf_pkt_len(tx->pkts[i]);
+		}
+		for (uint16_t i = sent; i < tx->n; i++) {
+			rv_stats_drop(w->st, RV_DROP_TX_FULL);
+			rte_pktmbuf_free(tx->pkts[i]);
+		}
+		tx->n = 0;
+	}
+	if (w->tcp_queued) {
+		uint64_t one = 1;
+		if (write(rv_dp.tcp_wakefd, &one, sizeof(one)) < 0) {
+			/* counter saturated: the TCP thread is awake anyway */
+		}
+		w->tcp_queued = false;
+	}
+}
+
+void rv_tx_queue(struct rv_dp_worker *w, struct rte_mbuf *m)
+{
+	if (w->tx.n == RTE_DIM(w->tx.pkts))
+		rv_tx_flush(w);
+	w->tx.pkts[w->tx.n++] = m;
+}
+
+static void to_tcp(struct rv_dp_worker *w, struct rte_mbuf *m, uint32_t conn)
+{
+	if (unlikely(!rv_dp.tcp_tx)) {
+		rv_stats_drop(w->st, RV_DROP_NO_ROUTE);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	rv_tcp_io_set_conn(m, conn);
+	if (unlikely(rte_ring_mp_enqueue(rv_dp.tcp_tx, m) < 0)) {
+		rv_stats_drop(w->st, RV_DROP_TX_FULL);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	w->st->tx_pkts++;
+	w->st->tx_bytes += rte_pktmbuf_pkt_len(m);
+	w->tcp_queued = true;
+}
+
+static void write_headers(struct rte_mbuf *m, const struct rte_ether_addr *dmac,
+			  const struct rv_outer_addr *a)
+{
+	uint16_t payload = rte_pktmbuf_data_len(m);
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, OUTER_LEN);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	eh->dst_addr = *dmac;
+	eh->src_addr = rv_dp.mac;
+	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->type_of_service = 0;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(payload + sizeof(*ip) + sizeof(*udp)));
+	ip->packet_id = 0;
+	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->src_addr = rte_cpu_to_be_32(rv_dp.cfg.ip);
+	ip->dst_addr = rte_cpu_to_be_32(a->ip);
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	udp->src_port = rte_cpu_to_be_16(rv_dp.cfg.udp_port);
+	udp->dst_port = rte_cpu_to_be_16(a->port);
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(payload + sizeof(*udp)));
+	udp->dgram_cksum = 0; /* optional over IPv4; the data channel authenticates */
+}
+
+void rv_tx_to_member(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv_outer_addr *a)
+{
+	if (a->kind == RV_ADDR_TCP) {
+		to_tcp(w, m, a->conn_id);
+		return;
+	}
+	if (unlikely(rte_pktmbuf_headroom(m) < OUTER_LEN)) {
+		rv_stats_drop(w->st, RV_DROP_TOO_BIG);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	struct rte_ether_addr dmac;
+	uint32_t hop = rv_arp_next_hop(a->ip);
+	if (unlikely(!hop || !rv_arp_lookup(hop, w->now_ns, &dmac))) {
+		rv_arp_resolve(hop);
+		rv_stats_drop(w->st, RV_DROP_ARP);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	write_headers(m, &dmac, a);
+	rv_tx_queue(w, m);
+}

@@ -1,0 +1,198 @@
+/* Lcore loops and run-time set-up. Run-to-completion (RSS): each worker
+ * polls its own RX queue and its inbox ring. Pipeline: one RX lcore polls
+ * every RX queue and spreads data packets over the workers' inboxes by
+ * peer-id (so one session's packets keep their order); workers transmit on
+ * their own TX queues. Workers are QSBR readers: registered, online, one
+ * rcu_quiescent_state() per loop pass, offline while they sleep. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <urcu-qsbr.h>
+
+#include "dp.h"
+
+struct rv_dp rv_dp;
+int rv_job_offset = -1;
+unsigned rv_dp_idle_sleep_us;
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pass_start(struct rv_dp_worker *w)
+{
+	w->now_ns = clock_ns(CLOCK_MONOTONIC);
+	w->wall_ns = clock_ns(CLOCK_REALTIME);
+}
+
+/* Idle pass: sleep a little if configured (tests share their cores). */
+static void idle(void)
+{
+	if (!rv_dp_idle_sleep_us)
+		return;
+	rcu_thread_offline();
+	usleep(rv_dp_idle_sleep_us);
+	rcu_thread_online();
+}
+
+/* Inbox: jobs from other workers, the RX lcore, the control and TCP threads. */
+static unsigned drain_inbox(struct rv_dp_worker *w)
+{
+	struct rte_mbuf *jobs[RV_DP_BURST], *open[RV_DP_BURST], *seal[RV_DP_BURST];
+	unsigned n = rte_ring_sc_dequeue_burst(w->jobs, (void **)jobs, RV_DP_BURST, NULL);
+	unsigned no = 0, ns = 0;
+	for (unsigned i = 0; i < n; i++) {
+		switch (rv_job(jobs[i])->kind) {
+		case RV_JOB_OPEN_UDP:
+		case RV_JOB_OPEN_TCP:
+			open[no++] = jobs[i];
+			break;
+		case RV_JOB_SEAL:
+			seal[ns++] = jobs[i];
+			break;
+		default:
+			rv_tx_queue(w, jobs[i]);
+			break;
+		}
+	}
+	if (no)
+		rv_relay_open_burst(w, open, no);
+	if (ns)
+		rv_relay_seal_jobs(w, seal, ns);
+	return n;
+}
+
+int rv_worker_main(void *arg)
+{
+	struct rv_dp_worker *w = arg;
+	struct rte_mbuf *pkts[RV_DP_BURST], *data[RV_DP_BURST];
+	bool poll_port = rv_dp.cfg.mode == RV_DP_MODE_RSS;
+	rcu_register_thread();
+	while (!atomic_load_explicit(&rv_dp.stop, memory_order_relaxed)) {
+		pass_start(w);
+		unsigned work = 0;
+		if (poll_port) {
+			uint16_t n = rte_eth_rx_burst(rv_dp.cfg.port_id, w->rxq, pkts, RV_DP_BURST);
+			unsigned nd = rv_rx_classify(w, pkts, n, data);
+			if (nd)
+				rv_relay_open_burst(w, data, nd);
+			work += n;
+		}
+		work += drain_inbox(w);
+		rv_tx_flush(w);
+		rcu_quiescent_state();
+		if (!work)
+			idle();
+	}
+	rcu_unregister_thread();
+	return 0;
+}
+
+/* Pipeline RX lcore: spread by peer-id; it reads no table (no RCU). */
+static void spread(struct rv_dp_worker *rx, struct rte_mbuf **data, unsigned n)
+{
+	unsigned nw = rv_dp.cfg.n_workers;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned to = rv_job(data[i])->peer_id % nw;
+		if (unlikely(rte_ring_mp_enqueue(rv_dp.w[to].jobs, data[i]) < 0)) {
+			rv_stats_drop(rx->st, RV_DROP_TX_FULL);
+			rte_pktmbuf_free(data[i]);
+		}
+	}
+}
+
+int rv_rx_lcore_main(void *arg)
+{
+	struct rv_dp_worker *rx = arg;
+	struct rte_mbuf *pkts[RV_DP_BURST], *data[RV_DP_BURST];
+	while (!atomic_load_explicit(&rv_dp.stop, memory_order_relaxed)) {
+		unsigned work = 0;
+		for (uint16_t q = 0; q < rv_dp.n_rxq; q++) {
+			uint16_t n = rte_eth_rx_burst(rv_dp.cfg.port_id, q, pkts, RV_DP_BURST);
+			unsigned nd = rv_rx_classify(rx, pkts, n, data);
+			spread(rx, data, nd);
+			work += n;
+		}
+		if (!work && rv_dp_idle_sleep_us)
+			usleep(rv_dp_idle_sleep_us);
+	}
+	return 0;
+}
+
+static int make_rings(char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < rv_dp.cfg.n_workers; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "rv_jobs_%u", i);
+		rv_dp.w[i].jobs =
+		    rte_ring_create(name, RV_DP_JOB_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
+		if (!rv_dp.w[i].jobs) {
+			snprintf(err, errlen, "cannot create ring %s: %s", name,
+				 rte_strerror(rte_errno));
+			return -1;
+		}
+	}
+	if (!rv_dp.cfg.tcp_enabled)
+		return 0;
+	rv_dp.tcp_tx = rte_ring_create("rv_tcp_tx", RV_DP_JOB_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	rv_dp.tcp_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!rv_dp.tcp_tx || rv_dp.tcp_wakefd < 0) {
+		snprintf(err, errlen, "cannot create the TCP hand-off ring");
+		return -1;
+	}
+	return 0;
+}
+
+int rv_dp_setup(const struct rv_dp_config *cfg, char *err, size_t errlen)
+{
+	static const struct rte_mbuf_dynfield desc = {
+	    .name = "rv_job", .size = sizeof(struct rv_job), .align = __alignof__(struct rv_job)};
+	if (cfg->n_workers < 1 || cfg->n_workers > RV_DP_MAX_WORKERS) {
+		snprintf(err, errlen, "workers must be 1..%d (got %u)", RV_DP_MAX_WORKERS,
+			 cfg->n_workers);
+		return -1;
+	}
+	memset(&rv_dp, 0, sizeof(rv_dp));
+	rv_dp.cfg = *cfg;
+	rv_dp.tcp_wakefd = -1;
+	rv_job_offset = rte_mbuf_dynfield_register(&desc);
+	if (rv_job_offset < 0) {
+		snprintf(err, errlen, "cannot register the mbuf job field");
+		return -1;
+	}
+	rv_dp.pool = rte_pktmbuf_pool_create("rv_pool", cfg->n_mbufs, 256, 0,
+					     RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (!rv_dp.pool) {
+		snprintf(err, errlen, "cannot create a pool of %u mbufs: %s (raise -m?)",
+			 cfg->n_mbufs, rte_strerror(rte_errno));
+		return -1;
+	}
+	if (rv_arp_init(err, errlen) < 0 || make_rings(err, errlen) < 0)
+		return -1;
+	rv_dp.n_rxq = cfg->n_workers;
+	if (rv_port_setup(cfg->port_id, rv_dp.n_rxq, rv_dp.pool, err, errlen) < 0)
+		return -1;
+	rte_eth_macaddr_get(cfg->port_id, &rv_dp.mac);
+	for (unsigned i = 0; i < cfg->n_workers; i++) {
+		rv_dp.w[i].idx = i;
+		rv_dp.w[i].rxq = (uint16_t)i;
+		rv_dp.w[i].txq = (uint16_t)i;
+	}
+	return 0;
+}
+
+void rv_dp_teardown(void)
+{
+	rte_eth_dev_stop(rv_dp.cfg.port_id);
+	rte_eth_dev_close(rv_dp.cfg.port_id);
+	if (rv_dp.tcp_wakefd >= 0)
+		close(rv_dp.tcp_wakefd);
+}
