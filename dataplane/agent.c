@@ -179,7 +179,7 @@ static void accept_client(void)
 		rv_agent_reader_init(&c->rd);
 		c->fd = fd;
 		c->id = ++ag.next_client_id;
-		rv_log(RV_LOG_INFO, "agent: client %u connected", c->id);
+		rv_log(RV_LOG_DEBUG, "agent: client %u connected", c->id);
 		return;
 	}
 	rv_log(RV_LOG_WARN, "agent: refusing a client: %u clients already connected",

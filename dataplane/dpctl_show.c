@@ -1,7 +1,6 @@
 /* roomvpn-dpctl output: tables for people, JSON (--json) for scripts. */
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "dpctl.h"
 
@@ -100,15 +99,16 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 		printf("%-10s %-18s %s\n", "ROOM", "SUBNET", "MEMBERS");
 	for (size_t i = 0; i < st->n_room; i++) {
 		const Roomvpn__Dataplane__V1__RoomStats *r = st->room[i];
+		char subnet[24];
 		if (!r->room)
 			continue;
+		snprintf(subnet, sizeof(subnet), "%s/%u", ip_str(r->room->subnet, ip),
+			 r->room->prefix_len);
 		if (ctl->json)
-			printf("%s{\"room_id\":%u,\"subnet\":\"%s/%u\",\"members\":%u}",
-			       i ? "," : "", r->room->room_id, ip_str(r->room->subnet, ip),
-			       r->room->prefix_len, r->members);
+			printf("%s{\"room_id\":%u,\"subnet\":\"%s\",\"members\":%u}", i ? "," : "",
+			       r->room->room_id, subnet, r->members);
 		else
-			printf("%-10u %s/%-*u %u\n", r->room->room_id, ip_str(r->room->subnet, ip),
-			       (int)(17 - strlen(ip)), r->room->prefix_len, r->members);
+			printf("%-10u %-18s %u\n", r->room->room_id, subnet, r->members);
 	}
 	if (ctl->json)
 		printf("]}\n");

@@ -13,3 +13,14 @@ target_link_libraries(agent_unit PRIVATE rvdpctl PkgConfig::CMOCKA PkgConfig::RV
                       PkgConfig::RV_AGENT_DPDK Threads::Threads)
 add_test(NAME agent_unit COMMAND agent_unit)
 set_tests_properties(agent_unit PROPERTIES LABELS dataplane TIMEOUT 60)
+
+# agent_host: the agent + tables in a plain process, for the dpctl tests.
+add_executable(agent_host agent_host.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/stats.c)
+target_link_libraries(agent_host PRIVATE rvdpctl PkgConfig::RV_AGENT_URCU PkgConfig::RV_AGENT_DPDK
+                      Threads::Threads)
+
+# roomvpn-dpctl end to end against the agent (agent_host, no DPDK).
+add_test(NAME dpctl_agent COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh
+         $<TARGET_FILE:roomvpn-dpctl> $<TARGET_FILE:agent_host>)
+set_tests_properties(dpctl_agent PROPERTIES LABELS dataplane TIMEOUT 120)
