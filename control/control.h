@@ -16,20 +16,21 @@
 #include "log.h"
 #include "rpc.h"
 
-#define RV_CTL_PATH 512
-#define RV_CTL_ADDR 128
+#define RV_CONTROL_VERSION "0.1.0"
+#define RV_CTL_PATH	   512
+#define RV_CTL_ADDR	   128
 
 struct rv_control_config {
 	/* [state] */
 	char state_dir[RV_CTL_PATH]; /* RocksDB at <state_dir>/db, self-signed cert/key */
 	/* [grpc] */
-	char listen[RV_CTL_ADDR];     /* "127.0.0.1:7443" (port 0: pick a free port) */
-	char tls_cert[RV_CTL_PATH];   /* PEM; empty: self-signed in state_dir */
-	char tls_key[RV_CTL_PATH];    /* PEM; empty: self-signed in state_dir */
-	char tls_names[256];          /* extra SAN DNS names/IPs, comma-separated */
-	uint32_t cq_threads;          /* completion-queue threads (default 2) */
-	uint32_t max_message_bytes;   /* larger requests are refused (default 64 KiB) */
-	uint32_t max_concurrent_calls; /* outstanding request_call slots (default 64) */
+	char listen[RV_CTL_ADDR];   /* "127.0.0.1:7443" (port 0: pick a free port) */
+	char tls_cert[RV_CTL_PATH]; /* PEM; empty: self-signed in state_dir */
+	char tls_key[RV_CTL_PATH];  /* PEM; empty: self-signed in state_dir */
+	char tls_names[256];	    /* extra SAN DNS names/IPs, comma-separated */
+	uint32_t cq_threads;	    /* completion-queue threads (default 2) */
+	uint32_t max_message_bytes; /* larger requests are refused (default 64 KiB) */
+	uint32_t request_slots;	    /* calls accepted ahead (request_call), default 32 */
 	/* [argon2] Argon2id cost; defaults are OWASP's: m=19 MiB, t=2, p=1 */
 	uint32_t argon2_m_kib;
 	uint32_t argon2_t;
@@ -37,24 +38,24 @@ struct rv_control_config {
 	uint32_t argon2_workers; /* password worker threads (default 2) */
 	/* [tokens] */
 	uint64_t session_ttl_ns; /* default 1h */
-	uint64_t device_ttl_ns;  /* default 30 days */
+	uint64_t device_ttl_ns;	 /* default 30 days */
 	/* [ratelimit] failed logins in a sliding window, per user and per address */
-	uint32_t login_fail_per_user;   /* default 5 */
-	uint32_t login_fail_per_addr;   /* default 20 */
-	uint64_t login_fail_window_ns;  /* default 5 min */
+	uint32_t login_fail_per_user;  /* default 5 */
+	uint32_t login_fail_per_addr;  /* default 20 */
+	uint64_t login_fail_window_ns; /* default 5 min */
 	/* [ipam] rooms get a /ipam_room_prefix out of ipam_pool unless given one */
-	char ipam_pool[64];        /* default "10.88.0.0/16" */
+	char ipam_pool[64];	   /* default "10.88.0.0/16" */
 	uint32_t ipam_room_prefix; /* default 24 */
 	/* [rooms] defaults for Join replies */
-	char dns[64];               /* optional DNS server pushed to clients ("" none) */
-	uint32_t default_mtu;       /* default 1400 */
+	char dns[64];		      /* optional DNS server pushed to clients ("" none) */
+	uint32_t default_mtu;	      /* default 1400 */
 	uint32_t default_keepalive_s; /* default 10 */
 	/* [dataplane] endpoints handed to clients in Join replies */
 	char dp_udp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:1194" */
 	char dp_tcp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:443" */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
 	char metrics_listen[RV_CTL_ADDR]; /* "127.0.0.1:9443" */
-	char metrics_cert[RV_CTL_PATH];   /* empty: the gRPC cert/key */
+	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */
 	char metrics_key[RV_CTL_PATH];
 	char metrics_client_ca[RV_CTL_PATH]; /* non-empty: mTLS, client certs checked against it */
 	/* [log] */
@@ -68,7 +69,7 @@ struct rv_audit_event {
 	const char *source; /* peer address */
 	const char *action; /* "auth.login", "users.create", ... */
 	const char *target; /* what was acted on, "" if nothing */
-	int status;         /* grpc_status_code */
+	int status;	    /* grpc_status_code */
 	const char *detail; /* the status message, "" on success */
 };
 
@@ -82,15 +83,15 @@ struct rv_server;
 
 struct rv_control {
 	struct rv_control_config cfg;
-	struct rv_store *store;         /* open from start to shutdown */
-	struct rv_metrics *metrics;     /* metrics.c, may be NULL */
-	struct rv_audit *audit;         /* audit.c, may be NULL */
-	struct rv_ipam *ipam;           /* ipam.c, may be NULL */
-	struct rv_pwpool *pwpool;       /* password.c */
+	struct rv_store *store;		/* open from start to shutdown */
+	struct rv_metrics *metrics;	/* metrics.c, may be NULL */
+	struct rv_audit *audit;		/* audit.c, may be NULL */
+	struct rv_ipam *ipam;		/* ipam.c, may be NULL */
+	struct rv_pwpool *pwpool;	/* password.c */
 	struct rv_ratelimit *ratelimit; /* auth.c: failed-login limiter */
-	struct rv_server *server;       /* server.c */
-	char tls_fingerprint[96];       /* SHA-256 of the served cert, "AA:BB:..." */
-	uint64_t start_ns;              /* CLOCK_MONOTONIC at start */
+	struct rv_server *server;	/* server.c */
+	char tls_fingerprint[96];	/* SHA-256 of the served cert, "AA:BB:..." */
+	uint64_t start_ns;		/* CLOCK_MONOTONIC at start */
 
 	/* Hooks (NULL: not available). Set by the module that implements them
 	 * in its init function; called from any worker thread. */
@@ -114,8 +115,7 @@ struct rv_control {
 /* config.c: defaults, then one key at a time (file and --set overrides).
  * Returns 0, or -1 with a message naming the key in @err. */
 void rv_control_config_defaults(struct rv_control_config *c);
-int rv_control_config_set(void *cfg, const char *key, const char *value, char *err,
-			  size_t errlen);
+int rv_control_config_set(void *cfg, const char *key, const char *value, char *err, size_t errlen);
 /* Cross-key checks after everything is loaded. */
 int rv_control_config_check(const struct rv_control_config *c, char *err, size_t errlen);
 

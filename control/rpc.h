@@ -16,9 +16,9 @@ struct rv_control; /* the server's state: store, config, metrics, ... */
 
 enum rv_scope {
 	RV_SCOPE_PUBLIC,     /* no token needed (Login, Refresh, grpc.health) */
-	RV_SCOPE_USER,       /* any logged-in, enabled user */
+	RV_SCOPE_USER,	     /* any logged-in, enabled user */
 	RV_SCOPE_ROOM_OWNER, /* the owner of the room named in the request, or an admin */
-	RV_SCOPE_ADMIN,      /* admins only */
+	RV_SCOPE_ADMIN,	     /* admins only */
 };
 
 /* Who is calling, filled in by the scope check from the bearer token. */
@@ -32,9 +32,13 @@ struct rv_principal {
 
 struct rv_rpc_ctx {
 	struct rv_control *ctl;
-	const char *method;  /* "/roomvpn.v1.RoomService/Create" */
-	const char *peer;    /* source address as grpc reports it */
+	const char *method; /* "/roomvpn.v1.RoomService/Create" */
+	const char *peer;   /* source address as grpc reports it */
 	struct rv_principal who;
+	/* For the audit log: who acted ("" : who.username) and on what; set by
+	 * handlers (Login sets actor to the attempted username). */
+	char actor[64];
+	char target[128];
 	/* Extra initial metadata a handler wants sent (Login/Refresh put the
 	 * session token here): up to 4 key/value pairs, static or ctx-owned. */
 	unsigned n_md;
@@ -50,6 +54,34 @@ struct rv_rpc_ctx {
 typedef grpc_status_code (*rv_unary_fn)(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 					ProtobufCMessage **resp, char *msg, size_t msglen);
 
+/* A unary handler that hands its work to another thread (the Argon2 pool)
+ * returns RV_RPC_PENDING; that thread later calls rv_rpc_complete() exactly
+ * once, with a response (taken over by the server) or an error status. */
+#define RV_RPC_PENDING ((grpc_status_code)-1)
+void rv_rpc_complete(struct rv_rpc_ctx *ctx, grpc_status_code status, ProtobufCMessage *resp,
+		     const char *msg);
+
+/* Streaming calls (server-streaming and bidirectional). The server reads
+ * client messages and hands each to on_message; the handler writes with
+ * rv_stream_send() from any thread, and ends the call with
+ * rv_stream_finish(). on_end runs exactly once when the call is over (status
+ * sent, or the client cancelled or went away); after it returns the stream
+ * must not be touched again. */
+struct rv_stream;
+struct rv_stream_ops {
+	/* One client message; NULL when the client half-closed. A status other
+	 * than OK finishes the call with it. */
+	grpc_status_code (*on_message)(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+				       const ProtobufCMessage *req, char *msg, size_t msglen);
+	void (*on_end)(struct rv_rpc_ctx *ctx, struct rv_stream *s, bool cancelled);
+	bool one_request; /* server-streaming: exactly one request message */
+};
+/* Queue one message; 0, or -1 if the stream is already over. Thread-safe. */
+int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m);
+/* Send the final status after the queued messages; later calls are ignored. */
+void rv_stream_finish(struct rv_stream *s, grpc_status_code status, const char *msg);
+struct rv_rpc_ctx *rv_stream_ctx(struct rv_stream *s);
+
 /* For RV_SCOPE_ROOM_OWNER: pulls the room id/name out of the request. */
 typedef const char *(*rv_room_of_fn)(const ProtobufCMessage *req);
 
@@ -57,9 +89,10 @@ struct rv_method {
 	const char *path;
 	enum rv_scope scope;
 	const ProtobufCMessageDescriptor *req_desc;
-	rv_unary_fn handler;       /* NULL for streaming methods */
-	rv_room_of_fn room_of;     /* only for RV_SCOPE_ROOM_OWNER */
-	const char *audit_action;  /* non-NULL: the call is recorded in the audit log */
+	rv_unary_fn handler;		    /* NULL for streaming methods */
+	rv_room_of_fn room_of;		    /* only for RV_SCOPE_ROOM_OWNER */
+	const char *audit_action;	    /* non-NULL: the call is recorded in the audit log */
+	const struct rv_stream_ops *stream; /* streaming methods (handler NULL) */
 };
 
 #endif

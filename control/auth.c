@@ -1,0 +1,463 @@
+/* Login (Argon2id on the password pool), device-token refresh with rotation
+ * and reuse detection, logout, and session-token resolution. */
+#include "auth.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "password.h"
+#include "ratelimit.h"
+#include "roomvpn/v1/auth_store.pb-c.h"
+#include "roomvpn/v1/common.pb-c.h"
+#include "store.h"
+#include "tokens.h"
+#include "users.h"
+
+/* Serializes refresh/revoke so that a device token rotates exactly once. */
+static pthread_mutex_t rotate_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Verified against for unknown users, so that they cost as much as known ones. */
+static char dummy_hash[RV_PASSWORD_ENCODED];
+
+int rv_auth_init(struct rv_control *ctl, char *err, size_t errlen)
+{
+	return rv_password_hash(&ctl->cfg, "not-a-password-of-anyone", dummy_hash,
+				sizeof(dummy_hash), err, errlen);
+}
+
+static void device_key(uint64_t id, char key[24])
+{
+	char hex[17];
+	rv_id_hex(id, hex);
+	snprintf(key, 24, "d/%s", hex);
+}
+
+static int get_device(struct rv_store *s, uint64_t id, Roomvpn__V1__DeviceRecord **out)
+{
+	char key[24];
+	device_key(id, key);
+	return rv_store_get_msg(s, key, &roomvpn__v1__device_record__descriptor,
+				(ProtobufCMessage **)out);
+}
+
+static void put_device(struct rv_store_batch *b, const Roomvpn__V1__DeviceRecord *d)
+{
+	char key[24];
+	device_key(d->id, key);
+	rv_store_put_msg(b, key, &d->base);
+}
+
+static grpc_status_code unauth(char *msg, size_t msglen, const char *why)
+{
+	snprintf(msg, msglen, "%s", why);
+	return GRPC_STATUS_UNAUTHENTICATED;
+}
+
+grpc_status_code rv_auth_resolve(struct rv_control *ctl, const char *token,
+				 struct rv_principal *who, char *msg, size_t msglen)
+{
+	Roomvpn__V1__TokenRecord *t = NULL;
+	Roomvpn__V1__UserRecord *u = NULL;
+	Roomvpn__V1__DeviceRecord *d = NULL;
+	grpc_status_code st = GRPC_STATUS_UNAUTHENTICATED;
+
+	int rc = rv_token_lookup(ctl->store, token, &t);
+	if (rc != 0 || t->kind != ROOMVPN__V1__TOKEN_RECORD__KIND__SESSION) {
+		st = unauth(msg, msglen,
+			    rc < 0 ? "store error checking the session token"
+				   : "invalid session token: log in again");
+		if (rc < 0)
+			st = GRPC_STATUS_INTERNAL;
+		goto out;
+	}
+	if (t->expires_ns <= rv_control_now_real()) {
+		unauth(msg, msglen, "session token expired: refresh it or log in again");
+		goto out;
+	}
+	if (get_device(ctl->store, t->device_id, &d) != 0 || d->revoked) {
+		unauth(msg, msglen, "the device of this session was revoked: log in again");
+		goto out;
+	}
+	if (rv_users_get_by_id(ctl->store, t->user_id, &u) != 0) {
+		unauth(msg, msglen, "the user of this session no longer exists");
+		goto out;
+	}
+	if (u->disabled) {
+		unauth(msg, msglen, "user is disabled");
+		goto out;
+	}
+	who->authenticated = true;
+	who->user_id = u->id;
+	snprintf(who->username, sizeof(who->username), "%s", u->username);
+	who->admin = u->admin;
+	who->device_id = d->id;
+	st = GRPC_STATUS_OK;
+out:
+	rv_token_rec_free(t);
+	rv_users_free(u);
+	if (d)
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	return st;
+}
+
+/* New random token of @kind for (user, device), put into @b; its string in @out. */
+static int new_token(struct rv_store_batch *b, const char *prefix,
+		     Roomvpn__V1__TokenRecord__Kind kind, uint64_t user, uint64_t dev,
+		     uint64_t expires, char out[RV_TOKEN_STR], uint8_t hash[32])
+{
+	Roomvpn__V1__TokenRecord t = ROOMVPN__V1__TOKEN_RECORD__INIT;
+
+	if (rv_token_new(prefix, out) != 0)
+		return -1;
+	rv_token_hash(out, hash);
+	t.kind = kind;
+	t.user_id = user;
+	t.device_id = dev;
+	t.expires_ns = expires;
+	rv_token_batch_put(b, hash, &t);
+	return 0;
+}
+
+static void fill_session(Roomvpn__V1__Session *out, const char *session, const char *device,
+			 uint64_t s_exp, uint64_t d_exp, uint64_t user, const char *name,
+			 bool admin, uint64_t dev)
+{
+	out->session_token = strdup(session);
+	out->device_token = strdup(device);
+	out->session_expires_unix = s_exp / 1000000000ull;
+	out->device_expires_unix = d_exp / 1000000000ull;
+	out->user_id = user;
+	out->username = strdup(name);
+	out->admin = admin;
+	out->device_id = dev;
+}
+
+int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,
+		  const char *device_name, Roomvpn__V1__Session *out)
+{
+	uint64_t now = rv_control_now_real(), dev;
+	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
+	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR], key[64], uhex[17], dhex[17];
+	uint8_t sh[32], dh[32];
+	Roomvpn__V1__DeviceRecord d = ROOMVPN__V1__DEVICE_RECORD__INIT;
+	int rc = -1;
+
+	struct rv_store_batch *b = rv_store_batch_new();
+	rv_id_lock();
+	if (!b || rv_id_alloc(ctl->store, b, "device", &dev) != 0)
+		goto out;
+	if (new_token(b, "rvs_", ROOMVPN__V1__TOKEN_RECORD__KIND__SESSION, user_id, dev, s_exp,
+		      stok, sh) != 0 ||
+	    new_token(b, "rvd_", ROOMVPN__V1__TOKEN_RECORD__KIND__DEVICE, user_id, dev, d_exp, dtok,
+		      dh) != 0)
+		goto out;
+	d.id = dev;
+	d.user_id = user_id;
+	d.name = (char *)(device_name[0] ? device_name : "device");
+	d.token_hash = (ProtobufCBinaryData){32, dh};
+	d.expires_ns = d_exp;
+	d.created_ns = now;
+	put_device(b, &d);
+	rv_id_hex(user_id, uhex);
+	rv_id_hex(dev, dhex);
+	snprintf(key, sizeof(key), "du/%s/%s", uhex, dhex);
+	rv_store_batch_put(b, key, strlen(key), "", 0);
+	if (rv_store_batch_commit(ctl->store, b, true) != 0)
+		goto out;
+	fill_session(out, stok, dtok, s_exp, d_exp, user_id, username, admin, dev);
+	rc = 0;
+out:
+	rv_id_unlock();
+	rv_store_batch_free(b);
+	OPENSSL_cleanse(stok, sizeof(stok));
+	OPENSSL_cleanse(dtok, sizeof(dtok));
+	return rc;
+}
+
+/* Marks a device revoked and drops its current token (under rotate_mu). */
+static void revoke_device(struct rv_control *ctl, Roomvpn__V1__DeviceRecord *d)
+{
+	struct rv_store_batch *b = rv_store_batch_new();
+	if (d->token_hash.len == 32)
+		rv_token_batch_delete(b, d->token_hash.data);
+	d->revoked = true;
+	put_device(b, d);
+	if (rv_store_batch_commit(ctl->store, b, true) != 0)
+		rv_log(RV_LOG_ERROR, "auth: store error revoking device %llu",
+		       (unsigned long long)d->id);
+	rv_store_batch_free(b);
+}
+
+/* Under rotate_mu: rotates a valid device token into a new pair. */
+static grpc_status_code rotate(struct rv_control *ctl, const Roomvpn__V1__TokenRecord *old,
+			       const uint8_t old_hash[32], Roomvpn__V1__DeviceRecord *d,
+			       const Roomvpn__V1__UserRecord *u, Roomvpn__V1__Session *out,
+			       char *msg, size_t msglen)
+{
+	uint64_t now = rv_control_now_real();
+	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
+	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR];
+	uint8_t sh[32], dh[32];
+	Roomvpn__V1__TokenRecord rot = ROOMVPN__V1__TOKEN_RECORD__INIT;
+	grpc_status_code st = GRPC_STATUS_INTERNAL;
+
+	struct rv_store_batch *b = rv_store_batch_new();
+	if (new_token(b, "rvs_", ROOMVPN__V1__TOKEN_RECORD__KIND__SESSION, u->id, d->id, s_exp,
+		      stok, sh) != 0 ||
+	    new_token(b, "rvd_", ROOMVPN__V1__TOKEN_RECORD__KIND__DEVICE, u->id, d->id, d_exp, dtok,
+		      dh) != 0)
+		goto out;
+	/* the old token stays known as ROTATED until it would have expired */
+	rot.kind = ROOMVPN__V1__TOKEN_RECORD__KIND__ROTATED;
+	rot.user_id = old->user_id;
+	rot.device_id = old->device_id;
+	rot.expires_ns = old->expires_ns;
+	rv_token_batch_put(b, old_hash, &rot);
+	uint8_t *prev = d->token_hash.data;
+	d->token_hash.data = dh;
+	d->expires_ns = d_exp;
+	put_device(b, d);
+	d->token_hash.data = prev;
+	if (rv_store_batch_commit(ctl->store, b, true) != 0) {
+		snprintf(msg, msglen, "store error rotating the device token");
+		goto out;
+	}
+	fill_session(out, stok, dtok, s_exp, d_exp, u->id, u->username, u->admin, d->id);
+	st = GRPC_STATUS_OK;
+out:
+	rv_store_batch_free(b);
+	OPENSSL_cleanse(stok, sizeof(stok));
+	OPENSSL_cleanse(dtok, sizeof(dtok));
+	return st;
+}
+
+grpc_status_code rv_auth_refresh(struct rv_control *ctl, const char *device_token,
+				 Roomvpn__V1__Session *out, char *msg, size_t msglen)
+{
+	Roomvpn__V1__TokenRecord *t = NULL;
+	Roomvpn__V1__DeviceRecord *d = NULL;
+	Roomvpn__V1__UserRecord *u = NULL;
+	uint8_t h[32];
+	grpc_status_code st = GRPC_STATUS_UNAUTHENTICATED;
+
+	rv_token_hash(device_token, h);
+	pthread_mutex_lock(&rotate_mu);
+	int rc = rv_token_lookup(ctl->store, device_token, &t);
+	if (rc != 0 || t->kind == ROOMVPN__V1__TOKEN_RECORD__KIND__SESSION) {
+		unauth(msg, msglen, "invalid device token: log in again");
+		goto out;
+	}
+	if (get_device(ctl->store, t->device_id, &d) != 0 || d->revoked) {
+		unauth(msg, msglen, "this device was revoked: log in again");
+		goto out;
+	}
+	if (t->kind == ROOMVPN__V1__TOKEN_RECORD__KIND__ROTATED) {
+		revoke_device(ctl, d);
+		rv_log(RV_LOG_WARN, "auth: rotated device token of device %llu reused: revoked",
+		       (unsigned long long)d->id);
+		unauth(msg, msglen,
+		       "device token was already used (rotated): the device is "
+		       "revoked, log in again");
+		goto out;
+	}
+	if (t->expires_ns <= rv_control_now_real()) {
+		unauth(msg, msglen, "device token expired: log in again");
+		goto out;
+	}
+	if (rv_users_get_by_id(ctl->store, t->user_id, &u) != 0 || u->disabled) {
+		unauth(msg, msglen, u ? "user is disabled" : "the user no longer exists");
+		goto out;
+	}
+	st = rotate(ctl, t, h, d, u, out, msg, msglen);
+out:
+	pthread_mutex_unlock(&rotate_mu);
+	rv_token_rec_free(t);
+	rv_users_free(u);
+	if (d)
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	return st;
+}
+
+/* ---- RPC handlers ------------------------------------------------------- */
+
+struct login_job {
+	struct rv_rpc_ctx *ctx;
+	char addr[64];
+	char user[RV_USERNAME_MAX + 1];
+	char device[64];
+	char pw[RV_PASSWORD_MAX + 1];
+	char hash[RV_PASSWORD_ENCODED];
+	Roomvpn__V1__UserRecord *u; /* NULL: unknown user */
+};
+
+static void set_session_header(struct rv_rpc_ctx *ctx, const Roomvpn__V1__Session *s)
+{
+	unsigned i = ctx->n_md++;
+	snprintf(ctx->md[i].key, sizeof(ctx->md[i].key), "%s", RV_SESSION_HEADER);
+	snprintf(ctx->md[i].value, sizeof(ctx->md[i].value), "%s", s->session_token);
+}
+
+static void login_result(struct rv_control *ctl, bool ok)
+{
+	if (ctl->on_login)
+		ctl->on_login(ctl, ok);
+}
+
+static void login_work(void *arg)
+{
+	struct login_job *j = arg;
+	struct rv_control *ctl = j->ctx->ctl;
+	int v = rv_password_verify(j->hash, j->pw);
+	OPENSSL_cleanse(j->pw, sizeof(j->pw));
+
+	if (v != 0 || !j->u) {
+		rv_ratelimit_failed(ctl->ratelimit, j->user, j->addr, rv_control_now_mono());
+		login_result(ctl, false);
+		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAUTHENTICATED, NULL,
+				"invalid username or password");
+		goto out;
+	}
+	rv_ratelimit_succeeded(ctl->ratelimit, j->user);
+	if (j->u->disabled) {
+		login_result(ctl, false);
+		rv_rpc_complete(j->ctx, GRPC_STATUS_PERMISSION_DENIED, NULL,
+				"user is disabled: ask an admin");
+		goto out;
+	}
+	Roomvpn__V1__Session *s = malloc(sizeof(*s));
+	roomvpn__v1__session__init(s);
+	if (rv_auth_issue(ctl, j->u->id, j->u->username, j->u->admin, j->device, s) != 0) {
+		free(s);
+		login_result(ctl, false);
+		rv_rpc_complete(j->ctx, GRPC_STATUS_INTERNAL, NULL, "store error issuing tokens");
+		goto out;
+	}
+	login_result(ctl, true);
+	set_session_header(j->ctx, s);
+	rv_rpc_complete(j->ctx, GRPC_STATUS_OK, (ProtobufCMessage *)s, NULL);
+out:
+	rv_users_free(j->u);
+	free(j);
+}
+
+grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__LoginRequest *r = (const void *)req;
+	struct rv_control *ctl = ctx->ctl;
+	const char *which;
+	(void)resp;
+
+	snprintf(ctx->actor, sizeof(ctx->actor), "%.63s", r->username);
+	snprintf(ctx->target, sizeof(ctx->target), "user:%.100s", r->username);
+	if (!r->username[0] || !r->password[0] || strlen(r->password) > RV_PASSWORD_MAX ||
+	    strlen(r->device_name) > 63) {
+		snprintf(msg, msglen,
+			 "username and password are required (password at most %d "
+			 "bytes, device_name at most 63)",
+			 RV_PASSWORD_MAX);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	struct login_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	j->ctx = ctx;
+	rv_ratelimit_addr_of_peer(ctx->peer, j->addr, sizeof(j->addr));
+	snprintf(j->user, sizeof(j->user), "%.63s", r->username);
+	uint64_t wait =
+	    rv_ratelimit_check(ctl->ratelimit, j->user, j->addr, rv_control_now_mono(), &which);
+	if (wait) {
+		free(j);
+		login_result(ctl, false);
+		snprintf(msg, msglen, "too many failed logins for this %s: retry in %llu s", which,
+			 (unsigned long long)(wait / 1000000000ull + 1));
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	snprintf(j->device, sizeof(j->device), "%s", r->device_name);
+	snprintf(j->pw, sizeof(j->pw), "%s", r->password);
+	if (rv_users_get_by_name(ctl->store, r->username, &j->u) < 0)
+		j->u = NULL;
+	snprintf(j->hash, sizeof(j->hash), "%s", j->u ? j->u->password_hash : dummy_hash);
+	if (rv_pwpool_submit(ctl->pwpool, login_work, j) != 0) {
+		rv_users_free(j->u);
+		OPENSSL_cleanse(j->pw, sizeof(j->pw));
+		free(j);
+		snprintf(msg, msglen, "server is shutting down");
+		return GRPC_STATUS_UNAVAILABLE;
+	}
+	return RV_RPC_PENDING;
+}
+
+grpc_status_code rv_auth_refresh_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				     ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__RefreshRequest *r = (const void *)req;
+
+	if (!r->device_token[0] || strlen(r->device_token) >= RV_TOKEN_STR) {
+		snprintf(msg, msglen, "device_token is missing or malformed");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	Roomvpn__V1__Session *s = malloc(sizeof(*s));
+	roomvpn__v1__session__init(s);
+	grpc_status_code st = rv_auth_refresh(ctx->ctl, r->device_token, s, msg, msglen);
+	if (st != GRPC_STATUS_OK) {
+		free(s);
+		return st;
+	}
+	snprintf(ctx->actor, sizeof(ctx->actor), "%s", s->username);
+	snprintf(ctx->target, sizeof(ctx->target), "device:%llu", (unsigned long long)s->device_id);
+	set_session_header(ctx, s);
+	*resp = (ProtobufCMessage *)s;
+	return GRPC_STATUS_OK;
+}
+
+static int revoke_cb(void *arg, const void *key, size_t klen, const void *v, size_t vl)
+{
+	struct rv_control *ctl = arg;
+	Roomvpn__V1__DeviceRecord *d;
+	uint64_t id;
+	(void)v, (void)vl;
+
+	if (klen < 16 || rv_id_parse((const char *)key + klen - 16, 16, &id) != 0)
+		return 0;
+	if (get_device(ctl->store, id, &d) == 0) {
+		if (!d->revoked)
+			revoke_device(ctl, d);
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	}
+	return 0;
+}
+
+grpc_status_code rv_auth_logout_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				    ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__LogoutRequest *r = (const void *)req;
+	struct rv_control *ctl = ctx->ctl;
+	Roomvpn__V1__DeviceRecord *d;
+	char key[64], hex[17];
+	int rc = 0;
+
+	snprintf(ctx->target, sizeof(ctx->target), "device:%llu",
+		 (unsigned long long)ctx->who.device_id);
+	pthread_mutex_lock(&rotate_mu);
+	if (r->all_devices) {
+		rv_id_hex(ctx->who.user_id, hex);
+		snprintf(key, sizeof(key), "du/%s/", hex);
+		rc = rv_store_scan_prefix(ctl->store, key, strlen(key), NULL, 0, revoke_cb, ctl);
+	} else if (get_device(ctl->store, ctx->who.device_id, &d) == 0) {
+		/* the device ends with its session: its sessions stop resolving */
+		revoke_device(ctl, d);
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	}
+	pthread_mutex_unlock(&rotate_mu);
+	if (rc != 0) {
+		snprintf(msg, msglen, "store error logging out");
+		return GRPC_STATUS_INTERNAL;
+	}
+	Roomvpn__V1__Empty *e = malloc(sizeof(*e));
+	roomvpn__v1__empty__init(e);
+	*resp = (ProtobufCMessage *)e;
+	return GRPC_STATUS_OK;
+}

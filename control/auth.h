@@ -1,0 +1,33 @@
+/* AuthService (Login, Refresh, Logout) and the token checks behind the
+ * scope check. Tokens: tokens.h; passwords: password.h. */
+#ifndef RV_AUTH_H
+#define RV_AUTH_H
+
+#include "control.h"
+#include "roomvpn/v1/auth.pb-c.h"
+
+#define RV_SESSION_HEADER "x-roomvpn-session"
+
+/* Resolves a session token into @who: GRPC_STATUS_OK, or UNAUTHENTICATED
+ * (unknown, expired, revoked device, deleted or disabled user) with a
+ * message. */
+grpc_status_code rv_auth_resolve(struct rv_control *ctl, const char *token,
+				 struct rv_principal *who, char *msg, size_t msglen);
+/* Issues a new device (named @device_name) and session for a user who just
+ * proved their password. Fills @out (strings malloc'd). 0 or -1. */
+int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,
+		  const char *device_name, Roomvpn__V1__Session *out);
+/* Trades a device token for a new session and device token. */
+grpc_status_code rv_auth_refresh(struct rv_control *ctl, const char *device_token,
+				 Roomvpn__V1__Session *out, char *msg, size_t msglen);
+/* Prepares the password checks (a dummy hash for unknown users). 0 or -1. */
+int rv_auth_init(struct rv_control *ctl, char *err, size_t errlen);
+
+grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen);
+grpc_status_code rv_auth_refresh_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				     ProtobufCMessage **resp, char *msg, size_t msglen);
+grpc_status_code rv_auth_logout_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				    ProtobufCMessage **resp, char *msg, size_t msglen);
+
+#endif

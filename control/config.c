@@ -1,0 +1,148 @@
+/* roomvpn-control configuration: defaults, one table of keys (file lines
+ * and --set overrides both go through rv_control_config_set), and the
+ * cross-key checks. Every key is documented in docs/control.md. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "control.h"
+
+void rv_control_config_defaults(struct rv_control_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/roomvpn");
+	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:7443");
+	c->cq_threads = 2;
+	c->max_message_bytes = 64 * 1024;
+	c->request_slots = 32;
+	c->argon2_m_kib = 19 * 1024; /* OWASP: m=19 MiB, t=2, p=1 */
+	c->argon2_t = 2;
+	c->argon2_p = 1;
+	c->argon2_workers = 2;
+	c->session_ttl_ns = 3600ull * 1000000000ull;
+	c->device_ttl_ns = 30ull * 86400ull * 1000000000ull;
+	c->login_fail_per_user = 5;
+	c->login_fail_per_addr = 20;
+	c->login_fail_window_ns = 300ull * 1000000000ull;
+	snprintf(c->ipam_pool, sizeof(c->ipam_pool), "10.88.0.0/16");
+	c->ipam_room_prefix = 24;
+	c->default_mtu = 1400;
+	c->default_keepalive_s = 10;
+	snprintf(c->dp_udp_endpoint, sizeof(c->dp_udp_endpoint), "127.0.0.1:1194");
+	snprintf(c->dp_tcp_endpoint, sizeof(c->dp_tcp_endpoint), "127.0.0.1:443");
+	c->log_level = RV_LOG_INFO;
+}
+
+enum kind { K_STR, K_U32, K_DUR, K_LOG };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	size_t size;	 /* K_STR: buffer size */
+	uint32_t lo, hi; /* K_U32 range */
+};
+
+#define STR(n, f)                                                                                  \
+	{                                                                                          \
+		n, K_STR, offsetof(struct rv_control_config, f),                                   \
+		    sizeof(((struct rv_control_config *)0)->f), 0, 0                               \
+	}
+#define U32(n, f, lo, hi)                                                                          \
+	{                                                                                          \
+		n, K_U32, offsetof(struct rv_control_config, f), 0, lo, hi                         \
+	}
+#define DUR(n, f)                                                                                  \
+	{                                                                                          \
+		n, K_DUR, offsetof(struct rv_control_config, f), 0, 0, 0                           \
+	}
+
+static const struct key keys[] = {
+    STR("state_dir", state_dir),
+    STR("listen", listen),
+    STR("tls_cert", tls_cert),
+    STR("tls_key", tls_key),
+    STR("tls_names", tls_names),
+    U32("cq_threads", cq_threads, 1, 64),
+    U32("max_message_bytes", max_message_bytes, 1024, 64u << 20),
+    U32("request_slots", request_slots, 1, 4096),
+    U32("argon2_memory_kib", argon2_m_kib, 8, 4u << 20),
+    U32("argon2_iterations", argon2_t, 1, 100),
+    U32("argon2_parallelism", argon2_p, 1, 64),
+    U32("argon2_workers", argon2_workers, 1, 256),
+    DUR("session_ttl", session_ttl_ns),
+    DUR("device_ttl", device_ttl_ns),
+    U32("login_fail_per_user", login_fail_per_user, 1, 1000000),
+    U32("login_fail_per_addr", login_fail_per_addr, 1, 1000000),
+    DUR("login_fail_window", login_fail_window_ns),
+    STR("ipam_pool", ipam_pool),
+    U32("ipam_room_prefix", ipam_room_prefix, 16, 30),
+    STR("dns", dns),
+    U32("default_mtu", default_mtu, 576, 9000),
+    U32("default_keepalive", default_keepalive_s, 1, 3600),
+    STR("dataplane_udp", dp_udp_endpoint),
+    STR("dataplane_tcp", dp_tcp_endpoint),
+    STR("metrics_listen", metrics_listen),
+    STR("metrics_cert", metrics_cert),
+    STR("metrics_key", metrics_key),
+    STR("metrics_client_ca", metrics_client_ca),
+    {"log_level", K_LOG, offsetof(struct rv_control_config, log_level), 0, 0, 0},
+};
+
+int rv_control_config_set(void *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	char *base = cfg;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
+		if (strcmp(k->name, key) != 0)
+			continue;
+		switch (k->kind) {
+		case K_STR:
+			if (strlen(value) >= k->size) {
+				snprintf(err, errlen, "value longer than %zu bytes", k->size - 1);
+				return -1;
+			}
+			snprintf(base + k->off, k->size, "%s", value);
+			return 0;
+		case K_U32:
+			return rv_parse_u32(value, k->lo, k->hi, (uint32_t *)(base + k->off), err,
+					    errlen);
+		case K_DUR:
+			return rv_parse_duration_ns(value, (uint64_t *)(base + k->off), err,
+						    errlen);
+		case K_LOG:
+			if (rv_log_parse_level(value, (enum rv_log_level *)(base + k->off)) == 0)
+				return 0;
+			snprintf(err, errlen, "'%s' is not one of error, warn, info, debug", value);
+			return -1;
+		}
+	}
+	snprintf(err, errlen, "unknown key (see docs/control.md)");
+	return -1;
+}
+
+int rv_control_config_check(const struct rv_control_config *c, char *err, size_t errlen)
+{
+	if (!c->state_dir[0]) {
+		snprintf(err, errlen, "state_dir: must be set");
+		return -1;
+	}
+	if (!strchr(c->listen, ':')) {
+		snprintf(err, errlen, "listen: '%s' is not host:port", c->listen);
+		return -1;
+	}
+	if (!c->tls_cert[0] != !c->tls_key[0]) {
+		snprintf(err, errlen, "tls_cert and tls_key must be set together");
+		return -1;
+	}
+	if (c->session_ttl_ns == 0 || c->device_ttl_ns == 0) {
+		snprintf(err, errlen, "session_ttl and device_ttl must be positive");
+		return -1;
+	}
+	if (c->argon2_m_kib < 8 * c->argon2_p) {
+		snprintf(err, errlen, "argon2_memory_kib must be at least 8 * argon2_parallelism");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,301 @@
+/* roomvpn-control: command line (init, serve), start-up and shutdown. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "control.h"
+#include "methods.h"
+#include "password.h"
+#include "ratelimit.h"
+#include "server.h"
+#include "store.h"
+#include "users.h"
+#ifdef RV_HAVE_AUDIT
+#include "audit.h"
+#endif
+#ifdef RV_HAVE_METRICS
+#include "metrics.h"
+#endif
+#ifdef RV_HAVE_IPAM
+#include "ipam.h"
+#endif
+
+static const char usage[] =
+    "usage:\n"
+    "  roomvpn-control init --state-dir DIR [--admin NAME] [--password-file FILE]\n"
+    "                       [--config FILE] [--set key=value ...]\n"
+    "      Creates the state directory and the first admin (default name \"admin\").\n"
+    "      The password is read from FILE, or from standard input (one line);\n"
+    "      never from the command line.\n"
+    "  roomvpn-control serve --config FILE [--set key=value ...]\n"
+    "      Runs the control plane until SIGTERM or SIGINT.\n"
+    "  roomvpn-control --help\n"
+    "Configuration keys: docs/control.md.\n";
+
+struct opts {
+	const char *cmd;
+	const char *config;
+	const char *state_dir;
+	const char *admin;
+	const char *password_file;
+	const char *sets[64];
+	int n_sets;
+};
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	if (argc < 2)
+		return -1;
+	o->cmd = argv[1];
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			return -1;
+		if (!v) {
+			fprintf(stderr, "roomvpn-control: %s needs a value (or is unknown)\n", a);
+			return -2;
+		}
+		if (!strcmp(a, "--config"))
+			o->config = v;
+		else if (!strcmp(a, "--state-dir"))
+			o->state_dir = v;
+		else if (!strcmp(a, "--admin"))
+			o->admin = v;
+		else if (!strcmp(a, "--password-file"))
+			o->password_file = v;
+		else if (!strcmp(a, "--set") && o->n_sets < 64)
+			o->sets[o->n_sets++] = v;
+		else {
+			fprintf(stderr, "roomvpn-control: unknown option %s\n", a);
+			return -2;
+		}
+		i++;
+	}
+	return 0;
+}
+
+static int load_config(const struct opts *o, struct rv_control_config *cfg)
+{
+	char err[768];
+
+	rv_control_config_defaults(cfg);
+	if (o->config && rv_config_load(o->config, rv_control_config_set, cfg, err, sizeof(err))) {
+		fprintf(stderr, "roomvpn-control: config: %s\n", err);
+		return -1;
+	}
+	for (int i = 0; i < o->n_sets; i++)
+		if (rv_config_apply_override(o->sets[i], rv_control_config_set, cfg, err,
+					     sizeof(err))) {
+			fprintf(stderr, "roomvpn-control: --set: %s\n", err);
+			return -1;
+		}
+	if (o->state_dir)
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", o->state_dir);
+	if (rv_control_config_check(cfg, err, sizeof(err))) {
+		fprintf(stderr, "roomvpn-control: config: %s\n", err);
+		return -1;
+	}
+	rv_log_set_level(cfg->log_level);
+	return 0;
+}
+
+static int open_store(struct rv_control *ctl)
+{
+	char dir[RV_CTL_PATH + 8], err[512];
+
+	if (mkdir(ctl->cfg.state_dir, 0700) != 0 && errno != EEXIST) {
+		rv_log(RV_LOG_ERROR, "state_dir: cannot create %s: %s", ctl->cfg.state_dir,
+		       strerror(errno));
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s/db", ctl->cfg.state_dir);
+	if (rv_store_open(dir, &ctl->store, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "store: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The admin password: first line of @file or of stdin. */
+static int read_password(const char *file, char *pw, size_t len)
+{
+	FILE *f = file ? fopen(file, "r") : stdin;
+	if (!f) {
+		fprintf(stderr, "roomvpn-control: --password-file %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	if (!file && isatty(STDIN_FILENO))
+		fprintf(stderr, "admin password: ");
+	char *ok = fgets(pw, (int)len, f);
+	if (file)
+		fclose(f);
+	if (!ok) {
+		fprintf(stderr, "roomvpn-control: no password given (stdin or --password-file)\n");
+		return -1;
+	}
+	pw[strcspn(pw, "\r\n")] = '\0';
+	return 0;
+}
+
+static int cmd_init(const struct opts *o)
+{
+	struct rv_control ctl = {0};
+	char pw[RV_PASSWORD_MAX + 2], hash[RV_PASSWORD_ENCODED], err[256];
+	const char *admin = o->admin ? o->admin : "admin";
+	uint64_t id;
+	int rc = 1;
+
+	if (!o->state_dir && !o->config) {
+		fprintf(stderr, "roomvpn-control init: --state-dir is required\n");
+		return 2;
+	}
+	if (load_config(o, &ctl.cfg) != 0)
+		return 2;
+	if (!rv_users_valid_name(admin)) {
+		fprintf(stderr, "roomvpn-control init: invalid admin name \"%s\"\n", admin);
+		return 2;
+	}
+	if (read_password(o->password_file, pw, sizeof(pw)) != 0)
+		return 2;
+	if (strlen(pw) < RV_PASSWORD_MIN || strlen(pw) > RV_PASSWORD_MAX) {
+		fprintf(stderr, "roomvpn-control init: the password must be %d to %d bytes\n",
+			RV_PASSWORD_MIN, RV_PASSWORD_MAX);
+		return 2;
+	}
+	if (open_store(&ctl) != 0)
+		return 1;
+	if (rv_password_hash(&ctl.cfg, pw, hash, sizeof(hash), err, sizeof(err)) != 0)
+		fprintf(stderr, "roomvpn-control init: %s\n", err);
+	else if (rv_users_create(ctl.store, admin, hash, true, &id, err, sizeof(err)) != 0)
+		fprintf(stderr, "roomvpn-control init: %s\n", err);
+	else {
+		printf("created admin %s (id %llu) in %s\n", admin, (unsigned long long)id,
+		       ctl.cfg.state_dir);
+		rc = 0;
+	}
+	memset(pw, 0, sizeof(pw));
+	rv_store_close(ctl.store);
+	return rc;
+}
+
+static int start_modules(struct rv_control *ctl)
+{
+	char err[512];
+
+	if (rv_users_load_count(ctl->store) != 0 ||
+	    rv_pwpool_start(ctl->cfg.argon2_workers, &ctl->pwpool) != 0 ||
+	    !(ctl->ratelimit = rv_ratelimit_new(&ctl->cfg))) {
+		rv_log(RV_LOG_ERROR, "cannot start: store scan, password pool or rate limiter");
+		return -1;
+	}
+	if (rv_auth_init(ctl, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "argon2: %s", err);
+		return -1;
+	}
+#ifdef RV_HAVE_IPAM
+	static struct rv_ipam ipam;
+	if (rv_ipam_init(&ipam, ctl->cfg.ipam_pool, ctl->cfg.ipam_room_prefix, err, sizeof(err))) {
+		rv_log(RV_LOG_ERROR, "ipam_pool: %s", err);
+		return -1;
+	}
+	ctl->ipam = &ipam;
+#endif
+#ifdef RV_HAVE_AUDIT
+	if (rv_audit_init(ctl) != 0)
+		return -1;
+#endif
+#ifdef RV_HAVE_METRICS
+	if (rv_metrics_init(ctl) != 0)
+		return -1;
+#endif
+	return 0;
+}
+
+static void stop_modules(struct rv_control *ctl)
+{
+	rv_pwpool_stop(ctl->pwpool);
+#ifdef RV_HAVE_METRICS
+	rv_metrics_fini(ctl);
+#endif
+#ifdef RV_HAVE_AUDIT
+	rv_audit_fini(ctl);
+#endif
+	rv_ratelimit_free(ctl->ratelimit);
+}
+
+static int cmd_serve(const struct opts *o)
+{
+	static struct rv_control ctl;
+	char err[512];
+	sigset_t sigs;
+	int sig, rc = 1;
+
+	if (!o->config) {
+		fprintf(stderr, "roomvpn-control serve: --config is required\n");
+		return 2;
+	}
+	if (load_config(o, &ctl.cfg) != 0)
+		return 2;
+	/* Every thread inherits the mask; only sigwait below takes the signals. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ctl.start_ns = rv_control_now_mono();
+	if (open_store(&ctl) != 0)
+		return 1;
+	if (start_modules(&ctl) != 0)
+		goto out;
+	if (rv_server_start(&ctl, rv_methods, rv_methods_count, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "grpc: %s", err);
+		goto out;
+	}
+#ifdef RV_HAVE_METRICS
+	if (rv_metrics_start(&ctl, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "metrics: %s", err);
+		rv_server_stop(ctl.server, 0);
+		goto out;
+	}
+#endif
+	fprintf(
+	    stderr, "roomvpn-control %s: listening on %s (port %d); TLS SHA-256 fingerprint %s\n",
+	    RV_CONTROL_VERSION, ctl.cfg.listen, rv_server_port(ctl.server), ctl.tls_fingerprint);
+	sigwait(&sigs, &sig);
+	rv_log(RV_LOG_INFO, "signal %d: shutting down", sig);
+	rv_server_stop(ctl.server, 5000);
+	rc = 0;
+out:
+	stop_modules(&ctl);
+	rv_store_close(ctl.store);
+	if (rc == 0)
+		rv_log(RV_LOG_INFO, "stopped");
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {0};
+	int p = parse_args(argc, argv, &o);
+
+	if (p == -1 || (o.cmd && (!strcmp(o.cmd, "--help") || !strcmp(o.cmd, "-h")))) {
+		fputs(usage, p == -1 && argc >= 2 ? stdout : (argc < 2 ? stderr : stdout));
+		return argc < 2 ? 2 : 0;
+	}
+	if (p < 0)
+		return 2;
+	if (!strcmp(o.cmd, "init"))
+		return cmd_init(&o);
+	if (!strcmp(o.cmd, "serve"))
+		return cmd_serve(&o);
+	fprintf(stderr, "roomvpn-control: unknown command %s\n%s", o.cmd, usage);
+	return 2;
+}

@@ -1,0 +1,59 @@
+/* Every method of every service, with the scope it needs (scope.c enforces
+ * it before the handler runs) and its audit action (mutations and logins).
+ * Rows of modules that are not built yet are left out by RV_HAVE_<MODULE>
+ * (set in control/CMakeLists.txt). */
+#include "methods.h"
+
+#include "auth.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "health.h"
+#include "roomvpn/v1/auth.pb-c.h"
+#include "roomvpn/v1/health.pb-c.h"
+#include "roomvpn/v1/users.pb-c.h"
+#include "users.h"
+#ifdef RV_HAVE_AUDIT
+#include "audit.h"
+#include "roomvpn/v1/audit.pb-c.h"
+#endif
+
+#define AUTH  "/roomvpn.v1.AuthService/"
+#define USERS "/roomvpn.v1.UserService/"
+
+#define ROW(path_, scope_, desc_, fn_, ...)                                                        \
+	{                                                                                          \
+		.path = (path_), .scope = (scope_), .req_desc = (desc_), .handler = (fn_),         \
+		__VA_ARGS__                                                                        \
+	}
+
+const struct rv_method rv_methods[] = {
+    ROW(AUTH "Login", RV_SCOPE_PUBLIC, &roomvpn__v1__login_request__descriptor, rv_auth_login_rpc,
+	.audit_action = "auth.login"),
+    ROW(AUTH "Refresh", RV_SCOPE_PUBLIC, &roomvpn__v1__refresh_request__descriptor,
+	rv_auth_refresh_rpc, .audit_action = "auth.refresh"),
+    ROW(AUTH "Logout", RV_SCOPE_USER, &roomvpn__v1__logout_request__descriptor, rv_auth_logout_rpc,
+	.audit_action = "auth.logout"),
+
+    ROW(USERS "Create", RV_SCOPE_ADMIN, &roomvpn__v1__create_user_request__descriptor,
+	rv_users_create_rpc, .audit_action = "users.create"),
+    ROW(USERS "Get", RV_SCOPE_ADMIN, &roomvpn__v1__get_user_request__descriptor, rv_users_get_rpc),
+    ROW(USERS "List", RV_SCOPE_ADMIN, &roomvpn__v1__list_users_request__descriptor,
+	rv_users_list_rpc),
+    ROW(USERS "Update", RV_SCOPE_ADMIN, &roomvpn__v1__update_user_request__descriptor,
+	rv_users_update_rpc, .audit_action = "users.update"),
+    ROW(USERS "Delete", RV_SCOPE_ADMIN, &roomvpn__v1__delete_user_request__descriptor,
+	rv_users_delete_rpc, .audit_action = "users.delete"),
+
+    ROW("/roomvpn.v1.HealthService/Get", RV_SCOPE_USER, &roomvpn__v1__health_request__descriptor,
+	rv_health_get_rpc),
+    ROW("/grpc.health.v1.Health/Check", RV_SCOPE_PUBLIC,
+	&grpc__health__v1__health_check_request__descriptor, rv_health_check_rpc),
+    ROW("/grpc.health.v1.Health/Watch", RV_SCOPE_PUBLIC,
+	&grpc__health__v1__health_check_request__descriptor, NULL, .stream = &rv_health_watch_ops),
+
+#ifdef RV_HAVE_AUDIT
+    ROW("/roomvpn.v1.AuditService/List", RV_SCOPE_ADMIN,
+	&roomvpn__v1__list_audit_request__descriptor, rv_audit_list_rpc),
+#endif
+};
+
+const size_t rv_methods_count = sizeof(rv_methods) / sizeof(rv_methods[0]);

@@ -1,0 +1,224 @@
+/* TLS certificate loading and self-signed generation (OpenSSL 3 EVP/X509). */
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+void rv_tls_default_paths(const char *state_dir, char *cert, char *key, size_t len)
+{
+	snprintf(cert, len, "%s/tls/server.crt", state_dir);
+	snprintf(key, len, "%s/tls/server.key", state_dir);
+}
+
+void rv_tls_free_pem(char *pem)
+{
+	if (pem) {
+		OPENSSL_cleanse(pem, strlen(pem));
+		free(pem);
+	}
+}
+
+static char *read_file(const char *path, char *err, size_t errlen, const char *key)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open %s: %s", key, path, strerror(errno));
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	do {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				snprintf(err, errlen, "out of memory");
+				return NULL;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, 4096, f);
+		len += n;
+	} while (n > 0 && len < (1u << 20));
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* "DNS:a,IP:b,..." for the subjectAltName extension. */
+static void san_list(const char *names, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "DNS:localhost,IP:127.0.0.1,IP:::1");
+	char copy[256];
+	snprintf(copy, sizeof(copy), "%s", names);
+	for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t;
+	     t = strtok_r(NULL, ", ", &save)) {
+		unsigned char bin[16];
+		int ip = inet_pton(AF_INET, t, bin) == 1 || inet_pton(AF_INET6, t, bin) == 1;
+		n += snprintf(out + n, outlen - (size_t)n, ",%s:%s", ip ? "IP" : "DNS", t);
+	}
+}
+
+static int add_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ext)
+		return -1;
+	int ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -1;
+}
+
+static X509 *make_cert(EVP_PKEY *pk, const char *names)
+{
+	X509 *x = X509_new();
+	unsigned char serial[16];
+	char san[1024];
+
+	if (!x)
+		return NULL;
+	RAND_bytes(serial, sizeof(serial));
+	serial[0] &= 0x7f;
+	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	BN_free(bn);
+	X509_set_version(x, 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
+	X509_set_pubkey(x, pk);
+	X509_NAME *name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+				   (const unsigned char *)"roomvpn-control", -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	san_list(names, san, sizeof(san));
+	if (add_ext(x, NID_basic_constraints, "critical,CA:TRUE") ||
+	    add_ext(x, NID_key_usage, "critical,digitalSignature,keyCertSign") ||
+	    add_ext(x, NID_ext_key_usage, "serverAuth") || add_ext(x, NID_subject_alt_name, san) ||
+	    !X509_sign(x, pk, EVP_sha256())) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static int write_pem(const char *path, mode_t mode, X509 *x, EVP_PKEY *pk)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd < 0)
+		return -1;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	int ok = x ? PEM_write_X509(f, x) : PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		ok = 0;
+	fclose(f);
+	return ok ? 0 : -1;
+}
+
+static int generate(const struct rv_control_config *cfg, const char *cert, const char *key,
+		    char *err, size_t errlen)
+{
+	char dir[RV_CTL_PATH + 8];
+	int rc = -1;
+
+	snprintf(dir, sizeof(dir), "%s/tls", cfg->state_dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "state_dir: cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	EVP_PKEY *pk = EVP_EC_gen("P-256");
+	X509 *x = pk ? make_cert(pk, cfg->tls_names) : NULL;
+	if (!x) {
+		snprintf(err, errlen, "cannot generate a self-signed certificate");
+		goto out;
+	}
+	if (write_pem(key, 0600, NULL, pk) != 0 || write_pem(cert, 0644, x, NULL) != 0) {
+		snprintf(err, errlen, "cannot write %s / %s: %s", cert, key, strerror(errno));
+		goto out;
+	}
+	rv_log(RV_LOG_INFO, "generated a self-signed certificate %s", cert);
+	rc = 0;
+out:
+	X509_free(x);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+static int fingerprint(const char *pem, char *out, size_t outlen)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	unsigned char md[32];
+	unsigned mdlen = 0;
+	int rc = -1;
+
+	if (x && X509_digest(x, EVP_sha256(), md, &mdlen) && mdlen == 32 && outlen >= 96) {
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(out + 3 * i, 4, i == 31 ? "%02X" : "%02X:", md[i]);
+		rc = 0;
+	}
+	X509_free(x);
+	BIO_free(b);
+	return rc;
+}
+
+int rv_tls_load(struct rv_control *ctl, char **cert_pem, char **key_pem, char *err, size_t errlen)
+{
+	const struct rv_control_config *cfg = &ctl->cfg;
+	char cert[RV_CTL_PATH + 32], key[RV_CTL_PATH + 32];
+
+	if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+		if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+			snprintf(err, errlen, "tls_cert and tls_key must be given together");
+			return -1;
+		}
+		snprintf(cert, sizeof(cert), "%s", cfg->tls_cert);
+		snprintf(key, sizeof(key), "%s", cfg->tls_key);
+	} else {
+		rv_tls_default_paths(cfg->state_dir, cert, key, sizeof(cert));
+		if (access(cert, R_OK) != 0 && generate(cfg, cert, key, err, errlen) != 0)
+			return -1;
+	}
+	*cert_pem = read_file(cert, err, errlen, "tls_cert");
+	if (!*cert_pem)
+		return -1;
+	*key_pem = read_file(key, err, errlen, "tls_key");
+	if (!*key_pem)
+		goto err_cert;
+	if (fingerprint(*cert_pem, ctl->tls_fingerprint, sizeof(ctl->tls_fingerprint)) != 0) {
+		snprintf(err, errlen, "tls_cert: %s holds no PEM certificate", cert);
+		goto err_key;
+	}
+	rv_log(RV_LOG_INFO, "TLS certificate %s SHA-256 fingerprint %s", cert,
+	       ctl->tls_fingerprint);
+	return 0;
+
+err_key:
+	rv_tls_free_pem(*key_pem);
+err_cert:
+	free(*cert_pem);
+	return -1;
+}
