@@ -11,6 +11,7 @@
 enum {
 	OPT_DP = 256,
 	OPT_DP_MAC,
+	OPT_GATEWAY,
 	OPT_CLIENTS,
 	OPT_ROOMS,
 	OPT_FLOWS,
@@ -48,6 +49,7 @@ enum {
 static const struct option long_opts[] = {
     {"dp", required_argument, NULL, OPT_DP},
     {"dp-mac", required_argument, NULL, OPT_DP_MAC},
+    {"gateway", required_argument, NULL, OPT_GATEWAY},
     {"clients", required_argument, NULL, OPT_CLIENTS},
     {"rooms", required_argument, NULL, OPT_ROOMS},
     {"flows", required_argument, NULL, OPT_FLOWS},
@@ -101,6 +103,8 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "Addresses:\n"
 	    "  --dp A.B.C.D:PORT       data plane address (required unless --reflect)\n"
 	    "  --dp-mac XX:..:XX       data plane MAC (default: resolved with ARP)\n"
+	    "  --gateway A.B.C.D       the data plane's gateway: the loadgen answers ARP\n"
+	    "                          for it (clients off the data plane's link)\n"
 	    "  --client-net CIDR       clients' outer addresses (198.18.0.0/15)\n"
 	    "  --client-port N         first client UDP port (40000)\n"
 	    "  --vip-net A.B.C.D       rooms' subnets are carved from here (10.128.0.0)\n"
@@ -273,6 +277,10 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 		if (parse_mac(a, o->dp_mac))
 			return bad(o->prog, "--dp-mac", a, "expected XX:XX:XX:XX:XX:XX");
 		o->dp_mac_set = true;
+		return 0;
+	case OPT_GATEWAY:
+		if (parse_ipv4(a, &o->gateway) || o->gateway == 0)
+			return bad(o->prog, "--gateway", a, "expected A.B.C.D");
 		return 0;
 	case OPT_CLIENTS:
 		if (parse_u64(a, 2, 1000000, &v))

@@ -47,7 +47,7 @@ struct lg_engine {
 	unsigned size_pos;  /* position in the size pattern */
 	const struct lg_size *size;
 	struct lg_counts c; /* current trial */
-	uint64_t total_sent, total_received, total_decrypt_errors;
+	struct lg_totals tot;
 };
 
 /* port.c */
@@ -84,6 +84,9 @@ unsigned lg_traffic_poll(struct lg_engine *e);
 void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool progress);
 /* Send a few packets and wait until one comes back: -1 (printed) if none. */
 int lg_trial_probe(struct lg_engine *e);
+/* After the last trial: receive until the port is quiet (stragglers count as
+ * late), so that totals match the data plane's counters. */
+void lg_trial_final_drain(struct lg_engine *e);
 
 /* search.c */
 void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_result *r);
@@ -96,7 +99,7 @@ int lg_provision_file(struct lg_engine *e);
 /* report.c */
 void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigned n, FILE *f);
 int lg_report_json(const struct lg_opts *o, const struct lg_result *r, unsigned n,
-		   const char *path);
+		   const struct lg_totals *tot, const char *path);
 int lg_report_plot(const struct lg_opts *o, const struct lg_result *r, unsigned n,
 		   const char *path);
 

@@ -49,6 +49,7 @@ struct lg_opts {
 	uint16_t dp_port;
 	uint8_t dp_mac[6];
 	bool dp_mac_set;
+	uint32_t gateway;    /* answered in ARP too; 0 = none */
 	uint32_t client_net; /* first outer address is client_net + 1 */
 	uint8_t client_plen;
 	uint16_t client_port_base;
@@ -136,12 +137,17 @@ struct lg_point {
 	bool gen_limited; /* the generator could not offer more */
 };
 
+/* Whole-run counters (every trial, the probe and the final drain). */
+struct lg_totals {
+	uint64_t sent, received, late, decrypt_errors;
+};
+
 struct lg_result {
 	struct lg_size size;
 	double avg_inner_len, avg_wire_len;
 	struct lg_point ndr, pdr;
 	unsigned trials;
-	uint64_t total_sent, total_received, total_decrypt_errors;
+	struct lg_totals tot; /* this size's trials */
 };
 
 #endif

@@ -89,9 +89,10 @@ static int run(struct lg_engine *e, struct lg_result *res)
 		return -1;
 	for (unsigned i = 0; i < o->nsizes; i++)
 		lg_search_size(e, &o->sizes[i], &res[i]);
+	lg_trial_final_drain(e);
 	lg_report_table(o, res, o->nsizes, stdout);
 	int rc = 0;
-	if (o->json_out && lg_report_json(o, res, o->nsizes, o->json_out))
+	if (o->json_out && lg_report_json(o, res, o->nsizes, &e->tot, o->json_out))
 		rc = -1;
 	if (o->plot_out && lg_report_plot(o, res, o->nsizes, o->plot_out))
 		rc = -1;

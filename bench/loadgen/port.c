@@ -90,7 +90,8 @@ unsigned lg_port_tx(uint16_t port, struct rte_mbuf **pkts, unsigned n)
 
 static bool is_ours(const struct lg_engine *e, uint32_t ip)
 {
-	if (e->o->mode == LG_MODE_REFLECT && ip == e->o->dp_ip)
+	if ((e->o->mode == LG_MODE_REFLECT && ip == e->o->dp_ip) ||
+	    (e->o->gateway && ip == e->o->gateway))
 		return true;
 	return ip - e->o->client_net - 1 < e->o->clients;
 }
@@ -133,7 +134,9 @@ static struct rte_mbuf *arp_request(struct lg_engine *e)
 	a->arp_plen = 4;
 	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
 	a->arp_data.arp_sha = e->mac;
-	a->arp_data.arp_sip = rte_cpu_to_be_32(e->o->client_net + 1);
+	/* The data plane learns the asker: the gateway, or the first client. */
+	a->arp_data.arp_sip =
+	    rte_cpu_to_be_32(e->o->gateway ? e->o->gateway : e->o->client_net + 1);
 	memset(&a->arp_data.arp_tha, 0, sizeof(a->arp_data.arp_tha));
 	a->arp_data.arp_tip = rte_cpu_to_be_32(e->o->dp_ip);
 	return m;

@@ -33,7 +33,7 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 		fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8.1f %8.1f %8.1f | %6llu %6llu\n",
 			r[i].size.name, ndr[0], ndr[1], pdr[0], pdr[1], pdr[2], us(lat->p50_ns),
 			us(lat->p99_ns), us(lat->p999_ns), (unsigned long long)(a->ooo + b->ooo),
-			(unsigned long long)r[i].total_decrypt_errors);
+			(unsigned long long)r[i].tot.decrypt_errors);
 	}
 	fprintf(f, "Mb/s = inner IPv4 bytes; latency at the NDR (or PDR) trial; * = the generator, "
 		   "not the data plane, was the limit\n");
@@ -68,30 +68,33 @@ static void json_escape(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-int lg_report_json(const struct lg_opts *o, const struct lg_result *r, unsigned n, const char *path)
+int lg_report_json(const struct lg_opts *o, const struct lg_result *r, unsigned n,
+		   const struct lg_totals *tot, const char *path)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
 		fprintf(stderr, "%s: cannot write %s: %s\n", o->prog, path, strerror(errno));
 		return -1;
 	}
-	const struct lg_result *last = &r[n - 1];
 	fprintf(f, "{\n  \"label\": ");
 	json_escape(f, o->label);
 	fprintf(f,
 		",\n  \"cipher\": \"%s\", \"clients\": %u, \"rooms\": %u, \"flows\": %u,\n"
 		"  \"trial_s\": %.3f, \"pdr_loss\": %g, \"max_rate_pps\": %.0f,\n"
-		"  \"totals\": {\"sent\": %llu, \"received\": %llu, \"decrypt_errors\": %llu},\n"
+		"  \"totals\": {\"sent\": %llu, \"received\": %llu, \"late\": %llu, "
+		"\"decrypt_errors\": %llu},\n"
 		"  \"results\": [\n",
 		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->trial_s, o->pdr_loss,
-		o->max_rate_pps, (unsigned long long)last->total_sent,
-		(unsigned long long)last->total_received,
-		(unsigned long long)last->total_decrypt_errors);
+		o->max_rate_pps, (unsigned long long)tot->sent, (unsigned long long)tot->received,
+		(unsigned long long)tot->late, (unsigned long long)tot->decrypt_errors);
 	for (unsigned i = 0; i < n; i++) {
 		fprintf(f,
 			"    {\"size\": \"%s\", \"avg_inner_len\": %.1f, \"avg_wire_len\": %.1f, "
-			"\"trials\": %u,\n",
-			r[i].size.name, r[i].avg_inner_len, r[i].avg_wire_len, r[i].trials);
+			"\"trials\": %u, \"sent\": %llu, \"received\": %llu, \"decrypt_errors\": "
+			"%llu,\n",
+			r[i].size.name, r[i].avg_inner_len, r[i].avg_wire_len, r[i].trials,
+			(unsigned long long)r[i].tot.sent, (unsigned long long)r[i].tot.received,
+			(unsigned long long)r[i].tot.decrypt_errors);
 		json_point(f, "ndr", &r[i].ndr);
 		fprintf(f, ",\n");
 		json_point(f, "pdr", &r[i].pdr);

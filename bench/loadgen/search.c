@@ -78,6 +78,7 @@ static void search(struct lg_engine *e, double top, struct bounds *b, struct bou
 void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_result *r)
 {
 	const struct lg_opts *o = e->o;
+	struct lg_totals before = e->tot;
 	memset(r, 0, sizeof(*r));
 	r->size = *size;
 	e->size = &r->size;
@@ -108,9 +109,10 @@ void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_r
 	}
 	r->avg_inner_len = in / size->n;
 	r->avg_wire_len = wire / size->n;
-	r->total_sent = e->total_sent;
-	r->total_received = e->total_received;
-	r->total_decrypt_errors = e->total_decrypt_errors;
+	r->tot.sent = e->tot.sent - before.sent;
+	r->tot.received = e->tot.received - before.received;
+	r->tot.late = e->tot.late - before.late;
+	r->tot.decrypt_errors = e->tot.decrypt_errors - before.decrypt_errors;
 	if (!o->quiet)
 		fprintf(stderr, "\r%*s\r", 100, "");
 }

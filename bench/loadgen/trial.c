@@ -12,6 +12,14 @@ static void trial_reset(struct lg_engine *e)
 	lg_hist_reset(&e->c.lat);
 }
 
+static void add_totals(struct lg_engine *e)
+{
+	e->tot.sent += e->c.sent;
+	e->tot.received += e->c.received;
+	e->tot.decrypt_errors += e->c.decrypt_errors;
+	e->tot.late += e->c.late;
+}
+
 /* Build and send up to @n packets; returns how many the port took. What the
  * port refuses is freed and not counted as offered. */
 static unsigned send_burst(struct lg_engine *e, unsigned n)
@@ -94,9 +102,20 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 		      (double)e->c.sent
 		: 1.0;
 	t->c = e->c;
-	e->total_sent += e->c.sent;
-	e->total_received += e->c.received;
-	e->total_decrypt_errors += e->c.decrypt_errors;
+	add_totals(e);
+}
+
+void lg_trial_final_drain(struct lg_engine *e)
+{
+	uint64_t hz = e->tsc_hz, now = rte_rdtsc(), quiet_since = now;
+	uint64_t end = now + (uint64_t)(e->o->drain_s * (double)hz);
+	trial_reset(e);
+	while (now < end && now - quiet_since < hz / 20) { /* 50 ms without a packet */
+		if (lg_traffic_poll(e))
+			quiet_since = rte_rdtsc();
+		now = rte_rdtsc();
+	}
+	add_totals(e);
 }
 
 int lg_trial_probe(struct lg_engine *e)
@@ -112,9 +131,7 @@ int lg_trial_probe(struct lg_engine *e)
 		}
 		lg_traffic_poll(e);
 	}
-	e->total_sent += e->c.sent;
-	e->total_received += e->c.received;
-	e->total_decrypt_errors += e->c.decrypt_errors;
+	add_totals(e);
 	if (e->c.received > 0 && e->c.decrypt_errors == 0)
 		return 0;
 	if (e->c.received > 0) {
