@@ -23,6 +23,9 @@
 #ifdef RV_HAVE_METRICS
 #include "metrics.h"
 #endif
+#ifdef RV_HAVE_ROOMS
+#include "rooms.h"
+#endif
 #ifdef RV_HAVE_IPAM
 #include "ipam.h"
 #endif
@@ -208,6 +211,12 @@ static int start_modules(struct rv_control *ctl)
 	}
 	ctl->ipam = &ipam;
 #endif
+#ifdef RV_HAVE_ROOMS
+	if (rv_rooms_init(ctl, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "%s", err);
+		return -1;
+	}
+#endif
 #ifdef RV_HAVE_AUDIT
 	if (rv_audit_init(ctl) != 0)
 		return -1;
@@ -227,6 +236,9 @@ static void stop_modules(struct rv_control *ctl)
 #endif
 #ifdef RV_HAVE_AUDIT
 	rv_audit_fini(ctl);
+#endif
+#ifdef RV_HAVE_ROOMS
+	rv_rooms_fini(ctl);
 #endif
 	rv_ratelimit_free(ctl->ratelimit);
 }

@@ -11,6 +11,10 @@
 #include "roomvpn/v1/health.pb-c.h"
 #include "roomvpn/v1/users.pb-c.h"
 #include "users.h"
+#ifdef RV_HAVE_ROOMS
+#include "roomvpn/v1/rooms.pb-c.h"
+#include "rooms.h"
+#endif
 #ifdef RV_HAVE_AUDIT
 #include "audit.h"
 #include "roomvpn/v1/audit.pb-c.h"
@@ -49,6 +53,27 @@ const struct rv_method rv_methods[] = {
 	&grpc__health__v1__health_check_request__descriptor, rv_health_check_rpc),
     ROW("/grpc.health.v1.Health/Watch", RV_SCOPE_PUBLIC,
 	&grpc__health__v1__health_check_request__descriptor, NULL, .stream = &rv_health_watch_ops),
+
+#ifdef RV_HAVE_ROOMS
+#define ROOMS "/roomvpn.v1.RoomService/"
+    ROW(ROOMS "Create", RV_SCOPE_USER, &roomvpn__v1__create_room_request__descriptor,
+	rv_rooms_create_rpc, .audit_action = "rooms.create"),
+    ROW(ROOMS "Update", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__update_room_request__descriptor,
+	rv_rooms_update_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.update"),
+    ROW(ROOMS "Delete", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__delete_room_request__descriptor,
+	rv_rooms_delete_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.delete"),
+    ROW(ROOMS "Get", RV_SCOPE_USER, &roomvpn__v1__get_room_request__descriptor, rv_rooms_get_rpc),
+    ROW(ROOMS "List", RV_SCOPE_USER, &roomvpn__v1__list_rooms_request__descriptor,
+	rv_rooms_list_rpc),
+    ROW(ROOMS "Join", RV_SCOPE_USER, &roomvpn__v1__join_room_request__descriptor,
+	rv_rooms_join_rpc, .audit_action = "rooms.join"),
+    ROW(ROOMS "Leave", RV_SCOPE_USER, &roomvpn__v1__leave_room_request__descriptor,
+	rv_rooms_leave_rpc, .audit_action = "rooms.leave"),
+    ROW(ROOMS "ListMembers", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__list_members_request__descriptor,
+	rv_rooms_list_members_rpc, .room_of = rv_rooms_room_of),
+    ROW(ROOMS "Kick", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__kick_request__descriptor,
+	rv_rooms_kick_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.kick"),
+#endif
 
 #ifdef RV_HAVE_AUDIT
     ROW("/roomvpn.v1.AuditService/List", RV_SCOPE_ADMIN,
