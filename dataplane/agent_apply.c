@@ -15,6 +15,7 @@
 #include "session_table.h"
 #include "static_key.h"
 #include "stats.h"
+#include "tcp_fallback.h"
 
 typedef Roomvpn__Dataplane__V1__Request rv_request;
 typedef Roomvpn__Dataplane__V1__Response rv_response;
@@ -354,6 +355,28 @@ static void stats_free(Roomvpn__Dataplane__V1__Stats *st)
 	free(st->drop);
 }
 
+static void add_tcp(Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__TcpStats *t)
+{
+	struct rv_tcp_fallback_stats s;
+	if (!rv_tcp_fallback_running())
+		return;
+	rv_tcp_fallback_read_stats(&s);
+	t->accepted = s.accepted;
+	t->active = s.active;
+	t->closed = s.closed;
+	t->refused_full = s.refused_full;
+	t->tls_failed = s.tls_failed;
+	t->bad_length = s.bad_length;
+	t->frames_in = s.frames_in;
+	t->bytes_in = s.bytes_in;
+	t->frames_refused = s.frames_refused;
+	t->frames_out = s.frames_out;
+	t->bytes_out = s.bytes_out;
+	t->out_dropped_slow = s.out_dropped_slow;
+	t->out_dropped_gone = s.out_dropped_gone;
+	st->tcp = t;
+}
+
 static void count_session_cb(void *arg, const struct rv_st_session_info *i)
 {
 	(void)arg;
@@ -361,12 +384,14 @@ static void count_session_cb(void *arg, const struct rv_st_session_info *i)
 }
 
 static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
-			  Roomvpn__Dataplane__V1__Stats *st, struct reply *rp)
+			  Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__TcpStats *tcp,
+			  struct reply *rp)
 {
 	struct stats_build b = {.st = st};
 	/* Linked objects only (rv_st_counts also counts those awaiting call_rcu). */
 	st->rooms = rv_st_room_foreach(room_stats_cb, &b);
 	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);
+	add_tcp(st, tcp);
 	if (b.oom || add_lcores(st) < 0 || add_drops(st) < 0) {
 		rp->status = ST(RESOURCE_EXHAUSTED);
 		snprintf(rp->msg, sizeof(rp->msg), "out of memory building stats");
@@ -406,6 +431,7 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 {
 	rv_response resp = ROOMVPN__DATAPLANE__V1__RESPONSE__INIT;
 	Roomvpn__Dataplane__V1__Stats st = ROOMVPN__DATAPLANE__V1__STATS__INIT;
+	Roomvpn__Dataplane__V1__TcpStats tcp = ROOMVPN__DATAPLANE__V1__TCP_STATS__INIT;
 	struct reply rp = {.status = ST(OK)};
 	rv_request *req = roomvpn__dataplane__v1__request__unpack(NULL, len, body);
 	if (!req) {
@@ -417,7 +443,7 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 	}
 	if (rp.status == ST(OK) &&
 	    req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS) {
-		do_read_stats(req->read_stats, &st, &rp);
+		do_read_stats(req->read_stats, &st, &tcp, &rp);
 		if (rp.status == ST(OK))
 			resp.stats = &st;
 	} else if (rp.status == ST(OK)) {

@@ -128,7 +128,17 @@ static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)
 		dpctl_json_str(st->drop[i]->reason);
 		printf(":%" PRIu64, st->drop[i]->count);
 	}
-	printf("}}\n");
+	printf("}");
+	if (st->tcp)
+		printf(",\"tcp\":{\"accepted\":%" PRIu64 ",\"active\":%" PRIu64
+		       ",\"closed\":%" PRIu64 ",\"bad_length\":%" PRIu64 ",\"tls_failed\":%" PRIu64
+		       ",\"frames_in\":%" PRIu64 ",\"frames_refused\":%" PRIu64
+		       ",\"frames_out\":%" PRIu64 ",\"out_dropped_slow\":%" PRIu64
+		       ",\"out_dropped_gone\":%" PRIu64 "}",
+		       st->tcp->accepted, st->tcp->active, st->tcp->closed, st->tcp->bad_length,
+		       st->tcp->tls_failed, st->tcp->frames_in, st->tcp->frames_refused,
+		       st->tcp->frames_out, st->tcp->out_dropped_slow, st->tcp->out_dropped_gone);
+	printf("}\n");
 }
 
 void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
@@ -145,4 +155,13 @@ void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 	printf("\n%-20s %14s\n", "DROP_REASON", "COUNT");
 	for (size_t i = 0; i < st->n_drop; i++)
 		printf("%-20s %14" PRIu64 "\n", st->drop[i]->reason, st->drop[i]->count);
+	if (!st->tcp)
+		return;
+	const Roomvpn__Dataplane__V1__TcpStats *t = st->tcp;
+	printf("\ntcp: %" PRIu64 " active, %" PRIu64 " accepted, %" PRIu64 " closed (%" PRIu64
+	       " bad length, %" PRIu64 " TLS failed)\n"
+	       "tcp frames: %" PRIu64 " in (%" PRIu64 " refused), %" PRIu64 " out, dropped %" PRIu64
+	       " slow reader, %" PRIu64 " connection gone\n",
+	       t->active, t->accepted, t->closed, t->bad_length, t->tls_failed, t->frames_in,
+	       t->frames_refused, t->frames_out, t->out_dropped_slow, t->out_dropped_gone);
 }

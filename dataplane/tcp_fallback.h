@@ -1,0 +1,68 @@
+/* TCP fallback: one kernel-socket thread (epoll) that terminates TLS over
+ * TCP for members that cannot use UDP. It decodes 2-byte-length-prefixed
+ * frames (tcp_frame.h) and hands each to the workers with its connection id
+ * (tcp_io.h); it drains the ring of frames the workers send to TCP-attached
+ * members and writes them with their length prefix. It never blocks the
+ * workers: a connection whose reader is slow gets frames dropped (counted)
+ * once its output buffer is full. A bad frame length closes the connection.
+ * Connection ids come from a counter and are not reused for 2^32 - 1
+ * connections (0 is never used). */
+#ifndef RV_DP_TCP_FALLBACK_H
+#define RV_DP_TCP_FALLBACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcp_io.h"
+
+#define RV_TCP_DEFAULT_MAX_CONNS 1024
+#define RV_TCP_DEFAULT_OUT_MAX	 (256u << 10) /* pending output bytes per connection */
+
+struct rv_tcp_fallback_params {
+	uint32_t listen_ip;    /* host order; 0 = any */
+	uint16_t listen_port;  /* host order; 0 = any free port (see _port()) */
+	const char *cert_file; /* PEM certificate chain */
+	const char *key_file;  /* PEM private key */
+	unsigned max_conns;    /* 0 = RV_TCP_DEFAULT_MAX_CONNS */
+	uint32_t out_max;      /* 0 = RV_TCP_DEFAULT_OUT_MAX */
+};
+
+/* The hand-off to the workers: tcp_io.h's functions (rv_tcp_fallback_io_ops())
+ * in the data plane; tests plug in their own. rx and tx_ring are required. */
+struct rv_tcp_fallback_ops {
+	int (*rx)(uint32_t conn_id, const uint8_t *frame, uint32_t len);
+	struct rte_ring *(*tx_ring)(void);
+	int (*tx_wakefd)(void); /* NULL or -1: the thread polls the ring every 1 ms */
+	void (*tx_wake_ack)(void);
+};
+
+static inline struct rv_tcp_fallback_ops rv_tcp_fallback_io_ops(void)
+{
+	return (struct rv_tcp_fallback_ops){rv_tcp_io_rx, rv_tcp_io_tx_ring, rv_tcp_io_tx_wakefd,
+					    rv_tcp_io_tx_wake_ack};
+}
+
+/* Counters (read from any thread; relaxed). */
+struct rv_tcp_fallback_stats {
+	uint64_t accepted, refused_full, tls_failed, closed, active;
+	uint64_t bad_length; /* connections closed for a frame length of 0 or > max */
+	uint64_t frames_in, bytes_in;
+	uint64_t frames_refused; /* rv_tcp_io_rx said no (no mbuf, ring full, bad header) */
+	uint64_t frames_out, bytes_out;
+	uint64_t out_dropped_slow; /* connection's output buffer full */
+	uint64_t out_dropped_gone; /* connection closed or unknown */
+};
+
+/* Main thread: load the certificate, bind and listen, start the thread.
+ * Returns 0, or -1 with a message (bad cert/key, port in use...). */
+int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
+			  const struct rv_tcp_fallback_ops *ops, char *err, size_t errlen);
+/* Stop the thread and close every connection. Safe when not started. */
+void rv_tcp_fallback_stop(void);
+/* The bound port (host order), e.g. after listen_port 0. */
+uint16_t rv_tcp_fallback_port(void);
+void rv_tcp_fallback_read_stats(struct rv_tcp_fallback_stats *out);
+/* True once rv_tcp_fallback_start() succeeded (and until _stop). */
+int rv_tcp_fallback_running(void);
+
+#endif
