@@ -89,14 +89,19 @@ rv_tun_up() {
 	ip -n "$1" link set "$2" mtu "${5:-1400}" up || fail "link up $2"
 }
 
-# rv_stop PID: SIGTERM and wait (the peer writes its counters on exit).
+# rv_stop PID: SIGTERM, wait, and fail unless it exits with status 0 (rvpeer
+# writes its counters on exit; a sanitizer report makes the status non-zero).
 rv_stop() {
+	local rc
 	kill "$1" 2>/dev/null
 	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || return 0
+		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
-	fail "process $1 did not exit on SIGTERM"
+	kill -0 "$1" 2>/dev/null && fail "process $1 did not exit on SIGTERM"
+	wait "$1"
+	rc=$?
+	[ $rc = 0 ] || fail "process $1 exited with status $rc (see the logs in $RV_TMP; RV_KEEP_TMP=1 keeps them)"
 }
 
 # rv_stat FILE KEY: a counter from rvpeer's JSON (KEY "drops.auth" for drops).

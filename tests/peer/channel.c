@@ -20,7 +20,7 @@ static int load_dirs(const char *path, int direction, struct rv_key_dir *tx, str
 		return 0;
 	}
 	if (rv_static_key_load(path, &km, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "key file %s: %s", path, why);
+		snprintf(err, errlen, "key: %s", why);
 		return -1;
 	}
 	rv_static_key_dirs(&km, direction, tx, rx);

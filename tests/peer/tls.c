@@ -149,8 +149,11 @@ static int handshake(struct peer_tls *t)
 		disconnect(t);
 		return -1;
 	}
-	rv_log(RV_LOG_INFO, "tls: connected (%s) %s:%u", SSL_get_version(t->ssl),
-	       inet_ntoa(t->addr.sin_addr), ntohs(t->addr.sin_port));
+	struct sockaddr_in peer = {0};
+	socklen_t len = sizeof(peer);
+	getpeername(t->fd, (struct sockaddr *)&peer, &len);
+	rv_log(RV_LOG_INFO, "tls: connected (%s) to %s:%u", SSL_get_version(t->ssl),
+	       inet_ntoa(peer.sin_addr), ntohs(peer.sin_port));
 	return 0;
 }
 
