@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -357,7 +358,13 @@ static void *tcp_main(void *arg)
 {
 	struct epoll_event ev[MAX_EVENTS];
 	int timeout = tf.wake_fd >= 0 ? 1000 : 1; /* no wake fd: poll the ring */
+	sigset_t pipe;
 	(void)arg;
+	/* OpenSSL writes with write(): a peer that went away must give EPIPE on
+	 * this thread, not kill the process. A blocked SIGPIPE stays pending. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	for (;;) {
 		int n = epoll_wait(tf.ep, ev, MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -385,6 +392,7 @@ static SSL_CTX *tls_server_ctx(const char *cert, const char *key, char *err, siz
 		goto err;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF); /* abrupt close = closed */
 	if (!cert || !key) {
 		snprintf(err, errlen, "tcp fallback: a certificate and a key file are required");
 		SSL_CTX_free(ctx);
@@ -505,9 +513,12 @@ void rv_tcp_fallback_stop(void)
 	if (write(tf.stop_fd, &one, sizeof(one)) < 0)
 		rv_log(RV_LOG_ERROR, "tcp: cannot signal stop: %s", strerror(errno));
 	pthread_join(tf.thread, NULL);
-	for (unsigned i = 0; i < tf.max_conns; i++)
-		if (tf.conns[i])
-			conn_close(tf.conns[i], NULL);
+	for (unsigned i = 0; i < tf.max_conns; i++) {
+		if (!tf.conns[i])
+			continue;
+		tf.conns[i]->established = false; /* no close_notify from this thread */
+		conn_close(tf.conns[i], NULL);
+	}
 	close(tf.ep);
 	close(tf.stop_fd);
 	close(tf.listen_fd);

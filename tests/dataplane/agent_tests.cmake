@@ -24,3 +24,10 @@ target_link_libraries(agent_host PRIVATE rvdpctl PkgConfig::RV_AGENT_URCU PkgCon
 add_test(NAME dpctl_agent COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh
          $<TARGET_FILE:roomvpn-dpctl> $<TARGET_FILE:agent_host>)
 set_tests_properties(dpctl_agent PROPERTIES LABELS dataplane TIMEOUT 120)
+
+# The TCP fallback thread in-process: TLS clients on loopback, a real rte_ring.
+add_executable(agent_tcp_unit agent_tcp_unit.c ${RV_DP_DIR}/tcp_fallback.c)
+target_include_directories(agent_tcp_unit PRIVATE ${RV_DP_DIR})
+target_link_libraries(agent_tcp_unit PRIVATE roomvpn PkgConfig::RV_AGENT_DPDK Threads::Threads)
+add_test(NAME agent_tcp_unit COMMAND agent_tcp_unit)
+set_tests_properties(agent_tcp_unit PROPERTIES LABELS dataplane TIMEOUT 120)
