@@ -1,5 +1,7 @@
 #include "tun.h"
 
+#include "netlink.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -37,4 +39,57 @@ int rv_tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errle
 	}
 	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);
 	return fd;
+}
+
+static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config *c, char *err,
+		     size_t errlen)
+{
+	int rc = rv_nl_link_set(nl, idx, c->mtu, true);
+
+	if (rc) {
+		snprintf(err, errlen, "set MTU %u and bring the link up: %s", c->mtu,
+			 rv_nl_strerror(rc));
+		return -1;
+	}
+	rc = rv_nl_addr_add(nl, idx, c->addr, c->plen);
+	if (rc) {
+		snprintf(err, errlen, "add address: %s", rv_nl_strerror(rc));
+		return -1;
+	}
+	for (unsigned i = 0; i < c->n_routes && i < RV_TUN_MAX_ROUTES; i++) {
+		rc = rv_nl_route_add(nl, idx, c->route_dst[i], c->route_plen[i], 0);
+		if (rc) {
+			snprintf(err, errlen, "add route %u.%u.%u.%u/%u: %s", c->route_dst[i] >> 24,
+				 (c->route_dst[i] >> 16) & 255, (c->route_dst[i] >> 8) & 255,
+				 c->route_dst[i] & 255, c->route_plen[i], rv_nl_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int rv_tun_setup(const struct rv_tun_config *c, char ifname[IFNAMSIZ], char *err, size_t errlen)
+{
+	char why[200];
+	struct rv_nl nl;
+	int fd, rc;
+
+	fd = rv_tun_open(c->name, ifname, err, errlen);
+	if (fd < 0)
+		return -1;
+	rc = rv_nl_open(&nl);
+	if (rc) {
+		snprintf(err, errlen, "netlink socket: %s", rv_nl_strerror(rc));
+		goto err_close;
+	}
+	rc = configure(&nl, if_nametoindex(ifname), c, why, sizeof(why));
+	rv_nl_close(&nl);
+	if (rc) {
+		snprintf(err, errlen, "configure %s: %s", ifname, why);
+		goto err_close;
+	}
+	return fd;
+err_close:
+	close(fd);
+	return -1;
 }

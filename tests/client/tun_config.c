@@ -11,46 +11,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "netlink.h"
+#include "inet.h"
 #include "tun.h"
 
-static int parse_cidr(const char *s, uint32_t *addr, uint8_t *plen)
+static int parse_config(struct rv_tun_config *c, int argc, char **argv)
 {
-	char buf[32];
-	char *slash;
-	struct in_addr a;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	slash = strchr(buf, '/');
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	if (inet_pton(AF_INET, buf, &a) != 1)
-		return -1;
-	*addr = ntohl(a.s_addr);
-	*plen = (uint8_t)atoi(slash + 1);
-	return *plen <= 32 ? 0 : -1;
-}
-
-static int configure(struct rv_nl *nl, unsigned idx, int argc, char **argv)
-{
-	uint32_t addr;
-	uint8_t plen;
-	int rc;
-
-	if (parse_cidr(argv[2], &addr, &plen) < 0)
+	c->name = argv[1];
+	c->mtu = (uint32_t)atoi(argv[3]);
+	if (rv_parse_cidr(argv[2], &c->addr, &c->plen) < 0)
 		return fprintf(stderr, "bad address %s\n", argv[2]), -1;
-	rc = rv_nl_link_set(nl, idx, (uint32_t)atoi(argv[3]), true);
-	if (rc == 0)
-		rc = rv_nl_addr_add(nl, idx, addr, plen);
-	for (int i = 4; rc == 0 && i < argc; i++) {
-		if (parse_cidr(argv[i], &addr, &plen) < 0)
+	for (int i = 4; i < argc && c->n_routes < RV_TUN_MAX_ROUTES; i++, c->n_routes++) {
+		if (rv_parse_cidr(argv[i], &c->route_dst[c->n_routes],
+				  &c->route_plen[c->n_routes]) < 0)
 			return fprintf(stderr, "bad route %s\n", argv[i]), -1;
-		rc = rv_nl_route_add(nl, idx, addr, plen, 0);
 	}
-	if (rc)
-		fprintf(stderr, "netlink: %s\n", rv_nl_strerror(rc));
-	return rc ? -1 : 0;
+	return 0;
 }
 
 static void dump_packets(int fd)
@@ -78,26 +53,22 @@ static void dump_packets(int fd)
 
 int main(int argc, char **argv)
 {
+	struct rv_tun_config c = {0};
 	char ifname[IFNAMSIZ], err[256];
-	struct rv_nl nl;
-	int fd, rc;
+	int fd;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: %s NAME ADDR/PLEN MTU [ROUTE/PLEN ...]\n", argv[0]);
 		return 2;
 	}
-	fd = rv_tun_open(argv[1], ifname, err, sizeof(err));
+	if (parse_config(&c, argc, argv) < 0)
+		return 2;
+	fd = rv_tun_setup(&c, ifname, err, sizeof(err));
 	if (fd < 0)
 		return fprintf(stderr, "%s\n", err), 1;
-	rc = rv_nl_open(&nl);
-	if (rc)
-		return fprintf(stderr, "netlink: %s\n", rv_nl_strerror(rc)), 1;
-	if (configure(&nl, if_nametoindex(ifname), argc, argv) < 0)
-		return 1;
 	printf("ready %s\n", ifname);
 	fflush(stdout);
 	dump_packets(fd);
-	rv_nl_close(&nl);
 	close(fd);
 	return 0;
 }

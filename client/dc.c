@@ -1,0 +1,616 @@
+/* The client's data channel loop: TUN <-> UDP (batched) or TLS/TCP. */
+#include "dc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "dc_tcp.h"
+#include "inet.h"
+#include "key_slots.h"
+#include "log.h"
+#include "payload.h"
+
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define DC_BATCH	 32
+#define DC_MAX_PKT	 2048 /* largest inner packet; the TUN MTU stays below it */
+#define DC_PREFIX	 2    /* room for the TCP length prefix */
+#define DC_OFF		 (DC_PREFIX + RV_DC_HEADROOM)
+#define DC_BUF		 (DC_OFF + DC_MAX_PKT + RV_DC_TAILROOM)
+#define TCP_CONNECT_MS	 2000
+#define TCP_RETRY_MAX_MS 30000
+#define NS_PER_MS	 1000000ull
+
+struct dc_buf {
+	uint8_t b[DC_BUF];
+};
+
+struct rv_dc {
+	struct rv_dc_params p;
+	int tun, udp, ep, stopfd;
+	atomic_bool stop;
+	struct rv_dc_session udp_sess, tcp_sess;
+	enum rv_dc_transport active;
+	bool tcp_enabled;
+	struct dc_tcp tcp;
+	uint64_t last_udp_reply_ns, last_tx_ns, next_probe_ns, next_tick_ns, next_tcp_try_ns;
+	uint32_t tcp_retry_ms;
+	uint32_t echo_seq;
+	rv_dc_tick_fn tick;
+	void *tick_arg;
+	struct rv_dc_stats st;
+	struct mmsghdr msgs[DC_BATCH];
+	struct iovec iov[DC_BATCH];
+	struct sockaddr_in from[DC_BATCH];
+	struct dc_buf *bufs;   /* DC_BATCH buffers, shared by both directions */
+	uint8_t *tcp_out;      /* DC_BATCH frames gathered for one SSL_write */
+	struct dc_buf scratch; /* one frame from the TCP decoder */
+	uint64_t now_ns;       /* of the current loop pass */
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct rv_pkt pkt_at(struct dc_buf *b, uint32_t len)
+{
+	return (struct rv_pkt){.data = b->b + DC_OFF,
+			       .len = len,
+			       .headroom = RV_DC_HEADROOM,
+			       .tailroom = DC_BUF - DC_OFF - len};
+}
+
+static struct rv_dc_session *sess_of(struct rv_dc *dc, enum rv_dc_transport t)
+{
+	return t == RV_DC_UDP ? &dc->udp_sess : &dc->tcp_sess;
+}
+
+/* Send one sealed packet (p->data has DC_PREFIX writable bytes in front). */
+static void send_sealed(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
+{
+	if (t == RV_DC_UDP) {
+		if (sendto(dc->udp, p->data, p->len, MSG_DONTWAIT,
+			   (const struct sockaddr *)&dc->p.udp_server,
+			   sizeof(dc->p.udp_server)) < 0)
+			dc->st.tx_errors++;
+		return;
+	}
+	if (dc->tcp.fd < 0 || rv_tcp_frame_prefix(p->data - DC_PREFIX, p->len) < 0 ||
+	    dc_tcp_write(&dc->tcp, p->data - DC_PREFIX, p->len + DC_PREFIX) < 0)
+		dc->st.tx_errors++;
+}
+
+/* Seal payload @p with transport @t's session and send it. */
+static int seal_send(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
+{
+	enum rv_drop rc = rv_dc_session_seal(sess_of(dc, t), p, (uint32_t)time(NULL));
+
+	if (unlikely(rc != RV_OK)) {
+		dc->st.drops[rc]++;
+		return -1;
+	}
+	send_sealed(dc, t, p);
+	return 0;
+}
+
+static void send_echo(struct rv_dc *dc, enum rv_dc_transport t)
+{
+	struct rv_echo e = {.type = RV_ECHO_REQUEST, .seq = ++dc->echo_seq, .ts_ns = dc->now_ns};
+	struct rv_pkt p = pkt_at(&dc->scratch, 0);
+
+	p.len = (uint32_t)rv_echo_build(p.data, DC_MAX_PKT, &e);
+	p.tailroom -= p.len;
+	if (seal_send(dc, t, &p) == 0)
+		dc->st.echo_tx++;
+}
+
+static void send_ping(struct rv_dc *dc, enum rv_dc_transport t)
+{
+	struct rv_pkt p = pkt_at(&dc->scratch, RV_PING_LEN);
+
+	memcpy(p.data, rv_ping_payload, RV_PING_LEN);
+	if (seal_send(dc, t, &p) == 0)
+		dc->st.pings_tx++;
+	dc->last_tx_ns = dc->now_ns;
+}
+
+/* Both sessions share one packet-id sequence so that the server's replay
+ * window accepts whichever transport comes next. */
+static void sync_pid(struct rv_dc_session *to, const struct rv_dc_session *from)
+{
+	uint32_t f = from->slot[from->tx_slot].tx_pid;
+	uint32_t *t = &to->slot[to->tx_slot].tx_pid;
+
+	if (f > *t)
+		*t = f;
+}
+
+static void switch_to_udp(struct rv_dc *dc, const char *why)
+{
+	sync_pid(&dc->udp_sess, &dc->tcp_sess);
+	epoll_ctl(dc->ep, EPOLL_CTL_DEL, dc->tcp.fd, NULL);
+	dc_tcp_close(&dc->tcp);
+	dc->active = RV_DC_UDP;
+	dc->st.to_udp++;
+	dc->tcp_retry_ms = dc->p.fallback_ms;
+	rv_log(RV_LOG_INFO, "data channel: back to UDP (%s)", why);
+}
+
+static void switch_to_tcp(struct rv_dc *dc)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 3};
+	char err[256];
+
+	if (dc_tcp_connect(&dc->tcp, TCP_CONNECT_MS, err, sizeof(err)) < 0 ||
+	    epoll_ctl(dc->ep, EPOLL_CTL_ADD, dc->tcp.fd, &ev) < 0) {
+		dc_tcp_close(&dc->tcp);
+		dc->st.tcp_connect_failures++;
+		dc->next_tcp_try_ns = mono_ns() + dc->tcp_retry_ms * NS_PER_MS;
+		rv_log(RV_LOG_WARN, "data channel: no UDP echo reply and TCP fallback failed: %s",
+		       err);
+		if (dc->tcp_retry_ms < TCP_RETRY_MAX_MS)
+			dc->tcp_retry_ms *= 2;
+		return;
+	}
+	sync_pid(&dc->tcp_sess, &dc->udp_sess);
+	dc->active = RV_DC_TCP;
+	dc->st.to_tcp++;
+	rv_log(RV_LOG_INFO, "data channel: no UDP echo reply for %u ms, using TLS over TCP",
+	       dc->p.fallback_ms);
+	send_echo(dc, RV_DC_TCP);
+}
+
+static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
+{
+	struct rv_echo e;
+
+	if (rv_echo_parse(p->data, p->len, &e) < 0) {
+		dc->st.drops[RV_DROP_NOT_IP]++;
+		return;
+	}
+	if (e.type == RV_ECHO_REQUEST) {
+		rv_echo_make_reply(p->data);
+		if (seal_send(dc, t, p) == 0)
+			dc->st.echo_replies_tx++;
+		return;
+	}
+	dc->st.echo_rx++;
+	if (t == RV_DC_UDP)
+		dc->last_udp_reply_ns = dc->now_ns;
+	if (t == RV_DC_UDP && dc->active == RV_DC_TCP)
+		switch_to_udp(dc, "UDP echo reply received");
+	if (t == dc->active && e.ts_ns <= dc->now_ns)
+		dc->st.rtt_ns = dc->now_ns - e.ts_ns;
+}
+
+/* One wire packet from the server, in place in a buffer with DC_PREFIX +
+ * headroom in front (so that an echo request can be answered in place). */
+static void deliver(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
+{
+	enum rv_drop rc = rv_dc_session_open(sess_of(dc, t), p, dc->now_ns);
+
+	if (unlikely(rc != RV_OK)) {
+		dc->st.drops[rc]++;
+		return;
+	}
+	switch (rv_payload_classify(p->data, p->len)) {
+	case RV_PAYLOAD_IPV4:
+		if (unlikely(write(dc->tun, p->data, p->len) < 0)) {
+			dc->st.tun_errors++;
+			return;
+		}
+		dc->st.rx_packets++;
+		dc->st.rx_bytes += p->len;
+		return;
+	case RV_PAYLOAD_PING:
+		dc->st.pings_rx++;
+		return;
+	case RV_PAYLOAD_ECHO:
+		echo_in(dc, t, p);
+		return;
+	default:
+		dc->st.drops[RV_DROP_NOT_IP]++;
+	}
+}
+
+static bool from_server(const struct rv_dc *dc, const struct sockaddr_in *sa)
+{
+	return sa->sin_addr.s_addr == dc->p.udp_server.sin_addr.s_addr &&
+	       sa->sin_port == dc->p.udp_server.sin_port;
+}
+
+static void udp_rx(struct rv_dc *dc)
+{
+	int n;
+
+	do {
+		for (int i = 0; i < DC_BATCH; i++) {
+			dc->iov[i] = (struct iovec){dc->bufs[i].b + DC_OFF, DC_MAX_PKT};
+			dc->msgs[i].msg_hdr = (struct msghdr){.msg_name = &dc->from[i],
+							      .msg_namelen = sizeof(dc->from[i]),
+							      .msg_iov = &dc->iov[i],
+							      .msg_iovlen = 1};
+		}
+		n = recvmmsg(dc->udp, dc->msgs, DC_BATCH, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < n; i++) {
+			struct rv_pkt p = pkt_at(&dc->bufs[i], dc->msgs[i].msg_len);
+			if (unlikely(!from_server(dc, &dc->from[i])))
+				dc->st.drops[RV_DROP_NOT_FOR_US]++;
+			else if (unlikely(dc->msgs[i].msg_hdr.msg_flags & MSG_TRUNC))
+				dc->st.drops[RV_DROP_TOO_BIG]++;
+			else
+				deliver(dc, RV_DC_UDP, &p);
+		}
+	} while (n == DC_BATCH);
+}
+
+static void tcp_frame(void *arg, const uint8_t *frame, uint32_t len)
+{
+	struct rv_dc *dc = arg;
+	struct rv_pkt p;
+
+	if (len > DC_MAX_PKT) {
+		dc->st.drops[RV_DROP_TOO_BIG]++;
+		return;
+	}
+	p = pkt_at(&dc->scratch, len);
+	memcpy(p.data, frame, len);
+	deliver(dc, RV_DC_TCP, &p);
+}
+
+static int tcp_rx(struct rv_dc *dc)
+{
+	int rc;
+
+	if (dc->tcp.fd < 0) /* closed earlier in this pass (moved back to UDP) */
+		return 0;
+	rc = dc_tcp_read(&dc->tcp, tcp_frame, dc);
+	if (rc < 0 && dc->active == RV_DC_TCP) {
+		rv_log(RV_LOG_WARN, "data channel: TCP connection to the server lost");
+		switch_to_udp(dc, "TCP connection lost");
+		dc->last_udp_reply_ns = 0; /* fall back again unless UDP answers */
+		dc->next_tcp_try_ns = dc->now_ns + dc->tcp_retry_ms * NS_PER_MS;
+		return 0;
+	}
+	return rc > 0;
+}
+
+/* Send the @n sealed packets of the batch over the active transport. */
+static void flush(struct rv_dc *dc, struct rv_pkt *pk, unsigned n)
+{
+	unsigned sent = 0, len = 0;
+
+	if (dc->active == RV_DC_TCP) {
+		for (unsigned i = 0; i < n; i++) {
+			rv_tcp_frame_prefix(dc->tcp_out + len, pk[i].len);
+			memcpy(dc->tcp_out + len + DC_PREFIX, pk[i].data, pk[i].len);
+			len += pk[i].len + DC_PREFIX;
+		}
+		if (dc->tcp.fd < 0 || dc_tcp_write(&dc->tcp, dc->tcp_out, len) < 0)
+			dc->st.tx_errors += n;
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		dc->iov[i] = (struct iovec){pk[i].data, pk[i].len};
+		dc->msgs[i].msg_hdr = (struct msghdr){.msg_name = &dc->p.udp_server,
+						      .msg_namelen = sizeof(dc->p.udp_server),
+						      .msg_iov = &dc->iov[i],
+						      .msg_iovlen = 1};
+	}
+	while (sent < n) {
+		int rc = sendmmsg(dc->udp, dc->msgs + sent, n - sent, MSG_DONTWAIT);
+		if (rc <= 0) {
+			dc->st.tx_errors += n - sent; /* ECONNREFUSED, ENOBUFS, ... */
+			return;
+		}
+		sent += (unsigned)rc;
+	}
+}
+
+/* Read up to a batch of packets from the TUN, seal and send them. */
+static void tun_rx(struct rv_dc *dc)
+{
+	struct rv_dc_session *s = sess_of(dc, dc->active);
+	struct rv_pkt pk[DC_BATCH];
+	uint32_t now_s = (uint32_t)time(NULL);
+	unsigned n = 0;
+
+	while (n < DC_BATCH) {
+		ssize_t r = read(dc->tun, dc->bufs[n].b + DC_OFF, DC_MAX_PKT);
+		enum rv_drop rc;
+		if (r <= 0) {
+			if (r < 0 && errno != EAGAIN)
+				dc->st.tun_errors++;
+			break;
+		}
+		pk[n] = pkt_at(&dc->bufs[n], (uint32_t)r);
+		if (rv_payload_classify(pk[n].data, pk[n].len) != RV_PAYLOAD_IPV4) {
+			dc->st.drops[RV_DROP_NOT_IP]++;
+			continue;
+		}
+		rc = rv_dc_session_seal(s, &pk[n], now_s);
+		if (unlikely(rc != RV_OK)) {
+			dc->st.drops[rc]++;
+			continue;
+		}
+		dc->st.tx_packets++;
+		dc->st.tx_bytes += (uint64_t)r;
+		n++;
+	}
+	if (n) {
+		flush(dc, pk, n);
+		dc->last_tx_ns = dc->now_ns;
+	}
+}
+
+static void timers(struct rv_dc *dc)
+{
+	uint64_t now = dc->now_ns;
+
+	if (now >= dc->next_probe_ns) {
+		dc->next_probe_ns = now + dc->p.probe_ms * NS_PER_MS;
+		send_echo(dc, RV_DC_UDP);
+		if (dc->active == RV_DC_TCP)
+			send_echo(dc, RV_DC_TCP);
+		rv_dc_session_expire(&dc->udp_sess, now);
+		rv_dc_session_expire(&dc->tcp_sess, now);
+	}
+	if (dc->active == RV_DC_UDP && dc->tcp_enabled && now >= dc->next_tcp_try_ns &&
+	    now - dc->last_udp_reply_ns >= dc->p.fallback_ms * NS_PER_MS)
+		switch_to_tcp(dc);
+	if (now - dc->last_tx_ns >= dc->p.keepalive_ms * NS_PER_MS)
+		send_ping(dc, dc->active);
+	if (now >= dc->next_tick_ns) {
+		dc->next_tick_ns = now + 1000 * NS_PER_MS;
+		if (dc->tick)
+			dc->tick(dc, dc->tick_arg);
+	}
+}
+
+int rv_dc_run(struct rv_dc *dc)
+{
+	struct epoll_event evs[8];
+	int more = 0;
+
+	while (!atomic_load(&dc->stop)) {
+		int n, timeout;
+		dc->now_ns = mono_ns();
+		timers(dc);
+		timeout = more ? 0 : (int)((dc->next_probe_ns - dc->now_ns) / NS_PER_MS) + 1;
+		n = epoll_wait(dc->ep, evs, 8, timeout);
+		if (n < 0 && errno != EINTR) {
+			rv_log(RV_LOG_ERROR, "data channel: epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		dc->now_ns = mono_ns();
+		more = 0;
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u32) {
+			case 0:
+				tun_rx(dc);
+				break;
+			case 1:
+				udp_rx(dc);
+				break;
+			case 3:
+				more = tcp_rx(dc);
+				break;
+			default:
+				break; /* stop eventfd */
+			}
+		}
+	}
+	return 0;
+}
+
+void rv_dc_stop(struct rv_dc *dc)
+{
+	uint64_t one = 1;
+
+	atomic_store(&dc->stop, true);
+	if (write(dc->stopfd, &one, sizeof(one)) < 0) {
+		/* the flag alone stops the loop within one probe interval */
+	}
+}
+
+static int install(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite,
+		   const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint64_t grace_ns)
+{
+	uint64_t now = mono_ns();
+
+	if (rv_dc_session_install(&dc->udp_sess, key_id, suite, tx, rx, now, grace_ns) < 0)
+		return -1;
+	if (rv_dc_session_install(&dc->tcp_sess, key_id, RV_CIPHER_NONE, tx, rx, now, grace_ns) < 0)
+		return -1;
+	return 0;
+}
+
+int rv_dc_rekey(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite, const struct rv_key_dir *tx,
+		const struct rv_key_dir *rx, uint32_t grace_ms)
+{
+	dc->p.suite = suite;
+	dc->p.key_id = key_id;
+	return install(dc, key_id, suite, tx, rx, grace_ms * NS_PER_MS);
+}
+
+static int open_udp(struct rv_dc *dc, char *err, size_t errlen)
+{
+	dc->udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Not connect()ed: a missing route at start-up must not be fatal, and
+	 * the source of every datagram is checked instead. */
+	if (dc->udp < 0) {
+		snprintf(err, errlen, "UDP socket to the server: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int setup_epoll(struct rv_dc *dc, char *err, size_t errlen)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	dc->ep = epoll_create1(EPOLL_CLOEXEC);
+	dc->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dc->ep < 0 || dc->stopfd < 0)
+		goto err;
+	ev.data.u32 = 0;
+	if (epoll_ctl(dc->ep, EPOLL_CTL_ADD, dc->tun, &ev) < 0)
+		goto err;
+	ev.data.u32 = 1;
+	if (epoll_ctl(dc->ep, EPOLL_CTL_ADD, dc->udp, &ev) < 0)
+		goto err;
+	ev.data.u32 = 2;
+	if (epoll_ctl(dc->ep, EPOLL_CTL_ADD, dc->stopfd, &ev) < 0)
+		goto err;
+	return 0;
+err:
+	snprintf(err, errlen, "epoll set-up: %s", strerror(errno));
+	return -1;
+}
+
+static void set_defaults(struct rv_dc_params *p)
+{
+	if (!p->keepalive_ms)
+		p->keepalive_ms = 10000;
+	if (!p->probe_ms)
+		p->probe_ms = 1000;
+	if (!p->fallback_ms)
+		p->fallback_ms = 3000;
+}
+
+int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, char *err,
+		 size_t errlen)
+{
+	struct rv_dc *dc = calloc(1, sizeof(*dc));
+
+	if (!dc) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	dc->p = *p;
+	set_defaults(&dc->p);
+	dc->tun = tun_fd;
+	dc->udp = dc->ep = dc->stopfd = -1;
+	dc->tcp.fd = -1;
+	dc->bufs = calloc(DC_BATCH, sizeof(*dc->bufs));
+	dc->tcp_out = malloc(DC_BATCH * sizeof(struct dc_buf));
+	if (!dc->bufs || !dc->tcp_out) {
+		snprintf(err, errlen, "out of memory");
+		goto err_free;
+	}
+	if (rv_dc_session_init(&dc->udp_sess, p->peer_id, p->replay_window) < 0 ||
+	    rv_dc_session_init(&dc->tcp_sess, p->peer_id, p->replay_window) < 0 ||
+	    install(dc, p->key_id, p->suite, &p->tx, &p->rx, 0) < 0) {
+		snprintf(err, errlen, "cannot install the %s key (key-id %u, peer-id %u)",
+			 rv_cipher_name(p->suite), p->key_id, p->peer_id);
+		goto err_free;
+	}
+	dc->tcp_enabled = p->tcp_server.sin_port && (p->tls_pin_set || p->tls_ca_file);
+	if (dc->tcp_enabled && dc_tcp_init(&dc->tcp, &dc->p, err, errlen) < 0)
+		goto err_free;
+	if (open_udp(dc, err, errlen) < 0 || setup_epoll(dc, err, errlen) < 0)
+		goto err_free;
+	dc->now_ns = mono_ns();
+	dc->last_udp_reply_ns = dc->now_ns; /* give UDP one fallback period */
+	dc->last_tx_ns = dc->now_ns;
+	dc->tcp_retry_ms = dc->p.fallback_ms;
+	*out = dc;
+	return 0;
+err_free:
+	rv_dc_destroy(dc);
+	return -1;
+}
+
+void rv_dc_destroy(struct rv_dc *dc)
+{
+	if (!dc)
+		return;
+	if (dc->tcp.ctx)
+		dc_tcp_free(&dc->tcp);
+	rv_dc_session_destroy(&dc->udp_sess);
+	rv_dc_session_destroy(&dc->tcp_sess);
+	if (dc->udp >= 0)
+		close(dc->udp);
+	if (dc->ep >= 0)
+		close(dc->ep);
+	if (dc->stopfd >= 0)
+		close(dc->stopfd);
+	free(dc->bufs);
+	free(dc->tcp_out);
+	OPENSSL_cleanse(&dc->p, sizeof(dc->p));
+	free(dc);
+}
+
+void rv_dc_set_tick(struct rv_dc *dc, rv_dc_tick_fn fn, void *arg)
+{
+	dc->tick = fn;
+	dc->tick_arg = arg;
+}
+
+enum rv_dc_transport rv_dc_transport(const struct rv_dc *dc)
+{
+	return dc->active;
+}
+
+const char *rv_dc_transport_name(enum rv_dc_transport t)
+{
+	return t == RV_DC_TCP ? "tcp" : "udp";
+}
+
+uint8_t rv_dc_key_id(const struct rv_dc *dc)
+{
+	return dc->p.key_id;
+}
+
+const struct rv_dc_stats *rv_dc_stats(const struct rv_dc *dc)
+{
+	return &dc->st;
+}
+
+int rv_dc_stats_json(const struct rv_dc *dc, char *buf, size_t cap)
+{
+	const struct rv_dc_stats *s = &dc->st;
+	size_t n;
+	int w;
+
+	w = snprintf(buf, cap,
+		     "{\"transport\":\"%s\",\"key_id\":%u,\"cipher\":\"%s\",\"rtt_us\":%" PRIu64
+		     ",\"tx_packets\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"rx_packets\":%" PRIu64
+		     ",\"rx_bytes\":%" PRIu64 ",\"pings_tx\":%" PRIu64 ",\"pings_rx\":%" PRIu64
+		     ",\"echo_tx\":%" PRIu64 ",\"echo_rx\":%" PRIu64 ",\"to_tcp\":%" PRIu64
+		     ",\"to_udp\":%" PRIu64 ",\"tcp_connect_failures\":%" PRIu64
+		     ",\"tun_errors\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"drops\":{",
+		     rv_dc_transport_name(dc->active), dc->p.key_id, rv_cipher_name(dc->p.suite),
+		     s->rtt_ns / 1000, s->tx_packets, s->tx_bytes, s->rx_packets, s->rx_bytes,
+		     s->pings_tx, s->pings_rx, s->echo_tx, s->echo_rx, s->to_tcp, s->to_udp,
+		     s->tcp_connect_failures, s->tun_errors, s->tx_errors);
+	if (w < 0 || (size_t)w >= cap)
+		return -1;
+	n = (size_t)w;
+	for (int r = 1; r < RV_DROP__COUNT; r++) {
+		w = snprintf(buf + n, cap - n, "%s\"%s\":%" PRIu64, r > 1 ? "," : "",
+			     rv_drop_name((enum rv_drop)r), s->drops[r]);
+		if (w < 0 || (size_t)w >= cap - n)
+			return -1;
+		n += (size_t)w;
+	}
+	if (cap - n < 3)
+		return -1;
+	memcpy(buf + n, "}}", 3);
+	return (int)n + 2;
+}

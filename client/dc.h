@@ -1,0 +1,79 @@
+/* The client's data channel: moves packets between the TUN device and the
+ * server. UDP first (batched with recvmmsg/sendmmsg); when no echo reply
+ * comes back over UDP within the fallback time it switches to TLS over TCP
+ * (2-byte length framing, suite "none", packet-ids kept) and keeps probing
+ * UDP to move back. Single-threaded: everything runs in rv_dc_run()'s epoll
+ * loop; the other functions are for the same thread unless noted. */
+#ifndef RV_CLIENT_DC_H
+#define RV_CLIENT_DC_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cipher.h"
+#include "drop.h"
+
+enum rv_dc_transport { RV_DC_UDP = 0, RV_DC_TCP = 1 };
+
+struct rv_dc_params {
+	struct sockaddr_in udp_server;
+	struct sockaddr_in tcp_server; /* port 0: no TCP fallback */
+	enum rv_cipher suite;
+	uint8_t key_id;
+	uint32_t peer_id;
+	struct rv_key_dir tx, rx; /* client->server and server->client keys */
+	uint32_t replay_window;	  /* 0: default */
+	/* TLS server check for the TCP fallback: a SHA-256 pin of the
+	 * certificate, or a CA file; with neither, TCP fallback is off. */
+	bool tls_pin_set;
+	uint8_t tls_pin[32];
+	const char *tls_ca_file;
+	uint32_t keepalive_ms; /* OpenVPN ping when nothing was sent; 0: 10000 */
+	uint32_t probe_ms;     /* echo request interval; 0: 1000 */
+	uint32_t fallback_ms;  /* no UDP echo reply for this long: TCP; 0: 3000 */
+};
+
+struct rv_dc_stats {
+	uint64_t tx_packets, tx_bytes; /* IP packets from the TUN sent to the server */
+	uint64_t rx_packets, rx_bytes; /* IP packets from the server written to the TUN */
+	uint64_t pings_tx, pings_rx;
+	uint64_t echo_tx, echo_rx, echo_replies_tx;
+	uint64_t rtt_ns; /* last echo round trip over the active transport */
+	uint64_t to_tcp, to_udp, tcp_connect_failures;
+	uint64_t tun_errors, tx_errors;
+	uint64_t drops[RV_DROP__COUNT];
+};
+
+struct rv_dc;
+
+/* Set up sockets and keys around an open, non-blocking TUN fd (not owned).
+ * Returns 0, or -1 with a message in @err. */
+int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, char *err,
+		 size_t errlen);
+void rv_dc_destroy(struct rv_dc *dc);
+
+/* Called about once a second from the loop (status files, control checks). */
+typedef void (*rv_dc_tick_fn)(struct rv_dc *dc, void *arg);
+void rv_dc_set_tick(struct rv_dc *dc, rv_dc_tick_fn fn, void *arg);
+
+/* Run the loop until rv_dc_stop(). Returns 0, or -1 on a fatal error. */
+int rv_dc_run(struct rv_dc *dc);
+/* Ask the loop to return; async-signal-safe, callable from any thread. */
+void rv_dc_stop(struct rv_dc *dc);
+
+/* Install a new key (re-key): it seals from now on; the previous key still
+ * opens for @grace_ms. Returns 0 or -1. */
+int rv_dc_rekey(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite, const struct rv_key_dir *tx,
+		const struct rv_key_dir *rx, uint32_t grace_ms);
+
+enum rv_dc_transport rv_dc_transport(const struct rv_dc *dc);
+const char *rv_dc_transport_name(enum rv_dc_transport t);
+uint8_t rv_dc_key_id(const struct rv_dc *dc);
+const struct rv_dc_stats *rv_dc_stats(const struct rv_dc *dc);
+/* One JSON object with the transport, key-id, RTT and every counter (drops
+ * by rv_drop_name). Returns the length, or -1 if @cap is too small. */
+int rv_dc_stats_json(const struct rv_dc *dc, char *buf, size_t cap);
+
+#endif

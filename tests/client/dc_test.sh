@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# client data channel (client/dc.c): a TUN device in a client namespace, a
+# test server (rv_dc_reflector) in a server namespace, a veth between them.
+# Checks: ping through the tunnel over UDP; tampered and replayed packets are
+# counted as drops by reason; with UDP blocked (a policy-routing prohibit rule for UDP to the server port) the client
+# falls back to TLS over TCP and ping still works; unblocked, it moves back
+# to UDP; a wrong TLS pin refuses the fallback; SIGTERM tears down cleanly.
+# Usage: dc_test.sh rv_dc_tool rv_dc_reflector
+set -euo pipefail
+tool=$1 refl=$2
+nc=rv-h8c-$$ ns=rv-h8s-$$
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	ip netns del "$nc" 2>/dev/null || true
+	ip netns del "$ns" 2>/dev/null || true
+	[ -n "${KEEP:-}" ] || rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	echo "--- client log"; cat "$dir/client.err" 2>/dev/null || true
+	echo "--- status"; cat "$dir/status.json" 2>/dev/null || true
+	exit 1
+}
+py=/usr/bin/python3
+# field FILE EXPR: evaluate a Python expression over the status JSON as s.
+field() { "$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+wait_for() { # wait_for SECONDS FILE EXPR
+	local t=$(($1 * 10))
+	for _ in $(seq "$t"); do
+		[ -s "$2" ] && [ "$(field "$2" "$3" 2>/dev/null)" = True ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+ip netns add "$nc"
+ip netns add "$ns"
+ip -n "$nc" link add vc type veth peer name vs netns "$ns"
+ip -n "$nc" addr add 10.201.0.1/30 dev vc
+ip -n "$ns" addr add 10.201.0.2/30 dev vs
+ip -n "$nc" link set vc up
+ip -n "$ns" link set vs up
+ip -n "$nc" link set lo up
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+	-subj /CN=rv-dc-test -keyout "$dir/srv.key" -out "$dir/srv.pem" 2>/dev/null
+pin=$(openssl x509 -in "$dir/srv.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+openvpn --genkey secret "$dir/static.key" >/dev/null 2>&1
+
+ip netns exec "$ns" "$refl" --udp 10.201.0.2:1194 --tcp 10.201.0.2:4443 --cert "$dir/srv.pem" \
+	--certkey "$dir/srv.key" --key "$dir/static.key" --cipher AES-256-GCM --peer-id 7 \
+	--tamper >"$dir/refl.out" 2>&1 &
+pids+=($!)
+ip netns exec "$nc" "$tool" --tun rvc0 --addr 10.77.0.2/24 --mtu 1380 --udp 10.201.0.2:1194 \
+	--tcp 10.201.0.2:4443 --pin "$pin" --key "$dir/static.key" --cipher AES-256-GCM \
+	--peer-id 7 --status "$dir/status.json" --probe-ms 300 --fallback-ms 1500 \
+	>"$dir/client.out" 2>"$dir/client.err" &
+client=$!
+pids+=($client)
+
+# 1. UDP: echo replies arrive, RTT measured, ping through the tunnel.
+wait_for 10 "$dir/status.json" 's["echo_rx"] > 0 and s["transport"] == "udp"' ||
+	fail "no echo reply over UDP"
+ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping over UDP"
+wait_for 5 "$dir/status.json" 's["rx_packets"] >= 3 and s["tx_packets"] >= 3' ||
+	fail "packet counters after ping over UDP"
+wait_for 5 "$dir/status.json" 's["drops"]["auth"] >= 1 and s["drops"]["replay"] >= 1' ||
+	fail "tampered/replayed packets not counted as auth/replay drops"
+echo "ok: UDP ping, echo RTT $(field "$dir/status.json" 's["rtt_us"]') us, auth+replay drops counted"
+
+# 2. UDP blocked: fallback to TLS over TCP, ping still works.
+ip -n "$nc" rule add priority 100 ipproto udp dport 1194 prohibit
+wait_for 15 "$dir/status.json" 's["transport"] == "tcp" and s["to_tcp"] >= 1' ||
+	fail "no fallback to TCP with UDP blocked"
+ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping over TCP"
+echo "ok: UDP blocked -> TCP, ping through TLS/TCP"
+
+# 3. A client with the wrong pin must not fall back (UDP still blocked).
+bad=$(echo "$pin" | sed 's/^./0/;s/^00/11/')
+ip netns exec "$nc" "$tool" --tun rvc1 --addr 10.78.0.2/24 --udp 10.201.0.2:1194 \
+	--tcp 10.201.0.2:4443 --pin "$bad" --key "$dir/static.key" --cipher AES-256-GCM \
+	--peer-id 7 --status "$dir/bad.json" --probe-ms 300 --fallback-ms 500 \
+	>/dev/null 2>"$dir/bad.err" &
+badpid=$!
+pids+=($badpid)
+wait_for 15 "$dir/bad.json" 's["tcp_connect_failures"] >= 1 and s["transport"] == "udp"' ||
+	fail "wrong pin: fallback not refused"
+grep -q "does not match the pin" "$dir/bad.err" || fail "wrong pin: no clear message"
+kill "$badpid"
+echo "ok: wrong TLS pin refused with a clear message"
+
+# 4. UDP unblocked: back to UDP.
+ip -n "$nc" rule del priority 100
+wait_for 15 "$dir/status.json" 's["transport"] == "udp" and s["to_udp"] >= 1' ||
+	fail "did not move back to UDP"
+ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping after moving back"
+echo "ok: UDP unblocked -> back to UDP, ping"
+
+# 5. SIGTERM: clean exit, device gone.
+kill -TERM "$client"
+wait "$client" || fail "client exited with an error"
+ip -n "$nc" link show rvc0 >/dev/null 2>&1 && fail "TUN device left behind"
+echo "PASS: data channel (UDP, drops by reason, TCP fallback and back, pin, teardown)"

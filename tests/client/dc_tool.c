@@ -1,0 +1,166 @@
+/* Test tool for client/dc.c: brings up a TUN device and runs the client's
+ * data channel against a server given on the command line (keys from an
+ * OpenVPN static-key file), writing the counters as JSON to --status once a
+ * second. Stops on SIGINT/SIGTERM. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "dc.h"
+#include "inet.h"
+#include "static_key.h"
+#include "tls_pin.h"
+#include "tun.h"
+
+static struct rv_dc *g_dc;
+static const char *g_status;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_dc)
+		rv_dc_stop(g_dc);
+}
+
+static void write_status(struct rv_dc *dc, void *arg)
+{
+	char buf[4096], tmp[512];
+	FILE *f;
+	int n = rv_dc_stats_json(dc, buf, sizeof(buf));
+
+	(void)arg;
+	if (!g_status || n < 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", g_status);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "%s\n", buf);
+	fclose(f);
+	rename(tmp, g_status);
+}
+
+static int endpoint(const char *s, struct sockaddr_in *sa)
+{
+	uint32_t a;
+	uint16_t port;
+
+	if (rv_parse_hostport(s, &a, &port) < 0)
+		return -1;
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(a);
+	sa->sin_port = htons(port);
+	return 0;
+}
+
+static int load_key(const char *path, int dir, struct rv_dc_params *p)
+{
+	struct rv_key_material km;
+	char err[256];
+
+	if (rv_static_key_load(path, &km, err, sizeof(err)) < 0)
+		return fprintf(stderr, "key %s: %s\n", path, err), -1;
+	rv_static_key_dirs(&km, dir, &p->tx, &p->rx);
+	OPENSSL_cleanse(&km, sizeof(km));
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct rv_tun_config *t, struct rv_dc_params *p)
+{
+	static const struct option opts[] = {
+	    {"tun", 1, 0, 'n'},	     {"addr", 1, 0, 'a'},   {"mtu", 1, 0, 'm'},
+	    {"route", 1, 0, 'r'},    {"udp", 1, 0, 'u'},    {"tcp", 1, 0, 't'},
+	    {"pin", 1, 0, 'f'},	     {"key", 1, 0, 'k'},    {"cipher", 1, 0, 'c'},
+	    {"peer-id", 1, 0, 'p'},  {"status", 1, 0, 's'}, {"fallback-ms", 1, 0, 'F'},
+	    {"probe-ms", 1, 0, 'P'}, {0, 0, 0, 0}};
+	const char *key = NULL;
+	int c, bad = 0;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			t->name = optarg;
+			break;
+		case 'a':
+			bad |= rv_parse_cidr(optarg, &t->addr, &t->plen);
+			break;
+		case 'm':
+			t->mtu = (uint32_t)atoi(optarg);
+			break;
+		case 'r':
+			bad |= t->n_routes >= RV_TUN_MAX_ROUTES ||
+			       rv_parse_cidr(optarg, &t->route_dst[t->n_routes],
+					     &t->route_plen[t->n_routes]);
+			t->n_routes++;
+			break;
+		case 'u':
+			bad |= endpoint(optarg, &p->udp_server);
+			break;
+		case 't':
+			bad |= endpoint(optarg, &p->tcp_server);
+			break;
+		case 'f':
+			bad |= rv_fp_parse(optarg, p->tls_pin);
+			p->tls_pin_set = true;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'c':
+			bad |= rv_cipher_parse(optarg, &p->suite);
+			break;
+		case 'p':
+			p->peer_id = (uint32_t)atoi(optarg);
+			break;
+		case 's':
+			g_status = optarg;
+			break;
+		case 'F':
+			p->fallback_ms = (uint32_t)atoi(optarg);
+			break;
+		case 'P':
+			p->probe_ms = (uint32_t)atoi(optarg);
+			break;
+		default:
+			bad = 1;
+		}
+	}
+	if (bad || !key || !t->addr)
+		return fprintf(stderr, "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
+				       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
+				       "[--route CIDR] [--status FILE]\n"),
+		       -1;
+	return load_key(key, 0, p);
+}
+
+int main(int argc, char **argv)
+{
+	struct rv_tun_config t = {.mtu = 1400};
+	struct rv_dc_params p = {.suite = RV_CIPHER_AES_256_GCM};
+	char ifname[IFNAMSIZ], err[256];
+	int fd, rc;
+
+	if (parse(argc, argv, &t, &p) < 0)
+		return 2;
+	fd = rv_tun_setup(&t, ifname, err, sizeof(err));
+	if (fd < 0)
+		return fprintf(stderr, "%s\n", err), 1;
+	if (rv_dc_create(&p, fd, &g_dc, err, sizeof(err)) < 0)
+		return fprintf(stderr, "%s\n", err), 1;
+	OPENSSL_cleanse(&p, sizeof(p));
+	rv_dc_set_tick(g_dc, write_status, NULL);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("ready %s\n", ifname);
+	fflush(stdout);
+	rc = rv_dc_run(g_dc);
+	write_status(g_dc, NULL);
+	rv_dc_destroy(g_dc);
+	close(fd);
+	return rc < 0 ? 1 : 0;
+}
