@@ -21,6 +21,7 @@
 #ifdef RV_HAVE_AGENT
 #include "agent.h"
 #include "session_file.h"
+#include "tcp_fallback.h"
 #endif
 
 struct options {
@@ -30,6 +31,9 @@ struct options {
 	const char *sessions_file;
 	const char *stats_file;
 	char paths[3][512];
+#ifdef RV_HAVE_AGENT
+	struct rv_tcp_fallback_params tcp; /* H6: tcp-* keys */
+#endif
 };
 
 static volatile sig_atomic_t got_signal, got_usr1;
@@ -72,7 +76,10 @@ static void usage(FILE *f)
 		"  key-grace = DUR       old key accepted after a re-key (default 60s)\n"
 		"  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
 		"  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
-		"  tcp = true|false      create the TCP fallback hand-off rings (default false)\n"
+		"  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
+#ifdef RV_HAVE_AGENT
+		RV_TCP_FALLBACK_CONFIG_HELP
+#endif
 		"  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
 		"  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
 		"  log-level = error|warn|info|debug\n",
@@ -159,6 +166,11 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 		rv_log_set_level(l);
 		return 0;
 	}
+#ifdef RV_HAVE_AGENT
+	int tcp_rc = rv_tcp_fallback_config_key(&o->tcp, k, v, err, errlen);
+	if (tcp_rc != -2)
+		return tcp_rc;
+#endif
 	snprintf(err, errlen, "unknown key '%s'", k);
 	return -1;
 }
@@ -302,6 +314,7 @@ static int run(struct options *o)
 {
 	char err[256];
 	static struct rv_dp_worker rxw;
+	int rc = 0;
 	o->st.owner_by_peer_id = o->dp.mode == RV_DP_MODE_PIPELINE;
 	if (rv_dp_setup(&o->dp, err, sizeof(err)) < 0 || rv_st_init(&o->st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
@@ -321,18 +334,31 @@ static int run(struct options *o)
 #endif
 	if (launch(o, &rxw) < 0)
 		return 1;
+#ifdef RV_HAVE_AGENT
+	if (o->dp.tcp_enabled) { /* H6: the TCP fallback thread */
+		struct rv_tcp_fallback_ops ops = rv_tcp_fallback_io_ops();
+		if (!o->tcp.listen_port)
+			o->tcp.listen_port = 443;
+		if (rv_tcp_fallback_start(&o->tcp, &ops, err, sizeof(err)) < 0) {
+			fprintf(stderr, "roomvpn-dataplane: %s\n", err);
+			got_signal = 1; /* stop the workers cleanly, exit 1 */
+			rc = 1;
+		}
+	}
+#endif
 	rv_log(RV_LOG_INFO, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
 	       o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port);
 	control_loop(o);
 	atomic_store(&rv_dp.stop, true);
 	rte_eal_mp_wait_lcore();
 #ifdef RV_HAVE_AGENT
+	rv_tcp_fallback_stop();
 	rv_agent_stop();
 #endif
 	if (o->stats_file)
 		write_stats(o->stats_file);
 	rv_dp_teardown();
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)

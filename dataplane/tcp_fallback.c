@@ -27,9 +27,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "config.h"
+#include "inet.h"
 #include "log.h"
 #include "tcp_frame.h"
 #include "tcp_io.h"
@@ -354,34 +357,45 @@ err:
 
 /* ---- the thread ---- */
 
-static void *tcp_main(void *arg)
+/* One pass: sockets that are ready, then the workers' ring. false = stop. */
+static bool tcp_pass(int timeout)
 {
 	struct epoll_event ev[MAX_EVENTS];
+	int n = epoll_wait(tf.ep, ev, MAX_EVENTS, timeout);
+	if (n < 0 && errno != EINTR) {
+		rv_log(RV_LOG_ERROR, "tcp: epoll_wait: %s", strerror(errno));
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = ev[i].data.u64;
+		struct conn *c;
+		if (tag == TAG_STOP)
+			return false;
+		if (tag == TAG_LISTEN)
+			conn_accept();
+		else if (tag != TAG_WAKE && (c = conn_find((uint32_t)tag)))
+			conn_event(c, ev[i].events);
+	}
+	tx_drain(); /* every pass: cheap when the ring is empty */
+	return true;
+}
+
+static void *tcp_main(void *arg)
+{
 	int timeout = tf.wake_fd >= 0 ? 1000 : 1; /* no wake fd: poll the ring */
 	sigset_t pipe;
 	(void)arg;
+	/* An lcore id of its own: per-lcore stats and mempool caches in tcp_io.c. */
+	bool registered = rte_thread_register() == 0;
 	/* OpenSSL writes with write(): a peer that went away must give EPIPE on
 	 * this thread, not kill the process. A blocked SIGPIPE stays pending. */
 	sigemptyset(&pipe);
 	sigaddset(&pipe, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
-	for (;;) {
-		int n = epoll_wait(tf.ep, ev, MAX_EVENTS, timeout);
-		if (n < 0 && errno != EINTR) {
-			rv_log(RV_LOG_ERROR, "tcp: epoll_wait: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			uint64_t tag = ev[i].data.u64;
-			if (tag == TAG_STOP)
-				return NULL;
-			if (tag == TAG_LISTEN)
-				conn_accept();
-			else if (tag != TAG_WAKE && conn_find((uint32_t)tag))
-				conn_event(conn_find((uint32_t)tag), ev[i].events);
-		}
-		tx_drain(); /* every pass: cheap when the ring is empty */
-	}
+	while (tcp_pass(timeout))
+		;
+	if (registered)
+		rte_thread_unregister();
 	return NULL;
 }
 
@@ -528,6 +542,30 @@ void rv_tcp_fallback_stop(void)
 	tf.ctx = NULL;
 	tf.ep = tf.stop_fd = tf.listen_fd = tf.wake_fd = -1;
 	tf.running = false;
+}
+
+int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key, const char *value,
+			       char *err, size_t errlen)
+{
+	if (strcmp(key, "tcp-listen") == 0) {
+		if (rv_parse_hostport(value, &p->listen_ip, &p->listen_port) < 0) {
+			snprintf(err, errlen, "tcp-listen: expected A.B.C.D:PORT, got '%s'", value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "tcp-cert") == 0 || strcmp(key, "tcp-key") == 0) {
+		const char **dst = key[4] == 'c' ? &p->cert_file : &p->key_file;
+		free((char *)*dst);
+		*dst = strdup(value);
+		return *dst ? 0 : (snprintf(err, errlen, "out of memory"), -1);
+	}
+	if (strcmp(key, "tcp-max-conns") == 0)
+		return rv_parse_u32(value, 1, 1u << 20, &p->max_conns, err, errlen);
+	if (strcmp(key, "tcp-out-max") == 0)
+		return rv_parse_u32(value, 2 + RV_TCP_FRAME_MAX, 1u << 30, &p->out_max, err,
+				    errlen);
+	return -2;
 }
 
 uint16_t rv_tcp_fallback_port(void)

@@ -53,6 +53,19 @@ struct rv_tcp_fallback_stats {
 	uint64_t out_dropped_gone; /* connection closed or unknown */
 };
 
+/* roomvpn-dataplane config keys of the fallback: tcp-listen = A.B.C.D:PORT
+ * (default 0.0.0.0:443), tcp-cert = FILE, tcp-key = FILE (PEM),
+ * tcp-max-conns = N, tcp-out-max = BYTES. Returns 0 (taken), -1 (bad value,
+ * message in @err) or -2 (not a tcp-* key). Strings are copied. */
+int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key, const char *value,
+			       char *err, size_t errlen);
+#define RV_TCP_FALLBACK_CONFIG_HELP                                                                \
+	"  tcp-listen = A.B.C.D:PORT  TCP fallback (TLS) address (default 0.0.0.0:443)\n"          \
+	"  tcp-cert = FILE       TCP fallback certificate chain (PEM)\n"                           \
+	"  tcp-key = FILE        TCP fallback private key (PEM)\n"                                 \
+	"  tcp-max-conns = N     TCP fallback connections (default 1024)\n"                        \
+	"  tcp-out-max = BYTES   pending output per TCP connection (default 262144)\n"
+
 /* Main thread: load the certificate, bind and listen, start the thread.
  * Returns 0, or -1 with a message (bad cert/key, port in use...). */
 int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
