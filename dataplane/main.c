@@ -77,13 +77,13 @@ static void usage(FILE *f)
 		"  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
 		"  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
 		"  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
-#ifdef RV_HAVE_AGENT
-		RV_TCP_FALLBACK_CONFIG_HELP
-#endif
 		"  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
 		"  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
 		"  log-level = error|warn|info|debug\n",
 		RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
+#ifdef RV_HAVE_AGENT
+	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
+#endif
 }
 
 static int set_path(struct options *o, int idx, const char **dst, const char *v)
