@@ -31,3 +31,11 @@ target_include_directories(agent_tcp_unit PRIVATE ${RV_DP_DIR})
 target_link_libraries(agent_tcp_unit PRIVATE roomvpn PkgConfig::RV_AGENT_DPDK Threads::Threads)
 add_test(NAME agent_tcp_unit COMMAND agent_tcp_unit)
 set_tests_properties(agent_tcp_unit PROPERTIES LABELS dataplane TIMEOUT 120)
+
+# The same dpctl checks against the real roomvpn-dataplane (net_ring port).
+if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
+  add_test(NAME dpctl_dataplane COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh
+           $<TARGET_FILE:roomvpn-dpctl> ${CMAKE_CURRENT_SOURCE_DIR}/agent_run_dataplane.sh
+           $<TARGET_FILE:roomvpn-dataplane>)
+  set_tests_properties(dpctl_dataplane PROPERTIES LABELS dataplane TIMEOUT 180)
+endif()
