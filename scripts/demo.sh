@@ -6,7 +6,7 @@
 # Usage: scripts/demo.sh [--no-build]   (as root, Debian 12)
 # RV_BUILD_DIR=dir picks another build directory than build/ (with --no-build).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 RV_TEST=demo
 

@@ -82,9 +82,11 @@ RV_PIDS+=("$PING_PID")
 sleep 1.5
 kill -USR2 "$PID_A"
 wait "$PING_PID"
-cat "$RV_TMP/rekey-ping.txt" | tail -3 | sed 's/^/    /'
+tail -3 "$RV_TMP/rekey-ping.txt" | sed 's/^/    /'
 received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$RV_TMP/rekey-ping.txt")
-[ -n "$received" ] && [ "$received" -ge 29 ] || fail "re-key: more than 1 of 30 pings lost"
+if [ -z "$received" ] || [ "$received" -lt 29 ]; then
+	fail "re-key: more than 1 of 30 pings lost"
+fi
 rv_stop "$PID_A"
 rv_stop "$PID_B"
 rv_capture_stop
