@@ -27,9 +27,11 @@ cheap Argon2 cost (override with config={...}), and an admin created with
 test fails to start it).
 """
 
+import atexit
 import glob
 import importlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +40,18 @@ import tempfile
 import time
 
 import grpc
+
+_LIVE = []  # servers to kill and directories to remove when the test process exits
+
+
+@atexit.register
+def _cleanup():
+    for srv in _LIVE:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
+        if os.environ.get("RV_KEEP_TMP") != "1":
+            shutil.rmtree(srv.tmp, ignore_errors=True)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("RV_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
@@ -112,6 +126,7 @@ class ControlServer:
         self._channel = None
         self._admin_token = None
         self._write_config()
+        _LIVE.append(self)
 
     # ---- lifecycle -------------------------------------------------------
     def _write_config(self):
@@ -145,11 +160,20 @@ class ControlServer:
             if self.proc.poll() is not None:
                 raise RuntimeError("roomvpn-control exited with %d:\n%s" % (self.proc.returncode, self.read_log()))
             if os.path.exists(self.cert_path()):
+                # a fresh channel per probe: a failed connect must not leave
+                # the probe waiting out a reconnect backoff
+                ch = self.new_channel()
                 try:
-                    self.health_check(timeout=1.0)
+                    h = health()
+                    ch.unary_unary("/grpc.health.v1.Health/Check",
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=h.HealthCheckResponse.FromString)(
+                        h.HealthCheckRequest(), timeout=2.0)
                     return
                 except grpc.RpcError:
                     pass
+                finally:
+                    ch.close()
             time.sleep(0.1)
         raise RuntimeError("roomvpn-control not ready after %.0fs:\n%s" % (timeout, self.read_log()))
 
@@ -203,7 +227,13 @@ class ControlServer:
             root = f.read()
         creds = grpc.ssl_channel_credentials(root_certificates=root)
         opts = [("grpc.ssl_target_name_override", "localhost"),
-                ("grpc.max_send_message_length", 16 * 1024 * 1024)] + list(options)
+                ("grpc.max_send_message_length", 16 * 1024 * 1024),
+                # a restarted server must be reachable at once: no shared
+                # subchannel (with its reconnect backoff) from before the restart
+                ("grpc.use_local_subchannel_pool", 1),
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 500)] + list(options)
         return grpc.secure_channel("127.0.0.1:%d" % self.port, creds, options=opts)
 
     def channel(self):
@@ -237,7 +267,7 @@ class ControlServer:
         """Server-streaming call; returns the response iterator."""
         fn = self.channel().unary_stream(path, request_serializer=lambda m: m.SerializeToString(),
                                          response_deserializer=response_cls.FromString)
-        return fn(request, metadata=self._md(token), timeout=timeout)
+        return fn(request, metadata=self._md(token, None), timeout=timeout)
 
     def health_check(self, service="", timeout=5.0):
         h = health()

@@ -1,0 +1,125 @@
+"""Error paths of the whole RPC surface: every method without a token,
+garbage and oversize requests, unknown methods, the standard health check.
+Methods are enumerated from the generated descriptors, so RPCs added later
+are covered too."""
+import glob
+import importlib
+import os
+import unittest
+
+import grpc
+from google.protobuf import descriptor_pb2
+
+from harness import PYPROTO_DIR, ControlServer, health, rpc_error
+
+PUBLIC = {"/roomvpn.v1.AuthService/Login", "/roomvpn.v1.AuthService/Refresh",
+          "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
+
+
+def all_methods():
+    """(path, request class, response class, server_streaming) of every roomvpn.v1 RPC."""
+    out = []
+    for f in sorted(glob.glob(os.path.join(PYPROTO_DIR, "roomvpn", "v1", "*_pb2.py"))):
+        mod = importlib.import_module("roomvpn.v1." + os.path.basename(f)[:-3])
+        fdp = descriptor_pb2.FileDescriptorProto()
+        mod.DESCRIPTOR.CopyToProto(fdp)
+        for sp in fdp.service:
+            svc = mod.DESCRIPTOR.services_by_name[sp.name]
+            for mp in sp.method:
+                md = svc.methods_by_name[mp.name]
+                req = _cls(md.input_type)
+                resp = _cls(md.output_type)
+                out.append(("/%s/%s" % (svc.full_name, mp.name), req, resp,
+                            mp.server_streaming or mp.client_streaming))
+    return out
+
+
+def _cls(desc):
+    from google.protobuf import message_factory
+    return message_factory.GetMessageClass(desc) if hasattr(message_factory, "GetMessageClass") \
+        else message_factory.MessageFactory().GetPrototype(desc)
+
+
+class ErrorsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ControlServer().start()
+        cls.methods = all_methods()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_enumeration_sees_every_service(self):
+        paths = {m[0] for m in self.methods}
+        for p in ("/roomvpn.v1.AuthService/Login", "/roomvpn.v1.UserService/List",
+                  "/roomvpn.v1.HealthService/Get"):
+            self.assertIn(p, paths)
+
+    def test_every_private_rpc_needs_a_token(self):
+        n = 0
+        for path, req, resp, streaming in self.methods:
+            if path in PUBLIC or streaming:
+                continue
+            e = rpc_error(self.srv.call, path, req(), resp)
+            self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED, path)
+            self.assertIn("token", e.details(), path)
+            e = rpc_error(self.srv.call, path, req(), resp, token="rvs_forged-token")
+            self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED, path)
+            n += 1
+        self.assertGreaterEqual(n, 7)
+
+    def test_garbage_request_bytes(self):
+        tok = self.srv.admin_token()
+        for path, req, resp, streaming in self.methods:
+            if streaming:
+                continue
+            for junk in (b"\xff\xff\xff\xff", b"\x0a\x05ab"):  # bad tag; truncated string
+                e = rpc_error(self.srv.call_raw, path, junk, token=tok)
+                self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT, path)
+                self.assertIn("malformed", e.details())
+
+    def test_oversize_request_refused(self):
+        e = rpc_error(self.srv.call_raw, "/roomvpn.v1.AuthService/Login", b"\x0a" + b"\x80\x80\x08" + b"a" * 131072)
+        self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        # the server is fine afterwards
+        self.srv.health_check()
+
+    def test_unknown_method(self):
+        e = rpc_error(self.srv.call_raw, "/roomvpn.v1.Nope/Nothing", b"")
+        self.assertEqual(e.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("/roomvpn.v1.Nope/Nothing", e.details())
+
+    def test_standard_health_check(self):
+        h = health()
+        self.assertEqual(self.srv.health_check().status, h.HealthCheckResponse.SERVING)
+        self.assertEqual(self.srv.health_check("roomvpn.v1.AuthService").status, h.HealthCheckResponse.SERVING)
+        e = rpc_error(self.srv.health_check, "no.such.Service")
+        self.assertEqual(e.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_health_watch_stream(self):
+        h = health()
+        it = self.srv.stream("/grpc.health.v1.Health/Watch", h.HealthCheckRequest(), h.HealthCheckResponse)
+        first = next(it)
+        self.assertEqual(first.status, h.HealthCheckResponse.SERVING)
+        it.cancel()
+        # many streams open at once do not block unary calls
+        streams = [self.srv.stream("/grpc.health.v1.Health/Watch", h.HealthCheckRequest(), h.HealthCheckResponse)
+                   for _ in range(20)]
+        for s in streams:
+            self.assertEqual(next(s).status, h.HealthCheckResponse.SERVING)
+        self.srv.health_check()
+        for s in streams:
+            s.cancel()
+
+    def test_plain_tls_only(self):
+        ch = grpc.insecure_channel("127.0.0.1:%d" % self.srv.port)
+        fn = ch.unary_unary("/grpc.health.v1.Health/Check")
+        with self.assertRaises(grpc.RpcError) as cm:
+            fn(b"", timeout=3)
+        self.assertIn(cm.exception.code(), (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED))
+        ch.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
