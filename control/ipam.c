@@ -145,7 +145,8 @@ int rv_ipam_pool_pick(const struct rv_ipam *ip, const struct rv_cidr *used, size
 	struct rv_cidr *sorted = malloc((n_used ? n_used : 1) * sizeof(*sorted));
 	if (!sorted)
 		return -1;
-	memcpy(sorted, used, n_used * sizeof(*sorted));
+	if (n_used)
+		memcpy(sorted, used, n_used * sizeof(*sorted));
 	qsort(sorted, n_used, sizeof(*sorted), cidr_cmp);
 
 	uint64_t step = 1ull << (32 - ip->room_prefix);

@@ -263,6 +263,8 @@ static void test_pool_default(void **state)
 	char err[160];
 	struct rv_cidr used[256], c;
 	assert_int_equal(rv_ipam_init(&ip, "10.88.0.0/16", 24, err, sizeof(err)), 0);
+	assert_int_equal(rv_ipam_pool_pick(&ip, NULL, 0, &c), 0); /* no rooms yet */
+	assert_int_equal(c.addr, ip4(10, 88, 0, 0));
 	for (int i = 0; i < 256; i++) {
 		assert_int_equal(rv_ipam_pool_pick(&ip, used, (size_t)i, &c), 0);
 		assert_int_equal(c.addr, ip4(10, 88, (unsigned)i, 0));
