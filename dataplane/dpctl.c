@@ -91,7 +91,9 @@ int dpctl_parse_num(const char *what, const char *v, uint32_t max, uint32_t *out
 {
 	char *end;
 	errno = 0;
-	unsigned long n = strtoul(v, &end, 0);
+	/* decimal, or hex with 0x (no octal surprises from a leading 0) */
+	int base = v[0] == '0' && (v[1] == 'x' || v[1] == 'X') ? 16 : 10;
+	unsigned long n = strtoul(v, &end, base);
 	if (errno || end == v || *end || v[0] == '-' || n > max) {
 		fprintf(stderr, "roomvpn-dpctl: bad %s \"%s\" (0..%u)\n", what, v, max);
 		return EXIT_USAGE;

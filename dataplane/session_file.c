@@ -40,7 +40,9 @@ static int parse_u32(struct parse_ctx *c, const char *what, const char *v, uint3
 {
 	char *end;
 	errno = 0;
-	unsigned long n = strtoul(v, &end, 0);
+	/* decimal, or hex with 0x (no octal surprises from a leading 0) */
+	int base = v[0] == '0' && (v[1] == 'x' || v[1] == 'X') ? 16 : 10;
+	unsigned long n = strtoul(v, &end, base);
 	if (errno || end == v || *end || v[0] == '-' || n > max) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "bad %s \"%s\"", what, v);
