@@ -39,3 +39,10 @@ if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
            $<TARGET_FILE:roomvpn-dataplane>)
   set_tests_properties(dpctl_dataplane PROPERTIES LABELS dataplane TIMEOUT 180)
 endif()
+
+# A member over the TCP fallback (TLS) pings a member over UDP, in network
+# namespaces (root); then moves back to UDP.
+if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
+  add_test(NAME tcp_member COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_member.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(tcp_member PROPERTIES LABELS dataplane TIMEOUT 180 RUN_SERIAL TRUE)
+endif()

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# A member attached over the TCP fallback (TLS) pings a member attached over
+# UDP, through roomvpn-dataplane in network namespaces; then it moves back to
+# UDP with one authenticated packet.
+#
+#   ns dp: dp0 driven by the data plane (net_af_packet, 10.99.0.1, UDP 1194)
+#          k0 10.99.0.2: kernel address of the TCP fallback (TLS, port 8443)
+#   ns m1: rvpeer over UDP, TUN 10.77.0.11 (the kernel answers the pings)
+#   ns m2: agent_tcp_member.py over TLS/TCP as 10.77.0.12
+#
+# usage: tcp_member.sh BUILD_DIR
+set -uo pipefail
+BIN=$(cd "$1" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+RUN=$(mktemp -d /tmp/rv-tcp-member.XXXXXX)
+SFX=h6$$
+. "$HERE/relay_lib.sh"
+trap rv_cleanup EXIT
+PY=/usr/bin/python3
+TCP_IP=10.99.0.2
+TCP_PORT=8443
+
+# The data plane with the TCP fallback on (relay_lib's rv_dataplane has no tcp keys).
+start_dataplane() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=rv-dataplane -keyout "$RUN/tls.key" -out "$RUN/tls.crt" >/dev/null 2>&1 ||
+		return 1
+	ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW"
+	ip -n "$NS_SW" link set p-k0 master br0 up
+	ip -n "$NS_DP" addr add $TCP_IP/24 dev k0
+	ip -n "$NS_DP" link set k0 up
+	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" -l 0-1 --no-huge -m 256 \
+		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
+		--vdev "net_af_packet0,iface=dp0" -- \
+		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set agent-socket="$RUN/agent.sock" \
+		--set idle-sleep-us=200 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
+		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" >"$RUN/dp.log" 2>&1 &
+	DP_PID=$!
+	PIDS+=("$DP_PID")
+	local i
+	for i in $(seq 100); do
+		[ -S "$RUN/agent.sock" ] && return 0
+		kill -0 "$DP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "data plane did not start:"
+	cat "$RUN/dp.log"
+	return 1
+}
+
+session_field() { # PEER FIELD
+	dpctl --json sessions | $PY -c '
+import json, sys
+s = {x["peer_id"]: x for x in json.load(sys.stdin)["sessions"]}
+print(s[int(sys.argv[1])][sys.argv[2]])' "$1" "$2"
+}
+
+rv_topology
+rv_member 1
+rv_member 2
+start_dataplane || exit 1
+dpctl room add 1 --subnet 10.77.0.0/24 >/dev/null || exit 1
+dpctl session add --peer-id 1 --room 1 --vip 10.77.0.11 --cipher AES-256-GCM \
+	--key "$(rv_key k1)" >/dev/null || exit 1
+dpctl session add --peer-id 2 --room 1 --vip 10.77.0.12 --cipher AES-256-GCM \
+	--key "$(rv_key k2)" >/dev/null || exit 1
+rv_peer 1 1 10.77.0.11 k1 --ping 1
+sleep 1.5 # member 1's first ping authenticates: its UDP address is known
+
+if in_ns 2 $PY "$HERE/agent_tcp_member.py" --server $TCP_IP:$TCP_PORT --ca "$RUN/tls.crt" \
+	--key "$(rv_key k2)" --peer-id 2 --vip 10.77.0.12 --target 10.77.0.11 \
+	--count 5 --need 3 >"$RUN/member2.log" 2>&1; then
+	pass "member over TCP pings a member over UDP ($(tail -1 "$RUN/member2.log"))"
+else
+	fail "TCP member -> UDP member"
+	cat "$RUN/member2.log"
+fi
+[ "$(session_field 2 transport)" = tcp ] && pass "session 2 is attached over TCP" ||
+	fail "session 2 transport: $(session_field 2 transport)"
+tcp=$(dpctl --json stats | $PY -c 'import json,sys; t=json.load(sys.stdin)["tcp"]; print(t["frames_in"], t["frames_out"])')
+read -r fin fout <<<"$tcp"
+[ "$fin" -ge 4 ] && [ "$fout" -ge 3 ] && pass "TCP frames in/out: $fin/$fout" ||
+	fail "TCP frames in/out: $fin/$fout"
+
+# Move back to UDP: one authenticated packet from member 2 over UDP.
+in_ns 2 $PY "$HERE/agent_tcp_member.py" --server $TCP_IP:$TCP_PORT --ca "$RUN/tls.crt" \
+	--key "$(rv_key k2)" --peer-id 2 --vip 10.77.0.12 --target 10.77.0.11 \
+	--count 1 --need 0 --pid-start 1000 --then-udp $DP_IP:$DP_PORT >"$RUN/member2b.log" 2>&1
+sleep 0.5
+[ "$(session_field 2 transport)" = udp ] && pass "session 2 moved back to UDP" ||
+	fail "session 2 transport after a UDP packet: $(session_field 2 transport)"
+
+if [ "$FAILS" -ne 0 ]; then
+	echo "--- data plane log"
+	tail -20 "$RUN/dp.log"
+	dpctl stats
+	echo "$FAILS check(s) failed"
+	exit 1
+fi
+echo "TCP member test passed"
