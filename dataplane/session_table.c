@@ -452,7 +452,7 @@ static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *er
 static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, char *err,
 			  size_t errlen)
 {
-	struct rv_dp_room tmp;
+	struct rv_dp_room tmp = {0}; /* n_members etc. start at 0 (*r = tmp below) */
 	if (room_fill(in, &tmp, err, errlen) < 0)
 		return -1;
 	struct rv_dp_room *r = find_room(t, in->room_id);
