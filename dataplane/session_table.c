@@ -333,6 +333,7 @@ static void tables_free(struct rv_dp_tables *t)
 	cds_lfht_for_each_entry(t->by_peer, &it, s, by_peer)
 	{
 		cds_lfht_del(t->by_peer, &s->by_peer);
+		cds_lfht_del(t->by_vip, &s->by_vip); /* else cds_lfht_destroy refuses: leak */
 		session_free(s);
 	}
 	cds_lfht_for_each_entry(t->rooms, &it, r, node)
