@@ -80,7 +80,7 @@ ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping ove
 echo "ok: UDP blocked -> TCP, ping through TLS/TCP"
 
 # 3. A client with the wrong pin must not fall back (UDP still blocked).
-bad=$(echo "$pin" | sed 's/^./0/;s/^00/11/')
+case $pin in 00*) bad=11${pin#00} ;; *) bad=00${pin:2} ;; esac
 ip netns exec "$nc" "$tool" --tun rvc1 --addr 10.78.0.2/24 --udp 10.201.0.2:1194 \
 	--tcp 10.201.0.2:4443 --pin "$bad" --key "$dir/static.key" --cipher AES-256-GCM \
 	--peer-id 7 --status "$dir/bad.json" --probe-ms 300 --fallback-ms 500 \

@@ -1,0 +1,224 @@
+/* roomvpn login / logout. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "pbjson.h"
+#include "roomvpn/v1/common.pb-c.h"
+
+struct login_opts {
+	const char *server, *fingerprint, *ca, *tls_name, *username, *device;
+	bool password_stdin;
+};
+
+/* Without a pin or CA: show the certificate's fingerprint and stop. */
+static int no_trust(struct cli *c, const char *server)
+{
+	char *pem = NULL, err[512], fps[RV_FP_STR];
+	uint8_t fp[RV_FP_LEN];
+
+	if (rv_grpc_fetch_cert(server, 0, &pem, fp, err, sizeof(err)) < 0) {
+		cli_error(c, "%s", err);
+		return RV_EXIT_CONNECT;
+	}
+	free(pem);
+	rv_fp_format(fp, fps);
+	cli_error(c,
+		  "no --fingerprint or --ca given. %s presents a certificate with SHA-256 "
+		  "fingerprint\n  %s\nCheck it with the server's administrator (roomvpn-control "
+		  "logs it at start), then run login again with --fingerprint %s",
+		  server, fps, fps);
+	return RV_EXIT_CONNECT;
+}
+
+/* Fill server, pin/CA and TLS name of @l from the options. */
+static int login_target(struct cli *c, const struct login_opts *o, struct rv_login *l)
+{
+	uint8_t fp[RV_FP_LEN];
+	char abs[PATH_MAX];
+	int n;
+
+	snprintf(l->server, sizeof(l->server), "%s", o->server);
+	if (o->fingerprint) {
+		if (rv_fp_parse(o->fingerprint, fp) < 0) {
+			cli_error(
+			    c,
+			    "--fingerprint: '%s' is not a SHA-256 fingerprint (64 hex digits, "
+			    "':' allowed)",
+			    o->fingerprint);
+			return RV_EXIT_USAGE;
+		}
+		rv_fp_format(fp, l->fingerprint);
+	} else if (o->ca) {
+		if (!realpath(o->ca, abs)) {
+			cli_error(c, "--ca: cannot read %s", o->ca);
+			return RV_EXIT_USAGE;
+		}
+		n = snprintf(l->ca_file, sizeof(l->ca_file), "%.500s", abs);
+		if (n < 0 || (size_t)n != strlen(abs)) {
+			cli_error(c, "--ca: path too long");
+			return RV_EXIT_USAGE;
+		}
+	}
+	if (o->tls_name)
+		snprintf(l->tls_name, sizeof(l->tls_name), "%s", o->tls_name);
+	return RV_EXIT_OK;
+}
+
+static void print_login(const struct cli *c, const struct rv_login *l)
+{
+	if (c->json) {
+		printf("{\"server\":");
+		rv_json_string(stdout, l->server);
+		printf(",\"username\":");
+		rv_json_string(stdout, l->username);
+		printf(",\"admin\":%s,\"user_id\":%llu,\"device_id\":%llu,"
+		       "\"session_expires_unix\":%llu}\n",
+		       l->admin ? "true" : "false", (unsigned long long)l->user_id,
+		       (unsigned long long)l->device_id, (unsigned long long)l->session_expires);
+		return;
+	}
+	printf("Logged in to %s as %s%s (device %llu).\n", l->server, l->username,
+	       l->admin ? " (admin)" : "", (unsigned long long)l->device_id);
+}
+
+static int do_login(struct cli *c, const struct login_opts *o, struct rv_login *l,
+		    const char *password)
+{
+	Roomvpn__V1__LoginRequest req = ROOMVPN__V1__LOGIN_REQUEST__INIT;
+	struct rv_grpc_target t;
+	struct rv_grpc_result res;
+	struct rv_grpc *g;
+	ProtobufCMessage *resp;
+	char err[512], host[256];
+	grpc_status_code st;
+
+	rv_api_target(l, &t);
+	if (rv_grpc_open(&t, &g, err, sizeof(err)) < 0) {
+		cli_error(c, "%s", err);
+		return RV_EXIT_CONNECT;
+	}
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "roomvpn");
+	req.username = (char *)o->username;
+	req.password = (char *)password;
+	req.device_name = (char *)(o->device ? o->device : host);
+	st = rv_grpc_call(g, "/roomvpn.v1.AuthService/Login", &req.base,
+			  &roomvpn__v1__session__descriptor, &resp, NULL, &res);
+	rv_grpc_close(g);
+	if (st != GRPC_STATUS_OK)
+		return cli_rpc_error(c, "login", st, &res);
+	rv_login_apply(l, (Roomvpn__V1__Session *)resp);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	if (rv_login_save(c->dir, l, err, sizeof(err)) < 0) {
+		cli_error(c, "%s", err);
+		return RV_EXIT_ERROR;
+	}
+	print_login(c, l);
+	return RV_EXIT_OK;
+}
+
+static int cmd_login(struct cli *c, int argc, char **argv)
+{
+	struct login_opts o = {0};
+	const struct cli_opt opts[] = {{"fingerprint", &o.fingerprint, NULL},
+				       {"ca", &o.ca, NULL},
+				       {"tls-name", &o.tls_name, NULL},
+				       {"username", &o.username, NULL},
+				       {"device-name", &o.device, NULL},
+				       {"password-stdin", NULL, &o.password_stdin},
+				       {NULL, NULL, NULL}};
+	const char *pos[1];
+	struct rv_login l = {0};
+	char password[512];
+	int rc;
+
+	if (cli_parse("login", argc, argv, opts, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	o.server = pos[0];
+	if (!o.username) {
+		cli_error(c, "login: --username is required");
+		return RV_EXIT_USAGE;
+	}
+	if (o.fingerprint && o.ca) {
+		cli_error(c, "login: give --fingerprint or --ca, not both");
+		return RV_EXIT_USAGE;
+	}
+	if (!o.fingerprint && !o.ca)
+		return no_trust(c, o.server);
+	rc = login_target(c, &o, &l);
+	if (rc != RV_EXIT_OK)
+		return rc;
+	if (cli_password(c, "Password: ", o.password_stdin, password, sizeof(password)) < 0)
+		return RV_EXIT_USAGE;
+	rc = do_login(c, &o, &l, password);
+	OPENSSL_cleanse(password, sizeof(password));
+	OPENSSL_cleanse(&l, sizeof(l));
+	return rc;
+}
+
+static int cmd_logout(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__LogoutRequest req = ROOMVPN__V1__LOGOUT_REQUEST__INIT;
+	bool all = false;
+	const struct cli_opt opts[] = {{"all-devices", NULL, &all}, {NULL, NULL, NULL}};
+	struct rv_grpc_result res;
+	ProtobufCMessage *resp;
+	struct rv_api a;
+	grpc_status_code st;
+	char err[256];
+	int rc;
+
+	if (cli_parse("logout", argc, argv, opts, NULL, 0, 0) < 0)
+		return RV_EXIT_USAGE;
+	rc = cli_api(c, &a);
+	if (rc != RV_EXIT_OK)
+		return rc;
+	req.all_devices = all;
+	st = rv_api_call(&a, "/roomvpn.v1.AuthService/Logout", &req.base,
+			 &roomvpn__v1__empty__descriptor, &resp, &res);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	rv_api_close(&a);
+	/* An expired or revoked login is logged out all the same. */
+	if (st != GRPC_STATUS_OK && st != GRPC_STATUS_UNAUTHENTICATED)
+		return cli_rpc_error(c, "logout", st, &res);
+	if (rv_login_remove(c->dir, err, sizeof(err)) < 0) {
+		cli_error(c, "%s", err);
+		return RV_EXIT_ERROR;
+	}
+	if (c->json)
+		printf("{\"logged_out\":true}\n");
+	else
+		printf("Logged out.\n");
+	return RV_EXIT_OK;
+}
+
+const struct cli_cmd cli_auth_cmds[] = {
+    {"login", "SERVER --username NAME (--fingerprint FP | --ca FILE) [--password-stdin]",
+     "Log in to a roomvpn server (host:port) and store this device's login in the config\n"
+     "directory (login.conf, mode 0600). The server's certificate is checked against a\n"
+     "SHA-256 fingerprint pin or a CA file; without either, login prints the\n"
+     "fingerprint the server presents and stops. The password is asked for without echo,\n"
+     "or read as one line from standard input with --password-stdin.\n\n"
+     "Options:\n"
+     "  --username NAME      account name (required)\n"
+     "  --fingerprint FP     SHA-256 of the server certificate (AB:CD:... or 64 hex digits)\n"
+     "  --ca FILE            PEM CA certificate(s) that issued the server certificate\n"
+     "  --tls-name NAME      name to check in the certificate (default: from the pin)\n"
+     "  --device-name NAME   how admins see this device (default: the host name)\n"
+     "  --password-stdin     read the password from standard input\n",
+     cmd_login},
+    {"logout", "[--all-devices]",
+     "End this device's session and forget the stored login.\n\n"
+     "Options:\n"
+     "  --all-devices        also revoke every other device of this user\n",
+     cmd_logout},
+    {NULL, NULL, NULL, NULL},
+};

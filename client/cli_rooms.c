@@ -1,0 +1,289 @@
+/* roomvpn rooms list|show|create|delete|members|kick, join, leave. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "roomvpn/v1/common.pb-c.h"
+#include "roomvpn/v1/rooms.pb-c.h"
+
+#define RS "/roomvpn.v1.RoomService/"
+
+static const char *transport_name(Roomvpn__V1__Transport t)
+{
+	return t == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP ? "tcp" : "udp";
+}
+
+static int parse_transport(const struct cli *c, const char *s, Roomvpn__V1__Transport *out)
+{
+	if (!strcmp(s, "udp"))
+		*out = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
+	else if (!strcmp(s, "tcp"))
+		*out = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+	else {
+		cli_error(c, "--transport: '%s' is not udp or tcp", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_u32(const struct cli *c, const char *opt, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (!*s || *end || v > UINT32_MAX) {
+		cli_error(c, "--%s: '%s' is not a number", opt, s);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static void print_room(const ProtobufCMessage *m)
+{
+	const Roomvpn__V1__Room *r = (const Roomvpn__V1__Room *)m;
+
+	printf("Room %s (id %" PRIu64 ")\n  subnet     %s (server %s)\n  transport  %s\n"
+	       "  mtu        %u\n  keepalive  %us\n  owner      %s\n  password   %s\n"
+	       "  members    %u\n",
+	       r->name, r->id, r->subnet, r->server_ip, transport_name(r->transport), r->mtu,
+	       r->keepalive_s, r->owner, r->has_password ? "yes" : "no", r->members);
+}
+
+static void print_rooms(const ProtobufCMessage *m)
+{
+	const Roomvpn__V1__ListRoomsResponse *l = (const Roomvpn__V1__ListRoomsResponse *)m;
+
+	if (!l->n_rooms) {
+		printf("No rooms.\n");
+		return;
+	}
+	printf("%-20s %-18s %-9s %-6s %-8s %-16s %s\n", "NAME", "SUBNET", "TRANSPORT", "MTU",
+	       "MEMBERS", "OWNER", "PASSWORD");
+	for (size_t i = 0; i < l->n_rooms; i++) {
+		const Roomvpn__V1__Room *r = l->rooms[i];
+		printf("%-20s %-18s %-9s %-6u %-8u %-16s %s\n", r->name, r->subnet,
+		       transport_name(r->transport), r->mtu, r->members, r->owner,
+		       r->has_password ? "yes" : "no");
+	}
+	if (l->next_page_token[0])
+		printf("(more: --page-token %s)\n", l->next_page_token);
+}
+
+static int cmd_list(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__ListRoomsRequest req = ROOMVPN__V1__LIST_ROOMS_REQUEST__INIT;
+	const char *size = NULL, *token = NULL;
+	const struct cli_opt opts[] = {
+	    {"page-size", &size, NULL}, {"page-token", &token, NULL}, {NULL, NULL, NULL}};
+
+	if (cli_parse("rooms list", argc, argv, opts, NULL, 0, 0) < 0 ||
+	    (size && parse_u32(c, "page-size", size, &req.page_size) < 0))
+		return RV_EXIT_USAGE;
+	if (token)
+		req.page_token = (char *)token;
+	return cli_call(c, "rooms list", RS "List", &req.base,
+			&roomvpn__v1__list_rooms_response__descriptor, print_rooms);
+}
+
+static int cmd_show(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__GetRoomRequest req = ROOMVPN__V1__GET_ROOM_REQUEST__INIT;
+	const char *pos[1];
+
+	if (cli_parse("rooms show", argc, argv, NULL, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	req.room = (char *)pos[0];
+	return cli_call(c, "rooms show", RS "Get", &req.base, &roomvpn__v1__room__descriptor,
+			print_room);
+}
+
+static int cmd_create(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__CreateRoomRequest req = ROOMVPN__V1__CREATE_ROOM_REQUEST__INIT;
+	const char *subnet = NULL, *mtu = NULL, *ka = NULL, *tr = NULL, *pos[1];
+	bool pw_stdin = false, pw_prompt = false;
+	const struct cli_opt opts[] = {{"subnet", &subnet, NULL},
+				       {"mtu", &mtu, NULL},
+				       {"keepalive", &ka, NULL},
+				       {"transport", &tr, NULL},
+				       {"password", NULL, &pw_prompt},
+				       {"password-stdin", NULL, &pw_stdin},
+				       {NULL, NULL, NULL}};
+	char password[300] = "";
+
+	if (cli_parse("rooms create", argc, argv, opts, pos, 1, 1) < 0 ||
+	    (mtu && parse_u32(c, "mtu", mtu, &req.mtu) < 0) ||
+	    (ka && parse_u32(c, "keepalive", ka, &req.keepalive_s) < 0) ||
+	    (tr && parse_transport(c, tr, &req.transport) < 0))
+		return RV_EXIT_USAGE;
+	if ((pw_stdin || pw_prompt) &&
+	    cli_password(c, "Room password: ", pw_stdin, password, sizeof(password)) < 0)
+		return RV_EXIT_USAGE;
+	req.name = (char *)pos[0];
+	if (subnet)
+		req.subnet = (char *)subnet;
+	req.password = password;
+	return cli_call(c, "rooms create", RS "Create", &req.base, &roomvpn__v1__room__descriptor,
+			print_room);
+}
+
+/* Commands whose request is just { room } and whose reply is Empty. */
+static int room_only(struct cli *c, const char *what, const char *method,
+		     const ProtobufCMessageDescriptor *desc, int argc, char **argv,
+		     const char *done)
+{
+	ProtobufCMessage *req = calloc(1, desc->sizeof_message);
+	const char *pos[1];
+	int rc = RV_EXIT_USAGE;
+
+	if (!req)
+		return RV_EXIT_ERROR;
+	desc->message_init(req);
+	if (cli_parse(what, argc, argv, NULL, pos, 1, 1) >= 0) {
+		/* every such request has the room name as its first field */
+		*(char **)((char *)req + desc->fields[0].offset) = (char *)pos[0];
+		rc = cli_call(c, what, method, req, &roomvpn__v1__empty__descriptor, NULL);
+		if (rc == RV_EXIT_OK && !c->json)
+			printf(done, pos[0]);
+	}
+	free(req);
+	return rc;
+}
+
+static int cmd_delete(struct cli *c, int argc, char **argv)
+{
+	return room_only(c, "rooms delete", RS "Delete",
+			 &roomvpn__v1__delete_room_request__descriptor, argc, argv,
+			 "Room %s deleted.\n");
+}
+
+static int cmd_leave(struct cli *c, int argc, char **argv)
+{
+	return room_only(c, "leave", RS "Leave", &roomvpn__v1__leave_room_request__descriptor, argc,
+			 argv, "Left room %s.\n");
+}
+
+static void print_members(const ProtobufCMessage *m)
+{
+	const Roomvpn__V1__ListMembersResponse *l = (const Roomvpn__V1__ListMembersResponse *)m;
+
+	if (!l->n_members) {
+		printf("No members.\n");
+		return;
+	}
+	printf("%-8s %-20s %-15s %s\n", "DEVICE", "USER", "VIRTUAL-IP", "JOINED (UTC)");
+	for (size_t i = 0; i < l->n_members; i++) {
+		const Roomvpn__V1__Member *mb = l->members[i];
+		time_t t = (time_t)mb->joined_unix;
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime(&t));
+		printf("%-8" PRIu64 " %-20s %-15s %s\n", mb->device_id, mb->username,
+		       mb->virtual_ip, when);
+	}
+}
+
+static int cmd_members(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__ListMembersRequest req = ROOMVPN__V1__LIST_MEMBERS_REQUEST__INIT;
+	const char *pos[1];
+
+	if (cli_parse("rooms members", argc, argv, NULL, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	req.room = (char *)pos[0];
+	return cli_call(c, "rooms members", RS "ListMembers", &req.base,
+			&roomvpn__v1__list_members_response__descriptor, print_members);
+}
+
+static int cmd_kick(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__KickRequest req = ROOMVPN__V1__KICK_REQUEST__INIT;
+	const char *pos[2];
+	char *end;
+	int rc;
+
+	if (cli_parse("rooms kick", argc, argv, NULL, pos, 2, 2) < 0)
+		return RV_EXIT_USAGE;
+	req.room = (char *)pos[0];
+	req.device_id = strtoull(pos[1], &end, 10);
+	if (*end || !*pos[1]) {
+		cli_error(c, "rooms kick: '%s' is not a device id (see 'rooms members')", pos[1]);
+		return RV_EXIT_USAGE;
+	}
+	rc = cli_call(c, "rooms kick", RS "Kick", &req.base, &roomvpn__v1__empty__descriptor, NULL);
+	if (rc == RV_EXIT_OK && !c->json)
+		printf("Device %s removed from room %s.\n", pos[1], pos[0]);
+	return rc;
+}
+
+static void print_join(const ProtobufCMessage *m)
+{
+	const Roomvpn__V1__JoinRoomResponse *j = (const Roomvpn__V1__JoinRoomResponse *)m;
+
+	printf("Joined room %s.\n  virtual IP %s/%u\n  subnet     %s (server %s)\n"
+	       "  mtu        %u\n  keepalive  %us\n",
+	       j->room ? j->room->name : "?", j->virtual_ip, j->prefix_len, j->subnet, j->server_ip,
+	       j->mtu, j->keepalive_s);
+	if (j->dns[0])
+		printf("  dns        %s\n", j->dns);
+	for (size_t i = 0; i < j->n_endpoints; i++)
+		printf("  endpoint   %s %s\n", transport_name(j->endpoints[i]->transport),
+		       j->endpoints[i]->address);
+}
+
+static int cmd_join(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__JoinRoomRequest req = ROOMVPN__V1__JOIN_ROOM_REQUEST__INIT;
+	bool pw_stdin = false, pw_prompt = false;
+	const struct cli_opt opts[] = {{"password", NULL, &pw_prompt},
+				       {"password-stdin", NULL, &pw_stdin},
+				       {NULL, NULL, NULL}};
+	char password[300] = "";
+	const char *pos[1];
+
+	if (cli_parse("join", argc, argv, opts, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	if ((pw_stdin || pw_prompt) &&
+	    cli_password(c, "Room password: ", pw_stdin, password, sizeof(password)) < 0)
+		return RV_EXIT_USAGE;
+	req.room = (char *)pos[0];
+	req.password = password;
+	return cli_call(c, "join", RS "Join", &req.base,
+			&roomvpn__v1__join_room_response__descriptor, print_join);
+}
+
+const struct cli_cmd cli_rooms_cmds[] = {
+    {"rooms list", "[--page-size N] [--page-token T]",
+     "List the rooms on the server, by name.\n\n"
+     "Options:\n"
+     "  --page-size N        rooms per page (default 50)\n"
+     "  --page-token T       the page after a previous listing\n",
+     cmd_list},
+    {"rooms show", "ROOM", "Show one room (by name or id).\n", cmd_show},
+    {"rooms create", "NAME [--subnet CIDR] [--mtu N] [--keepalive S] [--transport udp|tcp]",
+     "Create a room; you become its owner.\n\n"
+     "Options:\n"
+     "  --subnet CIDR        overlay subnet (default: one from the server's pool)\n"
+     "  --mtu N              tunnel MTU, 576..9000 (default: the server's)\n"
+     "  --keepalive S        data-channel keepalive in seconds (default: the server's)\n"
+     "  --transport T        preferred transport, udp (default) or tcp\n"
+     "  --password           ask for a room password (joining then needs it)\n"
+     "  --password-stdin     read the room password from standard input\n",
+     cmd_create},
+    {"rooms delete", "ROOM", "Delete a room (owner or admin).\n", cmd_delete},
+    {"rooms members", "ROOM", "List a room's member devices (owner or admin).\n", cmd_members},
+    {"rooms kick", "ROOM DEVICE_ID",
+     "Remove a member device from a room (owner or admin); see 'rooms members'.\n", cmd_kick},
+    {"join", "ROOM [--password | --password-stdin]",
+     "Join a room with this device: the server assigns a virtual IP (the same one on\n"
+     "every rejoin).\n\n"
+     "Options:\n"
+     "  --password           ask for the room password\n"
+     "  --password-stdin     read the room password from standard input\n",
+     cmd_join},
+    {"leave", "ROOM", "Leave a room with this device.\n", cmd_leave},
+    {NULL, NULL, NULL, NULL},
+};

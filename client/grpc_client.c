@@ -1,0 +1,432 @@
+#include "grpc_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#define DEFAULT_TIMEOUT_MS 15000
+
+struct rv_grpc {
+	grpc_channel *ch;
+	grpc_completion_queue *cq;
+	uint32_t timeout_ms;
+	bool pin_set;
+	uint8_t pin[RV_FP_LEN];
+	char tls_name[256];
+};
+
+static int split_hostport(const char *s, char *host, size_t hl, char *port, size_t pl)
+{
+	const char *colon = strrchr(s, ':');
+	size_t n;
+
+	if (!colon || !colon[1] || colon == s)
+		return -1;
+	n = (size_t)(colon - s);
+	if (s[0] == '[' && colon[-1] == ']') { /* [v6]:port */
+		s++;
+		n -= 2;
+	}
+	if (n >= hl || strlen(colon + 1) >= pl)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	snprintf(port, pl, "%s", colon + 1);
+	return 0;
+}
+
+static int dial(const char *server, uint32_t timeout_ms, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char host[256], port[16];
+	int fd = -1, rc;
+
+	if (split_hostport(server, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errlen, "bad server address '%s' (want host:port)", server);
+		return -1;
+	}
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = timeout_ms % 1000 * 1000};
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			snprintf(err, errlen, "cannot connect to %s: %s", server, strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static char *cert_pem(X509 *cert)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long len;
+
+	if (bio && PEM_write_bio_X509(bio, cert) == 1) {
+		len = BIO_get_mem_data(bio, &data);
+		out = malloc((size_t)len + 1);
+		if (out) {
+			memcpy(out, data, (size_t)len);
+			out[len] = '\0';
+		}
+	}
+	BIO_free(bio);
+	return out;
+}
+
+/* Handshake on @fd and return the server's leaf certificate, or NULL. */
+static X509 *handshake_cert(int fd, const char *server, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	X509 *cert = NULL;
+
+	if (!ssl) {
+		snprintf(err, errlen, "TLS: out of memory");
+		goto out;
+	}
+	SSL_set_alpn_protos(ssl, (const unsigned char *)"\x02h2", 3);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		unsigned long e = ERR_get_error();
+		snprintf(err, errlen, "TLS handshake with %s failed: %s", server,
+			 e ? ERR_reason_error_string(e) : "connection closed or timed out");
+		goto out;
+	}
+	cert = SSL_get1_peer_certificate(ssl);
+	if (!cert)
+		snprintf(err, errlen, "TLS: %s sent no certificate", server);
+	SSL_shutdown(ssl);
+out:
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return cert;
+}
+
+int rv_grpc_fetch_cert(const char *server, uint32_t timeout_ms, char **pem, uint8_t fp[RV_FP_LEN],
+		       char *err, size_t errlen)
+{
+	int fd = dial(server, timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS, err, errlen);
+	X509 *cert;
+
+	if (fd < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	cert = handshake_cert(fd, server, err, errlen);
+	close(fd);
+	if (!cert)
+		return -1;
+	*pem = cert_pem(cert);
+	if (!*pem || rv_fp_of_cert(cert, fp) < 0) {
+		snprintf(err, errlen, "cannot encode the server certificate");
+		free(*pem);
+		*pem = NULL;
+		X509_free(cert);
+		return -1;
+	}
+	X509_free(cert);
+	return 0;
+}
+
+/* The name to check in a pinned certificate: its first DNS SAN, else CN. */
+static void cert_name(const char *pem, char *out, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	GENERAL_NAMES *sans = x ? X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL) : NULL;
+
+	out[0] = '\0';
+	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans) && !out[0]; i++) {
+		GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+		if (gn->type == GEN_DNS)
+			snprintf(out, len, "%.*s", ASN1_STRING_length(gn->d.dNSName),
+				 (const char *)ASN1_STRING_get0_data(gn->d.dNSName));
+	}
+	if (!out[0] && x)
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out, (int)len);
+	GENERAL_NAMES_free(sans);
+	X509_free(x);
+	BIO_free(bio);
+}
+
+/* grpc's own handshake: the certificate must still be the pinned one. */
+static int verify_pin_cb(const char *target, const char *peer_pem, void *arg)
+{
+	struct rv_grpc *g = arg;
+	uint8_t fp[RV_FP_LEN];
+
+	(void)target;
+	return rv_fp_of_pem(peer_pem, fp) == 0 && rv_fp_equal(fp, g->pin) ? 0 : 1;
+}
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t n = 0;
+	long len;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len < (1 << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)))
+		n = fread(buf, 1, (size_t)len, f);
+	fclose(f);
+	if (!buf) {
+		snprintf(err, errlen, "cannot read %s", path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The root PEM for grpc: the pinned certificate (checked) or the CA file. */
+static char *trust_roots(const struct rv_grpc_target *t, struct rv_grpc *g, char *err,
+			 size_t errlen)
+{
+	char *pem = NULL, want[RV_FP_STR], got[RV_FP_STR];
+	uint8_t fp[RV_FP_LEN];
+
+	if (!t->pin_set) {
+		if (!t->ca_file) {
+			snprintf(err, errlen, "no server fingerprint pin and no CA file");
+			return NULL;
+		}
+		return read_file(t->ca_file, err, errlen);
+	}
+	if (rv_grpc_fetch_cert(t->server, t->timeout_ms, &pem, fp, err, errlen) < 0)
+		return NULL;
+	if (!rv_fp_equal(fp, t->pin)) {
+		rv_fp_format(t->pin, want);
+		rv_fp_format(fp, got);
+		snprintf(err, errlen,
+			 "server certificate fingerprint mismatch: %s presents %s, pinned %s",
+			 t->server, got, want);
+		free(pem);
+		return NULL;
+	}
+	if (!t->tls_name)
+		cert_name(pem, g->tls_name, sizeof(g->tls_name));
+	return pem;
+}
+
+int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err, size_t errlen)
+{
+	struct rv_grpc *g = calloc(1, sizeof(*g));
+	verify_peer_options vo = {0};
+	grpc_channel_credentials *creds;
+	grpc_arg arg;
+	grpc_channel_args args = {0, &arg};
+	char *roots;
+
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	g->timeout_ms = t->timeout_ms ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
+	g->pin_set = t->pin_set;
+	memcpy(g->pin, t->pin, RV_FP_LEN);
+	if (t->tls_name)
+		snprintf(g->tls_name, sizeof(g->tls_name), "%s", t->tls_name);
+	roots = trust_roots(t, g, err, errlen);
+	if (!roots) {
+		free(g);
+		return -1;
+	}
+	grpc_init();
+	if (g->pin_set) {
+		vo.verify_peer_callback = verify_pin_cb;
+		vo.verify_peer_callback_userdata = g;
+	}
+	creds = grpc_ssl_credentials_create(roots, NULL, &vo, NULL);
+	free(roots);
+	if (g->tls_name[0]) {
+		arg.type = GRPC_ARG_STRING;
+		arg.key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		arg.value.string = g->tls_name;
+		args.num_args = 1;
+	}
+	g->ch = grpc_channel_create(t->server, creds, &args);
+	grpc_channel_credentials_release(creds);
+	g->cq = grpc_completion_queue_create_for_pluck(NULL);
+	*out = g;
+	return 0;
+}
+
+void rv_grpc_close(struct rv_grpc *g)
+{
+	if (!g)
+		return;
+	grpc_completion_queue_shutdown(g->cq);
+	grpc_completion_queue_destroy(g->cq);
+	grpc_channel_destroy(g->ch);
+	free(g);
+	grpc_shutdown();
+}
+
+static grpc_byte_buffer *pack(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	grpc_slice s = grpc_slice_malloc(len);
+	grpc_byte_buffer *bb;
+
+	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
+	bb = grpc_raw_byte_buffer_create(&s, 1);
+	grpc_slice_unref(s);
+	return bb;
+}
+
+static ProtobufCMessage *unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d)
+{
+	grpc_byte_buffer_reader r;
+	ProtobufCMessage *m = NULL;
+	grpc_slice s;
+
+	if (!bb || !grpc_byte_buffer_reader_init(&r, bb))
+		return NULL;
+	s = grpc_byte_buffer_reader_readall(&r);
+	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+	grpc_slice_unref(s);
+	grpc_byte_buffer_reader_destroy(&r);
+	return m;
+}
+
+static void find_md(const grpc_metadata_array *a, const char *key, char *out, size_t len)
+{
+	for (size_t i = 0; i < a->count; i++) {
+		const grpc_slice *k = &a->metadata[i].key, *v = &a->metadata[i].value;
+		if (GRPC_SLICE_LENGTH(*k) == strlen(key) &&
+		    !memcmp(GRPC_SLICE_START_PTR(*k), key, strlen(key)))
+			snprintf(out, len, "%.*s", (int)GRPC_SLICE_LENGTH(*v),
+				 (const char *)GRPC_SLICE_START_PTR(*v));
+	}
+}
+
+struct call_io {
+	grpc_metadata md[1];
+	grpc_metadata_array init_md, trailing;
+	grpc_byte_buffer *req, *resp;
+	grpc_status_code status;
+	grpc_slice details;
+};
+
+static void fill_ops(grpc_op ops[6], struct call_io *io, unsigned n_md)
+{
+	memset(ops, 0, 6 * sizeof(*ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = n_md;
+	ops[0].data.send_initial_metadata.metadata = io->md;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = io->req;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &io->init_md;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &io->resp;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &io->trailing;
+	ops[5].data.recv_status_on_client.status = &io->status;
+	ops[5].data.recv_status_on_client.status_details = &io->details;
+}
+
+/* Run the batch; returns false if grpc refused it. */
+static bool run_call(struct rv_grpc *g, const char *path, struct call_io *io, unsigned n_md)
+{
+	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+					     gpr_time_from_millis(g->timeout_ms, GPR_TIMESPAN));
+	grpc_slice method = grpc_slice_from_static_string(path);
+	grpc_call *call = grpc_channel_create_call(g->ch, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq,
+						   method, NULL, deadline, NULL);
+	grpc_op ops[6];
+	grpc_event ev;
+
+	fill_ops(ops, io, n_md);
+	if (grpc_call_start_batch(call, ops, 6, io, NULL) != GRPC_CALL_OK) {
+		grpc_call_unref(call);
+		return false;
+	}
+	ev = grpc_completion_queue_pluck(g->cq, io, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_call_unref(call);
+	return ev.type == GRPC_OP_COMPLETE;
+}
+
+grpc_status_code rv_grpc_call(struct rv_grpc *g, const char *path, const ProtobufCMessage *req,
+			      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+			      const char *bearer, struct rv_grpc_result *res)
+{
+	struct call_io io = {0};
+	char auth[600];
+	unsigned n_md = 0;
+
+	memset(res, 0, sizeof(*res));
+	*resp = NULL;
+	if (bearer) {
+		snprintf(auth, sizeof(auth), "Bearer %s", bearer);
+		io.md[0].key = grpc_slice_from_static_string("authorization");
+		io.md[0].value = grpc_slice_from_copied_string(auth);
+		n_md = 1;
+	}
+	io.req = pack(req);
+	io.details = grpc_empty_slice();
+	grpc_metadata_array_init(&io.init_md);
+	grpc_metadata_array_init(&io.trailing);
+	if (!run_call(g, path, &io, n_md)) {
+		io.status = GRPC_STATUS_INTERNAL;
+		snprintf(res->message, sizeof(res->message), "grpc refused the call");
+	} else {
+		snprintf(res->message, sizeof(res->message), "%.*s",
+			 (int)GRPC_SLICE_LENGTH(io.details),
+			 (const char *)GRPC_SLICE_START_PTR(io.details));
+		find_md(&io.init_md, "x-roomvpn-session", res->session_hdr,
+			sizeof(res->session_hdr));
+	}
+	if (io.status == GRPC_STATUS_OK) {
+		*resp = unpack(io.resp, resp_desc);
+		if (!*resp) {
+			io.status = GRPC_STATUS_INTERNAL;
+			snprintf(res->message, sizeof(res->message),
+				 "malformed reply from the server");
+		}
+	}
+	res->status = io.status;
+	if (n_md)
+		grpc_slice_unref(io.md[0].value);
+	grpc_slice_unref(io.details);
+	grpc_metadata_array_destroy(&io.init_md);
+	grpc_metadata_array_destroy(&io.trailing);
+	grpc_byte_buffer_destroy(io.req);
+	if (io.resp)
+		grpc_byte_buffer_destroy(io.resp);
+	return io.status;
+}

@@ -1,0 +1,55 @@
+/* Unary gRPC calls to roomvpn-control over TLS (grpc core C API,
+ * protobuf-c messages). The server is authenticated either by a SHA-256 pin
+ * of its certificate (fetched with an OpenSSL handshake, checked, then
+ * handed to grpc as the only root, and checked again in grpc's own
+ * handshake) or by a CA file. */
+#ifndef RV_CLIENT_GRPC_CLIENT_H
+#define RV_CLIENT_GRPC_CLIENT_H
+
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tls_pin.h"
+
+struct rv_grpc;
+
+struct rv_grpc_target {
+	const char *server; /* "host:port" */
+	bool pin_set;
+	uint8_t pin[RV_FP_LEN];
+	const char *ca_file;  /* used when no pin is set */
+	const char *tls_name; /* name checked in the certificate; NULL: derived */
+	uint32_t timeout_ms;  /* per call; 0: 15000 */
+};
+
+/* Fetch the server's certificate with a plain TLS handshake (no trust
+ * check) and write its PEM (malloc'd) and fingerprint. For the pin check
+ * and for telling the user what to pin. Returns 0, or -1 with a message. */
+int rv_grpc_fetch_cert(const char *server, uint32_t timeout_ms, char **pem, uint8_t fp[RV_FP_LEN],
+		       char *err, size_t errlen);
+
+/* Connect (lazily: the first call dials). With a pin the certificate is
+ * fetched and checked here: a mismatch fails with a message naming both
+ * fingerprints. Returns 0, or -1 with a message. */
+int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err, size_t errlen);
+void rv_grpc_close(struct rv_grpc *g);
+
+/* Result of a call. */
+struct rv_grpc_result {
+	grpc_status_code status;
+	char message[512];     /* status details, or a transport message */
+	char session_hdr[256]; /* initial metadata "x-roomvpn-session", if sent */
+};
+
+/* One unary call: @path "/roomvpn.v1.RoomService/List", @req packed, the
+ * reply unpacked with @resp_desc into *resp (free with
+ * protobuf_c_message_free_unpacked). @bearer: session token or NULL.
+ * Returns the grpc status (GRPC_STATUS_OK with *resp set). */
+grpc_status_code rv_grpc_call(struct rv_grpc *g, const char *path, const ProtobufCMessage *req,
+			      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+			      const char *bearer, struct rv_grpc_result *res);
+
+#endif

@@ -1,0 +1,321 @@
+"""Black-box tests of the `roomvpn` CLI against a real roomvpn-control
+(started with tests/control/harness.py). Run with Debian's /usr/bin/python3.
+Environment: RV_CLIENT_BIN (the roomvpn binary), RV_CONTROL_BIN, RV_SOURCE_DIR.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "control"))
+from harness import ControlServer, ADMIN, ADMIN_PASSWORD  # noqa: E402
+
+CLIENT = os.environ.get("RV_CLIENT_BIN", "roomvpn")
+
+EXIT_USAGE, EXIT_AUTH, EXIT_DENIED, EXIT_NOT_FOUND, EXIT_CONNECT, EXIT_CONFLICT = 2, 3, 4, 5, 6, 7
+
+
+def fingerprint(cert_path):
+    with open(cert_path) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    h = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(h[i:i + 2] for i in range(0, 64, 2))
+
+
+class Client:
+    """One device: its own config directory."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.dir = tempfile.mkdtemp(prefix="rv-client-test-")
+
+    def run(self, *args, stdin=None, json_out=False):
+        cmd = [CLIENT, "--config-dir", self.dir] + (["--json"] if json_out else []) + list(args)
+        r = subprocess.run(cmd, input=(stdin or "").encode(), capture_output=True, timeout=60)
+        r.out = r.stdout.decode()
+        r.err = r.stderr.decode()
+        if json_out and r.returncode == 0:
+            r.json = json.loads(r.out)
+        return r
+
+    def login(self, user=ADMIN, password=ADMIN_PASSWORD, fp=None, extra=()):
+        fp = fp or fingerprint(self.srv.cert_path())
+        return self.run("login", "127.0.0.1:%d" % self.srv.port, "--username", user,
+                        "--fingerprint", fp, "--password-stdin", *extra, stdin=password + "\n")
+
+    def login_conf(self):
+        conf = {}
+        with open(os.path.join(self.dir, "login.conf")) as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.split("=", 1)
+                    conf[k.strip()] = v.strip()
+        return conf
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ControlServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def setUp(self):
+        self.c = Client(self.srv)
+
+    def tearDown(self):
+        self.c.cleanup()
+
+    def ok(self, r):
+        self.assertEqual(r.returncode, 0, "stdout: %s\nstderr: %s" % (r.out, r.err))
+        return r
+
+    # ---- help and usage ------------------------------------------------------
+    def test_help_for_every_command(self):
+        r = self.ok(self.c.run("--help"))
+        self.assertIn("Exit codes", r.out)
+        cmds = [line.split("  ")[1].strip() for line in r.out.splitlines()
+                if line.startswith("  ") and not line.strip()[0].isdigit()
+                and line.split("  ")[1].strip()]
+        cmds = [c for c in cmds if c[0].isalpha()]
+        for want in ("login", "logout", "rooms list", "rooms create", "rooms delete",
+                     "rooms members", "rooms kick", "join", "leave", "status", "down",
+                     "admin users list", "admin users create", "admin users update",
+                     "admin users delete", "admin audit"):
+            self.assertIn(want, [" ".join(c.split()[:len(want.split())]) for c in cmds])
+            h = self.ok(self.c.run(*want.split(), "--help"))
+            self.assertIn("usage: roomvpn", h.out, want)
+            self.assertIn("Exit codes", h.out, want)
+
+    def test_bad_usage(self):
+        self.assertEqual(self.c.run("frobnicate").returncode, EXIT_USAGE)
+        self.assertEqual(self.c.run("rooms").returncode, EXIT_USAGE)
+        r = self.c.run("rooms", "create")
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn("missing argument", r.err)
+        r = self.c.run("rooms", "list", "--bogus")
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn("unknown option '--bogus'", r.err)
+
+    def test_not_logged_in(self):
+        r = self.c.run("rooms", "list")
+        self.assertEqual(r.returncode, EXIT_AUTH)
+        self.assertIn("not logged in", r.err)
+
+    # ---- login ---------------------------------------------------------------
+    def test_login_stores_token_0600(self):
+        r = self.ok(self.c.login())
+        self.assertIn("Logged in", r.out)
+        path = os.path.join(self.c.dir, "login.conf")
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        conf = self.c.login_conf()
+        self.assertTrue(conf["device_token"].startswith("rvd_"))
+        self.assertTrue(conf["session_token"].startswith("rvs_"))
+        self.assertEqual(conf["fingerprint"], fingerprint(self.srv.cert_path()))
+        with open(path) as f:
+            self.assertNotIn(ADMIN_PASSWORD, f.read())
+
+    def test_login_json(self):
+        r = self.c.run("login", "127.0.0.1:%d" % self.srv.port, "--username", ADMIN,
+                       "--fingerprint", fingerprint(self.srv.cert_path()).replace(":", "").lower(),
+                       "--password-stdin", stdin=ADMIN_PASSWORD + "\n", json_out=True)
+        self.ok(r)
+        self.assertEqual(r.json["username"], ADMIN)
+        self.assertTrue(r.json["admin"])
+
+    def test_login_without_pin_shows_fingerprint(self):
+        r = self.c.run("login", "127.0.0.1:%d" % self.srv.port, "--username", ADMIN,
+                       "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+        self.assertEqual(r.returncode, EXIT_CONNECT)
+        self.assertIn(fingerprint(self.srv.cert_path()), r.err)
+        self.assertFalse(os.path.exists(os.path.join(self.c.dir, "login.conf")))
+
+    def test_login_with_ca_file(self):
+        r = self.c.run("login", "127.0.0.1:%d" % self.srv.port, "--username", ADMIN,
+                       "--ca", self.srv.cert_path(), "--password-stdin",
+                       stdin=ADMIN_PASSWORD + "\n")
+        self.ok(r)
+        self.ok(self.c.run("rooms", "list"))
+
+    def test_wrong_password(self):
+        r = self.c.login(password="not-the-password")
+        self.assertEqual(r.returncode, EXIT_AUTH)
+        self.assertIn("invalid username or password", r.err)
+        self.assertFalse(os.path.exists(os.path.join(self.c.dir, "login.conf")))
+
+    def test_fingerprint_mismatch(self):
+        good = fingerprint(self.srv.cert_path())
+        bad = ("11" if good.startswith("00") else "00") + good[2:]
+        r = self.c.login(fp=bad)
+        self.assertEqual(r.returncode, EXIT_CONNECT)
+        self.assertIn("fingerprint mismatch", r.err)
+        self.assertIn(good, r.err)
+        self.assertFalse(os.path.exists(os.path.join(self.c.dir, "login.conf")))
+
+    def test_malformed_fingerprint(self):
+        r = self.c.login(fp="12:34")
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn("not a SHA-256 fingerprint", r.err)
+
+    def test_server_down(self):
+        r = self.c.run("login", "127.0.0.1:1", "--username", ADMIN, "--fingerprint",
+                       fingerprint(self.srv.cert_path()), "--password-stdin",
+                       stdin=ADMIN_PASSWORD + "\n")
+        self.assertEqual(r.returncode, EXIT_CONNECT)
+        self.assertIn("cannot connect", r.err)
+
+    def test_logout(self):
+        self.ok(self.c.login())
+        self.ok(self.c.run("logout"))
+        self.assertFalse(os.path.exists(os.path.join(self.c.dir, "login.conf")))
+        self.assertEqual(self.c.run("rooms", "list").returncode, EXIT_AUTH)
+
+    # ---- rooms ---------------------------------------------------------------
+    def test_rooms_create_list_join_members_leave_delete(self):
+        self.ok(self.c.login())
+        r = self.ok(self.c.run("rooms", "create", "cli-room", "--mtu", "1300",
+                               "--transport", "tcp", json_out=True))
+        self.assertEqual(r.json["name"], "cli-room")
+        self.assertEqual(r.json["mtu"], 1300)
+        self.assertEqual(r.json["transport"], "TRANSPORT_TCP")
+        r = self.ok(self.c.run("rooms", "list", json_out=True))
+        self.assertIn("cli-room", [x["name"] for x in r.json["rooms"]])
+        self.assertIn("cli-room", self.ok(self.c.run("rooms", "list")).out)
+        self.assertEqual(self.c.run("rooms", "create", "cli-room").returncode, EXIT_CONFLICT)
+
+        j = self.ok(self.c.run("join", "cli-room", json_out=True)).json
+        prefix = j["subnet"].rsplit(".", 1)[0]
+        self.assertTrue(j["virtual_ip"].startswith(prefix + "."), j)
+        self.assertEqual(j["mtu"], 1300)
+        self.assertIn("virtual IP " + j["virtual_ip"], self.ok(self.c.run("join", "cli-room")).out)
+
+        m = self.ok(self.c.run("rooms", "members", "cli-room", json_out=True)).json
+        self.assertEqual([x["virtual_ip"] for x in m["members"]], [j["virtual_ip"]])
+        self.ok(self.c.run("leave", "cli-room"))
+        m = self.ok(self.c.run("rooms", "members", "cli-room", json_out=True)).json
+        self.assertEqual(m["members"], [])
+        self.ok(self.c.run("rooms", "delete", "cli-room"))
+        r = self.c.run("rooms", "show", "cli-room")
+        self.assertEqual(r.returncode, EXIT_NOT_FOUND)
+
+    def test_room_password_and_kick_rights(self):
+        self.ok(self.c.login())
+        self.ok(self.c.run("rooms", "create", "locked", "--password-stdin",
+                           stdin="room-secret-1\n"))
+        self.srv.create_user("carol", "carol-password-1")
+        carol = Client(self.srv)
+        try:
+            self.ok(carol.login("carol", "carol-password-1"))
+            r = carol.run("join", "locked")
+            self.assertNotEqual(r.returncode, 0)
+            j = self.ok(carol.run("join", "locked", "--password-stdin", stdin="room-secret-1\n",
+                                  json_out=True)).json
+            # carol is not the owner: she may not list members or kick
+            self.assertEqual(carol.run("rooms", "members", "locked").returncode, EXIT_DENIED)
+            self.assertEqual(carol.run("rooms", "kick", "locked", str(j["device_id"])).returncode,
+                             EXIT_DENIED)
+            # the owner kicks her device
+            self.ok(self.c.run("rooms", "kick", "locked", str(j["device_id"])))
+            m = self.ok(self.c.run("rooms", "members", "locked", json_out=True)).json
+            self.assertEqual(m["members"], [])
+            self.assertEqual(self.c.run("rooms", "kick", "locked", "x1").returncode, EXIT_USAGE)
+        finally:
+            carol.cleanup()
+            self.ok(self.c.run("rooms", "delete", "locked"))
+
+    # ---- admin ---------------------------------------------------------------
+    def test_admin_users(self):
+        self.ok(self.c.login())
+        r = self.ok(self.c.run("admin", "users", "create", "dave", "--password-stdin",
+                               stdin="dave-password-1\n", json_out=True))
+        self.assertEqual(r.json["username"], "dave")
+        self.assertFalse(r.json["admin"])
+        users = self.ok(self.c.run("admin", "users", "list", json_out=True)).json["users"]
+        self.assertIn("dave", [u["username"] for u in users])
+        self.assertIn("dave", self.ok(self.c.run("admin", "users", "list")).out)
+
+        dave = Client(self.srv)
+        try:
+            self.ok(dave.login("dave", "dave-password-1"))
+            r = dave.run("admin", "users", "list")
+            self.assertEqual(r.returncode, EXIT_DENIED)
+            self.assertEqual(dave.run("admin", "audit").returncode, EXIT_DENIED)
+            r = self.ok(self.c.run("admin", "users", "update", "dave", "--disabled", "true",
+                                   json_out=True))
+            self.assertTrue(r.json["disabled"])
+            self.assertEqual(dave.run("rooms", "list").returncode, EXIT_AUTH)
+            r = dave.login("dave", "dave-password-1")
+            self.assertEqual(r.returncode, EXIT_DENIED)
+            self.assertIn("user is disabled", r.err)
+            self.assertEqual(self.c.run("admin", "users", "update", "dave", "--admin",
+                                        "maybe").returncode, EXIT_USAGE)
+        finally:
+            dave.cleanup()
+        self.ok(self.c.run("admin", "users", "delete", "dave"))
+        r = self.c.run("admin", "users", "delete", "dave")
+        self.assertEqual(r.returncode, EXIT_NOT_FOUND)
+        self.assertIn("dave", r.err)
+
+    def test_admin_audit(self):
+        self.ok(self.c.login())
+        self.ok(self.c.run("rooms", "create", "audited"))
+        self.ok(self.c.run("rooms", "delete", "audited"))
+        recs = self.ok(self.c.run("admin", "audit", "--action", "rooms.", "--page-size", "1000",
+                                  json_out=True)).json["records"]
+        actions = [(r["action"], r["target"]) for r in recs]
+        self.assertIn("rooms.create", [a for a, _ in actions])
+        self.assertIn("rooms.delete", [a for a, _ in actions])
+        self.assertTrue(all(a.startswith("rooms.") for a, _ in actions))
+        self.assertIn("rooms.create", self.ok(self.c.run("admin", "audit")).out)
+
+    def test_status_without_tunnels(self):
+        self.assertIn("No tunnel is up", self.ok(self.c.run("status")).out)
+        self.assertEqual(self.ok(self.c.run("status", json_out=True)).json, {"tunnels": []})
+        self.assertEqual(self.c.run("down", "nothing").returncode, EXIT_NOT_FOUND)
+
+
+class RefreshTest(unittest.TestCase):
+    """A session TTL below the client's refresh margin: every call refreshes
+    the session first, and the device token rotates each time."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ControlServer(config={"session_ttl": "30s"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_token_refreshed_and_rotated(self):
+        c = Client(self.srv)
+        try:
+            self.assertEqual(c.login().returncode, 0)
+            first = c.login_conf()
+            r = c.run("rooms", "list")
+            self.assertEqual(r.returncode, 0, r.err)
+            second = c.login_conf()
+            self.assertNotEqual(first["device_token"], second["device_token"])
+            self.assertNotEqual(first["session_token"], second["session_token"])
+            self.assertEqual(c.run("rooms", "list").returncode, 0)
+            self.assertNotEqual(second["device_token"], c.login_conf()["device_token"])
+            path = os.path.join(c.dir, "login.conf")
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        finally:
+            c.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
