@@ -195,20 +195,10 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, cons
 	}
 }
 
-static int count_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-	(void)k;
-	(void)kl;
-	(void)v;
-	(void)vl;
-	(*(uint64_t *)arg)++;
-	return 0;
-}
-
 static long long count_keys(struct rv_store *st, const char *prefix)
 {
 	uint64_t n = 0;
-	if (!st || rv_store_scan_prefix(st, prefix, strlen(prefix), NULL, 0, count_cb, &n) < 0)
+	if (!st || rv_store_count_prefix(st, prefix, strlen(prefix), &n) < 0)
 		return -1;
 	return (long long)n;
 }

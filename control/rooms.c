@@ -163,23 +163,13 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
-static int scan_count_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-	(void)k;
-	(void)kl;
-	(void)v;
-	(void)vl;
-	(*(uint32_t *)arg)++;
-	return 0;
-}
-
 static uint32_t member_count(struct rv_store *s, uint64_t room)
 {
 	char p[KEY_MAX];
-	uint32_t n = 0;
+	uint64_t n = 0;
 	int pl = snprintf(p, sizeof(p), "m/%016" PRIx64 "/", room);
-	rv_store_scan_prefix(s, p, (size_t)pl, NULL, 0, scan_count_cb, &n);
-	return n;
+	rv_store_count_prefix(s, p, (size_t)pl, &n);
+	return (uint32_t)n;
 }
 
 static bool is_member(struct rv_store *s, uint64_t room, uint64_t dev)

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct rv_store;
 struct rv_store_batch;
@@ -28,6 +29,9 @@ typedef int (*rv_store_scan_cb)(void *arg, const void *key, size_t klen, const v
 				size_t vlen);
 int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 			 const void *start_after, size_t salen, rv_store_scan_cb cb, void *arg);
+
+/* Number of keys starting with @prefix into *n. Returns 0 or -1. */
+int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, uint64_t *n);
 
 /* Atomic multi-key change. */
 struct rv_store_batch *rv_store_batch_new(void);

@@ -225,6 +225,27 @@ int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 	return rc;
 }
 
+int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, uint64_t *n)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
+	uint64_t count = 0;
+
+	for (rocksdb_iter_seek(it, prefix, plen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t kl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		if (kl < plen || memcmp(k, prefix, plen) != 0)
+			break;
+		count++;
+	}
+	char *rerr = NULL;
+	rocksdb_iter_get_error(it, &rerr);
+	rocksdb_iter_destroy(it);
+	if (rerr)
+		return rocks_err(rerr, "count", NULL, 0);
+	*n = count;
+	return 0;
+}
+
 struct rv_store_batch *rv_store_batch_new(void)
 {
 	struct rv_store_batch *b = calloc(1, sizeof(*b));

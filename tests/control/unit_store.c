@@ -144,6 +144,13 @@ static void test_scan(void **state)
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(rv_store_scan_prefix(f->s, "m/", 2, "m/3", 3, collect_cb, &c), 0);
 	assert_int_equal(c.n, 0);
+	uint64_t cnt = 99;
+	assert_int_equal(rv_store_count_prefix(f->s, "m/", 2, &cnt), 0);
+	assert_int_equal(cnt, 4);
+	assert_int_equal(rv_store_count_prefix(f->s, "m/1/", 4, &cnt), 0);
+	assert_int_equal(cnt, 2);
+	assert_int_equal(rv_store_count_prefix(f->s, "q/", 2, &cnt), 0);
+	assert_int_equal(cnt, 0);
 	/* Empty prefix range. */
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(rv_store_scan_prefix(f->s, "zz", 2, NULL, 0, collect_cb, &c), 0);
