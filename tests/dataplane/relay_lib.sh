@@ -1,0 +1,156 @@
+# Shared by the data-plane namespace tests (sourced, not run).
+# Topology (all names carry a per-run suffix):
+#   ns sw:  bridge br0, one port per other namespace
+#   ns dp:  veth dp0 (no kernel address) driven by roomvpn-dataplane (net_af_packet)
+#   ns mN:  veth eth0 10.99.0.(10+N)/24, rvpeer with TUN tun0 (overlay address)
+# Everything is removed by rv_cleanup (trap on EXIT).
+# Needs: BIN (build dir), RUN (scratch dir).
+
+SFX=${SFX:-h5$$}
+DP_IP=10.99.0.1
+DP_PORT=1194
+NS_SW=rv-sw-$SFX
+NS_DP=rv-dp-$SFX
+PIDS=()
+NSES=()
+FAILS=0
+
+log() { echo "[$(date +%T)] $*"; }
+fail() {
+	echo "FAIL: $*"
+	FAILS=$((FAILS + 1))
+}
+pass() { echo "ok: $*"; }
+
+rv_cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.3
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null; done
+	if [ -n "${KEEP_RUN:-}" ]; then echo "kept $RUN"; else rm -rf "$RUN"; fi
+}
+
+mkns() {
+	ip netns add "$1" && NSES+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# Topology with the data plane's namespace and the switch.
+rv_topology() {
+	mkns "$NS_SW"
+	mkns "$NS_DP"
+	ip -n "$NS_SW" link add br0 type bridge
+	ip -n "$NS_SW" link set br0 up
+	ip link add dp0 netns "$NS_DP" type veth peer name p-dp netns "$NS_SW"
+	ip -n "$NS_SW" link set p-dp master br0 up
+	ip netns exec "$NS_DP" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip -n "$NS_DP" link set dp0 up
+}
+
+# rv_member N: namespace mN with eth0 10.99.0.(10+N)/24.
+rv_member() {
+	local n=$1 ns=rv-m$1-$SFX
+	mkns "$ns"
+	ip link add eth0 netns "$ns" type veth peer name p-m$n netns "$NS_SW"
+	ip -n "$NS_SW" link set p-m$n master br0 up
+	ip -n "$ns" addr add 10.99.0.$((10 + n))/24 dev eth0
+	ip -n "$ns" link set eth0 up
+}
+mns() { echo "rv-m$1-$SFX"; }
+
+# rv_dataplane MODE WORKERS: start roomvpn-dataplane in ns dp.
+rv_dataplane() {
+	local mode=$1 workers=$2
+	local lcores="0@0,1@1,2@0,3@1"
+	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" --lcores "$lcores" --no-huge -m 256 \
+		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
+		--vdev "net_af_packet0,iface=dp0,qpairs=$workers" -- \
+		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \
+		--set mode="$mode" --set agent-socket="$RUN/agent.sock" \
+		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 \
+		--set key-grace=30s >"$RUN/dp.log" 2>&1 &
+	DP_PID=$!
+	PIDS+=("$DP_PID")
+	local i
+	for i in $(seq 100); do
+		[ -S "$RUN/agent.sock" ] && return 0
+		kill -0 "$DP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "data plane did not start:"
+	cat "$RUN/dp.log"
+	return 1
+}
+
+dpctl() { "$BIN/dataplane/roomvpn-dpctl" --socket "$RUN/agent.sock" "$@"; }
+
+# rv_key NAME: OpenVPN static key file.
+rv_key() {
+	[ -f "$RUN/$1.key" ] || openvpn --genkey secret "$RUN/$1.key" >/dev/null 2>&1
+	echo "$RUN/$1.key"
+}
+
+# rv_peer N PEER_ID VIP KEYNAME [extra rvpeer args]: rvpeer in member N's
+# namespace with TUN tun0 = VIP/24.
+rv_peer() {
+	local n=$1 pid=$2 vip=$3 key=$4
+	shift 4
+	local ns
+	ns=$(mns "$n")
+	ip netns exec "$ns" "$BIN/tests/peer/rvpeer" --tun tun0 --local 10.99.0.$((10 + n)):5000 \
+		--remote $DP_IP:$DP_PORT --mode v2 --cipher AES-256-GCM --key "$(rv_key "$key")" \
+		--key-direction 0 --peer-id "$pid" --stats-file "$RUN/peer$n.json" "$@" \
+		>"$RUN/peer$n.log" 2>&1 &
+	eval "PEER_PID_$n=$!"
+	PIDS+=("$!")
+	local i
+	for i in $(seq 50); do
+		ip -n "$ns" link show tun0 >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	ip -n "$ns" addr add "$vip/24" brd + dev tun0
+	ip -n "$ns" link set tun0 mtu 1400 up
+}
+
+# peer_stat N FIELD: counter from member N's rvpeer (SIGUSR1 refreshes the file).
+peer_stat() {
+	local pid
+	eval "pid=\$PEER_PID_$1"
+	kill -USR1 "$pid"
+	sleep 0.3
+	/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \
+		"$RUN/peer$1.json" "$2"
+}
+
+# drop_count REASON: the data plane's counter for a drop reason (dpctl stats).
+drop_count() {
+	dpctl --json stats | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+want = sys.argv[1]
+def find(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == want and isinstance(v, int):
+                return v
+            r = find(v)
+            if r is not None:
+                return r
+    elif isinstance(o, list):
+        for v in o:
+            r = find(v)
+            if r is not None:
+                return r
+    return None
+r = find(d.get("drops", d))
+print(r if r is not None else 0)' "$1"
+}
+
+# in_ns N CMD...: run in member N's namespace.
+in_ns() {
+	local ns
+	ns=$(mns "$1")
+	shift
+	ip netns exec "$ns" "$@"
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Data plane end to end, in network namespaces: roomvpn-dataplane on
+# net_af_packet, rvpeer members with TUNs, sessions through roomvpn-dpctl.
+#
+# usage: relay_netns.sh BUILD_DIR MODE   (MODE: rss | pipeline; 2 workers)
+#
+# Room 1: members 1 (10.77.0.11), 2 (.12), 4 (.14). Room 2: member 3 (.13),
+# in the SAME overlay subnet, so only room isolation keeps them apart.
+set -uo pipefail
+BIN=$(cd "$1" && pwd)
+MODE=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+RUN=$(mktemp -d /tmp/rv-dp-test.XXXXXX)
+. "$HERE/relay_lib.sh"
+trap rv_cleanup EXIT
+PY=/usr/bin/python3
+
+setup() {
+	rv_topology
+	local n
+	for n in 1 2 3 4; do rv_member $n; done
+	rv_dataplane "$MODE" 2 || exit 1
+	dpctl room add 1 --subnet 10.77.0.0/24 >/dev/null || exit 1
+	dpctl room add 2 --subnet 10.77.0.0/24 >/dev/null || exit 1
+	local room
+	for n in 1 2 3 4; do
+		room=1
+		[ $n = 3 ] && room=2
+		dpctl session add --peer-id $n --room $room --vip 10.77.0.$((10 + n)) \
+			--cipher AES-256-GCM --key "$(rv_key k$n)" >/dev/null || exit 1
+		rv_peer $n $n 10.77.0.$((10 + n)) k$n --next-key "$(rv_key k${n}b)"
+	done
+	sleep 0.5
+}
+
+t_icmp() {
+	if in_ns 1 ping -c 3 -i 0.2 -W 2 10.77.0.12 >"$RUN/ping.log" 2>&1; then
+		pass "ICMP between two members of room 1"
+	else
+		fail "ICMP member 1 -> member 2"
+		cat "$RUN/ping.log"
+	fi
+}
+
+t_isolation() {
+	local bad=0
+	in_ns 3 ping -c 2 -i 0.2 -W 1 10.77.0.12 >/dev/null 2>&1 && bad=1
+	in_ns 1 ping -c 2 -i 0.2 -W 1 10.77.0.13 >/dev/null 2>&1 && bad=1
+	local tun3
+	tun3=$(peer_stat 3 tun_out)
+	if [ $bad = 0 ] && [ "$tun3" = 0 ]; then
+		pass "room 2's member cannot reach room 1 (and back); nothing delivered to it"
+	else
+		fail "room isolation (ping crossed rooms=$bad, member 3 tun_out=$tun3)"
+	fi
+}
+
+t_iperf() {
+	in_ns 2 timeout 20 iperf3 -s -1 -B 10.77.0.12 >"$RUN/iperf-s.log" 2>&1 &
+	local spid=$!
+	PIDS+=("$spid")
+	sleep 0.5
+	if in_ns 1 timeout 20 iperf3 -c 10.77.0.12 -t 3 >"$RUN/iperf.log" 2>&1; then
+		pass "iperf3 TCP 3 s: $(grep -E 'receiver' "$RUN/iperf.log" | awk '{print $7, $8}')"
+	else
+		fail "iperf3 member 1 -> member 2"
+		tail -5 "$RUN/iperf.log"
+	fi
+	wait "$spid" 2>/dev/null
+}
+
+t_broadcast() {
+	local b2 b4 b3 a2 a4 a3
+	b2=$(peer_stat 2 tun_out)
+	b4=$(peer_stat 4 tun_out)
+	b3=$(peer_stat 3 tun_out)
+	in_ns 1 ping -b -c 3 -i 0.2 -W 1 10.77.0.255 >/dev/null 2>&1
+	in_ns 1 ping -c 2 -i 0.2 -W 1 -I tun0 224.0.0.251 >/dev/null 2>&1
+	a2=$(peer_stat 2 tun_out)
+	a4=$(peer_stat 4 tun_out)
+	a3=$(peer_stat 3 tun_out)
+	if [ $((a2 - b2)) -ge 5 ] && [ $((a4 - b4)) -ge 5 ] && [ "$a3" = "$b3" ]; then
+		pass "subnet broadcast + multicast reached members 2 and 4 ($((a2 - b2)), $((a4 - b4))), not room 2"
+	else
+		fail "broadcast: member 2 got $((a2 - b2)), member 4 got $((a4 - b4)), room 2 got $((a3 - b3)) (want >=5, >=5, 0)"
+	fi
+}
+
+t_spoof() {
+	local before after
+	before=$(drop_count spoofed)
+	in_ns 1 ip addr add 10.77.0.99/32 dev tun0
+	in_ns 1 ping -c 3 -i 0.2 -W 1 -I 10.77.0.99 10.77.0.12 >/dev/null 2>&1 &&
+		fail "spoofed source got an answer"
+	in_ns 1 ip addr del 10.77.0.99/32 dev tun0
+	after=$(drop_count spoofed)
+	if [ $((after - before)) -ge 3 ]; then
+		pass "spoofed inner source dropped and counted ($((after - before)))"
+	else
+		fail "spoofed drops: $before -> $after (want +3)"
+	fi
+}
+
+t_replay() {
+	local before after
+	before=$(drop_count replay)
+	in_ns 1 ping -c 10 -i 0.2 -W 1 10.77.0.12 >/dev/null 2>&1 &
+	local ppid=$!
+	in_ns 1 $PY "$HERE/replay_udp.py" eth0 10.99.0.11 $DP_IP $DP_PORT 5 >/dev/null
+	wait $ppid
+	after=$(drop_count replay)
+	if [ $((after - before)) -eq 5 ]; then
+		pass "5 replayed packets dropped and counted"
+	else
+		fail "replay drops: $before -> $after (want +5)"
+	fi
+}
+
+t_flood() {
+	local before after ok
+	before=$(drop_count auth)
+	in_ns 3 $PY "$HERE/udp_flood.py" $DP_IP $DP_PORT 40000 1 >/dev/null &
+	local fpid=$!
+	PIDS+=("$fpid")
+	sleep 0.2
+	ok=$(in_ns 1 ping -c 10 -i 0.2 -W 1 10.77.0.12 2>/dev/null | grep -c 'bytes from')
+	wait $fpid
+	after=$(drop_count auth)
+	if [ "$ok" -ge 8 ] && [ $((after - before)) -gt 0 ]; then
+		pass "garbage flood: $ok/10 pings answered meanwhile, $((after - before)) forged headers failed auth"
+	else
+		fail "garbage flood: $ok/10 pings answered (want >=8), auth drops +$((after - before))"
+	fi
+}
+
+t_rekey() {
+	in_ns 2 timeout 20 iperf3 -s -1 -B 10.77.0.12 >"$RUN/iperf-s2.log" 2>&1 &
+	local spid=$!
+	PIDS+=("$spid")
+	sleep 0.5
+	in_ns 1 timeout 20 iperf3 -c 10.77.0.12 -t 4 >"$RUN/iperf2.log" 2>&1 &
+	local cpid=$!
+	sleep 1.5
+	local n rc=0
+	for n in 1 2; do
+		dpctl key install --peer-id $n --key "$(rv_key k${n}b)" --key-id 1 \
+			--grace-ms 10000 >/dev/null || rc=1
+	done
+	wait $cpid || rc=1
+	wait "$spid" 2>/dev/null
+	local k1 k2
+	k1=$(peer_stat 1 key_id)
+	k2=$(peer_stat 2 key_id)
+	if [ $rc = 0 ] && [ "$k1" = 1 ] && [ "$k2" = 1 ] &&
+		in_ns 1 ping -c 2 -i 0.2 -W 1 10.77.0.12 >/dev/null 2>&1; then
+		pass "re-key during iperf3: run completed, both members on key-id 1"
+	else
+		fail "re-key: iperf rc=$rc, key-ids $k1/$k2"
+		tail -5 "$RUN/iperf2.log"
+	fi
+}
+
+t_delete() {
+	local before after
+	dpctl session del --peer-id 2 >/dev/null || fail "session del refused"
+	before=$(drop_count unknown_peer)
+	local got
+	got=$(in_ns 2 ping -c 3 -i 0.2 -W 1 10.77.0.11 2>/dev/null | grep -c 'bytes from')
+	after=$(drop_count unknown_peer)
+	if [ "$got" = 0 ] && [ $((after - before)) -ge 3 ]; then
+		pass "deleted session's traffic stops at once ($((after - before)) unknown_peer drops)"
+	else
+		fail "after delete: $got pings answered, unknown_peer +$((after - before))"
+	fi
+}
+
+setup
+log "data plane: mode $MODE, 2 workers"
+for t in ${ONLY:-icmp isolation iperf broadcast spoof replay flood rekey delete}; do
+	t_$t
+done
+dpctl stats >"$RUN/final-stats.txt" 2>&1
+if [ $FAILS -ne 0 ]; then
+	echo "--- data plane log"
+	tail -20 "$RUN/dp.log"
+	cat "$RUN/final-stats.txt"
+	echo "relay_netns $MODE: $FAILS failure(s)"
+	exit 1
+fi
+echo "relay_netns $MODE: all passed"
