@@ -328,6 +328,20 @@ class RoomsTest(unittest.TestCase):
         self.assertEqual(rc.join(self.alice, "del-1").virtual_ip, "10.98.0.2")
         rc.delete(self.alice, "del-1")
 
+    def test_deleted_user_leaves_rooms(self):
+        rc = self.rc
+        users = pb("users")
+        rc.create(self.alice, "gone-1")
+        self.srv.user_token("carl")
+        carl = self.login("carl", "carl-laptop")
+        rc.join(carl.session_token, "gone-1")
+        rc.join(self.bob, "gone-1")
+        self.assertEqual(sorted(m.username for m in rc.members(self.alice, "gone-1")), ["bob", "carl"])
+        self.srv.call("/roomvpn.v1.UserService/Delete", users.DeleteUserRequest(username="carl"),
+                      common.Empty, self.admin)
+        self.assertEqual([m.username for m in rc.members(self.alice, "gone-1")], ["bob"])
+        rc.delete(self.alice, "gone-1")
+
 
 class RoomsPersistenceTest(unittest.TestCase):
     def test_kill9_keeps_rooms_and_members(self):
