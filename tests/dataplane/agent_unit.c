@@ -476,6 +476,72 @@ static void test_keys_and_stats(void **state)
 	assert_int_equal(delete_room(1), ST(OK));
 }
 
+/* Mutated and truncated requests (deterministic): every one gets a
+ * decodable reply, nothing crashes, and a refused one changes nothing. */
+static uint32_t lcg(uint32_t *st)
+{
+	*st = *st * 1103515245u + 12345u;
+	return *st >> 8;
+}
+
+static void test_mutated_requests(void **state)
+{
+	(void)state;
+	Roomvpn__Dataplane__V1__Room rooms[2];
+	struct sess_msg sm[3];
+	Roomvpn__Dataplane__V1__Room *rp[2] = {&rooms[0], &rooms[1]};
+	Roomvpn__Dataplane__V1__Session *sp[3] = {&sm[0].s, &sm[1].s, &sm[2].s};
+	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	uint32_t seed = 12345, r0, s0, r1, s1;
+	int refused = 0;
+	for (int i = 0; i < 2; i++) {
+		roomvpn__dataplane__v1__room__init(&rooms[i]);
+		rooms[i].room_id = 1 + i;
+		rooms[i].subnet = IP(10, 1 + i, 0, 0);
+		rooms[i].prefix_len = 24;
+	}
+	for (int i = 0; i < 3; i++)
+		sess_init(&sm[i], 10 + i, 1 + i % 2, IP(10, 1 + i % 2, 0, 2 + i));
+	rs.n_rooms = 2;
+	rs.rooms = rp;
+	rs.n_sessions = 3;
+	rs.sessions = sp;
+	req.body_case = REQ(RESYNC);
+	req.resync = &rs;
+	size_t n = protobuf_c_message_get_packed_size(&req.base);
+	uint8_t *good = malloc(n), *bad = malloc(n);
+	protobuf_c_message_pack(&req.base, good);
+	for (int iter = 0; iter < 3000; iter++) {
+		memcpy(bad, good, n);
+		size_t len = n;
+		if (iter % 4 == 0)
+			len = lcg(&seed) % n; /* truncated */
+		for (uint32_t k = 0, flips = 1 + lcg(&seed) % 4; k < flips && len; k++)
+			bad[lcg(&seed) % len] ^= (uint8_t)(1u << (lcg(&seed) % 8));
+		counts(&r0, &s0);
+		uint8_t *out;
+		size_t outlen;
+		assert_int_equal(rv_agent_process(bad, len, &out, &outlen), 0);
+		pb_response *r =
+		    roomvpn__dataplane__v1__response__unpack(NULL, outlen - 4, out + 4);
+		free(out);
+		assert_non_null(r);
+		counts(&r1, &s1);
+		if (r->status != ST(OK)) {
+			refused++;
+			assert_int_equal(r0, r1);
+			assert_int_equal(s0, s1);
+		}
+		roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	}
+	print_message("mutated requests: %d of 3000 refused\n", refused);
+	assert_true(refused > 0);
+	free(good);
+	free(bad);
+	assert_int_equal(resync(sm, 0, rooms, 0), ST(OK));
+}
+
 /* ---- session files ---- */
 
 static void test_session_file(void **state)
@@ -673,6 +739,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_requests_change_nothing),
 	    cmocka_unit_test(test_resync_replaces_everything),
 	    cmocka_unit_test(test_keys_and_stats),
+	    cmocka_unit_test(test_mutated_requests),
 	};
 	const struct CMUnitTest server[] = {
 	    cmocka_unit_test(test_socket_mode_and_clients),
