@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "pbjson.h"
 
 static const char exit_codes[] =
@@ -83,6 +84,20 @@ int cli_call(struct cli *c, const char *what, const char *path, const ProtobufCM
 	}
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return RV_EXIT_OK;
+}
+
+int cli_page_apply(const struct cli *c, const struct cli_page *p, uint32_t *page_size,
+		   char **page_token)
+{
+	char err[128];
+
+	if (p->size && rv_parse_u32(p->size, 1, 1000, page_size, err, sizeof(err)) < 0) {
+		cli_error(c, "--page-size: %s", err);
+		return -1;
+	}
+	if (p->token)
+		*page_token = (char *)p->token;
+	return 0;
 }
 
 static int read_tty_password(const char *prompt, char *buf, size_t len)

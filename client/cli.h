@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api.h"
 
@@ -33,6 +34,19 @@ struct cli_opt {
  * -1 after printing a clear error. */
 int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts, const char **pos,
 	      int min_pos, int max_pos);
+
+/* --page-size N / --page-token T of the listing commands. */
+struct cli_page {
+	const char *size, *token;
+};
+#define CLI_PAGE_OPTS(p)                                                                           \
+	{"page-size", &(p).size, NULL},                                                            \
+	{                                                                                          \
+		"page-token", &(p).token, NULL                                                     \
+	}
+/* Copy the options into a request. Returns 0, or -1 after printing an error. */
+int cli_page_apply(const struct cli *c, const struct cli_page *p, uint32_t *page_size,
+		   char **page_token);
 
 /* Print an error as "roomvpn: ..." (or {"error": ...} with --json). */
 void cli_error(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

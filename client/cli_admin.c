@@ -51,19 +51,12 @@ static void print_users(const ProtobufCMessage *m)
 static int cmd_users_list(struct cli *c, int argc, char **argv)
 {
 	Roomvpn__V1__ListUsersRequest req = ROOMVPN__V1__LIST_USERS_REQUEST__INIT;
-	const char *size = NULL, *token = NULL;
-	const struct cli_opt opts[] = {
-	    {"page-size", &size, NULL}, {"page-token", &token, NULL}, {NULL, NULL, NULL}};
-	char err[128];
+	struct cli_page pg = {0};
+	const struct cli_opt opts[] = {CLI_PAGE_OPTS(pg), {NULL, NULL, NULL}};
 
-	if (cli_parse("admin users list", argc, argv, opts, NULL, 0, 0) < 0)
+	if (cli_parse("admin users list", argc, argv, opts, NULL, 0, 0) < 0 ||
+	    cli_page_apply(c, &pg, &req.page_size, &req.page_token) < 0)
 		return RV_EXIT_USAGE;
-	if (size && rv_parse_u32(size, 1, 1000, &req.page_size, err, sizeof(err)) < 0) {
-		cli_error(c, "--page-size: %s", err);
-		return RV_EXIT_USAGE;
-	}
-	if (token)
-		req.page_token = (char *)token;
 	return cli_call(c, "admin users list", US "List", &req.base,
 			&roomvpn__v1__list_users_response__descriptor, print_users);
 }
@@ -178,22 +171,16 @@ static void print_audit(const ProtobufCMessage *m)
 static int cmd_audit(struct cli *c, int argc, char **argv)
 {
 	Roomvpn__V1__ListAuditRequest req = ROOMVPN__V1__LIST_AUDIT_REQUEST__INIT;
-	const char *size = NULL, *token = NULL, *actor = NULL, *action = NULL;
-	const struct cli_opt opts[] = {{"page-size", &size, NULL},
-				       {"page-token", &token, NULL},
+	const char *actor = NULL, *action = NULL;
+	struct cli_page pg = {0};
+	const struct cli_opt opts[] = {CLI_PAGE_OPTS(pg),
 				       {"actor", &actor, NULL},
 				       {"action", &action, NULL},
 				       {NULL, NULL, NULL}};
-	char err[128];
 
-	if (cli_parse("admin audit", argc, argv, opts, NULL, 0, 0) < 0)
+	if (cli_parse("admin audit", argc, argv, opts, NULL, 0, 0) < 0 ||
+	    cli_page_apply(c, &pg, &req.page_size, &req.page_token) < 0)
 		return RV_EXIT_USAGE;
-	if (size && rv_parse_u32(size, 1, 1000, &req.page_size, err, sizeof(err)) < 0) {
-		cli_error(c, "--page-size: %s", err);
-		return RV_EXIT_USAGE;
-	}
-	if (token)
-		req.page_token = (char *)token;
 	if (actor)
 		req.actor = (char *)actor;
 	if (action)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "config.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "roomvpn/v1/rooms.pb-c.h"
 
@@ -29,16 +30,15 @@ static int parse_transport(const struct cli *c, const char *s, Roomvpn__V1__Tran
 	return 0;
 }
 
-static int parse_u32(const struct cli *c, const char *opt, const char *s, uint32_t *out)
+static int parse_u32(const struct cli *c, const char *opt, const char *s, uint32_t min,
+		     uint32_t max, uint32_t *out)
 {
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	char err[128];
 
-	if (!*s || *end || v > UINT32_MAX) {
-		cli_error(c, "--%s: '%s' is not a number", opt, s);
+	if (rv_parse_u32(s, min, max, out, err, sizeof(err)) < 0) {
+		cli_error(c, "--%s: %s", opt, err);
 		return -1;
 	}
-	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -76,15 +76,12 @@ static void print_rooms(const ProtobufCMessage *m)
 static int cmd_list(struct cli *c, int argc, char **argv)
 {
 	Roomvpn__V1__ListRoomsRequest req = ROOMVPN__V1__LIST_ROOMS_REQUEST__INIT;
-	const char *size = NULL, *token = NULL;
-	const struct cli_opt opts[] = {
-	    {"page-size", &size, NULL}, {"page-token", &token, NULL}, {NULL, NULL, NULL}};
+	struct cli_page pg = {0};
+	const struct cli_opt opts[] = {CLI_PAGE_OPTS(pg), {NULL, NULL, NULL}};
 
 	if (cli_parse("rooms list", argc, argv, opts, NULL, 0, 0) < 0 ||
-	    (size && parse_u32(c, "page-size", size, &req.page_size) < 0))
+	    cli_page_apply(c, &pg, &req.page_size, &req.page_token) < 0)
 		return RV_EXIT_USAGE;
-	if (token)
-		req.page_token = (char *)token;
 	return cli_call(c, "rooms list", RS "List", &req.base,
 			&roomvpn__v1__list_rooms_response__descriptor, print_rooms);
 }
@@ -116,8 +113,8 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 	char password[300] = "";
 
 	if (cli_parse("rooms create", argc, argv, opts, pos, 1, 1) < 0 ||
-	    (mtu && parse_u32(c, "mtu", mtu, &req.mtu) < 0) ||
-	    (ka && parse_u32(c, "keepalive", ka, &req.keepalive_s) < 0) ||
+	    (mtu && parse_u32(c, "mtu", mtu, 576, 9000, &req.mtu) < 0) ||
+	    (ka && parse_u32(c, "keepalive", ka, 1, 3600, &req.keepalive_s) < 0) ||
 	    (tr && parse_transport(c, tr, &req.transport) < 0))
 		return RV_EXIT_USAGE;
 	if ((pw_stdin || pw_prompt) &&
