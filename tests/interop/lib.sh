@@ -154,15 +154,23 @@ rv_expect_clean() {
 	done
 }
 
-# rv_capture NS IFACE PORT FILE: tshark on IFACE for UDP PORT, bounded (stops
-# after 60 s at most); leaves the pid in CAP_PID. Waits until it listens.
+# rv_capture NS IFACE PORT OUT FIELDS...: live capture of UDP PORT on IFACE,
+# decoded by tshark's OpenVPN dissector (-d udp.port==PORT,openvpn) as it
+# arrives: one tab-separated line of FIELDS per packet in OUT, flushed per
+# packet (-l), so callers can wait on it. Bounded to 90 s; pid in CAP_PID.
 rv_capture() {
-	rv_bg "$1" "$RV_TMP/tshark.log" tshark -n -q -i "$2" -f "udp port $3" -w "$4" -a duration:60
-	CAP_PID=$LAST_PID
-	wait_for 15 "tshark to start capturing" grep -q "Capturing on" "$RV_TMP/tshark.log"
+	local ns=$1 iface=$2 port=$3 out=$4
+	shift 4
+	local args=()
+	for f in "$@"; do args+=(-e "$f"); done
+	ip netns exec "$ns" tshark -n -l -i "$iface" -f "udp port $port" -a duration:90 \
+		-d "udp.port==$port,openvpn" -T fields "${args[@]}" >"$out" 2>"$out.err" &
+	CAP_PID=$!
+	RV_PIDS+=("$CAP_PID")
+	wait_for 20 "tshark to start capturing" grep -q "Capturing on" "$out.err"
 }
 
-# rv_capture_stop: stop tshark and wait until the file is complete.
+# rv_capture_stop: stop tshark and wait until it has written everything.
 rv_capture_stop() {
 	kill -INT "$CAP_PID" 2>/dev/null
 	for _ in $(seq 100); do
@@ -172,12 +180,9 @@ rv_capture_stop() {
 	fail "tshark did not stop"
 }
 
-# rv_decode FILE PORT FIELDS...: tshark's OpenVPN dissector on FILE, one line
-# per packet, tab-separated FIELDS.
-rv_decode() {
-	local file=$1 port=$2
-	shift 2
-	local args=()
-	for f in "$@"; do args+=(-e "$f"); done
-	tshark -n -r "$file" -d "udp.port==$port,openvpn" -T fields "${args[@]}" 2>/dev/null
+# rv_lines_from FILE SRC MIN [COL VALUE]: FILE (first column ip.src) has at
+# least MIN lines from SRC [whose column COL is VALUE].
+rv_lines_from() {
+	[ "$(awk -F'\t' -v s="$2" -v c="${4:-1}" -v v="${5:-$2}" \
+		'$1 == s && $c == v { n++ } END { print n + 0 }' "$1")" -ge "$3" ]
 }

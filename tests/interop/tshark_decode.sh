@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Wire format: rvpeer's P_DATA_V2 packets, captured with tshark on a non-1194
-# port and decoded by Wireshark's OpenVPN dissector (-d udp.port==PORT,openvpn),
+# Wire format: rvpeer's P_DATA_V2 packets, captured live with tshark on a
+# non-1194 port and decoded by Wireshark's OpenVPN dissector (-d udp.port==PORT,openvpn),
 # show opcode P_DATA_V2 (9), the configured key-id and peer-id; once per
 # cipher with a P_DATA_V2 header.
 # Usage: tshark_decode.sh PATH/TO/rvpeer   (as root)
@@ -26,8 +26,9 @@ replies_seen() {
 
 for cipher in AES-256-GCM CHACHA20-POLY1305 AES-256-CBC; do
 	n=$((n + 1))
-	CAP=$RV_TMP/$n.pcapng
-	rv_capture "$NS_A" "$VETH_A" $PORT "$CAP"
+	CAP=$RV_TMP/$n.txt
+	rv_capture "$NS_A" "$VETH_A" $PORT "$CAP" ip.src udp.length openvpn.opcode openvpn.keyid \
+		openvpn.peerid
 	# a sends echo requests (b answers them), b sends keepalive pings.
 	rv_peer "$NS_A" a "tun${RV_TAG}${n}a" --mode v2 --cipher "$cipher" --key "$RV_TMP/k" \
 		--key-direction 0 --peer-id $PEER_ID --key-id $KEY_ID --echo 0.1 \
@@ -38,6 +39,8 @@ for cipher in AES-256-GCM CHACHA20-POLY1305 AES-256-CBC; do
 		--local 10.99.0.2:$PORT --remote 10.99.0.1:$PORT
 	PID_B=$LAST_PID
 	wait_for 20 "$cipher: 10 echo replies" replies_seen "$PID_A" a 10
+	wait_for 20 "$cipher: 10 packets each way in the capture" \
+		eval 'rv_lines_from "$CAP" 10.99.0.1 10 && rv_lines_from "$CAP" 10.99.0.2 10'
 	rv_stop "$PID_A"
 	rv_stop "$PID_B"
 	rv_capture_stop
@@ -45,11 +48,9 @@ for cipher in AES-256-GCM CHACHA20-POLY1305 AES-256-CBC; do
 	rv_expect_clean b
 	[ "$(rv_stat "$RV_TMP/b.json" echo_req_in)" -ge 10 ] || fail "$cipher: b answered too few echos"
 
-	rv_decode "$CAP" $PORT ip.src udp.length openvpn.opcode openvpn.keyid openvpn.peerid \
-		>"$RV_TMP/$n.txt"
 	log "$cipher: first packets as tshark decodes them (src, udp length, opcode, key id, peer id):"
-	head -4 "$RV_TMP/$n.txt" | sed 's/^/    /'
-	python3 - "$RV_TMP/$n.txt" "$cipher" $PEER_ID $KEY_ID <<'PY' || fail "$cipher: decode check failed"
+	head -4 "$CAP" | sed 's/^/    /'
+	python3 - "$CAP" "$cipher" $PEER_ID $KEY_ID <<'PY' || fail "$cipher: decode check failed"
 import sys
 path, cipher, peer_id, key_id = sys.argv[1], sys.argv[2], int(sys.argv[3], 0), int(sys.argv[4])
 rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
