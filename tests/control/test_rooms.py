@@ -342,6 +342,39 @@ class RoomsTest(unittest.TestCase):
         self.assertEqual([m.username for m in rc.members(self.alice, "gone-1")], ["bob"])
         rc.delete(self.alice, "gone-1")
 
+    def test_concurrent_joins_and_creates(self):
+        from concurrent.futures import ThreadPoolExecutor
+        rc = self.rc
+        rc.create(self.alice, "race-1", subnet="10.97.0.0/29")  # 5 device addresses
+        sess = [self.login("bob", "race-dev-%d" % i) for i in range(8)]
+
+        def join(s):
+            try:
+                return rc.join(s.session_token, "race-1").virtual_ip
+            except grpc.RpcError as e:
+                return e.code()
+
+        with ThreadPoolExecutor(8) as ex:
+            got = list(ex.map(join, sess))
+        ips = [g for g in got if isinstance(g, str)]
+        self.assertEqual(len(ips), 5, got)
+        self.assertEqual(len(set(ips)), 5)
+        self.assertEqual([g for g in got if not isinstance(g, str)], [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3)
+        self.assertEqual(len(rc.members(self.alice, "race-1")), 5)
+
+        def create(i):
+            try:
+                return rc.create(self.bob, "race-same", subnet="10.97.1.0/24" if i % 2 else "").name
+            except grpc.RpcError as e:
+                return e.code()
+
+        with ThreadPoolExecutor(6) as ex:
+            got = list(ex.map(create, range(6)))
+        self.assertEqual(got.count("race-same"), 1, got)
+        self.assertEqual(got.count(grpc.StatusCode.ALREADY_EXISTS), 5, got)
+        rc.delete(self.alice, "race-1")
+        rc.delete(self.bob, "race-same")
+
 
 class RoomsPersistenceTest(unittest.TestCase):
     def test_kill9_keeps_rooms_and_members(self):
