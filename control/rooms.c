@@ -13,6 +13,7 @@
 
 #include "ipam.h"
 #include "password.h"
+#include "ratelimit.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "rooms.h"
 #include "store.h"
@@ -311,6 +312,51 @@ static grpc_status_code pw_compute(const struct rv_control_config *cfg, enum pw_
 	return GRPC_STATUS_OK;
 }
 
+/* Room-password guesses are limited like logins (ratelimit.c), per user and
+ * room ("room/<name>/<user>": names have no '/') and per source address. */
+static void limiter_key(const struct rv_rpc_ctx *ctx, char *key, size_t len, char *addr,
+			size_t addrlen)
+{
+	snprintf(key, len, "room/%.63s/%.63s", ctx->target, ctx->who.username);
+	rv_ratelimit_addr_of_peer(ctx->peer ? ctx->peer : "", addr, addrlen);
+}
+
+static grpc_status_code pw_check(struct rv_rpc_ctx *ctx, enum pw_kind kind, const char *password,
+				 const char *encoded, char *hash, size_t hashlen, char *msg,
+				 size_t msglen)
+{
+	grpc_status_code st =
+	    pw_compute(&ctx->ctl->cfg, kind, password, encoded, hash, hashlen, msg, msglen);
+	struct rv_ratelimit *rl = ctx->ctl->ratelimit;
+	if (kind != PW_VERIFY || !rl)
+		return st;
+	char key[140], addr[64];
+	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
+	if (st == GRPC_STATUS_OK)
+		rv_ratelimit_succeeded(rl, key);
+	else
+		rv_ratelimit_failed(rl, key, addr, rv_control_now_mono());
+	return st;
+}
+
+/* RESOURCE_EXHAUSTED while this user/address has guessed wrong too often. */
+static grpc_status_code pw_limited(struct rv_rpc_ctx *ctx, char *msg, size_t msglen)
+{
+	struct rv_ratelimit *rl = ctx->ctl->ratelimit;
+	char key[140], addr[64];
+	const char *which = "user";
+	if (!rl)
+		return GRPC_STATUS_OK;
+	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
+	uint64_t wait = rv_ratelimit_check(rl, key, addr, rv_control_now_mono(), &which);
+	if (!wait)
+		return GRPC_STATUS_OK;
+	snprintf(msg, msglen, "too many wrong room passwords for this %s: retry in %llu s",
+		 strcmp(which, "user") == 0 ? "user and room" : which,
+		 (unsigned long long)(wait / 1000000000ull + 1));
+	return GRPC_STATUS_RESOURCE_EXHAUSTED;
+}
+
 static void pw_job_free(struct pw_job *j)
 {
 	OPENSSL_cleanse(j->password, sizeof(j->password));
@@ -325,8 +371,8 @@ static void pw_job_main(void *arg)
 	struct rv_rpc_ctx *ctx = j->ctx;
 	ProtobufCMessage *resp = NULL;
 	char msg[256] = "", hash[RV_PASSWORD_ENCODED] = "";
-	grpc_status_code st = pw_compute(&ctx->ctl->cfg, j->kind, j->password, j->encoded, hash,
-					 sizeof(hash), msg, sizeof(msg));
+	grpc_status_code st =
+	    pw_check(ctx, j->kind, j->password, j->encoded, hash, sizeof(hash), msg, sizeof(msg));
 	if (st == GRPC_STATUS_OK)
 		st = j->next(ctx, j->req, hash, &resp, msg, sizeof(msg));
 	OPENSSL_cleanse(hash, sizeof(hash));
@@ -347,8 +393,8 @@ static grpc_status_code with_password(struct rv_rpc_ctx *ctx, const ProtobufCMes
 {
 	if (!ctx->ctl->pwpool) {
 		char hash[RV_PASSWORD_ENCODED] = "";
-		grpc_status_code st = pw_compute(&ctx->ctl->cfg, kind, password, encoded, hash,
-						 sizeof(hash), msg, msglen);
+		grpc_status_code st =
+		    pw_check(ctx, kind, password, encoded, hash, sizeof(hash), msg, msglen);
 		return st == GRPC_STATUS_OK ? next(ctx, req, hash, resp, msg, msglen) : st;
 	}
 	struct pw_job *j = calloc(1, sizeof(*j));
@@ -1077,8 +1123,12 @@ grpc_status_code rv_rooms_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 		snprintf(msg, msglen, "room '%s' needs a password", r->name);
 		st = GRPC_STATUS_PERMISSION_DENIED;
 	} else if (need_pw) {
-		st = with_password(ctx, req, PW_VERIFY, q->password, r->password_hash, join_step,
-				   resp, msg, msglen);
+		/* The canonical name keys the guess limiter (not "name" vs "id"). */
+		snprintf(ctx->target, sizeof(ctx->target), "%s", r->name);
+		st = pw_limited(ctx, msg, msglen);
+		if (st == GRPC_STATUS_OK)
+			st = with_password(ctx, req, PW_VERIFY, q->password, r->password_hash,
+					   join_step, resp, msg, msglen);
 	} else {
 		st = join_step(ctx, req, "", resp, msg, msglen);
 	}

@@ -63,7 +63,7 @@ class RoomsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.srv = ControlServer(config={"dns": "10.88.255.53", "dataplane_udp": "127.0.0.1:11940",
                                         "dataplane_tcp": "127.0.0.1:4430",
-                                        "login_fail_per_addr": "1000"}).start()
+                                        "login_fail_per_addr": "1000", "login_fail_per_user": "3"}).start()
         cls.rc = RoomClient(cls.srv)
         cls.admin = cls.srv.admin_token()
         cls.alice = cls.srv.user_token("alice")
@@ -316,6 +316,23 @@ class RoomsTest(unittest.TestCase):
         self.assertFalse(rc.update(self.alice, "pw-1", password="").has_password)
         rc.join(self.bob, "pw-1")
         rc.delete(self.alice, "pw-1")
+
+    def test_room_password_guesses_are_limited(self):
+        rc = self.rc
+        r = rc.create(self.alice, "pw-guess", password="right-password")
+        self.srv.user_token("gus")
+        gus = self.login("gus", "gus-laptop")
+        # login_fail_per_user is 3 in this class: 3 wrong guesses, then refused.
+        for _ in range(3):
+            self.assertEqual(code_of(rc.join, gus.session_token, "pw-guess", "wrong-guess"),
+                             grpc.StatusCode.PERMISSION_DENIED)
+        for room in ("pw-guess", str(r.id)):  # by id counts the same
+            e = rpc_error(rc.join, gus.session_token, room, "right-password")
+            self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("too many wrong room passwords", e.details())
+        # Other users of the same room are not locked out.
+        rc.join(self.bob, "pw-guess", "right-password")
+        rc.delete(self.alice, "pw-guess")
 
     def test_delete_frees_members_and_addresses(self):
         rc = self.rc
