@@ -393,6 +393,36 @@ class RoomsTest(unittest.TestCase):
         rc.delete(self.bob, "race-same")
 
 
+class RoomsPoolTest(unittest.TestCase):
+    def test_configured_pool(self):
+        srv = ControlServer(config={"ipam_pool": "10.123.0.0/22", "ipam_room_prefix": "24"}).start()
+        try:
+            rc, admin = RoomClient(srv), srv.admin_token()
+            rc.create(admin, "own", subnet="10.123.2.0/25")  # inside the pool: takes that /24's room
+            got = [rc.create(admin, "pool-%d" % i).subnet for i in range(3)]
+            self.assertEqual(got, ["10.123.0.0/24", "10.123.1.0/24", "10.123.3.0/24"])
+            e = rpc_error(rc.create, admin, "pool-3")
+            self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("pool 10.123.0.0/22 has no free /24", e.details())
+            # Outside the pool, chosen subnets still work.
+            self.assertEqual(rc.create(admin, "outside", subnet="10.124.0.0/24").subnet, "10.124.0.0/24")
+            rc.delete(admin, "pool-1")
+            self.assertEqual(rc.create(admin, "pool-3").subnet, "10.123.1.0/24")
+        finally:
+            srv.stop()
+
+    def test_bad_pool_is_refused_at_start(self):
+        for pool, words in (("8.8.0.0/16", "not private"), ("10.0.0.1/16", "host bits")):
+            srv = ControlServer(config={"ipam_pool": pool})
+            try:
+                with self.assertRaises(RuntimeError) as cm:
+                    srv.start()
+                self.assertIn("ipam_pool", str(cm.exception))
+                self.assertIn(words, str(cm.exception))
+            finally:
+                srv.stop()
+
+
 class RoomsPersistenceTest(unittest.TestCase):
     def test_kill9_keeps_rooms_and_members(self):
         srv = ControlServer(config={"login_fail_per_addr": "1000"}).start()
