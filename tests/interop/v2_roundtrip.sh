@@ -2,7 +2,8 @@
 # Two rvpeers (libroomvpn, P_DATA_V2) in two network namespaces: for every
 # cipher, ICMP echo through their TUNs both ways; a re-key (SIGUSR2) in the
 # middle of a ping run loses at most one packet and changes the key-id on the
-# wire; and the TLS-over-TCP transport (cipher none inside).
+# wire; duplicated packets are dropped as replays; and the TLS-over-TCP
+# transport (cipher none inside).
 # Usage: v2_roundtrip.sh PATH/TO/rvpeer   (as root)
 set -uo pipefail
 RV_TEST=v2_roundtrip
@@ -67,6 +68,23 @@ for cipher in AES-256-GCM CHACHA20-POLY1305 AES-256-CBC; do
 		[ "$(rv_stat "$RV_TMP/$p.json" mode)" = "$cipher" ] || fail "$cipher: $p: wrong mode"
 	done
 done
+
+# Replay: a sends every 2nd packet twice; b must drop each copy as a replay
+# (ping would print "DUP!" for a copy that got through).
+log "replay: a sends every 2nd packet twice"
+start_pair AES-256-GCM 1 --local 10.99.0.1:$PORT --remote 10.99.0.2:$PORT \
+	--duplicate-every 2 -- --local 10.99.0.2:$PORT --remote 10.99.0.1:$PORT
+out=$(ip netns exec "$NS_A" ping -n -c 10 -i 0.1 -W 2 10.78.0.2 2>&1) || fail "replay: pings lost"
+echo "$out" | grep -q "DUP!" && fail "replay: a duplicated packet got through: $out"
+rv_stop "$PID_A"
+rv_stop "$PID_B"
+dups=$(rv_stat "$RV_TMP/a.json" duplicates_out)
+replays=$(rv_stat "$RV_TMP/b.json" drops.replay)
+log "replay: a sent $dups copies, b dropped $replays as replays"
+[ "$dups" -ge 5 ] && [ "$replays" -ge 1 ] && [ "$replays" -le "$dups" ] ||
+	fail "replay: expected b to drop a's copies as replays (copies $dups, replay drops $replays)"
+[ "$(rv_stat "$RV_TMP/b.json" drops.auth)" = 0 ] || fail "replay: b counted auth drops"
+[ "$(rv_stat "$RV_TMP/b.json" tun_out)" -ge 10 ] || fail "replay: b delivered too few packets"
 
 # Re-key: key-id 7 -> 1 (the next key-id skips 0). Only a gets SIGUSR2; b
 # switches when the first packet with the new key authenticates. tshark

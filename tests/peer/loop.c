@@ -34,6 +34,7 @@ struct peer {
 	struct sockaddr_in remote;
 	bool remote_known, running, ch_ready;
 	uint32_t echo_seq;
+	uint32_t sealed;	   /* for --duplicate-every */
 	uint8_t rx[PEER_BUF_SIZE]; /* network -> TUN */
 	uint8_t tx[PEER_BUF_SIZE]; /* TUN -> network, pings, echos */
 };
@@ -119,6 +120,10 @@ static void seal_and_send(struct peer *pr, struct rv_pkt *p)
 		return;
 	}
 	transmit(pr, p);
+	if (pr->o->duplicate_every && ++pr->sealed % pr->o->duplicate_every == 0) {
+		transmit(pr, p); /* the same bytes again: a replay */
+		pr->st.duplicates_out++;
+	}
 }
 
 static void send_ping(struct peer *pr)

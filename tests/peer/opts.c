@@ -42,6 +42,8 @@ static const char usage[] =
     "  --ping SECONDS       send OpenVPN keepalive pings every SECONDS\n"
     "  --echo SECONDS       send echo requests every SECONDS and print the RTT\n"
     "  --stats-file PATH    also write the counters JSON to PATH\n"
+    "  --duplicate-every N  test aid: send every Nth sealed packet twice (the\n"
+    "                       copy must be dropped by the receiver's replay window)\n"
     "  --verbose            debug logging\n"
     "  --help               this text\n"
     "\n"
@@ -70,6 +72,7 @@ enum {
 	OPT_PING,
 	OPT_ECHO,
 	OPT_STATS_FILE,
+	OPT_DUPLICATE_EVERY,
 	OPT_VERBOSE,
 	OPT_HELP,
 };
@@ -96,6 +99,7 @@ static const struct option longopts[] = {
     {"ping", required_argument, NULL, OPT_PING},
     {"echo", required_argument, NULL, OPT_ECHO},
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+    {"duplicate-every", required_argument, NULL, OPT_DUPLICATE_EVERY},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -239,6 +243,8 @@ static int parse_one(struct peer_opts *o, int c, const char *a, const char **mod
 	case OPT_STATS_FILE:
 		o->stats_file = a;
 		return 0;
+	case OPT_DUPLICATE_EVERY:
+		return parse_uint("duplicate-every", a, UINT32_MAX, &o->duplicate_every);
 	case OPT_VERBOSE:
 		o->verbose = true;
 		return 0;

@@ -44,6 +44,7 @@ struct peer_opts {
 	uint64_t ping_ns, echo_ns; /* 0 = off */
 	const char *ca_file, *cert_file, *cert_key_file;
 	const char *stats_file;
+	uint32_t duplicate_every; /* test aid: send every Nth packet twice (0 = off) */
 	bool verbose;
 };
 
@@ -59,6 +60,7 @@ struct peer_stats {
 	uint64_t rtt_last_ns, rtt_min_ns, rtt_max_ns;
 	uint64_t rekeys;
 	uint64_t tx_errors, tun_errors, tcp_connects;
+	uint64_t duplicates_out; /* --duplicate-every copies sent */
 	uint64_t drops[RV_DROP__COUNT];
 };
 

@@ -18,7 +18,7 @@ static const struct {
     FIELD(tun_in),	FIELD(tun_out),	     FIELD(pings_in),	  FIELD(pings_out),
     FIELD(echo_req_in), FIELD(echo_req_out), FIELD(echo_rep_in),  FIELD(echo_rep_out),
     FIELD(rtt_last_ns), FIELD(rtt_min_ns),   FIELD(rtt_max_ns),	  FIELD(rekeys),
-    FIELD(tx_errors),	FIELD(tun_errors),   FIELD(tcp_connects),
+    FIELD(tx_errors),	FIELD(tun_errors),   FIELD(tcp_connects), FIELD(duplicates_out),
 };
 
 /* Append to @buf at *@at; false once it no longer fits. */
