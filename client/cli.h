@@ -69,6 +69,10 @@ extern const struct cli_cmd cli_auth_cmds[];
 extern const struct cli_cmd cli_rooms_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_tunnel_cmds[];
+extern const struct cli_cmd cli_up_cmds[];
+
+/* True while a live `roomvpn up ROOM` process owns run/ROOM.pid. */
+bool rv_cli_tunnel_running(const struct cli *c, const char *room);
 
 int rv_cli_main(int argc, char **argv);
 

@@ -34,6 +34,11 @@ static pid_t live_pid(const struct cli *c, const char *room)
 	return 0;
 }
 
+bool rv_cli_tunnel_running(const struct cli *c, const char *room)
+{
+	return live_pid(c, room) != 0;
+}
+
 static char *read_small(const char *path)
 {
 	static char buf[8192];

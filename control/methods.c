@@ -15,6 +15,9 @@
 #include "roomvpn/v1/rooms.pb-c.h"
 #include "rooms.h"
 #endif
+#ifdef RV_HAVE_TUNNEL
+#include "tunnel.h"
+#endif
 #ifdef RV_HAVE_AUDIT
 #include "audit.h"
 #include "roomvpn/v1/audit.pb-c.h"
@@ -73,6 +76,12 @@ const struct rv_method rv_methods[] = {
 	rv_rooms_list_members_rpc, .room_of = rv_rooms_room_of),
     ROW(ROOMS "Kick", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__kick_request__descriptor,
 	rv_rooms_kick_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.kick"),
+#endif
+
+#ifdef RV_HAVE_TUNNEL
+    ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
+	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
+	.audit_action = "tunnel.bootstrap"),
 #endif
 
 #ifdef RV_HAVE_AUDIT

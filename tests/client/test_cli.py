@@ -92,7 +92,7 @@ class CliTest(unittest.TestCase):
                 and line.split("  ")[1].strip()]
         cmds = [c for c in cmds if c[0].isalpha()]
         for want in ("login", "logout", "rooms list", "rooms create", "rooms delete",
-                     "rooms members", "rooms kick", "join", "leave", "status", "down",
+                     "rooms members", "rooms kick", "join", "leave", "up", "status", "down",
                      "admin users list", "admin users create", "admin users update",
                      "admin users delete", "admin audit"):
             self.assertIn(want, [" ".join(c.split()[:len(want.split())]) for c in cmds])
@@ -280,6 +280,21 @@ class CliTest(unittest.TestCase):
         self.assertIn("rooms.delete", [a for a, _ in actions])
         self.assertTrue(all(a.startswith("rooms.") for a, _ in actions))
         self.assertIn("rooms.create", self.ok(self.c.run("admin", "audit")).out)
+
+    def test_up_without_data_plane(self):
+        # The server confirms a tunnel only after the data plane took the
+        # session: with no data plane agent, `up` fails cleanly (no TUN).
+        self.ok(self.c.login())
+        self.ok(self.c.run("rooms", "create", "no-dp"))
+        try:
+            r = self.c.run("up", "no-dp")
+            self.assertEqual(r.returncode, EXIT_CONNECT, r.err)
+            self.assertIn("cannot reach the data plane agent", r.err)
+            self.assertIn("No tunnel is up", self.ok(self.c.run("status")).out)
+            r = self.c.run("up", "no-such-room")
+            self.assertEqual(r.returncode, EXIT_NOT_FOUND, r.err)
+        finally:
+            self.ok(self.c.run("rooms", "delete", "no-dp"))
 
     def test_status_without_tunnels(self):
         self.assertIn("No tunnel is up", self.ok(self.c.run("status")).out)

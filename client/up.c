@@ -1,0 +1,331 @@
+/* roomvpn up ROOM: join, bootstrap the tunnel (TunnelService.Bootstrap,
+ * X25519 + HKDF with the room key), bring up the TUN device over netlink
+ * and run the data channel until SIGINT/SIGTERM (or `roomvpn down`). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "dc.h"
+#include "inet.h"
+#include "kdf.h"
+#include "log.h"
+#include "pbjson.h"
+#include "roomvpn/v1/rooms.pb-c.h"
+#include "roomvpn/v1/tunnel.pb-c.h"
+#include "tun.h"
+
+struct up {
+	struct cli *c;
+	const char *room;
+	const char *ifname_opt;
+	char ifname[IFNAMSIZ];
+	char vip[16];
+	uint32_t peer_id;
+	char pid_path[RV_STATE_PATH + 80], json_path[RV_STATE_PATH + 80];
+	struct rv_tun_config tun;
+	struct rv_dc_params dp;
+	uint8_t room_key[64];
+	size_t room_key_len;
+};
+
+static struct rv_dc *g_dc;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_dc)
+		rv_dc_stop(g_dc);
+}
+
+/* Join (idempotent) and keep the room key for the key derivation. */
+static int join(struct up *u, struct rv_api *a)
+{
+	Roomvpn__V1__JoinRoomRequest req = ROOMVPN__V1__JOIN_ROOM_REQUEST__INIT;
+	Roomvpn__V1__GetRoomRequest get = ROOMVPN__V1__GET_ROOM_REQUEST__INIT;
+	struct rv_grpc_result res;
+	ProtobufCMessage *resp;
+	const Roomvpn__V1__Room *room;
+	grpc_status_code st;
+
+	req.room = (char *)u->room;
+	st = rv_api_call(a, "/roomvpn.v1.RoomService/Join", &req.base,
+			 &roomvpn__v1__join_room_response__descriptor, &resp, &res);
+	if (st != GRPC_STATUS_OK)
+		return cli_rpc_error(u->c, "join", st, &res);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	get.room = (char *)u->room;
+	st = rv_api_call(a, "/roomvpn.v1.RoomService/Get", &get.base,
+			 &roomvpn__v1__room__descriptor, &resp, &res);
+	if (st != GRPC_STATUS_OK)
+		return cli_rpc_error(u->c, "room", st, &res);
+	room = (const Roomvpn__V1__Room *)resp;
+	u->room_key_len = room->room_key.len;
+	if (u->room_key_len == 0 || u->room_key_len > sizeof(u->room_key)) {
+		protobuf_c_message_free_unpacked(resp, NULL);
+		cli_error(u->c, "the server sent no usable room key for %s", u->room);
+		return RV_EXIT_ERROR;
+	}
+	memcpy(u->room_key, room->room_key.data, u->room_key_len);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return RV_EXIT_OK;
+}
+
+static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
+{
+	for (size_t i = 0; i < r->n_endpoints; i++) {
+		const Roomvpn__V1__Endpoint *e = r->endpoints[i];
+		struct sockaddr_in *sa = e->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
+					     ? &u->dp.tcp_server
+					     : &u->dp.udp_server;
+		uint32_t addr;
+		uint16_t port;
+		if (rv_parse_hostport(e->address, &addr, &port) < 0) {
+			cli_error(u->c, "server sent a bad data-plane endpoint '%s'", e->address);
+			return -1;
+		}
+		*sa = (struct sockaddr_in){
+		    .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr), .sin_port = htons(port)};
+	}
+	if (!u->dp.udp_server.sin_port) {
+		cli_error(u->c, "server sent no UDP data-plane endpoint");
+		return -1;
+	}
+	return 0;
+}
+
+/* Session parameters from the answer and the derived keys. */
+static int apply_answer(struct up *u, const struct rv_x25519 *kp,
+			const Roomvpn__V1__BootstrapResponse *r)
+{
+	uint8_t shared[RV_X25519_LEN];
+	struct rv_key_material km;
+	uint32_t vip;
+	int rc = -1;
+
+	if (r->server_public.len != RV_X25519_LEN || rv_cipher_parse(r->cipher, &u->dp.suite) < 0 ||
+	    r->key_id > 7 || r->peer_id > 0xFFFFFE ||
+	    rv_parse_cidr(r->subnet, &vip, &u->tun.plen) < 0 ||
+	    inet_pton(AF_INET, r->virtual_ip, &vip) != 1) {
+		cli_error(u->c, "malformed bootstrap answer from the server");
+		return -1;
+	}
+	if (endpoints(u, r) < 0)
+		return -1;
+	if (rv_x25519_shared(kp, r->server_public.data, shared) == 0 &&
+	    rv_kdf_derive(shared, u->room_key, u->room_key_len, (uint8_t)r->key_id, kp->pub,
+			  r->server_public.data, &km) == 0) {
+		u->dp.tx = km.dir[0];
+		u->dp.rx = km.dir[1];
+		rc = 0;
+	} else {
+		cli_error(u->c, "key exchange failed (bad server key)");
+	}
+	u->tun.addr = ntohl(vip);
+	u->tun.mtu = r->mtu;
+	u->dp.peer_id = r->peer_id;
+	u->dp.key_id = (uint8_t)r->key_id;
+	u->dp.keepalive_ms = r->keepalive_s * 1000;
+	u->peer_id = r->peer_id;
+	snprintf(u->vip, sizeof(u->vip), "%s", r->virtual_ip);
+	OPENSSL_cleanse(shared, sizeof(shared));
+	OPENSSL_cleanse(&km, sizeof(km));
+	return rc;
+}
+
+static int bootstrap(struct up *u, struct rv_api *a)
+{
+	static char *ciphers[] = {"AES-256-GCM", "CHACHA20-POLY1305", "AES-256-CBC"};
+	Roomvpn__V1__BootstrapRequest req = ROOMVPN__V1__BOOTSTRAP_REQUEST__INIT;
+	struct rv_grpc_result res;
+	ProtobufCMessage *resp;
+	struct rv_x25519 kp;
+	grpc_status_code st;
+	int rc;
+
+	if (rv_x25519_generate(&kp) < 0) {
+		cli_error(u->c, "cannot generate an X25519 key");
+		return RV_EXIT_ERROR;
+	}
+	req.room = (char *)u->room;
+	req.n_ciphers = 3;
+	req.ciphers = ciphers;
+	req.client_public.data = kp.pub;
+	req.client_public.len = RV_X25519_LEN;
+	st = rv_api_call(a, "/roomvpn.v1.TunnelService/Bootstrap", &req.base,
+			 &roomvpn__v1__bootstrap_response__descriptor, &resp, &res);
+	if (st != GRPC_STATUS_OK) {
+		rv_x25519_wipe(&kp);
+		return cli_rpc_error(u->c, "tunnel bootstrap", st, &res);
+	}
+	rc = apply_answer(u, &kp, (const Roomvpn__V1__BootstrapResponse *)resp);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	rv_x25519_wipe(&kp);
+	return rc < 0 ? RV_EXIT_ERROR : RV_EXIT_OK;
+}
+
+static void write_status(struct rv_dc *dc, void *arg)
+{
+	struct up *u = arg;
+	char stats[4096], tmp[RV_STATE_PATH + 96];
+	FILE *f;
+
+	if (rv_dc_stats_json(dc, stats, sizeof(stats)) < 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", u->json_path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "{\"virtual_ip\":\"%s\",\"interface\":\"%s\",\"peer_id\":%u,\"stats\":%s}\n",
+		u->vip, u->ifname, u->peer_id, stats);
+	if (fclose(f) == 0)
+		rename(tmp, u->json_path);
+}
+
+static int write_pid(const struct up *u)
+{
+	FILE *f = fopen(u->pid_path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", (int)getpid());
+	return fclose(f);
+}
+
+/* Leave the foreground: the parent reports and exits, the child runs. */
+static int daemonize(const struct up *u)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		for (int i = 0; i < 100 && access(u->pid_path, F_OK) < 0; i++)
+			usleep(20000); /* the child writes it */
+		if (u->c->json)
+			printf("{\"room\":\"%s\",\"interface\":\"%s\",\"virtual_ip\":\"%s\","
+			       "\"pid\":%d}\n",
+			       u->room, u->ifname, u->vip, (int)pid);
+		else
+			printf("Tunnel of room %s is up on %s (%s), pid %d.\n", u->room, u->ifname,
+			       u->vip, (int)pid);
+		fflush(stdout);
+		_exit(0);
+	}
+	setsid();
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (fd > 1)
+			close(fd);
+	}
+	return 0;
+}
+
+/* TUN, data channel, loop; teardown on the way out. */
+static int run_tunnel(struct up *u, bool daemon)
+{
+	char err[256];
+	int tun, rc = RV_EXIT_OK;
+
+	u->tun.name = u->ifname_opt ? u->ifname_opt : "rvpn%d";
+	tun = rv_tun_setup(&u->tun, u->ifname, err, sizeof(err));
+	if (tun < 0) {
+		cli_error(u->c, "%s", err);
+		return RV_EXIT_ERROR;
+	}
+	if (rv_dc_create(&u->dp, tun, &g_dc, err, sizeof(err)) < 0) {
+		cli_error(u->c, "%s", err);
+		close(tun);
+		return RV_EXIT_ERROR;
+	}
+	OPENSSL_cleanse(&u->dp, sizeof(u->dp));
+	if (daemon && daemonize(u) < 0) {
+		cli_error(u->c, "cannot start in the background: %s", strerror(errno));
+		rc = RV_EXIT_ERROR;
+		goto out;
+	}
+	write_pid(u);
+	if (!daemon)
+		printf("Tunnel of room %s is up on %s (%s). Ctrl-C to stop.\n", u->room, u->ifname,
+		       u->vip);
+	fflush(stdout);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	rv_dc_set_tick(g_dc, write_status, u);
+	if (rv_dc_run(g_dc) < 0)
+		rc = RV_EXIT_ERROR;
+	unlink(u->pid_path);
+	unlink(u->json_path);
+	if (!daemon)
+		printf("Tunnel of room %s is down.\n", u->room);
+out:
+	rv_dc_destroy(g_dc);
+	g_dc = NULL;
+	close(tun);
+	return rc;
+}
+
+static int cmd_up(struct cli *c, int argc, char **argv)
+{
+	struct up u = {.c = c};
+	bool daemon = false;
+	const struct cli_opt opts[] = {
+	    {"daemon", NULL, &daemon}, {"interface", &u.ifname_opt, NULL}, {NULL, NULL, NULL}};
+	const char *pos[1];
+	struct rv_api a;
+	int rc;
+
+	if (cli_parse("up", argc, argv, opts, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	u.room = pos[0];
+	if (rv_run_path(c->dir, u.room, "pid", u.pid_path, sizeof(u.pid_path)) < 0 ||
+	    rv_run_path(c->dir, u.room, "json", u.json_path, sizeof(u.json_path)) < 0) {
+		cli_error(c, "bad room name '%s'", u.room);
+		return RV_EXIT_USAGE;
+	}
+	if (access(u.pid_path, F_OK) == 0 && rv_cli_tunnel_running(c, u.room)) {
+		cli_error(c, "the tunnel of room %s is already up (see 'roomvpn status')", u.room);
+		return RV_EXIT_CONFLICT;
+	}
+	rc = cli_api(c, &a);
+	if (rc != RV_EXIT_OK)
+		return rc;
+	if (a.login.fingerprint[0]) {
+		rv_fp_parse(a.login.fingerprint, u.dp.tls_pin);
+		u.dp.tls_pin_set = true;
+	} else {
+		u.dp.tls_ca_file = a.login.ca_file;
+	}
+	rc = join(&u, &a);
+	if (rc == RV_EXIT_OK)
+		rc = bootstrap(&u, &a);
+	rv_api_close(&a); /* no grpc after this point (and none across fork) */
+	OPENSSL_cleanse(u.room_key, sizeof(u.room_key));
+	if (rc != RV_EXIT_OK)
+		return rc;
+	return run_tunnel(&u, daemon);
+}
+
+const struct cli_cmd cli_up_cmds[] = {
+    {"up", "ROOM [--daemon] [--interface NAME]",
+     "Bring up this device's tunnel into a room (joining it if needed): the server and\n"
+     "the client exchange X25519 keys over TunnelService.Bootstrap, a TUN device gets\n"
+     "the virtual IP, MTU and route of the room (netlink), and the data channel runs\n"
+     "over UDP, falling back to TLS over TCP when UDP gets no answer. Runs in the\n"
+     "foreground until Ctrl-C / SIGTERM / 'roomvpn down ROOM'. Needs root (CAP_NET_ADMIN).\n\n"
+     "Options:\n"
+     "  --daemon             run in the background once the tunnel is up\n"
+     "  --interface NAME     TUN device name (default rvpnN)\n",
+     cmd_up},
+    {NULL, NULL, NULL, NULL},
+};

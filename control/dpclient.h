@@ -1,0 +1,18 @@
+/* Client of the data plane's agent socket (proto/dataplane.proto,
+ * docs/dataplane-agent.md): 4-byte big-endian length + a serialized Request;
+ * one Response per Request, in order. One connection per exchange, so a
+ * restarted data plane is simply reached again on the next exchange. */
+#ifndef RV_DPCLIENT_H
+#define RV_DPCLIENT_H
+
+#include <stddef.h>
+
+#include "dataplane.pb-c.h"
+
+/* Send @n requests on one connection to @sock_path and check that every
+ * Response says STATUS_OK. Returns 0, or -1 with a message in @err (socket
+ * failure, or the first refused request and the agent's reason). */
+int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
+			 size_t n, char *err, size_t errlen);
+
+#endif

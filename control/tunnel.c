@@ -1,0 +1,283 @@
+/* TunnelService.Bootstrap: key exchange for a member device, the session
+ * pushed into the data plane, then the answer to the client (only after the
+ * data plane acknowledged). proto/roomvpn/v1/tunnel.proto. */
+#include "tunnel.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "dpclient.h"
+#include "kdf.h"
+#include "log.h"
+#include "rooms.h"
+#include "store.h"
+
+#define MAX_TUNNELS 4096
+
+/* Peer-ids handed out, by (room, device), so that a new bootstrap of the
+ * same member replaces its old data-plane session. */
+static struct {
+	pthread_mutex_t lock;
+	uint32_t next;
+	unsigned n;
+	struct {
+		uint64_t room, device;
+		uint32_t peer_id;
+	} t[MAX_TUNNELS];
+} peers = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* A new peer-id for (room, device); *old gets the previous one or 0. */
+static uint32_t peer_id_take(uint64_t room, uint64_t device, uint32_t *old)
+{
+	uint32_t id;
+	unsigned i;
+
+	pthread_mutex_lock(&peers.lock);
+	if (!peers.next) /* start away from ids a previous run may have left */
+		peers.next = 1 + (uint32_t)(time(NULL) % 0x800000);
+	id = peers.next;
+	peers.next = peers.next >= 0xFFFFFE ? 1 : peers.next + 1;
+	for (i = 0; i < peers.n; i++)
+		if (peers.t[i].room == room && peers.t[i].device == device)
+			break;
+	*old = i < peers.n ? peers.t[i].peer_id : 0;
+	if (i == peers.n && peers.n < MAX_TUNNELS)
+		peers.n++;
+	if (i < MAX_TUNNELS)
+		peers.t[i] = (typeof(peers.t[0])){room, device, id};
+	pthread_mutex_unlock(&peers.lock);
+	return id;
+}
+
+static grpc_status_code fail(char *msg, size_t msglen, grpc_status_code st, const char *fmt,
+			     const char *arg)
+{
+	snprintf(msg, msglen, fmt, arg);
+	return st;
+}
+
+/* The first offered suite the data plane runs. */
+static int pick_cipher(const Roomvpn__V1__BootstrapRequest *r, enum rv_cipher *out)
+{
+	for (size_t i = 0; i < r->n_ciphers; i++) {
+		enum rv_cipher c;
+		if (rv_cipher_parse(r->ciphers[i], &c) == 0 &&
+		    (c == RV_CIPHER_AES_256_GCM || c == RV_CIPHER_CHACHA20_POLY1305 ||
+		     c == RV_CIPHER_AES_256_CBC_HMAC)) {
+			*out = c;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int load_member(struct rv_store *s, uint64_t room, uint64_t dev,
+		       Roomvpn__V1__MemberRecord **out)
+{
+	char k[64];
+	void *v;
+	size_t vl;
+	int rc = rv_store_get(
+	    s, k, (size_t)snprintf(k, sizeof(k), "m/%016" PRIx64 "/%016" PRIx64, room, dev), &v,
+	    &vl);
+
+	if (rc != 0)
+		return rc;
+	*out = roomvpn__v1__member_record__unpack(NULL, vl, v);
+	free(v);
+	return *out ? 0 : -1;
+}
+
+struct tunnel {
+	const Roomvpn__V1__RoomRecord *room;
+	const Roomvpn__V1__MemberRecord *member;
+	enum rv_cipher suite;
+	uint32_t peer_id, old_peer_id;
+	uint8_t key_id;
+	struct rv_key_material km;
+};
+
+/* UpsertRoom + UpsertSession (after deleting the member's previous session). */
+static int push_session(struct rv_control *ctl, const struct tunnel *t, char *err, size_t errlen)
+{
+	Roomvpn__Dataplane__V1__Request rq[2] = {ROOMVPN__DATAPLANE__V1__REQUEST__INIT,
+						 ROOMVPN__DATAPLANE__V1__REQUEST__INIT};
+	Roomvpn__Dataplane__V1__Request del = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &del;
+	Roomvpn__Dataplane__V1__Request *const reqs[2] = {&rq[0], &rq[1]};
+	Roomvpn__Dataplane__V1__UpsertRoom ur = ROOMVPN__DATAPLANE__V1__UPSERT_ROOM__INIT;
+	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
+	Roomvpn__Dataplane__V1__UpsertSession us = ROOMVPN__DATAPLANE__V1__UPSERT_SESSION__INIT;
+	Roomvpn__Dataplane__V1__Session sess = ROOMVPN__DATAPLANE__V1__SESSION__INIT;
+	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
+	Roomvpn__Dataplane__V1__DeleteSession ds = ROOMVPN__DATAPLANE__V1__DELETE_SESSION__INIT;
+	char ignored[256];
+
+	if (t->old_peer_id) { /* the member's previous tunnel, if the data plane has it */
+		ds.peer_id = t->old_peer_id;
+		del.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION;
+		del.delete_session = &ds;
+		rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, ignored, sizeof(ignored));
+	}
+	room.room_id = (uint32_t)t->room->id;
+	room.subnet = t->room->subnet_addr;
+	room.prefix_len = t->room->subnet_prefix;
+	ur.room = &room;
+	rq[0].request_id = 1;
+	rq[0].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM;
+	rq[0].upsert_room = &ur;
+	key.key_id = t->key_id;
+	key.material.data = (uint8_t *)&t->km;
+	key.material.len = sizeof(t->km);
+	key.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
+	sess.peer_id = t->peer_id;
+	sess.room_id = room.room_id;
+	sess.vip = t->member->virtual_ip;
+	sess.cipher = (char *)rv_cipher_name(t->suite);
+	sess.key = &key;
+	us.session = &sess;
+	rq[1].request_id = 2;
+	rq[1].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION;
+	rq[1].upsert_session = &us;
+	return rv_dpclient_exchange(ctl->cfg.dp_agent, reqs, 2, err, errlen);
+}
+
+static void ip_str(uint32_t a, char *out, size_t len)
+{
+	snprintf(out, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
+/* Build and send the answer. */
+static int answer(struct rv_control *ctl, struct rv_stream *s, const struct tunnel *t,
+		  const uint8_t server_pub[RV_X25519_LEN])
+{
+	Roomvpn__V1__BootstrapResponse r = ROOMVPN__V1__BOOTSTRAP_RESPONSE__INIT;
+	Roomvpn__V1__Endpoint ep[2] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT};
+	Roomvpn__V1__Endpoint *eps[2] = {&ep[0], &ep[1]};
+	char vip[16], net[16], subnet[24], srv[16];
+
+	ip_str(t->member->virtual_ip, vip, sizeof(vip));
+	ip_str(t->room->subnet_addr, net, sizeof(net));
+	ip_str(t->room->subnet_addr + 1, srv, sizeof(srv));
+	snprintf(subnet, sizeof(subnet), "%s/%u", net, t->room->subnet_prefix);
+	ep[0].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
+	ep[0].address = ctl->cfg.dp_udp_endpoint;
+	ep[1].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+	ep[1].address = ctl->cfg.dp_tcp_endpoint;
+	r.cipher = (char *)rv_cipher_name(t->suite);
+	r.server_public.data = (uint8_t *)server_pub;
+	r.server_public.len = RV_X25519_LEN;
+	r.peer_id = t->peer_id;
+	r.key_id = t->key_id;
+	r.n_endpoints = 2;
+	r.endpoints = eps;
+	r.keepalive_s = t->room->keepalive_s;
+	r.virtual_ip = vip;
+	r.prefix_len = t->room->subnet_prefix;
+	r.mtu = t->room->mtu;
+	r.subnet = subnet;
+	r.server_ip = srv;
+	return rv_stream_send(s, &r.base);
+}
+
+/* Keys, data plane, answer: everything after the checks. */
+static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, struct tunnel *t,
+				  const Roomvpn__V1__BootstrapRequest *r, char *msg, size_t msglen)
+{
+	struct rv_x25519 kp;
+	uint8_t shared[RV_X25519_LEN];
+	grpc_status_code st = GRPC_STATUS_OK;
+
+	if (rv_x25519_generate(&kp) < 0)
+		return fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key generation failed");
+	if (rv_x25519_shared(&kp, r->client_public.data, shared) < 0) {
+		st = fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
+			  "client_public is not a usable X25519 key");
+		goto out;
+	}
+	if (rv_kdf_derive(shared, t->room->room_key.data, t->room->room_key.len, t->key_id,
+			  r->client_public.data, kp.pub, &t->km) < 0) {
+		st = fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key derivation failed");
+		goto out;
+	}
+	t->peer_id = peer_id_take(t->room->id, t->member->device_id, &t->old_peer_id);
+	if (push_session(ctx->ctl, t, msg, msglen) < 0) {
+		rv_log(RV_LOG_WARN, "tunnel bootstrap for %s in room %s: %s", ctx->who.username,
+		       t->room->name, msg);
+		st = GRPC_STATUS_UNAVAILABLE;
+		goto out;
+	}
+	if (answer(ctx->ctl, s, t, kp.pub) < 0) {
+		st = GRPC_STATUS_CANCELLED;
+		goto out;
+	}
+	rv_log(RV_LOG_INFO, "tunnel up: %s (device %" PRIu64 ") in room %s, peer-id %u, %s",
+	       ctx->who.username, t->member->device_id, t->room->name, t->peer_id,
+	       rv_cipher_name(t->suite));
+	rv_stream_finish(s, GRPC_STATUS_OK, "");
+out:
+	OPENSSL_cleanse(shared, sizeof(shared));
+	OPENSSL_cleanse(&t->km, sizeof(t->km));
+	rv_x25519_wipe(&kp);
+	return st;
+}
+
+static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+				   const ProtobufCMessage *req, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__BootstrapRequest *r = (const void *)req;
+	Roomvpn__V1__RoomRecord *room = NULL;
+	Roomvpn__V1__MemberRecord *member = NULL;
+	struct tunnel t = {.key_id = 0};
+	grpc_status_code st;
+	int rc;
+
+	if (!r)
+		return fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
+			    "no BootstrapRequest before the end of the stream");
+	snprintf(ctx->target, sizeof(ctx->target), "%s", r->room);
+	if (r->client_public.len != RV_X25519_LEN)
+		return fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
+			    "client_public must be a 32-byte X25519 public key");
+	if (pick_cipher(r, &t.suite) < 0)
+		return fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
+			    "no common cipher: the server offers AES-256-GCM, CHACHA20-POLY1305, "
+			    "AES-256-CBC");
+	rc = rv_rooms_load(ctx->ctl->store, r->room, &room);
+	if (rc != 0)
+		return fail(msg, msglen, rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND,
+			    rc < 0 ? "store error%s" : "no room %s", rc < 0 ? "" : r->room);
+	rc = load_member(ctx->ctl->store, room->id, ctx->who.device_id, &member);
+	if (rc != 0) {
+		st = fail(msg, msglen,
+			  rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_FAILED_PRECONDITION,
+			  rc < 0 ? "store error%s"
+				 : "this device has not joined room %s: run 'roomvpn join' first",
+			  rc < 0 ? "" : r->room);
+		goto out;
+	}
+	t.room = room;
+	t.member = member;
+	st = bootstrap(ctx, s, &t, r, msg, msglen);
+out:
+	if (member)
+		roomvpn__v1__member_record__free_unpacked(member, NULL);
+	roomvpn__v1__room_record__free_unpacked(room, NULL);
+	return st;
+}
+
+static void on_end(struct rv_rpc_ctx *ctx, struct rv_stream *s, bool cancelled)
+{
+	(void)ctx, (void)s, (void)cancelled;
+}
+
+const struct rv_stream_ops rv_tunnel_bootstrap_ops = {
+    .on_message = on_message,
+    .on_end = on_end,
+    .one_request = true, /* one BootstrapRequest per call for now */
+};

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# End to end through the real programs, in network namespaces (topology from
+# tests/dataplane/relay_lib.sh: a bridge, the data plane on net_af_packet):
+#   roomvpn-control in ns m9 (10.99.0.19), roomvpn-dataplane in ns dp
+#   (10.99.0.1, agent socket shared through the file system), and `roomvpn`
+#   clients in ns m1, m2 (room "lan") and m3 (room "other").
+# Checks: login, room create, `up --daemon` (join + TunnelService.Bootstrap +
+# TUN + data channel), ping both ways between the two members' virtual IPs,
+# iperf3 TCP (figure printed, not asserted), `status` (udp, RTT measured),
+# a member of another room cannot reach them even with a route (the data
+# plane drops it as no_route), `down` removes the device.
+# Usage: e2e_test.sh BUILD_DIR
+set -uo pipefail
+BIN=$(cd "$1" && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+RUN=$(mktemp -d /tmp/rv-client-e2e.XXXXXX)
+SFX=h8e$$
+# shellcheck source=../dataplane/relay_lib.sh
+source "$SRC/tests/dataplane/relay_lib.sh"
+trap rv_cleanup EXIT
+CLI=$BIN/client/roomvpn
+CTL=$BIN/control/roomvpn-control
+PY=/usr/bin/python3
+CTL_IP=10.99.0.19
+
+die() {
+	echo "FAIL: $*"
+	for f in control.log dp.log; do echo "--- $f"; tail -20 "$RUN/$f"; done
+	exit 1
+}
+# rv USER NS ARGS...: the client of USER (own config dir) in member NS.
+rv() {
+	local user=$1 n=$2
+	shift 2
+	in_ns "$n" "$CLI" --config-dir "$RUN/cfg-$user" "$@"
+}
+jget() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+rv_topology
+for n in 1 2 3 9; do rv_member "$n"; done
+rv_dataplane rss 1 || die "data plane did not start"
+
+cat >"$RUN/control.conf" <<EOF
+state_dir = $RUN/state
+listen = $CTL_IP:7443
+tls_names = $CTL_IP
+argon2_memory_kib = 256
+argon2_iterations = 1
+argon2_parallelism = 1
+dataplane_udp = $DP_IP:$DP_PORT
+dataplane_tcp = $DP_IP:443
+dataplane_agent = $RUN/agent.sock
+EOF
+echo admin-password-1 | "$CTL" init --config "$RUN/control.conf" --state-dir "$RUN/state" \
+	--admin admin >/dev/null 2>&1 || die "control init"
+in_ns 9 "$CTL" serve --config "$RUN/control.conf" >"$RUN/control.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do [ -f "$RUN/state/tls/server.crt" ] && break; sleep 0.1; done
+FP=$(openssl x509 -in "$RUN/state/tls/server.crt" -noout -fingerprint -sha256 | cut -d= -f2)
+
+login() { # login USER PASSWORD NS
+	local i
+	for i in $(seq 50); do
+		echo "$2" | rv "$1" "$3" login "$CTL_IP:7443" --username "$1" --fingerprint "$FP" \
+			--password-stdin >/dev/null 2>"$RUN/login.err" && return 0
+		sleep 0.2
+	done
+	cat "$RUN/login.err"
+	return 1
+}
+login admin admin-password-1 9 || die "admin login"
+for u in alice bob carol; do
+	echo "$u-password-1" | rv admin 9 admin users create "$u" --password-stdin >/dev/null ||
+		die "create user $u"
+done
+login alice alice-password-1 1 || die "alice login"
+login bob bob-password-1 2 || die "bob login"
+login carol carol-password-1 3 || die "carol login"
+rv alice 1 rooms create lan >/dev/null || die "create room lan"
+rv carol 3 rooms create other >/dev/null || die "create room other"
+
+up() { # up USER NS ROOM: daemon tunnel; its pid joins the cleanup list
+	rv "$1" "$2" up "$3" --daemon >"$RUN/up-$1.out" 2>&1 || {
+		cat "$RUN/up-$1.out"
+		return 1
+	}
+	PIDS+=("$(cat "$RUN/cfg-$1/run/$3.pid")")
+}
+up alice 1 lan || die "alice up"
+up bob 2 lan || die "bob up"
+up carol 3 other || die "carol up"
+pass "three tunnels up: $(cat "$RUN/up-alice.out")"
+
+VA=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["virtual_ip"]')
+VB=$(rv bob 2 --json status | jget 'd["tunnels"][0]["status"]["virtual_ip"]')
+VC=$(rv carol 3 --json status | jget 'd["tunnels"][0]["status"]["virtual_ip"]')
+[ -n "$VA" ] && [ -n "$VB" ] && [ "$VA" != "$VB" ] || die "virtual IPs: '$VA' '$VB'"
+
+in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >"$RUN/ping1.out" || die "alice ($VA) -> bob ($VB)"
+in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob ($VB) -> alice ($VA)"
+pass "ping both ways through the data plane: $(tail -1 "$RUN/ping1.out")"
+
+in_ns 2 iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
+IPERF=$!
+PIDS+=("$IPERF")
+sleep 0.5
+if in_ns 1 iperf3 -c "$VB" -t 2 -J >"$RUN/iperf.json" 2>/dev/null; then
+	pass "iperf3 TCP alice -> bob: $("$PY" -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; print("%.0f Mbit/s" % (e["sum_received"]["bits_per_second"]/1e6))' "$RUN/iperf.json")"
+else
+	die "iperf3 through the tunnel"
+fi
+
+for _ in $(seq 50); do
+	S=$(rv alice 1 --json status)
+	[ "$(echo "$S" | jget 'd["tunnels"][0]["status"]["stats"]["rtt_us"] > 0')" = True ] && break
+	sleep 0.2
+done
+echo "$S" | jget 'd["tunnels"][0]["status"]["stats"]["transport"]' | grep -qx udp ||
+	die "status transport: $S"
+[ "$(echo "$S" | jget 'd["tunnels"][0]["status"]["stats"]["rtt_us"] > 0')" = True ] ||
+	die "no RTT in status: $S"
+rv alice 1 status | grep -q "^lan .*$VA.*udp" || die "human status: $(rv alice 1 status)"
+pass "status: udp, RTT $(echo "$S" | jget 'd["tunnels"][0]["status"]["stats"]["rtt_us"]') us"
+
+# carol (room "other") routes alice's subnet into her own tunnel: the data
+# plane must not relay it.
+before=$(drop_count no_route)
+CDEV=$(rv carol 3 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
+in_ns 3 ip route add "${VA%.*}.0/24" dev "$CDEV"
+if in_ns 3 ping -c 2 -i 0.2 -W 1 "$VA" >/dev/null 2>&1; then die "carol reached alice"; fi
+after=$(drop_count no_route)
+[ "$after" -gt "$before" ] || die "no no_route drop counted ($before -> $after)"
+pass "another room's member cannot reach the room (no_route $before -> $after)"
+
+ADEV=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
+rv alice 1 down lan >/dev/null || die "down"
+in_ns 1 ip link show "$ADEV" >/dev/null 2>&1 && die "$ADEV still present after down"
+rv alice 1 status | grep -q "No tunnel is up" || die "status after down"
+pass "down: device removed"
+echo "PASS: client end to end"
