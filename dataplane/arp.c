@@ -109,6 +109,17 @@ static void learn(uint32_t ip, const struct rte_ether_addr *mac, uint64_t now)
 	atomic_fetch_add(&e->seq, 1);
 }
 
+void rv_arp_add_static(uint32_t ip, const struct rte_ether_addr *mac)
+{
+	struct arp_entry *e = entry_for(ip, true, 0);
+	if (!e)
+		return;
+	atomic_fetch_add(&e->seq, 1);
+	e->mac = mac_pack(mac);
+	e->expires_ns = UINT64_MAX;
+	atomic_fetch_add(&e->seq, 1);
+}
+
 uint32_t rv_arp_next_hop(uint32_t dst)
 {
 	uint32_t mask = ~0u << (32 - rv_dp.cfg.prefix_len);

@@ -131,5 +131,7 @@ bool rv_arp_lookup(uint32_t ip, uint64_t now_ns, struct rte_ether_addr *mac);
 void rv_arp_resolve(uint32_t ip); /* ask the control thread (any lcore) */
 uint32_t rv_arp_next_hop(uint32_t dst);
 int rv_arp_init(char *err, size_t errlen);
+/* A permanent entry (start-up, or the control thread only). */
+void rv_arp_add_static(uint32_t ip, const struct rte_ether_addr *mac);
 
 #endif

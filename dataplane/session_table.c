@@ -306,7 +306,11 @@ static struct rv_dp_tables *tables_new(void)
 	struct rv_dp_tables *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
+	/* Sized for max_sessions up front: growing by auto-resize needs grace
+	 * periods and leaves long chains meanwhile. */
 	unsigned long init = 1024;
+	while (init < params.max_sessions && init < (1ul << 20))
+		init <<= 1;
 	int flags = CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING;
 	t->by_peer = cds_lfht_new(init, init, 0, flags, NULL);
 	t->by_vip = cds_lfht_new(init, init, 0, flags, NULL);

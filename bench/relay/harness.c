@@ -1,0 +1,312 @@
+/* In-process relay harness (see harness.h). */
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_udp.h>
+
+#include "dc_frame.h"
+#include "session_table.h"
+#include "static_key.h"
+
+#define DP_IP	   0x0A000001u /* 10.0.0.1 */
+#define GW_IP	   0x0A0000FEu /* 10.0.0.254 */
+#define MEMBER_NET 0x64400000u /* 100.64.0.0: members' outer addresses, behind the gateway */
+#define OVERLAY	   0x0A800000u /* 10.128.0.0/9 in every room */
+#define OUTER_LEN  42u
+
+static const struct rte_ether_addr gw_mac = {{0x02, 0, 0, 0, 0, 0xfe}};
+
+uint64_t rh_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int rh_eal_init(const char *prog, const char *file_prefix, unsigned n_lcores, unsigned mem_mb)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	static char lcores[128], mem[16], prefix[64];
+	size_t at = 0;
+	for (unsigned i = 0; i < n_lcores && at < sizeof(lcores) - 16; i++)
+		at += (size_t)snprintf(lcores + at, sizeof(lcores) - at, "%s%u@%ld", i ? "," : "",
+				       i, (long)i % (cpus > 0 ? cpus : 1));
+	snprintf(mem, sizeof(mem), "%u", mem_mb);
+	snprintf(prefix, sizeof(prefix), "%s", file_prefix);
+	char *argv[] = {(char *)prog, "--lcores",      lcores, "--no-huge",	    "-m", mem,
+			"--no-pci",   "--file-prefix", prefix, "--log-level=error", NULL};
+	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
+	if (rte_eal_init(argc, argv) < 0) {
+		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int make_port(struct rh *h)
+{
+	for (unsigned q = 0; q < h->nq; q++) {
+		char name[32];
+		snprintf(name, sizeof(name), "rh_rx%u", q);
+		h->rx[q] = rte_ring_create(name, h->cfg.ring_size, SOCKET_ID_ANY,
+					   RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(name, sizeof(name), "rh_tx%u", q);
+		h->tx[q] = rte_ring_create(name, h->cfg.ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
+		if (!h->rx[q] || !h->tx[q]) {
+			fprintf(stderr, "ring: %s\n", rte_strerror(rte_errno));
+			return -1;
+		}
+	}
+	int port = rte_eth_from_rings("rh_port", h->rx, h->nq, h->tx, h->nq, SOCKET_ID_ANY);
+	if (port < 0) {
+		fprintf(stderr, "rte_eth_from_rings: %s\n", rte_strerror(rte_errno));
+		return -1;
+	}
+	h->port = (uint16_t)port;
+	return 0;
+}
+
+int rh_setup(struct rh *h, const struct rh_config *cfg)
+{
+	char err[256];
+	memset(h, 0, sizeof(*h));
+	h->cfg = *cfg;
+	h->nq = cfg->n_workers;
+	if (h->nq > RH_MAX_Q || make_port(h) < 0)
+		return -1;
+	struct rv_dp_config dc = {.port_id = h->port,
+				  .ip = DP_IP,
+				  .prefix_len = 24,
+				  .gateway = GW_IP,
+				  .udp_port = 1194,
+				  .n_workers = cfg->n_workers,
+				  .mode = cfg->mode,
+				  .arp_timeout_s = 300,
+				  .n_mbufs = cfg->n_mbufs};
+	struct rv_st_params sp = {.max_sessions = 1u << 17,
+				  .n_workers = cfg->n_workers,
+				  .default_grace_ns = 1000000000ull,
+				  .owner_by_peer_id = cfg->mode == RV_DP_MODE_PIPELINE};
+	if (rv_dp_setup(&dc, err, sizeof(err)) < 0 || rv_st_init(&sp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "setup: %s\n", err);
+		return -1;
+	}
+	rv_arp_add_static(GW_IP, &gw_mac);
+	rv_st_writer_register();
+	for (size_t i = 0; i < sizeof(h->key); i++)
+		((uint8_t *)&h->key)[i] = (uint8_t)(i * 7 + 3);
+	struct rv_key_dir tx, rx;
+	rv_static_key_dirs(&h->key, 0, &tx, &rx); /* the members' side */
+	h->member_enc = rv_cipher_ctx_new(cfg->cipher, &tx, true);
+	return h->member_enc ? 0 : -1;
+}
+
+int rh_populate(struct rh *h, uint32_t n, uint32_t rooms)
+{
+	char err[256];
+	struct rv_st_batch *b = rv_st_batch_new(err, sizeof(err));
+	if (!b)
+		return -1;
+	for (uint32_t r = 0; r < rooms; r++) {
+		struct rv_st_room room = {.room_id = r, .subnet = OVERLAY, .prefix_len = 9};
+		if (rv_st_batch_room(b, &room, err, sizeof(err)) < 0)
+			goto err_batch;
+	}
+	struct rv_st_session s = {
+	    .cipher = h->cfg.cipher, .key_id = 0, .key = h->key, .key_direction = 1};
+	for (uint32_t i = 0; i < n; i++) {
+		s.peer_id = i;
+		s.room_id = i % rooms;
+		s.vip = OVERLAY + i / rooms + 1;
+		s.addr =
+		    (struct rv_outer_addr){.kind = RV_ADDR_UDP, .ip = MEMBER_NET + i, .port = 5000};
+		if (rv_st_batch_session(b, &s, err, sizeof(err)) < 0)
+			goto err_batch;
+	}
+	if (rv_st_batch_commit(b, err, sizeof(err)) < 0)
+		goto err_msg;
+	/* Packet-ids go on: a session that kept its key keeps its replay window. */
+	if (n > h->pid_cap) {
+		uint32_t *p = realloc(h->pid, n * sizeof(*p));
+		if (!p)
+			return -1;
+		memset(p + h->pid_cap, 0, (n - h->pid_cap) * sizeof(*p));
+		h->pid = p;
+		h->pid_cap = n;
+	}
+	h->n_sessions = n;
+	h->n_rooms = rooms;
+	return 0;
+err_batch:
+	rv_st_batch_free(b);
+err_msg:
+	fprintf(stderr, "populate: %s\n", err);
+	return -1;
+}
+
+uint32_t rh_partner(const struct rh *h, uint32_t src)
+{
+	uint32_t next = src + h->n_rooms;
+	return next < h->n_sessions ? next : src % h->n_rooms;
+}
+
+struct rte_ring *rh_rx_ring(struct rh *h, uint32_t src)
+{
+	return h->rx[h->cfg.mode == RV_DP_MODE_PIPELINE ? 0 : src % h->nq];
+}
+
+static void inner_ipv4(uint8_t *p, uint32_t len, uint32_t src, uint32_t dst)
+{
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)p;
+	memset(p, 0, len);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)len);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->src_addr = rte_cpu_to_be_32(src);
+	ip->dst_addr = rte_cpu_to_be_32(dst);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+}
+
+static void outer(struct rte_mbuf *m, uint32_t src)
+{
+	uint16_t dc_len = rte_pktmbuf_data_len(m);
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, OUTER_LEN);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	eh->dst_addr = rv_dp.mac;
+	eh->src_addr = gw_mac;
+	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	memset(ip, 0, sizeof(*ip));
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(dc_len + 28));
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->src_addr = rte_cpu_to_be_32(MEMBER_NET + src);
+	ip->dst_addr = rte_cpu_to_be_32(DP_IP);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	udp->src_port = rte_cpu_to_be_16(5000);
+	udp->dst_port = rte_cpu_to_be_16(1194);
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(dc_len + 8));
+	udp->dgram_cksum = 0;
+}
+
+struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uint32_t src_vip,
+			       uint32_t dst_vip, uint32_t outer_idx, uint32_t payload)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(rv_dp.pool);
+	if (!m)
+		return NULL;
+	m->data_off = (uint16_t)(m->data_off + OUTER_LEN + RV_DC_HEADROOM);
+	m->data_len = m->pkt_len = payload;
+	inner_ipv4(rte_pktmbuf_mtod(m, uint8_t *), payload, src_vip, dst_vip);
+	struct rv_pkt p = {.data = rte_pktmbuf_mtod(m, uint8_t *),
+			   .len = payload,
+			   .headroom = rte_pktmbuf_headroom(m),
+			   .tailroom = rte_pktmbuf_tailroom(m)};
+	if (rv_dc_seal(h->member_enc, h->key_id, peer_id, pid, 1, &p) != RV_OK) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	m->data_off = (uint16_t)(p.data - (uint8_t *)m->buf_addr);
+	m->data_len = m->pkt_len = p.len;
+	outer(m, outer_idx);
+	return m;
+}
+
+uint32_t rh_vip(const struct rh *h, uint32_t i)
+{
+	return OVERLAY + i / h->n_rooms + 1;
+}
+
+struct rte_mbuf *rh_packet(struct rh *h, uint32_t src, uint32_t payload)
+{
+	return rh_packet_raw(h, src, ++h->pid[src], rh_vip(h, src), rh_vip(h, rh_partner(h, src)),
+			     src, payload);
+}
+
+static int iofwd_main(void *arg)
+{
+	struct rh *h = arg;
+	uint16_t q = (uint16_t)(rte_lcore_id() - 1) % h->nq;
+	struct rte_mbuf *pkts[RV_DP_BURST];
+	while (!atomic_load_explicit(&rv_dp.stop, memory_order_relaxed)) {
+		uint16_t n = rte_eth_rx_burst(h->port, q, pkts, RV_DP_BURST);
+		uint16_t s = n ? rte_eth_tx_burst(h->port, q, pkts, n) : 0;
+		rv_stats_lcore(rte_lcore_id())->rx_pkts += n;
+		rv_stats_lcore(rte_lcore_id())->relayed += s;
+		for (uint16_t i = s; i < n; i++)
+			rte_pktmbuf_free(pkts[i]);
+	}
+	return 0;
+}
+
+static int launch(struct rh *h, bool io)
+{
+	atomic_store(&rv_dp.stop, false);
+	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+	for (unsigned i = 0; i < h->cfg.n_workers; i++, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+		if (lcore >= RTE_MAX_LCORE)
+			return -1;
+		rv_dp.w[i].lcore = lcore;
+		rv_dp.w[i].st = rv_stats_lcore(lcore);
+		if (io)
+			rte_eal_remote_launch(iofwd_main, h, lcore);
+		else
+			rte_eal_remote_launch(rv_worker_main, &rv_dp.w[i], lcore);
+	}
+	if (!io && h->cfg.mode == RV_DP_MODE_PIPELINE) {
+		if (lcore >= RTE_MAX_LCORE)
+			return -1;
+		h->rxw.lcore = lcore;
+		h->rxw.st = rv_stats_lcore(lcore);
+		rte_eal_remote_launch(rv_rx_lcore_main, &h->rxw, lcore);
+	}
+	h->running = true;
+	return 0;
+}
+
+int rh_start(struct rh *h)
+{
+	return launch(h, false);
+}
+
+int rh_start_iofwd(struct rh *h)
+{
+	return launch(h, true);
+}
+
+void rh_stop(struct rh *h)
+{
+	if (!h->running)
+		return;
+	atomic_store(&rv_dp.stop, true);
+	/* The writer must not hold up workers that wait for nothing: QSBR
+	 * readers never wait for the writer, so a plain wait is fine. */
+	rte_eal_mp_wait_lcore();
+	h->running = false;
+}
+
+unsigned rh_drain(struct rh *h)
+{
+	struct rte_mbuf *m[64];
+	unsigned total = 0;
+	for (unsigned q = 0; q < h->nq; q++) {
+		unsigned n;
+		while ((n = rte_ring_sc_dequeue_burst(h->tx[q], (void **)m, 64, NULL)) > 0) {
+			rte_pktmbuf_free_bulk(m, n);
+			total += n;
+		}
+	}
+	return total;
+}

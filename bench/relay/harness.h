@@ -1,0 +1,72 @@
+/* In-process relay harness for bench/relay and tests/dataplane/rcu_stress:
+ * the real packet path (rvdp) on a ring-backed ethdev (rte_eth_from_rings,
+ * i.e. net_ring), N sessions in M rooms, and a generator of valid encrypted
+ * packets acting as the members. The calling thread is the table writer. */
+#ifndef RV_RELAY_HARNESS_H
+#define RV_RELAY_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "cipher.h"
+#include "dp.h"
+
+#define RH_MAX_Q 4
+
+struct rh_config {
+	const char *file_prefix;
+	unsigned n_workers;
+	enum rv_dp_mode mode;
+	uint32_t n_mbufs;
+	uint32_t ring_size; /* per RX/TX ring, power of two */
+	enum rv_cipher cipher;
+};
+
+struct rh {
+	struct rh_config cfg;
+	uint16_t port;
+	unsigned nq;
+	struct rte_ring *rx[RH_MAX_Q]; /* generator -> data plane */
+	struct rte_ring *tx[RH_MAX_Q]; /* data plane -> sink */
+	struct rv_key_material key; /* every session shares it (the generator needs one context) */
+	struct rv_cipher_ctx *member_enc;
+	uint32_t n_sessions, n_rooms;
+	uint32_t *pid; /* per session: last packet-id the generator used */
+	uint32_t pid_cap;
+	uint8_t key_id;
+	bool running;
+	struct rv_dp_worker rxw; /* pipeline RX lcore */
+};
+
+/* EAL with --no-huge, @n_lcores lcores mapped over the machine's CPUs. */
+int rh_eal_init(const char *prog, const char *file_prefix, unsigned n_lcores, unsigned mem_mb);
+/* Ports, rings, tables (the caller becomes the writer). */
+int rh_setup(struct rh *h, const struct rh_config *cfg);
+/* @n sessions (peer-ids 0..n-1) spread over @rooms rooms; session i's
+ * virtual IP is host (i / rooms) + 1 of room (i % rooms). Replaces all
+ * (full resync). */
+int rh_populate(struct rh *h, uint32_t n, uint32_t rooms);
+/* Build one packet from session @src to the session after it in its room,
+ * inner IPv4 packet of @payload bytes. NULL if out of mbufs. */
+struct rte_mbuf *rh_packet(struct rh *h, uint32_t src, uint32_t payload);
+/* Any packet: session @peer_id with packet-id @pid, inner @src_vip -> @dst_vip,
+ * outer source address number @outer_idx. */
+struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uint32_t src_vip,
+			       uint32_t dst_vip, uint32_t outer_idx, uint32_t payload);
+uint32_t rh_vip(const struct rh *h, uint32_t i);
+/* RX ring a session's packets go to (RSS: by session; pipeline: 0). */
+struct rte_ring *rh_rx_ring(struct rh *h, uint32_t src);
+uint32_t rh_partner(const struct rh *h, uint32_t src);
+/* Launch / stop the workers (and pipeline RX lcore). */
+int rh_start(struct rh *h);
+void rh_stop(struct rh *h);
+/* io forwarding on the same port, one lcore per queue (the ceiling). */
+int rh_start_iofwd(struct rh *h);
+/* Drain every TX ring, freeing; returns packets drained. */
+unsigned rh_drain(struct rh *h);
+uint64_t rh_now_ns(void);
+
+#endif

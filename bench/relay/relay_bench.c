@@ -1,0 +1,366 @@
+/* rv-relay-bench: synthetic relay on net_ring ports (prints a table; not a
+ * test). Packets are generated and encrypted BEFORE each timed round, so a
+ * round times only the worker: K valid packets are put on the RX ring(s) and
+ * the clock stops when every one of them was transmitted or dropped.
+ *
+ * Rows: N sessions (1 sender, 1,000, 100,000; 100 per room) x payload
+ * (64, 512, 1400 bytes of inner IPv4 packet): relayed Mpps and Gbit/s of
+ * inner payload per worker core, DPDK io forwarding over the same ports, and
+ * the bare crypto bound (one open + one seal per packet, on one core).
+ * Then: table updates/s while forwarding, update-to-visible latency, memory
+ * per session. */
+#include <getopt.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_lcore.h>
+
+#include "dc_frame.h"
+#include "harness.h"
+#include "session_table.h"
+#include "static_key.h"
+
+#define ROUND_PKTS	 16384u
+#define ROUND_TIMEOUT_NS 5000000000ull
+#define CHURN_BASE	 0x800000u
+
+struct opts {
+	unsigned workers;
+	enum rv_dp_mode mode;
+	unsigned rounds;
+	bool quick;
+	enum rv_cipher cipher;
+};
+
+static struct rh h;
+
+static uint64_t done_count(void)
+{
+	struct rv_lcore_stats t;
+	rv_stats_read_total(&t);
+	uint64_t d = 0;
+	for (int i = 1; i < RV_DROP__COUNT; i++)
+		d += t.drops[i];
+	return t.tx_pkts + d;
+}
+
+static uint64_t drops_total(void)
+{
+	struct rv_lcore_stats t;
+	rv_stats_read_total(&t);
+	uint64_t d = 0;
+	for (int i = 1; i < RV_DROP__COUNT; i++)
+		d += t.drops[i];
+	return d;
+}
+
+/* Generate @k packets from the @senders first sessions, round robin. */
+static unsigned generate(struct rte_mbuf **pkts, unsigned k, uint32_t senders, uint32_t payload)
+{
+	static uint32_t next;
+	unsigned n = 0;
+	for (; n < k; n++) {
+		uint32_t src = next++ % senders;
+		pkts[n] = rh_packet(&h, src, payload);
+		if (!pkts[n])
+			break;
+	}
+	return n;
+}
+
+/* Enqueue @n pre-built packets and wait until the data plane is done with
+ * them (io forwarding: until they came out). Returns elapsed ns or 0. */
+static uint64_t timed_round(struct rte_mbuf **pkts, unsigned n, bool io, uint64_t *out)
+{
+	uint64_t base = done_count(), drained = 0;
+	uint64_t t0 = rh_now_ns(), t1;
+	for (unsigned i = 0; i < n; i++) {
+		/* each sender stays on one ring (its RSS queue) */
+		struct rte_ring *r = rh_rx_ring(&h, pkts[i]->hash.usr);
+		while (rte_ring_sp_enqueue(r, pkts[i]) != 0)
+			drained += rh_drain(&h);
+		if ((i & 63) == 63)
+			drained += rh_drain(&h);
+	}
+	for (;;) {
+		drained += rh_drain(&h);
+		t1 = rh_now_ns();
+		if (io ? drained >= n : done_count() - base >= n)
+			break;
+		if (t1 - t0 > ROUND_TIMEOUT_NS)
+			return 0;
+	}
+	drained += rh_drain(&h);
+	*out = drained;
+	return t1 - t0;
+}
+
+/* Remember each packet's sender (the peer-id in its header) in hash.usr. */
+static void tag_senders(struct rte_mbuf **pkts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *dc = rte_pktmbuf_mtod_offset(pkts[i], const uint8_t *, 42);
+		pkts[i]->hash.usr = (uint32_t)dc[1] << 16 | (uint32_t)dc[2] << 8 | dc[3];
+	}
+}
+
+struct result {
+	double mpps, gbps;
+	uint64_t drops;
+};
+
+/* Rounds of ROUND_PKTS packets of @payload bytes; packets remember their
+ * sender in hash.usr (overwritten by the data plane later: harmless). */
+static struct result run_size(const struct opts *o, uint32_t senders, uint32_t payload, bool io)
+{
+	static struct rte_mbuf *pkts[ROUND_PKTS];
+	uint64_t ns = 0, pk = 0, out = 0, d0 = drops_total();
+	for (unsigned r = 0; r < o->rounds; r++) {
+		unsigned n = generate(pkts, ROUND_PKTS, senders, payload);
+		tag_senders(pkts, n);
+		uint64_t t = timed_round(pkts, n, io, &out);
+		if (!t) {
+			fprintf(stderr, "round timed out\n");
+			break;
+		}
+		ns += t;
+		pk += n;
+	}
+	struct result res = {0};
+	if (ns) {
+		res.mpps = (double)pk / ((double)ns / 1e3);
+		res.gbps = res.mpps * payload * 8 / 1e3;
+	}
+	res.drops = drops_total() - d0;
+	return res;
+}
+
+/* One open + one seal per packet, on this core, same suite and size. */
+static double crypto_bound(const struct opts *o, uint32_t payload)
+{
+	struct rv_key_dir tx, rx;
+	rv_static_key_dirs(&h.key, 1, &tx, &rx);
+	struct rv_cipher_ctx *dec = rv_cipher_ctx_new(o->cipher, &rx, false);
+	struct rv_cipher_ctx *enc = rv_cipher_ctx_new(o->cipher, &tx, true);
+	static uint8_t tmpl[2048], buf[2048];
+	unsigned iters = o->quick ? 20000 : 100000;
+	uint64_t t0 = rh_now_ns();
+	for (unsigned i = 1; i <= iters; i++) {
+		struct rv_pkt p = {.data = tmpl + 64,
+				   .len = payload,
+				   .headroom = 64,
+				   .tailroom = 2048 - 64 - payload};
+		memset(tmpl + 64, (int)i, 20);
+		rv_dc_seal(h.member_enc, 0, 1, i, 1, &p); /* the member's packet (untimed part) */
+		uint32_t pid;
+		memcpy(buf, tmpl, sizeof(buf));
+		p.data = buf + (p.data - tmpl);
+		rv_dc_open(dec, &p, &pid);
+		rv_dc_seal(enc, 0, 2, i, 1, &p);
+	}
+	uint64_t t_all = rh_now_ns() - t0;
+	/* subtract the member-side seal and the copy: time them alone */
+	t0 = rh_now_ns();
+	for (unsigned i = 1; i <= iters; i++) {
+		struct rv_pkt p = {.data = tmpl + 64,
+				   .len = payload,
+				   .headroom = 64,
+				   .tailroom = 2048 - 64 - payload};
+		memset(tmpl + 64, (int)i, 20);
+		rv_dc_seal(h.member_enc, 0, 1, i, 1, &p);
+		memcpy(buf, tmpl, sizeof(buf));
+	}
+	uint64_t t_gen = rh_now_ns() - t0;
+	rv_cipher_ctx_free(dec);
+	rv_cipher_ctx_free(enc);
+	double per_pkt = (double)(t_all > t_gen ? t_all - t_gen : 1) / iters;
+	return 1e3 / per_pkt;
+}
+
+static size_t heap_used(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* Heap in use once every deferred free (old tables, keys) has run. */
+static size_t settled_heap(void)
+{
+	struct rv_st_counts c;
+	rv_st_writer_idle();
+	for (int i = 0; i < 2000; i++) {
+		rv_st_counts(&c);
+		if (!c.pending_frees)
+			break;
+		usleep(1000);
+	}
+	return heap_used();
+}
+
+/* Session upserts + deletes (churn sessions, own peer-ids) while the
+ * workers forward a pre-generated stream; then update-to-visible: upsert a
+ * session, send its first packet, time until the worker counted it. */
+static void table_updates(const struct opts *o, uint32_t senders)
+{
+	static struct rte_mbuf *pkts[ROUND_PKTS];
+	unsigned n = generate(pkts, ROUND_PKTS, senders, 64);
+	tag_senders(pkts, n);
+	char err[256];
+	struct rv_st_session s = {
+	    .room_id = 0, .cipher = o->cipher, .key = h.key, .key_direction = 1};
+	uint64_t updates = 0, t0 = rh_now_ns(), base = done_count();
+	unsigned fed = 0;
+	while (done_count() - base < n || fed < n) {
+		for (unsigned x = 0; x < 256 && fed < n; x++, fed++)
+			if (rte_ring_sp_enqueue(rh_rx_ring(&h, pkts[fed]->hash.usr), pkts[fed]) !=
+			    0)
+				break;
+		rh_drain(&h);
+		s.peer_id = CHURN_BASE + (uint32_t)(updates / 2 % 1000);
+		s.vip = 0x0AF00000u + (uint32_t)(updates / 2 % 1000);
+		if (updates % 2 == 0)
+			rv_st_session_upsert(&s, err, sizeof(err));
+		else
+			rv_st_session_delete(s.peer_id, err, sizeof(err));
+		updates++;
+		if (rh_now_ns() - t0 > ROUND_TIMEOUT_NS)
+			break;
+	}
+	double secs = (double)(rh_now_ns() - t0) / 1e9;
+	rh_drain(&h);
+	rv_st_writer_idle();
+	/* update-to-visible */
+	uint64_t lat[101];
+	unsigned nl = 0;
+	for (unsigned i = 0; i < 101; i++) {
+		s.peer_id = CHURN_BASE + 5000 + i;
+		s.vip = 0x0AF10000u + i;
+		s.addr = (struct rv_outer_addr){
+		    .kind = RV_ADDR_UDP, .ip = 0x64500000u + i, .port = 5000};
+		uint64_t t = rh_now_ns();
+		rv_st_session_upsert(&s, err, sizeof(err));
+		struct rte_mbuf *m = rh_packet_raw(&h, s.peer_id, 1, s.vip, rh_vip(&h, 0), 0, 64);
+		if (!m || rte_ring_sp_enqueue(rh_rx_ring(&h, s.peer_id), m) != 0)
+			continue;
+		struct rv_st_session_info info = {0};
+		while (rv_st_session_get(s.peer_id, &info) == 0 && info.pkts_in == 0 &&
+		       rh_now_ns() - t < 100000000ull)
+			rh_drain(&h);
+		if (info.pkts_in)
+			lat[nl++] = rh_now_ns() - t;
+		rv_st_session_delete(s.peer_id, err, sizeof(err));
+		rh_drain(&h);
+		rv_st_writer_idle();
+	}
+	for (unsigned i = 1; i < nl; i++)
+		for (unsigned j = i; j > 0 && lat[j - 1] > lat[j]; j--) {
+			uint64_t t = lat[j];
+			lat[j] = lat[j - 1];
+			lat[j - 1] = t;
+		}
+	printf("  table updates while forwarding: %.0f updates/s (session upsert or delete, "
+	       "%lu in %.2f s, %u pkts forwarded meanwhile)\n",
+	       updates / secs, updates, secs, n);
+	if (nl)
+		printf(
+		    "  update-to-visible (upsert -> first packet of the new session counted by a "
+		    "worker): median %.1f us, p90 %.1f us (%u samples)\n",
+		    lat[nl / 2] / 1e3, lat[nl * 9 / 10] / 1e3, nl);
+}
+
+static int parse(struct opts *o, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"workers", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
+	    {"quick", no_argument, NULL, 'q'},	       {"cipher", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0}};
+	int c;
+	*o = (struct opts){
+	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
+	while ((c = getopt_long(argc, argv, "w:m:qc:h", lo, NULL)) != -1) {
+		if (c == 'w')
+			o->workers = (unsigned)atoi(optarg);
+		else if (c == 'm')
+			o->mode = strcmp(optarg, "pipeline") ? RV_DP_MODE_RSS : RV_DP_MODE_PIPELINE;
+		else if (c == 'q')
+			o->quick = true;
+		else if (c == 'c' && rv_cipher_parse(optarg, &o->cipher) == 0)
+			continue;
+		else {
+			printf("usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
+			       "[--cipher NAME] [--quick]\n");
+			return c == 'h' ? 1 : -1;
+		}
+	}
+	if (o->workers < 1 || o->workers > RH_MAX_Q)
+		return -1;
+	if (o->quick)
+		o->rounds = 2;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse(&o, argc, argv);
+	if (rc)
+		return rc < 0 ? 2 : 0;
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "rvbench%d", (int)getpid());
+	unsigned lcores = 1 + o.workers + (o.mode == RV_DP_MODE_PIPELINE);
+	if (rh_eal_init(argv[0], prefix, lcores, 1024) < 0)
+		return 1;
+	struct rh_config cfg = {.n_workers = o.workers,
+				.mode = o.mode,
+				.n_mbufs = 65535,
+				.ring_size = 32768,
+				.cipher = o.cipher};
+	if (rh_setup(&h, &cfg) < 0)
+		return 1;
+	printf("relay bench: %s, %u worker(s), %s mode, %u rounds x %u packets per cell\n",
+	       rv_cipher_name(o.cipher), o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
+	       o.rounds, ROUND_PKTS);
+	printf("%-9s %-7s | %-20s | %-20s | %-12s | %-8s | %s\n", "sessions", "payload",
+	       "relay Mpps  Gbit/s", "io-fwd Mpps Gbit/s", "crypto Mpps", "relay/cb", "drops");
+	static const uint32_t sizes[] = {64, 512, 1400};
+	static const uint32_t ns[] = {1, 1000, 100000};
+	for (unsigned si = 0; si < 3; si++) {
+		uint32_t n = ns[si] < 2 ? 2 : ns[si], senders = ns[si];
+		uint32_t rooms = n >= 200 ? n / 100 : 1;
+		if (rh_populate(&h, 2, 1) < 0)
+			return 1;
+		size_t before = settled_heap();
+		if (rh_populate(&h, n, rooms) < 0)
+			return 1;
+		size_t after = settled_heap();
+		for (unsigned z = 0; z < 3; z++) {
+			rh_start(&h);
+			struct result r = run_size(&o, senders, sizes[z], false);
+			rh_stop(&h);
+			rh_start_iofwd(&h);
+			struct result io = run_size(&o, senders, sizes[z], true);
+			rh_stop(&h);
+			rh_drain(&h);
+			double cb = crypto_bound(&o, sizes[z]);
+			printf("%-9u %-7u | %8.3f  %8.2f  | %8.3f  %8.2f  | %10.3f   | %6.1f%% | "
+			       "%lu\n",
+			       ns[si], sizes[z], r.mpps, r.gbps, io.mpps, io.gbps, cb,
+			       100.0 * r.mpps / cb, r.drops);
+		}
+		if (n > 2)
+			printf("  memory: %.0f bytes/session (heap growth for %u sessions in %u "
+			       "rooms, "
+			       "4 cipher contexts + replay window each)\n",
+			       (double)(after - before) / (n - 2), n, rooms);
+		if (si == 2 || o.quick) {
+			rh_start(&h);
+			table_updates(&o, senders);
+			rh_stop(&h);
+		}
+		rv_st_writer_idle();
+	}
+	return 0;
+}
