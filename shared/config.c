@@ -35,6 +35,14 @@ static void strip_comment(char *s)
 	}
 }
 
+static bool valid_key(const char *k)
+{
+	for (; *k; k++)
+		if (!isalnum((unsigned char)*k) && !strchr("_-.", *k))
+			return false;
+	return true;
+}
+
 /* Handle one line; @where is "path:line" or "override". */
 static int one_line(char *line, const char *where, rv_config_cb cb, void *arg, char *err,
 		    size_t errlen)
@@ -56,6 +64,11 @@ static int one_line(char *line, const char *where, rv_config_cb cb, void *arg, c
 	value = trim(eq + 1);
 	if (*key == 0) {
 		snprintf(err, errlen, "%s: missing key before '='", where);
+		return -1;
+	}
+	if (!valid_key(key)) {
+		snprintf(err, errlen, "%s: invalid key '%.64s' (letters, digits, '_', '-', '.')",
+			 where, key);
 		return -1;
 	}
 	if (cb(arg, key, value, msg, sizeof(msg)) < 0) {

@@ -82,6 +82,7 @@ static void test_load_errors(void **state)
 	load_expect_error("a = 1\nport = 70000\n", "2: port: 70000 is out of range [1, 65535]");
 	load_expect_error("a = 1\n\njust words\n", "3: expected 'key = value', got 'just words'");
 	load_expect_error(" = 5\n", "1: missing key before '='");
+	load_expect_error("a b = 5\n", "1: invalid key 'a b' (letters, digits, '_', '-', '.')");
 	load_expect_error("unknown = 1\n", "1: unknown: unknown key");
 	load_expect_error("port = abc\n", "1: port: 'abc' is not a number");
 	assert_int_equal(rv_config_load("/nonexistent/x.conf", cb, &s, err, sizeof(err)), -1);
