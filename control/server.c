@@ -63,6 +63,7 @@ struct call {
 	grpc_status_code final_status;
 	char final_msg[256];
 	struct outmsg *q_head, *q_tail;
+	struct call *s_prev, *s_next; /* open streams, under srv->mu */
 };
 
 struct rv_stream {
@@ -83,6 +84,7 @@ struct rv_server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool shutdown_done;
+	struct call *streams; /* open streams: finished first on stop */
 	struct tag t_shutdown;
 };
 
@@ -504,20 +506,43 @@ static void stream_received(struct call *c, bool ok)
 	}
 }
 
+/* Adds or removes an open stream from the server's list. */
+static void stream_link(struct call *c, bool add)
+{
+	struct rv_server *srv = c->srv;
+
+	pthread_mutex_lock(&srv->mu);
+	if (add) {
+		c->s_next = srv->streams;
+		if (srv->streams)
+			srv->streams->s_prev = c;
+		srv->streams = c;
+	} else {
+		if (c->s_prev)
+			c->s_prev->s_next = c->s_next;
+		else
+			srv->streams = c->s_next;
+		if (c->s_next)
+			c->s_next->s_prev = c->s_prev;
+	}
+	pthread_mutex_unlock(&srv->mu);
+}
+
 static void stream_start(struct call *c)
 {
 	struct rv_control *ctl = c->srv->ctl;
 	grpc_op op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
 
 	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	stream_link(c, true); /* before any event of the call can run */
+	if (ctl->on_stream)
+		ctl->on_stream(ctl, +1);
 	pthread_mutex_lock(&c->mu);
 	c->refs = 1; /* released when on_end has run */
 	c->refs++;
 	start_batch(c, &op, 1, &c->t_close);
 	stream_recv(c);
 	pthread_mutex_unlock(&c->mu);
-	if (ctl->on_stream)
-		ctl->on_stream(ctl, +1);
 }
 
 static void stream_closed(struct call *c)
@@ -534,6 +559,7 @@ static void stream_closed(struct call *c)
 		c->m->stream->on_end(&c->ctx, (struct rv_stream *)c, c->cancelled != 0);
 	if (ctl->on_stream)
 		ctl->on_stream(ctl, -1);
+	stream_link(c, false);
 	call_unref(c); /* the handler's reference */
 }
 
@@ -786,6 +812,13 @@ void rv_server_stop(struct rv_server *srv, unsigned grace_ms)
 		return;
 	atomic_store(&srv->stopping, true);
 	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
+	/* Streams never end by themselves: finish them now. A stream stays in
+	 * the list (and alive) until its close event, which takes srv->mu. */
+	pthread_mutex_lock(&srv->mu);
+	for (struct call *c = srv->streams; c; c = c->s_next)
+		rv_stream_finish((struct rv_stream *)c, GRPC_STATUS_UNAVAILABLE,
+				 "server shutting down");
+	pthread_mutex_unlock(&srv->mu);
 	if (srv->n_threads && !wait_shutdown(srv, grace_ms)) {
 		rv_log(RV_LOG_WARN, "grpc: %ld call(s) still running after %u ms, cancelling",
 		       atomic_load(&srv->live_calls), grace_ms);

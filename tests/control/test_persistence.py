@@ -75,6 +75,24 @@ class PersistenceTest(unittest.TestCase):
         self.srv.restart()
         self.srv.admin_token()
 
+    def test_sigterm_ends_open_streams(self):
+        from harness import health
+        h = health()
+        ch = self.srv.new_channel()
+        watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=h.HealthCheckResponse.FromString)
+        streams = [watch(h.HealthCheckRequest()) for _ in range(3)]
+        for s in streams:
+            self.assertEqual(next(s).status, h.HealthCheckResponse.SERVING)
+        self.assertEqual(self.srv.stop(), 0)
+        for s in streams:
+            with self.assertRaises(grpc.RpcError) as cm:
+                next(s)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertIn("shutting down", cm.exception.details())
+        ch.close()
+        self.srv.restart()
+
 
 if __name__ == "__main__":
     unittest.main()
