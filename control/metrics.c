@@ -73,7 +73,8 @@ static const char *code_name[N_CODES] = {
 static struct method_slot *slot_for(struct rv_metrics *m, const char *method)
 {
 	struct method_slot *other = &m->slots[N_SLOTS - 1];
-	if (!method || strlen(method) >= NAME_MAX_LEN)
+	/* Names that would need escaping in a label value are not ours. */
+	if (!method || strlen(method) >= NAME_MAX_LEN || strpbrk(method, "\"\\\n"))
 		return other;
 	for (int i = 0; i < N_SLOTS - 1; i++) {
 		struct method_slot *s = &m->slots[i];

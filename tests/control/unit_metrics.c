@@ -128,7 +128,9 @@ static void test_method_table_is_bounded(void **state)
 		snprintf(name, sizeof(name), "/made.up.Service/M%d", i);
 		rv_metrics_rpc_observe(ctl.metrics, name, 12, 0.001);
 	}
-	rv_metrics_rpc_observe(ctl.metrics, NULL, 99, 0.001); /* bad status: UNKNOWN */
+	rv_metrics_rpc_observe(ctl.metrics, NULL, 99, 0.001);	/* bad status: UNKNOWN */
+	rv_metrics_rpc_observe(ctl.metrics, "/a\"b", 4, 0.001); /* needs escaping: other */
+	rv_metrics_rpc_observe(ctl.metrics, "/a\nb", 4, 0.001);
 	size_t len;
 	char *text = rv_metrics_render(&ctl, &len);
 	assert_non_null(text);
@@ -140,6 +142,8 @@ static void test_method_table_is_bounded(void **state)
 				   "\"UNIMPLEMENTED\"}") == 137);
 	assert_true(value_of(text, "roomvpn_control_rpcs_total{method=\"other\",code="
 				   "\"UNKNOWN\"}") == 1);
+	assert_true(value_of(text, "roomvpn_control_rpcs_total{method=\"other\",code="
+				   "\"DEADLINE_EXCEEDED\"}") == 2);
 	free(text);
 	rv_metrics_fini(&ctl);
 }
