@@ -112,6 +112,10 @@ struct rv_control {
 	int (*room_owner)(struct rv_control *ctl, const char *room, uint64_t *owner_id);
 	/* A user is deleted or disabled: drop their memberships/sessions. */
 	void (*on_user_removed)(struct rv_control *ctl, uint64_t user_id);
+	/* rooms.c, after a device stopped being a member of a room (Leave,
+	 * Kick, room Delete, its user removed) and the store says so: tear down
+	 * its tunnel. Called without the rooms lock held. */
+	void (*on_member_removed)(struct rv_control *ctl, uint64_t room_id, uint64_t device_id);
 };
 
 /* config.c: defaults, then one key at a time (file and --set overrides).

@@ -731,16 +731,62 @@ grpc_status_code rv_rooms_update_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	return update_step(ctx, req, "", resp, msg, msglen);
 }
 
+/* (room, device) memberships that a change removed, reported through
+ * ctl->on_member_removed once the change is stored and the lock released. */
+struct removed {
+	uint64_t (*v)[2];
+	size_t n, cap;
+};
+
+/* Records the member key "m/<room>/<device>". */
+static void removed_add(struct removed *rm, const void *k, size_t kl)
+{
+	if (kl != 2 + 16 + 1 + 16)
+		return;
+	if (rm->n == rm->cap) {
+		size_t cap = rm->cap ? rm->cap * 2 : 16;
+		void *p = realloc(rm->v, cap * sizeof(*rm->v));
+		if (!p) {
+			rv_log(RV_LOG_WARN,
+			       "rooms: out of memory: a removed member's tunnel stays");
+			return;
+		}
+		rm->v = p;
+		rm->cap = cap;
+	}
+	rm->v[rm->n][0] = parse_hex64((const char *)k + 2, 16);
+	rm->v[rm->n][1] = parse_hex64((const char *)k + 19, 16);
+	rm->n++;
+}
+
+static void removed_report(struct rv_control *ctl, struct removed *rm)
+{
+	for (size_t i = 0; ctl->on_member_removed && i < rm->n; i++)
+		ctl->on_member_removed(ctl, rm->v[i][0], rm->v[i][1]);
+	free(rm->v);
+	*rm = (struct removed){0};
+}
+
+struct del_scan {
+	struct rv_store_batch *b;
+	struct removed *rm; /* member keys go here too (NULL: not members) */
+};
+
 static int batch_delete_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 {
+	struct del_scan *d = arg;
 	(void)v;
 	(void)vl;
-	rv_store_batch_delete(arg, k, kl);
+	rv_store_batch_delete(d->b, k, kl);
+	if (d->rm)
+		removed_add(d->rm, k, kl);
 	return 0;
 }
 
-/* Every key of room @r into @b: record, indexes, members, addresses. */
-static int delete_room_keys(struct rv_store *s, const RoomRecord *r, struct rv_store_batch *b)
+/* Every key of room @r into @b: record, indexes, members (also listed in
+ * @rm), addresses. */
+static int delete_room_keys(struct rv_store *s, const RoomRecord *r, struct rv_store_batch *b,
+			    struct removed *rm)
 {
 	char k[KEY_MAX];
 	const char *fmt[] = {"m/%016" PRIx64 "/", "ip/%016" PRIx64 "/", "ipd/%016" PRIx64 "/"};
@@ -748,8 +794,9 @@ static int delete_room_keys(struct rv_store *s, const RoomRecord *r, struct rv_s
 	rv_store_batch_delete(b, k, key_name(k, r->name));
 	rv_store_batch_delete(b, k, key_subnet(k, r->subnet_addr));
 	for (size_t i = 0; i < 3; i++) {
+		struct del_scan d = {b, i == 0 ? rm : NULL};
 		int pl = snprintf(k, sizeof(k), fmt[i], r->id);
-		if (rv_store_scan_prefix(s, k, (size_t)pl, NULL, 0, batch_delete_cb, b) < 0)
+		if (rv_store_scan_prefix(s, k, (size_t)pl, NULL, 0, batch_delete_cb, &d) < 0)
 			return -1;
 	}
 	return 0;
@@ -761,16 +808,21 @@ grpc_status_code rv_rooms_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	const Roomvpn__V1__DeleteRoomRequest *q = (const void *)req;
 	struct rv_store *s = ctx->ctl->store;
 	RoomRecord *r = NULL;
+	struct removed rm = {0};
 
 	pthread_mutex_lock(&rooms_mu);
 	grpc_status_code st = find_room(ctx, q->room, &r, msg, msglen);
 	if (st == GRPC_STATUS_OK) {
 		struct rv_store_batch *b = rv_store_batch_new();
-		if (!b || delete_room_keys(s, r, b) < 0 || rv_store_batch_commit(s, b, true) < 0)
+		if (!b || delete_room_keys(s, r, b, &rm) < 0 ||
+		    rv_store_batch_commit(s, b, true) < 0) {
 			st = store_status(msg, msglen);
+			rm.n = 0; /* nothing was removed */
+		}
 		rv_store_batch_free(b);
 	}
 	pthread_mutex_unlock(&rooms_mu);
+	removed_report(ctx->ctl, &rm);
 	if (st == GRPC_STATUS_OK)
 		rv_log(RV_LOG_INFO, "rooms: '%s' deleted by %s", r->name, ctx->who.username);
 	if (r)
@@ -1157,6 +1209,8 @@ static grpc_status_code remove_member(struct rv_rpc_ctx *ctx, const char *room_n
 	}
 out:
 	pthread_mutex_unlock(&rooms_mu);
+	if (st == GRPC_STATUS_OK && ctx->ctl->on_member_removed)
+		ctx->ctl->on_member_removed(ctx->ctl, r->id, dev);
 	if (r)
 		roomvpn__v1__room_record__free_unpacked(r, NULL);
 	return st;
@@ -1271,6 +1325,7 @@ struct user_members {
 	struct rv_store_batch *b;
 	uint64_t user_id;
 	unsigned n;
+	struct removed rm;
 };
 
 static int user_members_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
@@ -1279,6 +1334,7 @@ static int user_members_cb(void *arg, const void *k, size_t kl, const void *v, s
 	MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, vl, v);
 	if (mr && mr->user_id == um->user_id) {
 		rv_store_batch_delete(um->b, k, kl);
+		removed_add(&um->rm, k, kl);
 		um->n++;
 	}
 	if (mr)
@@ -1294,10 +1350,13 @@ static void hook_user_removed(struct rv_control *ctl, uint64_t user_id)
 		return;
 	pthread_mutex_lock(&rooms_mu);
 	if (rv_store_scan_prefix(ctl->store, "m/", 2, NULL, 0, user_members_cb, &um) < 0 ||
-	    (um.n && rv_store_batch_commit(ctl->store, um.b, true) < 0))
+	    (um.n && rv_store_batch_commit(ctl->store, um.b, true) < 0)) {
 		rv_log(RV_LOG_ERROR, "rooms: cannot remove the memberships of user %" PRIu64,
 		       user_id);
+		um.rm.n = 0;
+	}
 	pthread_mutex_unlock(&rooms_mu);
+	removed_report(ctl, &um.rm);
 	rv_store_batch_free(um.b);
 	if (um.n)
 		rv_log(RV_LOG_INFO, "rooms: user %" PRIu64 " removed from %u room(s)", user_id,
