@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "password.h"
 #include "ratelimit.h"
@@ -209,11 +210,11 @@ static grpc_status_code rotate(struct rv_control *ctl, const Roomvpn__V1__TokenR
 	    new_token(b, "rvd_", ROOMVPN__V1__TOKEN_RECORD__KIND__DEVICE, u->id, d->id, d_exp, dtok,
 		      dh) != 0)
 		goto out;
-	/* the old token stays known as ROTATED until it would have expired */
+	/* the old token stays known as ROTATED */
 	rot.kind = ROOMVPN__V1__TOKEN_RECORD__KIND__ROTATED;
 	rot.user_id = old->user_id;
 	rot.device_id = old->device_id;
-	rot.expires_ns = old->expires_ns;
+	rot.expires_ns = d_exp; /* reuse is detected as long as the device lives */
 	rv_token_batch_put(b, old_hash, &rot);
 	uint8_t *prev = d->token_hash.data;
 	d->token_hash.data = dh;
@@ -460,4 +461,119 @@ grpc_status_code rv_auth_logout_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	roomvpn__v1__empty__init(e);
 	*resp = (ProtobufCMessage *)e;
 	return GRPC_STATUS_OK;
+}
+
+/* ---- sweeping expired tokens and devices -------------------------------- */
+
+struct sweep {
+	struct rv_control *ctl;
+	struct rv_store_batch *b;
+	uint64_t now;
+	long n;
+	bool devices;
+};
+
+static int sweep_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct sweep *sw = arg;
+	char k[64];
+
+	if (!sw->devices) {
+		Roomvpn__V1__TokenRecord *t = roomvpn__v1__token_record__unpack(NULL, vlen, val);
+		if (!t || t->expires_ns <= sw->now) {
+			rv_store_batch_delete(sw->b, key, klen);
+			sw->n++;
+		}
+		if (t)
+			roomvpn__v1__token_record__free_unpacked(t, NULL);
+		return 0;
+	}
+	Roomvpn__V1__DeviceRecord *d = roomvpn__v1__device_record__unpack(NULL, vlen, val);
+	if (d && d->expires_ns + sw->ctl->cfg.session_ttl_ns <= sw->now) {
+		char uhex[17], dhex[17];
+		rv_store_batch_delete(sw->b, key, klen);
+		rv_id_hex(d->user_id, uhex);
+		rv_id_hex(d->id, dhex);
+		snprintf(k, sizeof(k), "du/%s/%s", uhex, dhex);
+		rv_store_batch_delete(sw->b, k, strlen(k));
+		sw->n += 2;
+	}
+	if (d)
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	return 0;
+}
+
+long rv_auth_sweep(struct rv_control *ctl, uint64_t now_ns)
+{
+	struct sweep sw = {.ctl = ctl, .now = now_ns};
+	int rc = 0;
+
+	for (int pass = 0; pass < 2 && rc == 0; pass++) {
+		sw.devices = pass == 1;
+		sw.b = rv_store_batch_new();
+		/* under rotate_mu: a refresh never races with its token's deletion */
+		pthread_mutex_lock(&rotate_mu);
+		rc = rv_store_scan_prefix(ctl->store, sw.devices ? "d/" : "t/", 2, NULL, 0,
+					  sweep_cb, &sw);
+		if (rc == 0)
+			rc = rv_store_batch_commit(ctl->store, sw.b, false);
+		pthread_mutex_unlock(&rotate_mu);
+		rv_store_batch_free(sw.b);
+	}
+	return rc == 0 ? sw.n : -1;
+}
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+	struct rv_control *ctl;
+} sweeper = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *sweeper_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&sweeper.mu);
+	while (!sweeper.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = sweeper.ctl->cfg.token_sweep_ns;
+		ts.tv_sec += (time_t)(ns / 1000000000ull);
+		ts.tv_nsec += (long)(ns % 1000000000ull);
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		if (pthread_cond_timedwait(&sweeper.cv, &sweeper.mu, &ts) == 0 || sweeper.stop)
+			continue;
+		pthread_mutex_unlock(&sweeper.mu);
+		long n = rv_auth_sweep(sweeper.ctl, rv_control_now_real());
+		if (n != 0)
+			rv_log(n < 0 ? RV_LOG_WARN : RV_LOG_DEBUG,
+			       "auth: sweep deleted %ld expired keys", n);
+		pthread_mutex_lock(&sweeper.mu);
+	}
+	pthread_mutex_unlock(&sweeper.mu);
+	return NULL;
+}
+
+int rv_auth_sweeper_start(struct rv_control *ctl)
+{
+	sweeper.ctl = ctl;
+	sweeper.stop = false;
+	if (pthread_create(&sweeper.thread, NULL, sweeper_main, NULL) != 0)
+		return -1;
+	sweeper.running = true;
+	return 0;
+}
+
+void rv_auth_sweeper_stop(void)
+{
+	if (!sweeper.running)
+		return;
+	pthread_mutex_lock(&sweeper.mu);
+	sweeper.stop = true;
+	pthread_cond_signal(&sweeper.cv);
+	pthread_mutex_unlock(&sweeper.mu);
+	pthread_join(sweeper.thread, NULL);
+	sweeper.running = false;
 }

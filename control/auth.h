@@ -23,6 +23,14 @@ grpc_status_code rv_auth_refresh(struct rv_control *ctl, const char *device_toke
 /* Prepares the password checks (a dummy hash for unknown users). 0 or -1. */
 int rv_auth_init(struct rv_control *ctl, char *err, size_t errlen);
 
+/* Deletes expired token records, and devices expired for longer than a
+ * session lives (with their du/ index). Returns the number of keys deleted,
+ * or -1 on a store error. */
+long rv_auth_sweep(struct rv_control *ctl, uint64_t now_ns);
+/* A thread running rv_auth_sweep every cfg.token_sweep_ns; stop joins it. */
+int rv_auth_sweeper_start(struct rv_control *ctl);
+void rv_auth_sweeper_stop(void);
+
 grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				   ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_auth_refresh_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,

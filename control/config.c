@@ -21,6 +21,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->argon2_workers = 2;
 	c->session_ttl_ns = 3600ull * 1000000000ull;
 	c->device_ttl_ns = 30ull * 86400ull * 1000000000ull;
+	c->token_sweep_ns = 600ull * 1000000000ull;
 	c->login_fail_per_user = 5;
 	c->login_fail_per_addr = 20;
 	c->login_fail_window_ns = 300ull * 1000000000ull;
@@ -73,6 +74,7 @@ static const struct key keys[] = {
     U32("argon2_workers", argon2_workers, 1, 256),
     DUR("session_ttl", session_ttl_ns),
     DUR("device_ttl", device_ttl_ns),
+    DUR("token_sweep_interval", token_sweep_ns),
     U32("login_fail_per_user", login_fail_per_user, 1, 1000000),
     U32("login_fail_per_addr", login_fail_per_addr, 1, 1000000),
     DUR("login_fail_window", login_fail_window_ns),
@@ -138,8 +140,9 @@ int rv_control_config_check(const struct rv_control_config *c, char *err, size_t
 		snprintf(err, errlen, "tls_cert and tls_key must be set together");
 		return -1;
 	}
-	if (c->session_ttl_ns == 0 || c->device_ttl_ns == 0) {
-		snprintf(err, errlen, "session_ttl and device_ttl must be positive");
+	if (c->session_ttl_ns == 0 || c->device_ttl_ns == 0 || c->token_sweep_ns == 0) {
+		snprintf(err, errlen,
+			 "session_ttl, device_ttl and token_sweep_interval must be positive");
 		return -1;
 	}
 	if (c->argon2_m_kib < 8 * c->argon2_p) {

@@ -39,6 +39,7 @@ struct rv_control_config {
 	/* [tokens] */
 	uint64_t session_ttl_ns; /* default 1h */
 	uint64_t device_ttl_ns;	 /* default 30 days */
+	uint64_t token_sweep_ns; /* expired tokens/devices are deleted this often (10 min) */
 	/* [ratelimit] failed logins in a sliding window, per user and per address */
 	uint32_t login_fail_per_user;  /* default 5 */
 	uint32_t login_fail_per_addr;  /* default 20 */
@@ -53,8 +54,8 @@ struct rv_control_config {
 	/* [dataplane] endpoints handed to clients in Join replies */
 	char dp_udp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:1194" */
 	char dp_tcp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:443" */
-	char dp_agent[RV_CTL_PATH]; /* data-plane agent socket (tunnel.c), default
-				       "/run/roomvpn/dataplane.sock" */
+	char dp_agent[RV_CTL_PATH];	   /* data-plane agent socket (tunnel.c), default
+					      "/run/roomvpn/dataplane.sock" */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
 	char metrics_listen[RV_CTL_ADDR]; /* "127.0.0.1:9443" */
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */

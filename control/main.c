@@ -203,6 +203,10 @@ static int start_modules(struct rv_control *ctl)
 		rv_log(RV_LOG_ERROR, "argon2: %s", err);
 		return -1;
 	}
+	if (rv_auth_sweeper_start(ctl) != 0) {
+		rv_log(RV_LOG_ERROR, "cannot start the token sweeper thread");
+		return -1;
+	}
 #ifdef RV_HAVE_IPAM
 	static struct rv_ipam ipam;
 	if (rv_ipam_init(&ipam, ctl->cfg.ipam_pool, ctl->cfg.ipam_room_prefix, err, sizeof(err))) {
@@ -230,6 +234,7 @@ static int start_modules(struct rv_control *ctl)
 
 static void stop_modules(struct rv_control *ctl)
 {
+	rv_auth_sweeper_stop();
 	rv_pwpool_stop(ctl->pwpool);
 #ifdef RV_HAVE_METRICS
 	rv_metrics_fini(ctl);

@@ -216,6 +216,39 @@ static void test_ids_and_names(void **state)
 	assert_false(rv_users_valid_name("a b"));
 }
 
+static void test_sweep(void **state)
+{
+	struct fx *f = *state;
+	Roomvpn__V1__Session old = ROOMVPN__V1__SESSION__INIT, live = ROOMVPN__V1__SESSION__INIT;
+	struct rv_principal who;
+	void *v;
+	size_t vl;
+	char dkey[24], hex[17];
+
+	assert_int_equal(rv_auth_sweep(&f->ctl, rv_control_now_real()), 0); /* nothing yet */
+	f->ctl.cfg.session_ttl_ns = 1;
+	f->ctl.cfg.device_ttl_ns = 1;
+	assert_int_equal(rv_auth_issue(&f->ctl, f->uid, "alice", false, "old", &old), 0);
+	rv_control_config_defaults(&f->ctl.cfg);
+	assert_int_equal(rv_auth_issue(&f->ctl, f->uid, "alice", false, "live", &live), 0);
+	/* the 2 expired tokens; the expired device stays while a session of
+	 * it could still live (session_ttl is 1 h again) */
+	assert_int_equal(rv_auth_sweep(&f->ctl, rv_control_now_real()), 2);
+	rv_id_hex(old.device_id, hex);
+	snprintf(dkey, sizeof(dkey), "d/%s", hex);
+	assert_int_equal(rv_store_get(f->ctl.store, dkey, strlen(dkey), &v, &vl), 0);
+	free(v);
+	assert_int_equal(resolve(f, live.session_token, &who), GRPC_STATUS_OK);
+	assert_int_equal(rv_auth_sweep(&f->ctl, rv_control_now_real()), 0);
+	/* much later: live's 2 tokens, and both devices with their du/ keys */
+	assert_int_equal(
+	    rv_auth_sweep(&f->ctl, rv_control_now_real() + 365ull * 86400 * 1000000000ull), 6);
+	assert_int_equal(rv_store_get(f->ctl.store, dkey, strlen(dkey), &v, &vl), 1);
+	assert_int_equal(resolve(f, live.session_token, &who), GRPC_STATUS_UNAUTHENTICATED);
+	free_session(&old);
+	free_session(&live);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +258,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_and_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
