@@ -96,50 +96,62 @@ static void bare_free(struct bare *b)
 	EVP_MAC_CTX_free(b->mac);
 }
 
-/* AEAD: IV set, 8 bytes AAD, payload, tag. CBC: IV set, CBC over
- * prefix+payload+padding, HMAC over IV+ciphertext. Works on buf in place. */
-static void bare_seal(struct bare *b, uint8_t *buf, uint32_t len, uint32_t i)
+/* Per packet: IV set, then for AEAD the 8 AAD bytes in front of @buf. */
+static void bare_start(struct bare *b, uint8_t iv[16], const uint8_t *buf, uint32_t i, int enc)
 {
-	uint8_t iv[16] = {0}, tag[32];
 	int outl;
+
+	memset(iv, 0, 16);
+	memcpy(iv, &i, 4);
+	EVP_CipherInit_ex2(b->c, NULL, NULL, iv, enc, NULL);
+	if (b->aead)
+		EVP_CipherUpdate(b->c, NULL, &outl, buf - 8, 8);
+}
+
+/* CBC: HMAC over IV + the @ct bytes of ciphertext starting at buf - pre. */
+static void bare_mac(struct bare *b, const uint8_t iv[16], const uint8_t *buf, uint32_t ct,
+		     uint8_t tag[32])
+{
 	size_t ml;
 
-	memcpy(iv, &i, 4);
-	EVP_CipherInit_ex2(b->c, NULL, NULL, iv, 1, NULL);
+	EVP_MAC_init(b->mac, NULL, 0, NULL);
+	EVP_MAC_update(b->mac, iv, 16);
+	EVP_MAC_update(b->mac, buf - b->pre, ct);
+	EVP_MAC_final(b->mac, tag, &ml, 32);
+}
+
+/* AEAD: IV, AAD, payload, tag. CBC: IV, CBC over prefix + payload +
+ * padding, HMAC over IV + ciphertext. In place on @buf. */
+static void bare_seal(struct bare *b, uint8_t *buf, uint32_t len, uint32_t i)
+{
+	uint8_t iv[16], tag[32];
+	uint32_t ct = (len + (uint32_t)b->pre + 16) & ~15u;
+	int outl;
+
+	bare_start(b, iv, buf, i, 1);
 	if (b->aead) {
-		EVP_CipherUpdate(b->c, NULL, &outl, buf - 8, 8);
 		EVP_CipherUpdate(b->c, buf, &outl, buf, (int)len);
 		EVP_CipherFinal_ex(b->c, buf + len, &outl);
 		EVP_CIPHER_CTX_ctrl(b->c, EVP_CTRL_AEAD_GET_TAG, 16, tag);
 		return;
 	}
-	uint32_t ct = (len + (uint32_t)b->pre + 16) & ~15u;
 	EVP_CipherUpdate(b->c, buf - b->pre, &outl, buf - b->pre, (int)ct);
-	EVP_MAC_init(b->mac, NULL, 0, NULL);
-	EVP_MAC_update(b->mac, iv, 16);
-	EVP_MAC_update(b->mac, buf - b->pre, ct);
-	EVP_MAC_final(b->mac, tag, &ml, sizeof(tag));
+	bare_mac(b, iv, buf, ct, tag);
 }
 
 static int bare_open(struct bare *b, uint8_t *buf, uint32_t len, const uint8_t *tag_in, uint32_t i)
 {
-	uint8_t iv[16] = {0}, tag[32];
+	uint8_t iv[16], tag[32];
+	uint32_t ct = (len + (uint32_t)b->pre + 16) & ~15u;
 	int outl;
-	size_t ml;
 
-	memcpy(iv, &i, 4);
-	EVP_CipherInit_ex2(b->c, NULL, NULL, iv, 0, NULL);
+	bare_start(b, iv, buf, i, 0);
 	if (b->aead) {
-		EVP_CipherUpdate(b->c, NULL, &outl, buf - 8, 8);
 		EVP_CipherUpdate(b->c, buf, &outl, buf, (int)len);
 		EVP_CIPHER_CTX_ctrl(b->c, EVP_CTRL_AEAD_SET_TAG, 16, (void *)tag_in);
 		return EVP_CipherFinal_ex(b->c, buf + len, &outl);
 	}
-	uint32_t ct = (len + (uint32_t)b->pre + 16) & ~15u;
-	EVP_MAC_init(b->mac, NULL, 0, NULL);
-	EVP_MAC_update(b->mac, iv, 16);
-	EVP_MAC_update(b->mac, buf - b->pre, ct);
-	EVP_MAC_final(b->mac, tag, &ml, sizeof(tag));
+	bare_mac(b, iv, buf, ct, tag);
 	int ok = CRYPTO_memcmp(tag, tag_in, 32) == 0;
 	EVP_CipherUpdate(b->c, buf - b->pre, &outl, buf - b->pre, (int)ct);
 	return ok;
