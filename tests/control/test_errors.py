@@ -10,7 +10,7 @@ import unittest
 import grpc
 from google.protobuf import descriptor_pb2
 
-from harness import PYPROTO_DIR, ControlServer, health, rpc_error
+from harness import PYPROTO_DIR, ControlServer, health, pb, rpc_error
 
 PUBLIC = {"/roomvpn.v1.AuthService/Login", "/roomvpn.v1.AuthService/Refresh",
           "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
@@ -111,6 +111,25 @@ class ErrorsTest(unittest.TestCase):
         self.srv.health_check()
         for s in streams:
             s.cancel()
+
+    def test_many_concurrent_calls(self):
+        """Hundreds of calls in flight at once, logins among them: all answered."""
+        hp = pb("health")
+        auth = pb("auth")
+        tok = self.srv.admin_token()
+        get = self.srv.channel().unary_unary("/roomvpn.v1.HealthService/Get",
+                                             request_serializer=lambda m: m.SerializeToString(),
+                                             response_deserializer=hp.HealthResponse.FromString)
+        login = self.srv.channel().unary_unary("/roomvpn.v1.AuthService/Login",
+                                               request_serializer=lambda m: m.SerializeToString(),
+                                               response_deserializer=auth.Session.FromString)
+        md = [("authorization", "Bearer " + tok)]
+        logins = [login.future(auth.LoginRequest(username="admin", password=self.srv.password), timeout=60)
+                  for _ in range(16)]
+        gets = [get.future(hp.HealthRequest(), metadata=md, timeout=60) for _ in range(400)]
+        self.assertTrue(all(f.result().status == "serving" for f in gets))
+        sessions = {f.result().session_token for f in logins}
+        self.assertEqual(len(sessions), 16)
 
     def test_plain_tls_only(self):
         ch = grpc.insecure_channel("127.0.0.1:%d" % self.srv.port)
