@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Black-box tests of roomvpn-loadgen. Usage:
+#   loadgen_test.sh CASE LOADGEN [DATAPLANE DPCTL]
+# CASE: args | unreachable | reflect | dataplane-agent | dataplane-file
+# The data-plane cases run roomvpn-dataplane as a memif server and the
+# loadgen as its memif client (unix socket in a private temp dir).
+set -u
+case_name=$1
+LG=$2
+DP=${3:-}
+DPCTL=${4:-}
+PY=/usr/bin/python3 # Debian's python (json is all we need)
+tag="h7lg$$"
+tmp=$(mktemp -d /tmp/rv-loadgen-test.XXXXXX)
+dp_pid=""
+fail=0
+
+cleanup() {
+	if [ -n "$dp_pid" ] && kill -0 "$dp_pid" 2>/dev/null; then
+		kill "$dp_pid" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$dp_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$dp_pid" 2>/dev/null
+	fi
+	rm -rf "$tmp" "/var/run/dpdk/${tag}lg" "/var/run/dpdk/${tag}dp" "/var/run/dpdk/${tag}x"
+}
+trap cleanup EXIT
+
+ok() { echo "ok:   $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+EAL=(--no-huge -m 256 --no-pci --log-level=lib.eal:error --log-level=pmd.net.memif:error)
+
+# expect CODE PATTERN -- command...: exit code and a stderr/stdout line.
+expect() {
+	local code=$1 pat=$2
+	shift 3
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -ne "$code" ]; then
+		bad "exit $rc (want $code) from: ${*: -6}"; echo "$out" | tail -5; return
+	fi
+	if ! grep -qE -- "$pat" <<<"$out"; then
+		bad "no /$pat/ in the output of: ${*: -6}"; echo "$out" | tail -5; return
+	fi
+	ok "exit $code, /$pat/"
+}
+
+case_args() {
+	expect 0 'usage: roomvpn-loadgen' -- "$LG" --help
+	expect 2 "missing '--'" -- "$LG" --reflect
+	expect 2 "invalid --clients '1'" -- "$LG" -- --reflect --clients 1
+	expect 2 "invalid --cipher 'AES-128-CBC'" -- "$LG" -- --reflect --cipher AES-128-CBC
+	expect 2 "invalid --sizes '20'" -- "$LG" -- --reflect --sizes 64,20
+	expect 2 "invalid --dp 'nowhere'" -- "$LG" -- --agent /x --dp nowhere
+	expect 2 "missing --dp" -- "$LG" -- --agent /x
+	expect 2 "choose one of --agent, --session-file, --reflect" -- "$LG" -- --agent /x --reflect
+	expect 2 "missing provisioning" -- "$LG" -- --dp 192.0.2.1:1194
+	expect 2 "'--bogus' is unknown" -- "$LG" -- --reflect --bogus
+	expect 2 "every room needs at least 2 members" -- "$LG" -- --reflect --clients 3 --rooms 2
+	expect 2 "needs --seed" -- "$LG" -- --session-file "$tmp/s" --dp 192.0.2.1:1194
+	expect 2 "must end in .png or .svg" -- "$LG" -- --reflect --plot-out "$tmp/p.jpg"
+	expect 2 "invalid --rate '-5'" -- "$LG" -- --reflect --rate -5
+	expect 2 "unexpected argument 'extra'" -- "$LG" -- --reflect extra
+	expect 1 "EAL initialisation failed" -- "$LG" --no-such-eal-option -- --reflect
+	expect 1 "port 0 does not exist" -- "$LG" "${EAL[@]}" --file-prefix "${tag}x" -- --reflect
+}
+
+case_unreachable() {
+	local ring=(--vdev net_ring0 --file-prefix "${tag}x" -l 0)
+	expect 1 "data plane unreachable: cannot connect to the agent socket $tmp/none.sock" -- \
+		"$LG" "${EAL[@]}" "${ring[@]}" -- --agent "$tmp/none.sock" --dp 192.0.2.1:1194
+	# An agent that accepts and never answers.
+	"$PY" -c 'import socket,sys,time
+s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+c=s.accept(); time.sleep(30)' "$tmp/mute.sock" &
+	local mute=$!
+	for _ in $(seq 50); do [ -S "$tmp/mute.sock" ] && break; sleep 0.1; done
+	expect 1 "data plane unreachable: the agent at $tmp/mute.sock did not reply within 500 ms" -- \
+		"$LG" "${EAL[@]}" "${ring[@]}" -- --agent "$tmp/mute.sock" --dp 192.0.2.1:1194 --timeout 0.5
+	kill "$mute" 2>/dev/null; wait "$mute" 2>/dev/null
+	# Nobody answers ARP on a loopback ring.
+	expect 1 "data plane unreachable: no ARP reply from 192.0.2.1 on port 0 within 0.5 s" -- \
+		"$LG" "${EAL[@]}" "${ring[@]}" -- --session-file "$tmp/s" --seed 7 \
+		--dp 192.0.2.1:1194 --timeout 0.5
+	# MAC given, but nothing relays: no packet comes back.
+	expect 1 "data plane unreachable: none of [0-9]+ packet\(s\) sent to 192.0.2.1:1194 came back within 0.5 s" -- \
+		"$LG" "${EAL[@]}" "${ring[@]}" -- --session-file "$tmp/s" --seed 7 \
+		--dp 192.0.2.1:1194 --dp-mac 02:00:00:00:00:01 --timeout 0.5
+}
+
+# json_check NAME=FILE... -- EXPR...: each Python expression over the named
+# JSON documents must hold (prints each one with ok/FAIL).
+json_check() {
+	"$PY" - "$@" <<'PYEOF'
+import json, sys
+args = sys.argv[1:]
+cut = args.index("--")
+env = {}
+for a in args[:cut]:
+    name, path = a.split("=", 1)
+    env[name] = json.load(open(path))
+bad = 0
+for expr in args[cut + 1:]:
+    ok = eval(expr, dict(env))
+    print(("ok:   " if ok else "FAIL: ") + expr)
+    bad |= not ok
+sys.exit(1 if bad else 0)
+PYEOF
+	[ $? -eq 0 ] || fail=1
+}
+
+case_reflect() {
+	local cipher
+	for cipher in AES-256-GCM CHACHA20-POLY1305 AES-256-CBC; do
+		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --reflect \
+			--cipher "$cipher" --clients 20 --rooms 4 --sizes 64,imix --trial-time 0.2 \
+			--max-trials 4 --max-rate 20000 --quiet --json-out "$tmp/r.json" >"$tmp/out" 2>&1
+		local rc=$?
+		[ $rc -eq 0 ] || { bad "reflect $cipher: exit $rc"; cat "$tmp/out"; continue; }
+		grep -q "^IMIX " "$tmp/out" || bad "reflect $cipher: no table row for IMIX"
+		json_check r="$tmp/r.json" -- "r['cipher'] == '$cipher'" \
+			"all(x['ndr']['found'] and x['ndr']['pps'] > 0 for x in r['results'])" \
+			"r['totals']['decrypt_errors'] == 0" \
+			"r['totals']['sent'] == r['totals']['received'] + r['totals']['late']" \
+			"all(x['ndr']['latency_ns']['p50'] > 0 for x in r['results'])"
+	done
+}
+
+# start_dp: roomvpn-dataplane as memif server; agent socket in $tmp.
+start_dp() {
+	"$DP" "${EAL[@]}" -l 0,1 --file-prefix "${tag}dp" \
+		--vdev "net_memif0,role=server,socket=$tmp/memif.sock" -- \
+		--set ip=198.19.255.1/24 --set gateway=198.19.255.254 \
+		--set agent-socket="$tmp/agent.sock" --set idle-sleep-us=20 >"$tmp/dp.log" 2>&1 &
+	dp_pid=$!
+	for _ in $(seq 100); do [ -S "$tmp/agent.sock" ] && return 0; sleep 0.1; done
+	bad "the data plane did not start"; cat "$tmp/dp.log"; return 1
+}
+
+LGDP=(--dp 198.19.255.1:1194 --gateway 198.19.255.254 --sizes 64 --trial-time 0.3
+	--max-trials 6 --max-rate 400000 --timeout 5 --quiet)
+
+run_lg_dp() {
+	"$LG" "${EAL[@]}" -l 1 --file-prefix "${tag}lg" \
+		--vdev "net_memif0,role=client,socket=$tmp/memif.sock" -- "${LGDP[@]}" "$@" \
+		--json-out "$tmp/lg.json" >"$tmp/out" 2>&1
+	local rc=$?
+	cat "$tmp/out"
+	[ $rc -eq 0 ] || { bad "loadgen exit $rc"; return 1; }
+}
+
+# The loadgen's counts against the data plane's (sessions kept for this).
+compare_counters() {
+	"$DPCTL" --socket "$tmp/agent.sock" --json sessions >"$tmp/sessions.json" || bad "dpctl sessions"
+	"$DPCTL" --socket "$tmp/agent.sock" --json stats >"$tmp/stats.json" || bad "dpctl stats"
+	echo "data plane stats: $(cat "$tmp/stats.json")"
+	local t="lg['totals']" d="st['drops']"
+	local pin="sum(s['packets_in'] for s in ss['sessions'])"
+	local pout="sum(s['packets_out'] for s in ss['sessions'])"
+	json_check lg="$tmp/lg.json" ss="$tmp/sessions.json" st="$tmp/stats.json" -- \
+		"lg['results'][0]['ndr']['found'] and lg['results'][0]['ndr']['pps'] > 0" \
+		"$t['decrypt_errors'] == 0" \
+		"$pin == $t['sent']" \
+		"$pout == $t['received'] + $t['late'] + $d['tx_full'] + $d['arp']" \
+		"0 <= sum(l['rx_packets'] for l in st['lcores']) - $t['sent'] <= 16" \
+		"all($d[k] == 0 for k in ('auth', 'replay', 'unknown_peer', 'unknown_key', 'no_route', 'spoofed', 'malformed'))"
+}
+
+case_dataplane_agent() {
+	start_dp || return
+	run_lg_dp --agent "$tmp/agent.sock" --clients 10 --rooms 2 --keep-sessions || return
+	compare_counters
+}
+
+case_dataplane_file() {
+	start_dp || return
+	local sf="$tmp/sessions.conf"
+	expect 0 "" -- "$LG" -- --session-file "$sf" --write-only --seed 42 --cipher AES-256-CBC \
+		--clients 6 --rooms 3 "${LGDP[@]}"
+	"$DPCTL" --socket "$tmp/agent.sock" resync --file "$sf" || { bad "dpctl resync --file"; return; }
+	ok "dpctl resync --file accepted the loadgen's session file"
+	run_lg_dp --session-file "$sf" --seed 42 --cipher AES-256-CBC --clients 6 --rooms 3 || return
+	compare_counters
+}
+
+case "$case_name" in
+args) case_args ;;
+unreachable) case_unreachable ;;
+reflect) case_reflect ;;
+dataplane-agent) case_dataplane_agent ;;
+dataplane-file) case_dataplane_file ;;
+*) echo "unknown case $case_name"; exit 2 ;;
+esac
+[ $fail -eq 0 ] && echo "PASS $case_name" || echo "FAILED $case_name"
+exit $fail
