@@ -14,7 +14,7 @@ PKGS=(
   libssl-dev libargon2-dev librocksdb-dev liburcu-dev libcmocka-dev
   libmicrohttpd-dev libgnutls28-dev libmnl-dev
   openvpn iperf3 iputils-ping tshark prometheus iproute2 iptables procps psmisc
-  python3-grpcio python3-protobuf openssl
+  python3-grpcio python3-protobuf openssl gnuplot-nox
 )
 
 missing=()
