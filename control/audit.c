@@ -58,22 +58,6 @@ int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev)
 	return rc;
 }
 
-void rv_audit_record_call(struct rv_control *ctl, const struct rv_rpc_ctx *ctx, const char *action,
-			  int status, const char *detail)
-{
-	struct rv_audit_event ev = {
-	    .time_ns = rv_control_now_real(),
-	    .actor = ctx->actor[0] ? ctx->actor : ctx->who.username,
-	    .source = ctx->peer,
-	    .action = action,
-	    .target = ctx->target,
-	    .status = status,
-	    .detail = detail,
-	};
-	if (ctl->audit)
-		rv_audit_record(ctl->audit, &ev);
-}
-
 static void hook_record(struct rv_control *ctl, const struct rv_audit_event *ev)
 {
 	if (ctl->audit)

@@ -19,12 +19,6 @@ void rv_audit_fini(struct rv_control *ctl);
 /* Store one event (synced). Thread-safe. 0, or -1 on a store error. */
 int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev);
 
-/* The record fields H3's server knows after a call: fills an event from the
- * call context (actor: ctx->actor, else the principal's username; target:
- * ctx->target) and records it. */
-void rv_audit_record_call(struct rv_control *ctl, const struct rv_rpc_ctx *ctx, const char *action,
-			  int status, const char *detail);
-
 struct rv_audit_filter {
 	const char *actor;  /* NULL/"": any */
 	const char *action; /* NULL/"": any; "x." matches every "x.*" */
