@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine.h"
 
@@ -12,10 +13,40 @@ static double us(uint64_t ns)
 	return (double)ns / 1000.0;
 }
 
+/* "model name" of /proc/cpuinfo, online CPUs and the load average: the
+ * figures mean little without them (e.g. on a shared VM). */
+static void machine(char *cpu, size_t cap, double *load1)
+{
+	char line[256];
+	snprintf(cpu, cap, "unknown");
+	*load1 = -1;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (strncmp(line, "model name", 10) == 0 && colon) {
+			snprintf(cpu, cap, "%s", colon + 2);
+			cpu[strcspn(cpu, "\n")] = '\0';
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/loadavg", "r");
+	if (f && fscanf(f, "%lf", load1) != 1)
+		*load1 = -1;
+	if (f)
+		fclose(f);
+}
+
 void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigned n, FILE *f)
 {
+	char cpu[128];
+	double load1;
+	machine(cpu, sizeof(cpu), &load1);
 	fprintf(f, "\n%s: %s, %u clients in %u rooms, %u flows; PDR = loss <= %g%%\n", o->label,
 		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->pdr_loss * 100);
+	fprintf(f, "machine: %s, %ld CPUs, load average %.2f at the end\n", cpu,
+		sysconf(_SC_NPROCESSORS_ONLN), load1);
 	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %6s %6s\n", "size", "NDR kpps",
 		"NDR Mb/s", "PDR kpps", "PDR Mb/s", "PDR loss", "p50 us", "p99 us", "p99.9 us",
 		"ooo", "decerr");
@@ -76,8 +107,15 @@ int lg_report_json(const struct lg_opts *o, const struct lg_result *r, unsigned 
 		fprintf(stderr, "%s: cannot write %s: %s\n", o->prog, path, strerror(errno));
 		return -1;
 	}
+	char cpu[128];
+	double load1;
+	machine(cpu, sizeof(cpu), &load1);
 	fprintf(f, "{\n  \"label\": ");
 	json_escape(f, o->label);
+	fprintf(f, ",\n  \"machine\": {\"cpu\": ");
+	json_escape(f, cpu);
+	fprintf(f, ", \"nproc\": %ld, \"loadavg_1min\": %.2f}", sysconf(_SC_NPROCESSORS_ONLN),
+		load1);
 	fprintf(f,
 		",\n  \"cipher\": \"%s\", \"clients\": %u, \"rooms\": %u, \"flows\": %u,\n"
 		"  \"trial_s\": %.3f, \"pdr_loss\": %g, \"max_rate_pps\": %.0f,\n"

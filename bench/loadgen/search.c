@@ -39,13 +39,15 @@ struct bounds {
 	struct lg_point *best;
 };
 
+/* Bounds move by offered rate; the reported point is the passing trial
+ * with the highest achieved rate (they differ when the generator lags). */
 static void observe(struct bounds *b, double rate, const struct lg_trial *t)
 {
 	if (passes(t, b->max_loss)) {
-		if (rate > b->lo) {
+		if (rate > b->lo)
 			b->lo = rate;
+		if (!b->best->found || t->tx_pps > b->best->pps)
 			fill_point(t, b->best);
-		}
 	} else if (rate < b->hi) {
 		b->hi = rate;
 	}
@@ -96,11 +98,9 @@ void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_r
 		struct bounds ndr = {0, 0, top + 1, &r->ndr};
 		struct bounds pdr = {o->pdr_loss, 0, top + 1, &r->pdr};
 		search(e, top, &ndr, &pdr, r);
-		if (pdr.lo < ndr.lo) { /* cannot happen: a no-drop pass is a PDR pass */
-			pdr.lo = ndr.lo;
-			r->pdr = r->ndr;
-		}
 		search(e, top, &pdr, &ndr, r);
+		if (r->ndr.found && r->ndr.pps > r->pdr.pps)
+			r->pdr = r->ndr; /* a no-drop pass is a partial-drop pass */
 	}
 	double in = 0, wire = 0;
 	for (unsigned i = 0; i < size->n; i++) {
