@@ -60,6 +60,7 @@ struct rv_dp_session {
 	_Atomic int owner;     /* worker index that does this session's crypto */
 	_Atomic uint64_t addr; /* packed rv_outer_addr, see rv_dp_addr_pack() */
 	_Atomic bool dead;     /* unlinked: workers stop using it */
+	_Atomic bool tcp_none; /* the member's TCP frames use cipher "none" (owner-written) */
 	bool keys_moved;       /* keys handed to a successor (resync): don't free */
 	struct rv_dp_sess_ctr ctr;
 	struct rcu_head rcu;

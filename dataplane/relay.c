@@ -13,6 +13,7 @@
 #include <rte_ip.h>
 
 #include "dc_frame.h"
+#include "inet.h"
 #include "dp.h"
 #include "dp_tables.h"
 #include "payload.h"
@@ -24,6 +25,7 @@ struct open_item {
 	struct rte_mbuf *m;
 	struct rv_dp_session *s;
 	struct rv_dp_key *k;
+	bool none; /* TCP frame opened with cipher "none" */
 };
 
 struct seal_list {
@@ -93,7 +95,9 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 			drop(w, m, RV_DROP_PID_EXHAUSTED);
 			continue;
 		}
-		ctx[n] = addr[n].kind == RV_ADDR_TCP ? k->enc_none : k->enc;
+		bool none = addr[n].kind == RV_ADDR_TCP &&
+			    atomic_load_explicit(&d->tcp_none, memory_order_relaxed);
+		ctx[n] = none ? k->enc_none : k->enc;
 		kid[n] = k->key_id;
 		peer[n] = d->peer_id;
 		pid[n] = id;
@@ -285,6 +289,33 @@ static uint64_t source_addr(struct rte_mbuf *m)
 	return rv_dp_addr_pack(&a);
 }
 
+/* A TCP frame on the connection the session is bound to may use cipher
+ * "none" (no second cipher inside TLS) or the session's own cipher. "none"
+ * is taken only if the frame reads as a well-formed payload of this member
+ * (ping, echo, or IPv4 from its virtual IP with a matching length): a sealed
+ * frame read that way would need its tag to forge those fields. Checked
+ * without touching the buffer, so the sealed path can still run. */
+static bool reads_as_none(const struct rte_mbuf *m, const struct rv_dp_session *s)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *) + RV_DC_V2_HDR_LEN + 4;
+	uint32_t len = rte_pktmbuf_data_len(m);
+	if (len <= RV_DC_V2_HDR_LEN + 4)
+		return false;
+	len -= RV_DC_V2_HDR_LEN + 4;
+	switch (rv_payload_classify(p, len)) {
+	case RV_PAYLOAD_PING:
+		return true;
+	case RV_PAYLOAD_ECHO: {
+		struct rv_echo e;
+		return rv_echo_parse(p, len, &e) == 0;
+	}
+	case RV_PAYLOAD_IPV4:
+		return len >= 20 && rv_get_be16(p + 2) == len && rv_get_be32(p + 12) == s->vip;
+	default:
+		return false;
+	}
+}
+
 /* Stage 1: session and key for each packet; hands off packets we don't own. */
 static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct rte_mbuf **pkts,
 			unsigned n, struct open_item *it, struct rv_cipher_ctx **ctx)
@@ -308,11 +339,14 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 			drop(w, m, RV_DROP_UNKNOWN_KEY);
 			continue;
 		}
-		/* TCP: cipher "none" only on the connection the session is bound to. */
-		bool bound = j->kind == RV_JOB_OPEN_TCP &&
-			     atomic_load_explicit(&s->addr, memory_order_relaxed) == source_addr(m);
-		ctx[k] = bound ? key->dec_none : key->dec;
-		it[k] = (struct open_item){.m = m, .s = s, .k = key};
+		/* An unbound TCP connection must first authenticate with the real
+		 * cipher; that binds it (the address moves in stage 3). */
+		bool none =
+		    j->kind == RV_JOB_OPEN_TCP &&
+		    atomic_load_explicit(&s->addr, memory_order_relaxed) == source_addr(m) &&
+		    reads_as_none(m, s);
+		ctx[k] = none ? key->dec_none : key->dec;
+		it[k] = (struct open_item){.m = m, .s = s, .k = key, .none = none};
 		k++;
 	}
 	return k;
@@ -329,6 +363,8 @@ static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t
 	uint64_t a = source_addr(it->m);
 	if (atomic_load_explicit(&s->addr, memory_order_relaxed) != a)
 		atomic_store_explicit(&s->addr, a, memory_order_relaxed);
+	if (rv_job(it->m)->kind == RV_JOB_OPEN_TCP)
+		atomic_store_explicit(&s->tcp_none, it->none, memory_order_relaxed);
 	struct rv_dp_sess_ctr *c = &s->ctr;
 	atomic_store_explicit(&c->pkts_in,
 			      atomic_load_explicit(&c->pkts_in, memory_order_relaxed) + 1,

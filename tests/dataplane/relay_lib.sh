@@ -59,9 +59,23 @@ rv_member() {
 }
 mns() { echo "rv-m$1-$SFX"; }
 
-# rv_dataplane MODE WORKERS: start roomvpn-dataplane in ns dp.
+# Kernel address of ns dp for the TCP fallback listener (the data IP belongs
+# to DPDK): veth k0 on the same bridge.
+DP_TCP_IP=10.99.0.2
+rv_dp_kernel_if() {
+	ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW"
+	ip -n "$NS_SW" link set p-k0 master br0 up
+	ip -n "$NS_DP" addr add $DP_TCP_IP/24 dev k0
+	ip -n "$NS_DP" link set k0 up
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=roomvpn-test -keyout "$RUN/tcp-key.pem" -out "$RUN/tcp-cert.pem" \
+		>/dev/null 2>&1
+}
+
+# rv_dataplane MODE WORKERS [extra --set options]: start roomvpn-dataplane in ns dp.
 rv_dataplane() {
 	local mode=$1 workers=$2
+	shift 2
 	local lcores="0@0,1@1,2@0,3@1"
 	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" --lcores "$lcores" --no-huge -m 256 \
 		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
@@ -69,7 +83,7 @@ rv_dataplane() {
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \
 		--set mode="$mode" --set agent-socket="$RUN/agent.sock" \
 		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 \
-		--set key-grace=30s >"$RUN/dp.log" 2>&1 &
+		--set key-grace=30s "$@" >"$RUN/dp.log" 2>&1 &
 	DP_PID=$!
 	PIDS+=("$DP_PID")
 	local i

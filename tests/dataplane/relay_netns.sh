@@ -4,7 +4,8 @@
 #
 # usage: relay_netns.sh BUILD_DIR MODE   (MODE: rss | pipeline; 2 workers)
 #
-# Room 1: members 1 (10.77.0.11), 2 (.12), 4 (.14). Room 2: member 3 (.13),
+# Room 1: members 1 (10.77.0.11), 2 (.12), 4 (.14), 5 (.15, over TLS/TCP).
+# Room 2: member 3 (.13),
 # in the SAME overlay subnet, so only room isolation keeps them apart.
 set -uo pipefail
 BIN=$(cd "$1" && pwd)
@@ -18,8 +19,10 @@ PY=/usr/bin/python3
 setup() {
 	rv_topology
 	local n
-	for n in 1 2 3 4; do rv_member $n; done
-	rv_dataplane "$MODE" 2 || exit 1
+	for n in 1 2 3 4 5; do rv_member $n; done
+	rv_dp_kernel_if
+	rv_dataplane "$MODE" 2 --set tcp=true --set tcp-listen=$DP_TCP_IP:443 \
+		--set tcp-cert="$RUN/tcp-cert.pem" --set tcp-key="$RUN/tcp-key.pem" || exit 1
 	dpctl room add 1 --subnet 10.77.0.0/24 >/dev/null || exit 1
 	dpctl room add 2 --subnet 10.77.0.0/24 >/dev/null || exit 1
 	local room
@@ -30,7 +33,34 @@ setup() {
 			--cipher AES-256-GCM --key "$(rv_key k$n)" >/dev/null || exit 1
 		rv_peer $n $n 10.77.0.$((10 + n)) k$n --next-key "$(rv_key k${n}b)"
 	done
+	# member 5: room 1 over TLS/TCP (session cipher inside: its first frame
+	# must authenticate to bind the connection)
+	dpctl session add --peer-id 5 --room 1 --vip 10.77.0.15 --cipher AES-256-GCM \
+		--key "$(rv_key k5)" >/dev/null || exit 1
+	ip netns exec "$(mns 5)" "$BIN/tests/peer/rvpeer" --tun tun0 --tcp \
+		--remote $DP_TCP_IP:443 --ca "$RUN/tcp-cert.pem" --mode v2 --cipher AES-256-GCM \
+		--key "$(rv_key k5)" --key-direction 0 --peer-id 5 --ping 1 \
+		--stats-file "$RUN/peer5.json" >"$RUN/peer5.log" 2>&1 &
+	PEER_PID_5=$!
+	PIDS+=("$!")
+	local i
+	for i in $(seq 50); do
+		ip -n "$(mns 5)" link show tun0 >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	ip -n "$(mns 5)" addr add 10.77.0.15/24 brd + dev tun0
+	ip -n "$(mns 5)" link set tun0 mtu 1400 up
 	sleep 0.5
+}
+
+t_tcp() {
+	if in_ns 5 ping -c 3 -i 0.3 -W 2 10.77.0.11 >"$RUN/ping5.log" 2>&1 &&
+		in_ns 1 ping -c 3 -i 0.3 -W 2 10.77.0.15 >>"$RUN/ping5.log" 2>&1; then
+		pass "TCP member <-> UDP member (ICMP both ways)"
+	else
+		fail "TCP member 5 <-> UDP member 1"
+		cat "$RUN/ping5.log" "$RUN/peer5.log"
+	fi
 }
 
 t_icmp() {
@@ -87,17 +117,22 @@ t_broadcast() {
 }
 
 t_spoof() {
-	local before after
+	local before after out0 out1
 	before=$(drop_count spoofed)
+	out0=$(peer_stat 1 packets_out)
 	in_ns 1 ip addr add 10.77.0.99/32 dev tun0
-	in_ns 1 ping -c 3 -i 0.2 -W 1 -I 10.77.0.99 10.77.0.12 >/dev/null 2>&1 &&
+	in_ns 1 ping -c 3 -i 0.2 -W 1 -I 10.77.0.99 10.77.0.12 >"$RUN/spoof.log" 2>&1 &&
 		fail "spoofed source got an answer"
 	in_ns 1 ip addr del 10.77.0.99/32 dev tun0
+	sleep 0.2
 	after=$(drop_count spoofed)
+	out1=$(peer_stat 1 packets_out)
 	if [ $((after - before)) -ge 3 ]; then
 		pass "spoofed inner source dropped and counted ($((after - before)))"
 	else
-		fail "spoofed drops: $before -> $after (want +3)"
+		fail "spoofed drops: $before -> $after (want +3); member 1 sent $((out1 - out0))"
+		cat "$RUN/spoof.log"
+		dpctl stats
 	fi
 }
 
@@ -176,7 +211,7 @@ t_delete() {
 
 setup
 log "data plane: mode $MODE, 2 workers"
-for t in ${ONLY:-icmp isolation iperf broadcast spoof replay flood rekey delete}; do
+for t in ${ONLY:-icmp isolation iperf broadcast spoof replay flood tcp rekey delete}; do
 	t_$t
 done
 dpctl stats >"$RUN/final-stats.txt" 2>&1
