@@ -310,6 +310,12 @@ static void login_work(void *arg)
 {
 	struct login_job *j = arg;
 	struct rv_control *ctl = j->ctx->ctl;
+
+	if (rv_rpc_abandoned(j->ctx)) {
+		OPENSSL_cleanse(j->pw, sizeof(j->pw));
+		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAVAILABLE, NULL, "server shutting down");
+		goto out;
+	}
 	int v = rv_password_verify(j->hash, j->pw);
 	OPENSSL_cleanse(j->pw, sizeof(j->pw));
 

@@ -60,6 +60,10 @@ typedef grpc_status_code (*rv_unary_fn)(struct rv_rpc_ctx *ctx, const ProtobufCM
 #define RV_RPC_PENDING ((grpc_status_code)-1)
 void rv_rpc_complete(struct rv_rpc_ctx *ctx, grpc_status_code status, ProtobufCMessage *resp,
 		     const char *msg);
+/* True once the server has cancelled every call (shutdown past its grace
+ * period): pending work should skip the expensive part and complete with
+ * UNAVAILABLE at once. */
+bool rv_rpc_abandoned(const struct rv_rpc_ctx *ctx);
 
 /* Streaming calls (server-streaming and bidirectional). The server reads
  * client messages and hands each to on_message; the handler writes with

@@ -80,6 +80,7 @@ struct rv_server {
 	unsigned n_threads;
 	int port;
 	atomic_bool stopping;
+	atomic_bool cancelling; /* every call was cancelled: pending work is moot */
 	atomic_long live_calls;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -304,6 +305,13 @@ static void unary_finish(struct call *c, grpc_status_code st, ProtobufCMessage *
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
 	start_batch(c, ops, n, &c->t_send);
+}
+
+bool rv_rpc_abandoned(const struct rv_rpc_ctx *ctx)
+{
+	const struct call *c =
+	    (const struct call *)((const char *)ctx - offsetof(struct call, ctx));
+	return atomic_load(&c->srv->cancelling);
 }
 
 void rv_rpc_complete(struct rv_rpc_ctx *ctx, grpc_status_code status, ProtobufCMessage *resp,
@@ -822,8 +830,18 @@ void rv_server_stop(struct rv_server *srv, unsigned grace_ms)
 	if (srv->n_threads && !wait_shutdown(srv, grace_ms)) {
 		rv_log(RV_LOG_WARN, "grpc: %ld call(s) still running after %u ms, cancelling",
 		       atomic_load(&srv->live_calls), grace_ms);
+		atomic_store(&srv->cancelling, true);
 		grpc_server_cancel_all_calls(srv->server);
 		wait_shutdown(srv, 10000);
+	}
+	/* Cancelled calls count as done for grpc, but calls handed to the
+	 * password pool still complete from there (the pool is stopped after
+	 * the server): the CQ threads must run until the last one is freed. */
+	for (unsigned ms = 0; srv->n_threads && atomic_load(&srv->live_calls) > 0; ms += 10) {
+		if (ms && ms % 5000 == 0)
+			rv_log(RV_LOG_WARN, "grpc: waiting for %ld call(s) to finish",
+			       atomic_load(&srv->live_calls));
+		nanosleep(&(struct timespec){0, 10000000L}, NULL);
 	}
 	if (!srv->n_threads) {
 		grpc_server_cancel_all_calls(srv->server);

@@ -209,6 +209,11 @@ static void create_work(void *arg)
 	grpc_status_code st = GRPC_STATUS_INTERNAL;
 	Roomvpn__V1__UserRecord *r = NULL;
 
+	if (rv_rpc_abandoned(j->ctx)) {
+		st = GRPC_STATUS_UNAVAILABLE;
+		snprintf(msg, sizeof(msg), "server shutting down");
+		goto out;
+	}
 	if (rv_password_hash(&ctl->cfg, j->pw, hash, sizeof(hash), msg, sizeof(msg)) != 0)
 		goto out;
 	int rc = rv_users_create(ctl->store, j->name, hash, j->admin, &id, msg, sizeof(msg));
@@ -419,8 +424,13 @@ static void update_work(void *arg)
 	ProtobufCMessage *resp = NULL;
 	grpc_status_code st = GRPC_STATUS_INTERNAL;
 
-	if (rv_password_hash(&j->ctx->ctl->cfg, j->pw, hash, sizeof(hash), msg, sizeof(msg)) == 0)
+	if (rv_rpc_abandoned(j->ctx)) {
+		st = GRPC_STATUS_UNAVAILABLE;
+		snprintf(msg, sizeof(msg), "server shutting down");
+	} else if (rv_password_hash(&j->ctx->ctl->cfg, j->pw, hash, sizeof(hash), msg,
+				    sizeof(msg)) == 0) {
 		st = apply_update(j, hash, &resp, msg, sizeof(msg));
+	}
 	OPENSSL_cleanse(j->pw, sizeof(j->pw));
 	rv_rpc_complete(j->ctx, st, resp, msg);
 	free(j);

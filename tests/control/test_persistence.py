@@ -1,4 +1,5 @@
 """kill -9 and restart: every acknowledged change survives (synced writes)."""
+import signal
 import unittest
 
 import grpc
@@ -92,6 +93,34 @@ class PersistenceTest(unittest.TestCase):
             self.assertIn("shutting down", cm.exception.details())
         ch.close()
         self.srv.restart()
+
+    def test_sigterm_with_queued_logins(self):
+        """Logins queued on the Argon2 pool at shutdown: every call is answered
+        (a session, or UNAVAILABLE once the grace period is over), exit code 0."""
+        self.srv.stop()
+        srv = ControlServer(config={"argon2_memory_kib": "19456", "argon2_iterations": "2"}).start()
+        try:
+            login = srv.channel().unary_unary("/roomvpn.v1.AuthService/Login",
+                                              request_serializer=lambda m: m.SerializeToString(),
+                                              response_deserializer=auth.Session.FromString)
+            futures = [login.future(auth.LoginRequest(username="admin", password=srv.password), timeout=120)
+                       for _ in range(150)]
+            next(f for f in futures if f.result())  # the pool is busy now
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.proc.wait(timeout=120), 0, srv.read_log())
+            codes = set()
+            for f in futures:
+                try:
+                    f.result()
+                    codes.add(grpc.StatusCode.OK)
+                except grpc.RpcError as e:
+                    codes.add(e.code())
+            self.assertTrue(codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED},
+                            codes)
+            self.assertNotIn("Sanitizer", srv.read_log())
+        finally:
+            srv.proc = None
+            srv.log.close()
 
 
 if __name__ == "__main__":
