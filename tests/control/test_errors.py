@@ -29,8 +29,9 @@ def all_methods():
                 md = svc.methods_by_name[mp.name]
                 req = _cls(md.input_type)
                 resp = _cls(md.output_type)
-                out.append(("/%s/%s" % (svc.full_name, mp.name), req, resp,
-                            mp.server_streaming or mp.client_streaming))
+                kind = ("bidi" if mp.client_streaming else "server") if mp.server_streaming else \
+                    ("client" if mp.client_streaming else "")
+                out.append(("/%s/%s" % (svc.full_name, mp.name), req, resp, kind))
     return out
 
 
@@ -68,6 +69,28 @@ class ErrorsTest(unittest.TestCase):
             self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED, path)
             n += 1
         self.assertGreaterEqual(n, 7)
+
+    def open_stream(self, path, kind, payload, token=None):
+        """Sends one raw message on a streaming method; returns the first reply or raises."""
+        ch = self.srv.channel()
+        md = [("authorization", "Bearer " + token)] if token else []
+        if kind == "server":
+            return next(ch.unary_stream(path)(payload, metadata=md, timeout=10))
+        return next(ch.stream_stream(path)(iter([payload]), metadata=md, timeout=10))
+
+    def test_streams_need_a_token_and_valid_messages(self):
+        n = 0
+        for path, req, resp, kind in self.methods:
+            if not kind or path in PUBLIC:
+                continue
+            self.assertIn(kind, ("server", "bidi"), path)
+            e = rpc_error(self.open_stream, path, kind, req().SerializeToString())
+            self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED, path)
+            e = rpc_error(self.open_stream, path, kind, b"\xff\xff\xff", self.srv.admin_token())
+            self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT, path)
+            self.assertIn("malformed", e.details())
+            n += 1
+        print("streaming methods checked: %d" % n)
 
     def test_garbage_request_bytes(self):
         tok = self.srv.admin_token()
