@@ -92,6 +92,17 @@ class ErrorsTest(unittest.TestCase):
             n += 1
         print("streaming methods checked: %d" % n)
 
+    def test_plain_user_denied_admin_services(self):
+        tok = self.srv.user_token("plain-errors")
+        n = 0
+        for path, req, resp, kind in self.methods:
+            if kind or not path.startswith(("/roomvpn.v1.UserService/", "/roomvpn.v1.AuditService/")):
+                continue
+            e = rpc_error(self.srv.call, path, req(), resp, token=tok)
+            self.assertEqual(e.code(), grpc.StatusCode.PERMISSION_DENIED, path)
+            n += 1
+        self.assertGreaterEqual(n, 5)
+
     def test_garbage_request_bytes(self):
         tok = self.srv.admin_token()
         for path, req, resp, streaming in self.methods:
