@@ -1,6 +1,7 @@
 /* In-process relay harness (see harness.h). */
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,56 @@ static int iofwd_main(void *arg)
 	return 0;
 }
 
+/* Each launched lcore publishes its pthread so that the bench can read the
+ * CPU time it used (the machine's cores are shared: wall time lies). */
+static pthread_t lcore_thread[RTE_MAX_LCORE];
+static _Atomic bool lcore_known[RTE_MAX_LCORE];
+
+struct wrap_arg {
+	int (*fn)(void *);
+	void *arg;
+};
+static struct wrap_arg wraps[RTE_MAX_LCORE];
+
+static int wrapped(void *arg)
+{
+	struct wrap_arg *w = arg;
+	lcore_thread[rte_lcore_id()] = pthread_self();
+	atomic_store(&lcore_known[rte_lcore_id()], true);
+	return w->fn(w->arg);
+}
+
+static void launch_one(int (*fn)(void *), void *arg, unsigned lcore)
+{
+	wraps[lcore] = (struct wrap_arg){fn, arg};
+	atomic_store(&lcore_known[lcore], false);
+	rte_eal_remote_launch(wrapped, &wraps[lcore], lcore);
+	while (!atomic_load(&lcore_known[lcore]))
+		;
+}
+
+uint64_t rh_lcores_cpu_ns(const struct rh *h)
+{
+	uint64_t sum = 0;
+	for (unsigned l = 0; l < RTE_MAX_LCORE; l++) {
+		if (!h->running || !atomic_load(&lcore_known[l]))
+			continue;
+		clockid_t cid;
+		struct timespec ts;
+		if (pthread_getcpuclockid(lcore_thread[l], &cid) == 0 &&
+		    clock_gettime(cid, &ts) == 0)
+			sum += (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	return sum;
+}
+
+uint64_t rh_thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int launch(struct rh *h, bool io)
 {
 	atomic_store(&rv_dp.stop, false);
@@ -261,16 +312,16 @@ static int launch(struct rh *h, bool io)
 		rv_dp.w[i].lcore = lcore;
 		rv_dp.w[i].st = rv_stats_lcore(lcore);
 		if (io)
-			rte_eal_remote_launch(iofwd_main, h, lcore);
+			launch_one(iofwd_main, h, lcore);
 		else
-			rte_eal_remote_launch(rv_worker_main, &rv_dp.w[i], lcore);
+			launch_one(rv_worker_main, &rv_dp.w[i], lcore);
 	}
 	if (!io && h->cfg.mode == RV_DP_MODE_PIPELINE) {
 		if (lcore >= RTE_MAX_LCORE)
 			return -1;
 		h->rxw.lcore = lcore;
 		h->rxw.st = rv_stats_lcore(lcore);
-		rte_eal_remote_launch(rv_rx_lcore_main, &h->rxw, lcore);
+		launch_one(rv_rx_lcore_main, &h->rxw, lcore);
 	}
 	h->running = true;
 	return 0;
@@ -295,6 +346,8 @@ void rh_stop(struct rh *h)
 	 * readers never wait for the writer, so a plain wait is fine. */
 	rte_eal_mp_wait_lcore();
 	h->running = false;
+	for (unsigned l = 0; l < RTE_MAX_LCORE; l++)
+		atomic_store(&lcore_known[l], false);
 }
 
 unsigned rh_drain(struct rh *h)
