@@ -42,12 +42,13 @@ static enum rv_agent_feed feed_header(struct rv_agent_reader *r, const uint8_t *
 	if (r->hdr_have < 4)
 		return RV_AGENT_FEED_MORE;
 	r->len = rv_get_be32(r->hdr);
-	if (r->len == 0 || r->len > RV_AGENT_MSG_MAX) {
-		snprintf(err, errlen, "bad message length %u (allowed 1..%u)", r->len,
+	if (r->len > RV_AGENT_MSG_MAX) {
+		snprintf(err, errlen, "bad message length %u (allowed 0..%u)", r->len,
 			 RV_AGENT_MSG_MAX);
 		return RV_AGENT_FEED_ERR;
 	}
-	r->body = malloc(r->len);
+	/* 0 is a valid length: a message with every field at its default. */
+	r->body = malloc(r->len ? r->len : 1);
 	if (!r->body) {
 		snprintf(err, errlen, "out of memory for a %u-byte message", r->len);
 		return RV_AGENT_FEED_ERR;
@@ -65,6 +66,8 @@ enum rv_agent_feed rv_agent_reader_feed(struct rv_agent_reader *r, const uint8_t
 		*used = hdr_used;
 		if (f == RV_AGENT_FEED_ERR || r->hdr_have < 4)
 			return f;
+		if (r->len == 0)
+			return RV_AGENT_FEED_MSG;
 		data += hdr_used;
 		len -= hdr_used;
 	}

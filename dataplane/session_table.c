@@ -359,7 +359,8 @@ static void *tables_reaper(void *arg)
 	rcu_register_thread();
 	rcu_thread_offline();
 	synchronize_rcu();
-	rcu_thread_online();
+	/* Stay offline: cds_lfht_destroy waits for the table's resize work,
+	 * which waits for a grace period; an online reaper deadlocks it. */
 	tables_free(arg);
 	rcu_unregister_thread();
 	pending_frees--;

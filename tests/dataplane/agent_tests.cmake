@@ -46,3 +46,7 @@ if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
   add_test(NAME tcp_member COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_member.sh ${CMAKE_BINARY_DIR})
   set_tests_properties(tcp_member PROPERTIES LABELS dataplane TIMEOUT 180 RUN_SERIAL TRUE)
 endif()
+
+# agent_bench: figures only (not a test): agent_bench SOCKET [N]
+add_executable(agent_bench agent_bench.c)
+target_link_libraries(agent_bench PRIVATE rvdpctl)

@@ -202,7 +202,7 @@ static void test_reader_stops_after_one_message(void **state)
 	rv_agent_reader_reset(&r);
 }
 
-static void test_reader_bad_lengths(void **state)
+static void test_reader_lengths(void **state)
 {
 	(void)state;
 	uint8_t zero[4] = {0, 0, 0, 0};
@@ -212,12 +212,14 @@ static void test_reader_bad_lengths(void **state)
 	size_t used;
 	rv_put_be32(big, RV_AGENT_MSG_MAX + 1);
 	rv_agent_reader_init(&r);
+	/* an empty message (every field at its default) is a message */
 	assert_int_equal(rv_agent_reader_feed(&r, zero, 4, &used, err, sizeof(err)),
-			 RV_AGENT_FEED_ERR);
-	assert_non_null(strstr(err, "bad message length 0"));
+			 RV_AGENT_FEED_MSG);
+	assert_int_equal(r.len, 0);
 	rv_agent_reader_reset(&r);
 	assert_int_equal(rv_agent_reader_feed(&r, big, 4, &used, err, sizeof(err)),
 			 RV_AGENT_FEED_ERR);
+	assert_non_null(strstr(err, "bad message length"));
 	rv_agent_reader_reset(&r);
 	rv_put_be32(big, RV_AGENT_MSG_MAX); /* the largest allowed length is fine */
 	assert_int_equal(rv_agent_reader_feed(&r, big, 4, &used, err, sizeof(err)),
@@ -688,6 +690,15 @@ static void test_socket_bad_streams(void **state)
 	assert_non_null(r);
 	assert_int_equal(r->status, ST(MALFORMED));
 	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	/* an empty frame: an empty Request, which has no body */
+	uint8_t empty[4] = {0, 0, 0, 0};
+	assert_int_equal(rv_agent_write_all(fd, empty, 4, err, sizeof(err)), 0);
+	assert_int_equal(rv_agent_read_msg(fd, &body, &blen, err, sizeof(err)), 0);
+	r = roomvpn__dataplane__v1__response__unpack(NULL, blen, body);
+	free(body);
+	assert_non_null(r);
+	assert_int_equal(r->status, ST(MALFORMED));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
 	/* oversize length: the agent closes the connection */
 	uint8_t big[4];
 	rv_put_be32(big, 0x7fffffff);
@@ -729,7 +740,7 @@ int main(void)
 	const struct CMUnitTest offline[] = {
 	    cmocka_unit_test(test_reader_byte_at_a_time),
 	    cmocka_unit_test(test_reader_stops_after_one_message),
-	    cmocka_unit_test(test_reader_bad_lengths),
+	    cmocka_unit_test(test_reader_lengths),
 	    cmocka_unit_test(test_vip_in_room),
 	    cmocka_unit_test(test_check_session_fields),
 	    cmocka_unit_test(test_session_file),
