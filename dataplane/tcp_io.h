@@ -12,15 +12,18 @@
  *   The TCP thread does not touch the session tables and needs no RCU.
  *
  * Frame format on TCP: the data channel with cipher "none" (no second cipher:
- *   TLS protects it), packet-id kept: [op|kid][peer-id 3][pid 4][payload].
- *   Because a "none" frame carries no authentication of its own, a
- *   connection is BOUND to a session only by a frame sealed with the
- *   session's real cipher (e.g. the member's first ping after connecting):
- *   it authenticates, so the session's address moves to (TCP, conn_id).
- *   After that, "none" frames on that conn for that peer-id are accepted
- *   (still replay-checked); "none" frames from an unbound conn are dropped
- *   (RV_DROP_AUTH). A member moves back to UDP by sending an authenticated
- *   UDP packet.
+ *   TLS protects it), packet-id kept: [op|kid][peer-id 3][pid 4][payload],
+ *   or the session's own cipher (the same packets as over UDP).
+ *   A "none" frame carries no authentication of its own, so a connection is
+ *   BOUND to a session only by a frame sealed with the session's real cipher
+ *   (e.g. the member's first ping after connecting): it authenticates, and
+ *   the session's address moves to (TCP, conn_id). On the bound connection a
+ *   frame is opened as "none" when it reads as a well-formed payload of that
+ *   member (ping, echo, or IPv4 from its virtual IP with matching length),
+ *   else with the session cipher; either way it is replay-checked. "none"
+ *   frames on an unbound connection fail authentication (RV_DROP_AUTH).
+ *   Frames to a TCP member use the format it used last. A member moves back
+ *   to UDP by sending an authenticated UDP packet.
  *
  * Workers -> TCP (frames for a TCP-attached member):
  *   Workers enqueue mbufs on one multi-producer/single-consumer ring,

@@ -61,6 +61,21 @@ t_tcp() {
 		fail "TCP member 5 <-> UDP member 1"
 		cat "$RUN/ping5.log" "$RUN/peer5.log"
 	fi
+	# member 5 pings every second; the data plane answers each keepalive with
+	# an echo request whose reply gives the session's RTT
+	local info
+	info=$(dpctl --json sessions | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+rows = d["sessions"] if isinstance(d, dict) else d
+s = [r for r in rows if r["peer_id"] == 5][0]
+print(s["transport"], s["last_rtt_us"], s["last_seen_unix_ms"] > 0)')
+	set -- $info
+	if [ "${1:-}" = tcp ] && [ "${2:-0}" -gt 0 ] && [ "${3:-}" = True ]; then
+		pass "keepalive/echo over TCP: session 5 on tcp, RTT ${2} us, last seen set"
+	else
+		fail "session 5 stats: '$info' (want tcp, RTT > 0, last seen)"
+	fi
 }
 
 t_icmp() {
