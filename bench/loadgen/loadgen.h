@@ -146,6 +146,7 @@ struct lg_result {
 	struct lg_size size;
 	double avg_inner_len, avg_wire_len;
 	struct lg_point ndr, pdr;
+	struct lg_point low; /* latency trial at 10% of the NDR (found = run) */
 	unsigned trials;
 	struct lg_totals tot; /* this size's trials */
 };

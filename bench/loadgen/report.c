@@ -47,11 +47,11 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->pdr_loss * 100);
 	fprintf(f, "machine: %s, %ld CPUs, load average %.2f at the end\n", cpu,
 		sysconf(_SC_NPROCESSORS_ONLN), load1);
-	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %6s %6s\n", "size", "NDR kpps",
-		"NDR Mb/s", "PDR kpps", "PDR Mb/s", "PDR loss", "p50 us", "p99 us", "p99.9 us",
-		"ooo", "decerr");
+	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %8s %8s | %6s %6s\n", "size",
+		"NDR kpps", "NDR Mb/s", "PDR kpps", "PDR Mb/s", "PDR loss", "p50 us", "p99 us",
+		"p99.9 us", "p50@10%", "p99@10%", "ooo", "decerr");
 	for (unsigned i = 0; i < n; i++) {
-		const struct lg_point *a = &r[i].ndr, *b = &r[i].pdr;
+		const struct lg_point *a = &r[i].ndr, *b = &r[i].pdr, *low = &r[i].low;
 		const struct lg_point *lat = a->found ? a : b; /* latency at NDR */
 		char ndr[2][16], pdr[3][16];
 		snprintf(ndr[0], 16, a->found ? "%.1f%s" : "-", a->pps / 1e3,
@@ -61,13 +61,17 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 			 b->gen_limited ? "*" : "");
 		snprintf(pdr[1], 16, b->found ? "%.1f" : "-", b->mbps_inner);
 		snprintf(pdr[2], 16, b->found ? "%.3f%%" : "-", b->loss * 100);
-		fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8.1f %8.1f %8.1f | %6llu %6llu\n",
+		fprintf(f,
+			"%-6s | %9s %9s | %9s %9s %8s | %8.1f %8.1f %8.1f | %8.1f %8.1f | %6llu "
+			"%6llu\n",
 			r[i].size.name, ndr[0], ndr[1], pdr[0], pdr[1], pdr[2], us(lat->p50_ns),
-			us(lat->p99_ns), us(lat->p999_ns), (unsigned long long)(a->ooo + b->ooo),
+			us(lat->p99_ns), us(lat->p999_ns), us(low->p50_ns), us(low->p99_ns),
+			(unsigned long long)(a->ooo + b->ooo + low->ooo),
 			(unsigned long long)r[i].tot.decrypt_errors);
 	}
-	fprintf(f, "Mb/s = inner IPv4 bytes; latency at the NDR (or PDR) trial; * = the generator, "
-		   "not the data plane, was the limit\n");
+	fprintf(f,
+		"Mb/s = inner IPv4 bytes; p50..p99.9 at the NDR (or PDR) trial, @10%% at a tenth "
+		"of the NDR;\n* = the generator, not the data plane, was the limit\n");
 }
 
 static void json_point(FILE *f, const char *name, const struct lg_point *p)
@@ -136,6 +140,8 @@ int lg_report_json(const struct lg_opts *o, const struct lg_result *r, unsigned 
 		json_point(f, "ndr", &r[i].ndr);
 		fprintf(f, ",\n");
 		json_point(f, "pdr", &r[i].pdr);
+		fprintf(f, ",\n");
+		json_point(f, "low_load", &r[i].low);
 		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");
@@ -151,15 +157,15 @@ static int write_plot_data(const struct lg_result *r, unsigned n, const char *pa
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "# size ndr_mbps pdr_mbps ndr_kpps pdr_kpps p50_us p99_us p99.9_us\n");
+	fprintf(f, "# size ndr_mbps pdr_mbps ndr_kpps pdr_kpps p50_us p99_us p99.9_us "
+		   "low_p50_us low_p99_us\n");
 	for (unsigned i = 0; i < n; i++) {
-		const struct lg_point *lat = r[i].ndr.found ? &r[i].ndr : &r[i].pdr;
-		fprintf(f, "%s %.3f %.3f %.3f %.3f %.2f %.2f %.2f\n", r[i].size.name,
-			r[i].ndr.found ? r[i].ndr.mbps_inner : 0,
-			r[i].pdr.found ? r[i].pdr.mbps_inner : 0,
-			r[i].ndr.found ? r[i].ndr.pps / 1e3 : 0,
-			r[i].pdr.found ? r[i].pdr.pps / 1e3 : 0, us(lat->p50_ns), us(lat->p99_ns),
-			us(lat->p999_ns));
+		const struct lg_point *a = &r[i].ndr, *b = &r[i].pdr, *low = &r[i].low;
+		const struct lg_point *lat = a->found ? a : b;
+		fprintf(f, "%s %.3f %.3f %.3f %.3f %.2f %.2f %.2f %.2f %.2f\n", r[i].size.name,
+			a->found ? a->mbps_inner : 0, b->found ? b->mbps_inner : 0,
+			a->found ? a->pps / 1e3 : 0, b->found ? b->pps / 1e3 : 0, us(lat->p50_ns),
+			us(lat->p99_ns), us(lat->p999_ns), us(low->p50_ns), us(low->p99_ns));
 	}
 	return fclose(f);
 }
@@ -175,13 +181,14 @@ static int write_plot_script(const struct lg_opts *o, const char *dat, const cha
 		"set terminal %s size 900,700\nset output '%s'\n"
 		"set multiplot layout 2,1 title '%s (%s, %u clients, %u rooms)'\n"
 		"set style data histograms\nset style histogram clustered gap 1\n"
-		"set style fill solid 0.8 border -1\nset grid ytics\nset key top left\n"
+		"set style fill solid 0.8 border -1\nset grid ytics\nset key outside right top\n"
 		"set xlabel 'inner packet size (bytes)'\n"
-		"set ylabel 'throughput (Mbit/s, inner)'\n"
+		"set ylabel 'throughput (Mbit/s, inner)'\nset yrange [0:*]\n"
 		"plot '%s' using 2:xtic(1) title 'NDR', '' using 3 title 'PDR'\n"
-		"set ylabel 'latency at NDR (us)'\nset logscale y\n"
+		"set ylabel 'latency (us)'\nset logscale y\nset yrange [*:*]\n"
 		"plot '%s' using 6:xtic(1) title 'p50', '' using 7 title 'p99', "
-		"'' using 8 title 'p99.9'\n"
+		"'' using 8 title 'p99.9', '' using 9 title 'p50 at 10%% NDR', "
+		"'' using 10 title 'p99 at 10%% NDR'\n"
 		"unset multiplot\n",
 		svg ? "svg" : "png", out, o->label, rv_cipher_name(o->suite), o->clients, o->rooms,
 		dat, dat);

@@ -101,6 +101,12 @@ void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_r
 		search(e, top, &pdr, &ndr, r);
 		if (r->ndr.found && r->ndr.pps > r->pdr.pps)
 			r->pdr = r->ndr; /* a no-drop pass is a partial-drop pass */
+		/* Latency without queueing: a trial at a tenth of the NDR. */
+		struct lg_trial t;
+		double low = (r->ndr.found ? r->ndr.pps : top) / 10;
+		lg_trial_run(e, low > 100 ? low : 100, &t, !o->quiet);
+		r->trials++;
+		fill_point(&t, &r->low);
 	}
 	double in = 0, wire = 0;
 	for (unsigned i = 0; i < size->n; i++) {
