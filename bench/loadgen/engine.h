@@ -3,6 +3,8 @@
 #ifndef RV_LOADGEN_ENGINE_H
 #define RV_LOADGEN_ENGINE_H
 
+#include <signal.h>
+
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -11,6 +13,9 @@
 #include "loadgen.h"
 
 #define LG_BURST 32
+
+/* Set by SIGINT/SIGTERM: trials end early, results so far are reported. */
+extern volatile sig_atomic_t lg_stop;
 
 struct lg_client {
 	uint32_t peer_id, room_id;

@@ -13,6 +13,14 @@
 
 #define EXIT_USAGE 2
 
+volatile sig_atomic_t lg_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	lg_stop = 1;
+}
+
 /* Split argv at "--": EAL options before it, ours after. */
 static int split_args(int argc, char **argv, int *eal_argc)
 {
@@ -87,14 +95,22 @@ static int run(struct lg_engine *e, struct lg_result *res)
 	e->size = &o->sizes[0];
 	if (lg_trial_probe(e))
 		return -1;
-	for (unsigned i = 0; i < o->nsizes; i++)
-		lg_search_size(e, &o->sizes[i], &res[i]);
+	unsigned done = 0;
+	while (done < o->nsizes && !lg_stop) {
+		lg_search_size(e, &o->sizes[done], &res[done]);
+		done++;
+	}
 	lg_trial_final_drain(e);
-	lg_report_table(o, res, o->nsizes, stdout);
+	if (lg_stop)
+		fprintf(stderr, "%s: interrupted: results so far (the last size is partial)\n",
+			o->prog);
+	if (done == 0)
+		return -1;
+	lg_report_table(o, res, done, stdout);
 	int rc = 0;
-	if (o->json_out && lg_report_json(o, res, o->nsizes, &e->tot, o->json_out))
+	if (o->json_out && lg_report_json(o, res, done, &e->tot, o->json_out))
 		rc = -1;
-	if (o->plot_out && lg_report_plot(o, res, o->nsizes, o->plot_out))
+	if (o->plot_out && lg_report_plot(o, res, done, o->plot_out))
 		rc = -1;
 	return rc;
 }
@@ -114,6 +130,9 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	if (o.write_only) {
 		rc = lg_provision_file(&e);
+		if (rc == 0)
+			printf("%s: wrote %u rooms and %u sessions to %s (keys in %s.keys/)\n",
+			       o.prog, o.rooms, o.clients, o.session_file, o.session_file);
 		lg_clients_free(&e);
 		return rc ? EXIT_FAILURE : 0;
 	}
@@ -126,6 +145,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	e.tsc_hz = rte_get_tsc_hz();
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	rc = provision(&e);
 	if (rc == 0)
 		rc = run(&e, res);
@@ -135,5 +156,7 @@ int main(int argc, char **argv)
 		lg_port_close(&e);
 	lg_clients_free(&e);
 	rte_eal_cleanup();
+	if (lg_stop)
+		return 128 + SIGINT; /* interrupted, partial results reported */
 	return rc ? EXIT_FAILURE : 0;
 }

@@ -31,7 +31,7 @@ run() { # NAME loadgen-options...
 	"$build/bench/loadgen/roomvpn-loadgen" "${EAL[@]}" -l 0 --file-prefix "${tag}lg" \
 		--vdev "net_memif0,role=client,socket=$tmp/memif.sock" -- \
 		--agent "$tmp/agent.sock" --dp 198.19.255.1:1194 --gateway 198.19.255.254 \
-		--sizes 64,512,1400,imix --trial-time 1 --max-trials 8 --resolution 2 \
+		--sizes 64,512,1400,imix --trial-time 2 --max-trials 8 --resolution 2 \
 		--max-rate 600000 --label "$name" --json-out "$out/$name.json" \
 		--plot-out "$out/$name.png" "$@"
 	# The memif server of DPDK 22.11 does not survive many client reconnects:

@@ -66,7 +66,8 @@ static void search(struct lg_engine *e, double top, struct bounds *b, struct bou
 {
 	const struct lg_opts *o = e->o;
 	struct lg_trial t;
-	for (unsigned n = 0; n < o->max_trials && !settled(b, top, o->resolution); n++) {
+	for (unsigned n = 0; n < o->max_trials && !settled(b, top, o->resolution) && !lg_stop;
+	     n++) {
 		double rate = b->hi > top ? top : (b->lo + b->hi) / 2;
 		if (b->lo == 0 && b->hi <= top)
 			rate = b->hi / 2;

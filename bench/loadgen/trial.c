@@ -76,7 +76,7 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 	trial_reset(e);
 	start = now = rte_rdtsc();
 	uint64_t tx_end = start + (uint64_t)(o->trial_s * (double)hz);
-	while (now < tx_end) {
+	while (now < tx_end && !lg_stop) {
 		/* Packets due by now at the offered rate, minus those tried. */
 		double due = rate_pps * (double)(now - start) / (double)hz;
 		double tried = (double)(e->c.sent + e->c.tx_full);
@@ -92,7 +92,7 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 	}
 	e->c.elapsed_s = (double)(now - start) / (double)hz;
 	uint64_t drain_end = now + (uint64_t)(o->drain_s * (double)hz);
-	while (!all_back(e) && rte_rdtsc() < drain_end)
+	while (!all_back(e) && rte_rdtsc() < drain_end && !lg_stop)
 		lg_traffic_poll(e);
 	t->offered_pps = rate_pps;
 	t->tx_pps = (double)e->c.sent / e->c.elapsed_s;
@@ -124,7 +124,7 @@ int lg_trial_probe(struct lg_engine *e)
 	uint64_t hz = e->tsc_hz;
 	trial_reset(e);
 	uint64_t end = rte_rdtsc() + (uint64_t)(o->reply_timeout_s * (double)hz), last = 0;
-	while (e->c.received == 0 && rte_rdtsc() < end) {
+	while (e->c.received == 0 && rte_rdtsc() < end && !lg_stop) {
 		if (rte_rdtsc() - last > hz / 10 && e->c.sent < 64) { /* 10 packets a second */
 			send_burst(e, 1);
 			last = rte_rdtsc();
