@@ -95,11 +95,31 @@ static void send_sealed(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt 
 		dc->st.tx_errors++;
 }
 
-/* Seal payload @p with transport @t's session and send it. */
-static int seal_send(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
+/* The UDP and TCP sessions share one packet-id sequence (the server checks
+ * both against one replay window): before sealing with one, catch up with
+ * the other. */
+static void sync_pid(struct rv_dc_session *to, const struct rv_dc_session *from)
 {
-	enum rv_drop rc = rv_dc_session_seal(sess_of(dc, t), p, (uint32_t)time(NULL));
+	uint32_t f = from->slot[from->tx_slot].tx_pid;
+	uint32_t *t = &to->slot[to->tx_slot].tx_pid;
 
+	if (f > *t)
+		*t = f;
+}
+
+static struct rv_dc_session *other_sess(struct rv_dc *dc, struct rv_dc_session *s)
+{
+	return s == &dc->udp_sess ? &dc->tcp_sess : &dc->udp_sess;
+}
+
+/* Seal payload @p with @s and send it over transport @t. */
+static int seal_send_with(struct rv_dc *dc, struct rv_dc_session *s, enum rv_dc_transport t,
+			  struct rv_pkt *p)
+{
+	enum rv_drop rc;
+
+	sync_pid(s, other_sess(dc, s));
+	rc = rv_dc_session_seal(s, p, (uint32_t)time(NULL));
 	if (unlikely(rc != RV_OK)) {
 		dc->st.drops[rc]++;
 		return -1;
@@ -108,15 +128,27 @@ static int seal_send(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 	return 0;
 }
 
-static void send_echo(struct rv_dc *dc, enum rv_dc_transport t)
+/* Seal payload @p with transport @t's session and send it. */
+static int seal_send(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
+{
+	return seal_send_with(dc, sess_of(dc, t), t, p);
+}
+
+/* An echo request over @t, sealed with @s. */
+static void send_echo_with(struct rv_dc *dc, struct rv_dc_session *s, enum rv_dc_transport t)
 {
 	struct rv_echo e = {.type = RV_ECHO_REQUEST, .seq = ++dc->echo_seq, .ts_ns = dc->now_ns};
 	struct rv_pkt p = pkt_at(&dc->scratch, 0);
 
 	p.len = (uint32_t)rv_echo_build(p.data, DC_MAX_PKT, &e);
 	p.tailroom -= p.len;
-	if (seal_send(dc, t, &p) == 0)
+	if (seal_send_with(dc, s, t, &p) == 0)
 		dc->st.echo_tx++;
+}
+
+static void send_echo(struct rv_dc *dc, enum rv_dc_transport t)
+{
+	send_echo_with(dc, sess_of(dc, t), t);
 }
 
 static void send_ping(struct rv_dc *dc, enum rv_dc_transport t)
@@ -129,20 +161,8 @@ static void send_ping(struct rv_dc *dc, enum rv_dc_transport t)
 	dc->last_tx_ns = dc->now_ns;
 }
 
-/* Both sessions share one packet-id sequence so that the server's replay
- * window accepts whichever transport comes next. */
-static void sync_pid(struct rv_dc_session *to, const struct rv_dc_session *from)
-{
-	uint32_t f = from->slot[from->tx_slot].tx_pid;
-	uint32_t *t = &to->slot[to->tx_slot].tx_pid;
-
-	if (f > *t)
-		*t = f;
-}
-
 static void switch_to_udp(struct rv_dc *dc, const char *why)
 {
-	sync_pid(&dc->udp_sess, &dc->tcp_sess);
 	epoll_ctl(dc->ep, EPOLL_CTL_DEL, dc->tcp.fd, NULL);
 	dc_tcp_close(&dc->tcp);
 	dc->active = RV_DC_UDP;
@@ -167,12 +187,13 @@ static void switch_to_tcp(struct rv_dc *dc)
 			dc->tcp_retry_ms *= 2;
 		return;
 	}
-	sync_pid(&dc->tcp_sess, &dc->udp_sess);
+	/* The server binds the session to this connection on a first frame
+	 * sealed with the real suite; "none" frames count only after that. */
+	send_echo_with(dc, &dc->udp_sess, RV_DC_TCP);
 	dc->active = RV_DC_TCP;
 	dc->st.to_tcp++;
 	rv_log(RV_LOG_INFO, "data channel: no UDP echo reply for %u ms, using TLS over TCP",
 	       dc->p.fallback_ms);
-	send_echo(dc, RV_DC_TCP);
 }
 
 static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
@@ -329,6 +350,8 @@ static void tun_rx(struct rv_dc *dc)
 	struct rv_pkt pk[DC_BATCH];
 	uint32_t now_s = (uint32_t)time(NULL);
 	unsigned n = 0;
+
+	sync_pid(s, other_sess(dc, s));
 
 	while (n < DC_BATCH) {
 		ssize_t r = read(dc->tun, dc->bufs[n].b + DC_OFF, DC_MAX_PKT);

@@ -1,7 +1,9 @@
 /* The client's data channel: moves packets between the TUN device and the
  * server. UDP first (batched with recvmmsg/sendmmsg); when no echo reply
  * comes back over UDP within the fallback time it switches to TLS over TCP
- * (2-byte length framing, suite "none", packet-ids kept) and keeps probing
+ * (2-byte length framing; the first frame on a connection is sealed with the
+ * real suite, which binds the session to it on the server, then suite
+ * "none", packet-ids kept) and keeps probing
  * UDP to move back. Single-threaded: everything runs in rv_dc_run()'s epoll
  * loop; the other functions are for the same thread unless noted. */
 #ifndef RV_CLIENT_DC_H

@@ -33,6 +33,7 @@ struct refl {
 	int conn[MAX_CONN];
 	SSL *ssl[MAX_CONN];
 	int cur; /* connection the frame being handled came from */
+	bool bound[MAX_CONN];
 	SSL_CTX *ctx;
 	struct rv_dc_session sess[2]; /* 0: UDP, 1: TCP */
 	struct sockaddr_in peer;
@@ -120,9 +121,10 @@ static void reply(struct refl *r, int t, struct rv_pkt *p, bool tamper_now)
 	}
 }
 
-static void handle(struct refl *r, int t, struct rv_pkt *p)
+/* Open with session @open (0: the real suite, 1: none), answer over @t. */
+static void handle(struct refl *r, int t, int open, struct rv_pkt *p)
 {
-	if (rv_dc_session_open(&r->sess[t], p, mono_ns()) != RV_OK) {
+	if (rv_dc_session_open(&r->sess[open], p, mono_ns()) != RV_OK) {
 		r->bad[t]++;
 		return;
 	}
@@ -157,7 +159,7 @@ static void udp_in(struct refl *r)
 			   (uint32_t)(BUF - OFF - (n > 0 ? n : 0))};
 
 	if (n > 0)
-		handle(r, 0, &p);
+		handle(r, 0, 0, &p);
 }
 
 static void tcp_frame(void *arg, const uint8_t *frame, uint32_t len)
@@ -168,7 +170,15 @@ static void tcp_frame(void *arg, const uint8_t *frame, uint32_t len)
 	if (len > BUF - OFF - RV_DC_TAILROOM)
 		return;
 	memcpy(p.data, frame, len);
-	handle(r, 1, &p);
+	/* Like the data plane: a connection is bound by a first frame sealed
+	 * with the real suite; after that its frames use "none". */
+	if (r->bound[r->cur]) {
+		handle(r, 1, 1, &p);
+		return;
+	}
+	unsigned long ok = r->rx[1];
+	handle(r, 1, 0, &p);
+	r->bound[r->cur] = r->rx[1] > ok;
 }
 
 static void tcp_close(struct refl *r, int i)
@@ -178,6 +188,7 @@ static void tcp_close(struct refl *r, int i)
 		close(r->conn[i]);
 	r->ssl[i] = NULL;
 	r->conn[i] = -1;
+	r->bound[i] = false;
 }
 
 static void tcp_accept(struct refl *r)

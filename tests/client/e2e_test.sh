@@ -4,11 +4,15 @@
 #   roomvpn-control in ns m9 (10.99.0.19), roomvpn-dataplane in ns dp
 #   (10.99.0.1, agent socket shared through the file system), and `roomvpn`
 #   clients in ns m1, m2 (room "lan") and m3 (room "other").
+# The data plane's TCP fallback listens on k0 (10.99.0.2:8443) with the same
+# certificate as the control plane (the clients' pin covers both).
 # Checks: login, room create, `up --daemon` (join + TunnelService.Bootstrap +
 # TUN + data channel), ping both ways between the two members' virtual IPs,
 # iperf3 TCP (figure printed, not asserted), `status` (udp, RTT measured),
 # a member of another room cannot reach them even with a route (the data
-# plane drops it as no_route), `down` removes the device.
+# plane drops it as no_route), UDP blocked for one member: it falls back to
+# TLS over TCP by itself and still reaches the other, unblocked: back to
+# UDP; `down` removes the device.
 # Usage: e2e_test.sh BUILD_DIR
 set -uo pipefail
 BIN=$(cd "$1" && pwd)
@@ -22,9 +26,18 @@ CLI=$BIN/client/roomvpn
 CTL=$BIN/control/roomvpn-control
 PY=/usr/bin/python3
 CTL_IP=10.99.0.19
+TCP_IP=10.99.0.2
+TCP_PORT=8443
 
 die() {
 	echo "FAIL: $*"
+	echo "--- data plane sessions and drops"
+	dpctl --json sessions 2>&1 | head -c 3000
+	dpctl stats 2>&1 | head -40
+	for u in alice:1 bob:2 carol:3; do
+		echo "--- ${u%:*} status"
+		rv "${u%:*}" "${u#*:}" --json status 2>&1 | head -c 2000
+	done
 	for f in control.log dp.log; do echo "--- $f"; tail -20 "$RUN/$f"; done
 	exit 1
 }
@@ -36,9 +49,36 @@ rv() {
 }
 jget() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 
+# One certificate for the control plane and the data plane's TCP fallback.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=roomvpn \
+	-addext "subjectAltName=DNS:localhost,IP:$CTL_IP,IP:$TCP_IP" -keyout "$RUN/tls.key" \
+	-out "$RUN/tls.crt" >/dev/null 2>&1 || die "openssl req"
+
+# The data plane with the TCP fallback on a kernel address (k0) beside dp0.
+start_dataplane() {
+	ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW"
+	ip -n "$NS_SW" link set p-k0 master br0 up
+	ip -n "$NS_DP" addr add $TCP_IP/24 dev k0
+	ip -n "$NS_DP" link set k0 up
+	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" -l 0-1 --no-huge -m 256 \
+		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
+		--vdev "net_af_packet0,iface=dp0" -- \
+		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set agent-socket="$RUN/agent.sock" \
+		--set idle-sleep-us=200 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
+		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" >"$RUN/dp.log" 2>&1 &
+	local pid=$!
+	PIDS+=("$pid")
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		[ -S "$RUN/agent.sock" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 rv_topology
 for n in 1 2 3 9; do rv_member "$n"; done
-rv_dataplane rss 1 || die "data plane did not start"
+start_dataplane || die "data plane did not start"
 
 cat >"$RUN/control.conf" <<EOF
 state_dir = $RUN/state
@@ -48,15 +88,16 @@ argon2_memory_kib = 256
 argon2_iterations = 1
 argon2_parallelism = 1
 dataplane_udp = $DP_IP:$DP_PORT
-dataplane_tcp = $DP_IP:443
+dataplane_tcp = $TCP_IP:$TCP_PORT
+tls_cert = $RUN/tls.crt
+tls_key = $RUN/tls.key
 dataplane_agent = $RUN/agent.sock
 EOF
 echo admin-password-1 | "$CTL" init --config "$RUN/control.conf" --state-dir "$RUN/state" \
 	--admin admin >/dev/null 2>&1 || die "control init"
 in_ns 9 "$CTL" serve --config "$RUN/control.conf" >"$RUN/control.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do [ -f "$RUN/state/tls/server.crt" ] && break; sleep 0.1; done
-FP=$(openssl x509 -in "$RUN/state/tls/server.crt" -noout -fingerprint -sha256 | cut -d= -f2)
+FP=$(openssl x509 -in "$RUN/tls.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 
 login() { # login USER PASSWORD NS
 	local i
@@ -131,6 +172,25 @@ if in_ns 3 ping -c 2 -i 0.2 -W 1 "$VA" >/dev/null 2>&1; then die "carol reached 
 after=$(drop_count no_route)
 [ "$after" -gt "$before" ] || die "no no_route drop counted ($before -> $after)"
 pass "another room's member cannot reach the room (no_route $before -> $after)"
+
+# UDP blocked for bob: TLS over TCP by itself, then back to UDP.
+transport() { rv "$1" "$2" --json status | jget 'd["tunnels"][0]["status"]["stats"]["transport"]'; }
+wait_transport() { # USER NS WANT
+	for _ in $(seq 100); do
+		[ "$(transport "$1" "$2")" = "$3" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+in_ns 2 ip rule add priority 100 ipproto udp dport $DP_PORT prohibit
+wait_transport bob 2 tcp || die "bob did not fall back to TCP: $(rv bob 2 --json status)"
+in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob over bob's TCP fallback"
+in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob -> alice over bob's TCP fallback"
+pass "UDP blocked for bob: TLS over TCP, ping both ways"
+in_ns 2 ip rule del priority 100
+wait_transport bob 2 udp || die "bob did not move back to UDP: $(rv bob 2 --json status)"
+in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob after moving back to UDP"
+pass "UDP unblocked: bob back on UDP, ping"
 
 ADEV=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 rv alice 1 down lan >/dev/null || die "down"
