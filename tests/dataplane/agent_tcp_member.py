@@ -125,6 +125,8 @@ def main():
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--need", type=int, default=3)
     ap.add_argument("--pid-start", type=int, default=1, help="first packet-id (a rerun needs a higher one)")
+    ap.add_argument("--no-bind", action="store_true",
+                    help="skip the real-cipher frame: only unauthenticated none frames")
     ap.add_argument("--then-udp", help="A.B.C.D:PORT: afterwards send one sealed ping over UDP")
     a = ap.parse_args()
 
@@ -138,8 +140,9 @@ def main():
     tls.settimeout(0.2)
     rd = Reader(tls)
     # Bind the session to this connection: one frame with the real cipher.
-    tls.sendall(frame(ch.seal_gcm(PING)))
-    time.sleep(0.3)
+    if not a.no_bind:
+        tls.sendall(frame(ch.seal_gcm(PING)))
+        time.sleep(0.3)
     replies, ident = 0, 0x4242
     for seq in range(1, a.count + 1):
         tls.sendall(frame(ch.seal_none(icmp_echo(a.vip, a.target, ident, seq))))
@@ -158,6 +161,8 @@ def main():
         u.close()
     tls.close()
     print(f"{replies}/{a.count} replies over TCP")
+    if a.no_bind:  # an unbound connection must get nothing through
+        return 0 if replies == 0 else 1
     return 0 if replies >= a.need else 1
 
 

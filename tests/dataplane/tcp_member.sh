@@ -20,7 +20,7 @@ PY=/usr/bin/python3
 TCP_IP=10.99.0.2
 TCP_PORT=8443
 
-# The data plane with the TCP fallback on (relay_lib's rv_dataplane has no tcp keys).
+# The data plane with the TCP fallback on; its kernel address is on k0.
 start_dataplane() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
 		-subj /CN=rv-dataplane -keyout "$RUN/tls.key" -out "$RUN/tls.crt" >/dev/null 2>&1 ||
@@ -29,23 +29,8 @@ start_dataplane() {
 	ip -n "$NS_SW" link set p-k0 master br0 up
 	ip -n "$NS_DP" addr add $TCP_IP/24 dev k0
 	ip -n "$NS_DP" link set k0 up
-	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" -l 0-1 --no-huge -m 256 \
-		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
-		--vdev "net_af_packet0,iface=dp0" -- \
-		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set agent-socket="$RUN/agent.sock" \
-		--set idle-sleep-us=200 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
-		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" >"$RUN/dp.log" 2>&1 &
-	DP_PID=$!
-	PIDS+=("$DP_PID")
-	local i
-	for i in $(seq 100); do
-		[ -S "$RUN/agent.sock" ] && return 0
-		kill -0 "$DP_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "data plane did not start:"
-	cat "$RUN/dp.log"
-	return 1
+	rv_dataplane rss 1 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
+		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key"
 }
 
 session_field() { # PEER FIELD
@@ -53,6 +38,16 @@ session_field() { # PEER FIELD
 import json, sys
 s = {x["peer_id"]: x for x in json.load(sys.stdin)["sessions"]}
 print(s[int(sys.argv[1])][sys.argv[2]])' "$1" "$2"
+}
+
+# wait_field PEER FIELD VALUE: until the session shows it (at most 10 s).
+wait_field() {
+	local i
+	for i in $(seq 50); do
+		[ "$(session_field "$1" "$2")" = "$3" ] && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 rv_topology
@@ -65,7 +60,8 @@ dpctl session add --peer-id 1 --room 1 --vip 10.77.0.11 --cipher AES-256-GCM \
 dpctl session add --peer-id 2 --room 1 --vip 10.77.0.12 --cipher AES-256-GCM \
 	--key "$(rv_key k2)" >/dev/null || exit 1
 rv_peer 1 1 10.77.0.11 k1 --ping 1
-sleep 1.5 # member 1's first ping authenticates: its UDP address is known
+# member 1's first ping authenticates: then its UDP address is known
+wait_field 1 transport udp || fail "member 1 never reached the data plane over UDP"
 
 if in_ns 2 $PY "$HERE/agent_tcp_member.py" --server $TCP_IP:$TCP_PORT --ca "$RUN/tls.crt" \
 	--key "$(rv_key k2)" --peer-id 2 --vip 10.77.0.12 --target 10.77.0.11 \
@@ -86,9 +82,23 @@ read -r fin fout <<<"$tcp"
 in_ns 2 $PY "$HERE/agent_tcp_member.py" --server $TCP_IP:$TCP_PORT --ca "$RUN/tls.crt" \
 	--key "$(rv_key k2)" --peer-id 2 --vip 10.77.0.12 --target 10.77.0.11 \
 	--count 1 --need 0 --pid-start 1000 --then-udp $DP_IP:$DP_PORT >"$RUN/member2b.log" 2>&1
-sleep 0.5
-[ "$(session_field 2 transport)" = udp ] && pass "session 2 moved back to UDP" ||
+wait_field 2 transport udp && pass "session 2 moved back to UDP" ||
 	fail "session 2 transport after a UDP packet: $(session_field 2 transport)"
+
+# Unbound: "none" frames on a connection that never authenticated are dropped
+# (anyone can open a TLS connection and claim a peer-id).
+auth0=$(drop_count auth)
+if in_ns 2 $PY "$HERE/agent_tcp_member.py" --server $TCP_IP:$TCP_PORT --ca "$RUN/tls.crt" \
+	--key "$(rv_key k2)" --peer-id 2 --vip 10.77.0.12 --target 10.77.0.11 \
+	--count 3 --pid-start 2000 --no-bind >"$RUN/member2c.log" 2>&1; then
+	pass "an unbound TCP connection gets nothing through ($(tail -1 "$RUN/member2c.log"))"
+else
+	fail "unbound TCP connection: $(tail -1 "$RUN/member2c.log")"
+fi
+auth1=$(drop_count auth)
+[ "$auth1" -ge $((auth0 + 3)) ] && [ "$(session_field 2 transport)" = udp ] &&
+	pass "its frames were dropped as auth ($auth0 -> $auth1); session 2 stays on UDP" ||
+	fail "auth drops $auth0 -> $auth1, transport $(session_field 2 transport)"
 
 if [ "$FAILS" -ne 0 ]; then
 	echo "--- data plane log"
