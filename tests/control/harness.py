@@ -178,11 +178,14 @@ class ControlServer:
         raise RuntimeError("roomvpn-control not ready after %.0fs:\n%s" % (timeout, self.read_log()))
 
     def stop(self):
-        """SIGTERM and wait (graceful shutdown); returns the exit code."""
+        """SIGTERM and wait (graceful shutdown); returns the exit code. Fails
+        if the server, running until now, does not exit cleanly (code 0, no
+        sanitizer report); a server that had already exited just gives its code."""
         self._close_channel()
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
+        signalled = self.proc.poll() is None
+        if signalled:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
@@ -192,7 +195,17 @@ class ControlServer:
         rc = self.proc.returncode
         self.proc = None
         self.log.close()
+        self.check_log()
+        if signalled and rc != 0:
+            raise AssertionError("roomvpn-control exited with %s after SIGTERM:\n%s" % (rc, self.read_log()))
         return rc
+
+    def check_log(self):
+        """Fails if a sanitizer (ASan/UBSan builds) reported anything."""
+        log = self.read_log(tail=1 << 30)
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if mark in log:
+                raise AssertionError("sanitizer report in the server log:\n" + log[log.index(mark) - 200:][:8000])
 
     def kill9(self):
         self._close_channel()
@@ -200,16 +213,17 @@ class ControlServer:
         self.proc.wait()
         self.proc = None
         self.log.close()
+        self.check_log()
 
     def restart(self):
         self.start(init=False)
         self._admin_token = None
         return self
 
-    def read_log(self):
+    def read_log(self, tail=8000):
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-8000:]
+                return f.read().decode(errors="replace")[-tail:]
         except OSError:
             return ""
 
