@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -37,23 +38,25 @@
 #include "tcp_frame.h"
 #include "tcp_io.h"
 
-#define TAG_STOP   (1ull << 62)
-#define TAG_LISTEN (TAG_STOP + 1)
-#define TAG_WAKE   (TAG_STOP + 2)
-#define MAX_EVENTS 64
-#define TX_BURST   64
-#define TX_BUDGET  4096 /* frames drained per loop pass, then sockets again */
-#define READ_BUF   16384
+#define TAG_STOP       (1ull << 62)
+#define TAG_LISTEN     (TAG_STOP + 1)
+#define TAG_WAKE       (TAG_STOP + 2)
+#define MAX_EVENTS     64
+#define TX_BURST       64
+#define TX_BUDGET      4096 /* frames drained per loop pass, then sockets again */
+#define READ_BUF       16384
+#define SWEEP_EVERY_NS 100000000ull /* handshake deadlines checked 10 times a second */
 
 struct conn {
 	uint32_t id;
 	int fd;
 	SSL *ssl;
-	bool established;      /* TLS handshake done */
-	bool read_wants_write; /* SSL_read returned WANT_WRITE */
-	bool write_wants_read; /* SSL_write returned WANT_READ */
-	uint32_t ev;	       /* epoll events registered */
-	uint8_t *out;	       /* pending bytes: out[out_off..out_len) */
+	uint64_t handshake_deadline_ns; /* closed if TLS is not up by then */
+	bool established;		/* TLS handshake done */
+	bool read_wants_write;		/* SSL_read returned WANT_WRITE */
+	bool write_wants_read;		/* SSL_write returned WANT_READ */
+	uint32_t ev;			/* epoll events registered */
+	uint8_t *out;			/* pending bytes: out[out_off..out_len) */
 	uint32_t out_len, out_off;
 	char peer[32]; /* "ip:port" for logs */
 	struct rv_tcp_decoder dec;
@@ -76,6 +79,7 @@ static struct {
 	struct rte_ring *tx_ring;
 	unsigned max_conns;
 	uint32_t out_max;
+	uint64_t handshake_ns;
 	uint32_t next_id;
 	struct conn **conns; /* slot = id % max_conns */
 	unsigned n_conns;
@@ -83,6 +87,13 @@ static struct {
 } tf = {.ep = -1, .listen_fd = -1, .stop_fd = -1, .wake_fd = -1};
 
 #define INC(f, n) atomic_fetch_add_explicit(&tf.c.f, (n), memory_order_relaxed)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static struct conn *conn_find(uint32_t id)
 {
@@ -338,6 +349,7 @@ static void conn_accept(void)
 	snprintf(c->peer, sizeof(c->peer), "%s:%u", inet_ntoa(sa.sin_addr), ntohs(sa.sin_port));
 	SSL_set_accept_state(ssl);
 	c->ev = EPOLLIN | EPOLLRDHUP;
+	c->handshake_deadline_ns = mono_ns() + tf.handshake_ns;
 	struct epoll_event e = {.events = c->ev, .data.u64 = c->id};
 	if (epoll_ctl(tf.ep, EPOLL_CTL_ADD, fd, &e) < 0)
 		goto err;
@@ -356,6 +368,23 @@ err:
 }
 
 /* ---- the thread ---- */
+
+/* A connection that never finishes its TLS handshake must not hold a slot. */
+static void sweep_handshakes(void)
+{
+	static uint64_t next;
+	uint64_t now = mono_ns();
+	if (now < next)
+		return;
+	next = now + SWEEP_EVERY_NS;
+	for (unsigned i = 0; i < tf.max_conns; i++) {
+		struct conn *c = tf.conns[i];
+		if (c && !c->established && now > c->handshake_deadline_ns) {
+			INC(tls_failed, 1);
+			conn_close(c, "TLS handshake timed out");
+		}
+	}
+}
 
 /* One pass: sockets that are ready, then the workers' ring. false = stop. */
 static bool tcp_pass(int timeout)
@@ -377,6 +406,7 @@ static bool tcp_pass(int timeout)
 			conn_event(c, ev[i].events);
 	}
 	tx_drain(); /* every pass: cheap when the ring is empty */
+	sweep_handshakes();
 	return true;
 }
 
@@ -471,6 +501,9 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 	tf.wake_fd = tf.ops.tx_wakefd ? tf.ops.tx_wakefd() : -1;
 	tf.max_conns = p->max_conns ? p->max_conns : RV_TCP_DEFAULT_MAX_CONNS;
 	tf.out_max = p->out_max ? p->out_max : RV_TCP_DEFAULT_OUT_MAX;
+	tf.handshake_ns = (uint64_t)(p->handshake_timeout_ms ? p->handshake_timeout_ms
+							     : RV_TCP_DEFAULT_HANDSHAKE_MS) *
+			  1000000ull;
 	if (tf.out_max < 2 + RV_TCP_FRAME_MAX)
 		tf.out_max = 2 + RV_TCP_FRAME_MAX; /* room for the largest frame */
 	if (!tf.tx_ring) {

@@ -15,16 +15,18 @@
 
 #include "tcp_io.h"
 
-#define RV_TCP_DEFAULT_MAX_CONNS 1024
-#define RV_TCP_DEFAULT_OUT_MAX	 (256u << 10) /* pending output bytes per connection */
+#define RV_TCP_DEFAULT_MAX_CONNS    1024
+#define RV_TCP_DEFAULT_OUT_MAX	    (256u << 10) /* pending output bytes per connection */
+#define RV_TCP_DEFAULT_HANDSHAKE_MS 10000u
 
 struct rv_tcp_fallback_params {
-	uint32_t listen_ip;    /* host order; 0 = any */
-	uint16_t listen_port;  /* host order; 0 = any free port (see _port()) */
-	const char *cert_file; /* PEM certificate chain */
-	const char *key_file;  /* PEM private key */
-	unsigned max_conns;    /* 0 = RV_TCP_DEFAULT_MAX_CONNS */
-	uint32_t out_max;      /* 0 = RV_TCP_DEFAULT_OUT_MAX */
+	uint32_t listen_ip;	       /* host order; 0 = any */
+	uint16_t listen_port;	       /* host order; 0 = any free port (see _port()) */
+	const char *cert_file;	       /* PEM certificate chain */
+	const char *key_file;	       /* PEM private key */
+	unsigned max_conns;	       /* 0 = RV_TCP_DEFAULT_MAX_CONNS */
+	uint32_t out_max;	       /* 0 = RV_TCP_DEFAULT_OUT_MAX */
+	uint32_t handshake_timeout_ms; /* TLS must be up by then; 0 = default (10 s) */
 };
 
 /* The hand-off to the workers: tcp_io.h's functions (rv_tcp_fallback_io_ops())
@@ -44,7 +46,8 @@ static inline struct rv_tcp_fallback_ops rv_tcp_fallback_io_ops(void)
 
 /* Counters (read from any thread; relaxed). */
 struct rv_tcp_fallback_stats {
-	uint64_t accepted, refused_full, tls_failed, closed, active;
+	uint64_t accepted, refused_full, closed, active;
+	uint64_t tls_failed; /* handshake failed or timed out */
 	uint64_t bad_length; /* connections closed for a frame length of 0 or > max */
 	uint64_t frames_in, bytes_in;
 	uint64_t frames_refused; /* rv_tcp_io_rx said no (no mbuf, ring full, bad header) */

@@ -314,6 +314,24 @@ static void test_bad_length(void)
 	client_close(&c);
 }
 
+/* A TCP client that never starts TLS is closed after the handshake timeout. */
+static void test_handshake_timeout(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(rv_tcp_fallback_port())};
+	struct rv_tcp_fallback_stats s;
+	char b;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	rv_tcp_fallback_read_stats(&s);
+	uint64_t before = s.tls_failed;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "raw connect");
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CHECK(recv(fd, &b, 1, 0) == 0, "closed by the server");
+	CHECK(WAIT_STAT(tls_failed, before + 1) == before + 1, "counted as a TLS failure");
+	close(fd);
+}
+
 static void test_bad_start(void)
 {
 	struct rv_tcp_fallback_params p = {.cert_file = "/nonexistent.crt", .key_file = key_path};
@@ -368,6 +386,7 @@ int main(void)
 	test_refused_and_gone();
 	test_slow_reader(&a, conn_a);
 	test_bad_length();
+	test_handshake_timeout();
 	client_close(&a);
 	test_bad_start();
 	rv_tcp_fallback_stop();
