@@ -51,6 +51,8 @@ uint64_t lg_hist_percentile(const struct lg_hist *h, double p)
 	for (unsigned b = 0; b < LG_HIST_POW * LG_HIST_SUB; b++) {
 		seen += h->b[b];
 		if (seen > rank) {
+			if (b == LG_HIST_POW * LG_HIST_SUB - 1)
+				return h->max_ns; /* the last bucket holds everything above */
 			uint64_t top = bucket_top(b);
 			return top < h->max_ns ? top : h->max_ns;
 		}

@@ -109,6 +109,7 @@ struct lg_counts {
 	uint64_t sent, sent_bytes;   /* packets handed to the port; inner bytes */
 	uint64_t sent_wire_bytes;    /* Ethernet frame bytes (no FCS) */
 	uint64_t tx_full;	     /* port refused: not counted as sent */
+	uint64_t skipped;	     /* due while the generator had no CPU: not offered */
 	uint64_t received, rx_bytes; /* this trial's packets back, authenticated */
 	uint64_t out_of_order;
 	uint64_t decrypt_errors; /* bad tag / unknown peer / malformed */

@@ -76,10 +76,17 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 	trial_reset(e);
 	start = now = rte_rdtsc();
 	uint64_t tx_end = start + (uint64_t)(o->trial_s * (double)hz);
+	double backlog = rate_pps / 1000 > 2 * LG_BURST ? rate_pps / 1000 : 2 * LG_BURST;
 	while (now < tx_end && !lg_stop) {
-		/* Packets due by now at the offered rate, minus those tried. */
+		/* Packets due by now at the offered rate, minus those tried. A
+		 * backlog beyond 1 ms (the generator lost its CPU) is skipped,
+		 * not sent as a burst: it lowers the achieved rate instead. */
 		double due = rate_pps * (double)(now - start) / (double)hz;
-		double tried = (double)(e->c.sent + e->c.tx_full);
+		double tried = (double)(e->c.sent + e->c.tx_full + e->c.skipped);
+		if (due - tried > backlog) {
+			e->c.skipped += (uint64_t)(due - tried - backlog);
+			tried = (double)(e->c.sent + e->c.tx_full + e->c.skipped);
+		}
 		if (due > tried)
 			send_burst(e, due - tried >= LG_BURST ? LG_BURST
 							      : (unsigned)(due - tried) + 1);

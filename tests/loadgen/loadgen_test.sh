@@ -139,7 +139,7 @@ start_dp() {
 }
 
 LGDP=(--dp 198.19.255.1:1194 --gateway 198.19.255.254 --sizes 64 --trial-time 0.3
-	--max-trials 6 --max-rate 400000 --timeout 5 --quiet)
+	--max-trials 8 --max-rate 400000 --timeout 5 --quiet)
 
 run_lg_dp() {
 	"$LG" "${EAL[@]}" -l 1 --file-prefix "${tag}lg" \
