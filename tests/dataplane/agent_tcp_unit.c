@@ -325,7 +325,7 @@ static void test_handshake_timeout(void)
 	uint64_t before = s.tls_failed;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "raw connect");
-	struct timeval tv = {.tv_sec = 10};
+	struct timeval tv = {.tv_sec = 5}; /* far above the 300 ms set in setup() */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	CHECK(recv(fd, &b, 1, 0) == 0, "closed by the server");
 	CHECK(WAIT_STAT(tls_failed, before + 1) == before + 1, "counted as a TLS failure");
@@ -362,8 +362,11 @@ static int setup(void)
 	cctx = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_load_verify_locations(cctx, cert_path, NULL);
 	SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL); /* the server's self-signed cert */
-	struct rv_tcp_fallback_params p = {
-	    .listen_ip = INADDR_LOOPBACK, .cert_file = cert_path, .key_file = key_path};
+	struct rv_tcp_fallback_params p = {.listen_ip = INADDR_LOOPBACK,
+					   .cert_file = cert_path,
+					   .key_file = key_path,
+					   .handshake_timeout_ms =
+					       300}; /* test_handshake_timeout */
 	struct rv_tcp_fallback_ops ops = {test_rx, test_ring, test_wakefd, test_wake_ack};
 	char err[256];
 	if (rv_tcp_fallback_start(&p, &ops, err, sizeof(err)) < 0) {
