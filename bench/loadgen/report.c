@@ -61,11 +61,14 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 			 b->gen_limited ? "*" : "");
 		snprintf(pdr[1], 16, b->found ? "%.1f" : "-", b->mbps_inner);
 		snprintf(pdr[2], 16, b->found ? "%.3f%%" : "-", b->loss * 100);
+		char lo[2][16];
+		snprintf(lo[0], 16, low->found ? "%.1f" : "-", us(low->p50_ns));
+		snprintf(lo[1], 16, low->found ? "%.1f" : "-", us(low->p99_ns));
 		fprintf(f,
-			"%-6s | %9s %9s | %9s %9s %8s | %8.1f %8.1f %8.1f | %8.1f %8.1f | %6llu "
+			"%-6s | %9s %9s | %9s %9s %8s | %8.1f %8.1f %8.1f | %8s %8s | %6llu "
 			"%6llu\n",
 			r[i].size.name, ndr[0], ndr[1], pdr[0], pdr[1], pdr[2], us(lat->p50_ns),
-			us(lat->p99_ns), us(lat->p999_ns), us(low->p50_ns), us(low->p99_ns),
+			us(lat->p99_ns), us(lat->p999_ns), lo[0], lo[1],
 			(unsigned long long)(a->ooo + b->ooo + low->ooo),
 			(unsigned long long)r[i].tot.decrypt_errors);
 	}
