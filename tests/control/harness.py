@@ -268,20 +268,24 @@ class ControlServer:
         """Unary call; returns the response (and the grpc.Call with with_call=True)."""
         fn = self.channel().unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
                                         response_deserializer=response_cls.FromString)
+        # wait_for_ready: a connection that is still being (re)established
+        # delays the call instead of failing it (tests check the server, not
+        # the client's connect timing)
         if with_call:
-            return fn.with_call(request, metadata=self._md(token, metadata), timeout=timeout)
-        return fn(request, metadata=self._md(token, metadata), timeout=timeout)
+            return fn.with_call(request, metadata=self._md(token, metadata), timeout=timeout,
+                                wait_for_ready=True)
+        return fn(request, metadata=self._md(token, metadata), timeout=timeout, wait_for_ready=True)
 
     def call_raw(self, path, data, token=None, metadata=None, timeout=30.0):
         """Unary call with raw request bytes; returns the raw response bytes."""
         fn = self.channel().unary_unary(path, request_serializer=None, response_deserializer=None)
-        return fn(data, metadata=self._md(token, metadata), timeout=timeout)
+        return fn(data, metadata=self._md(token, metadata), timeout=timeout, wait_for_ready=True)
 
     def stream(self, path, request, response_cls, token=None, timeout=30.0):
         """Server-streaming call; returns the response iterator."""
         fn = self.channel().unary_stream(path, request_serializer=lambda m: m.SerializeToString(),
                                          response_deserializer=response_cls.FromString)
-        return fn(request, metadata=self._md(token, None), timeout=timeout)
+        return fn(request, metadata=self._md(token, None), timeout=timeout, wait_for_ready=True)
 
     def health_check(self, service="", timeout=5.0):
         h = health()
