@@ -361,7 +361,12 @@ static void unary_received(struct call *c, bool ok)
 	ProtobufCMessage *req = NULL, *resp = NULL;
 	grpc_status_code st;
 
-	if (!ok || !c->recv_buf) {
+	if (!ok) { /* cancelled (or the connection dropped) before the request */
+		unary_finish(c, GRPC_STATUS_CANCELLED, NULL,
+			     "call ended before its request arrived");
+		return;
+	}
+	if (!c->recv_buf) {
 		unary_finish(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
 			     "no request message: a unary call needs exactly one");
 		return;

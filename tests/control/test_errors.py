@@ -119,6 +119,12 @@ class ErrorsTest(unittest.TestCase):
         # the server is fine afterwards
         self.srv.health_check()
 
+    def test_unary_without_request_message(self):
+        fn = self.srv.channel().stream_unary("/roomvpn.v1.HealthService/Get")
+        e = rpc_error(fn, iter([]), timeout=10, wait_for_ready=True)
+        self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("no request message", e.details())
+
     def test_unknown_method(self):
         e = rpc_error(self.srv.call_raw, "/roomvpn.v1.Nope/Nothing", b"")
         self.assertEqual(e.code(), grpc.StatusCode.UNIMPLEMENTED)
