@@ -141,6 +141,7 @@ struct lg_point {
 /* Whole-run counters (every trial, the probe and the final drain). */
 struct lg_totals {
 	uint64_t sent, received, late, decrypt_errors;
+	uint64_t arp_replies; /* ARP requests for our addresses answered */
 };
 
 struct lg_result {

@@ -127,11 +127,12 @@ int lg_report_json(const struct lg_opts *o, const struct lg_result *r, unsigned 
 		",\n  \"cipher\": \"%s\", \"clients\": %u, \"rooms\": %u, \"flows\": %u,\n"
 		"  \"trial_s\": %.3f, \"pdr_loss\": %g, \"max_rate_pps\": %.0f,\n"
 		"  \"totals\": {\"sent\": %llu, \"received\": %llu, \"late\": %llu, "
-		"\"decrypt_errors\": %llu},\n"
+		"\"decrypt_errors\": %llu, \"arp_replies\": %llu},\n"
 		"  \"results\": [\n",
 		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->trial_s, o->pdr_loss,
 		o->max_rate_pps, (unsigned long long)tot->sent, (unsigned long long)tot->received,
-		(unsigned long long)tot->late, (unsigned long long)tot->decrypt_errors);
+		(unsigned long long)tot->late, (unsigned long long)tot->decrypt_errors,
+		(unsigned long long)tot->arp_replies);
 	for (unsigned i = 0; i < n; i++) {
 		fprintf(f,
 			"    {\"size\": \"%s\", \"avg_inner_len\": %.1f, \"avg_wire_len\": %.1f, "

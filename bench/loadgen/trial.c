@@ -18,6 +18,7 @@ static void add_totals(struct lg_engine *e)
 	e->tot.received += e->c.received;
 	e->tot.decrypt_errors += e->c.decrypt_errors;
 	e->tot.late += e->c.late;
+	e->tot.arp_replies += e->c.arp_replies;
 }
 
 /* Build and send up to @n packets; returns how many the port took. What the

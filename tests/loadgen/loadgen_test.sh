@@ -127,18 +127,26 @@ case_reflect() {
 	done
 }
 
-# start_dp: roomvpn-dataplane as memif server; agent socket in $tmp.
+# start_dp KEY=VALUE...: roomvpn-dataplane as memif server (its address
+# keys given); agent socket in $tmp.
 start_dp() {
+	local sets=()
+	for kv in "$@"; do sets+=(--set "$kv"); done
 	"$DP" "${EAL[@]}" -l 0,1 --file-prefix "${tag}dp" \
-		--vdev "net_memif0,role=server,socket=$tmp/memif.sock" -- \
-		--set ip=198.19.255.1/24 --set gateway=198.19.255.254 \
+		--vdev "net_memif0,role=server,socket=$tmp/memif.sock" -- "${sets[@]}" \
 		--set agent-socket="$tmp/agent.sock" --set idle-sleep-us=20 >"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	for _ in $(seq 100); do [ -S "$tmp/agent.sock" ] && return 0; sleep 0.1; done
 	bad "the data plane did not start"; cat "$tmp/dp.log"; return 1
 }
 
-LGDP=(--dp 198.19.255.1:1194 --gateway 198.19.255.254 --sizes 64 --trial-time 0.3
+# Clients off the data plane's link, behind a gateway the loadgen plays.
+DP_GW=(ip=198.19.255.1/24 gateway=198.19.255.254)
+LG_GW=(--dp 198.19.255.1:1194 --gateway 198.19.255.254)
+# Clients on the data plane's link: it resolves each of them with ARP.
+DP_LINK=(ip=198.18.255.254/16)
+LG_LINK=(--dp 198.18.255.254:1194 --client-net 198.18.0.0/16)
+LGDP=(--sizes 64 --trial-time 0.3
 	--max-trials 8 --max-rate 400000 --timeout 5 --quiet)
 
 run_lg_dp() {
@@ -168,20 +176,24 @@ compare_counters() {
 }
 
 case_dataplane_agent() {
-	start_dp || return
-	run_lg_dp --agent "$tmp/agent.sock" --clients 10 --rooms 2 --keep-sessions || return
+	start_dp "${DP_GW[@]}" || return
+	run_lg_dp "${LG_GW[@]}" --agent "$tmp/agent.sock" --clients 10 --rooms 2 --keep-sessions || return
 	compare_counters
 }
 
 case_dataplane_file() {
-	start_dp || return
+	start_dp "${DP_LINK[@]}" || return
 	local sf="$tmp/sessions.conf"
-	expect 0 "" -- "$LG" -- --session-file "$sf" --write-only --seed 42 --cipher AES-256-CBC \
-		--clients 6 --rooms 3 "${LGDP[@]}"
+	expect 0 "wrote 3 rooms and 6 sessions to $sf" -- "$LG" -- --session-file "$sf" \
+		--write-only --seed 42 --cipher AES-256-CBC --clients 6 --rooms 3 "${LG_LINK[@]}"
 	"$DPCTL" --socket "$tmp/agent.sock" resync --file "$sf" || { bad "dpctl resync --file"; return; }
 	ok "dpctl resync --file accepted the loadgen's session file"
-	run_lg_dp --session-file "$sf" --seed 42 --cipher AES-256-CBC --clients 6 --rooms 3 || return
+	run_lg_dp "${LG_LINK[@]}" --session-file "$sf" --seed 42 --cipher AES-256-CBC \
+		--clients 6 --rooms 3 || return
 	compare_counters
+	# On the link, the data plane asked for every client's MAC but the first
+	# (it learnt that one from the loadgen's own request for the data plane).
+	json_check lg="$tmp/lg.json" -- "lg['totals']['arp_replies'] >= 5"
 }
 
 case "$case_name" in
