@@ -312,6 +312,14 @@ static int add_lcores(Roomvpn__Dataplane__V1__Stats *st)
 		m->rx_packets = s.rx_pkts;
 		m->tx_packets = s.tx_pkts;
 		m->dropped = dropped;
+		m->rx_bytes = s.rx_bytes;
+		m->tx_bytes = s.tx_bytes;
+		m->relayed = s.relayed;
+		m->broadcast_copies = s.broadcast_copies;
+		m->echo_replies = s.echo_replies;
+		m->pings = s.pings;
+		m->handoffs = s.handoffs;
+		m->arp_replies = s.arp_replies;
 		st->lcore[st->n_lcore++] = m;
 	}
 	if (st->n_lcore == 0)

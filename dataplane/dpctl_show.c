@@ -114,14 +114,24 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 		printf("]}\n");
 }
 
+static void lcore_json(const Roomvpn__Dataplane__V1__LcoreStats *l)
+{
+	printf("{\"lcore\":%u,\"rx_packets\":%" PRIu64 ",\"tx_packets\":%" PRIu64
+	       ",\"dropped\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
+	       ",\"relayed\":%" PRIu64 ",\"broadcast_copies\":%" PRIu64 ",\"echo_replies\":%" PRIu64
+	       ",\"pings\":%" PRIu64 ",\"handoffs\":%" PRIu64 ",\"arp_replies\":%" PRIu64 "}",
+	       l->lcore_id, l->rx_packets, l->tx_packets, l->dropped, l->rx_bytes, l->tx_bytes,
+	       l->relayed, l->broadcast_copies, l->echo_replies, l->pings, l->handoffs,
+	       l->arp_replies);
+}
+
 static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)
 {
 	printf("{\"rooms\":%u,\"sessions\":%u,\"lcores\":[", st->rooms, st->sessions);
-	for (size_t i = 0; i < st->n_lcore; i++)
-		printf("%s{\"lcore\":%u,\"rx_packets\":%" PRIu64 ",\"tx_packets\":%" PRIu64
-		       ",\"dropped\":%" PRIu64 "}",
-		       i ? "," : "", st->lcore[i]->lcore_id, st->lcore[i]->rx_packets,
-		       st->lcore[i]->tx_packets, st->lcore[i]->dropped);
+	for (size_t i = 0; i < st->n_lcore; i++) {
+		printf(i ? "," : "");
+		lcore_json(st->lcore[i]);
+	}
 	printf("],\"drops\":{");
 	for (size_t i = 0; i < st->n_drop; i++) {
 		printf(i ? "," : "");
@@ -147,11 +157,16 @@ void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 		stats_json(st);
 		return;
 	}
-	printf("rooms %u\nsessions %u\n\n%-6s %14s %14s %14s\n", st->rooms, st->sessions, "LCORE",
-	       "RX_PACKETS", "TX_PACKETS", "DROPPED");
-	for (size_t i = 0; i < st->n_lcore; i++)
-		printf("%-6u %14" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n", st->lcore[i]->lcore_id,
-		       st->lcore[i]->rx_packets, st->lcore[i]->tx_packets, st->lcore[i]->dropped);
+	printf("rooms %u\nsessions %u\n\n%-6s %12s %12s %12s %12s %10s %10s %8s %8s\n", st->rooms,
+	       st->sessions, "LCORE", "RX_PACKETS", "TX_PACKETS", "DROPPED", "RELAYED", "BCAST",
+	       "HANDOFFS", "ECHO", "ARP");
+	for (size_t i = 0; i < st->n_lcore; i++) {
+		const Roomvpn__Dataplane__V1__LcoreStats *l = st->lcore[i];
+		printf("%-6u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+		       " %10" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
+		       l->lcore_id, l->rx_packets, l->tx_packets, l->dropped, l->relayed,
+		       l->broadcast_copies, l->handoffs, l->echo_replies, l->arp_replies);
+	}
 	printf("\n%-20s %14s\n", "DROP_REASON", "COUNT");
 	for (size_t i = 0; i < st->n_drop; i++)
 		printf("%-20s %14" PRIu64 "\n", st->drop[i]->reason, st->drop[i]->count);
