@@ -69,8 +69,10 @@ bool rv_rpc_abandoned(const struct rv_rpc_ctx *ctx);
  * client messages and hands each to on_message; the handler writes with
  * rv_stream_send() from any thread, and ends the call with
  * rv_stream_finish(). on_end runs exactly once when the call is over (status
- * sent, or the client cancelled or went away); after it returns the stream
- * must not be touched again. */
+ * sent, or the client cancelled or went away) if on_message ever ran; after
+ * it returns the stream must not be touched again. on_message and on_end of
+ * one stream never run at the same time (other threads may still call
+ * rv_stream_send/finish: they return quietly once the stream is over). */
 struct rv_stream;
 struct rv_stream_ops {
 	/* One client message; NULL when the client half-closed. A status other

@@ -58,6 +58,10 @@ struct call {
 	struct tag t_new, t_recv, t_send, t_write, t_close, t_status;
 	/* streams only, under mu */
 	pthread_mutex_t mu;
+	/* held around on_message/on_end: a handler never sees them overlap, and
+	 * nothing after on_end (may not be taken under mu) */
+	pthread_mutex_t cb_mu;
+	bool end_called, delivered;
 	int refs; /* pending batches + the handler's reference */
 	bool md_sent, writing, write_has_msg, finishing, status_sent, ended, authorized;
 	grpc_status_code final_status;
@@ -121,6 +125,7 @@ static struct call *call_new(struct rv_server *srv)
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->md_in);
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->cb_mu, NULL);
 	c->t_new = (struct tag){c, STEP_NEW};
 	c->t_recv = (struct tag){c, STEP_RECV};
 	c->t_send = (struct tag){c, STEP_SEND};
@@ -158,6 +163,7 @@ static void call_free(struct call *c)
 	grpc_call_details_destroy(&c->details);
 	grpc_metadata_array_destroy(&c->md_in);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->cb_mu);
 	atomic_fetch_sub(&c->srv->live_calls, 1);
 	free(c);
 }
@@ -483,6 +489,21 @@ void rv_stream_finish(struct rv_stream *s, grpc_status_code status, const char *
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Hands one message (NULL: half-close) to the handler, unless on_end ran. */
+static grpc_status_code deliver(struct call *c, const ProtobufCMessage *req, char *msg,
+				size_t msglen)
+{
+	grpc_status_code st = GRPC_STATUS_OK;
+
+	pthread_mutex_lock(&c->cb_mu);
+	if (!c->end_called) {
+		c->delivered = true;
+		st = c->m->stream->on_message(&c->ctx, (struct rv_stream *)c, req, msg, msglen);
+	}
+	pthread_mutex_unlock(&c->cb_mu);
+	return st;
+}
+
 static void stream_received(struct call *c, bool ok)
 {
 	char msg[256] = "";
@@ -491,8 +512,7 @@ static void stream_received(struct call *c, bool ok)
 
 	if (!ok || !c->recv_buf) { /* half-close (or the call is gone) */
 		if (ok && !c->m->stream->one_request && c->authorized) {
-			st = c->m->stream->on_message(&c->ctx, (struct rv_stream *)c, NULL, msg,
-						      sizeof(msg));
+			st = deliver(c, NULL, msg, sizeof(msg));
 			if (st != GRPC_STATUS_OK)
 				rv_stream_finish((struct rv_stream *)c, st, msg);
 		} else if (ok && !c->authorized) {
@@ -503,8 +523,7 @@ static void stream_received(struct call *c, bool ok)
 	}
 	st = decode_and_check(c, &req, msg, sizeof(msg));
 	if (st == GRPC_STATUS_OK) {
-		st =
-		    c->m->stream->on_message(&c->ctx, (struct rv_stream *)c, req, msg, sizeof(msg));
+		st = deliver(c, req, msg, sizeof(msg));
 		protobuf_c_message_free_unpacked(req, NULL);
 	}
 	if (st != GRPC_STATUS_OK) {
@@ -568,8 +587,11 @@ static void stream_closed(struct call *c)
 	pthread_mutex_unlock(&c->mu);
 	if (!was_finished)
 		record(c, GRPC_STATUS_CANCELLED, "cancelled by the client");
-	if (c->authorized)
+	pthread_mutex_lock(&c->cb_mu);
+	if (c->delivered) /* on_end only for a handler that saw a message */
 		c->m->stream->on_end(&c->ctx, (struct rv_stream *)c, c->cancelled != 0);
+	c->end_called = true;
+	pthread_mutex_unlock(&c->cb_mu);
 	if (ctl->on_stream)
 		ctl->on_stream(ctl, -1);
 	stream_link(c, false);
