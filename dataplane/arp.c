@@ -36,6 +36,13 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Stale for one more timeout after expiry, then gone (static: never). */
+static bool gone(uint64_t expires, uint64_t now)
+{
+	uint64_t grace = (uint64_t)rv_dp.cfg.arp_timeout_s * 1000000000ull;
+	return expires != UINT64_MAX && expires + grace <= now;
+}
+
 static unsigned slot_of(uint32_t ip)
 {
 	return (unsigned)((ip * 2654435761u) >> 22) & (ARP_SLOTS - 1);
@@ -49,6 +56,12 @@ static uint64_t mac_pack(const struct rte_ether_addr *a)
 }
 
 bool rv_arp_lookup(uint32_t ip, uint64_t now_ns, struct rte_ether_addr *mac)
+{
+	uint64_t exp;
+	return rv_arp_lookup_exp(ip, now_ns, mac, &exp);
+}
+
+bool rv_arp_lookup_exp(uint32_t ip, uint64_t now_ns, struct rte_ether_addr *mac, uint64_t *expires)
 {
 	unsigned i = slot_of(ip);
 	for (unsigned p = 0; p < ARP_PROBE; p++, i = (i + 1) & (ARP_SLOTS - 1)) {
@@ -64,9 +77,13 @@ bool rv_arp_lookup(uint32_t ip, uint64_t now_ns, struct rte_ether_addr *mac)
 		atomic_thread_fence(memory_order_acquire);
 		if ((seq & 1) || atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
 			return false;
-		if (exp <= now_ns)
+		/* Past its expiry an entry is stale: still used (and refreshed by
+		 * the caller) for one more timeout, like a kernel neighbour in
+		 * STALE state; then it is gone. */
+		if (gone(exp, now_ns))
 			return false;
 		memcpy(mac->addr_bytes, &m, RTE_ETHER_ADDR_LEN);
+		*expires = exp;
 		return true;
 	}
 	return false;
@@ -81,7 +98,7 @@ static struct arp_entry *entry_for(uint32_t ip, bool create, uint64_t now)
 		struct arp_entry *e = &cache[i];
 		if (e->ip == ip)
 			return e;
-		if (!free_slot && (e->ip == 0 || (e->expires_ns <= now &&
+		if (!free_slot && (e->ip == 0 || (gone(e->expires_ns, now) &&
 						  e->last_req_ns + 10 * ARP_RETRY_NS <= now)))
 			free_slot = e;
 		if (e->ip == 0)
@@ -218,10 +235,14 @@ unsigned rv_arp_poll(void)
 	for (unsigned i = 0; i < n; i++)
 		handle_arp(objs[i], now);
 	unsigned r = rte_ring_sc_dequeue_burst(rv_dp.arp_req, objs, RV_DP_BURST, NULL);
+	uint64_t tenth = (uint64_t)rv_dp.cfg.arp_timeout_s * 100000000ull;
 	for (unsigned i = 0; i < r; i++) {
 		struct rte_ether_addr mac;
+		uint64_t exp;
 		uint32_t ip = (uint32_t)(uintptr_t)objs[i];
-		if (!rv_arp_lookup(ip, now, &mac))
+		/* missing, or in its last tenth (refresh before it expires) */
+		if (!rv_arp_lookup_exp(ip, now, &mac, &exp) ||
+		    (int64_t)(exp - now) < (int64_t)tenth)
 			send_request(ip, now);
 	}
 	return n + r;

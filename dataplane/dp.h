@@ -77,6 +77,7 @@ struct rv_dp_worker {
 	uint64_t wall_ns; /* CLOCK_REALTIME at the start of the pass */
 	struct rv_dp_tx tx;
 	bool tcp_queued;
+	uint64_t arp_refresh_ns; /* last time this worker asked to refresh an entry */
 } __rte_cache_aligned;
 
 struct rv_dp {
@@ -128,6 +129,8 @@ void rv_tx_to_member(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv
 
 /* ARP cache (readers: any lcore; writer: the control thread) */
 bool rv_arp_lookup(uint32_t ip, uint64_t now_ns, struct rte_ether_addr *mac);
+/* Same, also giving the entry's expiry (CLOCK_MONOTONIC ns). */
+bool rv_arp_lookup_exp(uint32_t ip, uint64_t now_ns, struct rte_ether_addr *mac, uint64_t *expires);
 void rv_arp_resolve(uint32_t ip); /* ask the control thread (any lcore) */
 uint32_t rv_arp_next_hop(uint32_t dst);
 int rv_arp_init(char *err, size_t errlen);

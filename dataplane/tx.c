@@ -103,12 +103,22 @@ void rv_tx_to_member(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv
 		return;
 	}
 	struct rte_ether_addr dmac;
+	uint64_t exp;
 	uint32_t hop = rv_arp_next_hop(a->ip);
-	if (unlikely(!hop || !rv_arp_lookup(hop, w->now_ns, &dmac))) {
+	if (unlikely(!hop || !rv_arp_lookup_exp(hop, w->now_ns, &dmac, &exp))) {
 		rv_arp_resolve(hop);
 		rv_stats_drop(w->st, RV_DROP_ARP);
 		rte_pktmbuf_free(m);
 		return;
+	}
+	/* Refresh an entry in use during its last tenth or once stale
+	 * (at most once a millisecond per worker; the control thread also
+	 * rate-limits requests per address). */
+	uint64_t tenth = (uint64_t)rv_dp.cfg.arp_timeout_s * 100000000ull;
+	if (unlikely((int64_t)(exp - w->now_ns) < (int64_t)tenth &&
+		     w->now_ns - w->arp_refresh_ns > 1000000ull)) {
+		w->arp_refresh_ns = w->now_ns;
+		rv_arp_resolve(hop);
 	}
 	write_headers(m, &dmac, a);
 	rv_tx_queue(w, m);

@@ -83,7 +83,7 @@ rv_dataplane() {
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \
 		--set mode="$mode" --set agent-socket="$RUN/agent.sock" \
 		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 \
-		--set key-grace=30s "$@" >"$RUN/dp.log" 2>&1 &
+		--set key-grace=30s --set arp-timeout=2s "$@" >"$RUN/dp.log" 2>&1 &
 	DP_PID=$!
 	PIDS+=("$DP_PID")
 	local i

@@ -31,7 +31,7 @@ setup() {
 		[ $n = 3 ] && room=2
 		dpctl session add --peer-id $n --room $room --vip 10.77.0.$((10 + n)) \
 			--cipher AES-256-GCM --key "$(rv_key k$n)" >/dev/null || exit 1
-		rv_peer $n $n 10.77.0.$((10 + n)) k$n --next-key "$(rv_key k${n}b)"
+		rv_peer $n $n 10.77.0.$((10 + n)) k$n --next-key "$(rv_key k${n}b)" --ping 1
 	done
 	# member 5: room 1 over TLS/TCP (session cipher inside: its first frame
 	# must authenticate to bind the connection)
