@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,10 +265,97 @@ static int set_mode(struct lg_opts *o, enum lg_mode m, const char *opt)
 	return 0;
 }
 
+/* Options that set one number: integer fields by size, or doubles (percent
+ * options are stored as fractions). */
+struct num_opt {
+	int id;
+	const char *name, *expect;
+	size_t off;
+	unsigned size; /* 1, 2, 4, 8 bytes: integer; 0: double */
+	double min, max, scale;
+};
+
+#define INT_OPT(id, name, field, min, max, expect)                                                 \
+	{                                                                                          \
+		id, name, expect, offsetof(struct lg_opts, field),                                 \
+		    sizeof(((struct lg_opts *)0)->field), min, max, 1                              \
+	}
+#define DBL_OPT(id, name, field, min, max, scale, expect)                                          \
+	{                                                                                          \
+		id, name, expect, offsetof(struct lg_opts, field), 0, min, max, scale              \
+	}
+
+static const struct num_opt num_opts[] = {
+    INT_OPT(OPT_CLIENTS, "--clients", clients, 2, 1000000, "expected 2..1000000"),
+    INT_OPT(OPT_ROOMS, "--rooms", rooms, 1, 500000, "expected 1..500000"),
+    INT_OPT(OPT_FLOWS, "--flows", flows, 1, 1000000, "expected 1..1000000"),
+    INT_OPT(OPT_CLIENT_PORT, "--client-port", client_port_base, 1024, 64535,
+	    "expected 1024..64535"),
+    INT_OPT(OPT_PEER_ID_BASE, "--peer-id-base", peer_id_base, 0, 0xFFFFFE, "expected 0..16777214"),
+    INT_OPT(OPT_ROOM_ID_BASE, "--room-id-base", room_id_base, 1, 0xFFFFFFFFu,
+	    "expected a non-zero 32-bit id"),
+    INT_OPT(OPT_KEY_ID, "--key-id", key_id, 0, 7, "expected 0..7"),
+    INT_OPT(OPT_SEED, "--seed", seed, 0, 1.8e19, "expected a number"),
+    INT_OPT(OPT_MAX_TRIALS, "--max-trials", max_trials, 1, 100, "expected 1..100"),
+    INT_OPT(OPT_TX_PORT, "--tx-port", tx_port, 0, 1023, "expected a port id 0..1023"),
+    INT_OPT(OPT_RX_PORT, "--rx-port", rx_port, 0, 1023, "expected a port id 0..1023"),
+    DBL_OPT(OPT_RATE, "--rate", fixed_rate_pps, 1, 1e9, 1, "expected packets/s, 1..1e9"),
+    DBL_OPT(OPT_MAX_RATE, "--max-rate", max_rate_pps, 10, 1e9, 1, "expected packets/s, 10..1e9"),
+    DBL_OPT(OPT_TRIAL, "--trial-time", trial_s, 0.05, 3600, 1, "expected seconds, 0.05..3600"),
+    DBL_OPT(OPT_DRAIN, "--drain-time", drain_s, 0.01, 60, 1, "expected seconds, 0.01..60"),
+    DBL_OPT(OPT_PDR, "--pdr-loss", pdr_loss, 0.0001, 50, 0.01, "expected percent, 0.0001..50"),
+    DBL_OPT(OPT_RESOLUTION, "--resolution", resolution, 0.01, 50, 0.01,
+	    "expected percent, 0.01..50"),
+    DBL_OPT(OPT_TIMEOUT, "--timeout", reply_timeout_s, 0.05, 600, 1, "expected seconds, 0.05..600"),
+};
+
+static void store_int(void *field, unsigned size, uint64_t v)
+{
+	uint8_t u8 = (uint8_t)v;
+	uint16_t u16 = (uint16_t)v;
+	uint32_t u32 = (uint32_t)v;
+	switch (size) {
+	case 1:
+		memcpy(field, &u8, 1);
+		break;
+	case 2:
+		memcpy(field, &u16, 2);
+		break;
+	case 4:
+		memcpy(field, &u32, 4);
+		break;
+	default:
+		memcpy(field, &v, 8);
+	}
+}
+
+static int parse_number(struct lg_opts *o, int c, const char *a)
+{
+	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++) {
+		const struct num_opt *n = &num_opts[i];
+		if (n->id != c)
+			continue;
+		void *field = (char *)o + n->off;
+		if (n->size == 0) {
+			double d;
+			if (parse_double(a, n->min, n->max, &d))
+				return bad(o->prog, n->name, a, n->expect);
+			d *= n->scale;
+			memcpy(field, &d, sizeof(d));
+			return 0;
+		}
+		uint64_t v;
+		uint64_t max = n->max >= 1.8e19 ? UINT64_MAX : (uint64_t)n->max;
+		if (parse_u64(a, (uint64_t)n->min, max, &v))
+			return bad(o->prog, n->name, a, n->expect);
+		store_int(field, n->size, v);
+		return 0;
+	}
+	return -1;
+}
+
 static int parse_one(struct lg_opts *o, int c, const char *a)
 {
-	uint64_t v;
-	double d;
 	switch (c) {
 	case OPT_DP:
 		if (rv_parse_hostport(a, &o->dp_ip, &o->dp_port) || o->dp_port == 0)
@@ -281,21 +369,6 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 	case OPT_GATEWAY:
 		if (parse_ipv4(a, &o->gateway) || o->gateway == 0)
 			return bad(o->prog, "--gateway", a, "expected A.B.C.D");
-		return 0;
-	case OPT_CLIENTS:
-		if (parse_u64(a, 2, 1000000, &v))
-			return bad(o->prog, "--clients", a, "expected 2..1000000");
-		o->clients = (unsigned)v;
-		return 0;
-	case OPT_ROOMS:
-		if (parse_u64(a, 1, 500000, &v))
-			return bad(o->prog, "--rooms", a, "expected 1..500000");
-		o->rooms = (unsigned)v;
-		return 0;
-	case OPT_FLOWS:
-		if (parse_u64(a, 1, 1000000, &v))
-			return bad(o->prog, "--flows", a, "expected 1..1000000");
-		o->flows = (unsigned)v;
 		return 0;
 	case OPT_CIPHER:
 		if (rv_cipher_parse(a, &o->suite) ||
@@ -311,34 +384,9 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 		    o->client_plen < 8)
 			return bad(o->prog, "--client-net", a, "expected A.B.C.D/8..30");
 		return 0;
-	case OPT_CLIENT_PORT:
-		if (parse_u64(a, 1024, 64535, &v))
-			return bad(o->prog, "--client-port", a, "expected 1024..64535");
-		o->client_port_base = (uint16_t)v;
-		return 0;
 	case OPT_VIP_NET:
 		if (parse_ipv4(a, &o->vip_net))
 			return bad(o->prog, "--vip-net", a, "expected A.B.C.D");
-		return 0;
-	case OPT_PEER_ID_BASE:
-		if (parse_u64(a, 0, 0xFFFFFE, &v))
-			return bad(o->prog, "--peer-id-base", a, "expected 0..16777214");
-		o->peer_id_base = (uint32_t)v;
-		return 0;
-	case OPT_ROOM_ID_BASE:
-		if (parse_u64(a, 1, 0xFFFFFFFFu, &v))
-			return bad(o->prog, "--room-id-base", a, "expected a non-zero 32-bit id");
-		o->room_id_base = (uint32_t)v;
-		return 0;
-	case OPT_KEY_ID:
-		if (parse_u64(a, 0, 7, &v))
-			return bad(o->prog, "--key-id", a, "expected 0..7");
-		o->key_id = (uint8_t)v;
-		return 0;
-	case OPT_SEED:
-		if (parse_u64(a, 0, UINT64_MAX, &v))
-			return bad(o->prog, "--seed", a, "expected a number");
-		o->seed = v;
 		return 0;
 	case OPT_AGENT:
 		o->agent_path = a;
@@ -354,41 +402,6 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 		return 0;
 	case OPT_REFLECT:
 		return set_mode(o, LG_MODE_REFLECT, "--reflect");
-	case OPT_RATE:
-		if (parse_double(a, 1, 1e9, &o->fixed_rate_pps))
-			return bad(o->prog, "--rate", a, "expected packets/s, 1..1e9");
-		return 0;
-	case OPT_MAX_RATE:
-		if (parse_double(a, 10, 1e9, &o->max_rate_pps))
-			return bad(o->prog, "--max-rate", a, "expected packets/s, 10..1e9");
-		return 0;
-	case OPT_TRIAL:
-		if (parse_double(a, 0.05, 3600, &o->trial_s))
-			return bad(o->prog, "--trial-time", a, "expected seconds, 0.05..3600");
-		return 0;
-	case OPT_DRAIN:
-		if (parse_double(a, 0.01, 60, &o->drain_s))
-			return bad(o->prog, "--drain-time", a, "expected seconds, 0.01..60");
-		return 0;
-	case OPT_PDR:
-		if (parse_double(a, 0.0001, 50, &d))
-			return bad(o->prog, "--pdr-loss", a, "expected percent, 0.0001..50");
-		o->pdr_loss = d / 100;
-		return 0;
-	case OPT_RESOLUTION:
-		if (parse_double(a, 0.01, 50, &d))
-			return bad(o->prog, "--resolution", a, "expected percent, 0.01..50");
-		o->resolution = d / 100;
-		return 0;
-	case OPT_MAX_TRIALS:
-		if (parse_u64(a, 1, 100, &v))
-			return bad(o->prog, "--max-trials", a, "expected 1..100");
-		o->max_trials = (unsigned)v;
-		return 0;
-	case OPT_TIMEOUT:
-		if (parse_double(a, 0.05, 600, &o->reply_timeout_s))
-			return bad(o->prog, "--timeout", a, "expected seconds, 0.05..600");
-		return 0;
 	case OPT_JSON:
 		o->json_out = a;
 		return 0;
@@ -405,15 +418,8 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 	case OPT_QUIET:
 		o->quiet = true;
 		return 0;
-	case OPT_TX_PORT:
-	case OPT_RX_PORT:
-		if (parse_u64(a, 0, 1023, &v))
-			return bad(o->prog, c == OPT_TX_PORT ? "--tx-port" : "--rx-port", a,
-				   "expected a port id 0..1023");
-		*(c == OPT_TX_PORT ? &o->tx_port : &o->rx_port) = (uint16_t)v;
-		return 0;
 	}
-	return -1;
+	return parse_number(o, c, a);
 }
 
 /* Cross-option checks once everything is read. */
