@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,10 +18,11 @@
 #include "dpctl.h"
 
 static const char usage_text[] =
-    "usage: roomvpn-dpctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+    "usage: roomvpn-dpctl [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
     "\n"
     "Talks to the agent of roomvpn-dataplane over its unix socket\n"
-    "(default " DEFAULT_SOCKET ").\n"
+    "(default " DEFAULT_SOCKET "); --timeout bounds the wait for each\n"
+    "reply (default 60 s).\n"
     "\n"
     "commands:\n"
     "  room add ID --subnet A.B.C.D/N      create or update a room\n"
@@ -158,8 +160,9 @@ void dpctl_free_key(Roomvpn__Dataplane__V1__Key *k)
 
 /* ---- talking to the agent ---- */
 
-static int connect_agent(const char *path)
+static int connect_agent(const char *path, unsigned timeout_s)
 {
+	struct timeval tv = {.tv_sec = timeout_s};
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "cannot connect to data plane agent at %s: path too long\n", path);
@@ -174,6 +177,9 @@ static int connect_agent(const char *path)
 			close(fd);
 		return -1;
 	}
+	/* A reply that never comes ends in "Resource temporarily unavailable". */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
 }
 
@@ -183,7 +189,7 @@ int dpctl_call(const struct ctl *ctl, pb_request *req, pb_response **resp)
 	size_t len;
 	uint32_t blen;
 	char err[256];
-	int fd = connect_agent(ctl->socket);
+	int fd = connect_agent(ctl->socket, ctl->timeout_s);
 	if (fd < 0)
 		return EXIT_CONNECT;
 	req->request_id = (uint64_t)getpid();
@@ -198,6 +204,8 @@ int dpctl_call(const struct ctl *ctl, pb_request *req, pb_response **resp)
 	free(buf);
 	if (rc == 0)
 		rc = rv_agent_read_msg(fd, &body, &blen, err, sizeof(err));
+	if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		snprintf(err, sizeof(err), "no reply within %u s (--timeout)", ctl->timeout_s);
 	close(fd);
 	if (rc < 0) {
 		fprintf(stderr, "roomvpn-dpctl: data plane agent at %s: %s\n", ctl->socket, err);
@@ -237,7 +245,7 @@ int dpctl_call_simple(const struct ctl *ctl, pb_request *req)
 
 int main(int argc, char **argv)
 {
-	struct ctl ctl = {.socket = DEFAULT_SOCKET};
+	struct ctl ctl = {.socket = DEFAULT_SOCKET, .timeout_s = 60};
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -247,6 +255,12 @@ int main(int argc, char **argv)
 			ctl.json = true;
 		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
 			ctl.socket = argv[++i];
+		} else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+			uint32_t t;
+			if (dpctl_parse_num("--timeout", argv[++i], 86400, &t) || t == 0)
+				return dpctl_usage_error("%s",
+							 "--timeout must be 1..86400 seconds");
+			ctl.timeout_s = t;
 		} else {
 			return dpctl_usage_error("unknown option \"%s\"", argv[i]);
 		}

@@ -25,6 +25,7 @@ typedef Roomvpn__Dataplane__V1__Response pb_response;
 struct ctl {
 	const char *socket;
 	bool json;
+	unsigned timeout_s; /* bound on each send/receive */
 };
 
 /* Options of a subcommand: "--name value" pairs. */

@@ -17,6 +17,7 @@ AGENT_PID=
 fails=0
 
 cleanup() {
+	[ -n "${HUNG_PID:-}" ] && kill "$HUNG_PID" 2>/dev/null
 	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
 	rm -rf "$T"
 }
@@ -67,6 +68,18 @@ grep -q "cannot connect to data plane agent at $T/nope.sock: " "$T/err" ||
 	fail "missing socket message: $(cat "$T/err")"
 expect 2 "unknown command" -- "$DPCTL" --socket "$SOCK" frobnicate
 expect 2 "missing --subnet" -- "$DPCTL" --socket "$SOCK" room add 1
+
+# a socket that accepts but never answers: bounded by --timeout
+"$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+print("listening", flush=True); time.sleep(30)' "$T/hung.sock" >"$T/hung.out" &
+HUNG_PID=$!
+for _ in $(seq 50); do [ -S "$T/hung.sock" ] && break; sleep 0.1; done
+expect 3 "agent that never answers" -- "$DPCTL" --socket "$T/hung.sock" --timeout 1 stats
+grep -q "no reply within 1 s" "$T/err" || fail "timeout message: $(cat "$T/err")"
+kill "$HUNG_PID" 2>/dev/null
+wait "$HUNG_PID" 2>/dev/null
 
 # --- start the agent ---
 "${AGENT_CMD[@]}" "$SOCK" >"$T/agent.log" 2>&1 &
