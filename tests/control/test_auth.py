@@ -179,5 +179,36 @@ class AddressRateLimitTest(unittest.TestCase):
         self.assertIn("address", e.details())
 
 
+class LoginsDoNotStallTest(unittest.TestCase):
+    """Expensive Argon2 on one pool worker, more logins queued than there are
+    completion-queue threads: cheap calls are still answered while logins
+    are pending (they would wait for the logins if hashing ran on CQ threads)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ControlServer(config={"argon2_memory_kib": "65536", "argon2_iterations": "6",
+                                        "argon2_workers": "1", "cq_threads": "2"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_cheap_calls_answered_while_logins_hash(self):
+        tok = self.srv.admin_token()
+        login = self.srv.channel().unary_unary("/roomvpn.v1.AuthService/Login",
+                                               request_serializer=lambda m: m.SerializeToString(),
+                                               response_deserializer=auth.Session.FromString)
+        pending = [login.future(auth.LoginRequest(username="admin", password=self.srv.password), timeout=300)
+                   for _ in range(6)]
+        for _ in range(20):
+            self.assertEqual(self.health(tok).status, "serving")
+        self.assertFalse(all(f.done() for f in pending), "every login finished before 20 cheap calls")
+        for f in pending:
+            self.assertTrue(f.result().session_token)
+
+    def health(self, token):
+        return self.srv.call(HEALTH, health.HealthRequest(), health.HealthResponse, token)
+
+
 if __name__ == "__main__":
     unittest.main()
