@@ -274,6 +274,22 @@ static int claim_path(const struct sockaddr_un *sa, char *err, size_t errlen)
 	return 0;
 }
 
+/* /run/roomvpn may not exist yet: create the last directory (0700). */
+static int make_parent(const char *path, char *err, size_t errlen)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "agent socket directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int open_socket(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -283,7 +299,7 @@ static int open_socket(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
-	if (claim_path(&sa, err, errlen) < 0)
+	if (make_parent(path, err, errlen) < 0 || claim_path(&sa, err, errlen) < 0)
 		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -12,7 +12,7 @@ shift
 AGENT_CMD=("$@")
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/rv-dpctl-XXXXXX)
-SOCK=$T/agent.sock
+SOCK=$T/run/agent.sock # the agent creates the missing run/ directory
 AGENT_PID=
 fails=0
 
