@@ -37,6 +37,7 @@ struct client {
 	struct rv_agent_reader rd;
 	uint8_t *out; /* pending reply bytes: out[out_off..out_len) */
 	size_t out_len, out_off;
+	bool eof; /* the client shut down its side: close once replies are out */
 };
 
 static struct {
@@ -135,6 +136,10 @@ static int client_read(struct client *c)
 	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
+	if (n == 0 && c->out_off < c->out_len) {
+		c->eof = true; /* half-closed: finish sending the replies first */
+		return 0;
+	}
 	if (n <= 0) {
 		client_close(c, n < 0 ? strerror(errno) : NULL);
 		return -1;
@@ -195,7 +200,7 @@ static void build_pollset(struct pollfd *pfd)
 	for (unsigned i = 0; i < ag.max_clients; i++) {
 		struct client *c = &ag.clients[i];
 		short ev = 0;
-		if (c->out_len - c->out_off < OUT_PENDING_MAX)
+		if (!c->eof && c->out_len - c->out_off < OUT_PENDING_MAX)
 			ev |= POLLIN; /* back-pressure: a client that doesn't read waits */
 		if (c->out_off < c->out_len)
 			ev |= POLLOUT;
@@ -212,6 +217,10 @@ static void serve_clients(const struct pollfd *pfd)
 			continue;
 		if ((re & POLLOUT) && client_flush(c) < 0) {
 			client_close(c, strerror(errno));
+			continue;
+		}
+		if (c->eof && c->out_off == c->out_len) {
+			client_close(c, NULL);
 			continue;
 		}
 		if (re & (POLLIN | POLLHUP | POLLERR))

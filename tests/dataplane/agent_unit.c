@@ -722,6 +722,73 @@ static void test_socket_bad_streams(void **state)
 	close(fd);
 }
 
+/* A client that shuts down its sending side right after a request still gets
+ * the whole reply, even one much larger than the socket buffer. */
+static void test_half_close_gets_whole_reply(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
+	Roomvpn__Dataplane__V1__Room *rp = &room;
+	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	struct sess_msg *sm = calloc(N, sizeof(*sm));
+	Roomvpn__Dataplane__V1__Session **sp = calloc(N, sizeof(*sp));
+	room.room_id = 1;
+	room.subnet = IP(10, 0, 0, 0);
+	room.prefix_len = 8;
+	for (uint32_t i = 0; i < N; i++) {
+		sess_init(&sm[i], i + 1, 1, IP(10, 0, 0, 0) + 2 + i);
+		sp[i] = &sm[i].s;
+	}
+	rs.n_rooms = 1;
+	rs.rooms = &rp;
+	rs.n_sessions = N;
+	rs.sessions = sp;
+	req.body_case = REQ(RESYNC);
+	req.resync = &rs;
+	int fd = dial();
+	pb_response *r = roundtrip(fd, &req);
+	assert_int_equal(r->status, ST(OK));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	close(fd);
+	/* ReadStats with every session, then half-close at once */
+	Roomvpn__Dataplane__V1__ReadStats st = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	st.sessions = 1;
+	req.body_case = REQ(READ_STATS);
+	req.read_stats = &st;
+	uint8_t *buf, *body;
+	size_t len;
+	uint32_t blen;
+	char err[128];
+	fd = dial();
+	assert_int_equal(rv_agent_pack(&req.base, &buf, &len), 0);
+	assert_int_equal(rv_agent_write_all(fd, buf, len, err, sizeof(err)), 0);
+	free(buf);
+	shutdown(fd, SHUT_WR);
+	usleep(100000); /* let the agent see the EOF while the reply is pending */
+	assert_int_equal(rv_agent_read_msg(fd, &body, &blen, err, sizeof(err)), 0);
+	assert_true(blen > 400000); /* well above a unix socket's buffers */
+	r = roomvpn__dataplane__v1__response__unpack(NULL, blen, body);
+	free(body);
+	assert_non_null(r);
+	assert_int_equal(r->stats->n_session, N);
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	close(fd);
+	/* back to empty */
+	rs.n_rooms = 0;
+	rs.n_sessions = 0;
+	req.body_case = REQ(RESYNC);
+	req.resync = &rs;
+	fd = dial();
+	r = roundtrip(fd, &req);
+	assert_int_equal(r->status, ST(OK));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	close(fd);
+	free(sm);
+	free(sp);
+}
+
 static void test_second_agent_refused(void **state)
 {
 	(void)state;
@@ -755,6 +822,7 @@ int main(void)
 	const struct CMUnitTest server[] = {
 	    cmocka_unit_test(test_socket_mode_and_clients),
 	    cmocka_unit_test(test_socket_bad_streams),
+	    cmocka_unit_test(test_half_close_gets_whole_reply),
 	    cmocka_unit_test(test_second_agent_refused),
 	};
 	int rc = cmocka_run_group_tests_name("agent offline", offline, NULL, NULL);
