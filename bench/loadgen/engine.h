@@ -1,13 +1,16 @@
-/* Run-time state of roomvpn-loadgen shared by its modules. One lcore (the
- * main one) transmits, receives and, in --reflect mode, relays. */
+/* Run-time state of roomvpn-loadgen shared by its modules. The main lcore
+ * transmits; a second lcore, when the EAL gives one, receives (and, in
+ * --reflect mode, relays); with one lcore the main one does everything. */
 #ifndef RV_LOADGEN_ENGINE_H
 #define RV_LOADGEN_ENGINE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "cipher.h"
 #include "loadgen.h"
@@ -51,8 +54,20 @@ struct lg_engine {
 	unsigned next_flow; /* round robin over flows */
 	unsigned size_pos;  /* position in the size pattern */
 	const struct lg_size *size;
-	struct lg_counts c; /* current trial */
+	struct lg_counts c; /* current trial (RX fields merged in at its end) */
 	struct lg_totals tot;
+	/* Receive side: written only by whoever receives (rx.c). */
+	struct lg_counts rxc;	      /* since the last collect */
+	uint32_t rx_trial;	      /* trial the receiver counts as current */
+	_Atomic uint64_t rx_answered; /* rxc.received + rxc.decrypt_errors, live */
+	/* RX lcore and its handshake with the sender (rx.c). */
+	unsigned rx_lcore;	 /* RTE_MAX_LCORE: receive inline */
+	struct rte_ring *txq;	 /* RX lcore -> sender: ARP replies, relayed */
+	_Atomic uint32_t rx_cmd; /* bumped by the sender: collect (or quit) */
+	_Atomic uint32_t rx_ack; /* the command the RX lcore has done */
+	_Atomic bool rx_quit;
+	uint32_t rx_next_trial;	  /* with a collect: the trial from then on */
+	struct lg_counts rx_snap; /* a collect's result */
 };
 
 /* port.c */
@@ -83,6 +98,17 @@ int lg_traffic_build(struct lg_engine *e, unsigned f, uint16_t len, struct rte_m
 void lg_traffic_rx(struct lg_engine *e, struct rte_mbuf **pkts, unsigned n);
 /* Poll the RX port once; returns packets handled. */
 unsigned lg_traffic_poll(struct lg_engine *e);
+
+/* rx.c */
+/* Start receiving on the second EAL lcore if there is one. */
+int lg_rx_start(struct lg_engine *e);
+void lg_rx_stop(struct lg_engine *e);
+/* RX counters since the last collect into @out (then reset); from now on
+ * the receiver counts packets of @trial as current, others as late. */
+void lg_rx_collect(struct lg_engine *e, uint32_t trial, struct lg_counts *out);
+/* The sender's share of receiving, once per loop pass: poll the port
+ * (inline mode) or transmit what the RX lcore queued. */
+void lg_rx_service(struct lg_engine *e);
 
 /* trial.c */
 /* One trial at @rate_pps of e->size; fills @t. */

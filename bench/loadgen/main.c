@@ -87,14 +87,10 @@ static int resolve(struct lg_engine *e)
 	return lg_port_resolve_dp(e);
 }
 
-static int run(struct lg_engine *e, struct lg_result *res)
+/* Searches every size (until interrupted) and reports. */
+static int measure(struct lg_engine *e, struct lg_result *res)
 {
 	const struct lg_opts *o = e->o;
-	if (lg_port_init(e) || resolve(e))
-		return -1;
-	e->size = &o->sizes[0];
-	if (lg_trial_probe(e))
-		return -1;
 	unsigned done = 0;
 	while (done < o->nsizes && !lg_stop) {
 		lg_search_size(e, &o->sizes[done], &res[done]);
@@ -112,6 +108,19 @@ static int run(struct lg_engine *e, struct lg_result *res)
 		rc = -1;
 	if (o->plot_out && lg_report_plot(o, res, done, o->plot_out))
 		rc = -1;
+	return rc;
+}
+
+static int run(struct lg_engine *e, struct lg_result *res)
+{
+	const struct lg_opts *o = e->o;
+	if (lg_port_init(e) || resolve(e))
+		return -1;
+	e->size = &o->sizes[0];
+	if (lg_rx_start(e))
+		return -1;
+	int rc = lg_trial_probe(e) ? -1 : measure(e, res);
+	lg_rx_stop(e);
 	return rc;
 }
 

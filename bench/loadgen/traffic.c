@@ -116,24 +116,24 @@ static void count_inner(struct lg_engine *e, const struct lg_client *dst, const 
 	const uint8_t *h = p->data + sizeof(*ip) + sizeof(struct rte_udp_hdr);
 	if (p->len < LG_MIN_INNER || ip->version_ihl != RTE_IPV4_VHL_DEF ||
 	    rte_be_to_cpu_32(ip->dst_addr) != dst->vip || rv_get_be32(h) != LG_MAGIC) {
-		e->c.decrypt_errors++; /* authenticated, but not what was sent */
+		e->rxc.decrypt_errors++; /* authenticated, but not what was sent */
 		return;
 	}
 	uint32_t trial = rv_get_be32(h + 4), f = rv_get_be32(h + 8), seq = rv_get_be32(h + 12);
-	if (trial != e->trial_id || f >= e->o->clients) {
-		e->c.late++;
+	if (trial != e->rx_trial || f >= e->o->clients) {
+		e->rxc.late++;
 		return;
 	}
 	struct lg_client *src = &e->clients[f];
 	if (seq < src->rx_next_seq)
-		e->c.out_of_order++;
+		e->rxc.out_of_order++;
 	else
 		src->rx_next_seq = seq + 1;
 	uint64_t tsc;
 	memcpy(&tsc, h + 16, sizeof(tsc));
-	lg_hist_add(&e->c.lat, (now - tsc) * 1000000000ull / e->tsc_hz);
-	e->c.received++;
-	e->c.rx_bytes += p->len;
+	lg_hist_add(&e->rxc.lat, (now - tsc) * 1000000000ull / e->tsc_hz);
+	e->rxc.received++;
+	e->rxc.rx_bytes += p->len;
 }
 
 static void rx_for_client(struct lg_engine *e, long idx, struct rv_pkt *p, uint64_t now)
@@ -143,7 +143,7 @@ static void rx_for_client(struct lg_engine *e, long idx, struct rv_pkt *p, uint6
 	uint32_t peer_id, pid;
 	if (rv_dc_peek(p->data, p->len, &key_id, &peer_id) != RV_OK || peer_id != c->peer_id ||
 	    rv_dc_open(c->dec, p, &pid) != RV_OK) {
-		e->c.decrypt_errors++;
+		e->rxc.decrypt_errors++;
 		return;
 	}
 	count_inner(e, c, p, now);
@@ -169,7 +169,7 @@ static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct rte_ip
 	if (rv_dc_seal(d->srv_enc, e->o->key_id, d->peer_id, ++d->srv_tx_pid, 0, p) != RV_OK)
 		return false;
 	write_outer(m, p, &e->mac, &e->mac, e->o->dp_ip, e->o->dp_port, d->outer_ip, d->outer_port);
-	e->c.reflected++;
+	e->rxc.reflected++;
 	return true;
 }
 
@@ -182,11 +182,11 @@ static enum rx_verdict rx_one(struct lg_engine *e, struct rte_mbuf *m, uint64_t 
 	struct rte_udp_hdr *u;
 	struct rv_pkt p;
 	if (lg_arp_answer(e, m)) {
-		e->c.arp_replies++;
+		e->rxc.arp_replies++;
 		return RX_ARP_REPLY;
 	}
 	if (!udp_payload(m, &ip, &u, &p)) {
-		e->c.foreign++;
+		e->rxc.foreign++;
 		return RX_FREE;
 	}
 	uint32_t dip = rte_be_to_cpu_32(ip->dst_addr);
@@ -195,10 +195,26 @@ static enum rx_verdict rx_one(struct lg_engine *e, struct rte_mbuf *m, uint64_t 
 		return reflect(e, m, ip, u, &p) ? RX_RELAYED : RX_FREE;
 	long idx = lg_client_by_outer(e, dip, dport);
 	if (idx < 0)
-		e->c.foreign++;
+		e->rxc.foreign++;
 	else
 		rx_for_client(e, idx, &p, now);
 	return RX_FREE;
+}
+
+/* Transmit now (inline receiving), or hand to the sender (RX lcore). */
+static void send_out(struct lg_engine *e, uint16_t port, struct rte_mbuf **m, unsigned n)
+{
+	if (n == 0)
+		return;
+	if (!e->txq) {
+		lg_port_tx(port, m, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		m[i]->port = port;
+	unsigned q = rte_ring_sp_enqueue_burst(e->txq, (void **)m, n, NULL);
+	if (q < n)
+		rte_pktmbuf_free_bulk(m + q, n - q);
 }
 
 void lg_traffic_rx(struct lg_engine *e, struct rte_mbuf **pkts, unsigned n)
@@ -218,10 +234,10 @@ void lg_traffic_rx(struct lg_engine *e, struct rte_mbuf **pkts, unsigned n)
 			rte_pktmbuf_free(pkts[i]);
 		}
 	}
-	if (narp)
-		lg_port_tx(e->o->rx_port, arp, narp);
-	if (nrelay)
-		lg_port_tx(e->o->tx_port, relay, nrelay);
+	send_out(e, e->o->rx_port, arp, narp);
+	send_out(e, e->o->tx_port, relay, nrelay);
+	atomic_store_explicit(&e->rx_answered, e->rxc.received + e->rxc.decrypt_errors,
+			      memory_order_relaxed);
 }
 
 unsigned lg_traffic_poll(struct lg_engine *e)

@@ -5,20 +5,48 @@
 
 #include "engine.h"
 
+static void add_totals(struct lg_totals *tot, const struct lg_counts *c)
+{
+	tot->sent += c->sent;
+	tot->received += c->received;
+	tot->decrypt_errors += c->decrypt_errors;
+	tot->late += c->late;
+	tot->arp_replies += c->arp_replies;
+}
+
+/* A new trial: what arrived since the last one ended is late. */
 static void trial_reset(struct lg_engine *e)
 {
+	struct lg_counts stray;
 	e->trial_id++;
+	lg_rx_collect(e, e->trial_id, &stray);
+	stray.late += stray.received;
+	stray.received = 0;
+	add_totals(&e->tot, &stray);
 	memset(&e->c, 0, offsetof(struct lg_counts, lat));
 	lg_hist_reset(&e->c.lat);
 }
 
-static void add_totals(struct lg_engine *e)
+/* The trial's end: the receiver's counts join the sender's. */
+static void trial_collect(struct lg_engine *e)
 {
-	e->tot.sent += e->c.sent;
-	e->tot.received += e->c.received;
-	e->tot.decrypt_errors += e->c.decrypt_errors;
-	e->tot.late += e->c.late;
-	e->tot.arp_replies += e->c.arp_replies;
+	struct lg_counts rx;
+	lg_rx_collect(e, e->trial_id, &rx);
+	e->c.received = rx.received;
+	e->c.rx_bytes = rx.rx_bytes;
+	e->c.out_of_order = rx.out_of_order;
+	e->c.decrypt_errors = rx.decrypt_errors;
+	e->c.late = rx.late;
+	e->c.foreign = rx.foreign;
+	e->c.arp_replies = rx.arp_replies;
+	e->c.reflected = rx.reflected;
+	e->c.lat = rx.lat;
+	add_totals(&e->tot, &e->c);
+}
+
+static uint64_t answered(const struct lg_engine *e)
+{
+	return atomic_load_explicit(&e->rx_answered, memory_order_relaxed);
 }
 
 /* Build and send up to @n packets; returns how many the port took. What the
@@ -58,16 +86,14 @@ static unsigned send_burst(struct lg_engine *e, unsigned n)
 
 static void progress(const struct lg_engine *e, double rate, double elapsed)
 {
-	fprintf(stderr,
-		"\r  [%s B] trial %u at %.0f pps: %.1f s, sent %llu, received %llu, "
-		"decrypt errors %llu   ",
+	fprintf(stderr, "\r  [%s B] trial %u at %.0f pps: %.1f s, sent %llu, back %llu   ",
 		e->size->name, e->trial_id, rate, elapsed, (unsigned long long)e->c.sent,
-		(unsigned long long)e->c.received, (unsigned long long)e->c.decrypt_errors);
+		(unsigned long long)answered(e));
 }
 
 static bool all_back(const struct lg_engine *e)
 {
-	return e->c.received + e->c.decrypt_errors >= e->c.sent;
+	return answered(e) >= e->c.sent;
 }
 
 void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool show)
@@ -91,7 +117,7 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 		if (due > tried)
 			send_burst(e, due - tried >= LG_BURST ? LG_BURST
 							      : (unsigned)(due - tried) + 1);
-		lg_traffic_poll(e);
+		lg_rx_service(e);
 		now = rte_rdtsc();
 		if (show && now - last_show > hz / 4) {
 			progress(e, rate_pps, (double)(now - start) / (double)hz);
@@ -101,7 +127,8 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 	e->c.elapsed_s = (double)(now - start) / (double)hz;
 	uint64_t drain_end = now + (uint64_t)(o->drain_s * (double)hz);
 	while (!all_back(e) && rte_rdtsc() < drain_end && !lg_stop)
-		lg_traffic_poll(e);
+		lg_rx_service(e);
+	trial_collect(e);
 	t->offered_pps = rate_pps;
 	t->tx_pps = (double)e->c.sent / e->c.elapsed_s;
 	t->loss =
@@ -110,20 +137,23 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 		      (double)e->c.sent
 		: 1.0;
 	t->c = e->c;
-	add_totals(e);
 }
 
 void lg_trial_final_drain(struct lg_engine *e)
 {
 	uint64_t hz = e->tsc_hz, now = rte_rdtsc(), quiet_since = now;
 	uint64_t end = now + (uint64_t)(e->o->drain_s * (double)hz);
+	uint64_t seen = 0;
 	trial_reset(e);
 	while (now < end && now - quiet_since < hz / 20) { /* 50 ms without a packet */
-		if (lg_traffic_poll(e))
-			quiet_since = rte_rdtsc();
+		lg_rx_service(e);
 		now = rte_rdtsc();
+		if (answered(e) != seen) {
+			seen = answered(e);
+			quiet_since = now;
+		}
 	}
-	add_totals(e);
+	trial_collect(e);
 }
 
 int lg_trial_probe(struct lg_engine *e)
@@ -132,14 +162,17 @@ int lg_trial_probe(struct lg_engine *e)
 	uint64_t hz = e->tsc_hz;
 	trial_reset(e);
 	uint64_t end = rte_rdtsc() + (uint64_t)(o->reply_timeout_s * (double)hz), last = 0;
-	while (e->c.received == 0 && rte_rdtsc() < end && !lg_stop) {
+	while (answered(e) == 0 && rte_rdtsc() < end && !lg_stop) {
 		if (rte_rdtsc() - last > hz / 10 && e->c.sent < 64) { /* 10 packets a second */
 			send_burst(e, 1);
 			last = rte_rdtsc();
 		}
-		lg_traffic_poll(e);
+		lg_rx_service(e);
 	}
-	add_totals(e);
+	/* A few more for the reply to the last probe packet. */
+	for (uint64_t t = rte_rdtsc(); rte_rdtsc() - t < hz / 100;)
+		lg_rx_service(e);
+	trial_collect(e);
 	if (e->c.received > 0 && e->c.decrypt_errors == 0)
 		return 0;
 	if (e->c.received > 0) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Black-box tests of roomvpn-loadgen. Usage:
 #   loadgen_test.sh CASE LOADGEN [DATAPLANE DPCTL]
-# CASE: args | unreachable | reflect | dataplane-agent | dataplane-file
+# CASE: args | unreachable | reflect | dataplane-agent | dataplane-rx-lcore |
+#       dataplane-file
 # The data-plane cases run roomvpn-dataplane as a memif server and the
 # loadgen as its memif client (unix socket in a private temp dir).
 set -u
@@ -150,7 +151,7 @@ LGDP=(--sizes 64 --trial-time 0.3
 	--max-trials 8 --max-rate 400000 --timeout 5 --quiet)
 
 run_lg_dp() {
-	"$LG" "${EAL[@]}" -l 1 --file-prefix "${tag}lg" \
+	"$LG" "${EAL[@]}" -l "${LG_LCORES:-1}" --file-prefix "${tag}lg" \
 		--vdev "net_memif0,role=client,socket=$tmp/memif.sock" -- "${LGDP[@]}" "$@" \
 		--json-out "$tmp/lg.json" >"$tmp/out" 2>&1
 	local rc=$?
@@ -201,6 +202,7 @@ args) case_args ;;
 unreachable) case_unreachable ;;
 reflect) case_reflect ;;
 dataplane-agent) case_dataplane_agent ;;
+dataplane-rx-lcore) LG_LCORES=0,1 case_dataplane_agent ;; # receiving on a second lcore
 dataplane-file) case_dataplane_file ;;
 *) echo "unknown case $case_name"; exit 2 ;;
 esac
