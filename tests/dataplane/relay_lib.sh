@@ -79,11 +79,11 @@ rv_dataplane() {
 	local lcores="0@0,1@1,2@0,3@1"
 	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" --lcores "$lcores" --no-huge -m 256 \
 		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
-		--vdev "net_af_packet0,iface=dp0,qpairs=$workers" -- \
+		--vdev "net_af_packet0,iface=dp0,qpairs=$workers,blocksz=4096,framesz=2048,framecnt=4096" -- \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \
 		--set mode="$mode" --set agent-socket="$RUN/agent.sock" \
 		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 \
-		--set key-grace=30s --set arp-timeout=2s "$@" >"$RUN/dp.log" 2>&1 &
+		--set key-grace=30s --set arp-timeout=5s "$@" >"$RUN/dp.log" 2>&1 &
 	DP_PID=$!
 	PIDS+=("$DP_PID")
 	local i
