@@ -233,8 +233,15 @@ expect 0 "session del" -- dp session del --peer-id 501
 expect 0 "room del (with its sessions)" -- dp room del 5
 [ "$(count sessions)" = 1 ] && ok "one session left" || fail "sessions left $(count sessions)"
 
-# the agent survived everything
+# the agent survived everything, stops cleanly, and (sanitizer builds) said nothing
 kill -0 "$AGENT_PID" 2>/dev/null && ok "agent alive" || fail "agent died"
+kill "$AGENT_PID"
+wait "$AGENT_PID"
+rc=$?
+AGENT_PID=
+[ $rc -eq 0 ] && ok "agent stopped cleanly" || fail "agent exit status $rc on SIGTERM"
+grep -E "Sanitizer|runtime error" "$T/agent.log" && fail "sanitizer report in the agent's log"
+[ -e "$SOCK" ] && fail "socket left behind after stop"
 if [ $fails -ne 0 ]; then
 	echo "--- agent log"
 	cat "$T/agent.log"
