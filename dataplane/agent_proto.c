@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cipher.h"
@@ -98,7 +99,11 @@ int rv_agent_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen)
 int rv_agent_write_all(int fd, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+		/* MSG_NOSIGNAL: an agent that closed the connection is an error
+		 * message, not a SIGPIPE that kills the client. */
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, buf, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

@@ -42,8 +42,9 @@ void rv_agent_reader_reset(struct rv_agent_reader *r);
  * Returns 0, or -1 if it is larger than RV_AGENT_MSG_MAX or out of memory. */
 int rv_agent_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen);
 
-/* Blocking helpers for clients (dpctl, tests): write all of @buf; read one
- * whole message into a malloc'd body. Return 0, or -1 with a reason. */
+/* Blocking helpers for clients (dpctl, tests): write all of @buf (no
+ * SIGPIPE); read one whole message into a malloc'd body. Return 0, or -1
+ * with a reason. */
 int rv_agent_write_all(int fd, const uint8_t *buf, size_t len, char *err, size_t errlen);
 int rv_agent_read_msg(int fd, uint8_t **body, uint32_t *len, char *err, size_t errlen);
 
