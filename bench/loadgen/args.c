@@ -434,7 +434,7 @@ static int check(struct lg_opts *o)
 			o->prog);
 		return -1;
 	}
-	if (o->mode != LG_MODE_REFLECT && o->dp_port == 0) {
+	if (o->mode != LG_MODE_REFLECT && !o->write_only && o->dp_port == 0) {
 		fprintf(stderr, "%s: missing --dp A.B.C.D:PORT (the data plane's address)\n",
 			o->prog);
 		return -1;
