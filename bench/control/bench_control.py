@@ -118,6 +118,31 @@ def bench_cheap(srv, n):
     print("%s alone, %d sequential calls: p50 %s  p99 %s  %.0f calls/s" %
           (name, n, ms(pct(lat, 50)), ms(pct(lat, 99)), n / dt))
 
+    # throughput with 8 client threads (each its own channel/connection)
+    done = [0]
+    lock = threading.Lock()
+    deadline = time.time() + 5.0
+
+    def client():
+        ch = srv.new_channel()
+        f = ch.unary_unary("/roomvpn.v1.RoomService/List" if rooms is not None else "/roomvpn.v1.HealthService/Get",
+                           request_serializer=lambda m: m.SerializeToString(), response_deserializer=lambda b: b)
+        req = rooms.ListRoomsRequest(page_size=5) if rooms is not None else health.HealthRequest()
+        md = [("authorization", "Bearer " + tok)]
+        n = 0
+        while time.time() < deadline:
+            f(req, metadata=md, timeout=30)
+            n += 1
+        with lock:
+            done[0] += n
+        ch.close()
+
+    t0 = time.time()
+    with ThreadPoolExecutor(8) as ex:
+        for fut in [ex.submit(client) for _ in range(8)]:
+            fut.result()
+    print("%s with 8 concurrent clients: %.0f calls/s" % (name, done[0] / (time.time() - t0)))
+
     stop = threading.Event()
     logins = [0]
 
