@@ -33,7 +33,7 @@ static const char usage_text[] =
     "                                      create or update a session; FILE is an\n"
     "                                      OpenVPN static key (256 bytes); the key\n"
     "                                      direction is the data plane's (default 1)\n"
-    "  session del --peer-id N             delete a session\n"
+    "  session del --peer-id N             delete a session (also: session del N)\n"
     "  key install --peer-id N --key FILE --key-id N [--key-direction 0|1|none]\n"
     "              [--cipher NAME] [--grace-ms MS]\n"
     "                                      install the next key (re-key)\n"

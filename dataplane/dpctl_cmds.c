@@ -101,8 +101,11 @@ static int cmd_session_del(const struct ctl *ctl, int argc, char **argv)
 	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
 	struct opt o[] = {{"peer-id", NULL}};
 	const char *peer;
-	if (dpctl_parse_opts(argc, argv, o, N(o)) || dpctl_need(o, N(o), "peer-id", &peer) ||
-	    dpctl_parse_num("--peer-id", peer, RV_AGENT_PEER_ID_MAX, &del.peer_id))
+	if (argc == 1 && argv[0][0] != '-') /* also "session del N" */
+		peer = argv[0];
+	else if (dpctl_parse_opts(argc, argv, o, N(o)) || dpctl_need(o, N(o), "peer-id", &peer))
+		return EXIT_USAGE;
+	if (dpctl_parse_num("peer-id", peer, RV_AGENT_PEER_ID_MAX, &del.peer_id))
 		return EXIT_USAGE;
 	req.body_case = REQ(DELETE_SESSION);
 	req.delete_session = &del;

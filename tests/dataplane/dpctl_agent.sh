@@ -230,6 +230,8 @@ assert s == [500, 501, 600], s' && ok "resync replaced everything" || fail "afte
 
 # --- deletes ---
 expect 0 "session del" -- dp session del --peer-id 501
+expect 0 "session del (positional)" -- dp session del 500
+expect 1 "session del again" -- dp session del 500
 expect 0 "room del (with its sessions)" -- dp room del 5
 [ "$(count sessions)" = 1 ] && ok "one session left" || fail "sessions left $(count sessions)"
 
