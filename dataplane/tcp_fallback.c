@@ -492,8 +492,9 @@ static int epoll_add(int fd, uint64_t tag)
 	return fd < 0 ? 0 : epoll_ctl(tf.ep, EPOLL_CTL_ADD, fd, &e);
 }
 
-int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
-			  const struct rv_tcp_fallback_ops *ops, char *err, size_t errlen)
+/* The hand-off and the limits, defaults filled in. */
+static int take_params(const struct rv_tcp_fallback_params *p,
+		       const struct rv_tcp_fallback_ops *ops, char *err, size_t errlen)
 {
 	if (tf.running) {
 		snprintf(err, errlen, "tcp fallback already running");
@@ -508,15 +509,23 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 	tf.wake_fd = tf.ops.tx_wakefd ? tf.ops.tx_wakefd() : -1;
 	tf.max_conns = p->max_conns ? p->max_conns : RV_TCP_DEFAULT_MAX_CONNS;
 	tf.out_max = p->out_max ? p->out_max : RV_TCP_DEFAULT_OUT_MAX;
+	if (tf.out_max < 2 + RV_TCP_FRAME_MAX)
+		tf.out_max = 2 + RV_TCP_FRAME_MAX; /* room for the largest frame */
 	tf.handshake_ns = (uint64_t)(p->handshake_timeout_ms ? p->handshake_timeout_ms
 							     : RV_TCP_DEFAULT_HANDSHAKE_MS) *
 			  1000000ull;
-	if (tf.out_max < 2 + RV_TCP_FRAME_MAX)
-		tf.out_max = 2 + RV_TCP_FRAME_MAX; /* room for the largest frame */
 	if (!tf.tx_ring) {
 		snprintf(err, errlen, "tcp fallback: the data plane has no TCP ring");
 		return -1;
 	}
+	return 0;
+}
+
+int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
+			  const struct rv_tcp_fallback_ops *ops, char *err, size_t errlen)
+{
+	if (take_params(p, ops, err, errlen) < 0)
+		return -1;
 	tf.conns = calloc(tf.max_conns, sizeof(*tf.conns));
 	if (!tf.conns) {
 		snprintf(err, errlen, "tcp fallback: out of memory");
