@@ -736,7 +736,8 @@ static void carry_over(struct rv_dp_session *old, struct rv_dp_session *s)
 		s->slot[i] = old->slot[i];
 	s->tx_slot = atomic_load(&old->tx_slot);
 	old->keys_moved = true;
-	s->owner = atomic_load(&old->owner);
+	/* Shared keys need one owner: claim the old session now if unowned. */
+	s->owner = rv_dp_owner(old, (int)(old->peer_id % rv_dp_n_workers));
 	if (atomic_load(&s->addr) == 0)
 		s->addr = atomic_load(&old->addr);
 	s->ctr.pkts_in = atomic_load(&old->ctr.pkts_in);
@@ -762,7 +763,13 @@ int rv_st_batch_commit(struct rv_st_batch *b, char *err, size_t errlen)
 		if (o)
 			carry_over(o, s);
 	}
-	cds_lfht_for_each_entry(old->by_peer, &it, s, by_peer) atomic_store(&s->dead, true);
+	/* Sessions the resync drops stop at once; kept ones stay usable
+	 * through the old root until every worker moved to the new one. */
+	cds_lfht_for_each_entry(old->by_peer, &it, s, by_peer)
+	{
+		if (!rv_dp_find_peer(b->t, s->peer_id))
+			atomic_store(&s->dead, true);
+	}
 	rcu_assign_pointer(rv_dp_root, b->t);
 	rcu_read_unlock();
 	free(b);

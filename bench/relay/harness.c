@@ -25,6 +25,8 @@
 #define OVERLAY	   0x0A800000u /* 10.128.0.0/9 in every room */
 #define OUTER_LEN  42u
 
+static void learn_threads(void);
+
 static const struct rte_ether_addr gw_mac = {{0x02, 0, 0, 0, 0, 0xfe}};
 
 uint64_t rh_now_ns(void)
@@ -103,6 +105,7 @@ int rh_setup(struct rh *h, const struct rh_config *cfg)
 		return -1;
 	}
 	rv_arp_add_static(GW_IP, &gw_mac);
+	learn_threads();
 	rv_st_writer_register();
 	for (size_t i = 0; i < sizeof(h->key); i++)
 		((uint8_t *)&h->key)[i] = (uint8_t)(i * 7 + 3);
@@ -274,17 +277,33 @@ static int wrapped(void *arg)
 static void launch_one(int (*fn)(void *), void *arg, unsigned lcore)
 {
 	wraps[lcore] = (struct wrap_arg){fn, arg};
-	atomic_store(&lcore_known[lcore], false);
 	rte_eal_remote_launch(wrapped, &wraps[lcore], lcore);
-	while (!atomic_load(&lcore_known[lcore]))
-		;
+}
+
+static int noop(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* Learn every worker lcore's thread once, so that CPU time can be read
+ * before a launch (EAL lcore threads live as long as the process). */
+static void learn_threads(void)
+{
+	unsigned lcore;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		launch_one(noop, NULL, lcore);
+	}
+	rte_eal_mp_wait_lcore();
 }
 
 uint64_t rh_lcores_cpu_ns(const struct rh *h)
 {
 	uint64_t sum = 0;
+	(void)h;
 	for (unsigned l = 0; l < RTE_MAX_LCORE; l++) {
-		if (!h->running || !atomic_load(&lcore_known[l]))
+		if (!atomic_load(&lcore_known[l]))
 			continue;
 		clockid_t cid;
 		struct timespec ts;
@@ -346,8 +365,6 @@ void rh_stop(struct rh *h)
 	 * readers never wait for the writer, so a plain wait is fine. */
 	rte_eal_mp_wait_lcore();
 	h->running = false;
-	for (unsigned l = 0; l < RTE_MAX_LCORE; l++)
-		atomic_store(&lcore_known[l], false);
 }
 
 unsigned rh_drain(struct rh *h)

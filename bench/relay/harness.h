@@ -68,7 +68,7 @@ int rh_start_iofwd(struct rh *h);
 /* Drain every TX ring, freeing; returns packets drained. */
 unsigned rh_drain(struct rh *h);
 uint64_t rh_now_ns(void);
-/* CPU time used so far by the launched lcores (summed), and by this thread. */
+/* CPU time used so far by the worker lcores (summed), and by this thread. */
 uint64_t rh_lcores_cpu_ns(const struct rh *h);
 uint64_t rh_thread_cpu_ns(void);
 

@@ -24,7 +24,7 @@
 #include "static_key.h"
 
 #define ROUND_PKTS	 16384u
-#define ROUND_TIMEOUT_NS 5000000000ull
+#define ROUND_TIMEOUT_NS 30000000000ull
 #define CHURN_BASE	 0x800000u
 
 struct opts {
@@ -71,34 +71,36 @@ static unsigned generate(struct rte_mbuf **pkts, unsigned k, uint32_t senders, u
 	return n;
 }
 
-/* Enqueue @n pre-built packets and wait until the data plane is done with
- * them (io forwarding: until they came out). Returns elapsed ns or 0. */
+/* Put @n pre-built packets on the RX ring(s) while the lcores are stopped,
+ * start them, and wait (sleeping, so as not to take their CPU) until the
+ * data plane is done with every packet (io forwarding: until all came out).
+ * The lcores' CPU time is measured from start to done. Returns wall ns, or
+ * 0 on timeout. */
 static uint64_t timed_round(struct rte_mbuf **pkts, unsigned n, bool io, uint64_t *out,
 			    uint64_t *cpu)
 {
-	uint64_t base = done_count(), drained = 0;
-	uint64_t c0 = rh_lcores_cpu_ns(&h);
-	uint64_t t0 = rh_now_ns(), t1;
-	for (unsigned i = 0; i < n; i++) {
-		/* each sender stays on one ring (its RSS queue) */
-		struct rte_ring *r = rh_rx_ring(&h, pkts[i]->hash.usr);
-		while (rte_ring_sp_enqueue(r, pkts[i]) != 0)
-			drained += rh_drain(&h);
-		if ((i & 63) == 63)
-			drained += rh_drain(&h);
-	}
+	rh_stop(&h);
+	for (unsigned i = 0; i < n; i++)
+		if (rte_ring_sp_enqueue(rh_rx_ring(&h, pkts[i]->hash.usr), pkts[i]) != 0)
+			rte_pktmbuf_free(pkts[i]); /* cannot happen: rings hold a round */
+	uint64_t base = done_count(), t1;
+	uint64_t c0 = rh_lcores_cpu_ns(&h), t0 = rh_now_ns();
+	io ? rh_start_iofwd(&h) : rh_start(&h);
 	for (;;) {
-		drained += rh_drain(&h);
+		unsigned queued = 0;
+		for (unsigned q = 0; q < h.nq; q++)
+			queued += rte_ring_count(h.tx[q]);
 		t1 = rh_now_ns();
-		if (io ? drained >= n : done_count() - base >= n)
+		if (io ? queued >= n : done_count() - base >= n)
 			break;
 		if (t1 - t0 > ROUND_TIMEOUT_NS)
-			return 0;
+			break;
+		usleep(50);
 	}
 	*cpu = rh_lcores_cpu_ns(&h) - c0;
-	drained += rh_drain(&h);
-	*out = drained;
-	return t1 - t0;
+	rh_stop(&h);
+	*out = rh_drain(&h);
+	return t1 - t0 > ROUND_TIMEOUT_NS ? 0 : t1 - t0;
 }
 
 /* Remember each packet's sender (the peer-id in its header) in hash.usr. */
@@ -128,9 +130,11 @@ static struct result run_size(const struct opts *o, uint32_t senders, uint32_t p
 		tag_senders(pkts, n);
 		uint64_t c = 0, t = timed_round(pkts, n, io, &out, &c);
 		if (!t) {
-			fprintf(stderr, "round timed out\n");
-			break;
+			fprintf(stderr, "round timed out (starved?): cell left out\n");
+			return (struct result){0};
 		}
+		if (r == 0)
+			continue; /* warm-up */
 		ns += t;
 		cpu += c;
 		pk += n;
@@ -305,7 +309,7 @@ static int parse(struct opts *o, int argc, char **argv)
 	if (o->workers < 1 || o->workers > RH_MAX_Q)
 		return -1;
 	if (o->quick)
-		o->rounds = 2;
+		o->rounds = 3;
 	return 0;
 }
 
@@ -347,13 +351,8 @@ int main(int argc, char **argv)
 			return 1;
 		size_t after = settled_heap();
 		for (unsigned z = 0; z < 3; z++) {
-			rh_start(&h);
 			struct result r = run_size(&o, senders, sizes[z], false);
-			rh_stop(&h);
-			rh_start_iofwd(&h);
 			struct result io = run_size(&o, senders, sizes[z], true);
-			rh_stop(&h);
-			rh_drain(&h);
 			double cb = crypto_bound(&o, sizes[z]);
 			printf("%-9u %-7u | %8.3f  %8.2f  | %8.3f  %8.2f  | %10.3f   | %6.1f%% | "
 			       "%-6lu | %.3f\n",
