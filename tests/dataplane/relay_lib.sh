@@ -161,6 +161,18 @@ r = find(d.get("drops", d))
 print(r if r is not None else 0)' "$1"
 }
 
+# wait_drops REASON BEFORE MIN: poll the counter (up to 5 s; the data plane
+# may be slow on a shared machine) until it grew by MIN; prints the growth.
+wait_drops() {
+	local i now
+	for i in $(seq 25); do
+		now=$(drop_count "$1")
+		[ $((now - $2)) -ge "$3" ] && break
+		sleep 0.2
+	done
+	echo $((now - $2))
+}
+
 # in_ns N CMD...: run in member N's namespace.
 in_ns() {
 	local ns
