@@ -118,6 +118,14 @@ static grpc_status_code refresh(struct rv_api *a, struct rv_grpc_result *res)
 	return GRPC_STATUS_OK;
 }
 
+grpc_status_code rv_api_fresh(struct rv_api *a, struct rv_grpc_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	if ((uint64_t)time(NULL) + REFRESH_MARGIN_S >= a->login.session_expires)
+		return refresh(a, res);
+	return GRPC_STATUS_OK;
+}
+
 grpc_status_code rv_api_call(struct rv_api *a, const char *path, const ProtobufCMessage *req,
 			     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
 			     struct rv_grpc_result *res)
@@ -125,11 +133,9 @@ grpc_status_code rv_api_call(struct rv_api *a, const char *path, const ProtobufC
 	grpc_status_code st;
 
 	*resp = NULL;
-	if ((uint64_t)time(NULL) + REFRESH_MARGIN_S >= a->login.session_expires) {
-		st = refresh(a, res);
-		if (st != GRPC_STATUS_OK)
-			return st;
-	}
+	st = rv_api_fresh(a, res);
+	if (st != GRPC_STATUS_OK)
+		return st;
 	st = rv_grpc_call(a->g, path, req, resp_desc, resp, a->login.session_token, res);
 	if (st != GRPC_STATUS_UNAUTHENTICATED)
 		return st;

@@ -41,6 +41,10 @@ void rv_api_close(struct rv_api *a);
 /* Copy a Login/Refresh reply into @l (tokens, expiry, ids). */
 void rv_login_apply(struct rv_login *l, const Roomvpn__V1__Session *s);
 
+/* Refresh the session token now if it is within a minute of expiring.
+ * Returns GRPC_STATUS_OK or the refresh's failure. */
+grpc_status_code rv_api_fresh(struct rv_api *a, struct rv_grpc_result *res);
+
 /* A call with the session token; refreshes as described above. */
 grpc_status_code rv_api_call(struct rv_api *a, const char *path, const ProtobufCMessage *req,
 			     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,

@@ -45,6 +45,7 @@ struct rv_dc {
 	bool tcp_enabled;
 	struct dc_tcp tcp;
 	uint64_t last_udp_reply_ns, last_tx_ns, next_probe_ns, next_tick_ns, next_tcp_try_ns;
+	uint64_t last_tcp_reply_ns;
 	uint32_t tcp_retry_ms;
 	uint32_t echo_seq;
 	rv_dc_tick_fn tick;
@@ -191,6 +192,7 @@ static void switch_to_tcp(struct rv_dc *dc)
 	 * sealed with the real suite; "none" frames count only after that. */
 	send_echo_with(dc, &dc->udp_sess, RV_DC_TCP);
 	dc->active = RV_DC_TCP;
+	dc->last_tcp_reply_ns = dc->now_ns; /* give TCP one fallback period */
 	dc->st.to_tcp++;
 	rv_log(RV_LOG_INFO, "data channel: no UDP echo reply for %u ms, using TLS over TCP",
 	       dc->p.fallback_ms);
@@ -213,6 +215,8 @@ static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 	dc->st.echo_rx++;
 	if (t == RV_DC_UDP)
 		dc->last_udp_reply_ns = dc->now_ns;
+	else
+		dc->last_tcp_reply_ns = dc->now_ns;
 	if (t == RV_DC_UDP && dc->active == RV_DC_TCP)
 		switch_to_udp(dc, "UDP echo reply received");
 	if (t == dc->active && e.ts_ns <= dc->now_ns)
@@ -396,6 +400,12 @@ static void timers(struct rv_dc *dc)
 	if (dc->active == RV_DC_UDP && dc->tcp_enabled && now >= dc->next_tcp_try_ns &&
 	    now - dc->last_udp_reply_ns >= dc->p.fallback_ms * NS_PER_MS)
 		switch_to_tcp(dc);
+	if (dc->active == RV_DC_TCP &&
+	    now - dc->last_tcp_reply_ns >= dc->p.fallback_ms * NS_PER_MS) {
+		/* the connection is up but nothing answers on it: start over */
+		switch_to_udp(dc, "no echo reply over TCP either");
+		dc->next_tcp_try_ns = now;
+	}
 	if (now - dc->last_tx_ns >= dc->p.keepalive_ms * NS_PER_MS)
 		send_ping(dc, dc->active);
 	if (now >= dc->next_tick_ns) {

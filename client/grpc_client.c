@@ -246,8 +246,19 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 	struct rv_grpc *g = calloc(1, sizeof(*g));
 	verify_peer_options vo = {0};
 	grpc_channel_credentials *creds;
-	grpc_arg arg;
-	grpc_channel_args args = {0, &arg};
+	/* Reconnect fast after the server comes back (the keepalive stream). */
+	grpc_arg arg[4] = {
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+	     .value.integer = 500},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+	     .value.integer = 500},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+	     .value.integer = 4000},
+	};
+	grpc_channel_args args = {3, arg};
 	char *roots;
 
 	if (!g) {
@@ -272,10 +283,10 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 	creds = grpc_ssl_credentials_create(roots, NULL, &vo, NULL);
 	free(roots);
 	if (g->tls_name[0]) {
-		arg.type = GRPC_ARG_STRING;
-		arg.key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-		arg.value.string = g->tls_name;
-		args.num_args = 1;
+		arg[3].type = GRPC_ARG_STRING;
+		arg[3].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		arg[3].value.string = g->tls_name;
+		args.num_args = 4;
 	}
 	g->ch = grpc_channel_create(t->server, creds, &args);
 	grpc_channel_credentials_release(creds);
@@ -429,4 +440,186 @@ grpc_status_code rv_grpc_call(struct rv_grpc *g, const char *path, const Protobu
 	if (io.resp)
 		grpc_byte_buffer_destroy(io.resp);
 	return io.status;
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+enum { TAG_MD = 1, TAG_SEND, TAG_RECV, TAG_STATUS, TAG_RECV_MD };
+
+struct rv_grpc_stream {
+	grpc_completion_queue *cq;
+	grpc_call *call;
+	unsigned outstanding; /* batches started and not yet completed */
+	bool send_done, recv_ready, recv_pending, ended, status_done;
+	grpc_metadata md[1];
+	grpc_metadata_array init_md, trailing;
+	grpc_byte_buffer *recv_buf;
+	grpc_status_code status;
+	grpc_slice details;
+};
+
+static bool start(struct rv_grpc_stream *s, grpc_op *ops, size_t n, intptr_t tag)
+{
+	if (grpc_call_start_batch(s->call, ops, n, (void *)tag, NULL) != GRPC_CALL_OK)
+		return false;
+	s->outstanding++;
+	return true;
+}
+
+/* Wait for one completion (until @deadline); false on timeout. */
+static bool pump(struct rv_grpc_stream *s, gpr_timespec deadline)
+{
+	grpc_event ev = grpc_completion_queue_next(s->cq, deadline, NULL);
+
+	if (ev.type != GRPC_OP_COMPLETE)
+		return false;
+	s->outstanding--;
+	switch ((intptr_t)ev.tag) {
+	case TAG_SEND:
+		s->send_done = true;
+		break;
+	case TAG_RECV:
+		s->recv_pending = false;
+		s->recv_ready = true;
+		if (!ev.success || !s->recv_buf)
+			s->ended = true;
+		break;
+	case TAG_STATUS:
+		s->status_done = true;
+		break;
+	default:
+		break;
+	}
+	if (!ev.success && (intptr_t)ev.tag == TAG_SEND)
+		s->ended = true;
+	return true;
+}
+
+static gpr_timespec in_ms(int ms)
+{
+	return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+struct rv_grpc_stream *rv_grpc_stream_open(struct rv_grpc *g, const char *path, const char *bearer,
+					   struct rv_grpc_result *res)
+{
+	struct rv_grpc_stream *s = calloc(1, sizeof(*s));
+	char auth[600];
+	grpc_op op[3];
+
+	memset(res, 0, sizeof(*res));
+	if (!s)
+		return NULL;
+	s->cq = grpc_completion_queue_create_for_next(NULL);
+	s->call = grpc_channel_create_call(g->ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
+					   grpc_slice_from_static_string(path), NULL,
+					   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	snprintf(auth, sizeof(auth), "Bearer %s", bearer);
+	s->md[0].key = grpc_slice_from_static_string("authorization");
+	s->md[0].value = grpc_slice_from_copied_string(auth);
+	s->details = grpc_empty_slice();
+	grpc_metadata_array_init(&s->init_md);
+	grpc_metadata_array_init(&s->trailing);
+	memset(op, 0, sizeof(op));
+	op[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	op[0].data.send_initial_metadata.count = 1;
+	op[0].data.send_initial_metadata.metadata = s->md;
+	op[1].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	op[1].data.recv_status_on_client.trailing_metadata = &s->trailing;
+	op[1].data.recv_status_on_client.status = &s->status;
+	op[1].data.recv_status_on_client.status_details = &s->details;
+	/* Messages are delivered only once the server's headers were taken. */
+	op[2].op = GRPC_OP_RECV_INITIAL_METADATA;
+	op[2].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
+	if (!start(s, &op[0], 1, TAG_MD) || !start(s, &op[1], 1, TAG_STATUS) ||
+	    !start(s, &op[2], 1, TAG_RECV_MD)) {
+		snprintf(res->message, sizeof(res->message), "grpc refused the stream");
+		rv_grpc_stream_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int rv_grpc_stream_send(struct rv_grpc_stream *s, const ProtobufCMessage *m)
+{
+	grpc_byte_buffer *bb = pack(m);
+	grpc_op op;
+	int rc = -1;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_SEND_MESSAGE;
+	op.data.send_message.send_message = bb;
+	s->send_done = false;
+	if (!s->ended && !s->status_done && start(s, &op, 1, TAG_SEND)) {
+		gpr_timespec deadline = in_ms(DEFAULT_TIMEOUT_MS);
+		while (!s->send_done && pump(s, deadline))
+			;
+		rc = s->send_done && !s->ended ? 0 : -1;
+	}
+	grpc_byte_buffer_destroy(bb);
+	return rc;
+}
+
+static int stream_over(struct rv_grpc_stream *s, struct rv_grpc_result *res)
+{
+	gpr_timespec deadline = in_ms(DEFAULT_TIMEOUT_MS);
+
+	while (!s->status_done && pump(s, deadline))
+		;
+	res->status = s->status_done ? s->status : GRPC_STATUS_UNAVAILABLE;
+	snprintf(res->message, sizeof(res->message), "%.*s", (int)GRPC_SLICE_LENGTH(s->details),
+		 (const char *)GRPC_SLICE_START_PTR(s->details));
+	return -1;
+}
+
+int rv_grpc_stream_recv(struct rv_grpc_stream *s, const ProtobufCMessageDescriptor *d,
+			ProtobufCMessage **out, int timeout_ms, struct rv_grpc_result *res)
+{
+	gpr_timespec deadline = in_ms(timeout_ms);
+	grpc_op op;
+
+	*out = NULL;
+	memset(res, 0, sizeof(*res));
+	if (!s->recv_pending && !s->recv_ready && !s->ended && !s->status_done) {
+		memset(&op, 0, sizeof(op));
+		op.op = GRPC_OP_RECV_MESSAGE;
+		op.data.recv_message.recv_message = &s->recv_buf;
+		if (!start(s, &op, 1, TAG_RECV))
+			s->ended = true;
+		else
+			s->recv_pending = true;
+	}
+	while (!s->recv_ready && !s->ended && !s->status_done && pump(s, deadline))
+		;
+	if (s->ended || s->status_done)
+		return stream_over(s, res);
+	if (!s->recv_ready)
+		return 0;
+	s->recv_ready = false;
+	*out = unpack(s->recv_buf, d);
+	grpc_byte_buffer_destroy(s->recv_buf);
+	s->recv_buf = NULL;
+	return *out ? 1 : -1;
+}
+
+void rv_grpc_stream_close(struct rv_grpc_stream *s)
+{
+	if (!s)
+		return;
+	grpc_call_cancel(s->call, NULL);
+	while (s->outstanding && pump(s, gpr_inf_future(GPR_CLOCK_REALTIME)))
+		;
+	grpc_call_unref(s->call);
+	grpc_completion_queue_shutdown(s->cq);
+	while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(s->cq);
+	if (s->recv_buf)
+		grpc_byte_buffer_destroy(s->recv_buf);
+	grpc_slice_unref(s->md[0].value);
+	grpc_slice_unref(s->details);
+	grpc_metadata_array_destroy(&s->init_md);
+	grpc_metadata_array_destroy(&s->trailing);
+	free(s);
 }

@@ -52,4 +52,22 @@ grpc_status_code rv_grpc_call(struct rv_grpc *g, const char *path, const Protobu
 			      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
 			      const char *bearer, struct rv_grpc_result *res);
 
+/* A bidirectional streaming call on its own completion queue, driven by one
+ * thread (the keepalive stream). */
+struct rv_grpc_stream;
+
+/* Start the call with the bearer token and wait for the headers to go out.
+ * Returns NULL with a message in @res on failure. */
+struct rv_grpc_stream *rv_grpc_stream_open(struct rv_grpc *g, const char *path, const char *bearer,
+					   struct rv_grpc_result *res);
+/* Send one message and wait for it to be written. 0, or -1 (stream over). */
+int rv_grpc_stream_send(struct rv_grpc_stream *s, const ProtobufCMessage *m);
+/* Wait up to @timeout_ms for the next message. Returns 1 with *out set
+ * (free with protobuf_c_message_free_unpacked), 0 on timeout, or -1 when the
+ * stream is over (its status in @res). */
+int rv_grpc_stream_recv(struct rv_grpc_stream *s, const ProtobufCMessageDescriptor *d,
+			ProtobufCMessage **out, int timeout_ms, struct rv_grpc_result *res);
+/* Cancel if still running and free everything. */
+void rv_grpc_stream_close(struct rv_grpc_stream *s);
+
 #endif

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -16,6 +18,7 @@
 #include "dc.h"
 #include "inet.h"
 #include "kdf.h"
+#include "keepalive.h"
 #include "log.h"
 #include "pbjson.h"
 #include "roomvpn/v1/rooms.pb-c.h"
@@ -30,10 +33,12 @@ struct up {
 	char vip[16];
 	uint32_t peer_id;
 	char pid_path[RV_STATE_PATH + 80], json_path[RV_STATE_PATH + 80];
+	char log_path[RV_STATE_PATH + 80];
 	struct rv_tun_config tun;
 	struct rv_dc_params dp;
 	uint8_t room_key[64];
 	size_t room_key_len;
+	struct rv_keepalive *ka;
 };
 
 static struct rv_dc *g_dc;
@@ -183,8 +188,12 @@ static void write_status(struct rv_dc *dc, void *arg)
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "{\"virtual_ip\":\"%s\",\"interface\":\"%s\",\"peer_id\":%u,\"stats\":%s}\n",
-		u->vip, u->ifname, u->peer_id, stats);
+	fprintf(f,
+		"{\"virtual_ip\":\"%s\",\"interface\":\"%s\",\"peer_id\":%u,\"keepalive\":\"%s\","
+		"\"keepalive_connects\":%u,\"stats\":%s}\n",
+		u->vip, u->ifname, u->peer_id,
+		rv_keepalive_connected(u->ka) ? "connected" : "connecting",
+		rv_keepalive_connects(u->ka), stats);
 	if (fclose(f) == 0)
 		rename(tmp, u->json_path);
 }
@@ -199,40 +208,83 @@ static int write_pid(const struct up *u)
 	return fclose(f);
 }
 
-/* Leave the foreground: the parent reports and exits, the child runs. */
-static int daemonize(const struct up *u)
-{
-	pid_t pid = fork();
-	int fd;
+static char g_kick_reason[256];
+static atomic_bool g_kicked;
 
-	if (pid < 0)
-		return -1;
-	if (pid > 0) {
-		for (int i = 0; i < 100 && access(u->pid_path, F_OK) < 0; i++)
-			usleep(20000); /* the child writes it */
-		if (u->c->json)
-			printf("{\"room\":\"%s\",\"interface\":\"%s\",\"virtual_ip\":\"%s\","
-			       "\"pid\":%d}\n",
-			       u->room, u->ifname, u->vip, (int)pid);
-		else
-			printf("Tunnel of room %s is up on %s (%s), pid %d.\n", u->room, u->ifname,
-			       u->vip, (int)pid);
-		fflush(stdout);
-		_exit(0);
-	}
-	setsid();
-	fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		if (fd > 1)
-			close(fd);
-	}
-	return 0;
+static void on_kick(void *arg, const char *reason)
+{
+	(void)arg;
+	snprintf(g_kick_reason, sizeof(g_kick_reason), "%s", reason);
+	atomic_store(&g_kicked, true);
+	if (g_dc)
+		rv_dc_stop(g_dc);
 }
 
-/* TUN, data channel, loop; teardown on the way out. */
-static int run_tunnel(struct up *u, bool daemon)
+/* --daemon: fork before anything else (grpc does not survive a fork). The
+ * parent waits for the child's "up" report on a pipe and exits with 0, or
+ * with the child's exit code if it failed before the tunnel was up. */
+static int daemon_fork(int *report_fd)
+{
+	char buf[512];
+	ssize_t n, len = 0;
+	int p[2], status;
+	pid_t pid;
+
+	if (pipe(p) < 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		*report_fd = p[1];
+		return 0;
+	}
+	close(p[1]);
+	while (len < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	if (len > 0) {
+		fputs(buf, stdout);
+		exit(RV_EXIT_OK);
+	}
+	waitpid(pid, &status, 0);
+	exit(WIFEXITED(status) ? WEXITSTATUS(status) : RV_EXIT_ERROR);
+}
+
+/* The tunnel is up: tell the user (or the waiting parent). */
+static void report_up(const struct up *u, int report_fd)
+{
+	char line[512];
+	int fd;
+
+	if (u->c->json)
+		snprintf(
+		    line, sizeof(line),
+		    "{\"room\":\"%s\",\"interface\":\"%s\",\"virtual_ip\":\"%s\",\"pid\":%d}\n",
+		    u->room, u->ifname, u->vip, (int)getpid());
+	else
+		snprintf(line, sizeof(line), "Tunnel of room %s is up on %s (%s)%s\n", u->room,
+			 u->ifname, u->vip,
+			 report_fd >= 0 ? ", in the background" : ". Ctrl-C to stop.");
+	if (report_fd < 0) {
+		fputs(line, stdout);
+		fflush(stdout);
+		return;
+	}
+	if (write(report_fd, line, strlen(line)) < 0) {
+		/* the parent is gone: nobody to tell */
+	}
+	close(report_fd);
+	fd = open(u->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	dup2(fd >= 0 ? fd : open("/dev/null", O_RDWR), 2);
+	dup2(open("/dev/null", O_RDWR), 1);
+	dup2(open("/dev/null", O_RDWR), 0);
+	if (fd > 2)
+		close(fd);
+}
+
+/* TUN, data channel, keepalive stream, loop; teardown on the way out. */
+static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 {
 	char err[256];
 	int tun, rc = RV_EXIT_OK;
@@ -249,29 +301,30 @@ static int run_tunnel(struct up *u, bool daemon)
 		return RV_EXIT_ERROR;
 	}
 	OPENSSL_cleanse(&u->dp, sizeof(u->dp));
-	if (daemon && daemonize(u) < 0) {
-		cli_error(u->c, "cannot start in the background: %s", strerror(errno));
-		rc = RV_EXIT_ERROR;
-		goto out;
-	}
 	write_pid(u);
-	if (!daemon)
-		printf("Tunnel of room %s is up on %s (%s). Ctrl-C to stop.\n", u->room, u->ifname,
-		       u->vip);
-	fflush(stdout);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	rv_dc_set_tick(g_dc, write_status, u);
+	if (rv_keepalive_start(a, u->room, u->peer_id, on_kick, u, &u->ka) < 0)
+		rv_log(RV_LOG_WARN,
+		       "cannot start the keepalive stream; the tunnel runs without it");
+	report_up(u, report_fd);
 	if (rv_dc_run(g_dc) < 0)
 		rc = RV_EXIT_ERROR;
+	rv_keepalive_stop(u->ka);
+	u->ka = NULL;
 	unlink(u->pid_path);
 	unlink(u->json_path);
-	if (!daemon)
-		printf("Tunnel of room %s is down.\n", u->room);
-out:
 	rv_dc_destroy(g_dc);
 	g_dc = NULL;
 	close(tun);
+	if (atomic_load(&g_kicked)) {
+		cli_error(u->c, "tunnel of room %s ended by the server: %s", u->room,
+			  g_kick_reason);
+		return RV_EXIT_DENIED;
+	}
+	if (report_fd < 0 && !u->c->json)
+		printf("Tunnel of room %s is down.\n", u->room);
 	return rc;
 }
 
@@ -283,19 +336,24 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	    {"daemon", NULL, &daemon}, {"interface", &u.ifname_opt, NULL}, {NULL, NULL, NULL}};
 	const char *pos[1];
 	struct rv_api a;
-	int rc;
+	int rc, report_fd = -1;
 
 	if (cli_parse("up", argc, argv, opts, pos, 1, 1) < 0)
 		return RV_EXIT_USAGE;
 	u.room = pos[0];
 	if (rv_run_path(c->dir, u.room, "pid", u.pid_path, sizeof(u.pid_path)) < 0 ||
-	    rv_run_path(c->dir, u.room, "json", u.json_path, sizeof(u.json_path)) < 0) {
+	    rv_run_path(c->dir, u.room, "json", u.json_path, sizeof(u.json_path)) < 0 ||
+	    rv_run_path(c->dir, u.room, "log", u.log_path, sizeof(u.log_path)) < 0) {
 		cli_error(c, "bad room name '%s'", u.room);
 		return RV_EXIT_USAGE;
 	}
-	if (access(u.pid_path, F_OK) == 0 && rv_cli_tunnel_running(c, u.room)) {
+	if (rv_cli_tunnel_running(c, u.room)) {
 		cli_error(c, "the tunnel of room %s is already up (see 'roomvpn status')", u.room);
 		return RV_EXIT_CONFLICT;
+	}
+	if (daemon && daemon_fork(&report_fd) < 0) {
+		cli_error(c, "cannot start in the background: %s", strerror(errno));
+		return RV_EXIT_ERROR;
 	}
 	rc = cli_api(c, &a);
 	if (rc != RV_EXIT_OK)
@@ -309,11 +367,11 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	rc = join(&u, &a);
 	if (rc == RV_EXIT_OK)
 		rc = bootstrap(&u, &a);
-	rv_api_close(&a); /* no grpc after this point (and none across fork) */
 	OPENSSL_cleanse(u.room_key, sizeof(u.room_key));
-	if (rc != RV_EXIT_OK)
-		return rc;
-	return run_tunnel(&u, daemon);
+	if (rc == RV_EXIT_OK)
+		rc = run_tunnel(&u, &a, report_fd);
+	rv_api_close(&a);
+	return rc;
 }
 
 const struct cli_cmd cli_up_cmds[] = {
@@ -322,7 +380,9 @@ const struct cli_cmd cli_up_cmds[] = {
      "the client exchange X25519 keys over TunnelService.Bootstrap, a TUN device gets\n"
      "the virtual IP, MTU and route of the room (netlink), and the data channel runs\n"
      "over UDP, falling back to TLS over TCP when UDP gets no answer. Runs in the\n"
-     "foreground until Ctrl-C / SIGTERM / 'roomvpn down ROOM'. Needs root (CAP_NET_ADMIN).\n\n"
+     "foreground until Ctrl-C / SIGTERM / 'roomvpn down ROOM'. A keepalive stream to the\n"
+     "server (reconnecting by itself) ends the tunnel with a message when the device is\n"
+     "removed from the room (exit 4). Needs root (CAP_NET_ADMIN).\n\n"
      "Options:\n"
      "  --daemon             run in the background once the tunnel is up\n"
      "  --interface NAME     TUN device name (default rvpnN)\n",

@@ -1,6 +1,7 @@
 #include "dpclient.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #include "inet.h"
 
 #define DP_TIMEOUT_S	5
-#define DP_MAX_RESPONSE (1u << 20)
+#define DP_MAX_RESPONSE (64u << 20)
 
 static int dial(const char *path, char *err, size_t errlen)
 {
@@ -115,4 +116,30 @@ int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request 
 	}
 	close(fd);
 	return rc;
+}
+
+Roomvpn__Dataplane__V1__Response *rv_dpclient_sessions(const char *sock_path, char *err,
+						       size_t errlen)
+{
+	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	Roomvpn__Dataplane__V1__Response *resp = NULL;
+	int fd = dial(sock_path, err, errlen);
+
+	if (fd < 0)
+		return NULL;
+	rs.sessions = true;
+	rq.request_id = 1;
+	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS;
+	rq.read_stats = &rs;
+	if (send_request(fd, &rq) == 0)
+		resp = read_response(fd);
+	close(fd);
+	if (!resp || resp->status != ROOMVPN__DATAPLANE__V1__STATUS__STATUS_OK || !resp->stats) {
+		snprintf(err, errlen, "data plane agent: ReadStats failed");
+		if (resp)
+			roomvpn__dataplane__v1__response__free_unpacked(resp, NULL);
+		return NULL;
+	}
+	return resp;
 }

@@ -15,4 +15,9 @@
 int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
 			 size_t n, char *err, size_t errlen);
 
+/* ReadStats with per-session stats. Returns the Response (free with
+ * roomvpn__dataplane__v1__response__free_unpacked), or NULL with a message. */
+Roomvpn__Dataplane__V1__Response *rv_dpclient_sessions(const char *sock_path, char *err,
+						       size_t errlen);
+
 #endif

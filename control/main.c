@@ -29,6 +29,9 @@
 #ifdef RV_HAVE_IPAM
 #include "ipam.h"
 #endif
+#ifdef RV_HAVE_SESSION
+#include "session.h"
+#endif
 
 static const char usage[] =
     "usage:\n"
@@ -228,6 +231,9 @@ static int start_modules(struct rv_control *ctl)
 #ifdef RV_HAVE_METRICS
 	if (rv_metrics_init(ctl) != 0)
 		return -1;
+#endif
+#ifdef RV_HAVE_SESSION
+	rv_session_init(ctl); /* after metrics: chains ctl->on_rpc_done */
 #endif
 	return 0;
 }

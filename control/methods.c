@@ -18,6 +18,9 @@
 #ifdef RV_HAVE_TUNNEL
 #include "tunnel.h"
 #endif
+#ifdef RV_HAVE_SESSION
+#include "session.h"
+#endif
 #ifdef RV_HAVE_AUDIT
 #include "audit.h"
 #include "roomvpn/v1/audit.pb-c.h"
@@ -82,6 +85,10 @@ const struct rv_method rv_methods[] = {
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
 	.audit_action = "tunnel.bootstrap"),
+#endif
+#ifdef RV_HAVE_SESSION
+    ROW("/roomvpn.v1.SessionService/Keepalive", RV_SCOPE_USER,
+	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_session_keepalive_ops),
 #endif
 
 #ifdef RV_HAVE_AUDIT

@@ -4,7 +4,6 @@
 #include "tunnel.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,44 +15,8 @@
 #include "kdf.h"
 #include "log.h"
 #include "rooms.h"
+#include "session.h"
 #include "store.h"
-
-#define MAX_TUNNELS 4096
-
-/* Peer-ids handed out, by (room, device), so that a new bootstrap of the
- * same member replaces its old data-plane session. */
-static struct {
-	pthread_mutex_t lock;
-	uint32_t next;
-	unsigned n;
-	struct {
-		uint64_t room, device;
-		uint32_t peer_id;
-	} t[MAX_TUNNELS];
-} peers = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* A new peer-id for (room, device); *old gets the previous one or 0. */
-static uint32_t peer_id_take(uint64_t room, uint64_t device, uint32_t *old)
-{
-	uint32_t id;
-	unsigned i;
-
-	pthread_mutex_lock(&peers.lock);
-	if (!peers.next) /* start away from ids a previous run may have left */
-		peers.next = 1 + (uint32_t)(time(NULL) % 0x800000);
-	id = peers.next;
-	peers.next = peers.next >= 0xFFFFFE ? 1 : peers.next + 1;
-	for (i = 0; i < peers.n; i++)
-		if (peers.t[i].room == room && peers.t[i].device == device)
-			break;
-	*old = i < peers.n ? peers.t[i].peer_id : 0;
-	if (i == peers.n && peers.n < MAX_TUNNELS)
-		peers.n++;
-	if (i < MAX_TUNNELS)
-		peers.t[i] = (typeof(peers.t[0])){room, device, id};
-	pthread_mutex_unlock(&peers.lock);
-	return id;
-}
 
 static grpc_status_code fail(char *msg, size_t msglen, grpc_status_code st, const char *fmt,
 			     const char *arg)
@@ -120,6 +83,7 @@ static int push_session(struct rv_control *ctl, const struct tunnel *t, char *er
 
 	if (t->old_peer_id) { /* the member's previous tunnel, if the data plane has it */
 		ds.peer_id = t->old_peer_id;
+		del.request_id = 1; /* an all-default Response would pack to 0 bytes */
 		del.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION;
 		del.delete_session = &ds;
 		rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, ignored, sizeof(ignored));
@@ -205,7 +169,8 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		st = fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key derivation failed");
 		goto out;
 	}
-	t->peer_id = peer_id_take(t->room->id, t->member->device_id, &t->old_peer_id);
+	t->peer_id = rv_session_register(ctx->ctl, t->room->id, t->room->name, t->member->device_id,
+					 &t->old_peer_id);
 	if (push_session(ctx->ctl, t, msg, msglen) < 0) {
 		rv_log(RV_LOG_WARN, "tunnel bootstrap for %s in room %s: %s", ctx->who.username,
 		       t->room->name, msg);

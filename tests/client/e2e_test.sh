@@ -68,7 +68,7 @@ start_dataplane() {
 		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" >"$RUN/dp.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do # slow when the machine is busy
 		kill -0 "$pid" 2>/dev/null || return 1
 		[ -S "$RUN/agent.sock" ] && return 0
 		sleep 0.1
@@ -95,8 +95,9 @@ dataplane_agent = $RUN/agent.sock
 EOF
 echo admin-password-1 | "$CTL" init --config "$RUN/control.conf" --state-dir "$RUN/state" \
 	--admin admin >/dev/null 2>&1 || die "control init"
-in_ns 9 "$CTL" serve --config "$RUN/control.conf" >"$RUN/control.log" 2>&1 &
-PIDS+=($!)
+ip netns exec "$(mns 9)" "$CTL" serve --config "$RUN/control.conf" >"$RUN/control.log" 2>&1 &
+CTL_PID=$!
+PIDS+=("$CTL_PID")
 FP=$(openssl x509 -in "$RUN/tls.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 
 login() { # login USER PASSWORD NS
@@ -184,13 +185,56 @@ wait_transport() { # USER NS WANT
 }
 in_ns 2 ip rule add priority 100 ipproto udp dport $DP_PORT prohibit
 wait_transport bob 2 tcp || die "bob did not fall back to TCP: $(rv bob 2 --json status)"
-in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob over bob's TCP fallback"
-in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob -> alice over bob's TCP fallback"
+# ...and the data plane has bound bob's session to the connection
+BPEER=$(rv bob 2 --json status | jget 'd["tunnels"][0]["status"]["peer_id"]')
+dp_transport() {
+	dpctl --json sessions | jget "[s['transport'] for s in d['sessions'] if s['peer_id'] == $BPEER][0]"
+}
+for _ in $(seq 100); do [ "$(dp_transport)" = tcp ] && break; sleep 0.1; done
+[ "$(dp_transport)" = tcp ] || die "the data plane did not move bob to TCP"
+in_ns 1 ping -c 5 -i 0.3 -W 2 "$VB" >/dev/null || die "alice -> bob over bob's TCP fallback"
+in_ns 2 ping -c 5 -i 0.3 -W 2 "$VA" >/dev/null || die "bob -> alice over bob's TCP fallback"
 pass "UDP blocked for bob: TLS over TCP, ping both ways"
 in_ns 2 ip rule del priority 100
 wait_transport bob 2 udp || die "bob did not move back to UDP: $(rv bob 2 --json status)"
-in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob after moving back to UDP"
+for _ in $(seq 100); do [ "$(dp_transport)" = udp ] && break; sleep 0.1; done
+in_ns 1 ping -c 5 -i 0.3 -W 2 "$VB" >/dev/null || die "alice -> bob after moving back to UDP"
 pass "UDP unblocked: bob back on UDP, ping"
+
+# Control plane killed: the data plane keeps relaying; restarted: the
+# keepalive streams come back (the kick below travels over bob's new one).
+kill -9 "$CTL_PID"
+wait "$CTL_PID" 2>/dev/null
+in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob with the control plane down"
+ip netns exec "$(mns 9)" "$CTL" serve --config "$RUN/control.conf" >>"$RUN/control.log" 2>&1 &
+CTL_PID=$!
+PIDS+=("$CTL_PID")
+pass "control plane killed: traffic kept flowing; restarted"
+
+kconn() { rv bob 2 --json status | jget 'd["tunnels"][0]["status"]["keepalive_connects"]'; }
+for _ in $(seq 300); do
+	[ "$(kconn)" -ge 2 ] 2>/dev/null && break
+	sleep 0.2
+done
+[ "$(kconn)" -ge 2 ] 2>/dev/null || die "bob's keepalive stream did not reconnect"
+pass "keepalive stream reconnected after the control plane restart"
+
+# Kick bob: the data plane drops his session at once, his client says why.
+BDEV=$(rv alice 1 --json rooms members lan |
+	jget '[m["device_id"] for m in d["members"] if m["username"] == "bob"][0]')
+BPID=$(cat "$RUN/cfg-bob/run/lan.pid")
+KICKED=
+for _ in $(seq 50); do
+	rv alice 1 rooms kick lan "$BDEV" >/dev/null 2>"$RUN/kick.err" && KICKED=1 && break
+	sleep 0.2
+done
+[ -n "$KICKED" ] || die "kick failed: $(cat "$RUN/kick.err")"
+if in_ns 1 ping -c 2 -i 0.2 -W 1 "$VB" >/dev/null 2>&1; then die "bob still reachable after the kick"; fi
+for _ in $(seq 100); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$BPID" 2>/dev/null && die "bob's client still running after the kick"
+grep -q "ended by the server: this device is no longer a member of room lan" \
+	"$RUN/cfg-bob/run/lan.log" || die "bob's client did not say why: $(cat "$RUN/cfg-bob/run/lan.log")"
+pass "kick: traffic stopped, bob's client: $(grep 'ended by the server' "$RUN/cfg-bob/run/lan.log")"
 
 ADEV=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 rv alice 1 down lan >/dev/null || die "down"

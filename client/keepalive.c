@@ -1,0 +1,182 @@
+#include "keepalive.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "roomvpn/v1/session.pb-c.h"
+
+#define KEEPALIVE_PATH "/roomvpn.v1.SessionService/Keepalive"
+#define HEARTBEAT_MS   1000
+#define BACKOFF_MAX_S  30
+
+struct rv_keepalive {
+	struct rv_api *a;
+	char room[128];
+	uint32_t peer_id;
+	rv_kick_fn on_kick;
+	void *arg;
+	atomic_bool stop;
+	atomic_bool connected;
+	atomic_uint connects;
+	pthread_t thread;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int send_hello(struct rv_keepalive *k, struct rv_grpc_stream *s)
+{
+	Roomvpn__V1__KeepaliveRequest r = ROOMVPN__V1__KEEPALIVE_REQUEST__INIT;
+	Roomvpn__V1__Hello h = ROOMVPN__V1__HELLO__INIT;
+
+	h.room = k->room;
+	h.peer_id = k->peer_id;
+	r.body_case = ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HELLO;
+	r.hello = &h;
+	return rv_grpc_stream_send(s, &r.base);
+}
+
+static int send_heartbeat(struct rv_grpc_stream *s, uint64_t seq)
+{
+	Roomvpn__V1__KeepaliveRequest r = ROOMVPN__V1__KEEPALIVE_REQUEST__INIT;
+	Roomvpn__V1__Heartbeat hb = ROOMVPN__V1__HEARTBEAT__INIT;
+
+	hb.seq = seq;
+	hb.time_unix_ms = now_ms();
+	r.body_case = ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HEARTBEAT;
+	r.heartbeat = &hb;
+	return rv_grpc_stream_send(s, &r.base);
+}
+
+/* One stream's life. Returns 1 after a Kick (the thread ends), 0 when the
+ * stream was open and then ended, -1 if it never opened properly. */
+static int run_stream(struct rv_keepalive *k)
+{
+	struct rv_grpc_result res;
+	struct rv_grpc_stream *s;
+	const Roomvpn__V1__KeepaliveEvent *ev;
+	ProtobufCMessage *m;
+	uint64_t seq = 0, next_hb = 0;
+	int rc = -1;
+
+	if (rv_api_fresh(k->a, &res) != GRPC_STATUS_OK) {
+		rv_log(RV_LOG_WARN, "keepalive: session refresh failed: %s", res.message);
+		return -1;
+	}
+	s = rv_grpc_stream_open(k->a->g, KEEPALIVE_PATH, k->a->login.session_token, &res);
+	if (!s || send_hello(k, s) < 0) {
+		rv_log(RV_LOG_DEBUG, "keepalive: cannot open the stream");
+		goto out;
+	}
+	while (!atomic_load(&k->stop)) {
+		uint64_t now = now_ms();
+		int got;
+		if (now >= next_hb) {
+			if (send_heartbeat(s, ++seq) < 0)
+				break;
+			next_hb = now + HEARTBEAT_MS;
+		}
+		got = rv_grpc_stream_recv(s, &roomvpn__v1__keepalive_event__descriptor, &m,
+					  (int)(next_hb - now), &res);
+		if (got < 0 && res.status == GRPC_STATUS_NOT_FOUND) {
+			/* the server does not know this tunnel (any more) */
+			k->on_kick(k->arg, res.message);
+			rc = 1;
+			break;
+		}
+		if (got < 0) {
+			rv_log(RV_LOG_WARN, "keepalive stream ended: %s", res.message);
+			break;
+		}
+		if (got == 0)
+			continue;
+		if (rc < 0) {
+			rv_log(RV_LOG_INFO, "keepalive stream to the server is up");
+			atomic_fetch_add(&k->connects, 1);
+		}
+		rc = 0; /* the server is talking to us */
+		atomic_store(&k->connected, true);
+		ev = (const void *)m;
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK) {
+			k->on_kick(k->arg, ev->kick->reason);
+			rc = 1;
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (rc == 1)
+			break;
+	}
+out:
+	atomic_store(&k->connected, false);
+	rv_grpc_stream_close(s);
+	return rc;
+}
+
+static void *thread_main(void *arg)
+{
+	struct rv_keepalive *k = arg;
+	unsigned backoff = 1;
+
+	while (!atomic_load(&k->stop)) {
+		int rc = run_stream(k);
+		if (rc == 1)
+			break;
+		if (rc == 0)
+			backoff = 1;
+		/* server or network gone: try again later, without giving up */
+		for (unsigned i = 0; i < backoff * 10 && !atomic_load(&k->stop); i++)
+			usleep(100000);
+		if (rc < 0 && backoff < BACKOFF_MAX_S)
+			backoff *= 2;
+	}
+	return NULL;
+}
+
+int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_kick_fn on_kick,
+		       void *arg, struct rv_keepalive **out)
+{
+	struct rv_keepalive *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -1;
+	k->a = a;
+	snprintf(k->room, sizeof(k->room), "%s", room);
+	k->peer_id = peer_id;
+	k->on_kick = on_kick;
+	k->arg = arg;
+	if (pthread_create(&k->thread, NULL, thread_main, k) != 0) {
+		free(k);
+		return -1;
+	}
+	*out = k;
+	return 0;
+}
+
+bool rv_keepalive_connected(const struct rv_keepalive *k)
+{
+	return k && atomic_load(&k->connected);
+}
+
+unsigned rv_keepalive_connects(const struct rv_keepalive *k)
+{
+	return k ? atomic_load(&k->connects) : 0;
+}
+
+void rv_keepalive_stop(struct rv_keepalive *k)
+{
+	if (!k)
+		return;
+	atomic_store(&k->stop, true);
+	pthread_join(k->thread, NULL);
+	free(k);
+}

@@ -1,0 +1,29 @@
+/* The client side of SessionService.Keepalive: a thread that keeps the
+ * stream of a running tunnel open (reconnecting with backoff when the
+ * server or the network goes away), sends a heartbeat every second and
+ * reports a Kick through a callback. */
+#ifndef RV_CLIENT_KEEPALIVE_H
+#define RV_CLIENT_KEEPALIVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api.h"
+
+struct rv_keepalive;
+
+/* Runs on the keepalive thread when the server ends the tunnel. */
+typedef void (*rv_kick_fn)(void *arg, const char *reason);
+
+/* Start the thread. @a stays owned by the caller and is used only by the
+ * thread until rv_keepalive_stop(). Returns 0 or -1. */
+int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_kick_fn on_kick,
+		       void *arg, struct rv_keepalive **out);
+/* True while the stream is open and the server answered on it. */
+bool rv_keepalive_connected(const struct rv_keepalive *k);
+/* How many times a stream was established (reconnects show here). */
+unsigned rv_keepalive_connects(const struct rv_keepalive *k);
+/* Stop (within about a second) and join the thread. NULL is accepted. */
+void rv_keepalive_stop(struct rv_keepalive *k);
+
+#endif

@@ -1,0 +1,346 @@
+/* The tunnel registry, its reconciliation with the store, and the
+ * keepalive stream (see session.h). */
+#include "session.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dpclient.h"
+#include "log.h"
+#include "rooms.h"
+#include "store.h"
+
+#define MAX_TUNNELS 4096
+
+struct tunnel_entry {
+	uint64_t room, device;
+	uint32_t peer_id;
+	char room_name[RV_ROOM_NAME_MAX + 1];
+	struct rv_stream *stream; /* the open keepalive stream, or NULL */
+};
+
+/* All under lock: the stream pointer is set by Hello and cleared by the
+ * stream's on_end, and only used (rv_stream_send) with the lock held. */
+static struct {
+	pthread_mutex_t lock;
+	uint32_t next;
+	unsigned n;
+	struct tunnel_entry t[MAX_TUNNELS];
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool adopted; /* the data plane's sessions were read in (lock held) */
+static void adopt_from_dataplane(struct rv_control *ctl);
+
+static void (*prev_rpc_done)(struct rv_control *, const char *, int, uint64_t);
+
+uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const char *room_name,
+			     uint64_t device_id, uint32_t *old)
+{
+	uint32_t id;
+	unsigned i;
+
+	pthread_mutex_lock(&reg.lock);
+	adopt_from_dataplane(ctl); /* so that no surviving session's id is reused */
+	if (!reg.next)		   /* start away from ids a previous run may have left */
+		reg.next = 1 + (uint32_t)(time(NULL) % 0x800000);
+	id = reg.next;
+	reg.next = reg.next >= 0xFFFFFE ? 1 : reg.next + 1;
+	for (i = 0; i < reg.n; i++)
+		if (reg.t[i].room == room_id && reg.t[i].device == device_id)
+			break;
+	bool found = i < reg.n;
+	*old = found ? reg.t[i].peer_id : 0;
+	if (!found && reg.n < MAX_TUNNELS)
+		reg.n++;
+	if (i < MAX_TUNNELS) {
+		/* a replaced tunnel's stream stays attached until it ends */
+		struct rv_stream *s = found ? reg.t[i].stream : NULL;
+		reg.t[i] = (struct tunnel_entry){
+		    .room = room_id, .device = device_id, .peer_id = id, .stream = s};
+		snprintf(reg.t[i].room_name, sizeof(reg.t[i].room_name), "%s", room_name);
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return id;
+}
+
+static int is_member(struct rv_store *s, uint64_t room, uint64_t dev)
+{
+	char k[64];
+	void *v = NULL;
+	size_t vl;
+	int rc = rv_store_get(
+	    s, k, (size_t)snprintf(k, sizeof(k), "m/%016" PRIx64 "/%016" PRIx64, room, dev), &v,
+	    &vl);
+
+	free(v);
+	return rc; /* 0 member, 1 not, -1 error */
+}
+
+static void delete_dp_session(struct rv_control *ctl, uint32_t peer_id)
+{
+	Roomvpn__Dataplane__V1__DeleteSession ds = ROOMVPN__DATAPLANE__V1__DELETE_SESSION__INIT;
+	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
+	char err[256];
+
+	ds.peer_id = peer_id;
+	rq.request_id = 1; /* an all-default Response would pack to 0 bytes */
+	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION;
+	rq.delete_session = &ds;
+	if (rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, err, sizeof(err)) < 0)
+		rv_log(RV_LOG_WARN, "removing peer-id %u from the data plane: %s", peer_id, err);
+}
+
+/* The device that owns @vip in room @room (ip/ keys outlive memberships). */
+static int device_of(struct rv_store *s, uint64_t room, uint32_t vip, uint64_t *dev)
+{
+	char k[64], hex[17];
+	void *v = NULL;
+	size_t vl;
+	int rc = rv_store_get(
+	    s, k, (size_t)snprintf(k, sizeof(k), "ip/%016" PRIx64 "/%08" PRIx32, room, vip), &v,
+	    &vl);
+
+	if (rc == 0) {
+		snprintf(hex, sizeof(hex), "%.*s", (int)(vl < 16 ? vl : 16), (const char *)v);
+		*dev = strtoull(hex, NULL, 16);
+	}
+	free(v);
+	return rc;
+}
+
+static void adopt_one(struct rv_control *ctl, const Roomvpn__Dataplane__V1__SessionStats *ss)
+{
+	Roomvpn__V1__RoomRecord *room = NULL;
+	char id[24];
+	uint64_t dev;
+	unsigned i;
+
+	for (i = 0; i < reg.n && reg.t[i].peer_id != ss->peer_id; i++)
+		;
+	snprintf(id, sizeof(id), "%u", ss->room_id);
+	if (i < reg.n || reg.n == MAX_TUNNELS ||
+	    device_of(ctl->store, ss->room_id, ss->vip, &dev) != 0 ||
+	    rv_rooms_load(ctl->store, id, &room) != 0)
+		return;
+	reg.t[reg.n] =
+	    (struct tunnel_entry){.room = ss->room_id, .device = dev, .peer_id = ss->peer_id};
+	snprintf(reg.t[reg.n].room_name, sizeof(reg.t[reg.n].room_name), "%s", room->name);
+	reg.n++;
+	if (reg.next <= ss->peer_id)
+		reg.next = ss->peer_id + 1;
+	roomvpn__v1__room_record__free_unpacked(room, NULL);
+}
+
+/* Once per process (lock held): the tunnels a data plane runs from before a
+ * control-plane restart join the registry, so kicks reach them too. */
+static void adopt_from_dataplane(struct rv_control *ctl)
+{
+	Roomvpn__Dataplane__V1__Response *r;
+	char err[256];
+
+	if (adopted)
+		return;
+	r = rv_dpclient_sessions(ctl->cfg.dp_agent, err, sizeof(err));
+	if (!r)
+		return; /* no data plane yet: try again next time */
+	adopted = true;
+	for (size_t i = 0; i < r->stats->n_session; i++)
+		adopt_one(ctl, r->stats->session[i]);
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+}
+
+/* Tell the stream why, and end it. Lock held. */
+static void push_kick(struct tunnel_entry *e, const char *reason)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Kick k = ROOMVPN__V1__KICK__INIT;
+
+	if (!e->stream)
+		return;
+	k.room = e->room_name;
+	k.reason = (char *)reason;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK;
+	ev.kick = &k;
+	rv_stream_send(e->stream, &ev.base);
+	rv_stream_finish(e->stream, GRPC_STATUS_OK, "");
+	e->stream = NULL;
+}
+
+/* Removes entry @i (lock held): its data-plane session and its stream. */
+static void drop_entry(struct rv_control *ctl, unsigned i, const char *reason)
+{
+	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s",
+	       reg.t[i].peer_id, reg.t[i].device, reg.t[i].room_name, reason);
+	delete_dp_session(ctl, reg.t[i].peer_id);
+	push_kick(&reg.t[i], reason);
+	reg.t[i] = reg.t[--reg.n];
+}
+
+void rv_session_reconcile(struct rv_control *ctl)
+{
+	char reason[160];
+
+	pthread_mutex_lock(&reg.lock);
+	adopt_from_dataplane(ctl);
+	for (unsigned i = 0; i < reg.n;) {
+		struct tunnel_entry *e = &reg.t[i];
+		Roomvpn__V1__RoomRecord *room = NULL;
+		if (is_member(ctl->store, e->room, e->device) != 1) {
+			i++;
+			continue;
+		}
+		if (rv_rooms_load(ctl->store, e->room_name, &room) == 0 && room->id == e->room)
+			snprintf(reason, sizeof(reason),
+				 "this device is no longer a member of room %s (kicked or left)",
+				 e->room_name);
+		else
+			snprintf(reason, sizeof(reason), "room %s was deleted", e->room_name);
+		if (room)
+			roomvpn__v1__room_record__free_unpacked(room, NULL);
+		drop_entry(ctl, i, reason); /* entry i now holds another tunnel */
+	}
+	pthread_mutex_unlock(&reg.lock);
+}
+
+static bool ends_memberships(const char *method)
+{
+	static const char *const paths[] = {
+	    "/roomvpn.v1.RoomService/Kick",   "/roomvpn.v1.RoomService/Leave",
+	    "/roomvpn.v1.RoomService/Delete", "/roomvpn.v1.UserService/Update",
+	    "/roomvpn.v1.UserService/Delete",
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (!strcmp(method, paths[i]))
+			return true;
+	return false;
+}
+
+static void on_rpc_done(struct rv_control *ctl, const char *method, int status, uint64_t ns)
+{
+	if (prev_rpc_done)
+		prev_rpc_done(ctl, method, status, ns);
+	if (status == GRPC_STATUS_OK && ends_memberships(method))
+		rv_session_reconcile(ctl);
+}
+
+void rv_session_init(struct rv_control *ctl)
+{
+	prev_rpc_done = ctl->on_rpc_done;
+	ctl->on_rpc_done = on_rpc_done;
+}
+
+/* ---- SessionService.Keepalive ---------------------------------------------- */
+
+/* After a control-plane restart the registry is empty while the data plane
+ * still runs the tunnel: a Hello from a current member re-registers it. */
+static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+			      const Roomvpn__V1__Hello *h, char *msg, size_t msglen)
+{
+	Roomvpn__V1__RoomRecord *room = NULL;
+	grpc_status_code st = GRPC_STATUS_NOT_FOUND;
+	bool have_room = rv_rooms_load(ctx->ctl->store, h->room, &room) == 0;
+	bool member = have_room && is_member(ctx->ctl->store, room->id, ctx->who.device_id) == 0;
+
+	if (member && h->peer_id && h->peer_id <= 0xFFFFFE && reg.n < MAX_TUNNELS) {
+		struct tunnel_entry *e = &reg.t[reg.n++];
+		*e = (struct tunnel_entry){.room = room->id,
+					   .device = ctx->who.device_id,
+					   .peer_id = h->peer_id,
+					   .stream = s};
+		snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
+		if (reg.next <= h->peer_id) /* never hand this id out again */
+			reg.next = h->peer_id + 1;
+		st = GRPC_STATUS_OK;
+	}
+	if (room)
+		roomvpn__v1__room_record__free_unpacked(room, NULL);
+	if (st == GRPC_STATUS_OK)
+		return st;
+	if (!have_room)
+		snprintf(msg, msglen, "room %s was deleted", h->room);
+	else if (!member)
+		snprintf(msg, msglen,
+			 "this device is no longer a member of room %s (kicked or left)", h->room);
+	else
+		snprintf(msg, msglen, "no tunnel with peer-id %u in room %s for this device",
+			 h->peer_id, h->room);
+	return st;
+}
+
+static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+			      const Roomvpn__V1__Hello *h, char *msg, size_t msglen)
+{
+	grpc_status_code st = GRPC_STATUS_OK;
+	unsigned i;
+
+	snprintf(ctx->target, sizeof(ctx->target), "%s", h->room);
+	pthread_mutex_lock(&reg.lock);
+	adopt_from_dataplane(ctx->ctl);
+	for (i = 0; i < reg.n; i++)
+		if (reg.t[i].peer_id == h->peer_id && reg.t[i].device == ctx->who.device_id)
+			break;
+	if (i < reg.n)
+		reg.t[i].stream = s;
+	else
+		st = adopt(ctx, s, h, msg, msglen);
+	pthread_mutex_unlock(&reg.lock);
+	return st;
+}
+
+static grpc_status_code heartbeat(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+				  const Roomvpn__V1__Heartbeat *hb)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Heartbeat reply = ROOMVPN__V1__HEARTBEAT__INIT;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	reply.seq = hb->seq;
+	reply.time_unix_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT;
+	ev.heartbeat = &reply;
+	rv_stream_send(s, &ev.base);
+	/* Memberships may also end without an RPC of ours (store restored,
+	 * another control plane): check on every heartbeat too. */
+	rv_session_reconcile(ctx->ctl);
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+				   const ProtobufCMessage *req, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__KeepaliveRequest *r = (const void *)req;
+
+	if (!r) { /* the client closed its side: so do we */
+		rv_stream_finish(s, GRPC_STATUS_OK, "");
+		return GRPC_STATUS_OK;
+	}
+	switch (r->body_case) {
+	case ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HELLO:
+		return hello(ctx, s, r->hello, msg, msglen);
+	case ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HEARTBEAT:
+		return heartbeat(ctx, s, r->heartbeat);
+	default:
+		snprintf(msg, msglen, "KeepaliveRequest without a body");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+}
+
+static void on_end(struct rv_rpc_ctx *ctx, struct rv_stream *s, bool cancelled)
+{
+	(void)ctx, (void)cancelled;
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++)
+		if (reg.t[i].stream == s)
+			reg.t[i].stream = NULL;
+	pthread_mutex_unlock(&reg.lock);
+}
+
+const struct rv_stream_ops rv_session_keepalive_ops = {
+    .on_message = on_message,
+    .on_end = on_end,
+};
