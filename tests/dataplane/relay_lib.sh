@@ -173,6 +173,26 @@ wait_drops() {
 	echo $((now - $2))
 }
 
+# rv_routed_member N: member N in 10.98.0.0/24 behind router namespace rt
+# (10.99.0.254 on the bridge, 10.98.0.254 towards the member): the data
+# plane reaches it through its gateway.
+rv_routed_member() {
+	local n=$1 ns=rv-m$1-$SFX rt=rv-rt-$SFX
+	mkns "$rt"
+	mkns "$ns"
+	ip link add eth0 netns "$rt" type veth peer name p-rt netns "$NS_SW"
+	ip -n "$NS_SW" link set p-rt master br0 up
+	ip -n "$rt" addr add 10.99.0.254/24 dev eth0
+	ip -n "$rt" link set eth0 up
+	ip link add eth1 netns "$rt" type veth peer name eth0 netns "$ns"
+	ip -n "$rt" addr add 10.98.0.254/24 dev eth1
+	ip -n "$rt" link set eth1 up
+	ip netns exec "$rt" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$ns" addr add 10.98.0.$((10 + n))/24 dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add default via 10.98.0.254
+}
+
 # in_ns N CMD...: run in member N's namespace.
 in_ns() {
 	local ns

@@ -4,7 +4,8 @@
 #
 # usage: relay_netns.sh BUILD_DIR MODE   (MODE: rss | pipeline; 2 workers)
 #
-# Room 1: members 1 (10.77.0.11), 2 (.12), 4 (.14), 5 (.15, over TLS/TCP).
+# Room 1: members 1 (10.77.0.11), 2 (.12), 4 (.14), 5 (.15, over TLS/TCP),
+# 6 (.16, off-link behind a router: reached through the gateway).
 # Room 2: member 3 (.13),
 # in the SAME overlay subnet, so only room isolation keeps them apart.
 set -uo pipefail
@@ -20,8 +21,9 @@ setup() {
 	rv_topology
 	local n
 	for n in 1 2 3 4 5; do rv_member $n; done
+	rv_routed_member 6
 	rv_dp_kernel_if
-	rv_dataplane "$MODE" 2 --set tcp=true --set tcp-listen=$DP_TCP_IP:443 \
+	rv_dataplane "$MODE" 2 --set gateway=10.99.0.254 --set tcp=true --set tcp-listen=$DP_TCP_IP:443 \
 		--set tcp-cert="$RUN/tcp-cert.pem" --set tcp-key="$RUN/tcp-key.pem" || exit 1
 	dpctl room add 1 --subnet 10.77.0.0/24 >/dev/null || exit 1
 	dpctl room add 2 --subnet 10.77.0.0/24 >/dev/null || exit 1
@@ -50,7 +52,32 @@ setup() {
 	done
 	ip -n "$(mns 5)" addr add 10.77.0.15/24 brd + dev tun0
 	ip -n "$(mns 5)" link set tun0 mtu 1400 up
+	# member 6: room 1, off-link (through the data plane's gateway)
+	dpctl session add --peer-id 6 --room 1 --vip 10.77.0.16 --cipher AES-256-GCM \
+		--key "$(rv_key k6)" >/dev/null || exit 1
+	ip netns exec "$(mns 6)" "$BIN/tests/peer/rvpeer" --tun tun0 --local 10.98.0.16:5000 \
+		--remote $DP_IP:$DP_PORT --mode v2 --cipher AES-256-GCM --key "$(rv_key k6)" \
+		--key-direction 0 --peer-id 6 --ping 1 --stats-file "$RUN/peer6.json" \
+		>"$RUN/peer6.log" 2>&1 &
+	PEER_PID_6=$!
+	PIDS+=("$!")
+	for i in $(seq 50); do
+		ip -n "$(mns 6)" link show tun0 >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	ip -n "$(mns 6)" addr add 10.77.0.16/24 brd + dev tun0
+	ip -n "$(mns 6)" link set tun0 mtu 1400 up
 	sleep 0.5
+}
+
+t_gateway() {
+	if in_ns 6 ping -c 3 -i 0.3 -W 2 10.77.0.11 >"$RUN/ping6.log" 2>&1 &&
+		in_ns 1 ping -c 3 -i 0.3 -W 2 10.77.0.16 >>"$RUN/ping6.log" 2>&1; then
+		pass "off-link member behind a router <-> on-link member (next hop: gateway)"
+	else
+		fail "routed member 6 <-> member 1"
+		cat "$RUN/ping6.log" "$RUN/peer6.log"
+	fi
 }
 
 t_tcp() {
@@ -241,7 +268,7 @@ t_delete() {
 
 setup
 log "data plane: mode $MODE, 2 workers"
-for t in ${ONLY:-icmp isolation iperf broadcast spoof replay flood tcp rekey delete}; do
+for t in ${ONLY:-icmp isolation iperf broadcast spoof replay flood tcp gateway rekey delete}; do
 	t_$t
 done
 dpctl stats >"$RUN/final-stats.txt" 2>&1
