@@ -10,9 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_pause.h>
 #include <rte_lcore.h>
 #include <urcu-qsbr.h>
 
@@ -99,25 +97,17 @@ int rv_worker_main(void *arg)
 }
 
 /* Pipeline RX lcore: spread by peer-id; it reads no table (no RCU). A full
- * worker ring pushes back for up to 100 us (the NIC queue holds packets
- * meanwhile) before the packet is dropped as tx_full. */
+ * worker ring drops the packet (tx_full) rather than stall the RX lcore:
+ * one overloaded worker (e.g. a flood of forged packets for one peer-id)
+ * must not hold up the packets of the others. */
 static void spread(struct rv_dp_worker *rx, struct rte_mbuf **data, unsigned n)
 {
 	unsigned nw = rv_dp.cfg.n_workers;
-	uint64_t limit = 0;
 	for (unsigned i = 0; i < n; i++) {
-		struct rte_ring *r = rv_dp.w[rv_job(data[i])->peer_id % nw].jobs;
-		while (unlikely(rte_ring_mp_enqueue(r, data[i]) < 0)) {
-			uint64_t now = rte_get_timer_cycles();
-			if (!limit)
-				limit = now + rte_get_timer_hz() / 10000;
-			if (now > limit ||
-			    atomic_load_explicit(&rv_dp.stop, memory_order_relaxed)) {
-				rv_stats_drop(rx->st, RV_DROP_TX_FULL);
-				rte_pktmbuf_free(data[i]);
-				break;
-			}
-			rte_pause();
+		unsigned to = rv_job(data[i])->peer_id % nw;
+		if (unlikely(rte_ring_mp_enqueue(rv_dp.w[to].jobs, data[i]) < 0)) {
+			rv_stats_drop(rx->st, RV_DROP_TX_FULL);
+			rte_pktmbuf_free(data[i]);
 		}
 	}
 }
