@@ -2,6 +2,7 @@
 #include "dc.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,8 +39,18 @@ struct dc_buf {
 
 struct rv_dc {
 	struct rv_dc_params p;
-	int tun, udp, ep, stopfd;
+	int tun, udp, ep, stopfd, wakefd;
 	atomic_bool stop;
+	/* a replacement session from another thread (rv_dc_replace_session) */
+	pthread_mutex_t mbox_lock;
+	atomic_bool mbox_full;
+	struct {
+		uint32_t peer_id;
+		uint8_t key_id;
+		enum rv_cipher suite;
+		struct rv_key_dir tx, rx;
+	} mbox;
+	_Atomic uint64_t last_reply_ns; /* any echo reply, either transport */
 	struct rv_dc_session udp_sess, tcp_sess;
 	enum rv_dc_transport active;
 	bool tcp_enabled;
@@ -213,6 +224,7 @@ static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 		return;
 	}
 	dc->st.echo_rx++;
+	atomic_store(&dc->last_reply_ns, dc->now_ns);
 	if (t == RV_DC_UDP)
 		dc->last_udp_reply_ns = dc->now_ns;
 	else
@@ -415,6 +427,81 @@ static void timers(struct rv_dc *dc)
 	}
 }
 
+static int install(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite,
+		   const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint64_t grace_ns);
+
+static void drain_wake(struct rv_dc *dc)
+{
+	uint64_t v;
+
+	if (read(dc->wakefd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing to drain */
+	}
+}
+
+/* Install the session handed over by rv_dc_replace_session(). */
+static void apply_mbox(struct rv_dc *dc)
+{
+	uint32_t peer_id;
+	uint8_t key_id;
+	enum rv_cipher suite;
+	struct rv_key_dir tx, rx;
+
+	pthread_mutex_lock(&dc->mbox_lock);
+	peer_id = dc->mbox.peer_id;
+	key_id = dc->mbox.key_id;
+	suite = dc->mbox.suite;
+	tx = dc->mbox.tx;
+	rx = dc->mbox.rx;
+	OPENSSL_cleanse(&dc->mbox, sizeof(dc->mbox));
+	atomic_store(&dc->mbox_full, false);
+	pthread_mutex_unlock(&dc->mbox_lock);
+	if (dc->active == RV_DC_TCP)
+		switch_to_udp(dc, "new session"); /* a new connection binds the new one */
+	rv_dc_session_destroy(&dc->udp_sess);
+	rv_dc_session_destroy(&dc->tcp_sess);
+	if (rv_dc_session_init(&dc->udp_sess, peer_id, dc->p.replay_window) < 0 ||
+	    rv_dc_session_init(&dc->tcp_sess, peer_id, dc->p.replay_window) < 0 ||
+	    install(dc, key_id, suite, &tx, &rx, 0) < 0)
+		rv_log(RV_LOG_ERROR, "data channel: cannot install the new session");
+	else
+		rv_log(RV_LOG_INFO, "data channel: new session, peer-id %u, key-id %u", peer_id,
+		       key_id);
+	dc->p.peer_id = peer_id;
+	dc->p.key_id = key_id;
+	dc->p.suite = suite;
+	dc->last_udp_reply_ns = dc->now_ns; /* give UDP one fallback period */
+	atomic_store(&dc->last_reply_ns, dc->now_ns);
+	OPENSSL_cleanse(&tx, sizeof(tx));
+	OPENSSL_cleanse(&rx, sizeof(rx));
+}
+
+int rv_dc_replace_session(struct rv_dc *dc, uint32_t peer_id, uint8_t key_id, enum rv_cipher suite,
+			  const struct rv_key_dir *tx, const struct rv_key_dir *rx)
+{
+	uint64_t one = 1;
+
+	if (peer_id > 0xFFFFFE || key_id > 7)
+		return -1;
+	pthread_mutex_lock(&dc->mbox_lock);
+	dc->mbox.peer_id = peer_id;
+	dc->mbox.key_id = key_id;
+	dc->mbox.suite = suite;
+	dc->mbox.tx = *tx;
+	dc->mbox.rx = *rx;
+	atomic_store(&dc->mbox_full, true);
+	pthread_mutex_unlock(&dc->mbox_lock);
+	if (write(dc->wakefd, &one, sizeof(one)) < 0) {
+		/* the loop sees mbox_full within one probe interval anyway */
+	}
+	return 0;
+}
+
+uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc)
+{
+	return (mono_ns() - atomic_load(&dc->last_reply_ns)) / NS_PER_MS;
+}
+
 int rv_dc_run(struct rv_dc *dc)
 {
 	struct epoll_event evs[8];
@@ -423,6 +510,8 @@ int rv_dc_run(struct rv_dc *dc)
 	while (!atomic_load(&dc->stop)) {
 		int n, timeout;
 		dc->now_ns = mono_ns();
+		if (atomic_load(&dc->mbox_full))
+			apply_mbox(dc);
 		timers(dc);
 		timeout = more ? 0 : (int)((dc->next_probe_ns - dc->now_ns) / NS_PER_MS) + 1;
 		n = epoll_wait(dc->ep, evs, 8, timeout);
@@ -442,6 +531,9 @@ int rv_dc_run(struct rv_dc *dc)
 				break;
 			case 3:
 				more = tcp_rx(dc);
+				break;
+			case 4:
+				drain_wake(dc);
 				break;
 			default:
 				break; /* stop eventfd */
@@ -499,7 +591,8 @@ static int setup_epoll(struct rv_dc *dc, char *err, size_t errlen)
 
 	dc->ep = epoll_create1(EPOLL_CLOEXEC);
 	dc->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (dc->ep < 0 || dc->stopfd < 0)
+	dc->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dc->ep < 0 || dc->stopfd < 0 || dc->wakefd < 0)
 		goto err;
 	ev.data.u32 = 0;
 	if (epoll_ctl(dc->ep, EPOLL_CTL_ADD, dc->tun, &ev) < 0)
@@ -509,6 +602,9 @@ static int setup_epoll(struct rv_dc *dc, char *err, size_t errlen)
 		goto err;
 	ev.data.u32 = 2;
 	if (epoll_ctl(dc->ep, EPOLL_CTL_ADD, dc->stopfd, &ev) < 0)
+		goto err;
+	ev.data.u32 = 4;
+	if (epoll_ctl(dc->ep, EPOLL_CTL_ADD, dc->wakefd, &ev) < 0)
 		goto err;
 	return 0;
 err:
@@ -538,7 +634,8 @@ int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, c
 	dc->p = *p;
 	set_defaults(&dc->p);
 	dc->tun = tun_fd;
-	dc->udp = dc->ep = dc->stopfd = -1;
+	dc->udp = dc->ep = dc->stopfd = dc->wakefd = -1;
+	pthread_mutex_init(&dc->mbox_lock, NULL);
 	dc->tcp.fd = -1;
 	dc->bufs = calloc(DC_BATCH, sizeof(*dc->bufs));
 	dc->tcp_out = malloc(DC_BATCH * sizeof(struct dc_buf));
@@ -560,6 +657,7 @@ int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, c
 		goto err_free;
 	dc->now_ns = mono_ns();
 	dc->last_udp_reply_ns = dc->now_ns; /* give UDP one fallback period */
+	atomic_store(&dc->last_reply_ns, dc->now_ns);
 	dc->last_tx_ns = dc->now_ns;
 	dc->tcp_retry_ms = dc->p.fallback_ms;
 	*out = dc;
@@ -583,6 +681,10 @@ void rv_dc_destroy(struct rv_dc *dc)
 		close(dc->ep);
 	if (dc->stopfd >= 0)
 		close(dc->stopfd);
+	if (dc->wakefd >= 0)
+		close(dc->wakefd);
+	pthread_mutex_destroy(&dc->mbox_lock);
+	OPENSSL_cleanse(&dc->mbox, sizeof(dc->mbox));
 	free(dc->bufs);
 	free(dc->tcp_out);
 	OPENSSL_cleanse(&dc->p, sizeof(dc->p));

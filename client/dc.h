@@ -70,6 +70,16 @@ void rv_dc_stop(struct rv_dc *dc);
 int rv_dc_rekey(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite, const struct rv_key_dir *tx,
 		const struct rv_key_dir *rx, uint32_t grace_ms);
 
+/* Replace the whole session with one from a fresh bootstrap (new peer-id,
+ * keys, key-id; replay windows start over), e.g. after the data plane lost
+ * it. Callable from any thread: the loop applies it on its next pass.
+ * Returns 0 or -1. */
+int rv_dc_replace_session(struct rv_dc *dc, uint32_t peer_id, uint8_t key_id, enum rv_cipher suite,
+			  const struct rv_key_dir *tx, const struct rv_key_dir *rx);
+/* Milliseconds since the last echo reply over either transport (any
+ * thread): a data channel that gets no answers at all is dead. */
+uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc);
+
 enum rv_dc_transport rv_dc_transport(const struct rv_dc *dc);
 const char *rv_dc_transport_name(enum rv_dc_transport t);
 uint8_t rv_dc_key_id(const struct rv_dc *dc);

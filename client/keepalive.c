@@ -20,6 +20,7 @@ struct rv_keepalive {
 	char room[128];
 	uint32_t peer_id;
 	rv_kick_fn on_kick;
+	rv_ka_check_fn check;
 	void *arg;
 	atomic_bool stop;
 	atomic_bool connected;
@@ -86,6 +87,8 @@ static int run_stream(struct rv_keepalive *k)
 			if (send_heartbeat(s, ++seq) < 0)
 				break;
 			next_hb = now + HEARTBEAT_MS;
+			if (k->check && atomic_load(&k->connected))
+				k->check(k->arg, k->a);
 		}
 		got = rv_grpc_stream_recv(s, &roomvpn__v1__keepalive_event__descriptor, &m,
 					  (int)(next_hb - now), &res);
@@ -143,7 +146,7 @@ static void *thread_main(void *arg)
 }
 
 int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_kick_fn on_kick,
-		       void *arg, struct rv_keepalive **out)
+		       rv_ka_check_fn check, void *arg, struct rv_keepalive **out)
 {
 	struct rv_keepalive *k = calloc(1, sizeof(*k));
 
@@ -153,6 +156,7 @@ int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_
 	snprintf(k->room, sizeof(k->room), "%s", room);
 	k->peer_id = peer_id;
 	k->on_kick = on_kick;
+	k->check = check;
 	k->arg = arg;
 	if (pthread_create(&k->thread, NULL, thread_main, k) != 0) {
 		free(k);

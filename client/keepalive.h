@@ -15,10 +15,14 @@ struct rv_keepalive;
 /* Runs on the keepalive thread when the server ends the tunnel. */
 typedef void (*rv_kick_fn)(void *arg, const char *reason);
 
+/* Runs on the keepalive thread about once a second while the stream is up
+ * (the caller may use @a from it, e.g. to bootstrap again). */
+typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a);
+
 /* Start the thread. @a stays owned by the caller and is used only by the
- * thread until rv_keepalive_stop(). Returns 0 or -1. */
+ * thread until rv_keepalive_stop(). @check may be NULL. Returns 0 or -1. */
 int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_kick_fn on_kick,
-		       void *arg, struct rv_keepalive **out);
+		       rv_ka_check_fn check, void *arg, struct rv_keepalive **out);
 /* True while the stream is open and the server answered on it. */
 bool rv_keepalive_connected(const struct rv_keepalive *k);
 /* How many times a stream was established (reconnects show here). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -39,6 +40,7 @@ struct up {
 	uint8_t room_key[64];
 	size_t room_key_len;
 	struct rv_keepalive *ka;
+	time_t last_bootstrap;
 };
 
 static struct rv_dc *g_dc;
@@ -220,6 +222,32 @@ static void on_kick(void *arg, const char *reason)
 		rv_dc_stop(g_dc);
 }
 
+/* Keepalive thread, once a second: a data channel that has had no echo
+ * reply for a while although the control plane answers has most likely
+ * lost its session (data plane restarted): bootstrap a new one. */
+#define DEAD_MS		  6000
+#define REBOOTSTRAP_GAP_S 10
+
+static void check_dead(void *arg, struct rv_api *a)
+{
+	struct up *u = arg;
+	time_t now = time(NULL);
+
+	if (!g_dc || rv_dc_reply_age_ms(g_dc) < DEAD_MS ||
+	    now - u->last_bootstrap < REBOOTSTRAP_GAP_S)
+		return;
+	u->last_bootstrap = now;
+	rv_log(RV_LOG_WARN, "data channel: no answer for %u s: bootstrapping a new session",
+	       DEAD_MS / 1000);
+	if (bootstrap(u, a) != RV_EXIT_OK)
+		return;
+	if (rv_dc_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
+				  &u->dp.rx) < 0)
+		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
+	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
+	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
+}
+
 /* --daemon: fork before anything else (grpc does not survive a fork). The
  * parent waits for the child's "up" report on a pipe and exits with 0, or
  * with the child's exit code if it failed before the tunnel was up. */
@@ -305,7 +333,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	rv_dc_set_tick(g_dc, write_status, u);
-	if (rv_keepalive_start(a, u->room, u->peer_id, on_kick, u, &u->ka) < 0)
+	if (rv_keepalive_start(a, u->room, u->peer_id, on_kick, check_dead, u, &u->ka) < 0)
 		rv_log(RV_LOG_WARN,
 		       "cannot start the keepalive stream; the tunnel runs without it");
 	report_up(u, report_fd);
@@ -367,10 +395,11 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	rc = join(&u, &a);
 	if (rc == RV_EXIT_OK)
 		rc = bootstrap(&u, &a);
-	OPENSSL_cleanse(u.room_key, sizeof(u.room_key));
+	u.last_bootstrap = time(NULL);
 	if (rc == RV_EXIT_OK)
 		rc = run_tunnel(&u, &a, report_fd);
 	rv_api_close(&a);
+	OPENSSL_cleanse(u.room_key, sizeof(u.room_key)); /* kept for re-bootstraps */
 	return rc;
 }
 

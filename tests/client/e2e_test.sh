@@ -56,20 +56,23 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -su
 
 # The data plane with the TCP fallback on a kernel address (k0) beside dp0.
 start_dataplane() {
-	ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW"
-	ip -n "$NS_SW" link set p-k0 master br0 up
-	ip -n "$NS_DP" addr add $TCP_IP/24 dev k0
-	ip -n "$NS_DP" link set k0 up
+	if ! ip -n "$NS_DP" link show k0 >/dev/null 2>&1; then
+		ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW"
+		ip -n "$NS_SW" link set p-k0 master br0 up
+		ip -n "$NS_DP" addr add $TCP_IP/24 dev k0
+		ip -n "$NS_DP" link set k0 up
+	fi
+	rm -f "$RUN/agent.sock"
 	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" -l 0-1 --no-huge -m 256 \
 		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
 		--vdev "net_af_packet0,iface=dp0" -- \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set agent-socket="$RUN/agent.sock" \
 		--set idle-sleep-us=200 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
 		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" >"$RUN/dp.log" 2>&1 &
-	local pid=$!
-	PIDS+=("$pid")
+	DP_PID=$!
+	PIDS+=("$DP_PID")
 	for _ in $(seq 300); do # slow when the machine is busy
-		kill -0 "$pid" 2>/dev/null || return 1
+		kill -0 "$DP_PID" 2>/dev/null || return 1
 		[ -S "$RUN/agent.sock" ] && return 0
 		sleep 0.1
 	done
@@ -218,6 +221,20 @@ for _ in $(seq 300); do
 done
 [ "$(kconn)" -ge 2 ] 2>/dev/null || die "bob's keepalive stream did not reconnect"
 pass "keepalive stream reconnected after the control plane restart"
+
+# Data plane restarted (sessions gone): the clients notice that nothing
+# answers, bootstrap new sessions by themselves, traffic resumes.
+kill "$DP_PID"
+wait "$DP_PID" 2>/dev/null
+start_dataplane || die "data plane did not restart"
+T0=$(date +%s)
+RESUMED=
+for _ in $(seq 60); do
+	in_ns 1 ping -c 1 -W 1 "$VB" >/dev/null 2>&1 && RESUMED=1 && break
+done
+[ -n "$RESUMED" ] || die "traffic did not resume after the data plane restart"
+in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob -> alice after the data plane restart"
+pass "data plane restarted: new sessions bootstrapped, traffic back after $(($(date +%s) - T0)) s"
 
 # Kick bob: the data plane drops his session at once, his client says why.
 BDEV=$(rv alice 1 --json rooms members lan |
