@@ -18,7 +18,7 @@
 
 #define RV_DP_BURST	  32
 #define RV_DP_MAX_WORKERS 16
-#define RV_DP_JOB_RING	  4096 /* per worker, multi-producer */
+#define RV_DP_JOB_RING	  16384 /* per worker, multi-producer */
 #define RV_DP_CTL_RING	  1024
 
 enum rv_dp_mode {

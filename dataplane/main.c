@@ -48,39 +48,40 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: roomvpn-dataplane [EAL options] -- [options]\n"
-		"\n"
-		"EAL options pick lcores and ports, e.g. on a machine without hugepages:\n"
-		"  -l 0-2 --no-huge -m 256 --no-pci --file-prefix dp1 \\\n"
-		"  --vdev net_af_packet0,iface=veth0,qpairs=2\n"
-		"The main lcore runs ARP/control; each worker needs one more lcore (and the\n"
-		"pipeline mode's RX lcore one more).\n"
-		"\n"
-		"options:\n"
-		"  -c, --config FILE     read key = value lines (keys below)\n"
-		"  -s, --set KEY=VALUE   override one key (repeatable, after --config)\n"
-		"  -h, --help            this text\n"
-		"\n"
-		"keys:\n"
-		"  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
-		"  gateway = A.B.C.D     next hop for members off the link (default none)\n"
-		"  udp-port = N          data-channel UDP port (default 1194)\n"
-		"  port = N              DPDK port id (default 0)\n"
-		"  workers = N           worker lcores, 1..%d (default 1)\n"
-		"  mode = rss|pipeline   run-to-completion with RSS, or RX lcore + rings\n"
-		"  arp-timeout = DUR     ARP cache entry lifetime (default 300s)\n"
-		"  mbufs = N             packet buffers (default 16383)\n"
-		"  max-sessions = N      session table sizing hint (default 65536)\n"
-		"  replay-window = N     packets (default %u)\n"
-		"  key-grace = DUR       old key accepted after a re-key (default 60s)\n"
-		"  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
-		"  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
-		"  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
-		"  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
-		"  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
-		"  log-level = error|warn|info|debug\n",
-		RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
+	fprintf(
+	    f,
+	    "usage: roomvpn-dataplane [EAL options] -- [options]\n"
+	    "\n"
+	    "EAL options pick lcores and ports, e.g. on a machine without hugepages:\n"
+	    "  -l 0-2 --no-huge -m 256 --no-pci --file-prefix dp1 \\\n"
+	    "  --vdev net_af_packet0,iface=veth0,qpairs=2\n"
+	    "The main lcore runs ARP/control; each worker needs one more lcore (and the\n"
+	    "pipeline mode's RX lcore one more).\n"
+	    "\n"
+	    "options:\n"
+	    "  -c, --config FILE     read key = value lines (keys below)\n"
+	    "  -s, --set KEY=VALUE   override one key (repeatable, after --config)\n"
+	    "  -h, --help            this text\n"
+	    "\n"
+	    "keys:\n"
+	    "  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
+	    "  gateway = A.B.C.D     next hop for members off the link (default none)\n"
+	    "  udp-port = N          data-channel UDP port (default 1194)\n"
+	    "  port = N              DPDK port id (default 0)\n"
+	    "  workers = N           worker lcores, 1..%d (default 1)\n"
+	    "  mode = rss|pipeline   run-to-completion with RSS, or RX lcore + rings\n"
+	    "  arp-timeout = DUR     ARP cache entry lifetime (default 300s)\n"
+	    "  mbufs = N             packet buffers (default 16383)\n"
+	    "  max-sessions = N      session table sizing hint (default 65536)\n"
+	    "  replay-window = N     packets (default %u)\n"
+	    "  key-grace = DUR       old key accepted after a re-key (default 60s)\n"
+	    "  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
+	    "  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
+	    "  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
+	    "  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
+	    "  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
+	    "  log-level = error|warn|info|debug\n",
+	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
 #ifdef RV_HAVE_AGENT
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
 #endif
@@ -316,6 +317,7 @@ static int run(struct options *o)
 	static struct rv_dp_worker rxw;
 	int rc = 0;
 	o->st.owner_by_peer_id = o->dp.mode == RV_DP_MODE_PIPELINE;
+	o->st.tcp = o->dp.tcp_enabled;
 	if (rv_dp_setup(&o->dp, err, sizeof(err)) < 0 || rv_st_init(&o->st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
 		return 1;

@@ -98,6 +98,10 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 		bool none = addr[n].kind == RV_ADDR_TCP &&
 			    atomic_load_explicit(&d->tcp_none, memory_order_relaxed);
 		ctx[n] = none ? k->enc_none : k->enc;
+		if (unlikely(!ctx[n])) { /* "none" without the TCP fallback */
+			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			continue;
+		}
 		kid[n] = k->key_id;
 		peer[n] = d->peer_id;
 		pid[n] = id;
@@ -346,6 +350,10 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 		    atomic_load_explicit(&s->addr, memory_order_relaxed) == source_addr(m) &&
 		    reads_as_none(m, s);
 		ctx[k] = none ? key->dec_none : key->dec;
+		if (unlikely(!ctx[k])) {
+			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			continue;
+		}
 		it[k] = (struct open_item){.m = m, .s = s, .k = key, .none = none};
 		k++;
 	}

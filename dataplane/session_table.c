@@ -188,9 +188,11 @@ static struct rv_dp_key *key_new(uint8_t key_id, enum rv_cipher c, const struct 
 	rv_static_key_dirs(km, dir, &k->tx_dir, &k->rx_dir);
 	k->enc = rv_cipher_ctx_new(c, &k->tx_dir, true);
 	k->dec = rv_cipher_ctx_new(c, &k->rx_dir, false);
-	k->enc_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->tx_dir, true);
-	k->dec_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->rx_dir, false);
-	if (!k->enc || !k->dec || !k->enc_none || !k->dec_none ||
+	if (params.tcp) {
+		k->enc_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->tx_dir, true);
+		k->dec_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->rx_dir, false);
+	}
+	if (!k->enc || !k->dec || (params.tcp && (!k->enc_none || !k->dec_none)) ||
 	    rv_replay_init(&k->replay, params.replay_window) < 0) {
 		key_free(k);
 		fail(err, errlen, "cannot set up cipher %s for key-id %u", rv_cipher_name(c),

@@ -80,6 +80,7 @@ struct rv_st_params {
 	unsigned n_workers;	   /* workers that may own sessions (1..RTE_MAX_LCORE) */
 	uint64_t default_grace_ns; /* old key kept this long after a re-key */
 	bool owner_by_peer_id;	   /* pipeline mode: worker = peer-id % n_workers */
+	bool tcp;		   /* TCP fallback on: keys also get cipher-"none" contexts */
 };
 
 /* ---- life cycle (main thread, before workers / after they stopped) ---- */

@@ -146,6 +146,22 @@ static struct result run_size(const struct opts *o, uint32_t senders, uint32_t p
 		res.gbps = res.mpps * payload * 8 / 1e3;
 	}
 	res.drops = drops_total() - d0;
+	if (res.drops) {
+		struct rv_lcore_stats t;
+		rv_stats_read_total(&t);
+		fprintf(stderr, "  drops so far by reason:");
+		for (int i = 1; i < RV_DROP__COUNT; i++)
+			if (t.drops[i])
+				fprintf(stderr, " %s=%lu", rv_drop_name(i), t.drops[i]);
+		for (unsigned l = 0; l < 8; l++) {
+			struct rv_lcore_stats one;
+			rv_stats_read_lcore(l, &one);
+			if (one.drops[RV_DROP_TX_FULL])
+				fprintf(stderr, " [lcore %u: tx_full=%lu]", l,
+					one.drops[RV_DROP_TX_FULL]);
+		}
+		fprintf(stderr, "\n");
+	}
 	return res;
 }
 
