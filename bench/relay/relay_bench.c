@@ -23,7 +23,7 @@
 #include "session_table.h"
 #include "static_key.h"
 
-#define ROUND_PKTS	 16384u
+#define ROUND_PKTS	 16000u
 #define ROUND_TIMEOUT_NS 30000000000ull
 #define CHURN_BASE	 0x800000u
 
