@@ -45,7 +45,8 @@ struct rv_dc {
 	pthread_mutex_t mbox_lock;
 	atomic_bool mbox_full;
 	struct {
-		uint32_t peer_id;
+		bool rekey; /* true: next key of this session; false: a new session */
+		uint32_t peer_id, grace_ms;
 		uint8_t key_id;
 		enum rv_cipher suite;
 		struct rv_key_dir tx, rx;
@@ -442,12 +443,15 @@ static void drain_wake(struct rv_dc *dc)
 /* Install the session handed over by rv_dc_replace_session(). */
 static void apply_mbox(struct rv_dc *dc)
 {
-	uint32_t peer_id;
+	uint32_t peer_id, grace_ms;
 	uint8_t key_id;
 	enum rv_cipher suite;
 	struct rv_key_dir tx, rx;
+	bool rekey;
 
 	pthread_mutex_lock(&dc->mbox_lock);
+	rekey = dc->mbox.rekey;
+	grace_ms = dc->mbox.grace_ms;
 	peer_id = dc->mbox.peer_id;
 	key_id = dc->mbox.key_id;
 	suite = dc->mbox.suite;
@@ -456,6 +460,13 @@ static void apply_mbox(struct rv_dc *dc)
 	OPENSSL_cleanse(&dc->mbox, sizeof(dc->mbox));
 	atomic_store(&dc->mbox_full, false);
 	pthread_mutex_unlock(&dc->mbox_lock);
+	if (rekey) {
+		if (rv_dc_rekey(dc, key_id, suite, &tx, &rx, grace_ms) < 0)
+			rv_log(RV_LOG_ERROR, "data channel: cannot install key-id %u", key_id);
+		else
+			rv_log(RV_LOG_INFO, "data channel: re-keyed, key-id %u", key_id);
+		goto out;
+	}
 	if (dc->active == RV_DC_TCP)
 		switch_to_udp(dc, "new session"); /* a new connection binds the new one */
 	rv_dc_session_destroy(&dc->udp_sess);
@@ -472,18 +483,23 @@ static void apply_mbox(struct rv_dc *dc)
 	dc->p.suite = suite;
 	dc->last_udp_reply_ns = dc->now_ns; /* give UDP one fallback period */
 	atomic_store(&dc->last_reply_ns, dc->now_ns);
+out:
 	OPENSSL_cleanse(&tx, sizeof(tx));
 	OPENSSL_cleanse(&rx, sizeof(rx));
 }
 
-int rv_dc_replace_session(struct rv_dc *dc, uint32_t peer_id, uint8_t key_id, enum rv_cipher suite,
-			  const struct rv_key_dir *tx, const struct rv_key_dir *rx)
+/* Hand a session or key to the loop (any thread). */
+static int post(struct rv_dc *dc, bool rekey, uint32_t peer_id, uint8_t key_id,
+		enum rv_cipher suite, const struct rv_key_dir *tx, const struct rv_key_dir *rx,
+		uint32_t grace_ms)
 {
 	uint64_t one = 1;
 
 	if (peer_id > 0xFFFFFE || key_id > 7)
 		return -1;
 	pthread_mutex_lock(&dc->mbox_lock);
+	dc->mbox.rekey = rekey;
+	dc->mbox.grace_ms = grace_ms;
 	dc->mbox.peer_id = peer_id;
 	dc->mbox.key_id = key_id;
 	dc->mbox.suite = suite;
@@ -495,6 +511,18 @@ int rv_dc_replace_session(struct rv_dc *dc, uint32_t peer_id, uint8_t key_id, en
 		/* the loop sees mbox_full within one probe interval anyway */
 	}
 	return 0;
+}
+
+int rv_dc_replace_session(struct rv_dc *dc, uint32_t peer_id, uint8_t key_id, enum rv_cipher suite,
+			  const struct rv_key_dir *tx, const struct rv_key_dir *rx)
+{
+	return post(dc, false, peer_id, key_id, suite, tx, rx, 0);
+}
+
+int rv_dc_rekey_async(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite,
+		      const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms)
+{
+	return post(dc, true, 0, key_id, suite, tx, rx, grace_ms);
 }
 
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc)

@@ -76,6 +76,10 @@ int rv_dc_rekey(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite, const st
  * Returns 0 or -1. */
 int rv_dc_replace_session(struct rv_dc *dc, uint32_t peer_id, uint8_t key_id, enum rv_cipher suite,
 			  const struct rv_key_dir *tx, const struct rv_key_dir *rx);
+/* Re-key from another thread: install the next key (it seals from now on;
+ * the previous one still opens for @grace_ms). Same mailbox as above. */
+int rv_dc_rekey_async(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite,
+		      const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms);
 /* Milliseconds since the last echo reply over either transport (any
  * thread): a data channel that gets no answers at all is dead. */
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc);

@@ -88,7 +88,7 @@ static int run_stream(struct rv_keepalive *k)
 				break;
 			next_hb = now + HEARTBEAT_MS;
 			if (k->check && atomic_load(&k->connected))
-				k->check(k->arg, k->a);
+				k->check(k->arg, k->a, false);
 		}
 		got = rv_grpc_stream_recv(s, &roomvpn__v1__keepalive_event__descriptor, &m,
 					  (int)(next_hb - now), &res);
@@ -111,6 +111,8 @@ static int run_stream(struct rv_keepalive *k)
 		rc = 0; /* the server is talking to us */
 		atomic_store(&k->connected, true);
 		ev = (const void *)m;
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY && k->check)
+			k->check(k->arg, k->a, true);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK) {
 			k->on_kick(k->arg, ev->kick->reason);
 			rc = 1;

@@ -15,9 +15,10 @@ struct rv_keepalive;
 /* Runs on the keepalive thread when the server ends the tunnel. */
 typedef void (*rv_kick_fn)(void *arg, const char *reason);
 
-/* Runs on the keepalive thread about once a second while the stream is up
- * (the caller may use @a from it, e.g. to bootstrap again). */
-typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a);
+/* Runs on the keepalive thread about once a second while the stream is up,
+ * and at once with @rekey true when the server asks for a re-key (the
+ * caller may use @a from it, e.g. to bootstrap again). */
+typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a, bool rekey);
 
 /* Start the thread. @a stays owned by the caller and is used only by the
  * thread until rv_keepalive_stop(). @check may be NULL. Returns 0 or -1. */

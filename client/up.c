@@ -147,7 +147,7 @@ static int apply_answer(struct up *u, const struct rv_x25519 *kp,
 	return rc;
 }
 
-static int bootstrap(struct up *u, struct rv_api *a)
+static int bootstrap(struct up *u, struct rv_api *a, uint32_t rekey_peer_id)
 {
 	static char *ciphers[] = {"AES-256-GCM", "CHACHA20-POLY1305", "AES-256-CBC"};
 	Roomvpn__V1__BootstrapRequest req = ROOMVPN__V1__BOOTSTRAP_REQUEST__INIT;
@@ -166,6 +166,7 @@ static int bootstrap(struct up *u, struct rv_api *a)
 	req.ciphers = ciphers;
 	req.client_public.data = kp.pub;
 	req.client_public.len = RV_X25519_LEN;
+	req.rekey_peer_id = rekey_peer_id;
 	st = rv_api_call(a, "/roomvpn.v1.TunnelService/Bootstrap", &req.base,
 			 &roomvpn__v1__bootstrap_response__descriptor, &resp, &res);
 	if (st != GRPC_STATUS_OK) {
@@ -228,18 +229,37 @@ static void on_kick(void *arg, const char *reason)
 #define DEAD_MS		  6000
 #define REBOOTSTRAP_GAP_S 10
 
-static void check_dead(void *arg, struct rv_api *a)
+#define KEY_GRACE_MS 30000
+
+/* The server asked for a re-key: a fresh exchange for the next key-id of
+ * the same session, installed beside the current key. */
+static void rekey(struct up *u, struct rv_api *a)
+{
+	if (bootstrap(u, a, u->peer_id) != RV_EXIT_OK)
+		return; /* the server asks again */
+	if (rv_dc_rekey_async(g_dc, u->dp.key_id, u->dp.suite, &u->dp.tx, &u->dp.rx, KEY_GRACE_MS) <
+	    0)
+		rv_log(RV_LOG_ERROR, "cannot hand the new key to the data channel");
+	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
+	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
+}
+
+static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 {
 	struct up *u = arg;
 	time_t now = time(NULL);
 
+	if (rekey_asked && g_dc) {
+		rekey(u, a);
+		return;
+	}
 	if (!g_dc || rv_dc_reply_age_ms(g_dc) < DEAD_MS ||
 	    now - u->last_bootstrap < REBOOTSTRAP_GAP_S)
 		return;
 	u->last_bootstrap = now;
 	rv_log(RV_LOG_WARN, "data channel: no answer for %u s: bootstrapping a new session",
 	       DEAD_MS / 1000);
-	if (bootstrap(u, a) != RV_EXIT_OK)
+	if (bootstrap(u, a, 0) != RV_EXIT_OK)
 		return;
 	if (rv_dc_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
 				  &u->dp.rx) < 0)
@@ -394,7 +414,7 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	}
 	rc = join(&u, &a);
 	if (rc == RV_EXIT_OK)
-		rc = bootstrap(&u, &a);
+		rc = bootstrap(&u, &a, 0);
 	u.last_bootstrap = time(NULL);
 	if (rc == RV_EXIT_OK)
 		rc = run_tunnel(&u, &a, report_fd);

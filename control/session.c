@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "dpclient.h"
+#include "key_slots.h"
 #include "log.h"
 #include "rooms.h"
 #include "store.h"
@@ -21,6 +22,9 @@ struct tunnel_entry {
 	uint32_t peer_id;
 	char room_name[RV_ROOM_NAME_MAX + 1];
 	struct rv_stream *stream; /* the open keepalive stream, or NULL */
+	uint8_t key_id;		  /* the data plane's sealing key-id */
+	uint64_t keyed_ns;	  /* when that key was installed (monotonic) */
+	uint64_t rekey_asked_ns;  /* when the client was last asked to re-key */
 };
 
 /* All under lock: the stream pointer is set by Hello and cleared by the
@@ -59,12 +63,44 @@ uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const cha
 	if (i < MAX_TUNNELS) {
 		/* a replaced tunnel's stream stays attached until it ends */
 		struct rv_stream *s = found ? reg.t[i].stream : NULL;
-		reg.t[i] = (struct tunnel_entry){
-		    .room = room_id, .device = device_id, .peer_id = id, .stream = s};
+		reg.t[i] = (struct tunnel_entry){.room = room_id,
+						 .device = device_id,
+						 .peer_id = id,
+						 .stream = s,
+						 .keyed_ns = rv_control_now_mono()};
 		snprintf(reg.t[i].room_name, sizeof(reg.t[i].room_name), "%s", room_name);
 	}
 	pthread_mutex_unlock(&reg.lock);
 	return id;
+}
+
+int rv_session_rekey_begin(uint64_t device_id, uint32_t peer_id, uint8_t *next_key_id)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++) {
+		if (reg.t[i].peer_id == peer_id && reg.t[i].device == device_id) {
+			*next_key_id = rv_key_id_next(reg.t[i].key_id);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return rc;
+}
+
+void rv_session_rekey_done(uint32_t peer_id, uint8_t key_id)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++) {
+		if (reg.t[i].peer_id == peer_id) {
+			reg.t[i].key_id = key_id;
+			reg.t[i].keyed_ns = rv_control_now_mono();
+			reg.t[i].rekey_asked_ns = 0;
+		}
+	}
+	pthread_mutex_unlock(&reg.lock);
 }
 
 static int is_member(struct rv_store *s, uint64_t room, uint64_t dev)
@@ -126,8 +162,11 @@ static void adopt_one(struct rv_control *ctl, const Roomvpn__Dataplane__V1__Sess
 	    device_of(ctl->store, ss->room_id, ss->vip, &dev) != 0 ||
 	    rv_rooms_load(ctl->store, id, &room) != 0)
 		return;
-	reg.t[reg.n] =
-	    (struct tunnel_entry){.room = ss->room_id, .device = dev, .peer_id = ss->peer_id};
+	reg.t[reg.n] = (struct tunnel_entry){.room = ss->room_id,
+					     .device = dev,
+					     .peer_id = ss->peer_id,
+					     .key_id = (uint8_t)ss->key_id,
+					     .keyed_ns = rv_control_now_mono()};
 	snprintf(reg.t[reg.n].room_name, sizeof(reg.t[reg.n].room_name), "%s", room->name);
 	reg.n++;
 	if (reg.next <= ss->peer_id)
@@ -250,7 +289,8 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		*e = (struct tunnel_entry){.room = room->id,
 					   .device = ctx->who.device_id,
 					   .peer_id = h->peer_id,
-					   .stream = s};
+					   .stream = s,
+					   .keyed_ns = rv_control_now_mono()};
 		snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
 		if (reg.next <= h->peer_id) /* never hand this id out again */
 			reg.next = h->peer_id + 1;
@@ -291,6 +331,32 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	return st;
 }
 
+/* The key of this stream's tunnel is older than rekey_interval: ask the
+ * client for a fresh exchange (again after 10 s if nothing happened). */
+static void ask_rekey(struct rv_control *ctl, struct rv_stream *s)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Rekey rk = ROOMVPN__V1__REKEY__INIT;
+	uint64_t now = rv_control_now_mono(), every = ctl->cfg.rekey_interval_ns;
+
+	if (!every)
+		return;
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++) {
+		struct tunnel_entry *e = &reg.t[i];
+		if (e->stream != s || now - e->keyed_ns < every ||
+		    (e->rekey_asked_ns && now - e->rekey_asked_ns < 10000000000ull))
+			continue;
+		e->rekey_asked_ns = now;
+		rk.peer_id = e->peer_id;
+		rk.reason = "the key reached rekey_interval";
+		ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY;
+		ev.rekey = &rk;
+		rv_stream_send(s, &ev.base);
+	}
+	pthread_mutex_unlock(&reg.lock);
+}
+
 static grpc_status_code heartbeat(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 				  const Roomvpn__V1__Heartbeat *hb)
 {
@@ -304,6 +370,7 @@ static grpc_status_code heartbeat(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT;
 	ev.heartbeat = &reply;
 	rv_stream_send(s, &ev.base);
+	ask_rekey(ctx->ctl, s);
 	/* Memberships may also end without an RPC of ours (store restored,
 	 * another control plane): check on every heartbeat too. */
 	rv_session_reconcile(ctx->ctl);

@@ -25,6 +25,11 @@ void rv_session_init(struct rv_control *ctl);
 uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const char *room_name,
 			     uint64_t device_id, uint32_t *old);
 
+/* Re-key of the device's running tunnel @peer_id: 0 and the next key-id,
+ * or -1 if the device has no such tunnel. _done records the new key. */
+int rv_session_rekey_begin(uint64_t device_id, uint32_t peer_id, uint8_t *next_key_id);
+void rv_session_rekey_done(uint32_t peer_id, uint8_t key_id);
+
 /* Check every tunnel against the store now (see above). */
 void rv_session_reconcile(struct rv_control *ctl);
 

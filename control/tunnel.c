@@ -116,6 +116,26 @@ static void ip_str(uint32_t a, char *out, size_t len)
 	snprintf(out, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 }
 
+/* Re-key: the next key beside the current one (InstallKey). */
+static int push_key(struct rv_control *ctl, const struct tunnel *t, char *err, size_t errlen)
+{
+	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
+	Roomvpn__Dataplane__V1__InstallKey ik = ROOMVPN__DATAPLANE__V1__INSTALL_KEY__INIT;
+	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
+
+	key.key_id = t->key_id;
+	key.material.data = (uint8_t *)&t->km;
+	key.material.len = sizeof(t->km);
+	key.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
+	ik.peer_id = t->peer_id;
+	ik.key = &key;
+	ik.cipher = (char *)rv_cipher_name(t->suite);
+	rq.request_id = 1;
+	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY;
+	rq.install_key = &ik;
+	return rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, err, errlen);
+}
+
 /* Build and send the answer. */
 static int answer(struct rv_control *ctl, struct rv_stream *s, const struct tunnel *t,
 		  const uint8_t server_pub[RV_X25519_LEN])
@@ -169,9 +189,13 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		st = fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key derivation failed");
 		goto out;
 	}
-	t->peer_id = rv_session_register(ctx->ctl, t->room->id, t->room->name, t->member->device_id,
-					 &t->old_peer_id);
-	if (push_session(ctx->ctl, t, msg, msglen) < 0) {
+	if (r->rekey_peer_id)
+		t->peer_id = r->rekey_peer_id; /* key-id chosen by the caller */
+	else
+		t->peer_id = rv_session_register(ctx->ctl, t->room->id, t->room->name,
+						 t->member->device_id, &t->old_peer_id);
+	if ((r->rekey_peer_id ? push_key(ctx->ctl, t, msg, msglen)
+			      : push_session(ctx->ctl, t, msg, msglen)) < 0) {
 		rv_log(RV_LOG_WARN, "tunnel bootstrap for %s in room %s: %s", ctx->who.username,
 		       t->room->name, msg);
 		st = GRPC_STATUS_UNAVAILABLE;
@@ -181,9 +205,12 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		st = GRPC_STATUS_CANCELLED;
 		goto out;
 	}
-	rv_log(RV_LOG_INFO, "tunnel up: %s (device %" PRIu64 ") in room %s, peer-id %u, %s",
-	       ctx->who.username, t->member->device_id, t->room->name, t->peer_id,
-	       rv_cipher_name(t->suite));
+	if (r->rekey_peer_id)
+		rv_session_rekey_done(t->peer_id, t->key_id);
+	rv_log(RV_LOG_INFO,
+	       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u, key-id %u, %s",
+	       r->rekey_peer_id ? "re-keyed" : "up", ctx->who.username, t->member->device_id,
+	       t->room->name, t->peer_id, t->key_id, rv_cipher_name(t->suite));
 	rv_stream_finish(s, GRPC_STATUS_OK, "");
 out:
 	OPENSSL_cleanse(shared, sizeof(shared));
@@ -228,6 +255,13 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	}
 	t.room = room;
 	t.member = member;
+	if (r->rekey_peer_id &&
+	    rv_session_rekey_begin(ctx->who.device_id, r->rekey_peer_id, &t.key_id) < 0) {
+		st = fail(msg, msglen, GRPC_STATUS_NOT_FOUND,
+			  "this device has no running tunnel %s in the room: bootstrap anew",
+			  r->rekey_peer_id ? "with that peer-id" : "");
+		goto out;
+	}
 	st = bootstrap(ctx, s, &t, r, msg, msglen);
 out:
 	if (member)

@@ -8,7 +8,8 @@
 # certificate as the control plane (the clients' pin covers both).
 # Checks: login, room create, `up --daemon` (join + TunnelService.Bootstrap +
 # TUN + data channel), ping both ways between the two members' virtual IPs,
-# iperf3 TCP (figure printed, not asserted), `status` (udp, RTT measured),
+# iperf3 TCP (figure printed, not asserted) across re-keys (rekey_interval
+# 5 s: the key-id advances, the connection survives), `status` (udp, RTT measured),
 # a member of another room cannot reach them even with a route (the data
 # plane drops it as no_route), UDP blocked for one member: it falls back to
 # TLS over TCP by itself and still reaches the other, unblocked: back to
@@ -95,6 +96,7 @@ dataplane_tcp = $TCP_IP:$TCP_PORT
 tls_cert = $RUN/tls.crt
 tls_key = $RUN/tls.key
 dataplane_agent = $RUN/agent.sock
+rekey_interval = 5s
 EOF
 echo admin-password-1 | "$CTL" init --config "$RUN/control.conf" --state-dir "$RUN/state" \
 	--admin admin >/dev/null 2>&1 || die "control init"
@@ -149,11 +151,22 @@ in_ns 2 iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
 IPERF=$!
 PIDS+=("$IPERF")
 sleep 0.5
-if in_ns 1 iperf3 -c "$VB" -t 2 -J >"$RUN/iperf.json" 2>/dev/null; then
+# Re-keys every 5 s (rekey_interval): the 8 s run must survive at least one.
+dp_key() { # PEER
+	dpctl --json sessions | jget "[s['key_id'] for s in d['sessions'] if s['peer_id'] == $1][0]"
+}
+APEER=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["peer_id"]')
+K0=$(dp_key "$APEER")
+if in_ns 1 iperf3 -c "$VB" -t 8 -J >"$RUN/iperf.json" 2>/dev/null; then
 	pass "iperf3 TCP alice -> bob: $("$PY" -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; print("%.0f Mbit/s" % (e["sum_received"]["bits_per_second"]/1e6))' "$RUN/iperf.json")"
 else
-	die "iperf3 through the tunnel"
+	die "iperf3 through the tunnel (across re-keys)"
 fi
+K1=$(dp_key "$APEER")
+CK=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["stats"]["key_id"]')
+[ "$K1" != "$K0" ] || die "no re-key during the iperf3 run (key-id $K0 -> $K1)"
+[ "$CK" = "$K1" ] || die "client key-id $CK, data plane key-id $K1"
+pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree), no connection drop"
 
 for _ in $(seq 50); do
 	S=$(rv alice 1 --json status)
