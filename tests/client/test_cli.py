@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -328,6 +329,29 @@ class RefreshTest(unittest.TestCase):
             self.assertNotEqual(second["device_token"], c.login_conf()["device_token"])
             path = os.path.join(c.dir, "login.conf")
             self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        finally:
+            c.cleanup()
+
+
+class ExpiryTest(unittest.TestCase):
+    """An expired device login: the command fails clearly (exit 3)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ControlServer(config={"session_ttl": "1s", "device_ttl": "2s"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_expired_device_token(self):
+        c = Client(self.srv)
+        try:
+            self.assertEqual(c.login().returncode, 0)
+            time.sleep(3)  # both tokens are past their expiry now
+            r = c.run("rooms", "list")
+            self.assertEqual(r.returncode, EXIT_AUTH, r.err)
+            self.assertIn("run 'roomvpn login' again", r.err)
         finally:
             c.cleanup()
 
