@@ -128,6 +128,46 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 			print_room);
 }
 
+static int cmd_update(struct cli *c, int argc, char **argv)
+{
+	Roomvpn__V1__UpdateRoomRequest req = ROOMVPN__V1__UPDATE_ROOM_REQUEST__INIT;
+	const char *mtu = NULL, *ka = NULL, *tr = NULL, *pos[1];
+	bool rotate = false, pw_stdin = false, pw_prompt = false, no_pw = false;
+	const struct cli_opt opts[] = {{"mtu", &mtu, NULL},
+				       {"keepalive", &ka, NULL},
+				       {"transport", &tr, NULL},
+				       {"rotate-key", NULL, &rotate},
+				       {"password", NULL, &pw_prompt},
+				       {"password-stdin", NULL, &pw_stdin},
+				       {"no-password", NULL, &no_pw},
+				       {NULL, NULL, NULL}};
+	char password[300] = "";
+
+	if (cli_parse("rooms update", argc, argv, opts, pos, 1, 1) < 0 ||
+	    (mtu && parse_u32(c, "mtu", mtu, 576, 9000, &req.mtu) < 0) ||
+	    (ka && parse_u32(c, "keepalive", ka, 1, 3600, &req.keepalive_s) < 0) ||
+	    (tr && parse_transport(c, tr, &req.transport) < 0))
+		return RV_EXIT_USAGE;
+	req.room = (char *)pos[0];
+	if (mtu)
+		req.mtu_set_case = ROOMVPN__V1__UPDATE_ROOM_REQUEST__MTU_SET_MTU;
+	if (ka)
+		req.keepalive_set_case =
+		    ROOMVPN__V1__UPDATE_ROOM_REQUEST__KEEPALIVE_SET_KEEPALIVE_S;
+	if (tr)
+		req.transport_set_case = ROOMVPN__V1__UPDATE_ROOM_REQUEST__TRANSPORT_SET_TRANSPORT;
+	if ((pw_stdin || pw_prompt) &&
+	    cli_password(c, "New room password: ", pw_stdin, password, sizeof(password)) < 0)
+		return RV_EXIT_USAGE;
+	if (pw_stdin || pw_prompt || no_pw) {
+		req.password = password; /* "" removes it */
+		req.password_set_case = ROOMVPN__V1__UPDATE_ROOM_REQUEST__PASSWORD_SET_PASSWORD;
+	}
+	req.rotate_key = rotate;
+	return cli_call(c, "rooms update", RS "Update", &req.base, &roomvpn__v1__room__descriptor,
+			print_room);
+}
+
 /* Commands whose request is just { room } and whose reply is Empty. */
 static int room_only(struct cli *c, const char *what, const char *method,
 		     const ProtobufCMessageDescriptor *desc, int argc, char **argv,
@@ -270,6 +310,21 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --password           ask for a room password (joining then needs it)\n"
      "  --password-stdin     read the room password from standard input\n",
      cmd_create},
+    {"rooms update",
+     "ROOM [--mtu N] [--keepalive S] [--transport udp|tcp] [--rotate-key] [--password | "
+     "--password-stdin | --no-password]",
+     "Change a room (owner or admin); options left out are not changed. Running tunnels\n"
+     "get the new MTU/keepalive over their keepalive stream and acknowledge it; a rotated\n"
+     "room key makes them re-key.\n\n"
+     "Options:\n"
+     "  --mtu N              tunnel MTU, 576..9000\n"
+     "  --keepalive S        data-channel keepalive in seconds\n"
+     "  --transport T        preferred transport, udp or tcp\n"
+     "  --rotate-key         draw a new room key\n"
+     "  --password           ask for a new room password\n"
+     "  --password-stdin     read the new room password from standard input\n"
+     "  --no-password        remove the room password\n",
+     cmd_update},
     {"rooms delete", "ROOM", "Delete a room (owner or admin).\n", cmd_delete},
     {"rooms members", "ROOM", "List a room's member devices (owner or admin).\n", cmd_members},
     {"rooms kick", "ROOM DEVICE_ID",

@@ -19,8 +19,7 @@ struct rv_keepalive {
 	struct rv_api *a;
 	char room[128];
 	uint32_t peer_id;
-	rv_kick_fn on_kick;
-	rv_ka_check_fn check;
+	struct rv_keepalive_ops ops;
 	void *arg;
 	atomic_bool stop;
 	atomic_bool connected;
@@ -60,6 +59,21 @@ static int send_heartbeat(struct rv_grpc_stream *s, uint64_t seq)
 	return rv_grpc_stream_send(s, &r.base);
 }
 
+/* Apply pushed settings, then acknowledge them. */
+static void apply_config(struct rv_keepalive *k, struct rv_grpc_stream *s,
+			 const Roomvpn__V1__ConfigUpdate *cu)
+{
+	Roomvpn__V1__KeepaliveRequest r = ROOMVPN__V1__KEEPALIVE_REQUEST__INIT;
+	Roomvpn__V1__Ack ack = ROOMVPN__V1__ACK__INIT;
+
+	if (!k->ops.on_config || k->ops.on_config(k->arg, cu->mtu, cu->keepalive_s) < 0)
+		return; /* not acknowledged */
+	ack.seq = cu->seq;
+	r.body_case = ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_ACK;
+	r.ack = &ack;
+	rv_grpc_stream_send(s, &r.base);
+}
+
 /* One stream's life. Returns 1 after a Kick (the thread ends), 0 when the
  * stream was open and then ended, -1 if it never opened properly. */
 static int run_stream(struct rv_keepalive *k)
@@ -87,14 +101,14 @@ static int run_stream(struct rv_keepalive *k)
 			if (send_heartbeat(s, ++seq) < 0)
 				break;
 			next_hb = now + HEARTBEAT_MS;
-			if (k->check && atomic_load(&k->connected))
-				k->check(k->arg, k->a, false);
+			if (k->ops.check && atomic_load(&k->connected))
+				k->ops.check(k->arg, k->a, false);
 		}
 		got = rv_grpc_stream_recv(s, &roomvpn__v1__keepalive_event__descriptor, &m,
 					  (int)(next_hb - now), &res);
 		if (got < 0 && res.status == GRPC_STATUS_NOT_FOUND) {
 			/* the server does not know this tunnel (any more) */
-			k->on_kick(k->arg, res.message);
+			k->ops.on_kick(k->arg, res.message);
 			rc = 1;
 			break;
 		}
@@ -111,10 +125,12 @@ static int run_stream(struct rv_keepalive *k)
 		rc = 0; /* the server is talking to us */
 		atomic_store(&k->connected, true);
 		ev = (const void *)m;
-		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY && k->check)
-			k->check(k->arg, k->a, true);
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY && k->ops.check)
+			k->ops.check(k->arg, k->a, true);
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG)
+			apply_config(k, s, ev->config);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK) {
-			k->on_kick(k->arg, ev->kick->reason);
+			k->ops.on_kick(k->arg, ev->kick->reason);
 			rc = 1;
 		}
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -147,8 +163,8 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_kick_fn on_kick,
-		       rv_ka_check_fn check, void *arg, struct rv_keepalive **out)
+int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id,
+		       const struct rv_keepalive_ops *ops, void *arg, struct rv_keepalive **out)
 {
 	struct rv_keepalive *k = calloc(1, sizeof(*k));
 
@@ -157,8 +173,7 @@ int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_
 	k->a = a;
 	snprintf(k->room, sizeof(k->room), "%s", room);
 	k->peer_id = peer_id;
-	k->on_kick = on_kick;
-	k->check = check;
+	k->ops = *ops;
 	k->arg = arg;
 	if (pthread_create(&k->thread, NULL, thread_main, k) != 0) {
 		free(k);

@@ -20,10 +20,20 @@ typedef void (*rv_kick_fn)(void *arg, const char *reason);
  * caller may use @a from it, e.g. to bootstrap again). */
 typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a, bool rekey);
 
+/* New tunnel settings from the server; return 0 once applied (the server
+ * gets an Ack), -1 if they could not be. */
+typedef int (*rv_ka_config_fn)(void *arg, uint32_t mtu, uint32_t keepalive_s);
+
+struct rv_keepalive_ops {
+	rv_kick_fn on_kick;
+	rv_ka_check_fn check;	   /* may be NULL */
+	rv_ka_config_fn on_config; /* may be NULL */
+};
+
 /* Start the thread. @a stays owned by the caller and is used only by the
- * thread until rv_keepalive_stop(). @check may be NULL. Returns 0 or -1. */
-int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id, rv_kick_fn on_kick,
-		       rv_ka_check_fn check, void *arg, struct rv_keepalive **out);
+ * thread until rv_keepalive_stop(). Returns 0 or -1. */
+int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id,
+		       const struct rv_keepalive_ops *ops, void *arg, struct rv_keepalive **out);
 /* True while the stream is open and the server answered on it. */
 bool rv_keepalive_connected(const struct rv_keepalive *k);
 /* How many times a stream was established (reconnects show here). */

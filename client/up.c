@@ -21,6 +21,7 @@
 #include "kdf.h"
 #include "keepalive.h"
 #include "log.h"
+#include "netlink.h"
 #include "pbjson.h"
 #include "roomvpn/v1/rooms.pb-c.h"
 #include "roomvpn/v1/tunnel.pb-c.h"
@@ -52,14 +53,14 @@ static void on_signal(int sig)
 		rv_dc_stop(g_dc);
 }
 
+static int room_key(struct up *u, struct rv_api *a);
+
 /* Join (idempotent) and keep the room key for the key derivation. */
 static int join(struct up *u, struct rv_api *a)
 {
 	Roomvpn__V1__JoinRoomRequest req = ROOMVPN__V1__JOIN_ROOM_REQUEST__INIT;
-	Roomvpn__V1__GetRoomRequest get = ROOMVPN__V1__GET_ROOM_REQUEST__INIT;
 	struct rv_grpc_result res;
 	ProtobufCMessage *resp;
-	const Roomvpn__V1__Room *room;
 	grpc_status_code st;
 
 	req.room = (char *)u->room;
@@ -68,6 +69,18 @@ static int join(struct up *u, struct rv_api *a)
 	if (st != GRPC_STATUS_OK)
 		return cli_rpc_error(u->c, "join", st, &res);
 	protobuf_c_message_free_unpacked(resp, NULL);
+	return room_key(u, a);
+}
+
+/* The room key (members only) for the key derivation. */
+static int room_key(struct up *u, struct rv_api *a)
+{
+	Roomvpn__V1__GetRoomRequest get = ROOMVPN__V1__GET_ROOM_REQUEST__INIT;
+	struct rv_grpc_result res;
+	ProtobufCMessage *resp;
+	const Roomvpn__V1__Room *room;
+	grpc_status_code st;
+
 	get.room = (char *)u->room;
 	st = rv_api_call(a, "/roomvpn.v1.RoomService/Get", &get.base,
 			 &roomvpn__v1__room__descriptor, &resp, &res);
@@ -235,7 +248,8 @@ static void on_kick(void *arg, const char *reason)
  * the same session, installed beside the current key. */
 static void rekey(struct up *u, struct rv_api *a)
 {
-	if (bootstrap(u, a, u->peer_id) != RV_EXIT_OK)
+	/* the room key may have been rotated: fetch it again */
+	if (room_key(u, a) != RV_EXIT_OK || bootstrap(u, a, u->peer_id) != RV_EXIT_OK)
 		return; /* the server asks again */
 	if (rv_dc_rekey_async(g_dc, u->dp.key_id, u->dp.suite, &u->dp.tx, &u->dp.rx, KEY_GRACE_MS) <
 	    0)
@@ -267,6 +281,33 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
 	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
 }
+
+/* Keepalive thread: the room's MTU or keepalive changed. */
+static int on_config(void *arg, uint32_t mtu, uint32_t keepalive_s)
+{
+	struct up *u = arg;
+	struct rv_nl nl;
+	int rc = rv_nl_open(&nl);
+
+	if (rc == 0) {
+		rc = rv_nl_link_set(&nl, if_nametoindex(u->ifname), mtu, true);
+		rv_nl_close(&nl);
+	}
+	if (rc) {
+		rv_log(RV_LOG_ERROR, "cannot set MTU %u on %s: %s", mtu, u->ifname,
+		       rv_nl_strerror(rc));
+		return -1;
+	}
+	rv_log(RV_LOG_INFO, "room settings changed: MTU %u on %s, keepalive %us", mtu, u->ifname,
+	       keepalive_s);
+	return 0;
+}
+
+static const struct rv_keepalive_ops ka_ops = {
+    .on_kick = on_kick,
+    .check = check_dead,
+    .on_config = on_config,
+};
 
 /* --daemon: fork before anything else (grpc does not survive a fork). The
  * parent waits for the child's "up" report on a pipe and exits with 0, or
@@ -353,7 +394,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	rv_dc_set_tick(g_dc, write_status, u);
-	if (rv_keepalive_start(a, u->room, u->peer_id, on_kick, check_dead, u, &u->ka) < 0)
+	if (rv_keepalive_start(a, u->room, u->peer_id, &ka_ops, u, &u->ka) < 0)
 		rv_log(RV_LOG_WARN,
 		       "cannot start the keepalive stream; the tunnel runs without it");
 	report_up(u, report_fd);

@@ -25,6 +25,10 @@ struct tunnel_entry {
 	uint8_t key_id;		  /* the data plane's sealing key-id */
 	uint64_t keyed_ns;	  /* when that key was installed (monotonic) */
 	uint64_t rekey_asked_ns;  /* when the client was last asked to re-key */
+	/* room settings the client has (0: not known yet) */
+	uint32_t mtu, keepalive_s;
+	uint8_t room_key_tag[8];
+	uint64_t config_seq; /* last ConfigUpdate pushed */
 };
 
 /* All under lock: the stream pointer is set by Hello and cleared by the
@@ -72,6 +76,26 @@ uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const cha
 	}
 	pthread_mutex_unlock(&reg.lock);
 	return id;
+}
+
+/* Remember what the tunnel was set up with (lock held). */
+static void note_room(struct tunnel_entry *e, const Roomvpn__V1__RoomRecord *r)
+{
+	e->mtu = r->mtu;
+	e->keepalive_s = r->keepalive_s;
+	memset(e->room_key_tag, 0, sizeof(e->room_key_tag));
+	memcpy(e->room_key_tag, r->room_key.data,
+	       r->room_key.len < sizeof(e->room_key_tag) ? r->room_key.len
+							 : sizeof(e->room_key_tag));
+}
+
+void rv_session_note_room(uint32_t peer_id, const Roomvpn__V1__RoomRecord *r)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++)
+		if (reg.t[i].peer_id == peer_id)
+			note_room(&reg.t[i], r);
+	pthread_mutex_unlock(&reg.lock);
 }
 
 int rv_session_rekey_begin(uint64_t device_id, uint32_t peer_id, uint8_t *next_key_id)
@@ -168,6 +192,7 @@ static void adopt_one(struct rv_control *ctl, const Roomvpn__Dataplane__V1__Sess
 					     .key_id = (uint8_t)ss->key_id,
 					     .keyed_ns = rv_control_now_mono()};
 	snprintf(reg.t[reg.n].room_name, sizeof(reg.t[reg.n].room_name), "%s", room->name);
+	note_room(&reg.t[reg.n], room);
 	reg.n++;
 	if (reg.next <= ss->peer_id)
 		reg.next = ss->peer_id + 1;
@@ -245,6 +270,55 @@ void rv_session_reconcile(struct rv_control *ctl)
 	pthread_mutex_unlock(&reg.lock);
 }
 
+/* Push what changed in @e's room (lock held): settings as ConfigUpdate, a
+ * rotated room key as Rekey. Without a stream the change waits. */
+static void push_room_changes(struct tunnel_entry *e, const Roomvpn__V1__RoomRecord *r)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__ConfigUpdate cu = ROOMVPN__V1__CONFIG_UPDATE__INIT;
+	Roomvpn__V1__Rekey rk = ROOMVPN__V1__REKEY__INIT;
+	struct tunnel_entry now = *e;
+
+	if (!e->stream)
+		return;
+	note_room(&now, r);
+	if (now.mtu != e->mtu || now.keepalive_s != e->keepalive_s) {
+		cu.seq = ++e->config_seq;
+		cu.mtu = now.mtu;
+		cu.keepalive_s = now.keepalive_s;
+		ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG;
+		ev.config = &cu;
+		rv_stream_send(e->stream, &ev.base);
+	}
+	if (memcmp(now.room_key_tag, e->room_key_tag, sizeof(e->room_key_tag)) != 0) {
+		rk.peer_id = e->peer_id;
+		rk.reason = "the room key was rotated";
+		rv_log(RV_LOG_INFO, "room key of %s rotated: peer-id %u asked to re-key",
+		       e->room_name, e->peer_id);
+		ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY;
+		ev.rekey = &rk;
+		rv_stream_send(e->stream, &ev.base);
+		e->rekey_asked_ns = rv_control_now_mono();
+	}
+	note_room(e, r);
+}
+
+/* After RoomService.Update: every tunnel of a changed room hears of it. */
+static void sync_rooms(struct rv_control *ctl)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++) {
+		Roomvpn__V1__RoomRecord *r = NULL;
+		char id[24];
+		snprintf(id, sizeof(id), "%" PRIu64, reg.t[i].room);
+		if (rv_rooms_load(ctl->store, id, &r) != 0)
+			continue;
+		push_room_changes(&reg.t[i], r);
+		roomvpn__v1__room_record__free_unpacked(r, NULL);
+	}
+	pthread_mutex_unlock(&reg.lock);
+}
+
 static bool ends_memberships(const char *method)
 {
 	static const char *const paths[] = {
@@ -264,6 +338,8 @@ static void on_rpc_done(struct rv_control *ctl, const char *method, int status, 
 		prev_rpc_done(ctl, method, status, ns);
 	if (status == GRPC_STATUS_OK && ends_memberships(method))
 		rv_session_reconcile(ctl);
+	if (status == GRPC_STATUS_OK && !strcmp(method, "/roomvpn.v1.RoomService/Update"))
+		sync_rooms(ctl);
 }
 
 void rv_session_init(struct rv_control *ctl)
@@ -292,6 +368,7 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 					   .stream = s,
 					   .keyed_ns = rv_control_now_mono()};
 		snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
+		note_room(e, room);
 		if (reg.next <= h->peer_id) /* never hand this id out again */
 			reg.next = h->peer_id + 1;
 		st = GRPC_STATUS_OK;
@@ -323,9 +400,16 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	for (i = 0; i < reg.n; i++)
 		if (reg.t[i].peer_id == h->peer_id && reg.t[i].device == ctx->who.device_id)
 			break;
-	if (i < reg.n)
+	if (i < reg.n) {
+		Roomvpn__V1__RoomRecord *r = NULL;
+		char id[24];
 		reg.t[i].stream = s;
-	else
+		snprintf(id, sizeof(id), "%" PRIu64, reg.t[i].room);
+		if (rv_rooms_load(ctx->ctl->store, id, &r) == 0) { /* changes while away */
+			push_room_changes(&reg.t[i], r);
+			roomvpn__v1__room_record__free_unpacked(r, NULL);
+		}
+	} else
 		st = adopt(ctx, s, h, msg, msglen);
 	pthread_mutex_unlock(&reg.lock);
 	return st;
@@ -391,6 +475,11 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		return hello(ctx, s, r->hello, msg, msglen);
 	case ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HEARTBEAT:
 		return heartbeat(ctx, s, r->heartbeat);
+	case ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_ACK:
+		rv_log(RV_LOG_INFO,
+		       "tunnel settings update %" PRIu64 " applied by %s (device %" PRIu64 ")",
+		       r->ack->seq, ctx->who.username, ctx->who.device_id);
+		return GRPC_STATUS_OK;
 	default:
 		snprintf(msg, msglen, "KeepaliveRequest without a body");
 		return GRPC_STATUS_INVALID_ARGUMENT;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "control.h"
+#include "roomvpn/v1/room_store.pb-c.h"
 #include "roomvpn/v1/session.pb-c.h"
 
 /* Chain the reconciliation after ctl->on_rpc_done (call after the metrics
@@ -29,6 +30,9 @@ uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const cha
  * or -1 if the device has no such tunnel. _done records the new key. */
 int rv_session_rekey_begin(uint64_t device_id, uint32_t peer_id, uint8_t *next_key_id);
 void rv_session_rekey_done(uint32_t peer_id, uint8_t key_id);
+
+/* Record the room settings a new tunnel was set up with. */
+void rv_session_note_room(uint32_t peer_id, const Roomvpn__V1__RoomRecord *room);
 
 /* Check every tunnel against the store now (see above). */
 void rv_session_reconcile(struct rv_control *ctl);

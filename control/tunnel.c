@@ -207,6 +207,7 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 	}
 	if (r->rekey_peer_id)
 		rv_session_rekey_done(t->peer_id, t->key_id);
+	rv_session_note_room(t->peer_id, t->room);
 	rv_log(RV_LOG_INFO,
 	       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u, key-id %u, %s",
 	       r->rekey_peer_id ? "re-keyed" : "up", ctx->who.username, t->member->device_id,

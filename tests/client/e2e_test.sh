@@ -168,6 +168,33 @@ CK=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["stats"]["key_id
 [ "$CK" = "$K1" ] || die "client key-id $CK, data plane key-id $K1"
 pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree), no connection drop"
 
+# Room settings pushed over the keepalive streams: the new MTU is applied to
+# both members' devices and acknowledged; a rotated room key re-keys.
+AIF=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
+BIF=$(rv bob 2 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
+mtu_of() { in_ns "$1" ip -j link show "$2" | jget 'd[0]["mtu"]'; }
+rv alice 1 rooms update lan --mtu 1300 >/dev/null || die "rooms update --mtu"
+for _ in $(seq 50); do
+	[ "$(mtu_of 1 "$AIF")" = 1300 ] && [ "$(mtu_of 2 "$BIF")" = 1300 ] && break
+	sleep 0.2
+done
+[ "$(mtu_of 1 "$AIF")" = 1300 ] && [ "$(mtu_of 2 "$BIF")" = 1300 ] ||
+	die "MTU not applied: $(mtu_of 1 "$AIF") $(mtu_of 2 "$BIF")"
+for _ in $(seq 50); do
+	[ "$(grep -c 'tunnel settings update .* applied by' "$RUN/control.log")" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'tunnel settings update .* applied by' "$RUN/control.log")" -ge 2 ] ||
+	die "MTU update not acknowledged by both clients"
+K2=$(dp_key "$APEER")
+rv alice 1 rooms update lan --rotate-key >/dev/null || die "rooms update --rotate-key"
+for _ in $(seq 100); do [ "$(dp_key "$APEER")" != "$K2" ] && break; sleep 0.1; done
+[ "$(dp_key "$APEER")" != "$K2" ] || die "no re-key after the room key rotation"
+grep -q "room key of lan rotated: peer-id $APEER asked to re-key" "$RUN/control.log" ||
+	die "the rotation did not ask alice to re-key"
+in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob after the room key rotation"
+pass "room update: MTU 1300 applied and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
+
 for _ in $(seq 50); do
 	S=$(rv alice 1 --json status)
 	[ "$(echo "$S" | jget 'd["tunnels"][0]["status"]["stats"]["rtt_us"] > 0')" = True ] && break

@@ -92,7 +92,7 @@ class CliTest(unittest.TestCase):
                 if line.startswith("  ") and not line.strip()[0].isdigit()
                 and line.split("  ")[1].strip()]
         cmds = [c for c in cmds if c[0].isalpha()]
-        for want in ("login", "logout", "rooms list", "rooms create", "rooms delete",
+        for want in ("login", "logout", "rooms list", "rooms create", "rooms update", "rooms delete",
                      "rooms members", "rooms kick", "join", "leave", "up", "status", "down",
                      "admin users list", "admin users create", "admin users update",
                      "admin users delete", "admin audit"):
@@ -205,6 +205,11 @@ class CliTest(unittest.TestCase):
 
         m = self.ok(self.c.run("rooms", "members", "cli-room", json_out=True)).json
         self.assertEqual([x["virtual_ip"] for x in m["members"]], [j["virtual_ip"]])
+        u = self.ok(self.c.run("rooms", "update", "cli-room", "--mtu", "1280", "--keepalive",
+                               "7", json_out=True)).json
+        self.assertEqual((u["mtu"], u["keepalive_s"]), (1280, 7))
+        self.assertEqual(self.c.run("rooms", "update", "cli-room", "--mtu", "99").returncode,
+                         EXIT_USAGE)
         self.ok(self.c.run("leave", "cli-room"))
         m = self.ok(self.c.run("rooms", "members", "cli-room", json_out=True)).json
         self.assertEqual(m["members"], [])
