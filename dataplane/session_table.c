@@ -428,7 +428,10 @@ int rv_st_writer_register(void)
 void rv_st_writer_unregister(void)
 {
 	writer_enter();
+	/* Offline while waiting: QSBR grace periods need this thread too. */
+	rcu_thread_offline();
 	rcu_barrier();
+	rcu_thread_online();
 	writer_set = false;
 	rcu_unregister_thread();
 }
