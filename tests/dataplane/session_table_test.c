@@ -1,0 +1,230 @@
+/* Session table API (dataplane/session_table.h) without DPDK: validation
+ * errors change nothing, look-ups by peer-id and (room, vip), re-key slots,
+ * retire rules, room delete, resync carry-over, deferred frees. The calling
+ * thread is the writer; readers' look-ups (dp_tables.h) run on it too. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dp_tables.h"
+#include "session_table.h"
+
+#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (b) << 16 | (c) << 8 | (d))
+
+static struct rv_key_material key_a, key_b;
+static char err[256];
+
+static struct rv_st_session sess(uint32_t peer, uint32_t room, uint32_t vip)
+{
+	return (struct rv_st_session){.peer_id = peer,
+				      .room_id = room,
+				      .vip = vip,
+				      .cipher = RV_CIPHER_AES_256_GCM,
+				      .key_id = 0,
+				      .key = key_a,
+				      .key_direction = 1};
+}
+
+static void settle(void)
+{
+	struct rv_st_counts c;
+	rv_st_writer_idle();
+	for (int i = 0; i < 5000; i++) {
+		rv_st_counts(&c);
+		if (!c.pending_frees)
+			return;
+		usleep(1000);
+	}
+	fail_msg("deferred frees never ran");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&key_a, 0xA5, sizeof(key_a));
+	memset(&key_b, 0x5A, sizeof(key_b));
+	struct rv_st_params p = {.max_sessions = 64, .n_workers = 2, .default_grace_ns = 1000};
+	assert_int_equal(rv_st_init(&p, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_writer_register(), 0);
+	struct rv_st_room r = {.room_id = 1, .subnet = IP(10, 77, 0, 0), .prefix_len = 24};
+	assert_int_equal(rv_st_room_upsert(&r, err, sizeof(err)), 0);
+	r.room_id = 2;
+	assert_int_equal(rv_st_room_upsert(&r, err, sizeof(err)), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	settle();
+	rv_st_writer_unregister();
+	rv_st_fini();
+	struct rv_st_counts c;
+	rv_st_counts(&c);
+	assert_int_equal(c.sessions + c.rooms + c.keys, 0);
+	return 0;
+}
+
+static void test_refusals_change_nothing(void **state)
+{
+	(void)state;
+	struct rv_st_session s = sess(1, 1, IP(10, 77, 0, 11));
+	assert_int_equal(rv_st_session_upsert(&s, err, sizeof(err)), 0);
+	struct rv_st_session bad[] = {
+	    sess(2, 9, IP(10, 77, 0, 12)),	   /* no such room */
+	    sess(2, 1, IP(10, 78, 0, 12)),	   /* outside the subnet */
+	    sess(2, 1, IP(10, 77, 0, 255)),	   /* broadcast */
+	    sess(2, 1, IP(10, 77, 0, 11)),	   /* vip of peer 1 */
+	    sess(0x1000000, 1, IP(10, 77, 0, 12)), /* peer-id > 24 bits */
+	};
+	bad[4].peer_id = 0x1000000;
+	struct rv_st_session badkey = sess(2, 1, IP(10, 77, 0, 12));
+	badkey.key_id = 8;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_int_equal(rv_st_session_upsert(&bad[i], err, sizeof(err)), -1);
+		assert_true(err[0] != 0);
+	}
+	assert_int_equal(rv_st_session_upsert(&badkey, err, sizeof(err)), -1);
+	struct rv_st_counts c;
+	rv_st_counts(&c);
+	assert_int_equal(c.sessions, 1);
+	assert_int_equal(c.keys, 1);
+	struct rv_st_room shrink = {.room_id = 1, .subnet = IP(10, 77, 1, 0), .prefix_len = 24};
+	assert_int_equal(rv_st_room_upsert(&shrink, err, sizeof(err)), -1);
+	assert_int_equal(rv_st_session_delete(1, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_session_delete(1, err, sizeof(err)), -1);
+}
+
+static void test_lookups_are_per_room(void **state)
+{
+	(void)state;
+	struct rv_st_session a = sess(10, 1, IP(10, 77, 0, 20));
+	struct rv_st_session b = sess(11, 2, IP(10, 77, 0, 20)); /* same vip, other room */
+	assert_int_equal(rv_st_session_upsert(&a, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_session_upsert(&b, err, sizeof(err)), 0);
+	rcu_read_lock();
+	assert_int_equal(rv_dp_find_vip(rv_dp_root, 1, IP(10, 77, 0, 20))->peer_id, 10);
+	assert_int_equal(rv_dp_find_vip(rv_dp_root, 2, IP(10, 77, 0, 20))->peer_id, 11);
+	assert_null(rv_dp_find_vip(rv_dp_root, 1, IP(10, 77, 0, 21)));
+	assert_int_equal(rv_dp_find_peer(rv_dp_root, 11)->room_id, 2);
+	rcu_read_unlock();
+	/* moving a session to another vip replaces it: old vip gone */
+	a.vip = IP(10, 77, 0, 21);
+	assert_int_equal(rv_st_session_upsert(&a, err, sizeof(err)), 0);
+	rcu_read_lock();
+	assert_null(rv_dp_find_vip(rv_dp_root, 1, IP(10, 77, 0, 20)));
+	assert_int_equal(rv_dp_find_vip(rv_dp_root, 1, IP(10, 77, 0, 21))->peer_id, 10);
+	rcu_read_unlock();
+	/* deleting room 2 deletes its session */
+	assert_int_equal(rv_st_room_delete(2, err, sizeof(err)), 0);
+	struct rv_st_session_info info;
+	assert_int_equal(rv_st_session_get(11, &info), -1);
+	assert_int_equal(rv_st_session_get(10, &info), 0);
+	assert_int_equal(rv_st_session_delete(10, err, sizeof(err)), 0);
+}
+
+static void test_rekey_slots(void **state)
+{
+	(void)state;
+	struct rv_st_session s = sess(20, 1, IP(10, 77, 0, 30));
+	assert_int_equal(rv_st_session_upsert(&s, err, sizeof(err)), 0);
+	/* the current key-id again is refused; a new one becomes the sealer */
+	assert_int_equal(
+	    rv_st_key_install(20, 0, RV_CIPHER_AES_256_GCM, &key_b, 1, 0, err, sizeof(err)), -1);
+	assert_int_equal(rv_st_key_install(20, 1, RV_CIPHER_AES_256_GCM, &key_b, 1,
+					   3600000000000ull, err, sizeof(err)),
+			 0);
+	struct rv_st_session_info info;
+	assert_int_equal(rv_st_session_get(20, &info), 0);
+	assert_int_equal(info.tx_key_id, 1);
+	assert_int_equal(info.n_keys, 2);
+	rcu_read_lock();
+	struct rv_dp_session *d = rv_dp_find_peer(rv_dp_root, 20);
+	assert_non_null(rv_dp_rx_key(d, 0, 1));		 /* old key inside its grace period */
+	assert_null(rv_dp_rx_key(d, 0, UINT64_MAX - 1)); /* ...and not after */
+	assert_int_equal(rv_dp_tx_key(d)->key_id, 1);
+	rcu_read_unlock();
+	/* the sealing key cannot be retired; the old one can */
+	assert_int_equal(rv_st_key_retire(20, 1, err, sizeof(err)), -1);
+	assert_int_equal(rv_st_key_retire(20, 0, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_key_retire(20, 0, err, sizeof(err)), -1);
+	/* a third key evicts the oldest at once; expiry retires the previous */
+	assert_int_equal(
+	    rv_st_key_install(20, 2, RV_CIPHER_CHACHA20_POLY1305, &key_a, 1, 1, err, sizeof(err)),
+	    0);
+	assert_int_equal(
+	    rv_st_key_install(20, 3, RV_CIPHER_AES_256_GCM, &key_b, 1, 1, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_session_get(20, &info), 0);
+	assert_int_equal(info.n_keys, 2);
+	assert_int_equal(rv_st_expire(UINT64_MAX - 1), 1);
+	assert_int_equal(rv_st_session_get(20, &info), 0);
+	assert_int_equal(info.n_keys, 1);
+	assert_int_equal(info.tx_key_id, 3);
+	settle();
+	struct rv_st_counts c;
+	rv_st_counts(&c);
+	assert_int_equal(c.keys, 1);
+	assert_int_equal(rv_st_session_delete(20, err, sizeof(err)), 0);
+}
+
+static void test_resync_swaps_and_carries_over(void **state)
+{
+	(void)state;
+	struct rv_st_session keep = sess(30, 1, IP(10, 77, 0, 40));
+	struct rv_st_session drop = sess(31, 1, IP(10, 77, 0, 41));
+	assert_int_equal(rv_st_session_upsert(&keep, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_session_upsert(&drop, err, sizeof(err)), 0);
+	rcu_read_lock();
+	struct rv_dp_session *k = rv_dp_find_peer(rv_dp_root, 30);
+	atomic_store(&k->ctr.pkts_in, 7); /* as a worker would have counted */
+	struct rv_dp_key *kk = rv_dp_tx_key(k);
+	struct rv_dp_tables *old_root = rv_dp_root;
+	rcu_read_unlock();
+
+	struct rv_st_batch *b = rv_st_batch_new(err, sizeof(err));
+	assert_non_null(b);
+	struct rv_st_room r = {.room_id = 1, .subnet = IP(10, 77, 0, 0), .prefix_len = 24};
+	assert_int_equal(rv_st_batch_room(b, &r, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_batch_room(b, &r, err, sizeof(err)), -1); /* twice */
+	assert_int_equal(rv_st_batch_session(b, &keep, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_batch_session(b, &keep, err, sizeof(err)), -1);
+	struct rv_st_session fresh = sess(32, 1, IP(10, 77, 0, 42));
+	assert_int_equal(rv_st_batch_session(b, &fresh, err, sizeof(err)), 0);
+	/* nothing visible before the commit */
+	struct rv_st_session_info info;
+	assert_int_equal(rv_st_session_get(32, &info), -1);
+	assert_int_equal(rv_st_batch_commit(b, err, sizeof(err)), 0);
+
+	rcu_read_lock();
+	assert_ptr_not_equal(rv_dp_root, old_root);
+	assert_ptr_equal(rv_dp_tx_key(rv_dp_find_peer(rv_dp_root, 30)), kk); /* same key object */
+	rcu_read_unlock();
+	assert_int_equal(rv_st_session_get(30, &info), 0);
+	assert_int_equal(info.pkts_in, 7);
+	assert_int_equal(rv_st_session_get(31, &info), -1);
+	assert_int_equal(rv_st_session_get(32, &info), 0);
+	settle();
+	struct rv_st_counts c;
+	rv_st_counts(&c);
+	assert_int_equal(c.sessions, 2);
+	assert_int_equal(c.keys, 2);
+	assert_int_equal(c.rooms, 1);			     /* room 2 was not in the batch */
+	rv_st_batch_free(rv_st_batch_new(err, sizeof(err))); /* dropped batch: no leak */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_refusals_change_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lookups_are_per_room, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rekey_slots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resync_swaps_and_carries_over, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
