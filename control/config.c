@@ -33,6 +33,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	snprintf(c->dp_tcp_endpoint, sizeof(c->dp_tcp_endpoint), "127.0.0.1:443");
 	snprintf(c->dp_agent, sizeof(c->dp_agent), "/run/roomvpn/dataplane.sock");
 	c->rekey_interval_ns = 3600ull * 1000000000ull;
+	c->heartbeat_timeout_ns = 30ull * 1000000000ull;
 	c->log_level = RV_LOG_INFO;
 }
 
@@ -88,6 +89,7 @@ static const struct key keys[] = {
     STR("dataplane_tcp", dp_tcp_endpoint),
     STR("dataplane_agent", dp_agent),
     DUR("rekey_interval", rekey_interval_ns),
+    DUR("heartbeat_timeout", heartbeat_timeout_ns),
     STR("metrics_listen", metrics_listen),
     STR("metrics_cert", metrics_cert),
     STR("metrics_key", metrics_key),

@@ -29,6 +29,7 @@ struct tunnel_entry {
 	uint32_t mtu, keepalive_s;
 	uint8_t room_key_tag[8];
 	uint64_t config_seq; /* last ConfigUpdate pushed */
+	uint64_t last_hb_ns; /* last Hello/Heartbeat (0: none in this process) */
 };
 
 /* All under lock: the stream pointer is set by Hello and cleared by the
@@ -234,13 +235,18 @@ static void push_kick(struct tunnel_entry *e, const char *reason)
 	e->stream = NULL;
 }
 
-/* Removes entry @i (lock held): its data-plane session and its stream. */
-static void drop_entry(struct rv_control *ctl, unsigned i, const char *reason)
+/* Removes entry @i (lock held): its data-plane session, and its stream:
+ * with a Kick when the device lost its membership (@kick), else the
+ * stream just ends (the client reconnects and bootstraps again). */
+static void drop_entry(struct rv_control *ctl, unsigned i, const char *reason, bool kick)
 {
 	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s",
 	       reg.t[i].peer_id, reg.t[i].device, reg.t[i].room_name, reason);
 	delete_dp_session(ctl, reg.t[i].peer_id);
-	push_kick(&reg.t[i], reason);
+	if (kick)
+		push_kick(&reg.t[i], reason);
+	else if (reg.t[i].stream)
+		rv_stream_finish(reg.t[i].stream, GRPC_STATUS_UNAVAILABLE, reason);
 	reg.t[i] = reg.t[--reg.n];
 }
 
@@ -248,11 +254,19 @@ void rv_session_reconcile(struct rv_control *ctl)
 {
 	char reason[160];
 
+	uint64_t now = rv_control_now_mono(), limit = ctl->cfg.heartbeat_timeout_ns;
+
 	pthread_mutex_lock(&reg.lock);
 	adopt_from_dataplane(ctl);
 	for (unsigned i = 0; i < reg.n;) {
 		struct tunnel_entry *e = &reg.t[i];
 		Roomvpn__V1__RoomRecord *room = NULL;
+		if (limit && e->last_hb_ns && now - e->last_hb_ns > limit) {
+			snprintf(reason, sizeof(reason), "no keepalive heartbeat for %" PRIu64 " s",
+				 (uint64_t)(limit / 1000000000u));
+			drop_entry(ctl, i, reason, false);
+			continue;
+		}
 		if (is_member(ctl->store, e->room, e->device) != 1) {
 			i++;
 			continue;
@@ -265,7 +279,7 @@ void rv_session_reconcile(struct rv_control *ctl)
 			snprintf(reason, sizeof(reason), "room %s was deleted", e->room_name);
 		if (room)
 			roomvpn__v1__room_record__free_unpacked(room, NULL);
-		drop_entry(ctl, i, reason); /* entry i now holds another tunnel */
+		drop_entry(ctl, i, reason, true); /* entry i now holds another tunnel */
 	}
 	pthread_mutex_unlock(&reg.lock);
 }
@@ -366,7 +380,8 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 					   .device = ctx->who.device_id,
 					   .peer_id = h->peer_id,
 					   .stream = s,
-					   .keyed_ns = rv_control_now_mono()};
+					   .keyed_ns = rv_control_now_mono(),
+					   .last_hb_ns = rv_control_now_mono()};
 		snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
 		note_room(e, room);
 		if (reg.next <= h->peer_id) /* never hand this id out again */
@@ -404,6 +419,7 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		Roomvpn__V1__RoomRecord *r = NULL;
 		char id[24];
 		reg.t[i].stream = s;
+		reg.t[i].last_hb_ns = rv_control_now_mono();
 		snprintf(id, sizeof(id), "%" PRIu64, reg.t[i].room);
 		if (rv_rooms_load(ctx->ctl->store, id, &r) == 0) { /* changes while away */
 			push_room_changes(&reg.t[i], r);
@@ -423,12 +439,12 @@ static void ask_rekey(struct rv_control *ctl, struct rv_stream *s)
 	Roomvpn__V1__Rekey rk = ROOMVPN__V1__REKEY__INIT;
 	uint64_t now = rv_control_now_mono(), every = ctl->cfg.rekey_interval_ns;
 
-	if (!every)
-		return;
 	pthread_mutex_lock(&reg.lock);
 	for (unsigned i = 0; i < reg.n; i++) {
 		struct tunnel_entry *e = &reg.t[i];
-		if (e->stream != s || now - e->keyed_ns < every ||
+		if (e->stream == s)
+			e->last_hb_ns = now;
+		if (!every || e->stream != s || now - e->keyed_ns < every ||
 		    (e->rekey_asked_ns && now - e->rekey_asked_ns < 10000000000ull))
 			continue;
 		e->rekey_asked_ns = now;

@@ -6,14 +6,20 @@
 #   clients in ns m1, m2 (room "lan") and m3 (room "other").
 # The data plane's TCP fallback listens on k0 (10.99.0.2:8443) with the same
 # certificate as the control plane (the clients' pin covers both).
-# Checks: login, room create, `up --daemon` (join + TunnelService.Bootstrap +
-# TUN + data channel), ping both ways between the two members' virtual IPs,
-# iperf3 TCP (figure printed, not asserted) across re-keys (rekey_interval
-# 5 s: the key-id advances, the connection survives), `status` (udp, RTT measured),
-# a member of another room cannot reach them even with a route (the data
-# plane drops it as no_route), UDP blocked for one member: it falls back to
-# TLS over TCP by itself and still reaches the other, unblocked: back to
-# UDP; `down` removes the device.
+# Checks, in order: login, room create, `up --daemon` (join +
+# TunnelService.Bootstrap + TUN + data channel + keepalive stream); ping
+# both ways between the two members; iperf3 TCP (figure printed, not
+# asserted) across a re-key (rekey_interval 5 s: the key-id advances on the
+# data plane and the client, the connection survives); `rooms update`: the
+# MTU reaches both devices and is acknowledged, a room-key rotation
+# re-keys; `status` (udp, RTT); a member of another room cannot reach the
+# room even with a route (data plane no_route); UDP blocked for one member:
+# TLS over TCP by itself, unblocked: back to UDP; control plane kill -9:
+# traffic keeps flowing, restarted: keepalive streams reconnect; data plane
+# restarted: clients bootstrap new sessions, traffic resumes; a frozen
+# client (SIGSTOP) misses heartbeats and loses its session, thawed it comes
+# back; a kick: traffic stops at once and the client says why; `down`
+# removes the device.
 # Usage: e2e_test.sh BUILD_DIR
 set -uo pipefail
 BIN=$(cd "$1" && pwd)
@@ -97,6 +103,7 @@ tls_cert = $RUN/tls.crt
 tls_key = $RUN/tls.key
 dataplane_agent = $RUN/agent.sock
 rekey_interval = 5s
+heartbeat_timeout = 4s
 EOF
 echo admin-password-1 | "$CTL" init --config "$RUN/control.conf" --state-dir "$RUN/state" \
 	--admin admin >/dev/null 2>&1 || die "control init"
@@ -275,6 +282,21 @@ done
 [ -n "$RESUMED" ] || die "traffic did not resume after the data plane restart"
 in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob -> alice after the data plane restart"
 pass "data plane restarted: new sessions bootstrapped, traffic back after $(($(date +%s) - T0)) s"
+
+# Carol's client frozen (SIGSTOP): no heartbeats, so the control plane
+# tears her session down on the data plane; thawed, the client comes back
+# by itself (keepalive reconnects, a new session is bootstrapped).
+CPID=$(cat "$RUN/cfg-carol/run/other.pid")
+dp_has_vip() { dpctl --json sessions | jget "any(s['vip'] == '$1' for s in d['sessions'])"; }
+kill -STOP "$CPID"
+for _ in $(seq 150); do [ "$(dp_has_vip "$VC")" = False ] && break; sleep 0.1; done
+[ "$(dp_has_vip "$VC")" = False ] && G=1 || G=
+kill -CONT "$CPID"
+[ -n "$G" ] || die "carol's session survived missed heartbeats"
+grep -q "no keepalive heartbeat for 4 s" "$RUN/control.log" || die "no teardown reason logged"
+for _ in $(seq 200); do [ "$(dp_has_vip "$VC")" = True ] && break; sleep 0.1; done
+[ "$(dp_has_vip "$VC")" = True ] || die "carol's client did not come back after SIGCONT"
+pass "missed heartbeats: carol's session torn down; thawed, her client bootstrapped a new one"
 
 # Kick bob: the data plane drops his session at once, his client says why.
 BDEV=$(rv alice 1 --json rooms members lan |
