@@ -199,7 +199,7 @@ for _ in $(seq 100); do [ "$(dp_key "$APEER")" != "$K2" ] && break; sleep 0.1; d
 [ "$(dp_key "$APEER")" != "$K2" ] || die "no re-key after the room key rotation"
 grep -q "room key of lan rotated: peer-id $APEER asked to re-key" "$RUN/control.log" ||
 	die "the rotation did not ask alice to re-key"
-in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob after the room key rotation"
+in_ns 1 ping -c 5 -i 0.3 -W 2 "$VB" >/dev/null || die "alice -> bob after the room key rotation"
 pass "room update: MTU 1300 applied and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
 
 for _ in $(seq 50); do
