@@ -275,7 +275,7 @@ static int load_sessions(const char *path)
 }
 #endif
 
-static int launch(const struct options *o, struct rv_dp_worker *rxw)
+static int check_lcores(const struct options *o)
 {
 	unsigned need = o->dp.n_workers + (o->dp.mode == RV_DP_MODE_PIPELINE);
 	if (rte_lcore_count() < need + 1) {
@@ -285,6 +285,11 @@ static int launch(const struct options *o, struct rv_dp_worker *rxw)
 			need, rte_lcore_count(), need);
 		return -1;
 	}
+	return 0;
+}
+
+static void launch(const struct options *o, struct rv_dp_worker *rxw)
+{
 	unsigned lcore = rte_get_next_lcore(-1, 1, 0), i = 0;
 	for (; i < o->dp.n_workers; i++, lcore = rte_get_next_lcore(lcore, 1, 0)) {
 		rv_dp.w[i].lcore = lcore;
@@ -296,7 +301,6 @@ static int launch(const struct options *o, struct rv_dp_worker *rxw)
 		rxw->st = rv_stats_lcore(lcore);
 		rte_eal_remote_launch(rv_rx_lcore_main, rxw, lcore);
 	}
-	return 0;
 }
 
 static void control_loop(const struct options *o)
@@ -318,6 +322,8 @@ static int run(struct options *o)
 	int rc = 0;
 	o->st.owner_by_peer_id = o->dp.mode == RV_DP_MODE_PIPELINE;
 	o->st.tcp = o->dp.tcp_enabled;
+	if (check_lcores(o) < 0)
+		return 1;
 	if (rv_dp_setup(&o->dp, err, sizeof(err)) < 0 || rv_st_init(&o->st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
 		return 1;
@@ -334,8 +340,7 @@ static int run(struct options *o)
 	if (o->sessions_file)
 		fprintf(stderr, "roomvpn-dataplane: built without the agent: 'sessions' ignored\n");
 #endif
-	if (launch(o, &rxw) < 0)
-		return 1;
+	launch(o, &rxw);
 #ifdef RV_HAVE_AGENT
 	if (o->dp.tcp_enabled) { /* H6: the TCP fallback thread */
 		struct rv_tcp_fallback_ops ops = rv_tcp_fallback_io_ops();
