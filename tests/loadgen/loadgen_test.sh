@@ -148,7 +148,7 @@ LG_GW=(--dp 198.19.255.1:1194 --gateway 198.19.255.254)
 DP_LINK=(ip=198.18.255.254/16)
 LG_LINK=(--dp 198.18.255.254:1194 --client-net 198.18.0.0/16)
 LGDP=(--sizes 64 --trial-time 0.3
-	--max-trials 8 --max-rate 400000 --timeout 5 --quiet)
+	--max-trials 8 --max-rate 400000 --timeout 15 --quiet)
 
 run_lg_dp() {
 	"$LG" "${EAL[@]}" -l "${LG_LCORES:-1}" --file-prefix "${tag}lg" \
@@ -156,7 +156,7 @@ run_lg_dp() {
 		--json-out "$tmp/lg.json" >"$tmp/out" 2>&1
 	local rc=$?
 	cat "$tmp/out"
-	[ $rc -eq 0 ] || { bad "loadgen exit $rc"; return 1; }
+	[ $rc -eq 0 ] || { bad "loadgen exit $rc"; echo "--- data plane log:"; tail -20 "$tmp/dp.log"; return 1; }
 }
 
 # The loadgen's counts against the data plane's (sessions kept for this).
