@@ -164,6 +164,12 @@ dp_key() { # PEER
 }
 APEER=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["peer_id"]')
 K0=$(dp_key "$APEER")
+# The wire: alice's data-channel packets, headers only.
+ip netns exec "$(mns 1)" dumpcap -q -i eth0 -s 64 -f "udp dst port $DP_PORT" -w "$RUN/alice.pcap" \
+	>/dev/null 2>&1 &
+CAP=$!
+PIDS+=("$CAP")
+for _ in $(seq 50); do [ -s "$RUN/alice.pcap" ] && break; sleep 0.1; done
 if in_ns 1 iperf3 -c "$VB" -t 8 -J >"$RUN/iperf.json" 2>/dev/null; then
 	pass "iperf3 TCP alice -> bob: $("$PY" -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; print("%.0f Mbit/s" % (e["sum_received"]["bits_per_second"]/1e6))' "$RUN/iperf.json")"
 else
@@ -178,7 +184,12 @@ for _ in $(seq 30); do
 done
 [ "$K1" != "$K0" ] || die "no re-key during the iperf3 run (key-id $K0 -> $K1)"
 [ "$CK" = "$K1" ] || die "client key-id $CK, data plane key-id $K1"
-pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree), no connection drop"
+kill -INT "$CAP"
+wait "$CAP" 2>/dev/null
+WIRE=$(tshark -r "$RUN/alice.pcap" -d udp.port==$DP_PORT,openvpn -Y "openvpn.peerid == $APEER" \
+	-T fields -e openvpn.keyid 2>/dev/null | sort -un | tr '\n' ' ')
+[ "$(echo "$WIRE" | wc -w)" -ge 2 ] || die "key-ids on the wire (tshark): '$WIRE'"
+pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree; on the wire: $WIRE), no connection drop"
 
 # Room settings pushed over the keepalive streams: the new MTU is applied to
 # both members' devices and acknowledged; a rotated room key re-keys.
