@@ -8,8 +8,8 @@
 # certificate as the control plane (the clients' pin covers both).
 # Checks, in order: login, room create, `up --daemon` (join +
 # TunnelService.Bootstrap + TUN + data channel + keepalive stream); ping
-# both ways between the two members; iperf3 TCP (figure printed, not
-# asserted) across a re-key (rekey_interval 5 s: the key-id advances on the
+# both ways between the two members; iperf3 TCP both ways (figures printed,
+# not asserted), the first across a re-key (rekey_interval 5 s: the key-id advances on the
 # data plane and the client, the connection survives); `rooms update`: the
 # MTU reaches both devices and is acknowledged, a room-key rotation
 # re-keys; `status` (udp, RTT); a member of another room cannot reach the
@@ -154,9 +154,8 @@ in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >"$RUN/ping1.out" || die "alice ($VA) -> bob
 in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob ($VB) -> alice ($VA)"
 pass "ping both ways through the data plane: $(tail -1 "$RUN/ping1.out")"
 
-in_ns 2 iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
-IPERF=$!
-PIDS+=("$IPERF")
+ip netns exec "$(mns 2)" iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
+PIDS+=($!)
 sleep 0.5
 # Re-keys every 5 s (rekey_interval): the 8 s run must survive at least one.
 dp_key() { # PEER
@@ -217,6 +216,13 @@ grep -q "room key of lan rotated: peer-id $APEER asked to re-key" "$RUN/control.
 	die "the rotation did not ask alice to re-key"
 in_ns 1 ping -c 5 -i 0.3 -W 2 "$VB" >/dev/null || die "alice -> bob after the room key rotation"
 pass "room update: MTU 1300 applied and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
+
+# ...and the other way (bob -> alice, iperf3 reverse mode)
+ip netns exec "$(mns 2)" iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+in_ns 1 iperf3 -c "$VB" -t 2 -R -J >"$RUN/iperf-r.json" 2>/dev/null || die "iperf3 bob -> alice"
+pass "iperf3 TCP bob -> alice: $("$PY" -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; print("%.0f Mbit/s" % (e["sum_received"]["bits_per_second"]/1e6))' "$RUN/iperf-r.json")"
 
 for _ in $(seq 50); do
 	S=$(rv alice 1 --json status)
