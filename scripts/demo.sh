@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The main job (for now): build roomvpn, then show a live tunnel between a
-# stock OpenVPN (static-key mode, AES-256-CBC + HMAC-SHA256) and rvpeer, the
-# test peer built on libroomvpn, each in its own network namespace, with
-# ping both ways through it. Everything is torn down at the end.
+# The main job: build roomvpn, then run the whole system in network
+# namespaces: roomvpn-control (gRPC over TLS), roomvpn-dataplane (DPDK on a
+# veth, no hugepages), an admin, two users (alice, bob) and a room made with
+# the real `roomvpn` CLI, both users' tunnels up (`roomvpn up`), then ping
+# and a 3 s iperf3 run between their virtual IPs through the room, and
+# `roomvpn status`. Everything is torn down at the end, also on failure.
 # Usage: scripts/demo.sh [--no-build]   (as root, Debian 12)
-# RV_BUILD_DIR=dir picks another build directory than build/ (with --no-build).
+# RV_BUILD_DIR=dir uses that build directory instead of build/ (with --no-build).
+# The stock-OpenVPN interop demo is scripts/demo-openvpn-interop.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
-RV_TEST=demo
 
 build=1
 for a in "$@"; do
 	case "$a" in
 	--no-build) build=0 ;;
 	-h | --help)
-		sed -n '2,7p' "$0"
+		sed -n '2,10p' "$0"
 		exit 0
 		;;
 	*)
@@ -24,77 +26,130 @@ for a in "$@"; do
 		;;
 	esac
 done
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (namespaces, TUN devices, DPDK)" >&2; exit 1; }
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+B=$'\033[1m' N=$'\033[0m'
+say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
+# show WHO N CMD...: print the command as WHO types it, run it in ns mN, indent its output.
+show() {
+	local who=$1 n=$2
+	shift 2
+	printf '  %s@m%s$ %s\n' "$who" "$n" "$*"
+	in_ns "$n" "$@" 2>&1 | sed 's/^/      /'
+	return "${PIPESTATUS[0]}"
+}
+die() {
+	printf '\n%sdemo: FAILED: %s%s\n' "$B" "$*" "$N" >&2
+	for f in control.log dp.log cfg-alice/run/lan.log cfg-bob/run/lan.log; do
+		[ -f "$RUN/$f" ] && { echo "--- $f (last lines)"; tail -8 "$RUN/$f"; } >&2
+	done
+	exit 1
+}
 
 if [ $build = 1 ]; then
 	say "Installing dependencies and building (scripts/setup.sh --no-asan --no-fuzz)"
-	./scripts/setup.sh --no-asan --no-fuzz || { echo "demo: build failed" >&2; exit 1; }
+	./scripts/setup.sh --no-asan --no-fuzz || die "build failed"
 fi
-RVPEER=$ROOT/${RV_BUILD_DIR:-build}/tests/peer/rvpeer
-[ -x "$RVPEER" ] || { echo "demo: $RVPEER not built (run without --no-build)" >&2; exit 1; }
+BIN=$ROOT/${RV_BUILD_DIR:-build}
+for p in client/roomvpn control/roomvpn-control dataplane/roomvpn-dataplane; do
+	[ -x "$BIN/$p" ] || die "$BIN/$p not built (run without --no-build)"
+done
+for t in ip iperf3 ping openssl ss; do command -v $t >/dev/null || die "missing tool: $t"; done
 
-# Namespaces, veth, process clean-up on any exit: tests/interop/lib.sh.
-. "$ROOT/tests/interop/lib.sh"
-need_root openvpn ping ip python3
-PORT=41194
+RUN=$(mktemp -d /tmp/rv-demo.XXXXXX)
+SFX=demo$$
+source "$ROOT/scripts/lib/roomvpn_ns.sh"
+trap rv_cleanup EXIT
+trap 'exit 130' INT TERM
+# roomvpn as a user would type it (the real binary runs with --config-dir in
+# the user's namespace)
+user_rv() {
+	local u=$1 n=$2
+	shift 2
+	printf '  %s@m%s$ roomvpn %s\n' "$u" "$n" "$*"
+	rv "$u" "$n" "$@" 2>&1 | sed 's/^/      /'
+	return "${PIPESTATUS[0]}"
+}
 
-say "Two network namespaces joined by a veth (the 'internet' of this demo)"
-rv_two_ns
-echo "  $NS_A: $VETH_A 10.99.0.1/24   <-->   $NS_B: $VETH_B 10.99.0.2/24"
+say "Network: namespaces joined by a bridge (the 'internet' of this demo)"
+rv_topology
+for n in 1 2 9; do rv_member "$n"; done
+cat <<EOF
+  $NS_DP   roomvpn-dataplane on veth dp0 = $DP_IP (UDP $DP_PORT; TLS/TCP fallback $TCP_IP:$TCP_PORT)
+  $(mns 9)   roomvpn-control, gRPC over TLS on $CTL_IP:7443
+  $(mns 1)   alice's machine, 10.99.0.11
+  $(mns 2)   bob's machine,   10.99.0.12
+EOF
 
-say "A fresh OpenVPN static key (openvpn --genkey secret)"
-KEY=$RV_TMP/static.key
-openvpn --genkey secret "$KEY" >/dev/null 2>&1 || fail "openvpn --genkey secret"
-grep -m1 -A2 BEGIN "$KEY" | sed 's/^/  /'
-echo "  ... (256 bytes of key material: two directions x (cipher 64 + HMAC 64))"
+say "A self-signed TLS certificate for the server (clients pin its SHA-256)"
+rvn_cert || die "openssl req"
+echo "  fingerprint $FP"
 
-say "Stock openvpn $(openvpn --version | head -1 | cut -d' ' -f2) in $NS_A: tunnel address 10.77.0.1, key-direction 0"
-TUN_A=tun${RV_TAG}a
-TUN_B=tun${RV_TAG}b
-OVPN_LOG=$RV_TMP/openvpn.log
-set -- openvpn --dev "$TUN_A" --dev-type tun --secret "$KEY" 0 --cipher AES-256-CBC \
-	--auth SHA256 --proto udp --local 10.99.0.1 --lport $PORT --remote 10.99.0.2 \
-	--rport $PORT --ifconfig 10.77.0.1 10.77.0.2 --tun-mtu 1400 --ping 1 --verb 4 \
-	--log "$OVPN_LOG"
-echo "  \$ $*"
-rv_bg "$NS_A" "$RV_TMP/openvpn.out" "$@"
-OVPN_PID=$LAST_PID
+say "roomvpn-dataplane: DPDK on net_af_packet over dp0, no hugepages, 1 worker"
+rvn_dataplane || die "the data plane did not start"
+echo "  pid $DP_PID, agent socket $RUN/agent.sock"
+grep -v '^$' "$RUN/dp.log" | head -4 | sed 's/^/  | /'
 
-say "rvpeer (libroomvpn + TUN + UDP) in $NS_B: tunnel address 10.77.0.2, key-direction 1"
-STATS=$RV_TMP/rvpeer.json
-set -- "$RVPEER" --tun "$TUN_B" --mode static --secret "$KEY" --key-direction 1 \
-	--local 10.99.0.2:$PORT --remote 10.99.0.1:$PORT --ping 1 --stats-file "$STATS"
-echo "  \$ ${*#"$ROOT/"}"
-rv_bg "$NS_B" "$RV_TMP/rvpeer.log" "$@"
-PEER_PID=$LAST_PID
-wait_for 10 "rvpeer's TUN device" ip -n "$NS_B" link show "$TUN_B"
-rv_tun_up "$NS_B" "$TUN_B" 10.77.0.2 10.77.0.1
-echo "  \$ ip addr add 10.77.0.2 peer 10.77.0.1 dev $TUN_B; ip link set $TUN_B mtu 1400 up"
-wait_for 10 "openvpn to accept rvpeer's first packet" \
-	grep -q "Initialization Sequence Completed" "$OVPN_LOG"
-grep -E "Static Key Encryption|Peer Connection Initiated|Initialization Sequence Completed" \
-	"$OVPN_LOG" | sed 's/^[0-9-]* [0-9:]* us=[0-9]* /  openvpn: /'
+say "roomvpn-control: 'init' makes the admin account, 'serve' answers gRPC over TLS"
+rvn_control admin-password-1 || die "roomvpn-control init"
+echo "  pid $CTL_PID, state in $RUN/state"
 
-say "ping from the OpenVPN side (10.77.0.1) to rvpeer (10.77.0.2)"
-ping_ok "$NS_A" 10.77.0.2 5 || fail "ping openvpn -> rvpeer lost packets"
+say "The admin logs in (password on stdin) and creates two users"
+rvn_login admin admin-password-1 9 || die "admin login"
+echo "  admin@m9$ roomvpn login $CTL_IP:7443 --username admin --fingerprint ${FP:0:17}... --password-stdin"
+sed 's/^/      /' "$RUN/login.out"
+for u in alice bob; do
+	echo "$u-password-1" | user_rv admin 9 admin users create "$u" --password-stdin ||
+		die "admin users create $u"
+done
 
-say "ping from the rvpeer side (10.77.0.2) to OpenVPN (10.77.0.1)"
-ping_ok "$NS_B" 10.77.0.1 5 || fail "ping rvpeer -> openvpn lost packets"
+say "alice and bob log in from their machines"
+rvn_login alice alice-password-1 1 || die "alice login"
+rvn_login bob bob-password-1 2 || die "bob login"
+echo "  alice@m1, bob@m2 logged in (device token in login.conf, mode $(stat -c %a "$RUN/cfg-alice/login.conf"))"
 
-say "rvpeer's counters (SIGUSR1): packets in/out and every drop reason"
-rv_counters "$PEER_PID" rvpeer
-python3 -m json.tool "$STATS" | sed 's/^/  /'
-rv_expect_clean rvpeer
+say "alice creates the room 'lan'; both join it"
+user_rv alice 1 rooms create lan || die "rooms create lan"
+user_rv alice 1 join lan || die "alice join lan"
+user_rv bob 2 join lan || die "bob join lan"
 
-say "openvpn's log: authentication or replay errors?"
-if grep -E "Authenticate/Decrypt packet error|PID_ERR|bad packet ID|[Rr]eplay attack|HMAC authentication failed" \
-	"$OVPN_LOG"; then
-	fail "openvpn reported errors (above)"
-fi
-echo "  none (openvpn --verb 4 log: $(wc -l <"$OVPN_LOG") lines)"
+say "Both bring their tunnels up (TUN device, X25519 bootstrap, data channel over UDP)"
+for ub in alice:1 bob:2; do
+	u=${ub%:*} n=${ub#*:}
+	echo "  $u@m$n$ roomvpn up lan --daemon"
+	rvn_up "$u" "$n" lan || die "$u: roomvpn up"
+	sed 's/^/      /' "$RUN/up-$u.out"
+done
+{ VA=$(rvn_vip alice 1) && VB=$(rvn_vip bob 2); } || die "no virtual IPs in status"
+echo "  alice is $VA, bob is $VB in room lan"
 
-say "Tearing down (processes, TUN devices, namespaces)"
-rv_stop "$PEER_PID"
-rv_stop "$OVPN_PID"
-echo "  done: stock OpenVPN and libroomvpn exchanged ICMP both ways, no errors."
+say "ping from alice to bob's virtual IP (through the data plane)"
+show alice 1 ping -c 4 -i 0.3 -W 2 "$VB" || die "ping alice -> bob"
+say "ping from bob to alice"
+show bob 2 ping -c 4 -i 0.3 -W 2 "$VA" || die "ping bob -> alice"
+
+say "iperf3 TCP for 3 s, alice -> bob, through the room"
+rvn_iperf_server 2 "$VB" || die "iperf3 server in bob's namespace did not start"
+show alice 1 iperf3 -c "$VB" -t 3 -f m || die "iperf3 alice -> bob"
+
+say "roomvpn status (virtual IP, transport, RTT, bytes, key-id)"
+user_rv alice 1 status || die "status (alice)"
+user_rv bob 2 status || die "status (bob)"
+echo "  the data plane's view:"
+dpctl sessions 2>&1 | sed 's/^/      /'
+
+say "Tearing down: tunnels down, servers stopped, namespaces deleted"
+user_rv alice 1 down lan || die "alice: roomvpn down"
+user_rv bob 2 down lan || die "bob: roomvpn down"
+for p in "$CTL_PID" "$DP_PID"; do
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+done
+echo "  roomvpn-control ($CTL_PID) and roomvpn-dataplane ($DP_PID) stopped"
+trap - EXIT
+rv_cleanup
+for n in "${NSES[@]}"; do
+	ip netns list | grep -q "^$n" && die "namespace $n still there"
+done
+echo "  namespaces ${NSES[*]} deleted"
+printf '\n%sdemo: OK - two users reached each other through a roomvpn room.%s\n' "$B" "$N"
