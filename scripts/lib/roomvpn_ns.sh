@@ -25,7 +25,8 @@ rvn_cert() {
 	FP=$(openssl x509 -in "$RUN/tls.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 }
 
-# rvn_dataplane: roomvpn-dataplane in ns dp, 1 worker, idle lcores sleep.
+# rvn_dataplane [--set k=v ...]: roomvpn-dataplane in ns dp, 1 worker, idle
+# lcores sleep 200 us (extra settings override).
 rvn_dataplane() {
 	ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW" || return 1
 	ip -n "$NS_SW" link set p-k0 master br0 up
@@ -36,7 +37,7 @@ rvn_dataplane() {
 		--vdev "net_af_packet0,iface=dp0" -- \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set agent-socket="$RUN/agent.sock" \
 		--set idle-sleep-us=200 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
-		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" >"$RUN/dp.log" 2>&1 &
+		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" "$@" >"$RUN/dp.log" 2>&1 &
 	DP_PID=$!
 	PIDS+=("$DP_PID")
 	for _ in $(seq 300); do
@@ -108,7 +109,7 @@ rvn_vip() {
 
 # rvn_iperf_server N ADDR: one-shot iperf3 server in ns mN, waits until it listens.
 rvn_iperf_server() {
-	in_ns "$1" iperf3 -s -1 -B "$2" >"$RUN/iperf-server-$1.log" 2>&1 &
+	ip netns exec "$(mns "$1")" iperf3 -s -1 -B "$2" >"$RUN/iperf-server-$1.log" 2>&1 &
 	PIDS+=("$!")
 	for _ in $(seq 50); do
 		in_ns "$1" ss -Hltn "sport = :5201" | grep -q . && return 0
