@@ -49,6 +49,10 @@ die() {
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 calc() { awk "BEGIN { print $* }"; }
+# sysc PID: read/write-family syscalls (file I/O, i.e. TUN; not socket sendmmsg/recvmmsg)
+sysc() { awk '/^sysc[rw]/ { s += $2 } END { print s + 0 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+# pkts N: packets sent out of eth0 in ns mN (one per tunnelled packet of client A)
+pkts() { ip -n "$(mns "$1")" -s -j link show eth0 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["tx"]["packets"])'; }
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 
 # rtt SYSTEM DEST: NPING pings A -> B after a warm-up; prints and stores avg/p50/p99.
@@ -104,8 +108,10 @@ through() {
 		ip netns exec "$(mns 1)" iperf3 -c "$dest" -t "$T" -J >"$RUN/iperf-$sys-$r.json" 2>&1 &
 		icli=$!
 		all="$procs iperf3-client:$icli iperf3-server:$isrv"
-		declare -A t0=() t1=()
-		for lp in $all; do t0[$lp]=$(ticks "${lp#*:}"); done
+		declare -A t0=() t1=() c0=() c1=()
+		for lp in $all; do t0[$lp]=$(ticks "${lp#*:}") c0[$lp]=$(sysc "${lp#*:}"); done
+		local k0 k1
+		k0=$(pkts 1)
 		read -r s0 w0 < <(busy)
 		start=$EPOCHREALTIME
 		sleep "$(calc "$T / 2 - 0.5")"
@@ -114,7 +120,8 @@ through() {
 		top -b -n2 -d1 -w 120 >"$RUN/top-all-$sys.out" 2>&1
 		wait $!
 		sleep "$(calc "x = $T - 0.3 - ($EPOCHREALTIME - $start); x > 0 ? x : 0")"
-		for lp in $all; do t1[$lp]=$(ticks "${lp#*:}"); done
+		for lp in $all; do t1[$lp]=$(ticks "${lp#*:}") c1[$lp]=$(sysc "${lp#*:}"); done
+		k1=$(pkts 1)
 		read -r s1 w1 < <(busy)
 		el=$(calc "$EPOCHREALTIME - $start")
 		wait "$icli" || { cat "$RUN/iperf-$sys-$r.json"; return 1; }
@@ -124,11 +131,13 @@ through() {
 		printf '  iperf3 %s round %d: %.1f Mbit/s (%d TCP retransmits)\n' "$sys" "$r" \
 			"$(calc "${bps% *} / 1000000")" "${bps#* }"
 		[ "${bps% *}" -gt "$best" ] && best=${bps% *}
-		CPU_LINES="  CPU over ${el}s of round $r (100% = one core; s/GB = CPU-seconds per GB delivered); machine: $(nproc) cores, $(calc "int(100 * $(nproc) * ($s1 - $s0) / ($w1 - $w0))")% busy:"
+		CPU_LINES="  CPU over ${el}s of round $r (100% = one core; s/GB = CPU-seconds per GB delivered; file r/w syscalls (TUN) per packet A sent, $((k1 - k0)) packets); machine: $(nproc) cores, $(calc "int(100 * $(nproc) * ($s1 - $s0) / ($w1 - $w0))")% busy:"
 		for lp in $all; do
 			p=$(calc "(${t1[$lp]} - ${t0[$lp]}) / $HZ")
-			CPU_LINES+=$'\n'"$(printf '    %-16s pid %-7s %4.0f%%  %5.1f s/GB' "${lp%%:*}" "${lp#*:}" \
-				"$(calc "100 * $p / $el")" "$(calc "$p / (${bps% *} * $el / 8e9)")")"
+			CPU_LINES+=$'\n'"$(printf '    %-16s pid %-7s %4.0f%%  %5.1f s/GB  %5.2f syscalls/packet' \
+				"${lp%%:*}" "${lp#*:}" "$(calc "100 * $p / $el")" \
+				"$(calc "$p / (${bps% *} * $el / 8e9)")" \
+				"$(calc "(${c1[$lp]} - ${c0[$lp]}) / ($k1 - $k0 + 1)")")"
 		done
 	done
 	drops "$RUN/drops1-$sys"
