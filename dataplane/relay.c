@@ -11,6 +11,7 @@
  * never shared between threads and the hot path takes no lock. */
 #include <rte_byteorder.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 
 #include "dc_frame.h"
 #include "inet.h"
@@ -76,6 +77,14 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 	struct rv_outer_addr addr[SEAL_MAX];
 	enum rv_drop res[SEAL_MAX];
 	unsigned n = 0;
+	/* Stage: fetch the destinations' sealing keys and counters for the
+	 * whole list (cold with many sessions), then use them. */
+	for (unsigned i = 0; i < l->n; i++) {
+		struct rv_dp_key *k = rv_dp_tx_key(l->d[i]);
+		if (k)
+			rte_prefetch0(k);
+		rte_prefetch0(&l->d[i]->ctr);
+	}
 	/* Stage: pick key, context and packet-id; compact the list. */
 	for (unsigned i = 0; i < l->n; i++) {
 		struct rte_mbuf *m = l->m[i];
@@ -320,15 +329,40 @@ static bool reads_as_none(const struct rte_mbuf *m, const struct rv_dp_session *
 	}
 }
 
+/* With many sessions each packet's session, key and replay window are cold:
+ * fetch them for the whole burst first so that the misses overlap (the
+ * table walk itself is one lookup at a time). */
+static void prefetch_sessions(struct rv_dp_tables *t, struct rte_mbuf **pkts, unsigned n,
+			      struct rv_dp_session **ss)
+{
+	for (unsigned i = 0; i < n; i++) {
+		ss[i] = t ? rv_dp_find_peer(t, rv_job(pkts[i])->peer_id) : NULL;
+		if (ss[i]) {
+			rte_prefetch0(&ss[i]->slot);
+			rte_prefetch0(&ss[i]->ctr);
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		for (int x = 0; ss[i] && x < RV_DP_KEY_SLOTS; x++) {
+			struct rv_dp_key *k = rcu_dereference(ss[i]->slot[x]);
+			if (k) {
+				rte_prefetch0(k);
+				rte_prefetch0(&k->replay);
+			}
+		}
+}
+
 /* Stage 1: session and key for each packet; hands off packets we don't own. */
 static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct rte_mbuf **pkts,
 			unsigned n, struct open_item *it, struct rv_cipher_ctx **ctx)
 {
+	struct rv_dp_session *ss[RV_DP_BURST];
 	unsigned k = 0;
+	prefetch_sessions(t, pkts, n, ss);
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct rv_job *j = rv_job(m);
-		struct rv_dp_session *s = t ? rv_dp_find_peer(t, j->peer_id) : NULL;
+		struct rv_dp_session *s = ss[i];
 		if (unlikely(!s || atomic_load_explicit(&s->dead, memory_order_relaxed))) {
 			drop(w, m, RV_DROP_UNKNOWN_PEER);
 			continue;
