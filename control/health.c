@@ -1,5 +1,5 @@
-/* Health: the server's own state now; per-device tunnel status comes with
- * the tunnel streams. */
+/* Health: the server's own state and the status of the caller's tunnels
+ * (an admin's: every tunnel), with the data plane's figures. */
 #include "health.h"
 
 #include <stdio.h>
@@ -9,7 +9,63 @@
 #include "control.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "roomvpn/v1/health.pb-c.h"
+#include "session.h"
 #include "users.h"
+
+static Roomvpn__V1__TunnelStatus *tunnel_msg(const struct rv_tunnel_status *t)
+{
+	Roomvpn__V1__TunnelStatus *m = malloc(sizeof(*m));
+	char vip[16];
+
+	if (!m)
+		return NULL;
+	roomvpn__v1__tunnel_status__init(m);
+	snprintf(vip, sizeof(vip), "%u.%u.%u.%u", t->vip >> 24, (t->vip >> 16) & 255,
+		 (t->vip >> 8) & 255, t->vip & 255);
+	m->device_id = t->device_id;
+	m->user_id = t->user_id;
+	m->state = strdup(t->up ? "up" : "down");
+	m->room = strdup(t->room);
+	m->peer_id = t->peer_id;
+	m->virtual_ip = strdup(vip);
+	m->transport = strdup(t->transport);
+	m->packets_in = t->packets_in;
+	m->bytes_in = t->bytes_in;
+	m->packets_out = t->packets_out;
+	m->bytes_out = t->bytes_out;
+	m->rtt_us = t->rtt_us;
+	m->latency_us = t->rtt_us > UINT32_MAX ? UINT32_MAX : (uint32_t)t->rtt_us;
+	m->last_seen_unix_ms = t->last_seen_unix_ms;
+	m->last_seen_unix = t->last_seen_unix_ms / 1000;
+	if (!m->state || !m->room || !m->virtual_ip || !m->transport) {
+		roomvpn__v1__tunnel_status__free_unpacked(m, NULL);
+		return NULL;
+	}
+	return m;
+}
+
+/* The caller's tunnels (an admin: all). 0, or -1 (out of memory). */
+static int add_tunnels(struct rv_rpc_ctx *ctx, Roomvpn__V1__HealthResponse *r)
+{
+	struct rv_tunnel_status *v;
+	bool dp_ok = false;
+	int n = rv_session_status(ctx->ctl, ctx->who.admin, ctx->who.user_id, &v, &dp_ok);
+
+	r->dataplane_reachable = dp_ok;
+	if (n < 0)
+		return -1;
+	if (n && !(r->tunnels = calloc((size_t)n, sizeof(*r->tunnels))))
+		n = -1;
+	for (int i = 0; i < n; i++) {
+		if (!(r->tunnels[i] = tunnel_msg(&v[i]))) {
+			n = -1;
+			break;
+		}
+		r->n_tunnels++;
+	}
+	free(v);
+	return n < 0 ? -1 : 0;
+}
 
 grpc_status_code rv_health_get_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				   ProtobufCMessage **resp, char *msg, size_t msglen)
@@ -26,7 +82,9 @@ grpc_status_code rv_health_get_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	r->uptime_s = (rv_control_now_mono() - ctl->start_ns) / 1000000000ull;
 	r->users = rv_users_count();
 	r->tls_fingerprint = strdup(ctl->tls_fingerprint);
-	*resp = (ProtobufCMessage *)r;
+	*resp = (ProtobufCMessage *)r; /* freed by the server, also on errors */
+	if (add_tunnels(ctx, r) < 0)
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	return GRPC_STATUS_OK;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "session.h"
 #include "store.h"
 
 #define N_SLOTS	     64
@@ -260,6 +261,72 @@ static void render_latency(struct sbuf *b, struct rv_metrics *m)
 	}
 }
 
+/* Room names are [A-Za-z0-9._-] but escape anyway (label value rules). */
+static void label_esc(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	for (; *in && o + 3 < len; in++) {
+		if (*in == '"' || *in == '\\' || *in == '\n')
+			out[o++] = '\\';
+		out[o++] = *in == '\n' ? 'n' : *in;
+	}
+	out[o] = 0;
+}
+
+/* Tunnels (control plane's registry + the data plane's stats): one series
+ * per (room, device) the data plane runs, so at most one per tunnel. */
+static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+	    {"roomvpn_tunnel_up", "gauge", "1 when the tunnel saw a packet recently."},
+	    {"roomvpn_tunnel_rx_bytes_total", "counter", "Bytes received from the device."},
+	    {"roomvpn_tunnel_tx_bytes_total", "counter", "Bytes sent to the device."},
+	    {"roomvpn_tunnel_rx_packets_total", "counter", "Packets received from the device."},
+	    {"roomvpn_tunnel_tx_packets_total", "counter", "Packets sent to the device."},
+	    {"roomvpn_tunnel_rtt_seconds", "gauge", "Last measured round trip to the device."},
+	    {"roomvpn_tunnel_last_seen_seconds", "gauge", "Unix time of the device's last packet."},
+	};
+	struct rv_tunnel_status *v = NULL;
+	bool dp_ok = false;
+	int n = rv_session_status(ctl, true, 0, &v, &dp_ok), up = 0;
+	char room[160];
+
+	render_gauge(b, "roomvpn_dataplane_up",
+		     "1 when the data plane answered the last stats read.", dp_ok);
+	for (int i = 0; i < n; i++) {
+		up += v[i].up;
+		for (int j = 0; j < i && v[i].on_dataplane; j++) /* one series per label set */
+			if (v[j].on_dataplane && v[j].device_id == v[i].device_id &&
+			    !strcmp(v[j].room, v[i].room))
+				v[i].on_dataplane = false;
+	}
+	render_gauge(b, "roomvpn_tunnels", "Tunnels the control plane knows of.", n < 0 ? -1 : n);
+	render_gauge(b, "roomvpn_tunnels_up", "Tunnels that saw a packet recently.", up);
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
+			  fam[f].type);
+		for (int i = 0; i < n; i++) {
+			const struct rv_tunnel_status *t = &v[i];
+			double val[] = {t->up,
+					(double)t->bytes_in,
+					(double)t->bytes_out,
+					(double)t->packets_in,
+					(double)t->packets_out,
+					(double)t->rtt_us / 1e6,
+					(double)t->last_seen_unix_ms / 1e3};
+			if (!t->on_dataplane ||
+			    ((f == 5 && !t->rtt_us) || (f == 6 && !t->last_seen_unix_ms)))
+				continue;
+			label_esc(t->room, room, sizeof(room));
+			sb_printf(b, "%s{room=\"%s\",device=\"%016llx\"} %.17g\n", fam[f].name,
+				  room, (unsigned long long)t->device_id, val[f]);
+		}
+	}
+	free(v);
+}
+
 char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 {
 	struct rv_metrics *m = ctl->metrics;
@@ -283,6 +350,7 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 		     count_keys(ctl->store, "r/"));
 	render_gauge(&b, "roomvpn_control_room_members", "Devices currently in a room.",
 		     count_keys(ctl->store, "m/"));
+	render_tunnels(&b, ctl);
 	sb_printf(&b,
 		  "# HELP roomvpn_control_start_time_seconds Start time of the process "
 		  "since the Unix epoch.\n# TYPE roomvpn_control_start_time_seconds gauge\n"

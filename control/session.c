@@ -9,16 +9,20 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "dpclient.h"
 #include "key_slots.h"
 #include "log.h"
+#include "roomvpn/v1/auth_store.pb-c.h"
 #include "rooms.h"
 #include "store.h"
+#include "tokens.h"
 
 #define MAX_TUNNELS 4096
 
 struct tunnel_entry {
-	uint64_t room, device;
+	uint64_t room, device, user;
 	uint32_t peer_id;
 	char room_name[RV_ROOM_NAME_MAX + 1];
 	struct rv_stream *stream; /* the open keepalive stream, or NULL */
@@ -30,6 +34,14 @@ struct tunnel_entry {
 	uint8_t room_key_tag[8];
 	uint64_t config_seq; /* last ConfigUpdate pushed */
 	uint64_t last_hb_ns; /* last Hello/Heartbeat (0: none in this process) */
+	/* what the data plane was given (in memory only; see session.h) */
+	bool keyed;
+	uint64_t key_ns; /* when recorded (monotonic) */
+	uint32_t subnet, prefix_len, vip;
+	enum rv_cipher suite;
+	uint8_t push_key_id;
+	bool repushed; /* in the last re-push */
+	struct rv_key_material km;
 };
 
 /* All under lock: the stream pointer is set by Hello and cleared by the
@@ -44,10 +56,17 @@ static struct {
 static bool adopted; /* the data plane's sessions were read in (lock held) */
 static void adopt_from_dataplane(struct rv_control *ctl);
 
+/* Forget an entry's key material. */
+static void wipe_entry(struct tunnel_entry *e)
+{
+	OPENSSL_cleanse(&e->km, sizeof(e->km));
+	e->keyed = false;
+}
+
 static void (*prev_rpc_done)(struct rv_control *, const char *, int, uint64_t);
 
 uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const char *room_name,
-			     uint64_t device_id, uint32_t *old)
+			     uint64_t device_id, uint64_t user_id, uint32_t *old)
 {
 	uint32_t id;
 	unsigned i;
@@ -68,8 +87,10 @@ uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const cha
 	if (i < MAX_TUNNELS) {
 		/* a replaced tunnel's stream stays attached until it ends */
 		struct rv_stream *s = found ? reg.t[i].stream : NULL;
+		wipe_entry(&reg.t[i]);
 		reg.t[i] = (struct tunnel_entry){.room = room_id,
 						 .device = device_id,
+						 .user = user_id,
 						 .peer_id = id,
 						 .stream = s,
 						 .keyed_ns = rv_control_now_mono()};
@@ -128,6 +149,34 @@ void rv_session_rekey_done(uint32_t peer_id, uint8_t key_id)
 	pthread_mutex_unlock(&reg.lock);
 }
 
+void rv_session_set_key(uint32_t peer_id, const struct rv_session_keys *k)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++) {
+		struct tunnel_entry *e = &reg.t[i];
+		if (e->peer_id != peer_id)
+			continue;
+		e->keyed = true;
+		e->key_ns = rv_control_now_mono();
+		e->subnet = k->subnet;
+		e->prefix_len = k->prefix_len;
+		e->vip = k->vip;
+		e->suite = k->suite;
+		e->push_key_id = k->key_id;
+		memcpy(&e->km, k->km, sizeof(e->km));
+	}
+	pthread_mutex_unlock(&reg.lock);
+}
+
+void rv_session_clear_key(uint32_t peer_id)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n; i++)
+		if (reg.t[i].peer_id == peer_id)
+			wipe_entry(&reg.t[i]);
+	pthread_mutex_unlock(&reg.lock);
+}
+
 static int is_member(struct rv_store *s, uint64_t room, uint64_t dev)
 {
 	char k[64];
@@ -173,6 +222,24 @@ static int device_of(struct rv_store *s, uint64_t room, uint32_t vip, uint64_t *
 	return rc;
 }
 
+/* The user a device belongs to (0: unknown). */
+static uint64_t user_of(struct rv_store *s, uint64_t dev)
+{
+	Roomvpn__V1__DeviceRecord *d = NULL;
+	char key[24], hex[17];
+	uint64_t user = 0;
+
+	rv_id_hex(dev, hex);
+	snprintf(key, sizeof(key), "d/%s", hex);
+	if (rv_store_get_msg(s, key, &roomvpn__v1__device_record__descriptor,
+			     (ProtobufCMessage **)&d) == 0 &&
+	    d) {
+		user = d->user_id;
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	}
+	return user;
+}
+
 static void adopt_one(struct rv_control *ctl, const Roomvpn__Dataplane__V1__SessionStats *ss)
 {
 	Roomvpn__V1__RoomRecord *room = NULL;
@@ -194,6 +261,7 @@ static void adopt_one(struct rv_control *ctl, const Roomvpn__Dataplane__V1__Sess
 					     .keyed_ns = rv_control_now_mono()};
 	snprintf(reg.t[reg.n].room_name, sizeof(reg.t[reg.n].room_name), "%s", room->name);
 	note_room(&reg.t[reg.n], room);
+	reg.t[reg.n].user = user_of(ctl->store, dev);
 	reg.n++;
 	if (reg.next <= ss->peer_id)
 		reg.next = ss->peer_id + 1;
@@ -247,7 +315,9 @@ static void drop_entry(struct rv_control *ctl, unsigned i, const char *reason, b
 		push_kick(&reg.t[i], reason);
 	else if (reg.t[i].stream)
 		rv_stream_finish(reg.t[i].stream, GRPC_STATUS_UNAVAILABLE, reason);
+	wipe_entry(&reg.t[i]);
 	reg.t[i] = reg.t[--reg.n];
+	wipe_entry(&reg.t[reg.n]);
 }
 
 void rv_session_reconcile(struct rv_control *ctl)
@@ -378,6 +448,7 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		struct tunnel_entry *e = &reg.t[reg.n++];
 		*e = (struct tunnel_entry){.room = room->id,
 					   .device = ctx->who.device_id,
+					   .user = ctx->who.user_id,
 					   .peer_id = h->peer_id,
 					   .stream = s,
 					   .keyed_ns = rv_control_now_mono(),
@@ -471,6 +542,7 @@ static grpc_status_code heartbeat(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	ev.heartbeat = &reply;
 	rv_stream_send(s, &ev.base);
 	ask_rekey(ctx->ctl, s);
+	rv_session_poll(ctx->ctl); /* a restarted data plane gets its sessions back */
 	/* Memberships may also end without an RPC of ours (store restored,
 	 * another control plane): check on every heartbeat too. */
 	rv_session_reconcile(ctx->ctl);
@@ -516,3 +588,296 @@ const struct rv_stream_ops rv_session_keepalive_ops = {
     .on_message = on_message,
     .on_end = on_end,
 };
+
+/* ---- Data-plane stats cache and re-push ------------------------------------ */
+
+static struct {
+	pthread_mutex_t lock;			/* taken before reg.lock, never after */
+	uint64_t read_ns;			/* when the last read started (0: never) */
+	Roomvpn__Dataplane__V1__Response *resp; /* NULL: the last read failed */
+} dps = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool on_dataplane(const Roomvpn__Dataplane__V1__Stats *st, uint32_t peer_id)
+{
+	for (size_t i = 0; i < st->n_session; i++)
+		if (st->session[i]->peer_id == peer_id)
+			return true;
+	return false;
+}
+
+/* The data-plane form of entry @e (pointers into @e). */
+static void fill_session(struct tunnel_entry *e, Roomvpn__Dataplane__V1__Session *s,
+			 Roomvpn__Dataplane__V1__Key *k, Roomvpn__Dataplane__V1__Room *r)
+{
+	roomvpn__dataplane__v1__session__init(s);
+	roomvpn__dataplane__v1__key__init(k);
+	roomvpn__dataplane__v1__room__init(r);
+	r->room_id = (uint32_t)e->room;
+	r->subnet = e->subnet;
+	r->prefix_len = e->prefix_len;
+	k->key_id = e->push_key_id;
+	k->material.data = (uint8_t *)&e->km;
+	k->material.len = sizeof(e->km);
+	k->direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
+	s->peer_id = e->peer_id;
+	s->room_id = r->room_id;
+	s->vip = e->vip;
+	s->cipher = (char *)rv_cipher_name(e->suite);
+	s->key = k;
+}
+
+struct push {
+	Roomvpn__Dataplane__V1__Request *rq, **rqp;
+	Roomvpn__Dataplane__V1__Session *s, **sp;
+	Roomvpn__Dataplane__V1__Key *k;
+	Roomvpn__Dataplane__V1__Room *r, **rp;
+	Roomvpn__Dataplane__V1__UpsertRoom *ur;
+	Roomvpn__Dataplane__V1__UpsertSession *us;
+};
+
+static int push_alloc(struct push *p, unsigned n)
+{
+	p->rq = calloc(2 * n, sizeof(*p->rq));
+	p->rqp = calloc(2 * n, sizeof(*p->rqp));
+	p->s = calloc(n, sizeof(*p->s));
+	p->sp = calloc(n, sizeof(*p->sp));
+	p->k = calloc(n, sizeof(*p->k));
+	p->r = calloc(n, sizeof(*p->r));
+	p->rp = calloc(n, sizeof(*p->rp));
+	p->ur = calloc(n, sizeof(*p->ur));
+	p->us = calloc(n, sizeof(*p->us));
+	return p->rq && p->rqp && p->s && p->sp && p->k && p->r && p->rp && p->ur && p->us ? 0 : -1;
+}
+
+static void push_free(struct push *p)
+{
+	free(p->rq), free(p->rqp), free(p->s), free(p->sp), free(p->k);
+	free(p->r), free(p->rp), free(p->ur), free(p->us);
+}
+
+/* One Resync of every keyed tunnel and its room (lock held). */
+static int resync(struct rv_control *ctl, struct push *p, unsigned *sessions, unsigned *rooms,
+		  char *err, size_t errlen)
+{
+	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
+	unsigned ns = 0, nr = 0;
+
+	for (unsigned i = 0; i < reg.n; i++) {
+		if (!reg.t[i].keyed)
+			continue;
+		reg.t[i].repushed = true;
+		fill_session(&reg.t[i], &p->s[ns], &p->k[ns], &p->r[nr]);
+		p->sp[ns] = &p->s[ns];
+		ns++;
+		unsigned j;
+		for (j = 0; j < nr && p->rp[j]->room_id != p->r[nr].room_id; j++)
+			;
+		if (j == nr) {
+			p->rp[nr] = &p->r[nr];
+			nr++;
+		}
+	}
+	rs.n_rooms = nr;
+	rs.rooms = p->rp;
+	rs.n_sessions = ns;
+	rs.sessions = p->sp;
+	roomvpn__dataplane__v1__request__init(&p->rq[0]);
+	p->rq[0].request_id = 1;
+	p->rq[0].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC;
+	p->rq[0].resync = &rs;
+	p->rqp[0] = &p->rq[0];
+	*sessions = ns;
+	*rooms = nr;
+	return rv_dpclient_exchange(ctl->cfg.dp_agent, p->rqp, 1, err, errlen);
+}
+
+/* UpsertRoom + UpsertSession for every keyed tunnel recorded before
+ * @read_ns that the data plane lacks (lock held). */
+static int upsert_missing(struct rv_control *ctl, struct push *p,
+			  const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns,
+			  unsigned *sessions, char *err, size_t errlen)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < reg.n; i++) {
+		struct tunnel_entry *e = &reg.t[i];
+		if (!e->keyed || e->key_ns >= read_ns || on_dataplane(st, e->peer_id))
+			continue;
+		e->repushed = true;
+		fill_session(e, &p->s[n], &p->k[n], &p->r[n]);
+		roomvpn__dataplane__v1__upsert_room__init(&p->ur[n]);
+		roomvpn__dataplane__v1__upsert_session__init(&p->us[n]);
+		p->ur[n].room = &p->r[n];
+		p->us[n].session = &p->s[n];
+		roomvpn__dataplane__v1__request__init(&p->rq[2 * n]);
+		roomvpn__dataplane__v1__request__init(&p->rq[2 * n + 1]);
+		p->rq[2 * n].request_id = 2 * n + 1;
+		p->rq[2 * n].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM;
+		p->rq[2 * n].upsert_room = &p->ur[n];
+		p->rq[2 * n + 1].request_id = 2 * n + 2;
+		p->rq[2 * n + 1].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION;
+		p->rq[2 * n + 1].upsert_session = &p->us[n];
+		p->rqp[2 * n] = &p->rq[2 * n];
+		p->rqp[2 * n + 1] = &p->rq[2 * n + 1];
+		n++;
+	}
+	*sessions = n;
+	return n ? rv_dpclient_exchange(ctl->cfg.dp_agent, p->rqp, 2 * n, err, errlen) : 0;
+}
+
+/* The data plane starts packet-ids afresh for a re-pushed session, which
+ * the client's replay window would refuse under the same key: every
+ * re-pushed tunnel is asked to re-key at once (lock held). */
+static void ask_rekey_repushed(void)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Rekey rk = ROOMVPN__V1__REKEY__INIT;
+
+	for (unsigned i = 0; i < reg.n; i++) {
+		struct tunnel_entry *e = &reg.t[i];
+		if (!e->repushed || !e->stream)
+			continue;
+		rk.peer_id = e->peer_id;
+		rk.reason = "the data plane restarted";
+		ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY;
+		ev.rekey = &rk;
+		rv_stream_send(e->stream, &ev.base);
+		e->rekey_asked_ns = rv_control_now_mono();
+	}
+}
+
+/* Give the data plane what it lacks (lock held). */
+static void repush(struct rv_control *ctl, const Roomvpn__Dataplane__V1__Stats *st,
+		   uint64_t read_ns)
+{
+	unsigned missing = 0, keyless = 0, sessions = 0, rooms = 0;
+	struct push p = {0};
+	char err[256];
+	int rc;
+
+	for (unsigned i = 0; i < reg.n; i++) {
+		struct tunnel_entry *e = &reg.t[i];
+		if (!e->keyed)
+			keyless++;
+		else if (e->key_ns < read_ns && !on_dataplane(st, e->peer_id))
+			missing++;
+	}
+	if (!missing)
+		return;
+	for (unsigned i = 0; i < reg.n; i++)
+		reg.t[i].repushed = false;
+	if (push_alloc(&p, reg.n) < 0) {
+		rv_log(RV_LOG_WARN, "re-pushing sessions to the data plane: out of memory");
+		goto out;
+	}
+	if (st->n_session == 0) {
+		rc = resync(ctl, &p, &sessions, &rooms, err, sizeof(err));
+		if (rc == 0)
+			rv_log(RV_LOG_INFO,
+			       "data plane without sessions (restarted): resynced %u sessions in "
+			       "%u rooms (%u tunnels without key material left to their clients)",
+			       sessions, rooms, keyless);
+	} else {
+		rc = upsert_missing(ctl, &p, st, read_ns, &sessions, err, sizeof(err));
+		if (rc == 0)
+			rv_log(RV_LOG_INFO, "re-pushed %u sessions missing from the data plane",
+			       sessions);
+	}
+	if (rc < 0)
+		rv_log(RV_LOG_WARN, "re-pushing %u sessions to the data plane: %s", missing, err);
+	else
+		ask_rekey_repushed();
+out:
+	push_free(&p);
+}
+
+void rv_session_poll(struct rv_control *ctl)
+{
+	char err[256];
+	uint64_t now = rv_control_now_mono();
+
+	if (!ctl->cfg.dp_agent[0])
+		return; /* no data plane configured */
+	pthread_mutex_lock(&dps.lock);
+	if (dps.read_ns && now - dps.read_ns < 1000000000ull) {
+		pthread_mutex_unlock(&dps.lock);
+		return;
+	}
+	dps.read_ns = now;
+	if (dps.resp)
+		roomvpn__dataplane__v1__response__free_unpacked(dps.resp, NULL);
+	dps.resp = rv_dpclient_sessions(ctl->cfg.dp_agent, err, sizeof(err));
+	if (dps.resp) {
+		pthread_mutex_lock(&reg.lock);
+		adopt_from_dataplane(ctl); /* before anything could be pushed */
+		if (adopted)
+			repush(ctl, dps.resp->stats, now);
+		pthread_mutex_unlock(&reg.lock);
+	}
+	pthread_mutex_unlock(&dps.lock);
+}
+
+static void fill_status(const struct tunnel_entry *e, const Roomvpn__Dataplane__V1__Stats *st,
+			struct rv_tunnel_status *o)
+{
+	struct timespec ts;
+	uint64_t now_ms, quiet_ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+
+	*o = (struct rv_tunnel_status){.device_id = e->device,
+				       .user_id = e->user,
+				       .peer_id = e->peer_id,
+				       .vip = e->vip,
+				       .transport = "unknown"};
+	snprintf(o->room, sizeof(o->room), "%s", e->room_name);
+	for (size_t i = 0; st && i < st->n_session; i++) {
+		const Roomvpn__Dataplane__V1__SessionStats *ss = st->session[i];
+		if (ss->peer_id != e->peer_id)
+			continue;
+		o->on_dataplane = true;
+		o->vip = ss->vip;
+		o->transport =
+		    ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP	? "udp"
+		    : ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP ? "tcp"
+											: "unknown";
+		o->packets_in = ss->packets_in;
+		o->bytes_in = ss->bytes_in;
+		o->packets_out = ss->packets_out;
+		o->bytes_out = ss->bytes_out;
+		o->last_seen_unix_ms = ss->last_seen_unix_ms;
+		o->rtt_us = ss->last_rtt_us;
+	}
+	quiet_ms = 3000ull * e->keepalive_s;
+	if (quiet_ms < 30000)
+		quiet_ms = 30000;
+	o->up = o->on_dataplane && o->last_seen_unix_ms &&
+		/* (the data plane's clock may be a little ahead of ours) */
+		(o->last_seen_unix_ms >= now_ms || now_ms - o->last_seen_unix_ms <= quiet_ms);
+}
+
+int rv_session_status(struct rv_control *ctl, bool all, uint64_t user_id,
+		      struct rv_tunnel_status **out, bool *dp_ok)
+{
+	struct rv_tunnel_status *v = NULL;
+	int n = 0;
+
+	rv_session_poll(ctl);
+	pthread_mutex_lock(&dps.lock);
+	pthread_mutex_lock(&reg.lock);
+	*dp_ok = dps.resp != NULL;
+	if (reg.n && !(v = calloc(reg.n, sizeof(*v))))
+		n = -1;
+	for (unsigned i = 0; v && i < reg.n; i++)
+		if (all || reg.t[i].user == user_id)
+			fill_status(&reg.t[i], dps.resp ? dps.resp->stats : NULL, &v[n++]);
+	pthread_mutex_unlock(&reg.lock);
+	pthread_mutex_unlock(&dps.lock);
+	if (n <= 0) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	return n;
+}

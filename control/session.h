@@ -9,8 +9,10 @@
 #ifndef RV_SESSION_H
 #define RV_SESSION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "cipher.h"
 #include "control.h"
 #include "roomvpn/v1/room_store.pb-c.h"
 #include "roomvpn/v1/session.pb-c.h"
@@ -24,7 +26,50 @@ void rv_session_init(struct rv_control *ctl);
  * restart (and every reconcile until it works) reads the data plane's
  * sessions into the registry, owners found through the store's ip/ keys. */
 uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const char *room_name,
-			     uint64_t device_id, uint32_t *old);
+			     uint64_t device_id, uint64_t user_id, uint32_t *old);
+
+/* What a tunnel's data-plane session was set up with, kept in memory only
+ * (never in the store) so that a restarted data plane can be given every
+ * running session again; wiped (OPENSSL_cleanse) when the tunnel ends or
+ * its key is replaced. */
+struct rv_session_keys {
+	uint32_t subnet, prefix_len, vip; /* the room's subnet, the device's VIP */
+	enum rv_cipher suite;
+	uint8_t key_id;
+	const struct rv_key_material *km; /* copied */
+};
+/* Record @k for tunnel @peer_id before it is pushed (a bootstrap or a
+ * re-key), so that a re-push in between already carries it. _clear_key
+ * forgets it again (the push failed). */
+void rv_session_set_key(uint32_t peer_id, const struct rv_session_keys *k);
+void rv_session_clear_key(uint32_t peer_id);
+
+/* At most once a second (callers: heartbeats, Health, metrics): read the
+ * data plane's session stats (ReadStats) into a cache, and give it every
+ * running tunnel it lacks: a data plane without any session (restarted)
+ * gets one Resync of every room and session with key material, otherwise
+ * the missing sessions are upserted. Tunnels adopted after a control-plane
+ * restart have no key material until their next re-key: their clients
+ * bootstrap again by themselves. */
+void rv_session_poll(struct rv_control *ctl);
+
+/* A tunnel as Health and the metrics report it. */
+struct rv_tunnel_status {
+	uint64_t device_id, user_id;
+	uint32_t peer_id, vip;
+	char room[64];
+	bool on_dataplane;     /* the data plane runs the session */
+	bool up;	       /* ...and saw a packet within max(3 keepalives, 30 s) */
+	const char *transport; /* "udp", "tcp", "unknown" (static strings) */
+	uint64_t packets_in, bytes_in, packets_out, bytes_out;
+	uint64_t last_seen_unix_ms, rtt_us; /* 0: never */
+};
+/* Every tunnel (@all) or those of @user_id's devices, with the data
+ * plane's figures (cache at most ~1 s old, see rv_session_poll). Returns
+ * the count and a malloc'd array in *out (NULL when 0), or -1 (out of
+ * memory). *dp_ok: the data plane answered the last read. */
+int rv_session_status(struct rv_control *ctl, bool all, uint64_t user_id,
+		      struct rv_tunnel_status **out, bool *dp_ok);
 
 /* Re-key of the device's running tunnel @peer_id: 0 and the next key-id,
  * or -1 if the device has no such tunnel. _done records the new key. */

@@ -176,6 +176,12 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 	struct rv_x25519 kp;
 	uint8_t shared[RV_X25519_LEN];
 	grpc_status_code st = GRPC_STATUS_OK;
+	const struct rv_session_keys keys = {.subnet = t->room->subnet_addr,
+					     .prefix_len = t->room->subnet_prefix,
+					     .vip = t->member->virtual_ip,
+					     .suite = t->suite,
+					     .key_id = t->key_id,
+					     .km = &t->km};
 
 	if (rv_x25519_generate(&kp) < 0)
 		return fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key generation failed");
@@ -192,10 +198,15 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 	if (r->rekey_peer_id)
 		t->peer_id = r->rekey_peer_id; /* key-id chosen by the caller */
 	else
-		t->peer_id = rv_session_register(ctx->ctl, t->room->id, t->room->name,
-						 t->member->device_id, &t->old_peer_id);
+		t->peer_id =
+		    rv_session_register(ctx->ctl, t->room->id, t->room->name, t->member->device_id,
+					ctx->who.user_id, &t->old_peer_id);
+	if (!r->rekey_peer_id) /* before the push: a re-push in between carries it */
+		rv_session_set_key(t->peer_id, &keys);
 	if ((r->rekey_peer_id ? push_key(ctx->ctl, t, msg, msglen)
 			      : push_session(ctx->ctl, t, msg, msglen)) < 0) {
+		if (!r->rekey_peer_id)
+			rv_session_clear_key(t->peer_id);
 		rv_log(RV_LOG_WARN, "tunnel bootstrap for %s in room %s: %s", ctx->who.username,
 		       t->room->name, msg);
 		st = GRPC_STATUS_UNAVAILABLE;
@@ -205,8 +216,10 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		st = GRPC_STATUS_CANCELLED;
 		goto out;
 	}
-	if (r->rekey_peer_id)
+	if (r->rekey_peer_id) {
+		rv_session_set_key(t->peer_id, &keys); /* the data plane took it */
 		rv_session_rekey_done(t->peer_id, t->key_id);
+	}
 	rv_session_note_room(t->peer_id, t->room);
 	rv_log(RV_LOG_INFO,
 	       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u, key-id %u, %s",

@@ -12,11 +12,14 @@
 # not asserted), the first across a re-key (rekey_interval 5 s: the key-id advances on the
 # data plane and the client, the connection survives); `rooms update`: the
 # MTU reaches both devices and is acknowledged, a room-key rotation
-# re-keys; `status` (udp, RTT); a member of another room cannot reach the
+# re-keys; `status` (udp, RTT); HealthService.Get (admin: both members'
+# tunnels up with bytes and RTT; alice: only hers) and the metrics scrape
+# (promtool); a member of another room cannot reach the
 # room even with a route (data plane no_route); UDP blocked for one member:
 # TLS over TCP by itself, unblocked: back to UDP; control plane kill -9:
 # traffic keeps flowing, restarted: keepalive streams reconnect; data plane
-# restarted: clients bootstrap new sessions, traffic resumes; a frozen
+# restarted: the control plane resyncs the sessions (log line, session list)
+# and traffic resumes; a frozen
 # client (SIGSTOP) misses heartbeats and loses its session, thawed it comes
 # back; a kick: traffic stops at once and the client says why; `down`
 # removes the device.
@@ -104,6 +107,7 @@ tls_key = $RUN/tls.key
 dataplane_agent = $RUN/agent.sock
 rekey_interval = 5s
 heartbeat_timeout = 4s
+metrics_listen = $CTL_IP:9443
 EOF
 echo admin-password-1 | "$CTL" init --config "$RUN/control.conf" --state-dir "$RUN/state" \
 	--admin admin >/dev/null 2>&1 || die "control init"
@@ -236,6 +240,58 @@ echo "$S" | jget 'd["tunnels"][0]["status"]["stats"]["transport"]' | grep -qx ud
 rv alice 1 status | grep -q "^lan .*$VA.*udp" || die "human status: $(rv alice 1 status)"
 pass "status: udp, RTT $(echo "$S" | jget 'd["tunnels"][0]["status"]["stats"]["rtt_us"]') us"
 
+# HealthService.Get (grpcio, the user's session token): the data plane's
+# figures per device; an admin sees every tunnel, a user only their own.
+mkdir -p "$RUN/py"
+protoc --proto_path="$SRC/proto" --python_out="$RUN/py" "$SRC/proto/roomvpn/v1/health.proto" ||
+	die "protoc health.proto"
+cat >"$RUN/health.py" <<'PYEOF'
+import json, sys
+import grpc
+sys.path.insert(0, sys.argv[1])
+from roomvpn.v1 import health_pb2
+conf = dict(l.split(" = ", 1) for l in open(sys.argv[2]).read().splitlines() if " = " in l)
+creds = grpc.ssl_channel_credentials(root_certificates=open(sys.argv[3], "rb").read())
+with grpc.secure_channel(conf["server"], creds) as ch:
+    get = ch.unary_unary("/roomvpn.v1.HealthService/Get",
+                         request_serializer=health_pb2.HealthRequest.SerializeToString,
+                         response_deserializer=health_pb2.HealthResponse.FromString)
+    r = get(health_pb2.HealthRequest(), timeout=10,
+            metadata=[("authorization", "Bearer " + conf["session_token"])])
+keys = ("device_id", "user_id", "state", "room", "peer_id", "virtual_ip", "transport",
+        "packets_in", "bytes_in", "packets_out", "bytes_out", "rtt_us", "last_seen_unix_ms")
+print(json.dumps({"dataplane_reachable": r.dataplane_reachable,
+                  "tunnels": [{k: getattr(t, k) for k in keys} for t in r.tunnels]}))
+PYEOF
+health() { ip netns exec "$(mns 9)" "$PY" "$RUN/health.py" "$RUN/py" "$RUN/cfg-$1/login.conf" "$RUN/tls.crt"; }
+# every one of the VIPs has a live UDP tunnel with traffic both ways and an RTT
+health_ok() { # JSON VIP...
+	local vips
+	vips=$(printf "'%s'," "${@:2}")
+	echo "$1" | jget "d['dataplane_reachable'] and all(any(t['virtual_ip'] == v and t['state'] == 'up' and t['transport'] == 'udp' and t['packets_in'] > 0 and t['bytes_in'] > 0 and t['packets_out'] > 0 and t['bytes_out'] > 0 and t['rtt_us'] > 0 and t['last_seen_unix_ms'] > 0 for t in d['tunnels']) for v in [$vips])"
+}
+for _ in $(seq 30); do
+	H=$(health admin) && [ "$(health_ok "$H" "$VA" "$VB")" = True ] && break
+	sleep 0.5
+done
+[ "$(health_ok "$H" "$VA" "$VB")" = True ] || die "admin's Health lacks alice's or bob's tunnel figures: $H"
+H=$(health alice) || die "Health as alice"
+[ "$(health_ok "$H" "$VA")" = True ] || die "alice's Health lacks her tunnel figures: $H"
+[ "$(echo "$H" | jget "[t['virtual_ip'] for t in d['tunnels'] if t['virtual_ip'] in ('$VB', '$VC')]")" = "[]" ] ||
+	die "alice's Health shows other users' tunnels: $H"
+pass "Health: alice's and bob's tunnels up over udp with bytes both ways and RTT; alice sees only hers: $H"
+
+# The same figures as Prometheus metrics (promtool lints the scrape).
+ip netns exec "$(mns 9)" curl -sf --cacert "$RUN/tls.crt" "https://$CTL_IP:9443/metrics" \
+	>"$RUN/metrics.txt" || die "metrics scrape"
+promtool check metrics <"$RUN/metrics.txt" || die "promtool check metrics: $(head -c 2000 "$RUN/metrics.txt")"
+for m in roomvpn_tunnels_up roomvpn_tunnel_rx_bytes_total roomvpn_tunnel_tx_bytes_total \
+	roomvpn_tunnel_rtt_seconds; do
+	grep -Eq "^$m(\{room=\"lan\",device=\"[0-9a-f]{16}\"\})? [1-9]|^$m(\{room=\"lan\",device=\"[0-9a-f]{16}\"\})? 0\.0*[1-9]" \
+		"$RUN/metrics.txt" || die "metric $m missing or zero: $(grep "^$m" "$RUN/metrics.txt")"
+done
+pass "metrics: $(grep -c '^roomvpn_tunnel_rx_bytes_total{' "$RUN/metrics.txt") tunnels' byte counters, promtool clean"
+
 # carol (room "other") routes alice's subnet into her own tunnel: the data
 # plane must not relay it.
 before=$(drop_count no_route)
@@ -275,6 +331,7 @@ pass "UDP unblocked: bob back on UDP, ping"
 
 # Control plane killed: the data plane keeps relaying; restarted: the
 # keepalive streams come back (the kick below travels over bob's new one).
+CTL_LOG_AT=$(wc -l <"$RUN/control.log")
 kill -9 "$CTL_PID"
 wait "$CTL_PID" 2>/dev/null
 in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >/dev/null || die "alice -> bob with the control plane down"
@@ -283,6 +340,7 @@ CTL_PID=$!
 PIDS+=("$CTL_PID")
 pass "control plane killed: traffic kept flowing; restarted"
 
+dp_has_vip() { dpctl --json sessions | jget "any(s['vip'] == '$1' for s in d['sessions'])"; }
 kconn() { rv bob 2 --json status | jget 'd["tunnels"][0]["status"]["keepalive_connects"]'; }
 for _ in $(seq 300); do
 	[ "$(kconn)" -ge 2 ] 2>/dev/null && break
@@ -291,25 +349,52 @@ done
 [ "$(kconn)" -ge 2 ] 2>/dev/null || die "bob's keepalive stream did not reconnect"
 pass "keepalive stream reconnected after the control plane restart"
 
-# Data plane restarted (sessions gone): the clients notice that nothing
-# answers, bootstrap new sessions by themselves, traffic resumes.
+# The restarted control plane holds a tunnel's key material (memory only)
+# once it re-keyed it (rekey_interval 5 s): wait for both members' re-keys.
+rekeyed_since() { tail -n +"$((CTL_LOG_AT + 1))" "$RUN/control.log" | grep -c "tunnel re-keyed: $1 "; }
+for _ in $(seq 150); do
+	[ "$(rekeyed_since alice)" -ge 1 ] && [ "$(rekeyed_since bob)" -ge 1 ] && break
+	sleep 0.2
+done
+[ "$(rekeyed_since alice)" -ge 1 ] && [ "$(rekeyed_since bob)" -ge 1 ] ||
+	die "no re-key of alice's and bob's tunnels through the restarted control plane"
+
+# Data plane restarted (sessions gone): the control plane notices (stats
+# read on the clients' heartbeats), resyncs every session it has key
+# material for and asks those clients to re-key (fresh packet-ids); traffic
+# resumes. (Clients that hear nothing for 6 s bootstrap anew by themselves.)
+DP_LOG_AT=$(wc -l <"$RUN/control.log")
 kill "$DP_PID"
 wait "$DP_PID" 2>/dev/null
 start_dataplane || die "data plane did not restart"
 T0=$(date +%s)
+resynced() {
+	tail -n +"$((DP_LOG_AT + 1))" "$RUN/control.log" |
+		sed -n -e 's/.*(restarted): resynced \([0-9]*\) sessions.*/\1/p' \
+			-e 's/.*re-pushed \([0-9]*\) sessions missing from the data plane.*/\1/p' | tail -1
+}
+for _ in $(seq 100); do [ -n "$(resynced)" ] && break; sleep 0.2; done
+[ "$(resynced)" -ge 2 ] 2>/dev/null ||
+	die "no Resync of alice's and bob's sessions after the data plane restart: '$(resynced)'"
+for _ in $(seq 100); do
+	[ "$(dp_has_vip "$VA")" = True ] && [ "$(dp_has_vip "$VB")" = True ] && break
+	sleep 0.1
+done
+[ "$(dp_has_vip "$VA")" = True ] && [ "$(dp_has_vip "$VB")" = True ] ||
+	die "the restarted data plane lacks alice's or bob's session"
+pass "data plane restarted: the control plane resynced $(resynced) sessions after $(($(date +%s) - T0)) s"
 RESUMED=
 for _ in $(seq 60); do
 	in_ns 1 ping -c 1 -W 1 "$VB" >/dev/null 2>&1 && RESUMED=1 && break
 done
 [ -n "$RESUMED" ] || die "traffic did not resume after the data plane restart"
 in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob -> alice after the data plane restart"
-pass "data plane restarted: new sessions bootstrapped, traffic back after $(($(date +%s) - T0)) s"
+pass "data plane restarted: traffic back after $(($(date +%s) - T0)) s"
 
 # Carol's client frozen (SIGSTOP): no heartbeats, so the control plane
 # tears her session down on the data plane; thawed, the client comes back
 # by itself (keepalive reconnects, a new session is bootstrapped).
 CPID=$(cat "$RUN/cfg-carol/run/other.pid")
-dp_has_vip() { dpctl --json sessions | jget "any(s['vip'] == '$1' for s in d['sessions'])"; }
 kill -STOP "$CPID"
 for _ in $(seq 150); do [ "$(dp_has_vip "$VC")" = False ] && break; sleep 0.1; done
 [ "$(dp_has_vip "$VC")" = False ] && G=1 || G=
