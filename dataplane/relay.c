@@ -23,10 +23,14 @@
 #define SEAL_MAX 64
 
 struct open_item {
-	struct rte_mbuf *m;
+	struct rte_mbuf *m; /* NULL once dropped */
 	struct rv_dp_session *s;
 	struct rv_dp_key *k;
 	bool none; /* TCP frame opened with cipher "none" */
+	/* after opening: what the payload is and, for IPv4, where it goes */
+	enum rv_payload_kind kind;
+	enum rv_drop route;	   /* RV_OK or why an IPv4 payload is dropped */
+	struct rv_dp_session *dst; /* IPv4 unicast destination; NULL = broadcast */
 };
 
 struct seal_list {
@@ -205,30 +209,45 @@ static void broadcast(struct rv_dp_worker *w, struct seal_list *l, struct rte_mb
 	rte_pktmbuf_free(m);
 }
 
-static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
-		       struct rv_dp_session *s, struct rv_dp_tables *t)
+/* An inner IPv4 packet's destination (NULL: room broadcast), or why it is
+ * dropped. Runs over the whole burst before any delivery: the destination's
+ * key-slot and counter lines are fetched here, used in deliver/seal. */
+static enum rv_drop resolve_ipv4(struct rte_mbuf *m, struct rv_dp_session *s,
+				 struct rv_dp_tables *t, struct rv_dp_session **d)
 {
 	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod(m, const struct rte_ipv4_hdr *);
-	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*ip))) {
-		drop(w, m, RV_DROP_MALFORMED);
-		return;
-	}
-	if (unlikely(rte_be_to_cpu_32(ip->src_addr) != s->vip)) {
-		drop(w, m, RV_DROP_SPOOFED);
-		return;
-	}
+	*d = NULL;
+	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*ip)))
+		return RV_DROP_MALFORMED;
+	if (unlikely(rte_be_to_cpu_32(ip->src_addr) != s->vip))
+		return RV_DROP_SPOOFED;
 	uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
-	if (is_broadcast(s->room, dst)) {
-		broadcast(w, l, m, s);
+	if (is_broadcast(s->room, dst))
+		return RV_OK;
+	*d = rv_dp_find_vip(t, s->room_id, dst);
+	if (unlikely(!*d || *d == s))
+		return RV_DROP_NO_ROUTE;
+	rte_prefetch0(&(*d)->slot);
+	rte_prefetch0(&(*d)->ctr);
+	return RV_OK;
+}
+
+static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
+{
+	if (unlikely(it->route != RV_OK)) {
+		drop(w, it->m, it->route);
 		return;
 	}
-	struct rv_dp_session *d = rv_dp_find_vip(t, s->room_id, dst);
-	if (unlikely(!d || d == s || atomic_load_explicit(&d->dead, memory_order_relaxed))) {
-		drop(w, m, RV_DROP_NO_ROUTE);
+	if (!it->dst) {
+		broadcast(w, l, it->m, it->s);
+		return;
+	}
+	if (unlikely(atomic_load_explicit(&it->dst->dead, memory_order_relaxed))) {
+		drop(w, it->m, RV_DROP_NO_ROUTE);
 		return;
 	}
 	w->st->relayed++;
-	deliver(w, l, m, d);
+	deliver(w, l, it->m, it->dst);
 }
 
 static void on_ping(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
@@ -269,13 +288,23 @@ static void on_echo(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 	rte_pktmbuf_free(m);
 }
 
-static void dispatch(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
-		     struct rv_dp_session *s, struct rv_dp_tables *t)
+/* Stage 4a: classify each opened payload; route IPv4 ones. */
+static void classify(struct open_item *it, struct rv_dp_tables *t)
 {
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	switch (rv_payload_classify(p, rte_pktmbuf_data_len(m))) {
+	const uint8_t *p = rte_pktmbuf_mtod(it->m, const uint8_t *);
+	it->kind = rv_payload_classify(p, rte_pktmbuf_data_len(it->m));
+	if (it->kind == RV_PAYLOAD_IPV4)
+		it->route = resolve_ipv4(it->m, it->s, t, &it->dst);
+}
+
+/* Stage 4b: act on it. */
+static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
+{
+	struct rte_mbuf *m = it->m;
+	struct rv_dp_session *s = it->s;
+	switch (it->kind) {
 	case RV_PAYLOAD_IPV4:
-		inner_ipv4(w, l, m, s, t);
+		inner_ipv4(w, l, it);
 		break;
 	case RV_PAYLOAD_PING:
 		on_ping(w, l, m, s);
@@ -340,6 +369,8 @@ static void prefetch_sessions(struct rv_dp_tables *t, struct rte_mbuf **pkts, un
 		if (ss[i]) {
 			rte_prefetch0(&ss[i]->slot);
 			rte_prefetch0(&ss[i]->ctr);
+			if (ss[i]->room) /* its broadcast address */
+				rte_prefetch0(&ss[i]->room->cfg);
 		}
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -441,12 +472,18 @@ void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigne
 		for (unsigned i = 0; i < k; i++) {
 			if (unlikely(res[i] != RV_OK)) {
 				drop(w, it[i].m, res[i]);
+				it[i].m = NULL;
 				continue;
 			}
 			mbuf_from_pkt(it[i].m, &pk[i]);
 			if (accept_packet(w, &it[i], pid[i]))
-				dispatch(w, &l, it[i].m, it[i].s, t);
+				classify(&it[i], t);
+			else
+				it[i].m = NULL;
 		}
+		for (unsigned i = 0; i < k; i++)
+			if (it[i].m)
+				dispatch(w, &l, &it[i]);
 		pkts += chunk;
 		n -= chunk;
 	}
