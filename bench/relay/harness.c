@@ -251,6 +251,8 @@ static int iofwd_main(void *arg)
 		rv_stats_lcore(rte_lcore_id())->relayed += s;
 		for (uint16_t i = s; i < n; i++)
 			rte_pktmbuf_free(pkts[i]);
+		if (!n && rv_dp_idle_sleep_us) /* as the workers do */
+			usleep(rv_dp_idle_sleep_us);
 	}
 	return 0;
 }
