@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "inet.h"
 
 #define DP_TIMEOUT_S	5
@@ -66,6 +68,7 @@ static int send_request(int fd, const Roomvpn__Dataplane__V1__Request *r)
 	rv_put_be32(buf, (uint32_t)len);
 	roomvpn__dataplane__v1__request__pack(r, buf + 4);
 	rc = io_all(fd, buf, 4 + len, 1);
+	OPENSSL_cleanse(buf, 4 + len); /* sessions and keys carry key material */
 	free(buf);
 	return rc;
 }
