@@ -13,7 +13,7 @@
 
 #define KEEPALIVE_PATH "/roomvpn.v1.SessionService/Keepalive"
 #define HEARTBEAT_MS   1000
-#define BACKOFF_MAX_S  30
+#define BACKOFF_MAX_S  8 /* seconds between attempts at most (1, 2, 4, 8, 8, ...) */
 
 struct rv_keepalive {
 	struct rv_api *a;
