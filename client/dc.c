@@ -32,6 +32,7 @@
 #define TCP_CONNECT_MS	 2000
 #define TCP_RETRY_MAX_MS 30000
 #define NS_PER_MS	 1000000ull
+#define DC_SOCKBUF	 (4u << 20)
 
 struct dc_buf {
 	uint8_t b[DC_BUF];
@@ -601,6 +602,21 @@ int rv_dc_rekey(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite, const st
 	return install(dc, key_id, suite, tx, rx, grace_ms * NS_PER_MS);
 }
 
+/* Large UDP socket buffers: a TCP burst through the tunnel arrives faster
+ * than one loop pass drains it, and the kernel default (~208 KB) overflows.
+ * SO_*BUFFORCE (root) goes past net.core.[rw]mem_max; otherwise the plain
+ * option, which the kernel caps at that maximum. */
+static void set_sockbuf(int fd, int force_opt, int opt, uint32_t bytes)
+{
+	int v = bytes > INT32_MAX / 2 ? INT32_MAX / 2 : (int)bytes;
+
+	if (setsockopt(fd, SOL_SOCKET, force_opt, &v, sizeof(v)) == 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, opt, &v, sizeof(v)) < 0)
+		rv_log(RV_LOG_WARN, "data channel: UDP socket buffer of %d bytes: %s", v,
+		       strerror(errno));
+}
+
 static int open_udp(struct rv_dc *dc, char *err, size_t errlen)
 {
 	dc->udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -610,6 +626,8 @@ static int open_udp(struct rv_dc *dc, char *err, size_t errlen)
 		snprintf(err, errlen, "UDP socket to the server: %s", strerror(errno));
 		return -1;
 	}
+	set_sockbuf(dc->udp, SO_RCVBUFFORCE, SO_RCVBUF, dc->p.udp_sockbuf);
+	set_sockbuf(dc->udp, SO_SNDBUFFORCE, SO_SNDBUF, dc->p.udp_sockbuf);
 	return 0;
 }
 
@@ -648,6 +666,8 @@ static void set_defaults(struct rv_dc_params *p)
 		p->probe_ms = 1000;
 	if (!p->fallback_ms)
 		p->fallback_ms = 3000;
+	if (!p->udp_sockbuf)
+		p->udp_sockbuf = DC_SOCKBUF;
 }
 
 int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, char *err,

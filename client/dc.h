@@ -35,6 +35,7 @@ struct rv_dc_params {
 	uint32_t keepalive_ms; /* OpenVPN ping when nothing was sent; 0: 10000 */
 	uint32_t probe_ms;     /* echo request interval; 0: 1000 */
 	uint32_t fallback_ms;  /* no UDP echo reply for this long: TCP; 0: 3000 */
+	uint32_t udp_sockbuf;  /* UDP SO_RCVBUF/SO_SNDBUF bytes; 0: 4 MiB */
 };
 
 struct rv_dc_stats {
