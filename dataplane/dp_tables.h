@@ -41,6 +41,7 @@ struct rv_dp_room {
 	struct cds_list_head members; /* rv_dp_session.room_link, RCU list */
 	uint32_t n_members;	      /* writer only */
 	struct rcu_head rcu;
+	struct rv_dp_room *reap_next; /* tables_free: unlinked, freed after destroy */
 };
 
 /* Counters written by the owner worker only (relaxed atomics, no RMW). */
@@ -64,6 +65,7 @@ struct rv_dp_session {
 	bool keys_moved;       /* keys handed to a successor (resync): don't free */
 	struct rv_dp_sess_ctr ctr;
 	struct rcu_head rcu;
+	struct rv_dp_session *reap_next; /* tables_free: unlinked, freed after destroy */
 };
 
 struct rv_dp_tables {

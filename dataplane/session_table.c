@@ -330,41 +330,83 @@ static struct rv_dp_tables *tables_new(void)
 	return t;
 }
 
-/* Frees @t and everything in it; nobody may reach it any more. */
-static void tables_free(struct rv_dp_tables *t)
+/* Unlinks every object of @t; returns them as two reap lists. Online: the
+ * deletions may start an auto-resize (shrink), whose grace periods must
+ * wait for this thread's traversal of the old bucket layout. */
+static void tables_unlink_all(struct rv_dp_tables *t, struct rv_dp_session **sessions,
+			      struct rv_dp_room **rooms)
 {
 	struct cds_lfht_iter it;
 	struct rv_dp_session *s;
 	struct rv_dp_room *r;
+	rcu_read_lock();
 	cds_lfht_for_each_entry(t->by_peer, &it, s, by_peer)
 	{
 		cds_lfht_del(t->by_peer, &s->by_peer);
 		cds_lfht_del(t->by_vip, &s->by_vip); /* else cds_lfht_destroy refuses: leak */
-		session_free(s);
+		s->reap_next = *sessions;
+		*sessions = s;
 	}
 	cds_lfht_for_each_entry(t->rooms, &it, r, node)
 	{
 		cds_lfht_del(t->rooms, &r->node);
-		free(r);
-		n_rooms--;
+		r->reap_next = *rooms;
+		*rooms = r;
 	}
-	cds_lfht_destroy(t->by_peer, NULL);
-	cds_lfht_destroy(t->by_vip, NULL);
-	cds_lfht_destroy(t->rooms, NULL);
+	rcu_read_unlock();
+}
+
+static void lfht_destroy(struct cds_lfht *ht, const char *name)
+{
+	if (cds_lfht_destroy(ht, NULL) != 0)
+		fprintf(stderr, "session table: %s table not empty at destroy (leaked)\n", name);
+}
+
+/* Frees @t and everything in it; nobody may reach it any more. The caller
+ * is a registered QSBR thread, online. cds_lfht_destroy runs offline (it
+ * waits for the table's resize work, which waits for grace periods), and
+ * the objects are freed only after it: until then a resize started by the
+ * deletions may still walk the unlinked nodes. */
+static void tables_free(struct rv_dp_tables *t)
+{
+	struct rv_dp_session *sessions = NULL;
+	struct rv_dp_room *rooms = NULL;
+	tables_unlink_all(t, &sessions, &rooms);
+	rcu_thread_offline();
+	lfht_destroy(t->by_peer, "peer-id");
+	lfht_destroy(t->by_vip, "virtual IP");
+	lfht_destroy(t->rooms, "room");
+	rcu_thread_online();
+	while (sessions) {
+		struct rv_dp_session *next = sessions->reap_next;
+		session_free(sessions);
+		sessions = next;
+	}
+	while (rooms) {
+		struct rv_dp_room *next = rooms->reap_next;
+		free(rooms);
+		n_rooms--;
+		rooms = next;
+	}
 	free(t);
 }
 
-/* cds_lfht_destroy must not run from a call_rcu worker: hand the old
- * tables to a short-lived thread that waits for readers then frees. */
-static void *tables_reaper(void *arg)
+/* Thread body: waits for readers of @arg, then frees it. A thread of its
+ * own: cds_lfht_destroy must not run from a call_rcu worker, and the
+ * table calls need a registered reader. */
+static void reap(struct rv_dp_tables *t)
 {
 	rcu_register_thread();
 	rcu_thread_offline();
 	synchronize_rcu();
-	/* Stay offline: cds_lfht_destroy waits for the table's resize work,
-	 * which waits for a grace period; an online reaper deadlocks it. */
-	tables_free(arg);
+	rcu_thread_online();
+	tables_free(t);
 	rcu_unregister_thread();
+}
+
+static void *tables_reaper(void *arg)
+{
+	reap(arg);
 	pending_frees--;
 	return NULL;
 }
@@ -383,6 +425,12 @@ static void tables_defer_free(struct rv_dp_tables *t)
 	rcu_thread_online();
 	tables_free(t);
 	pending_frees--;
+}
+
+static void *fini_reaper(void *arg)
+{
+	reap(arg);
+	return NULL;
 }
 
 /* ---- life cycle ---- */
@@ -410,8 +458,21 @@ void rv_st_fini(void)
 {
 	struct rv_dp_tables *t = rv_dp_root;
 	rcu_assign_pointer(rv_dp_root, NULL);
-	if (t)
-		tables_free(t);
+	if (!t)
+		return;
+	/* The caller may be unregistered or a registered (offline) writer:
+	 * free from a registered thread of our own and wait for it. */
+	bool online = rcu_read_ongoing();
+	pthread_t th;
+	if (pthread_create(&th, NULL, fini_reaper, t) != 0) {
+		fprintf(stderr, "session table: cannot start a thread to free the tables\n");
+		return;
+	}
+	if (online)
+		rcu_thread_offline();
+	pthread_join(th, NULL);
+	if (online)
+		rcu_thread_online();
 }
 
 int rv_st_writer_register(void)
@@ -723,6 +784,7 @@ void rv_st_batch_free(struct rv_st_batch *b)
 {
 	if (!b)
 		return;
+	writer_enter();
 	tables_free(b->t);
 	free(b);
 }
