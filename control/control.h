@@ -54,11 +54,12 @@ struct rv_control_config {
 	/* [dataplane] endpoints handed to clients in Join replies */
 	char dp_udp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:1194" */
 	char dp_tcp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:443" */
-	uint64_t rekey_interval_ns; /* tunnels re-key after this (session.c); 0: never, default 1h */
+	uint64_t
+	    rekey_interval_ns; /* tunnels re-key after this (session.c); 0: never, default 1h */
 	uint64_t heartbeat_timeout_ns; /* no keepalive heartbeat for this long: tunnel torn down
 					  (session.c); 0: never, default 30s */
-	char dp_agent[RV_CTL_PATH];	   /* data-plane agent socket (tunnel.c), default
-					      "/run/roomvpn/dataplane.sock" */
+	char dp_agent[RV_CTL_PATH];    /* data-plane agent socket (tunnel.c), default
+					  "/run/roomvpn/dataplane.sock" */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
 	char metrics_listen[RV_CTL_ADDR]; /* "127.0.0.1:9443" */
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */
