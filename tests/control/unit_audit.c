@@ -7,26 +7,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
 #include "store.h"
+#include "tmpdir.h"
 
 struct fixture {
 	char dir[64];
 	struct rv_control ctl;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static const char *actors[] = {"alice", "bob", "carol"};
 static const char *actions[] = {"rooms.create", "rooms.join", "users.create", "auth.login"};
@@ -64,7 +56,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	rv_audit_fini(&f->ctl);
 	rv_store_close(f->ctl.store);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

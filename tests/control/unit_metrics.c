@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "metrics.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static const char *methods[] = {"/roomvpn.v1.RoomService/Create", "/roomvpn.v1.RoomService/Join",
 				"/roomvpn.v1.AuthService/Login"};
@@ -49,14 +49,6 @@ static double value_of(const char *text, const char *prefix)
 			return atof(p + pl + 1);
 	fail_msg("no sample %s", prefix);
 	return -1;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static void test_concurrent_totals(void **state)
@@ -171,7 +163,7 @@ static void test_store_gauges(void **state)
 	free(text);
 	rv_metrics_fini(&ctl);
 	rv_store_close(ctl.store);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(dir);
 }
 
 static void test_bad_listen(void **state)

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "rooms.h"
 #include "store.h"
+#include "tmpdir.h"
 
 struct fixture {
 	char dir[64];
@@ -32,14 +32,6 @@ static void on_removed(struct rv_control *ctl, uint64_t room, uint64_t dev)
 	current->removed[current->n_removed][0] = room;
 	current->removed[current->n_removed][1] = dev;
 	current->n_removed++;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static int setup(void **state)
@@ -63,7 +55,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	rv_rooms_fini(&f->ctl);
 	rv_store_close(f->ctl.store);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

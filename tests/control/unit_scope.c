@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "scope.h"
 #include "store.h"
 #include "users.h"
+#include "tmpdir.h"
 
 static bool is_public(const char *path)
 {
@@ -65,12 +65,6 @@ struct fx {
 	char admin_tok[128], user_tok[128];
 	uint64_t user_id;
 };
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
 
 static void login(struct fx *f, const char *name, bool admin, char *tok, uint64_t *id_out)
 {
@@ -120,7 +114,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	rv_store_close(f->ctl.store);
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

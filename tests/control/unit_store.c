@@ -6,26 +6,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "store.h"
+#include "tmpdir.h"
 
 struct fixture {
 	char dir[64];
 	struct rv_store *s;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -42,7 +34,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	rv_store_close(f->s);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -235,14 +227,14 @@ static void test_schema_mismatch(void **state)
 	rv_store_close(s2);
 	assert_int_equal(rv_store_open(dir2, &s2, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no schema version"));
-	nftw(dir2, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(dir2);
 
 	/* Restore so that teardown can close a store. */
 	f->s = NULL;
 	char dir3[64] = "/tmp/rv-unit-store-XXXXXX";
 	assert_non_null(mkdtemp(dir3));
 	assert_int_equal(rv_store_open(dir3, &f->s, err, sizeof(err)), 0);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(f->dir);
 	memcpy(f->dir, dir3, sizeof(dir3));
 }
 

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,18 +18,13 @@
 #include "store.h"
 #include "tokens.h"
 #include "users.h"
+#include "tmpdir.h"
 
 struct fx {
 	char dir[64];
 	struct rv_control ctl;
 	uint64_t uid;
 };
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -54,7 +48,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	rv_store_close(f->ctl.store);
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	rv_test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
