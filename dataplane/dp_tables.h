@@ -25,18 +25,29 @@
 struct rv_dp_key {
 	uint8_t key_id;
 	enum rv_cipher suite;
-	struct rv_cipher_ctx *enc, *dec;	   /* the session's cipher (UDP) */
-	struct rv_cipher_ctx *enc_none, *dec_none; /* cipher "none" (TCP fallback) */
-	_Atomic uint32_t tx_pid;		   /* last packet-id sent */
-	_Atomic uint64_t retire_at_ns;		   /* 0 = not retiring; CLOCK_MONOTONIC */
-	struct rv_replay replay;		   /* owner worker only */
-	struct rv_key_dir tx_dir, rx_dir;	   /* kept to compare on resync; wiped */
+	struct rv_cipher_ctx *enc, *dec;	     /* the session's cipher (UDP) */
+	struct rv_cipher_ctx *enc_none, *dec_none;   /* cipher "none" (TCP fallback) */
+	struct rv_cipher_lines enc_lines, dec_lines; /* enc's / dec's memory, to prefetch */
+	_Atomic uint32_t tx_pid;		     /* last packet-id sent */
+	_Atomic uint64_t retire_at_ns;		     /* 0 = not retiring; CLOCK_MONOTONIC */
+	struct rv_replay replay;		     /* owner worker only */
+	struct rv_key_dir tx_dir, rx_dir;	     /* kept to compare on resync; wiped */
 	struct rcu_head rcu;
+};
+
+/* A room's members by host number (vip - subnet): rooms of up to
+ * 2^RV_DP_HOSTS_MAX_BITS addresses; larger ones are looked up in by_vip. */
+#define RV_DP_HOSTS_MAX_BITS 16
+struct rv_dp_hosts {
+	uint32_t subnet, n;
+	struct rcu_head rcu;
+	struct rv_dp_session *slot[];
 };
 
 struct rv_dp_room {
 	struct cds_lfht_node node;
-	struct rv_st_room cfg; /* broadcast always filled in */
+	struct rv_dp_hosts *hosts; /* NULL: subnet too big, use by_vip */
+	struct rv_st_room cfg;	   /* broadcast always filled in */
 	uint32_t mask;
 	struct cds_list_head members; /* rv_dp_session.room_link, RCU list */
 	uint32_t n_members;	      /* writer only */
@@ -72,6 +83,7 @@ struct rv_dp_tables {
 	struct cds_lfht *by_peer;
 	struct cds_lfht *by_vip;
 	struct cds_lfht *rooms;
+	struct rv_dp_session **peer_ix; /* [peer-id], see session_index.c */
 	struct rcu_head rcu;
 };
 
@@ -105,9 +117,50 @@ static inline void rv_dp_addr_unpack(uint64_t v, struct rv_outer_addr *a)
 	a->conn_id = a->kind == RV_ADDR_TCP ? (uint32_t)v : 0;
 }
 
+/* Flat indexes (session_index.c; writer side called by session_table.c). */
+int rv_dp_peer_ix_new(struct rv_dp_tables *t);
+void rv_dp_peer_ix_free(struct rv_dp_tables *t);
+void rv_dp_peer_ix_set(struct rv_dp_tables *t, struct rv_dp_session *s);
+void rv_dp_peer_ix_clear(struct rv_dp_tables *t, struct rv_dp_session *s);
+/* NULL with *too_big set: the subnet has more than RV_DP_HOSTS_MAX_BITS host
+ * bits; NULL without it: out of memory. */
+struct rv_dp_hosts *rv_dp_hosts_new(uint32_t subnet, uint8_t prefix_len, bool *too_big);
+void rv_dp_hosts_set(struct rv_dp_room *r, struct rv_dp_session *s);
+void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s);
+/* Replace @r's host array by one for @subnet/@prefix_len holding its current
+ * members (old one freed after a grace period). -1: out of memory, nothing
+ * changed. */
+int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len);
+
 /* Reader look-ups (inside a worker loop pass). */
-struct rv_dp_session *rv_dp_find_peer(struct rv_dp_tables *t, uint32_t peer_id);
+static inline struct rv_dp_session **rv_dp_peer_slot(struct rv_dp_tables *t, uint32_t peer_id)
+{
+	return peer_id <= RV_ST_PEER_ID_MAX ? &t->peer_ix[peer_id] : NULL;
+}
+static inline struct rv_dp_session *rv_dp_find_peer(struct rv_dp_tables *t, uint32_t peer_id)
+{
+	struct rv_dp_session **slot = rv_dp_peer_slot(t, peer_id);
+	return slot ? rcu_dereference(*slot) : NULL;
+}
 struct rv_dp_session *rv_dp_find_vip(struct rv_dp_tables *t, uint32_t room_id, uint32_t vip);
+/* A hint before rv_dp_find_member(@r, @vip): fetch its host slot. */
+static inline void rv_dp_member_prefetch(struct rv_dp_room *r, uint32_t vip)
+{
+	struct rv_dp_hosts *h = rcu_dereference(r->hosts);
+	if (h && vip - h->subnet < h->n)
+		__builtin_prefetch(&h->slot[vip - h->subnet]);
+}
+/* The member of room @r with virtual IP @vip, or NULL. */
+static inline struct rv_dp_session *rv_dp_find_member(struct rv_dp_tables *t, struct rv_dp_room *r,
+						      uint32_t vip)
+{
+	struct rv_dp_hosts *h = rcu_dereference(r->hosts);
+	if (!h)
+		return rv_dp_find_vip(t, r->cfg.room_id, vip);
+	if (vip - h->subnet >= h->n)
+		return NULL;
+	return rcu_dereference(h->slot[vip - h->subnet]);
+}
 /* Key of @s with @key_id still accepted at @now_ns, or NULL. */
 struct rv_dp_key *rv_dp_rx_key(struct rv_dp_session *s, uint8_t key_id, uint64_t now_ns);
 /* Sealing key of @s, or NULL. */

@@ -12,6 +12,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
+#include "heap.h"
 #include "config.h"
 #include "dp.h"
 #include "inet.h"
@@ -375,6 +376,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
+	rv_heap_thp_reexec(argv); /* session state on huge pages (shared/heap.h) */
 	int n = rte_eal_init(argc, argv);
 	if (n < 0) {
 		fprintf(stderr, "roomvpn-dataplane: EAL init failed: %s\n",

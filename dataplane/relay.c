@@ -30,6 +30,7 @@ struct open_item {
 	/* after opening: what the payload is and, for IPv4, where it goes */
 	enum rv_payload_kind kind;
 	enum rv_drop route;	   /* RV_OK or why an IPv4 payload is dropped */
+	uint32_t dst_ip;	   /* IPv4: inner destination, host order */
 	struct rv_dp_session *dst; /* IPv4 unicast destination; NULL = broadcast */
 };
 
@@ -86,7 +87,7 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 	for (unsigned i = 0; i < l->n; i++) {
 		struct rv_dp_key *k = rv_dp_tx_key(l->d[i]);
 		if (k)
-			rte_prefetch0(k);
+			rv_cipher_prefetch(&k->enc_lines);
 		rte_prefetch0(&l->d[i]->ctr);
 	}
 	/* Stage: pick key, context and packet-id; compact the list. */
@@ -209,26 +210,33 @@ static void broadcast(struct rv_dp_worker *w, struct seal_list *l, struct rte_mb
 	rte_pktmbuf_free(m);
 }
 
-/* An inner IPv4 packet's destination (NULL: room broadcast), or why it is
- * dropped. Runs over the whole burst before any delivery: the destination's
- * key-slot and counter lines are fetched here, used in deliver/seal. */
-static enum rv_drop resolve_ipv4(struct rte_mbuf *m, struct rv_dp_session *s,
-				 struct rv_dp_tables *t, struct rv_dp_session **d)
+/* An inner IPv4 packet's destination address, or why it is dropped; the
+ * destination's slot in the room's host array is fetched meanwhile. */
+static enum rv_drop check_ipv4(struct open_item *it)
 {
-	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod(m, const struct rte_ipv4_hdr *);
-	*d = NULL;
-	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*ip)))
+	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod(it->m, const struct rte_ipv4_hdr *);
+	if (unlikely(rte_pktmbuf_data_len(it->m) < sizeof(*ip)))
 		return RV_DROP_MALFORMED;
-	if (unlikely(rte_be_to_cpu_32(ip->src_addr) != s->vip))
+	if (unlikely(rte_be_to_cpu_32(ip->src_addr) != it->s->vip))
 		return RV_DROP_SPOOFED;
-	uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
-	if (is_broadcast(s->room, dst))
+	it->dst_ip = rte_be_to_cpu_32(ip->dst_addr);
+	rv_dp_member_prefetch(it->s->room, it->dst_ip);
+	return RV_OK;
+}
+
+/* Its destination member (NULL: room broadcast), or why it is dropped. Runs
+ * over the whole burst before any delivery: the destination's key-slot and
+ * counter lines are fetched here, its key next, used in deliver/seal. */
+static enum rv_drop resolve_ipv4(struct open_item *it, struct rv_dp_tables *t)
+{
+	struct rv_dp_session *s = it->s;
+	it->dst = NULL;
+	if (is_broadcast(s->room, it->dst_ip))
 		return RV_OK;
-	*d = rv_dp_find_vip(t, s->room_id, dst);
-	if (unlikely(!*d || *d == s))
+	it->dst = rv_dp_find_member(t, s->room, it->dst_ip);
+	if (unlikely(!it->dst || it->dst == s))
 		return RV_DROP_NO_ROUTE;
-	rte_prefetch0(&(*d)->slot);
-	rte_prefetch0(&(*d)->ctr);
+	rv_cipher_prefetch_range(it->dst, sizeof(*it->dst));
 	return RV_OK;
 }
 
@@ -288,16 +296,33 @@ static void on_echo(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 	rte_pktmbuf_free(m);
 }
 
-/* Stage 4a: classify each opened payload; route IPv4 ones. */
-static void classify(struct open_item *it, struct rv_dp_tables *t)
+/* Stage 4a: classify each opened payload; check IPv4 ones. */
+static void classify(struct open_item *it)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(it->m, const uint8_t *);
 	it->kind = rv_payload_classify(p, rte_pktmbuf_data_len(it->m));
 	if (it->kind == RV_PAYLOAD_IPV4)
-		it->route = resolve_ipv4(it->m, it->s, t, &it->dst);
+		it->route = check_ipv4(it);
 }
 
-/* Stage 4b: act on it. */
+/* Stage 4b: route the burst's IPv4 payloads, in steps that each overlap
+ * their cache misses across the burst: destination, then its sealing key. */
+static void route_burst(struct open_item *it, unsigned n, struct rv_dp_tables *t)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV4 && it[i].route == RV_OK)
+			it[i].route = resolve_ipv4(&it[i], t);
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV4 && it[i].route == RV_OK && it[i].dst) {
+			struct rv_dp_key *k = rv_dp_tx_key(it[i].dst);
+			if (k) {
+				rte_prefetch0(k);
+				rte_prefetch0((const char *)k + 64);
+			}
+		}
+}
+
+/* Stage 4c: act on it. */
 static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
 {
 	struct rte_mbuf *m = it->m;
@@ -359,16 +384,21 @@ static bool reads_as_none(const struct rte_mbuf *m, const struct rv_dp_session *
 }
 
 /* With many sessions each packet's session, key and replay window are cold:
- * fetch them for the whole burst first so that the misses overlap (the
- * table walk itself is one lookup at a time). */
+ * fetch them for the whole burst in steps, each step's loads overlapping
+ * across the burst: the peer-id slots, then the sessions, then their keys. */
 static void prefetch_sessions(struct rv_dp_tables *t, struct rte_mbuf **pkts, unsigned n,
 			      struct rv_dp_session **ss)
 {
 	for (unsigned i = 0; i < n; i++) {
+		struct rv_dp_session **slot =
+		    t ? rv_dp_peer_slot(t, rv_job(pkts[i])->peer_id) : NULL;
+		if (slot)
+			rte_prefetch0(slot);
+	}
+	for (unsigned i = 0; i < n; i++) {
 		ss[i] = t ? rv_dp_find_peer(t, rv_job(pkts[i])->peer_id) : NULL;
 		if (ss[i]) {
-			rte_prefetch0(&ss[i]->slot);
-			rte_prefetch0(&ss[i]->ctr);
+			rv_cipher_prefetch_range(ss[i], sizeof(*ss[i]));
 			if (ss[i]->room) /* its broadcast address */
 				rte_prefetch0(&ss[i]->room->cfg);
 		}
@@ -381,6 +411,19 @@ static void prefetch_sessions(struct rv_dp_tables *t, struct rte_mbuf **pkts, un
 				rte_prefetch0(&k->replay);
 			}
 		}
+}
+
+/* What opening @m will touch: the key's cipher context with the OpenSSL
+ * state behind it, and the replay window's bitmap word (AEAD packets carry
+ * their packet-id in clear after the header). */
+static void prefetch_open(struct rte_mbuf *m, const struct rv_dp_key *k, bool none)
+{
+	if (!none)
+		rv_cipher_prefetch(&k->dec_lines);
+	if (!rv_cipher_is_aead(k->suite) || rte_pktmbuf_data_len(m) < RV_DC_V2_HDR_LEN + 4)
+		return;
+	uint32_t pid = rv_get_be32(rte_pktmbuf_mtod(m, const uint8_t *) + RV_DC_V2_HDR_LEN);
+	rv_replay_prefetch(&k->replay, pid);
 }
 
 /* Stage 1: session and key for each packet; hands off packets we don't own. */
@@ -419,6 +462,7 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 			drop(w, m, RV_DROP_UNKNOWN_KEY);
 			continue;
 		}
+		prefetch_open(m, key, none);
 		it[k] = (struct open_item){.m = m, .s = s, .k = key, .none = none};
 		k++;
 	}
@@ -477,10 +521,11 @@ void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigne
 			}
 			mbuf_from_pkt(it[i].m, &pk[i]);
 			if (accept_packet(w, &it[i], pid[i]))
-				classify(&it[i], t);
+				classify(&it[i]);
 			else
 				it[i].m = NULL;
 		}
+		route_burst(it, k, t);
 		for (unsigned i = 0; i < k; i++)
 			if (it[i].m)
 				dispatch(w, &l, &it[i]);

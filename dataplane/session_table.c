@@ -84,14 +84,6 @@ static int match_room(struct cds_lfht_node *n, const void *key)
 	return r->cfg.room_id == *(const uint32_t *)key;
 }
 
-struct rv_dp_session *rv_dp_find_peer(struct rv_dp_tables *t, uint32_t peer_id)
-{
-	struct cds_lfht_iter it;
-	cds_lfht_lookup(t->by_peer, rv_dp_hash32(peer_id), match_peer, &peer_id, &it);
-	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
-	return n ? caa_container_of(n, struct rv_dp_session, by_peer) : NULL;
-}
-
 struct rv_dp_session *rv_dp_find_vip(struct rv_dp_tables *t, uint32_t room_id, uint32_t vip)
 {
 	struct vip_key k = {room_id, vip};
@@ -199,6 +191,8 @@ static struct rv_dp_key *key_new(uint8_t key_id, enum rv_cipher c, const struct 
 		     key_id);
 		return NULL;
 	}
+	rv_cipher_ctx_lines(k->enc, &k->enc_lines);
+	rv_cipher_ctx_lines(k->dec, &k->dec_lines);
 	return k;
 }
 
@@ -271,6 +265,7 @@ static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct
 {
 	if (old) {
 		atomic_store(&old->dead, true);
+		rv_dp_hosts_clear(old->room, old);
 		cds_lfht_del(t->by_vip, &old->by_vip);
 		cds_list_del_rcu(&old->room_link);
 		old->room->n_members--;
@@ -282,6 +277,8 @@ static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct
 		cds_lfht_add(t->by_peer, rv_dp_hash32(s->peer_id), &s->by_peer);
 	}
 	cds_lfht_add(t->by_vip, rv_dp_vip_hash(s->room_id, s->vip), &s->by_vip);
+	rv_dp_peer_ix_set(t, s);
+	rv_dp_hosts_set(s->room, s);
 	cds_list_add_tail_rcu(&s->room_link, &s->room->members);
 	s->room->n_members++;
 }
@@ -289,6 +286,8 @@ static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct
 static void session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s)
 {
 	atomic_store(&s->dead, true);
+	rv_dp_peer_ix_clear(t, s);
+	rv_dp_hosts_clear(s->room, s);
 	cds_lfht_del(t->by_peer, &s->by_peer);
 	cds_lfht_del(t->by_vip, &s->by_vip);
 	cds_list_del_rcu(&s->room_link);
@@ -317,13 +316,14 @@ static struct rv_dp_tables *tables_new(void)
 	t->by_peer = cds_lfht_new(init, init, 0, flags, NULL);
 	t->by_vip = cds_lfht_new(init, init, 0, flags, NULL);
 	t->rooms = cds_lfht_new(64, 64, 0, flags, NULL);
-	if (!t->by_peer || !t->by_vip || !t->rooms) {
+	if (!t->by_peer || !t->by_vip || !t->rooms || rv_dp_peer_ix_new(t) < 0) {
 		if (t->by_peer)
 			cds_lfht_destroy(t->by_peer, NULL);
 		if (t->by_vip)
 			cds_lfht_destroy(t->by_vip, NULL);
 		if (t->rooms)
 			cds_lfht_destroy(t->rooms, NULL);
+		rv_dp_peer_ix_free(t);
 		free(t);
 		return NULL;
 	}
@@ -384,10 +384,12 @@ static void tables_free(struct rv_dp_tables *t)
 	}
 	while (rooms) {
 		struct rv_dp_room *next = rooms->reap_next;
+		free(rooms->hosts);
 		free(rooms);
 		n_rooms--;
 		rooms = next;
 	}
+	rv_dp_peer_ix_free(t);
 	free(t);
 }
 
@@ -537,6 +539,8 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 						  "room %u: member %u's virtual IP is outside the "
 						  "new subnet",
 						  in->room_id, s->peer_id);
+		if (rv_dp_hosts_rebuild(r, tmp.cfg.subnet, tmp.cfg.prefix_len) < 0)
+			return fail(err, errlen, "out of memory");
 		/* Readers see cfg fields change one by one; each is valid alone. */
 		CMM_STORE_SHARED(r->mask, tmp.mask);
 		CMM_STORE_SHARED(r->cfg.subnet, tmp.cfg.subnet);
@@ -548,6 +552,12 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 	if (!r)
 		return fail(err, errlen, "out of memory");
 	*r = tmp;
+	bool too_big;
+	r->hosts = rv_dp_hosts_new(r->cfg.subnet, r->cfg.prefix_len, &too_big);
+	if (!r->hosts && !too_big) {
+		free(r);
+		return fail(err, errlen, "out of memory");
+	}
 	cds_lfht_node_init(&r->node);
 	CDS_INIT_LIST_HEAD(&r->members);
 	n_rooms++;
@@ -566,7 +576,9 @@ int rv_st_room_upsert(const struct rv_st_room *in, char *err, size_t errlen)
 
 static void room_free_rcu(struct rcu_head *h)
 {
-	free(caa_container_of(h, struct rv_dp_room, rcu));
+	struct rv_dp_room *r = caa_container_of(h, struct rv_dp_room, rcu);
+	free(r->hosts);
+	free(r);
 	n_rooms--;
 	pending_frees--;
 }

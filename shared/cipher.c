@@ -122,6 +122,7 @@ static int setup_aead(struct rv_cipher_ctx *ctx, const struct rv_key_dir *k)
 
 	memcpy(ctx->nonce + 4, k->hmac, RV_IMPLICIT_IV_LEN);
 	ctx->evp = keyed_cipher(alg, k->cipher, NULL, ctx->encrypt);
+	rv_evp_hint(ctx, ctx->evp, &ctx->lines);
 	return ctx->evp ? 0 : -1;
 }
 
@@ -131,6 +132,7 @@ static int setup_cbc(struct rv_cipher_ctx *ctx, const struct rv_key_dir *k)
 	if (!ctx->evp)
 		return -1;
 	EVP_CIPHER_CTX_set_padding(ctx->evp, 0); /* PKCS#7 done in place by the framing */
+	rv_evp_hint(ctx, ctx->evp, &ctx->lines);
 	ctx->hmac = keyed_hmac(k->hmac);
 	if (!ctx->hmac)
 		return -1;
@@ -172,6 +174,12 @@ void rv_cipher_ctx_free(struct rv_cipher_ctx *ctx)
 enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx)
 {
 	return ctx->suite;
+}
+
+void rv_cipher_ctx_lines(const struct rv_cipher_ctx *ctx, struct rv_cipher_lines *out)
+{
+	*out = ctx->lines;
+	out->ctx = ctx;
 }
 
 int rv_cipher_aead_seal(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_LEN],

@@ -44,6 +44,32 @@ struct rv_cipher_ctx *rv_cipher_ctx_new(enum rv_cipher c, const struct rv_key_di
 void rv_cipher_ctx_free(struct rv_cipher_ctx *ctx);
 enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx);
 
+/* The memory behind a context that the framing touches per packet: ours,
+ * the EVP context and the provider's key state. For burst callers with many
+ * keys, who keep it beside the context and prefetch it one step before the
+ * context is used (rv_cipher_prefetch). Hints only: never dereferenced. */
+struct rv_cipher_lines {
+	const void *ctx, *evp, *hot;
+	uint32_t evp_len, hot_len;
+};
+void rv_cipher_ctx_lines(const struct rv_cipher_ctx *ctx, struct rv_cipher_lines *out);
+
+static inline void rv_cipher_prefetch_range(const void *p, uint32_t len)
+{
+	const char *c = p;
+	for (uint32_t off = 0; off < len; off += 64)
+		__builtin_prefetch(c + off);
+	if (len)
+		__builtin_prefetch(c + len - 1);
+}
+
+static inline void rv_cipher_prefetch(const struct rv_cipher_lines *l)
+{
+	rv_cipher_prefetch_range(l->ctx, 64);
+	rv_cipher_prefetch_range(l->evp, l->evp_len);
+	rv_cipher_prefetch_range(l->hot, l->hot_len);
+}
+
 #define RV_AEAD_TAG_LEN	   16
 #define RV_AEAD_NONCE_LEN  12
 #define RV_IMPLICIT_IV_LEN 8 /* AEAD: first bytes of the direction's hmac slice */

@@ -297,18 +297,15 @@ uint32_t rv_dc_static_time(const struct rv_cipher_ctx *ctx)
 }
 
 /* Burst callers use many keys: fetch every context of the burst, then
- * every OpenSSL context behind them, before the first one is used. */
+ * every OpenSSL context and provider state behind them (the key schedule and
+ * GHASH table, see evp_hint.c), before the first one is used. */
 static void prefetch_ctx(struct rv_cipher_ctx *const ctx[], unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		__builtin_prefetch(ctx[i]);
 	for (unsigned i = 0; i < n; i++)
-		if (ctx[i] && ctx[i]->evp) {
-			/* EVP_CIPHER_CTX is opaque and spans a few lines; its
-			 * provider pointer is not in the first (a hint only) */
-			__builtin_prefetch(ctx[i]->evp);
-			__builtin_prefetch((const char *)ctx[i]->evp + 128);
-		}
+		if (ctx[i])
+			rv_cipher_prefetch(&ctx[i]->lines);
 }
 
 void rv_dc_seal_burst(struct rv_cipher_ctx *const ctx[], const uint8_t key_id[],

@@ -29,6 +29,12 @@ void rv_replay_reset(struct rv_replay *r);
  * seen, or older than the window. No allocation. */
 enum rv_drop rv_replay_accept(struct rv_replay *r, uint32_t pid);
 
+/* A hint before rv_replay_accept(@pid): fetch the bitmap word it uses. */
+static inline void rv_replay_prefetch(const struct rv_replay *r, uint32_t pid)
+{
+	__builtin_prefetch(&r->bits[(pid & (r->window - 1)) / 64]);
+}
+
 static inline bool rv_pid_needs_rekey(uint32_t pid)
 {
 	return pid >= RV_PID_REKEY_THRESHOLD;

@@ -19,6 +19,8 @@
 
 #include <rte_lcore.h>
 
+#include "heap.h"
+#include "mem_floor.h"
 #include "dc_frame.h"
 #include "harness.h"
 #include "session_table.h"
@@ -333,6 +335,24 @@ static void table_updates(const struct opts *o, uint32_t senders)
 		    lat[nl / 2] / 1e3, lat[nl * 9 / 10] / 1e3, nl);
 }
 
+/* With 100,000 sessions: the memory floor (mem_floor.h) beside what the
+ * relay lost per packet against one session in this run. */
+static void print_floor(double mpps[3][3], const uint32_t sizes[3], uint32_t partner)
+{
+	unsigned lines = mf_lines_per_packet(0, partner);
+	double ns = mf_cold_line_ns();
+	printf("  memory floor: a relayed packet of a cold session touches %u cache lines of "
+	       "per-session state; this machine serves one cold line per %.1f ns with 32 "
+	       "prefetched loads in flight: >= %.0f ns per packet more than a hot session\n",
+	       lines, ns, lines * ns);
+	for (unsigned z = 0; z < 3; z++)
+		if (mpps[0][z] > 0 && mpps[2][z] > 0)
+			printf("    %u B: this run lost %.0f ns per packet at 100,000 sessions "
+			       "against 1 (%.0f -> %.0f ns)\n",
+			       sizes[z], 1e3 / mpps[2][z] - 1e3 / mpps[0][z], 1e3 / mpps[0][z],
+			       1e3 / mpps[2][z]);
+}
+
 static int parse(struct opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
@@ -376,6 +396,7 @@ int main(int argc, char **argv)
 	int rc = parse(&o, argc, argv);
 	if (rc)
 		return rc < 0 ? 2 : 0;
+	rv_heap_thp_reexec(argv); /* like roomvpn-dataplane */
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "rvbench%d", (int)getpid());
 	unsigned lcores = 1 + o.workers + (o.mode == RV_DP_MODE_PIPELINE);
@@ -401,6 +422,7 @@ int main(int argc, char **argv)
 	       "wall Mpps");
 	static const uint32_t sizes[] = {64, 512, 1400};
 	static const uint32_t ns[] = {1, 1000, 100000};
+	double mpps[3][3] = {{0}};
 	for (unsigned si = 0; si < 3; si++) {
 		if (o.only_sessions && o.only_sessions != ns[si])
 			continue;
@@ -416,6 +438,7 @@ int main(int argc, char **argv)
 			double cb = 0;
 			struct result r = run_size(&o, senders, sizes[z], false, &cb);
 			struct result io = run_size(&o, senders, sizes[z], true, NULL);
+			mpps[si][z] = r.mpps;
 			printf("%-9u %-7u | %8.3f  %8.2f  | %8.3f  %8.2f  | %10.3f   | %6.1f%% | "
 			       "%-6lu | %.3f\n",
 			       ns[si], sizes[z], r.mpps, r.gbps, io.mpps, io.gbps, cb,
@@ -426,6 +449,8 @@ int main(int argc, char **argv)
 			       "rooms, "
 			       "2 cipher contexts per key, 4 with TCP fallback on)\n",
 			       (double)(after - before) / (n - 2), n, rooms);
+		if (si == 2)
+			print_floor(mpps, sizes, rh_partner(&h, 0));
 		if (si == 2 || o.quick) {
 			rh_start(&h);
 			table_updates(&o, senders);

@@ -129,6 +129,95 @@ static void test_lookups_are_per_room(void **state)
 	assert_int_equal(rv_st_session_delete(10, err, sizeof(err)), 0);
 }
 
+/* The packet path's flat indexes (peer-id array, per-room host arrays) must
+ * always agree with the hash tables: after random upserts, moves and
+ * deletes, a subnet change, a room too big for a host array, and a resync. */
+static struct rv_dp_room *room_of(uint32_t room_id)
+{
+	struct rv_dp_session *s;
+	struct cds_lfht_iter it;
+	cds_lfht_for_each_entry(rv_dp_root->by_peer, &it, s,
+				by_peer) if (s->room_id == room_id) return s->room;
+	return NULL;
+}
+
+static void check_indexes(const uint32_t *room_of_peer, const uint32_t *vip_of_peer, unsigned n)
+{
+	rcu_read_lock();
+	for (uint32_t p = 1; p < n; p++) {
+		struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, p);
+		if (!room_of_peer[p]) {
+			assert_null(s);
+			continue;
+		}
+		assert_non_null(s);
+		assert_int_equal(s->vip, vip_of_peer[p]);
+		struct rv_dp_room *r = room_of(room_of_peer[p]);
+		assert_ptr_equal(rv_dp_find_member(rv_dp_root, r, vip_of_peer[p]), s);
+		assert_ptr_equal(rv_dp_find_vip(rv_dp_root, s->room_id, s->vip), s);
+		/* a neighbour address: member or not, both look-ups agree */
+		assert_ptr_equal(rv_dp_find_member(rv_dp_root, r, s->vip + 1),
+				 rv_dp_find_vip(rv_dp_root, s->room_id, s->vip + 1));
+	}
+	assert_null(rv_dp_find_peer(rv_dp_root, RV_ST_PEER_ID_MAX + 1));
+	rcu_read_unlock();
+}
+
+static void test_flat_indexes_match_tables(void **state)
+{
+	(void)state;
+	enum { N = 64 };
+	uint32_t room_of_peer[N] = {0}, vip_of_peer[N] = {0};
+	struct rv_st_room big = {.room_id = 3, .subnet = IP(10, 96, 0, 0), .prefix_len = 12};
+	assert_int_equal(rv_st_room_upsert(&big, err, sizeof(err)), 0);
+	unsigned seed = 7;
+	for (int step = 0; step < 400; step++) {
+		seed = seed * 1103515245u + 12345u;
+		uint32_t p = 1 + (seed >> 8) % (N - 1), room = 1 + (seed >> 16) % 3;
+		uint32_t vip = room == 3 ? IP(10, 96, 1, 1 + (seed >> 20) % 40)
+					 : IP(10, 77, 0, 1 + (seed >> 20) % 40);
+		if ((seed >> 4) % 4 == 0) {
+			int rc = rv_st_session_delete(p, err, sizeof(err));
+			assert_int_equal(rc, room_of_peer[p] ? 0 : -1);
+			room_of_peer[p] = 0;
+		} else {
+			struct rv_st_session c = sess(p, room, vip);
+			bool taken = false;
+			for (uint32_t q = 1; q < N; q++)
+				taken |= q != p && room_of_peer[q] == room && vip_of_peer[q] == vip;
+			assert_int_equal(rv_st_session_upsert(&c, err, sizeof(err)),
+					 taken ? -1 : 0);
+			if (!taken) {
+				room_of_peer[p] = room;
+				vip_of_peer[p] = vip;
+			}
+		}
+		check_indexes(room_of_peer, vip_of_peer, N);
+	}
+	/* room 1 grows to a /23: same members, new host array */
+	struct rv_st_room grow = {.room_id = 1, .subnet = IP(10, 77, 0, 0), .prefix_len = 23};
+	assert_int_equal(rv_st_room_upsert(&grow, err, sizeof(err)), 0);
+	check_indexes(room_of_peer, vip_of_peer, N);
+	/* resync with the same content: a new table set, same answers */
+	struct rv_st_batch *b = rv_st_batch_new(err, sizeof(err));
+	assert_non_null(b);
+	struct rv_st_room rooms[] = {
+	    grow, {.room_id = 2, .subnet = IP(10, 77, 0, 0), .prefix_len = 24}, big};
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(rv_st_batch_room(b, &rooms[i], err, sizeof(err)), 0);
+	for (uint32_t p = 1; p < N; p++)
+		if (room_of_peer[p]) {
+			struct rv_st_session c = sess(p, room_of_peer[p], vip_of_peer[p]);
+			assert_int_equal(rv_st_batch_session(b, &c, err, sizeof(err)), 0);
+		}
+	assert_int_equal(rv_st_batch_commit(b, err, sizeof(err)), 0);
+	check_indexes(room_of_peer, vip_of_peer, N);
+	for (uint32_t p = 1; p < N; p++)
+		if (room_of_peer[p])
+			assert_int_equal(rv_st_session_delete(p, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_room_delete(3, err, sizeof(err)), 0);
+}
+
 static void test_rekey_slots(void **state)
 {
 	(void)state;
@@ -223,6 +312,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_refusals_change_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lookups_are_per_room, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flat_indexes_match_tables, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rekey_slots, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resync_swaps_and_carries_over, setup, teardown),
 	};

@@ -1,0 +1,96 @@
+/* Flat indexes beside the tables' hash tables, for the packet path: a
+ * peer-id -> session array (one slot per 24-bit peer-id, reserved virtual
+ * memory of which only the pages of used peer-ids are ever touched) and, per
+ * room, a host -> session array over the room's subnet. A look-up is one
+ * load at an address computed from the key, so a worker can prefetch the
+ * slots of a whole burst before it reads them (a cds_lfht walk is a chain of
+ * dependent misses that cannot be started ahead). The hash tables stay the
+ * writer's authority (iteration, uniqueness, rooms too big for an array).
+ *
+ * Writer: the agent only (session_table.c calls these); readers: workers,
+ * with rcu_dereference. A replaced host array is freed after a grace period. */
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "dp_tables.h"
+
+#define PEER_IX_BYTES ((size_t)(RV_ST_PEER_ID_MAX + 1) * sizeof(struct rv_dp_session *))
+
+int rv_dp_peer_ix_new(struct rv_dp_tables *t)
+{
+	void *p = mmap(NULL, PEER_IX_BYTES, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	t->peer_ix = p;
+	return 0;
+}
+
+void rv_dp_peer_ix_free(struct rv_dp_tables *t)
+{
+	if (t->peer_ix)
+		munmap(t->peer_ix, PEER_IX_BYTES);
+	t->peer_ix = NULL;
+}
+
+void rv_dp_peer_ix_set(struct rv_dp_tables *t, struct rv_dp_session *s)
+{
+	rcu_assign_pointer(t->peer_ix[s->peer_id], s);
+}
+
+void rv_dp_peer_ix_clear(struct rv_dp_tables *t, struct rv_dp_session *s)
+{
+	if (t->peer_ix[s->peer_id] == s)
+		rcu_assign_pointer(t->peer_ix[s->peer_id], NULL);
+}
+
+/* ---- per-room host arrays ---- */
+
+struct rv_dp_hosts *rv_dp_hosts_new(uint32_t subnet, uint8_t prefix_len, bool *too_big)
+{
+	*too_big = 32 - prefix_len > RV_DP_HOSTS_MAX_BITS;
+	if (*too_big)
+		return NULL;
+	uint32_t n = 1u << (32 - prefix_len);
+	struct rv_dp_hosts *h = calloc(1, sizeof(*h) + (size_t)n * sizeof(h->slot[0]));
+	if (!h)
+		return NULL;
+	h->subnet = subnet;
+	h->n = n;
+	return h;
+}
+
+void rv_dp_hosts_set(struct rv_dp_room *r, struct rv_dp_session *s)
+{
+	struct rv_dp_hosts *h = r->hosts;
+	if (h && s->vip - h->subnet < h->n)
+		rcu_assign_pointer(h->slot[s->vip - h->subnet], s);
+}
+
+void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s)
+{
+	struct rv_dp_hosts *h = r->hosts;
+	if (h && s->vip - h->subnet < h->n && h->slot[s->vip - h->subnet] == s)
+		rcu_assign_pointer(h->slot[s->vip - h->subnet], NULL);
+}
+
+static void hosts_free_rcu(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct rv_dp_hosts, rcu));
+}
+
+int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len)
+{
+	bool too_big;
+	struct rv_dp_hosts *h = rv_dp_hosts_new(subnet, prefix_len, &too_big);
+	if (!h && !too_big)
+		return -1;
+	struct rv_dp_session *s;
+	cds_list_for_each_entry(s, &r->members, room_link) if (h && s->vip - h->subnet < h->n)
+	    h->slot[s->vip - h->subnet] = s;
+	struct rv_dp_hosts *old = r->hosts;
+	rcu_assign_pointer(r->hosts, h);
+	if (old)
+		call_rcu(&old->rcu, hosts_free_rcu);
+	return 0;
+}
