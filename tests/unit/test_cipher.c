@@ -270,6 +270,43 @@ static void test_cbc_seal_independent(void **state)
 	cbc_seal_check(RV_CIPHER_STATIC_CBC_HMAC, 0);
 }
 
+/* The prefetch hints (rv_cipher_ctx_lines) point at the context's real
+ * memory: the provider state of an encrypting AES context holds the key
+ * schedule, whose first round key is the key itself. On this OpenSSL (3.0)
+ * the layout check must recognise the EVP context. */
+static void test_prefetch_lines(void **state)
+{
+	(void)state;
+	struct rv_key_dir k;
+	for (unsigned i = 0; i < sizeof(k.cipher); i++)
+		k.cipher[i] = (uint8_t)(0xC0 + i);
+	memset(k.hmac, 7, sizeof(k.hmac));
+	enum rv_cipher suites[] = {RV_CIPHER_AES_256_GCM, RV_CIPHER_AES_256_CBC_HMAC,
+				   RV_CIPHER_CHACHA20_POLY1305};
+	for (unsigned i = 0; i < 3; i++) {
+		struct rv_cipher_ctx *c = rv_cipher_ctx_new(suites[i], &k, true);
+		assert_non_null(c);
+		struct rv_cipher_lines l;
+		rv_cipher_ctx_lines(c, &l);
+		assert_ptr_equal(l.ctx, c);
+		assert_non_null(l.evp);
+		assert_true(l.evp_len >= 184);
+		assert_non_null(l.hot);
+		assert_true(l.hot_len >= 256);
+		bool found = false;
+		for (uint32_t off = 0; off + 16 <= l.hot_len && !found; off += 4)
+			found = memcmp((const uint8_t *)l.hot + off, k.cipher, 16) == 0;
+		assert_true(found);
+		rv_cipher_ctx_free(c);
+	}
+	struct rv_cipher_ctx *none = rv_cipher_ctx_new(RV_CIPHER_NONE, NULL, true);
+	struct rv_cipher_lines l;
+	rv_cipher_ctx_lines(none, &l);
+	assert_null(l.evp);
+	assert_null(l.hot);
+	rv_cipher_ctx_free(none);
+}
+
 static void test_names(void **state)
 {
 	enum rv_cipher c;
@@ -294,7 +331,7 @@ int main(void)
 	    cmocka_unit_test(test_kat_gcm),	cmocka_unit_test(test_kat_chacha),
 	    cmocka_unit_test(test_kat_none),	cmocka_unit_test(test_kat_cbc),
 	    cmocka_unit_test(test_kat_static),	cmocka_unit_test(test_cbc_seal_independent),
-	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_names),	cmocka_unit_test(test_prefetch_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
