@@ -130,6 +130,7 @@ static int push_key(struct rv_control *ctl, const struct tunnel *t, char *err, s
 	ik.peer_id = t->peer_id;
 	ik.key = &key;
 	ik.cipher = (char *)rv_cipher_name(t->suite);
+	ik.seal_after_use = true; /* the client seals with it first */
 	rq.request_id = 1;
 	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY;
 	rq.install_key = &ik;

@@ -122,7 +122,7 @@ static void do_install_key(const Roomvpn__Dataplane__V1__InstallKey *k, struct r
 	memcpy(&km, k->key->material.data, sizeof(km));
 	if (rv_st_key_install(k->peer_id, (uint8_t)k->key->key_id, cipher, &km,
 			      key_direction(k->key->direction), (uint64_t)k->grace_ms * 1000000u,
-			      rp->msg, sizeof(rp->msg)) < 0)
+			      k->seal_after_use, rp->msg, sizeof(rp->msg)) < 0)
 		rp->status = ST(FAILED_PRECONDITION);
 	OPENSSL_cleanse(&km, sizeof(km));
 }

@@ -30,8 +30,9 @@ struct rv_dp_key {
 	struct rv_cipher_lines enc_lines, dec_lines; /* enc's / dec's memory, to prefetch */
 	_Atomic uint32_t tx_pid;		     /* last packet-id sent */
 	_Atomic uint64_t retire_at_ns;		     /* 0 = not retiring; CLOCK_MONOTONIC */
-	struct rv_replay replay;		     /* owner worker only */
-	struct rv_key_dir tx_dir, rx_dir;	     /* kept to compare on resync; wiped */
+	_Atomic bool pending_tx;	  /* seals from its first use (rv_st_key_install) */
+	struct rv_replay replay;	  /* owner worker only */
+	struct rv_key_dir tx_dir, rx_dir; /* kept to compare on resync; wiped */
 	struct rcu_head rcu;
 };
 
@@ -165,6 +166,9 @@ static inline struct rv_dp_session *rv_dp_find_member(struct rv_dp_tables *t, st
 struct rv_dp_key *rv_dp_rx_key(struct rv_dp_session *s, uint8_t key_id, uint64_t now_ns);
 /* Sealing key of @s, or NULL. */
 struct rv_dp_key *rv_dp_tx_key(struct rv_dp_session *s);
+/* Owner worker, after @k authenticated a packet of @s: a pending key
+ * becomes the sealing key. */
+void rv_dp_key_used(struct rv_dp_session *s, struct rv_dp_key *k);
 /* Owner worker of @s; claims it for @self if nobody owns it yet. */
 int rv_dp_owner(struct rv_dp_session *s, int self);
 

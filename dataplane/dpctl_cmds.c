@@ -118,8 +118,10 @@ static int cmd_key_install(const struct ctl *ctl, int argc, char **argv)
 	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
 	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
 	struct opt o[] = {{"peer-id", NULL},	   {"key", NULL},    {"key-id", NULL},
-			  {"key-direction", NULL}, {"cipher", NULL}, {"grace-ms", NULL}};
-	const char *peer, *keyfile, *key_id, *grace;
+			  {"key-direction", NULL}, {"cipher", NULL}, {"grace-ms", NULL},
+			  {"seal-after-use", NULL}};
+	const char *peer, *keyfile, *key_id, *grace, *sau;
+	uint32_t after_use = 0;
 	if (dpctl_parse_opts(argc, argv, o, N(o)) || dpctl_need(o, N(o), "peer-id", &peer) ||
 	    dpctl_need(o, N(o), "key", &keyfile) || dpctl_need(o, N(o), "key-id", &key_id) ||
 	    dpctl_parse_num("--peer-id", peer, RV_AGENT_PEER_ID_MAX, &ik.peer_id))
@@ -127,6 +129,10 @@ static int cmd_key_install(const struct ctl *ctl, int argc, char **argv)
 	if ((grace = dpctl_opt_get(o, N(o), "grace-ms")) &&
 	    dpctl_parse_num("--grace-ms", grace, UINT32_MAX, &ik.grace_ms))
 		return EXIT_USAGE;
+	if ((sau = dpctl_opt_get(o, N(o), "seal-after-use")) &&
+	    dpctl_parse_num("--seal-after-use", sau, 1, &after_use))
+		return EXIT_USAGE;
+	ik.seal_after_use = after_use == 1;
 	if (dpctl_load_key(keyfile, key_id, dpctl_opt_get(o, N(o), "key-direction"), &key)) {
 		dpctl_free_key(&key);
 		return EXIT_USAGE;

@@ -482,6 +482,7 @@ static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t
 		atomic_store_explicit(&s->addr, a, memory_order_relaxed);
 	if (rv_job(it->m)->kind == RV_JOB_OPEN_TCP)
 		atomic_store_explicit(&s->tcp_none, it->none, memory_order_relaxed);
+	rv_dp_key_used(s, it->k);
 	struct rv_dp_sess_ctr *c = &s->ctr;
 	atomic_store_explicit(&c->pkts_in,
 			      atomic_load_explicit(&c->pkts_in, memory_order_relaxed) + 1,

@@ -119,6 +119,17 @@ struct rv_dp_key *rv_dp_tx_key(struct rv_dp_session *s)
 	return i < 0 ? NULL : rcu_dereference(s->slot[i]);
 }
 
+void rv_dp_key_used(struct rv_dp_session *s, struct rv_dp_key *k)
+{
+	if (!atomic_load_explicit(&k->pending_tx, memory_order_relaxed))
+		return;
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
+		if (rcu_dereference(s->slot[i]) == k) {
+			atomic_store_explicit(&s->tx_slot, i, memory_order_release);
+			atomic_store_explicit(&k->pending_tx, false, memory_order_relaxed);
+		}
+}
+
 int rv_dp_owner(struct rv_dp_session *s, int self)
 {
 	int cur = atomic_load_explicit(&s->owner, memory_order_relaxed);
@@ -608,6 +619,17 @@ int rv_st_room_delete(uint32_t room_id, char *err, size_t errlen)
 
 /* ---- sessions ---- */
 
+/* @s holds @key_id as its sealing key or as a pending one. */
+static bool has_key(struct rv_dp_session *s, uint8_t key_id)
+{
+	int cur = atomic_load(&s->tx_slot);
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
+		if (s->slot[i] && s->slot[i]->key_id == key_id &&
+		    (i == cur || s->slot[i]->pending_tx))
+			return true;
+	return false;
+}
+
 static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session *c, char *err,
 			     size_t errlen)
 {
@@ -623,10 +645,9 @@ static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session 
 		return fail(err, errlen, "session %u: virtual IP already used by peer-id %u",
 			    c->peer_id, holder->peer_id);
 	if (old && old->room_id == c->room_id && old->vip == c->vip) {
-		struct rv_dp_key *cur = rv_dp_tx_key(old);
-		if (!cur || cur->key_id != c->key_id) {
+		if (!has_key(old, c->key_id)) {
 			if (rv_st_key_install(c->peer_id, c->key_id, c->cipher, &c->key,
-					      c->key_direction, 0, err, errlen) < 0)
+					      c->key_direction, 0, false, err, errlen) < 0)
 				return -1;
 		}
 		if (c->addr.kind != RV_ADDR_NONE)
@@ -669,7 +690,7 @@ int rv_st_session_delete(uint32_t peer_id, char *err, size_t errlen)
 
 int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
 		      const struct rv_key_material *key, int key_direction, uint64_t grace_ns,
-		      char *err, size_t errlen)
+		      bool seal_after_use, char *err, size_t errlen)
 {
 	writer_enter();
 	rcu_read_lock();
@@ -681,9 +702,8 @@ int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
 	}
 	int cur = atomic_load(&s->tx_slot);
 	struct rv_dp_key *old = cur >= 0 ? s->slot[cur] : NULL;
-	if (old && old->key_id == key_id) {
-		fail(err, errlen, "session %u: key-id %u is already the current key", peer_id,
-		     key_id);
+	if (has_key(s, key_id)) {
+		fail(err, errlen, "session %u: key-id %u is already installed", peer_id, key_id);
 		goto out;
 	}
 	struct rv_dp_key *k = key_new(key_id, cipher, key, key_direction, err, errlen);
@@ -694,8 +714,10 @@ int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
 	if (old)
 		atomic_store(&old->retire_at_ns,
 			     mono_ns() + (grace_ns ? grace_ns : params.default_grace_ns));
+	k->pending_tx = old && seal_after_use;
 	rcu_assign_pointer(s->slot[next], k);
-	atomic_store_explicit(&s->tx_slot, next, memory_order_release);
+	if (!k->pending_tx)
+		atomic_store_explicit(&s->tx_slot, next, memory_order_release);
 	if (evicted)
 		key_defer_free(evicted);
 	rc = 0;
@@ -751,6 +773,11 @@ unsigned rv_st_expire(uint64_t now_ns)
 		for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
 			struct rv_dp_key *k = s->slot[i];
 			if (k && k->retire_at_ns && k->retire_at_ns <= now_ns) {
+				/* a pending key the member never used: it seals now */
+				if (i == atomic_load(&s->tx_slot) && s->slot[1 - i]) {
+					atomic_store(&s->slot[1 - i]->pending_tx, false);
+					atomic_store(&s->tx_slot, 1 - i);
+				}
 				retire_slot(s, i);
 				n++;
 			}

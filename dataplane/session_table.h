@@ -118,13 +118,17 @@ int rv_st_session_upsert(const struct rv_st_session *s, char *err, size_t errlen
 int rv_st_session_delete(uint32_t peer_id, char *err, size_t errlen);
 
 /* ---- keys ---- */
-/* Installs key @key_id beside the current one and makes it the sealing key.
+/* Installs key @key_id beside the current one. It opens at once; it seals
+ * at once too, or, with @seal_after_use, only from the member's first
+ * authenticated packet under it (the owner worker switches) or when the
+ * current key's grace period ends: the data plane then never seals with a
+ * key the member may not hold yet (the control plane's re-keys use this).
  * The previous key is still accepted for opening for @grace_ns (0 = the
  * default), then retired by rv_st_expire(). A third key-id retires the
- * oldest at once. Key-id equal to the current one: -1. */
+ * oldest at once. Key-id equal to the sealing or a pending one: -1. */
 int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
 		      const struct rv_key_material *key, int key_direction, uint64_t grace_ns,
-		      char *err, size_t errlen);
+		      bool seal_after_use, char *err, size_t errlen);
 /* Retires key @key_id now (unlink, call_rcu, wipe). Retiring the sealing key
  * is refused (-1) while it is the only key. */
 int rv_st_key_retire(uint32_t peer_id, uint8_t key_id, char *err, size_t errlen);

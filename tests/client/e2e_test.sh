@@ -192,7 +192,14 @@ wait "$CAP" 2>/dev/null
 WIRE=$(tshark -r "$RUN/alice.pcap" -d udp.port==$DP_PORT,openvpn -Y "openvpn.peerid == $APEER" \
 	-T fields -e openvpn.keyid 2>/dev/null | sort -un | tr '\n' ' ')
 [ "$(echo "$WIRE" | wc -w)" -ge 2 ] || die "key-ids on the wire (tshark): '$WIRE'"
-pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree; on the wire: $WIRE), no connection drop"
+# The data plane seals with a new key only after the member used it: the
+# receiving member never gets a packet under a key it does not hold yet.
+uk() { rv "$1" "$2" --json status | jget 'd["tunnels"][0]["status"]["stats"]["drops"]["unknown_key"]'; }
+AUK=$(uk alice 1)
+BUK=$(uk bob 2)
+echo "unknown-key drops across the re-keys: alice $AUK, bob $BUK"
+[ "$AUK" = 0 ] && [ "$BUK" = 0 ] || die "packets under a key-id the member did not hold yet"
+pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree; on the wire: $WIRE), no connection drop, no unknown-key drops at either member"
 
 # Room settings pushed over the keepalive streams: the new MTU is applied to
 # both members' devices and acknowledged; a rotated room key re-keys.

@@ -101,7 +101,7 @@ static void churn(uint64_t it, uint64_t *ops)
 	case 1:
 		if (rv_st_session_get(s, &info) == 0)
 			rv_st_key_install(s, rv_key_id_next(info.tx_key_id), RV_CIPHER_AES_256_GCM,
-					  &h.key, 1, 1000000, err, sizeof(err));
+					  &h.key, 1, 1000000, rnd() % 2, err, sizeof(err));
 		break;
 	case 2:
 		if (rv_st_session_get(s, &info) == 0 && info.n_keys == 2)

@@ -223,34 +223,54 @@ static void test_rekey_slots(void **state)
 	(void)state;
 	struct rv_st_session s = sess(20, 1, IP(10, 77, 0, 30));
 	assert_int_equal(rv_st_session_upsert(&s, err, sizeof(err)), 0);
-	/* the current key-id again is refused; a new one becomes the sealer */
+	/* the current key-id again is refused; a new one (seal after use)
+	 * opens at once and seals from the member's first packet under it */
 	assert_int_equal(
-	    rv_st_key_install(20, 0, RV_CIPHER_AES_256_GCM, &key_b, 1, 0, err, sizeof(err)), -1);
+	    rv_st_key_install(20, 0, RV_CIPHER_AES_256_GCM, &key_b, 1, 0, false, err, sizeof(err)),
+	    -1);
 	assert_int_equal(rv_st_key_install(20, 1, RV_CIPHER_AES_256_GCM, &key_b, 1,
-					   3600000000000ull, err, sizeof(err)),
+					   3600000000000ull, true, err, sizeof(err)),
 			 0);
+	assert_int_equal(
+	    rv_st_key_install(20, 1, RV_CIPHER_AES_256_GCM, &key_b, 1, 0, true, err, sizeof(err)),
+	    -1); /* already pending */
 	struct rv_st_session_info info;
 	assert_int_equal(rv_st_session_get(20, &info), 0);
-	assert_int_equal(info.tx_key_id, 1);
+	assert_int_equal(info.tx_key_id, 0);
 	assert_int_equal(info.n_keys, 2);
+	struct rv_st_session again = s; /* a re-push with the pending key-id: left alone */
+	again.key_id = 1;
+	again.key = key_b;
+	assert_int_equal(rv_st_session_upsert(&again, err, sizeof(err)), 0);
 	rcu_read_lock();
 	struct rv_dp_session *d = rv_dp_find_peer(rv_dp_root, 20);
+	struct rv_dp_key *k1 = rv_dp_rx_key(d, 1, 1);
+	assert_non_null(k1);
+	rv_dp_key_used(d, rv_dp_rx_key(d, 0, 1)); /* the old key in use: no change */
+	assert_int_equal(rv_dp_tx_key(d)->key_id, 0);
+	rv_dp_key_used(d, k1); /* the member used key-id 1 */
+	assert_ptr_equal(rv_dp_tx_key(d), k1);
 	assert_non_null(rv_dp_rx_key(d, 0, 1));		 /* old key inside its grace period */
 	assert_null(rv_dp_rx_key(d, 0, UINT64_MAX - 1)); /* ...and not after */
-	assert_int_equal(rv_dp_tx_key(d)->key_id, 1);
 	rcu_read_unlock();
 	/* the sealing key cannot be retired; the old one can */
 	assert_int_equal(rv_st_key_retire(20, 1, err, sizeof(err)), -1);
 	assert_int_equal(rv_st_key_retire(20, 0, err, sizeof(err)), 0);
 	assert_int_equal(rv_st_key_retire(20, 0, err, sizeof(err)), -1);
-	/* a third key evicts the oldest at once; expiry retires the previous */
+	/* a key without seal-after-use seals at once */
+	assert_int_equal(rv_st_key_install(20, 2, RV_CIPHER_CHACHA20_POLY1305, &key_a, 1, 1, false,
+					   err, sizeof(err)),
+			 0);
+	assert_int_equal(rv_st_session_get(20, &info), 0);
+	assert_int_equal(info.tx_key_id, 2);
+	/* a third key evicts the oldest at once; expiry retires the previous,
+	 * and a pending key nobody used seals when the sealing key retires */
 	assert_int_equal(
-	    rv_st_key_install(20, 2, RV_CIPHER_CHACHA20_POLY1305, &key_a, 1, 1, err, sizeof(err)),
+	    rv_st_key_install(20, 3, RV_CIPHER_AES_256_GCM, &key_b, 1, 1, true, err, sizeof(err)),
 	    0);
-	assert_int_equal(
-	    rv_st_key_install(20, 3, RV_CIPHER_AES_256_GCM, &key_b, 1, 1, err, sizeof(err)), 0);
 	assert_int_equal(rv_st_session_get(20, &info), 0);
 	assert_int_equal(info.n_keys, 2);
+	assert_int_equal(info.tx_key_id, 2);
 	assert_int_equal(rv_st_expire(UINT64_MAX - 1), 1);
 	assert_int_equal(rv_st_session_get(20, &info), 0);
 	assert_int_equal(info.n_keys, 1);
