@@ -278,28 +278,35 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 	if (rv_dc_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
 				  &u->dp.rx) < 0)
 		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
+	rv_dc_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
 	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
 	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
 }
 
-/* Keepalive thread: the room's MTU or keepalive changed. */
-static int on_config(void *arg, uint32_t mtu, uint32_t keepalive_s)
+/* Keepalive thread: the room's settings changed. Everything is applied
+ * (MTU on the device, keepalive on the running data channel) before the
+ * server gets its Ack. */
+static int on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
 {
 	struct up *u = arg;
 	struct rv_nl nl;
 	int rc = rv_nl_open(&nl);
 
 	if (rc == 0) {
-		rc = rv_nl_link_set(&nl, if_nametoindex(u->ifname), mtu, true);
+		rc = rv_nl_link_set(&nl, if_nametoindex(u->ifname), cu->mtu, true);
 		rv_nl_close(&nl);
 	}
 	if (rc) {
-		rv_log(RV_LOG_ERROR, "cannot set MTU %u on %s: %s", mtu, u->ifname,
+		rv_log(RV_LOG_ERROR, "cannot set MTU %u on %s: %s", cu->mtu, u->ifname,
 		       rv_nl_strerror(rc));
 		return -1;
 	}
-	rv_log(RV_LOG_INFO, "room settings changed: MTU %u on %s, keepalive %us", mtu, u->ifname,
-	       keepalive_s);
+	if (cu->keepalive_s && rv_dc_set_keepalive(g_dc, cu->keepalive_s * 1000) < 0) {
+		rv_log(RV_LOG_ERROR, "cannot use keepalive interval %us", cu->keepalive_s);
+		return -1;
+	}
+	rv_log(RV_LOG_INFO, "room settings changed: MTU %u on %s, keepalive %us", cu->mtu,
+	       u->ifname, cu->keepalive_s);
 	return 0;
 }
 

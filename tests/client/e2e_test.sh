@@ -195,17 +195,26 @@ WIRE=$(tshark -r "$RUN/alice.pcap" -d udp.port==$DP_PORT,openvpn -Y "openvpn.pee
 pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree; on the wire: $WIRE), no connection drop"
 
 # Room settings pushed over the keepalive streams: the new MTU is applied to
-# both members' devices and acknowledged; a rotated room key re-keys.
+# both members' devices, the keepalive to their running data channels, and
+# both acknowledge; a rotated room key re-keys.
 AIF=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 BIF=$(rv bob 2 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 mtu_of() { in_ns "$1" ip -j link show "$2" | jget 'd[0]["mtu"]'; }
-rv alice 1 rooms update lan --mtu 1300 >/dev/null || die "rooms update --mtu"
+ka_of() { rv "$1" "$2" --json status | jget 'd["tunnels"][0]["status"]["stats"]["keepalive_ms"]'; }
+[ "$(ka_of alice 1)" = 10000 ] || die "keepalive before the update: $(ka_of alice 1) ms"
+rv alice 1 rooms update lan --mtu 1300 --keepalive 3 >/dev/null || die "rooms update --mtu"
 for _ in $(seq 50); do
 	[ "$(mtu_of 1 "$AIF")" = 1300 ] && [ "$(mtu_of 2 "$BIF")" = 1300 ] && break
 	sleep 0.2
 done
 [ "$(mtu_of 1 "$AIF")" = 1300 ] && [ "$(mtu_of 2 "$BIF")" = 1300 ] ||
 	die "MTU not applied: $(mtu_of 1 "$AIF") $(mtu_of 2 "$BIF")"
+for _ in $(seq 30); do # (status files are rewritten once a second)
+	[ "$(ka_of alice 1)" = 3000 ] && [ "$(ka_of bob 2)" = 3000 ] && break
+	sleep 0.2
+done
+[ "$(ka_of alice 1)" = 3000 ] && [ "$(ka_of bob 2)" = 3000 ] ||
+	die "keepalive 3 s not applied to the running data channels: $(ka_of alice 1) $(ka_of bob 2) ms"
 for _ in $(seq 50); do
 	[ "$(grep -c 'tunnel settings update .* applied by' "$RUN/control.log")" -ge 2 ] && break
 	sleep 0.1
@@ -219,7 +228,7 @@ for _ in $(seq 100); do [ "$(dp_key "$APEER")" != "$K2" ] && break; sleep 0.1; d
 grep -q "room key of lan rotated: peer-id $APEER asked to re-key" "$RUN/control.log" ||
 	die "the rotation did not ask alice to re-key"
 in_ns 1 ping -c 5 -i 0.3 -W 2 "$VB" >/dev/null || die "alice -> bob after the room key rotation"
-pass "room update: MTU 1300 applied and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
+pass "room update: MTU 1300 and keepalive 3 s applied (device, running data channel) and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
 
 # ...and the other way (bob -> alice, iperf3 reverse mode)
 ip netns exec "$(mns 2)" iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
