@@ -104,7 +104,8 @@ int rv_room_net_set_dns(RoomRecord *r, char *const *servers, size_t n, const cha
 		free(s);
 		return -2;
 	}
-	memcpy(v, addrs, n * sizeof(*v));
+	if (n)
+		memcpy(v, addrs, n * sizeof(*v));
 	free(r->dns_servers);
 	r->dns_servers = v;
 	r->n_dns_servers = n;

@@ -18,6 +18,7 @@
 #include "dp.h"
 #include "dp_tables.h"
 #include "payload.h"
+#include "room_routes.h"
 #include "tcp_io.h"
 
 #define SEAL_MAX 64
@@ -219,12 +220,15 @@ static enum rv_drop resolve_ipv4(struct rte_mbuf *m, struct rv_dp_session *s,
 	*d = NULL;
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*ip)))
 		return RV_DROP_MALFORMED;
-	if (unlikely(rte_be_to_cpu_32(ip->src_addr) != s->vip))
-		return RV_DROP_SPOOFED;
+	uint32_t src = rte_be_to_cpu_32(ip->src_addr);
+	if (unlikely(src != s->vip) && !rv_dp_route_src_ok(s->room, src, s->vip))
+		return RV_DROP_SPOOFED; /* not even from the LAN it routes for */
 	uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
 	if (is_broadcast(s->room, dst))
 		return RV_OK;
 	*d = rv_dp_find_vip(t, s->room_id, dst);
+	if (unlikely(!*d))
+		*d = rv_dp_route_next_hop(t, s->room, dst); /* a managed route's via */
 	if (unlikely(!*d || *d == s))
 		return RV_DROP_NO_ROUTE;
 	rte_prefetch0(&(*d)->slot);

@@ -91,6 +91,19 @@ start_dataplane() {
 
 rv_topology
 for n in 1 2 3 9; do rv_member "$n"; done
+# Each member namespace gets its own resolv.conf (`ip netns exec` bind-mounts
+# /etc/netns/NS/resolv.conf over /etc/resolv.conf): the clients' DNS
+# changes never reach the host's file.
+ORIG_RESOLV="nameserver 192.0.2.1"
+for n in 1 2 3; do
+	mkdir -p "/etc/netns/$(mns "$n")"
+	echo "$ORIG_RESOLV" >"/etc/netns/$(mns "$n")/resolv.conf"
+done
+e2e_cleanup() {
+	for n in 1 2 3; do rm -rf "/etc/netns/$(mns "$n")"; done
+	rv_cleanup
+}
+trap e2e_cleanup EXIT
 start_dataplane || die "data plane did not start"
 
 cat >"$RUN/control.conf" <<EOF
@@ -229,6 +242,58 @@ grep -q "room key of lan rotated: peer-id $APEER asked to re-key" "$RUN/control.
 	die "the rotation did not ask alice to re-key"
 in_ns 1 ping -c 5 -i 0.3 -W 2 "$VB" >/dev/null || die "alice -> bob after the room key rotation"
 pass "room update: MTU 1300 and keepalive 3 s applied (device, running data channel) and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
+
+# DNS and a managed route, pushed to the running tunnels: bob is the via of
+# 192.168.77.0/24 and answers on 192.168.77.1 (an address on the loopback
+# of his namespace). Both clients apply and acknowledge; alice's resolv.conf names
+# the room's servers, her TUN carries the route (bob's does not: he is the
+# via); alice reaches 192.168.77.1 through the data plane (the reply's
+# source is accepted from bob, the via); alice may not send from that
+# subnet (spoofed); without the route the data plane drops (no_route).
+ip -n "$(mns 2)" addr add 192.168.77.1/32 dev lo
+acks() { grep -c 'tunnel settings update .* applied by' "$RUN/control.log"; }
+wait_acks() { # N: at least N acknowledgements in the control log
+	for _ in $(seq 50); do [ "$(acks)" -ge "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+route_on() { in_ns "$1" ip -o route show 192.168.77.0/24 dev "$2" 2>/dev/null; }
+A0=$(acks)
+rv alice 1 rooms update lan --dns 10.88.0.53,192.0.2.53 --dns-search corp.example \
+	--routes "192.168.77.0/24=$VB" >"$RUN/update-net.out" || die "rooms update --dns --routes"
+grep -q "route      192.168.77.0/24 via $VB" "$RUN/update-net.out" ||
+	die "rooms update output: $(cat "$RUN/update-net.out")"
+wait_acks $((A0 + 2)) || die "DNS/route update not acknowledged by both clients"
+RA=$(in_ns 1 cat /etc/resolv.conf)
+echo "$RA" | grep -q "^nameserver 10.88.0.53$" && echo "$RA" | grep -q "^nameserver 192.0.2.53$" &&
+	echo "$RA" | grep -q "^search corp.example$" || die "alice's resolv.conf: $RA"
+in_ns 2 grep -q "^nameserver 10.88.0.53$" /etc/resolv.conf || die "bob's resolv.conf: $(in_ns 2 cat /etc/resolv.conf)"
+[ -n "$(route_on 1 "$AIF")" ] || die "no route to 192.168.77.0/24 on alice's $AIF: $(in_ns 1 ip route)"
+[ -z "$(route_on 2 "$BIF")" ] || die "bob (the via) routes 192.168.77.0/24 into the tunnel"
+dpctl --json rooms | grep -q "\"192.168.77.0/24 via $VB\"" ||
+	die "data plane room lacks the route: $(dpctl --json rooms)"
+in_ns 1 ping -c 3 -i 0.2 -W 2 192.168.77.1 >"$RUN/ping-route.out" ||
+	die "alice -> 192.168.77.1 (behind bob) through the room"
+before=$(drop_count spoofed)
+in_ns 1 ip addr add 192.168.77.9/32 dev lo
+in_ns 1 ping -c 2 -i 0.2 -W 1 -I 192.168.77.9 "$VB" >/dev/null 2>&1 && die "alice sent from bob's LAN"
+in_ns 1 ip addr del 192.168.77.9/32 dev lo
+after=$(drop_count spoofed)
+[ "$after" -gt "$before" ] || die "no spoofed drop for alice's packets from 192.168.77.9 ($before -> $after)"
+pass "DNS + route pushed and acknowledged by both: alice's resolv.conf has the room's servers, route on $AIF (not on bob, the via), ping 192.168.77.1 behind bob: $(tail -1 "$RUN/ping-route.out"); from alice with a LAN source: spoofed $before -> $after"
+
+A0=$(acks)
+rv alice 1 rooms update lan --no-routes >/dev/null || die "rooms update --no-routes"
+wait_acks $((A0 + 2)) || die "route removal not acknowledged by both clients"
+[ -z "$(route_on 1 "$AIF")" ] || die "route still on alice's $AIF after --no-routes"
+dpctl --json rooms | grep -q "192.168.77.0/24 via" && die "data plane room still routes: $(dpctl --json rooms)"
+before=$(drop_count no_route)
+in_ns 1 ip route add 192.168.77.0/24 dev "$AIF" # as if alice still had it
+if in_ns 1 ping -c 2 -i 0.2 -W 1 192.168.77.1 >/dev/null 2>&1; then die "192.168.77.1 still reachable"; fi
+in_ns 1 ip route del 192.168.77.0/24 dev "$AIF"
+after=$(drop_count no_route)
+[ "$after" -gt "$before" ] || die "no no_route drop without the route ($before -> $after)"
+[ "$(in_ns 1 grep -c nameserver /etc/resolv.conf)" = 2 ] || die "DNS lost with the routes"
+pass "route removed: gone from alice's $AIF and the data plane, ping fails (no_route $before -> $after); DNS kept"
 
 # ...and the other way (bob -> alice, iperf3 reverse mode)
 ip netns exec "$(mns 2)" iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
@@ -429,11 +494,16 @@ for _ in $(seq 100); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$BPID" 2>/dev/null && die "bob's client still running after the kick"
 grep -q "ended by the server: this device is no longer a member of room lan" \
 	"$RUN/cfg-bob/run/lan.log" || die "bob's client did not say why: $(cat "$RUN/cfg-bob/run/lan.log")"
+[ "$(in_ns 2 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] ||
+	die "bob's resolv.conf not restored after the kick: $(in_ns 2 cat /etc/resolv.conf)"
 pass "kick: traffic stopped, bob's client: $(grep 'ended by the server' "$RUN/cfg-bob/run/lan.log")"
 
 ADEV=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 rv alice 1 down lan >/dev/null || die "down"
 in_ns 1 ip link show "$ADEV" >/dev/null 2>&1 && die "$ADEV still present after down"
 rv alice 1 status | grep -q "No tunnel is up" || die "status after down"
-pass "down: device removed"
+[ "$(in_ns 1 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] ||
+	die "alice's resolv.conf not restored by down: $(in_ns 1 cat /etc/resolv.conf)"
+[ ! -e "$RUN/cfg-alice/run/lan.dns-backup" ] || die "alice's DNS backup left behind"
+pass "down: device removed, resolv.conf restored"
 echo "PASS: client end to end"
