@@ -11,8 +11,11 @@
 # both ways between the two members; iperf3 TCP both ways (figures printed,
 # not asserted), the first across a re-key (rekey_interval 5 s: the key-id advances on the
 # data plane and the client, the connection survives); `rooms update`: the
-# MTU reaches both devices and is acknowledged, a room-key rotation
-# re-keys; `status` (udp, RTT); HealthService.Get (admin: both members'
+# MTU reaches both devices, the keepalive both running data channels, both
+# acknowledge, a room-key rotation re-keys; DNS servers and a managed route
+# (via bob, to an address on his loopback) reach both clients' resolv.conf
+# (each namespace's own: /etc/netns/NS/resolv.conf) and alice's TUN, ping
+# through the room to it, spoofed and no_route counted, route removed; `status` (udp, RTT); HealthService.Get (admin: both members'
 # tunnels up with bytes and RTT; alice: only hers) and the metrics scrape
 # (promtool); a member of another room cannot reach the
 # room even with a route (data plane no_route); UDP blocked for one member:
@@ -21,8 +24,9 @@
 # restarted: the control plane resyncs the sessions (log line, session list)
 # and traffic resumes; a frozen
 # client (SIGSTOP) misses heartbeats and loses its session, thawed it comes
-# back; a kick: traffic stops at once and the client says why; `down`
-# removes the device.
+# back; a kick: traffic stops at once and the client says why (and its
+# resolv.conf is restored); a client killed with -9 leaves its DNS, the next
+# `up` restores the saved file; `down` removes the device and restores DNS.
 # Usage: e2e_test.sh BUILD_DIR
 set -uo pipefail
 BIN=$(cd "$1" && pwd)
@@ -497,6 +501,27 @@ grep -q "ended by the server: this device is no longer a member of room lan" \
 [ "$(in_ns 2 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] ||
 	die "bob's resolv.conf not restored after the kick: $(in_ns 2 cat /etc/resolv.conf)"
 pass "kick: traffic stopped, bob's client: $(grep 'ended by the server' "$RUN/cfg-bob/run/lan.log")"
+
+# A client killed without its teardown (kill -9) leaves its DNS settings in
+# place; the next `up` of the room writes the saved file back first (and
+# saves that one again, not its own leftover).
+A0=$(acks)
+rv carol 3 rooms update other --dns 10.88.1.53 >/dev/null || die "rooms update other --dns"
+wait_acks $((A0 + 1)) || die "carol did not acknowledge the DNS update"
+in_ns 3 grep -q "^nameserver 10.88.1.53$" /etc/resolv.conf || die "carol's resolv.conf: $(in_ns 3 cat /etc/resolv.conf)"
+CPID=$(cat "$RUN/cfg-carol/run/other.pid")
+kill -9 "$CPID"
+for _ in $(seq 50); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
+in_ns 3 grep -q "^nameserver 10.88.1.53$" /etc/resolv.conf || die "carol's DNS gone without a teardown?"
+up carol 3 other || die "carol up again after kill -9"
+grep -q "restored /etc/resolv.conf saved by an earlier tunnel of room other" "$RUN/up-carol.out" ||
+	die "no restore at the next up: $(cat "$RUN/up-carol.out")"
+in_ns 3 grep -q "^nameserver 10.88.1.53$" /etc/resolv.conf || die "carol's DNS not applied again"
+[ "$(cat "$RUN/cfg-carol/run/other.dns-backup")" = "$ORIG_RESOLV" ] ||
+	die "carol's backup is not the original file: $(cat "$RUN/cfg-carol/run/other.dns-backup")"
+rv carol 3 down other >/dev/null || die "carol down"
+[ "$(in_ns 3 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] || die "carol's resolv.conf after down: $(in_ns 3 cat /etc/resolv.conf)"
+pass "DNS after a crash (kill -9): the next up restored the saved resolv.conf, applied the room's again; down restored it"
 
 ADEV=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 rv alice 1 down lan >/dev/null || die "down"
