@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "inet.h"
+#include "log.h"
 #include "netlink.h"
 
 #define MARK	 "# Written by roomvpn"
@@ -109,8 +110,14 @@ int rv_netcfg_routes_sync(unsigned ifindex, uint32_t self, const struct rv_netcf
 		const struct rv_netcfg_route *r = &want->routes[j];
 		if (r->via == self || has_route(&now, r))
 			continue;
-		rc = rv_nl_route_add(&nl, ifindex, r->dst, r->plen, 0);
-		if (rc)
+		rc = rv_nl_route_add_new(&nl, ifindex, r->dst, r->plen, RV_NETCFG_ROUTE_METRIC);
+		if (rc == -EEXIST)
+			rv_log(RV_LOG_WARN,
+			       "managed route %u.%u.%u.%u/%u: this host has its own route there "
+			       "(metric %u): left alone",
+			       r->dst >> 24, (r->dst >> 16) & 255, (r->dst >> 8) & 255,
+			       r->dst & 255, r->plen, RV_NETCFG_ROUTE_METRIC);
+		else if (rc)
 			note_failure(err, errlen, &used, "add route", r, rc);
 		else
 			now.routes[now.n_routes++] = *r;

@@ -36,8 +36,12 @@ int rv_netcfg_parse(struct rv_netcfg *out, char *const *dns, size_t n_dns, const
 /* Make the managed routes on device @ifindex those of @want, except the
  * ones via @self (this device routes them on itself): removes what @have
  * holds and @want lacks, adds the rest; @have then says what is installed.
- * 0, or -1 with a message naming every route that failed (the others are
- * in place). */
+ * Managed routes get metric RV_NETCFG_ROUTE_METRIC and never replace a
+ * route of the host: a route to the same prefix with a lower metric (e.g.
+ * the host's own LAN) keeps winning, one with the same metric is left
+ * alone (logged, not an error). 0, or -1 with a message naming every route
+ * that failed (the others are in place). */
+#define RV_NETCFG_ROUTE_METRIC 100
 int rv_netcfg_routes_sync(unsigned ifindex, uint32_t self, const struct rv_netcfg *want,
 			  struct rv_netcfg *have, char *err, size_t errlen);
 

@@ -260,10 +260,16 @@ wait_acks() { # N: at least N acknowledgements in the control log
 	for _ in $(seq 50); do [ "$(acks)" -ge "$1" ] && return 0; sleep 0.1; done
 	return 1
 }
-route_on() { in_ns "$1" ip -o route show 192.168.77.0/24 dev "$2" 2>/dev/null; }
+route_on() { in_ns "$1" ip -o route show "${3:-192.168.77.0/24}" dev "$2" 2>/dev/null; }
+# Alice's host has routes of its own to two more routed prefixes: one with
+# the managed routes' metric (100) stays alone, one with metric 0 keeps
+# winning (the managed one goes beside it); neither is replaced.
+in_ns 1 ip route add 192.168.88.0/24 dev eth0 metric 100
+in_ns 1 ip route add 192.168.99.0/24 dev eth0
 A0=$(acks)
 rv alice 1 rooms update lan --dns 10.88.0.53,192.0.2.53 --dns-search corp.example \
-	--routes "192.168.77.0/24=$VB" >"$RUN/update-net.out" || die "rooms update --dns --routes"
+	--routes "192.168.77.0/24=$VB,192.168.88.0/24=$VB,192.168.99.0/24=$VB" \
+	>"$RUN/update-net.out" || die "rooms update --dns --routes"
 grep -q "route      192.168.77.0/24 via $VB" "$RUN/update-net.out" ||
 	die "rooms update output: $(cat "$RUN/update-net.out")"
 wait_acks $((A0 + 2)) || die "DNS/route update not acknowledged by both clients"
@@ -273,6 +279,10 @@ echo "$RA" | grep -q "^nameserver 10.88.0.53$" && echo "$RA" | grep -q "^nameser
 in_ns 2 grep -q "^nameserver 10.88.0.53$" /etc/resolv.conf || die "bob's resolv.conf: $(in_ns 2 cat /etc/resolv.conf)"
 [ -n "$(route_on 1 "$AIF")" ] || die "no route to 192.168.77.0/24 on alice's $AIF: $(in_ns 1 ip route)"
 [ -z "$(route_on 2 "$BIF")" ] || die "bob (the via) routes 192.168.77.0/24 into the tunnel"
+[ -n "$(route_on 1 eth0 192.168.88.0/24)" ] && [ -z "$(route_on 1 "$AIF" 192.168.88.0/24)" ] ||
+	die "alice's own 192.168.88.0/24 route (metric 100): $(in_ns 1 ip route)"
+[ -n "$(route_on 1 eth0 192.168.99.0/24)" ] && route_on 1 "$AIF" 192.168.99.0/24 | grep -q "metric 100" ||
+	die "alice's own 192.168.99.0/24 route (metric 0) and the managed one: $(in_ns 1 ip route)"
 dpctl --json rooms | grep -q "\"192.168.77.0/24 via $VB\"" ||
 	die "data plane room lacks the route: $(dpctl --json rooms)"
 in_ns 1 ping -c 3 -i 0.2 -W 2 192.168.77.1 >"$RUN/ping-route.out" ||
@@ -288,7 +298,10 @@ pass "DNS + route pushed and acknowledged by both: alice's resolv.conf has the r
 A0=$(acks)
 rv alice 1 rooms update lan --no-routes >/dev/null || die "rooms update --no-routes"
 wait_acks $((A0 + 2)) || die "route removal not acknowledged by both clients"
-[ -z "$(route_on 1 "$AIF")" ] || die "route still on alice's $AIF after --no-routes"
+[ -z "$(route_on 1 "$AIF")" ] && [ -z "$(route_on 1 "$AIF" 192.168.99.0/24)" ] ||
+	die "route still on alice's $AIF after --no-routes: $(in_ns 1 ip route)"
+[ -n "$(route_on 1 eth0 192.168.88.0/24)" ] && [ -n "$(route_on 1 eth0 192.168.99.0/24)" ] ||
+	die "alice's own routes went with the managed ones: $(in_ns 1 ip route)"
 dpctl --json rooms | grep -q "192.168.77.0/24 via" && die "data plane room still routes: $(dpctl --json rooms)"
 before=$(drop_count no_route)
 in_ns 1 ip route add 192.168.77.0/24 dev "$AIF" # as if alice still had it
@@ -297,7 +310,7 @@ in_ns 1 ip route del 192.168.77.0/24 dev "$AIF"
 after=$(drop_count no_route)
 [ "$after" -gt "$before" ] || die "no no_route drop without the route ($before -> $after)"
 [ "$(in_ns 1 grep -c nameserver /etc/resolv.conf)" = 2 ] || die "DNS lost with the routes"
-pass "route removed: gone from alice's $AIF and the data plane, ping fails (no_route $before -> $after); DNS kept"
+pass "route removed: gone from alice's $AIF and the data plane (the host's own routes to routed prefixes untouched throughout), ping fails (no_route $before -> $after); DNS kept"
 
 # ...and the other way (bob -> alice, iperf3 reverse mode)
 ip netns exec "$(mns 2)" iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
