@@ -1,8 +1,8 @@
 /* client/netcfg.c without a tunnel: the server's strings parsed, and the
  * resolv.conf life cycle on temporary files (apply keeps the first
  * original, restore puts it back once, a file replaced by another program
- * is left alone, a symbolic link is refused, no servers = restore). Needs
- * root (the DNS writer refuses otherwise). */
+ * is left alone, a symbolic link is refused, no servers = restore; not
+ * root: refused). Needs root (the DNS writer refuses otherwise). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "netcfg.h"
@@ -149,6 +150,29 @@ static void test_symlink_refused(void **state)
 	assert_null(get(backup));
 }
 
+/* Not root: refused with a message, the file untouched (a child drops to
+ * uid 65534 for the call). */
+static void test_not_root_refused(void **state)
+{
+	(void)state;
+	put(resolv, "nameserver 192.0.2.1\n");
+	struct rv_netcfg c = cfg("10.88.0.53", NULL, "");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (seteuid(65534) != 0)
+			_exit(2);
+		int rc = rv_netcfg_dns_apply(resolv, backup, "lan", &c, err, sizeof(err));
+		_exit(rc == -1 && strstr(err, "not running as root") ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_string_equal(get(resolv), "nameserver 192.0.2.1\n");
+	assert_null(get(backup));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +180,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resolv_cycle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replaced_meanwhile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_root_refused, setup, teardown),
 	};
 	if (geteuid() != 0) {
 		fprintf(stderr, "netcfg_test: needs root\n");
