@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli_room_net.h"
 #include "config.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "roomvpn/v1/rooms.pb-c.h"
@@ -51,6 +52,7 @@ static void print_room(const ProtobufCMessage *m)
 	       "  members    %u\n",
 	       r->name, r->id, r->subnet, r->server_ip, transport_name(r->transport), r->mtu,
 	       r->keepalive_s, r->owner, r->has_password ? "yes" : "no", r->members);
+	cli_room_net_print(r->n_dns_servers, r->dns_servers, r->dns_search, r->n_routes, r->routes);
 }
 
 static void print_rooms(const ProtobufCMessage *m)
@@ -103,16 +105,16 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 	Roomvpn__V1__CreateRoomRequest req = ROOMVPN__V1__CREATE_ROOM_REQUEST__INIT;
 	const char *subnet = NULL, *mtu = NULL, *ka = NULL, *tr = NULL, *pos[1];
 	bool pw_stdin = false, pw_prompt = false;
-	const struct cli_opt opts[] = {{"subnet", &subnet, NULL},
-				       {"mtu", &mtu, NULL},
-				       {"keepalive", &ka, NULL},
-				       {"transport", &tr, NULL},
-				       {"password", NULL, &pw_prompt},
-				       {"password-stdin", NULL, &pw_stdin},
-				       {NULL, NULL, NULL}};
+	struct cli_room_net net = {0};
+	const struct cli_opt opts[] = {
+	    {"subnet", &subnet, NULL},	    {"mtu", &mtu, NULL},
+	    {"keepalive", &ka, NULL},	    {"transport", &tr, NULL},
+	    {"password", NULL, &pw_prompt}, {"password-stdin", NULL, &pw_stdin},
+	    CLI_ROOM_NET_OPTS(net),	    {NULL, NULL, NULL}};
 	char password[300] = "";
 
 	if (cli_parse("rooms create", argc, argv, opts, pos, 1, 1) < 0 ||
+	    cli_room_net_parse(c, &net) < 0 ||
 	    (mtu && parse_u32(c, "mtu", mtu, 576, 9000, &req.mtu) < 0) ||
 	    (ka && parse_u32(c, "keepalive", ka, 1, 3600, &req.keepalive_s) < 0) ||
 	    (tr && parse_transport(c, tr, &req.transport) < 0))
@@ -124,6 +126,7 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 	if (subnet)
 		req.subnet = (char *)subnet;
 	req.password = password;
+	cli_room_net_create(&net, &req);
 	return cli_call(c, "rooms create", RS "Create", &req.base, &roomvpn__v1__room__descriptor,
 			print_room);
 }
@@ -133,6 +136,7 @@ static int cmd_update(struct cli *c, int argc, char **argv)
 	Roomvpn__V1__UpdateRoomRequest req = ROOMVPN__V1__UPDATE_ROOM_REQUEST__INIT;
 	const char *mtu = NULL, *ka = NULL, *tr = NULL, *pos[1];
 	bool rotate = false, pw_stdin = false, pw_prompt = false, no_pw = false;
+	struct cli_room_net net = {0};
 	const struct cli_opt opts[] = {{"mtu", &mtu, NULL},
 				       {"keepalive", &ka, NULL},
 				       {"transport", &tr, NULL},
@@ -140,10 +144,12 @@ static int cmd_update(struct cli *c, int argc, char **argv)
 				       {"password", NULL, &pw_prompt},
 				       {"password-stdin", NULL, &pw_stdin},
 				       {"no-password", NULL, &no_pw},
+				       CLI_ROOM_NET_OPTS(net),
 				       {NULL, NULL, NULL}};
 	char password[300] = "";
 
 	if (cli_parse("rooms update", argc, argv, opts, pos, 1, 1) < 0 ||
+	    cli_room_net_parse(c, &net) < 0 ||
 	    (mtu && parse_u32(c, "mtu", mtu, 576, 9000, &req.mtu) < 0) ||
 	    (ka && parse_u32(c, "keepalive", ka, 1, 3600, &req.keepalive_s) < 0) ||
 	    (tr && parse_transport(c, tr, &req.transport) < 0))
@@ -164,6 +170,7 @@ static int cmd_update(struct cli *c, int argc, char **argv)
 		req.password_set_case = ROOMVPN__V1__UPDATE_ROOM_REQUEST__PASSWORD_SET_PASSWORD;
 	}
 	req.rotate_key = rotate;
+	cli_room_net_update(&net, &req);
 	return cli_call(c, "rooms update", RS "Update", &req.base, &roomvpn__v1__room__descriptor,
 			print_room);
 }
@@ -264,8 +271,7 @@ static void print_join(const ProtobufCMessage *m)
 	       "  mtu        %u\n  keepalive  %us\n",
 	       j->room ? j->room->name : "?", j->virtual_ip, j->prefix_len, j->subnet, j->server_ip,
 	       j->mtu, j->keepalive_s);
-	if (j->dns[0])
-		printf("  dns        %s\n", j->dns);
+	cli_room_net_print(j->n_dns_servers, j->dns_servers, j->dns_search, j->n_routes, j->routes);
 	for (size_t i = 0; i < j->n_endpoints; i++)
 		printf("  endpoint   %s %s\n", transport_name(j->endpoints[i]->transport),
 		       j->endpoints[i]->address);
@@ -300,7 +306,9 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --page-token T       the page after a previous listing\n",
      cmd_list},
     {"rooms show", "ROOM", "Show one room (by name or id).\n", cmd_show},
-    {"rooms create", "NAME [--subnet CIDR] [--mtu N] [--keepalive S] [--transport udp|tcp]",
+    {"rooms create",
+     "NAME [--subnet CIDR] [--mtu N] [--keepalive S] [--transport udp|tcp] [--dns LIST "
+     "[--dns-search DOMAIN]] [--routes LIST]",
      "Create a room; you become its owner.\n\n"
      "Options:\n"
      "  --subnet CIDR        overlay subnet (default: one from the server's pool)\n"
@@ -308,14 +316,22 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --keepalive S        data-channel keepalive in seconds (default: the server's)\n"
      "  --transport T        preferred transport, udp (default) or tcp\n"
      "  --password           ask for a room password (joining then needs it)\n"
-     "  --password-stdin     read the room password from standard input\n",
+     "  --password-stdin     read the room password from standard input\n"
+     "  --dns A.B.C.D[,...]  DNS servers for the members while their tunnel is up (at\n"
+     "                       most 4 IPv4 addresses)\n"
+     "  --dns-search DOMAIN  a DNS search domain (with --dns)\n"
+     "  --routes LIST        managed routes TARGET=VIA[,TARGET=VIA...], e.g.\n"
+     "                       192.168.50.0/24=10.88.0.5: traffic for TARGET (a private\n"
+     "                       subnet outside the room's) goes through the room to the\n"
+     "                       member with virtual IP VIA, which routes it on (at most 16)\n",
      cmd_create},
     {"rooms update",
      "ROOM [--mtu N] [--keepalive S] [--transport udp|tcp] [--rotate-key] [--password | "
-     "--password-stdin | --no-password]",
+     "--password-stdin | --no-password] [--dns LIST [--dns-search DOMAIN] | --no-dns] "
+     "[--routes LIST | --no-routes]",
      "Change a room (owner or admin); options left out are not changed. Running tunnels\n"
-     "get the new MTU/keepalive over their keepalive stream and acknowledge it; a rotated\n"
-     "room key makes them re-key.\n\n"
+     "get the new MTU, keepalive, DNS settings and routes over their keepalive stream,\n"
+     "apply them and acknowledge; a rotated room key makes them re-key.\n\n"
      "Options:\n"
      "  --mtu N              tunnel MTU, 576..9000\n"
      "  --keepalive S        data-channel keepalive in seconds\n"
@@ -323,7 +339,15 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --rotate-key         draw a new room key\n"
      "  --password           ask for a new room password\n"
      "  --password-stdin     read the new room password from standard input\n"
-     "  --no-password        remove the room password\n",
+     "  --no-password        remove the room password\n"
+     "  --dns A.B.C.D[,...]  replace the DNS servers (at most 4 IPv4 addresses)\n"
+     "  --dns-search DOMAIN  a DNS search domain (with --dns)\n"
+     "  --no-dns             remove the room's DNS settings\n"
+     "  --routes LIST        replace the managed routes: TARGET=VIA[,TARGET=VIA...], e.g.\n"
+     "                       --routes 192.168.50.0/24=10.88.0.5 sends traffic for\n"
+     "                       192.168.50.0/24 to the member with virtual IP 10.88.0.5\n"
+     "                       (private targets outside the room's subnet, at most 16)\n"
+     "  --no-routes          remove every managed route\n",
      cmd_update},
     {"rooms delete", "ROOM", "Delete a room (owner or admin).\n", cmd_delete},
     {"rooms members", "ROOM", "List a room's member devices (owner or admin).\n", cmd_members},

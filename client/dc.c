@@ -53,6 +53,9 @@ struct rv_dc {
 		struct rv_key_dir tx, rx;
 	} mbox;
 	_Atomic uint64_t last_reply_ns; /* any echo reply, either transport */
+	/* the ping interval in use: set by any thread (rv_dc_set_keepalive),
+	 * read by the loop's timers on every pass */
+	_Atomic uint32_t keepalive_ms;
 	struct rv_dc_session udp_sess, tcp_sess;
 	enum rv_dc_transport active;
 	bool tcp_enabled;
@@ -420,7 +423,8 @@ static void timers(struct rv_dc *dc)
 		switch_to_udp(dc, "no echo reply over TCP either");
 		dc->next_tcp_try_ns = now;
 	}
-	if (now - dc->last_tx_ns >= dc->p.keepalive_ms * NS_PER_MS)
+	if (now - dc->last_tx_ns >=
+	    atomic_load_explicit(&dc->keepalive_ms, memory_order_relaxed) * NS_PER_MS)
 		send_ping(dc, dc->active);
 	if (now >= dc->next_tick_ns) {
 		dc->next_tick_ns = now + 1000 * NS_PER_MS;
@@ -524,6 +528,24 @@ int rv_dc_rekey_async(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite,
 		      const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms)
 {
 	return post(dc, true, 0, key_id, suite, tx, rx, grace_ms);
+}
+
+int rv_dc_set_keepalive(struct rv_dc *dc, uint32_t keepalive_ms)
+{
+	uint64_t one = 1;
+
+	if (keepalive_ms < 1000 || keepalive_ms > 3600000u)
+		return -1;
+	atomic_store(&dc->keepalive_ms, keepalive_ms);
+	if (write(dc->wakefd, &one, sizeof(one)) < 0) {
+		/* the loop reads the new value on its next pass anyway */
+	}
+	return 0;
+}
+
+uint32_t rv_dc_keepalive_ms(const struct rv_dc *dc)
+{
+	return atomic_load(&dc->keepalive_ms);
 }
 
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc)
@@ -681,6 +703,7 @@ int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, c
 	}
 	dc->p = *p;
 	set_defaults(&dc->p);
+	atomic_init(&dc->keepalive_ms, dc->p.keepalive_ms);
 	dc->tun = tun_fd;
 	dc->udp = dc->ep = dc->stopfd = dc->wakefd = -1;
 	pthread_mutex_init(&dc->mbox_lock, NULL);
@@ -777,11 +800,12 @@ int rv_dc_stats_json(const struct rv_dc *dc, char *buf, size_t cap)
 		     ",\"rx_bytes\":%" PRIu64 ",\"pings_tx\":%" PRIu64 ",\"pings_rx\":%" PRIu64
 		     ",\"echo_tx\":%" PRIu64 ",\"echo_rx\":%" PRIu64 ",\"to_tcp\":%" PRIu64
 		     ",\"to_udp\":%" PRIu64 ",\"tcp_connect_failures\":%" PRIu64
-		     ",\"tun_errors\":%" PRIu64 ",\"tx_errors\":%" PRIu64 ",\"drops\":{",
+		     ",\"tun_errors\":%" PRIu64 ",\"tx_errors\":%" PRIu64
+		     ",\"keepalive_ms\":%u,\"drops\":{",
 		     rv_dc_transport_name(dc->active), dc->p.key_id, rv_cipher_name(dc->p.suite),
 		     s->rtt_ns / 1000, s->tx_packets, s->tx_bytes, s->rx_packets, s->rx_bytes,
 		     s->pings_tx, s->pings_rx, s->echo_tx, s->echo_rx, s->to_tcp, s->to_udp,
-		     s->tcp_connect_failures, s->tun_errors, s->tx_errors);
+		     s->tcp_connect_failures, s->tun_errors, s->tx_errors, rv_dc_keepalive_ms(dc));
 	if (w < 0 || (size_t)w >= cap)
 		return -1;
 	n = (size_t)w;

@@ -81,6 +81,11 @@ int rv_dc_replace_session(struct rv_dc *dc, uint32_t peer_id, uint8_t key_id, en
  * the previous one still opens for @grace_ms). Same mailbox as above. */
 int rv_dc_rekey_async(struct rv_dc *dc, uint8_t key_id, enum rv_cipher suite,
 		      const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms);
+/* Change the keepalive (ping) interval of the running channel, from any
+ * thread: the loop uses the new value from its next pass (the call wakes
+ * it). 1000..3600000 ms, else -1. _keepalive_ms: the interval in use. */
+int rv_dc_set_keepalive(struct rv_dc *dc, uint32_t keepalive_ms);
+uint32_t rv_dc_keepalive_ms(const struct rv_dc *dc);
 /* Milliseconds since the last echo reply over either transport (any
  * thread): a data channel that gets no answers at all is dead. */
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc);

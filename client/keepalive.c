@@ -66,7 +66,7 @@ static void apply_config(struct rv_keepalive *k, struct rv_grpc_stream *s,
 	Roomvpn__V1__KeepaliveRequest r = ROOMVPN__V1__KEEPALIVE_REQUEST__INIT;
 	Roomvpn__V1__Ack ack = ROOMVPN__V1__ACK__INIT;
 
-	if (!k->ops.on_config || k->ops.on_config(k->arg, cu->mtu, cu->keepalive_s) < 0)
+	if (!k->ops.on_config || k->ops.on_config(k->arg, cu) < 0)
 		return; /* not acknowledged */
 	ack.seq = cu->seq;
 	r.body_case = ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_ACK;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "roomvpn/v1/session.pb-c.h"
 
 struct rv_keepalive;
 
@@ -20,9 +21,10 @@ typedef void (*rv_kick_fn)(void *arg, const char *reason);
  * caller may use @a from it, e.g. to bootstrap again). */
 typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a, bool rekey);
 
-/* New tunnel settings from the server; return 0 once applied (the server
- * gets an Ack), -1 if they could not be. */
-typedef int (*rv_ka_config_fn)(void *arg, uint32_t mtu, uint32_t keepalive_s);
+/* New tunnel settings from the server (the whole current set, see
+ * session.proto); return 0 once applied (the server gets an Ack), -1 if
+ * they could not be. */
+typedef int (*rv_ka_config_fn)(void *arg, const Roomvpn__V1__ConfigUpdate *cu);
 
 struct rv_keepalive_ops {
 	rv_kick_fn on_kick;

@@ -140,6 +140,12 @@ int rv_nl_route_add(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_t pl
 			 metric);
 }
 
+int rv_nl_route_add_new(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_t plen,
+			uint32_t metric)
+{
+	return route_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, dst, plen, metric);
+}
+
 int rv_nl_route_del(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_t plen)
 {
 	return route_msg(nl, RTM_DELROUTE, 0, ifindex, dst, plen, 0);

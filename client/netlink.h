@@ -29,6 +29,10 @@ int rv_nl_addr_del(struct rv_nl *nl, unsigned ifindex, uint32_t addr, uint8_t pl
 int rv_nl_route_add(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_t plen,
 		    uint32_t metric);
 int rv_nl_route_del(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_t plen);
+/* The same as rv_nl_route_add but never replaces: -EEXIST when a route to
+ * @dst/@plen with the same @metric exists already (on any device). */
+int rv_nl_route_add_new(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_t plen,
+			uint32_t metric);
 
 const char *rv_nl_strerror(int rc);
 

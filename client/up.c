@@ -21,6 +21,7 @@
 #include "kdf.h"
 #include "keepalive.h"
 #include "log.h"
+#include "netcfg.h"
 #include "netlink.h"
 #include "pbjson.h"
 #include "roomvpn/v1/rooms.pb-c.h"
@@ -42,7 +43,14 @@ struct up {
 	size_t room_key_len;
 	struct rv_keepalive *ka;
 	time_t last_bootstrap;
+	/* the room's DNS and managed routes: wanted (Join, ConfigUpdate) and
+	 * installed; DNS goes into RESOLV_CONF unless --no-dns */
+	bool no_dns;
+	char dns_backup[RV_STATE_PATH + 80];
+	struct rv_netcfg want, have;
 };
+
+#define RESOLV_CONF "/etc/resolv.conf"
 
 static struct rv_dc *g_dc;
 
@@ -54,6 +62,63 @@ static void on_signal(int sig)
 }
 
 static int room_key(struct up *u, struct rv_api *a);
+
+/* The room's DNS settings and routes from the Join answer (a server from
+ * before dns_servers sends `dns` alone). */
+static int join_netcfg(struct up *u, const Roomvpn__V1__JoinRoomResponse *j)
+{
+	char err[200], *one[1] = {j->dns};
+	bool only_dns = !j->n_dns_servers && j->dns[0];
+
+	if (rv_netcfg_parse(&u->want, only_dns ? one : j->dns_servers,
+			    only_dns ? 1 : j->n_dns_servers, j->dns_search, j->routes, j->n_routes,
+			    err, sizeof(err)) < 0) {
+		cli_error(u->c, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Install u->want (routes on the TUN, DNS into RESOLV_CONF) and say what
+ * could not be; the tunnel works without them. -1 if something failed. */
+static int apply_netcfg(struct up *u)
+{
+	char err[512];
+	int rc = 0;
+
+	if (rv_netcfg_routes_sync(if_nametoindex(u->ifname), u->tun.addr, &u->want, &u->have, err,
+				  sizeof(err)) < 0) {
+		rv_log(RV_LOG_ERROR, "managed routes on %s: %s", u->ifname, err);
+		rc = -1;
+	}
+	if (u->no_dns) {
+		if (u->want.n_dns)
+			rv_log(RV_LOG_INFO, "--no-dns: the room's DNS servers are not used");
+		return rc;
+	}
+	if (rv_netcfg_dns_apply(RESOLV_CONF, u->dns_backup, u->room, &u->want, err, sizeof(err)) <
+	    0) {
+		rv_log(RV_LOG_WARN, "DNS: %s", err);
+		/* not root or not ours to change: a choice, not a failure */
+		if (geteuid() == 0 && !strstr(err, "symbolic link"))
+			rc = -1;
+	}
+	return rc;
+}
+
+/* The tunnel goes down: its DNS settings go too. */
+static void restore_dns(struct up *u)
+{
+	char err[256];
+	int rc = rv_netcfg_dns_restore(RESOLV_CONF, u->dns_backup, err, sizeof(err));
+
+	if (rc < 0)
+		rv_log(RV_LOG_ERROR, "DNS: %s", err);
+	else if (rc == 2)
+		rv_log(RV_LOG_WARN,
+		       "DNS: %s was changed by another program meanwhile: left as it is",
+		       RESOLV_CONF);
+}
 
 /* Join (idempotent) and keep the room key for the key derivation. */
 static int join(struct up *u, struct rv_api *a)
@@ -68,6 +133,10 @@ static int join(struct up *u, struct rv_api *a)
 			 &roomvpn__v1__join_room_response__descriptor, &resp, &res);
 	if (st != GRPC_STATUS_OK)
 		return cli_rpc_error(u->c, "join", st, &res);
+	if (join_netcfg(u, (const Roomvpn__V1__JoinRoomResponse *)resp) < 0) {
+		protobuf_c_message_free_unpacked(resp, NULL);
+		return RV_EXIT_ERROR;
+	}
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return room_key(u, a);
 }
@@ -278,28 +347,50 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 	if (rv_dc_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
 				  &u->dp.rx) < 0)
 		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
+	rv_dc_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
 	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
 	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
 }
 
-/* Keepalive thread: the room's MTU or keepalive changed. */
-static int on_config(void *arg, uint32_t mtu, uint32_t keepalive_s)
+/* Keepalive thread: the room's settings changed. Everything is applied
+ * (MTU on the device, keepalive on the running data channel) before the
+ * server gets its Ack. */
+static int on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
 {
 	struct up *u = arg;
 	struct rv_nl nl;
 	int rc = rv_nl_open(&nl);
 
 	if (rc == 0) {
-		rc = rv_nl_link_set(&nl, if_nametoindex(u->ifname), mtu, true);
+		rc = rv_nl_link_set(&nl, if_nametoindex(u->ifname), cu->mtu, true);
 		rv_nl_close(&nl);
 	}
 	if (rc) {
-		rv_log(RV_LOG_ERROR, "cannot set MTU %u on %s: %s", mtu, u->ifname,
+		rv_log(RV_LOG_ERROR, "cannot set MTU %u on %s: %s", cu->mtu, u->ifname,
 		       rv_nl_strerror(rc));
 		return -1;
 	}
-	rv_log(RV_LOG_INFO, "room settings changed: MTU %u on %s, keepalive %us", mtu, u->ifname,
-	       keepalive_s);
+	if (cu->keepalive_s && rv_dc_set_keepalive(g_dc, cu->keepalive_s * 1000) < 0) {
+		rv_log(RV_LOG_ERROR, "cannot use keepalive interval %us", cu->keepalive_s);
+		return -1;
+	}
+	if (cu->network) {
+		struct rv_netcfg want;
+		char err[200];
+		if (rv_netcfg_parse(&want, cu->dns_servers, cu->n_dns_servers, cu->dns_search,
+				    cu->routes, cu->n_routes, err, sizeof(err)) < 0) {
+			rv_log(RV_LOG_ERROR, "room settings: %s", err);
+			return -1;
+		}
+		u->want = want;
+		if (apply_netcfg(u) < 0)
+			return -1;
+	}
+	rv_log(RV_LOG_INFO,
+	       "room settings changed: MTU %u on %s, keepalive %us, %u DNS server(s), %u managed "
+	       "route(s) (%u on %s)",
+	       cu->mtu, u->ifname, cu->keepalive_s, u->want.n_dns, u->want.n_routes,
+	       u->have.n_routes, u->ifname);
 	return 0;
 }
 
@@ -390,6 +481,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		return RV_EXIT_ERROR;
 	}
 	OPENSSL_cleanse(&u->dp, sizeof(u->dp));
+	apply_netcfg(u);
 	write_pid(u);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -402,6 +494,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		rc = RV_EXIT_ERROR;
 	rv_keepalive_stop(u->ka);
 	u->ka = NULL;
+	restore_dns(u); /* the routes go with the device */
 	unlink(u->pid_path);
 	unlink(u->json_path);
 	rv_dc_destroy(g_dc);
@@ -421,10 +514,13 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 {
 	struct up u = {.c = c};
 	bool daemon = false;
-	const struct cli_opt opts[] = {
-	    {"daemon", NULL, &daemon}, {"interface", &u.ifname_opt, NULL}, {NULL, NULL, NULL}};
+	const struct cli_opt opts[] = {{"daemon", NULL, &daemon},
+				       {"interface", &u.ifname_opt, NULL},
+				       {"no-dns", NULL, &u.no_dns},
+				       {NULL, NULL, NULL}};
 	const char *pos[1];
 	struct rv_api a;
+	char err[256];
 	int rc, report_fd = -1;
 
 	if (cli_parse("up", argc, argv, opts, pos, 1, 1) < 0)
@@ -432,7 +528,8 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	u.room = pos[0];
 	if (rv_run_path(c->dir, u.room, "pid", u.pid_path, sizeof(u.pid_path)) < 0 ||
 	    rv_run_path(c->dir, u.room, "json", u.json_path, sizeof(u.json_path)) < 0 ||
-	    rv_run_path(c->dir, u.room, "log", u.log_path, sizeof(u.log_path)) < 0) {
+	    rv_run_path(c->dir, u.room, "log", u.log_path, sizeof(u.log_path)) < 0 ||
+	    rv_run_path(c->dir, u.room, "dns-backup", u.dns_backup, sizeof(u.dns_backup)) < 0) {
 		cli_error(c, "bad room name '%s'", u.room);
 		return RV_EXIT_USAGE;
 	}
@@ -440,6 +537,9 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 		cli_error(c, "the tunnel of room %s is already up (see 'roomvpn status')", u.room);
 		return RV_EXIT_CONFLICT;
 	}
+	if (rv_netcfg_dns_restore(RESOLV_CONF, u.dns_backup, err, sizeof(err)) == 0)
+		fprintf(stderr, "roomvpn: restored %s saved by an earlier tunnel of room %s\n",
+			RESOLV_CONF, u.room); /* that one ended without its teardown */
 	if (daemon && daemon_fork(&report_fd) < 0) {
 		cli_error(c, "cannot start in the background: %s", strerror(errno));
 		return RV_EXIT_ERROR;
@@ -465,17 +565,23 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 }
 
 const struct cli_cmd cli_up_cmds[] = {
-    {"up", "ROOM [--daemon] [--interface NAME]",
+    {"up", "ROOM [--daemon] [--interface NAME] [--no-dns]",
      "Bring up this device's tunnel into a room (joining it if needed): the server and\n"
      "the client exchange X25519 keys over TunnelService.Bootstrap, a TUN device gets\n"
-     "the virtual IP, MTU and route of the room (netlink), and the data channel runs\n"
+     "the virtual IP, MTU and route of the room and the room's managed routes (netlink;\n"
+     "not those via this device itself), the room's DNS servers go into /etc/resolv.conf\n"
+     "(the previous file is saved under the config dir's run/ and put back when the\n"
+     "tunnel goes down, or by the next 'up' of the room after a crash; only as root, and\n"
+     "not when /etc/resolv.conf is a symbolic link), and the data channel runs\n"
      "over UDP, falling back to TLS over TCP when UDP gets no answer. Runs in the\n"
      "foreground until Ctrl-C / SIGTERM / 'roomvpn down ROOM'. A keepalive stream to the\n"
      "server (reconnecting by itself) ends the tunnel with a message when the device is\n"
-     "removed from the room (exit 4). Needs root (CAP_NET_ADMIN).\n\n"
+     "removed from the room (exit 4); room changes (MTU, keepalive, DNS, routes) are\n"
+     "applied as they come. Needs root (CAP_NET_ADMIN).\n\n"
      "Options:\n"
      "  --daemon             run in the background once the tunnel is up\n"
-     "  --interface NAME     TUN device name (default rvpnN)\n",
+     "  --interface NAME     TUN device name (default rvpnN)\n"
+     "  --no-dns             leave /etc/resolv.conf alone (the room's DNS is not used)\n",
      cmd_up},
     {NULL, NULL, NULL, NULL},
 };

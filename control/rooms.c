@@ -14,6 +14,7 @@
 #include "ipam.h"
 #include "password.h"
 #include "ratelimit.h"
+#include "room_net.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "rooms.h"
 #include "store.h"
@@ -204,6 +205,12 @@ static Roomvpn__V1__Room *room_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r)
 	m->has_password = r->password_hash && r->password_hash[0];
 	m->members = member_count(s, r->id);
 	m->created_unix = r->created_ns / 1000000000ull;
+	struct rv_room_net net_set;
+	if (rv_room_net_export(r, NULL, &net_set) == 0)
+		rv_room_net_move(&net_set, &m->n_dns_servers, &m->dns_servers, &m->dns_search,
+				 &m->n_routes, &m->routes);
+	else
+		oom = true;
 	bool privileged = ctx->who.admin || ctx->who.user_id == r->owner_id ||
 			  is_member(s, r->id, ctx->who.device_id);
 	if (privileged && r->room_key.len) {
@@ -449,6 +456,30 @@ static bool settings_ok(uint32_t transport, uint32_t mtu, bool mtu_set, uint32_t
 	return true;
 }
 
+/* DNS settings and routes into @r (rooms lock held for the routes: they
+ * are checked against the room's subnet). */
+static grpc_status_code set_net(RoomRecord *r, bool dns_set, char *const *servers, size_t n_servers,
+				const char *search, bool routes_set,
+				Roomvpn__V1__Route *const *routes, size_t n_routes, char *msg,
+				size_t msglen)
+{
+	int rc = dns_set ? rv_room_net_set_dns(r, servers, n_servers, search, msg, msglen) : 0;
+	if (rc == 0 && routes_set)
+		rc = rv_room_net_set_routes(r, routes, n_routes, msg, msglen);
+	if (rc == -1)
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	return rc ? oom_status(msg, msglen) : GRPC_STATUS_OK;
+}
+
+/* The DNS settings alone (no room needed): checked before any work. */
+static bool dns_ok(char *const *servers, size_t n, const char *search, char *msg, size_t msglen)
+{
+	RoomRecord tmp = ROOMVPN__V1__ROOM_RECORD__INIT;
+	int rc = rv_room_net_set_dns(&tmp, servers, n, search, msg, msglen);
+	rv_room_net_clear(&tmp);
+	return rc != -1;
+}
+
 /* ---- Create ---------------------------------------------------------------- */
 
 struct subnets {
@@ -582,7 +613,10 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	r.owner = ctx->who.username;
 	r.password_hash = (char *)pw_hash;
 	r.created_ns = rv_control_now_real();
-	st = store_new_room(s, &r, msg, msglen);
+	st = set_net(&r, true, q->dns_servers, q->n_dns_servers, q->dns_search, true, q->routes,
+		     q->n_routes, msg, msglen);
+	if (st == GRPC_STATUS_OK)
+		st = store_new_room(s, &r, msg, msglen);
 out:
 	pthread_mutex_unlock(&rooms_mu);
 	if (st == GRPC_STATUS_OK) {
@@ -593,6 +627,7 @@ out:
 		rv_log(RV_LOG_INFO, "rooms: '%s' created by %s (id %" PRIu64 ")", r.name,
 		       ctx->who.username, r.id);
 	}
+	rv_room_net_clear(&r);
 	OPENSSL_cleanse(key, sizeof(key));
 	return st;
 }
@@ -619,7 +654,8 @@ grpc_status_code rv_rooms_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	if (!name_ok(q->name, msg, msglen) ||
 	    !settings_ok((uint32_t)q->transport, q->mtu, q->mtu != 0, q->keepalive_s,
 			 q->keepalive_s != 0, msg, msglen) ||
-	    !password_ok(q->password, msg, msglen))
+	    !password_ok(q->password, msg, msglen) ||
+	    !dns_ok(q->dns_servers, q->n_dns_servers, q->dns_search, msg, msglen))
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	if (q->subnet[0] && (rv_ipam_parse_cidr(q->subnet, &net, err, sizeof(err)) < 0 ||
 			     rv_ipam_check_room_subnet(&net, err, sizeof(err)) < 0)) {
@@ -698,6 +734,16 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	grpc_status_code st = find_room(ctx, q->room, &r, msg, msglen);
 	if (st == GRPC_STATUS_OK && apply_update(r, q, pw_hash) < 0)
 		st = oom_status(msg, msglen);
+	if (st == GRPC_STATUS_OK) {
+		bool dns_set = q->dns_set_case == ROOMVPN__V1__UPDATE_ROOM_REQUEST__DNS_SET_DNS;
+		bool routes_set =
+		    q->routes_set_case == ROOMVPN__V1__UPDATE_ROOM_REQUEST__ROUTES_SET_ROUTES;
+		const Roomvpn__V1__DnsSettings *d = dns_set ? q->dns : NULL;
+		const Roomvpn__V1__RouteList *rl = routes_set ? q->routes : NULL;
+		st = set_net(r, d != NULL, d ? d->servers : NULL, d ? d->n_servers : 0,
+			     d ? d->search : "", rl != NULL, rl ? rl->routes : NULL,
+			     rl ? rl->n_routes : 0, msg, msglen);
+	}
 	if (st == GRPC_STATUS_OK && put_room(ctx->ctl->store, r) < 0)
 		st = store_status(msg, msglen);
 	pthread_mutex_unlock(&rooms_mu);
@@ -724,6 +770,9 @@ grpc_status_code rv_rooms_update_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 			 q->mtu_set_case != 0, q->keepalive_s, q->keepalive_set_case != 0, msg,
 			 msglen) ||
 	    (pw_set && !password_ok(q->password, msg, msglen)))
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	if (q->dns_set_case == ROOMVPN__V1__UPDATE_ROOM_REQUEST__DNS_SET_DNS && q->dns &&
+	    !dns_ok(q->dns->servers, q->dns->n_servers, q->dns->search, msg, msglen))
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	if (pw_set && q->password[0])
 		return with_password(ctx, req, PW_HASH, q->password, NULL, update_step, resp, msg,
@@ -1045,7 +1094,15 @@ static Roomvpn__V1__JoinRoomResponse *join_msg(struct rv_rpc_ctx *ctx, const Roo
 	m->server_ip = dup_or_null(buf, &oom);
 	m->prefix_len = r->subnet_prefix;
 	m->mtu = r->mtu;
-	m->dns = dup_or_null(cfg->dns, &oom);
+	struct rv_room_net net_set;
+	if (rv_room_net_export(r, cfg->dns, &net_set) == 0) {
+		m->dns = dup_or_null(net_set.n_dns ? net_set.dns[0] : "", &oom);
+		rv_room_net_move(&net_set, &m->n_dns_servers, &m->dns_servers, &m->dns_search,
+				 &m->n_routes, &m->routes);
+	} else {
+		m->dns = dup_or_null("", &oom);
+		oom = true;
+	}
 	m->keepalive_s = r->keepalive_s;
 	m->device_id = ctx->who.device_id;
 	m->endpoints = calloc(2, sizeof(*m->endpoints));

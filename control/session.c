@@ -15,6 +15,7 @@
 #include "key_slots.h"
 #include "log.h"
 #include "roomvpn/v1/auth_store.pb-c.h"
+#include "room_net.h"
 #include "rooms.h"
 #include "store.h"
 #include "tokens.h"
@@ -32,6 +33,7 @@ struct tunnel_entry {
 	/* room settings the client has (0: not known yet) */
 	uint32_t mtu, keepalive_s;
 	uint8_t room_key_tag[8];
+	uint64_t net_tag;    /* rv_room_net_tag of the DNS settings and routes */
 	uint64_t config_seq; /* last ConfigUpdate pushed */
 	uint64_t last_hb_ns; /* last Hello/Heartbeat (0: none in this process) */
 	/* what the data plane was given (in memory only; see session.h) */
@@ -42,6 +44,12 @@ struct tunnel_entry {
 	uint8_t push_key_id;
 	bool repushed; /* in the last re-push */
 	struct rv_key_material km;
+	/* the room's managed routes as the data plane was given them (or is
+	 * to be given on a re-push); the pointers are set when used */
+	uint64_t dp_routes_tag;
+	size_t n_dp_routes;
+	Roomvpn__Dataplane__V1__Route dp_routes[RV_ROOM_ROUTES_MAX];
+	Roomvpn__Dataplane__V1__Route *dp_route_ptrs[RV_ROOM_ROUTES_MAX];
 };
 
 /* All under lock: the stream pointer is set by Hello and cleared by the
@@ -105,18 +113,28 @@ static void note_room(struct tunnel_entry *e, const Roomvpn__V1__RoomRecord *r)
 {
 	e->mtu = r->mtu;
 	e->keepalive_s = r->keepalive_s;
+	e->net_tag = rv_room_net_tag(r);
 	memset(e->room_key_tag, 0, sizeof(e->room_key_tag));
 	memcpy(e->room_key_tag, r->room_key.data,
 	       r->room_key.len < sizeof(e->room_key_tag) ? r->room_key.len
 							 : sizeof(e->room_key_tag));
 }
 
+/* Remember the room's routes as the data plane has them (lock held). */
+static void note_dp_routes(struct tunnel_entry *e, const Roomvpn__V1__RoomRecord *r)
+{
+	e->n_dp_routes = rv_room_net_dp_routes(r, e->dp_routes, e->dp_route_ptrs);
+	e->dp_routes_tag = rv_room_net_routes_tag(r);
+}
+
 void rv_session_note_room(uint32_t peer_id, const Roomvpn__V1__RoomRecord *r)
 {
 	pthread_mutex_lock(&reg.lock);
 	for (unsigned i = 0; i < reg.n; i++)
-		if (reg.t[i].peer_id == peer_id)
+		if (reg.t[i].peer_id == peer_id) {
 			note_room(&reg.t[i], r);
+			note_dp_routes(&reg.t[i], r);
+		}
 	pthread_mutex_unlock(&reg.lock);
 }
 
@@ -261,6 +279,7 @@ static void adopt_one(struct rv_control *ctl, const Roomvpn__Dataplane__V1__Sess
 					     .keyed_ns = rv_control_now_mono()};
 	snprintf(reg.t[reg.n].room_name, sizeof(reg.t[reg.n].room_name), "%s", room->name);
 	note_room(&reg.t[reg.n], room);
+	note_dp_routes(&reg.t[reg.n], room);
 	reg.t[reg.n].user = user_of(ctl->store, dev);
 	reg.n++;
 	if (reg.next <= ss->peer_id)
@@ -354,26 +373,48 @@ void rv_session_reconcile(struct rv_control *ctl)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-/* Push what changed in @e's room (lock held): settings as ConfigUpdate, a
- * rotated room key as Rekey. Without a stream the change waits. */
-static void push_room_changes(struct tunnel_entry *e, const Roomvpn__V1__RoomRecord *r)
+/* The room's settings, whole, as ConfigUpdate on @e's stream (lock held).
+ * -1 (nothing sent) when out of memory. */
+static int push_config(struct tunnel_entry *e, const Roomvpn__V1__RoomRecord *r, const char *dns)
 {
 	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
 	Roomvpn__V1__ConfigUpdate cu = ROOMVPN__V1__CONFIG_UPDATE__INIT;
+	struct rv_room_net net;
+
+	if (rv_room_net_export(r, dns, &net) < 0)
+		return -1;
+	cu.seq = ++e->config_seq;
+	cu.mtu = r->mtu;
+	cu.keepalive_s = r->keepalive_s;
+	cu.network = true;
+	cu.n_dns_servers = net.n_dns;
+	cu.dns_servers = net.dns;
+	cu.dns_search = net.search;
+	cu.n_routes = net.n_routes;
+	cu.routes = net.routes;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG;
+	ev.config = &cu;
+	rv_stream_send(e->stream, &ev.base);
+	rv_room_net_release(&net);
+	return 0;
+}
+
+/* Push what changed in @e's room (lock held): settings as ConfigUpdate, a
+ * rotated room key as Rekey. Without a stream the change waits. @dns: the
+ * server's default DNS server (cfg.dns). */
+static void push_room_changes(struct tunnel_entry *e, const Roomvpn__V1__RoomRecord *r,
+			      const char *dns)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
 	Roomvpn__V1__Rekey rk = ROOMVPN__V1__REKEY__INIT;
-	struct tunnel_entry now = *e;
+	struct tunnel_entry now;
 
 	if (!e->stream)
 		return;
 	note_room(&now, r);
-	if (now.mtu != e->mtu || now.keepalive_s != e->keepalive_s) {
-		cu.seq = ++e->config_seq;
-		cu.mtu = now.mtu;
-		cu.keepalive_s = now.keepalive_s;
-		ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG;
-		ev.config = &cu;
-		rv_stream_send(e->stream, &ev.base);
-	}
+	if ((now.mtu != e->mtu || now.keepalive_s != e->keepalive_s || now.net_tag != e->net_tag) &&
+	    push_config(e, r, dns) < 0)
+		return; /* out of memory: try again on the next change or Hello */
 	if (memcmp(now.room_key_tag, e->room_key_tag, sizeof(e->room_key_tag)) != 0) {
 		rk.peer_id = e->peer_id;
 		rk.reason = "the room key was rotated";
@@ -387,6 +428,40 @@ static void push_room_changes(struct tunnel_entry *e, const Roomvpn__V1__RoomRec
 	note_room(e, r);
 }
 
+/* The routes of @r changed since the data plane got them for @e's room:
+ * one UpsertRoom with the new set, and every tunnel of the room notes it
+ * (so the room is pushed once; a re-push later carries the new set even
+ * if this push failed). Lock held. */
+static void sync_dp_routes(struct rv_control *ctl, struct tunnel_entry *e,
+			   const Roomvpn__V1__RoomRecord *r)
+{
+	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
+	Roomvpn__Dataplane__V1__UpsertRoom ur = ROOMVPN__DATAPLANE__V1__UPSERT_ROOM__INIT;
+	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
+	Roomvpn__Dataplane__V1__Route rt[RV_ROOM_ROUTES_MAX], *rtp[RV_ROOM_ROUTES_MAX];
+	char err[256];
+
+	if (rv_room_net_routes_tag(r) == e->dp_routes_tag || !ctl->cfg.dp_agent[0])
+		return;
+	room.room_id = (uint32_t)r->id;
+	room.subnet = r->subnet_addr;
+	room.prefix_len = r->subnet_prefix;
+	room.n_routes = rv_room_net_dp_routes(r, rt, rtp);
+	room.routes = rtp;
+	ur.room = &room;
+	rq.request_id = 1;
+	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM;
+	rq.upsert_room = &ur;
+	if (rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, err, sizeof(err)) < 0)
+		rv_log(RV_LOG_WARN, "routes of room %s to the data plane: %s", r->name, err);
+	else
+		rv_log(RV_LOG_INFO, "routes of room %s: %zu pushed to the data plane", r->name,
+		       room.n_routes);
+	for (unsigned i = 0; i < reg.n; i++)
+		if (reg.t[i].room == e->room)
+			note_dp_routes(&reg.t[i], r);
+}
+
 /* After RoomService.Update: every tunnel of a changed room hears of it. */
 static void sync_rooms(struct rv_control *ctl)
 {
@@ -397,7 +472,8 @@ static void sync_rooms(struct rv_control *ctl)
 		snprintf(id, sizeof(id), "%" PRIu64, reg.t[i].room);
 		if (rv_rooms_load(ctl->store, id, &r) != 0)
 			continue;
-		push_room_changes(&reg.t[i], r);
+		sync_dp_routes(ctl, &reg.t[i], r);
+		push_room_changes(&reg.t[i], r, ctl->cfg.dns);
 		roomvpn__v1__room_record__free_unpacked(r, NULL);
 	}
 	pthread_mutex_unlock(&reg.lock);
@@ -455,6 +531,7 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 					   .last_hb_ns = rv_control_now_mono()};
 		snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
 		note_room(e, room);
+		note_dp_routes(e, room);
 		if (reg.next <= h->peer_id) /* never hand this id out again */
 			reg.next = h->peer_id + 1;
 		st = GRPC_STATUS_OK;
@@ -493,7 +570,7 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		reg.t[i].last_hb_ns = rv_control_now_mono();
 		snprintf(id, sizeof(id), "%" PRIu64, reg.t[i].room);
 		if (rv_rooms_load(ctx->ctl->store, id, &r) == 0) { /* changes while away */
-			push_room_changes(&reg.t[i], r);
+			push_room_changes(&reg.t[i], r, ctx->ctl->cfg.dns);
 			roomvpn__v1__room_record__free_unpacked(r, NULL);
 		}
 	} else
@@ -615,6 +692,10 @@ static void fill_session(struct tunnel_entry *e, Roomvpn__Dataplane__V1__Session
 	r->room_id = (uint32_t)e->room;
 	r->subnet = e->subnet;
 	r->prefix_len = e->prefix_len;
+	for (size_t i = 0; i < e->n_dp_routes; i++)
+		e->dp_route_ptrs[i] = &e->dp_routes[i]; /* entries move in the registry */
+	r->n_routes = e->n_dp_routes;
+	r->routes = e->dp_route_ptrs;
 	k->key_id = e->push_key_id;
 	k->material.data = (uint8_t *)&e->km;
 	k->material.len = sizeof(e->km);

@@ -14,6 +14,7 @@
 #include "dpclient.h"
 #include "kdf.h"
 #include "log.h"
+#include "room_net.h"
 #include "rooms.h"
 #include "session.h"
 #include "store.h"
@@ -79,6 +80,7 @@ static int push_session(struct rv_control *ctl, const struct tunnel *t, char *er
 	Roomvpn__Dataplane__V1__Session sess = ROOMVPN__DATAPLANE__V1__SESSION__INIT;
 	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
 	Roomvpn__Dataplane__V1__DeleteSession ds = ROOMVPN__DATAPLANE__V1__DELETE_SESSION__INIT;
+	Roomvpn__Dataplane__V1__Route rt[RV_ROOM_ROUTES_MAX], *rtp[RV_ROOM_ROUTES_MAX];
 	char ignored[256];
 
 	if (t->old_peer_id) { /* the member's previous tunnel, if the data plane has it */
@@ -91,6 +93,8 @@ static int push_session(struct rv_control *ctl, const struct tunnel *t, char *er
 	room.room_id = (uint32_t)t->room->id;
 	room.subnet = t->room->subnet_addr;
 	room.prefix_len = t->room->subnet_prefix;
+	room.n_routes = rv_room_net_dp_routes(t->room, rt, rtp); /* the room's, whole */
+	room.routes = rtp;
 	ur.room = &room;
 	rq[0].request_id = 1;
 	rq[0].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM;

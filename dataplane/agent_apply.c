@@ -45,12 +45,22 @@ static int key_direction(Roomvpn__Dataplane__V1__KeyDirection d)
 	}
 }
 
+/* (more than RV_ST_ROUTES_MAX routes: n_routes says one more, and the
+ * table refuses the room with a message) */
 static void room_from_pb(const pb_room *p, struct rv_st_room *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->room_id = p->room_id;
 	r->subnet = p->subnet;
 	r->prefix_len = (uint8_t)p->prefix_len;
+	r->n_routes =
+	    (uint8_t)(p->n_routes > RV_ST_ROUTES_MAX ? RV_ST_ROUTES_MAX + 1 : p->n_routes);
+	for (size_t i = 0; i < p->n_routes && i < RV_ST_ROUTES_MAX; i++) {
+		r->routes[i].target = p->routes[i]->target;
+		r->routes[i].prefix_len =
+		    (uint8_t)(p->routes[i]->prefix_len > 255 ? 255 : p->routes[i]->prefix_len);
+		r->routes[i].via = p->routes[i]->via;
+	}
 }
 
 /* Caller wipes *s after use (it holds key material). */
@@ -259,7 +269,22 @@ static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
 struct room_stats_mem {
 	Roomvpn__Dataplane__V1__RoomStats rs;
 	Roomvpn__Dataplane__V1__Room room;
+	Roomvpn__Dataplane__V1__Route rt[RV_ST_ROUTES_MAX], *rtp[RV_ST_ROUTES_MAX];
 };
+
+/* The room's managed routes into its stats entry. */
+static void room_stats_routes(struct room_stats_mem *m, const struct rv_st_room *r)
+{
+	for (unsigned i = 0; i < r->n_routes && i < RV_ST_ROUTES_MAX; i++) {
+		roomvpn__dataplane__v1__route__init(&m->rt[i]);
+		m->rt[i].target = r->routes[i].target;
+		m->rt[i].prefix_len = r->routes[i].prefix_len;
+		m->rt[i].via = r->routes[i].via;
+		m->rtp[i] = &m->rt[i];
+	}
+	m->room.n_routes = r->n_routes;
+	m->room.routes = m->rtp;
+}
 
 static void room_stats_cb(void *arg, const struct rv_st_room_info *r)
 {
@@ -279,6 +304,7 @@ static void room_stats_cb(void *arg, const struct rv_st_room_info *r)
 	m->room.room_id = r->room.room_id;
 	m->room.subnet = r->room.subnet;
 	m->room.prefix_len = r->room.prefix_len;
+	room_stats_routes(m, &r->room);
 	m->rs.room = &m->room;
 	m->rs.members = r->n_members;
 	st->room[st->n_room++] = &m->rs;

@@ -54,6 +54,7 @@ struct rv_dp_room {
 	uint32_t n_members;	      /* writer only */
 	struct rcu_head rcu;
 	struct rv_dp_room *reap_next; /* tables_free: unlinked, freed after destroy */
+	struct rv_dp_routes *routes;  /* RCU: managed routes, NULL = none (room_routes.h) */
 };
 
 /* Counters written by the owner worker only (relaxed atomics, no RMW). */

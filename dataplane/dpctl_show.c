@@ -90,13 +90,23 @@ void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__St
 	}
 }
 
+/* A room's managed routes: "T/N via V" items, JSON strings or words. */
+static void show_routes(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Room *r)
+{
+	char t[16], v[16];
+	for (size_t i = 0; i < r->n_routes; i++)
+		printf(ctl->json ? "%s\"%s/%u via %s\"" : "%s%s/%u via %s",
+		       i ? (ctl->json ? "," : ", ") : "", ip_str(r->routes[i]->target, t),
+		       r->routes[i]->prefix_len, ip_str(r->routes[i]->via, v));
+}
+
 void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
 {
 	char ip[16];
 	if (ctl->json)
 		printf("{\"rooms\":[");
 	else
-		printf("%-10s %-18s %s\n", "ROOM", "SUBNET", "MEMBERS");
+		printf("%-10s %-18s %-8s %s\n", "ROOM", "SUBNET", "MEMBERS", "ROUTES");
 	for (size_t i = 0; i < st->n_room; i++) {
 		const Roomvpn__Dataplane__V1__RoomStats *r = st->room[i];
 		char subnet[24];
@@ -105,10 +115,12 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 		snprintf(subnet, sizeof(subnet), "%s/%u", ip_str(r->room->subnet, ip),
 			 r->room->prefix_len);
 		if (ctl->json)
-			printf("%s{\"room_id\":%u,\"subnet\":\"%s\",\"members\":%u}", i ? "," : "",
-			       r->room->room_id, subnet, r->members);
+			printf("%s{\"room_id\":%u,\"subnet\":\"%s\",\"members\":%u,\"routes\":[",
+			       i ? "," : "", r->room->room_id, subnet, r->members);
 		else
-			printf("%-10u %-18s %u\n", r->room->room_id, subnet, r->members);
+			printf("%-10u %-18s %-8u ", r->room->room_id, subnet, r->members);
+		show_routes(ctl, r->room);
+		printf(ctl->json ? "]}" : "\n");
 	}
 	if (ctl->json)
 		printf("]}\n");

@@ -18,6 +18,7 @@
 #include "dp.h"
 #include "dp_tables.h"
 #include "payload.h"
+#include "room_routes.h"
 #include "tcp_io.h"
 
 #define SEAL_MAX 64
@@ -217,8 +218,9 @@ static enum rv_drop check_ipv4(struct open_item *it)
 	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod(it->m, const struct rte_ipv4_hdr *);
 	if (unlikely(rte_pktmbuf_data_len(it->m) < sizeof(*ip)))
 		return RV_DROP_MALFORMED;
-	if (unlikely(rte_be_to_cpu_32(ip->src_addr) != it->s->vip))
-		return RV_DROP_SPOOFED;
+	uint32_t src = rte_be_to_cpu_32(ip->src_addr);
+	if (unlikely(src != it->s->vip) && !rv_dp_route_src_ok(it->s->room, src, it->s->vip))
+		return RV_DROP_SPOOFED; /* not even from the LAN it routes for */
 	it->dst_ip = rte_be_to_cpu_32(ip->dst_addr);
 	rv_dp_member_prefetch(it->s->room, it->dst_ip);
 	return RV_OK;
@@ -234,6 +236,8 @@ static enum rv_drop resolve_ipv4(struct open_item *it, struct rv_dp_tables *t)
 	if (is_broadcast(s->room, it->dst_ip))
 		return RV_OK;
 	it->dst = rv_dp_find_member(t, s->room, it->dst_ip);
+	if (unlikely(!it->dst))
+		it->dst = rv_dp_route_next_hop(t, s->room, it->dst_ip); /* a managed route's via */
 	if (unlikely(!it->dst || it->dst == s))
 		return RV_DROP_NO_ROUTE;
 	rv_cipher_prefetch_range(it->dst, sizeof(*it->dst));

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "dp_tables.h"
+#include "room_routes.h"
 #include "static_key.h"
 
 struct rv_dp_tables *rv_dp_root;
@@ -396,6 +397,7 @@ static void tables_free(struct rv_dp_tables *t)
 	while (rooms) {
 		struct rv_dp_room *next = rooms->reap_next;
 		free(rooms->hosts);
+		rv_dp_routes_free(rooms->routes);
 		free(rooms);
 		n_rooms--;
 		rooms = next;
@@ -534,41 +536,65 @@ static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *er
 	return 0;
 }
 
+/* A new route set for a published room: readers switch with one pointer
+ * (the cfg copy is for the writer's listings only). */
+static void room_set_routes(struct rv_dp_room *r, const struct rv_st_room *in,
+			    struct rv_dp_routes *routes)
+{
+	struct rv_dp_routes *old = r->routes;
+	r->cfg.n_routes = in->n_routes;
+	memcpy(r->cfg.routes, in->routes, sizeof(r->cfg.routes));
+	rcu_assign_pointer(r->routes, routes);
+	rv_dp_routes_free_rcu(old);
+}
+
 static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, char *err,
 			  size_t errlen)
 {
 	struct rv_dp_room tmp = {0}; /* n_members etc. start at 0 (*r = tmp below) */
-	if (room_fill(in, &tmp, err, errlen) < 0)
+	struct rv_dp_routes *routes;
+	if (room_fill(in, &tmp, err, errlen) < 0 ||
+	    rv_dp_routes_build(in, &routes, err, errlen) < 0)
 		return -1;
 	struct rv_dp_room *r = find_room(t, in->room_id);
 	if (r) {
 		struct rv_dp_session *s;
-		cds_list_for_each_entry(
-		    s, &r->members,
-		    room_link) if (check_vip(&tmp, s->vip, NULL, 0) <
-				   0) return fail(err, errlen,
-						  "room %u: member %u's virtual IP is outside the "
-						  "new subnet",
-						  in->room_id, s->peer_id);
-		if (rv_dp_hosts_rebuild(r, tmp.cfg.subnet, tmp.cfg.prefix_len) < 0)
+		cds_list_for_each_entry(s, &r->members, room_link)
+		{
+			if (check_vip(&tmp, s->vip, NULL, 0) < 0) {
+				rv_dp_routes_free(routes);
+				return fail(
+				    err, errlen,
+				    "room %u: member %u's virtual IP is outside the new subnet",
+				    in->room_id, s->peer_id);
+			}
+		}
+		if (rv_dp_hosts_rebuild(r, tmp.cfg.subnet, tmp.cfg.prefix_len) < 0) {
+			rv_dp_routes_free(routes);
 			return fail(err, errlen, "out of memory");
+		}
 		/* Readers see cfg fields change one by one; each is valid alone. */
 		CMM_STORE_SHARED(r->mask, tmp.mask);
 		CMM_STORE_SHARED(r->cfg.subnet, tmp.cfg.subnet);
 		CMM_STORE_SHARED(r->cfg.broadcast, tmp.cfg.broadcast);
 		CMM_STORE_SHARED(r->cfg.prefix_len, tmp.cfg.prefix_len);
+		room_set_routes(r, in, routes);
 		return 0;
 	}
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		rv_dp_routes_free(routes);
 		return fail(err, errlen, "out of memory");
+	}
 	*r = tmp;
 	bool too_big;
 	r->hosts = rv_dp_hosts_new(r->cfg.subnet, r->cfg.prefix_len, &too_big);
 	if (!r->hosts && !too_big) {
+		rv_dp_routes_free(routes);
 		free(r);
 		return fail(err, errlen, "out of memory");
 	}
+	r->routes = routes;
 	cds_lfht_node_init(&r->node);
 	CDS_INIT_LIST_HEAD(&r->members);
 	n_rooms++;
@@ -589,6 +615,7 @@ static void room_free_rcu(struct rcu_head *h)
 {
 	struct rv_dp_room *r = caa_container_of(h, struct rv_dp_room, rcu);
 	free(r->hosts);
+	rv_dp_routes_free(r->routes);
 	free(r);
 	n_rooms--;
 	pending_frees--;

@@ -51,11 +51,24 @@ struct rv_outer_addr {
 	uint32_t conn_id; /* TCP: connection id */
 };
 
+/* A managed route of a room (room_routes.h): inner packets for @target go
+ * to the member whose vip is @via; sources inside @target are accepted
+ * from that member only. */
+#define RV_ST_ROUTES_MAX 16
+struct rv_st_route {
+	uint32_t target;    /* host order, no host bits, outside the room's subnet */
+	uint8_t prefix_len; /* 1..32 */
+	uint32_t via;	    /* a host address of the room's subnet */
+};
+
 struct rv_st_room {
 	uint32_t room_id;   /* any value; 0 is valid */
 	uint32_t subnet;    /* overlay subnet, host order (e.g. 10.77.0.0) */
 	uint8_t prefix_len; /* 8..30 */
 	uint32_t broadcast; /* host order; 0 = derived from subnet/prefix_len */
+	/* managed routes, replaced as a whole by every upsert (0..16) */
+	uint8_t n_routes;
+	struct rv_st_route routes[RV_ST_ROUTES_MAX];
 };
 
 struct rv_st_session {

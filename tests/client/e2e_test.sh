@@ -11,8 +11,11 @@
 # both ways between the two members; iperf3 TCP both ways (figures printed,
 # not asserted), the first across a re-key (rekey_interval 5 s: the key-id advances on the
 # data plane and the client, the connection survives); `rooms update`: the
-# MTU reaches both devices and is acknowledged, a room-key rotation
-# re-keys; `status` (udp, RTT); HealthService.Get (admin: both members'
+# MTU reaches both devices, the keepalive both running data channels, both
+# acknowledge, a room-key rotation re-keys; DNS servers and a managed route
+# (via bob, to an address on his loopback) reach both clients' resolv.conf
+# (each namespace's own: /etc/netns/NS/resolv.conf) and alice's TUN, ping
+# through the room to it, spoofed and no_route counted, route removed; `status` (udp, RTT); HealthService.Get (admin: both members'
 # tunnels up with bytes and RTT; alice: only hers) and the metrics scrape
 # (promtool); a member of another room cannot reach the
 # room even with a route (data plane no_route); UDP blocked for one member:
@@ -21,8 +24,9 @@
 # restarted: the control plane resyncs the sessions (log line, session list)
 # and traffic resumes; a frozen
 # client (SIGSTOP) misses heartbeats and loses its session, thawed it comes
-# back; a kick: traffic stops at once and the client says why; `down`
-# removes the device.
+# back; a kick: traffic stops at once and the client says why (and its
+# resolv.conf is restored); a client killed with -9 leaves its DNS, the next
+# `up` restores the saved file; `down` removes the device and restores DNS.
 # Usage: e2e_test.sh BUILD_DIR
 set -uo pipefail
 BIN=$(cd "$1" && pwd)
@@ -91,6 +95,19 @@ start_dataplane() {
 
 rv_topology
 for n in 1 2 3 9; do rv_member "$n"; done
+# Each member namespace gets its own resolv.conf (`ip netns exec` bind-mounts
+# /etc/netns/NS/resolv.conf over /etc/resolv.conf): the clients' DNS
+# changes never reach the host's file.
+ORIG_RESOLV="nameserver 192.0.2.1"
+for n in 1 2 3; do
+	mkdir -p "/etc/netns/$(mns "$n")"
+	echo "$ORIG_RESOLV" >"/etc/netns/$(mns "$n")/resolv.conf"
+done
+e2e_cleanup() {
+	for n in 1 2 3; do rm -rf "/etc/netns/$(mns "$n")"; done
+	rv_cleanup
+}
+trap e2e_cleanup EXIT
 start_dataplane || die "data plane did not start"
 
 cat >"$RUN/control.conf" <<EOF
@@ -202,17 +219,26 @@ echo "unknown-key drops across the re-keys: alice $AUK, bob $BUK"
 pass "re-key during iperf3: key-id $K0 -> $K1 (data plane and client agree; on the wire: $WIRE), no connection drop, no unknown-key drops at either member"
 
 # Room settings pushed over the keepalive streams: the new MTU is applied to
-# both members' devices and acknowledged; a rotated room key re-keys.
+# both members' devices, the keepalive to their running data channels, and
+# both acknowledge; a rotated room key re-keys.
 AIF=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 BIF=$(rv bob 2 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 mtu_of() { in_ns "$1" ip -j link show "$2" | jget 'd[0]["mtu"]'; }
-rv alice 1 rooms update lan --mtu 1300 >/dev/null || die "rooms update --mtu"
+ka_of() { rv "$1" "$2" --json status | jget 'd["tunnels"][0]["status"]["stats"]["keepalive_ms"]'; }
+[ "$(ka_of alice 1)" = 10000 ] || die "keepalive before the update: $(ka_of alice 1) ms"
+rv alice 1 rooms update lan --mtu 1300 --keepalive 3 >/dev/null || die "rooms update --mtu"
 for _ in $(seq 50); do
 	[ "$(mtu_of 1 "$AIF")" = 1300 ] && [ "$(mtu_of 2 "$BIF")" = 1300 ] && break
 	sleep 0.2
 done
 [ "$(mtu_of 1 "$AIF")" = 1300 ] && [ "$(mtu_of 2 "$BIF")" = 1300 ] ||
 	die "MTU not applied: $(mtu_of 1 "$AIF") $(mtu_of 2 "$BIF")"
+for _ in $(seq 30); do # (status files are rewritten once a second)
+	[ "$(ka_of alice 1)" = 3000 ] && [ "$(ka_of bob 2)" = 3000 ] && break
+	sleep 0.2
+done
+[ "$(ka_of alice 1)" = 3000 ] && [ "$(ka_of bob 2)" = 3000 ] ||
+	die "keepalive 3 s not applied to the running data channels: $(ka_of alice 1) $(ka_of bob 2) ms"
 for _ in $(seq 50); do
 	[ "$(grep -c 'tunnel settings update .* applied by' "$RUN/control.log")" -ge 2 ] && break
 	sleep 0.1
@@ -226,7 +252,72 @@ for _ in $(seq 100); do [ "$(dp_key "$APEER")" != "$K2" ] && break; sleep 0.1; d
 grep -q "room key of lan rotated: peer-id $APEER asked to re-key" "$RUN/control.log" ||
 	die "the rotation did not ask alice to re-key"
 in_ns 1 ping -c 5 -i 0.3 -W 2 "$VB" >/dev/null || die "alice -> bob after the room key rotation"
-pass "room update: MTU 1300 applied and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
+pass "room update: MTU 1300 and keepalive 3 s applied (device, running data channel) and acknowledged by both; key rotation re-keyed ($K2 -> $(dp_key "$APEER"))"
+
+# DNS and a managed route, pushed to the running tunnels: bob is the via of
+# 192.168.77.0/24 and answers on 192.168.77.1 (an address on the loopback
+# of his namespace). Both clients apply and acknowledge; alice's resolv.conf names
+# the room's servers, her TUN carries the route (bob's does not: he is the
+# via); alice reaches 192.168.77.1 through the data plane (the reply's
+# source is accepted from bob, the via); alice may not send from that
+# subnet (spoofed); without the route the data plane drops (no_route).
+ip -n "$(mns 2)" addr add 192.168.77.1/32 dev lo
+acks() { grep -c 'tunnel settings update .* applied by' "$RUN/control.log"; }
+wait_acks() { # N: at least N acknowledgements in the control log
+	for _ in $(seq 50); do [ "$(acks)" -ge "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+route_on() { in_ns "$1" ip -o route show "${3:-192.168.77.0/24}" dev "$2" 2>/dev/null; }
+# Alice's host has routes of its own to two more routed prefixes: one with
+# the managed routes' metric (100) stays alone, one with metric 0 keeps
+# winning (the managed one goes beside it); neither is replaced.
+in_ns 1 ip route add 192.168.88.0/24 dev eth0 metric 100
+in_ns 1 ip route add 192.168.99.0/24 dev eth0
+A0=$(acks)
+rv alice 1 rooms update lan --dns 10.88.0.53,192.0.2.53 --dns-search corp.example \
+	--routes "192.168.77.0/24=$VB,192.168.88.0/24=$VB,192.168.99.0/24=$VB" \
+	>"$RUN/update-net.out" || die "rooms update --dns --routes"
+grep -q "route      192.168.77.0/24 via $VB" "$RUN/update-net.out" ||
+	die "rooms update output: $(cat "$RUN/update-net.out")"
+wait_acks $((A0 + 2)) || die "DNS/route update not acknowledged by both clients"
+RA=$(in_ns 1 cat /etc/resolv.conf)
+echo "$RA" | grep -q "^nameserver 10.88.0.53$" && echo "$RA" | grep -q "^nameserver 192.0.2.53$" &&
+	echo "$RA" | grep -q "^search corp.example$" || die "alice's resolv.conf: $RA"
+in_ns 2 grep -q "^nameserver 10.88.0.53$" /etc/resolv.conf || die "bob's resolv.conf: $(in_ns 2 cat /etc/resolv.conf)"
+[ -n "$(route_on 1 "$AIF")" ] || die "no route to 192.168.77.0/24 on alice's $AIF: $(in_ns 1 ip route)"
+[ -z "$(route_on 2 "$BIF")" ] || die "bob (the via) routes 192.168.77.0/24 into the tunnel"
+[ -n "$(route_on 1 eth0 192.168.88.0/24)" ] && [ -z "$(route_on 1 "$AIF" 192.168.88.0/24)" ] ||
+	die "alice's own 192.168.88.0/24 route (metric 100): $(in_ns 1 ip route)"
+[ -n "$(route_on 1 eth0 192.168.99.0/24)" ] && route_on 1 "$AIF" 192.168.99.0/24 | grep -q "metric 100" ||
+	die "alice's own 192.168.99.0/24 route (metric 0) and the managed one: $(in_ns 1 ip route)"
+dpctl --json rooms | grep -q "\"192.168.77.0/24 via $VB\"" ||
+	die "data plane room lacks the route: $(dpctl --json rooms)"
+in_ns 1 ping -c 3 -i 0.2 -W 2 192.168.77.1 >"$RUN/ping-route.out" ||
+	die "alice -> 192.168.77.1 (behind bob) through the room"
+before=$(drop_count spoofed)
+in_ns 1 ip addr add 192.168.77.9/32 dev lo
+in_ns 1 ping -c 2 -i 0.2 -W 1 -I 192.168.77.9 "$VB" >/dev/null 2>&1 && die "alice sent from bob's LAN"
+in_ns 1 ip addr del 192.168.77.9/32 dev lo
+after=$(drop_count spoofed)
+[ "$after" -gt "$before" ] || die "no spoofed drop for alice's packets from 192.168.77.9 ($before -> $after)"
+pass "DNS + route pushed and acknowledged by both: alice's resolv.conf has the room's servers, route on $AIF (not on bob, the via), ping 192.168.77.1 behind bob: $(tail -1 "$RUN/ping-route.out"); from alice with a LAN source: spoofed $before -> $after"
+
+A0=$(acks)
+rv alice 1 rooms update lan --no-routes >/dev/null || die "rooms update --no-routes"
+wait_acks $((A0 + 2)) || die "route removal not acknowledged by both clients"
+[ -z "$(route_on 1 "$AIF")" ] && [ -z "$(route_on 1 "$AIF" 192.168.99.0/24)" ] ||
+	die "route still on alice's $AIF after --no-routes: $(in_ns 1 ip route)"
+[ -n "$(route_on 1 eth0 192.168.88.0/24)" ] && [ -n "$(route_on 1 eth0 192.168.99.0/24)" ] ||
+	die "alice's own routes went with the managed ones: $(in_ns 1 ip route)"
+dpctl --json rooms | grep -q "192.168.77.0/24 via" && die "data plane room still routes: $(dpctl --json rooms)"
+before=$(drop_count no_route)
+in_ns 1 ip route add 192.168.77.0/24 dev "$AIF" # as if alice still had it
+if in_ns 1 ping -c 2 -i 0.2 -W 1 192.168.77.1 >/dev/null 2>&1; then die "192.168.77.1 still reachable"; fi
+in_ns 1 ip route del 192.168.77.0/24 dev "$AIF"
+after=$(drop_count no_route)
+[ "$after" -gt "$before" ] || die "no no_route drop without the route ($before -> $after)"
+[ "$(in_ns 1 grep -c nameserver /etc/resolv.conf)" = 2 ] || die "DNS lost with the routes"
+pass "route removed: gone from alice's $AIF and the data plane (the host's own routes to routed prefixes untouched throughout), ping fails (no_route $before -> $after); DNS kept"
 
 # ...and the other way (bob -> alice, iperf3 reverse mode)
 ip netns exec "$(mns 2)" iperf3 -s -1 -B "$VB" >/dev/null 2>&1 &
@@ -427,11 +518,37 @@ for _ in $(seq 100); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$BPID" 2>/dev/null && die "bob's client still running after the kick"
 grep -q "ended by the server: this device is no longer a member of room lan" \
 	"$RUN/cfg-bob/run/lan.log" || die "bob's client did not say why: $(cat "$RUN/cfg-bob/run/lan.log")"
+[ "$(in_ns 2 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] ||
+	die "bob's resolv.conf not restored after the kick: $(in_ns 2 cat /etc/resolv.conf)"
 pass "kick: traffic stopped, bob's client: $(grep 'ended by the server' "$RUN/cfg-bob/run/lan.log")"
+
+# A client killed without its teardown (kill -9) leaves its DNS settings in
+# place; the next `up` of the room writes the saved file back first (and
+# saves that one again, not its own leftover).
+A0=$(acks)
+rv carol 3 rooms update other --dns 10.88.1.53 >/dev/null || die "rooms update other --dns"
+wait_acks $((A0 + 1)) || die "carol did not acknowledge the DNS update"
+in_ns 3 grep -q "^nameserver 10.88.1.53$" /etc/resolv.conf || die "carol's resolv.conf: $(in_ns 3 cat /etc/resolv.conf)"
+CPID=$(cat "$RUN/cfg-carol/run/other.pid")
+kill -9 "$CPID"
+for _ in $(seq 50); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.1; done
+in_ns 3 grep -q "^nameserver 10.88.1.53$" /etc/resolv.conf || die "carol's DNS gone without a teardown?"
+up carol 3 other || die "carol up again after kill -9"
+grep -q "restored /etc/resolv.conf saved by an earlier tunnel of room other" "$RUN/up-carol.out" ||
+	die "no restore at the next up: $(cat "$RUN/up-carol.out")"
+in_ns 3 grep -q "^nameserver 10.88.1.53$" /etc/resolv.conf || die "carol's DNS not applied again"
+[ "$(cat "$RUN/cfg-carol/run/other.dns-backup")" = "$ORIG_RESOLV" ] ||
+	die "carol's backup is not the original file: $(cat "$RUN/cfg-carol/run/other.dns-backup")"
+rv carol 3 down other >/dev/null || die "carol down"
+[ "$(in_ns 3 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] || die "carol's resolv.conf after down: $(in_ns 3 cat /etc/resolv.conf)"
+pass "DNS after a crash (kill -9): the next up restored the saved resolv.conf, applied the room's again; down restored it"
 
 ADEV=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"]["interface"]')
 rv alice 1 down lan >/dev/null || die "down"
 in_ns 1 ip link show "$ADEV" >/dev/null 2>&1 && die "$ADEV still present after down"
 rv alice 1 status | grep -q "No tunnel is up" || die "status after down"
-pass "down: device removed"
+[ "$(in_ns 1 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] ||
+	die "alice's resolv.conf not restored by down: $(in_ns 1 cat /etc/resolv.conf)"
+[ ! -e "$RUN/cfg-alice/run/lan.dns-backup" ] || die "alice's DNS backup left behind"
+pass "down: device removed, resolv.conf restored"
 echo "PASS: client end to end"

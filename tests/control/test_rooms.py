@@ -200,6 +200,71 @@ class RoomsTest(unittest.TestCase):
         self.assertEqual(code_of(rc.get, t, ""), grpc.StatusCode.INVALID_ARGUMENT)
         rc.delete(t, "val-dup")
 
+    # ---- DNS settings and managed routes --------------------------------------
+    def test_dns_and_routes(self):
+        rc, t = self.rc, self.alice
+        R1 = rooms.Route(target="192.168.50.0/24", via="10.67.0.5")
+        r = rc.create(t, "net-1", subnet="10.67.0.0/24", dns_servers=["10.67.0.53", "1.1.1.1"],
+                      dns_search="corp.example", routes=[R1])
+        self.assertEqual((list(r.dns_servers), r.dns_search), (["10.67.0.53", "1.1.1.1"], "corp.example"))
+        self.assertEqual([(x.target, x.via) for x in r.routes], [("192.168.50.0/24", "10.67.0.5")])
+        # Join: the room's own servers (not the server's default), dns = the first one
+        j = rc.join(self.bob, "net-1")
+        self.assertEqual((j.dns, list(j.dns_servers), j.dns_search), ("10.67.0.53", ["10.67.0.53", "1.1.1.1"],
+                                                                       "corp.example"))
+        self.assertEqual([(x.target, x.via) for x in j.routes], [("192.168.50.0/24", "10.67.0.5")])
+        # Update replaces each set as a whole; left out, it stays
+        R2 = rooms.Route(target="10.20.0.0/16", via="10.67.0.6")
+        u = rc.update(t, "net-1", routes=rooms.RouteList(routes=[R2, R1]))
+        self.assertEqual([x.target for x in u.routes], ["10.20.0.0/16", "192.168.50.0/24"])
+        self.assertEqual(list(u.dns_servers), ["10.67.0.53", "1.1.1.1"])
+        u = rc.update(t, "net-1", dns=rooms.DnsSettings(servers=["9.9.9.9"]), mtu=1300)
+        self.assertEqual((list(u.dns_servers), u.dns_search, u.mtu, len(u.routes)), (["9.9.9.9"], "", 1300, 2))
+        # Cleared: no routes; no DNS of its own -> Join falls back to the server's
+        u = rc.update(t, "net-1", dns=rooms.DnsSettings(), routes=rooms.RouteList())
+        self.assertEqual((list(u.dns_servers), list(u.routes)), ([], []))
+        j = rc.join(self.bob, "net-1")
+        self.assertEqual((j.dns, list(j.dns_servers), list(j.routes)), ("10.88.255.53", ["10.88.255.53"], []))
+        # Only the owner or an admin
+        e = rpc_error(rc.update, self.bob, "net-1", routes=rooms.RouteList(routes=[R1]))
+        self.assertEqual(e.code(), grpc.StatusCode.PERMISSION_DENIED)
+        self.assertEqual(len(rc.update(self.admin, "net-1", routes=rooms.RouteList(routes=[R1])).routes), 1)
+
+        bad_routes = [
+            ([rooms.Route(target="8.8.8.0/24", via="10.67.0.5")], "must be private"),
+            ([rooms.Route(target="192.168.50.1/24", via="10.67.0.5")], "host bits"),
+            ([rooms.Route(target="10.67.0.128/25", via="10.67.0.5")], "overlaps the room's subnet 10.67.0.0/24"),
+            ([rooms.Route(target="192.168.9.0/24", via="10.68.0.5")], "inside the room's subnet"),
+            ([rooms.Route(target="192.168.9.0/24", via="10.67.0.1")], "server address"),
+            ([R1, R1], "listed twice"),
+            ([rooms.Route(target="172.16.%d.0/24" % i, via="10.67.0.5") for i in range(17)], "at most 16 routes"),
+        ]
+        for routes, words in bad_routes:
+            e = rpc_error(rc.update, t, "net-1", routes=rooms.RouteList(routes=routes))
+            self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT, (words, e.details()))
+            self.assertIn(words, e.details())
+        bad_dns = [
+            (dict(servers=["10.67.0.300"]), "is not a usable IPv4 address"),
+            (dict(servers=["127.0.0.1"]), "is not a usable IPv4 address"),
+            (dict(servers=["9.9.9.%d" % i for i in range(1, 6)]), "at most 4 DNS servers"),
+            (dict(servers=["9.9.9.9"], search="no_underscores"), "search domain"),
+            (dict(search="corp.example"), "needs at least one DNS server"),
+        ]
+        for kw, words in bad_dns:
+            e = rpc_error(rc.update, t, "net-1", dns=rooms.DnsSettings(**kw))
+            self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT, (words, e.details()))
+            self.assertIn(words, e.details())
+            e = rpc_error(rc.create, t, "net-2", dns_servers=kw.get("servers", []), dns_search=kw.get("search", ""))
+            self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        e = rpc_error(rc.create, t, "net-2", subnet="10.68.0.0/24", routes=[R1])
+        self.assertIn("inside the room's subnet 10.68.0.0/24", e.details())
+        self.assertEqual(code_of(rc.get, t, "net-2"), grpc.StatusCode.NOT_FOUND)
+        # Nothing of the refused updates stuck
+        g = rc.get(t, "net-1")
+        self.assertEqual(([(x.target, x.via) for x in g.routes], list(g.dns_servers)),
+                         ([("192.168.50.0/24", "10.67.0.5")], []))
+        rc.delete(t, "net-1")
+
     def test_unauthenticated(self):
         for call in (lambda: self.rc.create(None, "x"), lambda: self.rc.list(None),
                      lambda: self.rc.join(None, "x"), lambda: self.rc.delete(None, "x"),
@@ -432,7 +497,9 @@ class RoomsPersistenceTest(unittest.TestCase):
             dev = srv.login("alice", "user-password-1", "alice-laptop")
             created = [rc.create(alice, "keep-%d" % i) for i in range(3)]
             joined = rc.join(dev.session_token, "keep-1")
-            rc.update(alice, "keep-2", mtu=1234)
+            via = str(ipaddress.ip_network(created[2].subnet).network_address + 5)
+            rc.update(alice, "keep-2", mtu=1234, dns=rooms.DnsSettings(servers=["10.9.9.53"], search="lan"),
+                      routes=rooms.RouteList(routes=[rooms.Route(target="192.168.77.0/24", via=via)]))
             rc.delete(alice, "keep-0")
             srv.kill9()
             srv.restart()
@@ -440,7 +507,9 @@ class RoomsPersistenceTest(unittest.TestCase):
             self.assertEqual(code_of(rc.get, admin, "keep-0"), grpc.StatusCode.NOT_FOUND)
             k1 = rc.get(admin, "keep-1")
             self.assertEqual((k1.subnet, k1.room_key, k1.members), (created[1].subnet, created[1].room_key, 1))
-            self.assertEqual(rc.get(admin, "keep-2").mtu, 1234)
+            k2 = rc.get(admin, "keep-2")
+            self.assertEqual((k2.mtu, list(k2.dns_servers), k2.dns_search), (1234, ["10.9.9.53"], "lan"))
+            self.assertEqual([(x.target, x.via) for x in k2.routes], [("192.168.77.0/24", via)])
             ms = rc.members(admin, "keep-1")
             self.assertEqual([(m.device_id, m.virtual_ip) for m in ms], [(dev.device_id, joined.virtual_ip)])
             # The device's address survives too.
