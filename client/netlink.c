@@ -76,20 +76,6 @@ int rv_nl_link_set(struct rv_nl *nl, unsigned ifindex, uint32_t mtu, bool up)
 	return transact(nl, nlh);
 }
 
-int rv_nl_link_txqlen(struct rv_nl *nl, unsigned ifindex, uint32_t qlen)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ifinfomsg *ifi;
-
-	nlh->nlmsg_type = RTM_NEWLINK;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = (int)ifindex;
-	mnl_attr_put_u32(nlh, IFLA_TXQLEN, qlen);
-	return transact(nl, nlh);
-}
-
 static int addr_msg(struct rv_nl *nl, uint16_t type, uint16_t flags, unsigned ifindex,
 		    uint32_t addr, uint8_t plen)
 {

@@ -21,9 +21,6 @@ void rv_nl_close(struct rv_nl *nl);
 
 /* RTM_NEWLINK: set the MTU (0: leave it) and bring the link up or down. */
 int rv_nl_link_set(struct rv_nl *nl, unsigned ifindex, uint32_t mtu, bool up);
-/* RTM_NEWLINK: the transmit queue length (for TUN: packets the kernel
- * queues for the reader before it drops). */
-int rv_nl_link_txqlen(struct rv_nl *nl, unsigned ifindex, uint32_t qlen);
 /* RTM_NEWADDR: add @addr/@plen (the kernel adds the prefix route). */
 int rv_nl_addr_add(struct rv_nl *nl, unsigned ifindex, uint32_t addr, uint8_t plen);
 int rv_nl_addr_del(struct rv_nl *nl, unsigned ifindex, uint32_t addr, uint8_t plen);

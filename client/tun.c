@@ -92,11 +92,6 @@ static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config 
 			 rv_nl_strerror(rc));
 		return -1;
 	}
-	rc = c->txqueuelen ? rv_nl_link_txqlen(nl, idx, c->txqueuelen) : 0;
-	if (rc) {
-		snprintf(err, errlen, "set txqueuelen %u: %s", c->txqueuelen, rv_nl_strerror(rc));
-		return -1;
-	}
 	rc = rv_nl_addr_add(nl, idx, c->addr, c->plen);
 	if (rc) {
 		snprintf(err, errlen, "add address: %s", rv_nl_strerror(rc));

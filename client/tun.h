@@ -23,9 +23,8 @@ struct rv_tun_config {
 	uint32_t addr;	  /* the device's virtual IP */
 	uint8_t plen;	  /* prefix of the room subnet */
 	uint32_t mtu;
-	bool plain;	     /* no IFF_VNET_HDR offloads */
-	uint32_t txqueuelen; /* 0: the kernel's default (500 for TUN) */
-	unsigned n_routes;   /* extra routes through the device */
+	bool plain;	   /* no IFF_VNET_HDR offloads */
+	unsigned n_routes; /* extra routes through the device */
 	uint32_t route_dst[RV_TUN_MAX_ROUTES];
 	uint8_t route_plen[RV_TUN_MAX_ROUTES];
 };
