@@ -29,6 +29,8 @@ struct ref {
 	uint8_t flags;
 	uint16_t sport;
 	bool udp;
+	uint32_t ack_delta, tsval_delta; /* 0: the usual ACK number, timestamp */
+	uint16_t win_delta;
 };
 
 static uint8_t payload_byte(uint32_t off)
@@ -74,11 +76,12 @@ static uint32_t build(uint8_t *b, const struct ref *r, uint32_t off, uint32_t pl
 		rv_put_be16(t + 4, (uint16_t)(8 + plen));
 	} else {
 		rv_put_be32(t + 4, r->seq);
-		rv_put_be32(t + 8, 0x01020304);
+		rv_put_be32(t + 8, 0x01020304 + r->ack_delta);
 		t[12] = 8 << 4;
 		t[13] = r->flags;
-		rv_put_be16(t + 14, 501);
+		rv_put_be16(t + 14, (uint16_t)(501 + r->win_delta));
 		memcpy(t + 20, "\x01\x01\x08\x0a\x11\x22\x33\x44\x55\x66\x77\x88", 12);
+		rv_put_be32(t + 24, 0x11223344 + r->tsval_delta);
 	}
 	for (uint32_t i = 0; i < plen; i++)
 		b[20 + l4 + i] = payload_byte(off + i);
@@ -167,6 +170,20 @@ static void test_complete_csum(void **state)
 		assert_int_equal(rv_tso_complete_csum(&vh, seg, n), RV_OK);
 		assert_int_equal(verify_l4(seg, 6, seg + 20, n - 20), 0);
 	}
+	/* a sum that comes out as 0 goes out as 0xffff: make the last word
+	 * the packet's checksum, which turns the checksum into 0 */
+	n = build(want, &u, 3, 20);
+	memset(want + n - 2, 0, 2);
+	memset(want + 26, 0, 2);
+	memcpy(want + n - 2, &(uint16_t){verify_l4(want, 17, want + 20, n - 20)}, 2);
+	memcpy(want + 26, &(uint16_t){verify_l4(want, 17, want + 20, n - 20)}, 2);
+	assert_memory_equal(want + 26, "\0\0", 2);
+	memcpy(seg, want, n);
+	make_partial(seg, n, true);
+	vh.csum_offset = 6;
+	assert_int_equal(rv_tso_complete_csum(&vh, seg, n), RV_OK);
+	assert_memory_equal(seg + 26, "\xff\xff", 2);
+	assert_int_equal(verify_l4(seg, 17, seg + 20, n - 20), 0);
 	/* no NEEDS_CSUM: untouched */
 	memcpy(seg, want, n);
 	vh.flags = 0;
@@ -281,6 +298,21 @@ static void test_gro_refuses(void **state)
 	nb = build(b, &r, 0, 1000);
 	assert_false(rv_gro_append(&g, b, nb));
 	r.sport = 40000;
+	r.ack_delta = 1; /* another ACK number, window or timestamp */
+	nb = build(b, &r, 0, 1000);
+	assert_false(rv_gro_append(&g, b, nb));
+	r.ack_delta = 0;
+	r.win_delta = 1;
+	nb = build(b, &r, 0, 1000);
+	assert_false(rv_gro_append(&g, b, nb));
+	r.win_delta = 0;
+	r.tsval_delta = 1;
+	nb = build(b, &r, 0, 1000);
+	assert_false(rv_gro_append(&g, b, nb));
+	r.tsval_delta = 0;
+	nb = build(b, &r, 0, 1000);
+	b[8] = 63; /* another TTL */
+	assert_false(rv_gro_append(&g, b, nb));
 	r.flags = ACK | SYN;
 	nb = build(b, &r, 0, 1000);
 	assert_false(rv_gro_append(&g, b, nb));
