@@ -273,69 +273,63 @@ static void test_gro_round_trip(void **state)
 	}
 }
 
+/* Build the packet @r with @plen payload bytes (@ttl: 0 = the usual) and
+ * offer it to rv_gro_append (@start false) or rv_gro_start. */
+static bool offer(struct rv_gro *g, const struct ref *r, uint32_t plen, uint8_t ttl, bool start)
+{
+	static uint8_t b[1500];
+	uint32_t n = build(b, r, 0, plen);
+
+	if (ttl)
+		b[8] = ttl;
+	return start ? rv_gro_start(g, b, n) : rv_gro_append(g, b, n);
+}
+
 static void test_gro_refuses(void **state)
 {
-	struct ref r = {.id = 1, .seq = 1000, .flags = ACK, .sport = 40000};
+	const struct ref first = {.id = 1, .seq = 1000, .flags = ACK, .sport = 40000};
+	struct ref next = first, r;
 	struct rv_gro g = {.buf = gbuf};
-	uint8_t a[1500], b[1500];
-	uint32_t na, nb;
+	uint8_t a[1500];
+	uint32_t na;
 	(void)state;
 
 	/* a single segment goes out unchanged, with an all-zero vnet header */
-	na = build(a, &r, 0, 1000);
+	na = build(a, &first, 0, 1000);
 	assert_true(rv_gro_start(&g, a, na));
 	assert_int_equal(rv_gro_finish(&g), VH + na);
 	assert_memory_equal(gbuf + VH, a, na);
 	for (unsigned i = 0; i < VH; i++)
 		assert_int_equal(gbuf[i], 0);
-	/* out of order, another port, a SYN, a bigger segment: not merged */
+	/* not merged: out of order, another port, ACK number, window,
+	 * timestamp, TTL, a SYN, a bigger segment */
 	assert_true(rv_gro_start(&g, a, na));
-	r.seq = 3000;
-	nb = build(b, &r, 0, 1000);
-	assert_false(rv_gro_append(&g, b, nb));
-	r.seq = 2000;
-	r.sport = 40001;
-	nb = build(b, &r, 0, 1000);
-	assert_false(rv_gro_append(&g, b, nb));
-	r.sport = 40000;
-	r.ack_delta = 1; /* another ACK number, window or timestamp */
-	nb = build(b, &r, 0, 1000);
-	assert_false(rv_gro_append(&g, b, nb));
-	r.ack_delta = 0;
-	r.win_delta = 1;
-	nb = build(b, &r, 0, 1000);
-	assert_false(rv_gro_append(&g, b, nb));
-	r.win_delta = 0;
-	r.tsval_delta = 1;
-	nb = build(b, &r, 0, 1000);
-	assert_false(rv_gro_append(&g, b, nb));
-	r.tsval_delta = 0;
-	nb = build(b, &r, 0, 1000);
-	b[8] = 63; /* another TTL */
-	assert_false(rv_gro_append(&g, b, nb));
-	r.flags = ACK | SYN;
-	nb = build(b, &r, 0, 1000);
-	assert_false(rv_gro_append(&g, b, nb));
-	r.flags = ACK;
-	nb = build(b, &r, 0, 1001);
-	assert_false(rv_gro_append(&g, b, nb));
+	next.seq = 2000;
+	r = next, r.seq = 3000;
+	assert_false(offer(&g, &r, 1000, 0, false));
+	r = next, r.sport = 40001;
+	assert_false(offer(&g, &r, 1000, 0, false));
+	r = next, r.ack_delta = 1;
+	assert_false(offer(&g, &r, 1000, 0, false));
+	r = next, r.win_delta = 1;
+	assert_false(offer(&g, &r, 1000, 0, false));
+	r = next, r.tsval_delta = 1;
+	assert_false(offer(&g, &r, 1000, 0, false));
+	assert_false(offer(&g, &next, 1000, 63, false));
+	r = next, r.flags = ACK | SYN;
+	assert_false(offer(&g, &r, 1000, 0, false));
+	assert_false(offer(&g, &next, 1001, 0, false));
 	/* a short segment is taken but ends the packet */
-	nb = build(b, &r, 0, 500);
-	assert_true(rv_gro_append(&g, b, nb));
-	r.seq = 2500;
-	nb = build(b, &r, 0, 500);
-	assert_false(rv_gro_append(&g, b, nb));
+	assert_true(offer(&g, &next, 500, 0, false));
+	r = next, r.seq = 2500;
+	assert_false(offer(&g, &r, 500, 0, false));
 	assert_int_equal(rv_gro_finish(&g), VH + na + 500);
-	/* pure ACKs, UDP and SYNs do not start one */
-	r.flags = ACK;
-	nb = build(b, &r, 0, 0);
-	assert_false(rv_gro_start(&g, b, nb));
-	r.flags = SYN;
-	nb = build(b, &r, 0, 10);
-	assert_false(rv_gro_start(&g, b, nb));
-	r.udp = true;
-	nb = build(b, &r, 0, 100);
-	assert_false(rv_gro_start(&g, b, nb));
+	/* pure ACKs, SYNs and UDP do not start one */
+	assert_false(offer(&g, &next, 0, 0, true));
+	r = next, r.flags = SYN;
+	assert_false(offer(&g, &r, 10, 0, true));
+	r = next, r.udp = true;
+	assert_false(offer(&g, &r, 100, 0, true));
 }
 
 int main(void)
