@@ -11,20 +11,26 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "dc_tcp.h"
+#include "gro.h"
 #include "inet.h"
 #include "key_slots.h"
 #include "log.h"
 #include "payload.h"
+#include "tso.h"
+#include "tun.h"
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-#define DC_BATCH	 32
+#define DC_BATCH	 64 /* a 64 KB TSO packet is 48 segments at MTU 1400 */
+#define DC_TUN_READS	 32 /* TUN reads per loop pass */
+#define DC_VH		 sizeof(struct virtio_net_hdr)
 #define DC_MAX_PKT	 2048 /* largest inner packet; the TUN MTU stays below it */
 #define DC_PREFIX	 2    /* room for the TCP length prefix */
 #define DC_OFF		 (DC_PREFIX + RV_DC_HEADROOM)
@@ -73,6 +79,9 @@ struct rv_dc {
 	struct dc_buf *bufs;   /* DC_BATCH buffers, shared by both directions */
 	uint8_t *tcp_out;      /* DC_BATCH frames gathered for one SSL_write */
 	struct dc_buf scratch; /* one frame from the TCP decoder */
+	bool vnet;	       /* TUN with IFF_VNET_HDR: TSO reads, GRO writes */
+	uint8_t *tun_in;       /* DC_VH + RV_GRO_MAX: one read from the TUN */
+	struct rv_gro gro;     /* pending coalesced write to the TUN */
 	uint64_t now_ns;       /* of the current loop pass */
 };
 
@@ -240,6 +249,39 @@ static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 		dc->st.rtt_ns = dc->now_ns - e.ts_ns;
 }
 
+/* Write the pending coalesced packet to the TUN. */
+static void tun_flush(struct rv_dc *dc)
+{
+	uint32_t n;
+
+	if (!dc->gro.len)
+		return;
+	n = rv_gro_finish(&dc->gro);
+	if (unlikely(write(dc->tun, dc->gro.buf, n) < 0))
+		dc->st.tun_errors++;
+}
+
+/* One IPv4 packet from the server to the TUN: plain, merged into the
+ * pending TCP packet, or (vnet) behind an all-zero virtio_net_hdr. */
+static void tun_put(struct rv_dc *dc, const struct rv_pkt *p)
+{
+	static const struct virtio_net_hdr none;
+	struct iovec iov[2] = {{(void *)&none, DC_VH}, {p->data, p->len}};
+	ssize_t rc = 0;
+
+	dc->st.rx_packets++;
+	dc->st.rx_bytes += p->len;
+	if (!dc->vnet) {
+		rc = write(dc->tun, p->data, p->len);
+	} else if (!rv_gro_append(&dc->gro, p->data, p->len)) {
+		tun_flush(dc);
+		if (!rv_gro_start(&dc->gro, p->data, p->len))
+			rc = writev(dc->tun, iov, 2);
+	}
+	if (unlikely(rc < 0))
+		dc->st.tun_errors++;
+}
+
 /* One wire packet from the server, in place in a buffer with DC_PREFIX +
  * headroom in front (so that an echo request can be answered in place). */
 static void deliver(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
@@ -252,12 +294,7 @@ static void deliver(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 	}
 	switch (rv_payload_classify(p->data, p->len)) {
 	case RV_PAYLOAD_IPV4:
-		if (unlikely(write(dc->tun, p->data, p->len) < 0)) {
-			dc->st.tun_errors++;
-			return;
-		}
-		dc->st.rx_packets++;
-		dc->st.rx_bytes += p->len;
+		tun_put(dc, p);
 		return;
 	case RV_PAYLOAD_PING:
 		dc->st.pings_rx++;
@@ -299,6 +336,7 @@ static void udp_rx(struct rv_dc *dc)
 				deliver(dc, RV_DC_UDP, &p);
 		}
 	} while (n == DC_BATCH);
+	tun_flush(dc);
 }
 
 static void tcp_frame(void *arg, const uint8_t *frame, uint32_t len)
@@ -322,6 +360,7 @@ static int tcp_rx(struct rv_dc *dc)
 	if (dc->tcp.fd < 0) /* closed earlier in this pass (moved back to UDP) */
 		return 0;
 	rc = dc_tcp_read(&dc->tcp, tcp_frame, dc);
+	tun_flush(dc);
 	if (rc < 0 && dc->active == RV_DC_TCP) {
 		rv_log(RV_LOG_WARN, "data channel: TCP connection to the server lost");
 		switch_to_udp(dc, "TCP connection lost");
@@ -364,42 +403,105 @@ static void flush(struct rv_dc *dc, struct rv_pkt *pk, unsigned n)
 	}
 }
 
-/* Read up to a batch of packets from the TUN, seal and send them. */
+/* Seal IPv4 packet @p (in dc->bufs) into the batch @pk; send the batch when
+ * it is full. */
+static void batch_add(struct rv_dc *dc, struct rv_dc_session *s, struct rv_pkt *pk, unsigned *n,
+		      struct rv_pkt *p, uint32_t now_s)
+{
+	uint32_t len = p->len;
+	enum rv_drop rc;
+
+	if (unlikely(rv_payload_classify(p->data, p->len) != RV_PAYLOAD_IPV4)) {
+		dc->st.drops[RV_DROP_NOT_IP]++;
+		return;
+	}
+	rc = rv_dc_session_seal(s, p, now_s);
+	if (unlikely(rc != RV_OK)) {
+		dc->st.drops[rc]++;
+		return;
+	}
+	dc->st.tx_packets++;
+	dc->st.tx_bytes += len;
+	pk[(*n)++] = *p;
+	if (*n == DC_BATCH) {
+		flush(dc, pk, *n);
+		*n = 0;
+	}
+}
+
+/* One read from a vnet TUN: a packet (its checksum completed if the kernel
+ * left it partial) or a TCP super-packet cut into segments, each into the
+ * batch. */
+static void tun_in_vnet(struct rv_dc *dc, struct rv_dc_session *s, struct rv_pkt *pk, unsigned *n,
+			uint32_t len, uint32_t now_s)
+{
+	struct virtio_net_hdr vh;
+	uint8_t *ip = dc->tun_in + DC_VH;
+	struct rv_tso t;
+	enum rv_drop rc;
+	struct rv_pkt p;
+
+	memcpy(&vh, dc->tun_in, DC_VH);
+	len -= (uint32_t)DC_VH;
+	if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		rc = len > DC_MAX_PKT ? RV_DROP_TOO_BIG : rv_tso_complete_csum(&vh, ip, len);
+		if (unlikely(rc != RV_OK)) {
+			dc->st.drops[rc]++;
+			return;
+		}
+		p = pkt_at(&dc->bufs[*n], len);
+		memcpy(p.data, ip, len);
+		batch_add(dc, s, pk, n, &p, now_s);
+		return;
+	}
+	rc = rv_tso_prepare(&t, &vh, ip, len);
+	if (rc == RV_OK && t.hlen + t.mss > DC_MAX_PKT)
+		rc = RV_DROP_TOO_BIG;
+	if (unlikely(rc != RV_OK)) {
+		dc->st.drops[rc]++;
+		return;
+	}
+	for (uint32_t i = 0; i < t.nseg; i++) {
+		p = pkt_at(&dc->bufs[*n], 0);
+		p.len = rv_tso_segment(&t, i, p.data);
+		p.tailroom -= p.len;
+		batch_add(dc, s, pk, n, &p, now_s);
+	}
+}
+
+/* Read from the TUN (up to DC_TUN_READS reads), seal and send. */
 static void tun_rx(struct rv_dc *dc)
 {
 	struct rv_dc_session *s = sess_of(dc, dc->active);
 	struct rv_pkt pk[DC_BATCH];
 	uint32_t now_s = (uint32_t)time(NULL);
+	uint64_t before = dc->st.tx_packets;
 	unsigned n = 0;
 
 	sync_pid(s, other_sess(dc, s));
-
-	while (n < DC_BATCH) {
-		ssize_t r = read(dc->tun, dc->bufs[n].b + DC_OFF, DC_MAX_PKT);
-		enum rv_drop rc;
+	for (int reads = 0; reads < DC_TUN_READS; reads++) {
+		ssize_t r = dc->vnet ? read(dc->tun, dc->tun_in, DC_VH + RV_GRO_MAX)
+				     : read(dc->tun, dc->bufs[n].b + DC_OFF, DC_MAX_PKT);
+		struct rv_pkt p;
 		if (r <= 0) {
 			if (r < 0 && errno != EAGAIN)
 				dc->st.tun_errors++;
 			break;
 		}
-		pk[n] = pkt_at(&dc->bufs[n], (uint32_t)r);
-		if (rv_payload_classify(pk[n].data, pk[n].len) != RV_PAYLOAD_IPV4) {
-			dc->st.drops[RV_DROP_NOT_IP]++;
+		if (dc->vnet) {
+			if (unlikely((size_t)r < DC_VH))
+				dc->st.drops[RV_DROP_MALFORMED]++;
+			else
+				tun_in_vnet(dc, s, pk, &n, (uint32_t)r, now_s);
 			continue;
 		}
-		rc = rv_dc_session_seal(s, &pk[n], now_s);
-		if (unlikely(rc != RV_OK)) {
-			dc->st.drops[rc]++;
-			continue;
-		}
-		dc->st.tx_packets++;
-		dc->st.tx_bytes += (uint64_t)r;
-		n++;
+		p = pkt_at(&dc->bufs[n], (uint32_t)r);
+		batch_add(dc, s, pk, &n, &p, now_s);
 	}
-	if (n) {
+	if (n)
 		flush(dc, pk, n);
+	if (dc->st.tx_packets != before)
 		dc->last_tx_ns = dc->now_ns;
-	}
 }
 
 static void timers(struct rv_dc *dc)
@@ -710,7 +812,12 @@ int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, c
 	dc->tcp.fd = -1;
 	dc->bufs = calloc(DC_BATCH, sizeof(*dc->bufs));
 	dc->tcp_out = malloc(DC_BATCH * sizeof(struct dc_buf));
-	if (!dc->bufs || !dc->tcp_out) {
+	dc->vnet = rv_tun_vnet_hdr(tun_fd);
+	if (dc->vnet) {
+		dc->tun_in = malloc(DC_VH + RV_GRO_MAX);
+		dc->gro.buf = malloc(DC_VH + RV_GRO_MAX);
+	}
+	if (!dc->bufs || !dc->tcp_out || (dc->vnet && (!dc->tun_in || !dc->gro.buf))) {
 		snprintf(err, errlen, "out of memory");
 		goto err_free;
 	}
@@ -726,6 +833,9 @@ int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, c
 		goto err_free;
 	if (open_udp(dc, err, errlen) < 0 || setup_epoll(dc, err, errlen) < 0)
 		goto err_free;
+	rv_log(RV_LOG_INFO, "data channel: TUN %s",
+	       dc->vnet ? "offloads on (TSO4 reads cut into segments, coalesced TCP writes)"
+			: "in plain mode (one packet per read and write)");
 	dc->now_ns = mono_ns();
 	dc->last_udp_reply_ns = dc->now_ns; /* give UDP one fallback period */
 	atomic_store(&dc->last_reply_ns, dc->now_ns);
@@ -758,6 +868,8 @@ void rv_dc_destroy(struct rv_dc *dc)
 	OPENSSL_cleanse(&dc->mbox, sizeof(dc->mbox));
 	free(dc->bufs);
 	free(dc->tcp_out);
+	free(dc->tun_in);
+	free(dc->gro.buf);
 	OPENSSL_cleanse(&dc->p, sizeof(dc->p));
 	free(dc);
 }

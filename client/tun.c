@@ -1,25 +1,25 @@
 #include "tun.h"
 
+#include "log.h"
 #include "netlink.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-int rv_tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errlen)
+/* TUNSETIFF on a fresh fd; with @vnet, IFF_VNET_HDR and the offloads. */
+static int open_dev(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errlen)
 {
+	int hdr = sizeof(struct virtio_net_hdr);
 	struct ifreq ifr;
 	int fd;
 
-	if (name && strlen(name) >= IFNAMSIZ) {
-		snprintf(err, errlen, "interface name '%s' is longer than %d characters", name,
-			 IFNAMSIZ - 1);
-		return -1;
-	}
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen,
@@ -28,17 +28,58 @@ int rv_tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errle
 		return -1;
 	}
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
 	if (name)
 		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		snprintf(err, errlen, "create TUN device '%s': %s", name ? name : "",
 			 strerror(errno));
-		close(fd);
-		return -1;
+		goto err_close;
+	}
+	if (vnet && (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
+		     ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0)) {
+		snprintf(err, errlen, "TUN offloads (checksum, TSO4): %s", strerror(errno));
+		goto err_close;
 	}
 	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);
 	return fd;
+err_close:
+	close(fd);
+	return -1;
+}
+
+static bool offload_disabled(void)
+{
+	const char *v = getenv("ROOMVPN_TUN_OFFLOAD");
+
+	return v && (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "no"));
+}
+
+int rv_tun_open(const char *name, bool plain, char ifname[IFNAMSIZ], char *err, size_t errlen)
+{
+	int fd;
+
+	if (name && strlen(name) >= IFNAMSIZ) {
+		snprintf(err, errlen, "interface name '%s' is longer than %d characters", name,
+			 IFNAMSIZ - 1);
+		return -1;
+	}
+	if (plain || offload_disabled())
+		return open_dev(name, false, ifname, err, errlen);
+	fd = open_dev(name, true, ifname, err, errlen);
+	if (fd >= 0)
+		return fd;
+	/* an old kernel, or a device that exists without IFF_VNET_HDR */
+	rv_log(RV_LOG_WARN, "%s; plain TUN mode instead (one packet per read and write)", err);
+	return open_dev(name, false, ifname, err, errlen);
+}
+
+bool rv_tun_vnet_hdr(int fd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	return ioctl(fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR);
 }
 
 static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config *c, char *err,
@@ -74,7 +115,7 @@ int rv_tun_setup(const struct rv_tun_config *c, char ifname[IFNAMSIZ], char *err
 	struct rv_nl nl;
 	int fd, rc;
 
-	fd = rv_tun_open(c->name, ifname, err, errlen);
+	fd = rv_tun_open(c->name, c->plain, ifname, err, errlen);
 	if (fd < 0)
 		return -1;
 	rc = rv_nl_open(&nl);

@@ -1,10 +1,17 @@
 /* The client's TUN device: a layer-3 interface whose packets the data
- * channel reads and writes (no packet-info header). The device disappears
+ * channel reads and writes (no packet-info header). By default it is opened
+ * with IFF_VNET_HDR and the offloads TUN_F_CSUM | TUN_F_TSO4: every read and
+ * write starts with a struct virtio_net_hdr, reads may be TCP super-packets
+ * of up to 64 KB with a partial checksum (client/tso.c cuts them), writes may
+ * be coalesced TCP packets (client/gro.c). Where the kernel refuses that, or
+ * with plain set (or ROOMVPN_TUN_OFFLOAD=0 in the environment), it falls back
+ * to one packet per read/write without a header. The device disappears
  * with its addresses and routes when the last fd closes. */
 #ifndef RV_CLIENT_TUN_H
 #define RV_CLIENT_TUN_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,15 +23,21 @@ struct rv_tun_config {
 	uint32_t addr;	  /* the device's virtual IP */
 	uint8_t plen;	  /* prefix of the room subnet */
 	uint32_t mtu;
+	bool plain;	   /* no IFF_VNET_HDR offloads */
 	unsigned n_routes; /* extra routes through the device */
 	uint32_t route_dst[RV_TUN_MAX_ROUTES];
 	uint8_t route_plen[RV_TUN_MAX_ROUTES];
 };
 
 /* Create (or attach to) TUN device @name ("" or NULL: the kernel picks
- * "tunN"); the actual name is written to @ifname. Returns a non-blocking,
- * close-on-exec fd, or -1 with a message in @err. */
-int rv_tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errlen);
+ * "tunN"), with the offloads unless @plain; the actual name is written to
+ * @ifname. Returns a non-blocking, close-on-exec fd, or -1 with a message in
+ * @err. */
+int rv_tun_open(const char *name, bool plain, char ifname[IFNAMSIZ], char *err, size_t errlen);
+
+/* Whether @fd was opened with IFF_VNET_HDR (reads and writes carry a
+ * struct virtio_net_hdr). */
+bool rv_tun_vnet_hdr(int fd);
 
 /* rv_tun_open, then over rtnetlink: MTU, up, address, routes. Returns the
  * fd, or -1 with a message in @err (the device is gone again). */

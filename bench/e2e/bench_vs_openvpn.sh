@@ -14,9 +14,11 @@
 # Prints figures; not a test. Usage (root):
 #   bench/e2e/bench_vs_openvpn.sh [--build-dir DIR] [--time T] [--rounds R] [--pings N]
 #       [--idle-sleep-us US]   (the data plane's idle sleep, default 200; 0 = busy-poll)
+#       [--dp-ring N]          (frames in the data plane's af_packet rings, default 4096;
+#                               0 = the PMD's default, 512)
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$SRC/build T=5 ROUNDS=2 NPING=20 IDLE=200
+BUILD=$SRC/build T=5 ROUNDS=2 NPING=20 IDLE=200 RING=4096
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-dir) BUILD=$2; shift ;;
@@ -24,7 +26,8 @@ while [ $# -gt 0 ]; do
 	--rounds) ROUNDS=$2; shift ;;
 	--pings) NPING=$2; shift ;;
 	--idle-sleep-us) IDLE=$2; shift ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	--dp-ring) RING=$2; shift ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) echo "bench: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -53,6 +56,9 @@ calc() { awk "BEGIN { print $* }"; }
 sysc() { awk '/^sysc[rw]/ { s += $2 } END { print s + 0 }' "/proc/$1/io" 2>/dev/null || echo 0; }
 # pkts N: packets sent out of eth0 in ns mN (one per tunnelled packet of client A)
 pkts() { ip -n "$(mns "$1")" -s -j link show eth0 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["tx"]["packets"])'; }
+# relayed DEV: packets in and out of the relay's device dp0 (what the relay
+# received but did not send was lost inside it: ring or socket overflow).
+relayed() { ip -n "$NS_DP" -s -j link show dp0 | "$PY" -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["rx"]["packets"], s["tx"]["packets"])'; }
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 
 # rtt SYSTEM DEST: NPING pings A -> B after a warm-up; prints and stores avg/p50/p99.
@@ -102,6 +108,8 @@ drops_delta() { # BEFORE AFTER: non-zero growth
 through() {
 	local sys=$1 dest=$2 procs=$3 r best=0 bps lp p all isrv icli start el s0 w0 s1 w1
 	drops "$RUN/drops0-$sys"
+	local rin0 rout0 rin1 rout1
+	read -r rin0 rout0 < <(relayed)
 	for r in $(seq "$ROUNDS"); do
 		rvn_iperf_server 2 "$dest" || return 1
 		isrv=${PIDS[-1]}
@@ -141,6 +149,7 @@ through() {
 		done
 	done
 	drops "$RUN/drops1-$sys"
+	read -r rin1 rout1 < <(relayed)
 	echo "$best" >"$RUN/bps-$sys"
 	echo "$CPU_LINES"
 	echo "  top -H (threads of those processes), mid-run, second frame:"
@@ -150,6 +159,8 @@ through() {
 		head -9
 	echo "  packet drops in the namespaces during the runs (kernel counters):"
 	drops_delta "$RUN/drops0-$sys" "$RUN/drops1-$sys"
+	echo "  relay device dp0 over all rounds: $((rin1 - rin0)) packets in, $((rout1 - rout0)) out" \
+		"($((rin1 - rin0 - rout1 + rout0)) not relayed: lost in the relay, or ARP/other traffic)"
 }
 
 echo "== roomvpn e2e relay bench vs OpenVPN $(openvpn --version | head -1 | cut -d' ' -f2)," \
@@ -158,8 +169,13 @@ echo "   iperf3 TCP A -> B, $ROUNDS x ${T}s (best shown), $NPING pings; build $B
 rv_topology
 for n in 1 2 9; do rv_member "$n"; done
 
-echo "-- roomvpn: data plane (1 worker, net_af_packet on dp0, idle-sleep-us $IDLE), control plane, 2 clients"
+RING_OPTS=
+[ "$RING" != 0 ] && RING_OPTS="blocksz=4096,framesz=2048,framecnt=$RING"
+echo "-- roomvpn: data plane (1 worker, net_af_packet on dp0, ${RING_OPTS:-default rings (512 frames)}," \
+	"idle-sleep-us $IDLE), control plane, 2 clients; client TUN offloads:" \
+	"${ROOMVPN_TUN_OFFLOAD:-on}"
 rvn_cert || die "openssl"
+RVN_AF_PACKET_OPTS=$RING_OPTS
 rvn_dataplane --set idle-sleep-us="$IDLE" || die "data plane did not start"
 rvn_control admin-password-1 || die "control init"
 rvn_login admin admin-password-1 9 || die "admin login"

@@ -70,6 +70,11 @@ wait_for 5 "$dir/status.json" 's["rx_packets"] >= 3 and s["tx_packets"] >= 3' ||
 	fail "packet counters after ping over UDP"
 wait_for 5 "$dir/status.json" 's["drops"]["auth"] >= 1 and s["drops"]["replay"] >= 1' ||
 	fail "tampered/replayed packets not counted as auth/replay drops"
+# TUN mode: offloads unless ROOMVPN_TUN_OFFLOAD=0 (then plain, with its log line)
+if [ "${ROOMVPN_TUN_OFFLOAD:-}" = 0 ]; then
+	grep -q "TUN in plain mode" "$dir/client.err" || fail "no plain-mode log line"
+fi
+echo "ok: $(grep -o -E 'TUN (offloads on|in plain mode)' "$dir/client.err")"
 echo "ok: UDP ping, echo RTT $(field "$dir/status.json" 's["rtt_us"]') us, auth+replay drops counted"
 
 # 2. UDP blocked: fallback to TLS over TCP, ping still works.

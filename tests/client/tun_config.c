@@ -1,9 +1,11 @@
 /* Test tool for client/tun.c + client/netlink.c: creates a TUN device,
- * configures it through rtnetlink, prints "ready IFNAME", then prints one
+ * configures it through rtnetlink, prints "ready IFNAME MODE" (MODE: vnet
+ * with the offloads, plain without), then prints one
  * line "ipv4 SRC DST PROTO" per packet the kernel routes into the device,
  * until stdin closes. The calling script checks the result with ip(8).
  * Usage: rv_tun_config NAME ADDR/PLEN MTU [ROUTE/PLEN ...] */
 #include <arpa/inet.h>
+#include <linux/virtio_net.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -28,19 +30,19 @@ static int parse_config(struct rv_tun_config *c, int argc, char **argv)
 	return 0;
 }
 
-static void dump_packets(int fd)
+static void dump_packets(int fd, size_t hdr)
 {
 	struct pollfd pfd[2] = {{.fd = 0, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
-	uint8_t pkt[2048];
+	uint8_t buf[70000], *pkt = buf + hdr;
 	char s[INET_ADDRSTRLEN], d[INET_ADDRSTRLEN];
 
 	while (poll(pfd, 2, -1) > 0) {
 		if (pfd[0].revents) {
-			if (read(0, pkt, sizeof(pkt)) <= 0)
+			if (read(0, buf, sizeof(buf)) <= 0)
 				return;
 		}
 		if (pfd[1].revents & POLLIN) {
-			ssize_t n = read(fd, pkt, sizeof(pkt));
+			ssize_t n = read(fd, buf, sizeof(buf)) - (ssize_t)hdr;
 			if (n < 20 || pkt[0] >> 4 != 4)
 				continue;
 			inet_ntop(AF_INET, pkt + 12, s, sizeof(s));
@@ -55,6 +57,7 @@ int main(int argc, char **argv)
 {
 	struct rv_tun_config c = {0};
 	char ifname[IFNAMSIZ], err[256];
+	bool vnet;
 	int fd;
 
 	if (argc < 4) {
@@ -66,9 +69,10 @@ int main(int argc, char **argv)
 	fd = rv_tun_setup(&c, ifname, err, sizeof(err));
 	if (fd < 0)
 		return fprintf(stderr, "%s\n", err), 1;
-	printf("ready %s\n", ifname);
+	vnet = rv_tun_vnet_hdr(fd);
+	printf("ready %s %s\n", ifname, vnet ? "vnet" : "plain");
 	fflush(stdout);
-	dump_packets(fd);
+	dump_packets(fd, vnet ? sizeof(struct virtio_net_hdr) : 0);
 	close(fd);
 	return 0;
 }

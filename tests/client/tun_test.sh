@@ -23,7 +23,8 @@ ip netns exec "$ns" "$tool" rvtun0 10.77.0.2/24 1380 10.78.0.0/16 192.0.2.77/32 
 pid=$!
 exec 9>"$dir/in" # keeps the tool's stdin open until we are done
 for _ in $(seq 50); do grep -q '^ready' "$dir/out" 2>/dev/null && break; sleep 0.1; done
-grep -q '^ready rvtun0$' "$dir/out" || { cat "$dir/err"; fail "tool did not get ready"; }
+grep -q -E '^ready rvtun0 (vnet|plain)$' "$dir/out" || { cat "$dir/err"; fail "tool did not get ready"; }
+echo "TUN mode: $(awk '/^ready/ {print $3}' "$dir/out") (vnet: IFF_VNET_HDR + TSO4/checksum offloads)"
 
 py=/usr/bin/python3
 ip -n "$ns" -j addr show dev rvtun0 >"$dir/addr.json"
@@ -64,4 +65,16 @@ grep -q 'longer than' "$dir/err2" || fail "no clear message for a bad name: $(ca
 exec 9>&-
 wait "$pid"; pid=
 ip -n "$ns" link show rvtun0 >/dev/null 2>&1 && fail "device still present after close"
-echo "PASS: tun + netlink"
+# ROOMVPN_TUN_OFFLOAD=0: plain mode, packets still come out (no vnet header).
+ip netns exec "$ns" env ROOMVPN_TUN_OFFLOAD=0 "$tool" rvtun1 10.80.0.2/24 1400 <"$dir/in" \
+	>"$dir/out1" 2>"$dir/err1" &
+pid=$!
+exec 9>"$dir/in"
+for _ in $(seq 50); do grep -q '^ready' "$dir/out1" 2>/dev/null && break; sleep 0.1; done
+grep -q '^ready rvtun1 plain$' "$dir/out1" || { cat "$dir/out1" "$dir/err1"; fail "plain mode"; }
+ip netns exec "$ns" ping -c 1 -W 1 10.80.0.9 >/dev/null 2>&1 || true
+for _ in $(seq 30); do grep -q '^ipv4' "$dir/out1" && break; sleep 0.1; done
+grep -q '^ipv4 10.80.0.2 10.80.0.9 1$' "$dir/out1" || { cat "$dir/out1"; fail "plain mode: no ICMP"; }
+exec 9>&-
+wait "$pid"; pid=
+echo "PASS: tun + netlink (and plain mode with ROOMVPN_TUN_OFFLOAD=0)"
