@@ -62,6 +62,7 @@ struct rv_dc {
 	/* the ping interval in use: set by any thread (rv_dc_set_keepalive),
 	 * read by the loop's timers on every pass */
 	_Atomic uint32_t keepalive_ms;
+	_Atomic bool rekey_due; /* see rv_dc_rekey_due */
 	struct rv_dc_session udp_sess, tcp_sess;
 	enum rv_dc_transport active;
 	bool tcp_enabled;
@@ -530,6 +531,8 @@ static void timers(struct rv_dc *dc)
 		send_ping(dc, dc->active);
 	if (now >= dc->next_tick_ns) {
 		dc->next_tick_ns = now + 1000 * NS_PER_MS;
+		atomic_store(&dc->rekey_due, rv_dc_session_rekey_due(&dc->udp_sess) ||
+						 rv_dc_session_rekey_due(&dc->tcp_sess));
 		if (dc->tick)
 			dc->tick(dc, dc->tick_arg);
 	}
@@ -648,6 +651,11 @@ int rv_dc_set_keepalive(struct rv_dc *dc, uint32_t keepalive_ms)
 uint32_t rv_dc_keepalive_ms(const struct rv_dc *dc)
 {
 	return atomic_load(&dc->keepalive_ms);
+}
+
+bool rv_dc_rekey_due(const struct rv_dc *dc)
+{
+	return atomic_load(&dc->rekey_due);
 }
 
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc)
@@ -828,6 +836,8 @@ int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, c
 			 rv_cipher_name(p->suite), p->key_id, p->peer_id);
 		goto err_free;
 	}
+	dc->udp_sess.slot[dc->udp_sess.tx_slot].tx_pid = p->first_pid;
+	dc->tcp_sess.slot[dc->tcp_sess.tx_slot].tx_pid = p->first_pid;
 	dc->tcp_enabled = p->tcp_server.sin_port && (p->tls_pin_set || p->tls_ca_file);
 	if (dc->tcp_enabled && dc_tcp_init(&dc->tcp, &dc->p, err, errlen) < 0)
 		goto err_free;
@@ -913,11 +923,12 @@ int rv_dc_stats_json(const struct rv_dc *dc, char *buf, size_t cap)
 		     ",\"echo_tx\":%" PRIu64 ",\"echo_rx\":%" PRIu64 ",\"to_tcp\":%" PRIu64
 		     ",\"to_udp\":%" PRIu64 ",\"tcp_connect_failures\":%" PRIu64
 		     ",\"tun_errors\":%" PRIu64 ",\"tx_errors\":%" PRIu64
-		     ",\"keepalive_ms\":%u,\"drops\":{",
+		     ",\"keepalive_ms\":%u,\"rekey_due\":%s,\"drops\":{",
 		     rv_dc_transport_name(dc->active), dc->p.key_id, rv_cipher_name(dc->p.suite),
 		     s->rtt_ns / 1000, s->tx_packets, s->tx_bytes, s->rx_packets, s->rx_bytes,
 		     s->pings_tx, s->pings_rx, s->echo_tx, s->echo_rx, s->to_tcp, s->to_udp,
-		     s->tcp_connect_failures, s->tun_errors, s->tx_errors, rv_dc_keepalive_ms(dc));
+		     s->tcp_connect_failures, s->tun_errors, s->tx_errors, rv_dc_keepalive_ms(dc),
+		     atomic_load(&dc->rekey_due) ? "true" : "false");
 	if (w < 0 || (size_t)w >= cap)
 		return -1;
 	n = (size_t)w;

@@ -36,6 +36,7 @@ struct rv_dc_params {
 	uint32_t probe_ms;     /* echo request interval; 0: 1000 */
 	uint32_t fallback_ms;  /* no UDP echo reply for this long: TCP; 0: 3000 */
 	uint32_t udp_sockbuf;  /* UDP SO_RCVBUF/SO_SNDBUF bytes; 0: 4 MiB */
+	uint32_t first_pid;    /* tests: the first key's packet-ids start after it (0) */
 };
 
 struct rv_dc_stats {
@@ -89,6 +90,10 @@ uint32_t rv_dc_keepalive_ms(const struct rv_dc *dc);
 /* Milliseconds since the last echo reply over either transport (any
  * thread): a data channel that gets no answers at all is dead. */
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc);
+/* True once the sealing key's packet-id passed RV_PID_REKEY_THRESHOLD (the
+ * key has 2^24 packets left): the owner should re-key. Any thread; updated
+ * once a second by the loop. */
+bool rv_dc_rekey_due(const struct rv_dc *dc);
 
 enum rv_dc_transport rv_dc_transport(const struct rv_dc *dc);
 const char *rv_dc_transport_name(enum rv_dc_transport t);

@@ -43,6 +43,7 @@ struct up {
 	size_t room_key_len;
 	struct rv_keepalive *ka;
 	time_t last_bootstrap;
+	time_t last_rekey_try; /* re-key for packet-id exhaustion */
 	/* the room's DNS and managed routes: wanted (Join, ConfigUpdate) and
 	 * installed; DNS goes into RESOLV_CONF unless --no-dns */
 	bool no_dns;
@@ -311,7 +312,8 @@ static void on_kick(void *arg, const char *reason)
 #define DEAD_MS		  6000
 #define REBOOTSTRAP_GAP_S 10
 
-#define KEY_GRACE_MS 30000
+#define KEY_GRACE_MS  30000
+#define REKEY_RETRY_S 5
 
 /* The server asked for a re-key: a fresh exchange for the next key-id of
  * the same session, installed beside the current key. */
@@ -333,6 +335,15 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 	time_t now = time(NULL);
 
 	if (rekey_asked && g_dc) {
+		rekey(u, a);
+		return;
+	}
+	if (g_dc && rv_dc_rekey_due(g_dc) && now - u->last_rekey_try >= REKEY_RETRY_S) {
+		/* the key's packet-ids run out: re-key without waiting for the server */
+		u->last_rekey_try = now;
+		rv_log(RV_LOG_WARN,
+		       "data channel: packet-ids of key-id %u nearly used up: re-keying",
+		       rv_dc_key_id(g_dc));
 		rekey(u, a);
 		return;
 	}

@@ -4,7 +4,8 @@
 # Checks: ping through the tunnel over UDP; tampered and replayed packets are
 # counted as drops by reason; with UDP blocked (a policy-routing prohibit rule for UDP to the server port) the client
 # falls back to TLS over TCP and ping still works; unblocked, it moves back
-# to UDP; a wrong TLS pin refuses the fallback; SIGTERM tears down cleanly.
+# to UDP; a wrong TLS pin refuses the fallback; SIGTERM tears down cleanly;
+# a key near packet-id exhaustion is reported due for a re-key.
 # Usage: dc_test.sh rv_dc_tool rv_dc_reflector
 set -euo pipefail
 tool=$1 refl=$2
@@ -75,6 +76,7 @@ if [ "${ROOMVPN_TUN_OFFLOAD:-}" = 0 ]; then
 	grep -q "TUN in plain mode" "$dir/client.err" || fail "no plain-mode log line"
 fi
 echo "ok: $(grep -o -E 'TUN (offloads on|in plain mode)' "$dir/client.err")"
+[ "$(field "$dir/status.json" 's["rekey_due"]')" = False ] || fail "a fresh key reported as due for re-key"
 echo "ok: UDP ping, echo RTT $(field "$dir/status.json" 's["rtt_us"]') us, auth+replay drops counted"
 
 # 2. UDP blocked: fallback to TLS over TCP, ping still works.
@@ -109,4 +111,16 @@ echo "ok: UDP unblocked -> back to UDP, ping"
 kill -TERM "$client"
 wait "$client" || fail "client exited with an error"
 ip -n "$nc" link show rvc0 >/dev/null 2>&1 && fail "TUN device left behind"
-echo "PASS: data channel (UDP, drops by reason, TCP fallback and back, pin, teardown)"
+# 6. A key whose packet-ids run out (the first 16 below the re-key
+# threshold): the data channel reports it due for a re-key (roomvpn up then
+# re-keys through the control plane) and keeps sealing meanwhile.
+ip netns exec "$nc" "$tool" --tun rvc2 --addr 10.79.0.2/24 --udp 10.201.0.2:1194 \
+	--key "$dir/static.key" --cipher AES-256-GCM --peer-id 7 --status "$dir/pid.json" \
+	--probe-ms 100 --first-pid 0xFEFFFFF0 >/dev/null 2>"$dir/pid.err" &
+pidc=$!
+pids+=($pidc)
+wait_for 15 "$dir/pid.json" 's["rekey_due"] and s["echo_rx"] > 20' ||
+	fail "packet-ids past the threshold: no re-key due"
+kill "$pidc"
+echo "ok: packet-ids past the re-key threshold: re-key due, still sealing"
+echo "PASS: data channel (UDP, drops by reason, TCP fallback and back, pin, teardown, re-key due)"
