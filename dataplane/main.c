@@ -82,14 +82,18 @@ static void usage(FILE *f)
 	    "  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
 	    "  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
 	    "  log-level = error|warn|info|debug\n"
-	    "\n"
-	    "environment:\n"
-	    "  RV_NO_THP_HEAP=1      do not re-execute with GLIBC_TUNABLES=glibc.malloc.hugetlb=1\n"
-	    "                        (by default the session tables go on transparent huge pages)\n",
-	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
+	    ",
+	    RV_DP_MAX_WORKERS,
+	    RV_REPLAY_DEFAULT_WINDOW);
 #ifdef RV_HAVE_AGENT
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
 #endif
+	fputs(
+	    "\nenvironment:\n"
+	    "  RV_NO_THP_HEAP=1      do not re-execute with GLIBC_TUNABLES=glibc.malloc.hugetlb=1\n"
+	    "                        (by default the session tables go on transparent huge "
+	    "pages)\n",
+	    f);
 }
 
 static int set_path(struct options *o, int idx, const char **dst, const char *v)
