@@ -81,10 +81,8 @@ static void usage(FILE *f)
 	    "  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
 	    "  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
 	    "  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
-	    "  log-level = error|warn|info|debug\n"
-	    ",
-	    RV_DP_MAX_WORKERS,
-	    RV_REPLAY_DEFAULT_WINDOW);
+	    "  log-level = error|warn|info|debug\n",
+	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
 #ifdef RV_HAVE_AGENT
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
 #endif
