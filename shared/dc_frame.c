@@ -296,23 +296,10 @@ uint32_t rv_dc_static_time(const struct rv_cipher_ctx *ctx)
 	return ctx->static_time;
 }
 
-/* Burst callers use many keys: fetch every context of the burst, then
- * every OpenSSL context and provider state behind them (the key schedule and
- * GHASH table, see evp_hint.c), before the first one is used. */
-static void prefetch_ctx(struct rv_cipher_ctx *const ctx[], unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		__builtin_prefetch(ctx[i]);
-	for (unsigned i = 0; i < n; i++)
-		if (ctx[i])
-			rv_cipher_prefetch(&ctx[i]->lines);
-}
-
 void rv_dc_seal_burst(struct rv_cipher_ctx *const ctx[], const uint8_t key_id[],
 		      const uint32_t peer_id[], const uint32_t packet_id[], uint32_t now_s,
 		      struct rv_pkt *const p[], enum rv_drop res[], unsigned n)
 {
-	prefetch_ctx(ctx, n);
 	for (unsigned i = 0; i < n; i++) {
 		if (i + 1 < n)
 			__builtin_prefetch(p[i + 1]->data);
@@ -323,7 +310,6 @@ void rv_dc_seal_burst(struct rv_cipher_ctx *const ctx[], const uint8_t key_id[],
 void rv_dc_open_burst(struct rv_cipher_ctx *const ctx[], struct rv_pkt *const p[],
 		      uint32_t packet_id[], enum rv_drop res[], unsigned n)
 {
-	prefetch_ctx(ctx, n);
 	for (unsigned i = 0; i < n; i++) {
 		if (i + 1 < n)
 			__builtin_prefetch(p[i + 1]->data);

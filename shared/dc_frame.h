@@ -56,7 +56,10 @@ enum rv_drop rv_dc_open(struct rv_cipher_ctx *ctx, struct rv_pkt *p, uint32_t *p
 uint32_t rv_dc_static_time(const struct rv_cipher_ctx *ctx);
 
 /* Batch forms: N packets per call, each with its own context (packets of one
- * burst may belong to different sessions). Results go to @res[i]. */
+ * burst may belong to different sessions). Results go to @res[i]. They fetch
+ * each next packet's data ahead; callers with many keys fetch the contexts
+ * themselves a step earlier (rv_cipher_ctx_lines + rv_cipher_prefetch), where
+ * the context is known before the burst is built. */
 void rv_dc_seal_burst(struct rv_cipher_ctx *const ctx[], const uint8_t key_id[],
 		      const uint32_t peer_id[], const uint32_t packet_id[], uint32_t now_s,
 		      struct rv_pkt *const p[], enum rv_drop res[], unsigned n);

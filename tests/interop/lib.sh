@@ -120,9 +120,9 @@ ping_ok() {
 	local out
 	out=$(ip netns exec "$1" ping -n -c "$3" -i 0.2 -W 2 "$2" 2>&1)
 	local rc=$?
-	echo "$out" | sed 's/^/    /'
-	[ $rc = 0 ] || return 1
-	echo "$out" | grep -q " $3 received" || return 1
+	sed 's/^/    /' <<<"$out"
+	[ $rc = 0 ] || { echo "    (ping exited with $rc)"; return 1; }
+	grep -q " $3 received" <<<"$out" || return 1
 }
 
 # rv_peer NS NAME TUN ARGS...: start rvpeer (path in $RVPEER) in NS with
