@@ -113,8 +113,14 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 	    CLI_ROOM_NET_OPTS(net),	    {NULL, NULL, NULL}};
 	char password[300] = "";
 
-	if (cli_parse("rooms create", argc, argv, opts, pos, 1, 1) < 0 ||
-	    cli_room_net_parse(c, &net) < 0 ||
+	if (cli_parse("rooms create", argc, argv, opts, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	if (net.no_dns || net.no_routes) {
+		cli_error(c, "--no-dns/--no-routes are for 'rooms update' (a new room has none "
+			     "unless --dns/--routes give them)");
+		return RV_EXIT_USAGE;
+	}
+	if (cli_room_net_parse(c, &net) < 0 ||
 	    (mtu && parse_u32(c, "mtu", mtu, 576, 9000, &req.mtu) < 0) ||
 	    (ka && parse_u32(c, "keepalive", ka, 1, 3600, &req.keepalive_s) < 0) ||
 	    (tr && parse_transport(c, tr, &req.transport) < 0))

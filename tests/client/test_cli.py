@@ -110,6 +110,12 @@ class CliTest(unittest.TestCase):
         r = self.c.run("rooms", "list", "--bogus")
         self.assertEqual(r.returncode, EXIT_USAGE)
         self.assertIn("unknown option '--bogus'", r.err)
+        r = self.c.run("rooms", "create", "lan2", "--no-dns")
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn("are for 'rooms update'", r.err)
+        r = self.c.run("rooms", "update", "lan2", "--routes", "192.168.5.0/24")
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn("is not TARGET=VIA", r.err)
 
     def test_not_logged_in(self):
         r = self.c.run("rooms", "list")
