@@ -7,85 +7,47 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
-#include "inet.h"
+#include "agent_proto.h"
 
-#define DP_TIMEOUT_S	5
-#define DP_MAX_RESPONSE (64u << 20)
+#define DP_TIMEOUT_S 5
 
 static int dial(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct timeval tv = {.tv_sec = DP_TIMEOUT_S};
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "data plane agent socket path too long: %s", path);
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(err, errlen, "cannot reach the data plane agent at %s: %s", path,
-			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	char why[200];
+	int fd = rv_agent_dial(path, DP_TIMEOUT_S, why, sizeof(why));
+	if (fd < 0)
+		snprintf(err, errlen, "cannot reach the data plane agent at %s: %s", path, why);
 	return fd;
 }
 
-static int io_all(int fd, uint8_t *buf, size_t len, int writing)
+static int send_request(int fd, const Roomvpn__Dataplane__V1__Request *r, char *err, size_t errlen)
 {
-	while (len) {
-		ssize_t n = writing ? send(fd, buf, len, MSG_NOSIGNAL) : recv(fd, buf, len, 0);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int send_request(int fd, const Roomvpn__Dataplane__V1__Request *r)
-{
-	size_t len = roomvpn__dataplane__v1__request__get_packed_size(r);
-	uint8_t *buf = malloc(4 + len);
-	int rc;
-
-	if (!buf)
+	uint8_t *buf;
+	size_t len;
+	if (rv_agent_pack(&r->base, &buf, &len) < 0) {
+		snprintf(err, errlen, "data plane agent: request too large or out of memory");
 		return -1;
-	rv_put_be32(buf, (uint32_t)len);
-	roomvpn__dataplane__v1__request__pack(r, buf + 4);
-	rc = io_all(fd, buf, 4 + len, 1);
-	OPENSSL_cleanse(buf, 4 + len); /* sessions and keys carry key material */
+	}
+	int rc = rv_agent_write_all(fd, buf, len, err, errlen);
+	OPENSSL_cleanse(buf, len); /* sessions and keys carry key material */
 	free(buf);
 	return rc;
 }
 
 static Roomvpn__Dataplane__V1__Response *read_response(int fd)
 {
-	Roomvpn__Dataplane__V1__Response *resp = NULL;
-	uint8_t hdr[4], *buf;
+	Roomvpn__Dataplane__V1__Response *resp;
+	char err[200];
+	uint8_t *buf;
 	uint32_t len;
 
-	if (io_all(fd, hdr, 4, 0) < 0)
+	if (rv_agent_read_msg(fd, &buf, &len, err, sizeof(err)) < 0)
 		return NULL;
-	len = rv_get_be32(hdr);
-	if (len == 0 || len > DP_MAX_RESPONSE || !(buf = malloc(len)))
-		return NULL;
-	if (io_all(fd, buf, len, 0) == 0)
-		resp = roomvpn__dataplane__v1__response__unpack(NULL, len, buf);
+	resp = roomvpn__dataplane__v1__response__unpack(NULL, len, buf);
 	free(buf);
 	return resp;
 }
@@ -98,9 +60,9 @@ int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request 
 	if (fd < 0)
 		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (send_request(fd, reqs[i]) < 0) {
-			snprintf(err, errlen, "data plane agent: write failed: %s",
-				 strerror(errno));
+		char why[200];
+		if (send_request(fd, reqs[i], why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "data plane agent: %s", why);
 			rc = -1;
 		}
 	}
@@ -135,7 +97,7 @@ Roomvpn__Dataplane__V1__Response *rv_dpclient_sessions(const char *sock_path, ch
 	rq.request_id = 1;
 	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS;
 	rq.read_stats = &rs;
-	if (send_request(fd, &rq) == 0)
+	if (send_request(fd, &rq, err, errlen) == 0)
 		resp = read_response(fd);
 	close(fd);
 	if (!resp || resp->status != ROOMVPN__DATAPLANE__V1__STATUS__STATUS_OK || !resp->stats) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cipher.h"
@@ -94,6 +96,27 @@ int rv_agent_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen)
 	*out = buf;
 	*outlen = 4 + n;
 	return 0;
+}
+
+int rv_agent_dial(const char *path, unsigned timeout_s, char *err, size_t errlen)
+{
+	struct timeval tv = {.tv_sec = timeout_s};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "path too long");
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
 }
 
 int rv_agent_write_all(int fd, const uint8_t *buf, size_t len, char *err, size_t errlen)

@@ -46,6 +46,10 @@ int rv_agent_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen);
  * SIGPIPE); read one whole message into a malloc'd body. Return 0, or -1
  * with a reason. */
 int rv_agent_write_all(int fd, const uint8_t *buf, size_t len, char *err, size_t errlen);
+/* Connect to the agent's unix socket at @path, with send and receive
+ * timeouts of @timeout_s (a reply that never comes fails, EAGAIN). Returns
+ * a close-on-exec fd, or -1 with the reason (no path prefix) in @err. */
+int rv_agent_dial(const char *path, unsigned timeout_s, char *err, size_t errlen);
 int rv_agent_read_msg(int fd, uint8_t **body, uint32_t *len, char *err, size_t errlen);
 
 /* Stateless checks of a decoded request: every field in range, key lengths,

@@ -164,24 +164,10 @@ void dpctl_free_key(Roomvpn__Dataplane__V1__Key *k)
 
 static int connect_agent(const char *path, unsigned timeout_s)
 {
-	struct timeval tv = {.tv_sec = timeout_s};
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "cannot connect to data plane agent at %s: path too long\n", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "cannot connect to data plane agent at %s: %s\n", path,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	/* A reply that never comes ends in "Resource temporarily unavailable". */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	char err[256];
+	int fd = rv_agent_dial(path, timeout_s, err, sizeof(err));
+	if (fd < 0)
+		fprintf(stderr, "cannot connect to data plane agent at %s: %s\n", path, err);
 	return fd;
 }
 
