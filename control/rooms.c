@@ -339,29 +339,18 @@ static grpc_status_code pw_check(struct rv_rpc_ctx *ctx, enum pw_kind kind, cons
 		return st;
 	char key[140], addr[64];
 	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
-	if (st == GRPC_STATUS_OK)
-		rv_ratelimit_succeeded(rl, key);
-	else
-		rv_ratelimit_failed(rl, key, addr, rv_control_now_mono());
+	rv_ratelimit_release(rl, key, addr, st == GRPC_STATUS_OK);
 	return st;
 }
 
-/* RESOURCE_EXHAUSTED while this user/address has guessed wrong too often. */
+/* Admits one guess (a reservation that pw_check ends) before it is queued,
+ * or RESOURCE_EXHAUSTED while this user/address has guessed wrong too often. */
 static grpc_status_code pw_limited(struct rv_rpc_ctx *ctx, char *msg, size_t msglen)
 {
-	struct rv_ratelimit *rl = ctx->ctl->ratelimit;
 	char key[140], addr[64];
-	const char *which = "user";
-	if (!rl)
-		return GRPC_STATUS_OK;
 	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
-	uint64_t wait = rv_ratelimit_check(rl, key, addr, rv_control_now_mono(), &which);
-	if (!wait)
-		return GRPC_STATUS_OK;
-	snprintf(msg, msglen, "too many wrong room passwords for this %s: retry in %llu s",
-		 strcmp(which, "user") == 0 ? "user and room" : which,
-		 (unsigned long long)(wait / 1000000000ull + 1));
-	return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	return rv_ratelimit_admit(ctx->ctl->ratelimit, key, addr, "wrong room passwords",
+				  "user and room", msg, msglen);
 }
 
 static void pw_job_free(struct pw_job *j)
