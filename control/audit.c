@@ -146,8 +146,9 @@ static void maintain(struct rv_audit *a, uint64_t *last_prune)
 	if ((!a->retention_ns && !a->max_records) || now - *last_prune < PRUNE_PERIOD)
 		return;
 	*last_prune = now;
-	long n = rv_audit_prune(a, a->retention_ns && now > a->retention_ns ? now - a->retention_ns : 0,
-				a->max_records);
+	long n =
+	    rv_audit_prune(a, a->retention_ns && now > a->retention_ns ? now - a->retention_ns : 0,
+			   a->max_records);
 	if (n != 0)
 		rv_log(n < 0 ? RV_LOG_WARN : RV_LOG_INFO, "audit: pruned %ld records", n);
 }

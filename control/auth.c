@@ -314,15 +314,20 @@ static void login_work(void *arg)
 
 	if (rv_rpc_abandoned(j->ctx)) {
 		OPENSSL_cleanse(j->pw, sizeof(j->pw));
-		rv_ratelimit_release(ctl->ratelimit, j->user, j->addr, true);
+		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
 		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAVAILABLE, NULL, "server shutting down");
 		goto out;
 	}
-	int v = rv_password_verify(j->hash, j->pw);
+	char msg[160];
+	int v = rv_ratelimit_verify(ctl->ratelimit, j->user, j->addr, j->hash, j->pw,
+				    "failed logins", "user", msg, sizeof(msg));
 	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-	/* a right password gives its guess back: only wrong ones use them up */
-	rv_ratelimit_release(ctl->ratelimit, j->user, j->addr, v == 0 && j->u);
 
+	if (v < 0) { /* refused by a bucket, unchecked */
+		login_result(ctl, false);
+		rv_rpc_complete(j->ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, msg);
+		goto out;
+	}
 	if (v != 0 || !j->u) {
 		login_result(ctl, false);
 		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAUTHENTICATED, NULL,
@@ -374,7 +379,7 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	j->ctx = ctx;
 	rv_ratelimit_addr_of_peer(ctx->peer, j->addr, sizeof(j->addr));
 	snprintf(j->user, sizeof(j->user), "%.63s", r->username);
-	/* the guess is admitted (and counted) before its hash is queued */
+	/* admitted (an in-flight slot of the address) before its hash is queued */
 	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, j->user, j->addr, "failed logins",
 						 "user", msg, msglen);
 	if (st != GRPC_STATUS_OK) {
@@ -388,7 +393,7 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 		j->u = NULL;
 	snprintf(j->hash, sizeof(j->hash), "%s", j->u ? j->u->password_hash : dummy_hash);
 	if (rv_pwpool_submit(ctl->pwpool, login_work, j) != 0) {
-		rv_ratelimit_release(ctl->ratelimit, j->user, j->addr, true);
+		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
 		rv_users_free(j->u);
 		OPENSSL_cleanse(j->pw, sizeof(j->pw));
 		free(j);

@@ -25,7 +25,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->login_fail_per_user = 5;
 	c->login_fail_per_addr = 20;
 	c->login_fail_window_ns = 300ull * 1000000000ull;
-	c->login_inflight_per_addr = 4;
+	c->login_inflight_per_addr = 16;
 	c->audit_refused_interval_ns = 60ull * 1000000000ull;
 	c->audit_retention_days = 90;
 	c->audit_max_records = 1000000;

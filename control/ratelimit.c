@@ -8,6 +8,8 @@
  * bounded. */
 #include "ratelimit.h"
 
+#include "password.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ struct rl_table {
 struct rv_ratelimit {
 	pthread_mutex_t mu;
 	uint32_t inflight_max;
+	uint64_t checks; /* rv_ratelimit_checks */
 	struct rl_table pairs, addrs;
 };
 
@@ -122,22 +125,14 @@ void rv_ratelimit_free(struct rv_ratelimit *rl)
 	free(rl);
 }
 
-static enum rv_ratelimit_verdict reserve_locked(struct rv_ratelimit *rl, const char *pk,
-						const char *addr, uint64_t now, uint64_t *wait)
+/* Which bucket, if any, refuses a check of @pk from @a now. */
+static enum rv_ratelimit_verdict buckets(struct rv_ratelimit *rl, struct rl_entry *p,
+					 struct rl_entry *a, uint64_t now, uint64_t *wait)
 {
-	struct rl_entry *a = find(&rl->addrs, addr, now, true);
-	struct rl_entry *p = find(&rl->pairs, pk, now, true);
-
-	*wait = 1000000000ull; /* retry hint while slots are in flight */
-	if (!a || !p || a->inflight >= rl->inflight_max)
-		return RV_RATELIMIT_BUSY;
 	if ((*wait = bucket_wait(&rl->pairs, p, now)))
 		return RV_RATELIMIT_USER;
 	if ((*wait = bucket_wait(&rl->addrs, a, now)))
 		return RV_RATELIMIT_ADDR;
-	bucket_take(&rl->pairs, p, now);
-	bucket_take(&rl->addrs, a, now);
-	a->inflight++;
 	return RV_RATELIMIT_OK;
 }
 
@@ -145,28 +140,33 @@ enum rv_ratelimit_verdict rv_ratelimit_reserve(struct rv_ratelimit *rl, const ch
 					       const char *addr, uint64_t now_ns, uint64_t *wait_ns)
 {
 	char pk[RL_KEY];
+	enum rv_ratelimit_verdict v = RV_RATELIMIT_BUSY;
+
 	pair_key(pk, user, addr);
+	*wait_ns = 1000000000ull; /* the retry hint while slots are in flight */
 	pthread_mutex_lock(&rl->mu);
-	enum rv_ratelimit_verdict v = reserve_locked(rl, pk, addr, now_ns, wait_ns);
+	struct rl_entry *a = find(&rl->addrs, addr, now_ns, true);
+	struct rl_entry *p = find(&rl->pairs, pk, now_ns, true);
+	if (a && p && a->inflight < rl->inflight_max &&
+	    (v = buckets(rl, p, a, now_ns, wait_ns)) == RV_RATELIMIT_OK)
+		a->inflight++;
 	pthread_mutex_unlock(&rl->mu);
 	return v;
 }
 
-void rv_ratelimit_release(struct rv_ratelimit *rl, const char *user, const char *addr, bool refund)
+static void refusal(enum rv_ratelimit_verdict v, uint64_t wait, const char *what, const char *who,
+		    char *msg, size_t msglen)
 {
-	char pk[RL_KEY];
-	pair_key(pk, user, addr);
-	pthread_mutex_lock(&rl->mu);
-	/* an address with checks in flight is never evicted; a pair may be */
-	struct rl_entry *a = find(&rl->addrs, addr, 0, false);
-	struct rl_entry *p = find(&rl->pairs, pk, 0, false);
-	if (a && a->inflight)
-		a->inflight--;
-	if (refund && a)
-		bucket_refund(&rl->addrs, a);
-	if (refund && p)
-		bucket_refund(&rl->pairs, p);
-	pthread_mutex_unlock(&rl->mu);
+	unsigned long long s = wait / 1000000000ull + 1;
+	if (v == RV_RATELIMIT_BUSY)
+		snprintf(msg, msglen,
+			 "too many password checks in progress from this address: retry in %llu s",
+			 s);
+	else if (v == RV_RATELIMIT_USER)
+		snprintf(msg, msglen, "too many %s for this %s from this address: retry in %llu s",
+			 what, who, s);
+	else
+		snprintf(msg, msglen, "too many %s from this address: retry in %llu s", what, s);
 }
 
 grpc_status_code rv_ratelimit_admit(struct rv_ratelimit *rl, const char *user, const char *addr,
@@ -177,24 +177,76 @@ grpc_status_code rv_ratelimit_admit(struct rv_ratelimit *rl, const char *user, c
 		return GRPC_STATUS_OK;
 	enum rv_ratelimit_verdict v =
 	    rv_ratelimit_reserve(rl, user, addr, rv_control_now_mono(), &wait);
-	unsigned long long s = wait / 1000000000ull + 1;
-	switch (v) {
-	case RV_RATELIMIT_OK:
+	if (v == RV_RATELIMIT_OK)
 		return GRPC_STATUS_OK;
-	case RV_RATELIMIT_BUSY:
-		snprintf(msg, msglen,
-			 "too many password checks in progress from this address: retry in %llu s",
-			 s);
-		break;
-	case RV_RATELIMIT_USER:
-		snprintf(msg, msglen, "too many %s for this %s from this address: retry in %llu s",
-			 what, who, s);
-		break;
-	case RV_RATELIMIT_ADDR:
-		snprintf(msg, msglen, "too many %s from this address: retry in %llu s", what, s);
-		break;
-	}
+	refusal(v, wait, what, who, msg, msglen);
 	return GRPC_STATUS_RESOURCE_EXHAUSTED;
+}
+
+/* Under rl->mu: the address's slot back (it is never evicted while held). */
+static struct rl_entry *end_slot(struct rv_ratelimit *rl, const char *addr)
+{
+	struct rl_entry *a = find(&rl->addrs, addr, 0, false);
+	if (a && a->inflight)
+		a->inflight--;
+	return a;
+}
+
+void rv_ratelimit_cancel(struct rv_ratelimit *rl, const char *user, const char *addr)
+{
+	(void)user;
+	if (!rl)
+		return;
+	pthread_mutex_lock(&rl->mu);
+	end_slot(rl, addr);
+	pthread_mutex_unlock(&rl->mu);
+}
+
+int rv_ratelimit_verify(struct rv_ratelimit *rl, const char *user, const char *addr,
+			const char *encoded, const char *password, const char *what,
+			const char *who, char *msg, size_t msglen)
+{
+	char pk[RL_KEY];
+	uint64_t now = rv_control_now_mono(), wait;
+
+	if (!rl)
+		return rv_password_verify(encoded, password) == 0 ? 0 : 1;
+	pair_key(pk, user, addr);
+	pthread_mutex_lock(&rl->mu);
+	struct rl_entry *a = find(&rl->addrs, addr, now, true);
+	struct rl_entry *p = find(&rl->pairs, pk, now, true);
+	enum rv_ratelimit_verdict v = a && p ? buckets(rl, p, a, now, &wait) : RV_RATELIMIT_BUSY;
+	if (v != RV_RATELIMIT_OK) {
+		end_slot(rl, addr);
+		pthread_mutex_unlock(&rl->mu);
+		refusal(v, v == RV_RATELIMIT_BUSY ? 1000000000ull : wait, what, who, msg, msglen);
+		return -1;
+	}
+	bucket_take(&rl->pairs, p, now);
+	bucket_take(&rl->addrs, a, now);
+	rl->checks++;
+	pthread_mutex_unlock(&rl->mu);
+
+	int right = rv_password_verify(encoded, password) == 0;
+
+	pthread_mutex_lock(&rl->mu);
+	a = end_slot(rl, addr);
+	p = find(&rl->pairs, pk, 0, false);
+	/* a right password gives its tokens back: only wrong ones use them up */
+	if (right && a)
+		bucket_refund(&rl->addrs, a);
+	if (right && p)
+		bucket_refund(&rl->pairs, p);
+	pthread_mutex_unlock(&rl->mu);
+	return right ? 0 : 1;
+}
+
+uint64_t rv_ratelimit_checks(struct rv_ratelimit *rl)
+{
+	pthread_mutex_lock(&rl->mu);
+	uint64_t n = rl->checks;
+	pthread_mutex_unlock(&rl->mu);
+	return n;
 }
 
 void rv_ratelimit_addr_of_peer(const char *peer, char *out, size_t outlen)

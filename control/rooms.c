@@ -332,15 +332,18 @@ static grpc_status_code pw_check(struct rv_rpc_ctx *ctx, enum pw_kind kind, cons
 				 const char *encoded, char *hash, size_t hashlen, char *msg,
 				 size_t msglen)
 {
-	grpc_status_code st =
-	    pw_compute(&ctx->ctl->cfg, kind, password, encoded, hash, hashlen, msg, msglen);
 	struct rv_ratelimit *rl = ctx->ctl->ratelimit;
 	if (kind != PW_VERIFY || !rl)
-		return st;
+		return pw_compute(&ctx->ctl->cfg, kind, password, encoded, hash, hashlen, msg,
+				  msglen);
 	char key[140], addr[64];
 	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
-	rv_ratelimit_release(rl, key, addr, st == GRPC_STATUS_OK);
-	return st;
+	int v = rv_ratelimit_verify(rl, key, addr, encoded, password, "wrong room passwords",
+				    "user and room", msg, msglen);
+	if (v > 0)
+		snprintf(msg, msglen, "wrong room password");
+	return v < 0 ? GRPC_STATUS_RESOURCE_EXHAUSTED
+		     : v > 0 ? GRPC_STATUS_PERMISSION_DENIED : GRPC_STATUS_OK;
 }
 
 /* Admits one guess (a reservation that pw_check ends) before it is queued,
