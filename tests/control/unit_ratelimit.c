@@ -169,6 +169,27 @@ static void test_refill(void **state)
 	rv_ratelimit_free(rl);
 }
 
+static void test_bounded_and_peer_addresses(void **state)
+{
+	struct rv_control_config c = config();
+	struct rv_ratelimit *rl = rv_ratelimit_new(&c);
+	uint64_t wait;
+	char addr[64];
+	(void)state;
+	/* many keys: the tables are fixed, entries are reused, nothing crashes */
+	for (int i = 0; i < 100000; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "user%d", i);
+		if (rv_ratelimit_reserve(rl, k, k, S, &wait) == RV_RATELIMIT_OK)
+			rv_ratelimit_cancel(rl, k, k);
+	}
+	rv_ratelimit_free(rl);
+	rv_ratelimit_addr_of_peer("ipv4:127.0.0.1:5555", addr, sizeof(addr));
+	assert_string_equal(addr, "127.0.0.1");
+	rv_ratelimit_addr_of_peer("ipv6:[::1]:5555", addr, sizeof(addr));
+	assert_string_equal(addr, "::1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +199,7 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_guesses_checked_at_most_burst),
 	    cmocka_unit_test(test_inflight_cap),
 	    cmocka_unit_test(test_refill),
+	    cmocka_unit_test(test_bounded_and_peer_addresses),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
