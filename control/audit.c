@@ -2,21 +2,36 @@
  * messages under "a/<time ns, 16 hex>/<seq, 8 hex>", so a prefix scan lists
  * them oldest first and a time bound is a key bound. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
+#include "audit_refused.h"
 #include "store.h"
 
 #define KEY_LEN	     (2 + 16 + 1 + 8) /* "a/" time "/" seq */
 #define PAGE_DEFAULT 100
 #define PAGE_MAX     1000
 
+#define DAY_NS	     (86400ull * 1000000000ull)
+#define PRUNE_PERIOD (60ull * 1000000000ull) /* retention is applied this often */
+
 struct rv_audit {
 	struct rv_store *store;
 	atomic_uint seq;
+	struct rv_audit_refused *refused; /* NULL: every refusal its own record */
+	uint64_t retention_ns;		  /* 0: kept */
+	uint64_t max_records;		  /* 0: no cap */
+	/* the maintenance thread: aggregates written, retention applied */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+	uint64_t period_ns;
 };
 
 static void make_key(char key[KEY_LEN + 1], uint64_t time_ns, uint32_t seq)
@@ -29,7 +44,7 @@ static const char *or_empty(const char *s)
 	return s ? s : "";
 }
 
-int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev)
+static int store_event(struct rv_audit *a, const struct rv_audit_event *ev, bool sync)
 {
 	Roomvpn__V1__AuditRecord r = ROOMVPN__V1__AUDIT_RECORD__INIT;
 	char key[KEY_LEN + 1];
@@ -49,7 +64,7 @@ int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev)
 		return -1;
 	roomvpn__v1__audit_record__pack(&r, buf);
 	make_key(key, ev->time_ns, atomic_fetch_add(&a->seq, 1));
-	int rc = rv_store_put(a->store, key, KEY_LEN, buf, len, true);
+	int rc = rv_store_put(a->store, key, KEY_LEN, buf, len, sync);
 	if (buf != stack)
 		free(buf);
 	if (rc < 0)
@@ -58,28 +73,157 @@ int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev)
 	return rc;
 }
 
+int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev)
+{
+	return store_event(a, ev, true);
+}
+
+/* Refused logins are not synced one by one: losing the last of them in a
+ * crash loses no decision anyone was told about. */
+static void write_refused(void *arg, const struct rv_audit_event *ev)
+{
+	store_event(arg, ev, false);
+}
+
 static void hook_record(struct rv_control *ctl, const struct rv_audit_event *ev)
 {
-	if (ctl->audit)
-		rv_audit_record(ctl->audit, ev);
+	struct rv_audit *a = ctl->audit;
+	if (!a)
+		return;
+	if (a->refused && ev->status != 0 && ev->action && strcmp(ev->action, "auth.login") == 0)
+		rv_audit_refused_add(a->refused, ev);
+	else
+		rv_audit_record(a, ev);
+}
+
+/* ---- retention ------------------------------------------------------------- */
+
+struct prune {
+	struct rv_store_batch *b;
+	char cutoff[KEY_LEN + 1]; /* keys before it are too old ("": none) */
+	uint64_t excess;	  /* the oldest this many go regardless */
+	long n;
+};
+
+static int prune_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct prune *p = arg;
+	(void)v, (void)vl;
+	bool old = p->cutoff[0] && kl == KEY_LEN && memcmp(k, p->cutoff, KEY_LEN) < 0;
+	if (!old && (uint64_t)p->n >= p->excess)
+		return 1;
+	rv_store_batch_delete(p->b, k, kl);
+	p->n++;
+	return 0;
+}
+
+long rv_audit_prune(struct rv_audit *a, uint64_t older_than_ns, uint64_t max_records)
+{
+	struct prune p = {0};
+	uint64_t n = 0;
+
+	if (older_than_ns)
+		make_key(p.cutoff, older_than_ns, 0);
+	if (max_records) {
+		if (rv_store_count_prefix(a->store, "a/", 2, &n) != 0)
+			return -1;
+		p.excess = n > max_records ? n - max_records : 0;
+	}
+	if (!(p.b = rv_store_batch_new()))
+		return -1;
+	int rc = rv_store_scan_prefix(a->store, "a/", 2, NULL, 0, prune_cb, &p);
+	if (rc == 0 && p.n)
+		rc = rv_store_batch_commit(a->store, p.b, false);
+	rv_store_batch_free(p.b);
+	return rc == 0 ? p.n : -1;
+}
+
+static void maintain(struct rv_audit *a, uint64_t *last_prune)
+{
+	uint64_t now = rv_control_now_real();
+	if (a->refused)
+		rv_audit_refused_flush(a->refused, now, false);
+	if ((!a->retention_ns && !a->max_records) || now - *last_prune < PRUNE_PERIOD)
+		return;
+	*last_prune = now;
+	long n =
+	    rv_audit_prune(a, a->retention_ns && now > a->retention_ns ? now - a->retention_ns : 0,
+			   a->max_records);
+	if (n != 0)
+		rv_log(n < 0 ? RV_LOG_WARN : RV_LOG_INFO, "audit: pruned %ld records", n);
+}
+
+static void *maintainer_main(void *arg)
+{
+	struct rv_audit *a = arg;
+	uint64_t last_prune = 0;
+
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(a->period_ns / 1000000000ull);
+		ts.tv_nsec += (long)(a->period_ns % 1000000000ull);
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) == 0 || a->stop)
+			continue;
+		pthread_mutex_unlock(&a->mu);
+		maintain(a, &last_prune);
+		pthread_mutex_lock(&a->mu);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
 }
 
 int rv_audit_init(struct rv_control *ctl)
 {
+	const struct rv_control_config *c = &ctl->cfg;
 	struct rv_audit *a = calloc(1, sizeof(*a));
 	if (!a)
 		return -1;
 	a->store = ctl->store;
 	atomic_init(&a->seq, 0);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->retention_ns = c->audit_retention_days * DAY_NS;
+	a->max_records = c->audit_max_records;
+	if (c->audit_refused_interval_ns &&
+	    !(a->refused = rv_audit_refused_new(c->audit_refused_interval_ns, write_refused, a)))
+		goto err;
+	a->period_ns = c->audit_refused_interval_ns ? c->audit_refused_interval_ns : PRUNE_PERIOD;
+	if (a->period_ns > PRUNE_PERIOD)
+		a->period_ns = PRUNE_PERIOD;
+	if ((a->refused || a->retention_ns || a->max_records) &&
+	    pthread_create(&a->thread, NULL, maintainer_main, a) != 0)
+		goto err;
+	a->running = a->refused || a->retention_ns || a->max_records;
 	ctl->audit = a;
 	ctl->audit_record = hook_record;
 	return 0;
+err:
+	rv_audit_refused_free(a->refused);
+	free(a);
+	return -1;
 }
 
 void rv_audit_fini(struct rv_control *ctl)
 {
+	struct rv_audit *a = ctl->audit;
 	ctl->audit_record = NULL;
-	free(ctl->audit);
+	if (!a)
+		return;
+	if (a->running) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = true;
+		pthread_cond_signal(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->thread, NULL);
+	}
+	rv_audit_refused_free(a->refused); /* writes what is still counted */
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	free(a);
 	ctl->audit = NULL;
 }
 

@@ -1,5 +1,6 @@
 /* The audit log: every mutating RPC and every login, stored under
- * "a/<time ns>/<seq>" (docs/store.md) and listed by AuditService.List. */
+ * "a/<time ns>/<seq>" (docs/store.md) and listed by AuditService.List;
+ * refused logins in aggregate, old records pruned. */
 #ifndef RV_AUDIT_H
 #define RV_AUDIT_H
 
@@ -16,8 +17,16 @@ struct rv_store;
 int rv_audit_init(struct rv_control *ctl);
 void rv_audit_fini(struct rv_control *ctl);
 
-/* Store one event (synced). Thread-safe. 0, or -1 on a store error. */
+/* Store one event (synced). Thread-safe. 0, or -1 on a store error. Refused
+ * logins that come through ctl->audit_record are aggregated instead
+ * (audit_refused.h, audit_refused_interval), unsynced. */
 int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev);
+
+/* Deletes records older than @older_than_ns (0: none by age) and the oldest
+ * beyond @max_records (0: no cap). The maintenance thread started by
+ * rv_audit_init runs it with audit_retention_days / audit_max_records.
+ * Returns the number deleted, or -1 on a store error. */
+long rv_audit_prune(struct rv_audit *a, uint64_t older_than_ns, uint64_t max_records);
 
 struct rv_audit_filter {
 	const char *actor;  /* NULL/"": any */

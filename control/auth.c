@@ -1,4 +1,5 @@
-/* Login (Argon2id on the password pool), device-token refresh with rotation
+/* Login (admitted by the guess limiter, ratelimit.h, then Argon2id on the
+ * password pool), device-token refresh with rotation
  * and reuse detection, logout, and session-token resolution. */
 #include "auth.h"
 
@@ -313,20 +314,26 @@ static void login_work(void *arg)
 
 	if (rv_rpc_abandoned(j->ctx)) {
 		OPENSSL_cleanse(j->pw, sizeof(j->pw));
+		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
 		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAVAILABLE, NULL, "server shutting down");
 		goto out;
 	}
-	int v = rv_password_verify(j->hash, j->pw);
+	char msg[160];
+	int v = rv_ratelimit_verify(ctl->ratelimit, j->user, j->addr, j->hash, j->pw,
+				    "failed logins", "user", msg, sizeof(msg));
 	OPENSSL_cleanse(j->pw, sizeof(j->pw));
 
+	if (v < 0) { /* refused by a bucket, unchecked */
+		login_result(ctl, false);
+		rv_rpc_complete(j->ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, msg);
+		goto out;
+	}
 	if (v != 0 || !j->u) {
-		rv_ratelimit_failed(ctl->ratelimit, j->user, j->addr, rv_control_now_mono());
 		login_result(ctl, false);
 		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAUTHENTICATED, NULL,
 				"invalid username or password");
 		goto out;
 	}
-	rv_ratelimit_succeeded(ctl->ratelimit, j->user);
 	if (j->u->disabled) {
 		login_result(ctl, false);
 		rv_rpc_complete(j->ctx, GRPC_STATUS_PERMISSION_DENIED, NULL,
@@ -354,7 +361,6 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 {
 	const Roomvpn__V1__LoginRequest *r = (const void *)req;
 	struct rv_control *ctl = ctx->ctl;
-	const char *which;
 	(void)resp;
 
 	snprintf(ctx->actor, sizeof(ctx->actor), "%.63s", r->username);
@@ -373,14 +379,13 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	j->ctx = ctx;
 	rv_ratelimit_addr_of_peer(ctx->peer, j->addr, sizeof(j->addr));
 	snprintf(j->user, sizeof(j->user), "%.63s", r->username);
-	uint64_t wait =
-	    rv_ratelimit_check(ctl->ratelimit, j->user, j->addr, rv_control_now_mono(), &which);
-	if (wait) {
+	/* admitted (an in-flight slot of the address) before its hash is queued */
+	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, j->user, j->addr, "failed logins",
+						 "user", msg, msglen);
+	if (st != GRPC_STATUS_OK) {
 		free(j);
 		login_result(ctl, false);
-		snprintf(msg, msglen, "too many failed logins for this %s: retry in %llu s", which,
-			 (unsigned long long)(wait / 1000000000ull + 1));
-		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+		return st;
 	}
 	snprintf(j->device, sizeof(j->device), "%s", r->device_name);
 	snprintf(j->pw, sizeof(j->pw), "%s", r->password);
@@ -388,6 +393,7 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 		j->u = NULL;
 	snprintf(j->hash, sizeof(j->hash), "%s", j->u ? j->u->password_hash : dummy_hash);
 	if (rv_pwpool_submit(ctl->pwpool, login_work, j) != 0) {
+		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
 		rv_users_free(j->u);
 		OPENSSL_cleanse(j->pw, sizeof(j->pw));
 		free(j);

@@ -25,6 +25,10 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->login_fail_per_user = 5;
 	c->login_fail_per_addr = 20;
 	c->login_fail_window_ns = 300ull * 1000000000ull;
+	c->login_inflight_per_addr = 16;
+	c->audit_refused_interval_ns = 60ull * 1000000000ull;
+	c->audit_retention_days = 90;
+	c->audit_max_records = 1000000;
 	snprintf(c->ipam_pool, sizeof(c->ipam_pool), "10.88.0.0/16");
 	c->ipam_room_prefix = 24;
 	c->default_mtu = 1400;
@@ -80,6 +84,10 @@ static const struct key keys[] = {
     U32("login_fail_per_user", login_fail_per_user, 1, 1000000),
     U32("login_fail_per_addr", login_fail_per_addr, 1, 1000000),
     DUR("login_fail_window", login_fail_window_ns),
+    U32("login_inflight_per_addr", login_inflight_per_addr, 1, 1024),
+    DUR("audit_refused_interval", audit_refused_interval_ns),
+    U32("audit_retention_days", audit_retention_days, 0, 100000),
+    U32("audit_max_records", audit_max_records, 0, 4000000000u),
     STR("ipam_pool", ipam_pool),
     U32("ipam_room_prefix", ipam_room_prefix, 16, 30),
     STR("dns", dns),

@@ -44,6 +44,7 @@ struct rv_control_config {
 	uint32_t login_fail_per_user;  /* default 5 */
 	uint32_t login_fail_per_addr;  /* default 20 */
 	uint64_t login_fail_window_ns; /* default 5 min */
+	uint32_t login_inflight_per_addr; /* password checks queued/running per address (16) */
 	/* [ipam] rooms get a /ipam_room_prefix out of ipam_pool unless given one */
 	char ipam_pool[64];	   /* default "10.88.0.0/16" */
 	uint32_t ipam_room_prefix; /* default 24 */
@@ -65,6 +66,10 @@ struct rv_control_config {
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */
 	char metrics_key[RV_CTL_PATH];
 	char metrics_client_ca[RV_CTL_PATH]; /* non-empty: mTLS, client certs checked against it */
+	/* [audit] refused logins: one record per (address, user) per interval */
+	uint64_t audit_refused_interval_ns; /* default 1 min; 0: a record for each */
+	uint32_t audit_retention_days;	    /* older records pruned (90); 0: kept */
+	uint32_t audit_max_records;	    /* oldest pruned beyond this (1000000); 0: no cap */
 	/* [log] */
 	enum rv_log_level log_level;
 };

@@ -332,36 +332,28 @@ static grpc_status_code pw_check(struct rv_rpc_ctx *ctx, enum pw_kind kind, cons
 				 const char *encoded, char *hash, size_t hashlen, char *msg,
 				 size_t msglen)
 {
-	grpc_status_code st =
-	    pw_compute(&ctx->ctl->cfg, kind, password, encoded, hash, hashlen, msg, msglen);
 	struct rv_ratelimit *rl = ctx->ctl->ratelimit;
 	if (kind != PW_VERIFY || !rl)
-		return st;
+		return pw_compute(&ctx->ctl->cfg, kind, password, encoded, hash, hashlen, msg,
+				  msglen);
 	char key[140], addr[64];
 	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
-	if (st == GRPC_STATUS_OK)
-		rv_ratelimit_succeeded(rl, key);
-	else
-		rv_ratelimit_failed(rl, key, addr, rv_control_now_mono());
-	return st;
+	int v = rv_ratelimit_verify(rl, key, addr, encoded, password, "wrong room passwords",
+				    "user and room", msg, msglen);
+	if (v > 0)
+		snprintf(msg, msglen, "wrong room password");
+	return v < 0 ? GRPC_STATUS_RESOURCE_EXHAUSTED
+		     : v > 0 ? GRPC_STATUS_PERMISSION_DENIED : GRPC_STATUS_OK;
 }
 
-/* RESOURCE_EXHAUSTED while this user/address has guessed wrong too often. */
+/* Admits one guess (a reservation that pw_check ends) before it is queued,
+ * or RESOURCE_EXHAUSTED while this user/address has guessed wrong too often. */
 static grpc_status_code pw_limited(struct rv_rpc_ctx *ctx, char *msg, size_t msglen)
 {
-	struct rv_ratelimit *rl = ctx->ctl->ratelimit;
 	char key[140], addr[64];
-	const char *which = "user";
-	if (!rl)
-		return GRPC_STATUS_OK;
 	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
-	uint64_t wait = rv_ratelimit_check(rl, key, addr, rv_control_now_mono(), &which);
-	if (!wait)
-		return GRPC_STATUS_OK;
-	snprintf(msg, msglen, "too many wrong room passwords for this %s: retry in %llu s",
-		 strcmp(which, "user") == 0 ? "user and room" : which,
-		 (unsigned long long)(wait / 1000000000ull + 1));
-	return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	return rv_ratelimit_admit(ctx->ctl->ratelimit, key, addr, "wrong room passwords",
+				  "user and room", msg, msglen);
 }
 
 static void pw_job_free(struct pw_job *j)

@@ -12,7 +12,9 @@ struct rv_store;
 struct rv_store_batch;
 
 /* Open (creating if needed) the store in @dir; checks the schema version.
- * Returns 0, or -1 with a message in @err. */
+ * Sets the process umask to 077 and the store's files to 0600, its
+ * directories to 0700 (RocksDB has no file-mode option). Returns 0, or -1
+ * with a message in @err. */
 int rv_store_open(const char *dir, struct rv_store **out, char *err, size_t errlen);
 void rv_store_close(struct rv_store *s);
 

@@ -1,10 +1,15 @@
 /* The store interface (store.h) on RocksDB's C API. One database, WAL on;
  * thread-safe as RocksDB is (handlers call it from every worker thread).
  * Key layout and schema version: docs/store.md. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -101,6 +106,41 @@ static void free_handles(struct rv_store *s)
 	free(s);
 }
 
+/* RocksDB creates its files (SSTs, WAL, MANIFEST, LOG, from background
+ * threads too) with 0666 & ~umask and has no option for the mode, so the
+ * process's umask is set to 077 for good: every file created from here on is
+ * 0600 and every directory 0700. What already exists (a store created by an
+ * older version under umask 022) is brought to those modes explicitly. */
+static int private_modes(const char *dir, char *err, size_t errlen)
+{
+	umask(077);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot open store %s: mkdir: %s", dir, strerror(errno));
+		return -1;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		snprintf(err, errlen, "cannot open store %s: %s", dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	int rc = fchmod(dfd, 0700);
+	for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+		struct stat st;
+		if (e->d_name[0] == '.' || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    S_ISLNK(st.st_mode))
+			continue;
+		rc = fchmodat(dfd, e->d_name, S_ISDIR(st.st_mode) ? 0700 : 0600, 0);
+	}
+	if (rc != 0)
+		snprintf(err, errlen, "cannot open store %s: chmod 0600/0700: %s", dir,
+			 strerror(errno));
+	closedir(d);
+	return rc;
+}
+
 int rv_store_open(const char *dir, struct rv_store **out, char *err, size_t errlen)
 {
 	struct rv_store *s = calloc(1, sizeof(*s));
@@ -111,6 +151,10 @@ int rv_store_open(const char *dir, struct rv_store **out, char *err, size_t errl
 		return -1;
 	}
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	if (private_modes(dir, err, errlen) != 0) {
+		free(s);
+		return -1;
+	}
 	s->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(s->opts, 1);
 	rocksdb_options_set_paranoid_checks(s->opts, 1);

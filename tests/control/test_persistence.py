@@ -98,7 +98,8 @@ class PersistenceTest(unittest.TestCase):
         """Logins queued on the Argon2 pool at shutdown: every call is answered
         (a session, or UNAVAILABLE once the grace period is over), exit code 0."""
         self.srv.stop()
-        srv = ControlServer(config={"argon2_memory_kib": "19456", "argon2_iterations": "2"}).start()
+        srv = ControlServer(config={"argon2_memory_kib": "19456", "argon2_iterations": "2",
+                                    "login_inflight_per_addr": "1000"}).start()  # all queued
         try:
             login = srv.channel().unary_unary("/roomvpn.v1.AuthService/Login",
                                               request_serializer=lambda m: m.SerializeToString(),

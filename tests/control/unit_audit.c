@@ -1,6 +1,6 @@
 /* Audit log unit tests: records round-trip through the store, paging walks
  * every record exactly once in order, filters (actor, action, time range)
- * and bad page tokens. */
+ * and bad page tokens; retention; refused logins in aggregate. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "audit_refused.h"
 #include "store.h"
 #include "tmpdir.h"
 
@@ -195,6 +196,84 @@ static void test_survives_reopen(void **state)
 	assert_int_equal(walk(f, &all, 100, NULL), 250);
 }
 
+static void test_prune_by_age_and_count(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_audit_filter all = {0};
+	/* 250 records at 1000 + 10 * i: the first 100 are older than 2000 */
+	assert_int_equal(rv_audit_prune(f->ctl.audit, 2000, 0), 100);
+	assert_int_equal(walk(f, &all, 1000, NULL), 150);
+	assert_int_equal(rv_audit_prune(f->ctl.audit, 0, 50), 100);
+	assert_int_equal(walk(f, &all, 1000, NULL), 50);
+	struct rv_audit_filter early = {.until_ns = 1000 + 10 * 200};
+	assert_int_equal(walk(f, &early, 1000, NULL), 0);
+	assert_int_equal(rv_audit_prune(f->ctl.audit, 0, 0), 0);
+}
+
+/* Sums the attempts the auth.login refusals of @f stand for. */
+static unsigned refused_attempts(struct fixture *f, int *records)
+{
+	struct rv_audit_filter flt = {.action = "auth.login"};
+	Roomvpn__V1__AuditRecord **recs;
+	size_t n;
+	char next[64];
+	unsigned sum = 0;
+	assert_int_equal(rv_audit_list(f->ctl.audit, &flt, 1000, "", &recs, &n, next, sizeof(next)),
+			 0);
+	*records = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned c;
+		if (recs[i]->status == 0)
+			continue;
+		(*records)++;
+		sum += sscanf(recs[i]->detail, "%u refused logins", &c) == 1 ? c : 1;
+	}
+	rv_audit_page_free(recs, n);
+	return sum;
+}
+
+static void refuse(struct fixture *f, uint64_t t, const char *actor, int port)
+{
+	char src[64];
+	snprintf(src, sizeof(src), "ipv4:10.0.0.1:%d", port);
+	struct rv_audit_event ev = {
+	    t, actor, src, "auth.login", "user:x", 16, "invalid username or password"};
+	f->ctl.audit_record(&f->ctl, &ev);
+}
+
+static void test_refused_logins_aggregated(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256], user[32];
+	int records;
+	(void)state;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/rv-unit-audit-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(rv_store_open(f->dir, &f->ctl.store, err, sizeof(err)), 0);
+	f->ctl.cfg.audit_refused_interval_ns = 1000000; /* 1 ms of event time */
+	assert_int_equal(rv_audit_init(&f->ctl), 0);
+
+	/* 500 refusals of one (address, user) in one interval: one record */
+	for (int i = 0; i < 500; i++)
+		refuse(f, 1000 + (uint64_t)i, "victim", 4000 + i);
+	assert_int_equal(refused_attempts(f, &records), 1);
+	assert_int_equal(records, 1);
+	/* the next interval writes the count, then starts again */
+	refuse(f, 1000 + 2000000, "victim", 5000);
+	assert_int_equal(refused_attempts(f, &records), 501);
+	assert_int_equal(records, 3);
+	/* 100 user names from one address: a bounded number of pairs */
+	for (int i = 0; i < 100; i++) {
+		snprintf(user, sizeof(user), "ghost%d", i);
+		refuse(f, 5000000 + (uint64_t)i, user, 6000);
+	}
+	rv_audit_fini(&f->ctl); /* writes what is still counted */
+	assert_int_equal(rv_audit_init(&f->ctl), 0);
+	assert_int_equal(refused_attempts(f, &records), 601);
+	assert_true(records <= 3 + 1 + RV_AUDIT_REFUSED_PAIRS + 2);
+	*state = f;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +282,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_token, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prune_by_age_and_count, setup, teardown),
+	    cmocka_unit_test_teardown(test_refused_logins_aggregated, teardown),
 	};
 	return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }

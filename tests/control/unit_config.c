@@ -12,7 +12,6 @@
 
 #include "config.h"
 #include "control.h"
-#include "ratelimit.h"
 
 static int load_text(const char *text, struct rv_control_config *c, char *err, size_t errlen)
 {
@@ -79,57 +78,11 @@ static void test_errors_name_key_and_line(void **state)
 	assert_non_null(strstr(err, "tls_key"));
 }
 
-static void test_ratelimit(void **state)
-{
-	struct rv_control_config c;
-	const char *which;
-	char addr[64];
-	(void)state;
-
-	rv_control_config_defaults(&c);
-	c.login_fail_per_user = 3;
-	c.login_fail_per_addr = 5;
-	c.login_fail_window_ns = 1000;
-	struct rv_ratelimit *rl = rv_ratelimit_new(&c);
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(rv_ratelimit_check(rl, "u", "a", 10, &which), 0);
-		rv_ratelimit_failed(rl, "u", "a", 10);
-	}
-	assert_true(rv_ratelimit_check(rl, "u", "a", 10, &which) > 0);
-	assert_string_equal(which, "user");
-	assert_int_equal(rv_ratelimit_check(rl, "v", "b", 10, &which), 0);
-	/* the window passes */
-	assert_int_equal(rv_ratelimit_check(rl, "u", "a", 1010, &which), 0);
-	/* per address: different users, same address */
-	for (int i = 0; i < 5; i++)
-		rv_ratelimit_failed(rl, i % 2 ? "x" : "y", "addr", 2000);
-	assert_true(rv_ratelimit_check(rl, "z", "addr", 2000, &which) > 0);
-	assert_string_equal(which, "address");
-	/* a success clears the user's count */
-	rv_ratelimit_failed(rl, "w", "c", 3000);
-	rv_ratelimit_failed(rl, "w", "c", 3000);
-	rv_ratelimit_succeeded(rl, "w");
-	rv_ratelimit_failed(rl, "w", "c", 3000);
-	assert_int_equal(rv_ratelimit_check(rl, "w", "c", 3000, &which), 0);
-	/* many keys: memory is bounded and nothing crashes */
-	for (int i = 0; i < 100000; i++) {
-		char k[32];
-		snprintf(k, sizeof(k), "user%d", i);
-		rv_ratelimit_failed(rl, k, k, 4000);
-	}
-	rv_ratelimit_free(rl);
-	rv_ratelimit_addr_of_peer("ipv4:127.0.0.1:5555", addr, sizeof(addr));
-	assert_string_equal(addr, "127.0.0.1");
-	rv_ratelimit_addr_of_peer("ipv6:[::1]:5555", addr, sizeof(addr));
-	assert_string_equal(addr, "::1");
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_file),
 	    cmocka_unit_test(test_errors_name_key_and_line),
-	    cmocka_unit_test(test_ratelimit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for the RocksDB store (control/store_rocksdb.c): round trip,
- * prefix scan with paging, batch atomicity, reopen, schema version checks. */
+ * prefix scan with paging, batch atomicity, reopen, schema version checks,
+ * private file modes under umask 022. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -238,6 +241,61 @@ static void test_schema_mismatch(void **state)
 	memcpy(f->dir, dir3, sizeof(dir3));
 }
 
+/* Every file under @path is 0600 and every directory 0700; counts files. */
+static void expect_private(const char *path, int *files)
+{
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	if (!S_ISDIR(st.st_mode)) {
+		if ((st.st_mode & 07777) != 0600)
+			fail_msg("%s has mode %04o, want 0600", path, st.st_mode & 07777);
+		(*files)++;
+		return;
+	}
+	if ((st.st_mode & 07777) != 0700)
+		fail_msg("directory %s has mode %04o, want 0700", path, st.st_mode & 07777);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		char sub[512];
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		expect_private(sub, files);
+	}
+	closedir(d);
+}
+
+static void test_file_modes_under_umask_022(void **state)
+{
+	char dir[64], db[96], err[256];
+	struct rv_store *s;
+	int files = 0;
+	(void)state;
+
+	umask(022);
+	snprintf(dir, sizeof(dir), "/tmp/rv-unit-store-modes-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(db, sizeof(db), "%s/db", dir);
+	/* open, write, reopen (new WAL, MANIFEST, SST from the flush) */
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(rv_store_open(db, &s, err, sizeof(err)), 0);
+		for (int i = 0; i < 100; i++) {
+			char k[32];
+			snprintf(k, sizeof(k), "k/%d/%d", round, i);
+			put_str(s, k, "value");
+		}
+		rv_store_close(s);
+	}
+	umask(022); /* what exists now must stay private; a later file too */
+	assert_int_equal(rv_store_open(db, &s, err, sizeof(err)), 0);
+	put_str(s, "k/last", "value");
+	expect_private(db, &files);
+	assert_true(files >= 4); /* CURRENT, MANIFEST, a WAL, OPTIONS, LOG... */
+	rv_store_close(s);
+	rv_test_tmpdir_remove(dir);
+}
+
 static void test_open_error(void **state)
 {
 	(void)state;
@@ -257,6 +315,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_mismatch, setup, teardown),
 	    cmocka_unit_test(test_open_error),
+	    cmocka_unit_test(test_file_modes_under_umask_022),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
