@@ -356,6 +356,17 @@ static grpc_status_code pw_limited(struct rv_rpc_ctx *ctx, char *msg, size_t msg
 				  "user and room", msg, msglen);
 }
 
+/* Ends pw_limited's reservation of a guess that will never be checked
+ * (its job could not be queued). */
+static void pw_unadmit(struct rv_rpc_ctx *ctx, enum pw_kind kind)
+{
+	char key[140], addr[64];
+	if (kind != PW_VERIFY || !ctx->ctl->ratelimit)
+		return;
+	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
+	rv_ratelimit_cancel(ctx->ctl->ratelimit, key, addr);
+}
+
 static void pw_job_free(struct pw_job *j)
 {
 	OPENSSL_cleanse(j->password, sizeof(j->password));
@@ -397,8 +408,10 @@ static grpc_status_code with_password(struct rv_rpc_ctx *ctx, const ProtobufCMes
 		return st == GRPC_STATUS_OK ? next(ctx, req, hash, resp, msg, msglen) : st;
 	}
 	struct pw_job *j = calloc(1, sizeof(*j));
-	if (!j)
+	if (!j) {
+		pw_unadmit(ctx, kind);
 		return oom_status(msg, msglen);
+	}
 	j->ctx = ctx;
 	j->kind = kind;
 	j->next = next;
@@ -407,10 +420,12 @@ static grpc_status_code with_password(struct rv_rpc_ctx *ctx, const ProtobufCMes
 	j->req = msg_copy(req);
 	if (!j->req) {
 		pw_job_free(j);
+		pw_unadmit(ctx, kind);
 		return oom_status(msg, msglen);
 	}
 	if (rv_pwpool_submit(ctx->ctl->pwpool, pw_job_main, j) < 0) {
 		pw_job_free(j);
+		pw_unadmit(ctx, kind);
 		snprintf(msg, msglen, "server is shutting down");
 		return GRPC_STATUS_UNAVAILABLE;
 	}
