@@ -31,7 +31,8 @@ struct rv_control_config {
 	uint32_t cq_threads;	    /* completion-queue threads (default 2) */
 	uint32_t max_message_bytes; /* larger requests are refused (default 64 KiB) */
 	uint32_t request_slots;	    /* calls accepted ahead (request_call), default 32 */
-	uint32_t max_connections;   /* live connections; 0: derived from the fd limit */
+	/* [connections] (listener.c) */
+	uint32_t max_connections;      /* live connections; 0: derived from the fd limit */
 	uint64_t handshake_timeout_ns; /* TLS handshake deadline (default 10s) */
 	uint64_t idle_timeout_ns;      /* no call for this long: closed (default 5 min) */
 	/* [argon2] Argon2id cost; defaults are OWASP's: m=19 MiB, t=2, p=1 */
@@ -68,8 +69,9 @@ struct rv_control_config {
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */
 	char metrics_key[RV_CTL_PATH];
 	char metrics_client_ca[RV_CTL_PATH]; /* non-empty: mTLS, client certs checked against it */
+	/* scrapers without a client certificate (docs/metrics.md) */
 	char metrics_token_file[RV_CTL_PATH]; /* non-empty: "Authorization: Bearer <its line>" */
-	char metrics_allow[512]; /* source prefixes allowed without credentials ("" none) */
+	char metrics_allow[512];	      /* addresses/prefixes let in without credentials */
 	/* [log] */
 	enum rv_log_level log_level;
 };

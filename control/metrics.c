@@ -738,9 +738,9 @@ int rv_metrics_start(struct rv_control *ctl, char *err, size_t errlen)
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(m->httpd, MHD_DAEMON_INFO_BIND_PORT);
 	m->port = di ? di->port : 0;
-	rv_log(RV_LOG_INFO, "metrics: https://%s/metrics (port %d); scrapers: %s%s%s", c->metrics_listen,
-	       m->port, m->mtls ? "client certificate, " : "", m->token[0] ? "bearer token, " : "",
-	       m->n_allow ? "allowed addresses" : "");
+	rv_log(RV_LOG_INFO, "metrics: https://%s/metrics (port %d); scrapers: %s%s%s",
+	       c->metrics_listen, m->port, m->mtls ? "client certificate, " : "",
+	       m->token[0] ? "bearer token, " : "", m->n_allow ? "allowed addresses" : "");
 	return 0;
 }
 
