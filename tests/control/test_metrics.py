@@ -42,7 +42,7 @@ def sample(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def scrape(url, cafile, cert=None, token=None):
+def scrape(url, cafile, cert=None, token=None, timeout=10):
     ctx = ssl.create_default_context(cafile=cafile)
     ctx.check_hostname = False
     if cert:
@@ -50,7 +50,7 @@ def scrape(url, cafile, cert=None, token=None):
     req = urllib.request.Request(url)
     if token:
         req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+    with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
         return r.status, r.headers.get("Content-Type"), r.read().decode()
 
 
@@ -173,8 +173,12 @@ class MetricsTest(unittest.TestCase):
         try:
             for _ in range(40):  # more than the old limit of 32, all silent
                 idle.append(socket.create_connection(("127.0.0.1", self.srv.metrics_port), timeout=5))
+            # answered now, not when the idle ones time out (10 s before the fix)
             for _ in range(3):
-                self.assertEqual(self.get().count("# TYPE roomvpn_control_users "), 1)
+                status, _, text = scrape(self.srv.metrics_url(), self.srv.cert_path(), token=TOKEN,
+                                         timeout=5)
+                self.assertEqual(status, 200)
+                self.assertEqual(text.count("# TYPE roomvpn_control_users "), 1)
         finally:
             for s in idle:
                 s.close()
