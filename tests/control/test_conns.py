@@ -7,6 +7,7 @@ import os
 import resource
 import socket
 import tempfile
+import threading
 import unittest
 
 import grpc
@@ -82,6 +83,48 @@ class ConnectionFloodTest(unittest.TestCase):
         self.assertEqual(set(states), {grpc.ChannelConnectivity.READY},
                          "the authenticated connection was dropped: %s" % states)
         self.assertIsNone(self.srv.proc.poll())
+
+
+class TimeoutTest(unittest.TestCase):
+    """handshake_timeout closes a connection that never finishes TLS;
+    idle_timeout closes one that carries no call (grpc's defaults: two
+    minutes, and never)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ControlServer(config={"handshake_timeout": "1s", "idle_timeout": "1s"},
+                                metrics=False).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_silent_connection_closed(self):
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            self.assertEqual(s.recv(1), b"")  # closed by the server, well before 30 s
+        finally:
+            s.close()
+
+    def test_idle_connection_closed(self):
+        rooms = pb("rooms")
+        ch = self.srv.new_channel()
+        states, closed = [], threading.Event()
+
+        def seen(st):
+            states.append(st)
+            if grpc.ChannelConnectivity.READY in states and st != grpc.ChannelConnectivity.READY:
+                closed.set()  # was connected, is not any more
+
+        ch.subscribe(seen)
+        try:
+            fn = ch.unary_unary(LIST, request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=rooms.ListRoomsResponse.FromString)
+            fn(rooms.ListRoomsRequest(), metadata=[("authorization", "Bearer " + self.srv.admin_token())],
+               timeout=20, wait_for_ready=True)
+            self.assertTrue(closed.wait(30), "the idle connection stayed open: %s" % states)
+        finally:
+            ch.close()
 
 
 if __name__ == "__main__":
