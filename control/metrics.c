@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "listener.h"
 #include "metrics.h"
 #include "session.h"
 #include "store.h"
@@ -349,6 +350,25 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	free(v);
 }
 
+/* The gRPC listener's connections (listener.c). */
+static void render_connections(struct sbuf *b)
+{
+	struct rv_listener_stats st;
+
+	rv_listener_stats(&st);
+	render_gauge(b, "roomvpn_control_connections", "Live gRPC connections.",
+		     (long long)st.live);
+	render_gauge(b, "roomvpn_control_connections_max",
+		     "The cap on live gRPC connections (max_connections).", (long long)st.cap);
+	sb_printf(b,
+		  "# HELP roomvpn_control_connections_closed_total gRPC connections closed "
+		  "by the cap, by reason.\n"
+		  "# TYPE roomvpn_control_connections_closed_total counter\n"
+		  "roomvpn_control_connections_closed_total{reason=\"evicted\"} %llu\n"
+		  "roomvpn_control_connections_closed_total{reason=\"refused\"} %llu\n",
+		  (unsigned long long)st.evicted, (unsigned long long)st.refused);
+}
+
 char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 {
 	struct rv_metrics *m = ctl->metrics;
@@ -373,6 +393,7 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 	render_gauge(&b, "roomvpn_control_room_members", "Devices currently in a room.",
 		     count_keys(ctl->store, "m/"));
 	render_tunnels(&b, ctl);
+	render_connections(&b);
 	sb_printf(&b,
 		  "# HELP roomvpn_control_start_time_seconds Start time of the process "
 		  "since the Unix epoch.\n# TYPE roomvpn_control_start_time_seconds gauge\n"

@@ -6,9 +6,11 @@ authenticated call; a real TLS login works during the flood and after it."""
 import os
 import resource
 import socket
+import ssl
 import tempfile
 import threading
 import unittest
+import urllib.request
 
 import grpc
 
@@ -39,7 +41,7 @@ class ConnectionFloodTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="rv-conns-")
         real, harness.CONTROL_BIN = harness.CONTROL_BIN, limited_binary(cls.tmp)
         try:
-            cls.srv = ControlServer(metrics=False).start()
+            cls.srv = ControlServer(config={"metrics_allow": "127.0.0.1"}).start()
         finally:
             harness.CONTROL_BIN = real
 
@@ -83,6 +85,19 @@ class ConnectionFloodTest(unittest.TestCase):
         self.assertEqual(set(states), {grpc.ChannelConnectivity.READY},
                          "the authenticated connection was dropped: %s" % states)
         self.assertIsNone(self.srv.proc.poll())
+        m = self.metrics()
+        self.assertEqual(m["roomvpn_control_connections_max"], LIMIT * 3 // 4)
+        self.assertLessEqual(m["roomvpn_control_connections"], LIMIT * 3 // 4)
+        self.assertGreaterEqual(m['roomvpn_control_connections_closed_total{reason="evicted"}'],
+                                IDLE - LIMIT * 3 // 4)
+
+    def metrics(self):
+        ctx = ssl.create_default_context(cafile=self.srv.cert_path())
+        ctx.check_hostname = False
+        with urllib.request.urlopen(self.srv.metrics_url(), context=ctx, timeout=20) as r:
+            text = r.read().decode()
+        return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                for l in text.splitlines() if l and not l.startswith("#")}
 
 
 class TimeoutTest(unittest.TestCase):
