@@ -15,6 +15,8 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->cq_threads = 2;
 	c->max_message_bytes = 64 * 1024;
 	c->request_slots = 32;
+	c->handshake_timeout_ns = 10ull * 1000000000ull;
+	c->idle_timeout_ns = 300ull * 1000000000ull;
 	c->argon2_m_kib = 19 * 1024; /* OWASP: m=19 MiB, t=2, p=1 */
 	c->argon2_t = 2;
 	c->argon2_p = 1;
@@ -74,6 +76,9 @@ static const struct key keys[] = {
     U32("cq_threads", cq_threads, 1, 64),
     U32("max_message_bytes", max_message_bytes, 1024, 64u << 20),
     U32("request_slots", request_slots, 1, 4096),
+    U32("max_connections", max_connections, 0, 1000000),
+    DUR("handshake_timeout", handshake_timeout_ns),
+    DUR("idle_timeout", idle_timeout_ns),
     U32("argon2_memory_kib", argon2_m_kib, 8, 4u << 20),
     U32("argon2_iterations", argon2_t, 1, 100),
     U32("argon2_parallelism", argon2_p, 1, 64),
@@ -102,6 +107,8 @@ static const struct key keys[] = {
     STR("metrics_cert", metrics_cert),
     STR("metrics_key", metrics_key),
     STR("metrics_client_ca", metrics_client_ca),
+    STR("metrics_token_file", metrics_token_file),
+    STR("metrics_allow", metrics_allow),
     {"log_level", K_LOG, offsetof(struct rv_control_config, log_level), 0, 0, 0},
 };
 

@@ -31,6 +31,10 @@ struct rv_control_config {
 	uint32_t cq_threads;	    /* completion-queue threads (default 2) */
 	uint32_t max_message_bytes; /* larger requests are refused (default 64 KiB) */
 	uint32_t request_slots;	    /* calls accepted ahead (request_call), default 32 */
+	/* [connections] (listener.c) */
+	uint32_t max_connections;      /* live connections; 0: derived from the fd limit */
+	uint64_t handshake_timeout_ns; /* TLS handshake deadline (default 10s) */
+	uint64_t idle_timeout_ns;      /* no call for this long: closed (default 5 min) */
 	/* [argon2] Argon2id cost; defaults are OWASP's: m=19 MiB, t=2, p=1 */
 	uint32_t argon2_m_kib;
 	uint32_t argon2_t;
@@ -70,6 +74,9 @@ struct rv_control_config {
 	uint64_t audit_refused_interval_ns; /* default 1 min; 0: a record for each */
 	uint32_t audit_retention_days;	    /* older records pruned (90); 0: kept */
 	uint32_t audit_max_records;	    /* oldest pruned beyond this (1000000); 0: no cap */
+	/* scrapers without a client certificate (docs/metrics.md) */
+	char metrics_token_file[RV_CTL_PATH]; /* non-empty: "Authorization: Bearer <its line>" */
+	char metrics_allow[512];	      /* addresses/prefixes let in without credentials */
 	/* [log] */
 	enum rv_log_level log_level;
 };

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "config.h"
 #include "control.h"
+#include "listener.h"
 #include "methods.h"
 #include "password.h"
 #include "ratelimit.h"
@@ -274,6 +275,14 @@ static int cmd_serve(const struct opts *o)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	ctl.start_ns = rv_control_now_mono();
+	uint64_t nofile = rv_listener_raise_nofile();
+	if (!ctl.cfg.max_connections)
+		ctl.cfg.max_connections = rv_listener_default_cap(nofile);
+	else if (ctl.cfg.max_connections > rv_listener_default_cap(nofile))
+		rv_log(RV_LOG_WARN,
+		       "max_connections %u leaves under a quarter of the %llu descriptors for "
+		       "the rest: raise LimitNOFILE",
+		       ctl.cfg.max_connections, (unsigned long long)nofile);
 	if (open_store(&ctl) != 0)
 		return 1;
 	if (start_modules(&ctl) != 0)

@@ -8,17 +8,25 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
+#include "listener.h"
 #include "metrics.h"
 #include "session.h"
 #include "store.h"
 
 #define N_SLOTS	     64
+#define N_ALLOW	     16 /* metrics_allow prefixes */
+#define CONN_LIMIT   64 /* libmicrohttpd refuses connections past this */
+#define CONN_CAP     48 /* at this many, the oldest unanswered one is closed */
+#define CONN_TIMEOUT 5	/* seconds a connection may sit without progress */
 #define N_CODES	     17 /* grpc status codes 0..16 */
 #define NAME_MAX_LEN 96
 
@@ -46,6 +54,21 @@ struct rv_metrics {
 	int port;
 	bool mtls;
 	char *cert_pem, *key_pem, *ca_pem;
+	char token[256]; /* metrics_token_file's first line; "" none */
+	struct prefix {
+		int family;
+		uint8_t addr[16];
+		unsigned len;
+	} allow[N_ALLOW];
+	unsigned n_allow;
+	/* open connections, oldest first; only the daemon's one thread
+	 * (notify and request callbacks) touches them */
+	struct scrape_conn {
+		struct MHD_Connection *conn;
+		int fd;
+		bool answered, shut;
+	} conns[CONN_LIMIT];
+	unsigned n_conns;
 	struct rv_control *ctl;
 };
 
@@ -327,6 +350,25 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	free(v);
 }
 
+/* The gRPC listener's connections (listener.c). */
+static void render_connections(struct sbuf *b)
+{
+	struct rv_listener_stats st;
+
+	rv_listener_stats(&st);
+	render_gauge(b, "roomvpn_control_connections", "Live gRPC connections.",
+		     (long long)st.live);
+	render_gauge(b, "roomvpn_control_connections_max",
+		     "The cap on live gRPC connections (max_connections).", (long long)st.cap);
+	sb_printf(b,
+		  "# HELP roomvpn_control_connections_closed_total gRPC connections closed "
+		  "by the cap, by reason.\n"
+		  "# TYPE roomvpn_control_connections_closed_total counter\n"
+		  "roomvpn_control_connections_closed_total{reason=\"evicted\"} %llu\n"
+		  "roomvpn_control_connections_closed_total{reason=\"refused\"} %llu\n",
+		  (unsigned long long)st.evicted, (unsigned long long)st.refused);
+}
+
 char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 {
 	struct rv_metrics *m = ctl->metrics;
@@ -351,6 +393,7 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 	render_gauge(&b, "roomvpn_control_room_members", "Devices currently in a room.",
 		     count_keys(ctl->store, "m/"));
 	render_tunnels(&b, ctl);
+	render_connections(&b);
 	sb_printf(&b,
 		  "# HELP roomvpn_control_start_time_seconds Start time of the process "
 		  "since the Unix epoch.\n# TYPE roomvpn_control_start_time_seconds gauge\n"
@@ -451,6 +494,162 @@ static bool client_cert_ok(struct MHD_Connection *conn)
 	return gnutls_certificate_verify_peers2(tls, &status) == 0 && status == 0;
 }
 
+/* ---- who may scrape ------------------------------------------------------ */
+
+/* metrics_allow: "10.0.0.0/8, ::1, 192.0.2.7" (no length: one address). */
+static int parse_allow(struct rv_metrics *m, const char *list, char *err, size_t errlen)
+{
+	char copy[sizeof(m->ctl->cfg.metrics_allow)];
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t;
+	     t = strtok_r(NULL, ", ", &save)) {
+		struct prefix *p = &m->allow[m->n_allow];
+		char *slash = strchr(t, '/'), *end = NULL;
+		if (m->n_allow == N_ALLOW) {
+			snprintf(err, errlen, "metrics_allow: more than %d prefixes", N_ALLOW);
+			return -1;
+		}
+		if (slash)
+			*slash = '\0';
+		p->family = strchr(t, ':') ? AF_INET6 : AF_INET;
+		unsigned max = p->family == AF_INET6 ? 128 : 32;
+		p->len = slash ? (unsigned)strtoul(slash + 1, &end, 10) : max;
+		if (inet_pton(p->family, t, p->addr) != 1 || p->len > max ||
+		    (slash && (end == slash + 1 || *end))) {
+			snprintf(err, errlen, "metrics_allow: '%s' is not an address or prefix", t);
+			return -1;
+		}
+		m->n_allow++;
+	}
+	return 0;
+}
+
+static bool prefix_match(const struct prefix *p, const uint8_t *addr)
+{
+	unsigned bytes = p->len / 8, bits = p->len % 8;
+	if (memcmp(p->addr, addr, bytes) != 0)
+		return false;
+	return !bits || ((p->addr[bytes] ^ addr[bytes]) & (0xff00 >> bits)) == 0;
+}
+
+static bool source_allowed(const struct rv_metrics *m, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	uint8_t v4[4];
+	const uint8_t *v6 = NULL;
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		v6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)v6)) {
+			memcpy(v4, v6 + 12, 4);
+			v6 = NULL;
+		}
+	} else {
+		return false;
+	}
+	for (unsigned i = 0; i < m->n_allow; i++) {
+		const struct prefix *p = &m->allow[i];
+		if (p->family == AF_INET6 ? v6 && prefix_match(p, v6) : !v6 && prefix_match(p, v4))
+			return true;
+	}
+	return false;
+}
+
+/* "Authorization: Bearer <metrics token>", compared in constant time. */
+static bool token_ok(const struct rv_metrics *m, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	size_t n = strlen(m->token);
+	unsigned diff = 0;
+
+	if (!n || !h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(h[7 + i] ^ m->token[i]);
+	return diff == 0;
+}
+
+/* Any one of the configured ways in: a client certificate from
+ * metrics_client_ca, the bearer token, or an allowed source address. */
+static bool scraper_ok(const struct rv_metrics *m, struct MHD_Connection *conn)
+{
+	return (m->mtls && client_cert_ok(conn)) || token_ok(m, conn) || source_allowed(m, conn);
+}
+
+static int load_token(struct rv_metrics *m, const char *path, char *err, size_t errlen)
+{
+	char *text = read_file(path, err, errlen);
+	if (!text)
+		return -1;
+	text[strcspn(text, "\r\n")] = '\0';
+	size_t n = strlen(text);
+	if (n < 16 || n >= sizeof(m->token) || strpbrk(text, " \t")) {
+		snprintf(err, errlen,
+			 "metrics_token_file %s: the first line must be a token of 16 to %zu "
+			 "characters without blanks",
+			 path, sizeof(m->token) - 1);
+		free(text);
+		return -1;
+	}
+	memcpy(m->token, text, n + 1);
+	OPENSSL_cleanse(text, n);
+	free(text);
+	return 0;
+}
+
+/* ---- connections ----------------------------------------------------------- */
+
+/* The daemon's thread, for every connection opened or closed. At CONN_CAP
+ * open connections a new one shuts down (shutdown(2)) the oldest one that
+ * has not sent an admitted request yet, so idle or slow connections cannot starve scrapes;
+ * libmicrohttpd then closes it. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct rv_metrics *m = cls;
+	(void)socket_ctx;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		for (unsigned i = 0; i < m->n_conns; i++)
+			if (m->conns[i].conn == conn) {
+				memmove(&m->conns[i], &m->conns[i + 1],
+					(m->n_conns - i - 1) * sizeof(m->conns[0]));
+				m->n_conns--;
+				break;
+			}
+		return;
+	}
+	unsigned live = 0;
+	for (unsigned i = 0; i < m->n_conns; i++)
+		live += !m->conns[i].shut;
+	for (unsigned i = 0; live >= CONN_CAP && i < m->n_conns; i++) {
+		struct scrape_conn *c = &m->conns[i];
+		if (c->shut || c->answered)
+			continue;
+		shutdown(c->fd, SHUT_RDWR);
+		c->shut = true;
+		live--;
+	}
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (m->n_conns < CONN_LIMIT && ci)
+		m->conns[m->n_conns++] = (struct scrape_conn){.conn = conn, .fd = ci->connect_fd};
+}
+
+static void mark_answered(struct rv_metrics *m, struct MHD_Connection *conn)
+{
+	for (unsigned i = 0; i < m->n_conns; i++)
+		if (m->conns[i].conn == conn)
+			m->conns[i].answered = true;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *text)
 {
 	struct MHD_Response *r =
@@ -473,10 +672,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)con_cls;
 	if (*upload_len)
 		return reply(conn, MHD_HTTP_BAD_REQUEST, "no request body expected\n");
-	if (m->mtls && !client_cert_ok(conn))
+	if (scraper_ok(m, conn))
+		mark_answered(m, conn); /* not the first to go any more */
+	else
 		return reply(conn, MHD_HTTP_FORBIDDEN,
-			     "a client certificate from the metrics CA "
-			     "is required\n");
+			     "metrics need a client certificate from metrics_client_ca, "
+			     "\"Authorization: Bearer <token of metrics_token_file>\", or a "
+			     "source address in metrics_allow\n");
 	if (strcmp(url, "/metrics") != 0)
 		return reply(conn, MHD_HTTP_NOT_FOUND, "not found; try /metrics\n");
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -518,6 +720,13 @@ static int load_pems(struct rv_metrics *m, const struct rv_control_config *c, ch
 			return -1;
 		m->mtls = true;
 	}
+	if (c->metrics_token_file[0] && load_token(m, c->metrics_token_file, err, errlen) < 0)
+		return -1;
+	if (parse_allow(m, c->metrics_allow, err, errlen) < 0)
+		return -1;
+	if (!m->mtls && !m->token[0] && !m->n_allow)
+		rv_log(RV_LOG_WARN, "metrics: every scrape is refused: set metrics_token_file, "
+				    "metrics_client_ca or metrics_allow (docs/metrics.md)");
 	return 0;
 }
 
@@ -539,7 +748,8 @@ int rv_metrics_start(struct rv_control *ctl, char *err, size_t errlen)
 	    flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_HTTPS_MEM_CERT, m->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, m->key_pem,
 	    MHD_OPTION_HTTPS_MEM_TRUST, m->mtls ? m->ca_pem : NULL, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+	    (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
 	if (!m->httpd) {
 		snprintf(err, errlen,
 			 "metrics: cannot serve HTTPS on %s (address in use, or a bad "
@@ -549,8 +759,9 @@ int rv_metrics_start(struct rv_control *ctl, char *err, size_t errlen)
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(m->httpd, MHD_DAEMON_INFO_BIND_PORT);
 	m->port = di ? di->port : 0;
-	rv_log(RV_LOG_INFO, "metrics: https://%s/metrics%s (port %d)", c->metrics_listen,
-	       m->mtls ? " with client certificates" : "", m->port);
+	rv_log(RV_LOG_INFO, "metrics: https://%s/metrics (port %d); scrapers: %s%s%s",
+	       c->metrics_listen, m->port, m->mtls ? "client certificate, " : "",
+	       m->token[0] ? "bearer token, " : "", m->n_allow ? "allowed addresses" : "");
 	return 0;
 }
 
@@ -573,5 +784,6 @@ void rv_metrics_fini(struct rv_control *ctl)
 	free(m->cert_pem);
 	free(m->key_pem);
 	free(m->ca_pem);
+	OPENSSL_cleanse(m->token, sizeof(m->token));
 	free(m);
 }

@@ -52,9 +52,13 @@ grpc_status_code rv_scope_check(struct rv_rpc_ctx *ctx, const struct rv_method *
 				const char *authorization, const ProtobufCMessage *req, char *msg,
 				size_t msglen)
 {
-	memset(&ctx->who, 0, sizeof(ctx->who));
-	if (m->scope == RV_SCOPE_PUBLIC)
+	if (m->scope == RV_SCOPE_PUBLIC) {
+		memset(&ctx->who, 0, sizeof(ctx->who));
 		return GRPC_STATUS_OK;
+	}
+	if (ctx->who.authenticated) /* server.c resolved the token before parsing */
+		goto scope;
+	memset(&ctx->who, 0, sizeof(ctx->who));
 	if (!authorization || !authorization[0]) {
 		snprintf(msg, msglen,
 			 "%s needs a session token: send metadata \"authorization: "
@@ -69,6 +73,7 @@ grpc_status_code rv_scope_check(struct rv_rpc_ctx *ctx, const struct rv_method *
 	grpc_status_code st = rv_auth_resolve(ctx->ctl, authorization + 7, &ctx->who, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		return st;
+scope:
 	switch (m->scope) {
 	case RV_SCOPE_USER:
 		return GRPC_STATUS_OK;

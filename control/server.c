@@ -21,8 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "auth.h"
+#include "listener.h"
 #include "log.h"
 #include "scope.h"
 #include "tls.h"
@@ -327,13 +330,55 @@ void rv_rpc_complete(struct rv_rpc_ctx *ctx, grpc_status_code status, ProtobufCM
 	unary_finish(c, status, resp, msg);
 }
 
-/* Decodes the request and runs the scope check; OK or an error status. */
+/* A protected method's bearer token, checked before the request is even
+ * parsed. Every invalid token (missing, unknown, expired, revoked, its user
+ * disabled or gone) gets the same answer, so a caller learns nothing about
+ * tokens it does not hold. Fills c->ctx.who; the scope check after parsing
+ * uses it (scope.c). */
+static grpc_status_code authenticate(struct call *c, char *msg, size_t msglen)
+{
+	char auth[512], detail[256];
+
+	memset(&c->ctx.who, 0, sizeof(c->ctx.who));
+	if (c->m->scope == RV_SCOPE_PUBLIC)
+		return GRPC_STATUS_OK;
+	const char *hdr = md_value(&c->md_in, "authorization", auth, sizeof(auth));
+	if (hdr && strncasecmp(hdr, "Bearer ", 7) == 0 && hdr[7]) {
+		grpc_status_code st =
+		    rv_auth_resolve(c->srv->ctl, hdr + 7, &c->ctx.who, detail, sizeof(detail));
+		if (st == GRPC_STATUS_OK) {
+			rv_listener_authenticated(c->peer);
+			return st;
+		}
+		if (st != GRPC_STATUS_UNAUTHENTICATED) { /* the store failed, not the token */
+			snprintf(msg, msglen, "%s", detail);
+			return st;
+		}
+		memset(&c->ctx.who, 0, sizeof(c->ctx.who));
+	}
+	snprintf(msg, msglen,
+		 "%s needs a valid session token (this one is missing, unknown, expired or "
+		 "revoked): send metadata \"authorization: Bearer <token>\" from "
+		 "AuthService/Login",
+		 c->m->path);
+	return GRPC_STATUS_UNAUTHENTICATED;
+}
+
+/* Token check, then the request's decoding, then the scope check; OK or an
+ * error status. A stream checks all three on its first message only. */
 static grpc_status_code decode_and_check(struct call *c, ProtobufCMessage **req, char *msg,
 					 size_t msglen)
 {
 	size_t len = 0;
-	uint8_t *bytes = buffer_bytes(c->recv_buf, &len);
+	uint8_t *bytes;
+	grpc_status_code st;
 
+	if (!c->authorized && (st = authenticate(c, msg, msglen)) != GRPC_STATUS_OK) {
+		grpc_byte_buffer_destroy(c->recv_buf);
+		c->recv_buf = NULL;
+		return st;
+	}
+	bytes = buffer_bytes(c->recv_buf, &len);
 	grpc_byte_buffer_destroy(c->recv_buf);
 	c->recv_buf = NULL;
 	if (!bytes) {
@@ -351,7 +396,7 @@ static grpc_status_code decode_and_check(struct call *c, ProtobufCMessage **req,
 		return GRPC_STATUS_OK;
 	char auth[512];
 	const char *hdr = md_value(&c->md_in, "authorization", auth, sizeof(auth));
-	grpc_status_code st = rv_scope_check(&c->ctx, c->m, hdr, *req, msg, msglen);
+	st = rv_scope_check(&c->ctx, c->m, hdr, *req, msg, msglen);
 	if (st != GRPC_STATUS_OK) {
 		protobuf_c_message_free_unpacked(*req, NULL);
 		*req = NULL;
@@ -746,9 +791,16 @@ static int bind_tls(struct rv_server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+/* A duration as a grpc integer arg in ms (0 stays "off" for grpc: INT_MAX). */
+static int ms_arg(uint64_t ns)
+{
+	uint64_t ms = ns / 1000000ull;
+	return ms == 0 || ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 static grpc_server *create_server(const struct rv_control_config *cfg)
 {
-	grpc_arg args[3] = {
+	grpc_arg args[5] = {
 	    {.type = GRPC_ARG_INTEGER,
 	     .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 	     .value.integer = (int)cfg->max_message_bytes},
@@ -756,8 +808,16 @@ static grpc_server *create_server(const struct rv_control_config *cfg)
 	     .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
 	     .value.integer = 16 * 1024 * 1024},
 	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+	    /* TLS must be done this soon after the connect */
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+	     .value.integer = ms_arg(cfg->handshake_timeout_ns)},
+	    /* a connection without calls for this long gets GOAWAY and is closed */
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+	     .value.integer = ms_arg(cfg->idle_timeout_ns)},
 	};
-	grpc_channel_args ca = {.num_args = 3, .args = args};
+	grpc_channel_args ca = {.num_args = 5, .args = args};
 	return grpc_server_create(&ca, NULL);
 }
 
@@ -782,6 +842,10 @@ int rv_server_start(struct rv_control *ctl, const struct rv_method *methods, siz
 	if (bind_tls(srv, err, errlen) != 0)
 		goto err_server;
 	grpc_server_start(srv->server);
+	if (rv_listener_watch(srv->port, ctl->cfg.max_connections) != 0) {
+		snprintf(err, errlen, "cannot find the listening socket of port %d", srv->port);
+		goto err_started;
+	}
 	for (unsigned i = 0; i < ctl->cfg.request_slots; i++)
 		if (request_one(srv) != 0) {
 			snprintf(err, errlen, "cannot post request slots");
@@ -846,6 +910,7 @@ void rv_server_stop(struct rv_server *srv, unsigned grace_ms)
 	if (!srv)
 		return;
 	atomic_store(&srv->stopping, true);
+	rv_listener_unwatch();
 	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
 	/* Streams never end by themselves: finish them now. A stream stays in
 	 * the list (and alive) until its close event, which takes srv->mu. */

@@ -125,7 +125,10 @@ dataplane_agent = $RUN/agent.sock
 rekey_interval = 5s
 heartbeat_timeout = 4s
 metrics_listen = $CTL_IP:9443
+metrics_token_file = $RUN/metrics.token
 EOF
+echo e2e-metrics-token-0123456789 >"$RUN/metrics.token"
+echo "Authorization: Bearer e2e-metrics-token-0123456789" >"$RUN/metrics.hdr"
 echo admin-password-1 | "$CTL" init --config "$RUN/control.conf" --state-dir "$RUN/state" \
 	--admin admin >/dev/null 2>&1 || die "control init"
 ip netns exec "$(mns 9)" "$CTL" serve --config "$RUN/control.conf" >"$RUN/control.log" 2>&1 &
@@ -403,7 +406,7 @@ H=$(health alice) || die "Health as alice"
 pass "Health: alice's and bob's tunnels up over udp with bytes both ways and RTT; alice sees only hers: $H"
 
 # The same figures as Prometheus metrics (promtool lints the scrape).
-ip netns exec "$(mns 9)" curl -sf --cacert "$RUN/tls.crt" "https://$CTL_IP:9443/metrics" \
+ip netns exec "$(mns 9)" curl -sf --cacert "$RUN/tls.crt" -H @"$RUN/metrics.hdr" "https://$CTL_IP:9443/metrics" \
 	>"$RUN/metrics.txt" || die "metrics scrape"
 promtool check metrics <"$RUN/metrics.txt" || die "promtool check metrics: $(head -c 2000 "$RUN/metrics.txt")"
 for m in roomvpn_tunnels_up roomvpn_tunnel_rx_bytes_total roomvpn_tunnel_tx_bytes_total \

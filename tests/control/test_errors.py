@@ -5,6 +5,7 @@ are covered too."""
 import glob
 import importlib
 import os
+import time
 import unittest
 
 import grpc
@@ -112,6 +113,60 @@ class ErrorsTest(unittest.TestCase):
                 e = rpc_error(self.srv.call_raw, path, junk, token=tok)
                 self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT, path)
                 self.assertIn("malformed", e.details())
+
+    def test_token_checked_before_the_request_is_parsed(self):
+        n = 0
+        for path, req, resp, kind in self.methods:
+            if path in PUBLIC:
+                continue
+            for token in (None, "rvs_forged-token"):
+                if kind:
+                    e = rpc_error(self.open_stream, path, kind, b"\xff\xff\xff", token)
+                else:
+                    e = rpc_error(self.srv.call_raw, path, b"\xff\xff\xff\xff", token=token)
+                if e.code() == grpc.StatusCode.UNIMPLEMENTED:  # in the protocol, not served yet
+                    break
+                self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED, (path, e.details()))
+                self.assertNotIn("malformed", e.details(), path)
+            n += 1
+        self.assertGreaterEqual(n, 10)
+
+    def test_one_error_for_every_invalid_token(self):
+        rooms, auth = pb("rooms"), pb("auth")
+        path = "/roomvpn.v1.RoomService/List"
+        # revoked: the second device of a user whose first session logged out everywhere
+        self.srv.user_token("tok-victim")
+        first = self.srv.login("tok-victim", "user-password-1", "first").session_token
+        revoked = self.srv.login("tok-victim", "user-password-1", "second").session_token
+        self.srv.call("/roomvpn.v1.AuthService/Logout", auth.LogoutRequest(all_devices=True),
+                      pb("common").Empty, first)
+        answers = {}
+        for name, token in (("missing", None), ("fake", "rvs_forged-token"),
+                            ("logged out", first), ("revoked", revoked)):
+            e = rpc_error(self.srv.call, path, rooms.ListRoomsRequest(), rooms.ListRoomsResponse, token)
+            answers[name] = (e.code(), e.details())
+        self.assertEqual(len(set(answers.values())), 1, answers)
+        self.assertEqual(answers["fake"][0], grpc.StatusCode.UNAUTHENTICATED)
+        self.expired_answer_is(answers["fake"])
+
+    def expired_answer_is(self, expected):
+        srv = ControlServer(config={"session_ttl": "1s"}, metrics=False).start()
+        try:
+            tok = srv.login(srv.admin, srv.password).session_token
+            rooms = pb("rooms")
+            call = lambda: srv.call("/roomvpn.v1.RoomService/List", rooms.ListRoomsRequest(),
+                                    rooms.ListRoomsResponse, tok)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # until the session has expired
+                try:
+                    call()
+                except grpc.RpcError as e:
+                    self.assertEqual((e.code(), e.details()), expected)
+                    return
+                time.sleep(0.1)
+            self.fail("the 1s session never expired")
+        finally:
+            srv.stop()
 
     def test_oversize_request_refused(self):
         e = rpc_error(self.srv.call_raw, "/roomvpn.v1.AuthService/Login", b"\x0a" + b"\x80\x80\x08" + b"a" * 131072)

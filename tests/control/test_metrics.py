@@ -1,8 +1,9 @@
 """Prometheus metrics over HTTPS (harness.py starts the server with
 metrics_listen on loopback): `promtool check metrics` passes on the scrape,
 counters and gauges move as RPCs happen, plain HTTP and other paths are
-refused, and with metrics_client_ca only a client certificate from that CA
-gets in (mTLS)."""
+refused; nobody scrapes without credentials: a client certificate from
+metrics_client_ca (mTLS), the bearer token of metrics_token_file, or a source
+address in metrics_allow; idle connections cannot starve a scrape."""
 import os
 import re
 import shutil
@@ -41,19 +42,45 @@ def sample(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def scrape(url, cafile, cert=None):
+def scrape(url, cafile, cert=None, token=None, timeout=10):
     ctx = ssl.create_default_context(cafile=cafile)
     ctx.check_hostname = False
     if cert:
         ctx.load_cert_chain(*cert)
-    with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
         return r.status, r.headers.get("Content-Type"), r.read().decode()
+
+
+TOKEN = "metrics-test-token-0123456789abcdef"
+
+
+def token_server(config=None):
+    """A server whose metrics take the bearer token TOKEN (file in its tmp dir)."""
+    srv = ControlServer(config=config)
+    path = os.path.join(srv.tmp, "metrics.token")
+    with open(path, "w") as f:
+        f.write(TOKEN + "\n")
+    srv.config["metrics_token_file"] = path
+    srv._write_config()
+    return srv.start()
+
+
+def refused(fn, *args, **kwargs):
+    """The HTTP status of a refused scrape (fails if it succeeds)."""
+    try:
+        fn(*args, **kwargs)
+    except urllib.error.HTTPError as e:
+        return e.code
+    raise AssertionError("the scrape succeeded")
 
 
 class MetricsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = ControlServer(config={"login_fail_per_addr": "1000"}).start()
+        cls.srv = token_server(config={"login_fail_per_addr": "1000"})
         cls.admin = cls.srv.admin_token()
 
     @classmethod
@@ -61,7 +88,7 @@ class MetricsTest(unittest.TestCase):
         cls.srv.stop()
 
     def get(self):
-        status, ctype, text = scrape(self.srv.metrics_url(), self.srv.cert_path())
+        status, ctype, text = scrape(self.srv.metrics_url(), self.srv.cert_path(), token=TOKEN)
         self.assertEqual(status, 200)
         self.assertTrue(ctype.startswith("text/plain; version=0.0.4"), ctype)
         return text
@@ -112,7 +139,8 @@ class MetricsTest(unittest.TestCase):
 
     def test_refuses_plain_http_and_other_paths(self):
         with self.assertRaises(urllib.error.HTTPError) as cm:
-            scrape(self.srv.metrics_url().replace("/metrics", "/other"), self.srv.cert_path())
+            scrape(self.srv.metrics_url().replace("/metrics", "/other"), self.srv.cert_path(),
+                   token=TOKEN)
         self.assertEqual(cm.exception.code, 404)
         s = socket.create_connection(("127.0.0.1", self.srv.metrics_port), timeout=5)
         try:
@@ -128,9 +156,61 @@ class MetricsTest(unittest.TestCase):
         try:
             ca = make_ca(other, "other")
             with self.assertRaises((ssl.SSLError, urllib.error.URLError)):
-                scrape(self.srv.metrics_url(), ca[0])
+                scrape(self.srv.metrics_url(), ca[0], token=TOKEN)
         finally:
             shutil.rmtree(other, ignore_errors=True)
+
+    def test_no_scrape_without_credentials(self):
+        url, ca = self.srv.metrics_url(), self.srv.cert_path()
+        self.assertEqual(refused(scrape, url, ca), 403)
+        self.assertEqual(refused(scrape, url, ca, token=TOKEN[:-1] + "X"), 403)
+        self.assertEqual(refused(scrape, url, ca, token=TOKEN + "X"), 403)
+        self.assertEqual(refused(scrape, url.replace("/metrics", "/other"), ca), 403)
+        self.assertEqual(scrape(url, ca, token=TOKEN)[0], 200)
+
+    def test_idle_connections_do_not_starve_scrapes(self):
+        idle = []
+        try:
+            for _ in range(40):  # more than the old limit of 32, all silent
+                idle.append(socket.create_connection(("127.0.0.1", self.srv.metrics_port), timeout=5))
+            # answered now, not when the idle ones time out (10 s before the fix)
+            for _ in range(3):
+                status, _, text = scrape(self.srv.metrics_url(), self.srv.cert_path(), token=TOKEN,
+                                         timeout=5)
+                self.assertEqual(status, 200)
+                self.assertEqual(text.count("# TYPE roomvpn_control_users "), 1)
+        finally:
+            for s in idle:
+                s.close()
+
+
+class MetricsAllowTest(unittest.TestCase):
+    """metrics_allow admits source addresses without credentials, others not."""
+
+    def check(self, allow, ok):
+        srv = ControlServer(config={"metrics_allow": allow}).start()
+        try:
+            if ok:
+                self.assertEqual(scrape(srv.metrics_url(), srv.cert_path())[0], 200)
+            else:
+                self.assertEqual(refused(scrape, srv.metrics_url(), srv.cert_path()), 403)
+        finally:
+            srv.stop()
+
+    def test_loopback_allowed(self):
+        self.check("10.0.0.0/8, 127.0.0.0/8", True)
+
+    def test_other_prefix_refused(self):
+        self.check("10.0.0.0/8 ::1", False)
+
+    def test_bad_prefix_refused_at_start(self):
+        srv = ControlServer(config={"metrics_allow": "127.0.0.1/40"})
+        try:
+            srv.start(wait=False)
+            self.assertNotEqual(srv.proc.wait(timeout=30), 0)
+            self.assertIn("metrics_allow", srv.read_log())
+        finally:
+            srv.stop()
 
 
 def openssl(*args):
