@@ -89,11 +89,13 @@ static unsigned find_peer(uint32_t peer_id)
  * re-key and End: a peer-id a client names is only ever its own. */
 static unsigned find_owned(uint32_t peer_id, uint64_t device_id, uint64_t room_id)
 {
-	unsigned i = find_peer(peer_id);
+	unsigned i;
 
-	if (i < reg.n && (reg.t[i].device != device_id || reg.t[i].room != room_id))
-		return reg.n;
-	return i;
+	for (i = 0; i < reg.n; i++)
+		if (reg.t[i].peer_id == peer_id && reg.t[i].device == device_id &&
+		    reg.t[i].room == room_id)
+			break;
+	return peer_id ? i : reg.n;
 }
 
 bool rv_session_owned_by(uint32_t peer_id, uint64_t device_id, uint64_t room_id)
@@ -407,7 +409,7 @@ static int drop_entry(struct rv_control *ctl, unsigned i, const char *reason, bo
 {
 	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s",
 	       reg.t[i].peer_id, reg.t[i].device, reg.t[i].room_name, reason);
-	int rc = delete_dp_session(ctl, reg.t[i].peer_id);
+	int rc = reg.t[i].peer_id ? delete_dp_session(ctl, reg.t[i].peer_id) : 0;
 	if (kick)
 		push_kick(&reg.t[i], reason);
 	else if (reg.t[i].stream)
@@ -699,7 +701,10 @@ static bool dp_runs_for(struct rv_control *ctl, uint32_t peer_id, uint64_t room_
  * control-plane restart the data plane may still run the caller's tunnel:
  * it is re-registered if the caller's device is a member of @room and the
  * data plane runs that peer-id in @room for a VIP the store gives to the
- * caller's device. Anything else is refused. */
+ * caller's device. Any other peer-id is refused: it is never bound. The
+ * member's stream itself is kept (its tunnel ended while it was away, say
+ * frozen): it joins the device's entry of the room, or a new entry without
+ * a peer-id (0), which the client's next Bootstrap fills. */
 static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 			      const Roomvpn__V1__Hello *h, const Roomvpn__V1__RoomRecord *room,
 			      char *msg, size_t msglen)
@@ -711,17 +716,31 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 			 "this device is no longer a member of room %s (kicked or left)", h->room);
 		return GRPC_STATUS_NOT_FOUND;
 	}
-	if (!h->peer_id || h->peer_id > RV_SESSION_PEER_ID_MAX || reg.n == MAX_TUNNELS ||
-	    !dp_runs_for(ctx->ctl, h->peer_id, room->id, dev)) {
+	bool runs = h->peer_id && h->peer_id <= RV_SESSION_PEER_ID_MAX &&
+		    dp_runs_for(ctx->ctl, h->peer_id, room->id, dev);
+	unsigned i, quota = ctx->ctl->cfg.max_tunnels_per_user;
+	for (i = 0; !runs && i < reg.n; i++)
+		if (reg.t[i].room == room->id && reg.t[i].device == dev) {
+			reg.t[i].stream = s; /* its own tunnel of this room */
+			reg.t[i].last_hb_ns = now;
+			return GRPC_STATUS_OK;
+		}
+	if (reg.n == MAX_TUNNELS ||
+	    (!runs && quota && tunnels_of_user(ctx->who.user_id) >= quota)) {
 		snprintf(msg, msglen, "no tunnel with peer-id %u in room %s for this device",
 			 h->peer_id, h->room);
 		return GRPC_STATUS_NOT_FOUND;
 	}
+	if (!runs)
+		rv_log(RV_LOG_INFO,
+		       "keepalive Hello of %s (device %" PRIu64 ") for peer-id %u: no such tunnel "
+		       "in room %s (not bound); the stream waits for its next bootstrap",
+		       ctx->who.username, dev, h->peer_id, room->name);
 	struct tunnel_entry *e = &reg.t[reg.n++];
 	*e = (struct tunnel_entry){.room = room->id,
 				   .device = dev,
 				   .user = ctx->who.user_id,
-				   .peer_id = h->peer_id,
+				   .peer_id = runs ? h->peer_id : 0,
 				   .stream = s,
 				   .keyed_ns = now,
 				   .created_ns = now,
@@ -729,8 +748,9 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
 	note_room(e, room);
 	note_dp_routes(e, room);
-	rv_log(RV_LOG_INFO, "tunnel peer-id %u of %s (device %" PRIu64 ") in room %s adopted",
-	       h->peer_id, ctx->who.username, dev, room->name);
+	if (runs)
+		rv_log(RV_LOG_INFO, "tunnel peer-id %u of %s (device %" PRIu64 ") in room %s adopted",
+		       h->peer_id, ctx->who.username, dev, room->name);
 	return GRPC_STATUS_OK;
 }
 

@@ -78,9 +78,17 @@ class TakeoverTest(unittest.TestCase):
         self.assertIn("not its tunnel", self.srv.read_log(tail=1 << 20))
 
     def test_hello_does_not_steer_peer_ids(self):
+        # Her stream is kept (it waits for her next bootstrap) but the
+        # peer-id she names is not bound: no re-key, no End of it.
         for pid in (0xFFFFFE, 0xFFFFFF, 0x123456, self.victim.peer_id + 1):
+            if pid in self.dp.sessions():
+                continue
             ka = Keepalive(self.srv, self.mallory).hello("mallory-lan", pid)
-            self.assertEqual(rpc_error(ka.sync).code(), grpc.StatusCode.NOT_FOUND)
+            ka.sync()
+            e = rpc_error(bootstrap, self.srv, self.mallory, "mallory-lan", rekey_peer_id=pid)
+            self.assertEqual(e.code(), grpc.StatusCode.NOT_FOUND, e.details())
+            self.assertEqual(rpc_error(end, self.srv, self.mallory, "mallory-lan", pid).code(),
+                             grpc.StatusCode.NOT_FOUND)
             ka.close()
         ids = [bootstrap(self.srv, self.mallory, "mallory-lan").peer_id for _ in range(200)]
         self.assertEqual(len(set(ids)), 200, "peer-ids repeat")
