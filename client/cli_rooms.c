@@ -311,7 +311,7 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --page-size N        rooms per page (default 50)\n"
      "  --page-token T       the page after a previous listing\n",
      cmd_list},
-    {"rooms show", "ROOM", "Show one room (by name or id).\n", cmd_show},
+    {"rooms show", "ROOM", "Show one room (by name, or by id as #<id>).\n", cmd_show},
     {"rooms create",
      "NAME [--subnet CIDR] [--mtu N] [--keepalive S] [--transport udp|tcp] [--dns LIST "
      "[--dns-search DOMAIN]] [--routes LIST]",

@@ -40,6 +40,8 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	snprintf(c->dp_agent, sizeof(c->dp_agent), "/run/roomvpn/dataplane.sock");
 	c->rekey_interval_ns = 3600ull * 1000000000ull;
 	c->heartbeat_timeout_ns = 30ull * 1000000000ull;
+	c->stream_deadline_ns = 10ull * 1000000000ull;
+	c->max_tunnels_per_user = 16;
 	c->log_level = RV_LOG_INFO;
 }
 
@@ -103,6 +105,8 @@ static const struct key keys[] = {
     STR("dataplane_agent", dp_agent),
     DUR("rekey_interval", rekey_interval_ns),
     DUR("heartbeat_timeout", heartbeat_timeout_ns),
+    DUR("stream_deadline", stream_deadline_ns),
+    U32("max_tunnels_per_user", max_tunnels_per_user, 0, 4096),
     STR("metrics_listen", metrics_listen),
     STR("metrics_cert", metrics_cert),
     STR("metrics_key", metrics_key),

@@ -63,6 +63,10 @@ struct rv_control_config {
 	    rekey_interval_ns; /* tunnels re-key after this (session.c); 0: never, default 1h */
 	uint64_t heartbeat_timeout_ns; /* no keepalive heartbeat for this long: tunnel torn down
 					  (session.c); 0: never, default 30s */
+	uint64_t stream_deadline_ns;   /* a bootstrap without a keepalive stream this long:
+					  tunnel torn down (session.c); 0: never, default 10s */
+	uint32_t max_tunnels_per_user; /* running tunnels per user (session.c); 0: no
+					  limit, default 16 */
 	char dp_agent[RV_CTL_PATH];    /* data-plane agent socket (tunnel.c), default
 					  "/run/roomvpn/dataplane.sock" */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
@@ -124,7 +128,7 @@ struct rv_control {
 	/* Record one audit event (the server calls it for every method with an
 	 * audit_action, auth.c for every login). */
 	void (*audit_record)(struct rv_control *ctl, const struct rv_audit_event *ev);
-	/* RV_SCOPE_ROOM_OWNER: 0 and the owner's user id of @room (id or name),
+	/* RV_SCOPE_ROOM_OWNER: 0 and the owner's user id of @room (name or #id),
 	 * 1 if no such room, -1 on error. */
 	int (*room_owner)(struct rv_control *ctl, const char *room, uint64_t *owner_id);
 	/* A user is deleted or disabled: drop their memberships/sessions. */

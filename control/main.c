@@ -242,6 +242,9 @@ static int start_modules(struct rv_control *ctl)
 static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
+#ifdef RV_HAVE_SESSION
+	rv_session_fini(ctl);
+#endif
 	rv_pwpool_stop(ctl->pwpool);
 #ifdef RV_HAVE_METRICS
 	rv_metrics_fini(ctl);

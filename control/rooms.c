@@ -109,26 +109,41 @@ static int load_by_id(struct rv_store *s, uint64_t id, RoomRecord **out)
 	return *out ? 0 : -1;
 }
 
+int rv_rooms_load_id(struct rv_store *s, uint64_t id, RoomRecord **out)
+{
+	return id ? load_by_id(s, id, out) : 1;
+}
+
+/* "#<decimal id>": 0 and the id, -1 if @ref is not of that form. */
+static int parse_id_ref(const char *ref, uint64_t *id)
+{
+	char *end;
+
+	if (ref[0] != '#' || !isdigit((unsigned char)ref[1]))
+		return -1;
+	unsigned long long v = strtoull(ref + 1, &end, 10);
+	if (*end || v == 0)
+		return -1;
+	*id = v;
+	return 0;
+}
+
 int rv_rooms_load(struct rv_store *s, const char *room, RoomRecord **out)
 {
 	char k[KEY_MAX];
 	void *v;
 	size_t vl;
+	uint64_t id;
+
 	if (!room || !room[0] || strlen(room) > RV_ROOM_NAME_MAX)
 		return 1;
+	if (room[0] == '#') /* no name starts with '#' (rv_rooms_valid_name) */
+		return parse_id_ref(room, &id) == 0 ? load_by_id(s, id, out) : 1;
 	int rc = rv_store_get(s, k, key_name(k, room), &v, &vl);
-	if (rc < 0)
-		return -1;
-	if (rc == 0) {
-		uint64_t id = parse_hex64(v, vl);
-		free(v);
-		return load_by_id(s, id, out);
-	}
-	/* Not a name: a decimal id? */
-	char *end;
-	unsigned long long id = strtoull(room, &end, 10);
-	if (*end || !isdigit((unsigned char)room[0]) || id == 0)
-		return 1;
+	if (rc != 0)
+		return rc;
+	id = parse_hex64(v, vl);
+	free(v);
 	return load_by_id(s, id, out);
 }
 
@@ -263,7 +278,7 @@ static grpc_status_code find_room(struct rv_rpc_ctx *ctx, const char *room, Room
 {
 	snprintf(ctx->target, sizeof(ctx->target), "%s", room);
 	if (!room[0]) {
-		snprintf(msg, msglen, "room is required (a room name or id)");
+		snprintf(msg, msglen, "room is required (a room name, or #<id>)");
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
 	int rc = rv_rooms_load(ctx->ctl->store, room, out);

@@ -28,9 +28,13 @@ void rv_rooms_fini(struct rv_control *ctl);
 /* 1-63 chars of [A-Za-z0-9._-], the first a letter or digit. */
 bool rv_rooms_valid_name(const char *name);
 
-/* Load a room by name (or decimal id): 0 and the record (free with
- * roomvpn__v1__room_record__free_unpacked), 1 absent, -1 on error. */
+/* Load a room named as the API names it: its name, or "#<decimal id>"
+ * (no name can start with '#'; a name is never read as an id). 0 and the
+ * record (free with roomvpn__v1__room_record__free_unpacked), 1 absent, -1
+ * on error. */
 int rv_rooms_load(struct rv_store *s, const char *room, Roomvpn__V1__RoomRecord **out);
+/* Load a room by its id (internal callers that hold one). Same returns. */
+int rv_rooms_load_id(struct rv_store *s, uint64_t id, Roomvpn__V1__RoomRecord **out);
 
 /* RV_SCOPE_ROOM_OWNER extractor: the `room` field of every room request. */
 const char *rv_rooms_room_of(const ProtobufCMessage *req);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "dpclient.h"
 #include "key_slots.h"
@@ -36,6 +37,7 @@ struct tunnel_entry {
 	uint64_t net_tag;    /* rv_room_net_tag of the DNS settings and routes */
 	uint64_t config_seq; /* last ConfigUpdate pushed */
 	uint64_t last_hb_ns; /* last Hello/Heartbeat (0: none in this process) */
+	uint64_t created_ns; /* registered (bootstrap or adoption; monotonic) */
 	/* what the data plane was given (in memory only; see session.h) */
 	bool keyed;
 	uint64_t key_ns; /* when recorded (monotonic) */
@@ -56,7 +58,6 @@ struct tunnel_entry {
  * stream's on_end, and only used (rv_stream_send) with the lock held. */
 static struct {
 	pthread_mutex_t lock;
-	uint32_t next;
 	unsigned n;
 	struct tunnel_entry t[MAX_TUNNELS];
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -73,39 +74,116 @@ static void wipe_entry(struct tunnel_entry *e)
 
 static void (*prev_rpc_done)(struct rv_control *, const char *, int, uint64_t);
 
-uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const char *room_name,
-			     uint64_t device_id, uint64_t user_id, uint32_t *old)
+/* Index of tunnel @peer_id, or reg.n (lock held). */
+static unsigned find_peer(uint32_t peer_id)
 {
-	uint32_t id;
 	unsigned i;
+
+	for (i = 0; i < reg.n && reg.t[i].peer_id != peer_id; i++)
+		;
+	return i;
+}
+
+/* Index of tunnel @peer_id if it is @device_id's in room @room_id, else
+ * reg.n (lock held). The one ownership check behind Hello, Bootstrap's
+ * re-key and End: a peer-id a client names is only ever its own. */
+static unsigned find_owned(uint32_t peer_id, uint64_t device_id, uint64_t room_id)
+{
+	unsigned i;
+
+	for (i = 0; i < reg.n; i++)
+		if (reg.t[i].peer_id == peer_id && reg.t[i].device == device_id &&
+		    reg.t[i].room == room_id)
+			break;
+	return peer_id ? i : reg.n;
+}
+
+bool rv_session_owned_by(uint32_t peer_id, uint64_t device_id, uint64_t room_id)
+{
+	pthread_mutex_lock(&reg.lock);
+	bool owned = find_owned(peer_id, device_id, room_id) < reg.n;
+	pthread_mutex_unlock(&reg.lock);
+	return owned;
+}
+
+/* A fresh random peer-id in 1..0xFFFFFE that no tunnel has (registry and
+ * adopted data-plane sessions alike), or 0 (lock held). Only the server
+ * picks peer-ids: nothing a client sends moves this. */
+static uint32_t alloc_peer_id(void)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint8_t b[3];
+		if (RAND_bytes(b, sizeof(b)) != 1)
+			return 0;
+		uint32_t id = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
+		if (id && id <= RV_SESSION_PEER_ID_MAX && find_peer(id) == reg.n)
+			return id;
+	}
+	return 0;
+}
+
+static unsigned tunnels_of_user(uint64_t user_id)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < reg.n; i++)
+		n += reg.t[i].user == user_id;
+	return n;
+}
+
+grpc_status_code rv_session_register(struct rv_control *ctl, uint64_t room_id,
+				     const char *room_name, uint64_t device_id, uint64_t user_id,
+				     uint32_t *peer_id, uint32_t *old, char *msg, size_t msglen)
+{
+	grpc_status_code st = GRPC_STATUS_OK;
+	uint32_t id = 0;
+	unsigned i, quota = ctl->cfg.max_tunnels_per_user;
 
 	pthread_mutex_lock(&reg.lock);
 	adopt_from_dataplane(ctl); /* so that no surviving session's id is reused */
-	if (!reg.next)		   /* start away from ids a previous run may have left */
-		reg.next = 1 + (uint32_t)(time(NULL) % 0x800000);
-	id = reg.next;
-	reg.next = reg.next >= 0xFFFFFE ? 1 : reg.next + 1;
 	for (i = 0; i < reg.n; i++)
 		if (reg.t[i].room == room_id && reg.t[i].device == device_id)
 			break;
-	bool found = i < reg.n;
-	*old = found ? reg.t[i].peer_id : 0;
-	if (!found && reg.n < MAX_TUNNELS)
-		reg.n++;
-	if (i < MAX_TUNNELS) {
-		/* a replaced tunnel's stream stays attached until it ends */
-		struct rv_stream *s = found ? reg.t[i].stream : NULL;
-		wipe_entry(&reg.t[i]);
-		reg.t[i] = (struct tunnel_entry){.room = room_id,
-						 .device = device_id,
-						 .user = user_id,
-						 .peer_id = id,
-						 .stream = s,
-						 .keyed_ns = rv_control_now_mono()};
-		snprintf(reg.t[i].room_name, sizeof(reg.t[i].room_name), "%s", room_name);
+	bool found = i < reg.n; /* replaced: one tunnel per (room, device) */
+	if (!found && quota && tunnels_of_user(user_id) >= quota) {
+		snprintf(msg, msglen,
+			 "this user already runs %u tunnels (the server's max_tunnels_per_user): "
+			 "end one first (roomvpn down)",
+			 quota);
+		rv_log(RV_LOG_WARN, "tunnel refused: user %" PRIu64 " at max_tunnels_per_user (%u)",
+		       user_id, quota);
+		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
+	} else if (!found && reg.n == MAX_TUNNELS) {
+		snprintf(msg, msglen, "the server runs its maximum of %u tunnels: try again later",
+			 MAX_TUNNELS);
+		rv_log(RV_LOG_WARN, "tunnel refused: the registry is full (%u tunnels)", MAX_TUNNELS);
+		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
+	} else if (!(id = alloc_peer_id())) {
+		snprintf(msg, msglen, "no free peer-id (random source failed)");
+		st = GRPC_STATUS_INTERNAL;
 	}
+	if (st != GRPC_STATUS_OK) {
+		pthread_mutex_unlock(&reg.lock);
+		return st;
+	}
+	*old = found ? reg.t[i].peer_id : 0;
+	if (!found)
+		reg.n++;
+	/* a replaced tunnel's stream stays attached until it ends */
+	struct rv_stream *s = found ? reg.t[i].stream : NULL;
+	uint64_t now = rv_control_now_mono();
+	wipe_entry(&reg.t[i]);
+	reg.t[i] = (struct tunnel_entry){.room = room_id,
+					 .device = device_id,
+					 .user = user_id,
+					 .peer_id = id,
+					 .stream = s,
+					 .keyed_ns = now,
+					 .created_ns = now};
+	snprintf(reg.t[i].room_name, sizeof(reg.t[i].room_name), "%s", room_name);
 	pthread_mutex_unlock(&reg.lock);
-	return id;
+	*peer_id = id;
+	return GRPC_STATUS_OK;
 }
 
 /* Remember what the tunnel was set up with (lock held). */
@@ -138,17 +216,16 @@ void rv_session_note_room(uint32_t peer_id, const Roomvpn__V1__RoomRecord *r)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-int rv_session_rekey_begin(uint64_t device_id, uint32_t peer_id, uint8_t *next_key_id)
+int rv_session_rekey_begin(uint64_t device_id, uint64_t room_id, uint32_t peer_id,
+			   uint8_t *next_key_id)
 {
 	int rc = -1;
 
 	pthread_mutex_lock(&reg.lock);
-	for (unsigned i = 0; i < reg.n; i++) {
-		if (reg.t[i].peer_id == peer_id && reg.t[i].device == device_id) {
-			*next_key_id = rv_key_id_next(reg.t[i].key_id);
-			rc = 0;
-			break;
-		}
+	unsigned i = find_owned(peer_id, device_id, room_id);
+	if (i < reg.n) {
+		*next_key_id = rv_key_id_next(reg.t[i].key_id);
+		rc = 0;
 	}
 	pthread_mutex_unlock(&reg.lock);
 	return rc;
@@ -208,7 +285,7 @@ static int is_member(struct rv_store *s, uint64_t room, uint64_t dev)
 	return rc; /* 0 member, 1 not, -1 error */
 }
 
-static void delete_dp_session(struct rv_control *ctl, uint32_t peer_id)
+static int delete_dp_session(struct rv_control *ctl, uint32_t peer_id)
 {
 	Roomvpn__Dataplane__V1__DeleteSession ds = ROOMVPN__DATAPLANE__V1__DELETE_SESSION__INIT;
 	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
@@ -218,8 +295,11 @@ static void delete_dp_session(struct rv_control *ctl, uint32_t peer_id)
 	rq.request_id = 1; /* an all-default Response would pack to 0 bytes */
 	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION;
 	rq.delete_session = &ds;
-	if (rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, err, sizeof(err)) < 0)
+	if (rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, err, sizeof(err)) < 0) {
 		rv_log(RV_LOG_WARN, "removing peer-id %u from the data plane: %s", peer_id, err);
+		return -1;
+	}
+	return 0;
 }
 
 /* The device that owns @vip in room @room (ip/ keys outlive memberships). */
@@ -261,29 +341,29 @@ static uint64_t user_of(struct rv_store *s, uint64_t dev)
 static void adopt_one(struct rv_control *ctl, const Roomvpn__Dataplane__V1__SessionStats *ss)
 {
 	Roomvpn__V1__RoomRecord *room = NULL;
-	char id[24];
-	uint64_t dev;
-	unsigned i;
+	uint64_t dev, now = rv_control_now_mono();
 
-	for (i = 0; i < reg.n && reg.t[i].peer_id != ss->peer_id; i++)
-		;
-	snprintf(id, sizeof(id), "%u", ss->room_id);
-	if (i < reg.n || reg.n == MAX_TUNNELS ||
+	if (find_peer(ss->peer_id) < reg.n ||
 	    device_of(ctl->store, ss->room_id, ss->vip, &dev) != 0 ||
-	    rv_rooms_load(ctl->store, id, &room) != 0)
+	    rv_rooms_load_id(ctl->store, ss->room_id, &room) != 0)
 		return;
+	if (reg.n == MAX_TUNNELS) {
+		rv_log(RV_LOG_WARN, "data-plane session peer-id %u not adopted: registry full",
+		       ss->peer_id);
+		roomvpn__v1__room_record__free_unpacked(room, NULL);
+		return;
+	}
 	reg.t[reg.n] = (struct tunnel_entry){.room = ss->room_id,
 					     .device = dev,
 					     .peer_id = ss->peer_id,
 					     .key_id = (uint8_t)ss->key_id,
-					     .keyed_ns = rv_control_now_mono()};
+					     .keyed_ns = now,
+					     .created_ns = now};
 	snprintf(reg.t[reg.n].room_name, sizeof(reg.t[reg.n].room_name), "%s", room->name);
 	note_room(&reg.t[reg.n], room);
 	note_dp_routes(&reg.t[reg.n], room);
 	reg.t[reg.n].user = user_of(ctl->store, dev);
 	reg.n++;
-	if (reg.next <= ss->peer_id)
-		reg.next = ss->peer_id + 1;
 	roomvpn__v1__room_record__free_unpacked(room, NULL);
 }
 
@@ -325,11 +405,11 @@ static void push_kick(struct tunnel_entry *e, const char *reason)
 /* Removes entry @i (lock held): its data-plane session, and its stream:
  * with a Kick when the device lost its membership (@kick), else the
  * stream just ends (the client reconnects and bootstraps again). */
-static void drop_entry(struct rv_control *ctl, unsigned i, const char *reason, bool kick)
+static int drop_entry(struct rv_control *ctl, unsigned i, const char *reason, bool kick)
 {
 	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s",
 	       reg.t[i].peer_id, reg.t[i].device, reg.t[i].room_name, reason);
-	delete_dp_session(ctl, reg.t[i].peer_id);
+	int rc = reg.t[i].peer_id ? delete_dp_session(ctl, reg.t[i].peer_id) : 0;
 	if (kick)
 		push_kick(&reg.t[i], reason);
 	else if (reg.t[i].stream)
@@ -337,6 +417,34 @@ static void drop_entry(struct rv_control *ctl, unsigned i, const char *reason, b
 	wipe_entry(&reg.t[i]);
 	reg.t[i] = reg.t[--reg.n];
 	wipe_entry(&reg.t[reg.n]);
+	return rc;
+}
+
+grpc_status_code rv_session_end(struct rv_control *ctl, uint64_t room_id, const char *room,
+				uint64_t device_id, uint32_t peer_id, char *msg, size_t msglen)
+{
+	grpc_status_code st = GRPC_STATUS_OK;
+
+	pthread_mutex_lock(&reg.lock);
+	adopt_from_dataplane(ctl);
+	unsigned i = find_owned(peer_id, device_id, room_id);
+	if (i == reg.n) {
+		snprintf(msg, msglen, "this device has no tunnel with peer-id %u in room %s",
+			 peer_id, room);
+		st = GRPC_STATUS_NOT_FOUND;
+	} else {
+		if (reg.t[i].stream) /* the client ended it: its stream ends quietly */
+			rv_stream_finish(reg.t[i].stream, GRPC_STATUS_OK, "");
+		reg.t[i].stream = NULL;
+		if (drop_entry(ctl, i, "ended by its client", false) < 0) {
+			snprintf(msg, msglen,
+				 "the data plane did not confirm removing the session (see the "
+				 "server log); the tunnel is ended on the control plane");
+			st = GRPC_STATUS_UNAVAILABLE;
+		}
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return st;
 }
 
 void rv_session_reconcile(struct rv_control *ctl)
@@ -344,6 +452,7 @@ void rv_session_reconcile(struct rv_control *ctl)
 	char reason[160];
 
 	uint64_t now = rv_control_now_mono(), limit = ctl->cfg.heartbeat_timeout_ns;
+	uint64_t deadline = ctl->cfg.stream_deadline_ns;
 
 	pthread_mutex_lock(&reg.lock);
 	adopt_from_dataplane(ctl);
@@ -356,11 +465,18 @@ void rv_session_reconcile(struct rv_control *ctl)
 			drop_entry(ctl, i, reason, false);
 			continue;
 		}
+		if (deadline && !e->last_hb_ns && !e->stream && now - e->created_ns > deadline) {
+			snprintf(reason, sizeof(reason),
+				 "no keepalive stream within %" PRIu64 " ms of the bootstrap",
+				 deadline / 1000000u);
+			drop_entry(ctl, i, reason, false);
+			continue;
+		}
 		if (is_member(ctl->store, e->room, e->device) != 1) {
 			i++;
 			continue;
 		}
-		if (rv_rooms_load(ctl->store, e->room_name, &room) == 0 && room->id == e->room)
+		if (rv_rooms_load_id(ctl->store, e->room, &room) == 0)
 			snprintf(reason, sizeof(reason),
 				 "this device is no longer a member of room %s (kicked or left)",
 				 e->room_name);
@@ -468,9 +584,7 @@ static void sync_rooms(struct rv_control *ctl)
 	pthread_mutex_lock(&reg.lock);
 	for (unsigned i = 0; i < reg.n; i++) {
 		Roomvpn__V1__RoomRecord *r = NULL;
-		char id[24];
-		snprintf(id, sizeof(id), "%" PRIu64, reg.t[i].room);
-		if (rv_rooms_load(ctl->store, id, &r) != 0)
+		if (rv_rooms_load_id(ctl->store, reg.t[i].room, &r) != 0)
 			continue;
 		sync_dp_routes(ctl, &reg.t[i], r);
 		push_room_changes(&reg.t[i], r, ctl->cfg.dns);
@@ -502,80 +616,177 @@ static void on_rpc_done(struct rv_control *ctl, const char *method, int status, 
 		sync_rooms(ctl);
 }
 
+/* Once a second the registry is checked even when no RPC or heartbeat
+ * arrives: a bootstrap whose client never opened its stream
+ * (stream_deadline), a stream gone quiet (heartbeat_timeout). */
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+} sweeper = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *sweeper_main(void *arg)
+{
+	struct rv_control *ctl = arg;
+
+	pthread_mutex_lock(&sweeper.mu);
+	while (!sweeper.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		if (pthread_cond_timedwait(&sweeper.cv, &sweeper.mu, &ts) == 0 || sweeper.stop)
+			continue;
+		pthread_mutex_unlock(&sweeper.mu);
+		rv_session_reconcile(ctl);
+		pthread_mutex_lock(&sweeper.mu);
+	}
+	pthread_mutex_unlock(&sweeper.mu);
+	return NULL;
+}
+
 void rv_session_init(struct rv_control *ctl)
 {
 	prev_rpc_done = ctl->on_rpc_done;
 	ctl->on_rpc_done = on_rpc_done;
+	sweeper.stop = false;
+	if (pthread_create(&sweeper.thread, NULL, sweeper_main, ctl) == 0)
+		sweeper.running = true;
+	else
+		rv_log(RV_LOG_WARN, "tunnel sweeper not started: stream_deadline and "
+				    "heartbeat_timeout are only checked on heartbeats");
+}
+
+void rv_session_fini(struct rv_control *ctl)
+{
+	(void)ctl;
+	if (!sweeper.running)
+		return;
+	pthread_mutex_lock(&sweeper.mu);
+	sweeper.stop = true;
+	pthread_cond_signal(&sweeper.cv);
+	pthread_mutex_unlock(&sweeper.mu);
+	pthread_join(sweeper.thread, NULL);
+	sweeper.running = false;
 }
 
 /* ---- SessionService.Keepalive ---------------------------------------------- */
 
-/* After a control-plane restart the registry is empty while the data plane
- * still runs the tunnel: a Hello from a current member re-registers it. */
-static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
-			      const Roomvpn__V1__Hello *h, char *msg, size_t msglen)
+/* Does the data plane run @peer_id in @room_id for a VIP that the store
+ * gives to @device_id? */
+static bool dp_runs_for(struct rv_control *ctl, uint32_t peer_id, uint64_t room_id,
+			uint64_t device_id)
 {
-	Roomvpn__V1__RoomRecord *room = NULL;
-	grpc_status_code st = GRPC_STATUS_NOT_FOUND;
-	bool have_room = rv_rooms_load(ctx->ctl->store, h->room, &room) == 0;
-	bool member = have_room && is_member(ctx->ctl->store, room->id, ctx->who.device_id) == 0;
+	Roomvpn__Dataplane__V1__Response *r;
+	char err[256];
+	bool yes = false;
+	uint64_t dev;
 
-	if (member && h->peer_id && h->peer_id <= 0xFFFFFE && reg.n < MAX_TUNNELS) {
-		struct tunnel_entry *e = &reg.t[reg.n++];
-		*e = (struct tunnel_entry){.room = room->id,
-					   .device = ctx->who.device_id,
-					   .user = ctx->who.user_id,
-					   .peer_id = h->peer_id,
-					   .stream = s,
-					   .keyed_ns = rv_control_now_mono(),
-					   .last_hb_ns = rv_control_now_mono()};
-		snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
-		note_room(e, room);
-		note_dp_routes(e, room);
-		if (reg.next <= h->peer_id) /* never hand this id out again */
-			reg.next = h->peer_id + 1;
-		st = GRPC_STATUS_OK;
+	r = rv_dpclient_sessions(ctl->cfg.dp_agent, err, sizeof(err));
+	if (!r)
+		return false;
+	for (size_t i = 0; i < r->stats->n_session; i++) {
+		const Roomvpn__Dataplane__V1__SessionStats *ss = r->stats->session[i];
+		if (ss->peer_id == peer_id && ss->room_id == room_id &&
+		    device_of(ctl->store, room_id, ss->vip, &dev) == 0 && dev == device_id) {
+			yes = true;
+			break;
+		}
 	}
-	if (room)
-		roomvpn__v1__room_record__free_unpacked(room, NULL);
-	if (st == GRPC_STATUS_OK)
-		return st;
-	if (!have_room)
-		snprintf(msg, msglen, "room %s was deleted", h->room);
-	else if (!member)
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	return yes;
+}
+
+/* A Hello for a peer-id the registry does not know (lock held). After a
+ * control-plane restart the data plane may still run the caller's tunnel:
+ * it is re-registered if the caller's device is a member of @room and the
+ * data plane runs that peer-id in @room for a VIP the store gives to the
+ * caller's device. Any other peer-id is refused: it is never bound. The
+ * member's stream itself is kept (its tunnel ended while it was away, say
+ * frozen): it joins the device's entry of the room, or a new entry without
+ * a peer-id (0), which the client's next Bootstrap fills. */
+static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+			      const Roomvpn__V1__Hello *h, const Roomvpn__V1__RoomRecord *room,
+			      char *msg, size_t msglen)
+{
+	uint64_t dev = ctx->who.device_id, now = rv_control_now_mono();
+
+	if (is_member(ctx->ctl->store, room->id, dev) != 0) {
 		snprintf(msg, msglen,
 			 "this device is no longer a member of room %s (kicked or left)", h->room);
-	else
+		return GRPC_STATUS_NOT_FOUND;
+	}
+	bool runs = h->peer_id && h->peer_id <= RV_SESSION_PEER_ID_MAX &&
+		    dp_runs_for(ctx->ctl, h->peer_id, room->id, dev);
+	unsigned i, quota = ctx->ctl->cfg.max_tunnels_per_user;
+	for (i = 0; !runs && i < reg.n; i++)
+		if (reg.t[i].room == room->id && reg.t[i].device == dev) {
+			reg.t[i].stream = s; /* its own tunnel of this room */
+			reg.t[i].last_hb_ns = now;
+			return GRPC_STATUS_OK;
+		}
+	if (reg.n == MAX_TUNNELS ||
+	    (!runs && quota && tunnels_of_user(ctx->who.user_id) >= quota)) {
 		snprintf(msg, msglen, "no tunnel with peer-id %u in room %s for this device",
 			 h->peer_id, h->room);
-	return st;
+		return GRPC_STATUS_NOT_FOUND;
+	}
+	if (!runs)
+		rv_log(RV_LOG_INFO,
+		       "keepalive Hello of %s (device %" PRIu64 ") for peer-id %u: no such tunnel "
+		       "in room %s (not bound); the stream waits for its next bootstrap",
+		       ctx->who.username, dev, h->peer_id, room->name);
+	struct tunnel_entry *e = &reg.t[reg.n++];
+	*e = (struct tunnel_entry){.room = room->id,
+				   .device = dev,
+				   .user = ctx->who.user_id,
+				   .peer_id = runs ? h->peer_id : 0,
+				   .stream = s,
+				   .keyed_ns = now,
+				   .created_ns = now,
+				   .last_hb_ns = now};
+	snprintf(e->room_name, sizeof(e->room_name), "%s", room->name);
+	note_room(e, room);
+	note_dp_routes(e, room);
+	if (runs)
+		rv_log(RV_LOG_INFO, "tunnel peer-id %u of %s (device %" PRIu64 ") in room %s adopted",
+		       h->peer_id, ctx->who.username, dev, room->name);
+	return GRPC_STATUS_OK;
 }
 
 static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 			      const Roomvpn__V1__Hello *h, char *msg, size_t msglen)
 {
+	Roomvpn__V1__RoomRecord *room = NULL;
 	grpc_status_code st = GRPC_STATUS_OK;
-	unsigned i;
 
 	snprintf(ctx->target, sizeof(ctx->target), "%s", h->room);
+	int rc = rv_rooms_load(ctx->ctl->store, h->room, &room);
+	if (rc != 0) {
+		snprintf(msg, msglen, rc < 0 ? "store error (see the server log)"
+					     : "room %s was deleted", h->room);
+		return rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND;
+	}
 	pthread_mutex_lock(&reg.lock);
 	adopt_from_dataplane(ctx->ctl);
-	for (i = 0; i < reg.n; i++)
-		if (reg.t[i].peer_id == h->peer_id && reg.t[i].device == ctx->who.device_id)
-			break;
+	unsigned i = find_owned(h->peer_id, ctx->who.device_id, room->id);
 	if (i < reg.n) {
-		Roomvpn__V1__RoomRecord *r = NULL;
-		char id[24];
 		reg.t[i].stream = s;
 		reg.t[i].last_hb_ns = rv_control_now_mono();
-		snprintf(id, sizeof(id), "%" PRIu64, reg.t[i].room);
-		if (rv_rooms_load(ctx->ctl->store, id, &r) == 0) { /* changes while away */
-			push_room_changes(&reg.t[i], r, ctx->ctl->cfg.dns);
-			roomvpn__v1__room_record__free_unpacked(r, NULL);
-		}
-	} else
-		st = adopt(ctx, s, h, msg, msglen);
+		push_room_changes(&reg.t[i], room, ctx->ctl->cfg.dns); /* changes while away */
+	} else if (find_peer(h->peer_id) < reg.n) { /* another device's, or another room's */
+		rv_log(RV_LOG_WARN,
+		       "keepalive Hello refused: %s (device %" PRIu64 ") named peer-id %u, "
+		       "not its tunnel in room %s",
+		       ctx->who.username, ctx->who.device_id, h->peer_id, room->name);
+		snprintf(msg, msglen, "no tunnel with peer-id %u in room %s for this device",
+			 h->peer_id, h->room);
+		st = GRPC_STATUS_NOT_FOUND;
+	} else {
+		st = adopt(ctx, s, h, room, msg, msglen);
+	}
 	pthread_mutex_unlock(&reg.lock);
+	roomvpn__v1__room_record__free_unpacked(room, NULL);
 	return st;
 }
 

@@ -1,7 +1,10 @@
 /* Running tunnels and their keepalive streams (SessionService.Keepalive,
  * proto/roomvpn/v1/session.proto).
  *
- * Every bootstrapped tunnel is registered here with its peer-id. After each
+ * Every bootstrapped tunnel is registered here with its peer-id; a client
+ * can only ever name its own device's tunnels (rv_session_owned_by). A
+ * tunnel whose client opens no keepalive stream within stream_deadline,
+ * or whose stream sends no heartbeat for heartbeat_timeout, ends. After each
  * RPC that can end memberships (Kick, Leave, room Delete, user Update and
  * Delete) the registry is reconciled with the store: a tunnel whose device
  * is no longer a member loses its data-plane session at once and, if its
@@ -17,16 +20,39 @@
 #include "roomvpn/v1/room_store.pb-c.h"
 #include "roomvpn/v1/session.pb-c.h"
 
-/* Chain the reconciliation after ctl->on_rpc_done (call after the metrics
- * module installed its hook, before the server starts). */
-void rv_session_init(struct rv_control *ctl);
+/* The largest peer-id (24 bits; 0xFFFFFF is reserved). */
+#define RV_SESSION_PEER_ID_MAX 0xFFFFFEu
 
-/* Register a new tunnel of (room, device): returns its fresh peer-id and
- * the member's previous one in *old (0 if none). The first call after a
- * restart (and every reconcile until it works) reads the data plane's
- * sessions into the registry, owners found through the store's ip/ keys. */
-uint32_t rv_session_register(struct rv_control *ctl, uint64_t room_id, const char *room_name,
-			     uint64_t device_id, uint64_t user_id, uint32_t *old);
+/* Chain the reconciliation after ctl->on_rpc_done (call after the metrics
+ * module installed its hook, before the server starts) and start the
+ * sweeper thread that reconciles once a second; _fini stops it (before
+ * the store closes). */
+void rv_session_init(struct rv_control *ctl);
+void rv_session_fini(struct rv_control *ctl);
+
+/* Register a new tunnel of (room, device): OK, its fresh peer-id in
+ * *peer_id (random in 1..RV_SESSION_PEER_ID_MAX, unused: only the server
+ * picks peer-ids) and the member's previous one in *old (0 if none), which
+ * it replaces. RESOURCE_EXHAUSTED with a message (and a log line) when the
+ * user runs cfg.max_tunnels_per_user tunnels already or the registry is
+ * full. The first call after a restart (and every reconcile until it
+ * works) reads the data plane's sessions into the registry, owners found
+ * through the store's ip/ keys. */
+grpc_status_code rv_session_register(struct rv_control *ctl, uint64_t room_id,
+				     const char *room_name, uint64_t device_id, uint64_t user_id,
+				     uint32_t *peer_id, uint32_t *old, char *msg, size_t msglen);
+
+/* Is tunnel @peer_id device @device_id's tunnel in room @room_id? The one
+ * ownership check behind Hello, Bootstrap's re-key and End. */
+bool rv_session_owned_by(uint32_t peer_id, uint64_t device_id, uint64_t room_id);
+
+/* TunnelService.End: the device's own tunnel @peer_id in room @room_id
+ * (@room: its name, for messages) ends at once: its data-plane session is
+ * deleted, its stream finished, its entry removed. NOT_FOUND when the
+ * device has no such tunnel (nothing removed); UNAVAILABLE when the data
+ * plane did not confirm (the entry is removed all the same). */
+grpc_status_code rv_session_end(struct rv_control *ctl, uint64_t room_id, const char *room,
+				uint64_t device_id, uint32_t peer_id, char *msg, size_t msglen);
 
 /* What a tunnel's data-plane session was set up with, kept in memory only
  * (never in the store) so that a restarted data plane can be given every
@@ -71,9 +97,11 @@ struct rv_tunnel_status {
 int rv_session_status(struct rv_control *ctl, bool all, uint64_t user_id,
 		      struct rv_tunnel_status **out, bool *dp_ok);
 
-/* Re-key of the device's running tunnel @peer_id: 0 and the next key-id,
- * or -1 if the device has no such tunnel. _done records the new key. */
-int rv_session_rekey_begin(uint64_t device_id, uint32_t peer_id, uint8_t *next_key_id);
+/* Re-key of the device's running tunnel @peer_id in room @room_id: 0 and
+ * the next key-id, or -1 if the device has no such tunnel there. _done
+ * records the new key. */
+int rv_session_rekey_begin(uint64_t device_id, uint64_t room_id, uint32_t peer_id,
+			   uint8_t *next_key_id);
 void rv_session_rekey_done(uint32_t peer_id, uint8_t key_id);
 
 /* Record the room settings a new tunnel was set up with. */

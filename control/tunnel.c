@@ -143,7 +143,7 @@ static int push_key(struct rv_control *ctl, const struct tunnel *t, char *err, s
 
 /* Build and send the answer. */
 static int answer(struct rv_control *ctl, struct rv_stream *s, const struct tunnel *t,
-		  const uint8_t server_pub[RV_X25519_LEN])
+		  const uint8_t server_pub[RV_X25519_LEN], Roomvpn__V1__Transport want)
 {
 	Roomvpn__V1__BootstrapResponse r = ROOMVPN__V1__BOOTSTRAP_RESPONSE__INIT;
 	Roomvpn__V1__Endpoint ep[2] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT};
@@ -154,10 +154,13 @@ static int answer(struct rv_control *ctl, struct rv_stream *s, const struct tunn
 	ip_str(t->room->subnet_addr, net, sizeof(net));
 	ip_str(t->room->subnet_addr + 1, srv, sizeof(srv));
 	snprintf(subnet, sizeof(subnet), "%s/%u", net, t->room->subnet_prefix);
-	ep[0].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
-	ep[0].address = ctl->cfg.dp_udp_endpoint;
-	ep[1].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
-	ep[1].address = ctl->cfg.dp_tcp_endpoint;
+	/* preferred transport first: the request's, else the room's, else UDP */
+	bool tcp_first = (want ? want : (Roomvpn__V1__Transport)t->room->transport) ==
+			 ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+	ep[tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
+	ep[tcp_first].address = ctl->cfg.dp_udp_endpoint;
+	ep[!tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+	ep[!tcp_first].address = ctl->cfg.dp_tcp_endpoint;
 	r.cipher = (char *)rv_cipher_name(t->suite);
 	r.server_public.data = (uint8_t *)server_pub;
 	r.server_public.len = RV_X25519_LEN;
@@ -200,12 +203,15 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		st = fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key derivation failed");
 		goto out;
 	}
-	if (r->rekey_peer_id)
-		t->peer_id = r->rekey_peer_id; /* key-id chosen by the caller */
-	else
-		t->peer_id =
-		    rv_session_register(ctx->ctl, t->room->id, t->room->name, t->member->device_id,
-					ctx->who.user_id, &t->old_peer_id);
+	if (r->rekey_peer_id) {
+		t->peer_id = r->rekey_peer_id; /* the caller's own (rv_session_rekey_begin) */
+	} else {
+		st = rv_session_register(ctx->ctl, t->room->id, t->room->name,
+					 t->member->device_id, ctx->who.user_id, &t->peer_id,
+					 &t->old_peer_id, msg, msglen);
+		if (st != GRPC_STATUS_OK)
+			goto out;
+	}
 	if (!r->rekey_peer_id) /* before the push: a re-push in between carries it */
 		rv_session_set_key(t->peer_id, &keys);
 	if ((r->rekey_peer_id ? push_key(ctx->ctl, t, msg, msglen)
@@ -217,7 +223,7 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		st = GRPC_STATUS_UNAVAILABLE;
 		goto out;
 	}
-	if (answer(ctx->ctl, s, t, kp.pub) < 0) {
+	if (answer(ctx->ctl, s, t, kp.pub, r->transport) < 0) {
 		st = GRPC_STATUS_CANCELLED;
 		goto out;
 	}
@@ -275,10 +281,16 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	t.room = room;
 	t.member = member;
 	if (r->rekey_peer_id &&
-	    rv_session_rekey_begin(ctx->who.device_id, r->rekey_peer_id, &t.key_id) < 0) {
+	    rv_session_rekey_begin(ctx->who.device_id, room->id, r->rekey_peer_id, &t.key_id) <
+		0) {
+		rv_log(RV_LOG_WARN,
+		       "re-key refused: %s (device %" PRIu64 ") named peer-id %u, not its "
+		       "tunnel in room %s",
+		       ctx->who.username, ctx->who.device_id, r->rekey_peer_id, room->name);
 		st = fail(msg, msglen, GRPC_STATUS_NOT_FOUND,
-			  "this device has no running tunnel %s in the room: bootstrap anew",
-			  r->rekey_peer_id ? "with that peer-id" : "");
+			  "this device has no running tunnel with that peer-id in room %s: "
+			  "bootstrap anew",
+			  r->room);
 		goto out;
 	}
 	st = bootstrap(ctx, s, &t, r, msg, msglen);
@@ -299,3 +311,28 @@ const struct rv_stream_ops rv_tunnel_bootstrap_ops = {
     .on_end = on_end,
     .one_request = true, /* one BootstrapRequest per call for now */
 };
+
+grpc_status_code rv_tunnel_end_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__EndTunnelRequest *q = (const void *)req;
+	Roomvpn__V1__RoomRecord *room = NULL;
+	Roomvpn__V1__EndTunnelResponse *e;
+	grpc_status_code st;
+
+	snprintf(ctx->target, sizeof(ctx->target), "%s peer-id %u", q->room, q->peer_id);
+	int rc = rv_rooms_load(ctx->ctl->store, q->room, &room);
+	if (rc != 0)
+		return fail(msg, msglen, rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND,
+			    rc < 0 ? "store error%s" : "no room %s", rc < 0 ? "" : q->room);
+	st = rv_session_end(ctx->ctl, room->id, room->name, ctx->who.device_id, q->peer_id, msg,
+			    msglen);
+	roomvpn__v1__room_record__free_unpacked(room, NULL);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	if (!(e = malloc(sizeof(*e))))
+		return fail(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s", "out of memory");
+	roomvpn__v1__end_tunnel_response__init(e);
+	*resp = &e->base;
+	return GRPC_STATUS_OK;
+}

@@ -9,4 +9,8 @@
 
 extern const struct rv_stream_ops rv_tunnel_bootstrap_ops;
 
+/* TunnelService.End: the caller's own tunnel (rv_session_end). */
+grpc_status_code rv_tunnel_end_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen);
+
 #endif

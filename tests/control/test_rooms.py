@@ -92,7 +92,7 @@ class RoomsTest(unittest.TestCase):
         self.assertFalse(r.has_password)
         self.assertGreater(r.id, 0)
 
-        by_name, by_id = rc.get(self.alice, "life-1"), rc.get(self.alice, str(r.id))
+        by_name, by_id = rc.get(self.alice, "life-1"), rc.get(self.alice, "#%d" % r.id)
         self.assertEqual(by_name, by_id)
         self.assertEqual(by_name.room_key, r.room_key)
         self.assertIn("life-1", [x.name for x in rc.list(self.bob, page_size=1000).rooms])
@@ -335,6 +335,39 @@ class RoomsTest(unittest.TestCase):
         self.assertEqual(rc.join(s2.session_token, "join-1").virtual_ip, j2.virtual_ip)
         rc.delete(self.alice, "join-1")
 
+    def test_names_are_never_ids(self):
+        """A room named like another room's id acts on itself only, for
+        every method; a bare number is a name, never an id ("#<id>" is)."""
+        rc = self.rc
+        victim = rc.create(self.alice, "id-victim", mtu=1400)
+        vdev = rc.join(self.alice, "id-victim").device_id
+        name = str(victim.id)
+        e = rpc_error(rc.get, self.bob, name)  # no room of that name yet
+        self.assertEqual(e.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(rc.get(self.bob, "#%d" % victim.id).name, "id-victim")
+        mine = rc.create(self.bob, name)
+        self.assertEqual(rc.get(self.bob, name).id, mine.id)
+        self.assertEqual(rc.join(self.bob, name).room.id, mine.id)
+        self.assertEqual(rc.update(self.bob, name, mtu=1280).id, mine.id)
+        self.assertEqual([m.device_id for m in rc.members(self.bob, name)],
+                         [m.device_id for m in rc.members(self.bob, "#%d" % mine.id)])
+        self.assertEqual(code_of(rc.kick, self.bob, name, vdev), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(code_of(rc.members, self.bob, "#%d" % victim.id),
+                         grpc.StatusCode.PERMISSION_DENIED)
+        rc.delete(self.bob, name)
+        for fn, args in ((rc.get, ()), (rc.update, ()), (rc.delete, ()), (rc.members, ()),
+                         (rc.join, ()), (rc.kick, (vdev,))):
+            kw = {"mtu": 1280} if fn == rc.update else {}
+            self.assertEqual(code_of(fn, self.bob, name, *args, **kw), grpc.StatusCode.NOT_FOUND,
+                             fn.__name__)
+        v = rc.get(self.alice, "id-victim")
+        self.assertEqual((v.id, v.mtu), (victim.id, 1400))
+        self.assertIn(vdev, [m.device_id for m in rc.members(self.alice, "id-victim")])
+        for bad in ("#", "#0", "#x", "#1x", "# 1"):
+            self.assertEqual(code_of(rc.get, self.bob, bad), grpc.StatusCode.NOT_FOUND, bad)
+        self.assertEqual(code_of(rc.create, self.bob, "#5"), grpc.StatusCode.INVALID_ARGUMENT)
+        rc.delete(self.alice, "id-victim")
+
     def test_tcp_room_lists_tcp_first(self):
         self.rc.create(self.alice, "join-tcp", transport=TCP)
         j = self.rc.join(self.bob, "join-tcp")
@@ -391,7 +424,7 @@ class RoomsTest(unittest.TestCase):
         for _ in range(3):
             self.assertEqual(code_of(rc.join, gus.session_token, "pw-guess", "wrong-guess"),
                              grpc.StatusCode.PERMISSION_DENIED)
-        for room in ("pw-guess", str(r.id)):  # by id counts the same
+        for room in ("pw-guess", "#%d" % r.id):  # by id counts the same
             e = rpc_error(rc.join, gus.session_token, room, "right-password")
             self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
             self.assertIn("too many wrong room passwords", e.details())

@@ -146,9 +146,24 @@ static void test_keys_and_owner(void **state)
 	uint64_t owner = 0;
 	assert_int_equal(f->ctl.room_owner(&f->ctl, "lab", &owner), 0);
 	assert_int_equal(owner, 1);
-	snprintf(k, sizeof(k), "%" PRIu64, id);
+	snprintf(k, sizeof(k), "#%" PRIu64, id);
 	assert_int_equal(f->ctl.room_owner(&f->ctl, k, &owner), 0); /* by id */
+	snprintf(k, sizeof(k), "%" PRIu64, id);
+	assert_int_equal(f->ctl.room_owner(&f->ctl, k, &owner), 1); /* a name, not an id */
 	assert_int_equal(f->ctl.room_owner(&f->ctl, "nope", &owner), 1);
+
+	/* a room named like lab's id is that name's room; ids load apart */
+	uint64_t twin = create(f, k, "10.50.1.0/24");
+	Roomvpn__V1__RoomRecord *r = NULL;
+	assert_int_equal(rv_rooms_load(f->ctl.store, k, &r), 0);
+	assert_int_equal(r->id, twin);
+	roomvpn__v1__room_record__free_unpacked(r, NULL);
+	assert_int_equal(rv_rooms_load_id(f->ctl.store, id, &r), 0);
+	assert_string_equal(r->name, "lab");
+	roomvpn__v1__room_record__free_unpacked(r, NULL);
+	assert_int_equal(rv_rooms_load(f->ctl.store, "#0", &r), 1);
+	assert_int_equal(rv_rooms_load(f->ctl.store, "#12x", &r), 1);
+	assert_int_equal(rv_rooms_load_id(f->ctl.store, 0, &r), 1);
 
 	char ip[16];
 	assert_int_equal(join(f, "lab", 7, ip), GRPC_STATUS_OK);

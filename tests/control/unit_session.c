@@ -146,6 +146,19 @@ static void poll_now(struct rv_control *ctl)
 	rv_session_poll(ctl);
 }
 
+/* Register (room, device) for @user; the fresh peer-id (0: refused). */
+static uint32_t reg(struct rv_control *ctl, uint64_t room, uint64_t dev, uint64_t user,
+		    uint32_t *old)
+{
+	char msg[256];
+	uint32_t id = 0;
+
+	if (rv_session_register(ctl, room, room == 7 ? "lan" : "other", dev, user, &id, old, msg,
+				sizeof(msg)) != GRPC_STATUS_OK)
+		return 0;
+	return id;
+}
+
 static void test_repush(void **state)
 {
 	struct rv_control *ctl = *state;
@@ -155,14 +168,14 @@ static void test_repush(void **state)
 	uint32_t old, a, b, c;
 
 	memset(&km, 0xAB, sizeof(km));
-	a = rv_session_register(ctl, 7, "lan", 100, 1, &old);
+	a = reg(ctl, 7, 100, 1, &old);
 	k.vip = SUBNET + 2;
 	rv_session_set_key(a, &k);
-	b = rv_session_register(ctl, 7, "lan", 101, 2, &old);
+	b = reg(ctl, 7, 101, 2, &old);
 	k.vip = SUBNET + 3;
 	k.key_id = 1;
 	rv_session_set_key(b, &k);
-	c = rv_session_register(ctl, 9, "other", 102, 2, &old); /* no key material */
+	c = reg(ctl, 9, 102, 2, &old); /* no key material */
 	assert_int_not_equal(a, b);
 
 	poll_now(ctl); /* empty data plane: one Resync of a and b */
@@ -254,10 +267,75 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Peer-ids are the server's: random in 1..0xFFFFFE, unique, not in
+ * sequence; a tunnel is only ever its own device's in its own room. */
+static void test_peer_ids_and_ownership(void **state)
+{
+	struct rv_control *ctl = *state;
+	static uint32_t ids[200];
+	uint32_t old;
+	unsigned steps_of_one = 0;
+
+	for (unsigned i = 0; i < 200; i++) {
+		ids[i] = reg(ctl, 20 + i, 1000, 50, &old);
+		assert_true(ids[i] >= 1 && ids[i] <= RV_SESSION_PEER_ID_MAX);
+		assert_int_equal(old, 0);
+		for (unsigned j = 0; j < i; j++)
+			assert_int_not_equal(ids[i], ids[j]);
+		if (i && ids[i] == ids[i - 1] + 1)
+			steps_of_one++;
+	}
+	assert_true(steps_of_one < 5); /* sequential allocation would give 199 */
+
+	assert_true(rv_session_owned_by(ids[0], 1000, 20));
+	assert_false(rv_session_owned_by(ids[0], 1001, 20)); /* another device */
+	assert_false(rv_session_owned_by(ids[0], 1000, 21)); /* another room */
+	uint8_t kid;
+	assert_int_equal(rv_session_rekey_begin(1001, 20, ids[0], &kid), -1);
+	assert_int_equal(rv_session_rekey_begin(1000, 21, ids[0], &kid), -1);
+	assert_int_equal(rv_session_rekey_begin(1000, 20, ids[0], &kid), 0);
+
+	/* a new bootstrap of (room, device) replaces its tunnel */
+	uint32_t again = reg(ctl, 20, 1000, 50, &old);
+	assert_int_equal(old, ids[0]);
+	assert_false(rv_session_owned_by(ids[0], 1000, 20));
+	assert_true(rv_session_owned_by(again, 1000, 20));
+
+	/* End: someone else's peer-id is NOT_FOUND and removes nothing */
+	char msg[256];
+	assert_int_equal(rv_session_end(ctl, 21, "r21", 1001, ids[1], msg, sizeof(msg)),
+			 GRPC_STATUS_NOT_FOUND);
+	assert_true(rv_session_owned_by(ids[1], 1000, 21));
+	assert_int_equal(rv_session_end(ctl, 21, "r21", 1000, ids[1], msg, sizeof(msg)),
+			 GRPC_STATUS_OK);
+	assert_false(rv_session_owned_by(ids[1], 1000, 21));
+}
+
+/* max_tunnels_per_user: the next new tunnel is RESOURCE_EXHAUSTED; a
+ * replacement of one the user runs is not a new one. */
+static void test_quota(void **state)
+{
+	struct rv_control *ctl = *state;
+	char msg[256];
+	uint32_t id, old;
+
+	ctl->cfg.max_tunnels_per_user = 3;
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_not_equal(reg(ctl, 500 + i, 2000, 60, &old), 0);
+	assert_int_equal(rv_session_register(ctl, 503, "r", 2000, 60, &id, &old, msg, sizeof(msg)),
+			 GRPC_STATUS_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "max_tunnels_per_user"));
+	assert_int_not_equal(reg(ctl, 501, 2000, 60, &old), 0); /* a replacement */
+	assert_int_not_equal(reg(ctl, 503, 2001, 61, &old), 0); /* another user */
+	ctl->cfg.max_tunnels_per_user = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_repush),
+	    cmocka_unit_test(test_peer_ids_and_ownership),
+	    cmocka_unit_test(test_quota),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
