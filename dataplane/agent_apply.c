@@ -408,6 +408,12 @@ static void add_tcp(Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__T
 	t->bytes_out = s.bytes_out;
 	t->out_dropped_slow = s.out_dropped_slow;
 	t->out_dropped_gone = s.out_dropped_gone;
+	t->refused_fds = s.refused_fds;
+	t->shed_handshake = s.shed_handshake;
+	t->shed_idle = s.shed_idle;
+	t->shed_unauth = s.shed_unauth;
+	t->frames_oversize = s.frames_oversize;
+	t->max_conns = s.max_conns;
 	st->tcp = t;
 }
 
