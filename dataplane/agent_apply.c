@@ -344,6 +344,7 @@ static int add_lcores(Roomvpn__Dataplane__V1__Stats *st)
 		m->broadcast_copies = s.broadcast_copies;
 		m->echo_replies = s.echo_replies;
 		m->pings = s.pings;
+		m->server_ip_replies = s.server_ip_replies;
 		m->handoffs = s.handoffs;
 		m->arp_replies = s.arp_replies;
 		st->lcore[st->n_lcore++] = m;

@@ -131,10 +131,11 @@ static void lcore_json(const Roomvpn__Dataplane__V1__LcoreStats *l)
 	printf("{\"lcore\":%u,\"rx_packets\":%" PRIu64 ",\"tx_packets\":%" PRIu64
 	       ",\"dropped\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
 	       ",\"relayed\":%" PRIu64 ",\"broadcast_copies\":%" PRIu64 ",\"echo_replies\":%" PRIu64
-	       ",\"pings\":%" PRIu64 ",\"handoffs\":%" PRIu64 ",\"arp_replies\":%" PRIu64 "}",
+	       ",\"pings\":%" PRIu64 ",\"handoffs\":%" PRIu64 ",\"arp_replies\":%" PRIu64
+	       ",\"server_ip_replies\":%" PRIu64 "}",
 	       l->lcore_id, l->rx_packets, l->tx_packets, l->dropped, l->rx_bytes, l->tx_bytes,
 	       l->relayed, l->broadcast_copies, l->echo_replies, l->pings, l->handoffs,
-	       l->arp_replies);
+	       l->arp_replies, l->server_ip_replies);
 }
 
 static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)

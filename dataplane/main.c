@@ -262,9 +262,9 @@ static void write_stats(const char *path)
 	fprintf(f,
 		"{\"rx_pkts\":%lu,\"tx_pkts\":%lu,\"relayed\":%lu,\"broadcast_copies\":%lu,"
 		"\"echo_replies\":%lu,\"pings\":%lu,\"handoffs\":%lu,\"arp_replies\":%lu,"
-		"\"drops\":{",
+		"\"server_ip_replies\":%lu,\"drops\":{",
 		t.rx_pkts, t.tx_pkts, t.relayed, t.broadcast_copies, t.echo_replies, t.pings,
-		t.handoffs, t.arp_replies);
+		t.handoffs, t.arp_replies, t.server_ip_replies);
 	for (int d = 1; d < RV_DROP__COUNT; d++)
 		fprintf(f, "%s\"%s\":%lu", d > 1 ? "," : "", rv_drop_name(d), t.drops[d]);
 	fprintf(f, "}}\n");
