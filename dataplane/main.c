@@ -76,7 +76,7 @@ static void usage(FILE *f)
 	    "  mbufs = N             packet buffers (default 16383)\n"
 	    "  max-sessions = N      session table size (default 65536): a resync or new\n"
 	    "                        session beyond it is refused; the agent's message limit\n"
-	    "                        is 4 MiB + 512 bytes per session (at most 64 MiB)\n"
+	    "                        is 4 MiB + 640 bytes per session (at most 64 MiB)\n"
 	    "  replay-window = N     packets (default %u)\n"
 	    "  key-grace = DUR       old key accepted after a re-key (default 60s)\n"
 	    "  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
