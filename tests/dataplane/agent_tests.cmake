@@ -45,6 +45,10 @@ endif()
 if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
   add_test(NAME tcp_member COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_member.sh ${CMAKE_BINARY_DIR})
   set_tests_properties(tcp_member PROPERTIES LABELS dataplane TIMEOUT 180 RUN_SERIAL TRUE)
+  # The TCP fallback while an attacker holds 1,000 connections (root):
+  # idle/slow connections shed, agent socket and a TCP member keep working.
+  add_test(NAME tcp_attack COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_attack.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(tcp_attack PROPERTIES LABELS dataplane TIMEOUT 240 RUN_SERIAL TRUE)
 endif()
 
 # agent_bench: figures only (not a test): agent_bench SOCKET [N]
