@@ -47,7 +47,9 @@ wait_stat() {
 attacker() { # READY_FILE attacker args...
 	local ready=$1
 	shift
-	in_ns 3 $PY "$HERE/tcp_attacker.py" --server $TCP --ready "$ready" "$@" \
+	# not through in_ns (a function: its subshell would get the pid, and
+	# killing it would leave python running)
+	ip netns exec "$(mns 3)" $PY "$HERE/tcp_attacker.py" --server $TCP --ready "$ready" "$@" \
 		>"$ready.log" 2>&1 &
 	ATT_PID=$!
 	PIDS+=("$ATT_PID")
