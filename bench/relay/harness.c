@@ -24,6 +24,9 @@
 #define MEMBER_NET 0x64400000u /* 100.64.0.0: members' outer addresses, behind the gateway */
 #define OVERLAY	   0x0A800000u /* 10.128.0.0/9 in every room */
 #define OUTER_LEN  42u
+/* members from subnet + 2: subnet + 1 is the room's server address, as the
+ * control plane's IPAM reserves it (control/ipam.c, dataplane/server_ip.c) */
+#define FIRST_HOST 2u
 
 static void learn_threads(void);
 
@@ -131,7 +134,7 @@ int rh_populate(struct rh *h, uint32_t n, uint32_t rooms)
 	for (uint32_t i = 0; i < n; i++) {
 		s.peer_id = i;
 		s.room_id = i % rooms;
-		s.vip = OVERLAY + i / rooms + 1;
+		s.vip = OVERLAY + i / rooms + FIRST_HOST;
 		s.addr =
 		    (struct rv_outer_addr){.kind = RV_ADDR_UDP, .ip = MEMBER_NET + i, .port = 5000};
 		if (rv_st_batch_session(b, &s, err, sizeof(err)) < 0)
@@ -230,7 +233,7 @@ struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uin
 
 uint32_t rh_vip(const struct rh *h, uint32_t i)
 {
-	return OVERLAY + i / h->n_rooms + 1;
+	return OVERLAY + i / h->n_rooms + FIRST_HOST;
 }
 
 struct rte_mbuf *rh_packet(struct rh *h, uint32_t src, uint32_t payload)
