@@ -41,14 +41,15 @@ static int make_ctxs(struct lg_engine *e, struct lg_client *c)
 	return c->srv_dec && c->srv_enc ? 0 : -1;
 }
 
-/* Rooms get equal power-of-two subnets, big enough for the largest room. */
+/* Rooms get equal power-of-two subnets, big enough for the largest room
+ * (network, server address, members from subnet + 2, broadcast). */
 static int layout_rooms(struct lg_engine *e)
 {
 	const struct lg_opts *o = e->o;
 	unsigned per = o->clients / o->rooms, extra = o->clients % o->rooms;
 	unsigned biggest = per + (extra ? 1 : 0);
 	uint8_t plen = 30;
-	while (plen > 8 && (1u << (32 - plen)) < biggest + 2)
+	while (plen > 8 && (1u << (32 - plen)) < biggest + 3)
 		plen--;
 	uint64_t span = 1ull << (32 - plen);
 	if ((uint64_t)o->vip_net + span * o->rooms > 0xFFFFFFFFull) {
@@ -88,7 +89,10 @@ int lg_clients_init(struct lg_engine *e)
 			c->room_id = rm->room_id;
 			c->outer_ip = o->client_net + 1 + i;
 			c->outer_port = o->client_port_base;
-			c->vip = rm->subnet + 1 + k;
+			/* subnet + 1 is the room's server address (the data plane
+			 * answers it, dataplane/server_ip.c; the control plane's IPAM
+			 * never gives it to a member) */
+			c->vip = rm->subnet + 2 + k;
 			c->dst = rm->first + (k + 1) % rm->count;
 			if (make_key(e, &state, &c->km) || make_ctxs(e, c)) {
 				fprintf(stderr, "%s: cannot set up %s keys for client %u\n",
@@ -137,7 +141,7 @@ long lg_client_by_vip(const struct lg_engine *e, uint32_t vip)
 	uint32_t span = 1u << (32 - r0->plen);
 	uint32_t off = vip - r0->subnet;
 	uint32_t r = off / span, k = off % span;
-	if (r >= e->o->rooms || k == 0 || k > e->rooms[r].count)
-		return -1;
-	return e->rooms[r].first + k - 1;
+	if (r >= e->o->rooms || k < 2 || k - 2 >= e->rooms[r].count)
+		return -1; /* network, server address, not a member */
+	return e->rooms[r].first + k - 2;
 }
