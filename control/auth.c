@@ -2,6 +2,7 @@
  * password pool), device-token refresh with rotation
  * and reuse detection, logout, and session-token resolution. */
 #include "auth.h"
+#include "clock.h"
 
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -74,7 +75,7 @@ grpc_status_code rv_auth_resolve(struct rv_control *ctl, const char *token,
 			st = GRPC_STATUS_INTERNAL;
 		goto out;
 	}
-	if (t->expires_ns <= rv_control_now_real()) {
+	if (t->expires_ns <= rv_clock_real_ns()) {
 		unauth(msg, msglen, "session token expired: refresh it or log in again");
 		goto out;
 	}
@@ -139,7 +140,7 @@ static void fill_session(Roomvpn__V1__Session *out, const char *session, const c
 int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,
 		  const char *device_name, Roomvpn__V1__Session *out)
 {
-	uint64_t now = rv_control_now_real(), dev;
+	uint64_t now = rv_clock_real_ns(), dev;
 	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
 	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR], key[64], uhex[17], dhex[17];
 	uint8_t sh[32], dh[32];
@@ -198,7 +199,7 @@ static grpc_status_code rotate(struct rv_control *ctl, const Roomvpn__V1__TokenR
 			       const Roomvpn__V1__UserRecord *u, Roomvpn__V1__Session *out,
 			       char *msg, size_t msglen)
 {
-	uint64_t now = rv_control_now_real();
+	uint64_t now = rv_clock_real_ns();
 	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
 	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR];
 	uint8_t sh[32], dh[32];
@@ -264,7 +265,7 @@ grpc_status_code rv_auth_refresh(struct rv_control *ctl, const char *device_toke
 		       "revoked, log in again");
 		goto out;
 	}
-	if (t->expires_ns <= rv_control_now_real()) {
+	if (t->expires_ns <= rv_clock_real_ns()) {
 		unauth(msg, msglen, "device token expired: log in again");
 		goto out;
 	}
@@ -558,7 +559,7 @@ static void *sweeper_main(void *arg)
 		if (pthread_cond_timedwait(&sweeper.cv, &sweeper.mu, &ts) == 0 || sweeper.stop)
 			continue;
 		pthread_mutex_unlock(&sweeper.mu);
-		long n = rv_auth_sweep(sweeper.ctl, rv_control_now_real());
+		long n = rv_auth_sweep(sweeper.ctl, rv_clock_real_ns());
 		if (n != 0)
 			rv_log(n < 0 ? RV_LOG_WARN : RV_LOG_DEBUG,
 			       "auth: sweep deleted %ld expired keys", n);

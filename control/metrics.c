@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "listener.h"
+#include "clock.h"
 #include "metrics.h"
 #include "session.h"
 #include "store.h"
@@ -177,7 +178,7 @@ int rv_metrics_init(struct rv_control *ctl)
 		return -1;
 	snprintf(m->slots[N_SLOTS - 1].name, NAME_MAX_LEN, "other");
 	atomic_store(&m->slots[N_SLOTS - 1].state, SLOT_READY);
-	m->start_unix_ns = rv_control_now_real();
+	m->start_unix_ns = rv_clock_real_ns();
 	m->ctl = ctl;
 	ctl->metrics = m;
 	ctl->on_rpc_done = hook_rpc_done;

@@ -8,6 +8,7 @@
  * A unary handler may return RV_RPC_PENDING and finish later from another
  * thread with rv_rpc_complete() (logins on the Argon2 pool). */
 #include "server.h"
+#include "clock.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -95,25 +96,6 @@ struct rv_server {
 	struct call *streams; /* open streams: finished first on stop */
 	struct tag t_shutdown;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t rv_control_now_mono(void)
-{
-	return now_ns();
-}
-
-uint64_t rv_control_now_real(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- call lifetime ------------------------------------------------------ */
 
@@ -269,7 +251,7 @@ static void status_op(struct call *c, grpc_op *op, grpc_status_code st, const ch
 static void record(struct call *c, grpc_status_code st, const char *msg)
 {
 	struct rv_control *ctl = c->srv->ctl;
-	uint64_t dt = now_ns() - c->t0;
+	uint64_t dt = rv_clock_mono_ns() - c->t0;
 
 	if (st != GRPC_STATUS_OK)
 		rv_log(RV_LOG_DEBUG, "rpc %s from %s: status %d: %s", c->method, c->peer, st,
@@ -278,7 +260,7 @@ static void record(struct call *c, grpc_status_code st, const char *msg)
 		ctl->on_rpc_done(ctl, c->m ? c->m->path : "unknown", st, dt);
 	if (c->m && c->m->audit_action && ctl->audit_record) {
 		struct rv_audit_event ev = {
-		    .time_ns = rv_control_now_real(),
+		    .time_ns = rv_clock_real_ns(),
 		    .actor = c->ctx.actor[0] ? c->ctx.actor : c->ctx.who.username,
 		    .source = c->peer,
 		    .action = c->m->audit_action,
@@ -685,7 +667,7 @@ static void call_started(struct call *c)
 	snprintf(c->method, sizeof(c->method), "%s", path ? path : "?");
 	gpr_free(peer);
 	gpr_free(path);
-	c->t0 = now_ns();
+	c->t0 = rv_clock_mono_ns();
 	c->m = find_method(c->srv, c->method);
 	if (!c->m) {
 		char msg[256];

@@ -2,6 +2,7 @@
  * these run). Passwords are hashed on the Argon2 pool: Create and Update
  * with a password return RV_RPC_PENDING and complete from a pool thread. */
 #include "users.h"
+#include "clock.h"
 
 #include <ctype.h>
 #include <openssl/crypto.h>
@@ -162,7 +163,7 @@ int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, b
 	u.username = (char *)name;
 	u.password_hash = (char *)pw_hash;
 	u.admin = admin;
-	u.created_ns = rv_control_now_real();
+	u.created_ns = rv_clock_real_ns();
 	put_user(b, &u);
 	rv_id_hex(*id, hex);
 	rv_store_batch_put(b, key, strlen(key), hex, 16);
