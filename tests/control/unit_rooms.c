@@ -201,6 +201,45 @@ static void test_reserve_and_reclaim(void **state)
 	assert_int_equal(join(f, "tiny", 7, ip), GRPC_STATUS_RESOURCE_EXHAUSTED);
 }
 
+/* Store operations of one Join (docs/store.md): a newcomer reads the room
+ * (name index and record), its membership and its address reservation, and
+ * writes one batch; a member's repeated Join reads three keys and writes
+ * nothing; neither scans (the room's address bitmap and member count are
+ * kept in memory after the first Join). */
+static void test_join_store_ops(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_store_ops a, b;
+	char ip[16];
+	create(f, "busy", "10.52.0.0/16");
+	assert_int_equal(join(f, "busy", 1, ip), GRPC_STATUS_OK); /* warms the room up */
+	for (uint64_t dev = 2; dev <= 50; dev++) {
+		rv_store_ops(f->ctl.store, &a);
+		assert_int_equal(join(f, "busy", dev, ip), GRPC_STATUS_OK);
+		rv_store_ops(f->ctl.store, &b);
+		assert_true(b.gets - a.gets <= 4);
+		assert_int_equal(b.scans - a.scans, 0);
+		assert_int_equal(b.writes - a.writes, 1);
+	}
+	rv_store_ops(f->ctl.store, &a);
+	assert_int_equal(join(f, "busy", 7, ip), GRPC_STATUS_OK);
+	rv_store_ops(f->ctl.store, &b);
+	assert_true(b.gets - a.gets <= 3);
+	assert_int_equal(b.scans - a.scans, 0);
+	assert_int_equal(b.writes - a.writes, 0);
+	/* The count kept in memory is the store's. */
+	assert_int_equal(leave(f, "busy", 7), GRPC_STATUS_OK);
+	assert_int_equal(count(f, "m/"), 49);
+	Roomvpn__V1__GetRoomRequest q = ROOMVPN__V1__GET_ROOM_REQUEST__INIT;
+	struct rv_rpc_ctx c = ctx_of(f, 1, 100);
+	ProtobufCMessage *resp = NULL;
+	char msg[256];
+	q.room = "busy";
+	assert_int_equal(rv_rooms_get_rpc(&c, &q.base, &resp, msg, sizeof(msg)), GRPC_STATUS_OK);
+	assert_int_equal(((Roomvpn__V1__Room *)resp)->members, 49);
+	protobuf_c_message_free_unpacked(resp, NULL);
+}
+
 static void test_removed_hook(void **state)
 {
 	struct fixture *f = *state;
@@ -276,6 +315,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_keys_and_owner, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reserve_and_reclaim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_removed_hook, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_join_store_ops, setup, teardown),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests_name("rooms", tests, NULL, NULL);
