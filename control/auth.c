@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "password.h"
+#include "pwjob.h"
 #include "ratelimit.h"
 #include "roomvpn/v1/auth_store.pb-c.h"
 #include "roomvpn/v1/common.pb-c.h"
@@ -285,15 +286,19 @@ out:
 
 /* ---- RPC handlers ------------------------------------------------------- */
 
-struct login_job {
-	struct rv_rpc_ctx *ctx;
-	char addr[64];
+struct login_arg {
 	char user[RV_USERNAME_MAX + 1];
+	char addr[64];
 	char device[64];
-	char pw[RV_PASSWORD_MAX + 1];
-	char hash[RV_PASSWORD_ENCODED];
 	Roomvpn__V1__UserRecord *u; /* NULL: unknown user */
 };
+
+static void login_arg_free(void *arg)
+{
+	struct login_arg *a = arg;
+	rv_users_free(a->u);
+	free(a);
+}
 
 static void set_session_header(struct rv_rpc_ctx *ctx, const Roomvpn__V1__Session *s)
 {
@@ -308,53 +313,44 @@ static void login_result(struct rv_control *ctl, bool ok)
 		ctl->on_login(ctl, ok);
 }
 
-static void login_work(void *arg)
+/* On the pool, once the password was checked (a guess of the limiter). */
+static grpc_status_code login_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				   size_t msglen)
 {
-	struct login_job *j = arg;
+	struct login_arg *a = j->arg;
 	struct rv_control *ctl = j->ctx->ctl;
 
-	if (rv_rpc_abandoned(j->ctx)) {
-		OPENSSL_cleanse(j->pw, sizeof(j->pw));
-		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAVAILABLE, NULL, "server shutting down");
-		goto out;
-	}
-	char msg[160];
-	int v = rv_ratelimit_verify(ctl->ratelimit, j->user, j->addr, j->hash, j->pw,
-				    "failed logins", "user", msg, sizeof(msg));
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-
-	if (v < 0) { /* refused by a bucket, unchecked */
+	if (j->verdict < 0) { /* refused by a bucket, unchecked: its message */
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, msg);
-		goto out;
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	}
-	if (v != 0 || !j->u) {
+	if (j->verdict != 0 || !a->u) {
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAUTHENTICATED, NULL,
-				"invalid username or password");
-		goto out;
+		snprintf(msg, msglen, "invalid username or password");
+		return GRPC_STATUS_UNAUTHENTICATED;
 	}
-	if (j->u->disabled) {
+	if (a->u->disabled) {
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_PERMISSION_DENIED, NULL,
-				"user is disabled: ask an admin");
-		goto out;
+		snprintf(msg, msglen, "user is disabled: ask an admin");
+		return GRPC_STATUS_PERMISSION_DENIED;
 	}
 	Roomvpn__V1__Session *s = malloc(sizeof(*s));
+	if (!s) {
+		login_result(ctl, false);
+		snprintf(msg, msglen, "out of memory");
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
 	roomvpn__v1__session__init(s);
-	if (rv_auth_issue(ctl, j->u->id, j->u->username, j->u->admin, j->device, s) != 0) {
+	if (rv_auth_issue(ctl, a->u->id, a->u->username, a->u->admin, a->device, s) != 0) {
 		free(s);
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_INTERNAL, NULL, "store error issuing tokens");
-		goto out;
+		snprintf(msg, msglen, "store error issuing tokens");
+		return GRPC_STATUS_INTERNAL;
 	}
 	login_result(ctl, true);
 	set_session_header(j->ctx, s);
-	rv_rpc_complete(j->ctx, GRPC_STATUS_OK, (ProtobufCMessage *)s, NULL);
-out:
-	rv_users_free(j->u);
-	free(j);
+	*resp = &s->base;
+	return GRPC_STATUS_OK;
 }
 
 grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
@@ -362,7 +358,6 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 {
 	const Roomvpn__V1__LoginRequest *r = (const void *)req;
 	struct rv_control *ctl = ctx->ctl;
-	(void)resp;
 
 	snprintf(ctx->actor, sizeof(ctx->actor), "%.63s", r->username);
 	snprintf(ctx->target, sizeof(ctx->target), "user:%.100s", r->username);
@@ -374,34 +369,33 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 			 RV_PASSWORD_MAX);
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
-	struct login_job *j = calloc(1, sizeof(*j));
-	if (!j)
+	struct login_arg *a = calloc(1, sizeof(*a));
+	if (!a)
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	j->ctx = ctx;
-	rv_ratelimit_addr_of_peer(ctx->peer, j->addr, sizeof(j->addr));
-	snprintf(j->user, sizeof(j->user), "%.63s", r->username);
+	rv_ratelimit_addr_of_peer(ctx->peer, a->addr, sizeof(a->addr));
+	snprintf(a->user, sizeof(a->user), "%.63s", r->username);
 	/* admitted (an in-flight slot of the address) before its hash is queued */
-	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, j->user, j->addr, "failed logins",
-						 "user", msg, msglen);
+	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, a->user, a->addr,
+						 "failed logins", "user", msg, msglen);
 	if (st != GRPC_STATUS_OK) {
-		free(j);
+		free(a);
 		login_result(ctl, false);
 		return st;
 	}
-	snprintf(j->device, sizeof(j->device), "%s", r->device_name);
-	snprintf(j->pw, sizeof(j->pw), "%s", r->password);
-	if (rv_users_get_by_name(ctl->store, r->username, &j->u) < 0)
-		j->u = NULL;
-	snprintf(j->hash, sizeof(j->hash), "%s", j->u ? j->u->password_hash : dummy_hash);
-	if (rv_pwpool_submit(ctl->pwpool, login_work, j) != 0) {
-		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
-		rv_users_free(j->u);
-		OPENSSL_cleanse(j->pw, sizeof(j->pw));
-		free(j);
-		snprintf(msg, msglen, "server is shutting down");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	return RV_RPC_PENDING;
+	snprintf(a->device, sizeof(a->device), "%s", r->device_name);
+	if (rv_users_get_by_name(ctl->store, r->username, &a->u) < 0)
+		a->u = NULL;
+	struct rv_pwjob_args pa = {.kind = RV_PWJOB_VERIFY,
+				   .password = r->password,
+				   .encoded = a->u ? a->u->password_hash : dummy_hash,
+				   .arg = a,
+				   .free_arg = login_arg_free,
+				   .step = login_step,
+				   .limit_user = a->user,
+				   .limit_addr = a->addr,
+				   .limit_what = "failed logins",
+				   .limit_who = "user"};
+	return rv_pwjob_start(ctx, &pa, resp, msg, msglen);
 }
 
 grpc_status_code rv_auth_refresh_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,

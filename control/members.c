@@ -18,7 +18,7 @@
 #include "ratelimit.h"
 #include "room_net.h"
 #include "room_state.h"
-#include "rooms.h"
+#include "room_records.h"
 #include "store_keys.h"
 
 typedef Roomvpn__V1__RoomRecord RoomRecord;
@@ -198,7 +198,7 @@ static Roomvpn__V1__JoinRoomResponse *join_msg(struct rv_rpc_ctx *ctx, const Roo
 	if (!m)
 		return NULL;
 	roomvpn__v1__join_room_response__init(m);
-	m->room = rv_rooms_msg(ctx, r, 1);
+	m->room = rv_rooms_msg(ctx, r, true);
 	oom = !m->room;
 	rv_ipam_format_addr(addr, buf, sizeof(buf));
 	m->virtual_ip = rv_rooms_strdup(buf, &oom);

@@ -1,5 +1,5 @@
-/* Members of rooms and their virtual IPs (m/, ip/, ipd/; docs/store.md):
- * the Join, Leave, Kick and ListMembers handlers are declared in rooms.h.
+/* Members of rooms and their virtual IPs (m/, ip/, ipd/; docs/store.md)
+ * and the RoomService handlers Join, Leave, Kick and ListMembers.
  * A Join reads the room and the device's membership and writes one synced
  * batch; member changes of different devices never wait for each other. */
 #ifndef RV_MEMBERS_H
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "control.h"
+#include "roomvpn/v1/rooms.pb-c.h"
 #include "store.h"
 
 /* 1 if @dev is a member of @room, 0 if not, -1 on a store error. */
@@ -30,5 +31,14 @@ int rv_members_delete_room(struct rv_store *s, uint64_t room, struct rv_store_ba
  * every room); rv_members_fini clears it. */
 void rv_members_init(struct rv_control *ctl);
 void rv_members_fini(struct rv_control *ctl);
+
+grpc_status_code rv_rooms_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen);
+grpc_status_code rv_rooms_leave_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				    ProtobufCMessage **resp, char *msg, size_t msglen);
+grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+					   ProtobufCMessage **resp, char *msg, size_t msglen);
+grpc_status_code rv_rooms_kick_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen);
 
 #endif

@@ -17,6 +17,7 @@
 #include "ipam.h"
 #include "members.h"
 #include "pwjob.h"
+#include "room_records.h"
 #include "room_net.h"
 #include "room_state.h"
 #include "roomvpn/v1/common.pb-c.h"
@@ -33,79 +34,6 @@ static struct rv_ipam *own_ipam; /* when main.c did not set ctl->ipam up */
 
 typedef Roomvpn__V1__RoomRecord RoomRecord;
 typedef Roomvpn__V1__MemberRecord MemberRecord;
-
-int rv_rooms_batch_put_msg(struct rv_store_batch *b, const char *k, size_t kl,
-			 const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
-		return -1;
-	protobuf_c_message_pack(m, buf);
-	rv_store_batch_put(b, k, kl, buf, len);
-	free(buf);
-	return 0;
-}
-
-bool rv_rooms_key_exists(struct rv_store *s, const char *k, size_t kl)
-{
-	void *v = NULL;
-	size_t vl;
-	int rc = rv_store_get(s, k, kl, &v, &vl);
-	free(v);
-	return rc == 0;
-}
-
-static int load_by_id(struct rv_store *s, uint64_t id, RoomRecord **out)
-{
-	char k[RV_KEY_MAX];
-	void *v;
-	size_t vl;
-	int rc = rv_store_get(s, k, rv_key_room_by_id(k, id), &v, &vl);
-	if (rc != 0)
-		return rc;
-	*out = roomvpn__v1__room_record__unpack(NULL, vl, v);
-	free(v);
-	return *out ? 0 : -1;
-}
-
-int rv_rooms_load_id(struct rv_store *s, uint64_t id, RoomRecord **out)
-{
-	return id ? load_by_id(s, id, out) : 1;
-}
-
-/* "#<decimal id>": 0 and the id, -1 if @ref is not of that form. */
-static int parse_id_ref(const char *ref, uint64_t *id)
-{
-	char *end;
-
-	if (ref[0] != '#' || !isdigit((unsigned char)ref[1]))
-		return -1;
-	unsigned long long v = strtoull(ref + 1, &end, 10);
-	if (*end || v == 0)
-		return -1;
-	*id = v;
-	return 0;
-}
-
-int rv_rooms_load(struct rv_store *s, const char *room, RoomRecord **out)
-{
-	char k[RV_KEY_MAX];
-	void *v;
-	size_t vl;
-	uint64_t id;
-
-	if (!room || !room[0] || strlen(room) > RV_ROOM_NAME_MAX)
-		return 1;
-	if (room[0] == '#') /* no name starts with '#' (rv_rooms_valid_name) */
-		return parse_id_ref(room, &id) == 0 ? load_by_id(s, id, out) : 1;
-	int rc = rv_store_get(s, k, rv_key_room_by_name(k, room), &v, &vl);
-	if (rc != 0)
-		return rc;
-	rc = rv_key_parse_id(v, vl, &id);
-	free(v);
-	return rc == 0 ? load_by_id(s, id, out) : -1;
-}
 
 bool rv_rooms_valid_name(const char *name)
 {
@@ -130,109 +58,13 @@ const char *rv_rooms_room_of(const ProtobufCMessage *req)
 	return *(const char *const *)((const char *)req + f->offset);
 }
 
-/* ---- replies --------------------------------------------------------------- */
 
-char *rv_rooms_strdup(const char *s, bool *oom)
+/* The public view for the caller (the key for members too). */
+static Roomvpn__V1__Room *room_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r)
 {
-	char *d = strdup(s ? s : "");
-	if (!d)
-		*oom = true;
-	return d;
-}
-
-Roomvpn__V1__Room *rv_rooms_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r, int caller_member)
-{
-	struct rv_store *s = ctx->ctl->store;
-	Roomvpn__V1__Room *m = malloc(sizeof(*m));
-	bool oom = !m;
-	char buf[32];
-	if (!m)
-		return NULL;
-	roomvpn__v1__room__init(m);
-	m->id = r->id;
-	m->name = rv_rooms_strdup(r->name, &oom);
-	struct rv_cidr net = {r->subnet_addr, (uint8_t)r->subnet_prefix};
-	rv_ipam_format_cidr(&net, buf, sizeof(buf));
-	m->subnet = rv_rooms_strdup(buf, &oom);
-	rv_ipam_format_addr(rv_ipam_server_addr(&net), buf, sizeof(buf));
-	m->server_ip = rv_rooms_strdup(buf, &oom);
-	m->transport = (Roomvpn__V1__Transport)r->transport;
-	m->mtu = r->mtu;
-	m->keepalive_s = r->keepalive_s;
-	m->owner = rv_rooms_strdup(r->owner, &oom);
-	m->owner_id = r->owner_id;
-	m->has_password = r->password_hash && r->password_hash[0];
-	uint32_t members = 0;
-	rv_room_state_members(s, r->id, &members); /* 0 on a store error */
-	m->members = members;
-	m->created_unix = r->created_ns / 1000000000ull;
-	struct rv_room_net net_set;
-	if (rv_room_net_export(r, NULL, &net_set) == 0)
-		rv_room_net_move(&net_set, &m->n_dns_servers, &m->dns_servers, &m->dns_search,
-				 &m->n_routes, &m->routes);
-	else
-		oom = true;
-	bool privileged = ctx->who.admin || ctx->who.user_id == r->owner_id ||
-			  (caller_member < 0 ? rv_members_is_member(s, r->id, ctx->who.device_id) == 1
-					     : caller_member);
-	if (privileged && r->room_key.len) {
-		m->room_key.data = malloc(r->room_key.len);
-		if (m->room_key.data) {
-			memcpy(m->room_key.data, r->room_key.data, r->room_key.len);
-			m->room_key.len = r->room_key.len;
-		} else {
-			oom = true;
-		}
-	}
-	if (oom) {
-		protobuf_c_message_free_unpacked(&m->base, NULL);
-		return NULL;
-	}
-	return m;
-}
-
-grpc_status_code rv_rooms_oom(char *msg, size_t msglen)
-{
-	snprintf(msg, msglen, "out of memory");
-	return GRPC_STATUS_RESOURCE_EXHAUSTED;
-}
-
-grpc_status_code rv_rooms_store_error(char *msg, size_t msglen)
-{
-	snprintf(msg, msglen, "store error (see the server log)");
-	return GRPC_STATUS_INTERNAL;
-}
-
-grpc_status_code rv_rooms_empty_reply(ProtobufCMessage **resp, char *msg, size_t msglen)
-{
-	Roomvpn__V1__Empty *e = malloc(sizeof(*e));
-	if (!e)
-		return rv_rooms_oom(msg, msglen);
-	roomvpn__v1__empty__init(e);
-	*resp = &e->base;
-	return GRPC_STATUS_OK;
-}
-
-static grpc_status_code not_found(const char *room, char *msg, size_t msglen)
-{
-	snprintf(msg, msglen, "room '%s' not found", room);
-	return GRPC_STATUS_NOT_FOUND;
-}
-
-grpc_status_code rv_rooms_find(struct rv_rpc_ctx *ctx, const char *room, RoomRecord **out,
-				  char *msg, size_t msglen)
-{
-	snprintf(ctx->target, sizeof(ctx->target), "%s", room);
-	if (!room[0]) {
-		snprintf(msg, msglen, "room is required (a room name, or #<id>)");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
-	int rc = rv_rooms_load(ctx->ctl->store, room, out);
-	if (rc < 0)
-		return rv_rooms_store_error(msg, msglen);
-	if (rc == 1)
-		return not_found(room, msg, msglen);
-	return GRPC_STATUS_OK;
+	bool member = !ctx->who.admin && ctx->who.user_id != r->owner_id &&
+		      rv_members_is_member(ctx->ctl->store, r->id, ctx->who.device_id) == 1;
+	return rv_rooms_msg(ctx, r, member);
 }
 
 static bool password_ok(const char *pw, char *msg, size_t msglen)
@@ -431,7 +263,7 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 out:
 	pthread_mutex_unlock(&catalog_mu);
 	if (st == GRPC_STATUS_OK) {
-		Roomvpn__V1__Room *m = rv_rooms_msg(ctx, &r, -1);
+		Roomvpn__V1__Room *m = room_msg(ctx, &r);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
 		if (m)
 			*resp = &m->base;
@@ -574,7 +406,7 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 		st = rv_rooms_store_error(msg, msglen);
 	pthread_mutex_unlock(&catalog_mu);
 	if (st == GRPC_STATUS_OK) {
-		Roomvpn__V1__Room *m = rv_rooms_msg(ctx, r, -1);
+		Roomvpn__V1__Room *m = room_msg(ctx, r);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
 		if (m)
 			*resp = &m->base;
@@ -661,7 +493,7 @@ grpc_status_code rv_rooms_get_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage
 	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		return st;
-	Roomvpn__V1__Room *m = rv_rooms_msg(ctx, r, -1);
+	Roomvpn__V1__Room *m = room_msg(ctx, r);
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	if (!m)
 		return rv_rooms_oom(msg, msglen);
@@ -688,9 +520,9 @@ static int list_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl
 		return 1;
 	}
 	uint64_t id;
-	if (rv_key_parse_id(v, vl, &id) < 0 || load_by_id(p->ctx->ctl->store, id, &r) != 0)
+	if (rv_key_parse_id(v, vl, &id) < 0 || rv_rooms_load_id(p->ctx->ctl->store, id, &r) != 0)
 		return 0; /* index without a record: skip */
-	Roomvpn__V1__Room *m = rv_rooms_msg(p->ctx, r, -1);
+	Roomvpn__V1__Room *m = room_msg(p->ctx, r);
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	if (!m) {
 		p->oom = true;

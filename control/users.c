@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "password.h"
+#include "pwjob.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "roomvpn/v1/users.pb-c.h"
 #include "store.h"
@@ -194,47 +195,30 @@ static Roomvpn__V1__User *user_msg(const Roomvpn__V1__UserRecord *r)
 
 /* ---- Create ------------------------------------------------------------- */
 
-struct create_job {
-	struct rv_rpc_ctx *ctx;
+struct create_arg {
 	char name[RV_USERNAME_MAX + 1];
-	char pw[RV_PASSWORD_MAX + 1];
 	bool admin;
 };
 
-static void create_work(void *arg)
+/* On the pool, once the password is hashed. */
+static grpc_status_code create_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				    size_t msglen)
 {
-	struct create_job *j = arg;
-	struct rv_control *ctl = j->ctx->ctl;
-	char hash[RV_PASSWORD_ENCODED], msg[256];
-	uint64_t id;
-	grpc_status_code st = GRPC_STATUS_INTERNAL;
+	struct create_arg *a = j->arg;
+	struct rv_store *s = j->ctx->ctl->store;
 	Roomvpn__V1__UserRecord *r = NULL;
+	uint64_t id;
 
-	if (rv_rpc_abandoned(j->ctx)) {
-		st = GRPC_STATUS_UNAVAILABLE;
-		snprintf(msg, sizeof(msg), "server shutting down");
-		goto out;
+	int rc = rv_users_create(s, a->name, j->hash, a->admin, &id, msg, msglen);
+	if (rc != 0)
+		return rc == 1 ? GRPC_STATUS_ALREADY_EXISTS : GRPC_STATUS_INTERNAL;
+	if (rv_users_get_by_id(s, id, &r) != 0) {
+		snprintf(msg, msglen, "store error reading user %s back", a->name);
+		return GRPC_STATUS_INTERNAL;
 	}
-	if (rv_password_hash(&ctl->cfg, j->pw, hash, sizeof(hash), msg, sizeof(msg)) != 0)
-		goto out;
-	int rc = rv_users_create(ctl->store, j->name, hash, j->admin, &id, msg, sizeof(msg));
-	if (rc != 0) {
-		st = rc == 1 ? GRPC_STATUS_ALREADY_EXISTS : GRPC_STATUS_INTERNAL;
-		goto out;
-	}
-	if (rv_users_get_by_id(ctl->store, id, &r) != 0) {
-		snprintf(msg, sizeof(msg), "store error reading user %s back", j->name);
-		goto out;
-	}
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-	rv_rpc_complete(j->ctx, GRPC_STATUS_OK, (ProtobufCMessage *)user_msg(r), NULL);
+	*resp = (ProtobufCMessage *)user_msg(r);
 	rv_users_free(r);
-	free(j);
-	return;
-out:
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-	rv_rpc_complete(j->ctx, st, NULL, msg);
-	free(j);
+	return GRPC_STATUS_OK;
 }
 
 static grpc_status_code check_password(const char *pw, char *msg, size_t msglen)
@@ -262,25 +246,22 @@ grpc_status_code rv_users_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 {
 	const Roomvpn__V1__CreateUserRequest *r = (const void *)req;
 	grpc_status_code st;
-	(void)resp;
 
 	snprintf(ctx->target, sizeof(ctx->target), "user:%.100s", r->username);
 	if ((st = check_name(r->username, msg, msglen)) != GRPC_STATUS_OK ||
 	    (st = check_password(r->password, msg, msglen)) != GRPC_STATUS_OK)
 		return st;
-	struct create_job *j = calloc(1, sizeof(*j));
-	if (!j)
+	struct create_arg *a = calloc(1, sizeof(*a));
+	if (!a)
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	j->ctx = ctx;
-	snprintf(j->name, sizeof(j->name), "%s", r->username);
-	snprintf(j->pw, sizeof(j->pw), "%s", r->password);
-	j->admin = r->admin;
-	if (rv_pwpool_submit(ctx->ctl->pwpool, create_work, j) != 0) {
-		free(j);
-		snprintf(msg, msglen, "server is shutting down");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	return RV_RPC_PENDING;
+	snprintf(a->name, sizeof(a->name), "%s", r->username);
+	a->admin = r->admin;
+	struct rv_pwjob_args pa = {.kind = RV_PWJOB_HASH,
+				   .password = r->password,
+				   .arg = a,
+				   .free_arg = free,
+				   .step = create_step};
+	return rv_pwjob_start(ctx, &pa, resp, msg, msglen);
 }
 
 /* ---- Get / List --------------------------------------------------------- */
@@ -374,7 +355,6 @@ grpc_status_code rv_users_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 struct update_job {
 	struct rv_rpc_ctx *ctx;
 	char name[RV_USERNAME_MAX + 1];
-	char pw[RV_PASSWORD_MAX + 1];
 	bool set_pw, set_admin, admin, set_disabled, disabled;
 };
 
@@ -418,23 +398,13 @@ out:
 	return st;
 }
 
-static void update_work(void *arg)
+/* On the pool, once the new password is hashed. */
+static grpc_status_code update_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				    size_t msglen)
 {
-	struct update_job *j = arg;
-	char hash[RV_PASSWORD_ENCODED], msg[256] = "";
-	ProtobufCMessage *resp = NULL;
-	grpc_status_code st = GRPC_STATUS_INTERNAL;
-
-	if (rv_rpc_abandoned(j->ctx)) {
-		st = GRPC_STATUS_UNAVAILABLE;
-		snprintf(msg, sizeof(msg), "server shutting down");
-	} else if (rv_password_hash(&j->ctx->ctl->cfg, j->pw, hash, sizeof(hash), msg,
-				    sizeof(msg)) == 0) {
-		st = apply_update(j, hash, &resp, msg, sizeof(msg));
-	}
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-	rv_rpc_complete(j->ctx, st, resp, msg);
-	free(j);
+	struct update_job *u = j->arg;
+	u->ctx = j->ctx;
+	return apply_update(u, j->hash, resp, msg, msglen);
 }
 
 /* An admin may not lock themselves out. */
@@ -474,13 +444,12 @@ grpc_status_code rv_users_update_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	if (!pj)
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	*pj = j;
-	snprintf(pj->pw, sizeof(pj->pw), "%s", r->password);
-	if (rv_pwpool_submit(ctx->ctl->pwpool, update_work, pj) != 0) {
-		free(pj);
-		snprintf(msg, msglen, "server is shutting down");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	return RV_RPC_PENDING;
+	struct rv_pwjob_args pa = {.kind = RV_PWJOB_HASH,
+				   .password = r->password,
+				   .arg = pj,
+				   .free_arg = free,
+				   .step = update_step};
+	return rv_pwjob_start(ctx, &pa, resp, msg, msglen);
 }
 
 struct devscan {

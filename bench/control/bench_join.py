@@ -17,6 +17,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "control"))
 
+import grpc  # noqa: E402
+
 import harness  # noqa: E402
 from harness import ControlServer, pb  # noqa: E402
 
@@ -28,6 +30,8 @@ JOIN = "/roomvpn.v1.RoomService/Join"
 
 def run_joins(srv, tokens, names, callers, label):
     chans = [srv.new_channel() for _ in range((callers + 7) // 8)]
+    for ch in chans:  # connected (TLS) before the clock starts
+        grpc.channel_ready_future(ch).result(timeout=60)
     nxt = [0]
     lock = threading.Lock()
     errors = [0]
