@@ -4,11 +4,21 @@
 #  2. calls (with the rvcontrol archive given): X.o -> the module whose
 #     object defines a symbol that X.o uses. Functions declared in rpc.h
 #     (the call interface handlers answer through) count as module "rpc".
-# tsort(1) reports any loop.
+# A file X_Y.c (or .h) beside an X.c is part of module X (server_unary.c,
+# server_stream.c and server_call.h are the server's). tsort(1) reports any
+# loop.
 # Usage: include_cycles.sh <control dir> [librvcontrol.a]
 dir=$1
 lib=$2
 status=0
+
+# module of a file's base name (no extension)
+module() {
+	case $1 in
+	*_*) [ -f "$dir/${1%%_*}.c" ] && { echo "${1%%_*}"; return; } ;;
+	esac
+	echo "$1"
+}
 
 check() { # $1: what, stdin: edges
 	if out=$(tsort 2>&1 >/dev/null) && [ -z "$out" ]; then
@@ -21,9 +31,9 @@ check() { # $1: what, stdin: edges
 }
 
 for f in "$dir"/*.c "$dir"/*.h; do
-	m=$(basename "$f"); m=${m%.*}
+	m=$(basename "$f"); m=$(module "${m%.*}")
 	sed -n 's/^#include "\([^"/]*\)\.h".*/\1/p' "$f" | while read -r h; do
-		[ -f "$dir/$h.h" ] && [ "$h" != "$m" ] && echo "$m $h"
+		[ -f "$dir/$h.h" ] && h=$(module "$h") && [ "$h" != "$m" ] && echo "$m $h"
 	done
 done | check "includes" || status=1
 
@@ -37,7 +47,10 @@ if [ -n "$lib" ]; then
 		awk 'NR == FNR { rpc[$1] = 1; next } { print $1, ($1 in rpc) ? "rpc" : $2 }' \
 			"$tmp/rpc" - | sort >"$tmp/defs"
 	nm -A -u "$lib" 2>/dev/null | sed -n 's/^[^:]*:\([a-z0-9_]*\)\.c\.o: *U \(.*\)/\2 \1/p' |
-		sort | join - "$tmp/defs" | awk '$2 != $3 { print $2, $3 }' | sort -u >"$tmp/edges"
+		sort | join - "$tmp/defs" | while read -r _ a b; do
+			a=$(module "$a"); b=$(module "$b")
+			[ "$a" != "$b" ] && echo "$a $b"
+		done | sort -u >"$tmp/edges"
 	echo "$(wc -l <"$tmp/edges") call edges"
 	check "calls" <"$tmp/edges" || status=1
 fi
