@@ -191,3 +191,72 @@ grpc_status_code rv_rooms_find(struct rv_rpc_ctx *ctx, const char *room, RoomRec
 		return not_found(room, msg, msglen);
 	return GRPC_STATUS_OK;
 }
+
+static Roomvpn__V1__Endpoint *endpoint(Roomvpn__V1__Transport t, const char *addr, bool *oom)
+{
+	Roomvpn__V1__Endpoint *e = malloc(sizeof(*e));
+	if (!e) {
+		*oom = true;
+		return NULL;
+	}
+	roomvpn__v1__endpoint__init(e);
+	e->transport = t;
+	e->address = rv_rooms_strdup(addr, oom);
+	return e;
+}
+
+Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r,
+					       uint32_t addr)
+{
+	const struct rv_control_config *cfg = &ctx->ctl->cfg;
+	Roomvpn__V1__JoinRoomResponse *m = malloc(sizeof(*m));
+	struct rv_cidr net = {r->subnet_addr, (uint8_t)r->subnet_prefix};
+	bool oom = false;
+	char buf[32];
+	if (!m)
+		return NULL;
+	roomvpn__v1__join_room_response__init(m);
+	m->room = rv_rooms_msg(ctx, r, true);
+	oom = !m->room;
+	rv_ipam_format_addr(addr, buf, sizeof(buf));
+	m->virtual_ip = rv_rooms_strdup(buf, &oom);
+	rv_ipam_format_cidr(&net, buf, sizeof(buf));
+	m->subnet = rv_rooms_strdup(buf, &oom);
+	rv_ipam_format_addr(rv_ipam_server_addr(&net), buf, sizeof(buf));
+	m->server_ip = rv_rooms_strdup(buf, &oom);
+	m->prefix_len = r->subnet_prefix;
+	m->mtu = r->mtu;
+	struct rv_room_net net_set;
+	if (rv_room_net_export(r, cfg->dns, &net_set) == 0) {
+		m->dns = rv_rooms_strdup(net_set.n_dns ? net_set.dns[0] : "", &oom);
+		rv_room_net_move(&net_set, &m->n_dns_servers, &m->dns_servers, &m->dns_search,
+				 &m->n_routes, &m->routes);
+	} else {
+		m->dns = rv_rooms_strdup("", &oom);
+		oom = true;
+	}
+	m->keepalive_s = r->keepalive_s;
+	m->device_id = ctx->who.device_id;
+	m->endpoints = calloc(2, sizeof(*m->endpoints));
+	oom |= !m->endpoints;
+	if (m->endpoints) {
+		bool tcp_first = r->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+		const char *udp = cfg->dp_udp_endpoint, *tcp = cfg->dp_tcp_endpoint;
+		if (tcp_first && tcp[0])
+			m->endpoints[m->n_endpoints++] =
+			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP, tcp, &oom);
+		if (udp[0] && !oom)
+			m->endpoints[m->n_endpoints++] =
+			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP, udp, &oom);
+		if (!tcp_first && tcp[0] && !oom)
+			m->endpoints[m->n_endpoints++] =
+			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP, tcp, &oom);
+		if (oom && m->n_endpoints && !m->endpoints[m->n_endpoints - 1])
+			m->n_endpoints--;
+	}
+	if (oom) {
+		protobuf_c_message_free_unpacked(&m->base, NULL);
+		return NULL;
+	}
+	return m;
+}

@@ -33,6 +33,10 @@ grpc_status_code rv_rooms_find(struct rv_rpc_ctx *ctx, const char *room,
 Roomvpn__V1__Room *rv_rooms_msg(struct rv_rpc_ctx *ctx, const Roomvpn__V1__RoomRecord *r,
 				bool caller_member);
 
+/* The answer to a Join of the caller's device at @addr (NULL: out of memory). */
+Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx,
+						 const Roomvpn__V1__RoomRecord *r, uint32_t addr);
+
 grpc_status_code rv_rooms_oom(char *msg, size_t msglen);
 grpc_status_code rv_rooms_store_error(char *msg, size_t msglen);
 grpc_status_code rv_rooms_empty_reply(ProtobufCMessage **resp, char *msg, size_t msglen);
