@@ -17,6 +17,7 @@
 #include "roomvpn/v1/auth_store.pb-c.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "store.h"
+#include "store_keys.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -31,16 +32,14 @@ int rv_auth_init(struct rv_control *ctl, char *err, size_t errlen)
 				sizeof(dummy_hash), err, errlen);
 }
 
-static void device_key(uint64_t id, char key[24])
+static void device_key(uint64_t id, char key[RV_KEY_MAX])
 {
-	char hex[17];
-	rv_id_hex(id, hex);
-	snprintf(key, 24, "d/%s", hex);
+	rv_key_device(key, id);
 }
 
 static int get_device(struct rv_store *s, uint64_t id, Roomvpn__V1__DeviceRecord **out)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	device_key(id, key);
 	return rv_store_get_msg(s, key, &roomvpn__v1__device_record__descriptor,
 				(ProtobufCMessage **)out);
@@ -48,7 +47,7 @@ static int get_device(struct rv_store *s, uint64_t id, Roomvpn__V1__DeviceRecord
 
 static void put_device(struct rv_store_batch *b, const Roomvpn__V1__DeviceRecord *d)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	device_key(d->id, key);
 	rv_store_put_msg(b, key, &d->base);
 }
@@ -143,7 +142,7 @@ int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username
 {
 	uint64_t now = rv_clock_real_ns(), dev;
 	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
-	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR], key[64], uhex[17], dhex[17];
+	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR], key[RV_KEY_MAX];
 	uint8_t sh[32], dh[32];
 	Roomvpn__V1__DeviceRecord d = ROOMVPN__V1__DEVICE_RECORD__INIT;
 	int rc = -1;
@@ -164,10 +163,7 @@ int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username
 	d.expires_ns = d_exp;
 	d.created_ns = now;
 	put_device(b, &d);
-	rv_id_hex(user_id, uhex);
-	rv_id_hex(dev, dhex);
-	snprintf(key, sizeof(key), "du/%s/%s", uhex, dhex);
-	rv_store_batch_put(b, key, strlen(key), "", 0);
+	rv_store_batch_put(b, key, rv_key_user_device(key, user_id, dev), "", 0);
 	if (rv_store_batch_commit(ctl->store, b, true) != 0)
 		goto out;
 	fill_session(out, stok, dtok, s_exp, d_exp, user_id, username, admin, dev);
@@ -444,16 +440,16 @@ grpc_status_code rv_auth_logout_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	const Roomvpn__V1__LogoutRequest *r = (const void *)req;
 	struct rv_control *ctl = ctx->ctl;
 	Roomvpn__V1__DeviceRecord *d;
-	char key[64], hex[17];
+	char key[RV_KEY_MAX];
 	int rc = 0;
 
 	snprintf(ctx->target, sizeof(ctx->target), "device:%llu",
 		 (unsigned long long)ctx->who.device_id);
 	pthread_mutex_lock(&rotate_mu);
 	if (r->all_devices) {
-		rv_id_hex(ctx->who.user_id, hex);
-		snprintf(key, sizeof(key), "du/%s/", hex);
-		rc = rv_store_scan_prefix(ctl->store, key, strlen(key), NULL, 0, revoke_cb, ctl);
+		rc = rv_store_scan_prefix(ctl->store, key,
+					  rv_key_user_device_prefix(key, ctx->who.user_id), NULL, 0,
+					  revoke_cb, ctl);
 	} else if (get_device(ctl->store, ctx->who.device_id, &d) == 0) {
 		/* the device ends with its session: its sessions stop resolving */
 		revoke_device(ctl, d);
@@ -483,7 +479,7 @@ struct sweep {
 static int sweep_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct sweep *sw = arg;
-	char k[64];
+	char k[RV_KEY_MAX];
 
 	if (!sw->devices) {
 		Roomvpn__V1__TokenRecord *t = roomvpn__v1__token_record__unpack(NULL, vlen, val);
@@ -497,12 +493,8 @@ static int sweep_cb(void *arg, const void *key, size_t klen, const void *val, si
 	}
 	Roomvpn__V1__DeviceRecord *d = roomvpn__v1__device_record__unpack(NULL, vlen, val);
 	if (d && d->expires_ns + sw->ctl->cfg.session_ttl_ns <= sw->now) {
-		char uhex[17], dhex[17];
 		rv_store_batch_delete(sw->b, key, klen);
-		rv_id_hex(d->user_id, uhex);
-		rv_id_hex(d->id, dhex);
-		snprintf(k, sizeof(k), "du/%s/%s", uhex, dhex);
-		rv_store_batch_delete(sw->b, k, strlen(k));
+		rv_store_batch_delete(sw->b, k, rv_key_user_device(k, d->user_id, d->id));
 		sw->n += 2;
 	}
 	if (d)
@@ -520,7 +512,7 @@ long rv_auth_sweep(struct rv_control *ctl, uint64_t now_ns)
 		sw.b = rv_store_batch_new();
 		/* under rotate_mu: a refresh never races with its token's deletion */
 		pthread_mutex_lock(&rotate_mu);
-		rc = rv_store_scan_prefix(ctl->store, sw.devices ? "d/" : "t/", 2, NULL, 0,
+		rc = rv_store_scan_prefix(ctl->store, sw.devices ? RV_KEY_DEVICE_PREFIX : RV_KEY_TOKEN_PREFIX, 2, NULL, 0,
 					  sweep_cb, &sw);
 		if (rc == 0)
 			rc = rv_store_batch_commit(ctl->store, sw.b, false);

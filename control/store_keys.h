@@ -24,6 +24,9 @@ size_t rv_key_device(char *k, uint64_t dev);
 size_t rv_key_user_device(char *k, uint64_t user, uint64_t dev);
 size_t rv_key_user_device_prefix(char *k, uint64_t user);
 
+/* Tokens (tokens.c): t/<sha256 hex of the token>. */
+#define RV_KEY_TOKEN_PREFIX "t/"
+
 /* Rooms (rooms.c): r/<id>, rn/<name>, rs/<network addr>. */
 size_t rv_key_room_by_id(char *k, uint64_t room);
 size_t rv_key_room_by_name(char *k, const char *name);

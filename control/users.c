@@ -17,6 +17,7 @@
 #include "roomvpn/v1/common.pb-c.h"
 #include "roomvpn/v1/users.pb-c.h"
 #include "store.h"
+#include "store_keys.h"
 #include "tokens.h"
 
 static pthread_mutex_t id_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -34,13 +35,13 @@ void rv_id_unlock(void)
 
 int rv_id_alloc(struct rv_store *s, struct rv_store_batch *b, const char *name, uint64_t *id)
 {
-	char key[64], buf[32];
+	char key[RV_KEY_MAX], buf[32];
 	void *val = NULL;
 	size_t vlen = 0;
 	uint64_t next = 1;
 
-	snprintf(key, sizeof(key), "meta/next/%s", name);
-	int rc = rv_store_get(s, key, strlen(key), &val, &vlen);
+	size_t kl = rv_key_id_counter(key, name);
+	int rc = rv_store_get(s, key, kl, &val, &vlen);
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
@@ -67,16 +68,14 @@ bool rv_users_valid_name(const char *name)
 	return true;
 }
 
-static void user_key(uint64_t id, char key[24])
+static void user_key(uint64_t id, char key[RV_KEY_MAX])
 {
-	char hex[17];
-	rv_id_hex(id, hex);
-	snprintf(key, 24, "u/%s", hex);
+	rv_key_user(key, id);
 }
 
 int rv_users_get_by_id(struct rv_store *s, uint64_t id, Roomvpn__V1__UserRecord **out)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	user_key(id, key);
 	return rv_store_get_msg(s, key, &roomvpn__v1__user_record__descriptor,
 				(ProtobufCMessage **)out);
@@ -84,14 +83,14 @@ int rv_users_get_by_id(struct rv_store *s, uint64_t id, Roomvpn__V1__UserRecord 
 
 int rv_users_get_by_name(struct rv_store *s, const char *name, Roomvpn__V1__UserRecord **out)
 {
-	char key[96];
+	char key[RV_KEY_MAX];
 	void *val = NULL;
 	size_t vlen = 0;
 	uint64_t id;
 
 	if (!rv_users_valid_name(name))
 		return 1;
-	snprintf(key, sizeof(key), "un/%s", name);
+	rv_key_user_by_name(key, name);
 	int rc = rv_store_get(s, key, strlen(key), &val, &vlen);
 	if (rc != 0)
 		return rc;
@@ -123,7 +122,7 @@ static int count_cb(void *arg, const void *k, size_t kl, const void *v, size_t v
 int rv_users_load_count(struct rv_store *s)
 {
 	uint64_t n = 0;
-	if (rv_store_scan_prefix(s, "un/", 3, NULL, 0, count_cb, &n) != 0)
+	if (rv_store_scan_prefix(s, RV_KEY_USER_BY_NAME_PREFIX, 3, NULL, 0, count_cb, &n) != 0)
 		return -1;
 	atomic_store(&n_users, n);
 	return 0;
@@ -131,7 +130,7 @@ int rv_users_load_count(struct rv_store *s)
 
 static void put_user(struct rv_store_batch *b, const Roomvpn__V1__UserRecord *u)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	user_key(u->id, key);
 	rv_store_put_msg(b, key, &u->base);
 }
@@ -139,13 +138,13 @@ static void put_user(struct rv_store_batch *b, const Roomvpn__V1__UserRecord *u)
 int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
 		    uint64_t *id, char *err, size_t errlen)
 {
-	char key[96], hex[17];
+	char key[RV_KEY_MAX];
 	void *val = NULL;
 	size_t vlen;
 	int rc = -1;
 
 	rv_id_lock();
-	snprintf(key, sizeof(key), "un/%s", name);
+	rv_key_user_by_name(key, name);
 	int ex = rv_store_get(s, key, strlen(key), &val, &vlen);
 	free(val);
 	if (ex != 1) {
@@ -166,8 +165,8 @@ int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, b
 	u.admin = admin;
 	u.created_ns = rv_clock_real_ns();
 	put_user(b, &u);
-	rv_id_hex(*id, hex);
-	rv_store_batch_put(b, key, strlen(key), hex, 16);
+	char v[17];
+	rv_store_batch_put(b, key, strlen(key), v, rv_key_id_value(v, *id));
 	rc = rv_store_batch_commit(s, b, true) == 0 ? 0 : -1;
 	rv_store_batch_free(b);
 	if (rc == 0)
@@ -340,8 +339,8 @@ grpc_status_code rv_users_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	roomvpn__v1__list_users_response__init(ls.resp);
 	ls.resp->users = calloc(ls.want, sizeof(*ls.resp->users));
 	*resp = (ProtobufCMessage *)ls.resp;
-	snprintf(after, sizeof(after), "un/%s", r->page_token);
-	if (rv_store_scan_prefix(ctx->ctl->store, "un/", 3, r->page_token[0] ? after : NULL,
+	rv_key_user_by_name(after, r->page_token);
+	if (rv_store_scan_prefix(ctx->ctl->store, RV_KEY_USER_BY_NAME_PREFIX, 3, r->page_token[0] ? after : NULL,
 				 r->page_token[0] ? strlen(after) : 0, list_cb, &ls) != 0 ||
 	    ls.err) {
 		snprintf(msg, msglen, "store error listing users");
@@ -461,7 +460,7 @@ struct devscan {
 static int delete_device_cb(void *arg, const void *key, size_t klen, const void *v, size_t vl)
 {
 	struct devscan *d = arg;
-	char dkey[24];
+	char dkey[RV_KEY_MAX];
 	uint64_t dev;
 	Roomvpn__V1__DeviceRecord *rec;
 	(void)v, (void)vl;
@@ -469,7 +468,7 @@ static int delete_device_cb(void *arg, const void *key, size_t klen, const void 
 	rv_store_batch_delete(d->b, key, klen);
 	if (klen < 16 || rv_id_parse((const char *)key + klen - 16, 16, &dev) != 0)
 		return 0;
-	snprintf(dkey, sizeof(dkey), "d/%.16s", (const char *)key + klen - 16);
+	rv_key_device(dkey, dev);
 	if (rv_store_get_msg(d->s, dkey, &roomvpn__v1__device_record__descriptor,
 			     (ProtobufCMessage **)&rec) == 0) {
 		if (rec->token_hash.len == 32)
@@ -486,7 +485,7 @@ grpc_status_code rv_users_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	const Roomvpn__V1__DeleteUserRequest *r = (const void *)req;
 	struct rv_control *ctl = ctx->ctl;
 	Roomvpn__V1__UserRecord *u;
-	char key[96], hex[17];
+	char key[RV_KEY_MAX];
 	grpc_status_code st;
 	uint64_t removed_id = 0;
 
@@ -497,13 +496,11 @@ grpc_status_code rv_users_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	if ((st = load(ctl, r->username, &u, msg, msglen)) != GRPC_STATUS_OK)
 		goto out;
 	struct devscan d = {ctl->store, rv_store_batch_new()};
-	rv_id_hex(u->id, hex);
-	snprintf(key, sizeof(key), "du/%s/", hex);
-	int rc = rv_store_scan_prefix(ctl->store, key, strlen(key), NULL, 0, delete_device_cb, &d);
+	int rc = rv_store_scan_prefix(ctl->store, key, rv_key_user_device_prefix(key, u->id), NULL,
+				      0, delete_device_cb, &d);
 	user_key(u->id, key);
 	rv_store_batch_delete(d.b, key, strlen(key));
-	snprintf(key, sizeof(key), "un/%s", u->username);
-	rv_store_batch_delete(d.b, key, strlen(key));
+	rv_store_batch_delete(d.b, key, rv_key_user_by_name(key, u->username));
 	if (rc == 0)
 		rc = rv_store_batch_commit(ctl->store, d.b, true);
 	rv_store_batch_free(d.b);
