@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "rooms.h"
 #include "store.h"
 #include "tmpdir.h"
@@ -240,6 +242,58 @@ static void test_join_store_ops(void **state)
 	protobuf_c_message_free_unpacked(resp, NULL);
 }
 
+struct joiner {
+	struct fixture *f;
+	uint64_t first, n; /* devices first .. first+n-1 */
+	char ip[40][16];
+	int failed;
+};
+
+static void *joiner_main(void *arg)
+{
+	struct joiner *j = arg;
+	for (uint64_t i = 0; i < j->n; i++)
+		if (join(j->f, "crowd", j->first + i, j->ip[i]) != GRPC_STATUS_OK)
+			j->failed++;
+	return NULL;
+}
+
+/* Joins of different devices run at once (no rooms lock): every device
+ * still gets its own address, and the same device joining from several
+ * threads at once gets one. */
+static void test_concurrent_joins(void **state)
+{
+	struct fixture *f = *state;
+	struct joiner j[8];
+	pthread_t t[8];
+	create(f, "crowd", "10.53.0.0/24");
+	for (int i = 0; i < 8; i++) {
+		j[i] = (struct joiner){.f = f, .first = 1000 + (uint64_t)i * 25, .n = 25};
+		assert_int_equal(pthread_create(&t[i], NULL, joiner_main, &j[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(j[i].failed, 0);
+	}
+	for (int a = 0; a < 200; a++)
+		for (int b = a + 1; b < 200; b++)
+			assert_string_not_equal(j[a / 25].ip[a % 25], j[b / 25].ip[b % 25]);
+	assert_int_equal(count(f, "m/"), 200);
+	assert_int_equal(count(f, "ip/"), 200);
+	/* one device, 8 threads */
+	for (int i = 0; i < 8; i++) {
+		j[i] = (struct joiner){.f = f, .first = 5000, .n = 1};
+		assert_int_equal(pthread_create(&t[i], NULL, joiner_main, &j[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(j[i].failed, 0);
+		assert_string_equal(j[i].ip[0], j[0].ip[0]);
+	}
+	assert_int_equal(count(f, "ip/"), 201);
+	assert_int_equal(count(f, "ipd/"), 201);
+}
+
 static void test_removed_hook(void **state)
 {
 	struct fixture *f = *state;
@@ -316,6 +370,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reserve_and_reclaim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_removed_hook, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_join_store_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_joins, setup, teardown),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests_name("rooms", tests, NULL, NULL);
