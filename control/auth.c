@@ -2,6 +2,7 @@
  * password pool), device-token refresh with rotation
  * and reuse detection, logout, and session-token resolution. */
 #include "auth.h"
+#include "clock.h"
 
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -11,10 +12,12 @@
 #include <time.h>
 
 #include "password.h"
+#include "pwjob.h"
 #include "ratelimit.h"
 #include "roomvpn/v1/auth_store.pb-c.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "store.h"
+#include "store_keys.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -29,16 +32,14 @@ int rv_auth_init(struct rv_control *ctl, char *err, size_t errlen)
 				sizeof(dummy_hash), err, errlen);
 }
 
-static void device_key(uint64_t id, char key[24])
+static void device_key(uint64_t id, char key[RV_KEY_MAX])
 {
-	char hex[17];
-	rv_id_hex(id, hex);
-	snprintf(key, 24, "d/%s", hex);
+	rv_key_device(key, id);
 }
 
 static int get_device(struct rv_store *s, uint64_t id, Roomvpn__V1__DeviceRecord **out)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	device_key(id, key);
 	return rv_store_get_msg(s, key, &roomvpn__v1__device_record__descriptor,
 				(ProtobufCMessage **)out);
@@ -46,7 +47,7 @@ static int get_device(struct rv_store *s, uint64_t id, Roomvpn__V1__DeviceRecord
 
 static void put_device(struct rv_store_batch *b, const Roomvpn__V1__DeviceRecord *d)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	device_key(d->id, key);
 	rv_store_put_msg(b, key, &d->base);
 }
@@ -74,7 +75,7 @@ grpc_status_code rv_auth_resolve(struct rv_control *ctl, const char *token,
 			st = GRPC_STATUS_INTERNAL;
 		goto out;
 	}
-	if (t->expires_ns <= rv_control_now_real()) {
+	if (t->expires_ns <= rv_clock_real_ns()) {
 		unauth(msg, msglen, "session token expired: refresh it or log in again");
 		goto out;
 	}
@@ -139,9 +140,9 @@ static void fill_session(Roomvpn__V1__Session *out, const char *session, const c
 int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,
 		  const char *device_name, Roomvpn__V1__Session *out)
 {
-	uint64_t now = rv_control_now_real(), dev;
+	uint64_t now = rv_clock_real_ns(), dev;
 	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
-	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR], key[64], uhex[17], dhex[17];
+	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR], key[RV_KEY_MAX];
 	uint8_t sh[32], dh[32];
 	Roomvpn__V1__DeviceRecord d = ROOMVPN__V1__DEVICE_RECORD__INIT;
 	int rc = -1;
@@ -162,10 +163,7 @@ int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username
 	d.expires_ns = d_exp;
 	d.created_ns = now;
 	put_device(b, &d);
-	rv_id_hex(user_id, uhex);
-	rv_id_hex(dev, dhex);
-	snprintf(key, sizeof(key), "du/%s/%s", uhex, dhex);
-	rv_store_batch_put(b, key, strlen(key), "", 0);
+	rv_store_batch_put(b, key, rv_key_user_device(key, user_id, dev), "", 0);
 	if (rv_store_batch_commit(ctl->store, b, true) != 0)
 		goto out;
 	fill_session(out, stok, dtok, s_exp, d_exp, user_id, username, admin, dev);
@@ -198,7 +196,7 @@ static grpc_status_code rotate(struct rv_control *ctl, const Roomvpn__V1__TokenR
 			       const Roomvpn__V1__UserRecord *u, Roomvpn__V1__Session *out,
 			       char *msg, size_t msglen)
 {
-	uint64_t now = rv_control_now_real();
+	uint64_t now = rv_clock_real_ns();
 	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
 	char stok[RV_TOKEN_STR], dtok[RV_TOKEN_STR];
 	uint8_t sh[32], dh[32];
@@ -264,7 +262,7 @@ grpc_status_code rv_auth_refresh(struct rv_control *ctl, const char *device_toke
 		       "revoked, log in again");
 		goto out;
 	}
-	if (t->expires_ns <= rv_control_now_real()) {
+	if (t->expires_ns <= rv_clock_real_ns()) {
 		unauth(msg, msglen, "device token expired: log in again");
 		goto out;
 	}
@@ -284,15 +282,19 @@ out:
 
 /* ---- RPC handlers ------------------------------------------------------- */
 
-struct login_job {
-	struct rv_rpc_ctx *ctx;
-	char addr[64];
+struct login_arg {
 	char user[RV_USERNAME_MAX + 1];
+	char addr[64];
 	char device[64];
-	char pw[RV_PASSWORD_MAX + 1];
-	char hash[RV_PASSWORD_ENCODED];
 	Roomvpn__V1__UserRecord *u; /* NULL: unknown user */
 };
+
+static void login_arg_free(void *arg)
+{
+	struct login_arg *a = arg;
+	rv_users_free(a->u);
+	free(a);
+}
 
 static void set_session_header(struct rv_rpc_ctx *ctx, const Roomvpn__V1__Session *s)
 {
@@ -307,53 +309,44 @@ static void login_result(struct rv_control *ctl, bool ok)
 		ctl->on_login(ctl, ok);
 }
 
-static void login_work(void *arg)
+/* On the pool, once the password was checked (a guess of the limiter). */
+static grpc_status_code login_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				   size_t msglen)
 {
-	struct login_job *j = arg;
+	struct login_arg *a = j->arg;
 	struct rv_control *ctl = j->ctx->ctl;
 
-	if (rv_rpc_abandoned(j->ctx)) {
-		OPENSSL_cleanse(j->pw, sizeof(j->pw));
-		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAVAILABLE, NULL, "server shutting down");
-		goto out;
-	}
-	char msg[160];
-	int v = rv_ratelimit_verify(ctl->ratelimit, j->user, j->addr, j->hash, j->pw,
-				    "failed logins", "user", msg, sizeof(msg));
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-
-	if (v < 0) { /* refused by a bucket, unchecked */
+	if (j->verdict < 0) { /* refused by a bucket, unchecked: its message */
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, msg);
-		goto out;
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	}
-	if (v != 0 || !j->u) {
+	if (j->verdict != 0 || !a->u) {
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_UNAUTHENTICATED, NULL,
-				"invalid username or password");
-		goto out;
+		snprintf(msg, msglen, "invalid username or password");
+		return GRPC_STATUS_UNAUTHENTICATED;
 	}
-	if (j->u->disabled) {
+	if (a->u->disabled) {
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_PERMISSION_DENIED, NULL,
-				"user is disabled: ask an admin");
-		goto out;
+		snprintf(msg, msglen, "user is disabled: ask an admin");
+		return GRPC_STATUS_PERMISSION_DENIED;
 	}
 	Roomvpn__V1__Session *s = malloc(sizeof(*s));
+	if (!s) {
+		login_result(ctl, false);
+		snprintf(msg, msglen, "out of memory");
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
 	roomvpn__v1__session__init(s);
-	if (rv_auth_issue(ctl, j->u->id, j->u->username, j->u->admin, j->device, s) != 0) {
+	if (rv_auth_issue(ctl, a->u->id, a->u->username, a->u->admin, a->device, s) != 0) {
 		free(s);
 		login_result(ctl, false);
-		rv_rpc_complete(j->ctx, GRPC_STATUS_INTERNAL, NULL, "store error issuing tokens");
-		goto out;
+		snprintf(msg, msglen, "store error issuing tokens");
+		return GRPC_STATUS_INTERNAL;
 	}
 	login_result(ctl, true);
 	set_session_header(j->ctx, s);
-	rv_rpc_complete(j->ctx, GRPC_STATUS_OK, (ProtobufCMessage *)s, NULL);
-out:
-	rv_users_free(j->u);
-	free(j);
+	*resp = &s->base;
+	return GRPC_STATUS_OK;
 }
 
 grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
@@ -361,7 +354,6 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 {
 	const Roomvpn__V1__LoginRequest *r = (const void *)req;
 	struct rv_control *ctl = ctx->ctl;
-	(void)resp;
 
 	snprintf(ctx->actor, sizeof(ctx->actor), "%.63s", r->username);
 	snprintf(ctx->target, sizeof(ctx->target), "user:%.100s", r->username);
@@ -373,34 +365,33 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 			 RV_PASSWORD_MAX);
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
-	struct login_job *j = calloc(1, sizeof(*j));
-	if (!j)
+	struct login_arg *a = calloc(1, sizeof(*a));
+	if (!a)
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	j->ctx = ctx;
-	rv_ratelimit_addr_of_peer(ctx->peer, j->addr, sizeof(j->addr));
-	snprintf(j->user, sizeof(j->user), "%.63s", r->username);
+	rv_ratelimit_addr_of_peer(ctx->peer, a->addr, sizeof(a->addr));
+	snprintf(a->user, sizeof(a->user), "%.63s", r->username);
 	/* admitted (an in-flight slot of the address) before its hash is queued */
-	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, j->user, j->addr, "failed logins",
-						 "user", msg, msglen);
+	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, a->user, a->addr,
+						 "failed logins", "user", msg, msglen);
 	if (st != GRPC_STATUS_OK) {
-		free(j);
+		free(a);
 		login_result(ctl, false);
 		return st;
 	}
-	snprintf(j->device, sizeof(j->device), "%s", r->device_name);
-	snprintf(j->pw, sizeof(j->pw), "%s", r->password);
-	if (rv_users_get_by_name(ctl->store, r->username, &j->u) < 0)
-		j->u = NULL;
-	snprintf(j->hash, sizeof(j->hash), "%s", j->u ? j->u->password_hash : dummy_hash);
-	if (rv_pwpool_submit(ctl->pwpool, login_work, j) != 0) {
-		rv_ratelimit_cancel(ctl->ratelimit, j->user, j->addr);
-		rv_users_free(j->u);
-		OPENSSL_cleanse(j->pw, sizeof(j->pw));
-		free(j);
-		snprintf(msg, msglen, "server is shutting down");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	return RV_RPC_PENDING;
+	snprintf(a->device, sizeof(a->device), "%s", r->device_name);
+	if (rv_users_get_by_name(ctl->store, r->username, &a->u) < 0)
+		a->u = NULL;
+	struct rv_pwjob_args pa = {.kind = RV_PWJOB_VERIFY,
+				   .password = r->password,
+				   .encoded = a->u ? a->u->password_hash : dummy_hash,
+				   .arg = a,
+				   .free_arg = login_arg_free,
+				   .step = login_step,
+				   .limit_user = a->user,
+				   .limit_addr = a->addr,
+				   .limit_what = "failed logins",
+				   .limit_who = "user"};
+	return rv_pwjob_start(ctx, &pa, resp, msg, msglen);
 }
 
 grpc_status_code rv_auth_refresh_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
@@ -449,16 +440,16 @@ grpc_status_code rv_auth_logout_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	const Roomvpn__V1__LogoutRequest *r = (const void *)req;
 	struct rv_control *ctl = ctx->ctl;
 	Roomvpn__V1__DeviceRecord *d;
-	char key[64], hex[17];
+	char key[RV_KEY_MAX];
 	int rc = 0;
 
 	snprintf(ctx->target, sizeof(ctx->target), "device:%llu",
 		 (unsigned long long)ctx->who.device_id);
 	pthread_mutex_lock(&rotate_mu);
 	if (r->all_devices) {
-		rv_id_hex(ctx->who.user_id, hex);
-		snprintf(key, sizeof(key), "du/%s/", hex);
-		rc = rv_store_scan_prefix(ctl->store, key, strlen(key), NULL, 0, revoke_cb, ctl);
+		rc = rv_store_scan_prefix(ctl->store, key,
+					  rv_key_user_device_prefix(key, ctx->who.user_id), NULL, 0,
+					  revoke_cb, ctl);
 	} else if (get_device(ctl->store, ctx->who.device_id, &d) == 0) {
 		/* the device ends with its session: its sessions stop resolving */
 		revoke_device(ctl, d);
@@ -488,7 +479,7 @@ struct sweep {
 static int sweep_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct sweep *sw = arg;
-	char k[64];
+	char k[RV_KEY_MAX];
 
 	if (!sw->devices) {
 		Roomvpn__V1__TokenRecord *t = roomvpn__v1__token_record__unpack(NULL, vlen, val);
@@ -502,12 +493,8 @@ static int sweep_cb(void *arg, const void *key, size_t klen, const void *val, si
 	}
 	Roomvpn__V1__DeviceRecord *d = roomvpn__v1__device_record__unpack(NULL, vlen, val);
 	if (d && d->expires_ns + sw->ctl->cfg.session_ttl_ns <= sw->now) {
-		char uhex[17], dhex[17];
 		rv_store_batch_delete(sw->b, key, klen);
-		rv_id_hex(d->user_id, uhex);
-		rv_id_hex(d->id, dhex);
-		snprintf(k, sizeof(k), "du/%s/%s", uhex, dhex);
-		rv_store_batch_delete(sw->b, k, strlen(k));
+		rv_store_batch_delete(sw->b, k, rv_key_user_device(k, d->user_id, d->id));
 		sw->n += 2;
 	}
 	if (d)
@@ -525,7 +512,7 @@ long rv_auth_sweep(struct rv_control *ctl, uint64_t now_ns)
 		sw.b = rv_store_batch_new();
 		/* under rotate_mu: a refresh never races with its token's deletion */
 		pthread_mutex_lock(&rotate_mu);
-		rc = rv_store_scan_prefix(ctl->store, sw.devices ? "d/" : "t/", 2, NULL, 0,
+		rc = rv_store_scan_prefix(ctl->store, sw.devices ? RV_KEY_DEVICE_PREFIX : RV_KEY_TOKEN_PREFIX, 2, NULL, 0,
 					  sweep_cb, &sw);
 		if (rc == 0)
 			rc = rv_store_batch_commit(ctl->store, sw.b, false);
@@ -558,7 +545,7 @@ static void *sweeper_main(void *arg)
 		if (pthread_cond_timedwait(&sweeper.cv, &sweeper.mu, &ts) == 0 || sweeper.stop)
 			continue;
 		pthread_mutex_unlock(&sweeper.mu);
-		long n = rv_auth_sweep(sweeper.ctl, rv_control_now_real());
+		long n = rv_auth_sweep(sweeper.ctl, rv_clock_real_ns());
 		if (n != 0)
 			rv_log(n < 0 ? RV_LOG_WARN : RV_LOG_DEBUG,
 			       "auth: sweep deleted %ld expired keys", n);

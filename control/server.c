@@ -8,6 +8,8 @@
  * A unary handler may return RV_RPC_PENDING and finish later from another
  * thread with rv_rpc_complete() (logins on the Argon2 pool). */
 #include "server.h"
+#include "server_call.h"
+#include "clock.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -29,91 +31,6 @@
 #include "log.h"
 #include "scope.h"
 #include "tls.h"
-
-enum step { STEP_NEW, STEP_RECV, STEP_SEND, STEP_WRITE, STEP_CLOSE, STEP_STATUS };
-
-struct call;
-struct tag {
-	struct call *c;
-	enum step step;
-};
-
-struct outmsg {
-	struct outmsg *next;
-	grpc_byte_buffer *buf;
-};
-
-struct call {
-	struct rv_server *srv;
-	grpc_call *call;
-	grpc_call_details details;
-	grpc_metadata_array md_in;
-	const struct rv_method *m;
-	struct rv_rpc_ctx ctx;
-	char method[160];
-	char peer[96];
-	uint64_t t0;
-	grpc_byte_buffer *recv_buf;
-	int cancelled;
-	grpc_slice status_details;
-	grpc_metadata md_out[4];
-	grpc_byte_buffer *send_buf;
-	struct tag t_new, t_recv, t_send, t_write, t_close, t_status;
-	/* streams only, under mu */
-	pthread_mutex_t mu;
-	/* held around on_message/on_end: a handler never sees them overlap, and
-	 * nothing after on_end (may not be taken under mu) */
-	pthread_mutex_t cb_mu;
-	bool end_called, delivered;
-	int refs; /* pending batches + the handler's reference */
-	bool md_sent, writing, write_has_msg, finishing, status_sent, ended, authorized;
-	grpc_status_code final_status;
-	char final_msg[256];
-	struct outmsg *q_head, *q_tail;
-	struct call *s_prev, *s_next; /* open streams, under srv->mu */
-};
-
-struct rv_stream {
-	struct call c; /* a stream is a call; rv_stream* == &call */
-};
-
-struct rv_server {
-	struct rv_control *ctl;
-	const struct rv_method *methods;
-	size_t n_methods;
-	grpc_server *server;
-	grpc_completion_queue *cq;
-	pthread_t *threads;
-	unsigned n_threads;
-	int port;
-	atomic_bool stopping;
-	atomic_bool cancelling; /* every call was cancelled: pending work is moot */
-	atomic_long live_calls;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool shutdown_done;
-	struct call *streams; /* open streams: finished first on stop */
-	struct tag t_shutdown;
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t rv_control_now_mono(void)
-{
-	return now_ns();
-}
-
-uint64_t rv_control_now_real(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- call lifetime ------------------------------------------------------ */
 
@@ -171,7 +88,7 @@ static void call_free(struct call *c)
 	free(c);
 }
 
-static void call_unref(struct call *c)
+void rv_server_call_unref(struct call *c)
 {
 	pthread_mutex_lock(&c->mu);
 	bool last = --c->refs == 0;
@@ -182,7 +99,7 @@ static void call_unref(struct call *c)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *md_value(const grpc_metadata_array *md, const char *key, char *buf,
+const char *rv_server_md_value(const grpc_metadata_array *md, const char *key, char *buf,
 			    size_t buflen)
 {
 	for (size_t i = 0; i < md->count; i++) {
@@ -199,7 +116,7 @@ static const char *md_value(const grpc_metadata_array *md, const char *key, char
 }
 
 /* The received message as one malloc'd buffer. */
-static uint8_t *buffer_bytes(grpc_byte_buffer *bb, size_t *len)
+uint8_t *rv_server_buffer_bytes(grpc_byte_buffer *bb, size_t *len)
 {
 	grpc_byte_buffer_reader r;
 	if (!grpc_byte_buffer_reader_init(&r, bb))
@@ -214,7 +131,7 @@ static uint8_t *buffer_bytes(grpc_byte_buffer *bb, size_t *len)
 	return out;
 }
 
-static grpc_byte_buffer *pack(const ProtobufCMessage *m)
+grpc_byte_buffer *rv_server_pack(const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
 	grpc_slice s = grpc_slice_malloc(n);
@@ -232,7 +149,7 @@ static const struct rv_method *find_method(struct rv_server *srv, const char *pa
 	return NULL;
 }
 
-static void start_batch(struct call *c, grpc_op *ops, size_t n, struct tag *t)
+void rv_server_start_batch(struct call *c, grpc_op *ops, size_t n, struct tag *t)
 {
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, t, NULL);
 	if (e != GRPC_CALL_OK) {
@@ -244,7 +161,7 @@ static void start_batch(struct call *c, grpc_op *ops, size_t n, struct tag *t)
 }
 
 /* Initial metadata op carrying the handler's extra headers. */
-static void initial_md_op(struct call *c, grpc_op *op)
+void rv_server_initial_md_op(struct call *c, grpc_op *op)
 {
 	memset(op, 0, sizeof(*op));
 	op->op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -256,7 +173,7 @@ static void initial_md_op(struct call *c, grpc_op *op)
 	op->data.send_initial_metadata.metadata = c->md_out;
 }
 
-static void status_op(struct call *c, grpc_op *op, grpc_status_code st, const char *msg)
+void rv_server_status_op(struct call *c, grpc_op *op, grpc_status_code st, const char *msg)
 {
 	memset(op, 0, sizeof(*op));
 	op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
@@ -266,10 +183,10 @@ static void status_op(struct call *c, grpc_op *op, grpc_status_code st, const ch
 	op->data.send_status_from_server.status_details = &c->status_details;
 }
 
-static void record(struct call *c, grpc_status_code st, const char *msg)
+void rv_server_record(struct call *c, grpc_status_code st, const char *msg)
 {
 	struct rv_control *ctl = c->srv->ctl;
-	uint64_t dt = now_ns() - c->t0;
+	uint64_t dt = rv_clock_mono_ns() - c->t0;
 
 	if (st != GRPC_STATUS_OK)
 		rv_log(RV_LOG_DEBUG, "rpc %s from %s: status %d: %s", c->method, c->peer, st,
@@ -278,7 +195,7 @@ static void record(struct call *c, grpc_status_code st, const char *msg)
 		ctl->on_rpc_done(ctl, c->m ? c->m->path : "unknown", st, dt);
 	if (c->m && c->m->audit_action && ctl->audit_record) {
 		struct rv_audit_event ev = {
-		    .time_ns = rv_control_now_real(),
+		    .time_ns = rv_clock_real_ns(),
 		    .actor = c->ctx.actor[0] ? c->ctx.actor : c->ctx.who.username,
 		    .source = c->peer,
 		    .action = c->m->audit_action,
@@ -288,390 +205,6 @@ static void record(struct call *c, grpc_status_code st, const char *msg)
 		};
 		ctl->audit_record(ctl, &ev);
 	}
-}
-
-/* ---- unary ------------------------------------------------------------- */
-
-/* The last batch of a unary call: headers, response, status, close. */
-static void unary_finish(struct call *c, grpc_status_code st, ProtobufCMessage *resp,
-			 const char *msg)
-{
-	grpc_op ops[4];
-	size_t n = 0;
-
-	record(c, st, msg);
-	initial_md_op(c, &ops[n++]);
-	if (st == GRPC_STATUS_OK && resp) {
-		c->send_buf = pack(resp);
-		memset(&ops[n], 0, sizeof(ops[n]));
-		ops[n].op = GRPC_OP_SEND_MESSAGE;
-		ops[n++].data.send_message.send_message = c->send_buf;
-	}
-	if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	status_op(c, &ops[n++], st, st == GRPC_STATUS_OK ? "" : msg);
-	memset(&ops[n], 0, sizeof(ops[n]));
-	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
-	start_batch(c, ops, n, &c->t_send);
-}
-
-bool rv_rpc_abandoned(const struct rv_rpc_ctx *ctx)
-{
-	const struct call *c =
-	    (const struct call *)((const char *)ctx - offsetof(struct call, ctx));
-	return atomic_load(&c->srv->cancelling);
-}
-
-void rv_rpc_complete(struct rv_rpc_ctx *ctx, grpc_status_code status, ProtobufCMessage *resp,
-		     const char *msg)
-{
-	struct call *c = (struct call *)((char *)ctx - offsetof(struct call, ctx));
-	unary_finish(c, status, resp, msg);
-}
-
-/* A protected method's bearer token, checked before the request is even
- * parsed. Every invalid token (missing, unknown, expired, revoked, its user
- * disabled or gone) gets the same answer, so a caller learns nothing about
- * tokens it does not hold. Fills c->ctx.who; the scope check after parsing
- * uses it (scope.c). */
-static grpc_status_code authenticate(struct call *c, char *msg, size_t msglen)
-{
-	char auth[512], detail[256];
-
-	memset(&c->ctx.who, 0, sizeof(c->ctx.who));
-	if (c->m->scope == RV_SCOPE_PUBLIC)
-		return GRPC_STATUS_OK;
-	const char *hdr = md_value(&c->md_in, "authorization", auth, sizeof(auth));
-	if (hdr && strncasecmp(hdr, "Bearer ", 7) == 0 && hdr[7]) {
-		grpc_status_code st =
-		    rv_auth_resolve(c->srv->ctl, hdr + 7, &c->ctx.who, detail, sizeof(detail));
-		if (st == GRPC_STATUS_OK) {
-			rv_listener_authenticated(c->peer);
-			return st;
-		}
-		if (st != GRPC_STATUS_UNAUTHENTICATED) { /* the store failed, not the token */
-			snprintf(msg, msglen, "%s", detail);
-			return st;
-		}
-		memset(&c->ctx.who, 0, sizeof(c->ctx.who));
-	}
-	snprintf(msg, msglen,
-		 "%s needs a valid session token (this one is missing, unknown, expired or "
-		 "revoked): send metadata \"authorization: Bearer <token>\" from "
-		 "AuthService/Login",
-		 c->m->path);
-	return GRPC_STATUS_UNAUTHENTICATED;
-}
-
-/* Token check, then the request's decoding, then the scope check; OK or an
- * error status. A stream checks all three on its first message only. */
-static grpc_status_code decode_and_check(struct call *c, ProtobufCMessage **req, char *msg,
-					 size_t msglen)
-{
-	size_t len = 0;
-	uint8_t *bytes;
-	grpc_status_code st;
-
-	if (!c->authorized && (st = authenticate(c, msg, msglen)) != GRPC_STATUS_OK) {
-		grpc_byte_buffer_destroy(c->recv_buf);
-		c->recv_buf = NULL;
-		return st;
-	}
-	bytes = buffer_bytes(c->recv_buf, &len);
-	grpc_byte_buffer_destroy(c->recv_buf);
-	c->recv_buf = NULL;
-	if (!bytes) {
-		snprintf(msg, msglen, "cannot read the request message");
-		return GRPC_STATUS_INTERNAL;
-	}
-	*req = protobuf_c_message_unpack(c->m->req_desc, NULL, len, bytes);
-	free(bytes);
-	if (!*req) {
-		snprintf(msg, msglen, "malformed request: %zu bytes are not a valid %s", len,
-			 c->m->req_desc->name);
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
-	if (c->authorized)
-		return GRPC_STATUS_OK;
-	char auth[512];
-	const char *hdr = md_value(&c->md_in, "authorization", auth, sizeof(auth));
-	st = rv_scope_check(&c->ctx, c->m, hdr, *req, msg, msglen);
-	if (st != GRPC_STATUS_OK) {
-		protobuf_c_message_free_unpacked(*req, NULL);
-		*req = NULL;
-		return st;
-	}
-	c->authorized = true;
-	return GRPC_STATUS_OK;
-}
-
-static void unary_received(struct call *c, bool ok)
-{
-	char msg[256] = "";
-	ProtobufCMessage *req = NULL, *resp = NULL;
-	grpc_status_code st;
-
-	if (!ok) { /* cancelled (or the connection dropped) before the request */
-		unary_finish(c, GRPC_STATUS_CANCELLED, NULL,
-			     "call ended before its request arrived");
-		return;
-	}
-	if (!c->recv_buf) {
-		unary_finish(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			     "no request message: a unary call needs exactly one");
-		return;
-	}
-	st = decode_and_check(c, &req, msg, sizeof(msg));
-	if (st == GRPC_STATUS_OK) {
-		st = c->m->handler(&c->ctx, req, &resp, msg, sizeof(msg));
-		if (st == GRPC_STATUS_OK && !resp) {
-			st = GRPC_STATUS_INTERNAL;
-			snprintf(msg, sizeof(msg), "handler of %s returned no response", c->method);
-		}
-	}
-	if (req)
-		protobuf_c_message_free_unpacked(req, NULL);
-	if (st == RV_RPC_PENDING)
-		return;
-	if (st != GRPC_STATUS_OK && resp) {
-		protobuf_c_message_free_unpacked(resp, NULL);
-		resp = NULL;
-	}
-	unary_finish(c, st, resp, msg);
-}
-
-/* ---- streams ------------------------------------------------------------ */
-
-static void stream_recv(struct call *c)
-{
-	grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
-	op.data.recv_message.recv_message = &c->recv_buf;
-	c->refs++;
-	start_batch(c, &op, 1, &c->t_recv);
-}
-
-/* Under c->mu: send the next queued message, or the status once drained. */
-static void stream_pump(struct call *c)
-{
-	grpc_op ops[3];
-	size_t n = 0;
-
-	if (c->writing || c->status_sent || c->ended)
-		return;
-	if (!c->md_sent) {
-		initial_md_op(c, &ops[n++]);
-		c->md_sent = true;
-	}
-	if (c->q_head) {
-		memset(&ops[n], 0, sizeof(ops[n]));
-		ops[n].op = GRPC_OP_SEND_MESSAGE;
-		ops[n++].data.send_message.send_message = c->q_head->buf;
-		c->writing = true;
-		c->write_has_msg = true;
-		c->refs++;
-		start_batch(c, ops, n, &c->t_write);
-		return;
-	}
-	if (!c->finishing) {
-		if (n) { /* headers alone: flush them now */
-			c->writing = true;
-			c->write_has_msg = false;
-			c->refs++;
-			start_batch(c, ops, n, &c->t_write);
-		}
-		return;
-	}
-	status_op(c, &ops[n++], c->final_status, c->final_msg);
-	c->status_sent = true;
-	c->refs++;
-	start_batch(c, ops, n, &c->t_status);
-}
-
-struct rv_rpc_ctx *rv_stream_ctx(struct rv_stream *s)
-{
-	return &s->c.ctx;
-}
-
-int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m)
-{
-	struct call *c = &s->c;
-	struct outmsg *o = malloc(sizeof(*o));
-	int rc = -1;
-
-	if (!o)
-		return -1;
-	pthread_mutex_lock(&c->mu);
-	if (!c->ended && !c->finishing) {
-		o->next = NULL;
-		o->buf = pack(m);
-		if (c->q_tail)
-			c->q_tail->next = o;
-		else
-			c->q_head = o;
-		c->q_tail = o;
-		o = NULL;
-		stream_pump(c);
-		rc = 0;
-	}
-	pthread_mutex_unlock(&c->mu);
-	free(o);
-	return rc;
-}
-
-void rv_stream_finish(struct rv_stream *s, grpc_status_code status, const char *msg)
-{
-	struct call *c = &s->c;
-
-	pthread_mutex_lock(&c->mu);
-	if (!c->finishing && !c->ended) {
-		c->finishing = true;
-		c->final_status = status;
-		snprintf(c->final_msg, sizeof(c->final_msg), "%s", msg ? msg : "");
-		record(c, status, msg);
-		stream_pump(c);
-	}
-	pthread_mutex_unlock(&c->mu);
-}
-
-/* Hands one message (NULL: half-close) to the handler, unless on_end ran. */
-static grpc_status_code deliver(struct call *c, const ProtobufCMessage *req, char *msg,
-				size_t msglen)
-{
-	grpc_status_code st = GRPC_STATUS_OK;
-
-	pthread_mutex_lock(&c->cb_mu);
-	if (!c->end_called) {
-		c->delivered = true;
-		st = c->m->stream->on_message(&c->ctx, (struct rv_stream *)c, req, msg, msglen);
-	}
-	pthread_mutex_unlock(&c->cb_mu);
-	return st;
-}
-
-static void stream_received(struct call *c, bool ok)
-{
-	char msg[256] = "";
-	ProtobufCMessage *req = NULL;
-	grpc_status_code st;
-
-	if (!ok || !c->recv_buf) { /* half-close (or the call is gone) */
-		if (ok && !c->m->stream->one_request && c->authorized) {
-			st = deliver(c, NULL, msg, sizeof(msg));
-			if (st != GRPC_STATUS_OK)
-				rv_stream_finish((struct rv_stream *)c, st, msg);
-		} else if (ok && !c->authorized) {
-			rv_stream_finish((struct rv_stream *)c, GRPC_STATUS_INVALID_ARGUMENT,
-					 "no request message");
-		}
-		return;
-	}
-	st = decode_and_check(c, &req, msg, sizeof(msg));
-	if (st == GRPC_STATUS_OK) {
-		st = deliver(c, req, msg, sizeof(msg));
-		protobuf_c_message_free_unpacked(req, NULL);
-	}
-	if (st != GRPC_STATUS_OK) {
-		rv_stream_finish((struct rv_stream *)c, st, msg);
-		return;
-	}
-	if (!c->m->stream->one_request) {
-		pthread_mutex_lock(&c->mu);
-		if (!c->ended)
-			stream_recv(c);
-		pthread_mutex_unlock(&c->mu);
-	}
-}
-
-/* Adds or removes an open stream from the server's list. */
-static void stream_link(struct call *c, bool add)
-{
-	struct rv_server *srv = c->srv;
-
-	pthread_mutex_lock(&srv->mu);
-	if (add) {
-		c->s_next = srv->streams;
-		if (srv->streams)
-			srv->streams->s_prev = c;
-		srv->streams = c;
-	} else {
-		if (c->s_prev)
-			c->s_prev->s_next = c->s_next;
-		else
-			srv->streams = c->s_next;
-		if (c->s_next)
-			c->s_next->s_prev = c->s_prev;
-	}
-	pthread_mutex_unlock(&srv->mu);
-}
-
-static void stream_start(struct call *c)
-{
-	struct rv_control *ctl = c->srv->ctl;
-	grpc_op op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
-
-	op.data.recv_close_on_server.cancelled = &c->cancelled;
-	stream_link(c, true); /* before any event of the call can run */
-	if (ctl->on_stream)
-		ctl->on_stream(ctl, +1);
-	pthread_mutex_lock(&c->mu);
-	c->refs = 1; /* released when on_end has run */
-	c->refs++;
-	start_batch(c, &op, 1, &c->t_close);
-	stream_recv(c);
-	pthread_mutex_unlock(&c->mu);
-}
-
-static void stream_closed(struct call *c)
-{
-	struct rv_control *ctl = c->srv->ctl;
-
-	pthread_mutex_lock(&c->mu);
-	c->ended = true;
-	bool was_finished = c->finishing;
-	pthread_mutex_unlock(&c->mu);
-	if (!was_finished)
-		record(c, GRPC_STATUS_CANCELLED, "cancelled by the client");
-	pthread_mutex_lock(&c->cb_mu);
-	if (c->delivered) /* on_end only for a handler that saw a message */
-		c->m->stream->on_end(&c->ctx, (struct rv_stream *)c, c->cancelled != 0);
-	c->end_called = true;
-	pthread_mutex_unlock(&c->cb_mu);
-	if (ctl->on_stream)
-		ctl->on_stream(ctl, -1);
-	stream_link(c, false);
-	call_unref(c); /* the handler's reference */
-}
-
-static void stream_event(struct call *c, enum step step, bool ok)
-{
-	switch (step) {
-	case STEP_RECV:
-		stream_received(c, ok);
-		break;
-	case STEP_WRITE:
-		pthread_mutex_lock(&c->mu);
-		c->writing = false;
-		if (c->write_has_msg) { /* the batch carried the head of the queue */
-			struct outmsg *o = c->q_head;
-			c->q_head = o->next;
-			if (!c->q_head)
-				c->q_tail = NULL;
-			grpc_byte_buffer_destroy(o->buf);
-			free(o);
-		}
-		if (!ok)
-			c->ended = true;
-		stream_pump(c);
-		pthread_mutex_unlock(&c->mu);
-		break;
-	case STEP_CLOSE:
-		stream_closed(c);
-		break;
-	default:
-		break;
-	}
-	call_unref(c); /* the batch's reference */
 }
 
 /* ---- new calls ---------------------------------------------------------- */
@@ -685,21 +218,21 @@ static void call_started(struct call *c)
 	snprintf(c->method, sizeof(c->method), "%s", path ? path : "?");
 	gpr_free(peer);
 	gpr_free(path);
-	c->t0 = now_ns();
+	c->t0 = rv_clock_mono_ns();
 	c->m = find_method(c->srv, c->method);
 	if (!c->m) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "unknown method %.200s", c->method);
-		unary_finish(c, GRPC_STATUS_UNIMPLEMENTED, NULL, msg);
+		rv_server_unary_finish(c, GRPC_STATUS_UNIMPLEMENTED, NULL, msg);
 		return;
 	}
 	if (c->m->stream) {
-		stream_start(c);
+		rv_server_stream_start(c);
 		return;
 	}
 	grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
 	op.data.recv_message.recv_message = &c->recv_buf;
-	start_batch(c, &op, 1, &c->t_recv);
+	rv_server_start_batch(c, &op, 1, &c->t_recv);
 }
 
 static void handle_event(struct rv_server *srv, struct tag *t, bool ok)
@@ -724,11 +257,11 @@ static void handle_event(struct rv_server *srv, struct tag *t, bool ok)
 		return;
 	}
 	if (c->m && c->m->stream) {
-		stream_event(c, t->step, ok);
+		rv_server_stream_event(c, t->step, ok);
 		return;
 	}
 	if (t->step == STEP_RECV)
-		unary_received(c, ok);
+		rv_server_unary_received(c, ok);
 	else if (t->step == STEP_SEND)
 		call_free(c);
 }

@@ -43,4 +43,11 @@ void rv_store_batch_delete(struct rv_store_batch *b, const void *key, size_t kle
 int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool sync);
 void rv_store_batch_free(struct rv_store_batch *b);
 
+/* Operations since open, for tests and figures: point reads, prefix scans
+ * and counts, writes (a put, a delete or a batch commit each count one). */
+struct rv_store_ops {
+	uint64_t gets, scans, writes;
+};
+void rv_store_ops(struct rv_store *s, struct rv_store_ops *out);
+
 #endif

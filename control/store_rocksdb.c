@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct rv_store {
 	rocksdb_writeoptions_t *wsync;
 	rocksdb_writeoptions_t *wnosync;
 	char dir[512];
+	atomic_uint_fast64_t n_gets, n_scans, n_writes; /* rv_store_ops */
 };
 
 struct rv_store_batch {
@@ -194,6 +196,7 @@ void rv_store_close(struct rv_store *s)
 
 int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, size_t *vlen)
 {
+	atomic_fetch_add_explicit(&s->n_gets, 1, memory_order_relaxed);
 	char *rerr = NULL;
 	size_t n = 0;
 	char *v = rocksdb_get(s->db, s->ropts, key, klen, &n, &rerr);
@@ -218,6 +221,7 @@ int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, s
 int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 bool sync)
 {
+	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
 	char *rerr = NULL;
 	rocksdb_put(s->db, wopts(s, sync), key, klen, val, vlen, &rerr);
 	return rerr ? rocks_err(rerr, "put", NULL, 0) : 0;
@@ -225,6 +229,7 @@ int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *v
 
 int rv_store_delete(struct rv_store *s, const void *key, size_t klen, bool sync)
 {
+	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
 	char *rerr = NULL;
 	rocksdb_delete(s->db, wopts(s, sync), key, klen, &rerr);
 	return rerr ? rocks_err(rerr, "delete", NULL, 0) : 0;
@@ -241,6 +246,7 @@ static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
 int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 			 const void *start_after, size_t salen, rv_store_scan_cb cb, void *arg)
 {
+	atomic_fetch_add_explicit(&s->n_scans, 1, memory_order_relaxed);
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
 	int rc = 0;
 
@@ -271,6 +277,7 @@ int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 
 int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, uint64_t *n)
 {
+	atomic_fetch_add_explicit(&s->n_scans, 1, memory_order_relaxed);
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
 	uint64_t count = 0;
 
@@ -312,6 +319,7 @@ void rv_store_batch_delete(struct rv_store_batch *b, const void *key, size_t kle
 
 int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool sync)
 {
+	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
 	char *rerr = NULL;
 	rocksdb_write(s->db, wopts(s, sync), b->wb, &rerr);
 	return rerr ? rocks_err(rerr, "batch commit", NULL, 0) : 0;
@@ -323,4 +331,11 @@ void rv_store_batch_free(struct rv_store_batch *b)
 		return;
 	rocksdb_writebatch_destroy(b->wb);
 	free(b);
+}
+
+void rv_store_ops(struct rv_store *s, struct rv_store_ops *out)
+{
+	out->gets = atomic_load_explicit(&s->n_gets, memory_order_relaxed);
+	out->scans = atomic_load_explicit(&s->n_scans, memory_order_relaxed);
+	out->writes = atomic_load_explicit(&s->n_writes, memory_order_relaxed);
 }

@@ -2,6 +2,7 @@
  * these run). Passwords are hashed on the Argon2 pool: Create and Update
  * with a password return RV_RPC_PENDING and complete from a pool thread. */
 #include "users.h"
+#include "clock.h"
 
 #include <ctype.h>
 #include <openssl/crypto.h>
@@ -12,9 +13,11 @@
 #include <string.h>
 
 #include "password.h"
+#include "pwjob.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "roomvpn/v1/users.pb-c.h"
 #include "store.h"
+#include "store_keys.h"
 #include "tokens.h"
 
 static pthread_mutex_t id_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -32,13 +35,13 @@ void rv_id_unlock(void)
 
 int rv_id_alloc(struct rv_store *s, struct rv_store_batch *b, const char *name, uint64_t *id)
 {
-	char key[64], buf[32];
+	char key[RV_KEY_MAX], buf[32];
 	void *val = NULL;
 	size_t vlen = 0;
 	uint64_t next = 1;
 
-	snprintf(key, sizeof(key), "meta/next/%s", name);
-	int rc = rv_store_get(s, key, strlen(key), &val, &vlen);
+	size_t kl = rv_key_id_counter(key, name);
+	int rc = rv_store_get(s, key, kl, &val, &vlen);
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
@@ -65,16 +68,14 @@ bool rv_users_valid_name(const char *name)
 	return true;
 }
 
-static void user_key(uint64_t id, char key[24])
+static void user_key(uint64_t id, char key[RV_KEY_MAX])
 {
-	char hex[17];
-	rv_id_hex(id, hex);
-	snprintf(key, 24, "u/%s", hex);
+	rv_key_user(key, id);
 }
 
 int rv_users_get_by_id(struct rv_store *s, uint64_t id, Roomvpn__V1__UserRecord **out)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	user_key(id, key);
 	return rv_store_get_msg(s, key, &roomvpn__v1__user_record__descriptor,
 				(ProtobufCMessage **)out);
@@ -82,14 +83,14 @@ int rv_users_get_by_id(struct rv_store *s, uint64_t id, Roomvpn__V1__UserRecord 
 
 int rv_users_get_by_name(struct rv_store *s, const char *name, Roomvpn__V1__UserRecord **out)
 {
-	char key[96];
+	char key[RV_KEY_MAX];
 	void *val = NULL;
 	size_t vlen = 0;
 	uint64_t id;
 
 	if (!rv_users_valid_name(name))
 		return 1;
-	snprintf(key, sizeof(key), "un/%s", name);
+	rv_key_user_by_name(key, name);
 	int rc = rv_store_get(s, key, strlen(key), &val, &vlen);
 	if (rc != 0)
 		return rc;
@@ -121,7 +122,7 @@ static int count_cb(void *arg, const void *k, size_t kl, const void *v, size_t v
 int rv_users_load_count(struct rv_store *s)
 {
 	uint64_t n = 0;
-	if (rv_store_scan_prefix(s, "un/", 3, NULL, 0, count_cb, &n) != 0)
+	if (rv_store_scan_prefix(s, RV_KEY_USER_BY_NAME_PREFIX, 3, NULL, 0, count_cb, &n) != 0)
 		return -1;
 	atomic_store(&n_users, n);
 	return 0;
@@ -129,7 +130,7 @@ int rv_users_load_count(struct rv_store *s)
 
 static void put_user(struct rv_store_batch *b, const Roomvpn__V1__UserRecord *u)
 {
-	char key[24];
+	char key[RV_KEY_MAX];
 	user_key(u->id, key);
 	rv_store_put_msg(b, key, &u->base);
 }
@@ -137,13 +138,13 @@ static void put_user(struct rv_store_batch *b, const Roomvpn__V1__UserRecord *u)
 int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
 		    uint64_t *id, char *err, size_t errlen)
 {
-	char key[96], hex[17];
+	char key[RV_KEY_MAX];
 	void *val = NULL;
 	size_t vlen;
 	int rc = -1;
 
 	rv_id_lock();
-	snprintf(key, sizeof(key), "un/%s", name);
+	rv_key_user_by_name(key, name);
 	int ex = rv_store_get(s, key, strlen(key), &val, &vlen);
 	free(val);
 	if (ex != 1) {
@@ -162,10 +163,10 @@ int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, b
 	u.username = (char *)name;
 	u.password_hash = (char *)pw_hash;
 	u.admin = admin;
-	u.created_ns = rv_control_now_real();
+	u.created_ns = rv_clock_real_ns();
 	put_user(b, &u);
-	rv_id_hex(*id, hex);
-	rv_store_batch_put(b, key, strlen(key), hex, 16);
+	char v[17];
+	rv_store_batch_put(b, key, strlen(key), v, rv_key_id_value(v, *id));
 	rc = rv_store_batch_commit(s, b, true) == 0 ? 0 : -1;
 	rv_store_batch_free(b);
 	if (rc == 0)
@@ -193,47 +194,30 @@ static Roomvpn__V1__User *user_msg(const Roomvpn__V1__UserRecord *r)
 
 /* ---- Create ------------------------------------------------------------- */
 
-struct create_job {
-	struct rv_rpc_ctx *ctx;
+struct create_arg {
 	char name[RV_USERNAME_MAX + 1];
-	char pw[RV_PASSWORD_MAX + 1];
 	bool admin;
 };
 
-static void create_work(void *arg)
+/* On the pool, once the password is hashed. */
+static grpc_status_code create_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				    size_t msglen)
 {
-	struct create_job *j = arg;
-	struct rv_control *ctl = j->ctx->ctl;
-	char hash[RV_PASSWORD_ENCODED], msg[256];
-	uint64_t id;
-	grpc_status_code st = GRPC_STATUS_INTERNAL;
+	struct create_arg *a = j->arg;
+	struct rv_store *s = j->ctx->ctl->store;
 	Roomvpn__V1__UserRecord *r = NULL;
+	uint64_t id;
 
-	if (rv_rpc_abandoned(j->ctx)) {
-		st = GRPC_STATUS_UNAVAILABLE;
-		snprintf(msg, sizeof(msg), "server shutting down");
-		goto out;
+	int rc = rv_users_create(s, a->name, j->hash, a->admin, &id, msg, msglen);
+	if (rc != 0)
+		return rc == 1 ? GRPC_STATUS_ALREADY_EXISTS : GRPC_STATUS_INTERNAL;
+	if (rv_users_get_by_id(s, id, &r) != 0) {
+		snprintf(msg, msglen, "store error reading user %s back", a->name);
+		return GRPC_STATUS_INTERNAL;
 	}
-	if (rv_password_hash(&ctl->cfg, j->pw, hash, sizeof(hash), msg, sizeof(msg)) != 0)
-		goto out;
-	int rc = rv_users_create(ctl->store, j->name, hash, j->admin, &id, msg, sizeof(msg));
-	if (rc != 0) {
-		st = rc == 1 ? GRPC_STATUS_ALREADY_EXISTS : GRPC_STATUS_INTERNAL;
-		goto out;
-	}
-	if (rv_users_get_by_id(ctl->store, id, &r) != 0) {
-		snprintf(msg, sizeof(msg), "store error reading user %s back", j->name);
-		goto out;
-	}
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-	rv_rpc_complete(j->ctx, GRPC_STATUS_OK, (ProtobufCMessage *)user_msg(r), NULL);
+	*resp = (ProtobufCMessage *)user_msg(r);
 	rv_users_free(r);
-	free(j);
-	return;
-out:
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-	rv_rpc_complete(j->ctx, st, NULL, msg);
-	free(j);
+	return GRPC_STATUS_OK;
 }
 
 static grpc_status_code check_password(const char *pw, char *msg, size_t msglen)
@@ -261,25 +245,22 @@ grpc_status_code rv_users_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 {
 	const Roomvpn__V1__CreateUserRequest *r = (const void *)req;
 	grpc_status_code st;
-	(void)resp;
 
 	snprintf(ctx->target, sizeof(ctx->target), "user:%.100s", r->username);
 	if ((st = check_name(r->username, msg, msglen)) != GRPC_STATUS_OK ||
 	    (st = check_password(r->password, msg, msglen)) != GRPC_STATUS_OK)
 		return st;
-	struct create_job *j = calloc(1, sizeof(*j));
-	if (!j)
+	struct create_arg *a = calloc(1, sizeof(*a));
+	if (!a)
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	j->ctx = ctx;
-	snprintf(j->name, sizeof(j->name), "%s", r->username);
-	snprintf(j->pw, sizeof(j->pw), "%s", r->password);
-	j->admin = r->admin;
-	if (rv_pwpool_submit(ctx->ctl->pwpool, create_work, j) != 0) {
-		free(j);
-		snprintf(msg, msglen, "server is shutting down");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	return RV_RPC_PENDING;
+	snprintf(a->name, sizeof(a->name), "%s", r->username);
+	a->admin = r->admin;
+	struct rv_pwjob_args pa = {.kind = RV_PWJOB_HASH,
+				   .password = r->password,
+				   .arg = a,
+				   .free_arg = free,
+				   .step = create_step};
+	return rv_pwjob_start(ctx, &pa, resp, msg, msglen);
 }
 
 /* ---- Get / List --------------------------------------------------------- */
@@ -358,8 +339,8 @@ grpc_status_code rv_users_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	roomvpn__v1__list_users_response__init(ls.resp);
 	ls.resp->users = calloc(ls.want, sizeof(*ls.resp->users));
 	*resp = (ProtobufCMessage *)ls.resp;
-	snprintf(after, sizeof(after), "un/%s", r->page_token);
-	if (rv_store_scan_prefix(ctx->ctl->store, "un/", 3, r->page_token[0] ? after : NULL,
+	rv_key_user_by_name(after, r->page_token);
+	if (rv_store_scan_prefix(ctx->ctl->store, RV_KEY_USER_BY_NAME_PREFIX, 3, r->page_token[0] ? after : NULL,
 				 r->page_token[0] ? strlen(after) : 0, list_cb, &ls) != 0 ||
 	    ls.err) {
 		snprintf(msg, msglen, "store error listing users");
@@ -373,7 +354,6 @@ grpc_status_code rv_users_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 struct update_job {
 	struct rv_rpc_ctx *ctx;
 	char name[RV_USERNAME_MAX + 1];
-	char pw[RV_PASSWORD_MAX + 1];
 	bool set_pw, set_admin, admin, set_disabled, disabled;
 };
 
@@ -417,23 +397,13 @@ out:
 	return st;
 }
 
-static void update_work(void *arg)
+/* On the pool, once the new password is hashed. */
+static grpc_status_code update_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				    size_t msglen)
 {
-	struct update_job *j = arg;
-	char hash[RV_PASSWORD_ENCODED], msg[256] = "";
-	ProtobufCMessage *resp = NULL;
-	grpc_status_code st = GRPC_STATUS_INTERNAL;
-
-	if (rv_rpc_abandoned(j->ctx)) {
-		st = GRPC_STATUS_UNAVAILABLE;
-		snprintf(msg, sizeof(msg), "server shutting down");
-	} else if (rv_password_hash(&j->ctx->ctl->cfg, j->pw, hash, sizeof(hash), msg,
-				    sizeof(msg)) == 0) {
-		st = apply_update(j, hash, &resp, msg, sizeof(msg));
-	}
-	OPENSSL_cleanse(j->pw, sizeof(j->pw));
-	rv_rpc_complete(j->ctx, st, resp, msg);
-	free(j);
+	struct update_job *u = j->arg;
+	u->ctx = j->ctx;
+	return apply_update(u, j->hash, resp, msg, msglen);
 }
 
 /* An admin may not lock themselves out. */
@@ -473,13 +443,12 @@ grpc_status_code rv_users_update_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	if (!pj)
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	*pj = j;
-	snprintf(pj->pw, sizeof(pj->pw), "%s", r->password);
-	if (rv_pwpool_submit(ctx->ctl->pwpool, update_work, pj) != 0) {
-		free(pj);
-		snprintf(msg, msglen, "server is shutting down");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	return RV_RPC_PENDING;
+	struct rv_pwjob_args pa = {.kind = RV_PWJOB_HASH,
+				   .password = r->password,
+				   .arg = pj,
+				   .free_arg = free,
+				   .step = update_step};
+	return rv_pwjob_start(ctx, &pa, resp, msg, msglen);
 }
 
 struct devscan {
@@ -491,7 +460,7 @@ struct devscan {
 static int delete_device_cb(void *arg, const void *key, size_t klen, const void *v, size_t vl)
 {
 	struct devscan *d = arg;
-	char dkey[24];
+	char dkey[RV_KEY_MAX];
 	uint64_t dev;
 	Roomvpn__V1__DeviceRecord *rec;
 	(void)v, (void)vl;
@@ -499,7 +468,7 @@ static int delete_device_cb(void *arg, const void *key, size_t klen, const void 
 	rv_store_batch_delete(d->b, key, klen);
 	if (klen < 16 || rv_id_parse((const char *)key + klen - 16, 16, &dev) != 0)
 		return 0;
-	snprintf(dkey, sizeof(dkey), "d/%.16s", (const char *)key + klen - 16);
+	rv_key_device(dkey, dev);
 	if (rv_store_get_msg(d->s, dkey, &roomvpn__v1__device_record__descriptor,
 			     (ProtobufCMessage **)&rec) == 0) {
 		if (rec->token_hash.len == 32)
@@ -516,7 +485,7 @@ grpc_status_code rv_users_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	const Roomvpn__V1__DeleteUserRequest *r = (const void *)req;
 	struct rv_control *ctl = ctx->ctl;
 	Roomvpn__V1__UserRecord *u;
-	char key[96], hex[17];
+	char key[RV_KEY_MAX];
 	grpc_status_code st;
 	uint64_t removed_id = 0;
 
@@ -527,13 +496,11 @@ grpc_status_code rv_users_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	if ((st = load(ctl, r->username, &u, msg, msglen)) != GRPC_STATUS_OK)
 		goto out;
 	struct devscan d = {ctl->store, rv_store_batch_new()};
-	rv_id_hex(u->id, hex);
-	snprintf(key, sizeof(key), "du/%s/", hex);
-	int rc = rv_store_scan_prefix(ctl->store, key, strlen(key), NULL, 0, delete_device_cb, &d);
+	int rc = rv_store_scan_prefix(ctl->store, key, rv_key_user_device_prefix(key, u->id), NULL,
+				      0, delete_device_cb, &d);
 	user_key(u->id, key);
 	rv_store_batch_delete(d.b, key, strlen(key));
-	snprintf(key, sizeof(key), "un/%s", u->username);
-	rv_store_batch_delete(d.b, key, strlen(key));
+	rv_store_batch_delete(d.b, key, rv_key_user_by_name(key, u->username));
 	if (rc == 0)
 		rc = rv_store_batch_commit(ctl->store, d.b, true);
 	rv_store_batch_free(d.b);

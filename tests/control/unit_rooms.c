@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "rooms.h"
 #include "store.h"
 #include "tmpdir.h"
@@ -201,6 +203,97 @@ static void test_reserve_and_reclaim(void **state)
 	assert_int_equal(join(f, "tiny", 7, ip), GRPC_STATUS_RESOURCE_EXHAUSTED);
 }
 
+/* Store operations of one Join (docs/store.md): a newcomer reads the room
+ * (name index and record), its membership and its address reservation, and
+ * writes one batch; a member's repeated Join reads three keys and writes
+ * nothing; neither scans (the room's address bitmap and member count are
+ * kept in memory after the first Join). */
+static void test_join_store_ops(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_store_ops a, b;
+	char ip[16];
+	create(f, "busy", "10.52.0.0/16");
+	assert_int_equal(join(f, "busy", 1, ip), GRPC_STATUS_OK); /* warms the room up */
+	for (uint64_t dev = 2; dev <= 50; dev++) {
+		rv_store_ops(f->ctl.store, &a);
+		assert_int_equal(join(f, "busy", dev, ip), GRPC_STATUS_OK);
+		rv_store_ops(f->ctl.store, &b);
+		assert_true(b.gets - a.gets <= 4);
+		assert_int_equal(b.scans - a.scans, 0);
+		assert_int_equal(b.writes - a.writes, 1);
+	}
+	rv_store_ops(f->ctl.store, &a);
+	assert_int_equal(join(f, "busy", 7, ip), GRPC_STATUS_OK);
+	rv_store_ops(f->ctl.store, &b);
+	assert_true(b.gets - a.gets <= 3);
+	assert_int_equal(b.scans - a.scans, 0);
+	assert_int_equal(b.writes - a.writes, 0);
+	/* The count kept in memory is the store's. */
+	assert_int_equal(leave(f, "busy", 7), GRPC_STATUS_OK);
+	assert_int_equal(count(f, "m/"), 49);
+	Roomvpn__V1__GetRoomRequest q = ROOMVPN__V1__GET_ROOM_REQUEST__INIT;
+	struct rv_rpc_ctx c = ctx_of(f, 1, 100);
+	ProtobufCMessage *resp = NULL;
+	char msg[256];
+	q.room = "busy";
+	assert_int_equal(rv_rooms_get_rpc(&c, &q.base, &resp, msg, sizeof(msg)), GRPC_STATUS_OK);
+	assert_int_equal(((Roomvpn__V1__Room *)resp)->members, 49);
+	protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+struct joiner {
+	struct fixture *f;
+	uint64_t first, n; /* devices first .. first+n-1 */
+	char ip[40][16];
+	int failed;
+};
+
+static void *joiner_main(void *arg)
+{
+	struct joiner *j = arg;
+	for (uint64_t i = 0; i < j->n; i++)
+		if (join(j->f, "crowd", j->first + i, j->ip[i]) != GRPC_STATUS_OK)
+			j->failed++;
+	return NULL;
+}
+
+/* Joins of different devices run at once (no rooms lock): every device
+ * still gets its own address, and the same device joining from several
+ * threads at once gets one. */
+static void test_concurrent_joins(void **state)
+{
+	struct fixture *f = *state;
+	struct joiner j[8];
+	pthread_t t[8];
+	create(f, "crowd", "10.53.0.0/24");
+	for (int i = 0; i < 8; i++) {
+		j[i] = (struct joiner){.f = f, .first = 1000 + (uint64_t)i * 25, .n = 25};
+		assert_int_equal(pthread_create(&t[i], NULL, joiner_main, &j[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(j[i].failed, 0);
+	}
+	for (int a = 0; a < 200; a++)
+		for (int b = a + 1; b < 200; b++)
+			assert_string_not_equal(j[a / 25].ip[a % 25], j[b / 25].ip[b % 25]);
+	assert_int_equal(count(f, "m/"), 200);
+	assert_int_equal(count(f, "ip/"), 200);
+	/* one device, 8 threads */
+	for (int i = 0; i < 8; i++) {
+		j[i] = (struct joiner){.f = f, .first = 5000, .n = 1};
+		assert_int_equal(pthread_create(&t[i], NULL, joiner_main, &j[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(j[i].failed, 0);
+		assert_string_equal(j[i].ip[0], j[0].ip[0]);
+	}
+	assert_int_equal(count(f, "ip/"), 201);
+	assert_int_equal(count(f, "ipd/"), 201);
+}
+
 static void test_removed_hook(void **state)
 {
 	struct fixture *f = *state;
@@ -276,6 +369,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_keys_and_owner, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reserve_and_reclaim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_removed_hook, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_join_store_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_joins, setup, teardown),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests_name("rooms", tests, NULL, NULL);

@@ -1,0 +1,587 @@
+/* Members of rooms and their virtual IPs (members.h): Join, Leave, Kick,
+ * ListMembers and a removed user's memberships. Keys: docs/store.md.
+ *
+ * A Join reads the room (rooms.c) and, with the device claimed in its
+ * room's state (room_state.h), the member key and the device's address
+ * reservation; a new member's address comes from the room's bitmap in
+ * memory; everything is written in one synced batch. No lock is held
+ * across the store, so concurrent Joins share RocksDB's group commit. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "ipam.h"
+#include "members.h"
+#include "pwjob.h"
+#include "ratelimit.h"
+#include "room_net.h"
+#include "room_state.h"
+#include "room_records.h"
+#include "store_keys.h"
+
+typedef Roomvpn__V1__RoomRecord RoomRecord;
+typedef Roomvpn__V1__MemberRecord MemberRecord;
+
+int rv_members_is_member(struct rv_store *s, uint64_t room, uint64_t dev)
+{
+	char k[RV_KEY_MAX];
+	void *v = NULL;
+	size_t vl;
+	if (!dev)
+		return 0;
+	int rc = rv_store_get(s, k, rv_key_member(k, room, dev), &v, &vl);
+	free(v);
+	return rc < 0 ? -1 : rc == 0;
+}
+
+/* ---- removed memberships --------------------------------------------------- */
+
+static void removed_add(struct rv_members_removed *rm, uint64_t room, uint64_t dev)
+{
+	if (rm->n == rm->cap) {
+		size_t cap = rm->cap ? rm->cap * 2 : 16;
+		void *p = realloc(rm->v, cap * sizeof(*rm->v));
+		if (!p) {
+			rv_log(RV_LOG_WARN,
+			       "rooms: out of memory: a removed member's tunnel stays");
+			return;
+		}
+		rm->v = p;
+		rm->cap = cap;
+	}
+	rm->v[rm->n][0] = room;
+	rm->v[rm->n][1] = dev;
+	rm->n++;
+}
+
+void rv_members_removed_report(struct rv_control *ctl, struct rv_members_removed *rm)
+{
+	for (size_t i = 0; ctl->on_member_removed && i < rm->n; i++)
+		ctl->on_member_removed(ctl, rm->v[i][0], rm->v[i][1]);
+	free(rm->v);
+	*rm = (struct rv_members_removed){0};
+}
+
+struct del_scan {
+	struct rv_store_batch *b;
+	struct rv_members_removed *rm; /* member keys go here too (NULL: not members) */
+};
+
+static int batch_delete_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct del_scan *d = arg;
+	uint64_t room, dev;
+	(void)v;
+	(void)vl;
+	rv_store_batch_delete(d->b, k, kl);
+	if (d->rm && rv_key_member_parse(k, kl, &room, &dev) == 0)
+		removed_add(d->rm, room, dev);
+	return 0;
+}
+
+int rv_members_delete_room(struct rv_store *s, uint64_t room, struct rv_store_batch *b,
+			   struct rv_members_removed *rm)
+{
+	char p[RV_KEY_MAX];
+	size_t (*prefix[])(char *, uint64_t) = {rv_key_member_prefix, rv_key_addr_prefix,
+						 rv_key_device_addr_prefix};
+	for (size_t i = 0; i < 3; i++) {
+		struct del_scan d = {b, i == 0 ? rm : NULL};
+		if (rv_store_scan_prefix(s, p, prefix[i](p, room), NULL, 0, batch_delete_cb, &d) <
+		    0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- addresses --------------------------------------------------------------- */
+
+struct reclaim_scan {
+	struct rv_store *s;
+	struct rv_room_state *rs;
+	uint64_t room;
+	int rc;		 /* -1: a store error */
+	uint32_t victim; /* reclaimable address (0: none) */
+	uint64_t victim_dev;
+};
+
+/* ip/<room>/<addr hex> -> device id hex: the first address of a device
+ * that is no longer a member and has no change in flight. */
+static int reclaim_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct reclaim_scan *a = arg;
+	uint32_t addr;
+	uint64_t dev;
+	if (rv_key_addr_parse(k, kl, &addr) < 0 || rv_key_parse_id(v, vl, &dev) < 0)
+		return 0;
+	if (rv_room_state_claimed_locked(a->rs, dev))
+		return 0;
+	int m = rv_members_is_member(a->s, a->room, dev);
+	if (m < 0) {
+		a->rc = -1;
+		return 1;
+	}
+	if (m)
+		return 0;
+	a->victim = addr;
+	a->victim_dev = dev;
+	return 1;
+}
+
+/* A full room: the lowest address reserved for a device that left, its
+ * old owner's ipd/ key deleted in @b. Room mutex held (no claim starts
+ * until the batch is committed). 0, 1 if every address is a member's, -1. */
+static int reclaim_addr(struct rv_store *s, struct rv_room_state *rs, uint64_t room,
+			struct rv_store_batch *b, uint32_t *addr)
+{
+	struct reclaim_scan a = {.s = s, .rs = rs, .room = room};
+	char p[RV_KEY_MAX], k[RV_KEY_MAX];
+	if (rv_store_scan_prefix(s, p, rv_key_addr_prefix(p, room), NULL, 0, reclaim_cb, &a) < 0 ||
+	    a.rc < 0)
+		return -1;
+	if (!a.victim)
+		return 1;
+	*addr = a.victim;
+	rv_store_batch_delete(b, k, rv_key_device_addr(k, room, a.victim_dev));
+	return 0;
+}
+
+/* The device's address kept from an earlier Join: 0 and *addr if ipd/ names
+ * one that ip/ still gives to @dev (a reclaim may have handed it on), 1 if
+ * none, -1 on a store error. */
+static int kept_addr(struct rv_store *s, uint64_t room, uint64_t dev, uint32_t *addr)
+{
+	char k[RV_KEY_MAX];
+	void *v;
+	size_t vl;
+	uint64_t owner = 0;
+	int rc = rv_store_get(s, k, rv_key_device_addr(k, room, dev), &v, &vl);
+	if (rc != 0)
+		return rc;
+	rc = rv_key_parse_addr(v, vl, addr);
+	free(v);
+	if (rc < 0)
+		return 1;
+	rc = rv_store_get(s, k, rv_key_addr(k, room, *addr), &v, &vl);
+	if (rc != 0)
+		return rc;
+	rc = rv_key_parse_id(v, vl, &owner);
+	free(v);
+	return rc == 0 && owner == dev ? 0 : 1;
+}
+
+/* ---- Join ------------------------------------------------------------------------ */
+
+/* Writes the member record of the caller's device (claimed in @rs) and,
+ * unless it keeps one, a new address: one synced batch. */
+static grpc_status_code add_member(struct rv_rpc_ctx *ctx, struct rv_room_state *rs,
+				   const RoomRecord *r, uint32_t *addr, char *msg, size_t msglen)
+{
+	struct rv_store *s = ctx->ctl->store;
+	struct rv_cidr net = {r->subnet_addr, (uint8_t)r->subnet_prefix};
+	uint64_t dev = ctx->who.device_id;
+	MemberRecord mr = ROOMVPN__V1__MEMBER_RECORD__INIT;
+	char k[RV_KEY_MAX], v[20];
+	bool fresh = false, reclaiming = false;
+	struct rv_store_batch *b = rv_store_batch_new();
+	if (!b)
+		return rv_rooms_oom(msg, msglen);
+	int rc = kept_addr(s, r->id, dev, addr);
+	if (rc == 1) {
+		rc = rv_room_state_addr_get(rs, s, r->id, &net, addr);
+		fresh = rc == 0;
+	}
+	if (rc == 1) { /* full: held until the batch is in (room_state.h) */
+		rv_room_state_lock(rs);
+		reclaiming = true;
+		rc = reclaim_addr(s, rs, r->id, b, addr);
+	}
+	grpc_status_code st = GRPC_STATUS_OK;
+	if (rc == 1) {
+		char sn[24];
+		rv_ipam_format_cidr(&net, sn, sizeof(sn));
+		snprintf(msg, msglen, "room '%s' is full: all %u device addresses of %s are in use",
+			 r->name, rv_ipam_hosts_capacity(&net), sn);
+		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		goto out;
+	}
+	if (rc < 0) {
+		st = rv_rooms_store_error(msg, msglen);
+		goto out;
+	}
+	if (fresh || reclaiming) {
+		rv_store_batch_put(b, k, rv_key_device_addr(k, r->id, dev), v,
+				   rv_key_addr_value(v, *addr));
+		rv_store_batch_put(b, k, rv_key_addr(k, r->id, *addr), v, rv_key_id_value(v, dev));
+	}
+	mr.device_id = dev;
+	mr.user_id = ctx->who.user_id;
+	mr.username = ctx->who.username;
+	mr.virtual_ip = *addr;
+	mr.joined_ns = rv_clock_real_ns();
+	if (rv_rooms_batch_put_msg(b, k, rv_key_member(k, r->id, dev), &mr.base) < 0)
+		st = rv_rooms_oom(msg, msglen);
+	else if (rv_store_batch_commit(s, b, true) < 0)
+		st = rv_rooms_store_error(msg, msglen);
+out:
+	if (reclaiming)
+		rv_room_state_unlock(rs);
+	if (st != GRPC_STATUS_OK && fresh)
+		rv_room_state_addr_put(rs, *addr);
+	if (st == GRPC_STATUS_OK)
+		rv_room_state_members_add(rs, 1);
+	rv_store_batch_free(b);
+	return st;
+}
+
+/* The member's address if @dev is one: 0, 1 if not a member, -1. */
+static int member_addr(struct rv_store *s, uint64_t room, uint64_t dev, uint32_t *addr)
+{
+	char k[RV_KEY_MAX];
+	void *v;
+	size_t vl;
+	int rc = rv_store_get(s, k, rv_key_member(k, room, dev), &v, &vl);
+	if (rc != 0)
+		return rc;
+	MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, vl, v);
+	free(v);
+	*addr = mr ? mr->virtual_ip : 0;
+	if (mr)
+		roomvpn__v1__member_record__free_unpacked(mr, NULL);
+	return *addr ? 0 : -1;
+}
+
+static grpc_status_code room_gone(const RoomRecord *r, int rc, char *msg, size_t msglen)
+{
+	if (rc < 0)
+		return rv_rooms_oom(msg, msglen);
+	snprintf(msg, msglen, "room '%s' not found", r->name);
+	return GRPC_STATUS_NOT_FOUND;
+}
+
+/* The Join of the caller's device into @r. Unless @pw_checked, a
+ * non-member of a room with a password stops with PERMISSION_DENIED and
+ * *need_pw set. */
+static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, bool pw_checked,
+				  bool *need_pw, ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	struct rv_room_state *rs;
+	uint64_t dev = ctx->who.device_id;
+	uint32_t addr = 0;
+	grpc_status_code st = GRPC_STATUS_OK;
+
+	int rc = rv_room_state_claim(r->id, dev, &rs);
+	if (rc != 0)
+		return room_gone(r, rc, msg, msglen);
+	rc = member_addr(ctx->ctl->store, r->id, dev, &addr);
+	if (rc < 0) {
+		st = rv_rooms_store_error(msg, msglen);
+	} else if (rc == 1 && !pw_checked && r->password_hash && r->password_hash[0]) {
+		*need_pw = true;
+		snprintf(msg, msglen, "room '%s' needs a password", r->name);
+		st = GRPC_STATUS_PERMISSION_DENIED;
+	} else if (rc == 1) { /* not a member yet */
+		st = add_member(ctx, rs, r, &addr, msg, msglen);
+	} /* else already a member: the same answer again */
+	rv_room_state_release(rs, dev);
+	if (st == GRPC_STATUS_OK) {
+		Roomvpn__V1__JoinRoomResponse *m = rv_rooms_join_msg(ctx, r, addr);
+		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
+		if (m)
+			*resp = &m->base;
+	}
+	return st;
+}
+
+/* Room-password guesses are limited like logins (ratelimit.c), per user and
+ * room ("room/<name>/<user>": names have no '/') and per source address. */
+static void limiter_key(const struct rv_rpc_ctx *ctx, char *key, size_t len, char *addr,
+			size_t addrlen)
+{
+	snprintf(key, len, "room/%.63s/%.63s", ctx->target, ctx->who.username);
+	rv_ratelimit_addr_of_peer(ctx->peer ? ctx->peer : "", addr, addrlen);
+}
+
+/* After the room password was checked on the pool. */
+static grpc_status_code join_pw_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				     size_t msglen)
+{
+	const Roomvpn__V1__JoinRoomRequest *q = (const void *)j->req;
+	RoomRecord *r = NULL;
+	bool need_pw = false;
+	if (j->verdict < 0) /* refused by the limiter: its message */
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	if (j->verdict > 0) {
+		snprintf(msg, msglen, "wrong room password");
+		return GRPC_STATUS_PERMISSION_DENIED;
+	}
+	grpc_status_code st = rv_rooms_find(j->ctx, q->room, &r, msg, msglen);
+	if (st == GRPC_STATUS_OK)
+		st = join_room(j->ctx, r, true, &need_pw, resp, msg, msglen);
+	if (r)
+		roomvpn__v1__room_record__free_unpacked(r, NULL);
+	return st;
+}
+
+/* Checks the room password on the pool (a guess of the limiter), then joins. */
+static grpc_status_code join_with_password(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+					   const RoomRecord *r, ProtobufCMessage **resp,
+					   char *msg, size_t msglen)
+{
+	const Roomvpn__V1__JoinRoomRequest *q = (const void *)req;
+	char key[140], addr[64];
+	if (!q->password[0])
+		return GRPC_STATUS_PERMISSION_DENIED; /* join_room's message */
+	/* The canonical name keys the guess limiter (not "name" vs "id"). */
+	snprintf(ctx->target, sizeof(ctx->target), "%s", r->name);
+	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
+	grpc_status_code st = rv_ratelimit_admit(ctx->ctl->ratelimit, key, addr,
+						 "wrong room passwords", "user and room", msg, msglen);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	struct rv_pwjob_args a = {.kind = RV_PWJOB_VERIFY,
+				  .password = q->password,
+				  .encoded = r->password_hash,
+				  .req = req,
+				  .step = join_pw_step};
+	if (ctx->ctl->ratelimit) {
+		a.limit_user = key;
+		a.limit_addr = addr;
+		a.limit_what = "wrong room passwords";
+		a.limit_who = "user and room";
+	}
+	return rv_pwjob_start(ctx, &a, resp, msg, msglen);
+}
+
+grpc_status_code rv_rooms_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__JoinRoomRequest *q = (const void *)req;
+	RoomRecord *r = NULL;
+	bool need_pw = false;
+
+	if (!ctx->who.device_id) {
+		snprintf(ctx->target, sizeof(ctx->target), "%s", q->room);
+		snprintf(msg, msglen, "this session has no device: log in with a device name");
+		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
+	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	st = join_room(ctx, r, false, &need_pw, resp, msg, msglen);
+	if (need_pw)
+		st = join_with_password(ctx, req, r, resp, msg, msglen);
+	roomvpn__v1__room_record__free_unpacked(r, NULL);
+	return st;
+}
+
+/* ---- Leave / Kick ---------------------------------------------------------------- */
+
+/* Removes device @dev from room @room_name, with the device claimed. */
+static grpc_status_code remove_member(struct rv_rpc_ctx *ctx, const char *room_name, uint64_t dev,
+				      const char *not_member_fmt, char *msg, size_t msglen)
+{
+	struct rv_store *s = ctx->ctl->store;
+	struct rv_room_state *rs = NULL;
+	RoomRecord *r = NULL;
+	char k[RV_KEY_MAX];
+
+	grpc_status_code st = rv_rooms_find(ctx, room_name, &r, msg, msglen);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	int rc = rv_room_state_claim(r->id, dev, &rs);
+	if (rc != 0) {
+		st = room_gone(r, rc, msg, msglen);
+		goto out;
+	}
+	size_t kl = rv_key_member(k, r->id, dev);
+	if (!rv_rooms_key_exists(s, k, kl)) {
+		snprintf(msg, msglen, not_member_fmt, (unsigned long long)dev, r->name);
+		st = GRPC_STATUS_NOT_FOUND;
+	} else if (rv_store_delete(s, k, kl, true) < 0) {
+		st = rv_rooms_store_error(msg, msglen);
+	} else {
+		rv_room_state_members_add(rs, -1);
+	}
+	rv_room_state_release(rs, dev);
+	if (st == GRPC_STATUS_OK && ctx->ctl->on_member_removed)
+		ctx->ctl->on_member_removed(ctx->ctl, r->id, dev);
+out:
+	roomvpn__v1__room_record__free_unpacked(r, NULL);
+	return st;
+}
+
+grpc_status_code rv_rooms_leave_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				    ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__LeaveRoomRequest *q = (const void *)req;
+	grpc_status_code st = remove_member(ctx, q->room, ctx->who.device_id,
+					    "this device (%llu) is not in room '%s'", msg, msglen);
+	return st == GRPC_STATUS_OK ? rv_rooms_empty_reply(resp, msg, msglen) : st;
+}
+
+grpc_status_code rv_rooms_kick_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				   ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__KickRequest *q = (const void *)req;
+	grpc_status_code st = remove_member(ctx, q->room, q->device_id,
+					    "device %llu is not in room '%s'", msg, msglen);
+	snprintf(ctx->target, sizeof(ctx->target), "%.100s/device/%llu", q->room,
+		 (unsigned long long)q->device_id);
+	return st == GRPC_STATUS_OK ? rv_rooms_empty_reply(resp, msg, msglen) : st;
+}
+
+/* ---- ListMembers ------------------------------------------------------------------ */
+
+struct members {
+	Roomvpn__V1__ListMembersResponse *resp;
+	size_t cap;
+	bool oom;
+};
+
+static Roomvpn__V1__Member *member_msg(const MemberRecord *mr, bool *oom)
+{
+	Roomvpn__V1__Member *m = malloc(sizeof(*m));
+	char buf[20];
+	if (!m) {
+		*oom = true;
+		return NULL;
+	}
+	roomvpn__v1__member__init(m);
+	m->device_id = mr->device_id;
+	m->user_id = mr->user_id;
+	m->username = rv_rooms_strdup(mr->username, oom);
+	rv_ipam_format_addr(mr->virtual_ip, buf, sizeof(buf));
+	m->virtual_ip = rv_rooms_strdup(buf, oom);
+	m->joined_unix = mr->joined_ns / 1000000000ull;
+	return m;
+}
+
+static int members_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct members *ms = arg;
+	Roomvpn__V1__ListMembersResponse *r = ms->resp;
+	(void)k;
+	(void)kl;
+	if (r->n_members == ms->cap) {
+		size_t cap = ms->cap ? ms->cap * 2 : 16;
+		void *p = realloc(r->members, cap * sizeof(*r->members));
+		if (!p) {
+			ms->oom = true;
+			return 1;
+		}
+		r->members = p;
+		ms->cap = cap;
+	}
+	MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, vl, v);
+	if (!mr)
+		return 0;
+	Roomvpn__V1__Member *m = member_msg(mr, &ms->oom);
+	roomvpn__v1__member_record__free_unpacked(mr, NULL);
+	if (m)
+		r->members[r->n_members++] = m;
+	return ms->oom;
+}
+
+grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+					   ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__ListMembersRequest *q = (const void *)req;
+	RoomRecord *r = NULL;
+	char p[RV_KEY_MAX];
+
+	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	size_t pl = rv_key_member_prefix(p, r->id);
+	roomvpn__v1__room_record__free_unpacked(r, NULL);
+	struct members ms = {.resp = malloc(sizeof(*ms.resp))};
+	if (!ms.resp)
+		return rv_rooms_oom(msg, msglen);
+	roomvpn__v1__list_members_response__init(ms.resp);
+	*resp = &ms.resp->base; /* the server frees it on any status */
+	if (rv_store_scan_prefix(ctx->ctl->store, p, pl, NULL, 0, members_cb, &ms) < 0)
+		return rv_rooms_store_error(msg, msglen);
+	return ms.oom ? rv_rooms_oom(msg, msglen) : GRPC_STATUS_OK;
+}
+
+
+/* ---- a removed user ---------------------------------------------------------------- */
+
+struct user_members {
+	struct rv_members_removed found; /* the user's memberships */
+	uint64_t user_id;
+};
+
+static int user_members_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct user_members *um = arg;
+	uint64_t room, dev;
+	MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, vl, v);
+	if (mr && mr->user_id == um->user_id && rv_key_member_parse(k, kl, &room, &dev) == 0)
+		removed_add(&um->found, room, dev);
+	if (mr)
+		roomvpn__v1__member_record__free_unpacked(mr, NULL);
+	return 0;
+}
+
+/* A deleted or disabled user's devices leave every room: one batch, each
+ * membership claimed while it is written. */
+static void hook_user_removed(struct rv_control *ctl, uint64_t user_id)
+{
+	struct user_members um = {.user_id = user_id};
+	struct rv_members_removed rm = {0};
+	struct rv_room_state **held = NULL;
+	struct rv_store_batch *b = rv_store_batch_new();
+	char k[RV_KEY_MAX];
+	size_t n = 0;
+
+	if (!b || rv_store_scan_prefix(ctl->store, RV_KEY_MEMBER_PREFIX, 2, NULL, 0,
+				       user_members_cb, &um) < 0)
+		goto fail;
+	held = calloc(um.found.n ? um.found.n : 1, sizeof(*held));
+	if (!held)
+		goto fail;
+	for (; n < um.found.n; n++) {
+		uint64_t room = um.found.v[n][0], dev = um.found.v[n][1];
+		if (rv_room_state_claim(room, dev, &held[n]) != 0) {
+			held[n] = NULL; /* the room is being deleted with its members */
+			continue;
+		}
+		rv_store_batch_delete(b, k, rv_key_member(k, room, dev));
+		removed_add(&rm, room, dev);
+	}
+	if (rm.n && rv_store_batch_commit(ctl->store, b, true) < 0) {
+		rm.n = 0;
+		goto fail;
+	}
+	goto out;
+fail:
+	rv_log(RV_LOG_ERROR, "rooms: cannot remove the memberships of user %" PRIu64, user_id);
+out:
+	for (size_t i = 0; i < n; i++) {
+		if (!held[i])
+			continue;
+		rv_room_state_members_forget(um.found.v[i][0]);
+		rv_room_state_release(held[i], um.found.v[i][1]);
+	}
+	free(held);
+	free(um.found.v);
+	if (rm.n)
+		rv_log(RV_LOG_INFO, "rooms: user %" PRIu64 " removed from %zu room(s)", user_id,
+		       rm.n);
+	rv_members_removed_report(ctl, &rm);
+	rv_store_batch_free(b);
+}
+
+void rv_members_init(struct rv_control *ctl)
+{
+	ctl->on_user_removed = hook_user_removed;
+}
+
+void rv_members_fini(struct rv_control *ctl)
+{
+	ctl->on_user_removed = NULL;
+}
