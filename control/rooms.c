@@ -18,6 +18,7 @@
 #include "roomvpn/v1/common.pb-c.h"
 #include "rooms.h"
 #include "store.h"
+#include "tunnels.h"
 #include "users.h"
 
 #define PAGE_DEFAULT 50
@@ -769,6 +770,8 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	if (st == GRPC_STATUS_OK && put_room(ctx->ctl->store, r) < 0)
 		st = store_status(msg, msglen);
 	pthread_mutex_unlock(&rooms_mu);
+	if (st == GRPC_STATUS_OK)
+		rv_tunnels_room_changed(ctx->ctl, r); /* its tunnels hear of it */
 	if (st == GRPC_STATUS_OK) {
 		Roomvpn__V1__Room *m = room_msg(ctx, r);
 		st = m ? GRPC_STATUS_OK : oom_status(msg, msglen);
@@ -893,6 +896,8 @@ grpc_status_code rv_rooms_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 		rv_store_batch_free(b);
 	}
 	pthread_mutex_unlock(&rooms_mu);
+	if (st == GRPC_STATUS_OK)
+		rv_tunnels_room_deleted(ctx->ctl, r->id); /* its tunnels end */
 	removed_report(ctx->ctl, &rm);
 	if (st == GRPC_STATUS_OK)
 		rv_log(RV_LOG_INFO, "rooms: '%s' deleted by %s", r->name, ctx->who.username);
