@@ -20,6 +20,8 @@ void rv_store_close(struct rv_store *s);
 
 /* Returns 0 and a malloc'd copy in *val (caller frees), 1 if absent, -1 on error. */
 int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, size_t *vlen);
+/* Reads (gets) so far in this process: tests check per-call costs. */
+uint64_t rv_store_reads(void);
 /* @sync: fsync the WAL before returning (anything a client is told succeeded). */
 int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 bool sync);

@@ -192,8 +192,16 @@ void rv_store_close(struct rv_store *s)
 	free_handles(s);
 }
 
+static _Atomic uint64_t reads; /* rv_store_reads */
+
+uint64_t rv_store_reads(void)
+{
+	return reads;
+}
+
 int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, size_t *vlen)
 {
+	reads++;
 	char *rerr = NULL;
 	size_t n = 0;
 	char *v = rocksdb_get(s->db, s->ropts, key, klen, &n, &rerr);
@@ -241,6 +249,7 @@ static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
 int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 			 const void *start_after, size_t salen, rv_store_scan_cb cb, void *arg)
 {
+	reads++;
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
 	int rc = 0;
 
@@ -271,6 +280,7 @@ int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 
 int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, uint64_t *n)
 {
+	reads++;
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
 	uint64_t count = 0;
 
