@@ -387,11 +387,15 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_rd(r->id, device); /* one per (room, device) */
-	if (!t && quota && rv_tunnels_of_user(user) >= quota)
+	bool found = t != NULL;
+	if (!t && quota && rv_tunnels_of_user(user) >= quota) {
+		rv_log(RV_LOG_WARN, "tunnel refused: user %" PRIu64 " at max_tunnels_per_user (%u)",
+		       user, quota);
 		st = refuse(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED,
 			    "this user already runs %u tunnels (the server's max_tunnels_per_user): "
 			    "end one first (roomvpn down)",
 			    quota);
+	}
 	else if (!t && cap && reg.n >= cap)
 		st = refuse(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED,
 			    "the server runs its maximum of %u tunnels (max_tunnels): try again "
@@ -403,8 +407,8 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 		st = refuse(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED,
 			    "out of memory for a new tunnel (%u running)", (unsigned)reg.n);
 	if (st == GRPC_STATUS_OK) {
-		*old = t->peer_id == id ? 0 : t->peer_id;
-		if (*old) { /* replaced: a fresh tunnel, the same stream */
+		*old = found ? t->peer_id : 0;
+		if (found) { /* replaced: a fresh tunnel, the same stream */
 			rv_tunnels_rename(t, id);
 			OPENSSL_cleanse(&t->km, sizeof(t->km));
 			t->keyed = false;
