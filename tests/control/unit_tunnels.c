@@ -477,6 +477,33 @@ static void test_heartbeat_store_reads(void **state)
 	assert_int_equal(at1000, 0); /* a heartbeat reads nothing from the store */
 }
 
+/* No fixed cap (the old registry held 4096): 5,000 tunnels register; the
+ * configured max_tunnels refuses the next with RESOURCE_EXHAUSTED. */
+static void test_no_cap(void **state)
+{
+	struct rv_control *ctl = *state;
+	static uint32_t ids[5000];
+	uint32_t old, id;
+	char msg[256];
+
+	for (unsigned i = 0; i < 5000; i++) {
+		ids[i] = reg(ctl, 30000 + i % 100, 40000 + i, 70 + i % 50, &old);
+		assert_int_not_equal(ids[i], 0);
+	}
+	ctl->cfg.max_tunnels = (uint32_t)rv_tunnels_count();
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+	r.id = 31000;
+	r.name = "full";
+	assert_int_equal(rv_tunnels_register(ctl, &r, 99, 99, &id, &old, msg, sizeof(msg)),
+			 GRPC_STATUS_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "max_tunnels"));
+	ctl->cfg.max_tunnels = 0;
+	rv_tunnels_lock();
+	for (unsigned i = 0; i < 5000; i++)
+		rv_tunnels_remove(rv_tunnels_find(ids[i]));
+	rv_tunnels_unlock();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +512,7 @@ int main(void)
 	    cmocka_unit_test(test_repush),
 	    cmocka_unit_test(test_peer_ids_and_ownership),
 	    cmocka_unit_test(test_quota),
+	    cmocka_unit_test(test_no_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
