@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "dataplane.pb-c.h"
+#include "dp_cache.h"
 #include "dpclient.h"
 #include "keepalive.h"
 #include "log.h"
@@ -70,12 +71,8 @@ static struct {
 	struct rv_control *ctl;
 	pthread_t thread;
 	bool running, stop, adopted;
-	/* the stats cache: sessions sorted by peer-id (registry lock first) */
-	pthread_mutex_t cache_mu;
-	Roomvpn__Dataplane__V1__Response *resp; /* NULL: the last read failed */
 } q = {.mu = PTHREAD_MUTEX_INITIALIZER,
-       .cv = PTHREAD_COND_INITIALIZER,
-       .cache_mu = PTHREAD_MUTEX_INITIALIZER};
+       .cv = PTHREAD_COND_INITIALIZER};
 
 /* ---- The queue --------------------------------------------------------- */
 
@@ -354,43 +351,7 @@ static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rq
 	pthread_mutex_unlock(&q.mu);
 }
 
-/* ---- Stats cache, adoption, re-push ---------------------------------------- */
-
-static int by_peer(const void *a, const void *b)
-{
-	uint32_t x = (*(Roomvpn__Dataplane__V1__SessionStats *const *)a)->peer_id;
-	uint32_t y = (*(Roomvpn__Dataplane__V1__SessionStats *const *)b)->peer_id;
-	return x < y ? -1 : x > y;
-}
-
-/* The cached stats of @peer_id, or NULL (cache_mu held). */
-static const Roomvpn__Dataplane__V1__SessionStats *cached(uint32_t peer_id)
-{
-	Roomvpn__Dataplane__V1__SessionStats key = {.peer_id = peer_id}, *kp = &key, **hit;
-
-	if (!q.resp || !q.resp->stats->n_session)
-		return NULL;
-	hit = bsearch(&kp, q.resp->stats->session, q.resp->stats->n_session,
-		      sizeof(*q.resp->stats->session), by_peer);
-	return hit ? *hit : NULL;
-}
-
-bool rv_dp_sync_has(uint32_t peer_id)
-{
-	pthread_mutex_lock(&q.cache_mu);
-	bool has = cached(peer_id) != NULL;
-	pthread_mutex_unlock(&q.cache_mu);
-	return has;
-}
-
-bool rv_dp_sync_runs(uint32_t peer_id, uint64_t room, uint32_t vip)
-{
-	pthread_mutex_lock(&q.cache_mu);
-	const Roomvpn__Dataplane__V1__SessionStats *ss = cached(peer_id);
-	bool runs = ss && ss->room_id == room && ss->vip == vip;
-	pthread_mutex_unlock(&q.cache_mu);
-	return runs;
-}
+/* ---- Adoption, re-push ---------------------------------------- */
 
 /* The device that owns @vip in room @room (ip/ keys outlive memberships). */
 static int device_of(struct rv_store *s, uint64_t room, uint32_t vip, uint64_t *dev)
@@ -472,7 +433,7 @@ static void collect(struct rv_tunnel *t, void *arg)
 		r->keyless++;
 		return;
 	}
-	if (!r->resync && (t->key_ns >= r->read_ns || cached(t->peer_id)))
+	if (!r->resync && (t->key_ns >= r->read_ns || rv_dp_cache_find(t->peer_id)))
 		return;
 	if (r->n == r->cap)
 		return; /* sized before */
@@ -506,14 +467,14 @@ static void repush(const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns)
 	int rc = 0;
 
 	rv_tunnels_lock();
-	pthread_mutex_lock(&q.cache_mu);
+	rv_dp_cache_lock();
 	r.cap = rv_tunnels_count();
 	r.m = calloc(r.cap ? r.cap : 1, sizeof(*r.m));
 	r.rooms = calloc(r.cap ? r.cap : 1, sizeof(*r.rooms));
 	r.peers = calloc(r.cap ? r.cap : 1, sizeof(*r.peers));
 	if (r.m && r.rooms && r.peers)
 		rv_tunnels_each(collect, &r);
-	pthread_mutex_unlock(&q.cache_mu);
+	rv_dp_cache_unlock();
 	rv_tunnels_unlock();
 	if (!r.n)
 		goto out;
@@ -583,14 +544,7 @@ void rv_dp_sync_poll_now(struct rv_control *ctl)
 		return; /* no data plane configured */
 	Roomvpn__Dataplane__V1__Response *r =
 	    rv_dpclient_sessions(ctl->cfg.dp_agent, err, sizeof(err));
-	if (r)
-		qsort(r->stats->session, r->stats->n_session, sizeof(*r->stats->session), by_peer);
-	pthread_mutex_lock(&q.cache_mu);
-	Roomvpn__Dataplane__V1__Response *old = q.resp;
-	q.resp = r;
-	pthread_mutex_unlock(&q.cache_mu);
-	if (old)
-		roomvpn__dataplane__v1__response__free_unpacked(old, NULL);
+	rv_dp_cache_set(r);
 	if (!r)
 		return;
 	if (!q.adopted) {
@@ -674,75 +628,6 @@ void rv_dp_sync_stop(void)
 	pthread_mutex_unlock(&q.mu);
 	if (running)
 		pthread_join(q.thread, NULL);
-	pthread_mutex_lock(&q.cache_mu);
-	if (q.resp)
-		roomvpn__dataplane__v1__response__free_unpacked(q.resp, NULL);
-	q.resp = NULL;
+	rv_dp_cache_set(NULL);
 	q.adopted = false;
-	pthread_mutex_unlock(&q.cache_mu);
-}
-
-/* ---- Status ------------------------------------------------------------------- */
-
-struct status {
-	bool all;
-	uint64_t user;
-	int n;
-	struct rv_tunnel_status *v;
-	uint64_t now_ms;
-};
-
-static void fill_status(struct rv_tunnel *t, void *arg)
-{
-	struct status *a = arg;
-	const Roomvpn__Dataplane__V1__SessionStats *ss = cached(t->peer_id);
-
-	if (!a->all && t->user != a->user)
-		return;
-	struct rv_tunnel_status *o = &a->v[a->n++];
-	*o = (struct rv_tunnel_status){.device_id = t->device, .user_id = t->user,
-				       .peer_id = t->peer_id, .vip = t->vip,
-				       .transport = "unknown"};
-	snprintf(o->room, sizeof(o->room), "%s", t->room->name);
-	if (ss && t->peer_id) {
-		o->on_dataplane = true;
-		o->vip = ss->vip;
-		o->transport = ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP ? "udp"
-			       : ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP ? "tcp"
-												  : "unknown";
-		o->packets_in = ss->packets_in;
-		o->bytes_in = ss->bytes_in;
-		o->packets_out = ss->packets_out;
-		o->bytes_out = ss->bytes_out;
-		o->last_seen_unix_ms = ss->last_seen_unix_ms;
-		o->rtt_us = ss->last_rtt_us;
-	}
-	uint64_t quiet_ms = 3000ull * t->room->keepalive_s;
-	if (quiet_ms < 30000)
-		quiet_ms = 30000;
-	o->up = o->on_dataplane && o->last_seen_unix_ms &&
-		/* (the data plane's clock may be a little ahead of ours) */
-		(o->last_seen_unix_ms >= a->now_ms || a->now_ms - o->last_seen_unix_ms <= quiet_ms);
-}
-
-int rv_dp_sync_status(bool all, uint64_t user_id, struct rv_tunnel_status **out, bool *dp_ok)
-{
-	struct status a = {.all = all, .user = user_id, .now_ms = rv_control_now_real() / 1000000u};
-
-	rv_tunnels_lock();
-	pthread_mutex_lock(&q.cache_mu);
-	*dp_ok = q.resp != NULL;
-	size_t n = rv_tunnels_count();
-	if (n && !(a.v = calloc(n, sizeof(*a.v))))
-		a.n = -1;
-	if (a.v)
-		rv_tunnels_each(fill_status, &a);
-	pthread_mutex_unlock(&q.cache_mu);
-	rv_tunnels_unlock();
-	if (a.n <= 0) {
-		free(a.v);
-		a.v = NULL;
-	}
-	*out = a.v;
-	return a.n;
 }
