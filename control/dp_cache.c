@@ -62,7 +62,7 @@ bool rv_dp_sync_runs(uint32_t peer_id, uint64_t room, uint32_t vip)
 
 void rv_dp_cache_set(Roomvpn__Dataplane__V1__Response *r)
 {
-	if (r)
+	if (r && r->stats->n_session)
 		qsort(r->stats->session, r->stats->n_session, sizeof(*r->stats->session), by_peer);
 	pthread_mutex_lock(&cache.mu);
 	Roomvpn__Dataplane__V1__Response *old = cache.resp;

@@ -215,8 +215,9 @@ static void room_fill(struct rv_tunnel_room *e, const Roomvpn__V1__RoomRecord *r
 	e->mtu = r->mtu;
 	e->keepalive_s = r->keepalive_s;
 	e->key_tag = 0;
-	memcpy(&e->key_tag, r->room_key.data,
-	       r->room_key.len < sizeof(e->key_tag) ? r->room_key.len : sizeof(e->key_tag));
+	if (r->room_key.len)
+		memcpy(&e->key_tag, r->room_key.data,
+		       r->room_key.len < sizeof(e->key_tag) ? r->room_key.len : sizeof(e->key_tag));
 	e->net_tag = rv_room_net_tag(r);
 	e->routes_tag = rv_room_net_routes_tag(r);
 	e->n_routes = rv_room_net_dp_routes(r, e->routes, ptrs);
@@ -391,10 +392,11 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 	if (!t && quota && rv_tunnels_of_user(user) >= quota) {
 		rv_log(RV_LOG_WARN, "tunnel refused: user %" PRIu64 " at max_tunnels_per_user (%u)",
 		       user, quota);
-		st = refuse(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			    "this user already runs %u tunnels (the server's max_tunnels_per_user): "
-			    "end one first (roomvpn down)",
-			    quota);
+		snprintf(msg, msglen,
+			 "this user already runs %u tunnels (the server's max_tunnels_per_user): "
+			 "end one first (roomvpn down)",
+			 quota);
+		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
 	}
 	else if (!t && cap && reg.n >= cap)
 		st = refuse(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED,
