@@ -38,6 +38,7 @@ struct client {
 	uint8_t *out; /* pending reply bytes: out[out_off..out_len) */
 	size_t out_len, out_off;
 	bool eof; /* the client shut down its side: close once replies are out */
+	uint64_t msg_start_ns; /* first byte of the partial message */
 };
 
 static struct {
@@ -48,11 +49,14 @@ static struct {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	unsigned max_clients;
 	unsigned next_client_id;
+	uint32_t max_sessions, msg_max;
+	uint64_t msg_timeout_ns;
+	int reserve_fd; /* /dev/null, given up to accept and shed at EMFILE */
 	struct client *clients; /* max_clients entries, fd -1 = free */
 	struct pollfd *pfd;	/* 2 + max_clients */
 	sem_t started;		/* the thread posts once it knows start_rc */
 	int start_rc;
-} ag = {.listen_fd = -1, .stop_fd = -1};
+} ag = {.listen_fd = -1, .stop_fd = -1, .reserve_fd = -1};
 
 static uint64_t mono_ns(void)
 {
@@ -64,7 +68,7 @@ static uint64_t mono_ns(void)
 static void client_close(struct client *c, const char *why)
 {
 	if (why)
-		rv_log(RV_LOG_WARN, "agent: client %u closed: %s", c->id, why);
+		rv_log_ratelimited(RV_LOG_WARN, "agent: client %u closed: %s", c->id, why);
 	close(c->fd);
 	if (c->rd.body)
 		OPENSSL_cleanse(c->rd.body, c->rd.have);
@@ -144,6 +148,8 @@ static int client_read(struct client *c)
 		client_close(c, n < 0 ? strerror(errno) : NULL);
 		return -1;
 	}
+	if (!rv_agent_reader_partial(&c->rd))
+		c->msg_start_ns = mono_ns();
 	size_t off = 0;
 	while (off < (size_t)n) {
 		size_t used;
@@ -160,6 +166,8 @@ static int client_read(struct client *c)
 			client_close(c, "out of memory for a reply");
 			return -1;
 		}
+		if (f == RV_AGENT_FEED_MSG) /* the next message starts here */
+			c->msg_start_ns = mono_ns();
 	}
 	OPENSSL_cleanse(buf, (size_t)n);
 	if (client_flush(c) < 0) {
@@ -169,12 +177,28 @@ static int client_read(struct client *c)
 	return 0;
 }
 
+/* At EMFILE the listener stays readable and poll() would return at once,
+ * forever: give up the reserve descriptor, accept and close, take it back. */
+static void shed_at_fd_limit(void)
+{
+	rv_log_ratelimited(RV_LOG_WARN, "agent: accept: %s: refusing a client", strerror(errno));
+	if (ag.reserve_fd < 0)
+		return;
+	close(ag.reserve_fd);
+	int fd = accept4(ag.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	ag.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void accept_client(void)
 {
 	int fd = accept4(ag.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			rv_log(RV_LOG_WARN, "agent: accept: %s", strerror(errno));
+		if (errno == EMFILE || errno == ENFILE)
+			shed_at_fd_limit();
+		else if (errno != EAGAIN && errno != EINTR)
+			rv_log_ratelimited(RV_LOG_WARN, "agent: accept: %s", strerror(errno));
 		return;
 	}
 	for (unsigned i = 0; i < ag.max_clients; i++) {
@@ -182,13 +206,14 @@ static void accept_client(void)
 		if (c->fd >= 0)
 			continue;
 		rv_agent_reader_init(&c->rd);
+		c->rd.max = ag.msg_max;
 		c->fd = fd;
 		c->id = ++ag.next_client_id;
 		rv_log(RV_LOG_DEBUG, "agent: client %u connected", c->id);
 		return;
 	}
-	rv_log(RV_LOG_WARN, "agent: refusing a client: %u clients already connected",
-	       ag.max_clients);
+	rv_log_ratelimited(RV_LOG_WARN, "agent: refusing a client: %u clients already connected",
+			   ag.max_clients);
 	close(fd);
 }
 
@@ -228,6 +253,18 @@ static void serve_clients(const struct pollfd *pfd)
 	}
 }
 
+/* A client that starts a message and never finishes it must not hold its
+ * buffer and its slot. */
+static void expire_partial(uint64_t now)
+{
+	for (unsigned i = 0; i < ag.max_clients; i++) {
+		struct client *c = &ag.clients[i];
+		if (c->fd >= 0 && rv_agent_reader_partial(&c->rd) &&
+		    now - c->msg_start_ns > ag.msg_timeout_ns)
+			client_close(c, "partial message timed out");
+	}
+}
+
 static void *agent_main(void *arg)
 {
 	struct pollfd *pfd = ag.pfd;
@@ -252,6 +289,7 @@ static void *agent_main(void *arg)
 		if (n > 0)
 			serve_clients(pfd);
 		uint64_t now = mono_ns();
+		expire_partial(now);
 		if (now >= next_expire) {
 			rv_st_expire(now);
 			next_expire = now + EXPIRE_EVERY_NS;
@@ -337,6 +375,11 @@ int rv_agent_start(const struct rv_agent_params *p, char *err, size_t errlen)
 		return -1;
 	}
 	ag.max_clients = p->max_clients ? p->max_clients : RV_AGENT_DEFAULT_MAX_CLIENTS;
+	ag.max_sessions = p->max_sessions;
+	ag.msg_max = p->msg_max ? p->msg_max : rv_agent_msg_max(p->max_sessions);
+	ag.msg_timeout_ns = (uint64_t)(p->msg_timeout_ms ? p->msg_timeout_ms
+							 : RV_AGENT_DEFAULT_MSG_TIMEOUT_MS) *
+			    1000000ull;
 	ag.clients = calloc(ag.max_clients, sizeof(*ag.clients));
 	ag.pfd = calloc(2 + ag.max_clients, sizeof(*ag.pfd));
 	if (!ag.clients || !ag.pfd) {
@@ -350,7 +393,8 @@ int rv_agent_start(const struct rv_agent_params *p, char *err, size_t errlen)
 		goto err_free;
 	snprintf(ag.path, sizeof(ag.path), "%s", p->socket_path);
 	ag.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ag.stop_fd < 0) {
+	ag.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (ag.stop_fd < 0 || ag.reserve_fd < 0) {
 		snprintf(err, errlen, "agent: eventfd: %s", strerror(errno));
 		goto err_socket;
 	}
@@ -372,9 +416,12 @@ int rv_agent_start(const struct rv_agent_params *p, char *err, size_t errlen)
 	return 0;
 err_sem:
 	sem_destroy(&ag.started);
-	close(ag.stop_fd);
-	ag.stop_fd = -1;
 err_socket:
+	if (ag.stop_fd >= 0)
+		close(ag.stop_fd);
+	if (ag.reserve_fd >= 0)
+		close(ag.reserve_fd);
+	ag.stop_fd = ag.reserve_fd = -1;
 	close(ag.listen_fd);
 	unlink(ag.path);
 	ag.listen_fd = -1;
@@ -399,12 +446,19 @@ void rv_agent_stop(void)
 			client_close(&ag.clients[i], NULL);
 	close(ag.listen_fd);
 	close(ag.stop_fd);
+	close(ag.reserve_fd);
 	unlink(ag.path);
 	sem_destroy(&ag.started);
 	free(ag.clients);
 	free(ag.pfd);
 	ag.clients = NULL;
 	ag.pfd = NULL;
-	ag.listen_fd = ag.stop_fd = -1;
+	ag.listen_fd = ag.stop_fd = ag.reserve_fd = -1;
+	ag.max_sessions = 0;
 	ag.running = false;
+}
+
+uint32_t rv_agent_max_sessions(void)
+{
+	return ag.max_sessions;
 }

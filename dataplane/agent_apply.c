@@ -344,6 +344,7 @@ static int add_lcores(Roomvpn__Dataplane__V1__Stats *st)
 		m->broadcast_copies = s.broadcast_copies;
 		m->echo_replies = s.echo_replies;
 		m->pings = s.pings;
+		m->server_ip_replies = s.server_ip_replies;
 		m->handoffs = s.handoffs;
 		m->arp_replies = s.arp_replies;
 		st->lcore[st->n_lcore++] = m;
@@ -408,6 +409,12 @@ static void add_tcp(Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__T
 	t->bytes_out = s.bytes_out;
 	t->out_dropped_slow = s.out_dropped_slow;
 	t->out_dropped_gone = s.out_dropped_gone;
+	t->refused_fds = s.refused_fds;
+	t->shed_handshake = s.shed_handshake;
+	t->shed_idle = s.shed_idle;
+	t->shed_unauth = s.shed_unauth;
+	t->frames_oversize = s.frames_oversize;
+	t->max_conns = s.max_conns;
 	st->tcp = t;
 }
 
@@ -474,6 +481,14 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 	} else {
 		resp.request_id = req->request_id;
 		rp.status = rv_agent_check_request(req, rp.msg, sizeof(rp.msg));
+	}
+	if (rp.status == ST(OK)) {
+		struct rv_st_counts n;
+		rv_st_counts(&n);
+		bool is_new = req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION &&
+			      !session_exists(req->upsert_session->session->peer_id);
+		rp.status = rv_agent_check_size(req, rv_agent_max_sessions(), n.sessions, is_new,
+						rp.msg, sizeof(rp.msg));
 	}
 	if (rp.status == ST(OK) &&
 	    req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS) {

@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cipher.h"
 #include "inet.h"
 
@@ -28,8 +30,41 @@ void rv_agent_reader_init(struct rv_agent_reader *r)
 
 void rv_agent_reader_reset(struct rv_agent_reader *r)
 {
+	uint32_t max = r->max;
 	free(r->body);
 	rv_agent_reader_init(r);
+	r->max = max;
+}
+
+uint32_t rv_agent_msg_max(uint32_t max_sessions)
+{
+	uint64_t n = RV_AGENT_MSG_MIN + (uint64_t)RV_AGENT_MSG_PER_SESSION * max_sessions;
+	return max_sessions == 0 || n > RV_AGENT_MSG_MAX ? RV_AGENT_MSG_MAX : (uint32_t)n;
+}
+
+/* Room for @want body bytes: doubles, so a header that announces a large
+ * message costs only what has actually been sent. */
+static int body_reserve(struct rv_agent_reader *r, uint32_t want)
+{
+	if (want <= r->cap)
+		return 0;
+	uint64_t cap = r->cap ? r->cap : 4096;
+	while (cap < want)
+		cap *= 2;
+	if (cap > r->len)
+		cap = r->len;
+	/* not realloc: the old copy may hold key material, wiped before free */
+	uint8_t *p = malloc(cap ? cap : 1);
+	if (!p)
+		return -1;
+	if (r->body) {
+		memcpy(p, r->body, r->have);
+		OPENSSL_cleanse(r->body, r->have);
+		free(r->body);
+	}
+	r->body = p;
+	r->cap = (uint32_t)cap;
+	return 0;
 }
 
 /* Take header bytes; once complete, check the length and allocate the body. */
@@ -45,14 +80,13 @@ static enum rv_agent_feed feed_header(struct rv_agent_reader *r, const uint8_t *
 	if (r->hdr_have < 4)
 		return RV_AGENT_FEED_MORE;
 	r->len = rv_get_be32(r->hdr);
-	if (r->len > RV_AGENT_MSG_MAX) {
-		snprintf(err, errlen, "bad message length %u (allowed 0..%u)", r->len,
-			 RV_AGENT_MSG_MAX);
+	uint32_t max = r->max ? r->max : RV_AGENT_MSG_MAX;
+	if (r->len > max) {
+		snprintf(err, errlen, "message of %u bytes refused (the limit is %u)", r->len, max);
 		return RV_AGENT_FEED_ERR;
 	}
 	/* 0 is a valid length: a message with every field at its default. */
-	r->body = malloc(r->len ? r->len : 1);
-	if (!r->body) {
+	if (body_reserve(r, r->len < 4096 ? r->len : 4096) < 0) {
 		snprintf(err, errlen, "out of memory for a %u-byte message", r->len);
 		return RV_AGENT_FEED_ERR;
 	}
@@ -77,6 +111,10 @@ enum rv_agent_feed rv_agent_reader_feed(struct rv_agent_reader *r, const uint8_t
 	size_t n = r->len - r->have;
 	if (n > len)
 		n = len;
+	if (body_reserve(r, r->have + (uint32_t)n) < 0) {
+		snprintf(err, errlen, "out of memory for a %u-byte message", r->len);
+		return RV_AGENT_FEED_ERR;
+	}
 	memcpy(r->body + r->have, data, n);
 	r->have += n;
 	*used = hdr_used + n;
@@ -426,6 +464,26 @@ rv_status rv_agent_check_request(const rv_request *req, char *err, size_t errlen
 		snprintf(err, errlen, "request has no body");
 		return ST(MALFORMED);
 	}
+}
+
+rv_status rv_agent_check_size(const rv_request *req, uint32_t max_sessions, uint32_t sessions_now,
+			      bool is_new, char *err, size_t errlen)
+{
+	if (max_sessions == 0)
+		return ST(OK);
+	if (req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC &&
+	    req->resync->n_sessions > max_sessions) {
+		snprintf(err, errlen, "resync of %zu sessions refused: max-sessions is %u",
+			 req->resync->n_sessions, max_sessions);
+		return ST(RESOURCE_EXHAUSTED);
+	}
+	if (req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION && is_new &&
+	    sessions_now >= max_sessions) {
+		snprintf(err, errlen, "session %u refused: the table holds max-sessions (%u)",
+			 req->upsert_session->session->peer_id, max_sessions);
+		return ST(RESOURCE_EXHAUSTED);
+	}
+	return ST(OK);
 }
 
 const char *rv_agent_status_name(rv_status s)

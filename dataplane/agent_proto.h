@@ -11,7 +11,13 @@
 
 #include "dataplane.pb-c.h"
 
-#define RV_AGENT_MSG_MAX     (64u << 20) /* largest message body, bytes */
+#define RV_AGENT_MSG_MAX     (64u << 20) /* largest message body, bytes (any peer) */
+/* The agent's own limit is sized to its table (rv_agent_msg_max()): a Resync
+ * packs a session (with its 256-byte key) and at most one room (with 16
+ * routes) in under RV_AGENT_MSG_PER_SESSION bytes (agent_unit checks it);
+ * a 100,000-session resync of the control plane is ~33 MB. */
+#define RV_AGENT_MSG_PER_SESSION 640u
+#define RV_AGENT_MSG_MIN	 (4u << 20)
 #define RV_AGENT_KEY_LEN     256	 /* key material bytes */
 #define RV_AGENT_PEER_ID_MAX 0xFFFFFEu
 
@@ -21,7 +27,9 @@ struct rv_agent_reader {
 	uint32_t hdr_have;
 	uint32_t len;  /* body length once the header is complete */
 	uint32_t have; /* body bytes buffered */
-	uint8_t *body; /* malloc'd when the header is complete */
+	uint32_t cap;  /* bytes allocated for the body: grows as bytes arrive */
+	uint8_t *body; /* the body so far (a header alone allocates little) */
+	uint32_t max;  /* largest body accepted; 0 = RV_AGENT_MSG_MAX (kept by _reset) */
 };
 
 enum rv_agent_feed {
@@ -31,6 +39,15 @@ enum rv_agent_feed {
 };
 
 void rv_agent_reader_init(struct rv_agent_reader *r);
+/* True while a message is partly read (its deadline is the agent's). */
+static inline bool rv_agent_reader_partial(const struct rv_agent_reader *r)
+{
+	return r->hdr_have > 0;
+}
+/* The agent's message limit for a table of @max_sessions (0 = no table
+ * limit: RV_AGENT_MSG_MAX): RV_AGENT_MSG_MIN + RV_AGENT_MSG_PER_SESSION per
+ * session, at most RV_AGENT_MSG_MAX. */
+uint32_t rv_agent_msg_max(uint32_t max_sessions);
 /* Consume at most @len bytes (*@used says how many); stops after one whole
  * message. On RV_AGENT_FEED_ERR a reason is written to @err. */
 enum rv_agent_feed rv_agent_reader_feed(struct rv_agent_reader *r, const uint8_t *data, size_t len,
@@ -64,6 +81,13 @@ Roomvpn__Dataplane__V1__Status rv_agent_check_session(const Roomvpn__Dataplane__
 						      char *err, size_t errlen);
 Roomvpn__Dataplane__V1__Status rv_agent_check_key(const Roomvpn__Dataplane__V1__Key *k, char *err,
 						  size_t errlen);
+/* Table-size limit: a Resync of more than @max_sessions sessions, or an
+ * UpsertSession of a new peer (@is_new) while @sessions_now >= @max_sessions,
+ * is RESOURCE_EXHAUSTED with a message naming the limit. @max_sessions 0 =
+ * no limit. */
+Roomvpn__Dataplane__V1__Status rv_agent_check_size(const Roomvpn__Dataplane__V1__Request *req,
+						   uint32_t max_sessions, uint32_t sessions_now,
+						   bool is_new, char *err, size_t errlen);
 /* True if @vip is a host address of @room's subnet. */
 bool rv_agent_vip_in_room(const Roomvpn__Dataplane__V1__Room *room, uint32_t vip);
 

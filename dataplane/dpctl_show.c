@@ -131,10 +131,11 @@ static void lcore_json(const Roomvpn__Dataplane__V1__LcoreStats *l)
 	printf("{\"lcore\":%u,\"rx_packets\":%" PRIu64 ",\"tx_packets\":%" PRIu64
 	       ",\"dropped\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
 	       ",\"relayed\":%" PRIu64 ",\"broadcast_copies\":%" PRIu64 ",\"echo_replies\":%" PRIu64
-	       ",\"pings\":%" PRIu64 ",\"handoffs\":%" PRIu64 ",\"arp_replies\":%" PRIu64 "}",
+	       ",\"pings\":%" PRIu64 ",\"handoffs\":%" PRIu64 ",\"arp_replies\":%" PRIu64
+	       ",\"server_ip_replies\":%" PRIu64 "}",
 	       l->lcore_id, l->rx_packets, l->tx_packets, l->dropped, l->rx_bytes, l->tx_bytes,
 	       l->relayed, l->broadcast_copies, l->echo_replies, l->pings, l->handoffs,
-	       l->arp_replies);
+	       l->arp_replies, l->server_ip_replies);
 }
 
 static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)
@@ -156,10 +157,16 @@ static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)
 		       ",\"closed\":%" PRIu64 ",\"bad_length\":%" PRIu64 ",\"tls_failed\":%" PRIu64
 		       ",\"frames_in\":%" PRIu64 ",\"frames_refused\":%" PRIu64
 		       ",\"frames_out\":%" PRIu64 ",\"out_dropped_slow\":%" PRIu64
-		       ",\"out_dropped_gone\":%" PRIu64 "}",
+		       ",\"out_dropped_gone\":%" PRIu64 ",\"refused_full\":%" PRIu64
+		       ",\"refused_fds\":%" PRIu64 ",\"shed_handshake\":%" PRIu64
+		       ",\"shed_idle\":%" PRIu64 ",\"shed_unauth\":%" PRIu64
+		       ",\"frames_oversize\":%" PRIu64 ",\"max_conns\":%" PRIu64 "}",
 		       st->tcp->accepted, st->tcp->active, st->tcp->closed, st->tcp->bad_length,
 		       st->tcp->tls_failed, st->tcp->frames_in, st->tcp->frames_refused,
-		       st->tcp->frames_out, st->tcp->out_dropped_slow, st->tcp->out_dropped_gone);
+		       st->tcp->frames_out, st->tcp->out_dropped_slow, st->tcp->out_dropped_gone,
+		       st->tcp->refused_full, st->tcp->refused_fds, st->tcp->shed_handshake,
+		       st->tcp->shed_idle, st->tcp->shed_unauth, st->tcp->frames_oversize,
+		       st->tcp->max_conns);
 	printf("}\n");
 }
 
@@ -188,7 +195,12 @@ void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 	printf("\ntcp: %" PRIu64 " active, %" PRIu64 " accepted, %" PRIu64 " closed (%" PRIu64
 	       " bad length, %" PRIu64 " TLS failed)\n"
 	       "tcp frames: %" PRIu64 " in (%" PRIu64 " refused), %" PRIu64 " out, dropped %" PRIu64
-	       " slow reader, %" PRIu64 " connection gone\n",
+	       " slow reader, %" PRIu64 " connection gone\n"
+	       "tcp limits: %" PRIu64 " max, refused %" PRIu64 " full + %" PRIu64
+	       " out of descriptors; shed %" PRIu64 " handshake, %" PRIu64 " idle, %" PRIu64
+	       " oldest unauthenticated; %" PRIu64 " oversize before authentication\n",
 	       t->active, t->accepted, t->closed, t->bad_length, t->tls_failed, t->frames_in,
-	       t->frames_refused, t->frames_out, t->out_dropped_slow, t->out_dropped_gone);
+	       t->frames_refused, t->frames_out, t->out_dropped_slow, t->out_dropped_gone,
+	       t->max_conns, t->refused_full, t->refused_fds, t->shed_handshake, t->shed_idle,
+	       t->shed_unauth, t->frames_oversize);
 }

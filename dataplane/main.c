@@ -29,6 +29,7 @@ struct options {
 	struct rv_dp_config dp;
 	struct rv_st_params st;
 	const char *agent_socket;
+	uint32_t agent_msg_timeout_ms;
 	const char *sessions_file;
 	const char *stats_file;
 	char paths[3][512];
@@ -73,10 +74,14 @@ static void usage(FILE *f)
 	    "  mode = rss|pipeline   run-to-completion with RSS, or RX lcore + rings\n"
 	    "  arp-timeout = DUR     ARP cache entry lifetime (default 300s)\n"
 	    "  mbufs = N             packet buffers (default 16383)\n"
-	    "  max-sessions = N      session table sizing hint (default 65536)\n"
+	    "  max-sessions = N      session table size (default 65536): a resync or new\n"
+	    "                        session beyond it is refused; the agent's message limit\n"
+	    "                        is 4 MiB + 640 bytes per session (at most 64 MiB)\n"
 	    "  replay-window = N     packets (default %u)\n"
 	    "  key-grace = DUR       old key accepted after a re-key (default 60s)\n"
 	    "  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
+	    "  agent-msg-timeout = DUR  a partial agent message must be complete by then\n"
+	    "                        (default 10s)\n"
 	    "  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
 	    "  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
 	    "  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
@@ -157,6 +162,16 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 		return rv_parse_duration_ns(v, &o->st.default_grace_ns, err, errlen);
 	if (!strcmp(k, "agent-socket"))
 		return set_path(o, 0, &o->agent_socket, v);
+	if (!strcmp(k, "agent-msg-timeout")) {
+		if (rv_parse_duration_ns(v, &ns, err, errlen) < 0)
+			return -1;
+		if (ns < 1000000ull || ns > 3600ull * 1000000000ull) {
+			snprintf(err, errlen, "agent-msg-timeout: %s is outside 1ms..1h", v);
+			return -1;
+		}
+		o->agent_msg_timeout_ms = (uint32_t)(ns / 1000000ull);
+		return 0;
+	}
 	if (!strcmp(k, "sessions"))
 		return set_path(o, 1, &o->sessions_file, v);
 	if (!strcmp(k, "stats-file"))
@@ -247,9 +262,9 @@ static void write_stats(const char *path)
 	fprintf(f,
 		"{\"rx_pkts\":%lu,\"tx_pkts\":%lu,\"relayed\":%lu,\"broadcast_copies\":%lu,"
 		"\"echo_replies\":%lu,\"pings\":%lu,\"handoffs\":%lu,\"arp_replies\":%lu,"
-		"\"drops\":{",
+		"\"server_ip_replies\":%lu,\"drops\":{",
 		t.rx_pkts, t.tx_pkts, t.relayed, t.broadcast_copies, t.echo_replies, t.pings,
-		t.handoffs, t.arp_replies);
+		t.handoffs, t.arp_replies, t.server_ip_replies);
 	for (int d = 1; d < RV_DROP__COUNT; d++)
 		fprintf(f, "%s\"%s\":%lu", d > 1 ? "," : "", rv_drop_name(d), t.drops[d]);
 	fprintf(f, "}}\n");
@@ -338,7 +353,9 @@ static int run(struct options *o)
 #ifdef RV_HAVE_AGENT
 	if (o->sessions_file && load_sessions(o->sessions_file) < 0)
 		return 1;
-	struct rv_agent_params ap = {.socket_path = o->agent_socket};
+	struct rv_agent_params ap = {.socket_path = o->agent_socket,
+				     .max_sessions = o->st.max_sessions,
+				     .msg_timeout_ms = o->agent_msg_timeout_ms};
 	if (rv_agent_start(&ap, err, sizeof(err)) < 0) {
 		fprintf(stderr, "roomvpn-dataplane: agent: %s\n", err);
 		return 1;

@@ -19,6 +19,7 @@
 #include "dp_tables.h"
 #include "payload.h"
 #include "room_routes.h"
+#include "server_ip.h"
 #include "tcp_io.h"
 
 #define SEAL_MAX 64
@@ -246,6 +247,16 @@ static enum rv_drop resolve_ipv4(struct open_item *it, struct rv_dp_tables *t)
 
 static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
 {
+	/* dst_ip is known once the header checks passed (check_ipv4) */
+	if (unlikely(it->route != RV_DROP_MALFORMED && it->route != RV_DROP_SPOOFED &&
+		     it->dst_ip == rv_server_ip_of(it->s->room))) { /* e.g. ping the server */
+		enum rv_drop why = rv_server_ip_answer(w, it->m);
+		if (why == RV_OK)
+			deliver(w, l, it->m, it->s);
+		else
+			drop(w, it->m, why);
+		return;
+	}
 	if (unlikely(it->route != RV_OK)) {
 		drop(w, it->m, it->route);
 		return;

@@ -21,6 +21,7 @@ struct rv_lcore_stats {
 	uint64_t pings;
 	uint64_t handoffs;    /* packets passed to another worker's ring */
 	uint64_t arp_replies; /* ARP replies we sent */
+	uint64_t server_ip_replies; /* ICMP echo replies from a room's server address */
 	uint64_t drops[RV_DROP__COUNT];
 };
 

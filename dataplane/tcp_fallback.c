@@ -9,6 +9,7 @@
 #include "tcp_fallback.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,14 +49,17 @@
 #define TX_BUDGET      4096 /* frames drained per loop pass, then sockets again */
 #define READ_BUF       16384
 #define READ_ROUNDS    64	    /* SSL_reads per connection per event (1 MiB) */
-#define SWEEP_EVERY_NS 100000000ull /* handshake deadlines checked 10 times a second */
+#define SWEEP_EVERY_NS 100000000ull /* deadlines checked 10 times a second */
 
 struct conn {
 	uint32_t id;
 	int fd;
 	SSL *ssl;
 	uint64_t handshake_deadline_ns; /* closed if TLS is not up by then */
+	uint64_t accepted_ns;
+	uint64_t last_rx_ns;		/* accept, authentication, then every frame */
 	bool established;		/* TLS handshake done */
+	bool authed;			/* the workers sent it a frame (see the header) */
 	bool read_wants_write;		/* SSL_read returned WANT_WRITE */
 	bool write_wants_read;		/* SSL_write returned WANT_READ */
 	uint32_t ev;			/* epoll events registered */
@@ -65,7 +71,8 @@ struct conn {
 
 /* Counters: written by the TCP thread, read by anyone. */
 struct counters {
-	_Atomic uint64_t accepted, refused_full, tls_failed, closed, active, bad_length;
+	_Atomic uint64_t accepted, refused_full, refused_fds, tls_failed, closed, active, bad_length;
+	_Atomic uint64_t shed_handshake, shed_idle, shed_unauth, frames_oversize, max_conns;
 	_Atomic uint64_t frames_in, bytes_in, frames_refused, frames_out, bytes_out;
 	_Atomic uint64_t out_dropped_slow, out_dropped_gone;
 };
@@ -80,12 +87,15 @@ static struct {
 	struct rte_ring *tx_ring;
 	unsigned max_conns;
 	uint32_t out_max;
-	uint64_t handshake_ns;
+	uint64_t handshake_ns, idle_ns;
+	uint32_t preauth_max;
+	uint64_t now_ns; /* this loop pass's clock */
+	int reserve_fd;	 /* /dev/null, given up to accept and shed at EMFILE */
 	uint32_t next_id;
 	struct conn **conns; /* slot = id % max_conns */
 	unsigned n_conns;
 	struct counters c;
-} tf = {.ep = -1, .listen_fd = -1, .stop_fd = -1, .wake_fd = -1};
+} tf = {.ep = -1, .listen_fd = -1, .stop_fd = -1, .wake_fd = -1, .reserve_fd = -1};
 
 #define INC(f, n) atomic_fetch_add_explicit(&tf.c.f, (n), memory_order_relaxed)
 
@@ -114,8 +124,9 @@ static uint32_t conn_new_id(void)
 
 static void conn_close(struct conn *c, const char *why)
 {
-	if (why)
-		rv_log(RV_LOG_INFO, "tcp: conn %u from %s closed: %s", c->id, c->peer, why);
+	if (why) /* an attacker decides how often this happens */
+		rv_log_ratelimited(RV_LOG_INFO, "tcp: conn %u from %s closed: %s", c->id, c->peer,
+				   why);
 	epoll_ctl(tf.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->established)
 		SSL_shutdown(c->ssl); /* best effort close_notify, non-blocking */
@@ -212,6 +223,11 @@ static void tx_one(struct rte_mbuf *m, struct conn **dirty, unsigned *n_dirty)
 	} else if (!data || len == 0 || len > RV_TCP_FRAME_MAX || !conn_queue(c, data, len)) {
 		INC(out_dropped_slow, 1);
 	} else {
+		if (unlikely(!c->authed)) {
+			c->authed = true; /* the workers bound a session to it */
+			c->last_rx_ns = tf.now_ns;
+			c->dec.max_len = RV_TCP_FRAME_MAX;
+		}
 		INC(frames_out, 1);
 		INC(bytes_out, len);
 		if (c->out_len - c->out_off == 2 + len) /* first pending frame */
@@ -254,6 +270,8 @@ static void rx_frame(void *arg, const uint8_t *frame, uint32_t len)
 	struct conn *c = ((struct rx_arg *)arg)->c;
 	INC(frames_in, 1);
 	INC(bytes_in, len);
+	if (c->authed)
+		c->last_rx_ns = tf.now_ns;
 	if (tf.ops.rx(c->id, frame, len) < 0)
 		INC(frames_refused, 1);
 }
@@ -264,7 +282,8 @@ static int conn_handshake(struct conn *c)
 	int n = SSL_accept(c->ssl);
 	if (n == 1) {
 		c->established = true;
-		rv_log(RV_LOG_DEBUG, "tcp: conn %u from %s: TLS established", c->id, c->peer);
+		rv_log_ratelimited(RV_LOG_DEBUG, "tcp: conn %u from %s: TLS established", c->id,
+				   c->peer);
 		return conn_flush(c);
 	}
 	int e = SSL_get_error(c->ssl, n);
@@ -291,8 +310,13 @@ static int conn_read(struct conn *c)
 		int n = SSL_read(c->ssl, buf, sizeof(buf));
 		if (n > 0) {
 			if (rv_tcp_decoder_feed(&c->dec, buf, (size_t)n, rx_frame, &a) < 0) {
-				INC(bad_length, 1);
-				conn_close(c, "bad frame length");
+				if (c->authed) {
+					INC(bad_length, 1);
+					conn_close(c, "bad frame length");
+				} else {
+					INC(frames_oversize, 1);
+					conn_close(c, "frame length out of range before authentication");
+				}
 				return -1;
 			}
 			continue;
@@ -326,14 +350,60 @@ static void conn_event(struct conn *c, uint32_t ev)
 
 /* ---- accepting ---- */
 
+/* At EMFILE the listener stays readable: give up the reserve descriptor,
+ * accept and close the connection, take the reserve back. No spinning. */
+static void shed_at_fd_limit(void)
+{
+	INC(refused_fds, 1);
+	rv_log_ratelimited(RV_LOG_WARN, "tcp: out of descriptors (%s): refusing connections",
+			   strerror(errno));
+	if (tf.reserve_fd < 0)
+		return;
+	close(tf.reserve_fd);
+	int fd = accept4(tf.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	tf.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* The unauthenticated connection accepted first, or NULL. A scan, only
+ * when the table is full. */
+static struct conn *oldest_unauthed(void)
+{
+	struct conn *o = NULL;
+	for (unsigned i = 0; i < tf.max_conns; i++) {
+		struct conn *c = tf.conns[i];
+		if (c && !c->authed && (!o || c->accepted_ns < o->accepted_ns))
+			o = c;
+	}
+	return o;
+}
+
+/* Room for one more connection: shed the oldest unauthenticated one if
+ * needed. false = every connection is a member's: refuse. */
+static bool make_room(void)
+{
+	if (tf.n_conns < tf.max_conns)
+		return true;
+	struct conn *o = oldest_unauthed();
+	if (!o)
+		return false;
+	INC(shed_unauth, 1);
+	conn_close(o, "oldest unauthenticated connection, shed for a new one");
+	return true;
+}
+
 static void conn_accept(void)
 {
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	int fd = accept4(tf.listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			shed_at_fd_limit();
 		return;
-	if (tf.n_conns >= tf.max_conns) {
+	}
+	if (!make_room()) {
 		INC(refused_full, 1);
 		rv_log_ratelimited(RV_LOG_WARN, "tcp: refusing a connection: %u connections open",
 				   tf.n_conns);
@@ -351,11 +421,12 @@ static void conn_accept(void)
 	c->fd = fd;
 	c->ssl = ssl;
 	c->out = out;
-	rv_tcp_decoder_init(&c->dec, 0);
 	snprintf(c->peer, sizeof(c->peer), "%s:%u", inet_ntoa(sa.sin_addr), ntohs(sa.sin_port));
 	SSL_set_accept_state(ssl);
 	c->ev = EPOLLIN | EPOLLRDHUP;
-	c->handshake_deadline_ns = mono_ns() + tf.handshake_ns;
+	c->accepted_ns = c->last_rx_ns = tf.now_ns;
+	c->handshake_deadline_ns = tf.now_ns + tf.handshake_ns;
+	rv_tcp_decoder_init(&c->dec, tf.preauth_max);
 	struct epoll_event e = {.events = c->ev, .data.u64 = c->id};
 	if (epoll_ctl(tf.ep, EPOLL_CTL_ADD, fd, &e) < 0)
 		goto err;
@@ -363,7 +434,7 @@ static void conn_accept(void)
 	tf.n_conns++;
 	INC(accepted, 1);
 	atomic_store_explicit(&tf.c.active, tf.n_conns, memory_order_relaxed);
-	rv_log(RV_LOG_DEBUG, "tcp: conn %u from %s", c->id, c->peer);
+	rv_log_ratelimited(RV_LOG_DEBUG, "tcp: conn %u from %s", c->id, c->peer);
 	return;
 err:
 	rv_log_ratelimited(RV_LOG_WARN, "tcp: cannot set up a connection: %s", strerror(errno));
@@ -375,19 +446,25 @@ err:
 
 /* ---- the thread ---- */
 
-/* A connection that never finishes its TLS handshake must not hold a slot. */
-static void sweep_handshakes(void)
+/* A connection that never finishes its TLS handshake, or that is idle (an
+ * unauthenticated one: that never authenticates), must not hold a slot. */
+static void sweep_deadlines(void)
 {
 	static uint64_t next;
-	uint64_t now = mono_ns();
+	uint64_t now = tf.now_ns;
 	if (now < next)
 		return;
 	next = now + SWEEP_EVERY_NS;
 	for (unsigned i = 0; i < tf.max_conns; i++) {
 		struct conn *c = tf.conns[i];
-		if (c && !c->established && now > c->handshake_deadline_ns) {
-			INC(tls_failed, 1);
+		if (!c)
+			continue;
+		if (!c->established && now > c->handshake_deadline_ns) {
+			INC(shed_handshake, 1);
 			conn_close(c, "TLS handshake timed out");
+		} else if (c->established && now - c->last_rx_ns > tf.idle_ns) {
+			INC(shed_idle, 1);
+			conn_close(c, c->authed ? "idle" : "never authenticated");
 		}
 	}
 }
@@ -401,6 +478,7 @@ static bool tcp_pass(int timeout)
 		rv_log(RV_LOG_ERROR, "tcp: epoll_wait: %s", strerror(errno));
 		return false;
 	}
+	tf.now_ns = mono_ns();
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = ev[i].data.u64;
 		struct conn *c;
@@ -412,13 +490,14 @@ static bool tcp_pass(int timeout)
 			conn_event(c, ev[i].events);
 	}
 	tx_drain(); /* every pass: cheap when the ring is empty */
-	sweep_handshakes();
+	sweep_deadlines();
 	return true;
 }
 
 static void *tcp_main(void *arg)
 {
-	int timeout = tf.wake_fd >= 0 ? 1000 : 1; /* no wake fd: poll the ring */
+	/* Deadlines are swept at least every 100 ms; no wake fd: poll the ring. */
+	int timeout = tf.wake_fd >= 0 ? (int)(SWEEP_EVERY_NS / 1000000u) : 1;
 	sigset_t pipe;
 	(void)arg;
 	/* An lcore id of its own: per-lcore stats and mempool caches in tcp_io.c. */
@@ -492,6 +571,38 @@ static int epoll_add(int fd, uint64_t tag)
 	return fd < 0 ? 0 : epoll_ctl(tf.ep, EPOLL_CTL_ADD, fd, &e);
 }
 
+/* Descriptors open in this process now. */
+static unsigned fds_open(void)
+{
+	unsigned n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n > 2 ? n - 3 : 0; /* ".", ".." and the directory's own fd */
+}
+
+/* Connections the descriptor limit allows, keeping RV_TCP_FD_RESERVE free;
+ * the soft limit is raised to the hard one first. */
+static unsigned fd_budget(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return RV_TCP_DEFAULT_MAX_CONNS;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* one for the reserve descriptor */
+	uint64_t used = (uint64_t)fds_open() + RV_TCP_FD_RESERVE + 1;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > used + (1u << 20))
+		return 1u << 20;
+	return rl.rlim_cur > used ? (unsigned)(rl.rlim_cur - used) : 1;
+}
+
 /* The hand-off and the limits, defaults filled in. */
 static int take_params(const struct rv_tcp_fallback_params *p,
 		       const struct rv_tcp_fallback_ops *ops, char *err, size_t errlen)
@@ -508,6 +619,18 @@ static int take_params(const struct rv_tcp_fallback_params *p,
 	tf.tx_ring = tf.ops.tx_ring();
 	tf.wake_fd = tf.ops.tx_wakefd ? tf.ops.tx_wakefd() : -1;
 	tf.max_conns = p->max_conns ? p->max_conns : RV_TCP_DEFAULT_MAX_CONNS;
+	unsigned budget = fd_budget();
+	if (tf.max_conns > budget) {
+		rv_log(RV_LOG_WARN,
+		       "tcp fallback: %u connections capped to %u by the descriptor limit "
+		       "(raise LimitNOFILE / ulimit -n)",
+		       tf.max_conns, budget);
+		tf.max_conns = budget;
+	}
+	atomic_store(&tf.c.max_conns, tf.max_conns);
+	tf.idle_ns = (uint64_t)(p->idle_timeout_ms ? p->idle_timeout_ms : RV_TCP_DEFAULT_IDLE_MS) *
+		     1000000ull;
+	tf.preauth_max = p->preauth_frame_max ? p->preauth_frame_max : RV_TCP_DEFAULT_PREAUTH_MAX;
 	tf.out_max = p->out_max ? p->out_max : RV_TCP_DEFAULT_OUT_MAX;
 	if (tf.out_max < 2 + RV_TCP_FRAME_MAX)
 		tf.out_max = 2 + RV_TCP_FRAME_MAX; /* room for the largest frame */
@@ -539,7 +662,9 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 		goto err_ctx;
 	tf.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	tf.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (tf.stop_fd < 0 || tf.ep < 0 || epoll_add(tf.stop_fd, TAG_STOP) < 0 ||
+	tf.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	tf.now_ns = mono_ns();
+	if (tf.stop_fd < 0 || tf.ep < 0 || tf.reserve_fd < 0 || epoll_add(tf.stop_fd, TAG_STOP) < 0 ||
 	    epoll_add(tf.listen_fd, TAG_LISTEN) < 0 || epoll_add(tf.wake_fd, TAG_WAKE) < 0) {
 		snprintf(err, errlen, "tcp fallback: epoll: %s", strerror(errno));
 		goto err_fds;
@@ -553,12 +678,14 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 	tf.running = true;
 	return 0;
 err_fds:
+	if (tf.reserve_fd >= 0)
+		close(tf.reserve_fd);
 	if (tf.ep >= 0)
 		close(tf.ep);
 	if (tf.stop_fd >= 0)
 		close(tf.stop_fd);
 	close(tf.listen_fd);
-	tf.ep = tf.stop_fd = tf.listen_fd = -1;
+	tf.ep = tf.stop_fd = tf.listen_fd = tf.reserve_fd = -1;
 err_ctx:
 	SSL_CTX_free(tf.ctx);
 	tf.ctx = NULL;
@@ -585,11 +712,13 @@ void rv_tcp_fallback_stop(void)
 	close(tf.ep);
 	close(tf.stop_fd);
 	close(tf.listen_fd);
+	if (tf.reserve_fd >= 0)
+		close(tf.reserve_fd);
 	SSL_CTX_free(tf.ctx);
 	free(tf.conns);
 	tf.conns = NULL;
 	tf.ctx = NULL;
-	tf.ep = tf.stop_fd = tf.listen_fd = tf.wake_fd = -1;
+	tf.ep = tf.stop_fd = tf.listen_fd = tf.wake_fd = tf.reserve_fd = -1;
 	tf.running = false;
 }
 
@@ -614,6 +743,21 @@ int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key
 	if (strcmp(key, "tcp-out-max") == 0)
 		return rv_parse_u32(value, 2 + RV_TCP_FRAME_MAX, 1u << 30, &p->out_max, err,
 				    errlen);
+	if (strcmp(key, "tcp-preauth-frame-max") == 0)
+		return rv_parse_u32(value, 64, RV_TCP_FRAME_MAX, &p->preauth_frame_max, err,
+				    errlen);
+	if (strcmp(key, "tcp-handshake-timeout") == 0 || strcmp(key, "tcp-idle-timeout") == 0) {
+		uint64_t ns;
+		uint32_t *dst = key[4] == 'h' ? &p->handshake_timeout_ms : &p->idle_timeout_ms;
+		if (rv_parse_duration_ns(value, &ns, err, errlen) < 0)
+			return -1;
+		if (ns < 1000000ull || ns > 86400ull * 1000000000ull) {
+			snprintf(err, errlen, "%s: %s is outside 1ms..24h", key, value);
+			return -1;
+		}
+		*dst = (uint32_t)(ns / 1000000ull);
+		return 0;
+	}
 	return -2;
 }
 
@@ -632,7 +776,13 @@ void rv_tcp_fallback_read_stats(struct rv_tcp_fallback_stats *o)
 #define RD(f) o->f = atomic_load_explicit(&tf.c.f, memory_order_relaxed)
 	RD(accepted);
 	RD(refused_full);
+	RD(refused_fds);
 	RD(tls_failed);
+	RD(shed_handshake);
+	RD(shed_idle);
+	RD(shed_unauth);
+	RD(frames_oversize);
+	RD(max_conns);
 	RD(closed);
 	RD(active);
 	RD(bad_length);

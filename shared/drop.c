@@ -17,6 +17,8 @@ static const char *const names[RV_DROP__COUNT] = {
     [RV_DROP_NOT_FOR_US] = "not_for_us",
     [RV_DROP_TX_FULL] = "tx_full",
     [RV_DROP_ARP] = "arp",
+    [RV_DROP_SERVER_IP] = "server_ip",
+    [RV_DROP_RATE_LIMITED] = "rate_limited",
 };
 
 const char *rv_drop_name(enum rv_drop reason)

@@ -20,6 +20,8 @@ enum rv_drop {
 	RV_DROP_NOT_FOR_US,    /* outer frame not addressed to the data port */
 	RV_DROP_TX_FULL,       /* transmit queue or ring full */
 	RV_DROP_ARP,	       /* ARP not for us / next hop unresolved */
+	RV_DROP_SERVER_IP,     /* to the room's server address, not an ICMP echo request */
+	RV_DROP_RATE_LIMITED,  /* over a rate bound (server address echo replies) */
 	RV_DROP__COUNT
 };
 

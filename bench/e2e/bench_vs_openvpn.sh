@@ -16,9 +16,13 @@
 #       [--idle-sleep-us US]   (the data plane's idle sleep, default 200; 0 = busy-poll)
 #       [--dp-ring N]          (frames in the data plane's af_packet rings, default 4096;
 #                               0 = the PMD's default, 512)
+#       [--flood PPS]          (then roomvpn's iperf3 rounds again while rv-udp-garbage
+#                               floods the data port from a third namespace at PPS:
+#                               the flooder's CPU in the table, the drops by reason)
+#       [--no-openvpn]         (roomvpn only)
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$SRC/build T=5 ROUNDS=2 NPING=20 IDLE=200 RING=4096
+BUILD=$SRC/build T=5 ROUNDS=2 NPING=20 IDLE=200 RING=4096 FLOOD=0 OPENVPN=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-dir) BUILD=$2; shift ;;
@@ -27,7 +31,9 @@ while [ $# -gt 0 ]; do
 	--pings) NPING=$2; shift ;;
 	--idle-sleep-us) IDLE=$2; shift ;;
 	--dp-ring) RING=$2; shift ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	--flood) FLOOD=$2; shift ;;
+	--no-openvpn) OPENVPN=0 ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "bench: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -193,6 +199,40 @@ VB=$(rvn_vip bob 2) || die "status"
 rtt roomvpn "$VB" || die "roomvpn ping"
 through roomvpn "$VB" "roomvpn-A:$APID dataplane:$DP_PID roomvpn-B:$BPID" ||
 	die "roomvpn iperf3"
+if [ "$FLOOD" != 0 ]; then
+	# Alice's real peer-id: a quarter of the flood reaches the tag check.
+	PEER=$(dpctl sessions --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["sessions"][0]["peer_id"])')
+	dur=$((ROUNDS * (T + 4) + 4))
+	echo "-- roomvpn under a garbage flood: $FLOOD datagrams/s to $DP_IP:$DP_PORT from ns $(mns 9)" \
+		"for ${dur}s (rv-udp-garbage: real peer-id $PEER / unknown peer-id / control opcode / 3 bytes)"
+	dpctl stats >"$RUN/stats-before-flood"
+	in_ns 9 "$BIN/bench/e2e/rv-udp-garbage" "$DP_IP" "$DP_PORT" "$FLOOD" "$dur" "$PEER" \
+		>"$RUN/flood.out" 2>&1 &
+	FL_PID=$!
+	PIDS+=("$FL_PID")
+	through roomvpn-flood "$VB" "roomvpn-A:$APID dataplane:$DP_PID roomvpn-B:$BPID flooder:$FL_PID" ||
+		die "roomvpn iperf3 under the flood"
+	wait "$FL_PID"
+	echo "  flooder: $(cat "$RUN/flood.out")"
+	echo "  data plane counters that grew during the flood (dpctl stats):"
+	dpctl stats >"$RUN/stats-after-flood"
+	"$PY" - "$RUN/stats-before-flood" "$RUN/stats-after-flood" <<'PYEOF'
+import re, sys
+def read(f):
+    out = {}
+    for line in open(f):
+        m = re.match(r"^([a-z_]+)\s+(\d+)$", line.strip())
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+a, b = read(sys.argv[1]), read(sys.argv[2])
+for k in b:
+    if b[k] - a.get(k, 0):
+        print("    %-24s +%d" % (k, b[k] - a.get(k, 0)))
+PYEOF
+	printf '  iperf3 best: %.1f Mbit/s without the flood, %.1f Mbit/s under it\n' \
+		"$(calc "$(cat "$RUN/bps-roomvpn") / 1000000")" "$(calc "$(cat "$RUN/bps-roomvpn-flood") / 1000000")"
+fi
 echo "  data plane counters after the runs (dpctl stats):"
 dpctl stats 2>&1 | grep -v -E '^$|^tcp|^[a-z_]+ +0$' | sed 's/^/    /'
 for ub in alice:1 bob:2; do
@@ -207,6 +247,7 @@ rv alice 1 down bench >/dev/null
 rv bob 2 down bench >/dev/null
 kill "$CTL_PID" "$DP_PID"
 wait "$CTL_PID" "$DP_PID" 2>/dev/null
+[ "$OPENVPN" = 1 ] || exit 0
 
 echo "-- OpenVPN: server in ns dp on dp0 (kernel, 10.99.0.1), --client-to-client, AES-256-GCM, TLS"
 ip -n "$NS_DP" link del k0

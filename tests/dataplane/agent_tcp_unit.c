@@ -4,15 +4,22 @@
  * frames from the workers reach the right client with their prefix; a bad
  * length closes the connection; frames for a closed connection and for a
  * client that does not read are dropped and counted while other clients
- * keep being served; refused frames are counted. */
+ * keep being served; refused frames are counted. Limits: the handshake and
+ * idle timeouts, the pre-authentication frame limit, the oldest
+ * unauthenticated connection shed at the cap, the cap below the descriptor
+ * limit, and a connection at EMFILE closed at once. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,7 +48,7 @@ static int failures;
 
 /* ---- the workers' side, played by the test ---- */
 
-#define MAX_FRAMES 64
+#define MAX_FRAMES 1024
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct {
@@ -299,18 +306,68 @@ static void test_slow_reader(struct client *a, uint32_t conn_a)
 	client_close(&slow);
 }
 
-static void test_bad_length(void)
+/* A client that sent one frame: its conn id as the workers saw it. */
+static uint32_t client_hello(struct client *c)
 {
-	struct client c;
-	uint8_t zero[2] = {0, 0}, b;
-	uint64_t before;
+	uint8_t buf[2 + 8];
+	unsigned before = n_got;
+	frame(buf, 8, 0x11);
+	CHECK(client_write(c, buf, sizeof(buf)) == 0, "hello");
+	CHECK(wait_frames(before + 1), "hello arrived");
+	return n_got > before ? got[before].conn : 0;
+}
+
+/* The workers answer it: the connection is authenticated (a session is
+ * bound to it). */
+static void authenticate(struct client *c, uint32_t conn)
+{
+	uint8_t buf[2 + 16];
+	CHECK(worker_send(conn, 0x22, 16) == 0, "enqueue for %u", conn);
+	CHECK(client_read_full(c, buf, sizeof(buf)) == 0 && buf[2] == 0x22, "answer read");
+}
+
+static uint64_t stat_now(size_t off)
+{
 	struct rv_tcp_fallback_stats s;
 	rv_tcp_fallback_read_stats(&s);
-	before = s.bad_length;
+	return *(uint64_t *)((char *)&s + off);
+}
+#define STAT(f) stat_now(offsetof(struct rv_tcp_fallback_stats, f))
+
+/* True once the server closed @c (a read gets EOF or an error). */
+static bool closed_by_server(struct client *c)
+{
+	uint8_t b;
+	return SSL_read(c->ssl, &b, 1) <= 0;
+}
+
+/* Before authentication a frame longer than a data packet can be closes
+ * the connection (counted) and never reaches the workers; after it, the
+ * same frame is taken. A length of 0 after authentication is a bad length. */
+static void test_oversize_and_bad_length(void)
+{
+	static uint8_t big[2 + 4000];
+	struct client u, c;
+	uint64_t over = STAT(frames_oversize), bad = STAT(bad_length);
+	frame(big, 2000, 0x44);
+	CHECK(client_open(&u) == 0, "client u");
+	unsigned before = n_got;
+	CHECK(client_write(&u, big, 2 + 2000) == 0, "write a 2000-byte frame");
+	CHECK(closed_by_server(&u), "unauthenticated oversize frame: connection closed");
+	CHECK(WAIT_STAT(frames_oversize, over + 1) == over + 1, "oversize counted");
+	CHECK(n_got == before, "the oversize frame did not reach the workers");
+	client_close(&u);
+
 	CHECK(client_open(&c) == 0, "client c");
+	uint32_t conn = client_hello(&c);
+	authenticate(&c, conn);
+	before = n_got;
+	CHECK(client_write(&c, big, 2 + 2000) == 0, "authenticated: a 2000-byte frame");
+	CHECK(wait_frames(before + 1) && got[before].len == 2000, "taken after authentication");
+	uint8_t zero[2] = {0, 0};
 	CHECK(client_write(&c, zero, 2) == 0, "write zero length");
-	CHECK(SSL_read(c.ssl, &b, 1) <= 0, "server closed the connection");
-	CHECK(WAIT_STAT(bad_length, before + 1) == before + 1, "bad length counted");
+	CHECK(closed_by_server(&c), "server closed the connection");
+	CHECK(WAIT_STAT(bad_length, bad + 1) == bad + 1, "bad length counted");
 	client_close(&c);
 }
 
@@ -322,14 +379,135 @@ static void test_handshake_timeout(void)
 	char b;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	rv_tcp_fallback_read_stats(&s);
-	uint64_t before = s.tls_failed;
+	uint64_t before = s.shed_handshake;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "raw connect");
 	struct timeval tv = {.tv_sec = 5}; /* far above the 300 ms set in setup() */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	CHECK(recv(fd, &b, 1, 0) == 0, "closed by the server");
-	CHECK(WAIT_STAT(tls_failed, before + 1) == before + 1, "counted as a TLS failure");
+	CHECK(WAIT_STAT(shed_handshake, before + 1) == before + 1, "counted as shed_handshake");
 	close(fd);
+}
+
+static void restart(unsigned max_conns, uint32_t idle_ms)
+{
+	struct rv_tcp_fallback_params p = {.listen_ip = INADDR_LOOPBACK,
+					   .cert_file = cert_path,
+					   .key_file = key_path,
+					   .max_conns = max_conns,
+					   .idle_timeout_ms = idle_ms};
+	struct rv_tcp_fallback_ops ops = {test_rx, test_ring, test_wakefd, test_wake_ack};
+	char err[256];
+	rv_tcp_fallback_stop();
+	pthread_mutex_lock(&mu);
+	n_got = 0;
+	pthread_mutex_unlock(&mu);
+	CHECK(rv_tcp_fallback_start(&p, &ops, err, sizeof(err)) == 0, "restart: %s", err);
+}
+
+/* At the cap the oldest unauthenticated connection makes room; when every
+ * connection is authenticated a new one is refused. */
+static void test_shed_oldest_unauth(void)
+{
+	struct client u1 = {0}, u2 = {0}, m = {0}, u3 = {0}, x = {0};
+	restart(3, 0);
+	CHECK(client_open(&u1) == 0, "u1");
+	CHECK(client_open(&u2) == 0, "u2");
+	CHECK(client_open(&m) == 0, "m");
+	authenticate(&m, client_hello(&m));
+	CHECK(WAIT_STAT(active, 3) == 3, "3 open");
+	CHECK(client_open(&u3) == 0, "u3 gets in at the cap");
+	CHECK(WAIT_STAT(shed_unauth, 1) == 1, "one shed");
+	CHECK(closed_by_server(&u1), "the oldest unauthenticated (u1) was closed");
+	authenticate(&m, client_hello(&m)); /* m still served */
+	authenticate(&u2, client_hello(&u2));
+	authenticate(&u3, client_hello(&u3));
+	/* every connection is a member's now: a new one is refused */
+	CHECK(client_open(&x) != 0 || closed_by_server(&x), "x refused");
+	CHECK(WAIT_STAT(refused_full, 1) == 1, "refused_full counted");
+	CHECK(STAT(shed_unauth) == 1, "no member was shed");
+	authenticate(&u2, client_hello(&u2));
+	client_close(&x);
+	client_close(&u1);
+	client_close(&u2);
+	client_close(&u3);
+	client_close(&m);
+}
+
+/* An established connection that does not authenticate is closed after the
+ * idle timeout whether or not it sends frames; a member sending frames is
+ * not. */
+static void test_idle(void)
+{
+	struct client quiet = {0}, chatty = {0}, m = {0};
+	uint8_t buf[2 + 8];
+	restart(0, 2000);
+	CHECK(client_open(&quiet) == 0, "quiet");
+	CHECK(client_open(&chatty) == 0, "chatty");
+	CHECK(client_open(&m) == 0, "m");
+	uint32_t mc = client_hello(&m);
+	authenticate(&m, mc);
+	/* chatty and the member send a frame every 100 ms (idle timeout 2 s)
+	 * until both unauthenticated connections are gone */
+	frame(buf, 8, 0x55);
+	for (int i = 0; i < 100 && STAT(shed_idle) < 2; i++) {
+		client_write(&chatty, buf, sizeof(buf));
+		CHECK(client_write(&m, buf, sizeof(buf)) == 0, "member writes");
+		usleep(100000);
+	}
+	CHECK(WAIT_STAT(shed_idle, 2) == 2, "quiet and chatty shed as idle");
+	CHECK(closed_by_server(&quiet), "quiet unauthenticated connection closed");
+	CHECK(closed_by_server(&chatty), "chatty unauthenticated connection closed");
+	authenticate(&m, mc);
+	CHECK(STAT(shed_idle) == 2 && STAT(active) == 1, "the member was not shed");
+	client_close(&quiet);
+	client_close(&chatty);
+	client_close(&m);
+}
+
+static unsigned fds_open(void)
+{
+	unsigned n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n - 3;
+}
+
+/* Last test (the hard limit cannot be raised again without CAP_SYS_RESOURCE).
+ * The cap stays below the descriptor limit; a connection that arrives at
+ * EMFILE anyway is closed at once, not left in the backlog (a listener
+ * that stays readable: the thread would spin on it). */
+static void test_fd_limit(void)
+{
+	struct rlimit rl;
+	rv_tcp_fallback_stop();
+	rl.rlim_cur = rl.rlim_max = fds_open() + 100;
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "lower the limit");
+	restart(1000, 0);
+	uint64_t cap = STAT(max_conns);
+	CHECK(cap > 0 && cap <= 100 - RV_TCP_FD_RESERVE, "cap %llu below the limit",
+	      (unsigned long long)cap);
+	/* Now leave the thread no descriptor at all. */
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(rv_tcp_fallback_port())};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int lowest_free = dup(0); /* descriptors are numbered from the lowest free one */
+	close(lowest_free);
+	rl.rlim_cur = (rlim_t)lowest_free;
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "no descriptor left");
+	char b;
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect");
+	CHECK(recv(fd, &b, 1, 0) == 0, "closed at once by the server, errno %d", errno);
+	CHECK(WAIT_STAT(refused_fds, 1) >= 1, "refused_fds counted");
+	close(fd);
+	rl.rlim_cur = rl.rlim_max; /* the hard limit stays low: the last test */
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "restore the soft limit");
+	rv_tcp_fallback_stop();
 }
 
 static void test_bad_start(void)
@@ -379,6 +557,7 @@ static int setup(void)
 int main(void)
 {
 	struct client a;
+	signal(SIGPIPE, SIG_IGN); /* writes to connections the server closed */
 	if (setup() < 0) {
 		printf("FAIL: setup\n");
 		return 1;
@@ -388,10 +567,13 @@ int main(void)
 	test_tx_frames(&a, conn_a);
 	test_refused_and_gone();
 	test_slow_reader(&a, conn_a);
-	test_bad_length();
+	test_oversize_and_bad_length();
 	test_handshake_timeout();
 	client_close(&a);
+	test_shed_oldest_unauth();
+	test_idle();
 	test_bad_start();
+	test_fd_limit(); /* last: lowers the hard descriptor limit for good */
 	rv_tcp_fallback_stop();
 	SSL_CTX_free(cctx);
 	unlink(cert_path);

@@ -32,6 +32,15 @@ target_link_libraries(agent_tcp_unit PRIVATE roomvpn PkgConfig::RV_AGENT_DPDK Th
 add_test(NAME agent_tcp_unit COMMAND agent_tcp_unit)
 set_tests_properties(agent_tcp_unit PROPERTIES LABELS dataplane TIMEOUT 120)
 
+# The room's server address answering ping (dataplane/server_ip.c), with a
+# fake worker clock: reply, refusals, rate bound.
+add_executable(server_ip_test server_ip_test.c ${RV_DP_DIR}/server_ip.c)
+target_include_directories(server_ip_test PRIVATE ${RV_DP_DIR})
+target_link_libraries(server_ip_test PRIVATE roomvpn PkgConfig::RV_AGENT_DPDK
+                      PkgConfig::RV_AGENT_URCU Threads::Threads)
+add_test(NAME dataplane_server_ip COMMAND server_ip_test)
+set_tests_properties(dataplane_server_ip PROPERTIES LABELS dataplane TIMEOUT 60)
+
 # The same dpctl checks against the real roomvpn-dataplane (net_ring port).
 if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
   add_test(NAME dpctl_dataplane COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh
@@ -45,6 +54,10 @@ endif()
 if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
   add_test(NAME tcp_member COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_member.sh ${CMAKE_BINARY_DIR})
   set_tests_properties(tcp_member PROPERTIES LABELS dataplane TIMEOUT 180 RUN_SERIAL TRUE)
+  # The TCP fallback while an attacker holds 1,000 connections (root):
+  # idle/slow connections shed, agent socket and a TCP member keep working.
+  add_test(NAME tcp_attack COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_attack.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(tcp_attack PROPERTIES LABELS dataplane TIMEOUT 240 RUN_SERIAL TRUE)
 endif()
 
 # agent_bench: figures only (not a test): agent_bench SOCKET [N]

@@ -219,12 +219,82 @@ static void test_reader_lengths(void **state)
 	rv_agent_reader_reset(&r);
 	assert_int_equal(rv_agent_reader_feed(&r, big, 4, &used, err, sizeof(err)),
 			 RV_AGENT_FEED_ERR);
-	assert_non_null(strstr(err, "bad message length"));
+	assert_non_null(strstr(err, "refused (the limit is"));
 	rv_agent_reader_reset(&r);
 	rv_put_be32(big, RV_AGENT_MSG_MAX); /* the largest allowed length is fine */
 	assert_int_equal(rv_agent_reader_feed(&r, big, 4, &used, err, sizeof(err)),
 			 RV_AGENT_FEED_MORE);
+	/* and a header alone costs little: the body grows as bytes arrive */
+	assert_true(r.cap <= 4096);
+	assert_int_equal(rv_agent_reader_feed(&r, key_bytes, 100, &used, err, sizeof(err)),
+			 RV_AGENT_FEED_MORE);
+	assert_true(r.cap <= 4096 && r.have == 100);
 	rv_agent_reader_reset(&r);
+	/* a reader's own limit, kept across messages */
+	r.max = 1000;
+	rv_put_be32(big, 1001);
+	assert_int_equal(rv_agent_reader_feed(&r, big, 4, &used, err, sizeof(err)),
+			 RV_AGENT_FEED_ERR);
+	rv_agent_reader_reset(&r);
+	assert_int_equal(r.max, 1000);
+	rv_put_be32(big, 1000);
+	assert_int_equal(rv_agent_reader_feed(&r, big, 4, &used, err, sizeof(err)),
+			 RV_AGENT_FEED_MORE);
+	rv_agent_reader_reset(&r);
+}
+
+/* The agent's message limit for a table of N sessions holds a Resync of N
+ * sessions, each in its own room with 16 routes, every field at its largest (the control
+ * plane sends one Resync after a data-plane restart: 100,000 sessions). */
+static void test_resync_fits_limit(void **state)
+{
+	(void)state;
+	enum { N = 100000 };
+	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	struct sess_msg *sm = calloc(N, sizeof(*sm));
+	Roomvpn__Dataplane__V1__Session **sp = calloc(N, sizeof(*sp));
+	Roomvpn__Dataplane__V1__Room *rooms = calloc(N, sizeof(*rooms));
+	Roomvpn__Dataplane__V1__Room **rp = calloc(N, sizeof(*rp));
+	Roomvpn__Dataplane__V1__Endpoint *outer = calloc(N, sizeof(*outer));
+	Roomvpn__Dataplane__V1__Route routes[16], *routep[16];
+	assert_true(sm && sp && rooms && rp && outer);
+	for (int i = 0; i < 16; i++) {
+		roomvpn__dataplane__v1__route__init(&routes[i]);
+		routes[i].target = 0xFFFFFF00u;
+		routes[i].prefix_len = 32;
+		routes[i].via = 0xFFFFFFF0u;
+		routep[i] = &routes[i];
+	}
+	for (uint32_t i = 0; i < N; i++) {
+		sess_init(&sm[i], 0xFFFFF0u - i, 0xFFFFFFF0u - i, 0xFFFFFFF0u - i);
+		sm[i].s.cipher = "CHACHA20-POLY1305";
+		sm[i].k.key_id = 7;
+		sm[i].k.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_BIDIRECTIONAL;
+		roomvpn__dataplane__v1__endpoint__init(&outer[i]);
+		outer[i].addr = 0xFFFFFFF0u;
+		outer[i].port = 65535;
+		sm[i].s.outer = &outer[i];
+		sp[i] = &sm[i].s;
+		roomvpn__dataplane__v1__room__init(&rooms[i]);
+		rooms[i].room_id = 0xFFFFFFF0u - i;
+		rooms[i].subnet = 0xFFFFFF00u;
+		rooms[i].prefix_len = 30;
+		rooms[i].n_routes = 16; /* the most a room has */
+		rooms[i].routes = routep;
+		rp[i] = &rooms[i];
+	}
+	rs.n_sessions = rs.n_rooms = N;
+	rs.sessions = sp;
+	rs.rooms = rp;
+	req.body_case = REQ(RESYNC);
+	req.resync = &rs;
+	req.request_id = 0xFFFFFFFFu;
+	size_t n = protobuf_c_message_get_packed_size(&req.base);
+	printf("a %d-session resync packs in %zu bytes; the limit is %u\n", N, n,
+	       rv_agent_msg_max(N));
+	assert_true(n <= rv_agent_msg_max(N));
+	free(sm), free(sp), free(rooms), free(rp), free(outer);
 }
 
 /* ---- validation ---- */
@@ -595,13 +665,18 @@ static void test_session_file(void **state)
 /* ---- the socket server ---- */
 
 static char sock_path[108];
+/* The server's table limit: test_half_close_gets_whole_reply fills it. */
+#define SERVER_MAX_SESSIONS 20000
 
 static int server_setup(void **state)
 {
 	(void)state;
-	struct rv_st_params p = {.max_sessions = 1024, .n_workers = 1};
+	struct rv_st_params p = {.max_sessions = SERVER_MAX_SESSIONS, .n_workers = 1};
 	/* Room for clients the agent has not yet seen close. */
-	struct rv_agent_params ap = {.socket_path = sock_path, .max_clients = 8};
+	struct rv_agent_params ap = {.socket_path = sock_path,
+				     .max_clients = 8,
+				     .max_sessions = p.max_sessions,
+				     .msg_timeout_ms = 300}; /* test_socket_partial_times_out */
 	char err[256];
 	snprintf(sock_path, sizeof(sock_path), "/tmp/rv-agent-unit-%d.sock", getpid());
 	if (rv_st_init(&p, err, sizeof(err)) < 0)
@@ -722,12 +797,124 @@ static void test_socket_bad_streams(void **state)
 	close(fd);
 }
 
+/* A length over the agent's limit (sized to max-sessions) closes the
+ * connection at once; nothing is read or allocated for it. */
+static void test_socket_message_limit(void **state)
+{
+	(void)state;
+	uint8_t *body;
+	uint32_t blen;
+	char err[128];
+	uint8_t hdr[4];
+	int fd = dial();
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	uint32_t over = rv_agent_msg_max(SERVER_MAX_SESSIONS) + 1;
+	assert_true(over < 60u << 20);
+	rv_put_be32(hdr, over);
+	assert_int_equal(rv_agent_write_all(fd, hdr, 4, err, sizeof(err)), 0);
+	/* The whole body too: without the limit the agent would read it and
+	 * answer (MALFORMED); with it the connection is gone (the write may
+	 * fail part way). */
+	uint8_t *zeros = calloc(1, over);
+	assert_non_null(zeros);
+	rv_agent_write_all(fd, zeros, over, err, sizeof(err));
+	free(zeros);
+	assert_int_equal(rv_agent_read_msg(fd, &body, &blen, err, sizeof(err)), -1);
+	assert_null(strstr(err, "temporarily unavailable")); /* closed, not a timeout */
+	close(fd);
+}
+
+/* A message that is started and never finished is dropped with its
+ * connection after the message timeout (300 ms here). */
+static void test_socket_partial_times_out(void **state)
+{
+	(void)state;
+	uint8_t *body;
+	uint32_t blen;
+	char err[128];
+	uint8_t part[4 + 1000];
+	int fd = dial();
+	struct timeval tv = {.tv_sec = 10}; /* far above the timeout */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	rv_put_be32(part, 1000000);
+	memset(part + 4, 0, 1000);
+	assert_int_equal(rv_agent_write_all(fd, part, sizeof(part), err, sizeof(err)), 0);
+	assert_int_equal(rv_agent_read_msg(fd, &body, &blen, err, sizeof(err)), -1);
+	assert_string_equal(err, "connection closed by the agent");
+	close(fd);
+}
+
+static pb_response *resync_over(int fd, struct sess_msg *sm, Roomvpn__Dataplane__V1__Session **sp,
+				size_t n, Roomvpn__Dataplane__V1__Room *room)
+{
+	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	for (size_t i = 0; i < n; i++) {
+		sess_init(&sm[i], (uint32_t)i + 1, 1, IP(10, 1, 0, 0) + (uint32_t)i + 2);
+		sp[i] = &sm[i].s;
+	}
+	rs.n_rooms = 1;
+	rs.rooms = &room;
+	rs.n_sessions = n;
+	rs.sessions = sp;
+	req.body_case = REQ(RESYNC);
+	req.resync = &rs;
+	return roundtrip(fd, &req);
+}
+
+/* A resync larger than max-sessions, or a new session when the table is
+ * full, is refused with a message naming the limit. */
+static void test_socket_max_sessions(void **state)
+{
+	(void)state;
+	enum { MAX = SERVER_MAX_SESSIONS };
+	struct sess_msg *sm = calloc(MAX + 1, sizeof(*sm));
+	Roomvpn__Dataplane__V1__Session **sp = calloc(MAX + 1, sizeof(*sp));
+	Roomvpn__Dataplane__V1__Room room;
+	roomvpn__dataplane__v1__room__init(&room);
+	room.room_id = 1;
+	room.subnet = IP(10, 1, 0, 0);
+	room.prefix_len = 16;
+	int fd = dial();
+	pb_response *r = resync_over(fd, sm, sp, MAX + 1, &room);
+	assert_int_equal(r->status, ST(RESOURCE_EXHAUSTED));
+	assert_non_null(strstr(r->message, "max-sessions is 20000"));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	/* exactly the limit is fine */
+	r = resync_over(fd, sm, sp, MAX, &room);
+	assert_int_equal(r->status, ST(OK));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	/* full: a new session is refused, an existing one may be replaced */
+	Roomvpn__Dataplane__V1__UpsertSession us = ROOMVPN__DATAPLANE__V1__UPSERT_SESSION__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	sess_init(&sm[MAX], 50000, 1, IP(10, 1, 255, 1));
+	us.session = &sm[MAX].s;
+	req.body_case = REQ(UPSERT_SESSION);
+	req.upsert_session = &us;
+	r = roundtrip(fd, &req);
+	assert_int_equal(r->status, ST(RESOURCE_EXHAUSTED));
+	assert_non_null(strstr(r->message, "max-sessions (20000)"));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	us.session = &sm[0].s;
+	r = roundtrip(fd, &req);
+	assert_int_equal(r->status, ST(OK));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	/* leave the tables empty */
+	r = resync_over(fd, sm, sp, 0, &room);
+	assert_int_equal(r->status, ST(OK));
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	close(fd);
+	free(sm);
+	free(sp);
+}
+
 /* A client that shuts down its sending side right after a request still gets
  * the whole reply, even one much larger than the socket buffer. */
 static void test_half_close_gets_whole_reply(void **state)
 {
 	(void)state;
-	enum { N = 20000 };
+	enum { N = SERVER_MAX_SESSIONS };
 	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
 	Roomvpn__Dataplane__V1__Room *rp = &room;
 	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
@@ -808,6 +995,7 @@ int main(void)
 	    cmocka_unit_test(test_reader_byte_at_a_time),
 	    cmocka_unit_test(test_reader_stops_after_one_message),
 	    cmocka_unit_test(test_reader_lengths),
+	    cmocka_unit_test(test_resync_fits_limit),
 	    cmocka_unit_test(test_vip_in_room),
 	    cmocka_unit_test(test_check_session_fields),
 	    cmocka_unit_test(test_session_file),
@@ -822,6 +1010,9 @@ int main(void)
 	const struct CMUnitTest server[] = {
 	    cmocka_unit_test(test_socket_mode_and_clients),
 	    cmocka_unit_test(test_socket_bad_streams),
+	    cmocka_unit_test(test_socket_message_limit),
+	    cmocka_unit_test(test_socket_partial_times_out),
+	    cmocka_unit_test(test_socket_max_sessions),
 	    cmocka_unit_test(test_half_close_gets_whole_reply),
 	    cmocka_unit_test(test_second_agent_refused),
 	};

@@ -73,11 +73,13 @@ rv_dp_kernel_if() {
 }
 
 # rv_dataplane MODE WORKERS [extra --set options]: start roomvpn-dataplane in ns dp.
+# RV_DP_NOFILE=N: run it with a descriptor limit of N (soft and hard).
 rv_dataplane() {
 	local mode=$1 workers=$2
 	shift 2
-	local lcores="0@0,1@1,2@0,3@1"
-	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" --lcores "$lcores" --no-huge -m 256 \
+	local lcores="0@0,1@1,2@0,3@1" wrap=()
+	[ -n "${RV_DP_NOFILE:-}" ] && wrap=(prlimit --nofile="$RV_DP_NOFILE:$RV_DP_NOFILE" --)
+	"${wrap[@]}" ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" --lcores "$lcores" --no-huge -m 256 \
 		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
 		--vdev "net_af_packet0,iface=dp0,qpairs=$workers,blocksz=4096,framesz=2048,framecnt=4096" -- \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A member attached over the TCP fallback (TLS) pings a member attached over
 # UDP, through roomvpn-dataplane in network namespaces; then it moves back to
-# UDP with one authenticated packet.
+# UDP with one authenticated packet. The UDP member pings the room's server
+# address (subnet + 1), which the data plane answers.
 #
 #   ns dp: dp0 driven by the data plane (net_af_packet, 10.99.0.1, UDP 1194)
 #          k0 10.99.0.2: kernel address of the TCP fallback (TLS, port 8443)
@@ -62,6 +63,15 @@ dpctl session add --peer-id 2 --room 1 --vip 10.77.0.12 --cipher AES-256-GCM \
 rv_peer 1 1 10.77.0.11 k1 --ping 1
 # member 1's first ping authenticates: then its UDP address is known
 wait_field 1 transport udp || fail "member 1 never reached the data plane over UDP"
+
+# The room's server address (subnet + 1, advertised to clients) answers ping.
+if in_ns 1 ping -c 3 -i 0.2 -W 3 10.77.0.1 >"$RUN/ping-server.log" 2>&1; then
+	pass "member 1 pings the room's server address 10.77.0.1 ($(grep -o '[0-9]* received' "$RUN/ping-server.log"))"
+else
+	fail "ping 10.77.0.1 (the room's server address): $(tail -2 "$RUN/ping-server.log")"
+fi
+srv=$(dpctl --json stats | $PY -c 'import json,sys; print(sum(l.get("server_ip_replies", 0) for l in json.load(sys.stdin)["lcores"]))' 2>&1)
+[ "${srv:-0}" -ge 1 ] 2>/dev/null && pass "server_ip_replies: $srv" || fail "server_ip_replies: $srv"
 
 if in_ns 2 $PY "$HERE/agent_tcp_member.py" --server $TCP_IP:$TCP_PORT --ca "$RUN/tls.crt" \
 	--key "$(rv_key k2)" --peer-id 2 --vip 10.77.0.12 --target 10.77.0.11 \
