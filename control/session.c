@@ -451,11 +451,14 @@ void rv_session_reconcile(struct rv_control *ctl)
 {
 	char reason[160];
 
-	uint64_t now = rv_control_now_mono(), limit = ctl->cfg.heartbeat_timeout_ns;
+	uint64_t now, limit = ctl->cfg.heartbeat_timeout_ns;
 	uint64_t deadline = ctl->cfg.stream_deadline_ns;
 
 	pthread_mutex_lock(&reg.lock);
 	adopt_from_dataplane(ctl);
+	/* read under the lock: a Hello stamped after an earlier read would make
+	 * now - last_hb_ns wrap and drop a fresh tunnel as silent */
+	now = rv_control_now_mono();
 	for (unsigned i = 0; i < reg.n;) {
 		struct tunnel_entry *e = &reg.t[i];
 		Roomvpn__V1__RoomRecord *room = NULL;

@@ -182,6 +182,10 @@ static void on_status(struct rv_tag *t, bool ok)
 	unsigned st = ok ? (unsigned)d->ka_status : GRPC_STATUS_UNKNOWN;
 
 	atomic_store(&d->state, DEV_ENDED);
+	if (st != GRPC_STATUS_OK && !atomic_exchange(&rv_ka.end_told, true))
+		fprintf(stderr, "keepalive stream of device %u ended: status %u: %.*s\n", d->idx, st,
+			(int)GRPC_SLICE_LENGTH(d->ka_details),
+			(const char *)GRPC_SLICE_START_PTR(d->ka_details));
 	atomic_fetch_add(&rv_ka.ended, 1);
 	atomic_fetch_add(&rv_ka.ended_by_status[st < 17 ? st : GRPC_STATUS_UNKNOWN], 1);
 	release(d);
@@ -227,6 +231,7 @@ void rv_ka_open(struct rv_dev *d, const char *room)
 	op[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	op[0].data.send_initial_metadata.count = 1;
 	op[0].data.send_initial_metadata.metadata = d->ka_md;
+	op[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY; /* a reconnecting channel is no refusal */
 	op[1].op = GRPC_OP_SEND_MESSAGE;
 	op[1].data.send_message.send_message = d->ka_send = rv_rpc_pack(&r.base);
 	atomic_store(&d->send_busy, true);

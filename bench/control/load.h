@@ -102,6 +102,7 @@ struct rv_ka_stats {
 	_Atomic uint64_t sent, acked, skipped_busy, kicks, rekeys, configs, ended, recv_other;
 	_Atomic uint64_t ended_by_status[17];
 	struct rv_hist lat;
+	atomic_bool end_told; /* the first abnormal end was printed */
 };
 extern struct rv_ka_stats rv_ka;
 /* Open @d's keepalive stream: Hello, then a first heartbeat. */

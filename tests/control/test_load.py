@@ -38,7 +38,7 @@ class LoadSmoke(unittest.TestCase):
             f.write(self.srv.password + "\n")
         r = subprocess.run([LOAD_BIN, "--server", "127.0.0.1:%d" % self.srv.port, "--ca", self.srv.cert_path(),
                             "--admin-password-file", pw, "--tunnels", str(TUNNELS), "--users", "20",
-                            "--connections", "8", "--keepalive", "60", "--duration", "2",
+                            "--connections", "8", "--keepalive", "20", "--duration", "2",
                             "--up-timeout", "40", "--kicks", "0", "--server-pid", str(self.srv.proc.pid)],
                            capture_output=True, timeout=150)
         err = r.stderr.decode(errors="replace")[-4000:]
