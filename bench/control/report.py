@@ -34,7 +34,7 @@ dpath = os.path.join(a.docs, ".control-scale.dat")
 open(dpath, "w").write("\n".join(dat) + "\n")
 subprocess.run(["gnuplot", "-e",
                 "set terminal png size 800,450; set output '%s'; set logscale x; "
-                "set xlabel 'tunnels'; set ylabel 'CPU % per 1,000 heartbeats/s'; "
+                "set xlabel 'tunnels'; set ylabel 'CPU %% per 1,000 heartbeats/s'; "
                 "set y2label 'heartbeat ack p99 (ms)'; set y2tics; "
                 "plot '%s' using 1:2 with linespoints title 'CPU', '' using 1:3 axes x1y2 "
                 "with linespoints title 'ack p99'" % (os.path.join(a.docs, "control-scale.png"), dpath)],
