@@ -42,6 +42,8 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->heartbeat_timeout_ns = 30ull * 1000000000ull;
 	c->stream_deadline_ns = 10ull * 1000000000ull;
 	c->max_tunnels_per_user = 16;
+	c->max_tunnels = 1000000;
+	c->dp_sync_backlog = 65536;
 	c->log_level = RV_LOG_INFO;
 }
 
@@ -107,6 +109,8 @@ static const struct key keys[] = {
     DUR("heartbeat_timeout", heartbeat_timeout_ns),
     DUR("stream_deadline", stream_deadline_ns),
     U32("max_tunnels_per_user", max_tunnels_per_user, 0, 4096),
+    U32("max_tunnels", max_tunnels, 0, 16000000),
+    U32("dataplane_sync_backlog", dp_sync_backlog, 16, 16000000),
     STR("metrics_listen", metrics_listen),
     STR("metrics_cert", metrics_cert),
     STR("metrics_key", metrics_key),

@@ -52,8 +52,8 @@ static Roomvpn__Dataplane__V1__Response *read_response(int fd)
 	return resp;
 }
 
-int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
-			 size_t n, char *err, size_t errlen)
+int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
+			      size_t n, bool *ok, char *err, size_t errlen)
 {
 	int fd = dial(sock_path, err, errlen), rc = 0;
 
@@ -71,15 +71,30 @@ int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request 
 		if (!resp) {
 			snprintf(err, errlen, "data plane agent: no or malformed response");
 			rc = -1;
-		} else if (resp->status != ROOMVPN__DATAPLANE__V1__STATUS__STATUS_OK) {
+			break;
+		}
+		ok[i] = resp->status == ROOMVPN__DATAPLANE__V1__STATUS__STATUS_OK;
+		if (!ok[i])
 			snprintf(err, errlen, "data plane agent refused request %zu: %s", i,
 				 resp->message);
-			rc = -1;
-		}
-		if (resp)
-			roomvpn__dataplane__v1__response__free_unpacked(resp, NULL);
+		roomvpn__dataplane__v1__response__free_unpacked(resp, NULL);
 	}
 	close(fd);
+	return rc;
+}
+
+int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
+			 size_t n, char *err, size_t errlen)
+{
+	bool *ok = calloc(n ? n : 1, sizeof(*ok));
+	int rc = ok ? rv_dpclient_exchange_each(sock_path, reqs, n, ok, err, errlen) : -1;
+
+	if (!ok)
+		snprintf(err, errlen, "out of memory");
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (!ok[i])
+			rc = -1; /* err names the last refused one */
+	free(ok);
 	return rc;
 }
 

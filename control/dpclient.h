@@ -1,10 +1,12 @@
 /* Client of the data plane's agent socket (proto/dataplane.proto,
  * docs/dataplane-agent.md): 4-byte big-endian length + a serialized Request;
  * one Response per Request, in order. One connection per exchange, so a
- * restarted data plane is simply reached again on the next exchange. */
+ * restarted data plane is simply reached again on the next exchange. Only
+ * dp_sync.c's thread calls it. */
 #ifndef RV_DPCLIENT_H
 #define RV_DPCLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dataplane.pb-c.h"
@@ -14,6 +16,11 @@
  * failure, or the first refused request and the agent's reason). */
 int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
 			 size_t n, char *err, size_t errlen);
+
+/* The same, every Response's verdict in @ok[i]: -1 only when the exchange
+ * itself failed (no data plane, connection broken), with a message. */
+int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
+			      size_t n, bool *ok, char *err, size_t errlen);
 
 /* ReadStats with per-session stats. Returns the Response (free with
  * roomvpn__dataplane__v1__response__free_unpacked), or NULL with a message. */

@@ -30,8 +30,8 @@
 #ifdef RV_HAVE_IPAM
 #include "ipam.h"
 #endif
-#ifdef RV_HAVE_SESSION
-#include "session.h"
+#ifdef RV_HAVE_TUNNELS
+#include "tunnels.h"
 #endif
 
 static const char usage[] =
@@ -233,8 +233,8 @@ static int start_modules(struct rv_control *ctl)
 	if (rv_metrics_init(ctl) != 0)
 		return -1;
 #endif
-#ifdef RV_HAVE_SESSION
-	rv_session_init(ctl); /* after metrics: chains ctl->on_rpc_done */
+#ifdef RV_HAVE_TUNNELS
+	rv_tunnels_init(ctl); /* registry events, timers, data-plane sync */
 #endif
 	return 0;
 }
@@ -242,8 +242,8 @@ static int start_modules(struct rv_control *ctl)
 static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
-#ifdef RV_HAVE_SESSION
-	rv_session_fini(ctl);
+#ifdef RV_HAVE_TUNNELS
+	rv_tunnels_fini(ctl);
 #endif
 	rv_pwpool_stop(ctl->pwpool);
 #ifdef RV_HAVE_METRICS

@@ -18,8 +18,8 @@
 #ifdef RV_HAVE_TUNNEL
 #include "tunnel.h"
 #endif
-#ifdef RV_HAVE_SESSION
-#include "session.h"
+#ifdef RV_HAVE_KEEPALIVE
+#include "keepalive.h"
 #endif
 #ifdef RV_HAVE_AUDIT
 #include "audit.h"
@@ -88,9 +88,9 @@ const struct rv_method rv_methods[] = {
     ROW("/roomvpn.v1.TunnelService/End", RV_SCOPE_USER, &roomvpn__v1__end_tunnel_request__descriptor,
 	rv_tunnel_end_rpc, .audit_action = "tunnel.end"),
 #endif
-#ifdef RV_HAVE_SESSION
+#ifdef RV_HAVE_KEEPALIVE
     ROW("/roomvpn.v1.SessionService/Keepalive", RV_SCOPE_USER,
-	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_session_keepalive_ops),
+	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_keepalive_ops),
 #endif
 
 #ifdef RV_HAVE_AUDIT

@@ -21,8 +21,8 @@
 #include "listener.h"
 #include "clock.h"
 #include "metrics.h"
+#include "dp_sync.h"
 #include "metrics_state.h"
-#include "session.h"
 #include "store.h"
 
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -270,11 +270,28 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	};
 	struct rv_tunnel_status *v = NULL;
 	bool dp_ok = false;
-	int n = rv_session_status(ctl, true, 0, &v, &dp_ok), up = 0;
+	int n = rv_dp_sync_status(true, 0, &v, &dp_ok), up = 0;
 	char room[160];
 
 	render_gauge(b, "roomvpn_dataplane_up",
 		     "1 when the data plane answered the last stats read.", dp_ok);
+	struct rv_dp_sync_counters c;
+	rv_dp_sync_counters(&c);
+	(void)ctl;
+	render_gauge(b, "roomvpn_control_dp_sync_backlog",
+		     "Data-plane deltas queued for the sync thread.", (long long)c.backlog);
+	sb_printf(b,
+		    "# HELP roomvpn_control_dp_sync_dropped_total Data-plane deltas dropped: "
+		    "backlog full.\n# TYPE roomvpn_control_dp_sync_dropped_total counter\n"
+		    "roomvpn_control_dp_sync_dropped_total %llu\n"
+		    "# HELP roomvpn_control_dp_sync_failed_total Data-plane deltas or re-pushes "
+		    "the data plane did not take.\n# TYPE roomvpn_control_dp_sync_failed_total "
+		    "counter\nroomvpn_control_dp_sync_failed_total %llu\n"
+		    "# HELP roomvpn_control_dp_sync_resyncs_total Re-pushes to a data plane that "
+		    "lacked sessions.\n# TYPE roomvpn_control_dp_sync_resyncs_total counter\n"
+		    "roomvpn_control_dp_sync_resyncs_total %llu\n",
+		    (unsigned long long)c.dropped, (unsigned long long)c.failed,
+		    (unsigned long long)c.resyncs);
 	for (int i = 0; i < n; i++) {
 		up += v[i].up;
 		for (int j = 0; j < i && v[i].on_dataplane; j++) /* one series per label set */

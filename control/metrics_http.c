@@ -17,7 +17,6 @@
 #include "clock.h"
 #include "metrics.h"
 #include "metrics_state.h"
-#include "session.h"
 #include "store.h"
 
 /* ---- HTTPS endpoint -------------------------------------------------------- */

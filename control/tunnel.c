@@ -16,7 +16,8 @@
 #include "log.h"
 #include "room_net.h"
 #include "rooms.h"
-#include "session.h"
+#include "dp_sync.h"
+#include "tunnels.h"
 #include "store.h"
 
 static grpc_status_code fail(char *msg, size_t msglen, grpc_status_code st, const char *fmt,
@@ -67,78 +68,9 @@ struct tunnel {
 	struct rv_key_material km;
 };
 
-/* UpsertRoom + UpsertSession (after deleting the member's previous session). */
-static int push_session(struct rv_control *ctl, const struct tunnel *t, char *err, size_t errlen)
-{
-	Roomvpn__Dataplane__V1__Request rq[2] = {ROOMVPN__DATAPLANE__V1__REQUEST__INIT,
-						 ROOMVPN__DATAPLANE__V1__REQUEST__INIT};
-	Roomvpn__Dataplane__V1__Request del = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &del;
-	Roomvpn__Dataplane__V1__Request *const reqs[2] = {&rq[0], &rq[1]};
-	Roomvpn__Dataplane__V1__UpsertRoom ur = ROOMVPN__DATAPLANE__V1__UPSERT_ROOM__INIT;
-	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
-	Roomvpn__Dataplane__V1__UpsertSession us = ROOMVPN__DATAPLANE__V1__UPSERT_SESSION__INIT;
-	Roomvpn__Dataplane__V1__Session sess = ROOMVPN__DATAPLANE__V1__SESSION__INIT;
-	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
-	Roomvpn__Dataplane__V1__DeleteSession ds = ROOMVPN__DATAPLANE__V1__DELETE_SESSION__INIT;
-	Roomvpn__Dataplane__V1__Route rt[RV_ROOM_ROUTES_MAX], *rtp[RV_ROOM_ROUTES_MAX];
-	char ignored[256];
-
-	if (t->old_peer_id) { /* the member's previous tunnel, if the data plane has it */
-		ds.peer_id = t->old_peer_id;
-		del.request_id = 1; /* an all-default Response would pack to 0 bytes */
-		del.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION;
-		del.delete_session = &ds;
-		rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, ignored, sizeof(ignored));
-	}
-	room.room_id = (uint32_t)t->room->id;
-	room.subnet = t->room->subnet_addr;
-	room.prefix_len = t->room->subnet_prefix;
-	room.n_routes = rv_room_net_dp_routes(t->room, rt, rtp); /* the room's, whole */
-	room.routes = rtp;
-	ur.room = &room;
-	rq[0].request_id = 1;
-	rq[0].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM;
-	rq[0].upsert_room = &ur;
-	key.key_id = t->key_id;
-	key.material.data = (uint8_t *)&t->km;
-	key.material.len = sizeof(t->km);
-	key.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
-	sess.peer_id = t->peer_id;
-	sess.room_id = room.room_id;
-	sess.vip = t->member->virtual_ip;
-	sess.cipher = (char *)rv_cipher_name(t->suite);
-	sess.key = &key;
-	us.session = &sess;
-	rq[1].request_id = 2;
-	rq[1].body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION;
-	rq[1].upsert_session = &us;
-	return rv_dpclient_exchange(ctl->cfg.dp_agent, reqs, 2, err, errlen);
-}
-
 static void ip_str(uint32_t a, char *out, size_t len)
 {
 	snprintf(out, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-}
-
-/* Re-key: the next key beside the current one (InstallKey). */
-static int push_key(struct rv_control *ctl, const struct tunnel *t, char *err, size_t errlen)
-{
-	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
-	Roomvpn__Dataplane__V1__InstallKey ik = ROOMVPN__DATAPLANE__V1__INSTALL_KEY__INIT;
-	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
-
-	key.key_id = t->key_id;
-	key.material.data = (uint8_t *)&t->km;
-	key.material.len = sizeof(t->km);
-	key.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
-	ik.peer_id = t->peer_id;
-	ik.key = &key;
-	ik.cipher = (char *)rv_cipher_name(t->suite);
-	ik.seal_after_use = true; /* the client seals with it first */
-	rq.request_id = 1;
-	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY;
-	rq.install_key = &ik;
-	return rv_dpclient_exchange(ctl->cfg.dp_agent, &one, 1, err, errlen);
 }
 
 /* Build and send the answer. */
@@ -184,12 +116,10 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 	struct rv_x25519 kp;
 	uint8_t shared[RV_X25519_LEN];
 	grpc_status_code st = GRPC_STATUS_OK;
-	const struct rv_session_keys keys = {.subnet = t->room->subnet_addr,
-					     .prefix_len = t->room->subnet_prefix,
-					     .vip = t->member->virtual_ip,
-					     .suite = t->suite,
-					     .key_id = t->key_id,
-					     .km = &t->km};
+	const struct rv_tunnel_keys keys = {.vip = t->member->virtual_ip,
+					    .suite = t->suite,
+					    .key_id = t->key_id,
+					    .km = &t->km};
 
 	if (rv_x25519_generate(&kp) < 0)
 		return fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key generation failed");
@@ -204,20 +134,22 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		goto out;
 	}
 	if (r->rekey_peer_id) {
-		t->peer_id = r->rekey_peer_id; /* the caller's own (rv_session_rekey_begin) */
+		t->peer_id = r->rekey_peer_id; /* the caller's own (rv_tunnels_rekey_begin) */
 	} else {
-		st = rv_session_register(ctx->ctl, t->room->id, t->room->name,
-					 t->member->device_id, ctx->who.user_id, &t->peer_id,
-					 &t->old_peer_id, msg, msglen);
+		st = rv_tunnels_register(ctx->ctl, t->room, t->member->device_id, ctx->who.user_id,
+					 &t->peer_id, &t->old_peer_id, msg, msglen);
 		if (st != GRPC_STATUS_OK)
 			goto out;
+		rv_tunnels_set_key(t->peer_id, &keys); /* what dp_sync pushes (and re-pushes) */
 	}
-	if (!r->rekey_peer_id) /* before the push: a re-push in between carries it */
-		rv_session_set_key(t->peer_id, &keys);
-	if ((r->rekey_peer_id ? push_key(ctx->ctl, t, msg, msglen)
-			      : push_session(ctx->ctl, t, msg, msglen)) < 0) {
+	/* answered only once the data plane has it: wait (no lock held, at
+	 * most 5 s) for our own delta */
+	if ((r->rekey_peer_id ? rv_dp_sync_key_wait(ctx->ctl, t->peer_id, t->key_id, t->suite,
+						     &t->km, msg, msglen)
+			      : rv_dp_sync_session_wait(ctx->ctl, t->old_peer_id, t->peer_id, msg,
+							msglen)) < 0) {
 		if (!r->rekey_peer_id)
-			rv_session_clear_key(t->peer_id);
+			rv_tunnels_clear_key(t->peer_id);
 		rv_log(RV_LOG_WARN, "tunnel bootstrap for %s in room %s: %s", ctx->who.username,
 		       t->room->name, msg);
 		st = GRPC_STATUS_UNAVAILABLE;
@@ -228,10 +160,9 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		goto out;
 	}
 	if (r->rekey_peer_id) {
-		rv_session_set_key(t->peer_id, &keys); /* the data plane took it */
-		rv_session_rekey_done(t->peer_id, t->key_id);
+		rv_tunnels_set_key(t->peer_id, &keys); /* the data plane took it */
+		rv_tunnels_rekey_done(t->peer_id, t->key_id);
 	}
-	rv_session_note_room(t->peer_id, t->room);
 	rv_log(RV_LOG_INFO,
 	       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u, key-id %u, %s",
 	       r->rekey_peer_id ? "re-keyed" : "up", ctx->who.username, t->member->device_id,
@@ -281,7 +212,7 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	t.room = room;
 	t.member = member;
 	if (r->rekey_peer_id &&
-	    rv_session_rekey_begin(ctx->who.device_id, room->id, r->rekey_peer_id, &t.key_id) <
+	    rv_tunnels_rekey_begin(ctx->who.device_id, room->id, r->rekey_peer_id, &t.key_id) <
 		0) {
 		rv_log(RV_LOG_WARN,
 		       "re-key refused: %s (device %" PRIu64 ") named peer-id %u, not its "
@@ -325,7 +256,7 @@ grpc_status_code rv_tunnel_end_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	if (rc != 0)
 		return fail(msg, msglen, rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND,
 			    rc < 0 ? "store error%s" : "no room %s", rc < 0 ? "" : q->room);
-	st = rv_session_end(ctx->ctl, room->id, room->name, ctx->who.device_id, q->peer_id, msg,
+	st = rv_tunnels_end(ctx->ctl, room->id, room->name, ctx->who.device_id, q->peer_id, msg,
 			    msglen);
 	roomvpn__v1__room_record__free_unpacked(room, NULL);
 	if (st != GRPC_STATUS_OK)

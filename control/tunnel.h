@@ -1,5 +1,5 @@
 /* TunnelService.Bootstrap (tunnel.c): X25519 + HKDF (shared/kdf.h), the
- * session pushed to the data plane agent (dpclient.c), answered after the
+ * session pushed to the data plane through dp_sync.c, answered after the
  * agent acknowledged it. */
 #ifndef RV_TUNNEL_H
 #define RV_TUNNEL_H
@@ -9,7 +9,7 @@
 
 extern const struct rv_stream_ops rv_tunnel_bootstrap_ops;
 
-/* TunnelService.End: the caller's own tunnel (rv_session_end). */
+/* TunnelService.End: the caller's own tunnel (rv_tunnels_end). */
 grpc_status_code rv_tunnel_end_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				   ProtobufCMessage **resp, char *msg, size_t msglen);
 

@@ -2,7 +2,9 @@
  * a thread): a data plane without sessions gets one Resync of every tunnel
  * with key material (rooms once each, the exact key bytes); one that lacks
  * some gets upserts of just those; one that has them all gets nothing;
- * rv_session_status filters by user and carries the data plane's figures. */
+ * rv_dp_sync_status filters by user and carries the data plane's figures;
+ * the registry agrees with a naive model under random operations; a
+ * heartbeat costs the same store reads with 10 and with 1,000 tunnels. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +20,12 @@
 #include <unistd.h>
 
 #include "dataplane.pb-c.h"
-#include "session.h"
+#include "dp_sync.h"
+#include "timers.h"
+#include "tunnels.h"
+#include "keepalive.h"
+#include "store.h"
+#include "tmpdir.h"
 
 #define SUBNET 0x0A580000u /* 10.88.0.0/24 */
 
@@ -139,11 +146,9 @@ static void set_present(const uint32_t *ids, size_t n)
 	pthread_mutex_unlock(&fake.lock);
 }
 
-/* rv_session_poll reads at most once a second: wait past that. */
 static void poll_now(struct rv_control *ctl)
 {
-	usleep(1100000);
-	rv_session_poll(ctl);
+	rv_dp_sync_poll_now(ctl);
 }
 
 /* Register (room, device) for @user; the fresh peer-id (0: refused). */
@@ -153,8 +158,12 @@ static uint32_t reg(struct rv_control *ctl, uint64_t room, uint64_t dev, uint64_
 	char msg[256];
 	uint32_t id = 0;
 
-	if (rv_session_register(ctl, room, room == 7 ? "lan" : "other", dev, user, &id, old, msg,
-				sizeof(msg)) != GRPC_STATUS_OK)
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+	r.id = room;
+	r.name = room == 7 ? "lan" : "other";
+	r.subnet_addr = SUBNET;
+	r.subnet_prefix = 24;
+	if (rv_tunnels_register(ctl, &r, dev, user, &id, old, msg, sizeof(msg)) != GRPC_STATUS_OK)
 		return 0;
 	return id;
 }
@@ -163,18 +172,17 @@ static void test_repush(void **state)
 {
 	struct rv_control *ctl = *state;
 	struct rv_key_material km;
-	struct rv_session_keys k = {
-	    .subnet = SUBNET, .prefix_len = 24, .suite = RV_CIPHER_AES_256_GCM, .km = &km};
+	struct rv_tunnel_keys k = {.suite = RV_CIPHER_AES_256_GCM, .km = &km};
 	uint32_t old, a, b, c;
 
 	memset(&km, 0xAB, sizeof(km));
 	a = reg(ctl, 7, 100, 1, &old);
 	k.vip = SUBNET + 2;
-	rv_session_set_key(a, &k);
+	rv_tunnels_set_key(a, &k);
 	b = reg(ctl, 7, 101, 2, &old);
 	k.vip = SUBNET + 3;
 	k.key_id = 1;
-	rv_session_set_key(b, &k);
+	rv_tunnels_set_key(b, &k);
 	c = reg(ctl, 9, 102, 2, &old); /* no key material */
 	assert_int_not_equal(a, b);
 
@@ -209,13 +217,13 @@ static void test_repush(void **state)
 	assert_int_equal(fake.upserts, 1);
 	assert_int_equal(fake.upserted[0], b);
 
-	rv_session_clear_key(b); /* forgotten: no longer pushed */
+	rv_tunnels_clear_key(b); /* forgotten: no longer pushed */
 	poll_now(ctl);
 	assert_int_equal(fake.upserts, 1);
 
 	struct rv_tunnel_status *v;
 	bool ok = false;
-	int n = rv_session_status(ctl, false, 2, &v, &ok); /* user 2: b and c */
+	int n = rv_dp_sync_status(false, 2, &v, &ok); /* user 2: b and c */
 	assert_true(ok);
 	assert_int_equal(n, 2);
 	for (int i = 0; i < n; i++) {
@@ -224,7 +232,7 @@ static void test_repush(void **state)
 		assert_false(v[i].on_dataplane); /* only a is on the data plane now */
 	}
 	free(v);
-	n = rv_session_status(ctl, true, 0, &v, &ok);
+	n = rv_dp_sync_status(true, 0, &v, &ok);
 	assert_int_equal(n, 3);
 	for (int i = 0; i < n; i++) {
 		if (v[i].peer_id != a)
@@ -260,6 +268,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct rv_control *ctl = *state;
+	rv_dp_sync_stop();
 	shutdown(fake.lfd, SHUT_RDWR);
 	unlink(ctl->cfg.dp_agent);
 	if (fake.last_resync)
@@ -273,12 +282,14 @@ static void test_peer_ids_and_ownership(void **state)
 {
 	struct rv_control *ctl = *state;
 	static uint32_t ids[200];
+
+	rv_dp_sync_start(ctl); /* End waits for the data plane's answer */
 	uint32_t old;
 	unsigned steps_of_one = 0;
 
 	for (unsigned i = 0; i < 200; i++) {
 		ids[i] = reg(ctl, 20 + i, 1000, 50, &old);
-		assert_true(ids[i] >= 1 && ids[i] <= RV_SESSION_PEER_ID_MAX);
+		assert_true(ids[i] >= 1 && ids[i] <= RV_TUNNELS_PEER_ID_MAX);
 		assert_int_equal(old, 0);
 		for (unsigned j = 0; j < i; j++)
 			assert_int_not_equal(ids[i], ids[j]);
@@ -287,28 +298,28 @@ static void test_peer_ids_and_ownership(void **state)
 	}
 	assert_true(steps_of_one < 5); /* sequential allocation would give 199 */
 
-	assert_true(rv_session_owned_by(ids[0], 1000, 20));
-	assert_false(rv_session_owned_by(ids[0], 1001, 20)); /* another device */
-	assert_false(rv_session_owned_by(ids[0], 1000, 21)); /* another room */
+	assert_true(rv_tunnels_owned_by(ids[0], 1000, 20));
+	assert_false(rv_tunnels_owned_by(ids[0], 1001, 20)); /* another device */
+	assert_false(rv_tunnels_owned_by(ids[0], 1000, 21)); /* another room */
 	uint8_t kid;
-	assert_int_equal(rv_session_rekey_begin(1001, 20, ids[0], &kid), -1);
-	assert_int_equal(rv_session_rekey_begin(1000, 21, ids[0], &kid), -1);
-	assert_int_equal(rv_session_rekey_begin(1000, 20, ids[0], &kid), 0);
+	assert_int_equal(rv_tunnels_rekey_begin(1001, 20, ids[0], &kid), -1);
+	assert_int_equal(rv_tunnels_rekey_begin(1000, 21, ids[0], &kid), -1);
+	assert_int_equal(rv_tunnels_rekey_begin(1000, 20, ids[0], &kid), 0);
 
 	/* a new bootstrap of (room, device) replaces its tunnel */
 	uint32_t again = reg(ctl, 20, 1000, 50, &old);
 	assert_int_equal(old, ids[0]);
-	assert_false(rv_session_owned_by(ids[0], 1000, 20));
-	assert_true(rv_session_owned_by(again, 1000, 20));
+	assert_false(rv_tunnels_owned_by(ids[0], 1000, 20));
+	assert_true(rv_tunnels_owned_by(again, 1000, 20));
 
 	/* End: someone else's peer-id is NOT_FOUND and removes nothing */
 	char msg[256];
-	assert_int_equal(rv_session_end(ctl, 21, "r21", 1001, ids[1], msg, sizeof(msg)),
+	assert_int_equal(rv_tunnels_end(ctl, 21, "r21", 1001, ids[1], msg, sizeof(msg)),
 			 GRPC_STATUS_NOT_FOUND);
-	assert_true(rv_session_owned_by(ids[1], 1000, 21));
-	assert_int_equal(rv_session_end(ctl, 21, "r21", 1000, ids[1], msg, sizeof(msg)),
+	assert_true(rv_tunnels_owned_by(ids[1], 1000, 21));
+	assert_int_equal(rv_tunnels_end(ctl, 21, "r21", 1000, ids[1], msg, sizeof(msg)),
 			 GRPC_STATUS_OK);
-	assert_false(rv_session_owned_by(ids[1], 1000, 21));
+	assert_false(rv_tunnels_owned_by(ids[1], 1000, 21));
 }
 
 /* max_tunnels_per_user: the next new tunnel is RESOURCE_EXHAUSTED; a
@@ -322,7 +333,10 @@ static void test_quota(void **state)
 	ctl->cfg.max_tunnels_per_user = 3;
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_not_equal(reg(ctl, 500 + i, 2000, 60, &old), 0);
-	assert_int_equal(rv_session_register(ctl, 503, "r", 2000, 60, &id, &old, msg, sizeof(msg)),
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+	r.id = 503;
+	r.name = "r";
+	assert_int_equal(rv_tunnels_register(ctl, &r, 2000, 60, &id, &old, msg, sizeof(msg)),
 			 GRPC_STATUS_RESOURCE_EXHAUSTED);
 	assert_non_null(strstr(msg, "max_tunnels_per_user"));
 	assert_int_not_equal(reg(ctl, 501, 2000, 60, &old), 0); /* a replacement */
@@ -330,12 +344,176 @@ static void test_quota(void **state)
 	ctl->cfg.max_tunnels_per_user = 0;
 }
 
+
+/* ---- The registry against a naive model ---------------------------------- */
+
+struct model {
+	uint64_t room, dev, user;
+	uint32_t peer;
+	uintptr_t stream;
+	struct rv_tunnel *t;
+};
+
+static void check_model(const struct model *m, size_t n, size_t base)
+{
+	assert_int_equal(rv_tunnels_count(), base + n);
+	for (size_t i = 0; i < n; i++) {
+		assert_ptr_equal(rv_tunnels_find(m[i].peer), m[i].t);
+		assert_ptr_equal(rv_tunnels_find_owned(m[i].peer, m[i].dev, m[i].room), m[i].t);
+		assert_null(rv_tunnels_find_owned(m[i].peer, m[i].dev + 1, m[i].room));
+		assert_ptr_equal(rv_tunnels_find_rd(m[i].room, m[i].dev), m[i].t);
+		if (m[i].stream)
+			assert_ptr_equal(rv_tunnels_find_stream((void *)m[i].stream), m[i].t);
+		unsigned per_user = 0, per_room = 0;
+		for (size_t j = 0; j < n; j++) {
+			per_user += m[j].user == m[i].user;
+			per_room += m[j].room == m[i].room;
+		}
+		assert_int_equal(rv_tunnels_of_user(m[i].user), per_user);
+		const struct rv_tunnel_room *r = rv_tunnels_room(m[i].room);
+		assert_non_null(r);
+		assert_int_equal(r->n, per_room);
+		unsigned walked = 0; /* the room index lists exactly the room's tunnels */
+		for (const struct rv_tunnel *t = r->head; t; t = t->room_next, walked++)
+			assert_int_equal(t->room_id, m[i].room);
+		assert_int_equal(walked, per_room);
+	}
+}
+
+static void test_registry_model(void **state)
+{
+	(void)state;
+	static struct model m[3000];
+	size_t n = 0, base;
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+	uint32_t next_peer = 5000000;
+
+	srandom(7);
+	rv_tunnels_lock();
+	base = rv_tunnels_count();
+	for (unsigned step = 0; step < 20000; step++) {
+		unsigned op = (unsigned)random() % 10;
+		if (op < 5 && n < 3000) { /* add a new (room, device) */
+			uint64_t room = 9000 + (uint64_t)random() % 40, dev = (uint64_t)random() % 500;
+			if (rv_tunnels_find_rd(room, dev))
+				continue;
+			r.id = room;
+			r.name = "model";
+			m[n] = (struct model){room, dev, (uint64_t)random() % 30, ++next_peer, 0, NULL};
+			m[n].t = rv_tunnels_add(&r, m[n].dev, m[n].user, m[n].peer);
+			assert_non_null(m[n].t);
+			n++;
+		} else if (op < 8 && n) { /* remove */
+			size_t i = (size_t)random() % n;
+			rv_tunnels_remove(m[i].t);
+			assert_null(rv_tunnels_find(m[i].peer));
+			assert_null(rv_tunnels_find_rd(m[i].room, m[i].dev));
+			m[i] = m[--n];
+		} else if (op < 9 && n) { /* bind or unbind a stream */
+			size_t i = (size_t)random() % n;
+			uintptr_t s = random() % 2 ? 0x10000 + 16 * (uintptr_t)next_peer++ : 0;
+			if (m[i].stream)
+				assert_non_null(rv_tunnels_find_stream((void *)m[i].stream));
+			rv_tunnels_bind(m[i].t, (void *)s);
+			if (m[i].stream && m[i].stream != s)
+				assert_null(rv_tunnels_find_stream((void *)m[i].stream));
+			m[i].stream = s;
+		} else if (n) { /* a new peer-id */
+			size_t i = (size_t)random() % n;
+			m[i].peer = ++next_peer;
+			rv_tunnels_rename(m[i].t, m[i].peer);
+		}
+		if (step % 1000 == 0)
+			check_model(m, n, base);
+	}
+	check_model(m, n, base);
+	while (n)
+		rv_tunnels_remove(m[--n].t);
+	assert_int_equal(rv_tunnels_count(), base);
+	assert_null(rv_tunnels_room(9000));
+	rv_tunnels_unlock();
+}
+
+/* ---- A heartbeat's cost does not grow with the number of tunnels ---------- */
+
+static uint64_t reads_per_heartbeat(struct rv_control *ctl, unsigned n)
+{
+	static struct rv_tunnel *t[1000];
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+
+	r.name = "hb";
+	rv_tunnels_lock();
+	for (unsigned i = 0; i < n; i++) {
+		r.id = 7000 + i % 50;
+		t[i] = rv_tunnels_add(&r, 100000 + i, 80000 + i, 6000000 + i);
+		assert_non_null(t[i]);
+		rv_tunnels_bind(t[i], (void *)(uintptr_t)(0x900000 + 16 * i));
+	}
+	rv_tunnels_unlock();
+	struct rv_store_ops o0, o1;
+	rv_store_ops(ctl->store, &o0);
+	for (unsigned k = 0; k < 100; k++) /* 100 heartbeats on one tunnel's stream */
+		assert_true(rv_keepalive_heartbeat_seen((void *)(uintptr_t)0x900000));
+	rv_store_ops(ctl->store, &o1);
+	uint64_t reads = o1.gets + o1.scans - o0.gets - o0.scans;
+	rv_tunnels_lock();
+	for (unsigned i = 0; i < n; i++)
+		rv_tunnels_remove(t[i]);
+	rv_tunnels_unlock();
+	return reads;
+}
+
+static void test_heartbeat_store_reads(void **state)
+{
+	struct rv_control *ctl = *state;
+	char dir[] = "/tmp/rv-unit-tunnels-XXXXXX", err[256];
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(rv_store_open(dir, &ctl->store, err, sizeof(err)), 0);
+	uint64_t at10 = reads_per_heartbeat(ctl, 10), at1000 = reads_per_heartbeat(ctl, 1000);
+	rv_store_close(ctl->store);
+	ctl->store = NULL;
+	rv_test_tmpdir_remove(dir);
+	assert_int_equal(at10, at1000);
+	assert_int_equal(at1000, 0); /* a heartbeat reads nothing from the store */
+}
+
+/* No fixed cap (the old registry held 4096): 5,000 tunnels register; the
+ * configured max_tunnels refuses the next with RESOURCE_EXHAUSTED. */
+static void test_no_cap(void **state)
+{
+	struct rv_control *ctl = *state;
+	static uint32_t ids[5000];
+	uint32_t old, id;
+	char msg[256];
+
+	for (unsigned i = 0; i < 5000; i++) {
+		ids[i] = reg(ctl, 30000 + i % 100, 40000 + i, 70 + i % 50, &old);
+		assert_int_not_equal(ids[i], 0);
+	}
+	ctl->cfg.max_tunnels = (uint32_t)rv_tunnels_count();
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+	r.id = 31000;
+	r.name = "full";
+	assert_int_equal(rv_tunnels_register(ctl, &r, 99, 99, &id, &old, msg, sizeof(msg)),
+			 GRPC_STATUS_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "max_tunnels"));
+	ctl->cfg.max_tunnels = 0;
+	rv_tunnels_lock();
+	for (unsigned i = 0; i < 5000; i++)
+		rv_tunnels_remove(rv_tunnels_find(ids[i]));
+	rv_tunnels_unlock();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_registry_model),
+	    cmocka_unit_test(test_heartbeat_store_reads),
 	    cmocka_unit_test(test_repush),
 	    cmocka_unit_test(test_peer_ids_and_ownership),
 	    cmocka_unit_test(test_quota),
+	    cmocka_unit_test(test_no_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,249 @@
+/* The async call engine: C channels (one TCP connection each: a local
+ * subchannel pool per channel), one completion queue drained by one or two
+ * threads, every batch tagged with a struct rv_tag whose fn runs on
+ * completion. No thread per call or stream. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+
+#include "load.h"
+
+#define MAX_THREADS 2
+
+static struct {
+	grpc_completion_queue *cq;
+	grpc_channel **ch;
+	unsigned n_ch, n_threads;
+	pthread_t threads[MAX_THREADS];
+} eng;
+
+uint64_t rv_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *cq_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(eng.cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+							   NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			return NULL;
+		if (ev.type == GRPC_OP_COMPLETE) {
+			struct rv_tag *t = ev.tag;
+			t->fn(t, ev.success);
+		}
+	}
+}
+
+static char *slurp(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = calloc(1, 1 << 20);
+	n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (!n) {
+		snprintf(err, errlen, "cannot read %s (empty?)", path);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen)
+{
+	grpc_arg arg[5] = {
+	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
+	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+	     .value.integer = 100},
+	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+	     .value.integer = 1000},
+	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+	     .value.integer = 16 << 20},
+	};
+	grpc_channel_args args = {4, arg};
+	grpc_channel_credentials *creds;
+	char *roots = slurp(o->ca_file, err, errlen);
+
+	if (!roots)
+		return -1;
+	if (o->tls_name && o->tls_name[0]) {
+		arg[4].type = GRPC_ARG_STRING;
+		arg[4].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		arg[4].value.string = (char *)o->tls_name;
+		args.num_args = 5;
+	}
+	grpc_init();
+	creds = grpc_ssl_credentials_create(roots, NULL, NULL, NULL);
+	free(roots);
+	eng.n_ch = o->connections ? o->connections : 1;
+	eng.ch = calloc(eng.n_ch, sizeof(*eng.ch));
+	if (!eng.ch) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < eng.n_ch; i++)
+		eng.ch[i] = grpc_channel_create(o->server, creds, &args);
+	grpc_channel_credentials_release(creds);
+	eng.cq = grpc_completion_queue_create_for_next(NULL);
+	eng.n_threads = o->threads < 1 ? 1 : o->threads > MAX_THREADS ? MAX_THREADS : o->threads;
+	for (unsigned i = 0; i < eng.n_threads; i++)
+		if (pthread_create(&eng.threads[i], NULL, cq_main, NULL) != 0) {
+			snprintf(err, errlen, "cannot start a completion-queue thread");
+			return -1;
+		}
+	return 0;
+}
+
+/* Every call must be over (rv_ka_close_all, phases finished) before this. */
+void rv_rpc_stop(void)
+{
+	grpc_completion_queue_shutdown(eng.cq);
+	for (unsigned i = 0; i < eng.n_threads; i++)
+		pthread_join(eng.threads[i], NULL);
+	grpc_completion_queue_destroy(eng.cq);
+	for (unsigned i = 0; i < eng.n_ch; i++)
+		grpc_channel_destroy(eng.ch[i]);
+	free(eng.ch);
+	grpc_shutdown();
+}
+
+grpc_completion_queue *rv_rpc_cq(void)
+{
+	return eng.cq;
+}
+
+grpc_channel *rv_rpc_channel(unsigned i)
+{
+	return eng.ch[i % eng.n_ch];
+}
+
+grpc_byte_buffer *rv_rpc_pack(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	grpc_slice s = grpc_slice_malloc(len);
+	grpc_byte_buffer *bb;
+
+	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
+	bb = grpc_raw_byte_buffer_create(&s, 1);
+	grpc_slice_unref(s);
+	return bb;
+}
+
+ProtobufCMessage *rv_rpc_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d)
+{
+	grpc_byte_buffer_reader r;
+	ProtobufCMessage *m;
+	grpc_slice s;
+
+	if (!bb || !grpc_byte_buffer_reader_init(&r, bb))
+		return NULL;
+	s = grpc_byte_buffer_reader_readall(&r);
+	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+	grpc_slice_unref(s);
+	grpc_byte_buffer_reader_destroy(&r);
+	return m;
+}
+
+/* The tag is the first member of this wrapper, so a completion finds its call. */
+struct unary {
+	struct rv_tag tag;
+	struct rv_call *c;
+};
+
+static void unary_done(struct rv_tag *t, bool ok)
+{
+	struct unary *u = (struct unary *)t;
+	struct rv_call *c = u->c;
+	ProtobufCMessage *resp = NULL;
+	char details[512];
+	grpc_status_code st = ok ? c->status : GRPC_STATUS_UNAVAILABLE;
+
+	snprintf(details, sizeof(details), "%.*s", (int)GRPC_SLICE_LENGTH(c->details),
+		 (const char *)GRPC_SLICE_START_PTR(c->details));
+	if (st == GRPC_STATUS_OK && !(resp = rv_rpc_unpack(c->resp, c->resp_desc))) {
+		st = GRPC_STATUS_INTERNAL;
+		snprintf(details, sizeof(details), "malformed or missing reply");
+	}
+	grpc_call_unref(c->call);
+	grpc_slice_unref(c->details);
+	grpc_metadata_array_destroy(&c->init_md);
+	grpc_metadata_array_destroy(&c->trailing);
+	grpc_byte_buffer_destroy(c->req);
+	if (c->resp)
+		grpc_byte_buffer_destroy(c->resp);
+	free(u);
+	c->done(c, st, details, resp);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
+		 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+		 unsigned timeout_ms)
+{
+	struct unary *u = calloc(1, sizeof(*u));
+	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+					     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+	grpc_op ops[6];
+
+	if (!u)
+		return -1;
+	u->tag.fn = unary_done;
+	u->c = c;
+	c->resp_desc = resp_desc;
+	c->resp = NULL;
+	c->status = GRPC_STATUS_UNKNOWN;
+	c->details = grpc_empty_slice();
+	c->req = rv_rpc_pack(req);
+	grpc_metadata_array_init(&c->init_md);
+	grpc_metadata_array_init(&c->trailing);
+	c->md[0].key = grpc_slice_from_static_string("authorization");
+	c->md[0].value = bearer;
+	c->started_ns = rv_now_ns();
+	c->call = grpc_channel_create_call(rv_rpc_channel(conn), NULL, GRPC_PROPAGATE_DEFAULTS,
+					   eng.cq, grpc_slice_from_static_string(path), NULL,
+					   deadline, NULL);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = GRPC_SLICE_LENGTH(bearer) ? 1 : 0;
+	ops[0].data.send_initial_metadata.metadata = c->md;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = c->req;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->init_md;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &c->resp;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing;
+	ops[5].data.recv_status_on_client.status = &c->status;
+	ops[5].data.recv_status_on_client.status_details = &c->details;
+	if (grpc_call_start_batch(c->call, ops, 6, &u->tag, NULL) != GRPC_CALL_OK) {
+		grpc_call_unref(c->call);
+		grpc_byte_buffer_destroy(c->req);
+		grpc_metadata_array_destroy(&c->init_md);
+		grpc_metadata_array_destroy(&c->trailing);
+		free(u);
+		return -1;
+	}
+	return 0;
+}

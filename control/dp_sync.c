@@ -1,0 +1,633 @@
+/* The data-plane sync thread (see dp_sync.h). */
+#include "dp_sync.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "dataplane.pb-c.h"
+#include "dp_cache.h"
+#include "dpclient.h"
+#include "keepalive.h"
+#include "log.h"
+#include "rooms.h"
+#include "store.h"
+#include "tokens.h"
+#include "tunnels.h"
+
+#define BATCH	       256
+#define WAIT_NS	       5000000000ull /* a caller waits at most this for its delta */
+#define POLL_EVERY_NS  1000000000ull
+
+typedef Roomvpn__Dataplane__V1__Request Request;
+
+enum kind { D_UPSERT, D_DELETE, D_KEY, D_ROOM };
+
+/* A caller waiting for its delta; freed by whichever side lets go last. */
+struct waiter {
+	pthread_cond_t cv;
+	int refs, rc; /* rc: 1 pending, 0 done, -1 failed */
+	char err[256];
+};
+
+struct delta {
+	enum kind kind;
+	uint32_t peer_id;
+	uint64_t room;
+	uint8_t key_id;
+	enum rv_cipher suite;
+	struct rv_key_material km;
+	struct waiter *w;
+	struct delta *next;
+};
+
+/* The agent messages of one session or room (pointers into itself). */
+struct msgs {
+	Request rq[2];
+	Roomvpn__Dataplane__V1__UpsertRoom ur;
+	Roomvpn__Dataplane__V1__Room room;
+	Roomvpn__Dataplane__V1__Route *rtp[RV_TUNNELS_ROUTES_MAX];
+	Roomvpn__Dataplane__V1__Route rt[RV_TUNNELS_ROUTES_MAX];
+	Roomvpn__Dataplane__V1__UpsertSession us;
+	Roomvpn__Dataplane__V1__Session s;
+	Roomvpn__Dataplane__V1__Key k;
+	Roomvpn__Dataplane__V1__DeleteSession ds;
+	Roomvpn__Dataplane__V1__InstallKey ik;
+	struct rv_key_material km;
+	unsigned n_rq;
+};
+
+static struct {
+	pthread_mutex_t mu; /* the queue and the counters */
+	pthread_cond_t cv;
+	struct delta *head, **tail;
+	size_t n, max;
+	uint64_t dropped, failed, resyncs;
+	struct rv_control *ctl;
+	pthread_t thread;
+	bool running, stop, adopted;
+} q = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .cv = PTHREAD_COND_INITIALIZER};
+
+/* ---- The queue --------------------------------------------------------- */
+
+static void waiter_put(struct waiter *w) /* q.mu held */
+{
+	if (w && --w->refs == 0) {
+		pthread_cond_destroy(&w->cv);
+		free(w);
+	}
+}
+
+static void finish(struct delta *d, int rc, const char *err) /* q.mu held */
+{
+	if (rc < 0)
+		q.failed++;
+	if (d->w) {
+		d->w->rc = rc;
+		snprintf(d->w->err, sizeof(d->w->err), "%s", err);
+		pthread_cond_broadcast(&d->w->cv);
+		waiter_put(d->w);
+	}
+	OPENSSL_cleanse(&d->km, sizeof(d->km));
+	free(d);
+}
+
+/* Queue @d (taken over); with @wait, wait for it (no lock held by the
+ * caller) and return its result. */
+static int enqueue(struct delta *d, bool wait, char *err, size_t errlen)
+{
+	struct waiter *w = NULL;
+	int rc = 0;
+
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (wait && (w = calloc(1, sizeof(*w)))) {
+		pthread_cond_init(&w->cv, NULL);
+		w->refs = 2;
+		w->rc = 1;
+	}
+	d->w = w;
+	pthread_mutex_lock(&q.mu);
+	if (!q.running || q.n >= q.max || (wait && !w)) {
+		char why[128];
+		snprintf(why, sizeof(why), "%s",
+			 q.running ? "the data-plane sync backlog is full (dataplane_sync_backlog)"
+				   : "no data-plane sync thread");
+		rv_log(RV_LOG_WARN, "data-plane delta for peer-id %u dropped: %s", d->peer_id, why);
+		snprintf(err, errlen, "%s", why);
+		q.dropped++;
+		finish(d, -1, why);
+		q.failed--; /* counted as dropped */
+	} else {
+		d->next = NULL;
+		*q.tail = d;
+		q.tail = &d->next;
+		q.n++;
+		pthread_cond_signal(&q.cv);
+	}
+	if (w) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(WAIT_NS / 1000000000u);
+		while (w->rc == 1 && pthread_cond_timedwait(&w->cv, &q.mu, &ts) == 0)
+			;
+		rc = w->rc == 1 ? -1 : w->rc;
+		snprintf(err, errlen, "%s",
+			 w->rc == 1 ? "the data plane did not answer within 5 s" : w->err);
+		waiter_put(w);
+	}
+	pthread_mutex_unlock(&q.mu);
+	return rc;
+}
+
+static struct delta *delta(enum kind k, uint32_t peer_id)
+{
+	struct delta *d = calloc(1, sizeof(*d));
+	if (d) {
+		d->kind = k;
+		d->peer_id = peer_id;
+	}
+	return d;
+}
+
+int rv_dp_sync_session_wait(struct rv_control *ctl, uint32_t old, uint32_t peer_id, char *err,
+			    size_t errlen)
+{
+	char ignored[256];
+	(void)ctl;
+	if (old) /* the member's previous tunnel, if the data plane has it */
+		enqueue(delta(D_DELETE, old), false, ignored, sizeof(ignored));
+	return enqueue(delta(D_UPSERT, peer_id), true, err, errlen);
+}
+
+int rv_dp_sync_key_wait(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
+			enum rv_cipher suite, const struct rv_key_material *km, char *err,
+			size_t errlen)
+{
+	struct delta *d = delta(D_KEY, peer_id);
+	(void)ctl;
+	if (d) {
+		d->key_id = key_id;
+		d->suite = suite;
+		memcpy(&d->km, km, sizeof(d->km));
+	}
+	return enqueue(d, true, err, errlen);
+}
+
+void rv_dp_sync_delete(struct rv_control *ctl, uint32_t peer_id)
+{
+	char err[256];
+	(void)ctl;
+	enqueue(delta(D_DELETE, peer_id), false, err, sizeof(err));
+}
+
+int rv_dp_sync_delete_wait(struct rv_control *ctl, uint32_t peer_id, char *err, size_t errlen)
+{
+	(void)ctl;
+	return enqueue(delta(D_DELETE, peer_id), true, err, errlen);
+}
+
+void rv_dp_sync_room(struct rv_control *ctl, uint64_t room)
+{
+	char err[256];
+	struct delta *d = delta(D_ROOM, 0);
+	(void)ctl;
+	if (d)
+		d->room = room;
+	enqueue(d, false, err, sizeof(err));
+}
+
+void rv_dp_sync_counters(struct rv_dp_sync_counters *c)
+{
+	pthread_mutex_lock(&q.mu);
+	*c = (struct rv_dp_sync_counters){q.n, q.dropped, q.failed, q.resyncs};
+	pthread_mutex_unlock(&q.mu);
+}
+
+/* ---- Agent messages ------------------------------------------------------ */
+
+static void req(struct msgs *m, int body_case)
+{
+	Request *r = &m->rq[m->n_rq++];
+	roomvpn__dataplane__v1__request__init(r);
+	r->request_id = m->n_rq; /* an all-default Response would pack to 0 bytes */
+	r->body_case = body_case;
+}
+
+static void fill_room(struct msgs *m, const struct rv_tunnel_room *room)
+{
+	roomvpn__dataplane__v1__room__init(&m->room);
+	m->room.room_id = (uint32_t)room->id;
+	m->room.subnet = room->subnet;
+	m->room.prefix_len = room->prefix_len;
+	for (size_t i = 0; i < room->n_routes; i++) {
+		m->rt[i] = room->routes[i];
+		m->rtp[i] = &m->rt[i];
+	}
+	m->room.n_routes = room->n_routes;
+	m->room.routes = m->rtp;
+}
+
+static void key_msg(struct msgs *m, uint8_t key_id)
+{
+	roomvpn__dataplane__v1__key__init(&m->k);
+	m->k.key_id = key_id;
+	m->k.material.data = (uint8_t *)&m->km;
+	m->k.material.len = sizeof(m->km);
+	m->k.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
+}
+
+/* Room and session of keyed tunnel @t, copied (lock held). */
+static void fill_session(struct msgs *m, const struct rv_tunnel *t)
+{
+	fill_room(m, t->room);
+	memcpy(&m->km, &t->km, sizeof(m->km));
+	key_msg(m, t->push_key_id);
+	roomvpn__dataplane__v1__session__init(&m->s);
+	m->s.peer_id = t->peer_id;
+	m->s.room_id = m->room.room_id;
+	m->s.vip = t->vip;
+	m->s.cipher = (char *)rv_cipher_name(t->suite);
+	m->s.key = &m->k;
+}
+
+/* The requests of delta @d into @m; -1 when there is nothing to send. */
+static int build(struct msgs *m, const struct delta *d)
+{
+	int rc = 0;
+
+	m->n_rq = 0;
+	rv_tunnels_lock();
+	const struct rv_tunnel *t = rv_tunnels_find(d->peer_id);
+	const struct rv_tunnel_room *room = rv_tunnels_room(d->room);
+	switch (d->kind) {
+	case D_UPSERT:
+		if (!t || !t->keyed) {
+			rc = -1; /* ended (or key forgotten) before its turn */
+			break;
+		}
+		fill_session(m, t);
+		roomvpn__dataplane__v1__upsert_room__init(&m->ur);
+		m->ur.room = &m->room;
+		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM);
+		m->rq[0].upsert_room = &m->ur;
+		roomvpn__dataplane__v1__upsert_session__init(&m->us);
+		m->us.session = &m->s;
+		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION);
+		m->rq[1].upsert_session = &m->us;
+		break;
+	case D_ROOM:
+		if (!room) {
+			rc = -1;
+			break;
+		}
+		fill_room(m, room);
+		roomvpn__dataplane__v1__upsert_room__init(&m->ur);
+		m->ur.room = &m->room;
+		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM);
+		m->rq[0].upsert_room = &m->ur;
+		break;
+	case D_DELETE:
+		roomvpn__dataplane__v1__delete_session__init(&m->ds);
+		m->ds.peer_id = d->peer_id;
+		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION);
+		m->rq[0].delete_session = &m->ds;
+		break;
+	case D_KEY:
+		memcpy(&m->km, &d->km, sizeof(m->km));
+		key_msg(m, d->key_id);
+		roomvpn__dataplane__v1__install_key__init(&m->ik);
+		m->ik.peer_id = d->peer_id;
+		m->ik.key = &m->k;
+		m->ik.cipher = (char *)rv_cipher_name(d->suite);
+		m->ik.seal_after_use = true; /* the client seals with it first */
+		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY);
+		m->rq[0].install_key = &m->ik;
+		break;
+	}
+	rv_tunnels_unlock();
+	return rc;
+}
+
+/* One exchange for @n deltas. */
+static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rqp, bool *ok)
+{
+	size_t nr = 0;
+	char err[256] = "";
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (build(&m[i], ds[i]) < 0)
+			m[i].n_rq = 0;
+		for (unsigned j = 0; j < m[i].n_rq; j++)
+			rqp[nr++] = &m[i].rq[j];
+	}
+	rc = nr ? rv_dpclient_exchange_each(q.ctl->cfg.dp_agent, rqp, nr, ok, err, sizeof(err))
+		: 0;
+	if (rc < 0)
+		rv_log(RV_LOG_WARN, "data plane: %zu requests not delivered: %s", nr, err);
+	pthread_mutex_lock(&q.mu);
+	nr = 0;
+	for (size_t i = 0; i < n; i++) {
+		int r = rc;
+		if (m[i].n_rq == 0 && ds[i]->kind == D_UPSERT) {
+			r = -1;
+			snprintf(err, sizeof(err), "the tunnel ended before the data plane had it");
+		}
+		for (unsigned j = 0; j < m[i].n_rq; j++, nr++)
+			if (rc == 0 && !ok[nr])
+				r = -1;
+		finish(ds[i], r, err);
+		OPENSSL_cleanse(&m[i].km, sizeof(m[i].km));
+	}
+	pthread_mutex_unlock(&q.mu);
+}
+
+/* ---- Adoption, re-push ---------------------------------------- */
+
+/* The device that owns @vip in room @room (ip/ keys outlive memberships). */
+static int device_of(struct rv_store *s, uint64_t room, uint32_t vip, uint64_t *dev)
+{
+	char k[64], hex[17];
+	void *v = NULL;
+	size_t vl;
+	int rc = rv_store_get(
+	    s, k, (size_t)snprintf(k, sizeof(k), "ip/%016" PRIx64 "/%08" PRIx32, room, vip), &v,
+	    &vl);
+
+	if (rc == 0) {
+		snprintf(hex, sizeof(hex), "%.*s", (int)(vl < 16 ? vl : 16), (const char *)v);
+		*dev = strtoull(hex, NULL, 16);
+	}
+	free(v);
+	return rc;
+}
+
+static uint64_t user_of(struct rv_store *s, uint64_t dev)
+{
+	Roomvpn__V1__DeviceRecord *d = NULL;
+	char key[24], hex[17];
+	uint64_t user = 0;
+
+	rv_id_hex(dev, hex);
+	snprintf(key, sizeof(key), "d/%s", hex);
+	if (rv_store_get_msg(s, key, &roomvpn__v1__device_record__descriptor,
+			     (ProtobufCMessage **)&d) == 0 && d) {
+		user = d->user_id;
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	}
+	return user;
+}
+
+/* Once: the tunnels a data plane runs from before a control-plane restart
+ * join the registry (store reads here, in this thread), so kicks reach
+ * them and their peer-ids are not given out again. */
+static void adopt(const Roomvpn__Dataplane__V1__Stats *st)
+{
+	struct rv_store *s = q.ctl->store;
+
+	for (size_t i = 0; s && i < st->n_session; i++) {
+		const Roomvpn__Dataplane__V1__SessionStats *ss = st->session[i];
+		Roomvpn__V1__RoomRecord *room = NULL;
+		uint64_t dev;
+		if (device_of(s, ss->room_id, ss->vip, &dev) != 0 ||
+		    rv_rooms_load_id(s, ss->room_id, &room) != 0)
+			continue;
+		uint64_t user = user_of(s, dev);
+		rv_tunnels_lock();
+		struct rv_tunnel *t = rv_tunnels_find(ss->peer_id) ? NULL
+				     : rv_tunnels_add(room, dev, user, ss->peer_id);
+		if (t) {
+			t->key_id = (uint8_t)ss->key_id;
+			t->vip = ss->vip;
+		}
+		rv_tunnels_unlock();
+		roomvpn__v1__room_record__free_unpacked(room, NULL);
+	}
+}
+
+struct repush {
+	const Roomvpn__Dataplane__V1__Stats *st;
+	uint64_t read_ns, gen;
+	bool resync;
+	size_t n, cap, n_rooms, keyless;
+	struct msgs *m; /* one per session */
+	Roomvpn__Dataplane__V1__Room **rooms;
+	uint32_t *peers;
+};
+
+/* Keyed tunnels the data plane lacks (all of them for a Resync). */
+static void collect(struct rv_tunnel *t, void *arg)
+{
+	struct repush *r = arg;
+
+	if (!t->keyed) {
+		r->keyless++;
+		return;
+	}
+	if (!r->resync && (t->key_ns >= r->read_ns || rv_dp_cache_find(t->peer_id)))
+		return;
+	if (r->n == r->cap)
+		return; /* sized before */
+	struct msgs *m = &r->m[r->n];
+	fill_session(m, t);
+	if (t->room->sync_gen != r->gen) { /* each room once */
+		t->room->sync_gen = r->gen;
+		r->rooms[r->n_rooms++] = &m->room;
+	}
+	r->peers[r->n++] = t->peer_id;
+}
+
+static void ask_rekey(uint32_t *peers, size_t n)
+{
+	rv_tunnels_lock();
+	for (size_t i = 0; i < n; i++) {
+		struct rv_tunnel *t = rv_tunnels_find(peers[i]);
+		if (t)
+			rv_keepalive_push_rekey(t, "the data plane restarted");
+	}
+	rv_tunnels_unlock();
+}
+
+/* Give the data plane what it lacks; registry copied under the lock, sent
+ * without it. */
+static void repush(const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns)
+{
+	static uint64_t gen;
+	struct repush r = {.st = st, .read_ns = read_ns, .gen = ++gen, .resync = !st->n_session};
+	char err[256];
+	int rc = 0;
+
+	rv_tunnels_lock();
+	rv_dp_cache_lock();
+	r.cap = rv_tunnels_count();
+	r.m = calloc(r.cap ? r.cap : 1, sizeof(*r.m));
+	r.rooms = calloc(r.cap ? r.cap : 1, sizeof(*r.rooms));
+	r.peers = calloc(r.cap ? r.cap : 1, sizeof(*r.peers));
+	if (r.m && r.rooms && r.peers)
+		rv_tunnels_each(collect, &r);
+	rv_dp_cache_unlock();
+	rv_tunnels_unlock();
+	if (!r.n)
+		goto out;
+	if (r.resync) {
+		Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
+		Roomvpn__Dataplane__V1__Session **sp = calloc(r.n, sizeof(*sp));
+		Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
+		for (size_t i = 0; sp && i < r.n; i++)
+			sp[i] = &r.m[i].s;
+		rs.n_rooms = r.n_rooms;
+		rs.rooms = r.rooms;
+		rs.n_sessions = r.n;
+		rs.sessions = sp;
+		rq.request_id = 1;
+		rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC;
+		rq.resync = &rs;
+		rc = sp ? rv_dpclient_exchange(q.ctl->cfg.dp_agent, &one, 1, err, sizeof(err)) : -1;
+		free(sp);
+		if (rc == 0)
+			rv_log(RV_LOG_INFO,
+			       "data plane without sessions (restarted): resynced %zu sessions in "
+			       "%zu rooms (%zu tunnels without key material left to their clients)",
+			       r.n, r.n_rooms, r.keyless);
+	} else {
+		Request **rqp = calloc(2 * r.n, sizeof(*rqp));
+		for (size_t i = 0; rqp && i < r.n; i++) {
+			struct msgs *m = &r.m[i];
+			m->n_rq = 0;
+			roomvpn__dataplane__v1__upsert_room__init(&m->ur);
+			m->ur.room = &m->room;
+			req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM);
+			m->rq[0].upsert_room = &m->ur;
+			roomvpn__dataplane__v1__upsert_session__init(&m->us);
+			m->us.session = &m->s;
+			req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION);
+			m->rq[1].upsert_session = &m->us;
+			rqp[2 * i] = &m->rq[0];
+			rqp[2 * i + 1] = &m->rq[1];
+		}
+		rc = rqp ? rv_dpclient_exchange(q.ctl->cfg.dp_agent, rqp, 2 * r.n, err, sizeof(err))
+			 : -1;
+		free(rqp);
+		if (rc == 0)
+			rv_log(RV_LOG_INFO, "re-pushed %zu sessions missing from the data plane", r.n);
+	}
+	pthread_mutex_lock(&q.mu);
+	q.resyncs += rc == 0;
+	q.failed += rc != 0;
+	pthread_mutex_unlock(&q.mu);
+	if (rc < 0)
+		rv_log(RV_LOG_WARN, "re-pushing %zu sessions to the data plane: %s", r.n, err);
+	else /* packet-ids start afresh on the data plane: every client re-keys */
+		ask_rekey(r.peers, r.n);
+out:
+	for (size_t i = 0; r.m && i < r.n; i++)
+		OPENSSL_cleanse(&r.m[i].km, sizeof(r.m[i].km));
+	free(r.m), free(r.rooms), free(r.peers);
+}
+
+void rv_dp_sync_poll_now(struct rv_control *ctl)
+{
+	char err[256];
+	uint64_t now = rv_control_now_mono();
+
+	q.ctl = ctl;
+	if (!ctl->cfg.dp_agent[0])
+		return; /* no data plane configured */
+	Roomvpn__Dataplane__V1__Response *r =
+	    rv_dpclient_sessions(ctl->cfg.dp_agent, err, sizeof(err));
+	rv_dp_cache_set(r);
+	if (!r)
+		return;
+	if (!q.adopted) {
+		q.adopted = true;
+		adopt(r->stats);
+	}
+	repush(r->stats, now); /* r stays valid: only this thread replaces it */
+}
+
+/* ---- The thread ------------------------------------------------------------ */
+
+static void *sync_main(void *arg)
+{
+	struct delta *ds[BATCH];
+	struct msgs *m = calloc(BATCH, sizeof(*m));
+	Request **rqp = calloc(2 * BATCH, sizeof(*rqp));
+	bool *ok = calloc(2 * BATCH, sizeof(*ok));
+	uint64_t next_poll = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&q.mu);
+	while (!q.stop) {
+		uint64_t now = rv_control_now_mono();
+		if (!q.n && now < next_poll) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (next_poll - now);
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			pthread_cond_timedwait(&q.cv, &q.mu, &ts);
+			continue;
+		}
+		size_t n = 0;
+		while (q.head && n < BATCH && m && rqp && ok) {
+			ds[n++] = q.head;
+			q.head = q.head->next;
+			q.n--;
+		}
+		if (!q.head)
+			q.tail = &q.head;
+		pthread_mutex_unlock(&q.mu);
+		if (n)
+			send_batch(ds, n, m, rqp, ok); /* completes the deltas */
+		if (now >= next_poll) {
+			rv_dp_sync_poll_now(q.ctl);
+			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
+		}
+		pthread_mutex_lock(&q.mu);
+	}
+	while (q.head) { /* shutdown: nobody is served any more */
+		struct delta *d = q.head;
+		q.head = d->next;
+		finish(d, -1, "shutting down");
+	}
+	q.tail = &q.head;
+	q.n = 0;
+	pthread_mutex_unlock(&q.mu);
+	free(m), free(rqp), free(ok);
+	return NULL;
+}
+
+void rv_dp_sync_start(struct rv_control *ctl)
+{
+	q.ctl = ctl;
+	q.max = ctl->cfg.dp_sync_backlog ? ctl->cfg.dp_sync_backlog : 65536;
+	q.tail = &q.head;
+	q.stop = false;
+	if (pthread_create(&q.thread, NULL, sync_main, NULL) == 0)
+		q.running = true;
+	else
+		rv_log(RV_LOG_ERROR, "data-plane sync thread not started: tunnels cannot start");
+}
+
+void rv_dp_sync_stop(void)
+{
+	pthread_mutex_lock(&q.mu);
+	bool running = q.running;
+	q.stop = true;
+	q.running = false;
+	pthread_cond_signal(&q.cv);
+	pthread_mutex_unlock(&q.mu);
+	if (running)
+		pthread_join(q.thread, NULL);
+	rv_dp_cache_set(NULL);
+	q.adopted = false;
+}

@@ -1,0 +1,71 @@
+/* The data-plane sync thread: the one owner of the data plane's agent
+ * socket (dpclient.c). RPC handlers and events enqueue deltas (upsert or
+ * delete a session, install a key, upsert a room) and never do socket I/O;
+ * the thread sends them in batches. Once a second it reads the data plane's
+ * session stats into a cache (Health, metrics, Hello's adoption read it):
+ * a data plane without any session while tunnels have key material
+ * (restarted) gets one Resync of all of them, one lacking some gets those
+ * upserted, and every re-pushed tunnel's stream is asked to re-key. The
+ * first read after start adopts the sessions a data plane runs from before
+ * a control-plane restart. The queue is bounded (cfg.dp_sync_backlog): a
+ * delta beyond it is dropped and counted (a waiting caller gets an error);
+ * a slow or absent data plane never blocks a caller beyond its own wait. */
+#ifndef RV_DP_SYNC_H
+#define RV_DP_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cipher.h"
+#include "control.h"
+
+void rv_dp_sync_start(struct rv_control *ctl);
+void rv_dp_sync_stop(void);
+
+/* Delete @old (if not 0), then upsert tunnel @peer_id with its room and the
+ * key material the registry holds for it, and wait (no lock held) at most
+ * 5 s for the data plane's answer. 0, or -1 with a message. */
+int rv_dp_sync_session_wait(struct rv_control *ctl, uint32_t old, uint32_t peer_id, char *err,
+			    size_t errlen);
+/* InstallKey (a re-key: the next key beside the current one), waited for. */
+int rv_dp_sync_key_wait(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
+			enum rv_cipher suite, const struct rv_key_material *km, char *err,
+			size_t errlen);
+/* DeleteSession, not waited for / waited for. */
+void rv_dp_sync_delete(struct rv_control *ctl, uint32_t peer_id);
+int rv_dp_sync_delete_wait(struct rv_control *ctl, uint32_t peer_id, char *err, size_t errlen);
+/* UpsertRoom of room @room as the registry has it (routes changed). */
+void rv_dp_sync_room(struct rv_control *ctl, uint64_t room);
+
+/* From the stats cache (lock order: registry lock, then the cache's):
+ * does the data plane run @peer_id (at all / in @room for @vip)? */
+bool rv_dp_sync_has(uint32_t peer_id);
+bool rv_dp_sync_runs(uint32_t peer_id, uint64_t room, uint32_t vip);
+
+struct rv_dp_sync_counters {
+	uint64_t backlog, dropped, failed, resyncs;
+};
+void rv_dp_sync_counters(struct rv_dp_sync_counters *c);
+
+/* A tunnel as Health and the metrics report it. */
+struct rv_tunnel_status {
+	uint64_t device_id, user_id;
+	uint32_t peer_id, vip;
+	char room[64];
+	bool on_dataplane;     /* the data plane runs the session */
+	bool up;	       /* ...and saw a packet within max(3 keepalives, 30 s) */
+	const char *transport; /* "udp", "tcp", "unknown" (static strings) */
+	uint64_t packets_in, bytes_in, packets_out, bytes_out;
+	uint64_t last_seen_unix_ms, rtt_us; /* 0: never */
+};
+/* Every tunnel (@all) or those of @user_id's devices with the data plane's
+ * figures (at most ~1 s old). Returns the count and a malloc'd array in
+ * *out (NULL when 0), or -1. *dp_ok: the data plane answered the last read. */
+int rv_dp_sync_status(bool all, uint64_t user_id, struct rv_tunnel_status **out, bool *dp_ok);
+
+/* Read the stats now and re-push/resync (tests: the thread does it every
+ * second). */
+void rv_dp_sync_poll_now(struct rv_control *ctl);
+
+#endif

@@ -1,0 +1,276 @@
+/* The keepalive stream (see keepalive.h). */
+#include "keepalive.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp_sync.h"
+#include "log.h"
+#include "room_net.h"
+#include "rooms.h"
+#include "store.h"
+#include "tokens.h"
+#include "tunnels.h"
+
+void rv_keepalive_push_kick(struct rv_tunnel *t, const char *reason)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Kick k = ROOMVPN__V1__KICK__INIT;
+	struct rv_stream *s = t->stream;
+
+	if (!s)
+		return;
+	k.room = t->room->name;
+	k.reason = (char *)reason;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK;
+	ev.kick = &k;
+	rv_stream_send(s, &ev.base);
+	rv_stream_finish(s, GRPC_STATUS_OK, "");
+	rv_tunnels_bind(t, NULL);
+}
+
+void rv_keepalive_push_rekey(struct rv_tunnel *t, const char *reason)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Rekey rk = ROOMVPN__V1__REKEY__INIT;
+
+	if (!t->stream)
+		return;
+	rk.peer_id = t->peer_id;
+	rk.reason = (char *)reason;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY;
+	ev.rekey = &rk;
+	rv_stream_send(t->stream, &ev.base);
+	t->rekey_asked_ns = rv_control_now_mono();
+}
+
+/* The room's settings, whole, as ConfigUpdate; -1 when out of memory. The
+ * DNS servers and routes come from the store's record: @r. */
+static int push_config(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r, const char *dns)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__ConfigUpdate cu = ROOMVPN__V1__CONFIG_UPDATE__INIT;
+	struct rv_room_net net;
+
+	if (rv_room_net_export(r, dns, &net) < 0)
+		return -1;
+	cu.seq = ++t->config_seq;
+	cu.mtu = r->mtu;
+	cu.keepalive_s = r->keepalive_s;
+	cu.network = true;
+	cu.n_dns_servers = net.n_dns;
+	cu.dns_servers = net.dns;
+	cu.dns_search = net.search;
+	cu.n_routes = net.n_routes;
+	cu.routes = net.routes;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG;
+	ev.config = &cu;
+	rv_stream_send(t->stream, &ev.base);
+	rv_room_net_release(&net);
+	return 0;
+}
+
+void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r,
+			    const char *dns)
+{
+	const struct rv_tunnel_room *room = t->room;
+
+	if (!t->stream)
+		return;
+	if ((room->mtu != t->mtu || room->keepalive_s != t->keepalive_s ||
+	     room->net_tag != t->net_tag) &&
+	    push_config(t, r, dns) < 0)
+		return; /* out of memory: try again on the next change or Hello */
+	if (room->key_tag != t->key_tag) {
+		rv_log(RV_LOG_INFO, "room key of %s rotated: peer-id %u asked to re-key",
+		       room->name, t->peer_id);
+		rv_keepalive_push_rekey(t, "the room key was rotated");
+	}
+	rv_tunnels_client_synced(t);
+}
+
+/* ---- Hello ------------------------------------------------------------- */
+
+static int is_member(struct rv_store *s, uint64_t room, uint64_t dev)
+{
+	char k[64];
+	void *v = NULL;
+	size_t vl;
+	int rc = rv_store_get(
+	    s, k, (size_t)snprintf(k, sizeof(k), "m/%016" PRIx64 "/%016" PRIx64, room, dev), &v,
+	    &vl);
+
+	free(v);
+	return rc; /* 0 member, 1 not, -1 error */
+}
+
+/* A Hello for a peer-id the registry does not know (lock held). After a
+ * control-plane restart the data plane may still run the caller's tunnel
+ * (dp_sync.c adopts those it can): it is re-registered if the data plane
+ * runs that peer-id in @room for the caller's VIP (@vip, read from the
+ * store before). Any other peer-id is never bound; the member's stream is
+ * kept (its tunnel ended while it was away): it joins the device's entry of
+ * the room, or a new entry without a peer-id (0) that its next Bootstrap
+ * fills. */
+static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+			      const Roomvpn__V1__Hello *h, const Roomvpn__V1__RoomRecord *room,
+			      uint32_t vip, char *msg, size_t msglen)
+{
+	uint64_t dev = ctx->who.device_id;
+	unsigned quota = ctx->ctl->cfg.max_tunnels_per_user, cap = ctx->ctl->cfg.max_tunnels;
+	bool runs = h->peer_id && h->peer_id <= RV_TUNNELS_PEER_ID_MAX && vip &&
+		    rv_dp_sync_runs(h->peer_id, room->id, vip);
+	struct rv_tunnel *t = runs ? NULL : rv_tunnels_find_rd(room->id, dev);
+
+	if (t) { /* its own tunnel of this room */
+		rv_tunnels_bind(t, s);
+		t->last_hb_ns = rv_control_now_mono();
+		return GRPC_STATUS_OK;
+	}
+	if ((cap && rv_tunnels_count() >= cap) ||
+	    (!runs && quota && rv_tunnels_of_user(ctx->who.user_id) >= quota) ||
+	    !(t = rv_tunnels_add(room, dev, ctx->who.user_id, runs ? h->peer_id : 0))) {
+		snprintf(msg, msglen, "no tunnel with peer-id %u in room %s for this device",
+			 h->peer_id, h->room);
+		return GRPC_STATUS_NOT_FOUND;
+	}
+	rv_tunnels_bind(t, s);
+	t->last_hb_ns = rv_control_now_mono();
+	if (runs)
+		rv_log(RV_LOG_INFO, "tunnel peer-id %u of %s (device %" PRIu64 ") in room %s adopted",
+		       h->peer_id, ctx->who.username, dev, room->name);
+	else
+		rv_log(RV_LOG_INFO,
+		       "keepalive Hello of %s (device %" PRIu64 ") for peer-id %u: no such tunnel "
+		       "in room %s (not bound); the stream waits for its next bootstrap",
+		       ctx->who.username, dev, h->peer_id, room->name);
+	return GRPC_STATUS_OK;
+}
+
+/* The caller's VIP in @room (0: none), read before the lock. */
+static uint32_t member_vip(struct rv_store *s, uint64_t room, uint64_t dev)
+{
+	Roomvpn__V1__MemberRecord *m = NULL;
+	char k[64];
+	uint32_t vip = 0;
+
+	snprintf(k, sizeof(k), "m/%016" PRIx64 "/%016" PRIx64, room, dev);
+	if (rv_store_get_msg(s, k, &roomvpn__v1__member_record__descriptor,
+			     (ProtobufCMessage **)&m) == 0 && m) {
+		vip = m->virtual_ip;
+		roomvpn__v1__member_record__free_unpacked(m, NULL);
+	}
+	return vip;
+}
+
+static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+			      const Roomvpn__V1__Hello *h, char *msg, size_t msglen)
+{
+	Roomvpn__V1__RoomRecord *room = NULL;
+	grpc_status_code st = GRPC_STATUS_OK;
+	uint64_t dev = ctx->who.device_id;
+
+	snprintf(ctx->target, sizeof(ctx->target), "%s", h->room);
+	int rc = rv_rooms_load(ctx->ctl->store, h->room, &room);
+	if (rc != 0) {
+		snprintf(msg, msglen, rc < 0 ? "store error (see the server log)"
+					     : "room %s was deleted", h->room);
+		return rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND;
+	}
+	/* store reads first, never under the registry lock */
+	int member = is_member(ctx->ctl->store, room->id, dev);
+	uint32_t vip = member == 0 ? member_vip(ctx->ctl->store, room->id, dev) : 0;
+	rv_tunnels_lock();
+	struct rv_tunnel *t = rv_tunnels_find_owned(h->peer_id, dev, room->id);
+	if (t) {
+		rv_tunnels_bind(t, s);
+		t->last_hb_ns = rv_control_now_mono();
+		rv_tunnels_room_note(room);
+		rv_keepalive_push_room(t, room, ctx->ctl->cfg.dns); /* changes while away */
+	} else if (rv_tunnels_find(h->peer_id)) { /* another device's, or another room's */
+		rv_log(RV_LOG_WARN,
+		       "keepalive Hello refused: %s (device %" PRIu64 ") named peer-id %u, "
+		       "not its tunnel in room %s",
+		       ctx->who.username, dev, h->peer_id, room->name);
+		snprintf(msg, msglen, "no tunnel with peer-id %u in room %s for this device",
+			 h->peer_id, h->room);
+		st = GRPC_STATUS_NOT_FOUND;
+	} else if (member != 0) {
+		snprintf(msg, msglen,
+			 "this device is no longer a member of room %s (kicked or left)", h->room);
+		st = GRPC_STATUS_NOT_FOUND;
+	} else {
+		st = adopt(ctx, s, h, room, vip, msg, msglen);
+	}
+	rv_tunnels_unlock();
+	roomvpn__v1__room_record__free_unpacked(room, NULL);
+	return st;
+}
+
+/* ---- Heartbeat --------------------------------------------------------- */
+
+bool rv_keepalive_heartbeat_seen(struct rv_stream *s)
+{
+	rv_tunnels_lock();
+	struct rv_tunnel *t = rv_tunnels_find_stream(s);
+	if (t)
+		t->last_hb_ns = rv_control_now_mono(); /* timers.c re-arms lazily */
+	rv_tunnels_unlock();
+	return t != NULL;
+}
+
+static grpc_status_code heartbeat(struct rv_stream *s, const Roomvpn__V1__Heartbeat *hb)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Heartbeat reply = ROOMVPN__V1__HEARTBEAT__INIT;
+
+	reply.seq = hb->seq;
+	reply.time_unix_ms = rv_control_now_real() / 1000000u;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT;
+	ev.heartbeat = &reply;
+	rv_stream_send(s, &ev.base);
+	rv_keepalive_heartbeat_seen(s);
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
+				   const ProtobufCMessage *req, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__KeepaliveRequest *r = (const void *)req;
+
+	if (!r) { /* the client closed its side: so do we */
+		rv_stream_finish(s, GRPC_STATUS_OK, "");
+		return GRPC_STATUS_OK;
+	}
+	switch (r->body_case) {
+	case ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HELLO:
+		return hello(ctx, s, r->hello, msg, msglen);
+	case ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HEARTBEAT:
+		return heartbeat(s, r->heartbeat);
+	case ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_ACK:
+		rv_log(RV_LOG_INFO,
+		       "tunnel settings update %" PRIu64 " applied by %s (device %" PRIu64 ")",
+		       r->ack->seq, ctx->who.username, ctx->who.device_id);
+		return GRPC_STATUS_OK;
+	default:
+		snprintf(msg, msglen, "KeepaliveRequest without a body");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+}
+
+static void on_end(struct rv_rpc_ctx *ctx, struct rv_stream *s, bool cancelled)
+{
+	(void)ctx, (void)cancelled;
+	rv_tunnels_lock();
+	for (struct rv_tunnel *t; (t = rv_tunnels_find_stream(s));)
+		rv_tunnels_bind(t, NULL); /* the pointer is never used again */
+	rv_tunnels_unlock();
+}
+
+const struct rv_stream_ops rv_keepalive_ops = {
+    .on_message = on_message,
+    .on_end = on_end,
+};

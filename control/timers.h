@@ -1,0 +1,30 @@
+/* Tunnel timers: one deadline-ordered heap (a binary min-heap under the
+ * registry lock) swept by one thread. A tunnel's deadline is the earliest of
+ * stream_deadline (bootstrapped, no keepalive stream yet), heartbeat_timeout
+ * (since its last heartbeat) and rekey_interval (its key's age, while a
+ * stream can be asked). Heartbeats only write their tunnel's timestamp: the
+ * heap holds a deadline that can only be early, and the sweeper re-computes
+ * it when it comes up (lazy re-arm), so a heartbeat costs O(1). */
+#ifndef RV_TIMERS_H
+#define RV_TIMERS_H
+
+#include <stdint.h>
+
+struct rv_control;
+struct rv_tunnel;
+
+/* (Re)compute @t's deadline and place it in the heap (lock held); events
+ * that can make a deadline earlier call it (bind, re-key). */
+void rv_timers_arm(struct rv_tunnel *t);
+/* Take @t out of the heap (lock held). */
+void rv_timers_cancel(struct rv_tunnel *t);
+
+/* Expire what is due at @now (lock held): tunnels past stream_deadline or
+ * heartbeat_timeout end, streams whose key is too old are asked to re-key.
+ * The sweeper thread calls it; exported for tests. */
+void rv_timers_sweep(struct rv_control *ctl, uint64_t now);
+
+void rv_timers_start(struct rv_control *ctl);
+void rv_timers_stop(void);
+
+#endif

@@ -1,0 +1,160 @@
+/* The tunnel registry: every running tunnel (a device's membership carried
+ * by the data plane), with no fixed cap.
+ *
+ * Structure: chained hash tables under ONE mutex (rv_tunnels_lock), keyed by
+ * peer-id, by (room, device), by keepalive stream, plus a room table whose
+ * entries hold the room's settings and routes once (not per tunnel) and the
+ * list of the room's tunnels (events reach exactly them), and a per-user
+ * count (quota). Why a mutex and not liburcu's cds_lfht: every operation is
+ * a few pointer moves (no I/O and no store access is ever done under the
+ * lock: data-plane work goes to dp_sync.c, store reads happen before), most
+ * operations write (heartbeat timestamps, stream binding), and a stream
+ * pointer must not be used after its on_end: a lock makes that rule simple;
+ * at 10,000 heartbeats/s the lock is held ~1 % of the time.
+ *
+ * Memory: sizeof(struct rv_tunnel) (~480 bytes, mostly the 256-byte key
+ * material) + 3 hash links' share of buckets (≤ 48 bytes) per tunnel; a
+ * room entry (~400 bytes) per room with tunnels. docs/control.md.
+ *
+ * Functions marked "lock held" must be called with rv_tunnels_lock() held. */
+#ifndef RV_TUNNELS_H
+#define RV_TUNNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cipher.h"
+#include "control.h"
+#include "dataplane.pb-c.h"
+#include "roomvpn/v1/room_store.pb-c.h"
+
+/* The largest peer-id (24 bits; 0xFFFFFF is reserved). */
+#define RV_TUNNELS_PEER_ID_MAX 0xFFFFFEu
+#define RV_TUNNELS_ROUTES_MAX  16 /* = RV_ROOM_ROUTES_MAX */
+
+/* A room with tunnels: its settings as last seen, shared by its tunnels. */
+struct rv_tunnel_room {
+	uint64_t id;
+	char name[64];
+	uint32_t subnet, prefix_len, mtu, keepalive_s;
+	uint64_t key_tag, net_tag, routes_tag; /* room key, DNS+routes, routes */
+	size_t n_routes;
+	Roomvpn__Dataplane__V1__Route routes[RV_TUNNELS_ROUTES_MAX];
+	struct rv_tunnel *head; /* its tunnels (room_next list) */
+	uint64_t sync_gen;      /* dp_sync.c: in the resync being built */
+	unsigned n;
+	struct rv_tunnel_room *next; /* hash chain */
+};
+
+struct rv_tunnel {
+	uint64_t room_id, device, user;
+	uint32_t peer_id; /* 0: a stream waiting for its next bootstrap */
+	struct rv_tunnel_room *room;
+	struct rv_stream *stream; /* the open keepalive stream, or NULL */
+	uint8_t key_id;		  /* the data plane's sealing key-id */
+	uint64_t keyed_ns;	  /* when that key was installed (monotonic) */
+	uint64_t rekey_asked_ns;  /* when the client was last asked to re-key */
+	uint64_t last_hb_ns;	  /* last Hello/Heartbeat (0: none in this process) */
+	uint64_t created_ns;	  /* registered (monotonic) */
+	/* the room settings the client has (tags as in struct rv_tunnel_room) */
+	uint32_t mtu, keepalive_s;
+	uint64_t key_tag, net_tag, config_seq;
+	/* what the data plane was given (memory only; wiped when replaced) */
+	bool keyed, repushed;
+	uint64_t key_ns; /* when recorded (monotonic) */
+	uint32_t vip;
+	enum rv_cipher suite;
+	uint8_t push_key_id;
+	struct rv_key_material km;
+	/* registry links (tunnels.c) and the timer (timers.c) */
+	struct rv_tunnel *next_peer, *next_rd, *next_stream, *room_prev, *room_next;
+	size_t timer_idx; /* position in the deadline heap (SIZE_MAX: none) */
+	uint64_t timer_at;
+};
+
+void rv_tunnels_lock(void);
+void rv_tunnels_unlock(void);
+
+/* Lookups (lock held). find_owned: tunnel @peer_id if it is @device's in
+ * room @room, else NULL: the one ownership check behind Hello, Bootstrap's
+ * re-key and End. */
+struct rv_tunnel *rv_tunnels_find(uint32_t peer_id);
+struct rv_tunnel *rv_tunnels_find_owned(uint32_t peer_id, uint64_t device, uint64_t room);
+struct rv_tunnel *rv_tunnels_find_rd(uint64_t room, uint64_t device);
+struct rv_tunnel *rv_tunnels_find_stream(const struct rv_stream *s);
+struct rv_tunnel_room *rv_tunnels_room(uint64_t room);
+unsigned rv_tunnels_of_user(uint64_t user);
+size_t rv_tunnels_count(void);
+
+/* A new tunnel of (@r, @device, @user) with @peer_id (lock held), or NULL
+ * (out of memory). The room entry is made or refreshed from @r. No quota or
+ * cap check here: rv_tunnels_register does those. */
+struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t device,
+				 uint64_t user, uint32_t peer_id);
+/* Give @t another peer-id (lock held): re-indexed. */
+void rv_tunnels_rename(struct rv_tunnel *t, uint32_t peer_id);
+/* Bind @t to keepalive stream @s (NULL: unbind) (lock held). */
+void rv_tunnels_bind(struct rv_tunnel *t, struct rv_stream *s);
+/* Unlink and free @t, key material wiped (lock held). */
+void rv_tunnels_remove(struct rv_tunnel *t);
+/* The room entry's settings from @r (lock held); NULL if no tunnel there. */
+struct rv_tunnel_room *rv_tunnels_room_note(const Roomvpn__V1__RoomRecord *r);
+/* The client-side view of @t is now its room's (lock held). */
+void rv_tunnels_client_synced(struct rv_tunnel *t);
+
+/* Visit every tunnel (lock held); @fn must not add or remove tunnels. */
+void rv_tunnels_each(void (*fn)(struct rv_tunnel *t, void *arg), void *arg);
+
+/* ---- Registry operations (take the lock themselves) ------------------- */
+
+/* Register a new tunnel of (room, device): OK, its fresh random peer-id in
+ * *peer_id and the member's previous one in *old (0 if none), which it
+ * replaces (its stream stays attached). RESOURCE_EXHAUSTED with a message
+ * and a log line at cfg.max_tunnels_per_user or cfg.max_tunnels. */
+grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r,
+				     uint64_t device, uint64_t user, uint32_t *peer_id,
+				     uint32_t *old, char *msg, size_t msglen);
+bool rv_tunnels_owned_by(uint32_t peer_id, uint64_t device, uint64_t room);
+
+/* What a tunnel's data-plane session was set up with (memory only). */
+struct rv_tunnel_keys {
+	uint32_t vip;
+	enum rv_cipher suite;
+	uint8_t key_id;
+	const struct rv_key_material *km; /* copied */
+};
+void rv_tunnels_set_key(uint32_t peer_id, const struct rv_tunnel_keys *k);
+void rv_tunnels_clear_key(uint32_t peer_id);
+/* Re-key of the device's own tunnel: 0 and the next key-id, or -1. */
+int rv_tunnels_rekey_begin(uint64_t device, uint64_t room, uint32_t peer_id, uint8_t *next);
+void rv_tunnels_rekey_done(uint32_t peer_id, uint8_t key_id);
+
+/* TunnelService.End of the device's own tunnel (see tunnel.h): NOT_FOUND
+ * when it has none such (nothing removed). */
+grpc_status_code rv_tunnels_end(struct rv_control *ctl, uint64_t room, const char *room_name,
+				uint64_t device, uint32_t peer_id, char *msg, size_t msglen);
+
+/* Remove @t (lock held): its data-plane session goes (dp_sync), its stream
+ * gets a Kick with @reason (@kick) or just ends. */
+void rv_tunnels_drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason, bool kick);
+
+/* ---- Events, raised by the RPC that made the change, after the store
+ * write succeeded; each reaches exactly the affected tunnels. ---------- */
+
+/* Device @device is no longer a member of @room (Kick, Leave, its user
+ * disabled or deleted): its tunnel ends with a Kick. Also installed as
+ * ctl->on_member_removed (rooms.c raises it for every removed membership). */
+void rv_tunnels_member_left(struct rv_control *ctl, uint64_t room, uint64_t device);
+/* Room @room was deleted: every tunnel of it ends with a Kick. */
+void rv_tunnels_room_deleted(struct rv_control *ctl, uint64_t room);
+/* Room @r's settings, DNS, routes or key changed: its tunnels' streams get
+ * ConfigUpdate / Rekey, the data plane the new routes. */
+void rv_tunnels_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r);
+
+/* Installs ctl->on_member_removed and starts timers.c and dp_sync.c;
+ * _fini stops them and frees the registry (before the store closes). */
+void rv_tunnels_init(struct rv_control *ctl);
+void rv_tunnels_fini(struct rv_control *ctl);
+
+#endif
