@@ -256,8 +256,9 @@ void dpctl_show_trace(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Trace
 		id_str("peer-id", r->peer_id, peer, sizeof(peer));
 		id_str("room", r->room_id, room, sizeof(room));
 		uint64_t dt = r->time_ns - t0;
-		printf("  %02" PRIu64 ":%02" PRIu64 ".%06" PRIu64 " lcore %-2u %-8s ", dt / 60000000000ull,
-		       dt / 1000000000ull % 60, dt / 1000 % 1000000, r->lcore, r->stage);
+		printf("  %02" PRIu64 ":%02" PRIu64 ".%06" PRIu64 " lcore %-2u %-8s ",
+		       (uint64_t)(dt / 60000000000u), (uint64_t)(dt / 1000000000u % 60),
+		       (uint64_t)(dt / 1000 % 1000000), r->lcore, r->stage);
 		if (strcmp(r->decision, "drop") == 0)
 			printf("drop: %s", r->reason);
 		else if (strcmp(r->decision, "handoff") == 0)

@@ -206,6 +206,10 @@ static void broadcast(struct rv_dp_worker *w, struct seal_list *l, struct rte_mb
 		struct rte_mbuf *c = rte_pktmbuf_copy(m, rv_dp.pool, 0, UINT32_MAX);
 		if (unlikely(!c)) { /* counted; the original goes on to the others */
 			rv_stats_drop(w->st, RV_DROP_NO_MBUF);
+			if (unlikely(w->tracing) && rv_job(m)->trace)
+				rv_trace_add(w->lcore, w->now_ns, rv_job(m)->trace, RV_STAGE_ROUTE,
+					     RV_TD_DROP, RV_DROP_NO_MBUF, s->peer_id, s->room_id,
+					     d->peer_id);
 			continue;
 		}
 		w->st->broadcast_copies++;
