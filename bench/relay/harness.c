@@ -131,7 +131,7 @@ int rh_populate(struct rh *h, uint32_t n, uint32_t rooms)
 	for (uint32_t i = 0; i < n; i++) {
 		s.peer_id = i;
 		s.room_id = i % rooms;
-		s.vip = OVERLAY + i / rooms + 1;
+		s.vip = OVERLAY + i / rooms + 2; /* .1 is the room's server address */
 		s.addr =
 		    (struct rv_outer_addr){.kind = RV_ADDR_UDP, .ip = MEMBER_NET + i, .port = 5000};
 		if (rv_st_batch_session(b, &s, err, sizeof(err)) < 0)
@@ -260,7 +260,7 @@ static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t pe
 
 uint32_t rh_vip(const struct rh *h, uint32_t i)
 {
-	return OVERLAY + i / h->n_rooms + 1;
+	return OVERLAY + i / h->n_rooms + 2;
 }
 
 struct rte_mbuf *rh_packet(struct rh *h, uint32_t src, uint32_t payload)

@@ -46,7 +46,7 @@ int rh_eal_init(const char *prog, const char *file_prefix, unsigned n_lcores, un
 /* Ports, rings, tables (the caller becomes the writer). */
 int rh_setup(struct rh *h, const struct rh_config *cfg);
 /* @n sessions (peer-ids 0..n-1) spread over @rooms rooms; session i's
- * virtual IP is host (i / rooms) + 1 of room (i % rooms). Replaces all
+ * virtual IP is host (i / rooms) + 2 of room (i % rooms). Replaces all
  * (full resync). */
 int rh_populate(struct rh *h, uint32_t n, uint32_t rooms);
 /* Build one packet from session @src to the session after it in its room,

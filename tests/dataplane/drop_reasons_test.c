@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 				.n_mbufs = 8191,
 				.ring_size = 1024,
 				.cipher = RV_CIPHER_AES_256_GCM};
-	/* sessions 0, 2, 4 in room 0 (virtual IPs .1 .2 .3), 1, 3, 5 in room 1 */
+	/* sessions 0, 2, 4 in room 0 (virtual IPs .2 .3 .4), 1, 3, 5 in room 1 */
 	if (rh_setup(&h, &cfg) < 0 || rh_populate(&h, 6, 2) < 0)
 		return 2;
 	w = &rv_dp.w[0];
