@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "agent_proto.h"
+#include "agent_trace.h"
 #include "session_table.h"
 #include "static_key.h"
 #include "stats.h"
@@ -473,6 +474,7 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 	rv_response resp = ROOMVPN__DATAPLANE__V1__RESPONSE__INIT;
 	Roomvpn__Dataplane__V1__Stats st = ROOMVPN__DATAPLANE__V1__STATS__INIT;
 	Roomvpn__Dataplane__V1__TcpStats tcp = ROOMVPN__DATAPLANE__V1__TCP_STATS__INIT;
+	Roomvpn__Dataplane__V1__Trace tr = ROOMVPN__DATAPLANE__V1__TRACE__INIT;
 	struct reply rp = {.status = ST(OK)};
 	rv_request *req = roomvpn__dataplane__v1__request__unpack(NULL, len, body);
 	if (!req) {
@@ -495,6 +497,13 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 		do_read_stats(req->read_stats, &st, &tcp, &rp);
 		if (rp.status == ST(OK))
 			resp.stats = &st;
+	} else if (rp.status == ST(OK) && rv_agent_trace_request(req)) {
+		if (rv_agent_trace_apply(req, &tr) < 0) {
+			rp.status = ST(RESOURCE_EXHAUSTED);
+			snprintf(rp.msg, sizeof(rp.msg), "out of memory reading the trace");
+		} else if (req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_TRACE_SHOW) {
+			resp.trace = &tr;
+		}
 	} else if (rp.status == ST(OK)) {
 		do_table_op(req, &rp);
 	}
@@ -512,5 +521,6 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 		rc = rv_agent_pack(&resp.base, out, outlen);
 	}
 	stats_free(&st);
+	rv_agent_trace_free(&tr);
 	return rc;
 }

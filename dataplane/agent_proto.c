@@ -429,6 +429,24 @@ static rv_status check_resync(const Roomvpn__Dataplane__V1__Resync *r, char *err
 	return check_resync_vips(r, err, errlen);
 }
 
+static rv_status check_trace_start(const Roomvpn__Dataplane__V1__TraceStart *t, char *err,
+				   size_t errlen)
+{
+	if (t->count > 1000) {
+		snprintf(err, errlen, "trace count %u out of range 0..1000", t->count);
+		return ST(INVALID_ARGUMENT);
+	}
+	if (t->by_peer && t->peer_id > 0xFFFFFEu) {
+		snprintf(err, errlen, "peer_id %u out of range 0..0xFFFFFE", t->peer_id);
+		return ST(INVALID_ARGUMENT);
+	}
+	if (t->by_peer && t->room_id) {
+		snprintf(err, errlen, "trace by peer-id or by room, not both");
+		return ST(INVALID_ARGUMENT);
+	}
+	return ST(OK);
+}
+
 rv_status rv_agent_check_request(const rv_request *req, char *err, size_t errlen)
 {
 	switch (req->body_case) {
@@ -457,7 +475,11 @@ rv_status rv_agent_check_request(const rv_request *req, char *err, size_t errlen
 		}
 		return ST(OK);
 	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS:
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_TRACE_STOP:
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_TRACE_SHOW:
 		return ST(OK);
+	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_TRACE_START:
+		return check_trace_start(req->trace_start, err, errlen);
 	case ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC:
 		return check_resync(req->resync, err, errlen);
 	default:

@@ -175,8 +175,9 @@ static void fill_arp(struct rte_mbuf *m, uint16_t op, const struct rte_ether_add
 static void send_raw(struct rte_mbuf *m)
 {
 	rv_job(m)->kind = RV_JOB_TX_RAW;
+	rv_job(m)->trace = 0;
 	if (rte_ring_mp_enqueue(rv_dp.w[0].jobs, m) < 0) {
-		rv_stats_drop(rv_stats_lcore(rte_lcore_id()), RV_DROP_TX_FULL);
+		rv_stats_drop(rv_stats_lcore(rte_lcore_id()), RV_DROP_RING_FULL);
 		rte_pktmbuf_free(m);
 	}
 }
@@ -204,7 +205,7 @@ static void handle_arp(struct rte_mbuf *m, uint64_t now)
 	if (m->data_len < sizeof(*eh) + sizeof(*ah) ||
 	    ah->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
 	    ah->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
-		rv_stats_drop(st, RV_DROP_ARP);
+		rv_stats_drop(st, RV_DROP_ARP_NOT_FOR_US);
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -212,7 +213,7 @@ static void handle_arp(struct rte_mbuf *m, uint64_t now)
 	uint32_t tip = rte_be_to_cpu_32(ah->arp_data.arp_tip);
 	uint16_t op = rte_be_to_cpu_16(ah->arp_opcode);
 	if (tip != rv_dp.cfg.ip || sip == 0) {
-		rv_stats_drop(st, RV_DROP_ARP);
+		rv_stats_drop(st, RV_DROP_ARP_NOT_FOR_US);
 		rte_pktmbuf_free(m);
 		return;
 	}

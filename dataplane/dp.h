@@ -15,6 +15,7 @@
 #include <rte_ring.h>
 
 #include "stats.h"
+#include "trace.h"
 
 #define RV_DP_BURST	  32
 #define RV_DP_MAX_WORKERS 16
@@ -53,6 +54,7 @@ struct rv_job {
 	uint16_t src_port; /* host order */
 	uint32_t src_ip;   /* host order */
 	uint32_t peer_id;
+	uint32_t trace; /* trace id (trace.h), 0 = not traced */
 };
 
 extern int rv_job_offset;
@@ -78,6 +80,8 @@ struct rv_dp_worker {
 	struct rv_dp_tx tx;
 	bool tcp_queued;
 	uint64_t arp_refresh_ns; /* last time this worker asked to refresh an entry */
+	bool tracing;		 /* rv_trace armed at the start of this pass */
+	uint64_t drop_log_ns;	 /* last debug line about a drop */
 } __rte_cache_aligned;
 
 struct rv_dp {
@@ -96,6 +100,8 @@ struct rv_dp {
 extern struct rv_dp rv_dp;
 /* Microseconds an idle lcore sleeps (0 = busy-poll, the default). */
 extern unsigned rv_dp_idle_sleep_us;
+/* Log drops (debug level, at most one line per 100 ms per worker). */
+extern bool rv_dp_log_drops;
 
 /* setup (main thread) */
 int rv_dp_setup(const struct rv_dp_config *cfg, char *err, size_t errlen);
@@ -117,8 +123,32 @@ unsigned rv_rx_classify(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned
 /* Run OPEN jobs (any mix of UDP and TCP) and SEAL jobs; transmits. */
 void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n);
 void rv_relay_seal_jobs(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n);
-/* Pass @m to worker @to's inbox (counted); frees and counts on a full ring. */
-void rv_relay_handoff(struct rv_dp_worker *w, unsigned to, struct rte_mbuf *m);
+/* Pass @m to worker @to's inbox at @stage (counted); drops it on a full ring. */
+void rv_relay_handoff(struct rv_dp_worker *w, unsigned to, struct rte_mbuf *m,
+		      enum rv_trace_stage stage);
+
+/* The one way the packet path drops @m: counted under @why, recorded if
+ * the packet is traced, logged at debug level (rate-limited), freed. */
+void rv_dp_drop_note(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_trace_stage stage,
+		     enum rv_drop why);
+static inline void rv_dp_drop(struct rv_dp_worker *w, struct rte_mbuf *m,
+			      enum rv_trace_stage stage, enum rv_drop why)
+{
+	rv_stats_drop(w->st, why);
+	if (unlikely(w->tracing | rv_dp_log_drops))
+		rv_dp_drop_note(w, m, stage, why);
+	rte_pktmbuf_free(m);
+}
+/* Record stage @stage of @m if it is traced (call only when w->tracing). */
+static inline void rv_dp_trace(struct rv_dp_worker *w, struct rte_mbuf *m,
+			       enum rv_trace_stage stage, enum rv_trace_decision d, uint32_t room,
+			       uint32_t arg)
+{
+	const struct rv_job *j = rv_job(m);
+	if (j->trace)
+		rv_trace_add(w->lcore, w->now_ns, j->trace, stage, d, RV_OK, j->peer_id, room,
+			     arg);
+}
 
 /* transmit */
 void rv_tx_queue(struct rv_dp_worker *w, struct rte_mbuf *m);

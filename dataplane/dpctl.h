@@ -61,5 +61,8 @@ void dpctl_json_str(const char *s);
 void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st);
 void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st);
 void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st);
+/* Output of `trace show`: per packet, one line per stage (like VPP's
+ * show trace); @tr may be NULL (nothing recorded). */
+void dpctl_show_trace(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Trace *tr);
 
 #endif

@@ -188,6 +188,57 @@ static int cmd_read(const struct ctl *ctl, int argc, const char *what)
 	return rc;
 }
 
+/* trace start [--count N] [--peer-id P | --room R] | stop | show */
+static int cmd_trace(const struct ctl *ctl, int argc, char **argv)
+{
+	Roomvpn__Dataplane__V1__TraceStart start = ROOMVPN__DATAPLANE__V1__TRACE_START__INIT;
+	Roomvpn__Dataplane__V1__TraceStop stop = ROOMVPN__DATAPLANE__V1__TRACE_STOP__INIT;
+	Roomvpn__Dataplane__V1__TraceShow show = ROOMVPN__DATAPLANE__V1__TRACE_SHOW__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	const char *sub = argc > 0 ? argv[0] : "";
+	if (strcmp(sub, "start") == 0) {
+		struct opt o[] = {{"count", NULL}, {"peer-id", NULL}, {"room", NULL}};
+		const char *v;
+		if (dpctl_parse_opts(argc - 1, argv + 1, o, N(o)))
+			return EXIT_USAGE;
+		if ((v = dpctl_opt_get(o, N(o), "count")) &&
+		    dpctl_parse_num("--count", v, 1000, &start.count))
+			return EXIT_USAGE;
+		if ((v = dpctl_opt_get(o, N(o), "peer-id"))) {
+			if (dpctl_parse_num("--peer-id", v, 0xFFFFFE, &start.peer_id))
+				return EXIT_USAGE;
+			start.by_peer = true;
+		}
+		if ((v = dpctl_opt_get(o, N(o), "room"))) {
+			if (start.by_peer)
+				return dpctl_usage_error("%s", "--peer-id and --room exclude each other");
+			if (dpctl_parse_num("--room", v, UINT32_MAX, &start.room_id) ||
+			    start.room_id == 0)
+				return dpctl_usage_error("%s", "--room needs a room ID (not 0)");
+		}
+		req.body_case = REQ(TRACE_START);
+		req.trace_start = &start;
+		return dpctl_call_simple(ctl, &req);
+	}
+	if (strcmp(sub, "stop") == 0 && argc == 1) {
+		req.body_case = REQ(TRACE_STOP);
+		req.trace_stop = &stop;
+		return dpctl_call_simple(ctl, &req);
+	}
+	if (strcmp(sub, "show") != 0 || argc != 1)
+		return dpctl_usage_error("%s", "usage: trace start [--count N] [--peer-id P | --room R] | "
+					       "trace stop | trace show");
+	pb_response *resp = NULL;
+	req.body_case = REQ(TRACE_SHOW);
+	req.trace_show = &show;
+	int rc = dpctl_call(ctl, &req, &resp);
+	if (rc == EXIT_OK)
+		dpctl_show_trace(ctl, resp->trace);
+	if (resp)
+		roomvpn__dataplane__v1__response__free_unpacked(resp, NULL);
+	return rc;
+}
+
 /* ---- resync: session file -> Resync ---- */
 
 struct resync_mem {
@@ -313,6 +364,8 @@ int dpctl_run_command(const struct ctl *ctl, int argc, char **argv)
 		return cmd_read(ctl, argc - 1, cmd);
 	if (strcmp(cmd, "resync") == 0)
 		return cmd_resync(ctl, argc - 1, argv + 1);
+	if (strcmp(cmd, "trace") == 0)
+		return cmd_trace(ctl, argc - 1, argv + 1);
 	if (strcmp(cmd, "room") == 0 || strcmp(cmd, "session") == 0 || strcmp(cmd, "key") == 0)
 		return dpctl_usage_error("unknown subcommand \"%s\"", sub);
 	return dpctl_usage_error("unknown command \"%s\"", cmd);

@@ -1,6 +1,7 @@
 /* roomvpn-dpctl output: tables for people, JSON (--json) for scripts. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "dpctl.h"
 
@@ -203,4 +204,75 @@ void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 	       t->frames_refused, t->frames_out, t->out_dropped_slow, t->out_dropped_gone,
 	       t->max_conns, t->refused_full, t->refused_fds, t->shed_handshake, t->shed_idle,
 	       t->shed_unauth, t->frames_oversize);
+}
+
+static void id_str(const char *what, uint32_t v, char *buf, size_t len)
+{
+	if (v == 0xFFFFFFFFu)
+		buf[0] = 0;
+	else
+		snprintf(buf, len, " %s %u", what, v);
+}
+
+static void trace_json(const Roomvpn__Dataplane__V1__Trace *tr)
+{
+	printf("{\"armed\":%s,\"lost\":%u,\"records\":[", tr && tr->armed ? "true" : "false",
+	       tr ? tr->lost : 0);
+	for (size_t i = 0; tr && i < tr->n_record; i++) {
+		const Roomvpn__Dataplane__V1__TraceRecord *r = tr->record[i];
+		printf("%s{\"packet\":%u,\"lcore\":%u,\"time_ns\":%" PRIu64 ",\"stage\":", i ? "," : "",
+		       r->packet, r->lcore, r->time_ns);
+		dpctl_json_str(r->stage);
+		printf(",\"decision\":");
+		dpctl_json_str(r->decision);
+		printf(",\"reason\":");
+		dpctl_json_str(r->reason);
+		printf(",\"peer_id\":%" PRId64 ",\"room_id\":%" PRId64 ",\"arg\":%u}",
+		       r->peer_id == 0xFFFFFFFFu ? -1 : (int64_t)r->peer_id,
+		       r->room_id == 0xFFFFFFFFu ? -1 : (int64_t)r->room_id, r->arg);
+	}
+	printf("]}\n");
+}
+
+void dpctl_show_trace(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Trace *tr)
+{
+	if (ctl->json) {
+		trace_json(tr);
+		return;
+	}
+	if (!tr || tr->n_record == 0) {
+		printf("No packets traced%s.\n", tr && tr->armed ? " yet (tracing is on)" : "");
+		return;
+	}
+	uint64_t t0 = tr->record[0]->time_ns;
+	for (size_t i = 0; i < tr->n_record; i++)
+		if (tr->record[i]->time_ns < t0)
+			t0 = tr->record[i]->time_ns;
+	for (size_t i = 0; i < tr->n_record; i++) {
+		const Roomvpn__Dataplane__V1__TraceRecord *r = tr->record[i];
+		char peer[24], room[24];
+		if (i == 0 || tr->record[i - 1]->packet != r->packet)
+			printf("%sPacket %u\n", i ? "\n" : "", r->packet);
+		id_str("peer-id", r->peer_id, peer, sizeof(peer));
+		id_str("room", r->room_id, room, sizeof(room));
+		uint64_t dt = r->time_ns - t0;
+		printf("  %02" PRIu64 ":%02" PRIu64 ".%06" PRIu64 " lcore %-2u %-8s ",
+		       (uint64_t)(dt / 60000000000u), (uint64_t)(dt / 1000000000u % 60),
+		       (uint64_t)(dt / 1000 % 1000000), r->lcore, r->stage);
+		if (strcmp(r->decision, "drop") == 0)
+			printf("drop: %s", r->reason);
+		else if (strcmp(r->decision, "handoff") == 0)
+			printf("handoff to worker %u", r->arg);
+		else if (strcmp(r->decision, "deliver") == 0)
+			printf("deliver to peer-id %u", r->arg);
+		else if (strcmp(r->decision, "queued") == 0)
+			printf("queued on the %s", r->arg ? "TCP ring" : "port");
+		else
+			printf("%s", r->decision);
+		printf("%s%s\n", peer, room);
+	}
+	if (tr->lost)
+		printf("\n(%u records lost: a worker's trace ring was full)\n", tr->lost);
+	if (tr->armed)
+		printf("\n(tracing is still on: roomvpn-dpctl trace stop)\n");
 }

@@ -187,6 +187,7 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 			return -1;
 		}
 		rv_log_set_level(l);
+		rv_dp_log_drops = l == RV_LOG_DEBUG;
 		return 0;
 	}
 #ifdef RV_HAVE_AGENT

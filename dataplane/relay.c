@@ -42,12 +42,6 @@ struct seal_list {
 	struct rv_dp_session *d[SEAL_MAX];
 };
 
-static void drop(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_drop why)
-{
-	rv_stats_drop(w->st, why);
-	rte_pktmbuf_free(m);
-}
-
 static void pkt_from_mbuf(struct rte_mbuf *m, struct rv_pkt *p)
 {
 	p->data = rte_pktmbuf_mtod(m, uint8_t *);
@@ -63,10 +57,13 @@ static void mbuf_from_pkt(struct rte_mbuf *m, const struct rv_pkt *p)
 	m->pkt_len = p->len;
 }
 
-void rv_relay_handoff(struct rv_dp_worker *w, unsigned to, struct rte_mbuf *m)
+void rv_relay_handoff(struct rv_dp_worker *w, unsigned to, struct rte_mbuf *m,
+		      enum rv_trace_stage stage)
 {
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, m, stage, RV_TD_HANDOFF, RV_TRACE_NO_ID, to);
 	if (unlikely(rte_ring_mp_enqueue(rv_dp.w[to].jobs, m) < 0)) {
-		drop(w, m, RV_DROP_TX_FULL);
+		rv_dp_drop(w, m, stage, RV_DROP_RING_FULL);
 		return;
 	}
 	w->st->handoffs++;
@@ -98,24 +95,24 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 		struct rv_dp_session *d = l->d[i];
 		struct rv_dp_key *k = rv_dp_tx_key(d);
 		if (unlikely(!k)) {
-			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_TX_KEY);
 			continue;
 		}
 		rv_dp_addr_unpack(atomic_load_explicit(&d->addr, memory_order_relaxed), &addr[n]);
 		if (unlikely(addr[n].kind == RV_ADDR_NONE)) {
-			drop(w, m, RV_DROP_NO_ROUTE);
+			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_ADDRESS);
 			continue;
 		}
 		uint32_t id = atomic_fetch_add_explicit(&k->tx_pid, 1, memory_order_relaxed) + 1;
 		if (unlikely(rv_pid_needs_rekey(id) || id == 0)) {
-			drop(w, m, RV_DROP_PID_EXHAUSTED);
+			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_PID_EXHAUSTED);
 			continue;
 		}
 		bool none = addr[n].kind == RV_ADDR_TCP &&
 			    atomic_load_explicit(&d->tcp_none, memory_order_relaxed);
 		ctx[n] = none ? k->enc_none : k->enc;
 		if (unlikely(!ctx[n])) { /* "none" without the TCP fallback */
-			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_TX_KEY);
 			continue;
 		}
 		kid[n] = k->key_id;
@@ -132,10 +129,15 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 		return;
 	/* Stage: encrypt the burst. */
 	rv_dc_seal_burst(ctx, kid, peer, pid, (uint32_t)(w->wall_ns / 1000000000ull), pp, res, n);
+	if (unlikely(w->tracing))
+		for (unsigned i = 0; i < n; i++)
+			if (res[i] == RV_OK)
+				rv_dp_trace(w, l->m[i], RV_STAGE_SEAL, RV_TD_NEXT, RV_TRACE_NO_ID,
+					    peer[i]);
 	/* Stage: count and transmit. */
 	for (unsigned i = 0; i < n; i++) {
 		if (unlikely(res[i] != RV_OK)) {
-			drop(w, l->m[i], res[i]);
+			rv_dp_drop(w, l->m[i], RV_STAGE_SEAL, res[i]);
 			continue;
 		}
 		mbuf_from_pkt(l->m[i], &pk[i]);
@@ -160,7 +162,7 @@ static void deliver(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 		struct rv_job *j = rv_job(m);
 		j->kind = RV_JOB_SEAL;
 		j->peer_id = d->peer_id;
-		rv_relay_handoff(w, (unsigned)owner, m);
+		rv_relay_handoff(w, (unsigned)owner, m, RV_STAGE_SEAL);
 		return;
 	}
 	if (l->n == SEAL_MAX)
@@ -177,7 +179,7 @@ void rv_relay_seal_jobs(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned
 	for (unsigned i = 0; i < n; i++) {
 		struct rv_dp_session *d = t ? rv_dp_find_peer(t, rv_job(pkts[i])->peer_id) : NULL;
 		if (unlikely(!d || atomic_load_explicit(&d->dead, memory_order_relaxed))) {
-			drop(w, pkts[i], RV_DROP_NO_ROUTE);
+			rv_dp_drop(w, pkts[i], RV_STAGE_SEAL, RV_DROP_DEST_GONE);
 			continue;
 		}
 		deliver(w, &l, pkts[i], d);
@@ -202,8 +204,12 @@ static void broadcast(struct rv_dp_worker *w, struct seal_list *l, struct rte_mb
 		if (d == s || atomic_load_explicit(&d->dead, memory_order_relaxed))
 			continue;
 		struct rte_mbuf *c = rte_pktmbuf_copy(m, rv_dp.pool, 0, UINT32_MAX);
-		if (unlikely(!c)) {
-			rv_stats_drop(w->st, RV_DROP_TX_FULL);
+		if (unlikely(!c)) { /* counted; the original goes on to the others */
+			rv_stats_drop(w->st, RV_DROP_NO_MBUF);
+			if (unlikely(w->tracing) && rv_job(m)->trace)
+				rv_trace_add(w->lcore, w->now_ns, rv_job(m)->trace, RV_STAGE_ROUTE,
+					     RV_TD_DROP, RV_DROP_NO_MBUF, s->peer_id, s->room_id,
+					     d->peer_id);
 			continue;
 		}
 		w->st->broadcast_copies++;
@@ -251,25 +257,34 @@ static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct
 	if (unlikely(it->route != RV_DROP_MALFORMED && it->route != RV_DROP_SPOOFED &&
 		     it->dst_ip == rv_server_ip_of(it->s->room))) { /* e.g. ping the server */
 		enum rv_drop why = rv_server_ip_answer(w, it->m);
-		if (why == RV_OK)
-			deliver(w, l, it->m, it->s);
-		else
-			drop(w, it->m, why);
+		if (why != RV_OK) {
+			rv_dp_drop(w, it->m, RV_STAGE_ROUTE, why);
+			return;
+		}
+		if (unlikely(w->tracing))
+			rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_REPLY, it->s->room_id,
+				    it->s->peer_id);
+		deliver(w, l, it->m, it->s);
 		return;
 	}
 	if (unlikely(it->route != RV_OK)) {
-		drop(w, it->m, it->route);
+		rv_dp_drop(w, it->m, RV_STAGE_ROUTE, it->route);
 		return;
 	}
 	if (!it->dst) {
+		if (unlikely(w->tracing))
+			rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_BROADCAST, it->s->room_id, 0);
 		broadcast(w, l, it->m, it->s);
 		return;
 	}
 	if (unlikely(atomic_load_explicit(&it->dst->dead, memory_order_relaxed))) {
-		drop(w, it->m, RV_DROP_NO_ROUTE);
+		rv_dp_drop(w, it->m, RV_STAGE_ROUTE, RV_DROP_DEST_GONE);
 		return;
 	}
 	w->st->relayed++;
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_DELIVER, it->s->room_id,
+			    it->dst->peer_id);
 	deliver(w, l, it->m, it->dst);
 }
 
@@ -282,9 +297,11 @@ static void on_ping(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 	struct rv_echo e = {
 	    .type = RV_ECHO_REQUEST, .seq = (uint32_t)w->st->pings, .ts_ns = w->now_ns};
 	if (rte_pktmbuf_tailroom(m) + rte_pktmbuf_data_len(m) < RV_ECHO_LEN) {
-		drop(w, m, RV_DROP_TOO_BIG);
+		rv_dp_drop(w, m, RV_STAGE_ROUTE, RV_DROP_TOO_BIG);
 		return;
 	}
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, m, RV_STAGE_ROUTE, RV_TD_REPLY, s->room_id, s->peer_id);
 	m->data_len = m->pkt_len = RV_ECHO_LEN;
 	rv_echo_build(rte_pktmbuf_mtod(m, uint8_t *), RV_ECHO_LEN, &e);
 	deliver(w, l, m, s);
@@ -296,9 +313,13 @@ static void on_echo(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 	struct rv_echo e;
 	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
 	if (rv_echo_parse(p, rte_pktmbuf_data_len(m), &e) < 0) {
-		drop(w, m, RV_DROP_MALFORMED);
+		rv_dp_drop(w, m, RV_STAGE_ROUTE, RV_DROP_MALFORMED);
 		return;
 	}
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, m, RV_STAGE_ROUTE,
+			    e.type == RV_ECHO_REQUEST ? RV_TD_REPLY : RV_TD_CONSUMED, s->room_id,
+			    s->peer_id);
 	if (e.type == RV_ECHO_REQUEST) {
 		rv_echo_make_reply(p);
 		w->st->echo_replies++;
@@ -353,7 +374,7 @@ static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct o
 		on_echo(w, l, m, s);
 		break;
 	default:
-		drop(w, m, RV_DROP_NOT_IP);
+		rv_dp_drop(w, m, RV_STAGE_ROUTE, RV_DROP_NOT_IP);
 		break;
 	}
 }
@@ -441,6 +462,34 @@ static void prefetch_open(struct rte_mbuf *m, const struct rv_dp_key *k, bool no
 	rv_replay_prefetch(&k->replay, pid);
 }
 
+/* Tracing: a packet not traced yet (a TCP frame, or the trace filters by
+ * room) may start here; the look-up's outcome is recorded. */
+static void trace_look_up(struct rv_dp_worker *w, struct rte_mbuf *m,
+			  const struct rv_dp_session *s)
+{
+	struct rv_job *j = rv_job(m);
+	bool live = s && !atomic_load_explicit(&s->dead, memory_order_relaxed);
+	uint32_t room = live ? s->room_id : RV_TRACE_NO_ID;
+	if (!j->trace && (j->kind == RV_JOB_OPEN_TCP || rv_trace.by_room)) {
+		j->trace = rv_trace_take(j->peer_id, room);
+		if (j->trace && j->kind == RV_JOB_OPEN_UDP)
+			rv_trace_add(w->lcore, w->now_ns, j->trace, RV_STAGE_CLASSIFY, RV_TD_NEXT,
+				     RV_OK, j->peer_id, RV_TRACE_NO_ID, 0);
+	}
+	if (j->trace && live)
+		rv_trace_add(w->lcore, w->now_ns, j->trace, RV_STAGE_LOOKUP, RV_TD_NEXT, RV_OK,
+			     j->peer_id, room, j->key_id);
+}
+
+static void trace_opened(struct rv_dp_worker *w, const struct open_item *it,
+			 const enum rv_drop *res, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++)
+		if (res[i] == RV_OK)
+			rv_dp_trace(w, it[i].m, RV_STAGE_OPEN, RV_TD_NEXT, it[i].s->room_id,
+				    it[i].k->key_id);
+}
+
 /* Stage 1: session and key for each packet; hands off packets we don't own. */
 static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct rte_mbuf **pkts,
 			unsigned n, struct open_item *it, struct rv_cipher_ctx **ctx)
@@ -452,18 +501,20 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 		struct rte_mbuf *m = pkts[i];
 		struct rv_job *j = rv_job(m);
 		struct rv_dp_session *s = ss[i];
+		if (unlikely(w->tracing))
+			trace_look_up(w, m, s);
 		if (unlikely(!s || atomic_load_explicit(&s->dead, memory_order_relaxed))) {
-			drop(w, m, RV_DROP_UNKNOWN_PEER);
+			rv_dp_drop(w, m, RV_STAGE_LOOKUP, RV_DROP_UNKNOWN_PEER);
 			continue;
 		}
 		int owner = rv_dp_owner(s, (int)w->idx);
 		if (owner != (int)w->idx) {
-			rv_relay_handoff(w, (unsigned)owner, m);
+			rv_relay_handoff(w, (unsigned)owner, m, RV_STAGE_LOOKUP);
 			continue;
 		}
 		struct rv_dp_key *key = rv_dp_rx_key(s, j->key_id, w->now_ns);
 		if (unlikely(!key)) {
-			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			rv_dp_drop(w, m, RV_STAGE_LOOKUP, RV_DROP_UNKNOWN_KEY);
 			continue;
 		}
 		/* An unbound TCP connection must first authenticate with the real
@@ -474,7 +525,7 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 		    reads_as_none(m, s);
 		ctx[k] = none ? key->dec_none : key->dec;
 		if (unlikely(!ctx[k])) {
-			drop(w, m, RV_DROP_UNKNOWN_KEY);
+			rv_dp_drop(w, m, RV_STAGE_LOOKUP, RV_DROP_UNKNOWN_KEY);
 			continue;
 		}
 		prefetch_open(m, key, none);
@@ -488,7 +539,7 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t pid)
 {
 	if (unlikely(rv_replay_accept(&it->k->replay, pid) != RV_OK)) {
-		drop(w, it->m, RV_DROP_REPLAY);
+		rv_dp_drop(w, it->m, RV_STAGE_REPLAY, RV_DROP_REPLAY);
 		return false;
 	}
 	struct rv_dp_session *s = it->s;
@@ -497,6 +548,8 @@ static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t
 		atomic_store_explicit(&s->addr, a, memory_order_relaxed);
 	if (rv_job(it->m)->kind == RV_JOB_OPEN_TCP)
 		atomic_store_explicit(&s->tcp_none, it->none, memory_order_relaxed);
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, it->m, RV_STAGE_REPLAY, RV_TD_NEXT, s->room_id, pid);
 	rv_dp_key_used(s, it->k);
 	struct rv_dp_sess_ctr *c = &s->ctr;
 	atomic_store_explicit(&c->pkts_in,
@@ -529,9 +582,11 @@ void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigne
 		}
 		/* Stage 2: authenticate and decrypt the whole burst. */
 		rv_dc_open_burst(ctx, pp, pid, res, k);
+		if (unlikely(w->tracing))
+			trace_opened(w, it, res, k);
 		for (unsigned i = 0; i < k; i++) {
 			if (unlikely(res[i] != RV_OK)) {
-				drop(w, it[i].m, res[i]);
+				rv_dp_drop(w, it[i].m, RV_STAGE_OPEN, res[i]);
 				it[i].m = NULL;
 				continue;
 			}

@@ -9,16 +9,35 @@
 #include "dc_frame.h"
 #include "dp.h"
 
+/* A frame refused here; traced (as a packet of no known peer) when the
+ * trace has no filter. */
 static void drop(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_drop why)
 {
-	rv_stats_drop(w->st, why);
-	rte_pktmbuf_free(m);
+	if (unlikely(w->tracing)) {
+		struct rv_job *j = rv_job(m);
+		j->peer_id = RV_TRACE_NO_ID;
+		j->trace = rv_trace_take(RV_TRACE_NO_ID, RV_TRACE_NO_ID);
+	}
+	rv_dp_drop(w, m, RV_STAGE_CLASSIFY, why);
+}
+
+/* A data packet leaves classify: traced from here unless the trace filters
+ * by room (then look-up decides, once the session is known). */
+static void trace_data(struct rv_dp_worker *w, struct rte_mbuf *m)
+{
+	struct rv_job *j = rv_job(m);
+	if (rv_trace.by_room)
+		return;
+	j->trace = rv_trace_take(j->peer_id, RV_TRACE_NO_ID);
+	if (j->trace)
+		rv_trace_add(w->lcore, w->now_ns, j->trace, RV_STAGE_CLASSIFY, RV_TD_NEXT, RV_OK,
+			     j->peer_id, RV_TRACE_NO_ID, 0);
 }
 
 static void to_control(struct rv_dp_worker *w, struct rte_mbuf *m)
 {
 	if (rte_ring_mp_enqueue(rv_dp.ctl, m) < 0)
-		drop(w, m, RV_DROP_ARP);
+		drop(w, m, RV_DROP_RING_FULL);
 }
 
 /* IPv4/UDP to us: strip to the UDP payload and peek the data-channel
@@ -36,7 +55,7 @@ static enum rv_drop parse_udp(struct rte_mbuf *m, struct rv_job *job)
 	if (rte_be_to_cpu_32(ip->dst_addr) != rv_dp.cfg.ip || ip->next_proto_id != IPPROTO_UDP)
 		return RV_DROP_NOT_FOR_US;
 	if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
-		return RV_DROP_MALFORMED; /* members use an MTU that avoids fragments */
+		return RV_DROP_FRAGMENT; /* members use an MTU that avoids fragments */
 	uint32_t tot = rte_be_to_cpu_16(ip->total_length);
 	if (tot < ihl + sizeof(struct rte_udp_hdr) || sizeof(*eh) + tot > len)
 		return RV_DROP_MALFORMED;
@@ -58,6 +77,7 @@ static enum rv_drop parse_udp(struct rte_mbuf *m, struct rv_job *job)
 		return r;
 	job->peer_id = peer;
 	job->kind = RV_JOB_OPEN_UDP;
+	job->trace = 0;
 	return RV_OK;
 }
 
@@ -106,5 +126,8 @@ unsigned rv_rx_classify(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned
 		}
 		data[nd++] = m;
 	}
+	if (unlikely(w->tracing))
+		for (unsigned i = 0; i < nd; i++)
+			trace_data(w, data[i]);
 	return nd;
 }

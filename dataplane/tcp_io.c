@@ -21,7 +21,7 @@ int rv_tcp_io_rx(uint32_t conn_id, const uint8_t *frame, uint32_t len)
 	}
 	struct rte_mbuf *m = rte_pktmbuf_alloc(rv_dp.pool);
 	if (!m || len + (uint32_t)RV_DC_TAILROOM > rte_pktmbuf_tailroom(m)) {
-		rv_stats_drop(st, m ? RV_DROP_TOO_BIG : RV_DROP_TX_FULL);
+		rv_stats_drop(st, m ? RV_DROP_TOO_BIG : RV_DROP_NO_MBUF);
 		rte_pktmbuf_free(m);
 		return -1;
 	}
@@ -32,7 +32,7 @@ int rv_tcp_io_rx(uint32_t conn_id, const uint8_t *frame, uint32_t len)
 	st->rx_pkts++;
 	st->rx_bytes += len;
 	if (rte_ring_mp_enqueue(rv_dp.w[peer % rv_dp.cfg.n_workers].jobs, m) < 0) {
-		rv_stats_drop(st, RV_DROP_TX_FULL);
+		rv_stats_drop(st, RV_DROP_RING_FULL);
 		rte_pktmbuf_free(m);
 		return -1;
 	}

@@ -24,10 +24,8 @@ void rv_tx_flush(struct rv_dp_worker *w)
 			w->st->tx_pkts++;
 			w->st->tx_bytes += rte_pktmbuf_pkt_len(tx->pkts[i]);
 		}
-		for (uint16_t i = sent; i < tx->n; i++) {
-			rv_stats_drop(w->st, RV_DROP_TX_FULL);
-			rte_pktmbuf_free(tx->pkts[i]);
-		}
+		for (uint16_t i = sent; i < tx->n; i++)
+			rv_dp_drop(w, tx->pkts[i], RV_STAGE_TX, RV_DROP_TX_FULL);
 		tx->n = 0;
 	}
 	if (w->tcp_queued) {
@@ -49,16 +47,19 @@ void rv_tx_queue(struct rv_dp_worker *w, struct rte_mbuf *m)
 static void to_tcp(struct rv_dp_worker *w, struct rte_mbuf *m, uint32_t conn)
 {
 	if (unlikely(!rv_dp.tcp_tx)) {
-		rv_stats_drop(w->st, RV_DROP_NO_ROUTE);
-		rte_pktmbuf_free(m);
+		rv_dp_drop(w, m, RV_STAGE_TX, RV_DROP_NO_ADDRESS);
 		return;
 	}
+	const struct rv_job *j = rv_job(m);
+	uint32_t trace = j->trace, peer = j->peer_id; /* the TCP thread frees @m */
 	rv_tcp_io_set_conn(m, conn);
 	if (unlikely(rte_ring_mp_enqueue(rv_dp.tcp_tx, m) < 0)) {
-		rv_stats_drop(w->st, RV_DROP_TX_FULL);
-		rte_pktmbuf_free(m);
+		rv_dp_drop(w, m, RV_STAGE_TX, RV_DROP_RING_FULL);
 		return;
 	}
+	if (unlikely(w->tracing) && trace)
+		rv_trace_add(w->lcore, w->now_ns, trace, RV_STAGE_TX, RV_TD_QUEUED, RV_OK, peer,
+			     RV_TRACE_NO_ID, 1);
 	w->st->tx_pkts++;
 	w->st->tx_bytes += rte_pktmbuf_pkt_len(m);
 	w->tcp_queued = true;
@@ -98,17 +99,19 @@ void rv_tx_to_member(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv
 		return;
 	}
 	if (unlikely(rte_pktmbuf_headroom(m) < OUTER_LEN)) {
-		rv_stats_drop(w->st, RV_DROP_TOO_BIG);
-		rte_pktmbuf_free(m);
+		rv_dp_drop(w, m, RV_STAGE_TX, RV_DROP_TOO_BIG);
 		return;
 	}
 	struct rte_ether_addr dmac;
 	uint64_t exp;
 	uint32_t hop = rv_arp_next_hop(a->ip);
-	if (unlikely(!hop || !rv_arp_lookup_exp(hop, w->now_ns, &dmac, &exp))) {
+	if (unlikely(!hop)) {
+		rv_dp_drop(w, m, RV_STAGE_TX, RV_DROP_NO_GATEWAY);
+		return;
+	}
+	if (unlikely(!rv_arp_lookup_exp(hop, w->now_ns, &dmac, &exp))) {
 		rv_arp_resolve(hop);
-		rv_stats_drop(w->st, RV_DROP_ARP);
-		rte_pktmbuf_free(m);
+		rv_dp_drop(w, m, RV_STAGE_TX, RV_DROP_ARP_UNRESOLVED);
 		return;
 	}
 	/* Refresh an entry in use during its last tenth or once stale
@@ -121,5 +124,7 @@ void rv_tx_to_member(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv
 		rv_arp_resolve(hop);
 	}
 	write_headers(m, &dmac, a);
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, m, RV_STAGE_TX, RV_TD_QUEUED, RV_TRACE_NO_ID, 0);
 	rv_tx_queue(w, m);
 }

@@ -15,10 +15,33 @@
 #include <urcu-qsbr.h>
 
 #include "dp.h"
+#include "log.h"
 
 struct rv_dp rv_dp;
 int rv_job_offset = -1;
 unsigned rv_dp_idle_sleep_us;
+bool rv_dp_log_drops;
+
+#define DROP_LOG_GAP_NS 100000000ull
+
+void rv_dp_drop_note(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_trace_stage stage,
+		     enum rv_drop why)
+{
+	const struct rv_job *j = rv_job(m);
+	uint32_t peer = stage == RV_STAGE_CLASSIFY ? RV_TRACE_NO_ID : j->peer_id;
+	if (w->tracing && j->trace)
+		rv_trace_add(w->lcore, w->now_ns, j->trace, stage, RV_TD_DROP, why, peer,
+			     RV_TRACE_NO_ID, 0);
+	if (rv_dp_log_drops && w->now_ns - w->drop_log_ns >= DROP_LOG_GAP_NS) {
+		w->drop_log_ns = w->now_ns;
+		if (peer == RV_TRACE_NO_ID)
+			rv_log(RV_LOG_DEBUG, "drop: %s at %s (lcore %u)", rv_drop_name(why),
+			       rv_trace_stage_name(stage), w->lcore);
+		else
+			rv_log(RV_LOG_DEBUG, "drop: peer-id %u: %s at %s (lcore %u)", peer,
+			       rv_drop_name(why), rv_trace_stage_name(stage), w->lcore);
+	}
+}
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -31,6 +54,9 @@ static void pass_start(struct rv_dp_worker *w)
 {
 	w->now_ns = clock_ns(CLOCK_MONOTONIC);
 	w->wall_ns = clock_ns(CLOCK_REALTIME);
+	w->tracing = atomic_load_explicit(&rv_trace.armed, memory_order_relaxed);
+	if (unlikely(w->tracing))
+		rv_trace_pass(w->lcore);
 }
 
 /* Idle pass: sleep a little if configured (tests share their cores). */
@@ -97,7 +123,7 @@ int rv_worker_main(void *arg)
 }
 
 /* Pipeline RX lcore: spread by peer-id; it reads no table (no RCU). A full
- * worker ring drops the packet (tx_full) rather than stall the RX lcore:
+ * worker ring drops the packet (ring_full) rather than stall the RX lcore:
  * one overloaded worker (e.g. a flood of forged packets for one peer-id)
  * must not hold up the packets of the others. */
 static void spread(struct rv_dp_worker *rx, struct rte_mbuf **data, unsigned n)
@@ -105,10 +131,8 @@ static void spread(struct rv_dp_worker *rx, struct rte_mbuf **data, unsigned n)
 	unsigned nw = rv_dp.cfg.n_workers;
 	for (unsigned i = 0; i < n; i++) {
 		unsigned to = rv_job(data[i])->peer_id % nw;
-		if (unlikely(rte_ring_mp_enqueue(rv_dp.w[to].jobs, data[i]) < 0)) {
-			rv_stats_drop(rx->st, RV_DROP_TX_FULL);
-			rte_pktmbuf_free(data[i]);
-		}
+		if (unlikely(rte_ring_mp_enqueue(rv_dp.w[to].jobs, data[i]) < 0))
+			rv_dp_drop(rx, data[i], RV_STAGE_CLASSIFY, RV_DROP_RING_FULL);
 	}
 }
 
@@ -118,6 +142,12 @@ int rv_rx_lcore_main(void *arg)
 	struct rte_mbuf *pkts[RV_DP_BURST], *data[RV_DP_BURST];
 	while (!atomic_load_explicit(&rv_dp.stop, memory_order_relaxed)) {
 		unsigned work = 0;
+		rx->tracing = atomic_load_explicit(&rv_trace.armed, memory_order_relaxed);
+		if (unlikely(rx->tracing || rv_dp_log_drops)) { /* its clock is for them only */
+			rx->now_ns = clock_ns(CLOCK_MONOTONIC);
+			if (rx->tracing)
+				rv_trace_pass(rx->lcore);
+		}
 		for (uint16_t q = 0; q < rv_dp.n_rxq; q++) {
 			uint16_t n = rte_eth_rx_burst(rv_dp.cfg.port_id, q, pkts, RV_DP_BURST);
 			unsigned nd = rv_rx_classify(rx, pkts, n, data);

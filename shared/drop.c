@@ -1,24 +1,18 @@
-/* Names of the drop reasons, for metrics and logs. */
+/* Names and help of the drop reasons (from drop_reasons.def). */
 #include "drop.h"
 
 static const char *const names[RV_DROP__COUNT] = {
     [RV_OK] = "ok",
-    [RV_DROP_MALFORMED] = "malformed",
-    [RV_DROP_BAD_OPCODE] = "bad_opcode",
-    [RV_DROP_UNKNOWN_PEER] = "unknown_peer",
-    [RV_DROP_UNKNOWN_KEY] = "unknown_key",
-    [RV_DROP_AUTH] = "auth",
-    [RV_DROP_REPLAY] = "replay",
-    [RV_DROP_SPOOFED] = "spoofed",
-    [RV_DROP_NO_ROUTE] = "no_route",
-    [RV_DROP_NOT_IP] = "not_ip",
-    [RV_DROP_TOO_BIG] = "too_big",
-    [RV_DROP_PID_EXHAUSTED] = "pid_exhausted",
-    [RV_DROP_NOT_FOR_US] = "not_for_us",
-    [RV_DROP_TX_FULL] = "tx_full",
-    [RV_DROP_ARP] = "arp",
-    [RV_DROP_SERVER_IP] = "server_ip",
-    [RV_DROP_RATE_LIMITED] = "rate_limited",
+#define RV_DROP_REASON(e, name, help) [RV_DROP_##e] = #name,
+#include "drop_reasons.def"
+#undef RV_DROP_REASON
+};
+
+static const char *const helps[RV_DROP__COUNT] = {
+    [RV_OK] = "not dropped",
+#define RV_DROP_REASON(e, name, help) [RV_DROP_##e] = help,
+#include "drop_reasons.def"
+#undef RV_DROP_REASON
 };
 
 const char *rv_drop_name(enum rv_drop reason)
@@ -26,4 +20,11 @@ const char *rv_drop_name(enum rv_drop reason)
 	if ((unsigned)reason >= RV_DROP__COUNT)
 		return "unknown";
 	return names[reason];
+}
+
+const char *rv_drop_help(enum rv_drop reason)
+{
+	if ((unsigned)reason >= RV_DROP__COUNT)
+		return "unknown reason";
+	return helps[reason];
 }

@@ -208,15 +208,45 @@ static void outer(struct rte_mbuf *m, uint32_t src)
 	udp->dgram_cksum = 0;
 }
 
-struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uint32_t src_vip,
-			       uint32_t dst_vip, uint32_t outer_idx, uint32_t payload)
+/* An mbuf with room for the framing, @len bytes of payload to fill. */
+static struct rte_mbuf *payload_mbuf(uint32_t len)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(rv_dp.pool);
 	if (!m)
 		return NULL;
 	m->data_off = (uint16_t)(m->data_off + OUTER_LEN + RV_DC_HEADROOM);
-	m->data_len = m->pkt_len = payload;
+	m->data_len = m->pkt_len = len;
+	return m;
+}
+
+static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t peer_id,
+				   uint32_t pid, uint32_t outer_idx, uint32_t payload);
+
+struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uint32_t src_vip,
+			       uint32_t dst_vip, uint32_t outer_idx, uint32_t payload)
+{
+	struct rte_mbuf *m = payload_mbuf(payload);
+	if (!m)
+		return NULL;
 	inner_ipv4(rte_pktmbuf_mtod(m, uint8_t *), payload, src_vip, dst_vip);
+	return seal_frame(h, m, peer_id, pid, outer_idx, payload);
+}
+
+struct rte_mbuf *rh_packet_bytes(struct rh *h, uint32_t peer_id, uint32_t pid, const void *payload,
+				 uint32_t len, uint32_t outer_idx)
+{
+	struct rte_mbuf *m = payload_mbuf(len);
+	if (!m)
+		return NULL;
+	memcpy(rte_pktmbuf_mtod(m, uint8_t *), payload, len);
+	return seal_frame(h, m, peer_id, pid, outer_idx, len);
+}
+
+/* Seal the payload in @m as session @peer_id's packet @pid, add outer
+ * headers from member address @outer_idx. */
+static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t peer_id,
+				   uint32_t pid, uint32_t outer_idx, uint32_t payload)
+{
 	struct rv_pkt p = {.data = rte_pktmbuf_mtod(m, uint8_t *),
 			   .len = payload,
 			   .headroom = rte_pktmbuf_headroom(m),

@@ -46,7 +46,7 @@ int rh_eal_init(const char *prog, const char *file_prefix, unsigned n_lcores, un
 /* Ports, rings, tables (the caller becomes the writer). */
 int rh_setup(struct rh *h, const struct rh_config *cfg);
 /* @n sessions (peer-ids 0..n-1) spread over @rooms rooms; session i's
- * virtual IP is host (i / rooms) + 1 of room (i % rooms). Replaces all
+ * virtual IP is host (i / rooms) + 2 of room (i % rooms). Replaces all
  * (full resync). */
 int rh_populate(struct rh *h, uint32_t n, uint32_t rooms);
 /* Build one packet from session @src to the session after it in its room,
@@ -56,6 +56,9 @@ struct rte_mbuf *rh_packet(struct rh *h, uint32_t src, uint32_t payload);
  * outer source address number @outer_idx. */
 struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uint32_t src_vip,
 			       uint32_t dst_vip, uint32_t outer_idx, uint32_t payload);
+/* Any payload @payload (@len bytes) sealed as session @peer_id's packet @pid. */
+struct rte_mbuf *rh_packet_bytes(struct rh *h, uint32_t peer_id, uint32_t pid, const void *payload,
+				 uint32_t len, uint32_t outer_idx);
 uint32_t rh_vip(const struct rh *h, uint32_t i);
 /* RX ring a session's packets go to (RSS: by session; pipeline: 0). */
 struct rte_ring *rh_rx_ring(struct rh *h, uint32_t src);
