@@ -171,7 +171,7 @@ compare_counters() {
 		"lg['results'][0]['ndr']['found'] and lg['results'][0]['ndr']['pps'] > 0" \
 		"$t['decrypt_errors'] == 0" \
 		"$pin == $t['sent']" \
-		"$pout == $t['received'] + $t['late'] + $d['tx_full'] + $d['arp']" \
+		"$pout == $t['received'] + $t['late'] + sum($d[k] for k in ('tx_full', 'ring_full', 'arp_unresolved', 'no_gateway'))" \
 		"0 <= sum(l['rx_packets'] for l in st['lcores']) - $t['sent'] <= 16" \
 		"all($d[k] == 0 for k in ('auth', 'replay', 'unknown_peer', 'unknown_key', 'no_route', 'spoofed', 'malformed'))"
 }
