@@ -75,6 +75,9 @@ static enum rv_drop parse_udp(struct rte_mbuf *m, struct rv_job *job)
 				    &job->key_id, &peer);
 	if (r != RV_OK)
 		return r;
+	/* Too short for any suite: refused here, before a session look-up. */
+	if (unlikely(rte_pktmbuf_data_len(m) < RV_DC_MIN_SEALED_LEN))
+		return RV_DROP_MALFORMED;
 	job->peer_id = peer;
 	job->kind = RV_JOB_OPEN_UDP;
 	job->trace = 0;

@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	w->wall_ns = w->now_ns;
 
 	check("UDP to another port", RV_DROP_NOT_FOR_US, RV_STAGE_CLASSIFY, garbage("not_for_us"));
-	check("data-channel packet of 4 bytes", RV_DROP_MALFORMED, RV_STAGE_OPEN,
+	check("data-channel packet of 4 bytes", RV_DROP_MALFORMED, RV_STAGE_CLASSIFY,
 	      garbage("malformed"));
 	check("P_CONTROL_V1 at the data port", RV_DROP_BAD_OPCODE, RV_STAGE_CLASSIFY,
 	      garbage("bad_opcode"));
