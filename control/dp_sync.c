@@ -15,7 +15,7 @@
 #include "dpclient.h"
 #include "keepalive.h"
 #include "log.h"
-#include "rooms.h"
+#include "room_records.h"
 #include "store.h"
 #include "tokens.h"
 #include "tunnels.h"
