@@ -2,7 +2,7 @@
  * a thread): a data plane without sessions gets one Resync of every tunnel
  * with key material (rooms once each, the exact key bytes); one that lacks
  * some gets upserts of just those; one that has them all gets nothing;
- * rv_dp_sync_status filters by user and carries the data plane's figures;
+ * rv_tunnels_status filters by user and carries the data plane's figures;
  * the registry agrees with a naive model under random operations; a
  * heartbeat costs the same store reads with 10 and with 1,000 tunnels. */
 #include <setjmp.h>
