@@ -11,13 +11,11 @@
 #include <openssl/crypto.h>
 
 #include "dataplane.pb-c.h"
+#include "dp_adopt.h"
 #include "dp_cache.h"
 #include "dpclient.h"
 #include "keepalive.h"
 #include "log.h"
-#include "rooms.h"
-#include "store.h"
-#include "tokens.h"
 #include "tunnels.h"
 
 #define BATCH	       256
@@ -351,68 +349,7 @@ static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rq
 	pthread_mutex_unlock(&q.mu);
 }
 
-/* ---- Adoption, re-push ---------------------------------------- */
-
-/* The device that owns @vip in room @room (ip/ keys outlive memberships). */
-static int device_of(struct rv_store *s, uint64_t room, uint32_t vip, uint64_t *dev)
-{
-	char k[64], hex[17];
-	void *v = NULL;
-	size_t vl;
-	int rc = rv_store_get(
-	    s, k, (size_t)snprintf(k, sizeof(k), "ip/%016" PRIx64 "/%08" PRIx32, room, vip), &v,
-	    &vl);
-
-	if (rc == 0) {
-		snprintf(hex, sizeof(hex), "%.*s", (int)(vl < 16 ? vl : 16), (const char *)v);
-		*dev = strtoull(hex, NULL, 16);
-	}
-	free(v);
-	return rc;
-}
-
-static uint64_t user_of(struct rv_store *s, uint64_t dev)
-{
-	Roomvpn__V1__DeviceRecord *d = NULL;
-	char key[24], hex[17];
-	uint64_t user = 0;
-
-	rv_id_hex(dev, hex);
-	snprintf(key, sizeof(key), "d/%s", hex);
-	if (rv_store_get_msg(s, key, &roomvpn__v1__device_record__descriptor,
-			     (ProtobufCMessage **)&d) == 0 && d) {
-		user = d->user_id;
-		roomvpn__v1__device_record__free_unpacked(d, NULL);
-	}
-	return user;
-}
-
-/* Once: the tunnels a data plane runs from before a control-plane restart
- * join the registry (store reads here, in this thread), so kicks reach
- * them and their peer-ids are not given out again. */
-static void adopt(const Roomvpn__Dataplane__V1__Stats *st)
-{
-	struct rv_store *s = q.ctl->store;
-
-	for (size_t i = 0; s && i < st->n_session; i++) {
-		const Roomvpn__Dataplane__V1__SessionStats *ss = st->session[i];
-		Roomvpn__V1__RoomRecord *room = NULL;
-		uint64_t dev;
-		if (device_of(s, ss->room_id, ss->vip, &dev) != 0 ||
-		    rv_rooms_load_id(s, ss->room_id, &room) != 0)
-			continue;
-		uint64_t user = user_of(s, dev);
-		rv_tunnels_lock();
-		struct rv_tunnel *t = rv_tunnels_find(ss->peer_id) ? NULL
-				     : rv_tunnels_add(room, dev, user, ss->peer_id);
-		if (t) {
-			t->key_id = (uint8_t)ss->key_id;
-			t->vip = ss->vip;
-		}
-		rv_tunnels_unlock();
-		roomvpn__v1__room_record__free_unpacked(room, NULL);
-	}
-}
+/* ---- Re-push ------------------------------------------------------------ */
 
 struct repush {
 	const Roomvpn__Dataplane__V1__Stats *st;
@@ -549,7 +486,7 @@ void rv_dp_sync_poll_now(struct rv_control *ctl)
 		return;
 	if (!q.adopted) {
 		q.adopted = true;
-		adopt(r->stats);
+		rv_dp_adopt_sessions(ctl->store, r->stats);
 	}
 	repush(r->stats, now); /* r stays valid: only this thread replaces it */
 }

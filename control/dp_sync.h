@@ -38,31 +38,10 @@ int rv_dp_sync_delete_wait(struct rv_control *ctl, uint32_t peer_id, char *err, 
 /* UpsertRoom of room @room as the registry has it (routes changed). */
 void rv_dp_sync_room(struct rv_control *ctl, uint64_t room);
 
-/* From the stats cache (lock order: registry lock, then the cache's):
- * does the data plane run @peer_id (at all / in @room for @vip)? */
-bool rv_dp_sync_has(uint32_t peer_id);
-bool rv_dp_sync_runs(uint32_t peer_id, uint64_t room, uint32_t vip);
-
 struct rv_dp_sync_counters {
 	uint64_t backlog, dropped, failed, resyncs;
 };
 void rv_dp_sync_counters(struct rv_dp_sync_counters *c);
-
-/* A tunnel as Health and the metrics report it. */
-struct rv_tunnel_status {
-	uint64_t device_id, user_id;
-	uint32_t peer_id, vip;
-	char room[64];
-	bool on_dataplane;     /* the data plane runs the session */
-	bool up;	       /* ...and saw a packet within max(3 keepalives, 30 s) */
-	const char *transport; /* "udp", "tcp", "unknown" (static strings) */
-	uint64_t packets_in, bytes_in, packets_out, bytes_out;
-	uint64_t last_seen_unix_ms, rtt_us; /* 0: never */
-};
-/* Every tunnel (@all) or those of @user_id's devices with the data plane's
- * figures (at most ~1 s old). Returns the count and a malloc'd array in
- * *out (NULL when 0), or -1. *dp_ok: the data plane answered the last read. */
-int rv_dp_sync_status(bool all, uint64_t user_id, struct rv_tunnel_status **out, bool *dp_ok);
 
 /* Read the stats now and re-push/resync (tests: the thread does it every
  * second). */

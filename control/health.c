@@ -9,7 +9,7 @@
 #include "control.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "roomvpn/v1/health.pb-c.h"
-#include "dp_sync.h"
+#include "tunnels.h"
 #include "users.h"
 
 static Roomvpn__V1__TunnelStatus *tunnel_msg(const struct rv_tunnel_status *t)
@@ -49,7 +49,7 @@ static int add_tunnels(struct rv_rpc_ctx *ctx, Roomvpn__V1__HealthResponse *r)
 {
 	struct rv_tunnel_status *v;
 	bool dp_ok = false;
-	int n = rv_dp_sync_status(ctx->who.admin, ctx->who.user_id, &v, &dp_ok);
+	int n = rv_tunnels_status(ctx->who.admin, ctx->who.user_id, &v, &dp_ok);
 
 	r->dataplane_reachable = dp_ok;
 	if (n < 0)

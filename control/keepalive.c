@@ -7,10 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "dp_sync.h"
+#include "dp_cache.h"
 #include "log.h"
 #include "room_net.h"
-#include "rooms.h"
+#include "room_records.h"
 #include "store.h"
 #include "tokens.h"
 #include "tunnels.h"
@@ -122,7 +122,7 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	uint64_t dev = ctx->who.device_id;
 	unsigned quota = ctx->ctl->cfg.max_tunnels_per_user, cap = ctx->ctl->cfg.max_tunnels;
 	bool runs = h->peer_id && h->peer_id <= RV_TUNNELS_PEER_ID_MAX && vip &&
-		    rv_dp_sync_runs(h->peer_id, room->id, vip);
+		    rv_dp_cache_runs(h->peer_id, room->id, vip);
 	struct rv_tunnel *t = runs ? NULL : rv_tunnels_find_rd(room->id, dev);
 
 	if (t) { /* its own tunnel of this room */

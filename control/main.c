@@ -31,7 +31,7 @@
 #include "ipam.h"
 #endif
 #ifdef RV_HAVE_TUNNELS
-#include "tunnels.h"
+#include "events.h"
 #endif
 
 static const char usage[] =
@@ -234,7 +234,7 @@ static int start_modules(struct rv_control *ctl)
 		return -1;
 #endif
 #ifdef RV_HAVE_TUNNELS
-	rv_tunnels_init(ctl); /* registry events, timers, data-plane sync */
+	rv_events_init(ctl); /* registry events, timers, data-plane sync */
 #endif
 	return 0;
 }
@@ -243,7 +243,7 @@ static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
 #ifdef RV_HAVE_TUNNELS
-	rv_tunnels_fini(ctl);
+	rv_events_fini(ctl);
 #endif
 	rv_pwpool_stop(ctl->pwpool);
 #ifdef RV_HAVE_METRICS

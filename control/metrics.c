@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "metrics.h"
 #include "dp_sync.h"
+#include "tunnels.h"
 #include "metrics_state.h"
 #include "store.h"
 
@@ -270,7 +271,7 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	};
 	struct rv_tunnel_status *v = NULL;
 	bool dp_ok = false;
-	int n = rv_dp_sync_status(true, 0, &v, &dp_ok), up = 0;
+	int n = rv_tunnels_status(true, 0, &v, &dp_ok), up = 0;
 	char room[160];
 
 	render_gauge(b, "roomvpn_dataplane_up",

@@ -24,7 +24,7 @@
 #include "rooms.h"
 #include "store.h"
 #include "store_keys.h"
-#include "tunnels.h"
+#include "events.h"
 #include "users.h"
 
 #define PAGE_DEFAULT 50
@@ -407,7 +407,7 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 		st = rv_rooms_store_error(msg, msglen);
 	pthread_mutex_unlock(&catalog_mu);
 	if (st == GRPC_STATUS_OK)
-		rv_tunnels_room_changed(ctx->ctl, r); /* its tunnels hear of it */
+		rv_events_room_changed(ctx->ctl, r); /* its tunnels hear of it */
 	if (st == GRPC_STATUS_OK) {
 		Roomvpn__V1__Room *m = room_msg(ctx, r);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
@@ -481,7 +481,7 @@ grpc_status_code rv_rooms_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	}
 	pthread_mutex_unlock(&catalog_mu);
 	if (st == GRPC_STATUS_OK)
-		rv_tunnels_room_deleted(ctx->ctl, r->id); /* its tunnels end */
+		rv_events_room_deleted(ctx->ctl, r->id); /* its tunnels end */
 	rv_members_removed_report(ctx->ctl, &rm);
 	if (st == GRPC_STATUS_OK)
 		rv_log(RV_LOG_INFO, "rooms: '%s' deleted by %s", r->name, ctx->who.username);

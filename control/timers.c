@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "keepalive.h"
 #include "log.h"
 #include "tunnels.h"
 
@@ -18,6 +17,7 @@ static struct {
 	struct rv_tunnel **v; /* min-heap by timer_at (registry lock) */
 	size_t n, cap;
 	const struct rv_control_config *cfg; /* NULL: not started, nothing armed */
+	struct rv_timers_ops ops;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -127,7 +127,7 @@ void rv_timers_arm(struct rv_tunnel *t)
 
 static void ask_rekey(struct rv_tunnel *t, uint64_t now)
 {
-	rv_keepalive_push_rekey(t, "the key reached rekey_interval");
+	tm.ops.rekey(t, "the key reached rekey_interval");
 	t->rekey_asked_ns = now;
 }
 
@@ -146,7 +146,7 @@ void rv_timers_sweep(struct rv_control *ctl, uint64_t now)
 				snprintf(reason, sizeof(reason),
 					 "no keepalive stream within %" PRIu64 " ms of the bootstrap",
 					 tm.cfg->stream_deadline_ns / 1000000u);
-			rv_tunnels_drop(ctl, t, reason, false); /* cancels its timer */
+			tm.ops.expire(ctl, t, reason); /* removes it: cancels its timer */
 			continue;
 		}
 		if (rekey_at(t) <= now)
@@ -179,9 +179,18 @@ static void *sweeper_main(void *arg)
 	return NULL;
 }
 
-void rv_timers_start(struct rv_control *ctl)
+static const struct rv_tunnels_timer_ops registry_ops = {
+    .arm = rv_timers_arm,
+    .cancel = rv_timers_cancel,
+};
+
+void rv_timers_start(struct rv_control *ctl, const struct rv_timers_ops *ops)
 {
+	rv_tunnels_lock();
+	tm.ops = *ops;
 	tm.cfg = &ctl->cfg;
+	rv_tunnels_set_timer_ops(&registry_ops);
+	rv_tunnels_unlock();
 	tm.stop = false;
 	if (pthread_create(&tm.thread, NULL, sweeper_main, ctl) == 0)
 		tm.running = true;
@@ -201,6 +210,7 @@ void rv_timers_stop(void)
 		tm.running = false;
 	}
 	rv_tunnels_lock();
+	rv_tunnels_set_timer_ops(NULL);
 	tm.cfg = NULL;
 	free(tm.v);
 	tm.v = NULL;

@@ -17,6 +17,7 @@
 #include "room_net.h"
 #include "rooms.h"
 #include "dp_sync.h"
+#include "events.h"
 #include "tunnels.h"
 #include "store.h"
 
@@ -256,8 +257,8 @@ grpc_status_code rv_tunnel_end_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	if (rc != 0)
 		return fail(msg, msglen, rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND,
 			    rc < 0 ? "store error%s" : "no room %s", rc < 0 ? "" : q->room);
-	st = rv_tunnels_end(ctx->ctl, room->id, room->name, ctx->who.device_id, q->peer_id, msg,
-			    msglen);
+	st = rv_events_tunnel_end(ctx->ctl, room->id, room->name, ctx->who.device_id, q->peer_id,
+				  msg, msglen);
 	roomvpn__v1__room_record__free_unpacked(room, NULL);
 	if (st != GRPC_STATUS_OK)
 		return st;

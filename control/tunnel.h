@@ -9,7 +9,7 @@
 
 extern const struct rv_stream_ops rv_tunnel_bootstrap_ops;
 
-/* TunnelService.End: the caller's own tunnel (rv_tunnels_end). */
+/* TunnelService.End: the caller's own tunnel (rv_events_tunnel_end). */
 grpc_status_code rv_tunnel_end_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				   ProtobufCMessage **resp, char *msg, size_t msglen);
 

@@ -1,5 +1,5 @@
 /* The tunnel registry (see tunnels.h): hash tables, the room index, the
- * per-user count, and the operations and events built on them. */
+ * per-user count, and the operations built on them (no I/O: events.c). */
 #include "tunnels.h"
 
 #include <inttypes.h>
@@ -11,12 +11,10 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "dp_sync.h"
-#include "keepalive.h"
+#include "dp_cache.h"
 #include "key_slots.h"
 #include "log.h"
 #include "room_net.h"
-#include "timers.h"
 
 /* A chained hash table of any struct with a "next" pointer at @link;
  * doubles its buckets when it holds more entries than buckets. */
@@ -123,6 +121,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct table peers, rds, streams, rooms, users;
 	size_t n;
+	const struct rv_tunnels_timer_ops *timers; /* NULL: none */
 } reg = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .peers = {.link = offsetof(struct rv_tunnel, next_peer), .hash = h_peer},
@@ -131,6 +130,23 @@ static struct {
     .rooms = {.link = offsetof(struct rv_tunnel_room, next), .hash = h_room},
     .users = {.link = offsetof(struct user_count, next), .hash = h_user},
 };
+
+void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops)
+{
+	reg.timers = ops;
+}
+
+static void arm(struct rv_tunnel *t)
+{
+	if (reg.timers)
+		reg.timers->arm(t);
+}
+
+static void cancel(struct rv_tunnel *t)
+{
+	if (reg.timers)
+		reg.timers->cancel(t);
+}
 
 void rv_tunnels_lock(void)
 {
@@ -280,7 +296,7 @@ struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t devi
 	room->n++;
 	u->n++;
 	reg.n++;
-	rv_timers_arm(t);
+	arm(t);
 	return t;
 err_user:
 	if (new_user)
@@ -311,7 +327,7 @@ void rv_tunnels_bind(struct rv_tunnel *t, struct rv_stream *s)
 	t->stream = s;
 	if (s && tb_insert(&reg.streams, t) < 0)
 		t->stream = NULL;
-	rv_timers_arm(t);
+	arm(t);
 }
 
 void rv_tunnels_remove(struct rv_tunnel *t)
@@ -319,7 +335,7 @@ void rv_tunnels_remove(struct rv_tunnel *t)
 	struct rv_tunnel_room *room = t->room;
 	struct user_count *u = user_entry(t->user);
 
-	rv_timers_cancel(t);
+	cancel(t);
 	tb_remove(&reg.peers, t);
 	tb_remove(&reg.rds, t);
 	if (t->stream)
@@ -364,7 +380,7 @@ static uint32_t alloc_peer_id(void)
 			return 0;
 		uint32_t id = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
 		if (id && id <= RV_TUNNELS_PEER_ID_MAX && !rv_tunnels_find(id) &&
-		    !rv_dp_sync_has(id))
+		    !rv_dp_cache_has(id))
 			return id;
 	}
 	return 0;
@@ -419,7 +435,7 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 			t->keyed_ns = t->created_ns = rv_control_now_mono();
 			rv_tunnels_room_note(r);
 			rv_tunnels_client_synced(t);
-			rv_timers_arm(t);
+			arm(t);
 		}
 		*peer_id = id;
 	}
@@ -479,92 +495,8 @@ void rv_tunnels_rekey_done(uint32_t peer_id, uint8_t key_id)
 		t->key_id = key_id;
 		t->keyed_ns = rv_control_now_mono();
 		t->rekey_asked_ns = 0;
-		rv_timers_arm(t);
+		arm(t);
 	}
-	rv_tunnels_unlock();
-}
-
-void rv_tunnels_drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason, bool kick)
-{
-	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s",
-	       t->peer_id, t->device, t->room->name, reason);
-	if (t->peer_id)
-		rv_dp_sync_delete(ctl, t->peer_id);
-	if (kick)
-		rv_keepalive_push_kick(t, reason);
-	else if (t->stream)
-		rv_stream_finish(t->stream, GRPC_STATUS_UNAVAILABLE, reason);
-	rv_tunnels_remove(t);
-}
-
-grpc_status_code rv_tunnels_end(struct rv_control *ctl, uint64_t room, const char *room_name,
-				uint64_t device, uint32_t peer_id, char *msg, size_t msglen)
-{
-	char err[256];
-
-	rv_tunnels_lock();
-	struct rv_tunnel *t = rv_tunnels_find_owned(peer_id, device, room);
-	if (t) {
-		rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended by its "
-				    "client", peer_id, device, room_name);
-		if (t->stream) /* the client ended it: its stream ends quietly */
-			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
-		rv_tunnels_remove(t);
-	}
-	rv_tunnels_unlock();
-	if (!t) {
-		snprintf(msg, msglen, "this device has no tunnel with peer-id %u in room %s",
-			 peer_id, room_name);
-		return GRPC_STATUS_NOT_FOUND;
-	}
-	if (rv_dp_sync_delete_wait(ctl, peer_id, err, sizeof(err)) < 0) { /* no lock held */
-		rv_log(RV_LOG_WARN, "removing peer-id %u from the data plane: %s", peer_id, err);
-		snprintf(msg, msglen, "the data plane did not confirm removing the session (see the "
-				      "server log); the tunnel is ended on the control plane");
-		return GRPC_STATUS_UNAVAILABLE;
-	}
-	return GRPC_STATUS_OK;
-}
-
-/* ---- Events ------------------------------------------------------------ */
-
-void rv_tunnels_member_left(struct rv_control *ctl, uint64_t room, uint64_t device)
-{
-	char reason[160];
-
-	rv_tunnels_lock();
-	struct rv_tunnel *t = rv_tunnels_find_rd(room, device);
-	if (t) {
-		snprintf(reason, sizeof(reason),
-			 "this device is no longer a member of room %s (kicked or left)",
-			 t->room->name);
-		rv_tunnels_drop(ctl, t, reason, true);
-	}
-	rv_tunnels_unlock();
-}
-
-void rv_tunnels_room_deleted(struct rv_control *ctl, uint64_t room)
-{
-	char reason[160];
-
-	rv_tunnels_lock();
-	struct rv_tunnel_room *r = rv_tunnels_room(room);
-	if (r)
-		snprintf(reason, sizeof(reason), "room %s was deleted", r->name);
-	for (unsigned n = r ? r->n : 0; n; n--) /* the entry goes with its last tunnel */
-		rv_tunnels_drop(ctl, r->head, reason, true);
-	rv_tunnels_unlock();
-}
-
-void rv_tunnels_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r)
-{
-	rv_tunnels_lock();
-	struct rv_tunnel_room *e = rv_tunnels_room(r->id);
-	uint64_t routes_tag = e ? e->routes_tag : 0;
-	if (e && rv_tunnels_room_note(r)->routes_tag != routes_tag)
-		rv_dp_sync_room(ctl, r->id);
-	for (struct rv_tunnel *t = e ? e->head : NULL; t; t = t->room_next)
-		rv_keepalive_push_room(t, r, ctl->cfg.dns);
 	rv_tunnels_unlock();
 }
 
@@ -574,18 +506,8 @@ static void free_one(struct rv_tunnel *t, void *arg)
 	rv_tunnels_remove(t);
 }
 
-void rv_tunnels_init(struct rv_control *ctl)
+void rv_tunnels_clear(void)
 {
-	ctl->on_member_removed = rv_tunnels_member_left;
-	rv_timers_start(ctl);
-	rv_dp_sync_start(ctl);
-}
-
-void rv_tunnels_fini(struct rv_control *ctl)
-{
-	ctl->on_member_removed = NULL;
-	rv_timers_stop();
-	rv_dp_sync_stop();
 	rv_tunnels_lock();
 	rv_tunnels_each(free_one, NULL);
 	rv_tunnels_unlock();

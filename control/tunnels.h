@@ -16,6 +16,10 @@
  * material) + 3 hash links' share of buckets (≤ 48 bytes) per tunnel; a
  * room entry (~400 bytes) per room with tunnels. docs/control.md.
  *
+ * The lowest of the tunnel modules: it calls no module that acts on a
+ * tunnel (keepalive pushes, data-plane deltas and the named events are in
+ * events.c; timers.c arms through rv_tunnels_set_timer_ops).
+ *
  * Functions marked "lock held" must be called with rv_tunnels_lock() held. */
 #ifndef RV_TUNNELS_H
 #define RV_TUNNELS_H
@@ -116,6 +120,9 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 				     uint64_t device, uint64_t user, uint32_t *peer_id,
 				     uint32_t *old, char *msg, size_t msglen);
 bool rv_tunnels_owned_by(uint32_t peer_id, uint64_t device, uint64_t room);
+/* Remove every tunnel, key material wiped (at shutdown, after the threads
+ * that use the registry stopped). */
+void rv_tunnels_clear(void);
 
 /* What a tunnel's data-plane session was set up with (memory only). */
 struct rv_tunnel_keys {
@@ -130,31 +137,33 @@ void rv_tunnels_clear_key(uint32_t peer_id);
 int rv_tunnels_rekey_begin(uint64_t device, uint64_t room, uint32_t peer_id, uint8_t *next);
 void rv_tunnels_rekey_done(uint32_t peer_id, uint8_t key_id);
 
-/* TunnelService.End of the device's own tunnel (see tunnel.h): NOT_FOUND
- * when it has none such (nothing removed). */
-grpc_status_code rv_tunnels_end(struct rv_control *ctl, uint64_t room, const char *room_name,
-				uint64_t device, uint32_t peer_id, char *msg, size_t msglen);
+/* ---- Timers ----------------------------------------------------------- */
 
-/* Remove @t (lock held): its data-plane session goes (dp_sync), its stream
- * gets a Kick with @reason (@kick) or just ends. */
-void rv_tunnels_drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason, bool kick);
+/* How the registry keeps a tunnel's timer (timers.c installs them when it
+ * starts, NULL when it stops; none installed: no timers). @arm re-computes
+ * @t's deadline, @cancel forgets it; both with the lock held. */
+struct rv_tunnels_timer_ops {
+	void (*arm)(struct rv_tunnel *t);
+	void (*cancel)(struct rv_tunnel *t);
+};
+void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops);
 
-/* ---- Events, raised by the RPC that made the change, after the store
- * write succeeded; each reaches exactly the affected tunnels. ---------- */
+/* ---- Status (tunnels_status.c) ------------------------------------------ */
 
-/* Device @device is no longer a member of @room (Kick, Leave, its user
- * disabled or deleted): its tunnel ends with a Kick. Also installed as
- * ctl->on_member_removed (rooms.c raises it for every removed membership). */
-void rv_tunnels_member_left(struct rv_control *ctl, uint64_t room, uint64_t device);
-/* Room @room was deleted: every tunnel of it ends with a Kick. */
-void rv_tunnels_room_deleted(struct rv_control *ctl, uint64_t room);
-/* Room @r's settings, DNS, routes or key changed: its tunnels' streams get
- * ConfigUpdate / Rekey, the data plane the new routes. */
-void rv_tunnels_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r);
-
-/* Installs ctl->on_member_removed and starts timers.c and dp_sync.c;
- * _fini stops them and frees the registry (before the store closes). */
-void rv_tunnels_init(struct rv_control *ctl);
-void rv_tunnels_fini(struct rv_control *ctl);
+/* A tunnel as Health and the metrics report it. */
+struct rv_tunnel_status {
+	uint64_t device_id, user_id;
+	uint32_t peer_id, vip;
+	char room[64];
+	bool on_dataplane;     /* the data plane runs the session */
+	bool up;	       /* ...and saw a packet within max(3 keepalives, 30 s) */
+	const char *transport; /* "udp", "tcp", "unknown" (static strings) */
+	uint64_t packets_in, bytes_in, packets_out, bytes_out;
+	uint64_t last_seen_unix_ms, rtt_us; /* 0: never */
+};
+/* Every tunnel (@all) or those of @user_id's devices with the data plane's
+ * figures (at most ~1 s old: dp_cache.h). Returns the count and a malloc'd
+ * array in *out (NULL when 0), or -1. *dp_ok: the data plane answered the last read. */
+int rv_tunnels_status(bool all, uint64_t user_id, struct rv_tunnel_status **out, bool *dp_ok);
 
 #endif

@@ -2,7 +2,7 @@
  * a thread): a data plane without sessions gets one Resync of every tunnel
  * with key material (rooms once each, the exact key bytes); one that lacks
  * some gets upserts of just those; one that has them all gets nothing;
- * rv_dp_sync_status filters by user and carries the data plane's figures;
+ * rv_tunnels_status filters by user and carries the data plane's figures;
  * the registry agrees with a naive model under random operations; a
  * heartbeat costs the same store reads with 10 and with 1,000 tunnels. */
 #include <setjmp.h>
@@ -21,6 +21,7 @@
 
 #include "dataplane.pb-c.h"
 #include "dp_sync.h"
+#include "events.h"
 #include "timers.h"
 #include "tunnels.h"
 #include "keepalive.h"
@@ -223,7 +224,7 @@ static void test_repush(void **state)
 
 	struct rv_tunnel_status *v;
 	bool ok = false;
-	int n = rv_dp_sync_status(false, 2, &v, &ok); /* user 2: b and c */
+	int n = rv_tunnels_status(false, 2, &v, &ok); /* user 2: b and c */
 	assert_true(ok);
 	assert_int_equal(n, 2);
 	for (int i = 0; i < n; i++) {
@@ -232,7 +233,7 @@ static void test_repush(void **state)
 		assert_false(v[i].on_dataplane); /* only a is on the data plane now */
 	}
 	free(v);
-	n = rv_dp_sync_status(true, 0, &v, &ok);
+	n = rv_tunnels_status(true, 0, &v, &ok);
 	assert_int_equal(n, 3);
 	for (int i = 0; i < n; i++) {
 		if (v[i].peer_id != a)
@@ -314,10 +315,10 @@ static void test_peer_ids_and_ownership(void **state)
 
 	/* End: someone else's peer-id is NOT_FOUND and removes nothing */
 	char msg[256];
-	assert_int_equal(rv_tunnels_end(ctl, 21, "r21", 1001, ids[1], msg, sizeof(msg)),
+	assert_int_equal(rv_events_tunnel_end(ctl, 21, "r21", 1001, ids[1], msg, sizeof(msg)),
 			 GRPC_STATUS_NOT_FOUND);
 	assert_true(rv_tunnels_owned_by(ids[1], 1000, 21));
-	assert_int_equal(rv_tunnels_end(ctl, 21, "r21", 1000, ids[1], msg, sizeof(msg)),
+	assert_int_equal(rv_events_tunnel_end(ctl, 21, "r21", 1000, ids[1], msg, sizeof(msg)),
 			 GRPC_STATUS_OK);
 	assert_false(rv_tunnels_owned_by(ids[1], 1000, 21));
 }

@@ -1,0 +1,123 @@
+/* The named tunnel events (see events.h): what a change means for the
+ * running tunnels, fanned out to keepalive pushes and data-plane deltas. */
+#include "events.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "dp_sync.h"
+#include "keepalive.h"
+#include "log.h"
+#include "timers.h"
+#include "tunnels.h"
+
+/* Remove @t (lock held): its data-plane session goes, its stream gets a Kick
+ * with @reason (@kick) or just ends. */
+static void drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason, bool kick)
+{
+	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s",
+	       t->peer_id, t->device, t->room->name, reason);
+	if (t->peer_id)
+		rv_dp_sync_delete(ctl, t->peer_id);
+	if (kick)
+		rv_keepalive_push_kick(t, reason);
+	else if (t->stream)
+		rv_stream_finish(t->stream, GRPC_STATUS_UNAVAILABLE, reason);
+	rv_tunnels_remove(t);
+}
+
+grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, const char *room_name,
+				uint64_t device, uint32_t peer_id, char *msg, size_t msglen)
+{
+	char err[256];
+
+	rv_tunnels_lock();
+	struct rv_tunnel *t = rv_tunnels_find_owned(peer_id, device, room);
+	if (t) {
+		rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended by its "
+				    "client",
+		       peer_id, device, room_name);
+		if (t->stream) /* the client ended it: its stream ends quietly */
+			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
+		rv_tunnels_remove(t);
+	}
+	rv_tunnels_unlock();
+	if (!t) {
+		snprintf(msg, msglen, "this device has no tunnel with peer-id %u in room %s",
+			 peer_id, room_name);
+		return GRPC_STATUS_NOT_FOUND;
+	}
+	if (rv_dp_sync_delete_wait(ctl, peer_id, err, sizeof(err)) < 0) { /* no lock held */
+		rv_log(RV_LOG_WARN, "removing peer-id %u from the data plane: %s", peer_id, err);
+		snprintf(msg, msglen, "the data plane did not confirm removing the session (see the "
+				      "server log); the tunnel is ended on the control plane");
+		return GRPC_STATUS_UNAVAILABLE;
+	}
+	return GRPC_STATUS_OK;
+}
+
+void rv_events_member_left(struct rv_control *ctl, uint64_t room, uint64_t device)
+{
+	char reason[160];
+
+	rv_tunnels_lock();
+	struct rv_tunnel *t = rv_tunnels_find_rd(room, device);
+	if (t) {
+		snprintf(reason, sizeof(reason),
+			 "this device is no longer a member of room %s (kicked or left)",
+			 t->room->name);
+		drop(ctl, t, reason, true);
+	}
+	rv_tunnels_unlock();
+}
+
+void rv_events_room_deleted(struct rv_control *ctl, uint64_t room)
+{
+	char reason[160];
+
+	rv_tunnels_lock();
+	struct rv_tunnel_room *r = rv_tunnels_room(room);
+	if (r)
+		snprintf(reason, sizeof(reason), "room %s was deleted", r->name);
+	for (unsigned n = r ? r->n : 0; n; n--) /* the entry goes with its last tunnel */
+		drop(ctl, r->head, reason, true);
+	rv_tunnels_unlock();
+}
+
+void rv_events_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r)
+{
+	rv_tunnels_lock();
+	struct rv_tunnel_room *e = rv_tunnels_room(r->id);
+	uint64_t routes_tag = e ? e->routes_tag : 0;
+	if (e && rv_tunnels_room_note(r)->routes_tag != routes_tag)
+		rv_dp_sync_room(ctl, r->id);
+	for (struct rv_tunnel *t = e ? e->head : NULL; t; t = t->room_next)
+		rv_keepalive_push_room(t, r, ctl->cfg.dns);
+	rv_tunnels_unlock();
+}
+
+/* timers.c: a tunnel past its deadline ends without a Kick. */
+static void expire(struct rv_control *ctl, struct rv_tunnel *t, const char *reason)
+{
+	drop(ctl, t, reason, false);
+}
+
+static const struct rv_timers_ops timer_ops = {
+    .expire = expire,
+    .rekey = rv_keepalive_push_rekey,
+};
+
+void rv_events_init(struct rv_control *ctl)
+{
+	ctl->on_member_removed = rv_events_member_left;
+	rv_timers_start(ctl, &timer_ops);
+	rv_dp_sync_start(ctl);
+}
+
+void rv_events_fini(struct rv_control *ctl)
+{
+	ctl->on_member_removed = NULL;
+	rv_timers_stop();
+	rv_dp_sync_stop();
+	rv_tunnels_clear();
+}

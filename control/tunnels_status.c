@@ -1,0 +1,71 @@
+/* Every tunnel as Health and the metrics report it (see tunnels.h): the
+ * registry joined with the data plane's stats cache (dp_cache.c). */
+#include "tunnels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "dp_cache.h"
+
+struct status {
+	bool all;
+	uint64_t user;
+	int n;
+	struct rv_tunnel_status *v;
+	uint64_t now_ms;
+};
+
+static void fill_status(struct rv_tunnel *t, void *arg)
+{
+	struct status *a = arg;
+	const Roomvpn__Dataplane__V1__SessionStats *ss = rv_dp_cache_find(t->peer_id);
+
+	if (!a->all && t->user != a->user)
+		return;
+	struct rv_tunnel_status *o = &a->v[a->n++];
+	*o = (struct rv_tunnel_status){.device_id = t->device, .user_id = t->user,
+				       .peer_id = t->peer_id, .vip = t->vip,
+				       .transport = "unknown"};
+	snprintf(o->room, sizeof(o->room), "%s", t->room->name);
+	if (ss && t->peer_id) {
+		o->on_dataplane = true;
+		o->vip = ss->vip;
+		o->transport = ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP ? "udp"
+			       : ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP ? "tcp"
+												  : "unknown";
+		o->packets_in = ss->packets_in;
+		o->bytes_in = ss->bytes_in;
+		o->packets_out = ss->packets_out;
+		o->bytes_out = ss->bytes_out;
+		o->last_seen_unix_ms = ss->last_seen_unix_ms;
+		o->rtt_us = ss->last_rtt_us;
+	}
+	uint64_t quiet_ms = 3000ull * t->room->keepalive_s;
+	if (quiet_ms < 30000)
+		quiet_ms = 30000;
+	o->up = o->on_dataplane && o->last_seen_unix_ms &&
+		/* (the data plane's clock may be a little ahead of ours) */
+		(o->last_seen_unix_ms >= a->now_ms || a->now_ms - o->last_seen_unix_ms <= quiet_ms);
+}
+
+int rv_tunnels_status(bool all, uint64_t user_id, struct rv_tunnel_status **out, bool *dp_ok)
+{
+	struct status a = {.all = all, .user = user_id, .now_ms = rv_control_now_real() / 1000000u};
+
+	rv_tunnels_lock();
+	rv_dp_cache_lock();
+	*dp_ok = rv_dp_cache_ok();
+	size_t n = rv_tunnels_count();
+	if (n && !(a.v = calloc(n, sizeof(*a.v))))
+		a.n = -1;
+	if (a.v)
+		rv_tunnels_each(fill_status, &a);
+	rv_dp_cache_unlock();
+	rv_tunnels_unlock();
+	if (a.n <= 0) {
+		free(a.v);
+		a.v = NULL;
+	}
+	*out = a.v;
+	return a.n;
+}
