@@ -49,7 +49,7 @@ static uint64_t mono_ms(void)
 static void set_error(struct rv_keepalive *k, const char *what, const char *msg)
 {
 	pthread_mutex_lock(&k->lock);
-	snprintf(k->last_error, sizeof(k->last_error), "%s%s%s", what, msg[0] ? ": " : "", msg);
+	snprintf(k->last_error, sizeof(k->last_error), "%s%s%s", what, what[0] && msg[0] ? ": " : "", msg);
 	for (char *p = k->last_error; *p; p++)
 		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
 			*p = '\'';
@@ -212,7 +212,7 @@ static void *thread_main(void *arg)
 	while (!atomic_load(&k->stop)) {
 		int rc = run_stream(k, fresh);
 		uint64_t until;
-		if (rc == 1)
+		if (rc == 1 || atomic_load(&k->stop))
 			break;
 		fresh = true;
 		/* server or network gone: try again later, without giving up */
