@@ -49,6 +49,11 @@ die() {
 	for f in control.log dp.log; do echo "--- $f"; tail -15 "$RUN/$f"; done
 	exit 1
 }
+# A failed check of one item: counted, the others still run (FAILS).
+bad() {
+	fail "$*"
+	return 1
+}
 jget() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 st() { # USER N EXPR: a field of USER's tunnel status
 	rv "$1" "$2" --json status | jget "d['tunnels'][0]['status']$3" 2>/dev/null
@@ -95,9 +100,9 @@ if [ "$PREF" != tcp ]; then
 	echo "SKIP: TCP-preferred room: the server lists $PREF first (control/tunnel.c's endpoint order not landed)"
 else
 	for _ in $(seq 50); do [ "$(st dave 4 "['stats']['transport']")" = tcp ] && break; sleep 0.1; done
-	[ "$(st dave 4 "['stats']['transport']")" = tcp ] ||
-		die "dave's tunnel is not on TCP: $(rv dave 4 --json status)"
-	pass "TCP-preferred room: the tunnel is on TCP from the start"
+	[ "$(st dave 4 "['stats']['transport']")" = tcp ] &&
+		pass "TCP-preferred room: the tunnel is on TCP from the start" ||
+		bad "dave's tunnel is not on TCP: $(rv dave 4 --json status)"
 fi
 DPEER=$(st dave 4 "['peer_id']")
 dp_has_peer() { dpctl --json sessions | jget "any(s['peer_id'] == $1 for s in d['sessions'])"; }
@@ -108,22 +113,23 @@ for _ in $(seq 10); do [ "$(dp_has_peer "$DPEER")" = False ] && GONE=1 && break;
 if grep -q "UNIMPLEMENTED" "$RUN/cfg-dave/run/tcpr.log" 2>/dev/null; then
 	echo "SKIP: down: the server answers TunnelService/End with UNIMPLEMENTED (server side not landed)"
 else
-	[ -n "$GONE" ] || die "dave's data-plane session still there 1 s after down: $(tail -3 "$RUN/cfg-dave/run/tcpr.log")"
-	pass "down: the data-plane session (peer-id $DPEER) was gone within 1 s"
+	[ -n "$GONE" ] || bad "dave's data-plane session still there 1 s after down: $(tail -3 "$RUN/cfg-dave/run/tcpr.log")" &&
+		pass "down: the data-plane session (peer-id $DPEER) was gone within 1 s"
 fi
 
 chmod 755 "$RUN"
 chown -R 65534:65534 "$RUN/cfg-frank"
+F0=$FAILS
 S0=$(dpctl --json sessions | jget 'len(d["sessions"])')
 ip netns exec "$(mns 5)" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	"$BIN/client/roomvpn" --config-dir "$RUN/cfg-frank" up lan >"$RUN/frank.out" 2>&1
 RC=$?
-[ "$RC" = 4 ] || die "non-root up: exit $RC (want 4): $(cat "$RUN/frank.out")"
-rv alice 1 rooms members lan | grep -q frank && die "non-root up joined the room"
+[ "$RC" = 4 ] || bad "non-root up: exit $RC (want 4): $(cat "$RUN/frank.out")"
+rv alice 1 rooms members lan | grep -q frank && bad "non-root up joined the room"
 S1=$(dpctl --json sessions | jget 'len(d["sessions"])')
-[ "$S1" = "$S0" ] || die "non-root up left a data-plane session ($S0 -> $S1)"
-grep -q "plain TUN" "$RUN/frank.out" && die "misleading TUN warning: $(cat "$RUN/frank.out")"
-pass "non-root up: exit 4, not joined, no session: $(cat "$RUN/frank.out")"
+[ "$S1" = "$S0" ] || bad "non-root up left a data-plane session ($S0 -> $S1)"
+grep -q "plain TUN" "$RUN/frank.out" && bad "misleading TUN warning: $(cat "$RUN/frank.out")"
+[ "$FAILS" = "$F0" ] && pass "non-root up: exit 4, not joined, no session: $(cat "$RUN/frank.out")"
 
 # --- 1: control plane outages ----------------------------------------------
 CLIENTS="alice:1 bob:2 carol:3"
@@ -140,7 +146,7 @@ ctl_start() {
 # outage SIGNAL SECONDS: stop the control plane, keep pinging through the
 # tunnel, start it again; every client back within 10 s.
 outage() {
-	local sig=$1 secs=$2 c user n before=() i=0 sent got
+	local sig=$1 secs=$2 c user n before=() i=0 sent got f0=$FAILS
 	for c in $CLIENTS; do before+=("$(st "${c%:*}" "${c#*:}" "['keepalive_connects']")"); done
 	ip netns exec "$(mns 2)" ping -i 0.2 -W 1 "$VA" >"$RUN/ping-out.txt" 2>&1 &
 	local ping=$! # (ping itself: ip netns exec execs it)
@@ -149,7 +155,7 @@ outage() {
 	sleep "$secs" # the outage itself
 	echo "alice while the control plane is down: $(rv alice 1 status | grep control:)"
 	rv alice 1 status | grep -q "control: reconnecting (attempt [0-9]*, " ||
-		die "status does not say what the client waits for: $(rv alice 1 status)"
+		bad "status does not say what the client waits for: $(rv alice 1 status)"
 	ctl_start || die "control plane did not restart"
 	local t0=$SECONDS
 	for c in $CLIENTS; do
@@ -161,7 +167,7 @@ outage() {
 		done
 		[ "$(st "$user" "$n" "['keepalive']")" = connected ] &&
 			[ "$(st "$user" "$n" "['keepalive_connects']")" -gt "${before[$i]}" ] ||
-			die "$user's keepalive stream not back 10 s after the restart ($sig, ${secs} s): $(rv "$user" "$n" status | grep control:)"
+			bad "$user's keepalive stream not back 10 s after the restart ($sig, ${secs} s): $(rv "$user" "$n" --json status)"
 		i=$((i + 1))
 	done
 	kill -INT "$ping"
@@ -169,8 +175,8 @@ outage() {
 	sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$RUN/ping-out.txt")
 	got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$RUN/ping-out.txt")
 	[ -n "$got" ] && [ "$got" -ge $((sent * 9 / 10)) ] ||
-		die "tunnel during the outage: $got of $sent ping replies"
-	pass "control plane down $secs s (SIG$sig): $got of $sent pings answered meanwhile; all keepalive streams back within $((SECONDS - t0)) s of the restart"
+		bad "tunnel during the outage: $got of $sent ping replies"
+	[ "$FAILS" = "$f0" ] && pass "control plane down $secs s (SIG$sig): $got of $sent pings answered meanwhile; all keepalive streams back within $((SECONDS - t0)) s of the restart"
 }
 mtu_of() { in_ns "$1" ip -j link show "$2" | jget 'd[0]["mtu"]'; }
 AIF=$(st alice 1 "['interface']")
@@ -183,8 +189,8 @@ for _ in $(seq 50); do
 	sleep 0.2
 done
 [ "$(mtu_of 1 "$AIF")" = 1300 ] && [ "$(mtu_of 2 "$BIF")" = 1300 ] ||
-	die "MTU after the restart not applied: $(mtu_of 1 "$AIF") $(mtu_of 2 "$BIF")"
-pass "after the restart: MTU 1300 reached both members"
+	bad "MTU after the restart not applied: $(mtu_of 1 "$AIF") $(mtu_of 2 "$BIF")" &&
+	pass "after the restart: MTU 1300 reached both members"
 
 outage KILL 60
 rv alice 1 rooms update lan --dns 10.88.0.53 --routes "192.168.77.0/24=$VB" >/dev/null ||
@@ -194,17 +200,18 @@ for _ in $(seq 50); do
 	in_ns 1 grep -q "^nameserver 10.88.0.53$" /etc/resolv.conf && [ -n "$(route_on)" ] && break
 	sleep 0.2
 done
-in_ns 1 grep -q "^nameserver 10.88.0.53$" /etc/resolv.conf || die "DNS not applied: $(in_ns 1 cat /etc/resolv.conf)"
-[ -n "$(route_on)" ] || die "managed route not on alice's $AIF"
-pass "after kill -9 and 60 s: DNS and a managed route reached alice"
+F0=$FAILS
+in_ns 1 grep -q "^nameserver 10.88.0.53$" /etc/resolv.conf || bad "DNS not applied: $(in_ns 1 cat /etc/resolv.conf)"
+[ -n "$(route_on)" ] || bad "managed route not on alice's $AIF"
+[ "$FAILS" = "$F0" ] && pass "after kill -9 and 60 s: DNS and a managed route reached alice"
 
 # --- 2: carol's idle tunnel ------------------------------------------------
 wait "$CAP"
 PKTS=$(tshark -r "$RUN/carol.pcap" 2>/dev/null | wc -l)
 ALLOWED=$((2 * IDLE_S / 60 + 2)) # a probe (or ping) and a reply each 60 s, + the edges
 echo "carol's idle tunnel (keepalive 60 s): $PKTS packets to the data plane in $IDLE_S s (allowed $ALLOWED)"
-[ "$PKTS" -le "$ALLOWED" ] || die "idle tunnel with keepalive 60 s sent $PKTS packets in $IDLE_S s"
-pass "keepalive 60 s: $PKTS packets in $IDLE_S s on an idle tunnel"
+[ "$PKTS" -le "$ALLOWED" ] || bad "idle tunnel with keepalive 60 s sent $PKTS packets in $IDLE_S s" &&
+	pass "keepalive 60 s: $PKTS packets in $IDLE_S s on an idle tunnel"
 
 # --- 5: data plane restart -------------------------------------------------
 kill "$DP_PID"
@@ -215,8 +222,8 @@ BACK=
 while [ $((SECONDS - T0)) -le 10 ]; do
 	in_ns 1 ping -c 1 -W 1 "$VB" >/dev/null 2>&1 && BACK=1 && break
 done
-[ -n "$BACK" ] || die "traffic not back 10 s after the data plane restart"
-pass "data plane restarted: traffic back after $((SECONDS - T0)) s"
+[ -n "$BACK" ] || bad "traffic not back 10 s after the data plane restart" &&
+	pass "data plane restarted: traffic back after $((SECONDS - T0)) s"
 
 # --- 6: kick after the outages ---------------------------------------------
 ADEV=$(rv alice 1 --json rooms members lan |
@@ -224,10 +231,12 @@ ADEV=$(rv alice 1 --json rooms members lan |
 APID=$(cat "$RUN/cfg-alice/run/lan.pid")
 rv admin 9 rooms kick lan "$ADEV" >/dev/null || rv alice 1 rooms kick lan "$ADEV" >/dev/null ||
 	die "kick alice"
+F0=$FAILS
 for _ in $(seq 100); do kill -0 "$APID" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$APID" 2>/dev/null && die "alice's client still running after the kick"
+kill -0 "$APID" 2>/dev/null && bad "alice's client still running after the kick"
 [ "$(in_ns 1 cat /etc/resolv.conf)" = "$ORIG_RESOLV" ] ||
-	die "alice's resolv.conf not restored after the kick: $(in_ns 1 cat /etc/resolv.conf)"
-[ -z "$(in_ns 1 ip -o route show 192.168.77.0/24)" ] || die "alice's managed route left after the kick"
-pass "kick after the outages: alice's client ended, DNS restored, route gone"
+	bad "alice's resolv.conf not restored after the kick: $(in_ns 1 cat /etc/resolv.conf)"
+[ -z "$(in_ns 1 ip -o route show 192.168.77.0/24)" ] || bad "alice's managed route left after the kick"
+[ "$FAILS" = "$F0" ] && pass "kick after the outages: alice's client ended, DNS restored, route gone"
+[ "$FAILS" = 0 ] || die "$FAILS check(s) failed (see FAIL lines above)"
 echo "PASS: client reconnect and session lifetime"
