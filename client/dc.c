@@ -548,12 +548,20 @@ static uint64_t probe_interval_ns(const struct rv_dc *dc)
 	return ms * NS_PER_MS;
 }
 
-/* Traffic went out and nothing came back for SUSPECT_MS: the session or
- * the path may be gone, probe without waiting for the interval. */
+/* Probe without waiting for the interval (once per PROBE_FAST_MS): the
+ * last probe on the active transport is unanswered (one lost reply is not
+ * a dead path: fallback and re-bootstrap need several in a row), or
+ * traffic went out and nothing came back for SUSPECT_MS (the session or the
+ * path may be gone). */
 static bool suspect(const struct rv_dc *dc, uint64_t now)
 {
-	return dc->last_data_tx_ns > dc->last_rx_ns && now - dc->last_rx_ns >= SUSPECT_MS * NS_PER_MS &&
-	       now - dc->last_probe_ns >= PROBE_FAST_MS * NS_PER_MS;
+	uint64_t unanswered =
+	    dc->active == RV_DC_TCP ? dc->tcp_unanswered_ns : dc->udp_unanswered_ns;
+
+	if (now - dc->last_probe_ns < PROBE_FAST_MS * NS_PER_MS)
+		return false;
+	return unanswered || (dc->last_data_tx_ns > dc->last_rx_ns &&
+			      now - dc->last_rx_ns >= SUSPECT_MS * NS_PER_MS);
 }
 
 static bool timed_out(uint64_t since, uint64_t now, uint32_t ms)
