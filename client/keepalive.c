@@ -18,6 +18,9 @@
  * server, whatever the length of the outage. */
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_MAX_MS	 5000
+/* The server answers every heartbeat: this long without a word and the
+ * stream counts as gone (a path lost without a reset, a hung server). */
+#define SILENCE_MS 10000
 
 struct rv_keepalive {
 	struct rv_api *a;
@@ -112,7 +115,7 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 	struct rv_grpc_stream *s;
 	const Roomvpn__V1__KeepaliveEvent *ev;
 	ProtobufCMessage *m;
-	uint64_t seq = 0, next_hb = 0;
+	uint64_t seq = 0, next_hb = 0, last_heard = mono_ms();
 	int rc = -1;
 
 	/* A fresh channel for every new attempt: its calls drive its own TLS
@@ -162,8 +165,15 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			set_error(k, "keepalive stream", res.message[0] ? res.message : "ended");
 			break;
 		}
+		if (got == 0 && mono_ms() - last_heard >= SILENCE_MS) {
+			rv_log(RV_LOG_WARN, "keepalive stream: no answer from the server for %u s",
+			       SILENCE_MS / 1000);
+			set_error(k, "keepalive stream", "no answer from the server for 10 s");
+			break;
+		}
 		if (got == 0)
 			continue;
+		last_heard = mono_ms();
 		if (rc < 0) {
 			rv_log(RV_LOG_INFO, "keepalive stream to the server is up");
 			atomic_fetch_add(&k->connects, 1);
