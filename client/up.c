@@ -317,7 +317,7 @@ static void on_kick(void *arg, const char *reason)
 /* Keepalive thread, once a second: a data channel whose echo probes have
  * gone unanswered for a while although the control plane answers has most likely
  * lost its session (data plane restarted): bootstrap a new one. */
-#define DEAD_MS		  4000
+#define DEAD_MS		  6000
 #define REBOOTSTRAP_GAP_S 10
 
 #define KEY_GRACE_MS  30000
