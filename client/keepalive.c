@@ -176,10 +176,16 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 		last_heard = mono_ms();
 		if (rc < 0) {
 			rv_log(RV_LOG_INFO, "keepalive stream to the server is up");
-			atomic_fetch_add(&k->connects, 1);
 			pthread_mutex_lock(&k->lock);
 			k->attempt = 0;
 			pthread_mutex_unlock(&k->lock);
+			/* Back after an outage: a Rekey may have been missed, and a
+			 * restarted server holds no key of this tunnel (it could not
+			 * give a restarted data plane the session): re-key now. */
+			if (atomic_fetch_add(&k->connects, 1) > 0 && k->ops.check) {
+				rv_log(RV_LOG_INFO, "control: back after an outage: re-keying");
+				k->ops.check(k->arg, k->a, true);
+			}
 		}
 		rc = 0; /* the server is talking to us */
 		atomic_store(&k->connected, true);

@@ -21,8 +21,9 @@ struct rv_keepalive;
 typedef void (*rv_kick_fn)(void *arg, const char *reason);
 
 /* Runs on the keepalive thread about once a second while the stream is up,
- * and at once with @rekey true when the server asks for a re-key (the
- * caller may use @a from it, e.g. to bootstrap again). */
+ * and at once with @rekey true when the server asks for a re-key or the
+ * stream is back after an outage (the caller may use @a from it, e.g. to
+ * bootstrap again). */
 typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a, bool rekey);
 
 /* New tunnel settings from the server (the whole current set, see
