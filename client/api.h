@@ -42,7 +42,7 @@ void rv_api_close(struct rv_api *a);
  * checked again), for a client whose server went away: grpc's own
  * reconnects of an old channel are not relied on. Calls on the new channel
  * time out after RV_API_RECONNECT_MS. Returns 0, or -1 with a message. */
-#define RV_API_RECONNECT_MS 5000
+#define RV_API_RECONNECT_MS 3000
 int rv_api_reconnect(struct rv_api *a, char *err, size_t errlen);
 
 /* Copy a Login/Refresh reply into @l (tokens, expiry, ids). */
