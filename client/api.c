@@ -72,6 +72,23 @@ int rv_api_open(struct rv_api *a, const char *dir, char *err, size_t errlen)
 	return RV_EXIT_OK;
 }
 
+int rv_api_reconnect(struct rv_api *a, char *err, size_t errlen)
+{
+	struct rv_grpc_target t;
+	struct rv_grpc *g;
+
+	if (rv_api_target(&a->login, &t) < 0) {
+		snprintf(err, errlen, "bad fingerprint in the login");
+		return -1;
+	}
+	t.timeout_ms = RV_API_RECONNECT_MS;
+	if (rv_grpc_open(&t, &g, err, errlen) < 0)
+		return -1;
+	rv_grpc_close(a->g); /* after the open: grpc stays initialised */
+	a->g = g;
+	return 0;
+}
+
 void rv_api_close(struct rv_api *a)
 {
 	rv_grpc_close(a->g);

@@ -38,6 +38,13 @@ int rv_api_target(const struct rv_login *l, struct rv_grpc_target *t);
 int rv_api_open(struct rv_api *a, const char *dir, char *err, size_t errlen);
 void rv_api_close(struct rv_api *a);
 
+/* Replace the channel with a fresh one (a new TCP + TLS connection, the pin
+ * checked again), for a client whose server went away: grpc's own
+ * reconnects of an old channel are not relied on. Calls on the new channel
+ * time out after RV_API_RECONNECT_MS. Returns 0, or -1 with a message. */
+#define RV_API_RECONNECT_MS 3000
+int rv_api_reconnect(struct rv_api *a, char *err, size_t errlen);
+
 /* Copy a Login/Refresh reply into @l (tokens, expiry, ids). */
 void rv_login_apply(struct rv_login *l, const Roomvpn__V1__Session *s);
 

@@ -73,6 +73,9 @@ extern const struct cli_cmd cli_up_cmds[];
 
 /* True while a live `roomvpn up ROOM` process owns run/ROOM.pid. */
 bool rv_cli_tunnel_running(const struct cli *c, const char *room);
+/* SIGTERM the running tunnel of @room and wait (5 s at most) for it to end;
+ * its teardown ends the tunnel on the server. An exit code. */
+int rv_cli_tunnel_stop(struct cli *c, const char *room);
 
 int rv_cli_main(int argc, char **argv);
 

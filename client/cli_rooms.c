@@ -213,6 +213,13 @@ static int cmd_delete(struct cli *c, int argc, char **argv)
 
 static int cmd_leave(struct cli *c, int argc, char **argv)
 {
+	const char *pos[1];
+
+	if (cli_parse("leave", argc, argv, NULL, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	/* a running tunnel of the room goes down first (and ends on the server) */
+	if (rv_cli_tunnel_running(c, pos[0]) && rv_cli_tunnel_stop(c, pos[0]) != RV_EXIT_OK)
+		return RV_EXIT_ERROR;
 	return room_only(c, "leave", RS "Leave", &roomvpn__v1__leave_room_request__descriptor, argc,
 			 argv, "Left room %s.\n");
 }
@@ -366,6 +373,8 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --password           ask for the room password\n"
      "  --password-stdin     read the room password from standard input\n",
      cmd_join},
-    {"leave", "ROOM", "Leave a room with this device.\n", cmd_leave},
+    {"leave", "ROOM",
+     "Leave a room with this device (its running tunnel of the room goes down first).\n",
+     cmd_leave},
     {NULL, NULL, NULL, NULL},
 };

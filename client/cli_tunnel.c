@@ -73,9 +73,24 @@ static const char *jfield(const char *json, const char *key, char *out, size_t l
 	return out;
 }
 
+/* A string field of the status JSON (written without quotes inside). */
+static const char *jstring(const char *json, const char *key, char *out, size_t len)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	p = strstr(json, pat);
+	if (!p)
+		return "-";
+	p += strlen(pat);
+	snprintf(out, len, "%.*s", (int)strcspn(p, "\""), p);
+	return out;
+}
+
 static void print_one(const struct cli *c, const char *room, const char *json, bool *first)
 {
-	char a[64], b[64], d[64], e[64], f[64], g[64];
+	char a[64], b[64], d[64], e[64], f[64], g[64], ctl[320];
 
 	if (c->json) {
 		printf("%s{\"room\":", *first ? "" : ",");
@@ -92,6 +107,7 @@ static void print_one(const struct cli *c, const char *room, const char *json, b
 		       jfield(json, "tx_bytes", e, sizeof(e)),
 		       jfield(json, "rx_bytes", f, sizeof(f)),
 		       jfield(json, "key_id", g, sizeof(g)));
+		printf("  control: %s\n", jstring(json, "control", ctl, sizeof(ctl)));
 	}
 	*first = false;
 }
@@ -129,25 +145,35 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 	return RV_EXIT_OK;
 }
 
-static int cmd_down(struct cli *c, int argc, char **argv)
+int rv_cli_tunnel_stop(struct cli *c, const char *room)
 {
-	const char *pos[1];
-	pid_t pid;
+	pid_t pid = live_pid(c, room);
 
-	if (cli_parse("down", argc, argv, NULL, pos, 1, 1) < 0)
-		return RV_EXIT_USAGE;
-	pid = live_pid(c, pos[0]);
 	if (!pid) {
-		cli_error(c, "no tunnel is up for room %s", pos[0]);
+		cli_error(c, "no tunnel is up for room %s", room);
 		return RV_EXIT_NOT_FOUND;
 	}
 	if (kill(pid, SIGTERM) < 0) {
-		cli_error(c, "cannot stop the tunnel of room %s (pid %d): %s", pos[0], (int)pid,
+		cli_error(c, "cannot stop the tunnel of room %s (pid %d): %s", room, (int)pid,
 			  strerror(errno));
 		return RV_EXIT_ERROR;
 	}
+	/* its teardown tells the server (TunnelService.End, at most 2 s) */
 	for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
 		usleep(50000);
+	return RV_EXIT_OK;
+}
+
+static int cmd_down(struct cli *c, int argc, char **argv)
+{
+	const char *pos[1];
+	int rc;
+
+	if (cli_parse("down", argc, argv, NULL, pos, 1, 1) < 0)
+		return RV_EXIT_USAGE;
+	rc = rv_cli_tunnel_stop(c, pos[0]);
+	if (rc != RV_EXIT_OK)
+		return rc;
 	if (c->json)
 		printf("{\"down\":true}\n");
 	else
@@ -158,8 +184,14 @@ static int cmd_down(struct cli *c, int argc, char **argv)
 const struct cli_cmd cli_tunnel_cmds[] = {
     {"status", "",
      "Show the tunnels this user runs: per room the virtual IP, the transport in use\n"
-     "(udp or tcp), the last echo round trip, bytes each way and the key-id.\n",
+     "(udp or tcp), the last echo round trip, bytes each way and the key-id, and what\n"
+     "the control connection is doing: connected, or e.g. \"reconnecting (attempt 4,\n"
+     "next in 3.2 s): <last error>\" while the server is out of reach (the tunnel\n"
+     "keeps forwarding meanwhile).\n",
      cmd_status},
-    {"down", "ROOM", "Stop the tunnel of a room (started with 'roomvpn up').\n", cmd_down},
+    {"down", "ROOM",
+     "Stop the tunnel of a room (started with 'roomvpn up'); the server removes its\n"
+     "session at once (TunnelService.End).\n",
+     cmd_down},
     {NULL, NULL, NULL, NULL},
 };

@@ -38,6 +38,10 @@
 #define TCP_CONNECT_MS	 2000
 #define TCP_RETRY_MAX_MS 30000
 #define NS_PER_MS	 1000000ull
+/* Traffic sent and nothing heard for this long: probe now (once per
+ * PROBE_FAST_MS) instead of waiting for the next probe interval. */
+#define SUSPECT_MS    1000
+#define PROBE_FAST_MS 1000
 #define DC_SOCKBUF	 (4u << 20)
 
 struct dc_buf {
@@ -59,6 +63,9 @@ struct rv_dc {
 		struct rv_key_dir tx, rx;
 	} mbox;
 	_Atomic uint64_t last_reply_ns; /* any echo reply, either transport */
+	/* the first echo request since the last reply (either transport), 0:
+	 * none unanswered (rv_dc_unanswered_ms) */
+	_Atomic uint64_t unanswered_ns;
 	/* the ping interval in use: set by any thread (rv_dc_set_keepalive),
 	 * read by the loop's timers on every pass */
 	_Atomic uint32_t keepalive_ms;
@@ -69,6 +76,12 @@ struct rv_dc {
 	struct dc_tcp tcp;
 	uint64_t last_udp_reply_ns, last_tx_ns, next_probe_ns, next_tick_ns, next_tcp_try_ns;
 	uint64_t last_tcp_reply_ns;
+	/* per transport: the first echo request since its last reply, 0: none */
+	uint64_t udp_unanswered_ns, tcp_unanswered_ns;
+	uint64_t last_rx_ns;	  /* any authenticated packet from the server */
+	uint64_t last_data_tx_ns; /* an IP packet from the TUN sent */
+	uint64_t last_probe_ns;
+	bool prefer_tcp; /* the room prefers TCP: start there, no UDP probes on it */
 	uint32_t tcp_retry_ms;
 	uint32_t echo_seq;
 	rv_dc_tick_fn tick;
@@ -171,6 +184,13 @@ static void send_echo_with(struct rv_dc *dc, struct rv_dc_session *s, enum rv_dc
 	p.tailroom -= p.len;
 	if (seal_send_with(dc, s, t, &p) == 0)
 		dc->st.echo_tx++;
+	dc->last_tx_ns = dc->now_ns; /* no ping needed beside it */
+	if (t == RV_DC_UDP && !dc->udp_unanswered_ns)
+		dc->udp_unanswered_ns = dc->now_ns;
+	if (t == RV_DC_TCP && !dc->tcp_unanswered_ns)
+		dc->tcp_unanswered_ns = dc->now_ns;
+	if (!atomic_load_explicit(&dc->unanswered_ns, memory_order_relaxed))
+		atomic_store_explicit(&dc->unanswered_ns, dc->now_ns, memory_order_relaxed);
 }
 
 static void send_echo(struct rv_dc *dc, enum rv_dc_transport t)
@@ -194,7 +214,10 @@ static void switch_to_udp(struct rv_dc *dc, const char *why)
 	dc_tcp_close(&dc->tcp);
 	dc->active = RV_DC_UDP;
 	dc->st.to_udp++;
-	dc->tcp_retry_ms = dc->p.fallback_ms;
+	dc->udp_unanswered_ns = 0;
+	dc->next_probe_ns = dc->now_ns; /* find out at once whether UDP answers */
+	if (!dc->prefer_tcp)
+		dc->tcp_retry_ms = dc->p.fallback_ms;
 	rv_log(RV_LOG_INFO, "data channel: back to UDP (%s)", why);
 }
 
@@ -216,12 +239,16 @@ static void switch_to_tcp(struct rv_dc *dc)
 	}
 	/* The server binds the session to this connection on a first frame
 	 * sealed with the real suite; "none" frames count only after that. */
+	dc->tcp_unanswered_ns = 0;
 	send_echo_with(dc, &dc->udp_sess, RV_DC_TCP);
 	dc->active = RV_DC_TCP;
-	dc->last_tcp_reply_ns = dc->now_ns; /* give TCP one fallback period */
+	dc->last_tcp_reply_ns = dc->now_ns;
 	dc->st.to_tcp++;
-	rv_log(RV_LOG_INFO, "data channel: no UDP echo reply for %u ms, using TLS over TCP",
-	       dc->p.fallback_ms);
+	if (dc->prefer_tcp)
+		rv_log(RV_LOG_INFO, "data channel: TLS over TCP (the room's transport)");
+	else
+		rv_log(RV_LOG_INFO, "data channel: no UDP echo reply for %u ms, using TLS over TCP",
+		       dc->p.fallback_ms);
 }
 
 static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
@@ -240,11 +267,15 @@ static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 	}
 	dc->st.echo_rx++;
 	atomic_store(&dc->last_reply_ns, dc->now_ns);
-	if (t == RV_DC_UDP)
+	atomic_store_explicit(&dc->unanswered_ns, 0, memory_order_relaxed);
+	if (t == RV_DC_UDP) {
 		dc->last_udp_reply_ns = dc->now_ns;
-	else
+		dc->udp_unanswered_ns = 0;
+	} else {
 		dc->last_tcp_reply_ns = dc->now_ns;
-	if (t == RV_DC_UDP && dc->active == RV_DC_TCP)
+		dc->tcp_unanswered_ns = 0;
+	}
+	if (t == RV_DC_UDP && dc->active == RV_DC_TCP && !dc->prefer_tcp)
 		switch_to_udp(dc, "UDP echo reply received");
 	if (t == dc->active && e.ts_ns <= dc->now_ns)
 		dc->st.rtt_ns = dc->now_ns - e.ts_ns;
@@ -293,6 +324,7 @@ static void deliver(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 		dc->st.drops[rc]++;
 		return;
 	}
+	dc->last_rx_ns = dc->now_ns;
 	switch (rv_payload_classify(p->data, p->len)) {
 	case RV_PAYLOAD_IPV4:
 		tun_put(dc, p);
@@ -502,35 +534,71 @@ static void tun_rx(struct rv_dc *dc)
 	if (n)
 		flush(dc, pk, n);
 	if (dc->st.tx_packets != before)
-		dc->last_tx_ns = dc->now_ns;
+		dc->last_tx_ns = dc->last_data_tx_ns = dc->now_ns;
+}
+
+/* The echo probe interval: the room's keepalive interval unless the
+ * owner set one (rv_dc_params.probe_ms). */
+static uint64_t probe_interval_ns(const struct rv_dc *dc)
+{
+	uint32_t ms = dc->p.probe_ms;
+
+	if (!ms)
+		ms = atomic_load_explicit(&dc->keepalive_ms, memory_order_relaxed);
+	return ms * NS_PER_MS;
+}
+
+/* Probe without waiting for the interval (once per PROBE_FAST_MS): the
+ * last probe on the active transport is unanswered (one lost reply is not
+ * a dead path: fallback and re-bootstrap need several in a row), or
+ * traffic went out and nothing came back for SUSPECT_MS (the session or the
+ * path may be gone). */
+static bool suspect(const struct rv_dc *dc, uint64_t now)
+{
+	uint64_t unanswered =
+	    dc->active == RV_DC_TCP ? dc->tcp_unanswered_ns : dc->udp_unanswered_ns;
+
+	if (now - dc->last_probe_ns < PROBE_FAST_MS * NS_PER_MS)
+		return false;
+	return unanswered || (dc->last_data_tx_ns > dc->last_rx_ns &&
+			      now - dc->last_rx_ns >= SUSPECT_MS * NS_PER_MS);
+}
+
+static bool timed_out(uint64_t since, uint64_t now, uint32_t ms)
+{
+	return since && now - since >= ms * NS_PER_MS;
 }
 
 static void timers(struct rv_dc *dc)
 {
 	uint64_t now = dc->now_ns;
 
-	if (now >= dc->next_probe_ns) {
-		dc->next_probe_ns = now + dc->p.probe_ms * NS_PER_MS;
-		send_echo(dc, RV_DC_UDP);
+	if (now >= dc->next_probe_ns || suspect(dc, now)) {
+		dc->next_probe_ns = now + probe_interval_ns(dc);
+		dc->last_probe_ns = now;
+		if (dc->active == RV_DC_UDP || !dc->prefer_tcp)
+			send_echo(dc, RV_DC_UDP);
 		if (dc->active == RV_DC_TCP)
 			send_echo(dc, RV_DC_TCP);
-		rv_dc_session_expire(&dc->udp_sess, now);
-		rv_dc_session_expire(&dc->tcp_sess, now);
 	}
-	if (dc->active == RV_DC_UDP && dc->tcp_enabled && now >= dc->next_tcp_try_ns &&
-	    now - dc->last_udp_reply_ns >= dc->p.fallback_ms * NS_PER_MS)
+	if (dc->prefer_tcp && dc->active == RV_DC_UDP && now >= dc->next_tcp_try_ns) {
+		switch_to_tcp(dc); /* on failure: the next try after a backoff */
+	} else if (dc->active == RV_DC_UDP && dc->tcp_enabled && now >= dc->next_tcp_try_ns &&
+		   timed_out(dc->udp_unanswered_ns, now, dc->p.fallback_ms)) {
 		switch_to_tcp(dc);
-	if (dc->active == RV_DC_TCP &&
-	    now - dc->last_tcp_reply_ns >= dc->p.fallback_ms * NS_PER_MS) {
+	}
+	if (dc->active == RV_DC_TCP && timed_out(dc->tcp_unanswered_ns, now, dc->p.fallback_ms)) {
 		/* the connection is up but nothing answers on it: start over */
 		switch_to_udp(dc, "no echo reply over TCP either");
-		dc->next_tcp_try_ns = now;
+		dc->next_tcp_try_ns = dc->prefer_tcp ? now + dc->tcp_retry_ms * NS_PER_MS : now;
 	}
 	if (now - dc->last_tx_ns >=
 	    atomic_load_explicit(&dc->keepalive_ms, memory_order_relaxed) * NS_PER_MS)
 		send_ping(dc, dc->active);
 	if (now >= dc->next_tick_ns) {
 		dc->next_tick_ns = now + 1000 * NS_PER_MS;
+		rv_dc_session_expire(&dc->udp_sess, now);
+		rv_dc_session_expire(&dc->tcp_sess, now);
 		atomic_store(&dc->rekey_due, rv_dc_session_rekey_due(&dc->udp_sess) ||
 						 rv_dc_session_rekey_due(&dc->tcp_sess));
 		if (dc->tick)
@@ -591,8 +659,11 @@ static void apply_mbox(struct rv_dc *dc)
 	dc->p.peer_id = peer_id;
 	dc->p.key_id = key_id;
 	dc->p.suite = suite;
-	dc->last_udp_reply_ns = dc->now_ns; /* give UDP one fallback period */
+	dc->last_udp_reply_ns = dc->now_ns;
+	dc->udp_unanswered_ns = dc->tcp_unanswered_ns = 0;
+	dc->next_probe_ns = dc->now_ns; /* does the new session answer? */
 	atomic_store(&dc->last_reply_ns, dc->now_ns);
+	atomic_store(&dc->unanswered_ns, 0);
 out:
 	OPENSSL_cleanse(&tx, sizeof(tx));
 	OPENSSL_cleanse(&rx, sizeof(rx));
@@ -663,6 +734,22 @@ uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc)
 	return (mono_ns() - atomic_load(&dc->last_reply_ns)) / NS_PER_MS;
 }
 
+uint64_t rv_dc_unanswered_ms(const struct rv_dc *dc)
+{
+	uint64_t since = atomic_load(&dc->unanswered_ns);
+
+	return since ? (mono_ns() - since) / NS_PER_MS : 0;
+}
+
+/* The loop sleeps until the next probe or the next tick (<= 1 s), timers()
+ * checks the rest at that pace. */
+static uint64_t next_timer(const struct rv_dc *dc)
+{
+	uint64_t t = dc->next_probe_ns < dc->next_tick_ns ? dc->next_probe_ns : dc->next_tick_ns;
+
+	return t > dc->now_ns ? t : dc->now_ns;
+}
+
 int rv_dc_run(struct rv_dc *dc)
 {
 	struct epoll_event evs[8];
@@ -674,7 +761,7 @@ int rv_dc_run(struct rv_dc *dc)
 		if (atomic_load(&dc->mbox_full))
 			apply_mbox(dc);
 		timers(dc);
-		timeout = more ? 0 : (int)((dc->next_probe_ns - dc->now_ns) / NS_PER_MS) + 1;
+		timeout = more ? 0 : (int)((next_timer(dc) - dc->now_ns) / NS_PER_MS) + 1;
 		n = epoll_wait(dc->ep, evs, 8, timeout);
 		if (n < 0 && errno != EINTR) {
 			rv_log(RV_LOG_ERROR, "data channel: epoll_wait: %s", strerror(errno));
@@ -794,8 +881,6 @@ static void set_defaults(struct rv_dc_params *p)
 {
 	if (!p->keepalive_ms)
 		p->keepalive_ms = 10000;
-	if (!p->probe_ms)
-		p->probe_ms = 1000;
 	if (!p->fallback_ms)
 		p->fallback_ms = 3000;
 	if (!p->udp_sockbuf)
@@ -850,7 +935,9 @@ int rv_dc_create(const struct rv_dc_params *p, int tun_fd, struct rv_dc **out, c
 	dc->last_udp_reply_ns = dc->now_ns; /* give UDP one fallback period */
 	atomic_store(&dc->last_reply_ns, dc->now_ns);
 	dc->last_tx_ns = dc->now_ns;
+	dc->last_rx_ns = dc->now_ns;
 	dc->tcp_retry_ms = dc->p.fallback_ms;
+	dc->prefer_tcp = p->start == RV_DC_TCP && dc->tcp_enabled;
 	*out = dc;
 	return 0;
 err_free:

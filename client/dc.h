@@ -33,7 +33,13 @@ struct rv_dc_params {
 	uint8_t tls_pin[32];
 	const char *tls_ca_file;
 	uint32_t keepalive_ms; /* OpenVPN ping when nothing was sent; 0: 10000 */
-	uint32_t probe_ms;     /* echo request interval; 0: 1000 */
+	/* echo request (RTT probe) interval; 0: the keepalive interval (also
+	 * as changed by rv_dc_set_keepalive). Whatever the interval, a channel
+	 * that sent traffic and heard nothing for 1 s probes once a second. */
+	uint32_t probe_ms;
+	/* the transport to start on (the room's preference); TCP: stay there
+	 * (no UDP probes), UDP only while TCP fails */
+	enum rv_dc_transport start;
 	uint32_t fallback_ms;  /* no UDP echo reply for this long: TCP; 0: 3000 */
 	uint32_t udp_sockbuf;  /* UDP SO_RCVBUF/SO_SNDBUF bytes; 0: 4 MiB */
 	uint32_t first_pid;    /* tests: the first key's packet-ids start after it (0) */
@@ -90,6 +96,9 @@ uint32_t rv_dc_keepalive_ms(const struct rv_dc *dc);
 /* Milliseconds since the last echo reply over either transport (any
  * thread): a data channel that gets no answers at all is dead. */
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc);
+/* Milliseconds since the first echo request that has had no reply over
+ * either transport yet, 0 when all are answered (any thread). */
+uint64_t rv_dc_unanswered_ms(const struct rv_dc *dc);
 /* True once the sealing key's packet-id passed RV_PID_REKEY_THRESHOLD (the
  * key has 2^24 packets left): the owner should re-key. Any thread; updated
  * once a second by the loop. */

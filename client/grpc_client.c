@@ -246,19 +246,13 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 	struct rv_grpc *g = calloc(1, sizeof(*g));
 	verify_peer_options vo = {0};
 	grpc_channel_credentials *creds;
-	/* Reconnect fast after the server comes back (the keepalive stream). */
-	grpc_arg arg[4] = {
-	    {.type = GRPC_ARG_INTEGER,
-	     .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-	     .value.integer = 500},
-	    {.type = GRPC_ARG_INTEGER,
-	     .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-	     .value.integer = 500},
-	    {.type = GRPC_ARG_INTEGER,
-	     .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-	     .value.integer = 4000},
-	};
-	grpc_channel_args args = {3, arg};
+	/* No reconnect settings: GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is also
+	 * grpc's connect deadline (TCP + TLS handshake), and a short one made
+	 * every attempt time out before the handshake was finished when no
+	 * thread polled meanwhile (issue 16). A channel that lost its server
+	 * is replaced by a fresh one (the keepalive thread), not retried. */
+	grpc_arg arg[1];
+	grpc_channel_args args = {0, arg};
 	char *roots;
 
 	if (!g) {
@@ -283,16 +277,21 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 	creds = grpc_ssl_credentials_create(roots, NULL, &vo, NULL);
 	free(roots);
 	if (g->tls_name[0]) {
-		arg[3].type = GRPC_ARG_STRING;
-		arg[3].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-		arg[3].value.string = g->tls_name;
-		args.num_args = 4;
+		arg[0].type = GRPC_ARG_STRING;
+		arg[0].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		arg[0].value.string = g->tls_name;
+		args.num_args = 1;
 	}
 	g->ch = grpc_channel_create(t->server, creds, &args);
 	grpc_channel_credentials_release(creds);
 	g->cq = grpc_completion_queue_create_for_pluck(NULL);
 	*out = g;
 	return 0;
+}
+
+void rv_grpc_set_timeout(struct rv_grpc *g, uint32_t timeout_ms)
+{
+	g->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
 }
 
 void rv_grpc_close(struct rv_grpc *g)

@@ -36,6 +36,8 @@ int rv_grpc_fetch_cert(const char *server, uint32_t timeout_ms, char **pem, uint
  * fingerprints. Returns 0, or -1 with a message. */
 int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err, size_t errlen);
 void rv_grpc_close(struct rv_grpc *g);
+/* The deadline of the following unary calls (0: 15000 ms). */
+void rv_grpc_set_timeout(struct rv_grpc *g, uint32_t timeout_ms);
 
 /* Result of a call. */
 struct rv_grpc_result {

@@ -13,7 +13,14 @@
 
 #define KEEPALIVE_PATH "/roomvpn.v1.SessionService/Keepalive"
 #define HEARTBEAT_MS   1000
-#define BACKOFF_MAX_S  8 /* seconds between attempts at most (1, 2, 4, 8, 8, ...) */
+/* Between attempts: 0.5 s doubling up to 5 s, each +-20 % (clients do not
+ * all come back in step), so a client is back within about 6 s of its
+ * server, whatever the length of the outage. */
+#define BACKOFF_FIRST_MS 500
+#define BACKOFF_MAX_MS	 5000
+/* The server answers every heartbeat: this long without a word and the
+ * stream counts as gone (a path lost without a reset, a hung server). */
+#define SILENCE_MS 10000
 
 struct rv_keepalive {
 	struct rv_api *a;
@@ -25,9 +32,34 @@ struct rv_keepalive {
 	atomic_bool connected;
 	atomic_uint connects;
 	pthread_t thread;
+	/* what the thread waits for (rv_keepalive_describe) */
+	pthread_mutex_t lock;
+	unsigned attempt;     /* failed attempts since the stream was last up */
+	uint64_t next_try_ms; /* monotonic; 0: trying now */
+	char last_error[240];
 };
 
-static uint64_t now_ms(void)
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Remember why the last attempt failed (status text goes into JSON as is:
+ * no quotes, backslashes or control characters). */
+static void set_error(struct rv_keepalive *k, const char *what, const char *msg)
+{
+	pthread_mutex_lock(&k->lock);
+	snprintf(k->last_error, sizeof(k->last_error), "%s%s%s", what, what[0] && msg[0] ? ": " : "", msg);
+	for (char *p = k->last_error; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = '\'';
+	pthread_mutex_unlock(&k->lock);
+}
+
+static uint64_t now_ms(void) /* wall clock, for the server */
 {
 	struct timespec ts;
 
@@ -76,22 +108,35 @@ static void apply_config(struct rv_keepalive *k, struct rv_grpc_stream *s,
 
 /* One stream's life. Returns 1 after a Kick (the thread ends), 0 when the
  * stream was open and then ended, -1 if it never opened properly. */
-static int run_stream(struct rv_keepalive *k)
+static int run_stream(struct rv_keepalive *k, bool fresh)
 {
 	struct rv_grpc_result res;
+	char err[256];
 	struct rv_grpc_stream *s;
 	const Roomvpn__V1__KeepaliveEvent *ev;
 	ProtobufCMessage *m;
-	uint64_t seq = 0, next_hb = 0;
+	uint64_t seq = 0, next_hb = 0, last_heard = mono_ms();
 	int rc = -1;
 
+	/* A fresh channel for every new attempt: its calls drive its own TLS
+	 * handshake, with a deadline of its own. */
+	if (fresh && rv_api_reconnect(k->a, err, sizeof(err)) < 0) {
+		set_error(k, "", err);
+		return -1;
+	}
 	if (rv_api_fresh(k->a, &res) != GRPC_STATUS_OK) {
-		rv_log(RV_LOG_WARN, "keepalive: session refresh failed: %s", res.message);
+		set_error(k, "session refresh", res.message);
 		return -1;
 	}
 	s = rv_grpc_stream_open(k->a->g, KEEPALIVE_PATH, k->a->login.session_token, &res);
-	if (!s || send_hello(k, s) < 0) {
-		rv_log(RV_LOG_DEBUG, "keepalive: cannot open the stream");
+	if (!s) {
+		set_error(k, "keepalive stream", res.message);
+		return -1;
+	}
+	if (send_hello(k, s) < 0) {
+		ProtobufCMessage *none;
+		rv_grpc_stream_recv(s, &roomvpn__v1__keepalive_event__descriptor, &none, 0, &res);
+		set_error(k, "keepalive stream", res.message[0] ? res.message : "closed");
 		goto out;
 	}
 	while (!atomic_load(&k->stop)) {
@@ -113,14 +158,34 @@ static int run_stream(struct rv_keepalive *k)
 			break;
 		}
 		if (got < 0) {
-			rv_log(RV_LOG_WARN, "keepalive stream ended: %s", res.message);
+			if (res.status == GRPC_STATUS_UNAUTHENTICATED)
+				k->a->login.session_expires = 0; /* refresh first next time */
+			if (rc == 0)
+				rv_log(RV_LOG_WARN, "keepalive stream ended: %s", res.message);
+			set_error(k, "keepalive stream", res.message[0] ? res.message : "ended");
+			break;
+		}
+		if (got == 0 && mono_ms() - last_heard >= SILENCE_MS) {
+			rv_log(RV_LOG_WARN, "keepalive stream: no answer from the server for %u s",
+			       SILENCE_MS / 1000);
+			set_error(k, "keepalive stream", "no answer from the server for 10 s");
 			break;
 		}
 		if (got == 0)
 			continue;
+		last_heard = mono_ms();
 		if (rc < 0) {
 			rv_log(RV_LOG_INFO, "keepalive stream to the server is up");
-			atomic_fetch_add(&k->connects, 1);
+			pthread_mutex_lock(&k->lock);
+			k->attempt = 0;
+			pthread_mutex_unlock(&k->lock);
+			/* Back after an outage: a Rekey may have been missed, and a
+			 * restarted server holds no key of this tunnel (it could not
+			 * give a restarted data plane the session): re-key now. */
+			if (atomic_fetch_add(&k->connects, 1) > 0 && k->ops.check) {
+				rv_log(RV_LOG_INFO, "control: back after an outage: re-keying");
+				k->ops.check(k->arg, k->a, true);
+			}
 		}
 		rc = 0; /* the server is talking to us */
 		atomic_store(&k->connected, true);
@@ -143,22 +208,42 @@ out:
 	return rc;
 }
 
+/* The next wait: capped exponential backoff with +-20 % jitter. */
+static uint64_t backoff_ms(unsigned attempt)
+{
+	uint64_t ms = BACKOFF_FIRST_MS;
+
+	for (unsigned i = 1; i < attempt && ms < BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (ms > BACKOFF_MAX_MS)
+		ms = BACKOFF_MAX_MS;
+	return ms * 8 / 10 + arc4random_uniform((uint32_t)(ms * 4 / 10) + 1);
+}
+
 static void *thread_main(void *arg)
 {
 	struct rv_keepalive *k = arg;
-	unsigned backoff = 1;
+	bool fresh = false; /* the first attempt uses the channel `up` used */
 
 	while (!atomic_load(&k->stop)) {
-		int rc = run_stream(k);
-		if (rc == 1)
+		int rc = run_stream(k, fresh);
+		uint64_t until;
+		if (rc == 1 || atomic_load(&k->stop))
 			break;
-		if (rc == 0)
-			backoff = 1;
+		fresh = true;
 		/* server or network gone: try again later, without giving up */
-		for (unsigned i = 0; i < backoff * 10 && !atomic_load(&k->stop); i++)
-			usleep(100000);
-		if (rc < 0 && backoff < BACKOFF_MAX_S)
-			backoff *= 2;
+		pthread_mutex_lock(&k->lock);
+		k->attempt++;
+		until = mono_ms() + backoff_ms(k->attempt);
+		k->next_try_ms = until;
+		rv_log(RV_LOG_INFO, "control: reconnecting (attempt %u) in %.1f s: %s", k->attempt,
+		       (double)(until - mono_ms()) / 1000.0, k->last_error);
+		pthread_mutex_unlock(&k->lock);
+		while (!atomic_load(&k->stop) && mono_ms() < until)
+			usleep(50000);
+		pthread_mutex_lock(&k->lock);
+		k->next_try_ms = 0;
+		pthread_mutex_unlock(&k->lock);
 	}
 	return NULL;
 }
@@ -175,7 +260,9 @@ int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id,
 	k->peer_id = peer_id;
 	k->ops = *ops;
 	k->arg = arg;
+	pthread_mutex_init(&k->lock, NULL);
 	if (pthread_create(&k->thread, NULL, thread_main, k) != 0) {
+		pthread_mutex_destroy(&k->lock);
 		free(k);
 		return -1;
 	}
@@ -193,11 +280,36 @@ unsigned rv_keepalive_connects(const struct rv_keepalive *k)
 	return k ? atomic_load(&k->connects) : 0;
 }
 
+void rv_keepalive_describe(struct rv_keepalive *k, char *out, size_t len)
+{
+	uint64_t now = mono_ms();
+
+	if (!k) {
+		snprintf(out, len, "off");
+		return;
+	}
+	if (atomic_load(&k->connected)) {
+		snprintf(out, len, "connected");
+		return;
+	}
+	pthread_mutex_lock(&k->lock);
+	if (!k->attempt)
+		snprintf(out, len, "connecting");
+	else if (k->next_try_ms > now)
+		snprintf(out, len, "reconnecting (attempt %u, next in %.1f s): %s", k->attempt,
+			 (double)(k->next_try_ms - now) / 1000.0, k->last_error);
+	else
+		snprintf(out, len, "reconnecting (attempt %u, trying now): %s", k->attempt,
+			 k->last_error);
+	pthread_mutex_unlock(&k->lock);
+}
+
 void rv_keepalive_stop(struct rv_keepalive *k)
 {
 	if (!k)
 		return;
 	atomic_store(&k->stop, true);
 	pthread_join(k->thread, NULL);
+	pthread_mutex_destroy(&k->lock);
 	free(k);
 }

@@ -1,11 +1,15 @@
 /* The client side of SessionService.Keepalive: a thread that keeps the
- * stream of a running tunnel open (reconnecting with backoff when the
- * server or the network goes away), sends a heartbeat every second and
- * reports a Kick through a callback. */
+ * stream of a running tunnel open, sends a heartbeat every second and
+ * reports a Kick through a callback. When the server or the network goes
+ * away it tries again with capped exponential backoff and jitter (0.5 s
+ * doubling to 5 s, +-20 %), each time on a fresh channel (new TCP and TLS
+ * connection); the server re-sends the room's settings and re-keys on the
+ * new stream's Hello. */
 #ifndef RV_CLIENT_KEEPALIVE_H
 #define RV_CLIENT_KEEPALIVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "api.h"
@@ -17,8 +21,9 @@ struct rv_keepalive;
 typedef void (*rv_kick_fn)(void *arg, const char *reason);
 
 /* Runs on the keepalive thread about once a second while the stream is up,
- * and at once with @rekey true when the server asks for a re-key (the
- * caller may use @a from it, e.g. to bootstrap again). */
+ * and at once with @rekey true when the server asks for a re-key or the
+ * stream is back after an outage (the caller may use @a from it, e.g. to
+ * bootstrap again). */
 typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a, bool rekey);
 
 /* New tunnel settings from the server (the whole current set, see
@@ -40,6 +45,9 @@ int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id,
 bool rv_keepalive_connected(const struct rv_keepalive *k);
 /* How many times a stream was established (reconnects show here). */
 unsigned rv_keepalive_connects(const struct rv_keepalive *k);
+/* What the control connection is doing, for `roomvpn status`: "connected",
+ * "connecting", or "reconnecting (attempt 4, next in 3.2 s): <last error>". */
+void rv_keepalive_describe(struct rv_keepalive *k, char *out, size_t len);
 /* Stop (within about a second) and join the thread. NULL is accepted. */
 void rv_keepalive_stop(struct rv_keepalive *k);
 

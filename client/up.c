@@ -42,6 +42,7 @@ struct up {
 	uint8_t room_key[64];
 	size_t room_key_len;
 	struct rv_keepalive *ka;
+	enum rv_dc_transport start; /* the room's preferred transport */
 	time_t last_bootstrap;
 	time_t last_rekey_try; /* re-key for packet-id exhaustion */
 	/* the room's DNS and managed routes: wanted (Join, ConfigUpdate) and
@@ -188,6 +189,11 @@ static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 		cli_error(u->c, "server sent no UDP data-plane endpoint");
 		return -1;
 	}
+	/* the server lists the room's preferred transport first */
+	u->dp.start = r->n_endpoints && r->endpoints[0]->transport ==
+					    ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
+			  ? RV_DC_TCP
+			  : RV_DC_UDP;
 	return 0;
 }
 
@@ -265,21 +271,23 @@ static int bootstrap(struct up *u, struct rv_api *a, uint32_t rekey_peer_id)
 static void write_status(struct rv_dc *dc, void *arg)
 {
 	struct up *u = arg;
-	char stats[4096], tmp[RV_STATE_PATH + 96];
+	char stats[4096], tmp[RV_STATE_PATH + 96], control[320];
 	FILE *f;
 
 	if (rv_dc_stats_json(dc, stats, sizeof(stats)) < 0)
 		return;
+	rv_keepalive_describe(u->ka, control, sizeof(control));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", u->json_path);
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
 	fprintf(f,
 		"{\"virtual_ip\":\"%s\",\"interface\":\"%s\",\"peer_id\":%u,\"keepalive\":\"%s\","
-		"\"keepalive_connects\":%u,\"stats\":%s}\n",
+		"\"keepalive_connects\":%u,\"control\":\"%s\",\"preferred_transport\":\"%s\","
+		"\"stats\":%s}\n",
 		u->vip, u->ifname, u->peer_id,
 		rv_keepalive_connected(u->ka) ? "connected" : "connecting",
-		rv_keepalive_connects(u->ka), stats);
+		rv_keepalive_connects(u->ka), control, rv_dc_transport_name(u->start), stats);
 	if (fclose(f) == 0)
 		rename(tmp, u->json_path);
 }
@@ -306,8 +314,8 @@ static void on_kick(void *arg, const char *reason)
 		rv_dc_stop(g_dc);
 }
 
-/* Keepalive thread, once a second: a data channel that has had no echo
- * reply for a while although the control plane answers has most likely
+/* Keepalive thread, once a second: a data channel whose echo probes have
+ * gone unanswered for a while although the control plane answers has most likely
  * lost its session (data plane restarted): bootstrap a new one. */
 #define DEAD_MS		  6000
 #define REBOOTSTRAP_GAP_S 10
@@ -347,7 +355,7 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 		rekey(u, a);
 		return;
 	}
-	if (!g_dc || rv_dc_reply_age_ms(g_dc) < DEAD_MS ||
+	if (!g_dc || rv_dc_unanswered_ms(g_dc) < DEAD_MS ||
 	    now - u->last_bootstrap < REBOOTSTRAP_GAP_S)
 		return;
 	u->last_bootstrap = now;
@@ -474,6 +482,36 @@ static void report_up(const struct up *u, int report_fd)
 		close(fd);
 }
 
+/* The tunnel goes down by the user's choice (down, leave, SIGINT/SIGTERM):
+ * tell the server, which removes the data-plane session at once. A server
+ * without TunnelService.End (UNIMPLEMENTED) or out of reach is told
+ * nothing: its heartbeat timeout removes the session later. */
+#define END_TIMEOUT_MS 2000
+
+static void end_tunnel(struct up *u, struct rv_api *a)
+{
+	Roomvpn__V1__EndTunnelRequest req = ROOMVPN__V1__END_TUNNEL_REQUEST__INIT;
+	struct rv_grpc_result res;
+	ProtobufCMessage *resp;
+	grpc_status_code st;
+
+	req.room = (char *)u->room;
+	req.peer_id = u->peer_id;
+	rv_grpc_set_timeout(a->g, END_TIMEOUT_MS);
+	st = rv_api_call(a, "/roomvpn.v1.TunnelService/End", &req.base,
+			 &roomvpn__v1__end_tunnel_response__descriptor, &resp, &res);
+	if (st == GRPC_STATUS_OK) {
+		protobuf_c_message_free_unpacked(resp, NULL);
+		rv_log(RV_LOG_INFO, "tunnel ended on the server (peer-id %u)", u->peer_id);
+	} else if (st == GRPC_STATUS_UNIMPLEMENTED) {
+		rv_log(RV_LOG_WARN, "the server has no TunnelService.End (UNIMPLEMENTED): its "
+				    "heartbeat timeout removes the session");
+	} else {
+		rv_log(RV_LOG_WARN, "could not end the tunnel on the server (status %d): %s",
+		       (int)st, res.message);
+	}
+}
+
 /* TUN, data channel, keepalive stream, loop; teardown on the way out. */
 static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 {
@@ -486,6 +524,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		cli_error(u->c, "%s", err);
 		return RV_EXIT_ERROR;
 	}
+	u->start = u->dp.start;
 	if (rv_dc_create(&u->dp, tun, &g_dc, err, sizeof(err)) < 0) {
 		cli_error(u->c, "%s", err);
 		close(tun);
@@ -505,6 +544,8 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		rc = RV_EXIT_ERROR;
 	rv_keepalive_stop(u->ka);
 	u->ka = NULL;
+	if (!atomic_load(&g_kicked))
+		end_tunnel(u, a);
 	restore_dns(u); /* the routes go with the device */
 	unlink(u->pid_path);
 	unlink(u->json_path);
@@ -519,6 +560,41 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 	if (report_fd < 0 && !u->c->json)
 		printf("Tunnel of room %s is down.\n", u->room);
 	return rc;
+}
+
+/* True if the effective capabilities include CAP_NET_ADMIN (bit 12). */
+static bool have_net_admin(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	unsigned long long eff = 0;
+	char line[256];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return eff >> 12 & 1;
+}
+
+/* What `up` needs, checked before it joins or bootstraps anything (a
+ * failure later would leave a session on the server): root or
+ * CAP_NET_ADMIN, and /dev/net/tun. */
+static int check_local(struct cli *c)
+{
+	int fd;
+
+	if (geteuid() != 0 && !have_net_admin()) {
+		cli_error(c, "'up' needs root or CAP_NET_ADMIN (TUN device, addresses, routes)");
+		return RV_EXIT_DENIED;
+	}
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		cli_error(c, "cannot open /dev/net/tun: %s", strerror(errno));
+		return errno == EACCES || errno == EPERM ? RV_EXIT_DENIED : RV_EXIT_ERROR;
+	}
+	close(fd);
+	return RV_EXIT_OK;
 }
 
 static int cmd_up(struct cli *c, int argc, char **argv)
@@ -548,6 +624,9 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 		cli_error(c, "the tunnel of room %s is already up (see 'roomvpn status')", u.room);
 		return RV_EXIT_CONFLICT;
 	}
+	rc = check_local(c);
+	if (rc != RV_EXIT_OK)
+		return rc;
 	if (rv_netcfg_dns_restore(RESOLV_CONF, u.dns_backup, err, sizeof(err)) == 0)
 		fprintf(stderr, "roomvpn: restored %s saved by an earlier tunnel of room %s\n",
 			RESOLV_CONF, u.room); /* that one ended without its teardown */
@@ -588,7 +667,9 @@ const struct cli_cmd cli_up_cmds[] = {
      "foreground until Ctrl-C / SIGTERM / 'roomvpn down ROOM'. A keepalive stream to the\n"
      "server (reconnecting by itself) ends the tunnel with a message when the device is\n"
      "removed from the room (exit 4); room changes (MTU, keepalive, DNS, routes) are\n"
-     "applied as they come. Needs root (CAP_NET_ADMIN).\n\n"
+     "applied as they come. Going down (Ctrl-C, SIGTERM, 'down', 'leave') ends the\n"
+     "tunnel on the server too (TunnelService.End). Needs root or CAP_NET_ADMIN and\n"
+     "/dev/net/tun, checked before anything is asked of the server (exit 4).\n\n"
      "Options:\n"
      "  --daemon             run in the background once the tunnel is up\n"
      "  --interface NAME     TUN device name (default rvpnN)\n"

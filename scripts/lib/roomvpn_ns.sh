@@ -29,16 +29,19 @@ rvn_cert() {
 # lcores sleep 200 us (extra settings override). RVN_AF_PACKET_OPTS: extra
 # net_af_packet options (e.g. framecnt=4096: the RX/TX ring size).
 rvn_dataplane() {
-	ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW" || return 1
-	ip -n "$NS_SW" link set p-k0 master br0 up
-	ip -n "$NS_DP" addr add $TCP_IP/24 dev k0
-	ip -n "$NS_DP" link set k0 up
+	if ! ip -n "$NS_DP" link show k0 >/dev/null 2>&1; then # (not on a restart)
+		ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW" || return 1
+		ip -n "$NS_SW" link set p-k0 master br0 up
+		ip -n "$NS_DP" addr add $TCP_IP/24 dev k0
+		ip -n "$NS_DP" link set k0 up
+	fi
+	rm -f "$RUN/agent.sock"
 	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" -l 0-1 --no-huge -m 256 \
 		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
 		--vdev "net_af_packet0,iface=dp0${RVN_AF_PACKET_OPTS:+,$RVN_AF_PACKET_OPTS}" -- \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set agent-socket="$RUN/agent.sock" \
 		--set idle-sleep-us=200 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
-		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" "$@" >"$RUN/dp.log" 2>&1 &
+		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" "$@" >>"$RUN/dp.log" 2>&1 &
 	DP_PID=$!
 	PIDS+=("$DP_PID")
 	for _ in $(seq 300); do

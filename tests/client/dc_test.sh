@@ -123,4 +123,19 @@ wait_for 15 "$dir/pid.json" 's["rekey_due"] and s["echo_rx"] > 20' ||
 	fail "packet-ids past the threshold: no re-key due"
 kill "$pidc"
 echo "ok: packet-ids past the re-key threshold: re-key due, still sealing"
-echo "PASS: data channel (UDP, drops by reason, TCP fallback and back, pin, teardown, re-key due)"
+# 7. A room that prefers TCP (the server lists TCP first): the channel
+# starts on TLS over TCP and stays there although UDP answers (packet-ids
+# above those of 6.: the reflector keeps one replay window for peer-id 7).
+ip netns exec "$nc" "$tool" --tun rvc3 --addr 10.80.0.2/24 --udp 10.201.0.2:1194 \
+	--tcp 10.201.0.2:4443 --pin "$pin" --key "$dir/static.key" --cipher AES-256-GCM \
+	--peer-id 7 --status "$dir/tcp.json" --probe-ms 300 --fallback-ms 1500 --start tcp \
+	--first-pid 0xFF100000 \
+	>/dev/null 2>"$dir/tcp.err" &
+pidt=$!
+pids+=($pidt)
+wait_for 15 "$dir/tcp.json" 's["transport"] == "tcp" and s["echo_rx"] >= 10' ||
+	fail "--start tcp: not on TCP with echo replies: $(cat "$dir/tcp.json" 2>/dev/null)"
+[ "$(field "$dir/tcp.json" 's["to_udp"]')" = 0 ] || fail "--start tcp: moved to UDP"
+kill "$pidt"
+echo "ok: TCP-preferred start: on TLS over TCP from the first packet, stays there"
+echo "PASS: data channel (UDP, drops by reason, TCP fallback and back, pin, teardown, re-key due, TCP start)"

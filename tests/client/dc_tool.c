@@ -77,7 +77,8 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rv_dc_pa
 	    {"route", 1, 0, 'r'},    {"udp", 1, 0, 'u'},       {"tcp", 1, 0, 't'},
 	    {"pin", 1, 0, 'f'},	     {"key", 1, 0, 'k'},       {"cipher", 1, 0, 'c'},
 	    {"peer-id", 1, 0, 'p'},  {"status", 1, 0, 's'},    {"fallback-ms", 1, 0, 'F'},
-	    {"probe-ms", 1, 0, 'P'}, {"first-pid", 1, 0, 'I'}, {0, 0, 0, 0}};
+	    {"probe-ms", 1, 0, 'P'}, {"first-pid", 1, 0, 'I'}, {"start", 1, 0, 'S'},
+	    {0, 0, 0, 0}};
 	const char *key = NULL;
 	int c, bad = 0;
 
@@ -129,6 +130,10 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rv_dc_pa
 		case 'I':
 			p->first_pid = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
+		case 'S': /* the transport to start on: udp or tcp */
+			bad |= strcmp(optarg, "udp") && strcmp(optarg, "tcp");
+			p->start = strcmp(optarg, "tcp") ? RV_DC_UDP : RV_DC_TCP;
+			break;
 		default:
 			bad = 1;
 		}
@@ -136,7 +141,7 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rv_dc_pa
 	if (bad || !key || !t->addr)
 		return fprintf(stderr, "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
 				       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
-				       "[--route CIDR] [--status FILE] [--first-pid N]\n"),
+				       "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp]\n"),
 		       -1;
 	return load_key(key, 0, p);
 }
