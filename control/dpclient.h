@@ -1,8 +1,8 @@
 /* Client of the data plane's agent socket (proto/dataplane.proto,
- * docs/dataplane-agent.md): 4-byte big-endian length + a serialized Request;
- * one Response per Request, in order. One connection per exchange, so a
- * restarted data plane is simply reached again on the next exchange. Only
- * dp_sync.c's thread calls it. */
+ * docs/dataplane-agent.md; framing from rvagent, shared/agent/): 4-byte
+ * big-endian length + a serialized Request; one Response per Request, in
+ * order. One connection per exchange, so a restarted data plane is simply
+ * reached again on the next exchange. Only dp_sync.c's thread calls it. */
 #ifndef RV_DPCLIENT_H
 #define RV_DPCLIENT_H
 

@@ -1,6 +1,6 @@
 /* The agent's request handling: decode, validate, apply to the session
  * tables, answer. Runs on the writer thread only. A request is checked in
- * full (agent_proto.c) before any table call; each table call is itself
+ * full (shared/agent/agent_check.c) before any table call; each table call is itself
  * all-or-nothing (session_table.h), and a resync is built as a batch and
  * swapped in, so a refused request changes nothing. */
 #include <assert.h>

@@ -1,5 +1,5 @@
 /* Provisioning the simulated clients' rooms and sessions on the data plane:
- * through the agent socket (proto/dataplane.proto, 4-byte big-endian length
+ * through the agent socket (rvagent, shared/agent/agent_proto.h: 4-byte length
  * + serialized Request / Response), or as a session file (+ OpenVPN static
  * key files) that `roomvpn-dpctl resync --file` loads. */
 #include <errno.h>
@@ -9,12 +9,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
-#include "dataplane.pb-c.h"
+#include "agent_proto.h"
 #include "engine.h"
 #include "inet.h"
 #include "static_key.h"
@@ -31,21 +30,14 @@ struct agent {
 
 static int agent_connect(struct agent *a)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(a->path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "%s: --agent path too long: %s\n", a->prog, a->path);
-		return -1;
-	}
-	strcpy(sa.sun_path, a->path);
-	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (a->fd < 0 || connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	char why[200];
+	/* no socket timeouts: io_all polls with the reply timeout */
+	a->fd = rv_agent_dial(a->path, 0, why, sizeof(why));
+	if (a->fd < 0) {
 		fprintf(stderr,
 			"%s: data plane unreachable: cannot connect to the agent socket %s: %s "
 			"(is roomvpn-dataplane running with this agent path?)\n",
-			a->prog, a->path, strerror(errno));
-		if (a->fd >= 0)
-			close(a->fd);
-		a->fd = -1;
+			a->prog, a->path, why);
 		return -1;
 	}
 	return 0;
@@ -85,21 +77,18 @@ static int io_all(struct agent *a, uint8_t *buf, size_t len, short events)
 static Response *agent_call(struct agent *a, Request *req)
 {
 	req->request_id = ++a->next_id;
-	size_t len = roomvpn__dataplane__v1__request__get_packed_size(req);
-	uint8_t *buf = malloc(len + 4);
-	uint8_t hdr[4];
+	uint8_t *buf, hdr[4];
+	size_t len;
 	Response *resp = NULL;
-	if (!buf)
+	if (rv_agent_pack(&req->base, &buf, &len) < 0)
 		return NULL;
-	rv_put_be32(buf, (uint32_t)len);
-	roomvpn__dataplane__v1__request__pack(req, buf + 4);
-	int rc = io_all(a, buf, len + 4, POLLOUT);
-	OPENSSL_cleanse(buf, len + 4); /* it may hold keys */
+	int rc = io_all(a, buf, len, POLLOUT);
+	OPENSSL_cleanse(buf, len); /* it may hold keys */
 	free(buf);
 	if (rc || io_all(a, hdr, 4, POLLIN))
 		return NULL;
 	uint32_t rlen = rv_get_be32(hdr);
-	if (rlen > (64u << 20) || !(buf = malloc(rlen ? rlen : 1)))
+	if (rlen > RV_AGENT_MSG_MAX || !(buf = malloc(rlen ? rlen : 1)))
 		return NULL;
 	if (io_all(a, buf, rlen, POLLIN) == 0)
 		resp = roomvpn__dataplane__v1__response__unpack(NULL, rlen, buf);

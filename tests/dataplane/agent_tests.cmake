@@ -9,7 +9,7 @@ set(RV_DP_DIR ${PROJECT_SOURCE_DIR}/dataplane)
 # built from sources so that it does not wait for the rest of rvdp.
 add_executable(agent_unit agent_unit.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
                ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c)
-target_link_libraries(agent_unit PRIVATE rvdpctl PkgConfig::CMOCKA PkgConfig::RV_AGENT_URCU
+target_link_libraries(agent_unit PRIVATE rvagent rvdpctl PkgConfig::CMOCKA PkgConfig::RV_AGENT_URCU
                       PkgConfig::RV_AGENT_DPDK Threads::Threads)
 add_test(NAME agent_unit COMMAND agent_unit)
 set_tests_properties(agent_unit PROPERTIES LABELS dataplane TIMEOUT 60)
@@ -17,7 +17,8 @@ set_tests_properties(agent_unit PROPERTIES LABELS dataplane TIMEOUT 60)
 # agent_host: the agent + tables in a plain process, for the dpctl tests.
 add_executable(agent_host agent_host.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
                ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c)
-target_link_libraries(agent_host PRIVATE rvdpctl PkgConfig::RV_AGENT_URCU PkgConfig::RV_AGENT_DPDK
+target_include_directories(agent_host PRIVATE ${RV_DP_DIR})
+target_link_libraries(agent_host PRIVATE rvagent PkgConfig::RV_AGENT_URCU PkgConfig::RV_AGENT_DPDK
                       Threads::Threads)
 
 # roomvpn-dpctl end to end against the agent (agent_host, no DPDK).
@@ -62,4 +63,4 @@ endif()
 
 # agent_bench: figures only (not a test): agent_bench SOCKET [N]
 add_executable(agent_bench agent_bench.c)
-target_link_libraries(agent_bench PRIVATE rvdpctl)
+target_link_libraries(agent_bench PRIVATE rvagent)

@@ -1,9 +1,9 @@
-/* Fuzz the agent protocol as the data plane's agent reads it
- * (dataplane/agent_proto.c): a byte stream cut into 4-byte-length-prefixed
- * messages by the incremental reader (fed in chunks whose size the first
- * input byte picks), each body decoded as a Request and put through the
- * stateless checks the agent runs before touching its tables. A bad length
- * must end the stream with an error, never a crash or an over-read. */
+/* Fuzz the agent protocol as the data plane's agent reads it (rvagent,
+ * shared/agent/): a byte stream cut into 4-byte-length-prefixed messages by
+ * the incremental reader (fed in chunks whose size the first input byte
+ * picks), each body decoded as a Request and put through the stateless
+ * checks the agent runs before touching its tables. A bad length must end
+ * the stream with an error, never a crash or an over-read. */
 #include <string.h>
 
 #include "agent_proto.h"

@@ -1,7 +1,9 @@
-/* Framing and stateless validation of the agent protocol
- * (proto/dataplane.proto, docs/dataplane-agent.md): every message is a
- * 4-byte big-endian length followed by a serialized protobuf-c message.
- * Shared by the agent (dataplane/agent.c) and roomvpn-dpctl. */
+/* The agent protocol library rvagent (proto/dataplane.proto,
+ * docs/dataplane-agent.md): every message is a 4-byte big-endian length
+ * followed by a serialized protobuf-c message. Framing, size bounds and
+ * client helpers in agent_frame.c, stateless request checks in
+ * agent_check.c; no DPDK. Linked by the agent (dataplane/agent.c),
+ * roomvpn-control (control/dpclient.c), roomvpn-dpctl and roomvpn-loadgen. */
 #ifndef RV_AGENT_PROTO_H
 #define RV_AGENT_PROTO_H
 
@@ -11,15 +13,15 @@
 
 #include "dataplane.pb-c.h"
 
-#define RV_AGENT_MSG_MAX     (64u << 20) /* largest message body, bytes (any peer) */
+#define RV_AGENT_MSG_MAX (64u << 20) /* largest message body, bytes (any peer) */
 /* The agent's own limit is sized to its table (rv_agent_msg_max()): a Resync
  * packs a session (with its 256-byte key) and at most one room (with 16
  * routes) in under RV_AGENT_MSG_PER_SESSION bytes (agent_unit checks it);
  * a 100,000-session resync of the control plane is ~33 MB. */
 #define RV_AGENT_MSG_PER_SESSION 640u
 #define RV_AGENT_MSG_MIN	 (4u << 20)
-#define RV_AGENT_KEY_LEN     256	 /* key material bytes */
-#define RV_AGENT_PEER_ID_MAX 0xFFFFFEu
+#define RV_AGENT_KEY_LEN	 256 /* key material bytes */
+#define RV_AGENT_PEER_ID_MAX	 0xFFFFFEu
 
 /* Incremental reader: bytes in any split, whole messages out. */
 struct rv_agent_reader {
@@ -64,7 +66,8 @@ int rv_agent_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen);
  * with a reason. */
 int rv_agent_write_all(int fd, const uint8_t *buf, size_t len, char *err, size_t errlen);
 /* Connect to the agent's unix socket at @path, with send and receive
- * timeouts of @timeout_s (a reply that never comes fails, EAGAIN). Returns
+ * timeouts of @timeout_s (a reply that never comes fails, EAGAIN; 0: no
+ * timeout). Returns
  * a close-on-exec fd, or -1 with the reason (no path prefix) in @err. */
 int rv_agent_dial(const char *path, unsigned timeout_s, char *err, size_t errlen);
 int rv_agent_read_msg(int fd, uint8_t **body, uint32_t *len, char *err, size_t errlen);
