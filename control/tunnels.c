@@ -431,8 +431,11 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 			OPENSSL_cleanse(&t->km, sizeof(t->km));
 			t->keyed = false;
 			t->key_id = 0;
-			t->rekey_asked_ns = t->last_hb_ns = t->config_seq = 0;
+			t->rekey_asked_ns = t->config_seq = 0;
 			t->keyed_ns = t->created_ns = rv_control_now_mono();
+			/* its stream's silence counts from now: a replaced tunnel
+			 * with a stream that never beats again must still expire */
+			t->last_hb_ns = t->stream ? t->created_ns : 0;
 			rv_tunnels_room_note(r);
 			rv_tunnels_client_synced(t);
 			arm(t);
