@@ -17,7 +17,8 @@ for u in roomvpn-control.service roomvpn-dataplane.service roomvpn@.service; do
     { echo "FAIL: $u: ExecStart $exe is not an installed program in bin/"; fail=1; }
 done
 cp "$units/roomvpn@.service" "$units/roomvpn@test.service" 2>/dev/null
-out=$(systemd-analyze verify "$units/roomvpn-control.service" "$units/roomvpn-dataplane.service" \
+# Documentation=man:... is looked up by man(1): the installed pages.
+out=$(MANPATH=$tmp/usr/share/man systemd-analyze verify "$units/roomvpn-control.service" "$units/roomvpn-dataplane.service" \
   "$units/roomvpn@test.service" 2>&1)
 if [ -n "$out" ]; then echo "FAIL: systemd-analyze verify:"; echo "$out"; fail=1; else echo "ok: verify clean"; fi
 for pair in roomvpn-control.service:4.0 roomvpn-dataplane.service:6.5; do
