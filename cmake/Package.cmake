@@ -7,8 +7,6 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "roomvpn")
 set(CPACK_PACKAGE_CONTACT "roomvpn developers <roomvpn@example.org>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-# DESTDIR staging: install(CODE) sees CMAKE_INSTALL_PREFIX=/usr (unit paths).
-set(CPACK_SET_DESTDIR ON)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL server client bench)
@@ -25,20 +23,21 @@ set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_SERVER_PACKAGE_RECOMMENDS "dpdk")
 set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/server/postinst)
 set(CPACK_COMPONENT_SERVER_DESCRIPTION "self-hosted room VPN: control plane and DPDK data plane
- roomvpn-control serves accounts, rooms and tunnels over gRPC with TLS;
- roomvpn-dataplane relays the rooms' OpenVPN-compatible data channel on
- DPDK; roomvpn-dpctl inspects the data plane. Includes systemd units and
- example configuration files.")
+roomvpn-control serves accounts, rooms and tunnels over gRPC with TLS;
+roomvpn-dataplane relays the rooms' OpenVPN-compatible data channel on
+DPDK; roomvpn-dpctl inspects the data plane. Includes systemd units and
+example configuration files.")
 
 set(CPACK_DEBIAN_CLIENT_PACKAGE_NAME roomvpn-client)
 set(CPACK_COMPONENT_CLIENT_DESCRIPTION "self-hosted room VPN: client
- roomvpn logs in to a roomvpn server, manages rooms and brings a room's
- tunnel up on this machine; roomvpn@ROOM.service does so at boot.")
+roomvpn logs in to a roomvpn server, manages rooms and brings a room's
+tunnel up on this machine; roomvpn@ROOM.service does so at boot.")
 
 set(CPACK_DEBIAN_BENCH_PACKAGE_NAME roomvpn-bench)
+set(CPACK_DEBIAN_BENCH_PACKAGE_DEPENDS "python3")
 set(CPACK_COMPONENT_BENCH_DESCRIPTION "self-hosted room VPN: load generator
- roomvpn-loadgen offers traffic to a roomvpn data plane over DPDK and
- reports throughput and loss (NDR/PDR searches); with a script that turns
- its JSON results into Markdown tables.")
+roomvpn-loadgen offers traffic to a roomvpn data plane over DPDK and
+reports throughput and loss (NDR/PDR searches); with a script that turns
+its JSON results into Markdown tables.")
 
 include(CPack)
