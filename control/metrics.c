@@ -374,8 +374,9 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 		  "since the Unix epoch.\n# TYPE roomvpn_control_start_time_seconds gauge\n"
 		  "roomvpn_control_start_time_seconds %.3f\n",
 		  (double)m->start_unix_ns / 1e9);
-	sb_printf(&b, "# HELP roomvpn_build_info The running build; always 1.\n"
-		      "# TYPE roomvpn_build_info gauge\nroomvpn_build_info{version=\"%s\"} 1\n",
+	sb_printf(&b,
+		  "# HELP roomvpn_build_info The running build; always 1.\n"
+		  "# TYPE roomvpn_build_info gauge\nroomvpn_build_info{version=\"%s\"} 1\n",
 		  RV_VERSION);
 	if (b.oom) {
 		free(b.p);
