@@ -62,7 +62,7 @@ static bool same_headers(const uint8_t *a, const uint8_t *b, uint32_t iphl, uint
 bool rv_gro_append(struct rv_gro *g, const uint8_t *p, uint32_t len)
 {
 	const uint8_t *head = g->buf + VH;
-	uint32_t iphl, hlen, plen;
+	uint32_t iphl = 0, hlen, plen; /* = 0: gcc -O3 maybe-uninitialized */
 
 	if (!g->len || g->closed || (hlen = data_segment(p, len, &iphl)) != g->hlen ||
 	    iphl != g->iphl)

@@ -16,8 +16,9 @@
 #include "clock.h"
 #include "log.h"
 #include "rpc.h"
+#include "version.h"
 
-#define RV_CONTROL_VERSION "0.1.0"
+#define RV_CONTROL_VERSION RV_VERSION /* shared/version.h.in */
 #define RV_CTL_PATH	   512
 #define RV_CTL_ADDR	   128
 

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "config.h"
 #include "control.h"
+#include "notify.h"
 #include "listener.h"
 #include "methods.h"
 #include "password.h"
@@ -43,7 +44,8 @@ static const char usage[] =
     "      never from the command line.\n"
     "  roomvpn-control serve --config FILE [--set key=value ...]\n"
     "      Runs the control plane until SIGTERM or SIGINT.\n"
-    "  roomvpn-control --help\n"
+    "      SIGHUP re-reads the configuration (log_level applies live).\n"
+    "  roomvpn-control --help | --version\n"
     "Configuration keys: docs/control.md.\n";
 
 struct opts {
@@ -112,6 +114,21 @@ static int load_config(const struct opts *o, struct rv_control_config *cfg)
 	}
 	rv_log_set_level(cfg->log_level);
 	return 0;
+}
+
+/* SIGHUP: re-reads the file and --set overrides; only log_level takes effect
+ * live (load_config sets it), the rest needs a restart. */
+static void reload_config(const struct opts *o)
+{
+	static struct rv_control_config fresh;
+
+	rv_notify_reloading();
+	if (load_config(o, &fresh) == 0)
+		rv_log(RV_LOG_INFO, "SIGHUP: configuration re-read (log_level applied; other keys "
+				    "take effect at restart)");
+	else
+		rv_log(RV_LOG_ERROR, "SIGHUP: configuration not reloaded (error above)");
+	rv_notify_ready("serving");
 }
 
 static int open_store(struct rv_control *ctl)
@@ -275,6 +292,7 @@ static int cmd_serve(const struct opts *o)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	ctl.start_ns = rv_control_now_mono();
@@ -304,7 +322,10 @@ static int cmd_serve(const struct opts *o)
 	fprintf(
 	    stderr, "roomvpn-control %s: listening on %s (port %d); TLS SHA-256 fingerprint %s\n",
 	    RV_CONTROL_VERSION, ctl.cfg.listen, rv_server_port(ctl.server), ctl.tls_fingerprint);
-	sigwait(&sigs, &sig);
+	rv_notify_ready("serving");
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+		reload_config(o);
+	rv_notify_stopping();
 	rv_log(RV_LOG_INFO, "signal %d: shutting down", sig);
 	rv_server_stop(ctl.server, 5000);
 	rc = 0;
@@ -319,6 +340,8 @@ out:
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
+	if (rv_version_asked(argc, argv, "roomvpn-control"))
+		return 0;
 	int p = parse_args(argc, argv, &o);
 
 	if (p == -1 || (o.cmd && (!strcmp(o.cmd, "--help") || !strcmp(o.cmd, "-h")))) {

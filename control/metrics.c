@@ -25,6 +25,7 @@
 #include "tunnels.h"
 #include "metrics_state.h"
 #include "store.h"
+#include "version.h"
 
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 				   0.1,	   0.25,  0.5,	  1,	 2.5,  5,     10};
@@ -374,6 +375,10 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 		  "since the Unix epoch.\n# TYPE roomvpn_control_start_time_seconds gauge\n"
 		  "roomvpn_control_start_time_seconds %.3f\n",
 		  (double)m->start_unix_ns / 1e9);
+	sb_printf(&b,
+		  "# HELP roomvpn_build_info The running build; always 1.\n"
+		  "# TYPE roomvpn_build_info gauge\nroomvpn_build_info{version=\"%s\"} 1\n",
+		  RV_VERSION);
 	if (b.oom) {
 		free(b.p);
 		return NULL;

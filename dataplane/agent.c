@@ -351,10 +351,11 @@ static int open_socket(const char *path, char *err, size_t errlen)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto err_errno;
-	/* No client can connect between bind and listen: chmod before listen. */
+	/* No client can connect between bind and listen: chmod before listen.
+	 * 0660: the group is the control plane's (the unit's Group=roomvpn). */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		goto err_close;
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0)
+	if (chmod(path, 0660) < 0 || listen(fd, 16) < 0)
 		goto err_unlink;
 	return fd;
 err_unlink:

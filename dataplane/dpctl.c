@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "static_key.h"
+#include "version.h"
 
 #include "dpctl.h"
 
@@ -241,6 +242,8 @@ int main(int argc, char **argv)
 {
 	struct ctl ctl = {.socket = DEFAULT_SOCKET, .timeout_s = 60};
 	int i = 1;
+	if (rv_version_asked(argc, argv, "roomvpn-dpctl"))
+		return EXIT_OK;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage_text, stdout);

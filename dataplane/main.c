@@ -1,5 +1,5 @@
 /* roomvpn-dataplane: EAL, configuration, lcore launch, control loop (ARP),
- * agent start, clean stop on SIGINT/SIGTERM. */
+ * agent start, clean stop on SIGINT/SIGTERM, log-level re-read on SIGHUP. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,8 +17,10 @@
 #include "dp.h"
 #include "inet.h"
 #include "log.h"
+#include "notify.h"
 #include "replay.h"
 #include "session_table.h"
+#include "version.h"
 #ifdef RV_HAVE_AGENT
 #include "agent.h"
 #include "session_file.h"
@@ -32,18 +34,21 @@ struct options {
 	uint32_t agent_msg_timeout_ms;
 	const char *sessions_file;
 	const char *stats_file;
+	const char *config_path; /* --config, re-read on SIGHUP */
 	char paths[3][512];
 #ifdef RV_HAVE_AGENT
 	struct rv_tcp_fallback_params tcp; /* H6: tcp-* keys */
 #endif
 };
 
-static volatile sig_atomic_t got_signal, got_usr1;
+static volatile sig_atomic_t got_signal, got_usr1, got_hup;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		got_usr1 = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
 	else
 		got_signal = 1;
 }
@@ -64,6 +69,7 @@ static void usage(FILE *f)
 	    "  -c, --config FILE     read key = value lines (keys below)\n"
 	    "  -s, --set KEY=VALUE   override one key (repeatable, after --config)\n"
 	    "  -h, --help            this text\n"
+	    "      --version         print the version (first argument only)\n"
 	    "\n"
 	    "keys:\n"
 	    "  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
@@ -226,6 +232,7 @@ static int parse_args(struct options *o, int argc, char **argv)
 			usage(stdout);
 			return 1;
 		} else if (c == 'c') {
+			o->config_path = optarg;
 			rc = rv_config_load(optarg, on_key, o, err, sizeof(err));
 		} else if (c == 's') {
 			rc = rv_config_apply_override(optarg, on_key, o, err, sizeof(err));
@@ -326,9 +333,31 @@ static void launch(const struct options *o, struct rv_dp_worker *rxw)
 	}
 }
 
-static void control_loop(const struct options *o)
+/* What SIGHUP changes live: log-level from the --config file. */
+static int on_reload_key(void *o, const char *k, const char *v, char *err, size_t errlen)
+{
+	return strcmp(k, "log-level") ? 0 : on_key(o, k, v, err, errlen);
+}
+
+static void reload(struct options *o)
+{
+	char err[256];
+
+	rv_notify_reloading();
+	if (o->config_path && rv_config_load(o->config_path, on_reload_key, o, err, sizeof(err)))
+		rv_log(RV_LOG_ERROR, "SIGHUP: configuration not reloaded: %s", err);
+	else
+		rv_log(RV_LOG_INFO, "SIGHUP: log-level re-read from the configuration");
+	rv_notify_ready("relaying");
+}
+
+static void control_loop(struct options *o)
 {
 	while (!got_signal) {
+		if (got_hup) {
+			got_hup = 0;
+			reload(o);
+		}
 		if (got_usr1 && o->stats_file) {
 			got_usr1 = 0;
 			write_stats(o->stats_file);
@@ -380,7 +409,9 @@ static int run(struct options *o)
 #endif
 	rv_log(RV_LOG_INFO, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
 	       o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port);
+	rv_notify_ready("relaying");
 	control_loop(o);
+	rv_notify_stopping();
 	atomic_store(&rv_dp.stop, true);
 	rte_eal_mp_wait_lcore();
 #ifdef RV_HAVE_AGENT
@@ -395,6 +426,8 @@ static int run(struct options *o)
 
 int main(int argc, char **argv)
 {
+	if (rv_version_asked(argc, argv, "roomvpn-dataplane"))
+		return 0;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
@@ -417,6 +450,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_signal);
+	signal(SIGHUP, on_signal);
 	rc = run(&o);
 	rte_eal_cleanup();
 	return rc;

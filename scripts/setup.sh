@@ -15,6 +15,7 @@ PKGS=(
   libmicrohttpd-dev libgnutls28-dev libmnl-dev
   openvpn iperf3 iputils-ping tshark prometheus iproute2 iptables procps psmisc
   python3-grpcio python3-protobuf openssl gnuplot-nox
+  libsystemd-dev help2man lintian
 )
 
 missing=()
@@ -40,14 +41,14 @@ for a in "$@"; do
 done
 
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRV_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 if [ $asan = 1 ]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRV_SANITIZE=ON -DRV_WITH_DATAPLANE=OFF >/dev/null
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRV_WERROR=ON -DRV_SANITIZE=ON -DRV_WITH_DATAPLANE=OFF >/dev/null
   cmake --build build-asan -j"$jobs"
 fi
 if [ $fuzz = 1 ]; then
-  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRV_FUZZ=ON \
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRV_WERROR=ON -DRV_FUZZ=ON \
     -DRV_WITH_DATAPLANE=OFF -DRV_WITH_CONTROL=OFF >/dev/null
   cmake --build build-fuzz -j"$jobs" --target rv_fuzz_targets
 fi

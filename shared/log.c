@@ -1,7 +1,11 @@
 /* Leveled logging to stderr with a timestamp; a per-call-site rate limit
- * for the data path (see rv_log_ratelimited in log.h). */
+ * for the data path (see rv_log_ratelimited in log.h). Under journald
+ * (JOURNAL_STREAM set, systemd.exec(5)) each line starts with the sd-daemon
+ * priority prefix "<N>" instead, and journald adds the time: so
+ * `journalctl -p err` finds errors. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <time.h>
 
@@ -9,6 +13,8 @@
 
 static enum rv_log_level level = RV_LOG_INFO;
 static const char *const names[] = {"error", "warn", "info", "debug"};
+/* syslog priorities of the levels above: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+static const int priorities[] = {3, 4, 6, 7};
 
 void rv_log_set_level(enum rv_log_level l)
 {
@@ -35,12 +41,16 @@ void rv_log(enum rv_log_level l, const char *fmt, ...)
 
 	if (l > level || (unsigned)l > RV_LOG_DEBUG)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (getenv("JOURNAL_STREAM")) {
+		fprintf(stderr, "<%d>%s\n", priorities[l], msg);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	/* one fprintf so that lines from several threads don't interleave */
 	fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000, names[l], msg);
 }

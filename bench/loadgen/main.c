@@ -10,6 +10,7 @@
 #include <rte_ethdev.h>
 
 #include "engine.h"
+#include "version.h"
 
 #define EXIT_USAGE 2
 
@@ -37,6 +38,8 @@ static int split_args(int argc, char **argv, int *eal_argc)
 static int parse_all(struct lg_opts *o, int argc, char **argv)
 {
 	int eal_argc;
+	if (rv_version_asked(argc, argv, "roomvpn-loadgen"))
+		return 1;
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			lg_args_usage(stdout, o->prog);

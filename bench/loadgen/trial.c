@@ -54,7 +54,8 @@ static uint64_t answered(const struct lg_engine *e)
 static unsigned send_burst(struct lg_engine *e, unsigned n)
 {
 	struct rte_mbuf *m[LG_BURST];
-	uint16_t inner[LG_BURST], wire[LG_BURST];
+	/* zeroed: gcc -O3 cannot see that only the n built entries are read */
+	uint16_t inner[LG_BURST] = {0}, wire[LG_BURST] = {0};
 	if (n > LG_BURST)
 		n = LG_BURST;
 	if (rte_pktmbuf_alloc_bulk(e->pool, m, n) != 0)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the .debs with cpack, lints them (no lintian errors), unpacks them
+# into a throw-away root and checks what an operator gets: the programs in
+# /usr/bin answering --version, units whose ExecStart= names them, man pages,
+# example configs, copyright and changelog, the postinst that adds the user.
+# Usage: deb.sh BUILD_DIR VERSION
+set -u
+build=$1 version=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+
+(cd "$build" && cpack -G DEB -B "$tmp/out" >"$tmp/cpack.log" 2>&1) ||
+  { cat "$tmp/cpack.log"; echo "FAIL: cpack"; exit 1; }
+arch=$(dpkg --print-architecture)
+declare -A progs=([server]="roomvpn-control roomvpn-dataplane roomvpn-dpctl"
+  [client]="roomvpn" [bench]="roomvpn-loadgen")
+root=$tmp/root
+for comp in server client bench; do
+  deb=$tmp/out/roomvpn-${comp}_${version}_${arch}.deb
+  [ -f "$deb" ] || { bad "no $deb (cpack wrote: $(ls "$tmp/out"))"; continue; }
+  # lintian: errors fail the test, warnings are printed
+  lintian --fail-on error --no-tag-display-limit "$deb" >"$tmp/lintian.log" 2>&1 ||
+    { cat "$tmp/lintian.log"; bad "lintian errors in roomvpn-$comp"; }
+  grep -E '^W:' "$tmp/lintian.log"
+  dpkg-deb -x "$deb" "$root"
+  doc=$root/usr/share/doc/roomvpn-$comp
+  for f in "$doc/copyright" "$doc/changelog.gz"; do [ -s "$f" ] || bad "roomvpn-$comp: no $f"; done
+  for p in ${progs[$comp]}; do
+    [ -s "$root/usr/share/man/man1/$p.1.gz" ] || bad "roomvpn-$comp: no man page for $p"
+    out=$("$root/usr/bin/$p" --version 2>&1) || true
+    [ "$out" = "$p $version" ] && echo "ok: installed $out" ||
+      bad "installed /usr/bin/$p --version printed '$out'"
+  done
+done
+units=$root/lib/systemd/system
+for u in roomvpn-control.service roomvpn-dataplane.service roomvpn@.service; do
+  exe=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$units/$u" 2>/dev/null)
+  case "$exe" in
+  /usr/bin/*) [ -x "$root$exe" ] && echo "ok: $u runs $exe" || bad "$u: $exe not in the packages" ;;
+  *) bad "$u: missing, or ExecStart '$exe' not in /usr/bin" ;;
+  esac
+done
+for f in control.conf dataplane.conf dataplane.env; do
+  [ -s "$root/usr/share/doc/roomvpn-server/examples/$f" ] || bad "no example $f"
+done
+dpkg-deb -I "$tmp/out/roomvpn-server_${version}_${arch}.deb" postinst 2>/dev/null |
+  grep -q 'adduser --system' || bad "roomvpn-server's postinst does not add the roomvpn user"
+[ $fail = 0 ] && echo "ok: packages"
+exit $fail
