@@ -7,6 +7,9 @@
 #                 peer-id 1 shows "route  drop: spoofed".
 #   unknown peer: member 3 sends as peer-id 77, which names no session: the
 #                 trace of peer-id 77 shows "look-up  drop: unknown_peer".
+#   relayed:      member 1 pings member 2: a traced packet passes every stage
+#                 (classify, look-up, open, replay, route: deliver to
+#                 peer-id 2, seal, tx: queued on the port).
 # Both checked in `dpctl trace show` and `dpctl --json trace show`.
 #
 # usage: trace_netns.sh BUILD_DIR
@@ -102,9 +105,43 @@ t_unknown_peer() {
 	dpctl trace stop >/dev/null
 }
 
+t_relayed() {
+	# member 2 has sent nothing yet: its address becomes known with its ping
+	in_ns 2 ping -c 1 -W 2 10.77.0.11 >/dev/null 2>&1 || fail "member 2 cannot ping member 1"
+	dpctl trace start --count 5 --peer-id 1 >/dev/null || {
+		fail "trace start"
+		return
+	}
+	in_ns 1 ping -c 1 -W 2 10.77.0.12 >/dev/null 2>&1 || fail "member 1 cannot ping member 2"
+	local i
+	for i in $(seq 50); do
+		dpctl --json trace show | grep -q '"stage":"tx"' && break
+		sleep 0.1
+	done
+	if dpctl --json trace show | $PY -c '
+import json, sys
+want = [("classify", "next"), ("look-up", "next"), ("open", "next"), ("replay", "next"),
+        ("route", "deliver", 2), ("seal", "next"), ("tx", "queued", 0)]
+pkts = {}
+for r in json.load(sys.stdin)["records"]:
+    if r["peer_id"] == 1:
+        pkts.setdefault(r["packet"], []).append(r)
+def stages(rs):
+    return [(r["stage"], r["decision"]) + ((r["arg"],) if r["decision"] in ("deliver", "queued") else ())
+            for r in rs]
+sys.exit(0 if any(stages(rs) == want for rs in pkts.values()) else 1)'; then
+		pass "relayed packet: trace shows classify, look-up, open, replay, route (deliver to 2), seal, tx"
+	else
+		fail "no traced packet of peer-id 1 with every stage"
+		dpctl trace show
+	fi
+	dpctl trace stop >/dev/null
+}
+
 setup
 t_spoofed
 t_unknown_peer
+t_relayed
 if [ "$FAILS" -ne 0 ]; then
 	echo "--- data plane log"
 	cat "$RUN/dp.log"
