@@ -19,21 +19,11 @@
 #include "server.h"
 #include "store.h"
 #include "users.h"
-#ifdef RV_HAVE_AUDIT
 #include "audit.h"
-#endif
-#ifdef RV_HAVE_METRICS
 #include "metrics.h"
-#endif
-#ifdef RV_HAVE_ROOMS
 #include "rooms.h"
-#endif
-#ifdef RV_HAVE_IPAM
 #include "ipam.h"
-#endif
-#ifdef RV_HAVE_TUNNELS
 #include "events.h"
-#endif
 
 static const char usage[] =
     "usage:\n"
@@ -228,50 +218,32 @@ static int start_modules(struct rv_control *ctl)
 		rv_log(RV_LOG_ERROR, "cannot start the token sweeper thread");
 		return -1;
 	}
-#ifdef RV_HAVE_IPAM
 	static struct rv_ipam ipam;
 	if (rv_ipam_init(&ipam, ctl->cfg.ipam_pool, ctl->cfg.ipam_room_prefix, err, sizeof(err))) {
 		rv_log(RV_LOG_ERROR, "ipam_pool: %s", err);
 		return -1;
 	}
 	ctl->ipam = &ipam;
-#endif
-#ifdef RV_HAVE_ROOMS
 	if (rv_rooms_init(ctl, err, sizeof(err)) != 0) {
 		rv_log(RV_LOG_ERROR, "%s", err);
 		return -1;
 	}
-#endif
-#ifdef RV_HAVE_AUDIT
 	if (rv_audit_init(ctl) != 0)
 		return -1;
-#endif
-#ifdef RV_HAVE_METRICS
 	if (rv_metrics_init(ctl) != 0)
 		return -1;
-#endif
-#ifdef RV_HAVE_TUNNELS
 	rv_events_init(ctl); /* registry events, timers, data-plane sync */
-#endif
 	return 0;
 }
 
 static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
-#ifdef RV_HAVE_TUNNELS
 	rv_events_fini(ctl);
-#endif
 	rv_pwpool_stop(ctl->pwpool);
-#ifdef RV_HAVE_METRICS
 	rv_metrics_fini(ctl);
-#endif
-#ifdef RV_HAVE_AUDIT
 	rv_audit_fini(ctl);
-#endif
-#ifdef RV_HAVE_ROOMS
 	rv_rooms_fini(ctl);
-#endif
 	rv_ratelimit_free(ctl->ratelimit);
 }
 
@@ -312,13 +284,11 @@ static int cmd_serve(const struct opts *o)
 		rv_log(RV_LOG_ERROR, "grpc: %s", err);
 		goto out;
 	}
-#ifdef RV_HAVE_METRICS
 	if (rv_metrics_start(&ctl, err, sizeof(err)) != 0) {
 		rv_log(RV_LOG_ERROR, "metrics: %s", err);
 		rv_server_stop(ctl.server, 0);
 		goto out;
 	}
-#endif
 	fprintf(
 	    stderr, "roomvpn-control %s: listening on %s (port %d); TLS SHA-256 fingerprint %s\n",
 	    RV_CONTROL_VERSION, ctl.cfg.listen, rv_server_port(ctl.server), ctl.tls_fingerprint);

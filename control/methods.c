@@ -1,7 +1,5 @@
 /* Every method of every service, with the scope it needs (scope.c enforces
- * it before the handler runs) and its audit action (mutations and logins).
- * Rows of modules that are not built yet are left out by RV_HAVE_<MODULE>
- * (set in control/CMakeLists.txt). */
+ * it before the handler runs) and its audit action (mutations and logins). */
 #include "methods.h"
 
 #include "auth.h"
@@ -11,20 +9,12 @@
 #include "roomvpn/v1/health.pb-c.h"
 #include "roomvpn/v1/users.pb-c.h"
 #include "users.h"
-#ifdef RV_HAVE_ROOMS
 #include "roomvpn/v1/rooms.pb-c.h"
 #include "rooms.h"
-#endif
-#ifdef RV_HAVE_TUNNEL
 #include "tunnel.h"
-#endif
-#ifdef RV_HAVE_KEEPALIVE
 #include "keepalive.h"
-#endif
-#ifdef RV_HAVE_AUDIT
 #include "audit.h"
 #include "roomvpn/v1/audit.pb-c.h"
-#endif
 
 #define AUTH  "/roomvpn.v1.AuthService/"
 #define USERS "/roomvpn.v1.UserService/"
@@ -60,7 +50,6 @@ const struct rv_method rv_methods[] = {
     ROW("/grpc.health.v1.Health/Watch", RV_SCOPE_PUBLIC,
 	&grpc__health__v1__health_check_request__descriptor, NULL, .stream = &rv_health_watch_ops),
 
-#ifdef RV_HAVE_ROOMS
 #define ROOMS "/roomvpn.v1.RoomService/"
     ROW(ROOMS "Create", RV_SCOPE_USER, &roomvpn__v1__create_room_request__descriptor,
 	rv_rooms_create_rpc, .audit_action = "rooms.create"),
@@ -79,24 +68,17 @@ const struct rv_method rv_methods[] = {
 	rv_rooms_list_members_rpc, .room_of = rv_rooms_room_of),
     ROW(ROOMS "Kick", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__kick_request__descriptor,
 	rv_rooms_kick_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.kick"),
-#endif
 
-#ifdef RV_HAVE_TUNNEL
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
 	.audit_action = "tunnel.bootstrap"),
     ROW("/roomvpn.v1.TunnelService/End", RV_SCOPE_USER, &roomvpn__v1__end_tunnel_request__descriptor,
 	rv_tunnel_end_rpc, .audit_action = "tunnel.end"),
-#endif
-#ifdef RV_HAVE_KEEPALIVE
     ROW("/roomvpn.v1.SessionService/Keepalive", RV_SCOPE_USER,
 	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_keepalive_ops),
-#endif
 
-#ifdef RV_HAVE_AUDIT
     ROW("/roomvpn.v1.AuditService/List", RV_SCOPE_ADMIN,
 	&roomvpn__v1__list_audit_request__descriptor, rv_audit_list_rpc),
-#endif
 };
 
 const size_t rv_methods_count = sizeof(rv_methods) / sizeof(rv_methods[0]);

@@ -21,11 +21,9 @@
 #include "replay.h"
 #include "session_table.h"
 #include "version.h"
-#ifdef RV_HAVE_AGENT
 #include "agent.h"
 #include "session_file.h"
 #include "tcp_fallback.h"
-#endif
 
 struct options {
 	struct rv_dp_config dp;
@@ -36,9 +34,7 @@ struct options {
 	const char *stats_file;
 	const char *config_path; /* --config, re-read on SIGHUP */
 	char paths[3][512];
-#ifdef RV_HAVE_AGENT
 	struct rv_tcp_fallback_params tcp; /* H6: tcp-* keys */
-#endif
 };
 
 static volatile sig_atomic_t got_signal, got_usr1, got_hup;
@@ -94,9 +90,7 @@ static void usage(FILE *f)
 	    "  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
 	    "  log-level = error|warn|info|debug\n",
 	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
-#ifdef RV_HAVE_AGENT
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
-#endif
 	fputs(
 	    "\nenvironment:\n"
 	    "  RV_NO_THP_HEAP=1      do not re-execute with GLIBC_TUNABLES=glibc.malloc.hugetlb=1\n"
@@ -196,11 +190,9 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 		rv_dp_log_drops = l == RV_LOG_DEBUG;
 		return 0;
 	}
-#ifdef RV_HAVE_AGENT
 	int tcp_rc = rv_tcp_fallback_config_key(&o->tcp, k, v, err, errlen);
 	if (tcp_rc != -2)
 		return tcp_rc;
-#endif
 	snprintf(err, errlen, "unknown key '%s'", k);
 	return -1;
 }
@@ -280,7 +272,6 @@ static void write_stats(const char *path)
 	rename(tmp, path);
 }
 
-#ifdef RV_HAVE_AGENT
 /* Temporary start-up loader: applies a session file as the writer, then
  * hands the writer role to the agent thread. */
 static int load_sessions(const char *path)
@@ -303,7 +294,6 @@ static int load_sessions(const char *path)
 		fprintf(stderr, "roomvpn-dataplane: %s: %s\n", path, err);
 	return rc;
 }
-#endif
 
 static int check_lcores(const struct options *o)
 {
@@ -380,7 +370,6 @@ static int run(struct options *o)
 		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
 		return 1;
 	}
-#ifdef RV_HAVE_AGENT
 	if (o->sessions_file && load_sessions(o->sessions_file) < 0)
 		return 1;
 	struct rv_agent_params ap = {.socket_path = o->agent_socket,
@@ -390,12 +379,7 @@ static int run(struct options *o)
 		fprintf(stderr, "roomvpn-dataplane: agent: %s\n", err);
 		return 1;
 	}
-#else
-	if (o->sessions_file)
-		fprintf(stderr, "roomvpn-dataplane: built without the agent: 'sessions' ignored\n");
-#endif
 	launch(o, &rxw);
-#ifdef RV_HAVE_AGENT
 	if (o->dp.tcp_enabled) { /* H6: the TCP fallback thread */
 		struct rv_tcp_fallback_ops ops = rv_tcp_fallback_io_ops();
 		if (!o->tcp.listen_port)
@@ -406,7 +390,6 @@ static int run(struct options *o)
 			rc = 1;
 		}
 	}
-#endif
 	rv_log(RV_LOG_INFO, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
 	       o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port);
 	rv_notify_ready("relaying");
@@ -414,10 +397,8 @@ static int run(struct options *o)
 	rv_notify_stopping();
 	atomic_store(&rv_dp.stop, true);
 	rte_eal_mp_wait_lcore();
-#ifdef RV_HAVE_AGENT
 	rv_tcp_fallback_stop();
 	rv_agent_stop();
-#endif
 	if (o->stats_file)
 		write_stats(o->stats_file);
 	rv_dp_teardown();

@@ -251,11 +251,17 @@ static enum rv_drop resolve_ipv4(struct open_item *it, struct rv_dp_tables *t)
 	return RV_OK;
 }
 
+/* To the room's server address (e.g. a ping of it)? dst_ip is known once
+ * the header checks passed (check_ipv4). */
+static bool to_server(const struct open_item *it)
+{
+	return it->route != RV_DROP_MALFORMED && it->route != RV_DROP_SPOOFED &&
+	       it->dst_ip == rv_server_ip_of(it->s->room);
+}
+
 static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
 {
-	/* dst_ip is known once the header checks passed (check_ipv4) */
-	if (unlikely(it->route != RV_DROP_MALFORMED && it->route != RV_DROP_SPOOFED &&
-		     it->dst_ip == rv_server_ip_of(it->s->room))) { /* e.g. ping the server */
+	if (unlikely(to_server(it))) {
 		enum rv_drop why = rv_server_ip_answer(w, it->m);
 		if (why != RV_OK) {
 			rv_dp_drop(w, it->m, RV_STAGE_ROUTE, why);
@@ -272,8 +278,6 @@ static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct
 		return;
 	}
 	if (!it->dst) {
-		if (unlikely(w->tracing))
-			rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_BROADCAST, it->s->room_id, 0);
 		broadcast(w, l, it->m, it->s);
 		return;
 	}
@@ -282,9 +286,6 @@ static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct
 		return;
 	}
 	w->st->relayed++;
-	if (unlikely(w->tracing))
-		rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_DELIVER, it->s->room_id,
-			    it->dst->peer_id);
 	deliver(w, l, it->m, it->dst);
 }
 
@@ -356,6 +357,23 @@ static void route_burst(struct open_item *it, unsigned n, struct rv_dp_tables *t
 				rte_prefetch0((const char *)k + 64);
 			}
 		}
+}
+
+/* Tracing, once per burst: the route of the IPv4 payloads that go on to
+ * members (inner_ipv4 records the server address's replies and every drop;
+ * on_ping and on_echo their own packets). */
+static void trace_routed(struct rv_dp_worker *w, const struct open_item *it, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (!it[i].m || it[i].kind != RV_PAYLOAD_IPV4 || it[i].route != RV_OK ||
+		    to_server(&it[i]))
+			continue;
+		if (!it[i].dst)
+			rv_dp_trace(w, it[i].m, RV_STAGE_ROUTE, RV_TD_BROADCAST, it[i].s->room_id, 0);
+		else if (!atomic_load_explicit(&it[i].dst->dead, memory_order_relaxed))
+			rv_dp_trace(w, it[i].m, RV_STAGE_ROUTE, RV_TD_DELIVER, it[i].s->room_id,
+				    it[i].dst->peer_id);
+	}
 }
 
 /* Stage 4c: act on it. */
@@ -490,6 +508,15 @@ static void trace_opened(struct rv_dp_worker *w, const struct open_item *it,
 				    it[i].k->key_id);
 }
 
+/* The packets the replay window accepted (the others were dropped). */
+static void trace_accepted(struct rv_dp_worker *w, const struct open_item *it,
+			   const uint32_t *pid, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++)
+		if (it[i].m)
+			rv_dp_trace(w, it[i].m, RV_STAGE_REPLAY, RV_TD_NEXT, it[i].s->room_id, pid[i]);
+}
+
 /* Stage 1: session and key for each packet; hands off packets we don't own. */
 static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct rte_mbuf **pkts,
 			unsigned n, struct open_item *it, struct rv_cipher_ctx **ctx)
@@ -497,12 +524,13 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 	struct rv_dp_session *ss[RV_DP_BURST];
 	unsigned k = 0;
 	prefetch_sessions(t, pkts, n, ss);
+	if (unlikely(w->tracing))
+		for (unsigned i = 0; i < n; i++)
+			trace_look_up(w, pkts[i], ss[i]);
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct rv_job *j = rv_job(m);
 		struct rv_dp_session *s = ss[i];
-		if (unlikely(w->tracing))
-			trace_look_up(w, m, s);
 		if (unlikely(!s || atomic_load_explicit(&s->dead, memory_order_relaxed))) {
 			rv_dp_drop(w, m, RV_STAGE_LOOKUP, RV_DROP_UNKNOWN_PEER);
 			continue;
@@ -548,8 +576,6 @@ static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t
 		atomic_store_explicit(&s->addr, a, memory_order_relaxed);
 	if (rv_job(it->m)->kind == RV_JOB_OPEN_TCP)
 		atomic_store_explicit(&s->tcp_none, it->none, memory_order_relaxed);
-	if (unlikely(w->tracing))
-		rv_dp_trace(w, it->m, RV_STAGE_REPLAY, RV_TD_NEXT, s->room_id, pid);
 	rv_dp_key_used(s, it->k);
 	struct rv_dp_sess_ctr *c = &s->ctr;
 	atomic_store_explicit(&c->pkts_in,
@@ -597,6 +623,10 @@ void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigne
 				it[i].m = NULL;
 		}
 		route_burst(it, k, t);
+		if (unlikely(w->tracing)) {
+			trace_accepted(w, it, pid, k);
+			trace_routed(w, it, k);
+		}
 		for (unsigned i = 0; i < k; i++)
 			if (it[i].m)
 				dispatch(w, &l, &it[i]);

@@ -5,8 +5,12 @@
  * ring (no locks); the agent reads them all (rv_trace_read).
  *
  * Cost when off: each worker loads the armed flag once per pass
- * (w->tracing); the stages test it once per burst, the drop helper once per
- * dropped packet. A packet is traced when its job's trace id is non-zero. */
+ * (w->tracing); on the relay path each stage tests it once per burst
+ * (classify, look-up, open, replay, route, seal, TX to the port). Per
+ * packet only off that path: the drop helper (which also tests the debug
+ * log flag), hand-offs to another worker, the TCP ring, keepalive / echo /
+ * server-address replies. A packet is traced when its job's trace id is
+ * non-zero. */
 #ifndef RV_DP_TRACE_H
 #define RV_DP_TRACE_H
 

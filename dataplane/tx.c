@@ -19,6 +19,11 @@ void rv_tx_flush(struct rv_dp_worker *w)
 {
 	struct rv_dp_tx *tx = &w->tx;
 	if (tx->n) {
+		/* traced packets: handed to the port (a tx_full drop may follow) */
+		if (unlikely(w->tracing))
+			for (uint16_t i = 0; i < tx->n; i++)
+				rv_dp_trace(w, tx->pkts[i], RV_STAGE_TX, RV_TD_QUEUED, RV_TRACE_NO_ID,
+					    0);
 		uint16_t sent = rte_eth_tx_burst(rv_dp.cfg.port_id, w->txq, tx->pkts, tx->n);
 		for (uint16_t i = 0; i < sent; i++) {
 			w->st->tx_pkts++;
@@ -124,7 +129,5 @@ void rv_tx_to_member(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv
 		rv_arp_resolve(hop);
 	}
 	write_headers(m, &dmac, a);
-	if (unlikely(w->tracing))
-		rv_dp_trace(w, m, RV_STAGE_TX, RV_TD_QUEUED, RV_TRACE_NO_ID, 0);
 	rv_tx_queue(w, m);
 }

@@ -9,7 +9,9 @@
  * the bare crypto bound (one open + one seal per packet, on the relay's
  * core, in passes between the relay rounds).
  * Then: table updates/s while forwarding, update-to-visible latency, memory
- * per session. */
+ * per session.
+ * --trace: the relay rate with the packet trace off, and armed for one
+ * session, in alternating rounds of the same run (the cost of tracing). */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 #include "harness.h"
 #include "session_table.h"
 #include "static_key.h"
+#include "trace.h"
 
 #define ROUND_PKTS	 16000u
 #define ROUND_TIMEOUT_NS 30000000000ull
@@ -39,6 +42,7 @@ struct opts {
 	enum rv_cipher cipher;
 	uint32_t only_sessions; /* 0 = the three session counts */
 	bool garbage;		/* the cost of each rejection instead of the relay table */
+	bool trace;		/* tracing off vs on for one session instead of the table */
 };
 
 static struct rh h;
@@ -406,6 +410,60 @@ static int run_garbage(const struct opts *o, uint32_t senders)
 	return bad ? 1 : 0;
 }
 
+/* --trace: rounds alternate between tracing off and tracing armed for
+ * session 0 (peer-id 0) through rv_trace_start, the call the agent makes for
+ * `roomvpn-dpctl trace start --peer-id 0 --count 1000`; each on-round arms
+ * a new run. The rate counts the other sessions' packets only (per CPU
+ * second of the worker lcores, best round of each). */
+static int run_trace(const struct opts *o, uint32_t senders)
+{
+	static struct rte_mbuf *pkts[ROUND_PKTS];
+	static struct rv_trace_rec rec[4 * RV_TRACE_RING];
+	static const uint32_t sizes[] = {64, 1400};
+	const struct rv_trace_filter one = {.count = RV_TRACE_MAX, .by_peer = true, .peer_id = 0};
+	printf("trace bench: %s, %u worker(s), %s mode, %u sessions, %u rounds x %u packets "
+	       "per cell,\ntracing off and on (session 0 only) alternating; others' relay Mpps "
+	       "per CPU-second, best round\n",
+	       rv_cipher_name(o->cipher), o->workers, o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
+	       senders, o->rounds, ROUND_PKTS);
+	printf("%-7s | %-10s | %-10s | %-8s | %s\n", "payload", "off Mpps", "on Mpps", "on/off",
+	       "records traced per on-round");
+	for (unsigned z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		double best[2] = {0};
+		unsigned records = 0;
+		for (unsigned r = 0; r < o->rounds; r++) {
+			for (int on = 0; on < 2; on++) {
+				unsigned n = generate(pkts, ROUND_PKTS, senders, sizes[z]), mine = 0;
+				tag_senders(pkts, n);
+				for (unsigned i = 0; i < n; i++)
+					mine += pkts[i]->hash.usr == 0;
+				if (on)
+					rv_trace_start(&one);
+				uint64_t out, cpu, t = timed_round(pkts, n, false, &out, &cpu);
+				if (on) {
+					uint32_t lost;
+					rv_trace_stop();
+					records = rv_trace_read(rec, 4 * RV_TRACE_RING, &lost);
+				}
+				if (!t || !cpu) {
+					fprintf(stderr, "round timed out (starved?)\n");
+					return 1;
+				}
+				double mpps = (double)(n - mine) / ((double)cpu / 1e3);
+				if (r > 0 && mpps > best[on]) /* round 0 warms up */
+					best[on] = mpps;
+			}
+		}
+		printf("%-7u | %10.3f | %10.3f | %7.1f%% | %u\n", sizes[z], best[0], best[1],
+		       100.0 * best[1] / best[0], records);
+		if (!records) {
+			fprintf(stderr, "tracing on recorded nothing: the figures are not its cost\n");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int parse(struct opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
@@ -415,11 +473,12 @@ static int parse(struct opts *o, int argc, char **argv)
 					   {"help", no_argument, NULL, 'h'},
 					   {"sessions", required_argument, NULL, 's'},
 					   {"garbage", no_argument, NULL, 'g'},
+					   {"trace", no_argument, NULL, 't'},
 					   {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
-	while ((c = getopt_long(argc, argv, "w:m:qc:s:gh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:m:qc:s:gth", lo, NULL)) != -1) {
 		if (c == 'w')
 			o->workers = (unsigned)atoi(optarg);
 		else if (c == 'm')
@@ -428,6 +487,8 @@ static int parse(struct opts *o, int argc, char **argv)
 			o->quick = true;
 		else if (c == 'g')
 			o->garbage = true;
+		else if (c == 't')
+			o->trace = true;
 		else if (c == 's' && (o->only_sessions = (uint32_t)atoi(optarg)) >= 1 &&
 			 o->only_sessions <= 100000)
 			continue;
@@ -435,12 +496,17 @@ static int parse(struct opts *o, int argc, char **argv)
 			continue;
 		else {
 			printf("usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
-			       "[--cipher NAME] [--sessions 1|1000|100000] [--quick] [--garbage]\n"
+			       "[--cipher NAME] [--sessions 1|1000|100000] [--quick] [--garbage | "
+			       "--trace]\n"
 			       "  --garbage  the worker's cost of each kind of rejected packet "
 			       "(unknown peer-id, bad opcode,\n"
 			       "             malformed, bad tag, not for us) instead of the relay "
 			       "table; exit 1 if a kind\n"
-			       "             is not counted under its drop reason\n");
+			       "             is not counted under its drop reason\n"
+			       "  --trace    the relay rate with the packet trace off and armed for "
+			       "one session (peer-id 0),\n"
+			       "             alternating rounds, instead of the relay table "
+			       "(default 1000 sessions)\n");
 			return c == 'h' ? 1 : -1;
 		}
 	}
@@ -475,6 +541,12 @@ int main(int argc, char **argv)
 		if (rh_populate(&h, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
 			return 1;
 		return run_garbage(&o, n);
+	}
+	if (o.trace) {
+		uint32_t n = o.only_sessions ? o.only_sessions : 1000;
+		if (rh_populate(&h, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
+			return 1;
+		return run_trace(&o, n);
 	}
 	printf("relay bench: %s, %u worker(s), %s mode, %u rounds x %u packets per cell\n",
 	       rv_cipher_name(o.cipher), o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline",

@@ -43,23 +43,19 @@ add_test(NAME dataplane_server_ip COMMAND server_ip_test)
 set_tests_properties(dataplane_server_ip PROPERTIES LABELS dataplane TIMEOUT 60)
 
 # The same dpctl checks against the real roomvpn-dataplane (net_ring port).
-if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
-  add_test(NAME dpctl_dataplane COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh
-           $<TARGET_FILE:roomvpn-dpctl> ${CMAKE_CURRENT_SOURCE_DIR}/agent_run_dataplane.sh
-           $<TARGET_FILE:roomvpn-dataplane>)
-  set_tests_properties(dpctl_dataplane PROPERTIES LABELS dataplane TIMEOUT 180)
-endif()
+add_test(NAME dpctl_dataplane COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh
+         $<TARGET_FILE:roomvpn-dpctl> ${CMAKE_CURRENT_SOURCE_DIR}/agent_run_dataplane.sh
+         $<TARGET_FILE:roomvpn-dataplane>)
+set_tests_properties(dpctl_dataplane PROPERTIES LABELS dataplane TIMEOUT 180)
 
 # A member over the TCP fallback (TLS) pings a member over UDP, in network
 # namespaces (root); then moves back to UDP.
-if(TARGET roomvpn-dataplane OR EXISTS ${RV_DP_DIR}/main.c)
-  add_test(NAME tcp_member COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_member.sh ${CMAKE_BINARY_DIR})
-  set_tests_properties(tcp_member PROPERTIES LABELS dataplane TIMEOUT 180 RUN_SERIAL TRUE)
-  # The TCP fallback while an attacker holds 1,000 connections (root):
-  # idle/slow connections shed, agent socket and a TCP member keep working.
-  add_test(NAME tcp_attack COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_attack.sh ${CMAKE_BINARY_DIR})
-  set_tests_properties(tcp_attack PROPERTIES LABELS dataplane TIMEOUT 240 RUN_SERIAL TRUE)
-endif()
+add_test(NAME tcp_member COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_member.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(tcp_member PROPERTIES LABELS dataplane TIMEOUT 180 RUN_SERIAL TRUE)
+# The TCP fallback while an attacker holds 1,000 connections (root):
+# idle/slow connections shed, agent socket and a TCP member keep working.
+add_test(NAME tcp_attack COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tcp_attack.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(tcp_attack PROPERTIES LABELS dataplane TIMEOUT 240 RUN_SERIAL TRUE)
 
 # agent_bench: figures only (not a test): agent_bench SOCKET [N]
 add_executable(agent_bench agent_bench.c)
