@@ -32,9 +32,9 @@ void cli_error(const struct cli *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c && c->json) {
-		fputs("{\"error\":", stdout);
-		rv_json_string(stdout, msg);
-		fputs("}\n", stdout);
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		rv_json_print(stdout, o);
 	}
 	fprintf(stderr, "roomvpn: %s\n", msg);
 }
@@ -78,7 +78,6 @@ int cli_call(struct cli *c, const char *what, const char *path, const ProtobufCM
 		return cli_rpc_error(c, what, st, &res);
 	if (c->json) {
 		rv_pbjson_print(stdout, resp);
-		fputc('\n', stdout);
 	} else if (human) {
 		human(resp);
 	}
@@ -195,7 +194,8 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: roomvpn [--config-dir DIR] [--json] COMMAND [ARGS]\n\nCommands:\n");
+	fprintf(f, "usage: roomvpn [--config-dir DIR] [--json] COMMAND [ARGS]\n"
+		   "(the global options may also follow the command)\n\nCommands:\n");
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct cli_cmd *c = tables[t]; c->path; c++)
 			fprintf(f, "  %-22s %s\n", c->path, c->args);
@@ -243,23 +243,39 @@ static bool group_help(const char *word)
 	return any;
 }
 
-static int global_opts(struct cli *c, int argc, char **argv, int *i)
+/* Take the global options out of @argv wherever they stand ("roomvpn
+ * status --json" == "roomvpn --json status"), up to a bare "--"; what is
+ * left (program name first) stays in order. Returns -1 to go on, or an
+ * exit code. */
+static int global_opts(struct cli *c, int *argc, char **argv)
 {
-	for (*i = 1; *i < argc && argv[*i][0] == '-'; (*i)++) {
-		const char *a = argv[*i];
-		if (!strcmp(a, "--json"))
+	int out = 1, i;
+
+	for (i = 1; i < *argc && strcmp(argv[i], "--"); i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--json")) {
 			c->json = true;
-		else if (!strcmp(a, "--config-dir") && *i + 1 < argc)
-			c->config_dir_opt = argv[++*i];
-		else if (!strncmp(a, "--config-dir=", 13))
+		} else if (!strcmp(a, "--config-dir")) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "roomvpn: option --config-dir needs a value\n");
+				return RV_EXIT_USAGE;
+			}
+			c->config_dir_opt = argv[++i];
+		} else if (!strncmp(a, "--config-dir=", 13)) {
 			c->config_dir_opt = a + 13;
-		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return RV_EXIT_OK;
-		} else {
+		} else if (out == 1 && a[0] == '-' && strcmp(a, "--help") && strcmp(a, "-h")) {
 			fprintf(stderr, "roomvpn: unknown option '%s'\n", a);
 			return RV_EXIT_USAGE;
+		} else {
+			argv[out++] = argv[i];
 		}
+	}
+	while (i < *argc)
+		argv[out++] = argv[i++];
+	*argc = out;
+	if (out > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return RV_EXIT_OK;
 	}
 	return -1;
 }
@@ -276,7 +292,7 @@ int rv_cli_main(int argc, char **argv)
 {
 	struct cli c = {0};
 	char err[512];
-	int i, rc = global_opts(&c, argc, argv, &i);
+	int i = 1, rc = global_opts(&c, &argc, argv);
 
 	if (rc >= 0)
 		return rc;

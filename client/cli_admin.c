@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "pbjson.h"
 #include "config.h"
 #include "roomvpn/v1/audit.pb-c.h"
 #include "roomvpn/v1/common.pb-c.h"
@@ -155,14 +156,15 @@ static void print_audit(const ProtobufCMessage *m)
 {
 	const Roomvpn__V1__ListAuditResponse *l = (const Roomvpn__V1__ListAuditResponse *)m;
 
-	printf("%-19s %-16s %-22s %-20s %-6s %s\n", "TIME (UTC)", "ACTOR", "ACTION", "TARGET",
+	printf("%-19s %-16s %-22s %-20s %-17s %s\n", "TIME (UTC)", "ACTOR", "ACTION", "TARGET",
 	       "STATUS", "DETAIL");
 	for (size_t i = 0; i < l->n_records; i++) {
 		const Roomvpn__V1__AuditRecord *r = l->records[i];
-		char when[32];
+		char when[32], code[32];
 		fmt_time(r->time_unix_ns / 1000000000ull, when, sizeof(when));
-		printf("%-19s %-16s %-22s %-20s %-6u %s\n", when, r->actor[0] ? r->actor : "-",
-		       r->action, r->target[0] ? r->target : "-", r->status, r->detail);
+		printf("%-19s %-16s %-22s %-20s %-17s %s\n", when, r->actor[0] ? r->actor : "-",
+		       r->action, r->target[0] ? r->target : "-",
+		       rv_grpc_status_name(r->status, code, sizeof(code)), r->detail);
 	}
 	if (l->next_page_token[0])
 		printf("(more: --page-token %s)\n", l->next_page_token);

@@ -74,14 +74,14 @@ static int login_target(struct cli *c, const struct login_opts *o, struct rv_log
 static void print_login(const struct cli *c, const struct rv_login *l)
 {
 	if (c->json) {
-		printf("{\"server\":");
-		rv_json_string(stdout, l->server);
-		printf(",\"username\":");
-		rv_json_string(stdout, l->username);
-		printf(",\"admin\":%s,\"user_id\":%llu,\"device_id\":%llu,"
-		       "\"session_expires_unix\":%llu}\n",
-		       l->admin ? "true" : "false", (unsigned long long)l->user_id,
-		       (unsigned long long)l->device_id, (unsigned long long)l->session_expires);
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "server", json_object_new_string(l->server));
+		json_object_object_add(o, "username", json_object_new_string(l->username));
+		json_object_object_add(o, "admin", json_object_new_boolean(l->admin));
+		json_object_object_add(o, "user_id", rv_json_u64(l->user_id));
+		json_object_object_add(o, "device_id", rv_json_u64(l->device_id));
+		json_object_object_add(o, "session_expires_unix", rv_json_u64(l->session_expires));
+		rv_json_print(stdout, o);
 		return;
 	}
 	printf("Logged in to %s as %s%s (device %llu).\n", l->server, l->username,
@@ -193,8 +193,11 @@ static int cmd_logout(struct cli *c, int argc, char **argv)
 		cli_error(c, "%s", err);
 		return RV_EXIT_ERROR;
 	}
-	if (c->json)
-		printf("{\"logged_out\":true}\n");
+	if (c->json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "logged_out", json_object_new_boolean(true));
+		rv_json_print(stdout, o);
+	}
 	else
 		printf("Logged out.\n");
 	return RV_EXIT_OK;

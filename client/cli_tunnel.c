@@ -2,6 +2,7 @@
  * their pid and status files under the config directory's run/. */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "pbjson.h"
+#include "roomvpn/v1/rooms.pb-c.h"
 
 /* Pid of the live `up` process of @room, or 0 (stale files are removed). */
 static pid_t live_pid(const struct cli *c, const char *room)
@@ -88,43 +90,99 @@ static const char *jstring(const char *json, const char *key, char *out, size_t 
 	return out;
 }
 
-static void print_one(const struct cli *c, const char *room, const char *json, bool *first)
+/* The members of @room from the server (name, device, virtual IP), or NULL
+ * with @why set when the server cannot say (not logged in, unreachable). */
+static Roomvpn__V1__ListMembersResponse *room_peers(struct cli *c, const char *room, char *why,
+						    size_t len)
+{
+	Roomvpn__V1__ListMembersRequest req = ROOMVPN__V1__LIST_MEMBERS_REQUEST__INIT;
+	struct rv_grpc_result res;
+	ProtobufCMessage *resp = NULL;
+	struct rv_api a;
+	grpc_status_code st;
+
+	if (rv_api_open(&a, c->dir, why, len) != RV_EXIT_OK)
+		return NULL;
+	req.room = (char *)room;
+	st = rv_api_call(&a, "/roomvpn.v1.RoomService/ListMembers", &req.base,
+			 &roomvpn__v1__list_members_response__descriptor, &resp, &res);
+	rv_api_close(&a);
+	if (st == GRPC_STATUS_OK)
+		return (Roomvpn__V1__ListMembersResponse *)resp;
+	snprintf(why, len, "%s", res.message[0] ? res.message : "the server did not answer");
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return NULL;
+}
+
+static void print_human(const char *room, const char *json, bool first,
+			const Roomvpn__V1__ListMembersResponse *peers, const char *why)
 {
 	char a[64], b[64], d[64], e[64], f[64], g[64], ctl[320];
+	const char *vip = jfield(json, "virtual_ip", a, sizeof(a));
 
-	if (c->json) {
-		printf("%s{\"room\":", *first ? "" : ",");
-		rv_json_string(stdout, room);
-		printf(",\"status\":%s}", json);
-	} else {
-		if (*first)
-			printf("%-16s %-18s %-9s %-9s %-12s %-12s %s\n", "ROOM", "VIRTUAL-IP",
-			       "TRANSPORT", "RTT(ms)", "TX-BYTES", "RX-BYTES", "KEY-ID");
-		printf("%-16s %-18s %-9s %-9.2f %-12s %-12s %s\n", room,
-		       jfield(json, "virtual_ip", a, sizeof(a)),
-		       jfield(json, "transport", b, sizeof(b)),
-		       atof(jfield(json, "rtt_us", d, sizeof(d))) / 1000.0,
-		       jfield(json, "tx_bytes", e, sizeof(e)),
-		       jfield(json, "rx_bytes", f, sizeof(f)),
-		       jfield(json, "key_id", g, sizeof(g)));
-		printf("  control: %s\n", jstring(json, "control", ctl, sizeof(ctl)));
+	if (first)
+		printf("%-16s %-18s %-9s %-9s %-12s %-12s %s\n", "ROOM", "VIRTUAL-IP", "TRANSPORT",
+		       "RTT(ms)", "TX-BYTES", "RX-BYTES", "KEY-ID");
+	printf("%-16s %-18s %-9s %-9.2f %-12s %-12s %s\n", room, vip,
+	       jfield(json, "transport", b, sizeof(b)),
+	       atof(jfield(json, "rtt_us", d, sizeof(d))) / 1000.0,
+	       jfield(json, "tx_bytes", e, sizeof(e)), jfield(json, "rx_bytes", f, sizeof(f)),
+	       jfield(json, "key_id", g, sizeof(g)));
+	printf("  control: %s\n", jstring(json, "control", ctl, sizeof(ctl)));
+	if (!peers) {
+		printf("  peers: unknown (%s)\n", why);
+		return;
 	}
-	*first = false;
+	printf("  %-20s %-8s %s\n", "PEER", "DEVICE", "VIRTUAL-IP");
+	for (size_t i = 0; i < peers->n_members; i++)
+		printf("  %-20s %-8" PRIu64 " %s%s\n", peers->members[i]->username,
+		       peers->members[i]->device_id, peers->members[i]->virtual_ip,
+		       strcmp(peers->members[i]->virtual_ip, vip) ? "" : " (this device)");
+}
+
+/* One tunnel: {"room", "status" (what `up` writes), "peers" or "peers_error"}. */
+static void show_one(struct cli *c, struct json_object *tunnels, const char *room,
+		     const char *json, bool first)
+{
+	char why[512] = "";
+	Roomvpn__V1__ListMembersResponse *peers = room_peers(c, room, why, sizeof(why));
+	struct json_object *t, *st;
+
+	if (!c->json) {
+		print_human(room, json, first, peers, why);
+	} else {
+		t = json_object_new_object();
+		st = json_tokener_parse(json);
+		json_object_object_add(t, "room", json_object_new_string(room));
+		json_object_object_add(t, "status", st ? st : json_object_new_object());
+		if (peers) {
+			struct json_object *all = rv_pbjson_object(&peers->base);
+			json_object_object_add(
+			    t, "peers", json_object_get(json_object_object_get(all, "members")));
+			json_object_put(all);
+		} else
+			json_object_object_add(t, "peers_error", json_object_new_string(why));
+		json_object_array_add(tunnels, t);
+	}
+	if (peers)
+		protobuf_c_message_free_unpacked(&peers->base, NULL);
 }
 
 static int cmd_status(struct cli *c, int argc, char **argv)
 {
 	char run[RV_STATE_PATH + 8], path[RV_STATE_PATH + 80];
+	struct json_object *tunnels = json_object_new_array();
 	bool first = true;
 	struct dirent *de;
 	DIR *d;
 
-	if (cli_parse("status", argc, argv, NULL, NULL, 0, 0) < 0)
+	if (cli_parse("status", argc, argv, NULL, NULL, 0, 0) < 0) {
+		json_object_put(tunnels);
 		return RV_EXIT_USAGE;
+	}
 	snprintf(run, sizeof(run), "%s/run", c->dir);
 	d = opendir(run);
-	if (c->json)
-		printf("{\"tunnels\":[");
 	while (d && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 		char room[256], *json;
@@ -134,13 +192,19 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 		if (!live_pid(c, room) || rv_run_path(c->dir, room, "json", path, sizeof(path)))
 			continue;
 		json = read_small(path);
-		print_one(c, room, json ? json : "{}", &first);
+		show_one(c, tunnels, room, json ? json : "{}", first);
+		first = false;
 	}
 	if (d)
 		closedir(d);
-	if (c->json)
-		printf("]}\n");
-	else if (first)
+	if (c->json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "tunnels", tunnels);
+		rv_json_print(stdout, o);
+		return RV_EXIT_OK;
+	}
+	json_object_put(tunnels);
+	if (first)
 		printf("No tunnel is up.\n");
 	return RV_EXIT_OK;
 }
@@ -174,8 +238,11 @@ static int cmd_down(struct cli *c, int argc, char **argv)
 	rc = rv_cli_tunnel_stop(c, pos[0]);
 	if (rc != RV_EXIT_OK)
 		return rc;
-	if (c->json)
-		printf("{\"down\":true}\n");
+	if (c->json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "down", json_object_new_boolean(true));
+		rv_json_print(stdout, o);
+	}
 	else
 		printf("Tunnel of room %s is down.\n", pos[0]);
 	return RV_EXIT_OK;
@@ -187,7 +254,8 @@ const struct cli_cmd cli_tunnel_cmds[] = {
      "(udp or tcp), the last echo round trip, bytes each way and the key-id, and what\n"
      "the control connection is doing: connected, or e.g. \"reconnecting (attempt 4,\n"
      "next in 3.2 s): <last error>\" while the server is out of reach (the tunnel\n"
-     "keeps forwarding meanwhile).\n",
+     "keeps forwarding meanwhile); then the room's peers as the server lists them\n"
+     "(user, device, virtual IP; \"peers: unknown\" when the server cannot be asked).\n",
      cmd_status},
     {"down", "ROOM",
      "Stop the tunnel of a room (started with 'roomvpn up'); the server removes its\n"

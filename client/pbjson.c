@@ -1,94 +1,119 @@
+/* Protobuf-c messages as JSON through json-c, driven by their descriptors
+ * (the scheme: pbjson.h). */
 #include "pbjson.h"
 
 #include <inttypes.h>
-#include <stdint.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
-void rv_json_string(FILE *f, const char *s)
+static const char *const grpc_names[] = {
+    "OK",	       "CANCELLED",	 "UNKNOWN",	     "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED", "NOT_FOUND",	 "ALREADY_EXISTS",   "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",	     "OUT_OF_RANGE",
+    "UNIMPLEMENTED",	 "INTERNAL",	 "UNAVAILABLE",	     "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+
+/* Fields that carry a gRPC status code (shown by name). */
+static const struct {
+	const char *message, *field;
+} status_fields[] = {
+    {"roomvpn.v1.AuditRecord", "status"},
+};
+
+const char *rv_grpc_status_name(uint32_t code, char *buf, size_t len)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	if (code < sizeof(grpc_names) / sizeof(grpc_names[0]))
+		return grpc_names[code];
+	snprintf(buf, len, "UNKNOWN_%" PRIu32, code);
+	return buf;
 }
 
-static void print_bytes(FILE *f, const ProtobufCBinaryData *b)
+struct json_object *rv_json_u64(uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return json_object_new_string(buf);
+}
+
+static struct json_object *i64_string(int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	return json_object_new_string(buf);
+}
+
+static struct json_object *bytes_value(const ProtobufCBinaryData *b)
 {
 	char out[4 * 1024 / 3 + 8];
 
-	if (b->len > 1024) {
-		fputs("\"\"", f);
-		return;
-	}
+	if (b->len > 1024)
+		return json_object_new_string("");
 	EVP_EncodeBlock((unsigned char *)out, b->data, (int)b->len);
-	rv_json_string(f, out);
+	return json_object_new_string(out);
 }
 
-static void print_enum(FILE *f, const ProtobufCFieldDescriptor *fd, int v)
+static struct json_object *enum_value(const ProtobufCFieldDescriptor *fd, int v)
 {
 	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(fd->descriptor, v);
 
-	if (ev)
-		rv_json_string(f, ev->name);
-	else
-		fprintf(f, "%d", v);
+	return ev ? json_object_new_string(ev->name) : json_object_new_int(v);
 }
 
-/* One value of field @fd stored at @p. */
-static void print_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
+static bool is_status_field(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *fd)
 {
+	for (size_t i = 0; i < sizeof(status_fields) / sizeof(status_fields[0]); i++)
+		if (!strcmp(d->name, status_fields[i].message) &&
+		    !strcmp(fd->name, status_fields[i].field))
+			return true;
+	return false;
+}
+
+/* One value of field @fd (of message @d) stored at @p. */
+static struct json_object *value(const ProtobufCMessageDescriptor *d,
+				 const ProtobufCFieldDescriptor *fd, const void *p)
+{
+	char buf[32];
+
 	switch (fd->type) {
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		fprintf(f, "%" PRId32, *(const int32_t *)p);
-		break;
+		return json_object_new_int(*(const int32_t *)p);
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		fprintf(f, "%" PRIu32, *(const uint32_t *)p);
-		break;
+		if (is_status_field(d, fd))
+			return json_object_new_string(
+			    rv_grpc_status_name(*(const uint32_t *)p, buf, sizeof(buf)));
+		return json_object_new_int64(*(const uint32_t *)p);
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
-		fprintf(f, "%" PRId64, *(const int64_t *)p);
-		break;
+		return i64_string(*(const int64_t *)p);
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		fprintf(f, "%" PRIu64, *(const uint64_t *)p);
-		break;
+		return rv_json_u64(*(const uint64_t *)p);
 	case PROTOBUF_C_TYPE_FLOAT:
-		fprintf(f, "%g", (double)*(const float *)p);
-		break;
+		return json_object_new_double((double)*(const float *)p);
 	case PROTOBUF_C_TYPE_DOUBLE:
-		fprintf(f, "%g", *(const double *)p);
-		break;
+		return json_object_new_double(*(const double *)p);
 	case PROTOBUF_C_TYPE_BOOL:
-		fputs(*(const protobuf_c_boolean *)p ? "true" : "false", f);
-		break;
+		return json_object_new_boolean(*(const protobuf_c_boolean *)p);
 	case PROTOBUF_C_TYPE_ENUM:
-		print_enum(f, fd, *(const int *)p);
-		break;
+		return enum_value(fd, *(const int *)p);
 	case PROTOBUF_C_TYPE_STRING:
-		rv_json_string(f, *(char *const *)p);
-		break;
+		return json_object_new_string(*(char *const *)p ? *(char *const *)p : "");
 	case PROTOBUF_C_TYPE_BYTES:
-		print_bytes(f, p);
-		break;
+		return bytes_value(p);
 	case PROTOBUF_C_TYPE_MESSAGE:
-		if (*(ProtobufCMessage *const *)p)
-			rv_pbjson_print(f, *(ProtobufCMessage *const *)p);
-		else
-			fputs("null", f);
-		break;
+		return *(ProtobufCMessage *const *)p ? rv_pbjson_object(*(ProtobufCMessage *const *)p)
+						     : NULL;
 	}
+	return NULL;
 }
 
 static size_t value_size(const ProtobufCFieldDescriptor *fd)
@@ -116,41 +141,48 @@ static size_t value_size(const ProtobufCFieldDescriptor *fd)
 	}
 }
 
-static void print_repeated(FILE *f, const ProtobufCFieldDescriptor *fd, const uint8_t *base)
+static struct json_object *repeated(const ProtobufCMessageDescriptor *d,
+				    const ProtobufCFieldDescriptor *fd, const uint8_t *base)
 {
 	size_t n = *(const size_t *)(base + fd->quantifier_offset);
 	const uint8_t *arr = *(uint8_t *const *)(base + fd->offset);
+	struct json_object *a = json_object_new_array_ext((int)n);
 
-	fputc('[', f);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		print_value(f, fd, arr + i * value_size(fd));
-	}
-	fputc(']', f);
+	for (size_t i = 0; a && i < n; i++)
+		json_object_array_add(a, value(d, fd, arr + i * value_size(fd)));
+	return a;
 }
 
-void rv_pbjson_print(FILE *f, const ProtobufCMessage *m)
+struct json_object *rv_pbjson_object(const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const uint8_t *base = (const uint8_t *)m;
-	int first = 1;
+	struct json_object *o = json_object_new_object();
 
-	fputc('{', f);
-	for (unsigned i = 0; i < d->n_fields; i++) {
+	for (unsigned i = 0; o && i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *fd = &d->fields[i];
 		if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
 		    *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
 			continue;
-		if (!first)
-			fputc(',', f);
-		first = 0;
-		rv_json_string(f, fd->name);
-		fputc(':', f);
-		if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-			print_repeated(f, fd, base);
-		else
-			print_value(f, fd, base + fd->offset);
+		json_object_object_add(o, fd->name,
+				       fd->label == PROTOBUF_C_LABEL_REPEATED
+					   ? repeated(d, fd, base)
+					   : value(d, fd, base + fd->offset));
 	}
-	fputc('}', f);
+	return o;
+}
+
+void rv_json_print(FILE *f, struct json_object *o)
+{
+	fputs(o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							JSON_C_TO_STRING_NOSLASHESCAPE)
+		: "null",
+	      f);
+	fputc('\n', f);
+	json_object_put(o);
+}
+
+void rv_pbjson_print(FILE *f, const ProtobufCMessage *m)
+{
+	rv_json_print(f, rv_pbjson_object(m));
 }

@@ -94,6 +94,21 @@ static int load_cb(void *arg, const char *key, const char *value, char *err, siz
 	return 0;
 }
 
+/* The login holds the session and device tokens: readable by its owner
+ * only. A looser mode (copied by hand, a umask-less editor) is warned
+ * about and put back to 0600. */
+static void fix_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || (st.st_mode & 0077) == 0)
+		return;
+	fprintf(stderr, "roomvpn: warning: %s was mode %04o, readable by others; set to 0600\n",
+		path, (unsigned)(st.st_mode & 07777));
+	if (chmod(path, 0600) < 0)
+		fprintf(stderr, "roomvpn: warning: cannot chmod %s: %s\n", path, strerror(errno));
+}
+
 int rv_login_load(const char *dir, struct rv_login *l, char *err, size_t errlen)
 {
 	char path[RV_STATE_PATH + 16];
@@ -102,6 +117,7 @@ int rv_login_load(const char *dir, struct rv_login *l, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s/login.conf", dir);
 	if (access(path, F_OK) < 0)
 		return 1;
+	fix_mode(path);
 	return rv_config_load(path, load_cb, l, err, errlen) < 0 ? -1 : 0;
 }
 

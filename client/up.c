@@ -272,6 +272,7 @@ static void write_status(struct rv_dc *dc, void *arg)
 {
 	struct up *u = arg;
 	char stats[4096], tmp[RV_STATE_PATH + 96], control[320];
+	struct json_object *o;
 	FILE *f;
 
 	if (rv_dc_stats_json(dc, stats, sizeof(stats)) < 0)
@@ -281,13 +282,20 @@ static void write_status(struct rv_dc *dc, void *arg)
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f,
-		"{\"virtual_ip\":\"%s\",\"interface\":\"%s\",\"peer_id\":%u,\"keepalive\":\"%s\","
-		"\"keepalive_connects\":%u,\"control\":\"%s\",\"preferred_transport\":\"%s\","
-		"\"stats\":%s}\n",
-		u->vip, u->ifname, u->peer_id,
-		rv_keepalive_connected(u->ka) ? "connected" : "connecting",
-		rv_keepalive_connects(u->ka), control, rv_dc_transport_name(u->start), stats);
+	o = json_object_new_object();
+	json_object_object_add(o, "virtual_ip", json_object_new_string(u->vip));
+	json_object_object_add(o, "interface", json_object_new_string(u->ifname));
+	json_object_object_add(o, "peer_id", json_object_new_int64(u->peer_id));
+	json_object_object_add(o, "keepalive", json_object_new_string(rv_keepalive_connected(u->ka)
+									  ? "connected"
+									  : "connecting"));
+	json_object_object_add(o, "keepalive_connects",
+			       json_object_new_int64(rv_keepalive_connects(u->ka)));
+	json_object_object_add(o, "control", json_object_new_string(control));
+	json_object_object_add(o, "preferred_transport",
+			       json_object_new_string(rv_dc_transport_name(u->start)));
+	json_object_object_add(o, "stats", json_tokener_parse(stats));
+	rv_json_print(f, o);
 	if (fclose(f) == 0)
 		rename(tmp, u->json_path);
 }
@@ -456,11 +464,17 @@ static void report_up(const struct up *u, int report_fd)
 	char line[512];
 	int fd;
 
-	if (u->c->json)
-		snprintf(
-		    line, sizeof(line),
-		    "{\"room\":\"%s\",\"interface\":\"%s\",\"virtual_ip\":\"%s\",\"pid\":%d}\n",
-		    u->room, u->ifname, u->vip, (int)getpid());
+	if (u->c->json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "room", json_object_new_string(u->room));
+		json_object_object_add(o, "interface", json_object_new_string(u->ifname));
+		json_object_object_add(o, "virtual_ip", json_object_new_string(u->vip));
+		json_object_object_add(o, "pid", json_object_new_int(getpid()));
+		snprintf(line, sizeof(line), "%s\n",
+			 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	}
 	else
 		snprintf(line, sizeof(line), "Tunnel of room %s is up on %s (%s)%s\n", u->room,
 			 u->ifname, u->vip,

@@ -82,6 +82,11 @@ foreach(comp server client bench)
 endforeach()
 install(FILES deploy/examples/control.conf deploy/examples/dataplane.conf deploy/examples/dataplane.env
   DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/roomvpn-server/examples COMPONENT server)
+# Shell completion of the client (bash, zsh).
+install(FILES client/completion/roomvpn.bash DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
+  RENAME roomvpn COMPONENT client)
+install(FILES client/completion/_roomvpn DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/zsh/vendor-completions
+  COMPONENT client)
 install(FILES bench/loadgen/results_md.py
   DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/roomvpn-bench COMPONENT bench
   PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)

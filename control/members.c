@@ -495,8 +495,16 @@ grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const Protobu
 	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		return st;
+	/* scope: the owner, an admin, or a member (this device is in the room) */
+	bool allowed = ctx->who.admin || ctx->who.user_id == r->owner_id ||
+		       rv_members_is_member(ctx->ctl->store, r->id, ctx->who.device_id) == 1;
 	size_t pl = rv_key_member_prefix(p, r->id);
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
+	if (!allowed) {
+		snprintf(msg, msglen, "only the owner, an admin or a member may list the members of %s",
+			 q->room);
+		return GRPC_STATUS_PERMISSION_DENIED;
+	}
 	struct members ms = {.resp = malloc(sizeof(*ms.resp))};
 	if (!ms.resp)
 		return rv_rooms_oom(msg, msglen);

@@ -64,8 +64,9 @@ const struct rv_method rv_methods[] = {
 	.audit_action = "rooms.join"),
     ROW(ROOMS "Leave", RV_SCOPE_USER, &roomvpn__v1__leave_room_request__descriptor,
 	rv_rooms_leave_rpc, .audit_action = "rooms.leave"),
-    ROW(ROOMS "ListMembers", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__list_members_request__descriptor,
-	rv_rooms_list_members_rpc, .room_of = rv_rooms_room_of),
+    /* the owner, an admin or a member of the room: checked by the handler */
+    ROW(ROOMS "ListMembers", RV_SCOPE_USER, &roomvpn__v1__list_members_request__descriptor,
+	rv_rooms_list_members_rpc),
     ROW(ROOMS "Kick", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__kick_request__descriptor,
 	rv_rooms_kick_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.kick"),
 

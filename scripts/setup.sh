@@ -12,7 +12,7 @@ PKGS=(
   dpdk dpdk-dev libdpdk-dev
   libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
   libssl-dev libargon2-dev librocksdb-dev liburcu-dev libcmocka-dev
-  libmicrohttpd-dev libgnutls28-dev libmnl-dev
+  libmicrohttpd-dev libgnutls28-dev libmnl-dev libjson-c-dev
   openvpn iperf3 iputils-ping tshark prometheus iproute2 iptables procps psmisc
   python3-grpcio python3-protobuf openssl gnuplot-nox
   libsystemd-dev help2man lintian

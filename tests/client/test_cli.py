@@ -122,6 +122,62 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, EXIT_AUTH)
         self.assertIn("not logged in", r.err)
 
+    # ---- conventions: global flags anywhere, one JSON scheme ---------------
+    def test_global_flags_anywhere(self):
+        before = self.ok(self.c.run("--json", "status"))
+        after = self.ok(self.c.run("status", "--json"))
+        self.assertEqual(json.loads(before.out), json.loads(after.out))
+        r = self.c.run("rooms", "list", "--json")
+        self.assertEqual(r.returncode, EXIT_AUTH)
+        self.assertIn("error", json.loads(r.out))
+        other = tempfile.mkdtemp(prefix="rv-client-test-")
+        try:
+            r = subprocess.run([CLIENT, "status", "--config-dir", other], capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"No tunnel is up", r.stdout)
+        finally:
+            shutil.rmtree(other, ignore_errors=True)
+        self.assertEqual(self.c.run("status", "--config-dir").returncode, EXIT_USAGE)
+
+    def test_json_ids_are_strings(self):
+        r = self.ok(self.c.login(extra=("--json",)))
+        j = json.loads(r.out)
+        for k in ("user_id", "device_id", "session_expires_unix"):
+            self.assertIsInstance(j[k], str, k)
+            self.assertTrue(j[k].isdigit(), (k, j[k]))
+        room = json.loads(self.ok(self.c.run("rooms", "create", "ids-room", "--json")).out)
+        try:
+            self.assertIsInstance(room["id"], str)
+            self.assertIsInstance(room["created_unix"], str)
+            self.assertIsInstance(room["mtu"], int)
+            joined = json.loads(self.ok(self.c.run("join", "ids-room", "--json")).out)
+            self.assertIsInstance(joined["device_id"], str)
+            m = json.loads(self.ok(self.c.run("rooms", "members", "ids-room", "--json")).out)
+            self.assertEqual(m["members"][0]["device_id"], joined["device_id"])
+            self.assertIsInstance(m["members"][0]["joined_unix"], str)
+        finally:
+            self.ok(self.c.run("rooms", "delete", "ids-room"))
+        # the audit status by name: a refused call and a good one
+        self.assertEqual(self.c.run("rooms", "kick", "no-such-room", "1").returncode,
+                         EXIT_NOT_FOUND)
+        recs = json.loads(self.ok(self.c.run("admin", "audit", "--page-size", "1000",
+                                             "--json")).out)["records"]
+        statuses = {r["status"] for r in recs}
+        self.assertIn("OK", statuses)
+        self.assertTrue(all(isinstance(x, str) and x.isupper() for x in statuses), statuses)
+        self.assertIsInstance(recs[0]["time_unix_ns"], str)
+        self.assertIn(" OK ", self.ok(self.c.run("admin", "audit", "--page-size", "1000")).out)
+
+    def test_token_file_mode_fixed(self):
+        self.ok(self.c.login())
+        path = os.path.join(self.c.dir, "login.conf")
+        os.chmod(path, 0o644)
+        r = self.ok(self.c.run("rooms", "list"))
+        self.assertIn("mode 0644", r.err)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        r = self.ok(self.c.run("rooms", "list"))
+        self.assertNotIn("warning", r.err)
+
     # ---- login ---------------------------------------------------------------
     def test_login_stores_token_0600(self):
         r = self.ok(self.c.login())
@@ -235,8 +291,9 @@ class CliTest(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
             j = self.ok(carol.run("join", "locked", "--password-stdin", stdin="room-secret-1\n",
                                   json_out=True)).json
-            # carol is not the owner: she may not list members or kick
-            self.assertEqual(carol.run("rooms", "members", "locked").returncode, EXIT_DENIED)
+            # carol is a member, not the owner: she may list the members, not kick
+            m = self.ok(carol.run("rooms", "members", "locked", json_out=True)).json
+            self.assertEqual([x["device_id"] for x in m["members"]], [j["device_id"]])
             self.assertEqual(carol.run("rooms", "kick", "locked", str(j["device_id"])).returncode,
                              EXIT_DENIED)
             # the owner kicks her device

@@ -277,7 +277,7 @@ class RoomsTest(unittest.TestCase):
         rc.create(self.alice, "scope-1")
         bob_dev = self.login("bob", "bob-phone")
         j = rc.join(bob_dev.session_token, "scope-1")
-        for fn in (lambda t: rc.update(t, "scope-1", mtu=1300), lambda t: rc.members(t, "scope-1"),
+        for fn in (lambda t: rc.update(t, "scope-1", mtu=1300),
                    lambda t: rc.kick(t, "scope-1", j.device_id), lambda t: rc.delete(t, "scope-1")):
             e = rpc_error(fn, self.bob)
             self.assertEqual(e.code(), grpc.StatusCode.PERMISSION_DENIED)
@@ -291,6 +291,25 @@ class RoomsTest(unittest.TestCase):
         # Owner scope on a room that doesn't exist: NOT_FOUND, not a leak of anything.
         self.assertEqual(code_of(rc.update, self.bob, "scope-none", mtu=1300), grpc.StatusCode.NOT_FOUND)
         rc.delete(self.admin, "scope-1")
+
+    def test_members_listed_by_members_only(self):
+        """ListMembers: the owner, an admin or a device in the room; an
+        outsider (another device, even of a member's user) is refused."""
+        rc = self.rc
+        rc.create(self.alice, "mlist-1")
+        bob_dev = self.login("bob", "bob-tablet")
+        j = rc.join(bob_dev.session_token, "mlist-1")
+        self.assertEqual([m.device_id for m in rc.members(bob_dev.session_token, "mlist-1")],
+                         [j.device_id])
+        self.assertEqual([m.device_id for m in rc.members(self.alice, "mlist-1")], [j.device_id])
+        self.assertEqual(len(rc.members(self.admin, "mlist-1")), 1)
+        e = rpc_error(rc.members, self.bob, "mlist-1")
+        self.assertEqual(e.code(), grpc.StatusCode.PERMISSION_DENIED)
+        self.assertIn("member", e.details())
+        rc.leave(bob_dev.session_token, "mlist-1")
+        self.assertEqual(code_of(rc.members, bob_dev.session_token, "mlist-1"),
+                         grpc.StatusCode.PERMISSION_DENIED)
+        rc.delete(self.alice, "mlist-1")
 
     # ---- join / leave ----------------------------------------------------------------
     def test_join_and_stable_ip(self):
