@@ -64,6 +64,8 @@ static void usage(FILE *f)
 	    "  -c, --config FILE     read key = value lines (keys below)\n"
 	    "  -s, --set KEY=VALUE   override one key (repeatable, after --config)\n"
 	    "  -h, --help            this text\n"
+	    "      --check-config    check the options after -- and exit (0, or 2 with\n"
+	    "                        file:line); EAL is not started\n"
 	    "\n"
 	    "keys:\n"
 	    "  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
@@ -119,9 +121,31 @@ static int parse_mode(const char *v, enum rv_dp_mode *m, char *err, size_t errle
 	return 0;
 }
 
-static int on_key(void *arg, const char *k, const char *v, char *err, size_t errlen)
+/* Keys are snake_case like the control plane's (udp_port); the kebab-case
+ * spelling (udp-port) is accepted with a deprecation warning. Matched below
+ * in kebab-case, the tcp_fallback.c keys too. */
+static int on_key_kebab(struct options *o, const char *k, const char *v, char *err,
+			size_t errlen);
+
+static int on_key(void *arg, const char *key, const char *v, char *err, size_t errlen)
 {
-	struct options *o = arg;
+	char k[64], snake[64];
+
+	snprintf(k, sizeof(k), "%s", key);
+	snprintf(snake, sizeof(snake), "%s", key);
+	for (char *p = k; *p; p++)
+		*p = *p == '_' ? '-' : *p;
+	for (char *p = snake; *p; p++)
+		*p = *p == '-' ? '_' : *p;
+	if (strchr(key, '-'))
+		fprintf(stderr, "roomvpn-dataplane: warning: %s: key '%s' is deprecated, write '%s'\n",
+			rv_config_where(), key, snake);
+	return on_key_kebab(arg, k, v, err, errlen);
+}
+
+static int on_key_kebab(struct options *o, const char *k, const char *v, char *err,
+			size_t errlen)
+{
 	uint32_t u;
 	uint64_t ns;
 	if (!strcmp(k, "ip"))
@@ -132,7 +156,7 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 		uint8_t plen;
 		char buf[64];
 		snprintf(buf, sizeof(buf), "%s/32", v);
-		return rv_parse_cidr(buf, &o->dp.gateway, &plen) < 0
+		return strchr(v, '/') || rv_parse_cidr(buf, &o->dp.gateway, &plen) < 0
 			   ? (snprintf(err, errlen, "gateway: bad IPv4 '%s'", v), -1)
 			   : 0;
 	}
@@ -158,10 +182,23 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 		return rv_parse_u32(v, 1, 1u << 24, &o->st.max_sessions, err, errlen);
 	if (!strcmp(k, "replay-window"))
 		return rv_parse_u32(v, 64, RV_REPLAY_MAX_WINDOW, &o->st.replay_window, err, errlen);
-	if (!strcmp(k, "key-grace"))
-		return rv_parse_duration_ns(v, &o->st.default_grace_ns, err, errlen);
-	if (!strcmp(k, "agent-socket"))
+	if (!strcmp(k, "key-grace")) {
+		if (rv_parse_duration_ns(v, &ns, err, errlen) < 0)
+			return -1;
+		if (ns > 3600ull * 1000000000ull) {
+			snprintf(err, errlen, "key-grace: %s is longer than 1h", v);
+			return -1;
+		}
+		o->st.default_grace_ns = ns;
+		return 0;
+	}
+	if (!strcmp(k, "agent-socket")) {
+		if (!v[0] || strlen(v) >= 108) {
+			snprintf(err, errlen, "agent-socket: a unix socket path of 1..107 bytes");
+			return -1;
+		}
 		return set_path(o, 0, &o->agent_socket, v);
+	}
 	if (!strcmp(k, "agent-msg-timeout")) {
 		if (rv_parse_duration_ns(v, &ns, err, errlen) < 0)
 			return -1;
@@ -195,7 +232,7 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 	if (tcp_rc != -2)
 		return tcp_rc;
 #endif
-	snprintf(err, errlen, "unknown key '%s'", k);
+	snprintf(err, errlen, "unknown key (see roomvpn-dataplane --help)");
 	return -1;
 }
 
@@ -216,6 +253,7 @@ static int parse_args(struct options *o, int argc, char **argv)
 	static const struct option lo[] = {{"config", required_argument, NULL, 'c'},
 					   {"set", required_argument, NULL, 's'},
 					   {"help", no_argument, NULL, 'h'},
+					   {"check-config", no_argument, NULL, 'C'},
 					   {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;
@@ -229,6 +267,8 @@ static int parse_args(struct options *o, int argc, char **argv)
 			rc = rv_config_load(optarg, on_key, o, err, sizeof(err));
 		} else if (c == 's') {
 			rc = rv_config_apply_override(optarg, on_key, o, err, sizeof(err));
+		} else if (c == 'C') {
+			continue;
 		} else {
 			usage(stderr);
 			return -1;
@@ -393,6 +433,24 @@ static int run(struct options *o)
 	return rc;
 }
 
+/* --check-config: the options after "--" (or all of them), without EAL. */
+static int check_config(int argc, char **argv)
+{
+	static struct options o;
+	int first = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			first = i;
+			break;
+		}
+	defaults(&o);
+	if (parse_args(&o, argc - first, argv + first) != 0)
+		return 2;
+	printf("roomvpn-dataplane: configuration OK\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
@@ -400,6 +458,9 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--check-config"))
+			return check_config(argc, argv);
 	rv_heap_thp_reexec(argv); /* session state on huge pages (shared/heap.h) */
 	int n = rte_eal_init(argc, argv);
 	if (n < 0) {
