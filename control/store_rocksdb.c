@@ -124,10 +124,10 @@ static int check_schema(struct rv_store *s, char *err, size_t errlen)
 	}
 	if (got > SCHEMA_VERSION) {
 		snprintf(err, errlen,
-			 "store %s has schema version %ld, written by a newer roomvpn-control; "
-			 "this one understands up to version %d: run the newer version, or "
+			 "store %s has schema version '%s', written by a newer roomvpn-control; "
+			 "this one understands version %d and older: run the newer version, or "
 			 "restore the backup taken before the upgrade (docs/operations.md)",
-			 s->dir, got, SCHEMA_VERSION);
+			 s->dir, v, SCHEMA_VERSION);
 		return -1;
 	}
 	return migrate(s, (int)got, err, errlen);
