@@ -1,11 +1,17 @@
 /* roomvpn-control configuration: defaults, one table of keys (file lines
  * and --set overrides both go through rv_control_config_set), and the
- * cross-key checks. Every key is documented in docs/control.md. */
+ * cross-key checks. Every value is checked when its line is read, so an
+ * error names the file and line. Keys are snake_case; the kebab-case
+ * spelling is accepted with a deprecation warning. Every key is documented
+ * in docs/control.md. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "control.h"
+#include "inet.h"
 
 void rv_control_config_defaults(struct rv_control_config *c)
 {
@@ -47,7 +53,11 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->log_level = RV_LOG_INFO;
 }
 
-enum kind { K_STR, K_U32, K_DUR, K_LOG };
+/* K_STR free text; K_PATH a file or directory name; K_LISTEN "host:port"
+ * (IPv4, [IPv6] or a name); K_EP "IPv4:port" handed to clients; K_IP one
+ * IPv4 address; K_CIDR "a.b.c.d/len". An empty value clears an optional
+ * K_PATH, K_LISTEN or K_IP key. */
+enum kind { K_STR, K_PATH, K_LISTEN, K_EP, K_IP, K_CIDR, K_U32, K_DUR, K_LOG };
 
 struct key {
 	const char *name;
@@ -57,11 +67,12 @@ struct key {
 	uint32_t lo, hi; /* K_U32 range */
 };
 
-#define STR(n, f)                                                                                  \
+#define TXT(n, k, f)                                                                               \
 	{                                                                                          \
-		n, K_STR, offsetof(struct rv_control_config, f),                                   \
+		n, k, offsetof(struct rv_control_config, f),                                       \
 		    sizeof(((struct rv_control_config *)0)->f), 0, 0                               \
 	}
+#define STR(n, f) TXT(n, K_STR, f)
 #define U32(n, f, lo, hi)                                                                          \
 	{                                                                                          \
 		n, K_U32, offsetof(struct rv_control_config, f), 0, lo, hi                         \
@@ -72,10 +83,10 @@ struct key {
 	}
 
 static const struct key keys[] = {
-    STR("state_dir", state_dir),
-    STR("listen", listen),
-    STR("tls_cert", tls_cert),
-    STR("tls_key", tls_key),
+    TXT("state_dir", K_PATH, state_dir),
+    TXT("listen", K_LISTEN, listen),
+    TXT("tls_cert", K_PATH, tls_cert),
+    TXT("tls_key", K_PATH, tls_key),
     STR("tls_names", tls_names),
     U32("cq_threads", cq_threads, 1, 64),
     U32("max_message_bytes", max_message_bytes, 1024, 64u << 20),
@@ -97,43 +108,146 @@ static const struct key keys[] = {
     DUR("audit_refused_interval", audit_refused_interval_ns),
     U32("audit_retention_days", audit_retention_days, 0, 100000),
     U32("audit_max_records", audit_max_records, 0, 4000000000u),
-    STR("ipam_pool", ipam_pool),
+    TXT("ipam_pool", K_CIDR, ipam_pool),
     U32("ipam_room_prefix", ipam_room_prefix, 16, 30),
-    STR("dns", dns),
+    TXT("dns", K_IP, dns),
     U32("default_mtu", default_mtu, 576, 9000),
     U32("default_keepalive", default_keepalive_s, 1, 3600),
-    STR("dataplane_udp", dp_udp_endpoint),
-    STR("dataplane_tcp", dp_tcp_endpoint),
-    STR("dataplane_agent", dp_agent),
+    TXT("dataplane_udp", K_EP, dp_udp_endpoint),
+    TXT("dataplane_tcp", K_EP, dp_tcp_endpoint),
+    TXT("dataplane_agent", K_PATH, dp_agent),
     DUR("rekey_interval", rekey_interval_ns),
     DUR("heartbeat_timeout", heartbeat_timeout_ns),
     DUR("stream_deadline", stream_deadline_ns),
     U32("max_tunnels_per_user", max_tunnels_per_user, 0, 4096),
     U32("max_tunnels", max_tunnels, 0, 16000000),
     U32("dataplane_sync_backlog", dp_sync_backlog, 16, 16000000),
-    STR("metrics_listen", metrics_listen),
-    STR("metrics_cert", metrics_cert),
-    STR("metrics_key", metrics_key),
-    STR("metrics_client_ca", metrics_client_ca),
-    STR("metrics_token_file", metrics_token_file),
+    TXT("metrics_listen", K_LISTEN, metrics_listen),
+    TXT("metrics_cert", K_PATH, metrics_cert),
+    TXT("metrics_key", K_PATH, metrics_key),
+    TXT("metrics_client_ca", K_PATH, metrics_client_ca),
+    TXT("metrics_token_file", K_PATH, metrics_token_file),
     STR("metrics_allow", metrics_allow),
     {"log_level", K_LOG, offsetof(struct rv_control_config, log_level), 0, 0, 0},
 };
 
-int rv_control_config_set(void *cfg, const char *key, const char *value, char *err, size_t errlen)
+static int parse_port(const char *p, const char *v, char *err, size_t errlen)
 {
-	char *base = cfg;
+	uint32_t port;
 
+	if (!p || rv_parse_u32(p, 1, 65535, &port, err, errlen) < 0) {
+		snprintf(err, errlen, "'%s': the port must be 1..65535", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* "host:port": an IPv4 literal, a bracketed IPv6 literal or a host name. */
+static int check_listen(const char *v, char *err, size_t errlen)
+{
+	const char *colon = strrchr(v, ':');
+	uint32_t a;
+
+	if (!colon || colon == v) {
+		snprintf(err, errlen, "'%s' is not host:port", v);
+		return -1;
+	}
+	if (v[0] == '[') {
+		if (colon[-1] != ']') {
+			snprintf(err, errlen, "'%s': an IPv6 address is written [addr]:port", v);
+			return -1;
+		}
+	} else {
+		char host[256];
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
+		bool digits = strspn(host, "0123456789.") == strlen(host);
+		if (digits ? rv_parse_ipv4(host, &a) < 0 : strspn(host, "abcdefghijklmnopqrstuvwxyz"
+								   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+								   "0123456789.-") != strlen(host)) {
+			snprintf(err, errlen, "'%s': '%s' is not an IPv4 address or host name", v,
+				 host);
+			return -1;
+		}
+	}
+	return parse_port(colon + 1, v, err, errlen);
+}
+
+/* Checks a text value of kind @kind; 0 or -1 with a message. */
+static int check_text(enum kind kind, const char *v, char *err, size_t errlen)
+{
+	uint32_t a;
+	uint16_t port;
+	uint8_t plen;
+
+	for (const char *p = v; *p; p++)
+		if (iscntrl((unsigned char)*p)) {
+			snprintf(err, errlen, "control character in the value");
+			return -1;
+		}
+	if (!v[0] && (kind == K_PATH || kind == K_LISTEN || kind == K_IP))
+		return 0;
+	switch (kind) {
+	case K_LISTEN:
+		return check_listen(v, err, errlen);
+	case K_EP:
+		if (rv_parse_hostport(v, &a, &port) < 0) {
+			snprintf(err, errlen, "'%s' is not IPv4:port (clients are handed it)", v);
+			return -1;
+		}
+		return parse_port(strrchr(v, ':') + 1, v, err, errlen);
+	case K_IP:
+		if (rv_parse_ipv4(v, &a) < 0) {
+			snprintf(err, errlen, "'%s' is not an IPv4 address", v);
+			return -1;
+		}
+		return 0;
+	case K_CIDR:
+		if (rv_parse_cidr(v, &a, &plen) < 0) {
+			snprintf(err, errlen, "'%s' is not a.b.c.d/len", v);
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* The table's spelling of @key: '-' becomes '_' (with a warning). */
+static void canonical_key(const char *key, char *out, size_t len)
+{
+	snprintf(out, len, "%s", key);
+	if (!strchr(out, '-'))
+		return;
+	for (char *p = out; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	fprintf(stderr, "roomvpn-control: warning: %s: key '%s' is deprecated, write '%s'\n",
+		rv_config_where(), key, out);
+}
+
+int rv_control_config_set(void *cfg, const char *key_in, const char *value, char *err,
+			  size_t errlen)
+{
+	char *base = cfg, key[64];
+
+	canonical_key(key_in, key, sizeof(key));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const struct key *k = &keys[i];
 		if (strcmp(k->name, key) != 0)
 			continue;
 		switch (k->kind) {
 		case K_STR:
+		case K_PATH:
+		case K_LISTEN:
+		case K_EP:
+		case K_IP:
+		case K_CIDR:
 			if (strlen(value) >= k->size) {
 				snprintf(err, errlen, "value longer than %zu bytes", k->size - 1);
 				return -1;
 			}
+			if (check_text(k->kind, value, err, errlen) < 0)
+				return -1;
 			snprintf(base + k->off, k->size, "%s", value);
 			return 0;
 		case K_U32:
@@ -159,8 +273,10 @@ int rv_control_config_check(const struct rv_control_config *c, char *err, size_t
 		snprintf(err, errlen, "state_dir: must be set");
 		return -1;
 	}
-	if (!strchr(c->listen, ':')) {
-		snprintf(err, errlen, "listen: '%s' is not host:port", c->listen);
+	if (check_listen(c->listen, err, errlen) < 0) {
+		char m[400];
+		snprintf(m, sizeof(m), "%s", err);
+		snprintf(err, errlen, "listen: %s", m);
 		return -1;
 	}
 	if (!c->tls_cert[0] != !c->tls_key[0]) {
@@ -176,5 +292,47 @@ int rv_control_config_check(const struct rv_control_config *c, char *err, size_t
 		snprintf(err, errlen, "argon2_memory_kib must be at least 8 * argon2_parallelism");
 		return -1;
 	}
+	return 0;
+}
+
+static bool loopback_host(const char *hostport)
+{
+	return !strncmp(hostport, "127.", 4) || !strncmp(hostport, "localhost:", 10) ||
+	       !strncmp(hostport, "[::1]:", 6);
+}
+
+int rv_control_config_warn(const struct rv_control_config *c, FILE *f)
+{
+	int n = 0;
+
+	if (loopback_host(c->listen))
+		return 0;
+	if (loopback_host(c->dp_udp_endpoint) || loopback_host(c->dp_tcp_endpoint)) {
+		fprintf(f,
+			"roomvpn-control: warning: listen = %s accepts remote clients, but they "
+			"are handed the data-plane endpoints dataplane_udp = %s and dataplane_tcp "
+			"= %s (loopback): set both to the data plane's public address\n",
+			c->listen, c->dp_udp_endpoint, c->dp_tcp_endpoint);
+		n++;
+	}
+	return n;
+}
+
+int rv_control_config_check_files(const struct rv_control_config *c, char *err, size_t errlen)
+{
+	const struct {
+		const char *key, *path;
+	} files[] = {{"tls_cert", c->tls_cert},
+		     {"tls_key", c->tls_key},
+		     {"metrics_cert", c->metrics_cert},
+		     {"metrics_key", c->metrics_key},
+		     {"metrics_client_ca", c->metrics_client_ca},
+		     {"metrics_token_file", c->metrics_token_file}};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i].path[0] && access(files[i].path, R_OK) != 0) {
+			snprintf(err, errlen, "%s: %s cannot be read", files[i].key, files[i].path);
+			return -1;
+		}
 	return 0;
 }

@@ -9,6 +9,7 @@
 #define RV_CONTROL_H
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -150,6 +151,11 @@ void rv_control_config_defaults(struct rv_control_config *c);
 int rv_control_config_set(void *cfg, const char *key, const char *value, char *err, size_t errlen);
 /* Cross-key checks after everything is loaded. */
 int rv_control_config_check(const struct rv_control_config *c, char *err, size_t errlen);
+/* Prints what is legal but probably wrong (loopback endpoints handed to
+ * remote clients) to @f; returns the number of warnings. */
+int rv_control_config_warn(const struct rv_control_config *c, FILE *f);
+/* check-config: the files the keys name can be read. 0 or -1 with a message. */
+int rv_control_config_check_files(const struct rv_control_config *c, char *err, size_t errlen);
 
 /* Monotonic and wall clocks in ns: shared/clock.h's, under their old names
  * for the files that still use them. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "backup.h"
 #include "config.h"
 #include "control.h"
 #include "notify.h"
@@ -35,11 +36,19 @@ static const char usage[] =
     "  roomvpn-control serve --config FILE [--set key=value ...]\n"
     "      Runs the control plane until SIGTERM or SIGINT.\n"
     "      SIGHUP re-reads the configuration (log_level applies live).\n"
+    "  roomvpn-control check-config [--config FILE] [--set key=value ...]\n"
+    "      Checks every value and the files named; exit 0, or 2 with file:line.\n"
+    "  roomvpn-control backup DIR --config FILE\n"
+    "      Writes a backup (store checkpoint, TLS certificate and key) into DIR,\n"
+    "      which must not exist; taken by the running server, or offline.\n"
+    "  roomvpn-control restore DIR --config FILE | --state-dir S\n"
+    "      Restores a backup into a state directory that holds no store yet.\n"
     "  roomvpn-control --help | --version\n"
     "Configuration keys: docs/control.md.\n";
 
 struct opts {
 	const char *cmd;
+	const char *dir; /* backup, restore */
 	const char *config;
 	const char *state_dir;
 	const char *admin;
@@ -53,7 +62,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (argc < 2)
 		return -1;
 	o->cmd = argv[1];
-	for (int i = 2; i < argc; i++) {
+	int first = 2;
+	if (argc > 2 && argv[2][0] != '-')
+		o->dir = argv[first++];
+	for (int i = first; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
@@ -102,6 +114,7 @@ static int load_config(const struct opts *o, struct rv_control_config *cfg)
 		fprintf(stderr, "roomvpn-control: config: %s\n", err);
 		return -1;
 	}
+	rv_control_config_warn(cfg, stderr);
 	rv_log_set_level(cfg->log_level);
 	return 0;
 }
@@ -119,6 +132,74 @@ static void reload_config(const struct opts *o)
 	else
 		rv_log(RV_LOG_ERROR, "SIGHUP: configuration not reloaded (error above)");
 	rv_notify_ready("serving");
+}
+
+static int open_store(struct rv_control *ctl);
+
+static int cmd_check_config(const struct opts *o)
+{
+	struct rv_control_config cfg;
+	char err[768];
+
+	if (load_config(o, &cfg) != 0)
+		return 2;
+	if (rv_control_config_check_files(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "roomvpn-control: config: %s\n", err);
+		return 2;
+	}
+	printf("%s: OK\n", o->config ? o->config : "defaults");
+	return 0;
+}
+
+/* Asks the running server; with none running, opens the store itself. */
+static int cmd_backup(const struct opts *o)
+{
+	struct rv_control ctl = {0};
+	char dir[RV_CTL_PATH], err[768];
+
+	if (!o->dir || (!o->config && !o->state_dir)) {
+		fprintf(stderr, "roomvpn-control backup: usage: backup DIR --config FILE\n");
+		return 2;
+	}
+	if (load_config(o, &ctl.cfg) != 0)
+		return 2;
+	char cwd[RV_CTL_PATH / 2] = "";
+	if (o->dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return 1;
+	snprintf(dir, sizeof(dir), "%s%s%s", cwd, cwd[0] ? "/" : "", o->dir); /* absolute */
+	int rc = rv_backup_request(&ctl.cfg, dir, err, sizeof(err));
+	if (rc == 1) {
+		if (open_store(&ctl) != 0)
+			return 1;
+		rc = rv_backup_take(ctl.store, &ctl.cfg, dir, err, sizeof(err));
+		rv_store_close(ctl.store);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "roomvpn-control backup: %s\n", err);
+		return 1;
+	}
+	printf("backup written to %s\n", dir);
+	return 0;
+}
+
+static int cmd_restore(const struct opts *o)
+{
+	struct rv_control_config cfg;
+	char err[768];
+
+	if (!o->dir || (!o->config && !o->state_dir)) {
+		fprintf(stderr, "roomvpn-control restore: usage: restore DIR --config FILE | "
+				"--state-dir S\n");
+		return 2;
+	}
+	if (load_config(o, &cfg) != 0)
+		return 2;
+	if (rv_backup_restore(&cfg, o->dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "roomvpn-control restore: %s\n", err);
+		return 1;
+	}
+	printf("restored %s into %s\n", o->dir, cfg.state_dir);
+	return 0;
 }
 
 static int open_store(struct rv_control *ctl)
@@ -284,6 +365,11 @@ static int cmd_serve(const struct opts *o)
 		rv_log(RV_LOG_ERROR, "grpc: %s", err);
 		goto out;
 	}
+	if (rv_backup_listen_start(&ctl, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "%s", err);
+		rv_server_stop(ctl.server, 0);
+		goto out;
+	}
 	if (rv_metrics_start(&ctl, err, sizeof(err)) != 0) {
 		rv_log(RV_LOG_ERROR, "metrics: %s", err);
 		rv_server_stop(ctl.server, 0);
@@ -300,6 +386,7 @@ static int cmd_serve(const struct opts *o)
 	rv_server_stop(ctl.server, 5000);
 	rc = 0;
 out:
+	rv_backup_listen_stop();
 	stop_modules(&ctl);
 	rv_store_close(ctl.store);
 	if (rc == 0)
@@ -324,6 +411,12 @@ int main(int argc, char **argv)
 		return cmd_init(&o);
 	if (!strcmp(o.cmd, "serve"))
 		return cmd_serve(&o);
+	if (!strcmp(o.cmd, "check-config"))
+		return cmd_check_config(&o);
+	if (!strcmp(o.cmd, "backup"))
+		return cmd_backup(&o);
+	if (!strcmp(o.cmd, "restore"))
+		return cmd_restore(&o);
 	fprintf(stderr, "roomvpn-control: unknown command %s\n%s", o.cmd, usage);
 	return 2;
 }

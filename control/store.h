@@ -43,6 +43,13 @@ void rv_store_batch_delete(struct rv_store_batch *b, const void *key, size_t kle
 int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool sync);
 void rv_store_batch_free(struct rv_store_batch *b);
 
+/* A consistent copy of the store, taken online, into @dir (which must not
+ * exist; its parent must: hard links on the same file system, copies across
+ * file systems). Returns 0 or -1 with a message in @err. */
+int rv_store_checkpoint(struct rv_store *s, const char *dir, char *err, size_t errlen);
+/* The schema version this build writes and understands (docs/store.md). */
+int rv_store_schema_version(void);
+
 /* Operations since open, for tests and figures: point reads, prefix scans
  * and counts, writes (a put, a delete or a batch commit each count one). */
 struct rv_store_ops {

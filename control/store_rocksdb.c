@@ -54,7 +54,40 @@ static bool db_is_empty(struct rv_store *s)
 	return empty;
 }
 
-/* A new database gets the current version; an existing one must carry it. */
+/* Schema migrations: migrations[i] brings a store from version i + 1 to
+ * i + 2, each in one batch with the new version number, so that a crash
+ * leaves the store at one version or the next. Version 1 is the first
+ * (every store written so far); none is needed yet. */
+typedef int (*migration_fn)(struct rv_store *s, struct rv_store_batch *b, char *err,
+			    size_t errlen);
+static const migration_fn migrations[SCHEMA_VERSION] = {NULL};
+
+static int migrate(struct rv_store *s, int from, char *err, size_t errlen)
+{
+	for (int v = from; v < SCHEMA_VERSION; v++) {
+		struct rv_store_batch *b = rv_store_batch_new();
+		char num[16];
+		int n = snprintf(num, sizeof(num), "%d", v + 1);
+		if (!b || !migrations[v - 1] || migrations[v - 1](s, b, err, errlen) < 0) {
+			rv_store_batch_free(b);
+			return -1;
+		}
+		rv_store_batch_put(b, SCHEMA_KEY, strlen(SCHEMA_KEY), num, (size_t)n);
+		int rc = rv_store_batch_commit(s, b, true);
+		rv_store_batch_free(b);
+		if (rc < 0) {
+			snprintf(err, errlen, "store %s: migration to version %d failed", s->dir,
+				 v + 1);
+			return -1;
+		}
+		fprintf(stderr, "roomvpn-control: store %s migrated to schema version %d\n", s->dir,
+			v + 1);
+	}
+	return 0;
+}
+
+/* A new database gets the current version; an existing one must carry it
+ * (an older one is migrated, a newer one refused). */
 static int check_schema(struct rv_store *s, char *err, size_t errlen)
 {
 	void *val;
@@ -85,14 +118,19 @@ static int check_schema(struct rv_store *s, char *err, size_t errlen)
 	free(val);
 	char *end;
 	long got = strtol(v, &end, 10);
-	if (end == v || *end != '\0' || got != SCHEMA_VERSION) {
+	if (end == v || *end != '\0' || got < 1) {
+		snprintf(err, errlen, "store %s: schema version '%s' is not a number", s->dir, v);
+		return -1;
+	}
+	if (got > SCHEMA_VERSION) {
 		snprintf(err, errlen,
-			 "store %s has schema version '%s', this roomvpn-control understands "
-			 "version %d",
+			 "store %s has schema version '%s', written by a newer roomvpn-control; "
+			 "this one understands version %d and older: run the newer version, or "
+			 "restore the backup taken before the upgrade (docs/operations.md)",
 			 s->dir, v, SCHEMA_VERSION);
 		return -1;
 	}
-	return 0;
+	return migrate(s, (int)got, err, errlen);
 }
 
 static void free_handles(struct rv_store *s)
@@ -338,4 +376,27 @@ void rv_store_ops(struct rv_store *s, struct rv_store_ops *out)
 	out->gets = atomic_load_explicit(&s->n_gets, memory_order_relaxed);
 	out->scans = atomic_load_explicit(&s->n_scans, memory_order_relaxed);
 	out->writes = atomic_load_explicit(&s->n_writes, memory_order_relaxed);
+}
+
+int rv_store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+int rv_store_checkpoint(struct rv_store *s, const char *dir, char *err, size_t errlen)
+{
+	char *rerr = NULL;
+	rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(s->db, &rerr);
+
+	if (!cp)
+		return rocks_err(rerr, "checkpoint", err, errlen);
+	/* 0: flush the memtable first, so the copy needs no WAL replay. */
+	rocksdb_checkpoint_create(cp, dir, 0, &rerr);
+	rocksdb_checkpoint_object_destroy(cp);
+	if (rerr) {
+		char what[600];
+		snprintf(what, sizeof(what), "checkpoint into %s", dir);
+		return rocks_err(rerr, what, err, errlen);
+	}
+	return 0;
 }

@@ -66,29 +66,31 @@ static void usage(FILE *f)
 	    "  -s, --set KEY=VALUE   override one key (repeatable, after --config)\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version (first argument only)\n"
+	    "      --check-config    check the options after -- and exit (0, or 2 with\n"
+	    "                        file:line); EAL is not started\n"
 	    "\n"
-	    "keys:\n"
+	    "keys (snake_case; the old kebab-case spelling is accepted with a warning):\n"
 	    "  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
 	    "  gateway = A.B.C.D     next hop for members off the link (default none)\n"
-	    "  udp-port = N          data-channel UDP port (default 1194)\n"
+	    "  udp_port = N          data-channel UDP port (default 1194)\n"
 	    "  port = N              DPDK port id (default 0)\n"
 	    "  workers = N           worker lcores, 1..%d (default 1)\n"
 	    "  mode = rss|pipeline   run-to-completion with RSS, or RX lcore + rings\n"
-	    "  arp-timeout = DUR     ARP cache entry lifetime (default 300s)\n"
+	    "  arp_timeout = DUR     ARP cache entry lifetime (default 300s)\n"
 	    "  mbufs = N             packet buffers (default 16383)\n"
-	    "  max-sessions = N      session table size (default 65536): a resync or new\n"
+	    "  max_sessions = N      session table size (default 65536): a resync or new\n"
 	    "                        session beyond it is refused; the agent's message limit\n"
 	    "                        is 4 MiB + 640 bytes per session (at most 64 MiB)\n"
-	    "  replay-window = N     packets (default %u)\n"
-	    "  key-grace = DUR       old key accepted after a re-key (default 60s)\n"
-	    "  agent-socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
-	    "  agent-msg-timeout = DUR  a partial agent message must be complete by then\n"
+	    "  replay_window = N     packets (default %u)\n"
+	    "  key_grace = DUR       old key accepted after a re-key (default 60s)\n"
+	    "  agent_socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
+	    "  agent_msg_timeout = DUR  a partial agent message must be complete by then\n"
 	    "                        (default 10s)\n"
 	    "  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
 	    "  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
-	    "  stats-file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
-	    "  idle-sleep-us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
-	    "  log-level = error|warn|info|debug\n",
+	    "  stats_file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
+	    "  idle_sleep_us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
+	    "  log_level = error|warn|info|debug\n",
 	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
 	fputs(
@@ -119,9 +121,31 @@ static int parse_mode(const char *v, enum rv_dp_mode *m, char *err, size_t errle
 	return 0;
 }
 
-static int on_key(void *arg, const char *k, const char *v, char *err, size_t errlen)
+/* Keys are snake_case like the control plane's (udp_port); the kebab-case
+ * spelling (udp-port) is accepted with a deprecation warning. Matched below
+ * in kebab-case, the tcp_fallback.c keys too. */
+static int on_key_kebab(struct options *o, const char *k, const char *v, char *err,
+			size_t errlen);
+
+static int on_key(void *arg, const char *key, const char *v, char *err, size_t errlen)
 {
-	struct options *o = arg;
+	char k[64], snake[64];
+
+	snprintf(k, sizeof(k), "%s", key);
+	snprintf(snake, sizeof(snake), "%s", key);
+	for (char *p = k; *p; p++)
+		*p = *p == '_' ? '-' : *p;
+	for (char *p = snake; *p; p++)
+		*p = *p == '-' ? '_' : *p;
+	if (strchr(key, '-'))
+		fprintf(stderr, "roomvpn-dataplane: warning: %s: key '%s' is deprecated, write '%s'\n",
+			rv_config_where(), key, snake);
+	return on_key_kebab(arg, k, v, err, errlen);
+}
+
+static int on_key_kebab(struct options *o, const char *k, const char *v, char *err,
+			size_t errlen)
+{
 	uint32_t u;
 	uint64_t ns;
 	if (!strcmp(k, "ip"))
@@ -132,7 +156,7 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 		uint8_t plen;
 		char buf[64];
 		snprintf(buf, sizeof(buf), "%s/32", v);
-		return rv_parse_cidr(buf, &o->dp.gateway, &plen) < 0
+		return strchr(v, '/') || rv_parse_cidr(buf, &o->dp.gateway, &plen) < 0
 			   ? (snprintf(err, errlen, "gateway: bad IPv4 '%s'", v), -1)
 			   : 0;
 	}
@@ -158,10 +182,23 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 		return rv_parse_u32(v, 1, 1u << 24, &o->st.max_sessions, err, errlen);
 	if (!strcmp(k, "replay-window"))
 		return rv_parse_u32(v, 64, RV_REPLAY_MAX_WINDOW, &o->st.replay_window, err, errlen);
-	if (!strcmp(k, "key-grace"))
-		return rv_parse_duration_ns(v, &o->st.default_grace_ns, err, errlen);
-	if (!strcmp(k, "agent-socket"))
+	if (!strcmp(k, "key-grace")) {
+		if (rv_parse_duration_ns(v, &ns, err, errlen) < 0)
+			return -1;
+		if (ns > 3600ull * 1000000000ull) {
+			snprintf(err, errlen, "key-grace: %s is longer than 1h", v);
+			return -1;
+		}
+		o->st.default_grace_ns = ns;
+		return 0;
+	}
+	if (!strcmp(k, "agent-socket")) {
+		if (!v[0] || strlen(v) >= 108) {
+			snprintf(err, errlen, "agent-socket: a unix socket path of 1..107 bytes");
+			return -1;
+		}
 		return set_path(o, 0, &o->agent_socket, v);
+	}
 	if (!strcmp(k, "agent-msg-timeout")) {
 		if (rv_parse_duration_ns(v, &ns, err, errlen) < 0)
 			return -1;
@@ -193,7 +230,7 @@ static int on_key(void *arg, const char *k, const char *v, char *err, size_t err
 	int tcp_rc = rv_tcp_fallback_config_key(&o->tcp, k, v, err, errlen);
 	if (tcp_rc != -2)
 		return tcp_rc;
-	snprintf(err, errlen, "unknown key '%s'", k);
+	snprintf(err, errlen, "unknown key '%s' (see roomvpn-dataplane --help)", k);
 	return -1;
 }
 
@@ -214,6 +251,7 @@ static int parse_args(struct options *o, int argc, char **argv)
 	static const struct option lo[] = {{"config", required_argument, NULL, 'c'},
 					   {"set", required_argument, NULL, 's'},
 					   {"help", no_argument, NULL, 'h'},
+					   {"check-config", no_argument, NULL, 'C'},
 					   {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;
@@ -228,6 +266,8 @@ static int parse_args(struct options *o, int argc, char **argv)
 			rc = rv_config_load(optarg, on_key, o, err, sizeof(err));
 		} else if (c == 's') {
 			rc = rv_config_apply_override(optarg, on_key, o, err, sizeof(err));
+		} else if (c == 'C') {
+			continue;
 		} else {
 			usage(stderr);
 			return -1;
@@ -405,6 +445,24 @@ static int run(struct options *o)
 	return rc;
 }
 
+/* --check-config: the options after "--" (or all of them), without EAL. */
+static int check_config(int argc, char **argv)
+{
+	static struct options o;
+	int first = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			first = i;
+			break;
+		}
+	defaults(&o);
+	if (parse_args(&o, argc - first, argv + first) != 0)
+		return 2;
+	printf("roomvpn-dataplane: configuration OK\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (rv_version_asked(argc, argv, "roomvpn-dataplane"))
@@ -414,6 +472,9 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--check-config"))
+			return check_config(argc, argv);
 	rv_heap_thp_reexec(argv); /* session state on huge pages (shared/heap.h) */
 	int n = rte_eal_init(argc, argv);
 	if (n < 0) {

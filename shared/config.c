@@ -12,6 +12,13 @@
 
 #define MAX_LINE 4096
 
+static __thread char cur_where[512]; /* rv_config_where */
+
+const char *rv_config_where(void)
+{
+	return cur_where[0] ? cur_where : "config";
+}
+
 static char *trim(char *s)
 {
 	char *e;
@@ -71,7 +78,10 @@ static int one_line(char *line, const char *where, rv_config_cb cb, void *arg, c
 			 where, key);
 		return -1;
 	}
-	if (cb(arg, key, value, msg, sizeof(msg)) < 0) {
+	snprintf(cur_where, sizeof(cur_where), "%s", where);
+	int rc = cb(arg, key, value, msg, sizeof(msg));
+	cur_where[0] = 0;
+	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s: %s", where, key, msg[0] ? msg : "invalid value");
 		return -1;
 	}

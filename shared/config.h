@@ -16,6 +16,10 @@ int rv_config_load(const char *path, rv_config_cb cb, void *arg, char *err, size
 /* Same for one "key=value" string (command-line overrides). */
 int rv_config_apply_override(const char *kv, rv_config_cb cb, void *arg, char *err, size_t errlen);
 
+/* While a callback runs: "path:line" or "override" (for warnings, e.g. an old
+ * key spelling); "config" outside a callback. */
+const char *rv_config_where(void);
+
 /* Value parsers: return 0, or -1 with a message in @err. */
 int rv_parse_u32(const char *v, uint32_t min, uint32_t max, uint32_t *out, char *err,
 		 size_t errlen);

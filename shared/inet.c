@@ -44,6 +44,11 @@ static int parse_num(const char *s, unsigned long max, unsigned long *out)
 	return (*end || *out > max) ? -1 : 0;
 }
 
+int rv_parse_ipv4(const char *s, uint32_t *addr)
+{
+	return s ? parse_ipv4(s, strlen(s), addr) : -1;
+}
+
 int rv_parse_cidr(const char *s, uint32_t *addr, uint8_t *plen)
 {
 	const char *slash = s ? strchr(s, '/') : NULL;

@@ -7,6 +7,8 @@
 
 /* RFC 1071 Internet checksum over @len bytes (result in network order). */
 uint16_t rv_inet_checksum(const void *data, size_t len);
+/* Parse a dotted-quad IPv4 literal (each part 0..255) into host order. */
+int rv_parse_ipv4(const char *s, uint32_t *addr);
 /* Parse "a.b.c.d/len" into host-order address and prefix length. */
 int rv_parse_cidr(const char *s, uint32_t *addr, uint8_t *plen);
 /* Parse "host:port" (IPv4 literal; port 0..65535). Both return 0 or -1. */
