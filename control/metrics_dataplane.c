@@ -25,7 +25,10 @@ struct family {
 	const char *label;
 };
 
-#define LCORE(n, f, h) {"roomvpn_dataplane_" n, "counter", h, offsetof(pb_lcore, f), NULL}
+#define LCORE(n, f, h)                                                                             \
+	{                                                                                          \
+		"roomvpn_dataplane_" n, "counter", h, offsetof(pb_lcore, f), NULL                  \
+	}
 static const struct family lcore_fam[] = {
     LCORE("rx_packets_total", rx_packets, "Frames an lcore received from ports and rings."),
     LCORE("tx_packets_total", tx_packets, "Frames an lcore handed to a port or the TCP ring."),
@@ -42,7 +45,10 @@ static const struct family lcore_fam[] = {
 	  "ICMP echo replies from a room's server address."),
 };
 
-#define PORT(n, f, h) {"roomvpn_dataplane_port_" n, "counter", h, offsetof(pb_port, f), NULL}
+#define PORT(n, f, h)                                                                              \
+	{                                                                                          \
+		"roomvpn_dataplane_port_" n, "counter", h, offsetof(pb_port, f), NULL              \
+	}
 static const struct family port_fam[] = {
     PORT("rx_packets_total", rx_packets, "Frames the port received (NIC ipackets)."),
     PORT("tx_packets_total", tx_packets, "Frames the port sent (NIC opackets)."),
@@ -55,8 +61,11 @@ static const struct family port_fam[] = {
     PORT("tx_errors_total", tx_errors, "Failed transmissions (NIC oerrors)."),
 };
 
-#define TCP(n, t, f, h, l) {"roomvpn_dataplane_tcp_" n, t, h, offsetof(pb_tcp, f), l}
-#define TCPC(n, f, h)	   TCP(n, "counter", f, h, NULL)
+#define TCP(n, t, f, h, l)                                                                         \
+	{                                                                                          \
+		"roomvpn_dataplane_tcp_" n, t, h, offsetof(pb_tcp, f), l                           \
+	}
+#define TCPC(n, f, h) TCP(n, "counter", f, h, NULL)
 static const struct family tcp_fam[] = {
     TCPC("accepted_total", accepted, "TCP fallback connections accepted."),
     TCP("connections", "gauge", active, "TCP fallback connections open.", NULL),
@@ -107,8 +116,8 @@ static void header(struct sbuf *b, const struct family *f)
 }
 
 /* @n messages of one repeated field, each labelled @key="<its id>". */
-static void render_by_id(struct sbuf *b, const struct family *fam, size_t nfam,
-			 void *const *msgs, size_t n, const char *key, size_t id_off)
+static void render_by_id(struct sbuf *b, const struct family *fam, size_t nfam, void *const *msgs,
+			 size_t n, const char *key, size_t id_off)
 {
 	for (size_t f = 0; f < nfam; f++) {
 		header(b, &fam[f]);
@@ -155,13 +164,14 @@ void rv_metrics_render_dataplane(struct sbuf *b)
 	rv_dp_cache_lock();
 	const pb_stats *st = rv_dp_cache_stats();
 	if (st) {
-		rv_metrics_printf(b,
-				  "# HELP roomvpn_dataplane_sessions Sessions the data plane "
-				  "runs.\n# TYPE roomvpn_dataplane_sessions gauge\n"
-				  "roomvpn_dataplane_sessions %u\n"
-				  "# HELP roomvpn_dataplane_rooms Rooms the data plane runs.\n"
-				  "# TYPE roomvpn_dataplane_rooms gauge\nroomvpn_dataplane_rooms %u\n",
-				  st->sessions, st->rooms);
+		rv_metrics_printf(
+		    b,
+		    "# HELP roomvpn_dataplane_sessions Sessions the data plane "
+		    "runs.\n# TYPE roomvpn_dataplane_sessions gauge\n"
+		    "roomvpn_dataplane_sessions %u\n"
+		    "# HELP roomvpn_dataplane_rooms Rooms the data plane runs.\n"
+		    "# TYPE roomvpn_dataplane_rooms gauge\nroomvpn_dataplane_rooms %u\n",
+		    st->sessions, st->rooms);
 		render_drops(b, st);
 		render_by_id(b, lcore_fam, N(lcore_fam), (void *const *)st->lcore, st->n_lcore,
 			     "lcore", offsetof(pb_lcore, lcore_id));

@@ -12,7 +12,8 @@
 
 static void gauge(struct sbuf *b, const char *name, const char *help, double v)
 {
-	rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+	rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name,
+			  v);
 }
 
 static long long open_fds(void)

@@ -20,7 +20,6 @@
 
 #define N_BUCKETS 14 /* bucket_le in metrics.c */
 
-
 enum slot_state { SLOT_FREE, SLOT_CLAIMED, SLOT_READY };
 
 struct method_slot {
@@ -66,8 +65,7 @@ struct sbuf {
 	size_t len, cap;
 	bool oom;
 };
-__attribute__((format(printf, 2, 3))) void rv_metrics_printf(struct sbuf *b, const char *fmt,
-							      ...);
+__attribute__((format(printf, 2, 3))) void rv_metrics_printf(struct sbuf *b, const char *fmt, ...);
 /* The data plane's counters as the sync thread last read them
  * (metrics_dataplane.c); nothing when the data plane did not answer. */
 void rv_metrics_render_dataplane(struct sbuf *b);
