@@ -52,8 +52,10 @@ def alert_exprs():
     """The expr: lines of deploy/prometheus/alerts.yml (no YAML module needed)."""
     with open(os.path.join(SOURCE_DIR, "deploy", "prometheus", "alerts.yml")) as f:
         text = f.read()
-    return re.findall(r"^\s+expr:\s*\|?\s*\n?((?:.*\n)*?)(?=^\s+(?:for|labels|annotations):)", text,
-                      re.M)
+    exprs = re.findall(r"^\s+expr:\s*\|?\s*\n?((?:.*\n)*?)(?=^\s+(?:for|labels|annotations):)", text,
+                       re.M)
+    assert len(exprs) == text.count("- alert:"), "an alert's expr was not found"
+    return exprs
 
 
 def self_signed(d):
@@ -172,7 +174,7 @@ class DataplaneMetricsTest(unittest.TestCase):
             self.assertTrue(exprs, where)
             for e in exprs:
                 for m in METRIC.findall(e):
-                    self.assertIn(m, names, "%s queries %s, not in the scrape: %s" % (where, m, e))
+                    self.assertTrue(m in names, "%s queries %s, not in the scrape: %s" % (where, m, e))
 
 
 if __name__ == "__main__":
