@@ -40,6 +40,11 @@ const Roomvpn__Dataplane__V1__SessionStats *rv_dp_cache_find(uint32_t peer_id)
 	return hit ? *hit : NULL;
 }
 
+const Roomvpn__Dataplane__V1__Stats *rv_dp_cache_stats(void)
+{
+	return cache.resp ? cache.resp->stats : NULL;
+}
+
 bool rv_dp_cache_ok(void)
 {
 	return cache.resp != NULL;

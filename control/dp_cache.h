@@ -19,6 +19,9 @@ void rv_dp_cache_lock(void);
 void rv_dp_cache_unlock(void);
 /* The stats of @peer_id, or NULL (cache lock held). */
 const Roomvpn__Dataplane__V1__SessionStats *rv_dp_cache_find(uint32_t peer_id);
+/* The whole last read (lcores, drops, ports, TCP fallback), or NULL when
+ * it failed (cache lock held). */
+const Roomvpn__Dataplane__V1__Stats *rv_dp_cache_stats(void);
 /* The data plane answered the last read (cache lock held). */
 bool rv_dp_cache_ok(void);
 

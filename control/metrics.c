@@ -147,13 +147,7 @@ int rv_metrics_init(struct rv_control *ctl)
 
 /* ---- rendering ------------------------------------------------------------ */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+void rv_metrics_printf(struct sbuf *b, const char *fmt, ...)
 {
 	for (int tries = 0; tries < 2 && !b->oom; tries++) {
 		va_list ap;
@@ -191,13 +185,13 @@ static void render_gauge(struct sbuf *b, const char *name, const char *help, lon
 {
 	if (v < 0)
 		return; /* unknown (store error): leave it out rather than lie */
-	sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+	rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
 }
 
 static void render_rpcs(struct sbuf *b, struct rv_metrics *m)
 {
-	sb_printf(b, "# HELP roomvpn_control_rpcs_total RPCs answered, by method and "
-		     "status code.\n# TYPE roomvpn_control_rpcs_total counter\n");
+	rv_metrics_printf(b, "# HELP roomvpn_control_rpcs_total RPCs answered, by method and "
+			     "status code.\n# TYPE roomvpn_control_rpcs_total counter\n");
 	for (int i = 0; i < N_SLOTS; i++) {
 		struct method_slot *s = &m->slots[i];
 		if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_READY)
@@ -205,10 +199,11 @@ static void render_rpcs(struct sbuf *b, struct rv_metrics *m)
 		for (int c = 0; c < N_CODES; c++) {
 			uint64_t v = atomic_load_explicit(&s->by_code[c], memory_order_relaxed);
 			if (v)
-				sb_printf(b,
-					  "roomvpn_control_rpcs_total{method=\"%s\",code=\"%s\"} "
-					  "%llu\n",
-					  s->name, code_name[c], (unsigned long long)v);
+				rv_metrics_printf(
+				    b,
+				    "roomvpn_control_rpcs_total{method=\"%s\",code=\"%s\"} "
+				    "%llu\n",
+				    s->name, code_name[c], (unsigned long long)v);
 		}
 	}
 }
@@ -216,10 +211,10 @@ static void render_rpcs(struct sbuf *b, struct rv_metrics *m)
 static void render_latency(struct sbuf *b, struct rv_metrics *m)
 {
 	const char *n = "roomvpn_control_rpc_duration_seconds";
-	sb_printf(b,
-		  "# HELP %s Time from a call's arrival to its status, by method.\n"
-		  "# TYPE %s histogram\n",
-		  n, n);
+	rv_metrics_printf(b,
+			  "# HELP %s Time from a call's arrival to its status, by method.\n"
+			  "# TYPE %s histogram\n",
+			  n, n);
 	for (int i = 0; i < N_SLOTS; i++) {
 		struct method_slot *s = &m->slots[i];
 		uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
@@ -228,18 +223,19 @@ static void render_latency(struct sbuf *b, struct rv_metrics *m)
 		uint64_t cum = 0;
 		for (size_t k = 0; k < N_BUCKETS; k++) {
 			cum += atomic_load_explicit(&s->bucket[k], memory_order_relaxed);
-			sb_printf(b, "%s_bucket{method=\"%s\",le=\"%g\"} %llu\n", n, s->name,
-				  bucket_le[k], (unsigned long long)cum);
+			rv_metrics_printf(b, "%s_bucket{method=\"%s\",le=\"%g\"} %llu\n", n,
+					  s->name, bucket_le[k], (unsigned long long)cum);
 		}
 		/* +Inf must equal _count; read count once and never report less. */
 		if (count < cum)
 			count = cum;
-		sb_printf(b, "%s_bucket{method=\"%s\",le=\"+Inf\"} %llu\n", n, s->name,
-			  (unsigned long long)count);
-		sb_printf(b, "%s_sum{method=\"%s\"} %.9f\n", n, s->name,
-			  (double)atomic_load_explicit(&s->sum_ns, memory_order_relaxed) / 1e9);
-		sb_printf(b, "%s_count{method=\"%s\"} %llu\n", n, s->name,
-			  (unsigned long long)count);
+		rv_metrics_printf(b, "%s_bucket{method=\"%s\",le=\"+Inf\"} %llu\n", n, s->name,
+				  (unsigned long long)count);
+		rv_metrics_printf(b, "%s_sum{method=\"%s\"} %.9f\n", n, s->name,
+				  (double)atomic_load_explicit(&s->sum_ns, memory_order_relaxed) /
+				      1e9);
+		rv_metrics_printf(b, "%s_count{method=\"%s\"} %llu\n", n, s->name,
+				  (unsigned long long)count);
 	}
 }
 
@@ -282,18 +278,19 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	(void)ctl;
 	render_gauge(b, "roomvpn_control_dp_sync_backlog",
 		     "Data-plane deltas queued for the sync thread.", (long long)c.backlog);
-	sb_printf(b,
-		    "# HELP roomvpn_control_dp_sync_dropped_total Data-plane deltas dropped: "
-		    "backlog full.\n# TYPE roomvpn_control_dp_sync_dropped_total counter\n"
-		    "roomvpn_control_dp_sync_dropped_total %llu\n"
-		    "# HELP roomvpn_control_dp_sync_failed_total Data-plane deltas or re-pushes "
-		    "the data plane did not take.\n# TYPE roomvpn_control_dp_sync_failed_total "
-		    "counter\nroomvpn_control_dp_sync_failed_total %llu\n"
-		    "# HELP roomvpn_control_dp_sync_resyncs_total Re-pushes to a data plane that "
-		    "lacked sessions.\n# TYPE roomvpn_control_dp_sync_resyncs_total counter\n"
-		    "roomvpn_control_dp_sync_resyncs_total %llu\n",
-		    (unsigned long long)c.dropped, (unsigned long long)c.failed,
-		    (unsigned long long)c.resyncs);
+	rv_metrics_printf(
+	    b,
+	    "# HELP roomvpn_control_dp_sync_dropped_total Data-plane deltas dropped: "
+	    "backlog full.\n# TYPE roomvpn_control_dp_sync_dropped_total counter\n"
+	    "roomvpn_control_dp_sync_dropped_total %llu\n"
+	    "# HELP roomvpn_control_dp_sync_failed_total Data-plane deltas or re-pushes "
+	    "the data plane did not take.\n# TYPE roomvpn_control_dp_sync_failed_total "
+	    "counter\nroomvpn_control_dp_sync_failed_total %llu\n"
+	    "# HELP roomvpn_control_dp_sync_resyncs_total Re-pushes to a data plane that "
+	    "lacked sessions.\n# TYPE roomvpn_control_dp_sync_resyncs_total counter\n"
+	    "roomvpn_control_dp_sync_resyncs_total %llu\n",
+	    (unsigned long long)c.dropped, (unsigned long long)c.failed,
+	    (unsigned long long)c.resyncs);
 	for (int i = 0; i < n; i++) {
 		up += v[i].up;
 		for (int j = 0; j < i && v[i].on_dataplane; j++) /* one series per label set */
@@ -304,8 +301,8 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	render_gauge(b, "roomvpn_tunnels", "Tunnels the control plane knows of.", n < 0 ? -1 : n);
 	render_gauge(b, "roomvpn_tunnels_up", "Tunnels that saw a packet recently.", up);
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
-			  fam[f].type);
+		rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
+				  fam[f].name, fam[f].type);
 		for (int i = 0; i < n; i++) {
 			const struct rv_tunnel_status *t = &v[i];
 			double val[] = {t->up,
@@ -319,8 +316,9 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 			    ((f == 5 && !t->rtt_us) || (f == 6 && !t->last_seen_unix_ms)))
 				continue;
 			label_esc(t->room, room, sizeof(room));
-			sb_printf(b, "%s{room=\"%s\",device=\"%016llx\"} %.17g\n", fam[f].name,
-				  room, (unsigned long long)t->device_id, val[f]);
+			rv_metrics_printf(b, "%s{room=\"%s\",device=\"%016llx\"} %.17g\n",
+					  fam[f].name, room, (unsigned long long)t->device_id,
+					  val[f]);
 		}
 	}
 	free(v);
@@ -336,13 +334,13 @@ static void render_connections(struct sbuf *b)
 		     (long long)st.live);
 	render_gauge(b, "roomvpn_control_connections_max",
 		     "The cap on live gRPC connections (max_connections).", (long long)st.cap);
-	sb_printf(b,
-		  "# HELP roomvpn_control_connections_closed_total gRPC connections closed "
-		  "by the cap, by reason.\n"
-		  "# TYPE roomvpn_control_connections_closed_total counter\n"
-		  "roomvpn_control_connections_closed_total{reason=\"evicted\"} %llu\n"
-		  "roomvpn_control_connections_closed_total{reason=\"refused\"} %llu\n",
-		  (unsigned long long)st.evicted, (unsigned long long)st.refused);
+	rv_metrics_printf(b,
+			  "# HELP roomvpn_control_connections_closed_total gRPC connections closed "
+			  "by the cap, by reason.\n"
+			  "# TYPE roomvpn_control_connections_closed_total counter\n"
+			  "roomvpn_control_connections_closed_total{reason=\"evicted\"} %llu\n"
+			  "roomvpn_control_connections_closed_total{reason=\"refused\"} %llu\n",
+			  (unsigned long long)st.evicted, (unsigned long long)st.refused);
 }
 
 char *rv_metrics_render(struct rv_control *ctl, size_t *len)
@@ -353,13 +351,13 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 		return NULL;
 	render_rpcs(&b, m);
 	render_latency(&b, m);
-	sb_printf(&b,
-		  "# HELP roomvpn_control_logins_total Login attempts, by result.\n"
-		  "# TYPE roomvpn_control_logins_total counter\n"
-		  "roomvpn_control_logins_total{result=\"ok\"} %llu\n"
-		  "roomvpn_control_logins_total{result=\"failed\"} %llu\n",
-		  (unsigned long long)atomic_load(&m->logins_ok),
-		  (unsigned long long)atomic_load(&m->logins_failed));
+	rv_metrics_printf(&b,
+			  "# HELP roomvpn_control_logins_total Login attempts, by result.\n"
+			  "# TYPE roomvpn_control_logins_total counter\n"
+			  "roomvpn_control_logins_total{result=\"ok\"} %llu\n"
+			  "roomvpn_control_logins_total{result=\"failed\"} %llu\n",
+			  (unsigned long long)atomic_load(&m->logins_ok),
+			  (unsigned long long)atomic_load(&m->logins_failed));
 	render_gauge(&b, "roomvpn_control_open_streams", "Streaming calls in progress.",
 		     (long long)atomic_load(&m->open_streams));
 	render_gauge(&b, "roomvpn_control_users", "Users in the store.",
@@ -369,16 +367,18 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 	render_gauge(&b, "roomvpn_control_room_members", "Devices currently in a room.",
 		     count_keys(ctl->store, "m/"));
 	render_tunnels(&b, ctl);
+	rv_metrics_render_dataplane(&b);
 	render_connections(&b);
-	sb_printf(&b,
-		  "# HELP roomvpn_control_start_time_seconds Start time of the process "
-		  "since the Unix epoch.\n# TYPE roomvpn_control_start_time_seconds gauge\n"
-		  "roomvpn_control_start_time_seconds %.3f\n",
-		  (double)m->start_unix_ns / 1e9);
-	sb_printf(&b,
-		  "# HELP roomvpn_build_info The running build; always 1.\n"
-		  "# TYPE roomvpn_build_info gauge\nroomvpn_build_info{version=\"%s\"} 1\n",
-		  RV_VERSION);
+	rv_metrics_render_process(&b, m);
+	rv_metrics_printf(&b,
+			  "# HELP roomvpn_control_start_time_seconds Start time of the process "
+			  "since the Unix epoch.\n# TYPE roomvpn_control_start_time_seconds gauge\n"
+			  "roomvpn_control_start_time_seconds %.3f\n",
+			  (double)m->start_unix_ns / 1e9);
+	rv_metrics_printf(&b,
+			  "# HELP roomvpn_build_info The running build; always 1.\n"
+			  "# TYPE roomvpn_build_info gauge\nroomvpn_build_info{version=\"%s\"} 1\n",
+			  RV_VERSION);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
@@ -386,4 +386,3 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 	*len = b.len;
 	return b.p;
 }
-

@@ -20,7 +20,6 @@
 
 #define N_BUCKETS 14 /* bucket_le in metrics.c */
 
-
 enum slot_state { SLOT_FREE, SLOT_CLAIMED, SLOT_READY };
 
 struct method_slot {
@@ -58,5 +57,20 @@ struct rv_metrics {
 	unsigned n_conns;
 	struct rv_control *ctl;
 };
+
+/* The exposition text being built; oom: an allocation failed (the text
+ * is then thrown away). */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+__attribute__((format(printf, 2, 3))) void rv_metrics_printf(struct sbuf *b, const char *fmt, ...);
+/* The data plane's counters as the sync thread last read them
+ * (metrics_dataplane.c); nothing when the data plane did not answer. */
+void rv_metrics_render_dataplane(struct sbuf *b);
+/* Process metrics as the Prometheus client libraries name them
+ * (metrics_process.c). */
+void rv_metrics_render_process(struct sbuf *b, const struct rv_metrics *m);
 
 #endif

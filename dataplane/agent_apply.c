@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <rte_ethdev.h>
 
 #include "agent.h"
 #include "agent_proto.h"
@@ -375,6 +376,43 @@ static int add_drops(Roomvpn__Dataplane__V1__Stats *st)
 	return 0;
 }
 
+/* Every ethdev port's counters, the NIC's own drops (imissed, rx_nombuf)
+ * included. Ports whose stats cannot be read are left out. */
+static int add_ports(Roomvpn__Dataplane__V1__Stats *st)
+{
+	unsigned n = rte_eth_dev_count_avail();
+	if (!n)
+		return 0;
+	st->port = calloc(n, sizeof(*st->port));
+	Roomvpn__Dataplane__V1__PortStats *mem = calloc(n, sizeof(*mem));
+	if (!st->port || !mem) {
+		free(mem);
+		return -1;
+	}
+	uint16_t p;
+	RTE_ETH_FOREACH_DEV(p)
+	{
+		struct rte_eth_stats s;
+		if (st->n_port == n || rte_eth_stats_get(p, &s) != 0)
+			continue;
+		Roomvpn__Dataplane__V1__PortStats *m = &mem[st->n_port];
+		roomvpn__dataplane__v1__port_stats__init(m);
+		m->port_id = p;
+		m->rx_packets = s.ipackets;
+		m->tx_packets = s.opackets;
+		m->rx_bytes = s.ibytes;
+		m->tx_bytes = s.obytes;
+		m->imissed = s.imissed;
+		m->rx_errors = s.ierrors;
+		m->tx_errors = s.oerrors;
+		m->rx_nombuf = s.rx_nombuf;
+		st->port[st->n_port++] = m;
+	}
+	if (st->n_port == 0)
+		free(mem); /* else freed through st->port[0] */
+	return 0;
+}
+
 static void stats_free(Roomvpn__Dataplane__V1__Stats *st)
 {
 	for (size_t i = 0; i < st->n_session; i++)
@@ -385,6 +423,9 @@ static void stats_free(Roomvpn__Dataplane__V1__Stats *st)
 		free(st->lcore[0]);
 	if (st->n_drop)
 		free(st->drop[0]);
+	if (st->n_port)
+		free(st->port[0]);
+	free(st->port);
 	free(st->session);
 	free(st->room);
 	free(st->lcore);
@@ -434,7 +475,7 @@ static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 	st->rooms = rv_st_room_foreach(room_stats_cb, &b);
 	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);
 	add_tcp(st, tcp);
-	if (b.oom || add_lcores(st) < 0 || add_drops(st) < 0) {
+	if (b.oom || add_lcores(st) < 0 || add_drops(st) < 0 || add_ports(st) < 0) {
 		rp->status = ST(RESOURCE_EXHAUSTED);
 		snprintf(rp->msg, sizeof(rp->msg), "out of memory building stats");
 	}

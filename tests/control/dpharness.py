@@ -42,13 +42,14 @@ class DataPlane:
         self.proc = None
         _LIVE.append(self)
 
-    def start(self, timeout=60.0):
+    def start(self, timeout=60.0, extra=()):
+        """extra: more `--set key=value` arguments (e.g. the TCP fallback's)."""
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [DATAPLANE_BIN, "-l", "0-1", "--no-huge", "-m", "256", "--no-pci",
              "--file-prefix", "rv-ctltest-%d" % os.getpid(), "--vdev", "net_ring0",
              "--log-level=lib.eal:error", "--", "--set", "ip=10.99.0.1/24",
-             "--set", "agent-socket=" + self.sock, "--set", "idle-sleep-us=1000"],
+             "--set", "agent-socket=" + self.sock, "--set", "idle-sleep-us=1000"] + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while not os.path.exists(self.sock):
