@@ -66,6 +66,7 @@ struct rv_dc {
 	/* the first echo request since the last reply (either transport), 0:
 	 * none unanswered (rv_dc_unanswered_ms) */
 	_Atomic uint64_t unanswered_ns;
+	_Atomic uint32_t rtt_us; /* st.rtt_ns for other threads (rv_dc_rtt_us) */
 	/* the ping interval in use: set by any thread (rv_dc_set_keepalive),
 	 * read by the loop's timers on every pass */
 	_Atomic uint32_t keepalive_ms;
@@ -277,8 +278,11 @@ static void echo_in(struct rv_dc *dc, enum rv_dc_transport t, struct rv_pkt *p)
 	}
 	if (t == RV_DC_UDP && dc->active == RV_DC_TCP && !dc->prefer_tcp)
 		switch_to_udp(dc, "UDP echo reply received");
-	if (t == dc->active && e.ts_ns <= dc->now_ns)
+	if (t == dc->active && e.ts_ns <= dc->now_ns) {
 		dc->st.rtt_ns = dc->now_ns - e.ts_ns;
+		atomic_store_explicit(&dc->rtt_us, (uint32_t)(dc->st.rtt_ns / 1000),
+				      memory_order_relaxed);
+	}
 }
 
 /* Write the pending coalesced packet to the TUN. */
@@ -727,6 +731,11 @@ uint32_t rv_dc_keepalive_ms(const struct rv_dc *dc)
 bool rv_dc_rekey_due(const struct rv_dc *dc)
 {
 	return atomic_load(&dc->rekey_due);
+}
+
+uint32_t rv_dc_rtt_us(const struct rv_dc *dc)
+{
+	return atomic_load_explicit(&dc->rtt_us, memory_order_relaxed);
 }
 
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc)

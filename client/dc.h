@@ -96,6 +96,9 @@ uint32_t rv_dc_keepalive_ms(const struct rv_dc *dc);
 /* Milliseconds since the last echo reply over either transport (any
  * thread): a data channel that gets no answers at all is dead. */
 uint64_t rv_dc_reply_age_ms(const struct rv_dc *dc);
+/* The last echo probe's round-trip time on the active transport, in µs (0:
+ * none yet). Any thread. */
+uint32_t rv_dc_rtt_us(const struct rv_dc *dc);
 /* Milliseconds since the first echo request that has had no reply over
  * either transport yet, 0 when all are answered (any thread). */
 uint64_t rv_dc_unanswered_ms(const struct rv_dc *dc);

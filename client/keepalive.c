@@ -79,13 +79,14 @@ static int send_hello(struct rv_keepalive *k, struct rv_grpc_stream *s)
 	return rv_grpc_stream_send(s, &r.base);
 }
 
-static int send_heartbeat(struct rv_grpc_stream *s, uint64_t seq)
+static int send_heartbeat(struct rv_keepalive *k, struct rv_grpc_stream *s, uint64_t seq)
 {
 	Roomvpn__V1__KeepaliveRequest r = ROOMVPN__V1__KEEPALIVE_REQUEST__INIT;
 	Roomvpn__V1__Heartbeat hb = ROOMVPN__V1__HEARTBEAT__INIT;
 
 	hb.seq = seq;
 	hb.time_unix_ms = now_ms();
+	hb.rtt_us = k->ops.rtt_us ? k->ops.rtt_us(k->arg) : 0;
 	r.body_case = ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HEARTBEAT;
 	r.heartbeat = &hb;
 	return rv_grpc_stream_send(s, &r.base);
@@ -143,7 +144,7 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 		uint64_t now = now_ms();
 		int got;
 		if (now >= next_hb) {
-			if (send_heartbeat(s, ++seq) < 0)
+			if (send_heartbeat(k, s, ++seq) < 0)
 				break;
 			next_hb = now + HEARTBEAT_MS;
 			if (k->ops.check && atomic_load(&k->connected))

@@ -35,6 +35,7 @@ struct rv_keepalive_ops {
 	rv_kick_fn on_kick;
 	rv_ka_check_fn check;	   /* may be NULL */
 	rv_ka_config_fn on_config; /* may be NULL */
+	uint32_t (*rtt_us)(void *arg); /* sent with each heartbeat; may be NULL */
 };
 
 /* Start the thread. @a stays owned by the caller and is used only by the

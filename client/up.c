@@ -421,10 +421,17 @@ static int on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
 	return 0;
 }
 
+static uint32_t rtt_us(void *arg)
+{
+	(void)arg;
+	return g_dc ? rv_dc_rtt_us(g_dc) : 0;
+}
+
 static const struct rv_keepalive_ops ka_ops = {
     .on_kick = on_kick,
     .check = check_dead,
     .on_config = on_config,
+    .rtt_us = rtt_us,
 };
 
 /* --daemon: fork before anything else (grpc does not survive a fork). The

@@ -212,12 +212,14 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 
 /* ---- Heartbeat --------------------------------------------------------- */
 
-bool rv_keepalive_heartbeat_seen(struct rv_stream *s)
+bool rv_keepalive_heartbeat_seen(struct rv_stream *s, uint32_t rtt_us)
 {
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_stream(s);
-	if (t)
+	if (t) {
 		t->last_hb_ns = rv_control_now_mono(); /* timers.c re-arms lazily */
+		t->client_rtt_us = rtt_us;
+	}
 	rv_tunnels_unlock();
 	return t != NULL;
 }
@@ -232,7 +234,7 @@ static grpc_status_code heartbeat(struct rv_stream *s, const Roomvpn__V1__Heartb
 	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT;
 	ev.heartbeat = &reply;
 	rv_stream_send(s, &ev.base);
-	rv_keepalive_heartbeat_seen(s);
+	rv_keepalive_heartbeat_seen(s, hb->rtt_us);
 	return GRPC_STATUS_OK;
 }
 

@@ -27,8 +27,9 @@ void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *
 /* A Rekey with @reason (lock held). */
 void rv_keepalive_push_rekey(struct rv_tunnel *t, const char *reason);
 
-/* A heartbeat on stream @s: its tunnel's timestamp, nothing else (takes
- * the lock). False when the stream has no tunnel. Exported for tests. */
-bool rv_keepalive_heartbeat_seen(struct rv_stream *s);
+/* A heartbeat on stream @s: its tunnel's timestamp and the client's RTT
+ * (@rtt_us, 0: unknown), nothing else (takes the lock). False when the
+ * stream has no tunnel. Exported for tests. */
+bool rv_keepalive_heartbeat_seen(struct rv_stream *s, uint32_t rtt_us);
 
 #endif

@@ -59,6 +59,7 @@ struct rv_tunnel {
 	uint8_t key_id;		  /* the data plane's sealing key-id */
 	uint64_t keyed_ns;	  /* when that key was installed (monotonic) */
 	uint64_t rekey_asked_ns;  /* when the client was last asked to re-key */
+	uint32_t client_rtt_us;	  /* the client's RTT to the data plane, from its heartbeats */
 	uint64_t last_hb_ns;	  /* last Hello/Heartbeat (0: none in this process) */
 	uint64_t created_ns;	  /* registered (monotonic) */
 	/* the room settings the client has (tags as in struct rv_tunnel_room) */

@@ -38,7 +38,9 @@ static void fill_status(struct rv_tunnel *t, void *arg)
 		o->packets_out = ss->packets_out;
 		o->bytes_out = ss->bytes_out;
 		o->last_seen_unix_ms = ss->last_seen_unix_ms;
-		o->rtt_us = ss->last_rtt_us;
+		/* the data plane's own measure (from keepalive pings) first, else
+		 * the client's (its echo probes, sent with every heartbeat) */
+		o->rtt_us = ss->last_rtt_us ? ss->last_rtt_us : t->client_rtt_us;
 	}
 	uint64_t quiet_ms = 3000ull * t->room->keepalive_s;
 	if (quiet_ms < 30000)

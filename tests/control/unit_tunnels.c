@@ -454,7 +454,7 @@ static uint64_t reads_per_heartbeat(struct rv_control *ctl, unsigned n)
 	struct rv_store_ops o0, o1;
 	rv_store_ops(ctl->store, &o0);
 	for (unsigned k = 0; k < 100; k++) /* 100 heartbeats on one tunnel's stream */
-		assert_true(rv_keepalive_heartbeat_seen((void *)(uintptr_t)0x900000));
+		assert_true(rv_keepalive_heartbeat_seen((void *)(uintptr_t)0x900000, 0));
 	rv_store_ops(ctl->store, &o1);
 	uint64_t reads = o1.gets + o1.scans - o0.gets - o0.scans;
 	rv_tunnels_lock();
