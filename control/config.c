@@ -18,7 +18,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/roomvpn");
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:7443");
-	c->cq_threads = 2;
+	c->cq_threads = 16;
 	c->max_message_bytes = 64 * 1024;
 	c->request_slots = 32;
 	c->handshake_timeout_ns = 10ull * 1000000000ull;

@@ -122,8 +122,11 @@ struct rv_proc {
 int rv_proc_read(int pid, struct rv_proc *out);
 long rv_proc_ticks_per_s(void);
 
-/* ---- dpwatch.c: the data plane's sessions through roomvpn-dpctl ---- */
-/* Count of sessions, and whether @peer_id is among them; -1 on error. */
-long rv_dp_sessions(const char *dpctl, const char *sock, uint32_t peer_id, bool *has_peer);
+/* ---- dpwatch.c: the data plane's sessions over its agent socket ---- */
+void rv_dp_watch(const char *sock);
+/* The data plane's session count (ReadStats without sessions), -1 on error. */
+long rv_dp_count(void);
+/* One dump: present[i] for each of @peers; returns the count or -1. */
+long rv_dp_present(const uint32_t *peers, bool *present, size_t n);
 
 #endif

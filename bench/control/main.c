@@ -5,11 +5,13 @@
  * --connections TLS connections. Steps, in order:
  *   provision  admin login; --users users and the rooms (ALREADY_EXISTS is
  *              fine: a re-run reuses them)
+ *   list0      --list-calls ListRooms one after another, no tunnel held
  *   login, join, bootstrap   --concurrency callers each (Join/s, Bootstrap/s)
  *   up         every tunnel's first heartbeat acknowledged (or refused)
  *   steady     --duration s: heartbeat->ack latency, server CPU and RSS
- *   kick       --kicks devices kicked one by one, each timed until its
- *              data-plane session is gone (--dpctl, --dp-socket)
+ *   listN      ListRooms again, every tunnel held and heartbeating
+ *   kick       --kicks devices kicked one by one, each timed until the data
+ *              plane's session count (ReadStats over --dp-socket) drops
  *   resync     --dp-restart CMD restarts the data plane; timed until every
  *              session is back
  * Exit 0 when every tunnel came up (its first heartbeat acknowledged) and
@@ -36,9 +38,9 @@
 
 struct opts {
 	const char *server, *ca, *tls_name, *admin, *admin_password, *password, *prefix;
-	const char *dpctl, *dp_socket, *dp_restart;
+	const char *dp_socket, *dp_restart;
 	uint32_t tunnels, users, per_room, connections, threads, concurrency, keepalive_s;
-	uint32_t duration_s, kicks, up_timeout_s;
+	uint32_t duration_s, kicks, up_timeout_s, list_calls;
 	int server_pid;
 };
 
@@ -58,6 +60,7 @@ static struct opts o = {
     .duration_s = 20,
     .kicks = 10,
     .up_timeout_s = 120,
+    .list_calls = 500,
 };
 
 static struct rv_dev *devs;
@@ -84,8 +87,10 @@ static void usage(FILE *f)
 		"  --duration S              measured steady window, s (default 20)\n"
 		"  --up-timeout S            wait for every tunnel's first ack (default 120)\n"
 		"  --server-pid PID          read the server's RSS and CPU from /proc\n"
-		"  --dpctl PATH --dp-socket PATH   the data plane, for kick and resync\n"
+		"  --dp-socket PATH          the data plane's agent socket, for kick and resync\n"
 		"  --kicks K                 kicks timed to the session's removal (default 10)\n"
+		"  --list-calls L            ListRooms timed without and with the tunnels held\n"
+		"                            (default 500, 0: none)\n"
 		"  --dp-restart CMD          shell command restarting the data plane (resync)\n"
 		"JSON on stdout, progress on stderr. Exit 0: every tunnel up and acked;\n"
 		"2: some were not (e.g. RESOURCE_EXHAUSTED from the server); 1: error.\n");
@@ -99,7 +104,7 @@ static int parse_args(int argc, char **argv)
 	    {"tunnels", 1, 0, 'N'},	  {"users", 1, 0, 'U'},       {"per-room", 1, 0, 'R'},
 	    {"prefix", 1, 0, 'P'},	  {"connections", 1, 0, 'C'}, {"threads", 1, 0, 'T'},
 	    {"concurrency", 1, 0, 'K'},	  {"keepalive", 1, 0, 'k'},   {"duration", 1, 0, 'd'},
-	    {"up-timeout", 1, 0, 'u'},	  {"server-pid", 1, 0, 'p'},  {"dpctl", 1, 0, 'D'},
+	    {"up-timeout", 1, 0, 'u'},	  {"server-pid", 1, 0, 'p'},  {"list-calls", 1, 0, 'L'},
 	    {"dp-socket", 1, 0, 'S'},	  {"kicks", 1, 0, 'x'},	      {"dp-restart", 1, 0, 'r'},
 	    {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
 	static char pw[512];
@@ -125,7 +130,7 @@ static int parse_args(int argc, char **argv)
 		case 'd': o.duration_s = v; break;
 		case 'u': o.up_timeout_s = v; break;
 		case 'p': o.server_pid = (int)v; break;
-		case 'D': o.dpctl = optarg; break;
+		case 'L': o.list_calls = v; break;
 		case 'S': o.dp_socket = optarg; break;
 		case 'x': o.kicks = v; break;
 		case 'r': o.dp_restart = optarg; break;
@@ -379,7 +384,7 @@ struct figures {
 	uint64_t hb_p50_ns, hb_p99_ns, hb_max_ns;
 	uint32_t up_n, acked_n; /* acked_n: tunnels with an ack inside the window */
 	double up_s;
-	struct rv_hist kick;
+	struct rv_hist kick, list0, list_n;
 	uint32_t kicks_done, kicks_lost;
 	double resync_s, restart_s;
 	long resync_want, resync_got;
@@ -454,13 +459,13 @@ static void steady(struct figures *f)
 		f->acked_n += atomic_load(&devs[i].acks) > devs[i].acks_before;
 }
 
-/* Poll the data plane until @peer is gone (or 30 s); the time it took, or 0. */
-static uint64_t wait_gone(uint32_t peer, uint64_t t0)
+/* Poll the data plane's session count until it is below @before (or 30 s):
+ * the time since @t0, or 0. */
+static uint64_t wait_gone(long before, uint64_t t0)
 {
-	bool has;
-
 	while (rv_now_ns() - t0 < 30000000000ull) {
-		if (rv_dp_sessions(o.dpctl, o.dp_socket, peer, &has) >= 0 && !has)
+		long n = rv_dp_count();
+		if (n >= 0 && n < before)
 			return rv_now_ns() - t0;
 		sleep_ms(1);
 	}
@@ -469,14 +474,22 @@ static uint64_t wait_gone(uint32_t peer, uint64_t t0)
 
 static void kicks(struct figures *f)
 {
+	uint32_t peers[o.kicks];
+	bool present[o.kicks];
+
+	for (uint32_t k = 0; k < o.kicks; k++)
+		peers[k] = devs[(uint64_t)k * o.tunnels / o.kicks].peer_id;
+	if (rv_dp_present(peers, present, o.kicks) < 0) {
+		fprintf(stderr, "kick: cannot read the data plane's sessions at %s\n", o.dp_socket);
+		return;
+	}
 	for (uint32_t k = 0; k < o.kicks; k++) {
 		struct rv_dev *d = &devs[(uint64_t)k * o.tunnels / o.kicks];
 		Roomvpn__V1__KickRequest r = ROOMVPN__V1__KICK_REQUEST__INIT;
 		char room[64], details[256];
-		bool has;
+		long before;
 
-		if (atomic_load(&d->state) != DEV_UP ||
-		    rv_dp_sessions(o.dpctl, o.dp_socket, d->peer_id, &has) < 0 || !has)
+		if (atomic_load(&d->state) != DEV_UP || !present[k] || (before = rv_dp_count()) < 0)
 			continue; /* not a running tunnel with a session to watch */
 		room_name(d->room, room, sizeof(room));
 		r.room = room;
@@ -490,7 +503,7 @@ static void kicks(struct figures *f)
 				(int)st, details);
 			continue;
 		}
-		uint64_t ns = wait_gone(d->peer_id, t0);
+		uint64_t ns = wait_gone(before, t0);
 		if (ns) {
 			rv_hist_add(&f->kick, ns);
 			f->kicks_done++;
@@ -503,13 +516,32 @@ static void kicks(struct figures *f)
 		(double)rv_hist_pct(&f->kick, 100) / 1e6, f->kicks_lost);
 }
 
+/* --list-calls ListRooms (a page of 50), one after another. */
+static void list_rooms(struct rv_hist *h, const char *when)
+{
+	Roomvpn__V1__ListRoomsRequest r = ROOMVPN__V1__LIST_ROOMS_REQUEST__INIT;
+	char details[256];
+	uint32_t failed = 0;
+
+	for (uint32_t i = 0; i < o.list_calls; i++) {
+		uint64_t t0 = rv_now_ns();
+		if (call_sync("/roomvpn.v1.RoomService/List", admin_bearer, &r.base,
+			      &roomvpn__v1__list_rooms_response__descriptor, NULL, details,
+			      sizeof(details)) == GRPC_STATUS_OK)
+			rv_hist_add(h, rv_now_ns() - t0);
+		else
+			failed++;
+	}
+	fprintf(stderr, "list rooms %s: p50 %.2f ms, p99 %.2f ms, %u failed\n", when,
+		(double)rv_hist_pct(h, 50) / 1e6, (double)rv_hist_pct(h, 99) / 1e6, failed);
+}
+
 static void resync(struct figures *f)
 {
-	bool has;
 	uint64_t t0, t1;
 	int rc;
 
-	f->resync_want = rv_dp_sessions(o.dpctl, o.dp_socket, 0, &has);
+	f->resync_want = rv_dp_count();
 	fprintf(stderr, "resync: restarting the data plane (%ld sessions)\n", f->resync_want);
 	t0 = rv_now_ns();
 	rc = system(o.dp_restart);
@@ -520,7 +552,7 @@ static void resync(struct figures *f)
 	}
 	f->resync_run = true;
 	while (rv_now_ns() - t1 < 300000000000ull) {
-		f->resync_got = rv_dp_sessions(o.dpctl, o.dp_socket, 0, &has);
+		f->resync_got = rv_dp_count();
 		if (f->resync_got >= f->resync_want)
 			break;
 		sleep_ms(10);
@@ -598,6 +630,11 @@ static void report(const struct rv_phase *ph, size_t nph, const struct figures *
 		       f->before.rss_kib, f->up.rss_kib, f->w1.hwm_kib, per_t, f->cpu_pct,
 		       f->hb_per_s > 0 ? f->cpu_pct * 1000.0 / f->hb_per_s : 0);
 	}
+	printf("  \"list_rooms\": {\"calls\": %u, \"p50_ms_0\": %.3f, \"p99_ms_0\": %.3f, "
+	       "\"p50_ms_held\": %.3f, \"p99_ms_held\": %.3f},\n",
+	       o.list_calls, (double)rv_hist_pct(&f->list0, 50) / 1e6,
+	       (double)rv_hist_pct(&f->list0, 99) / 1e6, (double)rv_hist_pct(&f->list_n, 50) / 1e6,
+	       (double)rv_hist_pct(&f->list_n, 99) / 1e6);
 	printf("  \"kick\": {\"timed\": %u, \"not_gone_30s\": %u, \"p50_ms\": %.3f, \"p99_ms\": "
 	       "%.3f, \"max_ms\": %.3f},\n",
 	       f->kicks_done, f->kicks_lost, (double)rv_hist_pct(&f->kick, 50) / 1e6,
@@ -658,7 +695,10 @@ int main(int argc, char **argv)
 	phase_init(&ph[2], "login", o.tunnels, start_login, login_done);
 	phase_init(&ph[3], "join", o.tunnels, start_join, join_done);
 	phase_init(&ph[4], "bootstrap", o.tunnels, start_bootstrap, bootstrap_done);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 2; i++)
+		rv_phase_run(&ph[i]);
+	list_rooms(&f.list0, "with no tunnel");
+	for (int i = 2; i < 4; i++)
 		rv_phase_run(&ph[i]);
 	if (o.server_pid && rv_proc_read(o.server_pid, &f.before) < 0)
 		fprintf(stderr, "cannot read /proc/%d: no server figures\n", o.server_pid);
@@ -676,10 +716,13 @@ int main(int argc, char **argv)
 	if (o.server_pid)
 		rv_proc_read(o.server_pid, &f.up);
 	steady(&f);
+	list_rooms(&f.list_n, "with the tunnels held");
 	f.ended_early = atomic_load(&rv_ka.ended);
-	if (o.dpctl && o.dp_socket && o.kicks)
+	if (o.dp_socket)
+		rv_dp_watch(o.dp_socket);
+	if (o.dp_socket && o.kicks)
 		kicks(&f);
-	if (o.dpctl && o.dp_socket && o.dp_restart)
+	if (o.dp_socket && o.dp_restart)
 		resync(&f);
 	rv_ka_sched_stop();
 	report(ph, 5, &f);

@@ -31,9 +31,8 @@ while [ $# -gt 0 ]; do
 done
 CONTROL=$BUILD/control/roomvpn-control
 DATAPLANE=$BUILD/dataplane/roomvpn-dataplane
-DPCTL=$BUILD/dataplane/roomvpn-dpctl
 LOAD=$BUILD/bench/control/rv-control-load
-for b in "$CONTROL" "$DATAPLANE" "$DPCTL" "$LOAD"; do
+for b in "$CONTROL" "$DATAPLANE" "$LOAD"; do
 	[ -x "$b" ] || { echo "missing $b: cmake --build $BUILD --target $(basename "$b")" >&2; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -108,7 +107,7 @@ for n in "${NS[@]}"; do
 	"$LOAD" --server "$SERVER" --ca "$TMP/state/tls/server.crt" \
 		--admin-password-file "$TMP/admin.pw" --tunnels "$n" --users $(( n / 100 > 10 ? n / 100 : 10 )) \
 		--connections "$CONNS" --duration "$DURATION" --server-pid "$CTL_PID" \
-		--dpctl "$DPCTL" --dp-socket "$TMP/agent.sock" --dp-restart "$TMP/dp-start.sh" \
+		--dp-socket "$TMP/agent.sock" --dp-restart "$TMP/dp-start.sh" \
 		"${EXTRA[@]}" > "$out" || echo "rv-control-load: not every tunnel came up (see $out)" >&2
 	cat "$out"
 	[ $DOCS = 1 ] && cp "$out" "$SRC/docs/control-scale-$n.json"
