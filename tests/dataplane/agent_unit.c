@@ -729,7 +729,7 @@ static void test_socket_mode_and_clients(void **state)
 	struct stat st;
 	assert_int_equal(stat(sock_path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
-	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_mode & 0777, 0660);
 	/* two clients at once; answers carry the request id */
 	int a = dial(), b = dial();
 	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;

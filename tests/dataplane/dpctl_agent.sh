@@ -94,7 +94,7 @@ if [ ! -S "$SOCK" ]; then
 	cat "$T/agent.log"
 	exit 1
 fi
-[ "$(stat -c %a "$SOCK")" = 600 ] && ok "socket mode 0600" || fail "socket mode $(stat -c %a "$SOCK")"
+[ "$(stat -c %a "$SOCK")" = 660 ] && ok "socket mode 0660 (owner and the process group: the control plane's in the unit)" || fail "socket mode $(stat -c %a "$SOCK")"
 
 make_key "$T/k1.key"
 make_key "$T/k2.key"
