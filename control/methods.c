@@ -11,6 +11,8 @@
 #include "users.h"
 #include "roomvpn/v1/rooms.pb-c.h"
 #include "rooms.h"
+#include "bans.h"
+#include "invites.h"
 #include "tunnel.h"
 #include "keepalive.h"
 #include "audit.h"
@@ -69,6 +71,20 @@ const struct rv_method rv_methods[] = {
 	rv_rooms_list_members_rpc),
     ROW(ROOMS "Kick", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__kick_request__descriptor,
 	rv_rooms_kick_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.kick"),
+    ROW(ROOMS "CreateInvite", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__create_invite_request__descriptor,
+	rv_invites_create_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.invite"),
+    ROW(ROOMS "ListInvites", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__list_invites_request__descriptor,
+	rv_invites_list_rpc, .room_of = rv_rooms_room_of),
+    ROW(ROOMS "RevokeInvite", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__revoke_invite_request__descriptor,
+	rv_invites_revoke_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.invite_revoke"),
+    ROW(ROOMS "JoinInvite", RV_SCOPE_USER, &roomvpn__v1__join_invite_request__descriptor,
+	rv_invites_join_rpc, .audit_action = "rooms.join_invite"),
+    ROW(ROOMS "Ban", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__ban_request__descriptor, rv_bans_ban_rpc,
+	.room_of = rv_rooms_room_of, .audit_action = "rooms.ban"),
+    ROW(ROOMS "Unban", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__unban_request__descriptor,
+	rv_bans_unban_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.unban"),
+    ROW(ROOMS "ListBans", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__list_bans_request__descriptor,
+	rv_bans_list_rpc, .room_of = rv_rooms_room_of),
 
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
