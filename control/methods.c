@@ -3,6 +3,7 @@
 #include "methods.h"
 
 #include "auth.h"
+#include "devices.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "health.h"
 #include "roomvpn/v1/auth.pb-c.h"
@@ -34,6 +35,14 @@ const struct rv_method rv_methods[] = {
 	rv_auth_refresh_rpc, .audit_action = "auth.refresh"),
     ROW(AUTH "Logout", RV_SCOPE_USER, &roomvpn__v1__logout_request__descriptor, rv_auth_logout_rpc,
 	.audit_action = "auth.logout"),
+    ROW(AUTH "ChangePassword", RV_SCOPE_USER, &roomvpn__v1__change_password_request__descriptor,
+	rv_devices_passwd_rpc, .audit_action = "auth.passwd"),
+    ROW(AUTH "ListDevices", RV_SCOPE_USER, &roomvpn__v1__list_devices_request__descriptor,
+	rv_devices_list_rpc),
+    ROW(AUTH "RenameDevice", RV_SCOPE_USER, &roomvpn__v1__rename_device_request__descriptor,
+	rv_devices_rename_rpc, .audit_action = "auth.device_rename"),
+    ROW(AUTH "RevokeDevice", RV_SCOPE_USER, &roomvpn__v1__revoke_device_request__descriptor,
+	rv_devices_revoke_rpc, .audit_action = "auth.device_revoke"),
 
     ROW(USERS "Create", RV_SCOPE_ADMIN, &roomvpn__v1__create_user_request__descriptor,
 	rv_users_create_rpc, .audit_action = "users.create"),

@@ -1,6 +1,7 @@
 """Issue 18 over TLS (harness.py): room invitations (create, use, expiry,
 revocation, uses exhausted, codes stored hashed), bans (kick at once, Join
-and JoinInvite refused until Unban), all audited."""
+and JoinInvite refused until Unban), all audited; self-service password
+change (other devices revoked) and device list/rename/revoke."""
 import glob
 import os
 import time
@@ -11,6 +12,7 @@ import grpc
 from harness import ControlServer, pb, rpc_error
 
 rooms = pb("rooms")
+auth = pb("auth")
 audit = pb("audit")
 common = pb("common")
 
@@ -187,6 +189,74 @@ class Rooms18Test(unittest.TestCase):
         e = rpc_error(self.call, "Unban", rooms.UnbanRequest(room="ban-scope", username="ban-outsider"),
                       common.Empty, self.owner)
         self.assertEqual(e.code(), ST.NOT_FOUND)
+
+
+class SelfServiceTest(unittest.TestCase):
+    A = "/roomvpn.v1.AuthService/"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ControlServer()
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def call(self, method, req, resp_cls, token):
+        return self.srv.call(self.A + method, req, resp_cls, token)
+
+    def devices(self, token):
+        return self.call("ListDevices", auth.ListDevicesRequest(), auth.ListDevicesResponse, token).devices
+
+    def alive(self, token):
+        try:
+            self.devices(token)
+            return True
+        except grpc.RpcError as e:
+            self.assertEqual(e.code(), ST.UNAUTHENTICATED, e.details())
+            return False
+
+    def test_change_password_revokes_other_devices(self):
+        self.srv.create_user("pw-user", "old-password-1")
+        keep = self.srv.login("pw-user", "old-password-1", "keep")
+        other = self.srv.login("pw-user", "old-password-1", "other")
+        bystander = self.srv.user_token("pw-bystander")
+        e = rpc_error(self.call, "ChangePassword",
+                      auth.ChangePasswordRequest(old_password="wrong-password", new_password="new-password-1"),
+                      common.Empty, keep.session_token)
+        self.assertEqual(e.code(), ST.PERMISSION_DENIED)
+        self.assertTrue(self.alive(other.session_token))
+        self.call("ChangePassword",
+                  auth.ChangePasswordRequest(old_password="old-password-1", new_password="new-password-1"),
+                  common.Empty, keep.session_token)
+        self.assertTrue(self.alive(keep.session_token))
+        self.assertFalse(self.alive(other.session_token))
+        e = rpc_error(self.srv.call, self.A + "Refresh", auth.RefreshRequest(device_token=other.device_token),
+                      auth.Session)
+        self.assertEqual(e.code(), ST.UNAUTHENTICATED)
+        self.assertTrue(self.alive(bystander))
+        self.assertEqual(rpc_error(self.srv.login, "pw-user", "old-password-1").code(), ST.UNAUTHENTICATED)
+        self.srv.login("pw-user", "new-password-1")
+
+    def test_devices_list_rename_revoke(self):
+        self.srv.create_user("dev-user", "user-password-1")
+        a = self.srv.login("dev-user", "user-password-1", "laptop")
+        b = self.srv.login("dev-user", "user-password-1", "phone")
+        devs = self.devices(a.session_token)
+        self.assertEqual([(d.id, d.name, d.current) for d in devs],
+                         [(a.device_id, "laptop", True), (b.device_id, "phone", False)])
+        d = self.call("RenameDevice", auth.RenameDeviceRequest(device_id=b.device_id, name="old-phone"),
+                      auth.Device, a.session_token)
+        self.assertEqual(d.name, "old-phone")
+        stranger = self.srv.user_token("dev-stranger")
+        e = rpc_error(self.call, "RevokeDevice", auth.RevokeDeviceRequest(device_id=b.device_id), common.Empty,
+                      stranger)
+        self.assertEqual(e.code(), ST.NOT_FOUND)
+        self.assertTrue(self.alive(b.session_token))
+        self.call("RevokeDevice", auth.RevokeDeviceRequest(device_id=b.device_id), common.Empty, a.session_token)
+        self.assertFalse(self.alive(b.session_token))
+        self.assertEqual([d.name for d in self.devices(a.session_token)], ["laptop"])
 
 
 if __name__ == "__main__":
