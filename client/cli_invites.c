@@ -31,10 +31,12 @@ static int parse_duration(const char *v, uint32_t *s)
 {
 	char *end;
 	unsigned long long n = strtoull(v, &end, 10);
-	unsigned long long mul = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
-				     : !strcmp(end, "h")		 ? 3600
-				     : !strcmp(end, "d")		 ? 86400
-									 : 0;
+	unsigned long long mul = !*end		     ? 1
+				 : !strcmp(end, "s") ? 1
+				 : !strcmp(end, "m") ? 60
+				 : !strcmp(end, "h") ? 3600
+				 : !strcmp(end, "d") ? 86400
+						     : 0;
 	if (end == v || !mul || n == 0 || n * mul > UINT32_MAX)
 		return -1;
 	*s = (uint32_t)(n * mul);
@@ -112,8 +114,10 @@ static void print_invites(const ProtobufCMessage *m)
 		snprintf(used, sizeof(used), "%u/%u", v->uses, v->max_uses);
 		bool expired = v->expires_unix && v->expires_unix <= (uint64_t)time(NULL);
 		printf("%-6" PRIu64 " %-9s %-20s %-12s %s\n", v->id, used, when, v->created_by,
-		       v->revoked ? "revoked" : expired ? "expired"
-				: v->max_uses && v->uses >= v->max_uses ? "used up" : "valid");
+		       v->revoked			       ? "revoked"
+		       : expired			       ? "expired"
+		       : v->max_uses && v->uses >= v->max_uses ? "used up"
+							       : "valid");
 	}
 }
 
@@ -187,7 +191,8 @@ static int cmd_ban(struct cli *c, int argc, char **argv)
 		return RV_EXIT_USAGE;
 	req.room = (char *)pos[0];
 	ban_target(pos[1], &req.username, &req.device_id);
-	int rc = cli_call(c, "rooms ban", RS "Ban", &req.base, &roomvpn__v1__empty__descriptor, NULL);
+	int rc =
+	    cli_call(c, "rooms ban", RS "Ban", &req.base, &roomvpn__v1__empty__descriptor, NULL);
 	if (rc == RV_EXIT_OK && !c->json)
 		printf("%s banned from room %s (removed now, joins refused until unbanned).\n",
 		       pos[1], pos[0]);
@@ -254,8 +259,7 @@ const struct cli_cmd cli_invites_cmds[] = {
     {"rooms invite-revoke", "ROOM ID", "Revoke an invite: its code stops working at once.\n",
      cmd_invite_revoke},
     {"join-invite", "CODE|LINK",
-     "Join the room of an invite code (or roomvpn:// link) with this device.\n",
-     cmd_join_invite},
+     "Join the room of an invite code (or roomvpn:// link) with this device.\n", cmd_join_invite},
     {"rooms ban", "ROOM USER|DEVICE_ID",
      "Ban a user (all their devices) or one device from a room (owner or admin): its\n"
      "members are removed at once and joins are refused until 'rooms unban'.\n",

@@ -9,41 +9,13 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ban_records.h"
 #include "members.h"
 #include "room_records.h"
 #include "store_keys.h"
 #include "users.h"
 
 typedef Roomvpn__V1__BanRecord BanRecord;
-
-int rv_bans_check(struct rv_store *s, uint64_t room, uint64_t user, uint64_t dev)
-{
-	char k[RV_KEY_MAX];
-	void *v = NULL;
-	size_t vl;
-	int rc = rv_store_get(s, k, rv_key_ban_user(k, room, user), &v, &vl);
-	free(v);
-	v = NULL;
-	if (rc == 1 && dev) {
-		rc = rv_store_get(s, k, rv_key_ban_device(k, room, dev), &v, &vl);
-		free(v);
-	}
-	return rc < 0 ? -1 : rc == 0;
-}
-
-static int delete_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-	(void)v;
-	(void)vl;
-	rv_store_batch_delete(arg, k, kl);
-	return 0;
-}
-
-int rv_bans_delete_room(struct rv_store *s, uint64_t room, struct rv_store_batch *b)
-{
-	char p[RV_KEY_MAX];
-	return rv_store_scan_prefix(s, p, rv_key_ban_prefix(p, room), NULL, 0, delete_cb, b);
-}
 
 /* The ban key a Ban/Unban request names: OK, or INVALID_ARGUMENT /
  * NOT_FOUND (no such user). Fills @rec's user or device. */
@@ -113,7 +85,8 @@ grpc_status_code rv_bans_ban_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage 
 		st = rv_rooms_store_error(msg, msglen);
 	rv_store_batch_free(b);
 	/* the kick: its members go now (the ban is stored first) */
-	if (st == GRPC_STATUS_OK && rv_members_remove(ctx->ctl, r->id, rec.user_id, rec.device_id) < 0)
+	if (st == GRPC_STATUS_OK &&
+	    rv_members_remove(ctx->ctl, r->id, rec.user_id, rec.device_id) < 0)
 		st = rv_rooms_store_error(msg, msglen);
 out:
 	roomvpn__v1__room_record__free_unpacked(r, NULL);

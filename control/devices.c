@@ -56,8 +56,8 @@ static int ids_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 static int device_ids(struct rv_store *s, uint64_t user, struct dev_ids *ids)
 {
 	char p[RV_KEY_MAX];
-	int rc = rv_store_scan_prefix(s, p, rv_key_user_device_prefix(p, user), NULL, 0, ids_cb,
-				      ids);
+	int rc =
+	    rv_store_scan_prefix(s, p, rv_key_user_device_prefix(p, user), NULL, 0, ids_cb, ids);
 	return rc < 0 || ids->oom ? -1 : 0;
 }
 
@@ -99,8 +99,9 @@ static grpc_status_code passwd_step(struct rv_pwjob *j, ProtobufCMessage **resp,
 		struct rv_store_batch *b = rv_store_batch_new();
 		u->password_hash = hash;
 		rv_key_user(key, u->id);
-		rc = b && rv_store_put_msg(b, key, &u->base) == 0 ? rv_store_batch_commit(ctl->store, b, true)
-								  : -1;
+		rc = b && rv_store_put_msg(b, key, &u->base) == 0
+			 ? rv_store_batch_commit(ctl->store, b, true)
+			 : -1;
 		rv_store_batch_free(b);
 		u->password_hash = old;
 	}
@@ -253,7 +254,8 @@ static grpc_status_code not_yours(uint64_t dev, int rc, char *msg, size_t msglen
 {
 	if (rc < 0)
 		return rv_rooms_store_error(msg, msglen);
-	snprintf(msg, msglen, "you have no device %llu (or it is revoked)", (unsigned long long)dev);
+	snprintf(msg, msglen, "you have no device %llu (or it is revoked)",
+		 (unsigned long long)dev);
 	return GRPC_STATUS_NOT_FOUND;
 }
 

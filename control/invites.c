@@ -21,10 +21,10 @@
 
 typedef Roomvpn__V1__InviteRecord InviteRecord;
 
-#define MAX_USES     10000
-#define DEFAULT_TTL  (24ull * 3600)
-#define MAX_TTL	     (30ull * 24 * 3600)
-#define NS	     1000000000ull
+#define MAX_USES    10000
+#define DEFAULT_TTL (24ull * 3600)
+#define MAX_TTL	    (30ull * 24 * 3600)
+#define NS	    1000000000ull
 
 static pthread_mutex_t invites_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -238,8 +238,8 @@ grpc_status_code rv_invites_revoke_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMe
 		snprintf(msg, msglen, "room '%s' has no invite %llu", r->name,
 			 (unsigned long long)q->id);
 		st = GRPC_STATUS_NOT_FOUND;
-	} else if (rc < 0 || (!ir->revoked && ir->code_hash.len == 32 &&
-			      revoke(ctx->ctl->store, ir) < 0)) {
+	} else if (rc < 0 ||
+		   (!ir->revoked && ir->code_hash.len == 32 && revoke(ctx->ctl->store, ir) < 0)) {
 		st = rv_rooms_store_error(msg, msglen);
 	}
 	pthread_mutex_unlock(&invites_mu);
@@ -328,25 +328,4 @@ out:
 	if (ir)
 		roomvpn__v1__invite_record__free_unpacked(ir, NULL);
 	return st;
-}
-
-/* ---- room Delete ------------------------------------------------------------- */
-
-static int delete_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-	struct rv_store_batch *b = arg;
-	char hk[RV_KEY_MAX];
-	rv_store_batch_delete(b, k, kl);
-	InviteRecord *ir = roomvpn__v1__invite_record__unpack(NULL, vl, v);
-	if (ir && ir->code_hash.len == 32)
-		rv_store_batch_delete(b, hk, rv_key_invite_by_hash(hk, ir->code_hash.data));
-	if (ir)
-		roomvpn__v1__invite_record__free_unpacked(ir, NULL);
-	return 0;
-}
-
-int rv_invites_delete_room(struct rv_store *s, uint64_t room, struct rv_store_batch *b)
-{
-	char p[RV_KEY_MAX];
-	return rv_store_scan_prefix(s, p, rv_key_invite_prefix(p, room), NULL, 0, delete_cb, b);
 }

@@ -10,9 +10,6 @@
 #include "control.h"
 #include "store.h"
 
-/* Every invite of @room (records and code index) into @b (a room Delete). 0 or -1. */
-int rv_invites_delete_room(struct rv_store *s, uint64_t room, struct rv_store_batch *b);
-
 grpc_status_code rv_invites_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				       ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_invites_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,

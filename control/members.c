@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "clock.h"
-#include "bans.h"
-#include "invites.h"
+#include "ban_records.h"
+#include "invite_records.h"
 #include "ipam.h"
 #include "members.h"
 #include "pwjob.h"
@@ -95,8 +95,10 @@ int rv_members_delete_room(struct rv_store *s, uint64_t room, struct rv_store_ba
 		    0)
 			return -1;
 	}
-	return rv_invites_delete_room(s, room, b) < 0 || rv_bans_delete_room(s, room, b) < 0 ? -1
-											      : 0;
+	return rv_invite_records_delete_room(s, room, b) < 0 ||
+		       rv_ban_records_delete_room(s, room, b) < 0
+		   ? -1
+		   : 0;
 }
 
 /* ---- addresses --------------------------------------------------------------- */
@@ -279,7 +281,7 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	if (rc != 0)
 		return room_gone(r, rc, msg, msglen);
 	rc = member_addr(ctx->ctl->store, r->id, dev, &addr);
-	int banned = rc == 1 ? rv_bans_check(ctx->ctl->store, r->id, ctx->who.user_id, dev) : 0;
+	int banned = rc == 1 ? rv_ban_records_check(ctx->ctl->store, r->id, ctx->who.user_id, dev) : 0;
 	if (rc < 0 || banned < 0) {
 		st = rv_rooms_store_error(msg, msglen);
 	} else if (banned) {
