@@ -70,6 +70,8 @@ extern const struct cli_cmd cli_rooms_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_tunnel_cmds[];
 extern const struct cli_cmd cli_up_cmds[];
+extern const struct cli_cmd cli_invites_cmds[];
+extern const struct cli_cmd cli_devices_cmds[];
 
 /* True while a live `roomvpn up ROOM` process owns run/ROOM.pid. */
 bool rv_cli_tunnel_running(const struct cli *c, const char *room);

@@ -190,6 +190,31 @@ static void revoke_device(struct rv_control *ctl, Roomvpn__V1__DeviceRecord *d)
 	rv_store_batch_free(b);
 }
 
+int rv_auth_device_update(struct rv_control *ctl, uint64_t user_id, uint64_t dev,
+			  const char *name, bool revoke)
+{
+	Roomvpn__V1__DeviceRecord *d = NULL;
+	pthread_mutex_lock(&rotate_mu);
+	int rc = get_device(ctl->store, dev, &d);
+	if (rc == 0 && (d->user_id != user_id || d->revoked))
+		rc = 1;
+	if (rc == 0 && revoke) {
+		revoke_device(ctl, d);
+	} else if (rc == 0 && name) {
+		char *old = d->name;
+		struct rv_store_batch *b = rv_store_batch_new();
+		d->name = (char *)name;
+		put_device(b, d);
+		rc = rv_store_batch_commit(ctl->store, b, true) == 0 ? 0 : -1;
+		rv_store_batch_free(b);
+		d->name = old;
+	}
+	pthread_mutex_unlock(&rotate_mu);
+	if (d)
+		roomvpn__v1__device_record__free_unpacked(d, NULL);
+	return rc;
+}
+
 /* Under rotate_mu: rotates a valid device token into a new pair. */
 static grpc_status_code rotate(struct rv_control *ctl, const Roomvpn__V1__TokenRecord *old,
 			       const uint8_t old_hash[32], Roomvpn__V1__DeviceRecord *d,

@@ -20,6 +20,12 @@ int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username
 /* Trades a device token for a new session and device token. */
 grpc_status_code rv_auth_refresh(struct rv_control *ctl, const char *device_token,
 				 Roomvpn__V1__Session *out, char *msg, size_t msglen);
+/* Renames (@name non-NULL) or revokes (@revoke) device @dev of @user_id,
+ * serialized with token rotation: 0, 1 if the user has no such device (or
+ * it is revoked already), -1 on a store error. A revoked device's tokens
+ * stop resolving at once; its tunnels are the caller's (devices.c). */
+int rv_auth_device_update(struct rv_control *ctl, uint64_t user_id, uint64_t dev,
+			  const char *name, bool revoke);
 /* Prepares the password checks (a dummy hash for unknown users). 0 or -1. */
 int rv_auth_init(struct rv_control *ctl, char *err, size_t errlen);
 

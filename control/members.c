@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ban_records.h"
+#include "invite_records.h"
 #include "ipam.h"
 #include "members.h"
 #include "pwjob.h"
@@ -93,7 +95,10 @@ int rv_members_delete_room(struct rv_store *s, uint64_t room, struct rv_store_ba
 		    0)
 			return -1;
 	}
-	return 0;
+	return rv_invite_records_delete_room(s, room, b) < 0 ||
+		       rv_ban_records_delete_room(s, room, b) < 0
+		   ? -1
+		   : 0;
 }
 
 /* ---- addresses --------------------------------------------------------------- */
@@ -263,7 +268,7 @@ static grpc_status_code room_gone(const RoomRecord *r, int rc, char *msg, size_t
 
 /* The Join of the caller's device into @r. Unless @pw_checked, a
  * non-member of a room with a password stops with PERMISSION_DENIED and
- * *need_pw set. */
+ * *need_pw set. A banned user or device is refused (bans.h). */
 static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, bool pw_checked,
 				  bool *need_pw, ProtobufCMessage **resp, char *msg, size_t msglen)
 {
@@ -276,8 +281,12 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	if (rc != 0)
 		return room_gone(r, rc, msg, msglen);
 	rc = member_addr(ctx->ctl->store, r->id, dev, &addr);
-	if (rc < 0) {
+	int banned = rc == 1 ? rv_ban_records_check(ctx->ctl->store, r->id, ctx->who.user_id, dev) : 0;
+	if (rc < 0 || banned < 0) {
 		st = rv_rooms_store_error(msg, msglen);
+	} else if (banned) {
+		snprintf(msg, msglen, "you are banned from room '%s': ask its owner", r->name);
+		st = GRPC_STATUS_PERMISSION_DENIED;
 	} else if (rc == 1 && !pw_checked && r->password_hash && r->password_hash[0]) {
 		*need_pw = true;
 		snprintf(msg, msglen, "room '%s' needs a password", r->name);
@@ -293,6 +302,17 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 			*resp = &m->base;
 	}
 	return st;
+}
+
+grpc_status_code rv_members_join_checked(struct rv_rpc_ctx *ctx, const RoomRecord *r,
+					 ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	bool need_pw = false;
+	if (!ctx->who.device_id) {
+		snprintf(msg, msglen, "this session has no device: log in with a device name");
+		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
+	return join_room(ctx, r, true, &need_pw, resp, msg, msglen);
 }
 
 /* Room-password guesses are limited like logins (ratelimit.c), per user and
@@ -516,50 +536,53 @@ grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const Protobu
 }
 
 
-/* ---- a removed user ---------------------------------------------------------------- */
+/* ---- removing matching memberships ----------------------------------------------- */
 
-struct user_members {
-	struct rv_members_removed found; /* the user's memberships */
-	uint64_t user_id;
+struct match_members {
+	struct rv_members_removed found; /* the matching memberships */
+	uint64_t user_id, device_id;	 /* 0: any */
 };
 
-static int user_members_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+static int match_members_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 {
-	struct user_members *um = arg;
+	struct match_members *mm = arg;
 	uint64_t room, dev;
 	MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, vl, v);
-	if (mr && mr->user_id == um->user_id && rv_key_member_parse(k, kl, &room, &dev) == 0)
-		removed_add(&um->found, room, dev);
+	if (mr && (!mm->user_id || mr->user_id == mm->user_id) &&
+	    (!mm->device_id || mr->device_id == mm->device_id) &&
+	    rv_key_member_parse(k, kl, &room, &dev) == 0)
+		removed_add(&mm->found, room, dev);
 	if (mr)
 		roomvpn__v1__member_record__free_unpacked(mr, NULL);
 	return 0;
 }
 
-/* A deleted or disabled user's devices leave every room: one batch, each
- * membership claimed while it is written. */
-static void hook_user_removed(struct rv_control *ctl, uint64_t user_id)
+/* One batch, each membership claimed while it is written. */
+int rv_members_remove(struct rv_control *ctl, uint64_t room, uint64_t user_id, uint64_t device_id)
 {
-	struct user_members um = {.user_id = user_id};
+	struct match_members mm = {.user_id = user_id, .device_id = device_id};
 	struct rv_members_removed rm = {0};
 	struct rv_room_state **held = NULL;
 	struct rv_store_batch *b = rv_store_batch_new();
-	char k[RV_KEY_MAX];
-	size_t n = 0;
+	char k[RV_KEY_MAX], p[RV_KEY_MAX];
+	size_t n = 0, pl = room ? rv_key_member_prefix(p, room) : 2;
+	int ret = 0;
 
-	if (!b || rv_store_scan_prefix(ctl->store, RV_KEY_MEMBER_PREFIX, 2, NULL, 0,
-				       user_members_cb, &um) < 0)
+	if (!room)
+		memcpy(p, RV_KEY_MEMBER_PREFIX, 3);
+	if (!b || rv_store_scan_prefix(ctl->store, p, pl, NULL, 0, match_members_cb, &mm) < 0)
 		goto fail;
-	held = calloc(um.found.n ? um.found.n : 1, sizeof(*held));
+	held = calloc(mm.found.n ? mm.found.n : 1, sizeof(*held));
 	if (!held)
 		goto fail;
-	for (; n < um.found.n; n++) {
-		uint64_t room = um.found.v[n][0], dev = um.found.v[n][1];
-		if (rv_room_state_claim(room, dev, &held[n]) != 0) {
+	for (; n < mm.found.n; n++) {
+		uint64_t rid = mm.found.v[n][0], dev = mm.found.v[n][1];
+		if (rv_room_state_claim(rid, dev, &held[n]) != 0) {
 			held[n] = NULL; /* the room is being deleted with its members */
 			continue;
 		}
-		rv_store_batch_delete(b, k, rv_key_member(k, room, dev));
-		removed_add(&rm, room, dev);
+		rv_store_batch_delete(b, k, rv_key_member(k, rid, dev));
+		removed_add(&rm, rid, dev);
 	}
 	if (rm.n && rv_store_batch_commit(ctl->store, b, true) < 0) {
 		rm.n = 0;
@@ -567,21 +590,31 @@ static void hook_user_removed(struct rv_control *ctl, uint64_t user_id)
 	}
 	goto out;
 fail:
-	rv_log(RV_LOG_ERROR, "rooms: cannot remove the memberships of user %" PRIu64, user_id);
+	ret = -1;
+	rv_log(RV_LOG_ERROR,
+	       "rooms: cannot remove the memberships of user %" PRIu64 " device %" PRIu64,
+	       user_id, device_id);
 out:
 	for (size_t i = 0; i < n; i++) {
 		if (!held[i])
 			continue;
-		rv_room_state_members_forget(um.found.v[i][0]);
-		rv_room_state_release(held[i], um.found.v[i][1]);
+		rv_room_state_members_forget(mm.found.v[i][0]);
+		rv_room_state_release(held[i], mm.found.v[i][1]);
 	}
 	free(held);
-	free(um.found.v);
+	free(mm.found.v);
 	if (rm.n)
-		rv_log(RV_LOG_INFO, "rooms: user %" PRIu64 " removed from %zu room(s)", user_id,
-		       rm.n);
+		rv_log(RV_LOG_INFO, "rooms: %zu membership(s) of user %" PRIu64 " removed", rm.n,
+		       user_id);
 	rv_members_removed_report(ctl, &rm);
 	rv_store_batch_free(b);
+	return ret;
+}
+
+/* A deleted or disabled user's devices leave every room. */
+static void hook_user_removed(struct rv_control *ctl, uint64_t user_id)
+{
+	rv_members_remove(ctl, 0, user_id, 0);
 }
 
 void rv_members_init(struct rv_control *ctl)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "control.h"
+#include "roomvpn/v1/room_store.pb-c.h"
 #include "roomvpn/v1/rooms.pb-c.h"
 #include "store.h"
 
@@ -26,6 +27,16 @@ void rv_members_removed_report(struct rv_control *ctl, struct rv_members_removed
  * room is retired in room_state.h first); the members also into @rm. 0 or -1. */
 int rv_members_delete_room(struct rv_store *s, uint64_t room, struct rv_store_batch *b,
 			   struct rv_members_removed *rm);
+
+/* Removes the memberships matching @room, @user_id and @device_id (0:
+ * any; at least one of the last two set) in one synced batch and reports
+ * them (their tunnels end with a Kick). 0 or -1 on a store error. */
+int rv_members_remove(struct rv_control *ctl, uint64_t room, uint64_t user_id, uint64_t device_id);
+
+/* Joins the caller's device into @r without a room password (an invite
+ * was checked); bans still apply. Answers as Join. */
+grpc_status_code rv_members_join_checked(struct rv_rpc_ctx *ctx, const Roomvpn__V1__RoomRecord *r,
+					 ProtobufCMessage **resp, char *msg, size_t msglen);
 
 /* Sets ctl->on_user_removed (a deleted or disabled user's devices leave
  * every room); rv_members_fini clears it. */

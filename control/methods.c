@@ -3,6 +3,7 @@
 #include "methods.h"
 
 #include "auth.h"
+#include "devices.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "health.h"
 #include "roomvpn/v1/auth.pb-c.h"
@@ -11,6 +12,8 @@
 #include "users.h"
 #include "roomvpn/v1/rooms.pb-c.h"
 #include "rooms.h"
+#include "bans.h"
+#include "invites.h"
 #include "tunnel.h"
 #include "keepalive.h"
 #include "audit.h"
@@ -32,6 +35,14 @@ const struct rv_method rv_methods[] = {
 	rv_auth_refresh_rpc, .audit_action = "auth.refresh"),
     ROW(AUTH "Logout", RV_SCOPE_USER, &roomvpn__v1__logout_request__descriptor, rv_auth_logout_rpc,
 	.audit_action = "auth.logout"),
+    ROW(AUTH "ChangePassword", RV_SCOPE_USER, &roomvpn__v1__change_password_request__descriptor,
+	rv_devices_passwd_rpc, .audit_action = "auth.passwd"),
+    ROW(AUTH "ListDevices", RV_SCOPE_USER, &roomvpn__v1__list_devices_request__descriptor,
+	rv_devices_list_rpc),
+    ROW(AUTH "RenameDevice", RV_SCOPE_USER, &roomvpn__v1__rename_device_request__descriptor,
+	rv_devices_rename_rpc, .audit_action = "auth.device_rename"),
+    ROW(AUTH "RevokeDevice", RV_SCOPE_USER, &roomvpn__v1__revoke_device_request__descriptor,
+	rv_devices_revoke_rpc, .audit_action = "auth.device_revoke"),
 
     ROW(USERS "Create", RV_SCOPE_ADMIN, &roomvpn__v1__create_user_request__descriptor,
 	rv_users_create_rpc, .audit_action = "users.create"),
@@ -69,6 +80,20 @@ const struct rv_method rv_methods[] = {
 	rv_rooms_list_members_rpc),
     ROW(ROOMS "Kick", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__kick_request__descriptor,
 	rv_rooms_kick_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.kick"),
+    ROW(ROOMS "CreateInvite", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__create_invite_request__descriptor,
+	rv_invites_create_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.invite"),
+    ROW(ROOMS "ListInvites", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__list_invites_request__descriptor,
+	rv_invites_list_rpc, .room_of = rv_rooms_room_of),
+    ROW(ROOMS "RevokeInvite", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__revoke_invite_request__descriptor,
+	rv_invites_revoke_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.invite_revoke"),
+    ROW(ROOMS "JoinInvite", RV_SCOPE_USER, &roomvpn__v1__join_invite_request__descriptor,
+	rv_invites_join_rpc, .audit_action = "rooms.join_invite"),
+    ROW(ROOMS "Ban", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__ban_request__descriptor, rv_bans_ban_rpc,
+	.room_of = rv_rooms_room_of, .audit_action = "rooms.ban"),
+    ROW(ROOMS "Unban", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__unban_request__descriptor,
+	rv_bans_unban_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.unban"),
+    ROW(ROOMS "ListBans", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__list_bans_request__descriptor,
+	rv_bans_list_rpc, .room_of = rv_rooms_room_of),
 
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,

@@ -99,6 +99,39 @@ size_t rv_key_device_addr_prefix(char *k, uint64_t room)
 	return KEY("ipd/%016" PRIx64 "/", room);
 }
 
+size_t rv_key_invite(char *k, uint64_t room, uint64_t invite)
+{
+	return KEY("inv/%016" PRIx64 "/%016" PRIx64, room, invite);
+}
+
+size_t rv_key_invite_prefix(char *k, uint64_t room)
+{
+	return KEY("inv/%016" PRIx64 "/", room);
+}
+
+size_t rv_key_invite_by_hash(char *k, const uint8_t hash[32])
+{
+	size_t n = KEY("%s", "invh/");
+	for (int i = 0; i < 32; i++)
+		n += (size_t)snprintf(k + n, RV_KEY_MAX - n, "%02x", hash[i]);
+	return n;
+}
+
+size_t rv_key_ban_user(char *k, uint64_t room, uint64_t user)
+{
+	return KEY("ban/%016" PRIx64 "/u%016" PRIx64, room, user);
+}
+
+size_t rv_key_ban_device(char *k, uint64_t room, uint64_t dev)
+{
+	return KEY("ban/%016" PRIx64 "/d%016" PRIx64, room, dev);
+}
+
+size_t rv_key_ban_prefix(char *k, uint64_t room)
+{
+	return KEY("ban/%016" PRIx64 "/", room);
+}
+
 size_t rv_key_id_value(char *v, uint64_t id)
 {
 	return (size_t)snprintf(v, 17, "%016" PRIx64, id);

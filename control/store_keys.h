@@ -49,6 +49,16 @@ int rv_key_addr_parse(const void *k, size_t kl, uint32_t *addr);
 size_t rv_key_device_addr(char *k, uint64_t room, uint64_t dev);
 size_t rv_key_device_addr_prefix(char *k, uint64_t room);
 
+/* Invitations (invites.c): inv/<room>/<invite id>, invh/<sha256 hex of the code>. */
+size_t rv_key_invite(char *k, uint64_t room, uint64_t invite);
+size_t rv_key_invite_prefix(char *k, uint64_t room);
+size_t rv_key_invite_by_hash(char *k, const uint8_t hash[32]);
+
+/* Bans (bans.c): ban/<room>/u<user id>, ban/<room>/d<device id>. */
+size_t rv_key_ban_user(char *k, uint64_t room, uint64_t user);
+size_t rv_key_ban_device(char *k, uint64_t room, uint64_t dev);
+size_t rv_key_ban_prefix(char *k, uint64_t room);
+
 /* Index values: a 16-hex-digit id or an 8-hex-digit address, into @v (at
  * least 17 bytes); return the length. Parsers: 0, or -1 if malformed. */
 size_t rv_key_id_value(char *v, uint64_t id);
