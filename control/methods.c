@@ -10,6 +10,7 @@
 #include "roomvpn/v1/users.pb-c.h"
 #include "users.h"
 #include "roomvpn/v1/rooms.pb-c.h"
+#include "room_rules.h"
 #include "rooms.h"
 #include "tunnel.h"
 #include "keepalive.h"
@@ -69,6 +70,10 @@ const struct rv_method rv_methods[] = {
 	rv_rooms_list_members_rpc),
     ROW(ROOMS "Kick", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__kick_request__descriptor,
 	rv_rooms_kick_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.kick"),
+    ROW(ROOMS "SetRules", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__set_room_rules_request__descriptor,
+	rv_rooms_set_rules_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.rules"),
+    ROW(ROOMS "GetRules", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__get_room_rules_request__descriptor,
+	rv_rooms_get_rules_rpc, .room_of = rv_rooms_room_of),
 
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
