@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "roomvpn/v1/rooms.pb-c.h"
 
-#define RS	   "/roomvpn.v1.RoomService/"
+#define RS	 "/roomvpn.v1.RoomService/"
 #define TEXT_MAX 65536
 
 static void print_rules(const ProtobufCMessage *m)

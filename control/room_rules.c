@@ -30,9 +30,9 @@
 
 typedef Roomvpn__V1__AclRuleRecord AclRule;
 
-#define TAGS_MAX   64
-#define WORDS_MAX  64
-#define ADDRS_MAX  256
+#define TAGS_MAX  64
+#define WORDS_MAX 64
+#define ADDRS_MAX 256
 
 struct tag {
 	char name[32];
@@ -226,8 +226,8 @@ static void free_rules(AclRule **v, size_t n)
 	free(v);
 }
 
-int rv_room_rules_compile(const char *text, const struct rv_rule_member *members,
-			  size_t n_members, AclRule ***out, size_t *n_out, char *msg, size_t msglen)
+int rv_room_rules_compile(const char *text, const struct rv_rule_member *members, size_t n_members,
+			  AclRule ***out, size_t *n_out, char *msg, size_t msglen)
 {
 	struct compile *c = calloc(1, sizeof(*c));
 	char *copy = strdup(text ? text : "");
@@ -239,8 +239,8 @@ int rv_room_rules_compile(const char *text, const struct rv_rule_member *members
 		snprintf(msg, msglen, "out of memory");
 		goto out;
 	}
-	*c = (struct compile){.members = members, .n_members = n_members, .out = v,
-			      .msg = msg, .msglen = msglen};
+	*c = (struct compile){
+	    .members = members, .n_members = n_members, .out = v, .msg = msg, .msglen = msglen};
 	char *w[WORDS_MAX];
 	for (char *line = copy; line;) {
 		char *nl = strchr(line, '\n');

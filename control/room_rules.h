@@ -25,9 +25,9 @@ struct rv_rule_member {
 
 /* Compiles @text against the room's @members: 0 and *out (n_out records,
  * each and the array freed with free), or -1 and "line N: ..." in @msg. */
-int rv_room_rules_compile(const char *text, const struct rv_rule_member *members,
-			  size_t n_members, Roomvpn__V1__AclRuleRecord ***out, size_t *n_out,
-			  char *msg, size_t msglen);
+int rv_room_rules_compile(const char *text, const struct rv_rule_member *members, size_t n_members,
+			  Roomvpn__V1__AclRuleRecord ***out, size_t *n_out, char *msg,
+			  size_t msglen);
 
 grpc_status_code rv_rooms_set_rules_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 					ProtobufCMessage **resp, char *msg, size_t msglen);

@@ -44,8 +44,7 @@ static int check_one(const struct rv_st_room *room, unsigned i, char *err, size_
 	return 0;
 }
 
-int rv_dp_acl_build(const struct rv_st_room *room, struct rv_dp_acl **out, char *err,
-		    size_t errlen)
+int rv_dp_acl_build(const struct rv_st_room *room, struct rv_dp_acl **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (room->n_rules > RV_ST_RULES_MAX) {
@@ -159,8 +158,8 @@ static uint64_t mix(uint64_t x)
 }
 
 /* Hash of the flow @p in room @room; low 16 bits: slot index, high 48: tag. */
-static uint64_t flow_hash(uint32_t room, uint32_t src, uint32_t dst, uint16_t sport,
-			  uint16_t dport, uint8_t proto)
+static uint64_t flow_hash(uint32_t room, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+			  uint8_t proto)
 {
 	uint64_t a = (uint64_t)src << 32 | dst;
 	uint64_t b = (uint64_t)room << 32 | (uint32_t)sport << 16 | dport;
@@ -180,8 +179,7 @@ static uint64_t coarse(uint64_t now_ns)
 #define IDLE_UNITS ((RV_ACL_IDLE_S * 1000000000ull >> 32) + 1)
 #define TAG_MASK   (~0xFFFFull)
 
-void rv_dp_acl_flow_open(unsigned w, uint32_t room_id, const struct rv_acl_pkt *p,
-			 uint64_t now_ns)
+void rv_dp_acl_flow_open(unsigned w, uint32_t room_id, const struct rv_acl_pkt *p, uint64_t now_ns)
 {
 	if (!tracked(p) || w >= RV_ACL_WORKERS)
 		return;
@@ -208,8 +206,7 @@ bool rv_dp_acl_flow_is_reply(unsigned w, uint32_t room_id, const struct rv_acl_p
 }
 
 enum rv_drop rv_dp_acl_check(const struct rv_dp_acl *a, const uint8_t *ip, uint32_t len,
-			     uint32_t room_id, unsigned self, unsigned dst_owner,
-			     uint64_t now_ns)
+			     uint32_t room_id, unsigned self, unsigned dst_owner, uint64_t now_ns)
 {
 	struct rv_acl_pkt p;
 	if (!a)

@@ -79,13 +79,11 @@ void rv_dp_acl_parse(const uint8_t *ip, uint32_t len, struct rv_acl_pkt *p);
  * worker @self; @dst_owner is the worker owning the destination's session
  * (where an allowed packet opens its flow). @now_ns: the pass's clock. */
 enum rv_drop rv_dp_acl_check(const struct rv_dp_acl *a, const uint8_t *ip, uint32_t len,
-			     uint32_t room_id, unsigned self, unsigned dst_owner,
-			     uint64_t now_ns);
+			     uint32_t room_id, unsigned self, unsigned dst_owner, uint64_t now_ns);
 
 /* The flow cache alone (for tests): open @p's flow in worker @w's cache;
  * is @p the reverse of a live flow in @w's cache? */
-void rv_dp_acl_flow_open(unsigned w, uint32_t room_id, const struct rv_acl_pkt *p,
-			 uint64_t now_ns);
+void rv_dp_acl_flow_open(unsigned w, uint32_t room_id, const struct rv_acl_pkt *p, uint64_t now_ns);
 bool rv_dp_acl_flow_is_reply(unsigned w, uint32_t room_id, const struct rv_acl_pkt *p,
 			     uint64_t now_ns);
 

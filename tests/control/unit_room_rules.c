@@ -67,8 +67,8 @@ static void test_compiles(void **state)
 	assert_int_equal(v[6]->proto, 0);
 	free_all(v, n);
 	/* nothing at all: no rules */
-	assert_int_equal(rv_room_rules_compile("  # none\n\n", members, 4, &v, &n, msg, sizeof(msg)),
-			 0);
+	assert_int_equal(
+	    rv_room_rules_compile("  # none\n\n", members, 4, &v, &n, msg, sizeof(msg)), 0);
 	assert_int_equal(n, 0);
 	free_all(v, n);
 }

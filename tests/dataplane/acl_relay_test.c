@@ -134,13 +134,29 @@ int main(int argc, char **argv)
 
 	uint32_t a = rh_vip(&h, A), b = rh_vip(&h, B);
 	const struct rv_st_rule rules[] = {
-	    {.src = a, .src_plen = 32, .dst = b, .dst_plen = 32, .proto = IPPROTO_TCP,
-	     .port_lo = 22, .port_hi = 22, .deny = true},
-	    {.src = a, .src_plen = 32, .dst = b, .dst_plen = 32, .proto = IPPROTO_TCP,
-	     .port_lo = 80, .port_hi = 80},
+	    {.src = a,
+	     .src_plen = 32,
+	     .dst = b,
+	     .dst_plen = 32,
+	     .proto = IPPROTO_TCP,
+	     .port_lo = 22,
+	     .port_hi = 22,
+	     .deny = true},
+	    {.src = a,
+	     .src_plen = 32,
+	     .dst = b,
+	     .dst_plen = 32,
+	     .proto = IPPROTO_TCP,
+	     .port_lo = 80,
+	     .port_hi = 80},
 	    {.proto = IPPROTO_ICMP, .port_hi = 65535},
-	    {.src = b, .src_plen = 32, .dst = a, .dst_plen = 32, .proto = IPPROTO_TCP,
-	     .port_hi = 65535, .deny = true},
+	    {.src = b,
+	     .src_plen = 32,
+	     .dst = a,
+	     .dst_plen = 32,
+	     .proto = IPPROTO_TCP,
+	     .port_hi = 65535,
+	     .deny = true},
 	};
 	expect("no rules: A -> B TCP/22", true, inner(A, B, IPPROTO_TCP, 40000, 22));
 	if (set_rules(rules, 4) < 0)

@@ -143,8 +143,9 @@ static void test_first_match_random(void **state)
 					       .dport = (uint16_t)(rand() % 40)};
 			p.has_ports = (p.proto == 6 || p.proto == 17) && rand() % 8 != 0;
 			if (rv_dp_acl_allows(a, &p) != naive_allows(rules, n, &p))
-				fail_msg("round %d packet %d: %08x->%08x proto %u dport %u ports %d",
-					 round, k, p.src, p.dst, p.proto, p.dport, p.has_ports);
+				fail_msg(
+				    "round %d packet %d: %08x->%08x proto %u dport %u ports %d",
+				    round, k, p.src, p.dst, p.proto, p.dport, p.has_ports);
 		}
 		rv_dp_acl_free(a);
 	}
@@ -205,10 +206,14 @@ static void test_flow_cache(void **state)
 	(void)state;
 	uint64_t now = 1000 * SEC;
 	/* room 7: A (.2) may reach B (.3) on TCP 80; everything else denied */
-	struct rv_st_rule rules[2] = {
-	    {.src = IP(10, 77, 0, 2), .src_plen = 32, .dst = IP(10, 77, 0, 3), .dst_plen = 32,
-	     .proto = 6, .port_lo = 80, .port_hi = 80},
-	    any_rule(true)};
+	struct rv_st_rule rules[2] = {{.src = IP(10, 77, 0, 2),
+				       .src_plen = 32,
+				       .dst = IP(10, 77, 0, 3),
+				       .dst_plen = 32,
+				       .proto = 6,
+				       .port_lo = 80,
+				       .port_hi = 80},
+				      any_rule(true)};
 	struct rv_st_room r = room(7, rules, 2);
 	struct rv_dp_acl *a;
 	assert_int_equal(rv_dp_acl_build(&r, &a, err, sizeof(err)), 0);
@@ -234,9 +239,9 @@ static void test_flow_cache(void **state)
 	ipv4(req, 1, IP(10, 77, 0, 2), IP(10, 77, 0, 3), 0x0800, 0, 0);
 	ipv4(rep, 1, IP(10, 77, 0, 3), IP(10, 77, 0, 2), 0x0000, 0, 0);
 	req[24] = rep[24] = 0x55;
-	struct rv_st_rule ping[2] = {{.src = IP(10, 77, 0, 2), .src_plen = 32, .proto = 1,
-				      .port_hi = 65535},
-				     any_rule(true)};
+	struct rv_st_rule ping[2] = {
+	    {.src = IP(10, 77, 0, 2), .src_plen = 32, .proto = 1, .port_hi = 65535},
+	    any_rule(true)};
 	struct rv_st_room pr = room(7, ping, 2);
 	struct rv_dp_acl *pa;
 	assert_int_equal(rv_dp_acl_build(&pr, &pa, err, sizeof(err)), 0);
@@ -278,8 +283,8 @@ static struct rv_dp_acl *acl_of(uint32_t room_id)
 {
 	struct cds_lfht_iter it;
 	struct rv_dp_room *r;
-	cds_lfht_for_each_entry(rv_dp_root->rooms, &it, r, node) if (r->cfg.room_id == room_id)
-	    return r->acl;
+	cds_lfht_for_each_entry(rv_dp_root->rooms, &it, r,
+				node) if (r->cfg.room_id == room_id) return r->acl;
 	fail_msg("room %u not found", room_id);
 	return NULL;
 }
