@@ -67,6 +67,7 @@ int cli_password(const struct cli *c, const char *prompt, bool from_stdin, char 
 /* Command tables of the modules. */
 extern const struct cli_cmd cli_auth_cmds[];
 extern const struct cli_cmd cli_rooms_cmds[];
+extern const struct cli_cmd cli_rules_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_tunnel_cmds[];
 extern const struct cli_cmd cli_up_cmds[];

@@ -51,6 +51,8 @@ struct msgs {
 	Roomvpn__Dataplane__V1__Room room;
 	Roomvpn__Dataplane__V1__Route *rtp[RV_TUNNELS_ROUTES_MAX];
 	Roomvpn__Dataplane__V1__Route rt[RV_TUNNELS_ROUTES_MAX];
+	Roomvpn__Dataplane__V1__Rule *rules, **rulep; /* copies, freed by msgs_done */
+	Roomvpn__Dataplane__V1__Rule deny_all, *deny_allp;
 	Roomvpn__Dataplane__V1__UpsertSession us;
 	Roomvpn__Dataplane__V1__Session s;
 	Roomvpn__Dataplane__V1__Key k;
@@ -232,6 +234,40 @@ static void fill_room(struct msgs *m, const struct rv_tunnel_room *room)
 	}
 	m->room.n_routes = room->n_routes;
 	m->room.routes = m->rtp;
+	/* the access rules, copied (sent without the lock); out of memory:
+	 * deny everything rather than nothing */
+	m->rules = NULL;
+	m->rulep = NULL;
+	if (!room->n_rules)
+		return;
+	m->rules = malloc(room->n_rules * sizeof(*m->rules));
+	m->rulep = malloc(room->n_rules * sizeof(*m->rulep));
+	if (!m->rules || !m->rulep) {
+		free(m->rules), free(m->rulep);
+		m->rules = NULL;
+		m->rulep = NULL;
+		roomvpn__dataplane__v1__rule__init(&m->deny_all);
+		m->deny_all.deny = true;
+		m->deny_allp = &m->deny_all;
+		m->room.n_rules = 1;
+		m->room.rules = &m->deny_allp;
+		return;
+	}
+	for (size_t i = 0; i < room->n_rules; i++) {
+		m->rules[i] = room->rules[i];
+		m->rulep[i] = &m->rules[i];
+	}
+	m->room.n_rules = room->n_rules;
+	m->room.rules = m->rulep;
+}
+
+/* After sending: the copies fill_room made. */
+static void msgs_done(struct msgs *m)
+{
+	free(m->rules), free(m->rulep);
+	m->rules = NULL;
+	m->rulep = NULL;
+	OPENSSL_cleanse(&m->km, sizeof(m->km));
 }
 
 static void key_msg(struct msgs *m, uint8_t key_id)
@@ -344,7 +380,7 @@ static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rq
 			if (rc == 0 && !ok[nr])
 				r = -1;
 		finish(ds[i], r, err);
-		OPENSSL_cleanse(&m[i].km, sizeof(m[i].km));
+		msgs_done(&m[i]);
 	}
 	pthread_mutex_unlock(&q.mu);
 }
@@ -467,7 +503,7 @@ static void repush(const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns)
 		ask_rekey(r.peers, r.n);
 out:
 	for (size_t i = 0; r.m && i < r.n; i++)
-		OPENSSL_cleanse(&r.m[i].km, sizeof(r.m[i].km));
+		msgs_done(&r.m[i]);
 	free(r.m), free(r.rooms), free(r.peers);
 }
 

@@ -88,8 +88,8 @@ void rv_events_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecor
 {
 	rv_tunnels_lock();
 	struct rv_tunnel_room *e = rv_tunnels_room(r->id);
-	uint64_t routes_tag = e ? e->routes_tag : 0;
-	if (e && rv_tunnels_room_note(r)->routes_tag != routes_tag)
+	uint64_t routes_tag = e ? e->routes_tag : 0, rules_tag = e ? e->rules_tag : 0;
+	if (e && (rv_tunnels_room_note(r)->routes_tag != routes_tag || e->rules_tag != rules_tag))
 		rv_dp_sync_room(ctl, r->id);
 	for (struct rv_tunnel *t = e ? e->head : NULL; t; t = t->room_next)
 		rv_keepalive_push_room(t, r, ctl->cfg.dns);

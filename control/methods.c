@@ -11,6 +11,7 @@
 #include "roomvpn/v1/users.pb-c.h"
 #include "users.h"
 #include "roomvpn/v1/rooms.pb-c.h"
+#include "room_rules.h"
 #include "rooms.h"
 #include "bans.h"
 #include "invites.h"
@@ -94,6 +95,10 @@ const struct rv_method rv_methods[] = {
 	rv_bans_unban_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.unban"),
     ROW(ROOMS "ListBans", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__list_bans_request__descriptor,
 	rv_bans_list_rpc, .room_of = rv_rooms_room_of),
+    ROW(ROOMS "SetRules", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__set_room_rules_request__descriptor,
+	rv_rooms_set_rules_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.rules"),
+    ROW(ROOMS "GetRules", RV_SCOPE_ROOM_OWNER, &roomvpn__v1__get_room_rules_request__descriptor,
+	rv_rooms_get_rules_rpc, .room_of = rv_rooms_room_of),
 
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,

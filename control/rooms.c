@@ -31,6 +31,16 @@
 #define PAGE_MAX     1000
 
 static pthread_mutex_t catalog_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void rv_rooms_catalog_lock(void)
+{
+	pthread_mutex_lock(&catalog_mu);
+}
+
+void rv_rooms_catalog_unlock(void)
+{
+	pthread_mutex_unlock(&catalog_mu);
+}
 static struct rv_ipam *own_ipam; /* when main.c did not set ctl->ipam up */
 
 typedef Roomvpn__V1__RoomRecord RoomRecord;

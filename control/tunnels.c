@@ -221,6 +221,54 @@ size_t rv_tunnels_count(void)
 	return reg.n;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* The room's access rules as the data plane takes them. Out of memory: one
+ * rule denying everything (closed, not open) until the next change. */
+static void room_fill_rules(struct rv_tunnel_room *e, const Roomvpn__V1__RoomRecord *r)
+{
+	static const Roomvpn__Dataplane__V1__Rule deny_all = {
+	    PROTOBUF_C_MESSAGE_INIT(&roomvpn__dataplane__v1__rule__descriptor), .port_hi = 65535,
+	    .deny = true};
+	Roomvpn__Dataplane__V1__Rule *v =
+	    r->n_acl_rules ? calloc(r->n_acl_rules, sizeof(*v)) : NULL;
+	uint64_t h = 0xcbf29ce484222325ull;
+	free(e->rules);
+	e->rules = v;
+	e->n_rules = r->n_acl_rules;
+	if (r->n_acl_rules && !v) {
+		e->rules = malloc(sizeof(*e->rules));
+		e->n_rules = e->rules ? 1 : 0;
+		if (e->rules)
+			*e->rules = deny_all;
+	}
+	for (size_t i = 0; v && i < r->n_acl_rules; i++) {
+		const Roomvpn__V1__AclRuleRecord *a = r->acl_rules[i];
+		roomvpn__dataplane__v1__rule__init(&v[i]);
+		v[i].src = a->src;
+		v[i].src_prefix_len = a->src_prefix;
+		v[i].dst = a->dst;
+		v[i].dst_prefix_len = a->dst_prefix;
+		v[i].proto = a->proto;
+		v[i].port_lo = a->port_lo;
+		v[i].port_hi = a->port_hi;
+		v[i].deny = a->deny;
+	}
+	for (size_t i = 0; e->rules && i < e->n_rules; i++) {
+		const Roomvpn__Dataplane__V1__Rule *x = &e->rules[i];
+		uint32_t f[8] = {x->src, x->src_prefix_len, x->dst,     x->dst_prefix_len,
+				 x->proto, x->port_lo,       x->port_hi, x->deny};
+		h = fnv(h, f, sizeof(f));
+	}
+	e->rules_tag = fnv(h, &e->n_rules, sizeof(e->n_rules));
+}
+
 static void room_fill(struct rv_tunnel_room *e, const Roomvpn__V1__RoomRecord *r)
 {
 	Roomvpn__Dataplane__V1__Route *ptrs[RV_TUNNELS_ROUTES_MAX];
@@ -237,6 +285,7 @@ static void room_fill(struct rv_tunnel_room *e, const Roomvpn__V1__RoomRecord *r
 	e->net_tag = rv_room_net_tag(r);
 	e->routes_tag = rv_room_net_routes_tag(r);
 	e->n_routes = rv_room_net_dp_routes(r, e->routes, ptrs);
+	room_fill_rules(e, r);
 }
 
 struct rv_tunnel_room *rv_tunnels_room_note(const Roomvpn__V1__RoomRecord *r)
@@ -306,8 +355,10 @@ err_room:
 		tb_remove(&reg.rooms, room);
 err:
 	free(t);
-	if (new_room)
+	if (new_room) {
+		free(room->rules);
 		free(room);
+	}
 	if (new_user)
 		free(u);
 	return NULL;
@@ -348,6 +399,7 @@ void rv_tunnels_remove(struct rv_tunnel *t)
 		t->room_next->room_prev = t->room_prev;
 	if (--room->n == 0) {
 		tb_remove(&reg.rooms, room);
+		free(room->rules);
 		free(room);
 	}
 	if (u && --u->n == 0) {

@@ -45,6 +45,10 @@ struct rv_tunnel_room {
 	uint64_t key_tag, net_tag, routes_tag; /* room key, DNS+routes, routes */
 	size_t n_routes;
 	Roomvpn__Dataplane__V1__Route routes[RV_TUNNELS_ROUTES_MAX];
+	/* access rules (room_rules.h), replaced whole by room_fill */
+	uint64_t rules_tag;
+	size_t n_rules;
+	Roomvpn__Dataplane__V1__Rule *rules; /* malloc'd; NULL when none */
 	struct rv_tunnel *head; /* its tunnels (room_next list) */
 	uint64_t sync_gen;      /* dp_sync.c: in the resync being built */
 	unsigned n;

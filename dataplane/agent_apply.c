@@ -47,6 +47,40 @@ static int key_direction(Roomvpn__Dataplane__V1__KeyDirection d)
 	}
 }
 
+/* A room's rules while it is applied (agent thread only). */
+static struct rv_st_rule rules_buf[RV_ST_RULES_MAX];
+
+static uint16_t port_of(uint32_t v)
+{
+	return (uint16_t)(v > 65535 ? 65535 : v);
+}
+
+/* (more than RV_ST_RULES_MAX rules: n_rules says so and the table refuses
+ * the room with a message; out-of-range fields are clamped to values the
+ * table refuses too) */
+static void rules_from_pb(const pb_room *p, struct rv_st_room *r)
+{
+	r->n_rules = (uint32_t)p->n_rules;
+	r->rules = rules_buf;
+	for (size_t i = 0; i < p->n_rules && i < RV_ST_RULES_MAX; i++) {
+		const Roomvpn__Dataplane__V1__Rule *in = p->rules[i];
+		rules_buf[i] = (struct rv_st_rule){
+		    .src = in->src,
+		    .dst = in->dst,
+		    .src_plen = (uint8_t)(in->src_prefix_len > 33 ? 33 : in->src_prefix_len),
+		    .dst_plen = (uint8_t)(in->dst_prefix_len > 33 ? 33 : in->dst_prefix_len),
+		    .proto = (uint8_t)(in->proto > 255 ? 255 : in->proto),
+		    .port_lo = port_of(in->port_lo),
+		    .port_hi = in->port_hi ? port_of(in->port_hi) : 65535,
+		    .deny = in->deny,
+		};
+		if (in->port_hi > 65535 || in->port_lo > 65535) { /* an empty range: refused */
+			rules_buf[i].port_lo = 1;
+			rules_buf[i].port_hi = 0;
+		}
+	}
+}
+
 /* (more than RV_ST_ROUTES_MAX routes: n_routes says one more, and the
  * table refuses the room with a message) */
 static void room_from_pb(const pb_room *p, struct rv_st_room *r)
@@ -63,6 +97,7 @@ static void room_from_pb(const pb_room *p, struct rv_st_room *r)
 		    (uint8_t)(p->routes[i]->prefix_len > 255 ? 255 : p->routes[i]->prefix_len);
 		r->routes[i].via = p->routes[i]->via;
 	}
+	rules_from_pb(p, r);
 }
 
 /* Caller wipes *s after use (it holds key material). */

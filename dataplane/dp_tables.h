@@ -55,6 +55,7 @@ struct rv_dp_room {
 	struct rcu_head rcu;
 	struct rv_dp_room *reap_next; /* tables_free: unlinked, freed after destroy */
 	struct rv_dp_routes *routes;  /* RCU: managed routes, NULL = none (room_routes.h) */
+	struct rv_dp_acl *acl;	      /* RCU: access rules, NULL = allow all (acl.h) */
 };
 
 /* Counters written by the owner worker only (relaxed atomics, no RMW). */

@@ -1,7 +1,7 @@
 /* The relay: a burst of data-channel packets goes through stages over whole
  * arrays: look up by peer-id -> open (authenticate + decrypt) -> replay
- * check -> payload (ping / echo / inner IPv4 -> room route) -> seal for the
- * destination -> outer headers -> transmit.
+ * check -> payload (ping / echo / inner IPv4 -> room route -> access rules)
+ * -> seal for the destination -> outer headers -> transmit.
  *
  * Each session has one owner worker (claimed on first use; fixed by peer-id
  * in pipeline mode) that does all of its crypto: its receive context and
@@ -13,6 +13,7 @@
 #include <rte_ip.h>
 #include <rte_prefetch.h>
 
+#include "acl.h"
 #include "dc_frame.h"
 #include "inet.h"
 #include "dp.h"
@@ -23,6 +24,8 @@
 #include "tcp_io.h"
 
 #define SEAL_MAX 64
+
+_Static_assert(RV_ACL_WORKERS == RV_DP_MAX_WORKERS, "one flow cache per worker");
 
 struct open_item {
 	struct rte_mbuf *m; /* NULL once dropped */
@@ -233,10 +236,12 @@ static enum rv_drop check_ipv4(struct open_item *it)
 	return RV_OK;
 }
 
-/* Its destination member (NULL: room broadcast), or why it is dropped. Runs
- * over the whole burst before any delivery: the destination's key-slot and
- * counter lines are fetched here, its key next, used in deliver/seal. */
-static enum rv_drop resolve_ipv4(struct open_item *it, struct rv_dp_tables *t)
+/* Its destination member (NULL: room broadcast, not filtered), or why it is
+ * dropped: no route, or the room's access rules (acl.h). Runs over the whole
+ * burst before any delivery: the destination's key-slot and counter lines
+ * are fetched here, its key next, used in deliver/seal. */
+static enum rv_drop resolve_ipv4(struct rv_dp_worker *w, struct open_item *it,
+				 struct rv_dp_tables *t)
 {
 	struct rv_dp_session *s = it->s;
 	it->dst = NULL;
@@ -248,7 +253,9 @@ static enum rv_drop resolve_ipv4(struct open_item *it, struct rv_dp_tables *t)
 	if (unlikely(!it->dst || it->dst == s))
 		return RV_DROP_NO_ROUTE;
 	rv_cipher_prefetch_range(it->dst, sizeof(*it->dst));
-	return RV_OK;
+	return rv_dp_acl_check(rcu_dereference(s->room->acl), rte_pktmbuf_mtod(it->m, uint8_t *),
+			       rte_pktmbuf_data_len(it->m), s->room_id, w->idx,
+			       (unsigned)rv_dp_owner(it->dst, (int)w->idx), w->now_ns);
 }
 
 /* To the room's server address (e.g. a ping of it)? dst_ip is known once
@@ -344,11 +351,12 @@ static void classify(struct open_item *it)
 
 /* Stage 4b: route the burst's IPv4 payloads, in steps that each overlap
  * their cache misses across the burst: destination, then its sealing key. */
-static void route_burst(struct open_item *it, unsigned n, struct rv_dp_tables *t)
+static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n,
+			struct rv_dp_tables *t)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV4 && it[i].route == RV_OK)
-			it[i].route = resolve_ipv4(&it[i], t);
+			it[i].route = resolve_ipv4(w, &it[i], t);
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV4 && it[i].route == RV_OK && it[i].dst) {
 			struct rv_dp_key *k = rv_dp_tx_key(it[i].dst);
@@ -622,7 +630,7 @@ void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigne
 			else
 				it[i].m = NULL;
 		}
-		route_burst(it, k, t);
+		route_burst(w, it, k, t);
 		if (unlikely(w->tracing)) {
 			trace_accepted(w, it, pid, k);
 			trace_routed(w, it, k);

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "dp_tables.h"
+#include "acl.h"
 #include "room_routes.h"
 #include "static_key.h"
 
@@ -398,6 +399,7 @@ static void tables_free(struct rv_dp_tables *t)
 		struct rv_dp_room *next = rooms->reap_next;
 		free(rooms->hosts);
 		rv_dp_routes_free(rooms->routes);
+		rv_dp_acl_free(rooms->acl);
 		free(rooms);
 		n_rooms--;
 		rooms = next;
@@ -528,6 +530,7 @@ static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *er
 		return fail(err, errlen, "room %u: prefix length %u out of range (8..30)",
 			    in->room_id, in->prefix_len);
 	r->cfg = *in;
+	r->cfg.rules = NULL; /* the caller's; the compiled set is r->acl */
 	r->mask = ~0u << (32 - in->prefix_len);
 	if (in->subnet & ~r->mask)
 		return fail(err, errlen, "room %u: subnet has host bits set", in->room_id);
@@ -536,70 +539,80 @@ static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *er
 	return 0;
 }
 
-/* A new route set for a published room: readers switch with one pointer
- * (the cfg copy is for the writer's listings only). */
+/* A new route set and rule set for a published room: readers switch with
+ * one pointer each (the cfg copy is for the writer's listings only). */
 static void room_set_routes(struct rv_dp_room *r, const struct rv_st_room *in,
-			    struct rv_dp_routes *routes)
+			    struct rv_dp_routes *routes, struct rv_dp_acl *acl)
 {
 	struct rv_dp_routes *old = r->routes;
+	struct rv_dp_acl *old_acl = r->acl;
 	r->cfg.n_routes = in->n_routes;
 	memcpy(r->cfg.routes, in->routes, sizeof(r->cfg.routes));
+	r->cfg.n_rules = in->n_rules;
 	rcu_assign_pointer(r->routes, routes);
+	rcu_assign_pointer(r->acl, acl);
 	rv_dp_routes_free_rcu(old);
+	rv_dp_acl_free_rcu(old_acl);
 }
 
 static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, char *err,
 			  size_t errlen)
 {
 	struct rv_dp_room tmp = {0}; /* n_members etc. start at 0 (*r = tmp below) */
-	struct rv_dp_routes *routes;
+	struct rv_dp_routes *routes = NULL;
+	struct rv_dp_acl *acl = NULL;
 	if (room_fill(in, &tmp, err, errlen) < 0 ||
-	    rv_dp_routes_build(in, &routes, err, errlen) < 0)
-		return -1;
+	    rv_dp_routes_build(in, &routes, err, errlen) < 0 ||
+	    rv_dp_acl_build(in, &acl, err, errlen) < 0)
+		goto err_built;
 	struct rv_dp_room *r = find_room(t, in->room_id);
 	if (r) {
 		struct rv_dp_session *s;
 		cds_list_for_each_entry(s, &r->members, room_link)
 		{
 			if (check_vip(&tmp, s->vip, NULL, 0) < 0) {
-				rv_dp_routes_free(routes);
-				return fail(
-				    err, errlen,
-				    "room %u: member %u's virtual IP is outside the new subnet",
-				    in->room_id, s->peer_id);
+				fail(err, errlen,
+				     "room %u: member %u's virtual IP is outside the new subnet",
+				     in->room_id, s->peer_id);
+				goto err_built;
 			}
 		}
 		if (rv_dp_hosts_rebuild(r, tmp.cfg.subnet, tmp.cfg.prefix_len) < 0) {
-			rv_dp_routes_free(routes);
-			return fail(err, errlen, "out of memory");
+			fail(err, errlen, "out of memory");
+			goto err_built;
 		}
 		/* Readers see cfg fields change one by one; each is valid alone. */
 		CMM_STORE_SHARED(r->mask, tmp.mask);
 		CMM_STORE_SHARED(r->cfg.subnet, tmp.cfg.subnet);
 		CMM_STORE_SHARED(r->cfg.broadcast, tmp.cfg.broadcast);
 		CMM_STORE_SHARED(r->cfg.prefix_len, tmp.cfg.prefix_len);
-		room_set_routes(r, in, routes);
+		room_set_routes(r, in, routes, acl);
 		return 0;
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
-		rv_dp_routes_free(routes);
-		return fail(err, errlen, "out of memory");
+		fail(err, errlen, "out of memory");
+		goto err_built;
 	}
 	*r = tmp;
 	bool too_big;
 	r->hosts = rv_dp_hosts_new(r->cfg.subnet, r->cfg.prefix_len, &too_big);
 	if (!r->hosts && !too_big) {
-		rv_dp_routes_free(routes);
 		free(r);
-		return fail(err, errlen, "out of memory");
+		fail(err, errlen, "out of memory");
+		goto err_built;
 	}
 	r->routes = routes;
+	r->acl = acl;
 	cds_lfht_node_init(&r->node);
 	CDS_INIT_LIST_HEAD(&r->members);
 	n_rooms++;
 	cds_lfht_add(t->rooms, rv_dp_hash32(in->room_id), &r->node);
 	return 0;
+err_built:
+	rv_dp_acl_free(acl);
+	rv_dp_routes_free(routes);
+	return -1;
 }
 
 int rv_st_room_upsert(const struct rv_st_room *in, char *err, size_t errlen)
@@ -616,6 +629,7 @@ static void room_free_rcu(struct rcu_head *h)
 	struct rv_dp_room *r = caa_container_of(h, struct rv_dp_room, rcu);
 	free(r->hosts);
 	rv_dp_routes_free(r->routes);
+	rv_dp_acl_free(r->acl);
 	free(r);
 	n_rooms--;
 	pending_frees--;

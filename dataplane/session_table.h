@@ -61,6 +61,17 @@ struct rv_st_route {
 	uint32_t via;	    /* a host address of the room's subnet */
 };
 
+/* An access rule of a room (acl.h): first match decides; no rule matching
+ * (or no rules at all) allows. */
+#define RV_ST_RULES_MAX 1024
+struct rv_st_rule {
+	uint32_t src, dst;	    /* networks, host order, no host bits */
+	uint8_t src_plen, dst_plen; /* 0..32 (0 = any address) */
+	uint8_t proto;		    /* 0 = any, 1 ICMP, 6 TCP, 17 UDP */
+	uint16_t port_lo, port_hi;  /* destination ports; 0..65535 = any (else TCP/UDP only) */
+	bool deny;
+};
+
 struct rv_st_room {
 	uint32_t room_id;   /* any value; 0 is valid */
 	uint32_t subnet;    /* overlay subnet, host order (e.g. 10.77.0.0) */
@@ -69,6 +80,10 @@ struct rv_st_room {
 	/* managed routes, replaced as a whole by every upsert (0..16) */
 	uint8_t n_routes;
 	struct rv_st_route routes[RV_ST_ROUTES_MAX];
+	/* access rules, replaced as a whole by every upsert (0..RV_ST_RULES_MAX);
+	 * read during the call only (the tables keep their own compiled copy) */
+	uint32_t n_rules;
+	const struct rv_st_rule *rules;
 };
 
 struct rv_st_session {

@@ -11,7 +11,11 @@
  * Then: table updates/s while forwarding, update-to-visible latency, memory
  * per session.
  * --trace: the relay rate with the packet trace off, and armed for one
- * session, in alternating rounds of the same run (the cost of tracing). */
+ * session, in alternating rounds of the same run (the cost of tracing).
+ * --rules N: the relay rate with no access rules and with N rules in every
+ * room (none matching: each packet is checked against all N, then opens its
+ * flow), alternating rounds of the same run; then the time from a rule
+ * change (rv_st_room_upsert) to its enforcement by the running workers. */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -43,6 +47,7 @@ struct opts {
 	uint32_t only_sessions; /* 0 = the three session counts */
 	bool garbage;		/* the cost of each rejection instead of the relay table */
 	bool trace;		/* tracing off vs on for one session instead of the table */
+	unsigned rules;		/* --rules N: no rules vs N rules instead of the table */
 };
 
 static struct rh h;
@@ -464,6 +469,123 @@ static int run_trace(const struct opts *o, uint32_t senders)
 	return 0;
 }
 
+/* --rules: every room gets @n rules (or none). None matches the bench's
+ * UDP packets: TCP to ports 1000+i, denied; so each packet is checked
+ * against all of them, falls through to allow and opens its flow. With
+ * @deny_all a last rule denies everything. */
+static int set_rules(unsigned n, bool deny_all)
+{
+	static struct rv_st_rule rules[RV_ST_RULES_MAX + 1];
+	char err[256];
+	for (unsigned i = 0; i < n; i++)
+		rules[i] = (struct rv_st_rule){.proto = 6,
+					       .port_lo = (uint16_t)(1000 + i),
+					       .port_hi = (uint16_t)(1000 + i),
+					       .deny = true};
+	if (deny_all)
+		rules[n++] = (struct rv_st_rule){.port_hi = 65535, .deny = true};
+	for (uint32_t r = 0; r < h.n_rooms; r++) {
+		struct rv_st_room room = {.room_id = r,
+					  .subnet = rh_vip(&h, 0) & 0xFF800000u,
+					  .prefix_len = 9,
+					  .n_rules = n,
+					  .rules = rules};
+		if (rv_st_room_upsert(&room, err, sizeof(err)) < 0) {
+			fprintf(stderr, "rules: %s\n", err);
+			return -1;
+		}
+	}
+	rv_st_writer_idle();
+	return 0;
+}
+
+static uint64_t acl_drops(void)
+{
+	struct rv_lcore_stats t;
+	rv_stats_read_total(&t);
+	return t.drops[RV_DROP_ACL];
+}
+
+/* Rule change to enforcement: the workers run, this thread trickles
+ * packets in, installs a deny-all rule and waits for the first acl drop. */
+static int rule_latency(uint32_t senders)
+{
+	uint64_t worst = 0, sum = 0;
+	const unsigned trials = 10;
+	rv_dp_idle_sleep_us = 0;
+	rh_start(&h);
+	for (unsigned t = 0; t < trials; t++) {
+		if (set_rules(0, false) < 0)
+			return 1;
+		uint64_t base = acl_drops(), t0 = rh_now_ns(), t1;
+		if (set_rules(0, true) < 0)
+			return 1;
+		while (acl_drops() == base) {
+			struct rte_mbuf *pkts[8];
+			unsigned n = generate(pkts, 8, senders, 64);
+			tag_senders(pkts, n);
+			for (unsigned i = 0; i < n; i++)
+				if (rte_ring_sp_enqueue(rh_rx_ring(&h, pkts[i]->hash.usr), pkts[i]))
+					rte_pktmbuf_free(pkts[i]);
+			rh_drain(&h);
+			if (rh_now_ns() - t0 > ROUND_TIMEOUT_NS) {
+				fprintf(stderr, "a deny-all rule was not enforced in 30 s\n");
+				return 1;
+			}
+		}
+		t1 = rh_now_ns();
+		sum += t1 - t0;
+		worst = t1 - t0 > worst ? t1 - t0 : worst;
+	}
+	rh_stop(&h);
+	rh_drain(&h);
+	printf("rule change to enforcement (upsert call to the first acl drop, packets "
+	       "trickled in): mean %.3f ms, worst %.3f ms over %u changes\n",
+	       (double)sum / trials / 1e6, (double)worst / 1e6, trials);
+	return set_rules(0, false) < 0;
+}
+
+static int run_rules(const struct opts *o, uint32_t senders)
+{
+	static struct rte_mbuf *pkts[ROUND_PKTS];
+	static const uint32_t sizes[] = {64, 1400};
+	printf("rules bench: %s, %u worker(s), %s mode, %u sessions in %u rooms, %u rounds x %u "
+	       "packets per cell,\nno rules and %u rules per room alternating; relay Mpps per "
+	       "CPU-second, best round\n",
+	       rv_cipher_name(o->cipher), o->workers, o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
+	       senders, h.n_rooms, o->rounds, ROUND_PKTS, o->rules);
+	printf("%-7s | %-10s | %-10s | %-8s | %s\n", "payload", "none Mpps", "rules Mpps",
+	       "rules/none", "drops");
+	for (unsigned z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		double best[2] = {0};
+		uint64_t drops = 0;
+		for (unsigned r = 0; r < o->rounds; r++) {
+			for (int on = 0; on < 2; on++) {
+				if (set_rules(on ? o->rules : 0, false) < 0)
+					return 1;
+				unsigned n = generate(pkts, ROUND_PKTS, senders, sizes[z]);
+				tag_senders(pkts, n);
+				uint64_t d0 = drops_total(), out, cpu;
+				if (!timed_round(pkts, n, false, &out, &cpu) || !cpu) {
+					fprintf(stderr, "round timed out (starved?)\n");
+					return 1;
+				}
+				drops += drops_total() - d0;
+				double mpps = (double)n / ((double)cpu / 1e3);
+				if (r > 0 && mpps > best[on]) /* round 0 warms up */
+					best[on] = mpps;
+			}
+		}
+		printf("%-7u | %10.3f | %10.3f | %9.1f%% | %lu\n", sizes[z], best[0], best[1],
+		       100.0 * best[1] / best[0], (unsigned long)drops);
+		if (drops) {
+			fprintf(stderr, "packets were dropped: the rules are not the only difference\n");
+			return 1;
+		}
+	}
+	return rule_latency(senders);
+}
+
 static int parse(struct opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
@@ -474,11 +596,12 @@ static int parse(struct opts *o, int argc, char **argv)
 					   {"sessions", required_argument, NULL, 's'},
 					   {"garbage", no_argument, NULL, 'g'},
 					   {"trace", no_argument, NULL, 't'},
+					   {"rules", required_argument, NULL, 'r'},
 					   {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
-	while ((c = getopt_long(argc, argv, "w:m:qc:s:gth", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:m:qc:s:gtr:h", lo, NULL)) != -1) {
 		if (c == 'w')
 			o->workers = (unsigned)atoi(optarg);
 		else if (c == 'm')
@@ -494,10 +617,13 @@ static int parse(struct opts *o, int argc, char **argv)
 			continue;
 		else if (c == 'c' && rv_cipher_parse(optarg, &o->cipher) == 0)
 			continue;
+		else if (c == 'r' && (o->rules = (unsigned)atoi(optarg)) >= 1 &&
+			 o->rules <= RV_ST_RULES_MAX)
+			continue;
 		else {
 			printf("usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
 			       "[--cipher NAME] [--sessions 1|1000|100000] [--quick] [--garbage | "
-			       "--trace]\n"
+			       "--trace | --rules N]\n"
 			       "  --garbage  the worker's cost of each kind of rejected packet "
 			       "(unknown peer-id, bad opcode,\n"
 			       "             malformed, bad tag, not for us) instead of the relay "
@@ -506,7 +632,12 @@ static int parse(struct opts *o, int argc, char **argv)
 			       "  --trace    the relay rate with the packet trace off and armed for "
 			       "one session (peer-id 0),\n"
 			       "             alternating rounds, instead of the relay table "
-			       "(default 1000 sessions)\n");
+			       "(default 1000 sessions)\n"
+			       "  --rules N  the relay rate with no access rules and with N "
+			       "(1..1024) in every room,\n"
+			       "             alternating rounds, then rule change to enforcement "
+			       "latency (default 1000\n"
+			       "             sessions)\n");
 			return c == 'h' ? 1 : -1;
 		}
 	}
@@ -547,6 +678,12 @@ int main(int argc, char **argv)
 		if (rh_populate(&h, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
 			return 1;
 		return run_trace(&o, n);
+	}
+	if (o.rules) {
+		uint32_t n = o.only_sessions ? o.only_sessions : 1000;
+		if (rh_populate(&h, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
+			return 1;
+		return run_rules(&o, n);
 	}
 	printf("relay bench: %s, %u worker(s), %s mode, %u rounds x %u packets per cell\n",
 	       rv_cipher_name(o.cipher), o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline",

@@ -27,7 +27,7 @@ _roomvpn()
 	local globals="--json --config-dir --help" opts=""
 	case $cmd in
 	"") COMPREPLY=($(compgen -W "login logout rooms join leave up down status admin $globals" -- "$cur")); return ;;
-	rooms) COMPREPLY=($(compgen -W "list show create update delete members kick" -- "$cur")); return ;;
+	rooms) COMPREPLY=($(compgen -W "list show create update delete members kick rules" -- "$cur")); return ;;
 	admin) COMPREPLY=($(compgen -W "users audit" -- "$cur")); return ;;
 	"admin users") COMPREPLY=($(compgen -W "list create update delete" -- "$cur")); return ;;
 	login*) opts="--username --fingerprint --ca --tls-name --device-name --password-stdin" ;;

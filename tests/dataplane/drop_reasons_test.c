@@ -241,6 +241,20 @@ int main(int argc, char **argv)
 	      rh_packet_raw(&h, 2, ++h.pid[2], rh_vip(&h, 4), rh_vip(&h, 0), 2, 64));
 	check("inner destination no member has", RV_DROP_NO_ROUTE, RV_STAGE_ROUTE,
 	      rh_packet_raw(&h, 2, ++h.pid[2], rh_vip(&h, 2), rh_vip(&h, 2) + 50, 2, 64));
+	/* room 0 denies everything for one packet */
+	const struct rv_st_rule deny_all = {.port_hi = 65535, .deny = true};
+	struct rv_st_room r0 = {.room_id = 0,
+				.subnet = rh_vip(&h, 0) & 0xFF800000u,
+				.prefix_len = 9,
+				.n_rules = 1,
+				.rules = &deny_all};
+	char err[256];
+	if (rv_st_room_upsert(&r0, err, sizeof(err)) < 0)
+		return 2;
+	check("the room's rules deny it", RV_DROP_ACL, RV_STAGE_ROUTE, valid_from(2, 4));
+	r0.n_rules = 0;
+	if (rv_st_room_upsert(&r0, err, sizeof(err)) < 0)
+		return 2;
 	uint8_t v6[48] = {0x60};
 	check("an IPv6 payload", RV_DROP_NOT_IP, RV_STAGE_ROUTE,
 	      rh_packet_bytes(&h, 2, ++h.pid[2], v6, sizeof(v6), 2));
