@@ -389,7 +389,6 @@ static void link_watch(uint16_t port, bool first)
 	static struct rte_eth_link last;
 	static uint64_t next_ns;
 	struct rte_eth_link l;
-	char text[RTE_ETH_LINK_MAX_STR_LEN];
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -403,8 +402,11 @@ static void link_watch(uint16_t port, bool first)
 	    l.link_duplex == last.link_duplex)
 		return;
 	last = l;
-	rte_eth_link_to_str(text, sizeof(text), &l);
-	rv_log(RV_LOG_NOTICE, "port %u: %s", port, text);
+	if (l.link_status == RTE_ETH_LINK_DOWN)
+		rv_log(RV_LOG_NOTICE, "port %u: link down", port);
+	else
+		rv_log(RV_LOG_NOTICE, "port %u: link up, %u Mbps, %s duplex", port, l.link_speed,
+		       l.link_duplex == RTE_ETH_LINK_FULL_DUPLEX ? "full" : "half");
 }
 
 static void control_loop(struct options *o)
