@@ -126,8 +126,7 @@ static void route_str(const Roomvpn__Dataplane__V1__Route *r, char buf[48])
 	snprintf(buf, 48, "%s/%u via %s", ip_str(r->target, t), r->prefix_len, ip_str(r->via, v));
 }
 
-static struct json_object *room_json(const Roomvpn__Dataplane__V1__RoomStats *r,
-				     const char *subnet)
+static struct json_object *room_json(const Roomvpn__Dataplane__V1__RoomStats *r, const char *subnet)
 {
 	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
 	char route[48];
