@@ -79,6 +79,11 @@ bool rv_cli_tunnel_running(const struct cli *c, const char *room);
 /* SIGTERM the running tunnel of @room and wait (5 s at most) for it to end;
  * its teardown ends the tunnel on the server. An exit code. */
 int rv_cli_tunnel_stop(struct cli *c, const char *room);
+/* A member's RTT in ms ("-": unknown) and last seen in RFC 3339 UTC
+ * ("never") for the tables of `rooms members` and `status`. */
+struct Roomvpn__V1__Member;
+void rv_cli_member_presence(const struct Roomvpn__V1__Member *m, char *rtt, size_t rttlen,
+			    char *seen, size_t seenlen);
 
 int rv_cli_main(int argc, char **argv);
 

@@ -232,15 +232,30 @@ static void print_members(const ProtobufCMessage *m)
 		printf("No members.\n");
 		return;
 	}
-	printf("%-8s %-20s %-15s %s\n", "DEVICE", "USER", "VIRTUAL-IP", "JOINED (UTC)");
+	printf("%-8s %-20s %-15s %-19s %-8s %-9s %s\n", "DEVICE", "USER", "VIRTUAL-IP",
+	       "JOINED (UTC)", "STATE", "RTT(ms)", "LAST-SEEN");
 	for (size_t i = 0; i < l->n_members; i++) {
 		const Roomvpn__V1__Member *mb = l->members[i];
 		time_t t = (time_t)mb->joined_unix;
-		char when[32];
+		char when[32], rtt[16], seen[32];
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime(&t));
-		printf("%-8" PRIu64 " %-20s %-15s %s\n", mb->device_id, mb->username,
-		       mb->virtual_ip, when);
+		rv_cli_member_presence(mb, rtt, sizeof(rtt), seen, sizeof(seen));
+		printf("%-8" PRIu64 " %-20s %-15s %-19s %-8s %-9s %s\n", mb->device_id, mb->username,
+		       mb->virtual_ip, when, mb->online ? "online" : "offline", rtt, seen);
 	}
+}
+
+void rv_cli_member_presence(const Roomvpn__V1__Member *m, char *rtt, size_t rttlen, char *seen,
+			    size_t seenlen)
+{
+	time_t t = (time_t)(m->last_seen_unix_ms / 1000u);
+
+	if (m->rtt_us)
+		snprintf(rtt, rttlen, "%.2f", m->rtt_us / 1000.0);
+	else
+		snprintf(rtt, rttlen, "-");
+	if (!m->last_seen_unix_ms || !strftime(seen, seenlen, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t)))
+		snprintf(seen, seenlen, "never");
 }
 
 static int cmd_members(struct cli *c, int argc, char **argv)
@@ -363,7 +378,10 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --no-routes          remove every managed route\n",
      cmd_update},
     {"rooms delete", "ROOM", "Delete a room (owner or admin).\n", cmd_delete},
-    {"rooms members", "ROOM", "List a room's member devices (owner or admin).\n", cmd_members},
+    {"rooms members", "ROOM",
+     "List a room's member devices (owner, admin or a member): user, virtual IP,\n"
+     "joined, online or offline, RTT and when the data plane last saw the device.\n",
+     cmd_members},
     {"rooms kick", "ROOM DEVICE_ID",
      "Remove a member device from a room (owner or admin); see 'rooms members'.\n", cmd_kick},
     {"join", "ROOM [--password | --password-stdin]",

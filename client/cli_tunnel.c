@@ -134,11 +134,16 @@ static void print_human(const char *room, const char *json, bool first,
 		printf("  peers: unknown (%s)\n", why);
 		return;
 	}
-	printf("  %-20s %-8s %s\n", "PEER", "DEVICE", "VIRTUAL-IP");
-	for (size_t i = 0; i < peers->n_members; i++)
-		printf("  %-20s %-8" PRIu64 " %s%s\n", peers->members[i]->username,
-		       peers->members[i]->device_id, peers->members[i]->virtual_ip,
-		       strcmp(peers->members[i]->virtual_ip, vip) ? "" : " (this device)");
+	printf("  %-20s %-8s %-15s %-8s %-9s %s\n", "PEER", "DEVICE", "VIRTUAL-IP", "STATE",
+	       "RTT(ms)", "LAST-SEEN");
+	for (size_t i = 0; i < peers->n_members; i++) {
+		const Roomvpn__V1__Member *m = peers->members[i];
+		char rtt[16], seen[32];
+		rv_cli_member_presence(m, rtt, sizeof(rtt), seen, sizeof(seen));
+		printf("  %-20s %-8" PRIu64 " %-15s %-8s %-9s %s%s\n", m->username, m->device_id,
+		       m->virtual_ip, m->online ? "online" : "offline", rtt, seen,
+		       strcmp(m->virtual_ip, vip) ? "" : " (this device)");
+	}
 }
 
 /* One tunnel: {"room", "status" (what `up` writes), "peers" or "peers_error"}. */
@@ -255,7 +260,8 @@ const struct cli_cmd cli_tunnel_cmds[] = {
      "the control connection is doing: connected, or e.g. \"reconnecting (attempt 4,\n"
      "next in 3.2 s): <last error>\" while the server is out of reach (the tunnel\n"
      "keeps forwarding meanwhile); then the room's peers as the server lists them\n"
-     "(user, device, virtual IP; \"peers: unknown\" when the server cannot be asked).\n",
+     "(user, device, virtual IP, online or offline, RTT and when the data plane last\n"
+     "saw a packet from it; \"peers: unknown\" when the server cannot be asked).\n",
      cmd_status},
     {"down", "ROOM",
      "Stop the tunnel of a room (started with 'roomvpn up'); the server removes its\n"

@@ -265,10 +265,15 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 
 static void on_end(struct rv_rpc_ctx *ctx, struct rv_stream *s, bool cancelled)
 {
-	(void)ctx, (void)cancelled;
 	rv_tunnels_lock();
-	for (struct rv_tunnel *t; (t = rv_tunnels_find_stream(s));)
+	for (struct rv_tunnel *t; (t = rv_tunnels_find_stream(s));) {
+		rv_log(RV_LOG_INFO,
+		       "tunnel peer-id %u of %s (device %" PRIu64 ") in room %s: keepalive stream "
+		       "%s; the tunnel waits for the client to come back",
+		       t->peer_id, ctx->who.username, t->device, t->room->name,
+		       cancelled ? "lost" : "closed");
 		rv_tunnels_bind(t, NULL); /* the pointer is never used again */
+	}
 	rv_tunnels_unlock();
 }
 

@@ -22,6 +22,7 @@
 #include "room_state.h"
 #include "room_records.h"
 #include "store_keys.h"
+#include "tunnels.h"
 
 typedef Roomvpn__V1__RoomRecord RoomRecord;
 typedef Roomvpn__V1__MemberRecord MemberRecord;
@@ -457,13 +458,15 @@ grpc_status_code rv_rooms_kick_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 
 struct members {
 	Roomvpn__V1__ListMembersResponse *resp;
+	uint64_t room;
 	size_t cap;
 	bool oom;
 };
 
-static Roomvpn__V1__Member *member_msg(const MemberRecord *mr, bool *oom)
+static Roomvpn__V1__Member *member_msg(uint64_t room, const MemberRecord *mr, bool *oom)
 {
 	Roomvpn__V1__Member *m = malloc(sizeof(*m));
+	struct rv_tunnel_status ts;
 	char buf[20];
 	if (!m) {
 		*oom = true;
@@ -476,6 +479,12 @@ static Roomvpn__V1__Member *member_msg(const MemberRecord *mr, bool *oom)
 	rv_ipam_format_addr(mr->virtual_ip, buf, sizeof(buf));
 	m->virtual_ip = rv_rooms_strdup(buf, oom);
 	m->joined_unix = mr->joined_ns / 1000000000ull;
+	/* presence from the registry and the data plane's cached figures */
+	if (rv_tunnels_status_of(room, mr->device_id, &ts)) {
+		m->online = ts.up;
+		m->rtt_us = (uint32_t)ts.rtt_us;
+		m->last_seen_unix_ms = ts.last_seen_unix_ms;
+	}
 	return m;
 }
 
@@ -498,7 +507,7 @@ static int members_cb(void *arg, const void *k, size_t kl, const void *v, size_t
 	MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, vl, v);
 	if (!mr)
 		return 0;
-	Roomvpn__V1__Member *m = member_msg(mr, &ms->oom);
+	Roomvpn__V1__Member *m = member_msg(ms->room, mr, &ms->oom);
 	roomvpn__v1__member_record__free_unpacked(mr, NULL);
 	if (m)
 		r->members[r->n_members++] = m;
@@ -519,13 +528,14 @@ grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const Protobu
 	bool allowed = ctx->who.admin || ctx->who.user_id == r->owner_id ||
 		       rv_members_is_member(ctx->ctl->store, r->id, ctx->who.device_id) == 1;
 	size_t pl = rv_key_member_prefix(p, r->id);
+	uint64_t room = r->id;
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	if (!allowed) {
 		snprintf(msg, msglen, "only the owner, an admin or a member may list the members of %s",
 			 q->room);
 		return GRPC_STATUS_PERMISSION_DENIED;
 	}
-	struct members ms = {.resp = malloc(sizeof(*ms.resp))};
+	struct members ms = {.resp = malloc(sizeof(*ms.resp)), .room = room};
 	if (!ms.resp)
 		return rv_rooms_oom(msg, msglen);
 	roomvpn__v1__list_members_response__init(ms.resp);

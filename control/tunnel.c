@@ -164,10 +164,13 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		rv_tunnels_set_key(t->peer_id, &keys); /* the data plane took it */
 		rv_tunnels_rekey_done(t->peer_id, t->key_id);
 	}
+	char replaced[40] = "";
+	if (!r->rekey_peer_id && t->old_peer_id)
+		snprintf(replaced, sizeof(replaced), " (replaces peer-id %u)", t->old_peer_id);
 	rv_log(RV_LOG_INFO,
-	       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u, key-id %u, %s",
+	       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u%s, key-id %u, %s",
 	       r->rekey_peer_id ? "re-keyed" : "up", ctx->who.username, t->member->device_id,
-	       t->room->name, t->peer_id, t->key_id, rv_cipher_name(t->suite));
+	       t->room->name, t->peer_id, replaced, t->key_id, rv_cipher_name(t->suite));
 	rv_stream_finish(s, GRPC_STATUS_OK, "");
 out:
 	OPENSSL_cleanse(shared, sizeof(shared));

@@ -170,5 +170,9 @@ struct rv_tunnel_status {
  * figures (at most ~1 s old: dp_cache.h). Returns the count and a malloc'd
  * array in *out (NULL when 0), or -1. *dp_ok: the data plane answered the last read. */
 int rv_tunnels_status(bool all, uint64_t user_id, struct rv_tunnel_status **out, bool *dp_ok);
+/* The tunnel of (@room, @device) into *out: false if it has none. The same
+ * figures, from memory only (no store or socket I/O): ListMembers calls it
+ * per member. */
+bool rv_tunnels_status_of(uint64_t room, uint64_t device, struct rv_tunnel_status *out);
 
 #endif

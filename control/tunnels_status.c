@@ -15,14 +15,11 @@ struct status {
 	uint64_t now_ms;
 };
 
-static void fill_status(struct rv_tunnel *t, void *arg)
+/* @t with its cached figures into @o (both locks held). */
+static void fill_one(const struct rv_tunnel *t, uint64_t now_ms, struct rv_tunnel_status *o)
 {
-	struct status *a = arg;
 	const Roomvpn__Dataplane__V1__SessionStats *ss = rv_dp_cache_find(t->peer_id);
 
-	if (!a->all && t->user != a->user)
-		return;
-	struct rv_tunnel_status *o = &a->v[a->n++];
 	*o = (struct rv_tunnel_status){.device_id = t->device, .user_id = t->user,
 				       .peer_id = t->peer_id, .vip = t->vip,
 				       .transport = "unknown"};
@@ -47,7 +44,15 @@ static void fill_status(struct rv_tunnel *t, void *arg)
 		quiet_ms = 30000;
 	o->up = o->on_dataplane && o->last_seen_unix_ms &&
 		/* (the data plane's clock may be a little ahead of ours) */
-		(o->last_seen_unix_ms >= a->now_ms || a->now_ms - o->last_seen_unix_ms <= quiet_ms);
+		(o->last_seen_unix_ms >= now_ms || now_ms - o->last_seen_unix_ms <= quiet_ms);
+}
+
+static void fill_status(struct rv_tunnel *t, void *arg)
+{
+	struct status *a = arg;
+
+	if (a->all || t->user == a->user)
+		fill_one(t, a->now_ms, &a->v[a->n++]);
 }
 
 int rv_tunnels_status(bool all, uint64_t user_id, struct rv_tunnel_status **out, bool *dp_ok)
@@ -70,4 +75,18 @@ int rv_tunnels_status(bool all, uint64_t user_id, struct rv_tunnel_status **out,
 	}
 	*out = a.v;
 	return a.n;
+}
+
+bool rv_tunnels_status_of(uint64_t room, uint64_t device, struct rv_tunnel_status *out)
+{
+	uint64_t now_ms = rv_control_now_real() / 1000000u;
+
+	rv_tunnels_lock();
+	rv_dp_cache_lock();
+	const struct rv_tunnel *t = rv_tunnels_find_rd(room, device);
+	if (t)
+		fill_one(t, now_ms, out);
+	rv_dp_cache_unlock();
+	rv_tunnels_unlock();
+	return t != NULL;
 }

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 
 #include "static_key.h"
@@ -224,13 +225,15 @@ int dpctl_call_simple(const struct ctl *ctl, pb_request *req)
 {
 	pb_response *resp = NULL;
 	int rc = dpctl_call(ctl, req, &resp);
-	if (rc == EXIT_OK && ctl->json)
-		printf("{\"ok\":true}\n");
-	else if (rc == EXIT_REFUSED && ctl->json) {
-		printf("{\"ok\":false,\"status\":\"%s\",\"message\":",
-		       rv_agent_status_name(resp->status));
-		dpctl_json_str(resp->message);
-		printf("}\n");
+	if ((rc == EXIT_OK || rc == EXIT_REFUSED) && ctl->json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "ok", json_object_new_boolean(rc == EXIT_OK));
+		if (rc == EXIT_REFUSED) {
+			json_object_object_add(
+			    o, "status", json_object_new_string(rv_agent_status_name(resp->status)));
+			json_object_object_add(o, "message", json_object_new_string(resp->message));
+		}
+		dpctl_json_print(o);
 	} else if (rc == EXIT_OK)
 		printf("ok\n");
 	if (resp)
@@ -264,5 +267,14 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return dpctl_usage_error("%s", "missing command");
+	/* --json anywhere, as the client has it (`dpctl sessions --json`) */
+	int n = i;
+	for (int j = i; j < argc; j++) {
+		if (strcmp(argv[j], "--json") == 0)
+			ctl.json = true;
+		else
+			argv[n++] = argv[j];
+	}
+	argc = n;
 	return dpctl_run_command(&ctl, argc - i, argv + i);
 }

@@ -55,8 +55,10 @@ int dpctl_call(const struct ctl *ctl, pb_request *req, pb_response **resp);
 int dpctl_call_simple(const struct ctl *ctl, pb_request *req);
 
 int dpctl_run_command(const struct ctl *ctl, int argc, char **argv);
-/* Print @s as a JSON string (quoted, escaped). */
-void dpctl_json_str(const char *s);
+/* Print @o as one line of JSON (the client's scheme: dpctl_show.c) and
+ * release it. */
+struct json_object;
+void dpctl_json_print(struct json_object *o);
 /* Output of `sessions`, `rooms`, `stats` (text or JSON). */
 void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st);
 void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "dpctl.h"
 
 static const char *ip_str(uint32_t a, char buf[16])
@@ -11,19 +13,39 @@ static const char *ip_str(uint32_t a, char buf[16])
 	return buf;
 }
 
-void dpctl_json_str(const char *s)
+/* The JSON scheme is the client's (client/pbjson.h), through the same
+ * library (json-c): snake_case keys, counters as numbers, 64-bit ids and
+ * timestamps as decimal strings (jq and JavaScript keep every digit),
+ * one line per answer. */
+static struct json_object *u64_string(uint64_t v)
 {
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return json_object_new_string(buf);
+}
+
+static void add(struct json_object *o, const char *k, struct json_object *v)
+{
+	json_object_object_add(o, k, v);
+}
+
+static void add_u64(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v ? v : ""));
+}
+
+void dpctl_json_print(struct json_object *o)
+{
+	puts(o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE)
+	       : "null");
+	json_object_put(o);
 }
 
 static const char *transport_name(Roomvpn__Dataplane__V1__Transport t)
@@ -51,30 +73,36 @@ static const char *outer_str(const Roomvpn__Dataplane__V1__SessionStats *s, char
 	return buf;
 }
 
-static void session_json(const Roomvpn__Dataplane__V1__SessionStats *s)
+static struct json_object *session_json(const Roomvpn__Dataplane__V1__SessionStats *s)
 {
+	struct json_object *o = json_object_new_object();
 	char ip[16], outer[48];
-	printf("{\"peer_id\":%u,\"room_id\":%u,\"vip\":\"%s\",\"cipher\":", s->peer_id, s->room_id,
-	       ip_str(s->vip, ip));
-	dpctl_json_str(s->cipher);
-	printf(",\"key_id\":%u,\"transport\":\"%s\",\"outer\":\"%s\","
-	       "\"packets_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"packets_out\":%" PRIu64
-	       ",\"bytes_out\":%" PRIu64 ",\"last_seen_unix_ms\":%" PRIu64
-	       ",\"last_rtt_us\":%" PRIu64 "}",
-	       s->key_id, transport_name(s->transport), outer_str(s, outer), s->packets_in,
-	       s->bytes_in, s->packets_out, s->bytes_out, s->last_seen_unix_ms, s->last_rtt_us);
+
+	add_u64(o, "peer_id", s->peer_id);
+	add_u64(o, "room_id", s->room_id);
+	add_str(o, "vip", ip_str(s->vip, ip));
+	add_str(o, "cipher", s->cipher);
+	add_u64(o, "key_id", s->key_id);
+	add_str(o, "transport", transport_name(s->transport));
+	add_str(o, "outer", outer_str(s, outer));
+	add_u64(o, "packets_in", s->packets_in);
+	add_u64(o, "bytes_in", s->bytes_in);
+	add_u64(o, "packets_out", s->packets_out);
+	add_u64(o, "bytes_out", s->bytes_out);
+	add(o, "last_seen_unix_ms", u64_string(s->last_seen_unix_ms));
+	add_u64(o, "last_rtt_us", s->last_rtt_us);
+	return o;
 }
 
 void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
 {
 	char ip[16], outer[48];
 	if (ctl->json) {
-		printf("{\"sessions\":[");
-		for (size_t i = 0; i < st->n_session; i++) {
-			printf(i ? "," : "");
-			session_json(st->session[i]);
-		}
-		printf("]}\n");
+		struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+		for (size_t i = 0; i < st->n_session; i++)
+			json_object_array_add(a, session_json(st->session[i]));
+		add(o, "sessions", a);
+		dpctl_json_print(o);
 		return;
 	}
 	printf("%-8s %-8s %-15s %-17s %-3s %-4s %-21s %10s %12s %10s %12s %13s %8s\n", "PEER",
@@ -91,22 +119,35 @@ void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__St
 	}
 }
 
-/* A room's managed routes: "T/N via V" items, JSON strings or words. */
-static void show_routes(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Room *r)
+/* A room's managed routes: "T/N via V" items. */
+static void route_str(const Roomvpn__Dataplane__V1__Route *r, char buf[48])
 {
 	char t[16], v[16];
-	for (size_t i = 0; i < r->n_routes; i++)
-		printf(ctl->json ? "%s\"%s/%u via %s\"" : "%s%s/%u via %s",
-		       i ? (ctl->json ? "," : ", ") : "", ip_str(r->routes[i]->target, t),
-		       r->routes[i]->prefix_len, ip_str(r->routes[i]->via, v));
+	snprintf(buf, 48, "%s/%u via %s", ip_str(r->target, t), r->prefix_len, ip_str(r->via, v));
+}
+
+static struct json_object *room_json(const Roomvpn__Dataplane__V1__RoomStats *r, const char *subnet)
+{
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+	char route[48];
+
+	add_u64(o, "room_id", r->room->room_id);
+	add_str(o, "subnet", subnet);
+	add_u64(o, "members", r->members);
+	for (size_t i = 0; i < r->room->n_routes; i++) {
+		route_str(r->room->routes[i], route);
+		json_object_array_add(a, json_object_new_string(route));
+	}
+	add(o, "routes", a);
+	return o;
 }
 
 void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
 {
-	char ip[16];
-	if (ctl->json)
-		printf("{\"rooms\":[");
-	else
+	struct json_object *a = ctl->json ? json_object_new_array() : NULL;
+	char ip[16], route[48];
+
+	if (!ctl->json)
 		printf("%-10s %-18s %-8s %s\n", "ROOM", "SUBNET", "MEMBERS", "ROUTES");
 	for (size_t i = 0; i < st->n_room; i++) {
 		const Roomvpn__Dataplane__V1__RoomStats *r = st->room[i];
@@ -115,60 +156,84 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 			continue;
 		snprintf(subnet, sizeof(subnet), "%s/%u", ip_str(r->room->subnet, ip),
 			 r->room->prefix_len);
-		if (ctl->json)
-			printf("%s{\"room_id\":%u,\"subnet\":\"%s\",\"members\":%u,\"routes\":[",
-			       i ? "," : "", r->room->room_id, subnet, r->members);
-		else
-			printf("%-10u %-18s %-8u ", r->room->room_id, subnet, r->members);
-		show_routes(ctl, r->room);
-		printf(ctl->json ? "]}" : "\n");
+		if (a) {
+			json_object_array_add(a, room_json(r, subnet));
+			continue;
+		}
+		printf("%-10u %-18s %-8u ", r->room->room_id, subnet, r->members);
+		for (size_t j = 0; j < r->room->n_routes; j++) {
+			route_str(r->room->routes[j], route);
+			printf("%s%s", j ? ", " : "", route);
+		}
+		printf("\n");
 	}
-	if (ctl->json)
-		printf("]}\n");
+	if (a) {
+		struct json_object *o = json_object_new_object();
+		add(o, "rooms", a);
+		dpctl_json_print(o);
+	}
 }
 
-static void lcore_json(const Roomvpn__Dataplane__V1__LcoreStats *l)
+static struct json_object *lcore_json(const Roomvpn__Dataplane__V1__LcoreStats *l)
 {
-	printf("{\"lcore\":%u,\"rx_packets\":%" PRIu64 ",\"tx_packets\":%" PRIu64
-	       ",\"dropped\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
-	       ",\"relayed\":%" PRIu64 ",\"broadcast_copies\":%" PRIu64 ",\"echo_replies\":%" PRIu64
-	       ",\"pings\":%" PRIu64 ",\"handoffs\":%" PRIu64 ",\"arp_replies\":%" PRIu64
-	       ",\"server_ip_replies\":%" PRIu64 "}",
-	       l->lcore_id, l->rx_packets, l->tx_packets, l->dropped, l->rx_bytes, l->tx_bytes,
-	       l->relayed, l->broadcast_copies, l->echo_replies, l->pings, l->handoffs,
-	       l->arp_replies, l->server_ip_replies);
+	struct json_object *o = json_object_new_object();
+
+	add_u64(o, "lcore", l->lcore_id);
+	add_u64(o, "rx_packets", l->rx_packets);
+	add_u64(o, "tx_packets", l->tx_packets);
+	add_u64(o, "dropped", l->dropped);
+	add_u64(o, "rx_bytes", l->rx_bytes);
+	add_u64(o, "tx_bytes", l->tx_bytes);
+	add_u64(o, "relayed", l->relayed);
+	add_u64(o, "broadcast_copies", l->broadcast_copies);
+	add_u64(o, "echo_replies", l->echo_replies);
+	add_u64(o, "pings", l->pings);
+	add_u64(o, "handoffs", l->handoffs);
+	add_u64(o, "arp_replies", l->arp_replies);
+	add_u64(o, "server_ip_replies", l->server_ip_replies);
+	return o;
+}
+
+static struct json_object *tcp_json(const Roomvpn__Dataplane__V1__TcpStats *t)
+{
+	struct json_object *o = json_object_new_object();
+
+	add_u64(o, "accepted", t->accepted);
+	add_u64(o, "active", t->active);
+	add_u64(o, "closed", t->closed);
+	add_u64(o, "bad_length", t->bad_length);
+	add_u64(o, "tls_failed", t->tls_failed);
+	add_u64(o, "frames_in", t->frames_in);
+	add_u64(o, "frames_refused", t->frames_refused);
+	add_u64(o, "frames_out", t->frames_out);
+	add_u64(o, "out_dropped_slow", t->out_dropped_slow);
+	add_u64(o, "out_dropped_gone", t->out_dropped_gone);
+	add_u64(o, "refused_full", t->refused_full);
+	add_u64(o, "refused_fds", t->refused_fds);
+	add_u64(o, "shed_handshake", t->shed_handshake);
+	add_u64(o, "shed_idle", t->shed_idle);
+	add_u64(o, "shed_unauth", t->shed_unauth);
+	add_u64(o, "frames_oversize", t->frames_oversize);
+	add_u64(o, "max_conns", t->max_conns);
+	return o;
 }
 
 static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)
 {
-	printf("{\"rooms\":%u,\"sessions\":%u,\"lcores\":[", st->rooms, st->sessions);
-	for (size_t i = 0; i < st->n_lcore; i++) {
-		printf(i ? "," : "");
-		lcore_json(st->lcore[i]);
-	}
-	printf("],\"drops\":{");
-	for (size_t i = 0; i < st->n_drop; i++) {
-		printf(i ? "," : "");
-		dpctl_json_str(st->drop[i]->reason);
-		printf(":%" PRIu64, st->drop[i]->count);
-	}
-	printf("}");
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array(),
+			   *d = json_object_new_object();
+
+	add_u64(o, "rooms", st->rooms);
+	add_u64(o, "sessions", st->sessions);
+	for (size_t i = 0; i < st->n_lcore; i++)
+		json_object_array_add(a, lcore_json(st->lcore[i]));
+	add(o, "lcores", a);
+	for (size_t i = 0; i < st->n_drop; i++)
+		add_u64(d, st->drop[i]->reason, st->drop[i]->count);
+	add(o, "drops", d);
 	if (st->tcp)
-		printf(",\"tcp\":{\"accepted\":%" PRIu64 ",\"active\":%" PRIu64
-		       ",\"closed\":%" PRIu64 ",\"bad_length\":%" PRIu64 ",\"tls_failed\":%" PRIu64
-		       ",\"frames_in\":%" PRIu64 ",\"frames_refused\":%" PRIu64
-		       ",\"frames_out\":%" PRIu64 ",\"out_dropped_slow\":%" PRIu64
-		       ",\"out_dropped_gone\":%" PRIu64 ",\"refused_full\":%" PRIu64
-		       ",\"refused_fds\":%" PRIu64 ",\"shed_handshake\":%" PRIu64
-		       ",\"shed_idle\":%" PRIu64 ",\"shed_unauth\":%" PRIu64
-		       ",\"frames_oversize\":%" PRIu64 ",\"max_conns\":%" PRIu64 "}",
-		       st->tcp->accepted, st->tcp->active, st->tcp->closed, st->tcp->bad_length,
-		       st->tcp->tls_failed, st->tcp->frames_in, st->tcp->frames_refused,
-		       st->tcp->frames_out, st->tcp->out_dropped_slow, st->tcp->out_dropped_gone,
-		       st->tcp->refused_full, st->tcp->refused_fds, st->tcp->shed_handshake,
-		       st->tcp->shed_idle, st->tcp->shed_unauth, st->tcp->frames_oversize,
-		       st->tcp->max_conns);
-	printf("}\n");
+		add(o, "tcp", tcp_json(st->tcp));
+	dpctl_json_print(o);
 }
 
 void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
@@ -214,24 +279,34 @@ static void id_str(const char *what, uint32_t v, char *buf, size_t len)
 		snprintf(buf, len, " %s %u", what, v);
 }
 
+/* An unset peer-id or room (0xFFFFFFFF) is -1. */
+static struct json_object *id_or_none(uint32_t v)
+{
+	return json_object_new_int64(v == 0xFFFFFFFFu ? -1 : (int64_t)v);
+}
+
 static void trace_json(const Roomvpn__Dataplane__V1__Trace *tr)
 {
-	printf("{\"armed\":%s,\"lost\":%u,\"records\":[", tr && tr->armed ? "true" : "false",
-	       tr ? tr->lost : 0);
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+	add(o, "armed", json_object_new_boolean(tr && tr->armed));
+	add_u64(o, "lost", tr ? tr->lost : 0);
 	for (size_t i = 0; tr && i < tr->n_record; i++) {
 		const Roomvpn__Dataplane__V1__TraceRecord *r = tr->record[i];
-		printf("%s{\"packet\":%u,\"lcore\":%u,\"time_ns\":%" PRIu64 ",\"stage\":", i ? "," : "",
-		       r->packet, r->lcore, r->time_ns);
-		dpctl_json_str(r->stage);
-		printf(",\"decision\":");
-		dpctl_json_str(r->decision);
-		printf(",\"reason\":");
-		dpctl_json_str(r->reason);
-		printf(",\"peer_id\":%" PRId64 ",\"room_id\":%" PRId64 ",\"arg\":%u}",
-		       r->peer_id == 0xFFFFFFFFu ? -1 : (int64_t)r->peer_id,
-		       r->room_id == 0xFFFFFFFFu ? -1 : (int64_t)r->room_id, r->arg);
+		struct json_object *e = json_object_new_object();
+		add_u64(e, "packet", r->packet);
+		add_u64(e, "lcore", r->lcore);
+		add(e, "time_ns", u64_string(r->time_ns));
+		add_str(e, "stage", r->stage);
+		add_str(e, "decision", r->decision);
+		add_str(e, "reason", r->reason);
+		add(e, "peer_id", id_or_none(r->peer_id));
+		add(e, "room_id", id_or_none(r->room_id));
+		add_u64(e, "arg", r->arg);
+		json_object_array_add(a, e);
 	}
-	printf("]}\n");
+	add(o, "records", a);
+	dpctl_json_print(o);
 }
 
 void dpctl_show_trace(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Trace *tr)

@@ -46,7 +46,7 @@ static void on_signal(int sig)
 	else if (sig == SIGHUP)
 		got_hup = 1;
 	else
-		got_signal = 1;
+		got_signal = sig;
 }
 
 static void usage(FILE *f)
@@ -90,7 +90,7 @@ static void usage(FILE *f)
 	    "  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
 	    "  stats_file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
 	    "  idle_sleep_us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
-	    "  log_level = error|warn|info|debug\n",
+	    "  log_level = error|warn|notice|info|debug\n",
 	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
 	fputs(
@@ -381,9 +381,38 @@ static void reload(struct options *o)
 	rv_notify_ready("relaying");
 }
 
+/* The port's link at notice: at start and on each change. Read without
+ * waiting (rte_eth_link_get_nowait) from the main lcore's control loop,
+ * about every 100 ms; never on the packet path. */
+static void link_watch(uint16_t port, bool first)
+{
+	static struct rte_eth_link last;
+	static uint64_t next_ns;
+	struct rte_eth_link l;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!first && now < next_ns)
+		return;
+	next_ns = now + 100000000u;
+	if (rte_eth_link_get_nowait(port, &l) < 0)
+		return;
+	if (!first && l.link_status == last.link_status && l.link_speed == last.link_speed &&
+	    l.link_duplex == last.link_duplex)
+		return;
+	last = l;
+	if (l.link_status == RTE_ETH_LINK_DOWN)
+		rv_log(RV_LOG_NOTICE, "port %u: link down", port);
+	else
+		rv_log(RV_LOG_NOTICE, "port %u: link up, %u Mbps, %s duplex", port, l.link_speed,
+		       l.link_duplex == RTE_ETH_LINK_FULL_DUPLEX ? "full" : "half");
+}
+
 static void control_loop(struct options *o)
 {
 	while (!got_signal) {
+		link_watch(o->dp.port_id, false);
 		if (got_hup) {
 			got_hup = 0;
 			reload(o);
@@ -430,10 +459,15 @@ static int run(struct options *o)
 			rc = 1;
 		}
 	}
-	rv_log(RV_LOG_INFO, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
+	rv_log(RV_LOG_NOTICE, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
 	       o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port);
+	link_watch(o->dp.port_id, true);
 	rv_notify_ready("relaying");
 	control_loop(o);
+	if (rc)
+		rv_log(RV_LOG_NOTICE, "dataplane stopping: the TCP fallback did not start");
+	else
+		rv_log(RV_LOG_NOTICE, "dataplane stopping (%s)", strsignal(got_signal));
 	rv_notify_stopping();
 	atomic_store(&rv_dp.stop, true);
 	rte_eal_mp_wait_lcore();
@@ -442,6 +476,7 @@ static int run(struct options *o)
 	if (o->stats_file)
 		write_stats(o->stats_file);
 	rv_dp_teardown();
+	rv_log(RV_LOG_NOTICE, "dataplane stopped");
 	return rc;
 }
 

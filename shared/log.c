@@ -12,9 +12,10 @@
 #include "log.h"
 
 static enum rv_log_level level = RV_LOG_INFO;
-static const char *const names[] = {"error", "warn", "info", "debug"};
-/* syslog priorities of the levels above: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
-static const int priorities[] = {3, 4, 6, 7};
+static const char *const names[] = {"error", "warn", "notice", "info", "debug"};
+/* syslog priorities of the levels above: LOG_ERR, LOG_WARNING, LOG_NOTICE,
+ * LOG_INFO, LOG_DEBUG */
+static const int priorities[] = {3, 4, 5, 6, 7};
 
 void rv_log_set_level(enum rv_log_level l)
 {

@@ -2,7 +2,9 @@
 #ifndef RV_LOG_H
 #define RV_LOG_H
 
-enum rv_log_level { RV_LOG_ERROR = 0, RV_LOG_WARN, RV_LOG_INFO, RV_LOG_DEBUG };
+/* NOTICE: normal but significant (a process starts or stops, a port's link
+ * changes); INFO: routine events (a tunnel connects or ends). */
+enum rv_log_level { RV_LOG_ERROR = 0, RV_LOG_WARN, RV_LOG_NOTICE, RV_LOG_INFO, RV_LOG_DEBUG };
 
 void rv_log_set_level(enum rv_log_level l);
 int rv_log_parse_level(const char *name, enum rv_log_level *out);

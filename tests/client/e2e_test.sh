@@ -405,6 +405,26 @@ H=$(health alice) || die "Health as alice"
 	die "alice's Health shows other users' tunnels: $H"
 pass "Health: alice's and bob's tunnels up over udp with bytes both ways and RTT; alice sees only hers: $H"
 
+# roomvpn status lists the room's peers with their presence (ListMembers
+# fills it from the tunnel registry and the data plane's cached figures):
+# bob online, with an RTT and a last-seen time; the same in `rooms members`.
+bob_seen="any(p['virtual_ip'] == '$VB' and p['online'] is True and p['rtt_us'] > 0 and int(p['last_seen_unix_ms']) > 0 for p in d['tunnels'][0]['peers'])"
+for _ in $(seq 30); do
+	S=$(rv alice 1 --json status)
+	[ "$(echo "$S" | jget "$bob_seen" 2>/dev/null)" = True ] && break
+	sleep 0.5
+done
+[ "$(echo "$S" | jget "$bob_seen")" = True ] || die "status peers: bob not online with RTT and last seen: $S"
+echo "$S" | jget "d['tunnels'][0]['peers'][0]['last_seen_unix_ms']" | grep -Eqx '[0-9]+' ||
+	die "status peers: last_seen_unix_ms not a decimal string: $S"
+T=$(rv alice 1 status)
+echo "$T" | grep -Eq "^  bob +[0-9]+ +$VB +online +[0-9]+\.[0-9]{2} +20[0-9-]{8}T[0-9:]{8}Z" ||
+	die "human status: no online row with RTT and last seen for bob: $T"
+T=$(rv alice 1 rooms members lan)
+echo "$T" | grep -Eq " bob +$VB .* online +[0-9]+\.[0-9]{2} +20[0-9-]{8}T" ||
+	die "rooms members: no online row for bob: $T"
+pass "status and rooms members: bob online, RTT and last seen: $(echo "$S" | jget "[(p['username'], p['online'], p['rtt_us']) for p in d['tunnels'][0]['peers']]")"
+
 # The same figures as Prometheus metrics (promtool lints the scrape).
 ip netns exec "$(mns 9)" curl -sf --cacert "$RUN/tls.crt" -H @"$RUN/metrics.hdr" "https://$CTL_IP:9443/metrics" \
 	>"$RUN/metrics.txt" || die "metrics scrape"

@@ -6,6 +6,7 @@ Environment: RV_CLIENT_BIN (the roomvpn binary), RV_CONTROL_BIN, RV_SOURCE_DIR.
 import hashlib
 import json
 import os
+import re
 import shutil
 import ssl
 import stat
@@ -267,6 +268,12 @@ class CliTest(unittest.TestCase):
 
         m = self.ok(self.c.run("rooms", "members", "cli-room", json_out=True)).json
         self.assertEqual([x["virtual_ip"] for x in m["members"]], [j["virtual_ip"]])
+        # presence: no tunnel runs, so offline, no RTT, never seen (64-bit as a string)
+        p = m["members"][0]
+        self.assertEqual((p["online"], p["rtt_us"], p["last_seen_unix_ms"]), (False, 0, "0"), p)
+        out = self.ok(self.c.run("rooms", "members", "cli-room")).out
+        self.assertRegex(out, r"DEVICE +USER +VIRTUAL-IP +JOINED \(UTC\) +STATE +RTT\(ms\) +LAST-SEEN")
+        self.assertRegex(out, re.escape(j["virtual_ip"]) + r" +[0-9-]+ [0-9:]+ +offline +- +never")
         u = self.ok(self.c.run("rooms", "update", "cli-room", "--mtu", "1280", "--keepalive",
                                "7", json_out=True)).json
         self.assertEqual((u["mtu"], u["keepalive_s"]), (1280, 7))

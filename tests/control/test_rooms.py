@@ -303,6 +303,10 @@ class RoomsTest(unittest.TestCase):
                          [j.device_id])
         self.assertEqual([m.device_id for m in rc.members(self.alice, "mlist-1")], [j.device_id])
         self.assertEqual(len(rc.members(self.admin, "mlist-1")), 1)
+        # presence (online, RTT, last seen) comes from the tunnel registry: no
+        # tunnel here, so offline and never seen (client/e2e_test.sh: online)
+        m = rc.members(self.alice, "mlist-1")[0]
+        self.assertEqual((m.online, m.rtt_us, m.last_seen_unix_ms), (False, 0, 0))
         e = rpc_error(rc.members, self.bob, "mlist-1")
         self.assertEqual(e.code(), grpc.StatusCode.PERMISSION_DENIED)
         self.assertIn("member", e.details())

@@ -119,6 +119,15 @@ assert s[101]["key_id"] == 2 and s[101]["transport"] == "udp", s[101]
 assert s[101]["outer"] == "127.0.0.1:40000", s[101]
 assert s[100]["transport"] == "none" and s[200]["room_id"] == 2, s
 ' && ok "session fields" || fail "session fields"
+# The client's JSON scheme (json-c): counters as numbers, timestamps as
+# decimal strings; --json also after the command, as in the client.
+dp sessions --json | "$PY" -c '
+import json, sys
+for x in json.load(sys.stdin)["sessions"]:
+    assert isinstance(x["last_seen_unix_ms"], str) and x["last_seen_unix_ms"].isdigit(), x
+    assert all(isinstance(x[k], int) for k in ("peer_id", "room_id", "key_id", "packets_in",
+                                               "bytes_in", "packets_out", "bytes_out", "last_rtt_us")), x
+' && ok "sessions --json: the client's scheme" || fail "sessions --json: $(dp sessions --json 2>&1)"
 expect 0 "sessions (text)" -- dp sessions
 grep -q "10.1.0.3" "$T/out" || fail "text listing shows the vip"
 
@@ -199,7 +208,9 @@ expect 0 "stats --json" -- dp --json stats
 import json, sys
 st = json.load(open(sys.argv[1]))
 assert st["rooms"] == 2 and st["sessions"] == 3, st
-assert "replay" in st["drops"] and "auth" in st["drops"], st["drops"]' "$T/out" &&
+assert "replay" in st["drops"] and "auth" in st["drops"], st["drops"]
+assert all(isinstance(v, int) for v in st["drops"].values()), st["drops"]
+assert all(isinstance(l["rx_packets"], int) and "rx_pkts" not in l for l in st["lcores"]), st' "$T/out" &&
 	ok "stats fields" || fail "stats fields: $(cat "$T/out")"
 expect 0 "stats (text)" -- dp stats
 

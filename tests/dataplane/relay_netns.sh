@@ -96,7 +96,7 @@ import json, sys
 d = json.load(sys.stdin)
 rows = d["sessions"] if isinstance(d, dict) else d
 s = [r for r in rows if r["peer_id"] == 5][0]
-print(s["transport"], s["last_rtt_us"], s["last_seen_unix_ms"] > 0)')
+print(s["transport"], s["last_rtt_us"], int(s["last_seen_unix_ms"]) > 0)')
 	set -- $info
 	if [ "${1:-}" = tcp ] && [ "${2:-0}" -gt 0 ] && [ "${3:-}" = True ]; then
 		pass "keepalive/echo over TCP: session 5 on tcp, RTT ${2} us, last seen set"

@@ -46,6 +46,7 @@ int main(void)
 	setenv("JOURNAL_STREAM", "8:12345", 1);
 	fail |= expect(logged(RV_LOG_ERROR, "disk on fire"), "<3>disk on fire\n");
 	fail |= expect(logged(RV_LOG_WARN, "smoke"), "<4>smoke\n");
+	fail |= expect(logged(RV_LOG_NOTICE, "port 0 link up"), "<5>port 0 link up\n");
 	fail |= expect(logged(RV_LOG_INFO, "up"), "<6>up\n");
 	fail |= expect(logged(RV_LOG_DEBUG, "detail"), "<7>detail\n");
 
@@ -54,6 +55,20 @@ int main(void)
 	/* 2025-03-01T12:00:00.000Z error disk on fire */
 	if (!(plain[0] >= '0' && plain[0] <= '9' && strstr(plain, "Z error disk on fire\n"))) {
 		fprintf(stderr, "FAIL: without journald: '%s'\n", plain);
+		fail = 1;
+	}
+	if (!strstr(logged(RV_LOG_NOTICE, "stopping"), "Z notice stopping\n")) {
+		fprintf(stderr, "FAIL: notice without journald\n");
+		fail = 1;
+	}
+	enum rv_log_level l;
+	if (rv_log_parse_level("notice", &l) != 0 || l != RV_LOG_NOTICE) {
+		fprintf(stderr, "FAIL: log level 'notice' not parsed\n");
+		fail = 1;
+	}
+	rv_log_set_level(RV_LOG_WARN);
+	if (logged(RV_LOG_NOTICE, "hidden")[0]) {
+		fprintf(stderr, "FAIL: notice logged at level warn\n");
 		fail = 1;
 	}
 	if (!fail)
