@@ -282,7 +282,10 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	if (rc != 0)
 		return room_gone(r, rc, msg, msglen);
 	rc = member_addr(ctx->ctl->store, r->id, dev, &addr);
-	int banned = rc == 1 ? rv_ban_records_check(ctx->ctl->store, r->id, ctx->who.user_id, dev) : 0;
+	/* a newcomer: banned? (no ban key is read in a room without bans) */
+	int banned = rc == 1 ? rv_room_state_has_bans(ctx->ctl->store, r->id) : 0;
+	if (banned > 0)
+		banned = rv_ban_records_check(ctx->ctl->store, r->id, ctx->who.user_id, dev);
 	if (rc < 0 || banned < 0) {
 		st = rv_rooms_store_error(msg, msglen);
 	} else if (banned) {
