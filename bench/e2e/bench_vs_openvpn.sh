@@ -210,7 +210,13 @@ if [ "$FLOOD" != 0 ]; then
 		>"$RUN/flood.out" 2>&1 &
 	FL_PID=$!
 	PIDS+=("$FL_PID")
-	through roomvpn-flood "$VB" "roomvpn-A:$APID dataplane:$DP_PID roomvpn-B:$BPID flooder:$FL_PID" ||
+	# the flooder itself (in_ns may leave a wrapper process in between)
+	FL_CPU=
+	for _ in $(seq 50); do
+		FL_CPU=$(pgrep -n -f "rv-udp-garbage $DP_IP") && break
+		sleep 0.1
+	done
+	through roomvpn-flood "$VB" "roomvpn-A:$APID dataplane:$DP_PID roomvpn-B:$BPID flooder:${FL_CPU:-$FL_PID}" ||
 		die "roomvpn iperf3 under the flood"
 	wait "$FL_PID"
 	echo "  flooder: $(cat "$RUN/flood.out")"
