@@ -1,8 +1,8 @@
 /* Unary gRPC calls to roomvpn-control over TLS (grpc core C API,
  * protobuf-c messages). The server is authenticated either by a set of
- * SHA-256 pins of its certificate (any member matches) (fetched with an OpenSSL handshake, checked, then
- * handed to grpc as the only root, and checked again in grpc's own
- * handshake) or by a CA file. */
+ * SHA-256 pins of its certificate (any member matches) (fetched with an OpenSSL handshake, checked,
+ * then handed to grpc as the only root, and checked again in grpc's own handshake) or by a CA file.
+ */
 #ifndef RV_CLIENT_GRPC_CLIENT_H
 #define RV_CLIENT_GRPC_CLIENT_H
 

@@ -414,7 +414,8 @@ static int cmd_rotate_cert(const struct opts *o)
 		return 2;
 	}
 	if (!o->config && !o->state_dir) {
-		fprintf(stderr, "roomvpn-control rotate-cert: --config (or --state-dir) is required\n");
+		fprintf(stderr,
+			"roomvpn-control rotate-cert: --config (or --state-dir) is required\n");
 		return 2;
 	}
 	if (load_config(o, &cfg) != 0)

@@ -283,8 +283,7 @@ int rv_tls_rotate_prepare(const struct rv_control_config *cfg, char fp[96], char
 	return file_fingerprint(cert, fp, 96, err, errlen);
 }
 
-int rv_tls_rotate_commit(const struct rv_control_config *cfg, char fp[96], char *err,
-			 size_t errlen)
+int rv_tls_rotate_commit(const struct rv_control_config *cfg, char fp[96], char *err, size_t errlen)
 {
 	char cert[RV_CTL_PATH + 32], key[RV_CTL_PATH + 32];
 	char ncert[RV_CTL_PATH + 32], nkey[RV_CTL_PATH + 32];
