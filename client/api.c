@@ -38,13 +38,9 @@ int rv_api_target(const struct rv_login *l, struct rv_grpc_target *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->server = l->server;
-	if (l->fingerprint[0]) {
-		if (rv_fp_parse(l->fingerprint, t->pin) < 0)
-			return -1;
-		t->pin_set = true;
-	} else {
+	t->pins = l->pins;
+	if (t->pins.n == 0)
 		t->ca_file = l->ca_file;
-	}
 	t->tls_name = l->tls_name[0] ? l->tls_name : NULL;
 	return 0;
 }
@@ -106,6 +102,7 @@ void rv_login_apply(struct rv_login *l, const Roomvpn__V1__Session *s)
 	l->user_id = s->user_id;
 	l->device_id = s->device_id;
 	l->admin = s->admin;
+	rv_login_learn_pin(l, s->next_tls_fingerprint); /* saved with the tokens */
 }
 
 /* Trade the device token for a new session (the device token rotates). */

@@ -54,7 +54,8 @@ static int login_target(struct cli *c, const struct login_opts *o, struct rv_log
 			    o->fingerprint);
 			return RV_EXIT_USAGE;
 		}
-		rv_fp_format(fp, l->fingerprint);
+		l->pins.n = 0; /* a new login starts a new pin set */
+		rv_pinset_add(&l->pins, fp);
 	} else if (o->ca) {
 		if (!realpath(o->ca, abs)) {
 			cli_error(c, "--ca: cannot read %s", o->ca);

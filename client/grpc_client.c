@@ -26,7 +26,7 @@ struct rv_grpc {
 	grpc_channel *ch;
 	grpc_completion_queue *cq;
 	uint32_t timeout_ms;
-	bool pin_set;
+	bool pin_set; /* pin: the member of the target's set the server matched */
 	uint8_t pin[RV_FP_LEN];
 	char tls_name[256];
 };
@@ -211,14 +211,15 @@ static char *read_file(const char *path, char *err, size_t errlen)
 	return buf;
 }
 
-/* The root PEM for grpc: the pinned certificate (checked) or the CA file. */
+/* The root PEM for grpc: the pinned certificate (checked against the set,
+ * the match kept in @g) or the CA file. */
 static char *trust_roots(const struct rv_grpc_target *t, struct rv_grpc *g, char *err,
 			 size_t errlen)
 {
 	char *pem = NULL, want[RV_FP_STR], got[RV_FP_STR];
 	uint8_t fp[RV_FP_LEN];
 
-	if (!t->pin_set) {
+	if (t->pins.n == 0) {
 		if (!t->ca_file) {
 			snprintf(err, errlen, "no server fingerprint pin and no CA file");
 			return NULL;
@@ -227,15 +228,17 @@ static char *trust_roots(const struct rv_grpc_target *t, struct rv_grpc *g, char
 	}
 	if (rv_grpc_fetch_cert(t->server, t->timeout_ms, &pem, fp, err, errlen) < 0)
 		return NULL;
-	if (!rv_fp_equal(fp, t->pin)) {
-		rv_fp_format(t->pin, want);
+	if (!rv_pinset_has(&t->pins, fp)) {
+		rv_fp_format(t->pins.fp[t->pins.n - 1], want);
 		rv_fp_format(fp, got);
 		snprintf(err, errlen,
-			 "server certificate fingerprint mismatch: %s presents %s, pinned %s",
-			 t->server, got, want);
+			 "server certificate fingerprint mismatch: %s presents %s, pinned %s%s",
+			 t->server, got, want, t->pins.n > 1 ? " (and older pins)" : "");
 		free(pem);
 		return NULL;
 	}
+	g->pin_set = true;
+	memcpy(g->pin, fp, RV_FP_LEN);
 	if (!t->tls_name)
 		cert_name(pem, g->tls_name, sizeof(g->tls_name));
 	return pem;
@@ -260,8 +263,6 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 		return -1;
 	}
 	g->timeout_ms = t->timeout_ms ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
-	g->pin_set = t->pin_set;
-	memcpy(g->pin, t->pin, RV_FP_LEN);
 	if (t->tls_name)
 		snprintf(g->tls_name, sizeof(g->tls_name), "%s", t->tls_name);
 	roots = trust_roots(t, g, err, errlen);
@@ -287,6 +288,13 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 	g->cq = grpc_completion_queue_create_for_pluck(NULL);
 	*out = g;
 	return 0;
+}
+
+bool rv_grpc_pin(const struct rv_grpc *g, uint8_t fp[RV_FP_LEN])
+{
+	if (g->pin_set)
+		memcpy(fp, g->pin, RV_FP_LEN);
+	return g->pin_set;
 }
 
 void rv_grpc_set_timeout(struct rv_grpc *g, uint32_t timeout_ms)

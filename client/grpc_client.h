@@ -1,8 +1,8 @@
 /* Unary gRPC calls to roomvpn-control over TLS (grpc core C API,
- * protobuf-c messages). The server is authenticated either by a SHA-256 pin
- * of its certificate (fetched with an OpenSSL handshake, checked, then
- * handed to grpc as the only root, and checked again in grpc's own
- * handshake) or by a CA file. */
+ * protobuf-c messages). The server is authenticated either by a set of
+ * SHA-256 pins of its certificate (any member matches) (fetched with an OpenSSL handshake, checked,
+ * then handed to grpc as the only root, and checked again in grpc's own handshake) or by a CA file.
+ */
 #ifndef RV_CLIENT_GRPC_CLIENT_H
 #define RV_CLIENT_GRPC_CLIENT_H
 
@@ -18,9 +18,8 @@ struct rv_grpc;
 
 struct rv_grpc_target {
 	const char *server; /* "host:port" */
-	bool pin_set;
-	uint8_t pin[RV_FP_LEN];
-	const char *ca_file;  /* used when no pin is set */
+	struct rv_pinset pins;
+	const char *ca_file;  /* used when the pin set is empty */
 	const char *tls_name; /* name checked in the certificate; NULL: derived */
 	uint32_t timeout_ms;  /* per call; 0: 15000 */
 };
@@ -31,11 +30,14 @@ struct rv_grpc_target {
 int rv_grpc_fetch_cert(const char *server, uint32_t timeout_ms, char **pem, uint8_t fp[RV_FP_LEN],
 		       char *err, size_t errlen);
 
-/* Connect (lazily: the first call dials). With a pin the certificate is
- * fetched and checked here: a mismatch fails with a message naming both
- * fingerprints. Returns 0, or -1 with a message. */
+/* Connect (lazily: the first call dials). With pins the certificate is
+ * fetched and checked here: no match fails with a message naming the
+ * fingerprint presented and the pins. Returns 0, or -1 with a message. */
 int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err, size_t errlen);
 void rv_grpc_close(struct rv_grpc *g);
+/* The pin the server's certificate matched at open: true with @fp set, or
+ * false for a CA-verified channel. */
+bool rv_grpc_pin(const struct rv_grpc *g, uint8_t fp[RV_FP_LEN]);
 /* The deadline of the following unary calls (0: 15000 ms). */
 void rv_grpc_set_timeout(struct rv_grpc *g, uint32_t timeout_ms);
 

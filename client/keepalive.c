@@ -107,6 +107,21 @@ static void apply_config(struct rv_keepalive *k, struct rv_grpc_stream *s,
 	rv_grpc_stream_send(s, &r.base);
 }
 
+/* The server announced the certificate it will present after a rotation:
+ * pin it too, so that the reconnect after the switch still matches. */
+static void learn_pin(struct rv_keepalive *k, const char *fp)
+{
+	char err[256];
+
+	if (!rv_login_learn_pin(&k->a->login, fp))
+		return;
+	if (rv_login_save(k->a->dir, &k->a->login, err, sizeof(err)) < 0)
+		rv_log(RV_LOG_WARN, "certificate rotation: %s", err);
+	else
+		rv_log(RV_LOG_INFO, "certificate rotation: the server's next certificate %s pinned",
+		       fp);
+}
+
 /* One stream's life. Returns 1 after a Kick (the thread ends), 0 when the
  * stream was open and then ended, -1 if it never opened properly. */
 static int run_stream(struct rv_keepalive *k, bool fresh)
@@ -195,6 +210,8 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			k->ops.check(k->arg, k->a, true);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG)
 			apply_config(k, s, ev->config);
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT)
+			learn_pin(k, ev->heartbeat->next_tls_fingerprint);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK) {
 			k->ops.on_kick(k->arg, ev->kick->reason);
 			rc = 1;

@@ -66,7 +66,7 @@ static const struct {
 	const char *key;
 	size_t off, size;
 } str_fields[] = {
-    STR_FIELD(server),	 STR_FIELD(fingerprint),   STR_FIELD(ca_file),	    STR_FIELD(tls_name),
+    STR_FIELD(server),	 STR_FIELD(ca_file),	   STR_FIELD(tls_name),
     STR_FIELD(username), STR_FIELD(session_token), STR_FIELD(device_token),
 };
 
@@ -80,7 +80,14 @@ static int load_cb(void *arg, const char *key, const char *value, char *err, siz
 			return 0;
 		}
 	}
-	if (!strcmp(key, "session_expires"))
+	if (!strcmp(key, "fingerprint")) {
+		uint8_t fp[RV_FP_LEN];
+		if (rv_fp_parse(value, fp) < 0) {
+			snprintf(err, errlen, "bad fingerprint '%s'; log in again", value);
+			return -1;
+		}
+		rv_pinset_add(&l->pins, fp);
+	} else if (!strcmp(key, "session_expires"))
 		l->session_expires = strtoull(value, NULL, 10);
 	else if (!strcmp(key, "device_expires"))
 		l->device_expires = strtoull(value, NULL, 10);
@@ -128,6 +135,11 @@ static int write_fields(FILE *f, const struct rv_login *l)
 		if (*v)
 			fprintf(f, "%s = %s\n", str_fields[i].key, v);
 	}
+	for (unsigned i = 0; i < l->pins.n; i++) {
+		char fp[RV_FP_STR];
+		rv_fp_format(l->pins.fp[i], fp);
+		fprintf(f, "fingerprint = %s\n", fp);
+	}
 	fprintf(f,
 		"session_expires = %" PRIu64 "\ndevice_expires = %" PRIu64 "\nuser_id = %" PRIu64
 		"\ndevice_id = %" PRIu64 "\nadmin = %s\n",
@@ -165,6 +177,15 @@ int rv_login_save(const char *dir, const struct rv_login *l, char *err, size_t e
 		unlink(tmp);
 	}
 	return rc;
+}
+
+bool rv_login_learn_pin(struct rv_login *l, const char *fp)
+{
+	uint8_t bin[RV_FP_LEN];
+
+	if (!fp || !*fp || l->pins.n == 0 || rv_fp_parse(fp, bin) < 0)
+		return false;
+	return rv_pinset_add(&l->pins, bin);
 }
 
 int rv_login_remove(const char *dir, char *err, size_t errlen)

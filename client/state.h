@@ -1,7 +1,9 @@
 /* The client's files, under its config directory ($XDG_CONFIG_HOME/roomvpn,
  * else ~/.config/roomvpn, or --config-dir), mode 0700:
- *   login.conf    server, TLS pin or CA, username, session and device
- *                 tokens ("key = value", mode 0600, replaced atomically)
+ *   login.conf    server, TLS pins or CA, username, session and device
+ *                 tokens ("key = value", mode 0600, replaced atomically);
+ *                 one "fingerprint = FP" line per pin (older clients wrote
+ *                 exactly one)
  *   run/ROOM.pid  pid of the `roomvpn up ROOM` process
  *   run/ROOM.json its status (transport, RTT, counters), rewritten each second */
 #ifndef RV_CLIENT_STATE_H
@@ -17,7 +19,7 @@
 
 struct rv_login {
 	char server[256];
-	char fingerprint[RV_FP_STR]; /* "" when a CA file is used */
+	struct rv_pinset pins; /* empty when a CA file is used */
 	char ca_file[RV_STATE_PATH];
 	char tls_name[256];
 	char username[64];
@@ -37,6 +39,10 @@ int rv_state_dir(const char *override, char *out, size_t len, char *err, size_t 
 int rv_login_load(const char *dir, struct rv_login *l, char *err, size_t errlen);
 /* Write login.conf (0600) atomically. Returns 0, or -1 with a message. */
 int rv_login_save(const char *dir, const struct rv_login *l, char *err, size_t errlen);
+/* A next certificate fingerprint the server announced (@fp "AB:CD:..." or
+ * ""): added to the pins of a pinned login. Returns true if the set changed
+ * (save the login then). */
+bool rv_login_learn_pin(struct rv_login *l, const char *fp);
 /* Remove login.conf. Returns 0, or -1 with a message. */
 int rv_login_remove(const char *dir, char *err, size_t errlen);
 

@@ -76,3 +76,23 @@ bool rv_fp_equal(const uint8_t a[RV_FP_LEN], const uint8_t b[RV_FP_LEN])
 {
 	return CRYPTO_memcmp(a, b, RV_FP_LEN) == 0;
 }
+
+bool rv_pinset_has(const struct rv_pinset *s, const uint8_t fp[RV_FP_LEN])
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (rv_fp_equal(s->fp[i], fp))
+			return true;
+	return false;
+}
+
+bool rv_pinset_add(struct rv_pinset *s, const uint8_t fp[RV_FP_LEN])
+{
+	if (rv_pinset_has(s, fp))
+		return false;
+	if (s->n == RV_PINS_MAX) {
+		memmove(s->fp[0], s->fp[1], (RV_PINS_MAX - 1) * sizeof(s->fp[0]));
+		s->n--;
+	}
+	memcpy(s->fp[s->n++], fp, RV_FP_LEN);
+	return true;
+}

@@ -658,8 +658,9 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	rc = cli_api(c, &a);
 	if (rc != RV_EXIT_OK)
 		return rc;
-	if (a.login.fingerprint[0]) {
-		rv_fp_parse(a.login.fingerprint, u.dp.tls_pin);
+	/* The data plane serves the control plane's certificate: the pin it
+	 * matched (of the login's set) is the one the TCP fallback expects. */
+	if (rv_grpc_pin(a.g, u.dp.tls_pin)) {
 		u.dp.tls_pin_set = true;
 	} else {
 		u.dp.tls_ca_file = a.login.ca_file;

@@ -18,6 +18,7 @@
 #include "roomvpn/v1/common.pb-c.h"
 #include "store.h"
 #include "store_keys.h"
+#include "tls.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -135,6 +136,9 @@ static void fill_session(Roomvpn__V1__Session *out, const char *session, const c
 	out->username = strdup(name);
 	out->admin = admin;
 	out->device_id = dev;
+	char next[96];
+	if (rv_tls_next_pin(next, sizeof(next))) /* a certificate rotation is prepared */
+		out->next_tls_fingerprint = strdup(next);
 }
 
 int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,

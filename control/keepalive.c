@@ -12,6 +12,7 @@
 #include "room_net.h"
 #include "room_records.h"
 #include "store.h"
+#include "tls.h"
 #include "tokens.h"
 #include "tunnels.h"
 
@@ -231,6 +232,9 @@ static grpc_status_code heartbeat(struct rv_stream *s, const Roomvpn__V1__Heartb
 
 	reply.seq = hb->seq;
 	reply.time_unix_ms = rv_control_now_real() / 1000000u;
+	char next[96];
+	if (rv_tls_next_pin(next, sizeof(next))) /* a certificate rotation is prepared */
+		reply.next_tls_fingerprint = next;
 	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT;
 	ev.heartbeat = &reply;
 	rv_stream_send(s, &ev.base);

@@ -25,6 +25,7 @@
 #include "rooms.h"
 #include "ipam.h"
 #include "events.h"
+#include "tls.h"
 
 static const char usage[] =
     "usage:\n"
@@ -35,7 +36,8 @@ static const char usage[] =
     "      never from the command line.\n"
     "  roomvpn-control serve --config FILE [--set key=value ...]\n"
     "      Runs the control plane until SIGTERM or SIGINT.\n"
-    "      SIGHUP re-reads the configuration (log_level applies live).\n"
+    "      SIGHUP re-reads the configuration (log_level applies live) and\n"
+    "      tls/next.crt (the fingerprint announced to clients).\n"
     "  roomvpn-control check-config [--config FILE] [--set key=value ...]\n"
     "      Checks every value and the files named; exit 0, or 2 with file:line.\n"
     "  roomvpn-control backup DIR --config FILE\n"
@@ -43,6 +45,12 @@ static const char usage[] =
     "      which must not exist; taken by the running server, or offline.\n"
     "  roomvpn-control restore DIR --config FILE | --state-dir S\n"
     "      Restores a backup into a state directory that holds no store yet.\n"
+    "  roomvpn-control rotate-cert prepare|commit --config FILE\n"
+    "      prepare: generates the next self-signed certificate (tls/next.crt) and\n"
+    "      prints its fingerprint; after a SIGHUP the server announces it to\n"
+    "      clients, which add it to their pins. commit: makes it the current one\n"
+    "      (the old pair kept as tls/previous.*); restart the control and data\n"
+    "      planes to serve it. docs/operations.md has the whole procedure.\n"
     "  roomvpn-control --help | --version\n"
     "Configuration keys: docs/control.md.\n";
 
@@ -121,11 +129,12 @@ static int load_config(const struct opts *o, struct rv_control_config *cfg)
 
 /* SIGHUP: re-reads the file and --set overrides; only log_level takes effect
  * live (load_config sets it), the rest needs a restart. */
-static void reload_config(const struct opts *o)
+static void reload_config(const struct opts *o, const struct rv_control_config *running)
 {
 	static struct rv_control_config fresh;
 
 	rv_notify_reloading();
+	rv_tls_load_next(running); /* a rotation prepared meanwhile */
 	if (load_config(o, &fresh) == 0)
 		rv_log(RV_LOG_INFO, "SIGHUP: configuration re-read (log_level applied; other keys "
 				    "take effect at restart)");
@@ -380,7 +389,7 @@ static int cmd_serve(const struct opts *o)
 	    RV_CONTROL_VERSION, ctl.cfg.listen, rv_server_port(ctl.server), ctl.tls_fingerprint);
 	rv_notify_ready("serving");
 	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
-		reload_config(o);
+		reload_config(o, &ctl.cfg);
 	rv_notify_stopping();
 	rv_log(RV_LOG_INFO, "signal %d: shutting down", sig);
 	rv_server_stop(ctl.server, 5000);
@@ -392,6 +401,39 @@ out:
 	if (rc == 0)
 		rv_log(RV_LOG_INFO, "stopped");
 	return rc;
+}
+
+static int cmd_rotate_cert(const struct opts *o)
+{
+	struct rv_control_config cfg;
+	char fp[96], err[768];
+	bool prepare = o->dir && !strcmp(o->dir, "prepare");
+
+	if (!o->dir || (!prepare && strcmp(o->dir, "commit"))) {
+		fprintf(stderr, "roomvpn-control rotate-cert: give prepare or commit\n");
+		return 2;
+	}
+	if (!o->config && !o->state_dir) {
+		fprintf(stderr,
+			"roomvpn-control rotate-cert: --config (or --state-dir) is required\n");
+		return 2;
+	}
+	if (load_config(o, &cfg) != 0)
+		return 2;
+	if ((prepare ? rv_tls_rotate_prepare : rv_tls_rotate_commit)(&cfg, fp, err, sizeof(err))) {
+		fprintf(stderr, "roomvpn-control rotate-cert %s: %s\n", o->dir, err);
+		return 1;
+	}
+	if (prepare)
+		printf("next certificate SHA-256 fingerprint %s\n"
+		       "send SIGHUP to the running server (systemctl reload roomvpn-control) to "
+		       "announce it; commit once the clients have learnt it\n",
+		       fp);
+	else
+		printf("current certificate SHA-256 fingerprint %s\n"
+		       "restart the control plane and the data plane to serve it\n",
+		       fp);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -417,6 +459,8 @@ int main(int argc, char **argv)
 		return cmd_backup(&o);
 	if (!strcmp(o.cmd, "restore"))
 		return cmd_restore(&o);
+	if (!strcmp(o.cmd, "rotate-cert"))
+		return cmd_rotate_cert(&o);
 	fprintf(stderr, "roomvpn-control: unknown command %s\n%s", o.cmd, usage);
 	return 2;
 }

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,12 @@ void rv_tls_default_paths(const char *state_dir, char *cert, char *key, size_t l
 {
 	snprintf(cert, len, "%s/tls/server.crt", state_dir);
 	snprintf(key, len, "%s/tls/server.key", state_dir);
+}
+
+void rv_tls_next_paths(const char *state_dir, char *cert, char *key, size_t len)
+{
+	snprintf(cert, len, "%s/tls/next.crt", state_dir);
+	snprintf(key, len, "%s/tls/next.key", state_dir);
 }
 
 void rv_tls_free_pem(char *pem)
@@ -185,6 +192,126 @@ static int fingerprint(const char *pem, char *out, size_t outlen)
 	return rc;
 }
 
+/* The announced next pin: written at start and on SIGHUP, read by every
+ * Login/Refresh reply and keepalive heartbeat. */
+static pthread_mutex_t next_mu = PTHREAD_MUTEX_INITIALIZER;
+static char next_fp[96];
+
+static int file_fingerprint(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+	char *pem = read_file(path, err, errlen, "tls");
+	int rc;
+
+	if (!pem)
+		return -1;
+	rc = fingerprint(pem, out, outlen);
+	free(pem);
+	if (rc != 0)
+		snprintf(err, errlen, "%s holds no PEM certificate", path);
+	return rc;
+}
+
+int rv_tls_load_next(const struct rv_control_config *cfg)
+{
+	char cert[RV_CTL_PATH + 32], key[RV_CTL_PATH + 32], fp[96] = "", err[512];
+
+	rv_tls_next_paths(cfg->state_dir, cert, key, sizeof(cert));
+	if (!cfg->tls_cert[0] && access(cert, F_OK) == 0) {
+		if (file_fingerprint(cert, fp, sizeof(fp), err, sizeof(err)) != 0) {
+			rv_log(RV_LOG_ERROR, "certificate rotation: %s", err);
+			fp[0] = '\0';
+		} else {
+			rv_log(RV_LOG_INFO,
+			       "certificate rotation: announcing the next certificate %s, SHA-256 "
+			       "fingerprint %s",
+			       cert, fp);
+		}
+	}
+	pthread_mutex_lock(&next_mu);
+	memcpy(next_fp, fp, sizeof(next_fp));
+	pthread_mutex_unlock(&next_mu);
+	return fp[0] ? 1 : 0;
+}
+
+bool rv_tls_next_pin(char *out, size_t len)
+{
+	pthread_mutex_lock(&next_mu);
+	snprintf(out, len, "%s", next_fp);
+	pthread_mutex_unlock(&next_mu);
+	return out[0] != '\0';
+}
+
+/* Files written by root for a server that runs as its own user: hand them
+ * to the owner of the tls/ directory. */
+static void chown_like_dir(const char *dir, const char *cert, const char *key)
+{
+	struct stat st;
+
+	if (geteuid() != 0 || stat(dir, &st) != 0 || st.st_uid == 0)
+		return;
+	if (chown(cert, st.st_uid, st.st_gid) != 0 || chown(key, st.st_uid, st.st_gid) != 0)
+		rv_log(RV_LOG_WARN, "cannot hand %s to uid %u: %s", key, (unsigned)st.st_uid,
+		       strerror(errno));
+}
+
+static int rotation_allowed(const struct rv_control_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->tls_cert[0]) {
+		snprintf(err, errlen,
+			 "tls_cert is set (%s): rotate-cert manages only the self-signed "
+			 "certificate in state_dir; replace the configured files yourself",
+			 cfg->tls_cert);
+		return -1;
+	}
+	return 0;
+}
+
+int rv_tls_rotate_prepare(const struct rv_control_config *cfg, char fp[96], char *err,
+			  size_t errlen)
+{
+	char cert[RV_CTL_PATH + 32], key[RV_CTL_PATH + 32], dir[RV_CTL_PATH + 8];
+
+	if (rotation_allowed(cfg, err, errlen) != 0)
+		return -1;
+	rv_tls_next_paths(cfg->state_dir, cert, key, sizeof(cert));
+	if (access(cert, F_OK) != 0) {
+		if (generate(cfg, cert, key, err, errlen) != 0)
+			return -1;
+		snprintf(dir, sizeof(dir), "%s/tls", cfg->state_dir);
+		chown_like_dir(dir, cert, key);
+	}
+	return file_fingerprint(cert, fp, 96, err, errlen);
+}
+
+int rv_tls_rotate_commit(const struct rv_control_config *cfg, char fp[96], char *err, size_t errlen)
+{
+	char cert[RV_CTL_PATH + 32], key[RV_CTL_PATH + 32];
+	char ncert[RV_CTL_PATH + 32], nkey[RV_CTL_PATH + 32];
+	char ocert[RV_CTL_PATH + 32], okey[RV_CTL_PATH + 32];
+
+	if (rotation_allowed(cfg, err, errlen) != 0)
+		return -1;
+	rv_tls_default_paths(cfg->state_dir, cert, key, sizeof(cert));
+	rv_tls_next_paths(cfg->state_dir, ncert, nkey, sizeof(ncert));
+	snprintf(ocert, sizeof(ocert), "%s/tls/previous.crt", cfg->state_dir);
+	snprintf(okey, sizeof(okey), "%s/tls/previous.key", cfg->state_dir);
+	if (access(ncert, R_OK) != 0 || access(nkey, R_OK) != 0) {
+		snprintf(err, errlen, "no prepared certificate %s: run 'rotate-cert prepare' first",
+			 ncert);
+		return -1;
+	}
+	if (file_fingerprint(ncert, fp, 96, err, errlen) != 0)
+		return -1;
+	/* The current pair stays as previous.* (a rollback: rename it back). */
+	if ((access(cert, F_OK) == 0 && rename(cert, ocert) != 0) ||
+	    (access(key, F_OK) == 0 && rename(key, okey) != 0) || rename(nkey, key) != 0 ||
+	    rename(ncert, cert) != 0) {
+		snprintf(err, errlen, "cannot move %s into place: %s", ncert, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int rv_tls_load(struct rv_control *ctl, char **cert_pem, char **key_pem, char *err, size_t errlen)
 {
 	const struct rv_control_config *cfg = &ctl->cfg;
@@ -214,6 +341,7 @@ int rv_tls_load(struct rv_control *ctl, char **cert_pem, char **key_pem, char *e
 	}
 	rv_log(RV_LOG_INFO, "TLS certificate %s SHA-256 fingerprint %s", cert,
 	       ctl->tls_fingerprint);
+	rv_tls_load_next(cfg);
 	return 0;
 
 err_key:

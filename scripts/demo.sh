@@ -5,27 +5,41 @@
 # the real `roomvpn` CLI, both users' tunnels up (`roomvpn up`), then ping
 # and a 3 s iperf3 run between their virtual IPs through the room, and
 # `roomvpn status`. Everything is torn down at the end, also on failure.
-# Usage: scripts/demo.sh [--no-build]   (as root, Debian 12)
+# Usage: scripts/demo.sh [--no-build] [--bin-dir DIR [--unit-dir DIR]]   (as root, Debian 12)
 # RV_BUILD_DIR=dir uses that build directory instead of build/ (with --no-build).
+# --bin-dir DIR (or RV_BIN_DIR): installed programs (DIR/roomvpn-control, ...)
+# instead of a build tree, e.g. the .debs unpacked into a throw-away root;
+# implies --no-build. --unit-dir DIR (or RV_UNIT_DIR): start the control and
+# data plane from the ExecStart= lines of DIR's systemd units.
 # The stock-OpenVPN interop demo is scripts/demo-openvpn-interop.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
 build=1
-for a in "$@"; do
-	case "$a" in
+while [ $# -gt 0 ]; do
+	case "$1" in
 	--no-build) build=0 ;;
+	--bin-dir | --unit-dir)
+		[ $# -ge 2 ] || { echo "demo: $1 needs a directory" >&2; exit 2; }
+		[ "$1" = --bin-dir ] && RV_BIN_DIR=$2 || RV_UNIT_DIR=$2
+		shift
+		;;
 	-h | --help)
-		sed -n '2,10p' "$0"
+		sed -n '2,14p' "$0"
 		exit 0
 		;;
 	*)
-		echo "demo: unknown option $a (try --help)" >&2
+		echo "demo: unknown option $1 (try --help)" >&2
 		exit 2
 		;;
 	esac
+	shift
 done
+[ -z "${RV_BIN_DIR:-}" ] || { build=0; RV_BIN_DIR=$(realpath "$RV_BIN_DIR"); }
+[ -z "${RV_UNIT_DIR:-}" ] || RV_UNIT_DIR=$(realpath "$RV_UNIT_DIR")
+[ -z "${RV_UNIT_DIR:-}" ] || [ -n "${RV_BIN_DIR:-}" ] ||
+	{ echo "demo: --unit-dir needs --bin-dir" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (namespaces, TUN devices, DPDK)" >&2; exit 1; }
 
 B=$'\033[1m' N=$'\033[0m'
@@ -51,9 +65,15 @@ if [ $build = 1 ]; then
 	./scripts/setup.sh --no-asan --no-fuzz || die "build failed"
 fi
 BIN=$ROOT/${RV_BUILD_DIR:-build}
-for p in client/roomvpn control/roomvpn-control dataplane/roomvpn-dataplane; do
-	[ -x "$BIN/$p" ] || die "$BIN/$p not built (run without --no-build)"
-done
+if [ -n "${RV_BIN_DIR:-}" ]; then
+	for p in roomvpn roomvpn-control roomvpn-dataplane roomvpn-dpctl; do
+		[ -x "$RV_BIN_DIR/$p" ] || die "--bin-dir: no $RV_BIN_DIR/$p"
+	done
+else
+	for p in client/roomvpn control/roomvpn-control dataplane/roomvpn-dataplane; do
+		[ -x "$BIN/$p" ] || die "$BIN/$p not built (run without --no-build)"
+	done
+fi
 for t in ip iperf3 ping openssl ss; do command -v $t >/dev/null || die "missing tool: $t"; done
 
 RUN=$(mktemp -d /tmp/rv-demo.XXXXXX)
@@ -88,11 +108,13 @@ echo "  fingerprint $FP"
 say "roomvpn-dataplane: DPDK on net_af_packet over dp0, no hugepages, 1 worker"
 rvn_dataplane || die "the data plane did not start"
 echo "  pid $DP_PID, agent socket $RUN/agent.sock"
+echo "  started as: $(cat "$RUN/dataplane.cmd")"
 grep -v '^$' "$RUN/dp.log" | head -4 | sed 's/^/  | /'
 
 say "roomvpn-control: 'init' makes the admin account, 'serve' answers gRPC over TLS"
 rvn_control admin-password-1 || die "roomvpn-control init"
 echo "  pid $CTL_PID, state in $RUN/state"
+echo "  started as: $(cat "$RUN/control.cmd")"
 
 say "The admin logs in (password on stdin) and creates two users"
 rvn_login admin admin-password-1 9 || die "admin login"

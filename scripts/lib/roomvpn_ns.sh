@@ -9,9 +9,21 @@
 #   ns mN   a client: eth0 10.99.0.(10+N)/24
 # Needs: BIN (build dir), RUN (scratch dir), SFX (per-run suffix); sets
 # CTL_PID, DP_PID, FP (the server certificate's SHA-256 pin).
+# Installed programs instead of the build tree: RV_BIN_DIR (a bin directory,
+# e.g. usr/bin of the .debs unpacked into a throw-away root). With
+# RV_UNIT_DIR as well, the control and data plane start from their systemd
+# units' ExecStart= lines (rvn_exec_start).
 
 # shellcheck source=../../tests/dataplane/relay_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../tests/dataplane/relay_lib.sh"
+if [ -n "${RV_BIN_DIR:-}" ]; then
+	RVN_CONTROL=$RV_BIN_DIR/roomvpn-control RVN_DATAPLANE=$RV_BIN_DIR/roomvpn-dataplane
+	RVN_CLIENT=$RV_BIN_DIR/roomvpn RVN_DPCTL=$RV_BIN_DIR/roomvpn-dpctl
+	dpctl() { "$RVN_DPCTL" --socket "$RUN/agent.sock" "$@"; }
+else
+	RVN_CONTROL=$BIN/control/roomvpn-control RVN_DATAPLANE=$BIN/dataplane/roomvpn-dataplane
+	RVN_CLIENT=$BIN/client/roomvpn RVN_DPCTL=$BIN/dataplane/roomvpn-dpctl
+fi
 CTL_IP=10.99.0.19
 TCP_IP=10.99.0.2
 TCP_PORT=8443
@@ -25,6 +37,29 @@ rvn_cert() {
 	FP=$(openssl x509 -in "$RUN/tls.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 }
 
+# rvn_exec_start UNIT EAL_ARGS CONF: the unit's ExecStart= command line
+# (RV_UNIT_DIR/UNIT), one word a line: its program must be /usr/bin/NAME and
+# is taken from RV_BIN_DIR, $EAL_ARGS (the unit's EnvironmentFile) becomes
+# EAL_ARGS and /etc/roomvpn/*.conf becomes CONF.
+rvn_exec_start() {
+	local line w
+	line=$(sed -n 's/^ExecStart=//p' "$RV_UNIT_DIR/$1")
+	case "$line" in
+	/usr/bin/*) ;;
+	*) echo "rvn: $RV_UNIT_DIR/$1: ExecStart='$line' does not run a /usr/bin program" >&2
+		return 1 ;;
+	esac
+	for w in $line; do
+		# shellcheck disable=SC2016,SC2086 # the unit's literal word; $2: its words
+		case "$w" in
+		/usr/bin/*) echo "$RV_BIN_DIR/${w#/usr/bin/}" ;;
+		'$EAL_ARGS') [ -z "$2" ] || printf '%s\n' $2 ;;
+		/etc/roomvpn/*.conf) echo "$3" ;;
+		*) echo "$w" ;;
+		esac
+	done
+}
+
 # rvn_dataplane [--set k=v ...]: roomvpn-dataplane in ns dp, 1 worker, idle
 # lcores sleep 200 us (extra settings override). RVN_AF_PACKET_OPTS: extra
 # net_af_packet options (e.g. framecnt=4096: the RX/TX ring size).
@@ -36,12 +71,21 @@ rvn_dataplane() {
 		ip -n "$NS_DP" link set k0 up
 	fi
 	rm -f "$RUN/agent.sock"
-	ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" -l 0-1 --no-huge -m 256 \
-		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
-		--vdev "net_af_packet0,iface=dp0${RVN_AF_PACKET_OPTS:+,$RVN_AF_PACKET_OPTS}" -- \
-		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set agent-socket="$RUN/agent.sock" \
-		--set idle-sleep-us=200 --set tcp=true --set tcp-listen=$TCP_IP:$TCP_PORT \
-		--set tcp-cert="$RUN/tls.crt" --set tcp-key="$RUN/tls.key" "$@" >>"$RUN/dp.log" 2>&1 &
+	local eal="-l 0-1 --no-huge -m 256 --no-pci --file-prefix rv$SFX --log-level=lib.eal:error"
+	local vdev="net_af_packet0,iface=dp0${RVN_AF_PACKET_OPTS:+,$RVN_AF_PACKET_OPTS}" cmd
+	printf '%s\n' "ip = $DP_IP/24" "udp-port = $DP_PORT" "agent-socket = $RUN/agent.sock" \
+		"idle-sleep-us = 200" "tcp = true" "tcp-listen = $TCP_IP:$TCP_PORT" \
+		"tcp-cert = $RUN/tls.crt" "tcp-key = $RUN/tls.key" >"$RUN/dataplane.conf"
+	if [ -n "${RV_UNIT_DIR:-}" ]; then
+		mapfile -t cmd < <(rvn_exec_start roomvpn-dataplane.service "$eal --vdev $vdev" \
+			"$RUN/dataplane.conf")
+		[ ${#cmd[@]} -gt 1 ] || return 1
+	else
+		# shellcheck disable=SC2206 # $eal: its words
+		cmd=("$RVN_DATAPLANE" $eal --vdev "$vdev" -- --config "$RUN/dataplane.conf")
+	fi
+	echo "${cmd[*]}" >"$RUN/dataplane.cmd"
+	ip netns exec "$NS_DP" "${cmd[@]}" "$@" >>"$RUN/dp.log" 2>&1 &
 	DP_PID=$!
 	PIDS+=("$DP_PID")
 	for _ in $(seq 300); do
@@ -66,13 +110,18 @@ dataplane_udp = $DP_IP:$DP_PORT
 dataplane_tcp = $TCP_IP:$TCP_PORT
 dataplane_agent = $RUN/agent.sock
 EOF
-	echo "$1" | "$BIN/control/roomvpn-control" init --config "$RUN/control.conf" \
+	echo "$1" | "$RVN_CONTROL" init --config "$RUN/control.conf" \
 		--state-dir "$RUN/state" --admin admin >"$RUN/init.log" 2>&1 || {
 		cat "$RUN/init.log"
 		return 1
 	}
-	ip netns exec "$(mns 9)" "$BIN/control/roomvpn-control" serve --config "$RUN/control.conf" \
-		>"$RUN/control.log" 2>&1 &
+	local cmd=("$RVN_CONTROL" serve --config "$RUN/control.conf")
+	if [ -n "${RV_UNIT_DIR:-}" ]; then
+		mapfile -t cmd < <(rvn_exec_start roomvpn-control.service "" "$RUN/control.conf")
+		[ ${#cmd[@]} -gt 1 ] || return 1
+	fi
+	echo "${cmd[*]}" >"$RUN/control.cmd"
+	ip netns exec "$(mns 9)" "${cmd[@]}" >"$RUN/control.log" 2>&1 &
 	CTL_PID=$!
 	PIDS+=("$CTL_PID")
 }
@@ -81,7 +130,7 @@ EOF
 rv() {
 	local user=$1 n=$2
 	shift 2
-	in_ns "$n" "$BIN/client/roomvpn" --config-dir "$RUN/cfg-$user" "$@"
+	in_ns "$n" "$RVN_CLIENT" --config-dir "$RUN/cfg-$user" "$@"
 }
 
 # rvn_login USER PASSWORD N: retried while the control plane starts.

@@ -3,9 +3,14 @@
 # into a throw-away root and checks what an operator gets: the programs in
 # /usr/bin answering --version, units whose ExecStart= names them, man pages,
 # example configs, copyright and changelog, the postinst that adds the user.
+# Then the main job (scripts/demo.sh: control plane, data plane, two clients
+# in namespaces, ping and iperf3 through a room) from the installed programs,
+# the control and data plane started from the installed units' ExecStart=
+# lines (as root, when the data plane was packaged).
 # Usage: deb.sh BUILD_DIR VERSION
 set -u
 build=$1 version=$2
+src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
@@ -47,4 +52,15 @@ done
 dpkg-deb -I "$tmp/out/roomvpn-server_${version}_${arch}.deb" postinst 2>/dev/null |
   grep -q 'adduser --system' || bad "roomvpn-server's postinst does not add the roomvpn user"
 [ $fail = 0 ] && echo "ok: packages"
+
+if [ $fail = 0 ] && [ -x "$root/usr/bin/roomvpn-dataplane" ] && [ "$(id -u)" = 0 ]; then
+  "$src/scripts/demo.sh" --bin-dir "$root/usr/bin" --unit-dir "$units" >"$tmp/demo.log" 2>&1 ||
+    { tail -40 "$tmp/demo.log"; bad "the main job from the installed packages"; }
+  # the planes ran the units' ExecStart= command lines, programs from the root
+  grep -F "started as: $root/usr/bin/roomvpn-control serve --config " "$tmp/demo.log" ||
+    bad "the control plane did not run from its unit's ExecStart="
+  grep -E "started as: $root/usr/bin/roomvpn-dataplane -l .* -- --config " "$tmp/demo.log" ||
+    bad "the data plane did not run from its unit's ExecStart="
+  grep -q "demo: OK" "$tmp/demo.log" && echo "ok: the main job ran from the installed packages"
+fi
 exit $fail
