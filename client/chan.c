@@ -54,8 +54,8 @@ void chan_sync_pid(struct rvc_chan *c, struct rv_dc_session *to)
 }
 
 /* Seal payload @p with @s and send it over transport @t. */
-static int seal_send_with(struct rvc_chan *c, struct rv_dc_session *s,
-			  enum rvc_chan_transport t, struct rv_pkt *p)
+static int seal_send_with(struct rvc_chan *c, struct rv_dc_session *s, enum rvc_chan_transport t,
+			  struct rv_pkt *p)
 {
 	struct rvc_transport *tr = c->path[t].t;
 	enum rv_drop rc;
@@ -220,8 +220,8 @@ static void deliver_tcp(void *arg, struct rv_pkt *p)
 static int transport_rx(struct rvc_chan *c, enum rvc_chan_transport t)
 {
 	struct rvc_transport *tr = c->path[t].t;
-	int rc = tr->ops->on_readable(tr, t == RVC_CHAN_UDP ? deliver_udp : deliver_tcp, c,
-				      c->st.drops);
+	int rc =
+	    tr->ops->on_readable(tr, t == RVC_CHAN_UDP ? deliver_udp : deliver_tcp, c, c->st.drops);
 
 	chan_tun_flush(c);
 	if (rc < 0 && t == RVC_CHAN_TCP && c->active == RVC_CHAN_TCP) {
@@ -299,8 +299,9 @@ static void timers(struct rvc_chan *c)
 		c->next_tick_ns = now + 1000 * NS_PER_MS;
 		rv_dc_session_expire(&c->path[RVC_CHAN_UDP].sess, now);
 		rv_dc_session_expire(&c->path[RVC_CHAN_TCP].sess, now);
-		atomic_store(&c->rekey_due, rv_dc_session_rekey_due(&c->path[RVC_CHAN_UDP].sess) ||
-						rv_dc_session_rekey_due(&c->path[RVC_CHAN_TCP].sess));
+		atomic_store(&c->rekey_due,
+			     rv_dc_session_rekey_due(&c->path[RVC_CHAN_UDP].sess) ||
+				 rv_dc_session_rekey_due(&c->path[RVC_CHAN_TCP].sess));
 		if (c->tick)
 			c->tick(c, c->tick_arg);
 	}

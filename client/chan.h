@@ -43,9 +43,9 @@ struct rvc_chan_params {
 	/* the transport to start on (the room's preference); TCP: stay there
 	 * (no UDP probes), UDP only while TCP fails */
 	enum rvc_chan_transport start;
-	uint32_t fallback_ms;  /* no UDP echo reply for this long: TCP; 0: 3000 */
-	uint32_t udp_sockbuf;  /* UDP SO_RCVBUF/SO_SNDBUF bytes; 0: 4 MiB */
-	uint32_t first_pid;    /* tests: the first key's packet-ids start after it (0) */
+	uint32_t fallback_ms; /* no UDP echo reply for this long: TCP; 0: 3000 */
+	uint32_t udp_sockbuf; /* UDP SO_RCVBUF/SO_SNDBUF bytes; 0: 4 MiB */
+	uint32_t first_pid;   /* tests: the first key's packet-ids start after it (0) */
 };
 
 struct rvc_chan_stats {
@@ -64,7 +64,7 @@ struct rvc_chan;
 /* Set up sockets and keys around an open, non-blocking TUN fd (not owned).
  * Returns 0, or -1 with a message in @err. */
 int rvc_chan_create(const struct rvc_chan_params *p, int tun_fd, struct rvc_chan **out, char *err,
-		 size_t errlen);
+		    size_t errlen);
 void rvc_chan_destroy(struct rvc_chan *dc);
 
 /* Called about once a second from the loop (status files, control checks). */
@@ -78,19 +78,21 @@ void rvc_chan_stop(struct rvc_chan *dc);
 
 /* Install a new key (re-key): it seals from now on; the previous key still
  * opens for @grace_ms. Returns 0 or -1. */
-int rvc_chan_rekey(struct rvc_chan *dc, uint8_t key_id, enum rv_cipher suite, const struct rv_key_dir *tx,
-		const struct rv_key_dir *rx, uint32_t grace_ms);
+int rvc_chan_rekey(struct rvc_chan *dc, uint8_t key_id, enum rv_cipher suite,
+		   const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms);
 
 /* Replace the whole session with one from a fresh bootstrap (new peer-id,
  * keys, key-id; replay windows start over), e.g. after the data plane lost
  * it. Callable from any thread: the loop applies it on its next pass.
  * Returns 0 or -1. */
-int rvc_chan_replace_session(struct rvc_chan *dc, uint32_t peer_id, uint8_t key_id, enum rv_cipher suite,
-			  const struct rv_key_dir *tx, const struct rv_key_dir *rx);
+int rvc_chan_replace_session(struct rvc_chan *dc, uint32_t peer_id, uint8_t key_id,
+			     enum rv_cipher suite, const struct rv_key_dir *tx,
+			     const struct rv_key_dir *rx);
 /* Re-key from another thread: install the next key (it seals from now on;
  * the previous one still opens for @grace_ms). Same mailbox as above. */
 int rvc_chan_rekey_async(struct rvc_chan *dc, uint8_t key_id, enum rv_cipher suite,
-		      const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms);
+			 const struct rv_key_dir *tx, const struct rv_key_dir *rx,
+			 uint32_t grace_ms);
 /* Change the keepalive (ping) interval of the running channel, from any
  * thread: the loop uses the new value from its next pass (the call wakes
  * it). 1000..3600000 ms, else -1. _keepalive_ms: the interval in use. */

@@ -87,14 +87,16 @@ static int post(struct rvc_chan *c, bool rekey, uint32_t peer_id, uint8_t key_id
 	return 0;
 }
 
-int rvc_chan_replace_session(struct rvc_chan *c, uint32_t peer_id, uint8_t key_id, enum rv_cipher suite,
-			  const struct rv_key_dir *tx, const struct rv_key_dir *rx)
+int rvc_chan_replace_session(struct rvc_chan *c, uint32_t peer_id, uint8_t key_id,
+			     enum rv_cipher suite, const struct rv_key_dir *tx,
+			     const struct rv_key_dir *rx)
 {
 	return post(c, false, peer_id, key_id, suite, tx, rx, 0);
 }
 
 int rvc_chan_rekey_async(struct rvc_chan *c, uint8_t key_id, enum rv_cipher suite,
-		      const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms)
+			 const struct rv_key_dir *tx, const struct rv_key_dir *rx,
+			 uint32_t grace_ms)
 {
 	return post(c, true, 0, key_id, suite, tx, rx, grace_ms);
 }
@@ -135,7 +137,7 @@ uint64_t rvc_chan_unanswered_ms(const struct rvc_chan *c)
 }
 
 int chan_install(struct rvc_chan *c, uint8_t key_id, enum rv_cipher suite,
-		   const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint64_t grace_ns)
+		 const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint64_t grace_ns)
 {
 	uint64_t now = chan_mono_ns();
 
@@ -148,8 +150,8 @@ int chan_install(struct rvc_chan *c, uint8_t key_id, enum rv_cipher suite,
 	return 0;
 }
 
-int rvc_chan_rekey(struct rvc_chan *c, uint8_t key_id, enum rv_cipher suite, const struct rv_key_dir *tx,
-		const struct rv_key_dir *rx, uint32_t grace_ms)
+int rvc_chan_rekey(struct rvc_chan *c, uint8_t key_id, enum rv_cipher suite,
+		   const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint32_t grace_ms)
 {
 	c->p.suite = suite;
 	c->p.key_id = key_id;

@@ -49,7 +49,7 @@ struct rvc_chan {
 	/* the ping interval in use: set by any thread (rvc_chan_set_keepalive),
 	 * read by the loop's timers on every pass */
 	_Atomic uint32_t keepalive_ms;
-	_Atomic bool rekey_due; /* see rvc_chan_rekey_due */
+	_Atomic bool rekey_due;	  /* see rvc_chan_rekey_due */
 	struct chan_path path[2]; /* by enum rvc_chan_transport */
 	enum rvc_chan_transport active;
 	bool prefer_tcp; /* the room prefers TCP: start there, no UDP probes on it */

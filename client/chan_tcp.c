@@ -265,14 +265,14 @@ static void tcp_destroy(struct rvc_transport *tt)
 }
 
 static const struct rvc_transport_ops tcp_ops = {
-	.name = "tcp",
-	.open = tcp_open,
-	.close = tcp_close,
-	.fd = tcp_fd,
-	.send = tcp_send,
-	.send_batch = tcp_send_batch,
-	.on_readable = tcp_on_readable,
-	.destroy = tcp_destroy,
+    .name = "tcp",
+    .open = tcp_open,
+    .close = tcp_close,
+    .fd = tcp_fd,
+    .send = tcp_send,
+    .send_batch = tcp_send_batch,
+    .on_readable = tcp_on_readable,
+    .destroy = tcp_destroy,
 };
 
 int rvc_chan_tcp_create(const struct rvc_chan_params *p, struct rvc_transport **out, char *err,

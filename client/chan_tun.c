@@ -88,8 +88,8 @@ static void batch_add(struct rvc_chan *c, struct rv_dc_session *s, struct rv_pkt
 /* One read from a vnet TUN: a packet (its checksum completed if the kernel
  * left it partial) or a TCP super-packet cut into segments, each into the
  * batch. */
-static void tun_in_vnet(struct rvc_chan *c, struct rv_dc_session *s, struct rv_pkt *pk,
-			unsigned *n, uint32_t len, uint32_t now_s)
+static void tun_in_vnet(struct rvc_chan *c, struct rv_dc_session *s, struct rv_pkt *pk, unsigned *n,
+			uint32_t len, uint32_t now_s)
 {
 	struct virtio_net_hdr vh;
 	uint8_t *ip = c->tun_in + CHAN_VH;

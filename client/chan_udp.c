@@ -135,14 +135,14 @@ static void udp_destroy(struct rvc_transport *t)
 }
 
 static const struct rvc_transport_ops udp_ops = {
-	.name = "udp",
-	.open = udp_open,
-	.close = udp_close,
-	.fd = udp_fd,
-	.send = udp_send,
-	.send_batch = udp_send_batch,
-	.on_readable = udp_on_readable,
-	.destroy = udp_destroy,
+    .name = "udp",
+    .open = udp_open,
+    .close = udp_close,
+    .fd = udp_fd,
+    .send = udp_send,
+    .send_batch = udp_send_batch,
+    .on_readable = udp_on_readable,
+    .destroy = udp_destroy,
 };
 
 int rvc_chan_udp_create(const struct rvc_chan_params *p, struct rvc_transport **out, char *err,

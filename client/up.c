@@ -338,8 +338,8 @@ static void rekey(struct up *u, struct rv_api *a)
 	/* the room key may have been rotated: fetch it again */
 	if (room_key(u, a) != RV_EXIT_OK || bootstrap(u, a, u->peer_id) != RV_EXIT_OK)
 		return; /* the server asks again */
-	if (rvc_chan_rekey_async(g_dc, u->dp.key_id, u->dp.suite, &u->dp.tx, &u->dp.rx, KEY_GRACE_MS) <
-	    0)
+	if (rvc_chan_rekey_async(g_dc, u->dp.key_id, u->dp.suite, &u->dp.tx, &u->dp.rx,
+				 KEY_GRACE_MS) < 0)
 		rv_log(RV_LOG_ERROR, "cannot hand the new key to the data channel");
 	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
 	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
@@ -372,7 +372,7 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 	if (bootstrap(u, a, 0) != RV_EXIT_OK)
 		return;
 	if (rvc_chan_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
-				  &u->dp.rx) < 0)
+				     &u->dp.rx) < 0)
 		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
 	rvc_chan_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
 	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
