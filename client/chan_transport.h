@@ -41,7 +41,7 @@ typedef void (*rvc_rx_fn)(void *arg, struct rv_pkt *p);
 struct rvc_transport;
 
 struct rvc_transport_ops {
-	const char *name; /* "udp", "tcp": the stats JSON's transport */
+	const char *name; /* "udp", "tcp", as rvc_chan_transport_name() */
 	/* Make the transport usable (TCP: connect and handshake within
 	 * @timeout_ms; UDP: always open). Returns 0, or -1 with a message. */
 	int (*open)(struct rvc_transport *t, int timeout_ms, char *err, size_t errlen);
