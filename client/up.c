@@ -16,7 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
-#include "dc.h"
+#include "chan.h"
 #include "inet.h"
 #include "kdf.h"
 #include "keepalive.h"
@@ -38,11 +38,11 @@ struct up {
 	char pid_path[RV_STATE_PATH + 80], json_path[RV_STATE_PATH + 80];
 	char log_path[RV_STATE_PATH + 80];
 	struct rv_tun_config tun;
-	struct rv_dc_params dp;
+	struct rvc_chan_params dp;
 	uint8_t room_key[64];
 	size_t room_key_len;
 	struct rv_keepalive *ka;
-	enum rv_dc_transport start; /* the room's preferred transport */
+	enum rvc_chan_transport start; /* the room's preferred transport */
 	time_t last_bootstrap;
 	time_t last_rekey_try; /* re-key for packet-id exhaustion */
 	/* the room's DNS and managed routes: wanted (Join, ConfigUpdate) and
@@ -54,13 +54,13 @@ struct up {
 
 #define RESOLV_CONF "/etc/resolv.conf"
 
-static struct rv_dc *g_dc;
+static struct rvc_chan *g_dc;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	if (g_dc)
-		rv_dc_stop(g_dc);
+		rvc_chan_stop(g_dc);
 }
 
 static int room_key(struct up *u, struct rv_api *a);
@@ -192,8 +192,8 @@ static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 	/* the server lists the room's preferred transport first */
 	u->dp.start = r->n_endpoints && r->endpoints[0]->transport ==
 					    ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
-			  ? RV_DC_TCP
-			  : RV_DC_UDP;
+			  ? RVC_CHAN_TCP
+			  : RVC_CHAN_UDP;
 	return 0;
 }
 
@@ -268,14 +268,14 @@ static int bootstrap(struct up *u, struct rv_api *a, uint32_t rekey_peer_id)
 	return rc < 0 ? RV_EXIT_ERROR : RV_EXIT_OK;
 }
 
-static void write_status(struct rv_dc *dc, void *arg)
+static void write_status(struct rvc_chan *dc, void *arg)
 {
 	struct up *u = arg;
 	char stats[4096], tmp[RV_STATE_PATH + 96], control[320];
 	struct json_object *o;
 	FILE *f;
 
-	if (rv_dc_stats_json(dc, stats, sizeof(stats)) < 0)
+	if (rvc_chan_stats_json(dc, stats, sizeof(stats)) < 0)
 		return;
 	rv_keepalive_describe(u->ka, control, sizeof(control));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", u->json_path);
@@ -293,7 +293,7 @@ static void write_status(struct rv_dc *dc, void *arg)
 			       json_object_new_int64(rv_keepalive_connects(u->ka)));
 	json_object_object_add(o, "control", json_object_new_string(control));
 	json_object_object_add(o, "preferred_transport",
-			       json_object_new_string(rv_dc_transport_name(u->start)));
+			       json_object_new_string(rvc_chan_transport_name(u->start)));
 	json_object_object_add(o, "stats", json_tokener_parse(stats));
 	rv_json_print(f, o);
 	if (fclose(f) == 0)
@@ -319,7 +319,7 @@ static void on_kick(void *arg, const char *reason)
 	snprintf(g_kick_reason, sizeof(g_kick_reason), "%s", reason);
 	atomic_store(&g_kicked, true);
 	if (g_dc)
-		rv_dc_stop(g_dc);
+		rvc_chan_stop(g_dc);
 }
 
 /* Keepalive thread, once a second: a data channel whose echo probes have
@@ -338,8 +338,8 @@ static void rekey(struct up *u, struct rv_api *a)
 	/* the room key may have been rotated: fetch it again */
 	if (room_key(u, a) != RV_EXIT_OK || bootstrap(u, a, u->peer_id) != RV_EXIT_OK)
 		return; /* the server asks again */
-	if (rv_dc_rekey_async(g_dc, u->dp.key_id, u->dp.suite, &u->dp.tx, &u->dp.rx, KEY_GRACE_MS) <
-	    0)
+	if (rvc_chan_rekey_async(g_dc, u->dp.key_id, u->dp.suite, &u->dp.tx, &u->dp.rx,
+				 KEY_GRACE_MS) < 0)
 		rv_log(RV_LOG_ERROR, "cannot hand the new key to the data channel");
 	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
 	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
@@ -354,16 +354,16 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 		rekey(u, a);
 		return;
 	}
-	if (g_dc && rv_dc_rekey_due(g_dc) && now - u->last_rekey_try >= REKEY_RETRY_S) {
+	if (g_dc && rvc_chan_rekey_due(g_dc) && now - u->last_rekey_try >= REKEY_RETRY_S) {
 		/* the key's packet-ids run out: re-key without waiting for the server */
 		u->last_rekey_try = now;
 		rv_log(RV_LOG_WARN,
 		       "data channel: packet-ids of key-id %u nearly used up: re-keying",
-		       rv_dc_key_id(g_dc));
+		       rvc_chan_key_id(g_dc));
 		rekey(u, a);
 		return;
 	}
-	if (!g_dc || rv_dc_unanswered_ms(g_dc) < DEAD_MS ||
+	if (!g_dc || rvc_chan_unanswered_ms(g_dc) < DEAD_MS ||
 	    now - u->last_bootstrap < REBOOTSTRAP_GAP_S)
 		return;
 	u->last_bootstrap = now;
@@ -371,10 +371,10 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 	       DEAD_MS / 1000);
 	if (bootstrap(u, a, 0) != RV_EXIT_OK)
 		return;
-	if (rv_dc_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
-				  &u->dp.rx) < 0)
+	if (rvc_chan_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
+				     &u->dp.rx) < 0)
 		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
-	rv_dc_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
+	rvc_chan_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
 	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
 	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
 }
@@ -397,7 +397,7 @@ static int on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
 		       rv_nl_strerror(rc));
 		return -1;
 	}
-	if (cu->keepalive_s && rv_dc_set_keepalive(g_dc, cu->keepalive_s * 1000) < 0) {
+	if (cu->keepalive_s && rvc_chan_set_keepalive(g_dc, cu->keepalive_s * 1000) < 0) {
 		rv_log(RV_LOG_ERROR, "cannot use keepalive interval %us", cu->keepalive_s);
 		return -1;
 	}
@@ -424,7 +424,7 @@ static int on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
 static uint32_t rtt_us(void *arg)
 {
 	(void)arg;
-	return g_dc ? rv_dc_rtt_us(g_dc) : 0;
+	return g_dc ? rvc_chan_rtt_us(g_dc) : 0;
 }
 
 static const struct rv_keepalive_ops ka_ops = {
@@ -546,7 +546,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		return RV_EXIT_ERROR;
 	}
 	u->start = u->dp.start;
-	if (rv_dc_create(&u->dp, tun, &g_dc, err, sizeof(err)) < 0) {
+	if (rvc_chan_create(&u->dp, tun, &g_dc, err, sizeof(err)) < 0) {
 		cli_error(u->c, "%s", err);
 		close(tun);
 		return RV_EXIT_ERROR;
@@ -556,12 +556,12 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 	write_pid(u);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	rv_dc_set_tick(g_dc, write_status, u);
+	rvc_chan_set_tick(g_dc, write_status, u);
 	if (rv_keepalive_start(a, u->room, u->peer_id, &ka_ops, u, &u->ka) < 0)
 		rv_log(RV_LOG_WARN,
 		       "cannot start the keepalive stream; the tunnel runs without it");
 	report_up(u, report_fd);
-	if (rv_dc_run(g_dc) < 0)
+	if (rvc_chan_run(g_dc) < 0)
 		rc = RV_EXIT_ERROR;
 	rv_keepalive_stop(u->ka);
 	u->ka = NULL;
@@ -570,7 +570,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 	restore_dns(u); /* the routes go with the device */
 	unlink(u->pid_path);
 	unlink(u->json_path);
-	rv_dc_destroy(g_dc);
+	rvc_chan_destroy(g_dc);
 	g_dc = NULL;
 	close(tun);
 	if (atomic_load(&g_kicked)) {

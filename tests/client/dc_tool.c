@@ -11,27 +11,27 @@
 
 #include <openssl/crypto.h>
 
-#include "dc.h"
+#include "chan.h"
 #include "inet.h"
 #include "static_key.h"
 #include "tls_pin.h"
 #include "tun.h"
 
-static struct rv_dc *g_dc;
+static struct rvc_chan *g_dc;
 static const char *g_status;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	if (g_dc)
-		rv_dc_stop(g_dc);
+		rvc_chan_stop(g_dc);
 }
 
-static void write_status(struct rv_dc *dc, void *arg)
+static void write_status(struct rvc_chan *dc, void *arg)
 {
 	char buf[4096], tmp[512];
 	FILE *f;
-	int n = rv_dc_stats_json(dc, buf, sizeof(buf));
+	int n = rvc_chan_stats_json(dc, buf, sizeof(buf));
 
 	(void)arg;
 	if (!g_status || n < 0)
@@ -58,7 +58,7 @@ static int endpoint(const char *s, struct sockaddr_in *sa)
 	return 0;
 }
 
-static int load_key(const char *path, int dir, struct rv_dc_params *p)
+static int load_key(const char *path, int dir, struct rvc_chan_params *p)
 {
 	struct rv_key_material km;
 	char err[256];
@@ -70,7 +70,7 @@ static int load_key(const char *path, int dir, struct rv_dc_params *p)
 	return 0;
 }
 
-static int parse(int argc, char **argv, struct rv_tun_config *t, struct rv_dc_params *p)
+static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan_params *p)
 {
 	static const struct option opts[] = {
 	    {"tun", 1, 0, 'n'},	     {"addr", 1, 0, 'a'},      {"mtu", 1, 0, 'm'},
@@ -132,7 +132,7 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rv_dc_pa
 			break;
 		case 'S': /* the transport to start on: udp or tcp */
 			bad |= strcmp(optarg, "udp") && strcmp(optarg, "tcp");
-			p->start = strcmp(optarg, "tcp") ? RV_DC_UDP : RV_DC_TCP;
+			p->start = strcmp(optarg, "tcp") ? RVC_CHAN_UDP : RVC_CHAN_TCP;
 			break;
 		default:
 			bad = 1;
@@ -149,7 +149,7 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rv_dc_pa
 int main(int argc, char **argv)
 {
 	struct rv_tun_config t = {.mtu = 1400};
-	struct rv_dc_params p = {.suite = RV_CIPHER_AES_256_GCM};
+	struct rvc_chan_params p = {.suite = RV_CIPHER_AES_256_GCM};
 	char ifname[IFNAMSIZ], err[256];
 	int fd, rc;
 
@@ -158,17 +158,17 @@ int main(int argc, char **argv)
 	fd = rv_tun_setup(&t, ifname, err, sizeof(err));
 	if (fd < 0)
 		return fprintf(stderr, "%s\n", err), 1;
-	if (rv_dc_create(&p, fd, &g_dc, err, sizeof(err)) < 0)
+	if (rvc_chan_create(&p, fd, &g_dc, err, sizeof(err)) < 0)
 		return fprintf(stderr, "%s\n", err), 1;
 	OPENSSL_cleanse(&p, sizeof(p));
-	rv_dc_set_tick(g_dc, write_status, NULL);
+	rvc_chan_set_tick(g_dc, write_status, NULL);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf("ready %s\n", ifname);
 	fflush(stdout);
-	rc = rv_dc_run(g_dc);
+	rc = rvc_chan_run(g_dc);
 	write_status(g_dc, NULL);
-	rv_dc_destroy(g_dc);
+	rvc_chan_destroy(g_dc);
 	close(fd);
 	return rc < 0 ? 1 : 0;
 }
