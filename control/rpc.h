@@ -87,6 +87,11 @@ int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m);
 /* Send the final status after the queued messages; later calls are ignored. */
 void rv_stream_finish(struct rv_stream *s, grpc_status_code status, const char *msg);
 struct rv_rpc_ctx *rv_stream_ctx(struct rv_stream *s);
+/* Keep @s (and its ctx) allocated past on_end, for a handler that answers
+ * later from another thread: take it in on_message, drop it once done with
+ * the stream. Send/finish on a held stream whose call is over return quietly. */
+void rv_stream_hold(struct rv_stream *s);
+void rv_stream_release(struct rv_stream *s);
 
 /* For RV_SCOPE_ROOM_OWNER: pulls the room id/name out of the request. */
 typedef const char *(*rv_room_of_fn)(const ProtobufCMessage *req);

@@ -24,6 +24,7 @@ struct outmsg {
 
 struct call {
 	struct rv_server *srv;
+	struct rv_cq *cq; /* the queue it was requested on: all its batches complete there */
 	grpc_call *call;
 	grpc_call_details details;
 	grpc_metadata_array md_in;
@@ -56,14 +57,21 @@ struct rv_stream {
 	struct call c; /* a stream is a call; rv_stream* == &call */
 };
 
+/* One completion queue and the threads that serve it. */
+struct rv_cq {
+	struct rv_server *srv;
+	grpc_completion_queue *cq;
+	pthread_t *threads;
+	unsigned n_threads;
+};
+
 struct rv_server {
 	struct rv_control *ctl;
 	const struct rv_method *methods;
 	size_t n_methods;
 	grpc_server *server;
-	grpc_completion_queue *cq;
-	pthread_t *threads;
-	unsigned n_threads;
+	struct rv_cq *cqs;
+	unsigned n_cqs, n_threads; /* n_threads: over all queues */
 	int port;
 	atomic_bool stopping;
 	atomic_bool cancelling; /* every call was cancelled: pending work is moot */

@@ -61,6 +61,18 @@ struct rv_rpc_ctx *rv_stream_ctx(struct rv_stream *s)
 	return &s->c.ctx;
 }
 
+void rv_stream_hold(struct rv_stream *s)
+{
+	pthread_mutex_lock(&s->c.mu);
+	s->c.refs++;
+	pthread_mutex_unlock(&s->c.mu);
+}
+
+void rv_stream_release(struct rv_stream *s)
+{
+	rv_server_call_unref(&s->c);
+}
+
 int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m)
 {
 	struct call *c = &s->c;
