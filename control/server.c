@@ -56,6 +56,7 @@ static struct call *call_new(struct rv_cq *q)
 	c->t_write = (struct tag){c, STEP_WRITE};
 	c->t_close = (struct tag){c, STEP_CLOSE};
 	c->t_status = (struct tag){c, STEP_STATUS};
+	c->t_post = (struct tag){c, STEP_POST};
 	c->status_details = grpc_empty_slice();
 	c->ctx.ctl = srv->ctl;
 	c->ctx.method = c->method;

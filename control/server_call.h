@@ -9,7 +9,7 @@
 
 #include "server.h"
 
-enum step { STEP_NEW, STEP_RECV, STEP_SEND, STEP_WRITE, STEP_CLOSE, STEP_STATUS };
+enum step { STEP_NEW, STEP_RECV, STEP_SEND, STEP_WRITE, STEP_CLOSE, STEP_STATUS, STEP_POST };
 
 struct call;
 struct tag {
@@ -38,7 +38,9 @@ struct call {
 	grpc_slice status_details;
 	grpc_metadata md_out[4];
 	grpc_byte_buffer *send_buf;
-	struct tag t_new, t_recv, t_send, t_write, t_close, t_status;
+	struct tag t_new, t_recv, t_send, t_write, t_close, t_status, t_post;
+	void (*post_fn)(void *arg); /* rv_stream_post: one at a time */
+	void *post_arg;
 	/* streams only, under mu */
 	pthread_mutex_t mu;
 	/* held around on_message/on_end: a handler never sees them overlap, and

@@ -73,6 +73,8 @@ struct tunnel {
 	uint8_t key_id;
 	uint8_t server_pub[RV_X25519_LEN];
 	struct rv_key_material km; /* wiped with the tunnel */
+	int rc;			   /* the data plane's answer (answered()) */
+	char err[160];
 };
 
 static void tunnel_free(struct tunnel *t)
@@ -127,12 +129,13 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	return rv_stream_send(t->s, &r.base);
 }
 
-/* The data plane took tunnel @arg's delta (@rc 0) or did not: answer the
- * client, then let go of the stream and the tunnel. Runs once, on the sync
- * thread (or on_message's when the delta was refused at once). */
-static void answered(void *arg, int rc, const char *err)
+/* Answer the client after answered(), then let go of the stream and the
+ * tunnel. On a server thread. */
+static void answer_now(void *arg)
 {
 	struct tunnel *t = arg;
+	int rc = t->rc;
+	const char *err = t->err;
 	struct rv_rpc_ctx *ctx = rv_stream_ctx(t->s);
 	const struct rv_tunnel_keys keys = {.vip = t->member->virtual_ip,
 					    .suite = t->suite,
@@ -163,6 +166,18 @@ static void answered(void *arg, int rc, const char *err)
 	}
 	rv_stream_release(t->s);
 	tunnel_free(t);
+}
+
+/* The data plane took tunnel @arg's delta (@rc 0) or did not. Runs once, on
+ * the sync thread (or on_message's when the delta was refused at once):
+ * the answer itself goes to a server thread, the sync thread stays free. */
+static void answered(void *arg, int rc, const char *err)
+{
+	struct tunnel *t = arg;
+
+	t->rc = rc;
+	snprintf(t->err, sizeof(t->err), "%s", err);
+	rv_stream_post(t->s, answer_now, t);
 }
 
 /* Keys, then the delta to the data plane; answered() answers. Returns OK
