@@ -41,6 +41,11 @@ struct delta {
 	enum rv_cipher suite;
 	struct rv_key_material km;
 	struct waiter *w;
+	rv_dp_sync_done_fn done; /* or a callback, run with no lock held */
+	void *arg;
+	uint64_t deadline; /* callbacks: not sent after this, failed instead */
+	int rc;
+	char err[160];
 	struct delta *next;
 };
 
@@ -84,10 +89,17 @@ static void waiter_put(struct waiter *w) /* q.mu held */
 	}
 }
 
-static void finish(struct delta *d, int rc, const char *err) /* q.mu held */
+/* Settles @d (q.mu held). A delta with a callback is returned instead of
+ * freed: the caller runs it with run_done() once it let go of q.mu. */
+static struct delta *finish(struct delta *d, int rc, const char *err)
 {
 	if (rc < 0)
 		q.failed++;
+	if (d->done) {
+		d->rc = rc;
+		snprintf(d->err, sizeof(d->err), "%s", err);
+		return d;
+	}
 	if (d->w) {
 		d->w->rc = rc;
 		snprintf(d->w->err, sizeof(d->w->err), "%s", err);
@@ -96,6 +108,19 @@ static void finish(struct delta *d, int rc, const char *err) /* q.mu held */
 	}
 	OPENSSL_cleanse(&d->km, sizeof(d->km));
 	free(d);
+	return NULL;
+}
+
+/* The callbacks of the settled deltas on list @d (no lock held). */
+static void run_done(struct delta *d)
+{
+	while (d) {
+		struct delta *next = d->next;
+		d->done(d->arg, d->rc, d->err);
+		OPENSSL_cleanse(&d->km, sizeof(d->km));
+		free(d);
+		d = next;
+	}
 }
 
 /* Queue @d (taken over); with @wait, wait for it (no lock held by the
@@ -103,12 +128,15 @@ static void finish(struct delta *d, int rc, const char *err) /* q.mu held */
 static int enqueue(struct delta *d, bool wait, char *err, size_t errlen)
 {
 	struct waiter *w = NULL;
+	struct delta *late = NULL;
 	int rc = 0;
 
 	if (!d) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (d->done)
+		d->deadline = rv_control_now_mono() + WAIT_NS;
 	if (wait && (w = calloc(1, sizeof(*w)))) {
 		pthread_cond_init(&w->cv, NULL);
 		w->refs = 2;
@@ -124,8 +152,10 @@ static int enqueue(struct delta *d, bool wait, char *err, size_t errlen)
 		rv_log(RV_LOG_WARN, "data-plane delta for peer-id %u dropped: %s", d->peer_id, why);
 		snprintf(err, errlen, "%s", why);
 		q.dropped++;
-		finish(d, -1, why);
+		if ((late = finish(d, -1, why)))
+			late->next = NULL;
 		q.failed--; /* counted as dropped */
+		rc = -1;
 	} else {
 		d->next = NULL;
 		*q.tail = d;
@@ -145,6 +175,7 @@ static int enqueue(struct delta *d, bool wait, char *err, size_t errlen)
 		waiter_put(w);
 	}
 	pthread_mutex_unlock(&q.mu);
+	run_done(late);
 	return rc;
 }
 
@@ -158,28 +189,40 @@ static struct delta *delta(enum kind k, uint32_t peer_id)
 	return d;
 }
 
-int rv_dp_sync_session_wait(struct rv_control *ctl, uint32_t old, uint32_t peer_id, char *err,
-			    size_t errlen)
+void rv_dp_sync_session_async(struct rv_control *ctl, uint32_t old, uint32_t peer_id,
+			      rv_dp_sync_done_fn done, void *arg)
 {
 	char ignored[256];
+	struct delta *d = delta(D_UPSERT, peer_id);
 	(void)ctl;
 	if (old) /* the member's previous tunnel, if the data plane has it */
 		enqueue(delta(D_DELETE, old), false, ignored, sizeof(ignored));
-	return enqueue(delta(D_UPSERT, peer_id), true, err, errlen);
+	if (!d) {
+		done(arg, -1, "out of memory");
+		return;
+	}
+	d->done = done;
+	d->arg = arg;
+	enqueue(d, false, ignored, sizeof(ignored));
 }
 
-int rv_dp_sync_key_wait(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
-			enum rv_cipher suite, const struct rv_key_material *km, char *err,
-			size_t errlen)
+void rv_dp_sync_key_async(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
+			  enum rv_cipher suite, const struct rv_key_material *km,
+			  rv_dp_sync_done_fn done, void *arg)
 {
+	char ignored[256];
 	struct delta *d = delta(D_KEY, peer_id);
 	(void)ctl;
-	if (d) {
-		d->key_id = key_id;
-		d->suite = suite;
-		memcpy(&d->km, km, sizeof(d->km));
+	if (!d) {
+		done(arg, -1, "out of memory");
+		return;
 	}
-	return enqueue(d, true, err, errlen);
+	d->key_id = key_id;
+	d->suite = suite;
+	memcpy(&d->km, km, sizeof(d->km));
+	d->done = done;
+	d->arg = arg;
+	enqueue(d, false, ignored, sizeof(ignored));
 }
 
 void rv_dp_sync_delete(struct rv_control *ctl, uint32_t peer_id)
@@ -351,15 +394,19 @@ static int build(struct msgs *m, const struct delta *d)
 	return rc;
 }
 
-/* One exchange for @n deltas. */
+/* One exchange for @n deltas. A delta whose caller's bound passed while
+ * it was queued is not sent: it fails. */
 static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rqp, bool *ok)
 {
 	size_t nr = 0;
 	char err[256] = "";
+	struct delta *later = NULL, **later_tail = &later;
+	uint64_t now = rv_control_now_mono();
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		if (build(&m[i], ds[i]) < 0)
+		bool expired = ds[i]->deadline && now > ds[i]->deadline;
+		if (expired || build(&m[i], ds[i]) < 0)
 			m[i].n_rq = 0;
 		for (unsigned j = 0; j < m[i].n_rq; j++)
 			rqp[nr++] = &m[i].rq[j];
@@ -372,17 +419,27 @@ static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rq
 	nr = 0;
 	for (size_t i = 0; i < n; i++) {
 		int r = rc;
-		if (m[i].n_rq == 0 && ds[i]->kind == D_UPSERT) {
+		const char *why = err;
+		if (m[i].n_rq == 0 && ds[i]->deadline && now > ds[i]->deadline) {
 			r = -1;
-			snprintf(err, sizeof(err), "the tunnel ended before the data plane had it");
+			why = "the data plane did not answer within 5 s";
+		} else if (m[i].n_rq == 0 && ds[i]->kind == D_UPSERT) {
+			r = -1;
+			why = "the tunnel ended before the data plane had it";
 		}
 		for (unsigned j = 0; j < m[i].n_rq; j++, nr++)
 			if (rc == 0 && !ok[nr])
 				r = -1;
-		finish(ds[i], r, err);
+		struct delta *d = finish(ds[i], r, why);
+		if (d) {
+			d->next = NULL;
+			*later_tail = d;
+			later_tail = &d->next;
+		}
 		msgs_done(&m[i]);
 	}
 	pthread_mutex_unlock(&q.mu);
+	run_done(later);
 }
 
 /* ---- Re-push ------------------------------------------------------------ */
@@ -567,14 +624,19 @@ static void *sync_main(void *arg)
 		}
 		pthread_mutex_lock(&q.mu);
 	}
+	struct delta *later = NULL;
 	while (q.head) { /* shutdown: nobody is served any more */
 		struct delta *d = q.head;
 		q.head = d->next;
-		finish(d, -1, "shutting down");
+		if ((d = finish(d, -1, "the control plane is shutting down"))) {
+			d->next = later;
+			later = d;
+		}
 	}
 	q.tail = &q.head;
 	q.n = 0;
 	pthread_mutex_unlock(&q.mu);
+	run_done(later);
 	free(m), free(rqp), free(ok);
 	return NULL;
 }

@@ -8,7 +8,7 @@
  * upserted, and every re-pushed tunnel's stream is asked to re-key. The
  * first read after start adopts the sessions a data plane runs from before
  * a control-plane restart. The queue is bounded (cfg.dp_sync_backlog): a
- * delta beyond it is dropped and counted (a waiting caller gets an error);
+ * delta beyond it is dropped and counted (its caller gets an error);
  * a slow or absent data plane never blocks a caller beyond its own wait. */
 #ifndef RV_DP_SYNC_H
 #define RV_DP_SYNC_H
@@ -23,15 +23,21 @@
 void rv_dp_sync_start(struct rv_control *ctl);
 void rv_dp_sync_stop(void);
 
+/* How a caller learns its delta's fate: @rc 0 once the data plane
+ * acknowledged it, -1 with @err when it failed, was dropped (backlog full,
+ * no thread, shutting down) or was still queued 5 s after it was queued
+ * (then it is not sent). Runs exactly once, with no lock held, on the sync
+ * thread (on the caller's own thread when the delta is refused at once).
+ * Nobody waits: the caller answers its client from @done. */
+typedef void (*rv_dp_sync_done_fn)(void *arg, int rc, const char *err);
 /* Delete @old (if not 0), then upsert tunnel @peer_id with its room and the
- * key material the registry holds for it, and wait (no lock held) at most
- * 5 s for the data plane's answer. 0, or -1 with a message. */
-int rv_dp_sync_session_wait(struct rv_control *ctl, uint32_t old, uint32_t peer_id, char *err,
-			    size_t errlen);
-/* InstallKey (a re-key: the next key beside the current one), waited for. */
-int rv_dp_sync_key_wait(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
-			enum rv_cipher suite, const struct rv_key_material *km, char *err,
-			size_t errlen);
+ * key material the registry holds for it. */
+void rv_dp_sync_session_async(struct rv_control *ctl, uint32_t old, uint32_t peer_id,
+			      rv_dp_sync_done_fn done, void *arg);
+/* InstallKey (a re-key: the next key beside the current one); @km copied. */
+void rv_dp_sync_key_async(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
+			  enum rv_cipher suite, const struct rv_key_material *km,
+			  rv_dp_sync_done_fn done, void *arg);
 /* DeleteSession, not waited for / waited for. */
 void rv_dp_sync_delete(struct rv_control *ctl, uint32_t peer_id);
 int rv_dp_sync_delete_wait(struct rv_control *ctl, uint32_t peer_id, char *err, size_t errlen);

@@ -87,6 +87,16 @@ int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m);
 /* Send the final status after the queued messages; later calls are ignored. */
 void rv_stream_finish(struct rv_stream *s, grpc_status_code status, const char *msg);
 struct rv_rpc_ctx *rv_stream_ctx(struct rv_stream *s);
+/* Keep @s (and its ctx) allocated past on_end, for a handler that answers
+ * later from another thread: take it in on_message, drop it once done with
+ * the stream. Send/finish on a held stream whose call is over return quietly. */
+void rv_stream_hold(struct rv_stream *s);
+void rv_stream_release(struct rv_stream *s);
+/* Run @fn(@arg) soon on one of the server's threads (the stream's queue),
+ * for work finished on another thread that answers on @s: sending there
+ * keeps gRPC's write work off that thread. @s must be held or in
+ * on_message; one post per stream at a time. */
+void rv_stream_post(struct rv_stream *s, void (*fn)(void *arg), void *arg);
 
 /* For RV_SCOPE_ROOM_OWNER: pulls the room id/name out of the request. */
 typedef const char *(*rv_room_of_fn)(const ProtobufCMessage *req);

@@ -1,4 +1,6 @@
-/* gRPC server: completion-queue threads and a state machine per call.
+/* gRPC server: completion queues (cfg.cq_count), each with its share of the
+ * cfg.cq_threads threads and of the request slots, and a state machine per
+ * call; a call lives on the queue whose slot it took.
  *
  * Every call is a struct call. Its grpc batches carry a struct tag naming the
  * call and the step, so any CQ thread can advance any call:
@@ -34,14 +36,16 @@
 
 /* ---- call lifetime ------------------------------------------------------ */
 
-static int request_one(struct rv_server *srv);
+static int request_one(struct rv_cq *q);
 
-static struct call *call_new(struct rv_server *srv)
+static struct call *call_new(struct rv_cq *q)
 {
+	struct rv_server *srv = q->srv;
 	struct call *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->srv = srv;
+	c->cq = q;
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->md_in);
 	pthread_mutex_init(&c->mu, NULL);
@@ -52,6 +56,7 @@ static struct call *call_new(struct rv_server *srv)
 	c->t_write = (struct tag){c, STEP_WRITE};
 	c->t_close = (struct tag){c, STEP_CLOSE};
 	c->t_status = (struct tag){c, STEP_STATUS};
+	c->t_post = (struct tag){c, STEP_POST};
 	c->status_details = grpc_empty_slice();
 	c->ctx.ctl = srv->ctl;
 	c->ctx.method = c->method;
@@ -252,7 +257,7 @@ static void handle_event(struct rv_server *srv, struct tag *t, bool ok)
 			return;
 		}
 		if (!atomic_load(&srv->stopping))
-			request_one(srv);
+			request_one(c->cq); /* the slot refilled on the same queue */
 		call_started(c);
 		return;
 	}
@@ -268,11 +273,12 @@ static void handle_event(struct rv_server *srv, struct tag *t, bool ok)
 
 static void *cq_thread(void *arg)
 {
-	struct rv_server *srv = arg;
+	struct rv_cq *q = arg;
+	struct rv_server *srv = q->srv;
 
 	for (;;) {
 		grpc_event ev =
-		    grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		    grpc_completion_queue_next(q->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type == GRPC_OP_COMPLETE)
@@ -281,13 +287,15 @@ static void *cq_thread(void *arg)
 	return NULL;
 }
 
-static int request_one(struct rv_server *srv)
+/* A slot for one new call on queue @q: the call's events all complete on
+ * @q, so calls spread over the queues as their slots are taken. */
+static int request_one(struct rv_cq *q)
 {
-	struct call *c = call_new(srv);
+	struct call *c = call_new(q);
 	if (!c)
 		return -1;
-	grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md_in,
-						     srv->cq, srv->cq, &c->t_new);
+	grpc_call_error e = grpc_server_request_call(q->srv->server, &c->call, &c->details,
+						     &c->md_in, q->cq, q->cq, &c->t_new);
 	if (e != GRPC_CALL_OK) {
 		rv_log(RV_LOG_ERROR, "grpc: request_call: %s", grpc_call_error_to_string(e));
 		call_free(c);
@@ -354,6 +362,42 @@ static grpc_server *create_server(const struct rv_control_config *cfg)
 	return grpc_server_create(&ca, NULL);
 }
 
+/* cfg.cq_count queues (at most one per thread), registered with the server. */
+static int create_cqs(struct rv_server *srv, const struct rv_control_config *cfg)
+{
+	unsigned n = cfg->cq_count ? cfg->cq_count : 1;
+
+	if (n > cfg->cq_threads)
+		n = cfg->cq_threads ? cfg->cq_threads : 1;
+	if (!(srv->cqs = calloc(n, sizeof(*srv->cqs))))
+		return -1;
+	for (unsigned k = 0; k < n; k++) {
+		srv->cqs[k].srv = srv;
+		srv->cqs[k].cq = grpc_completion_queue_create_for_next(NULL);
+		grpc_server_register_completion_queue(srv->server, srv->cqs[k].cq, NULL);
+		srv->n_cqs++;
+	}
+	return 0;
+}
+
+/* @total threads split over the queues (the first ones get the remainder). */
+static int start_threads(struct rv_server *srv, unsigned total)
+{
+	for (unsigned k = 0; k < srv->n_cqs; k++) {
+		struct rv_cq *q = &srv->cqs[k];
+		unsigned want = total / srv->n_cqs + (k < total % srv->n_cqs);
+		if (!(q->threads = calloc(want, sizeof(pthread_t))))
+			return -1;
+		for (unsigned i = 0; i < want; i++) {
+			if (pthread_create(&q->threads[i], NULL, cq_thread, q) != 0)
+				return -1;
+			q->n_threads++;
+			srv->n_threads++;
+		}
+	}
+	return 0;
+}
+
 int rv_server_start(struct rv_control *ctl, const struct rv_method *methods, size_t n_methods,
 		    char *err, size_t errlen)
 {
@@ -370,8 +414,10 @@ int rv_server_start(struct rv_control *ctl, const struct rv_method *methods, siz
 	pthread_cond_init(&srv->cv, NULL);
 	grpc_init();
 	srv->server = create_server(&ctl->cfg);
-	srv->cq = grpc_completion_queue_create_for_next(NULL);
-	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+	if (create_cqs(srv, &ctl->cfg) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto err_server;
+	}
 	if (bind_tls(srv, err, errlen) != 0)
 		goto err_server;
 	grpc_server_start(srv->server);
@@ -379,18 +425,14 @@ int rv_server_start(struct rv_control *ctl, const struct rv_method *methods, siz
 		snprintf(err, errlen, "cannot find the listening socket of port %d", srv->port);
 		goto err_started;
 	}
-	for (unsigned i = 0; i < ctl->cfg.request_slots; i++)
-		if (request_one(srv) != 0) {
-			snprintf(err, errlen, "cannot post request slots");
-			goto err_started;
-		}
-	srv->threads = calloc(ctl->cfg.cq_threads, sizeof(pthread_t));
-	for (unsigned i = 0; srv->threads && i < ctl->cfg.cq_threads; i++) {
-		if (pthread_create(&srv->threads[i], NULL, cq_thread, srv) != 0)
-			break;
-		srv->n_threads++;
-	}
-	if (srv->n_threads != ctl->cfg.cq_threads) {
+	unsigned slots = (ctl->cfg.request_slots + srv->n_cqs - 1) / srv->n_cqs;
+	for (unsigned k = 0; k < srv->n_cqs; k++)
+		for (unsigned i = 0; i < slots; i++)
+			if (request_one(&srv->cqs[k]) != 0) {
+				snprintf(err, errlen, "cannot post request slots");
+				goto err_started;
+			}
+	if (start_threads(srv, ctl->cfg.cq_threads) != 0) {
 		snprintf(err, errlen, "cannot start completion-queue threads");
 		goto err_started;
 	}
@@ -402,13 +444,19 @@ err_started:
 	rv_server_stop(srv, 0);
 	return -1;
 err_server:
-	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
-	grpc_completion_queue_shutdown(srv->cq);
-	while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
-		;
+	if (srv->n_cqs)
+		grpc_server_shutdown_and_notify(srv->server, srv->cqs[0].cq, &srv->t_shutdown);
+	for (unsigned k = 0; k < srv->n_cqs; k++) {
+		grpc_completion_queue_shutdown(srv->cqs[k].cq);
+		while (grpc_completion_queue_next(srv->cqs[k].cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+						  NULL)
+			   .type != GRPC_QUEUE_SHUTDOWN)
+			;
+	}
 	grpc_server_destroy(srv->server);
-	grpc_completion_queue_destroy(srv->cq);
+	for (unsigned k = 0; k < srv->n_cqs; k++)
+		grpc_completion_queue_destroy(srv->cqs[k].cq);
+	free(srv->cqs);
 	free(srv);
 	grpc_shutdown();
 	return -1;
@@ -444,7 +492,7 @@ void rv_server_stop(struct rv_server *srv, unsigned grace_ms)
 		return;
 	atomic_store(&srv->stopping, true);
 	rv_listener_unwatch();
-	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
+	grpc_server_shutdown_and_notify(srv->server, srv->cqs[0].cq, &srv->t_shutdown);
 	/* Streams never end by themselves: finish them now. A stream stays in
 	 * the list (and alive) until its close event, which takes srv->mu. */
 	pthread_mutex_lock(&srv->mu);
@@ -471,14 +519,21 @@ void rv_server_stop(struct rv_server *srv, unsigned grace_ms)
 	if (!srv->n_threads) {
 		grpc_server_cancel_all_calls(srv->server);
 	}
-	grpc_completion_queue_shutdown(srv->cq);
-	for (unsigned i = 0; i < srv->n_threads; i++)
-		pthread_join(srv->threads[i], NULL);
-	if (!srv->n_threads) /* no thread ran: drain here */
-		cq_thread(srv);
+	for (unsigned k = 0; k < srv->n_cqs; k++)
+		grpc_completion_queue_shutdown(srv->cqs[k].cq);
+	for (unsigned k = 0; k < srv->n_cqs; k++) {
+		struct rv_cq *q = &srv->cqs[k];
+		for (unsigned i = 0; i < q->n_threads; i++)
+			pthread_join(q->threads[i], NULL);
+		if (!q->n_threads) /* no thread ran: drain here */
+			cq_thread(q);
+	}
 	grpc_server_destroy(srv->server);
-	grpc_completion_queue_destroy(srv->cq);
-	free(srv->threads);
+	for (unsigned k = 0; k < srv->n_cqs; k++) {
+		grpc_completion_queue_destroy(srv->cqs[k].cq);
+		free(srv->cqs[k].threads);
+	}
+	free(srv->cqs);
 	srv->ctl->server = NULL;
 	pthread_mutex_destroy(&srv->mu);
 	pthread_cond_destroy(&srv->cv);

@@ -1,5 +1,5 @@
-/* The gRPC server on the grpc core C API: one completion queue served by
- * cfg.cq_threads threads, every method accepted through the generic
+/* The gRPC server on the grpc core C API: cfg.cq_count completion queues
+ * sharing cfg.cq_threads threads, every method accepted through the generic
  * grpc_server_request_call and dispatched by path through the method table
  * (methods.c); the scope check (scope.c) runs before any handler. */
 #ifndef RV_SERVER_H

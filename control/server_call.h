@@ -9,7 +9,7 @@
 
 #include "server.h"
 
-enum step { STEP_NEW, STEP_RECV, STEP_SEND, STEP_WRITE, STEP_CLOSE, STEP_STATUS };
+enum step { STEP_NEW, STEP_RECV, STEP_SEND, STEP_WRITE, STEP_CLOSE, STEP_STATUS, STEP_POST };
 
 struct call;
 struct tag {
@@ -24,6 +24,7 @@ struct outmsg {
 
 struct call {
 	struct rv_server *srv;
+	struct rv_cq *cq; /* the queue it was requested on: all its batches complete there */
 	grpc_call *call;
 	grpc_call_details details;
 	grpc_metadata_array md_in;
@@ -37,7 +38,9 @@ struct call {
 	grpc_slice status_details;
 	grpc_metadata md_out[4];
 	grpc_byte_buffer *send_buf;
-	struct tag t_new, t_recv, t_send, t_write, t_close, t_status;
+	struct tag t_new, t_recv, t_send, t_write, t_close, t_status, t_post;
+	void (*post_fn)(void *arg); /* rv_stream_post: one at a time */
+	void *post_arg;
 	/* streams only, under mu */
 	pthread_mutex_t mu;
 	/* held around on_message/on_end: a handler never sees them overlap, and
@@ -56,14 +59,21 @@ struct rv_stream {
 	struct call c; /* a stream is a call; rv_stream* == &call */
 };
 
+/* One completion queue and the threads that serve it. */
+struct rv_cq {
+	struct rv_server *srv;
+	grpc_completion_queue *cq;
+	pthread_t *threads;
+	unsigned n_threads;
+};
+
 struct rv_server {
 	struct rv_control *ctl;
 	const struct rv_method *methods;
 	size_t n_methods;
 	grpc_server *server;
-	grpc_completion_queue *cq;
-	pthread_t *threads;
-	unsigned n_threads;
+	struct rv_cq *cqs;
+	unsigned n_cqs, n_threads; /* n_threads: over all queues */
 	int port;
 	atomic_bool stopping;
 	atomic_bool cancelling; /* every call was cancelled: pending work is moot */

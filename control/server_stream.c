@@ -61,6 +61,31 @@ struct rv_rpc_ctx *rv_stream_ctx(struct rv_stream *s)
 	return &s->c.ctx;
 }
 
+void rv_stream_hold(struct rv_stream *s)
+{
+	pthread_mutex_lock(&s->c.mu);
+	s->c.refs++;
+	pthread_mutex_unlock(&s->c.mu);
+}
+
+void rv_stream_release(struct rv_stream *s)
+{
+	rv_server_call_unref(&s->c);
+}
+
+/* An empty batch completes at once on the call's queue: @fn runs there. */
+void rv_stream_post(struct rv_stream *s, void (*fn)(void *arg), void *arg)
+{
+	struct call *c = &s->c;
+
+	pthread_mutex_lock(&c->mu);
+	c->post_fn = fn;
+	c->post_arg = arg;
+	c->refs++;
+	rv_server_start_batch(c, NULL, 0, &c->t_post);
+	pthread_mutex_unlock(&c->mu);
+}
+
 int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m)
 {
 	struct call *c = &s->c;
@@ -235,6 +260,9 @@ void rv_server_stream_event(struct call *c, enum step step, bool ok)
 		break;
 	case STEP_CLOSE:
 		stream_closed(c);
+		break;
+	case STEP_POST:
+		c->post_fn(c->post_arg);
 		break;
 	default:
 		break;

@@ -60,14 +60,32 @@ static int load_member(struct rv_store *s, uint64_t room, uint64_t dev,
 	return *out ? 0 : -1;
 }
 
+/* One Bootstrap from its checks to its answer. Once the delta is queued it
+ * belongs to the data-plane sync thread's callback (answered()), which
+ * answers and frees it: no thread waits for the data plane. */
 struct tunnel {
-	const Roomvpn__V1__RoomRecord *room;
-	const Roomvpn__V1__MemberRecord *member;
+	Roomvpn__V1__RoomRecord *room;	   /* owned */
+	Roomvpn__V1__MemberRecord *member; /* owned */
+	struct rv_stream *s;		   /* held while the answer is pending */
 	enum rv_cipher suite;
-	uint32_t peer_id, old_peer_id;
+	Roomvpn__V1__Transport want;
+	uint32_t peer_id, old_peer_id, rekey_peer_id;
 	uint8_t key_id;
-	struct rv_key_material km;
+	uint8_t server_pub[RV_X25519_LEN];
+	struct rv_key_material km; /* wiped with the tunnel */
+	int rc;			   /* the data plane's answer (answered()) */
+	char err[160];
 };
+
+static void tunnel_free(struct tunnel *t)
+{
+	if (t->member)
+		roomvpn__v1__member_record__free_unpacked(t->member, NULL);
+	if (t->room)
+		roomvpn__v1__room_record__free_unpacked(t->room, NULL);
+	OPENSSL_cleanse(t, sizeof(*t));
+	free(t);
+}
 
 static void ip_str(uint32_t a, char *out, size_t len)
 {
@@ -75,9 +93,10 @@ static void ip_str(uint32_t a, char *out, size_t len)
 }
 
 /* Build and send the answer. */
-static int answer(struct rv_control *ctl, struct rv_stream *s, const struct tunnel *t,
-		  const uint8_t server_pub[RV_X25519_LEN], Roomvpn__V1__Transport want)
+static int answer(struct rv_control *ctl, const struct tunnel *t)
 {
+	const uint8_t *server_pub = t->server_pub;
+	Roomvpn__V1__Transport want = t->want;
 	Roomvpn__V1__BootstrapResponse r = ROOMVPN__V1__BOOTSTRAP_RESPONSE__INIT;
 	Roomvpn__V1__Endpoint ep[2] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT};
 	Roomvpn__V1__Endpoint *eps[2] = {&ep[0], &ep[1]};
@@ -107,10 +126,66 @@ static int answer(struct rv_control *ctl, struct rv_stream *s, const struct tunn
 	r.mtu = t->room->mtu;
 	r.subnet = subnet;
 	r.server_ip = srv;
-	return rv_stream_send(s, &r.base);
+	return rv_stream_send(t->s, &r.base);
 }
 
-/* Keys, data plane, answer: everything after the checks. */
+/* Answer the client after answered(), then let go of the stream and the
+ * tunnel. On a server thread. */
+static void answer_now(void *arg)
+{
+	struct tunnel *t = arg;
+	int rc = t->rc;
+	const char *err = t->err;
+	struct rv_rpc_ctx *ctx = rv_stream_ctx(t->s);
+	const struct rv_tunnel_keys keys = {.vip = t->member->virtual_ip,
+					    .suite = t->suite,
+					    .key_id = t->key_id,
+					    .km = &t->km};
+	char msg[256];
+
+	if (rc < 0) {
+		if (!t->rekey_peer_id)
+			rv_tunnels_clear_key(t->peer_id);
+		rv_log(RV_LOG_WARN, "tunnel bootstrap for %s in room %s: %s", ctx->who.username,
+		       t->room->name, err);
+		snprintf(msg, sizeof(msg), "%s", err);
+		rv_stream_finish(t->s, GRPC_STATUS_UNAVAILABLE, msg);
+	} else if (answer(ctx->ctl, t) < 0) {
+		rv_stream_finish(t->s, GRPC_STATUS_CANCELLED, "");
+	} else {
+		if (t->rekey_peer_id) {
+			rv_tunnels_set_key(t->peer_id, &keys); /* the data plane took it */
+			rv_tunnels_rekey_done(t->peer_id, t->key_id);
+		}
+		char replaced[40] = "";
+		if (!t->rekey_peer_id && t->old_peer_id)
+			snprintf(replaced, sizeof(replaced), " (replaces peer-id %u)",
+				 t->old_peer_id);
+		rv_log(RV_LOG_INFO,
+		       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u%s, key-id %u, %s",
+		       t->rekey_peer_id ? "re-keyed" : "up", ctx->who.username,
+		       t->member->device_id, t->room->name, t->peer_id, replaced, t->key_id,
+		       rv_cipher_name(t->suite));
+		rv_stream_finish(t->s, GRPC_STATUS_OK, "");
+	}
+	rv_stream_release(t->s);
+	tunnel_free(t);
+}
+
+/* The data plane took tunnel @arg's delta (@rc 0) or did not. Runs once, on
+ * the sync thread (or on_message's when the delta was refused at once):
+ * the answer itself goes to a server thread, the sync thread stays free. */
+static void answered(void *arg, int rc, const char *err)
+{
+	struct tunnel *t = arg;
+
+	t->rc = rc;
+	snprintf(t->err, sizeof(t->err), "%s", err);
+	rv_stream_post(t->s, answer_now, t);
+}
+
+/* Keys, then the delta to the data plane; answered() answers. Returns OK
+ * once @t belongs to the callback, else an error (@t still the caller's). */
 static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, struct tunnel *t,
 				  const Roomvpn__V1__BootstrapRequest *r, char *msg, size_t msglen)
 {
@@ -134,6 +209,9 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		st = fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key derivation failed");
 		goto out;
 	}
+	memcpy(t->server_pub, kp.pub, sizeof(t->server_pub));
+	t->want = r->transport;
+	t->rekey_peer_id = r->rekey_peer_id;
 	if (r->rekey_peer_id) {
 		t->peer_id = r->rekey_peer_id; /* the caller's own (rv_tunnels_rekey_begin) */
 	} else {
@@ -143,38 +221,17 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 			goto out;
 		rv_tunnels_set_key(t->peer_id, &keys); /* what dp_sync pushes (and re-pushes) */
 	}
-	/* answered only once the data plane has it: wait (no lock held, at
-	 * most 5 s) for our own delta */
-	if ((r->rekey_peer_id ? rv_dp_sync_key_wait(ctx->ctl, t->peer_id, t->key_id, t->suite,
-						     &t->km, msg, msglen)
-			      : rv_dp_sync_session_wait(ctx->ctl, t->old_peer_id, t->peer_id, msg,
-							msglen)) < 0) {
-		if (!r->rekey_peer_id)
-			rv_tunnels_clear_key(t->peer_id);
-		rv_log(RV_LOG_WARN, "tunnel bootstrap for %s in room %s: %s", ctx->who.username,
-		       t->room->name, msg);
-		st = GRPC_STATUS_UNAVAILABLE;
-		goto out;
-	}
-	if (answer(ctx->ctl, s, t, kp.pub, r->transport) < 0) {
-		st = GRPC_STATUS_CANCELLED;
-		goto out;
-	}
-	if (r->rekey_peer_id) {
-		rv_tunnels_set_key(t->peer_id, &keys); /* the data plane took it */
-		rv_tunnels_rekey_done(t->peer_id, t->key_id);
-	}
-	char replaced[40] = "";
-	if (!r->rekey_peer_id && t->old_peer_id)
-		snprintf(replaced, sizeof(replaced), " (replaces peer-id %u)", t->old_peer_id);
-	rv_log(RV_LOG_INFO,
-	       "tunnel %s: %s (device %" PRIu64 ") in room %s, peer-id %u%s, key-id %u, %s",
-	       r->rekey_peer_id ? "re-keyed" : "up", ctx->who.username, t->member->device_id,
-	       t->room->name, t->peer_id, replaced, t->key_id, rv_cipher_name(t->suite));
-	rv_stream_finish(s, GRPC_STATUS_OK, "");
+	/* answered only once the data plane has it: answered() runs when it
+	 * acknowledged our delta (or failed, or 5 s passed in the queue) */
+	t->s = s;
+	rv_stream_hold(s);
+	if (r->rekey_peer_id)
+		rv_dp_sync_key_async(ctx->ctl, t->peer_id, t->key_id, t->suite, &t->km, answered,
+				     t);
+	else
+		rv_dp_sync_session_async(ctx->ctl, t->old_peer_id, t->peer_id, answered, t);
 out:
 	OPENSSL_cleanse(shared, sizeof(shared));
-	OPENSSL_cleanse(&t->km, sizeof(t->km));
 	rv_x25519_wipe(&kp);
 	return st;
 }
@@ -185,7 +242,9 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	const Roomvpn__V1__BootstrapRequest *r = (const void *)req;
 	Roomvpn__V1__RoomRecord *room = NULL;
 	Roomvpn__V1__MemberRecord *member = NULL;
-	struct tunnel t = {.key_id = 0};
+	struct tunnel *t;
+	enum rv_cipher suite;
+	uint8_t key_id = 0;
 	grpc_status_code st;
 	int rc;
 
@@ -196,7 +255,7 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	if (r->client_public.len != RV_X25519_LEN)
 		return fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
 			    "client_public must be a 32-byte X25519 public key");
-	if (pick_cipher(r, &t.suite) < 0)
+	if (pick_cipher(r, &suite) < 0)
 		return fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
 			    "no common cipher: the server offers AES-256-GCM, CHACHA20-POLY1305, "
 			    "AES-256-CBC");
@@ -213,10 +272,8 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 			  rc < 0 ? "" : r->room);
 		goto out;
 	}
-	t.room = room;
-	t.member = member;
 	if (r->rekey_peer_id &&
-	    rv_tunnels_rekey_begin(ctx->who.device_id, room->id, r->rekey_peer_id, &t.key_id) <
+	    rv_tunnels_rekey_begin(ctx->who.device_id, room->id, r->rekey_peer_id, &key_id) <
 		0) {
 		rv_log(RV_LOG_WARN,
 		       "re-key refused: %s (device %" PRIu64 ") named peer-id %u, not its "
@@ -228,7 +285,16 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 			  r->room);
 		goto out;
 	}
-	st = bootstrap(ctx, s, &t, r, msg, msglen);
+	if (!(t = calloc(1, sizeof(*t)))) {
+		st = fail(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s", "out of memory");
+		goto out;
+	}
+	*t = (struct tunnel){.room = room, .member = member, .suite = suite, .key_id = key_id};
+	st = bootstrap(ctx, s, t, r, msg, msglen);
+	if (st == GRPC_STATUS_OK)
+		return st; /* answered() owns t, room and member */
+	t->room = NULL, t->member = NULL;
+	tunnel_free(t);
 out:
 	if (member)
 		roomvpn__v1__member_record__free_unpacked(member, NULL);

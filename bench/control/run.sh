@@ -7,7 +7,8 @@
 #
 #   bench/control/run.sh [--build DIR] [--sizes 1000,2000] [--duration S]
 #                        [--connections C] [--no-docs] [-- extra load flags]
-# Each size runs against a fresh control plane and data plane.
+# Each size runs against a fresh control plane and data plane. Extra
+# control.conf lines: RV_CONTROL_CONF (e.g. RV_CONTROL_CONF="cq_count = 1").
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
@@ -82,6 +83,7 @@ login_fail_per_addr = 1000000
 login_inflight_per_addr = 1024
 max_tunnels_per_user = 0
 dataplane_agent = $TMP/agent.sock
+${RV_CONTROL_CONF:-}
 CONF
 	echo "admin-password-1" > "$TMP/admin.pw"
 	"$CONTROL" init --config "$TMP/control.conf" --state-dir "$TMP/state" --admin admin \
