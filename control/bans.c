@@ -55,6 +55,19 @@ static void set_target(struct rv_rpc_ctx *ctx, const char *room, const char *use
 			 (unsigned long long)device_id);
 }
 
+/* Ban and Unban name the same thing: the room (*r, NULL when not found),
+ * the audit target, and the ban key of the user or device in @k. */
+static grpc_status_code ban_target(struct rv_rpc_ctx *ctx, const char *room, const char *username,
+				   uint64_t device_id, Roomvpn__V1__RoomRecord **r, BanRecord *rec,
+				   char *k, size_t *kl, char *msg, size_t msglen)
+{
+	grpc_status_code st = rv_rooms_find(ctx, room, r, msg, msglen);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	set_target(ctx, room, username, device_id);
+	return ban_key(ctx, (*r)->id, username, device_id, rec, k, kl, msg, msglen);
+}
+
 grpc_status_code rv_bans_ban_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				 ProtobufCMessage **resp, char *msg, size_t msglen)
 {
@@ -64,11 +77,10 @@ grpc_status_code rv_bans_ban_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage 
 	char k[RV_KEY_MAX];
 	size_t kl = 0;
 
-	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
-	if (st != GRPC_STATUS_OK)
+	grpc_status_code st =
+	    ban_target(ctx, q->room, q->username, q->device_id, &r, &rec, k, &kl, msg, msglen);
+	if (!r)
 		return st;
-	set_target(ctx, q->room, q->username, q->device_id);
-	st = ban_key(ctx, r->id, q->username, q->device_id, &rec, k, &kl, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		goto out;
 	if (rec.user_id && rec.user_id == r->owner_id) {
@@ -105,11 +117,10 @@ grpc_status_code rv_bans_unban_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	char k[RV_KEY_MAX];
 	size_t kl = 0;
 
-	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
-	if (st != GRPC_STATUS_OK)
+	grpc_status_code st =
+	    ban_target(ctx, q->room, q->username, q->device_id, &r, &rec, k, &kl, msg, msglen);
+	if (!r)
 		return st;
-	set_target(ctx, q->room, q->username, q->device_id);
-	st = ban_key(ctx, r->id, q->username, q->device_id, &rec, k, &kl, msg, msglen);
 	if (st == GRPC_STATUS_OK && !rv_rooms_key_exists(ctx->ctl->store, k, kl)) {
 		snprintf(msg, msglen, "%s is not banned from room '%s'",
 			 q->username[0] ? q->username : "this device", r->name);

@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "agent_proto.h"
+#include "fd_reserve.h"
 #include "log.h"
 #include "session_table.h"
 
@@ -182,13 +183,7 @@ static int client_read(struct client *c)
 static void shed_at_fd_limit(void)
 {
 	rv_log_ratelimited(RV_LOG_WARN, "agent: accept: %s: refusing a client", strerror(errno));
-	if (ag.reserve_fd < 0)
-		return;
-	close(ag.reserve_fd);
-	int fd = accept4(ag.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
-		close(fd);
-	ag.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rv_fd_reserve_shed(ag.listen_fd, &ag.reserve_fd);
 }
 
 static void accept_client(void)
@@ -394,7 +389,7 @@ int rv_agent_start(const struct rv_agent_params *p, char *err, size_t errlen)
 		goto err_free;
 	snprintf(ag.path, sizeof(ag.path), "%s", p->socket_path);
 	ag.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ag.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ag.reserve_fd = rv_fd_reserve_open();
 	if (ag.stop_fd < 0 || ag.reserve_fd < 0) {
 		snprintf(err, errlen, "agent: eventfd: %s", strerror(errno));
 		goto err_socket;

@@ -36,6 +36,7 @@
 #include <rte_ring.h>
 
 #include "config.h"
+#include "fd_reserve.h"
 #include "inet.h"
 #include "log.h"
 #include "tcp_frame.h"
@@ -357,13 +358,7 @@ static void shed_at_fd_limit(void)
 	INC(refused_fds, 1);
 	rv_log_ratelimited(RV_LOG_WARN, "tcp: out of descriptors (%s): refusing connections",
 			   strerror(errno));
-	if (tf.reserve_fd < 0)
-		return;
-	close(tf.reserve_fd);
-	int fd = accept4(tf.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
-		close(fd);
-	tf.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rv_fd_reserve_shed(tf.listen_fd, &tf.reserve_fd);
 }
 
 /* The unauthenticated connection accepted first, or NULL. A scan, only
@@ -662,7 +657,7 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 		goto err_ctx;
 	tf.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	tf.ep = epoll_create1(EPOLL_CLOEXEC);
-	tf.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	tf.reserve_fd = rv_fd_reserve_open();
 	tf.now_ns = mono_ns();
 	if (tf.stop_fd < 0 || tf.ep < 0 || tf.reserve_fd < 0 || epoll_add(tf.stop_fd, TAG_STOP) < 0 ||
 	    epoll_add(tf.listen_fd, TAG_LISTEN) < 0 || epoll_add(tf.wake_fd, TAG_WAKE) < 0) {
