@@ -20,6 +20,8 @@
 #include "cipher.h"
 #include "drop.h"
 
+struct json_object;
+
 enum rvc_chan_transport { RVC_CHAN_UDP = 0, RVC_CHAN_TCP = 1 };
 
 struct rvc_chan_params {
@@ -116,8 +118,9 @@ enum rvc_chan_transport rvc_chan_transport(const struct rvc_chan *dc);
 const char *rvc_chan_transport_name(enum rvc_chan_transport t);
 uint8_t rvc_chan_key_id(const struct rvc_chan *dc);
 const struct rvc_chan_stats *rvc_chan_stats(const struct rvc_chan *dc);
-/* One JSON object with the transport, key-id, RTT and every counter (drops
- * by rv_drop_name). Returns the length, or -1 if @cap is too small. */
-int rvc_chan_stats_json(const struct rvc_chan *dc, char *buf, size_t cap);
+/* A new JSON object (json-c; the caller puts it) with the transport, key-id,
+ * RTT and every counter as a number (drops by rv_drop_name); NULL when out
+ * of memory. */
+struct json_object *rvc_chan_stats_json(const struct rvc_chan *dc);
 
 #endif

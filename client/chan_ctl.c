@@ -3,11 +3,11 @@
  * what it reports (state, stats JSON). */
 #include "chan_loop.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 
 #include "log.h"
@@ -189,37 +189,44 @@ const struct rvc_chan_stats *rvc_chan_stats(const struct rvc_chan *c)
 	return &c->st;
 }
 
-int rvc_chan_stats_json(const struct rvc_chan *c, char *buf, size_t cap)
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+struct json_object *rvc_chan_stats_json(const struct rvc_chan *c)
 {
 	const struct rvc_chan_stats *s = &c->st;
-	size_t n;
-	int w;
+	struct json_object *o = json_object_new_object(), *d = json_object_new_object();
 
-	w = snprintf(buf, cap,
-		     "{\"transport\":\"%s\",\"key_id\":%u,\"cipher\":\"%s\",\"rtt_us\":%" PRIu64
-		     ",\"tx_packets\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"rx_packets\":%" PRIu64
-		     ",\"rx_bytes\":%" PRIu64 ",\"pings_tx\":%" PRIu64 ",\"pings_rx\":%" PRIu64
-		     ",\"echo_tx\":%" PRIu64 ",\"echo_rx\":%" PRIu64 ",\"to_tcp\":%" PRIu64
-		     ",\"to_udp\":%" PRIu64 ",\"tcp_connect_failures\":%" PRIu64
-		     ",\"tun_errors\":%" PRIu64 ",\"tx_errors\":%" PRIu64
-		     ",\"keepalive_ms\":%u,\"rekey_due\":%s,\"drops\":{",
-		     rvc_chan_transport_name(c->active), c->p.key_id, rv_cipher_name(c->p.suite),
-		     s->rtt_ns / 1000, s->tx_packets, s->tx_bytes, s->rx_packets, s->rx_bytes,
-		     s->pings_tx, s->pings_rx, s->echo_tx, s->echo_rx, s->to_tcp, s->to_udp,
-		     s->tcp_connect_failures, s->tun_errors, s->tx_errors, rvc_chan_keepalive_ms(c),
-		     atomic_load(&c->rekey_due) ? "true" : "false");
-	if (w < 0 || (size_t)w >= cap)
-		return -1;
-	n = (size_t)w;
-	for (int r = 1; r < RV_DROP__COUNT; r++) {
-		w = snprintf(buf + n, cap - n, "%s\"%s\":%" PRIu64, r > 1 ? "," : "",
-			     rv_drop_name((enum rv_drop)r), s->drops[r]);
-		if (w < 0 || (size_t)w >= cap - n)
-			return -1;
-		n += (size_t)w;
+	if (!o || !d) {
+		json_object_put(o);
+		json_object_put(d);
+		return NULL;
 	}
-	if (cap - n < 3)
-		return -1;
-	memcpy(buf + n, "}}", 3);
-	return (int)n + 2;
+	json_object_object_add(o, "transport",
+			       json_object_new_string(rvc_chan_transport_name(c->active)));
+	add_u64(o, "key_id", c->p.key_id);
+	json_object_object_add(o, "cipher", json_object_new_string(rv_cipher_name(c->p.suite)));
+	add_u64(o, "rtt_us", s->rtt_ns / 1000);
+	add_u64(o, "tx_packets", s->tx_packets);
+	add_u64(o, "tx_bytes", s->tx_bytes);
+	add_u64(o, "rx_packets", s->rx_packets);
+	add_u64(o, "rx_bytes", s->rx_bytes);
+	add_u64(o, "pings_tx", s->pings_tx);
+	add_u64(o, "pings_rx", s->pings_rx);
+	add_u64(o, "echo_tx", s->echo_tx);
+	add_u64(o, "echo_rx", s->echo_rx);
+	add_u64(o, "to_tcp", s->to_tcp);
+	add_u64(o, "to_udp", s->to_udp);
+	add_u64(o, "tcp_connect_failures", s->tcp_connect_failures);
+	add_u64(o, "tun_errors", s->tun_errors);
+	add_u64(o, "tx_errors", s->tx_errors);
+	add_u64(o, "keepalive_ms", rvc_chan_keepalive_ms(c));
+	json_object_object_add(o, "rekey_due",
+			       json_object_new_boolean(atomic_load(&c->rekey_due)));
+	for (int r = 1; r < RV_DROP__COUNT; r++)
+		add_u64(d, rv_drop_name((enum rv_drop)r), s->drops[r]);
+	json_object_object_add(o, "drops", d);
+	return o;
 }

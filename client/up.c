@@ -271,17 +271,20 @@ static int bootstrap(struct up *u, struct rv_api *a, uint32_t rekey_peer_id)
 static void write_status(struct rvc_chan *dc, void *arg)
 {
 	struct up *u = arg;
-	char stats[4096], tmp[RV_STATE_PATH + 96], control[320];
-	struct json_object *o;
+	char tmp[RV_STATE_PATH + 96], control[320];
+	struct json_object *o, *stats;
 	FILE *f;
 
-	if (rvc_chan_stats_json(dc, stats, sizeof(stats)) < 0)
+	stats = rvc_chan_stats_json(dc);
+	if (!stats)
 		return;
 	rv_keepalive_describe(u->ka, control, sizeof(control));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", u->json_path);
 	f = fopen(tmp, "w");
-	if (!f)
+	if (!f) {
+		json_object_put(stats);
 		return;
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "virtual_ip", json_object_new_string(u->vip));
 	json_object_object_add(o, "interface", json_object_new_string(u->ifname));
@@ -294,7 +297,7 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	json_object_object_add(o, "control", json_object_new_string(control));
 	json_object_object_add(o, "preferred_transport",
 			       json_object_new_string(rvc_chan_transport_name(u->start)));
-	json_object_object_add(o, "stats", json_tokener_parse(stats));
+	json_object_object_add(o, "stats", stats);
 	rv_json_print(f, o);
 	if (fclose(f) == 0)
 		rename(tmp, u->json_path);

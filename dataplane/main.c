@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -290,26 +291,50 @@ static int parse_args(struct options *o, int argc, char **argv)
 	return 0;
 }
 
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+/* The totals over all lcores, with the keys of `roomvpn-dpctl --json stats`
+ * (counters as numbers), written to @path.tmp and renamed over @path. */
 static void write_stats(const char *path)
 {
+	struct json_object *o = json_object_new_object(), *d = json_object_new_object();
 	struct rv_lcore_stats t;
-	rv_stats_read_total(&t);
 	char tmp[600];
+	FILE *f;
+
+	if (!o || !d)
+		goto out;
+	rv_stats_read_total(&t);
+	add_u64(o, "rx_packets", t.rx_pkts);
+	add_u64(o, "tx_packets", t.tx_pkts);
+	add_u64(o, "rx_bytes", t.rx_bytes);
+	add_u64(o, "tx_bytes", t.tx_bytes);
+	add_u64(o, "relayed", t.relayed);
+	add_u64(o, "broadcast_copies", t.broadcast_copies);
+	add_u64(o, "echo_replies", t.echo_replies);
+	add_u64(o, "pings", t.pings);
+	add_u64(o, "handoffs", t.handoffs);
+	add_u64(o, "arp_replies", t.arp_replies);
+	add_u64(o, "server_ip_replies", t.server_ip_replies);
+	for (int r = 1; r < RV_DROP__COUNT; r++)
+		add_u64(d, rv_drop_name(r), t.drops[r]);
+	json_object_object_add(o, "drops", d);
+	d = NULL;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
+	f = fopen(tmp, "w");
 	if (!f)
-		return;
-	fprintf(f,
-		"{\"rx_pkts\":%lu,\"tx_pkts\":%lu,\"relayed\":%lu,\"broadcast_copies\":%lu,"
-		"\"echo_replies\":%lu,\"pings\":%lu,\"handoffs\":%lu,\"arp_replies\":%lu,"
-		"\"server_ip_replies\":%lu,\"drops\":{",
-		t.rx_pkts, t.tx_pkts, t.relayed, t.broadcast_copies, t.echo_replies, t.pings,
-		t.handoffs, t.arp_replies, t.server_ip_replies);
-	for (int d = 1; d < RV_DROP__COUNT; d++)
-		fprintf(f, "%s\"%s\":%lu", d > 1 ? "," : "", rv_drop_name(d), t.drops[d]);
-	fprintf(f, "}}\n");
-	fclose(f);
-	rename(tmp, path);
+		goto out;
+	fprintf(f, "%s\n",
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (fclose(f) == 0)
+		rename(tmp, path);
+out:
+	json_object_put(d);
+	json_object_put(o);
 }
 
 /* Temporary start-up loader: applies a session file as the writer, then

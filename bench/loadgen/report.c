@@ -1,10 +1,13 @@
 /* Results: a table on the terminal, a JSON file and a gnuplot plot of
  * throughput and latency against packet size. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "engine.h"
 
@@ -77,79 +80,120 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 		"of the NDR;\n* = the generator, not the data plane, was the limit\n");
 }
 
-static void json_point(FILE *f, const char *name, const struct lg_point *p)
+static void add(struct json_object *o, const char *key, struct json_object *v)
 {
-	fprintf(f,
-		"      \"%s\": {\"found\": %s, \"pps\": %.1f, \"mbps_inner\": %.3f, "
-		"\"mbps_wire\": %.3f, \"loss\": %.6f, \"sent\": %llu, \"received\": %llu, "
-		"\"out_of_order\": %llu, \"decrypt_errors\": %llu, \"generator_limited\": %s, "
-		"\"latency_ns\": {\"p50\": %llu, \"p99\": %llu, \"p99_9\": %llu, \"max\": %llu}}",
-		name, p->found ? "true" : "false", p->pps, p->mbps_inner, p->mbps_wire, p->loss,
-		(unsigned long long)p->sent, (unsigned long long)p->received,
-		(unsigned long long)p->ooo, (unsigned long long)p->decrypt_errors,
-		p->gen_limited ? "true" : "false", (unsigned long long)p->p50_ns,
-		(unsigned long long)p->p99_ns, (unsigned long long)p->p999_ns,
-		(unsigned long long)p->max_ns);
+	json_object_object_add(o, key, v);
 }
 
-static void json_escape(FILE *f, const char *s)
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
+	add(o, key, json_object_new_uint64(v));
+}
+
+/* A figure printed with @fmt (e.g. "%.1f"), not with every digit a double
+ * has: the report stays readable and parses as the same number (null when
+ * it is not a number). */
+static void add_num(struct json_object *o, const char *key, const char *fmt, double v)
+{
+	char buf[64];
+
+	if (!isfinite(v)) {
+		add(o, key, NULL);
+		return;
 	}
-	fputc('"', f);
+	snprintf(buf, sizeof(buf), fmt, v);
+	add(o, key, json_object_new_double_s(v, buf));
+}
+
+static struct json_object *json_point(const struct lg_point *p)
+{
+	struct json_object *o = json_object_new_object(), *lat = json_object_new_object();
+
+	add(o, "found", json_object_new_boolean(p->found));
+	add_num(o, "pps", "%.1f", p->pps);
+	add_num(o, "mbps_inner", "%.3f", p->mbps_inner);
+	add_num(o, "mbps_wire", "%.3f", p->mbps_wire);
+	add_num(o, "loss", "%.6f", p->loss);
+	add_u64(o, "sent", p->sent);
+	add_u64(o, "received", p->received);
+	add_u64(o, "out_of_order", p->ooo);
+	add_u64(o, "decrypt_errors", p->decrypt_errors);
+	add(o, "generator_limited", json_object_new_boolean(p->gen_limited));
+	add_u64(lat, "p50", p->p50_ns);
+	add_u64(lat, "p99", p->p99_ns);
+	add_u64(lat, "p99_9", p->p999_ns);
+	add_u64(lat, "max", p->max_ns);
+	add(o, "latency_ns", lat);
+	return o;
+}
+
+static struct json_object *json_size(const struct lg_result *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	add(o, "size", json_object_new_string(r->size.name));
+	add_num(o, "avg_inner_len", "%.1f", r->avg_inner_len);
+	add_num(o, "avg_wire_len", "%.1f", r->avg_wire_len);
+	add_u64(o, "trials", r->trials);
+	add_u64(o, "sent", r->tot.sent);
+	add_u64(o, "received", r->tot.received);
+	add_u64(o, "decrypt_errors", r->tot.decrypt_errors);
+	add(o, "ndr", json_point(&r->ndr));
+	add(o, "pdr", json_point(&r->pdr));
+	add(o, "low_load", json_point(&r->low));
+	return o;
+}
+
+static struct json_object *json_report(const struct lg_opts *o, const struct lg_result *r,
+				       unsigned n, const struct lg_totals *tot)
+{
+	struct json_object *j = json_object_new_object(), *m = json_object_new_object(),
+			   *t = json_object_new_object(), *a = json_object_new_array();
+	char cpu[128];
+	double load1;
+
+	machine(cpu, sizeof(cpu), &load1);
+	add(j, "label", json_object_new_string(o->label));
+	add(m, "cpu", json_object_new_string(cpu));
+	add(m, "nproc", json_object_new_int64(sysconf(_SC_NPROCESSORS_ONLN)));
+	add_num(m, "loadavg_1min", "%.2f", load1);
+	add(j, "machine", m);
+	add(j, "cipher", json_object_new_string(rv_cipher_name(o->suite)));
+	add_u64(j, "clients", o->clients);
+	add_u64(j, "rooms", o->rooms);
+	add_u64(j, "flows", o->flows);
+	add_num(j, "trial_s", "%.3f", o->trial_s);
+	add_num(j, "pdr_loss", "%g", o->pdr_loss);
+	add_num(j, "max_rate_pps", "%.0f", o->max_rate_pps);
+	add_u64(t, "sent", tot->sent);
+	add_u64(t, "received", tot->received);
+	add_u64(t, "late", tot->late);
+	add_u64(t, "decrypt_errors", tot->decrypt_errors);
+	add_u64(t, "arp_replies", tot->arp_replies);
+	add(j, "totals", t);
+	for (unsigned i = 0; i < n; i++)
+		json_object_array_add(a, json_size(&r[i]));
+	add(j, "results", a);
+	return j;
 }
 
 int lg_report_json(const struct lg_opts *o, const struct lg_result *r, unsigned n,
 		   const struct lg_totals *tot, const char *path)
 {
+	struct json_object *j = json_report(o, r, n, tot);
 	FILE *f = fopen(path, "w");
+	int bad;
+
 	if (!f) {
 		fprintf(stderr, "%s: cannot write %s: %s\n", o->prog, path, strerror(errno));
+		json_object_put(j);
 		return -1;
 	}
-	char cpu[128];
-	double load1;
-	machine(cpu, sizeof(cpu), &load1);
-	fprintf(f, "{\n  \"label\": ");
-	json_escape(f, o->label);
-	fprintf(f, ",\n  \"machine\": {\"cpu\": ");
-	json_escape(f, cpu);
-	fprintf(f, ", \"nproc\": %ld, \"loadavg_1min\": %.2f}", sysconf(_SC_NPROCESSORS_ONLN),
-		load1);
-	fprintf(f,
-		",\n  \"cipher\": \"%s\", \"clients\": %u, \"rooms\": %u, \"flows\": %u,\n"
-		"  \"trial_s\": %.3f, \"pdr_loss\": %g, \"max_rate_pps\": %.0f,\n"
-		"  \"totals\": {\"sent\": %llu, \"received\": %llu, \"late\": %llu, "
-		"\"decrypt_errors\": %llu, \"arp_replies\": %llu},\n"
-		"  \"results\": [\n",
-		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->trial_s, o->pdr_loss,
-		o->max_rate_pps, (unsigned long long)tot->sent, (unsigned long long)tot->received,
-		(unsigned long long)tot->late, (unsigned long long)tot->decrypt_errors,
-		(unsigned long long)tot->arp_replies);
-	for (unsigned i = 0; i < n; i++) {
-		fprintf(f,
-			"    {\"size\": \"%s\", \"avg_inner_len\": %.1f, \"avg_wire_len\": %.1f, "
-			"\"trials\": %u, \"sent\": %llu, \"received\": %llu, \"decrypt_errors\": "
-			"%llu,\n",
-			r[i].size.name, r[i].avg_inner_len, r[i].avg_wire_len, r[i].trials,
-			(unsigned long long)r[i].tot.sent, (unsigned long long)r[i].tot.received,
-			(unsigned long long)r[i].tot.decrypt_errors);
-		json_point(f, "ndr", &r[i].ndr);
-		fprintf(f, ",\n");
-		json_point(f, "pdr", &r[i].pdr);
-		fprintf(f, ",\n");
-		json_point(f, "low_load", &r[i].low);
-		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
-	}
-	fprintf(f, "  ]\n}\n");
-	if (fclose(f)) {
+	bad = fprintf(f, "%s\n",
+		      json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+							    JSON_C_TO_STRING_NOSLASHESCAPE)) < 0;
+	json_object_put(j);
+	if (fclose(f) || bad) {
 		fprintf(stderr, "%s: cannot write %s: %s\n", o->prog, path, strerror(errno));
 		return -1;
 	}

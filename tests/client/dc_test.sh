@@ -77,6 +77,9 @@ if [ "${ROOMVPN_TUN_OFFLOAD:-}" = 0 ]; then
 fi
 echo "ok: $(grep -o -E 'TUN (offloads on|in plain mode)' "$dir/client.err")"
 [ "$(field "$dir/status.json" 's["rekey_due"]')" = False ] || fail "a fresh key reported as due for re-key"
+# the scheme (json-c): counters as numbers, every drop reason, a boolean
+[ "$(field "$dir/status.json" 'all(type(s[k]) is int for k in ("key_id", "rtt_us", "tx_packets", "rx_bytes", "keepalive_ms")) and type(s["rekey_due"]) is bool and len(s["drops"]) >= 10 and all(type(v) is int for v in s["drops"].values())')" = True ] ||
+	fail "status JSON: counters not numbers"
 echo "ok: UDP ping, echo RTT $(field "$dir/status.json" 's["rtt_us"]') us, auth+replay drops counted"
 
 # 2. UDP blocked: fallback to TLS over TCP, ping still works.

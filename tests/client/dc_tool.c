@@ -13,6 +13,7 @@
 
 #include "chan.h"
 #include "inet.h"
+#include "pbjson.h"
 #include "static_key.h"
 #include "tls_pin.h"
 #include "tun.h"
@@ -29,18 +30,17 @@ static void on_signal(int sig)
 
 static void write_status(struct rvc_chan *dc, void *arg)
 {
-	char buf[4096], tmp[512];
+	char tmp[512];
 	FILE *f;
-	int n = rvc_chan_stats_json(dc, buf, sizeof(buf));
 
 	(void)arg;
-	if (!g_status || n < 0)
+	if (!g_status)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", g_status);
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "%s\n", buf);
+	rv_json_print(f, rvc_chan_stats_json(dc));
 	fclose(f);
 	rename(tmp, g_status);
 }

@@ -44,6 +44,10 @@ class LoadSmoke(unittest.TestCase):
         err = r.stderr.decode(errors="replace")[-4000:]
         self.assertTrue(r.stdout, "no JSON from rv-control-load (exit %d):\n%s" % (r.returncode, err))
         out = json.loads(r.stdout)
+        # one JSON document (json-c): counters as numbers, figures as numbers
+        self.assertIsInstance(out["heartbeats"]["acked"], int)
+        self.assertIsInstance(out["bootstrap"]["p99_ms"], (int, float))
+        self.assertIsInstance(out["resync"]["run"], bool)
         err = "streams: %s\n%s" % (out["streams"], err)
         self.assertEqual(out["refused_resource_exhausted"], 0, out["first_refusal"])
         self.assertEqual(out["login"]["ok"], TUNNELS, err)

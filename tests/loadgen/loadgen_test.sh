@@ -135,7 +135,8 @@ start_dp() {
 	for kv in "$@"; do sets+=(--set "$kv"); done
 	"$DP" "${EAL[@]}" -l 0,1 --file-prefix "${tag}dp" \
 		--vdev "net_memif0,role=server,socket=$tmp/memif.sock" -- "${sets[@]}" \
-		--set agent-socket="$tmp/agent.sock" --set idle-sleep-us=20 >"$tmp/dp.log" 2>&1 &
+		--set agent-socket="$tmp/agent.sock" --set stats-file="$tmp/dp-stats.json" \
+		--set idle-sleep-us=20 >"$tmp/dp.log" 2>&1 &
 	dp_pid=$!
 	for _ in $(seq 100); do [ -S "$tmp/agent.sock" ] && return 0; sleep 0.1; done
 	bad "the data plane did not start"; cat "$tmp/dp.log"; return 1
@@ -174,6 +175,14 @@ compare_counters() {
 		"$pout == $t['received'] + $t['late'] + sum($d[k] for k in ('tx_full', 'ring_full', 'arp_unresolved', 'no_gateway'))" \
 		"0 <= sum(l['rx_packets'] for l in st['lcores']) - $t['sent'] <= 16" \
 		"all($d[k] == 0 for k in ('auth', 'replay', 'unknown_peer', 'unknown_key', 'no_route', 'spoofed', 'malformed'))"
+	# The stats file (written on SIGUSR1) has dpctl's keys and the same totals.
+	rm -f "$tmp/dp-stats.json"
+	kill -USR1 "$dp_pid"
+	for _ in $(seq 50); do [ -s "$tmp/dp-stats.json" ] && break; sleep 0.1; done
+	json_check dp="$tmp/dp-stats.json" st="$tmp/stats.json" -- \
+		"'rx_pkts' not in dp and dp['rx_packets'] >= sum(l['rx_packets'] for l in st['lcores'])" \
+		"dp['tx_packets'] >= sum(l['tx_packets'] for l in st['lcores'])" \
+		"set(dp['drops']) == set(st['drops']) and all(dp['drops'][k] >= v for k, v in st['drops'].items())"
 }
 
 case_dataplane_agent() {
