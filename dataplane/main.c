@@ -388,10 +388,11 @@ static void launch(const struct options *o, struct rv_dp_worker *rxw)
 	}
 }
 
-/* What SIGHUP changes live: log-level from the --config file. */
+/* What SIGHUP changes live: log_level (or the old log-level) from the
+ * --config file. */
 static int on_reload_key(void *o, const char *k, const char *v, char *err, size_t errlen)
 {
-	return strcmp(k, "log-level") ? 0 : on_key(o, k, v, err, errlen);
+	return strcmp(k, "log_level") && strcmp(k, "log-level") ? 0 : on_key(o, k, v, err, errlen);
 }
 
 static void reload(struct options *o)
