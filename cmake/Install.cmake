@@ -81,6 +81,7 @@ foreach(comp server client bench)
   install(FILES ${PROJECT_BINARY_DIR}/packaging/changelog.gz DESTINATION ${docdir} COMPONENT ${comp})
 endforeach()
 install(FILES deploy/examples/control.conf deploy/examples/dataplane.conf deploy/examples/dataplane.env
+  deploy/prometheus/alerts.yml deploy/grafana/roomvpn.json
   DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/roomvpn-server/examples COMPONENT server)
 # Shell completion of the client (bash, zsh).
 install(FILES client/completion/roomvpn.bash DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
