@@ -13,16 +13,15 @@
 #    route after the second).
 # 2. carol's idle tunnel (keepalive 60 s), captured for 120 s meanwhile:
 #    no more data-channel packets than the keepalive allows.
-# 3. dave's TCP-preferred room: the tunnel comes up on TCP (skipped, with
-#    the reason, while the server lists UDP first); `down`: his data-plane
-#    session is gone within 1 s (skipped only if the server answers End
-#    with UNIMPLEMENTED).
+# 3. dave's TCP-preferred room: the server lists TCP first and the tunnel
+#    comes up on TCP; `down`: his data-plane session is gone within 1 s
+#    (the client calls TunnelService/End).
 # 4. frank's `up` without root: exit 4, not joined, no data-plane session.
 # 5. The data plane killed and restarted: traffic back within 10 s.
 # 6. A kick after all that reaches alice: her client ends, her resolv.conf
 #    is restored and the managed route is gone.
 # 7. bob's `leave` with his tunnel up: the tunnel goes down first (and its
-#    session within 1 s, same skip rule as `down`), then he has left.
+#    session within 1 s, as for `down`), then he has left.
 # Usage: reconnect_test.sh BUILD_DIR
 set -uo pipefail
 BIN=$(cd "$1" && pwd)
@@ -102,26 +101,19 @@ for _ in $(seq 50); do # (the status file is written once a second)
 	[ -n "$PREF" ] && break
 	sleep 0.1
 done
-if [ "$PREF" = udp ]; then
-	echo "SKIP: TCP-preferred room: the server lists $PREF first (control/tunnel.c's endpoint order not landed)"
-else
-	for _ in $(seq 50); do [ "$(st dave 4 "['stats']['transport']")" = tcp ] && break; sleep 0.1; done
-	[ "$(st dave 4 "['stats']['transport']")" = tcp ] &&
-		pass "TCP-preferred room: the tunnel is on TCP from the start" ||
-		bad "dave's tunnel is not on TCP: $(rv dave 4 --json status)"
-fi
+[ "$PREF" = tcp ] || bad "TCP-preferred room: the server listed $PREF first"
+for _ in $(seq 50); do [ "$(st dave 4 "['stats']['transport']")" = tcp ] && break; sleep 0.1; done
+[ "$(st dave 4 "['stats']['transport']")" = tcp ] &&
+	pass "TCP-preferred room: the tunnel is on TCP from the start" ||
+	bad "dave's tunnel is not on TCP: $(rv dave 4 --json status)"
 DPEER=$(st dave 4 "['peer_id']")
 dp_has_peer() { dpctl --json sessions | jget "any(s['peer_id'] == $1 for s in d['sessions'])"; }
 [ "$(dp_has_peer "$DPEER")" = True ] || die "dave's session is not on the data plane"
 rv dave 4 down tcpr >/dev/null || die "dave down"
 GONE=
 for _ in $(seq 10); do [ "$(dp_has_peer "$DPEER")" = False ] && GONE=1 && break; sleep 0.1; done
-if grep -q "UNIMPLEMENTED" "$RUN/cfg-dave/run/tcpr.log" 2>/dev/null; then
-	echo "SKIP: down: the server answers TunnelService/End with UNIMPLEMENTED (server side not landed)"
-else
-	[ -n "$GONE" ] || bad "dave's data-plane session still there 1 s after down: $(tail -3 "$RUN/cfg-dave/run/tcpr.log")" &&
-		pass "down: the data-plane session (peer-id $DPEER) was gone within 1 s"
-fi
+[ -n "$GONE" ] || bad "dave's data-plane session still there 1 s after down: $(tail -3 "$RUN/cfg-dave/run/tcpr.log")" &&
+	pass "down: the data-plane session (peer-id $DPEER) was gone within 1 s"
 
 chmod 755 "$RUN"
 chown -R 65534:65534 "$RUN/cfg-frank"
@@ -253,12 +245,8 @@ BPEER=$(st bob 2 "['peer_id']")
 rv bob 2 leave lan >/dev/null || bad "bob leave"
 kill -0 "$BPID" 2>/dev/null && bad "bob's tunnel still running after leave"
 rv admin 9 rooms members lan | grep -q bob && bad "bob still a member after leave"
-if grep -q "UNIMPLEMENTED" "$RUN/cfg-bob/run/lan.log" 2>/dev/null; then
-	echo "SKIP: leave: the server answers TunnelService/End with UNIMPLEMENTED (server side not landed)"
-else
-	for _ in $(seq 10); do [ "$(dp_has_peer "$BPEER")" = False ] && break; sleep 0.1; done
-	[ "$(dp_has_peer "$BPEER")" = False ] || bad "bob's data-plane session still there 1 s after leave"
-fi
+for _ in $(seq 10); do [ "$(dp_has_peer "$BPEER")" = False ] && break; sleep 0.1; done
+[ "$(dp_has_peer "$BPEER")" = False ] || bad "bob's data-plane session still there 1 s after leave"
 [ "$FAILS" = "$F0" ] && pass "leave with the tunnel up: tunnel stopped first, left the room"
 [ "$FAILS" = 0 ] || die "$FAILS check(s) failed (see FAIL lines above)"
 echo "PASS: client reconnect and session lifetime"
