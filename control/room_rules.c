@@ -222,9 +222,10 @@ static int rule_line(struct compile *c, char **w, size_t n)
 	return emit(c, &t, s, ns, d, nd);
 }
 
+/* (@v NULL: handed on, nothing to free whatever @n says) */
 static void free_rules(AclRule **v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
 }

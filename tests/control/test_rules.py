@@ -9,6 +9,7 @@ import grpc
 from harness import ControlServer, pb, rpc_error
 
 rooms = pb("rooms")
+common = pb("common")
 R = "/roomvpn.v1.RoomService/"
 ST = grpc.StatusCode
 RULES = "deny tcp from alice to bob port 22\nallow any from any to any\n"
@@ -63,10 +64,15 @@ class RulesTest(unittest.TestCase):
 
     def test_names_resolve_again_on_membership_change(self):
         self.set(RULES)
-        self.srv.call(R + "Leave", rooms.LeaveRoomRequest(room="r"), rooms.Empty, self.bob)
+        self.srv.call(R + "Leave", rooms.LeaveRoomRequest(room="r"), common.Empty, self.bob)
         self.assertEqual(self.get().compiled, 1, "bob left: his rule matches nothing")
-        self.join(self.bob)
+        dev = self.join(self.bob).device_id
         self.assertEqual(self.get().compiled, 2, "bob is back: matched again")
+        self.srv.call(R + "Kick", rooms.KickRequest(room="r", device_id=dev), common.Empty,
+                      self.owner)
+        self.assertEqual(self.get().compiled, 1, "bob kicked: his rule matches nothing")
+        self.join(self.bob)
+        self.assertEqual(self.get().compiled, 2)
         self.assertEqual(self.get().text, RULES)
 
 
