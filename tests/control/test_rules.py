@@ -2,6 +2,10 @@
 sets and reads them, members and outsiders are refused, mistakes carry their
 line number, and the names are resolved again whenever the membership
 changes (a member who leaves matches nothing, one who joins is matched)."""
+import json
+import os
+import subprocess
+import time
 import unittest
 
 import grpc
@@ -74,6 +78,48 @@ class RulesTest(unittest.TestCase):
         self.join(self.bob)
         self.assertEqual(self.get().compiled, 2)
         self.assertEqual(self.get().text, RULES)
+
+
+@unittest.skipUnless(os.environ.get("RV_DATAPLANE_BIN"), "no data plane built (RV_DATAPLANE_BIN)")
+class RulesDataPlaneTest(unittest.TestCase):
+    """The compiled rules reach the REAL data plane (dpctl rooms --json
+    'rules'), at SetRules and again when the membership changes."""
+
+    def setUp(self):
+        from dpharness import DataPlane, bootstrap
+        self.dp = DataPlane().start()
+        self.addCleanup(self.dp.stop)
+        self.srv = ControlServer(config={"dataplane_agent": self.dp.sock}).start()
+        self.addCleanup(self.srv.stop)
+        owner = self.srv.user_token("owner", admin=True)
+        self.call = lambda m, req, resp, tok=owner: self.srv.call(R + m, req, resp, tok)
+        self.call("Create", rooms.CreateRoomRequest(name="d"), rooms.Room)
+        self.alice, self.bob = self.srv.user_token("alice"), self.srv.user_token("bob")
+        for t in (self.alice, self.bob):
+            self.call("Join", rooms.JoinRoomRequest(room="d"), rooms.JoinRoomResponse, t)
+        bootstrap(self.srv, self.alice, "d")  # the room is on the data plane now
+
+    def dp_rules(self):
+        out = subprocess.run([os.environ["RV_DPCTL_BIN"], "--socket", self.dp.sock, "--json",
+                              "rooms"], check=True, capture_output=True, timeout=30).stdout
+        return [r["rules"] for r in json.loads(out)["rooms"]]
+
+    def wait_rules(self, want, what):
+        deadline = time.time() + 30
+        while self.dp_rules() != [want]:
+            if time.time() > deadline:
+                raise AssertionError("%s: the data plane has %s rules, want [%d]"
+                                     % (what, self.dp_rules(), want))
+            time.sleep(0.05)
+
+    def test_rules_reach_the_data_plane(self):
+        self.wait_rules(0, "no rules set")
+        self.call("SetRules", rooms.SetRoomRulesRequest(room="d", text=RULES), rooms.RoomRules)
+        self.wait_rules(2, "after SetRules")
+        self.call("Leave", rooms.LeaveRoomRequest(room="d"), common.Empty, self.bob)
+        self.wait_rules(1, "bob left")
+        self.call("Join", rooms.JoinRoomRequest(room="d"), rooms.JoinRoomResponse, self.bob)
+        self.wait_rules(2, "bob joined again")
 
 
 if __name__ == "__main__":
