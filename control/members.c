@@ -271,6 +271,13 @@ static grpc_status_code room_gone(const RoomRecord *r, int rc, char *msg, size_t
 	return GRPC_STATUS_NOT_FOUND;
 }
 
+/* Whether @r has access rules to resolve again (the record as the RPC read
+ * it: a Join needs no extra store read in a room without rules). */
+static bool has_rules(const RoomRecord *r)
+{
+	return r->rules_text && r->rules_text[0];
+}
+
 /* The Join of the caller's device into @r. Unless @pw_checked, a
  * non-member of a room with a password stops with PERMISSION_DENIED and
  * *need_pw set. A banned user or device is refused (bans.h). */
@@ -305,8 +312,8 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 		added = st == GRPC_STATUS_OK;
 	} /* else already a member: the same answer again */
 	rv_room_state_release(rs, dev);
-	if (added)
-		rv_room_rules_refresh(ctx->ctl, r->id); /* its user's names match it */
+	if (added && has_rules(r)) /* its user's names match it */
+		rv_room_rules_refresh(ctx->ctl, r->id);
 	if (st == GRPC_STATUS_OK) {
 		Roomvpn__V1__JoinRoomResponse *m = rv_rooms_join_msg(ctx, r, addr);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
@@ -440,8 +447,8 @@ static grpc_status_code remove_member(struct rv_rpc_ctx *ctx, const char *room_n
 	rv_room_state_release(rs, dev);
 	if (st == GRPC_STATUS_OK && ctx->ctl->on_member_removed)
 		ctx->ctl->on_member_removed(ctx->ctl, r->id, dev);
-	if (st == GRPC_STATUS_OK)
-		rv_room_rules_refresh(ctx->ctl, r->id); /* its names match it no more */
+	if (st == GRPC_STATUS_OK && has_rules(r)) /* its names match it no more */
+		rv_room_rules_refresh(ctx->ctl, r->id);
 out:
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	return st;
