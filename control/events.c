@@ -96,6 +96,16 @@ void rv_events_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecor
 	rv_tunnels_unlock();
 }
 
+void rv_events_room_rules_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r)
+{
+	rv_tunnels_lock();
+	struct rv_tunnel_room *e = rv_tunnels_room(r->id);
+	uint64_t rules_tag = e ? e->rules_tag : 0;
+	if (e && rv_tunnels_room_note(r)->rules_tag != rules_tag)
+		rv_dp_sync_room(ctl, r->id);
+	rv_tunnels_unlock();
+}
+
 /* timers.c: a tunnel past its deadline ends without a Kick. */
 static void expire(struct rv_control *ctl, struct rv_tunnel *t, const char *reason)
 {

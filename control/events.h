@@ -28,6 +28,10 @@ void rv_events_room_deleted(struct rv_control *ctl, uint64_t room);
 /* Room @r's settings, DNS, routes or key changed: its tunnels' streams get
  * ConfigUpdate / Rekey, the data plane the new routes. */
 void rv_events_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r);
+/* Room @r's compiled access rules changed with its membership
+ * (room_rules.c rv_room_rules_refresh): the data plane gets them, the
+ * clients hear nothing (their settings did not change). */
+void rv_events_room_rules_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r);
 
 /* TunnelService.End of the device's own tunnel (see tunnel.h): its stream
  * ends quietly, the data plane's session goes (waited for). NOT_FOUND when

@@ -21,6 +21,7 @@
 #include "room_net.h"
 #include "room_state.h"
 #include "room_records.h"
+#include "room_rules.h"
 #include "store_keys.h"
 #include "tunnels.h"
 
@@ -63,6 +64,9 @@ void rv_members_removed_report(struct rv_control *ctl, struct rv_members_removed
 {
 	for (size_t i = 0; ctl->on_member_removed && i < rm->n; i++)
 		ctl->on_member_removed(ctl, rm->v[i][0], rm->v[i][1]);
+	for (size_t i = 0; i < rm->n; i++) /* once a room: names resolve anew */
+		if (i == 0 || rm->v[i][0] != rm->v[i - 1][0])
+			rv_room_rules_refresh(ctl, rm->v[i][0]);
 	free(rm->v);
 	*rm = (struct rv_members_removed){0};
 }
@@ -267,6 +271,13 @@ static grpc_status_code room_gone(const RoomRecord *r, int rc, char *msg, size_t
 	return GRPC_STATUS_NOT_FOUND;
 }
 
+/* Whether @r has access rules to resolve again (the record as the RPC read
+ * it: a Join needs no extra store read in a room without rules). */
+static bool has_rules(const RoomRecord *r)
+{
+	return r->rules_text && r->rules_text[0];
+}
+
 /* The Join of the caller's device into @r. Unless @pw_checked, a
  * non-member of a room with a password stops with PERMISSION_DENIED and
  * *need_pw set. A banned user or device is refused (bans.h). */
@@ -276,6 +287,7 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	struct rv_room_state *rs;
 	uint64_t dev = ctx->who.device_id;
 	uint32_t addr = 0;
+	bool added = false;
 	grpc_status_code st = GRPC_STATUS_OK;
 
 	int rc = rv_room_state_claim(r->id, dev, &rs);
@@ -297,8 +309,11 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 		st = GRPC_STATUS_PERMISSION_DENIED;
 	} else if (rc == 1) { /* not a member yet */
 		st = add_member(ctx, rs, r, &addr, msg, msglen);
+		added = st == GRPC_STATUS_OK;
 	} /* else already a member: the same answer again */
 	rv_room_state_release(rs, dev);
+	if (added && has_rules(r)) /* its user's names match it */
+		rv_room_rules_refresh(ctx->ctl, r->id);
 	if (st == GRPC_STATUS_OK) {
 		Roomvpn__V1__JoinRoomResponse *m = rv_rooms_join_msg(ctx, r, addr);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
@@ -432,6 +447,8 @@ static grpc_status_code remove_member(struct rv_rpc_ctx *ctx, const char *room_n
 	rv_room_state_release(rs, dev);
 	if (st == GRPC_STATUS_OK && ctx->ctl->on_member_removed)
 		ctx->ctl->on_member_removed(ctx->ctl, r->id, dev);
+	if (st == GRPC_STATUS_OK && has_rules(r)) /* its names match it no more */
+		rv_room_rules_refresh(ctx->ctl, r->id);
 out:
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	return st;

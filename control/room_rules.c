@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include "control.h"
 #include "events.h"
+#include "log.h"
 #include "room_records.h"
 #include "rooms.h"
 #include "store.h"
@@ -47,6 +49,7 @@ struct addr {
 struct compile {
 	const struct rv_rule_member *members;
 	size_t n_members;
+	bool strict; /* an unknown name is an error (else it matches nothing) */
 	struct tag tags[TAGS_MAX];
 	size_t n_tags;
 	AclRule **out;
@@ -81,7 +84,7 @@ static int user_addrs(struct compile *c, const char *user, struct addr *a, size_
 				return bad(c, "'%s': too many addresses in one selector", user);
 			a[(*n)++] = (struct addr){c->members[i].vip, 32};
 		}
-	return *n > before ? 0 : bad(c, "'%s' is no member of the room", user);
+	return *n > before || !c->strict ? 0 : bad(c, "'%s' is no member of the room", user);
 }
 
 static int network(struct compile *c, const char *word, struct addr *a)
@@ -219,15 +222,16 @@ static int rule_line(struct compile *c, char **w, size_t n)
 	return emit(c, &t, s, ns, d, nd);
 }
 
+/* (@v NULL: handed on, nothing to free whatever @n says) */
 static void free_rules(AclRule **v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
 }
 
 int rv_room_rules_compile(const char *text, const struct rv_rule_member *members, size_t n_members,
-			  AclRule ***out, size_t *n_out, char *msg, size_t msglen)
+			  bool strict, AclRule ***out, size_t *n_out, char *msg, size_t msglen)
 {
 	struct compile *c = calloc(1, sizeof(*c));
 	char *copy = strdup(text ? text : "");
@@ -240,7 +244,8 @@ int rv_room_rules_compile(const char *text, const struct rv_rule_member *members
 		goto out;
 	}
 	*c = (struct compile){
-	    .members = members, .n_members = n_members, .out = v, .msg = msg, .msglen = msglen};
+	    .members = members, .n_members = n_members, .strict = strict, .out = v, .msg = msg,
+	    .msglen = msglen};
 	char *w[WORDS_MAX];
 	for (char *line = copy; line;) {
 		char *nl = strchr(line, '\n');
@@ -381,7 +386,7 @@ grpc_status_code rv_rooms_set_rules_rpc(struct rv_rpc_ctx *ctx, const ProtobufCM
 				 member_cb, &ms) < 0)
 		st = ms.oom ? rv_rooms_oom(msg, msglen) : rv_rooms_store_error(msg, msglen);
 	if (st == GRPC_STATUS_OK &&
-	    rv_room_rules_compile(q->text, ms.v, ms.n, &v, &n, msg, msglen) < 0)
+	    rv_room_rules_compile(q->text, ms.v, ms.n, true, &v, &n, msg, msglen) < 0)
 		st = GRPC_STATUS_INVALID_ARGUMENT;
 	if (st == GRPC_STATUS_OK && replace_rules(r, q->text, v, n) < 0)
 		st = rv_rooms_oom(msg, msglen);
@@ -399,6 +404,65 @@ grpc_status_code rv_rooms_set_rules_rpc(struct rv_rpc_ctx *ctx, const ProtobufCM
 	if (r)
 		roomvpn__v1__room_record__free_unpacked(r, NULL);
 	return st;
+}
+
+static bool same_rules(AclRule *const *a, size_t na, AclRule *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i]->deny != b[i]->deny || a[i]->proto != b[i]->proto ||
+		    a[i]->src != b[i]->src || a[i]->src_prefix != b[i]->src_prefix ||
+		    a[i]->dst != b[i]->dst || a[i]->dst_prefix != b[i]->dst_prefix ||
+		    a[i]->port_lo != b[i]->port_lo || a[i]->port_hi != b[i]->port_hi)
+			return false;
+	return true;
+}
+
+void rv_room_rules_refresh(struct rv_control *ctl, uint64_t room)
+{
+	Roomvpn__V1__RoomRecord *r = NULL;
+	struct members ms = {0};
+	AclRule **v = NULL;
+	size_t n = 0;
+	char p[RV_KEY_MAX], msg[256] = "";
+	bool changed = false;
+
+	rv_rooms_catalog_lock();
+	int rc = rv_rooms_load_id(ctl->store, room, &r);
+	if (rc != 0 || !r->rules_text || !r->rules_text[0])
+		goto out; /* gone, or no rules: nothing names a member */
+	if (rv_store_scan_prefix(ctl->store, p, rv_key_member_prefix(p, room), NULL, 0, member_cb,
+				 &ms) < 0 || ms.oom) {
+		snprintf(msg, sizeof(msg), "%s", ms.oom ? "out of memory" : "store error");
+		goto out;
+	}
+	if (rv_room_rules_compile(r->rules_text, ms.v, ms.n, false, &v, &n, msg, sizeof(msg)) < 0)
+		goto out;
+	if (same_rules(v, n, r->acl_rules, r->n_acl_rules)) {
+		msg[0] = 0;
+		goto out;
+	}
+	free_rules(r->acl_rules, r->n_acl_rules);
+	r->acl_rules = v;
+	r->n_acl_rules = n;
+	v = NULL;
+	if (put_room(ctl->store, r) < 0)
+		snprintf(msg, sizeof(msg), "store error");
+	else
+		changed = true;
+out:
+	rv_rooms_catalog_unlock();
+	if (msg[0]) /* the rules in force stay the last ones compiled */
+		rv_log(RV_LOG_WARN, "rooms: recompiling the rules of room %" PRIu64 " after a "
+				    "membership change: %s; the previous rules stay",
+		       room, msg);
+	if (changed)
+		rv_events_room_rules_changed(ctl, r);
+	free_rules(v, n);
+	members_free(&ms);
+	if (r)
+		roomvpn__v1__room_record__free_unpacked(r, NULL);
 }
 
 grpc_status_code rv_rooms_get_rules_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,

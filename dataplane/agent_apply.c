@@ -344,6 +344,7 @@ static void room_stats_cb(void *arg, const struct rv_st_room_info *r)
 	room_stats_routes(m, &r->room);
 	m->rs.room = &m->room;
 	m->rs.members = r->n_members;
+	m->rs.rules = r->room.n_rules;
 	st->room[st->n_room++] = &m->rs;
 }
 

@@ -134,6 +134,7 @@ static struct json_object *room_json(const Roomvpn__Dataplane__V1__RoomStats *r,
 	add_u64(o, "room_id", r->room->room_id);
 	add_str(o, "subnet", subnet);
 	add_u64(o, "members", r->members);
+	add_u64(o, "rules", r->rules);
 	for (size_t i = 0; i < r->room->n_routes; i++) {
 		route_str(r->room->routes[i], route);
 		json_object_array_add(a, json_object_new_string(route));
@@ -148,7 +149,7 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 	char ip[16], route[48];
 
 	if (!ctl->json)
-		printf("%-10s %-18s %-8s %s\n", "ROOM", "SUBNET", "MEMBERS", "ROUTES");
+		printf("%-10s %-18s %-8s %-6s %s\n", "ROOM", "SUBNET", "MEMBERS", "RULES", "ROUTES");
 	for (size_t i = 0; i < st->n_room; i++) {
 		const Roomvpn__Dataplane__V1__RoomStats *r = st->room[i];
 		char subnet[24];
@@ -160,7 +161,7 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 			json_object_array_add(a, room_json(r, subnet));
 			continue;
 		}
-		printf("%-10u %-18s %-8u ", r->room->room_id, subnet, r->members);
+		printf("%-10u %-18s %-8u %-6u ", r->room->room_id, subnet, r->members, r->rules);
 		for (size_t j = 0; j < r->room->n_routes; j++) {
 			route_str(r->room->routes[j], route);
 			printf("%s%s", j ? ", " : "", route);

@@ -43,7 +43,7 @@ static void test_compiles(void **state)
 	Roomvpn__V1__AclRuleRecord **v;
 	size_t n;
 	char msg[256];
-	assert_int_equal(rv_room_rules_compile(text, members, 4, &v, &n, msg, sizeof(msg)), 0);
+	assert_int_equal(rv_room_rules_compile(text, members, 4, true, &v, &n, msg, sizeof(msg)), 0);
 	/* bob -> alice x2, admins (alice x2 + carol) -> bob, icmp, deny all */
 	assert_int_equal(n, 2 + 3 + 1 + 1);
 	assert_true(v[0]->deny);
@@ -68,7 +68,7 @@ static void test_compiles(void **state)
 	free_all(v, n);
 	/* nothing at all: no rules */
 	assert_int_equal(
-	    rv_room_rules_compile("  # none\n\n", members, 4, &v, &n, msg, sizeof(msg)), 0);
+	    rv_room_rules_compile("  # none\n\n", members, 4, true, &v, &n, msg, sizeof(msg)), 0);
 	assert_int_equal(n, 0);
 	free_all(v, n);
 }
@@ -100,7 +100,7 @@ static void test_refusals(void **state)
 		size_t n = 99;
 		char msg[256] = "";
 		assert_int_equal(
-		    rv_room_rules_compile(bad[i].text, members, 4, &v, &n, msg, sizeof(msg)), -1);
+		    rv_room_rules_compile(bad[i].text, members, 4, true, &v, &n, msg, sizeof(msg)), -1);
 		if (strncmp(msg, bad[i].want, strlen(bad[i].want)) != 0)
 			fail_msg("case %zu: '%s', want '%s...'", i, msg, bad[i].want);
 		assert_null(v);
@@ -128,8 +128,28 @@ static void test_too_many(void **state)
 	Roomvpn__V1__AclRuleRecord **v;
 	size_t n;
 	char msg[256];
-	assert_int_equal(rv_room_rules_compile(text, many, 64, &v, &n, msg, sizeof(msg)), -1);
+	assert_int_equal(rv_room_rules_compile(text, many, 64, true, &v, &n, msg, sizeof(msg)), -1);
 	assert_non_null(strstr(msg, "line 3: the rules come to more than 1024"));
+}
+
+/* A recompile after a member left: the departed name matches nothing, the
+ * rest of the rules stand (strict, as SetRules compiles, it is an error). */
+static void test_departed_name(void **state)
+{
+	(void)state;
+	const char *text = "tag t = carol dave\n"
+			   "deny tcp from dave to bob port 22\n"
+			   "allow any from tag:t to any\n";
+	Roomvpn__V1__AclRuleRecord **v;
+	size_t n;
+	char msg[256];
+	assert_int_equal(rv_room_rules_compile(text, members, 4, true, &v, &n, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "line 2: 'dave' is no member"));
+	assert_int_equal(rv_room_rules_compile(text, members, 4, false, &v, &n, msg, sizeof(msg)), 0);
+	assert_int_equal(n, 1); /* carol -> any only */
+	assert_false(v[0]->deny);
+	assert_int_equal(v[0]->src, IP(10, 88, 0, 5));
+	free_all(v, n);
 }
 
 int main(void)
@@ -138,6 +158,7 @@ int main(void)
 	    cmocka_unit_test(test_compiles),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_too_many),
+	    cmocka_unit_test(test_departed_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
