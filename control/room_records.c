@@ -3,6 +3,7 @@
 #include "room_records.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,18 @@ static grpc_status_code not_found(const char *room, char *msg, size_t msglen)
 {
 	snprintf(msg, msglen, "room '%s' not found", room);
 	return GRPC_STATUS_NOT_FOUND;
+}
+
+static pthread_mutex_t catalog_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void rv_rooms_catalog_lock(void)
+{
+	pthread_mutex_lock(&catalog_mu);
+}
+
+void rv_rooms_catalog_unlock(void)
+{
+	pthread_mutex_unlock(&catalog_mu);
 }
 
 grpc_status_code rv_rooms_find(struct rv_rpc_ctx *ctx, const char *room, RoomRecord **out,

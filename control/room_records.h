@@ -26,6 +26,11 @@ int rv_rooms_load_id(struct rv_store *s, uint64_t id, Roomvpn__V1__RoomRecord **
 
 /* Looks the room a request names up; OK and *out, or INVALID_ARGUMENT /
  * NOT_FOUND / INTERNAL with a message. Sets ctx->target to @room. */
+/* The lock around a room record's read-modify-write (rooms.c and
+ * room_rules.c). */
+void rv_rooms_catalog_lock(void);
+void rv_rooms_catalog_unlock(void);
+
 grpc_status_code rv_rooms_find(struct rv_rpc_ctx *ctx, const char *room,
 			       Roomvpn__V1__RoomRecord **out, char *msg, size_t msglen);
 /* The public view of a room (NULL: out of memory); its key only for the

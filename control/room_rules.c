@@ -25,7 +25,6 @@
 #include "events.h"
 #include "log.h"
 #include "room_records.h"
-#include "rooms.h"
 #include "store.h"
 #include "store_keys.h"
 #include "roomvpn/v1/rooms.pb-c.h"

@@ -30,17 +30,6 @@
 #define PAGE_DEFAULT 50
 #define PAGE_MAX     1000
 
-static pthread_mutex_t catalog_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void rv_rooms_catalog_lock(void)
-{
-	pthread_mutex_lock(&catalog_mu);
-}
-
-void rv_rooms_catalog_unlock(void)
-{
-	pthread_mutex_unlock(&catalog_mu);
-}
 static struct rv_ipam *own_ipam; /* when main.c did not set ctl->ipam up */
 
 typedef Roomvpn__V1__RoomRecord RoomRecord;
@@ -244,7 +233,7 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 
 	if (RAND_bytes(key, sizeof(key)) != 1)
 		return rv_rooms_store_error(msg, msglen);
-	pthread_mutex_lock(&catalog_mu);
+	rv_rooms_catalog_lock();
 	grpc_status_code st = GRPC_STATUS_OK;
 	if (rv_rooms_key_exists(s, k, rv_key_room_by_name(k, q->name))) {
 		snprintf(msg, msglen, "room '%s' already exists", q->name);
@@ -272,7 +261,7 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	if (st == GRPC_STATUS_OK)
 		st = store_new_room(s, &r, msg, msglen);
 out:
-	pthread_mutex_unlock(&catalog_mu);
+	rv_rooms_catalog_unlock();
 	if (st == GRPC_STATUS_OK) {
 		Roomvpn__V1__Room *m = room_msg(ctx, &r);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
@@ -399,7 +388,7 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	const Roomvpn__V1__UpdateRoomRequest *q = (const void *)req;
 	RoomRecord *r = NULL;
 
-	pthread_mutex_lock(&catalog_mu);
+	rv_rooms_catalog_lock();
 	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
 	if (st == GRPC_STATUS_OK && apply_update(r, q, pw_hash) < 0)
 		st = rv_rooms_oom(msg, msglen);
@@ -415,7 +404,7 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	}
 	if (st == GRPC_STATUS_OK && put_room(ctx->ctl->store, r) < 0)
 		st = rv_rooms_store_error(msg, msglen);
-	pthread_mutex_unlock(&catalog_mu);
+	rv_rooms_catalog_unlock();
 	if (st == GRPC_STATUS_OK)
 		rv_events_room_changed(ctx->ctl, r); /* its tunnels hear of it */
 	if (st == GRPC_STATUS_OK) {
@@ -476,7 +465,7 @@ grpc_status_code rv_rooms_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 	RoomRecord *r = NULL;
 	struct rv_members_removed rm = {0};
 
-	pthread_mutex_lock(&catalog_mu);
+	rv_rooms_catalog_lock();
 	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
 	if (st == GRPC_STATUS_OK) {
 		rv_room_state_retire(r->id); /* no member change of it from now on */
@@ -489,7 +478,7 @@ grpc_status_code rv_rooms_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 		}
 		rv_store_batch_free(b);
 	}
-	pthread_mutex_unlock(&catalog_mu);
+	rv_rooms_catalog_unlock();
 	if (st == GRPC_STATUS_OK)
 		rv_events_room_deleted(ctx->ctl, r->id); /* its tunnels end */
 	rv_members_removed_report(ctx->ctl, &rm);

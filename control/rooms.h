@@ -33,9 +33,6 @@ bool rv_rooms_valid_name(const char *name);
 
 /* RV_SCOPE_ROOM_OWNER extractor: the `room` field of every room request. */
 const char *rv_rooms_room_of(const ProtobufCMessage *req);
-/* The lock around a room record's read-modify-write (room_rules.c too). */
-void rv_rooms_catalog_lock(void);
-void rv_rooms_catalog_unlock(void);
 
 /* RoomService handlers (rows in methods.c): Create, Update, Delete, Get and
  * List here; Join, Leave, Kick and ListMembers in members.h. */
