@@ -16,6 +16,8 @@ struct flow_cache {
 };
 static struct flow_cache flows[RV_ACL_WORKERS];
 
+static uint64_t mix(uint64_t x);
+
 static int fail(char *err, size_t errlen, const char *what, unsigned room, unsigned i)
 {
 	if (err)
@@ -80,6 +82,15 @@ int rv_dp_acl_build(const struct rv_st_room *room, struct rv_dp_acl **out, char 
 		};
 	}
 	a->n = room->n_rules;
+	uint64_t g = 0x9e3779b97f4a7c15ull;
+	for (unsigned i = 0; i < a->n; i++) {
+		const struct rv_dp_acl_rule *r = &a->r[i];
+		g = mix(g ^ ((uint64_t)r->src << 32 | r->smask));
+		g = mix(g ^ ((uint64_t)r->dst << 32 | r->dmask));
+		g = mix(g ^ ((uint64_t)r->lo << 48 | (uint64_t)r->hi << 32 | (uint64_t)r->proto << 16 |
+			     (uint64_t)r->ports << 8 | r->deny));
+	}
+	a->gen = (uint32_t)(g ^ g >> 32);
 	*out = a;
 	return 0;
 }
@@ -212,9 +223,10 @@ enum rv_drop rv_dp_acl_check(const struct rv_dp_acl *a, const uint8_t *ip, uint3
 	if (!a)
 		return RV_OK; /* no rules: allow all */
 	rv_dp_acl_parse(ip, len, &p);
+	uint32_t scope = room_id ^ a->gen; /* flows of this room under these rules */
 	if (rv_dp_acl_allows(a, &p)) {
-		rv_dp_acl_flow_open(dst_owner, room_id, &p, now_ns);
+		rv_dp_acl_flow_open(dst_owner, scope, &p, now_ns);
 		return RV_OK;
 	}
-	return rv_dp_acl_flow_is_reply(self, room_id, &p, now_ns) ? RV_OK : RV_DROP_ACL;
+	return rv_dp_acl_flow_is_reply(self, scope, &p, now_ns) ? RV_OK : RV_DROP_ACL;
 }

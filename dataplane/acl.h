@@ -45,6 +45,11 @@ struct rv_dp_acl_rule {
 
 struct rv_dp_acl {
 	unsigned n;
+	/* a digest of the rules: flows are cached per rule set, so a change of
+	 * the rules also ends the flows they had let through (an established
+	 * connection the new rules deny stops), while the same rules pushed
+	 * again (every room upsert) keep them */
+	uint32_t gen;
 	struct rcu_head rcu;
 	struct rv_dp_acl_rule r[];
 };
