@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "ban_records.h"
+#include "events.h"
 #include "invite_records.h"
 #include "ipam.h"
 #include "members.h"
@@ -277,6 +278,7 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	uint64_t dev = ctx->who.device_id;
 	uint32_t addr = 0;
 	grpc_status_code st = GRPC_STATUS_OK;
+	bool joined = false;
 
 	int rc = rv_room_state_claim(r->id, dev, &rs);
 	if (rc != 0)
@@ -297,8 +299,12 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 		st = GRPC_STATUS_PERMISSION_DENIED;
 	} else if (rc == 1) { /* not a member yet */
 		st = add_member(ctx, rs, r, &addr, msg, msglen);
+		joined = st == GRPC_STATUS_OK;
 	} /* else already a member: the same answer again */
 	rv_room_state_release(rs, dev);
+	if (joined)
+		rv_events_presence(ctx->ctl, r->id, dev, ctx->who.username,
+				   ROOMVPN__V1__PRESENCE__STATE__JOINED);
 	if (st == GRPC_STATUS_OK) {
 		Roomvpn__V1__JoinRoomResponse *m = rv_rooms_join_msg(ctx, r, addr);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
