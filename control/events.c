@@ -28,7 +28,7 @@ static void device_username(struct rv_store *s, uint64_t dev, char *out, size_t 
 
 	out[0] = 0;
 	rv_key_device(k, dev);
-	if (rv_store_get_msg(s, k, &roomvpn__v1__device_record__descriptor,
+	if (!s || rv_store_get_msg(s, k, &roomvpn__v1__device_record__descriptor,
 			     (ProtobufCMessage **)&d) != 0 || !d)
 		return;
 	if (rv_users_get_by_id(s, d->user_id, &u) == 0 && u) {
@@ -75,16 +75,19 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_owned(peer_id, device, room);
 	if (t) {
+		/* its room's other members hear it went down (the name from its
+		 * Hello: no store read under the lock) */
+		char name[sizeof(t->username)];
+		snprintf(name, sizeof(name), "%s", t->username);
 		rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended by its "
 				    "client",
 		       peer_id, device, room_name);
 		if (t->stream) /* the client ended it: its stream ends quietly */
 			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
 		rv_tunnels_remove(t);
+		rv_keepalive_push_presence(room, device, name, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 	}
 	rv_tunnels_unlock();
-	if (t)
-		rv_events_presence(ctl, room, device, NULL, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 	if (!t) {
 		snprintf(msg, msglen, "this device has no tunnel with peer-id %u in room %s",
 			 peer_id, room_name);
