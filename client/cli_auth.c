@@ -168,9 +168,14 @@ static int cmd_login(struct cli *c, int argc, char **argv)
 /* Self-registration by invite: as login, with RegisterWithInvite. */
 int cli_auth_register(struct cli *c, const struct cli_register_opts *r)
 {
-	Roomvpn__V1__RegisterWithInviteRequest req = ROOMVPN__V1__REGISTER_WITH_INVITE_REQUEST__INIT;
-	struct login_opts o = {.server = r->server, .fingerprint = r->fingerprint, .ca = r->ca,
-			       .tls_name = r->tls_name, .username = r->username, .device = r->device};
+	Roomvpn__V1__RegisterWithInviteRequest req =
+	    ROOMVPN__V1__REGISTER_WITH_INVITE_REQUEST__INIT;
+	struct login_opts o = {.server = r->server,
+			       .fingerprint = r->fingerprint,
+			       .ca = r->ca,
+			       .tls_name = r->tls_name,
+			       .username = r->username,
+			       .device = r->device};
 	struct rv_login l = {0};
 	struct rv_grpc_target t;
 	struct rv_grpc_result res;
@@ -197,9 +202,9 @@ int cli_auth_register(struct cli *c, const struct cli_register_opts *r)
 	req.username = (char *)r->username;
 	req.password = password;
 	req.device_name = (char *)(r->device ? r->device : host);
-	grpc_status_code st = rv_grpc_call(g, "/roomvpn.v1.AuthService/RegisterWithInvite",
-					   &req.base, &roomvpn__v1__register_with_invite_response__descriptor,
-					   &resp, NULL, &res);
+	grpc_status_code st = rv_grpc_call(
+	    g, "/roomvpn.v1.AuthService/RegisterWithInvite", &req.base,
+	    &roomvpn__v1__register_with_invite_response__descriptor, &resp, NULL, &res);
 	rv_grpc_close(g);
 	OPENSSL_cleanse(password, sizeof(password));
 	if (st != GRPC_STATUS_OK)

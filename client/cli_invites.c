@@ -294,7 +294,8 @@ const struct cli_cmd cli_invites_cmds[] = {
      cmd_invites},
     {"rooms invite-revoke", "ROOM ID", "Revoke an invite: its code stops working at once.\n",
      cmd_invite_revoke},
-    {"join-invite", "CODE|LINK [--username NAME --server HOST:PORT (--pin FP | --ca FILE) [--password-stdin]]",
+    {"join-invite",
+     "CODE|LINK [--username NAME --server HOST:PORT (--pin FP | --ca FILE) [--password-stdin]]",
      "Join the room of an invite code (or roomvpn:// link) with this device.\n"
      "With --username, no login is needed: where the server allows self-registration\n"
      "(self_registration = true) the account is created with a new password (asked,\n"

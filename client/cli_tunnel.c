@@ -168,8 +168,8 @@ static void print_presence(const char *json)
 			json_object_object_get_ex(e, "device_id", &v);
 			int64_t dev = json_object_get_int64(v);
 			json_object_object_get_ex(e, "state", &v);
-			printf("  %s %s (device %" PRId64 ") %s\n", when, who && who[0] ? who : "?", dev,
-			       json_object_get_string(v));
+			printf("  %s %s (device %" PRId64 ") %s\n", when, who && who[0] ? who : "?",
+			       dev, json_object_get_string(v));
 		}
 	}
 	json_object_put(o);

@@ -168,8 +168,8 @@ size_t rv_keepalive_presence(struct rv_keepalive *k, struct rv_presence_note *ou
 	if (!k)
 		return 0;
 	pthread_mutex_lock(&k->lock);
-	size_t n = k->n_presence < RV_KEEPALIVE_PRESENCE_MAX ? k->n_presence
-							      : RV_KEEPALIVE_PRESENCE_MAX;
+	size_t n =
+	    k->n_presence < RV_KEEPALIVE_PRESENCE_MAX ? k->n_presence : RV_KEEPALIVE_PRESENCE_MAX;
 	for (size_t i = 0; i < n; i++)
 		out[i] = k->presence[(k->n_presence - n + i) % RV_KEEPALIVE_PRESENCE_MAX];
 	pthread_mutex_unlock(&k->lock);

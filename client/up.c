@@ -279,9 +279,11 @@ static struct json_object *presence_json(struct rv_keepalive *ka)
 		struct json_object *e = json_object_new_object();
 		json_object_object_add(e, "room", json_object_new_string(p[i].room));
 		json_object_object_add(e, "username", json_object_new_string(p[i].username));
-		json_object_object_add(e, "device_id", json_object_new_int64((int64_t)p[i].device_id));
+		json_object_object_add(e, "device_id",
+				       json_object_new_int64((int64_t)p[i].device_id));
 		json_object_object_add(e, "state", json_object_new_string(p[i].state));
-		json_object_object_add(e, "time", json_object_new_int64((int64_t)p[i].time_unix_ms));
+		json_object_object_add(e, "time",
+				       json_object_new_int64((int64_t)p[i].time_unix_ms));
 		json_object_array_add(a, e);
 	}
 	return a;

@@ -28,8 +28,10 @@ static void device_username(struct rv_store *s, uint64_t dev, char *out, size_t 
 
 	out[0] = 0;
 	rv_key_device(k, dev);
-	if (!s || rv_store_get_msg(s, k, &roomvpn__v1__device_record__descriptor,
-			     (ProtobufCMessage **)&d) != 0 || !d)
+	if (!s ||
+	    rv_store_get_msg(s, k, &roomvpn__v1__device_record__descriptor,
+			     (ProtobufCMessage **)&d) != 0 ||
+	    !d)
 		return;
 	if (rv_users_get_by_id(s, d->user_id, &u) == 0 && u) {
 		snprintf(out, outlen, "%s", u->username);
@@ -85,7 +87,8 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 		if (t->stream) /* the client ended it: its stream ends quietly */
 			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
 		rv_tunnels_remove(t);
-		rv_keepalive_push_presence(room, device, name, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
+		rv_keepalive_push_presence(room, device, name,
+					   ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 	}
 	rv_tunnels_unlock();
 	if (!t) {

@@ -373,8 +373,9 @@ static grpc_status_code register_step(struct rv_pwjob *j, ProtobufCMessage **res
 	if (rc != 0) {
 		if (rc < 0)
 			rv_log(RV_LOG_ERROR, "self-registration of %s: %s", a->name, err);
-		snprintf(msg, msglen, rc == 1 ? "username %s is taken: choose another"
-					      : "store error creating user %s",
+		snprintf(msg, msglen,
+			 rc == 1 ? "username %s is taken: choose another"
+				 : "store error creating user %s",
 			 a->name);
 		return rc == 1 ? GRPC_STATUS_ALREADY_EXISTS : GRPC_STATUS_INTERNAL;
 	}
@@ -396,16 +397,18 @@ static grpc_status_code register_step(struct rv_pwjob *j, ProtobufCMessage **res
 			 a->name);
 		return GRPC_STATUS_INTERNAL;
 	}
-	ctx->who = (struct rv_principal){.authenticated = true, .user_id = uid,
-					 .device_id = sess->device_id};
+	ctx->who = (struct rv_principal){
+	    .authenticated = true, .user_id = uid, .device_id = sess->device_id};
 	snprintf(ctx->who.username, sizeof(ctx->who.username), "%s", a->name);
 	ProtobufCMessage *joined = NULL;
 	char why[256];
 	grpc_status_code st = join_code(ctx, a->code, &joined, why, sizeof(why));
 	if (st != GRPC_STATUS_OK) { /* e.g. the code was used up meanwhile */
 		protobuf_c_message_free_unpacked(&out->base, NULL);
-		snprintf(msg, msglen, "account %s was created, but joining failed: %s (log in and "
-				      "ask for another code)", a->name, why);
+		snprintf(msg, msglen,
+			 "account %s was created, but joining failed: %s (log in and "
+			 "ask for another code)",
+			 a->name, why);
 		return st;
 	}
 	const Roomvpn__V1__JoinRoomResponse *jr = (const void *)joined;
@@ -429,9 +432,10 @@ grpc_status_code rv_invites_register_rpc(struct rv_rpc_ctx *ctx, const ProtobufC
 	snprintf(ctx->actor, sizeof(ctx->actor), "%.63s", q->username);
 	snprintf(ctx->target, sizeof(ctx->target), "user:%.100s", q->username);
 	if (!ctl->cfg.self_registration) {
-		snprintf(msg, msglen, "self-registration is off on this server (self_registration = "
-				      "false): ask an admin for an account, then use the code with "
-				      "'roomvpn join-invite CODE'");
+		snprintf(msg, msglen,
+			 "self-registration is off on this server (self_registration = "
+			 "false): ask an admin for an account, then use the code with "
+			 "'roomvpn join-invite CODE'");
 		return GRPC_STATUS_PERMISSION_DENIED;
 	}
 	grpc_status_code st = rv_users_check_new(q->username, q->password, msg, msglen);

@@ -106,8 +106,9 @@ const struct rv_method rv_methods[] = {
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
 	.audit_action = "tunnel.bootstrap"),
-    ROW("/roomvpn.v1.TunnelService/End", RV_SCOPE_USER, &roomvpn__v1__end_tunnel_request__descriptor,
-	rv_tunnel_end_rpc, .audit_action = "tunnel.end"),
+    ROW("/roomvpn.v1.TunnelService/End", RV_SCOPE_USER,
+	&roomvpn__v1__end_tunnel_request__descriptor, rv_tunnel_end_rpc,
+	.audit_action = "tunnel.end"),
     ROW("/roomvpn.v1.SessionService/Keepalive", RV_SCOPE_USER,
 	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_keepalive_ops),
 
