@@ -65,6 +65,13 @@ int cli_call(struct cli *c, const char *what, const char *path, const ProtobufCM
 int cli_password(const struct cli *c, const char *prompt, bool from_stdin, char *buf, size_t len);
 
 /* Command tables of the modules. */
+/* `join-invite CODE --username U` (cli_auth.c): AuthService.RegisterWithInvite
+ * against @o->server with @code; the login is stored as `login` stores it. */
+struct cli_register_opts {
+	const char *server, *fingerprint, *ca, *tls_name, *username, *device, *code;
+	bool password_stdin;
+};
+int cli_auth_register(struct cli *c, const struct cli_register_opts *o);
 extern const struct cli_cmd cli_auth_cmds[];
 extern const struct cli_cmd cli_rooms_cmds[];
 extern const struct cli_cmd cli_rules_cmds[];

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "pbjson.h"
+#include "roomvpn/v1/auth.pb-c.h"
 #include "roomvpn/v1/common.pb-c.h"
 
 struct login_opts {
@@ -160,6 +161,76 @@ static int cmd_login(struct cli *c, int argc, char **argv)
 		return RV_EXIT_USAGE;
 	rc = do_login(c, &o, &l, password);
 	OPENSSL_cleanse(password, sizeof(password));
+	OPENSSL_cleanse(&l, sizeof(l));
+	return rc;
+}
+
+/* Self-registration by invite: as login, with RegisterWithInvite. */
+int cli_auth_register(struct cli *c, const struct cli_register_opts *r)
+{
+	Roomvpn__V1__RegisterWithInviteRequest req =
+	    ROOMVPN__V1__REGISTER_WITH_INVITE_REQUEST__INIT;
+	struct login_opts o = {.server = r->server,
+			       .fingerprint = r->fingerprint,
+			       .ca = r->ca,
+			       .tls_name = r->tls_name,
+			       .username = r->username,
+			       .device = r->device};
+	struct rv_login l = {0};
+	struct rv_grpc_target t;
+	struct rv_grpc_result res;
+	struct rv_grpc *g;
+	ProtobufCMessage *resp = NULL;
+	char password[512], err[512], host[256];
+
+	if (!o.fingerprint && !o.ca)
+		return no_trust(c, o.server);
+	int rc = login_target(c, &o, &l);
+	if (rc != RV_EXIT_OK)
+		return rc;
+	if (cli_password(c, "New password: ", r->password_stdin, password, sizeof(password)) < 0)
+		return RV_EXIT_USAGE;
+	rv_api_target(&l, &t);
+	if (rv_grpc_open(&t, &g, err, sizeof(err)) < 0) {
+		OPENSSL_cleanse(password, sizeof(password));
+		cli_error(c, "%s", err);
+		return RV_EXIT_CONNECT;
+	}
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "roomvpn");
+	req.code = (char *)r->code;
+	req.username = (char *)r->username;
+	req.password = password;
+	req.device_name = (char *)(r->device ? r->device : host);
+	grpc_status_code st = rv_grpc_call(
+	    g, "/roomvpn.v1.AuthService/RegisterWithInvite", &req.base,
+	    &roomvpn__v1__register_with_invite_response__descriptor, &resp, NULL, &res);
+	rv_grpc_close(g);
+	OPENSSL_cleanse(password, sizeof(password));
+	if (st != GRPC_STATUS_OK)
+		return cli_rpc_error(c, "join-invite", st, &res);
+	const Roomvpn__V1__RegisterWithInviteResponse *rr = (const void *)resp;
+	char room[128];
+	snprintf(room, sizeof(room), "%s", rr->room);
+	if (rr->session)
+		rv_login_apply(&l, rr->session);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	rc = RV_EXIT_OK;
+	if (rv_login_save(c->dir, &l, err, sizeof(err)) < 0) {
+		cli_error(c, "%s", err);
+		rc = RV_EXIT_ERROR;
+	} else if (c->json) {
+		struct json_object *j = json_object_new_object();
+		json_object_object_add(j, "server", json_object_new_string(l.server));
+		json_object_object_add(j, "username", json_object_new_string(l.username));
+		json_object_object_add(j, "device_id", rv_json_u64(l.device_id));
+		json_object_object_add(j, "room", json_object_new_string(room));
+		rv_json_print(stdout, j);
+	} else {
+		printf("Registered on %s as %s (device %llu) and joined room %s: 'roomvpn up %s' "
+		       "starts its tunnel.\n",
+		       l.server, l.username, (unsigned long long)l.device_id, room, room);
+	}
 	OPENSSL_cleanse(&l, sizeof(l));
 	return rc;
 }

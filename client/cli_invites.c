@@ -158,12 +158,48 @@ static void print_joined(const ProtobufCMessage *m)
 static int cmd_join_invite(struct cli *c, int argc, char **argv)
 {
 	Roomvpn__V1__JoinInviteRequest req = ROOMVPN__V1__JOIN_INVITE_REQUEST__INIT;
-	const char *pos[1];
-	if (cli_parse("join-invite", argc, argv, NULL, pos, 1, 1) < 0)
+	struct cli_register_opts r = {0};
+	const char *pos[1], *pin = NULL;
+	const struct cli_opt opts[] = {{"server", &r.server, NULL},
+				       {"pin", &pin, NULL},
+				       {"fingerprint", &r.fingerprint, NULL},
+				       {"ca", &r.ca, NULL},
+				       {"tls-name", &r.tls_name, NULL},
+				       {"username", &r.username, NULL},
+				       {"device-name", &r.device, NULL},
+				       {"password-stdin", NULL, &r.password_stdin},
+				       {NULL, NULL, NULL}};
+	if (cli_parse("join-invite", argc, argv, opts, pos, 1, 1) < 0)
 		return RV_EXIT_USAGE;
 	/* the code alone, or the whole roomvpn://HOST:PORT/join/CODE link */
 	const char *slash = strrchr(pos[0], '/');
-	req.code = (char *)(strncmp(pos[0], "roomvpn://", 10) == 0 && slash ? slash + 1 : pos[0]);
+	bool link = strncmp(pos[0], "roomvpn://", 10) == 0 && slash;
+	req.code = (char *)(link ? slash + 1 : pos[0]);
+	if (r.username) { /* a new account (self-registration) */
+		char server[256];
+		if (!r.server && link) /* roomvpn://HOST:PORT/join/CODE */
+			snprintf(server, sizeof(server), "%.*s", (int)strcspn(pos[0] + 10, "/"),
+				 pos[0] + 10);
+		if (!r.server && !link) {
+			cli_error(c, "join-invite: --username needs --server HOST:PORT (or a "
+				     "roomvpn:// link)");
+			return RV_EXIT_USAGE;
+		}
+		if (!r.server)
+			r.server = server;
+		if (pin && r.fingerprint) {
+			cli_error(c, "join-invite: give --pin or --fingerprint, not both");
+			return RV_EXIT_USAGE;
+		}
+		if (pin)
+			r.fingerprint = pin;
+		if (r.fingerprint && r.ca) {
+			cli_error(c, "join-invite: give --pin or --ca, not both");
+			return RV_EXIT_USAGE;
+		}
+		r.code = req.code;
+		return cli_auth_register(c, &r);
+	}
 	return cli_call(c, "join-invite", RS "JoinInvite", &req.base,
 			&roomvpn__v1__join_room_response__descriptor, print_joined);
 }
@@ -258,8 +294,21 @@ const struct cli_cmd cli_invites_cmds[] = {
      cmd_invites},
     {"rooms invite-revoke", "ROOM ID", "Revoke an invite: its code stops working at once.\n",
      cmd_invite_revoke},
-    {"join-invite", "CODE|LINK",
-     "Join the room of an invite code (or roomvpn:// link) with this device.\n", cmd_join_invite},
+    {"join-invite",
+     "CODE|LINK [--username NAME --server HOST:PORT (--pin FP | --ca FILE) [--password-stdin]]",
+     "Join the room of an invite code (or roomvpn:// link) with this device.\n"
+     "With --username, no login is needed: where the server allows self-registration\n"
+     "(self_registration = true) the account is created with a new password (asked,\n"
+     "or read from stdin), logged in and stored as 'login' stores it, and joined.\n\n"
+     "Options (self-registration):\n"
+     "  --username NAME       the new account's name\n"
+     "  --server HOST:PORT    the server (default: the link's)\n"
+     "  --pin FP              the server certificate's SHA-256 fingerprint (or --fingerprint)\n"
+     "  --ca FILE             trust a CA instead of a pin\n"
+     "  --tls-name NAME       the certificate name to expect\n"
+     "  --device-name NAME    this device's name (default: the host name)\n"
+     "  --password-stdin      read the new password from stdin\n",
+     cmd_join_invite},
     {"rooms ban", "ROOM USER|DEVICE_ID",
      "Ban a user (all their devices) or one device from a room (owner or admin): its\n"
      "members are removed at once and joins are refused until 'rooms unban'.\n",

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -146,6 +147,34 @@ static void print_human(const char *room, const char *json, bool first,
 	}
 }
 
+/* A line per recent presence change ("presence" in the status file). */
+static void print_presence(const char *json)
+{
+	struct json_object *o = json_tokener_parse(json), *a;
+
+	if (o && json_object_object_get_ex(o, "presence", &a) && json_object_array_length(a)) {
+		printf("  recent changes:\n");
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			struct json_object *e = json_object_array_get_idx(a, i), *v;
+			time_t t = 0;
+			char when[32] = "-";
+			if (json_object_object_get_ex(e, "time", &v))
+				t = (time_t)(json_object_get_int64(v) / 1000);
+			struct tm tm;
+			if (t && localtime_r(&t, &tm))
+				strftime(when, sizeof(when), "%H:%M:%S", &tm);
+			json_object_object_get_ex(e, "username", &v);
+			const char *who = json_object_get_string(v);
+			json_object_object_get_ex(e, "device_id", &v);
+			int64_t dev = json_object_get_int64(v);
+			json_object_object_get_ex(e, "state", &v);
+			printf("  %s %s (device %" PRId64 ") %s\n", when, who && who[0] ? who : "?",
+			       dev, json_object_get_string(v));
+		}
+	}
+	json_object_put(o);
+}
+
 /* One tunnel: {"room", "status" (what `up` writes), "peers" or "peers_error"}. */
 static void show_one(struct cli *c, struct json_object *tunnels, const char *room,
 		     const char *json, bool first)
@@ -156,11 +185,16 @@ static void show_one(struct cli *c, struct json_object *tunnels, const char *roo
 
 	if (!c->json) {
 		print_human(room, json, first, peers, why);
+		print_presence(json);
 	} else {
 		t = json_object_new_object();
 		st = json_tokener_parse(json);
 		json_object_object_add(t, "room", json_object_new_string(room));
+		struct json_object *pr = NULL;
+		if (st && json_object_object_get_ex(st, "presence", &pr))
+			json_object_get(pr);
 		json_object_object_add(t, "status", st ? st : json_object_new_object());
+		json_object_object_add(t, "presence", pr ? pr : json_object_new_array());
 		if (peers) {
 			struct json_object *all = rv_pbjson_object(&peers->base);
 			json_object_object_add(
@@ -261,7 +295,9 @@ const struct cli_cmd cli_tunnel_cmds[] = {
      "next in 3.2 s): <last error>\" while the server is out of reach (the tunnel\n"
      "keeps forwarding meanwhile); then the room's peers as the server lists them\n"
      "(user, device, virtual IP, online or offline, RTT and when the data plane last\n"
-     "saw a packet from it; \"peers: unknown\" when the server cannot be asked).\n",
+     "saw a packet from it; \"peers: unknown\" when the server cannot be asked), and\n"
+     "a line per recent presence change the server pushed (another member joined,\n"
+     "left, came online or went offline; the last 16; --json: \"presence\").\n",
      cmd_status},
     {"down", "ROOM",
      "Stop the tunnel of a room (started with 'roomvpn up'); the server removes its\n"

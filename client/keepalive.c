@@ -37,6 +37,9 @@ struct rv_keepalive {
 	unsigned attempt;     /* failed attempts since the stream was last up */
 	uint64_t next_try_ms; /* monotonic; 0: trying now */
 	char last_error[240];
+	/* recent presence changes: a ring, under lock */
+	struct rv_presence_note presence[RV_KEEPALIVE_PRESENCE_MAX];
+	size_t n_presence; /* ever received */
 };
 
 static uint64_t mono_ms(void)
@@ -124,6 +127,55 @@ static void learn_pin(struct rv_keepalive *k, const char *fp)
 
 /* One stream's life. Returns 1 after a Kick (the thread ends), 0 when the
  * stream was open and then ended, -1 if it never opened properly. */
+static const char *presence_state(Roomvpn__V1__Presence__State st)
+{
+	switch (st) {
+	case ROOMVPN__V1__PRESENCE__STATE__JOINED:
+		return "joined";
+	case ROOMVPN__V1__PRESENCE__STATE__LEFT:
+		return "left";
+	case ROOMVPN__V1__PRESENCE__STATE__ONLINE:
+		return "online";
+	case ROOMVPN__V1__PRESENCE__STATE__OFFLINE:
+		return "offline";
+	default:
+		return "unknown";
+	}
+}
+
+/* Another member of the room changed: logged, and kept among the last
+ * RV_KEEPALIVE_PRESENCE_MAX (names go into JSON as is: no quotes,
+ * backslashes or control characters, as set_error). */
+static void on_presence(struct rv_keepalive *k, const Roomvpn__V1__Presence *p)
+{
+	pthread_mutex_lock(&k->lock);
+	struct rv_presence_note *n = &k->presence[k->n_presence++ % RV_KEEPALIVE_PRESENCE_MAX];
+	snprintf(n->room, sizeof(n->room), "%s", p->room);
+	snprintf(n->username, sizeof(n->username), "%s", p->username);
+	for (char *c = n->username; *c; c++)
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+			*c = '\'';
+	n->device_id = p->device_id;
+	n->time_unix_ms = p->time_unix_ms;
+	n->state = presence_state(p->state);
+	rv_log(RV_LOG_INFO, "room %s: %s (device %llu) %s", n->room, n->username,
+	       (unsigned long long)n->device_id, n->state);
+	pthread_mutex_unlock(&k->lock);
+}
+
+size_t rv_keepalive_presence(struct rv_keepalive *k, struct rv_presence_note *out)
+{
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	size_t n =
+	    k->n_presence < RV_KEEPALIVE_PRESENCE_MAX ? k->n_presence : RV_KEEPALIVE_PRESENCE_MAX;
+	for (size_t i = 0; i < n; i++)
+		out[i] = k->presence[(k->n_presence - n + i) % RV_KEEPALIVE_PRESENCE_MAX];
+	pthread_mutex_unlock(&k->lock);
+	return n;
+}
+
 static int run_stream(struct rv_keepalive *k, bool fresh)
 {
 	struct rv_grpc_result res;
@@ -210,6 +262,8 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			k->ops.check(k->arg, k->a, true);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG)
 			apply_config(k, s, ev->config);
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE)
+			on_presence(k, ev->presence);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT)
 			learn_pin(k, ev->heartbeat->next_tls_fingerprint);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK) {

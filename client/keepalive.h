@@ -49,6 +49,18 @@ unsigned rv_keepalive_connects(const struct rv_keepalive *k);
 /* What the control connection is doing, for `roomvpn status`: "connected",
  * "connecting", or "reconnecting (attempt 4, next in 3.2 s): <last error>". */
 void rv_keepalive_describe(struct rv_keepalive *k, char *out, size_t len);
+/* The last presence changes the server pushed (session.proto Presence),
+ * oldest first: other members of the room joined, left, came online or
+ * went offline. Each is logged at info as it arrives. */
+#define RV_KEEPALIVE_PRESENCE_MAX 16
+struct rv_presence_note {
+	char room[64], username[64];
+	uint64_t device_id, time_unix_ms;
+	const char *state; /* "joined", "left", "online", "offline" (static) */
+};
+/* Copies up to RV_KEEPALIVE_PRESENCE_MAX notes into @out; returns how many. */
+size_t rv_keepalive_presence(struct rv_keepalive *k, struct rv_presence_note *out);
+
 /* Stop (within about a second) and join the thread. NULL is accepted. */
 void rv_keepalive_stop(struct rv_keepalive *k);
 

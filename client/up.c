@@ -268,6 +268,27 @@ static int bootstrap(struct up *u, struct rv_api *a, uint32_t rekey_peer_id)
 	return rc < 0 ? RV_EXIT_ERROR : RV_EXIT_OK;
 }
 
+/* The last presence changes of the room's other members (keepalive.h). */
+static struct json_object *presence_json(struct rv_keepalive *ka)
+{
+	struct rv_presence_note p[RV_KEEPALIVE_PRESENCE_MAX];
+	struct json_object *a = json_object_new_array();
+	size_t n = rv_keepalive_presence(ka, p);
+
+	for (size_t i = 0; a && i < n; i++) {
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "room", json_object_new_string(p[i].room));
+		json_object_object_add(e, "username", json_object_new_string(p[i].username));
+		json_object_object_add(e, "device_id",
+				       json_object_new_int64((int64_t)p[i].device_id));
+		json_object_object_add(e, "state", json_object_new_string(p[i].state));
+		json_object_object_add(e, "time",
+				       json_object_new_int64((int64_t)p[i].time_unix_ms));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
 static void write_status(struct rvc_chan *dc, void *arg)
 {
 	struct up *u = arg;
@@ -298,6 +319,7 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	json_object_object_add(o, "preferred_transport",
 			       json_object_new_string(rvc_chan_transport_name(u->start)));
 	json_object_object_add(o, "stats", stats);
+	json_object_object_add(o, "presence", presence_json(u->ka));
 	rv_json_print(f, o);
 	if (fclose(f) == 0)
 		rename(tmp, u->json_path);

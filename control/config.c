@@ -58,7 +58,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
  * (IPv4, [IPv6] or a name); K_EP "IPv4:port" handed to clients; K_IP one
  * IPv4 address; K_CIDR "a.b.c.d/len". An empty value clears an optional
  * K_PATH, K_LISTEN or K_IP key. */
-enum kind { K_STR, K_PATH, K_LISTEN, K_EP, K_IP, K_CIDR, K_U32, K_DUR, K_LOG };
+enum kind { K_STR, K_PATH, K_LISTEN, K_EP, K_IP, K_CIDR, K_U32, K_DUR, K_LOG, K_BOOL };
 
 struct key {
 	const char *name;
@@ -130,6 +130,7 @@ static const struct key keys[] = {
     TXT("metrics_client_ca", K_PATH, metrics_client_ca),
     TXT("metrics_token_file", K_PATH, metrics_token_file),
     STR("metrics_allow", metrics_allow),
+    {"self_registration", K_BOOL, offsetof(struct rv_control_config, self_registration), 0, 0, 0},
     {"log_level", K_LOG, offsetof(struct rv_control_config, log_level), 0, 0, 0},
 };
 
@@ -262,6 +263,13 @@ int rv_control_config_set(void *cfg, const char *key_in, const char *value, char
 			if (rv_log_parse_level(value, (enum rv_log_level *)(base + k->off)) == 0)
 				return 0;
 			snprintf(err, errlen, "'%s' is not one of error, warn, info, debug", value);
+			return -1;
+		case K_BOOL:
+			if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+				*(bool *)(base + k->off) = value[0] == 't';
+				return 0;
+			}
+			snprintf(err, errlen, "'%s' is not true or false", value);
 			return -1;
 		}
 	}

@@ -53,6 +53,8 @@ struct rv_control_config {
 	uint32_t login_fail_per_addr;  /* default 20 */
 	uint64_t login_fail_window_ns; /* default 5 min */
 	uint32_t login_inflight_per_addr; /* password checks queued/running per address (16) */
+	/* AuthService.RegisterWithInvite creates accounts from invite codes (false) */
+	bool self_registration;
 	/* [ipam] rooms get a /ipam_room_prefix out of ipam_pool unless given one */
 	char ipam_pool[64];	   /* default "10.88.0.0/16" */
 	uint32_t ipam_room_prefix; /* default 24 */

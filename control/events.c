@@ -8,8 +8,51 @@
 #include "dp_sync.h"
 #include "keepalive.h"
 #include "log.h"
+#include "store.h"
+#include "tokens.h"
+#include "store_keys.h"
 #include "timers.h"
 #include "tunnels.h"
+#include "users.h"
+#include "roomvpn/v1/auth_store.pb-c.h"
+
+/* ---- Presence ---------------------------------------------------------- */
+
+/* The username of device @dev's user into @out ("" when gone); store
+ * reads, never under the lock. */
+static void device_username(struct rv_store *s, uint64_t dev, char *out, size_t outlen)
+{
+	Roomvpn__V1__DeviceRecord *d = NULL;
+	Roomvpn__V1__UserRecord *u = NULL;
+	char k[RV_KEY_MAX];
+
+	out[0] = 0;
+	rv_key_device(k, dev);
+	if (!s ||
+	    rv_store_get_msg(s, k, &roomvpn__v1__device_record__descriptor,
+			     (ProtobufCMessage **)&d) != 0 ||
+	    !d)
+		return;
+	if (rv_users_get_by_id(s, d->user_id, &u) == 0 && u) {
+		snprintf(out, outlen, "%s", u->username);
+		roomvpn__v1__user_record__free_unpacked(u, NULL);
+	}
+	roomvpn__v1__device_record__free_unpacked(d, NULL);
+}
+
+void rv_events_presence(struct rv_control *ctl, uint64_t room, uint64_t device,
+			const char *username, Roomvpn__V1__Presence__State state)
+{
+	char name[64];
+
+	if (!username) {
+		device_username(ctl->store, device, name, sizeof(name));
+		username = name;
+	}
+	rv_tunnels_lock();
+	rv_keepalive_push_presence(room, device, username, state);
+	rv_tunnels_unlock();
+}
 
 /* Remove @t (lock held): its data-plane session goes, its stream gets a Kick
  * with @reason (@kick) or just ends. */
@@ -34,12 +77,18 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_owned(peer_id, device, room);
 	if (t) {
+		/* its room's other members hear it went down (the name from its
+		 * Hello: no store read under the lock) */
+		char name[sizeof(t->username)];
+		snprintf(name, sizeof(name), "%s", t->username);
 		rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended by its "
 				    "client",
 		       peer_id, device, room_name);
 		if (t->stream) /* the client ended it: its stream ends quietly */
 			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
 		rv_tunnels_remove(t);
+		rv_keepalive_push_presence(room, device, name,
+					   ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 	}
 	rv_tunnels_unlock();
 	if (!t) {
@@ -69,6 +118,7 @@ void rv_events_member_left(struct rv_control *ctl, uint64_t room, uint64_t devic
 		drop(ctl, t, reason, true);
 	}
 	rv_tunnels_unlock();
+	rv_events_presence(ctl, room, device, NULL, ROOMVPN__V1__PRESENCE__STATE__LEFT);
 }
 
 void rv_events_room_deleted(struct rv_control *ctl, uint64_t room)
@@ -109,7 +159,12 @@ void rv_events_room_rules_changed(struct rv_control *ctl, const Roomvpn__V1__Roo
 /* timers.c: a tunnel past its deadline ends without a Kick. */
 static void expire(struct rv_control *ctl, struct rv_tunnel *t, const char *reason)
 {
+	uint64_t room = t->room_id, device = t->device;
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s", t->username); /* no store read under the lock */
 	drop(ctl, t, reason, false);
+	rv_keepalive_push_presence(room, device, name, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 }
 
 static const struct rv_timers_ops timer_ops = {

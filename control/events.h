@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "roomvpn/v1/room_store.pb-c.h"
+#include "roomvpn/v1/session.pb-c.h"
 
 /* Device @device is no longer a member of @room (Kick, Leave, its user
  * disabled or deleted): its tunnel ends with a Kick. Installed as
@@ -39,6 +40,13 @@ void rv_events_room_rules_changed(struct rv_control *ctl, const Roomvpn__V1__Roo
 grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room,
 				      const char *room_name, uint64_t device, uint32_t peer_id,
 				      char *msg, size_t msglen);
+
+/* Presence: device @device (of @username; NULL: read from the store, before
+ * the lock) in room @room changed to @state (JOINED, LEFT, ONLINE, OFFLINE).
+ * Every OTHER tunnel of that room with a keepalive stream gets a Presence
+ * event; no other room's. Takes the lock. */
+void rv_events_presence(struct rv_control *ctl, uint64_t room, uint64_t device,
+			const char *username, Roomvpn__V1__Presence__State state);
 
 /* Installs ctl->on_member_removed and starts timers.c and dp_sync.c;
  * _fini stops them and empties the registry (before the store closes). */

@@ -12,8 +12,12 @@
 
 #include <openssl/crypto.h>
 
+#include "auth.h"
 #include "clock.h"
+#include "log.h"
 #include "members.h"
+#include "pwjob.h"
+#include "ratelimit.h"
 #include "room_records.h"
 #include "store_keys.h"
 #include "tokens.h"
@@ -287,20 +291,20 @@ static grpc_status_code find_code(struct rv_store *s, const char *code, InviteRe
 	return GRPC_STATUS_OK;
 }
 
-grpc_status_code rv_invites_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
-				     ProtobufCMessage **resp, char *msg, size_t msglen)
+/* Joins the caller (ctx->who) through @code and counts the use. */
+static grpc_status_code join_code(struct rv_rpc_ctx *ctx, const char *code, ProtobufCMessage **resp,
+				  char *msg, size_t msglen)
 {
-	const Roomvpn__V1__JoinInviteRequest *q = (const void *)req;
 	struct rv_store *s = ctx->ctl->store;
 	InviteRecord *ir = NULL;
 	Roomvpn__V1__RoomRecord *r = NULL;
 
-	if (!q->code[0] || strlen(q->code) >= RV_TOKEN_STR) {
+	if (!code[0] || strlen(code) >= RV_TOKEN_STR) {
 		snprintf(msg, msglen, "the invite code is missing or malformed");
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
 	pthread_mutex_lock(&invites_mu);
-	grpc_status_code st = find_code(s, q->code, &ir, msg, msglen);
+	grpc_status_code st = find_code(s, code, &ir, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		goto out;
 	snprintf(ctx->target, sizeof(ctx->target), "invite/%llu", (unsigned long long)ir->id);
@@ -328,4 +332,151 @@ out:
 	if (ir)
 		roomvpn__v1__invite_record__free_unpacked(ir, NULL);
 	return st;
+}
+
+grpc_status_code rv_invites_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+				     ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__JoinInviteRequest *q = (const void *)req;
+
+	return join_code(ctx, q->code, resp, msg, msglen);
+}
+
+/* ---- RegisterWithInvite ------------------------------------------------------ */
+
+struct register_arg {
+	struct rv_ratelimit *rl; /* its address's in-flight slot is held */
+	char limit_user[80], addr[64];
+	char name[RV_USERNAME_MAX + 1], device[64], code[RV_TOKEN_STR];
+};
+
+static void register_arg_free(void *p)
+{
+	struct register_arg *a = p;
+
+	rv_ratelimit_cancel(a->rl, a->limit_user, a->addr); /* the slot, on every path */
+	OPENSSL_cleanse(a->code, sizeof(a->code));
+	free(a);
+}
+
+/* On the pool, once the password is hashed: the account, its session, the Join. */
+static grpc_status_code register_step(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+				      size_t msglen)
+{
+	struct register_arg *a = j->arg;
+	struct rv_rpc_ctx *ctx = j->ctx;
+	struct rv_control *ctl = ctx->ctl;
+	char err[200];
+	uint64_t uid;
+
+	int rc = rv_users_create(ctl->store, a->name, j->hash, false, &uid, err, sizeof(err));
+	if (rc != 0) {
+		if (rc < 0)
+			rv_log(RV_LOG_ERROR, "self-registration of %s: %s", a->name, err);
+		snprintf(msg, msglen,
+			 rc == 1 ? "username %s is taken: choose another"
+				 : "store error creating user %s",
+			 a->name);
+		return rc == 1 ? GRPC_STATUS_ALREADY_EXISTS : GRPC_STATUS_INTERNAL;
+	}
+	rv_log(RV_LOG_INFO, "user %s registered itself with an invite code", a->name);
+	Roomvpn__V1__RegisterWithInviteResponse *out = malloc(sizeof(*out));
+	Roomvpn__V1__Session *sess = malloc(sizeof(*sess));
+	if (!out || !sess) {
+		free(out);
+		free(sess);
+		snprintf(msg, msglen, "out of memory (account %s was created: log in)", a->name);
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	roomvpn__v1__register_with_invite_response__init(out);
+	roomvpn__v1__session__init(sess);
+	out->session = sess;
+	if (rv_auth_issue(ctl, uid, a->name, false, a->device, sess) != 0) {
+		protobuf_c_message_free_unpacked(&out->base, NULL);
+		snprintf(msg, msglen, "store error issuing tokens (account %s was created: log in)",
+			 a->name);
+		return GRPC_STATUS_INTERNAL;
+	}
+	ctx->who = (struct rv_principal){
+	    .authenticated = true, .user_id = uid, .device_id = sess->device_id};
+	snprintf(ctx->who.username, sizeof(ctx->who.username), "%s", a->name);
+	ProtobufCMessage *joined = NULL;
+	char why[256];
+	grpc_status_code st = join_code(ctx, a->code, &joined, why, sizeof(why));
+	if (st != GRPC_STATUS_OK) { /* e.g. the code was used up meanwhile */
+		protobuf_c_message_free_unpacked(&out->base, NULL);
+		snprintf(msg, msglen,
+			 "account %s was created, but joining failed: %s (log in and "
+			 "ask for another code)",
+			 a->name, why);
+		return st;
+	}
+	const Roomvpn__V1__JoinRoomResponse *jr = (const void *)joined;
+	out->room = strdup(jr->room && jr->room->name ? jr->room->name : "");
+	protobuf_c_message_free_unpacked(joined, NULL);
+	if (!out->room) {
+		protobuf_c_message_free_unpacked(&out->base, NULL);
+		return rv_rooms_oom(msg, msglen);
+	}
+	*resp = &out->base;
+	return GRPC_STATUS_OK;
+}
+
+grpc_status_code rv_invites_register_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+					 ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	const Roomvpn__V1__RegisterWithInviteRequest *q = (const void *)req;
+	struct rv_control *ctl = ctx->ctl;
+	InviteRecord *ir = NULL;
+
+	snprintf(ctx->actor, sizeof(ctx->actor), "%.63s", q->username);
+	snprintf(ctx->target, sizeof(ctx->target), "user:%.100s", q->username);
+	if (!ctl->cfg.self_registration) {
+		snprintf(msg, msglen,
+			 "self-registration is off on this server (self_registration = "
+			 "false): ask an admin for an account, then use the code with "
+			 "'roomvpn join-invite CODE'");
+		return GRPC_STATUS_PERMISSION_DENIED;
+	}
+	grpc_status_code st = rv_users_check_new(q->username, q->password, msg, msglen);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	if (strlen(q->device_name) > 63) {
+		snprintf(msg, msglen, "device_name is at most 63 bytes");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	if (!q->code[0] || strlen(q->code) >= RV_TOKEN_STR) {
+		snprintf(msg, msglen, "the invite code is missing or malformed");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	/* a bad code costs no hash and creates no account */
+	pthread_mutex_lock(&invites_mu);
+	st = find_code(ctl->store, q->code, &ir, msg, msglen);
+	pthread_mutex_unlock(&invites_mu);
+	if (ir)
+		roomvpn__v1__invite_record__free_unpacked(ir, NULL);
+	if (st != GRPC_STATUS_OK)
+		return st;
+	struct register_arg *a = calloc(1, sizeof(*a));
+	if (!a)
+		return rv_rooms_oom(msg, msglen);
+	rv_ratelimit_addr_of_peer(ctx->peer ? ctx->peer : "", a->addr, sizeof(a->addr));
+	snprintf(a->limit_user, sizeof(a->limit_user), "register/%.63s", q->username);
+	/* an in-flight slot of the address, as a login, before the hash is queued */
+	st = rv_ratelimit_admit(ctl->ratelimit, a->limit_user, a->addr, "registrations", "name",
+				msg, msglen);
+	if (st != GRPC_STATUS_OK) {
+		free(a);
+		return st;
+	}
+	a->rl = ctl->ratelimit;
+	snprintf(a->name, sizeof(a->name), "%s", q->username);
+	snprintf(a->device, sizeof(a->device), "%s", q->device_name);
+	snprintf(a->code, sizeof(a->code), "%s", q->code);
+	struct rv_pwjob_args pa = {.kind = RV_PWJOB_HASH,
+				   .password = q->password,
+				   .arg = a,
+				   .free_arg = register_arg_free,
+				   .step = register_step};
+	return rv_pwjob_start(ctx, &pa, resp, msg, msglen);
 }

@@ -16,6 +16,10 @@ grpc_status_code rv_invites_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 				     ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_invites_revoke_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				       ProtobufCMessage **resp, char *msg, size_t msglen);
+/* AuthService.RegisterWithInvite (public; cfg.self_registration): a new
+ * account, logged in, joined through the invite code. */
+grpc_status_code rv_invites_register_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
+					 ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_invites_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				     ProtobufCMessage **resp, char *msg, size_t msglen);
 

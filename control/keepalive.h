@@ -1,7 +1,7 @@
 /* SessionService.Keepalive (proto/roomvpn/v1/session.proto): the stream a
  * running tunnel's client keeps open. Hello binds it to the device's tunnel;
  * a Heartbeat touches only that tunnel (its timestamp) and is answered; the
- * server pushes Kick, ConfigUpdate and Rekey on it (the push functions
+ * server pushes Kick, ConfigUpdate, Rekey and Presence on it (the push functions
  * below, called with the registry lock held). */
 #ifndef RV_KEEPALIVE_H
 #define RV_KEEPALIVE_H
@@ -26,6 +26,11 @@ void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *
 			    const char *dns);
 /* A Rekey with @reason (lock held). */
 void rv_keepalive_push_rekey(struct rv_tunnel *t, const char *reason);
+
+/* A Presence event (see session.proto) about @device of @username in @room
+ * to every OTHER tunnel of that room with a stream (lock held). */
+void rv_keepalive_push_presence(uint64_t room, uint64_t device, const char *username,
+				Roomvpn__V1__Presence__State state);
 
 /* A heartbeat on stream @s: its tunnel's timestamp and the client's RTT
  * (@rtt_us, 0: unknown), nothing else (takes the lock). False when the

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "ban_records.h"
+#include "events.h"
 #include "invite_records.h"
 #include "ipam.h"
 #include "members.h"
@@ -314,6 +315,9 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	rv_room_state_release(rs, dev);
 	if (added && has_rules(r)) /* its user's names match it */
 		rv_room_rules_refresh(ctx->ctl, r->id);
+	if (added)
+		rv_events_presence(ctx->ctl, r->id, dev, ctx->who.username,
+				   ROOMVPN__V1__PRESENCE__STATE__JOINED);
 	if (st == GRPC_STATUS_OK) {
 		Roomvpn__V1__JoinRoomResponse *m = rv_rooms_join_msg(ctx, r, addr);
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);

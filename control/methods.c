@@ -32,6 +32,9 @@
 const struct rv_method rv_methods[] = {
     ROW(AUTH "Login", RV_SCOPE_PUBLIC, &roomvpn__v1__login_request__descriptor, rv_auth_login_rpc,
 	.audit_action = "auth.login"),
+    ROW(AUTH "RegisterWithInvite", RV_SCOPE_PUBLIC,
+	&roomvpn__v1__register_with_invite_request__descriptor, rv_invites_register_rpc,
+	.audit_action = "auth.register"),
     ROW(AUTH "Refresh", RV_SCOPE_PUBLIC, &roomvpn__v1__refresh_request__descriptor,
 	rv_auth_refresh_rpc, .audit_action = "auth.refresh"),
     ROW(AUTH "Logout", RV_SCOPE_USER, &roomvpn__v1__logout_request__descriptor, rv_auth_logout_rpc,
@@ -103,8 +106,9 @@ const struct rv_method rv_methods[] = {
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
 	.audit_action = "tunnel.bootstrap"),
-    ROW("/roomvpn.v1.TunnelService/End", RV_SCOPE_USER, &roomvpn__v1__end_tunnel_request__descriptor,
-	rv_tunnel_end_rpc, .audit_action = "tunnel.end"),
+    ROW("/roomvpn.v1.TunnelService/End", RV_SCOPE_USER,
+	&roomvpn__v1__end_tunnel_request__descriptor, rv_tunnel_end_rpc,
+	.audit_action = "tunnel.end"),
     ROW("/roomvpn.v1.SessionService/Keepalive", RV_SCOPE_USER,
 	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_keepalive_ops),
 

@@ -66,6 +66,7 @@ struct rv_tunnel {
 	uint32_t client_rtt_us;	  /* the client's RTT to the data plane, from its heartbeats */
 	uint64_t last_hb_ns;	  /* last Hello/Heartbeat (0: none in this process) */
 	uint64_t created_ns;	  /* registered (monotonic) */
+	char username[64];	  /* its user's, from its last Hello ("": none yet) */
 	/* the room settings the client has (tags as in struct rv_tunnel_room) */
 	uint32_t mtu, keepalive_s;
 	uint64_t key_tag, net_tag, config_seq;

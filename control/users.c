@@ -240,6 +240,13 @@ static grpc_status_code check_name(const char *name, char *msg, size_t msglen)
 	return GRPC_STATUS_INVALID_ARGUMENT;
 }
 
+grpc_status_code rv_users_check_new(const char *name, const char *password, char *msg,
+				    size_t msglen)
+{
+	grpc_status_code st = check_name(name, msg, msglen);
+	return st != GRPC_STATUS_OK ? st : check_password(password, msg, msglen);
+}
+
 grpc_status_code rv_users_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				     ProtobufCMessage **resp, char *msg, size_t msglen)
 {

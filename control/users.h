@@ -32,6 +32,10 @@ int rv_id_alloc(struct rv_store *s, struct rv_store_batch *b, const char *name, 
 void rv_id_lock(void);
 void rv_id_unlock(void);
 
+/* A new account's name and password, checked as UserService.Create does:
+ * OK, or INVALID_ARGUMENT with the reason. */
+grpc_status_code rv_users_check_new(const char *name, const char *password, char *msg,
+				    size_t msglen);
 grpc_status_code rv_users_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				     ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_users_get_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,

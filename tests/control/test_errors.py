@@ -14,6 +14,7 @@ from google.protobuf import descriptor_pb2
 from harness import PYPROTO_DIR, ControlServer, health, pb, rpc_error
 
 PUBLIC = {"/roomvpn.v1.AuthService/Login", "/roomvpn.v1.AuthService/Refresh",
+          "/roomvpn.v1.AuthService/RegisterWithInvite",
           "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
 
 
