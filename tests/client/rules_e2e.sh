@@ -9,6 +9,8 @@
 #  3. Under an iperf3 run alice -> bob the owner adds a deny of TCP 80: new
 #     connections to 80 are refused at once, allowed again when it goes; no
 #     restart (established, allowed flows go on: the rules are stateful).
+#  4. bob's tunnel goes down: alice's client shows him offline (presence
+#     pushed on her keepalive stream).
 # Usage (root): rules_e2e.sh BUILD_DIR
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -100,4 +102,14 @@ for _ in $(seq 20); do reach 1 "$VB" 80 && { ALLOWED=1; break; }; sleep 0.1; don
 [ -n "$ALLOWED" ] || die "TCP 80 still refused after the rule was removed"
 wait "$IC" || die "iperf3 alice -> bob failed during the rule changes: $(tail -3 "$RUN/iperf.out")"
 pass "rule changes under an iperf3 load: tcp/80 refused, then allowed again, no restart; iperf3 ran through"
-echo "PASS: access rules end to end"
+# 4. presence: bob's tunnel goes down; alice's client hears of it on its
+# keepalive stream (roomvpn status --json: presence)
+rv bob 2 down lan >/dev/null || die "bob down"
+OFF=
+for _ in $(seq 50); do
+	rv alice 1 --json status | "$PY" -c 'import json,sys; p=json.load(sys.stdin)["tunnels"][0]["status"].get("presence", []); sys.exit(0 if any(e["username"] == "bob" and e["state"] == "offline" for e in p) else 1)' && OFF=1 && break
+	sleep 0.1
+done
+[ -n "$OFF" ] || die "alice's client did not hear that bob went offline: $(rv alice 1 --json status)"
+pass "presence: bob's tunnel down, alice's client shows bob offline"
+echo "PASS: access rules and presence end to end"
