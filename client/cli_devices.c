@@ -53,8 +53,9 @@ static void print_devices(const ProtobufCMessage *m)
 		snprintf(name, sizeof(name), "%s%s", d->name, d->current ? " (this)" : "");
 		printf("%-6" PRIu64 " %-20s %-20s", d->id, name, when);
 		for (size_t j = 0; j < d->n_tunnels; j++)
-			printf("%s%s %s%s", j ? ", " : " ", d->tunnels[j]->room,
-			       d->tunnels[j]->virtual_ip, d->tunnels[j]->up ? "" : " (down)");
+			printf("%s%s %s%s%s%s", j ? ", " : " ", d->tunnels[j]->room,
+			       d->tunnels[j]->virtual_ip, d->tunnels[j]->address[0] ? " from " : "",
+			       d->tunnels[j]->address, d->tunnels[j]->up ? "" : " (down)");
 		printf("%s\n", d->n_tunnels ? "" : " -");
 	}
 }

@@ -180,6 +180,7 @@ static Roomvpn__V1__DeviceTunnel *tunnel_msg(const struct rv_tunnel_status *t, b
 	m->virtual_ip = rv_rooms_strdup(ip, oom);
 	m->up = t->up;
 	m->last_seen_unix_ms = t->last_seen_unix_ms;
+	m->address = rv_rooms_strdup(t->outer, oom);
 	return m;
 }
 

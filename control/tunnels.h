@@ -166,6 +166,7 @@ struct rv_tunnel_status {
 	const char *transport; /* "udp", "tcp", "unknown" (static strings) */
 	uint64_t packets_in, bytes_in, packets_out, bytes_out;
 	uint64_t last_seen_unix_ms, rtt_us; /* 0: never */
+	char outer[24]; /* the device's address as the data plane sees it ("" unknown) */
 };
 /* Every tunnel (@all) or those of @user_id's devices with the data plane's
  * figures (at most ~1 s old: dp_cache.h). Returns the count and a malloc'd

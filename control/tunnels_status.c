@@ -35,6 +35,10 @@ static void fill_one(const struct rv_tunnel *t, uint64_t now_ms, struct rv_tunne
 		o->packets_out = ss->packets_out;
 		o->bytes_out = ss->bytes_out;
 		o->last_seen_unix_ms = ss->last_seen_unix_ms;
+		if (ss->outer && ss->outer->addr)
+			snprintf(o->outer, sizeof(o->outer), "%u.%u.%u.%u:%u", ss->outer->addr >> 24,
+				 (ss->outer->addr >> 16) & 255, (ss->outer->addr >> 8) & 255,
+				 ss->outer->addr & 255, ss->outer->port);
 		/* the data plane's own measure (from keepalive pings) first, else
 		 * the client's (its echo probes, sent with every heartbeat) */
 		o->rtt_us = ss->last_rtt_us ? ss->last_rtt_us : t->client_rtt_us;

@@ -102,6 +102,11 @@ for _ in $(seq 20); do reach 1 "$VB" 80 && { ALLOWED=1; break; }; sleep 0.1; don
 [ -n "$ALLOWED" ] || die "TCP 80 still refused after the rule was removed"
 wait "$IC" || die "iperf3 alice -> bob failed during the rule changes: $(tail -3 "$RUN/iperf.out")"
 pass "rule changes under an iperf3 load: tcp/80 refused, then allowed again, no restart; iperf3 ran through"
+# self-service: alice's devices list shows where the data plane sees her
+DEV=$(rv alice 1 devices list)
+grep -q "lan $VA from 10.99.0.11:" <<<"$DEV" || die "devices list lacks alice's tunnel address: $DEV"
+pass "devices list: alice's tunnel in lan from 10.99.0.11"
+
 # 4. presence: bob's tunnel goes down; alice's client hears of it on its
 # keepalive stream (roomvpn status --json: presence)
 rv bob 2 down lan >/dev/null || die "bob down"
