@@ -223,8 +223,7 @@ struct json_object *rvc_chan_stats_json(const struct rvc_chan *c)
 	add_u64(o, "tun_errors", s->tun_errors);
 	add_u64(o, "tx_errors", s->tx_errors);
 	add_u64(o, "keepalive_ms", rvc_chan_keepalive_ms(c));
-	json_object_object_add(o, "rekey_due",
-			       json_object_new_boolean(atomic_load(&c->rekey_due)));
+	json_object_object_add(o, "rekey_due", json_object_new_boolean(atomic_load(&c->rekey_due)));
 	for (int r = 1; r < RV_DROP__COUNT; r++)
 		add_u64(d, rv_drop_name((enum rv_drop)r), s->drops[r]);
 	json_object_object_add(o, "drops", d);

@@ -20,9 +20,9 @@ static const char exit_codes[] =
     "  3 not logged in / wrong password / session over\n"
     "                                7 already exists or wrong state\n";
 
-static const struct cli_cmd *const tables[] = {
-    cli_auth_cmds, cli_rooms_cmds, cli_invites_cmds, cli_rules_cmds,
-    cli_up_cmds,   cli_tunnel_cmds, cli_devices_cmds, cli_admin_cmds};
+static const struct cli_cmd *const tables[] = {cli_auth_cmds,	 cli_rooms_cmds, cli_invites_cmds,
+					       cli_rules_cmds,	 cli_up_cmds,	 cli_tunnel_cmds,
+					       cli_devices_cmds, cli_admin_cmds};
 
 void cli_error(const struct cli *c, const char *fmt, ...)
 {

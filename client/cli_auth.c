@@ -269,8 +269,7 @@ static int cmd_logout(struct cli *c, int argc, char **argv)
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "logged_out", json_object_new_boolean(true));
 		rv_json_print(stdout, o);
-	}
-	else
+	} else
 		printf("Logged out.\n");
 	return RV_EXIT_OK;
 }

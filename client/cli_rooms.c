@@ -240,8 +240,9 @@ static void print_members(const ProtobufCMessage *m)
 		char when[32], rtt[16], seen[32];
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime(&t));
 		rv_cli_member_presence(mb, rtt, sizeof(rtt), seen, sizeof(seen));
-		printf("%-8" PRIu64 " %-20s %-15s %-19s %-8s %-9s %s\n", mb->device_id, mb->username,
-		       mb->virtual_ip, when, mb->online ? "online" : "offline", rtt, seen);
+		printf("%-8" PRIu64 " %-20s %-15s %-19s %-8s %-9s %s\n", mb->device_id,
+		       mb->username, mb->virtual_ip, when, mb->online ? "online" : "offline", rtt,
+		       seen);
 	}
 }
 

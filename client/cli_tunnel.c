@@ -176,8 +176,8 @@ static void print_presence(const char *json)
 }
 
 /* One tunnel: {"room", "status" (what `up` writes), "peers" or "peers_error"}. */
-static void show_one(struct cli *c, struct json_object *tunnels, const char *room,
-		     const char *json, bool first)
+static void show_one(struct cli *c, struct json_object *tunnels, const char *room, const char *json,
+		     bool first)
 {
 	char why[512] = "";
 	Roomvpn__V1__ListMembersResponse *peers = room_peers(c, room, why, sizeof(why));
@@ -281,8 +281,7 @@ static int cmd_down(struct cli *c, int argc, char **argv)
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "down", json_object_new_boolean(true));
 		rv_json_print(stdout, o);
-	}
-	else
+	} else
 		printf("Tunnel of room %s is down.\n", pos[0]);
 	return RV_EXIT_OK;
 }

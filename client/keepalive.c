@@ -55,7 +55,8 @@ static uint64_t mono_ms(void)
 static void set_error(struct rv_keepalive *k, const char *what, const char *msg)
 {
 	pthread_mutex_lock(&k->lock);
-	snprintf(k->last_error, sizeof(k->last_error), "%s%s%s", what, what[0] && msg[0] ? ": " : "", msg);
+	snprintf(k->last_error, sizeof(k->last_error), "%s%s%s", what,
+		 what[0] && msg[0] ? ": " : "", msg);
 	for (char *p = k->last_error; *p; p++)
 		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
 			*p = '\'';

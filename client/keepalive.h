@@ -33,8 +33,8 @@ typedef int (*rv_ka_config_fn)(void *arg, const Roomvpn__V1__ConfigUpdate *cu);
 
 struct rv_keepalive_ops {
 	rv_kick_fn on_kick;
-	rv_ka_check_fn check;	   /* may be NULL */
-	rv_ka_config_fn on_config; /* may be NULL */
+	rv_ka_check_fn check;	       /* may be NULL */
+	rv_ka_config_fn on_config;     /* may be NULL */
 	uint32_t (*rtt_us)(void *arg); /* sent with each heartbeat; may be NULL */
 };
 

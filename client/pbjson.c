@@ -9,10 +9,22 @@
 #include <openssl/evp.h>
 
 static const char *const grpc_names[] = {
-    "OK",	       "CANCELLED",	 "UNKNOWN",	     "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",	 "ALREADY_EXISTS",   "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",	     "OUT_OF_RANGE",
-    "UNIMPLEMENTED",	 "INTERNAL",	 "UNAVAILABLE",	     "DATA_LOSS",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
     "UNAUTHENTICATED",
 };
 
@@ -110,8 +122,9 @@ static struct json_object *value(const ProtobufCMessageDescriptor *d,
 	case PROTOBUF_C_TYPE_BYTES:
 		return bytes_value(p);
 	case PROTOBUF_C_TYPE_MESSAGE:
-		return *(ProtobufCMessage *const *)p ? rv_pbjson_object(*(ProtobufCMessage *const *)p)
-						     : NULL;
+		return *(ProtobufCMessage *const *)p
+			   ? rv_pbjson_object(*(ProtobufCMessage *const *)p)
+			   : NULL;
 	}
 	return NULL;
 }

@@ -190,10 +190,10 @@ static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 		return -1;
 	}
 	/* the server lists the room's preferred transport first */
-	u->dp.start = r->n_endpoints && r->endpoints[0]->transport ==
-					    ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
-			  ? RVC_CHAN_TCP
-			  : RVC_CHAN_UDP;
+	u->dp.start =
+	    r->n_endpoints && r->endpoints[0]->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
+		? RVC_CHAN_TCP
+		: RVC_CHAN_UDP;
 	return 0;
 }
 
@@ -310,9 +310,9 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	json_object_object_add(o, "virtual_ip", json_object_new_string(u->vip));
 	json_object_object_add(o, "interface", json_object_new_string(u->ifname));
 	json_object_object_add(o, "peer_id", json_object_new_int64(u->peer_id));
-	json_object_object_add(o, "keepalive", json_object_new_string(rv_keepalive_connected(u->ka)
-									  ? "connected"
-									  : "connecting"));
+	json_object_object_add(
+	    o, "keepalive",
+	    json_object_new_string(rv_keepalive_connected(u->ka) ? "connected" : "connecting"));
 	json_object_object_add(o, "keepalive_connects",
 			       json_object_new_int64(rv_keepalive_connects(u->ka)));
 	json_object_object_add(o, "control", json_object_new_string(control));
@@ -506,8 +506,7 @@ static void report_up(const struct up *u, int report_fd)
 			 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
-	}
-	else
+	} else
 		snprintf(line, sizeof(line), "Tunnel of room %s is up on %s (%s)%s\n", u->room,
 			 u->ifname, u->vip,
 			 report_fd >= 0 ? ", in the background" : ". Ctrl-C to stop.");

@@ -194,8 +194,8 @@ static void revoke_device(struct rv_control *ctl, Roomvpn__V1__DeviceRecord *d)
 	rv_store_batch_free(b);
 }
 
-int rv_auth_device_update(struct rv_control *ctl, uint64_t user_id, uint64_t dev,
-			  const char *name, bool revoke)
+int rv_auth_device_update(struct rv_control *ctl, uint64_t user_id, uint64_t dev, const char *name,
+			  bool revoke)
 {
 	Roomvpn__V1__DeviceRecord *d = NULL;
 	pthread_mutex_lock(&rotate_mu);
@@ -400,8 +400,8 @@ grpc_status_code rv_auth_login_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	rv_ratelimit_addr_of_peer(ctx->peer, a->addr, sizeof(a->addr));
 	snprintf(a->user, sizeof(a->user), "%.63s", r->username);
 	/* admitted (an in-flight slot of the address) before its hash is queued */
-	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, a->user, a->addr,
-						 "failed logins", "user", msg, msglen);
+	grpc_status_code st = rv_ratelimit_admit(ctl->ratelimit, a->user, a->addr, "failed logins",
+						 "user", msg, msglen);
 	if (st != GRPC_STATUS_OK) {
 		free(a);
 		login_result(ctl, false);
@@ -541,8 +541,9 @@ long rv_auth_sweep(struct rv_control *ctl, uint64_t now_ns)
 		sw.b = rv_store_batch_new();
 		/* under rotate_mu: a refresh never races with its token's deletion */
 		pthread_mutex_lock(&rotate_mu);
-		rc = rv_store_scan_prefix(ctl->store, sw.devices ? RV_KEY_DEVICE_PREFIX : RV_KEY_TOKEN_PREFIX, 2, NULL, 0,
-					  sweep_cb, &sw);
+		rc = rv_store_scan_prefix(ctl->store,
+					  sw.devices ? RV_KEY_DEVICE_PREFIX : RV_KEY_TOKEN_PREFIX,
+					  2, NULL, 0, sweep_cb, &sw);
 		if (rc == 0)
 			rc = rv_store_batch_commit(ctl->store, sw.b, false);
 		pthread_mutex_unlock(&rotate_mu);

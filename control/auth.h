@@ -24,8 +24,8 @@ grpc_status_code rv_auth_refresh(struct rv_control *ctl, const char *device_toke
  * serialized with token rotation: 0, 1 if the user has no such device (or
  * it is revoked already), -1 on a store error. A revoked device's tokens
  * stop resolving at once; its tunnels are the caller's (devices.c). */
-int rv_auth_device_update(struct rv_control *ctl, uint64_t user_id, uint64_t dev,
-			  const char *name, bool revoke);
+int rv_auth_device_update(struct rv_control *ctl, uint64_t user_id, uint64_t dev, const char *name,
+			  bool revoke);
 /* Prepares the password checks (a dummy hash for unknown users). 0 or -1. */
 int rv_auth_init(struct rv_control *ctl, char *err, size_t errlen);
 

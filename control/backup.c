@@ -125,7 +125,8 @@ static void serve_one(int fd)
 		snprintf(err, sizeof(err), "not allowed for uid %u", (unsigned)cred.uid);
 		goto answer;
 	}
-	while ((size_t)got < sizeof(dir) - 1 && (n = read(fd, dir + got, sizeof(dir) - 1 - got)) > 0) {
+	while ((size_t)got < sizeof(dir) - 1 &&
+	       (n = read(fd, dir + got, sizeof(dir) - 1 - got)) > 0) {
 		got += n;
 		if (memchr(dir, '\n', (size_t)got))
 			break;

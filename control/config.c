@@ -164,9 +164,10 @@ static int check_listen(const char *v, char *err, size_t errlen)
 		char host[256];
 		snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
 		bool digits = strspn(host, "0123456789.") == strlen(host);
-		if (digits ? rv_parse_ipv4(host, &a) < 0 : strspn(host, "abcdefghijklmnopqrstuvwxyz"
-								   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-								   "0123456789.-") != strlen(host)) {
+		if (digits ? rv_parse_ipv4(host, &a) < 0
+			   : strspn(host, "abcdefghijklmnopqrstuvwxyz"
+					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					  "0123456789.-") != strlen(host)) {
 			snprintf(err, errlen, "'%s': '%s' is not an IPv4 address or host name", v,
 				 host);
 			return -1;

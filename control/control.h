@@ -49,9 +49,9 @@ struct rv_control_config {
 	uint64_t device_ttl_ns;	 /* default 30 days */
 	uint64_t token_sweep_ns; /* expired tokens/devices are deleted this often (10 min) */
 	/* [ratelimit] failed logins in a sliding window, per user and per address */
-	uint32_t login_fail_per_user;  /* default 5 */
-	uint32_t login_fail_per_addr;  /* default 20 */
-	uint64_t login_fail_window_ns; /* default 5 min */
+	uint32_t login_fail_per_user;	  /* default 5 */
+	uint32_t login_fail_per_addr;	  /* default 20 */
+	uint64_t login_fail_window_ns;	  /* default 5 min */
 	uint32_t login_inflight_per_addr; /* password checks queued/running per address (16) */
 	/* AuthService.RegisterWithInvite creates accounts from invite codes (false) */
 	bool self_registration;
@@ -65,8 +65,7 @@ struct rv_control_config {
 	/* [dataplane] endpoints handed to clients in Join replies */
 	char dp_udp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:1194" */
 	char dp_tcp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:443" */
-	uint64_t
-	    rekey_interval_ns; /* tunnels re-key after this (timers.c); 0: never, default 1h */
+	uint64_t rekey_interval_ns; /* tunnels re-key after this (timers.c); 0: never, default 1h */
 	uint64_t heartbeat_timeout_ns; /* no keepalive heartbeat for this long: tunnel torn down
 					  (timers.c); 0: never, default 30s */
 	uint64_t stream_deadline_ns;   /* a bootstrap without a keepalive stream this long:

@@ -36,7 +36,8 @@ static uint64_t user_of(struct rv_store *s, uint64_t dev)
 	rv_id_hex(dev, hex);
 	snprintf(key, sizeof(key), "d/%s", hex);
 	if (rv_store_get_msg(s, key, &roomvpn__v1__device_record__descriptor,
-			     (ProtobufCMessage **)&d) == 0 && d) {
+			     (ProtobufCMessage **)&d) == 0 &&
+	    d) {
 		user = d->user_id;
 		roomvpn__v1__device_record__free_unpacked(d, NULL);
 	}
@@ -54,8 +55,9 @@ void rv_dp_adopt_sessions(struct rv_store *s, const Roomvpn__Dataplane__V1__Stat
 			continue;
 		uint64_t user = user_of(s, dev);
 		rv_tunnels_lock();
-		struct rv_tunnel *t = rv_tunnels_find(ss->peer_id) ? NULL
-				     : rv_tunnels_add(room, dev, user, ss->peer_id);
+		struct rv_tunnel *t = rv_tunnels_find(ss->peer_id)
+					  ? NULL
+					  : rv_tunnels_add(room, dev, user, ss->peer_id);
 		if (t) {
 			t->key_id = (uint8_t)ss->key_id;
 			t->vip = ss->vip;
@@ -64,4 +66,3 @@ void rv_dp_adopt_sessions(struct rv_store *s, const Roomvpn__Dataplane__V1__Stat
 		roomvpn__v1__room_record__free_unpacked(room, NULL);
 	}
 }
-

@@ -5,9 +5,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-
 static struct {
-	pthread_mutex_t mu; /* taken after the registry lock, never before */
+	pthread_mutex_t mu;			/* taken after the registry lock, never before */
 	Roomvpn__Dataplane__V1__Response *resp; /* sessions sorted by peer-id; NULL: failed */
 } cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 

@@ -18,9 +18,9 @@
 #include "log.h"
 #include "tunnels.h"
 
-#define BATCH	       256
-#define WAIT_NS	       5000000000ull /* a caller waits at most this for its delta */
-#define POLL_EVERY_NS  1000000000ull
+#define BATCH	      256
+#define WAIT_NS	      5000000000ull /* a caller waits at most this for its delta */
+#define POLL_EVERY_NS 1000000000ull
 
 typedef Roomvpn__Dataplane__V1__Request Request;
 
@@ -76,8 +76,7 @@ static struct {
 	struct rv_control *ctl;
 	pthread_t thread;
 	bool running, stop, adopted;
-} q = {.mu = PTHREAD_MUTEX_INITIALIZER,
-       .cv = PTHREAD_COND_INITIALIZER};
+} q = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* ---- The queue --------------------------------------------------------- */
 
@@ -411,8 +410,7 @@ static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rq
 		for (unsigned j = 0; j < m[i].n_rq; j++)
 			rqp[nr++] = &m[i].rq[j];
 	}
-	rc = nr ? rv_dpclient_exchange_each(q.ctl->cfg.dp_agent, rqp, nr, ok, err, sizeof(err))
-		: 0;
+	rc = nr ? rv_dpclient_exchange_each(q.ctl->cfg.dp_agent, rqp, nr, ok, err, sizeof(err)) : 0;
 	if (rc < 0)
 		rv_log(RV_LOG_WARN, "data plane: %zu requests not delivered: %s", nr, err);
 	pthread_mutex_lock(&q.mu);
@@ -548,7 +546,8 @@ static void repush(const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns)
 			 : -1;
 		free(rqp);
 		if (rc == 0)
-			rv_log(RV_LOG_INFO, "re-pushed %zu sessions missing from the data plane", r.n);
+			rv_log(RV_LOG_INFO, "re-pushed %zu sessions missing from the data plane",
+			       r.n);
 	}
 	pthread_mutex_lock(&q.mu);
 	q.resyncs += rc == 0;

@@ -58,8 +58,8 @@ void rv_events_presence(struct rv_control *ctl, uint64_t room, uint64_t device,
  * with @reason (@kick) or just ends. */
 static void drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason, bool kick)
 {
-	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s",
-	       t->peer_id, t->device, t->room->name, reason);
+	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s", t->peer_id,
+	       t->device, t->room->name, reason);
 	if (t->peer_id)
 		rv_dp_sync_delete(ctl, t->peer_id);
 	if (kick)
@@ -70,7 +70,7 @@ static void drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason
 }
 
 grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, const char *room_name,
-				uint64_t device, uint32_t peer_id, char *msg, size_t msglen)
+				      uint64_t device, uint32_t peer_id, char *msg, size_t msglen)
 {
 	char err[256];
 
@@ -81,8 +81,9 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 		 * Hello: no store read under the lock) */
 		char name[sizeof(t->username)];
 		snprintf(name, sizeof(name), "%s", t->username);
-		rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended by its "
-				    "client",
+		rv_log(RV_LOG_INFO,
+		       "tunnel peer-id %u (device %" PRIu64 ", room %s) ended by its "
+		       "client",
 		       peer_id, device, room_name);
 		if (t->stream) /* the client ended it: its stream ends quietly */
 			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
@@ -98,8 +99,9 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 	}
 	if (rv_dp_sync_delete_wait(ctl, peer_id, err, sizeof(err)) < 0) { /* no lock held */
 		rv_log(RV_LOG_WARN, "removing peer-id %u from the data plane: %s", peer_id, err);
-		snprintf(msg, msglen, "the data plane did not confirm removing the session (see the "
-				      "server log); the tunnel is ended on the control plane");
+		snprintf(msg, msglen,
+			 "the data plane did not confirm removing the session (see the "
+			 "server log); the tunnel is ended on the control plane");
 		return GRPC_STATUS_UNAVAILABLE;
 	}
 	return GRPC_STATUS_OK;

@@ -37,9 +37,8 @@ void rv_events_room_rules_changed(struct rv_control *ctl, const Roomvpn__V1__Roo
 /* TunnelService.End of the device's own tunnel (see tunnel.h): its stream
  * ends quietly, the data plane's session goes (waited for). NOT_FOUND when
  * it has none such (nothing removed). */
-grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room,
-				      const char *room_name, uint64_t device, uint32_t peer_id,
-				      char *msg, size_t msglen);
+grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, const char *room_name,
+				      uint64_t device, uint32_t peer_id, char *msg, size_t msglen);
 
 /* Presence: device @device (of @username; NULL: read from the store, before
  * the lock) in room @room changed to @state (JOINED, LEFT, ONLINE, OFFLINE).

@@ -74,8 +74,7 @@ static int push_config(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r, co
 	return 0;
 }
 
-void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r,
-			    const char *dns)
+void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r, const char *dns)
 {
 	const struct rv_tunnel_room *room = t->room;
 
@@ -174,7 +173,8 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	rv_tunnels_bind(t, s);
 	t->last_hb_ns = rv_control_now_mono();
 	if (runs)
-		rv_log(RV_LOG_INFO, "tunnel peer-id %u of %s (device %" PRIu64 ") in room %s adopted",
+		rv_log(RV_LOG_INFO,
+		       "tunnel peer-id %u of %s (device %" PRIu64 ") in room %s adopted",
 		       h->peer_id, ctx->who.username, dev, room->name);
 	else
 		rv_log(RV_LOG_INFO,
@@ -193,7 +193,8 @@ static uint32_t member_vip(struct rv_store *s, uint64_t room, uint64_t dev)
 
 	snprintf(k, sizeof(k), "m/%016" PRIx64 "/%016" PRIx64, room, dev);
 	if (rv_store_get_msg(s, k, &roomvpn__v1__member_record__descriptor,
-			     (ProtobufCMessage **)&m) == 0 && m) {
+			     (ProtobufCMessage **)&m) == 0 &&
+	    m) {
 		vip = m->virtual_ip;
 		roomvpn__v1__member_record__free_unpacked(m, NULL);
 	}
@@ -210,8 +211,9 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	snprintf(ctx->target, sizeof(ctx->target), "%s", h->room);
 	int rc = rv_rooms_load(ctx->ctl->store, h->room, &room);
 	if (rc != 0) {
-		snprintf(msg, msglen, rc < 0 ? "store error (see the server log)"
-					     : "room %s was deleted", h->room);
+		snprintf(msg, msglen,
+			 rc < 0 ? "store error (see the server log)" : "room %s was deleted",
+			 h->room);
 		return rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND;
 	}
 	/* store reads first, never under the registry lock */

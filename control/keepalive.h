@@ -22,8 +22,7 @@ void rv_keepalive_push_kick(struct rv_tunnel *t, const char *reason);
  * DNS or routes as one ConfigUpdate, a rotated room key as Rekey. Without a
  * stream the change waits for the next Hello. @r: the room's record (its
  * settings already noted in t->room); @dns: cfg.dns. */
-void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r,
-			    const char *dns);
+void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r, const char *dns);
 /* A Rekey with @reason (lock held). */
 void rv_keepalive_push_rekey(struct rv_tunnel *t, const char *reason);
 

@@ -94,7 +94,7 @@ int rv_members_delete_room(struct rv_store *s, uint64_t room, struct rv_store_ba
 {
 	char p[RV_KEY_MAX];
 	size_t (*prefix[])(char *, uint64_t) = {rv_key_member_prefix, rv_key_addr_prefix,
-						 rv_key_device_addr_prefix};
+						rv_key_device_addr_prefix};
 	for (size_t i = 0; i < 3; i++) {
 		struct del_scan d = {b, i == 0 ? rm : NULL};
 		if (rv_store_scan_prefix(s, p, prefix[i](p, room), NULL, 0, batch_delete_cb, &d) <
@@ -370,8 +370,8 @@ static grpc_status_code join_pw_step(struct rv_pwjob *j, ProtobufCMessage **resp
 
 /* Checks the room password on the pool (a guess of the limiter), then joins. */
 static grpc_status_code join_with_password(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
-					   const RoomRecord *r, ProtobufCMessage **resp,
-					   char *msg, size_t msglen)
+					   const RoomRecord *r, ProtobufCMessage **resp, char *msg,
+					   size_t msglen)
 {
 	const Roomvpn__V1__JoinRoomRequest *q = (const void *)req;
 	char key[140], addr[64];
@@ -380,8 +380,8 @@ static grpc_status_code join_with_password(struct rv_rpc_ctx *ctx, const Protobu
 	/* The canonical name keys the guess limiter (not "name" vs "id"). */
 	snprintf(ctx->target, sizeof(ctx->target), "%s", r->name);
 	limiter_key(ctx, key, sizeof(key), addr, sizeof(addr));
-	grpc_status_code st = rv_ratelimit_admit(ctx->ctl->ratelimit, key, addr,
-						 "wrong room passwords", "user and room", msg, msglen);
+	grpc_status_code st = rv_ratelimit_admit(
+	    ctx->ctl->ratelimit, key, addr, "wrong room passwords", "user and room", msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		return st;
 	struct rv_pwjob_args a = {.kind = RV_PWJOB_VERIFY,
@@ -555,7 +555,8 @@ grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const Protobu
 	uint64_t room = r->id;
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	if (!allowed) {
-		snprintf(msg, msglen, "only the owner, an admin or a member may list the members of %s",
+		snprintf(msg, msglen,
+			 "only the owner, an admin or a member may list the members of %s",
 			 q->room);
 		return GRPC_STATUS_PERMISSION_DENIED;
 	}
@@ -568,7 +569,6 @@ grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const Protobu
 		return rv_rooms_store_error(msg, msglen);
 	return ms.oom ? rv_rooms_oom(msg, msglen) : GRPC_STATUS_OK;
 }
-
 
 /* ---- removing matching memberships ----------------------------------------------- */
 
@@ -626,8 +626,8 @@ int rv_members_remove(struct rv_control *ctl, uint64_t room, uint64_t user_id, u
 fail:
 	ret = -1;
 	rv_log(RV_LOG_ERROR,
-	       "rooms: cannot remove the memberships of user %" PRIu64 " device %" PRIu64,
-	       user_id, device_id);
+	       "rooms: cannot remove the memberships of user %" PRIu64 " device %" PRIu64, user_id,
+	       device_id);
 out:
 	for (size_t i = 0; i < n; i++) {
 		if (!held[i])

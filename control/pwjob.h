@@ -15,13 +15,13 @@ struct rv_pwjob;
 
 /* Runs on the pool after the hash or check; its status and response are
  * the call's answer. */
-typedef grpc_status_code (*rv_pwjob_step_fn)(struct rv_pwjob *j, ProtobufCMessage **resp,
-					     char *msg, size_t msglen);
+typedef grpc_status_code (*rv_pwjob_step_fn)(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
+					     size_t msglen);
 
 struct rv_pwjob {
 	struct rv_rpc_ctx *ctx;
-	ProtobufCMessage *req; /* the request's copy (NULL unless copy_req) */
-	void *arg;	       /* the caller's (freed with free_arg) */
+	ProtobufCMessage *req;		/* the request's copy (NULL unless copy_req) */
+	void *arg;			/* the caller's (freed with free_arg) */
 	char hash[RV_PASSWORD_ENCODED]; /* RV_PWJOB_HASH: the new hash */
 	/* RV_PWJOB_VERIFY: 0 matches, 1 does not (or a malformed hash), -1
 	 * refused by the limiter unchecked (its message already in msg) */

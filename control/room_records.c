@@ -18,7 +18,7 @@ typedef Roomvpn__V1__RoomRecord RoomRecord;
 
 /* Packs @m into @b under @k. */
 int rv_rooms_batch_put_msg(struct rv_store_batch *b, const char *k, size_t kl,
-			 const ProtobufCMessage *m)
+			   const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -190,7 +190,7 @@ void rv_rooms_catalog_unlock(void)
 }
 
 grpc_status_code rv_rooms_find(struct rv_rpc_ctx *ctx, const char *room, RoomRecord **out,
-				  char *msg, size_t msglen)
+			       char *msg, size_t msglen)
 {
 	snprintf(ctx->target, sizeof(ctx->target), "%s", room);
 	if (!room[0]) {
@@ -219,7 +219,7 @@ static Roomvpn__V1__Endpoint *endpoint(Roomvpn__V1__Transport t, const char *add
 }
 
 Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r,
-					       uint32_t addr)
+						 uint32_t addr)
 {
 	const struct rv_control_config *cfg = &ctx->ctl->cfg;
 	Roomvpn__V1__JoinRoomResponse *m = malloc(sizeof(*m));

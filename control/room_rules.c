@@ -242,9 +242,12 @@ int rv_room_rules_compile(const char *text, const struct rv_rule_member *members
 		snprintf(msg, msglen, "out of memory");
 		goto out;
 	}
-	*c = (struct compile){
-	    .members = members, .n_members = n_members, .strict = strict, .out = v, .msg = msg,
-	    .msglen = msglen};
+	*c = (struct compile){.members = members,
+			      .n_members = n_members,
+			      .strict = strict,
+			      .out = v,
+			      .msg = msg,
+			      .msglen = msglen};
 	char *w[WORDS_MAX];
 	for (char *line = copy; line;) {
 		char *nl = strchr(line, '\n');
@@ -432,7 +435,8 @@ void rv_room_rules_refresh(struct rv_control *ctl, uint64_t room)
 	if (rc != 0 || !r->rules_text || !r->rules_text[0])
 		goto out; /* gone, or no rules: nothing names a member */
 	if (rv_store_scan_prefix(ctl->store, p, rv_key_member_prefix(p, room), NULL, 0, member_cb,
-				 &ms) < 0 || ms.oom) {
+				 &ms) < 0 ||
+	    ms.oom) {
 		snprintf(msg, sizeof(msg), "%s", ms.oom ? "out of memory" : "store error");
 		goto out;
 	}
@@ -453,8 +457,9 @@ void rv_room_rules_refresh(struct rv_control *ctl, uint64_t room)
 out:
 	rv_rooms_catalog_unlock();
 	if (msg[0]) /* the rules in force stay the last ones compiled */
-		rv_log(RV_LOG_WARN, "rooms: recompiling the rules of room %" PRIu64 " after a "
-				    "membership change: %s; the previous rules stay",
+		rv_log(RV_LOG_WARN,
+		       "rooms: recompiling the rules of room %" PRIu64 " after a "
+		       "membership change: %s; the previous rules stay",
 		       room, msg);
 	if (changed)
 		rv_events_room_rules_changed(ctl, r);

@@ -125,8 +125,8 @@ static int hosts_load(struct rv_room_state *rs, struct rv_store *s, uint64_t roo
 	char p[RV_KEY_MAX];
 	if (rv_ipam_hosts_init(&rs->hosts, net) < 0)
 		return -1;
-	if (rv_store_scan_prefix(s, p, rv_key_addr_prefix(p, room), NULL, 0, hosts_cb,
-				 &rs->hosts) < 0) {
+	if (rv_store_scan_prefix(s, p, rv_key_addr_prefix(p, room), NULL, 0, hosts_cb, &rs->hosts) <
+	    0) {
 		rv_ipam_hosts_fini(&rs->hosts);
 		return -1;
 	}

@@ -58,7 +58,6 @@ const char *rv_rooms_room_of(const ProtobufCMessage *req)
 	return *(const char *const *)((const char *)req + f->offset);
 }
 
-
 /* The public view for the caller (the key for members too). */
 static Roomvpn__V1__Room *room_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r)
 {
@@ -164,7 +163,8 @@ static grpc_status_code choose_subnet(struct rv_store *s, const struct rv_ipam *
 	struct subnets ss = {0};
 	grpc_status_code st = GRPC_STATUS_OK;
 	char a[24], b[24];
-	if (rv_store_scan_prefix(s, RV_KEY_ROOM_SUBNET_PREFIX, 3, NULL, 0, subnets_cb, &ss) < 0 || ss.oom) {
+	if (rv_store_scan_prefix(s, RV_KEY_ROOM_SUBNET_PREFIX, 3, NULL, 0, subnets_cb, &ss) < 0 ||
+	    ss.oom) {
 		free(ss.v);
 		return rv_rooms_store_error(msg, msglen);
 	}
@@ -562,7 +562,8 @@ grpc_status_code rv_rooms_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	*resp = &p.resp->base; /* the server frees it on any status */
 	if (!p.resp->rooms)
 		return rv_rooms_oom(msg, msglen);
-	if (rv_store_scan_prefix(ctx->ctl->store, RV_KEY_ROOM_BY_NAME_PREFIX, 3, sl ? start : NULL, sl, list_cb, &p) < 0)
+	if (rv_store_scan_prefix(ctx->ctl->store, RV_KEY_ROOM_BY_NAME_PREFIX, 3, sl ? start : NULL,
+				 sl, list_cb, &p) < 0)
 		return rv_rooms_store_error(msg, msglen);
 	if (p.oom)
 		return rv_rooms_oom(msg, msglen);

@@ -105,7 +105,7 @@ void rv_server_call_unref(struct call *c)
 /* ---- helpers ------------------------------------------------------------ */
 
 const char *rv_server_md_value(const grpc_metadata_array *md, const char *key, char *buf,
-			    size_t buflen)
+			       size_t buflen)
 {
 	for (size_t i = 0; i < md->count; i++) {
 		if (grpc_slice_str_cmp(md->metadata[i].key, key) != 0)
@@ -448,8 +448,8 @@ err_server:
 		grpc_server_shutdown_and_notify(srv->server, srv->cqs[0].cq, &srv->t_shutdown);
 	for (unsigned k = 0; k < srv->n_cqs; k++) {
 		grpc_completion_queue_shutdown(srv->cqs[k].cq);
-		while (grpc_completion_queue_next(srv->cqs[k].cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-						  NULL)
+		while (grpc_completion_queue_next(srv->cqs[k].cq,
+						  gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
 			   .type != GRPC_QUEUE_SHUTDOWN)
 			;
 	}

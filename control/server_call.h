@@ -87,7 +87,7 @@ struct rv_server {
 
 void rv_server_call_unref(struct call *c);
 const char *rv_server_md_value(const grpc_metadata_array *md, const char *key, char *buf,
-			    size_t buflen);
+			       size_t buflen);
 uint8_t *rv_server_buffer_bytes(grpc_byte_buffer *bb, size_t *len);
 grpc_byte_buffer *rv_server_pack(const ProtobufCMessage *m);
 void rv_server_start_batch(struct call *c, grpc_op *ops, size_t n, struct tag *t);
@@ -95,9 +95,9 @@ void rv_server_initial_md_op(struct call *c, grpc_op *op);
 void rv_server_status_op(struct call *c, grpc_op *op, grpc_status_code st, const char *msg);
 void rv_server_record(struct call *c, grpc_status_code st, const char *msg);
 void rv_server_unary_finish(struct call *c, grpc_status_code st, ProtobufCMessage *resp,
-			 const char *msg);
+			    const char *msg);
 grpc_status_code rv_server_decode_and_check(struct call *c, ProtobufCMessage **req, char *msg,
-					 size_t msglen);
+					    size_t msglen);
 void rv_server_unary_received(struct call *c, bool ok);
 void rv_server_stream_start(struct call *c);
 void rv_server_stream_event(struct call *c, enum step step, bool ok);

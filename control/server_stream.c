@@ -269,4 +269,3 @@ void rv_server_stream_event(struct call *c, enum step step, bool ok)
 	}
 	rv_server_call_unref(c); /* the batch's reference */
 }
-

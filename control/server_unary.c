@@ -16,7 +16,7 @@
 
 /* The last batch of a unary call: headers, response, status, close. */
 void rv_server_unary_finish(struct call *c, grpc_status_code st, ProtobufCMessage *resp,
-			 const char *msg)
+			    const char *msg)
 {
 	grpc_op ops[4];
 	size_t n = 0;
@@ -89,7 +89,7 @@ static grpc_status_code authenticate(struct call *c, char *msg, size_t msglen)
 /* Token check, then the request's decoding, then the scope check; OK or an
  * error status. A stream checks all three on its first message only. */
 grpc_status_code rv_server_decode_and_check(struct call *c, ProtobufCMessage **req, char *msg,
-					 size_t msglen)
+					    size_t msglen)
 {
 	size_t len = 0;
 	uint8_t *bytes;
@@ -136,12 +136,12 @@ void rv_server_unary_received(struct call *c, bool ok)
 
 	if (!ok) { /* cancelled (or the connection dropped) before the request */
 		rv_server_unary_finish(c, GRPC_STATUS_CANCELLED, NULL,
-			     "call ended before its request arrived");
+				       "call ended before its request arrived");
 		return;
 	}
 	if (!c->recv_buf) {
 		rv_server_unary_finish(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			     "no request message: a unary call needs exactly one");
+				       "no request message: a unary call needs exactly one");
 		return;
 	}
 	st = rv_server_decode_and_check(c, &req, msg, sizeof(msg));
@@ -162,4 +162,3 @@ void rv_server_unary_received(struct call *c, bool ok)
 	}
 	rv_server_unary_finish(c, st, resp, msg);
 }
-

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define KEY(fmt, ...) (size_t)snprintf(k, RV_KEY_MAX, fmt, __VA_ARGS__)
+#define KEY(fmt, ...) (size_t) snprintf(k, RV_KEY_MAX, fmt, __VA_ARGS__)
 
 size_t rv_key_id_counter(char *k, const char *counter)
 {
@@ -67,9 +67,8 @@ int rv_key_member_parse(const void *k, size_t kl, uint64_t *room, uint64_t *dev)
 	const char *c = k;
 	if (kl != 2 + 16 + 1 + 16 || memcmp(c, "m/", 2) != 0 || c[18] != '/')
 		return -1;
-	return rv_key_parse_id(c + 2, 16, room) == 0 && rv_key_parse_id(c + 19, 16, dev) == 0
-		   ? 0
-		   : -1;
+	return rv_key_parse_id(c + 2, 16, room) == 0 && rv_key_parse_id(c + 19, 16, dev) == 0 ? 0
+											      : -1;
 }
 
 size_t rv_key_addr(char *k, uint64_t room, uint32_t addr)

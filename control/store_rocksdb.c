@@ -58,8 +58,7 @@ static bool db_is_empty(struct rv_store *s)
  * i + 2, each in one batch with the new version number, so that a crash
  * leaves the store at one version or the next. Version 1 is the first
  * (every store written so far); none is needed yet. */
-typedef int (*migration_fn)(struct rv_store *s, struct rv_store_batch *b, char *err,
-			    size_t errlen);
+typedef int (*migration_fn)(struct rv_store *s, struct rv_store_batch *b, char *err, size_t errlen);
 static const migration_fn migrations[SCHEMA_VERSION] = {NULL};
 
 static int migrate(struct rv_store *s, int from, char *err, size_t errlen)

@@ -113,8 +113,10 @@ void rv_timers_arm(struct rv_tunnel *t)
 		size_t cap = tm.cap ? tm.cap * 2 : 1024;
 		void *p = realloc(tm.v, cap * sizeof(*tm.v));
 		if (!p) {
-			rv_log(RV_LOG_WARN, "timers: out of memory: tunnel peer-id %u has no "
-					    "timeout", t->peer_id);
+			rv_log(RV_LOG_WARN,
+			       "timers: out of memory: tunnel peer-id %u has no "
+			       "timeout",
+			       t->peer_id);
 			return;
 		}
 		tm.v = p;
@@ -144,7 +146,8 @@ void rv_timers_sweep(struct rv_control *ctl, uint64_t now)
 					 tm.cfg->heartbeat_timeout_ns / 1000000000u);
 			else
 				snprintf(reason, sizeof(reason),
-					 "no keepalive stream within %" PRIu64 " ms of the bootstrap",
+					 "no keepalive stream within %" PRIu64
+					 " ms of the bootstrap",
 					 tm.cfg->stream_deadline_ns / 1000000u);
 			tm.ops.expire(ctl, t, reason); /* removes it: cancels its timer */
 			continue;

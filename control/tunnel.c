@@ -137,10 +137,8 @@ static void answer_now(void *arg)
 	int rc = t->rc;
 	const char *err = t->err;
 	struct rv_rpc_ctx *ctx = rv_stream_ctx(t->s);
-	const struct rv_tunnel_keys keys = {.vip = t->member->virtual_ip,
-					    .suite = t->suite,
-					    .key_id = t->key_id,
-					    .km = &t->km};
+	const struct rv_tunnel_keys keys = {
+	    .vip = t->member->virtual_ip, .suite = t->suite, .key_id = t->key_id, .km = &t->km};
 	char msg[256];
 
 	if (rc < 0) {
@@ -192,10 +190,8 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 	struct rv_x25519 kp;
 	uint8_t shared[RV_X25519_LEN];
 	grpc_status_code st = GRPC_STATUS_OK;
-	const struct rv_tunnel_keys keys = {.vip = t->member->virtual_ip,
-					    .suite = t->suite,
-					    .key_id = t->key_id,
-					    .km = &t->km};
+	const struct rv_tunnel_keys keys = {
+	    .vip = t->member->virtual_ip, .suite = t->suite, .key_id = t->key_id, .km = &t->km};
 
 	if (rv_x25519_generate(&kp) < 0)
 		return fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key generation failed");
@@ -273,8 +269,7 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		goto out;
 	}
 	if (r->rekey_peer_id &&
-	    rv_tunnels_rekey_begin(ctx->who.device_id, room->id, r->rekey_peer_id, &key_id) <
-		0) {
+	    rv_tunnels_rekey_begin(ctx->who.device_id, room->id, r->rekey_peer_id, &key_id) < 0) {
 		rv_log(RV_LOG_WARN,
 		       "re-key refused: %s (device %" PRIu64 ") named peer-id %u, not its "
 		       "tunnel in room %s",

@@ -262,8 +262,8 @@ static void room_fill_rules(struct rv_tunnel_room *e, const Roomvpn__V1__RoomRec
 	}
 	for (size_t i = 0; e->rules && i < e->n_rules; i++) {
 		const Roomvpn__Dataplane__V1__Rule *x = &e->rules[i];
-		uint32_t f[8] = {x->src, x->src_prefix_len, x->dst,     x->dst_prefix_len,
-				 x->proto, x->port_lo,       x->port_hi, x->deny};
+		uint32_t f[8] = {x->src,   x->src_prefix_len, x->dst,	  x->dst_prefix_len,
+				 x->proto, x->port_lo,	      x->port_hi, x->deny};
 		h = fnv(h, f, sizeof(f));
 	}
 	e->rules_tag = fnv(h, &e->n_rules, sizeof(e->n_rules));
@@ -305,8 +305,8 @@ void rv_tunnels_client_synced(struct rv_tunnel *t)
 	t->net_tag = t->room->net_tag;
 }
 
-struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t device,
-				 uint64_t user, uint32_t peer_id)
+struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t device, uint64_t user,
+				 uint32_t peer_id)
 {
 	struct rv_tunnel_room *room = rv_tunnels_room(r->id);
 	struct user_count *u = user_entry(user);
@@ -330,8 +330,12 @@ struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t devi
 			goto err_room;
 	}
 	room_fill(room, r);
-	*t = (struct rv_tunnel){.room_id = r->id, .device = device, .user = user,
-			       .peer_id = peer_id, .room = room, .timer_idx = SIZE_MAX};
+	*t = (struct rv_tunnel){.room_id = r->id,
+				.device = device,
+				.user = user,
+				.peer_id = peer_id,
+				.room = room,
+				.timer_idx = SIZE_MAX};
 	t->keyed_ns = t->created_ns = rv_control_now_mono();
 	rv_tunnels_client_synced(t);
 	if (tb_insert(&reg.peers, t) < 0 || tb_insert(&reg.rds, t) < 0) {
@@ -465,8 +469,7 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 			 "end one first (roomvpn down)",
 			 quota);
 		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
-	}
-	else if (!t && cap && reg.n >= cap)
+	} else if (!t && cap && reg.n >= cap)
 		st = refuse(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED,
 			    "the server runs its maximum of %u tunnels (max_tunnels): try again "
 			    "later",

@@ -49,8 +49,8 @@ struct rv_tunnel_room {
 	uint64_t rules_tag;
 	size_t n_rules;
 	Roomvpn__Dataplane__V1__Rule *rules; /* malloc'd; NULL when none */
-	struct rv_tunnel *head; /* its tunnels (room_next list) */
-	uint64_t sync_gen;      /* dp_sync.c: in the resync being built */
+	struct rv_tunnel *head;		     /* its tunnels (room_next list) */
+	uint64_t sync_gen;		     /* dp_sync.c: in the resync being built */
 	unsigned n;
 	struct rv_tunnel_room *next; /* hash chain */
 };
@@ -100,8 +100,8 @@ size_t rv_tunnels_count(void);
 /* A new tunnel of (@r, @device, @user) with @peer_id (lock held), or NULL
  * (out of memory). The room entry is made or refreshed from @r. No quota or
  * cap check here: rv_tunnels_register does those. */
-struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t device,
-				 uint64_t user, uint32_t peer_id);
+struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t device, uint64_t user,
+				 uint32_t peer_id);
 /* Give @t another peer-id (lock held): re-indexed. */
 void rv_tunnels_rename(struct rv_tunnel *t, uint32_t peer_id);
 /* Bind @t to keepalive stream @s (NULL: unbind) (lock held). */

@@ -20,25 +20,29 @@ static void fill_one(const struct rv_tunnel *t, uint64_t now_ms, struct rv_tunne
 {
 	const Roomvpn__Dataplane__V1__SessionStats *ss = rv_dp_cache_find(t->peer_id);
 
-	*o = (struct rv_tunnel_status){.device_id = t->device, .user_id = t->user,
-				       .peer_id = t->peer_id, .vip = t->vip,
+	*o = (struct rv_tunnel_status){.device_id = t->device,
+				       .user_id = t->user,
+				       .peer_id = t->peer_id,
+				       .vip = t->vip,
 				       .transport = "unknown"};
 	snprintf(o->room, sizeof(o->room), "%s", t->room->name);
 	if (ss && t->peer_id) {
 		o->on_dataplane = true;
 		o->vip = ss->vip;
-		o->transport = ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP ? "udp"
-			       : ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP ? "tcp"
-												  : "unknown";
+		o->transport =
+		    ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP	? "udp"
+		    : ss->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP ? "tcp"
+											: "unknown";
 		o->packets_in = ss->packets_in;
 		o->bytes_in = ss->bytes_in;
 		o->packets_out = ss->packets_out;
 		o->bytes_out = ss->bytes_out;
 		o->last_seen_unix_ms = ss->last_seen_unix_ms;
 		if (ss->outer && ss->outer->addr)
-			snprintf(o->outer, sizeof(o->outer), "%u.%u.%u.%u:%u", ss->outer->addr >> 24,
-				 (ss->outer->addr >> 16) & 255, (ss->outer->addr >> 8) & 255,
-				 ss->outer->addr & 255, ss->outer->port);
+			snprintf(o->outer, sizeof(o->outer), "%u.%u.%u.%u:%u",
+				 ss->outer->addr >> 24, (ss->outer->addr >> 16) & 255,
+				 (ss->outer->addr >> 8) & 255, ss->outer->addr & 255,
+				 ss->outer->port);
 		/* the data plane's own measure (from keepalive pings) first, else
 		 * the client's (its echo probes, sent with every heartbeat) */
 		o->rtt_us = ss->last_rtt_us ? ss->last_rtt_us : t->client_rtt_us;

@@ -347,7 +347,8 @@ grpc_status_code rv_users_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	ls.resp->users = calloc(ls.want, sizeof(*ls.resp->users));
 	*resp = (ProtobufCMessage *)ls.resp;
 	rv_key_user_by_name(after, r->page_token);
-	if (rv_store_scan_prefix(ctx->ctl->store, RV_KEY_USER_BY_NAME_PREFIX, 3, r->page_token[0] ? after : NULL,
+	if (rv_store_scan_prefix(ctx->ctl->store, RV_KEY_USER_BY_NAME_PREFIX, 3,
+				 r->page_token[0] ? after : NULL,
 				 r->page_token[0] ? strlen(after) : 0, list_cb, &ls) != 0 ||
 	    ls.err) {
 		snprintf(msg, msglen, "store error listing users");

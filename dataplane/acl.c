@@ -87,8 +87,8 @@ int rv_dp_acl_build(const struct rv_st_room *room, struct rv_dp_acl **out, char 
 		const struct rv_dp_acl_rule *r = &a->r[i];
 		g = mix(g ^ ((uint64_t)r->src << 32 | r->smask));
 		g = mix(g ^ ((uint64_t)r->dst << 32 | r->dmask));
-		g = mix(g ^ ((uint64_t)r->lo << 48 | (uint64_t)r->hi << 32 | (uint64_t)r->proto << 16 |
-			     (uint64_t)r->ports << 8 | r->deny));
+		g = mix(g ^ ((uint64_t)r->lo << 48 | (uint64_t)r->hi << 32 |
+			     (uint64_t)r->proto << 16 | (uint64_t)r->ports << 8 | r->deny));
 	}
 	a->gen = (uint32_t)(g ^ g >> 32);
 	*out = a;

@@ -38,7 +38,7 @@ struct client {
 	struct rv_agent_reader rd;
 	uint8_t *out; /* pending reply bytes: out[out_off..out_len) */
 	size_t out_len, out_off;
-	bool eof; /* the client shut down its side: close once replies are out */
+	bool eof;	       /* the client shut down its side: close once replies are out */
 	uint64_t msg_start_ns; /* first byte of the partial message */
 };
 
@@ -52,7 +52,7 @@ static struct {
 	unsigned next_client_id;
 	uint32_t max_sessions, msg_max;
 	uint64_t msg_timeout_ns;
-	int reserve_fd; /* /dev/null, given up to accept and shed at EMFILE */
+	int reserve_fd;		/* /dev/null, given up to accept and shed at EMFILE */
 	struct client *clients; /* max_clients entries, fd -1 = free */
 	struct pollfd *pfd;	/* 2 + max_clients */
 	sem_t started;		/* the thread posts once it knows start_rc */
@@ -373,9 +373,9 @@ int rv_agent_start(const struct rv_agent_params *p, char *err, size_t errlen)
 	ag.max_clients = p->max_clients ? p->max_clients : RV_AGENT_DEFAULT_MAX_CLIENTS;
 	ag.max_sessions = p->max_sessions;
 	ag.msg_max = p->msg_max ? p->msg_max : rv_agent_msg_max(p->max_sessions);
-	ag.msg_timeout_ns = (uint64_t)(p->msg_timeout_ms ? p->msg_timeout_ms
-							 : RV_AGENT_DEFAULT_MSG_TIMEOUT_MS) *
-			    1000000ull;
+	ag.msg_timeout_ns =
+	    (uint64_t)(p->msg_timeout_ms ? p->msg_timeout_ms : RV_AGENT_DEFAULT_MSG_TIMEOUT_MS) *
+	    1000000ull;
 	ag.clients = calloc(ag.max_clients, sizeof(*ag.clients));
 	ag.pfd = calloc(2 + ag.max_clients, sizeof(*ag.pfd));
 	if (!ag.clients || !ag.pfd) {

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RV_AGENT_DEFAULT_MAX_CLIENTS 16
+#define RV_AGENT_DEFAULT_MAX_CLIENTS	16
 #define RV_AGENT_DEFAULT_MSG_TIMEOUT_MS 10000u
 
 struct rv_agent_params {

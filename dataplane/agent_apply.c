@@ -564,8 +564,9 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 	if (rp.status == ST(OK)) {
 		struct rv_st_counts n;
 		rv_st_counts(&n);
-		bool is_new = req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION &&
-			      !session_exists(req->upsert_session->session->peer_id);
+		bool is_new =
+		    req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION &&
+		    !session_exists(req->upsert_session->session->peer_id);
 		rp.status = rv_agent_check_size(req, rv_agent_max_sessions(), n.sessions, is_new,
 						rp.msg, sizeof(rp.msg));
 	}

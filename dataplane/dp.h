@@ -131,8 +131,8 @@ void rv_relay_handoff(struct rv_dp_worker *w, unsigned to, struct rte_mbuf *m,
  * the packet is traced, logged at debug level (rate-limited), freed. */
 void rv_dp_drop_note(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_trace_stage stage,
 		     enum rv_drop why);
-static inline void rv_dp_drop(struct rv_dp_worker *w, struct rte_mbuf *m,
-			      enum rv_trace_stage stage, enum rv_drop why)
+static inline void rv_dp_drop(struct rv_dp_worker *w, struct rte_mbuf *m, enum rv_trace_stage stage,
+			      enum rv_drop why)
 {
 	rv_stats_drop(w->st, why);
 	if (unlikely(w->tracing | rv_dp_log_drops))
@@ -146,8 +146,7 @@ static inline void rv_dp_trace(struct rv_dp_worker *w, struct rte_mbuf *m,
 {
 	const struct rv_job *j = rv_job(m);
 	if (j->trace)
-		rv_trace_add(w->lcore, w->now_ns, j->trace, stage, d, RV_OK, j->peer_id, room,
-			     arg);
+		rv_trace_add(w->lcore, w->now_ns, j->trace, stage, d, RV_OK, j->peer_id, room, arg);
 }
 
 /* transmit */

@@ -230,7 +230,8 @@ int dpctl_call_simple(const struct ctl *ctl, pb_request *req)
 		json_object_object_add(o, "ok", json_object_new_boolean(rc == EXIT_OK));
 		if (rc == EXIT_REFUSED) {
 			json_object_object_add(
-			    o, "status", json_object_new_string(rv_agent_status_name(resp->status)));
+			    o, "status",
+			    json_object_new_string(rv_agent_status_name(resp->status)));
 			json_object_object_add(o, "message", json_object_new_string(resp->message));
 		}
 		dpctl_json_print(o);

@@ -211,7 +211,8 @@ static int cmd_trace(const struct ctl *ctl, int argc, char **argv)
 		}
 		if ((v = dpctl_opt_get(o, N(o), "room"))) {
 			if (start.by_peer)
-				return dpctl_usage_error("%s", "--peer-id and --room exclude each other");
+				return dpctl_usage_error("%s",
+							 "--peer-id and --room exclude each other");
 			if (dpctl_parse_num("--room", v, UINT32_MAX, &start.room_id) ||
 			    start.room_id == 0)
 				return dpctl_usage_error("%s", "--room needs a room ID (not 0)");
@@ -226,8 +227,9 @@ static int cmd_trace(const struct ctl *ctl, int argc, char **argv)
 		return dpctl_call_simple(ctl, &req);
 	}
 	if (strcmp(sub, "show") != 0 || argc != 1)
-		return dpctl_usage_error("%s", "usage: trace start [--count N] [--peer-id P | --room R] | "
-					       "trace stop | trace show");
+		return dpctl_usage_error(
+		    "%s", "usage: trace start [--count N] [--peer-id P | --room R] | "
+			  "trace stop | trace show");
 	pb_response *resp = NULL;
 	req.body_case = REQ(TRACE_SHOW);
 	req.trace_show = &show;

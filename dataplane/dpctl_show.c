@@ -149,7 +149,8 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 	char ip[16], route[48];
 
 	if (!ctl->json)
-		printf("%-10s %-18s %-8s %-6s %s\n", "ROOM", "SUBNET", "MEMBERS", "RULES", "ROUTES");
+		printf("%-10s %-18s %-8s %-6s %s\n", "ROOM", "SUBNET", "MEMBERS", "RULES",
+		       "ROUTES");
 	for (size_t i = 0; i < st->n_room; i++) {
 		const Roomvpn__Dataplane__V1__RoomStats *r = st->room[i];
 		char subnet[24];

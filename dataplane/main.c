@@ -125,8 +125,7 @@ static int parse_mode(const char *v, enum rv_dp_mode *m, char *err, size_t errle
 /* Keys are snake_case like the control plane's (udp_port); the kebab-case
  * spelling (udp-port) is accepted with a deprecation warning. Matched below
  * in kebab-case, the tcp_fallback.c keys too. */
-static int on_key_kebab(struct options *o, const char *k, const char *v, char *err,
-			size_t errlen);
+static int on_key_kebab(struct options *o, const char *k, const char *v, char *err, size_t errlen);
 
 static int on_key(void *arg, const char *key, const char *v, char *err, size_t errlen)
 {
@@ -139,13 +138,13 @@ static int on_key(void *arg, const char *key, const char *v, char *err, size_t e
 	for (char *p = snake; *p; p++)
 		*p = *p == '-' ? '_' : *p;
 	if (strchr(key, '-'))
-		fprintf(stderr, "roomvpn-dataplane: warning: %s: key '%s' is deprecated, write '%s'\n",
+		fprintf(stderr,
+			"roomvpn-dataplane: warning: %s: key '%s' is deprecated, write '%s'\n",
 			rv_config_where(), key, snake);
 	return on_key_kebab(arg, k, v, err, errlen);
 }
 
-static int on_key_kebab(struct options *o, const char *k, const char *v, char *err,
-			size_t errlen)
+static int on_key_kebab(struct options *o, const char *k, const char *v, char *err, size_t errlen)
 {
 	uint32_t u;
 	uint64_t ns;

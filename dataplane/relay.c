@@ -377,7 +377,8 @@ static void trace_routed(struct rv_dp_worker *w, const struct open_item *it, uns
 		    to_server(&it[i]))
 			continue;
 		if (!it[i].dst)
-			rv_dp_trace(w, it[i].m, RV_STAGE_ROUTE, RV_TD_BROADCAST, it[i].s->room_id, 0);
+			rv_dp_trace(w, it[i].m, RV_STAGE_ROUTE, RV_TD_BROADCAST, it[i].s->room_id,
+				    0);
 		else if (!atomic_load_explicit(&it[i].dst->dead, memory_order_relaxed))
 			rv_dp_trace(w, it[i].m, RV_STAGE_ROUTE, RV_TD_DELIVER, it[i].s->room_id,
 				    it[i].dst->peer_id);
@@ -490,8 +491,7 @@ static void prefetch_open(struct rte_mbuf *m, const struct rv_dp_key *k, bool no
 
 /* Tracing: a packet not traced yet (a TCP frame, or the trace filters by
  * room) may start here; the look-up's outcome is recorded. */
-static void trace_look_up(struct rv_dp_worker *w, struct rte_mbuf *m,
-			  const struct rv_dp_session *s)
+static void trace_look_up(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv_dp_session *s)
 {
 	struct rv_job *j = rv_job(m);
 	bool live = s && !atomic_load_explicit(&s->dead, memory_order_relaxed);
@@ -517,12 +517,13 @@ static void trace_opened(struct rv_dp_worker *w, const struct open_item *it,
 }
 
 /* The packets the replay window accepted (the others were dropped). */
-static void trace_accepted(struct rv_dp_worker *w, const struct open_item *it,
-			   const uint32_t *pid, unsigned k)
+static void trace_accepted(struct rv_dp_worker *w, const struct open_item *it, const uint32_t *pid,
+			   unsigned k)
 {
 	for (unsigned i = 0; i < k; i++)
 		if (it[i].m)
-			rv_dp_trace(w, it[i].m, RV_STAGE_REPLAY, RV_TD_NEXT, it[i].s->room_id, pid[i]);
+			rv_dp_trace(w, it[i].m, RV_STAGE_REPLAY, RV_TD_NEXT, it[i].s->room_id,
+				    pid[i]);
 }
 
 /* Stage 1: session and key for each packet; hands off packets we don't own. */

@@ -11,7 +11,6 @@
 
 #include "inet.h"
 
-
 /* Tokens per worker lcore: written by that worker only. */
 struct bucket {
 	uint64_t tokens_ns; /* tokens, in units of ns worth of refill */

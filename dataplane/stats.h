@@ -19,8 +19,8 @@ struct rv_lcore_stats {
 	uint64_t broadcast_copies;
 	uint64_t echo_replies;
 	uint64_t pings;
-	uint64_t handoffs;    /* packets passed to another worker's ring */
-	uint64_t arp_replies; /* ARP replies we sent */
+	uint64_t handoffs;	    /* packets passed to another worker's ring */
+	uint64_t arp_replies;	    /* ARP replies we sent */
 	uint64_t server_ip_replies; /* ICMP echo replies from a room's server address */
 	uint64_t drops[RV_DROP__COUNT];
 };

@@ -58,13 +58,13 @@ struct conn {
 	SSL *ssl;
 	uint64_t handshake_deadline_ns; /* closed if TLS is not up by then */
 	uint64_t accepted_ns;
-	uint64_t last_rx_ns;		/* accept, authentication, then every frame */
-	bool established;		/* TLS handshake done */
-	bool authed;			/* the workers sent it a frame (see the header) */
-	bool read_wants_write;		/* SSL_read returned WANT_WRITE */
-	bool write_wants_read;		/* SSL_write returned WANT_READ */
-	uint32_t ev;			/* epoll events registered */
-	uint8_t *out;			/* pending bytes: out[out_off..out_len) */
+	uint64_t last_rx_ns;   /* accept, authentication, then every frame */
+	bool established;      /* TLS handshake done */
+	bool authed;	       /* the workers sent it a frame (see the header) */
+	bool read_wants_write; /* SSL_read returned WANT_WRITE */
+	bool write_wants_read; /* SSL_write returned WANT_READ */
+	uint32_t ev;	       /* epoll events registered */
+	uint8_t *out;	       /* pending bytes: out[out_off..out_len) */
 	uint32_t out_len, out_off;
 	char peer[32]; /* "ip:port" for logs */
 	struct rv_tcp_decoder dec;
@@ -72,7 +72,8 @@ struct conn {
 
 /* Counters: written by the TCP thread, read by anyone. */
 struct counters {
-	_Atomic uint64_t accepted, refused_full, refused_fds, tls_failed, closed, active, bad_length;
+	_Atomic uint64_t accepted, refused_full, refused_fds, tls_failed, closed, active,
+	    bad_length;
 	_Atomic uint64_t shed_handshake, shed_idle, shed_unauth, frames_oversize, max_conns;
 	_Atomic uint64_t frames_in, bytes_in, frames_refused, frames_out, bytes_out;
 	_Atomic uint64_t out_dropped_slow, out_dropped_gone;
@@ -316,7 +317,8 @@ static int conn_read(struct conn *c)
 					conn_close(c, "bad frame length");
 				} else {
 					INC(frames_oversize, 1);
-					conn_close(c, "frame length out of range before authentication");
+					conn_close(
+					    c, "frame length out of range before authentication");
 				}
 				return -1;
 			}
@@ -659,8 +661,9 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 	tf.ep = epoll_create1(EPOLL_CLOEXEC);
 	tf.reserve_fd = rv_fd_reserve_open();
 	tf.now_ns = mono_ns();
-	if (tf.stop_fd < 0 || tf.ep < 0 || tf.reserve_fd < 0 || epoll_add(tf.stop_fd, TAG_STOP) < 0 ||
-	    epoll_add(tf.listen_fd, TAG_LISTEN) < 0 || epoll_add(tf.wake_fd, TAG_WAKE) < 0) {
+	if (tf.stop_fd < 0 || tf.ep < 0 || tf.reserve_fd < 0 ||
+	    epoll_add(tf.stop_fd, TAG_STOP) < 0 || epoll_add(tf.listen_fd, TAG_LISTEN) < 0 ||
+	    epoll_add(tf.wake_fd, TAG_WAKE) < 0) {
 		snprintf(err, errlen, "tcp fallback: epoll: %s", strerror(errno));
 		goto err_fds;
 	}

@@ -99,12 +99,12 @@ int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key
 	"  tcp-listen = A.B.C.D:PORT  TCP fallback (TLS) address (default 0.0.0.0:443)\n"          \
 	"  tcp-cert = FILE       TCP fallback certificate chain (PEM)\n"                           \
 	"  tcp-key = FILE        TCP fallback private key (PEM)\n"                                 \
-	"  tcp-max-conns = N     TCP fallback connections (default 1024; capped to the\n"            \
+	"  tcp-max-conns = N     TCP fallback connections (default 1024; capped to the\n"          \
 	"                        descriptor limit less 64)\n"                                      \
-	"  tcp-out-max = BYTES   pending output per TCP connection (default 262144)\n"            \
-	"  tcp-handshake-timeout = DUR  TLS handshake deadline (default 10s)\n"                  \
-	"  tcp-idle-timeout = DUR  close a connection that receives nothing (default 60s;\n"     \
-	"                        unauthenticated: that does not authenticate)\n"               \
+	"  tcp-out-max = BYTES   pending output per TCP connection (default 262144)\n"             \
+	"  tcp-handshake-timeout = DUR  TLS handshake deadline (default 10s)\n"                    \
+	"  tcp-idle-timeout = DUR  close a connection that receives nothing (default 60s;\n"       \
+	"                        unauthenticated: that does not authenticate)\n"                   \
 	"  tcp-preauth-frame-max = BYTES  frame limit before authentication (default 1628)\n"
 
 /* Main thread: load the certificate, bind and listen, start the thread.

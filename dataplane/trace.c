@@ -7,8 +7,8 @@
 struct rv_trace_ctl rv_trace;
 struct rv_trace_ring rv_trace_rings[RV_TRACE_MAX_LCORE];
 
-static const char *const stage_names[RV_STAGE__COUNT] = {
-    "classify", "look-up", "open", "replay", "route", "seal", "tx"};
+static const char *const stage_names[RV_STAGE__COUNT] = {"classify", "look-up", "open", "replay",
+							 "route",    "seal",	"tx"};
 static const char *const decision_names[RV_TD__COUNT] = {
     "drop", "next", "handoff", "deliver", "broadcast", "reply", "queued", "consumed"};
 

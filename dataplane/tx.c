@@ -22,8 +22,8 @@ void rv_tx_flush(struct rv_dp_worker *w)
 		/* traced packets: handed to the port (a tx_full drop may follow) */
 		if (unlikely(w->tracing))
 			for (uint16_t i = 0; i < tx->n; i++)
-				rv_dp_trace(w, tx->pkts[i], RV_STAGE_TX, RV_TD_QUEUED, RV_TRACE_NO_ID,
-					    0);
+				rv_dp_trace(w, tx->pkts[i], RV_STAGE_TX, RV_TD_QUEUED,
+					    RV_TRACE_NO_ID, 0);
 		uint16_t sent = rte_eth_tx_burst(rv_dp.cfg.port_id, w->txq, tx->pkts, tx->n);
 		for (uint16_t i = 0; i < sent; i++) {
 			w->st->tx_pkts++;

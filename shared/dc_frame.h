@@ -16,17 +16,17 @@
 #include "cipher.h"
 #include "drop.h"
 
-#define RV_OP_DATA_V1	  6
-#define RV_OP_DATA_V2	  9
-#define RV_PEER_ID_NONE	  0xFFFFFFu
-#define RV_DC_HEADROOM	  64 /* bytes every caller leaves in front of a payload */
-#define RV_DC_TAILROOM	  16 /* bytes every caller leaves behind a payload */
-#define RV_DC_V2_HDR_LEN  4
+#define RV_OP_DATA_V1	 6
+#define RV_OP_DATA_V2	 9
+#define RV_PEER_ID_NONE	 0xFFFFFFu
+#define RV_DC_HEADROOM	 64 /* bytes every caller leaves in front of a payload */
+#define RV_DC_TAILROOM	 16 /* bytes every caller leaves behind a payload */
+#define RV_DC_V2_HDR_LEN 4
 /* The shortest packet any suite seals over UDP: an AEAD header (4), its
  * packet-id (4) and tag (16) with no payload. Cipher "none" (8 bytes) only
  * ever travels on a bound TCP connection. */
 #define RV_DC_MIN_SEALED_LEN 24
-#define RV_DC_MAX_PAYLOAD 65535u /* larger payloads are RV_DROP_TOO_BIG */
+#define RV_DC_MAX_PAYLOAD    65535u /* larger payloads are RV_DROP_TOO_BIG */
 
 /* A packet in a caller-owned buffer. */
 struct rv_pkt {

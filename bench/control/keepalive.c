@@ -16,8 +16,8 @@
 #include "load.h"
 #include "roomvpn/v1/session.pb-c.h"
 
-#define KEEPALIVE_PATH "/roomvpn.v1.SessionService/Keepalive"
-#define DEV_OF(t, member) ((struct rv_dev *)((char *)(t) - offsetof(struct rv_dev, member)))
+#define KEEPALIVE_PATH	  "/roomvpn.v1.SessionService/Keepalive"
+#define DEV_OF(t, member) ((struct rv_dev *)((char *)(t)-offsetof(struct rv_dev, member)))
 
 struct rv_ka_stats rv_ka;
 
@@ -148,7 +148,8 @@ static void on_event(struct rv_dev *d, const Roomvpn__V1__KeepaliveEvent *ev)
 		atomic_fetch_add(&rv_ka.kicks, 1);
 		break;
 	case ROOMVPN__V1__KEEPALIVE_EVENT__BODY_REKEY:
-		atomic_fetch_add(&rv_ka.rekeys, 1); /* not acted on: the bench has no data channel */
+		atomic_fetch_add(&rv_ka.rekeys,
+				 1); /* not acted on: the bench has no data channel */
 		break;
 	case ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG:
 		atomic_fetch_add(&rv_ka.configs, 1);
@@ -183,8 +184,8 @@ static void on_status(struct rv_tag *t, bool ok)
 
 	atomic_store(&d->state, DEV_ENDED);
 	if (st != GRPC_STATUS_OK && !atomic_exchange(&rv_ka.end_told, true))
-		fprintf(stderr, "keepalive stream of device %u ended: status %u: %.*s\n", d->idx, st,
-			(int)GRPC_SLICE_LENGTH(d->ka_details),
+		fprintf(stderr, "keepalive stream of device %u ended: status %u: %.*s\n", d->idx,
+			st, (int)GRPC_SLICE_LENGTH(d->ka_details),
 			(const char *)GRPC_SLICE_START_PTR(d->ka_details));
 	atomic_fetch_add(&rv_ka.ended, 1);
 	atomic_fetch_add(&rv_ka.ended_by_status[st < 17 ? st : GRPC_STATUS_UNKNOWN], 1);
@@ -231,7 +232,8 @@ void rv_ka_open(struct rv_dev *d, const char *room)
 	op[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	op[0].data.send_initial_metadata.count = 1;
 	op[0].data.send_initial_metadata.metadata = d->ka_md;
-	op[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY; /* a reconnecting channel is no refusal */
+	op[0].flags =
+	    GRPC_INITIAL_METADATA_WAIT_FOR_READY; /* a reconnecting channel is no refusal */
 	op[1].op = GRPC_OP_SEND_MESSAGE;
 	op[1].data.send_message.send_message = d->ka_send = rv_rpc_pack(&r.base);
 	atomic_store(&d->send_busy, true);

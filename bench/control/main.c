@@ -100,15 +100,28 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"server", 1, 0, 's'},	  {"ca", 1, 0, 'c'},	      {"tls-name", 1, 0, 'n'},
-	    {"admin", 1, 0, 'a'},	  {"admin-password-file", 1, 0, 'A'},
-	    {"tunnels", 1, 0, 'N'},	  {"users", 1, 0, 'U'},       {"per-room", 1, 0, 'R'},
-	    {"prefix", 1, 0, 'P'},	  {"connections", 1, 0, 'C'}, {"threads", 1, 0, 'T'},
-	    {"concurrency", 1, 0, 'K'},	  {"keepalive", 1, 0, 'k'},   {"duration", 1, 0, 'd'},
-	    {"up-timeout", 1, 0, 'u'},	  {"server-pid", 1, 0, 'p'},  {"list-calls", 1, 0, 'L'},
-	    {"dp-socket", 1, 0, 'S'},	  {"kicks", 1, 0, 'x'},	      {"dp-restart", 1, 0, 'r'},
-	    {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
+	static const struct option lo[] = {{"server", 1, 0, 's'},
+					   {"ca", 1, 0, 'c'},
+					   {"tls-name", 1, 0, 'n'},
+					   {"admin", 1, 0, 'a'},
+					   {"admin-password-file", 1, 0, 'A'},
+					   {"tunnels", 1, 0, 'N'},
+					   {"users", 1, 0, 'U'},
+					   {"per-room", 1, 0, 'R'},
+					   {"prefix", 1, 0, 'P'},
+					   {"connections", 1, 0, 'C'},
+					   {"threads", 1, 0, 'T'},
+					   {"concurrency", 1, 0, 'K'},
+					   {"keepalive", 1, 0, 'k'},
+					   {"duration", 1, 0, 'd'},
+					   {"up-timeout", 1, 0, 'u'},
+					   {"server-pid", 1, 0, 'p'},
+					   {"list-calls", 1, 0, 'L'},
+					   {"dp-socket", 1, 0, 'S'},
+					   {"kicks", 1, 0, 'x'},
+					   {"dp-restart", 1, 0, 'r'},
+					   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
 	static char pw[512];
 	const char *pwfile = NULL;
 	int c;
@@ -116,28 +129,72 @@ static int parse_args(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint32_t v = optarg ? (uint32_t)strtoul(optarg, NULL, 10) : 0;
 		switch (c) {
-		case 's': o.server = optarg; break;
-		case 'c': o.ca = optarg; break;
-		case 'n': o.tls_name = optarg; break;
-		case 'a': o.admin = optarg; break;
-		case 'A': pwfile = optarg; break;
-		case 'N': o.tunnels = v; break;
-		case 'U': o.users = v; break;
-		case 'R': o.per_room = v; break;
-		case 'P': o.prefix = optarg; break;
-		case 'C': o.connections = v; break;
-		case 'T': o.threads = v; break;
-		case 'K': o.concurrency = v; break;
-		case 'k': o.keepalive_s = v; break;
-		case 'd': o.duration_s = v; break;
-		case 'u': o.up_timeout_s = v; break;
-		case 'p': o.server_pid = (int)v; break;
-		case 'L': o.list_calls = v; break;
-		case 'S': o.dp_socket = optarg; break;
-		case 'x': o.kicks = v; break;
-		case 'r': o.dp_restart = optarg; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case 's':
+			o.server = optarg;
+			break;
+		case 'c':
+			o.ca = optarg;
+			break;
+		case 'n':
+			o.tls_name = optarg;
+			break;
+		case 'a':
+			o.admin = optarg;
+			break;
+		case 'A':
+			pwfile = optarg;
+			break;
+		case 'N':
+			o.tunnels = v;
+			break;
+		case 'U':
+			o.users = v;
+			break;
+		case 'R':
+			o.per_room = v;
+			break;
+		case 'P':
+			o.prefix = optarg;
+			break;
+		case 'C':
+			o.connections = v;
+			break;
+		case 'T':
+			o.threads = v;
+			break;
+		case 'K':
+			o.concurrency = v;
+			break;
+		case 'k':
+			o.keepalive_s = v;
+			break;
+		case 'd':
+			o.duration_s = v;
+			break;
+		case 'u':
+			o.up_timeout_s = v;
+			break;
+		case 'p':
+			o.server_pid = (int)v;
+			break;
+		case 'L':
+			o.list_calls = v;
+			break;
+		case 'S':
+			o.dp_socket = optarg;
+			break;
+		case 'x':
+			o.kicks = v;
+			break;
+		case 'r':
+			o.dp_restart = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (optind != argc || !o.ca || !pwfile) {
@@ -162,8 +219,10 @@ static int parse_args(int argc, char **argv)
 	}
 	n_rooms = (o.tunnels + o.per_room - 1) / o.per_room;
 	if (n_rooms > 160) {
-		fprintf(stderr, "%u rooms of /16 do not fit in 10.64.0.0-10.223.255.255: raise "
-				"--per-room\n", n_rooms);
+		fprintf(stderr,
+			"%u rooms of /16 do not fit in 10.64.0.0-10.223.255.255: raise "
+			"--per-room\n",
+			n_rooms);
 		return -1;
 	}
 	return 0;
@@ -214,8 +273,7 @@ static void sync_done(struct rv_call *c, grpc_status_code st, const char *detail
 	pthread_mutex_unlock(&s->lock);
 }
 
-static grpc_status_code call_sync(const char *path, grpc_slice bearer,
-				  const ProtobufCMessage *req,
+static grpc_status_code call_sync(const char *path, grpc_slice bearer, const ProtobufCMessage *req,
 				  const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp,
 				  char *details, size_t dlen)
 {
@@ -284,8 +342,8 @@ static int start_login(struct rv_phase *ph, uint32_t i)
 	r.username = user;
 	r.password = (char *)o.password;
 	r.device_name = dev;
-	return rv_phase_call(ph, i, i, "/roomvpn.v1.AuthService/Login", grpc_empty_slice(),
-			     &r.base, &roomvpn__v1__session__descriptor);
+	return rv_phase_call(ph, i, i, "/roomvpn.v1.AuthService/Login", grpc_empty_slice(), &r.base,
+			     &roomvpn__v1__session__descriptor);
 }
 
 static bool login_done(struct rv_phase *ph, uint32_t i, grpc_status_code st, const char *d,
@@ -497,9 +555,9 @@ static void kicks(struct figures *f)
 		r.room = room;
 		r.device_id = d->device_id;
 		uint64_t t0 = rv_now_ns();
-		grpc_status_code st = call_sync("/roomvpn.v1.RoomService/Kick", admin_bearer,
-						&r.base, &roomvpn__v1__empty__descriptor, NULL,
-						details, sizeof(details));
+		grpc_status_code st =
+		    call_sync("/roomvpn.v1.RoomService/Kick", admin_bearer, &r.base,
+			      &roomvpn__v1__empty__descriptor, NULL, details, sizeof(details));
 		if (st != GRPC_STATUS_OK) {
 			fprintf(stderr, "kick of device %" PRIu64 " refused: %d %s\n", d->device_id,
 				(int)st, details);
@@ -645,9 +703,8 @@ static struct json_object *streams_json(void)
 static struct json_object *server_json(const struct figures *f)
 {
 	struct json_object *j = json_object_new_object();
-	double per_t = f->up_n ? ((double)f->up.rss_kib - (double)f->before.rss_kib) * 1024.0 /
-				     f->up_n
-			       : 0;
+	double per_t =
+	    f->up_n ? ((double)f->up.rss_kib - (double)f->before.rss_kib) * 1024.0 / f->up_n : 0;
 
 	add_u64(j, "rss_kib_before_bootstrap", f->before.rss_kib);
 	add_u64(j, "rss_kib_up", f->up.rss_kib);
@@ -743,7 +800,8 @@ static int admin_login(char *err, size_t errlen)
 	st = call_sync("/roomvpn.v1.AuthService/Login", grpc_empty_slice(), &r.base,
 		       &roomvpn__v1__session__descriptor, &resp, err, errlen);
 	if (st != GRPC_STATUS_OK || !resp) {
-		fprintf(stderr, "admin login as %s failed (status %d): %s\n", o.admin, (int)st, err);
+		fprintf(stderr, "admin login as %s failed (status %d): %s\n", o.admin, (int)st,
+			err);
 		return -1;
 	}
 	admin_bearer = bearer_of(((Roomvpn__V1__Session *)resp)->session_token);
@@ -796,8 +854,10 @@ int main(int argc, char **argv)
 			"(tunnel registry or per-user quota full): %s\n",
 			atomic_load(&ph[4].exhausted), ph[4].total, ph[4].first_error);
 	if (atomic_load(&keepalive_seen_s) && atomic_load(&keepalive_seen_s) != o.keepalive_s)
-		fprintf(stderr, "note: the rooms' keepalive is %u s (existing rooms), heartbeats "
-				"go every %u s\n", atomic_load(&keepalive_seen_s), o.keepalive_s);
+		fprintf(stderr,
+			"note: the rooms' keepalive is %u s (existing rooms), heartbeats "
+			"go every %u s\n",
+			atomic_load(&keepalive_seen_s), o.keepalive_s);
 	wait_up(&f, ph[4].t0_ns);
 	if (o.server_pid)
 		rv_proc_read(o.server_pid, &f.up);
@@ -817,8 +877,9 @@ int main(int argc, char **argv)
 	rv_rpc_stop();
 	bool all = f.up_n == o.tunnels && !f.ended_early;
 	if (!all)
-		fprintf(stderr, "NOT ALL TUNNELS UP AND HELD: %u up of %u, %" PRIu64
-				" streams ended before the kicks\n",
+		fprintf(stderr,
+			"NOT ALL TUNNELS UP AND HELD: %u up of %u, %" PRIu64
+			" streams ended before the kicks\n",
 			f.up_n, o.tunnels, f.ended_early);
 	return all ? 0 : 2;
 }

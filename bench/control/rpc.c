@@ -36,8 +36,8 @@ static void *cq_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(eng.cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							   NULL);
+		grpc_event ev =
+		    grpc_completion_queue_next(eng.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			return NULL;
 		if (ev.type == GRPC_OP_COMPLETE) {
@@ -71,12 +71,17 @@ static char *slurp(const char *path, char *err, size_t errlen)
 int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen)
 {
 	grpc_arg arg[5] = {
-	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
-	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+	     .value.integer = 1},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 	     .value.integer = 100},
-	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
 	     .value.integer = 1000},
-	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 	     .value.integer = 16 << 20},
 	};
 	grpc_channel_args args = {4, arg};
@@ -219,9 +224,9 @@ int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice 
 	c->md[0].key = grpc_slice_from_static_string("authorization");
 	c->md[0].value = bearer;
 	c->started_ns = rv_now_ns();
-	c->call = grpc_channel_create_call(rv_rpc_channel(conn), NULL, GRPC_PROPAGATE_DEFAULTS,
-					   eng.cq, grpc_slice_from_static_string(path), NULL,
-					   deadline, NULL);
+	c->call =
+	    grpc_channel_create_call(rv_rpc_channel(conn), NULL, GRPC_PROPAGATE_DEFAULTS, eng.cq,
+				     grpc_slice_from_static_string(path), NULL, deadline, NULL);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[0].data.send_initial_metadata.count = GRPC_SLICE_LENGTH(bearer) ? 1 : 0;

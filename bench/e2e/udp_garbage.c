@@ -47,8 +47,8 @@ static size_t build(uint8_t *p, unsigned i, uint32_t peer, uint32_t *rnd)
 		memcpy(p + k, &r, 4);
 	}
 	switch (i % 4) {
-	case 0: /* a member's peer-id: reaches the tag check */
-	case 1: /* a peer-id nobody has (the data plane's ids are random) */
+	case 0:		       /* a member's peer-id: reaches the tag check */
+	case 1:		       /* a peer-id nobody has (the data plane's ids are random) */
 		p[0] = 9 << 3; /* P_DATA_V2, key-id 0 */
 		if (i % 4 == 0) {
 			p[1] = (uint8_t)(peer >> 16);
@@ -70,7 +70,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: rv-udp-garbage DST PORT PPS SECONDS [PEER_ID]\n");
 		return 2;
 	}
-	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
+	struct sockaddr_in dst = {.sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)atoi(argv[2]))};
 	double pps = atof(argv[3]), secs = atof(argv[4]);
 	uint32_t peer = argc > 5 ? (uint32_t)strtoul(argv[5], NULL, 0) : 1, rnd = 0x9E3779B9u;
 	if (inet_pton(AF_INET, argv[1], &dst.sin_addr) != 1 || pps <= 0 || secs <= 0) {
@@ -113,10 +114,11 @@ int main(int argc, char **argv)
 	double el = (double)(now_ns() - t0) / 1e9;
 	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	printf("sent %llu datagrams in %.2f s (%.0f pps), %llu not sent, flooder CPU %.2f s (%.0f%% "
-	       "of a core)\n",
-	       (unsigned long long)sent, el, sent / el, (unsigned long long)failed, cpu,
-	       100 * cpu / el);
+	printf(
+	    "sent %llu datagrams in %.2f s (%.0f pps), %llu not sent, flooder CPU %.2f s (%.0f%% "
+	    "of a core)\n",
+	    (unsigned long long)sent, el, sent / el, (unsigned long long)failed, cpu,
+	    100 * cpu / el);
 	close(fd);
 	return 0;
 }

@@ -60,9 +60,9 @@ struct rte_mbuf *rb_garbage_packet(struct rh *h, unsigned kind, uint32_t src, ui
 		truncate_dc(m, 4);
 		break;
 	case 'b':
-		if (name[4] == 'o')			     /* bad_opcode */
+		if (name[4] == 'o')				 /* bad_opcode */
 			dc[0] = (uint8_t)(4 << 3 | (dc[0] & 7)); /* P_CONTROL_V1 */
-		else					     /* bad_tag: the first tag byte */
+		else						 /* bad_tag: the first tag byte */
 			dc[8] ^= 0x01;
 		break;
 	default: /* valid */

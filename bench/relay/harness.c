@@ -219,8 +219,8 @@ static struct rte_mbuf *payload_mbuf(uint32_t len)
 	return m;
 }
 
-static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t peer_id,
-				   uint32_t pid, uint32_t outer_idx, uint32_t payload);
+static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t peer_id, uint32_t pid,
+				   uint32_t outer_idx, uint32_t payload);
 
 struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uint32_t src_vip,
 			       uint32_t dst_vip, uint32_t outer_idx, uint32_t payload)
@@ -244,8 +244,8 @@ struct rte_mbuf *rh_packet_bytes(struct rh *h, uint32_t peer_id, uint32_t pid, c
 
 /* Seal the payload in @m as session @peer_id's packet @pid, add outer
  * headers from member address @outer_idx. */
-static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t peer_id,
-				   uint32_t pid, uint32_t outer_idx, uint32_t payload)
+static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t peer_id, uint32_t pid,
+				   uint32_t outer_idx, uint32_t payload)
 {
 	struct rv_pkt p = {.data = rte_pktmbuf_mtod(m, uint8_t *),
 			   .len = payload,

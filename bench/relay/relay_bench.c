@@ -429,8 +429,8 @@ static int run_trace(const struct opts *o, uint32_t senders)
 	printf("trace bench: %s, %u worker(s), %s mode, %u sessions, %u rounds x %u packets "
 	       "per cell,\ntracing off and on (session 0 only) alternating; others' relay Mpps "
 	       "per CPU-second, best round\n",
-	       rv_cipher_name(o->cipher), o->workers, o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
-	       senders, o->rounds, ROUND_PKTS);
+	       rv_cipher_name(o->cipher), o->workers,
+	       o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline", senders, o->rounds, ROUND_PKTS);
 	printf("%-7s | %-10s | %-10s | %-8s | %s\n", "payload", "off Mpps", "on Mpps", "on/off",
 	       "records traced per on-round");
 	for (unsigned z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
@@ -438,7 +438,8 @@ static int run_trace(const struct opts *o, uint32_t senders)
 		unsigned records = 0;
 		for (unsigned r = 0; r < o->rounds; r++) {
 			for (int on = 0; on < 2; on++) {
-				unsigned n = generate(pkts, ROUND_PKTS, senders, sizes[z]), mine = 0;
+				unsigned n = generate(pkts, ROUND_PKTS, senders, sizes[z]),
+					 mine = 0;
 				tag_senders(pkts, n);
 				for (unsigned i = 0; i < n; i++)
 					mine += pkts[i]->hash.usr == 0;
@@ -462,7 +463,8 @@ static int run_trace(const struct opts *o, uint32_t senders)
 		printf("%-7u | %10.3f | %10.3f | %7.1f%% | %u\n", sizes[z], best[0], best[1],
 		       100.0 * best[1] / best[0], records);
 		if (!records) {
-			fprintf(stderr, "tracing on recorded nothing: the figures are not its cost\n");
+			fprintf(stderr,
+				"tracing on recorded nothing: the figures are not its cost\n");
 			return 1;
 		}
 	}
@@ -552,8 +554,9 @@ static int run_rules(const struct opts *o, uint32_t senders)
 	printf("rules bench: %s, %u worker(s), %s mode, %u sessions in %u rooms, %u rounds x %u "
 	       "packets per cell,\nno rules and %u rules per room alternating; relay Mpps per "
 	       "CPU-second, best round\n",
-	       rv_cipher_name(o->cipher), o->workers, o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
-	       senders, h.n_rooms, o->rounds, ROUND_PKTS, o->rules);
+	       rv_cipher_name(o->cipher), o->workers,
+	       o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline", senders, h.n_rooms, o->rounds,
+	       ROUND_PKTS, o->rules);
 	printf("%-7s | %-10s | %-10s | %-8s | %s\n", "payload", "none Mpps", "rules Mpps",
 	       "rules/none", "drops");
 	for (unsigned z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
@@ -579,7 +582,8 @@ static int run_rules(const struct opts *o, uint32_t senders)
 		printf("%-7u | %10.3f | %10.3f | %9.1f%% | %lu\n", sizes[z], best[0], best[1],
 		       100.0 * best[1] / best[0], (unsigned long)drops);
 		if (drops) {
-			fprintf(stderr, "packets were dropped: the rules are not the only difference\n");
+			fprintf(stderr,
+				"packets were dropped: the rules are not the only difference\n");
 			return 1;
 		}
 	}
@@ -588,16 +592,12 @@ static int run_rules(const struct opts *o, uint32_t senders)
 
 static int parse(struct opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
-					   {"mode", required_argument, NULL, 'm'},
-					   {"quick", no_argument, NULL, 'q'},
-					   {"cipher", required_argument, NULL, 'c'},
-					   {"help", no_argument, NULL, 'h'},
-					   {"sessions", required_argument, NULL, 's'},
-					   {"garbage", no_argument, NULL, 'g'},
-					   {"trace", no_argument, NULL, 't'},
-					   {"rules", required_argument, NULL, 'r'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"workers", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
+	    {"quick", no_argument, NULL, 'q'},	       {"cipher", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},	       {"sessions", required_argument, NULL, 's'},
+	    {"garbage", no_argument, NULL, 'g'},       {"trace", no_argument, NULL, 't'},
+	    {"rules", required_argument, NULL, 'r'},   {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
@@ -621,23 +621,24 @@ static int parse(struct opts *o, int argc, char **argv)
 			 o->rules <= RV_ST_RULES_MAX)
 			continue;
 		else {
-			printf("usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
-			       "[--cipher NAME] [--sessions 1|1000|100000] [--quick] [--garbage | "
-			       "--trace | --rules N]\n"
-			       "  --garbage  the worker's cost of each kind of rejected packet "
-			       "(unknown peer-id, bad opcode,\n"
-			       "             malformed, bad tag, not for us) instead of the relay "
-			       "table; exit 1 if a kind\n"
-			       "             is not counted under its drop reason\n"
-			       "  --trace    the relay rate with the packet trace off and armed for "
-			       "one session (peer-id 0),\n"
-			       "             alternating rounds, instead of the relay table "
-			       "(default 1000 sessions)\n"
-			       "  --rules N  the relay rate with no access rules and with N "
-			       "(1..1024) in every room,\n"
-			       "             alternating rounds, then rule change to enforcement "
-			       "latency (default 1000\n"
-			       "             sessions)\n");
+			printf(
+			    "usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
+			    "[--cipher NAME] [--sessions 1|1000|100000] [--quick] [--garbage | "
+			    "--trace | --rules N]\n"
+			    "  --garbage  the worker's cost of each kind of rejected packet "
+			    "(unknown peer-id, bad opcode,\n"
+			    "             malformed, bad tag, not for us) instead of the relay "
+			    "table; exit 1 if a kind\n"
+			    "             is not counted under its drop reason\n"
+			    "  --trace    the relay rate with the packet trace off and armed for "
+			    "one session (peer-id 0),\n"
+			    "             alternating rounds, instead of the relay table "
+			    "(default 1000 sessions)\n"
+			    "  --rules N  the relay rate with no access rules and with N "
+			    "(1..1024) in every room,\n"
+			    "             alternating rounds, then rule change to enforcement "
+			    "latency (default 1000\n"
+			    "             sessions)\n");
 			return c == 'h' ? 1 : -1;
 		}
 	}

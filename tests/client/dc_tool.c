@@ -72,13 +72,14 @@ static int load_key(const char *path, int dir, struct rvc_chan_params *p)
 
 static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan_params *p)
 {
-	static const struct option opts[] = {
-	    {"tun", 1, 0, 'n'},	     {"addr", 1, 0, 'a'},      {"mtu", 1, 0, 'm'},
-	    {"route", 1, 0, 'r'},    {"udp", 1, 0, 'u'},       {"tcp", 1, 0, 't'},
-	    {"pin", 1, 0, 'f'},	     {"key", 1, 0, 'k'},       {"cipher", 1, 0, 'c'},
-	    {"peer-id", 1, 0, 'p'},  {"status", 1, 0, 's'},    {"fallback-ms", 1, 0, 'F'},
-	    {"probe-ms", 1, 0, 'P'}, {"first-pid", 1, 0, 'I'}, {"start", 1, 0, 'S'},
-	    {0, 0, 0, 0}};
+	static const struct option opts[] = {{"tun", 1, 0, 'n'},      {"addr", 1, 0, 'a'},
+					     {"mtu", 1, 0, 'm'},      {"route", 1, 0, 'r'},
+					     {"udp", 1, 0, 'u'},      {"tcp", 1, 0, 't'},
+					     {"pin", 1, 0, 'f'},      {"key", 1, 0, 'k'},
+					     {"cipher", 1, 0, 'c'},   {"peer-id", 1, 0, 'p'},
+					     {"status", 1, 0, 's'},   {"fallback-ms", 1, 0, 'F'},
+					     {"probe-ms", 1, 0, 'P'}, {"first-pid", 1, 0, 'I'},
+					     {"start", 1, 0, 'S'},    {0, 0, 0, 0}};
 	const char *key = NULL;
 	int c, bad = 0;
 
@@ -139,9 +140,11 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 		}
 	}
 	if (bad || !key || !t->addr)
-		return fprintf(stderr, "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
-				       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
-				       "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp]\n"),
+		return fprintf(
+			   stderr,
+			   "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
+			   "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
+			   "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp]\n"),
 		       -1;
 	return load_key(key, 0, p);
 }

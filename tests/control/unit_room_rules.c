@@ -43,7 +43,8 @@ static void test_compiles(void **state)
 	Roomvpn__V1__AclRuleRecord **v;
 	size_t n;
 	char msg[256];
-	assert_int_equal(rv_room_rules_compile(text, members, 4, true, &v, &n, msg, sizeof(msg)), 0);
+	assert_int_equal(rv_room_rules_compile(text, members, 4, true, &v, &n, msg, sizeof(msg)),
+			 0);
 	/* bob -> alice x2, admins (alice x2 + carol) -> bob, icmp, deny all */
 	assert_int_equal(n, 2 + 3 + 1 + 1);
 	assert_true(v[0]->deny);
@@ -100,7 +101,8 @@ static void test_refusals(void **state)
 		size_t n = 99;
 		char msg[256] = "";
 		assert_int_equal(
-		    rv_room_rules_compile(bad[i].text, members, 4, true, &v, &n, msg, sizeof(msg)), -1);
+		    rv_room_rules_compile(bad[i].text, members, 4, true, &v, &n, msg, sizeof(msg)),
+		    -1);
 		if (strncmp(msg, bad[i].want, strlen(bad[i].want)) != 0)
 			fail_msg("case %zu: '%s', want '%s...'", i, msg, bad[i].want);
 		assert_null(v);
@@ -143,9 +145,11 @@ static void test_departed_name(void **state)
 	Roomvpn__V1__AclRuleRecord **v;
 	size_t n;
 	char msg[256];
-	assert_int_equal(rv_room_rules_compile(text, members, 4, true, &v, &n, msg, sizeof(msg)), -1);
+	assert_int_equal(rv_room_rules_compile(text, members, 4, true, &v, &n, msg, sizeof(msg)),
+			 -1);
 	assert_non_null(strstr(msg, "line 2: 'dave' is no member"));
-	assert_int_equal(rv_room_rules_compile(text, members, 4, false, &v, &n, msg, sizeof(msg)), 0);
+	assert_int_equal(rv_room_rules_compile(text, members, 4, false, &v, &n, msg, sizeof(msg)),
+			 0);
 	assert_int_equal(n, 1); /* carol -> any only */
 	assert_false(v[0]->deny);
 	assert_int_equal(v[0]->src, IP(10, 88, 0, 5));

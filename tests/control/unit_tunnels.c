@@ -345,7 +345,6 @@ static void test_quota(void **state)
 	ctl->cfg.max_tunnels_per_user = 0;
 }
 
-
 /* ---- The registry against a naive model ---------------------------------- */
 
 struct model {
@@ -395,12 +394,14 @@ static void test_registry_model(void **state)
 	for (unsigned step = 0; step < 20000; step++) {
 		unsigned op = (unsigned)random() % 10;
 		if (op < 5 && n < 3000) { /* add a new (room, device) */
-			uint64_t room = 9000 + (uint64_t)random() % 40, dev = (uint64_t)random() % 500;
+			uint64_t room = 9000 + (uint64_t)random() % 40,
+				 dev = (uint64_t)random() % 500;
 			if (rv_tunnels_find_rd(room, dev))
 				continue;
 			r.id = room;
 			r.name = "model";
-			m[n] = (struct model){room, dev, (uint64_t)random() % 30, ++next_peer, 0, NULL};
+			m[n] = (struct model){room,	   dev, (uint64_t)random() % 30,
+					      ++next_peer, 0,	NULL};
 			m[n].t = rv_tunnels_add(&r, m[n].dev, m[n].user, m[n].peer);
 			assert_non_null(m[n].t);
 			n++;
@@ -509,12 +510,9 @@ static void test_no_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_registry_model),
-	    cmocka_unit_test(test_heartbeat_store_reads),
-	    cmocka_unit_test(test_repush),
-	    cmocka_unit_test(test_peer_ids_and_ownership),
-	    cmocka_unit_test(test_quota),
-	    cmocka_unit_test(test_no_cap),
+	    cmocka_unit_test(test_registry_model), cmocka_unit_test(test_heartbeat_store_reads),
+	    cmocka_unit_test(test_repush),	   cmocka_unit_test(test_peer_ids_and_ownership),
+	    cmocka_unit_test(test_quota),	   cmocka_unit_test(test_no_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -270,7 +270,8 @@ static void test_resync_fits_limit(void **state)
 		sess_init(&sm[i], 0xFFFFF0u - i, 0xFFFFFFF0u - i, 0xFFFFFFF0u - i);
 		sm[i].s.cipher = "CHACHA20-POLY1305";
 		sm[i].k.key_id = 7;
-		sm[i].k.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_BIDIRECTIONAL;
+		sm[i].k.direction =
+		    ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_BIDIRECTIONAL;
 		roomvpn__dataplane__v1__endpoint__init(&outer[i]);
 		outer[i].addr = 0xFFFFFFF0u;
 		outer[i].port = 65535;

@@ -111,7 +111,8 @@ static void check(const char *what, enum rv_drop want, int stage, struct rte_mbu
 		       rv_drop_name(want), rv_trace_stage_name(stage), n);
 		for (unsigned i = 0; i < n; i++)
 			printf("     %s %s %s\n", rv_trace_stage_name(rec[i].stage),
-			       rv_trace_decision_name(rec[i].decision), rv_drop_name(rec[i].reason));
+			       rv_trace_decision_name(rec[i].decision),
+			       rv_drop_name(rec[i].reason));
 		failures++;
 		return;
 	}
@@ -153,8 +154,8 @@ static struct rte_mbuf *arp_for(uint32_t tip)
 	struct rte_mbuf *m = rte_pktmbuf_alloc(rv_dp.pool);
 	if (!m)
 		return NULL;
-	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)rte_pktmbuf_append(
-	    m, sizeof(*eh) + sizeof(struct rte_arp_hdr));
+	struct rte_ether_hdr *eh =
+	    (struct rte_ether_hdr *)rte_pktmbuf_append(m, sizeof(*eh) + sizeof(struct rte_arp_hdr));
 	struct rte_arp_hdr *ah = (struct rte_arp_hdr *)(eh + 1);
 	memset(eh, 0xff, sizeof(*eh));
 	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);

@@ -138,9 +138,9 @@ int main(void)
 {
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "rv-srvip-%d", getpid());
-	char *eal[] = {"server_ip_test", "--no-huge",	  "-m",	     "64",	"--no-pci",
-		       "-l",		 "0",		  "--file-prefix", prefix, "--log-level",
-		       "error",		 "--no-telemetry"};
+	char *eal[] = {"server_ip_test", "--no-huge",	"-m",	 "64",
+		       "--no-pci",	 "-l",		"0",	 "--file-prefix",
+		       prefix,		 "--log-level", "error", "--no-telemetry"};
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) < 0) {
 		printf("FAIL: EAL init\n");
 		return 1;
