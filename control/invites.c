@@ -26,6 +26,7 @@
 typedef Roomvpn__V1__InviteRecord InviteRecord;
 
 #define MAX_USES    10000
+#define MAX_INVITES 1000 /* records per room: at the cap, revoked and expired ones are pruned */
 #define DEFAULT_TTL (24ull * 3600)
 #define MAX_TTL	    (30ull * 24 * 3600)
 #define NS	    1000000000ull
@@ -96,6 +97,49 @@ out:
 	return st;
 }
 
+struct prune {
+	struct rv_store_batch *b;
+	uint64_t now, n;
+};
+
+/* Revoked and expired invites of a room go (their code index is already
+ * gone or useless): a scan, only when the room is at MAX_INVITES. */
+static int prune_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct prune *pr = arg;
+	InviteRecord *ir = roomvpn__v1__invite_record__unpack(NULL, vl, v);
+	if (ir && (ir->revoked || (ir->expires_ns && ir->expires_ns <= pr->now))) {
+		char hk[RV_KEY_MAX];
+		rv_store_batch_delete(pr->b, k, kl);
+		if (!ir->revoked)
+			rv_store_batch_delete(pr->b, hk,
+					      rv_key_invite_by_hash(hk, ir->code_hash.data));
+		pr->n++;
+	}
+	if (ir)
+		roomvpn__v1__invite_record__free_unpacked(ir, NULL);
+	return 0;
+}
+
+/* Room @room may get another invite: 1, 0 at the cap, -1 store error. */
+static int below_cap(struct rv_store *s, uint64_t room)
+{
+	char p[RV_KEY_MAX];
+	size_t pl = rv_key_invite_prefix(p, room);
+	uint64_t n = 0;
+	if (rv_store_count_prefix(s, p, pl, &n) < 0)
+		return -1;
+	if (n < MAX_INVITES)
+		return 1;
+	struct prune pr = {.b = rv_store_batch_new(), .now = rv_clock_real_ns()};
+	int rc = pr.b && rv_store_scan_prefix(s, p, pl, NULL, 0, prune_cb, &pr) == 0 &&
+			 (!pr.n || rv_store_batch_commit(s, pr.b, true) == 0)
+		     ? 0
+		     : -1;
+	rv_store_batch_free(pr.b);
+	return rc < 0 ? -1 : n - pr.n < MAX_INVITES;
+}
+
 grpc_status_code rv_invites_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				       ProtobufCMessage **resp, char *msg, size_t msglen)
 {
@@ -111,6 +155,19 @@ grpc_status_code rv_invites_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMe
 		st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		return st;
+	int cap = below_cap(ctx->ctl->store, r->id);
+	if (cap <= 0) {
+		if (cap == 0)
+			snprintf(
+			    msg, msglen,
+			    "room '%s' has %u live invites, the most a room may have: revoke some "
+			    "(roomvpn rooms invite-revoke)",
+			    r->name, MAX_INVITES);
+		else
+			rv_rooms_store_error(msg, msglen);
+		roomvpn__v1__room_record__free_unpacked(r, NULL);
+		return cap == 0 ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INTERNAL;
+	}
 	if (rv_token_new("rvi_", code) < 0) {
 		roomvpn__v1__room_record__free_unpacked(r, NULL);
 		snprintf(msg, msglen, "no randomness for an invite code");

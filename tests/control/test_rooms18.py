@@ -99,6 +99,20 @@ class Rooms18Test(unittest.TestCase):
         self.assertEqual([(i.uses, i.revoked) for i in listed], [(2, False), (0, True)])
         self.assertEqual(self.members("inv-multi"), ["multi-a", "multi-b"])
 
+    def test_invites_per_room_bounded(self):
+        self.create_room("inv-cap")
+        first = self.invite("inv-cap")
+        for _ in range(999):
+            self.invite("inv-cap")
+        e = rpc_error(self.invite, "inv-cap")
+        self.assertEqual(e.code(), ST.RESOURCE_EXHAUSTED, e.details())
+        # a revoked one is pruned at the cap: room for a new one
+        self.call("RevokeInvite", rooms.RevokeInviteRequest(room="inv-cap", id=first.invite.id), common.Empty,
+                  self.owner)
+        self.invite("inv-cap")
+        e = rpc_error(self.invite, "inv-cap")
+        self.assertEqual(e.code(), ST.RESOURCE_EXHAUSTED, e.details())
+
     def test_invite_expires(self):
         self.create_room("inv-exp")
         inv = self.invite("inv-exp", max_uses=10000, expires_s=1)
