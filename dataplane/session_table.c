@@ -793,6 +793,11 @@ int rv_st_key_retire(uint32_t peer_id, uint8_t key_id, char *err, size_t errlen)
 			goto out;
 		}
 		retire_slot(s, i);
+		/* the re-key was called off: the sealing key is alone again and
+		 * keeps working (its grace period ended with its successor) */
+		struct rv_dp_key *tx = rv_dp_tx_key(s);
+		if (tx)
+			atomic_store(&tx->retire_at_ns, 0);
 		rc = 0;
 		goto out;
 	}
@@ -814,8 +819,14 @@ unsigned rv_st_expire(uint64_t now_ns)
 		for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
 			struct rv_dp_key *k = s->slot[i];
 			if (k && k->retire_at_ns && k->retire_at_ns <= now_ns) {
+				bool sealing = i == atomic_load(&s->tx_slot);
+				if (sealing && !s->slot[1 - i]) {
+					/* never the only key: a session keeps one */
+					atomic_store(&k->retire_at_ns, 0);
+					continue;
+				}
 				/* a pending key the member never used: it seals now */
-				if (i == atomic_load(&s->tx_slot) && s->slot[1 - i]) {
+				if (sealing) {
 					atomic_store(&s->slot[1 - i]->pending_tx, false);
 					atomic_store(&s->tx_slot, 1 - i);
 				}

@@ -282,6 +282,34 @@ static void test_rekey_slots(void **state)
 	assert_int_equal(rv_st_session_delete(20, err, sizeof(err)), 0);
 }
 
+/* A re-key called off (the pending key retired) leaves the sealing key
+ * alone: it must not expire with the grace period its successor started,
+ * or the session would be left without any key (seen in rcu_stress). */
+static void test_called_off_rekey_keeps_the_key(void **state)
+{
+	(void)state;
+	struct rv_st_session s = sess(21, 1, IP(10, 77, 0, 31));
+	assert_int_equal(rv_st_session_upsert(&s, err, sizeof(err)), 0);
+	assert_int_equal(
+	    rv_st_key_install(21, 1, RV_CIPHER_AES_256_GCM, &key_b, 1, 1, true, err, sizeof(err)),
+	    0);
+	assert_int_equal(rv_st_key_retire(21, 1, err, sizeof(err)), 0);
+	assert_int_equal(rv_st_expire(UINT64_MAX - 1), 0);
+	struct rv_st_session_info info;
+	assert_int_equal(rv_st_session_get(21, &info), 0);
+	assert_int_equal(info.n_keys, 1);
+	assert_int_equal(info.tx_key_id, 0);
+	rcu_read_lock();
+	struct rv_dp_session *d = rv_dp_find_peer(rv_dp_root, 21);
+	assert_non_null(rv_dp_rx_key(d, 0, UINT64_MAX - 1)); /* still opens */
+	rcu_read_unlock();
+	settle();
+	struct rv_st_counts c;
+	rv_st_counts(&c);
+	assert_int_equal(c.keys, 1);
+	assert_int_equal(rv_st_session_delete(21, err, sizeof(err)), 0);
+}
+
 static void test_resync_swaps_and_carries_over(void **state)
 {
 	(void)state;
@@ -334,6 +362,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lookups_are_per_room, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flat_indexes_match_tables, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rekey_slots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_called_off_rekey_keeps_the_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resync_swaps_and_carries_over, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
