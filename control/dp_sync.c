@@ -13,7 +13,7 @@
 #include "dataplane.pb-c.h"
 #include "dp_adopt.h"
 #include "dp_cache.h"
-#include "dpclient.h"
+#include "dp_link.h"
 #include "keepalive.h"
 #include "log.h"
 #include "tunnels.h"
@@ -74,6 +74,7 @@ static struct {
 	size_t n, max;
 	uint64_t dropped, failed, resyncs;
 	struct rv_control *ctl;
+	struct rv_dp_link *link; /* the local data plane (dataplane_agent) */
 	pthread_t thread;
 	bool running, stop, adopted;
 } q = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -410,7 +411,11 @@ static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rq
 		for (unsigned j = 0; j < m[i].n_rq; j++)
 			rqp[nr++] = &m[i].rq[j];
 	}
-	rc = nr ? rv_dpclient_exchange_each(q.ctl->cfg.dp_agent, rqp, nr, ok, err, sizeof(err)) : 0;
+	if (nr && !q.link)
+		snprintf(err, sizeof(err), "no data plane configured (dataplane_agent)");
+	rc = !nr      ? 0
+	     : q.link ? rv_dp_link_exchange_each(q.link, rqp, nr, ok, err, sizeof(err))
+		      : -1;
 	if (rc < 0)
 		rv_log(RV_LOG_WARN, "data plane: %zu requests not delivered: %s", nr, err);
 	pthread_mutex_lock(&q.mu);
@@ -519,7 +524,7 @@ static void repush(const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns)
 		rq.request_id = 1;
 		rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC;
 		rq.resync = &rs;
-		rc = sp ? rv_dpclient_exchange(q.ctl->cfg.dp_agent, &one, 1, err, sizeof(err)) : -1;
+		rc = sp ? rv_dp_link_exchange(q.link, &one, 1, err, sizeof(err)) : -1;
 		free(sp);
 		if (rc == 0)
 			rv_log(RV_LOG_INFO,
@@ -542,8 +547,7 @@ static void repush(const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns)
 			rqp[2 * i] = &m->rq[0];
 			rqp[2 * i + 1] = &m->rq[1];
 		}
-		rc = rqp ? rv_dpclient_exchange(q.ctl->cfg.dp_agent, rqp, 2 * r.n, err, sizeof(err))
-			 : -1;
+		rc = rqp ? rv_dp_link_exchange(q.link, rqp, 2 * r.n, err, sizeof(err)) : -1;
 		free(rqp);
 		if (rc == 0)
 			rv_log(RV_LOG_INFO, "re-pushed %zu sessions missing from the data plane",
@@ -569,10 +573,11 @@ void rv_dp_sync_poll_now(struct rv_control *ctl)
 	uint64_t now = rv_control_now_mono();
 
 	q.ctl = ctl;
-	if (!ctl->cfg.dp_agent[0])
+	if (!q.link && ctl->cfg.dp_agent[0])
+		q.link = rv_dp_link_local(ctl->cfg.dp_agent);
+	if (!q.link)
 		return; /* no data plane configured */
-	Roomvpn__Dataplane__V1__Response *r =
-	    rv_dpclient_sessions(ctl->cfg.dp_agent, err, sizeof(err));
+	Roomvpn__Dataplane__V1__Response *r = rv_dp_link_sessions(q.link, err, sizeof(err));
 	rv_dp_cache_set(r);
 	if (!r)
 		return;
@@ -646,6 +651,8 @@ void rv_dp_sync_start(struct rv_control *ctl)
 	q.max = ctl->cfg.dp_sync_backlog ? ctl->cfg.dp_sync_backlog : 65536;
 	q.tail = &q.head;
 	q.stop = false;
+	if (!q.link && ctl->cfg.dp_agent[0])
+		q.link = rv_dp_link_local(ctl->cfg.dp_agent);
 	if (pthread_create(&q.thread, NULL, sync_main, NULL) == 0)
 		q.running = true;
 	else
@@ -664,4 +671,6 @@ void rv_dp_sync_stop(void)
 		pthread_join(q.thread, NULL);
 	rv_dp_cache_set(NULL);
 	q.adopted = false;
+	rv_dp_link_unref(q.link);
+	q.link = NULL;
 }
