@@ -66,17 +66,19 @@ struct rv_control_config {
 	char dp_udp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:1194" */
 	char dp_tcp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:443" */
 	uint64_t rekey_interval_ns; /* tunnels re-key after this (timers.c); 0: never, default 1h */
-	uint64_t heartbeat_timeout_ns; /* no keepalive heartbeat for this long: tunnel torn down
-					  (timers.c); 0: never, default 30s */
-	uint64_t stream_deadline_ns;   /* a bootstrap without a keepalive stream this long:
-					  tunnel torn down (timers.c); 0: never, default 10s */
-	uint32_t max_tunnels_per_user; /* running tunnels per user (tunnels.c); 0: no
-					  limit, default 16 */
-	uint32_t max_tunnels;	       /* running tunnels (tunnels.c); 0: no limit,
-					  default 1000000 */
-	uint32_t dp_sync_backlog;      /* queued data-plane deltas (dp_sync.c), 65536 */
-	char dp_agent[RV_CTL_PATH];    /* data-plane agent socket (tunnel.c), default
-					  "/run/roomvpn/dataplane.sock" */
+	uint64_t heartbeat_timeout_ns;	/* no keepalive heartbeat for this long: tunnel torn down
+					   (timers.c); 0: never, default 30s */
+	uint64_t presence_interval_ns;	/* presence.c: coalescing window, default 1 s */
+	uint64_t stream_deadline_ns;	/* a bootstrap without a keepalive stream this long:
+					   tunnel torn down (timers.c); 0: never, default 10s */
+	uint32_t max_tunnels_per_user;	/* running tunnels per user (tunnels.c); 0: no
+					   limit, default 16 */
+	uint32_t metrics_tunnel_series; /* per-tunnel series in the scrape at most (metrics.c) */
+	uint32_t max_tunnels;		/* running tunnels (tunnels.c); 0: no limit,
+					   default 1000000 */
+	uint32_t dp_sync_backlog;	/* queued data-plane deltas (dp_sync.c), 65536 */
+	char dp_agent[RV_CTL_PATH];	/* data-plane agent socket (tunnel.c), default
+					   "/run/roomvpn/dataplane.sock" */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
 	char metrics_listen[RV_CTL_ADDR]; /* "127.0.0.1:9443" */
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */
