@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,6 +126,12 @@ struct rv_control {
 	struct rv_server *server;	/* server.c */
 	char tls_fingerprint[96];	/* SHA-256 of the served cert, "AA:BB:..." */
 	uint64_t start_ns;		/* CLOCK_MONOTONIC at start */
+	/* device ids, handed out from blocks reserved in the store (users.c
+	 * rv_id_next; zeroed = nothing reserved yet) */
+	struct rv_id_block {
+		pthread_mutex_t mu;
+		uint64_t next, limit;
+	} device_ids;
 
 	/* Hooks (NULL: not available). Set by the module that implements them
 	 * in its init function; called from any worker thread. */
