@@ -61,8 +61,8 @@ int rb_bound_init(struct rh *h)
 	return 0;
 }
 
-/* One burst: keys, open contexts, open; destinations' keys, seal contexts,
- * seal. Each stage's loads overlap across the burst, as in dataplane/relay.c. */
+/* One burst: mbufs, keys, open contexts, open; destinations' keys, seal
+ * contexts, seal. Each stage's loads overlap across the burst, as in dataplane/relay.c. */
 static unsigned bound_burst(const struct rh *h, struct rte_mbuf **m, unsigned n)
 {
 	struct bound_key *src[RV_DP_BURST], *dst[RV_DP_BURST];
@@ -73,6 +73,13 @@ static unsigned bound_burst(const struct rh *h, struct rte_mbuf **m, unsigned n)
 	enum rv_drop res[RV_DP_BURST];
 	unsigned ok = 0;
 
+	/* the mbufs and frame headers, as dataplane/rx.c does on receive */
+	for (unsigned i = 0; i < n; i++) {
+		rte_prefetch0(m[i]);
+		rte_prefetch0(&m[i]->cacheline1);
+	}
+	for (unsigned i = 0; i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(m[i], void *));
 	for (unsigned i = 0; i < n; i++) {
 		src[i] = &keys[m[i]->hash.usr];
 		rte_prefetch0(src[i]);
