@@ -20,7 +20,8 @@ int rb_bound_init(struct rh *h);
 void rb_bound_free(void);
 /* Open and re-seal @n member packets in place (sender's session index in
  * hash.usr, as rh_packet() built them); on this thread. Returns Mpps per
- * CPU-second of this thread, or 0 if any packet failed. */
+ * CPU-second of this thread over all but the first eighth (a warm-up), or 0
+ * if any packet failed. */
 double rb_bound_pass(const struct rh *h, struct rte_mbuf **pkts, unsigned n);
 
 #endif
