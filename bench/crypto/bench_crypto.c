@@ -83,8 +83,8 @@ static bool is_payload(const uint8_t *d, uint32_t got, int i, uint32_t len)
 static void mismatch(enum rv_cipher s, uint32_t len, const char *what, int i)
 {
 	if (mismatches++ < 10)
-		fprintf(stderr, "MISMATCH: %s %u B: %s (packet %d)\n", rv_cipher_name(s), len,
-			what, i);
+		fprintf(stderr, "MISMATCH: %s %u B: %s (packet %d)\n", rv_cipher_name(s), len, what,
+			i);
 }
 
 static void restore_wire(int m)
@@ -280,8 +280,9 @@ static void check_seal(struct ctxs *c, enum rv_cipher s, enum mode m, uint32_t l
 	}
 	for (int i = 0; i < POOL; i++)
 		if (!check_opens(c, m, i, len, -1))
-			mismatch(s, len, m == BARE ? "bare seal does not open to its input"
-						   : "seal does not open to its input",
+			mismatch(s, len,
+				 m == BARE ? "bare seal does not open to its input"
+					   : "seal does not open to its input",
 				 i);
 	/* the last byte of the packet is ciphertext in every suite with a tag */
 	int flip = m == BARE ? (int)len - 1 : (int)pkt[0].len - 1;
@@ -335,11 +336,13 @@ static double open_pass(struct ctxs *c, enum rv_cipher s, enum mode m, uint32_t 
 	}
 	double t = now_ns() - t0;
 	for (int i = 0; i < POOL; i++) {
-		bool good = m == BARE ? ok[i] && is_payload(mem[i] + RV_DC_HEADROOM, len, i, len)
-				      : res[i] == RV_OK && is_payload(pkt[i].data, pkt[i].len, i, len);
+		bool good = m == BARE
+				? ok[i] && is_payload(mem[i] + RV_DC_HEADROOM, len, i, len)
+				: res[i] == RV_OK && is_payload(pkt[i].data, pkt[i].len, i, len);
 		if (!good)
-			mismatch(s, len, m == BARE ? "bare open failed or differs from the input"
-						   : "open failed or differs from the input",
+			mismatch(s, len,
+				 m == BARE ? "bare open failed or differs from the input"
+					   : "open failed or differs from the input",
 				 i);
 	}
 	return t;
@@ -450,8 +453,9 @@ int main(int argc, char **argv)
 			       100 * r[1][BARE] / r[1][BURSTED]);
 		}
 	if (mismatches) {
-		fprintf(stderr, "rv-bench-crypto: %u check(s) failed: the figures above are not "
-				"of working crypto\n",
+		fprintf(stderr,
+			"rv-bench-crypto: %u check(s) failed: the figures above are not "
+			"of working crypto\n",
 			mismatches);
 		return 1;
 	}

@@ -56,9 +56,9 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->pdr_loss * 100);
 	fprintf(f, "machine: %s, %ld CPUs, load average %.2f at the end\n", cpu,
 		sysconf(_SC_NPROCESSORS_ONLN), load1);
-	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %8s %8s | %6s %6s %6s\n",
-		"size", "NDR kpps", "NDR Mb/s", "PDR kpps", "PDR Mb/s", "PDR loss", "p50 us",
-		"p99 us", "p99.9 us", "p50@10%", "p99@10%", "ooo", "decerr", "payerr");
+	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %8s %8s | %6s %6s %6s\n", "size",
+		"NDR kpps", "NDR Mb/s", "PDR kpps", "PDR Mb/s", "PDR loss", "p50 us", "p99 us",
+		"p99.9 us", "p50@10%", "p99@10%", "ooo", "decerr", "payerr");
 	for (unsigned i = 0; i < n; i++) {
 		const struct lg_point *a = &r[i].ndr, *b = &r[i].pdr, *low = &r[i].low;
 		const struct lg_point *lat = a->found ? a : b; /* latency at NDR */

@@ -34,7 +34,7 @@ struct rh {
 	unsigned nq;
 	struct rte_ring *rx[RH_MAX_Q]; /* generator -> data plane */
 	struct rte_ring *tx[RH_MAX_Q]; /* data plane -> sink */
-	struct rv_key_material key; /* every session's, or the base of each one's (member.h) */
+	struct rv_key_material key;    /* every session's, or the base of each one's (member.h) */
 	struct rv_cipher_ctx *member_enc; /* the members' sealing context for the shared key */
 	struct rh_member_cache *enc_cache, *dec_cache; /* member.c */
 	uint32_t corrupt_peer; /* member whose receiving key is wrong (tests); UINT32_MAX: none */

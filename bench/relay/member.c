@@ -132,8 +132,8 @@ static enum rh_verdict check_inner(const struct rh *h, const struct rv_pkt *p, u
 enum rh_verdict rh_member_check(struct rh *h, struct rte_mbuf *m, uint32_t payload)
 {
 	static uint8_t copy[RTE_MBUF_DEFAULT_BUF_SIZE];
-	const uint32_t outer = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
-			       sizeof(struct rte_udp_hdr);
+	const uint32_t outer =
+	    sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr);
 	uint32_t len = rte_pktmbuf_data_len(m), dest, peer, pid;
 	uint8_t kid;
 	if (len <= outer || len > sizeof(copy))
@@ -142,12 +142,14 @@ enum rh_verdict rh_member_check(struct rh *h, struct rte_mbuf *m, uint32_t paylo
 	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eh + 1);
 	const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(ip + 1);
 	if (eh->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
-	    ip->next_proto_id != IPPROTO_UDP || !rh_member_of(h, rte_be_to_cpu_32(ip->dst_addr),
-							     rte_be_to_cpu_16(udp->dst_port), &dest))
+	    ip->next_proto_id != IPPROTO_UDP ||
+	    !rh_member_of(h, rte_be_to_cpu_32(ip->dst_addr), rte_be_to_cpu_16(udp->dst_port),
+			  &dest))
 		return RH_NOT_MEMBER;
 	/* open a copy: the packet stays as the relay sent it */
 	memcpy(copy, (const uint8_t *)(udp + 1), len - outer);
-	struct rv_pkt p = {.data = copy, .len = len - outer, .tailroom = sizeof(copy) - (len - outer)};
+	struct rv_pkt p = {
+	    .data = copy, .len = len - outer, .tailroom = sizeof(copy) - (len - outer)};
 	if (rv_dc_peek(p.data, p.len, &kid, &peer) != RV_OK || peer != dest)
 		return RH_WRONG_PEER;
 	struct rv_cipher_ctx *dec = rh_member_dec(h, dest);

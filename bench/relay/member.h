@@ -14,12 +14,12 @@ struct rh;
 
 /* What a destination member makes of a packet the relay sent. */
 enum rh_verdict {
-	RH_OK,		 /* opens with the destination's key, inner packet intact */
-	RH_NOT_MEMBER,	 /* outer frame not addressed to a member */
-	RH_WRONG_PEER,	 /* peer-id in the header is not the addressed member's */
-	RH_NO_DECRYPT,	 /* does not open with the destination member's key */
-	RH_WRONG_DEST,	 /* inner destination is not the member it reached */
-	RH_NOT_INTACT,	 /* inner packet differs from the one sent */
+	RH_OK,	       /* opens with the destination's key, inner packet intact */
+	RH_NOT_MEMBER, /* outer frame not addressed to a member */
+	RH_WRONG_PEER, /* peer-id in the header is not the addressed member's */
+	RH_NO_DECRYPT, /* does not open with the destination member's key */
+	RH_WRONG_DEST, /* inner destination is not the member it reached */
+	RH_NOT_INTACT, /* inner packet differs from the one sent */
 	RH_VERDICT_COUNT
 };
 const char *rh_verdict_name(enum rh_verdict v);

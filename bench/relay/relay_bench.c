@@ -494,7 +494,8 @@ static int run_trace(const struct opts *o, uint32_t senders)
 					mine += pkts[i]->hash.usr == 0;
 				if (on)
 					rv_trace_start(&one);
-				uint64_t out, cpu, t = timed_round(pkts, n, false, sizes[z], &out, &cpu);
+				uint64_t out, cpu,
+				    t = timed_round(pkts, n, false, sizes[z], &out, &cpu);
 				if (on) {
 					uint32_t lost;
 					rv_trace_stop();
@@ -641,14 +642,17 @@ static int run_rules(const struct opts *o, uint32_t senders)
 
 static int parse(struct opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"workers", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
-	    {"quick", no_argument, NULL, 'q'},	       {"cipher", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},	       {"sessions", required_argument, NULL, 's'},
-	    {"garbage", no_argument, NULL, 'g'},       {"trace", no_argument, NULL, 't'},
-	    {"rules", required_argument, NULL, 'r'},
-	    {"corrupt-dest-key", no_argument, NULL, 'K'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
+					   {"mode", required_argument, NULL, 'm'},
+					   {"quick", no_argument, NULL, 'q'},
+					   {"cipher", required_argument, NULL, 'c'},
+					   {"help", no_argument, NULL, 'h'},
+					   {"sessions", required_argument, NULL, 's'},
+					   {"garbage", no_argument, NULL, 'g'},
+					   {"trace", no_argument, NULL, 't'},
+					   {"rules", required_argument, NULL, 'r'},
+					   {"corrupt-dest-key", no_argument, NULL, 'K'},
+					   {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
@@ -736,8 +740,9 @@ static int report_checks(int rc)
 		if (verdicts[v])
 			printf(" %s=%lu", rh_verdict_name(v), (unsigned long)verdicts[v]);
 	printf("\n");
-	fprintf(stderr, "rv-relay-bench: %lu relayed packet(s) did not decrypt intact with "
-			"their destination member's key: the figures are not of a working relay\n",
+	fprintf(stderr,
+		"rv-relay-bench: %lu relayed packet(s) did not decrypt intact with "
+		"their destination member's key: the figures are not of a working relay\n",
 		(unsigned long)bad);
 	return 1;
 }
@@ -783,13 +788,14 @@ int main(int argc, char **argv)
 	printf("relay bench: %s, %u worker(s), %s mode, %u rounds x %u packets per cell\n",
 	       rv_cipher_name(o.cipher), o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
 	       o.rounds, ROUND_PKTS);
-	printf("relayed = opened intact by the destination member (its own key); rates are per\n"
-	       "CPU-second of the data-plane lcore(s) (thread CPU time; the machine's cores are\n"
-	       "shared), median of the rounds after a warm-up; crypto bound: fastest of the passes\n"
-	       "over %u packets built like the relay's, batched and prefetched like it, one context\n"
-	       "pair per session, on the relay's core between its rounds; drops and packets that\n"
-	       "failed the check (bad) over all rounds; wall-clock relayed Mpps in the last column\n",
-	       ROUND_PKTS);
+	printf(
+	    "relayed = opened intact by the destination member (its own key); rates are per\n"
+	    "CPU-second of the data-plane lcore(s) (thread CPU time; the machine's cores are\n"
+	    "shared), median of the rounds after a warm-up; crypto bound: fastest of the passes\n"
+	    "over %u packets built like the relay's, batched and prefetched like it, one context\n"
+	    "pair per session, on the relay's core between its rounds; drops and packets that\n"
+	    "failed the check (bad) over all rounds; wall-clock relayed Mpps in the last column\n",
+	    ROUND_PKTS);
 	printf("%-9s %-7s | %-20s | %-20s | %-12s | %-8s | %-6s | %-4s | %s\n", "sessions",
 	       "payload", "relay Mpps  Gbit/s", "io-fwd Mpps Gbit/s", "crypto Mpps", "relay/cb",
 	       "drops", "bad", "wall Mpps");
