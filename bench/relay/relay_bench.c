@@ -843,5 +843,9 @@ int main(int argc, char **argv)
 		rv_st_writer_idle();
 	}
 	rb_bound_free();
+	double load[1];
+	if (getloadavg(load, 1) == 1)
+		printf("load average (1 min) at the end: %.2f on %ld CPUs\n", load[0],
+		       sysconf(_SC_NPROCESSORS_ONLN));
 	return report_checks(0);
 }
