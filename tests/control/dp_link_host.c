@@ -2,7 +2,8 @@
  * rv_dp_links_start with its own callbacks, prints what happens and does
  * exchanges through the links on command. Driven by test_fleetlink.py.
  *
- *   dp_link_host --listen HOST:PORT --ca-dir DIR [--names N] [--bench NAME N]
+ *   dp_link_host --listen HOST:PORT --ca-dir DIR [--names N] [--exchange-timeout S]
+ *                [--handshake-timeout MS] [--max-links N]
  *
  * stdout, one line each: "listening PORT", "up NAME udp=.. tcp=.. workers=N
  * max_sessions=N labels=.. version=..", "down NAME: WHY", command results.
@@ -57,7 +58,7 @@ static void on_up(void *arg, struct rv_dp_link *l, const struct rv_dp_info *i)
 		if (!links[k].link) {
 			rv_dp_link_ref(l);
 			links[k].link = l;
-			snprintf(links[k].name, sizeof(links[k].name), "%s", i->name);
+			snprintf(links[k].name, sizeof(links[k].name), "%.63s", i->name);
 			break;
 		}
 	pthread_mutex_unlock(&mu);
@@ -72,7 +73,7 @@ static void on_down(void *arg, struct rv_dp_link *l, const char *why)
 	pthread_mutex_lock(&mu);
 	for (int k = 0; k < MAX_LINKS; k++)
 		if (links[k].link == l) {
-			snprintf(name, sizeof(name), "%s", links[k].name);
+			memcpy(name, links[k].name, sizeof(name));
 			links[k].link = NULL;
 			rv_dp_link_unref(l);
 		}
@@ -198,7 +199,7 @@ static void cmd_count(const char *name)
 	rv_dp_link_unref(l);
 	if (!r)
 		return say("err %s", err);
-	say("sessions %s %zu", name, r->stats->n_sessions);
+	say("sessions %s %u listed %zu", name, r->stats->sessions, r->stats->n_session);
 	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
 }
 
@@ -252,7 +253,7 @@ static void cmd_bench(const char *name, size_t n)
 static void usage(void)
 {
 	fprintf(stderr, "usage: dp_link_host --listen HOST:PORT --ca-dir DIR [--names N] "
-			"[--exchange-timeout SECONDS]\n");
+			"[--exchange-timeout S] [--handshake-timeout MS] [--max-links N]\n");
 	exit(2);
 }
 
@@ -271,6 +272,10 @@ int main(int argc, char **argv)
 			snprintf(ctl.cfg.dp_cert_names, sizeof(ctl.cfg.dp_cert_names), "%s", v);
 		else if (!strcmp(a, "--exchange-timeout"))
 			ctl.cfg.dp_exchange_timeout_ns = strtoull(v, NULL, 10) * 1000000000ull;
+		else if (!strcmp(a, "--handshake-timeout"))
+			ctl.cfg.dp_handshake_timeout_ns = strtoull(v, NULL, 10) * 1000000ull;
+		else if (!strcmp(a, "--max-links"))
+			ctl.cfg.dp_max_links = (uint32_t)strtoul(v, NULL, 10);
 		else
 			usage();
 	}
