@@ -95,8 +95,9 @@ static struct rv_dp_link *find(const char *name)
 	return l;
 }
 
-/* Requests and their bodies for room @room (10.room.0.0/16) and sessions
- * @first.. @first+n-1: peer-id room<<16 | i+1. */
+/* Requests and their bodies for room @room (10.room.0.0/16, or 10.0.0.0/8
+ * when @wide: room for the bench's 100,000) and sessions @first..
+ * @first+n-1: peer-id room<<16 | i+1. */
 struct batch {
 	Roomvpn__Dataplane__V1__Room r;
 	Roomvpn__Dataplane__V1__UpsertRoom ur;
@@ -110,26 +111,27 @@ struct batch {
 };
 
 static void session(Roomvpn__Dataplane__V1__Session *s, Roomvpn__Dataplane__V1__Key *k,
-		    uint32_t room, uint32_t i)
+		    const Roomvpn__Dataplane__V1__Room *room, uint32_t i)
 {
 	roomvpn__dataplane__v1__session__init(s);
 	roomvpn__dataplane__v1__key__init(k);
-	s->peer_id = room << 16 | (i + 1);
-	s->room_id = room;
-	s->vip = (10u << 24) | room << 16 | (i + 2);
+	s->peer_id = room->room_id << 16 | (i + 1);
+	s->room_id = room->room_id;
+	s->vip = room->subnet + i + 2;
 	s->cipher = "AES-256-GCM";
 	k->material.data = key;
 	k->material.len = sizeof(key);
 	s->key = k;
 }
 
-static void batch_build(struct batch *b, uint32_t room, uint32_t first, size_t n, bool with_room)
+static void batch_build(struct batch *b, uint32_t room, uint32_t first, size_t n, bool with_room,
+			bool wide)
 {
 	memset(b, 0, sizeof(*b));
 	roomvpn__dataplane__v1__room__init(&b->r);
 	b->r.room_id = room;
-	b->r.subnet = (10u << 24) | room << 16;
-	b->r.prefix_len = 16;
+	b->r.subnet = wide ? 10u << 24 : (10u << 24) | room << 16;
+	b->r.prefix_len = wide ? 8 : 16;
 	roomvpn__dataplane__v1__upsert_room__init(&b->ur);
 	b->ur.room = &b->r;
 	b->n = n + (with_room ? 1 : 0);
@@ -151,7 +153,7 @@ static void batch_build(struct batch *b, uint32_t room, uint32_t first, size_t n
 		b->rp[j++] = &b->rq[0];
 	}
 	for (size_t i = 0; i < n; i++, j++) {
-		session(&b->s[i], &b->k[i], room, first + (uint32_t)i);
+		session(&b->s[i], &b->k[i], &b->r, first + (uint32_t)i);
 		b->sp[i] = &b->s[i];
 		roomvpn__dataplane__v1__upsert_session__init(&b->us[i]);
 		b->us[i].session = &b->s[i];
@@ -180,7 +182,7 @@ static void cmd_upsert(const char *name, uint32_t room, size_t n)
 	struct batch b;
 	if (!l)
 		return say("err no link %s", name);
-	batch_build(&b, room, 0, n, true);
+	batch_build(&b, room, 0, n, true, false);
 	int rc = rv_dp_link_exchange(l, b.rp, b.n, err, sizeof(err));
 	batch_free(&b);
 	rv_dp_link_unref(l);
@@ -216,7 +218,7 @@ static void cmd_bench(const char *name, size_t n)
 	uint64_t t0 = rv_clock_mono_ns();
 	for (size_t done = 0; done < n; done += BATCH) {
 		size_t m = n - done < BATCH ? n - done : BATCH;
-		batch_build(&b, room, (uint32_t)done, m, done == 0);
+		batch_build(&b, room, (uint32_t)done, m, done == 0, true);
 		int rc = rv_dp_link_exchange(l, b.rp, b.n, err, sizeof(err));
 		batch_free(&b);
 		if (rc < 0) {
@@ -231,7 +233,7 @@ static void cmd_bench(const char *name, size_t n)
 	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
 	pb_request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *rp[1] = {&rq};
 	Roomvpn__Dataplane__V1__Room *rooms[1];
-	batch_build(&b, room, 0, n, false);
+	batch_build(&b, room, 0, n, false, true);
 	rooms[0] = &b.r;
 	rs.n_rooms = 1;
 	rs.rooms = rooms;

@@ -42,10 +42,11 @@ class Host:
 
     def __init__(self, ca_dir, log_path, port=0, extra=()):
         self.log_path = log_path
+        self.log_file = open(log_path, "a")
         self.proc = subprocess.Popen(
             [HOST_BIN, "--listen", "127.0.0.1:%d" % port, "--ca-dir", ca_dir,
              "--names", "127.0.0.1"] + list(extra),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(log_path, "a"),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log_file,
             text=True, bufsize=1)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -112,6 +113,8 @@ class Host:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        self.proc.stdin.close()
+        self.log_file.close()
 
 
 class RemoteDataPlane:
@@ -123,6 +126,7 @@ class RemoteDataPlane:
         RemoteDataPlane._n += 1
         self.dir = tempfile.mkdtemp(prefix="dp-", dir=tmp)
         self.log_path = os.path.join(self.dir, "dp.log")
+        self.log_file = open(self.log_path, "w")
         cert_name = cert_name or name
         self.proc = subprocess.Popen(
             [DATAPLANE_BIN, "-l", "0-1", "--no-huge", "-m", "256", "--no-pci",
@@ -135,7 +139,7 @@ class RemoteDataPlane:
              "--set", "agent_cert=%s/%s.crt" % (cert_dir, cert_name),
              "--set", "agent_key=%s/%s.key" % (cert_dir, cert_name),
              "--set", "agent_ca=" + (ca or os.path.join(cert_dir, "ca.crt"))],
-            stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+            stdout=self.log_file, stderr=subprocess.STDOUT)
 
     def log(self):
         with open(self.log_path, errors="replace") as f:
@@ -156,4 +160,5 @@ class RemoteDataPlane:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log_file.close()
         shutil.rmtree(self.dir, ignore_errors=True)

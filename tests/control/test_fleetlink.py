@@ -111,8 +111,10 @@ class FleetLinkTest(unittest.TestCase):
             self.skipTest("set RV_FLEETLINK_BENCH=100000 for the figures")
         self.dataplane("dp3", max_sessions=n + 1000)
         self.host.expect(r"^up dp3 ", 30)
-        print("\n" + self.host.cmd("bench dp3 %d" % n, r"^bench install .*", 600).group(0))
-        print(self.host.expect(r"^bench resync .*|^err ", 600).group(0))
+        line = self.host.cmd("bench dp3 %d" % n, r"^bench install ", 600).string
+        print("\n" + line)
+        self.assertFalse(line.startswith("err"), line)
+        print(self.host.expect(r"^bench resync |^err ", 600).string)
 
     def test_6_handshake_timeout(self):
         """A connection that never starts TLS is closed after the handshake
