@@ -95,8 +95,8 @@ static void san_list(const char *names, char *out, size_t outlen)
 	     t = strtok_r(NULL, ", ", &save)) {
 		unsigned char bin[16];
 		bool ip = inet_pton(AF_INET, t, bin) == 1 || inet_pton(AF_INET6, t, bin) == 1;
-		n += (size_t)snprintf(out + n, outlen - n, "%s%s:%s", n ? "," : "", ip ? "IP" : "DNS",
-				      t);
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s:%s", n ? "," : "",
+				      ip ? "IP" : "DNS", t);
 	}
 }
 
@@ -212,8 +212,8 @@ static int ca_load(const char *dir, struct ca *ca, char *err, size_t errlen)
 }
 
 /* Issue a leaf into @crt/@key (key mode 0600). */
-static int issue(const struct ca *ca, const char *cn, long days, const char *eku,
-		 const char *names, const char *crt, const char *key, char *err, size_t errlen)
+static int issue(const struct ca *ca, const char *cn, long days, const char *eku, const char *names,
+		 const char *crt, const char *key, char *err, size_t errlen)
 {
 	EVP_PKEY *pk = EVP_EC_gen("P-256");
 	X509 *x = pk ? make_cert(pk, cn, days, ca, eku, names) : NULL;
@@ -296,8 +296,9 @@ int rv_dp_ca_server_cert(const char *dir, const char *names, char *crt, char *ke
 		rc = issue(&ca, cn[0] ? cn : "roomvpn-control", RV_DP_CA_DAYS, "serverAuth", names,
 			   crt, key, err, errlen);
 		if (rc == 0)
-			rv_log(RV_LOG_NOTICE, "fleet CA: issued the agent listener's certificate "
-					      "for %s",
+			rv_log(RV_LOG_NOTICE,
+			       "fleet CA: issued the agent listener's certificate "
+			       "for %s",
 			       names);
 	}
 	X509_free(x);

@@ -83,7 +83,8 @@ static void ssl_reason(int e, char *out, size_t len)
 	else if (code)
 		ERR_error_string_n(code, out, len);
 	else if (e == SSL_ERROR_SYSCALL)
-		snprintf(out, len, "%s", errno ? strerror(errno) : "connection closed by the data plane");
+		snprintf(out, len, "%s",
+			 errno ? strerror(errno) : "connection closed by the data plane");
 	else
 		snprintf(out, len, "TLS error %d", e);
 	ERR_clear_error();
@@ -228,7 +229,8 @@ static int link_run(struct tls_link *t, Roomvpn__Dataplane__V1__Request *const *
 			break;
 		}
 		if (w == 0 && r == 0 && wait_io(t->fd, x.want_write, deadline) < 0) {
-			snprintf(x.err, sizeof(x.err), "no answer within %.0f s (%zu of %zu answered)",
+			snprintf(x.err, sizeof(x.err),
+				 "no answer within %.0f s (%zu of %zu answered)",
 				 (double)t->timeout_ns / 1e9, x.got, n);
 			rc = -1;
 			break;
@@ -354,8 +356,7 @@ bool rv_dp_link_tls_broken(struct rv_dp_link *l)
 	return broken;
 }
 
-int rv_dp_link_tls_teardown(struct rv_dp_link *l, const char *why, bool wait, char *out,
-			    size_t len)
+int rv_dp_link_tls_teardown(struct rv_dp_link *l, const char *why, bool wait, char *out, size_t len)
 {
 	struct tls_link *t = (struct tls_link *)l;
 	if (wait)

@@ -29,8 +29,7 @@
 /* A data plane registered. @link is borrowed: rv_dp_link_ref() it to keep
  * it beyond the call. Runs on the listener thread: do not block long, do
  * not call rv_dp_links_stop(). */
-typedef void (*rv_dp_link_up_fn)(void *arg, struct rv_dp_link *link,
-				 const struct rv_dp_info *info);
+typedef void (*rv_dp_link_up_fn)(void *arg, struct rv_dp_link *link, const struct rv_dp_info *info);
 /* @link (announced by on_up) is gone: exchanges on it fail from now on.
  * Called once per link, on the listener thread, @why says what happened
  * ("connection closed by the data plane", "certificate revoked", "replaced

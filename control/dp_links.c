@@ -45,8 +45,8 @@ struct conn {
 	enum state state;
 	int fd;
 	SSL *ssl;
-	char peer[64];	/* "10.0.0.2:40022" */
-	char cn[64];	/* the verified certificate's CN */
+	char peer[64];	 /* "10.0.0.2:40022" */
+	char cn[64];	 /* the verified certificate's CN */
 	bool want_write; /* the last SSL call asked for POLLOUT */
 	uint64_t deadline_ns;
 	struct rv_agent_reader rd; /* the Register */
@@ -181,7 +181,9 @@ static void accept_one(void)
 		struct conn *c = &ln.conns[i];
 		if (c->state != FREE)
 			continue;
-		*c = (struct conn){.state = HANDSHAKE, .fd = fd, .ssl = ssl,
+		*c = (struct conn){.state = HANDSHAKE,
+				   .fd = fd,
+				   .ssl = ssl,
 				   .deadline_ns = rv_clock_mono_ns() + ln.handshake_ns};
 		snprintf(c->peer, sizeof(c->peer), "%s", peer);
 		rv_agent_reader_init(&c->rd);
@@ -197,8 +199,9 @@ static void handshake_reason(struct conn *c, int e, char *out, size_t len)
 	long v = SSL_get_verify_result(c->ssl);
 	unsigned long code = ERR_peek_error();
 	if (v != X509_V_OK)
-		snprintf(out, len, "client certificate not accepted: %s (not issued by this fleet "
-				   "CA?)",
+		snprintf(out, len,
+			 "client certificate not accepted: %s (not issued by this fleet "
+			 "CA?)",
 			 X509_verify_cert_error_string(v));
 	else if (ERR_GET_REASON(code) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
 		snprintf(out, len, "no client certificate");
@@ -329,7 +332,8 @@ static void step_register(struct conn *c)
 		return refuse(c, "closed before its Register");
 	}
 	size_t used;
-	enum rv_agent_feed f = rv_agent_reader_feed(&c->rd, buf, (size_t)r, &used, why, sizeof(why));
+	enum rv_agent_feed f =
+	    rv_agent_reader_feed(&c->rd, buf, (size_t)r, &used, why, sizeof(why));
 	if (f == RV_AGENT_FEED_ERR)
 		return refuse(c, why);
 	if (f == RV_AGENT_FEED_MORE)
@@ -357,8 +361,8 @@ static void check_revoked(uint64_t now)
 	snprintf(path, sizeof(path), "%s/revoked", ln.ca_dir);
 	stat(path, &st);
 	if (st.st_mtim.tv_sec == ln.revoked_st.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == ln.revoked_st.st_mtim.tv_nsec && st.st_size == ln.revoked_st.st_size &&
-	    st.st_ino == ln.revoked_st.st_ino)
+	    st.st_mtim.tv_nsec == ln.revoked_st.st_mtim.tv_nsec &&
+	    st.st_size == ln.revoked_st.st_size && st.st_ino == ln.revoked_st.st_ino)
 		return;
 	ln.revoked_st = st;
 	for (unsigned i = 0; i < ln.max; i++) {
@@ -375,8 +379,9 @@ static void expire(uint64_t now)
 	for (unsigned i = 0; i < ln.max; i++) {
 		struct conn *c = &ln.conns[i];
 		if ((c->state == HANDSHAKE || c->state == REGISTER) && now > c->deadline_ns)
-			refuse(c, c->state == HANDSHAKE ? "TLS handshake timed out"
-							: "no Register before the handshake timeout");
+			refuse(c, c->state == HANDSHAKE
+				      ? "TLS handshake timed out"
+				      : "no Register before the handshake timeout");
 		else if (c->state == UP && c->hup)
 			conn_down(c, "connection closed by the data plane", false);
 	}
@@ -391,10 +396,9 @@ static void build_pollset(void)
 		short ev = c->want_write ? POLLOUT : POLLIN;
 		if (c->state == UP) /* the exchanges read; we watch for the hang-up */
 			ev = c->hup ? 0 : POLLRDHUP;
-		ln.pfd[2 + i] = (struct pollfd){.fd = c->state == FREE || (c->state == UP && c->hup)
-							  ? -1
-							  : c->fd,
-						.events = ev};
+		ln.pfd[2 + i] = (struct pollfd){
+		    .fd = c->state == FREE || (c->state == UP && c->hup) ? -1 : c->fd,
+		    .events = ev};
 	}
 }
 
@@ -410,8 +414,10 @@ static void serve(void)
 		else if (c->state == REGISTER)
 			step_register(c);
 		else if (c->state == UP)
-			conn_down(c, rv_dp_link_tls_broken(c->link) ? "broken"
-								     : "connection closed by the data plane",
+			conn_down(c,
+				  rv_dp_link_tls_broken(c->link)
+				      ? "broken"
+				      : "connection closed by the data plane",
 				  false);
 	}
 }
@@ -449,8 +455,7 @@ static void *listener_main(void *arg)
 
 /* The listener certificate's names: dataplane_cert_names, or the listen
  * host, or this machine's name when the host is a wildcard. */
-static void cert_names(const struct rv_control_config *cfg, const char *host, char *out,
-		       size_t len)
+static void cert_names(const struct rv_control_config *cfg, const char *host, char *out, size_t len)
 {
 	if (cfg->dp_cert_names[0]) {
 		snprintf(out, len, "%s", cfg->dp_cert_names);
@@ -493,7 +498,8 @@ static SSL_CTX *make_ctx(const struct rv_control_config *cfg, const char *host, 
 
 static int open_listener(const char *host, const char *port, char *err, size_t errlen)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
 			*ai;
 	int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);

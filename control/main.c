@@ -466,9 +466,9 @@ static int cmd_dataplane_ca(const struct opts *o, bool revoke)
 	if (load_config(o, &cfg) != 0)
 		return 2;
 	rv_dp_ca_dir(&cfg, dir, sizeof(dir));
-	int rc = revoke ? rv_dp_ca_revoke(dir, o->dir, err, sizeof(err))
-			: rv_dp_ca_issue_client(dir, o->dir, o->out ? o->out : ".", err,
-						sizeof(err));
+	int rc = revoke
+		     ? rv_dp_ca_revoke(dir, o->dir, err, sizeof(err))
+		     : rv_dp_ca_issue_client(dir, o->dir, o->out ? o->out : ".", err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "roomvpn-control %s: %s\n", cmd, err);
 		return 1;

@@ -35,11 +35,11 @@
 #include "log.h"
 #include "version.h"
 
-#define BACKOFF_MIN_MS	  500
-#define BACKOFF_MAX_MS	  5000
-#define DIAL_TIMEOUT_NS	  (10ull * 1000000000ull) /* TCP + TLS + Register reply */
-#define REPLY_MAX	  4096
-#define PUMP_BUF	  65536
+#define BACKOFF_MIN_MS	500
+#define BACKOFF_MAX_MS	5000
+#define DIAL_TIMEOUT_NS (10ull * 1000000000ull) /* TCP + TLS + Register reply */
+#define REPLY_MAX	4096
+#define PUMP_BUF	65536
 
 static struct {
 	bool running;
@@ -121,7 +121,8 @@ int rv_agent_remote_check(struct rv_agent_remote_params *p, char *err, size_t er
 		snprintf(err, errlen, "name: '%s' is not 1..63 of A-Z a-z 0-9 . _ -", p->name);
 		return -1;
 	}
-	const char *files[][2] = {{"agent_cert", p->cert}, {"agent_key", p->key}, {"agent_ca", p->ca}};
+	const char *files[][2] = {
+	    {"agent_cert", p->cert}, {"agent_key", p->key}, {"agent_ca", p->ca}};
 	for (size_t i = 0; i < 3; i++) {
 		if (!files[i][1][0]) {
 			snprintf(err, errlen, "control is set: %s is required", files[i][0]);
@@ -390,15 +391,17 @@ static void pump(SSL *ssl, int fd, int afd, char *why, size_t wlen)
 					in.len = 0;
 				progress = true;
 			} else if (errno != EAGAIN && errno != EINTR) {
-				snprintf(why, wlen, "the agent closed its side: %s", strerror(errno));
+				snprintf(why, wlen, "the agent closed its side: %s",
+					 strerror(errno));
 				return;
 			}
 		}
 		if (out.len == 0) {
 			ssize_t n = recv(afd, out.data, sizeof(out.data), MSG_DONTWAIT);
 			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-				snprintf(why, wlen, "the agent closed the connection (a message over "
-						    "its limit or left unfinished? see above)");
+				snprintf(why, wlen,
+					 "the agent closed the connection (a message over "
+					 "its limit or left unfinished? see above)");
 				return;
 			}
 			if (n > 0) {
@@ -468,7 +471,8 @@ static void *remote_main(void *arg)
 		if (attempt)
 			state(RV_LOG_WARN, "connecting to %s:%s (retrying)", rl.host, rl.port);
 		else
-			state(RV_LOG_NOTICE, "connecting to %s:%s as %s", rl.host, rl.port, rl.p.name);
+			state(RV_LOG_NOTICE, "connecting to %s:%s as %s", rl.host, rl.port,
+			      rl.p.name);
 		SSL *ssl = dial(&fd, &stopped, why, sizeof(why));
 		int afd = -1;
 		if (ssl) {
@@ -529,7 +533,8 @@ int rv_agent_remote_start(const struct rv_agent_remote_params *p, char *err, siz
 	}
 	SSL_CTX_set_verify(rl.ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_purpose(rl.ctx, X509_PURPOSE_SSL_SERVER);
-	SSL_CTX_set_mode(rl.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(rl.ctx,
+			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	rl.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rl.last_state[0] = '\0';
 	int rc = rl.stop_fd < 0 ? errno : pthread_create(&rl.thread, NULL, remote_main, NULL);

@@ -36,7 +36,7 @@ struct options {
 	const char *stats_file;
 	const char *config_path; /* --config, re-read on SIGHUP */
 	char paths[3][512];
-	struct rv_tcp_fallback_params tcp; /* H6: tcp-* keys */
+	struct rv_tcp_fallback_params tcp;    /* H6: tcp-* keys */
 	struct rv_agent_remote_params remote; /* control, name, agent-cert... */
 };
 
