@@ -7,6 +7,8 @@ and exchanges go through the link. Certificates come from
 import os
 import shutil
 import socket
+import ssl
+import struct
 import tempfile
 import time
 import unittest
@@ -124,6 +126,68 @@ class FleetLinkTest(unittest.TestCase):
         self.assertEqual(s.recv(1), b"")
         s.close()
         self.host.wait_log(r"refused 127\.0\.0\.1:\d+: TLS handshake timed out")
+
+
+    def fake_dataplane(self, port, name):
+        """A TLS client with name's certificate that registers and then
+        answers nothing: (socket, accepted)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_cert_chain(os.path.join(self.certs, name + ".crt"),
+                            os.path.join(self.certs, name + ".key"))
+        ctx.load_verify_locations(os.path.join(self.certs, "ca.crt"))
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                            server_hostname="127.0.0.1")
+        body = b"\x0a" + bytes([len(name)]) + name.encode()  # Register{name}
+        s.sendall(struct.pack(">I", len(body)) + body)
+        n = struct.unpack(">I", self.recv_exact(s, 4))[0]
+        return s, self.recv_exact(s, n)[:2] == b"\x08\x01"  # RegisterReply{accepted}
+
+    @staticmethod
+    def recv_exact(s, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = s.recv(n - len(buf))
+            if not chunk:
+                raise AssertionError("connection closed after %d of %d bytes" % (len(buf), n))
+            buf += chunk
+        return buf
+
+    def test_7_replace_timeout_bound(self):
+        """A second connection with the same name replaces the first; an
+        exchange the data plane never answers fails with a message and takes
+        the link down once; connections beyond dataplane_max_links are
+        closed and logged."""
+        host = Host(self.ca, os.path.join(self.tmp, "host7.log"),
+                    extra=("--exchange-timeout", "1", "--max-links", "2"))
+        try:
+            first, ok = self.fake_dataplane(host.port, "dp3")
+            self.assertTrue(ok)
+            host.expect(r"^up dp3 ")
+            second, ok = self.fake_dataplane(host.port, "dp3")
+            self.assertTrue(ok)
+            host.expect(r"^down dp3: replaced by a new connection from 127\.0\.0\.1:\d+$")
+            host.expect(r"^up dp3 ")
+            first.settimeout(10)
+            self.assertEqual(first.recv(1), b"")  # the old connection is closed
+
+            m = host.cmd("count dp3", r"^sessions ", 30)
+            self.assertRegex(m.string, r"^err data plane dp3: no answer within 1 s "
+                                       r"\(0 of 1 answered\)")
+            host.expect(r"^down dp3: data plane dp3: no answer within 1 s")
+            host.none_within(r"^down dp3", 1)  # once
+            second.close()
+            first.close()
+
+            raw = [socket.create_connection(("127.0.0.1", host.port)) for _ in range(2)]
+            extra = socket.create_connection(("127.0.0.1", host.port))
+            extra.settimeout(10)
+            self.assertEqual(extra.recv(1), b"")
+            host.wait_log(r"refused 127\.0\.0\.1:\d+: 2 connections already "
+                          r"\(dataplane_max_links\)")
+            for c in raw + [extra]:
+                c.close()
+        finally:
+            host.stop()
 
 
 if __name__ == "__main__":
