@@ -62,8 +62,8 @@ static bool link_why(struct tls_link *t, char *out, size_t len)
 	return broken;
 }
 
-/* Wait until the socket is ready for what @ssl_err asks, or @deadline.
- * 0 ready, -1 timed out. */
+/* Wait until the socket is readable (or writable, @want_write), or
+ * @deadline. 0 ready, -1 timed out. */
 static int wait_io(int fd, bool want_write, uint64_t deadline)
 {
 	uint64_t now = rv_clock_mono_ns();

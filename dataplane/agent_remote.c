@@ -48,7 +48,8 @@ static struct {
 	SSL_CTX *ctx;
 	struct rv_agent_remote_params p;
 	char host[256], port[16];
-	char last_state[300]; /* the last state logged: each change once */
+	char last_state[32]; /* the key of the last state logged: each change once */
+	const char *step;    /* what the connection was doing when it failed */
 } rl = {.stop_fd = -1};
 
 /* ----- configuration ----- */
@@ -139,18 +140,23 @@ int rv_agent_remote_check(struct rv_agent_remote_params *p, char *err, size_t er
 
 /* ----- state log: each change once ----- */
 
-static void state(enum rv_log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void state(enum rv_log_level l, const char *fmt, ...)
+/* Logs when @key (the state: "connecting", "registered", or the step that
+ * failed) differs from the last one logged: retries that fail at the same
+ * step stay quiet, even if the error's words vary with timing (an alert
+ * read or a reset written after a refused certificate). */
+static void state(const char *key, enum rv_log_level l, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void state(const char *key, enum rv_log_level l, const char *fmt, ...)
 {
-	char now[sizeof(rl.last_state)];
+	char now[300];
 	va_list ap;
+	if (!strcmp(key, rl.last_state))
+		return;
 	va_start(ap, fmt);
 	vsnprintf(now, sizeof(now), fmt, ap);
 	va_end(ap);
-	if (strcmp(now, rl.last_state)) {
-		rv_log(l, "control link: %s", now);
-		snprintf(rl.last_state, sizeof(rl.last_state), "%s", now);
-	}
+	rv_log(l, "control link: %s", now);
+	snprintf(rl.last_state, sizeof(rl.last_state), "%s", key);
 }
 
 /* ----- waiting ----- */
@@ -318,6 +324,7 @@ static int read_reply(SSL *ssl, int fd, uint64_t deadline, bool *stopped, char *
 static SSL *dial(int *fd_out, bool *stopped, char *why, size_t wlen)
 {
 	uint64_t deadline = rv_clock_mono_ns() + DIAL_TIMEOUT_NS;
+	rl.step = "connect";
 	int fd = tcp_connect(deadline, stopped, why, wlen);
 	if (fd < 0)
 		return NULL;
@@ -328,6 +335,7 @@ static SSL *dial(int *fd_out, bool *stopped, char *why, size_t wlen)
 	}
 	expect_host(ssl);
 	SSL_set_tlsext_host_name(ssl, rl.host);
+	rl.step = "tls";
 	int r;
 	while ((r = SSL_connect(ssl)) != 1)
 		if (!ssl_wait(ssl, fd, r, deadline, stopped)) {
@@ -339,6 +347,7 @@ static SSL *dial(int *fd_out, bool *stopped, char *why, size_t wlen)
 				ssl_why("TLS handshake", why, wlen);
 			goto err;
 		}
+	rl.step = "register";
 	if (send_register(ssl, fd, deadline, stopped) < 0) {
 		ssl_why("sending Register", why, wlen);
 		goto err;
@@ -468,24 +477,24 @@ static void *remote_main(void *arg)
 	(void)arg;
 	while (!stopped) {
 		int fd = -1;
-		if (attempt)
-			state(RV_LOG_WARN, "connecting to %s:%s (retrying)", rl.host, rl.port);
-		else
-			state(RV_LOG_NOTICE, "connecting to %s:%s as %s", rl.host, rl.port,
-			      rl.p.name);
+		if (!attempt) /* a retry logs only a new reason (below) */
+			state("connecting", RV_LOG_NOTICE, "connecting to %s:%s as %s", rl.host,
+			      rl.port, rl.p.name);
 		SSL *ssl = dial(&fd, &stopped, why, sizeof(why));
 		int afd = -1;
 		if (ssl) {
 			char aerr[200];
+			rl.step = "agent";
 			afd = rv_agent_dial(rl.p.agent_socket, 0, aerr, sizeof(aerr));
 			if (afd < 0)
 				snprintf(why, sizeof(why), "the local agent socket %s: %s",
 					 rl.p.agent_socket, aerr);
 		}
 		if (ssl && afd >= 0) {
-			state(RV_LOG_NOTICE, "registered with %s:%s as %s", rl.host, rl.port,
-			      rl.p.name);
+			state("registered", RV_LOG_NOTICE, "registered with %s:%s as %s", rl.host,
+			      rl.port, rl.p.name);
 			attempt = 0;
+			rl.step = "lost";
 			pump(ssl, fd, afd, why, sizeof(why));
 			stopped = stopped || !strcmp(why, "stopping");
 			SSL_shutdown(ssl); /* close_notify, best effort */
@@ -499,7 +508,7 @@ static void *remote_main(void *arg)
 		if (stopped)
 			break;
 		attempt++;
-		state(RV_LOG_WARN, "%s; reconnecting with backoff", why);
+		state(rl.step, RV_LOG_WARN, "%s; reconnecting with backoff", why);
 		wait_fd(-1, 0, rv_clock_mono_ns() + backoff_ns(attempt), &stopped);
 	}
 	return NULL;

@@ -88,6 +88,12 @@ class FleetLinkTest(unittest.TestCase):
         self.host.wait_log(r"refused 127\.0\.0\.1:\d+: client certificate not accepted")
         dp.wait_log(r"control link: .*reconnecting with backoff")
         self.host.none_within(r"^up dpx ", 1)
+        # it keeps retrying (backoff), but logs the unchanged reason once
+        deadline = time.time() + 30
+        while self.host.log().count("client certificate not accepted") < 3:
+            self.assertLess(time.time(), deadline, "the data plane stopped retrying")
+            time.sleep(0.1)
+        self.assertEqual(dp.log().count("reconnecting with backoff"), 1, dp.log())
 
     def test_4_wrong_name_refused(self):
         """A Register whose name is not the certificate's CN is refused, and
