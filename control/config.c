@@ -53,6 +53,9 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->max_tunnels = 1000000;
 	c->metrics_tunnel_series = 10000;
 	c->dp_sync_backlog = 65536;
+	c->dp_max_links = 256;
+	c->dp_handshake_timeout_ns = 10ull * 1000000000ull;
+	c->dp_exchange_timeout_ns = 30ull * 1000000000ull;
 	c->log_level = RV_LOG_INFO;
 }
 
@@ -120,6 +123,12 @@ static const struct key keys[] = {
     TXT("dataplane_udp", K_EP, dp_udp_endpoint),
     TXT("dataplane_tcp", K_EP, dp_tcp_endpoint),
     TXT("dataplane_agent", K_PATH, dp_agent),
+    TXT("dataplane_listen", K_LISTEN, dp_listen),
+    TXT("dataplane_ca_dir", K_PATH, dp_ca_dir),
+    STR("dataplane_cert_names", dp_cert_names),
+    U32("dataplane_max_links", dp_max_links, 1, 65536),
+    DUR("dataplane_handshake_timeout", dp_handshake_timeout_ns),
+    DUR("dataplane_exchange_timeout", dp_exchange_timeout_ns),
     DUR("rekey_interval", rekey_interval_ns),
     DUR("heartbeat_timeout", heartbeat_timeout_ns),
     DUR("stream_deadline", stream_deadline_ns),

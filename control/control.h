@@ -80,6 +80,14 @@ struct rv_control_config {
 	uint32_t dp_sync_backlog;	/* queued data-plane deltas (dp_sync.c), 65536 */
 	char dp_agent[RV_CTL_PATH];	/* data-plane agent socket (tunnel.c), default
 					   "/run/roomvpn/dataplane.sock" */
+	/* [fleet] remote data planes over mutual TLS (dp_link_tls.c, dp_ca.c) */
+	char dp_listen[RV_CTL_ADDR];	  /* "host:port" data planes dial; "" off (default) */
+	char dp_ca_dir[RV_CTL_PATH];	  /* fleet CA; "" = <state_dir>/fleet */
+	char dp_cert_names[256];	  /* names of the listener's certificate, comma-separated;
+					     "" = the listen host (the hostname if a wildcard) */
+	uint32_t dp_max_links;		  /* connections (handshaking or up) at once, 256 */
+	uint64_t dp_handshake_timeout_ns; /* TLS handshake + Register deadline, 10s */
+	uint64_t dp_exchange_timeout_ns;  /* one exchange on a link, 30s */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
 	char metrics_listen[RV_CTL_ADDR]; /* "127.0.0.1:9443" */
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */
