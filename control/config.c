@@ -18,8 +18,8 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/roomvpn");
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:7443");
-	c->cq_threads = 16;
-	c->cq_count = 4;
+	c->cq_threads = 64;
+	c->cq_count = 64;
 	c->max_message_bytes = 64 * 1024;
 	c->request_slots = 32;
 	c->handshake_timeout_ns = 10ull * 1000000000ull;
@@ -94,8 +94,8 @@ static const struct key keys[] = {
     TXT("tls_cert", K_PATH, tls_cert),
     TXT("tls_key", K_PATH, tls_key),
     STR("tls_names", tls_names),
-    U32("cq_threads", cq_threads, 1, 64),
-    U32("cq_count", cq_count, 1, 64),
+    U32("cq_threads", cq_threads, 1, 256),
+    U32("cq_count", cq_count, 1, 256),
     U32("max_message_bytes", max_message_bytes, 1024, 64u << 20),
     U32("request_slots", request_slots, 1, 4096),
     U32("max_connections", max_connections, 0, 1000000),

@@ -32,8 +32,8 @@ struct rv_control_config {
 	char tls_cert[RV_CTL_PATH]; /* PEM; empty: self-signed in state_dir */
 	char tls_key[RV_CTL_PATH];  /* PEM; empty: self-signed in state_dir */
 	char tls_names[256];	    /* extra SAN DNS names/IPs, comma-separated */
-	uint32_t cq_threads;	    /* completion-queue threads (default 16) */
-	uint32_t cq_count;	    /* completion queues sharing them (default 4) */
+	uint32_t cq_threads;	    /* completion-queue threads (default 64) */
+	uint32_t cq_count;	    /* completion queues sharing them (default 64) */
 	uint32_t max_message_bytes; /* larger requests are refused (default 64 KiB) */
 	uint32_t request_slots;	    /* calls accepted ahead (request_call), default 32 */
 	/* [connections] (listener.c) */
