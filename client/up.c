@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,12 +45,19 @@ struct up {
 	struct rv_keepalive *ka;
 	enum rvc_chan_transport start; /* the room's preferred transport */
 	time_t last_bootstrap;
+	/* the data plane serving the room (BootstrapResponse.dataplane) and its
+	 * endpoints: written by whoever bootstraps (main, then the keepalive
+	 * thread), read by the status writer (the data channel's thread) */
+	pthread_mutex_t dp_lock;
+	char dataplane[64];
+	struct rvc_chan_servers servers;
 	time_t last_rekey_try; /* re-key for packet-id exhaustion */
 	/* the room's DNS and managed routes: wanted (Join, ConfigUpdate) and
 	 * installed; DNS goes into RESOLV_CONF unless --no-dns */
 	bool no_dns;
 	char dns_backup[RV_STATE_PATH + 80];
 	struct rv_netcfg want, have;
+	char answer_dataplane[64]; /* of the last Bootstrap answer */
 };
 
 #define RESOLV_CONF "/etc/resolv.conf"
@@ -171,6 +179,8 @@ static int room_key(struct up *u, struct rv_api *a)
 
 static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 {
+	memset(&u->dp.udp_server, 0, sizeof(u->dp.udp_server));
+	memset(&u->dp.tcp_server, 0, sizeof(u->dp.tcp_server));
 	for (size_t i = 0; i < r->n_endpoints; i++) {
 		const Roomvpn__V1__Endpoint *e = r->endpoints[i];
 		struct sockaddr_in *sa = e->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
@@ -228,6 +238,7 @@ static int apply_answer(struct up *u, const struct rv_x25519 *kp,
 	u->tun.mtu = r->mtu;
 	u->dp.peer_id = r->peer_id;
 	u->dp.key_id = (uint8_t)r->key_id;
+	snprintf(u->answer_dataplane, sizeof(u->answer_dataplane), "%s", r->dataplane);
 	u->dp.keepalive_ms = r->keepalive_s * 1000;
 	u->peer_id = r->peer_id;
 	snprintf(u->vip, sizeof(u->vip), "%s", r->virtual_ip);
@@ -292,7 +303,7 @@ static struct json_object *presence_json(struct rv_keepalive *ka)
 static void write_status(struct rvc_chan *dc, void *arg)
 {
 	struct up *u = arg;
-	char tmp[RV_STATE_PATH + 96], control[320];
+	char tmp[RV_STATE_PATH + 96], control[320], dataplane[64], endpoint[64];
 	struct json_object *o, *stats;
 	FILE *f;
 
@@ -300,6 +311,10 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	if (!stats)
 		return;
 	rv_keepalive_describe(u->ka, control, sizeof(control));
+	pthread_mutex_lock(&u->dp_lock);
+	snprintf(dataplane, sizeof(dataplane), "%s", u->dataplane);
+	pthread_mutex_unlock(&u->dp_lock);
+	rvc_chan_endpoint(dc, endpoint, sizeof(endpoint));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", u->json_path);
 	f = fopen(tmp, "w");
 	if (!f) {
@@ -316,6 +331,8 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	json_object_object_add(o, "keepalive_connects",
 			       json_object_new_int64(rv_keepalive_connects(u->ka)));
 	json_object_object_add(o, "control", json_object_new_string(control));
+	json_object_object_add(o, "dataplane", json_object_new_string(dataplane));
+	json_object_object_add(o, "dataplane_endpoint", json_object_new_string(endpoint));
 	json_object_object_add(o, "preferred_transport",
 			       json_object_new_string(rvc_chan_transport_name(u->start)));
 	json_object_object_add(o, "stats", stats);
@@ -347,9 +364,65 @@ static void on_kick(void *arg, const char *reason)
 		rvc_chan_stop(g_dc);
 }
 
+/* The data plane's name and endpoints after a bootstrap; returns true when
+ * they changed (a move), logging it once with old -> new. */
+static bool note_dataplane(struct up *u, const char *reason)
+{
+	struct rvc_chan_servers to = {u->dp.udp_server, u->dp.tcp_server, u->dp.start};
+	char from[64], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	bool moved, first;
+
+	pthread_mutex_lock(&u->dp_lock);
+	first = !u->servers.udp_server.sin_port;
+	moved = !first && (strcmp(u->dataplane, u->answer_dataplane) ||
+			   memcmp(&u->servers, &to, sizeof(to)) != 0);
+	snprintf(from, sizeof(from), "%s", u->dataplane[0] ? u->dataplane : "-");
+	inet_ntop(AF_INET, &u->servers.udp_server.sin_addr, a, sizeof(a));
+	inet_ntop(AF_INET, &to.udp_server.sin_addr, b, sizeof(b));
+	if (first)
+		rv_log(RV_LOG_INFO, "room %s: data plane %s (%s:%u)", u->room,
+		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b,
+		       ntohs(to.udp_server.sin_port));
+	else if (moved)
+		rv_log(RV_LOG_NOTICE, "room %s: data plane %s (%s:%u) -> %s (%s:%u) (%s)", u->room,
+		       from, a, ntohs(u->servers.udp_server.sin_port),
+		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b,
+		       ntohs(to.udp_server.sin_port), reason);
+	snprintf(u->dataplane, sizeof(u->dataplane), "%s", u->answer_dataplane);
+	u->servers = to;
+	pthread_mutex_unlock(&u->dp_lock);
+	return moved;
+}
+
+/* Keepalive thread: a new session for the same room (same virtual IP: the
+ * server keeps it per membership) from a fresh Bootstrap, handed to the
+ * running data channel with the endpoints it returned. One path for a
+ * data plane that lost the session (restart), one that died (failover)
+ * and a room moved away from its data plane (Move: drain, failover): the
+ * channel moves when the endpoints differ (chan_move.c); the TUN device,
+ * its address, routes and DNS stay as they are. */
+static void rebootstrap(struct up *u, struct rv_api *a, const char *reason)
+{
+	struct rvc_chan_servers to;
+
+	u->last_bootstrap = time(NULL);
+	if (bootstrap(u, a, 0) != RV_EXIT_OK)
+		return; /* the next check or Move tries again */
+	note_dataplane(u, reason);
+	to = (struct rvc_chan_servers){u->dp.udp_server, u->dp.tcp_server, u->dp.start};
+	if (rvc_chan_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
+				     &u->dp.rx, &to) < 0)
+		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
+	rvc_chan_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
+	rv_keepalive_set_peer_id(u->ka, u->peer_id);	  /* the next Hello names it */
+	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
+	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
+}
+
 /* Keepalive thread, once a second: a data channel whose echo probes have
- * gone unanswered for a while although the control plane answers has most likely
- * lost its session (data plane restarted): bootstrap a new one. */
+ * gone unanswered for a while although the control plane answers has most
+ * likely lost its session (data plane restarted) or its data plane (gone:
+ * the room is re-placed): bootstrap a new one, even if no Move came. */
 #define DEAD_MS		  6000
 #define REBOOTSTRAP_GAP_S 10
 
@@ -391,17 +464,23 @@ static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
 	if (!g_dc || rvc_chan_unanswered_ms(g_dc) < DEAD_MS ||
 	    now - u->last_bootstrap < REBOOTSTRAP_GAP_S)
 		return;
-	u->last_bootstrap = now;
 	rv_log(RV_LOG_WARN, "data channel: no answer for %u s: bootstrapping a new session",
 	       DEAD_MS / 1000);
-	if (bootstrap(u, a, 0) != RV_EXIT_OK)
+	rebootstrap(u, a, "data channel dead");
+}
+
+/* Keepalive thread: the room moved to another data plane. */
+static void on_move(void *arg, struct rv_api *a, const Roomvpn__V1__Move *m)
+{
+	struct up *u = arg;
+	char reason[96];
+
+	if (!g_dc)
 		return;
-	if (rvc_chan_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
-				     &u->dp.rx) < 0)
-		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
-	rvc_chan_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
-	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
-	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
+	rv_log(RV_LOG_INFO, "room %s moves to data plane %s (%s): bootstrapping there", u->room,
+	       m->dataplane, m->reason[0] ? m->reason : "no reason given");
+	snprintf(reason, sizeof(reason), "%s", m->reason[0] ? m->reason : "move");
+	rebootstrap(u, a, reason);
 }
 
 /* Keepalive thread: the room's settings changed. Everything is applied
@@ -456,6 +535,7 @@ static const struct rv_keepalive_ops ka_ops = {
     .on_kick = on_kick,
     .check = check_dead,
     .on_config = on_config,
+    .on_move = on_move,
     .rtt_us = rtt_us,
 };
 
@@ -689,13 +769,17 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	} else {
 		u.dp.tls_ca_file = a.login.ca_file;
 	}
+	pthread_mutex_init(&u.dp_lock, NULL);
 	rc = join(&u, &a);
 	if (rc == RV_EXIT_OK)
 		rc = bootstrap(&u, &a, 0);
+	if (rc == RV_EXIT_OK)
+		note_dataplane(&u, "up");
 	u.last_bootstrap = time(NULL);
 	if (rc == RV_EXIT_OK)
 		rc = run_tunnel(&u, &a, report_fd);
 	rv_api_close(&a);
+	pthread_mutex_destroy(&u.dp_lock);
 	OPENSSL_cleanse(u.room_key, sizeof(u.room_key)); /* kept for re-bootstraps */
 	return rc;
 }
