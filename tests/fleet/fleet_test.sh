@@ -122,13 +122,18 @@ declare -A VIP
 for n in 1 2 3 4; do
 	rv "$(user "$n")" "$n" join "$(room "$n")" >/dev/null || die "join $(room "$n")"
 	rvn_up "$(user "$n")" "$n" "$(room "$n")" || die "up $(user "$n")"
-	VIP[$n]=$(rvn_vip "$(user "$n")" "$n") || die "status $(user "$n")"
+	has_vip() { [ -n "$(status_of "$(user "$1")" "$1" 't["virtual_ip"]')" ]; }
+	poll 5 has_vip "$n" || die "no status of $(user "$n")'s tunnel: $(rv "$(user "$n")" "$n" --json status)"
+	VIP[$n]=$(status_of "$(user "$n")" "$n" 't["virtual_ip"]')
 done
 for n in 1 2 3 4; do
 	in_ns "$n" ping -c 2 -i 0.2 -W 2 "${VIP[$(peer "$n")]}" >/dev/null ||
 		die "no ping $(user "$n") -> $(user "$(peer "$n")") in $(room "$n")"
 done
 pass "four clients up in two rooms, each reaches its room's other member"
+
+# replies_before N: member N's running ping (ping_log) has had 3 replies.
+replies_before() { [ "$(ping_replies_after "$RUN/ping-$1.log" 0)" -ge 3 ]; }
 
 # --- without the fleet: the interim failover, then the fleet checks skipped
 if [ -z "$FLEET" ]; then
@@ -139,6 +144,7 @@ if [ -z "$FLEET" ]; then
 		IFX[$n]=$(status_of "$(user "$n")" "$n" 't["interface"]')
 		PL[$n]=$(ping_log "$n" "${VIP[$(peer "$n")]}" "$RUN/ping-$n.log")
 	done
+	for n in 1 2 3 4; do poll 5 replies_before "$n" || die "$(user "$n")'s ping gets no reply"; done
 	kill -9 "${FL_PID[a]}"
 	T0=$(date +%s.%N)
 	kill "$CTL_PID" && wait "$CTL_PID" 2>/dev/null
@@ -217,7 +223,7 @@ pass "drain of $DE under iperf3: gap ${G}s, no TCP reset, east on $(other "$DE")
 DW=$(room_dp west)
 declare -A PL
 for n in 1 2 3 4; do PL[$n]=$(ping_log "$n" "${VIP[$(peer "$n")]}" "$RUN/ping-$n.log"); done
-poll 5 test "$(ping_replies_after "$RUN/ping-3.log" 0)" -ge 3
+for n in 1 2 3 4; do poll 5 replies_before "$n" || die "$(user "$n")'s ping gets no reply"; done
 kill -9 "${FL_PID[$(x_of "$DW")]}"
 T0=$(date +%s.%N)
 moved_west() { [ "$(room_dp west)" = "$(other "$DW")" ]; }
