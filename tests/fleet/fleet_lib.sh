@@ -32,9 +32,9 @@ fl_dp_ns() {
 	ip -n "$ns" link set k0 up
 }
 
-# fl_dp_conf X [FLEET_CERT_DIR]: data plane X's config; with a certificate
-# directory (roomvpn-control dataplane-cert's output) it dials the control
-# plane over mutual TLS as a member of the fleet.
+# fl_dp_conf X [CERT KEY CA]: data plane X's config; with its certificate,
+# key and the control plane's data-plane CA it dials the control plane over
+# mutual TLS as a member of the fleet.
 fl_dp_conf() {
 	local x=$1 d=$RUN/dp-$1
 	mkdir -p "$d"
@@ -44,8 +44,13 @@ fl_dp_conf() {
 	[ -n "${2:-}" ] || return 0
 	printf '%s\n' "name = dp$x" "labels = ${FL_LABELS[$x]}" "control = $FL_DP_LISTEN" \
 		"public_udp = ${FL_IP[$x]}:$DP_PORT" "public_tcp = ${FL_TCP[$x]}:$TCP_PORT" \
-		"agent_cert = $(fl_cert_file "$2" cert)" "agent_key = $(fl_cert_file "$2" key)" \
-		"agent_ca = $(fl_cert_file "$2" ca)" >>"$d/dataplane.conf"
+		"agent_cert = $2" "agent_key = $3" "agent_ca = $4" >>"$d/dataplane.conf"
+}
+
+# fl_dp_conf_dir X DIR: fl_dp_conf with the files of `roomvpn-control
+# dataplane-cert NAME --out DIR`.
+fl_dp_conf_dir() {
+	fl_dp_conf "$1" "$(fl_cert_file "$2" cert)" "$(fl_cert_file "$2" key)" "$(fl_cert_file "$2" ca)"
 }
 
 # fl_cert_file DIR cert|key|ca: a file of `dataplane-cert NAME --out DIR`

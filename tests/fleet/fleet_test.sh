@@ -64,14 +64,14 @@ for x in a b; do fl_dp_ns "$x"; done
 for n in 1 2 3 4 9; do rv_member "$n"; done
 rvn_cert || die "openssl"
 if ! "$RVN_CONTROL" --help 2>&1 | grep -q "dataplane-cert"; then
-	FLEET= WHY="roomvpn-control has no dataplane-cert command (issue 11 part A)"
+	FLEET='' WHY="roomvpn-control has no dataplane-cert command (issue 11 part A)"
 else
 	mkdir -p "$RUN/probe" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
 		-nodes -days 1 -subj /CN=probe -keyout "$RUN/probe/k.pem" -out "$RUN/probe/c.pem" \
 		>/dev/null 2>&1
-	fl_dp_conf a "$RUN/probe"
+	fl_dp_conf a "$RUN/probe/c.pem" "$RUN/probe/k.pem" "$RUN/probe/c.pem"
 	"$RVN_DATAPLANE" --check-config --config "$RUN/dp-a/dataplane.conf" >"$RUN/probe.out" 2>&1 ||
-		FLEET= WHY="roomvpn-dataplane does not take the fleet keys: $(head -2 "$RUN/probe.out")"
+		FLEET='' WHY="roomvpn-dataplane does not take the fleet keys: $(head -2 "$RUN/probe.out")"
 fi
 [ -n "$FLEET" ] && echo "fleet: yes" || echo "fleet: no ($WHY)"
 
@@ -82,7 +82,7 @@ if [ -n "$FLEET" ]; then
 	for x in a b; do
 		"$RVN_CONTROL" dataplane-cert "dp$x" --out "$RUN/cert-$x" --config "$RUN/control.conf" \
 			>"$RUN/cert-$x.log" 2>&1 || die "dataplane-cert dp$x: $(cat "$RUN/cert-$x.log")"
-		fl_dp_conf "$x" "$RUN/cert-$x"
+		fl_dp_conf_dir "$x" "$RUN/cert-$x"
 	done
 else
 	for x in a b; do fl_dp_conf "$x"; done
@@ -265,9 +265,9 @@ openssl x509 -req -in "$RUN/rogue.csr" -CA "$RUN/rogue/ca.pem" -CAkey "$RUN/rogu
 kill "${FL_PID[a]}" && wait "${FL_PID[a]}" 2>/dev/null
 poll 15 dp_is dpa down || die "dpa not down after it stopped: $(dp_state dpa)"
 L0=$(wc -l <"$RUN/control.log")
-fl_dp_conf a "$RUN/rogue"
+fl_dp_conf a "$RUN/rogue/cert.pem" "$RUN/rogue/key.pem" "$(fl_cert_file "$RUN/cert-a" ca)"
 fl_dp_start a || die "data plane a (rogue certificate) did not start"
-refused() { tail -n +"$L0" "$RUN/control.log" | grep -qiE "refus|certificate|unknown ca|verify"; }
+refused() { tail -n +"$L0" "$RUN/control.log" | grep -qiE "refus|reject|verif|unknown ca|bad certificate"; }
 poll 15 refused || die "no refusal of the rogue certificate in the control log"
 [ "$(dp_state dpa)" = down ] || die "dpa with a rogue certificate is $(dp_state dpa)"
 pass "a data plane with a certificate of another CA is refused and logged"
