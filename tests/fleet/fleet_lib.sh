@@ -104,10 +104,19 @@ fl_sessions() {
 	dpctl_of "$1" --json sessions | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["sessions"]))'
 }
 
-# fl_control_conf EXTRA...: the control plane's config (lines appended).
+# fl_control_conf EXTRA...: the control plane's config $RUN/control.conf
+# (FL_CONTROL_CONF: another file), the lines EXTRA appended.
 fl_control_conf() {
 	printf '%s\n' "state_dir = $RUN/state" "listen = $CTL_IP:7443" "tls_names = $CTL_IP" \
-		"tls_cert = $RUN/tls.crt" "tls_key = $RUN/tls.key" "$@" >"$RUN/control.conf"
+		"tls_cert = $RUN/tls.crt" "tls_key = $RUN/tls.key" "$@" \
+		>"${FL_CONTROL_CONF:-$RUN/control.conf}"
+}
+
+# fl_dp_line X: data plane X as a `dataplane =` line of the control plane's
+# config (a local data plane on its unix socket).
+fl_dp_line() {
+	echo "dataplane = dp$1 unix:$RUN/dp-$1/agent.sock udp=${FL_IP[$1]}:$DP_PORT" \
+		"tcp=${FL_TCP[$1]}:$TCP_PORT labels=${FL_LABELS[$1]}"
 }
 
 fl_control_init() {

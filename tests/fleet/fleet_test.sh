@@ -57,26 +57,35 @@ user() { echo "u$1"; }
 room() { [ "$1" -le 2 ] && echo east || echo west; }
 peer() { case $1 in 1) echo 2 ;; 2) echo 1 ;; 3) echo 4 ;; 4) echo 3 ;; esac; }
 
-# --- is the fleet in this build?
-FLEET=1 WHY=
+# --- is the fleet in this build? FLEET: the control plane places rooms on
+# several data planes (part B); MTLS: data planes dial it over mutual TLS
+# (part A). With the fleet but without mTLS the data planes are attached
+# through `dataplane =` lines (unix sockets) and the certificate checks skip.
+FLEET=1 MTLS=1 WHY_FLEET='' WHY_MTLS=''
 rv_topology
 for x in a b; do fl_dp_ns "$x"; done
 for n in 1 2 3 4 9; do rv_member "$n"; done
 rvn_cert || die "openssl"
+mkdir -p "$RUN/probe"
+FL_CONTROL_CONF=$RUN/probe/control.conf fl_control_conf "$(fl_dp_line a)"
+"$RVN_CONTROL" check-config --config "$RUN/probe/control.conf" >"$RUN/probe/control.out" 2>&1 ||
+	FLEET='' WHY_FLEET="roomvpn-control takes no 'dataplane =' lines (issue 11 part B)"
 if ! "$RVN_CONTROL" --help 2>&1 | grep -q "dataplane-cert"; then
-	FLEET='' WHY="roomvpn-control has no dataplane-cert command (issue 11 part A)"
+	MTLS='' WHY_MTLS="roomvpn-control has no dataplane-cert command (issue 11 part A)"
 else
-	mkdir -p "$RUN/probe" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-		-nodes -days 1 -subj /CN=probe -keyout "$RUN/probe/k.pem" -out "$RUN/probe/c.pem" \
-		>/dev/null 2>&1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=probe \
+		-keyout "$RUN/probe/k.pem" -out "$RUN/probe/c.pem" >/dev/null 2>&1
 	fl_dp_conf a "$RUN/probe/c.pem" "$RUN/probe/k.pem" "$RUN/probe/c.pem"
-	"$RVN_DATAPLANE" --check-config --config "$RUN/dp-a/dataplane.conf" >"$RUN/probe.out" 2>&1 ||
-		FLEET='' WHY="roomvpn-dataplane does not take the fleet keys: $(head -2 "$RUN/probe.out")"
+	"$RVN_DATAPLANE" --check-config --config "$RUN/dp-a/dataplane.conf" >"$RUN/probe/dp.out" 2>&1 ||
+		MTLS='' WHY_MTLS="roomvpn-dataplane does not take the fleet keys (issue 11 part A): $(head -1 "$RUN/probe/dp.out")"
 fi
-[ -n "$FLEET" ] && echo "fleet: yes" || echo "fleet: no ($WHY)"
+[ -n "$FLEET" ] || { MTLS='' WHY_MTLS=${WHY_MTLS:-$WHY_FLEET}; }
+echo "fleet: ${FLEET:+yes}${FLEET:-no ($WHY_FLEET)}; mutual TLS: ${MTLS:+yes}${MTLS:-no ($WHY_MTLS)}"
+LINK="over unix sockets (dataplane = lines)"
 
 # --- control plane, data planes
-if [ -n "$FLEET" ]; then
+if [ -n "$MTLS" ]; then
+	LINK="over mutual TLS"
 	fl_control_conf "dataplane_listen = $FL_DP_LISTEN" "dataplane_ca_dir = $RUN/dpca"
 	fl_control_init "$ADMIN_PW" || die "control init"
 	for x in a b; do
@@ -84,6 +93,10 @@ if [ -n "$FLEET" ]; then
 			>"$RUN/cert-$x.log" 2>&1 || die "dataplane-cert dp$x: $(cat "$RUN/cert-$x.log")"
 		fl_dp_conf_dir "$x" "$RUN/cert-$x"
 	done
+elif [ -n "$FLEET" ]; then
+	for x in a b; do fl_dp_conf "$x"; done
+	fl_control_conf "$(fl_dp_line a)" "$(fl_dp_line b)"
+	fl_control_init "$ADMIN_PW" || die "control init"
 else
 	for x in a b; do fl_dp_conf "$x"; done
 	fl_control_conf "dataplane_udp = ${FL_IP[a]}:$DP_PORT" "dataplane_tcp = ${FL_TCP[a]}:$TCP_PORT" \
@@ -107,7 +120,7 @@ dp_is() { [ "$(dp_state "$1")" = "$2" ]; }
 room_dp() { rv admin 9 --json rooms show "$1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["dataplane"])'; }
 if [ -n "$FLEET" ]; then
 	for x in a b; do poll 20 dp_is "dp$x" up || die "dp$x not registered: $(rv admin 9 admin dataplanes 2>&1)"; done
-	pass "both data planes registered over mutual TLS: $(rv admin 9 admin dataplanes | tr -s ' ' | tail -2 | cut -d' ' -f1-2 | tr '\n' ' ')"
+	pass "both data planes registered $LINK: $(rv admin 9 admin dataplanes | tr -s ' ' | tail -2 | cut -d' ' -f1-2 | tr '\n' ' ')"
 fi
 
 # --- four clients in two rooms
@@ -166,6 +179,7 @@ if [ -z "$FLEET" ]; then
 		[ "$(status_of "$(user "$n")" "$n" 't["interface"]')" = "${IFX[$n]}" ] ||
 			die "$(user "$n")'s TUN device changed"
 	done
+	WHY=$WHY_FLEET
 	[ "$(fl_sessions b)" = 4 ] || die "data plane B holds $(fl_sessions b) sessions, want 4"
 	[ "$(grep -c "data plane - (${FL_IP[a]}:$DP_PORT) -> - (${FL_IP[b]}:$DP_PORT) (data channel dead)" \
 		"$RUN/cfg-u1/run/east.log")" = 1 ] || die "u1 did not log its move once with old -> new"
@@ -255,6 +269,12 @@ poll 10 has_one || die "$DW has $(fl_sessions "$(x_of "$DW")") sessions after u4
 pass "$DW restarted: resynced (no sessions of moved rooms), takes the new room fresh"
 
 # --- 5. certificates: another CA refused, a revoked one disconnected
+if [ -z "$MTLS" ]; then
+	skip "certificate of another CA refused: $WHY_MTLS"
+	skip "revoked data plane disconnected: $WHY_MTLS"
+	echo "PASS (partial): the fleet $LINK; the certificate checks skipped"
+	exit 77
+fi
 mkdir -p "$RUN/rogue"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=rogue-ca \
 	-keyout "$RUN/rogue-ca.key" -out "$RUN/rogue/ca.pem" >/dev/null 2>&1
