@@ -215,7 +215,7 @@ x_of() { echo "${1#dp}"; }
 
 # --- 2. drain under iperf3 (u1 -> u2, east)
 rvn_iperf_server 2 "${VIP[2]}" || die "iperf3 server"
-ip netns exec "$(mns 1)" iperf3 -c "${VIP[2]}" -t 10 -i 0.2 --json >"$RUN/iperf.json" 2>&1 &
+ip netns exec "$(mns 1)" timeout 40 iperf3 -c "${VIP[2]}" -t 10 -i 0.2 --json >"$RUN/iperf.json" 2>&1 &
 IC=$!
 PIDS+=("$IC")
 flowing() { [ "$(status_of u2 2 't["stats"]["rx_bytes"] > 20000000')" = True ]; }
