@@ -197,9 +197,11 @@ fi
 # --- 1. placement
 DE=$(room_dp east) DW=$(room_dp west)
 [ -n "$DE" ] && [ -n "$DW" ] && [ "$DE" != "$DW" ] || die "rooms not spread: east on '$DE', west on '$DW'"
+# on_dp N DP: member N's status names data plane DP
+on_dp() { [ "$(status_of "$(user "$1")" "$1" 't["dataplane"]')" = "$2" ]; }
 for n in 1 2 3 4; do
 	want=$([ "$(room "$n")" = east ] && echo "$DE" || echo "$DW")
-	[ "$(status_of "$(user "$n")" "$n" 't["dataplane"]')" = "$want" ] ||
+	poll 5 on_dp "$n" "$want" ||
 		die "$(user "$n")'s status does not name $want: $(rv "$(user "$n")" "$n" status)"
 done
 rv admin 9 rooms create north --placement site=a >/dev/null || die "rooms create --placement site=a"
@@ -228,7 +230,7 @@ G=$(iperf_gap "$RUN/iperf.json")
 case $G in reset*) die "iperf3 across the drain: $G" ;; esac
 awk -v g="$G" 'BEGIN { exit !(g <= 3) }' || die "drain gap ${G}s (bound 3 s)"
 for n in 1 2; do
-	[ "$(status_of "$(user "$n")" "$n" 't["dataplane"]')" = "$(other "$DE")" ] ||
+	poll 5 on_dp "$n" "$(other "$DE")" ||
 		die "$(user "$n")'s status after the drain: $(rv "$(user "$n")" "$n" status)"
 done
 poll 15 dp_is "$DE" drained || die "$DE not drained: $(dp_state "$DE")"
@@ -253,7 +255,8 @@ for n in 1 2 3 4; do
 	g=$(ping_gap "$RUN/ping-$n.log")
 	GAPS+="$(user "$n") ${g}s "
 	awk -v g="$g" 'BEGIN { exit !(g <= 15) }' || die "$(user "$n")'s ping gap ${g}s (bound 15 s)"
-	[ "$(status_of "$(user "$n")" "$n" 't["dataplane"]')" = "$(other "$DW")" ] ||
+	# the status file is rewritten once a second
+	poll 5 on_dp "$n" "$(other "$DW")" ||
 		die "$(user "$n")'s status after the failover: $(rv "$(user "$n")" "$n" status)"
 done
 pass "kill -9 of $DW: members back on $(other "$DW"), ping gap per member: $GAPS"
