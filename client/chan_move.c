@@ -86,34 +86,43 @@ void chan_old_rx(struct rvc_chan *c)
 		chan_old_close(c, "its connection ended");
 }
 
-/* Both new transports exist (TCP only with a port and a TLS check);
- * the caller has set c->p's endpoints. Returns 0 or -1. */
-static int open_new(struct rvc_chan *c, bool tcp_moved, char *err, size_t errlen)
+/* The new path's UDP transport, on its epoll slot. Returns it, or NULL
+ * (nothing changed) with a message. */
+static struct rvc_transport *new_udp(struct rvc_chan *c, const struct rvc_chan_servers *to,
+				     char *err, size_t errlen)
 {
-	struct rvc_transport *udp = NULL;
+	struct rvc_chan_params np = c->p; /* the UDP transport copies the address */
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_UDP};
-	bool want_tcp = c->p.tcp_server.sin_port && (c->p.tls_pin_set || c->p.tls_ca_file);
-	struct rvc_transport **tcp = &c->path[RVC_CHAN_TCP].t;
+	struct rvc_transport *udp = NULL;
 
-	if (rvc_chan_udp_create(&c->p, &udp, err, errlen) < 0)
-		return -1;
+	np.udp_server = to->udp_server;
+	if (rvc_chan_udp_create(&np, &udp, err, errlen) < 0)
+		return NULL;
 	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, udp->ops->fd(udp), &ev) < 0) {
 		snprintf(err, errlen, "epoll: %m");
 		udp->ops->destroy(udp);
-		return -1;
+		return NULL;
 	}
-	c->path[RVC_CHAN_UDP].t = udp;
-	if (!tcp_moved && *tcp && !want_tcp) { /* closed: UDP was the active path */
+	return udp;
+}
+
+/* The TCP transport for the new endpoints (c->p set): one with a port
+ * and a TLS check, none otherwise. A closed one reads c->p at its next
+ * open, so it stays. */
+static void new_tcp(struct rvc_chan *c)
+{
+	bool want = c->p.tcp_server.sin_port && (c->p.tls_pin_set || c->p.tls_ca_file);
+	struct rvc_transport **tcp = &c->path[RVC_CHAN_TCP].t;
+	char err[256];
+
+	if (*tcp && !want) {
 		(*tcp)->ops->destroy(*tcp);
 		*tcp = NULL;
 	}
-	if (tcp_moved)
-		*tcp = NULL;
-	if (want_tcp && !*tcp && rvc_chan_tcp_create(&c->p, tcp, err, errlen) < 0) {
+	if (want && !*tcp && rvc_chan_tcp_create(&c->p, tcp, err, sizeof(err)) < 0) {
 		rv_log(RV_LOG_WARN, "data channel: no TCP fallback to the new data plane: %s", err);
 		*tcp = NULL;
 	}
-	return 0;
 }
 
 int chan_move_begin(struct rvc_chan *c, const struct rvc_chan_servers *to)
@@ -121,50 +130,45 @@ int chan_move_begin(struct rvc_chan *c, const struct rvc_chan_servers *to)
 	enum rvc_chan_transport kind = c->active;
 	struct chan_path *from = &c->path[kind];
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_OLD};
-	struct rvc_chan_servers was = {c->p.udp_server, c->p.tcp_server, c->p.start};
 	char err[256], a[32], b[32];
+	struct rvc_transport *udp;
 
 	chan_old_close(c, "moving again");
-	/* the active path stays, for reading, under the old session */
-	if (epoll_ctl(c->ep, EPOLL_CTL_MOD, from->t->ops->fd(from->t), &ev) < 0) {
-		rv_log(RV_LOG_ERROR, "data channel: cannot move: epoll: %m");
+	udp = new_udp(c, to, err, sizeof(err));
+	if (!udp) { /* stay where we are: the new session goes on the old endpoints */
+		rv_log(RV_LOG_ERROR, "data channel: cannot open the new data plane's path: %s",
+		       err);
 		return -1;
 	}
-	c->old.t = from->t;
-	c->old.sess = from->sess; /* its keys go with it */
-	c->old.kind = kind;
-	c->old.since_ns = c->now_ns;
+	/* the active path stays, for reading only, with the old session */
+	if (epoll_ctl(c->ep, EPOLL_CTL_MOD, from->t->ops->fd(from->t), &ev) < 0) {
+		rv_log(RV_LOG_WARN, "data channel: the old path cannot be kept (epoll: %m)");
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, from->t->ops->fd(from->t), NULL);
+		from->t->ops->destroy(from->t);
+		rv_dc_session_destroy(&from->sess);
+	} else {
+		c->old.t = from->t;
+		c->old.sess = from->sess; /* its keys go with it */
+		c->old.kind = kind;
+		c->old.since_ns = c->now_ns;
+	}
+	from->t = NULL;
 	rv_dc_session_init(&from->sess, c->p.peer_id, c->p.replay_window);
-	if (kind == RVC_CHAN_TCP)
+	if (c->path[RVC_CHAN_UDP].t) /* TCP was active: the idle UDP one goes */
 		c->path[RVC_CHAN_UDP].t->ops->destroy(c->path[RVC_CHAN_UDP].t);
-	c->path[RVC_CHAN_UDP].t = NULL;
+	c->path[RVC_CHAN_UDP].t = udp;
+	addr_str(&c->p.udp_server, a, sizeof(a));
+	addr_str(&to->udp_server, b, sizeof(b));
 	c->p.udp_server = to->udp_server;
 	c->p.tcp_server = to->tcp_server;
 	c->p.start = to->start;
-	if (open_new(c, kind == RVC_CHAN_TCP, err, sizeof(err)) < 0) {
-		/* stay where we were: the old path becomes the active one again */
-		rv_log(RV_LOG_ERROR, "data channel: cannot open the new data plane's path: %s",
-		       err);
-		c->p.udp_server = was.udp_server;
-		c->p.tcp_server = was.tcp_server;
-		c->p.start = was.start;
-		ev.data.u32 = kind == RVC_CHAN_TCP ? EV_TCP : EV_UDP;
-		epoll_ctl(c->ep, EPOLL_CTL_MOD, c->old.t->ops->fd(c->old.t), &ev);
-		from->t = c->old.t;
-		from->sess = c->old.sess;
-		c->old.t = NULL;
-		if (kind == RVC_CHAN_TCP && !c->path[RVC_CHAN_UDP].t)
-			rvc_chan_udp_create(&c->p, &c->path[RVC_CHAN_UDP].t, err, sizeof(err));
-		return -1;
-	}
+	new_tcp(c);
 	/* start on UDP; a TCP-preferred room switches to TCP on the next pass */
 	c->active = RVC_CHAN_UDP;
 	c->prefer_tcp = to->start == RVC_CHAN_TCP && c->path[RVC_CHAN_TCP].t;
 	c->next_tcp_try_ns = c->now_ns;
 	c->tcp_retry_ms = c->p.fallback_ms;
 	c->st.moves++;
-	addr_str(&was.udp_server, a, sizeof(a));
-	addr_str(&to->udp_server, b, sizeof(b));
 	rv_log(RV_LOG_INFO, "data channel: moving from %s to %s (the old path kept for receiving)",
 	       a, b);
 	return 0;

@@ -63,6 +63,7 @@ ip netns exec "$nc" "$tool" --tun rvc0 --addr 10.77.0.2/24 --mtu 1380 --udp 10.2
 	--tcp 10.201.0.2:4443 --pin "$pin" --key "$dir/static.key" --cipher AES-256-GCM \
 	--peer-id 7 --status "$dir/status.json" --probe-ms 300 --fallback-ms 1500 \
 	--move-udp 10.201.0.2:1195 --move-tcp 10.201.0.2:4444 --move-peer-id 8 \
+	--move-udp 10.201.0.2:1196 --move-tcp 10.201.0.2:4445 --move-peer-id 9 \
 	>"$dir/client.out" 2>"$dir/client.err" &
 client=$!
 pids+=($client)
@@ -135,6 +136,23 @@ grep -q "old data plane's path is closed (the new data plane answers)" "$dir/cli
 ip -n "$nc" addr show rvc0 | grep -q "10.77.0.2/24" || fail "the TUN address went with the move"
 ip -n "$nc" rule del priority 101
 echo "ok: moved to another server's endpoints: ping there, same TUN device and address, old path closed"
+# 4c. A move while on TLS over TCP (UDP to the second server blocked): the
+# TCP connection is kept for receiving until the third server answers.
+ip netns exec "$ns" "$refl" --udp 10.201.0.2:1196 --tcp 10.201.0.2:4445 --cert "$dir/srv.pem" \
+	--certkey "$dir/srv.key" --key "$dir/static.key" --cipher AES-256-GCM --peer-id 9 \
+	>"$dir/refl3.out" 2>&1 &
+pids+=($!)
+ip -n "$nc" rule add priority 102 ipproto udp dport 1195 prohibit
+wait_for 15 "$dir/status.json" 's["transport"] == "tcp" and s["endpoint"] == "tcp 10.201.0.2:4444"' ||
+	fail "no TCP fallback to the second server: $(cat "$dir/status.json")"
+kill -USR1 "$client"
+wait_for 10 "$dir/status.json" 's["moves"] == 2 and s["endpoint"] == "udp 10.201.0.2:1196"' ||
+	fail "no move from TCP to the third server: $(cat "$dir/status.json")"
+ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping after the move from TCP"
+[ "$(grep -c "old data plane's path is closed (the new data plane answers)" "$dir/client.err")" = 2 ] ||
+	fail "the TCP path was not closed once the third server answered"
+ip -n "$nc" rule del priority 102
+echo "ok: moved while on TLS over TCP: ping on the third server, the TCP path closed once it answered"
 
 # 5. SIGTERM: clean exit, device gone.
 kill -TERM "$client"

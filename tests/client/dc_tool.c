@@ -2,9 +2,10 @@
  * data channel against a server given on the command line (keys from an
  * OpenVPN static-key file), writing the counters as JSON to --status once a
  * second. Stops on SIGINT/SIGTERM. With --move-udp (and --move-tcp,
- * --move-peer-id), SIGUSR1 hands the channel a new session for those
- * endpoints, as `roomvpn up` does when its room moves to another data plane
- * (same keys: the test servers share the static key). */
+ * --move-peer-id; up to MOVES_MAX times), each SIGUSR1 hands the channel a
+ * new session for the next of those endpoints, as `roomvpn up` does when its
+ * room moves to another data plane (same keys: the test servers share the
+ * static key). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,8 +24,10 @@
 
 static struct rvc_chan *g_dc;
 static const char *g_status;
-static struct rvc_chan_servers g_move;
-static uint32_t g_move_peer_id;
+#define MOVES_MAX 4
+static struct rvc_chan_servers g_move[MOVES_MAX];
+static uint32_t g_move_peer_id[MOVES_MAX];
+static int g_moves, g_moved; /* given, done */
 static struct rv_key_dir g_tx, g_rx;
 static enum rv_cipher g_suite;
 static volatile sig_atomic_t g_move_asked;
@@ -48,10 +51,11 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	FILE *f;
 
 	(void)arg;
-	if (g_move_asked) { /* from the loop's tick: the loop applies it on its next pass */
+	if (g_move_asked && g_moved < g_moves) { /* the loop applies it on its next pass */
 		g_move_asked = 0;
-		if (rvc_chan_replace_session(dc, g_move_peer_id, 0, g_suite, &g_tx, &g_rx,
-					     &g_move) < 0)
+		g_moved++;
+		if (rvc_chan_replace_session(dc, g_move_peer_id[g_moved - 1], 0, g_suite, &g_tx,
+					     &g_rx, &g_move[g_moved - 1]) < 0)
 			fprintf(stderr, "move: cannot hand over the new session\n");
 	}
 	if (!g_status)
@@ -167,13 +171,17 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 			p->start = strcmp(optarg, "tcp") ? RVC_CHAN_UDP : RVC_CHAN_TCP;
 			break;
 		case 'U':
-			bad |= endpoint(optarg, &g_move.udp_server);
+			/* --move-udp starts the next target */
+			bad |=
+			    g_moves == MOVES_MAX || endpoint(optarg, &g_move[g_moves++].udp_server);
 			break;
 		case 'T':
-			bad |= endpoint(optarg, &g_move.tcp_server);
+			bad |= !g_moves || endpoint(optarg, &g_move[g_moves - 1].tcp_server);
 			break;
 		case 'M':
-			g_move_peer_id = (uint32_t)atoi(optarg);
+			bad |= !g_moves;
+			if (g_moves)
+				g_move_peer_id[g_moves - 1] = (uint32_t)atoi(optarg);
 			break;
 		default:
 			bad = 1;
