@@ -207,8 +207,9 @@ void rv_ka_open(struct rv_dev *d, const char *room)
 	d->ka_md[0].key = grpc_slice_from_static_string("authorization");
 	d->ka_md[0].value = d->bearer;
 	d->ka = grpc_channel_create_call(rv_rpc_channel(d->idx), NULL, GRPC_PROPAGATE_DEFAULTS,
-					 rv_rpc_cq(), grpc_slice_from_static_string(KEEPALIVE_PATH),
-					 NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+					 rv_rpc_cq(d->idx),
+					 grpc_slice_from_static_string(KEEPALIVE_PATH), NULL,
+					 gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	pthread_mutex_lock(&streams.lock);
 	streams.live++;
 	pthread_mutex_unlock(&streams.lock);

@@ -53,8 +53,8 @@ struct rv_rpc_opts {
 };
 int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen);
 void rv_rpc_stop(void);
-grpc_completion_queue *rv_rpc_cq(void);
-grpc_channel *rv_rpc_channel(unsigned i); /* i modulo the connection count */
+grpc_completion_queue *rv_rpc_cq(unsigned i); /* i modulo the queue count */
+grpc_channel *rv_rpc_channel(unsigned i);     /* i modulo the connection count */
 /* Start a unary call (also a one-message bidi call such as Bootstrap) on
  * connection @conn; @bearer: "Bearer ..." slice or an empty slice. Returns
  * 0, or -1 (grpc refused: @c->done is not called). */

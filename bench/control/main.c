@@ -57,7 +57,7 @@ static struct opts o = {
     .users = 100,
     .per_room = 1000,
     .connections = 16,
-    .threads = 2,
+    .threads = 32,
     .concurrency = 64,
     .keepalive_s = 10,
     .duration_s = 20,
@@ -72,31 +72,31 @@ static grpc_slice admin_bearer;
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: rv-control-load --ca FILE --admin-password-file FILE [options]\n"
-		"  --server HOST:PORT        roomvpn-control (default 127.0.0.1:7443)\n"
-		"  --ca FILE                 PEM the server's certificate is checked against\n"
-		"  --tls-name NAME           name checked in it (default localhost)\n"
-		"  --admin NAME              admin user (default admin)\n"
-		"  --admin-password-file F   its password (first line)\n"
-		"  --tunnels N               devices, one tunnel each (default 1000)\n"
-		"  --users U                 accounts the devices log in as (default 100)\n"
-		"  --per-room M              tunnels per room, rooms are /16 (default 1000)\n"
-		"  --prefix P                names: P-u<i>, P-r<i>, P-d<i> (default load)\n"
-		"  --connections C           TLS connections the streams share (default 16)\n"
-		"  --threads T               completion-queue threads, 1 or 2 (default 2)\n"
-		"  --concurrency K           callers of login/join/bootstrap (default 64)\n"
-		"  --keepalive S             rooms' keepalive interval, s (default 10)\n"
-		"  --duration S              measured steady window, s (default 20)\n"
-		"  --up-timeout S            wait for every tunnel's first ack (default 120)\n"
-		"  --server-pid PID          read the server's RSS and CPU from /proc\n"
-		"  --dp-socket PATH          the data plane's agent socket, for kick and resync\n"
-		"  --kicks K                 kicks timed to the session's removal (default 10)\n"
-		"  --list-calls L            ListRooms timed without and with the tunnels held\n"
-		"                            (default 500, 0: none)\n"
-		"  --dp-restart CMD          shell command restarting the data plane (resync)\n"
-		"JSON on stdout, progress on stderr. Exit 0: every tunnel up and acked;\n"
-		"2: some were not (e.g. RESOURCE_EXHAUSTED from the server); 1: error.\n");
+	fprintf(
+	    f, "usage: rv-control-load --ca FILE --admin-password-file FILE [options]\n"
+	       "  --server HOST:PORT        roomvpn-control (default 127.0.0.1:7443)\n"
+	       "  --ca FILE                 PEM the server's certificate is checked against\n"
+	       "  --tls-name NAME           name checked in it (default localhost)\n"
+	       "  --admin NAME              admin user (default admin)\n"
+	       "  --admin-password-file F   its password (first line)\n"
+	       "  --tunnels N               devices, one tunnel each (default 1000)\n"
+	       "  --users U                 accounts the devices log in as (default 100)\n"
+	       "  --per-room M              tunnels per room, rooms are /16 (default 1000)\n"
+	       "  --prefix P                names: P-u<i>, P-r<i>, P-d<i> (default load)\n"
+	       "  --connections C           TLS connections the streams share (default 16)\n"
+	       "  --threads T               completion queues, a thread each, 1..256 (default 32)\n"
+	       "  --concurrency K           callers of login/join/bootstrap (default 64)\n"
+	       "  --keepalive S             rooms' keepalive interval, s (default 10)\n"
+	       "  --duration S              measured steady window, s (default 20)\n"
+	       "  --up-timeout S            wait for every tunnel's first ack (default 120)\n"
+	       "  --server-pid PID          read the server's RSS and CPU from /proc\n"
+	       "  --dp-socket PATH          the data plane's agent socket, for kick and resync\n"
+	       "  --kicks K                 kicks timed to the session's removal (default 10)\n"
+	       "  --list-calls L            ListRooms timed without and with the tunnels held\n"
+	       "                            (default 500, 0: none)\n"
+	       "  --dp-restart CMD          shell command restarting the data plane (resync)\n"
+	       "JSON on stdout, progress on stderr. Exit 0: every tunnel up and acked;\n"
+	       "2: some were not (e.g. RESOURCE_EXHAUSTED from the server); 1: error.\n");
 }
 
 static int parse_args(int argc, char **argv)

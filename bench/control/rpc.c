@@ -1,9 +1,12 @@
 /* The async call engine: C channels (one TCP connection each: a local
- * subchannel pool per channel), one completion queue drained by one or two
- * threads, every batch tagged with a struct rv_tag whose fn runs on
- * completion. No thread per call or stream. */
+ * subchannel pool per channel), several completion queues each drained by
+ * its own thread (Debian's libgrpc scans a queue's outstanding operations
+ * on every completion, so 100,000 streams on one queue would make the
+ * client itself the bottleneck), every batch tagged with a struct rv_tag
+ * whose fn runs on completion. No thread per call or stream. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +18,14 @@
 
 #include "load.h"
 
-#define MAX_THREADS 2
+#define MAX_QUEUES 256
 
 static struct {
-	grpc_completion_queue *cq;
+	grpc_completion_queue *cq[MAX_QUEUES];
 	grpc_channel **ch;
-	unsigned n_ch, n_threads;
-	pthread_t threads[MAX_THREADS];
+	unsigned n_ch, n_cq;
+	pthread_t threads[MAX_QUEUES];
+	atomic_uint next_cq; /* unary calls: round robin */
 } eng;
 
 uint64_t rv_now_ns(void)
@@ -34,10 +38,10 @@ uint64_t rv_now_ns(void)
 
 static void *cq_main(void *arg)
 {
-	(void)arg;
+	grpc_completion_queue *cq = arg;
 	for (;;) {
 		grpc_event ev =
-		    grpc_completion_queue_next(eng.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		    grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			return NULL;
 		if (ev.type == GRPC_OP_COMPLETE) {
@@ -108,32 +112,36 @@ int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen)
 	for (unsigned i = 0; i < eng.n_ch; i++)
 		eng.ch[i] = grpc_channel_create(o->server, creds, &args);
 	grpc_channel_credentials_release(creds);
-	eng.cq = grpc_completion_queue_create_for_next(NULL);
-	eng.n_threads = o->threads < 1 ? 1 : o->threads > MAX_THREADS ? MAX_THREADS : o->threads;
-	for (unsigned i = 0; i < eng.n_threads; i++)
-		if (pthread_create(&eng.threads[i], NULL, cq_main, NULL) != 0) {
+	unsigned want = o->threads < 1 ? 1 : o->threads > MAX_QUEUES ? MAX_QUEUES : o->threads;
+	for (; eng.n_cq < want; eng.n_cq++) {
+		eng.cq[eng.n_cq] = grpc_completion_queue_create_for_next(NULL);
+		if (pthread_create(&eng.threads[eng.n_cq], NULL, cq_main, eng.cq[eng.n_cq]) != 0) {
+			grpc_completion_queue_destroy(eng.cq[eng.n_cq]);
 			snprintf(err, errlen, "cannot start a completion-queue thread");
 			return -1;
 		}
+	}
 	return 0;
 }
 
 /* Every call must be over (rv_ka_close_all, phases finished) before this. */
 void rv_rpc_stop(void)
 {
-	grpc_completion_queue_shutdown(eng.cq);
-	for (unsigned i = 0; i < eng.n_threads; i++)
+	for (unsigned i = 0; i < eng.n_cq; i++)
+		grpc_completion_queue_shutdown(eng.cq[i]);
+	for (unsigned i = 0; i < eng.n_cq; i++) {
 		pthread_join(eng.threads[i], NULL);
-	grpc_completion_queue_destroy(eng.cq);
+		grpc_completion_queue_destroy(eng.cq[i]);
+	}
 	for (unsigned i = 0; i < eng.n_ch; i++)
 		grpc_channel_destroy(eng.ch[i]);
 	free(eng.ch);
 	grpc_shutdown();
 }
 
-grpc_completion_queue *rv_rpc_cq(void)
+grpc_completion_queue *rv_rpc_cq(unsigned i)
 {
-	return eng.cq;
+	return eng.cq[i % eng.n_cq];
 }
 
 grpc_channel *rv_rpc_channel(unsigned i)
@@ -225,7 +233,8 @@ int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice 
 	c->md[0].value = bearer;
 	c->started_ns = rv_now_ns();
 	c->call =
-	    grpc_channel_create_call(rv_rpc_channel(conn), NULL, GRPC_PROPAGATE_DEFAULTS, eng.cq,
+	    grpc_channel_create_call(rv_rpc_channel(conn), NULL, GRPC_PROPAGATE_DEFAULTS,
+				     rv_rpc_cq(atomic_fetch_add(&eng.next_cq, 1)),
 				     grpc_slice_from_static_string(path), NULL, deadline, NULL);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
