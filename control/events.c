@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "dp_sync.h"
+#include "fleet.h"
 #include "keepalive.h"
 #include "log.h"
 #include "store.h"
@@ -61,7 +62,7 @@ static void drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason
 	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s", t->peer_id,
 	       t->device, t->room->name, reason);
 	if (t->peer_id)
-		rv_dp_sync_delete(ctl, t->peer_id);
+		rv_dp_sync_delete(ctl, t->room_id, t->peer_id);
 	if (kick)
 		rv_keepalive_push_kick(t, reason);
 	else if (t->stream)
@@ -97,7 +98,7 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 			 peer_id, room_name);
 		return GRPC_STATUS_NOT_FOUND;
 	}
-	if (rv_dp_sync_delete_wait(ctl, peer_id, err, sizeof(err)) < 0) { /* no lock held */
+	if (rv_dp_sync_delete_wait(ctl, room, peer_id, err, sizeof(err)) < 0) { /* no lock held */
 		rv_log(RV_LOG_WARN, "removing peer-id %u from the data plane: %s", peer_id, err);
 		snprintf(msg, msglen,
 			 "the data plane did not confirm removing the session (see the "
@@ -134,6 +135,7 @@ void rv_events_room_deleted(struct rv_control *ctl, uint64_t room)
 	for (unsigned n = r ? r->n : 0; n; n--) /* the entry goes with its last tunnel */
 		drop(ctl, r->head, reason, true);
 	rv_tunnels_unlock();
+	rv_fleet_room_note(room, "", -1); /* no longer placed (deletes took their slot) */
 }
 
 void rv_events_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r)

@@ -25,6 +25,7 @@
 #include "rooms.h"
 #include "ipam.h"
 #include "events.h"
+#include "fleet.h"
 #include "tls.h"
 
 static const char usage[] =
@@ -52,7 +53,9 @@ static const char usage[] =
     "      (the old pair kept as tls/previous.*); restart the control and data\n"
     "      planes to serve it. docs/operations.md has the whole procedure.\n"
     "  roomvpn-control --help | --version\n"
-    "Configuration keys: docs/control.md.\n";
+    "Configuration keys: docs/control.md. Several local data planes: one line each,\n"
+    "  dataplane = NAME unix:/PATH udp=HOST:PORT tcp=HOST:PORT [labels=k=v,...]\n"
+    "  (with dataplane_down_after, dataplane_move_grace; docs/fleet.md).\n";
 
 struct opts {
 	const char *cmd;
@@ -322,6 +325,12 @@ static int start_modules(struct rv_control *ctl)
 		return -1;
 	if (rv_metrics_init(ctl) != 0)
 		return -1;
+	if (rv_fleet_init(ctl, err, sizeof(err)) != 0) { /* before the sync thread */
+		rv_log(RV_LOG_ERROR, "data planes: %s", err);
+		return -1;
+	}
+	/* remote data planes (dp_link_tls.c's listener) attach and detach
+	 * through rv_fleet_on_up / rv_fleet_on_down with @ctl as their arg */
 	rv_events_init(ctl); /* registry events, timers, data-plane sync */
 	return 0;
 }
@@ -330,6 +339,7 @@ static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
 	rv_events_fini(ctl);
+	rv_fleet_fini();
 	rv_pwpool_stop(ctl->pwpool);
 	rv_metrics_fini(ctl);
 	rv_audit_fini(ctl);
