@@ -2,10 +2,12 @@
 #include "dp_poll.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dataplane.pb-c.h"
 #include "dp_adopt.h"
@@ -191,6 +193,8 @@ static void note_rooms(int slot, const Roomvpn__Dataplane__V1__Stats *st)
 
 static void poll_one(struct rv_control *ctl, int slot)
 {
+	if (rv_fleet_probe_wanted(slot)) /* DOWN: the prober reads it */
+		return;
 	char err[256], name[RV_DP_NAME_MAX];
 	uint64_t now = rv_control_now_mono();
 	struct rv_dp_link *l = rv_fleet_link(slot);
@@ -230,6 +234,62 @@ void rv_dp_poll_all(struct rv_control *ctl)
 void rv_dp_sync_poll_now(struct rv_control *ctl)
 {
 	rv_dp_poll_all(ctl);
+}
+
+/* ---- The prober ------------------------------------------------------------ */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running, stop;
+} probe = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *probe_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&probe.mu);
+	while (!probe.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&probe.cv, &probe.mu, &ts);
+		pthread_mutex_unlock(&probe.mu);
+		for (int i = 0, n = rv_fleet_slots(); i < n; i++) {
+			char err[256];
+			struct rv_dp_link *l = rv_fleet_probe_wanted(i) ? rv_fleet_link(i) : NULL;
+			Roomvpn__Dataplane__V1__Response *r =
+			    l ? rv_dp_link_sessions(l, err, sizeof(err)) : NULL;
+			if (r) {
+				rv_fleet_probe_answered(i);
+				roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+			}
+			rv_dp_link_unref(l);
+		}
+		pthread_mutex_lock(&probe.mu);
+	}
+	pthread_mutex_unlock(&probe.mu);
+	return NULL;
+}
+
+void rv_dp_poll_start(void)
+{
+	probe.stop = false;
+	probe.running = pthread_create(&probe.thread, NULL, probe_main, NULL) == 0;
+	if (!probe.running)
+		rv_log(RV_LOG_ERROR, "data-plane prober not started: a DOWN data plane is not "
+				     "noticed when it returns");
+}
+
+void rv_dp_poll_stop(void)
+{
+	pthread_mutex_lock(&probe.mu);
+	probe.stop = true;
+	pthread_cond_signal(&probe.cv);
+	pthread_mutex_unlock(&probe.mu);
+	if (probe.running)
+		pthread_join(probe.thread, NULL);
+	probe.running = false;
 }
 
 void rv_dp_poll_reset(void)

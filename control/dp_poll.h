@@ -14,6 +14,11 @@
 
 #include "control.h"
 
+/* A DOWN data plane is only probed, by a thread of its own (fleet.h):
+ * a hung one costs the sync thread one link timeout, when it goes DOWN. */
+void rv_dp_poll_start(void);
+void rv_dp_poll_stop(void);
+
 /* One pass (sync thread only). */
 void rv_dp_poll_all(struct rv_control *ctl);
 /* Re-pushes/resyncs done and failed so far. */

@@ -320,12 +320,14 @@ static void send_to(int slot, struct delta **ds, size_t n, const int *to, struct
 		}
 	if (!nr)
 		return;
-	struct rv_dp_link *l = rv_fleet_link(slot);
+	/* a DOWN one is not waited for (a hung one would hold every other) */
+	bool down = rv_fleet_probe_wanted(slot);
+	struct rv_dp_link *l = down ? NULL : rv_fleet_link(slot);
 	int rc = l ? rv_dp_link_exchange_each(l, rqp, nr, ok, err, sizeof(err)) : -1;
 	rv_dp_link_unref(l);
 	if (!l)
-		snprintf(err, sizeof(err), "data plane %s has no link (down)",
-			 rv_fleet_name_of(slot, name, sizeof(name)));
+		snprintf(err, sizeof(err), "data plane %s is %s",
+			 rv_fleet_name_of(slot, name, sizeof(name)), down ? "down" : "not linked");
 	if (rc < 0)
 		rv_log(RV_LOG_WARN, "data plane %s: %zu requests not delivered: %s",
 		       rv_fleet_name_of(slot, name, sizeof(name)), nr, err);
@@ -467,6 +469,7 @@ void rv_dp_sync_start(struct rv_control *ctl)
 	q.max = ctl->cfg.dp_sync_backlog ? ctl->cfg.dp_sync_backlog : 65536;
 	q.tail = &q.head;
 	q.stop = false;
+	rv_dp_poll_start();
 	if (pthread_create(&q.thread, NULL, sync_main, NULL) == 0)
 		q.running = true;
 	else
@@ -483,5 +486,6 @@ void rv_dp_sync_stop(void)
 	pthread_mutex_unlock(&q.mu);
 	if (running)
 		pthread_join(q.thread, NULL);
+	rv_dp_poll_stop();
 	rv_dp_poll_reset();
 }

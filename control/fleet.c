@@ -24,7 +24,7 @@ struct entry {
 	struct rv_dp_info info;
 	struct rv_dp_link *link; /* NULL: detached */
 	char link_desc[160];
-	bool drain, down, heard_once, came_back;
+	bool drain, down, heard_once, came_back, probe_ok;
 	uint64_t last_heard_ns, last_heard_real_ms, since_ns; /* since: (re)attached */
 	uint32_t sessions;
 	uint64_t drops;
@@ -196,6 +196,7 @@ enum rv_fleet_heard rv_fleet_heard(struct rv_control *ctl, int slot, bool ok, ui
 			r = RV_FLEET_CAME_BACK;
 		e->down = false;
 		e->came_back = false;
+		e->probe_ok = false;
 		e->heard_once = true;
 		e->last_heard_ns = now;
 		e->last_heard_real_ms = rv_control_now_real() / 1000000;
@@ -213,6 +214,22 @@ enum rv_fleet_heard rv_fleet_heard(struct rv_control *ctl, int slot, bool ok, ui
 	else if (r == RV_FLEET_CAME_BACK)
 		rv_log(RV_LOG_NOTICE, "data plane %s is back: resyncing it", name);
 	return r;
+}
+
+bool rv_fleet_probe_wanted(int slot)
+{
+	pthread_mutex_lock(&f.mu);
+	bool want = slot < f.n && f.e[slot].down && !f.e[slot].probe_ok;
+	pthread_mutex_unlock(&f.mu);
+	return want;
+}
+
+void rv_fleet_probe_answered(int slot)
+{
+	pthread_mutex_lock(&f.mu);
+	if (slot < f.n)
+		f.e[slot].probe_ok = true;
+	pthread_mutex_unlock(&f.mu);
 }
 
 bool rv_fleet_first_read(int slot)

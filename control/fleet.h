@@ -76,6 +76,11 @@ struct rv_dp_link *rv_fleet_link(int slot);
 enum rv_fleet_heard { RV_FLEET_NOTHING, RV_FLEET_CAME_BACK, RV_FLEET_WENT_DOWN };
 enum rv_fleet_heard rv_fleet_heard(struct rv_control *ctl, int slot, bool ok, uint32_t sessions,
 				   uint64_t drops);
+/* A DOWN data plane is not read by the sync thread (a hung one would hold
+ * it for the link's timeout each pass) but probed by dp_poll.c's prober
+ * thread; once it answered a probe the sync thread reads it again. */
+bool rv_fleet_probe_wanted(int slot);
+void rv_fleet_probe_answered(int slot);
 /* Has @slot been heard from since it (re)attached (adoption runs once)? */
 bool rv_fleet_first_read(int slot);
 enum rv_fleet_state rv_fleet_state_of(int slot);

@@ -20,7 +20,7 @@ configured with two `dataplane = ...` lines:
   audit records for drain, undrain and failover.
 """
 import os
-import re
+import signal
 import subprocess
 import time
 import unittest
@@ -67,6 +67,7 @@ class NamedDataPlane(DataPlane):
         self.proc.kill()
         self.proc.wait()
         self.proc = None
+        self.log.close()
 
 
 def wait(cond, what, timeout=15.0):
@@ -236,6 +237,7 @@ class FleetTest(unittest.TestCase):
         self.assertNotIn(t2.peer_id, s)
         self.assertEqual({x["room_id"] for x in s.values()}, {self.get("bee").id})
         self.assertEqual(self.create("back-on-b", placement="site=b").dataplane, "b")
+        self._hung(ka1, ka2, t1, t2)
         # audit: drain, undrain, failover
         recs = self.srv.call("/roomvpn.v1.AuditService/List", audit.ListAuditRequest(page_size=1000, action="fleet."),
                              audit.ListAuditResponse, self.admin).records
@@ -244,6 +246,24 @@ class FleetTest(unittest.TestCase):
             self.assertIn(a, actions)
         for k in (ka1, ka2, self.bee[2]):
             k.close()
+
+    def _hung(self, ka1, ka2, t1, t2):
+        """a stops answering (SIGSTOP) past dataplane_down_after: DOWN, the
+        room moves to b; continued, a still holds the moved room's
+        sessions until its resync removes them."""
+        a = self.dp["a"]
+        self.assertIn(t2.peer_id, a.sessions())
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            wait(lambda: self.one("a").state == DOWN, "hung a DOWN", timeout=15)
+            self.assertEqual(self.next_move(ka2).dataplane, "b")
+            self.assertEqual(self.next_move(ka1).dataplane, "b")
+            self.assertIn(t2.peer_id, self.dp["b"].sessions())
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        wait(lambda: self.one("a").state == UP, "a UP again")
+        a.wait_for(lambda s: t2.peer_id not in s and t1.peer_id not in s,
+                   "the moved room's sessions resynced away from a")
 
     def metrics(self):
         import ssl
