@@ -32,6 +32,25 @@ grpc_status_code rv_fleet_place_new(const char *placement, char *name, size_t le
 	return GRPC_STATUS_FAILED_PRECONDITION;
 }
 
+grpc_status_code rv_fleet_place_set(Roomvpn__V1__RoomRecord *r, const char *placement, char *msg,
+				    size_t msglen)
+{
+	if (!rv_fleet_labels_valid(placement)) {
+		snprintf(msg, msglen, "placement '%s' is not k=v[,k=v] of [A-Za-z0-9._-]",
+			 placement);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	char *d = strdup(placement);
+	if (!d) {
+		snprintf(msg, msglen, "out of memory");
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	if (r->placement && r->placement != protobuf_c_empty_string)
+		free(r->placement);
+	r->placement = d;
+	return GRPC_STATUS_OK;
+}
+
 int rv_fleet_place_store(struct rv_store *s, uint64_t room, const char *name)
 {
 	Roomvpn__V1__RoomRecord *r = NULL;

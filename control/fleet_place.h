@@ -19,6 +19,11 @@
  * UP data plane satisfies it. */
 grpc_status_code rv_fleet_place_new(const char *placement, char *name, size_t len, char *msg,
 				    size_t msglen);
+/* UpdateRoom's new constraint into @r (INVALID_ARGUMENT when malformed).
+ * It applies when the room is next placed (a drain, a failover): the room
+ * does not move at once. */
+grpc_status_code rv_fleet_place_set(Roomvpn__V1__RoomRecord *r, const char *placement, char *msg,
+				    size_t msglen);
 /* Room @room lives on data plane @name now: its record says so (written
  * under the rooms' catalog lock). 0, 1 (no such room) or -1. */
 int rv_fleet_place_store(struct rv_store *s, uint64_t room, const char *name);

@@ -23,7 +23,6 @@
 #include "roomvpn/v1/common.pb-c.h"
 #include "rooms.h"
 #include "fleet.h"
-#include "fleet_config.h"
 #include "fleet_place.h"
 #include "store.h"
 #include "store_keys.h"
@@ -400,16 +399,9 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 
 	rv_rooms_catalog_lock();
 	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
-	bool placement_set =
-	    q->placement_set_case == ROOMVPN__V1__UPDATE_ROOM_REQUEST__PLACEMENT_SET_PLACEMENT;
-	if (st == GRPC_STATUS_OK && placement_set && !rv_fleet_labels_valid(q->placement)) {
-		snprintf(msg, msglen, "placement '%s' is not k=v[,k=v] of [A-Za-z0-9._-]",
-			 q->placement);
-		st = GRPC_STATUS_INVALID_ARGUMENT;
-	}
-	/* a new constraint applies when the room is next placed (docs/fleet.md) */
-	if (st == GRPC_STATUS_OK && placement_set && replace_str(&r->placement, q->placement) < 0)
-		st = rv_rooms_oom(msg, msglen);
+	if (st == GRPC_STATUS_OK &&
+	    q->placement_set_case == ROOMVPN__V1__UPDATE_ROOM_REQUEST__PLACEMENT_SET_PLACEMENT)
+		st = rv_fleet_place_set(r, q->placement, msg, msglen);
 	if (st == GRPC_STATUS_OK && apply_update(r, q, pw_hash) < 0)
 		st = rv_rooms_oom(msg, msglen);
 	if (st == GRPC_STATUS_OK) {

@@ -28,7 +28,7 @@ import unittest
 import grpc
 
 from dpharness import DATAPLANE_BIN, DataPlane, Keepalive, bootstrap
-from harness import ControlServer, pb, rpc_error
+from harness import CONTROL_BIN, ControlServer, pb, rpc_error
 
 rooms = pb("rooms")
 fleet = pb("fleet")
@@ -159,6 +159,10 @@ class FleetTest(unittest.TestCase):
         self.assertIn("site=zz", e.details())
         e = rpc_error(self.create, "bad", placement="site")
         self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        up = lambda p: self.srv.call(R + "Update", rooms.UpdateRoomRequest(room="bee", placement=p),
+                                     rooms.Room, self.admin)
+        self.assertEqual(rpc_error(up, "site=").code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(up("site=b,tier=x").placement, "site=b,tier=x")
         # FleetService is for admins
         user = self.srv.user_token("plain")
         for path, req, resp in ((F + "List", fleet.ListDataplanesRequest(), fleet.ListDataplanesResponse),
@@ -246,6 +250,23 @@ class FleetTest(unittest.TestCase):
             self.assertIn(a, actions)
         for k in (ka1, ka2, self.bee[2]):
             k.close()
+
+    def test_config_lines_checked(self):
+        """A bad `dataplane` line is refused at parse time with file:line."""
+        path = os.path.join(self.srv.tmp, "bad.conf")
+        for line, why in (("dataplane = x unix:/tmp/s udp=1.2.3.4:99999 tcp=1.2.3.4:1", "udp"),
+                          ("dataplane = x unix:rel udp=1.2.3.4:1 tcp=1.2.3.4:2", "unix:/"),
+                          ("dataplane = x unix:/s udp=1.2.3.4:1 tcp=1.2.3.4:2 labels=a", "labels"),
+                          ("dataplane = x unix:/s udp=1.2.3.4:1", "required"),
+                          ("dataplane = b@d unix:/s udp=1.2.3.4:1 tcp=1.2.3.4:2", "name")):
+            with open(path, "w") as f:
+                f.write("state_dir = /tmp/x\n\n" + line + "\n")
+            r = subprocess.run([CONTROL_BIN, "check-config", "--config", path], capture_output=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 2, line)
+            err = r.stderr.decode()
+            self.assertIn(path + ":3", err)
+            self.assertIn(why, err)
 
     def _hung(self, ka1, ka2, t1, t2):
         """a stops answering (SIGSTOP) past dataplane_down_after: DOWN, the
