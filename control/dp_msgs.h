@@ -1,5 +1,5 @@
 /* Agent messages built from the tunnel registry (dp_sync.c, dp_poll.c,
- * fleet_move.c): one struct rv_dp_msgs holds the requests of one session
+ * dp_move.c): one struct rv_dp_msgs holds the requests of one session
  * or room, pointing into itself, so a batch is an array of them. Filled
  * with the registry lock held (the copies make sending without it safe),
  * sent without it, then rv_dp_msgs_done. */

@@ -15,7 +15,7 @@
 #include "dp_msgs.h"
 #include "dp_poll.h"
 #include "fleet.h"
-#include "fleet_move.h"
+#include "dp_move.h"
 #include "log.h"
 #include "tunnels.h"
 
@@ -441,7 +441,7 @@ static void *sync_main(void *arg)
 			send_batch(ds, n, m, rqp, ok); /* completes the deltas */
 		if (now >= next_poll) {
 			rv_dp_poll_all(q.ctl);	 /* health, cache, adoption, resync */
-			rv_fleet_move_step(q.ctl); /* drains, failovers, graces */
+			rv_dp_move_step(q.ctl); /* drains, failovers, graces */
 			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
 		}
 		pthread_mutex_lock(&q.mu);
@@ -470,6 +470,7 @@ void rv_dp_sync_start(struct rv_control *ctl)
 	q.tail = &q.head;
 	q.stop = false;
 	rv_dp_poll_start();
+	rv_fleet_set_wake(rv_dp_sync_poll_soon);
 	if (pthread_create(&q.thread, NULL, sync_main, NULL) == 0)
 		q.running = true;
 	else
@@ -478,6 +479,7 @@ void rv_dp_sync_start(struct rv_control *ctl)
 
 void rv_dp_sync_stop(void)
 {
+	rv_fleet_set_wake(NULL);
 	pthread_mutex_lock(&q.mu);
 	bool running = q.running;
 	q.stop = true;

@@ -6,7 +6,7 @@
  * moved room's deletes also to the data plane it left, until the grace
  * ends). Once a second it reads every data plane's session stats
  * (dp_poll.c: cache, health, adoption, re-push, resync) and moves the
- * rooms of draining and down data planes (fleet_move.c). The queue is
+ * rooms of draining and down data planes (dp_move.c). The queue is
  * bounded (cfg.dp_sync_backlog): a delta beyond it is dropped and counted
  * (its caller gets an error); a slow or absent data plane never blocks a
  * caller beyond its own wait. */

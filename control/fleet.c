@@ -416,6 +416,20 @@ int rv_fleet_set_drain(const char *name, bool drain, struct rv_fleet_view *out)
 	return slot < 0;
 }
 
+static void (*_Atomic wake_fn)(void);
+
+void rv_fleet_set_wake(void (*fn)(void))
+{
+	wake_fn = fn;
+}
+
+void rv_fleet_wake(void)
+{
+	void (*fn)(void) = wake_fn;
+	if (fn)
+		fn();
+}
+
 /* ---- Start ------------------------------------------------------------------ */
 
 static int room_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)

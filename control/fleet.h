@@ -8,8 +8,8 @@
  * State: DOWN when not heard from (a failed stats read or exchange, or no
  * link) for dataplane_down_after; else DRAINING / DRAINED once an admin
  * drained it (DRAINED when no room is left on it); else UP. Only UP data
- * planes take rooms (fleet_place.c). The sync thread (dp_sync.c, dp_poll.c)
- * does every exchange; fleet_move.c moves the rooms of DRAINING and DOWN
+ * planes take rooms (placement.c). The sync thread (dp_sync.c, dp_poll.c)
+ * does every exchange; dp_move.c moves the rooms of DRAINING and DOWN
  * data planes away.
  *
  * Slots: an entry keeps its slot (index) for the life of the process, so
@@ -110,6 +110,11 @@ int rv_fleet_pick(const char *placement, int except, char *name, size_t len, cha
 bool rv_fleet_endpoints(const char *name, char *udp, size_t udplen, char *tcp, size_t tcplen);
 
 /* ---- Admin -------------------------------------------------------------- */
+
+/* Who runs the moves (the sync thread: dp_sync.c installs @fn, NULL when
+ * it stops) is woken for a pass now (a drain was asked for). */
+void rv_fleet_set_wake(void (*fn)(void));
+void rv_fleet_wake(void);
 
 size_t rv_fleet_list(struct rv_fleet_view *out, size_t max);
 /* Drain (@drain) or undrain data plane @name: 0 and its view, 1 unknown. */

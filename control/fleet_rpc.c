@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp_sync.h"
 #include "fleet.h"
 #include "roomvpn/v1/fleet.pb-c.h"
 
@@ -113,7 +112,7 @@ static grpc_status_code set_drain(struct rv_rpc_ctx *ctx, const ProtobufCMessage
 			 q->name);
 		return GRPC_STATUS_NOT_FOUND;
 	}
-	rv_dp_sync_poll_soon(); /* the moves start now, on the sync thread */
+	rv_fleet_wake(); /* the moves start now, on the sync thread */
 	Roomvpn__V1__Dataplane *m = dp_msg(&v, &oom);
 	if (oom)
 		return oom_status(m ? &m->base : NULL, msg, msglen);

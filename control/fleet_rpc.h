@@ -1,6 +1,6 @@
 /* FleetService (proto/roomvpn/v1/fleet.proto, admin scope; rows in
  * methods.c): List the data planes, Drain one (its rooms move away, it
- * takes no new ones: fleet_move.c does the moving on the sync thread) and
+ * takes no new ones: dp_move.c does the moving on the sync thread) and
  * Undrain it (back into placement). */
 #ifndef RV_FLEET_RPC_H
 #define RV_FLEET_RPC_H

@@ -23,7 +23,7 @@
 #include "roomvpn/v1/common.pb-c.h"
 #include "rooms.h"
 #include "fleet.h"
-#include "fleet_place.h"
+#include "placement.h"
 #include "store.h"
 #include "store_keys.h"
 #include "events.h"
@@ -245,8 +245,8 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	st = choose_subnet(s, ctx->ctl->ipam, q->subnet, &net, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		goto out;
-	char dp[RV_DP_NAME_MAX]; /* the data plane it lives on (fleet_place.h) */
-	st = rv_fleet_place_new(q->placement, dp, sizeof(dp), msg, msglen);
+	char dp[RV_DP_NAME_MAX]; /* the data plane it lives on (placement.h) */
+	st = rv_placement_new(q->placement, dp, sizeof(dp), msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		goto out;
 	r.placement = q->placement;
@@ -401,7 +401,7 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
 	if (st == GRPC_STATUS_OK &&
 	    q->placement_set_case == ROOMVPN__V1__UPDATE_ROOM_REQUEST__PLACEMENT_SET_PLACEMENT)
-		st = rv_fleet_place_set(r, q->placement, msg, msglen);
+		st = rv_placement_set(r, q->placement, msg, msglen);
 	if (st == GRPC_STATUS_OK && apply_update(r, q, pw_hash) < 0)
 		st = rv_rooms_oom(msg, msglen);
 	if (st == GRPC_STATUS_OK) {

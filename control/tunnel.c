@@ -19,7 +19,7 @@
 #include "dp_sync.h"
 #include "events.h"
 #include "fleet.h"
-#include "fleet_place.h"
+#include "placement.h"
 #include "tunnels.h"
 #include "store.h"
 
@@ -291,7 +291,7 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		goto out;
 	}
 	*t = (struct tunnel){.room = room, .member = member, .suite = suite, .key_id = key_id};
-	st = rv_fleet_room_home(ctx->ctl, room, t->dataplane, sizeof(t->dataplane), t->udp,
+	st = rv_placement_home(ctx->ctl, room, t->dataplane, sizeof(t->dataplane), t->udp,
 				sizeof(t->udp), t->tcp, sizeof(t->tcp), msg, msglen);
 	if (st == GRPC_STATUS_OK)
 		st = bootstrap(ctx, s, t, r, msg, msglen);

@@ -8,12 +8,12 @@
  * the member's new tunnel replaced them (dp_sync.c sends a moved room's
  * deletes to both) or when dataplane_move_grace ends; a DOWN source is
  * resynced when it returns (dp_poll.c). */
-#ifndef RV_FLEET_MOVE_H
-#define RV_FLEET_MOVE_H
+#ifndef RV_DP_MOVE_H
+#define RV_DP_MOVE_H
 
 #include "control.h"
 
 /* Sync thread only. */
-void rv_fleet_move_step(struct rv_control *ctl);
+void rv_dp_move_step(struct rv_control *ctl);
 
 #endif

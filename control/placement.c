@@ -1,5 +1,5 @@
-/* Placement of rooms on the fleet's data planes (see fleet_place.h). */
-#include "fleet_place.h"
+/* Placement of rooms on the fleet's data planes (see placement.h). */
+#include "placement.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include "store.h"
 #include "store_keys.h"
 
-grpc_status_code rv_fleet_place_new(const char *placement, char *name, size_t len, char *msg,
+grpc_status_code rv_placement_new(const char *placement, char *name, size_t len, char *msg,
 				    size_t msglen)
 {
 	char why[256];
@@ -32,7 +32,7 @@ grpc_status_code rv_fleet_place_new(const char *placement, char *name, size_t le
 	return GRPC_STATUS_FAILED_PRECONDITION;
 }
 
-grpc_status_code rv_fleet_place_set(Roomvpn__V1__RoomRecord *r, const char *placement, char *msg,
+grpc_status_code rv_placement_set(Roomvpn__V1__RoomRecord *r, const char *placement, char *msg,
 				    size_t msglen)
 {
 	if (!rv_fleet_labels_valid(placement)) {
@@ -51,7 +51,7 @@ grpc_status_code rv_fleet_place_set(Roomvpn__V1__RoomRecord *r, const char *plac
 	return GRPC_STATUS_OK;
 }
 
-int rv_fleet_place_store(struct rv_store *s, uint64_t room, const char *name)
+int rv_placement_store(struct rv_store *s, uint64_t room, const char *name)
 {
 	Roomvpn__V1__RoomRecord *r = NULL;
 	char k[RV_KEY_MAX];
@@ -75,7 +75,7 @@ int rv_fleet_place_store(struct rv_store *s, uint64_t room, const char *name)
 	return rc;
 }
 
-grpc_status_code rv_fleet_room_home(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r,
+grpc_status_code rv_placement_home(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r,
 				    char *name, size_t namelen, char *udp, size_t udplen, char *tcp,
 				    size_t tcplen, char *msg, size_t msglen)
 {
@@ -96,7 +96,7 @@ grpc_status_code rv_fleet_room_home(struct rv_control *ctl, const Roomvpn__V1__R
 			}
 			rv_fleet_name_of(0, name, namelen); /* the one there is, down or not */
 		}
-		if (rv_fleet_place_store(ctl->store, r->id, name) < 0) {
+		if (rv_placement_store(ctl->store, r->id, name) < 0) {
 			snprintf(msg, msglen, "store error");
 			return GRPC_STATUS_INTERNAL;
 		}

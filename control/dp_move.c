@@ -1,5 +1,5 @@
-/* Moving rooms between data planes (see fleet_move.h). */
-#include "fleet_move.h"
+/* Moving rooms between data planes (see dp_move.h). */
+#include "dp_move.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "dp_link.h"
 #include "dp_msgs.h"
 #include "fleet.h"
-#include "fleet_place.h"
+#include "placement.h"
 #include "keepalive.h"
 #include "log.h"
 #include "room_records.h"
@@ -106,7 +106,7 @@ static int move_room(struct rv_control *ctl, uint64_t room, int from, bool down)
 		goto out_fail;
 	}
 	/* 2. its record, 3. its members */
-	if (rv_fleet_place_store(ctl->store, room, to) < 0) {
+	if (rv_placement_store(ctl->store, room, to) < 0) {
 		rv_log(RV_LOG_WARN, "room %s: store error recording its move to %s", r->name, to);
 		goto out_fail;
 	}
@@ -167,7 +167,7 @@ static void sweep_graces(void)
 	}
 }
 
-void rv_fleet_move_step(struct rv_control *ctl)
+void rv_dp_move_step(struct rv_control *ctl)
 {
 	int n = rv_fleet_slots();
 
