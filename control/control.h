@@ -90,8 +90,8 @@ struct rv_control_config {
 	char dp_name[64];	       /* that data plane's name in the fleet ("local") */
 	struct rv_control_dp dps[RV_CTL_DP_MAX]; /* `dataplane = ...` lines (fleet.c) */
 	uint32_t n_dps;
-	uint64_t dp_down_after_ns;  /* not heard from this long: DOWN, rooms moved (3 s) */
-	uint64_t dp_move_grace_ns;  /* moved rooms' sessions stay on the source this long (10 s) */
+	uint64_t dp_down_after_ns; /* not heard from this long: DOWN, rooms moved (3 s) */
+	uint64_t dp_move_grace_ns; /* moved rooms' sessions stay on the source this long (10 s) */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
 	char metrics_listen[RV_CTL_ADDR]; /* "127.0.0.1:9443" */
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */

@@ -52,7 +52,7 @@ const Roomvpn__Dataplane__V1__SessionStats *rv_dp_cache_find(uint32_t peer_id)
 const Roomvpn__Dataplane__V1__Stats *rv_dp_cache_stats_of(int slot)
 {
 	return slot >= 0 && slot < RV_DP_CACHE_SLOTS && cache.resp[slot] ? cache.resp[slot]->stats
-									  : NULL;
+									 : NULL;
 }
 
 const Roomvpn__Dataplane__V1__Stats *rv_dp_cache_stats(void)

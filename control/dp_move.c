@@ -16,7 +16,7 @@
 #include "room_records.h"
 #include "tunnels.h"
 
-#define GRACE_BATCH 64
+#define GRACE_BATCH    64
 #define MOVES_PER_PASS 256 /* rooms per data plane per pass */
 
 /* The sessions of room @room, copied (lock held inside). */
@@ -63,8 +63,12 @@ static void free_copy(struct room_copy *c)
 static void audit(struct rv_control *ctl, const char *action, const char *target,
 		  const char *detail)
 {
-	struct rv_audit_event ev = {.time_ns = rv_control_now_real(), .actor = "", .source = "",
-				    .action = action, .target = target, .status = 0,
+	struct rv_audit_event ev = {.time_ns = rv_control_now_real(),
+				    .actor = "",
+				    .source = "",
+				    .action = action,
+				    .target = target,
+				    .status = 0,
 				    .detail = detail};
 	if (ctl->audit_record)
 		ctl->audit_record(ctl, &ev);
@@ -88,8 +92,8 @@ static int move_room(struct rv_control *ctl, uint64_t room, int from, bool down)
 		return -1;
 	int slot = rv_fleet_pick(r->placement, from, to, sizeof(to), why, sizeof(why));
 	if (slot < 0) {
-		rv_log(RV_LOG_DEBUG, "room %s stays on data plane %s (%s): %s", r->name, src, reason,
-		       why);
+		rv_log(RV_LOG_DEBUG, "room %s stays on data plane %s (%s): %s", r->name, src,
+		       reason, why);
 		goto out_fail;
 	}
 	/* 1. the sessions on the target first */
@@ -101,8 +105,8 @@ static int move_room(struct rv_control *ctl, uint64_t room, int from, bool down)
 		snprintf(err, sizeof(err), "no link or out of memory");
 	rv_dp_link_unref(l);
 	if (rc < 0) {
-		rv_log(RV_LOG_WARN, "room %s: installing %zu sessions on data plane %s: %s", r->name,
-		       c.n, to, err);
+		rv_log(RV_LOG_WARN, "room %s: installing %zu sessions on data plane %s: %s",
+		       r->name, c.n, to, err);
 		goto out_fail;
 	}
 	/* 2. its record, 3. its members */
@@ -119,8 +123,8 @@ static int move_room(struct rv_control *ctl, uint64_t room, int from, bool down)
 	rv_tunnels_unlock();
 	char target[160], detail[200];
 	snprintf(target, sizeof(target), "room %s", r->name);
-	snprintf(detail, sizeof(detail), "%s -> %s: %zu sessions installed, %u members told",
-		 src, to, c.n, told);
+	snprintf(detail, sizeof(detail), "%s -> %s: %zu sessions installed, %u members told", src,
+		 to, c.n, told);
 	rv_log(RV_LOG_NOTICE, "room %s moved (%s): %s", r->name, reason, detail);
 	audit(ctl, down ? "fleet.failover" : "fleet.move", target, detail);
 	free_copy(&c);
@@ -159,7 +163,8 @@ static void sweep_graces(void)
 		char err[256], name[RV_DP_NAME_MAX];
 		bool *ok = calloc(k + 1, sizeof(*ok));
 		if (l && ok && rv_dp_link_exchange_each(l, rqp, k, ok, err, sizeof(err)) == 0)
-			rv_log(RV_LOG_INFO, "data plane %s: %zu sessions of moved room %" PRIu64
+			rv_log(RV_LOG_INFO,
+			       "data plane %s: %zu sessions of moved room %" PRIu64
 			       " removed (grace over)",
 			       rv_fleet_name_of(from[i], name, sizeof(name)), k, rooms[i]);
 		rv_dp_link_unref(l);

@@ -125,8 +125,11 @@ static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1_
 		   uint64_t read_ns, bool force)
 {
 	static uint64_t gen;
-	struct repush r = {.slot = slot, .single = rv_fleet_slots() == 1, .read_ns = read_ns,
-			   .gen = ++gen, .resync = force || !st->n_session};
+	struct repush r = {.slot = slot,
+			   .single = rv_fleet_slots() == 1,
+			   .read_ns = read_ns,
+			   .gen = ++gen,
+			   .resync = force || !st->n_session};
 	char err[256], name[RV_DP_NAME_MAX];
 	int rc = 0;
 
@@ -149,8 +152,8 @@ static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1_
 			rv_log(RV_LOG_INFO,
 			       "data plane %s %s: resynced %zu sessions in %zu rooms (%zu tunnels "
 			       "without key material left to their clients)",
-			       name, force ? "back" : "without sessions (restarted)", r.n, r.n_rooms,
-			       r.keyless);
+			       name, force ? "back" : "without sessions (restarted)", r.n,
+			       r.n_rooms, r.keyless);
 	} else {
 		rc = send_upserts(l, &r, err, sizeof(err));
 		if (rc == 0)
@@ -206,10 +209,13 @@ static void poll_one(struct rv_control *ctl, int slot)
 	if (h == RV_FLEET_WENT_DOWN && ctl->audit_record) {
 		char detail[300];
 		snprintf(detail, sizeof(detail), "not heard from: %s", l ? err : "no link");
-		struct rv_audit_event ev = {.time_ns = rv_control_now_real(), .actor = "",
-					    .source = "", .action = "fleet.down",
+		struct rv_audit_event ev = {.time_ns = rv_control_now_real(),
+					    .actor = "",
+					    .source = "",
+					    .action = "fleet.down",
 					    .target = rv_fleet_name_of(slot, name, sizeof(name)),
-					    .status = 14 /* UNAVAILABLE */, .detail = detail};
+					    .status = 14 /* UNAVAILABLE */,
+					    .detail = detail};
 		ctl->audit_record(ctl, &ev);
 	}
 	rv_dp_cache_set(slot, r);

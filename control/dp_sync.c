@@ -37,7 +37,7 @@ struct waiter {
 struct delta {
 	enum kind kind;
 	uint32_t peer_id;
-	uint64_t room; /* whose data plane it goes to (upserts, keys: the tunnel's) */
+	uint64_t room;	/* whose data plane it goes to (upserts, keys: the tunnel's) */
 	int slot, also; /* deletes: that data plane and a moved room's source, when queued */
 	uint8_t key_id;
 	enum rv_cipher suite;
@@ -183,8 +183,8 @@ static struct delta *delta_in(enum kind k, uint64_t room, uint32_t peer_id)
 	return d;
 }
 
-void rv_dp_sync_session_async(struct rv_control *ctl, uint64_t room, uint32_t old,
-			      uint32_t peer_id, rv_dp_sync_done_fn done, void *arg)
+void rv_dp_sync_session_async(struct rv_control *ctl, uint64_t room, uint32_t old, uint32_t peer_id,
+			      rv_dp_sync_done_fn done, void *arg)
 {
 	char ignored[256];
 	struct delta *d = delta_in(D_UPSERT, room, peer_id);
@@ -362,8 +362,10 @@ static void send_batch(struct delta **ds, size_t n, struct rv_dp_msgs *m, Reques
 			to[i] = 0; /* one data plane: every room is on it */
 		if (to[i] < 0 && m[i].n_rq) {
 			bad[i] = true;
-			snprintf(why[i], sizeof(why[i]), "room %" PRIu64 " is on no data plane "
-				 "(none up: roomvpn admin dataplanes)", ds[i]->room);
+			snprintf(why[i], sizeof(why[i]),
+				 "room %" PRIu64 " is on no data plane "
+				 "(none up: roomvpn admin dataplanes)",
+				 ds[i]->room);
 		}
 	}
 	for (int s = 0; s < slots; s++) {
@@ -440,7 +442,7 @@ static void *sync_main(void *arg)
 		if (n)
 			send_batch(ds, n, m, rqp, ok); /* completes the deltas */
 		if (now >= next_poll) {
-			rv_dp_poll_all(q.ctl);	 /* health, cache, adoption, resync */
+			rv_dp_poll_all(q.ctl);	/* health, cache, adoption, resync */
 			rv_dp_move_step(q.ctl); /* drains, failovers, graces */
 			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
 		}

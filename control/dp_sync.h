@@ -33,8 +33,8 @@ typedef void (*rv_dp_sync_done_fn)(void *arg, int rc, const char *err);
 /* Delete @old (if not 0; the member's previous tunnel in room @room), then
  * upsert tunnel @peer_id with its room and the key material the registry
  * holds for it. */
-void rv_dp_sync_session_async(struct rv_control *ctl, uint64_t room, uint32_t old,
-			      uint32_t peer_id, rv_dp_sync_done_fn done, void *arg);
+void rv_dp_sync_session_async(struct rv_control *ctl, uint64_t room, uint32_t old, uint32_t peer_id,
+			      rv_dp_sync_done_fn done, void *arg);
 /* InstallKey (a re-key: the next key beside the current one); @km copied. */
 void rv_dp_sync_key_async(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
 			  enum rv_cipher suite, const struct rv_key_material *km,

@@ -14,7 +14,8 @@
 #include "store_keys.h"
 #include "roomvpn/v1/room_store.pb-c.h"
 
-_Static_assert(sizeof(((struct rv_dp_info *)0)->name) == sizeof(((struct rv_control_dp *)0)->name) &&
+_Static_assert(sizeof(((struct rv_dp_info *)0)->name) ==
+		       sizeof(((struct rv_control_dp *)0)->name) &&
 		   sizeof(((struct rv_dp_info *)0)->udp_endpoint) == RV_CTL_ADDR &&
 		   sizeof(((struct rv_dp_info *)0)->labels) ==
 		       sizeof(((struct rv_control_dp *)0)->labels),
@@ -133,7 +134,8 @@ void rv_fleet_detach(struct rv_control *ctl, const char *name, struct rv_dp_link
 	}
 	pthread_mutex_unlock(&f.mu);
 	if (gone)
-		rv_log(RV_LOG_WARN, "data plane %s: link %s broke: %s (down after %" PRIu64 " ms "
+		rv_log(RV_LOG_WARN,
+		       "data plane %s: link %s broke: %s (down after %" PRIu64 " ms "
 		       "unless it comes back)",
 		       name, gone->describe, why, ctl ? ctl->cfg.dp_down_after_ns / 1000000 : 0);
 	rv_dp_link_unref(gone);
@@ -296,8 +298,8 @@ void rv_fleet_room_note(uint64_t room, const char *name, int from)
 	if (p && slot < 0) { /* forgotten (deleted, or its data plane unknown) */
 		*p = f.rooms[--f.n_rooms];
 	} else if (p) {
-		*p = (struct placed){.room = room, .slot = slot, .from = from,
-				     .due = rv_control_now_mono() + grace};
+		*p = (struct placed){
+		    .room = room, .slot = slot, .from = from, .due = rv_control_now_mono() + grace};
 	}
 	pthread_mutex_unlock(&f.mu);
 }
@@ -344,8 +346,8 @@ int rv_fleet_pick(const char *placement, int except, char *name, size_t len, cha
 		if (i == except || state(i) != RV_FLEET_UP ||
 		    !rv_fleet_labels_match(e->info.labels, placement ? placement : ""))
 			continue;
-		double load = (double)e->sessions / (e->info.max_sessions ? e->info.max_sessions
-									  : 1000000.0);
+		double load =
+		    (double)e->sessions / (e->info.max_sessions ? e->info.max_sessions : 1000000.0);
 		unsigned rooms = rooms_on(i);
 		if (best < 0 || load < best_load || (load == best_load && rooms < best_rooms)) {
 			best = i;
@@ -384,9 +386,13 @@ bool rv_fleet_endpoints(const char *name, char *udp, size_t udplen, char *tcp, s
 static void view(int slot, struct rv_fleet_view *v) /* f.mu held */
 {
 	const struct entry *e = &f.e[slot];
-	*v = (struct rv_fleet_view){.info = e->info, .state = state(slot), .sessions = e->sessions,
-				    .rooms = rooms_on(slot), .drops = e->drops,
-				    .last_heard_unix_ms = e->heard_once ? e->last_heard_real_ms : 0};
+	*v =
+	    (struct rv_fleet_view){.info = e->info,
+				   .state = state(slot),
+				   .sessions = e->sessions,
+				   .rooms = rooms_on(slot),
+				   .drops = e->drops,
+				   .last_heard_unix_ms = e->heard_once ? e->last_heard_real_ms : 0};
 	v->last_heard_age_ns = e->heard_once ? rv_control_now_mono() - e->last_heard_ns : 0;
 	snprintf(v->link, sizeof(v->link), "%s", e->link ? e->link_desc : "");
 }
@@ -412,7 +418,8 @@ int rv_fleet_set_drain(const char *name, bool drain, struct rv_fleet_view *out)
 	pthread_mutex_unlock(&f.mu);
 	if (slot >= 0)
 		rv_log(RV_LOG_NOTICE, "data plane %s %s", name,
-		       drain ? "draining: its rooms move to other data planes" : "undrained: back in placement");
+		       drain ? "draining: its rooms move to other data planes"
+			     : "undrained: back in placement");
 	return slot < 0;
 }
 
@@ -467,7 +474,8 @@ int rv_fleet_init(struct rv_control *ctl, char *err, size_t errlen)
 	/* rooms live where their records say (a data plane not configured
 	 * and not yet attached: placed again at the next Bootstrap) */
 	if (ctl->store)
-		rv_store_scan_prefix(ctl->store, RV_KEY_ROOM_BY_ID_PREFIX, 2, NULL, 0, room_cb, NULL);
+		rv_store_scan_prefix(ctl->store, RV_KEY_ROOM_BY_ID_PREFIX, 2, NULL, 0, room_cb,
+				     NULL);
 	return 0;
 }
 

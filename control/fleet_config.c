@@ -7,7 +7,8 @@
 
 #include "inet.h"
 
-static const char word_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+static const char word_chars[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 
 bool rv_fleet_name_valid(const char *name)
 {
@@ -79,7 +80,8 @@ static int word(struct rv_control_dp *d, const char *w, char *err, size_t errlen
 {
 	if (!strncmp(w, "unix:", 5)) {
 		if (w[5] != '/' || strlen(w + 5) >= sizeof(d->agent)) {
-			snprintf(err, errlen, "dataplane %s: '%s': the agent socket is unix:/ABSOLUTE/PATH",
+			snprintf(err, errlen,
+				 "dataplane %s: '%s': the agent socket is unix:/ABSOLUTE/PATH",
 				 d->name, w);
 			return -1;
 		}
@@ -92,7 +94,8 @@ static int word(struct rv_control_dp *d, const char *w, char *err, size_t errlen
 		return endpoint(w + 4, d->tcp, sizeof(d->tcp), "tcp", err, errlen);
 	if (!strncmp(w, "labels=", 7)) {
 		if (!rv_fleet_labels_valid(w + 7) || strlen(w + 7) >= sizeof(d->labels)) {
-			snprintf(err, errlen, "dataplane %s: labels '%s' are not k=v[,k=v] of [A-Za-z0-9._-]",
+			snprintf(err, errlen,
+				 "dataplane %s: labels '%s' are not k=v[,k=v] of [A-Za-z0-9._-]",
 				 d->name, w + 7);
 			return -1;
 		}
@@ -123,10 +126,11 @@ int rv_fleet_config_line(void *cfg, const char *value, char *err, size_t errlen)
 	snprintf(line, sizeof(line), "%s", value);
 	char *name = strtok_r(line, " \t", &save);
 	if (!name || !rv_fleet_name_valid(name)) {
-		snprintf(err, errlen,
-			 "dataplane: '%s' does not start with a name of [A-Za-z0-9._-] "
-			 "(dataplane = NAME unix:/PATH udp=HOST:PORT tcp=HOST:PORT [labels=k=v,...])",
-			 name ? name : "");
+		snprintf(
+		    err, errlen,
+		    "dataplane: '%s' does not start with a name of [A-Za-z0-9._-] "
+		    "(dataplane = NAME unix:/PATH udp=HOST:PORT tcp=HOST:PORT [labels=k=v,...])",
+		    name ? name : "");
 		return -1;
 	}
 	snprintf(d.name, sizeof(d.name), "%s", name);
@@ -155,7 +159,8 @@ int rv_fleet_config_check(const struct rv_control_config *c, char *err, size_t e
 		return -1;
 	}
 	if (!c->dp_down_after_ns || !c->dp_move_grace_ns) {
-		snprintf(err, errlen, "dataplane_down_after and dataplane_move_grace must be positive");
+		snprintf(err, errlen,
+			 "dataplane_down_after and dataplane_move_grace must be positive");
 		return -1;
 	}
 	if (c->n_dps && c->dp_agent_set)

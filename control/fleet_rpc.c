@@ -108,8 +108,8 @@ static grpc_status_code set_drain(struct rv_rpc_ctx *ctx, const ProtobufCMessage
 
 	snprintf(ctx->target, sizeof(ctx->target), "%s", q->name);
 	if (rv_fleet_set_drain(q->name, drain, &v) != 0) {
-		snprintf(msg, msglen, "no data plane named '%s' (roomvpn admin dataplanes lists them)",
-			 q->name);
+		snprintf(msg, msglen,
+			 "no data plane named '%s' (roomvpn admin dataplanes lists them)", q->name);
 		return GRPC_STATUS_NOT_FOUND;
 	}
 	rv_fleet_wake(); /* the moves start now, on the sync thread */

@@ -172,9 +172,9 @@ static void render_fleet(struct sbuf *b)
 			     "# TYPE roomvpn_fleet_dataplane_state gauge\n");
 	for (size_t i = 0; i < n; i++)
 		for (int s = 1; s <= 4; s++)
-			rv_metrics_printf(b,
-					  "roomvpn_fleet_dataplane_state{dataplane=\"%s\",state=\"%s\"} %d\n",
-					  v[i].info.name, states[s], (int)v[i].state == s);
+			rv_metrics_printf(
+			    b, "roomvpn_fleet_dataplane_state{dataplane=\"%s\",state=\"%s\"} %d\n",
+			    v[i].info.name, states[s], (int)v[i].state == s);
 	const struct {
 		const char *name, *type, *help;
 	} fam[] = {
@@ -189,10 +189,11 @@ static void render_fleet(struct sbuf *b)
 		rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
 				  fam[f].name, fam[f].type);
 		for (size_t i = 0; i < n; i++) {
-			double val = f == 0   ? v[i].sessions
-				     : f == 1 ? v[i].rooms
-				     : f == 2 ? (v[i].last_heard_unix_ms ? v[i].last_heard_age_ns / 1e9 : -1)
-					      : (double)v[i].drops;
+			double val =
+			    f == 0   ? v[i].sessions
+			    : f == 1 ? v[i].rooms
+			    : f == 2 ? (v[i].last_heard_unix_ms ? v[i].last_heard_age_ns / 1e9 : -1)
+				     : (double)v[i].drops;
 			rv_metrics_printf(b, "%s{dataplane=\"%s\"} %.17g\n", fam[f].name,
 					  v[i].info.name, val);
 		}

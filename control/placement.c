@@ -14,7 +14,7 @@
 #include "store_keys.h"
 
 grpc_status_code rv_placement_new(const char *placement, char *name, size_t len, char *msg,
-				    size_t msglen)
+				  size_t msglen)
 {
 	char why[256];
 
@@ -33,7 +33,7 @@ grpc_status_code rv_placement_new(const char *placement, char *name, size_t len,
 }
 
 grpc_status_code rv_placement_set(Roomvpn__V1__RoomRecord *r, const char *placement, char *msg,
-				    size_t msglen)
+				  size_t msglen)
 {
 	if (!rv_fleet_labels_valid(placement)) {
 		snprintf(msg, msglen, "placement '%s' is not k=v[,k=v] of [A-Za-z0-9._-]",
@@ -76,22 +76,23 @@ int rv_placement_store(struct rv_store *s, uint64_t room, const char *name)
 }
 
 grpc_status_code rv_placement_home(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r,
-				    char *name, size_t namelen, char *udp, size_t udplen, char *tcp,
-				    size_t tcplen, char *msg, size_t msglen)
+				   char *name, size_t namelen, char *udp, size_t udplen, char *tcp,
+				   size_t tcplen, char *msg, size_t msglen)
 {
 	int slot = rv_fleet_room_slot(r->id);
 
 	if (slot >= 0) {
 		rv_fleet_name_of(slot, name, namelen);
-	} else if (r->dataplane && r->dataplane[0] && rv_fleet_endpoints(r->dataplane, udp, udplen,
-									    tcp, tcplen)) {
+	} else if (r->dataplane && r->dataplane[0] &&
+		   rv_fleet_endpoints(r->dataplane, udp, udplen, tcp, tcplen)) {
 		snprintf(name, namelen, "%s", r->dataplane); /* attached after the start */
 		rv_fleet_room_note(r->id, name, -1);
 	} else {
 		char why[256];
 		if (rv_fleet_pick(r->placement, -1, name, namelen, why, sizeof(why)) < 0) {
 			if (rv_fleet_slots() != 1) {
-				snprintf(msg, msglen, "room %s has no data plane: %s", r->name, why);
+				snprintf(msg, msglen, "room %s has no data plane: %s", r->name,
+					 why);
 				return GRPC_STATUS_UNAVAILABLE;
 			}
 			rv_fleet_name_of(0, name, namelen); /* the one there is, down or not */

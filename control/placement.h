@@ -18,19 +18,19 @@
  * INVALID_ARGUMENT for a malformed constraint, FAILED_PRECONDITION when no
  * UP data plane satisfies it. */
 grpc_status_code rv_placement_new(const char *placement, char *name, size_t len, char *msg,
-				    size_t msglen);
+				  size_t msglen);
 /* UpdateRoom's new constraint into @r (INVALID_ARGUMENT when malformed).
  * It applies when the room is next placed (a drain, a failover): the room
  * does not move at once. */
 grpc_status_code rv_placement_set(Roomvpn__V1__RoomRecord *r, const char *placement, char *msg,
-				    size_t msglen);
+				  size_t msglen);
 /* Room @room lives on data plane @name now: its record says so (written
  * under the rooms' catalog lock). 0, 1 (no such room) or -1. */
 int rv_placement_store(struct rv_store *s, uint64_t room, const char *name);
 /* Bootstrap: the data plane of room @r, placing it now if it has none,
  * with its endpoints. OK, or UNAVAILABLE with a message. */
 grpc_status_code rv_placement_home(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r,
-				    char *name, size_t namelen, char *udp, size_t udplen, char *tcp,
-				    size_t tcplen, char *msg, size_t msglen);
+				   char *name, size_t namelen, char *udp, size_t udplen, char *tcp,
+				   size_t tcplen, char *msg, size_t msglen);
 
 #endif

@@ -262,7 +262,8 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 		const char *udp = cfg->dp_udp_endpoint, *tcp = cfg->dp_tcp_endpoint;
 		char dp_udp[128], dp_tcp[128]; /* the room's data plane's, once placed */
 		if (r->dataplane && r->dataplane[0] &&
-		    rv_fleet_endpoints(r->dataplane, dp_udp, sizeof(dp_udp), dp_tcp, sizeof(dp_tcp)))
+		    rv_fleet_endpoints(r->dataplane, dp_udp, sizeof(dp_udp), dp_tcp,
+				       sizeof(dp_tcp)))
 			udp = dp_udp, tcp = dp_tcp;
 		if (tcp_first && tcp[0])
 			m->endpoints[m->n_endpoints++] =

@@ -75,9 +75,10 @@ struct tunnel {
 	uint8_t key_id;
 	uint8_t server_pub[RV_X25519_LEN];
 	struct rv_key_material km; /* wiped with the tunnel */
-	char dataplane[RV_DP_NAME_MAX], udp[128], tcp[128]; /* the room's data plane */
 	int rc;			   /* the data plane's answer (answered()) */
 	char err[160];
+	/* the room's data plane: its name and endpoints */
+	char dataplane[RV_DP_NAME_MAX], udp[128], tcp[128];
 };
 
 static void tunnel_free(struct tunnel *t)
@@ -292,7 +293,7 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	}
 	*t = (struct tunnel){.room = room, .member = member, .suite = suite, .key_id = key_id};
 	st = rv_placement_home(ctx->ctl, room, t->dataplane, sizeof(t->dataplane), t->udp,
-				sizeof(t->udp), t->tcp, sizeof(t->tcp), msg, msglen);
+			       sizeof(t->udp), t->tcp, sizeof(t->tcp), msg, msglen);
 	if (st == GRPC_STATUS_OK)
 		st = bootstrap(ctx, s, t, r, msg, msglen);
 	if (st == GRPC_STATUS_OK)

@@ -35,8 +35,8 @@ static bool naive_match(const char *labels, const char *constraint)
 
 static void test_labels(void **state)
 {
-	static const char *const sets[] = {"", "site=a", "site=ab", "site=a,tier=x", "tier=x,site=a",
-					   "s=a", "site=b,tier=x"};
+	static const char *const sets[] = {
+	    "", "site=a", "site=ab", "site=a,tier=x", "tier=x,site=a", "s=a", "site=b,tier=x"};
 	(void)state;
 	for (size_t i = 0; i < sizeof(sets) / sizeof(*sets); i++) {
 		assert_true(rv_fleet_labels_valid(sets[i]));
@@ -44,8 +44,8 @@ static void test_labels(void **state)
 			assert_int_equal(rv_fleet_labels_match(sets[i], sets[j]),
 					 naive_match(sets[i], sets[j]));
 	}
-	static const char *const bad[] = {"site", "site=", "=a", "a=b,", ",a=b", "a=b,,c=d",
-					  "a b=c", "a=b=c"};
+	static const char *const bad[] = {"site", "site=",    "=a",    "a=b,",
+					  ",a=b", "a=b,,c=d", "a b=c", "a=b=c"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
 		assert_false(rv_fleet_labels_valid(bad[i]));
 }
@@ -66,21 +66,22 @@ static void test_config_lines(void **state)
 					       "tcp=10.0.0.1:443 labels=site=a",
 					       err, sizeof(err)),
 			 0);
-	assert_int_equal(rv_control_config_set(&c, "dataplane",
-					       "b unix:/run/b.sock udp=10.0.0.2:1194 tcp=10.0.0.2:443",
-					       err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    rv_control_config_set(&c, "dataplane",
+				  "b unix:/run/b.sock udp=10.0.0.2:1194 tcp=10.0.0.2:443", err,
+				  sizeof(err)),
+	    0);
 	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 2); /* only the lines */
 	assert_string_equal(out[0].labels, "site=a");
 	assert_string_equal(out[1].agent, "/run/b.sock");
-	assert_int_equal(rv_control_config_set(&c, "dataplane",
-					       "a unix:/run/c.sock udp=10.0.0.1:1194 tcp=10.0.0.1:443",
-					       err, sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    rv_control_config_set(&c, "dataplane",
+				  "a unix:/run/c.sock udp=10.0.0.1:1194 tcp=10.0.0.1:443", err,
+				  sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "named twice"));
-	assert_int_equal(rv_control_config_set(&c, "dataplane_agent", "/run/x.sock", err,
-					       sizeof(err)),
-			 0);
+	assert_int_equal(
+	    rv_control_config_set(&c, "dataplane_agent", "/run/x.sock", err, sizeof(err)), 0);
 	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 3); /* and the single one */
 	assert_int_equal(rv_control_config_check(&c, err, sizeof(err)), 0);
 	assert_int_equal(rv_control_config_set(&c, "dataplane_name", "a", err, sizeof(err)), 0);
@@ -110,7 +111,8 @@ static void test_placement(void **state)
 
 	rv_control_config_defaults(&ctl.cfg);
 	ctl.cfg.dp_down_after_ns = 1; /* any failed read: DOWN */
-	struct rv_dp_link *l[3] = {link_of("a", "site=a", 100, &ctl), link_of("b", "site=b", 1000, &ctl),
+	struct rv_dp_link *l[3] = {link_of("a", "site=a", 100, &ctl),
+				   link_of("b", "site=b", 1000, &ctl),
 				   link_of("c", "site=b,gpu=1", 0, &ctl)};
 	for (int i = 0; i < 3; i++)
 		rv_fleet_heard(&ctl, i, true, 0, 0);

@@ -259,7 +259,7 @@ static int setup(void **state)
 	snprintf(ctl.cfg.dp_agent, sizeof(ctl.cfg.dp_agent), "/tmp/rv-unit-session-%d.sock",
 		 (int)getpid());
 	memcpy(sa.sun_path, ctl.cfg.dp_agent, strlen(ctl.cfg.dp_agent) + 1); /* short */
-	snprintf(ctl.cfg.dp_name, sizeof(ctl.cfg.dp_name), "local"); /* one data plane */
+	snprintf(ctl.cfg.dp_name, sizeof(ctl.cfg.dp_name), "local");	     /* one data plane */
 	ctl.cfg.dp_down_after_ns = 3000000000ull;
 	ctl.cfg.dp_move_grace_ns = 10000000000ull;
 	char err[256];
