@@ -149,6 +149,8 @@ static const char *presence_state(Roomvpn__V1__Presence__State st)
  * backslashes or control characters, as set_error). */
 static void on_presence(struct rv_keepalive *k, const Roomvpn__V1__Presence *p)
 {
+	if (p->device_id == k->a->login.device_id)
+		return; /* a batch may carry our own change */
 	pthread_mutex_lock(&k->lock);
 	struct rv_presence_note *n = &k->presence[k->n_presence++ % RV_KEEPALIVE_PRESENCE_MAX];
 	snprintf(n->room, sizeof(n->room), "%s", p->room);
@@ -265,6 +267,9 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			apply_config(k, s, ev->config);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE)
 			on_presence(k, ev->presence);
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE_BATCH)
+			for (size_t i = 0; i < ev->presence_batch->n_changes; i++)
+				on_presence(k, ev->presence_batch->changes[i]);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT)
 			learn_pin(k, ev->heartbeat->next_tls_fingerprint);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK) {

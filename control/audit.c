@@ -19,6 +19,7 @@
 
 #define DAY_NS	     (86400ull * 1000000000ull)
 #define PRUNE_PERIOD (60ull * 1000000000ull) /* retention is applied this often */
+#define SYNC_PERIOD  (1000000000ull)	     /* records are fsynced this often */
 
 struct rv_audit {
 	struct rv_store *store;
@@ -32,6 +33,7 @@ struct rv_audit {
 	pthread_cond_t cv;
 	bool running, stop;
 	uint64_t period_ns;
+	atomic_bool unsynced; /* records written since the last WAL sync */
 };
 
 static void make_key(char key[KEY_LEN + 1], uint64_t time_ns, uint32_t seq)
@@ -73,16 +75,30 @@ static int store_event(struct rv_audit *a, const struct rv_audit_event *ev, bool
 	return rc;
 }
 
+/* Records go to the WAL without an fsync each (a Join, a Bootstrap would
+ * wait for a second fsync): they survive a crash of the process at once,
+ * and a crash of the machine after the maintenance thread's WAL sync at
+ * most SYNC_PERIOD later (or any synced write after them). */
 int rv_audit_record(struct rv_audit *a, const struct rv_audit_event *ev)
 {
-	return store_event(a, ev, true);
+	int rc = store_event(a, ev, false);
+	atomic_store(&a->unsynced, true);
+	return rc;
+}
+
+static void sync_records(struct rv_audit *a)
+{
+	if (atomic_exchange(&a->unsynced, false) && rv_store_sync(a->store) != 0)
+		rv_log(RV_LOG_ERROR, "audit: WAL sync failed");
 }
 
 /* Refused logins are not synced one by one: losing the last of them in a
  * crash loses no decision anyone was told about. */
 static void write_refused(void *arg, const struct rv_audit_event *ev)
 {
-	store_event(arg, ev, false);
+	struct rv_audit *a = arg;
+	store_event(a, ev, false);
+	atomic_store(&a->unsynced, true);
 }
 
 static void hook_record(struct rv_control *ctl, const struct rv_audit_event *ev)
@@ -141,6 +157,7 @@ long rv_audit_prune(struct rv_audit *a, uint64_t older_than_ns, uint64_t max_rec
 static void maintain(struct rv_audit *a, uint64_t *last_prune)
 {
 	uint64_t now = rv_control_now_real();
+	sync_records(a);
 	if (a->refused)
 		rv_audit_refused_flush(a->refused, now, false);
 	if ((!a->retention_ns && !a->max_records) || now - *last_prune < PRUNE_PERIOD)
@@ -191,13 +208,12 @@ int rv_audit_init(struct rv_control *ctl)
 	if (c->audit_refused_interval_ns &&
 	    !(a->refused = rv_audit_refused_new(c->audit_refused_interval_ns, write_refused, a)))
 		goto err;
-	a->period_ns = c->audit_refused_interval_ns ? c->audit_refused_interval_ns : PRUNE_PERIOD;
-	if (a->period_ns > PRUNE_PERIOD)
-		a->period_ns = PRUNE_PERIOD;
-	if ((a->refused || a->retention_ns || a->max_records) &&
-	    pthread_create(&a->thread, NULL, maintainer_main, a) != 0)
+	a->period_ns = c->audit_refused_interval_ns ? c->audit_refused_interval_ns : SYNC_PERIOD;
+	if (a->period_ns > SYNC_PERIOD)
+		a->period_ns = SYNC_PERIOD;
+	if (pthread_create(&a->thread, NULL, maintainer_main, a) != 0)
 		goto err;
-	a->running = a->refused || a->retention_ns || a->max_records;
+	a->running = true;
 	ctl->audit = a;
 	ctl->audit_record = hook_record;
 	return 0;
@@ -221,6 +237,7 @@ void rv_audit_fini(struct rv_control *ctl)
 		pthread_join(a->thread, NULL);
 	}
 	rv_audit_refused_free(a->refused); /* writes what is still counted */
+	sync_records(a);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
 	free(a);

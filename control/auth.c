@@ -152,8 +152,7 @@ int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username
 	int rc = -1;
 
 	struct rv_store_batch *b = rv_store_batch_new();
-	rv_id_lock();
-	if (!b || rv_id_alloc(ctl->store, b, "device", &dev) != 0)
+	if (!b || rv_id_next(ctl->store, &ctl->device_ids, "device", &dev) != 0)
 		goto out;
 	if (new_token(b, "rvs_", ROOMVPN__V1__TOKEN_RECORD__KIND__SESSION, user_id, dev, s_exp,
 		      stok, sh) != 0 ||
@@ -173,7 +172,6 @@ int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username
 	fill_session(out, stok, dtok, s_exp, d_exp, user_id, username, admin, dev);
 	rc = 0;
 out:
-	rv_id_unlock();
 	rv_store_batch_free(b);
 	OPENSSL_cleanse(stok, sizeof(stok));
 	OPENSSL_cleanse(dtok, sizeof(dtok));

@@ -52,8 +52,10 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->rekey_interval_ns = 3600ull * 1000000000ull;
 	c->heartbeat_timeout_ns = 30ull * 1000000000ull;
 	c->stream_deadline_ns = 10ull * 1000000000ull;
+	c->presence_interval_ns = 1000000000ull;
 	c->max_tunnels_per_user = 16;
 	c->max_tunnels = 1000000;
+	c->metrics_tunnel_series = 10000;
 	c->dp_sync_backlog = 65536;
 	c->log_level = RV_LOG_INFO;
 }
@@ -128,10 +130,12 @@ static const struct key keys[] = {
     DUR("rekey_interval", rekey_interval_ns),
     DUR("heartbeat_timeout", heartbeat_timeout_ns),
     DUR("stream_deadline", stream_deadline_ns),
+    DUR("presence_interval", presence_interval_ns),
     U32("max_tunnels_per_user", max_tunnels_per_user, 0, 4096),
     U32("max_tunnels", max_tunnels, 0, 16000000),
     U32("dataplane_sync_backlog", dp_sync_backlog, 16, 16000000),
     TXT("metrics_listen", K_LISTEN, metrics_listen),
+    U32("metrics_tunnel_series", metrics_tunnel_series, 0, 16000000),
     TXT("metrics_cert", K_PATH, metrics_cert),
     TXT("metrics_key", K_PATH, metrics_key),
     TXT("metrics_client_ca", K_PATH, metrics_client_ca),

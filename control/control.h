@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,19 +76,21 @@ struct rv_control_config {
 	char dp_udp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:1194" */
 	char dp_tcp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:443" */
 	uint64_t rekey_interval_ns; /* tunnels re-key after this (timers.c); 0: never, default 1h */
-	uint64_t heartbeat_timeout_ns; /* no keepalive heartbeat for this long: tunnel torn down
-					  (timers.c); 0: never, default 30s */
-	uint64_t stream_deadline_ns;   /* a bootstrap without a keepalive stream this long:
-					  tunnel torn down (timers.c); 0: never, default 10s */
-	uint32_t max_tunnels_per_user; /* running tunnels per user (tunnels.c); 0: no
-					  limit, default 16 */
-	uint32_t max_tunnels;	       /* running tunnels (tunnels.c); 0: no limit,
-					  default 1000000 */
-	uint32_t dp_sync_backlog;      /* queued data-plane deltas (dp_sync.c), 65536 */
-	char dp_agent[RV_CTL_PATH];    /* data-plane agent socket (tunnel.c), default
-					  "/run/roomvpn/dataplane.sock" */
-	bool dp_agent_set;	       /* dataplane_agent given: kept beside `dataplane` lines */
-	char dp_name[64];	       /* that data plane's name in the fleet ("local") */
+	uint64_t heartbeat_timeout_ns;	/* no keepalive heartbeat for this long: tunnel torn down
+					   (timers.c); 0: never, default 30s */
+	uint64_t presence_interval_ns;	/* presence.c: coalescing window, default 1 s */
+	uint64_t stream_deadline_ns;	/* a bootstrap without a keepalive stream this long:
+					   tunnel torn down (timers.c); 0: never, default 10s */
+	uint32_t max_tunnels_per_user;	/* running tunnels per user (tunnels.c); 0: no
+					   limit, default 16 */
+	uint32_t metrics_tunnel_series; /* per-tunnel series in the scrape at most (metrics.c) */
+	uint32_t max_tunnels;		/* running tunnels (tunnels.c); 0: no limit,
+					   default 1000000 */
+	uint32_t dp_sync_backlog;	/* queued data-plane deltas (dp_sync.c), 65536 */
+	char dp_agent[RV_CTL_PATH];	/* data-plane agent socket (tunnel.c), default
+					   "/run/roomvpn/dataplane.sock" */
+	bool dp_agent_set;		/* dataplane_agent given: kept beside `dataplane` lines */
+	char dp_name[64];		/* that data plane's name in the fleet ("local") */
 	struct rv_control_dp dps[RV_CTL_DP_MAX]; /* `dataplane = ...` lines (fleet.c) */
 	uint32_t n_dps;
 	uint64_t dp_down_after_ns; /* not heard from this long: DOWN, rooms moved (3 s) */
@@ -138,6 +141,12 @@ struct rv_control {
 	struct rv_server *server;	/* server.c */
 	char tls_fingerprint[96];	/* SHA-256 of the served cert, "AA:BB:..." */
 	uint64_t start_ns;		/* CLOCK_MONOTONIC at start */
+	/* device ids, handed out from blocks reserved in the store (users.c
+	 * rv_id_next; zeroed = nothing reserved yet) */
+	struct rv_id_block {
+		pthread_mutex_t mu;
+		uint64_t next, limit;
+	} device_ids;
 
 	/* Hooks (NULL: not available). Set by the module that implements them
 	 * in its init function; called from any worker thread. */

@@ -1,6 +1,7 @@
 /* The named tunnel events (see events.h): what a change means for the
  * running tunnels, fanned out to keepalive pushes and data-plane deltas. */
 #include "events.h"
+#include "presence.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -50,9 +51,7 @@ void rv_events_presence(struct rv_control *ctl, uint64_t room, uint64_t device,
 		device_username(ctl->store, device, name, sizeof(name));
 		username = name;
 	}
-	rv_tunnels_lock();
-	rv_keepalive_push_presence(room, device, username, state);
-	rv_tunnels_unlock();
+	rv_presence_note(room, device, username, state);
 }
 
 /* Remove @t (lock held): its data-plane session goes, its stream gets a Kick
@@ -89,8 +88,7 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 		if (t->stream) /* the client ended it: its stream ends quietly */
 			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
 		rv_tunnels_remove(t);
-		rv_keepalive_push_presence(room, device, name,
-					   ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
+		rv_presence_note(room, device, name, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 	}
 	rv_tunnels_unlock();
 	if (!t) {
@@ -168,7 +166,7 @@ static void expire(struct rv_control *ctl, struct rv_tunnel *t, const char *reas
 
 	snprintf(name, sizeof(name), "%s", t->username); /* no store read under the lock */
 	drop(ctl, t, reason, false);
-	rv_keepalive_push_presence(room, device, name, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
+	rv_presence_note(room, device, name, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 }
 
 static const struct rv_timers_ops timer_ops = {
@@ -181,11 +179,13 @@ void rv_events_init(struct rv_control *ctl)
 	ctl->on_member_removed = rv_events_member_left;
 	rv_timers_start(ctl, &timer_ops);
 	rv_dp_sync_start(ctl);
+	rv_presence_start(ctl);
 }
 
 void rv_events_fini(struct rv_control *ctl)
 {
 	ctl->on_member_removed = NULL;
+	rv_presence_stop();
 	rv_timers_stop();
 	rv_dp_sync_stop();
 	rv_tunnels_clear();

@@ -1,5 +1,6 @@
 /* The keepalive stream (see keepalive.h). */
 #include "keepalive.h"
+#include "presence.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -104,37 +105,6 @@ void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *
 		rv_keepalive_push_rekey(t, "the room key was rotated");
 	}
 	rv_tunnels_client_synced(t);
-}
-
-static const char *state_name(Roomvpn__V1__Presence__State st)
-{
-	const ProtobufCEnumValue *v =
-	    protobuf_c_enum_descriptor_get_value(&roomvpn__v1__presence__state__descriptor, st);
-	return v ? v->name : "?";
-}
-
-void rv_keepalive_push_presence(uint64_t room, uint64_t device, const char *username,
-				Roomvpn__V1__Presence__State state)
-{
-	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
-	Roomvpn__V1__Presence p = ROOMVPN__V1__PRESENCE__INIT;
-	struct rv_tunnel_room *r = rv_tunnels_room(room);
-
-	if (!r)
-		return; /* nobody of the room has a tunnel: nobody to tell */
-	p.room = r->name;
-	p.username = (char *)username;
-	p.device_id = device;
-	p.state = state;
-	p.time_unix_ms = rv_control_now_real() / 1000000u;
-	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE;
-	ev.presence = &p;
-	unsigned n = 0;
-	for (struct rv_tunnel *t = r->head; t; t = t->room_next)
-		if (t->stream && t->device != device && rv_stream_send(t->stream, &ev.base) == 0)
-			n++;
-	rv_log(RV_LOG_DEBUG, "presence: %s (device %" PRIu64 ") %s in room %s, told %u member(s)",
-	       username, device, state_name(state), r->name, n);
 }
 
 /* ---- Hello ------------------------------------------------------------- */
@@ -259,8 +229,8 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		st = adopt(ctx, s, h, room, vip, msg, msglen);
 	}
 	if (online) /* its tunnel is up: the room's other members hear it */
-		rv_keepalive_push_presence(room->id, dev, ctx->who.username,
-					   ROOMVPN__V1__PRESENCE__STATE__ONLINE);
+		rv_presence_note(room->id, dev, ctx->who.username,
+				 ROOMVPN__V1__PRESENCE__STATE__ONLINE);
 	rv_tunnels_unlock();
 	roomvpn__v1__room_record__free_unpacked(room, NULL);
 	return st;

@@ -29,11 +29,6 @@ void rv_keepalive_push_rekey(struct rv_tunnel *t, const char *reason);
  * "failover"): the client bootstraps again (lock held). */
 void rv_keepalive_push_move(struct rv_tunnel *t, const char *dataplane, const char *reason);
 
-/* A Presence event (see session.proto) about @device of @username in @room
- * to every OTHER tunnel of that room with a stream (lock held). */
-void rv_keepalive_push_presence(uint64_t room, uint64_t device, const char *username,
-				Roomvpn__V1__Presence__State state);
-
 /* A heartbeat on stream @s: its tunnel's timestamp and the client's RTT
  * (@rtt_us, 0: unknown), nothing else (takes the lock). False when the
  * stream has no tunnel. Exported for tests. */

@@ -253,6 +253,15 @@ static void label_esc(const char *in, char *out, size_t len)
 
 /* Tunnels (control plane's registry + the data plane's stats): one series
  * per (room, device) the data plane runs, so at most one per tunnel. */
+static int by_device_room(const void *a, const void *b)
+{
+	const struct rv_tunnel_status *x = a, *y = b;
+	if (x->device_id != y->device_id)
+		return x->device_id < y->device_id ? -1 : 1;
+	int c = strcmp(x->room, y->room);
+	return c ? c : (int)y->on_dataplane - (int)x->on_dataplane; /* the one on it first */
+}
+
 static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 {
 	static const struct {
@@ -275,7 +284,6 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 		     "1 when the data plane answered the last stats read.", dp_ok);
 	struct rv_dp_sync_counters c;
 	rv_dp_sync_counters(&c);
-	(void)ctl;
 	render_gauge(b, "roomvpn_control_dp_sync_backlog",
 		     "Data-plane deltas queued for the sync thread.", (long long)c.backlog);
 	rv_metrics_printf(
@@ -291,16 +299,24 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	    "roomvpn_control_dp_sync_resyncs_total %llu\n",
 	    (unsigned long long)c.dropped, (unsigned long long)c.failed,
 	    (unsigned long long)c.resyncs);
+	/* one series per label set: sorted, a repeat of (device, room) is not on it */
+	if (n > 1)
+		qsort(v, (size_t)n, sizeof(*v), by_device_room);
 	for (int i = 0; i < n; i++) {
 		up += v[i].up;
-		for (int j = 0; j < i && v[i].on_dataplane; j++) /* one series per label set */
-			if (v[j].on_dataplane && v[j].device_id == v[i].device_id &&
-			    !strcmp(v[j].room, v[i].room))
-				v[i].on_dataplane = false;
+		if (i && v[i].on_dataplane && v[i - 1].device_id == v[i].device_id &&
+		    !strcmp(v[i - 1].room, v[i].room))
+			v[i].on_dataplane = false;
 	}
 	render_gauge(b, "roomvpn_tunnels", "Tunnels the control plane knows of.", n < 0 ? -1 : n);
 	render_gauge(b, "roomvpn_tunnels_up", "Tunnels that saw a packet recently.", up);
-	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+	/* per-tunnel series only up to metrics_tunnel_series (cardinality) */
+	bool per_tunnel = n >= 0 && (uint32_t)n <= ctl->cfg.metrics_tunnel_series;
+	render_gauge(b, "roomvpn_tunnel_series_omitted",
+		     "1 when there are more tunnels than metrics_tunnel_series: no "
+		     "per-tunnel series.",
+		     !per_tunnel);
+	for (size_t f = 0; per_tunnel && f < sizeof(fam) / sizeof(fam[0]); f++) {
 		rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
 				  fam[f].name, fam[f].type);
 		for (int i = 0; i < n; i++) {

@@ -4,6 +4,7 @@
 #include <argon2.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct job {
 struct rv_pwpool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	sem_t cpu; /* Argon2 runs: at most `workers` at once */
 	struct job *head, *tail;
 	bool stopping;
 	unsigned n;
@@ -75,14 +77,15 @@ static void *worker(void *arg)
 
 int rv_pwpool_start(unsigned workers, struct rv_pwpool **out)
 {
-	struct rv_pwpool *p = calloc(1, sizeof(*p) + workers * sizeof(pthread_t));
-	if (!p || workers == 0) {
+	unsigned threads = workers + RV_PWPOOL_IO_THREADS;
+	struct rv_pwpool *p = calloc(1, sizeof(*p) + threads * sizeof(pthread_t));
+	if (!p || workers == 0 || sem_init(&p->cpu, 0, workers) != 0) {
 		free(p);
 		return -1;
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	for (; p->n < workers; p->n++)
+	for (; p->n < threads; p->n++)
 		if (pthread_create(&p->threads[p->n], NULL, worker, p) != 0)
 			goto err_threads;
 	*out = p;
@@ -91,6 +94,17 @@ int rv_pwpool_start(unsigned workers, struct rv_pwpool **out)
 err_threads:
 	rv_pwpool_stop(p);
 	return -1;
+}
+
+void rv_pwpool_cpu_begin(struct rv_pwpool *p)
+{
+	while (sem_wait(&p->cpu) != 0)
+		; /* EINTR */
+}
+
+void rv_pwpool_cpu_end(struct rv_pwpool *p)
+{
+	sem_post(&p->cpu);
 }
 
 int rv_pwpool_submit(struct rv_pwpool *p, void (*fn)(void *arg), void *arg)
@@ -127,5 +141,6 @@ void rv_pwpool_stop(struct rv_pwpool *p)
 		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	sem_destroy(&p->cpu);
 	free(p);
 }

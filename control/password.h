@@ -18,8 +18,15 @@ int rv_password_hash(const struct rv_control_config *cfg, const char *pw, char *
 /* 0: match, 1: mismatch, -1: bad encoded hash. */
 int rv_password_verify(const char *encoded, const char *pw);
 
-/* A fixed pool of threads running submitted jobs in FIFO order. */
+/* A fixed pool of threads running submitted jobs in FIFO order: @workers
+ * of them may hash at once (rv_pwpool_cpu_begin/end around Argon2), and
+ * RV_PWPOOL_IO_THREADS more let the jobs' synced store writes wait on the
+ * disk together (RocksDB group commit) without taking a hashing slot. */
+#define RV_PWPOOL_IO_THREADS 16
 int rv_pwpool_start(unsigned workers, struct rv_pwpool **out);
+/* Take / give back one of the @workers hashing slots (blocks until free). */
+void rv_pwpool_cpu_begin(struct rv_pwpool *p);
+void rv_pwpool_cpu_end(struct rv_pwpool *p);
 /* Returns 0, or -1 if the pool is stopping (the job is not run). */
 int rv_pwpool_submit(struct rv_pwpool *p, void (*fn)(void *arg), void *arg);
 /* Runs every queued job, then joins the threads and frees the pool. */

@@ -42,10 +42,16 @@ static void job_cancel(struct rv_pwjob *j)
 static grpc_status_code job_run(struct rv_pwjob *j, ProtobufCMessage **resp, char *msg,
 				size_t msglen)
 {
+	struct rv_pwpool *pool = j->ctx->ctl->pwpool;
+	if (pool)
+		rv_pwpool_cpu_begin(pool); /* the step after it may wait on the disk */
 	if (j->kind == RV_PWJOB_HASH) {
 		if (rv_password_hash(&j->ctx->ctl->cfg, j->password, j->hash, sizeof(j->hash), msg,
-				     msglen) != 0)
+				     msglen) != 0) {
+			if (pool)
+				rv_pwpool_cpu_end(pool);
 			return GRPC_STATUS_INTERNAL;
+		}
 	} else if (j->limited) {
 		j->verdict = rv_ratelimit_verify(j->ctx->ctl->ratelimit, j->limit_user,
 						 j->limit_addr, j->encoded, j->password,
@@ -53,6 +59,8 @@ static grpc_status_code job_run(struct rv_pwjob *j, ProtobufCMessage **resp, cha
 	} else {
 		j->verdict = rv_password_verify(j->encoded, j->password) == 0 ? 0 : 1;
 	}
+	if (pool)
+		rv_pwpool_cpu_end(pool);
 	OPENSSL_cleanse(j->password, sizeof(j->password));
 	return j->step(j, resp, msg, msglen);
 }

@@ -42,6 +42,11 @@ grpc_status_code rv_rooms_update_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 				     ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_rooms_delete_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				     ProtobufCMessage **resp, char *msg, size_t msglen);
+/* The public view of @r for the caller (the room key for members too);
+ * NULL when out of memory. */
+Roomvpn__V1__Room *rv_rooms_view(struct rv_rpc_ctx *ctx, const Roomvpn__V1__RoomRecord *r);
+
+/* Get and List: room_list.c. */
 grpc_status_code rv_rooms_get_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				  ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_rooms_list_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,

@@ -82,8 +82,15 @@ struct rv_stream_ops {
 	void (*on_end)(struct rv_rpc_ctx *ctx, struct rv_stream *s, bool cancelled);
 	bool one_request; /* server-streaming: exactly one request message */
 };
-/* Queue one message; 0, or -1 if the stream is already over. Thread-safe. */
+/* Queue one message; 0, or -1 if the stream is already over. Thread-safe.
+ * At RV_STREAM_QUEUE_MAX messages waiting for a client that does not read,
+ * the stream ends with RESOURCE_EXHAUSTED instead (-1). */
+#define RV_STREAM_QUEUE_MAX 1024
+struct grpc_byte_buffer;
 int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m);
+/* The same with a message packed once for many streams (rv_server_pack):
+ * @buf stays the caller's; its slices are shared, not copied. */
+int rv_stream_send_packed(struct rv_stream *s, struct grpc_byte_buffer *buf);
 /* Send the final status after the queued messages; later calls are ignored. */
 void rv_stream_finish(struct rv_stream *s, grpc_status_code status, const char *msg);
 struct rv_rpc_ctx *rv_stream_ctx(struct rv_stream *s);

@@ -86,30 +86,50 @@ void rv_stream_post(struct rv_stream *s, void (*fn)(void *arg), void *arg)
 	pthread_mutex_unlock(&c->mu);
 }
 
-int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m)
+/* Queue @buf (taken) on @c; a client that stops reading while messages
+ * keep coming has its stream ended instead of an ever longer queue. */
+static int stream_queue(struct call *c, grpc_byte_buffer *buf)
 {
-	struct call *c = &s->c;
-	struct outmsg *o = malloc(sizeof(*o));
+	struct outmsg *o = buf ? malloc(sizeof(*o)) : NULL;
 	int rc = -1;
 
-	if (!o)
-		return -1;
 	pthread_mutex_lock(&c->mu);
-	if (!c->ended && !c->finishing) {
+	if (o && !c->ended && !c->finishing && c->q_len >= RV_STREAM_QUEUE_MAX) {
+		c->finishing = true;
+		c->final_status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		snprintf(c->final_msg, sizeof(c->final_msg),
+			 "%u messages wait for the client to read them: stream ended",
+			 RV_STREAM_QUEUE_MAX);
+		rv_server_record(c, c->final_status, c->final_msg);
+		stream_pump(c);
+	} else if (o && !c->ended && !c->finishing) {
 		o->next = NULL;
-		o->buf = rv_server_pack(m);
+		o->buf = buf;
 		if (c->q_tail)
 			c->q_tail->next = o;
 		else
 			c->q_head = o;
 		c->q_tail = o;
-		o = NULL;
+		c->q_len++;
+		o = NULL, buf = NULL;
 		stream_pump(c);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&c->mu);
 	free(o);
+	if (buf)
+		grpc_byte_buffer_destroy(buf);
 	return rc;
+}
+
+int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m)
+{
+	return stream_queue(&s->c, rv_server_pack(m));
+}
+
+int rv_stream_send_packed(struct rv_stream *s, struct grpc_byte_buffer *buf)
+{
+	return stream_queue(&s->c, grpc_byte_buffer_copy(buf)); /* shares the slices */
 }
 
 void rv_stream_finish(struct rv_stream *s, grpc_status_code status, const char *msg)
@@ -248,6 +268,7 @@ void rv_server_stream_event(struct call *c, enum step step, bool ok)
 		if (c->write_has_msg) { /* the batch carried the head of the queue */
 			struct outmsg *o = c->q_head;
 			c->q_head = o->next;
+			c->q_len--;
 			if (!c->q_head)
 				c->q_tail = NULL;
 			grpc_byte_buffer_destroy(o->buf);

@@ -24,6 +24,9 @@ int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, s
 int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 bool sync);
 int rv_store_delete(struct rv_store *s, const void *key, size_t klen, bool sync);
+/* fsync the WAL: every write before it is on disk (for writes made without
+ * @sync that must become durable soon). 0 or -1. */
+int rv_store_sync(struct rv_store *s);
 
 /* Visit keys starting with @prefix in order, beginning after @start_after
  * (NULL: from the first). @cb returns 0 to go on, 1 to stop. Returns 0 or -1. */

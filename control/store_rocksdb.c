@@ -272,6 +272,13 @@ int rv_store_delete(struct rv_store *s, const void *key, size_t klen, bool sync)
 	return rerr ? rocks_err(rerr, "delete", NULL, 0) : 0;
 }
 
+int rv_store_sync(struct rv_store *s)
+{
+	char *rerr = NULL;
+	rocksdb_flush_wal(s->db, 1, &rerr);
+	return rerr ? rocks_err(rerr, "WAL sync", NULL, 0) : 0;
+}
+
 static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);

@@ -57,6 +57,34 @@ int rv_id_alloc(struct rv_store *s, struct rv_store_batch *b, const char *name, 
 	return 0;
 }
 
+int rv_id_next(struct rv_store *s, struct rv_id_block *blk, const char *name, uint64_t *id)
+{
+	int rc = 0;
+	pthread_mutex_lock(&blk->mu);
+	if (blk->next == blk->limit) {
+		struct rv_store_batch *b = rv_store_batch_new();
+		uint64_t first = 0;
+		rv_id_lock(); /* beside rv_id_alloc's batches */
+		rc = b ? rv_id_alloc(s, b, name, &first) : -1;
+		if (rc == 0) { /* the counter moves past the whole block */
+			char key[RV_KEY_MAX], buf[32];
+			size_t kl = rv_key_id_counter(key, name);
+			snprintf(buf, sizeof(buf), "%llu",
+				 (unsigned long long)(first + RV_ID_BLOCK));
+			rv_store_batch_put(b, key, kl, buf, strlen(buf));
+			rc = rv_store_batch_commit(s, b, true) == 0 ? 0 : -1;
+		}
+		rv_id_unlock();
+		rv_store_batch_free(b);
+		if (rc == 0)
+			blk->next = first, blk->limit = first + RV_ID_BLOCK;
+	}
+	if (rc == 0)
+		*id = blk->next++;
+	pthread_mutex_unlock(&blk->mu);
+	return rc;
+}
+
 bool rv_users_valid_name(const char *name)
 {
 	size_t n = strlen(name);

@@ -31,6 +31,12 @@ int rv_users_load_count(struct rv_store *s);
 int rv_id_alloc(struct rv_store *s, struct rv_store_batch *b, const char *name, uint64_t *id);
 void rv_id_lock(void);
 void rv_id_unlock(void);
+/* The next id of counter meta/next/<name> from @blk, which reserves
+ * RV_ID_BLOCK ids at a time with one synced write (under rv_id_lock): no
+ * lock is held across the caller's batch, ids stay unique across restarts
+ * (the ones of a block left unused are skipped). 0 or -1 (store error). */
+#define RV_ID_BLOCK 1024
+int rv_id_next(struct rv_store *s, struct rv_id_block *blk, const char *name, uint64_t *id);
 
 /* A new account's name and password, checked as UserService.Create does:
  * OK, or INVALID_ARGUMENT with the reason. */

@@ -566,6 +566,12 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 	    rv_dp_acl_build(in, &acl, err, errlen) < 0)
 		goto err_built;
 	struct rv_dp_room *r = find_room(t, in->room_id);
+	bool same_net =
+	    r && r->cfg.subnet == tmp.cfg.subnet && r->cfg.prefix_len == tmp.cfg.prefix_len;
+	if (same_net) { /* the common re-push beside each session: O(routes + rules) */
+		room_set_routes(r, in, routes, acl);
+		return 0;
+	}
 	if (r) {
 		struct rv_dp_session *s;
 		cds_list_for_each_entry(s, &r->members, room_link)

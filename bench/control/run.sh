@@ -1,7 +1,7 @@
 #!/bin/bash
 # Control plane at scale: starts roomvpn-control (cheap Argon2, login limits
 # and the per-user tunnel quota raised, a high descriptor limit) and
-# roomvpn-dataplane on net_null, runs rv-control-load at each --sizes N and
+# roomvpn-dataplane on net_null (no-rx: its worker idles), runs rv-control-load at each --sizes N and
 # writes docs/control-scale-<N>.json, docs/control-scale.png and the table
 # between the markers in docs/benchmarks.md.
 #
@@ -59,7 +59,7 @@ if [ -f "$TMP/dp.pid" ]; then
 fi
 rm -f "$TMP/agent.sock"
 "$DATAPLANE" -l 0-1 --no-huge -m \${RV_DP_MEM:-512} --no-pci --file-prefix rv-cbench-$$ \
-	--vdev net_null0 --log-level=lib.eal:error -- --set ip=10.99.0.1/24 \
+	--vdev net_null0,no-rx=1 --log-level=lib.eal:error -- --set ip=10.99.0.1/24 \
 	--set agent-socket="$TMP/agent.sock" --set idle-sleep-us=1000 \
 	--set max-sessions=\${RV_DP_SESSIONS:-65536} >>"$TMP/dp.log" 2>&1 &
 echo \$! > "$TMP/dp.pid"

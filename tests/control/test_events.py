@@ -20,7 +20,7 @@ R = "/roomvpn.v1.RoomService/"
 def sync(ka):
     """ka.sync() without Presence events (other members joining and coming
     up: test_presence.py checks those)."""
-    return [e for e in ka.sync() if e.WhichOneof("body") != "presence"]
+    return [e for e in ka.sync() if e.WhichOneof("body") not in ("presence", "presence_batch")]
 
 
 class Member:
@@ -42,7 +42,7 @@ class Member:
 
     def kicked(self):
         ev = self.ka.next_event()
-        while ev.WhichOneof("body") == "presence":
+        while ev.WhichOneof("body") in ("presence", "presence_batch"):
             ev = self.ka.next_event()
         return ev.kick.reason if ev.WhichOneof("body") == "kick" else None
 

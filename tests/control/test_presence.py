@@ -1,8 +1,10 @@
 """Issue 18, presence and device revoke against a REAL data plane
 (roomvpn-dataplane on a net_ring port, read back with roomvpn-dpctl):
 Presence events (JOINED, ONLINE, OFFLINE, LEFT) reach the OTHER members'
-keepalive streams of the room, never another room's; revoking a device
+keepalive streams of the room, never another room's, coalesced per room
+into PresenceBatch messages (presence.c); revoking a device
 (AuthService.RevokeDevice) ends its tunnel: its data-plane session goes."""
+import time
 import unittest
 
 from dpharness import DataPlane, Keepalive, bootstrap, end
@@ -15,16 +17,47 @@ R = "/roomvpn.v1.RoomService/"
 P = session.Presence
 
 
+def changes(events):
+    out = []
+    for e in events:
+        kind = e.WhichOneof("body")
+        out += [e.presence] if kind == "presence" else \
+            list(e.presence_batch.changes) if kind == "presence_batch" else []
+    return out
+
+
 def presences(events):
-    return [(e.presence.room, e.presence.username, e.presence.device_id, e.presence.state)
-            for e in events if e.WhichOneof("body") == "presence"]
+    return [(p.room, p.username, p.device_id, p.state) for p in changes(events)]
+
+
+def await_changes(ka, n):
+    """Changes come coalesced (presence_interval): heartbeat round trips
+    until @n arrived or 10 s passed; then one more (nothing else pending)."""
+    got, deadline = [], time.monotonic() + 10
+    while len(got) < n and time.monotonic() < deadline:
+        got += changes(ka.sync())
+    return got + changes(ka.sync())
+
+
+def drain(ka):
+    """Whatever the earlier steps left pending: presence_interval (50 ms)
+    passes three times while heartbeats go round."""
+    end = time.monotonic() + 0.15
+    while time.monotonic() < end:
+        ka.sync()
+    ka.sync()
+
+
+def await_presences(ka, n):
+    return [(p.room, p.username, p.device_id, p.state) for p in await_changes(ka, n)]
 
 
 class PresenceTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dp = DataPlane().start()
-        cls.srv = ControlServer(config={"dataplane_agent": cls.dp.sock, "stream_deadline": "5m"}).start()
+        cls.srv = ControlServer(config={"dataplane_agent": cls.dp.sock, "stream_deadline": "5m",
+                                         "presence_interval": "50ms"}).start()
         cls.streams = []
         # bob watches room "lan"; carol sits in room "other"
         cls.bob = cls.srv.user_token("bob")
@@ -59,25 +92,26 @@ class PresenceTest(unittest.TestCase):
         self.srv.user_token("alice")
         dev = self.srv.login("alice", "user-password-1", "alice-laptop")
         alice, alice_dev = dev.session_token, dev.device_id
-        self.bob_ka.sync()
-        self.carol_ka.sync()
+        drain(self.bob_ka)
+        drain(self.carol_ka)
 
         self.call(alice, "Join", rooms.JoinRoomRequest(room="lan"), rooms.JoinRoomResponse)
-        self.assertEqual(presences(self.bob_ka.sync()), [("lan", "alice", alice_dev, P.JOINED)])
+        self.assertEqual(await_presences(self.bob_ka, 1), [("lan", "alice", alice_dev, P.JOINED)])
 
         tun = bootstrap(self.srv, alice, "lan")
         ka = Keepalive(self.srv, alice).hello("lan", tun.peer_id)
         self.streams.append(ka)
+        self.assertEqual(await_presences(self.bob_ka, 1), [("lan", "alice", alice_dev, P.ONLINE)])
         self.assertEqual(presences(ka.sync()), [], "a member is not told about itself")
-        self.assertEqual(presences(self.bob_ka.sync()), [("lan", "alice", alice_dev, P.ONLINE)])
 
         end(self.srv, alice, "lan", tun.peer_id)
-        self.assertEqual(presences(self.bob_ka.sync()), [("lan", "alice", alice_dev, P.OFFLINE)])
+        self.assertEqual(await_presences(self.bob_ka, 1), [("lan", "alice", alice_dev, P.OFFLINE)])
 
         self.call(alice, "Leave", rooms.LeaveRoomRequest(room="lan"), pb("common").Empty)
-        got = [e for e in self.bob_ka.sync() if e.WhichOneof("body") == "presence"]
-        self.assertEqual(presences(got), [("lan", "alice", alice_dev, P.LEFT)])
-        self.assertGreater(got[0].presence.time_unix_ms, 0)
+        got = await_changes(self.bob_ka, 1)
+        self.assertEqual([(p.room, p.username, p.device_id, p.state) for p in got],
+                         [("lan", "alice", alice_dev, P.LEFT)])
+        self.assertGreater(got[0].time_unix_ms, 0)
 
         self.assertEqual(presences(self.carol_ka.sync()), [], "another room's member was told")
 
@@ -88,13 +122,13 @@ class PresenceTest(unittest.TestCase):
         self.call(phone.session_token, "Join", rooms.JoinRoomRequest(room="lan"), rooms.JoinRoomResponse)
         tun = bootstrap(self.srv, phone.session_token, "lan")
         self.dp.wait_for(lambda s: tun.peer_id in s, "the phone's session on the data plane")
-        self.bob_ka.sync()
+        drain(self.bob_ka)
 
         self.srv.call("/roomvpn.v1.AuthService/RevokeDevice",
                       auth.RevokeDeviceRequest(device_id=phone.device_id), pb("common").Empty,
                       laptop.session_token)
         self.dp.wait_for(lambda s: tun.peer_id not in s, "the revoked phone's session gone")
-        self.assertEqual(presences(self.bob_ka.sync()),
+        self.assertEqual(await_presences(self.bob_ka, 1),
                          [("lan", "dave", phone.device_id, P.LEFT)])
 
 
