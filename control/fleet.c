@@ -42,8 +42,11 @@ static struct {
 	pthread_mutex_t mu;
 	struct entry e[RV_FLEET_MAX];
 	int n;
-	struct placed *rooms;
+	struct placed *rooms; /* dense: iterated by the sync thread's passes */
 	size_t n_rooms, cap;
+	uint32_t *idx; /* open addressing, room -> index in rooms + 1 (0: empty) */
+	size_t idx_cap;
+	unsigned n_on[RV_FLEET_MAX]; /* rooms per slot */
 	struct rv_control *ctl;
 } f = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -55,20 +58,71 @@ static int find_name(const char *name) /* f.mu held */
 	return -1;
 }
 
+static size_t idx_pos(uint64_t room) /* f.mu held, f.idx_cap > 0 */
+{
+	size_t mask = f.idx_cap - 1, pos = (size_t)((room * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+	while (f.idx[pos] && f.rooms[f.idx[pos] - 1].room != room)
+		pos = (pos + 1) & mask;
+	return pos;
+}
+
 static struct placed *find_room(uint64_t room) /* f.mu held */
 {
+	if (!f.idx_cap)
+		return NULL;
+	uint32_t i = f.idx[idx_pos(room)];
+	return i ? &f.rooms[i - 1] : NULL;
+}
+
+/* Room index and array with room for one more; -1 when out of memory. */
+static int grow(void) /* f.mu held */
+{
+	if (f.n_rooms == f.cap) {
+		size_t cap = f.cap ? 2 * f.cap : 64;
+		struct placed *r = realloc(f.rooms, cap * sizeof(*r));
+		if (!r)
+			return -1;
+		f.rooms = r;
+		f.cap = cap;
+	}
+	if (2 * (f.n_rooms + 1) <= f.idx_cap)
+		return 0;
+	size_t cap = f.idx_cap ? 2 * f.idx_cap : 128;
+	uint32_t *idx = calloc(cap, sizeof(*idx));
+	if (!idx)
+		return -1;
+	free(f.idx);
+	f.idx = idx;
+	f.idx_cap = cap;
 	for (size_t i = 0; i < f.n_rooms; i++)
-		if (f.rooms[i].room == room)
-			return &f.rooms[i];
-	return NULL;
+		f.idx[idx_pos(f.rooms[i].room)] = (uint32_t)i + 1;
+	return 0;
+}
+
+static void remove_room(struct placed *p) /* f.mu held */
+{
+	size_t mask = f.idx_cap - 1, hole = idx_pos(p->room), i = (size_t)(p - f.rooms);
+
+	f.n_on[p->slot]--;
+	f.idx[hole] = 0; /* backward-shift deletion keeps every probe chain whole */
+	for (size_t j = (hole + 1) & mask; f.idx[j]; j = (j + 1) & mask) {
+		size_t home =
+		    (size_t)((f.rooms[f.idx[j] - 1].room * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			f.idx[hole] = f.idx[j];
+			f.idx[j] = 0;
+			hole = j;
+		}
+	}
+	if (i != --f.n_rooms) { /* the last one takes its place */
+		f.rooms[i] = f.rooms[f.n_rooms];
+		f.idx[idx_pos(f.rooms[i].room)] = (uint32_t)i + 1;
+	}
 }
 
 static unsigned rooms_on(int slot) /* f.mu held */
 {
-	unsigned n = 0;
-	for (size_t i = 0; i < f.n_rooms; i++)
-		n += f.rooms[i].slot == slot;
-	return n;
+	return f.n_on[slot];
 }
 
 static enum rv_fleet_state state(int slot) /* f.mu held */
@@ -285,21 +339,18 @@ void rv_fleet_room_note(uint64_t room, const char *name, int from)
 	pthread_mutex_lock(&f.mu);
 	int slot = name[0] ? find_name(name) : -1;
 	struct placed *p = find_room(room);
-	if (!p && slot >= 0 && f.n_rooms == f.cap) {
-		size_t cap = f.cap ? 2 * f.cap : 64;
-		struct placed *r = realloc(f.rooms, cap * sizeof(*r));
-		if (r) {
-			f.rooms = r;
-			f.cap = cap;
-		}
-	}
-	if (!p && slot >= 0 && f.n_rooms < f.cap)
-		p = &f.rooms[f.n_rooms++];
 	if (p && slot < 0) { /* forgotten (deleted, or its data plane unknown) */
-		*p = f.rooms[--f.n_rooms];
-	} else if (p) {
+		remove_room(p);
+	} else if (slot >= 0 && (p || grow() == 0)) {
+		if (p) {
+			f.n_on[p->slot]--;
+		} else {
+			f.idx[idx_pos(room)] = (uint32_t)(f.n_rooms + 1);
+			p = &f.rooms[f.n_rooms++];
+		}
 		*p = (struct placed){
 		    .room = room, .slot = slot, .from = from, .due = rv_control_now_mono() + grace};
+		f.n_on[slot]++;
 	}
 	pthread_mutex_unlock(&f.mu);
 }
@@ -487,8 +538,10 @@ void rv_fleet_fini(void)
 		f.e[i].link = NULL;
 	}
 	f.n = 0;
-	free(f.rooms);
+	free(f.rooms), free(f.idx);
 	f.rooms = NULL;
-	f.n_rooms = f.cap = 0;
+	f.idx = NULL;
+	f.n_rooms = f.cap = f.idx_cap = 0;
+	memset(f.n_on, 0, sizeof(f.n_on));
 	pthread_mutex_unlock(&f.mu);
 }

@@ -163,12 +163,50 @@ static void test_placement(void **state)
 	rv_fleet_fini();
 }
 
+/* The room index against a naive array, under random notes and removals
+ * (backward-shift deletion, the last room taking a removed one's place). */
+static void test_room_index(void **state)
+{
+	static struct rv_control ctl;
+	static int naive[5000];
+	static const char *const names[] = {"x", "y", "z"};
+	unsigned seed = 12345;
+	(void)state;
+
+	rv_control_config_defaults(&ctl.cfg);
+	for (int i = 0; i < 3; i++)
+		rv_dp_link_unref(link_of(names[i], "", 0, &ctl));
+	for (int i = 0; i < 5000; i++)
+		naive[i] = -1;
+	for (int step = 0; step < 200000; step++) {
+		seed = seed * 1103515245u + 12345u;
+		uint64_t room = (seed >> 8) % 5000;
+		int to = (int)((seed >> 20) % 4) - 1; /* -1: forget */
+		rv_fleet_room_note(room * 0x10001 + 1, to < 0 ? "" : names[to], -1);
+		naive[room] = to;
+		if (step % 997 == 0) {
+			unsigned per[3] = {0};
+			for (uint64_t r = 0; r < 5000; r++) {
+				assert_int_equal(rv_fleet_room_slot(r * 0x10001 + 1), naive[r]);
+				if (naive[r] >= 0)
+					per[naive[r]]++;
+			}
+			struct rv_fleet_view v[RV_FLEET_MAX];
+			assert_int_equal(rv_fleet_list(v, RV_FLEET_MAX), 3);
+			for (int i = 0; i < 3; i++)
+				assert_int_equal(v[i].rooms, per[i]);
+		}
+	}
+	rv_fleet_fini();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_labels),
 	    cmocka_unit_test(test_config_lines),
 	    cmocka_unit_test(test_placement),
+	    cmocka_unit_test(test_room_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
