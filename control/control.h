@@ -169,6 +169,11 @@ struct rv_control {
 	 * Kick, room Delete, its user removed) and the store says so: tear down
 	 * its tunnel. Called without the rooms lock held. */
 	void (*on_member_removed)(struct rv_control *ctl, uint64_t room_id, uint64_t device_id);
+	/* dp_move.c, after room @room_id's sessions were installed on data
+	 * plane @dataplane and its record says so (drain, failover: @reason):
+	 * its members are told to bootstrap again (events.c). */
+	void (*on_room_moved)(struct rv_control *ctl, uint64_t room_id, const char *dataplane,
+			      const char *reason);
 };
 
 /* config.c: defaults, then one key at a time (file and --set overrides).

@@ -11,7 +11,6 @@
 #include "dp_msgs.h"
 #include "fleet.h"
 #include "placement.h"
-#include "keepalive.h"
 #include "log.h"
 #include "room_records.h"
 #include "tunnels.h"
@@ -115,16 +114,12 @@ static int move_room(struct rv_control *ctl, uint64_t room, int from, bool down)
 		goto out_fail;
 	}
 	rv_fleet_room_note(room, to, down ? -1 : from);
-	unsigned told = 0;
-	rv_tunnels_lock();
-	struct rv_tunnel_room *e = rv_tunnels_room(room);
-	for (struct rv_tunnel *t = e ? e->head : NULL; t; t = t->room_next, told++)
-		rv_keepalive_push_move(t, to, reason);
-	rv_tunnels_unlock();
+	if (ctl->on_room_moved) /* events.c: a Move on each member's stream */
+		ctl->on_room_moved(ctl, room, to, reason);
 	char target[160], detail[200];
 	snprintf(target, sizeof(target), "room %s", r->name);
-	snprintf(detail, sizeof(detail), "%s -> %s: %zu sessions installed, %u members told", src,
-		 to, c.n, told);
+	snprintf(detail, sizeof(detail), "%s -> %s: %zu sessions installed first, members told",
+		 src, to, c.n);
 	rv_log(RV_LOG_NOTICE, "room %s moved (%s): %s", r->name, reason, detail);
 	audit(ctl, down ? "fleet.failover" : "fleet.move", target, detail);
 	free_copy(&c);

