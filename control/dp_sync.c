@@ -311,7 +311,7 @@ static void send_to(int slot, struct delta **ds, size_t n, const int *to, struct
 		    Request **rqp, bool *ok, bool *bad, char (*why)[160], bool record)
 {
 	size_t nr = 0, owner[2 * BATCH];
-	char err[256] = "", name[RV_DP_NAME_MAX];
+	char err[160] = "", name[RV_DP_NAME_MAX]; /* as a delta's why */
 
 	for (size_t i = 0; i < n; i++)
 		for (unsigned j = 0; to[i] == slot && j < m[i].n_rq; j++) {
