@@ -114,8 +114,10 @@ static int move_room(struct rv_control *ctl, uint64_t room, int from, bool down)
 		goto out_fail;
 	}
 	rv_fleet_room_note(room, to, down ? -1 : from);
-	if (ctl->on_room_moved) /* events.c: a Move on each member's stream */
-		ctl->on_room_moved(ctl, room, to, reason);
+	void (*moved)(struct rv_control *, uint64_t, const char *, const char *) =
+	    ctl->on_room_moved; /* read once: cleared at shutdown */
+	if (moved)		/* events.c: a Move on each member's stream */
+		moved(ctl, room, to, reason);
 	char target[160], detail[200];
 	snprintf(target, sizeof(target), "room %s", r->name);
 	snprintf(detail, sizeof(detail), "%s -> %s: %zu sessions installed first, members told",
