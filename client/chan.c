@@ -30,9 +30,6 @@
 #define PROBE_FAST_MS 1000
 #define CHAN_SOCKBUF  (4u << 20)
 
-/* epoll data: which fd woke the loop */
-enum { EV_TUN, EV_UDP, EV_STOP, EV_TCP, EV_WAKE };
-
 uint64_t chan_mono_ns(void)
 {
 	struct timespec ts;
@@ -194,6 +191,8 @@ static void deliver(struct rvc_chan *c, enum rvc_chan_transport t, struct rv_pkt
 		return;
 	}
 	c->last_rx_ns = c->now_ns;
+	if (unlikely(c->old.t != NULL))
+		chan_old_close(c, "the new data plane answers");
 	switch (rv_payload_classify(p->data, p->len)) {
 	case RV_PAYLOAD_IPV4:
 		chan_tun_put(c, p);
@@ -294,6 +293,8 @@ static void timers(struct rvc_chan *c)
 		chan_switch_to_udp(c, "no echo reply over TCP either");
 		c->next_tcp_try_ns = c->prefer_tcp ? now + c->tcp_retry_ms * NS_PER_MS : now;
 	}
+	if (c->old.t && now - c->old.since_ns >= RVC_CHAN_OLD_KEEP_MS * NS_PER_MS)
+		chan_old_close(c, "the new data plane has not answered yet");
 	/* keepalive, then the once-a-second work */
 	if (now - c->last_tx_ns >=
 	    atomic_load_explicit(&c->keepalive_ms, memory_order_relaxed) * NS_PER_MS)
@@ -360,6 +361,9 @@ int rvc_chan_run(struct rvc_chan *c)
 				break;
 			case EV_WAKE:
 				drain_wake(c);
+				break;
+			case EV_OLD:
+				chan_old_rx(c);
 				break;
 			default:
 				break; /* EV_STOP */
@@ -490,6 +494,7 @@ void rvc_chan_destroy(struct rvc_chan *c)
 {
 	if (!c)
 		return;
+	chan_old_close(c, "the data channel ends");
 	for (int t = RVC_CHAN_UDP; t <= RVC_CHAN_TCP; t++) {
 		if (c->path[t].t)
 			c->path[t].t->ops->destroy(c->path[t].t);

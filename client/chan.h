@@ -57,8 +57,17 @@ struct rvc_chan_stats {
 	uint64_t echo_tx, echo_rx, echo_replies_tx;
 	uint64_t rtt_ns; /* last echo round trip over the active transport */
 	uint64_t to_tcp, to_udp, tcp_connect_failures;
+	uint64_t moves;		 /* moves to another data plane's endpoints */
+	uint64_t old_rx_packets; /* delivered from the old path while moving */
 	uint64_t tun_errors, tx_errors;
 	uint64_t drops[RV_DROP__COUNT];
+};
+
+/* A data plane's endpoints for this channel, as a Bootstrap answers them. */
+struct rvc_chan_servers {
+	struct sockaddr_in udp_server;
+	struct sockaddr_in tcp_server; /* port 0: no TCP fallback */
+	enum rvc_chan_transport start; /* the room's preferred transport */
 };
 
 struct rvc_chan;
@@ -85,11 +94,20 @@ int rvc_chan_rekey(struct rvc_chan *dc, uint8_t key_id, enum rv_cipher suite,
 
 /* Replace the whole session with one from a fresh bootstrap (new peer-id,
  * keys, key-id; replay windows start over), e.g. after the data plane lost
- * it. Callable from any thread: the loop applies it on its next pass.
- * Returns 0 or -1. */
+ * it or the room moved to another data plane. @to: the endpoints the
+ * bootstrap returned (NULL: the same as now). When they differ the channel
+ * moves (chan_move.c): new sockets to @to carry everything sent from now
+ * on, while the old path stays open for receiving only, with the old
+ * session, until the new one delivers an authenticated packet (or
+ * RVC_CHAN_OLD_KEEP_MS passed). The TUN device is not touched. Callable
+ * from any thread: the loop applies it on its next pass. Returns 0 or -1. */
+#define RVC_CHAN_OLD_KEEP_MS 10000
 int rvc_chan_replace_session(struct rvc_chan *dc, uint32_t peer_id, uint8_t key_id,
 			     enum rv_cipher suite, const struct rv_key_dir *tx,
-			     const struct rv_key_dir *rx);
+			     const struct rv_key_dir *rx, const struct rvc_chan_servers *to);
+/* The active transport's server, "udp 10.0.0.1:1194" (the loop's thread:
+ * e.g. from the tick). */
+void rvc_chan_endpoint(const struct rvc_chan *dc, char *out, size_t len);
 /* Re-key from another thread: install the next key (it seals from now on;
  * the previous one still opens for @grace_ms). Same mailbox as above. */
 int rvc_chan_rekey_async(struct rvc_chan *dc, uint8_t key_id, enum rv_cipher suite,

@@ -19,7 +19,8 @@ void chan_apply_mbox(struct rvc_chan *c)
 	uint8_t key_id;
 	enum rv_cipher suite;
 	struct rv_key_dir tx, rx;
-	bool rekey;
+	struct rvc_chan_servers to;
+	bool rekey, move;
 
 	pthread_mutex_lock(&c->mbox_lock);
 	rekey = c->mbox.rekey;
@@ -29,6 +30,8 @@ void chan_apply_mbox(struct rvc_chan *c)
 	suite = c->mbox.suite;
 	tx = c->mbox.tx;
 	rx = c->mbox.rx;
+	move = c->mbox.move;
+	to = c->mbox.to;
 	OPENSSL_cleanse(&c->mbox, sizeof(c->mbox));
 	atomic_store(&c->mbox_full, false);
 	pthread_mutex_unlock(&c->mbox_lock);
@@ -39,8 +42,11 @@ void chan_apply_mbox(struct rvc_chan *c)
 			rv_log(RV_LOG_INFO, "data channel: re-keyed, key-id %u", key_id);
 		goto out;
 	}
-	if (c->active == RVC_CHAN_TCP)
+	if (move && chan_servers_differ(c, &to) && chan_move_begin(c, &to) == 0) {
+		/* new transports to the new data plane; the old path keeps its session */
+	} else if (c->active == RVC_CHAN_TCP) {
 		chan_switch_to_udp(c, "new session"); /* a new connection binds the new one */
+	}
 	rv_dc_session_destroy(&c->path[RVC_CHAN_UDP].sess);
 	rv_dc_session_destroy(&c->path[RVC_CHAN_TCP].sess);
 	if (rv_dc_session_init(&c->path[RVC_CHAN_UDP].sess, peer_id, c->p.replay_window) < 0 ||
@@ -65,7 +71,7 @@ out:
 /* Hand a session or key to the loop (any thread). */
 static int post(struct rvc_chan *c, bool rekey, uint32_t peer_id, uint8_t key_id,
 		enum rv_cipher suite, const struct rv_key_dir *tx, const struct rv_key_dir *rx,
-		uint32_t grace_ms)
+		uint32_t grace_ms, const struct rvc_chan_servers *to)
 {
 	uint64_t one = 1;
 
@@ -79,6 +85,9 @@ static int post(struct rvc_chan *c, bool rekey, uint32_t peer_id, uint8_t key_id
 	c->mbox.suite = suite;
 	c->mbox.tx = *tx;
 	c->mbox.rx = *rx;
+	c->mbox.move = to != NULL;
+	if (to)
+		c->mbox.to = *to;
 	atomic_store(&c->mbox_full, true);
 	pthread_mutex_unlock(&c->mbox_lock);
 	if (write(c->wakefd, &one, sizeof(one)) < 0) {
@@ -89,16 +98,16 @@ static int post(struct rvc_chan *c, bool rekey, uint32_t peer_id, uint8_t key_id
 
 int rvc_chan_replace_session(struct rvc_chan *c, uint32_t peer_id, uint8_t key_id,
 			     enum rv_cipher suite, const struct rv_key_dir *tx,
-			     const struct rv_key_dir *rx)
+			     const struct rv_key_dir *rx, const struct rvc_chan_servers *to)
 {
-	return post(c, false, peer_id, key_id, suite, tx, rx, 0);
+	return post(c, false, peer_id, key_id, suite, tx, rx, 0, to);
 }
 
 int rvc_chan_rekey_async(struct rvc_chan *c, uint8_t key_id, enum rv_cipher suite,
 			 const struct rv_key_dir *tx, const struct rv_key_dir *rx,
 			 uint32_t grace_ms)
 {
-	return post(c, true, 0, key_id, suite, tx, rx, grace_ms);
+	return post(c, true, 0, key_id, suite, tx, rx, grace_ms, NULL);
 }
 
 int rvc_chan_set_keepalive(struct rvc_chan *c, uint32_t keepalive_ms)
@@ -204,8 +213,12 @@ struct json_object *rvc_chan_stats_json(const struct rvc_chan *c)
 		json_object_put(d);
 		return NULL;
 	}
+	char ep[64];
+
 	json_object_object_add(o, "transport",
 			       json_object_new_string(rvc_chan_transport_name(c->active)));
+	rvc_chan_endpoint(c, ep, sizeof(ep));
+	json_object_object_add(o, "endpoint", json_object_new_string(ep));
 	add_u64(o, "key_id", c->p.key_id);
 	json_object_object_add(o, "cipher", json_object_new_string(rv_cipher_name(c->p.suite)));
 	add_u64(o, "rtt_us", s->rtt_ns / 1000);
@@ -220,6 +233,8 @@ struct json_object *rvc_chan_stats_json(const struct rvc_chan *c)
 	add_u64(o, "to_tcp", s->to_tcp);
 	add_u64(o, "to_udp", s->to_udp);
 	add_u64(o, "tcp_connect_failures", s->tcp_connect_failures);
+	add_u64(o, "moves", s->moves);
+	add_u64(o, "old_rx_packets", s->old_rx_packets);
 	add_u64(o, "tun_errors", s->tun_errors);
 	add_u64(o, "tx_errors", s->tx_errors);
 	add_u64(o, "keepalive_ms", rvc_chan_keepalive_ms(c));

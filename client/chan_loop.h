@@ -41,7 +41,17 @@ struct rvc_chan {
 		uint8_t key_id;
 		enum rv_cipher suite;
 		struct rv_key_dir tx, rx;
+		bool move; /* a new session for the endpoints in `to` */
+		struct rvc_chan_servers to;
 	} mbox;
+	/* while moving to another data plane: the path left behind, read
+	 * from but never sent on (chan_move.c); t NULL when none */
+	struct {
+		struct rvc_transport *t;
+		struct rv_dc_session sess;
+		enum rvc_chan_transport kind;
+		uint64_t since_ns;
+	} old;
 	_Atomic uint64_t last_reply_ns; /* any echo reply, either transport */
 	/* the first echo request since the last reply (either transport), 0:
 	 * none unanswered (rvc_chan_unanswered_ms) */
@@ -71,6 +81,9 @@ struct rvc_chan {
 	uint64_t now_ns;	/* of the current loop pass */
 };
 
+/* epoll data: which fd woke the loop */
+enum { EV_TUN, EV_UDP, EV_STOP, EV_TCP, EV_WAKE, EV_OLD };
+
 uint64_t chan_mono_ns(void);
 
 /* chan.c */
@@ -92,6 +105,18 @@ void chan_tun_flush(struct rvc_chan *c);
 /* chan_ctl.c */
 /* Install what another thread posted (the loop, when mbox_full). */
 void chan_apply_mbox(struct rvc_chan *c);
+/* chan_move.c */
+/* Move to @to's endpoints: the active path becomes c->old (receive only),
+ * new transports go to @to. Returns 0, or -1 (nothing changed) after
+ * logging. Before the new session is installed. */
+int chan_move_begin(struct rvc_chan *c, const struct rvc_chan_servers *to);
+/* The old path's fd is readable. */
+void chan_old_rx(struct rvc_chan *c);
+/* Close the old path (if any), saying why. */
+void chan_old_close(struct rvc_chan *c, const char *why);
+/* True if @to names other endpoints than the channel uses now. */
+bool chan_servers_differ(const struct rvc_chan *c, const struct rvc_chan_servers *to);
+
 /* Install a key into both sessions. 0 or -1. */
 int chan_install(struct rvc_chan *c, uint8_t key_id, enum rv_cipher suite,
 		 const struct rv_key_dir *tx, const struct rv_key_dir *rx, uint64_t grace_ns);

@@ -65,8 +65,10 @@ struct rvc_transport {
 	const struct rvc_transport_ops *ops;
 };
 
-/* Create a transport to the server in @p (kept by reference: it must outlive
- * the transport). Returns 0, or -1 with a message in @err. */
+/* Create a transport to the server in @p. UDP copies the server address;
+ * TCP keeps @p by reference (it must outlive the transport) and reads its
+ * server and TLS check at each open. Returns 0, or -1 with a message in
+ * @err. */
 int rvc_chan_udp_create(const struct rvc_chan_params *p, struct rvc_transport **out, char *err,
 			size_t errlen);
 /* Needs p->tcp_server and a pin or CA file. Sets SIGPIPE to be ignored

@@ -1,5 +1,7 @@
 /* The data channel's UDP transport: one unconnected socket, batched with
- * recvmmsg/sendmmsg, every datagram's source checked against the server. */
+ * recvmmsg/sendmmsg, every datagram's source checked against the server.
+ * The server is fixed at creation: a move to another data plane is a new
+ * transport beside this one (chan_move.c). */
 #include "chan_transport.h"
 
 #include <errno.h>
@@ -16,7 +18,7 @@
 
 struct chan_udp {
 	struct rvc_transport t;
-	const struct rvc_chan_params *p;
+	struct sockaddr_in server;
 	int fd;
 	struct mmsghdr msgs[CHAN_BATCH];
 	struct iovec iov[CHAN_BATCH];
@@ -64,8 +66,8 @@ static int udp_send(struct rvc_transport *t, struct rv_pkt *p)
 {
 	struct chan_udp *u = udp_of(t);
 
-	return sendto(u->fd, p->data, p->len, MSG_DONTWAIT,
-		      (const struct sockaddr *)&u->p->udp_server, sizeof(u->p->udp_server)) < 0
+	return sendto(u->fd, p->data, p->len, MSG_DONTWAIT, (const struct sockaddr *)&u->server,
+		      sizeof(u->server)) < 0
 		   ? -1
 		   : 0;
 }
@@ -77,8 +79,8 @@ static unsigned udp_send_batch(struct rvc_transport *t, struct rv_pkt *pk, unsig
 
 	for (unsigned i = 0; i < n; i++) {
 		u->iov[i] = (struct iovec){pk[i].data, pk[i].len};
-		u->msgs[i].msg_hdr = (struct msghdr){.msg_name = (void *)&u->p->udp_server,
-						     .msg_namelen = sizeof(u->p->udp_server),
+		u->msgs[i].msg_hdr = (struct msghdr){.msg_name = (void *)&u->server,
+						     .msg_namelen = sizeof(u->server),
 						     .msg_iov = &u->iov[i],
 						     .msg_iovlen = 1};
 	}
@@ -93,8 +95,8 @@ static unsigned udp_send_batch(struct rvc_transport *t, struct rv_pkt *pk, unsig
 
 static bool from_server(const struct chan_udp *u, const struct sockaddr_in *sa)
 {
-	return sa->sin_addr.s_addr == u->p->udp_server.sin_addr.s_addr &&
-	       sa->sin_port == u->p->udp_server.sin_port;
+	return sa->sin_addr.s_addr == u->server.sin_addr.s_addr &&
+	       sa->sin_port == u->server.sin_port;
 }
 
 static int udp_on_readable(struct rvc_transport *t, rvc_rx_fn rx, void *arg, uint64_t *drops)
@@ -156,7 +158,7 @@ int rvc_chan_udp_create(const struct rvc_chan_params *p, struct rvc_transport **
 		return -1;
 	}
 	u->t.ops = &udp_ops;
-	u->p = p;
+	u->server = p->udp_server;
 	/* Not connect()ed: a missing route at start-up must not be fatal, and
 	 * the source of every datagram is checked instead. */
 	u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

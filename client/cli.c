@@ -22,7 +22,7 @@ static const char exit_codes[] =
 
 static const struct cli_cmd *const tables[] = {cli_auth_cmds,	 cli_rooms_cmds, cli_invites_cmds,
 					       cli_rules_cmds,	 cli_up_cmds,	 cli_tunnel_cmds,
-					       cli_devices_cmds, cli_admin_cmds};
+					       cli_devices_cmds, cli_fleet_cmds, cli_admin_cmds};
 
 void cli_error(const struct cli *c, const char *fmt, ...)
 {

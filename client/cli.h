@@ -80,6 +80,14 @@ extern const struct cli_cmd cli_tunnel_cmds[];
 extern const struct cli_cmd cli_up_cmds[];
 extern const struct cli_cmd cli_invites_cmds[];
 extern const struct cli_cmd cli_devices_cmds[];
+extern const struct cli_cmd cli_fleet_cmds[];
+
+/* `--placement key=value[,key=value]` of `rooms create|update` (only data
+ * planes with all these labels take the room): keys and values of letters,
+ * digits, '.', '_', '-', '/', no key twice, at most RV_CLI_PLACEMENT_MAX.
+ * Returns 0, or -1 with the reason in @err. */
+#define RV_CLI_PLACEMENT_MAX 16
+int rv_cli_placement_check(const char *s, char *err, size_t errlen);
 
 /* True while a live `roomvpn up ROOM` process owns run/ROOM.pid. */
 bool rv_cli_tunnel_running(const struct cli *c, const char *room);

@@ -52,7 +52,20 @@ static void print_room(const ProtobufCMessage *m)
 	       "  members    %u\n",
 	       r->name, r->id, r->subnet, r->server_ip, transport_name(r->transport), r->mtu,
 	       r->keepalive_s, r->owner, r->has_password ? "yes" : "no", r->members);
+	printf("  placement  %s\n  data plane %s\n", r->placement[0] ? r->placement : "any",
+	       r->dataplane[0] ? r->dataplane : "-");
 	cli_room_net_print(r->n_dns_servers, r->dns_servers, r->dns_search, r->n_routes, r->routes);
+}
+
+static int placement_opt(const struct cli *c, const char *v)
+{
+	char err[200];
+
+	if (rv_cli_placement_check(v, err, sizeof(err)) < 0) {
+		cli_error(c, "--placement: %s", err);
+		return -1;
+	}
+	return 0;
 }
 
 static void print_rooms(const ProtobufCMessage *m)
@@ -103,14 +116,18 @@ static int cmd_show(struct cli *c, int argc, char **argv)
 static int cmd_create(struct cli *c, int argc, char **argv)
 {
 	Roomvpn__V1__CreateRoomRequest req = ROOMVPN__V1__CREATE_ROOM_REQUEST__INIT;
-	const char *subnet = NULL, *mtu = NULL, *ka = NULL, *tr = NULL, *pos[1];
+	const char *subnet = NULL, *mtu = NULL, *ka = NULL, *tr = NULL, *place = NULL, *pos[1];
 	bool pw_stdin = false, pw_prompt = false;
 	struct cli_room_net net = {0};
-	const struct cli_opt opts[] = {
-	    {"subnet", &subnet, NULL},	    {"mtu", &mtu, NULL},
-	    {"keepalive", &ka, NULL},	    {"transport", &tr, NULL},
-	    {"password", NULL, &pw_prompt}, {"password-stdin", NULL, &pw_stdin},
-	    CLI_ROOM_NET_OPTS(net),	    {NULL, NULL, NULL}};
+	const struct cli_opt opts[] = {{"subnet", &subnet, NULL},
+				       {"mtu", &mtu, NULL},
+				       {"keepalive", &ka, NULL},
+				       {"transport", &tr, NULL},
+				       {"password", NULL, &pw_prompt},
+				       {"password-stdin", NULL, &pw_stdin},
+				       {"placement", &place, NULL},
+				       CLI_ROOM_NET_OPTS(net),
+				       {NULL, NULL, NULL}};
 	char password[300] = "";
 
 	if (cli_parse("rooms create", argc, argv, opts, pos, 1, 1) < 0)
@@ -123,12 +140,15 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 	if (cli_room_net_parse(c, &net) < 0 ||
 	    (mtu && parse_u32(c, "mtu", mtu, 576, 9000, &req.mtu) < 0) ||
 	    (ka && parse_u32(c, "keepalive", ka, 1, 3600, &req.keepalive_s) < 0) ||
-	    (tr && parse_transport(c, tr, &req.transport) < 0))
+	    (tr && parse_transport(c, tr, &req.transport) < 0) ||
+	    (place && placement_opt(c, place) < 0))
 		return RV_EXIT_USAGE;
 	if ((pw_stdin || pw_prompt) &&
 	    cli_password(c, "Room password: ", pw_stdin, password, sizeof(password)) < 0)
 		return RV_EXIT_USAGE;
 	req.name = (char *)pos[0];
+	if (place)
+		req.placement = (char *)place;
 	if (subnet)
 		req.subnet = (char *)subnet;
 	req.password = password;
@@ -140,8 +160,8 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 static int cmd_update(struct cli *c, int argc, char **argv)
 {
 	Roomvpn__V1__UpdateRoomRequest req = ROOMVPN__V1__UPDATE_ROOM_REQUEST__INIT;
-	const char *mtu = NULL, *ka = NULL, *tr = NULL, *pos[1];
-	bool rotate = false, pw_stdin = false, pw_prompt = false, no_pw = false;
+	const char *mtu = NULL, *ka = NULL, *tr = NULL, *place = NULL, *pos[1];
+	bool rotate = false, pw_stdin = false, pw_prompt = false, no_pw = false, no_place = false;
 	struct cli_room_net net = {0};
 	const struct cli_opt opts[] = {{"mtu", &mtu, NULL},
 				       {"keepalive", &ka, NULL},
@@ -150,6 +170,8 @@ static int cmd_update(struct cli *c, int argc, char **argv)
 				       {"password", NULL, &pw_prompt},
 				       {"password-stdin", NULL, &pw_stdin},
 				       {"no-password", NULL, &no_pw},
+				       {"placement", &place, NULL},
+				       {"no-placement", NULL, &no_place},
 				       CLI_ROOM_NET_OPTS(net),
 				       {NULL, NULL, NULL}};
 	char password[300] = "";
@@ -158,9 +180,18 @@ static int cmd_update(struct cli *c, int argc, char **argv)
 	    cli_room_net_parse(c, &net) < 0 ||
 	    (mtu && parse_u32(c, "mtu", mtu, 576, 9000, &req.mtu) < 0) ||
 	    (ka && parse_u32(c, "keepalive", ka, 1, 3600, &req.keepalive_s) < 0) ||
-	    (tr && parse_transport(c, tr, &req.transport) < 0))
+	    (tr && parse_transport(c, tr, &req.transport) < 0) ||
+	    (place && placement_opt(c, place) < 0))
 		return RV_EXIT_USAGE;
+	if (place && no_place) {
+		cli_error(c, "--placement and --no-placement: choose one");
+		return RV_EXIT_USAGE;
+	}
 	req.room = (char *)pos[0];
+	if (place || no_place) {
+		req.placement = (char *)(place ? place : ""); /* "" removes the constraint */
+		req.placement_set_case = ROOMVPN__V1__UPDATE_ROOM_REQUEST__PLACEMENT_SET_PLACEMENT;
+	}
 	if (mtu)
 		req.mtu_set_case = ROOMVPN__V1__UPDATE_ROOM_REQUEST__MTU_SET_MTU;
 	if (ka)
@@ -337,7 +368,7 @@ const struct cli_cmd cli_rooms_cmds[] = {
     {"rooms show", "ROOM", "Show one room (by name, or by id as #<id>).\n", cmd_show},
     {"rooms create",
      "NAME [--subnet CIDR] [--mtu N] [--keepalive S] [--transport udp|tcp] [--dns LIST "
-     "[--dns-search DOMAIN]] [--routes LIST]",
+     "[--dns-search DOMAIN]] [--routes LIST] [--placement K=V[,K=V]]",
      "Create a room; you become its owner.\n\n"
      "Options:\n"
      "  --subnet CIDR        overlay subnet (default: one from the server's pool)\n"
@@ -352,12 +383,15 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --routes LIST        managed routes TARGET=VIA[,TARGET=VIA...], e.g.\n"
      "                       192.168.50.0/24=10.88.0.5: traffic for TARGET (a private\n"
      "                       subnet outside the room's) goes through the room to the\n"
-     "                       member with virtual IP VIA, which routes it on (at most 16)\n",
+     "                       member with virtual IP VIA, which routes it on (at most 16)\n"
+     "  --placement K=V[,K=V...]\n"
+     "                       only data planes with all these labels take the room,\n"
+     "                       e.g. site=fra1 (see 'admin dataplanes'; default: any)\n",
      cmd_create},
     {"rooms update",
      "ROOM [--mtu N] [--keepalive S] [--transport udp|tcp] [--rotate-key] [--password | "
      "--password-stdin | --no-password] [--dns LIST [--dns-search DOMAIN] | --no-dns] "
-     "[--routes LIST | --no-routes]",
+     "[--routes LIST | --no-routes] [--placement K=V[,K=V] | --no-placement]",
      "Change a room (owner or admin); options left out are not changed. Running tunnels\n"
      "get the new MTU, keepalive, DNS settings and routes over their keepalive stream,\n"
      "apply them and acknowledge; a rotated room key makes them re-key.\n\n"
@@ -376,7 +410,12 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "                       --routes 192.168.50.0/24=10.88.0.5 sends traffic for\n"
      "                       192.168.50.0/24 to the member with virtual IP 10.88.0.5\n"
      "                       (private targets outside the room's subnet, at most 16)\n"
-     "  --no-routes          remove every managed route\n",
+     "  --no-routes          remove every managed route\n"
+     "  --placement K=V[,K=V...]\n"
+     "                       only data planes with these labels; if the room's data\n"
+     "                       plane lacks them the room moves (members follow by\n"
+     "                       themselves)\n"
+     "  --no-placement       remove the label constraint\n",
      cmd_update},
     {"rooms delete", "ROOM", "Delete a room (owner or admin).\n", cmd_delete},
     {"rooms members", "ROOM",

@@ -25,7 +25,7 @@
 struct rv_keepalive {
 	struct rv_api *a;
 	char room[128];
-	uint32_t peer_id;
+	_Atomic uint32_t peer_id; /* rv_keepalive_set_peer_id */
 	struct rv_keepalive_ops ops;
 	void *arg;
 	atomic_bool stop;
@@ -77,7 +77,7 @@ static int send_hello(struct rv_keepalive *k, struct rv_grpc_stream *s)
 	Roomvpn__V1__Hello h = ROOMVPN__V1__HELLO__INIT;
 
 	h.room = k->room;
-	h.peer_id = k->peer_id;
+	h.peer_id = atomic_load(&k->peer_id);
 	r.body_case = ROOMVPN__V1__KEEPALIVE_REQUEST__BODY_HELLO;
 	r.hello = &h;
 	return rv_grpc_stream_send(s, &r.base);
@@ -265,6 +265,8 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			k->ops.check(k->arg, k->a, true);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_CONFIG)
 			apply_config(k, s, ev->config);
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_MOVE && k->ops.on_move)
+			k->ops.on_move(k->arg, k->a, ev->move);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE)
 			on_presence(k, ev->presence);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE_BATCH)
@@ -335,7 +337,7 @@ int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id,
 		return -1;
 	k->a = a;
 	snprintf(k->room, sizeof(k->room), "%s", room);
-	k->peer_id = peer_id;
+	atomic_init(&k->peer_id, peer_id);
 	k->ops = *ops;
 	k->arg = arg;
 	pthread_mutex_init(&k->lock, NULL);
@@ -346,6 +348,12 @@ int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id,
 	}
 	*out = k;
 	return 0;
+}
+
+void rv_keepalive_set_peer_id(struct rv_keepalive *k, uint32_t peer_id)
+{
+	if (k)
+		atomic_store(&k->peer_id, peer_id);
 }
 
 bool rv_keepalive_connected(const struct rv_keepalive *k)

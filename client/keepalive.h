@@ -31,10 +31,15 @@ typedef void (*rv_ka_check_fn)(void *arg, struct rv_api *a, bool rekey);
  * they could not be. */
 typedef int (*rv_ka_config_fn)(void *arg, const Roomvpn__V1__ConfigUpdate *cu);
 
+/* The room moved to another data plane (drain, failover): bootstrap again
+ * and use the new endpoints. Runs on the keepalive thread; @a as above. */
+typedef void (*rv_ka_move_fn)(void *arg, struct rv_api *a, const Roomvpn__V1__Move *m);
+
 struct rv_keepalive_ops {
 	rv_kick_fn on_kick;
 	rv_ka_check_fn check;	       /* may be NULL */
 	rv_ka_config_fn on_config;     /* may be NULL */
+	rv_ka_move_fn on_move;	       /* may be NULL */
 	uint32_t (*rtt_us)(void *arg); /* sent with each heartbeat; may be NULL */
 };
 
@@ -42,6 +47,9 @@ struct rv_keepalive_ops {
  * thread until rv_keepalive_stop(). Returns 0 or -1. */
 int rv_keepalive_start(struct rv_api *a, const char *room, uint32_t peer_id,
 		       const struct rv_keepalive_ops *ops, void *arg, struct rv_keepalive **out);
+/* The tunnel's peer-id after a new bootstrap: the next Hello (after a
+ * reconnect) names it. Any thread. */
+void rv_keepalive_set_peer_id(struct rv_keepalive *k, uint32_t peer_id);
 /* True while the stream is open and the server answered on it. */
 bool rv_keepalive_connected(const struct rv_keepalive *k);
 /* How many times a stream was established (reconnects show here). */

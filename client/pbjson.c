@@ -154,12 +154,46 @@ static size_t value_size(const ProtobufCFieldDescriptor *fd)
 	}
 }
 
+/* protoc-c turns a map<K, V> field into a repeated XxxEntry { key = 1;
+ * value = 2; }: the proto3 JSON mapping makes it one object. */
+static bool map_entry(const ProtobufCFieldDescriptor *fd)
+{
+	const ProtobufCMessageDescriptor *e = fd->descriptor;
+	size_t n;
+
+	if (fd->type != PROTOBUF_C_TYPE_MESSAGE || !e || e->n_fields != 2 ||
+	    strcmp(e->fields[0].name, "key") || strcmp(e->fields[1].name, "value") ||
+	    e->fields[0].type != PROTOBUF_C_TYPE_STRING)
+		return false;
+	n = strlen(e->short_name);
+	return n > 5 && !strcmp(e->short_name + n - 5, "Entry");
+}
+
+static struct json_object *map_object(const ProtobufCFieldDescriptor *fd, size_t n,
+				      ProtobufCMessage *const *entries)
+{
+	const ProtobufCMessageDescriptor *e = fd->descriptor;
+	struct json_object *o = json_object_new_object();
+
+	for (size_t i = 0; o && i < n; i++) {
+		const uint8_t *eb = (const uint8_t *)entries[i];
+		const char *key = *(char *const *)(eb + e->fields[0].offset);
+		json_object_object_add(o, key ? key : "",
+				       value(e, &e->fields[1], eb + e->fields[1].offset));
+	}
+	return o;
+}
+
 static struct json_object *repeated(const ProtobufCMessageDescriptor *d,
 				    const ProtobufCFieldDescriptor *fd, const uint8_t *base)
 {
 	size_t n = *(const size_t *)(base + fd->quantifier_offset);
 	const uint8_t *arr = *(uint8_t *const *)(base + fd->offset);
-	struct json_object *a = json_object_new_array_ext((int)n);
+	struct json_object *a;
+
+	if (map_entry(fd))
+		return map_object(fd, n, (ProtobufCMessage *const *)arr);
+	a = json_object_new_array_ext((int)n);
 
 	for (size_t i = 0; a && i < n; i++)
 		json_object_array_add(a, value(d, fd, arr + i * value_size(fd)));

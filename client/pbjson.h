@@ -4,7 +4,7 @@
  * integers (ids, timestamps, counters of the server) as decimal strings so
  * that jq and JavaScript keep every digit, enums by name, gRPC status codes
  * by name ("PERMISSION_DENIED"), bytes as base64, only the set member of a
- * oneof. For `roomvpn --json`. */
+ * oneof, map fields as objects. For `roomvpn --json`. */
 #ifndef RV_CLIENT_PBJSON_H
 #define RV_CLIENT_PBJSON_H
 

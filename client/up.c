@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,30 +28,7 @@
 #include "roomvpn/v1/rooms.pb-c.h"
 #include "roomvpn/v1/tunnel.pb-c.h"
 #include "tun.h"
-
-struct up {
-	struct cli *c;
-	const char *room;
-	const char *ifname_opt;
-	char ifname[IFNAMSIZ];
-	char vip[16];
-	uint32_t peer_id;
-	char pid_path[RV_STATE_PATH + 80], json_path[RV_STATE_PATH + 80];
-	char log_path[RV_STATE_PATH + 80];
-	struct rv_tun_config tun;
-	struct rvc_chan_params dp;
-	uint8_t room_key[64];
-	size_t room_key_len;
-	struct rv_keepalive *ka;
-	enum rvc_chan_transport start; /* the room's preferred transport */
-	time_t last_bootstrap;
-	time_t last_rekey_try; /* re-key for packet-id exhaustion */
-	/* the room's DNS and managed routes: wanted (Join, ConfigUpdate) and
-	 * installed; DNS goes into RESOLV_CONF unless --no-dns */
-	bool no_dns;
-	char dns_backup[RV_STATE_PATH + 80];
-	struct rv_netcfg want, have;
-};
+#include "up.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
 
@@ -62,8 +40,6 @@ static void on_signal(int sig)
 	if (g_dc)
 		rvc_chan_stop(g_dc);
 }
-
-static int room_key(struct up *u, struct rv_api *a);
 
 /* The room's DNS settings and routes from the Join answer (a server from
  * before dns_servers sends `dns` alone). */
@@ -83,7 +59,7 @@ static int join_netcfg(struct up *u, const Roomvpn__V1__JoinRoomResponse *j)
 
 /* Install u->want (routes on the TUN, DNS into RESOLV_CONF) and say what
  * could not be; the tunnel works without them. -1 if something failed. */
-static int apply_netcfg(struct up *u)
+int rvc_up_apply_netcfg(struct up *u)
 {
 	char err[512];
 	int rc = 0;
@@ -140,11 +116,11 @@ static int join(struct up *u, struct rv_api *a)
 		return RV_EXIT_ERROR;
 	}
 	protobuf_c_message_free_unpacked(resp, NULL);
-	return room_key(u, a);
+	return rvc_up_room_key(u, a);
 }
 
 /* The room key (members only) for the key derivation. */
-static int room_key(struct up *u, struct rv_api *a)
+int rvc_up_room_key(struct up *u, struct rv_api *a)
 {
 	Roomvpn__V1__GetRoomRequest get = ROOMVPN__V1__GET_ROOM_REQUEST__INIT;
 	struct rv_grpc_result res;
@@ -171,6 +147,8 @@ static int room_key(struct up *u, struct rv_api *a)
 
 static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 {
+	memset(&u->dp.udp_server, 0, sizeof(u->dp.udp_server));
+	memset(&u->dp.tcp_server, 0, sizeof(u->dp.tcp_server));
 	for (size_t i = 0; i < r->n_endpoints; i++) {
 		const Roomvpn__V1__Endpoint *e = r->endpoints[i];
 		struct sockaddr_in *sa = e->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
@@ -228,6 +206,7 @@ static int apply_answer(struct up *u, const struct rv_x25519 *kp,
 	u->tun.mtu = r->mtu;
 	u->dp.peer_id = r->peer_id;
 	u->dp.key_id = (uint8_t)r->key_id;
+	snprintf(u->answer_dataplane, sizeof(u->answer_dataplane), "%s", r->dataplane);
 	u->dp.keepalive_ms = r->keepalive_s * 1000;
 	u->peer_id = r->peer_id;
 	snprintf(u->vip, sizeof(u->vip), "%s", r->virtual_ip);
@@ -236,7 +215,7 @@ static int apply_answer(struct up *u, const struct rv_x25519 *kp,
 	return rc;
 }
 
-static int bootstrap(struct up *u, struct rv_api *a, uint32_t rekey_peer_id)
+int rvc_up_bootstrap(struct up *u, struct rv_api *a, uint32_t rekey_peer_id)
 {
 	static char *ciphers[] = {"AES-256-GCM", "CHACHA20-POLY1305", "AES-256-CBC"};
 	Roomvpn__V1__BootstrapRequest req = ROOMVPN__V1__BOOTSTRAP_REQUEST__INIT;
@@ -292,7 +271,7 @@ static struct json_object *presence_json(struct rv_keepalive *ka)
 static void write_status(struct rvc_chan *dc, void *arg)
 {
 	struct up *u = arg;
-	char tmp[RV_STATE_PATH + 96], control[320];
+	char tmp[RV_STATE_PATH + 96], control[320], dataplane[64], endpoint[64];
 	struct json_object *o, *stats;
 	FILE *f;
 
@@ -300,6 +279,10 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	if (!stats)
 		return;
 	rv_keepalive_describe(u->ka, control, sizeof(control));
+	pthread_mutex_lock(&u->dp_lock);
+	snprintf(dataplane, sizeof(dataplane), "%s", u->dataplane);
+	pthread_mutex_unlock(&u->dp_lock);
+	rvc_chan_endpoint(dc, endpoint, sizeof(endpoint));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", u->json_path);
 	f = fopen(tmp, "w");
 	if (!f) {
@@ -316,6 +299,8 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	json_object_object_add(o, "keepalive_connects",
 			       json_object_new_int64(rv_keepalive_connects(u->ka)));
 	json_object_object_add(o, "control", json_object_new_string(control));
+	json_object_object_add(o, "dataplane", json_object_new_string(dataplane));
+	json_object_object_add(o, "dataplane_endpoint", json_object_new_string(endpoint));
 	json_object_object_add(o, "preferred_transport",
 			       json_object_new_string(rvc_chan_transport_name(u->start)));
 	json_object_object_add(o, "stats", stats);
@@ -347,116 +332,12 @@ static void on_kick(void *arg, const char *reason)
 		rvc_chan_stop(g_dc);
 }
 
-/* Keepalive thread, once a second: a data channel whose echo probes have
- * gone unanswered for a while although the control plane answers has most likely
- * lost its session (data plane restarted): bootstrap a new one. */
-#define DEAD_MS		  6000
-#define REBOOTSTRAP_GAP_S 10
-
-#define KEY_GRACE_MS  30000
-#define REKEY_RETRY_S 5
-
-/* The server asked for a re-key: a fresh exchange for the next key-id of
- * the same session, installed beside the current key. */
-static void rekey(struct up *u, struct rv_api *a)
-{
-	/* the room key may have been rotated: fetch it again */
-	if (room_key(u, a) != RV_EXIT_OK || bootstrap(u, a, u->peer_id) != RV_EXIT_OK)
-		return; /* the server asks again */
-	if (rvc_chan_rekey_async(g_dc, u->dp.key_id, u->dp.suite, &u->dp.tx, &u->dp.rx,
-				 KEY_GRACE_MS) < 0)
-		rv_log(RV_LOG_ERROR, "cannot hand the new key to the data channel");
-	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
-	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
-}
-
-static void check_dead(void *arg, struct rv_api *a, bool rekey_asked)
-{
-	struct up *u = arg;
-	time_t now = time(NULL);
-
-	if (rekey_asked && g_dc) {
-		rekey(u, a);
-		return;
-	}
-	if (g_dc && rvc_chan_rekey_due(g_dc) && now - u->last_rekey_try >= REKEY_RETRY_S) {
-		/* the key's packet-ids run out: re-key without waiting for the server */
-		u->last_rekey_try = now;
-		rv_log(RV_LOG_WARN,
-		       "data channel: packet-ids of key-id %u nearly used up: re-keying",
-		       rvc_chan_key_id(g_dc));
-		rekey(u, a);
-		return;
-	}
-	if (!g_dc || rvc_chan_unanswered_ms(g_dc) < DEAD_MS ||
-	    now - u->last_bootstrap < REBOOTSTRAP_GAP_S)
-		return;
-	u->last_bootstrap = now;
-	rv_log(RV_LOG_WARN, "data channel: no answer for %u s: bootstrapping a new session",
-	       DEAD_MS / 1000);
-	if (bootstrap(u, a, 0) != RV_EXIT_OK)
-		return;
-	if (rvc_chan_replace_session(g_dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
-				     &u->dp.rx) < 0)
-		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
-	rvc_chan_set_keepalive(g_dc, u->dp.keepalive_ms); /* the room's, as of now */
-	OPENSSL_cleanse(&u->dp.tx, sizeof(u->dp.tx));
-	OPENSSL_cleanse(&u->dp.rx, sizeof(u->dp.rx));
-}
-
-/* Keepalive thread: the room's settings changed. Everything is applied
- * (MTU on the device, keepalive on the running data channel) before the
- * server gets its Ack. */
-static int on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
-{
-	struct up *u = arg;
-	struct rv_nl nl;
-	int rc = rv_nl_open(&nl);
-
-	if (rc == 0) {
-		rc = rv_nl_link_set(&nl, if_nametoindex(u->ifname), cu->mtu, true);
-		rv_nl_close(&nl);
-	}
-	if (rc) {
-		rv_log(RV_LOG_ERROR, "cannot set MTU %u on %s: %s", cu->mtu, u->ifname,
-		       rv_nl_strerror(rc));
-		return -1;
-	}
-	if (cu->keepalive_s && rvc_chan_set_keepalive(g_dc, cu->keepalive_s * 1000) < 0) {
-		rv_log(RV_LOG_ERROR, "cannot use keepalive interval %us", cu->keepalive_s);
-		return -1;
-	}
-	if (cu->network) {
-		struct rv_netcfg want;
-		char err[200];
-		if (rv_netcfg_parse(&want, cu->dns_servers, cu->n_dns_servers, cu->dns_search,
-				    cu->routes, cu->n_routes, err, sizeof(err)) < 0) {
-			rv_log(RV_LOG_ERROR, "room settings: %s", err);
-			return -1;
-		}
-		u->want = want;
-		if (apply_netcfg(u) < 0)
-			return -1;
-	}
-	rv_log(RV_LOG_INFO,
-	       "room settings changed: MTU %u on %s, keepalive %us, %u DNS server(s), %u managed "
-	       "route(s) (%u on %s)",
-	       cu->mtu, u->ifname, cu->keepalive_s, u->want.n_dns, u->want.n_routes,
-	       u->have.n_routes, u->ifname);
-	return 0;
-}
-
-static uint32_t rtt_us(void *arg)
-{
-	(void)arg;
-	return g_dc ? rvc_chan_rtt_us(g_dc) : 0;
-}
-
 static const struct rv_keepalive_ops ka_ops = {
     .on_kick = on_kick,
-    .check = check_dead,
-    .on_config = on_config,
-    .rtt_us = rtt_us,
+    .check = rvc_up_check,
+    .on_config = rvc_up_on_config,
+    .on_move = rvc_up_on_move,
+    .rtt_us = rvc_up_rtt_us,
 };
 
 /* --daemon: fork before anything else (grpc does not survive a fork). The
@@ -575,8 +456,9 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		close(tun);
 		return RV_EXIT_ERROR;
 	}
+	u->dc = g_dc;
 	OPENSSL_cleanse(&u->dp, sizeof(u->dp));
-	apply_netcfg(u);
+	rvc_up_apply_netcfg(u);
 	write_pid(u);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -589,6 +471,7 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		rc = RV_EXIT_ERROR;
 	rv_keepalive_stop(u->ka);
 	u->ka = NULL;
+	u->dc = NULL;
 	if (!atomic_load(&g_kicked))
 		end_tunnel(u, a);
 	restore_dns(u); /* the routes go with the device */
@@ -689,13 +572,17 @@ static int cmd_up(struct cli *c, int argc, char **argv)
 	} else {
 		u.dp.tls_ca_file = a.login.ca_file;
 	}
+	pthread_mutex_init(&u.dp_lock, NULL);
 	rc = join(&u, &a);
 	if (rc == RV_EXIT_OK)
-		rc = bootstrap(&u, &a, 0);
+		rc = rvc_up_bootstrap(&u, &a, 0);
+	if (rc == RV_EXIT_OK)
+		rvc_up_note_dataplane(&u, "up");
 	u.last_bootstrap = time(NULL);
 	if (rc == RV_EXIT_OK)
 		rc = run_tunnel(&u, &a, report_fd);
 	rv_api_close(&a);
+	pthread_mutex_destroy(&u.dp_lock);
 	OPENSSL_cleanse(u.room_key, sizeof(u.room_key)); /* kept for re-bootstraps */
 	return rc;
 }

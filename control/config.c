@@ -19,8 +19,8 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/roomvpn");
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:7443");
-	c->cq_threads = 16;
-	c->cq_count = 4;
+	c->cq_threads = 64;
+	c->cq_count = 64;
 	c->max_message_bytes = 64 * 1024;
 	c->request_slots = 32;
 	c->handshake_timeout_ns = 10ull * 1000000000ull;
@@ -57,6 +57,9 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->max_tunnels = 1000000;
 	c->metrics_tunnel_series = 10000;
 	c->dp_sync_backlog = 65536;
+	c->dp_max_links = 256;
+	c->dp_handshake_timeout_ns = 10ull * 1000000000ull;
+	c->dp_exchange_timeout_ns = 30ull * 1000000000ull;
 	c->log_level = RV_LOG_INFO;
 }
 
@@ -95,8 +98,8 @@ static const struct key keys[] = {
     TXT("tls_cert", K_PATH, tls_cert),
     TXT("tls_key", K_PATH, tls_key),
     STR("tls_names", tls_names),
-    U32("cq_threads", cq_threads, 1, 64),
-    U32("cq_count", cq_count, 1, 64),
+    U32("cq_threads", cq_threads, 1, 256),
+    U32("cq_count", cq_count, 1, 256),
     U32("max_message_bytes", max_message_bytes, 1024, 64u << 20),
     U32("request_slots", request_slots, 1, 4096),
     U32("max_connections", max_connections, 0, 1000000),
@@ -127,6 +130,12 @@ static const struct key keys[] = {
     STR("dataplane_name", dp_name),
     DUR("dataplane_down_after", dp_down_after_ns),
     DUR("dataplane_move_grace", dp_move_grace_ns),
+    TXT("dataplane_listen", K_LISTEN, dp_listen),
+    TXT("dataplane_ca_dir", K_PATH, dp_ca_dir),
+    STR("dataplane_cert_names", dp_cert_names),
+    U32("dataplane_max_links", dp_max_links, 1, 65536),
+    DUR("dataplane_handshake_timeout", dp_handshake_timeout_ns),
+    DUR("dataplane_exchange_timeout", dp_exchange_timeout_ns),
     DUR("rekey_interval", rekey_interval_ns),
     DUR("heartbeat_timeout", heartbeat_timeout_ns),
     DUR("stream_deadline", stream_deadline_ns),

@@ -41,8 +41,8 @@ struct rv_control_config {
 	char tls_cert[RV_CTL_PATH]; /* PEM; empty: self-signed in state_dir */
 	char tls_key[RV_CTL_PATH];  /* PEM; empty: self-signed in state_dir */
 	char tls_names[256];	    /* extra SAN DNS names/IPs, comma-separated */
-	uint32_t cq_threads;	    /* completion-queue threads (default 16) */
-	uint32_t cq_count;	    /* completion queues sharing them (default 4) */
+	uint32_t cq_threads;	    /* completion-queue threads (default 64) */
+	uint32_t cq_count;	    /* completion queues sharing them (default 64) */
 	uint32_t max_message_bytes; /* larger requests are refused (default 64 KiB) */
 	uint32_t request_slots;	    /* calls accepted ahead (request_call), default 32 */
 	/* [connections] (listener.c) */
@@ -95,6 +95,14 @@ struct rv_control_config {
 	uint32_t n_dps;
 	uint64_t dp_down_after_ns; /* not heard from this long: DOWN, rooms moved (3 s) */
 	uint64_t dp_move_grace_ns; /* moved rooms' sessions stay on the source this long (10 s) */
+	/* [fleet] remote data planes over mutual TLS (dp_link_tls.c, dp_ca.c) */
+	char dp_listen[RV_CTL_ADDR];	  /* "host:port" data planes dial; "" off (default) */
+	char dp_ca_dir[RV_CTL_PATH];	  /* fleet CA; "" = <state_dir>/fleet */
+	char dp_cert_names[256];	  /* names of the listener's certificate, comma-separated;
+					     "" = the listen host (the hostname if a wildcard) */
+	uint32_t dp_max_links;		  /* connections (handshaking or up) at once, 256 */
+	uint64_t dp_handshake_timeout_ns; /* TLS handshake + Register deadline, 10s */
+	uint64_t dp_exchange_timeout_ns;  /* one exchange on a link, 30s */
 	/* [metrics] Prometheus over HTTPS; empty listen: disabled */
 	char metrics_listen[RV_CTL_ADDR]; /* "127.0.0.1:9443" */
 	char metrics_cert[RV_CTL_PATH];	  /* empty: the gRPC cert/key */

@@ -25,8 +25,10 @@
 #include "rooms.h"
 #include "ipam.h"
 #include "events.h"
+#include "dp_link_tls.h"
 #include "fleet.h"
 #include "tls.h"
+#include "dp_ca.h"
 
 static const char usage[] =
     "usage:\n"
@@ -52,6 +54,14 @@ static const char usage[] =
     "      clients, which add it to their pins. commit: makes it the current one\n"
     "      (the old pair kept as tls/previous.*); restart the control and data\n"
     "      planes to serve it. docs/operations.md has the whole procedure.\n"
+    "  roomvpn-control dataplane-cert NAME [--out DIR] --config FILE\n"
+    "      Issues data plane NAME's client certificate from the fleet CA\n"
+    "      (dataplane_ca_dir, created on first use): DIR/NAME.crt, DIR/NAME.key\n"
+    "      (0600) and DIR/ca.crt (default DIR: the current directory). Copy them\n"
+    "      to the data plane (agent_cert, agent_key, agent_ca). docs/fleet.md.\n"
+    "  roomvpn-control dataplane-revoke NAME --config FILE\n"
+    "      Revokes data plane NAME: refused from now on; a running server closes\n"
+    "      its link within a second or two. The name stays revoked.\n"
     "  roomvpn-control --help | --version\n"
     "Configuration keys: docs/control.md. Several local data planes: one line each,\n"
     "  dataplane = NAME unix:/PATH udp=HOST:PORT tcp=HOST:PORT [labels=k=v,...]\n"
@@ -64,6 +74,7 @@ struct opts {
 	const char *state_dir;
 	const char *admin;
 	const char *password_file;
+	const char *out; /* dataplane-cert --out */
 	const char *sets[64];
 	int n_sets;
 };
@@ -93,6 +104,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->admin = v;
 		else if (!strcmp(a, "--password-file"))
 			o->password_file = v;
+		else if (!strcmp(a, "--out"))
+			o->out = v;
 		else if (!strcmp(a, "--set") && o->n_sets < 64)
 			o->sets[o->n_sets++] = v;
 		else {
@@ -329,15 +342,20 @@ static int start_modules(struct rv_control *ctl)
 		rv_log(RV_LOG_ERROR, "data planes: %s", err);
 		return -1;
 	}
-	/* remote data planes (dp_link_tls.c's listener) attach and detach
-	 * through rv_fleet_on_up / rv_fleet_on_down with @ctl as their arg */
 	rv_events_init(ctl); /* registry events, timers, data-plane sync */
+	/* remote data planes (dataplane_listen, mutual TLS) join the fleet
+	 * as they register and leave it as their links break */
+	if (rv_dp_links_start(ctl, rv_fleet_on_up, rv_fleet_on_down, ctl, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "dataplane_listen: %s", err);
+		return -1;
+	}
 	return 0;
 }
 
 static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
+	rv_dp_links_stop(); /* before the sync thread: no link is used after */
 	rv_events_fini(ctl);
 	rv_fleet_fini();
 	rv_pwpool_stop(ctl->pwpool);
@@ -446,6 +464,40 @@ static int cmd_rotate_cert(const struct opts *o)
 	return 0;
 }
 
+/* dataplane-cert NAME [--out DIR], dataplane-revoke NAME (dp_ca.c) */
+static int cmd_dataplane_ca(const struct opts *o, bool revoke)
+{
+	struct rv_control_config cfg;
+	char dir[RV_CTL_PATH], err[768];
+	const char *cmd = revoke ? "dataplane-revoke" : "dataplane-cert";
+
+	if (!o->dir) {
+		fprintf(stderr, "roomvpn-control %s: give the data plane's NAME\n", cmd);
+		return 2;
+	}
+	if (!o->config && !o->state_dir) {
+		fprintf(stderr, "roomvpn-control %s: --config (or --state-dir) is required\n", cmd);
+		return 2;
+	}
+	if (load_config(o, &cfg) != 0)
+		return 2;
+	rv_dp_ca_dir(&cfg, dir, sizeof(dir));
+	int rc = revoke
+		     ? rv_dp_ca_revoke(dir, o->dir, err, sizeof(err))
+		     : rv_dp_ca_issue_client(dir, o->dir, o->out ? o->out : ".", err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "roomvpn-control %s: %s\n", cmd, err);
+		return 1;
+	}
+	if (revoke)
+		printf("%s revoked (%s/revoked)\n", o->dir, dir);
+	else
+		printf("%s/%s.crt, %s/%s.key and %s/ca.crt written (fleet CA %s)\n",
+		       o->out ? o->out : ".", o->dir, o->out ? o->out : ".", o->dir,
+		       o->out ? o->out : ".", dir);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
@@ -471,6 +523,8 @@ int main(int argc, char **argv)
 		return cmd_restore(&o);
 	if (!strcmp(o.cmd, "rotate-cert"))
 		return cmd_rotate_cert(&o);
+	if (!strcmp(o.cmd, "dataplane-cert") || !strcmp(o.cmd, "dataplane-revoke"))
+		return cmd_dataplane_ca(&o, o.cmd[10] == 'r');
 	fprintf(stderr, "roomvpn-control: unknown command %s\n%s", o.cmd, usage);
 	return 2;
 }

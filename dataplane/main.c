@@ -23,6 +23,7 @@
 #include "session_table.h"
 #include "version.h"
 #include "agent.h"
+#include "agent_remote.h"
 #include "session_file.h"
 #include "tcp_fallback.h"
 
@@ -35,7 +36,8 @@ struct options {
 	const char *stats_file;
 	const char *config_path; /* --config, re-read on SIGHUP */
 	char paths[3][512];
-	struct rv_tcp_fallback_params tcp; /* H6: tcp-* keys */
+	struct rv_tcp_fallback_params tcp;    /* H6: tcp-* keys */
+	struct rv_agent_remote_params remote; /* control, name, agent-cert... */
 };
 
 static volatile sig_atomic_t got_signal, got_usr1, got_hup;
@@ -94,6 +96,7 @@ static void usage(FILE *f)
 	    "  log_level = error|warn|notice|info|debug\n",
 	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
+	fputs(RV_AGENT_REMOTE_CONFIG_HELP, f);
 	fputs(
 	    "\nenvironment:\n"
 	    "  RV_NO_THP_HEAP=1      do not re-execute with GLIBC_TUNABLES=glibc.malloc.hugetlb=1\n"
@@ -230,6 +233,9 @@ static int on_key_kebab(struct options *o, const char *k, const char *v, char *e
 	int tcp_rc = rv_tcp_fallback_config_key(&o->tcp, k, v, err, errlen);
 	if (tcp_rc != -2)
 		return tcp_rc;
+	int remote_rc = rv_agent_remote_config_key(&o->remote, k, v, err, errlen);
+	if (remote_rc != -2)
+		return remote_rc;
 	snprintf(err, errlen, "unknown key '%s' (see roomvpn-dataplane --help)", k);
 	return -1;
 }
@@ -284,6 +290,10 @@ static int parse_args(struct options *o, int argc, char **argv)
 	if (!o->dp.ip) {
 		fprintf(stderr,
 			"roomvpn-dataplane: 'ip' is required (e.g. --set ip=10.0.0.1/24)\n");
+		return -1;
+	}
+	if (rv_agent_remote_check(&o->remote, err, sizeof(err)) < 0) {
+		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
 		return -1;
 	}
 	o->st.n_workers = o->dp.n_workers;
@@ -451,6 +461,28 @@ static void control_loop(struct options *o)
 	}
 }
 
+/* The control link (agent_remote.c): what clients are told defaults to our
+ * own address and ports. */
+static int start_remote(struct options *o)
+{
+	struct rv_agent_remote_params *r = &o->remote;
+	char ip[16], err[256];
+	uint32_t a = o->dp.ip;
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	if (!r->public_udp[0])
+		snprintf(r->public_udp, sizeof(r->public_udp), "%s:%u", ip, o->dp.udp_port);
+	if (!r->public_tcp[0] && o->dp.tcp_enabled)
+		snprintf(r->public_tcp, sizeof(r->public_tcp), "%s:%u", ip, rv_tcp_fallback_port());
+	r->agent_socket = o->agent_socket;
+	r->workers = o->dp.n_workers;
+	r->max_sessions = o->st.max_sessions;
+	if (rv_agent_remote_start(r, err, sizeof(err)) < 0) {
+		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int run(struct options *o)
 {
 	char err[256];
@@ -484,6 +516,10 @@ static int run(struct options *o)
 			rc = 1;
 		}
 	}
+	if (!rc && start_remote(o) < 0) {
+		got_signal = 1;
+		rc = 1;
+	}
 	rv_log(RV_LOG_NOTICE, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
 	       o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port);
 	link_watch(o->dp.port_id, true);
@@ -496,6 +532,7 @@ static int run(struct options *o)
 	rv_notify_stopping();
 	atomic_store(&rv_dp.stop, true);
 	rte_eal_mp_wait_lcore();
+	rv_agent_remote_stop();
 	rv_tcp_fallback_stop();
 	rv_agent_stop();
 	if (o->stats_file)

@@ -44,6 +44,7 @@ enum {
 	OPT_QUIET,
 	OPT_TX_PORT,
 	OPT_RX_PORT,
+	OPT_CORRUPT,
 	OPT_HELP,
 };
 
@@ -82,6 +83,7 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"tx-port", required_argument, NULL, OPT_TX_PORT},
     {"rx-port", required_argument, NULL, OPT_RX_PORT},
+    {"test-corrupt-payload", required_argument, NULL, OPT_CORRUPT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -103,6 +105,8 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "  --keep-sessions         with --agent: leave the sessions on the data plane\n"
 	    "  --reflect               self-test: the loadgen relays its own packets\n"
 	    "                          (loopback port, e.g. --vdev net_ring0)\n"
+	    "  --test-corrupt-payload N  with --reflect: change the payload of every Nth\n"
+	    "                          relayed packet (shows the payload check failing)\n"
 	    "Addresses:\n"
 	    "  --dp A.B.C.D:PORT       data plane address (required unless --reflect)\n"
 	    "  --dp-mac XX:..:XX       data plane MAC (default: resolved with ARP)\n"
@@ -123,7 +127,7 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "  --sizes LIST            inner IPv4 sizes 52..1440 and/or imix (64,512,1400,imix)\n"
 	    "  --rate PPS              one trial per size at this rate (no search)\n"
 	    "  --max-rate PPS          search upper bound (1000000)\n"
-	    "  --trial-time S          seconds per trial (1)\n"
+	    "  --trial-time S          seconds per trial (1; RFC 2544 asks 60)\n"
 	    "  --drain-time S          wait for stragglers after each trial (0.3)\n"
 	    "  --pdr-loss PCT          loss allowed for PDR (0.1)\n"
 	    "  --resolution PCT        stop when the bounds are this close (2)\n"
@@ -301,6 +305,8 @@ static const struct num_opt num_opts[] = {
     INT_OPT(OPT_MAX_TRIALS, "--max-trials", max_trials, 1, 100, "expected 1..100"),
     INT_OPT(OPT_TX_PORT, "--tx-port", tx_port, 0, 1023, "expected a port id 0..1023"),
     INT_OPT(OPT_RX_PORT, "--rx-port", rx_port, 0, 1023, "expected a port id 0..1023"),
+    INT_OPT(OPT_CORRUPT, "--test-corrupt-payload", corrupt_every, 1, 1000000000,
+	    "expected 1..1000000000"),
     DBL_OPT(OPT_RATE, "--rate", fixed_rate_pps, 1, 1e9, 1, "expected packets/s, 1..1e9"),
     DBL_OPT(OPT_MAX_RATE, "--max-rate", max_rate_pps, 10, 1e9, 1, "expected packets/s, 10..1e9"),
     DBL_OPT(OPT_TRIAL, "--trial-time", trial_s, 0.05, 3600, 1, "expected seconds, 0.05..3600"),
@@ -444,6 +450,10 @@ static int check(struct lg_opts *o)
 			"%s: --session-file needs --seed N (the run must use the same keys "
 			"as the file loaded into the data plane)\n",
 			o->prog);
+		return -1;
+	}
+	if (o->corrupt_every && o->mode != LG_MODE_REFLECT) {
+		fprintf(stderr, "%s: --test-corrupt-payload needs --reflect\n", o->prog);
 		return -1;
 	}
 	if (o->write_only && o->mode != LG_MODE_FILE) {

@@ -58,8 +58,9 @@ struct lg_engine {
 	struct lg_totals tot;
 	/* Receive side: written only by whoever receives (rx.c). */
 	struct lg_counts rxc;	      /* since the last collect */
+	uint64_t reflected_total;     /* --reflect: packets relayed, for corrupt_every */
 	uint32_t rx_trial;	      /* trial the receiver counts as current */
-	_Atomic uint64_t rx_answered; /* rxc.received + rxc.decrypt_errors, live */
+	_Atomic uint64_t rx_answered; /* rxc.received + decrypt_errors + payload_errors, live */
 	/* RX lcore and its handshake with the sender (rx.c). */
 	unsigned rx_lcore;	 /* RTE_MAX_LCORE: receive inline */
 	struct rte_ring *txq;	 /* RX lcore -> sender: ARP replies, relayed */

@@ -5,10 +5,11 @@
  * its room's subnet. Flow f sends from client f to the next member of its
  * room: P_DATA_V2 packets, sealed with the client->server key (dir[0]),
  * carrying an inner IPv4/UDP packet whose payload starts with a loadgen
- * header (trial, flow, sequence number, TX timestamp). The data plane relays
+ * header (trial, flow, sequence number, TX timestamp) and a pattern derived
+ * from flow and sequence number after it. The data plane relays
  * each one to the destination member's outer address, sealed with that
- * member's server->client key (dir[1]); the loadgen opens it with that key
- * and counts it. */
+ * member's server->client key (dir[1]); the loadgen opens it with that key,
+ * checks header and pattern, and counts it. */
 #ifndef RV_LOADGEN_H
 #define RV_LOADGEN_H
 
@@ -83,7 +84,18 @@ struct lg_opts {
 	const char *plot_out;
 	const char *label;
 	bool quiet;
+	unsigned corrupt_every; /* test, --reflect: corrupt every Nth relayed payload */
 };
+
+/* Why a trial's achieved rate fell short of the offered one (limit.c). */
+#define LG_LIMIT_FRACTION 0.97 /* achieved below this share of offered: limited */
+enum lg_limit {
+	LG_LIMIT_NONE,
+	LG_LIMIT_GENERATOR,  /* the loadgen's own loop: due packets skipped */
+	LG_LIMIT_DATA_PLANE, /* sends refused: port/ring/memif full, buffers in flight */
+};
+enum lg_limit lg_limit_of(double offered_pps, double tx_pps, uint64_t refused, uint64_t skipped);
+const char *lg_limit_name(enum lg_limit l);
 
 /* args.c */
 /* Parse argv after the EAL's "--". Returns 0, 1 for --help (printed), or -1
@@ -109,10 +121,12 @@ struct lg_counts {
 	uint64_t sent, sent_bytes;   /* packets handed to the port; inner bytes */
 	uint64_t sent_wire_bytes;    /* Ethernet frame bytes (no FCS) */
 	uint64_t tx_full;	     /* port refused: not counted as sent */
+	uint64_t no_mbuf;	     /* every buffer still in flight: not counted as sent */
 	uint64_t skipped;	     /* due while the generator had no CPU: not offered */
 	uint64_t received, rx_bytes; /* this trial's packets back, authenticated */
 	uint64_t out_of_order;
 	uint64_t decrypt_errors; /* bad tag / unknown peer / malformed */
+	uint64_t payload_errors; /* authenticated, header right, payload after it not */
 	uint64_t late;		 /* earlier trials' packets */
 	uint64_t foreign;	 /* not for a simulated client */
 	uint64_t arp_replies;
@@ -125,22 +139,24 @@ struct lg_counts {
 struct lg_trial {
 	double offered_pps;
 	double tx_pps; /* achieved */
-	double loss;   /* fraction lost */
+	double loss;   /* fraction lost of those the port took or refused */
 	struct lg_counts c;
 };
 
 struct lg_point {
 	double pps, mbps_inner, mbps_wire;
 	double loss;
-	uint64_t sent, received, ooo, decrypt_errors;
+	uint64_t sent, received, ooo, decrypt_errors, payload_errors;
+	uint64_t tx_refused, skipped; /* sends the port refused; due but not tried */
 	uint64_t p50_ns, p99_ns, p999_ns, max_ns;
 	bool found;
-	bool gen_limited; /* the generator could not offer more */
+	enum lg_limit limit; /* what held the achieved rate below the offered one */
+	bool gen_limited;    /* limit == LG_LIMIT_GENERATOR */
 };
 
 /* Whole-run counters (every trial, the probe and the final drain). */
 struct lg_totals {
-	uint64_t sent, received, late, decrypt_errors;
+	uint64_t sent, received, late, decrypt_errors, payload_errors;
 	uint64_t arp_replies; /* ARP requests for our addresses answered */
 };
 

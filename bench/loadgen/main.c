@@ -111,6 +111,13 @@ static int measure(struct lg_engine *e, struct lg_result *res)
 		rc = -1;
 	if (o->plot_out && lg_report_plot(o, res, done, o->plot_out))
 		rc = -1;
+	if (e->tot.payload_errors) {
+		fprintf(stderr,
+			"%s: %llu packet(s) came back authenticated but with their payload "
+			"changed: the figures are not of a working relay\n",
+			o->prog, (unsigned long long)e->tot.payload_errors);
+		rc = -1;
+	}
 	return rc;
 }
 

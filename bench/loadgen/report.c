@@ -41,6 +41,12 @@ static void machine(char *cpu, size_t cap, double *load1)
 		fclose(f);
 }
 
+/* Table mark of a point's rate limit. */
+static const char *mark(const struct lg_point *p)
+{
+	return p->limit == LG_LIMIT_GENERATOR ? "*" : p->limit == LG_LIMIT_DATA_PLANE ? "!" : "";
+}
+
 void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigned n, FILE *f)
 {
 	char cpu[128];
@@ -50,18 +56,16 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->pdr_loss * 100);
 	fprintf(f, "machine: %s, %ld CPUs, load average %.2f at the end\n", cpu,
 		sysconf(_SC_NPROCESSORS_ONLN), load1);
-	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %8s %8s | %6s %6s\n", "size",
+	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %8s %8s | %6s %6s %6s\n", "size",
 		"NDR kpps", "NDR Mb/s", "PDR kpps", "PDR Mb/s", "PDR loss", "p50 us", "p99 us",
-		"p99.9 us", "p50@10%", "p99@10%", "ooo", "decerr");
+		"p99.9 us", "p50@10%", "p99@10%", "ooo", "decerr", "payerr");
 	for (unsigned i = 0; i < n; i++) {
 		const struct lg_point *a = &r[i].ndr, *b = &r[i].pdr, *low = &r[i].low;
 		const struct lg_point *lat = a->found ? a : b; /* latency at NDR */
 		char ndr[2][16], pdr[3][16];
-		snprintf(ndr[0], 16, a->found ? "%.1f%s" : "-", a->pps / 1e3,
-			 a->gen_limited ? "*" : "");
+		snprintf(ndr[0], 16, a->found ? "%.1f%s" : "-", a->pps / 1e3, mark(a));
 		snprintf(ndr[1], 16, a->found ? "%.1f" : "-", a->mbps_inner);
-		snprintf(pdr[0], 16, b->found ? "%.1f%s" : "-", b->pps / 1e3,
-			 b->gen_limited ? "*" : "");
+		snprintf(pdr[0], 16, b->found ? "%.1f%s" : "-", b->pps / 1e3, mark(b));
 		snprintf(pdr[1], 16, b->found ? "%.1f" : "-", b->mbps_inner);
 		snprintf(pdr[2], 16, b->found ? "%.3f%%" : "-", b->loss * 100);
 		char lo[2][16];
@@ -69,15 +73,18 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 		snprintf(lo[1], 16, low->found ? "%.1f" : "-", us(low->p99_ns));
 		fprintf(f,
 			"%-6s | %9s %9s | %9s %9s %8s | %8.1f %8.1f %8.1f | %8s %8s | %6llu "
-			"%6llu\n",
+			"%6llu %6llu\n",
 			r[i].size.name, ndr[0], ndr[1], pdr[0], pdr[1], pdr[2], us(lat->p50_ns),
 			us(lat->p99_ns), us(lat->p999_ns), lo[0], lo[1],
 			(unsigned long long)(a->ooo + b->ooo + low->ooo),
-			(unsigned long long)r[i].tot.decrypt_errors);
+			(unsigned long long)r[i].tot.decrypt_errors,
+			(unsigned long long)r[i].tot.payload_errors);
 	}
 	fprintf(f,
 		"Mb/s = inner IPv4 bytes; p50..p99.9 at the NDR (or PDR) trial, @10%% at a tenth "
-		"of the NDR;\n* = the generator, not the data plane, was the limit\n");
+		"of the NDR;\n* = the generator was the limit (due packets skipped: its own loop "
+		"could not offer more);\n! = the data plane was (the port refused sends: it did "
+		"not drain)\n");
 }
 
 static void add(struct json_object *o, const char *key, struct json_object *v)
@@ -118,6 +125,10 @@ static struct json_object *json_point(const struct lg_point *p)
 	add_u64(o, "received", p->received);
 	add_u64(o, "out_of_order", p->ooo);
 	add_u64(o, "decrypt_errors", p->decrypt_errors);
+	add_u64(o, "payload_errors", p->payload_errors);
+	add_u64(o, "tx_refused", p->tx_refused);
+	add_u64(o, "skipped", p->skipped);
+	add(o, "limited_by", json_object_new_string(lg_limit_name(p->limit)));
 	add(o, "generator_limited", json_object_new_boolean(p->gen_limited));
 	add_u64(lat, "p50", p->p50_ns);
 	add_u64(lat, "p99", p->p99_ns);
@@ -138,6 +149,7 @@ static struct json_object *json_size(const struct lg_result *r)
 	add_u64(o, "sent", r->tot.sent);
 	add_u64(o, "received", r->tot.received);
 	add_u64(o, "decrypt_errors", r->tot.decrypt_errors);
+	add_u64(o, "payload_errors", r->tot.payload_errors);
 	add(o, "ndr", json_point(&r->ndr));
 	add(o, "pdr", json_point(&r->pdr));
 	add(o, "low_load", json_point(&r->low));
@@ -169,6 +181,7 @@ static struct json_object *json_report(const struct lg_opts *o, const struct lg_
 	add_u64(t, "received", tot->received);
 	add_u64(t, "late", tot->late);
 	add_u64(t, "decrypt_errors", tot->decrypt_errors);
+	add_u64(t, "payload_errors", tot->payload_errors);
 	add_u64(t, "arp_replies", tot->arp_replies);
 	add(j, "totals", t);
 	for (unsigned i = 0; i < n; i++)

@@ -1,39 +1,69 @@
 #!/usr/bin/python3
-"""Markdown table of roomvpn-loadgen JSON results (for docs/benchmarks.md).
-Usage: results_md.py RESULT.json...  (one column group per file)"""
+"""Markdown tables of roomvpn-loadgen JSON results (for docs/benchmarks.md).
+Usage: results_md.py RESULT.json...
+Files with the same label are repeated runs of one configuration: they make
+one table of min / median / max per cell. Marks: * the generator was the
+limit (due packets skipped), ! the data plane was (the port refused sends)."""
 import json
+import statistics
 import sys
 
 
-def cell(p, key):
-    if not p["found"]:
+def mark(p):
+    by = p.get("limited_by", "generator" if p.get("generator_limited") else "none")
+    return {"generator": "*", "data_plane": "!"}.get(by, "")
+
+
+def spread(values, fmt):
+    if not values:
         return "-"
-    star = "*" if p["generator_limited"] else ""
-    if key == "kpps":
-        return f"{p['pps'] / 1e3:.1f}{star}"
-    return f"{p['mbps_inner']:.0f}"
+    v = sorted(values)
+    if len(v) == 1:
+        return fmt.format(v[0])
+    return " / ".join(fmt.format(x) for x in (v[0], statistics.median(v), v[-1]))
+
+
+def rate(points, key, scale, fmt):
+    found = [p for p in points if p["found"]]
+    marks = "".join(sorted({mark(p) for p in found}))
+    return spread([p[key] / scale for p in found], fmt) + marks if found else "-"
+
+
+def table(runs):
+    r = runs[0]
+    m = r["machine"]
+    loads = ", ".join(f"{x['machine']['loadavg_1min']:.1f}" for x in runs)
+    print(f"**{r['label']}**: {r['cipher']}, {r['clients']} sessions in {r['rooms']} "
+          f"room(s), {r['flows']} sending; {r['trial_s']:.0f} s trials; {len(runs)} run(s)"
+          f"{' (min / median / max)' if len(runs) > 1 else ''}; load average at the end "
+          f"{loads} on {m['nproc']} CPUs ({m['cpu']})\n")
+    print("| size (B) | NDR kpps | NDR Mbit/s | PDR kpps | PDR Mbit/s | p99 at NDR (µs) "
+          "| p50 / p99 at 10% NDR (µs) | decrypt / payload errors |")
+    print("|---|---|---|---|---|---|---|---|")
+    for i, x in enumerate(r["results"]):
+        xs = [run["results"][i] for run in runs]
+        ndr = [y["ndr"] for y in xs]
+        pdr = [y["pdr"] for y in xs]
+        lat = [y["ndr"] if y["ndr"]["found"] else y["pdr"] for y in xs]
+        low = [y["low_load"]["latency_ns"] for y in xs]
+        dec = sum(y["decrypt_errors"] for y in xs)
+        pay = sum(y.get("payload_errors", 0) for y in xs)
+        print(f"| {x['size']} | {rate(ndr, 'pps', 1e3, '{:.1f}')} "
+              f"| {rate(ndr, 'mbps_inner', 1, '{:.0f}')} | {rate(pdr, 'pps', 1e3, '{:.1f}')} "
+              f"| {rate(pdr, 'mbps_inner', 1, '{:.0f}')} "
+              f"| {spread([l['latency_ns']['p99'] / 1e3 for l in lat], '{:.0f}')} "
+              f"| {spread([l['p50'] / 1e3 for l in low], '{:.0f}')} ; "
+              f"{spread([l['p99'] / 1e3 for l in low], '{:.0f}')} | {dec} / {pay} |")
+    print()
 
 
 def main(paths):
-    runs = [json.load(open(p)) for p in paths]
-    for r in runs:
-        m = r["machine"]
-        print(f"**{r['label']}**: {r['cipher']}, {r['clients']} sessions in {r['rooms']} "
-              f"room(s), {r['flows']} sending; {r['trial_s']:.0f} s trials; "
-              f"load average {m['loadavg_1min']:.1f} on {m['nproc']} CPUs ({m['cpu']})\n")
-        print("| size (B) | NDR kpps | NDR Mbit/s | PDR kpps | PDR Mbit/s | p50 / p99 / p99.9 at NDR (µs) "
-              "| p50 / p99 at 10% NDR (µs) | decrypt errors |")
-        print("|---|---|---|---|---|---|---|---|")
-        for x in r["results"]:
-            n, p, low = x["ndr"], x["pdr"], x["low_load"]
-            lat = n if n["found"] else p
-            l = lat["latency_ns"]
-            ll = low["latency_ns"]
-            print(f"| {x['size']} | {cell(n, 'kpps')} | {cell(n, 'mbps')} | {cell(p, 'kpps')} "
-                  f"| {cell(p, 'mbps')} | {l['p50'] / 1e3:.0f} / {l['p99'] / 1e3:.0f} / "
-                  f"{l['p99_9'] / 1e3:.0f} | {ll['p50'] / 1e3:.0f} / {ll['p99'] / 1e3:.0f} "
-                  f"| {x['decrypt_errors']} |")
-        print()
+    groups = {}
+    for p in paths:
+        r = json.load(open(p))
+        groups.setdefault(r["label"], []).append(r)
+    for runs in groups.values():
+        table(runs)
 
 
 if __name__ == "__main__":

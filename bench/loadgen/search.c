@@ -18,17 +18,23 @@ static void fill_point(const struct lg_trial *t, struct lg_point *pt)
 	pt->received = c->received;
 	pt->ooo = c->out_of_order;
 	pt->decrypt_errors = c->decrypt_errors;
+	pt->payload_errors = c->payload_errors;
+	pt->tx_refused = c->tx_full + c->no_mbuf;
+	pt->skipped = c->skipped;
 	pt->p50_ns = lg_hist_percentile(&c->lat, 0.50);
 	pt->p99_ns = lg_hist_percentile(&c->lat, 0.99);
 	pt->p999_ns = lg_hist_percentile(&c->lat, 0.999);
 	pt->max_ns = c->lat.max_ns;
-	/* The port or the generator could not offer the asked rate. */
-	pt->gen_limited = t->tx_pps < 0.97 * t->offered_pps;
+	/* Short of the asked rate: refused sends say the data plane, skipped
+	 * ones the generator. */
+	pt->limit = lg_limit_of(t->offered_pps, t->tx_pps, pt->tx_refused, pt->skipped);
+	pt->gen_limited = pt->limit == LG_LIMIT_GENERATOR;
 }
 
 static bool passes(const struct lg_trial *t, double max_loss)
 {
-	return t->c.sent > 0 && t->c.decrypt_errors == 0 && t->loss <= max_loss;
+	return t->c.sent > 0 && t->c.decrypt_errors == 0 && t->c.payload_errors == 0 &&
+	       t->loss <= max_loss;
 }
 
 /* What one criterion (NDR or PDR) knows: the highest offered rate that
@@ -120,6 +126,7 @@ void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_r
 	r->tot.received = e->tot.received - before.received;
 	r->tot.late = e->tot.late - before.late;
 	r->tot.decrypt_errors = e->tot.decrypt_errors - before.decrypt_errors;
+	r->tot.payload_errors = e->tot.payload_errors - before.payload_errors;
 	if (!o->quiet)
 		fprintf(stderr, "\r%*s\r", 100, "");
 }

@@ -59,6 +59,36 @@ static void write_outer(struct rte_mbuf *m, const struct rv_pkt *p,
 	m->pkt_len = m->data_len;
 }
 
+/* The bytes after the loadgen header: 8-byte words from flow and sequence
+ * number, so that a changed, moved or truncated byte is seen on receive. */
+static uint64_t pattern_word(uint32_t f, uint32_t seq, uint32_t k)
+{
+	return ((uint64_t)f << 32 | seq) ^ ((uint64_t)(k + 1) * 0x9E3779B97F4A7C15ull);
+}
+
+static void payload_fill(uint8_t *p, uint32_t len, uint32_t f, uint32_t seq)
+{
+	uint32_t k = 0;
+	for (; (k + 1) * 8 <= len; k++) {
+		uint64_t w = pattern_word(f, seq, k);
+		memcpy(p + k * 8, &w, 8);
+	}
+	uint64_t w = pattern_word(f, seq, k);
+	memcpy(p + k * 8, &w, len - k * 8);
+}
+
+static bool payload_ok(const uint8_t *p, uint32_t len, uint32_t f, uint32_t seq)
+{
+	uint32_t k = 0;
+	for (; (k + 1) * 8 <= len; k++) {
+		uint64_t w = pattern_word(f, seq, k);
+		if (memcmp(p + k * 8, &w, 8))
+			return false;
+	}
+	uint64_t w = pattern_word(f, seq, k);
+	return memcmp(p + k * 8, &w, len - k * 8) == 0;
+}
+
 int lg_traffic_build(struct lg_engine *e, unsigned f, uint16_t len, struct rte_mbuf *m)
 {
 	struct lg_client *c = &e->clients[f];
@@ -72,7 +102,8 @@ int lg_traffic_build(struct lg_engine *e, unsigned f, uint16_t len, struct rte_m
 	rv_put_be32(h, LG_MAGIC);
 	rv_put_be32(h + 4, e->trial_id);
 	rv_put_be32(h + 8, f);
-	rv_put_be32(h + 12, c->tx_seq++);
+	rv_put_be32(h + 12, c->tx_seq);
+	payload_fill(h + LG_HDR_LEN, len - LG_MIN_INNER, f, c->tx_seq++);
 	uint64_t tsc = rte_rdtsc();
 	memcpy(h + 16, &tsc, sizeof(tsc));
 
@@ -124,6 +155,10 @@ static void count_inner(struct lg_engine *e, const struct lg_client *dst, const 
 		e->rxc.late++;
 		return;
 	}
+	if (!payload_ok(h + LG_HDR_LEN, p->len - LG_MIN_INNER, f, seq)) {
+		e->rxc.payload_errors++; /* authenticated and addressed right, changed */
+		return;
+	}
 	struct lg_client *src = &e->clients[f];
 	if (seq < src->rx_next_seq)
 		e->rxc.out_of_order++;
@@ -161,6 +196,10 @@ static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct rte_ip
 	    p->len < sizeof(struct rte_ipv4_hdr))
 		return false;
 	const struct rte_ipv4_hdr *in = (const struct rte_ipv4_hdr *)p->data;
+	/* test (--test-corrupt-payload N): a relay that changes the payload */
+	if (e->o->corrupt_every && ++e->reflected_total % e->o->corrupt_every == 0 &&
+	    p->len > LG_MIN_INNER)
+		p->data[p->len - 1] ^= 0x01;
 	long di = lg_client_by_vip(e, rte_be_to_cpu_32(in->dst_addr));
 	if (di < 0 || e->clients[di].room_id != e->clients[si].room_id)
 		return false;
@@ -236,7 +275,8 @@ void lg_traffic_rx(struct lg_engine *e, struct rte_mbuf **pkts, unsigned n)
 	}
 	send_out(e, e->o->rx_port, arp, narp);
 	send_out(e, e->o->tx_port, relay, nrelay);
-	atomic_store_explicit(&e->rx_answered, e->rxc.received + e->rxc.decrypt_errors,
+	atomic_store_explicit(&e->rx_answered,
+			      e->rxc.received + e->rxc.decrypt_errors + e->rxc.payload_errors,
 			      memory_order_relaxed);
 }
 

@@ -10,6 +10,7 @@ static void add_totals(struct lg_totals *tot, const struct lg_counts *c)
 	tot->sent += c->sent;
 	tot->received += c->received;
 	tot->decrypt_errors += c->decrypt_errors;
+	tot->payload_errors += c->payload_errors;
 	tot->late += c->late;
 	tot->arp_replies += c->arp_replies;
 }
@@ -36,6 +37,7 @@ static void trial_collect(struct lg_engine *e)
 	e->c.rx_bytes = rx.rx_bytes;
 	e->c.out_of_order = rx.out_of_order;
 	e->c.decrypt_errors = rx.decrypt_errors;
+	e->c.payload_errors = rx.payload_errors;
 	e->c.late = rx.late;
 	e->c.foreign = rx.foreign;
 	e->c.arp_replies = rx.arp_replies;
@@ -50,7 +52,8 @@ static uint64_t answered(const struct lg_engine *e)
 }
 
 /* Build and send up to @n packets; returns how many the port took. What the
- * port refuses is freed and not counted as offered. */
+ * port refuses (or finds no buffer for: all in flight) is freed, counted as
+ * refused, not as sent. */
 static unsigned send_burst(struct lg_engine *e, unsigned n)
 {
 	struct rte_mbuf *m[LG_BURST];
@@ -58,8 +61,10 @@ static unsigned send_burst(struct lg_engine *e, unsigned n)
 	uint16_t inner[LG_BURST] = {0}, wire[LG_BURST] = {0};
 	if (n > LG_BURST)
 		n = LG_BURST;
-	if (rte_pktmbuf_alloc_bulk(e->pool, m, n) != 0)
-		return 0; /* all buffers in flight: try again on the next pass */
+	if (rte_pktmbuf_alloc_bulk(e->pool, m, n) != 0) {
+		e->c.no_mbuf += n; /* all buffers in flight: the far end does not drain */
+		return 0;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t len = e->size->len[e->size_pos];
 		unsigned f = e->next_flow;
@@ -110,10 +115,10 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 		 * backlog beyond 1 ms (the generator lost its CPU) is skipped,
 		 * not sent as a burst: it lowers the achieved rate instead. */
 		double due = rate_pps * (double)(now - start) / (double)hz;
-		double tried = (double)(e->c.sent + e->c.tx_full + e->c.skipped);
+		double tried = (double)(e->c.sent + e->c.tx_full + e->c.no_mbuf + e->c.skipped);
 		if (due - tried > backlog) {
 			e->c.skipped += (uint64_t)(due - tried - backlog);
-			tried = (double)(e->c.sent + e->c.tx_full + e->c.skipped);
+			tried = (double)(e->c.sent + e->c.tx_full + e->c.no_mbuf + e->c.skipped);
 		}
 		if (due > tried)
 			send_burst(e, due - tried >= LG_BURST ? LG_BURST
@@ -132,11 +137,10 @@ void lg_trial_run(struct lg_engine *e, double rate_pps, struct lg_trial *t, bool
 	trial_collect(e);
 	t->offered_pps = rate_pps;
 	t->tx_pps = (double)e->c.sent / e->c.elapsed_s;
-	t->loss =
-	    e->c.sent
-		? (double)(e->c.sent - (e->c.received < e->c.sent ? e->c.received : e->c.sent)) /
-		      (double)e->c.sent
-		: 1.0;
+	/* what the port refused is lost too: the data plane did not take it */
+	uint64_t offered = e->c.sent + e->c.tx_full + e->c.no_mbuf;
+	uint64_t back = e->c.received < e->c.sent ? e->c.received : e->c.sent;
+	t->loss = offered ? (double)(offered - back) / (double)offered : 1.0;
 	t->c = e->c;
 }
 

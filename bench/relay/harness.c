@@ -16,6 +16,7 @@
 #include <rte_udp.h>
 
 #include "dc_frame.h"
+#include "member.h"
 #include "session_table.h"
 #include "static_key.h"
 
@@ -87,6 +88,7 @@ int rh_setup(struct rh *h, const struct rh_config *cfg)
 	char err[256];
 	memset(h, 0, sizeof(*h));
 	h->cfg = *cfg;
+	h->corrupt_peer = UINT32_MAX;
 	h->nq = cfg->n_workers;
 	if (h->nq > RH_MAX_Q || make_port(h) < 0)
 		return -1;
@@ -131,7 +133,9 @@ int rh_populate(struct rh *h, uint32_t n, uint32_t rooms)
 	}
 	struct rv_st_session s = {
 	    .cipher = h->cfg.cipher, .key_id = 0, .key = h->key, .key_direction = 1};
+	rh_member_flush(h);
 	for (uint32_t i = 0; i < n; i++) {
+		rh_member_key(h, i, &s.key);
 		s.peer_id = i;
 		s.room_id = i % rooms;
 		s.vip = OVERLAY + i / rooms + FIRST_HOST;
@@ -251,7 +255,8 @@ static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t pe
 			   .len = payload,
 			   .headroom = rte_pktmbuf_headroom(m),
 			   .tailroom = rte_pktmbuf_tailroom(m)};
-	if (rv_dc_seal(h->member_enc, h->key_id, peer_id, pid, 1, &p) != RV_OK) {
+	struct rv_cipher_ctx *enc = rh_member_enc(h, peer_id);
+	if (!enc || rv_dc_seal(enc, h->key_id, peer_id, pid, 1, &p) != RV_OK) {
 		rte_pktmbuf_free(m);
 		return NULL;
 	}
@@ -259,6 +264,12 @@ static struct rte_mbuf *seal_frame(struct rh *h, struct rte_mbuf *m, uint32_t pe
 	m->data_len = m->pkt_len = p.len;
 	outer(m, outer_idx);
 	return m;
+}
+
+bool rh_member_of(const struct rh *h, uint32_t ip, uint16_t port, uint32_t *i)
+{
+	*i = ip - MEMBER_NET;
+	return ip >= MEMBER_NET && *i < h->n_sessions && port == 5000;
 }
 
 uint32_t rh_vip(const struct rh *h, uint32_t i)

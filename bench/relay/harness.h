@@ -23,7 +23,10 @@ struct rh_config {
 	uint32_t n_mbufs;
 	uint32_t ring_size; /* per RX/TX ring, power of two */
 	enum rv_cipher cipher;
+	bool per_session_keys; /* each session its own key (member.h); else one for all */
 };
+
+struct rh_member_cache;
 
 struct rh {
 	struct rh_config cfg;
@@ -31,8 +34,10 @@ struct rh {
 	unsigned nq;
 	struct rte_ring *rx[RH_MAX_Q]; /* generator -> data plane */
 	struct rte_ring *tx[RH_MAX_Q]; /* data plane -> sink */
-	struct rv_key_material key; /* every session shares it (the generator needs one context) */
-	struct rv_cipher_ctx *member_enc;
+	struct rv_key_material key;    /* every session's, or the base of each one's (member.h) */
+	struct rv_cipher_ctx *member_enc; /* the members' sealing context for the shared key */
+	struct rh_member_cache *enc_cache, *dec_cache; /* member.c */
+	uint32_t corrupt_peer; /* member whose receiving key is wrong (tests); UINT32_MAX: none */
 	uint32_t n_sessions, n_rooms;
 	uint32_t *pid; /* per session: last packet-id the generator used */
 	uint32_t pid_cap;
@@ -60,6 +65,8 @@ struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uin
 struct rte_mbuf *rh_packet_bytes(struct rh *h, uint32_t peer_id, uint32_t pid, const void *payload,
 				 uint32_t len, uint32_t outer_idx);
 uint32_t rh_vip(const struct rh *h, uint32_t i);
+/* Is outer address @ip:@port (host order) member *@i's? */
+bool rh_member_of(const struct rh *h, uint32_t ip, uint16_t port, uint32_t *i);
 /* RX ring a session's packets go to (RSS: by session; pipeline: 0). */
 struct rte_ring *rh_rx_ring(struct rh *h, uint32_t src);
 uint32_t rh_partner(const struct rh *h, uint32_t src);

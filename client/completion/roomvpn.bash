@@ -28,14 +28,16 @@ _roomvpn()
 	case $cmd in
 	"") COMPREPLY=($(compgen -W "login logout rooms join leave up down status admin $globals" -- "$cur")); return ;;
 	rooms) COMPREPLY=($(compgen -W "list show create update delete members kick rules" -- "$cur")); return ;;
-	admin) COMPREPLY=($(compgen -W "users audit" -- "$cur")); return ;;
+	admin) COMPREPLY=($(compgen -W "users audit dataplanes" -- "$cur")); return ;;
+	"admin dataplanes") COMPREPLY=($(compgen -W "list drain undrain" -- "$cur")); return ;;
 	"admin users") COMPREPLY=($(compgen -W "list create update delete" -- "$cur")); return ;;
 	login*) opts="--username --fingerprint --ca --tls-name --device-name --password-stdin" ;;
 	logout*) opts="--all-devices" ;;
 	"rooms list"* | "admin users list"*) opts="--page-size --page-token" ;;
 	"rooms create"* | "rooms update"*)
 		opts="--subnet --mtu --transport --keepalive --password --password-stdin --no-password
-		      --routes --no-routes --dns --dns-search --no-dns --rotate-key" ;;
+		      --routes --no-routes --dns --dns-search --no-dns --rotate-key --placement
+		      --no-placement" ;;
 	join*) opts="--password --password-stdin" ;;
 	up*) opts="--daemon --interface --no-dns" ;;
 	"admin users create"*) opts="--admin --password-stdin" ;;

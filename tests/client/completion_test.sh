@@ -35,4 +35,8 @@ expect --json roomvpn status --j
 expect --username roomvpn login --u
 expect --page-size roomvpn --config-dir /tmp rooms list --page
 expect tcp roomvpn rooms create r --transport t
+expect dataplanes roomvpn admin d
+expect drain roomvpn admin dataplanes d
+expect --placement roomvpn rooms create r --pla
+expect --no-placement roomvpn rooms update r --no-pl
 echo "completion ok"

@@ -5,7 +5,10 @@
 # counted as drops by reason; with UDP blocked (a policy-routing prohibit rule for UDP to the server port) the client
 # falls back to TLS over TCP and ping still works; unblocked, it moves back
 # to UDP; a wrong TLS pin refuses the fallback; SIGTERM tears down cleanly;
-# a key near packet-id exhaustion is reported due for a re-key.
+# a key near packet-id exhaustion is reported due for a re-key; a new
+# session for other endpoints (the room moved to another data plane) moves
+# the channel there without touching the TUN device, and the old path is
+# closed once the new one answers.
 # Usage: dc_test.sh rv_dc_tool rv_dc_reflector
 set -euo pipefail
 tool=$1 refl=$2
@@ -59,6 +62,8 @@ pids+=($!)
 ip netns exec "$nc" "$tool" --tun rvc0 --addr 10.77.0.2/24 --mtu 1380 --udp 10.201.0.2:1194 \
 	--tcp 10.201.0.2:4443 --pin "$pin" --key "$dir/static.key" --cipher AES-256-GCM \
 	--peer-id 7 --status "$dir/status.json" --probe-ms 300 --fallback-ms 1500 \
+	--move-udp 10.201.0.2:1195 --move-tcp 10.201.0.2:4444 --move-peer-id 8 \
+	--move-udp 10.201.0.2:1196 --move-tcp 10.201.0.2:4445 --move-peer-id 9 \
 	>"$dir/client.out" 2>"$dir/client.err" &
 client=$!
 pids+=($client)
@@ -110,6 +115,45 @@ wait_for 15 "$dir/status.json" 's["transport"] == "udp" and s["to_udp"] >= 1' ||
 ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping after moving back"
 echo "ok: UDP unblocked -> back to UDP, ping"
 
+# 4b. The room moves to another data plane (a second server, peer-id 8): on
+# the new session with new endpoints the channel sends there, the TUN
+# device stays, the old path closes once the new one answers; with the old
+# server's port blocked, ping still works.
+ip netns exec "$ns" "$refl" --udp 10.201.0.2:1195 --tcp 10.201.0.2:4444 --cert "$dir/srv.pem" \
+	--certkey "$dir/srv.key" --key "$dir/static.key" --cipher AES-256-GCM --peer-id 8 \
+	>"$dir/refl2.out" 2>&1 &
+pids+=($!)
+ifindex=$(ip -n "$nc" -o link show rvc0 | cut -d: -f1)
+kill -USR1 "$client"
+wait_for 10 "$dir/status.json" 's["moves"] == 1 and s["endpoint"] == "udp 10.201.0.2:1195"' ||
+	fail "no move to the second server: $(cat "$dir/status.json")"
+ip -n "$nc" rule add priority 101 ipproto udp dport 1194 prohibit
+ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping after the move"
+grep -q "old data plane's path is closed (the new data plane answers)" "$dir/client.err" ||
+	fail "old path not closed once the new one answered"
+[ "$(ip -n "$nc" -o link show rvc0 | cut -d: -f1)" = "$ifindex" ] ||
+	fail "the TUN device was replaced by the move"
+ip -n "$nc" addr show rvc0 | grep -q "10.77.0.2/24" || fail "the TUN address went with the move"
+ip -n "$nc" rule del priority 101
+echo "ok: moved to another server's endpoints: ping there, same TUN device and address, old path closed"
+# 4c. A move while on TLS over TCP (UDP to the second server blocked): the
+# TCP connection is kept for receiving until the third server answers.
+ip netns exec "$ns" "$refl" --udp 10.201.0.2:1196 --tcp 10.201.0.2:4445 --cert "$dir/srv.pem" \
+	--certkey "$dir/srv.key" --key "$dir/static.key" --cipher AES-256-GCM --peer-id 9 \
+	>"$dir/refl3.out" 2>&1 &
+pids+=($!)
+ip -n "$nc" rule add priority 102 ipproto udp dport 1195 prohibit
+wait_for 15 "$dir/status.json" 's["transport"] == "tcp" and s["endpoint"] == "tcp 10.201.0.2:4444"' ||
+	fail "no TCP fallback to the second server: $(cat "$dir/status.json")"
+kill -USR1 "$client"
+wait_for 10 "$dir/status.json" 's["moves"] == 2 and s["endpoint"] == "udp 10.201.0.2:1196"' ||
+	fail "no move from TCP to the third server: $(cat "$dir/status.json")"
+ip netns exec "$nc" ping -c 3 -i 0.2 -W 2 10.77.0.1 >/dev/null || fail "ping after the move from TCP"
+[ "$(grep -c "old data plane's path is closed (the new data plane answers)" "$dir/client.err")" = 2 ] ||
+	fail "the TCP path was not closed once the third server answered"
+ip -n "$nc" rule del priority 102
+echo "ok: moved while on TLS over TCP: ping on the third server, the TCP path closed once it answered"
+
 # 5. SIGTERM: clean exit, device gone.
 kill -TERM "$client"
 wait "$client" || fail "client exited with an error"
@@ -141,4 +185,4 @@ wait_for 15 "$dir/tcp.json" 's["transport"] == "tcp" and s["echo_rx"] >= 10' ||
 [ "$(field "$dir/tcp.json" 's["to_udp"]')" = 0 ] || fail "--start tcp: moved to UDP"
 kill "$pidt"
 echo "ok: TCP-preferred start: on TLS over TCP from the first packet, stays there"
-echo "PASS: data channel (UDP, drops by reason, TCP fallback and back, pin, teardown, re-key due, TCP start)"
+echo "PASS: data channel (UDP, drops by reason, TCP fallback and back, pin, move to another server, teardown, re-key due, TCP start)"

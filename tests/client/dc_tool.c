@@ -1,7 +1,11 @@
 /* Test tool for client/dc.c: brings up a TUN device and runs the client's
  * data channel against a server given on the command line (keys from an
  * OpenVPN static-key file), writing the counters as JSON to --status once a
- * second. Stops on SIGINT/SIGTERM. */
+ * second. Stops on SIGINT/SIGTERM. With --move-udp (and --move-tcp,
+ * --move-peer-id; up to MOVES_MAX times), each SIGUSR1 hands the channel a
+ * new session for the next of those endpoints, as `roomvpn up` does when its
+ * room moves to another data plane (same keys: the test servers share the
+ * static key). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +24,19 @@
 
 static struct rvc_chan *g_dc;
 static const char *g_status;
+#define MOVES_MAX 4
+static struct rvc_chan_servers g_move[MOVES_MAX];
+static uint32_t g_move_peer_id[MOVES_MAX];
+static int g_moves, g_moved; /* given, done */
+static struct rv_key_dir g_tx, g_rx;
+static enum rv_cipher g_suite;
+static volatile sig_atomic_t g_move_asked;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	g_move_asked = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -34,6 +51,13 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	FILE *f;
 
 	(void)arg;
+	if (g_move_asked && g_moved < g_moves) { /* the loop applies it on its next pass */
+		g_move_asked = 0;
+		g_moved++;
+		if (rvc_chan_replace_session(dc, g_move_peer_id[g_moved - 1], 0, g_suite, &g_tx,
+					     &g_rx, &g_move[g_moved - 1]) < 0)
+			fprintf(stderr, "move: cannot hand over the new session\n");
+	}
 	if (!g_status)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", g_status);
@@ -72,14 +96,25 @@ static int load_key(const char *path, int dir, struct rvc_chan_params *p)
 
 static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan_params *p)
 {
-	static const struct option opts[] = {{"tun", 1, 0, 'n'},      {"addr", 1, 0, 'a'},
-					     {"mtu", 1, 0, 'm'},      {"route", 1, 0, 'r'},
-					     {"udp", 1, 0, 'u'},      {"tcp", 1, 0, 't'},
-					     {"pin", 1, 0, 'f'},      {"key", 1, 0, 'k'},
-					     {"cipher", 1, 0, 'c'},   {"peer-id", 1, 0, 'p'},
-					     {"status", 1, 0, 's'},   {"fallback-ms", 1, 0, 'F'},
-					     {"probe-ms", 1, 0, 'P'}, {"first-pid", 1, 0, 'I'},
-					     {"start", 1, 0, 'S'},    {0, 0, 0, 0}};
+	static const struct option opts[] = {{"tun", 1, 0, 'n'},
+					     {"addr", 1, 0, 'a'},
+					     {"mtu", 1, 0, 'm'},
+					     {"route", 1, 0, 'r'},
+					     {"udp", 1, 0, 'u'},
+					     {"tcp", 1, 0, 't'},
+					     {"pin", 1, 0, 'f'},
+					     {"key", 1, 0, 'k'},
+					     {"cipher", 1, 0, 'c'},
+					     {"peer-id", 1, 0, 'p'},
+					     {"status", 1, 0, 's'},
+					     {"fallback-ms", 1, 0, 'F'},
+					     {"probe-ms", 1, 0, 'P'},
+					     {"first-pid", 1, 0, 'I'},
+					     {"start", 1, 0, 'S'},
+					     {"move-udp", 1, 0, 'U'},
+					     {"move-tcp", 1, 0, 'T'},
+					     {"move-peer-id", 1, 0, 'M'},
+					     {0, 0, 0, 0}};
 	const char *key = NULL;
 	int c, bad = 0;
 
@@ -135,18 +170,34 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 			bad |= strcmp(optarg, "udp") && strcmp(optarg, "tcp");
 			p->start = strcmp(optarg, "tcp") ? RVC_CHAN_UDP : RVC_CHAN_TCP;
 			break;
+		case 'U':
+			/* --move-udp starts the next target */
+			bad |=
+			    g_moves == MOVES_MAX || endpoint(optarg, &g_move[g_moves++].udp_server);
+			break;
+		case 'T':
+			bad |= !g_moves || endpoint(optarg, &g_move[g_moves - 1].tcp_server);
+			break;
+		case 'M':
+			bad |= !g_moves;
+			if (g_moves)
+				g_move_peer_id[g_moves - 1] = (uint32_t)atoi(optarg);
+			break;
 		default:
 			bad = 1;
 		}
 	}
 	if (bad || !key || !t->addr)
-		return fprintf(
-			   stderr,
-			   "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
-			   "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
-			   "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp]\n"),
+		return fprintf(stderr,
+			       "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
+			       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
+			       "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp] "
+			       "[--move-udp IP:P [--move-tcp IP:P] --move-peer-id N]\n"),
 		       -1;
-	return load_key(key, 0, p);
+	if (load_key(key, 0, p) < 0)
+		return -1;
+	g_tx = p->tx, g_rx = p->rx, g_suite = p->suite;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -167,6 +218,7 @@ int main(int argc, char **argv)
 	rvc_chan_set_tick(g_dc, write_status, NULL);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_usr1);
 	printf("ready %s\n", ifname);
 	fflush(stdout);
 	rc = rvc_chan_run(g_dc);

@@ -96,7 +96,8 @@ class CliTest(unittest.TestCase):
         for want in ("login", "logout", "rooms list", "rooms create", "rooms update", "rooms delete",
                      "rooms members", "rooms kick", "join", "leave", "up", "status", "down",
                      "admin users list", "admin users create", "admin users update",
-                     "admin users delete", "admin audit"):
+                     "admin users delete", "admin audit", "admin dataplanes list",
+                     "admin dataplanes drain", "admin dataplanes undrain"):
             self.assertIn(want, [" ".join(c.split()[:len(want.split())]) for c in cmds])
             h = self.ok(self.c.run(*want.split(), "--help"))
             self.assertIn("usage: roomvpn", h.out, want)
@@ -117,6 +118,23 @@ class CliTest(unittest.TestCase):
         r = self.c.run("rooms", "update", "lan2", "--routes", "192.168.5.0/24")
         self.assertEqual(r.returncode, EXIT_USAGE)
         self.assertIn("is not TARGET=VIA", r.err)
+
+    def test_fleet_usage(self):
+        """--placement and `admin dataplanes` usage errors: exit 2 with the
+        reason, before any call (not logged in here: a call would exit 3)."""
+        for args, msg in ((("rooms", "create", "r", "--placement", "site"), "not key=value"),
+                          (("rooms", "update", "r", "--placement", "a=b,a=c"), "given twice"),
+                          (("rooms", "update", "r", "--placement", "a=b", "--no-placement"),
+                           "choose one"),
+                          (("admin", "dataplanes", "drain"), "missing argument"),
+                          (("admin", "dataplanes", "undrain", "a", "b"), "unexpected argument"),
+                          (("admin", "dataplanes", "list", "x"), "unexpected argument")):
+            r = self.c.run(*args)
+            self.assertEqual(r.returncode, EXIT_USAGE, args)
+            self.assertIn(msg, r.err, args)
+        r = self.c.run("admin", "dataplanes", "--json")
+        self.assertEqual(r.returncode, EXIT_AUTH)
+        self.assertIn("not logged in", json.loads(r.out)["error"])
 
     def test_not_logged_in(self):
         r = self.c.run("rooms", "list")

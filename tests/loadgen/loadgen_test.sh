@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Black-box tests of roomvpn-loadgen. Usage:
 #   loadgen_test.sh CASE LOADGEN [DATAPLANE DPCTL]
-# CASE: args | unreachable | reflect | dataplane-agent | dataplane-rx-lcore |
+# CASE: args | unreachable | reflect | reflect-corrupt | dataplane-agent | dataplane-rx-lcore |
 #       dataplane-file
 # The data-plane cases run roomvpn-dataplane as a memif server and the
 # loadgen as its memif client (unix socket in a private temp dir).
@@ -123,9 +123,26 @@ case_reflect() {
 		json_check r="$tmp/r.json" -- "r['cipher'] == '$cipher'" \
 			"all(x['ndr']['found'] and x['ndr']['pps'] > 0 for x in r['results'])" \
 			"r['totals']['decrypt_errors'] == 0" \
+			"r['totals']['payload_errors'] == 0" \
+			"all(x['ndr']['limited_by'] in ('none', 'generator', 'data_plane') for x in r['results'])" \
 			"r['totals']['sent'] == r['totals']['received'] + r['totals']['late']" \
 			"all(x['ndr']['latency_ns']['p50'] > 0 for x in r['results'])"
 	done
+}
+
+# A relay that changes payloads (the reflector flips a byte in every 50th
+# packet after opening it, then seals it properly): the loadgen must count
+# them as payload errors and exit 1.
+case_reflect_corrupt() {
+	expect 1 "packet\(s\) came back authenticated but with their payload changed" -- \
+		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --reflect \
+		--clients 20 --rooms 4 --sizes 64,1400 --rate 20000 --trial-time 0.2 --quiet \
+		--test-corrupt-payload 50 --json-out "$tmp/c.json"
+	json_check c="$tmp/c.json" -- "c['totals']['payload_errors'] > 0" \
+		"all(x['payload_errors'] > 0 for x in c['results'])" \
+		"c['totals']['decrypt_errors'] == 0"
+	expect 2 "test-corrupt-payload needs --reflect" -- "$LG" -- --agent /x \
+		--dp 192.0.2.1:1194 --test-corrupt-payload 5
 }
 
 # start_dp KEY=VALUE...: roomvpn-dataplane as memif server (its address
@@ -210,6 +227,7 @@ case "$case_name" in
 args) case_args ;;
 unreachable) case_unreachable ;;
 reflect) case_reflect ;;
+reflect-corrupt) case_reflect_corrupt ;;
 dataplane-agent) case_dataplane_agent ;;
 dataplane-rx-lcore) LG_LCORES=0,1 case_dataplane_agent ;; # receiving on a second lcore
 dataplane-file) case_dataplane_file ;;
