@@ -394,7 +394,7 @@ int rv_fleet_pick(const char *placement, int except, char *name, size_t len, cha
 	pthread_mutex_lock(&f.mu);
 	for (int i = 0; i < f.n; i++) {
 		const struct entry *e = &f.e[i];
-		if (i == except || state(i) != RV_FLEET_UP ||
+		if (i == except || state(i) != RV_FLEET_UP || !e->heard_once ||
 		    !rv_fleet_labels_match(e->info.labels, placement ? placement : ""))
 			continue;
 		double load =

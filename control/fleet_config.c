@@ -180,7 +180,11 @@ size_t rv_fleet_config_local(const struct rv_control_config *c, struct rv_contro
 {
 	size_t n = 0;
 
-	if ((!c->n_dps || c->dp_agent_set) && c->dp_agent[0] && n < max) {
+	/* the single-host one: unless the fleet is configured otherwise
+	 * (`dataplane` lines, or remote data planes on dataplane_listen) and
+	 * dataplane_agent was not given explicitly */
+	bool single = c->dp_agent_set || (!c->n_dps && !c->dp_listen[0]);
+	if (single && c->dp_agent[0] && n < max) {
 		out[n] = (struct rv_control_dp){0};
 		snprintf(out[n].name, sizeof(out[n].name), "%s", c->dp_name);
 		snprintf(out[n].agent, sizeof(out[n].agent), "%s", c->dp_agent);

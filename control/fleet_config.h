@@ -16,8 +16,9 @@ int rv_fleet_config_line(void *cfg, const char *value, char *err, size_t errlen)
 /* Cross-key checks: names unique, durations positive. */
 int rv_fleet_config_check(const struct rv_control_config *c, char *err, size_t errlen);
 /* The local data planes the configuration names: the single-host one
- * (dataplane_agent, named dataplane_name) unless only `dataplane` lines
- * are given, then every line. Returns how many went into @out. */
+ * (dataplane_agent, named dataplane_name) unless `dataplane` lines or
+ * dataplane_listen are given without an explicit dataplane_agent, then
+ * every line. Returns how many went into @out. */
 size_t rv_fleet_config_local(const struct rv_control_config *c, struct rv_control_dp *out,
 			     size_t max);
 
