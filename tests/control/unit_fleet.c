@@ -61,6 +61,9 @@ static void test_config_lines(void **state)
 	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 1); /* single host */
 	assert_string_equal(out[0].name, "local");
 	assert_string_equal(out[0].agent, "/run/roomvpn/dataplane.sock");
+	snprintf(c.dp_listen, sizeof(c.dp_listen), "0.0.0.0:7444"); /* remote ones only */
+	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 0);
+	c.dp_listen[0] = 0;
 	assert_int_equal(rv_control_config_set(&c, "dataplane",
 					       "a unix:/run/a.sock udp=10.0.0.1:1194 "
 					       "tcp=10.0.0.1:443 labels=site=a",
