@@ -320,8 +320,9 @@ static void send_to(int slot, struct delta **ds, size_t n, const int *to, struct
 		}
 	if (!nr)
 		return;
-	/* a DOWN one is not waited for (a hung one would hold every other) */
-	bool down = rv_fleet_probe_wanted(slot);
+	/* a DOWN one is not waited for (a hung one would hold every other);
+	 * a fleet of one is tried still, as a single data plane always was */
+	bool down = rv_fleet_probe_wanted(slot) && rv_fleet_slots() > 1;
 	struct rv_dp_link *l = down ? NULL : rv_fleet_link(slot);
 	int rc = l ? rv_dp_link_exchange_each(l, rqp, nr, ok, err, sizeof(err)) : -1;
 	rv_dp_link_unref(l);
