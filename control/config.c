@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "fleet_config.h"
 #include "inet.h"
 
 void rv_control_config_defaults(struct rv_control_config *c)
@@ -45,6 +46,9 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	snprintf(c->dp_udp_endpoint, sizeof(c->dp_udp_endpoint), "127.0.0.1:1194");
 	snprintf(c->dp_tcp_endpoint, sizeof(c->dp_tcp_endpoint), "127.0.0.1:443");
 	snprintf(c->dp_agent, sizeof(c->dp_agent), "/run/roomvpn/dataplane.sock");
+	snprintf(c->dp_name, sizeof(c->dp_name), "local");
+	c->dp_down_after_ns = 3ull * 1000000000ull;
+	c->dp_move_grace_ns = 10ull * 1000000000ull;
 	c->rekey_interval_ns = 3600ull * 1000000000ull;
 	c->heartbeat_timeout_ns = 30ull * 1000000000ull;
 	c->stream_deadline_ns = 10ull * 1000000000ull;
@@ -123,6 +127,9 @@ static const struct key keys[] = {
     TXT("dataplane_udp", K_EP, dp_udp_endpoint),
     TXT("dataplane_tcp", K_EP, dp_tcp_endpoint),
     TXT("dataplane_agent", K_PATH, dp_agent),
+    STR("dataplane_name", dp_name),
+    DUR("dataplane_down_after", dp_down_after_ns),
+    DUR("dataplane_move_grace", dp_move_grace_ns),
     TXT("dataplane_listen", K_LISTEN, dp_listen),
     TXT("dataplane_ca_dir", K_PATH, dp_ca_dir),
     STR("dataplane_cert_names", dp_cert_names),
@@ -248,6 +255,10 @@ int rv_control_config_set(void *cfg, const char *key_in, const char *value, char
 	char *base = cfg, key[64];
 
 	canonical_key(key_in, key, sizeof(key));
+	if (!strcmp(key, "dataplane")) /* repeatable: one local data plane a line */
+		return rv_fleet_config_line(cfg, value, err, errlen);
+	if (!strcmp(key, "dataplane_agent"))
+		((struct rv_control_config *)cfg)->dp_agent_set = true;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const struct key *k = &keys[i];
 		if (strcmp(k->name, key) != 0)
@@ -312,6 +323,8 @@ int rv_control_config_check(const struct rv_control_config *c, char *err, size_t
 			 "session_ttl, device_ttl and token_sweep_interval must be positive");
 		return -1;
 	}
+	if (rv_fleet_config_check(c, err, errlen) < 0)
+		return -1;
 	if (c->argon2_m_kib < 8 * c->argon2_p) {
 		snprintf(err, errlen, "argon2_memory_kib must be at least 8 * argon2_parallelism");
 		return -1;

@@ -23,6 +23,15 @@
 #define RV_CONTROL_VERSION RV_VERSION /* shared/version.h.in */
 #define RV_CTL_PATH	   512
 #define RV_CTL_ADDR	   128
+#define RV_CTL_DP_MAX	   16 /* data planes in one fleet (fleet.c) */
+
+/* A local data plane (`dataplane = NAME unix:/PATH udp=.. tcp=.. labels=..`). */
+struct rv_control_dp {
+	char name[64];
+	char agent[RV_CTL_PATH]; /* its agent socket */
+	char udp[RV_CTL_ADDR], tcp[RV_CTL_ADDR];
+	char labels[256]; /* "k=v,k=v" */
+};
 
 struct rv_control_config {
 	/* [state] */
@@ -80,6 +89,12 @@ struct rv_control_config {
 	uint32_t dp_sync_backlog;	/* queued data-plane deltas (dp_sync.c), 65536 */
 	char dp_agent[RV_CTL_PATH];	/* data-plane agent socket (tunnel.c), default
 					   "/run/roomvpn/dataplane.sock" */
+	bool dp_agent_set;		/* dataplane_agent given: kept beside `dataplane` lines */
+	char dp_name[64];		/* that data plane's name in the fleet ("local") */
+	struct rv_control_dp dps[RV_CTL_DP_MAX]; /* `dataplane = ...` lines (fleet.c) */
+	uint32_t n_dps;
+	uint64_t dp_down_after_ns; /* not heard from this long: DOWN, rooms moved (3 s) */
+	uint64_t dp_move_grace_ns; /* moved rooms' sessions stay on the source this long (10 s) */
 	/* [fleet] remote data planes over mutual TLS (dp_link_tls.c, dp_ca.c) */
 	char dp_listen[RV_CTL_ADDR];	  /* "host:port" data planes dial; "" off (default) */
 	char dp_ca_dir[RV_CTL_PATH];	  /* fleet CA; "" = <state_dir>/fleet */
@@ -162,6 +177,11 @@ struct rv_control {
 	 * Kick, room Delete, its user removed) and the store says so: tear down
 	 * its tunnel. Called without the rooms lock held. */
 	void (*on_member_removed)(struct rv_control *ctl, uint64_t room_id, uint64_t device_id);
+	/* dp_move.c, after room @room_id's sessions were installed on data
+	 * plane @dataplane and its record says so (drain, failover: @reason):
+	 * its members are told to bootstrap again (events.c). */
+	void (*on_room_moved)(struct rv_control *ctl, uint64_t room_id, const char *dataplane,
+			      const char *reason);
 };
 
 /* config.c: defaults, then one key at a time (file and --set overrides).

@@ -1,4 +1,4 @@
-/* The data plane's session stats as last read by the sync thread (see
+/* The data planes' session stats as last read by the sync thread (see
  * dp_cache.h). */
 #include "dp_cache.h"
 
@@ -6,8 +6,9 @@
 #include <stdlib.h>
 
 static struct {
-	pthread_mutex_t mu;			/* taken after the registry lock, never before */
-	Roomvpn__Dataplane__V1__Response *resp; /* sessions sorted by peer-id; NULL: failed */
+	pthread_mutex_t mu; /* taken after the registry lock, never before */
+	/* sessions sorted by peer-id; NULL: failed or never read */
+	Roomvpn__Dataplane__V1__Response *resp[RV_DP_CACHE_SLOTS];
 } cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void rv_dp_cache_lock(void)
@@ -27,26 +28,44 @@ static int by_peer(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The cached stats of @peer_id, or NULL (cache_mu held). */
-const Roomvpn__Dataplane__V1__SessionStats *rv_dp_cache_find(uint32_t peer_id)
+const Roomvpn__Dataplane__V1__SessionStats *rv_dp_cache_find_in(int slot, uint32_t peer_id)
 {
 	Roomvpn__Dataplane__V1__SessionStats key = {.peer_id = peer_id}, *kp = &key, **hit;
+	const Roomvpn__Dataplane__V1__Response *r =
+	    slot >= 0 && slot < RV_DP_CACHE_SLOTS ? cache.resp[slot] : NULL;
 
-	if (!cache.resp || !cache.resp->stats->n_session)
+	if (!r || !r->stats->n_session)
 		return NULL;
-	hit = bsearch(&kp, cache.resp->stats->session, cache.resp->stats->n_session,
-		      sizeof(*cache.resp->stats->session), by_peer);
+	hit = bsearch(&kp, r->stats->session, r->stats->n_session, sizeof(*r->stats->session),
+		      by_peer);
 	return hit ? *hit : NULL;
+}
+
+const Roomvpn__Dataplane__V1__SessionStats *rv_dp_cache_find(uint32_t peer_id)
+{
+	const Roomvpn__Dataplane__V1__SessionStats *ss = NULL;
+	for (int i = 0; i < RV_DP_CACHE_SLOTS && !ss; i++)
+		ss = rv_dp_cache_find_in(i, peer_id);
+	return ss;
+}
+
+const Roomvpn__Dataplane__V1__Stats *rv_dp_cache_stats_of(int slot)
+{
+	return slot >= 0 && slot < RV_DP_CACHE_SLOTS && cache.resp[slot] ? cache.resp[slot]->stats
+									 : NULL;
 }
 
 const Roomvpn__Dataplane__V1__Stats *rv_dp_cache_stats(void)
 {
-	return cache.resp ? cache.resp->stats : NULL;
+	for (int i = 0; i < RV_DP_CACHE_SLOTS; i++)
+		if (cache.resp[i])
+			return cache.resp[i]->stats;
+	return NULL;
 }
 
 bool rv_dp_cache_ok(void)
 {
-	return cache.resp != NULL;
+	return rv_dp_cache_stats() != NULL;
 }
 
 bool rv_dp_cache_has(uint32_t peer_id)
@@ -59,21 +78,36 @@ bool rv_dp_cache_has(uint32_t peer_id)
 
 bool rv_dp_cache_runs(uint32_t peer_id, uint64_t room, uint32_t vip)
 {
+	bool runs = false;
+
 	pthread_mutex_lock(&cache.mu);
-	const Roomvpn__Dataplane__V1__SessionStats *ss = rv_dp_cache_find(peer_id);
-	bool runs = ss && ss->room_id == room && ss->vip == vip;
+	for (int i = 0; i < RV_DP_CACHE_SLOTS && !runs; i++) {
+		const Roomvpn__Dataplane__V1__SessionStats *ss = rv_dp_cache_find_in(i, peer_id);
+		runs = ss && ss->room_id == room && ss->vip == vip;
+	}
 	pthread_mutex_unlock(&cache.mu);
 	return runs;
 }
 
-void rv_dp_cache_set(Roomvpn__Dataplane__V1__Response *r)
+void rv_dp_cache_set(int slot, Roomvpn__Dataplane__V1__Response *r)
 {
+	if (slot < 0 || slot >= RV_DP_CACHE_SLOTS) {
+		if (r)
+			roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+		return;
+	}
 	if (r && r->stats->n_session)
 		qsort(r->stats->session, r->stats->n_session, sizeof(*r->stats->session), by_peer);
 	pthread_mutex_lock(&cache.mu);
-	Roomvpn__Dataplane__V1__Response *old = cache.resp;
-	cache.resp = r;
+	Roomvpn__Dataplane__V1__Response *old = cache.resp[slot];
+	cache.resp[slot] = r;
 	pthread_mutex_unlock(&cache.mu);
 	if (old)
 		roomvpn__dataplane__v1__response__free_unpacked(old, NULL);
+}
+
+void rv_dp_cache_clear(void)
+{
+	for (int i = 0; i < RV_DP_CACHE_SLOTS; i++)
+		rv_dp_cache_set(i, NULL);
 }

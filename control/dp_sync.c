@@ -11,10 +11,11 @@
 #include <openssl/crypto.h>
 
 #include "dataplane.pb-c.h"
-#include "dp_adopt.h"
-#include "dp_cache.h"
 #include "dp_link.h"
-#include "keepalive.h"
+#include "dp_msgs.h"
+#include "dp_poll.h"
+#include "fleet.h"
+#include "dp_move.h"
 #include "log.h"
 #include "tunnels.h"
 
@@ -22,7 +23,7 @@
 #define WAIT_NS	      5000000000ull /* a caller waits at most this for its delta */
 #define POLL_EVERY_NS 1000000000ull
 
-typedef Roomvpn__Dataplane__V1__Request Request;
+typedef rv_dp_request Request;
 
 enum kind { D_UPSERT, D_DELETE, D_KEY, D_ROOM };
 
@@ -36,7 +37,8 @@ struct waiter {
 struct delta {
 	enum kind kind;
 	uint32_t peer_id;
-	uint64_t room;
+	uint64_t room;	/* whose data plane it goes to (upserts, keys: the tunnel's) */
+	int slot, also; /* deletes: that data plane and a moved room's source, when queued */
 	uint8_t key_id;
 	enum rv_cipher suite;
 	struct rv_key_material km;
@@ -49,34 +51,15 @@ struct delta {
 	struct delta *next;
 };
 
-/* The agent messages of one session or room (pointers into itself). */
-struct msgs {
-	Request rq[2];
-	Roomvpn__Dataplane__V1__UpsertRoom ur;
-	Roomvpn__Dataplane__V1__Room room;
-	Roomvpn__Dataplane__V1__Route *rtp[RV_TUNNELS_ROUTES_MAX];
-	Roomvpn__Dataplane__V1__Route rt[RV_TUNNELS_ROUTES_MAX];
-	Roomvpn__Dataplane__V1__Rule *rules, **rulep; /* copies, freed by msgs_done */
-	Roomvpn__Dataplane__V1__Rule deny_all, *deny_allp;
-	Roomvpn__Dataplane__V1__UpsertSession us;
-	Roomvpn__Dataplane__V1__Session s;
-	Roomvpn__Dataplane__V1__Key k;
-	Roomvpn__Dataplane__V1__DeleteSession ds;
-	Roomvpn__Dataplane__V1__InstallKey ik;
-	struct rv_key_material km;
-	unsigned n_rq;
-};
-
 static struct {
 	pthread_mutex_t mu; /* the queue and the counters */
 	pthread_cond_t cv;
 	struct delta *head, **tail;
 	size_t n, max;
-	uint64_t dropped, failed, resyncs;
+	uint64_t dropped, failed;
 	struct rv_control *ctl;
-	struct rv_dp_link *link; /* the local data plane (dataplane_agent) */
 	pthread_t thread;
-	bool running, stop, adopted;
+	bool running, stop, poll_soon;
 } q = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* ---- The queue --------------------------------------------------------- */
@@ -189,14 +172,25 @@ static struct delta *delta(enum kind k, uint32_t peer_id)
 	return d;
 }
 
-void rv_dp_sync_session_async(struct rv_control *ctl, uint32_t old, uint32_t peer_id,
+static struct delta *delta_in(enum kind k, uint64_t room, uint32_t peer_id)
+{
+	struct delta *d = delta(k, peer_id);
+	if (d) {
+		d->room = room;
+		d->slot = rv_fleet_room_slot(room);
+		d->also = rv_fleet_room_source(room);
+	}
+	return d;
+}
+
+void rv_dp_sync_session_async(struct rv_control *ctl, uint64_t room, uint32_t old, uint32_t peer_id,
 			      rv_dp_sync_done_fn done, void *arg)
 {
 	char ignored[256];
-	struct delta *d = delta(D_UPSERT, peer_id);
+	struct delta *d = delta_in(D_UPSERT, room, peer_id);
 	(void)ctl;
 	if (old) /* the member's previous tunnel, if the data plane has it */
-		enqueue(delta(D_DELETE, old), false, ignored, sizeof(ignored));
+		enqueue(delta_in(D_DELETE, room, old), false, ignored, sizeof(ignored));
 	if (!d) {
 		done(arg, -1, "out of memory");
 		return;
@@ -225,17 +219,18 @@ void rv_dp_sync_key_async(struct rv_control *ctl, uint32_t peer_id, uint8_t key_
 	enqueue(d, false, ignored, sizeof(ignored));
 }
 
-void rv_dp_sync_delete(struct rv_control *ctl, uint32_t peer_id)
+void rv_dp_sync_delete(struct rv_control *ctl, uint64_t room, uint32_t peer_id)
 {
 	char err[256];
 	(void)ctl;
-	enqueue(delta(D_DELETE, peer_id), false, err, sizeof(err));
+	enqueue(delta_in(D_DELETE, room, peer_id), false, err, sizeof(err));
 }
 
-int rv_dp_sync_delete_wait(struct rv_control *ctl, uint32_t peer_id, char *err, size_t errlen)
+int rv_dp_sync_delete_wait(struct rv_control *ctl, uint64_t room, uint32_t peer_id, char *err,
+			   size_t errlen)
 {
 	(void)ctl;
-	return enqueue(delta(D_DELETE, peer_id), true, err, errlen);
+	return enqueue(delta_in(D_DELETE, room, peer_id), true, err, errlen);
 }
 
 void rv_dp_sync_room(struct rv_control *ctl, uint64_t room)
@@ -251,93 +246,19 @@ void rv_dp_sync_room(struct rv_control *ctl, uint64_t room)
 void rv_dp_sync_counters(struct rv_dp_sync_counters *c)
 {
 	pthread_mutex_lock(&q.mu);
-	*c = (struct rv_dp_sync_counters){q.n, q.dropped, q.failed, q.resyncs};
+	*c = (struct rv_dp_sync_counters){q.n, q.dropped, q.failed, 0};
 	pthread_mutex_unlock(&q.mu);
+	uint64_t resyncs, failed;
+	rv_dp_poll_counters(&resyncs, &failed);
+	c->resyncs = resyncs;
+	c->failed += failed;
 }
 
-/* ---- Agent messages ------------------------------------------------------ */
+/* ---- Sending ---------------------------------------------------------------- */
 
-static void req(struct msgs *m, int body_case)
-{
-	Request *r = &m->rq[m->n_rq++];
-	roomvpn__dataplane__v1__request__init(r);
-	r->request_id = m->n_rq; /* an all-default Response would pack to 0 bytes */
-	r->body_case = body_case;
-}
-
-static void fill_room(struct msgs *m, const struct rv_tunnel_room *room)
-{
-	roomvpn__dataplane__v1__room__init(&m->room);
-	m->room.room_id = (uint32_t)room->id;
-	m->room.subnet = room->subnet;
-	m->room.prefix_len = room->prefix_len;
-	for (size_t i = 0; i < room->n_routes; i++) {
-		m->rt[i] = room->routes[i];
-		m->rtp[i] = &m->rt[i];
-	}
-	m->room.n_routes = room->n_routes;
-	m->room.routes = m->rtp;
-	/* the access rules, copied (sent without the lock); out of memory:
-	 * deny everything rather than nothing */
-	m->rules = NULL;
-	m->rulep = NULL;
-	if (!room->n_rules)
-		return;
-	m->rules = malloc(room->n_rules * sizeof(*m->rules));
-	m->rulep = malloc(room->n_rules * sizeof(*m->rulep));
-	if (!m->rules || !m->rulep) {
-		free(m->rules), free(m->rulep);
-		m->rules = NULL;
-		m->rulep = NULL;
-		roomvpn__dataplane__v1__rule__init(&m->deny_all);
-		m->deny_all.deny = true;
-		m->deny_allp = &m->deny_all;
-		m->room.n_rules = 1;
-		m->room.rules = &m->deny_allp;
-		return;
-	}
-	for (size_t i = 0; i < room->n_rules; i++) {
-		m->rules[i] = room->rules[i];
-		m->rulep[i] = &m->rules[i];
-	}
-	m->room.n_rules = room->n_rules;
-	m->room.rules = m->rulep;
-}
-
-/* After sending: the copies fill_room made. */
-static void msgs_done(struct msgs *m)
-{
-	free(m->rules), free(m->rulep);
-	m->rules = NULL;
-	m->rulep = NULL;
-	OPENSSL_cleanse(&m->km, sizeof(m->km));
-}
-
-static void key_msg(struct msgs *m, uint8_t key_id)
-{
-	roomvpn__dataplane__v1__key__init(&m->k);
-	m->k.key_id = key_id;
-	m->k.material.data = (uint8_t *)&m->km;
-	m->k.material.len = sizeof(m->km);
-	m->k.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
-}
-
-/* Room and session of keyed tunnel @t, copied (lock held). */
-static void fill_session(struct msgs *m, const struct rv_tunnel *t)
-{
-	fill_room(m, t->room);
-	memcpy(&m->km, &t->km, sizeof(m->km));
-	key_msg(m, t->push_key_id);
-	roomvpn__dataplane__v1__session__init(&m->s);
-	m->s.peer_id = t->peer_id;
-	m->s.room_id = m->room.room_id;
-	m->s.vip = t->vip;
-	m->s.cipher = (char *)rv_cipher_name(t->suite);
-	m->s.key = &m->k;
-}
-
-/* The requests of delta @d into @m; -1 when there is nothing to send. */
-static int build(struct msgs *m, const struct delta *d)
+/* The requests of delta @d into @m; -1 when there is nothing to send. An
+ * upsert or a key is addressed to the data plane of its tunnel's room. */
+static int build(struct rv_dp_msgs *m, struct delta *d)
 {
 	int rc = 0;
 
@@ -351,241 +272,136 @@ static int build(struct msgs *m, const struct delta *d)
 			rc = -1; /* ended (or key forgotten) before its turn */
 			break;
 		}
-		fill_session(m, t);
-		roomvpn__dataplane__v1__upsert_room__init(&m->ur);
-		m->ur.room = &m->room;
-		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM);
-		m->rq[0].upsert_room = &m->ur;
-		roomvpn__dataplane__v1__upsert_session__init(&m->us);
-		m->us.session = &m->s;
-		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION);
-		m->rq[1].upsert_session = &m->us;
+		d->room = t->room_id;
+		rv_dp_msgs_session(m, t);
+		rv_dp_msgs_upsert(m);
 		break;
 	case D_ROOM:
 		if (!room) {
 			rc = -1;
 			break;
 		}
-		fill_room(m, room);
-		roomvpn__dataplane__v1__upsert_room__init(&m->ur);
-		m->ur.room = &m->room;
-		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM);
-		m->rq[0].upsert_room = &m->ur;
+		rv_dp_msgs_room(m, room);
+		rv_dp_msgs_upsert_room(m);
 		break;
 	case D_DELETE:
-		roomvpn__dataplane__v1__delete_session__init(&m->ds);
-		m->ds.peer_id = d->peer_id;
-		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_DELETE_SESSION);
-		m->rq[0].delete_session = &m->ds;
+		rv_dp_msgs_delete(m, d->peer_id);
 		break;
 	case D_KEY:
+		if (t)
+			d->room = t->room_id;
 		memcpy(&m->km, &d->km, sizeof(m->km));
-		key_msg(m, d->key_id);
+		rv_dp_msgs_key(m, d->key_id);
 		roomvpn__dataplane__v1__install_key__init(&m->ik);
 		m->ik.peer_id = d->peer_id;
 		m->ik.key = &m->k;
 		m->ik.cipher = (char *)rv_cipher_name(d->suite);
 		m->ik.seal_after_use = true; /* the client seals with it first */
-		req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY);
-		m->rq[0].install_key = &m->ik;
+		rv_dp_msgs_req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_INSTALL_KEY)->install_key =
+		    &m->ik;
 		break;
 	}
 	rv_tunnels_unlock();
 	return rc;
 }
 
-/* One exchange for @n deltas. A delta whose caller's bound passed while
- * it was queued is not sent: it fails. */
-static void send_batch(struct delta **ds, size_t n, struct msgs *m, Request **rqp, bool *ok)
+/* One exchange with data plane @slot of the requests of the deltas @to[i]
+ * == @slot; each one's verdict into @bad/@why (@record: else ignored). */
+static void send_to(int slot, struct delta **ds, size_t n, const int *to, struct rv_dp_msgs *m,
+		    Request **rqp, bool *ok, bool *bad, char (*why)[160], bool record)
 {
-	size_t nr = 0;
-	char err[256] = "";
+	size_t nr = 0, owner[2 * BATCH];
+	char err[160] = "", name[RV_DP_NAME_MAX]; /* as a delta's why */
+
+	for (size_t i = 0; i < n; i++)
+		for (unsigned j = 0; to[i] == slot && j < m[i].n_rq; j++) {
+			owner[nr] = i;
+			rqp[nr++] = &m[i].rq[j];
+		}
+	if (!nr)
+		return;
+	/* a DOWN one is not waited for (a hung one would hold every other);
+	 * a fleet of one is tried still, as a single data plane always was */
+	bool down = rv_fleet_probe_wanted(slot) && rv_fleet_slots() > 1;
+	struct rv_dp_link *l = down ? NULL : rv_fleet_link(slot);
+	int rc = l ? rv_dp_link_exchange_each(l, rqp, nr, ok, err, sizeof(err)) : -1;
+	rv_dp_link_unref(l);
+	if (!l)
+		snprintf(err, sizeof(err), "data plane %s is %s",
+			 rv_fleet_name_of(slot, name, sizeof(name)), down ? "down" : "not linked");
+	if (rc < 0)
+		rv_log(RV_LOG_WARN, "data plane %s: %zu requests not delivered: %s",
+		       rv_fleet_name_of(slot, name, sizeof(name)), nr, err);
+	for (size_t k = 0; record && k < nr; k++)
+		if (rc < 0 || !ok[k]) {
+			bad[owner[k]] = true;
+			snprintf(why[owner[k]], sizeof(why[0]), "%s", err);
+		}
+	(void)ds;
+}
+
+/* One exchange per data plane for @n deltas. A delta whose caller's bound
+ * passed while it was queued is not sent: it fails. */
+static void send_batch(struct delta **ds, size_t n, struct rv_dp_msgs *m, Request **rqp, bool *ok)
+{
 	struct delta *later = NULL, **later_tail = &later;
 	uint64_t now = rv_control_now_mono();
-	int rc;
+	int to[BATCH], also[BATCH], slots = rv_fleet_slots();
+	bool bad[BATCH] = {0};
+	char why[BATCH][160];
 
 	for (size_t i = 0; i < n; i++) {
 		bool expired = ds[i]->deadline && now > ds[i]->deadline;
 		if (expired || build(&m[i], ds[i]) < 0)
 			m[i].n_rq = 0;
-		for (unsigned j = 0; j < m[i].n_rq; j++)
-			rqp[nr++] = &m[i].rq[j];
+		bool del = ds[i]->kind == D_DELETE; /* its room may be gone: placed when queued */
+		to[i] = del ? ds[i]->slot : rv_fleet_room_slot(ds[i]->room);
+		/* a moved room's sessions stay on its source until the grace:
+		 * a delete reaches them there too */
+		also[i] = del ? ds[i]->also : -1;
+		if (to[i] < 0 && slots == 1)
+			to[i] = 0; /* one data plane: every room is on it */
+		if (to[i] < 0 && m[i].n_rq) {
+			bad[i] = true;
+			snprintf(why[i], sizeof(why[i]),
+				 "room %" PRIu64 " is on no data plane "
+				 "(none up: roomvpn admin dataplanes)",
+				 ds[i]->room);
+		}
 	}
-	if (nr && !q.link)
-		snprintf(err, sizeof(err), "no data plane configured (dataplane_agent)");
-	rc = !nr      ? 0
-	     : q.link ? rv_dp_link_exchange_each(q.link, rqp, nr, ok, err, sizeof(err))
-		      : -1;
-	if (rc < 0)
-		rv_log(RV_LOG_WARN, "data plane: %zu requests not delivered: %s", nr, err);
+	for (int s = 0; s < slots; s++) {
+		send_to(s, ds, n, to, m, rqp, ok, bad, why, true);
+		send_to(s, ds, n, also, m, rqp, ok, bad, why, false);
+	}
 	pthread_mutex_lock(&q.mu);
-	nr = 0;
 	for (size_t i = 0; i < n; i++) {
-		int r = rc;
-		const char *why = err;
+		int r = bad[i] ? -1 : 0;
+		const char *w = bad[i] ? why[i] : "";
 		if (m[i].n_rq == 0 && ds[i]->deadline && now > ds[i]->deadline) {
 			r = -1;
-			why = "the data plane did not answer within 5 s";
+			w = "the data plane did not answer within 5 s";
 		} else if (m[i].n_rq == 0 && ds[i]->kind == D_UPSERT) {
 			r = -1;
-			why = "the tunnel ended before the data plane had it";
+			w = "the tunnel ended before the data plane had it";
 		}
-		for (unsigned j = 0; j < m[i].n_rq; j++, nr++)
-			if (rc == 0 && !ok[nr])
-				r = -1;
-		struct delta *d = finish(ds[i], r, why);
+		struct delta *d = finish(ds[i], r, w);
 		if (d) {
 			d->next = NULL;
 			*later_tail = d;
 			later_tail = &d->next;
 		}
-		msgs_done(&m[i]);
+		rv_dp_msgs_done(&m[i]);
 	}
 	pthread_mutex_unlock(&q.mu);
 	run_done(later);
 }
 
-/* ---- Re-push ------------------------------------------------------------ */
-
-struct repush {
-	const Roomvpn__Dataplane__V1__Stats *st;
-	uint64_t read_ns, gen;
-	bool resync;
-	size_t n, cap, n_rooms, keyless;
-	struct msgs *m; /* one per session */
-	Roomvpn__Dataplane__V1__Room **rooms;
-	uint32_t *peers;
-};
-
-/* Keyed tunnels the data plane lacks (all of them for a Resync). */
-static void collect(struct rv_tunnel *t, void *arg)
+void rv_dp_sync_poll_soon(void)
 {
-	struct repush *r = arg;
-
-	if (!t->keyed) {
-		r->keyless++;
-		return;
-	}
-	if (!r->resync && (t->key_ns >= r->read_ns || rv_dp_cache_find(t->peer_id)))
-		return;
-	if (r->n == r->cap)
-		return; /* sized before */
-	struct msgs *m = &r->m[r->n];
-	fill_session(m, t);
-	if (t->room->sync_gen != r->gen) { /* each room once */
-		t->room->sync_gen = r->gen;
-		r->rooms[r->n_rooms++] = &m->room;
-	}
-	r->peers[r->n++] = t->peer_id;
-}
-
-static void ask_rekey(uint32_t *peers, size_t n)
-{
-	rv_tunnels_lock();
-	for (size_t i = 0; i < n; i++) {
-		struct rv_tunnel *t = rv_tunnels_find(peers[i]);
-		if (t)
-			rv_keepalive_push_rekey(t, "the data plane restarted");
-	}
-	rv_tunnels_unlock();
-}
-
-/* Give the data plane what it lacks; registry copied under the lock, sent
- * without it. */
-static void repush(const Roomvpn__Dataplane__V1__Stats *st, uint64_t read_ns)
-{
-	static uint64_t gen;
-	struct repush r = {.st = st, .read_ns = read_ns, .gen = ++gen, .resync = !st->n_session};
-	char err[256];
-	int rc = 0;
-
-	rv_tunnels_lock();
-	rv_dp_cache_lock();
-	r.cap = rv_tunnels_count();
-	r.m = calloc(r.cap ? r.cap : 1, sizeof(*r.m));
-	r.rooms = calloc(r.cap ? r.cap : 1, sizeof(*r.rooms));
-	r.peers = calloc(r.cap ? r.cap : 1, sizeof(*r.peers));
-	if (r.m && r.rooms && r.peers)
-		rv_tunnels_each(collect, &r);
-	rv_dp_cache_unlock();
-	rv_tunnels_unlock();
-	if (!r.n)
-		goto out;
-	if (r.resync) {
-		Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
-		Roomvpn__Dataplane__V1__Session **sp = calloc(r.n, sizeof(*sp));
-		Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
-		for (size_t i = 0; sp && i < r.n; i++)
-			sp[i] = &r.m[i].s;
-		rs.n_rooms = r.n_rooms;
-		rs.rooms = r.rooms;
-		rs.n_sessions = r.n;
-		rs.sessions = sp;
-		rq.request_id = 1;
-		rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC;
-		rq.resync = &rs;
-		rc = sp ? rv_dp_link_exchange(q.link, &one, 1, err, sizeof(err)) : -1;
-		free(sp);
-		if (rc == 0)
-			rv_log(RV_LOG_INFO,
-			       "data plane without sessions (restarted): resynced %zu sessions in "
-			       "%zu rooms (%zu tunnels without key material left to their clients)",
-			       r.n, r.n_rooms, r.keyless);
-	} else {
-		Request **rqp = calloc(2 * r.n, sizeof(*rqp));
-		for (size_t i = 0; rqp && i < r.n; i++) {
-			struct msgs *m = &r.m[i];
-			m->n_rq = 0;
-			roomvpn__dataplane__v1__upsert_room__init(&m->ur);
-			m->ur.room = &m->room;
-			req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM);
-			m->rq[0].upsert_room = &m->ur;
-			roomvpn__dataplane__v1__upsert_session__init(&m->us);
-			m->us.session = &m->s;
-			req(m, ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_SESSION);
-			m->rq[1].upsert_session = &m->us;
-			rqp[2 * i] = &m->rq[0];
-			rqp[2 * i + 1] = &m->rq[1];
-		}
-		rc = rqp ? rv_dp_link_exchange(q.link, rqp, 2 * r.n, err, sizeof(err)) : -1;
-		free(rqp);
-		if (rc == 0)
-			rv_log(RV_LOG_INFO, "re-pushed %zu sessions missing from the data plane",
-			       r.n);
-	}
 	pthread_mutex_lock(&q.mu);
-	q.resyncs += rc == 0;
-	q.failed += rc != 0;
+	q.poll_soon = true;
+	pthread_cond_signal(&q.cv);
 	pthread_mutex_unlock(&q.mu);
-	if (rc < 0)
-		rv_log(RV_LOG_WARN, "re-pushing %zu sessions to the data plane: %s", r.n, err);
-	else /* packet-ids start afresh on the data plane: every client re-keys */
-		ask_rekey(r.peers, r.n);
-out:
-	for (size_t i = 0; r.m && i < r.n; i++)
-		msgs_done(&r.m[i]);
-	free(r.m), free(r.rooms), free(r.peers);
-}
-
-void rv_dp_sync_poll_now(struct rv_control *ctl)
-{
-	char err[256];
-	uint64_t now = rv_control_now_mono();
-
-	q.ctl = ctl;
-	if (!q.link && ctl->cfg.dp_agent[0])
-		q.link = rv_dp_link_local(ctl->cfg.dp_agent);
-	if (!q.link)
-		return; /* no data plane configured */
-	Roomvpn__Dataplane__V1__Response *r = rv_dp_link_sessions(q.link, err, sizeof(err));
-	rv_dp_cache_set(r);
-	if (!r)
-		return;
-	if (!q.adopted) {
-		q.adopted = true;
-		rv_dp_adopt_sessions(ctl->store, r->stats);
-	}
-	repush(r->stats, now); /* r stays valid: only this thread replaces it */
 }
 
 /* ---- The thread ------------------------------------------------------------ */
@@ -593,7 +409,7 @@ void rv_dp_sync_poll_now(struct rv_control *ctl)
 static void *sync_main(void *arg)
 {
 	struct delta *ds[BATCH];
-	struct msgs *m = calloc(BATCH, sizeof(*m));
+	struct rv_dp_msgs *m = calloc(BATCH, sizeof(*m));
 	Request **rqp = calloc(2 * BATCH, sizeof(*rqp));
 	bool *ok = calloc(2 * BATCH, sizeof(*ok));
 	uint64_t next_poll = 0;
@@ -602,6 +418,10 @@ static void *sync_main(void *arg)
 	pthread_mutex_lock(&q.mu);
 	while (!q.stop) {
 		uint64_t now = rv_control_now_mono();
+		if (q.poll_soon) {
+			q.poll_soon = false;
+			next_poll = now;
+		}
 		if (!q.n && now < next_poll) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -623,7 +443,8 @@ static void *sync_main(void *arg)
 		if (n)
 			send_batch(ds, n, m, rqp, ok); /* completes the deltas */
 		if (now >= next_poll) {
-			rv_dp_sync_poll_now(q.ctl);
+			rv_dp_poll_all(q.ctl);	/* health, cache, adoption, resync */
+			rv_dp_move_step(q.ctl); /* drains, failovers, graces */
 			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
 		}
 		pthread_mutex_lock(&q.mu);
@@ -651,8 +472,8 @@ void rv_dp_sync_start(struct rv_control *ctl)
 	q.max = ctl->cfg.dp_sync_backlog ? ctl->cfg.dp_sync_backlog : 65536;
 	q.tail = &q.head;
 	q.stop = false;
-	if (!q.link && ctl->cfg.dp_agent[0])
-		q.link = rv_dp_link_local(ctl->cfg.dp_agent);
+	rv_dp_poll_start();
+	rv_fleet_set_wake(rv_dp_sync_poll_soon);
 	if (pthread_create(&q.thread, NULL, sync_main, NULL) == 0)
 		q.running = true;
 	else
@@ -661,6 +482,7 @@ void rv_dp_sync_start(struct rv_control *ctl)
 
 void rv_dp_sync_stop(void)
 {
+	rv_fleet_set_wake(NULL);
 	pthread_mutex_lock(&q.mu);
 	bool running = q.running;
 	q.stop = true;
@@ -669,8 +491,6 @@ void rv_dp_sync_stop(void)
 	pthread_mutex_unlock(&q.mu);
 	if (running)
 		pthread_join(q.thread, NULL);
-	rv_dp_cache_set(NULL);
-	q.adopted = false;
-	rv_dp_link_unref(q.link);
-	q.link = NULL;
+	rv_dp_poll_stop();
+	rv_dp_poll_reset();
 }

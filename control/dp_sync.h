@@ -1,15 +1,15 @@
-/* The data-plane sync thread: the one owner of the data plane's agent
- * socket (dpclient.c). RPC handlers and events enqueue deltas (upsert or
- * delete a session, install a key, upsert a room) and never do socket I/O;
- * the thread sends them in batches. Once a second it reads the data plane's
- * session stats into a cache (Health, metrics, Hello's adoption read it):
- * a data plane without any session while tunnels have key material
- * (restarted) gets one Resync of all of them, one lacking some gets those
- * upserted, and every re-pushed tunnel's stream is asked to re-key. The
- * first read after start adopts the sessions a data plane runs from before
- * a control-plane restart. The queue is bounded (cfg.dp_sync_backlog): a
- * delta beyond it is dropped and counted (its caller gets an error);
- * a slow or absent data plane never blocks a caller beyond its own wait. */
+/* The data-plane sync thread: the one thread that talks to the data
+ * planes of the fleet (fleet.h), each through its link (dp_link.h). RPC
+ * handlers and events enqueue deltas (upsert or delete a session, install
+ * a key, upsert a room) and never do socket I/O; the thread sends them in
+ * batches, each delta to the data plane of its tunnel's room (and a
+ * moved room's deletes also to the data plane it left, until the grace
+ * ends). Once a second it reads every data plane's session stats
+ * (dp_poll.c: cache, health, adoption, re-push, resync) and moves the
+ * rooms of draining and down data planes (dp_move.c). The queue is
+ * bounded (cfg.dp_sync_backlog): a delta beyond it is dropped and counted
+ * (its caller gets an error); a slow or absent data plane never blocks a
+ * caller beyond its own wait. */
 #ifndef RV_DP_SYNC_H
 #define RV_DP_SYNC_H
 
@@ -30,17 +30,20 @@ void rv_dp_sync_stop(void);
  * thread (on the caller's own thread when the delta is refused at once).
  * Nobody waits: the caller answers its client from @done. */
 typedef void (*rv_dp_sync_done_fn)(void *arg, int rc, const char *err);
-/* Delete @old (if not 0), then upsert tunnel @peer_id with its room and the
- * key material the registry holds for it. */
-void rv_dp_sync_session_async(struct rv_control *ctl, uint32_t old, uint32_t peer_id,
+/* Delete @old (if not 0; the member's previous tunnel in room @room), then
+ * upsert tunnel @peer_id with its room and the key material the registry
+ * holds for it. */
+void rv_dp_sync_session_async(struct rv_control *ctl, uint64_t room, uint32_t old, uint32_t peer_id,
 			      rv_dp_sync_done_fn done, void *arg);
 /* InstallKey (a re-key: the next key beside the current one); @km copied. */
 void rv_dp_sync_key_async(struct rv_control *ctl, uint32_t peer_id, uint8_t key_id,
 			  enum rv_cipher suite, const struct rv_key_material *km,
 			  rv_dp_sync_done_fn done, void *arg);
-/* DeleteSession, not waited for / waited for. */
-void rv_dp_sync_delete(struct rv_control *ctl, uint32_t peer_id);
-int rv_dp_sync_delete_wait(struct rv_control *ctl, uint32_t peer_id, char *err, size_t errlen);
+/* DeleteSession of tunnel @peer_id of room @room, not waited for / waited
+ * for. */
+void rv_dp_sync_delete(struct rv_control *ctl, uint64_t room, uint32_t peer_id);
+int rv_dp_sync_delete_wait(struct rv_control *ctl, uint64_t room, uint32_t peer_id, char *err,
+			   size_t errlen);
 /* UpsertRoom of room @room as the registry has it (routes changed). */
 void rv_dp_sync_room(struct rv_control *ctl, uint64_t room);
 
@@ -49,8 +52,7 @@ struct rv_dp_sync_counters {
 };
 void rv_dp_sync_counters(struct rv_dp_sync_counters *c);
 
-/* Read the stats now and re-push/resync (tests: the thread does it every
- * second). */
-void rv_dp_sync_poll_now(struct rv_control *ctl);
+/* Wake the thread for a poll pass now (a drain was asked for). */
+void rv_dp_sync_poll_soon(void);
 
 #endif

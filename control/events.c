@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "dp_sync.h"
+#include "fleet.h"
 #include "keepalive.h"
 #include "log.h"
 #include "store.h"
@@ -60,7 +61,7 @@ static void drop(struct rv_control *ctl, struct rv_tunnel *t, const char *reason
 	rv_log(RV_LOG_INFO, "tunnel peer-id %u (device %" PRIu64 ", room %s) ended: %s", t->peer_id,
 	       t->device, t->room->name, reason);
 	if (t->peer_id)
-		rv_dp_sync_delete(ctl, t->peer_id);
+		rv_dp_sync_delete(ctl, t->room_id, t->peer_id);
 	if (kick)
 		rv_keepalive_push_kick(t, reason);
 	else if (t->stream)
@@ -95,7 +96,7 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 			 peer_id, room_name);
 		return GRPC_STATUS_NOT_FOUND;
 	}
-	if (rv_dp_sync_delete_wait(ctl, peer_id, err, sizeof(err)) < 0) { /* no lock held */
+	if (rv_dp_sync_delete_wait(ctl, room, peer_id, err, sizeof(err)) < 0) { /* no lock held */
 		rv_log(RV_LOG_WARN, "removing peer-id %u from the data plane: %s", peer_id, err);
 		snprintf(msg, msglen,
 			 "the data plane did not confirm removing the session (see the "
@@ -132,6 +133,7 @@ void rv_events_room_deleted(struct rv_control *ctl, uint64_t room)
 	for (unsigned n = r ? r->n : 0; n; n--) /* the entry goes with its last tunnel */
 		drop(ctl, r->head, reason, true);
 	rv_tunnels_unlock();
+	rv_fleet_room_note(room, "", -1); /* no longer placed (deletes took their slot) */
 }
 
 void rv_events_room_changed(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r)
@@ -156,6 +158,17 @@ void rv_events_room_rules_changed(struct rv_control *ctl, const Roomvpn__V1__Roo
 	rv_tunnels_unlock();
 }
 
+void rv_events_room_moved(struct rv_control *ctl, uint64_t room, const char *dataplane,
+			  const char *reason)
+{
+	(void)ctl;
+	rv_tunnels_lock();
+	struct rv_tunnel_room *e = rv_tunnels_room(room);
+	for (struct rv_tunnel *t = e ? e->head : NULL; t; t = t->room_next)
+		rv_keepalive_push_move(t, dataplane, reason);
+	rv_tunnels_unlock();
+}
+
 /* timers.c: a tunnel past its deadline ends without a Kick. */
 static void expire(struct rv_control *ctl, struct rv_tunnel *t, const char *reason)
 {
@@ -175,6 +188,7 @@ static const struct rv_timers_ops timer_ops = {
 void rv_events_init(struct rv_control *ctl)
 {
 	ctl->on_member_removed = rv_events_member_left;
+	ctl->on_room_moved = rv_events_room_moved;
 	rv_timers_start(ctl, &timer_ops);
 	rv_dp_sync_start(ctl);
 	rv_presence_start(ctl);
@@ -183,6 +197,7 @@ void rv_events_init(struct rv_control *ctl)
 void rv_events_fini(struct rv_control *ctl)
 {
 	ctl->on_member_removed = NULL;
+	ctl->on_room_moved = NULL;
 	rv_presence_stop();
 	rv_timers_stop();
 	rv_dp_sync_stop();

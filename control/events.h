@@ -47,7 +47,13 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 void rv_events_presence(struct rv_control *ctl, uint64_t room, uint64_t device,
 			const char *username, Roomvpn__V1__Presence__State state);
 
-/* Installs ctl->on_member_removed and starts timers.c and dp_sync.c;
+/* Room @room moved to data plane @dataplane (@reason "drain", "failover";
+ * its sessions are already there): each of its tunnels' streams gets a Move
+ * and the client bootstraps again. Installed as ctl->on_room_moved. */
+void rv_events_room_moved(struct rv_control *ctl, uint64_t room, const char *dataplane,
+			  const char *reason);
+
+/* Installs ctl->on_member_removed, ctl->on_room_moved and starts timers.c and dp_sync.c;
  * _fini stops them and empties the registry (before the store closes). */
 void rv_events_init(struct rv_control *ctl);
 void rv_events_fini(struct rv_control *ctl);

@@ -49,6 +49,20 @@ void rv_keepalive_push_rekey(struct rv_tunnel *t, const char *reason)
 	t->rekey_asked_ns = rv_control_now_mono();
 }
 
+void rv_keepalive_push_move(struct rv_tunnel *t, const char *dataplane, const char *reason)
+{
+	Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
+	Roomvpn__V1__Move mv = ROOMVPN__V1__MOVE__INIT;
+
+	if (!t->stream)
+		return;
+	mv.dataplane = (char *)dataplane;
+	mv.reason = (char *)reason;
+	ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_MOVE;
+	ev.move = &mv;
+	rv_stream_send(t->stream, &ev.base);
+}
+
 /* The room's settings, whole, as ConfigUpdate; -1 when out of memory. The
  * DNS servers and routes come from the store's record: @r. */
 static int push_config(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r, const char *dns)

@@ -25,6 +25,9 @@ void rv_keepalive_push_kick(struct rv_tunnel *t, const char *reason);
 void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *r, const char *dns);
 /* A Rekey with @reason (lock held). */
 void rv_keepalive_push_rekey(struct rv_tunnel *t, const char *reason);
+/* Move: @t's room now lives on data plane @dataplane (@reason "drain",
+ * "failover"): the client bootstraps again (lock held). */
+void rv_keepalive_push_move(struct rv_tunnel *t, const char *dataplane, const char *reason);
 
 /* A heartbeat on stream @s: its tunnel's timestamp and the client's RTT
  * (@rtt_us, 0: unknown), nothing else (takes the lock). False when the

@@ -25,6 +25,8 @@
 #include "rooms.h"
 #include "ipam.h"
 #include "events.h"
+#include "dp_link_tls.h"
+#include "fleet.h"
 #include "tls.h"
 #include "dp_ca.h"
 
@@ -61,7 +63,9 @@ static const char usage[] =
     "      Revokes data plane NAME: refused from now on; a running server closes\n"
     "      its link within a second or two. The name stays revoked.\n"
     "  roomvpn-control --help | --version\n"
-    "Configuration keys: docs/control.md.\n";
+    "Configuration keys: docs/control.md. Several local data planes: one line each,\n"
+    "  dataplane = NAME unix:/PATH udp=HOST:PORT tcp=HOST:PORT [labels=k=v,...]\n"
+    "  (with dataplane_down_after, dataplane_move_grace; docs/fleet.md).\n";
 
 struct opts {
 	const char *cmd;
@@ -334,14 +338,26 @@ static int start_modules(struct rv_control *ctl)
 		return -1;
 	if (rv_metrics_init(ctl) != 0)
 		return -1;
+	if (rv_fleet_init(ctl, err, sizeof(err)) != 0) { /* before the sync thread */
+		rv_log(RV_LOG_ERROR, "data planes: %s", err);
+		return -1;
+	}
 	rv_events_init(ctl); /* registry events, timers, data-plane sync */
+	/* remote data planes (dataplane_listen, mutual TLS) join the fleet
+	 * as they register and leave it as their links break */
+	if (rv_dp_links_start(ctl, rv_fleet_on_up, rv_fleet_on_down, ctl, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "dataplane_listen: %s", err);
+		return -1;
+	}
 	return 0;
 }
 
 static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
+	rv_dp_links_stop(); /* before the sync thread: no link is used after */
 	rv_events_fini(ctl);
+	rv_fleet_fini();
 	rv_pwpool_stop(ctl->pwpool);
 	rv_metrics_fini(ctl);
 	rv_audit_fini(ctl);

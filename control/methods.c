@@ -19,6 +19,8 @@
 #include "keepalive.h"
 #include "audit.h"
 #include "roomvpn/v1/audit.pb-c.h"
+#include "fleet_rpc.h"
+#include "roomvpn/v1/fleet.pb-c.h"
 
 #define AUTH  "/roomvpn.v1.AuthService/"
 #define USERS "/roomvpn.v1.UserService/"
@@ -114,6 +116,14 @@ const struct rv_method rv_methods[] = {
 
     ROW("/roomvpn.v1.AuditService/List", RV_SCOPE_ADMIN,
 	&roomvpn__v1__list_audit_request__descriptor, rv_audit_list_rpc),
+
+#define FLEET "/roomvpn.v1.FleetService/"
+    ROW(FLEET "List", RV_SCOPE_ADMIN, &roomvpn__v1__list_dataplanes_request__descriptor,
+	rv_fleet_list_rpc),
+    ROW(FLEET "Drain", RV_SCOPE_ADMIN, &roomvpn__v1__drain_dataplane_request__descriptor,
+	rv_fleet_drain_rpc, .audit_action = "fleet.drain"),
+    ROW(FLEET "Undrain", RV_SCOPE_ADMIN, &roomvpn__v1__drain_dataplane_request__descriptor,
+	rv_fleet_undrain_rpc, .audit_action = "fleet.undrain"),
 };
 
 const size_t rv_methods_count = sizeof(rv_methods) / sizeof(rv_methods[0]);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dp_cache.h"
+#include "fleet.h"
 #include "metrics_state.h"
 
 typedef Roomvpn__Dataplane__V1__Stats pb_stats;
@@ -159,8 +160,49 @@ static void render_drops(struct sbuf *b, const pb_stats *st)
 					  (unsigned long long)st->drop[i]->count);
 }
 
+/* Each data plane of the fleet (fleet.h), labelled by its name. */
+static void render_fleet(struct sbuf *b)
+{
+	static const char *const states[] = {"", "up", "draining", "drained", "down"};
+	struct rv_fleet_view v[RV_FLEET_MAX];
+	size_t n = rv_fleet_list(v, RV_FLEET_MAX);
+
+	rv_metrics_printf(b, "# HELP roomvpn_fleet_dataplane_state 1 for the data plane's state "
+			     "(up, draining, drained, down), 0 for the others.\n"
+			     "# TYPE roomvpn_fleet_dataplane_state gauge\n");
+	for (size_t i = 0; i < n; i++)
+		for (int s = 1; s <= 4; s++)
+			rv_metrics_printf(
+			    b, "roomvpn_fleet_dataplane_state{dataplane=\"%s\",state=\"%s\"} %d\n",
+			    v[i].info.name, states[s], (int)v[i].state == s);
+	const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+	    {"roomvpn_fleet_dataplane_sessions", "gauge", "Sessions the data plane runs."},
+	    {"roomvpn_fleet_dataplane_rooms", "gauge", "Rooms placed on the data plane."},
+	    {"roomvpn_fleet_dataplane_last_heard_age_seconds", "gauge",
+	     "Seconds since the data plane last answered (-1: never)."},
+	    {"roomvpn_fleet_dataplane_drops_total", "counter",
+	     "Packets the data plane dropped, every reason summed."},
+	};
+	for (size_t f = 0; f < N(fam); f++) {
+		rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
+				  fam[f].name, fam[f].type);
+		for (size_t i = 0; i < n; i++) {
+			double val =
+			    f == 0   ? v[i].sessions
+			    : f == 1 ? v[i].rooms
+			    : f == 2 ? (v[i].last_heard_unix_ms ? v[i].last_heard_age_ns / 1e9 : -1)
+				     : (double)v[i].drops;
+			rv_metrics_printf(b, "%s{dataplane=\"%s\"} %.17g\n", fam[f].name,
+					  v[i].info.name, val);
+		}
+	}
+}
+
 void rv_metrics_render_dataplane(struct sbuf *b)
 {
+	render_fleet(b);
 	rv_dp_cache_lock();
 	const pb_stats *st = rv_dp_cache_stats();
 	if (st) {

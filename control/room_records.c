@@ -1,6 +1,7 @@
 /* Room records read from the store and their public view (room_records.h).
  * Keys: docs/store.md. */
 #include "room_records.h"
+#include "fleet.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -133,6 +134,10 @@ Roomvpn__V1__Room *rv_rooms_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r, boo
 	else
 		oom = true;
 	bool privileged = ctx->who.admin || ctx->who.user_id == r->owner_id || caller_member;
+	m->placement = rv_rooms_strdup(r->placement, &oom);
+	/* where it lives: admins and its owner (docs/fleet.md) */
+	bool sees_dp = ctx->who.admin || ctx->who.user_id == r->owner_id;
+	m->dataplane = rv_rooms_strdup(sees_dp ? r->dataplane : "", &oom);
 	if (privileged && r->room_key.len) {
 		m->room_key.data = malloc(r->room_key.len);
 		if (m->room_key.data) {
@@ -255,6 +260,11 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 	if (m->endpoints) {
 		bool tcp_first = r->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
 		const char *udp = cfg->dp_udp_endpoint, *tcp = cfg->dp_tcp_endpoint;
+		char dp_udp[128], dp_tcp[128]; /* the room's data plane's, once placed */
+		if (r->dataplane && r->dataplane[0] &&
+		    rv_fleet_endpoints(r->dataplane, dp_udp, sizeof(dp_udp), dp_tcp,
+				       sizeof(dp_tcp)))
+			udp = dp_udp, tcp = dp_tcp;
 		if (tcp_first && tcp[0])
 			m->endpoints[m->n_endpoints++] =
 			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP, tcp, &oom);

@@ -22,6 +22,8 @@
 #include "room_state.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "rooms.h"
+#include "fleet.h"
+#include "placement.h"
 #include "store.h"
 #include "store_keys.h"
 #include "events.h"
@@ -239,6 +241,12 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	st = choose_subnet(s, ctx->ctl->ipam, q->subnet, &net, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		goto out;
+	char dp[RV_DP_NAME_MAX]; /* the data plane it lives on (placement.h) */
+	st = rv_placement_new(q->placement, dp, sizeof(dp), msg, msglen);
+	if (st != GRPC_STATUS_OK)
+		goto out;
+	r.placement = q->placement;
+	r.dataplane = dp;
 	r.name = q->name;
 	r.subnet_addr = net.addr;
 	r.subnet_prefix = net.prefix;
@@ -263,8 +271,9 @@ out:
 		st = m ? GRPC_STATUS_OK : rv_rooms_oom(msg, msglen);
 		if (m)
 			*resp = &m->base;
-		rv_log(RV_LOG_INFO, "rooms: '%s' created by %s (id %" PRIu64 ")", r.name,
-		       ctx->who.username, r.id);
+		rv_log(RV_LOG_INFO, "rooms: '%s' created by %s (id %" PRIu64 ") on data plane %s",
+		       r.name, ctx->who.username, r.id, r.dataplane[0] ? r.dataplane : "(later)");
+		rv_fleet_room_note(r.id, r.dataplane, -1);
 	}
 	rv_room_net_clear(&r);
 	OPENSSL_cleanse(key, sizeof(key));
@@ -386,6 +395,9 @@ static grpc_status_code update_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 
 	rv_rooms_catalog_lock();
 	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
+	if (st == GRPC_STATUS_OK &&
+	    q->placement_set_case == ROOMVPN__V1__UPDATE_ROOM_REQUEST__PLACEMENT_SET_PLACEMENT)
+		st = rv_placement_set(r, q->placement, msg, msglen);
 	if (st == GRPC_STATUS_OK && apply_update(r, q, pw_hash) < 0)
 		st = rv_rooms_oom(msg, msglen);
 	if (st == GRPC_STATUS_OK) {

@@ -30,6 +30,7 @@ size_t rv_key_user_device_prefix(char *k, uint64_t user);
 /* Rooms (rooms.c): r/<id>, rn/<name>, rs/<network addr>. */
 size_t rv_key_room_by_id(char *k, uint64_t room);
 size_t rv_key_room_by_name(char *k, const char *name);
+#define RV_KEY_ROOM_BY_ID_PREFIX   "r/" /* scan of every room record (fleet.c) */
 #define RV_KEY_ROOM_BY_NAME_PREFIX "rn/"
 size_t rv_key_room_subnet(char *k, uint32_t net_addr);
 #define RV_KEY_ROOM_SUBNET_PREFIX "rs/"

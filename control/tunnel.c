@@ -18,6 +18,8 @@
 #include "rooms.h"
 #include "dp_sync.h"
 #include "events.h"
+#include "fleet.h"
+#include "placement.h"
 #include "tunnels.h"
 #include "store.h"
 
@@ -75,6 +77,8 @@ struct tunnel {
 	struct rv_key_material km; /* wiped with the tunnel */
 	int rc;			   /* the data plane's answer (answered()) */
 	char err[160];
+	/* the room's data plane: its name and endpoints */
+	char dataplane[RV_DP_NAME_MAX], udp[128], tcp[128];
 };
 
 static void tunnel_free(struct tunnel *t)
@@ -110,9 +114,9 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	bool tcp_first = (want ? want : (Roomvpn__V1__Transport)t->room->transport) ==
 			 ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
 	ep[tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
-	ep[tcp_first].address = ctl->cfg.dp_udp_endpoint;
+	ep[tcp_first].address = (char *)t->udp;
 	ep[!tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
-	ep[!tcp_first].address = ctl->cfg.dp_tcp_endpoint;
+	ep[!tcp_first].address = (char *)t->tcp;
 	r.cipher = (char *)rv_cipher_name(t->suite);
 	r.server_public.data = (uint8_t *)server_pub;
 	r.server_public.len = RV_X25519_LEN;
@@ -126,6 +130,8 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	r.mtu = t->room->mtu;
 	r.subnet = subnet;
 	r.server_ip = srv;
+	r.dataplane = (char *)t->dataplane;
+	(void)ctl;
 	return rv_stream_send(t->s, &r.base);
 }
 
@@ -225,7 +231,8 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 		rv_dp_sync_key_async(ctx->ctl, t->peer_id, t->key_id, t->suite, &t->km, answered,
 				     t);
 	else
-		rv_dp_sync_session_async(ctx->ctl, t->old_peer_id, t->peer_id, answered, t);
+		rv_dp_sync_session_async(ctx->ctl, t->room->id, t->old_peer_id, t->peer_id,
+					 answered, t);
 out:
 	OPENSSL_cleanse(shared, sizeof(shared));
 	rv_x25519_wipe(&kp);
@@ -285,7 +292,10 @@ static grpc_status_code on_message(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		goto out;
 	}
 	*t = (struct tunnel){.room = room, .member = member, .suite = suite, .key_id = key_id};
-	st = bootstrap(ctx, s, t, r, msg, msglen);
+	st = rv_placement_home(ctx->ctl, room, t->dataplane, sizeof(t->dataplane), t->udp,
+			       sizeof(t->udp), t->tcp, sizeof(t->tcp), msg, msglen);
+	if (st == GRPC_STATUS_OK)
+		st = bootstrap(ctx, s, t, r, msg, msglen);
 	if (st == GRPC_STATUS_OK)
 		return st; /* answered() owns t, room and member */
 	t->room = NULL, t->member = NULL;

@@ -21,6 +21,8 @@
 
 #include "dataplane.pb-c.h"
 #include "dp_sync.h"
+#include "dp_poll.h"
+#include "fleet.h"
 #include "events.h"
 #include "timers.h"
 #include "tunnels.h"
@@ -257,6 +259,12 @@ static int setup(void **state)
 	snprintf(ctl.cfg.dp_agent, sizeof(ctl.cfg.dp_agent), "/tmp/rv-unit-session-%d.sock",
 		 (int)getpid());
 	memcpy(sa.sun_path, ctl.cfg.dp_agent, strlen(ctl.cfg.dp_agent) + 1); /* short */
+	snprintf(ctl.cfg.dp_name, sizeof(ctl.cfg.dp_name), "local");	     /* one data plane */
+	ctl.cfg.dp_down_after_ns = 3000000000ull;
+	ctl.cfg.dp_move_grace_ns = 10000000000ull;
+	char err[256];
+	if (rv_fleet_init(&ctl, err, sizeof(err)) < 0)
+		return -1;
 	unlink(sa.sun_path);
 	fake.lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fake.lfd < 0 || bind(fake.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
@@ -270,6 +278,7 @@ static int teardown(void **state)
 {
 	struct rv_control *ctl = *state;
 	rv_dp_sync_stop();
+	rv_fleet_fini();
 	shutdown(fake.lfd, SHUT_RDWR);
 	unlink(ctl->cfg.dp_agent);
 	if (fake.last_resync)

@@ -1,0 +1,304 @@
+/* The sync thread's pass over the fleet (see dp_poll.h). */
+#include "dp_poll.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dataplane.pb-c.h"
+#include "dp_adopt.h"
+#include "dp_cache.h"
+#include "dp_link.h"
+#include "dp_msgs.h"
+#include "fleet.h"
+#include "keepalive.h"
+#include "log.h"
+#include "tunnels.h"
+
+static _Atomic uint64_t n_resyncs, n_failed;
+
+void rv_dp_poll_counters(uint64_t *resyncs, uint64_t *failed)
+{
+	*resyncs = n_resyncs;
+	*failed = n_failed;
+}
+
+struct repush {
+	int slot;
+	bool single; /* one data plane: rooms not placed are on it */
+	uint64_t read_ns, gen;
+	bool resync;
+	size_t n, cap, n_rooms, keyless;
+	struct rv_dp_msgs *m; /* one per session */
+	Roomvpn__Dataplane__V1__Room **rooms;
+	uint32_t *peers;
+};
+
+/* Keyed tunnels of the slot's rooms the data plane lacks (all of them for
+ * a Resync). */
+static void collect(struct rv_tunnel *t, void *arg)
+{
+	struct repush *r = arg;
+	int slot = rv_fleet_room_slot(t->room_id);
+
+	if (slot != r->slot && !(slot < 0 && r->single))
+		return;
+	if (!t->keyed) {
+		r->keyless++;
+		return;
+	}
+	if (!r->resync && (t->key_ns >= r->read_ns || rv_dp_cache_find_in(r->slot, t->peer_id)))
+		return;
+	if (r->n == r->cap)
+		return; /* sized before */
+	struct rv_dp_msgs *m = &r->m[r->n];
+	rv_dp_msgs_session(m, t);
+	if (t->room->sync_gen != r->gen) { /* each room once */
+		t->room->sync_gen = r->gen;
+		r->rooms[r->n_rooms++] = &m->room;
+	}
+	r->peers[r->n++] = t->peer_id;
+}
+
+static void ask_rekey(uint32_t *peers, size_t n)
+{
+	rv_tunnels_lock();
+	for (size_t i = 0; i < n; i++) {
+		struct rv_tunnel *t = rv_tunnels_find(peers[i]);
+		if (t)
+			rv_keepalive_push_rekey(t, "the data plane restarted");
+	}
+	rv_tunnels_unlock();
+}
+
+static int send_resync(struct rv_dp_link *l, struct repush *r, char *err, size_t errlen)
+{
+	Roomvpn__Dataplane__V1__Resync rs = ROOMVPN__DATAPLANE__V1__RESYNC__INIT;
+	Roomvpn__Dataplane__V1__Session **sp = calloc(r->n ? r->n : 1, sizeof(*sp));
+	rv_dp_request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT, *one = &rq;
+
+	if (!sp) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		sp[i] = &r->m[i].s;
+	rs.n_rooms = r->n_rooms;
+	rs.rooms = r->rooms;
+	rs.n_sessions = r->n;
+	rs.sessions = sp;
+	rq.request_id = 1;
+	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC;
+	rq.resync = &rs;
+	int rc = rv_dp_link_exchange(l, &one, 1, err, errlen);
+	free(sp);
+	return rc;
+}
+
+static int send_upserts(struct rv_dp_link *l, struct repush *r, char *err, size_t errlen)
+{
+	rv_dp_request **rqp = calloc(2 * r->n, sizeof(*rqp));
+
+	if (!rqp) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		struct rv_dp_msgs *m = &r->m[i];
+		m->n_rq = 0;
+		rv_dp_msgs_upsert(m);
+		rqp[2 * i] = &m->rq[0];
+		rqp[2 * i + 1] = &m->rq[1];
+	}
+	int rc = rv_dp_link_exchange(l, rqp, 2 * r->n, err, errlen);
+	free(rqp);
+	return rc;
+}
+
+/* Give data plane @slot what it lacks (@force: a Resync of exactly what it
+ * should hold); registry copied under the lock, sent without it. */
+static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1__Stats *st,
+		   uint64_t read_ns, bool force)
+{
+	static uint64_t gen;
+	struct repush r = {.slot = slot,
+			   .single = rv_fleet_slots() == 1,
+			   .read_ns = read_ns,
+			   .gen = ++gen,
+			   .resync = force || !st->n_session};
+	char err[256], name[RV_DP_NAME_MAX];
+	int rc = 0;
+
+	rv_fleet_name_of(slot, name, sizeof(name));
+	rv_tunnels_lock();
+	rv_dp_cache_lock();
+	r.cap = rv_tunnels_count();
+	r.m = calloc(r.cap ? r.cap : 1, sizeof(*r.m));
+	r.rooms = calloc(r.cap ? r.cap : 1, sizeof(*r.rooms));
+	r.peers = calloc(r.cap ? r.cap : 1, sizeof(*r.peers));
+	if (r.m && r.rooms && r.peers)
+		rv_tunnels_each(collect, &r);
+	rv_dp_cache_unlock();
+	rv_tunnels_unlock();
+	if (!r.n && !(force && st->n_session))
+		goto out;
+	if (r.resync) {
+		rc = send_resync(l, &r, err, sizeof(err));
+		if (rc == 0)
+			rv_log(RV_LOG_INFO,
+			       "data plane %s %s: resynced %zu sessions in %zu rooms (%zu tunnels "
+			       "without key material left to their clients)",
+			       name, force ? "back" : "without sessions (restarted)", r.n,
+			       r.n_rooms, r.keyless);
+	} else {
+		rc = send_upserts(l, &r, err, sizeof(err));
+		if (rc == 0)
+			rv_log(RV_LOG_INFO, "data plane %s: re-pushed %zu missing sessions", name,
+			       r.n);
+	}
+	if (rc == 0)
+		n_resyncs++;
+	else
+		n_failed++;
+	if (rc < 0)
+		rv_log(RV_LOG_WARN, "data plane %s: re-pushing %zu sessions: %s", name, r.n, err);
+	else /* packet-ids start afresh on the data plane: every client re-keys */
+		ask_rekey(r.peers, r.n);
+out:
+	for (size_t i = 0; r.m && i < r.n; i++)
+		rv_dp_msgs_done(&r.m[i]);
+	free(r.m), free(r.rooms), free(r.peers);
+}
+
+static uint64_t drops_of(const Roomvpn__Dataplane__V1__Stats *st)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < st->n_drop; i++)
+		n += st->drop[i]->count;
+	return n;
+}
+
+/* The rooms of adopted sessions whose records name no data plane are on
+ * the one that runs them. */
+static void note_rooms(int slot, const Roomvpn__Dataplane__V1__Stats *st)
+{
+	char name[RV_DP_NAME_MAX];
+
+	rv_fleet_name_of(slot, name, sizeof(name));
+	for (size_t i = 0; i < st->n_session; i++)
+		if (rv_fleet_room_slot(st->session[i]->room_id) < 0)
+			rv_fleet_room_note(st->session[i]->room_id, name, -1);
+}
+
+static void poll_one(struct rv_control *ctl, int slot)
+{
+	if (rv_fleet_probe_wanted(slot)) /* DOWN: the prober reads it */
+		return;
+	char err[256], name[RV_DP_NAME_MAX];
+	uint64_t now = rv_control_now_mono();
+	struct rv_dp_link *l = rv_fleet_link(slot);
+	Roomvpn__Dataplane__V1__Response *r = l ? rv_dp_link_sessions(l, err, sizeof(err)) : NULL;
+	bool first = rv_fleet_first_read(slot);
+	enum rv_fleet_heard h = rv_fleet_heard(ctl, slot, r != NULL, r ? r->stats->n_session : 0,
+					       r ? drops_of(r->stats) : 0);
+
+	if (h == RV_FLEET_WENT_DOWN && ctl->audit_record) {
+		char detail[300];
+		snprintf(detail, sizeof(detail), "not heard from: %s", l ? err : "no link");
+		struct rv_audit_event ev = {.time_ns = rv_control_now_real(),
+					    .actor = "",
+					    .source = "",
+					    .action = "fleet.down",
+					    .target = rv_fleet_name_of(slot, name, sizeof(name)),
+					    .status = 14 /* UNAVAILABLE */,
+					    .detail = detail};
+		ctl->audit_record(ctl, &ev);
+	}
+	rv_dp_cache_set(slot, r);
+	if (r) {
+		if (first) {
+			rv_dp_adopt_sessions(ctl->store, r->stats);
+			note_rooms(slot, r->stats);
+		}
+		/* r stays valid: only this thread replaces it */
+		repush(l, slot, r->stats, now, h == RV_FLEET_CAME_BACK);
+	}
+	rv_dp_link_unref(l);
+}
+
+void rv_dp_poll_all(struct rv_control *ctl)
+{
+	int n = rv_fleet_slots();
+	for (int i = 0; i < n; i++)
+		poll_one(ctl, i);
+}
+
+void rv_dp_sync_poll_now(struct rv_control *ctl)
+{
+	rv_dp_poll_all(ctl);
+}
+
+/* ---- The prober ------------------------------------------------------------ */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running, stop;
+} probe = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *probe_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&probe.mu);
+	while (!probe.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&probe.cv, &probe.mu, &ts);
+		pthread_mutex_unlock(&probe.mu);
+		for (int i = 0, n = rv_fleet_slots(); i < n; i++) {
+			char err[256];
+			struct rv_dp_link *l = rv_fleet_probe_wanted(i) ? rv_fleet_link(i) : NULL;
+			Roomvpn__Dataplane__V1__Response *r =
+			    l ? rv_dp_link_sessions(l, err, sizeof(err)) : NULL;
+			if (r) {
+				rv_fleet_probe_answered(i);
+				roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+			}
+			rv_dp_link_unref(l);
+		}
+		pthread_mutex_lock(&probe.mu);
+	}
+	pthread_mutex_unlock(&probe.mu);
+	return NULL;
+}
+
+void rv_dp_poll_start(void)
+{
+	probe.stop = false;
+	probe.running = pthread_create(&probe.thread, NULL, probe_main, NULL) == 0;
+	if (!probe.running)
+		rv_log(RV_LOG_ERROR, "data-plane prober not started: a DOWN data plane is not "
+				     "noticed when it returns");
+}
+
+void rv_dp_poll_stop(void)
+{
+	pthread_mutex_lock(&probe.mu);
+	probe.stop = true;
+	pthread_cond_signal(&probe.cv);
+	pthread_mutex_unlock(&probe.mu);
+	if (probe.running)
+		pthread_join(probe.thread, NULL);
+	probe.running = false;
+}
+
+void rv_dp_poll_reset(void)
+{
+	rv_dp_cache_clear();
+}
