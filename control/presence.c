@@ -91,13 +91,18 @@ static struct rv_stream **room_streams(uint64_t room, const struct pending *p, c
 	struct rv_stream **v = NULL;
 	size_t cap = 0;
 	*n = 0;
+	/* nobody is told of changes that are all their own */
+	uint64_t only = p->v[0].device;
+	for (size_t i = 1; i < p->n && only; i++)
+		if (p->v[i].device != only)
+			only = 0;
 	rv_tunnels_lock();
 	struct rv_tunnel_room *r = rv_tunnels_room(room);
 	if (r)
 		snprintf(name, namelen, "%s", r->name);
 	for (struct rv_tunnel *t = r ? r->head : NULL; t; t = t->room_next) {
-		if (!t->stream || (p->n == 1 && p->v[0].device == t->device))
-			continue; /* nobody is told of their own change alone */
+		if (!t->stream || (only && t->device == only))
+			continue;
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 64;
 			void *nv = realloc(v, cap * sizeof(*v));
