@@ -2,6 +2,7 @@
  * agent listener's server certificate, keeps the revoked-name list. Files
  * are written with their final mode at creation, whatever the umask. */
 #include "dp_ca.h"
+#include "x509.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,95 +47,29 @@ static void path_in(char *out, size_t len, const char *dir, const char *file)
 	snprintf(out, len, "%s/%s", dir, file);
 }
 
-static int write_pem(const char *path, mode_t mode, X509 *x, EVP_PKEY *pk)
-{
-	char tmp[RV_CTL_PATH + 16];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	fchmod(fd, mode); /* whatever the umask */
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return -1;
-	}
-	int ok = x ? PEM_write_X509(f, x) : PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		ok = 0;
-	fclose(f);
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		return -1;
-	int ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -1;
-}
-
-/* "DNS:a,IP:b" for the names in @names (comma-separated). */
-static void san_list(const char *names, char *out, size_t outlen)
-{
-	char copy[512];
-	size_t n = 0;
-	out[0] = '\0';
-	snprintf(copy, sizeof(copy), "%s", names);
-	for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t && n < outlen;
-	     t = strtok_r(NULL, ", ", &save)) {
-		unsigned char bin[16];
-		bool ip = inet_pton(AF_INET, t, bin) == 1 || inet_pton(AF_INET6, t, bin) == 1;
-		n += (size_t)snprintf(out + n, outlen - n, "%s%s:%s", n ? "," : "",
-				      ip ? "IP" : "DNS", t);
-	}
-}
-
 /* A certificate for @pk: self-signed CA when @ca is NULL, else a leaf signed
  * by @ca with extended key usage @eku and SANs @names ("" none). */
 static X509 *make_cert(EVP_PKEY *pk, const char *cn, long days, const struct ca *ca,
 		       const char *eku, const char *names)
 {
-	X509 *x = X509_new();
-	unsigned char serial[16];
-	char san[1024];
+	char san[1024] = "";
+	X509 *issuer = ca ? ca->crt : NULL;
+	X509 *x = rv_x509_new(pk, cn, days, issuer);
 	if (!x)
 		return NULL;
-	RAND_bytes(serial, sizeof(serial));
-	serial[0] &= 0x7f;
-	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-	BN_free(bn);
-	X509_set_version(x, 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), days * DAY_S);
-	X509_set_pubkey(x, pk);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(ca ? ca->crt : x));
-	X509 *issuer = ca ? ca->crt : x;
-	int bad = add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
-		  add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
+	int bad = rv_x509_ext(x, issuer, NID_subject_key_identifier, "hash") ||
+		  rv_x509_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
 	if (!ca)
-		bad = bad || add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-		      add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+		bad = bad ||
+		      rv_x509_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+		      rv_x509_ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
 	else
-		bad = bad || add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
-		      add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") ||
-		      add_ext(x, issuer, NID_ext_key_usage, eku);
-	san_list(names, san, sizeof(san));
+		bad = bad || rv_x509_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
+		      rv_x509_ext(x, issuer, NID_key_usage, "critical,digitalSignature") ||
+		      rv_x509_ext(x, issuer, NID_ext_key_usage, eku);
+	rv_x509_san_append(names, san, sizeof(san));
 	if (san[0])
-		bad = bad || add_ext(x, issuer, NID_subject_alt_name, san);
+		bad = bad || rv_x509_ext(x, issuer, NID_subject_alt_name, san);
 	if (bad || !X509_sign(x, ca ? ca->key : pk, EVP_sha256())) {
 		X509_free(x);
 		return NULL;
@@ -183,7 +118,8 @@ int rv_dp_ca_ensure(const char *dir, char *err, size_t errlen)
 	int rc = -1;
 	if (!x)
 		snprintf(err, errlen, "fleet CA: cannot generate the CA certificate");
-	else if (write_pem(key, 0600, NULL, pk) != 0 || write_pem(crt, 0644, x, NULL) != 0)
+	else if (rv_x509_write_pem(key, 0600, NULL, pk) != 0 ||
+		 rv_x509_write_pem(crt, 0644, x, NULL) != 0)
 		snprintf(err, errlen, "fleet CA: cannot write %s: %s", crt, strerror(errno));
 	else {
 		rv_log(RV_LOG_NOTICE, "fleet CA created in %s", dir);
@@ -220,7 +156,8 @@ static int issue(const struct ca *ca, const char *cn, long days, const char *eku
 	int rc = -1;
 	if (!x)
 		snprintf(err, errlen, "fleet CA: cannot issue a certificate for %s", cn);
-	else if (write_pem(key, 0600, NULL, pk) != 0 || write_pem(crt, 0644, x, NULL) != 0)
+	else if (rv_x509_write_pem(key, 0600, NULL, pk) != 0 ||
+		 rv_x509_write_pem(crt, 0644, x, NULL) != 0)
 		snprintf(err, errlen, "cannot write %s: %s", crt, strerror(errno));
 	else
 		rc = 0;
@@ -254,7 +191,7 @@ int rv_dp_ca_issue_client(const char *dir, const char *name, const char *out_dir
 	snprintf(key, sizeof(key), "%s/%s.key", out_dir, name);
 	snprintf(ca_copy, sizeof(ca_copy), "%s/ca.crt", out_dir);
 	int rc = issue(&ca, name, RV_DP_CA_CLIENT_DAYS, "clientAuth", "", crt, key, err, errlen);
-	if (rc == 0 && write_pem(ca_copy, 0644, ca.crt, NULL) != 0) {
+	if (rc == 0 && rv_x509_write_pem(ca_copy, 0644, ca.crt, NULL) != 0) {
 		snprintf(err, errlen, "cannot write %s: %s", ca_copy, strerror(errno));
 		rc = -1;
 	}

@@ -83,21 +83,6 @@ int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Req
 	return rc;
 }
 
-int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
-			 size_t n, char *err, size_t errlen)
-{
-	bool *ok = calloc(n ? n : 1, sizeof(*ok));
-	int rc = ok ? rv_dpclient_exchange_each(sock_path, reqs, n, ok, err, errlen) : -1;
-
-	if (!ok)
-		snprintf(err, errlen, "out of memory");
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (!ok[i])
-			rc = -1; /* err names the last refused one */
-	free(ok);
-	return rc;
-}
-
 Roomvpn__Dataplane__V1__Response *rv_dpclient_sessions(const char *sock_path, char *err,
 						       size_t errlen)
 {

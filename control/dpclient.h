@@ -11,14 +11,9 @@
 
 #include "dataplane.pb-c.h"
 
-/* Send @n requests on one connection to @sock_path and check that every
- * Response says STATUS_OK. Returns 0, or -1 with a message in @err (socket
- * failure, or the first refused request and the agent's reason). */
-int rv_dpclient_exchange(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
-			 size_t n, char *err, size_t errlen);
-
-/* The same, every Response's verdict in @ok[i]: -1 only when the exchange
- * itself failed (no data plane, connection broken), with a message. */
+/* Send @n requests on one connection to @sock_path, every Response's
+ * verdict in @ok[i]: -1 only when the exchange itself failed (no data
+ * plane, connection broken), with a message. */
 int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
 			      size_t n, bool *ok, char *err, size_t errlen);
 

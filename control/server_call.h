@@ -52,7 +52,7 @@ struct call {
 	grpc_status_code final_status;
 	char final_msg[256];
 	struct outmsg *q_head, *q_tail;
-	unsigned q_len; /* queued messages, at most RV_STREAM_QUEUE_MAX */
+	unsigned q_len;		      /* queued messages, at most RV_STREAM_QUEUE_MAX */
 	struct call *s_prev, *s_next; /* open streams, under srv->mu */
 };
 

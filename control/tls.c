@@ -1,5 +1,6 @@
 /* TLS certificate loading and self-signed generation (OpenSSL 3 EVP/X509). */
 #include "tls.h"
+#include "x509.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,80 +70,23 @@ static char *read_file(const char *path, char *err, size_t errlen, const char *k
 	return buf;
 }
 
-/* "DNS:a,IP:b,..." for the subjectAltName extension. */
-static void san_list(const char *names, char *out, size_t outlen)
-{
-	int n = snprintf(out, outlen, "DNS:localhost,IP:127.0.0.1,IP:::1");
-	char copy[256];
-	snprintf(copy, sizeof(copy), "%s", names);
-	for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t;
-	     t = strtok_r(NULL, ", ", &save)) {
-		unsigned char bin[16];
-		int ip = inet_pton(AF_INET, t, bin) == 1 || inet_pton(AF_INET6, t, bin) == 1;
-		n += snprintf(out + n, outlen - (size_t)n, ",%s:%s", ip ? "IP" : "DNS", t);
-	}
-}
-
-static int add_ext(X509 *x, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		return -1;
-	int ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -1;
-}
-
+/* The self-signed server certificate (CA:TRUE so clients may pin it or
+ * use it as their CA file), for localhost and cfg.tls_names. */
 static X509 *make_cert(EVP_PKEY *pk, const char *names)
 {
-	X509 *x = X509_new();
-	unsigned char serial[16];
-	char san[1024];
-
+	char san[1024] = "DNS:localhost,IP:127.0.0.1,IP:::1";
+	X509 *x = rv_x509_new(pk, "roomvpn-control", 3650, NULL);
 	if (!x)
 		return NULL;
-	RAND_bytes(serial, sizeof(serial));
-	serial[0] &= 0x7f;
-	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-	BN_free(bn);
-	X509_set_version(x, 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
-	X509_set_pubkey(x, pk);
-	X509_NAME *name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-				   (const unsigned char *)"roomvpn-control", -1, -1, 0);
-	X509_set_issuer_name(x, name);
-	san_list(names, san, sizeof(san));
-	if (add_ext(x, NID_basic_constraints, "critical,CA:TRUE") ||
-	    add_ext(x, NID_key_usage, "critical,digitalSignature,keyCertSign") ||
-	    add_ext(x, NID_ext_key_usage, "serverAuth") || add_ext(x, NID_subject_alt_name, san) ||
-	    !X509_sign(x, pk, EVP_sha256())) {
+	rv_x509_san_append(names, san, sizeof(san));
+	if (rv_x509_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE") ||
+	    rv_x509_ext(x, NULL, NID_key_usage, "critical,digitalSignature,keyCertSign") ||
+	    rv_x509_ext(x, NULL, NID_ext_key_usage, "serverAuth") ||
+	    rv_x509_ext(x, NULL, NID_subject_alt_name, san) || !X509_sign(x, pk, EVP_sha256())) {
 		X509_free(x);
 		return NULL;
 	}
 	return x;
-}
-
-static int write_pem(const char *path, mode_t mode, X509 *x, EVP_PKEY *pk)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (fd < 0)
-		return -1;
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return -1;
-	}
-	int ok = x ? PEM_write_X509(f, x) : PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		ok = 0;
-	fclose(f);
-	return ok ? 0 : -1;
 }
 
 static int generate(const struct rv_control_config *cfg, const char *cert, const char *key,
@@ -162,7 +106,8 @@ static int generate(const struct rv_control_config *cfg, const char *cert, const
 		snprintf(err, errlen, "cannot generate a self-signed certificate");
 		goto out;
 	}
-	if (write_pem(key, 0600, NULL, pk) != 0 || write_pem(cert, 0644, x, NULL) != 0) {
+	if (rv_x509_write_pem(key, 0600, NULL, pk) != 0 ||
+	    rv_x509_write_pem(cert, 0644, x, NULL) != 0) {
 		snprintf(err, errlen, "cannot write %s / %s: %s", cert, key, strerror(errno));
 		goto out;
 	}

@@ -506,7 +506,8 @@ static int run_trace(const struct opts *o, uint32_t senders)
 					return 1;
 				}
 				/* relayed = checked intact; session 0 sent @mine of them */
-				double mpps = (double)(out > mine ? out - mine : 0) / ((double)cpu / 1e3);
+				double mpps =
+				    (double)(out > mine ? out - mine : 0) / ((double)cpu / 1e3);
 				if (r > 0 && mpps > best[on]) /* round 0 warms up */
 					best[on] = mpps;
 			}
@@ -625,8 +626,9 @@ static int run_rules(const struct opts *o, uint32_t senders)
 					return 1;
 				}
 				drops += drops_total() - d0;
-				double mpps = (double)out / ((double)cpu / 1e3); /* checked intact */
-				if (r > 0 && mpps > best[on]) /* round 0 warms up */
+				double mpps =
+				    (double)out / ((double)cpu / 1e3); /* checked intact */
+				if (r > 0 && mpps > best[on])	       /* round 0 warms up */
 					best[on] = mpps;
 			}
 		}
