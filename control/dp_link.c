@@ -18,10 +18,10 @@ static int local_exchange_each(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Req
 	return rv_dpclient_exchange_each(((struct local *)l->impl)->path, reqs, n, ok, err, errlen);
 }
 
-static Roomvpn__Dataplane__V1__Response *local_sessions(struct rv_dp_link *l, char *err,
-							size_t errlen)
+static Roomvpn__Dataplane__V1__Response *local_stats(struct rv_dp_link *l, bool sessions, char *err,
+						     size_t errlen)
 {
-	return rv_dpclient_sessions(((struct local *)l->impl)->path, err, errlen);
+	return rv_dpclient_stats(((struct local *)l->impl)->path, sessions, err, errlen);
 }
 
 static void local_close(struct rv_dp_link *l)
@@ -37,7 +37,7 @@ static void local_free(struct rv_dp_link *l)
 
 static const struct rv_dp_link_ops local_ops = {
     .exchange_each = local_exchange_each,
-    .sessions = local_sessions,
+    .stats = local_stats,
     .close = local_close,
     .free = local_free,
 };
@@ -91,10 +91,10 @@ int rv_dp_link_exchange(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *c
 	return rc;
 }
 
-Roomvpn__Dataplane__V1__Response *rv_dp_link_sessions(struct rv_dp_link *l, char *err,
-						      size_t errlen)
+Roomvpn__Dataplane__V1__Response *rv_dp_link_stats(struct rv_dp_link *l, bool sessions, char *err,
+						   size_t errlen)
 {
-	return l->ops->sessions(l, err, errlen);
+	return l->ops->stats(l, sessions, err, errlen);
 }
 
 void rv_dp_link_close(struct rv_dp_link *l)

@@ -35,9 +35,10 @@ struct rv_dp_link;
 struct rv_dp_link_ops {
 	int (*exchange_each)(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *const *reqs,
 			     size_t n, bool *ok, char *err, size_t errlen);
-	/* ReadStats with per-session stats (free with ..._response__free_unpacked) */
-	Roomvpn__Dataplane__V1__Response *(*sessions)(struct rv_dp_link *l, char *err,
-						      size_t errlen);
+	/* ReadStats, per-session stats when @sessions (free with
+	 * ..._response__free_unpacked) */
+	Roomvpn__Dataplane__V1__Response *(*stats)(struct rv_dp_link *l, bool sessions, char *err,
+						   size_t errlen);
 	void (*close)(struct rv_dp_link *l); /* break the connection (revocation) */
 	void (*free)(struct rv_dp_link *l);
 };
@@ -61,8 +62,8 @@ int rv_dp_link_exchange_each(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Reque
 /* Every Response must say STATUS_OK: else -1 naming the first refusal. */
 int rv_dp_link_exchange(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *const *reqs,
 			size_t n, char *err, size_t errlen);
-Roomvpn__Dataplane__V1__Response *rv_dp_link_sessions(struct rv_dp_link *l, char *err,
-						      size_t errlen);
+Roomvpn__Dataplane__V1__Response *rv_dp_link_stats(struct rv_dp_link *l, bool sessions, char *err,
+						   size_t errlen);
 void rv_dp_link_close(struct rv_dp_link *l);
 
 #endif

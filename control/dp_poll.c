@@ -194,17 +194,50 @@ static void note_rooms(int slot, const Roomvpn__Dataplane__V1__Stats *st)
 			rv_fleet_room_note(st->session[i]->room_id, name, -1);
 }
 
-static void poll_one(struct rv_control *ctl, int slot)
+#define FULL_PER_S 50000 /* sessions whose stats a full read brings per second of period */
+
+static struct poll_state {
+	uint64_t full_ns;  /* last full read (monotonic) */
+	uint32_t sessions; /* sessions it counted */
+} polls[RV_FLEET_MAX];
+
+static uint64_t full_period(uint32_t sessions)
+{
+	uint64_t p = (uint64_t)sessions * 1000000000ull / FULL_PER_S;
+	return p > 1000000000ull ? p : 1000000000ull;
+}
+
+static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 {
 	if (rv_fleet_probe_wanted(slot)) /* DOWN: the prober reads it */
 		return;
 	char err[256], name[RV_DP_NAME_MAX];
 	uint64_t now = rv_control_now_mono();
 	struct rv_dp_link *l = rv_fleet_link(slot);
-	Roomvpn__Dataplane__V1__Response *r = l ? rv_dp_link_sessions(l, err, sizeof(err)) : NULL;
 	bool first = rv_fleet_first_read(slot);
-	enum rv_fleet_heard h = rv_fleet_heard(ctl, slot, r != NULL, r ? r->stats->n_session : 0,
+	/* Per-session stats are large (~300 bytes a session, 30 MB at 100,000,
+	 * read while deltas wait): in full at most every max(1 s, sessions /
+	 * FULL_PER_S s); in between the counts alone (health, DOWN), and no
+	 * session where the last full read saw some (a restart) asks for one. */
+	struct poll_state *ps = &polls[slot];
+	bool full = force_full || first || rv_fleet_state_of(slot) == RV_FLEET_DOWN ||
+		    now - ps->full_ns >= full_period(ps->sessions);
+	Roomvpn__Dataplane__V1__Response *r =
+	    l ? rv_dp_link_stats(l, full, err, sizeof(err)) : NULL;
+	if (r && !full && r->stats->sessions == 0 && ps->sessions) { /* restarted empty */
+		roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+		full = true;
+		r = rv_dp_link_stats(l, true, err, sizeof(err));
+	}
+	if (r && full)
+		ps->full_ns = now, ps->sessions = r->stats->sessions;
+	enum rv_fleet_heard h = rv_fleet_heard(ctl, slot, r != NULL, r ? r->stats->sessions : 0,
 					       r ? drops_of(r->stats) : 0);
+	if (r && !full) { /* the cache keeps the last full read */
+		roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+		rv_dp_link_unref(l);
+		return;
+	}
 
 	if (h == RV_FLEET_WENT_DOWN && ctl->audit_record) {
 		char detail[300];
@@ -234,12 +267,14 @@ void rv_dp_poll_all(struct rv_control *ctl)
 {
 	int n = rv_fleet_slots();
 	for (int i = 0; i < n; i++)
-		poll_one(ctl, i);
+		poll_one(ctl, i, false);
 }
 
 void rv_dp_sync_poll_now(struct rv_control *ctl)
 {
-	rv_dp_poll_all(ctl);
+	int n = rv_fleet_slots();
+	for (int i = 0; i < n; i++)
+		poll_one(ctl, i, true);
 }
 
 /* ---- The prober ------------------------------------------------------------ */
@@ -265,7 +300,7 @@ static void *probe_main(void *arg)
 			char err[256];
 			struct rv_dp_link *l = rv_fleet_probe_wanted(i) ? rv_fleet_link(i) : NULL;
 			Roomvpn__Dataplane__V1__Response *r =
-			    l ? rv_dp_link_sessions(l, err, sizeof(err)) : NULL;
+			    l ? rv_dp_link_stats(l, true, err, sizeof(err)) : NULL;
 			if (r) {
 				rv_fleet_probe_answered(i);
 				roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
@@ -301,4 +336,5 @@ void rv_dp_poll_stop(void)
 void rv_dp_poll_reset(void)
 {
 	rv_dp_cache_clear();
+	memset(polls, 0, sizeof(polls));
 }

@@ -1,6 +1,8 @@
 /* The sync thread's once-a-second pass over the fleet (dp_sync.c runs it):
- * every data plane's session stats are read into the cache (dp_cache.h)
- * and tell the fleet it was heard (fleet.h: health, DOWN). The first read
+ * every data plane's stats are read and tell the fleet it was heard
+ * (fleet.h: health, DOWN); the per-session stats go into the cache
+ * (dp_cache.h) at most every max(1 s, sessions / 50,000 s) — 2 s at
+ * 100,000 — or at once when a data plane lost every session. The first read
  * of a data plane adopts the sessions it runs from before a control-plane
  * restart (dp_adopt.h); a data plane without any session while tunnels of
  * its rooms have key material (restarted) gets one Resync of them, one
@@ -25,7 +27,8 @@ void rv_dp_poll_all(struct rv_control *ctl);
 void rv_dp_poll_counters(uint64_t *resyncs, uint64_t *failed);
 /* Forget the cache and the adoption state (the sync thread stopped). */
 void rv_dp_poll_reset(void);
-/* For tests: one pass now, on the caller's thread (no sync thread running). */
+/* For tests: one pass now with full reads, on the caller's thread (no
+ * sync thread running). */
 void rv_dp_sync_poll_now(struct rv_control *ctl);
 
 #endif

@@ -83,8 +83,8 @@ int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Req
 	return rc;
 }
 
-Roomvpn__Dataplane__V1__Response *rv_dpclient_sessions(const char *sock_path, char *err,
-						       size_t errlen)
+Roomvpn__Dataplane__V1__Response *rv_dpclient_stats(const char *sock_path, bool sessions, char *err,
+						    size_t errlen)
 {
 	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
 	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
@@ -93,7 +93,7 @@ Roomvpn__Dataplane__V1__Response *rv_dpclient_sessions(const char *sock_path, ch
 
 	if (fd < 0)
 		return NULL;
-	rs.sessions = true;
+	rs.sessions = sessions;
 	rq.request_id = 1;
 	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS;
 	rq.read_stats = &rs;

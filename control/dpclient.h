@@ -17,9 +17,10 @@
 int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Request *const *reqs,
 			      size_t n, bool *ok, char *err, size_t errlen);
 
-/* ReadStats with per-session stats. Returns the Response (free with
+/* ReadStats, with per-session stats when @sessions (large: ~300 bytes a
+ * session). Returns the Response (free with
  * roomvpn__dataplane__v1__response__free_unpacked), or NULL with a message. */
-Roomvpn__Dataplane__V1__Response *rv_dpclient_sessions(const char *sock_path, char *err,
-						       size_t errlen);
+Roomvpn__Dataplane__V1__Response *rv_dpclient_stats(const char *sock_path, bool sessions, char *err,
+						    size_t errlen);
 
 #endif

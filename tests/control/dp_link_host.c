@@ -197,7 +197,7 @@ static void cmd_count(const char *name)
 	struct rv_dp_link *l = find(name);
 	if (!l)
 		return say("err no link %s", name);
-	Roomvpn__Dataplane__V1__Response *r = rv_dp_link_sessions(l, err, sizeof(err));
+	Roomvpn__Dataplane__V1__Response *r = rv_dp_link_stats(l, true, err, sizeof(err));
 	rv_dp_link_unref(l);
 	if (!r)
 		return say("err %s", err);

@@ -37,7 +37,8 @@ static struct {
 	int lfd;
 	uint32_t present[4]; /* peer-ids the fake data plane reports */
 	size_t n_present;
-	unsigned resyncs, upserts; /* requests seen */
+	unsigned resyncs, upserts;	  /* requests seen */
+	unsigned full_reads, count_reads; /* ReadStats with / without sessions */
 	Roomvpn__Dataplane__V1__Resync *last_resync;
 	uint32_t upserted[8];
 } fake = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -107,6 +108,7 @@ static void serve_one(int fd)
 			return;
 		pthread_mutex_lock(&fake.lock);
 		if (rq->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS) {
+			rq->read_stats->sessions ? fake.full_reads++ : fake.count_reads++;
 			stats_reply(fd, rq->request_id);
 		} else {
 			if (rq->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_RESYNC) {
@@ -288,6 +290,28 @@ static int teardown(void **state)
 
 /* Peer-ids are the server's: random in 1..0xFFFFFE, unique, not in
  * sequence; a tunnel is only ever its own device's in its own room. */
+/* The sync thread's pass reads every session's stats at most once a
+ * second (more rarely past 50,000 sessions): passes in between read the
+ * counts alone, and the last full read stays in the cache. */
+static void test_poll_reads_counts_between_full_reads(void **state)
+{
+	struct rv_control *ctl = *state;
+	rv_dp_poll_all(ctl); /* the first read of a data plane: in full */
+	pthread_mutex_lock(&fake.lock);
+	unsigned full = fake.full_reads, counts = fake.count_reads;
+	pthread_mutex_unlock(&fake.lock);
+	rv_dp_poll_all(ctl);
+	rv_dp_poll_all(ctl);
+	pthread_mutex_lock(&fake.lock);
+	assert_int_equal(fake.full_reads, full);
+	assert_int_equal(fake.count_reads, counts + 2);
+	pthread_mutex_unlock(&fake.lock);
+	rv_dp_sync_poll_now(ctl); /* tests: always in full */
+	pthread_mutex_lock(&fake.lock);
+	assert_int_equal(fake.full_reads, full + 1);
+	pthread_mutex_unlock(&fake.lock);
+}
+
 static void test_peer_ids_and_ownership(void **state)
 {
 	struct rv_control *ctl = *state;
@@ -519,9 +543,13 @@ static void test_no_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_registry_model), cmocka_unit_test(test_heartbeat_store_reads),
-	    cmocka_unit_test(test_repush),	   cmocka_unit_test(test_peer_ids_and_ownership),
-	    cmocka_unit_test(test_quota),	   cmocka_unit_test(test_no_cap),
+	    cmocka_unit_test(test_registry_model),
+	    cmocka_unit_test(test_heartbeat_store_reads),
+	    cmocka_unit_test(test_repush),
+	    cmocka_unit_test(test_poll_reads_counts_between_full_reads),
+	    cmocka_unit_test(test_peer_ids_and_ownership),
+	    cmocka_unit_test(test_quota),
+	    cmocka_unit_test(test_no_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
