@@ -207,6 +207,90 @@ static uint64_t full_period(uint32_t sessions)
 	return p > 1000000000ull ? p : 1000000000ull;
 }
 
+/* ---- The full reader ------------------------------------------------------
+ * A full read (every session's stats, 30 MB at 100,000) takes the data
+ * plane and this process a while: the reader thread does it, the sync
+ * thread goes on sending deltas (a Kick's delete does not wait behind it)
+ * and applies the result on its next pass, so cache, adoption and
+ * re-pushes stay on the sync thread, in order with the deltas. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running, stop;
+	bool want[RV_FLEET_MAX], busy[RV_FLEET_MAX], done[RV_FLEET_MAX];
+	Roomvpn__Dataplane__V1__Response *got[RV_FLEET_MAX]; /* NULL: the read failed */
+	uint64_t read_ns[RV_FLEET_MAX];
+	char err[RV_FLEET_MAX][256];
+} rd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *reader_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&rd.mu);
+	while (!rd.stop) {
+		int slot = -1;
+		for (int i = 0; i < RV_FLEET_MAX && slot < 0; i++)
+			if (rd.want[i])
+				slot = i;
+		if (slot < 0) {
+			pthread_cond_wait(&rd.cv, &rd.mu);
+			continue;
+		}
+		rd.want[slot] = false;
+		rd.busy[slot] = true;
+		pthread_mutex_unlock(&rd.mu);
+		char err[256] = "no link";
+		uint64_t t0 = rv_control_now_mono();
+		struct rv_dp_link *l = rv_fleet_link(slot);
+		Roomvpn__Dataplane__V1__Response *r =
+		    l ? rv_dp_link_stats(l, true, err, sizeof(err)) : NULL;
+		rv_dp_link_unref(l);
+		pthread_mutex_lock(&rd.mu);
+		rd.busy[slot] = false;
+		rd.done[slot] = true;
+		rd.got[slot] = r;
+		rd.read_ns[slot] = t0;
+		snprintf(rd.err[slot], sizeof(rd.err[slot]), "%s", err);
+		pthread_mutex_unlock(&rd.mu);
+		rv_fleet_wake(); /* the sync thread applies it */
+		pthread_mutex_lock(&rd.mu);
+	}
+	pthread_mutex_unlock(&rd.mu);
+	return NULL;
+}
+
+/* Ask for a full read of @slot; true if one is asked for or under way. */
+static bool reader_ask(int slot)
+{
+	pthread_mutex_lock(&rd.mu);
+	bool ok = rd.running;
+	if (ok && !rd.busy[slot] && !rd.done[slot] && !rd.want[slot]) {
+		rd.want[slot] = true;
+		pthread_cond_signal(&rd.cv);
+	}
+	pthread_mutex_unlock(&rd.mu);
+	return ok;
+}
+
+/* A finished full read of @slot: true and its result (NULL: failed). */
+static bool reader_take(int slot, Roomvpn__Dataplane__V1__Response **r, uint64_t *read_ns,
+			char *err, size_t errlen, bool *pending)
+{
+	pthread_mutex_lock(&rd.mu);
+	bool done = rd.done[slot];
+	*pending = rd.want[slot] || rd.busy[slot];
+	if (done) {
+		*r = rd.got[slot];
+		*read_ns = rd.read_ns[slot];
+		snprintf(err, errlen, "%s", rd.err[slot]);
+		rd.got[slot] = NULL;
+		rd.done[slot] = false;
+	}
+	pthread_mutex_unlock(&rd.mu);
+	return done;
+}
+
 static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 {
 	if (rv_fleet_probe_wanted(slot)) /* DOWN: the prober reads it */
@@ -215,19 +299,30 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 	uint64_t now = rv_control_now_mono();
 	struct rv_dp_link *l = rv_fleet_link(slot);
 	bool first = rv_fleet_first_read(slot);
-	/* Per-session stats are large (~300 bytes a session, 30 MB at 100,000,
-	 * read while deltas wait): in full at most every max(1 s, sessions /
-	 * FULL_PER_S s); in between the counts alone (health, DOWN), and no
-	 * session where the last full read saw some (a restart) asks for one. */
+	/* Per-session stats are large: in full at most every max(1 s,
+	 * sessions / FULL_PER_S s), by the reader thread; in between the
+	 * counts alone (health, DOWN), and no session where the last full read
+	 * saw some (a restart) asks for a full read at once. */
 	struct poll_state *ps = &polls[slot];
-	bool full = force_full || first || rv_fleet_state_of(slot) == RV_FLEET_DOWN ||
-		    now - ps->full_ns >= full_period(ps->sessions);
-	Roomvpn__Dataplane__V1__Response *r =
-	    l ? rv_dp_link_stats(l, full, err, sizeof(err)) : NULL;
-	if (r && !full && r->stats->sessions == 0 && ps->sessions) { /* restarted empty */
-		roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	Roomvpn__Dataplane__V1__Response *r = NULL;
+	bool pending = false, full = reader_take(slot, &r, &now, err, sizeof(err), &pending);
+	bool due = force_full || first || rv_fleet_state_of(slot) == RV_FLEET_DOWN ||
+		   now - ps->full_ns >= full_period(ps->sessions);
+	if (!full && due && (force_full || !reader_ask(slot))) { /* no reader: here */
 		full = true;
-		r = rv_dp_link_stats(l, true, err, sizeof(err));
+		r = l ? rv_dp_link_stats(l, true, err, sizeof(err)) : NULL;
+	} else if (!full && (due || pending)) {
+		rv_dp_link_unref(l); /* the reader's answer will tell */
+		return;
+	} else if (!full) {
+		r = l ? rv_dp_link_stats(l, false, err, sizeof(err)) : NULL;
+		if (r && r->stats->sessions == 0 && ps->sessions) { /* restarted empty */
+			roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+			ps->full_ns = 0;
+			reader_ask(slot);
+			rv_dp_link_unref(l);
+			return;
+		}
 	}
 	if (r && full)
 		ps->full_ns = now, ps->sessions = r->stats->sessions;
@@ -315,6 +410,10 @@ static void *probe_main(void *arg)
 
 void rv_dp_poll_start(void)
 {
+	pthread_mutex_lock(&rd.mu);
+	rd.stop = false;
+	rd.running = pthread_create(&rd.thread, NULL, reader_main, NULL) == 0;
+	pthread_mutex_unlock(&rd.mu);
 	probe.stop = false;
 	probe.running = pthread_create(&probe.thread, NULL, probe_main, NULL) == 0;
 	if (!probe.running)
@@ -331,6 +430,20 @@ void rv_dp_poll_stop(void)
 	if (probe.running)
 		pthread_join(probe.thread, NULL);
 	probe.running = false;
+	pthread_mutex_lock(&rd.mu);
+	bool running = rd.running;
+	rd.stop = true;
+	rd.running = false;
+	pthread_cond_signal(&rd.cv);
+	pthread_mutex_unlock(&rd.mu);
+	if (running)
+		pthread_join(rd.thread, NULL);
+	for (int i = 0; i < RV_FLEET_MAX; i++) {
+		if (rd.got[i])
+			roomvpn__dataplane__v1__response__free_unpacked(rd.got[i], NULL);
+		rd.got[i] = NULL;
+		rd.want[i] = rd.busy[i] = rd.done[i] = false;
+	}
 }
 
 void rv_dp_poll_reset(void)
