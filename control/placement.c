@@ -13,17 +13,31 @@
 #include "store.h"
 #include "store_keys.h"
 
+/* A constraint as a room may hold it: labels' syntax, at most
+ * RV_PLACEMENT_MAX bytes (it is stored in the room's record). */
+static bool placement_ok(const char *placement, char *msg, size_t msglen)
+{
+	if (strlen(placement) > RV_PLACEMENT_MAX) {
+		snprintf(msg, msglen, "placement is %zu bytes, at most %d", strlen(placement),
+			 RV_PLACEMENT_MAX);
+		return false;
+	}
+	if (!rv_fleet_labels_valid(placement)) {
+		snprintf(msg, msglen, "placement '%s' is not k=v[,k=v] of [A-Za-z0-9._-]",
+			 placement);
+		return false;
+	}
+	return true;
+}
+
 grpc_status_code rv_placement_new(const char *placement, char *name, size_t len, char *msg,
 				  size_t msglen)
 {
 	char why[256];
 
 	name[0] = 0;
-	if (placement && !rv_fleet_labels_valid(placement)) {
-		snprintf(msg, msglen, "placement '%s' is not k=v[,k=v] of [A-Za-z0-9._-]",
-			 placement);
+	if (placement && !placement_ok(placement, msg, msglen))
 		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
 	if (rv_fleet_pick(placement, -1, name, len, why, sizeof(why)) >= 0)
 		return GRPC_STATUS_OK;
 	if (!placement || !placement[0])
@@ -35,11 +49,8 @@ grpc_status_code rv_placement_new(const char *placement, char *name, size_t len,
 grpc_status_code rv_placement_set(Roomvpn__V1__RoomRecord *r, const char *placement, char *msg,
 				  size_t msglen)
 {
-	if (!rv_fleet_labels_valid(placement)) {
-		snprintf(msg, msglen, "placement '%s' is not k=v[,k=v] of [A-Za-z0-9._-]",
-			 placement);
+	if (!placement_ok(placement, msg, msglen))
 		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
 	char *d = strdup(placement);
 	if (!d) {
 		snprintf(msg, msglen, "out of memory");

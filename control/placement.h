@@ -13,6 +13,10 @@
 #include "control.h"
 #include "roomvpn/v1/room_store.pb-c.h"
 
+/* A room's placement constraint is at most this long (it is stored in the
+ * room's record; a data plane's labels are at most 255 bytes too). */
+#define RV_PLACEMENT_MAX 255
+
 /* Where a new room with constraint @placement goes: OK and its name in
  * @name ("" when none is up and there is no constraint: placed later);
  * INVALID_ARGUMENT for a malformed constraint, FAILED_PRECONDITION when no

@@ -162,6 +162,12 @@ class FleetTest(unittest.TestCase):
         up = lambda p: self.srv.call(R + "Update", rooms.UpdateRoomRequest(room="bee", placement=p),
                                      rooms.Room, self.admin)
         self.assertEqual(rpc_error(up, "site=").code(), grpc.StatusCode.INVALID_ARGUMENT)
+        # a constraint is stored in the room's record: bounded on create and update
+        huge = "site=" + "b" * 300
+        e = rpc_error(self.create, "huge", placement=huge)
+        self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("at most 255", e.details())
+        self.assertEqual(rpc_error(up, huge).code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertEqual(up("site=b,tier=x").placement, "site=b,tier=x")
         # FleetService is for admins
         user = self.srv.user_token("plain")
