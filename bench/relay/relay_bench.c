@@ -16,6 +16,7 @@
  * core, in passes between the relay rounds).
  * Then: table updates/s while forwarding, update-to-visible latency, memory
  * per session.
+ * Modes beside the table (relay_modes.c):
  * --trace: the relay rate with the packet trace off, and armed for one
  * session, in alternating rounds of the same run (the cost of tracing).
  * --rules N: the relay rate with no access rules and with N rules in every
@@ -36,28 +37,12 @@
 #include "member.h"
 #include "mem_floor.h"
 #include "dc_frame.h"
-#include "garbage.h"
 #include "harness.h"
+#include "relay_modes.h"
 #include "session_table.h"
 #include "static_key.h"
-#include "trace.h"
 
-#define ROUND_PKTS	 16000u
-#define ROUND_TIMEOUT_NS 30000000000ull
-#define CHURN_BASE	 0x800000u
-
-struct opts {
-	unsigned workers;
-	enum rv_dp_mode mode;
-	unsigned rounds;
-	bool quick;
-	enum rv_cipher cipher;
-	uint32_t only_sessions; /* 0 = the three session counts */
-	bool garbage;		/* the cost of each rejection instead of the relay table */
-	bool trace;		/* tracing off vs on for one session instead of the table */
-	unsigned rules;		/* --rules N: no rules vs N rules instead of the table */
-	bool corrupt_dest_key;	/* test: one destination member holds a wrong key */
-};
+#define CHURN_BASE 0x800000u
 
 /* Relayed packets by what their destination member made of them. */
 static uint64_t verdicts[RH_VERDICT_COUNT];
@@ -72,17 +57,12 @@ static uint64_t bad_output(void)
 
 static struct rh h;
 
-static uint64_t done_count(void)
+struct rh *rb_harness(void)
 {
-	struct rv_lcore_stats t;
-	rv_stats_read_total(&t);
-	uint64_t d = 0;
-	for (int i = 1; i < RV_DROP__COUNT; i++)
-		d += t.drops[i];
-	return t.tx_pkts + d;
+	return &h;
 }
 
-static uint64_t drops_total(void)
+uint64_t rb_drops_total(void)
 {
 	struct rv_lcore_stats t;
 	rv_stats_read_total(&t);
@@ -92,8 +72,16 @@ static uint64_t drops_total(void)
 	return d;
 }
 
+/* Packets the data plane is done with: sent or dropped. */
+static uint64_t done_count(void)
+{
+	struct rv_lcore_stats t;
+	rv_stats_read_total(&t);
+	return t.tx_pkts + rb_drops_total();
+}
+
 /* Generate @k packets from the @senders first sessions, round robin. */
-static unsigned generate(struct rte_mbuf **pkts, unsigned k, uint32_t senders, uint32_t payload)
+unsigned rb_generate(struct rte_mbuf **pkts, unsigned k, uint32_t senders, uint32_t payload)
 {
 	static uint32_t next;
 	unsigned n = 0;
@@ -135,8 +123,8 @@ static uint64_t drain_checked(uint32_t payload)
  * out that their destination opened intact (relay rounds of rh_packet()s of
  * @payload bytes; @payload 0: packets out, unchecked). Returns wall ns, or 0
  * on timeout. */
-static uint64_t timed_round(struct rte_mbuf **pkts, unsigned n, bool io, uint32_t payload,
-			    uint64_t *out, uint64_t *cpu)
+uint64_t rb_timed_round(struct rte_mbuf **pkts, unsigned n, bool io, uint32_t payload,
+			uint64_t *out, uint64_t *cpu)
 {
 	rh_stop(&h);
 	for (unsigned i = 0; i < n; i++)
@@ -168,7 +156,7 @@ static uint64_t timed_round(struct rte_mbuf **pkts, unsigned n, bool io, uint32_
 }
 
 /* Remember each packet's sender (the peer-id in its header) in hash.usr. */
-static void tag_senders(struct rte_mbuf **pkts, unsigned n)
+void rb_tag_senders(struct rte_mbuf **pkts, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *dc = rte_pktmbuf_mtod_offset(pkts[i], const uint8_t *, 42);
@@ -207,17 +195,17 @@ static double median(double *v, unsigned n)
  * Relay rounds (not @io) alternate with crypto-bound passes on the same
  * core, so both see the same machine. The relay's rate is its median round;
  * the bound (@cb) is its fastest pass: the most the crypto alone did. */
-static struct result run_size(const struct opts *o, uint32_t senders, uint32_t payload, bool io,
+static struct result run_size(const struct rb_opts *o, uint32_t senders, uint32_t payload, bool io,
 			      double *cb)
 {
 	static struct rte_mbuf *pkts[ROUND_PKTS];
 	double rate[64], bound[64];
 	unsigned nr = 0, nb = 0;
-	uint64_t ns = 0, pk = 0, out = 0, d0 = drops_total(), b0 = bad_output();
+	uint64_t ns = 0, pk = 0, out = 0, d0 = rb_drops_total(), b0 = bad_output();
 	for (unsigned r = 0; r < o->rounds && r < 64; r++) {
-		unsigned n = generate(pkts, ROUND_PKTS, senders, payload);
-		tag_senders(pkts, n);
-		uint64_t c = 0, t = timed_round(pkts, n, io, payload, &out, &c);
+		unsigned n = rb_generate(pkts, ROUND_PKTS, senders, payload);
+		rb_tag_senders(pkts, n);
+		uint64_t c = 0, t = rb_timed_round(pkts, n, io, payload, &out, &c);
 		if (!t) {
 			fprintf(stderr, "round timed out (starved?): cell left out\n");
 			return (struct result){0};
@@ -242,7 +230,7 @@ static struct result run_size(const struct opts *o, uint32_t senders, uint32_t p
 		res.mpps = median(rate, nr);
 		res.gbps = res.mpps * payload * 8 / 1e3;
 	}
-	res.drops = drops_total() - d0;
+	res.drops = rb_drops_total() - d0;
 	res.bad = bad_output() - b0;
 	if (res.drops) {
 		struct rv_lcore_stats t;
@@ -285,12 +273,12 @@ static int bound_main(void *arg)
 static double bound_on_worker(uint32_t senders, uint32_t payload)
 {
 	static struct rte_mbuf *pkts[ROUND_PKTS];
-	unsigned n = generate(pkts, ROUND_PKTS, senders, payload);
-	tag_senders(pkts, n);
+	unsigned n = rb_generate(pkts, ROUND_PKTS, senders, payload);
+	rb_tag_senders(pkts, n);
 	struct bound_arg b = {.pkts = pkts, .n = n};
 	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
 	if (lcore < RTE_MAX_LCORE && rte_eal_remote_launch(bound_main, &b, lcore) == 0) {
-		/* wait as timed_round() does, sleeping: a spinning main thread
+		/* wait as rb_timed_round() does, sleeping: a spinning main thread
 		 * would slow the bound's core (shared, or a hyperthread sibling) */
 		while (!atomic_load(&b.done))
 			usleep(50);
@@ -327,11 +315,11 @@ static size_t settled_heap(void)
 /* Session upserts + deletes (churn sessions, own peer-ids) while the
  * workers forward a pre-generated stream; then update-to-visible: upsert a
  * session, send its first packet, time until the worker counted it. */
-static void table_updates(const struct opts *o, uint32_t senders)
+static void table_updates(const struct rb_opts *o, uint32_t senders)
 {
 	static struct rte_mbuf *pkts[ROUND_PKTS];
-	unsigned n = generate(pkts, ROUND_PKTS, senders, 64);
-	tag_senders(pkts, n);
+	unsigned n = rb_generate(pkts, ROUND_PKTS, senders, 64);
+	rb_tag_senders(pkts, n);
 	char err[256];
 	struct rv_st_session s = {
 	    .room_id = 0, .cipher = o->cipher, .key = h.key, .key_direction = 1};
@@ -413,237 +401,7 @@ static void print_floor(double mpps[3][3], const uint32_t sizes[3], uint32_t par
 			       1e3 / mpps[2][z]);
 }
 
-/* Drops so far under @why, or relayed packets for RV_OK. */
-static uint64_t outcome_count(enum rv_drop why)
-{
-	struct rv_lcore_stats t;
-	rv_stats_read_total(&t);
-	return why == RV_OK ? t.tx_pkts : t.drops[why];
-}
-
-/* --garbage: rounds of one kind of garbage each; the worker's CPU time per
- * rejected packet (best round), and a check that every packet was counted
- * under the kind's reason (exit status 1 if not). */
-static int run_garbage(const struct opts *o, uint32_t senders)
-{
-	static struct rte_mbuf *pkts[ROUND_PKTS];
-	unsigned nk, bad = 0;
-	const struct rb_garbage_kind *k = rb_garbage_kinds(&nk);
-
-	printf("garbage at the data port: %u sessions, 64-byte inner packets, %u rounds x %u "
-	       "packets per kind;\nns per packet of data-plane lcore CPU time (best round)\n",
-	       senders, o->rounds, ROUND_PKTS);
-	printf("%-13s %-13s | %9s | %9s | %-7s | %s\n", "kind", "counted as", "ns/packet",
-	       "Mpps/CPU", "counted", "what");
-	for (unsigned i = 0; i < nk; i++) {
-		double best = 0;
-		bool exact = true;
-		for (unsigned r = 0; r < o->rounds; r++) {
-			unsigned n = 0;
-			for (; n < ROUND_PKTS; n++) {
-				uint32_t src = n % senders;
-				if (!(pkts[n] = rb_garbage_packet(&h, i, src, 64)))
-					break;
-				pkts[n]->hash.usr = src;
-			}
-			uint64_t before = outcome_count(k[i].reason), out = 0, cpu = 0;
-			if (!timed_round(pkts, n, false, 0, &out, &cpu)) {
-				fprintf(stderr, "garbage round timed out (starved?)\n");
-				return 1;
-			}
-			exact = exact && outcome_count(k[i].reason) - before == n;
-			/* round 0 warms up; the least disturbed round counts */
-			if (r && cpu && (best == 0 || (double)cpu / n < best))
-				best = (double)cpu / n;
-		}
-		bad += !exact;
-		printf("%-13s %-13s | %9.1f | %9.2f | %-7s | %s\n", k[i].name,
-		       k[i].reason == RV_OK ? "relayed" : rv_drop_name(k[i].reason), best,
-		       best > 0 ? 1e3 / best : 0.0, exact ? "exact" : "WRONG", k[i].what);
-	}
-	return bad ? 1 : 0;
-}
-
-/* --trace: rounds alternate between tracing off and tracing armed for
- * session 0 (peer-id 0) through rv_trace_start, the call the agent makes for
- * `roomvpn-dpctl trace start --peer-id 0 --count 1000`; each on-round arms
- * a new run. The rate counts the other sessions' packets only (per CPU
- * second of the worker lcores, best round of each). */
-static int run_trace(const struct opts *o, uint32_t senders)
-{
-	static struct rte_mbuf *pkts[ROUND_PKTS];
-	static struct rv_trace_rec rec[4 * RV_TRACE_RING];
-	static const uint32_t sizes[] = {64, 1400};
-	const struct rv_trace_filter one = {.count = RV_TRACE_MAX, .by_peer = true, .peer_id = 0};
-	printf("trace bench: %s, %u worker(s), %s mode, %u sessions, %u rounds x %u packets "
-	       "per cell,\ntracing off and on (session 0 only) alternating; others' relay Mpps "
-	       "per CPU-second, best round\n",
-	       rv_cipher_name(o->cipher), o->workers,
-	       o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline", senders, o->rounds, ROUND_PKTS);
-	printf("%-7s | %-10s | %-10s | %-8s | %s\n", "payload", "off Mpps", "on Mpps", "on/off",
-	       "records traced per on-round");
-	for (unsigned z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
-		double best[2] = {0};
-		unsigned records = 0;
-		for (unsigned r = 0; r < o->rounds; r++) {
-			for (int on = 0; on < 2; on++) {
-				unsigned n = generate(pkts, ROUND_PKTS, senders, sizes[z]),
-					 mine = 0;
-				tag_senders(pkts, n);
-				for (unsigned i = 0; i < n; i++)
-					mine += pkts[i]->hash.usr == 0;
-				if (on)
-					rv_trace_start(&one);
-				uint64_t out, cpu,
-				    t = timed_round(pkts, n, false, sizes[z], &out, &cpu);
-				if (on) {
-					uint32_t lost;
-					rv_trace_stop();
-					records = rv_trace_read(rec, 4 * RV_TRACE_RING, &lost);
-				}
-				if (!t || !cpu) {
-					fprintf(stderr, "round timed out (starved?)\n");
-					return 1;
-				}
-				/* relayed = checked intact; session 0 sent @mine of them */
-				double mpps =
-				    (double)(out > mine ? out - mine : 0) / ((double)cpu / 1e3);
-				if (r > 0 && mpps > best[on]) /* round 0 warms up */
-					best[on] = mpps;
-			}
-		}
-		printf("%-7u | %10.3f | %10.3f | %7.1f%% | %u\n", sizes[z], best[0], best[1],
-		       100.0 * best[1] / best[0], records);
-		if (!records) {
-			fprintf(stderr,
-				"tracing on recorded nothing: the figures are not its cost\n");
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* --rules: every room gets @n rules (or none). None matches the bench's
- * UDP packets: TCP to ports 1000+i, denied; so each packet is checked
- * against all of them, falls through to allow and opens its flow. With
- * @deny_all a last rule denies everything. */
-static int set_rules(unsigned n, bool deny_all)
-{
-	static struct rv_st_rule rules[RV_ST_RULES_MAX + 1];
-	char err[256];
-	for (unsigned i = 0; i < n; i++)
-		rules[i] = (struct rv_st_rule){.proto = 6,
-					       .port_lo = (uint16_t)(1000 + i),
-					       .port_hi = (uint16_t)(1000 + i),
-					       .deny = true};
-	if (deny_all)
-		rules[n++] = (struct rv_st_rule){.port_hi = 65535, .deny = true};
-	for (uint32_t r = 0; r < h.n_rooms; r++) {
-		struct rv_st_room room = {.room_id = r,
-					  .subnet = rh_vip(&h, 0) & 0xFF800000u,
-					  .prefix_len = 9,
-					  .n_rules = n,
-					  .rules = rules};
-		if (rv_st_room_upsert(&room, err, sizeof(err)) < 0) {
-			fprintf(stderr, "rules: %s\n", err);
-			return -1;
-		}
-	}
-	rv_st_writer_idle();
-	return 0;
-}
-
-static uint64_t acl_drops(void)
-{
-	struct rv_lcore_stats t;
-	rv_stats_read_total(&t);
-	return t.drops[RV_DROP_ACL];
-}
-
-/* Rule change to enforcement: the workers run, this thread trickles
- * packets in, installs a deny-all rule and waits for the first acl drop. */
-static int rule_latency(uint32_t senders)
-{
-	uint64_t worst = 0, sum = 0;
-	const unsigned trials = 10;
-	rv_dp_idle_sleep_us = 0;
-	rh_start(&h);
-	for (unsigned t = 0; t < trials; t++) {
-		if (set_rules(0, false) < 0)
-			return 1;
-		uint64_t base = acl_drops(), t0 = rh_now_ns(), t1;
-		if (set_rules(0, true) < 0)
-			return 1;
-		while (acl_drops() == base) {
-			struct rte_mbuf *pkts[8];
-			unsigned n = generate(pkts, 8, senders, 64);
-			tag_senders(pkts, n);
-			for (unsigned i = 0; i < n; i++)
-				if (rte_ring_sp_enqueue(rh_rx_ring(&h, pkts[i]->hash.usr), pkts[i]))
-					rte_pktmbuf_free(pkts[i]);
-			rh_drain(&h);
-			if (rh_now_ns() - t0 > ROUND_TIMEOUT_NS) {
-				fprintf(stderr, "a deny-all rule was not enforced in 30 s\n");
-				return 1;
-			}
-		}
-		t1 = rh_now_ns();
-		sum += t1 - t0;
-		worst = t1 - t0 > worst ? t1 - t0 : worst;
-	}
-	rh_stop(&h);
-	rh_drain(&h);
-	printf("rule change to enforcement (upsert call to the first acl drop, packets "
-	       "trickled in): mean %.3f ms, worst %.3f ms over %u changes\n",
-	       (double)sum / trials / 1e6, (double)worst / 1e6, trials);
-	return set_rules(0, false) < 0;
-}
-
-static int run_rules(const struct opts *o, uint32_t senders)
-{
-	static struct rte_mbuf *pkts[ROUND_PKTS];
-	static const uint32_t sizes[] = {64, 1400};
-	printf("rules bench: %s, %u worker(s), %s mode, %u sessions in %u rooms, %u rounds x %u "
-	       "packets per cell,\nno rules and %u rules per room alternating; relay Mpps per "
-	       "CPU-second, best round\n",
-	       rv_cipher_name(o->cipher), o->workers,
-	       o->mode == RV_DP_MODE_RSS ? "rss" : "pipeline", senders, h.n_rooms, o->rounds,
-	       ROUND_PKTS, o->rules);
-	printf("%-7s | %-10s | %-10s | %-8s | %s\n", "payload", "none Mpps", "rules Mpps",
-	       "rules/none", "drops");
-	for (unsigned z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
-		double best[2] = {0};
-		uint64_t drops = 0;
-		for (unsigned r = 0; r < o->rounds; r++) {
-			for (int on = 0; on < 2; on++) {
-				if (set_rules(on ? o->rules : 0, false) < 0)
-					return 1;
-				unsigned n = generate(pkts, ROUND_PKTS, senders, sizes[z]);
-				tag_senders(pkts, n);
-				uint64_t d0 = drops_total(), out, cpu;
-				if (!timed_round(pkts, n, false, sizes[z], &out, &cpu) || !cpu) {
-					fprintf(stderr, "round timed out (starved?)\n");
-					return 1;
-				}
-				drops += drops_total() - d0;
-				double mpps =
-				    (double)out / ((double)cpu / 1e3); /* checked intact */
-				if (r > 0 && mpps > best[on])	       /* round 0 warms up */
-					best[on] = mpps;
-			}
-		}
-		printf("%-7u | %10.3f | %10.3f | %9.1f%% | %lu\n", sizes[z], best[0], best[1],
-		       100.0 * best[1] / best[0], (unsigned long)drops);
-		if (drops) {
-			fprintf(stderr,
-				"packets were dropped: the rules are not the only difference\n");
-			return 1;
-		}
-	}
-	return rule_latency(senders);
-}
-
-static int parse(struct opts *o, int argc, char **argv)
+static int parse(struct rb_opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
 					   {"mode", required_argument, NULL, 'm'},
@@ -657,7 +415,7 @@ static int parse(struct opts *o, int argc, char **argv)
 					   {"corrupt-dest-key", no_argument, NULL, 'K'},
 					   {NULL, 0, NULL, 0}};
 	int c;
-	*o = (struct opts){
+	*o = (struct rb_opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
 	while ((c = getopt_long(argc, argv, "w:m:qc:s:gtr:h", lo, NULL)) != -1) {
 		if (c == 'w')
@@ -717,7 +475,7 @@ static int parse(struct opts *o, int argc, char **argv)
 
 /* rh_populate, then (--corrupt-dest-key) session 0's destination member
  * gets a wrong receiving key. */
-static int populate(const struct opts *o, uint32_t n, uint32_t rooms)
+static int populate(const struct rb_opts *o, uint32_t n, uint32_t rooms)
 {
 	if (rh_populate(&h, n, rooms) < 0)
 		return -1;
@@ -752,7 +510,7 @@ static int report_checks(int rc)
 
 int main(int argc, char **argv)
 {
-	struct opts o;
+	struct rb_opts o;
 	int rc = parse(&o, argc, argv);
 	if (rc)
 		return rc < 0 ? 2 : 0;
@@ -774,19 +532,19 @@ int main(int argc, char **argv)
 		uint32_t n = o.only_sessions ? o.only_sessions : 1000;
 		if (rh_populate(&h, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
 			return 1;
-		return run_garbage(&o, n);
+		return rb_run_garbage(&o, n);
 	}
 	if (o.trace) {
 		uint32_t n = o.only_sessions ? o.only_sessions : 1000;
 		if (populate(&o, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
 			return 1;
-		return report_checks(run_trace(&o, n));
+		return report_checks(rb_run_trace(&o, n));
 	}
 	if (o.rules) {
 		uint32_t n = o.only_sessions ? o.only_sessions : 1000;
 		if (populate(&o, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
 			return 1;
-		return report_checks(run_rules(&o, n));
+		return report_checks(rb_run_rules(&o, n));
 	}
 	printf("relay bench: %s, %u worker(s), %s mode, %u rounds x %u packets per cell\n",
 	       rv_cipher_name(o.cipher), o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
