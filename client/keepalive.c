@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "roomvpn/v1/session.pb-c.h"
 
@@ -288,18 +289,6 @@ out:
 	return rc;
 }
 
-/* The next wait: capped exponential backoff with +-20 % jitter. */
-static uint64_t backoff_ms(unsigned attempt)
-{
-	uint64_t ms = BACKOFF_FIRST_MS;
-
-	for (unsigned i = 1; i < attempt && ms < BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	if (ms > BACKOFF_MAX_MS)
-		ms = BACKOFF_MAX_MS;
-	return ms * 8 / 10 + arc4random_uniform((uint32_t)(ms * 4 / 10) + 1);
-}
-
 static void *thread_main(void *arg)
 {
 	struct rv_keepalive *k = arg;
@@ -314,7 +303,7 @@ static void *thread_main(void *arg)
 		/* server or network gone: try again later, without giving up */
 		pthread_mutex_lock(&k->lock);
 		k->attempt++;
-		until = mono_ms() + backoff_ms(k->attempt);
+		until = mono_ms() + rv_backoff_ms(k->attempt, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
 		k->next_try_ms = until;
 		rv_log(RV_LOG_INFO, "control: reconnecting (attempt %u) in %.1f s: %s", k->attempt,
 		       (double)(until - mono_ms()) / 1000.0, k->last_error);

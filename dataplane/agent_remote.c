@@ -26,10 +26,10 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "backoff.h"
 #include "agent_proto.h"
 #include "clock.h"
 #include "log.h"
@@ -455,20 +455,6 @@ static void pump(SSL *ssl, int fd, int afd, char *why, size_t wlen)
 	}
 }
 
-/* 0.5 s doubling to 5 s, ±20% */
-static uint64_t backoff_ns(unsigned attempt)
-{
-	uint64_t ms = BACKOFF_MIN_MS;
-	for (unsigned i = 1; i < attempt && ms < BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	if (ms > BACKOFF_MAX_MS)
-		ms = BACKOFF_MAX_MS;
-	uint32_t r = 0;
-	RAND_bytes((unsigned char *)&r, sizeof(r));
-	int64_t jitter = (int64_t)(ms / 5) * ((int64_t)(r % 2001) - 1000) / 1000;
-	return (uint64_t)((int64_t)ms + jitter) * 1000000ull;
-}
-
 static void *remote_main(void *arg)
 {
 	unsigned attempt = 0;
@@ -509,7 +495,10 @@ static void *remote_main(void *arg)
 			break;
 		attempt++;
 		state(rl.step, RV_LOG_WARN, "%s; reconnecting with backoff", why);
-		wait_fd(-1, 0, rv_clock_mono_ns() + backoff_ns(attempt), &stopped);
+		wait_fd(-1, 0,
+			rv_clock_mono_ns() +
+			    rv_backoff_ms(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS) * 1000000ull,
+			&stopped);
 	}
 	return NULL;
 }
