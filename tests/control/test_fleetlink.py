@@ -176,10 +176,17 @@ class FleetLinkTest(unittest.TestCase):
             first.settimeout(10)
             self.assertEqual(first.recv(1), b"")  # the old connection is closed
 
-            m = host.cmd("count dp3", r"^sessions ", 30)
-            self.assertRegex(m.string, r"^err data plane dp3: no answer within 1 s "
-                                       r"\(0 of 1 answered\)")
-            host.expect(r"^down dp3: data plane dp3: no answer within 1 s")
+            # the command's answer and the link's "down" come from two
+            # threads: either may be printed first
+            host.proc.stdin.write("count dp3\n")
+            got = [host.expect(r"^sessions |^err |^down dp3", 30).string for _ in range(2)]
+            answer = [g for g in got if not g.startswith("down ")]
+            down = [g for g in got if g.startswith("down ")]
+            self.assertEqual(len(answer), 1, got)
+            self.assertRegex(answer[0], r"^err data plane dp3: no answer within 1 s "
+                                        r"\(0 of 1 answered\)")
+            self.assertEqual(len(down), 1, got)
+            self.assertRegex(down[0], r"^down dp3: data plane dp3: no answer within 1 s")
             host.none_within(r"^down dp3", 1)  # once
             second.close()
             first.close()
