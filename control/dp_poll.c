@@ -246,6 +246,7 @@ static struct {
 	bool running, stop;
 	bool want[RV_FLEET_MAX], busy[RV_FLEET_MAX], done[RV_FLEET_MAX];
 	Roomvpn__Dataplane__V1__Response *got[RV_FLEET_MAX]; /* NULL: the read failed */
+	uint32_t expect[RV_FLEET_MAX]; /* sessions the last read counted (page sizes) */
 	uint64_t read_ns[RV_FLEET_MAX];
 	char err[RV_FLEET_MAX][256];
 } rd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -265,12 +266,13 @@ static void *reader_main(void *arg)
 		}
 		rd.want[slot] = false;
 		rd.busy[slot] = true;
+		uint32_t expect = rd.expect[slot];
 		pthread_mutex_unlock(&rd.mu);
 		char err[256] = "no link";
 		uint64_t t0 = rv_control_now_mono();
 		struct rv_dp_link *l = rv_fleet_link(slot);
 		Roomvpn__Dataplane__V1__Response *r =
-		    l ? rv_dp_link_stats(l, true, err, sizeof(err)) : NULL;
+		    l ? rv_dp_link_stats_paged(l, expect, err, sizeof(err)) : NULL;
 		rv_dp_link_unref(l);
 		rv_dp_cache_sort(r); /* here, not on the sync thread */
 		pthread_mutex_lock(&rd.mu);
@@ -287,13 +289,15 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* Ask for a full read of @slot; true if one is asked for or under way. */
-static bool reader_ask(int slot)
+/* Ask for a full read of @slot (about @expect sessions); true if one is
+ * asked for or under way. */
+static bool reader_ask(int slot, uint32_t expect)
 {
 	pthread_mutex_lock(&rd.mu);
 	bool ok = rd.running;
 	if (ok && !rd.busy[slot] && !rd.done[slot] && !rd.want[slot]) {
 		rd.want[slot] = true;
+		rd.expect[slot] = expect;
 		pthread_cond_signal(&rd.cv);
 	}
 	pthread_mutex_unlock(&rd.mu);
@@ -335,9 +339,9 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 	bool pending = false, full = reader_take(slot, &r, &now, err, sizeof(err), &pending);
 	bool due = force_full || first || rv_fleet_state_of(slot) == RV_FLEET_DOWN ||
 		   now - ps->full_ns >= full_period(ps->sessions);
-	if (!full && due && (force_full || !reader_ask(slot))) { /* no reader: here */
+	if (!full && due && (force_full || !reader_ask(slot, ps->sessions))) { /* no reader: here */
 		full = true;
-		r = l ? rv_dp_link_stats(l, true, err, sizeof(err)) : NULL;
+		r = l ? rv_dp_link_stats_paged(l, ps->sessions, err, sizeof(err)) : NULL;
 	} else if (!full && (due || pending)) {
 		rv_dp_link_unref(l); /* the reader's answer will tell */
 		return;
@@ -346,7 +350,7 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 		if (r && r->stats->sessions == 0 && ps->sessions) { /* restarted empty */
 			roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
 			ps->full_ns = 0;
-			reader_ask(slot);
+			reader_ask(slot, 0);
 			rv_dp_link_unref(l);
 			return;
 		}
