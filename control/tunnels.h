@@ -31,6 +31,7 @@
 #include "cipher.h"
 #include "control.h"
 #include "dataplane.pb-c.h"
+#include "room_net.h"
 #include "roomvpn/v1/room_store.pb-c.h"
 
 /* The largest peer-id (24 bits; 0xFFFFFF is reserved). */
@@ -45,6 +46,10 @@ struct rv_tunnel_room {
 	uint64_t key_tag, net_tag, routes_tag; /* room key, DNS+routes, routes */
 	size_t n_routes;
 	Roomvpn__Dataplane__V1__Route routes[RV_TUNNELS_ROUTES_MAX];
+	/* IPv6 (room_net.h rv_room_net_dp_v6): prefix6_len 0 = none */
+	uint8_t prefix6[16], prefix6_len;
+	size_t n_routes6;
+	struct rv_room_net_route6 routes6[RV_TUNNELS_ROUTES_MAX];
 	/* access rules (room_rules.h), replaced whole by room_fill */
 	uint64_t rules_tag;
 	size_t n_rules;
@@ -74,6 +79,8 @@ struct rv_tunnel {
 	bool keyed, repushed;
 	uint64_t key_ns; /* when recorded (monotonic) */
 	uint32_t vip;
+	uint8_t vip6[16]; /* with has_vip6 */
+	bool has_vip6;
 	enum rv_cipher suite;
 	uint8_t push_key_id;
 	struct rv_key_material km;
@@ -133,6 +140,8 @@ void rv_tunnels_clear(void);
 /* What a tunnel's data-plane session was set up with (memory only). */
 struct rv_tunnel_keys {
 	uint32_t vip;
+	uint8_t vip6[16]; /* with has_vip6 */
+	bool has_vip6;
 	enum rv_cipher suite;
 	uint8_t key_id;
 	const struct rv_key_material *km; /* copied */
