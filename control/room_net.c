@@ -335,7 +335,7 @@ static int set_routes6(RoomRecord *r, Roomvpn__V1__Route *const *routes, size_t 
 		if (!is_v6(routes[k]->target))
 			continue;
 		if (n == RV_ROOM_ROUTES_MAX) {
-			snprintf(msg, msglen, "at most %d IPv6 routes per room", RV_ROOM_ROUTES_MAX);
+			snprintf(msg, msglen, "at most %d routes per room for IPv6", RV_ROOM_ROUTES_MAX);
 			rc = -1;
 		} else if (check_route6(routes[k], r, NULL, 0, target, &plen, via, msg, msglen) < 0) {
 			rc = -1;
@@ -385,7 +385,7 @@ int rv_room_net_set_routes(RoomRecord *r, Roomvpn__V1__Route *const *routes, siz
 		if (is_v6(routes[k]->target))
 			continue;
 		if (n == RV_ROOM_ROUTES_MAX) {
-			snprintf(msg, msglen, "at most %d IPv4 routes per room", RV_ROOM_ROUTES_MAX);
+			snprintf(msg, msglen, "at most %d routes per room for IPv4", RV_ROOM_ROUTES_MAX);
 			return -1;
 		}
 		if (check_route(routes[k], &net, tmp, n, &tmp[n], msg, msglen) < 0)
