@@ -85,8 +85,17 @@ bool rv_tun_vnet_hdr(int fd)
 static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config *c, char *err,
 		     size_t errlen)
 {
-	int rc = rv_nl_link_set(nl, idx, c->mtu, true);
+	/* before the link comes up, or the kernel adds fe80::/64 */
+	int rc = rv_nl_link_addr_gen_none(nl, idx);
 
+	if (rc && c->plen6) {
+		snprintf(err, errlen, "IPv6 on the device (addr_gen_mode none): %s",
+			 rv_nl_strerror(rc));
+		return -1;
+	}
+	if (rc) /* IPv6 off in this kernel: nothing to prevent */
+		rv_log(RV_LOG_DEBUG, "addr_gen_mode none: %s", rv_nl_strerror(rc));
+	rc = rv_nl_link_set(nl, idx, c->mtu, true);
 	if (rc) {
 		snprintf(err, errlen, "set MTU %u and bring the link up: %s", c->mtu,
 			 rv_nl_strerror(rc));
@@ -95,6 +104,12 @@ static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config 
 	rc = rv_nl_addr_add(nl, idx, c->addr, c->plen);
 	if (rc) {
 		snprintf(err, errlen, "add address: %s", rv_nl_strerror(rc));
+		return -1;
+	}
+	rc = c->plen6 ? rv_nl_addr6_add(nl, idx, c->addr6, c->plen6) : 0;
+	if (rc) {
+		snprintf(err, errlen, "add IPv6 address: %s (is IPv6 disabled on this host?)",
+			 rv_nl_strerror(rc));
 		return -1;
 	}
 	for (unsigned i = 0; i < c->n_routes && i < RV_TUN_MAX_ROUTES; i++) {

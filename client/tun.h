@@ -22,6 +22,8 @@ struct rv_tun_config {
 	const char *name; /* NULL or "": the kernel picks "tunN" */
 	uint32_t addr;	  /* the device's virtual IP */
 	uint8_t plen;	  /* prefix of the room subnet */
+	uint8_t addr6[16]; /* IPv6 virtual IP (issue 17), with plen6 */
+	uint8_t plen6;	   /* prefix of the room's subnet6; 0: no IPv6 */
 	uint32_t mtu;
 	bool plain;	   /* no IFF_VNET_HDR offloads */
 	unsigned n_routes; /* extra routes through the device */
@@ -39,8 +41,11 @@ int rv_tun_open(const char *name, bool plain, char ifname[IFNAMSIZ], char *err, 
  * struct virtio_net_hdr). */
 bool rv_tun_vnet_hdr(int fd);
 
-/* rv_tun_open, then over rtnetlink: MTU, up, address, routes. Returns the
- * fd, or -1 with a message in @err (the device is gone again). */
+/* rv_tun_open, then over rtnetlink: no IPv6 link-local address
+ * (addr_gen_mode none: the TUN is point-to-point, neighbour discovery has
+ * nothing to do and applications should not try fe80::), MTU, up, the
+ * IPv4 address, the IPv6 one (plen6), routes. Returns the fd, or -1 with a
+ * message in @err (the device is gone again). */
 int rv_tun_setup(const struct rv_tun_config *c, char ifname[IFNAMSIZ], char *err, size_t errlen);
 
 #endif

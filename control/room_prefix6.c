@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "room_records.h"
 #include "store.h"
 #include "store_keys.h"
 
@@ -185,8 +184,10 @@ grpc_status_code rv_room_prefix6_choose(struct rv_store *s, const char *want,
 		return GRPC_STATUS_OK;
 	if (rv_room_prefix6_check(want, subnet, msg, msglen) < 0)
 		return GRPC_STATUS_INVALID_ARGUMENT;
-	if (used_load(s, &u) < 0)
-		return rv_rooms_store_error(msg, msglen);
+	if (used_load(s, &u) < 0) {
+		snprintf(msg, msglen, "reading the rooms' IPv6 prefixes from the store failed");
+		return GRPC_STATUS_INTERNAL;
+	}
 	if (want[0]) {
 		rv_ipam6_parse_cidr(want, out, a, sizeof(a)); /* checked above */
 		for (size_t i = 0; i < u.n; i++) {
@@ -270,8 +271,13 @@ static int migrate_cb(void *arg, const void *k, size_t kl, const void *v, size_t
 	if (r->prefix6.len != 16 && pick(&m->u, &net, &c) == 0) {
 		ProtobufCBinaryData old = r->prefix6;
 		rv_room_prefix6_set(r, &c);
-		if (rv_rooms_batch_put_msg(m->b, k, kl, &r->base) < 0 || !used_add(&m->u, &c))
+		size_t len = roomvpn__v1__room_record__get_packed_size(r);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (!buf || !used_add(&m->u, &c))
 			m->fail = true;
+		else
+			rv_store_batch_put(m->b, k, kl, buf, roomvpn__v1__room_record__pack(r, buf));
+		free(buf);
 		rv_room_prefix6_index_put(m->b, r);
 		r->prefix6 = old; /* freed by free_unpacked */
 		m->n++;
