@@ -37,8 +37,8 @@ static int open_dev(const char *name, bool vnet, char ifname[IFNAMSIZ], char *er
 		goto err_close;
 	}
 	if (vnet && (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
-		     ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0)) {
-		snprintf(err, errlen, "TUN offloads (checksum, TSO4): %s", strerror(errno));
+		     ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)) {
+		snprintf(err, errlen, "TUN offloads (checksum, TSO4, TSO6): %s", strerror(errno));
 		goto err_close;
 	}
 	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);

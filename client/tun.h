@@ -1,9 +1,10 @@
 /* The client's TUN device: a layer-3 interface whose packets the data
  * channel reads and writes (no packet-info header). By default it is opened
- * with IFF_VNET_HDR and the offloads TUN_F_CSUM | TUN_F_TSO4: every read and
- * write starts with a struct virtio_net_hdr, reads may be TCP super-packets
- * of up to 64 KB with a partial checksum (client/tso.c cuts them), writes may
- * be coalesced TCP packets (client/gro.c). Where the kernel refuses that, or
+ * with IFF_VNET_HDR and the offloads TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6:
+ * every read and write starts with a struct virtio_net_hdr, reads may be
+ * IPv4 or IPv6 TCP super-packets of up to 64 KB with a partial checksum
+ * (client/tso.c cuts them), writes may be coalesced IPv4 TCP packets
+ * (client/gro.c; IPv6 ones are written one by one). Where the kernel refuses that, or
  * with plain set (or ROOMVPN_TUN_OFFLOAD=0 in the environment), it falls back
  * to one packet per read/write without a header. The device disappears
  * with its addresses and routes when the last fd closes. */
