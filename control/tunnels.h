@@ -169,6 +169,8 @@ void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops);
 struct rv_tunnel_status {
 	uint64_t device_id, user_id;
 	uint32_t peer_id, vip;
+	uint8_t vip6[16]; /* with has_vip6 */
+	bool has_vip6;
 	char room[64];
 	bool on_dataplane;     /* the data plane runs the session */
 	bool up;	       /* ...and saw a packet within max(3 keepalives, 30 s) */

@@ -22,6 +22,7 @@ from fakeagent import FakeAgent
 from harness import ControlServer, pb, rpc_error
 
 rooms = pb("rooms")
+health = pb("health")
 R = "/roomvpn.v1.RoomService/"
 PW = "user-password-1"
 
@@ -99,6 +100,10 @@ class DualStackTest(unittest.TestCase):
         self.assertEqual(addr6(bytes(s.vip6)), v2)
         room = self.agent.room(lambda x: x.room_id == s.room_id)
         self.assertEqual(net6("%s/%d" % (addr6(bytes(room.prefix6)), room.prefix6_len)), p)
+        # the device's tunnel status names it too
+        h = self.srv.call("/roomvpn.v1.HealthService/Get", health.HealthRequest(),
+                          health.HealthResponse, self.phone)
+        self.assertIn(j2.virtual_ip6, [t.virtual_ip6 for t in h.tunnels if t.peer_id == b.peer_id])
 
     def test_ipv6_routes_and_dns_reach_members_and_data_plane(self):
         c = self.c
