@@ -425,6 +425,19 @@ void rv_tunnels_each(void (*fn)(struct rv_tunnel *t, void *arg), void *arg)
 		}
 }
 
+size_t rv_tunnels_each_some(size_t from, size_t buckets, void (*fn)(struct rv_tunnel *t, void *arg),
+			    void *arg)
+{
+	size_t i = from;
+
+	for (; reg.peers.b && i <= reg.peers.mask && i - from < buckets; i++)
+		for (struct rv_tunnel *t = reg.peers.b[i], *next; t; t = next) {
+			next = t->next_peer;
+			fn(t, arg);
+		}
+	return reg.peers.b && i <= reg.peers.mask ? i : 0;
+}
+
 /* ---- Operations -------------------------------------------------------- */
 
 /* A fresh random peer-id in 1..RV_TUNNELS_PEER_ID_MAX that no tunnel and no

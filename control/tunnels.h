@@ -55,7 +55,9 @@ struct rv_tunnel_room {
 	size_t n_rules;
 	Roomvpn__Dataplane__V1__Rule *rules; /* malloc'd; NULL when none */
 	struct rv_tunnel *head;		     /* its tunnels (room_next list) */
-	uint64_t sync_gen;		     /* dp_sync.c: in the resync being built */
+	uint64_t sync_gen;		     /* dp_poll.c: in the resync being built */
+	uint64_t slot_gen;		     /* dp_poll.c: slot_of is this walk's */
+	int slot_of;			     /* its data plane's fleet slot then */
 	unsigned n;
 	struct rv_tunnel_room *next; /* hash chain */
 };
@@ -76,8 +78,9 @@ struct rv_tunnel {
 	uint32_t mtu, keepalive_s;
 	uint64_t key_tag, net_tag, config_seq;
 	/* what the data plane was given (memory only; wiped when replaced) */
-	bool keyed, repushed;
-	uint64_t key_ns; /* when recorded (monotonic) */
+	bool keyed;
+	uint32_t walk_gen; /* dp_poll.c: the re-push walk that last took it */
+	uint64_t key_ns;   /* when recorded (monotonic) */
 	uint32_t vip;
 	uint8_t vip6[16]; /* with has_vip6 */
 	bool has_vip6;
@@ -122,6 +125,13 @@ void rv_tunnels_client_synced(struct rv_tunnel *t);
 
 /* Visit every tunnel (lock held); @fn must not add or remove tunnels. */
 void rv_tunnels_each(void (*fn)(struct rv_tunnel *t, void *arg), void *arg);
+/* The same in slices, so that a walk of 100,000 tunnels does not hold the
+ * lock for all of them (lock held for each slice): visits the tunnels of at
+ * most @buckets hash buckets from cursor @from (0 to start) and returns the
+ * cursor to go on from, 0 when done. Between slices tunnels come and go: one
+ * present throughout is visited at least once (twice if the table grew). */
+size_t rv_tunnels_each_some(size_t from, size_t buckets, void (*fn)(struct rv_tunnel *t, void *arg),
+			    void *arg);
 
 /* ---- Registry operations (take the lock themselves) ------------------- */
 
