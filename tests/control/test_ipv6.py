@@ -175,6 +175,38 @@ class DualStackTest(unittest.TestCase):
         self.assertNotEqual(first, second)
 
 
+class Ipv6PeerTest(unittest.TestCase):
+    def test_failed_logins_limited_per_ipv6_address(self):
+        """gRPC names an IPv6 peer "ipv6:%5B::1%5D:PORT": the limiter must
+        still key it by address, not by connection (each attempt below comes
+        on a new connection, from a new port)."""
+        srv = ControlServer(config={"login_fail_per_addr": "3", "login_fail_per_user": "1000"})
+        srv.config["listen"] = "[::1]:%d" % srv.port
+        srv.dial_host = "[::1]"
+        srv._write_config()
+        srv.start()
+        try:
+            auth = pb("auth")
+            codes = []
+            for i in range(5):
+                ch = srv.new_channel()
+                try:
+                    fn = ch.unary_unary("/roomvpn.v1.AuthService/Login",
+                                        request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=auth.Session.FromString)
+                    e = rpc_error(fn, auth.LoginRequest(username="nobody%d" % i, password="wrong-password",
+                                                        device_name="d"), timeout=30, wait_for_ready=True)
+                    codes.append((e.code(), e.details()))
+                finally:
+                    ch.close()
+            self.assertEqual([c for c, _ in codes[:3]], [grpc.StatusCode.UNAUTHENTICATED] * 3, codes)
+            self.assertEqual(codes[3][0], grpc.StatusCode.RESOURCE_EXHAUSTED, codes)
+            self.assertIn("from this address", codes[3][1])
+            self.assertIn("from ipv6:[::1]:", srv.read_log(tail=1 << 20))
+        finally:
+            srv.stop()
+
+
 class PrefixTest(unittest.TestCase):
     def test_old_rooms_get_a_prefix_and_the_prefix_runs_out(self):
         srv = ControlServer(config={"ipv6": "off"})
