@@ -71,7 +71,7 @@ int rvc_up_apply_netcfg(struct up *u)
 		rc = -1;
 	}
 	if (u->no_dns) {
-		if (u->want.n_dns)
+		if (u->want.n_dns || u->want.n_dns6)
 			rv_log(RV_LOG_INFO, "--no-dns: the room's DNS servers are not used");
 		return rc;
 	}
