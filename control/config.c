@@ -68,8 +68,8 @@ void rv_control_config_defaults(struct rv_control_config *c)
 
 /* K_STR free text; K_PATH a file or directory name; K_LISTEN "host:port"
  * (IPv4, [IPv6] or a name); K_EP "IPv4:port" handed to clients; K_IP one
- * IPv4 address; K_CIDR "a.b.c.d/len". An empty value clears an optional
- * K_PATH, K_LISTEN or K_IP key. */
+ * IPv4 or IPv6 address; K_CIDR "a.b.c.d/len"; K_CIDR6 "addr6/len". An empty
+ * value clears an optional K_PATH, K_LISTEN, K_IP or K_CIDR6 key. */
 enum kind { K_STR, K_PATH, K_LISTEN, K_EP, K_IP, K_CIDR, K_U32, K_DUR, K_LOG, K_BOOL, K_CIDR6 };
 
 struct key {
@@ -225,12 +225,14 @@ static int check_text(enum kind kind, const char *v, char *err, size_t errlen)
 			return -1;
 		}
 		return parse_port(strrchr(v, ':') + 1, v, err, errlen);
-	case K_IP:
-		if (rv_parse_ipv4(v, &a) < 0) {
-			snprintf(err, errlen, "'%s' is not an IPv4 address", v);
+	case K_IP: {
+		uint8_t a6[16];
+		if (rv_parse_ipv4(v, &a) < 0 && rv_ipam6_parse_addr(v, a6) < 0) {
+			snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 address", v);
 			return -1;
 		}
 		return 0;
+	}
 	case K_CIDR:
 		if (rv_parse_cidr(v, &a, &plen) < 0) {
 			snprintf(err, errlen, "'%s' is not a.b.c.d/len", v);

@@ -56,6 +56,7 @@ CONTROL_GOOD = [
     ("listen", "localhost:8443"),
     ("dataplane_udp", "192.0.2.1:1194"),
     ("dns", "192.0.2.53"),
+    ("dns", "2001:db8::53"),
     ("dns", ""),
     ("idle_timeout", "5m"),
     ("dataplane-udp", "192.0.2.1:1194"),  # the old spelling, with a warning

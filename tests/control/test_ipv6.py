@@ -60,7 +60,7 @@ class DualStackTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.agent = FakeAgent()
-        cls.srv = ControlServer(config={"dataplane_agent": cls.agent.sock,
+        cls.srv = ControlServer(config={"dataplane_agent": cls.agent.sock, "dns": "2001:db8::53",
                                         "dataplane_udp": "127.0.0.1:11940",
                                         "dataplane_tcp": "127.0.0.1:4430"})
         cls.srv.config["listen"] = "[::1]:%d" % cls.srv.port  # reached over IPv6 only
@@ -91,6 +91,7 @@ class DualStackTest(unittest.TestCase):
             self.assertIn(v, p)
             self.assertNotIn(v, (p.network_address, p.network_address + 1))
         self.assertEqual(c.join(self.alice, "dual").virtual_ip6, j1.virtual_ip6)  # stable
+        self.assertEqual(list(j1.dns_servers), ["2001:db8::53"])  # the server's `dns`, IPv6
         self.assertEqual(sorted(m.virtual_ip6 for m in c.members(self.alice, "dual")),
                          sorted([j1.virtual_ip6, j2.virtual_ip6]))
         # Bootstrap answers the same and the data plane gets prefix6 and vip6
