@@ -45,8 +45,9 @@ bool rv_tun_vnet_hdr(int fd);
 /* rv_tun_open, then over rtnetlink: no IPv6 link-local address
  * (addr_gen_mode none: the TUN is point-to-point, neighbour discovery has
  * nothing to do and applications should not try fe80::), MTU, up, the
- * IPv4 address, the IPv6 one (plen6), routes. Returns the fd, or -1 with a
- * message in @err (the device is gone again). */
-int rv_tun_setup(const struct rv_tun_config *c, char ifname[IFNAMSIZ], char *err, size_t errlen);
+ * IPv4 address, the IPv6 one (plen6; a host without IPv6 gets a warning
+ * and c->plen6 is set to 0: IPv4 only), routes. Returns the fd, or -1 with
+ * a message in @err (the device is gone again). */
+int rv_tun_setup(struct rv_tun_config *c, char ifname[IFNAMSIZ], char *err, size_t errlen);
 
 #endif

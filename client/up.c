@@ -64,6 +64,8 @@ int rvc_up_apply_netcfg(struct up *u)
 	char err[512];
 	int rc = 0;
 
+	if (!u->tun.plen6) /* no IPv6 here (room or host): nothing IPv6 to apply */
+		u->want.n_routes6 = u->want.n_dns6 = 0;
 	if (rv_netcfg_routes_sync(if_nametoindex(u->ifname), u->tun.addr,
 				  u->tun.plen6 ? u->tun.addr6 : NULL, &u->want, &u->have, err,
 				  sizeof(err)) < 0) {
@@ -468,6 +470,8 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		cli_error(u->c, "%s", err);
 		return RV_EXIT_ERROR;
 	}
+	if (!u->tun.plen6) /* the room, or this host, has no IPv6 */
+		u->vip6[0] = '\0';
 	u->start = u->dp.start;
 	if (rvc_chan_create(&u->dp, tun, &g_dc, err, sizeof(err)) < 0) {
 		cli_error(u->c, "%s", err);

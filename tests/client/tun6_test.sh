@@ -5,7 +5,8 @@
 # `ip -6` must show exactly that address (no fe80:: link-local: addr_gen_mode
 # none), the prefix route and the managed route; ping6 to both prefixes must
 # come out of the device without neighbour discovery, in vnet and in plain
-# mode; closing the device (roomvpn down) removes all of it.
+# mode; closing the device (roomvpn down) removes all of it. A host with
+# IPv6 disabled gets a warning and an IPv4-only tunnel.
 # Usage: tun6_test.sh PATH/TO/rv_tun_config
 set -euo pipefail
 tool=$1
@@ -79,4 +80,15 @@ PY
 	ip -n "$ns" -6 route show | grep -q 'fd00:50::' && fail "managed route left behind"
 	ip -n "$ns" -6 addr show | grep -q 'fd12:3456:789a:1::5' && fail "address left behind"
 done
-echo "PASS: IPv6 address and routes on the TUN (vnet and plain), removed on down"
+
+# A host with IPv6 disabled: a warning, and the tunnel carries IPv4 alone.
+ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+start rvtun6off 1
+grep -q '^no-ipv6$' "$dir/out" || { cat "$dir/out" "$dir/err"; fail "no IPv6: not reported"; }
+grep -q 'no IPv6 on this host' "$dir/err" || { cat "$dir/err"; fail "no IPv6: no warning"; }
+ip -n "$ns" addr show dev rvtun6off | grep -q 'inet 10.77.0.2/24' || fail "no IPv6: IPv4 address missing"
+ip netns exec "$ns" ping -c 1 -W 1 10.77.0.9 >/dev/null 2>&1 || true
+for _ in $(seq 30); do grep -q '^ipv4' "$dir/out" && break; sleep 0.1; done
+grep -q '^ipv4 10.77.0.2 10.77.0.9 1$' "$dir/out" || { cat "$dir/out"; fail "no IPv6: IPv4 traffic"; }
+stop
+echo "PASS: IPv6 address and routes on the TUN (vnet and plain), removed on down; IPv4 only without IPv6"

@@ -109,7 +109,9 @@ int main(int argc, char **argv)
 	fd = rv_tun_setup(&c, ifname, err, sizeof(err));
 	if (fd < 0)
 		return fprintf(stderr, "%s\n", err), 1;
-	if (routes6.n_routes6) {
+	if (!c.plen6 && strchr(argv[argc - 1], ':'))
+		printf("no-ipv6\n"); /* the host has none: IPv4 only */
+	if (routes6.n_routes6 && c.plen6) {
 		struct rv_netcfg have = {0};
 		if (rv_netcfg_routes_sync(if_nametoindex(ifname), c.addr, NULL, &routes6, &have, err,
 					  sizeof(err)) < 0)
