@@ -166,11 +166,14 @@ static void routes6_sync(struct rv_nl *nl, unsigned ifindex, const uint8_t *self
 		if ((self6 && !memcmp(r->via, self6, 16)) || have_it)
 			continue;
 		rc = rv_nl_route6_add_new(nl, ifindex, r->dst, r->plen, RV_NETCFG_ROUTE_METRIC);
-		if (rc == -EEXIST)
-			rv_log(RV_LOG_WARN, "a managed IPv6 route: this host has its own route there "
-					    "(metric %u): left alone",
-			       RV_NETCFG_ROUTE_METRIC);
-		else if (rc)
+		if (rc == -EEXIST) {
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, r->dst, a, sizeof(a));
+			rv_log(RV_LOG_WARN,
+			       "managed route %s/%u: this host has its own route there (metric %u): "
+			       "left alone",
+			       a, r->plen, RV_NETCFG_ROUTE_METRIC);
+		} else if (rc)
 			note_failure6(err, errlen, used, "add route", r, rc);
 		else
 			now[n_now++] = *r;
