@@ -376,8 +376,8 @@ const struct cli_cmd cli_rooms_cmds[] = {
      cmd_list},
     {"rooms show", "ROOM", "Show one room (by name, or by id as #<id>).\n", cmd_show},
     {"rooms create",
-     "NAME [--subnet CIDR] [--subnet6 PREFIX] [--mtu N] [--keepalive S] [--transport udp|tcp] [--dns LIST "
-     "[--dns-search DOMAIN]] [--routes LIST] [--placement K=V[,K=V]]",
+     "NAME [--subnet CIDR] [--subnet6 PREFIX] [--mtu N] [--keepalive S] [--transport udp|tcp] "
+     "[--dns LIST [--dns-search DOMAIN]] [--routes LIST] [--placement K=V[,K=V]]",
      "Create a room; you become its owner.\n\n"
      "Options:\n"
      "  --subnet CIDR        overlay subnet (default: one from the server's pool)\n"

@@ -88,8 +88,9 @@ int rv_netcfg_parse(struct rv_netcfg *out, char *const *dns, size_t n_dns, const
 	snprintf(out->search, sizeof(out->search), "%s", search ? search : "");
 	for (size_t i = 0; i < n_routes; i++) {
 		if (parse_route(out, routes[i]) < 0) {
-			snprintf(err, errlen, "bad route '%.46s' via '%.46s' from the server (or more "
-					      "than %d of a family)",
+			snprintf(err, errlen,
+				 "bad route '%.46s' via '%.46s' from the server (or more "
+				 "than %d of a family)",
 				 routes[i]->target, routes[i]->via, RV_NETCFG_ROUTES_MAX);
 			return -1;
 		}
@@ -169,10 +170,11 @@ static void routes6_sync(struct rv_nl *nl, unsigned ifindex, const uint8_t *self
 		if (rc == -EEXIST) {
 			char a[INET6_ADDRSTRLEN];
 			inet_ntop(AF_INET6, r->dst, a, sizeof(a));
-			rv_log(RV_LOG_WARN,
-			       "managed route %s/%u: this host has its own route there (metric %u): "
-			       "left alone",
-			       a, r->plen, RV_NETCFG_ROUTE_METRIC);
+			rv_log(
+			    RV_LOG_WARN,
+			    "managed route %s/%u: this host has its own route there (metric %u): "
+			    "left alone",
+			    a, r->plen, RV_NETCFG_ROUTE_METRIC);
 		} else if (rc)
 			note_failure6(err, errlen, used, "add route", r, rc);
 		else

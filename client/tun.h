@@ -20,9 +20,9 @@
 
 /* Addresses in host byte order. */
 struct rv_tun_config {
-	const char *name; /* NULL or "": the kernel picks "tunN" */
-	uint32_t addr;	  /* the device's virtual IP */
-	uint8_t plen;	  /* prefix of the room subnet */
+	const char *name;  /* NULL or "": the kernel picks "tunN" */
+	uint32_t addr;	   /* the device's virtual IP */
+	uint8_t plen;	   /* prefix of the room subnet */
 	uint8_t addr6[16]; /* IPv6 virtual IP (issue 17), with plen6 */
 	uint8_t plen6;	   /* prefix of the room's subnet6; 0: no IPv6 */
 	uint32_t mtu;

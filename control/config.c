@@ -303,9 +303,10 @@ int rv_control_config_set(void *cfg, const char *key_in, const char *value, char
 			snprintf(err, errlen, "'%s' is not one of error, warn, info, debug", value);
 			return -1;
 		case K_BOOL:
-			if (!strcmp(value, "true") || !strcmp(value, "false") || !strcmp(value, "on") ||
-			    !strcmp(value, "off")) {
-				*(bool *)(base + k->off) = !strcmp(value, "true") || !strcmp(value, "on");
+			if (!strcmp(value, "true") || !strcmp(value, "false") ||
+			    !strcmp(value, "on") || !strcmp(value, "off")) {
+				*(bool *)(base + k->off) =
+				    !strcmp(value, "true") || !strcmp(value, "on");
 				return 0;
 			}
 			snprintf(err, errlen, "'%s' is not true or false (on or off)", value);

@@ -128,8 +128,8 @@ int rv_ipam6_ula(struct rv_cidr6 *out)
 	return 0;
 }
 
-int rv_ipam6_init(struct rv_ipam6 *ip, const struct rv_cidr6 *pool, unsigned room_prefix,
-		  char *err, size_t errlen)
+int rv_ipam6_init(struct rv_ipam6 *ip, const struct rv_cidr6 *pool, unsigned room_prefix, char *err,
+		  size_t errlen)
 {
 	char s[64];
 	rv_ipam6_format_cidr(pool, s, sizeof(s));
@@ -169,8 +169,7 @@ int rv_ipam6_pool_pick(const struct rv_ipam6 *ip, const struct rv_cidr6 *used, s
 	while (cand >= start && cand <= last) {
 		struct rv_cidr6 c = {.prefix = ip->room_prefix};
 		store(cand, c.addr);
-		while (i < n_used &&
-		       load(sorted[i].addr) + (size_of(sorted[i].prefix) - 1) < cand)
+		while (i < n_used && load(sorted[i].addr) + (size_of(sorted[i].prefix) - 1) < cand)
 			i++;
 		if (i < n_used && rv_ipam6_overlaps(&c, &sorted[i])) {
 			u128 end = load(sorted[i].addr) + (size_of(sorted[i].prefix) - 1);

@@ -56,8 +56,8 @@ int rv_ipam6_ula(struct rv_cidr6 *out);
 
 /* The server prefix @pool cut into /@room_prefix (pool length 8..room
  * prefix, room prefix 48..120). 0, or -1 with a message. */
-int rv_ipam6_init(struct rv_ipam6 *ip, const struct rv_cidr6 *pool, unsigned room_prefix,
-		  char *err, size_t errlen);
+int rv_ipam6_init(struct rv_ipam6 *ip, const struct rv_cidr6 *pool, unsigned room_prefix, char *err,
+		  size_t errlen);
 /* The lowest /room_prefix of the pool overlapping none of @used (any
  * order). 0, or -1 when the pool is exhausted (or out of memory). */
 int rv_ipam6_pool_pick(const struct rv_ipam6 *ip, const struct rv_cidr6 *used, size_t n_used,

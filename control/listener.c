@@ -98,7 +98,7 @@ static void peer_string(const struct sockaddr_storage *sa, char *out, size_t len
 
 static int hex_digit(char c)
 {
-	return c >= '0' && c <= '9'	 ? c - '0'
+	return c >= '0' && c <= '9'   ? c - '0'
 	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
 	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
 				      : -1;

@@ -259,8 +259,8 @@ static int check_route6(const Roomvpn__V1__Route *in, const RoomRecord *r,
 		return -1;
 	}
 	static const uint8_t loop[16] = {[15] = 1};
-	if (t.prefix < 16 || t.addr[0] == 0xff || (t.addr[0] == 0xfe && (t.addr[1] & 0xc0) == 0x80) ||
-	    !memcmp(t.addr, loop, 16)) {
+	if (t.prefix < 16 || t.addr[0] == 0xff ||
+	    (t.addr[0] == 0xfe && (t.addr[1] & 0xc0) == 0x80) || !memcmp(t.addr, loop, 16)) {
 		snprintf(msg, msglen,
 			 "route target %s must have a prefix of 16..128 and not be multicast, "
 			 "link-local or loopback",
@@ -283,7 +283,8 @@ static int check_route6(const Roomvpn__V1__Route *in, const RoomRecord *r,
 		return -1;
 	}
 	for (size_t i = 0; i < n_before; i++) {
-		if (!memcmp(before[i].target.data, t.addr, 16) && before[i].target_prefix == t.prefix) {
+		if (!memcmp(before[i].target.data, t.addr, 16) &&
+		    before[i].target_prefix == t.prefix) {
 			snprintf(msg, msglen, "route target %s is listed twice", target_s);
 			return -1;
 		}
@@ -335,9 +336,11 @@ static int set_routes6(RoomRecord *r, Roomvpn__V1__Route *const *routes, size_t 
 		if (!is_v6(routes[k]->target))
 			continue;
 		if (n == RV_ROOM_ROUTES_MAX) {
-			snprintf(msg, msglen, "at most %d routes per room for IPv6", RV_ROOM_ROUTES_MAX);
+			snprintf(msg, msglen, "at most %d routes per room for IPv6",
+				 RV_ROOM_ROUTES_MAX);
 			rc = -1;
-		} else if (check_route6(routes[k], r, NULL, 0, target, &plen, via, msg, msglen) < 0) {
+		} else if (check_route6(routes[k], r, NULL, 0, target, &plen, via, msg, msglen) <
+			   0) {
 			rc = -1;
 		} else {
 			for (size_t i = 0; i < n && rc == 0; i++)
@@ -385,7 +388,8 @@ int rv_room_net_set_routes(RoomRecord *r, Roomvpn__V1__Route *const *routes, siz
 		if (is_v6(routes[k]->target))
 			continue;
 		if (n == RV_ROOM_ROUTES_MAX) {
-			snprintf(msg, msglen, "at most %d routes per room for IPv4", RV_ROOM_ROUTES_MAX);
+			snprintf(msg, msglen, "at most %d routes per room for IPv4",
+				 RV_ROOM_ROUTES_MAX);
 			return -1;
 		}
 		if (check_route(routes[k], &net, tmp, n, &tmp[n], msg, msglen) < 0)

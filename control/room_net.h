@@ -20,9 +20,9 @@
 #define RV_ROOM_ROUTES_MAX 16
 
 /* Replace @r's DNS settings by @servers (IPv4 or IPv6 unicast addresses,
- * at most RV_ROOM_DNS_MAX of both together, no repeats; stored IPv4 first) and @search ("" or a domain name; needs a
- * server). 0; -1 with a message for INVALID_ARGUMENT (@r unchanged); -2
- * out of memory. */
+ * at most RV_ROOM_DNS_MAX of both together, no repeats; stored IPv4 first) and @search ("" or a
+ * domain name; needs a server). 0; -1 with a message for INVALID_ARGUMENT (@r unchanged); -2 out of
+ * memory. */
 int rv_room_net_set_dns(Roomvpn__V1__RoomRecord *r, char *const *servers, size_t n,
 			const char *search, char *msg, size_t msglen);
 

@@ -156,8 +156,7 @@ static int pick(const struct used *u, const struct rv_cidr *subnet, struct rv_ci
 	return rv_ipam6_pool_pick(&ip, u->v, u->n, out);
 }
 
-int rv_room_prefix6_check(const char *want, const struct rv_cidr *subnet, char *msg,
-			  size_t msglen)
+int rv_room_prefix6_check(const char *want, const struct rv_cidr *subnet, char *msg, size_t msglen)
 {
 	struct rv_cidr6 c;
 	if (!want[0])
@@ -276,7 +275,8 @@ static int migrate_cb(void *arg, const void *k, size_t kl, const void *v, size_t
 		if (!buf || !used_add(&m->u, &c))
 			m->fail = true;
 		else
-			rv_store_batch_put(m->b, k, kl, buf, roomvpn__v1__room_record__pack(r, buf));
+			rv_store_batch_put(m->b, k, kl, buf,
+					   roomvpn__v1__room_record__pack(r, buf));
 		free(buf);
 		rv_room_prefix6_index_put(m->b, r);
 		r->prefix6 = old; /* freed by free_unpacked */
@@ -315,8 +315,7 @@ int rv_room_prefix6_init(struct rv_control *ctl, char *err, size_t errlen)
 	if (rc == 0 && !m.fail && m.n && rv_store_batch_commit(ctl->store, m.b, true) < 0)
 		rc = -1;
 	if (rc == 0 && !m.fail && m.n)
-		rv_log(RV_LOG_INFO, "rooms: %u room(s) stored before IPv6 got an IPv6 prefix",
-		       m.n);
+		rv_log(RV_LOG_INFO, "rooms: %u room(s) stored before IPv6 got an IPv6 prefix", m.n);
 	free(m.u.v);
 	rv_store_batch_free(m.b);
 	if (rc < 0 || m.fail) {

@@ -34,8 +34,7 @@ grpc_status_code rv_room_prefix6_choose(struct rv_store *s, const char *want,
 					const struct rv_cidr *subnet, struct rv_cidr6 *out,
 					char *msg, size_t msglen);
 /* Only the syntax and the rules of @want (before any work): 0, or -1. */
-int rv_room_prefix6_check(const char *want, const struct rv_cidr *subnet, char *msg,
-			  size_t msglen);
+int rv_room_prefix6_check(const char *want, const struct rv_cidr *subnet, char *msg, size_t msglen);
 /* @c into @r (its bytes point into @c: keep @c alive while @r is used). */
 void rv_room_prefix6_set(Roomvpn__V1__RoomRecord *r, struct rv_cidr6 *c);
 /* The rs6/ key of @r put or deleted in @b (nothing if @r has no prefix6). */

@@ -429,7 +429,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_segment),	    cmocka_unit_test(test_complete_csum),
 	    cmocka_unit_test(test_prepare_rejects), cmocka_unit_test(test_gro_round_trip),
-	    cmocka_unit_test(test_gro_refuses),    cmocka_unit_test(test_segment6),
+	    cmocka_unit_test(test_gro_refuses),	    cmocka_unit_test(test_segment6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

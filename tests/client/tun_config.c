@@ -113,8 +113,8 @@ int main(int argc, char **argv)
 		printf("no-ipv6\n"); /* the host has none: IPv4 only */
 	if (routes6.n_routes6 && c.plen6) {
 		struct rv_netcfg have = {0};
-		if (rv_netcfg_routes_sync(if_nametoindex(ifname), c.addr, NULL, &routes6, &have, err,
-					  sizeof(err)) < 0)
+		if (rv_netcfg_routes_sync(if_nametoindex(ifname), c.addr, NULL, &routes6, &have,
+					  err, sizeof(err)) < 0)
 			return fprintf(stderr, "IPv6 routes: %s\n", err), 1;
 	}
 	vnet = rv_tun_vnet_hdr(fd);

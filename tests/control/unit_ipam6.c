@@ -219,9 +219,12 @@ static void test_pool_exhausted(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),      cmocka_unit_test(test_room_prefix_rules),
-	    cmocka_unit_test(test_ula),	       cmocka_unit_test(test_hosts),
-	    cmocka_unit_test(test_pool_init),  cmocka_unit_test(test_pool_random),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_room_prefix_rules),
+	    cmocka_unit_test(test_ula),
+	    cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_pool_init),
+	    cmocka_unit_test(test_pool_random),
 	    cmocka_unit_test(test_pool_exhausted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

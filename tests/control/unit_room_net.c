@@ -306,7 +306,8 @@ static void test_routes6(void **state)
 		many[i] = route(targets[i], v6 ? "fd12:3456:789a:1::9" : "10.88.0.9");
 		pm[i] = &many[i];
 	}
-	assert_int_equal(rv_room_net_set_routes(&r, pm, 2 * RV_ROOM_ROUTES_MAX, msg, sizeof(msg)), 0);
+	assert_int_equal(rv_room_net_set_routes(&r, pm, 2 * RV_ROOM_ROUTES_MAX, msg, sizeof(msg)),
+			 0);
 	assert_int_equal(r.n_routes, RV_ROOM_ROUTES_MAX);
 	assert_int_equal(r.n_routes6, RV_ROOM_ROUTES_MAX);
 	assert_int_equal(
@@ -346,10 +347,8 @@ static void test_routes6(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dns),
-	    cmocka_unit_test(test_routes),
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_dns6),
+	    cmocka_unit_test(test_dns),	       cmocka_unit_test(test_routes),
+	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_dns6),
 	    cmocka_unit_test(test_routes6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
