@@ -285,6 +285,7 @@ static void room_fill(struct rv_tunnel_room *e, const Roomvpn__V1__RoomRecord *r
 	e->net_tag = rv_room_net_tag(r);
 	e->routes_tag = rv_room_net_routes_tag(r);
 	e->n_routes = rv_room_net_dp_routes(r, e->routes, ptrs);
+	e->n_routes6 = rv_room_net_dp_v6(r, e->prefix6, &e->prefix6_len, e->routes6);
 	room_fill_rules(e, r);
 }
 
@@ -530,6 +531,8 @@ void rv_tunnels_set_key(uint32_t peer_id, const struct rv_tunnel_keys *k)
 		t->keyed = true;
 		t->key_ns = rv_control_now_mono();
 		t->vip = k->vip;
+		t->has_vip6 = k->has_vip6;
+		memcpy(t->vip6, k->vip6, sizeof(t->vip6));
 		t->suite = k->suite;
 		t->push_key_id = k->key_id;
 		memcpy(&t->km, k->km, sizeof(t->km));
