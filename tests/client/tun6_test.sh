@@ -77,8 +77,10 @@ PY
 	# down: the device goes, and its IPv6 address and routes with it
 	stop
 	ip -n "$ns" link show "$dev" >/dev/null 2>&1 && fail "device still present after close"
-	ip -n "$ns" -6 route show | grep -q 'fd00:50::' && fail "managed route left behind"
-	ip -n "$ns" -6 addr show | grep -q 'fd12:3456:789a:1::5' && fail "address left behind"
+	# (matched on captured output: with pipefail, `ip … | grep -q` fails when
+	# grep leaves before ip has written everything)
+	[[ "$(ip -n "$ns" -6 route show)" == *'fd00:50::'* ]] && fail "managed route left behind"
+	[[ "$(ip -n "$ns" -6 addr show)" == *'fd12:3456:789a:1::5'* ]] && fail "address left behind"
 done
 
 # A host with IPv6 disabled: a warning, and the tunnel carries IPv4 alone.
@@ -86,7 +88,7 @@ ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.
 start rvtun6off 1
 grep -q '^no-ipv6$' "$dir/out" || { cat "$dir/out" "$dir/err"; fail "no IPv6: not reported"; }
 grep -q 'no IPv6 on this host' "$dir/err" || { cat "$dir/err"; fail "no IPv6: no warning"; }
-ip -n "$ns" addr show dev rvtun6off | grep -q 'inet 10.77.0.2/24' || fail "no IPv6: IPv4 address missing"
+[[ "$(ip -n "$ns" addr show dev rvtun6off)" == *'inet 10.77.0.2/24'* ]] || fail "no IPv6: IPv4 address missing"
 ip netns exec "$ns" ping -c 1 -W 1 10.77.0.9 >/dev/null 2>&1 || true
 for _ in $(seq 30); do grep -q '^ipv4' "$dir/out" && break; sleep 0.1; done
 grep -q '^ipv4 10.77.0.2 10.77.0.9 1$' "$dir/out" || { cat "$dir/out"; fail "no IPv6: IPv4 traffic"; }
