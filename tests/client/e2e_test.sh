@@ -515,7 +515,7 @@ T0=$(date +%s)
 resynced() {
 	tail -n +"$((DP_LOG_AT + 1))" "$RUN/control.log" |
 		sed -n -e 's/.*(restarted): resynced \([0-9]*\) sessions.*/\1/p' \
-			-e 's/.*re-pushed \([0-9]*\) sessions missing from the data plane.*/\1/p' | tail -1
+			-e 's/.*: re-pushed \([0-9]*\) missing sessions.*/\1/p' | tail -1
 }
 for _ in $(seq 100); do [ -n "$(resynced)" ] && break; sleep 0.2; done
 [ "$(resynced)" -ge 2 ] 2>/dev/null ||
