@@ -74,3 +74,19 @@ int rv_parse_hostport(const char *s, uint32_t *addr, uint16_t *port)
 	*port = (uint16_t)n;
 	return 0;
 }
+
+int rv_parse_hostport6(const char *s, uint8_t addr[16], uint16_t *port)
+{
+	char buf[64];
+	const char *close = s && s[0] == '[' ? strchr(s, ']') : NULL;
+	unsigned long n;
+	size_t len = close ? (size_t)(close - s - 1) : 0;
+	if (!close || close[1] != ':' || len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s + 1, len);
+	buf[len] = 0;
+	if (inet_pton(AF_INET6, buf, addr) != 1 || parse_num(close + 2, 65535, &n) < 0)
+		return -1;
+	*port = (uint16_t)n;
+	return 0;
+}

@@ -13,6 +13,9 @@ int rv_parse_ipv4(const char *s, uint32_t *addr);
 int rv_parse_cidr(const char *s, uint32_t *addr, uint8_t *plen);
 /* Parse "host:port" (IPv4 literal; port 0..65535). Both return 0 or -1. */
 int rv_parse_hostport(const char *s, uint32_t *addr, uint16_t *port);
+/* Parse "[v6-literal]:port" (brackets required; port 0..65535) into a
+ * 16-byte network-order address. 0 or -1. */
+int rv_parse_hostport6(const char *s, uint8_t addr[16], uint16_t *port);
 
 static inline uint16_t rv_get_be16(const uint8_t *p)
 {
