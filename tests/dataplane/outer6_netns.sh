@@ -136,7 +136,7 @@ t_tshark() {
 	in_ns 1 ping -c 3 -i 0.2 -W 2 10.77.0.12 >/dev/null 2>&1
 	wait "$cap_pid"
 	# member 1 -> data plane: P_DATA_V2 (9) with peer-id 1
-	if awk -F'\t' '$1 == "fd00:99::11" && $2 == 9 && $3 == 1 { n++ } END { exit !(n >= 1) }' "$cap"; then
+	if awk -F'\t' '$1 == "fd00:99::11" && ($2 == "0x09" || $2 == "9") && $3 == "1" { n++ } END { exit !(n >= 1) }' "$cap"; then
 		pass "tshark decodes the IPv6 outer packets as OpenVPN P_DATA_V2, peer-id 1"
 	else
 		fail "tshark decode of IPv6 outer packets:"
