@@ -96,15 +96,30 @@ static void ip_str(uint32_t a, char *out, size_t len)
 	snprintf(out, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 }
 
+/* The data plane's UDP endpoint "A:P" or "A:P,[B]:P" (config or fleet
+ * registration, checked by rv_check_endpoints) as one string per address. */
+static unsigned split_udp(const char *v, char out[2][RV_CTL_ADDR])
+{
+	unsigned n = 0;
+	while (*v && n < 2) {
+		size_t len = strcspn(v, ",");
+		snprintf(out[n++], RV_CTL_ADDR, "%.*s", (int)len, v);
+		v += len + (v[len] == ',');
+	}
+	return n;
+}
+
 /* Build and send the answer. */
 static int answer(struct rv_control *ctl, const struct tunnel *t)
 {
 	const uint8_t *server_pub = t->server_pub;
 	Roomvpn__V1__Transport want = t->want;
 	Roomvpn__V1__BootstrapResponse r = ROOMVPN__V1__BOOTSTRAP_RESPONSE__INIT;
-	Roomvpn__V1__Endpoint ep[2] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT};
-	Roomvpn__V1__Endpoint *eps[2] = {&ep[0], &ep[1]};
-	char vip[16], net[16], subnet[24], srv[16];
+	Roomvpn__V1__Endpoint ep[3] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT,
+				       ROOMVPN__V1__ENDPOINT__INIT};
+	Roomvpn__V1__Endpoint *eps[3] = {&ep[0], &ep[1], &ep[2]};
+	char vip[16], net[16], subnet[24], srv[16], udp[2][RV_CTL_ADDR];
+	unsigned n_udp = split_udp(t->udp, udp);
 
 	ip_str(t->member->virtual_ip, vip, sizeof(vip));
 	ip_str(t->room->subnet_addr, net, sizeof(net));
@@ -113,16 +128,25 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	/* preferred transport first: the request's, else the room's, else UDP */
 	bool tcp_first = (want ? want : (Roomvpn__V1__Transport)t->room->transport) ==
 			 ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
-	ep[tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
-	ep[tcp_first].address = (char *)t->udp;
-	ep[!tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
-	ep[!tcp_first].address = (char *)t->tcp;
+	unsigned n = 0;
+	if (tcp_first) {
+		ep[n].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+		ep[n++].address = (char *)t->tcp;
+	}
+	for (unsigned i = 0; i < n_udp; i++) { /* a dual-stack data plane: one per family */
+		ep[n].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
+		ep[n++].address = udp[i];
+	}
+	if (!tcp_first) {
+		ep[n].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+		ep[n++].address = (char *)t->tcp;
+	}
 	r.cipher = (char *)rv_cipher_name(t->suite);
 	r.server_public.data = (uint8_t *)server_pub;
 	r.server_public.len = RV_X25519_LEN;
 	r.peer_id = t->peer_id;
 	r.key_id = t->key_id;
-	r.n_endpoints = 2;
+	r.n_endpoints = n;
 	r.endpoints = eps;
 	r.keepalive_s = t->room->keepalive_s;
 	r.virtual_ip = vip;

@@ -129,6 +129,12 @@ static int parse_mode(const char *v, enum rv_dp_mode *m, char *err, size_t errle
 	return 0;
 }
 
+static bool has_ip6(const struct rv_dp_config *c)
+{
+	static const uint8_t zero[16];
+	return memcmp(c->ip6, zero, 16) != 0;
+}
+
 /* ip6 = ADDR/LEN (@plen set) or gateway6 = ADDR: a unicast IPv6 address. */
 static int parse_ip6(const char *v, bool with_len, uint8_t out[16], uint8_t *plen, char *err,
 		     size_t errlen)
@@ -504,6 +510,12 @@ static int start_remote(struct options *o)
 	char ip[16], err[256];
 	uint32_t a = o->dp.ip;
 	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	if (!r->public_udp[0] && has_ip6(&o->dp)) { /* dual-stack: both, clients race */
+		char ip6[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, o->dp.ip6, ip6, sizeof(ip6));
+		snprintf(r->public_udp, sizeof(r->public_udp), "%s:%u,[%s]:%u", ip, o->dp.udp_port,
+			 ip6, o->dp.udp_port);
+	}
 	if (!r->public_udp[0])
 		snprintf(r->public_udp, sizeof(r->public_udp), "%s:%u", ip, o->dp.udp_port);
 	if (!r->public_tcp[0] && o->dp.tcp_enabled)

@@ -90,3 +90,32 @@ int rv_parse_hostport6(const char *s, uint8_t addr[16], uint16_t *port)
 	*port = (uint16_t)n;
 	return 0;
 }
+
+int rv_check_endpoints(const char *s)
+{
+	char one[80];
+	int n = 0, fam[2] = {0, 0};
+	while (s && *s) {
+		size_t len = strcspn(s, ",");
+		uint8_t a6[16];
+		uint32_t a4;
+		uint16_t port;
+		if (n == 2 || len == 0 || len >= sizeof(one))
+			return -1;
+		memcpy(one, s, len);
+		one[len] = 0;
+		if (rv_parse_hostport6(one, a6, &port) == 0)
+			fam[n] = 6;
+		else if (rv_parse_hostport(one, &a4, &port) == 0)
+			fam[n] = 4;
+		else
+			return -1;
+		if (port == 0 || (n == 1 && fam[0] == fam[1]))
+			return -1;
+		n++;
+		s += len;
+		if (*s == ',' && !*++s)
+			return -1; /* trailing comma */
+	}
+	return n ? n : -1;
+}
