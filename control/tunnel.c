@@ -14,6 +14,7 @@
 #include "dpclient.h"
 #include "kdf.h"
 #include "log.h"
+#include "inet.h"
 #include "room_net.h"
 #include "rooms.h"
 #include "dp_sync.h"
@@ -96,19 +97,6 @@ static void ip_str(uint32_t a, char *out, size_t len)
 	snprintf(out, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 }
 
-/* The data plane's UDP endpoint "A:P" or "A:P,[B]:P" (config or fleet
- * registration, checked by rv_check_endpoints) as one string per address. */
-static unsigned split_udp(const char *v, char out[2][RV_CTL_ADDR])
-{
-	unsigned n = 0;
-	while (*v && n < 2) {
-		size_t len = strcspn(v, ",");
-		snprintf(out[n++], RV_CTL_ADDR, "%.*s", (int)len, v);
-		v += len + (v[len] == ',');
-	}
-	return n;
-}
-
 /* Build and send the answer. */
 static int answer(struct rv_control *ctl, const struct tunnel *t)
 {
@@ -118,8 +106,9 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	Roomvpn__V1__Endpoint ep[3] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT,
 				       ROOMVPN__V1__ENDPOINT__INIT};
 	Roomvpn__V1__Endpoint *eps[3] = {&ep[0], &ep[1], &ep[2]};
-	char vip[16], net[16], subnet[24], srv[16], udp[2][RV_CTL_ADDR];
-	unsigned n_udp = split_udp(t->udp, udp);
+	char vip[16], net[16], subnet[24], srv[16], udp[2][RV_ENDPOINT_MAX];
+	/* "A:P" or "A:P,[B]:P" (a dual-stack data plane): one endpoint each */
+	unsigned n_udp = rv_endpoints_split(t->udp, udp);
 
 	ip_str(t->member->virtual_ip, vip, sizeof(vip));
 	ip_str(t->room->subnet_addr, net, sizeof(net));

@@ -56,7 +56,7 @@ struct rv_job {
 	uint8_t kind;
 	uint8_t key_id;
 	uint16_t src_port; /* host order */
-	uint32_t src_ip;   /* host order; 0 for an IPv6 source (then in src6) */
+	uint32_t src_ip;   /* host order; 0: an IPv6 source, in src6 (rx.c refuses 0.0.0.0) */
 	uint32_t peer_id;
 	uint32_t trace;	   /* trace id (trace.h), 0 = not traced */
 	uint8_t src6[16]; /* OPEN_UDP over IPv6: the outer source (network order) */

@@ -69,6 +69,8 @@ static enum rv_drop parse_udp(struct rte_mbuf *m, struct rv_job *job)
 	if (ulen < sizeof(*udp) || ulen > tot - ihl)
 		return RV_DROP_MALFORMED;
 	job->src_ip = rte_be_to_cpu_32(ip->src_addr);
+	if (unlikely(job->src_ip == 0))
+		return RV_DROP_MALFORMED; /* unanswerable; and src_ip 0 means IPv6 */
 	job->src_port = rte_be_to_cpu_16(udp->src_port);
 	/* Keep only the UDP payload. */
 	rte_pktmbuf_adj(m, (uint16_t)(sizeof(*eh) + ihl + sizeof(*udp)));

@@ -1,5 +1,6 @@
 /* Wire helpers: Internet checksum, CIDR and host:port parsing. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,4 +119,15 @@ int rv_check_endpoints(const char *s)
 			return -1; /* trailing comma */
 	}
 	return n ? n : -1;
+}
+
+unsigned rv_endpoints_split(const char *s, char out[2][RV_ENDPOINT_MAX])
+{
+	unsigned n = 0;
+	while (s && *s && n < 2) {
+		size_t len = strcspn(s, ",");
+		snprintf(out[n++], RV_ENDPOINT_MAX, "%.*s", (int)len, s);
+		s += len + (s[len] == ',');
+	}
+	return n;
 }

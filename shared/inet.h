@@ -21,6 +21,9 @@ int rv_parse_hostport6(const char *s, uint8_t addr[16], uint16_t *port);
  * plane; clients race them). Ports 1..65535. Returns the number of
  * addresses (1 or 2), or -1. */
 int rv_check_endpoints(const char *s);
+/* Split such a checked list into its addresses; returns how many (0..2). */
+#define RV_ENDPOINT_MAX 64
+unsigned rv_endpoints_split(const char *s, char out[2][RV_ENDPOINT_MAX]);
 
 static inline uint16_t rv_get_be16(const uint8_t *p)
 {

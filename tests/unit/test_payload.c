@@ -114,6 +114,12 @@ static void test_inet(void **state)
 	assert_int_equal(rv_check_endpoints("[::1]:0"), -1);
 	assert_int_equal(rv_check_endpoints("a:1,b:2,c:3"), -1);
 	assert_int_equal(rv_check_endpoints(""), -1);
+	char each[2][RV_ENDPOINT_MAX];
+	assert_int_equal(rv_endpoints_split("10.0.0.1:1194,[2001:db8::1]:1194", each), 2);
+	assert_string_equal(each[0], "10.0.0.1:1194");
+	assert_string_equal(each[1], "[2001:db8::1]:1194");
+	assert_int_equal(rv_endpoints_split("[::1]:5", each), 1);
+	assert_string_equal(each[0], "[::1]:5");
 }
 
 static void test_names(void **state)
