@@ -128,10 +128,18 @@ static inline void rv_dp_addr_unpack(uint64_t v, struct rv_outer_addr *a)
 
 /* A session's outer address, consistent. IPv4 and TCP addresses are one
  * atomic word; an IPv6 one is read under the sequence counter (a reader
- * that races a move retries: moves are rare and short). Any thread. */
+ * that races a move retries: moves are rare and a few stores long; a
+ * writer preempted in the middle must not stall a worker, so after
+ * RV_DP_ADDR_TRIES the address reads as unknown: that packet is dropped
+ * as no_address). Any thread. */
+#define RV_DP_ADDR_TRIES 64
 static inline void rv_dp_addr_load(struct rv_dp_session *s, struct rv_outer_addr *a)
 {
-	for (;;) {
+	for (int tries = 0;; tries++) {
+		if (__builtin_expect(tries == RV_DP_ADDR_TRIES, 0)) {
+			a->kind = RV_ADDR_NONE;
+			return;
+		}
 		uint32_t seq = atomic_load_explicit(&s->addr_seq, memory_order_acquire);
 		rv_dp_addr_unpack(atomic_load_explicit(&s->addr, memory_order_relaxed), a);
 		if (a->kind != RV_ADDR_UDP6)
