@@ -148,25 +148,36 @@ int rvc_up_room_key(struct up *u, struct rv_api *a)
 	return RV_EXIT_OK;
 }
 
+/* The data plane's endpoints: UDP ones give one address per family (IPv6
+ * preferred, IPv4 raced after it: chan_udp.c), "A.B.C.D:PORT",
+ * "[IPV6]:PORT" or a name; TCP: the first one's address, IPv4 preferred
+ * (the fallback is the last resort: the most compatible family). */
 static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 {
-	memset(&u->dp.udp_server, 0, sizeof(u->dp.udp_server));
-	memset(&u->dp.tcp_server, 0, sizeof(u->dp.tcp_server));
+	union rvc_addr v6 = {0}, v4 = {0}, tcp = {0};
+	char err[256];
+
 	for (size_t i = 0; i < r->n_endpoints; i++) {
 		const Roomvpn__V1__Endpoint *e = r->endpoints[i];
-		struct sockaddr_in *sa = e->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
-					     ? &u->dp.tcp_server
-					     : &u->dp.udp_server;
-		uint32_t addr;
-		uint16_t port;
-		if (rv_parse_hostport(e->address, &addr, &port) < 0) {
-			cli_error(u->c, "server sent a bad data-plane endpoint '%s'", e->address);
+		bool is_tcp = e->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+		union rvc_addr a6, a4;
+		if (rvc_addr_resolve(e->address, &a6, &a4, err, sizeof(err)) < 0) {
+			cli_error(u->c, "server sent a bad data-plane endpoint: %s", err);
 			return -1;
 		}
-		*sa = (struct sockaddr_in){
-		    .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr), .sin_port = htons(port)};
+		if (is_tcp && !rvc_addr_set(&tcp))
+			tcp = rvc_addr_set(&a4) ? a4 : a6;
+		if (!is_tcp && !rvc_addr_set(&v6))
+			v6 = a6;
+		if (!is_tcp && !rvc_addr_set(&v4))
+			v4 = a4;
 	}
-	if (!u->dp.udp_server.sin_port) {
+	u->dp.udp_server = rvc_addr_set(&v6) ? v6 : v4;
+	memset(&u->dp.udp_server_alt, 0, sizeof(u->dp.udp_server_alt));
+	if (rvc_addr_set(&v6))
+		u->dp.udp_server_alt = v4;
+	u->dp.tcp_server = tcp;
+	if (!rvc_addr_set(&u->dp.udp_server)) {
 		cli_error(u->c, "server sent no UDP data-plane endpoint");
 		return -1;
 	}

@@ -67,9 +67,10 @@ void rv_control_config_defaults(struct rv_control_config *c)
 }
 
 /* K_STR free text; K_PATH a file or directory name; K_LISTEN "host:port"
- * (IPv4, [IPv6] or a name); K_EP "IPv4:port" handed to clients; K_IP one
- * IPv4 or IPv6 address; K_CIDR "a.b.c.d/len"; K_CIDR6 "addr6/len". An empty
- * value clears an optional K_PATH, K_LISTEN, K_IP or K_CIDR6 key. */
+ * (IPv4, [IPv6] or a name); K_EP "IPv4:port", "[IPv6]:port" or one of each
+ * separated by a comma, handed to clients; K_IP one IPv4 or IPv6 address;
+ * K_CIDR "a.b.c.d/len"; K_CIDR6 "addr6/len". An empty value clears an
+ * optional K_PATH, K_LISTEN, K_IP or K_CIDR6 key. */
 enum kind { K_STR, K_PATH, K_LISTEN, K_EP, K_IP, K_CIDR, K_U32, K_DUR, K_LOG, K_BOOL, K_CIDR6 };
 
 struct key {
@@ -206,7 +207,6 @@ static int check_listen(const char *v, char *err, size_t errlen)
 static int check_text(enum kind kind, const char *v, char *err, size_t errlen)
 {
 	uint32_t a;
-	uint16_t port;
 	uint8_t plen;
 
 	for (const char *p = v; *p; p++)
@@ -220,11 +220,14 @@ static int check_text(enum kind kind, const char *v, char *err, size_t errlen)
 	case K_LISTEN:
 		return check_listen(v, err, errlen);
 	case K_EP:
-		if (rv_parse_hostport(v, &a, &port) < 0) {
-			snprintf(err, errlen, "'%s' is not IPv4:port (clients are handed it)", v);
+		if (rv_check_endpoints(v) < 0) {
+			snprintf(err, errlen,
+				 "'%s' is not IPv4:port, [IPv6]:port or one of each separated by a "
+				 "comma (clients are handed it)",
+				 v);
 			return -1;
 		}
-		return parse_port(strrchr(v, ':') + 1, v, err, errlen);
+		return 0;
 	case K_IP: {
 		uint8_t a6[16];
 		if (rv_parse_ipv4(v, &a) < 0 && rv_ipam6_parse_addr(v, a6) < 0) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inet.h"
 #include "room_net.h"
 #include "room_prefix6.h"
 #include "room_state.h"
@@ -265,7 +266,7 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 	}
 	m->keepalive_s = r->keepalive_s;
 	m->device_id = ctx->who.device_id;
-	m->endpoints = calloc(2, sizeof(*m->endpoints));
+	m->endpoints = calloc(3, sizeof(*m->endpoints)); /* TCP, UDP per family */
 	oom |= !m->endpoints;
 	if (m->endpoints) {
 		bool tcp_first = r->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
@@ -278,9 +279,11 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 		if (tcp_first && tcp[0])
 			m->endpoints[m->n_endpoints++] =
 			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP, tcp, &oom);
-		if (udp[0] && !oom)
+		char each[2][RV_ENDPOINT_MAX];
+		unsigned n_udp = rv_endpoints_split(udp, each); /* a dual-stack data plane: 2 */
+		for (unsigned i = 0; i < n_udp && !oom; i++)
 			m->endpoints[m->n_endpoints++] =
-			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP, udp, &oom);
+			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP, each[i], &oom);
 		if (!tcp_first && tcp[0] && !oom)
 			m->endpoints[m->n_endpoints++] =
 			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP, tcp, &oom);

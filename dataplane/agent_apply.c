@@ -115,6 +115,10 @@ static void session_from_pb(const pb_session *p, struct rv_st_session *s)
 		s->addr.kind = RV_ADDR_UDP;
 		s->addr.ip = p->outer->addr;
 		s->addr.port = (uint16_t)p->outer->port;
+	} else if (p->outer && p->outer->addr6.len == 16) { /* checked by rv_agent_check_session */
+		s->addr.kind = RV_ADDR_UDP6;
+		memcpy(s->addr.ip6, p->outer->addr6.data, 16);
+		s->addr.port = (uint16_t)p->outer->port;
 	}
 }
 
@@ -269,6 +273,7 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem, bool *oom)
 struct session_stats_mem {
 	Roomvpn__Dataplane__V1__SessionStats s;
 	Roomvpn__Dataplane__V1__Endpoint outer;
+	uint8_t addr6[16]; /* outer.addr6's bytes */
 };
 
 static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
@@ -297,9 +302,15 @@ static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
 	m->s.bytes_out = i->bytes_out;
 	m->s.last_seen_unix_ms = i->last_seen_ns / 1000000u;
 	m->s.last_rtt_us = i->last_rtt_ns / 1000u;
-	m->s.transport = (Roomvpn__Dataplane__V1__Transport)i->addr.kind;
+	bool udp6 = i->addr.kind == RV_ADDR_UDP6;
+	m->s.transport = udp6 ? ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP
+			      : (Roomvpn__Dataplane__V1__Transport)i->addr.kind;
 	m->outer.addr = i->addr.kind == RV_ADDR_UDP ? i->addr.ip : 0;
-	m->outer.port = i->addr.kind == RV_ADDR_UDP ? i->addr.port : i->addr.conn_id;
+	m->outer.port = i->addr.kind == RV_ADDR_TCP ? i->addr.conn_id : i->addr.port;
+	if (udp6) {
+		memcpy(m->addr6, i->addr.ip6, 16);
+		m->outer.addr6 = (ProtobufCBinaryData){.len = 16, .data = m->addr6};
+	}
 	m->s.outer = &m->outer;
 	st->session[st->n_session++] = &m->s;
 }

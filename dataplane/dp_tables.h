@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
@@ -74,6 +75,10 @@ struct rv_dp_session {
 	_Atomic int tx_slot;   /* slot that seals, -1 = none */
 	_Atomic int owner;     /* worker index that does this session's crypto */
 	_Atomic uint64_t addr; /* packed rv_outer_addr, see rv_dp_addr_pack() */
+	/* UDP6: the IPv6 half of the address; addr and addr6 change together
+	 * under addr_seq (odd while written), see rv_dp_addr_load/store */
+	_Atomic uint32_t addr_seq;
+	_Atomic uint64_t addr6[2];
 	_Atomic bool dead;     /* unlinked: workers stop using it */
 	_Atomic bool tcp_none; /* the member's TCP frames use cipher "none" (owner-written) */
 	bool keys_moved;       /* keys handed to a successor (resync): don't free */
@@ -108,16 +113,83 @@ static inline uint64_t rv_dp_vip_hash(uint32_t room, uint32_t vip)
 /* Packed address: kind (8) | port (16) | ip or conn id (32). */
 static inline uint64_t rv_dp_addr_pack(const struct rv_outer_addr *a)
 {
-	uint32_t v = a->kind == RV_ADDR_TCP ? a->conn_id : a->ip;
-	uint16_t port = a->kind == RV_ADDR_UDP ? a->port : 0;
+	uint32_t v = a->kind == RV_ADDR_TCP ? a->conn_id : a->kind == RV_ADDR_UDP ? a->ip : 0;
+	uint16_t port = a->kind == RV_ADDR_UDP || a->kind == RV_ADDR_UDP6 ? a->port : 0;
 	return (uint64_t)a->kind << 48 | (uint64_t)port << 32 | v;
 }
 static inline void rv_dp_addr_unpack(uint64_t v, struct rv_outer_addr *a)
 {
 	a->kind = (enum rv_addr_kind)(v >> 48);
-	a->port = a->kind == RV_ADDR_UDP ? (uint16_t)(v >> 32) : 0;
+	bool udp = a->kind == RV_ADDR_UDP || a->kind == RV_ADDR_UDP6;
+	a->port = udp ? (uint16_t)(v >> 32) : 0;
 	a->ip = a->kind == RV_ADDR_UDP ? (uint32_t)v : 0;
 	a->conn_id = a->kind == RV_ADDR_TCP ? (uint32_t)v : 0;
+}
+
+/* A session's outer address, consistent. IPv4 and TCP addresses are one
+ * atomic word; an IPv6 one is read under the sequence counter (a reader
+ * that races a move retries: moves are rare and a few stores long; a
+ * writer preempted in the middle must not stall a worker, so after
+ * RV_DP_ADDR_TRIES the address reads as unknown: that packet is dropped
+ * as no_address). Any thread. */
+#define RV_DP_ADDR_TRIES 64
+static inline void rv_dp_addr_load(struct rv_dp_session *s, struct rv_outer_addr *a)
+{
+	for (int tries = 0;; tries++) {
+		if (__builtin_expect(tries == RV_DP_ADDR_TRIES, 0)) {
+			a->kind = RV_ADDR_NONE;
+			return;
+		}
+		uint32_t seq = atomic_load_explicit(&s->addr_seq, memory_order_acquire);
+		rv_dp_addr_unpack(atomic_load_explicit(&s->addr, memory_order_relaxed), a);
+		if (a->kind != RV_ADDR_UDP6)
+			return;
+		uint64_t h = atomic_load_explicit(&s->addr6[0], memory_order_relaxed);
+		uint64_t l = atomic_load_explicit(&s->addr6[1], memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (!(seq & 1) && atomic_load_explicit(&s->addr_seq, memory_order_relaxed) == seq) {
+			memcpy(a->ip6, &h, 8);
+			memcpy(a->ip6 + 8, &l, 8);
+			return;
+		}
+	}
+}
+
+/* Whether @a is the session's address (IPv4/TCP: one load). */
+static inline bool rv_dp_addr_is(struct rv_dp_session *s, const struct rv_outer_addr *a)
+{
+	uint64_t v = atomic_load_explicit(&s->addr, memory_order_relaxed);
+	if (v != rv_dp_addr_pack(a))
+		return false;
+	if (a->kind != RV_ADDR_UDP6)
+		return true;
+	struct rv_outer_addr cur;
+	rv_dp_addr_load(s, &cur);
+	return cur.kind == RV_ADDR_UDP6 && cur.port == a->port && !memcmp(cur.ip6, a->ip6, 16);
+}
+
+/* Move the session to @a. Writers: the owner worker (a packet from @a
+ * authenticated) and the agent thread (upserts). A writer that finds the
+ * other one writing gives up and returns false (a worker: the next packet
+ * from @a tries again; the agent thread retries). No lock, no wait. */
+static inline bool rv_dp_addr_store(struct rv_dp_session *s, const struct rv_outer_addr *a)
+{
+	uint32_t seq = atomic_load_explicit(&s->addr_seq, memory_order_relaxed);
+	if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&s->addr_seq, &seq, seq + 1,
+								   memory_order_acq_rel,
+								   memory_order_relaxed))
+		return false;
+	atomic_thread_fence(memory_order_release);
+	if (a->kind == RV_ADDR_UDP6) {
+		uint64_t h, l;
+		memcpy(&h, a->ip6, 8);
+		memcpy(&l, a->ip6 + 8, 8);
+		atomic_store_explicit(&s->addr6[0], h, memory_order_relaxed);
+		atomic_store_explicit(&s->addr6[1], l, memory_order_relaxed);
+	}
+	atomic_store_explicit(&s->addr, rv_dp_addr_pack(a), memory_order_relaxed);
+	atomic_store_explicit(&s->addr_seq, seq + 2, memory_order_release);
+	return true;
 }
 
 /* Flat indexes (session_index.c; writer side called by session_table.c). */

@@ -31,7 +31,7 @@ static const char usage_text[] =
     "  room del ID                         delete a room and its sessions\n"
     "  rooms                               list rooms\n"
     "  session add --peer-id N --room ID --vip A.B.C.D --cipher NAME --key FILE\n"
-    "              [--key-id N] [--key-direction 0|1|none] [--outer A.B.C.D:PORT]\n"
+    "              [--key-id N] [--key-direction 0|1|none] [--outer A.B.C.D:PORT|[IPV6]:PORT]\n"
     "                                      create or update a session; FILE is an\n"
     "                                      OpenVPN static key (256 bytes); the key\n"
     "                                      direction is the data plane's (default 1)\n"

@@ -47,12 +47,19 @@ static int cmd_room_del(const struct ctl *ctl, int argc, char **argv)
 	return dpctl_call_simple(ctl, &req);
 }
 
-static int parse_outer(const char *v, Roomvpn__Dataplane__V1__Endpoint *ep)
+/* A.B.C.D:PORT or [IPV6]:PORT (the IPv6 bytes in @a6, owned by the caller). */
+static int parse_outer(const char *v, Roomvpn__Dataplane__V1__Endpoint *ep, uint8_t a6[16])
 {
 	uint32_t addr;
 	uint16_t port;
+	if (rv_parse_hostport6(v, a6, &port) == 0 && port) {
+		ep->addr6 = (ProtobufCBinaryData){.len = 16, .data = a6};
+		ep->port = port;
+		return 0;
+	}
 	if (rv_parse_hostport(v, &addr, &port) < 0 || port == 0)
-		return dpctl_usage_error("bad --outer \"%s\" (expected A.B.C.D:PORT)", v);
+		return dpctl_usage_error("bad --outer \"%s\" (expected A.B.C.D:PORT or [IPV6]:PORT)",
+					 v);
 	ep->addr = addr;
 	ep->port = port;
 	return 0;
@@ -77,7 +84,8 @@ static int cmd_session_add(const struct ctl *ctl, int argc, char **argv)
 	    dpctl_parse_num("--room", room, UINT32_MAX, &s.room_id) ||
 	    dpctl_parse_ip("--vip", vip, &s.vip))
 		return EXIT_USAGE;
-	if ((outer_s = dpctl_opt_get(o, N(o), "outer")) && parse_outer(outer_s, &outer))
+	uint8_t a6[16];
+	if ((outer_s = dpctl_opt_get(o, N(o), "outer")) && parse_outer(outer_s, &outer, a6))
 		return EXIT_USAGE;
 	if (dpctl_load_key(keyfile, dpctl_opt_get(o, N(o), "key-id"),
 			   dpctl_opt_get(o, N(o), "key-direction"), &key)) {
@@ -306,6 +314,10 @@ static int build_resync(struct rv_session_file *f, struct resync_mem *m,
 		p->key = &m->keys[i];
 		if (s->addr.kind == RV_ADDR_UDP) {
 			m->outers[i].addr = s->addr.ip;
+			m->outers[i].port = s->addr.port;
+			p->outer = &m->outers[i];
+		} else if (s->addr.kind == RV_ADDR_UDP6) { /* bytes stay in the file's session */
+			m->outers[i].addr6 = (ProtobufCBinaryData){.len = 16, .data = s->addr.ip6};
 			m->outers[i].port = s->addr.port;
 			p->outer = &m->outers[i];
 		}

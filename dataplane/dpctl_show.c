@@ -1,4 +1,5 @@
 /* roomvpn-dpctl output: tables for people, JSON (--json) for scripts. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,23 +61,27 @@ static const char *transport_name(Roomvpn__Dataplane__V1__Transport t)
 	}
 }
 
-/* "udp 1.2.3.4:5", "tcp conn 7" or "-" */
-static const char *outer_str(const Roomvpn__Dataplane__V1__SessionStats *s, char buf[48])
+/* "1.2.3.4:5", "[2001:db8::1]:5", "conn:7" or "-" */
+static const char *outer_str(const Roomvpn__Dataplane__V1__SessionStats *s, char buf[64])
 {
-	char ip[16];
-	if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer)
-		snprintf(buf, 48, "%s:%u", ip_str(s->outer->addr, ip), s->outer->port);
+	char ip[16], ip6[INET6_ADDRSTRLEN];
+	if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer &&
+	    s->outer->addr6.len == 16)
+		snprintf(buf, 64, "[%s]:%u", inet_ntop(AF_INET6, s->outer->addr6.data, ip6, sizeof(ip6)),
+			 s->outer->port);
+	else if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer)
+		snprintf(buf, 64, "%s:%u", ip_str(s->outer->addr, ip), s->outer->port);
 	else if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP && s->outer)
-		snprintf(buf, 48, "conn:%u", s->outer->port);
+		snprintf(buf, 64, "conn:%u", s->outer->port);
 	else
-		snprintf(buf, 48, "-");
+		snprintf(buf, 64, "-");
 	return buf;
 }
 
 static struct json_object *session_json(const Roomvpn__Dataplane__V1__SessionStats *s)
 {
 	struct json_object *o = json_object_new_object();
-	char ip[16], outer[48];
+	char ip[16], outer[64];
 
 	add_u64(o, "peer_id", s->peer_id);
 	add_u64(o, "room_id", s->room_id);
@@ -96,7 +101,7 @@ static struct json_object *session_json(const Roomvpn__Dataplane__V1__SessionSta
 
 void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
 {
-	char ip[16], outer[48];
+	char ip[16], outer[64];
 	if (ctl->json) {
 		struct json_object *o = json_object_new_object(), *a = json_object_new_array();
 		for (size_t i = 0; i < st->n_session; i++)

@@ -101,7 +101,7 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_TX_KEY);
 			continue;
 		}
-		rv_dp_addr_unpack(atomic_load_explicit(&d->addr, memory_order_relaxed), &addr[n]);
+		rv_dp_addr_load(d, &addr[n]);
 		if (unlikely(addr[n].kind == RV_ADDR_NONE)) {
 			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_ADDRESS);
 			continue;
@@ -410,13 +410,17 @@ static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct o
 
 /* The address a packet came from; it becomes the session's address once the
  * packet has authenticated and passed the replay check. */
-static uint64_t source_addr(struct rte_mbuf *m)
+static void source_addr(struct rte_mbuf *m, struct rv_outer_addr *a)
 {
 	struct rv_job *j = rv_job(m);
-	struct rv_outer_addr a = {.kind = RV_ADDR_UDP, .ip = j->src_ip, .port = j->src_port};
-	if (j->kind == RV_JOB_OPEN_TCP)
-		a = (struct rv_outer_addr){.kind = RV_ADDR_TCP, .conn_id = rv_tcp_io_conn(m)};
-	return rv_dp_addr_pack(&a);
+	if (j->kind == RV_JOB_OPEN_TCP) {
+		*a = (struct rv_outer_addr){.kind = RV_ADDR_TCP, .conn_id = rv_tcp_io_conn(m)};
+	} else if (j->src_ip) {
+		*a = (struct rv_outer_addr){.kind = RV_ADDR_UDP, .ip = j->src_ip, .port = j->src_port};
+	} else {
+		*a = (struct rv_outer_addr){.kind = RV_ADDR_UDP6, .port = j->src_port};
+		memcpy(a->ip6, j->src6, 16);
+	}
 }
 
 /* A TCP frame on the connection the session is bound to may use cipher
@@ -556,10 +560,10 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 		}
 		/* An unbound TCP connection must first authenticate with the real
 		 * cipher; that binds it (the address moves in stage 3). */
+		struct rv_outer_addr from;
+		source_addr(m, &from);
 		bool none =
-		    j->kind == RV_JOB_OPEN_TCP &&
-		    atomic_load_explicit(&s->addr, memory_order_relaxed) == source_addr(m) &&
-		    reads_as_none(m, s);
+		    j->kind == RV_JOB_OPEN_TCP && rv_dp_addr_is(s, &from) && reads_as_none(m, s);
 		ctx[k] = none ? key->dec_none : key->dec;
 		if (unlikely(!ctx[k])) {
 			rv_dp_drop(w, m, RV_STAGE_LOOKUP, RV_DROP_UNKNOWN_KEY);
@@ -580,9 +584,10 @@ static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t
 		return false;
 	}
 	struct rv_dp_session *s = it->s;
-	uint64_t a = source_addr(it->m);
-	if (atomic_load_explicit(&s->addr, memory_order_relaxed) != a)
-		atomic_store_explicit(&s->addr, a, memory_order_relaxed);
+	struct rv_outer_addr a;
+	source_addr(it->m, &a);
+	if (!rv_dp_addr_is(s, &a))
+		rv_dp_addr_store(s, &a); /* the agent thread writing: next packet */
 	if (rv_job(it->m)->kind == RV_JOB_OPEN_TCP)
 		atomic_store_explicit(&s->tcp_none, it->none, memory_order_relaxed);
 	rv_dp_key_used(s, it->k);

@@ -259,7 +259,7 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 	s->slot[0] = k;
 	s->tx_slot = 0;
 	s->owner = rv_dp_pipeline ? (int)(c->peer_id % rv_dp_n_workers) : RV_DP_NO_OWNER;
-	s->addr = rv_dp_addr_pack(&c->addr);
+	rv_dp_addr_store(s, &c->addr); /* not yet published: no other writer */
 	return s;
 }
 
@@ -697,8 +697,8 @@ static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session 
 					      c->key_direction, 0, false, err, errlen) < 0)
 				return -1;
 		}
-		if (c->addr.kind != RV_ADDR_NONE)
-			atomic_store(&old->addr, rv_dp_addr_pack(&c->addr));
+		while (c->addr.kind != RV_ADDR_NONE && !rv_dp_addr_store(old, &c->addr))
+			; /* the owner worker is moving it (a few stores) */
 		return 0;
 	}
 	struct rv_dp_session *s = session_new(c, room, err, errlen);
@@ -902,8 +902,11 @@ static void carry_over(struct rv_dp_session *old, struct rv_dp_session *s)
 	old->keys_moved = true;
 	/* Shared keys need one owner: claim the old session now if unowned. */
 	s->owner = rv_dp_owner(old, (int)(old->peer_id % rv_dp_n_workers));
-	if (atomic_load(&s->addr) == 0)
-		s->addr = atomic_load(&old->addr);
+	if (atomic_load(&s->addr) == 0) {
+		struct rv_outer_addr a;
+		rv_dp_addr_load(old, &a);
+		rv_dp_addr_store(s, &a);
+	}
 	s->ctr.pkts_in = atomic_load(&old->ctr.pkts_in);
 	s->ctr.bytes_in = atomic_load(&old->ctr.bytes_in);
 	s->ctr.pkts_out = atomic_load(&old->ctr.pkts_out);
@@ -956,7 +959,7 @@ static void session_info(struct rv_dp_session *s, struct rv_st_session_info *o)
 	}
 	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
 		o->n_keys += rcu_dereference(s->slot[i]) != NULL;
-	rv_dp_addr_unpack(atomic_load(&s->addr), &o->addr);
+	rv_dp_addr_load(s, &o->addr);
 	o->pkts_in = atomic_load_explicit(&s->ctr.pkts_in, memory_order_relaxed);
 	o->bytes_in = atomic_load_explicit(&s->ctr.bytes_in, memory_order_relaxed);
 	o->pkts_out = atomic_load_explicit(&s->ctr.pkts_out, memory_order_relaxed);

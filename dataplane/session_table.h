@@ -42,13 +42,15 @@ enum rv_addr_kind {
 	RV_ADDR_NONE = 0, /* unknown: nothing can be sent to the member yet */
 	RV_ADDR_UDP = 1,  /* ip:port, host byte order */
 	RV_ADDR_TCP = 2,  /* conn_id of the TCP fallback thread (see tcp_io.h) */
+	RV_ADDR_UDP6 = 3, /* [ip6]:port, port host order */
 };
 
 struct rv_outer_addr {
 	enum rv_addr_kind kind;
 	uint32_t ip;	  /* UDP: IPv4, host order */
-	uint16_t port;	  /* UDP: port, host order */
+	uint16_t port;	  /* UDP, UDP6: port, host order */
 	uint32_t conn_id; /* TCP: connection id */
+	uint8_t ip6[16];  /* UDP6: IPv6, network order */
 };
 
 /* A managed route of a room (room_routes.h): inner packets for @target go

@@ -113,7 +113,14 @@ rv_status rv_agent_check_session(const rv_session *s, char *err, size_t errlen)
 		snprintf(err, errlen, "session %u: %s", s->peer_id, sub);
 		return st;
 	}
-	if (s->outer && s->outer->addr != 0 && (s->outer->port == 0 || s->outer->port > 65535)) {
+	if (s->outer && s->outer->addr6.len != 0 && (s->outer->addr6.len != 16 || s->outer->addr)) {
+		snprintf(err, errlen,
+			 "session %u: outer addr6 must be 16 bytes with addr 0 (got %zu bytes)",
+			 s->peer_id, s->outer->addr6.len);
+		return ST(INVALID_ARGUMENT);
+	}
+	if (s->outer && (s->outer->addr != 0 || s->outer->addr6.len) &&
+	    (s->outer->port == 0 || s->outer->port > 65535)) {
 		snprintf(err, errlen, "session %u: outer port %u out of range 1..65535", s->peer_id,
 			 s->outer->port);
 		return ST(INVALID_ARGUMENT);

@@ -70,16 +70,15 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	rename(tmp, g_status);
 }
 
-static int endpoint(const char *s, struct sockaddr_in *sa)
+/* "A.B.C.D:PORT", "[IPV6]:PORT" or "NAME:PORT" into @sa (IPv6 preferred). */
+static int endpoint(const char *s, union rvc_addr *sa)
 {
-	uint32_t a;
-	uint16_t port;
+	union rvc_addr v6, v4;
+	char err[256];
 
-	if (rv_parse_hostport(s, &a, &port) < 0)
-		return -1;
-	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(a);
-	sa->sin_port = htons(port);
+	if (rvc_addr_resolve(s, &v6, &v4, err, sizeof(err)) < 0)
+		return fprintf(stderr, "%s\n", err), -1;
+	*sa = rvc_addr_set(&v6) ? v6 : v4;
 	return 0;
 }
 
@@ -97,16 +96,27 @@ static int load_key(const char *path, int dir, struct rvc_chan_params *p)
 
 static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan_params *p)
 {
-	static const struct option opts[] = {{"tun", 1, 0, 'n'},	  {"addr", 1, 0, 'a'},
-					     {"addr6", 1, 0, '6'},	  {"mtu", 1, 0, 'm'},
-					     {"route", 1, 0, 'r'},	  {"udp", 1, 0, 'u'},
-					     {"tcp", 1, 0, 't'},	  {"pin", 1, 0, 'f'},
-					     {"key", 1, 0, 'k'},	  {"cipher", 1, 0, 'c'},
-					     {"peer-id", 1, 0, 'p'},	  {"status", 1, 0, 's'},
-					     {"fallback-ms", 1, 0, 'F'},  {"probe-ms", 1, 0, 'P'},
-					     {"first-pid", 1, 0, 'I'},	  {"start", 1, 0, 'S'},
-					     {"move-udp", 1, 0, 'U'},	  {"move-tcp", 1, 0, 'T'},
-					     {"move-peer-id", 1, 0, 'M'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"tun", 1, 0, 'n'},
+					     {"addr", 1, 0, 'a'},
+					     {"addr6", 1, 0, '6'},
+					     {"mtu", 1, 0, 'm'},
+					     {"route", 1, 0, 'r'},
+					     {"udp", 1, 0, 'u'},
+					     {"tcp", 1, 0, 't'},
+					     {"udp-alt", 1, 0, 'A'},
+					     {"pin", 1, 0, 'f'},
+					     {"key", 1, 0, 'k'},
+					     {"cipher", 1, 0, 'c'},
+					     {"peer-id", 1, 0, 'p'},
+					     {"status", 1, 0, 's'},
+					     {"fallback-ms", 1, 0, 'F'},
+					     {"probe-ms", 1, 0, 'P'},
+					     {"first-pid", 1, 0, 'I'},
+					     {"start", 1, 0, 'S'},
+					     {"move-udp", 1, 0, 'U'},
+					     {"move-tcp", 1, 0, 'T'},
+					     {"move-peer-id", 1, 0, 'M'},
+					     {0, 0, 0, 0}};
 	const char *key = NULL;
 	int c, bad = 0;
 
@@ -140,6 +150,9 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 			break;
 		case 't':
 			bad |= endpoint(optarg, &p->tcp_server);
+			break;
+		case 'A': /* --udp-alt: the other family's UDP endpoint (raced) */
+			bad |= endpoint(optarg, &p->udp_server_alt);
 			break;
 		case 'f':
 			bad |= rv_fp_parse(optarg, p->tls_pin);
@@ -189,8 +202,8 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 	}
 	if (bad || !key || !t->addr)
 		return fprintf(stderr,
-			       "usage: rv_dc_tool --tun N --addr CIDR [--addr6 CIDR6] --mtu N "
-			       "--udp IP:P "
+			       "usage: rv_dc_tool --tun N --addr CIDR [--addr6 CIDR6] --mtu N --udp IP:P "
+			       "[--udp-alt IP:P] "
 			       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
 			       "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp] "
 			       "[--move-udp IP:P [--move-tcp IP:P] --move-peer-id N]\n"),

@@ -42,6 +42,14 @@ target_link_libraries(server_ip_test PRIVATE roomvpn PkgConfig::RV_AGENT_DPDK
 add_test(NAME dataplane_server_ip COMMAND server_ip_test)
 set_tests_properties(dataplane_server_ip PROPERTIES LABELS dataplane TIMEOUT 60)
 
+# Outer IPv6 in process: neighbour discovery (dataplane/nd.c) and rx.c's
+# IPv6 classification (no port; the control thread's output read from
+# worker 0's inbox).
+add_executable(nd_test nd_test.c)
+target_link_libraries(nd_test PRIVATE rvdp)
+add_test(NAME dataplane_nd COMMAND nd_test)
+set_tests_properties(dataplane_nd PROPERTIES LABELS dataplane TIMEOUT 60)
+
 # The same dpctl checks against the real roomvpn-dataplane (net_ring port).
 add_test(NAME dpctl_dataplane COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh
          $<TARGET_FILE:roomvpn-dpctl> ${CMAKE_CURRENT_SOURCE_DIR}/agent_run_dataplane.sh

@@ -549,6 +549,57 @@ static void test_keys_and_stats(void **state)
 	assert_int_equal(delete_room(1), ST(OK));
 }
 
+/* Endpoint.addr6: an IPv6 outer address is taken by UpsertSession and
+ * reported by ReadStats (transport UDP, addr 0); a wrong length, or addr6
+ * beside addr, is refused. */
+static void test_outer_ipv6(void **state)
+{
+	(void)state;
+	static uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x11};
+	Roomvpn__Dataplane__V1__Endpoint ep = ROOMVPN__DATAPLANE__V1__ENDPOINT__INIT;
+	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	struct rv_st_session_info info;
+	struct sess_msg m;
+	assert_int_equal(upsert_room(1, IP(10, 1, 0, 0), 24), ST(OK));
+	sess_init(&m, 100, 1, IP(10, 1, 0, 2));
+	ep.addr6 = (ProtobufCBinaryData){.len = 15, .data = a6};
+	ep.port = 5000;
+	m.s.outer = &ep;
+	assert_int_equal(upsert_session(&m), ST(INVALID_ARGUMENT)); /* 15 bytes */
+	ep.addr6.len = 16;
+	ep.addr = IP(10, 9, 9, 9);
+	assert_int_equal(upsert_session(&m), ST(INVALID_ARGUMENT)); /* both families */
+	ep.addr = 0;
+	assert_int_equal(upsert_session(&m), ST(OK));
+	assert_int_equal(rv_st_session_get(100, &info), 0);
+	assert_int_equal(info.addr.kind, RV_ADDR_UDP6);
+	assert_int_equal(info.addr.port, 5000);
+	assert_memory_equal(info.addr.ip6, a6, 16);
+	rs.sessions = true;
+	req.body_case = REQ(READ_STATS);
+	req.read_stats = &rs;
+	pb_response *r = process(&req);
+	assert_int_equal(r->status, ST(OK));
+	assert_int_equal(r->stats->n_session, 1);
+	const Roomvpn__Dataplane__V1__SessionStats *st = r->stats->session[0];
+	assert_int_equal(st->transport, ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP);
+	assert_non_null(st->outer);
+	assert_int_equal(st->outer->addr, 0);
+	assert_int_equal(st->outer->port, 5000);
+	assert_int_equal(st->outer->addr6.len, 16);
+	assert_memory_equal(st->outer->addr6.data, a6, 16);
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	/* back to IPv4 (a member moving families): no IPv6 half left over */
+	ep.addr6.len = 0;
+	ep.addr = IP(192, 0, 2, 7);
+	assert_int_equal(upsert_session(&m), ST(OK));
+	assert_int_equal(rv_st_session_get(100, &info), 0);
+	assert_int_equal(info.addr.kind, RV_ADDR_UDP);
+	assert_int_equal(info.addr.ip, IP(192, 0, 2, 7));
+	assert_int_equal(delete_room(1), ST(OK));
+}
+
 /* Mutated and truncated requests (deterministic): every one gets a
  * decodable reply, nothing crashes, and a refused one changes nothing. */
 static uint32_t lcg(uint32_t *st)
@@ -1006,6 +1057,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_requests_change_nothing),
 	    cmocka_unit_test(test_resync_replaces_everything),
 	    cmocka_unit_test(test_keys_and_stats),
+	    cmocka_unit_test(test_outer_ipv6),
 	    cmocka_unit_test(test_mutated_requests),
 	};
 	const struct CMUnitTest server[] = {

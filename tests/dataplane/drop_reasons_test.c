@@ -177,7 +177,8 @@ static struct rv_dp_session *session(uint32_t peer)
 
 static void set_addr(uint32_t peer, const struct rv_outer_addr *a)
 {
-	atomic_store(&session(peer)->addr, rv_dp_addr_pack(a));
+	while (!rv_dp_addr_store(session(peer), a))
+		;
 }
 
 /* Fill @r with placeholder entries (mbufs: freed with the ring). */
@@ -197,6 +198,9 @@ static const struct {
 	const char *where;
 } elsewhere[] = {
     {RV_DROP_TOO_BIG, "a buffer without room for the framing: tests/unit/test_dc_frame.c"},
+    {RV_DROP_OUTER6_EXT_HEADER, "IPv6 classification: tests/dataplane/nd_test.c"},
+    {RV_DROP_OUTER6_NO_CHECKSUM, "IPv6 classification: tests/dataplane/nd_test.c"},
+    {RV_DROP_ND_NOT_FOR_US, "neighbour discovery junk: tests/dataplane/nd_test.c"},
 };
 
 int main(int argc, char **argv)
@@ -313,6 +317,20 @@ int main(int argc, char **argv)
 	rv_dp.cfg.gateway = 0;
 	check("off-link, no gateway", RV_DROP_NO_GATEWAY, RV_STAGE_TX, valid_from(0, 2));
 	rv_dp.cfg.gateway = gw;
+	/* the same over IPv6 outside: no neighbour entry, no gateway6 */
+	struct rv_outer_addr onlink6 = {.kind = RV_ADDR_UDP6, .port = 5000,
+					.ip6 = {0xfd, 0, [15] = 5}};
+	struct rv_outer_addr offlink6 = {.kind = RV_ADDR_UDP6, .port = 5000,
+					 .ip6 = {0x20, 0x01, 0x0d, 0xb8, [15] = 2}};
+	uint8_t ip6[16] = {0xfd, 0, [15] = 1};
+	memcpy(rv_dp.cfg.ip6, ip6, 16);
+	rv_dp.cfg.prefix6_len = 64;
+	set_addr(2, &onlink6);
+	check("IPv6 next hop not resolved", RV_DROP_ND_UNRESOLVED, RV_STAGE_TX, valid_from(0, 2));
+	set_addr(2, &offlink6);
+	check("IPv6 off-link, no gateway6", RV_DROP_ND_NO_GATEWAY, RV_STAGE_TX, valid_from(0, 2));
+	memset(rv_dp.cfg.ip6, 0, 16);
+	set_addr(2, &offlink);
 	fill_ring(h.tx[0]);
 	check("the port's TX queue full", RV_DROP_TX_FULL, RV_STAGE_TX, valid_from(0, 2));
 	rh_drain(&h);
