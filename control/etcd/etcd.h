@@ -68,6 +68,8 @@ struct rv_etcd_keepalive *rv_etcd_keepalive_start(struct rv_etcd *e, int64_t id,
 						  void *arg);
 /* Renewals that succeeded so far. */
 uint64_t rv_etcd_keepalive_renewals(struct rv_etcd_keepalive *k);
+/* Waits until @n renewals have succeeded, up to @timeout_ms; true if so. */
+bool rv_etcd_keepalive_wait(struct rv_etcd_keepalive *k, uint64_t n, uint32_t timeout_ms);
 void rv_etcd_keepalive_stop(struct rv_etcd_keepalive *k);
 
 /* ---- watches (watch.c) ---- */

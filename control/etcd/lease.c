@@ -153,6 +153,18 @@ uint64_t rv_etcd_keepalive_renewals(struct rv_etcd_keepalive *k)
 	return n;
 }
 
+bool rv_etcd_keepalive_wait(struct rv_etcd_keepalive *k, uint64_t n, uint32_t timeout_ms)
+{
+	struct timespec until = after_ms(timeout_ms);
+	int rc = 0;
+	pthread_mutex_lock(&k->lock);
+	while (k->renewals < n && rc == 0)
+		rc = pthread_cond_timedwait(&k->wake, &k->lock, &until);
+	bool ok = k->renewals >= n;
+	pthread_mutex_unlock(&k->lock);
+	return ok;
+}
+
 void rv_etcd_keepalive_stop(struct rv_etcd_keepalive *k)
 {
 	if (!k)
