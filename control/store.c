@@ -2,10 +2,12 @@
  * opening by URI, the schema version and its migrations, the write batch
  * (a list of operations the backend commits at once) and the operation
  * counters. Backends: store_rocksdb.c, store_etcd.c. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store.h"
 #include "store_backend.h"
@@ -159,6 +161,10 @@ int rv_store_open_uri(const char *uri, const struct rv_store_etcd_tls *tls, stru
 		char dir[560];
 		if (!uri[8] || snprintf(dir, sizeof(dir), "%s/db", uri + 8) >= (int)sizeof(dir)) {
 			snprintf(err, errlen, "store %s: want rocksdb:DIR", uri);
+			return -1;
+		}
+		if (mkdir(uri + 8, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "store %s: mkdir %s: %s", uri, uri + 8, strerror(errno));
 			return -1;
 		}
 		return rv_store_open(dir, out, err, errlen);
