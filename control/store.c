@@ -20,7 +20,15 @@ struct rv_store {
 	void *impl;
 	char name[600]; /* "store /var/lib/roomvpn/db", "etcd https://..." for errors */
 	atomic_uint_fast64_t n_gets, n_scans, n_writes; /* rv_store_ops */
+	bool trace; /* RV_STORE_TRACE=1: every operation and its key on stderr */
 };
+
+/* The round trips of an RPC, key by key (docs/etcd.md uses it). */
+static void trace(struct rv_store *s, const char *op, const void *key, size_t klen)
+{
+	if (s->trace)
+		fprintf(stderr, "store %s %.*s\n", op, (int)klen, (const char *)key);
+}
 
 static int first_key_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 {
@@ -131,6 +139,7 @@ static int wrap(const struct rv_store_backend *be, void *impl, const char *name,
 	}
 	s->be = be;
 	s->impl = impl;
+	s->trace = getenv("RV_STORE_TRACE") && !strcmp(getenv("RV_STORE_TRACE"), "1");
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	if (check_schema(s, err, errlen) < 0) {
 		rv_store_close(s);
@@ -196,6 +205,7 @@ const char *rv_store_backend_name(const struct rv_store *s)
 int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, size_t *vlen)
 {
 	atomic_fetch_add_explicit(&s->n_gets, 1, memory_order_relaxed);
+	trace(s, "get", key, klen);
 	return s->be->get(s->impl, key, klen, val, vlen);
 }
 
@@ -203,12 +213,14 @@ int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *v
 		 bool sync)
 {
 	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
+	trace(s, "put", key, klen);
 	return s->be->put(s->impl, key, klen, val, vlen, sync);
 }
 
 int rv_store_delete(struct rv_store *s, const void *key, size_t klen, bool sync)
 {
 	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
+	trace(s, "delete", key, klen);
 	return s->be->del(s->impl, key, klen, sync);
 }
 
@@ -221,12 +233,14 @@ int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 			 const void *start_after, size_t salen, rv_store_scan_cb cb, void *arg)
 {
 	atomic_fetch_add_explicit(&s->n_scans, 1, memory_order_relaxed);
+	trace(s, "scan", prefix, plen);
 	return s->be->scan(s->impl, prefix, plen, start_after, salen, cb, arg);
 }
 
 int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, uint64_t *n)
 {
 	atomic_fetch_add_explicit(&s->n_scans, 1, memory_order_relaxed);
+	trace(s, "count", prefix, plen);
 	return s->be->count(s->impl, prefix, plen, n);
 }
 
@@ -291,6 +305,8 @@ int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool syn
 	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
 	if (b->oom)
 		return -1;
+	for (size_t i = 0; s->trace && i < b->n; i++)
+		trace(s, b->ops[i].kind == RV_STORE_OP_EXPECT ? "batch-expect" : b->ops[i].kind == RV_STORE_OP_PUT ? "batch-put" : "batch-delete", b->ops[i].key, b->ops[i].klen);
 	return s->be->commit(s->impl, b, sync);
 }
 
