@@ -313,11 +313,12 @@ int rv_control_config_check(const struct rv_control_config *c, char *err, size_t
 		return -1;
 	}
 	if (c->store[0] && strncmp(c->store, "rocksdb:", 8) && strncmp(c->store, "etcd:", 5)) {
-		snprintf(err, errlen, "store: '%s' is not rocksdb:DIR or etcd:https://host:port,...",
-			 c->store);
+		snprintf(err, errlen,
+			 "store: '%s' is not rocksdb:DIR or etcd:https://host:port,...", c->store);
 		return -1;
 	}
-	if (!strncmp(c->store, "etcd:", 5) && (!c->etcd_ca[0] || !c->etcd_cert[0] || !c->etcd_key[0])) {
+	if (!strncmp(c->store, "etcd:", 5) &&
+	    (!c->etcd_ca[0] || !c->etcd_cert[0] || !c->etcd_key[0])) {
 		snprintf(err, errlen, "store = etcd:... needs etcd_ca, etcd_cert and etcd_key");
 		return -1;
 	}

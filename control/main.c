@@ -80,7 +80,7 @@ struct opts {
 	const char *state_dir;
 	const char *admin;
 	const char *password_file;
-	const char *out; /* dataplane-cert --out */
+	const char *out;       /* dataplane-cert --out */
 	const char *from, *to; /* store copy */
 	bool force;
 	const char *sets[64];
@@ -254,8 +254,9 @@ static int open_store(struct rv_control *ctl)
 		return -1;
 	}
 	snprintf(dir, sizeof(dir), "%s/db", ctl->cfg.state_dir);
-	if ((ctl->cfg.store[0] ? rv_store_open_uri(ctl->cfg.store, &tls, &ctl->store, err, sizeof(err))
-			       : rv_store_open(dir, &ctl->store, err, sizeof(err))) != 0) {
+	if ((ctl->cfg.store[0]
+		 ? rv_store_open_uri(ctl->cfg.store, &tls, &ctl->store, err, sizeof(err))
+		 : rv_store_open(dir, &ctl->store, err, sizeof(err))) != 0) {
 		rv_log(RV_LOG_ERROR, "store: %s", err);
 		return -1;
 	}

@@ -173,7 +173,8 @@ int rv_store_open_uri(const char *uri, const struct rv_store_etcd_tls *tls, stru
 			return -1;
 		}
 		if (mkdir(uri + 8, 0700) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "store %s: mkdir %s: %s", uri, uri + 8, strerror(errno));
+			snprintf(err, errlen, "store %s: mkdir %s: %s", uri, uri + 8,
+				 strerror(errno));
 			return -1;
 		}
 		return rv_store_open(dir, out, err, errlen);
@@ -294,8 +295,8 @@ void rv_store_batch_delete(struct rv_store_batch *b, const void *key, size_t kle
 	add_op(b, RV_STORE_OP_DELETE, key, klen, NULL, 0);
 }
 
-void rv_store_batch_expect(struct rv_store_batch *b, const void *key, size_t klen,
-			   const void *val, size_t vlen)
+void rv_store_batch_expect(struct rv_store_batch *b, const void *key, size_t klen, const void *val,
+			   size_t vlen)
 {
 	add_op(b, RV_STORE_OP_EXPECT, key, klen, val, vlen);
 }
@@ -306,7 +307,11 @@ int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool syn
 	if (b->oom)
 		return -1;
 	for (size_t i = 0; s->trace && i < b->n; i++)
-		trace(s, b->ops[i].kind == RV_STORE_OP_EXPECT ? "batch-expect" : b->ops[i].kind == RV_STORE_OP_PUT ? "batch-put" : "batch-delete", b->ops[i].key, b->ops[i].klen);
+		trace(s,
+		      b->ops[i].kind == RV_STORE_OP_EXPECT ? "batch-expect"
+		      : b->ops[i].kind == RV_STORE_OP_PUT  ? "batch-put"
+							   : "batch-delete",
+		      b->ops[i].key, b->ops[i].klen);
 	return s->be->commit(s->impl, b, sync);
 }
 

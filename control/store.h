@@ -72,8 +72,8 @@ void rv_store_batch_delete(struct rv_store_batch *b, const void *key, size_t kle
 /* Compare-and-swap: the batch commits only if @key holds exactly @val
  * (@val NULL: @key must be absent) at commit time, checked atomically with
  * the writes (an etcd Txn compare; on RocksDB under the store's lock). */
-void rv_store_batch_expect(struct rv_store_batch *b, const void *key, size_t klen,
-			   const void *val, size_t vlen);
+void rv_store_batch_expect(struct rv_store_batch *b, const void *key, size_t klen, const void *val,
+			   size_t vlen);
 /* 0; RV_STORE_CONFLICT when an expectation failed; -1 on error (too many
  * operations for etcd, out of memory, store error). */
 int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool sync);

@@ -129,8 +129,9 @@ int rv_store_copy(struct rv_store *from, struct rv_store *to, bool force, uint64
 	}
 	struct copier c = {.to = to};
 	if (run(from, &c) < 0) {
-		snprintf(err, errlen, "copy failed after %llu records (the destination is "
-				      "incomplete: copy again with --force)",
+		snprintf(err, errlen,
+			 "copy failed after %llu records (the destination is "
+			 "incomplete: copy again with --force)",
 			 (unsigned long long)c.n);
 		return -1;
 	}

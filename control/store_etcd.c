@@ -263,13 +263,11 @@ static int etcd_commit(void *impl, const struct rv_store_batch *b, bool sync)
 			c->result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
 			if (op->val) {
 				c->target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__VALUE;
-				c->target_union_case =
-				    ETCDSERVERPB__COMPARE__TARGET_UNION_VALUE;
+				c->target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_VALUE;
 				c->value = bin(op->val, op->vlen);
 			} else { /* absent: version 0 */
 				c->target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__VERSION;
-				c->target_union_case =
-				    ETCDSERVERPB__COMPARE__TARGET_UNION_VERSION;
+				c->target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_VERSION;
 				c->version = 0;
 			}
 			cmpp[txn.n_compare++] = c;

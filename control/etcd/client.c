@@ -108,7 +108,8 @@ int rv_etcd_open(const struct rv_etcd_config *cfg, struct rv_etcd **out, char *e
 	while (p && *p) {
 		size_t len = strcspn(p, ",");
 		if (e->n == RV_ETCD_MAX_ENDPOINTS) {
-			snprintf(err, errlen, "etcd: more than %d endpoints", RV_ETCD_MAX_ENDPOINTS);
+			snprintf(err, errlen, "etcd: more than %d endpoints",
+				 RV_ETCD_MAX_ENDPOINTS);
 			goto err_free;
 		}
 		if (parse_endpoint(p, len, e->target[e->n], sizeof(e->target[0]), err, errlen))
@@ -234,8 +235,8 @@ static grpc_status_code call_once(struct rv_etcd *e, unsigned i, const char *pat
 	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
 		snprintf(err, errlen, "grpc refused the call");
 	} else {
-		grpc_event ev = grpc_completion_queue_pluck(cq, call,
-							    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_event ev =
+		    grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type != GRPC_OP_COMPLETE)
 			status = GRPC_STATUS_INTERNAL;
 		if (status != GRPC_STATUS_OK)
@@ -254,8 +255,8 @@ static grpc_status_code call_once(struct rv_etcd *e, unsigned i, const char *pat
 
 static grpc_status_code call_on(struct rv_etcd *e, unsigned i, const char *path,
 				const ProtobufCMessage *req,
-				const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-				char *err, size_t errlen)
+				const ProtobufCMessageDescriptor *resp_desc,
+				ProtobufCMessage **resp, char *err, size_t errlen)
 {
 	grpc_byte_buffer *in = rv_etcd_pack(req), *outb = NULL;
 	grpc_status_code st = call_once(e, i, path, in, &outb, err, errlen);
@@ -305,8 +306,7 @@ grpc_status_code rv_etcd_call(struct rv_etcd *e, const char *path, const Protobu
 				atomic_store_explicit(&e->cur, i, memory_order_relaxed);
 			return st;
 		}
-		if (!retryable(st) ||
-		    gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), give_up) > 0)
+		if (!retryable(st) || gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), give_up) > 0)
 			return st;
 		/* A whole round failed: an election is under way; wait a little. */
 		if ((attempt + 1) % e->n == 0)

@@ -64,8 +64,8 @@ int rv_etcd_lease_keepalive_once(struct rv_etcd *e, int64_t id, int64_t *ttl_s, 
 struct rv_etcd_keepalive;
 typedef void (*rv_etcd_lease_lost_cb)(void *arg, int64_t id);
 struct rv_etcd_keepalive *rv_etcd_keepalive_start(struct rv_etcd *e, int64_t id, int64_t ttl_s,
-						  uint32_t interval_ms, rv_etcd_lease_lost_cb on_lost,
-						  void *arg);
+						  uint32_t interval_ms,
+						  rv_etcd_lease_lost_cb on_lost, void *arg);
 /* Renewals that succeeded so far. */
 uint64_t rv_etcd_keepalive_renewals(struct rv_etcd_keepalive *k);
 /* Waits until @n renewals have succeeded, up to @timeout_ms; true if so. */
@@ -81,7 +81,9 @@ typedef void (*rv_etcd_watch_cb)(void *arg, enum rv_etcd_event_type type, const 
 struct rv_etcd_watch;
 /* Watches every key starting with @prefix, from @start_revision (0: now).
  * A broken stream is reopened on the next endpoint from the revision after
- * the last event delivered, so no event is lost or repeated. Returns NULL
+ * the last event delivered, so no event is lost or repeated. If etcd
+ * cancels the watch (its revision was compacted) the watch ends with a
+ * message on stderr: the caller must re-read and watch again. Returns NULL
  * with a message in @err when the first stream cannot be created. */
 struct rv_etcd_watch *rv_etcd_watch_start(struct rv_etcd *e, const void *prefix, size_t plen,
 					  int64_t start_revision, rv_etcd_watch_cb cb, void *arg,

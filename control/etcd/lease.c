@@ -121,16 +121,20 @@ static void *keepalive_main(void *arg)
 }
 
 struct rv_etcd_keepalive *rv_etcd_keepalive_start(struct rv_etcd *e, int64_t id, int64_t ttl_s,
-						  uint32_t interval_ms, rv_etcd_lease_lost_cb on_lost,
-						  void *arg)
+						  uint32_t interval_ms,
+						  rv_etcd_lease_lost_cb on_lost, void *arg)
 {
 	struct rv_etcd_keepalive *k = calloc(1, sizeof(*k));
 	pthread_condattr_t ca;
 
 	if (!k)
 		return NULL;
-	*k = (struct rv_etcd_keepalive){.e = e, .id = id, .ttl_s = ttl_s,
-					.interval_ms = interval_ms, .on_lost = on_lost, .arg = arg};
+	*k = (struct rv_etcd_keepalive){.e = e,
+					.id = id,
+					.ttl_s = ttl_s,
+					.interval_ms = interval_ms,
+					.on_lost = on_lost,
+					.arg = arg};
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -28,6 +28,7 @@ struct rv_etcd_watch {
 	pthread_mutex_t lock; /* stop, call, created, failed */
 	pthread_cond_t changed;
 	bool stop, created, failed;
+	bool cancelled; /* etcd cancelled the watch (compacted): no reopening */
 	grpc_call *call;
 	char err[256];
 };
@@ -84,7 +85,8 @@ static bool deliver(struct rv_etcd_watch *w, const Etcdserverpb__WatchResponse *
 		const Mvccpb__Event *ev = r->events[i];
 		if (!ev->kv)
 			continue;
-		w->cb(w->arg, ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE ? RV_ETCD_DELETE : RV_ETCD_PUT,
+		w->cb(w->arg,
+		      ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE ? RV_ETCD_DELETE : RV_ETCD_PUT,
 		      ev->kv->key.data, ev->kv->key.len, ev->kv->value.data, ev->kv->value.len,
 		      ev->kv->mod_revision);
 		w->next_rev = ev->kv->mod_revision + 1;
@@ -94,6 +96,10 @@ static bool deliver(struct rv_etcd_watch *w, const Etcdserverpb__WatchResponse *
 		snprintf(why, sizeof(why), "etcd watch cancelled: %s (compact revision %lld)",
 			 r->cancel_reason ? r->cancel_reason : "", (long long)r->compact_revision);
 		set_created(w, false, why);
+		fprintf(stderr, "roomvpn-control: %s\n", why);
+		pthread_mutex_lock(&w->lock);
+		w->cancelled = true;
+		pthread_mutex_unlock(&w->lock);
 		return false;
 	}
 	return true;
@@ -110,9 +116,10 @@ static void run_stream(struct rv_etcd_watch *w, unsigned i)
 		pthread_mutex_unlock(&w->lock);
 		return;
 	}
-	w->call = grpc_channel_create_call(w->e->ch[i], NULL, GRPC_PROPAGATE_DEFAULTS, w->cq,
-					   grpc_slice_from_static_string("/etcdserverpb.Watch/Watch"),
-					   NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	w->call =
+	    grpc_channel_create_call(w->e->ch[i], NULL, GRPC_PROPAGATE_DEFAULTS, w->cq,
+				     grpc_slice_from_static_string("/etcdserverpb.Watch/Watch"),
+				     NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	pthread_mutex_unlock(&w->lock);
 
 	grpc_metadata_array_init(&s.init_md);
@@ -148,17 +155,17 @@ static void run_stream(struct rv_etcd_watch *w, unsigned i)
 	 * buffers are freed only when none is outstanding. */
 	bool reading = ok;
 	while (s.outstanding > 0) {
-		grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							   NULL);
+		grpc_event ev =
+		    grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type != GRPC_OP_COMPLETE)
 			break;
 		s.outstanding--;
 		if ((intptr_t)ev.tag != TAG_RECV)
 			continue;
-		ProtobufCMessage *m = ev.success && s.recv
-					  ? rv_etcd_unpack(s.recv,
-							   &etcdserverpb__watch_response__descriptor)
-					  : NULL;
+		ProtobufCMessage *m =
+		    ev.success && s.recv
+			? rv_etcd_unpack(s.recv, &etcdserverpb__watch_response__descriptor)
+			: NULL;
 		if (s.recv)
 			grpc_byte_buffer_destroy(s.recv);
 		s.recv = NULL;
@@ -196,7 +203,7 @@ static void *watch_main(void *arg)
 	for (unsigned round = 0;; round++, i = (i + 1) % w->e->n) {
 		run_stream(w, i);
 		pthread_mutex_lock(&w->lock);
-		bool done = w->stop || w->failed;
+		bool done = w->stop || w->failed || w->cancelled;
 		pthread_mutex_unlock(&w->lock);
 		if (done)
 			break;

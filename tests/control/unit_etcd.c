@@ -201,8 +201,8 @@ static void test_watch(void **state)
 	char err[512];
 
 	events_init(&ev);
-	struct rv_etcd_watch *w = rv_etcd_watch_start(e, "w/", 2, 0, on_event, &ev, err,
-						      sizeof(err));
+	struct rv_etcd_watch *w =
+	    rv_etcd_watch_start(e, "w/", 2, 0, on_event, &ev, err, sizeof(err));
 	if (!w)
 		fail_msg("watch: %s", err);
 	put(e, "w/1", "a", 0);
@@ -289,8 +289,8 @@ static void test_leader_kill(void **state)
 	struct rv_etcd_config cfg = {uri + 5, tls.ca, tls.cert, tls.key, 0};
 	assert_int_equal(rv_etcd_open(&cfg, &e, err, sizeof(err)), 0);
 	events_init(&ev);
-	struct rv_etcd_watch *w = rv_etcd_watch_start(e, "k/", 2, 0, on_event, &ev, err,
-						      sizeof(err));
+	struct rv_etcd_watch *w =
+	    rv_etcd_watch_start(e, "k/", 2, 0, on_event, &ev, err, sizeof(err));
 	assert_non_null(w);
 	for (int i = 0; i < TOTAL; i++) {
 		char k[32];
@@ -339,8 +339,7 @@ static void test_leader_kill(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_lease),
-	    cmocka_unit_test(test_watch),
+	    cmocka_unit_test(test_lease), cmocka_unit_test(test_watch),
 	    cmocka_unit_test(test_leader_kill), /* last: the cluster is down a member after */
 	};
 	return cmocka_run_group_tests_name("etcd", tests, NULL, NULL);

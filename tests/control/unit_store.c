@@ -597,8 +597,8 @@ static void test_etcd_open_errors(void **state)
 	assert_null(s);
 	assert_non_null(strstr(err, "no endpoint of https://127.0.0.1:1 answered"));
 	/* Plain http, no certificates. */
-	assert_int_equal(rv_store_open_uri("etcd:http://127.0.0.1:2379", &tls, &s, err,
-					   sizeof(err)), -1);
+	assert_int_equal(
+	    rv_store_open_uri("etcd:http://127.0.0.1:2379", &tls, &s, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "plain http is refused"));
 	struct rv_store_etcd_tls none = {0};
 	snprintf(uri, sizeof(uri), "etcd:%s", env("RV_ETCD_ENDPOINTS"));
@@ -666,9 +666,9 @@ static void test_open_error(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest contract[] = {
-	    CONTRACT(test_round_trip), CONTRACT(test_scan),	       CONTRACT(test_scan_many),
-	    CONTRACT(test_batch),      CONTRACT(test_expect),	       CONTRACT(test_expect_contended),
-	    CONTRACT(test_reopen),     CONTRACT(test_schema_newer),    CONTRACT(test_copy),
+	    CONTRACT(test_round_trip), CONTRACT(test_scan),	    CONTRACT(test_scan_many),
+	    CONTRACT(test_batch),      CONTRACT(test_expect),	    CONTRACT(test_expect_contended),
+	    CONTRACT(test_reopen),     CONTRACT(test_schema_newer), CONTRACT(test_copy),
 	};
 	const struct CMUnitTest rocksdb_only[] = {
 	    CONTRACT(test_schema_mismatch),
@@ -682,7 +682,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--etcd")) {
 		on_etcd = true;
-		int rc = cmocka_run_group_tests_name("store contract on etcd", contract, NULL, NULL);
+		int rc =
+		    cmocka_run_group_tests_name("store contract on etcd", contract, NULL, NULL);
 		return rc | cmocka_run_group_tests_name("store etcd", etcd_only, NULL, NULL);
 	}
 	int rc = cmocka_run_group_tests_name("store contract on rocksdb", contract, NULL, NULL);
