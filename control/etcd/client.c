@@ -33,7 +33,12 @@ static char *read_pem(const char *what, const char *path, char *err, size_t errl
 	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)))
 		n = fread(buf, 1, (size_t)len, f);
 	fclose(f);
-	if (!buf || strstr(buf ? (buf[n] = '\0', buf) : "", "-----BEGIN") == NULL) {
+	if (!buf) {
+		snprintf(err, errlen, "etcd %s %s: cannot read (over 1 MiB?)", what, path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (!strstr(buf, "-----BEGIN ")) {
 		snprintf(err, errlen, "etcd %s %s: not a PEM file", what, path);
 		free(buf);
 		return NULL;
