@@ -88,7 +88,8 @@ static int etcd_get(void *impl, const void *key, size_t klen, void **val, size_t
 		void *copy = malloc(n ? n : 1);
 		rc = copy ? 0 : -1;
 		if (copy) {
-			memcpy(copy, r->kvs[0]->value.data, n);
+			if (n)
+				memcpy(copy, r->kvs[0]->value.data, n);
 			*val = copy;
 			*vlen = n;
 		}
