@@ -2,6 +2,7 @@
 
   /usr/bin/python3 bench/control/bench_join.py [--bin build/control/roomvpn-control]
         [--devices 4000] [--callers 64] [--rooms 1] [--store rocksdb|etcd]
+        [--set key=value ...]   (extra control.conf lines)
 
 --callers threads log in --devices devices (cheap Argon2), then join them
 into --rooms rooms (a /16 each) as fast as they can: first Joins (a new
@@ -136,12 +137,14 @@ def main():
     ap.add_argument("--callers", type=int, default=64)
     ap.add_argument("--rooms", type=int, default=1)
     ap.add_argument("--store", choices=("rocksdb", "etcd"), default="rocksdb")
+    ap.add_argument("--set", action="append", default=[], help="key=value for control.conf")
     a = ap.parse_args()
     if a.bin:
         harness.CONTROL_BIN = os.path.abspath(a.bin)
     cfg = {"log_level": "warn", "ipam_pool": "10.64.0.0/10", "ipam_room_prefix": "16",
            "login_fail_per_user": "1000000", "login_fail_per_addr": "1000000",
            "login_inflight_per_addr": "1024"}
+    cfg.update(kv.split("=", 1) for kv in a.set)
     cluster = None
     if a.store == "etcd":
         cluster = EtcdCluster().start()

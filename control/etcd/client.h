@@ -4,9 +4,12 @@
 #define RV_ETCD_CLIENT_H
 
 #include <grpc/support/time.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "etcd/etcd.h"
+
+#define RV_ETCD_POLLERS 2 /* threads draining the client's completion queue */
 
 struct rv_etcd {
 	unsigned n;
@@ -14,6 +17,8 @@ struct rv_etcd {
 	grpc_channel *ch[RV_ETCD_MAX_ENDPOINTS];
 	atomic_uint cur; /* the endpoint that answered last */
 	uint32_t timeout_ms;
+	grpc_completion_queue *cq; /* every unary call's completions */
+	pthread_t poller[RV_ETCD_POLLERS];
 };
 
 grpc_byte_buffer *rv_etcd_pack(const ProtobufCMessage *m);
