@@ -98,6 +98,10 @@ struct key {
 
 static const struct key keys[] = {
     TXT("state_dir", K_PATH, state_dir),
+    STR("store", store),
+    TXT("etcd_ca", K_PATH, etcd_ca),
+    TXT("etcd_cert", K_PATH, etcd_cert),
+    TXT("etcd_key", K_PATH, etcd_key),
     TXT("listen", K_LISTEN, listen),
     TXT("tls_cert", K_PATH, tls_cert),
     TXT("tls_key", K_PATH, tls_key),
@@ -324,6 +328,16 @@ int rv_control_config_check(const struct rv_control_config *c, char *err, size_t
 {
 	if (!c->state_dir[0]) {
 		snprintf(err, errlen, "state_dir: must be set");
+		return -1;
+	}
+	if (c->store[0] && strncmp(c->store, "rocksdb:", 8) && strncmp(c->store, "etcd:", 5)) {
+		snprintf(err, errlen,
+			 "store: '%s' is not rocksdb:DIR or etcd:https://host:port,...", c->store);
+		return -1;
+	}
+	if (!strncmp(c->store, "etcd:", 5) &&
+	    (!c->etcd_ca[0] || !c->etcd_cert[0] || !c->etcd_key[0])) {
+		snprintf(err, errlen, "store = etcd:... needs etcd_ca, etcd_cert and etcd_key");
 		return -1;
 	}
 	if (check_listen(c->listen, err, errlen) < 0) {

@@ -16,6 +16,7 @@ PKGS=(
   openvpn iperf3 iputils-ping tshark prometheus iproute2 iptables procps psmisc
   python3-grpcio python3-protobuf openssl gnuplot-nox
   libsystemd-dev help2man lintian
+  etcd-server etcd-client golang-etcd-server-dev
 )
 
 missing=()
