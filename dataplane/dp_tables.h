@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
@@ -56,6 +57,7 @@ struct rv_dp_room {
 	struct rv_dp_room *reap_next; /* tables_free: unlinked, freed after destroy */
 	struct rv_dp_routes *routes;  /* RCU: managed routes, NULL = none (room_routes.h) */
 	struct rv_dp_acl *acl;	      /* RCU: access rules, NULL = allow all (acl.h) */
+	struct rv_dp_routes6 *routes6; /* RCU: managed IPv6 routes, NULL = none */
 };
 
 /* Counters written by the owner worker only (relaxed atomics, no RMW). */
@@ -67,8 +69,10 @@ struct rv_dp_sess_ctr {
 struct rv_dp_session {
 	struct cds_lfht_node by_peer;
 	struct cds_lfht_node by_vip;
+	struct cds_lfht_node by_vip6; /* in by_vip6 iff vip6 is not all zero */
 	struct cds_list_head room_link;
 	uint32_t peer_id, room_id, vip;
+	uint8_t vip6[16]; /* network order; all zero: the member has no IPv6 */
 	struct rv_dp_room *room;
 	struct rv_dp_key *_Atomic slot[RV_DP_KEY_SLOTS];
 	_Atomic int tx_slot;   /* slot that seals, -1 = none */
@@ -85,6 +89,7 @@ struct rv_dp_session {
 struct rv_dp_tables {
 	struct cds_lfht *by_peer;
 	struct cds_lfht *by_vip;
+	struct cds_lfht *by_vip6; /* (room, vip6) of the sessions that have one */
 	struct cds_lfht *rooms;
 	struct rv_dp_session **peer_ix; /* [peer-id], see session_index.c */
 	struct rcu_head rcu;
@@ -103,6 +108,15 @@ static inline uint64_t rv_dp_hash32(uint32_t x)
 static inline uint64_t rv_dp_vip_hash(uint32_t room, uint32_t vip)
 {
 	return rv_dp_hash32(vip ^ (room * 0x85EBCA6Bu)) ^ room;
+}
+
+static inline uint64_t rv_dp_vip6_hash(uint32_t room, const uint8_t vip6[16])
+{
+	uint64_t a, b;
+	memcpy(&a, vip6, 8);
+	memcpy(&b, vip6 + 8, 8);
+	return rv_dp_hash32(room) ^ rv_dp_hash32((uint32_t)(a ^ a >> 32)) * 31 ^
+	       rv_dp_hash32((uint32_t)(b ^ b >> 32));
 }
 
 /* Packed address: kind (8) | port (16) | ip or conn id (32). */
@@ -134,6 +148,9 @@ void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s);
  * members (old one freed after a grace period). -1: out of memory, nothing
  * changed. */
 int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len);
+/* Link @s into / unlink it from by_vip6 (nothing if it has no vip6). */
+void rv_dp_vip6_add(struct rv_dp_tables *t, struct rv_dp_session *s);
+void rv_dp_vip6_del(struct rv_dp_tables *t, struct rv_dp_session *s);
 
 /* Reader look-ups (inside a worker loop pass). */
 static inline struct rv_dp_session **rv_dp_peer_slot(struct rv_dp_tables *t, uint32_t peer_id)
@@ -146,6 +163,10 @@ static inline struct rv_dp_session *rv_dp_find_peer(struct rv_dp_tables *t, uint
 	return slot ? rcu_dereference(*slot) : NULL;
 }
 struct rv_dp_session *rv_dp_find_vip(struct rv_dp_tables *t, uint32_t room_id, uint32_t vip);
+/* The member of room @room_id whose IPv6 virtual IP is @vip6, or NULL
+ * (session_index.c: a lock-free cds_lfht look-up, no allocation). */
+struct rv_dp_session *rv_dp_find_vip6(struct rv_dp_tables *t, uint32_t room_id,
+				      const uint8_t vip6[16]);
 /* A hint before rv_dp_find_member(@r, @vip): fetch its host slot. */
 static inline void rv_dp_member_prefetch(struct rv_dp_room *r, uint32_t vip)
 {

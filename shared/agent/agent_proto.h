@@ -91,6 +91,15 @@ Roomvpn__Dataplane__V1__Status rv_agent_check_key(const Roomvpn__Dataplane__V1__
 Roomvpn__Dataplane__V1__Status rv_agent_check_size(const Roomvpn__Dataplane__V1__Request *req,
 						   uint32_t max_sessions, uint32_t sessions_now,
 						   bool is_new, char *err, size_t errlen);
+/* The IPv6 fields alone (agent_check6.c; the functions above call them). */
+Roomvpn__Dataplane__V1__Status rv_agent_check_room6(const Roomvpn__Dataplane__V1__Room *room,
+						    char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status rv_agent_check_session6(const Roomvpn__Dataplane__V1__Session *s,
+						       char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status
+rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r, char *err, size_t errlen);
+/* True if @vip6 (16 bytes) is a host address of @room's prefix6. */
+bool rv_agent_vip6_in_room(const Roomvpn__Dataplane__V1__Room *room, const uint8_t *vip6);
 /* True if @vip is a host address of @room's subnet. */
 bool rv_agent_vip_in_room(const Roomvpn__Dataplane__V1__Room *room, uint32_t vip);
 
