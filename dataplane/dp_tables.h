@@ -92,6 +92,8 @@ struct rv_dp_tables {
 	struct cds_lfht *by_vip6; /* (room, vip6) of the sessions that have one */
 	struct cds_lfht *rooms;
 	struct rv_dp_session **peer_ix; /* [peer-id], see session_index.c */
+	struct rv_dp_session **vip6_hint; /* [vip6 hash & mask], see session_index.c */
+	uint64_t vip6_hint_mask;
 	struct rcu_head rcu;
 };
 
@@ -148,7 +150,11 @@ void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s);
  * members (old one freed after a grace period). -1: out of memory, nothing
  * changed. */
 int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len);
-/* Link @s into / unlink it from by_vip6 (nothing if it has no vip6). */
+/* The vip6 hint array of @t, sized for @max_sessions; -1: out of memory. */
+int rv_dp_vip6_hint_new(struct rv_dp_tables *t, uint32_t max_sessions);
+void rv_dp_vip6_hint_free(struct rv_dp_tables *t);
+/* Link @s into / unlink it from by_vip6 and the hint array (nothing if it
+ * has no vip6). */
 void rv_dp_vip6_add(struct rv_dp_tables *t, struct rv_dp_session *s);
 void rv_dp_vip6_del(struct rv_dp_tables *t, struct rv_dp_session *s);
 
@@ -184,6 +190,23 @@ static inline struct rv_dp_session *rv_dp_find_member(struct rv_dp_tables *t, st
 	if (vip - h->subnet >= h->n)
 		return NULL;
 	return rcu_dereference(h->slot[vip - h->subnet]);
+}
+/* The member of room @room_id with IPv6 virtual IP @vip6, or NULL: the
+ * hint array's slot first (one load at an address computed from the key,
+ * so a burst's slots can be prefetched), checked against the session it
+ * names; by_vip6 when the slot holds another session (a collision). */
+static inline struct rv_dp_session **rv_dp_vip6_slot(struct rv_dp_tables *t, uint32_t room_id,
+						     const uint8_t vip6[16])
+{
+	return &t->vip6_hint[rv_dp_vip6_hash(room_id, vip6) & t->vip6_hint_mask];
+}
+static inline struct rv_dp_session *rv_dp_find_member6(struct rv_dp_tables *t, uint32_t room_id,
+						       const uint8_t vip6[16])
+{
+	struct rv_dp_session *s = rcu_dereference(*rv_dp_vip6_slot(t, room_id, vip6));
+	if (s && s->room_id == room_id && memcmp(s->vip6, vip6, 16) == 0)
+		return s;
+	return rv_dp_find_vip6(t, room_id, vip6);
 }
 /* Key of @s with @key_id still accepted at @now_ns, or NULL. */
 struct rv_dp_key *rv_dp_rx_key(struct rv_dp_session *s, uint8_t key_id, uint64_t now_ns);

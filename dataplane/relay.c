@@ -292,7 +292,7 @@ static enum rv_drop resolve_ipv6(struct rv_dp_worker *w, struct open_item *it,
 	it->dst = NULL;
 	if (rv_inner6_is_mcast(dst))
 		return rv_inner6_mcast_relayed(dst) ? RV_OK : RV_DROP_V6_MCAST_SCOPE;
-	it->dst = rv_dp_find_vip6(t, s->room_id, dst);
+	it->dst = rv_dp_find_member6(t, s->room_id, dst);
 	if (unlikely(!it->dst))
 		it->dst = rv_dp_route6_next_hop(t, s->room, dst);
 	if (unlikely(!it->dst || it->dst == s))
@@ -412,6 +412,18 @@ static void classify(struct open_item *it)
 static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n,
 			struct rv_dp_tables *t)
 {
+	/* IPv6 unicast: the vip6 hint slots, then the sessions they name (the
+	 * IPv4 host slots were fetched by check_ipv4) */
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV6 && it[i].route == RV_OK)
+			rte_prefetch0(rv_dp_vip6_slot(t, it[i].s->room_id, it[i].in6.dst));
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV6 && it[i].route == RV_OK) {
+			struct rv_dp_session *d =
+			    rcu_dereference(*rv_dp_vip6_slot(t, it[i].s->room_id, it[i].in6.dst));
+			if (d)
+				rte_prefetch0(d->vip6);
+		}
 	for (unsigned i = 0; i < n; i++) {
 		if (!it[i].m || it[i].route != RV_OK)
 			continue;

@@ -123,14 +123,41 @@ struct rv_dp_session *rv_dp_find_vip6(struct rv_dp_tables *t, uint32_t room_id,
 	return n ? caa_container_of(n, struct rv_dp_session, by_vip6) : NULL;
 }
 
+/* The hint array: a direct-mapped cache in front of by_vip6, one slot per
+ * hash value (twice as many slots as sessions); the newest session wins a
+ * slot, a deleted one clears its own. A reader checks the session a slot
+ * names and falls back to by_vip6, so a stale or lost slot costs a hash
+ * table walk, never a wrong answer. */
+int rv_dp_vip6_hint_new(struct rv_dp_tables *t, uint32_t max_sessions)
+{
+	uint64_t n = 1024;
+	while (n < 2ull * max_sessions)
+		n <<= 1;
+	t->vip6_hint = calloc(n, sizeof(*t->vip6_hint));
+	t->vip6_hint_mask = n - 1;
+	return t->vip6_hint ? 0 : -1;
+}
+
+void rv_dp_vip6_hint_free(struct rv_dp_tables *t)
+{
+	free(t->vip6_hint);
+	t->vip6_hint = NULL;
+}
+
 void rv_dp_vip6_add(struct rv_dp_tables *t, struct rv_dp_session *s)
 {
-	if (!rv_ip6_is_zero(s->vip6))
-		cds_lfht_add(t->by_vip6, rv_dp_vip6_hash(s->room_id, s->vip6), &s->by_vip6);
+	if (rv_ip6_is_zero(s->vip6))
+		return;
+	cds_lfht_add(t->by_vip6, rv_dp_vip6_hash(s->room_id, s->vip6), &s->by_vip6);
+	rcu_assign_pointer(*rv_dp_vip6_slot(t, s->room_id, s->vip6), s);
 }
 
 void rv_dp_vip6_del(struct rv_dp_tables *t, struct rv_dp_session *s)
 {
-	if (!rv_ip6_is_zero(s->vip6))
-		cds_lfht_del(t->by_vip6, &s->by_vip6);
+	if (rv_ip6_is_zero(s->vip6))
+		return;
+	cds_lfht_del(t->by_vip6, &s->by_vip6);
+	struct rv_dp_session **slot = rv_dp_vip6_slot(t, s->room_id, s->vip6);
+	if (*slot == s)
+		rcu_assign_pointer(*slot, NULL);
 }

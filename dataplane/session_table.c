@@ -349,7 +349,8 @@ static struct rv_dp_tables *tables_new(void)
 	t->by_vip = cds_lfht_new(init, init, 0, flags, NULL);
 	t->by_vip6 = cds_lfht_new(1024, 1024, 0, flags, NULL);
 	t->rooms = cds_lfht_new(64, 64, 0, flags, NULL);
-	if (!t->by_peer || !t->by_vip || !t->by_vip6 || !t->rooms || rv_dp_peer_ix_new(t) < 0) {
+	if (!t->by_peer || !t->by_vip || !t->by_vip6 || !t->rooms || rv_dp_peer_ix_new(t) < 0 ||
+	    rv_dp_vip6_hint_new(t, params.max_sessions) < 0) {
 		if (t->by_peer)
 			cds_lfht_destroy(t->by_peer, NULL);
 		if (t->by_vip)
@@ -359,6 +360,7 @@ static struct rv_dp_tables *tables_new(void)
 		if (t->rooms)
 			cds_lfht_destroy(t->rooms, NULL);
 		rv_dp_peer_ix_free(t);
+		rv_dp_vip6_hint_free(t);
 		free(t);
 		return NULL;
 	}
@@ -430,6 +432,7 @@ static void tables_free(struct rv_dp_tables *t)
 		rooms = next;
 	}
 	rv_dp_peer_ix_free(t);
+	rv_dp_vip6_hint_free(t);
 	free(t);
 }
 
