@@ -210,11 +210,15 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The member with @v6 in @room_id: the packet path's look-up (hint array,
+ * then by_vip6) must agree with by_vip6 alone. */
 static struct rv_dp_session *by6(uint32_t room_id, const char *v6)
 {
 	uint8_t a[16];
 	a6(a, v6);
-	return rv_dp_find_vip6(rv_dp_root, room_id, a);
+	struct rv_dp_session *s = rv_dp_find_vip6(rv_dp_root, room_id, a);
+	assert_ptr_equal(rv_dp_find_member6(rv_dp_root, room_id, a), s);
+	return s;
 }
 
 static void expect_refused(struct rv_st_session s, const char *why)
