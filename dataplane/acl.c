@@ -165,7 +165,8 @@ void rv_dp_acl_parse(const uint8_t *ip, uint32_t len, struct rv_acl_pkt *p)
 /* A 32-bit digest of an IPv6 address for the flow hash. */
 static uint32_t digest6(const uint8_t *a)
 {
-	uint64_t h = mix((uint64_t)be32(a) << 32 | be32(a + 4)) ^ ((uint64_t)be32(a + 8) << 32 | be32(a + 12));
+	uint64_t h = mix((uint64_t)be32(a) << 32 | be32(a + 4)) ^
+		     ((uint64_t)be32(a + 8) << 32 | be32(a + 12));
 	h = mix(h);
 	return (uint32_t)(h ^ h >> 32);
 }
@@ -206,7 +207,8 @@ static uint64_t flow_hash(uint32_t room, uint32_t src, uint32_t dst, uint16_t sp
 {
 	uint64_t a = (uint64_t)src << 32 | dst;
 	uint64_t b = (uint64_t)room << 32 | (uint32_t)sport << 16 | dport;
-	return mix(a ^ mix(b ^ ((uint64_t)proto << 56 | (uint64_t)v6 << 48 | 0x9e3779b97f4a7c15ull)));
+	return mix(a ^
+		   mix(b ^ ((uint64_t)proto << 56 | (uint64_t)v6 << 48 | 0x9e3779b97f4a7c15ull)));
 }
 
 static bool tracked(const struct rv_acl_pkt *p)

@@ -54,9 +54,9 @@ struct rv_dp_room {
 	struct cds_list_head members; /* rv_dp_session.room_link, RCU list */
 	uint32_t n_members;	      /* writer only */
 	struct rcu_head rcu;
-	struct rv_dp_room *reap_next; /* tables_free: unlinked, freed after destroy */
-	struct rv_dp_routes *routes;  /* RCU: managed routes, NULL = none (room_routes.h) */
-	struct rv_dp_acl *acl;	      /* RCU: access rules, NULL = allow all (acl.h) */
+	struct rv_dp_room *reap_next;  /* tables_free: unlinked, freed after destroy */
+	struct rv_dp_routes *routes;   /* RCU: managed routes, NULL = none (room_routes.h) */
+	struct rv_dp_acl *acl;	       /* RCU: access rules, NULL = allow all (acl.h) */
 	struct rv_dp_routes6 *routes6; /* RCU: managed IPv6 routes, NULL = none */
 };
 
@@ -91,7 +91,7 @@ struct rv_dp_tables {
 	struct cds_lfht *by_vip;
 	struct cds_lfht *by_vip6; /* (room, vip6) of the sessions that have one */
 	struct cds_lfht *rooms;
-	struct rv_dp_session **peer_ix; /* [peer-id], see session_index.c */
+	struct rv_dp_session **peer_ix;	  /* [peer-id], see session_index.c */
 	struct rv_dp_session **vip6_hint; /* [vip6 hash & mask], see session_index.c */
 	uint64_t vip6_hint_mask;
 	struct rcu_head rcu;

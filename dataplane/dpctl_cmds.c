@@ -89,8 +89,8 @@ static int cmd_session_add(const struct ctl *ctl, int argc, char **argv)
 	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
 	Roomvpn__Dataplane__V1__Endpoint outer = ROOMVPN__DATAPLANE__V1__ENDPOINT__INIT;
 	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
-	struct opt o[] = {{"peer-id", NULL},	   {"room", NULL}, {"vip", NULL},
-			  {"cipher", NULL},	   {"key", NULL},  {"key-id", NULL},
+	struct opt o[] = {{"peer-id", NULL},	   {"room", NULL},  {"vip", NULL},
+			  {"cipher", NULL},	   {"key", NULL},   {"key-id", NULL},
 			  {"key-direction", NULL}, {"outer", NULL}, {"vip6", NULL}};
 	const char *peer, *room, *vip, *cipher, *keyfile, *outer_s, *vip6_s;
 	uint8_t vip6[16];

@@ -145,7 +145,8 @@ static void route6_str(const Roomvpn__Dataplane__V1__Route6 *r, char buf[112])
 }
 
 /* "fd00:77::/64", or @none without IPv6. */
-static const char *prefix6_str(const Roomvpn__Dataplane__V1__Room *r, char buf[64], const char *none)
+static const char *prefix6_str(const Roomvpn__Dataplane__V1__Room *r, char buf[64],
+			       const char *none)
 {
 	char p[INET6_ADDRSTRLEN];
 	if (r->prefix6.len != 16)
@@ -197,8 +198,8 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 			json_object_array_add(a, room_json(r, subnet));
 			continue;
 		}
-		printf("%-10u %-18s %-8u %-6u %-24s ", r->room->room_id, subnet, r->members, r->rules,
-		       prefix6_str(r->room, p6, "-"));
+		printf("%-10u %-18s %-8u %-6u %-24s ", r->room->room_id, subnet, r->members,
+		       r->rules, prefix6_str(r->room, p6, "-"));
 		for (size_t j = 0; j < r->room->n_routes; j++) {
 			route_str(r->room->routes[j], route);
 			printf("%s%s", j ? ", " : "", route);

@@ -32,8 +32,8 @@ enum rv_drop rv_inner6_parse(const uint8_t *p, uint32_t len, struct rv_inner6 *o
 	uint32_t off = RV_INNER6_HDR_LEN;
 	/* Walk the extension headers to the upper-layer one. */
 	for (unsigned i = 0;; i++) {
-		if (nh != NH_HOP_BY_HOP && nh != NH_ROUTING && nh != NH_FRAGMENT &&
-		    nh != NH_AH && nh != NH_DEST_OPTS)
+		if (nh != NH_HOP_BY_HOP && nh != NH_ROUTING && nh != NH_FRAGMENT && nh != NH_AH &&
+		    nh != NH_DEST_OPTS)
 			break;
 		if (i == RV_INNER6_MAX_EXT || off + 8 > end)
 			return RV_DROP_V6_MALFORMED;

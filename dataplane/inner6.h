@@ -15,9 +15,9 @@
 
 #include "drop.h"
 
-#define RV_INNER6_HDR_LEN  40
-#define RV_INNER6_MAX_EXT  8 /* extension headers walked; more: v6_malformed */
-#define RV_IPPROTO_ICMPV6  58
+#define RV_INNER6_HDR_LEN 40
+#define RV_INNER6_MAX_EXT 8 /* extension headers walked; more: v6_malformed */
+#define RV_IPPROTO_ICMPV6 58
 
 struct rv_inner6 {
 	const uint8_t *src, *dst; /* into the packet */

@@ -312,8 +312,8 @@ static bool is_ip(enum rv_payload_kind k)
  * the header checks passed (check_ipv4). IPv4 only. */
 static bool to_server(const struct open_item *it)
 {
-	return it->kind == RV_PAYLOAD_IPV4 && it->route != RV_DROP_MALFORMED && it->route != RV_DROP_SPOOFED &&
-	       it->dst_ip == rv_server_ip_of(it->s->room);
+	return it->kind == RV_PAYLOAD_IPV4 && it->route != RV_DROP_MALFORMED &&
+	       it->route != RV_DROP_SPOOFED && it->dst_ip == rv_server_ip_of(it->s->room);
 }
 
 /* A routed IP payload (either family) to its member, or to the room. */
@@ -448,8 +448,7 @@ static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n
 static void trace_routed(struct rv_dp_worker *w, const struct open_item *it, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		if (!it[i].m || !is_ip(it[i].kind) || it[i].route != RV_OK ||
-		    to_server(&it[i]))
+		if (!it[i].m || !is_ip(it[i].kind) || it[i].route != RV_OK || to_server(&it[i]))
 			continue;
 		if (!it[i].dst)
 			rv_dp_trace(w, it[i].m, RV_STAGE_ROUTE, RV_TD_BROADCAST, it[i].s->room_id,
@@ -480,7 +479,8 @@ static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct o
 		break;
 	default: /* (an IPv6 version nibble on less than its fixed header) */
 		rv_dp_drop(w, m, RV_STAGE_ROUTE,
-			   rte_pktmbuf_data_len(m) && rte_pktmbuf_mtod(m, const uint8_t *)[0] >> 4 == 6
+			   rte_pktmbuf_data_len(m) &&
+				   rte_pktmbuf_mtod(m, const uint8_t *)[0] >> 4 == 6
 			       ? RV_DROP_V6_MALFORMED
 			       : RV_DROP_NOT_IP);
 		break;

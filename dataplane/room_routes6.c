@@ -83,8 +83,9 @@ int rv_dp_routes6_build(const struct rv_st_room *room, struct rv_dp_routes6 **ou
 					  .mask = rv_ip6_mask(in->prefix_len)};
 		memcpy(nr.via, in->via, 16);
 		unsigned j = rt->n++;
-		while (j > 0 && (rt->r[j - 1].mask.hi < nr.mask.hi ||
-				 (rt->r[j - 1].mask.hi == nr.mask.hi && rt->r[j - 1].mask.lo < nr.mask.lo))) {
+		while (j > 0 &&
+		       (rt->r[j - 1].mask.hi < nr.mask.hi || (rt->r[j - 1].mask.hi == nr.mask.hi &&
+							      rt->r[j - 1].mask.lo < nr.mask.lo))) {
 			rt->r[j] = rt->r[j - 1];
 			j--;
 		}

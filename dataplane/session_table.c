@@ -600,9 +600,10 @@ static int members_fit_prefix6(struct rv_dp_room *r, const struct rv_st_room *in
 	cds_list_for_each_entry(s, &r->members, room_link)
 	{
 		if (!rv_ip6_is_zero(s->vip6) && check_vip6(in, s->vip6, NULL, 0) < 0)
-			return fail(err, errlen,
-				    "room %u: member %u's IPv6 virtual IP is outside the new prefix6",
-				    in->room_id, s->peer_id);
+			return fail(
+			    err, errlen,
+			    "room %u: member %u's IPv6 virtual IP is outside the new prefix6",
+			    in->room_id, s->peer_id);
 	}
 	return 0;
 }
@@ -620,8 +621,9 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 	    rv_dp_acl_build(in, &acl, err, errlen) < 0)
 		goto err_built;
 	struct rv_dp_room *r = find_room(t, in->room_id);
-	if (r && (r->cfg.prefix6_len != in->prefix6_len ||
-		  memcmp(r->cfg.prefix6, in->prefix6, sizeof(in->prefix6)) != 0) &&
+	if (r &&
+	    (r->cfg.prefix6_len != in->prefix6_len ||
+	     memcmp(r->cfg.prefix6, in->prefix6, sizeof(in->prefix6)) != 0) &&
 	    members_fit_prefix6(r, in, err, errlen) < 0)
 		goto err_built;
 	bool same_net =

@@ -411,7 +411,8 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 	case OPT_VIP6_NET: {
 		static const uint8_t zero[10];
 		if (inet_pton(AF_INET6, a, o->vip6_net) != 1 || memcmp(o->vip6_net + 6, zero, 10))
-			return bad(o->prog, "--vip6-net", a, "expected an IPv6 /48 network (e.g. fd00:80::)");
+			return bad(o->prog, "--vip6-net", a,
+				   "expected an IPv6 /48 network (e.g. fd00:80::)");
 		return 0;
 	}
 	case OPT_VIP_NET:
@@ -457,8 +458,9 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 static int check_inner6(struct lg_opts *o)
 {
 	if (o->mode == LG_MODE_FILE) {
-		fprintf(stderr, "%s: --inner6 needs --agent or --reflect (session files carry no "
-				"vip6)\n",
+		fprintf(stderr,
+			"%s: --inner6 needs --agent or --reflect (session files carry no "
+			"vip6)\n",
 			o->prog);
 		return -1;
 	}
@@ -472,10 +474,11 @@ static int check_inner6(struct lg_opts *o)
 	for (unsigned i = 0; i < o->nsizes; i++)
 		for (unsigned k = 0; k < o->sizes[i].n; k++)
 			if (o->sizes[i].len[k] < LG_MIN_INNER6) {
-				fprintf(stderr,
-					"%s: --inner6: size %s has %u-byte packets, below an IPv6/UDP "
-					"packet with the loadgen header (%u)\n",
-					o->prog, o->sizes[i].name, o->sizes[i].len[k], LG_MIN_INNER6);
+				fprintf(
+				    stderr,
+				    "%s: --inner6: size %s has %u-byte packets, below an IPv6/UDP "
+				    "packet with the loadgen header (%u)\n",
+				    o->prog, o->sizes[i].name, o->sizes[i].len[k], LG_MIN_INNER6);
 				return -1;
 			}
 	return 0;

@@ -26,7 +26,7 @@ struct lg_client {
 	uint16_t outer_port;
 	uint32_t vip;
 	uint8_t vip6[16]; /* --inner6: room's prefix6 + host number (vip - subnet) */
-	uint32_t dst; /* index of the member this client's flow sends to */
+	uint32_t dst;	  /* index of the member this client's flow sends to */
 	struct rv_key_material km;
 	struct rv_cipher_ctx *enc;		 /* client side: seals with dir[0] */
 	struct rv_cipher_ctx *dec;		 /* client side: opens with dir[1] */
@@ -40,7 +40,7 @@ struct lg_room {
 	uint32_t room_id;
 	uint32_t subnet;
 	uint8_t plen;
-	uint8_t prefix6[16]; /* --inner6: a /64 */
+	uint8_t prefix6[16];   /* --inner6: a /64 */
 	unsigned first, count; /* clients [first, first + count) */
 };
 

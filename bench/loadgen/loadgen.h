@@ -56,8 +56,8 @@ struct lg_opts {
 	uint32_t client_net; /* first outer address is client_net + 1 */
 	uint8_t client_plen;
 	uint16_t client_port_base;
-	uint32_t vip_net; /* rooms' subnets are carved from here */
-	bool inner6;	  /* inner IPv6/UDP packets between vip6s */
+	uint32_t vip_net;     /* rooms' subnets are carved from here */
+	bool inner6;	      /* inner IPv6/UDP packets between vip6s */
 	uint8_t vip6_net[16]; /* a /48: room r's prefix6 is its /64 number r */
 	bool sizes_given;
 	/* sessions */

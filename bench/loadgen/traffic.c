@@ -217,8 +217,7 @@ static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct rte_ip
 	long si =
 	    lg_client_by_outer(e, rte_be_to_cpu_32(ip->src_addr), rte_be_to_cpu_16(u->src_port));
 	uint32_t pid;
-	if (si < 0 || rv_dc_open(e->clients[si].srv_dec, p, &pid) != RV_OK ||
-	    p->len < ip_len(e))
+	if (si < 0 || rv_dc_open(e->clients[si].srv_dec, p, &pid) != RV_OK || p->len < ip_len(e))
 		return false;
 	const struct rte_ipv4_hdr *in = (const struct rte_ipv4_hdr *)p->data;
 	/* test (--test-corrupt-payload N): a relay that changes the payload */

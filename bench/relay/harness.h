@@ -24,7 +24,7 @@ struct rh_config {
 	uint32_t ring_size; /* per RX/TX ring, power of two */
 	enum rv_cipher cipher;
 	bool per_session_keys; /* each session its own key (member.h); else one for all */
-	bool dual_stack; /* rooms get prefix6 fd00:80::/64, sessions a vip6 (rh_vip6) */
+	bool dual_stack;       /* rooms get prefix6 fd00:80::/64, sessions a vip6 (rh_vip6) */
 };
 
 struct rh_member_cache;

@@ -144,7 +144,8 @@ static enum rh_verdict check_inner6(const struct rh *h, const struct rv_pkt *p, 
 	if (memcmp(ip + 24, want, 16) != 0)
 		return RH_WRONG_DEST;
 	/* the sender: the session with this address in the destination's room */
-	uint32_t host = (uint32_t)ip[20] << 24 | (uint32_t)ip[21] << 16 | (uint32_t)ip[22] << 8 | ip[23];
+	uint32_t host =
+	    (uint32_t)ip[20] << 24 | (uint32_t)ip[21] << 16 | (uint32_t)ip[22] << 8 | ip[23];
 	uint32_t src = (host - FIRST_HOST6) * h->n_rooms + dest % h->n_rooms;
 	if (src >= h->n_sessions || rh_partner(h, src) != dest)
 		return RH_WRONG_DEST;

@@ -76,20 +76,22 @@ rv_status rv_agent_check_room6(const rv_room *room, char *err, size_t errlen)
 		const Roomvpn__Dataplane__V1__Route6 *r = room->routes6[i];
 		unsigned n = (unsigned)i;
 		if (r->target.len != 16 || r->via.len != 16)
-			return bad(err, errlen, "room %u: route6 %u: target and via must be 16 bytes",
-				   id, n);
+			return bad(err, errlen,
+				   "room %u: route6 %u: target and via must be 16 bytes", id, n);
 		if (r->prefix_len < 1 || r->prefix_len > 128)
-			return bad(err, errlen, "room %u: route6 %u: prefix_len out of range 1..128",
-				   id, n);
+			return bad(err, errlen,
+				   "room %u: route6 %u: prefix_len out of range 1..128", id, n);
 		if (host_bits(r->target.data, r->prefix_len))
-			return bad(err, errlen, "room %u: route6 %u: target has host bits set", id, n);
+			return bad(err, errlen, "room %u: route6 %u: target has host bits set", id,
+				   n);
 		unsigned shorter = r->prefix_len < plen ? r->prefix_len : plen;
 		if (same_prefix(r->target.data, room->prefix6.data, shorter))
-			return bad(err, errlen, "room %u: route6 %u: target overlaps prefix6", id, n);
+			return bad(err, errlen, "room %u: route6 %u: target overlaps prefix6", id,
+				   n);
 		if (!same_prefix(r->via.data, room->prefix6.data, plen) ||
 		    !host_bits(r->via.data, plen))
-			return bad(err, errlen, "room %u: route6 %u: via is not a host of prefix6", id,
-				   n);
+			return bad(err, errlen, "room %u: route6 %u: via is not a host of prefix6",
+				   id, n);
 	}
 	return ST(OK);
 }
@@ -115,8 +117,7 @@ static int cmp_vip6(const void *a, const void *b)
 	return memcmp(x->vip6, y->vip6, 16);
 }
 
-rv_status rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r, char *err,
-				 size_t errlen)
+rv_status rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r, char *err, size_t errlen)
 {
 	struct vip6_key *k = malloc((r->n_sessions ? r->n_sessions : 1) * sizeof(*k));
 	size_t n = 0;
@@ -134,7 +135,8 @@ rv_status rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r, char *
 				room = r->rooms[j];
 		if (room && !rv_agent_vip6_in_room(room, s->vip6.data)) {
 			free(k);
-			return bad(err, errlen, "session %u: vip6 is not a host of room %u's prefix6",
+			return bad(err, errlen,
+				   "session %u: vip6 is not a host of room %u's prefix6",
 				   s->peer_id, s->room_id);
 		}
 		k[n].room = s->room_id;
@@ -147,7 +149,8 @@ rv_status rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r, char *
 		if (cmp_vip6(&k[i], &k[i - 1]) == 0) {
 			char a[INET6_ADDRSTRLEN];
 			inet_ntop(AF_INET6, k[i].vip6, a, sizeof(a));
-			snprintf(err, errlen, "room %u: vip6 %s used by two sessions", k[i].room, a);
+			snprintf(err, errlen, "room %u: vip6 %s used by two sessions", k[i].room,
+				 a);
 			free(k);
 			return ST(INVALID_ARGUMENT);
 		}

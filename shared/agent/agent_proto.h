@@ -98,8 +98,8 @@ Roomvpn__Dataplane__V1__Status rv_agent_check_room6(const Roomvpn__Dataplane__V1
 						    char *err, size_t errlen);
 Roomvpn__Dataplane__V1__Status rv_agent_check_session6(const Roomvpn__Dataplane__V1__Session *s,
 						       char *err, size_t errlen);
-Roomvpn__Dataplane__V1__Status
-rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r, char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r,
+						      char *err, size_t errlen);
 /* True if @vip6 (16 bytes) is a host address of @room's prefix6. */
 bool rv_agent_vip6_in_room(const Roomvpn__Dataplane__V1__Room *room, const uint8_t *vip6);
 /* True if @vip is a host address of @room's subnet. */

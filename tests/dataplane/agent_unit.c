@@ -507,7 +507,8 @@ static void test_ipv6_fields(void **state)
 		room.prefix6 = (ProtobufCBinaryData){bad[i].len, bad[i].prefix};
 		room.prefix6_len = bad[i].plen;
 		r6.via = (ProtobufCBinaryData){16, bad[i].via};
-		assert_int_equal(rv_agent_check_request(&req, err, sizeof(err)), ST(INVALID_ARGUMENT));
+		assert_int_equal(rv_agent_check_request(&req, err, sizeof(err)),
+				 ST(INVALID_ARGUMENT));
 		if (!strstr(err, bad[i].why))
 			fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].why);
 		assert_int_equal(status_of(&req), ST(INVALID_ARGUMENT));

@@ -36,7 +36,8 @@ static bool skip_control; /* leave the ARP ring to the case that filled it */
 
 /* Inner IPv6 from session 2 (rooms are dual-stack): a UDP packet, with
  * its payload length, source, destination or ICMPv6 type changed. */
-static struct rte_mbuf *v6_from_2(uint16_t plen, uint32_t src_session, const char *dst, uint8_t icmp)
+static struct rte_mbuf *v6_from_2(uint16_t plen, uint32_t src_session, const char *dst,
+				  uint8_t icmp)
 {
 	uint8_t p[48] = {0x60}, d[16];
 	rh_vip6(&h, src_session, p + 8);

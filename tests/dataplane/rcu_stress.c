@@ -106,12 +106,15 @@ static struct rv_st_session session_cfg(uint32_t i)
  * random set of up to 3 routes6 via random members of the room. */
 static struct rv_st_room room_cfg(uint32_t id)
 {
-	struct rv_st_room r = {.room_id = id, .subnet = 0x0A800000u, .prefix_len = 9,
-			       .prefix6 = {0xfd, 0x00, 0x00, 0x80}, .prefix6_len = 64};
+	struct rv_st_room r = {.room_id = id,
+			       .subnet = 0x0A800000u,
+			       .prefix_len = 9,
+			       .prefix6 = {0xfd, 0x00, 0x00, 0x80},
+			       .prefix6_len = 64};
 	r.n_routes6 = (uint8_t)(rnd() % 4);
 	for (unsigned k = 0; k < r.n_routes6; k++) {
-		r.routes6[k] = (struct rv_st_route6){.target = {0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)k},
-						     .prefix_len = 48};
+		r.routes6[k] = (struct rv_st_route6){
+		    .target = {0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)k}, .prefix_len = 48};
 		rh_vip6(&h, id + N_ROOMS * (rnd() % (N_SESSIONS / N_ROOMS)), r.routes6[k].via);
 	}
 	return r;

@@ -22,10 +22,10 @@
 #include "inet.h"
 #include "session_table.h"
 
-#define A 0u
-#define B 1u
-#define C 2u
-#define N 9u	    /* IPv4-only member */
+#define A    0u
+#define B    1u
+#define C    2u
+#define N    9u	    /* IPv4-only member */
 #define NONE 0x400u /* no member in the mask: dropped */
 
 static struct rh h;
@@ -81,13 +81,12 @@ static void expect(const char *what, uint32_t from, const uint8_t *p, uint32_t l
 		else
 			other += d;
 	}
-	bool ok = want == NONE ? sent == 0 && mine == 1 && other == 0
-			       : got == want && sent == (unsigned)__builtin_popcount(want) &&
-				     other == 0;
+	bool ok = want == NONE
+		      ? sent == 0 && mine == 1 && other == 0
+		      : got == want && sent == (unsigned)__builtin_popcount(want) && other == 0;
 	printf("%s %-52s want %-14s: sent to 0x%03x, %s %lu, other drops %lu\n",
 	       ok ? "ok  " : "FAIL", what, want == NONE ? rv_drop_name(why) : "relayed", got,
-	       want == NONE ? rv_drop_name(why) : "-", (unsigned long)mine,
-	       (unsigned long)other);
+	       want == NONE ? rv_drop_name(why) : "-", (unsigned long)mine, (unsigned long)other);
 	failures += !ok;
 }
 
@@ -132,7 +131,8 @@ static uint32_t icmp6(uint8_t *p, const uint8_t *src, const uint8_t *dst, uint8_
 
 /* A fragment of UDP to @dport: first (offset 0, its UDP header inside) or
  * a later one (offset 1000 bytes, no UDP header). */
-static uint32_t frag6(uint8_t *p, const uint8_t *src, const uint8_t *dst, bool first, uint16_t dport)
+static uint32_t frag6(uint8_t *p, const uint8_t *src, const uint8_t *dst, bool first,
+		      uint16_t dport)
 {
 	uint32_t n = ip6(p, src, dst, 44, 8 + 16);
 	p[40] = IPPROTO_UDP;
@@ -175,13 +175,14 @@ static int set_room(const struct rv_st_route6 *r6, uint8_t n6, const struct rv_s
 static int add_v4_only(void)
 {
 	char err[256];
-	struct rv_st_session s = {.peer_id = N,
-				  .room_id = 0,
-				  .vip = rh_vip(&h, 0) + 50,
-				  .cipher = h.cfg.cipher,
-				  .key = h.key,
-				  .key_direction = 1,
-				  .addr = {.kind = RV_ADDR_UDP, .ip = 0x64400000u + N, .port = 5000}};
+	struct rv_st_session s = {
+	    .peer_id = N,
+	    .room_id = 0,
+	    .vip = rh_vip(&h, 0) + 50,
+	    .cipher = h.cfg.cipher,
+	    .key = h.key,
+	    .key_direction = 1,
+	    .addr = {.kind = RV_ADDR_UDP, .ip = 0x64400000u + N, .port = 5000}};
 	if (rv_st_session_upsert(&s, err, sizeof(err)) < 0) {
 		printf("FAIL session %u refused: %s\n", N, err);
 		return -1;

@@ -141,7 +141,7 @@ static void test_lpm_random(void **state)
 			x.target[8] = (uint8_t)(rand() & 3) << 6;
 			x.target[15] = (uint8_t)(rand() & 3);
 			for (unsigned b = x.prefix_len; b < 128; b++)
-				x.target[b / 8] &= (uint8_t)~(1u << (7 - b % 8));
+				x.target[b / 8] &= (uint8_t) ~(1u << (7 - b % 8));
 			a6(x.via, "fd00:77::");
 			x.via[15] = (uint8_t)(2 + rand() % 250);
 			bool dup = false;
@@ -345,9 +345,9 @@ static void test_parse(void **state)
 	const struct {
 		const char *a;
 		bool relayed;
-	} sc[] = {{"ff00::1", false}, {"ff01::1", false}, {"ff02::1", true}, {"ff03::1", true},
+	} sc[] = {{"ff00::1", false},  {"ff01::1", false}, {"ff02::1", true}, {"ff03::1", true},
 		  {"ff05::1:3", true}, {"ff08::1", true},  {"ff0e::1", true}, {"ff0f::1", false},
-		  {"ff32::1", true},  {"ff11::1", false}};
+		  {"ff32::1", true},   {"ff11::1", false}};
 	for (size_t i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
 		a6(d, sc[i].a);
 		assert_true(rv_inner6_is_mcast(d));
