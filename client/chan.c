@@ -195,6 +195,7 @@ static void deliver(struct rvc_chan *c, enum rvc_chan_transport t, struct rv_pkt
 		chan_old_close(c, "the new data plane answers");
 	switch (rv_payload_classify(p->data, p->len)) {
 	case RV_PAYLOAD_IPV4:
+	case RV_PAYLOAD_IPV6:
 		chan_tun_put(c, p);
 		return;
 	case RV_PAYLOAD_PING:

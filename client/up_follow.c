@@ -175,8 +175,9 @@ int rvc_up_on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
 	rv_log(RV_LOG_INFO,
 	       "room settings changed: MTU %u on %s, keepalive %us, %u DNS server(s), %u managed "
 	       "route(s) (%u on %s)",
-	       cu->mtu, u->ifname, cu->keepalive_s, u->want.n_dns, u->want.n_routes,
-	       u->have.n_routes, u->ifname);
+	       cu->mtu, u->ifname, cu->keepalive_s, u->want.n_dns + u->want.n_dns6,
+	       u->want.n_routes + u->want.n_routes6, u->have.n_routes + u->have.n_routes6,
+	       u->ifname);
 	return 0;
 }
 

@@ -68,6 +68,10 @@ struct rv_control_config {
 	/* [ipam] rooms get a /ipam_room_prefix out of ipam_pool unless given one */
 	char ipam_pool[64];	   /* default "10.88.0.0/16" */
 	uint32_t ipam_room_prefix; /* default 24 */
+	/* [ipv6] dual-stack rooms (ipam6.h): a /ipv6_room_prefix of ipv6_prefix */
+	bool ipv6;		   /* default true; `ipv6 = off`: rooms get no IPv6 */
+	char ipv6_prefix[64];	   /* "" (default): a random ULA /48 kept in the store */
+	uint32_t ipv6_room_prefix; /* default 64 */
 	/* [rooms] defaults for Join replies */
 	char dns[64];		      /* optional DNS server pushed to clients ("" none) */
 	uint32_t default_mtu;	      /* default 1400 */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "room_net.h"
+#include "room_prefix6.h"
 #include "room_state.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "store.h"
@@ -117,6 +118,10 @@ Roomvpn__V1__Room *rv_rooms_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r, boo
 	m->subnet = rv_rooms_strdup(buf, &oom);
 	rv_ipam_format_addr(rv_ipam_server_addr(&net), buf, sizeof(buf));
 	m->server_ip = rv_rooms_strdup(buf, &oom);
+	char sub6[64], vip6[46], srv6[46];
+	rv_room_prefix6_text(r, 0, sub6, vip6, srv6);
+	m->subnet6 = rv_rooms_strdup(sub6, &oom);
+	m->server_ip6 = rv_rooms_strdup(srv6, &oom);
 	m->transport = (Roomvpn__V1__Transport)r->transport;
 	m->mtu = r->mtu;
 	m->keepalive_s = r->keepalive_s;
@@ -243,6 +248,11 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 	rv_ipam_format_addr(rv_ipam_server_addr(&net), buf, sizeof(buf));
 	m->server_ip = rv_rooms_strdup(buf, &oom);
 	m->prefix_len = r->subnet_prefix;
+	char sub6[64], vip6[46], srv6[46];
+	rv_room_prefix6_text(r, addr, sub6, vip6, srv6);
+	m->virtual_ip6 = rv_rooms_strdup(vip6, &oom);
+	m->subnet6 = rv_rooms_strdup(sub6, &oom);
+	m->prefix6_len = sub6[0] ? r->prefix6_len : 0;
 	m->mtu = r->mtu;
 	struct rv_room_net net_set;
 	if (rv_room_net_export(r, cfg->dns, &net_set) == 0) {

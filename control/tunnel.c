@@ -15,6 +15,7 @@
 #include "kdf.h"
 #include "log.h"
 #include "room_net.h"
+#include "room_prefix6.h"
 #include "rooms.h"
 #include "dp_sync.h"
 #include "events.h"
@@ -131,6 +132,11 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	r.subnet = subnet;
 	r.server_ip = srv;
 	r.dataplane = (char *)t->dataplane;
+	char sub6[64], vip6[46], srv6[46];
+	rv_room_prefix6_text(t->room, t->member->virtual_ip, sub6, vip6, srv6);
+	r.virtual_ip6 = vip6;
+	r.subnet6 = sub6;
+	r.prefix6_len = sub6[0] ? t->room->prefix6_len : 0;
 	(void)ctl;
 	return rv_stream_send(t->s, &r.base);
 }
@@ -143,8 +149,9 @@ static void answer_now(void *arg)
 	int rc = t->rc;
 	const char *err = t->err;
 	struct rv_rpc_ctx *ctx = rv_stream_ctx(t->s);
-	const struct rv_tunnel_keys keys = {
+	struct rv_tunnel_keys keys = {
 	    .vip = t->member->virtual_ip, .suite = t->suite, .key_id = t->key_id, .km = &t->km};
+	keys.has_vip6 = rv_room_prefix6_vip6(t->room, t->member->virtual_ip, keys.vip6);
 	char msg[256];
 
 	if (rc < 0) {
@@ -196,8 +203,9 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 	struct rv_x25519 kp;
 	uint8_t shared[RV_X25519_LEN];
 	grpc_status_code st = GRPC_STATUS_OK;
-	const struct rv_tunnel_keys keys = {
+	struct rv_tunnel_keys keys = {
 	    .vip = t->member->virtual_ip, .suite = t->suite, .key_id = t->key_id, .km = &t->km};
+	keys.has_vip6 = rv_room_prefix6_vip6(t->room, t->member->virtual_ip, keys.vip6);
 
 	if (rv_x25519_generate(&kp) < 0)
 		return fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key generation failed");

@@ -272,6 +272,7 @@ struct stats_build {
 	Roomvpn__Dataplane__V1__Stats *st;
 	size_t cap_sessions, cap_rooms;
 	bool oom;
+	uint32_t from, to; /* the peer-id range asked for (to 0: no bound) */
 };
 
 static void *grow(void *arr, size_t *cap, size_t n, size_t elem, bool *oom)
@@ -299,7 +300,7 @@ static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
 {
 	struct stats_build *b = arg;
 	Roomvpn__Dataplane__V1__Stats *st = b->st;
-	if (b->oom)
+	if (b->oom || i->peer_id < b->from || (b->to && i->peer_id >= b->to))
 		return;
 	void *arr = grow(st->session, &b->cap_sessions, st->n_session, sizeof(void *), &b->oom);
 	struct session_stats_mem *m = arr ? calloc(1, sizeof(*m)) : NULL;
@@ -551,7 +552,7 @@ static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 			  Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__TcpStats *tcp,
 			  struct reply *rp)
 {
-	struct stats_build b = {.st = st};
+	struct stats_build b = {.st = st, .from = r->peer_id_from, .to = r->peer_id_to};
 	/* Linked objects only (rv_st_counts also counts those awaiting call_rcu). */
 	st->rooms = rv_st_room_foreach(room_stats_cb, &b);
 	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);

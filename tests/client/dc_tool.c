@@ -6,6 +6,7 @@
  * new session for the next of those endpoints, as `roomvpn up` does when its
  * room moves to another data plane (same keys: the test servers share the
  * static key). */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,25 +97,16 @@ static int load_key(const char *path, int dir, struct rvc_chan_params *p)
 
 static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan_params *p)
 {
-	static const struct option opts[] = {{"tun", 1, 0, 'n'},
-					     {"addr", 1, 0, 'a'},
-					     {"mtu", 1, 0, 'm'},
-					     {"route", 1, 0, 'r'},
-					     {"udp", 1, 0, 'u'},
-					     {"tcp", 1, 0, 't'},
-					     {"pin", 1, 0, 'f'},
-					     {"key", 1, 0, 'k'},
-					     {"cipher", 1, 0, 'c'},
-					     {"peer-id", 1, 0, 'p'},
-					     {"status", 1, 0, 's'},
-					     {"fallback-ms", 1, 0, 'F'},
-					     {"probe-ms", 1, 0, 'P'},
-					     {"first-pid", 1, 0, 'I'},
-					     {"start", 1, 0, 'S'},
-					     {"move-udp", 1, 0, 'U'},
-					     {"move-tcp", 1, 0, 'T'},
-					     {"move-peer-id", 1, 0, 'M'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {{"tun", 1, 0, 'n'},	  {"addr", 1, 0, 'a'},
+					     {"addr6", 1, 0, '6'},	  {"mtu", 1, 0, 'm'},
+					     {"route", 1, 0, 'r'},	  {"udp", 1, 0, 'u'},
+					     {"tcp", 1, 0, 't'},	  {"pin", 1, 0, 'f'},
+					     {"key", 1, 0, 'k'},	  {"cipher", 1, 0, 'c'},
+					     {"peer-id", 1, 0, 'p'},	  {"status", 1, 0, 's'},
+					     {"fallback-ms", 1, 0, 'F'},  {"probe-ms", 1, 0, 'P'},
+					     {"first-pid", 1, 0, 'I'},	  {"start", 1, 0, 'S'},
+					     {"move-udp", 1, 0, 'U'},	  {"move-tcp", 1, 0, 'T'},
+					     {"move-peer-id", 1, 0, 'M'}, {0, 0, 0, 0}};
 	const char *key = NULL;
 	int c, bad = 0;
 
@@ -126,6 +118,14 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 		case 'a':
 			bad |= rv_parse_cidr(optarg, &t->addr, &t->plen);
 			break;
+		case '6': { /* the TUN's IPv6 address, ADDR6/PLEN (issue 17) */
+			char a[INET6_ADDRSTRLEN];
+			const char *sl = strchr(optarg, '/');
+			snprintf(a, sizeof(a), "%.*s", sl ? (int)(sl - optarg) : 0, optarg);
+			t->plen6 = sl ? (uint8_t)atoi(sl + 1) : 0;
+			bad |= !t->plen6 || inet_pton(AF_INET6, a, t->addr6) != 1;
+			break;
+		}
 		case 'm':
 			t->mtu = (uint32_t)atoi(optarg);
 			break;
@@ -189,7 +189,8 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 	}
 	if (bad || !key || !t->addr)
 		return fprintf(stderr,
-			       "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
+			       "usage: rv_dc_tool --tun N --addr CIDR [--addr6 CIDR6] --mtu N "
+			       "--udp IP:P "
 			       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
 			       "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp] "
 			       "[--move-udp IP:P [--move-tcp IP:P] --move-peer-id N]\n"),
