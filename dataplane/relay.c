@@ -25,6 +25,7 @@
 #include "payload.h"
 #include "room_routes.h"
 #include "server_ip.h"
+#include "server_ip6.h"
 #include "tcp_io.h"
 
 #define SEAL_MAX 64
@@ -42,6 +43,7 @@ struct open_item {
 	uint32_t dst_ip;	   /* IPv4: inner destination, host order */
 	struct rv_dp_session *dst; /* unicast destination; NULL = broadcast / multicast */
 	struct rv_inner6 in6;	   /* IPv6: the header as check_ipv6 read it */
+	bool server6;		   /* IPv6: to the room's server address */
 };
 
 struct seal_list {
@@ -292,6 +294,10 @@ static enum rv_drop resolve_ipv6(struct rv_dp_worker *w, struct open_item *it,
 	it->dst = NULL;
 	if (rv_inner6_is_mcast(dst))
 		return rv_inner6_mcast_relayed(dst) ? RV_OK : RV_DROP_V6_MCAST_SCOPE;
+	if (unlikely(rv_server_ip6_is(s, dst))) {
+		it->server6 = true; /* answered by dispatch (server_ip6.h) */
+		return RV_OK;
+	}
 	it->dst = rv_dp_find_member6(t, s->room_id, dst);
 	if (unlikely(!it->dst))
 		it->dst = rv_dp_route6_next_hop(t, s->room, dst);
@@ -308,12 +314,28 @@ static bool is_ip(enum rv_payload_kind k)
 	return k == RV_PAYLOAD_IPV4 || k == RV_PAYLOAD_IPV6;
 }
 
-/* To the room's server address (e.g. a ping of it)? dst_ip is known once
- * the header checks passed (check_ipv4). IPv4 only. */
+/* To the room's server address (e.g. a ping of it)? IPv4: dst_ip is known
+ * once the header checks passed (check_ipv4); IPv6: resolve_ipv6 said so. */
 static bool to_server(const struct open_item *it)
 {
+	if (it->kind == RV_PAYLOAD_IPV6)
+		return it->server6;
 	return it->kind == RV_PAYLOAD_IPV4 && it->route != RV_DROP_MALFORMED &&
 	       it->route != RV_DROP_SPOOFED && it->dst_ip == rv_server_ip_of(it->s->room);
+}
+
+/* @why RV_OK: @it's packet, turned into the server address's reply, goes
+ * back to its sender; else it is dropped. */
+static void server_reply(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it,
+			 enum rv_drop why)
+{
+	if (why != RV_OK) {
+		rv_dp_drop(w, it->m, RV_STAGE_ROUTE, why);
+		return;
+	}
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_REPLY, it->s->room_id, it->s->peer_id);
+	deliver(w, l, it->m, it->s);
 }
 
 /* A routed IP payload (either family) to its member, or to the room. */
@@ -338,15 +360,7 @@ static void forward(struct rv_dp_worker *w, struct seal_list *l, const struct op
 static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
 {
 	if (unlikely(to_server(it))) {
-		enum rv_drop why = rv_server_ip_answer(w, it->m);
-		if (why != RV_OK) {
-			rv_dp_drop(w, it->m, RV_STAGE_ROUTE, why);
-			return;
-		}
-		if (unlikely(w->tracing))
-			rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_REPLY, it->s->room_id,
-				    it->s->peer_id);
-		deliver(w, l, it->m, it->s);
+		server_reply(w, l, it, rv_server_ip_answer(w, it->m));
 		return;
 	}
 	forward(w, l, it);
@@ -469,7 +483,10 @@ static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct o
 		inner_ipv4(w, l, it);
 		break;
 	case RV_PAYLOAD_IPV6:
-		forward(w, l, it);
+		if (unlikely(it->server6))
+			server_reply(w, l, it, rv_server_ip6_answer(w, m, &it->in6));
+		else
+			forward(w, l, it);
 		break;
 	case RV_PAYLOAD_PING:
 		on_ping(w, l, m, s);

@@ -579,9 +579,10 @@ static void room_set_routes(struct rv_dp_room *r, const struct rv_st_room *in,
 	r->cfg.n_routes = in->n_routes;
 	memcpy(r->cfg.routes, in->routes, sizeof(r->cfg.routes));
 	r->cfg.n_rules = in->n_rules;
-	/* prefix6 is the writer's only (readers look members up by vip6) */
+	/* prefix6 is the writer's only (readers look members up by vip6, and
+	 * take the server address from their vip6 and prefix6_len) */
 	memcpy(r->cfg.prefix6, in->prefix6, sizeof(r->cfg.prefix6));
-	r->cfg.prefix6_len = in->prefix6_len;
+	CMM_STORE_SHARED(r->cfg.prefix6_len, in->prefix6_len); /* read by server_ip6.c */
 	r->cfg.n_routes6 = in->n_routes6;
 	memcpy(r->cfg.routes6, in->routes6, sizeof(r->cfg.routes6));
 	rcu_assign_pointer(r->routes, routes);

@@ -7,7 +7,8 @@
 #
 # Room 1 (10.77.0.0/24, fd00:77::/64): members 1 (fd00:77::11), 2 (::12),
 # 4 (::14). Room 2, the SAME prefixes: member 3 (::13). Checks: ping6
-# between members, room isolation (v6_no_route), a spoofed IPv6 source
+# between members and to the room's server address (prefix6::1), room
+# isolation (v6_no_route), a spoofed IPv6 source
 # (v6_spoofed), ping6 to ff02::1 reaching every other member of the room
 # and no one else, and dpctl's listings of prefix6 and vip6.
 set -uo pipefail
@@ -60,6 +61,9 @@ t_ping6() {
 	else
 		fail "ping6 1 -> 2: $out"
 	fi
+	out=$(in_ns 2 ping -n -c 2 -i 0.2 -W 2 fd00:77::1 2>&1)
+	grep -q " 2 received" <<<"$out" && pass "the room's server address fd00:77::1 answers ping6" ||
+		fail "ping6 fd00:77::1: $out"
 }
 
 t_isolation6() {

@@ -7,7 +7,8 @@
  * moved: unicast by vip6, anti-spoofing on the IPv6 source, routes6 by
  * longest match (and their return traffic), multicast by scope (to the
  * other members with IPv6 only), neighbour discovery dropped, malformed
- * headers, fragments like IPv4's, and the room's access rules (any-any
+ * headers, fragments like IPv4's, the room's server address answering
+ * ping6, and the room's access rules (any-any
  * rules apply to IPv6, rules with IPv4 prefixes do not). No timing. */
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,9 @@
 
 #include "dp_tables.h"
 #include "harness.h"
+#include "dc_frame.h"
 #include "inet.h"
+#include "member.h"
 #include "session_table.h"
 
 #define A    0u
@@ -127,6 +130,71 @@ static uint32_t icmp6(uint8_t *p, const uint8_t *src, const uint8_t *dst, uint8_
 	uint32_t n = ip6(p, src, dst, 58, 24);
 	p[40] = type;
 	return n;
+}
+
+/* The ICMPv6 checksum of the packet at @p (network order, as stored);
+ * 0 when verifying a packet whose checksum is right. */
+static uint16_t icmp6_cksum(const uint8_t *p)
+{
+	uint8_t buf[512] = {0};
+	uint16_t len = (uint16_t)(p[4] << 8 | p[5]);
+	memcpy(buf, p + 8, 32);
+	rv_put_be32(buf + 32, len);
+	buf[39] = 58;
+	memcpy(buf + 40, p + 40, len);
+	return rv_inet_checksum(buf, 40u + len);
+}
+
+/* An ICMPv6 echo request with id 0x42, sequence @seq and a valid checksum. */
+static uint32_t echo6(uint8_t *p, const uint8_t *src, const uint8_t *dst, uint16_t seq)
+{
+	uint32_t n = icmp6(p, src, dst, 128);
+	rv_put_be16(p + 44, 0x42);
+	rv_put_be16(p + 46, seq);
+	memcpy(p + 48, "roomvpn!", 8);
+	uint16_t c = icmp6_cksum(p);
+	memcpy(p + 42, &c, 2);
+	return n;
+}
+
+static void addr(uint8_t *a, const char *s);
+
+/* The room's server address (fd00:80::1) answers A's ping6: the one packet
+ * out goes to A and opens, with A's key, into the echo reply from the
+ * server address to A's vip6, same id, sequence and data, valid checksum. */
+static void server_ping(void)
+{
+	uint8_t p[256], srv[16];
+	addr(srv, "fd00:80::1");
+	uint32_t n = echo6(p, vip6[A], srv, 7);
+	run(rh_packet_bytes(&h, A, ++h.pid[A], p, n, A));
+	struct rte_mbuf *m = NULL;
+	bool ok = rte_ring_sc_dequeue(h.tx[0], (void **)&m) == 0 && rte_ring_count(h.tx[0]) == 0;
+	uint8_t kid;
+	uint32_t peer, pid;
+	struct rv_pkt pk = {0};
+	if (ok) {
+		pk = (struct rv_pkt){.data = rte_pktmbuf_mtod(m, uint8_t *) + 42,
+				     .len = rte_pktmbuf_data_len(m) - 42u,
+				     .headroom = rte_pktmbuf_headroom(m) + 42u,
+				     .tailroom = rte_pktmbuf_tailroom(m)};
+		ok = rv_dc_peek(pk.data, pk.len, &kid, &peer) == RV_OK && peer == A &&
+		     rv_dc_open(rh_member_dec(&h, A), &pk, &pid) == RV_OK && pk.len == n;
+	}
+	const uint8_t *r = pk.data;
+	ok = ok && memcmp(r + 8, srv, 16) == 0 && memcmp(r + 24, vip6[A], 16) == 0 &&
+	     r[40] == 129 && r[41] == 0 && memcmp(r + 44, p + 44, n - 44) == 0 &&
+	     icmp6_cksum(r) == 0;
+	if (m)
+		rte_pktmbuf_free(m);
+	printf("%s %-52s want the echo reply back to A\n", ok ? "ok  " : "FAIL",
+	       "A ping6 the server address fd00:80::1");
+	failures += !ok;
+	n = echo6(p, vip6[A], srv, 8);
+	p[42] ^= 1;
+	expect("A ping6 the server address, bad checksum", A, p, n, NONE, RV_DROP_V6_MALFORMED);
+	expect("A UDP to the server address", A, p, udp6(p, vip6[A], srv, 53), NONE,
+	       RV_DROP_SERVER_IP);
 }
 
 /* A fragment of UDP to @dport: first (offset 0, its UDP header inside) or
@@ -341,6 +409,7 @@ int main(int argc, char **argv)
 	h.pid = realloc(h.pid, cap * sizeof(*h.pid)); /* session N's packet-ids too */
 	memset(h.pid + 3, 0, (cap - 3) * sizeof(*h.pid));
 	unicast_cases();
+	server_ping();
 	multicast_cases();
 	malformed_cases();
 	route_cases();
