@@ -54,9 +54,10 @@ struct rv_dp_room {
 	struct cds_list_head members; /* rv_dp_session.room_link, RCU list */
 	uint32_t n_members;	      /* writer only */
 	struct rcu_head rcu;
-	struct rv_dp_room *reap_next; /* tables_free: unlinked, freed after destroy */
-	struct rv_dp_routes *routes;  /* RCU: managed routes, NULL = none (room_routes.h) */
-	struct rv_dp_acl *acl;	      /* RCU: access rules, NULL = allow all (acl.h) */
+	struct rv_dp_room *reap_next;  /* tables_free: unlinked, freed after destroy */
+	struct rv_dp_routes *routes;   /* RCU: managed routes, NULL = none (room_routes.h) */
+	struct rv_dp_acl *acl;	       /* RCU: access rules, NULL = allow all (acl.h) */
+	struct rv_dp_routes6 *routes6; /* RCU: managed IPv6 routes, NULL = none */
 };
 
 /* Counters written by the owner worker only (relaxed atomics, no RMW). */
@@ -68,8 +69,10 @@ struct rv_dp_sess_ctr {
 struct rv_dp_session {
 	struct cds_lfht_node by_peer;
 	struct cds_lfht_node by_vip;
+	struct cds_lfht_node by_vip6; /* in by_vip6 iff vip6 is not all zero */
 	struct cds_list_head room_link;
 	uint32_t peer_id, room_id, vip;
+	uint8_t vip6[16]; /* network order; all zero: the member has no IPv6 */
 	struct rv_dp_room *room;
 	struct rv_dp_key *_Atomic slot[RV_DP_KEY_SLOTS];
 	_Atomic int tx_slot;   /* slot that seals, -1 = none */
@@ -90,8 +93,11 @@ struct rv_dp_session {
 struct rv_dp_tables {
 	struct cds_lfht *by_peer;
 	struct cds_lfht *by_vip;
+	struct cds_lfht *by_vip6; /* (room, vip6) of the sessions that have one */
 	struct cds_lfht *rooms;
-	struct rv_dp_session **peer_ix; /* [peer-id], see session_index.c */
+	struct rv_dp_session **peer_ix;	  /* [peer-id], see session_index.c */
+	struct rv_dp_session **vip6_hint; /* [vip6 hash & mask], see session_index.c */
+	uint64_t vip6_hint_mask;
 	struct rcu_head rcu;
 };
 
@@ -108,6 +114,15 @@ static inline uint64_t rv_dp_hash32(uint32_t x)
 static inline uint64_t rv_dp_vip_hash(uint32_t room, uint32_t vip)
 {
 	return rv_dp_hash32(vip ^ (room * 0x85EBCA6Bu)) ^ room;
+}
+
+static inline uint64_t rv_dp_vip6_hash(uint32_t room, const uint8_t vip6[16])
+{
+	uint64_t a, b;
+	memcpy(&a, vip6, 8);
+	memcpy(&b, vip6 + 8, 8);
+	return rv_dp_hash32(room) ^ rv_dp_hash32((uint32_t)(a ^ a >> 32)) * 31 ^
+	       rv_dp_hash32((uint32_t)(b ^ b >> 32));
 }
 
 /* Packed address: kind (8) | port (16) | ip or conn id (32). */
@@ -206,6 +221,13 @@ void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s);
  * members (old one freed after a grace period). -1: out of memory, nothing
  * changed. */
 int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len);
+/* The vip6 hint array of @t, sized for @max_sessions; -1: out of memory. */
+int rv_dp_vip6_hint_new(struct rv_dp_tables *t, uint32_t max_sessions);
+void rv_dp_vip6_hint_free(struct rv_dp_tables *t);
+/* Link @s into / unlink it from by_vip6 and the hint array (nothing if it
+ * has no vip6). */
+void rv_dp_vip6_add(struct rv_dp_tables *t, struct rv_dp_session *s);
+void rv_dp_vip6_del(struct rv_dp_tables *t, struct rv_dp_session *s);
 
 /* Reader look-ups (inside a worker loop pass). */
 static inline struct rv_dp_session **rv_dp_peer_slot(struct rv_dp_tables *t, uint32_t peer_id)
@@ -218,6 +240,10 @@ static inline struct rv_dp_session *rv_dp_find_peer(struct rv_dp_tables *t, uint
 	return slot ? rcu_dereference(*slot) : NULL;
 }
 struct rv_dp_session *rv_dp_find_vip(struct rv_dp_tables *t, uint32_t room_id, uint32_t vip);
+/* The member of room @room_id whose IPv6 virtual IP is @vip6, or NULL
+ * (session_index.c: a lock-free cds_lfht look-up, no allocation). */
+struct rv_dp_session *rv_dp_find_vip6(struct rv_dp_tables *t, uint32_t room_id,
+				      const uint8_t vip6[16]);
 /* A hint before rv_dp_find_member(@r, @vip): fetch its host slot. */
 static inline void rv_dp_member_prefetch(struct rv_dp_room *r, uint32_t vip)
 {
@@ -235,6 +261,23 @@ static inline struct rv_dp_session *rv_dp_find_member(struct rv_dp_tables *t, st
 	if (vip - h->subnet >= h->n)
 		return NULL;
 	return rcu_dereference(h->slot[vip - h->subnet]);
+}
+/* The member of room @room_id with IPv6 virtual IP @vip6, or NULL: the
+ * hint array's slot first (one load at an address computed from the key,
+ * so a burst's slots can be prefetched), checked against the session it
+ * names; by_vip6 when the slot holds another session (a collision). */
+static inline struct rv_dp_session **rv_dp_vip6_slot(struct rv_dp_tables *t, uint32_t room_id,
+						     const uint8_t vip6[16])
+{
+	return &t->vip6_hint[rv_dp_vip6_hash(room_id, vip6) & t->vip6_hint_mask];
+}
+static inline struct rv_dp_session *rv_dp_find_member6(struct rv_dp_tables *t, uint32_t room_id,
+						       const uint8_t vip6[16])
+{
+	struct rv_dp_session *s = rcu_dereference(*rv_dp_vip6_slot(t, room_id, vip6));
+	if (s && s->room_id == room_id && memcmp(s->vip6, vip6, 16) == 0)
+		return s;
+	return rv_dp_find_vip6(t, room_id, vip6);
 }
 /* Key of @s with @key_id still accepted at @now_ns, or NULL. */
 struct rv_dp_key *rv_dp_rx_key(struct rv_dp_session *s, uint8_t key_id, uint64_t now_ns);
