@@ -89,7 +89,7 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 	for (unsigned i = 0; i < l->n; i++) {
 		struct rv_dp_key *k = rv_dp_tx_key(l->d[i]);
 		if (k)
-			rv_cipher_prefetch(&k->enc_lines);
+			rv_dp_ctx_prefetch(k->enc, &k->enc_hint);
 		rte_prefetch0(&l->d[i]->ctr);
 	}
 	/* Stage: pick key, context and packet-id; compact the list. */
@@ -118,7 +118,7 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_TX_KEY);
 			continue;
 		}
-		kid[n] = k->key_id;
+		kid[n] = k->seal_key_id;
 		peer[n] = d->peer_id;
 		pid[n] = id;
 		pkt_from_mbuf(m, &pk[n]);
@@ -360,10 +360,8 @@ static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV4 && it[i].route == RV_OK && it[i].dst) {
 			struct rv_dp_key *k = rv_dp_tx_key(it[i].dst);
-			if (k) {
-				rte_prefetch0(k);
-				rte_prefetch0((const char *)k + 64);
-			}
+			if (k) /* its seal line (tx_pid, enc, enc_hint) */
+				rte_prefetch0(&k->tx_pid);
 		}
 }
 
@@ -469,20 +467,18 @@ static void prefetch_sessions(struct rv_dp_tables *t, struct rte_mbuf **pkts, un
 	for (unsigned i = 0; i < n; i++)
 		for (int x = 0; ss[i] && x < RV_DP_KEY_SLOTS; x++) {
 			struct rv_dp_key *k = rcu_dereference(ss[i]->slot[x]);
-			if (k) {
+			if (k) /* its open line (key-id, dec, replay, dec_hint) */
 				rte_prefetch0(k);
-				rte_prefetch0(&k->replay);
-			}
 		}
 }
 
-/* What opening @m will touch: the key's cipher context with the OpenSSL
- * state behind it, and the replay window's bitmap word (AEAD packets carry
+/* What opening @m will touch: the key's cipher context with its key state
+ * (inline for ipsec-mb, behind two pointers for OpenSSL), and the replay window's bitmap word (AEAD packets carry
  * their packet-id in clear after the header). */
 static void prefetch_open(struct rte_mbuf *m, const struct rv_dp_key *k, bool none)
 {
 	if (!none)
-		rv_cipher_prefetch(&k->dec_lines);
+		rv_dp_ctx_prefetch(k->dec, &k->dec_hint);
 	if (!rv_cipher_is_aead(k->suite) || rte_pktmbuf_data_len(m) < RV_DC_V2_HDR_LEN + 4)
 		return;
 	uint32_t pid = rv_get_be32(rte_pktmbuf_mtod(m, const uint8_t *) + RV_DC_V2_HDR_LEN);

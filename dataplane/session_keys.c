@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/crypto.h>
 
@@ -105,6 +106,14 @@ static bool cipher_ok(enum rv_cipher c)
 	       c == RV_CIPHER_AES_256_CBC_HMAC;
 }
 
+static void hint_set(const struct rv_cipher_ctx *ctx, struct rv_dp_ctx_hint *h)
+{
+	struct rv_cipher_lines l;
+	rv_cipher_ctx_lines(ctx, &l);
+	*h = (struct rv_dp_ctx_hint){
+	    .evp = l.evp, .hot = l.hot, .evp_len = l.evp_len, .hot_len = l.hot_len};
+}
+
 struct rv_dp_key *rv_dp_key_new(uint8_t key_id, enum rv_cipher c, const struct rv_key_material *km,
 				 int dir, char *err, size_t errlen)
 {
@@ -113,13 +122,15 @@ struct rv_dp_key *rv_dp_key_new(uint8_t key_id, enum rv_cipher c, const struct r
 		     key_id, c, dir);
 		return NULL;
 	}
-	struct rv_dp_key *k = calloc(1, sizeof(*k));
+	struct rv_dp_key *k = aligned_alloc(64, sizeof(*k));
 	if (!k) {
 		fail(err, errlen, "out of memory");
 		return NULL;
 	}
+	memset(k, 0, sizeof(*k));
 	n_keys++;
 	k->key_id = key_id;
+	k->seal_key_id = key_id;
 	k->suite = c;
 	rv_static_key_dirs(km, dir, &k->tx_dir, &k->rx_dir);
 	k->enc = rv_cipher_ctx_new(c, &k->tx_dir, true);
@@ -135,8 +146,8 @@ struct rv_dp_key *rv_dp_key_new(uint8_t key_id, enum rv_cipher c, const struct r
 		     key_id);
 		return NULL;
 	}
-	rv_cipher_ctx_lines(k->enc, &k->enc_lines);
-	rv_cipher_ctx_lines(k->dec, &k->dec_lines);
+	hint_set(k->enc, &k->enc_hint);
+	hint_set(k->dec, &k->dec_hint);
 	return k;
 }
 

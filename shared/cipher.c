@@ -179,7 +179,6 @@ static int setup_cbc(struct rv_cipher_ctx *ctx, const struct rv_key_dir *k)
 	if (!ctx->evp)
 		return -1;
 	EVP_CIPHER_CTX_set_padding(ctx->evp, 0); /* PKCS#7 done in place by the framing */
-	rv_evp_hint(ctx, ctx->evp, &ctx->lines);
 	ctx->hmac = keyed_hmac(k->hmac);
 	if (!ctx->hmac)
 		return -1;
@@ -191,7 +190,6 @@ static int setup_aead(struct rv_cipher_ctx *ctx, const struct rv_key_dir *k)
 	memcpy(ctx->nonce + 4, k->hmac, RV_IMPLICIT_IV_LEN);
 	if (ctx->eng->setup(ctx, k->cipher) < 0)
 		return -1;
-	ctx->eng->lines(ctx, &ctx->lines);
 	return 0;
 }
 
@@ -274,8 +272,10 @@ enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx)
 
 void rv_cipher_ctx_lines(const struct rv_cipher_ctx *ctx, struct rv_cipher_lines *out)
 {
-	*out = ctx->lines;
-	out->ctx = ctx;
+	if (rv_cipher_is_aead(ctx->suite))
+		ctx->eng->lines(ctx, out);
+	else
+		rv_evp_hint(ctx, ctx->evp, out);
 }
 
 int rv_cipher_aead_seal(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_LEN],

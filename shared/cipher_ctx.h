@@ -19,22 +19,21 @@
 struct rv_cipher_engine;
 
 struct rv_cipher_ctx {
-	/* line 0: per packet */
+	/* line 0: everything the framing reads per packet */
 	enum rv_cipher suite;
 	bool encrypt;
-	uint32_t static_time;		  /* static suite: time of the long-form packet-id */
+	uint16_t tail_len;		    /* bytes of tail[] */
+	uint32_t static_time;		    /* static suite: time of the long-form packet-id */
+	uint32_t iv_pos;		    /* CBC: next unused byte of the IV pool */
 	const struct rv_cipher_engine *eng; /* AEAD suites; CBC suites always OpenSSL */
-	EVP_CIPHER_CTX *evp;		  /* OpenSSL: keyed once; per packet only the IV changes */
-	EVP_MAC_CTX *hmac;		  /* keyed once; re-initialised per packet */
-	uint8_t nonce[RV_AEAD_NONCE_LEN]; /* bytes 4..11 = implicit IV */
-	uint32_t iv_pos;
-	/* line 1: set-up only */
-	EVP_CIPHER_CTX *ivgen;	      /* CBC IV generator (encrypt side): AES-256-CTR */
-	struct rv_cipher_lines lines; /* what to prefetch, see cipher.h */
-	uint32_t tail_len;	      /* bytes of tail[] */
-	/* from line 2: engine key state, or the CBC IV pool */
+	EVP_CIPHER_CTX *evp;		    /* OpenSSL: keyed once; per packet only the IV changes */
+	EVP_MAC_CTX *hmac;		    /* keyed once; re-initialised per packet */
+	EVP_CIPHER_CTX *ivgen;		    /* CBC IV generator (encrypt side): AES-256-CTR */
+	uint8_t nonce[RV_AEAD_NONCE_LEN];   /* bytes 4..11 = implicit IV */
+	/* from line 1: the engine's key state, or the CBC IV pool */
 	_Alignas(64) uint8_t tail[];
 };
+_Static_assert(sizeof(struct rv_cipher_ctx) == 64, "one line of context before the key state");
 
 /* One crypto engine for the AEAD suites (see cipher_engine.h for the
  * table). Engines work synchronously on the calling CPU; the tail is
