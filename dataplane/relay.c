@@ -473,8 +473,8 @@ static void prefetch_sessions(struct rv_dp_tables *t, struct rte_mbuf **pkts, un
 }
 
 /* What opening @m will touch: the key's cipher context with its key state
- * (inline for ipsec-mb, behind two pointers for OpenSSL), and the replay window's bitmap word (AEAD packets carry
- * their packet-id in clear after the header). */
+ * (inline for ipsec-mb, behind two pointers for OpenSSL), and the replay window's bitmap word (AEAD
+ * packets carry their packet-id in clear after the header). */
 static void prefetch_open(struct rte_mbuf *m, const struct rv_dp_key *k, bool none)
 {
 	if (!none)

@@ -115,7 +115,7 @@ static void hint_set(const struct rv_cipher_ctx *ctx, struct rv_dp_ctx_hint *h)
 }
 
 struct rv_dp_key *rv_dp_key_new(uint8_t key_id, enum rv_cipher c, const struct rv_key_material *km,
-				 int dir, char *err, size_t errlen)
+				int dir, char *err, size_t errlen)
 {
 	if (key_id > 7 || !cipher_ok(c) || dir < RV_KEY_DIRECTION_NONE || dir > 1) {
 		fail(err, errlen, "invalid key: key-id %u (0..7), cipher %d, direction %d (-1..1)",

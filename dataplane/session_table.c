@@ -135,7 +135,8 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 		fail(err, errlen, "peer-id %u out of range (0..%u)", c->peer_id, RV_ST_PEER_ID_MAX);
 		return NULL;
 	}
-	struct rv_dp_key *k = rv_dp_key_new(c->key_id, c->cipher, &c->key, c->key_direction, err, errlen);
+	struct rv_dp_key *k =
+	    rv_dp_key_new(c->key_id, c->cipher, &c->key, c->key_direction, err, errlen);
 	if (!k)
 		return NULL;
 	struct rv_dp_session *s = calloc(1, sizeof(*s));

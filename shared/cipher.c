@@ -86,7 +86,7 @@ int rv_cipher_engine_select(enum rv_cipher_engine_id e, char *err, size_t errlen
 {
 	if (e == RV_ENGINE_AUTO)
 		e = rv_cipher_engine_absent(RV_ENGINE_IPSEC_MB) ? RV_ENGINE_OPENSSL
-								 : RV_ENGINE_IPSEC_MB;
+								: RV_ENGINE_IPSEC_MB;
 	const char *why = rv_cipher_engine_absent(e);
 	if (why) {
 		if (err && errlen)
@@ -163,8 +163,7 @@ int rv_cipher_next_iv(struct rv_cipher_ctx *ctx, uint8_t iv[RV_CBC_IV_LEN])
 	if (ctx->iv_pos + RV_CBC_IV_LEN > RV_IV_POOL_LEN) {
 		int outl = 0;
 		/* keystream = CTR(zeros); encrypting the old pool is as good */
-		if (!EVP_EncryptUpdate(ctx->ivgen, ctx->tail, &outl, ctx->tail,
-				       RV_IV_POOL_LEN))
+		if (!EVP_EncryptUpdate(ctx->ivgen, ctx->tail, &outl, ctx->tail, RV_IV_POOL_LEN))
 			return -1;
 		ctx->iv_pos = 0;
 	}

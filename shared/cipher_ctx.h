@@ -26,10 +26,10 @@ struct rv_cipher_ctx {
 	uint32_t static_time;		    /* static suite: time of the long-form packet-id */
 	uint32_t iv_pos;		    /* CBC: next unused byte of the IV pool */
 	const struct rv_cipher_engine *eng; /* AEAD suites; CBC suites always OpenSSL */
-	EVP_CIPHER_CTX *evp;		    /* OpenSSL: keyed once; per packet only the IV changes */
-	EVP_MAC_CTX *hmac;		    /* keyed once; re-initialised per packet */
-	EVP_CIPHER_CTX *ivgen;		    /* CBC IV generator (encrypt side): AES-256-CTR */
-	uint8_t nonce[RV_AEAD_NONCE_LEN];   /* bytes 4..11 = implicit IV */
+	EVP_CIPHER_CTX *evp;		  /* OpenSSL: keyed once; per packet only the IV changes */
+	EVP_MAC_CTX *hmac;		  /* keyed once; re-initialised per packet */
+	EVP_CIPHER_CTX *ivgen;		  /* CBC IV generator (encrypt side): AES-256-CTR */
+	uint8_t nonce[RV_AEAD_NONCE_LEN]; /* bytes 4..11 = implicit IV */
 	/* from line 1: the engine's key state, or the CBC IV pool */
 	_Alignas(64) uint8_t tail[];
 };

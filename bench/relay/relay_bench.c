@@ -403,18 +403,13 @@ static void print_floor(double mpps[3][3], const uint32_t sizes[3], uint32_t par
 
 static int parse(struct rb_opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
-					   {"mode", required_argument, NULL, 'm'},
-					   {"quick", no_argument, NULL, 'q'},
-					   {"cipher", required_argument, NULL, 'c'},
-					   {"help", no_argument, NULL, 'h'},
-					   {"sessions", required_argument, NULL, 's'},
-					   {"garbage", no_argument, NULL, 'g'},
-					   {"trace", no_argument, NULL, 't'},
-					   {"rules", required_argument, NULL, 'r'},
-					   {"corrupt-dest-key", no_argument, NULL, 'K'},
-					   {"engine", required_argument, NULL, 'e'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"workers", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
+	    {"quick", no_argument, NULL, 'q'},	       {"cipher", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},	       {"sessions", required_argument, NULL, 's'},
+	    {"garbage", no_argument, NULL, 'g'},       {"trace", no_argument, NULL, 't'},
+	    {"rules", required_argument, NULL, 'r'},   {"corrupt-dest-key", no_argument, NULL, 'K'},
+	    {"engine", required_argument, NULL, 'e'},  {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct rb_opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
@@ -527,7 +522,7 @@ int main(int argc, char **argv)
 	int rc = parse(&o, argc, argv);
 	if (rc)
 		return rc < 0 ? 2 : rc == 77 ? 77 : 0; /* 77: the engine is absent (tests skip) */
-	rv_heap_thp_reexec(argv); /* like roomvpn-dataplane */
+	rv_heap_thp_reexec(argv);		       /* like roomvpn-dataplane */
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "rvbench%d", (int)getpid());
 	unsigned lcores = 1 + o.workers + (o.mode == RV_DP_MODE_PIPELINE);
@@ -561,8 +556,8 @@ int main(int argc, char **argv)
 	}
 	printf("relay bench: %s on engine %s, %u worker(s), %s mode, %u rounds x %u packets per "
 	       "cell\n",
-	       rv_cipher_name(o.cipher), rv_cipher_engine_name(rv_cipher_engine_current()), o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
-	       o.rounds, ROUND_PKTS);
+	       rv_cipher_name(o.cipher), rv_cipher_engine_name(rv_cipher_engine_current()),
+	       o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o.rounds, ROUND_PKTS);
 	printf(
 	    "relayed = opened intact by the destination member (its own key); rates are per\n"
 	    "CPU-second of the data-plane lcore(s) (thread CPU time; the machine's cores are\n"

@@ -193,7 +193,8 @@ int main(int argc, char **argv)
 	int fail = 0;
 	printf("rcu_stress %s on %s: %lu writer ops in %.1f s, %lu relayed, %lu out ok, %lu out "
 	       "bad, %lu handoffs\n",
-	       argv[1], rv_cipher_engine_name(rv_cipher_ctx_engine(member_dec)), ops, secs, t.relayed, out_ok, out_bad, t.handoffs);
+	       argv[1], rv_cipher_engine_name(rv_cipher_ctx_engine(member_dec)), ops, secs,
+	       t.relayed, out_ok, out_bad, t.handoffs);
 	if (out_ok == 0 || out_bad != 0 || t.relayed == 0) {
 		printf("FAIL: relayed traffic missing or not authentic\n");
 		fail = 1;

@@ -362,7 +362,8 @@ static void test_cross_engine(void **state)
 			continue;
 		struct rv_cipher_ctx *ee = rv_cipher_ctx_new_on(engine, suites[s], &k, true);
 		struct rv_cipher_ctx *ed = rv_cipher_ctx_new_on(engine, suites[s], &k, false);
-		struct rv_cipher_ctx *oe = rv_cipher_ctx_new_on(RV_ENGINE_OPENSSL, suites[s], &k, true);
+		struct rv_cipher_ctx *oe =
+		    rv_cipher_ctx_new_on(RV_ENGINE_OPENSSL, suites[s], &k, true);
 		struct rv_cipher_ctx *od =
 		    rv_cipher_ctx_new_on(RV_ENGINE_OPENSSL, suites[s], &k, false);
 		assert_true(ee && ed && oe && od);
@@ -394,9 +395,9 @@ static void test_engine_names(void **state)
 	char err[160];
 	(void)state;
 	for (int i = 0; i <= RV_ENGINE__COUNT; i++) {
-		assert_int_equal(rv_cipher_engine_parse(
-				     rv_cipher_engine_name((enum rv_cipher_engine_id)i), &e),
-				 0);
+		assert_int_equal(
+		    rv_cipher_engine_parse(rv_cipher_engine_name((enum rv_cipher_engine_id)i), &e),
+		    0);
 		assert_int_equal(e, i);
 	}
 	assert_int_equal(rv_cipher_engine_parse("qat", &e), -1);
@@ -449,11 +450,11 @@ int main(int argc, char **argv)
 	       rv_cipher_engine_name(engine_for(RV_CIPHER_CHACHA20_POLY1305)));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_engine_names), cmocka_unit_test(test_cross_engine),
-	    cmocka_unit_test(test_gcm_vectors), cmocka_unit_test(test_chacha_vector),
-	    cmocka_unit_test(test_kat_gcm),	cmocka_unit_test(test_kat_chacha),
-	    cmocka_unit_test(test_kat_none),	cmocka_unit_test(test_kat_cbc),
-	    cmocka_unit_test(test_kat_static),	cmocka_unit_test(test_cbc_seal_independent),
-	    cmocka_unit_test(test_names),	cmocka_unit_test(test_prefetch_lines),
+	    cmocka_unit_test(test_gcm_vectors),	 cmocka_unit_test(test_chacha_vector),
+	    cmocka_unit_test(test_kat_gcm),	 cmocka_unit_test(test_kat_chacha),
+	    cmocka_unit_test(test_kat_none),	 cmocka_unit_test(test_kat_cbc),
+	    cmocka_unit_test(test_kat_static),	 cmocka_unit_test(test_cbc_seal_independent),
+	    cmocka_unit_test(test_names),	 cmocka_unit_test(test_prefetch_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
