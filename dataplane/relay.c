@@ -84,14 +84,11 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 	struct rv_outer_addr addr[SEAL_MAX];
 	enum rv_drop res[SEAL_MAX];
 	unsigned n = 0;
-	/* Stage: fetch the destinations' sealing keys and counters for the
-	 * whole list (cold with many sessions), then use them. */
-	for (unsigned i = 0; i < l->n; i++) {
-		struct rv_dp_key *k = rv_dp_tx_key(l->d[i]);
-		if (k)
-			rv_dp_ctx_prefetch(k->enc, &k->enc_hint);
+	/* Stage: fetch the destinations' counters for the whole list (cold
+	 * with many sessions; their sealing contexts were started in
+	 * deliver()), then use them. */
+	for (unsigned i = 0; i < l->n; i++)
 		rte_prefetch0(&l->d[i]->ctr);
-	}
 	/* Stage: pick key, context and packet-id; compact the list. */
 	for (unsigned i = 0; i < l->n; i++) {
 		struct rte_mbuf *m = l->m[i];
@@ -173,6 +170,11 @@ static void deliver(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 	l->m[l->n] = m;
 	l->d[l->n] = d;
 	l->n++;
+	/* its seal line was fetched a stage ago (route_burst): start on the
+	 * sealing context's key state now, not in seal_flush */
+	struct rv_dp_key *k = rv_dp_tx_key(d);
+	if (k)
+		rv_dp_ctx_prefetch(k->enc, &k->enc_hint);
 }
 
 void rv_relay_seal_jobs(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n)
