@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "agent_proto.h"
 #include "agent_trace.h"
+#include "cipher.h"
 #include "ip6.h"
 #include "session_table.h"
 #include "static_key.h"
@@ -568,6 +569,7 @@ static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 	st->rooms = rv_st_room_foreach(room_stats_cb, &b);
 	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);
 	add_tcp(st, tcp);
+	st->crypto_engine = (char *)rv_cipher_engine_name(rv_cipher_engine_current());
 	if (b.oom || add_lcores(st) < 0 || add_drops(st) < 0 || add_ports(st) < 0) {
 		rp->status = ST(RESOURCE_EXHAUSTED);
 		snprintf(rp->msg, sizeof(rp->msg), "out of memory building stats");

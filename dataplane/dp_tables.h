@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -20,22 +21,52 @@
 #define RV_DP_KEY_SLOTS 2
 #define RV_DP_NO_OWNER	(-1)
 
-/* One key of a session. The owner worker opens with dec / dec_none and
- * checks the replay window; sealing uses enc / enc_none, also on the owner
- * worker, with a packet-id taken by atomic fetch-add. */
+/* Where a cipher context's per-packet memory is beyond its own first line
+ * (rv_cipher_ctx_lines without the context pointer), kept beside the
+ * context pointer so that one line gives both. */
+struct rv_dp_ctx_hint {
+	const void *evp, *hot;
+	uint32_t evp_len, hot_len;
+};
+
+static inline void rv_dp_ctx_prefetch(const struct rv_cipher_ctx *ctx,
+				      const struct rv_dp_ctx_hint *h)
+{
+	struct rv_cipher_lines l = {
+	    .ctx = ctx, .evp = h->evp, .hot = h->hot, .evp_len = h->evp_len, .hot_len = h->hot_len};
+	rv_cipher_prefetch(&l);
+}
+
+/* One key of a session, 64-byte aligned, in the lines the packet path
+ * reads: line 0 when opening (look-up by key-id, replay window, the
+ * receive context and where its key state is), line 1 when sealing (the
+ * packet-id counter, the send context and its key state); the rest is cold.
+ * The owner worker opens with dec / dec_none and checks the replay window;
+ * sealing uses enc / enc_none, also on the owner worker, with a packet-id
+ * taken by atomic fetch-add. */
 struct rv_dp_key {
+	/* line 0: open */
 	uint8_t key_id;
+	_Atomic bool pending_tx; /* seals from its first use (rv_st_key_install) */
 	enum rv_cipher suite;
-	struct rv_cipher_ctx *enc, *dec;	     /* the session's cipher (UDP) */
-	struct rv_cipher_ctx *enc_none, *dec_none;   /* cipher "none" (TCP fallback) */
-	struct rv_cipher_lines enc_lines, dec_lines; /* enc's / dec's memory, to prefetch */
-	_Atomic uint32_t tx_pid;		     /* last packet-id sent */
-	_Atomic uint64_t retire_at_ns;		     /* 0 = not retiring; CLOCK_MONOTONIC */
-	_Atomic bool pending_tx;	  /* seals from its first use (rv_st_key_install) */
-	struct rv_replay replay;	  /* owner worker only */
+	_Atomic uint64_t retire_at_ns; /* 0 = not retiring; CLOCK_MONOTONIC */
+	struct rv_cipher_ctx *dec;     /* the session's cipher (UDP) */
+	struct rv_replay replay;       /* owner worker only */
+	struct rv_dp_ctx_hint dec_hint;
+	/* line 1: seal */
+	_Alignas(64) _Atomic uint32_t tx_pid; /* last packet-id sent */
+	uint8_t seal_key_id;		      /* = key_id, read with the line it is used in */
+	struct rv_cipher_ctx *enc;
+	struct rv_dp_ctx_hint enc_hint;
+	/* cold */
+	_Alignas(64) struct rv_cipher_ctx *enc_none, *dec_none; /* cipher "none" (TCP fallback) */
 	struct rv_key_dir tx_dir, rx_dir; /* kept to compare on resync; wiped */
 	struct rcu_head rcu;
 };
+_Static_assert(offsetof(struct rv_dp_key, dec_hint) + sizeof(struct rv_dp_ctx_hint) <= 64,
+	       "a key's open side fits one cache line");
+_Static_assert(offsetof(struct rv_dp_key, enc_hint) + sizeof(struct rv_dp_ctx_hint) <= 128,
+	       "a key's seal side fits the next one");
 
 /* A room's members by host number (vip - subnet): rooms of up to
  * 2^RV_DP_HOSTS_MAX_BITS addresses; larger ones are looked up in by_vip. */

@@ -15,6 +15,7 @@
 #include <rte_lcore.h>
 
 #include "heap.h"
+#include "cipher.h"
 #include "config.h"
 #include "dp.h"
 #include "inet.h"
@@ -90,6 +91,9 @@ static void usage(FILE *f)
 	    "                        is 4 MiB + 640 bytes per session (at most 64 MiB)\n"
 	    "  replay_window = N     packets (default %u)\n"
 	    "  key_grace = DUR       old key accepted after a re-key (default 60s)\n"
+	    "  crypto_engine = openssl|ipsec-mb|auto  engine of AES-256-GCM and\n"
+	    "                        ChaCha20-Poly1305 (default openssl; auto = ipsec-mb\n"
+	    "                        when built with it and the CPU has AES-NI)\n"
 	    "  agent_socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
 	    "  agent_msg_timeout = DUR  a partial agent message must be complete by then\n"
 	    "                        (default 10s)\n"
@@ -235,6 +239,14 @@ static int on_key_kebab(struct options *o, const char *k, const char *v, char *e
 		}
 		o->st.default_grace_ns = ns;
 		return 0;
+	}
+	if (!strcmp(k, "crypto-engine")) {
+		enum rv_cipher_engine_id e;
+		if (rv_cipher_engine_parse(v, &e) < 0) {
+			snprintf(err, errlen, "must be openssl, ipsec-mb or auto, not '%s'", v);
+			return -1;
+		}
+		return rv_cipher_engine_select(e, err, errlen); /* before any key exists */
 	}
 	if (!strcmp(k, "agent-socket")) {
 		if (!v[0] || strlen(v) >= 108) {
@@ -567,8 +579,9 @@ static int run(struct options *o)
 		got_signal = 1;
 		rc = 1;
 	}
-	rv_log(RV_LOG_NOTICE, "dataplane up: %u worker(s), %s mode, UDP port %u", o->dp.n_workers,
-	       o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port);
+	rv_log(RV_LOG_NOTICE, "dataplane up: %u worker(s), %s mode, UDP port %u, crypto engine %s",
+	       o->dp.n_workers, o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port,
+	       rv_cipher_engine_name(rv_cipher_engine_current()));
 	link_watch(o->dp.port_id, true);
 	rv_notify_ready("relaying");
 	control_loop(o);

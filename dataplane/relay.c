@@ -91,14 +91,11 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 	struct rv_outer_addr addr[SEAL_MAX];
 	enum rv_drop res[SEAL_MAX];
 	unsigned n = 0;
-	/* Stage: fetch the destinations' sealing keys and counters for the
-	 * whole list (cold with many sessions), then use them. */
-	for (unsigned i = 0; i < l->n; i++) {
-		struct rv_dp_key *k = rv_dp_tx_key(l->d[i]);
-		if (k)
-			rv_cipher_prefetch(&k->enc_lines);
+	/* Stage: fetch the destinations' counters for the whole list (cold
+	 * with many sessions; their sealing contexts were started in
+	 * deliver()), then use them. */
+	for (unsigned i = 0; i < l->n; i++)
 		rte_prefetch0(&l->d[i]->ctr);
-	}
 	/* Stage: pick key, context and packet-id; compact the list. */
 	for (unsigned i = 0; i < l->n; i++) {
 		struct rte_mbuf *m = l->m[i];
@@ -125,7 +122,7 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_TX_KEY);
 			continue;
 		}
-		kid[n] = k->key_id;
+		kid[n] = k->seal_key_id;
 		peer[n] = d->peer_id;
 		pid[n] = id;
 		pkt_from_mbuf(m, &pk[n]);
@@ -180,6 +177,11 @@ static void deliver(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 	l->m[l->n] = m;
 	l->d[l->n] = d;
 	l->n++;
+	/* its seal line was fetched a stage ago (route_burst): start on the
+	 * sealing context's key state now, not in seal_flush */
+	struct rv_dp_key *k = rv_dp_tx_key(d);
+	if (k)
+		rv_dp_ctx_prefetch(k->enc, &k->enc_hint);
 }
 
 void rv_relay_seal_jobs(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n)
@@ -449,10 +451,8 @@ static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].m && is_ip(it[i].kind) && it[i].route == RV_OK && it[i].dst) {
 			struct rv_dp_key *k = rv_dp_tx_key(it[i].dst);
-			if (k) {
-				rte_prefetch0(k);
-				rte_prefetch0((const char *)k + 64);
-			}
+			if (k) /* its seal line (tx_pid, enc, enc_hint) */
+				rte_prefetch0(&k->tx_pid);
 		}
 }
 
@@ -574,20 +574,18 @@ static void prefetch_sessions(struct rv_dp_tables *t, struct rte_mbuf **pkts, un
 	for (unsigned i = 0; i < n; i++)
 		for (int x = 0; ss[i] && x < RV_DP_KEY_SLOTS; x++) {
 			struct rv_dp_key *k = rcu_dereference(ss[i]->slot[x]);
-			if (k) {
+			if (k) /* its open line (key-id, dec, replay, dec_hint) */
 				rte_prefetch0(k);
-				rte_prefetch0(&k->replay);
-			}
 		}
 }
 
-/* What opening @m will touch: the key's cipher context with the OpenSSL
- * state behind it, and the replay window's bitmap word (AEAD packets carry
- * their packet-id in clear after the header). */
+/* What opening @m will touch: the key's cipher context with its key state
+ * (inline for ipsec-mb, behind two pointers for OpenSSL), and the replay window's bitmap word (AEAD
+ * packets carry their packet-id in clear after the header). */
 static void prefetch_open(struct rte_mbuf *m, const struct rv_dp_key *k, bool none)
 {
 	if (!none)
-		rv_cipher_prefetch(&k->dec_lines);
+		rv_dp_ctx_prefetch(k->dec, &k->dec_hint);
 	if (!rv_cipher_is_aead(k->suite) || rte_pktmbuf_data_len(m) < RV_DC_V2_HDR_LEN + 4)
 		return;
 	uint32_t pid = rv_get_be32(rte_pktmbuf_mtod(m, const uint8_t *) + RV_DC_V2_HDR_LEN);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -15,6 +14,7 @@
 #include "acl.h"
 #include "ip6.h"
 #include "room_routes.h"
+#include "session_keys.h"
 #include "static_key.h"
 
 struct rv_dp_tables *rv_dp_root;
@@ -25,7 +25,7 @@ static struct rv_st_params params;
 static pthread_t writer;
 static bool writer_set;
 static __thread bool writer_offline;
-static _Atomic uint32_t n_rooms, n_sessions, n_keys;
+static _Atomic uint32_t n_rooms, n_sessions;
 static _Atomic uint64_t pending_frees;
 
 struct rv_st_batch {
@@ -45,13 +45,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Every writer entry point: the one writer, online (QSBR). */
 static void writer_enter(void)
 {
@@ -60,6 +53,11 @@ static void writer_enter(void)
 		rcu_thread_online();
 		writer_offline = false;
 	}
+}
+
+void rv_dp_writer_enter(void)
+{
+	writer_enter();
 }
 
 /* ---- match functions and reader look-ups ---- */
@@ -104,35 +102,6 @@ static struct rv_dp_room *find_room(struct rv_dp_tables *t, uint32_t room_id)
 	return n ? caa_container_of(n, struct rv_dp_room, node) : NULL;
 }
 
-struct rv_dp_key *rv_dp_rx_key(struct rv_dp_session *s, uint8_t key_id, uint64_t now_ns)
-{
-	for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
-		struct rv_dp_key *k = rcu_dereference(s->slot[i]);
-		if (!k || k->key_id != key_id)
-			continue;
-		uint64_t retire = atomic_load_explicit(&k->retire_at_ns, memory_order_relaxed);
-		return (retire && now_ns >= retire) ? NULL : k;
-	}
-	return NULL;
-}
-
-struct rv_dp_key *rv_dp_tx_key(struct rv_dp_session *s)
-{
-	int i = atomic_load_explicit(&s->tx_slot, memory_order_acquire);
-	return i < 0 ? NULL : rcu_dereference(s->slot[i]);
-}
-
-void rv_dp_key_used(struct rv_dp_session *s, struct rv_dp_key *k)
-{
-	if (!atomic_load_explicit(&k->pending_tx, memory_order_relaxed))
-		return;
-	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
-		if (rcu_dereference(s->slot[i]) == k) {
-			atomic_store_explicit(&s->tx_slot, i, memory_order_release);
-			atomic_store_explicit(&k->pending_tx, false, memory_order_relaxed);
-		}
-}
-
 int rv_dp_owner(struct rv_dp_session *s, int self)
 {
 	int cur = atomic_load_explicit(&s->owner, memory_order_relaxed);
@@ -143,87 +112,13 @@ int rv_dp_owner(struct rv_dp_session *s, int self)
 	return cur;
 }
 
-/* ---- keys ---- */
-
-static void key_free(struct rv_dp_key *k)
-{
-	rv_cipher_ctx_free(k->enc);
-	rv_cipher_ctx_free(k->dec);
-	rv_cipher_ctx_free(k->enc_none);
-	rv_cipher_ctx_free(k->dec_none);
-	rv_replay_free(&k->replay);
-	OPENSSL_cleanse(k, sizeof(*k));
-	free(k);
-	n_keys--;
-}
-
-static void key_free_rcu(struct rcu_head *h)
-{
-	key_free(caa_container_of(h, struct rv_dp_key, rcu));
-	pending_frees--;
-}
-
-static void key_defer_free(struct rv_dp_key *k)
-{
-	pending_frees++;
-	call_rcu(&k->rcu, key_free_rcu);
-}
-
-static bool cipher_ok(enum rv_cipher c)
-{
-	return c == RV_CIPHER_AES_256_GCM || c == RV_CIPHER_CHACHA20_POLY1305 ||
-	       c == RV_CIPHER_AES_256_CBC_HMAC;
-}
-
-static struct rv_dp_key *key_new(uint8_t key_id, enum rv_cipher c, const struct rv_key_material *km,
-				 int dir, char *err, size_t errlen)
-{
-	if (key_id > 7 || !cipher_ok(c) || dir < RV_KEY_DIRECTION_NONE || dir > 1) {
-		fail(err, errlen, "invalid key: key-id %u (0..7), cipher %d, direction %d (-1..1)",
-		     key_id, c, dir);
-		return NULL;
-	}
-	struct rv_dp_key *k = calloc(1, sizeof(*k));
-	if (!k) {
-		fail(err, errlen, "out of memory");
-		return NULL;
-	}
-	n_keys++;
-	k->key_id = key_id;
-	k->suite = c;
-	rv_static_key_dirs(km, dir, &k->tx_dir, &k->rx_dir);
-	k->enc = rv_cipher_ctx_new(c, &k->tx_dir, true);
-	k->dec = rv_cipher_ctx_new(c, &k->rx_dir, false);
-	if (params.tcp) {
-		k->enc_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->tx_dir, true);
-		k->dec_none = rv_cipher_ctx_new(RV_CIPHER_NONE, &k->rx_dir, false);
-	}
-	if (!k->enc || !k->dec || (params.tcp && (!k->enc_none || !k->dec_none)) ||
-	    rv_replay_init(&k->replay, params.replay_window) < 0) {
-		key_free(k);
-		fail(err, errlen, "cannot set up cipher %s for key-id %u", rv_cipher_name(c),
-		     key_id);
-		return NULL;
-	}
-	rv_cipher_ctx_lines(k->enc, &k->enc_lines);
-	rv_cipher_ctx_lines(k->dec, &k->dec_lines);
-	return k;
-}
-
-static bool key_same(const struct rv_dp_key *a, const struct rv_dp_key *b)
-{
-	return a->key_id == b->key_id && a->suite == b->suite &&
-	       CRYPTO_memcmp(&a->tx_dir, &b->tx_dir, sizeof(a->tx_dir)) == 0 &&
-	       CRYPTO_memcmp(&a->rx_dir, &b->rx_dir, sizeof(a->rx_dir)) == 0;
-}
-
 /* ---- sessions ---- */
 
 static void session_free(struct rv_dp_session *s)
 {
 	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
 		if (s->slot[i] && !s->keys_moved)
-			key_free(s->slot[i]);
+			rv_dp_key_free(s->slot[i]);
 	free(s);
 	n_sessions--;
 }
@@ -241,12 +136,13 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 		fail(err, errlen, "peer-id %u out of range (0..%u)", c->peer_id, RV_ST_PEER_ID_MAX);
 		return NULL;
 	}
-	struct rv_dp_key *k = key_new(c->key_id, c->cipher, &c->key, c->key_direction, err, errlen);
+	struct rv_dp_key *k =
+	    rv_dp_key_new(c->key_id, c->cipher, &c->key, c->key_direction, err, errlen);
 	if (!k)
 		return NULL;
 	struct rv_dp_session *s = calloc(1, sizeof(*s));
 	if (!s) {
-		key_free(k);
+		rv_dp_key_free(k);
 		fail(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -492,6 +388,7 @@ int rv_st_init(const struct rv_st_params *p, char *err, size_t errlen)
 		params.default_grace_ns = 60ull * 1000000000ull;
 	rv_dp_n_workers = p->n_workers;
 	rv_dp_pipeline = p->owner_by_peer_id;
+	rv_dp_keys_init(&params);
 	struct rv_dp_tables *t = tables_new();
 	if (!t)
 		return fail(err, errlen, "cannot allocate hash tables");
@@ -730,17 +627,6 @@ int rv_st_room_delete(uint32_t room_id, char *err, size_t errlen)
 
 /* ---- sessions ---- */
 
-/* @s holds @key_id as its sealing key or as a pending one. */
-static bool has_key(struct rv_dp_session *s, uint8_t key_id)
-{
-	int cur = atomic_load(&s->tx_slot);
-	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
-		if (s->slot[i] && s->slot[i]->key_id == key_id &&
-		    (i == cur || s->slot[i]->pending_tx))
-			return true;
-	return false;
-}
-
 static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session *c, char *err,
 			     size_t errlen)
 {
@@ -764,7 +650,7 @@ static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session 
 			    c->peer_id, holder->peer_id);
 	if (old && old->room_id == c->room_id && old->vip == c->vip &&
 	    memcmp(old->vip6, c->vip6, sizeof(c->vip6)) == 0) {
-		if (!has_key(old, c->key_id)) {
+		if (!rv_dp_key_held(old, c->key_id)) {
 			if (rv_st_key_install(c->peer_id, c->key_id, c->cipher, &c->key,
 					      c->key_direction, 0, false, err, errlen) < 0)
 				return -1;
@@ -803,118 +689,6 @@ int rv_st_session_delete(uint32_t peer_id, char *err, size_t errlen)
 	}
 	rcu_read_unlock();
 	return s ? 0 : fail(err, errlen, "session %u does not exist", peer_id);
-}
-
-/* ---- keys ---- */
-
-int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
-		      const struct rv_key_material *key, int key_direction, uint64_t grace_ns,
-		      bool seal_after_use, char *err, size_t errlen)
-{
-	writer_enter();
-	rcu_read_lock();
-	int rc = -1;
-	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
-	if (!s) {
-		fail(err, errlen, "session %u does not exist", peer_id);
-		goto out;
-	}
-	int cur = atomic_load(&s->tx_slot);
-	struct rv_dp_key *old = cur >= 0 ? s->slot[cur] : NULL;
-	if (has_key(s, key_id)) {
-		fail(err, errlen, "session %u: key-id %u is already installed", peer_id, key_id);
-		goto out;
-	}
-	struct rv_dp_key *k = key_new(key_id, cipher, key, key_direction, err, errlen);
-	if (!k)
-		goto out;
-	int next = cur < 0 ? 0 : 1 - cur;
-	struct rv_dp_key *evicted = s->slot[next];
-	if (old)
-		atomic_store(&old->retire_at_ns,
-			     mono_ns() + (grace_ns ? grace_ns : params.default_grace_ns));
-	k->pending_tx = old && seal_after_use;
-	rcu_assign_pointer(s->slot[next], k);
-	if (!k->pending_tx)
-		atomic_store_explicit(&s->tx_slot, next, memory_order_release);
-	if (evicted)
-		key_defer_free(evicted);
-	rc = 0;
-out:
-	rcu_read_unlock();
-	return rc;
-}
-
-static void retire_slot(struct rv_dp_session *s, int i)
-{
-	struct rv_dp_key *k = s->slot[i];
-	rcu_assign_pointer(s->slot[i], NULL);
-	key_defer_free(k);
-}
-
-int rv_st_key_retire(uint32_t peer_id, uint8_t key_id, char *err, size_t errlen)
-{
-	writer_enter();
-	rcu_read_lock();
-	int rc = -1;
-	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
-	if (!s) {
-		fail(err, errlen, "session %u does not exist", peer_id);
-		goto out;
-	}
-	for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
-		if (!s->slot[i] || s->slot[i]->key_id != key_id)
-			continue;
-		if (i == atomic_load(&s->tx_slot)) {
-			fail(err, errlen, "session %u: key-id %u is the sealing key", peer_id,
-			     key_id);
-			goto out;
-		}
-		retire_slot(s, i);
-		/* the re-key was called off: the sealing key is alone again and
-		 * keeps working (its grace period ended with its successor) */
-		struct rv_dp_key *tx = rv_dp_tx_key(s);
-		if (tx)
-			atomic_store(&tx->retire_at_ns, 0);
-		rc = 0;
-		goto out;
-	}
-	fail(err, errlen, "session %u has no key-id %u", peer_id, key_id);
-out:
-	rcu_read_unlock();
-	return rc;
-}
-
-unsigned rv_st_expire(uint64_t now_ns)
-{
-	writer_enter();
-	unsigned n = 0;
-	struct cds_lfht_iter it;
-	struct rv_dp_session *s;
-	rcu_read_lock();
-	cds_lfht_for_each_entry(rv_dp_root->by_peer, &it, s, by_peer)
-	{
-		for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
-			struct rv_dp_key *k = s->slot[i];
-			if (k && k->retire_at_ns && k->retire_at_ns <= now_ns) {
-				bool sealing = i == atomic_load(&s->tx_slot);
-				if (sealing && !s->slot[1 - i]) {
-					/* never the only key: a session keeps one */
-					atomic_store(&k->retire_at_ns, 0);
-					continue;
-				}
-				/* a pending key the member never used: it seals now */
-				if (sealing) {
-					atomic_store(&s->slot[1 - i]->pending_tx, false);
-					atomic_store(&s->tx_slot, 1 - i);
-				}
-				retire_slot(s, i);
-				n++;
-			}
-		}
-	}
-	rcu_read_unlock();
-	return n;
 }
 
 /* ---- full resync ---- */
@@ -965,9 +739,9 @@ static void carry_over(struct rv_dp_session *old, struct rv_dp_session *s)
 {
 	struct rv_dp_key *nk = s->slot[0];
 	struct rv_dp_key *ok = rv_dp_tx_key(old);
-	if (!ok || !key_same(ok, nk) || old->keys_moved)
+	if (!ok || !rv_dp_key_same(ok, nk) || old->keys_moved)
 		return;
-	key_free(nk);
+	rv_dp_key_free(nk);
 	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
 		s->slot[i] = old->slot[i];
 	s->tx_slot = atomic_load(&old->tx_slot);
@@ -1091,6 +865,6 @@ void rv_st_counts(struct rv_st_counts *out)
 {
 	out->rooms = n_rooms;
 	out->sessions = n_sessions;
-	out->keys = n_keys;
-	out->pending_frees = pending_frees;
+	out->keys = rv_dp_keys_live();
+	out->pending_frees = pending_frees + rv_dp_keys_pending_frees();
 }

@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   dpdk dpdk-dev libdpdk-dev
   libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
-  libssl-dev libargon2-dev librocksdb-dev liburcu-dev libcmocka-dev
+  libssl-dev libargon2-dev librocksdb-dev liburcu-dev libcmocka-dev libipsec-mb-dev
   libmicrohttpd-dev libgnutls28-dev libmnl-dev libjson-c-dev
   openvpn iperf3 iputils-ping tshark prometheus iproute2 iptables procps psmisc
   python3-grpcio python3-protobuf openssl gnuplot-nox

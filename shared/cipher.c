@@ -1,5 +1,8 @@
 /* Cipher suites: names, per-key contexts and the primitives the framing uses.
- * Every context is keyed once here; the packet path only sets IVs. */
+ * Every context is keyed once here; the packet path only sets IVs. The AEAD
+ * suites run on the engine the context was made with (engine_*.c). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -46,7 +49,61 @@ static bool is_cbc(enum rv_cipher c)
 	return c == RV_CIPHER_AES_256_CBC_HMAC || c == RV_CIPHER_STATIC_CBC_HMAC;
 }
 
-static EVP_CIPHER_CTX *keyed_cipher(const char *alg, const uint8_t *key, const uint8_t *iv,
+static const struct rv_cipher_engine *const engines[RV_ENGINE__COUNT] = {
+    [RV_ENGINE_OPENSSL] = &rv_engine_openssl,
+    [RV_ENGINE_IPSEC_MB] = &rv_engine_ipsec_mb,
+};
+static enum rv_cipher_engine_id current = RV_ENGINE_OPENSSL;
+
+const char *rv_cipher_engine_name(enum rv_cipher_engine_id e)
+{
+	if (e == RV_ENGINE_AUTO)
+		return "auto";
+	return (unsigned)e < RV_ENGINE__COUNT ? engines[e]->name : "unknown";
+}
+
+int rv_cipher_engine_parse(const char *name, enum rv_cipher_engine_id *out)
+{
+	if (!name)
+		return -1;
+	for (unsigned i = 0; i <= RV_ENGINE__COUNT; i++) {
+		if (strcmp(name, rv_cipher_engine_name((enum rv_cipher_engine_id)i)) == 0) {
+			*out = (enum rv_cipher_engine_id)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *rv_cipher_engine_absent(enum rv_cipher_engine_id e)
+{
+	if ((unsigned)e >= RV_ENGINE__COUNT)
+		return "no such engine";
+	return engines[e]->absent ? engines[e]->absent() : NULL;
+}
+
+int rv_cipher_engine_select(enum rv_cipher_engine_id e, char *err, size_t errlen)
+{
+	if (e == RV_ENGINE_AUTO)
+		e = rv_cipher_engine_absent(RV_ENGINE_IPSEC_MB) ? RV_ENGINE_OPENSSL
+								: RV_ENGINE_IPSEC_MB;
+	const char *why = rv_cipher_engine_absent(e);
+	if (why) {
+		if (err && errlen)
+			snprintf(err, errlen, "crypto engine %s is not available: %s",
+				 rv_cipher_engine_name(e), why);
+		return -1;
+	}
+	current = e;
+	return 0;
+}
+
+enum rv_cipher_engine_id rv_cipher_engine_current(void)
+{
+	return current;
+}
+
+EVP_CIPHER_CTX *rv_cipher_evp_keyed(const char *alg, const uint8_t *key, const uint8_t *iv,
 				    bool encrypt)
 {
 	EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, alg, NULL);
@@ -92,7 +149,7 @@ static int ivgen_init(struct rv_cipher_ctx *ctx)
 
 	if (RAND_bytes(key, sizeof(key)) != 1 || RAND_bytes(iv, sizeof(iv)) != 1)
 		goto out;
-	ctx->ivgen = keyed_cipher("AES-256-CTR", key, iv, true);
+	ctx->ivgen = rv_cipher_evp_keyed("AES-256-CTR", key, iv, true);
 	ctx->iv_pos = RV_IV_POOL_LEN;
 	rc = ctx->ivgen ? 0 : -1;
 out:
@@ -106,50 +163,68 @@ int rv_cipher_next_iv(struct rv_cipher_ctx *ctx, uint8_t iv[RV_CBC_IV_LEN])
 	if (ctx->iv_pos + RV_CBC_IV_LEN > RV_IV_POOL_LEN) {
 		int outl = 0;
 		/* keystream = CTR(zeros); encrypting the old pool is as good */
-		if (!EVP_EncryptUpdate(ctx->ivgen, ctx->iv_pool, &outl, ctx->iv_pool,
-				       RV_IV_POOL_LEN))
+		if (!EVP_EncryptUpdate(ctx->ivgen, ctx->tail, &outl, ctx->tail, RV_IV_POOL_LEN))
 			return -1;
 		ctx->iv_pos = 0;
 	}
-	memcpy(iv, ctx->iv_pool + ctx->iv_pos, RV_CBC_IV_LEN);
+	memcpy(iv, ctx->tail + ctx->iv_pos, RV_CBC_IV_LEN);
 	ctx->iv_pos += RV_CBC_IV_LEN;
 	return 0;
 }
 
-static int setup_aead(struct rv_cipher_ctx *ctx, const struct rv_key_dir *k)
-{
-	const char *alg = ctx->suite == RV_CIPHER_AES_256_GCM ? "AES-256-GCM" : "ChaCha20-Poly1305";
-
-	memcpy(ctx->nonce + 4, k->hmac, RV_IMPLICIT_IV_LEN);
-	ctx->evp = keyed_cipher(alg, k->cipher, NULL, ctx->encrypt);
-	rv_evp_hint(ctx, ctx->evp, &ctx->lines);
-	return ctx->evp ? 0 : -1;
-}
-
 static int setup_cbc(struct rv_cipher_ctx *ctx, const struct rv_key_dir *k)
 {
-	ctx->evp = keyed_cipher("AES-256-CBC", k->cipher, NULL, ctx->encrypt);
+	ctx->evp = rv_cipher_evp_keyed("AES-256-CBC", k->cipher, NULL, ctx->encrypt);
 	if (!ctx->evp)
 		return -1;
 	EVP_CIPHER_CTX_set_padding(ctx->evp, 0); /* PKCS#7 done in place by the framing */
-	rv_evp_hint(ctx, ctx->evp, &ctx->lines);
 	ctx->hmac = keyed_hmac(k->hmac);
 	if (!ctx->hmac)
 		return -1;
 	return ctx->encrypt ? ivgen_init(ctx) : 0;
 }
 
-struct rv_cipher_ctx *rv_cipher_ctx_new(enum rv_cipher c, const struct rv_key_dir *k, bool encrypt)
+static int setup_aead(struct rv_cipher_ctx *ctx, const struct rv_key_dir *k)
+{
+	memcpy(ctx->nonce + 4, k->hmac, RV_IMPLICIT_IV_LEN);
+	if (ctx->eng->setup(ctx, k->cipher) < 0)
+		return -1;
+	return 0;
+}
+
+/* One 64-byte aligned block: header, then the engine's key state or the
+ * CBC IV pool. */
+static struct rv_cipher_ctx *ctx_alloc(const struct rv_cipher_engine *eng, enum rv_cipher c)
+{
+	uint32_t tail = rv_cipher_is_aead(c) ? eng->state_len : is_cbc(c) ? RV_IV_POOL_LEN : 0;
+	size_t size = (sizeof(struct rv_cipher_ctx) + tail + 63) & ~(size_t)63;
+	struct rv_cipher_ctx *ctx = aligned_alloc(64, size);
+
+	if (!ctx)
+		return NULL;
+	memset(ctx, 0, size);
+	ctx->tail_len = tail;
+	return ctx;
+}
+
+struct rv_cipher_ctx *rv_cipher_ctx_new_on(enum rv_cipher_engine_id e, enum rv_cipher c,
+					   const struct rv_key_dir *k, bool encrypt)
 {
 	struct rv_cipher_ctx *ctx;
+	const struct rv_cipher_engine *eng;
 
-	if ((unsigned)c >= RV_CIPHER__COUNT || (!k && c != RV_CIPHER_NONE))
+	if ((unsigned)c >= RV_CIPHER__COUNT || (!k && c != RV_CIPHER_NONE) ||
+	    (unsigned)e >= RV_ENGINE__COUNT)
 		return NULL;
-	ctx = OPENSSL_zalloc(sizeof(*ctx));
+	eng = rv_cipher_is_aead(c) ? engines[e] : &rv_engine_openssl;
+	if ((eng->absent && eng->absent()) || (rv_cipher_is_aead(c) && !eng->supports(c)))
+		return NULL;
+	ctx = ctx_alloc(eng, c);
 	if (!ctx)
 		return NULL;
 	ctx->suite = c;
 	ctx->encrypt = encrypt;
+	ctx->eng = eng;
 	if (rv_cipher_is_aead(c) && setup_aead(ctx, k) < 0)
 		goto err_free;
 	if (is_cbc(c) && setup_cbc(ctx, k) < 0)
@@ -160,15 +235,33 @@ err_free:
 	return NULL;
 }
 
+struct rv_cipher_ctx *rv_cipher_ctx_new(enum rv_cipher c, const struct rv_key_dir *k, bool encrypt)
+{
+	enum rv_cipher_engine_id e = current;
+
+	/* an engine without this AEAD suite leaves it to OpenSSL */
+	if (rv_cipher_is_aead(c) && !engines[e]->supports(c))
+		e = RV_ENGINE_OPENSSL;
+	return rv_cipher_ctx_new_on(e, c, k, encrypt);
+}
+
+enum rv_cipher_engine_id rv_cipher_ctx_engine(const struct rv_cipher_ctx *ctx)
+{
+	return ctx->eng == &rv_engine_ipsec_mb ? RV_ENGINE_IPSEC_MB : RV_ENGINE_OPENSSL;
+}
+
 void rv_cipher_ctx_free(struct rv_cipher_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	/* the _free calls cleanse OpenSSL's expanded keys */
+	if (ctx->eng && ctx->eng->release)
+		ctx->eng->release(ctx);
+	/* the _free calls cleanse OpenSSL's expanded keys; ours go here */
 	EVP_CIPHER_CTX_free(ctx->evp);
 	EVP_CIPHER_CTX_free(ctx->ivgen);
 	EVP_MAC_CTX_free(ctx->hmac);
-	OPENSSL_clear_free(ctx, sizeof(*ctx));
+	OPENSSL_cleanse(ctx, sizeof(*ctx) + ctx->tail_len);
+	free(ctx);
 }
 
 enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx)
@@ -178,44 +271,24 @@ enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx)
 
 void rv_cipher_ctx_lines(const struct rv_cipher_ctx *ctx, struct rv_cipher_lines *out)
 {
-	*out = ctx->lines;
-	out->ctx = ctx;
+	if (rv_cipher_is_aead(ctx->suite))
+		ctx->eng->lines(ctx, out);
+	else
+		rv_evp_hint(ctx, ctx->evp, out);
 }
 
 int rv_cipher_aead_seal(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_LEN],
 			const uint8_t *aad, size_t aad_len, uint8_t *buf, size_t len,
 			uint8_t tag[RV_AEAD_TAG_LEN])
 {
-	int outl;
-
-	if (!EVP_CipherInit_ex2(ctx->evp, NULL, NULL, nonce, 1, NULL))
-		return -1;
-	if (aad_len && !EVP_CipherUpdate(ctx->evp, NULL, &outl, aad, (int)aad_len))
-		return -1;
-	if (len && !EVP_CipherUpdate(ctx->evp, buf, &outl, buf, (int)len))
-		return -1;
-	if (!EVP_CipherFinal_ex(ctx->evp, buf + len, &outl))
-		return -1;
-	if (!EVP_CIPHER_CTX_ctrl(ctx->evp, EVP_CTRL_AEAD_GET_TAG, RV_AEAD_TAG_LEN, tag))
-		return -1;
-	return 0;
+	return ctx->eng->seal(ctx, nonce, aad, aad_len, buf, len, tag);
 }
 
 int rv_cipher_aead_open(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_LEN],
 			const uint8_t *aad, size_t aad_len, uint8_t *buf, size_t len,
 			const uint8_t tag[RV_AEAD_TAG_LEN])
 {
-	int outl;
-
-	if (!EVP_CipherInit_ex2(ctx->evp, NULL, NULL, nonce, 0, NULL))
-		return -1;
-	if (aad_len && !EVP_CipherUpdate(ctx->evp, NULL, &outl, aad, (int)aad_len))
-		return -1;
-	if (len && !EVP_CipherUpdate(ctx->evp, buf, &outl, buf, (int)len))
-		return -1;
-	if (!EVP_CIPHER_CTX_ctrl(ctx->evp, EVP_CTRL_AEAD_SET_TAG, RV_AEAD_TAG_LEN, (void *)tag))
-		return -1;
-	return EVP_CipherFinal_ex(ctx->evp, buf + len, &outl) == 1 ? 0 : -1;
+	return ctx->eng->open(ctx, nonce, aad, aad_len, buf, len, tag);
 }
 
 int rv_cipher_cbc(struct rv_cipher_ctx *ctx, const uint8_t iv[RV_CBC_IV_LEN], uint8_t *buf,

@@ -30,6 +30,30 @@ struct rv_key_material {
 
 struct rv_cipher_ctx; /* opaque; see cipher.c */
 
+/* Crypto engines for the AEAD suites (docs/dataplane.md "Crypto engines").
+ * The CBC+HMAC and static suites always run on OpenSSL. */
+enum rv_cipher_engine_id {
+	RV_ENGINE_OPENSSL = 0,	/* OpenSSL EVP: portable default */
+	RV_ENGINE_IPSEC_MB = 1, /* intel-ipsec-mb direct API, key state inline */
+	RV_ENGINE__COUNT,
+	RV_ENGINE_AUTO = RV_ENGINE__COUNT, /* parse only: ipsec-mb if present, else openssl */
+};
+
+/* "openssl", "ipsec-mb" ("auto" for RV_ENGINE_AUTO). */
+const char *rv_cipher_engine_name(enum rv_cipher_engine_id e);
+/* Accepts "openssl", "ipsec-mb" and "auto"; -1 on anything else. */
+int rv_cipher_engine_parse(const char *name, enum rv_cipher_engine_id *out);
+/* NULL when engine @e can be used here, else the reason it cannot
+ * ("built without libipsec-mb", "the CPU has no AES-NI", ...). */
+const char *rv_cipher_engine_absent(enum rv_cipher_engine_id e);
+/* Engine of the contexts rv_cipher_ctx_new creates from now on (process
+ * wide). RV_ENGINE_AUTO picks ipsec-mb when present, else openssl. Returns
+ * 0, or -1 with the reason in @err when @e is absent (nothing changed).
+ * Call at start-up, before any key is installed. */
+int rv_cipher_engine_select(enum rv_cipher_engine_id e, char *err, size_t errlen);
+/* The engine rv_cipher_ctx_new uses (openssl until one is selected). */
+enum rv_cipher_engine_id rv_cipher_engine_current(void);
+
 /* Name as OpenVPN spells it ("AES-256-GCM", "CHACHA20-POLY1305",
  * "AES-256-CBC", "none", "static"); parse returns -1 on unknown names. */
 const char *rv_cipher_name(enum rv_cipher c);
@@ -40,12 +64,18 @@ bool rv_cipher_is_aead(enum rv_cipher c);
  * true) or decryption. Returns NULL on failure (bad suite, OpenSSL error).
  * Not for the packet path: call when a key is installed. */
 struct rv_cipher_ctx *rv_cipher_ctx_new(enum rv_cipher c, const struct rv_key_dir *k, bool encrypt);
+/* The same on engine @e (tests, benches); NULL also when @e is absent. */
+struct rv_cipher_ctx *rv_cipher_ctx_new_on(enum rv_cipher_engine_id e, enum rv_cipher c,
+					   const struct rv_key_dir *k, bool encrypt);
+/* Engine a context runs on (CBC suites: always openssl). */
+enum rv_cipher_engine_id rv_cipher_ctx_engine(const struct rv_cipher_ctx *ctx);
 /* Wipe all key material and free. NULL is accepted. */
 void rv_cipher_ctx_free(struct rv_cipher_ctx *ctx);
 enum rv_cipher rv_cipher_ctx_suite(const struct rv_cipher_ctx *ctx);
 
 /* The memory behind a context that the framing touches per packet: ours,
- * the EVP context and the provider's key state. For burst callers with many
+ * and for OpenSSL the EVP context and the provider's key state (for
+ * ipsec-mb the key state is inside ours: evp and hot stay empty). For burst callers with many
  * keys, who keep it beside the context and prefetch it one step before the
  * context is used (rv_cipher_prefetch). Hints only: never dereferenced. */
 struct rv_cipher_lines {

@@ -23,9 +23,10 @@ static unsigned lines(const void *p, size_t len)
 	return (unsigned)((a + len - 1) / 64 - a / 64 + 1);
 }
 
-static unsigned ctx_lines(const struct rv_cipher_lines *l)
+/* A context's first line and what its hint names (dp_tables.h). */
+static unsigned ctx_lines(const struct rv_cipher_ctx *ctx, const struct rv_dp_ctx_hint *h)
 {
-	return lines(l->ctx, 64) + lines(l->evp, l->evp_len) + lines(l->hot, l->hot_len);
+	return lines(ctx, 64) + lines(h->evp, h->evp_len) + lines(h->hot, h->hot_len);
 }
 
 unsigned mf_lines_per_packet(uint32_t from_peer, uint32_t to_peer)
@@ -37,8 +38,10 @@ unsigned mf_lines_per_packet(uint32_t from_peer, uint32_t to_peer)
 	struct rv_dp_key *kb = b ? rv_dp_tx_key(b) : NULL;
 	unsigned n = 0;
 	if (ka && kb)
-		n = lines(a, sizeof(*a)) + lines(b, sizeof(*b)) + lines(ka, sizeof(*ka)) +
-		    lines(kb, sizeof(*kb)) + ctx_lines(&ka->dec_lines) + ctx_lines(&kb->enc_lines) +
+		/* the sender's key: its open line; the destination's: its seal line */
+		n = lines(a, sizeof(*a)) + lines(b, sizeof(*b)) + lines(ka, 64) +
+		    lines(&kb->tx_pid, 64) + ctx_lines(ka->dec, &ka->dec_hint) +
+		    ctx_lines(kb->enc, &kb->enc_hint) +
 		    3; /* peer-id slot, host slot, replay bitmap word */
 	rcu_read_unlock();
 	return n;

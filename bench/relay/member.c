@@ -44,7 +44,9 @@ void rh_member_key(const struct rh *h, uint32_t i, struct rv_key_material *out)
 }
 
 /* Member @i's context for @encrypt; the corrupted peer's receiving key has
- * one byte flipped (--corrupt-dest-key: its packets must not open). */
+ * one byte flipped (--corrupt-dest-key: its packets must not open). Members
+ * are always on OpenSSL, so with --engine the output check is also the
+ * engine against OpenSSL. */
 static struct rv_cipher_ctx *member_ctx(struct rh *h, uint32_t i, bool encrypt)
 {
 	struct rv_key_material km;
@@ -53,7 +55,8 @@ static struct rv_cipher_ctx *member_ctx(struct rh *h, uint32_t i, bool encrypt)
 	rv_static_key_dirs(&km, 0, &tx, &rx); /* the members' side */
 	if (!encrypt && i == h->corrupt_peer)
 		rx.cipher[0] ^= 0x80;
-	struct rv_cipher_ctx *c = rv_cipher_ctx_new(h->cfg.cipher, encrypt ? &tx : &rx, encrypt);
+	struct rv_cipher_ctx *c =
+	    rv_cipher_ctx_new_on(RV_ENGINE_OPENSSL, h->cfg.cipher, encrypt ? &tx : &rx, encrypt);
 	OPENSSL_cleanse(&km, sizeof(km));
 	return c;
 }

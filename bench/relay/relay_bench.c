@@ -412,11 +412,13 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},	       {"sessions", required_argument, NULL, 's'},
 	    {"garbage", no_argument, NULL, 'g'},       {"trace", no_argument, NULL, 't'},
 	    {"rules", required_argument, NULL, 'r'},   {"corrupt-dest-key", no_argument, NULL, 'K'},
-	    {"inner6", no_argument, NULL, '6'},	       {NULL, 0, NULL, 0}};
+	    {"inner6", no_argument, NULL, '6'},
+	    {"engine", required_argument, NULL, 'e'},  {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct rb_opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
-	while ((c = getopt_long(argc, argv, "w:m:qc:s:gtr:h", lo, NULL)) != -1) {
+	enum rv_cipher_engine_id engine = RV_ENGINE_OPENSSL;
+	while ((c = getopt_long(argc, argv, "w:m:qc:s:gtr:e:h", lo, NULL)) != -1) {
 		if (c == 'w')
 			o->workers = (unsigned)atoi(optarg);
 		else if (c == 'm')
@@ -436,14 +438,20 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 			continue;
 		else if (c == 'c' && rv_cipher_parse(optarg, &o->cipher) == 0)
 			continue;
+		else if (c == 'e' && rv_cipher_engine_parse(optarg, &engine) == 0)
+			continue;
 		else if (c == 'r' && (o->rules = (unsigned)atoi(optarg)) >= 1 &&
 			 o->rules <= RV_ST_RULES_MAX)
 			continue;
 		else {
 			printf(
 			    "usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
-			    "[--cipher NAME] [--sessions 1|1000|100000] [--quick] [--garbage | "
-			    "--trace | --rules N | --inner6] [--corrupt-dest-key]\n"
+			    "[--cipher NAME] [--engine openssl|ipsec-mb|auto] [--sessions "
+			    "1|1000|100000] [--quick] [--garbage | --trace | --rules N | --inner6] "
+			    "[--corrupt-dest-key]\n"
+			    "  --engine   crypto engine of the AEAD suites, for the relay, the "
+			    "bound and the members\n"
+			    "             (default openssl; an absent engine is an error)\n"
 			    "  every packet relayed is opened with its destination member's "
 			    "key and checked\n"
 			    "  (right member, inner packet intact); exit 1 if any is not\n"
@@ -474,6 +482,11 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 	}
 	if (o->workers < 1 || o->workers > RH_MAX_Q)
 		return -1;
+	char err[200];
+	if (rv_cipher_engine_select(engine, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rv-relay-bench: %s\n", err);
+		return 77;
+	}
 	if (o->quick)
 		o->rounds = 3;
 	return 0;
@@ -519,8 +532,8 @@ int main(int argc, char **argv)
 	struct rb_opts o;
 	int rc = parse(&o, argc, argv);
 	if (rc)
-		return rc < 0 ? 2 : 0;
-	rv_heap_thp_reexec(argv); /* like roomvpn-dataplane */
+		return rc < 0 ? 2 : rc == 77 ? 77 : 0; /* 77: the engine is absent (tests skip) */
+	rv_heap_thp_reexec(argv);		       /* like roomvpn-dataplane */
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "rvbench%d", (int)getpid());
 	unsigned lcores = 1 + o.workers + (o.mode == RV_DP_MODE_PIPELINE);
@@ -559,9 +572,10 @@ int main(int argc, char **argv)
 			return 1;
 		return report_checks(rb_run_rules(&o, n));
 	}
-	printf("relay bench: %s, %u worker(s), %s mode, %u rounds x %u packets per cell\n",
-	       rv_cipher_name(o.cipher), o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline",
-	       o.rounds, ROUND_PKTS);
+	printf("relay bench: %s on engine %s, %u worker(s), %s mode, %u rounds x %u packets per "
+	       "cell\n",
+	       rv_cipher_name(o.cipher), rv_cipher_engine_name(rv_cipher_engine_current()),
+	       o.workers, o.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o.rounds, ROUND_PKTS);
 	printf(
 	    "relayed = opened intact by the destination member (its own key); rates are per\n"
 	    "CPU-second of the data-plane lcore(s) (thread CPU time; the machine's cores are\n"

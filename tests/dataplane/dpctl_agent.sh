@@ -208,6 +208,7 @@ expect 0 "stats --json" -- dp --json stats
 import json, sys
 st = json.load(open(sys.argv[1]))
 assert st["rooms"] == 2 and st["sessions"] == 3, st
+assert st["crypto_engine"] == "openssl", st  # the default engine
 assert "replay" in st["drops"] and "auth" in st["drops"], st["drops"]
 assert all(isinstance(v, int) for v in st["drops"].values()), st["drops"]
 assert all(isinstance(l["rx_packets"], int) and "rx_pkts" not in l for l in st["lcores"]), st' "$T/out" &&

@@ -205,6 +205,13 @@ void peer_channel_tick(struct peer_channel *c, uint64_t now_ns)
 		rv_dc_session_expire(&c->sess, now_ns);
 }
 
+const char *peer_channel_engine(const struct peer_channel *c)
+{
+	if (c->sess.tx_slot < 0 || !c->sess.slot[c->sess.tx_slot].enc)
+		return "none";
+	return rv_cipher_engine_name(rv_cipher_ctx_engine(c->sess.slot[c->sess.tx_slot].enc));
+}
+
 int peer_channel_tx_key_id(const struct peer_channel *c)
 {
 	if (c->mode == PEER_MODE_STATIC || c->sess.tx_slot < 0)

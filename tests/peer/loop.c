@@ -61,8 +61,8 @@ static const char *mode_name(const struct peer *pr)
 
 static void report(const struct peer *pr)
 {
-	peer_stats_report(&pr->st, mode_name(pr), peer_channel_tx_key_id(&pr->ch),
-			  pr->o->stats_file);
+	peer_stats_report(&pr->st, mode_name(pr), peer_channel_engine(&pr->ch),
+			  peer_channel_tx_key_id(&pr->ch), pr->o->stats_file);
 }
 
 static void count_drop(struct peer *pr, enum rv_drop r)

@@ -38,6 +38,8 @@ static const char usage[] =
     "                       SIGUSR2, or when the other side starts using it\n"
     "  --grace SECONDS      v2: how long the old key still opens (default 30)\n"
     "  --replay-window N    replay window in packets (default 2048)\n"
+    "  --engine NAME        crypto engine of the AEAD ciphers: openssl (default),\n"
+    "                       ipsec-mb or auto; an absent engine exits 77 with why\n"
     "  --tcp                v2: TLS over TCP to --remote, 2-byte length framing,\n"
     "                       cipher none unless --cipher is given\n"
     "  --ca FILE            --tcp: verify the server certificate against FILE\n"
@@ -68,6 +70,7 @@ enum {
 	OPT_KEY_ID,
 	OPT_GRACE,
 	OPT_REPLAY_WINDOW,
+	OPT_ENGINE,
 	OPT_TCP,
 	OPT_TCP_LISTEN,
 	OPT_CA,
@@ -97,6 +100,7 @@ static const struct option longopts[] = {
     {"key-id", required_argument, NULL, OPT_KEY_ID},
     {"grace", required_argument, NULL, OPT_GRACE},
     {"replay-window", required_argument, NULL, OPT_REPLAY_WINDOW},
+    {"engine", required_argument, NULL, OPT_ENGINE},
     {"tcp", no_argument, NULL, OPT_TCP},
     {"tcp-listen", no_argument, NULL, OPT_TCP_LISTEN},
     {"ca", required_argument, NULL, OPT_CA},
@@ -246,6 +250,17 @@ static int parse_one(struct peer_opts *o, int c, const char *a, const char **mod
 		return parse_seconds("grace", a, true, &o->grace_ns);
 	case OPT_REPLAY_WINDOW:
 		return parse_uint("replay-window", a, RV_REPLAY_MAX_WINDOW, &o->replay_window);
+	case OPT_ENGINE: {
+		enum rv_cipher_engine_id e;
+		char err[200];
+		if (rv_cipher_engine_parse(a, &e) != 0)
+			return bad("engine", a, "expected openssl, ipsec-mb or auto");
+		if (rv_cipher_engine_select(e, err, sizeof(err)) != 0) {
+			fprintf(stderr, "rvpeer: %s\n", err);
+			exit(77); /* tests skip on it */
+		}
+		return 0;
+	}
 	case OPT_TCP:
 		o->transport = PEER_TCP_CLIENT;
 		return 0;

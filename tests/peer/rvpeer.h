@@ -68,10 +68,11 @@ struct peer_stats {
 };
 
 /* One JSON line with every counter (no trailing newline); returns length or -1. */
-int peer_stats_json(const struct peer_stats *s, const char *mode, int key_id, char *buf,
-		    size_t cap);
+int peer_stats_json(const struct peer_stats *s, const char *mode, const char *engine, int key_id,
+		    char *buf, size_t cap);
 /* Print to stdout and, if @path, replace @path atomically. */
-void peer_stats_report(const struct peer_stats *s, const char *mode, int key_id, const char *path);
+void peer_stats_report(const struct peer_stats *s, const char *mode, const char *engine, int key_id,
+		       const char *path);
 
 /* The data-channel session: static key or P_DATA_V2 key slots, plus an
  * optional pending next key (--next-key) installed on SIGUSR2 or as soon as
@@ -104,6 +105,8 @@ enum rv_drop peer_channel_open(struct peer_channel *c, struct rv_pkt *p, uint64_
 int peer_channel_rekey(struct peer_channel *c, uint64_t now_ns);
 void peer_channel_tick(struct peer_channel *c, uint64_t now_ns);
 /* Key-id that seals (0 in static mode). */
+/* Engine the sealing key runs on ("none" before a key). */
+const char *peer_channel_engine(const struct peer_channel *c);
 int peer_channel_tx_key_id(const struct peer_channel *c);
 
 /* TUN device (IFF_TUN | IFF_NO_PI), non-blocking fd or -1 with @err. */

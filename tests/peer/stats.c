@@ -32,12 +32,14 @@ static bool put(char *buf, size_t cap, size_t *at, const char *fmt, const char *
 	return true;
 }
 
-int peer_stats_json(const struct peer_stats *s, const char *mode, int key_id, char *buf, size_t cap)
+int peer_stats_json(const struct peer_stats *s, const char *mode, const char *engine, int key_id,
+		    char *buf, size_t cap)
 {
 	unsigned long long total = 0;
 	size_t at = 0;
 	bool ok = put(buf, cap, &at, "{\"mode\":\"%s\",\"key_id\":%llu", mode,
-		      (unsigned long long)key_id);
+		      (unsigned long long)key_id) &&
+		  put(buf, cap, &at, ",\"engine\":\"%s\"", engine, 0); /* no number */
 
 	for (size_t i = 0; ok && i < sizeof(fields) / sizeof(fields[0]); i++) {
 		uint64_t v;
@@ -74,10 +76,11 @@ static void write_file(const char *path, const char *line, size_t len)
 		perror("rvpeer: writing --stats-file");
 }
 
-void peer_stats_report(const struct peer_stats *s, const char *mode, int key_id, const char *path)
+void peer_stats_report(const struct peer_stats *s, const char *mode, const char *engine, int key_id,
+		       const char *path)
 {
 	char line[2048];
-	int n = peer_stats_json(s, mode, key_id, line, sizeof(line));
+	int n = peer_stats_json(s, mode, engine, key_id, line, sizeof(line));
 
 	if (n < 0) {
 		fprintf(stderr, "rvpeer: counters do not fit the JSON buffer\n");
