@@ -7,6 +7,7 @@
  * appended to the output buffer of their connection, or dropped and counted
  * when it is full or gone: the workers never wait for a TCP peer. */
 #include "tcp_fallback.h"
+#include "tcp_setup.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -99,12 +100,8 @@ static struct {
 	struct conn **conns; /* slot = id % max_conns */
 	unsigned n_conns;
 	struct counters c;
-} tf = {.ep = -1,
-	 .listen_fd = -1,
-	 .stop_fd = -1,
-	 .wake_fd = -1,
-	 .reserve_fd = -1,
-	 .listen6_fd = -1};
+} tf = {
+    .ep = -1, .listen_fd = -1, .stop_fd = -1, .wake_fd = -1, .reserve_fd = -1, .listen6_fd = -1};
 
 #define INC(f, n) atomic_fetch_add_explicit(&tf.c.f, (n), memory_order_relaxed)
 
@@ -164,17 +161,6 @@ static void conn_update_events(struct conn *c, bool want_out)
 	conn_set_events(c, EPOLLIN | EPOLLRDHUP | (want_out ? EPOLLOUT : 0u));
 }
 
-static const char *ssl_reason(void)
-{
-	unsigned long e = ERR_get_error();
-	static char buf[160];
-	if (!e)
-		return strerror(errno);
-	ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return buf;
-}
-
 /* ---- writing ---- */
 
 /* Push pending output through TLS. Returns -1 when the connection died. */
@@ -192,7 +178,7 @@ static int conn_flush(struct conn *c)
 			conn_update_events(c, e == SSL_ERROR_WANT_WRITE);
 			return 0;
 		}
-		conn_close(c, e == SSL_ERROR_ZERO_RETURN ? "peer closed" : ssl_reason());
+		conn_close(c, e == SSL_ERROR_ZERO_RETURN ? "peer closed" : rv_tcp_ssl_reason());
 		return -1;
 	}
 	if (c->out_off == c->out_len)
@@ -301,7 +287,7 @@ static int conn_handshake(struct conn *c)
 		return 0;
 	}
 	INC(tls_failed, 1);
-	conn_close(c, ssl_reason());
+	conn_close(c, rv_tcp_ssl_reason());
 	return -1;
 }
 
@@ -339,8 +325,9 @@ static int conn_read(struct conn *c)
 			conn_update_events(c, true);
 			return 0;
 		}
-		conn_close(c, e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? "peer closed"
-										   : ssl_reason());
+		conn_close(c, e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL
+				  ? "peer closed"
+				  : rv_tcp_ssl_reason());
 		return -1;
 	}
 }
@@ -534,78 +521,6 @@ static void *tcp_main(void *arg)
 	return NULL;
 }
 
-static SSL_CTX *tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx)
-		goto err;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* abrupt close = closed; no TLS 1.2 renegotiation (a CPU sink) */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
-	if (!cert || !key) {
-		snprintf(err, errlen, "tcp fallback: a certificate and a key file are required");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		snprintf(err, errlen, "tcp fallback: certificate %s: %s", cert, ssl_reason());
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "tcp fallback: key %s: %s", key, ssl_reason());
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
-err:
-	snprintf(err, errlen, "tcp fallback: TLS context: %s", ssl_reason());
-	return NULL;
-}
-
-static int listen_on(uint32_t ip, uint16_t port, char *err, size_t errlen)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	socklen_t sl = sizeof(sa);
-	int one = 1;
-	sa.sin_addr.s_addr = htonl(ip);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-		snprintf(err, errlen, "tcp fallback: listen on %s:%u: %s", inet_ntoa(sa.sin_addr),
-			 port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	tf.port = ntohs(sa.sin_port);
-	return fd;
-}
-
-/* The IPv6 listener (IPV6_V6ONLY: the IPv4 one is separate), or -1. */
-static int listen_on6(const uint8_t ip[16], uint16_t port, char *err, size_t errlen)
-{
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
-	char ip_s[INET6_ADDRSTRLEN];
-	int one = 1;
-	memcpy(&sa.sin6_addr, ip, 16);
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-		inet_ntop(AF_INET6, ip, ip_s, sizeof(ip_s));
-		snprintf(err, errlen, "tcp fallback: listen on [%s]:%u: %s", ip_s, port,
-			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int epoll_add(int fd, uint64_t tag)
 {
 	struct epoll_event e = {.events = EPOLLIN, .data.u64 = tag};
@@ -695,17 +610,16 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 		snprintf(err, errlen, "tcp fallback: out of memory");
 		return -1;
 	}
-	tf.ctx = tls_server_ctx(p->cert_file, p->key_file, err, errlen);
+	tf.ctx = rv_tcp_tls_server_ctx(p->cert_file, p->key_file, err, errlen);
 	if (!tf.ctx)
 		goto err_conns;
-	tf.listen_fd = listen_on(p->listen_ip, p->listen_port, err, errlen);
+	tf.listen_fd = rv_tcp_listen4(p->listen_ip, p->listen_port, &tf.port, err, errlen);
 	if (tf.listen_fd < 0)
 		goto err_ctx;
 	/* the IPv6 listener takes the IPv4 one's port when given none */
-	if (p->has_listen6 && (tf.listen6_fd = listen_on6(p->listen6_ip,
-							   p->listen6_port ? p->listen6_port
-									   : tf.port,
-							   err, errlen)) < 0) {
+	if (p->has_listen6 &&
+	    (tf.listen6_fd = rv_tcp_listen6(
+		 p->listen6_ip, p->listen6_port ? p->listen6_port : tf.port, err, errlen)) < 0) {
 		close(tf.listen_fd);
 		tf.listen_fd = -1;
 		goto err_ctx;
@@ -716,8 +630,7 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 	tf.now_ns = mono_ns();
 	if (tf.stop_fd < 0 || tf.ep < 0 || tf.reserve_fd < 0 ||
 	    epoll_add(tf.stop_fd, TAG_STOP) < 0 || epoll_add(tf.listen_fd, TAG_LISTEN) < 0 ||
-	    epoll_add(tf.listen6_fd, TAG_LISTEN6) < 0 ||
-	    epoll_add(tf.wake_fd, TAG_WAKE) < 0) {
+	    epoll_add(tf.listen6_fd, TAG_LISTEN6) < 0 || epoll_add(tf.wake_fd, TAG_WAKE) < 0) {
 		snprintf(err, errlen, "tcp fallback: epoll: %s", strerror(errno));
 		goto err_fds;
 	}
@@ -776,54 +689,6 @@ void rv_tcp_fallback_stop(void)
 	tf.ctx = NULL;
 	tf.ep = tf.stop_fd = tf.listen_fd = tf.wake_fd = tf.reserve_fd = tf.listen6_fd = -1;
 	tf.running = false;
-}
-
-int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key, const char *value,
-			       char *err, size_t errlen)
-{
-	if (strcmp(key, "tcp-listen") == 0) {
-		if (rv_parse_hostport(value, &p->listen_ip, &p->listen_port) < 0) {
-			snprintf(err, errlen, "tcp-listen: expected A.B.C.D:PORT, got '%s'", value);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "tcp-listen6") == 0) {
-		if (rv_parse_hostport6(value, p->listen6_ip, &p->listen6_port) < 0) {
-			snprintf(err, errlen, "tcp-listen6: expected [IPv6]:PORT, got '%s'",
-				 value);
-			return -1;
-		}
-		p->has_listen6 = true;
-		return 0;
-	}
-	if (strcmp(key, "tcp-cert") == 0 || strcmp(key, "tcp-key") == 0) {
-		const char **dst = key[4] == 'c' ? &p->cert_file : &p->key_file;
-		free((char *)*dst);
-		*dst = strdup(value);
-		return *dst ? 0 : (snprintf(err, errlen, "out of memory"), -1);
-	}
-	if (strcmp(key, "tcp-max-conns") == 0)
-		return rv_parse_u32(value, 1, 1u << 20, &p->max_conns, err, errlen);
-	if (strcmp(key, "tcp-out-max") == 0)
-		return rv_parse_u32(value, 2 + RV_TCP_FRAME_MAX, 1u << 30, &p->out_max, err,
-				    errlen);
-	if (strcmp(key, "tcp-preauth-frame-max") == 0)
-		return rv_parse_u32(value, 64, RV_TCP_FRAME_MAX, &p->preauth_frame_max, err,
-				    errlen);
-	if (strcmp(key, "tcp-handshake-timeout") == 0 || strcmp(key, "tcp-idle-timeout") == 0) {
-		uint64_t ns;
-		uint32_t *dst = key[4] == 'h' ? &p->handshake_timeout_ms : &p->idle_timeout_ms;
-		if (rv_parse_duration_ns(value, &ns, err, errlen) < 0)
-			return -1;
-		if (ns < 1000000ull || ns > 86400ull * 1000000000ull) {
-			snprintf(err, errlen, "%s: %s is outside 1ms..24h", key, value);
-			return -1;
-		}
-		*dst = (uint32_t)(ns / 1000000ull);
-		return 0;
-	}
-	return -2;
 }
 
 uint16_t rv_tcp_fallback_port(void)
