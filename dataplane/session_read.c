@@ -1,0 +1,76 @@
+/* Reading the session and room tables (session_table.h): snapshots of one
+ * session or of every one for the agent's ReadStats and dpctl, taken by the
+ * one writer thread under an RCU read lock (the workers go on meanwhile). */
+#include <string.h>
+
+#include "dp_tables.h"
+#include "session_keys.h"
+
+static void session_info(struct rv_dp_session *s, struct rv_st_session_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->peer_id = s->peer_id;
+	o->room_id = s->room_id;
+	o->vip = s->vip;
+	memcpy(o->vip6, s->vip6, sizeof(o->vip6));
+	struct rv_dp_key *k = rv_dp_tx_key(s);
+	if (k) {
+		o->cipher = k->suite;
+		o->tx_key_id = k->key_id;
+	}
+	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
+		o->n_keys += rcu_dereference(s->slot[i]) != NULL;
+	rv_dp_addr_load(s, &o->addr);
+	o->pkts_in = atomic_load_explicit(&s->ctr.pkts_in, memory_order_relaxed);
+	o->bytes_in = atomic_load_explicit(&s->ctr.bytes_in, memory_order_relaxed);
+	o->pkts_out = atomic_load_explicit(&s->ctr.pkts_out, memory_order_relaxed);
+	o->bytes_out = atomic_load_explicit(&s->ctr.bytes_out, memory_order_relaxed);
+	o->last_seen_ns = atomic_load_explicit(&s->ctr.last_seen_ns, memory_order_relaxed);
+	o->last_rtt_ns = atomic_load_explicit(&s->ctr.last_rtt_ns, memory_order_relaxed);
+}
+
+int rv_st_session_get(uint32_t peer_id, struct rv_st_session_info *out)
+{
+	rv_dp_writer_enter();
+	rcu_read_lock();
+	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
+	if (s)
+		session_info(s, out);
+	rcu_read_unlock();
+	return s ? 0 : -1;
+}
+
+unsigned rv_st_session_foreach(rv_st_session_cb cb, void *arg)
+{
+	rv_dp_writer_enter();
+	unsigned n = 0;
+	struct cds_lfht_iter it;
+	struct rv_dp_session *s;
+	struct rv_st_session_info info;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(rv_dp_root->by_peer, &it, s, by_peer)
+	{
+		session_info(s, &info);
+		cb(arg, &info);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+unsigned rv_st_room_foreach(rv_st_room_cb cb, void *arg)
+{
+	rv_dp_writer_enter();
+	unsigned n = 0;
+	struct cds_lfht_iter it;
+	struct rv_dp_room *r;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(rv_dp_root->rooms, &it, r, node)
+	{
+		struct rv_st_room_info info = {.room = r->cfg, .n_members = r->n_members};
+		cb(arg, &info);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
