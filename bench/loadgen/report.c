@@ -171,6 +171,8 @@ static struct json_object *json_report(const struct lg_opts *o, const struct lg_
 	add_num(m, "loadavg_1min", "%.2f", load1);
 	add(j, "machine", m);
 	add(j, "cipher", json_object_new_string(rv_cipher_name(o->suite)));
+	add(j, "outer", json_object_new_string(o->outer6 ? "ipv6" : "ipv4"));
+	add(j, "inner", json_object_new_string(o->inner6 ? "ipv6" : "ipv4"));
 	add_u64(j, "clients", o->clients);
 	add_u64(j, "rooms", o->rooms);
 	add_u64(j, "flows", o->flows);
@@ -182,6 +184,7 @@ static struct json_object *json_report(const struct lg_opts *o, const struct lg_
 	add_u64(t, "late", tot->late);
 	add_u64(t, "decrypt_errors", tot->decrypt_errors);
 	add_u64(t, "payload_errors", tot->payload_errors);
+	add_u64(t, "checksum_errors", tot->checksum_errors);
 	add_u64(t, "arp_replies", tot->arp_replies);
 	add(j, "totals", t);
 	for (unsigned i = 0; i < n; i++)
