@@ -52,8 +52,11 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 	char cpu[128];
 	double load1;
 	machine(cpu, sizeof(cpu), &load1);
-	fprintf(f, "\n%s: %s, %u clients in %u rooms, %u flows; PDR = loss <= %g%%\n", o->label,
-		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->pdr_loss * 100);
+	fprintf(f,
+		"\n%s: %s, %u clients in %u rooms, %u flows, %s outside, %s inside; PDR = loss <= "
+		"%g%%\n",
+		o->label, rv_cipher_name(o->suite), o->clients, o->rooms, o->flows,
+		o->outer6 ? "IPv6" : "IPv4", o->inner6 ? "IPv6" : "IPv4", o->pdr_loss * 100);
 	fprintf(f, "machine: %s, %ld CPUs, load average %.2f at the end\n", cpu,
 		sysconf(_SC_NPROCESSORS_ONLN), load1);
 	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %8s %8s | %6s %6s %6s\n", "size",
