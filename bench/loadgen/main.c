@@ -124,6 +124,13 @@ static int measure(struct lg_engine *e, struct lg_result *res)
 			o->prog, (unsigned long long)e->tot.payload_errors);
 		rc = -1;
 	}
+	if (e->tot.checksum_errors) {
+		fprintf(stderr,
+			"%s: %llu IPv6/UDP packet(s) arrived with a wrong UDP checksum (not "
+			"opened): the figures are not of a working relay\n",
+			o->prog, (unsigned long long)e->tot.checksum_errors);
+		rc = -1;
+	}
 	return rc;
 }
 

@@ -184,8 +184,8 @@ int lg_trial_probe(struct lg_engine *e)
 		return 0;
 	if (e->c.checksum_errors) {
 		fprintf(stderr,
-			"%s: %llu relayed IPv6/UDP packet(s) came back with a wrong UDP "
-			"checksum\n",
+			"%s: %llu IPv6/UDP packet(s) arrived with a wrong UDP checksum (not "
+			"opened): the figures are not of a working relay\n",
 			o->prog, (unsigned long long)e->c.checksum_errors);
 		return -1;
 	}
