@@ -152,6 +152,7 @@ static struct json_object *json_size(const struct lg_result *r)
 	add_u64(o, "sent", r->tot.sent);
 	add_u64(o, "received", r->tot.received);
 	add_u64(o, "decrypt_errors", r->tot.decrypt_errors);
+	add_u64(o, "checksum_errors", r->tot.checksum_errors);
 	add_u64(o, "payload_errors", r->tot.payload_errors);
 	add(o, "ndr", json_point(&r->ndr));
 	add(o, "pdr", json_point(&r->pdr));

@@ -262,7 +262,8 @@ case_reflect_outer6() {
 	expect 2 "--dp6 needs --outer6" -- "$LG" -- --agent /x --dp 192.0.2.1:1194 --dp6 [2001:db8::1]:1194
 	# Nobody advertises the data plane on a loopback ring.
 	expect 1 "no neighbour advertisement from \[2001:db8::1\] on port 0 within 0.5 s" -- \
-		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --outer6 --dp6 [2001:db8::1]:1194 --session-file "$tmp/s" --seed 7 --timeout 0.5
+		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --outer6 \
+		--dp6 [2001:db8::1]:1194 --session-file "$tmp/s" --seed 7 --timeout 0.5
 }
 
 # Clients off the data plane's IPv6 link, behind a gateway6 the loadgen plays.
@@ -273,17 +274,17 @@ OUTER6_DROPS="('outer6_ext_header', 'outer6_no_checksum', 'nd_no_gateway', 'nd_n
 case_dataplane_outer6() {
 	start_dp "${DP_GW[@]}" "${DP_GW6[@]}" || return
 	run_lg_dp "${LG_GW6[@]}" --agent "$tmp/agent.sock" --clients 10 --rooms 2 --keep-sessions \
-		--sizes 1400 || return
+		--inner6 --sizes 1400 || return
 	compare_counters
 	json_check lg="$tmp/lg.json" st="$tmp/stats.json" ss="$tmp/sessions.json" -- \
-		"lg['outer'] == 'ipv6' and lg['totals']['checksum_errors'] == 0" \
+		"lg['outer'] == 'ipv6' and lg['inner'] == 'ipv6' and lg['totals']['checksum_errors'] == 0" \
 		"lg['totals']['payload_errors'] == 0 and lg['totals']['received'] > 0" \
-		"all(st['drops'][k] == 0 for k in $OUTER6_DROPS)" \
+		"all(st['drops'][k] == 0 for k in $OUTER6_DROPS + ('v6_malformed', 'v6_spoofed', 'v6_no_route'))" \
 		"all(s['outer'].startswith('[2001:2::') for s in ss['sessions'])"
 }
 
 # On the link (the data plane solicits every client), a session file with
-# outer=[IPV6]:PORT, IPv6 inside too.
+# outer=[IPV6]:PORT, IPv4 inside (the agent case has IPv6 inside).
 case_dataplane_outer6_file() {
 	start_dp "${DP_LINK[@]}" ip6=2001:2::ffff/64 || return
 	local sf="$tmp/sessions.conf"
@@ -294,6 +295,7 @@ case_dataplane_outer6_file() {
 	run_lg_dp "${lg6[@]}" || return
 	compare_counters
 	json_check lg="$tmp/lg.json" st="$tmp/stats.json" -- \
+		"lg['outer'] == 'ipv6' and lg['inner'] == 'ipv4'" \
 		"lg['totals']['checksum_errors'] == 0 and lg['totals']['arp_replies'] >= 5" \
 		"all(st['drops'][k] == 0 for k in $OUTER6_DROPS)"
 }
