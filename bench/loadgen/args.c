@@ -53,6 +53,7 @@ enum {
 	OPT_TX_PORT,
 	OPT_RX_PORT,
 	OPT_CORRUPT,
+	OPT_CORRUPT_CKSUM,
 	OPT_HELP,
 };
 
@@ -98,6 +99,7 @@ static const struct option long_opts[] = {
     {"tx-port", required_argument, NULL, OPT_TX_PORT},
     {"rx-port", required_argument, NULL, OPT_RX_PORT},
     {"test-corrupt-payload", required_argument, NULL, OPT_CORRUPT},
+    {"test-corrupt-checksum", required_argument, NULL, OPT_CORRUPT_CKSUM},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -121,6 +123,8 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "                          (loopback port, e.g. --vdev net_ring0)\n"
 	    "  --test-corrupt-payload N  with --reflect: change the payload of every Nth\n"
 	    "                          relayed packet (shows the payload check failing)\n"
+	    "  --test-corrupt-checksum N  with --reflect --outer6: damage the UDP checksum\n"
+	    "                          of every Nth relayed packet (the checksum check)\n"
 	    "Addresses:\n"
 	    "  --dp A.B.C.D:PORT       data plane address (required unless --reflect or\n"
 	    "                          --outer6)\n"
@@ -356,6 +360,8 @@ static const struct num_opt num_opts[] = {
     INT_OPT(OPT_RX_PORT, "--rx-port", rx_port, 0, 1023, "expected a port id 0..1023"),
     INT_OPT(OPT_CORRUPT, "--test-corrupt-payload", corrupt_every, 1, 1000000000,
 	    "expected 1..1000000000"),
+    INT_OPT(OPT_CORRUPT_CKSUM, "--test-corrupt-checksum", corrupt_cksum_every, 1, 1000000000,
+	    "expected 1..1000000000"),
     DBL_OPT(OPT_RATE, "--rate", fixed_rate_pps, 1, 1e9, 1, "expected packets/s, 1..1e9"),
     DBL_OPT(OPT_MAX_RATE, "--max-rate", max_rate_pps, 10, 1e9, 1, "expected packets/s, 10..1e9"),
     DBL_OPT(OPT_TRIAL, "--trial-time", trial_s, 0.05, 3600, 1, "expected seconds, 0.05..3600"),
@@ -572,6 +578,10 @@ static int check(struct lg_opts *o)
 	}
 	if (o->corrupt_every && o->mode != LG_MODE_REFLECT) {
 		fprintf(stderr, "%s: --test-corrupt-payload needs --reflect\n", o->prog);
+		return -1;
+	}
+	if (o->corrupt_cksum_every && (o->mode != LG_MODE_REFLECT || !o->outer6)) {
+		fprintf(stderr, "%s: --test-corrupt-checksum needs --reflect --outer6\n", o->prog);
 		return -1;
 	}
 	if (o->write_only && o->mode != LG_MODE_FILE) {

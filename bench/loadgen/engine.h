@@ -74,7 +74,7 @@ struct lg_engine {
 	struct lg_totals tot;
 	/* Receive side: written only by whoever receives (rx.c). */
 	struct lg_counts rxc;	      /* since the last collect */
-	uint64_t reflected_total;     /* --reflect: packets relayed, for corrupt_every */
+	uint64_t reflected_total;     /* --reflect: packets relayed, for corrupt_*every */
 	uint32_t rx_trial;	      /* trial the receiver counts as current */
 	_Atomic uint64_t rx_answered; /* rxc.received + decrypt_errors + payload_errors, live */
 	/* RX lcore and its handshake with the sender (rx.c). */

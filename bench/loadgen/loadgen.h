@@ -97,7 +97,8 @@ struct lg_opts {
 	const char *plot_out;
 	const char *label;
 	bool quiet;
-	unsigned corrupt_every; /* test, --reflect: corrupt every Nth relayed payload */
+	unsigned corrupt_every;	      /* test, --reflect: corrupt every Nth relayed payload */
+	unsigned corrupt_cksum_every; /* test, --reflect --outer6: and UDP checksum */
 };
 
 /* Why a trial's achieved rate fell short of the offered one (limit.c). */

@@ -304,8 +304,9 @@ static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct outer_
 	if (si < 0 || rv_dc_open(e->clients[si].srv_dec, p, &pid) != RV_OK || p->len < ip_len(e))
 		return false;
 	const struct rte_ipv4_hdr *in = (const struct rte_ipv4_hdr *)p->data;
+	e->reflected_total++;
 	/* test (--test-corrupt-payload N): a relay that changes the payload */
-	if (e->o->corrupt_every && ++e->reflected_total % e->o->corrupt_every == 0 &&
+	if (e->o->corrupt_every && e->reflected_total % e->o->corrupt_every == 0 &&
 	    p->len > ip_len(e) + 8 + LG_HDR_LEN)
 		p->data[p->len - 1] ^= 0x01;
 	long di = e->o->inner6 ? lg_client_by_vip6(e, p->data + 24)
@@ -316,10 +317,15 @@ static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct outer_
 	p->headroom = RV_DC_HEADROOM;
 	if (rv_dc_seal(d->srv_enc, e->o->key_id, d->peer_id, ++d->srv_tx_pid, 0, p) != RV_OK)
 		return false;
-	if (e->o->outer6)
+	if (e->o->outer6) {
 		write_outer6(m, p, &e->mac, &e->mac, e->o->dp_ip6, e->o->dp6_port, d->outer_ip6,
 			     d->outer_port);
-	else
+		/* test (--test-corrupt-checksum N): a relay that damages the
+		 * UDP checksum; the payload stays right */
+		if (e->o->corrupt_cksum_every &&
+		    e->reflected_total % e->o->corrupt_cksum_every == 0)
+			p->data[-2] ^= 0x01; /* the UDP header's last byte */
+	} else
 		write_outer(m, p, &e->mac, &e->mac, e->o->dp_ip, e->o->dp_port, d->outer_ip,
 			    d->outer_port);
 	e->rxc.reflected++;

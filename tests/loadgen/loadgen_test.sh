@@ -254,6 +254,17 @@ case_reflect_outer6() {
 			"r['totals']['checksum_errors'] == 0" \
 			"r['totals']['sent'] == r['totals']['received'] + r['totals']['late']"
 	done
+	# A relay that damages the UDP checksum of every 50th packet (the
+	# payload right): counted as checksum errors, not opened, exit 1.
+	expect 1 "packet\(s\) arrived with a wrong UDP checksum" -- \
+		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --reflect --outer6 \
+		--clients 20 --rooms 4 --sizes 64,1400 --rate 20000 --trial-time 0.2 --quiet \
+		--test-corrupt-checksum 50 --json-out "$tmp/c6.json"
+	json_check c="$tmp/c6.json" -- "c['totals']['checksum_errors'] > 0" \
+		"all(x['checksum_errors'] > 0 for x in c['results'])" \
+		"c['totals']['decrypt_errors'] == 0 and c['totals']['payload_errors'] == 0"
+	expect 2 "test-corrupt-checksum needs --reflect --outer6" -- "$LG" -- --reflect \
+		--test-corrupt-checksum 5
 	expect 2 "--outer6 needs --dp6" -- "$LG" -- --agent /x --outer6 --dp 192.0.2.1:1194
 	expect 2 "invalid --dp6 '2001:db8::1:1194'" -- "$LG" -- --agent /x --outer6 --dp6 2001:db8::1:1194
 	expect 2 "invalid --client-net6 '2001:2::1/64'" -- "$LG" -- --reflect --outer6 --client-net6 2001:2::1/64
