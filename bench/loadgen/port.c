@@ -179,7 +179,8 @@ int lg_port_resolve_dp(struct lg_engine *e)
 			if (!found &&
 			    (o->outer6 ? lg_nd_is_dp_advert(e, pkts[i]) : is_dp_reply(e, pkts[i])))
 				found = true;
-			else if (lg_arp_answer(e, pkts[i]) || lg_nd_answer(e, pkts[i])) {
+			else if (lg_arp_answer(e, pkts[i]) ||
+				 (o->outer6 && lg_nd_answer(e, pkts[i]))) {
 				lg_port_tx(o->rx_port, &pkts[i], 1);
 				continue;
 			}
