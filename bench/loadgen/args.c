@@ -25,6 +25,10 @@ enum {
 	OPT_VIP_NET,
 	OPT_INNER6,
 	OPT_VIP6_NET,
+	OPT_OUTER6,
+	OPT_DP6,
+	OPT_GATEWAY6,
+	OPT_CLIENT_NET6,
 	OPT_PEER_ID_BASE,
 	OPT_ROOM_ID_BASE,
 	OPT_KEY_ID,
@@ -49,6 +53,7 @@ enum {
 	OPT_TX_PORT,
 	OPT_RX_PORT,
 	OPT_CORRUPT,
+	OPT_CORRUPT_CKSUM,
 	OPT_HELP,
 };
 
@@ -66,6 +71,10 @@ static const struct option long_opts[] = {
     {"vip-net", required_argument, NULL, OPT_VIP_NET},
     {"inner6", no_argument, NULL, OPT_INNER6},
     {"vip6-net", required_argument, NULL, OPT_VIP6_NET},
+    {"outer6", no_argument, NULL, OPT_OUTER6},
+    {"dp6", required_argument, NULL, OPT_DP6},
+    {"gateway6", required_argument, NULL, OPT_GATEWAY6},
+    {"client-net6", required_argument, NULL, OPT_CLIENT_NET6},
     {"peer-id-base", required_argument, NULL, OPT_PEER_ID_BASE},
     {"room-id-base", required_argument, NULL, OPT_ROOM_ID_BASE},
     {"key-id", required_argument, NULL, OPT_KEY_ID},
@@ -90,6 +99,7 @@ static const struct option long_opts[] = {
     {"tx-port", required_argument, NULL, OPT_TX_PORT},
     {"rx-port", required_argument, NULL, OPT_RX_PORT},
     {"test-corrupt-payload", required_argument, NULL, OPT_CORRUPT},
+    {"test-corrupt-checksum", required_argument, NULL, OPT_CORRUPT_CKSUM},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -113,9 +123,13 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "                          (loopback port, e.g. --vdev net_ring0)\n"
 	    "  --test-corrupt-payload N  with --reflect: change the payload of every Nth\n"
 	    "                          relayed packet (shows the payload check failing)\n"
+	    "  --test-corrupt-checksum N  with --reflect --outer6: damage the UDP checksum\n"
+	    "                          of every Nth relayed packet (the checksum check)\n"
 	    "Addresses:\n"
-	    "  --dp A.B.C.D:PORT       data plane address (required unless --reflect)\n"
-	    "  --dp-mac XX:..:XX       data plane MAC (default: resolved with ARP)\n"
+	    "  --dp A.B.C.D:PORT       data plane address (required unless --reflect or\n"
+	    "                          --outer6)\n"
+	    "  --dp-mac XX:..:XX       data plane MAC (default: resolved with ARP, or\n"
+	    "                          neighbour discovery with --outer6)\n"
 	    "  --gateway A.B.C.D       the data plane's gateway: the loadgen answers ARP\n"
 	    "                          for it (clients off the data plane's link)\n"
 	    "  --client-net CIDR       clients' outer addresses (198.18.0.0/15)\n"
@@ -125,6 +139,15 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "                          (dual-stack rooms; with --agent or --reflect)\n"
 	    "  --vip6-net IPV6         a /48: room r's prefix6 is its /64 number r, a\n"
 	    "                          client's vip6 its host number (fd00:80::)\n"
+	    "  --outer6                IPv6/UDP outside: clients send from IPv6 addresses\n"
+	    "                          to --dp6 (checksums written and verified; the\n"
+	    "                          data plane's MAC by neighbour discovery)\n"
+	    "  --dp6 [IPV6]:PORT       data plane IPv6 address (required with --outer6\n"
+	    "                          unless --reflect: [2001:db8::1]:1194)\n"
+	    "  --gateway6 IPV6         the data plane's gateway6: the loadgen answers\n"
+	    "                          neighbour solicitations for it\n"
+	    "  --client-net6 IPV6/LEN  clients' IPv6 outer addresses, LEN 48..120\n"
+	    "                          (2001:2::/64, RFC 5180 benchmarking)\n"
 	    "  --tx-port N --rx-port N DPDK port ids (0, 0)\n"
 	    "Sessions:\n"
 	    "  --clients N             simulated clients = sessions (2)\n"
@@ -192,6 +215,23 @@ static int parse_ipv4(const char *s, uint32_t *out)
 	return rv_parse_cidr(buf, out, &plen);
 }
 
+/* "2001:2::/64": LEN 48..120, no bits set beyond it in the low 32. */
+static int parse_net6(const char *s, uint8_t net[16], uint8_t *plen)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(s, '/');
+	uint64_t len;
+	if (!slash || (size_t)(slash - s) >= INET6_ADDRSTRLEN ||
+	    parse_u64(slash + 1, 48, 120, &len))
+		return -1;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(slash - s), s);
+	if (inet_pton(AF_INET6, buf, net) != 1)
+		return -1;
+	*plen = (uint8_t)len;
+	uint32_t host = len > 96 ? (1u << (128 - len)) - 1 : UINT32_MAX;
+	return (rv_get_be32(net + 12) & host) ? -1 : 0;
+}
+
 static int parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -257,6 +297,7 @@ static void set_defaults(struct lg_opts *o)
 	rv_parse_cidr("198.18.0.0/15", &o->client_net, &o->client_plen);
 	rv_parse_cidr("10.128.0.0/9", &o->vip_net, &plen);
 	inet_pton(AF_INET6, "fd00:80::", o->vip6_net);
+	parse_net6("2001:2::/64", o->client_net6, &o->client_plen6);
 	o->client_port_base = 40000;
 	o->peer_id_base = 1000;
 	o->room_id_base = 100;
@@ -318,6 +359,8 @@ static const struct num_opt num_opts[] = {
     INT_OPT(OPT_TX_PORT, "--tx-port", tx_port, 0, 1023, "expected a port id 0..1023"),
     INT_OPT(OPT_RX_PORT, "--rx-port", rx_port, 0, 1023, "expected a port id 0..1023"),
     INT_OPT(OPT_CORRUPT, "--test-corrupt-payload", corrupt_every, 1, 1000000000,
+	    "expected 1..1000000000"),
+    INT_OPT(OPT_CORRUPT_CKSUM, "--test-corrupt-checksum", corrupt_cksum_every, 1, 1000000000,
 	    "expected 1..1000000000"),
     DBL_OPT(OPT_RATE, "--rate", fixed_rate_pps, 1, 1e9, 1, "expected packets/s, 1..1e9"),
     DBL_OPT(OPT_MAX_RATE, "--max-rate", max_rate_pps, 10, 1e9, 1, "expected packets/s, 10..1e9"),
@@ -408,6 +451,24 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 	case OPT_INNER6:
 		o->inner6 = true;
 		return 0;
+	case OPT_OUTER6:
+		o->outer6 = true;
+		return 0;
+	case OPT_DP6:
+		if (rv_parse_hostport6(a, o->dp_ip6, &o->dp6_port) || o->dp6_port == 0)
+			return bad(o->prog, "--dp6", a, "expected [IPV6]:PORT");
+		return 0;
+	case OPT_GATEWAY6: {
+		static const uint8_t zero[16];
+		if (inet_pton(AF_INET6, a, o->gateway6) != 1 || !memcmp(o->gateway6, zero, 16))
+			return bad(o->prog, "--gateway6", a, "expected an IPv6 address");
+		return 0;
+	}
+	case OPT_CLIENT_NET6:
+		if (parse_net6(a, o->client_net6, &o->client_plen6))
+			return bad(o->prog, "--client-net6", a,
+				   "expected IPV6/48..120 with no host bits (e.g. 2001:2::/64)");
+		return 0;
 	case OPT_VIP6_NET: {
 		static const uint8_t zero[10];
 		if (inet_pton(AF_INET6, a, o->vip6_net) != 1 || memcmp(o->vip6_net + 6, zero, 10))
@@ -494,7 +555,16 @@ static int check(struct lg_opts *o)
 			o->prog);
 		return -1;
 	}
-	if (o->mode != LG_MODE_REFLECT && !o->write_only && o->dp_port == 0) {
+	if (o->outer6 && o->mode != LG_MODE_REFLECT && !o->write_only && o->dp6_port == 0) {
+		fprintf(stderr, "%s: --outer6 needs --dp6 [IPV6]:PORT (the data plane's address)\n",
+			o->prog);
+		return -1;
+	}
+	if (!o->outer6 && o->dp6_port) {
+		fprintf(stderr, "%s: --dp6 needs --outer6\n", o->prog);
+		return -1;
+	}
+	if (!o->outer6 && o->mode != LG_MODE_REFLECT && !o->write_only && o->dp_port == 0) {
 		fprintf(stderr, "%s: missing --dp A.B.C.D:PORT (the data plane's address)\n",
 			o->prog);
 		return -1;
@@ -508,6 +578,10 @@ static int check(struct lg_opts *o)
 	}
 	if (o->corrupt_every && o->mode != LG_MODE_REFLECT) {
 		fprintf(stderr, "%s: --test-corrupt-payload needs --reflect\n", o->prog);
+		return -1;
+	}
+	if (o->corrupt_cksum_every && (o->mode != LG_MODE_REFLECT || !o->outer6)) {
+		fprintf(stderr, "%s: --test-corrupt-checksum needs --reflect --outer6\n", o->prog);
 		return -1;
 	}
 	if (o->write_only && o->mode != LG_MODE_FILE) {
@@ -533,6 +607,13 @@ static int check(struct lg_opts *o)
 			o->client_plen, (unsigned long long)hosts, o->clients);
 		return -1;
 	}
+	uint64_t hosts6 =
+	    o->client_plen6 > 96 ? (1ull << (128 - o->client_plen6)) - 2 : UINT32_MAX - 1;
+	if (o->outer6 && o->clients > hosts6) {
+		fprintf(stderr, "%s: --client-net6 /%u has room for %llu clients, not %u\n",
+			o->prog, o->client_plen6, (unsigned long long)hosts6, o->clients);
+		return -1;
+	}
 	if ((uint64_t)o->peer_id_base + o->clients - 1 > 0xFFFFFE) {
 		fprintf(stderr, "%s: peer-ids %u.. overflow 24 bits with %u clients\n", o->prog,
 			o->peer_id_base, o->clients);
@@ -543,6 +624,20 @@ static int check(struct lg_opts *o)
 	if (o->fixed_rate_pps > 0 && o->fixed_rate_pps > o->max_rate_pps)
 		o->max_rate_pps = o->fixed_rate_pps;
 	return 0;
+}
+
+const char *lg_dp_str(const struct lg_opts *o, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (o->outer6) {
+		inet_ntop(AF_INET6, o->dp_ip6, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, o->dp6_port);
+	} else {
+		uint32_t ip = o->dp_ip;
+		snprintf(buf, len, "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
+			 ip & 255, o->dp_port);
+	}
+	return buf;
 }
 
 int lg_args_parse(struct lg_opts *o, int argc, char **argv)

@@ -92,6 +92,8 @@ int lg_clients_init(struct lg_engine *e)
 			c->room_id = rm->room_id;
 			c->outer_ip = o->client_net + 1 + i;
 			c->outer_port = o->client_port_base;
+			memcpy(c->outer_ip6, o->client_net6, 16);
+			rv_put_be32(c->outer_ip6 + 12, rv_get_be32(o->client_net6 + 12) + 1 + i);
 			/* subnet + 1 is the room's server address (the data plane
 			 * answers it, dataplane/server_ip.c; the control plane's IPAM
 			 * never gives it to a member) */
@@ -136,6 +138,15 @@ long lg_client_by_outer(const struct lg_engine *e, uint32_t ip, uint16_t port)
 {
 	uint32_t i = ip - e->o->client_net - 1;
 	if (i >= e->o->clients || e->clients[i].outer_port != port)
+		return -1;
+	return i;
+}
+
+long lg_client_by_outer6(const struct lg_engine *e, const uint8_t *ip6, uint16_t port)
+{
+	uint32_t i = rv_get_be32(ip6 + 12) - rv_get_be32(e->o->client_net6 + 12) - 1;
+	if (i >= e->o->clients || memcmp(ip6, e->o->client_net6, 12) != 0 ||
+	    e->clients[i].outer_port != port)
 		return -1;
 	return i;
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -17,6 +18,18 @@
 
 #define LG_BURST 32
 
+/* Is the ICMPv6/UDP checksum of @l4 (the IPv6 payload) right? Pseudo-header
+ * + message sum to 0xffff. (rte_ipv6_udptcp_cksum_verify is experimental in
+ * DPDK 22.11.) */
+static inline bool lg_ipv6_l4_sum_ok(const struct rte_ipv6_hdr *ip, const void *l4)
+{
+	uint32_t sum = (uint32_t)rte_raw_cksum(l4, rte_be_to_cpu_16(ip->payload_len)) +
+		       rte_ipv6_phdr_cksum(ip, 0);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
 /* Set by SIGINT/SIGTERM: trials end early, results so far are reported. */
 extern volatile sig_atomic_t lg_stop;
 
@@ -24,6 +37,7 @@ struct lg_client {
 	uint32_t peer_id, room_id;
 	uint32_t outer_ip; /* host order */
 	uint16_t outer_port;
+	uint8_t outer_ip6[16]; /* --outer6: client net6 + 1 + index */
 	uint32_t vip;
 	uint8_t vip6[16]; /* --inner6: room's prefix6 + host number (vip - subnet) */
 	uint32_t dst;	  /* index of the member this client's flow sends to */
@@ -60,7 +74,7 @@ struct lg_engine {
 	struct lg_totals tot;
 	/* Receive side: written only by whoever receives (rx.c). */
 	struct lg_counts rxc;	      /* since the last collect */
-	uint64_t reflected_total;     /* --reflect: packets relayed, for corrupt_every */
+	uint64_t reflected_total;     /* --reflect: packets relayed, for corrupt_*every */
 	uint32_t rx_trial;	      /* trial the receiver counts as current */
 	_Atomic uint64_t rx_answered; /* rxc.received + decrypt_errors + payload_errors, live */
 	/* RX lcore and its handshake with the sender (rx.c). */
@@ -76,12 +90,21 @@ struct lg_engine {
 /* port.c */
 int lg_port_init(struct lg_engine *e);
 void lg_port_close(struct lg_engine *e);
-/* Resolve the data plane's MAC with ARP (answering ARP meanwhile).
+/* Resolve the data plane's MAC with ARP, or neighbour discovery with
+ * --outer6 (answering both meanwhile).
  * Returns 0, or -1 after the timeout with the error printed. */
 int lg_port_resolve_dp(struct lg_engine *e);
 /* Answer an ARP request for one of our clients (or, in reflect mode, the data
  * plane): turns @m into the reply and returns true; false if not ours. */
 bool lg_arp_answer(struct lg_engine *e, struct rte_mbuf *m);
+/* Answer a neighbour solicitation for one of our clients' IPv6 addresses
+ * (or --gateway6; in reflect mode the data plane's): turns @m into the
+ * advertisement and returns true; false if not ours (nd.c). */
+bool lg_nd_answer(struct lg_engine *e, struct rte_mbuf *m);
+/* A neighbour solicitation for the data plane's IPv6 address (nd.c). */
+struct rte_mbuf *lg_nd_solicit_dp(struct lg_engine *e);
+/* True (and e->dp_mac set) if @m advertises the data plane's address. */
+bool lg_nd_is_dp_advert(struct lg_engine *e, struct rte_mbuf *m);
 /* Send everything in @pkts on @port, retrying briefly; frees what is left.
  * Returns the number sent. */
 unsigned lg_port_tx(uint16_t port, struct rte_mbuf **pkts, unsigned n);
@@ -91,6 +114,8 @@ int lg_clients_init(struct lg_engine *e);
 void lg_clients_free(struct lg_engine *e);
 /* Index of the client with this outer address, or -1. */
 long lg_client_by_outer(const struct lg_engine *e, uint32_t ip, uint16_t port);
+/* --outer6: index of the client with this IPv6 outer address, or -1. */
+long lg_client_by_outer6(const struct lg_engine *e, const uint8_t *ip6, uint16_t port);
 /* Index of the client with this virtual IP in @room_idx's subnet, or -1. */
 long lg_client_by_vip(const struct lg_engine *e, uint32_t vip);
 /* The client whose vip6 is @vip6 (--inner6), or -1. */

@@ -10,7 +10,9 @@
  * from flow and sequence number after it. The data plane relays
  * each one to the destination member's outer address, sealed with that
  * member's server->client key (dir[1]); the loadgen opens it with that key,
- * checks header and pattern, and counts it. */
+ * checks header and pattern, and counts it. With --outer6 the outside is
+ * IPv6/UDP instead (client i at client net6 + 1 + i, the data plane at
+ * --dp6; checksums written and verified, neighbour discovery for ARP). */
 #ifndef RV_LOADGEN_H
 #define RV_LOADGEN_H
 
@@ -56,7 +58,13 @@ struct lg_opts {
 	uint32_t client_net; /* first outer address is client_net + 1 */
 	uint8_t client_plen;
 	uint16_t client_port_base;
-	uint32_t vip_net;     /* rooms' subnets are carved from here */
+	uint32_t vip_net;   /* rooms' subnets are carved from here */
+	bool outer6;	    /* IPv6/UDP outside (clients and data plane) */
+	uint8_t dp_ip6[16]; /* --dp6: the data plane's IPv6 address */
+	uint16_t dp6_port;
+	uint8_t gateway6[16];	 /* answered in ND too; zero = none */
+	uint8_t client_net6[16]; /* first IPv6 outer address is client_net6 + 1 */
+	uint8_t client_plen6;
 	bool inner6;	      /* inner IPv6/UDP packets between vip6s */
 	uint8_t vip6_net[16]; /* a /48: room r's prefix6 is its /64 number r */
 	bool sizes_given;
@@ -89,7 +97,8 @@ struct lg_opts {
 	const char *plot_out;
 	const char *label;
 	bool quiet;
-	unsigned corrupt_every; /* test, --reflect: corrupt every Nth relayed payload */
+	unsigned corrupt_every;	      /* test, --reflect: corrupt every Nth relayed payload */
+	unsigned corrupt_cksum_every; /* test, --reflect --outer6: and UDP checksum */
 };
 
 /* Why a trial's achieved rate fell short of the offered one (limit.c). */
@@ -108,6 +117,8 @@ const char *lg_limit_name(enum lg_limit l);
 int lg_args_parse(struct lg_opts *o, int argc, char **argv);
 void lg_args_usage(FILE *f, const char *prog);
 int lg_size_parse(const char *s, struct lg_size *out);
+/* The data plane's address as given: "A.B.C.D:PORT" or "[IPV6]:PORT". */
+const char *lg_dp_str(const struct lg_opts *o, char *buf, size_t len);
 
 /* Latency histogram (ns), log-linear buckets: 32 per power of two. */
 #define LG_HIST_SUB 32
@@ -130,13 +141,14 @@ struct lg_counts {
 	uint64_t skipped;	     /* due while the generator had no CPU: not offered */
 	uint64_t received, rx_bytes; /* this trial's packets back, authenticated */
 	uint64_t out_of_order;
-	uint64_t decrypt_errors; /* bad tag / unknown peer / malformed */
-	uint64_t payload_errors; /* authenticated, header right, payload after it not */
-	uint64_t late;		 /* earlier trials' packets */
-	uint64_t foreign;	 /* not for a simulated client */
-	uint64_t arp_replies;
-	uint64_t reflected; /* --reflect mode only */
-	double elapsed_s;   /* TX phase */
+	uint64_t decrypt_errors;  /* bad tag / unknown peer / malformed */
+	uint64_t checksum_errors; /* --outer6: wrong UDP checksum (not opened) */
+	uint64_t payload_errors;  /* authenticated, header right, payload after it not */
+	uint64_t late;		  /* earlier trials' packets */
+	uint64_t foreign;	  /* not for a simulated client */
+	uint64_t arp_replies;	  /* and neighbour advertisements (--outer6) */
+	uint64_t reflected;	  /* --reflect mode only */
+	double elapsed_s;	  /* TX phase */
 	struct lg_hist lat;
 };
 
@@ -162,7 +174,8 @@ struct lg_point {
 /* Whole-run counters (every trial, the probe and the final drain). */
 struct lg_totals {
 	uint64_t sent, received, late, decrypt_errors, payload_errors;
-	uint64_t arp_replies; /* ARP requests for our addresses answered */
+	uint64_t checksum_errors; /* --outer6: relayed frames with a wrong UDP checksum */
+	uint64_t arp_replies;	  /* ARP requests (or NS) for our addresses answered */
 };
 
 struct lg_result {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -61,6 +63,10 @@ static int parse_all(struct lg_opts *o, int argc, char **argv)
 		o->dp_ip = 0xC0000201u; /* 192.0.2.1 (TEST-NET-1), never routed */
 		o->dp_port = 1194;
 	}
+	if (o->mode == LG_MODE_REFLECT && o->outer6 && o->dp6_port == 0) {
+		inet_pton(AF_INET6, "2001:db8::1", o->dp_ip6); /* documentation, never routed */
+		o->dp6_port = 1194;
+	}
 	return rc;
 }
 
@@ -116,6 +122,13 @@ static int measure(struct lg_engine *e, struct lg_result *res)
 			"%s: %llu packet(s) came back authenticated but with their payload "
 			"changed: the figures are not of a working relay\n",
 			o->prog, (unsigned long long)e->tot.payload_errors);
+		rc = -1;
+	}
+	if (e->tot.checksum_errors) {
+		fprintf(stderr,
+			"%s: %llu IPv6/UDP packet(s) arrived with a wrong UDP checksum (not "
+			"opened): the figures are not of a working relay\n",
+			o->prog, (unsigned long long)e->tot.checksum_errors);
 		rc = -1;
 	}
 	return rc;

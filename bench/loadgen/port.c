@@ -1,5 +1,8 @@
 /* DPDK ports of the loadgen: set-up, ARP (answer for the simulated clients,
- * resolve the data plane), transmit with a short retry. */
+ * resolve the data plane; neighbour discovery with --outer6 is in nd.c),
+ * transmit with a short retry. */
+#include <string.h>
+
 #include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -164,7 +167,7 @@ int lg_port_resolve_dp(struct lg_engine *e)
 	uint64_t end = start + (uint64_t)(o->reply_timeout_s * (double)hz);
 	while (rte_get_tsc_cycles() < end) {
 		if (rte_get_tsc_cycles() - last > hz / 4) { /* ask 4 times a second */
-			struct rte_mbuf *m = arp_request(e);
+			struct rte_mbuf *m = o->outer6 ? lg_nd_solicit_dp(e) : arp_request(e);
 			if (m)
 				lg_port_tx(o->tx_port, &m, 1);
 			last = rte_get_tsc_cycles();
@@ -173,9 +176,11 @@ int lg_port_resolve_dp(struct lg_engine *e)
 		uint16_t n = rte_eth_rx_burst(o->rx_port, 0, pkts, LG_BURST);
 		bool found = false;
 		for (uint16_t i = 0; i < n; i++) {
-			if (!found && is_dp_reply(e, pkts[i]))
+			if (!found &&
+			    (o->outer6 ? lg_nd_is_dp_advert(e, pkts[i]) : is_dp_reply(e, pkts[i])))
 				found = true;
-			else if (lg_arp_answer(e, pkts[i])) {
+			else if (lg_arp_answer(e, pkts[i]) ||
+				 (o->outer6 && lg_nd_answer(e, pkts[i]))) {
 				lg_port_tx(o->rx_port, &pkts[i], 1);
 				continue;
 			}
@@ -184,10 +189,13 @@ int lg_port_resolve_dp(struct lg_engine *e)
 		if (found)
 			return 0;
 	}
+	char dp[64];
+	lg_dp_str(o, dp, sizeof(dp));
+	*strrchr(dp, ':') = '\0'; /* the address alone */
 	fprintf(stderr,
-		"%s: data plane unreachable: no ARP reply from %u.%u.%u.%u on port %u within "
-		"%.1f s (is roomvpn-dataplane running on the other end? or give --dp-mac)\n",
-		o->prog, o->dp_ip >> 24, (o->dp_ip >> 16) & 255, (o->dp_ip >> 8) & 255,
-		o->dp_ip & 255, o->rx_port, o->reply_timeout_s);
+		"%s: data plane unreachable: no %s from %s on port %u within %.1f s (is "
+		"roomvpn-dataplane running on the other end%s? or give --dp-mac)\n",
+		o->prog, o->outer6 ? "neighbour advertisement" : "ARP reply", dp, o->rx_port,
+		o->reply_timeout_s, o->outer6 ? ", with ip6 set" : "");
 	return -1;
 }

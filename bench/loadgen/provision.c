@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <openssl/crypto.h>
 
 #include "agent_proto.h"
@@ -145,7 +147,10 @@ static int upsert_session(struct agent *a, const struct lg_engine *e, const stru
 	key.material.data = (uint8_t *)&c->km;
 	key.material.len = sizeof(c->km);
 	key.direction = ROOMVPN__DATAPLANE__V1__KEY_DIRECTION__KEY_DIRECTION_SERVER;
-	ep.addr = c->outer_ip;
+	if (e->o->outer6) /* addr stays 0 */
+		ep.addr6 = (ProtobufCBinaryData){16, (uint8_t *)c->outer_ip6};
+	else
+		ep.addr = c->outer_ip;
 	ep.port = c->outer_port;
 	s.peer_id = c->peer_id;
 	s.room_id = c->room_id;
@@ -213,6 +218,18 @@ static void fmt_ip(char *buf, size_t cap, uint32_t ip)
 	snprintf(buf, cap, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
 }
 
+/* A client's outer address as the session file writes it: A.B.C.D or [IPV6]. */
+static void fmt_outer(char *buf, size_t cap, const struct lg_engine *e, const struct lg_client *c)
+{
+	char a6[INET6_ADDRSTRLEN];
+	if (!e->o->outer6) {
+		fmt_ip(buf, cap, c->outer_ip);
+		return;
+	}
+	inet_ntop(AF_INET6, c->outer_ip6, a6, sizeof(a6));
+	snprintf(buf, cap, "[%s]", a6);
+}
+
 /* Key file @dir/@name with mode 0600. */
 static int write_key(const char *dir, const char *name, const struct rv_key_material *km)
 {
@@ -236,7 +253,7 @@ err:
 
 static int write_entries(FILE *f, const struct lg_engine *e, const char *keydir, const char *keyrel)
 {
-	char a[16], b[16];
+	char a[16], b[INET6_ADDRSTRLEN + 2];
 	for (unsigned r = 0; r < e->o->rooms; r++) {
 		fmt_ip(a, sizeof(a), e->rooms[r].subnet);
 		fprintf(f, "room %u %s/%u\n", e->rooms[r].room_id, a, e->rooms[r].plen);
@@ -248,7 +265,7 @@ static int write_entries(FILE *f, const struct lg_engine *e, const char *keydir,
 		if (write_key(keydir, name, &c->km))
 			return -1;
 		fmt_ip(a, sizeof(a), c->vip);
-		fmt_ip(b, sizeof(b), c->outer_ip);
+		fmt_outer(b, sizeof(b), e, c);
 		fprintf(f, "session %u %u %s %s %s/%s key-id=%u key-direction=1 outer=%s:%u\n",
 			c->peer_id, c->room_id, a, rv_cipher_name(e->o->suite), keyrel, name,
 			e->o->key_id, b, c->outer_port);

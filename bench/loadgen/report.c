@@ -52,8 +52,11 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 	char cpu[128];
 	double load1;
 	machine(cpu, sizeof(cpu), &load1);
-	fprintf(f, "\n%s: %s, %u clients in %u rooms, %u flows; PDR = loss <= %g%%\n", o->label,
-		rv_cipher_name(o->suite), o->clients, o->rooms, o->flows, o->pdr_loss * 100);
+	fprintf(f,
+		"\n%s: %s, %u clients in %u rooms, %u flows, %s outside, %s inside; PDR = loss <= "
+		"%g%%\n",
+		o->label, rv_cipher_name(o->suite), o->clients, o->rooms, o->flows,
+		o->outer6 ? "IPv6" : "IPv4", o->inner6 ? "IPv6" : "IPv4", o->pdr_loss * 100);
 	fprintf(f, "machine: %s, %ld CPUs, load average %.2f at the end\n", cpu,
 		sysconf(_SC_NPROCESSORS_ONLN), load1);
 	fprintf(f, "%-6s | %9s %9s | %9s %9s %8s | %8s %8s %8s | %8s %8s | %6s %6s %6s\n", "size",
@@ -149,6 +152,7 @@ static struct json_object *json_size(const struct lg_result *r)
 	add_u64(o, "sent", r->tot.sent);
 	add_u64(o, "received", r->tot.received);
 	add_u64(o, "decrypt_errors", r->tot.decrypt_errors);
+	add_u64(o, "checksum_errors", r->tot.checksum_errors);
 	add_u64(o, "payload_errors", r->tot.payload_errors);
 	add(o, "ndr", json_point(&r->ndr));
 	add(o, "pdr", json_point(&r->pdr));
@@ -171,6 +175,8 @@ static struct json_object *json_report(const struct lg_opts *o, const struct lg_
 	add_num(m, "loadavg_1min", "%.2f", load1);
 	add(j, "machine", m);
 	add(j, "cipher", json_object_new_string(rv_cipher_name(o->suite)));
+	add(j, "outer", json_object_new_string(o->outer6 ? "ipv6" : "ipv4"));
+	add(j, "inner", json_object_new_string(o->inner6 ? "ipv6" : "ipv4"));
 	add_u64(j, "clients", o->clients);
 	add_u64(j, "rooms", o->rooms);
 	add_u64(j, "flows", o->flows);
@@ -182,6 +188,7 @@ static struct json_object *json_report(const struct lg_opts *o, const struct lg_
 	add_u64(t, "late", tot->late);
 	add_u64(t, "decrypt_errors", tot->decrypt_errors);
 	add_u64(t, "payload_errors", tot->payload_errors);
+	add_u64(t, "checksum_errors", tot->checksum_errors);
 	add_u64(t, "arp_replies", tot->arp_replies);
 	add(j, "totals", t);
 	for (unsigned i = 0; i < n; i++)

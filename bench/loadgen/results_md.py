@@ -33,8 +33,13 @@ def table(runs):
     r = runs[0]
     m = r["machine"]
     loads = ", ".join(f"{x['machine']['loadavg_1min']:.1f}" for x in runs)
+    fam = ""
+    if "outer" in r:  # since --outer6: the families outside and inside, checksum errors
+        cks = sum(x["totals"].get("checksum_errors", 0) for x in runs)
+        fam = (f"; {'IPv6' if r['outer'] == 'ipv6' else 'IPv4'} outside, "
+               f"{'IPv6' if r['inner'] == 'ipv6' else 'IPv4'} inside, {cks} checksum errors")
     print(f"**{r['label']}**: {r['cipher']}, {r['clients']} sessions in {r['rooms']} "
-          f"room(s), {r['flows']} sending; {r['trial_s']:.0f} s trials; {len(runs)} run(s)"
+          f"room(s), {r['flows']} sending{fam}; {r['trial_s']:.0f} s trials; {len(runs)} run(s)"
           f"{' (min / median / max)' if len(runs) > 1 else ''}; load average at the end "
           f"{loads} on {m['nproc']} CPUs ({m['cpu']})\n")
     print("| size (B) | NDR kpps | NDR Mbit/s | PDR kpps | PDR Mbit/s | p99 at NDR (µs) "

@@ -34,7 +34,7 @@ static void fill_point(const struct lg_trial *t, struct lg_point *pt)
 static bool passes(const struct lg_trial *t, double max_loss)
 {
 	return t->c.sent > 0 && t->c.decrypt_errors == 0 && t->c.payload_errors == 0 &&
-	       t->loss <= max_loss;
+	       t->c.checksum_errors == 0 && t->loss <= max_loss;
 }
 
 /* What one criterion (NDR or PDR) knows: the highest offered rate that
@@ -118,7 +118,7 @@ void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_r
 	double in = 0, wire = 0;
 	for (unsigned i = 0; i < size->n; i++) {
 		in += size->len[i];
-		wire += size->len[i] + 42 + rv_dc_overhead(o->suite);
+		wire += size->len[i] + (o->outer6 ? 62 : 42) + rv_dc_overhead(o->suite);
 	}
 	r->avg_inner_len = in / size->n;
 	r->avg_wire_len = wire / size->n;
@@ -127,6 +127,7 @@ void lg_search_size(struct lg_engine *e, const struct lg_size *size, struct lg_r
 	r->tot.late = e->tot.late - before.late;
 	r->tot.decrypt_errors = e->tot.decrypt_errors - before.decrypt_errors;
 	r->tot.payload_errors = e->tot.payload_errors - before.payload_errors;
+	r->tot.checksum_errors = e->tot.checksum_errors - before.checksum_errors;
 	if (!o->quiet)
 		fprintf(stderr, "\r%*s\r", 100, "");
 }

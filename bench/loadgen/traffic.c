@@ -1,4 +1,5 @@
-/* Packets of the loadgen: build and seal on TX; on RX answer ARP, open with
+/* Packets of the loadgen: build and seal on TX; on RX answer ARP (and
+ * neighbour solicitations), verify the UDP checksum of IPv6 outers, open with
  * the destination client's key, check the loadgen header and count; in
  * --reflect mode also relay packets addressed to the "data plane" the way
  * roomvpn-dataplane does (so the loadgen can test itself on a loopback). */
@@ -14,7 +15,17 @@
 
 #define OUTER_LEN                                                                                  \
 	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
-#define PAYLOAD_OFF (OUTER_LEN + RV_DC_HEADROOM)
+#define OUTER6_LEN                                                                                 \
+	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + sizeof(struct rte_udp_hdr))
+#define PAYLOAD_OFF (OUTER6_LEN + RV_DC_HEADROOM) /* room for either outer */
+
+/* Where a received frame came from and went to (one family). */
+struct outer_addr {
+	bool v6;
+	uint32_t sip, dip;	    /* IPv4, host order */
+	const uint8_t *sip6, *dip6; /* IPv6, in the frame */
+	uint16_t sport, dport;
+};
 
 static void write_ipv4(struct rte_ipv4_hdr *ip, uint32_t src, uint32_t dst, uint16_t total)
 {
@@ -56,6 +67,33 @@ static void write_outer(struct rte_mbuf *m, const struct rv_pkt *p,
 		  (uint16_t)(sizeof(struct rte_udp_hdr) + p->len));
 	m->data_off = (uint16_t)(start - (uint8_t *)m->buf_addr);
 	m->data_len = (uint16_t)(OUTER_LEN + p->len);
+	m->pkt_len = m->data_len;
+}
+
+/* Outer Ethernet/IPv6/UDP in front of @p (--outer6), the UDP checksum
+ * computed (mandatory over IPv6, RFC 8200). */
+static void write_outer6(struct rte_mbuf *m, const struct rv_pkt *p,
+			 const struct rte_ether_addr *dst, const struct rte_ether_addr *src,
+			 const uint8_t *sip, uint16_t sport, const uint8_t *dip, uint16_t dport)
+{
+	uint8_t *start = p->data - OUTER6_LEN;
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)start;
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
+	struct rte_udp_hdr *u = (struct rte_udp_hdr *)(ip + 1);
+	uint16_t ulen = (uint16_t)(sizeof(*u) + p->len);
+	eh->dst_addr = *dst;
+	eh->src_addr = *src;
+	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	ip->vtc_flow = rte_cpu_to_be_32(0x60000000u);
+	ip->payload_len = rte_cpu_to_be_16(ulen);
+	ip->proto = IPPROTO_UDP;
+	ip->hop_limits = 64;
+	memcpy(ip->src_addr, sip, 16);
+	memcpy(ip->dst_addr, dip, 16);
+	write_udp(u, sport, dport, ulen);
+	u->dgram_cksum = rte_ipv6_udptcp_cksum(ip, u);
+	m->data_off = (uint16_t)(start - (uint8_t *)m->buf_addr);
+	m->data_len = (uint16_t)(OUTER6_LEN + p->len);
 	m->pkt_len = m->data_len;
 }
 
@@ -132,32 +170,79 @@ int lg_traffic_build(struct lg_engine *e, unsigned f, uint16_t len, struct rte_m
 	    .data = in, .len = len, .headroom = RV_DC_HEADROOM, .tailroom = RV_DC_TAILROOM};
 	if (rv_dc_seal(c->enc, e->o->key_id, c->peer_id, ++c->tx_pid, 0, &p) != RV_OK)
 		return -1;
-	write_outer(m, &p, &e->dp_mac, &e->mac, c->outer_ip, c->outer_port, e->o->dp_ip,
-		    e->o->dp_port);
+	if (e->o->outer6)
+		write_outer6(m, &p, &e->dp_mac, &e->mac, c->outer_ip6, c->outer_port, e->o->dp_ip6,
+			     e->o->dp6_port);
+	else
+		write_outer(m, &p, &e->dp_mac, &e->mac, c->outer_ip, c->outer_port, e->o->dp_ip,
+			    e->o->dp_port);
 	return 0;
 }
 
-/* The UDP payload of an IPv4/UDP frame, or false. */
-static bool udp_payload(struct rte_mbuf *m, struct rte_ipv4_hdr **ipp, struct rte_udp_hdr **up,
-			struct rv_pkt *p)
+/* The UDP payload @p of @m from @uh (@ulen bytes, checked against the frame). */
+static bool take_udp(struct rte_mbuf *m, struct rte_udp_hdr *uh, uint32_t avail,
+		     struct outer_addr *a, struct rv_pkt *p)
+{
+	uint16_t ulen = rte_be_to_cpu_16(uh->dgram_len);
+	if (ulen < sizeof(*uh) || ulen > avail)
+		return false;
+	a->sport = rte_be_to_cpu_16(uh->src_port);
+	a->dport = rte_be_to_cpu_16(uh->dst_port);
+	p->data = (uint8_t *)(uh + 1);
+	p->len = ulen - sizeof(*uh);
+	p->headroom = (uint32_t)(p->data - (uint8_t *)m->buf_addr);
+	p->tailroom = (uint32_t)(m->buf_len - p->headroom - p->len);
+	return true;
+}
+
+/* The UDP payload of an IPv4/UDP or IPv6/UDP frame, or false (not UDP,
+ * malformed; *bad_sum: IPv6 with a wrong or missing UDP checksum). */
+static bool udp_payload(struct rte_mbuf *m, struct outer_addr *a, struct rv_pkt *p, bool *bad_sum)
 {
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	*bad_sum = false;
+	if (m->data_len >= OUTER6_LEN && eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
+		struct rte_udp_hdr *u = (struct rte_udp_hdr *)(ip + 1);
+		uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
+		if (ip->proto != IPPROTO_UDP || sizeof(*eh) + sizeof(*ip) + plen > m->data_len ||
+		    !take_udp(m, u, plen, a, p))
+			return false;
+		a->v6 = true;
+		a->sip6 = ip->src_addr;
+		a->dip6 = ip->dst_addr;
+		*bad_sum = u->dgram_cksum == 0 || !lg_ipv6_l4_sum_ok(ip, u);
+		return true;
+	}
 	if (m->data_len < OUTER_LEN || eh->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
 		return false;
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
 	if (ip->version_ihl != RTE_IPV4_VHL_DEF || ip->next_proto_id != IPPROTO_UDP)
 		return false;
-	struct rte_udp_hdr *u = (struct rte_udp_hdr *)(ip + 1);
-	uint16_t ulen = rte_be_to_cpu_16(u->dgram_len);
-	if (ulen < sizeof(*u) || OUTER_LEN + ulen - sizeof(*u) > m->data_len)
+	if (!take_udp(m, (struct rte_udp_hdr *)(ip + 1), m->data_len - (OUTER_LEN - 8), a, p))
 		return false;
-	p->data = (uint8_t *)(u + 1);
-	p->len = ulen - sizeof(*u);
-	p->headroom = (uint32_t)(p->data - (uint8_t *)m->buf_addr);
-	p->tailroom = (uint32_t)(m->buf_len - p->headroom - p->len);
-	*ipp = ip;
-	*up = u;
+	a->v6 = false;
+	a->sip = rte_be_to_cpu_32(ip->src_addr);
+	a->dip = rte_be_to_cpu_32(ip->dst_addr);
 	return true;
+}
+
+/* The client at this source (@src) or destination address, or -1. */
+static long client_at(const struct lg_engine *e, const struct outer_addr *a, bool src)
+{
+	if (a->v6)
+		return lg_client_by_outer6(e, src ? a->sip6 : a->dip6, src ? a->sport : a->dport);
+	return lg_client_by_outer(e, src ? a->sip : a->dip, src ? a->sport : a->dport);
+}
+
+/* Is @a the data plane's address (the one the clients send to)? */
+static bool to_dp(const struct lg_engine *e, const struct outer_addr *a)
+{
+	const struct lg_opts *o = e->o;
+	if (a->v6 != o->outer6)
+		return false;
+	return a->v6 ? a->dport == o->dp6_port && memcmp(a->dip6, o->dp_ip6, 16) == 0
+		     : a->dport == o->dp_port && a->dip == o->dp_ip;
 }
 
 /* Checks the inner packet @p that client @dst received; counts it. */
@@ -211,17 +296,17 @@ static void rx_for_client(struct lg_engine *e, long idx, struct rv_pkt *p, uint6
 
 /* --reflect: relay as the data plane would. Returns true if @m was turned
  * into the relayed packet. */
-static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
-		    const struct rte_udp_hdr *u, struct rv_pkt *p)
+static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct outer_addr *a,
+		    struct rv_pkt *p)
 {
-	long si =
-	    lg_client_by_outer(e, rte_be_to_cpu_32(ip->src_addr), rte_be_to_cpu_16(u->src_port));
+	long si = client_at(e, a, true);
 	uint32_t pid;
 	if (si < 0 || rv_dc_open(e->clients[si].srv_dec, p, &pid) != RV_OK || p->len < ip_len(e))
 		return false;
 	const struct rte_ipv4_hdr *in = (const struct rte_ipv4_hdr *)p->data;
+	e->reflected_total++;
 	/* test (--test-corrupt-payload N): a relay that changes the payload */
-	if (e->o->corrupt_every && ++e->reflected_total % e->o->corrupt_every == 0 &&
+	if (e->o->corrupt_every && e->reflected_total % e->o->corrupt_every == 0 &&
 	    p->len > ip_len(e) + 8 + LG_HDR_LEN)
 		p->data[p->len - 1] ^= 0x01;
 	long di = e->o->inner6 ? lg_client_by_vip6(e, p->data + 24)
@@ -232,7 +317,17 @@ static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct rte_ip
 	p->headroom = RV_DC_HEADROOM;
 	if (rv_dc_seal(d->srv_enc, e->o->key_id, d->peer_id, ++d->srv_tx_pid, 0, p) != RV_OK)
 		return false;
-	write_outer(m, p, &e->mac, &e->mac, e->o->dp_ip, e->o->dp_port, d->outer_ip, d->outer_port);
+	if (e->o->outer6) {
+		write_outer6(m, p, &e->mac, &e->mac, e->o->dp_ip6, e->o->dp6_port, d->outer_ip6,
+			     d->outer_port);
+		/* test (--test-corrupt-checksum N): a relay that damages the
+		 * UDP checksum; the payload stays right */
+		if (e->o->corrupt_cksum_every &&
+		    e->reflected_total % e->o->corrupt_cksum_every == 0)
+			p->data[-2] ^= 0x01; /* the UDP header's last byte */
+	} else
+		write_outer(m, p, &e->mac, &e->mac, e->o->dp_ip, e->o->dp_port, d->outer_ip,
+			    d->outer_port);
 	e->rxc.reflected++;
 	return true;
 }
@@ -242,24 +337,25 @@ enum rx_verdict { RX_FREE, RX_ARP_REPLY, RX_RELAYED };
 /* One received frame: consumed, or to be sent back (ARP reply, relayed). */
 static enum rx_verdict rx_one(struct lg_engine *e, struct rte_mbuf *m, uint64_t now)
 {
-	struct rte_ipv4_hdr *ip;
-	struct rte_udp_hdr *u;
+	struct outer_addr a;
 	struct rv_pkt p;
-	if (lg_arp_answer(e, m)) {
+	bool bad_sum;
+	if (lg_arp_answer(e, m) || (e->o->outer6 && lg_nd_answer(e, m))) {
 		e->rxc.arp_replies++;
 		return RX_ARP_REPLY;
 	}
-	if (!udp_payload(m, &ip, &u, &p)) {
+	if (!udp_payload(m, &a, &p, &bad_sum)) {
 		e->rxc.foreign++;
 		return RX_FREE;
 	}
-	uint32_t dip = rte_be_to_cpu_32(ip->dst_addr);
-	uint16_t dport = rte_be_to_cpu_16(u->dst_port);
-	if (e->o->mode == LG_MODE_REFLECT && dip == e->o->dp_ip && dport == e->o->dp_port)
-		return reflect(e, m, ip, u, &p) ? RX_RELAYED : RX_FREE;
-	long idx = lg_client_by_outer(e, dip, dport);
+	bool relay = e->o->mode == LG_MODE_REFLECT && to_dp(e, &a);
+	long idx = relay ? 0 : client_at(e, &a, false);
 	if (idx < 0)
 		e->rxc.foreign++;
+	else if (unlikely(bad_sum))
+		e->rxc.checksum_errors++; /* ours, damaged on the way: not opened */
+	else if (relay)
+		return reflect(e, m, &a, &p) ? RX_RELAYED : RX_FREE;
 	else
 		rx_for_client(e, idx, &p, now);
 	return RX_FREE;
@@ -301,7 +397,8 @@ void lg_traffic_rx(struct lg_engine *e, struct rte_mbuf **pkts, unsigned n)
 	send_out(e, e->o->rx_port, arp, narp);
 	send_out(e, e->o->tx_port, relay, nrelay);
 	atomic_store_explicit(&e->rx_answered,
-			      e->rxc.received + e->rxc.decrypt_errors + e->rxc.payload_errors,
+			      e->rxc.received + e->rxc.decrypt_errors + e->rxc.payload_errors +
+				  e->rxc.checksum_errors,
 			      memory_order_relaxed);
 }
 

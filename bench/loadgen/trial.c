@@ -11,6 +11,7 @@ static void add_totals(struct lg_totals *tot, const struct lg_counts *c)
 	tot->received += c->received;
 	tot->decrypt_errors += c->decrypt_errors;
 	tot->payload_errors += c->payload_errors;
+	tot->checksum_errors += c->checksum_errors;
 	tot->late += c->late;
 	tot->arp_replies += c->arp_replies;
 }
@@ -38,6 +39,7 @@ static void trial_collect(struct lg_engine *e)
 	e->c.out_of_order = rx.out_of_order;
 	e->c.decrypt_errors = rx.decrypt_errors;
 	e->c.payload_errors = rx.payload_errors;
+	e->c.checksum_errors = rx.checksum_errors;
 	e->c.late = rx.late;
 	e->c.foreign = rx.foreign;
 	e->c.arp_replies = rx.arp_replies;
@@ -178,8 +180,15 @@ int lg_trial_probe(struct lg_engine *e)
 	for (uint64_t t = rte_rdtsc(); rte_rdtsc() - t < hz / 100;)
 		lg_rx_service(e);
 	trial_collect(e);
-	if (e->c.received > 0 && e->c.decrypt_errors == 0)
+	if (e->c.received > 0 && e->c.decrypt_errors == 0 && e->c.checksum_errors == 0)
 		return 0;
+	if (e->c.checksum_errors) {
+		fprintf(stderr,
+			"%s: %llu IPv6/UDP packet(s) arrived with a wrong UDP checksum (not "
+			"opened): the figures are not of a working relay\n",
+			o->prog, (unsigned long long)e->c.checksum_errors);
+		return -1;
+	}
 	if (e->c.received > 0) {
 		fprintf(stderr,
 			"%s: %llu relayed packet(s) failed to decrypt: keys or cipher "
@@ -187,12 +196,13 @@ int lg_trial_probe(struct lg_engine *e)
 			o->prog, (unsigned long long)e->c.decrypt_errors);
 		return -1;
 	}
+	char dp[64];
 	fprintf(stderr,
-		"%s: data plane unreachable: none of %llu packet(s) sent to %u.%u.%u.%u:%u came "
+		"%s: data plane unreachable: none of %llu packet(s) sent to %s came "
 		"back within %.1f s (%llu failed to decrypt, %llu other frame(s) received; "
 		"are the sessions provisioned and the ports connected?)\n",
-		o->prog, (unsigned long long)e->c.sent, o->dp_ip >> 24, (o->dp_ip >> 16) & 255,
-		(o->dp_ip >> 8) & 255, o->dp_ip & 255, o->dp_port, o->reply_timeout_s,
-		(unsigned long long)e->c.decrypt_errors, (unsigned long long)e->c.foreign);
+		o->prog, (unsigned long long)e->c.sent, lg_dp_str(o, dp, sizeof(dp)),
+		o->reply_timeout_s, (unsigned long long)e->c.decrypt_errors,
+		(unsigned long long)e->c.foreign);
 	return -1;
 }

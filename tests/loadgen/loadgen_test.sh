@@ -2,7 +2,8 @@
 # Black-box tests of roomvpn-loadgen. Usage:
 #   loadgen_test.sh CASE LOADGEN [DATAPLANE DPCTL]
 # CASE: args | unreachable | reflect | reflect-corrupt | dataplane-agent | dataplane-rx-lcore |
-#       dataplane-file | reflect-inner6 | dataplane-inner6
+#       dataplane-file | reflect-inner6 | dataplane-inner6 | reflect-outer6 |
+#       dataplane-outer6 | dataplane-outer6-file
 # The data-plane cases run roomvpn-dataplane as a memif server and the
 # loadgen as its memif client (unix socket in a private temp dir).
 set -u
@@ -189,7 +190,7 @@ compare_counters() {
 		"lg['results'][0]['ndr']['found'] and lg['results'][0]['ndr']['pps'] > 0" \
 		"$t['decrypt_errors'] == 0" \
 		"$pin == $t['sent']" \
-		"$pout == $t['received'] + $t['late'] + sum($d[k] for k in ('tx_full', 'ring_full', 'arp_unresolved', 'no_gateway'))" \
+		"$pout == $t['received'] + $t['late'] + sum($d[k] for k in ('tx_full', 'ring_full', 'arp_unresolved', 'no_gateway', 'nd_unresolved', 'nd_no_gateway'))" \
 		"0 <= sum(l['rx_packets'] for l in st['lcores']) - $t['sent'] <= 16" \
 		"all($d[k] == 0 for k in ('auth', 'replay', 'unknown_peer', 'unknown_key', 'no_route', 'spoofed', 'malformed'))"
 	# The stats file (written on SIGUSR1) has dpctl's keys and the same totals.
@@ -234,6 +235,82 @@ case_dataplane_inner6() {
 		"all(st['drops'][k] == 0 for k in ('v6_malformed', 'v6_spoofed', 'v6_no_route', 'v6_nd', 'v6_mcast_scope'))"
 }
 
+# --outer6: IPv6/UDP outside. Reflected (the reflector verifies the UDP
+# checksums the clients write, the clients those it writes), with IPv4 and
+# IPv6 inside; then through a data plane with ip6 set: neighbour discovery
+# both ways (clients behind gateway6, or on the link), sessions with an IPv6
+# outer address through the agent or a session file, no drop.
+case_reflect_outer6() {
+	local inner
+	for inner in "" --inner6; do
+		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --reflect --outer6 \
+			$inner --clients 20 --rooms 4 --sizes 72,1400 --trial-time 0.2 --max-trials 4 \
+			--max-rate 20000 --quiet --json-out "$tmp/r6.json" >"$tmp/out" 2>&1 ||
+			{ bad "reflect --outer6 $inner: exit $?"; cat "$tmp/out"; continue; }
+		grep -q "IPv6 outside" "$tmp/out" || bad "reflect --outer6 $inner: no 'IPv6 outside' in the table"
+		json_check r="$tmp/r6.json" -- "r['outer'] == 'ipv6'" \
+			"all(x['ndr']['found'] and x['ndr']['pps'] > 0 for x in r['results'])" \
+			"r['totals']['decrypt_errors'] == 0 and r['totals']['payload_errors'] == 0" \
+			"r['totals']['checksum_errors'] == 0" \
+			"r['totals']['sent'] == r['totals']['received'] + r['totals']['late']"
+	done
+	# A relay that damages the UDP checksum of every 50th packet (the
+	# payload right): counted as checksum errors, not opened, exit 1.
+	expect 1 "packet\(s\) arrived with a wrong UDP checksum" -- \
+		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --reflect --outer6 \
+		--clients 20 --rooms 4 --sizes 64,1400 --rate 20000 --trial-time 0.2 --quiet \
+		--test-corrupt-checksum 50 --json-out "$tmp/c6.json"
+	json_check c="$tmp/c6.json" -- "c['totals']['checksum_errors'] > 0" \
+		"all(x['checksum_errors'] > 0 for x in c['results'])" \
+		"c['totals']['decrypt_errors'] == 0 and c['totals']['payload_errors'] == 0"
+	expect 2 "test-corrupt-checksum needs --reflect --outer6" -- "$LG" -- --reflect \
+		--test-corrupt-checksum 5
+	expect 2 "--outer6 needs --dp6" -- "$LG" -- --agent /x --outer6 --dp 192.0.2.1:1194
+	expect 2 "invalid --dp6 '2001:db8::1:1194'" -- "$LG" -- --agent /x --outer6 --dp6 2001:db8::1:1194
+	expect 2 "invalid --client-net6 '2001:2::1/64'" -- "$LG" -- --reflect --outer6 --client-net6 2001:2::1/64
+	expect 2 "client-net6 /120 has room for 254 clients, not 300" -- "$LG" -- --reflect --outer6 \
+		--client-net6 2001:2::/120 --clients 300
+	expect 2 "--dp6 needs --outer6" -- "$LG" -- --agent /x --dp 192.0.2.1:1194 --dp6 [2001:db8::1]:1194
+	# Nobody advertises the data plane on a loopback ring.
+	expect 1 "no neighbour advertisement from \[2001:db8::1\] on port 0 within 0.5 s" -- \
+		"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --outer6 \
+		--dp6 [2001:db8::1]:1194 --session-file "$tmp/s" --seed 7 --timeout 0.5
+}
+
+# Clients off the data plane's IPv6 link, behind a gateway6 the loadgen plays.
+DP_GW6=(ip6=2001:2:ff::1/64 gateway6=2001:2:ff::fe)
+LG_GW6=(--outer6 --dp6 [2001:2:ff::1]:1194 --gateway6 2001:2:ff::fe)
+OUTER6_DROPS="('outer6_ext_header', 'outer6_no_checksum', 'nd_no_gateway', 'nd_not_for_us')"
+
+case_dataplane_outer6() {
+	start_dp "${DP_GW[@]}" "${DP_GW6[@]}" || return
+	run_lg_dp "${LG_GW6[@]}" --agent "$tmp/agent.sock" --clients 10 --rooms 2 --keep-sessions \
+		--inner6 --sizes 1400 || return
+	compare_counters
+	json_check lg="$tmp/lg.json" st="$tmp/stats.json" ss="$tmp/sessions.json" -- \
+		"lg['outer'] == 'ipv6' and lg['inner'] == 'ipv6' and lg['totals']['checksum_errors'] == 0" \
+		"lg['totals']['payload_errors'] == 0 and lg['totals']['received'] > 0" \
+		"all(st['drops'][k] == 0 for k in $OUTER6_DROPS + ('v6_malformed', 'v6_spoofed', 'v6_no_route'))" \
+		"all(s['outer'].startswith('[2001:2::') for s in ss['sessions'])"
+}
+
+# On the link (the data plane solicits every client), a session file with
+# outer=[IPV6]:PORT, IPv4 inside (the agent case has IPv6 inside).
+case_dataplane_outer6_file() {
+	start_dp "${DP_LINK[@]}" ip6=2001:2::ffff/64 || return
+	local sf="$tmp/sessions.conf"
+	local lg6=(--outer6 --dp6 [2001:2::ffff]:1194 --session-file "$sf" --seed 42 --clients 6 --rooms 3)
+	expect 0 "wrote 3 rooms and 6 sessions" -- "$LG" -- "${lg6[@]}" --write-only
+	grep -q "outer=\[2001:2::1\]:40000" "$sf" || bad "no outer=[2001:2::1]:40000 in $sf"
+	"$DPCTL" --socket "$tmp/agent.sock" resync --file "$sf" || { bad "dpctl resync --file"; return; }
+	run_lg_dp "${lg6[@]}" || return
+	compare_counters
+	json_check lg="$tmp/lg.json" st="$tmp/stats.json" -- \
+		"lg['outer'] == 'ipv6' and lg['inner'] == 'ipv4'" \
+		"lg['totals']['checksum_errors'] == 0 and lg['totals']['arp_replies'] >= 5" \
+		"all(st['drops'][k] == 0 for k in $OUTER6_DROPS)"
+}
+
 case_dataplane_file() {
 	start_dp "${DP_LINK[@]}" || return
 	local sf="$tmp/sessions.conf"
@@ -259,6 +336,9 @@ dataplane-rx-lcore) LG_LCORES=0,1 case_dataplane_agent ;; # receiving on a secon
 dataplane-file) case_dataplane_file ;;
 reflect-inner6) case_reflect_inner6 ;;
 dataplane-inner6) case_dataplane_inner6 ;;
+reflect-outer6) case_reflect_outer6 ;;
+dataplane-outer6) case_dataplane_outer6 ;;
+dataplane-outer6-file) case_dataplane_outer6_file ;;
 *) echo "unknown case $case_name"; exit 2 ;;
 esac
 [ $fail -eq 0 ] && echo "PASS $case_name" || echo "FAILED $case_name"
