@@ -76,8 +76,12 @@ sys_up_roomvpn() {
 	rvn_login alice alice-password-1 1 && rvn_login bob bob-password-1 2 || return 1
 	rv alice 1 rooms create bench >/dev/null || return 1
 	rvn_up alice 1 bench && rvn_up bob 2 bench || return 1
-	local vb
-	vb=$(rvn_vip bob 2) || return 1
+	local vb=
+	for _ in $(seq 50); do # (the status has no address until the tunnel is up)
+		vb=$(rvn_vip bob 2 2>/dev/null) && break
+		sleep 0.2
+	done
+	[ -n "$vb" ] || { echo "systems: bob's tunnel has no virtual IP" >&2; return 1; }
 	SYS_DEST[rv-afp]=$vb SYS_DEST[rv-xdp]=$vb
 	RV_A=$(cat "$RUN/cfg-alice/run/bench.pid") RV_B=$(cat "$RUN/cfg-bob/run/bench.pid")
 	wait_ping 1 "$vb"
