@@ -39,7 +39,7 @@ sys_setup $SYSTEMS || { sys_log_tail; exit 1; }
 
 # pings SYS COND: NPING pings at 10 ms; one result line into $RUN/lat.
 pings() {
-	in_ns 1 ping -q -c 20 -i 0.01 -W 1 "${SYS_DEST[$1]}" >/dev/null 2>&1 # warm-up
+	in_ns 1 ping -q -c 200 -i 0.01 -W 1 "${SYS_DEST[$1]}" >/dev/null 2>&1 # warm-up, 2 s
 	in_ns 1 ping -c "$NPING" -i 0.01 -W 1 "${SYS_DEST[$1]}" >"$RUN/ping-$1-$2.out" 2>&1
 	"$PY" - "$RUN/ping-$1-$2.out" "$1" "$2" "$NPING" >>"$RUN/lat" <<'EOF'
 import re, sys
