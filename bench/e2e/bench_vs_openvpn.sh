@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
 	--systems) SYSTEMS=$2; shift ;;
 	--tests) TESTS=$2; shift ;;
 	--smoke) SMOKE=1 T=2 ROUNDS=1 TESTS=fwd ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "bench: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
