@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 	--pings) NPING=$2; shift ;;
 	--systems) SYSTEMS=$2; shift ;;
 	--idle-sleep-us) export RV_IDLE_SLEEP_US=$2; shift ;;
-	-h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
 	*) echo "latency: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
