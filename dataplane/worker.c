@@ -60,15 +60,13 @@ static void pass_start(struct rv_dp_worker *w)
 		rv_trace_pass(w->lcore);
 }
 
-/* Idle policy. A worker with nothing to do naps rather than spin: on a
- * core shared with other programs, a thread that spins is charged its whole
- * time slice and waits behind the others for whole slices (milliseconds),
- * while a thread that sleeps wakes with the scheduler's credit and runs at
- * once. The naps are short and bounded: the first one 1 us after the last
- * work, doubling up to idle_sleep_us (the most latency an idle lcore adds
- * to the next packet), with the thread's timer slack at 1 us (the kernel's
- * default of 50 us would stretch every nap by up to that much).
- * idle_sleep_us = 0: busy-poll (dedicated cores). */
+/* Idle policy. A worker with nothing to do naps, leaving its core to the
+ * programs that share it (on a small host: the clients, and the kernel's
+ * packet work charged to them), but never for long: the first nap 1 us
+ * after the last work, doubling up to idle_sleep_us (the most latency an
+ * idle lcore adds to the next packet), with the thread's timer slack at
+ * 1 us (the kernel's default of 50 us would stretch every nap by up to
+ * that much). idle_sleep_us = 0: busy-poll (cores of its own). */
 #define NAP_FIRST_US 1
 #define NAP_TIMER_SLACK_NS 1000
 
