@@ -181,41 +181,44 @@ static void echo_in(struct rvc_chan *c, enum rvc_chan_transport t, struct rv_pkt
 	}
 }
 
-/* One wire packet from the server over @t, in place in an rvc_buf. */
-static void deliver(struct rvc_chan *c, enum rvc_chan_transport t, struct rv_pkt *p)
+/* One wire packet from the server over @t, in place in an rvc_buf.
+ * Returns whether it authenticated. */
+static bool deliver(struct rvc_chan *c, enum rvc_chan_transport t, struct rv_pkt *p)
 {
 	enum rv_drop rc = rv_dc_session_open(&c->path[t].sess, p, c->now_ns);
 
 	if (unlikely(rc != RV_OK)) {
 		c->st.drops[rc]++;
-		return;
+		return false;
 	}
 	c->last_rx_ns = c->now_ns;
 	if (unlikely(c->old.t != NULL))
 		chan_old_close(c, "the new data plane answers");
 	switch (rv_payload_classify(p->data, p->len)) {
 	case RV_PAYLOAD_IPV4:
+	case RV_PAYLOAD_IPV6:
 		chan_tun_put(c, p);
-		return;
+		break;
 	case RV_PAYLOAD_PING:
 		c->st.pings_rx++;
-		return;
+		break;
 	case RV_PAYLOAD_ECHO:
 		echo_in(c, t, p);
-		return;
+		break;
 	default:
 		c->st.drops[RV_DROP_NOT_IP]++;
 	}
+	return true;
 }
 
-static void deliver_udp(void *arg, struct rv_pkt *p)
+static bool deliver_udp(void *arg, struct rv_pkt *p)
 {
-	deliver(arg, RVC_CHAN_UDP, p);
+	return deliver(arg, RVC_CHAN_UDP, p);
 }
 
-static void deliver_tcp(void *arg, struct rv_pkt *p)
+static bool deliver_tcp(void *arg, struct rv_pkt *p)
 {
-	deliver(arg, RVC_CHAN_TCP, p);
+	return deliver(arg, RVC_CHAN_TCP, p);
 }
 
 /* Drain transport @t's fd. Returns 1 when it has data buffered still. */
@@ -422,7 +425,7 @@ static int open_transports(struct rvc_chan *c, char *err, size_t errlen)
 {
 	const struct rvc_chan_params *p = &c->p;
 
-	if (p->tcp_server.sin_port && (p->tls_pin_set || p->tls_ca_file) &&
+	if (rvc_addr_set(&p->tcp_server) && (p->tls_pin_set || p->tls_ca_file) &&
 	    rvc_chan_tcp_create(p, &c->path[RVC_CHAN_TCP].t, err, errlen) < 0)
 		return -1;
 	return rvc_chan_udp_create(p, &c->path[RVC_CHAN_UDP].t, err, errlen);

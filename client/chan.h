@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chan_addr.h"
 #include "cipher.h"
 #include "drop.h"
 
@@ -25,8 +26,11 @@ struct json_object;
 enum rvc_chan_transport { RVC_CHAN_UDP = 0, RVC_CHAN_TCP = 1 };
 
 struct rvc_chan_params {
-	struct sockaddr_in udp_server;
-	struct sockaddr_in tcp_server; /* port 0: no TCP fallback */
+	/* UDP: the preferred server (IPv6 when the data plane has both) and
+	 * the other family's (unset: none); with both, chan_udp.c races them
+	 * (RFC 8305 flavour) and keeps the first that answers authenticated */
+	union rvc_addr udp_server, udp_server_alt;
+	union rvc_addr tcp_server; /* unset: no TCP fallback */
 	enum rv_cipher suite;
 	uint8_t key_id;
 	uint32_t peer_id;
@@ -65,8 +69,8 @@ struct rvc_chan_stats {
 
 /* A data plane's endpoints for this channel, as a Bootstrap answers them. */
 struct rvc_chan_servers {
-	struct sockaddr_in udp_server;
-	struct sockaddr_in tcp_server; /* port 0: no TCP fallback */
+	union rvc_addr udp_server, udp_server_alt; /* as in rvc_chan_params */
+	union rvc_addr tcp_server;		   /* unset: no TCP fallback */
 	enum rvc_chan_transport start; /* the room's preferred transport */
 };
 
@@ -105,8 +109,9 @@ int rvc_chan_rekey(struct rvc_chan *dc, uint8_t key_id, enum rv_cipher suite,
 int rvc_chan_replace_session(struct rvc_chan *dc, uint32_t peer_id, uint8_t key_id,
 			     enum rv_cipher suite, const struct rv_key_dir *tx,
 			     const struct rv_key_dir *rx, const struct rvc_chan_servers *to);
-/* The active transport's server, "udp 10.0.0.1:1194" (the loop's thread:
- * e.g. from the tick). */
+/* The active transport's server, "udp 10.0.0.1:1194" or "udp [::1]:1194"
+ * (UDP: the candidate in use, see udp_server_alt) (the loop's thread: e.g.
+ * from the tick). */
 void rvc_chan_endpoint(const struct rvc_chan *dc, char *out, size_t len);
 /* Re-key from another thread: install the next key (it seals from now on;
  * the previous one still opens for @grace_ms). Same mailbox as above. */

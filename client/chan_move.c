@@ -17,30 +17,27 @@
 #include "log.h"
 #include "payload.h"
 
-static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
-{
-	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
-}
-
 bool chan_servers_differ(const struct rvc_chan *c, const struct rvc_chan_servers *to)
 {
-	return !same_addr(&c->p.udp_server, &to->udp_server) ||
-	       !same_addr(&c->p.tcp_server, &to->tcp_server);
-}
-
-static void addr_str(const struct sockaddr_in *sa, char *out, size_t len)
-{
-	char ip[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip));
-	snprintf(out, len, "%s:%u", ip, ntohs(sa->sin_port));
+	return !rvc_addr_same(&c->p.udp_server, &to->udp_server) ||
+	       !rvc_addr_same(&c->p.udp_server_alt, &to->udp_server_alt) ||
+	       !rvc_addr_same(&c->p.tcp_server, &to->tcp_server);
 }
 
 void rvc_chan_endpoint(const struct rvc_chan *c, char *out, size_t len)
 {
-	char a[32];
+	char a[64];
+	union rvc_addr udp;
+	const struct rvc_transport *t = c->path[RVC_CHAN_UDP].t;
 
-	addr_str(c->active == RVC_CHAN_TCP ? &c->p.tcp_server : &c->p.udp_server, a, sizeof(a));
+	if (c->active == RVC_CHAN_TCP) {
+		rvc_addr_str(&c->p.tcp_server, a, sizeof(a));
+	} else {
+		udp = c->p.udp_server;
+		if (t)
+			rvc_chan_udp_server(t, &udp); /* the candidate in use */
+		rvc_addr_str(&udp, a, sizeof(a));
+	}
 	snprintf(out, len, "%s %s", rvc_chan_transport_name(c->active), a);
 }
 
@@ -59,19 +56,20 @@ void chan_old_close(struct rvc_chan *c, const char *why)
 
 /* A packet from the old data plane: only IP packets matter now (its echo
  * replies and pings say nothing about the new path). */
-static void deliver_old(void *arg, struct rv_pkt *p)
+static bool deliver_old(void *arg, struct rv_pkt *p)
 {
 	struct rvc_chan *c = arg;
 	enum rv_drop rc = rv_dc_session_open(&c->old.sess, p, c->now_ns);
 
 	if (rc != RV_OK) {
 		c->st.drops[rc]++;
-		return;
+		return false;
 	}
 	if (rv_payload_classify(p->data, p->len) == RV_PAYLOAD_IPV4) {
 		c->st.old_rx_packets++;
 		chan_tun_put(c, p);
 	}
+	return true;
 }
 
 void chan_old_rx(struct rvc_chan *c)
@@ -96,6 +94,7 @@ static struct rvc_transport *new_udp(struct rvc_chan *c, const struct rvc_chan_s
 	struct rvc_transport *udp = NULL;
 
 	np.udp_server = to->udp_server;
+	np.udp_server_alt = to->udp_server_alt;
 	if (rvc_chan_udp_create(&np, &udp, err, errlen) < 0)
 		return NULL;
 	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, udp->ops->fd(udp), &ev) < 0) {
@@ -111,7 +110,7 @@ static struct rvc_transport *new_udp(struct rvc_chan *c, const struct rvc_chan_s
  * open, so it stays. */
 static void new_tcp(struct rvc_chan *c)
 {
-	bool want = c->p.tcp_server.sin_port && (c->p.tls_pin_set || c->p.tls_ca_file);
+	bool want = rvc_addr_set(&c->p.tcp_server) && (c->p.tls_pin_set || c->p.tls_ca_file);
 	struct rvc_transport **tcp = &c->path[RVC_CHAN_TCP].t;
 	char err[256];
 
@@ -130,7 +129,7 @@ int chan_move_begin(struct rvc_chan *c, const struct rvc_chan_servers *to)
 	enum rvc_chan_transport kind = c->active;
 	struct chan_path *from = &c->path[kind];
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_OLD};
-	char err[256], a[32], b[32];
+	char err[256], a[64], b[64];
 	struct rvc_transport *udp;
 
 	chan_old_close(c, "moving again");
@@ -157,9 +156,10 @@ int chan_move_begin(struct rvc_chan *c, const struct rvc_chan_servers *to)
 	if (c->path[RVC_CHAN_UDP].t) /* TCP was active: the idle UDP one goes */
 		c->path[RVC_CHAN_UDP].t->ops->destroy(c->path[RVC_CHAN_UDP].t);
 	c->path[RVC_CHAN_UDP].t = udp;
-	addr_str(&c->p.udp_server, a, sizeof(a));
-	addr_str(&to->udp_server, b, sizeof(b));
+	rvc_addr_str(&c->p.udp_server, a, sizeof(a));
+	rvc_addr_str(&to->udp_server, b, sizeof(b));
 	c->p.udp_server = to->udp_server;
+	c->p.udp_server_alt = to->udp_server_alt;
 	c->p.tcp_server = to->tcp_server;
 	c->p.start = to->start;
 	new_tcp(c);

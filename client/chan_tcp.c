@@ -56,18 +56,18 @@ static int wait_fd(int fd, short events, int timeout_ms)
 	return rc > 0 ? 0 : -1;
 }
 
-static int tcp_connect(const struct sockaddr_in *sa, int timeout_ms, char *err, size_t errlen)
+static int tcp_connect(const union rvc_addr *sa, int timeout_ms, char *err, size_t errlen)
 {
 	int one = 1, soerr = 0;
 	socklen_t sl = sizeof(soerr);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(sa->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 && errno != EINPROGRESS)
+	if (connect(fd, &sa->sa, rvc_addr_len(sa)) < 0 && errno != EINPROGRESS)
 		goto err_close;
 	if (wait_fd(fd, POLLOUT, timeout_ms) < 0) {
 		errno = ETIMEDOUT;

@@ -7,6 +7,7 @@
 #ifndef RV_CLIENT_CHAN_TRANSPORT_H
 #define RV_CLIENT_CHAN_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,8 +36,9 @@ static inline struct rv_pkt rvc_pkt_at(struct rvc_buf *b, uint32_t len)
 }
 
 /* One wire packet received from the server, in place in an rvc_buf (so that
- * an echo request can be answered in place). */
-typedef void (*rvc_rx_fn)(void *arg, struct rv_pkt *p);
+ * an echo request can be answered in place). Returns true when it
+ * authenticated (the UDP transport keeps the candidate that answered). */
+typedef bool (*rvc_rx_fn)(void *arg, struct rv_pkt *p);
 
 struct rvc_transport;
 
@@ -71,6 +73,9 @@ struct rvc_transport {
  * @err. */
 int rvc_chan_udp_create(const struct rvc_chan_params *p, struct rvc_transport **out, char *err,
 			size_t errlen);
+/* The UDP transport's server: the candidate that answered, else the
+ * preferred one. */
+void rvc_chan_udp_server(const struct rvc_transport *t, union rvc_addr *out);
 /* Needs p->tcp_server and a pin or CA file. Sets SIGPIPE to be ignored
  * (process-wide). */
 int rvc_chan_tcp_create(const struct rvc_chan_params *p, struct rvc_transport **out, char *err,

@@ -59,15 +59,16 @@ static void flush(struct rvc_chan *c, struct rv_pkt *pk, unsigned n)
 	c->st.tx_errors += t->ops->send_batch(t, pk, n);
 }
 
-/* Seal IPv4 packet @p (in c->bufs) into the batch @pk; send the batch when
+/* Seal IP packet @p (in c->bufs) into the batch @pk; send the batch when
  * it is full. */
 static void batch_add(struct rvc_chan *c, struct rv_dc_session *s, struct rv_pkt *pk, unsigned *n,
 		      struct rv_pkt *p, uint32_t now_s)
 {
 	uint32_t len = p->len;
+	enum rv_payload_kind kind = rv_payload_classify(p->data, p->len);
 	enum rv_drop rc;
 
-	if (unlikely(rv_payload_classify(p->data, p->len) != RV_PAYLOAD_IPV4)) {
+	if (unlikely(kind != RV_PAYLOAD_IPV4 && kind != RV_PAYLOAD_IPV6)) {
 		c->st.drops[RV_DROP_NOT_IP]++;
 		return;
 	}

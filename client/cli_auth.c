@@ -42,21 +42,36 @@ static int no_trust(struct cli *c, const char *server)
 static int login_target(struct cli *c, const struct login_opts *o, struct rv_login *l)
 {
 	uint8_t fp[RV_FP_LEN];
-	char abs[PATH_MAX];
+	char abs[PATH_MAX], err[300];
 	int n;
 
+	if (rv_grpc_check_servers(o->server, err, sizeof(err)) < 0) {
+		cli_error(c, "login: %s", err);
+		return RV_EXIT_USAGE;
+	}
 	snprintf(l->server, sizeof(l->server), "%s", o->server);
 	if (o->fingerprint) {
-		if (rv_fp_parse(o->fingerprint, fp) < 0) {
-			cli_error(
-			    c,
-			    "--fingerprint: '%s' is not a SHA-256 fingerprint (64 hex digits, "
-			    "':' allowed)",
-			    o->fingerprint);
-			return RV_EXIT_USAGE;
-		}
+		/* one pin, or one per replica key: "FP1,FP2" (at most RV_PINS_MAX) */
 		l->pins.n = 0; /* a new login starts a new pin set */
-		rv_pinset_add(&l->pins, fp);
+		for (const char *p = o->fingerprint; *p;) {
+			size_t len = strcspn(p, ",");
+			char one[RV_FP_STR + 32];
+			snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : 0), p);
+			if (len >= sizeof(one) || rv_fp_parse(one, fp) < 0) {
+				cli_error(
+				    c,
+				    "--fingerprint: '%.*s' is not a SHA-256 fingerprint (64 hex "
+				    "digits, ':' allowed)",
+				    (int)len, p);
+				return RV_EXIT_USAGE;
+			}
+			if (l->pins.n == RV_PINS_MAX) {
+				cli_error(c, "--fingerprint: at most %d fingerprints", RV_PINS_MAX);
+				return RV_EXIT_USAGE;
+			}
+			rv_pinset_add(&l->pins, fp);
+			p += len + (p[len] == ',');
+		}
 	} else if (o->ca) {
 		if (!realpath(o->ca, abs)) {
 			cli_error(c, "--ca: cannot read %s", o->ca);
@@ -277,13 +292,18 @@ static int cmd_logout(struct cli *c, int argc, char **argv)
 const struct cli_cmd cli_auth_cmds[] = {
     {"login", "SERVER --username NAME (--fingerprint FP | --ca FILE) [--password-stdin]",
      "Log in to a roomvpn server (host:port) and store this device's login in the config\n"
-     "directory (login.conf, mode 0600). The server's certificate is checked against a\n"
+     "directory (login.conf, mode 0600). SERVER may list several control-plane replicas,\n"
+     "host1:port,host2:port (at most 8; IPv6 as [addr]:port; a name with several\n"
+     "addresses is tried address by address): a call that gets no answer (UNAVAILABLE)\n"
+     "is retried on the next, and the keepalive stream reconnects to whichever answers.\n"
+     "The server's certificate is checked against a\n"
      "SHA-256 fingerprint pin or a CA file; without either, login prints the\n"
      "fingerprint the server presents and stops. The password is asked for without echo,\n"
      "or read as one line from standard input with --password-stdin.\n\n"
      "Options:\n"
      "  --username NAME      account name (required)\n"
-     "  --fingerprint FP     SHA-256 of the server certificate (AB:CD:... or 64 hex digits)\n"
+     "  --fingerprint FP     SHA-256 of the server certificate (AB:CD:... or 64 hex digits);\n"
+     "                       replicas with keys of their own: FP1,FP2 (at most 4)\n"
      "  --ca FILE            PEM CA certificate(s) that issued the server certificate\n"
      "  --tls-name NAME      name to check in the certificate (default: from the pin)\n"
      "  --device-name NAME   how admins see this device (default: the host name)\n"

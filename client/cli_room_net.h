@@ -15,14 +15,14 @@
 #include "cli.h"
 #include "roomvpn/v1/rooms.pb-c.h"
 
-#define CLI_NET_LIST_MAX 32 /* more than the server allows: it says how many */
+#define CLI_NET_LIST_MAX 40 /* more than the server allows (16 per family): it says how many */
 
 struct cli_room_net {
 	/* the options as given (NULL: absent) */
 	const char *dns, *search, *routes;
 	bool no_dns, no_routes;
 	/* parsed */
-	char buf[2048];
+	char buf[4096];
 	char *servers[CLI_NET_LIST_MAX];
 	size_t n_servers;
 	Roomvpn__V1__Route route[CLI_NET_LIST_MAX];

@@ -52,6 +52,8 @@ static void print_room(const ProtobufCMessage *m)
 	       "  members    %u\n",
 	       r->name, r->id, r->subnet, r->server_ip, transport_name(r->transport), r->mtu,
 	       r->keepalive_s, r->owner, r->has_password ? "yes" : "no", r->members);
+	if (r->subnet6[0])
+		printf("  subnet6    %s (server %s)\n", r->subnet6, r->server_ip6);
 	printf("  placement  %s\n  data plane %s\n", r->placement[0] ? r->placement : "any",
 	       r->dataplane[0] ? r->dataplane : "-");
 	cli_room_net_print(r->n_dns_servers, r->dns_servers, r->dns_search, r->n_routes, r->routes);
@@ -116,10 +118,12 @@ static int cmd_show(struct cli *c, int argc, char **argv)
 static int cmd_create(struct cli *c, int argc, char **argv)
 {
 	Roomvpn__V1__CreateRoomRequest req = ROOMVPN__V1__CREATE_ROOM_REQUEST__INIT;
-	const char *subnet = NULL, *mtu = NULL, *ka = NULL, *tr = NULL, *place = NULL, *pos[1];
+	const char *subnet = NULL, *subnet6 = NULL, *mtu = NULL, *ka = NULL, *tr = NULL,
+		   *place = NULL, *pos[1];
 	bool pw_stdin = false, pw_prompt = false;
 	struct cli_room_net net = {0};
 	const struct cli_opt opts[] = {{"subnet", &subnet, NULL},
+				       {"subnet6", &subnet6, NULL},
 				       {"mtu", &mtu, NULL},
 				       {"keepalive", &ka, NULL},
 				       {"transport", &tr, NULL},
@@ -151,6 +155,8 @@ static int cmd_create(struct cli *c, int argc, char **argv)
 		req.placement = (char *)place;
 	if (subnet)
 		req.subnet = (char *)subnet;
+	if (subnet6)
+		req.subnet6 = (char *)subnet6;
 	req.password = password;
 	cli_room_net_create(&net, &req);
 	return cli_call(c, "rooms create", RS "Create", &req.base, &roomvpn__v1__room__descriptor,
@@ -263,17 +269,17 @@ static void print_members(const ProtobufCMessage *m)
 		printf("No members.\n");
 		return;
 	}
-	printf("%-8s %-20s %-15s %-19s %-8s %-9s %s\n", "DEVICE", "USER", "VIRTUAL-IP",
-	       "JOINED (UTC)", "STATE", "RTT(ms)", "LAST-SEEN");
+	printf("%-8s %-20s %-15s %-19s %-8s %-9s %-20s %s\n", "DEVICE", "USER", "VIRTUAL-IP",
+	       "JOINED (UTC)", "STATE", "RTT(ms)", "LAST-SEEN", "VIRTUAL-IP6");
 	for (size_t i = 0; i < l->n_members; i++) {
 		const Roomvpn__V1__Member *mb = l->members[i];
 		time_t t = (time_t)mb->joined_unix;
 		char when[32], rtt[16], seen[32];
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime(&t));
 		rv_cli_member_presence(mb, rtt, sizeof(rtt), seen, sizeof(seen));
-		printf("%-8" PRIu64 " %-20s %-15s %-19s %-8s %-9s %s\n", mb->device_id,
+		printf("%-8" PRIu64 " %-20s %-15s %-19s %-8s %-9s %-20s %s\n", mb->device_id,
 		       mb->username, mb->virtual_ip, when, mb->online ? "online" : "offline", rtt,
-		       seen);
+		       seen, mb->virtual_ip6[0] ? mb->virtual_ip6 : "-");
 	}
 }
 
@@ -331,6 +337,9 @@ static void print_join(const ProtobufCMessage *m)
 	       "  mtu        %u\n  keepalive  %us\n",
 	       j->room ? j->room->name : "?", j->virtual_ip, j->prefix_len, j->subnet, j->server_ip,
 	       j->mtu, j->keepalive_s);
+	if (j->virtual_ip6[0])
+		printf("  virtual IPv6 %s/%u\n  subnet6    %s\n", j->virtual_ip6, j->prefix6_len,
+		       j->subnet6);
 	cli_room_net_print(j->n_dns_servers, j->dns_servers, j->dns_search, j->n_routes, j->routes);
 	for (size_t i = 0; i < j->n_endpoints; i++)
 		printf("  endpoint   %s %s\n", transport_name(j->endpoints[i]->transport),
@@ -367,23 +376,26 @@ const struct cli_cmd cli_rooms_cmds[] = {
      cmd_list},
     {"rooms show", "ROOM", "Show one room (by name, or by id as #<id>).\n", cmd_show},
     {"rooms create",
-     "NAME [--subnet CIDR] [--mtu N] [--keepalive S] [--transport udp|tcp] [--dns LIST "
-     "[--dns-search DOMAIN]] [--routes LIST] [--placement K=V[,K=V]]",
+     "NAME [--subnet CIDR] [--subnet6 PREFIX] [--mtu N] [--keepalive S] [--transport udp|tcp] "
+     "[--dns LIST [--dns-search DOMAIN]] [--routes LIST] [--placement K=V[,K=V]]",
      "Create a room; you become its owner.\n\n"
      "Options:\n"
      "  --subnet CIDR        overlay subnet (default: one from the server's pool)\n"
+     "  --subnet6 PREFIX     IPv6 overlay prefix, length 48..120, e.g. fd00:1:2:3::/64\n"
+     "                       (default: a /64 of the server's IPv6 prefix)\n"
      "  --mtu N              tunnel MTU, 576..9000 (default: the server's)\n"
      "  --keepalive S        data-channel keepalive in seconds (default: the server's)\n"
      "  --transport T        preferred transport, udp (default) or tcp\n"
      "  --password           ask for a room password (joining then needs it)\n"
      "  --password-stdin     read the room password from standard input\n"
-     "  --dns A.B.C.D[,...]  DNS servers for the members while their tunnel is up (at\n"
-     "                       most 4 IPv4 addresses)\n"
+     "  --dns ADDR[,...]     DNS servers for the members while their tunnel is up (at\n"
+     "                       most 4 IPv4 or IPv6 addresses)\n"
      "  --dns-search DOMAIN  a DNS search domain (with --dns)\n"
      "  --routes LIST        managed routes TARGET=VIA[,TARGET=VIA...], e.g.\n"
      "                       192.168.50.0/24=10.88.0.5: traffic for TARGET (a private\n"
      "                       subnet outside the room's) goes through the room to the\n"
-     "                       member with virtual IP VIA, which routes it on (at most 16)\n"
+     "                       member with virtual IP VIA, which routes it on (at most 16\n"
+     "                       per family; an IPv6 TARGET goes via a member's IPv6 address)\n"
      "  --placement K=V[,K=V...]\n"
      "                       only data planes with all these labels take the room,\n"
      "                       e.g. site=fra1 (see 'admin dataplanes'; default: any)\n",
@@ -403,13 +415,15 @@ const struct cli_cmd cli_rooms_cmds[] = {
      "  --password           ask for a new room password\n"
      "  --password-stdin     read the new room password from standard input\n"
      "  --no-password        remove the room password\n"
-     "  --dns A.B.C.D[,...]  replace the DNS servers (at most 4 IPv4 addresses)\n"
+     "  --dns ADDR[,...]     replace the DNS servers (at most 4 IPv4 or IPv6 addresses)\n"
      "  --dns-search DOMAIN  a DNS search domain (with --dns)\n"
      "  --no-dns             remove the room's DNS settings\n"
      "  --routes LIST        replace the managed routes: TARGET=VIA[,TARGET=VIA...], e.g.\n"
      "                       --routes 192.168.50.0/24=10.88.0.5 sends traffic for\n"
      "                       192.168.50.0/24 to the member with virtual IP 10.88.0.5\n"
-     "                       (private targets outside the room's subnet, at most 16)\n"
+     "                       (private targets outside the room's subnet, or IPv6 ones\n"
+     "                       outside its subnet6 via a member's IPv6 address; at most\n"
+     "                       16 per family)\n"
      "  --no-routes          remove every managed route\n"
      "  --placement K=V[,K=V...]\n"
      "                       only data planes with these labels; if the room's data\n"

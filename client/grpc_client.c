@@ -29,7 +29,36 @@ struct rv_grpc {
 	bool pin_set; /* pin: the member of the target's set the server matched */
 	uint8_t pin[RV_FP_LEN];
 	char tls_name[256];
+	/* the target, kept to fail over to its other endpoints */
+	char servers[RV_GRPC_SERVERS_MAX], *ca_file;
+	struct rv_pinset pins;
+	bool tls_name_given;
+	unsigned n_ep, at; /* endpoints in servers; the one the channel goes to */
 };
+
+/* The endpoint that answered last (any rv_grpc): where the next open
+ * starts, so that a reconnect does not begin with the one that died. */
+static _Atomic unsigned preferred;
+
+unsigned rv_grpc_endpoints(const char *servers)
+{
+	unsigned n = servers && servers[0] ? 1 : 0;
+	for (const char *p = servers; n && (p = strchr(p, ',')); p++)
+		n++; /* "a," is two entries, the second empty (refused by the check) */
+	return n;
+}
+
+/* Endpoint @i of the comma-separated list @servers into @out ("" if none). */
+static void endpoint_at(const char *servers, unsigned i, char *out, size_t len)
+{
+	const char *p = servers;
+	for (; i && p; i--) {
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	size_t n = p ? strcspn(p, ",") : 0;
+	snprintf(out, len, "%.*s", (int)n, p ? p : "");
+}
 
 static int split_hostport(const char *s, char *host, size_t hl, char *port, size_t pl)
 {
@@ -51,6 +80,32 @@ static int split_hostport(const char *s, char *host, size_t hl, char *port, size
 	return 0;
 }
 
+static int split_hostport(const char *s, char *host, size_t hl, char *port, size_t pl);
+
+int rv_grpc_check_servers(const char *servers, char *err, size_t errlen)
+{
+	char ep[256], host[256], port[16];
+	unsigned n = rv_grpc_endpoints(servers);
+
+	if (!servers || !servers[0] || strlen(servers) >= RV_GRPC_SERVERS_MAX ||
+	    n > RV_GRPC_ENDPOINTS_MAX) {
+		snprintf(err, errlen,
+			 "bad server list '%s': want host:port[,host:port...] (at most %d, %d "
+			 "characters)",
+			 servers ? servers : "", RV_GRPC_ENDPOINTS_MAX, RV_GRPC_SERVERS_MAX - 1);
+		return -1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		endpoint_at(servers, i, ep, sizeof(ep));
+		if (split_hostport(ep, host, sizeof(host), port, sizeof(port)) < 0) {
+			snprintf(err, errlen,
+				 "bad server address '%s' (want host:port or [v6]:port)", ep);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int dial(const char *server, uint32_t timeout_ms, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
@@ -66,19 +121,22 @@ static int dial(const char *server, uint32_t timeout_ms, char *err, size_t errle
 		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
+	/* every address of the name in turn (several A/AAAA records) */
+	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "socket: %s", strerror(errno));
+			continue;
+		}
 		struct timeval tv = {.tv_sec = timeout_ms / 1000,
 				     .tv_usec = timeout_ms % 1000 * 1000};
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
 			snprintf(err, errlen, "cannot connect to %s: %s", server, strerror(errno));
 			close(fd);
 			fd = -1;
 		}
-	} else {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
 	}
 	freeaddrinfo(ai);
 	return fd;
@@ -135,11 +193,20 @@ out:
 int rv_grpc_fetch_cert(const char *server, uint32_t timeout_ms, char **pem, uint8_t fp[RV_FP_LEN],
 		       char *err, size_t errlen)
 {
-	int fd = dial(server, timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS, err, errlen);
+	unsigned n = rv_grpc_endpoints(server);
+	int fd = -1;
 	X509 *cert;
+	char ep[256];
 
+	if (!n)
+		snprintf(err, errlen, "no server address");
+	for (unsigned i = 0; i < n && fd < 0; i++) {
+		endpoint_at(server, i, ep, sizeof(ep));
+		fd = dial(ep, timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS, err, errlen);
+	}
 	if (fd < 0)
 		return -1;
+	server = ep;
 	signal(SIGPIPE, SIG_IGN);
 	cert = handshake_cert(fd, server, err, errlen);
 	close(fd);
@@ -244,9 +311,10 @@ static char *trust_roots(const struct rv_grpc_target *t, struct rv_grpc *g, char
 	return pem;
 }
 
-int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err, size_t errlen)
+/* Point @g's channel at endpoint @i (the old channel, if any, goes once the
+ * new one is made). With pins the certificate is fetched and checked. */
+static int open_channel(struct rv_grpc *g, unsigned i, char *err, size_t errlen)
 {
-	struct rv_grpc *g = calloc(1, sizeof(*g));
 	verify_peer_options vo = {0};
 	grpc_channel_credentials *creds;
 	/* No reconnect settings: GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is also
@@ -256,21 +324,19 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 	 * is replaced by a fresh one (the keepalive thread), not retried. */
 	grpc_arg arg[1];
 	grpc_channel_args args = {0, arg};
-	char *roots;
+	char ep[256];
+	struct rv_grpc_target t = {.server = ep,
+				   .pins = g->pins,
+				   .ca_file = g->ca_file,
+				   .tls_name = g->tls_name_given ? g->tls_name : NULL,
+				   .timeout_ms = g->timeout_ms};
 
-	if (!g) {
-		snprintf(err, errlen, "out of memory");
+	endpoint_at(g->servers, i, ep, sizeof(ep));
+	if (!g->tls_name_given)
+		g->tls_name[0] = '\0';
+	char *roots = trust_roots(&t, g, err, errlen);
+	if (!roots)
 		return -1;
-	}
-	g->timeout_ms = t->timeout_ms ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
-	if (t->tls_name)
-		snprintf(g->tls_name, sizeof(g->tls_name), "%s", t->tls_name);
-	roots = trust_roots(t, g, err, errlen);
-	if (!roots) {
-		free(g);
-		return -1;
-	}
-	grpc_init();
 	if (g->pin_set) {
 		vo.verify_peer_callback = verify_pin_cb;
 		vo.verify_peer_callback_userdata = g;
@@ -283,11 +349,83 @@ int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err
 		arg[0].value.string = g->tls_name;
 		args.num_args = 1;
 	}
-	g->ch = grpc_channel_create(t->server, creds, &args);
+	grpc_channel *ch = grpc_channel_create(ep, creds, &args);
 	grpc_channel_credentials_release(creds);
+	if (g->ch)
+		grpc_channel_destroy(g->ch);
+	g->ch = ch;
+	g->at = i;
+	return 0;
+}
+
+/* The first endpoint from @from on that can be opened (all tried once). */
+static int open_from(struct rv_grpc *g, unsigned from, char *err, size_t errlen)
+{
+	size_t used = 0;
+
+	err[0] = '\0';
+	for (unsigned k = 0; k < g->n_ep; k++) {
+		unsigned i = (from + k) % g->n_ep;
+		char one[512];
+		if (open_channel(g, i, one, sizeof(one)) == 0)
+			return 0;
+		int w = snprintf(err + used, errlen - used, "%s%s", used ? "; " : "", one);
+		if (w > 0 && (size_t)w < errlen - used)
+			used += (size_t)w;
+	}
+	return -1;
+}
+
+int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err, size_t errlen)
+{
+	struct rv_grpc *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (rv_grpc_check_servers(t->server, err, errlen) < 0) {
+		free(g);
+		return -1;
+	}
+	g->timeout_ms = t->timeout_ms ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
+	snprintf(g->servers, sizeof(g->servers), "%s", t->server);
+	g->n_ep = rv_grpc_endpoints(g->servers);
+	g->pins = t->pins;
+	g->ca_file = t->ca_file ? strdup(t->ca_file) : NULL;
+	g->tls_name_given = t->tls_name != NULL;
+	if (t->tls_name)
+		snprintf(g->tls_name, sizeof(g->tls_name), "%s", t->tls_name);
+	grpc_init();
+	if ((t->ca_file && !g->ca_file) || open_from(g, preferred % g->n_ep, err, errlen) < 0) {
+		if (t->ca_file && !g->ca_file)
+			snprintf(err, errlen, "out of memory");
+		free(g->ca_file);
+		free(g);
+		grpc_shutdown();
+		return -1;
+	}
 	g->cq = grpc_completion_queue_create_for_pluck(NULL);
 	*out = g;
 	return 0;
+}
+
+/* The channel's endpoint did not answer: move to the next one that can be
+ * opened (true), remembered for later opens. */
+static bool fail_over(struct rv_grpc *g)
+{
+	char err[512];
+
+	if (g->n_ep < 2 || open_from(g, g->at + 1, err, sizeof(err)) < 0)
+		return false;
+	preferred = g->at;
+	return true;
+}
+
+const char *rv_grpc_endpoint(const struct rv_grpc *g, char *out, size_t len)
+{
+	endpoint_at(g->servers, g->at, out, len);
+	return out;
 }
 
 bool rv_grpc_pin(const struct rv_grpc *g, uint8_t fp[RV_FP_LEN])
@@ -309,6 +447,7 @@ void rv_grpc_close(struct rv_grpc *g)
 	grpc_completion_queue_shutdown(g->cq);
 	grpc_completion_queue_destroy(g->cq);
 	grpc_channel_destroy(g->ch);
+	free(g->ca_file);
 	free(g);
 	grpc_shutdown();
 }
@@ -399,9 +538,10 @@ static bool run_call(struct rv_grpc *g, const char *path, struct call_io *io, un
 	return ev.type == GRPC_OP_COMPLETE;
 }
 
-grpc_status_code rv_grpc_call(struct rv_grpc *g, const char *path, const ProtobufCMessage *req,
-			      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-			      const char *bearer, struct rv_grpc_result *res)
+static grpc_status_code call_once(struct rv_grpc *g, const char *path, const ProtobufCMessage *req,
+				  const ProtobufCMessageDescriptor *resp_desc,
+				  ProtobufCMessage **resp, const char *bearer,
+				  struct rv_grpc_result *res)
 {
 	struct call_io io = {0};
 	char auth[600];
@@ -447,6 +587,19 @@ grpc_status_code rv_grpc_call(struct rv_grpc *g, const char *path, const Protobu
 	if (io.resp)
 		grpc_byte_buffer_destroy(io.resp);
 	return io.status;
+}
+
+grpc_status_code rv_grpc_call(struct rv_grpc *g, const char *path, const ProtobufCMessage *req,
+			      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+			      const char *bearer, struct rv_grpc_result *res)
+{
+	grpc_status_code st = call_once(g, path, req, resp_desc, resp, bearer, res);
+
+	/* UNAVAILABLE: that replica is gone or cannot serve: the next one
+	 * (each endpoint at most once per call) */
+	for (unsigned k = 1; st == GRPC_STATUS_UNAVAILABLE && k < g->n_ep && fail_over(g); k++)
+		st = call_once(g, path, req, resp_desc, resp, bearer, res);
+	return st;
 }
 
 /* ---- streaming --------------------------------------------------------- */

@@ -16,8 +16,14 @@
 
 struct rv_grpc;
 
+#define RV_GRPC_SERVERS_MAX   256 /* = sizeof(struct rv_login.server) */
+#define RV_GRPC_ENDPOINTS_MAX 8
+
 struct rv_grpc_target {
-	const char *server; /* "host:port" */
+	/* "host:port", or several control-plane replicas "h1:port,h2:port"
+	 * (IPv6 as "[::1]:port"): the channel goes to one, and a call that
+	 * ends UNAVAILABLE is retried on the next (each once) */
+	const char *server;
 	struct rv_pinset pins;
 	const char *ca_file;  /* used when the pin set is empty */
 	const char *tls_name; /* name checked in the certificate; NULL: derived */
@@ -30,7 +36,15 @@ struct rv_grpc_target {
 int rv_grpc_fetch_cert(const char *server, uint32_t timeout_ms, char **pem, uint8_t fp[RV_FP_LEN],
 		       char *err, size_t errlen);
 
-/* Connect (lazily: the first call dials). With pins the certificate is
+/* How many endpoints the list @servers has; 0 and a message unless it is
+ * 1..RV_GRPC_ENDPOINTS_MAX well-formed host:port entries (check returns 0/-1). */
+unsigned rv_grpc_endpoints(const char *servers);
+int rv_grpc_check_servers(const char *servers, char *err, size_t errlen);
+/* The endpoint @g's channel goes to now (into @out). */
+const char *rv_grpc_endpoint(const struct rv_grpc *g, char *out, size_t len);
+
+/* Connect (lazily: the first call dials; with several endpoints, to the
+ * one that answered last in this process, else the first). With pins the certificate is
  * fetched and checked here: no match fails with a message naming the
  * fingerprint presented and the pins. Returns 0, or -1 with a message. */
 int rv_grpc_open(const struct rv_grpc_target *t, struct rv_grpc **out, char *err, size_t errlen);

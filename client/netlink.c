@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
 #include <time.h>
@@ -149,4 +151,99 @@ int rv_nl_route_add_new(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_
 int rv_nl_route_del(struct rv_nl *nl, unsigned ifindex, uint32_t dst, uint8_t plen)
 {
 	return route_msg(nl, RTM_DELROUTE, 0, ifindex, dst, plen, 0);
+}
+
+/* ---- IPv6 ---- */
+
+int rv_nl_link_addr_gen_none(struct rv_nl *nl, unsigned ifindex)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	struct nlattr *spec, *inet6;
+
+	nlh->nlmsg_type = RTM_NEWLINK;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = (int)ifindex;
+	spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+	inet6 = mnl_attr_nest_start(nlh, AF_INET6);
+	mnl_attr_put_u8(nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+	mnl_attr_nest_end(nlh, inet6);
+	mnl_attr_nest_end(nlh, spec);
+	return transact(nl, nlh);
+}
+
+static int addr6_msg(struct rv_nl *nl, uint16_t type, uint16_t flags, unsigned ifindex,
+		     const uint8_t addr[16], uint8_t plen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifaddrmsg *ifa;
+
+	if (plen > 128)
+		return -EINVAL;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = flags;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET6;
+	ifa->ifa_prefixlen = plen;
+	ifa->ifa_flags = IFA_F_NODAD; /* a point-to-point TUN has no neighbours */
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_index = ifindex;
+	mnl_attr_put(nlh, IFA_LOCAL, 16, addr);
+	mnl_attr_put(nlh, IFA_ADDRESS, 16, addr);
+	return transact(nl, nlh);
+}
+
+int rv_nl_addr6_add(struct rv_nl *nl, unsigned ifindex, const uint8_t addr[16], uint8_t plen)
+{
+	return addr6_msg(nl, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, addr, plen);
+}
+
+int rv_nl_addr6_del(struct rv_nl *nl, unsigned ifindex, const uint8_t addr[16], uint8_t plen)
+{
+	return addr6_msg(nl, RTM_DELADDR, 0, ifindex, addr, plen);
+}
+
+static int route6_msg(struct rv_nl *nl, uint16_t type, uint16_t flags, unsigned ifindex,
+		      const uint8_t dst[16], uint8_t plen, uint32_t metric)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+	uint8_t net[16];
+
+	if (plen > 128)
+		return -EINVAL;
+	/* Mask host bits, as for IPv4. */
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned keep = plen >= 8 * (i + 1) ? 8 : plen > 8 * i ? plen - 8 * i : 0;
+		net[i] = dst[i] & (uint8_t)(0xff00u >> keep);
+	}
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = flags;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET6;
+	rtm->rtm_dst_len = plen;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = RTPROT_STATIC;
+	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = RTN_UNICAST;
+	mnl_attr_put(nlh, RTA_DST, 16, net);
+	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+	if (metric)
+		mnl_attr_put_u32(nlh, RTA_PRIORITY, metric);
+	return transact(nl, nlh);
+}
+
+int rv_nl_route6_add_new(struct rv_nl *nl, unsigned ifindex, const uint8_t dst[16], uint8_t plen,
+			 uint32_t metric)
+{
+	return route6_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, dst, plen, metric);
+}
+
+int rv_nl_route6_del(struct rv_nl *nl, unsigned ifindex, const uint8_t dst[16], uint8_t plen)
+{
+	return route6_msg(nl, RTM_DELROUTE, 0, ifindex, dst, plen, 0);
 }

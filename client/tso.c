@@ -58,16 +58,32 @@ uint64_t rv_csum_pseudo4(const uint8_t *ip, uint8_t proto, uint32_t l4len)
 	return rv_csum_add(0, ip + 12, 8) + htons(proto) + htons((uint16_t)l4len);
 }
 
-/* The IPv4 + TCP headers of @pkt; RV_OK when both are whole and sane. */
+uint64_t rv_csum_pseudo6(const uint8_t *ip6, uint8_t proto, uint32_t l4len)
+{
+	/* the 32-bit length and next-header words: their upper halves are 0 */
+	return rv_csum_add(0, ip6 + 8, 32) + htons(proto) + htons((uint16_t)l4len);
+}
+
+/* The IPv4 or IPv6 + TCP headers of @pkt; RV_OK when both are whole and
+ * sane. */
 static enum rv_drop parse_headers(struct rv_tso *t, const uint8_t *pkt, uint32_t len)
 {
-	if (len < 40 || pkt[0] >> 4 != 4)
-		return len >= 1 && pkt[0] >> 4 == 6 ? RV_DROP_NOT_IP : RV_DROP_MALFORMED;
-	t->iphl = (pkt[0] & 15u) * 4;
-	if (t->iphl < 20 || pkt[9] != IP_PROTO_TCP || len < t->iphl + 20)
-		return RV_DROP_MALFORMED;
-	if (rv_get_be16(pkt + 6) & 0x3fff) /* MF or a fragment offset */
-		return RV_DROP_MALFORMED;
+	unsigned version = len ? pkt[0] >> 4 : 0;
+
+	if (version != 4 && version != 6)
+		return RV_DROP_NOT_IP;
+	t->v6 = version == 6;
+	if (t->v6) {
+		t->iphl = 40; /* TCP right behind: no extension headers */
+		if (len < 60 || pkt[6] != IP_PROTO_TCP)
+			return RV_DROP_MALFORMED;
+	} else {
+		t->iphl = (pkt[0] & 15u) * 4;
+		if (len < 40 || t->iphl < 20 || pkt[9] != IP_PROTO_TCP || len < t->iphl + 20)
+			return RV_DROP_MALFORMED;
+		if (rv_get_be16(pkt + 6) & 0x3fff) /* MF or a fragment offset */
+			return RV_DROP_MALFORMED;
+	}
 	t->hlen = t->iphl + (pkt[t->iphl + 12] >> 4) * 4u;
 	if (t->hlen < t->iphl + 20 || t->hlen > len)
 		return RV_DROP_MALFORMED;
@@ -80,13 +96,14 @@ enum rv_drop rv_tso_prepare(struct rv_tso *t, const struct virtio_net_hdr *vh, c
 	uint8_t type = vh->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
 	enum rv_drop rc;
 
-	if (type == VIRTIO_NET_HDR_GSO_TCPV6)
-		return RV_DROP_NOT_IP;
-	if (type != VIRTIO_NET_HDR_GSO_TCPV4 || le16toh(vh->gso_size) == 0)
+	if ((type != VIRTIO_NET_HDR_GSO_TCPV4 && type != VIRTIO_NET_HDR_GSO_TCPV6) ||
+	    le16toh(vh->gso_size) == 0)
 		return RV_DROP_MALFORMED;
 	rc = parse_headers(t, pkt, len);
 	if (rc != RV_OK)
 		return rc;
+	if (t->v6 != (type == VIRTIO_NET_HDR_GSO_TCPV6))
+		return RV_DROP_MALFORMED;
 	if (len == t->hlen)
 		return RV_DROP_MALFORMED; /* GSO without payload */
 	t->pkt = pkt;
@@ -105,11 +122,14 @@ uint32_t rv_tso_segment(const struct rv_tso *t, uint32_t i, uint8_t *out)
 
 	memcpy(out, t->pkt, t->hlen);
 	memcpy(out + t->hlen, t->pkt + off, plen);
-	/* IPv4: length, id (one per segment, as the kernel's own GSO), checksum */
-	rv_put_be16(out + 2, (uint16_t)total);
-	rv_put_be16(out + 4, (uint16_t)(rv_get_be16(t->pkt + 4) + i));
-	out[10] = out[11] = 0;
-	rv_csum_store(out + 10, rv_csum_add(0, out, t->iphl));
+	if (t->v6) { /* IPv6: the payload length; no id, no header checksum */
+		rv_put_be16(out + 4, (uint16_t)(total - t->iphl));
+	} else { /* IPv4: length, id (one per segment, as the kernel's own GSO), checksum */
+		rv_put_be16(out + 2, (uint16_t)total);
+		rv_put_be16(out + 4, (uint16_t)(rv_get_be16(t->pkt + 4) + i));
+		out[10] = out[11] = 0;
+		rv_csum_store(out + 10, rv_csum_add(0, out, t->iphl));
+	}
 	/* TCP: sequence number; FIN/PSH only on the last, CWR only on the first */
 	rv_put_be32(tcp + 4, rv_get_be32(t->pkt + t->iphl + 4) + i * t->mss);
 	if (i + 1 < t->nseg)
@@ -117,8 +137,9 @@ uint32_t rv_tso_segment(const struct rv_tso *t, uint32_t i, uint8_t *out)
 	if (i > 0)
 		tcp[13] &= (uint8_t)~TCP_CWR;
 	tcp[16] = tcp[17] = 0;
-	rv_csum_store(tcp + 16, rv_csum_add(rv_csum_pseudo4(out, IP_PROTO_TCP, total - t->iphl),
-					    tcp, total - t->iphl));
+	uint64_t ps = t->v6 ? rv_csum_pseudo6(out, IP_PROTO_TCP, total - t->iphl)
+			    : rv_csum_pseudo4(out, IP_PROTO_TCP, total - t->iphl);
+	rv_csum_store(tcp + 16, rv_csum_add(ps, tcp, total - t->iphl));
 	return total;
 }
 

@@ -37,8 +37,8 @@ static int open_dev(const char *name, bool vnet, char ifname[IFNAMSIZ], char *er
 		goto err_close;
 	}
 	if (vnet && (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
-		     ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0)) {
-		snprintf(err, errlen, "TUN offloads (checksum, TSO4): %s", strerror(errno));
+		     ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)) {
+		snprintf(err, errlen, "TUN offloads (checksum, TSO4, TSO6): %s", strerror(errno));
 		goto err_close;
 	}
 	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);
@@ -82,11 +82,30 @@ bool rv_tun_vnet_hdr(int fd)
 	return ioctl(fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR);
 }
 
-static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config *c, char *err,
+/* The IPv6 address, or (IPv6 disabled on this host) a warning and none:
+ * the tunnel still carries IPv4. */
+static void configure6(struct rv_nl *nl, unsigned idx, struct rv_tun_config *c, int gen_rc)
+{
+	int rc = gen_rc ? gen_rc : rv_nl_addr6_add(nl, idx, c->addr6, c->plen6);
+
+	if (!rc)
+		return;
+	rv_log(RV_LOG_WARN,
+	       "no IPv6 on this host (%s; net.ipv6.conf.*.disable_ipv6?): the tunnel "
+	       "carries IPv4 only",
+	       rv_nl_strerror(rc));
+	c->plen6 = 0;
+}
+
+static int configure(struct rv_nl *nl, unsigned idx, struct rv_tun_config *c, char *err,
 		     size_t errlen)
 {
-	int rc = rv_nl_link_set(nl, idx, c->mtu, true);
+	/* before the link comes up, or the kernel adds fe80::/64 */
+	int gen_rc = rv_nl_link_addr_gen_none(nl, idx), rc;
 
+	if (gen_rc) /* IPv6 off in this kernel: nothing to prevent */
+		rv_log(RV_LOG_DEBUG, "addr_gen_mode none: %s", rv_nl_strerror(gen_rc));
+	rc = rv_nl_link_set(nl, idx, c->mtu, true);
 	if (rc) {
 		snprintf(err, errlen, "set MTU %u and bring the link up: %s", c->mtu,
 			 rv_nl_strerror(rc));
@@ -97,6 +116,8 @@ static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config 
 		snprintf(err, errlen, "add address: %s", rv_nl_strerror(rc));
 		return -1;
 	}
+	if (c->plen6)
+		configure6(nl, idx, c, gen_rc);
 	for (unsigned i = 0; i < c->n_routes && i < RV_TUN_MAX_ROUTES; i++) {
 		rc = rv_nl_route_add(nl, idx, c->route_dst[i], c->route_plen[i], 0);
 		if (rc) {
@@ -109,7 +130,7 @@ static int configure(struct rv_nl *nl, unsigned idx, const struct rv_tun_config 
 	return 0;
 }
 
-int rv_tun_setup(const struct rv_tun_config *c, char ifname[IFNAMSIZ], char *err, size_t errlen)
+int rv_tun_setup(struct rv_tun_config *c, char ifname[IFNAMSIZ], char *err, size_t errlen)
 {
 	char why[200];
 	struct rv_nl nl;

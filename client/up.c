@@ -64,13 +64,16 @@ int rvc_up_apply_netcfg(struct up *u)
 	char err[512];
 	int rc = 0;
 
-	if (rv_netcfg_routes_sync(if_nametoindex(u->ifname), u->tun.addr, &u->want, &u->have, err,
+	if (!u->tun.plen6) /* no IPv6 here (room or host): nothing IPv6 to apply */
+		u->want.n_routes6 = u->want.n_dns6 = 0;
+	if (rv_netcfg_routes_sync(if_nametoindex(u->ifname), u->tun.addr,
+				  u->tun.plen6 ? u->tun.addr6 : NULL, &u->want, &u->have, err,
 				  sizeof(err)) < 0) {
 		rv_log(RV_LOG_ERROR, "managed routes on %s: %s", u->ifname, err);
 		rc = -1;
 	}
 	if (u->no_dns) {
-		if (u->want.n_dns)
+		if (u->want.n_dns || u->want.n_dns6)
 			rv_log(RV_LOG_INFO, "--no-dns: the room's DNS servers are not used");
 		return rc;
 	}
@@ -145,25 +148,36 @@ int rvc_up_room_key(struct up *u, struct rv_api *a)
 	return RV_EXIT_OK;
 }
 
+/* The data plane's endpoints: UDP ones give one address per family (IPv6
+ * preferred, IPv4 raced after it: chan_udp.c), "A.B.C.D:PORT",
+ * "[IPV6]:PORT" or a name; TCP: the first one's address, IPv4 preferred
+ * (the fallback is the last resort: the most compatible family). */
 static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 {
-	memset(&u->dp.udp_server, 0, sizeof(u->dp.udp_server));
-	memset(&u->dp.tcp_server, 0, sizeof(u->dp.tcp_server));
+	union rvc_addr v6 = {0}, v4 = {0}, tcp = {0};
+	char err[256];
+
 	for (size_t i = 0; i < r->n_endpoints; i++) {
 		const Roomvpn__V1__Endpoint *e = r->endpoints[i];
-		struct sockaddr_in *sa = e->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
-					     ? &u->dp.tcp_server
-					     : &u->dp.udp_server;
-		uint32_t addr;
-		uint16_t port;
-		if (rv_parse_hostport(e->address, &addr, &port) < 0) {
-			cli_error(u->c, "server sent a bad data-plane endpoint '%s'", e->address);
+		bool is_tcp = e->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+		union rvc_addr a6, a4;
+		if (rvc_addr_resolve(e->address, &a6, &a4, err, sizeof(err)) < 0) {
+			cli_error(u->c, "server sent a bad data-plane endpoint: %s", err);
 			return -1;
 		}
-		*sa = (struct sockaddr_in){
-		    .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr), .sin_port = htons(port)};
+		if (is_tcp && !rvc_addr_set(&tcp))
+			tcp = rvc_addr_set(&a4) ? a4 : a6;
+		if (!is_tcp && !rvc_addr_set(&v6))
+			v6 = a6;
+		if (!is_tcp && !rvc_addr_set(&v4))
+			v4 = a4;
 	}
-	if (!u->dp.udp_server.sin_port) {
+	u->dp.udp_server = rvc_addr_set(&v6) ? v6 : v4;
+	memset(&u->dp.udp_server_alt, 0, sizeof(u->dp.udp_server_alt));
+	if (rvc_addr_set(&v6))
+		u->dp.udp_server_alt = v4;
+	u->dp.tcp_server = tcp;
+	if (!rvc_addr_set(&u->dp.udp_server)) {
 		cli_error(u->c, "server sent no UDP data-plane endpoint");
 		return -1;
 	}
@@ -172,6 +186,21 @@ static int endpoints(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
 	    r->n_endpoints && r->endpoints[0]->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP
 		? RVC_CHAN_TCP
 		: RVC_CHAN_UDP;
+	return 0;
+}
+
+/* The IPv6 address of a dual-stack room into u->tun (plen6 0: none). */
+static int answer_v6(struct up *u, const Roomvpn__V1__BootstrapResponse *r)
+{
+	u->tun.plen6 = 0;
+	u->vip6[0] = '\0';
+	if (!r->virtual_ip6 || !r->virtual_ip6[0])
+		return 0;
+	if (r->prefix6_len < 1 || r->prefix6_len > 128 ||
+	    inet_pton(AF_INET6, r->virtual_ip6, u->tun.addr6) != 1)
+		return -1;
+	u->tun.plen6 = (uint8_t)r->prefix6_len;
+	snprintf(u->vip6, sizeof(u->vip6), "%s", r->virtual_ip6);
 	return 0;
 }
 
@@ -187,7 +216,7 @@ static int apply_answer(struct up *u, const struct rv_x25519 *kp,
 	if (r->server_public.len != RV_X25519_LEN || rv_cipher_parse(r->cipher, &u->dp.suite) < 0 ||
 	    r->key_id > 7 || r->peer_id > 0xFFFFFE ||
 	    rv_parse_cidr(r->subnet, &vip, &u->tun.plen) < 0 ||
-	    inet_pton(AF_INET, r->virtual_ip, &vip) != 1) {
+	    inet_pton(AF_INET, r->virtual_ip, &vip) != 1 || answer_v6(u, r) < 0) {
 		cli_error(u->c, "malformed bootstrap answer from the server");
 		return -1;
 	}
@@ -291,6 +320,7 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "virtual_ip", json_object_new_string(u->vip));
+	json_object_object_add(o, "virtual_ip6", json_object_new_string(u->vip6));
 	json_object_object_add(o, "interface", json_object_new_string(u->ifname));
 	json_object_object_add(o, "peer_id", json_object_new_int64(u->peer_id));
 	json_object_object_add(
@@ -382,14 +412,15 @@ static void report_up(const struct up *u, int report_fd)
 		json_object_object_add(o, "room", json_object_new_string(u->room));
 		json_object_object_add(o, "interface", json_object_new_string(u->ifname));
 		json_object_object_add(o, "virtual_ip", json_object_new_string(u->vip));
+		json_object_object_add(o, "virtual_ip6", json_object_new_string(u->vip6));
 		json_object_object_add(o, "pid", json_object_new_int(getpid()));
 		snprintf(line, sizeof(line), "%s\n",
 			 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else
-		snprintf(line, sizeof(line), "Tunnel of room %s is up on %s (%s)%s\n", u->room,
-			 u->ifname, u->vip,
+		snprintf(line, sizeof(line), "Tunnel of room %s is up on %s (%s%s%s)%s\n", u->room,
+			 u->ifname, u->vip, u->vip6[0] ? ", " : "", u->vip6,
 			 report_fd >= 0 ? ", in the background" : ". Ctrl-C to stop.");
 	if (report_fd < 0) {
 		fputs(line, stdout);
@@ -450,6 +481,8 @@ static int run_tunnel(struct up *u, struct rv_api *a, int report_fd)
 		cli_error(u->c, "%s", err);
 		return RV_EXIT_ERROR;
 	}
+	if (!u->tun.plen6) /* the room, or this host, has no IPv6 */
+		u->vip6[0] = '\0';
 	u->start = u->dp.start;
 	if (rvc_chan_create(&u->dp, tun, &g_dc, err, sizeof(err)) < 0) {
 		cli_error(u->c, "%s", err);

@@ -23,6 +23,7 @@ struct up {
 	const char *ifname_opt;
 	char ifname[IFNAMSIZ];
 	char vip[16];
+	char vip6[46]; /* "" when the room has no IPv6 */
 	uint32_t peer_id;
 	char pid_path[RV_STATE_PATH + 80], json_path[RV_STATE_PATH + 80];
 	char log_path[RV_STATE_PATH + 80];

@@ -23,26 +23,27 @@
  * they changed (a move), logging it once with old -> new. */
 bool rvc_up_note_dataplane(struct up *u, const char *reason)
 {
-	struct rvc_chan_servers to = {u->dp.udp_server, u->dp.tcp_server, u->dp.start};
-	char from[64], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	struct rvc_chan_servers to = {u->dp.udp_server, u->dp.udp_server_alt, u->dp.tcp_server,
+				      u->dp.start};
+	char from[64], a[64], b[64];
 	bool moved, first;
 
 	pthread_mutex_lock(&u->dp_lock);
-	first = !u->servers.udp_server.sin_port;
+	first = !rvc_addr_set(&u->servers.udp_server);
 	moved = !first && (strcmp(u->dataplane, u->answer_dataplane) ||
-			   memcmp(&u->servers, &to, sizeof(to)) != 0);
+			   !rvc_addr_same(&u->servers.udp_server, &to.udp_server) ||
+			   !rvc_addr_same(&u->servers.udp_server_alt, &to.udp_server_alt) ||
+			   !rvc_addr_same(&u->servers.tcp_server, &to.tcp_server) ||
+			   u->servers.start != to.start);
 	snprintf(from, sizeof(from), "%s", u->dataplane[0] ? u->dataplane : "-");
-	inet_ntop(AF_INET, &u->servers.udp_server.sin_addr, a, sizeof(a));
-	inet_ntop(AF_INET, &to.udp_server.sin_addr, b, sizeof(b));
+	rvc_addr_str(&u->servers.udp_server, a, sizeof(a));
+	rvc_addr_str(&to.udp_server, b, sizeof(b));
 	if (first)
-		rv_log(RV_LOG_INFO, "room %s: data plane %s (%s:%u)", u->room,
-		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b,
-		       ntohs(to.udp_server.sin_port));
+		rv_log(RV_LOG_INFO, "room %s: data plane %s (%s)", u->room,
+		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b);
 	else if (moved)
-		rv_log(RV_LOG_NOTICE, "room %s: data plane %s (%s:%u) -> %s (%s:%u) (%s)", u->room,
-		       from, a, ntohs(u->servers.udp_server.sin_port),
-		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b,
-		       ntohs(to.udp_server.sin_port), reason);
+		rv_log(RV_LOG_NOTICE, "room %s: data plane %s (%s) -> %s (%s) (%s)", u->room, from, a,
+		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b, reason);
 	snprintf(u->dataplane, sizeof(u->dataplane), "%s", u->answer_dataplane);
 	u->servers = to;
 	pthread_mutex_unlock(&u->dp_lock);
@@ -64,7 +65,8 @@ static void rebootstrap(struct up *u, struct rv_api *a, const char *reason)
 	if (rvc_up_bootstrap(u, a, 0) != RV_EXIT_OK)
 		return; /* the next check or Move tries again */
 	rvc_up_note_dataplane(u, reason);
-	to = (struct rvc_chan_servers){u->dp.udp_server, u->dp.tcp_server, u->dp.start};
+	to = (struct rvc_chan_servers){u->dp.udp_server, u->dp.udp_server_alt, u->dp.tcp_server,
+				       u->dp.start};
 	if (rvc_chan_replace_session(u->dc, u->dp.peer_id, u->dp.key_id, u->dp.suite, &u->dp.tx,
 				     &u->dp.rx, &to) < 0)
 		rv_log(RV_LOG_ERROR, "cannot hand the new session to the data channel");
@@ -175,8 +177,9 @@ int rvc_up_on_config(void *arg, const Roomvpn__V1__ConfigUpdate *cu)
 	rv_log(RV_LOG_INFO,
 	       "room settings changed: MTU %u on %s, keepalive %us, %u DNS server(s), %u managed "
 	       "route(s) (%u on %s)",
-	       cu->mtu, u->ifname, cu->keepalive_s, u->want.n_dns, u->want.n_routes,
-	       u->have.n_routes, u->ifname);
+	       cu->mtu, u->ifname, cu->keepalive_s, u->want.n_dns + u->want.n_dns6,
+	       u->want.n_routes + u->want.n_routes6, u->have.n_routes + u->have.n_routes6,
+	       u->ifname);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "fleet_config.h"
 #include "inet.h"
+#include "ipam6.h"
 
 void rv_control_config_defaults(struct rv_control_config *c)
 {
@@ -41,6 +42,8 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->audit_max_records = 1000000;
 	snprintf(c->ipam_pool, sizeof(c->ipam_pool), "10.88.0.0/16");
 	c->ipam_room_prefix = 24;
+	c->ipv6 = true;
+	c->ipv6_room_prefix = 64;
 	c->default_mtu = 1400;
 	c->default_keepalive_s = 10;
 	snprintf(c->dp_udp_endpoint, sizeof(c->dp_udp_endpoint), "127.0.0.1:1194");
@@ -64,10 +67,11 @@ void rv_control_config_defaults(struct rv_control_config *c)
 }
 
 /* K_STR free text; K_PATH a file or directory name; K_LISTEN "host:port"
- * (IPv4, [IPv6] or a name); K_EP "IPv4:port" handed to clients; K_IP one
- * IPv4 address; K_CIDR "a.b.c.d/len". An empty value clears an optional
- * K_PATH, K_LISTEN or K_IP key. */
-enum kind { K_STR, K_PATH, K_LISTEN, K_EP, K_IP, K_CIDR, K_U32, K_DUR, K_LOG, K_BOOL };
+ * (IPv4, [IPv6] or a name); K_EP "IPv4:port", "[IPv6]:port" or one of each
+ * separated by a comma, handed to clients; K_IP one IPv4 or IPv6 address;
+ * K_CIDR "a.b.c.d/len"; K_CIDR6 "addr6/len". An empty value clears an
+ * optional K_PATH, K_LISTEN, K_IP or K_CIDR6 key. */
+enum kind { K_STR, K_PATH, K_LISTEN, K_EP, K_IP, K_CIDR, K_U32, K_DUR, K_LOG, K_BOOL, K_CIDR6 };
 
 struct key {
 	const char *name;
@@ -94,6 +98,10 @@ struct key {
 
 static const struct key keys[] = {
     TXT("state_dir", K_PATH, state_dir),
+    STR("store", store),
+    TXT("etcd_ca", K_PATH, etcd_ca),
+    TXT("etcd_cert", K_PATH, etcd_cert),
+    TXT("etcd_key", K_PATH, etcd_key),
     TXT("listen", K_LISTEN, listen),
     TXT("tls_cert", K_PATH, tls_cert),
     TXT("tls_key", K_PATH, tls_key),
@@ -121,6 +129,9 @@ static const struct key keys[] = {
     U32("audit_max_records", audit_max_records, 0, 4000000000u),
     TXT("ipam_pool", K_CIDR, ipam_pool),
     U32("ipam_room_prefix", ipam_room_prefix, 16, 30),
+    {"ipv6", K_BOOL, offsetof(struct rv_control_config, ipv6), 0, 0, 0},
+    TXT("ipv6_prefix", K_CIDR6, ipv6_prefix),
+    U32("ipv6_room_prefix", ipv6_room_prefix, 48, 120),
     TXT("dns", K_IP, dns),
     U32("default_mtu", default_mtu, 576, 9000),
     U32("default_keepalive", default_keepalive_s, 1, 3600),
@@ -200,7 +211,6 @@ static int check_listen(const char *v, char *err, size_t errlen)
 static int check_text(enum kind kind, const char *v, char *err, size_t errlen)
 {
 	uint32_t a;
-	uint16_t port;
 	uint8_t plen;
 
 	for (const char *p = v; *p; p++)
@@ -208,29 +218,38 @@ static int check_text(enum kind kind, const char *v, char *err, size_t errlen)
 			snprintf(err, errlen, "control character in the value");
 			return -1;
 		}
-	if (!v[0] && (kind == K_PATH || kind == K_LISTEN || kind == K_IP))
+	if (!v[0] && (kind == K_PATH || kind == K_LISTEN || kind == K_IP || kind == K_CIDR6))
 		return 0;
 	switch (kind) {
 	case K_LISTEN:
 		return check_listen(v, err, errlen);
 	case K_EP:
-		if (rv_parse_hostport(v, &a, &port) < 0) {
-			snprintf(err, errlen, "'%s' is not IPv4:port (clients are handed it)", v);
-			return -1;
-		}
-		return parse_port(strrchr(v, ':') + 1, v, err, errlen);
-	case K_IP:
-		if (rv_parse_ipv4(v, &a) < 0) {
-			snprintf(err, errlen, "'%s' is not an IPv4 address", v);
+		if (rv_check_endpoints(v) < 0) {
+			snprintf(err, errlen,
+				 "'%s' is not IPv4:port, [IPv6]:port or one of each separated by a "
+				 "comma (clients are handed it)",
+				 v);
 			return -1;
 		}
 		return 0;
+	case K_IP: {
+		uint8_t a6[16];
+		if (rv_parse_ipv4(v, &a) < 0 && rv_ipam6_parse_addr(v, a6) < 0) {
+			snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 address", v);
+			return -1;
+		}
+		return 0;
+	}
 	case K_CIDR:
 		if (rv_parse_cidr(v, &a, &plen) < 0) {
 			snprintf(err, errlen, "'%s' is not a.b.c.d/len", v);
 			return -1;
 		}
 		return 0;
+	case K_CIDR6: {
+		struct rv_cidr6 c6;
+		return rv_ipam6_parse_cidr(v, &c6, err, errlen);
+	}
 	default:
 		return 0;
 	}
@@ -270,6 +289,7 @@ int rv_control_config_set(void *cfg, const char *key_in, const char *value, char
 		case K_EP:
 		case K_IP:
 		case K_CIDR:
+		case K_CIDR6:
 			if (strlen(value) >= k->size) {
 				snprintf(err, errlen, "value longer than %zu bytes", k->size - 1);
 				return -1;
@@ -290,11 +310,13 @@ int rv_control_config_set(void *cfg, const char *key_in, const char *value, char
 			snprintf(err, errlen, "'%s' is not one of error, warn, info, debug", value);
 			return -1;
 		case K_BOOL:
-			if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
-				*(bool *)(base + k->off) = value[0] == 't';
+			if (!strcmp(value, "true") || !strcmp(value, "false") ||
+			    !strcmp(value, "on") || !strcmp(value, "off")) {
+				*(bool *)(base + k->off) =
+				    !strcmp(value, "true") || !strcmp(value, "on");
 				return 0;
 			}
-			snprintf(err, errlen, "'%s' is not true or false", value);
+			snprintf(err, errlen, "'%s' is not true or false (on or off)", value);
 			return -1;
 		}
 	}
@@ -306,6 +328,16 @@ int rv_control_config_check(const struct rv_control_config *c, char *err, size_t
 {
 	if (!c->state_dir[0]) {
 		snprintf(err, errlen, "state_dir: must be set");
+		return -1;
+	}
+	if (c->store[0] && strncmp(c->store, "rocksdb:", 8) && strncmp(c->store, "etcd:", 5)) {
+		snprintf(err, errlen,
+			 "store: '%s' is not rocksdb:DIR or etcd:https://host:port,...", c->store);
+		return -1;
+	}
+	if (!strncmp(c->store, "etcd:", 5) &&
+	    (!c->etcd_ca[0] || !c->etcd_cert[0] || !c->etcd_key[0])) {
+		snprintf(err, errlen, "store = etcd:... needs etcd_ca, etcd_cert and etcd_key");
 		return -1;
 	}
 	if (check_listen(c->listen, err, errlen) < 0) {

@@ -36,6 +36,8 @@ struct rv_control_dp {
 struct rv_control_config {
 	/* [state] */
 	char state_dir[RV_CTL_PATH]; /* RocksDB at <state_dir>/db, self-signed cert/key */
+	char store[1024];	     /* "rocksdb:DIR" | "etcd:https://h:p,..."; "": <state_dir> */
+	char etcd_ca[RV_CTL_PATH], etcd_cert[RV_CTL_PATH], etcd_key[RV_CTL_PATH];
 	/* [grpc] */
 	char listen[RV_CTL_ADDR];   /* "127.0.0.1:7443" (port 0: pick a free port) */
 	char tls_cert[RV_CTL_PATH]; /* PEM; empty: self-signed in state_dir */
@@ -68,6 +70,10 @@ struct rv_control_config {
 	/* [ipam] rooms get a /ipam_room_prefix out of ipam_pool unless given one */
 	char ipam_pool[64];	   /* default "10.88.0.0/16" */
 	uint32_t ipam_room_prefix; /* default 24 */
+	/* [ipv6] dual-stack rooms (ipam6.h): a /ipv6_room_prefix of ipv6_prefix */
+	bool ipv6;		   /* default true; `ipv6 = off`: rooms get no IPv6 */
+	char ipv6_prefix[64];	   /* "" (default): a random ULA /48 kept in the store */
+	uint32_t ipv6_room_prefix; /* default 64 */
 	/* [rooms] defaults for Join replies */
 	char dns[64];		      /* optional DNS server pushed to clients ("" none) */
 	uint32_t default_mtu;	      /* default 1400 */

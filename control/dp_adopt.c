@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "room_prefix6.h"
 #include "room_records.h"
 #include "tokens.h"
 #include "tunnels.h"
@@ -61,6 +62,7 @@ void rv_dp_adopt_sessions(struct rv_store *s, const Roomvpn__Dataplane__V1__Stat
 		if (t) {
 			t->key_id = (uint8_t)ss->key_id;
 			t->vip = ss->vip;
+			t->has_vip6 = rv_room_prefix6_vip6(room, ss->vip, t->vip6);
 		}
 		rv_tunnels_unlock();
 		roomvpn__v1__room_record__free_unpacked(room, NULL);

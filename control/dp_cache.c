@@ -89,6 +89,16 @@ bool rv_dp_cache_runs(uint32_t peer_id, uint64_t room, uint32_t vip)
 	return runs;
 }
 
+void rv_dp_cache_sort(Roomvpn__Dataplane__V1__Response *r)
+{
+	size_t n = r && r->stats ? r->stats->n_session : 0, i = 1;
+
+	while (i < n && by_peer(&r->stats->session[i - 1], &r->stats->session[i]) <= 0)
+		i++;
+	if (i < n) /* not sorted yet */
+		qsort(r->stats->session, n, sizeof(*r->stats->session), by_peer);
+}
+
 void rv_dp_cache_set(int slot, Roomvpn__Dataplane__V1__Response *r)
 {
 	if (slot < 0 || slot >= RV_DP_CACHE_SLOTS) {
@@ -96,8 +106,7 @@ void rv_dp_cache_set(int slot, Roomvpn__Dataplane__V1__Response *r)
 			roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
 		return;
 	}
-	if (r && r->stats->n_session)
-		qsort(r->stats->session, r->stats->n_session, sizeof(*r->stats->session), by_peer);
+	rv_dp_cache_sort(r);
 	pthread_mutex_lock(&cache.mu);
 	Roomvpn__Dataplane__V1__Response *old = cache.resp[slot];
 	cache.resp[slot] = r;

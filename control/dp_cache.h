@@ -18,6 +18,9 @@
 /* Replace slot @slot's copy by @r (taken over; NULL: the last read failed).
  * Only the sync thread calls it, so @r stays valid in that thread. */
 void rv_dp_cache_set(int slot, Roomvpn__Dataplane__V1__Response *r);
+/* Sort @r's sessions by peer-id as the cache keeps them (NULL: nothing; one
+ * pass when they are sorted already): a reader thread may do it ahead. */
+void rv_dp_cache_sort(Roomvpn__Dataplane__V1__Response *r);
 /* Forget every slot (shutdown). */
 void rv_dp_cache_clear(void);
 

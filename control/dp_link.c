@@ -18,10 +18,11 @@ static int local_exchange_each(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Req
 	return rv_dpclient_exchange_each(((struct local *)l->impl)->path, reqs, n, ok, err, errlen);
 }
 
-static Roomvpn__Dataplane__V1__Response *local_stats(struct rv_dp_link *l, bool sessions, char *err,
-						     size_t errlen)
+static Roomvpn__Dataplane__V1__Response *local_stats(struct rv_dp_link *l,
+						     const Roomvpn__Dataplane__V1__ReadStats *ask,
+						     char *err, size_t errlen)
 {
-	return rv_dpclient_stats(((struct local *)l->impl)->path, sessions, err, errlen);
+	return rv_dpclient_read_stats(((struct local *)l->impl)->path, ask, err, errlen);
 }
 
 static void local_close(struct rv_dp_link *l)
@@ -94,7 +95,70 @@ int rv_dp_link_exchange(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *c
 Roomvpn__Dataplane__V1__Response *rv_dp_link_stats(struct rv_dp_link *l, bool sessions, char *err,
 						   size_t errlen)
 {
-	return l->ops->stats(l, sessions, err, errlen);
+	Roomvpn__Dataplane__V1__ReadStats ask = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	ask.sessions = sessions;
+	return l->ops->stats(l, &ask, err, errlen);
+}
+
+#define PAGE_SESSIONS 8192 /* per page: ~2.5 MB, a few ms for the data plane's agent */
+
+/* Append @p's sessions inside [@from, @to) to @all's (@all == @p: keep
+ * only those); the others are freed (a data plane that ignores the range
+ * answers every session in every page). @p keeps none. */
+static int take_page(Roomvpn__Dataplane__V1__Stats *all, Roomvpn__Dataplane__V1__Stats *p,
+		     uint32_t from, uint32_t to)
+{
+	size_t n = p->n_session, kept = all == p ? 0 : all->n_session;
+	Roomvpn__Dataplane__V1__SessionStats **in = p->session;
+
+	if (all != p) {
+		void *grown = realloc(all->session, (kept + n + 1) * sizeof(void *));
+		if (!grown)
+			return -1;
+		all->session = grown;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Roomvpn__Dataplane__V1__SessionStats *s = in[i];
+		if (s->peer_id >= from && (!to || s->peer_id < to))
+			all->session[kept++] = s;
+		else
+			roomvpn__dataplane__v1__session_stats__free_unpacked(s, NULL);
+	}
+	all->n_session = kept;
+	if (all != p)
+		p->n_session = 0;
+	return 0;
+}
+
+Roomvpn__Dataplane__V1__Response *rv_dp_link_stats_paged(struct rv_dp_link *l, uint32_t expect,
+							 char *err, size_t errlen)
+{
+	uint32_t pages = expect / PAGE_SESSIONS + 1, span = (1u << 24) / pages + 1;
+	Roomvpn__Dataplane__V1__ReadStats ask = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	Roomvpn__Dataplane__V1__Response *all = NULL;
+
+	ask.sessions = true;
+	for (uint32_t i = 0; i < pages; i++) {
+		ask.peer_id_from = i * span;
+		ask.peer_id_to = i + 1 == pages ? 0 : (i + 1) * span;
+		Roomvpn__Dataplane__V1__Response *r = l->ops->stats(l, &ask, err, errlen);
+		if (!r)
+			goto fail;
+		if (!all)
+			all = r; /* the first page carries the counters */
+		int rc = take_page(all->stats, r->stats, ask.peer_id_from, ask.peer_id_to);
+		if (r != all)
+			roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+		if (rc < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	return all;
+fail:
+	if (all)
+		roomvpn__dataplane__v1__response__free_unpacked(all, NULL);
+	return NULL;
 }
 
 void rv_dp_link_close(struct rv_dp_link *l)

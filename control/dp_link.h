@@ -35,10 +35,10 @@ struct rv_dp_link;
 struct rv_dp_link_ops {
 	int (*exchange_each)(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *const *reqs,
 			     size_t n, bool *ok, char *err, size_t errlen);
-	/* ReadStats, per-session stats when @sessions (free with
-	 * ..._response__free_unpacked) */
-	Roomvpn__Dataplane__V1__Response *(*stats)(struct rv_dp_link *l, bool sessions, char *err,
-						   size_t errlen);
+	/* ReadStats @ask (free the answer with ..._response__free_unpacked) */
+	Roomvpn__Dataplane__V1__Response *(*stats)(struct rv_dp_link *l,
+						   const Roomvpn__Dataplane__V1__ReadStats *ask,
+						   char *err, size_t errlen);
 	void (*close)(struct rv_dp_link *l); /* break the connection (revocation) */
 	void (*free)(struct rv_dp_link *l);
 };
@@ -64,6 +64,11 @@ int rv_dp_link_exchange(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *c
 			size_t n, char *err, size_t errlen);
 Roomvpn__Dataplane__V1__Response *rv_dp_link_stats(struct rv_dp_link *l, bool sessions, char *err,
 						   size_t errlen);
+/* Every session's stats read in pages of peer-id ranges, sized for about
+ * @expect sessions (the link is free for other exchanges between pages),
+ * merged into one Response; NULL with a message if a page failed. */
+Roomvpn__Dataplane__V1__Response *rv_dp_link_stats_paged(struct rv_dp_link *l, uint32_t expect,
+							 char *err, size_t errlen);
 void rv_dp_link_close(struct rv_dp_link *l);
 
 #endif

@@ -15,6 +15,28 @@ rv_dp_request *rv_dp_msgs_req(struct rv_dp_msgs *m, int body_case)
 	return r;
 }
 
+/* The room's prefix6 and IPv6 routes (copied: sent without the lock). */
+static void room_v6(struct rv_dp_msgs *m, const struct rv_tunnel_room *room)
+{
+	if (!room->prefix6_len)
+		return;
+	memcpy(m->v6[0], room->prefix6, 16);
+	m->room.prefix6.data = m->v6[0];
+	m->room.prefix6.len = 16;
+	m->room.prefix6_len = room->prefix6_len;
+	for (size_t i = 0; i < room->n_routes6; i++) {
+		roomvpn__dataplane__v1__route6__init(&m->rt6[i]);
+		memcpy(m->v6[1 + 2 * i], room->routes6[i].target, 16);
+		memcpy(m->v6[2 + 2 * i], room->routes6[i].via, 16);
+		m->rt6[i].target = (ProtobufCBinaryData){16, m->v6[1 + 2 * i]};
+		m->rt6[i].via = (ProtobufCBinaryData){16, m->v6[2 + 2 * i]};
+		m->rt6[i].prefix_len = room->routes6[i].prefix_len;
+		m->rt6p[i] = &m->rt6[i];
+	}
+	m->room.n_routes6 = room->n_routes6;
+	m->room.routes6 = m->rt6p;
+}
+
 void rv_dp_msgs_room(struct rv_dp_msgs *m, const struct rv_tunnel_room *room)
 {
 	roomvpn__dataplane__v1__room__init(&m->room);
@@ -27,6 +49,7 @@ void rv_dp_msgs_room(struct rv_dp_msgs *m, const struct rv_tunnel_room *room)
 	}
 	m->room.n_routes = room->n_routes;
 	m->room.routes = m->rtp;
+	room_v6(m, room);
 	/* the access rules, copied (sent without the lock); out of memory:
 	 * deny everything rather than nothing */
 	m->rules = NULL;
@@ -80,6 +103,10 @@ void rv_dp_msgs_session(struct rv_dp_msgs *m, const struct rv_tunnel *t)
 	m->s.peer_id = t->peer_id;
 	m->s.room_id = m->room.room_id;
 	m->s.vip = t->vip;
+	if (t->has_vip6 && m->room.prefix6_len) {
+		memcpy(m->vip6, t->vip6, 16);
+		m->s.vip6 = (ProtobufCBinaryData){16, m->vip6};
+	}
 	m->s.cipher = (char *)rv_cipher_name(t->suite);
 	m->s.key = &m->k;
 }

@@ -19,6 +19,10 @@ struct rv_dp_msgs {
 	Roomvpn__Dataplane__V1__Room room;
 	Roomvpn__Dataplane__V1__Route *rtp[RV_TUNNELS_ROUTES_MAX];
 	Roomvpn__Dataplane__V1__Route rt[RV_TUNNELS_ROUTES_MAX];
+	Roomvpn__Dataplane__V1__Route6 *rt6p[RV_TUNNELS_ROUTES_MAX];
+	Roomvpn__Dataplane__V1__Route6 rt6[RV_TUNNELS_ROUTES_MAX];
+	uint8_t v6[1 + 2 * RV_TUNNELS_ROUTES_MAX][16]; /* prefix6, routes6: copies */
+	uint8_t vip6[16];
 	Roomvpn__Dataplane__V1__Rule *rules, **rulep; /* copies, freed by rv_dp_msgs_done */
 	Roomvpn__Dataplane__V1__Rule deny_all, *deny_allp;
 	Roomvpn__Dataplane__V1__UpsertSession us;

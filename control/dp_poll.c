@@ -43,7 +43,13 @@ struct repush {
 static void collect(struct rv_tunnel *t, void *arg)
 {
 	struct repush *r = arg;
-	int slot = rv_fleet_room_slot(t->room_id);
+	struct rv_tunnel_room *room = t->room;
+
+	if (room->slot_gen != r->gen) { /* once per room and walk */
+		room->slot_gen = r->gen;
+		room->slot_of = rv_fleet_room_slot(t->room_id);
+	}
+	int slot = room->slot_of;
 
 	if (slot != r->slot && !(slot < 0 && r->single))
 		return;
@@ -53,8 +59,9 @@ static void collect(struct rv_tunnel *t, void *arg)
 	}
 	if (!r->resync && (t->key_ns >= r->read_ns || rv_dp_cache_find_in(r->slot, t->peer_id)))
 		return;
-	if (r->n == r->cap)
-		return; /* sized before */
+	if (r->n == r->cap || t->walk_gen == (uint32_t)r->gen)
+		return; /* sized before; taken already (the table grew mid-walk) */
+	t->walk_gen = (uint32_t)r->gen;
 	struct rv_dp_msgs *m = &r->m[r->n];
 	rv_dp_msgs_session(m, t);
 	if (t->room->sync_gen != r->gen) { /* each room once */
@@ -119,6 +126,8 @@ static int send_upserts(struct rv_dp_link *l, struct repush *r, char *err, size_
 	return rc;
 }
 
+#define REPUSH_SLICE 1024 /* hash buckets (about as many tunnels) per registry-lock hold */
+
 /* Give data plane @slot what it lacks (@force: a Resync of exactly what it
  * should hold); registry copied under the lock, sent without it. */
 static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1__Stats *st,
@@ -135,14 +144,27 @@ static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1_
 
 	rv_fleet_name_of(slot, name, sizeof(name));
 	rv_tunnels_lock();
-	rv_dp_cache_lock();
 	r.cap = rv_tunnels_count();
 	r.m = calloc(r.cap ? r.cap : 1, sizeof(*r.m));
 	r.rooms = calloc(r.cap ? r.cap : 1, sizeof(*r.rooms));
 	r.peers = calloc(r.cap ? r.cap : 1, sizeof(*r.peers));
-	if (r.m && r.rooms && r.peers)
+	if (r.m && r.rooms && r.peers && r.resync) { /* an exact snapshot: one hold */
+		rv_dp_cache_lock();
 		rv_tunnels_each(collect, &r);
-	rv_dp_cache_unlock();
+		rv_dp_cache_unlock();
+	} else if (r.m && r.rooms && r.peers) {
+		/* Only what is missing: in slices, so that heartbeats and
+		 * Bootstraps are not held up behind a walk of every tunnel; one
+		 * missed because it came in between is found on the next read. */
+		size_t at = 0;
+		do {
+			rv_dp_cache_lock();
+			at = rv_tunnels_each_some(at, REPUSH_SLICE, collect, &r);
+			rv_dp_cache_unlock();
+			rv_tunnels_unlock();
+			rv_tunnels_lock();
+		} while (at);
+	}
 	rv_tunnels_unlock();
 	if (!r.n && !(force && st->n_session))
 		goto out;
@@ -194,7 +216,11 @@ static void note_rooms(int slot, const Roomvpn__Dataplane__V1__Stats *st)
 			rv_fleet_room_note(st->session[i]->room_id, name, -1);
 }
 
-#define FULL_PER_S 50000 /* sessions whose stats a full read brings per second of period */
+/* Sessions whose stats a full read brings per second of period: 20,000
+ * makes it every 5 s at 100,000 sessions (a full read there is 30 MB, built
+ * by the data plane's one agent thread, ahead of which a Kick's delete then
+ * waits); at most 10,000 sessions it stays once a second. */
+#define FULL_PER_S 20000
 
 static struct poll_state {
 	uint64_t full_ns;  /* last full read (monotonic) */
@@ -220,6 +246,7 @@ static struct {
 	bool running, stop;
 	bool want[RV_FLEET_MAX], busy[RV_FLEET_MAX], done[RV_FLEET_MAX];
 	Roomvpn__Dataplane__V1__Response *got[RV_FLEET_MAX]; /* NULL: the read failed */
+	uint32_t expect[RV_FLEET_MAX]; /* sessions the last read counted (page sizes) */
 	uint64_t read_ns[RV_FLEET_MAX];
 	char err[RV_FLEET_MAX][256];
 } rd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -239,13 +266,15 @@ static void *reader_main(void *arg)
 		}
 		rd.want[slot] = false;
 		rd.busy[slot] = true;
+		uint32_t expect = rd.expect[slot];
 		pthread_mutex_unlock(&rd.mu);
 		char err[256] = "no link";
 		uint64_t t0 = rv_control_now_mono();
 		struct rv_dp_link *l = rv_fleet_link(slot);
 		Roomvpn__Dataplane__V1__Response *r =
-		    l ? rv_dp_link_stats(l, true, err, sizeof(err)) : NULL;
+		    l ? rv_dp_link_stats_paged(l, expect, err, sizeof(err)) : NULL;
 		rv_dp_link_unref(l);
+		rv_dp_cache_sort(r); /* here, not on the sync thread */
 		pthread_mutex_lock(&rd.mu);
 		rd.busy[slot] = false;
 		rd.done[slot] = true;
@@ -260,13 +289,15 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* Ask for a full read of @slot; true if one is asked for or under way. */
-static bool reader_ask(int slot)
+/* Ask for a full read of @slot (about @expect sessions); true if one is
+ * asked for or under way. */
+static bool reader_ask(int slot, uint32_t expect)
 {
 	pthread_mutex_lock(&rd.mu);
 	bool ok = rd.running;
 	if (ok && !rd.busy[slot] && !rd.done[slot] && !rd.want[slot]) {
 		rd.want[slot] = true;
+		rd.expect[slot] = expect;
 		pthread_cond_signal(&rd.cv);
 	}
 	pthread_mutex_unlock(&rd.mu);
@@ -308,9 +339,9 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 	bool pending = false, full = reader_take(slot, &r, &now, err, sizeof(err), &pending);
 	bool due = force_full || first || rv_fleet_state_of(slot) == RV_FLEET_DOWN ||
 		   now - ps->full_ns >= full_period(ps->sessions);
-	if (!full && due && (force_full || !reader_ask(slot))) { /* no reader: here */
+	if (!full && due && (force_full || !reader_ask(slot, ps->sessions))) { /* no reader: here */
 		full = true;
-		r = l ? rv_dp_link_stats(l, true, err, sizeof(err)) : NULL;
+		r = l ? rv_dp_link_stats_paged(l, ps->sessions, err, sizeof(err)) : NULL;
 	} else if (!full && (due || pending)) {
 		rv_dp_link_unref(l); /* the reader's answer will tell */
 		return;
@@ -319,7 +350,7 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 		if (r && r->stats->sessions == 0 && ps->sessions) { /* restarted empty */
 			roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
 			ps->full_ns = 0;
-			reader_ask(slot);
+			reader_ask(slot, 0);
 			rv_dp_link_unref(l);
 			return;
 		}

@@ -1,7 +1,7 @@
 /* The sync thread's once-a-second pass over the fleet (dp_sync.c runs it):
  * every data plane's stats are read and tell the fleet it was heard
  * (fleet.h: health, DOWN); the per-session stats go into the cache
- * (dp_cache.h) at most every max(1 s, sessions / 50,000 s) — 2 s at
+ * (dp_cache.h) at most every max(1 s, sessions / 20,000 s) — 5 s at
  * 100,000 — or at once when a data plane lost every session. The first read
  * of a data plane adopts the sessions it runs from before a control-plane
  * restart (dp_adopt.h); a data plane without any session while tunnels of

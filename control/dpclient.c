@@ -86,14 +86,22 @@ int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Req
 Roomvpn__Dataplane__V1__Response *rv_dpclient_stats(const char *sock_path, bool sessions, char *err,
 						    size_t errlen)
 {
-	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
 	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	rs.sessions = sessions;
+	return rv_dpclient_read_stats(sock_path, &rs, err, errlen);
+}
+
+Roomvpn__Dataplane__V1__Response *
+rv_dpclient_read_stats(const char *sock_path, const Roomvpn__Dataplane__V1__ReadStats *ask,
+		       char *err, size_t errlen)
+{
+	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	Roomvpn__Dataplane__V1__ReadStats rs = *ask;
 	Roomvpn__Dataplane__V1__Response *resp = NULL;
 	int fd = dial(sock_path, err, errlen);
 
 	if (fd < 0)
 		return NULL;
-	rs.sessions = sessions;
 	rq.request_id = 1;
 	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS;
 	rq.read_stats = &rs;

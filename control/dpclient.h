@@ -22,5 +22,9 @@ int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Req
  * roomvpn__dataplane__v1__response__free_unpacked), or NULL with a message. */
 Roomvpn__Dataplane__V1__Response *rv_dpclient_stats(const char *sock_path, bool sessions, char *err,
 						    size_t errlen);
+/* The same for any ReadStats @ask (e.g. a peer-id range). */
+Roomvpn__Dataplane__V1__Response *
+rv_dpclient_read_stats(const char *sock_path, const Roomvpn__Dataplane__V1__ReadStats *ask,
+		       char *err, size_t errlen);
 
 #endif

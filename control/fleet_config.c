@@ -63,11 +63,10 @@ bool rv_fleet_labels_match(const char *labels, const char *constraint)
 static int endpoint(const char *v, char *out, size_t outlen, const char *what, char *err,
 		    size_t errlen)
 {
-	uint32_t a;
-	uint16_t port;
-
-	if (rv_parse_hostport(v, &a, &port) < 0 || !port || strlen(v) >= outlen) {
-		snprintf(err, errlen, "dataplane: %s '%s' is not IPv4:port (clients are handed it)",
+	if (rv_check_endpoints(v) < 0 || strlen(v) >= outlen) {
+		snprintf(err, errlen,
+			 "dataplane: %s '%s' is not IPv4:port, [IPv6]:port or one of each "
+			 "separated by a comma (clients are handed it)",
 			 what, v);
 		return -1;
 	}

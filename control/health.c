@@ -2,6 +2,7 @@
  * (an admin's: every tunnel), with the data plane's figures. */
 #include "health.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,11 @@ static Roomvpn__V1__TunnelStatus *tunnel_msg(const struct rv_tunnel_status *t)
 	m->room = strdup(t->room);
 	m->peer_id = t->peer_id;
 	m->virtual_ip = strdup(vip);
+	if (t->has_vip6) {
+		char vip6[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, t->vip6, vip6, sizeof(vip6));
+		m->virtual_ip6 = strdup(vip6);
+	}
 	m->transport = strdup(t->transport);
 	m->packets_in = t->packets_in;
 	m->bytes_in = t->bytes_in;
@@ -37,7 +43,7 @@ static Roomvpn__V1__TunnelStatus *tunnel_msg(const struct rv_tunnel_status *t)
 	m->latency_us = t->rtt_us > UINT32_MAX ? UINT32_MAX : (uint32_t)t->rtt_us;
 	m->last_seen_unix_ms = t->last_seen_unix_ms;
 	m->last_seen_unix = t->last_seen_unix_ms / 1000;
-	if (!m->state || !m->room || !m->virtual_ip || !m->transport) {
+	if (!m->state || !m->room || !m->virtual_ip || !m->virtual_ip6 || !m->transport) {
 		roomvpn__v1__tunnel_status__free_unpacked(m, NULL);
 		return NULL;
 	}

@@ -96,6 +96,30 @@ static void peer_string(const struct sockaddr_storage *sa, char *out, size_t len
 	}
 }
 
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+void rv_listener_peer_text(const char *grpc_peer, char *out, size_t len)
+{
+	size_t n = 0;
+	for (const char *p = grpc_peer; *p && n + 1 < len; p++) {
+		int hi = p[0] == '%' ? hex_digit(p[1]) : -1, lo = hi >= 0 ? hex_digit(p[2]) : -1;
+		if (lo >= 0) {
+			out[n++] = (char)(hi << 4 | lo);
+			p += 2;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	if (len)
+		out[n] = '\0';
+}
+
 static bool same_socket(const struct conn *c)
 {
 	struct stat st;

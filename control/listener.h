@@ -15,6 +15,7 @@
 #define RV_LISTENER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft
@@ -29,7 +30,11 @@ unsigned rv_listener_default_cap(uint64_t nofile);
 int rv_listener_watch(int port, unsigned cap);
 /* Stops watching (accepts pass straight through again). */
 void rv_listener_unwatch(void);
-/* A call from @peer (grpc's form, "ipv4:1.2.3.4:5" / "ipv6:[::1]:5")
+/* grpc's peer string with its URI escapes undone: grpc writes an IPv6 peer
+ * "ipv6:%5B::1%5D:5"; this gives "ipv6:[::1]:5", the form every user of a
+ * call's peer reads (this module, the login limiter, audit, logs). */
+void rv_listener_peer_text(const char *grpc_peer, char *out, size_t len);
+/* A call from @peer (rv_listener_peer_text's form, "ipv4:1.2.3.4:5" / "ipv6:[::1]:5")
  * passed its token check: its connection is no longer the first to go. */
 void rv_listener_authenticated(const char *peer);
 

@@ -62,6 +62,12 @@ static const char usage[] =
     "  roomvpn-control dataplane-revoke NAME --config FILE\n"
     "      Revokes data plane NAME: refused from now on; a running server closes\n"
     "      its link within a second or two. The name stays revoked.\n"
+    "  roomvpn-control store copy --from STORE --to STORE [--force] [--config FILE]\n"
+    "      Copies every record of one store into another (STORE: rocksdb:DIR or\n"
+    "      etcd:https://h1:2379,...; etcd's certificates from the config's etcd_ca,\n"
+    "      etcd_cert, etcd_key), then prints both sides' record count and SHA-256.\n"
+    "      Refuses a destination that holds records unless --force (which deletes\n"
+    "      them first). Run it with the control plane stopped. docs/etcd.md.\n"
     "  roomvpn-control --help | --version\n"
     "Configuration keys: docs/control.md. Several local data planes: one line each,\n"
     "  dataplane = NAME unix:/PATH udp=HOST:PORT tcp=HOST:PORT [labels=k=v,...]\n"
@@ -74,7 +80,9 @@ struct opts {
 	const char *state_dir;
 	const char *admin;
 	const char *password_file;
-	const char *out; /* dataplane-cert --out */
+	const char *out;       /* dataplane-cert --out */
+	const char *from, *to; /* store copy */
+	bool force;
 	const char *sets[64];
 	int n_sets;
 };
@@ -92,6 +100,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 			return -1;
+		if (!strcmp(a, "--force")) {
+			o->force = true;
+			continue;
+		}
 		if (!v) {
 			fprintf(stderr, "roomvpn-control: %s needs a value (or is unknown)\n", a);
 			return -2;
@@ -106,6 +118,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->password_file = v;
 		else if (!strcmp(a, "--out"))
 			o->out = v;
+		else if (!strcmp(a, "--from"))
+			o->from = v;
+		else if (!strcmp(a, "--to"))
+			o->to = v;
 		else if (!strcmp(a, "--set") && o->n_sets < 64)
 			o->sets[o->n_sets++] = v;
 		else {
@@ -229,7 +245,8 @@ static int cmd_restore(const struct opts *o)
 
 static int open_store(struct rv_control *ctl)
 {
-	char dir[RV_CTL_PATH + 8], err[512];
+	char dir[RV_CTL_PATH + 8], err[1600];
+	struct rv_store_etcd_tls tls = {ctl->cfg.etcd_ca, ctl->cfg.etcd_cert, ctl->cfg.etcd_key};
 
 	if (mkdir(ctl->cfg.state_dir, 0700) != 0 && errno != EEXIST) {
 		rv_log(RV_LOG_ERROR, "state_dir: cannot create %s: %s", ctl->cfg.state_dir,
@@ -237,11 +254,52 @@ static int open_store(struct rv_control *ctl)
 		return -1;
 	}
 	snprintf(dir, sizeof(dir), "%s/db", ctl->cfg.state_dir);
-	if (rv_store_open(dir, &ctl->store, err, sizeof(err)) != 0) {
+	if ((ctl->cfg.store[0]
+		 ? rv_store_open_uri(ctl->cfg.store, &tls, &ctl->store, err, sizeof(err))
+		 : rv_store_open(dir, &ctl->store, err, sizeof(err))) != 0) {
 		rv_log(RV_LOG_ERROR, "store: %s", err);
 		return -1;
 	}
 	return 0;
+}
+
+/* store copy --from STORE --to STORE [--force] */
+static int cmd_store_copy(const struct opts *o)
+{
+	struct rv_control_config cfg;
+	struct rv_store *from = NULL, *to = NULL;
+	char err[1600], sha[65];
+	uint64_t n;
+	int rc = 1;
+
+	if (!o->dir || strcmp(o->dir, "copy") || !o->from || !o->to) {
+		fprintf(stderr, "roomvpn-control store: usage: store copy --from STORE --to STORE "
+				"[--force] [--config FILE]\n");
+		return 2;
+	}
+	if (load_config(o, &cfg) != 0)
+		return 2;
+	struct rv_store_etcd_tls tls = {cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key};
+	if (rv_store_open_uri(o->from, &tls, &from, err, sizeof(err)) != 0) {
+		fprintf(stderr, "roomvpn-control store copy: --from %s: %s\n", o->from, err);
+		goto out;
+	}
+	if (rv_store_open_uri(o->to, &tls, &to, err, sizeof(err)) != 0) {
+		fprintf(stderr, "roomvpn-control store copy: --to %s: %s\n", o->to, err);
+		goto out;
+	}
+	if (rv_store_copy(from, to, o->force, &n, sha, err, sizeof(err)) != 0) {
+		fprintf(stderr, "roomvpn-control store copy: %s\n", err);
+		goto out;
+	}
+	printf("source      %s: %llu records sha256 %s\n", o->from, (unsigned long long)n, sha);
+	printf("destination %s: %llu records sha256 %s\n", o->to, (unsigned long long)n, sha);
+	printf("copy verified\n");
+	rc = 0;
+out:
+	rv_store_close(from);
+	rv_store_close(to);
+	return rc;
 }
 
 /* The admin password: first line of @file or of stdin. */
@@ -521,6 +579,8 @@ int main(int argc, char **argv)
 		return cmd_backup(&o);
 	if (!strcmp(o.cmd, "restore"))
 		return cmd_restore(&o);
+	if (!strcmp(o.cmd, "store"))
+		return cmd_store_copy(&o);
 	if (!strcmp(o.cmd, "rotate-cert"))
 		return cmd_rotate_cert(&o);
 	if (!strcmp(o.cmd, "dataplane-cert") || !strcmp(o.cmd, "dataplane-revoke"))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ipam.h"
+#include "room_prefix6.h"
 #include "members.h"
 #include "rooms.h"
 #include "store_keys.h"
@@ -15,12 +16,12 @@ typedef Roomvpn__V1__MemberRecord MemberRecord;
 
 struct members {
 	Roomvpn__V1__ListMembersResponse *resp;
-	uint64_t room;
+	const RoomRecord *room;
 	size_t cap;
 	bool oom;
 };
 
-static Roomvpn__V1__Member *member_msg(uint64_t room, const MemberRecord *mr, bool *oom)
+static Roomvpn__V1__Member *member_msg(const RoomRecord *r, const MemberRecord *mr, bool *oom)
 {
 	Roomvpn__V1__Member *m = malloc(sizeof(*m));
 	struct rv_tunnel_status ts;
@@ -35,9 +36,14 @@ static Roomvpn__V1__Member *member_msg(uint64_t room, const MemberRecord *mr, bo
 	m->username = rv_rooms_strdup(mr->username, oom);
 	rv_ipam_format_addr(mr->virtual_ip, buf, sizeof(buf));
 	m->virtual_ip = rv_rooms_strdup(buf, oom);
+	char sub6[64], vip6[46], srv6[46];
+	rv_room_prefix6_text(r, mr->virtual_ip, sub6, vip6, srv6);
+	if (mr->vip6.len == 16 && sub6[0]) /* stored at Join (older members: derived) */
+		rv_ipam6_format_addr(mr->vip6.data, vip6, sizeof(vip6));
+	m->virtual_ip6 = rv_rooms_strdup(vip6, oom);
 	m->joined_unix = mr->joined_ns / 1000000000ull;
 	/* presence from the registry and the data plane's cached figures */
-	if (rv_tunnels_status_of(room, mr->device_id, &ts)) {
+	if (rv_tunnels_status_of(r->id, mr->device_id, &ts)) {
 		m->online = ts.up;
 		m->rtt_us = (uint32_t)ts.rtt_us;
 		m->last_seen_unix_ms = ts.last_seen_unix_ms;
@@ -85,20 +91,23 @@ grpc_status_code rv_rooms_list_members_rpc(struct rv_rpc_ctx *ctx, const Protobu
 	bool allowed = ctx->who.admin || ctx->who.user_id == r->owner_id ||
 		       rv_members_is_member(ctx->ctl->store, r->id, ctx->who.device_id) == 1;
 	size_t pl = rv_key_member_prefix(p, r->id);
-	uint64_t room = r->id;
-	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	if (!allowed) {
+		roomvpn__v1__room_record__free_unpacked(r, NULL);
 		snprintf(msg, msglen,
 			 "only the owner, an admin or a member may list the members of %s",
 			 q->room);
 		return GRPC_STATUS_PERMISSION_DENIED;
 	}
-	struct members ms = {.resp = malloc(sizeof(*ms.resp)), .room = room};
-	if (!ms.resp)
+	struct members ms = {.resp = malloc(sizeof(*ms.resp)), .room = r};
+	if (!ms.resp) {
+		roomvpn__v1__room_record__free_unpacked(r, NULL);
 		return rv_rooms_oom(msg, msglen);
+	}
 	roomvpn__v1__list_members_response__init(ms.resp);
 	*resp = &ms.resp->base; /* the server frees it on any status */
-	if (rv_store_scan_prefix(ctx->ctl->store, p, pl, NULL, 0, members_cb, &ms) < 0)
+	int rc = rv_store_scan_prefix(ctx->ctl->store, p, pl, NULL, 0, members_cb, &ms);
+	roomvpn__v1__room_record__free_unpacked(r, NULL);
+	if (rc < 0)
 		return rv_rooms_store_error(msg, msglen);
 	return ms.oom ? rv_rooms_oom(msg, msglen) : GRPC_STATUS_OK;
 }

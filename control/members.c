@@ -16,6 +16,7 @@
 #include "events.h"
 #include "invite_records.h"
 #include "ipam.h"
+#include "room_prefix6.h"
 #include "members.h"
 #include "pwjob.h"
 #include "ratelimit.h"
@@ -231,6 +232,11 @@ static grpc_status_code add_member(struct rv_rpc_ctx *ctx, struct rv_room_state 
 	mr.user_id = ctx->who.user_id;
 	mr.username = ctx->who.username;
 	mr.virtual_ip = *addr;
+	uint8_t vip6[16]; /* mirrors the IPv4 address (ipam6.h): same batch */
+	if (rv_room_prefix6_vip6(r, *addr, vip6)) {
+		mr.vip6.data = vip6;
+		mr.vip6.len = sizeof(vip6);
+	}
 	mr.joined_ns = rv_clock_real_ns();
 	if (rv_rooms_batch_put_msg(b, k, rv_key_member(k, r->id, dev), &mr.base) < 0)
 		st = rv_rooms_oom(msg, msglen);

@@ -9,9 +9,25 @@
 #include <string.h>
 
 #include "ipam.h"
+#include "ipam6.h"
 
 typedef Roomvpn__V1__RoomRecord RoomRecord;
 typedef Roomvpn__V1__RouteRecord RouteRecord;
+typedef Roomvpn__V1__Route6Record Route6Record;
+
+static bool is_v6(const char *s)
+{
+	return s && strchr(s, ':');
+}
+
+/* A DNS server must be a unicast address a resolver can be sent to: not
+ * ::, ::1, multicast or link-local (which needs an interface). */
+static bool usable_server6(const uint8_t a[16])
+{
+	static const uint8_t zero[16], one[16] = {[15] = 1};
+	return memcmp(a, zero, 16) && memcmp(a, one, 16) && a[0] != 0xff &&
+	       !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+}
 
 static int parse_addr(const char *s, uint32_t *out)
 {
@@ -53,30 +69,60 @@ static bool valid_domain(const char *d)
 	return true;
 }
 
-static int check_dns(char *const *servers, size_t n, const char *search, uint32_t *addrs, char *msg,
-		     size_t msglen)
+/* An IPv6 server: into @a6[*n6] unless listed before. 0 or -1. */
+static int check_dns6(const char *s, uint8_t (*a6)[16], size_t *n6, char *msg, size_t msglen)
 {
-	if (n > RV_ROOM_DNS_MAX) {
-		snprintf(msg, msglen, "at most %d DNS servers (got %zu)", RV_ROOM_DNS_MAX, n);
+	if (rv_ipam6_parse_addr(s, a6[*n6]) < 0 || !usable_server6(a6[*n6])) {
+		snprintf(msg, msglen,
+			 "DNS server '%.64s' is not a usable IPv6 address (unicast, not ::, ::1 or "
+			 "link-local)",
+			 s);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (parse_addr(servers[i], &addrs[i]) < 0 || !usable_server(addrs[i])) {
+	for (size_t j = 0; j < *n6; j++) {
+		if (!memcmp(a6[j], a6[*n6], 16)) {
+			snprintf(msg, msglen, "DNS server %.64s is listed twice", s);
+			return -1;
+		}
+	}
+	(*n6)++;
+	return 0;
+}
+
+static int check_dns(char *const *servers, size_t n_all, const char *search, uint32_t *addrs,
+		     size_t *n4, uint8_t (*a6)[16], size_t *n6, char *msg, size_t msglen)
+{
+	size_t n = 0;
+	*n6 = 0;
+	if (n_all > RV_ROOM_DNS_MAX) {
+		snprintf(msg, msglen, "at most %d DNS servers (got %zu)", RV_ROOM_DNS_MAX, n_all);
+		return -1;
+	}
+	for (size_t k = 0; k < n_all; k++) {
+		if (is_v6(servers[k])) {
+			if (check_dns6(servers[k], a6, n6, msg, msglen) < 0)
+				return -1;
+			continue;
+		}
+		const size_t i = n++;
+		if (parse_addr(servers[k], &addrs[i]) < 0 || !usable_server(addrs[i])) {
 			snprintf(
 			    msg, msglen,
 			    "DNS server '%.64s' is not a usable IPv4 address (a.b.c.d, unicast, "
 			    "not 0.x or 127.x)",
-			    servers[i] ? servers[i] : "");
+			    servers[k] ? servers[k] : "");
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (addrs[j] == addrs[i]) {
 				snprintf(msg, msglen, "DNS server %.64s is listed twice",
-					 servers[i]);
+					 servers[k]);
 				return -1;
 			}
 		}
 	}
+	*n4 = n;
+	n = n_all;
 	if (search && search[0] && !valid_domain(search)) {
 		snprintf(msg, msglen,
 			 "DNS search domain '%.80s' is not a domain name (labels of letters, "
@@ -91,19 +137,51 @@ static int check_dns(char *const *servers, size_t n, const char *search, uint32_
 	return 0;
 }
 
-int rv_room_net_set_dns(RoomRecord *r, char *const *servers, size_t n, const char *search,
+static void free_bytes(ProtobufCBinaryData *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].data);
+	free(v);
+}
+
+/* @n6 IPv6 servers as the record's repeated bytes (NULL, n6 0: none). */
+static ProtobufCBinaryData *bytes_of(uint8_t (*a6)[16], size_t n6, bool *oom)
+{
+	ProtobufCBinaryData *v = n6 ? calloc(n6, sizeof(*v)) : NULL;
+	*oom = n6 && !v;
+	for (size_t i = 0; v && i < n6; i++) {
+		if (!(v[i].data = malloc(16))) {
+			free_bytes(v, n6);
+			*oom = true;
+			return NULL;
+		}
+		memcpy(v[i].data, a6[i], 16);
+		v[i].len = 16;
+	}
+	return v;
+}
+
+int rv_room_net_set_dns(RoomRecord *r, char *const *servers, size_t n_all, const char *search,
 			char *msg, size_t msglen)
 {
 	uint32_t addrs[RV_ROOM_DNS_MAX];
-	if (check_dns(servers, n, search, addrs, msg, msglen) < 0)
+	uint8_t a6[RV_ROOM_DNS_MAX][16];
+	size_t n = 0, n6 = 0;
+	bool oom6;
+	if (check_dns(servers, n_all, search, addrs, &n, a6, &n6, msg, msglen) < 0)
 		return -1;
 	uint32_t *v = n ? malloc(n * sizeof(*v)) : NULL;
+	ProtobufCBinaryData *v6 = bytes_of(a6, n6, &oom6);
 	char *s = strdup(search ? search : "");
-	if ((n && !v) || !s) {
+	if ((n && !v) || oom6 || !s) {
 		free(v);
+		free_bytes(v6, n6);
 		free(s);
 		return -2;
 	}
+	free_bytes(r->dns_servers6, r->n_dns_servers6);
+	r->dns_servers6 = v6;
+	r->n_dns_servers6 = n6;
 	if (n)
 		memcpy(v, addrs, n * sizeof(*v));
 	free(r->dns_servers);
@@ -161,6 +239,138 @@ static int check_route(const Roomvpn__V1__Route *in, const struct rv_cidr *net,
 	return 0;
 }
 
+/* One IPv6 route against the room's prefix6 and the routes before it. */
+static int check_route6(const Roomvpn__V1__Route *in, const RoomRecord *r,
+			const Route6Record *before, size_t n_before, uint8_t target[16],
+			uint8_t *plen, uint8_t via[16], char *msg, size_t msglen)
+{
+	struct rv_cidr6 t, px;
+	char err[160], sn[64];
+	const char *target_s = in->target ? in->target : "";
+	if (r->prefix6.len != 16) {
+		snprintf(msg, msglen, "route %s: the room has no IPv6 prefix (subnet6)", target_s);
+		return -1;
+	}
+	memcpy(px.addr, r->prefix6.data, 16);
+	px.prefix = (uint8_t)r->prefix6_len;
+	rv_ipam6_format_cidr(&px, sn, sizeof(sn));
+	if (rv_ipam6_parse_cidr(target_s, &t, err, sizeof(err)) < 0) {
+		snprintf(msg, msglen, "route target: %s", err);
+		return -1;
+	}
+	static const uint8_t loop[16] = {[15] = 1};
+	if (t.prefix < 16 || t.addr[0] == 0xff ||
+	    (t.addr[0] == 0xfe && (t.addr[1] & 0xc0) == 0x80) || !memcmp(t.addr, loop, 16)) {
+		snprintf(msg, msglen,
+			 "route target %s must have a prefix of 16..128 and not be multicast, "
+			 "link-local or loopback",
+			 target_s);
+		return -1;
+	}
+	if (rv_ipam6_overlaps(&t, &px)) {
+		snprintf(msg, msglen, "route target %s overlaps the room's subnet6 %s", target_s,
+			 sn);
+		return -1;
+	}
+	uint8_t srv[16];
+	rv_ipam6_server_addr(&px, srv);
+	if (!in->via || rv_ipam6_parse_addr(in->via, via) < 0 || !rv_ipam6_contains(&px, via) ||
+	    !memcmp(via, px.addr, 16) || !memcmp(via, srv, 16)) {
+		snprintf(msg, msglen,
+			 "route %s: via '%.46s' must be a device address inside the room's subnet6 "
+			 "%s (not its ::0 or the server's ::1)",
+			 target_s, in->via ? in->via : "", sn);
+		return -1;
+	}
+	for (size_t i = 0; i < n_before; i++) {
+		if (!memcmp(before[i].target.data, t.addr, 16) &&
+		    before[i].target_prefix == t.prefix) {
+			snprintf(msg, msglen, "route target %s is listed twice", target_s);
+			return -1;
+		}
+	}
+	memcpy(target, t.addr, 16);
+	*plen = t.prefix;
+	return 0;
+}
+
+static void free_routes6(Route6Record **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		if (v[i])
+			protobuf_c_message_free_unpacked(&v[i]->base, NULL);
+	free(v);
+}
+
+/* A malloc'd route record (every part its own block, as unpack makes it). */
+static Route6Record *route6_new(const uint8_t target[16], uint8_t plen, const uint8_t via[16])
+{
+	Route6Record *m = malloc(sizeof(*m));
+	if (!m)
+		return NULL;
+	roomvpn__v1__route6_record__init(m);
+	m->target.data = malloc(16);
+	m->via.data = malloc(16);
+	if (!m->target.data || !m->via.data) {
+		free(m->target.data);
+		free(m->via.data);
+		free(m);
+		return NULL;
+	}
+	memcpy(m->target.data, target, 16);
+	memcpy(m->via.data, via, 16);
+	m->target.len = m->via.len = 16;
+	m->target_prefix = plen;
+	return m;
+}
+
+/* The IPv6 ones of @routes into @r (checked). 0, -1 with a message, -2. */
+static int set_routes6(RoomRecord *r, Roomvpn__V1__Route *const *routes, size_t n_all, char *msg,
+		       size_t msglen)
+{
+	Route6Record *v[RV_ROOM_ROUTES_MAX] = {0};
+	uint8_t target[16], via[16], plen;
+	size_t n = 0;
+	int rc = 0;
+	for (size_t k = 0; k < n_all && rc == 0; k++) {
+		if (!is_v6(routes[k]->target))
+			continue;
+		if (n == RV_ROOM_ROUTES_MAX) {
+			snprintf(msg, msglen, "at most %d routes per room for IPv6",
+				 RV_ROOM_ROUTES_MAX);
+			rc = -1;
+		} else if (check_route6(routes[k], r, NULL, 0, target, &plen, via, msg, msglen) <
+			   0) {
+			rc = -1;
+		} else {
+			for (size_t i = 0; i < n && rc == 0; i++)
+				if (!memcmp(v[i]->target.data, target, 16) &&
+				    v[i]->target_prefix == plen) {
+					snprintf(msg, msglen, "route target %s is listed twice",
+						 routes[k]->target);
+					rc = -1;
+				}
+			if (rc == 0 && !(v[n++] = route6_new(target, plen, via)))
+				rc = -2;
+		}
+	}
+	Route6Record **a = rc == 0 && n ? malloc(n * sizeof(*a)) : NULL;
+	if (rc == 0 && n && !a)
+		rc = -2;
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			if (v[i])
+				protobuf_c_message_free_unpacked(&v[i]->base, NULL);
+		return rc;
+	}
+	if (n)
+		memcpy(a, v, n * sizeof(*a));
+	free_routes6(r->routes6, r->n_routes6);
+	r->routes6 = a;
+	r->n_routes6 = n;
+	return 0;
+}
+
 static void free_routes(RouteRecord **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -168,19 +378,27 @@ static void free_routes(RouteRecord **v, size_t n)
 	free(v);
 }
 
-int rv_room_net_set_routes(RoomRecord *r, Roomvpn__V1__Route *const *routes, size_t n, char *msg,
-			   size_t msglen)
+int rv_room_net_set_routes(RoomRecord *r, Roomvpn__V1__Route *const *routes, size_t n_all,
+			   char *msg, size_t msglen)
 {
 	RouteRecord tmp[RV_ROOM_ROUTES_MAX];
 	struct rv_cidr net = {r->subnet_addr, (uint8_t)r->subnet_prefix};
-	if (n > RV_ROOM_ROUTES_MAX) {
-		snprintf(msg, msglen, "at most %d routes per room (got %zu)", RV_ROOM_ROUTES_MAX,
-			 n);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (check_route(routes[i], &net, tmp, i, &tmp[i], msg, msglen) < 0)
+	size_t n = 0;
+	for (size_t k = 0; k < n_all; k++) {
+		if (is_v6(routes[k]->target))
+			continue;
+		if (n == RV_ROOM_ROUTES_MAX) {
+			snprintf(msg, msglen, "at most %d routes per room for IPv4",
+				 RV_ROOM_ROUTES_MAX);
 			return -1;
+		}
+		if (check_route(routes[k], &net, tmp, n, &tmp[n], msg, msglen) < 0)
+			return -1;
+		n++;
+	}
+	int rc6 = set_routes6(r, routes, n_all, msg, msglen);
+	if (rc6 < 0)
+		return rc6;
 	RouteRecord **v = n ? calloc(n, sizeof(*v)) : NULL;
 	if (n && !v)
 		return -2;
@@ -212,6 +430,12 @@ void rv_room_net_clear(RoomRecord *r)
 	free_routes(r->routes, r->n_routes);
 	r->routes = NULL;
 	r->n_routes = 0;
+	free_bytes(r->dns_servers6, r->n_dns_servers6);
+	r->dns_servers6 = NULL;
+	r->n_dns_servers6 = 0;
+	free_routes6(r->routes6, r->n_routes6);
+	r->routes6 = NULL;
+	r->n_routes6 = 0;
 }
 
 static char *addr_str(uint32_t a)
@@ -241,13 +465,43 @@ static Roomvpn__V1__Route *route_msg(const RouteRecord *rr)
 	return m;
 }
 
+static Roomvpn__V1__Route *route6_msg(const Route6Record *rr)
+{
+	Roomvpn__V1__Route *m = malloc(sizeof(*m));
+	struct rv_cidr6 t = {.prefix = (uint8_t)rr->target_prefix};
+	char buf[64];
+	if (!m)
+		return NULL;
+	roomvpn__v1__route__init(m);
+	memcpy(t.addr, rr->target.data, rr->target.len == 16 ? 16 : 0);
+	rv_ipam6_format_cidr(&t, buf, sizeof(buf));
+	m->target = strdup(buf);
+	rv_ipam6_format_addr(rr->via.len == 16 ? rr->via.data : t.addr, buf, sizeof(buf));
+	m->via = strdup(buf);
+	if (!m->target || !m->via) {
+		free(m->target);
+		free(m->via);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static char *addr6_str(const ProtobufCBinaryData *a)
+{
+	char buf[64];
+	static const uint8_t zero[16];
+	rv_ipam6_format_addr(a->len == 16 ? a->data : zero, buf, sizeof(buf));
+	return strdup(buf);
+}
+
 int rv_room_net_export(const RoomRecord *r, const char *fallback_dns, struct rv_room_net *out)
 {
-	bool fallback = !r->n_dns_servers && fallback_dns && fallback_dns[0];
+	bool fallback = !r->n_dns_servers && !r->n_dns_servers6 && fallback_dns && fallback_dns[0];
 	*out = (struct rv_room_net){0};
 	out->search = strdup(r->dns_search ? r->dns_search : "");
 	out->dns = calloc(RV_ROOM_DNS_MAX, sizeof(*out->dns));
-	out->routes = calloc(RV_ROOM_ROUTES_MAX, sizeof(*out->routes));
+	out->routes = calloc(2 * RV_ROOM_ROUTES_MAX, sizeof(*out->routes));
 	if (!out->search || !out->dns || !out->routes)
 		goto err;
 	if (fallback && !(out->dns[out->n_dns++] = strdup(fallback_dns)))
@@ -255,8 +509,14 @@ int rv_room_net_export(const RoomRecord *r, const char *fallback_dns, struct rv_
 	for (size_t i = 0; i < r->n_dns_servers && i < RV_ROOM_DNS_MAX; i++)
 		if (!(out->dns[out->n_dns++] = addr_str(r->dns_servers[i])))
 			goto err;
+	for (size_t i = 0; i < r->n_dns_servers6 && out->n_dns < RV_ROOM_DNS_MAX; i++)
+		if (!(out->dns[out->n_dns++] = addr6_str(&r->dns_servers6[i])))
+			goto err;
 	for (size_t i = 0; i < r->n_routes && i < RV_ROOM_ROUTES_MAX; i++)
 		if (!(out->routes[out->n_routes++] = route_msg(r->routes[i])))
+			goto err;
+	for (size_t i = 0; i < r->n_routes6 && i < RV_ROOM_ROUTES_MAX; i++)
+		if (!(out->routes[out->n_routes++] = route6_msg(r->routes6[i])))
 			goto err;
 	return 0;
 err:
@@ -303,6 +563,28 @@ size_t rv_room_net_dp_routes(const RoomRecord *r,
 	return n;
 }
 
+size_t rv_room_net_dp_v6(const RoomRecord *r, uint8_t prefix6[16], uint8_t *len,
+			 struct rv_room_net_route6 rt[RV_ROOM_ROUTES_MAX])
+{
+	size_t n = 0;
+	*len = 0;
+	memset(prefix6, 0, 16);
+	if (r->prefix6.len != 16)
+		return 0;
+	memcpy(prefix6, r->prefix6.data, 16);
+	*len = (uint8_t)r->prefix6_len;
+	for (size_t i = 0; i < r->n_routes6 && n < RV_ROOM_ROUTES_MAX; i++) {
+		const Route6Record *x = r->routes6[i];
+		if (x->target.len != 16 || x->via.len != 16)
+			continue;
+		memcpy(rt[n].target, x->target.data, 16);
+		memcpy(rt[n].via, x->via.data, 16);
+		rt[n].prefix_len = (uint8_t)x->target_prefix;
+		n++;
+	}
+	return n;
+}
+
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
@@ -319,6 +601,14 @@ uint64_t rv_room_net_routes_tag(const RoomRecord *r)
 				 r->routes[i]->via};
 		h = fnv(h, v, sizeof(v));
 	}
+	for (size_t i = 0; i < r->n_routes6; i++) {
+		const Route6Record *x = r->routes6[i];
+		h = fnv(h, x->target.data, x->target.len);
+		h = fnv(h, &x->target_prefix, sizeof(x->target_prefix));
+		h = fnv(h, x->via.data, x->via.len);
+	}
+	h = fnv(h, r->prefix6.data, r->prefix6.len);
+	h = fnv(h, &r->n_routes6, sizeof(r->n_routes6));
 	return fnv(h, &r->n_routes, sizeof(r->n_routes));
 }
 
@@ -327,6 +617,9 @@ uint64_t rv_room_net_tag(const RoomRecord *r)
 	uint64_t h = rv_room_net_routes_tag(r);
 	h = fnv(h, r->dns_servers, r->n_dns_servers * sizeof(*r->dns_servers));
 	h = fnv(h, &r->n_dns_servers, sizeof(r->n_dns_servers));
+	for (size_t i = 0; i < r->n_dns_servers6; i++)
+		h = fnv(h, r->dns_servers6[i].data, r->dns_servers6[i].len);
+	h = fnv(h, &r->n_dns_servers6, sizeof(r->n_dns_servers6));
 	return fnv(h, r->dns_search ? r->dns_search : "",
 		   r->dns_search ? strlen(r->dns_search) : 0);
 }

@@ -3,7 +3,8 @@
  * Checks API input (rooms.proto DnsSettings, Route) into the stored form
  * (room_store.proto RoomRecord fields 13-15) and gives back the API, the
  * keepalive-stream and the data-plane forms. Pure: no store, no locks.
- * Addresses are IPv4 in host byte order. */
+ * IPv4 addresses are in host byte order; IPv6 ones (issue 17: DNS servers
+ * and routes of either family, "IPv6" in docs/rooms.md) 16 bytes. */
 #ifndef RV_ROOM_NET_H
 #define RV_ROOM_NET_H
 
@@ -18,18 +19,22 @@
 #define RV_ROOM_SEARCH_MAX 253
 #define RV_ROOM_ROUTES_MAX 16
 
-/* Replace @r's DNS settings by @servers (IPv4 unicast addresses, at most
- * RV_ROOM_DNS_MAX, no repeats) and @search ("" or a domain name; needs a
- * server). 0; -1 with a message for INVALID_ARGUMENT (@r unchanged); -2
- * out of memory. */
+/* Replace @r's DNS settings by @servers (IPv4 or IPv6 unicast addresses,
+ * at most RV_ROOM_DNS_MAX of both together, no repeats; stored IPv4 first) and @search ("" or a
+ * domain name; needs a server). 0; -1 with a message for INVALID_ARGUMENT (@r unchanged); -2 out of
+ * memory. */
 int rv_room_net_set_dns(Roomvpn__V1__RoomRecord *r, char *const *servers, size_t n,
 			const char *search, char *msg, size_t msglen);
 
-/* Replace @r's routes by @routes: at most RV_ROOM_ROUTES_MAX, each target a
- * private CIDR (10/8, 172.16/12, 192.168/16, 100.64/10) with prefix 8..32
- * and no host bits, not overlapping the room's subnet, targets distinct;
- * via a device address of the room's subnet (not its network, broadcast or
- * server address). Return values as rv_room_net_set_dns. */
+/* Replace @r's routes by @routes: at most RV_ROOM_ROUTES_MAX per family.
+ * An IPv4 target is a private CIDR (10/8, 172.16/12, 192.168/16,
+ * 100.64/10) with prefix 8..32 and no host bits, not overlapping the
+ * room's subnet; via a device address of the room's subnet (not its
+ * network, broadcast or server address). An IPv6 target has prefix
+ * 16..128 and no host bits, is not multicast, link-local or loopback and
+ * does not overlap the room's prefix6; via an address of prefix6 (not its
+ * ::0 or the server's ::1); the room needs a prefix6. Targets distinct.
+ * Return values as rv_room_net_set_dns. */
 int rv_room_net_set_routes(Roomvpn__V1__RoomRecord *r, Roomvpn__V1__Route *const *routes, size_t n,
 			   char *msg, size_t msglen);
 
@@ -54,6 +59,15 @@ void rv_room_net_release(struct rv_room_net *n);
 /* Hand @n's pointers to a message's fields (its free_unpacked frees them). */
 void rv_room_net_move(struct rv_room_net *n, size_t *n_dns, char ***dns, char **search,
 		      size_t *n_routes, Roomvpn__V1__Route ***routes);
+
+/* An IPv6 route as the data plane takes it (Room.routes6). */
+struct rv_room_net_route6 {
+	uint8_t target[16], via[16];
+	uint8_t prefix_len;
+};
+/* @r's prefix6 (*len 0: none) and IPv6 routes into @rt; returns the count. */
+size_t rv_room_net_dp_v6(const Roomvpn__V1__RoomRecord *r, uint8_t prefix6[16], uint8_t *len,
+			 struct rv_room_net_route6 rt[RV_ROOM_ROUTES_MAX]);
 
 /* The data-plane form of @r's routes into @rt/@ptrs (pointers into @rt);
  * returns the count. */

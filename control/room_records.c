@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inet.h"
 #include "room_net.h"
+#include "room_prefix6.h"
 #include "room_state.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "store.h"
@@ -117,6 +119,10 @@ Roomvpn__V1__Room *rv_rooms_msg(struct rv_rpc_ctx *ctx, const RoomRecord *r, boo
 	m->subnet = rv_rooms_strdup(buf, &oom);
 	rv_ipam_format_addr(rv_ipam_server_addr(&net), buf, sizeof(buf));
 	m->server_ip = rv_rooms_strdup(buf, &oom);
+	char sub6[64], vip6[46], srv6[46];
+	rv_room_prefix6_text(r, 0, sub6, vip6, srv6);
+	m->subnet6 = rv_rooms_strdup(sub6, &oom);
+	m->server_ip6 = rv_rooms_strdup(srv6, &oom);
 	m->transport = (Roomvpn__V1__Transport)r->transport;
 	m->mtu = r->mtu;
 	m->keepalive_s = r->keepalive_s;
@@ -243,6 +249,11 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 	rv_ipam_format_addr(rv_ipam_server_addr(&net), buf, sizeof(buf));
 	m->server_ip = rv_rooms_strdup(buf, &oom);
 	m->prefix_len = r->subnet_prefix;
+	char sub6[64], vip6[46], srv6[46];
+	rv_room_prefix6_text(r, addr, sub6, vip6, srv6);
+	m->virtual_ip6 = rv_rooms_strdup(vip6, &oom);
+	m->subnet6 = rv_rooms_strdup(sub6, &oom);
+	m->prefix6_len = sub6[0] ? r->prefix6_len : 0;
 	m->mtu = r->mtu;
 	struct rv_room_net net_set;
 	if (rv_room_net_export(r, cfg->dns, &net_set) == 0) {
@@ -255,7 +266,7 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 	}
 	m->keepalive_s = r->keepalive_s;
 	m->device_id = ctx->who.device_id;
-	m->endpoints = calloc(2, sizeof(*m->endpoints));
+	m->endpoints = calloc(3, sizeof(*m->endpoints)); /* TCP, UDP per family */
 	oom |= !m->endpoints;
 	if (m->endpoints) {
 		bool tcp_first = r->transport == ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
@@ -268,9 +279,11 @@ Roomvpn__V1__JoinRoomResponse *rv_rooms_join_msg(struct rv_rpc_ctx *ctx, const R
 		if (tcp_first && tcp[0])
 			m->endpoints[m->n_endpoints++] =
 			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP, tcp, &oom);
-		if (udp[0] && !oom)
+		char each[2][RV_ENDPOINT_MAX];
+		unsigned n_udp = rv_endpoints_split(udp, each); /* a dual-stack data plane: 2 */
+		for (unsigned i = 0; i < n_udp && !oom; i++)
 			m->endpoints[m->n_endpoints++] =
-			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP, udp, &oom);
+			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP, each[i], &oom);
 		if (!tcp_first && tcp[0] && !oom)
 			m->endpoints[m->n_endpoints++] =
 			    endpoint(ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP, tcp, &oom);

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "ipam.h"
+#include "room_prefix6.h"
 #include "members.h"
 #include "pwjob.h"
 #include "room_records.h"
@@ -205,6 +206,7 @@ static grpc_status_code store_new_room(struct rv_store *s, RoomRecord *r, char *
 	rv_store_batch_put(b, k, rv_key_room_by_name(k, r->name), v, rv_key_id_value(v, r->id));
 	int vl = snprintf(v, sizeof(v), "%u/%016" PRIx64, r->subnet_prefix, r->id);
 	rv_store_batch_put(b, k, rv_key_room_subnet(k, r->subnet_addr), v, (size_t)vl);
+	rv_room_prefix6_index_put(b, r);
 	if (rv_rooms_batch_put_msg(b, k, rv_key_room_by_id(k, r->id), &r->base) < 0) {
 		st = rv_rooms_oom(msg, msglen);
 		goto out;
@@ -227,6 +229,7 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
 	uint8_t key[RV_ROOM_KEY_LEN];
 	struct rv_cidr net;
+	struct rv_cidr6 net6;
 	char k[RV_KEY_MAX];
 
 	if (RAND_bytes(key, sizeof(key)) != 1)
@@ -239,6 +242,8 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 		goto out;
 	}
 	st = choose_subnet(s, ctx->ctl->ipam, q->subnet, &net, msg, msglen);
+	if (st == GRPC_STATUS_OK)
+		st = rv_room_prefix6_choose(s, q->subnet6, &net, &net6, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		goto out;
 	char dp[RV_DP_NAME_MAX]; /* the data plane it lives on (placement.h) */
@@ -250,6 +255,7 @@ static grpc_status_code create_step(struct rv_rpc_ctx *ctx, const ProtobufCMessa
 	r.name = q->name;
 	r.subnet_addr = net.addr;
 	r.subnet_prefix = net.prefix;
+	rv_room_prefix6_set(&r, &net6);
 	r.transport = q->transport ? (uint32_t)q->transport : ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
 	r.mtu = q->mtu ? q->mtu : (cfg->default_mtu ? cfg->default_mtu : 1400);
 	r.keepalive_s = q->keepalive_s ? q->keepalive_s
@@ -326,6 +332,10 @@ grpc_status_code rv_rooms_create_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMess
 		snprintf(msg, msglen, "%s", err);
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
+	if (!q->subnet[0]) /* the pool's room length, for the size check */
+		net.prefix = ctx->ctl->ipam->room_prefix;
+	if (rv_room_prefix6_check(q->subnet6, &net, msg, msglen) < 0)
+		return GRPC_STATUS_INVALID_ARGUMENT;
 	if (q->password[0])
 		return with_hash(ctx, req, q->password, create_pw_step, resp, msg, msglen);
 	return create_step(ctx, req, "", resp, msg, msglen);
@@ -462,6 +472,7 @@ static int delete_room_keys(struct rv_store *s, const RoomRecord *r, struct rv_s
 	rv_store_batch_delete(b, k, rv_key_room_by_id(k, r->id));
 	rv_store_batch_delete(b, k, rv_key_room_by_name(k, r->name));
 	rv_store_batch_delete(b, k, rv_key_room_subnet(k, r->subnet_addr));
+	rv_room_prefix6_index_delete(b, r);
 	return rv_members_delete_room(s, r->id, b, rm);
 }
 
@@ -528,6 +539,8 @@ int rv_rooms_init(struct rv_control *ctl, char *err, size_t errlen)
 		}
 		ctl->ipam = own_ipam;
 	}
+	if (rv_room_prefix6_init(ctl, err, errlen) < 0)
+		return -1;
 	ctl->room_owner = hook_room_owner;
 	rv_members_init(ctl);
 	return 0;
@@ -537,6 +550,7 @@ void rv_rooms_fini(struct rv_control *ctl)
 {
 	ctl->room_owner = NULL;
 	rv_members_fini(ctl);
+	rv_room_prefix6_fini();
 	if (ctl->ipam == own_ipam)
 		ctl->ipam = NULL;
 	free(own_ipam);

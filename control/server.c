@@ -219,7 +219,7 @@ static void call_started(struct call *c)
 	char *peer = grpc_call_get_peer(c->call);
 	char *path = grpc_slice_to_c_string(c->details.method);
 
-	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
+	rv_listener_peer_text(peer ? peer : "?", c->peer, sizeof(c->peer));
 	snprintf(c->method, sizeof(c->method), "%s", path ? path : "?");
 	gpr_free(peer);
 	gpr_free(path);

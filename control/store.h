@@ -1,6 +1,8 @@
-/* The control plane's key-value store interface. RocksDB today
- * (store_rocksdb.c); a replicated backend (etcd, ...) can be added as a
- * sibling file implementing the same functions. Key layout: docs/store.md. */
+/* The control plane's key-value store interface, with two backends behind
+ * a small table of operations (store_backend.h): RocksDB in a local
+ * directory (store_rocksdb.c) and an etcd cluster (store_etcd.c). store.c
+ * holds what both share: the batch, the schema version, the counters.
+ * Key layout: docs/store.md; etcd: docs/etcd.md. */
 #ifndef RV_STORE_H
 #define RV_STORE_H
 
@@ -10,6 +12,26 @@
 
 struct rv_store;
 struct rv_store_batch;
+
+/* rv_store_batch_commit: an expectation (rv_store_batch_expect) did not
+ * hold; nothing was written. */
+#define RV_STORE_CONFLICT (-2)
+/* The most operations (puts, deletes and expectations) one batch may carry
+ * on etcd: its default --max-txn-ops. The etcd backend refuses a larger
+ * batch (-1 and a message naming the limit) rather than split what must be
+ * atomic; RocksDB has no limit. docs/store.md lists the callers concerned. */
+#define RV_STORE_BATCH_MAX 128
+
+/* Where the store lives: "rocksdb:DIR" (the database in DIR/db, DIR being
+ * a state directory) or "etcd:https://h1:2379,https://h2:2379" with the
+ * client certificate and CA for etcd (NULL for rocksdb). */
+struct rv_store_etcd_tls {
+	const char *ca, *cert, *key;
+};
+int rv_store_open_uri(const char *uri, const struct rv_store_etcd_tls *tls, struct rv_store **out,
+		      char *err, size_t errlen);
+/* "rocksdb" or "etcd". */
+const char *rv_store_backend_name(const struct rv_store *s);
 
 /* Open (creating if needed) the store in @dir; checks the schema version.
  * Sets the process umask to 077 and the store's files to 0600, its
@@ -25,7 +47,9 @@ int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *v
 		 bool sync);
 int rv_store_delete(struct rv_store *s, const void *key, size_t klen, bool sync);
 /* fsync the WAL: every write before it is on disk (for writes made without
- * @sync that must become durable soon). 0 or -1. */
+ * @sync that must become durable soon). 0 or -1. On etcd every write is
+ * durable when it returns (committed by a quorum, each fsynced): @sync and
+ * rv_store_sync do nothing more. */
 int rv_store_sync(struct rv_store *s);
 
 /* Visit keys starting with @prefix in order, beginning after @start_after
@@ -38,17 +62,27 @@ int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 /* Number of keys starting with @prefix into *n. Returns 0 or -1. */
 int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, uint64_t *n);
 
-/* Atomic multi-key change. */
+/* Atomic multi-key change: every operation or none. On etcd at most
+ * RV_STORE_BATCH_MAX operations; a later operation on a key wins over an
+ * earlier one in the same batch. */
 struct rv_store_batch *rv_store_batch_new(void);
 void rv_store_batch_put(struct rv_store_batch *b, const void *key, size_t klen, const void *val,
 			size_t vlen);
 void rv_store_batch_delete(struct rv_store_batch *b, const void *key, size_t klen);
+/* Compare-and-swap: the batch commits only if @key holds exactly @val
+ * (@val NULL: @key must be absent) at commit time, checked atomically with
+ * the writes (an etcd Txn compare; on RocksDB under the store's lock). */
+void rv_store_batch_expect(struct rv_store_batch *b, const void *key, size_t klen, const void *val,
+			   size_t vlen);
+/* 0; RV_STORE_CONFLICT when an expectation failed; -1 on error (too many
+ * operations for etcd, out of memory, store error). */
 int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool sync);
 void rv_store_batch_free(struct rv_store_batch *b);
 
 /* A consistent copy of the store, taken online, into @dir (which must not
  * exist; its parent must: hard links on the same file system, copies across
- * file systems). Returns 0 or -1 with a message in @err. */
+ * file systems). Returns 0 or -1 with a message in @err. RocksDB only (on
+ * etcd: etcdctl snapshot save, docs/etcd.md). */
 int rv_store_checkpoint(struct rv_store *s, const char *dir, char *err, size_t errlen);
 /* The schema version this build writes and understands (docs/store.md). */
 int rv_store_schema_version(void);
@@ -59,5 +93,15 @@ struct rv_store_ops {
 	uint64_t gets, scans, writes;
 };
 void rv_store_ops(struct rv_store *s, struct rv_store_ops *out);
+
+/* store copy (store_copy.c): every record of @from into @to, in batches
+ * (the copy as a whole is not atomic), then both sides are read again and
+ * compared: record count and a SHA-256 over every key and value in key
+ * order. @to must be empty (its schema key aside) unless @force. Fills
+ * @count and @sha256 (hex) of the source. Returns 0, or -1 with @err. */
+int rv_store_copy(struct rv_store *from, struct rv_store *to, bool force, uint64_t *count,
+		  char sha256[65], char *err, size_t errlen);
+/* The record count and SHA-256 (hex) of a whole store. 0 or -1. */
+int rv_store_checksum(struct rv_store *s, uint64_t *count, char sha256[65]);
 
 #endif

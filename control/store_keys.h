@@ -34,6 +34,10 @@ size_t rv_key_room_by_name(char *k, const char *name);
 #define RV_KEY_ROOM_BY_NAME_PREFIX "rn/"
 size_t rv_key_room_subnet(char *k, uint32_t net_addr);
 #define RV_KEY_ROOM_SUBNET_PREFIX "rs/"
+/* Rooms' IPv6 prefixes (room_prefix6.c): rs6/<32 hex digits>, and the
+ * server's prefix meta/ipv6_prefix. */
+#define RV_KEY_ROOM_PREFIX6_PREFIX "rs6/"
+#define RV_KEY_IPV6_PREFIX	   "meta/ipv6_prefix"
 
 /* Members (members.c): m/<room>/<device>. */
 size_t rv_key_member(char *k, uint64_t room, uint64_t dev);

@@ -1,37 +1,33 @@
-/* The store interface (store.h) on RocksDB's C API. One database, WAL on;
- * thread-safe as RocksDB is (handlers call it from every worker thread).
- * Key layout and schema version: docs/store.md. */
+/* The RocksDB store backend (store_backend.h) on RocksDB's C API. One
+ * database, WAL on; thread-safe as RocksDB is (handlers call it from every
+ * worker thread). Expectations (rv_store_batch_expect) are checked and the
+ * batch written under the write side of a store-level rwlock; every other
+ * write holds its read side, so writes still run concurrently and a check
+ * and its write see no other write between them. Key layout and schema
+ * version: docs/store.md. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store_backend.h"
 
-#define SCHEMA_KEY     "meta/schema"
-#define SCHEMA_VERSION 1
-
-struct rv_store {
+struct rocks {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
 	rocksdb_readoptions_t *ropts;
 	rocksdb_writeoptions_t *wsync;
 	rocksdb_writeoptions_t *wnosync;
-	char dir[512];
-	atomic_uint_fast64_t n_gets, n_scans, n_writes; /* rv_store_ops */
+	pthread_rwlock_t expect_lock; /* write side: a batch with expectations */
 };
 
-struct rv_store_batch {
-	rocksdb_writebatch_t *wb;
-};
-
-static rocksdb_writeoptions_t *wopts(struct rv_store *s, bool sync)
+static rocksdb_writeoptions_t *wopts(struct rocks *s, bool sync)
 {
 	return sync ? s->wsync : s->wnosync;
 }
@@ -45,94 +41,7 @@ static int rocks_err(char *rerr, const char *what, char *err, size_t errlen)
 	return -1;
 }
 
-static bool db_is_empty(struct rv_store *s)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
-	rocksdb_iter_seek_to_first(it);
-	bool empty = !rocksdb_iter_valid(it);
-	rocksdb_iter_destroy(it);
-	return empty;
-}
-
-/* Schema migrations: migrations[i] brings a store from version i + 1 to
- * i + 2, each in one batch with the new version number, so that a crash
- * leaves the store at one version or the next. Version 1 is the first
- * (every store written so far); none is needed yet. */
-typedef int (*migration_fn)(struct rv_store *s, struct rv_store_batch *b, char *err, size_t errlen);
-static const migration_fn migrations[SCHEMA_VERSION] = {NULL};
-
-static int migrate(struct rv_store *s, int from, char *err, size_t errlen)
-{
-	for (int v = from; v < SCHEMA_VERSION; v++) {
-		struct rv_store_batch *b = rv_store_batch_new();
-		char num[16];
-		int n = snprintf(num, sizeof(num), "%d", v + 1);
-		if (!b || !migrations[v - 1] || migrations[v - 1](s, b, err, errlen) < 0) {
-			rv_store_batch_free(b);
-			return -1;
-		}
-		rv_store_batch_put(b, SCHEMA_KEY, strlen(SCHEMA_KEY), num, (size_t)n);
-		int rc = rv_store_batch_commit(s, b, true);
-		rv_store_batch_free(b);
-		if (rc < 0) {
-			snprintf(err, errlen, "store %s: migration to version %d failed", s->dir,
-				 v + 1);
-			return -1;
-		}
-		fprintf(stderr, "roomvpn-control: store %s migrated to schema version %d\n", s->dir,
-			v + 1);
-	}
-	return 0;
-}
-
-/* A new database gets the current version; an existing one must carry it
- * (an older one is migrated, a newer one refused). */
-static int check_schema(struct rv_store *s, char *err, size_t errlen)
-{
-	void *val;
-	size_t vlen;
-	int rc = rv_store_get(s, SCHEMA_KEY, strlen(SCHEMA_KEY), &val, &vlen);
-	if (rc < 0) {
-		snprintf(err, errlen, "store %s: cannot read the schema version", s->dir);
-		return -1;
-	}
-	if (rc == 1) {
-		if (!db_is_empty(s)) {
-			snprintf(err, errlen,
-				 "store %s has data but no schema version key (%s): not a "
-				 "roomvpn-control database?",
-				 s->dir, SCHEMA_KEY);
-			return -1;
-		}
-		char v[16];
-		int n = snprintf(v, sizeof(v), "%d", SCHEMA_VERSION);
-		if (rv_store_put(s, SCHEMA_KEY, strlen(SCHEMA_KEY), v, (size_t)n, true) < 0) {
-			snprintf(err, errlen, "store %s: cannot write the schema version", s->dir);
-			return -1;
-		}
-		return 0;
-	}
-	char v[16] = {0};
-	memcpy(v, val, vlen < sizeof(v) - 1 ? vlen : sizeof(v) - 1);
-	free(val);
-	char *end;
-	long got = strtol(v, &end, 10);
-	if (end == v || *end != '\0' || got < 1) {
-		snprintf(err, errlen, "store %s: schema version '%s' is not a number", s->dir, v);
-		return -1;
-	}
-	if (got > SCHEMA_VERSION) {
-		snprintf(err, errlen,
-			 "store %s has schema version '%s', written by a newer roomvpn-control; "
-			 "this one understands version %d and older: run the newer version, or "
-			 "restore the backup taken before the upgrade (docs/operations.md)",
-			 s->dir, v, SCHEMA_VERSION);
-		return -1;
-	}
-	return migrate(s, (int)got, err, errlen);
-}
-
-static void free_handles(struct rv_store *s)
+static void free_handles(struct rocks *s)
 {
 	if (s->wnosync)
 		rocksdb_writeoptions_destroy(s->wnosync);
@@ -180,16 +89,15 @@ static int private_modes(const char *dir, char *err, size_t errlen)
 	return rc;
 }
 
-int rv_store_open(const char *dir, struct rv_store **out, char *err, size_t errlen)
+int rv_store_rocksdb_open(const char *dir, void **out, char *err, size_t errlen)
 {
-	struct rv_store *s = calloc(1, sizeof(*s));
+	struct rocks *s = calloc(1, sizeof(*s));
 	char *rerr = NULL;
 
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	if (private_modes(dir, err, errlen) != 0) {
 		free(s);
 		return -1;
@@ -209,31 +117,25 @@ int rv_store_open(const char *dir, struct rv_store **out, char *err, size_t errl
 		char what[600];
 		snprintf(what, sizeof(what), "cannot open store %s", dir);
 		rocks_err(rerr, what, err, errlen);
-		goto err_handles;
+		free_handles(s);
+		return -1;
 	}
-	if (check_schema(s, err, errlen) < 0)
-		goto err_db;
+	pthread_rwlock_init(&s->expect_lock, NULL);
 	*out = s;
 	return 0;
-
-err_db:
-	rocksdb_close(s->db);
-err_handles:
-	free_handles(s);
-	return -1;
 }
 
-void rv_store_close(struct rv_store *s)
+static void rocks_close(void *impl)
 {
-	if (!s)
-		return;
+	struct rocks *s = impl;
 	rocksdb_close(s->db);
+	pthread_rwlock_destroy(&s->expect_lock);
 	free_handles(s);
 }
 
-int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, size_t *vlen)
+static int rocks_get(void *impl, const void *key, size_t klen, void **val, size_t *vlen)
 {
-	atomic_fetch_add_explicit(&s->n_gets, 1, memory_order_relaxed);
+	struct rocks *s = impl;
 	char *rerr = NULL;
 	size_t n = 0;
 	char *v = rocksdb_get(s->db, s->ropts, key, klen, &n, &rerr);
@@ -255,25 +157,30 @@ int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, s
 	return 0;
 }
 
-int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *val, size_t vlen,
-		 bool sync)
+static int rocks_put(void *impl, const void *key, size_t klen, const void *val, size_t vlen,
+		     bool sync)
 {
-	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
+	struct rocks *s = impl;
 	char *rerr = NULL;
+	pthread_rwlock_rdlock(&s->expect_lock);
 	rocksdb_put(s->db, wopts(s, sync), key, klen, val, vlen, &rerr);
+	pthread_rwlock_unlock(&s->expect_lock);
 	return rerr ? rocks_err(rerr, "put", NULL, 0) : 0;
 }
 
-int rv_store_delete(struct rv_store *s, const void *key, size_t klen, bool sync)
+static int rocks_delete(void *impl, const void *key, size_t klen, bool sync)
 {
-	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
+	struct rocks *s = impl;
 	char *rerr = NULL;
+	pthread_rwlock_rdlock(&s->expect_lock);
 	rocksdb_delete(s->db, wopts(s, sync), key, klen, &rerr);
+	pthread_rwlock_unlock(&s->expect_lock);
 	return rerr ? rocks_err(rerr, "delete", NULL, 0) : 0;
 }
 
-int rv_store_sync(struct rv_store *s)
+static int rocks_sync(void *impl)
 {
+	struct rocks *s = impl;
 	char *rerr = NULL;
 	rocksdb_flush_wal(s->db, 1, &rerr);
 	return rerr ? rocks_err(rerr, "WAL sync", NULL, 0) : 0;
@@ -287,10 +194,10 @@ static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
-int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
-			 const void *start_after, size_t salen, rv_store_scan_cb cb, void *arg)
+static int rocks_scan(void *impl, const void *prefix, size_t plen, const void *start_after,
+		      size_t salen, rv_store_scan_cb cb, void *arg)
 {
-	atomic_fetch_add_explicit(&s->n_scans, 1, memory_order_relaxed);
+	struct rocks *s = impl;
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
 	int rc = 0;
 
@@ -319,9 +226,9 @@ int rv_store_scan_prefix(struct rv_store *s, const void *prefix, size_t plen,
 	return rc;
 }
 
-int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, uint64_t *n)
+static int rocks_count(void *impl, const void *prefix, size_t plen, uint64_t *n)
 {
-	atomic_fetch_add_explicit(&s->n_scans, 1, memory_order_relaxed);
+	struct rocks *s = impl;
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ropts);
 	uint64_t count = 0;
 
@@ -341,56 +248,58 @@ int rv_store_count_prefix(struct rv_store *s, const void *prefix, size_t plen, u
 	return 0;
 }
 
-struct rv_store_batch *rv_store_batch_new(void)
+/* Does every expectation of @b hold? 1 yes, 0 no, -1 on error. */
+static int expectations_hold(struct rocks *s, const struct rv_store_batch *b)
 {
-	struct rv_store_batch *b = calloc(1, sizeof(*b));
-	if (!b)
-		return NULL;
-	b->wb = rocksdb_writebatch_create();
-	return b;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct rv_store_op *op = &b->ops[i];
+		void *v = NULL;
+		size_t vl = 0;
+		if (op->kind != RV_STORE_OP_EXPECT)
+			continue;
+		int rc = rocks_get(s, op->key, op->klen, &v, &vl);
+		if (rc < 0)
+			return -1;
+		bool ok = op->val ? rc == 0 && vl == op->vlen && !memcmp(v, op->val, vl) : rc == 1;
+		free(v);
+		if (!ok)
+			return 0;
+	}
+	return 1;
 }
 
-void rv_store_batch_put(struct rv_store_batch *b, const void *key, size_t klen, const void *val,
-			size_t vlen)
+static int rocks_commit(void *impl, const struct rv_store_batch *b, bool sync)
 {
-	rocksdb_writebatch_put(b->wb, key, klen, val, vlen);
-}
-
-void rv_store_batch_delete(struct rv_store_batch *b, const void *key, size_t klen)
-{
-	rocksdb_writebatch_delete(b->wb, key, klen);
-}
-
-int rv_store_batch_commit(struct rv_store *s, struct rv_store_batch *b, bool sync)
-{
-	atomic_fetch_add_explicit(&s->n_writes, 1, memory_order_relaxed);
+	struct rocks *s = impl;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	char *rerr = NULL;
-	rocksdb_write(s->db, wopts(s, sync), b->wb, &rerr);
-	return rerr ? rocks_err(rerr, "batch commit", NULL, 0) : 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct rv_store_op *op = &b->ops[i];
+		if (op->kind == RV_STORE_OP_PUT)
+			rocksdb_writebatch_put(wb, op->key, op->klen, op->val, op->vlen);
+		else if (op->kind == RV_STORE_OP_DELETE)
+			rocksdb_writebatch_delete(wb, op->key, op->klen);
+	}
+	if (b->n_expect)
+		pthread_rwlock_wrlock(&s->expect_lock);
+	else
+		pthread_rwlock_rdlock(&s->expect_lock);
+	if (b->n_expect) {
+		int held = expectations_hold(s, b);
+		rc = held < 0 ? -1 : held ? 0 : RV_STORE_CONFLICT;
+	}
+	if (rc == 0)
+		rocksdb_write(s->db, wopts(s, sync), wb, &rerr);
+	pthread_rwlock_unlock(&s->expect_lock);
+	rocksdb_writebatch_destroy(wb);
+	return rerr ? rocks_err(rerr, "batch commit", NULL, 0) : rc;
 }
 
-void rv_store_batch_free(struct rv_store_batch *b)
+static int rocks_checkpoint(void *impl, const char *dir, char *err, size_t errlen)
 {
-	if (!b)
-		return;
-	rocksdb_writebatch_destroy(b->wb);
-	free(b);
-}
-
-void rv_store_ops(struct rv_store *s, struct rv_store_ops *out)
-{
-	out->gets = atomic_load_explicit(&s->n_gets, memory_order_relaxed);
-	out->scans = atomic_load_explicit(&s->n_scans, memory_order_relaxed);
-	out->writes = atomic_load_explicit(&s->n_writes, memory_order_relaxed);
-}
-
-int rv_store_schema_version(void)
-{
-	return SCHEMA_VERSION;
-}
-
-int rv_store_checkpoint(struct rv_store *s, const char *dir, char *err, size_t errlen)
-{
+	struct rocks *s = impl;
 	char *rerr = NULL;
 	rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(s->db, &rerr);
 
@@ -406,3 +315,16 @@ int rv_store_checkpoint(struct rv_store *s, const char *dir, char *err, size_t e
 	}
 	return 0;
 }
+
+const struct rv_store_backend rv_store_rocksdb_backend = {
+    .name = "rocksdb",
+    .get = rocks_get,
+    .put = rocks_put,
+    .del = rocks_delete,
+    .sync = rocks_sync,
+    .scan = rocks_scan,
+    .count = rocks_count,
+    .commit = rocks_commit,
+    .checkpoint = rocks_checkpoint,
+    .close = rocks_close,
+};

@@ -14,7 +14,9 @@
 #include "dpclient.h"
 #include "kdf.h"
 #include "log.h"
+#include "inet.h"
 #include "room_net.h"
+#include "room_prefix6.h"
 #include "rooms.h"
 #include "dp_sync.h"
 #include "events.h"
@@ -102,9 +104,12 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	const uint8_t *server_pub = t->server_pub;
 	Roomvpn__V1__Transport want = t->want;
 	Roomvpn__V1__BootstrapResponse r = ROOMVPN__V1__BOOTSTRAP_RESPONSE__INIT;
-	Roomvpn__V1__Endpoint ep[2] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT};
-	Roomvpn__V1__Endpoint *eps[2] = {&ep[0], &ep[1]};
-	char vip[16], net[16], subnet[24], srv[16];
+	Roomvpn__V1__Endpoint ep[3] = {ROOMVPN__V1__ENDPOINT__INIT, ROOMVPN__V1__ENDPOINT__INIT,
+				       ROOMVPN__V1__ENDPOINT__INIT};
+	Roomvpn__V1__Endpoint *eps[3] = {&ep[0], &ep[1], &ep[2]};
+	char vip[16], net[16], subnet[24], srv[16], udp[2][RV_ENDPOINT_MAX];
+	/* "A:P" or "A:P,[B]:P" (a dual-stack data plane): one endpoint each */
+	unsigned n_udp = rv_endpoints_split(t->udp, udp);
 
 	ip_str(t->member->virtual_ip, vip, sizeof(vip));
 	ip_str(t->room->subnet_addr, net, sizeof(net));
@@ -113,16 +118,25 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	/* preferred transport first: the request's, else the room's, else UDP */
 	bool tcp_first = (want ? want : (Roomvpn__V1__Transport)t->room->transport) ==
 			 ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
-	ep[tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
-	ep[tcp_first].address = (char *)t->udp;
-	ep[!tcp_first].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
-	ep[!tcp_first].address = (char *)t->tcp;
+	unsigned n = 0;
+	if (tcp_first) {
+		ep[n].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+		ep[n++].address = (char *)t->tcp;
+	}
+	for (unsigned i = 0; i < n_udp; i++) { /* a dual-stack data plane: one per family */
+		ep[n].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_UDP;
+		ep[n++].address = udp[i];
+	}
+	if (!tcp_first) {
+		ep[n].transport = ROOMVPN__V1__TRANSPORT__TRANSPORT_TCP;
+		ep[n++].address = (char *)t->tcp;
+	}
 	r.cipher = (char *)rv_cipher_name(t->suite);
 	r.server_public.data = (uint8_t *)server_pub;
 	r.server_public.len = RV_X25519_LEN;
 	r.peer_id = t->peer_id;
 	r.key_id = t->key_id;
-	r.n_endpoints = 2;
+	r.n_endpoints = n;
 	r.endpoints = eps;
 	r.keepalive_s = t->room->keepalive_s;
 	r.virtual_ip = vip;
@@ -131,6 +145,11 @@ static int answer(struct rv_control *ctl, const struct tunnel *t)
 	r.subnet = subnet;
 	r.server_ip = srv;
 	r.dataplane = (char *)t->dataplane;
+	char sub6[64], vip6[46], srv6[46];
+	rv_room_prefix6_text(t->room, t->member->virtual_ip, sub6, vip6, srv6);
+	r.virtual_ip6 = vip6;
+	r.subnet6 = sub6;
+	r.prefix6_len = sub6[0] ? t->room->prefix6_len : 0;
 	(void)ctl;
 	return rv_stream_send(t->s, &r.base);
 }
@@ -143,8 +162,9 @@ static void answer_now(void *arg)
 	int rc = t->rc;
 	const char *err = t->err;
 	struct rv_rpc_ctx *ctx = rv_stream_ctx(t->s);
-	const struct rv_tunnel_keys keys = {
+	struct rv_tunnel_keys keys = {
 	    .vip = t->member->virtual_ip, .suite = t->suite, .key_id = t->key_id, .km = &t->km};
+	keys.has_vip6 = rv_room_prefix6_vip6(t->room, t->member->virtual_ip, keys.vip6);
 	char msg[256];
 
 	if (rc < 0) {
@@ -196,8 +216,9 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 	struct rv_x25519 kp;
 	uint8_t shared[RV_X25519_LEN];
 	grpc_status_code st = GRPC_STATUS_OK;
-	const struct rv_tunnel_keys keys = {
+	struct rv_tunnel_keys keys = {
 	    .vip = t->member->virtual_ip, .suite = t->suite, .key_id = t->key_id, .km = &t->km};
+	keys.has_vip6 = rv_room_prefix6_vip6(t->room, t->member->virtual_ip, keys.vip6);
 
 	if (rv_x25519_generate(&kp) < 0)
 		return fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key generation failed");

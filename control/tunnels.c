@@ -285,6 +285,7 @@ static void room_fill(struct rv_tunnel_room *e, const Roomvpn__V1__RoomRecord *r
 	e->net_tag = rv_room_net_tag(r);
 	e->routes_tag = rv_room_net_routes_tag(r);
 	e->n_routes = rv_room_net_dp_routes(r, e->routes, ptrs);
+	e->n_routes6 = rv_room_net_dp_v6(r, e->prefix6, &e->prefix6_len, e->routes6);
 	room_fill_rules(e, r);
 }
 
@@ -424,6 +425,19 @@ void rv_tunnels_each(void (*fn)(struct rv_tunnel *t, void *arg), void *arg)
 		}
 }
 
+size_t rv_tunnels_each_some(size_t from, size_t buckets, void (*fn)(struct rv_tunnel *t, void *arg),
+			    void *arg)
+{
+	size_t i = from;
+
+	for (; reg.peers.b && i <= reg.peers.mask && i - from < buckets; i++)
+		for (struct rv_tunnel *t = reg.peers.b[i], *next; t; t = next) {
+			next = t->next_peer;
+			fn(t, arg);
+		}
+	return reg.peers.b && i <= reg.peers.mask ? i : 0;
+}
+
 /* ---- Operations -------------------------------------------------------- */
 
 /* A fresh random peer-id in 1..RV_TUNNELS_PEER_ID_MAX that no tunnel and no
@@ -517,6 +531,8 @@ void rv_tunnels_set_key(uint32_t peer_id, const struct rv_tunnel_keys *k)
 		t->keyed = true;
 		t->key_ns = rv_control_now_mono();
 		t->vip = k->vip;
+		t->has_vip6 = k->has_vip6;
+		memcpy(t->vip6, k->vip6, sizeof(t->vip6));
 		t->suite = k->suite;
 		t->push_key_id = k->key_id;
 		memcpy(&t->km, k->km, sizeof(t->km));

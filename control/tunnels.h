@@ -31,6 +31,7 @@
 #include "cipher.h"
 #include "control.h"
 #include "dataplane.pb-c.h"
+#include "room_net.h"
 #include "roomvpn/v1/room_store.pb-c.h"
 
 /* The largest peer-id (24 bits; 0xFFFFFF is reserved). */
@@ -45,12 +46,18 @@ struct rv_tunnel_room {
 	uint64_t key_tag, net_tag, routes_tag; /* room key, DNS+routes, routes */
 	size_t n_routes;
 	Roomvpn__Dataplane__V1__Route routes[RV_TUNNELS_ROUTES_MAX];
+	/* IPv6 (room_net.h rv_room_net_dp_v6): prefix6_len 0 = none */
+	uint8_t prefix6[16], prefix6_len;
+	size_t n_routes6;
+	struct rv_room_net_route6 routes6[RV_TUNNELS_ROUTES_MAX];
 	/* access rules (room_rules.h), replaced whole by room_fill */
 	uint64_t rules_tag;
 	size_t n_rules;
 	Roomvpn__Dataplane__V1__Rule *rules; /* malloc'd; NULL when none */
 	struct rv_tunnel *head;		     /* its tunnels (room_next list) */
-	uint64_t sync_gen;		     /* dp_sync.c: in the resync being built */
+	uint64_t sync_gen;		     /* dp_poll.c: in the resync being built */
+	uint64_t slot_gen;		     /* dp_poll.c: slot_of is this walk's */
+	int slot_of;			     /* its data plane's fleet slot then */
 	unsigned n;
 	struct rv_tunnel_room *next; /* hash chain */
 };
@@ -71,9 +78,12 @@ struct rv_tunnel {
 	uint32_t mtu, keepalive_s;
 	uint64_t key_tag, net_tag, config_seq;
 	/* what the data plane was given (memory only; wiped when replaced) */
-	bool keyed, repushed;
-	uint64_t key_ns; /* when recorded (monotonic) */
+	bool keyed;
+	uint32_t walk_gen; /* dp_poll.c: the re-push walk that last took it */
+	uint64_t key_ns;   /* when recorded (monotonic) */
 	uint32_t vip;
+	uint8_t vip6[16]; /* with has_vip6 */
+	bool has_vip6;
 	enum rv_cipher suite;
 	uint8_t push_key_id;
 	struct rv_key_material km;
@@ -115,6 +125,13 @@ void rv_tunnels_client_synced(struct rv_tunnel *t);
 
 /* Visit every tunnel (lock held); @fn must not add or remove tunnels. */
 void rv_tunnels_each(void (*fn)(struct rv_tunnel *t, void *arg), void *arg);
+/* The same in slices, so that a walk of 100,000 tunnels does not hold the
+ * lock for all of them (lock held for each slice): visits the tunnels of at
+ * most @buckets hash buckets from cursor @from (0 to start) and returns the
+ * cursor to go on from, 0 when done. Between slices tunnels come and go: one
+ * present throughout is visited at least once (twice if the table grew). */
+size_t rv_tunnels_each_some(size_t from, size_t buckets, void (*fn)(struct rv_tunnel *t, void *arg),
+			    void *arg);
 
 /* ---- Registry operations (take the lock themselves) ------------------- */
 
@@ -133,6 +150,8 @@ void rv_tunnels_clear(void);
 /* What a tunnel's data-plane session was set up with (memory only). */
 struct rv_tunnel_keys {
 	uint32_t vip;
+	uint8_t vip6[16]; /* with has_vip6 */
+	bool has_vip6;
 	enum rv_cipher suite;
 	uint8_t key_id;
 	const struct rv_key_material *km; /* copied */
@@ -160,6 +179,8 @@ void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops);
 struct rv_tunnel_status {
 	uint64_t device_id, user_id;
 	uint32_t peer_id, vip;
+	uint8_t vip6[16]; /* with has_vip6 */
+	bool has_vip6;
 	char room[64];
 	bool on_dataplane;     /* the data plane runs the session */
 	bool up;	       /* ...and saw a packet within max(3 keepalives, 30 s) */

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dp_cache.h"
 
@@ -26,6 +27,8 @@ static void fill_one(const struct rv_tunnel *t, uint64_t now_ms, struct rv_tunne
 				       .vip = t->vip,
 				       .transport = "unknown"};
 	snprintf(o->room, sizeof(o->room), "%s", t->room->name);
+	o->has_vip6 = t->has_vip6 && t->room->prefix6_len;
+	memcpy(o->vip6, t->vip6, sizeof(o->vip6));
 	if (ss && t->peer_id) {
 		o->on_dataplane = true;
 		o->vip = ss->vip;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "inner6.h"
+
 #define PROTO_ICMP 1
 #define PROTO_TCP  6
 #define PROTO_UDP  17
@@ -113,6 +115,8 @@ void rv_dp_acl_free_rcu(struct rv_dp_acl *a)
 
 static bool rule_matches(const struct rv_dp_acl_rule *r, const struct rv_acl_pkt *p)
 {
+	if (p->v6 && (r->smask | r->dmask)) /* an IPv4 prefix: IPv4 only */
+		return false;
 	if ((p->src & r->smask) != r->src || (p->dst & r->dmask) != r->dst)
 		return false;
 	if (r->proto && r->proto != p->proto)
@@ -158,6 +162,35 @@ void rv_dp_acl_parse(const uint8_t *ip, uint32_t len, struct rv_acl_pkt *p)
 	}
 }
 
+/* A 32-bit digest of an IPv6 address for the flow hash. */
+static uint32_t digest6(const uint8_t *a)
+{
+	uint64_t h = mix((uint64_t)be32(a) << 32 | be32(a + 4)) ^
+		     ((uint64_t)be32(a + 8) << 32 | be32(a + 12));
+	h = mix(h);
+	return (uint32_t)(h ^ h >> 32);
+}
+
+void rv_dp_acl_parse6(const uint8_t *ip, uint32_t len, const struct rv_inner6 *in,
+		      struct rv_acl_pkt *p)
+{
+	*p = (struct rv_acl_pkt){
+	    .src = digest6(in->src), .dst = digest6(in->dst), .proto = in->proto, .v6 = true};
+	const uint8_t *l4 = ip + in->l4_off;
+	bool icmp = in->proto == RV_IPPROTO_ICMPV6;
+	if (icmp)
+		p->proto = PROTO_ICMP; /* rules say ICMP for either family */
+	if (!in->l4_off || len < in->l4_off + 4)
+		return;
+	if (p->proto == PROTO_TCP || p->proto == PROTO_UDP) {
+		p->sport = be16(l4);
+		p->dport = be16(l4 + 2);
+		p->has_ports = true;
+	} else if (icmp && (l4[0] == 128 || l4[0] == 129) && len >= in->l4_off + 8) {
+		p->sport = p->dport = be16(l4 + 4); /* echo request / reply: its id */
+	}
+}
+
 static uint64_t mix(uint64_t x)
 {
 	x ^= x >> 33;
@@ -170,11 +203,12 @@ static uint64_t mix(uint64_t x)
 
 /* Hash of the flow @p in room @room; low 16 bits: slot index, high 48: tag. */
 static uint64_t flow_hash(uint32_t room, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-			  uint8_t proto)
+			  uint8_t proto, bool v6)
 {
 	uint64_t a = (uint64_t)src << 32 | dst;
 	uint64_t b = (uint64_t)room << 32 | (uint32_t)sport << 16 | dport;
-	return mix(a ^ mix(b ^ ((uint64_t)proto << 56 | 0x9e3779b97f4a7c15ull)));
+	return mix(a ^
+		   mix(b ^ ((uint64_t)proto << 56 | (uint64_t)v6 << 48 | 0x9e3779b97f4a7c15ull)));
 }
 
 static bool tracked(const struct rv_acl_pkt *p)
@@ -195,7 +229,7 @@ void rv_dp_acl_flow_open(unsigned w, uint32_t room_id, const struct rv_acl_pkt *
 	if (!tracked(p) || w >= RV_ACL_WORKERS)
 		return;
 	/* the reply's tuple, as it will be looked up */
-	uint64_t h = flow_hash(room_id, p->dst, p->src, p->dport, p->sport, p->proto);
+	uint64_t h = flow_hash(room_id, p->dst, p->src, p->dport, p->sport, p->proto, p->v6);
 	_Atomic uint64_t *slot = &flows[w].slot[h & (RV_ACL_FLOWS - 1)];
 	uint64_t word = (h & TAG_MASK) | coarse(now_ns);
 	/* read first: a live flow rewrites its line only every ~4 s */
@@ -208,12 +242,23 @@ bool rv_dp_acl_flow_is_reply(unsigned w, uint32_t room_id, const struct rv_acl_p
 {
 	if (!tracked(p) || w >= RV_ACL_WORKERS)
 		return false;
-	uint64_t h = flow_hash(room_id, p->src, p->dst, p->sport, p->dport, p->proto);
+	uint64_t h = flow_hash(room_id, p->src, p->dst, p->sport, p->dport, p->proto, p->v6);
 	uint64_t word =
 	    atomic_load_explicit(&flows[w].slot[h & (RV_ACL_FLOWS - 1)], memory_order_relaxed);
 	if (!word || (word & TAG_MASK) != (h & TAG_MASK))
 		return false;
 	return ((coarse(now_ns) - (word & 0xFFFF)) & 0xFFFF) <= IDLE_UNITS;
+}
+
+static enum rv_drop verdict(const struct rv_dp_acl *a, const struct rv_acl_pkt *p, uint32_t room_id,
+			    unsigned self, unsigned dst_owner, uint64_t now_ns)
+{
+	uint32_t scope = room_id ^ a->gen; /* flows of this room under these rules */
+	if (rv_dp_acl_allows(a, p)) {
+		rv_dp_acl_flow_open(dst_owner, scope, p, now_ns);
+		return RV_OK;
+	}
+	return rv_dp_acl_flow_is_reply(self, scope, p, now_ns) ? RV_OK : RV_DROP_ACL;
 }
 
 enum rv_drop rv_dp_acl_check(const struct rv_dp_acl *a, const uint8_t *ip, uint32_t len,
@@ -223,10 +268,16 @@ enum rv_drop rv_dp_acl_check(const struct rv_dp_acl *a, const uint8_t *ip, uint3
 	if (!a)
 		return RV_OK; /* no rules: allow all */
 	rv_dp_acl_parse(ip, len, &p);
-	uint32_t scope = room_id ^ a->gen; /* flows of this room under these rules */
-	if (rv_dp_acl_allows(a, &p)) {
-		rv_dp_acl_flow_open(dst_owner, scope, &p, now_ns);
+	return verdict(a, &p, room_id, self, dst_owner, now_ns);
+}
+
+enum rv_drop rv_dp_acl_check6(const struct rv_dp_acl *a, const uint8_t *ip, uint32_t len,
+			      const struct rv_inner6 *in, uint32_t room_id, unsigned self,
+			      unsigned dst_owner, uint64_t now_ns)
+{
+	struct rv_acl_pkt p;
+	if (!a)
 		return RV_OK;
-	}
-	return rv_dp_acl_flow_is_reply(self, scope, &p, now_ns) ? RV_OK : RV_DROP_ACL;
+	rv_dp_acl_parse6(ip, len, in, &p);
+	return verdict(a, &p, room_id, self, dst_owner, now_ns);
 }

@@ -18,7 +18,13 @@
  * A room's compiled rule set is immutable: the writer (agent thread) builds
  * a new one and publishes it with rcu_assign_pointer() on the room, the old
  * one is freed after a grace period, like room_routes.h. No DPDK in here:
- * the relay passes the inner IPv4 header's bytes. */
+ * the relay passes the inner IPv4 header's bytes.
+ *
+ * IPv6: the rules hold IPv4 prefixes, so a rule applies to inner IPv6
+ * only when both its prefixes are 0 (any address, either family); a rule
+ * with an IPv4 prefix never matches IPv6. Protocol ICMP (1) matches ICMPv6
+ * in IPv6 packets; ports and the flow cache work the same (an IPv6 flow's
+ * addresses enter the hash as 32-bit digests, with the family). */
 #ifndef RV_DP_ACL_H
 #define RV_DP_ACL_H
 
@@ -61,7 +67,10 @@ struct rv_acl_pkt {
 	uint16_t sport, dport;
 	uint8_t proto;
 	bool has_ports;
+	bool v6; /* src/dst are digests of the IPv6 addresses (acl.c) */
 };
+
+struct rv_inner6;
 
 /* Writer: check @room's rules (prefix 0..32 without host bits, port_lo <=
  * port_hi, ports only with TCP, UDP or any protocol, at most
@@ -79,12 +88,21 @@ bool rv_dp_acl_allows(const struct rv_dp_acl *a, const struct rv_acl_pkt *p);
 /* Reads the inner IPv4 header at @ip (@len bytes, at least 20) into @p. */
 void rv_dp_acl_parse(const uint8_t *ip, uint32_t len, struct rv_acl_pkt *p);
 
+/* Reads the inner IPv6 packet at @ip, as rv_inner6_parse() found it, into @p. */
+void rv_dp_acl_parse6(const uint8_t *ip, uint32_t len, const struct rv_inner6 *in,
+		      struct rv_acl_pkt *p);
+
 /* Readers (the relay, inside a worker loop pass): RV_OK or RV_DROP_ACL for
  * the inner IPv4 packet at @ip from a member of room @room_id, checked by
  * worker @self; @dst_owner is the worker owning the destination's session
  * (where an allowed packet opens its flow). @now_ns: the pass's clock. */
 enum rv_drop rv_dp_acl_check(const struct rv_dp_acl *a, const uint8_t *ip, uint32_t len,
 			     uint32_t room_id, unsigned self, unsigned dst_owner, uint64_t now_ns);
+
+/* The same for an inner IPv6 packet (rv_inner6_parse() accepted it). */
+enum rv_drop rv_dp_acl_check6(const struct rv_dp_acl *a, const uint8_t *ip, uint32_t len,
+			      const struct rv_inner6 *in, uint32_t room_id, unsigned self,
+			      unsigned dst_owner, uint64_t now_ns);
 
 /* The flow cache alone (for tests): open @p's flow in worker @w's cache;
  * is @p the reverse of a live flow in @w's cache? */

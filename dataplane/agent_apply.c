@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "agent_proto.h"
 #include "agent_trace.h"
+#include "ip6.h"
 #include "session_table.h"
 #include "static_key.h"
 #include "stats.h"
@@ -81,6 +82,26 @@ static void rules_from_pb(const pb_room *p, struct rv_st_room *r)
 	}
 }
 
+/* IPv6 prefix and routes (lengths of the byte fields: checked by
+ * rv_agent_check_room; more than RV_ST_ROUTES_MAX routes6: refused by the
+ * table like routes). */
+static void room6_from_pb(const pb_room *p, struct rv_st_room *r)
+{
+	if (p->prefix6.len == 16)
+		memcpy(r->prefix6, p->prefix6.data, 16);
+	r->prefix6_len = (uint8_t)(p->prefix6_len > 255 ? 255 : p->prefix6_len);
+	r->n_routes6 =
+	    (uint8_t)(p->n_routes6 > RV_ST_ROUTES_MAX ? RV_ST_ROUTES_MAX + 1 : p->n_routes6);
+	for (size_t i = 0; i < p->n_routes6 && i < RV_ST_ROUTES_MAX; i++) {
+		const Roomvpn__Dataplane__V1__Route6 *in = p->routes6[i];
+		if (in->target.len == 16)
+			memcpy(r->routes6[i].target, in->target.data, 16);
+		if (in->via.len == 16)
+			memcpy(r->routes6[i].via, in->via.data, 16);
+		r->routes6[i].prefix_len = (uint8_t)(in->prefix_len > 255 ? 255 : in->prefix_len);
+	}
+}
+
 /* (more than RV_ST_ROUTES_MAX routes: n_routes says one more, and the
  * table refuses the room with a message) */
 static void room_from_pb(const pb_room *p, struct rv_st_room *r)
@@ -98,6 +119,7 @@ static void room_from_pb(const pb_room *p, struct rv_st_room *r)
 		r->routes[i].via = p->routes[i]->via;
 	}
 	rules_from_pb(p, r);
+	room6_from_pb(p, r);
 }
 
 /* Caller wipes *s after use (it holds key material). */
@@ -107,6 +129,8 @@ static void session_from_pb(const pb_session *p, struct rv_st_session *s)
 	s->peer_id = p->peer_id;
 	s->room_id = p->room_id;
 	s->vip = p->vip;
+	if (p->vip6.len == 16)
+		memcpy(s->vip6, p->vip6.data, 16);
 	rv_cipher_parse(p->cipher, &s->cipher); /* checked by rv_agent_check_session */
 	s->key_id = (uint8_t)p->key->key_id;
 	memcpy(&s->key, p->key->material.data, sizeof(s->key));
@@ -114,6 +138,10 @@ static void session_from_pb(const pb_session *p, struct rv_st_session *s)
 	if (p->outer && p->outer->addr) {
 		s->addr.kind = RV_ADDR_UDP;
 		s->addr.ip = p->outer->addr;
+		s->addr.port = (uint16_t)p->outer->port;
+	} else if (p->outer && p->outer->addr6.len == 16) { /* checked by rv_agent_check_session */
+		s->addr.kind = RV_ADDR_UDP6;
+		memcpy(s->addr.ip6, p->outer->addr6.data, 16);
 		s->addr.port = (uint16_t)p->outer->port;
 	}
 }
@@ -248,6 +276,7 @@ struct stats_build {
 	Roomvpn__Dataplane__V1__Stats *st;
 	size_t cap_sessions, cap_rooms;
 	bool oom;
+	uint32_t from, to; /* the peer-id range asked for (to 0: no bound) */
 };
 
 static void *grow(void *arr, size_t *cap, size_t n, size_t elem, bool *oom)
@@ -268,13 +297,15 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem, bool *oom)
 struct session_stats_mem {
 	Roomvpn__Dataplane__V1__SessionStats s;
 	Roomvpn__Dataplane__V1__Endpoint outer;
+	uint8_t addr6[16]; /* outer.addr6's bytes */
+	uint8_t vip6[16];
 };
 
 static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
 {
 	struct stats_build *b = arg;
 	Roomvpn__Dataplane__V1__Stats *st = b->st;
-	if (b->oom)
+	if (b->oom || i->peer_id < b->from || (b->to && i->peer_id >= b->to))
 		return;
 	void *arr = grow(st->session, &b->cap_sessions, st->n_session, sizeof(void *), &b->oom);
 	struct session_stats_mem *m = arr ? calloc(1, sizeof(*m)) : NULL;
@@ -288,6 +319,10 @@ static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
 	m->s.peer_id = i->peer_id;
 	m->s.room_id = i->room_id;
 	m->s.vip = i->vip;
+	if (!rv_ip6_is_zero(i->vip6)) {
+		memcpy(m->vip6, i->vip6, 16);
+		m->s.vip6 = (ProtobufCBinaryData){16, m->vip6};
+	}
 	m->s.cipher = (char *)rv_cipher_name(i->cipher);
 	m->s.key_id = i->tx_key_id;
 	m->s.packets_in = i->pkts_in;
@@ -296,9 +331,15 @@ static void session_stats_cb(void *arg, const struct rv_st_session_info *i)
 	m->s.bytes_out = i->bytes_out;
 	m->s.last_seen_unix_ms = i->last_seen_ns / 1000000u;
 	m->s.last_rtt_us = i->last_rtt_ns / 1000u;
-	m->s.transport = (Roomvpn__Dataplane__V1__Transport)i->addr.kind;
+	bool udp6 = i->addr.kind == RV_ADDR_UDP6;
+	m->s.transport = udp6 ? ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP
+			      : (Roomvpn__Dataplane__V1__Transport)i->addr.kind;
 	m->outer.addr = i->addr.kind == RV_ADDR_UDP ? i->addr.ip : 0;
-	m->outer.port = i->addr.kind == RV_ADDR_UDP ? i->addr.port : i->addr.conn_id;
+	m->outer.port = i->addr.kind == RV_ADDR_TCP ? i->addr.conn_id : i->addr.port;
+	if (udp6) {
+		memcpy(m->addr6, i->addr.ip6, 16);
+		m->outer.addr6 = (ProtobufCBinaryData){.len = 16, .data = m->addr6};
+	}
 	m->s.outer = &m->outer;
 	st->session[st->n_session++] = &m->s;
 }
@@ -307,6 +348,8 @@ struct room_stats_mem {
 	Roomvpn__Dataplane__V1__RoomStats rs;
 	Roomvpn__Dataplane__V1__Room room;
 	Roomvpn__Dataplane__V1__Route rt[RV_ST_ROUTES_MAX], *rtp[RV_ST_ROUTES_MAX];
+	Roomvpn__Dataplane__V1__Route6 rt6[RV_ST_ROUTES_MAX], *rt6p[RV_ST_ROUTES_MAX];
+	struct rv_st_room cfg; /* the byte fields point into it */
 };
 
 /* The room's managed routes into its stats entry. */
@@ -321,6 +364,20 @@ static void room_stats_routes(struct room_stats_mem *m, const struct rv_st_room 
 	}
 	m->room.n_routes = r->n_routes;
 	m->room.routes = m->rtp;
+	m->cfg = *r;
+	if (!m->cfg.prefix6_len)
+		return;
+	m->room.prefix6 = (ProtobufCBinaryData){16, m->cfg.prefix6};
+	m->room.prefix6_len = m->cfg.prefix6_len;
+	for (unsigned i = 0; i < m->cfg.n_routes6 && i < RV_ST_ROUTES_MAX; i++) {
+		roomvpn__dataplane__v1__route6__init(&m->rt6[i]);
+		m->rt6[i].target = (ProtobufCBinaryData){16, m->cfg.routes6[i].target};
+		m->rt6[i].prefix_len = m->cfg.routes6[i].prefix_len;
+		m->rt6[i].via = (ProtobufCBinaryData){16, m->cfg.routes6[i].via};
+		m->rt6p[i] = &m->rt6[i];
+	}
+	m->room.n_routes6 = m->cfg.n_routes6;
+	m->room.routes6 = m->rt6p;
 }
 
 static void room_stats_cb(void *arg, const struct rv_st_room_info *r)
@@ -506,7 +563,7 @@ static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 			  Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__TcpStats *tcp,
 			  struct reply *rp)
 {
-	struct stats_build b = {.st = st};
+	struct stats_build b = {.st = st, .from = r->peer_id_from, .to = r->peer_id_to};
 	/* Linked objects only (rv_st_counts also counts those awaiting call_rcu). */
 	st->rooms = rv_st_room_foreach(room_stats_cb, &b);
 	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);

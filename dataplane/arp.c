@@ -1,5 +1,6 @@
 /* ARP: answer requests for our address, resolve next hops (members on the
- * link, else the default gateway) into a cache with timeouts.
+ * link, else the default gateway) into a cache with timeouts. The control
+ * ring also carries ICMPv6, handed to nd.c (its IPv6 twin).
  *
  * One writer: the control thread (main lcore, rv_arp_poll). Readers are the
  * workers; an entry is guarded by a sequence counter (odd while written), a
@@ -172,7 +173,7 @@ static void fill_arp(struct rte_mbuf *m, uint16_t op, const struct rte_ether_add
 }
 
 /* The control thread has no TX queue: worker 0 transmits for it. */
-static void send_raw(struct rte_mbuf *m)
+void rv_dp_send_raw(struct rte_mbuf *m)
 {
 	rv_job(m)->kind = RV_JOB_TX_RAW;
 	rv_job(m)->trace = 0;
@@ -193,7 +194,7 @@ static void send_request(uint32_t ip, uint64_t now)
 		return;
 	struct rte_ether_addr zero = {{0}}, bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 	fill_arp(m, RTE_ARP_OP_REQUEST, &zero, ip, &bcast);
-	send_raw(m);
+	rv_dp_send_raw(m);
 }
 
 /* Learn the sender; answer requests for our address (reusing the mbuf). */
@@ -225,7 +226,7 @@ static void handle_arp(struct rte_mbuf *m, uint64_t now)
 	}
 	fill_arp(m, RTE_ARP_OP_REPLY, &sha, sip, &sha);
 	st->arp_replies++;
-	send_raw(m);
+	rv_dp_send_raw(m);
 }
 
 unsigned rv_arp_poll(void)
@@ -233,8 +234,15 @@ unsigned rv_arp_poll(void)
 	void *objs[RV_DP_BURST];
 	uint64_t now = mono_ns();
 	unsigned n = rte_ring_sc_dequeue_burst(rv_dp.ctl, objs, RV_DP_BURST, NULL);
-	for (unsigned i = 0; i < n; i++)
-		handle_arp(objs[i], now);
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = objs[i];
+		const struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+		if (eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))
+			rv_nd_handle(m, now); /* ICMPv6: rx.c sends nothing else */
+		else
+			handle_arp(m, now);
+	}
+	n += rv_nd_poll_requests(now);
 	unsigned r = rte_ring_sc_dequeue_burst(rv_dp.arp_req, objs, RV_DP_BURST, NULL);
 	uint64_t tenth = (uint64_t)rv_dp.cfg.arp_timeout_s * 100000000ull;
 	for (unsigned i = 0; i < r; i++) {
@@ -258,5 +266,5 @@ int rv_arp_init(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create ARP rings: %s", rte_strerror(rte_errno));
 		return -1;
 	}
-	return 0;
+	return rv_nd_init(err, errlen);
 }

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_common.h>
 #include <rte_ether.h>
@@ -32,6 +33,9 @@ struct rv_dp_config {
 	uint32_t ip;	    /* our IPv4, host order */
 	uint8_t prefix_len; /* on-link subnet of @ip */
 	uint32_t gateway;   /* next hop for off-link members, 0 = none */
+	uint8_t ip6[16];    /* our IPv6 (network order), all zero = no IPv6 outside */
+	uint8_t prefix6_len; /* on-link prefix of @ip6 */
+	uint8_t gateway6[16]; /* IPv6 next hop for off-link members, zero = none */
 	uint16_t udp_port;  /* data channel port */
 	unsigned n_workers; /* 1..RV_DP_MAX_WORKERS */
 	enum rv_dp_mode mode;
@@ -52,9 +56,10 @@ struct rv_job {
 	uint8_t kind;
 	uint8_t key_id;
 	uint16_t src_port; /* host order */
-	uint32_t src_ip;   /* host order */
+	uint32_t src_ip;   /* host order; 0: an IPv6 source, in src6 (rx.c refuses 0.0.0.0) */
 	uint32_t peer_id;
-	uint32_t trace; /* trace id (trace.h), 0 = not traced */
+	uint32_t trace;	   /* trace id (trace.h), 0 = not traced */
+	uint8_t src6[16]; /* OPEN_UDP over IPv6: the outer source (network order) */
 };
 
 extern int rv_job_offset;
@@ -90,6 +95,7 @@ struct rv_dp {
 	struct rte_mempool *pool;
 	struct rte_ring *ctl;	  /* ARP frames for the control thread: MP/SC */
 	struct rte_ring *arp_req; /* next-hop IPs to resolve: MP/SC */
+	struct rte_ring *nd_req;  /* IPv6 next hops to resolve (16-byte elements): MP/SC */
 	struct rte_ring *tcp_tx;  /* frames for TCP-attached members: MP/SC */
 	int tcp_wakefd;
 	unsigned n_rxq; /* RX queues the port has */
@@ -114,7 +120,8 @@ int rv_port_setup(uint16_t port, unsigned n_queues, struct rte_mempool *pool, ch
 /* lcore entry points (rte_eal_remote_launch) */
 int rv_worker_main(void *arg);	 /* arg: struct rv_dp_worker * */
 int rv_rx_lcore_main(void *arg); /* pipeline mode RX lcore; arg unused */
-/* Control thread (main lcore): ARP. Returns work done (0 = idle). */
+/* Control thread (main lcore): ARP, and ICMPv6 (neighbour discovery, echo)
+ * through rv_nd_handle. Returns work done (0 = idle). */
 unsigned rv_arp_poll(void);
 
 /* packet path */
@@ -167,5 +174,30 @@ uint32_t rv_arp_next_hop(uint32_t dst);
 int rv_arp_init(char *err, size_t errlen);
 /* A permanent entry (start-up, or the control thread only). */
 void rv_arp_add_static(uint32_t ip, const struct rte_ether_addr *mac);
+
+/* IPv6 neighbour discovery (nd.c): the same cache design as ARP, keyed by
+ * 16-byte addresses (network order). Readers: any lcore; writer: the
+ * control thread. */
+static inline bool rv_dp_has_ip6(void)
+{
+	static const uint8_t zero[16];
+	return memcmp(rv_dp.cfg.ip6, zero, 16) != 0;
+}
+bool rv_nd_lookup_exp(const uint8_t ip[16], uint64_t now_ns, struct rte_ether_addr *mac,
+		      uint64_t *expires);
+void rv_nd_resolve(const uint8_t ip[16]); /* ask the control thread (any lcore) */
+/* The next hop towards @dst: @dst itself on-link, else gateway6. False: off
+ * link and no gateway6. */
+bool rv_nd_next_hop(const uint8_t dst[16], uint8_t hop[16]);
+/* Control thread: an IPv6/ICMPv6 frame from the control ring (consumed:
+ * answered, learnt from or dropped and counted), and the resolution asks.
+ * Returns work done. */
+void rv_nd_handle(struct rte_mbuf *m, uint64_t now_ns);
+unsigned rv_nd_poll_requests(uint64_t now_ns);
+int rv_nd_init(char *err, size_t errlen); /* called by rv_arp_init */
+/* Control thread: transmit a complete frame (through worker 0's inbox). */
+void rv_dp_send_raw(struct rte_mbuf *m);
+/* A permanent entry (start-up, tests). */
+void rv_nd_add_static(const uint8_t ip[16], const struct rte_ether_addr *mac);
 
 #endif

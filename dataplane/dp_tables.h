@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
@@ -53,9 +54,10 @@ struct rv_dp_room {
 	struct cds_list_head members; /* rv_dp_session.room_link, RCU list */
 	uint32_t n_members;	      /* writer only */
 	struct rcu_head rcu;
-	struct rv_dp_room *reap_next; /* tables_free: unlinked, freed after destroy */
-	struct rv_dp_routes *routes;  /* RCU: managed routes, NULL = none (room_routes.h) */
-	struct rv_dp_acl *acl;	      /* RCU: access rules, NULL = allow all (acl.h) */
+	struct rv_dp_room *reap_next;  /* tables_free: unlinked, freed after destroy */
+	struct rv_dp_routes *routes;   /* RCU: managed routes, NULL = none (room_routes.h) */
+	struct rv_dp_acl *acl;	       /* RCU: access rules, NULL = allow all (acl.h) */
+	struct rv_dp_routes6 *routes6; /* RCU: managed IPv6 routes, NULL = none */
 };
 
 /* Counters written by the owner worker only (relaxed atomics, no RMW). */
@@ -67,13 +69,19 @@ struct rv_dp_sess_ctr {
 struct rv_dp_session {
 	struct cds_lfht_node by_peer;
 	struct cds_lfht_node by_vip;
+	struct cds_lfht_node by_vip6; /* in by_vip6 iff vip6 is not all zero */
 	struct cds_list_head room_link;
 	uint32_t peer_id, room_id, vip;
+	uint8_t vip6[16]; /* network order; all zero: the member has no IPv6 */
 	struct rv_dp_room *room;
 	struct rv_dp_key *_Atomic slot[RV_DP_KEY_SLOTS];
 	_Atomic int tx_slot;   /* slot that seals, -1 = none */
 	_Atomic int owner;     /* worker index that does this session's crypto */
 	_Atomic uint64_t addr; /* packed rv_outer_addr, see rv_dp_addr_pack() */
+	/* UDP6: the IPv6 half of the address; addr and addr6 change together
+	 * under addr_seq (odd while written), see rv_dp_addr_load/store */
+	_Atomic uint32_t addr_seq;
+	_Atomic uint64_t addr6[2];
 	_Atomic bool dead;     /* unlinked: workers stop using it */
 	_Atomic bool tcp_none; /* the member's TCP frames use cipher "none" (owner-written) */
 	bool keys_moved;       /* keys handed to a successor (resync): don't free */
@@ -85,8 +93,11 @@ struct rv_dp_session {
 struct rv_dp_tables {
 	struct cds_lfht *by_peer;
 	struct cds_lfht *by_vip;
+	struct cds_lfht *by_vip6; /* (room, vip6) of the sessions that have one */
 	struct cds_lfht *rooms;
-	struct rv_dp_session **peer_ix; /* [peer-id], see session_index.c */
+	struct rv_dp_session **peer_ix;	  /* [peer-id], see session_index.c */
+	struct rv_dp_session **vip6_hint; /* [vip6 hash & mask], see session_index.c */
+	uint64_t vip6_hint_mask;
 	struct rcu_head rcu;
 };
 
@@ -105,19 +116,95 @@ static inline uint64_t rv_dp_vip_hash(uint32_t room, uint32_t vip)
 	return rv_dp_hash32(vip ^ (room * 0x85EBCA6Bu)) ^ room;
 }
 
+static inline uint64_t rv_dp_vip6_hash(uint32_t room, const uint8_t vip6[16])
+{
+	uint64_t a, b;
+	memcpy(&a, vip6, 8);
+	memcpy(&b, vip6 + 8, 8);
+	return rv_dp_hash32(room) ^ rv_dp_hash32((uint32_t)(a ^ a >> 32)) * 31 ^
+	       rv_dp_hash32((uint32_t)(b ^ b >> 32));
+}
+
 /* Packed address: kind (8) | port (16) | ip or conn id (32). */
 static inline uint64_t rv_dp_addr_pack(const struct rv_outer_addr *a)
 {
-	uint32_t v = a->kind == RV_ADDR_TCP ? a->conn_id : a->ip;
-	uint16_t port = a->kind == RV_ADDR_UDP ? a->port : 0;
+	uint32_t v = a->kind == RV_ADDR_TCP ? a->conn_id : a->kind == RV_ADDR_UDP ? a->ip : 0;
+	uint16_t port = a->kind == RV_ADDR_UDP || a->kind == RV_ADDR_UDP6 ? a->port : 0;
 	return (uint64_t)a->kind << 48 | (uint64_t)port << 32 | v;
 }
 static inline void rv_dp_addr_unpack(uint64_t v, struct rv_outer_addr *a)
 {
 	a->kind = (enum rv_addr_kind)(v >> 48);
-	a->port = a->kind == RV_ADDR_UDP ? (uint16_t)(v >> 32) : 0;
+	bool udp = a->kind == RV_ADDR_UDP || a->kind == RV_ADDR_UDP6;
+	a->port = udp ? (uint16_t)(v >> 32) : 0;
 	a->ip = a->kind == RV_ADDR_UDP ? (uint32_t)v : 0;
 	a->conn_id = a->kind == RV_ADDR_TCP ? (uint32_t)v : 0;
+}
+
+/* A session's outer address, consistent. IPv4 and TCP addresses are one
+ * atomic word; an IPv6 one is read under the sequence counter (a reader
+ * that races a move retries: moves are rare and a few stores long; a
+ * writer preempted in the middle must not stall a worker, so after
+ * RV_DP_ADDR_TRIES the address reads as unknown: that packet is dropped
+ * as no_address). Any thread. */
+#define RV_DP_ADDR_TRIES 64
+static inline void rv_dp_addr_load(struct rv_dp_session *s, struct rv_outer_addr *a)
+{
+	for (int tries = 0;; tries++) {
+		if (__builtin_expect(tries == RV_DP_ADDR_TRIES, 0)) {
+			a->kind = RV_ADDR_NONE;
+			return;
+		}
+		uint32_t seq = atomic_load_explicit(&s->addr_seq, memory_order_acquire);
+		rv_dp_addr_unpack(atomic_load_explicit(&s->addr, memory_order_relaxed), a);
+		if (a->kind != RV_ADDR_UDP6)
+			return;
+		uint64_t h = atomic_load_explicit(&s->addr6[0], memory_order_relaxed);
+		uint64_t l = atomic_load_explicit(&s->addr6[1], memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (!(seq & 1) && atomic_load_explicit(&s->addr_seq, memory_order_relaxed) == seq) {
+			memcpy(a->ip6, &h, 8);
+			memcpy(a->ip6 + 8, &l, 8);
+			return;
+		}
+	}
+}
+
+/* Whether @a is the session's address (IPv4/TCP: one load). */
+static inline bool rv_dp_addr_is(struct rv_dp_session *s, const struct rv_outer_addr *a)
+{
+	uint64_t v = atomic_load_explicit(&s->addr, memory_order_relaxed);
+	if (v != rv_dp_addr_pack(a))
+		return false;
+	if (a->kind != RV_ADDR_UDP6)
+		return true;
+	struct rv_outer_addr cur;
+	rv_dp_addr_load(s, &cur);
+	return cur.kind == RV_ADDR_UDP6 && cur.port == a->port && !memcmp(cur.ip6, a->ip6, 16);
+}
+
+/* Move the session to @a. Writers: the owner worker (a packet from @a
+ * authenticated) and the agent thread (upserts). A writer that finds the
+ * other one writing gives up and returns false (a worker: the next packet
+ * from @a tries again; the agent thread retries). No lock, no wait. */
+static inline bool rv_dp_addr_store(struct rv_dp_session *s, const struct rv_outer_addr *a)
+{
+	uint32_t seq = atomic_load_explicit(&s->addr_seq, memory_order_relaxed);
+	if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&s->addr_seq, &seq, seq + 1,
+								   memory_order_acq_rel,
+								   memory_order_relaxed))
+		return false;
+	atomic_thread_fence(memory_order_release);
+	if (a->kind == RV_ADDR_UDP6) {
+		uint64_t h, l;
+		memcpy(&h, a->ip6, 8);
+		memcpy(&l, a->ip6 + 8, 8);
+		atomic_store_explicit(&s->addr6[0], h, memory_order_relaxed);
+		atomic_store_explicit(&s->addr6[1], l, memory_order_relaxed);
+	}
+	atomic_store_explicit(&s->addr, rv_dp_addr_pack(a), memory_order_relaxed);
+	atomic_store_explicit(&s->addr_seq, seq + 2, memory_order_release);
+	return true;
 }
 
 /* Flat indexes (session_index.c; writer side called by session_table.c). */
@@ -134,6 +221,13 @@ void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s);
  * members (old one freed after a grace period). -1: out of memory, nothing
  * changed. */
 int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len);
+/* The vip6 hint array of @t, sized for @max_sessions; -1: out of memory. */
+int rv_dp_vip6_hint_new(struct rv_dp_tables *t, uint32_t max_sessions);
+void rv_dp_vip6_hint_free(struct rv_dp_tables *t);
+/* Link @s into / unlink it from by_vip6 and the hint array (nothing if it
+ * has no vip6). */
+void rv_dp_vip6_add(struct rv_dp_tables *t, struct rv_dp_session *s);
+void rv_dp_vip6_del(struct rv_dp_tables *t, struct rv_dp_session *s);
 
 /* Reader look-ups (inside a worker loop pass). */
 static inline struct rv_dp_session **rv_dp_peer_slot(struct rv_dp_tables *t, uint32_t peer_id)
@@ -146,6 +240,10 @@ static inline struct rv_dp_session *rv_dp_find_peer(struct rv_dp_tables *t, uint
 	return slot ? rcu_dereference(*slot) : NULL;
 }
 struct rv_dp_session *rv_dp_find_vip(struct rv_dp_tables *t, uint32_t room_id, uint32_t vip);
+/* The member of room @room_id whose IPv6 virtual IP is @vip6, or NULL
+ * (session_index.c: a lock-free cds_lfht look-up, no allocation). */
+struct rv_dp_session *rv_dp_find_vip6(struct rv_dp_tables *t, uint32_t room_id,
+				      const uint8_t vip6[16]);
 /* A hint before rv_dp_find_member(@r, @vip): fetch its host slot. */
 static inline void rv_dp_member_prefetch(struct rv_dp_room *r, uint32_t vip)
 {
@@ -163,6 +261,23 @@ static inline struct rv_dp_session *rv_dp_find_member(struct rv_dp_tables *t, st
 	if (vip - h->subnet >= h->n)
 		return NULL;
 	return rcu_dereference(h->slot[vip - h->subnet]);
+}
+/* The member of room @room_id with IPv6 virtual IP @vip6, or NULL: the
+ * hint array's slot first (one load at an address computed from the key,
+ * so a burst's slots can be prefetched), checked against the session it
+ * names; by_vip6 when the slot holds another session (a collision). */
+static inline struct rv_dp_session **rv_dp_vip6_slot(struct rv_dp_tables *t, uint32_t room_id,
+						     const uint8_t vip6[16])
+{
+	return &t->vip6_hint[rv_dp_vip6_hash(room_id, vip6) & t->vip6_hint_mask];
+}
+static inline struct rv_dp_session *rv_dp_find_member6(struct rv_dp_tables *t, uint32_t room_id,
+						       const uint8_t vip6[16])
+{
+	struct rv_dp_session *s = rcu_dereference(*rv_dp_vip6_slot(t, room_id, vip6));
+	if (s && s->room_id == room_id && memcmp(s->vip6, vip6, 16) == 0)
+		return s;
+	return rv_dp_find_vip6(t, room_id, vip6);
 }
 /* Key of @s with @key_id still accepted at @now_ns, or NULL. */
 struct rv_dp_key *rv_dp_rx_key(struct rv_dp_session *s, uint8_t key_id, uint64_t now_ns);

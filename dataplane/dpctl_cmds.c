@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "cipher.h"
 #include "dpctl.h"
 #include "inet.h"
@@ -12,14 +14,31 @@
 #define N(a)	  (sizeof(a) / sizeof((a)[0]))
 #define REQ(name) ROOMVPN__DATAPLANE__V1__REQUEST__BODY_##name
 
+/* "fd00:77::/64" into @buf (16 bytes) and @plen; -1 if it is not. */
+static int parse_cidr6(const char *v, uint8_t buf[16], uint32_t *plen)
+{
+	char a[64];
+	const char *slash = strchr(v, '/');
+	char *end;
+	if (!slash || (size_t)(slash - v) >= sizeof(a))
+		return -1;
+	memcpy(a, v, (size_t)(slash - v));
+	a[slash - v] = 0;
+	unsigned long n = strtoul(slash + 1, &end, 10);
+	if (*end || end == slash + 1 || n > 128 || inet_pton(AF_INET6, a, buf) != 1)
+		return -1;
+	*plen = (uint32_t)n;
+	return 0;
+}
+
 static int cmd_room_add(const struct ctl *ctl, int argc, char **argv)
 {
 	Roomvpn__Dataplane__V1__UpsertRoom up = ROOMVPN__DATAPLANE__V1__UPSERT_ROOM__INIT;
 	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
 	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
-	struct opt o[] = {{"subnet", NULL}};
-	const char *subnet;
-	uint8_t plen;
+	struct opt o[] = {{"subnet", NULL}, {"prefix6", NULL}};
+	const char *subnet, *p6;
+	uint8_t plen, prefix6[16];
 	if (argc < 1)
 		return dpctl_usage_error("%s", "room add needs an ID");
 	if (dpctl_parse_num("room ID", argv[0], UINT32_MAX, &room.room_id) ||
@@ -28,6 +47,11 @@ static int cmd_room_add(const struct ctl *ctl, int argc, char **argv)
 	if (rv_parse_cidr(subnet, &room.subnet, &plen) < 0)
 		return dpctl_usage_error("bad --subnet \"%s\" (expected A.B.C.D/N)", subnet);
 	room.prefix_len = plen;
+	if ((p6 = dpctl_opt_get(o, N(o), "prefix6"))) {
+		if (parse_cidr6(p6, prefix6, &room.prefix6_len) < 0)
+			return dpctl_usage_error("bad --prefix6 \"%s\" (expected IPV6/N)", p6);
+		room.prefix6 = (ProtobufCBinaryData){16, prefix6};
+	}
 	up.room = &room;
 	req.body_case = REQ(UPSERT_ROOM);
 	req.upsert_room = &up;
@@ -47,12 +71,19 @@ static int cmd_room_del(const struct ctl *ctl, int argc, char **argv)
 	return dpctl_call_simple(ctl, &req);
 }
 
-static int parse_outer(const char *v, Roomvpn__Dataplane__V1__Endpoint *ep)
+/* A.B.C.D:PORT or [IPV6]:PORT (the IPv6 bytes in @a6, owned by the caller). */
+static int parse_outer(const char *v, Roomvpn__Dataplane__V1__Endpoint *ep, uint8_t a6[16])
 {
 	uint32_t addr;
 	uint16_t port;
+	if (rv_parse_hostport6(v, a6, &port) == 0 && port) {
+		ep->addr6 = (ProtobufCBinaryData){.len = 16, .data = a6};
+		ep->port = port;
+		return 0;
+	}
 	if (rv_parse_hostport(v, &addr, &port) < 0 || port == 0)
-		return dpctl_usage_error("bad --outer \"%s\" (expected A.B.C.D:PORT)", v);
+		return dpctl_usage_error("bad --outer \"%s\" (expected A.B.C.D:PORT or [IPV6]:PORT)",
+					 v);
 	ep->addr = addr;
 	ep->port = port;
 	return 0;
@@ -65,10 +96,11 @@ static int cmd_session_add(const struct ctl *ctl, int argc, char **argv)
 	Roomvpn__Dataplane__V1__Key key = ROOMVPN__DATAPLANE__V1__KEY__INIT;
 	Roomvpn__Dataplane__V1__Endpoint outer = ROOMVPN__DATAPLANE__V1__ENDPOINT__INIT;
 	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
-	struct opt o[] = {{"peer-id", NULL},	   {"room", NULL}, {"vip", NULL},
-			  {"cipher", NULL},	   {"key", NULL},  {"key-id", NULL},
-			  {"key-direction", NULL}, {"outer", NULL}};
-	const char *peer, *room, *vip, *cipher, *keyfile, *outer_s;
+	struct opt o[] = {{"peer-id", NULL},	   {"room", NULL},  {"vip", NULL},
+			  {"cipher", NULL},	   {"key", NULL},   {"key-id", NULL},
+			  {"key-direction", NULL}, {"outer", NULL}, {"vip6", NULL}};
+	const char *peer, *room, *vip, *cipher, *keyfile, *outer_s, *vip6_s;
+	uint8_t vip6[16];
 	if (dpctl_parse_opts(argc, argv, o, N(o)) || dpctl_need(o, N(o), "peer-id", &peer) ||
 	    dpctl_need(o, N(o), "room", &room) || dpctl_need(o, N(o), "vip", &vip) ||
 	    dpctl_need(o, N(o), "cipher", &cipher) || dpctl_need(o, N(o), "key", &keyfile))
@@ -77,8 +109,15 @@ static int cmd_session_add(const struct ctl *ctl, int argc, char **argv)
 	    dpctl_parse_num("--room", room, UINT32_MAX, &s.room_id) ||
 	    dpctl_parse_ip("--vip", vip, &s.vip))
 		return EXIT_USAGE;
-	if ((outer_s = dpctl_opt_get(o, N(o), "outer")) && parse_outer(outer_s, &outer))
+	uint8_t a6[16];
+	if ((outer_s = dpctl_opt_get(o, N(o), "outer")) && parse_outer(outer_s, &outer, a6))
 		return EXIT_USAGE;
+	if ((vip6_s = dpctl_opt_get(o, N(o), "vip6"))) {
+		if (inet_pton(AF_INET6, vip6_s, vip6) != 1)
+			return dpctl_usage_error("bad --vip6 \"%s\" (expected an IPv6 address)",
+						 vip6_s);
+		s.vip6 = (ProtobufCBinaryData){16, vip6};
+	}
 	if (dpctl_load_key(keyfile, dpctl_opt_get(o, N(o), "key-id"),
 			   dpctl_opt_get(o, N(o), "key-direction"), &key)) {
 		dpctl_free_key(&key);
@@ -306,6 +345,10 @@ static int build_resync(struct rv_session_file *f, struct resync_mem *m,
 		p->key = &m->keys[i];
 		if (s->addr.kind == RV_ADDR_UDP) {
 			m->outers[i].addr = s->addr.ip;
+			m->outers[i].port = s->addr.port;
+			p->outer = &m->outers[i];
+		} else if (s->addr.kind == RV_ADDR_UDP6) { /* bytes stay in the file's session */
+			m->outers[i].addr6 = (ProtobufCBinaryData){.len = 16, .data = s->addr.ip6};
 			m->outers[i].port = s->addr.port;
 			p->outer = &m->outers[i];
 		}

@@ -1,8 +1,10 @@
 /* roomvpn-dpctl output: tables for people, JSON (--json) for scripts. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <json-c/json.h>
 
 #include "dpctl.h"
@@ -60,27 +62,40 @@ static const char *transport_name(Roomvpn__Dataplane__V1__Transport t)
 	}
 }
 
-/* "udp 1.2.3.4:5", "tcp conn 7" or "-" */
-static const char *outer_str(const Roomvpn__Dataplane__V1__SessionStats *s, char buf[48])
+/* A 16-byte IPv6 field as text; @none when it is empty (or not 16 bytes). */
+static const char *ip6_str(ProtobufCBinaryData b, char buf[INET6_ADDRSTRLEN], const char *none)
 {
-	char ip[16];
-	if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer)
-		snprintf(buf, 48, "%s:%u", ip_str(s->outer->addr, ip), s->outer->port);
+	if (b.len != 16 || !inet_ntop(AF_INET6, b.data, buf, INET6_ADDRSTRLEN))
+		return none;
+	return buf;
+}
+
+/* "1.2.3.4:5", "[2001:db8::1]:5", "conn:7" or "-" */
+static const char *outer_str(const Roomvpn__Dataplane__V1__SessionStats *s, char buf[64])
+{
+	char ip[16], ip6[INET6_ADDRSTRLEN];
+	if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer &&
+	    s->outer->addr6.len == 16)
+		snprintf(buf, 64, "[%s]:%u", inet_ntop(AF_INET6, s->outer->addr6.data, ip6, sizeof(ip6)),
+			 s->outer->port);
+	else if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer)
+		snprintf(buf, 64, "%s:%u", ip_str(s->outer->addr, ip), s->outer->port);
 	else if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_TCP && s->outer)
-		snprintf(buf, 48, "conn:%u", s->outer->port);
+		snprintf(buf, 64, "conn:%u", s->outer->port);
 	else
-		snprintf(buf, 48, "-");
+		snprintf(buf, 64, "-");
 	return buf;
 }
 
 static struct json_object *session_json(const Roomvpn__Dataplane__V1__SessionStats *s)
 {
 	struct json_object *o = json_object_new_object();
-	char ip[16], outer[48];
+	char ip[16], outer[64], ip6[INET6_ADDRSTRLEN];
 
 	add_u64(o, "peer_id", s->peer_id);
 	add_u64(o, "room_id", s->room_id);
 	add_str(o, "vip", ip_str(s->vip, ip));
+	add_str(o, "vip6", ip6_str(s->vip6, ip6, ""));
 	add_str(o, "cipher", s->cipher);
 	add_u64(o, "key_id", s->key_id);
 	add_str(o, "transport", transport_name(s->transport));
@@ -96,7 +111,7 @@ static struct json_object *session_json(const Roomvpn__Dataplane__V1__SessionSta
 
 void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
 {
-	char ip[16], outer[48];
+	char ip[16], outer[64], ip6[INET6_ADDRSTRLEN];
 	if (ctl->json) {
 		struct json_object *o = json_object_new_object(), *a = json_object_new_array();
 		for (size_t i = 0; i < st->n_session; i++)
@@ -105,17 +120,17 @@ void dpctl_show_sessions(const struct ctl *ctl, const Roomvpn__Dataplane__V1__St
 		dpctl_json_print(o);
 		return;
 	}
-	printf("%-8s %-8s %-15s %-17s %-3s %-4s %-21s %10s %12s %10s %12s %13s %8s\n", "PEER",
+	printf("%-8s %-8s %-15s %-17s %-3s %-4s %-21s %10s %12s %10s %12s %13s %8s %s\n", "PEER",
 	       "ROOM", "VIP", "CIPHER", "KEY", "VIA", "OUTER", "PKTS_IN", "BYTES_IN", "PKTS_OUT",
-	       "BYTES_OUT", "LAST_SEEN_MS", "RTT_US");
+	       "BYTES_OUT", "LAST_SEEN_MS", "RTT_US", "VIP6");
 	for (size_t i = 0; i < st->n_session; i++) {
 		const Roomvpn__Dataplane__V1__SessionStats *s = st->session[i];
 		printf("%-8u %-8u %-15s %-17s %-3u %-4s %-21s %10" PRIu64 " %12" PRIu64
-		       " %10" PRIu64 " %12" PRIu64 " %13" PRIu64 " %8" PRIu64 "\n",
+		       " %10" PRIu64 " %12" PRIu64 " %13" PRIu64 " %8" PRIu64 " %s\n",
 		       s->peer_id, s->room_id, ip_str(s->vip, ip), s->cipher, s->key_id,
 		       transport_name(s->transport), outer_str(s, outer), s->packets_in,
 		       s->bytes_in, s->packets_out, s->bytes_out, s->last_seen_unix_ms,
-		       s->last_rtt_us);
+		       s->last_rtt_us, ip6_str(s->vip6, ip6, "-"));
 	}
 }
 
@@ -126,10 +141,30 @@ static void route_str(const Roomvpn__Dataplane__V1__Route *r, char buf[48])
 	snprintf(buf, 48, "%s/%u via %s", ip_str(r->target, t), r->prefix_len, ip_str(r->via, v));
 }
 
+/* An IPv6 managed route: "T/N via V". */
+static void route6_str(const Roomvpn__Dataplane__V1__Route6 *r, char buf[112])
+{
+	char t[INET6_ADDRSTRLEN], v[INET6_ADDRSTRLEN];
+	snprintf(buf, 112, "%s/%u via %s", ip6_str(r->target, t, "?"), r->prefix_len,
+		 ip6_str(r->via, v, "?"));
+}
+
+/* "fd00:77::/64", or @none without IPv6. */
+static const char *prefix6_str(const Roomvpn__Dataplane__V1__Room *r, char buf[64],
+			       const char *none)
+{
+	char p[INET6_ADDRSTRLEN];
+	if (r->prefix6.len != 16)
+		return none;
+	snprintf(buf, 64, "%s/%u", ip6_str(r->prefix6, p, "?"), r->prefix6_len);
+	return buf;
+}
+
 static struct json_object *room_json(const Roomvpn__Dataplane__V1__RoomStats *r, const char *subnet)
 {
 	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-	char route[48];
+	struct json_object *a6 = json_object_new_array();
+	char route[112], p6[64];
 
 	add_u64(o, "room_id", r->room->room_id);
 	add_str(o, "subnet", subnet);
@@ -140,17 +175,23 @@ static struct json_object *room_json(const Roomvpn__Dataplane__V1__RoomStats *r,
 		json_object_array_add(a, json_object_new_string(route));
 	}
 	add(o, "routes", a);
+	add_str(o, "prefix6", prefix6_str(r->room, p6, ""));
+	for (size_t i = 0; i < r->room->n_routes6; i++) {
+		route6_str(r->room->routes6[i], route);
+		json_object_array_add(a6, json_object_new_string(route));
+	}
+	add(o, "routes6", a6);
 	return o;
 }
 
 void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats *st)
 {
 	struct json_object *a = ctl->json ? json_object_new_array() : NULL;
-	char ip[16], route[48];
+	char ip[16], route[112], p6[64];
 
 	if (!ctl->json)
-		printf("%-10s %-18s %-8s %-6s %s\n", "ROOM", "SUBNET", "MEMBERS", "RULES",
-		       "ROUTES");
+		printf("%-10s %-18s %-8s %-6s %-24s %s\n", "ROOM", "SUBNET", "MEMBERS", "RULES",
+		       "PREFIX6", "ROUTES");
 	for (size_t i = 0; i < st->n_room; i++) {
 		const Roomvpn__Dataplane__V1__RoomStats *r = st->room[i];
 		char subnet[24];
@@ -162,10 +203,15 @@ void dpctl_show_rooms(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 			json_object_array_add(a, room_json(r, subnet));
 			continue;
 		}
-		printf("%-10u %-18s %-8u %-6u ", r->room->room_id, subnet, r->members, r->rules);
+		printf("%-10u %-18s %-8u %-6u %-24s ", r->room->room_id, subnet, r->members,
+		       r->rules, prefix6_str(r->room, p6, "-"));
 		for (size_t j = 0; j < r->room->n_routes; j++) {
 			route_str(r->room->routes[j], route);
 			printf("%s%s", j ? ", " : "", route);
+		}
+		for (size_t j = 0; j < r->room->n_routes6; j++) {
+			route6_str(r->room->routes6[j], route);
+			printf("%s%s", j || r->room->n_routes ? ", " : "", route);
 		}
 		printf("\n");
 	}

@@ -1,5 +1,6 @@
 /* roomvpn-dataplane: EAL, configuration, lcore launch, control loop (ARP),
  * agent start, clean stop on SIGINT/SIGTERM, log-level re-read on SIGHUP. */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,9 @@ static void usage(FILE *f)
 	    "keys (snake_case; the old kebab-case spelling is accepted with a warning):\n"
 	    "  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
 	    "  gateway = A.B.C.D     next hop for members off the link (default none)\n"
+	    "  ip6 = ADDR/LEN        our IPv6 address and on-link prefix (default none:\n"
+	    "                        IPv4 only outside); answers neighbour solicitation\n"
+	    "  gateway6 = ADDR       IPv6 next hop for members off the link (default none)\n"
 	    "  udp_port = N          data-channel UDP port (default 1194)\n"
 	    "  port = N              DPDK port id (default 0)\n"
 	    "  workers = N           worker lcores, 1..%d (default 1)\n"
@@ -127,6 +131,39 @@ static int parse_mode(const char *v, enum rv_dp_mode *m, char *err, size_t errle
 	return 0;
 }
 
+static bool has_ip6(const struct rv_dp_config *c)
+{
+	static const uint8_t zero[16];
+	return memcmp(c->ip6, zero, 16) != 0;
+}
+
+/* ip6 = ADDR/LEN (@plen set) or gateway6 = ADDR: a unicast IPv6 address. */
+static int parse_ip6(const char *v, bool with_len, uint8_t out[16], uint8_t *plen, char *err,
+		     size_t errlen)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	snprintf(buf, sizeof(buf), "%s", v);
+	char *slash = strchr(buf, '/');
+	uint32_t len = 128;
+	if ((slash != NULL) != with_len)
+		goto bad;
+	if (slash) {
+		*slash = 0;
+		char e2[64];
+		if (rv_parse_u32(slash + 1, 1, 128, &len, e2, sizeof(e2)) < 0)
+			goto bad;
+	}
+	if (inet_pton(AF_INET6, buf, out) != 1 || out[0] == 0xff)
+		goto bad;
+	if (plen)
+		*plen = (uint8_t)len;
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: expected a unicast IPv6 address%s, got '%s'",
+		 with_len ? "ip6" : "gateway6", with_len ? "/LEN" : " (no /LEN)", v);
+	return -1;
+}
+
 /* Keys are snake_case like the control plane's (udp_port); the kebab-case
  * spelling (udp-port) is accepted with a deprecation warning. Matched below
  * in kebab-case, the tcp_fallback.c keys too. */
@@ -165,6 +202,10 @@ static int on_key_kebab(struct options *o, const char *k, const char *v, char *e
 			   ? (snprintf(err, errlen, "gateway: bad IPv4 '%s'", v), -1)
 			   : 0;
 	}
+	if (!strcmp(k, "ip6"))
+		return parse_ip6(v, true, o->dp.ip6, &o->dp.prefix6_len, err, errlen);
+	if (!strcmp(k, "gateway6"))
+		return parse_ip6(v, false, o->dp.gateway6, NULL, err, errlen);
 	if (!strcmp(k, "udp-port") || !strcmp(k, "port")) {
 		if (rv_parse_u32(v, k[0] == 'u' ? 1 : 0, 65535, &u, err, errlen) < 0)
 			return -1;
@@ -471,6 +512,12 @@ static int start_remote(struct options *o)
 	char ip[16], err[256];
 	uint32_t a = o->dp.ip;
 	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	if (!r->public_udp[0] && has_ip6(&o->dp)) { /* dual-stack: both, clients race */
+		char ip6[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, o->dp.ip6, ip6, sizeof(ip6));
+		snprintf(r->public_udp, sizeof(r->public_udp), "%s:%u,[%s]:%u", ip, o->dp.udp_port,
+			 ip6, o->dp.udp_port);
+	}
 	if (!r->public_udp[0])
 		snprintf(r->public_udp, sizeof(r->public_udp), "%s:%u", ip, o->dp.udp_port);
 	if (!r->public_tcp[0] && o->dp.tcp_enabled)

@@ -1,7 +1,9 @@
 /* The relay: a burst of data-channel packets goes through stages over whole
  * arrays: look up by peer-id -> open (authenticate + decrypt) -> replay
- * check -> payload (ping / echo / inner IPv4 -> room route -> access rules)
- * -> seal for the destination -> outer headers -> transmit.
+ * check -> payload (ping / echo / inner IPv4 or IPv6 -> room route -> access
+ * rules) -> seal for the destination -> outer headers -> transmit. Inner
+ * IPv6 goes through the same stages as IPv4 (inner6.h reads its header
+ * chain; members are found by (room, vip6), routes6 by longest match).
  *
  * Each session has one owner worker (claimed on first use; fixed by peer-id
  * in pipeline mode) that does all of its crypto: its receive context and
@@ -12,15 +14,18 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_prefetch.h>
+#include <string.h>
 
 #include "acl.h"
 #include "dc_frame.h"
 #include "inet.h"
+#include "inner6.h"
 #include "dp.h"
 #include "dp_tables.h"
 #include "payload.h"
 #include "room_routes.h"
 #include "server_ip.h"
+#include "server_ip6.h"
 #include "tcp_io.h"
 
 #define SEAL_MAX 64
@@ -34,9 +39,11 @@ struct open_item {
 	bool none; /* TCP frame opened with cipher "none" */
 	/* after opening: what the payload is and, for IPv4, where it goes */
 	enum rv_payload_kind kind;
-	enum rv_drop route;	   /* RV_OK or why an IPv4 payload is dropped */
+	enum rv_drop route;	   /* RV_OK or why an IP payload is dropped */
 	uint32_t dst_ip;	   /* IPv4: inner destination, host order */
-	struct rv_dp_session *dst; /* IPv4 unicast destination; NULL = broadcast */
+	struct rv_dp_session *dst; /* unicast destination; NULL = broadcast / multicast */
+	struct rv_inner6 in6;	   /* IPv6: the header as check_ipv6 read it */
+	bool server6;		   /* IPv6: to the room's server address */
 };
 
 struct seal_list {
@@ -101,7 +108,7 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_TX_KEY);
 			continue;
 		}
-		rv_dp_addr_unpack(atomic_load_explicit(&d->addr, memory_order_relaxed), &addr[n]);
+		rv_dp_addr_load(d, &addr[n]);
 		if (unlikely(addr[n].kind == RV_ADDR_NONE)) {
 			rv_dp_drop(w, m, RV_STAGE_SEAL, RV_DROP_NO_ADDRESS);
 			continue;
@@ -198,13 +205,16 @@ static bool is_broadcast(const struct rv_dp_room *r, uint32_t dst)
 	       dst == CMM_LOAD_SHARED(r->cfg.broadcast);
 }
 
+/* A copy of @m to every other live member of @s's room (@v6: every other
+ * member that has an IPv6 virtual IP). */
 static void broadcast(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
-		      struct rv_dp_session *s)
+		      struct rv_dp_session *s, bool v6)
 {
 	struct rv_dp_session *d;
 	cds_list_for_each_entry_rcu(d, &s->room->members, room_link)
 	{
-		if (d == s || atomic_load_explicit(&d->dead, memory_order_relaxed))
+		if (d == s || atomic_load_explicit(&d->dead, memory_order_relaxed) ||
+		    (v6 && rv_ip6_is_zero(d->vip6)))
 			continue;
 		struct rte_mbuf *c = rte_pktmbuf_copy(m, rv_dp.pool, 0, UINT32_MAX);
 		if (unlikely(!c)) { /* counted; the original goes on to the others */
@@ -258,34 +268,85 @@ static enum rv_drop resolve_ipv4(struct rv_dp_worker *w, struct open_item *it,
 			       (unsigned)rv_dp_owner(it->dst, (int)w->idx), w->now_ns);
 }
 
-/* To the room's server address (e.g. a ping of it)? dst_ip is known once
- * the header checks passed (check_ipv4). */
-static bool to_server(const struct open_item *it)
+/* An inner IPv6 packet's header chain and source, or why it is dropped. */
+static enum rv_drop check_ipv6(struct open_item *it)
 {
-	return it->route != RV_DROP_MALFORMED && it->route != RV_DROP_SPOOFED &&
-	       it->dst_ip == rv_server_ip_of(it->s->room);
+	const uint8_t *p = rte_pktmbuf_mtod(it->m, const uint8_t *);
+	enum rv_drop why = rv_inner6_parse(p, rte_pktmbuf_data_len(it->m), &it->in6);
+	if (unlikely(why != RV_OK))
+		return why;
+	const struct rv_dp_session *s = it->s;
+	if (unlikely(rv_ip6_is_zero(s->vip6)))
+		return RV_DROP_V6_SPOOFED; /* the member has no IPv6 */
+	if (unlikely(memcmp(it->in6.src, s->vip6, 16) != 0) &&
+	    !rv_dp_route6_src_ok(s->room, it->in6.src, s->vip6))
+		return RV_DROP_V6_SPOOFED;
+	return RV_OK;
 }
 
-static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
+/* resolve_ipv4 for IPv6: multicast (NULL) by its scope, else the member
+ * with that vip6 or the longest routes6 match's via; then the rules. */
+static enum rv_drop resolve_ipv6(struct rv_dp_worker *w, struct open_item *it,
+				 struct rv_dp_tables *t)
 {
-	if (unlikely(to_server(it))) {
-		enum rv_drop why = rv_server_ip_answer(w, it->m);
-		if (why != RV_OK) {
-			rv_dp_drop(w, it->m, RV_STAGE_ROUTE, why);
-			return;
-		}
-		if (unlikely(w->tracing))
-			rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_REPLY, it->s->room_id,
-				    it->s->peer_id);
-		deliver(w, l, it->m, it->s);
+	struct rv_dp_session *s = it->s;
+	const uint8_t *dst = it->in6.dst;
+	it->dst = NULL;
+	if (rv_inner6_is_mcast(dst))
+		return rv_inner6_mcast_relayed(dst) ? RV_OK : RV_DROP_V6_MCAST_SCOPE;
+	if (unlikely(rv_server_ip6_is(s, dst))) {
+		it->server6 = true; /* answered by dispatch (server_ip6.h) */
+		return RV_OK;
+	}
+	it->dst = rv_dp_find_member6(t, s->room_id, dst);
+	if (unlikely(!it->dst))
+		it->dst = rv_dp_route6_next_hop(t, s->room, dst);
+	if (unlikely(!it->dst || it->dst == s))
+		return RV_DROP_V6_NO_ROUTE;
+	rv_cipher_prefetch_range(it->dst, sizeof(*it->dst));
+	return rv_dp_acl_check6(rcu_dereference(s->room->acl), rte_pktmbuf_mtod(it->m, uint8_t *),
+				rte_pktmbuf_data_len(it->m), &it->in6, s->room_id, w->idx,
+				(unsigned)rv_dp_owner(it->dst, (int)w->idx), w->now_ns);
+}
+
+static bool is_ip(enum rv_payload_kind k)
+{
+	return k == RV_PAYLOAD_IPV4 || k == RV_PAYLOAD_IPV6;
+}
+
+/* To the room's server address (e.g. a ping of it)? IPv4: dst_ip is known
+ * once the header checks passed (check_ipv4); IPv6: resolve_ipv6 said so. */
+static bool to_server(const struct open_item *it)
+{
+	if (it->kind == RV_PAYLOAD_IPV6)
+		return it->server6;
+	return it->kind == RV_PAYLOAD_IPV4 && it->route != RV_DROP_MALFORMED &&
+	       it->route != RV_DROP_SPOOFED && it->dst_ip == rv_server_ip_of(it->s->room);
+}
+
+/* @why RV_OK: @it's packet, turned into the server address's reply, goes
+ * back to its sender; else it is dropped. */
+static void server_reply(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it,
+			 enum rv_drop why)
+{
+	if (why != RV_OK) {
+		rv_dp_drop(w, it->m, RV_STAGE_ROUTE, why);
 		return;
 	}
+	if (unlikely(w->tracing))
+		rv_dp_trace(w, it->m, RV_STAGE_ROUTE, RV_TD_REPLY, it->s->room_id, it->s->peer_id);
+	deliver(w, l, it->m, it->s);
+}
+
+/* A routed IP payload (either family) to its member, or to the room. */
+static void forward(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
+{
 	if (unlikely(it->route != RV_OK)) {
 		rv_dp_drop(w, it->m, RV_STAGE_ROUTE, it->route);
 		return;
 	}
 	if (!it->dst) {
-		broadcast(w, l, it->m, it->s);
+		broadcast(w, l, it->m, it->s, it->kind == RV_PAYLOAD_IPV6);
 		return;
 	}
 	if (unlikely(atomic_load_explicit(&it->dst->dead, memory_order_relaxed))) {
@@ -294,6 +355,15 @@ static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct
 	}
 	w->st->relayed++;
 	deliver(w, l, it->m, it->dst);
+}
+
+static void inner_ipv4(struct rv_dp_worker *w, struct seal_list *l, const struct open_item *it)
+{
+	if (unlikely(to_server(it))) {
+		server_reply(w, l, it, rv_server_ip_answer(w, it->m));
+		return;
+	}
+	forward(w, l, it);
 }
 
 static void on_ping(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf *m,
@@ -340,25 +410,44 @@ static void on_echo(struct rv_dp_worker *w, struct seal_list *l, struct rte_mbuf
 	rte_pktmbuf_free(m);
 }
 
-/* Stage 4a: classify each opened payload; check IPv4 ones. */
+/* Stage 4a: classify each opened payload; check IP ones. */
 static void classify(struct open_item *it)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(it->m, const uint8_t *);
 	it->kind = rv_payload_classify(p, rte_pktmbuf_data_len(it->m));
 	if (it->kind == RV_PAYLOAD_IPV4)
 		it->route = check_ipv4(it);
+	else if (it->kind == RV_PAYLOAD_IPV6)
+		it->route = check_ipv6(it);
 }
 
-/* Stage 4b: route the burst's IPv4 payloads, in steps that each overlap
+/* Stage 4b: route the burst's IP payloads, in steps that each overlap
  * their cache misses across the burst: destination, then its sealing key. */
 static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n,
 			struct rv_dp_tables *t)
 {
+	/* IPv6 unicast: the vip6 hint slots, then the sessions they name (the
+	 * IPv4 host slots were fetched by check_ipv4) */
 	for (unsigned i = 0; i < n; i++)
-		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV4 && it[i].route == RV_OK)
+		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV6 && it[i].route == RV_OK)
+			rte_prefetch0(rv_dp_vip6_slot(t, it[i].s->room_id, it[i].in6.dst));
+	for (unsigned i = 0; i < n; i++)
+		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV6 && it[i].route == RV_OK) {
+			struct rv_dp_session *d =
+			    rcu_dereference(*rv_dp_vip6_slot(t, it[i].s->room_id, it[i].in6.dst));
+			if (d)
+				rte_prefetch0(d->vip6);
+		}
+	for (unsigned i = 0; i < n; i++) {
+		if (!it[i].m || it[i].route != RV_OK)
+			continue;
+		if (it[i].kind == RV_PAYLOAD_IPV4)
 			it[i].route = resolve_ipv4(w, &it[i], t);
+		else if (it[i].kind == RV_PAYLOAD_IPV6)
+			it[i].route = resolve_ipv6(w, &it[i], t);
+	}
 	for (unsigned i = 0; i < n; i++)
-		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV4 && it[i].route == RV_OK && it[i].dst) {
+		if (it[i].m && is_ip(it[i].kind) && it[i].route == RV_OK && it[i].dst) {
 			struct rv_dp_key *k = rv_dp_tx_key(it[i].dst);
 			if (k) {
 				rte_prefetch0(k);
@@ -367,14 +456,13 @@ static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n
 		}
 }
 
-/* Tracing, once per burst: the route of the IPv4 payloads that go on to
- * members (inner_ipv4 records the server address's replies and every drop;
+/* Tracing, once per burst: the route of the IP payloads that go on to
+ * members (inner_ipv4 / forward record the server address's replies and every drop;
  * on_ping and on_echo their own packets). */
 static void trace_routed(struct rv_dp_worker *w, const struct open_item *it, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		if (!it[i].m || it[i].kind != RV_PAYLOAD_IPV4 || it[i].route != RV_OK ||
-		    to_server(&it[i]))
+		if (!it[i].m || !is_ip(it[i].kind) || it[i].route != RV_OK || to_server(&it[i]))
 			continue;
 		if (!it[i].dst)
 			rv_dp_trace(w, it[i].m, RV_STAGE_ROUTE, RV_TD_BROADCAST, it[i].s->room_id,
@@ -394,14 +482,24 @@ static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct o
 	case RV_PAYLOAD_IPV4:
 		inner_ipv4(w, l, it);
 		break;
+	case RV_PAYLOAD_IPV6:
+		if (unlikely(it->server6))
+			server_reply(w, l, it, rv_server_ip6_answer(w, m, &it->in6));
+		else
+			forward(w, l, it);
+		break;
 	case RV_PAYLOAD_PING:
 		on_ping(w, l, m, s);
 		break;
 	case RV_PAYLOAD_ECHO:
 		on_echo(w, l, m, s);
 		break;
-	default:
-		rv_dp_drop(w, m, RV_STAGE_ROUTE, RV_DROP_NOT_IP);
+	default: /* (an IPv6 version nibble on less than its fixed header) */
+		rv_dp_drop(w, m, RV_STAGE_ROUTE,
+			   rte_pktmbuf_data_len(m) &&
+				   rte_pktmbuf_mtod(m, const uint8_t *)[0] >> 4 == 6
+			       ? RV_DROP_V6_MALFORMED
+			       : RV_DROP_NOT_IP);
 		break;
 	}
 }
@@ -410,19 +508,23 @@ static void dispatch(struct rv_dp_worker *w, struct seal_list *l, const struct o
 
 /* The address a packet came from; it becomes the session's address once the
  * packet has authenticated and passed the replay check. */
-static uint64_t source_addr(struct rte_mbuf *m)
+static void source_addr(struct rte_mbuf *m, struct rv_outer_addr *a)
 {
 	struct rv_job *j = rv_job(m);
-	struct rv_outer_addr a = {.kind = RV_ADDR_UDP, .ip = j->src_ip, .port = j->src_port};
-	if (j->kind == RV_JOB_OPEN_TCP)
-		a = (struct rv_outer_addr){.kind = RV_ADDR_TCP, .conn_id = rv_tcp_io_conn(m)};
-	return rv_dp_addr_pack(&a);
+	if (j->kind == RV_JOB_OPEN_TCP) {
+		*a = (struct rv_outer_addr){.kind = RV_ADDR_TCP, .conn_id = rv_tcp_io_conn(m)};
+	} else if (j->src_ip) {
+		*a = (struct rv_outer_addr){.kind = RV_ADDR_UDP, .ip = j->src_ip, .port = j->src_port};
+	} else {
+		*a = (struct rv_outer_addr){.kind = RV_ADDR_UDP6, .port = j->src_port};
+		memcpy(a->ip6, j->src6, 16);
+	}
 }
 
 /* A TCP frame on the connection the session is bound to may use cipher
  * "none" (no second cipher inside TLS) or the session's own cipher. "none"
  * is taken only if the frame reads as a well-formed payload of this member
- * (ping, echo, or IPv4 from its virtual IP with a matching length): a sealed
+ * (ping, echo, or IPv4 / IPv6 from its virtual IP with a matching length): a sealed
  * frame read that way would need its tag to forge those fields. Checked
  * without touching the buffer, so the sealed path can still run. */
 static bool reads_as_none(const struct rte_mbuf *m, const struct rv_dp_session *s)
@@ -441,6 +543,9 @@ static bool reads_as_none(const struct rte_mbuf *m, const struct rv_dp_session *
 	}
 	case RV_PAYLOAD_IPV4:
 		return len >= 20 && rv_get_be16(p + 2) == len && rv_get_be32(p + 12) == s->vip;
+	case RV_PAYLOAD_IPV6:
+		return rv_get_be16(p + 4) + 40u == len && !rv_ip6_is_zero(s->vip6) &&
+		       memcmp(p + 8, s->vip6, 16) == 0;
 	default:
 		return false;
 	}
@@ -556,10 +661,10 @@ static unsigned look_up(struct rv_dp_worker *w, struct rv_dp_tables *t, struct r
 		}
 		/* An unbound TCP connection must first authenticate with the real
 		 * cipher; that binds it (the address moves in stage 3). */
+		struct rv_outer_addr from;
+		source_addr(m, &from);
 		bool none =
-		    j->kind == RV_JOB_OPEN_TCP &&
-		    atomic_load_explicit(&s->addr, memory_order_relaxed) == source_addr(m) &&
-		    reads_as_none(m, s);
+		    j->kind == RV_JOB_OPEN_TCP && rv_dp_addr_is(s, &from) && reads_as_none(m, s);
 		ctx[k] = none ? key->dec_none : key->dec;
 		if (unlikely(!ctx[k])) {
 			rv_dp_drop(w, m, RV_STAGE_LOOKUP, RV_DROP_UNKNOWN_KEY);
@@ -580,9 +685,10 @@ static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t
 		return false;
 	}
 	struct rv_dp_session *s = it->s;
-	uint64_t a = source_addr(it->m);
-	if (atomic_load_explicit(&s->addr, memory_order_relaxed) != a)
-		atomic_store_explicit(&s->addr, a, memory_order_relaxed);
+	struct rv_outer_addr a;
+	source_addr(it->m, &a);
+	if (!rv_dp_addr_is(s, &a))
+		rv_dp_addr_store(s, &a); /* the agent thread writing: next packet */
 	if (rv_job(it->m)->kind == RV_JOB_OPEN_TCP)
 		atomic_store_explicit(&s->tcp_none, it->none, memory_order_relaxed);
 	rv_dp_key_used(s, it->k);

@@ -1,6 +1,9 @@
-/* Classify frames from a port: ARP goes to the control thread, IPv4/UDP to
- * our address and data port becomes an OPEN job (outer headers stripped),
+/* Classify frames from a port: ARP and ICMPv6 (neighbour discovery, echo)
+ * go to the control thread, IPv4/UDP or IPv6/UDP to our address and data
+ * port becomes an OPEN job (outer headers stripped, source in the job),
  * everything else is dropped and counted. */
+#include <string.h>
+
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_prefetch.h>
@@ -66,10 +69,63 @@ static enum rv_drop parse_udp(struct rte_mbuf *m, struct rv_job *job)
 	if (ulen < sizeof(*udp) || ulen > tot - ihl)
 		return RV_DROP_MALFORMED;
 	job->src_ip = rte_be_to_cpu_32(ip->src_addr);
+	if (unlikely(job->src_ip == 0))
+		return RV_DROP_MALFORMED; /* unanswerable; and src_ip 0 means IPv6 */
 	job->src_port = rte_be_to_cpu_16(udp->src_port);
 	/* Keep only the UDP payload. */
 	rte_pktmbuf_adj(m, (uint16_t)(sizeof(*eh) + ihl + sizeof(*udp)));
 	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_data_len(m) - (ulen - sizeof(*udp))));
+	return RV_OK;
+}
+
+/* IPv6/UDP to us: the same as parse_udp. No extension headers (members
+ * send none), a zero UDP checksum is refused (RFC 8200: mandatory over
+ * IPv6; the data channel authenticates what follows, so the sum itself is
+ * not recomputed here). ICMPv6 to us or to a multicast group goes to the
+ * control thread (*to_ctl). */
+static enum rv_drop parse_udp6(struct rte_mbuf *m, struct rv_job *job, bool *to_ctl)
+{
+	uint32_t len = rte_pktmbuf_data_len(m);
+	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
+	*to_ctl = false;
+	if (len < sizeof(*eh) + sizeof(*ip) || (ip->vtc_flow & rte_cpu_to_be_32(0xf0000000u)) !=
+						     rte_cpu_to_be_32(0x60000000u))
+		return RV_DROP_MALFORMED;
+	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
+	if (sizeof(*eh) + sizeof(*ip) + plen > len)
+		return RV_DROP_MALFORMED;
+	if (ip->proto == IPPROTO_ICMPV6) {
+		*to_ctl = ip->dst_addr[0] == 0xff || !memcmp(ip->dst_addr, rv_dp.cfg.ip6, 16);
+		return *to_ctl ? RV_OK : RV_DROP_NOT_FOR_US;
+	}
+	if (!rv_dp_has_ip6() || memcmp(ip->dst_addr, rv_dp.cfg.ip6, 16) != 0)
+		return RV_DROP_NOT_FOR_US;
+	if (ip->proto != IPPROTO_UDP)
+		return ip->proto == IPPROTO_FRAGMENT ? RV_DROP_FRAGMENT
+		       : ip->proto == IPPROTO_TCP    ? RV_DROP_NOT_FOR_US
+						     : RV_DROP_OUTER6_EXT_HEADER;
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	if (plen < sizeof(*udp))
+		return RV_DROP_MALFORMED;
+	if (rte_be_to_cpu_16(udp->dst_port) != rv_dp.cfg.udp_port)
+		return RV_DROP_NOT_FOR_US;
+	uint32_t ulen = rte_be_to_cpu_16(udp->dgram_len);
+	if (ulen < sizeof(*udp) || ulen > plen)
+		return RV_DROP_MALFORMED;
+	if (unlikely(udp->dgram_cksum == 0))
+		return RV_DROP_OUTER6_NO_CHECKSUM;
+	job->src_ip = 0;
+	memcpy(job->src6, ip->src_addr, 16);
+	job->src_port = rte_be_to_cpu_16(udp->src_port);
+	rte_pktmbuf_adj(m, (uint16_t)(sizeof(*eh) + sizeof(*ip) + sizeof(*udp)));
+	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_data_len(m) - (ulen - sizeof(*udp))));
+	return RV_OK;
+}
+
+/* The data-channel header of a stripped UDP payload: peer-id and key-id. */
+static enum rv_drop peek_dc(struct rte_mbuf *m, struct rv_job *job)
+{
 	uint32_t peer;
 	enum rv_drop r = rv_dc_peek(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m),
 				    &job->key_id, &peer);
@@ -117,12 +173,22 @@ unsigned rv_rx_classify(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned
 			to_control(w, m);
 			continue;
 		}
-		if (type != RTE_ETHER_TYPE_IPV4 ||
-		    !rte_is_same_ether_addr(&eh->dst_addr, &rv_dp.mac)) {
-			drop(w, m, RV_DROP_NOT_FOR_US);
-			continue;
+		bool ours = rte_is_same_ether_addr(&eh->dst_addr, &rv_dp.mac);
+		enum rv_drop r;
+		if (type == RTE_ETHER_TYPE_IPV6 && (ours || rte_is_multicast_ether_addr(&eh->dst_addr))) {
+			bool ctl;
+			r = parse_udp6(m, rv_job(m), &ctl);
+			if (r == RV_OK && ctl) {
+				to_control(w, m);
+				continue;
+			}
+		} else if (type == RTE_ETHER_TYPE_IPV4 && ours) {
+			r = parse_udp(m, rv_job(m));
+		} else {
+			r = RV_DROP_NOT_FOR_US;
 		}
-		enum rv_drop r = parse_udp(m, rv_job(m));
+		if (r == RV_OK)
+			r = peek_dc(m, rv_job(m));
 		if (unlikely(r != RV_OK)) {
 			drop(w, m, r);
 			continue;

@@ -121,7 +121,7 @@ static int load_key(struct parse_ctx *c, const char *file, struct rv_key_materia
 	return 0;
 }
 
-/* key-id=N, key-direction=0|1|none, outer=A.B.C.D:PORT */
+/* key-id=N, key-direction=0|1|none, outer=A.B.C.D:PORT or [IPV6]:PORT */
 static int parse_option(struct parse_ctx *c, const char *opt, struct rv_st_session *s)
 {
 	uint32_t v;
@@ -136,8 +136,12 @@ static int parse_option(struct parse_ctx *c, const char *opt, struct rv_st_sessi
 			return -1;
 		s->key_direction = (int)v;
 	} else if (strncmp(opt, "outer=", 6) == 0) {
+		s->addr.kind = RV_ADDR_UDP6;
+		if (rv_parse_hostport6(opt + 6, s->addr.ip6, &s->addr.port) == 0 && s->addr.port)
+			return 0;
 		if (rv_parse_hostport(opt + 6, &s->addr.ip, &s->addr.port) < 0 || !s->addr.port)
-			return fail(c, "bad outer address \"%s\" (expected A.B.C.D:PORT)", opt + 6);
+			return fail(c, "bad outer address \"%s\" (expected A.B.C.D:PORT or [IPV6]:PORT)",
+				    opt + 6);
 		s->addr.kind = RV_ADDR_UDP;
 	} else {
 		return fail(c, "unknown option \"%s\"", opt);
@@ -151,7 +155,7 @@ static int parse_session(struct parse_ctx *c, char **f, int n)
 	if (n < 6)
 		return fail(c, "%s",
 			    "expected: session <peer-id> <room-id> <vip> <cipher> <key-file> "
-			    "[key-id=N] [key-direction=0|1|none] [outer=A.B.C.D:PORT]");
+			    "[key-id=N] [key-direction=0|1|none] [outer=A.B.C.D:PORT|[IPV6]:PORT]");
 	if (parse_u32(c, "peer-id (0..16777214)", f[1], RV_ST_PEER_ID_MAX, &s.peer_id) < 0 ||
 	    parse_u32(c, "room id", f[2], UINT32_MAX, &s.room_id) < 0)
 		return -1;

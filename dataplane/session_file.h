@@ -4,7 +4,7 @@
  *   # comment
  *   room <room-id> <subnet>/<prefix-len>
  *   session <peer-id> <room-id> <vip> <cipher> <key-file> [key-id=N]
- *           [key-direction=0|1|none] [outer=A.B.C.D:PORT]
+ *           [key-direction=0|1|none] [outer=A.B.C.D:PORT|[IPV6]:PORT]
  *
  * One entry per line. <key-file> is an OpenVPN static key file (256 bytes);
  * a relative path is taken from the session file's directory. The default

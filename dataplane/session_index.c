@@ -10,9 +10,11 @@
  * Writer: the agent only (session_table.c calls these); readers: workers,
  * with rcu_dereference. A replaced host array is freed after a grace period. */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "dp_tables.h"
+#include "ip6.h"
 
 #define PEER_IX_BYTES ((size_t)(RV_ST_PEER_ID_MAX + 1) * sizeof(struct rv_dp_session *))
 
@@ -93,4 +95,69 @@ int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_le
 	if (old)
 		call_rcu(&old->rcu, hosts_free_rcu);
 	return 0;
+}
+
+/* ---- (room, IPv6 virtual IP) -> session ----
+ * A hash table beside by_vip: an IPv6 prefix is too large for a flat array.
+ * Sessions without vip6 are not in it. */
+
+struct vip6_key {
+	uint32_t room;
+	const uint8_t *vip6;
+};
+
+static int match_vip6(struct cds_lfht_node *n, const void *key)
+{
+	const struct rv_dp_session *s = caa_container_of(n, struct rv_dp_session, by_vip6);
+	const struct vip6_key *k = key;
+	return s->room_id == k->room && memcmp(s->vip6, k->vip6, 16) == 0;
+}
+
+struct rv_dp_session *rv_dp_find_vip6(struct rv_dp_tables *t, uint32_t room_id,
+				      const uint8_t vip6[16])
+{
+	struct vip6_key k = {room_id, vip6};
+	struct cds_lfht_iter it;
+	cds_lfht_lookup(t->by_vip6, rv_dp_vip6_hash(room_id, vip6), match_vip6, &k, &it);
+	struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+	return n ? caa_container_of(n, struct rv_dp_session, by_vip6) : NULL;
+}
+
+/* The hint array: a direct-mapped cache in front of by_vip6, one slot per
+ * hash value (twice as many slots as sessions); the newest session wins a
+ * slot, a deleted one clears its own. A reader checks the session a slot
+ * names and falls back to by_vip6, so a stale or lost slot costs a hash
+ * table walk, never a wrong answer. */
+int rv_dp_vip6_hint_new(struct rv_dp_tables *t, uint32_t max_sessions)
+{
+	uint64_t n = 1024;
+	while (n < 2ull * max_sessions)
+		n <<= 1;
+	t->vip6_hint = calloc(n, sizeof(*t->vip6_hint));
+	t->vip6_hint_mask = n - 1;
+	return t->vip6_hint ? 0 : -1;
+}
+
+void rv_dp_vip6_hint_free(struct rv_dp_tables *t)
+{
+	free(t->vip6_hint);
+	t->vip6_hint = NULL;
+}
+
+void rv_dp_vip6_add(struct rv_dp_tables *t, struct rv_dp_session *s)
+{
+	if (rv_ip6_is_zero(s->vip6))
+		return;
+	cds_lfht_add(t->by_vip6, rv_dp_vip6_hash(s->room_id, s->vip6), &s->by_vip6);
+	rcu_assign_pointer(*rv_dp_vip6_slot(t, s->room_id, s->vip6), s);
+}
+
+void rv_dp_vip6_del(struct rv_dp_tables *t, struct rv_dp_session *s)
+{
+	if (rv_ip6_is_zero(s->vip6))
+		return;
+	cds_lfht_del(t->by_vip6, &s->by_vip6);
+	struct rv_dp_session **slot = rv_dp_vip6_slot(t, s->room_id, s->vip6);
+	if (*slot == s)
+		rcu_assign_pointer(*slot, NULL);
 }

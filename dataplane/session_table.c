@@ -13,6 +13,7 @@
 
 #include "dp_tables.h"
 #include "acl.h"
+#include "ip6.h"
 #include "room_routes.h"
 #include "static_key.h"
 
@@ -252,14 +253,16 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 	n_sessions++;
 	cds_lfht_node_init(&s->by_peer);
 	cds_lfht_node_init(&s->by_vip);
+	cds_lfht_node_init(&s->by_vip6);
 	s->peer_id = c->peer_id;
 	s->room_id = c->room_id;
 	s->vip = c->vip;
+	memcpy(s->vip6, c->vip6, sizeof(s->vip6));
 	s->room = room;
 	s->slot[0] = k;
 	s->tx_slot = 0;
 	s->owner = rv_dp_pipeline ? (int)(c->peer_id % rv_dp_n_workers) : RV_DP_NO_OWNER;
-	s->addr = rv_dp_addr_pack(&c->addr);
+	rv_dp_addr_store(s, &c->addr); /* not yet published: no other writer */
 	return s;
 }
 
@@ -272,6 +275,19 @@ static int check_vip(const struct rv_dp_room *r, uint32_t vip, char *err, size_t
 	return 0;
 }
 
+/* An IPv6 virtual IP (not all zero) must be a host of the room's prefix6. */
+static int check_vip6(const struct rv_st_room *r, const uint8_t vip6[16], char *err, size_t errlen)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (!r->prefix6_len)
+		return fail(err, errlen, "IPv6 virtual IP %s: room %u has no IPv6 prefix",
+			    rv_ip6_str(vip6, a, sizeof(a)), r->room_id);
+	if (!rv_ip6_is_host(vip6, r->prefix6, r->prefix6_len))
+		return fail(err, errlen, "IPv6 virtual IP %s is not a host of room %u's prefix6",
+			    rv_ip6_str(vip6, a, sizeof(a)), r->room_id);
+	return 0;
+}
+
 /* Link @s into @t (vip and peer-id must be free or held by @old, which is
  * replaced atomically in the peer-id table). */
 static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct rv_dp_session *old)
@@ -280,6 +296,7 @@ static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct
 		atomic_store(&old->dead, true);
 		rv_dp_hosts_clear(old->room, old);
 		cds_lfht_del(t->by_vip, &old->by_vip);
+		rv_dp_vip6_del(t, old);
 		cds_list_del_rcu(&old->room_link);
 		old->room->n_members--;
 		struct cds_lfht_iter it;
@@ -290,6 +307,7 @@ static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct
 		cds_lfht_add(t->by_peer, rv_dp_hash32(s->peer_id), &s->by_peer);
 	}
 	cds_lfht_add(t->by_vip, rv_dp_vip_hash(s->room_id, s->vip), &s->by_vip);
+	rv_dp_vip6_add(t, s);
 	rv_dp_peer_ix_set(t, s);
 	rv_dp_hosts_set(s->room, s);
 	cds_list_add_tail_rcu(&s->room_link, &s->room->members);
@@ -303,6 +321,7 @@ static void session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s)
 	rv_dp_hosts_clear(s->room, s);
 	cds_lfht_del(t->by_peer, &s->by_peer);
 	cds_lfht_del(t->by_vip, &s->by_vip);
+	rv_dp_vip6_del(t, s);
 	cds_list_del_rcu(&s->room_link);
 	s->room->n_members--;
 }
@@ -328,15 +347,20 @@ static struct rv_dp_tables *tables_new(void)
 	int flags = CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING;
 	t->by_peer = cds_lfht_new(init, init, 0, flags, NULL);
 	t->by_vip = cds_lfht_new(init, init, 0, flags, NULL);
+	t->by_vip6 = cds_lfht_new(1024, 1024, 0, flags, NULL);
 	t->rooms = cds_lfht_new(64, 64, 0, flags, NULL);
-	if (!t->by_peer || !t->by_vip || !t->rooms || rv_dp_peer_ix_new(t) < 0) {
+	if (!t->by_peer || !t->by_vip || !t->by_vip6 || !t->rooms || rv_dp_peer_ix_new(t) < 0 ||
+	    rv_dp_vip6_hint_new(t, params.max_sessions) < 0) {
 		if (t->by_peer)
 			cds_lfht_destroy(t->by_peer, NULL);
 		if (t->by_vip)
 			cds_lfht_destroy(t->by_vip, NULL);
+		if (t->by_vip6)
+			cds_lfht_destroy(t->by_vip6, NULL);
 		if (t->rooms)
 			cds_lfht_destroy(t->rooms, NULL);
 		rv_dp_peer_ix_free(t);
+		rv_dp_vip6_hint_free(t);
 		free(t);
 		return NULL;
 	}
@@ -357,6 +381,7 @@ static void tables_unlink_all(struct rv_dp_tables *t, struct rv_dp_session **ses
 	{
 		cds_lfht_del(t->by_peer, &s->by_peer);
 		cds_lfht_del(t->by_vip, &s->by_vip); /* else cds_lfht_destroy refuses: leak */
+		rv_dp_vip6_del(t, s);
 		s->reap_next = *sessions;
 		*sessions = s;
 	}
@@ -388,6 +413,7 @@ static void tables_free(struct rv_dp_tables *t)
 	rcu_thread_offline();
 	lfht_destroy(t->by_peer, "peer-id");
 	lfht_destroy(t->by_vip, "virtual IP");
+	lfht_destroy(t->by_vip6, "IPv6 virtual IP");
 	lfht_destroy(t->rooms, "room");
 	rcu_thread_online();
 	while (sessions) {
@@ -399,12 +425,14 @@ static void tables_free(struct rv_dp_tables *t)
 		struct rv_dp_room *next = rooms->reap_next;
 		free(rooms->hosts);
 		rv_dp_routes_free(rooms->routes);
+		rv_dp_routes6_free(rooms->routes6);
 		rv_dp_acl_free(rooms->acl);
 		free(rooms);
 		n_rooms--;
 		rooms = next;
 	}
 	rv_dp_peer_ix_free(t);
+	rv_dp_vip6_hint_free(t);
 	free(t);
 }
 
@@ -536,23 +564,49 @@ static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *er
 		return fail(err, errlen, "room %u: subnet has host bits set", in->room_id);
 	if (!r->cfg.broadcast)
 		r->cfg.broadcast = in->subnet | ~r->mask;
-	return 0;
+	return rv_dp_prefix6_check(in, err, errlen);
 }
 
 /* A new route set and rule set for a published room: readers switch with
  * one pointer each (the cfg copy is for the writer's listings only). */
 static void room_set_routes(struct rv_dp_room *r, const struct rv_st_room *in,
-			    struct rv_dp_routes *routes, struct rv_dp_acl *acl)
+			    struct rv_dp_routes *routes, struct rv_dp_routes6 *routes6,
+			    struct rv_dp_acl *acl)
 {
 	struct rv_dp_routes *old = r->routes;
+	struct rv_dp_routes6 *old6 = r->routes6;
 	struct rv_dp_acl *old_acl = r->acl;
 	r->cfg.n_routes = in->n_routes;
 	memcpy(r->cfg.routes, in->routes, sizeof(r->cfg.routes));
 	r->cfg.n_rules = in->n_rules;
+	/* prefix6 is the writer's only (readers look members up by vip6, and
+	 * take the server address from their vip6 and prefix6_len) */
+	memcpy(r->cfg.prefix6, in->prefix6, sizeof(r->cfg.prefix6));
+	CMM_STORE_SHARED(r->cfg.prefix6_len, in->prefix6_len); /* read by server_ip6.c */
+	r->cfg.n_routes6 = in->n_routes6;
+	memcpy(r->cfg.routes6, in->routes6, sizeof(r->cfg.routes6));
 	rcu_assign_pointer(r->routes, routes);
+	rcu_assign_pointer(r->routes6, routes6);
 	rcu_assign_pointer(r->acl, acl);
 	rv_dp_routes_free_rcu(old);
+	rv_dp_routes6_free_rcu(old6);
 	rv_dp_acl_free_rcu(old_acl);
+}
+
+/* Every member's vip6 must stay a host of @in's prefix6. */
+static int members_fit_prefix6(struct rv_dp_room *r, const struct rv_st_room *in, char *err,
+			       size_t errlen)
+{
+	struct rv_dp_session *s;
+	cds_list_for_each_entry(s, &r->members, room_link)
+	{
+		if (!rv_ip6_is_zero(s->vip6) && check_vip6(in, s->vip6, NULL, 0) < 0)
+			return fail(
+			    err, errlen,
+			    "room %u: member %u's IPv6 virtual IP is outside the new prefix6",
+			    in->room_id, s->peer_id);
+	}
+	return 0;
 }
 
 static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, char *err,
@@ -560,16 +614,23 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 {
 	struct rv_dp_room tmp = {0}; /* n_members etc. start at 0 (*r = tmp below) */
 	struct rv_dp_routes *routes = NULL;
+	struct rv_dp_routes6 *routes6 = NULL;
 	struct rv_dp_acl *acl = NULL;
 	if (room_fill(in, &tmp, err, errlen) < 0 ||
 	    rv_dp_routes_build(in, &routes, err, errlen) < 0 ||
+	    rv_dp_routes6_build(in, &routes6, err, errlen) < 0 ||
 	    rv_dp_acl_build(in, &acl, err, errlen) < 0)
 		goto err_built;
 	struct rv_dp_room *r = find_room(t, in->room_id);
+	if (r &&
+	    (r->cfg.prefix6_len != in->prefix6_len ||
+	     memcmp(r->cfg.prefix6, in->prefix6, sizeof(in->prefix6)) != 0) &&
+	    members_fit_prefix6(r, in, err, errlen) < 0)
+		goto err_built;
 	bool same_net =
 	    r && r->cfg.subnet == tmp.cfg.subnet && r->cfg.prefix_len == tmp.cfg.prefix_len;
 	if (same_net) { /* the common re-push beside each session: O(routes + rules) */
-		room_set_routes(r, in, routes, acl);
+		room_set_routes(r, in, routes, routes6, acl);
 		return 0;
 	}
 	if (r) {
@@ -592,7 +653,7 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 		CMM_STORE_SHARED(r->cfg.subnet, tmp.cfg.subnet);
 		CMM_STORE_SHARED(r->cfg.broadcast, tmp.cfg.broadcast);
 		CMM_STORE_SHARED(r->cfg.prefix_len, tmp.cfg.prefix_len);
-		room_set_routes(r, in, routes, acl);
+		room_set_routes(r, in, routes, routes6, acl);
 		return 0;
 	}
 	r = calloc(1, sizeof(*r));
@@ -609,6 +670,7 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 		goto err_built;
 	}
 	r->routes = routes;
+	r->routes6 = routes6;
 	r->acl = acl;
 	cds_lfht_node_init(&r->node);
 	CDS_INIT_LIST_HEAD(&r->members);
@@ -617,6 +679,7 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 	return 0;
 err_built:
 	rv_dp_acl_free(acl);
+	rv_dp_routes6_free(routes6);
 	rv_dp_routes_free(routes);
 	return -1;
 }
@@ -635,6 +698,7 @@ static void room_free_rcu(struct rcu_head *h)
 	struct rv_dp_room *r = caa_container_of(h, struct rv_dp_room, rcu);
 	free(r->hosts);
 	rv_dp_routes_free(r->routes);
+	rv_dp_routes6_free(r->routes6);
 	rv_dp_acl_free(r->acl);
 	free(r);
 	n_rooms--;
@@ -686,19 +750,27 @@ static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session 
 			    c->room_id);
 	if (check_vip(room, c->vip, err, errlen) < 0)
 		return -1;
+	bool has6 = !rv_ip6_is_zero(c->vip6);
+	if (has6 && check_vip6(&room->cfg, c->vip6, err, errlen) < 0)
+		return -1;
 	struct rv_dp_session *old = rv_dp_find_peer(t, c->peer_id);
 	struct rv_dp_session *holder = rv_dp_find_vip(t, c->room_id, c->vip);
 	if (holder && holder != old)
 		return fail(err, errlen, "session %u: virtual IP already used by peer-id %u",
 			    c->peer_id, holder->peer_id);
-	if (old && old->room_id == c->room_id && old->vip == c->vip) {
+	holder = has6 ? rv_dp_find_vip6(t, c->room_id, c->vip6) : NULL;
+	if (holder && holder != old)
+		return fail(err, errlen, "session %u: IPv6 virtual IP already used by peer-id %u",
+			    c->peer_id, holder->peer_id);
+	if (old && old->room_id == c->room_id && old->vip == c->vip &&
+	    memcmp(old->vip6, c->vip6, sizeof(c->vip6)) == 0) {
 		if (!has_key(old, c->key_id)) {
 			if (rv_st_key_install(c->peer_id, c->key_id, c->cipher, &c->key,
 					      c->key_direction, 0, false, err, errlen) < 0)
 				return -1;
 		}
-		if (c->addr.kind != RV_ADDR_NONE)
-			atomic_store(&old->addr, rv_dp_addr_pack(&c->addr));
+		while (c->addr.kind != RV_ADDR_NONE && !rv_dp_addr_store(old, &c->addr))
+			; /* the owner worker is moving it (a few stores) */
 		return 0;
 	}
 	struct rv_dp_session *s = session_new(c, room, err, errlen);
@@ -902,8 +974,11 @@ static void carry_over(struct rv_dp_session *old, struct rv_dp_session *s)
 	old->keys_moved = true;
 	/* Shared keys need one owner: claim the old session now if unowned. */
 	s->owner = rv_dp_owner(old, (int)(old->peer_id % rv_dp_n_workers));
-	if (atomic_load(&s->addr) == 0)
-		s->addr = atomic_load(&old->addr);
+	if (atomic_load(&s->addr) == 0) {
+		struct rv_outer_addr a;
+		rv_dp_addr_load(old, &a);
+		rv_dp_addr_store(s, &a);
+	}
 	s->ctr.pkts_in = atomic_load(&old->ctr.pkts_in);
 	s->ctr.bytes_in = atomic_load(&old->ctr.bytes_in);
 	s->ctr.pkts_out = atomic_load(&old->ctr.pkts_out);
@@ -949,6 +1024,7 @@ static void session_info(struct rv_dp_session *s, struct rv_st_session_info *o)
 	o->peer_id = s->peer_id;
 	o->room_id = s->room_id;
 	o->vip = s->vip;
+	memcpy(o->vip6, s->vip6, sizeof(o->vip6));
 	struct rv_dp_key *k = rv_dp_tx_key(s);
 	if (k) {
 		o->cipher = k->suite;
@@ -956,7 +1032,7 @@ static void session_info(struct rv_dp_session *s, struct rv_st_session_info *o)
 	}
 	for (int i = 0; i < RV_DP_KEY_SLOTS; i++)
 		o->n_keys += rcu_dereference(s->slot[i]) != NULL;
-	rv_dp_addr_unpack(atomic_load(&s->addr), &o->addr);
+	rv_dp_addr_load(s, &o->addr);
 	o->pkts_in = atomic_load_explicit(&s->ctr.pkts_in, memory_order_relaxed);
 	o->bytes_in = atomic_load_explicit(&s->ctr.bytes_in, memory_order_relaxed);
 	o->pkts_out = atomic_load_explicit(&s->ctr.pkts_out, memory_order_relaxed);

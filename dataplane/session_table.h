@@ -42,13 +42,15 @@ enum rv_addr_kind {
 	RV_ADDR_NONE = 0, /* unknown: nothing can be sent to the member yet */
 	RV_ADDR_UDP = 1,  /* ip:port, host byte order */
 	RV_ADDR_TCP = 2,  /* conn_id of the TCP fallback thread (see tcp_io.h) */
+	RV_ADDR_UDP6 = 3, /* [ip6]:port, port host order */
 };
 
 struct rv_outer_addr {
 	enum rv_addr_kind kind;
 	uint32_t ip;	  /* UDP: IPv4, host order */
-	uint16_t port;	  /* UDP: port, host order */
+	uint16_t port;	  /* UDP, UDP6: port, host order */
 	uint32_t conn_id; /* TCP: connection id */
+	uint8_t ip6[16];  /* UDP6: IPv6, network order */
 };
 
 /* A managed route of a room (room_routes.h): inner packets for @target go
@@ -59,6 +61,13 @@ struct rv_st_route {
 	uint32_t target;    /* host order, no host bits, outside the room's subnet */
 	uint8_t prefix_len; /* 1..32 */
 	uint32_t via;	    /* a host address of the room's subnet */
+};
+
+/* A managed IPv6 route (room_routes.h): the same rules within prefix6. */
+struct rv_st_route6 {
+	uint8_t target[16]; /* network order, no host bits, outside the room's prefix6 */
+	uint8_t prefix_len; /* 1..128 */
+	uint8_t via[16];    /* a host address of the room's prefix6 */
 };
 
 /* An access rule of a room (acl.h): first match decides; no rule matching
@@ -84,12 +93,20 @@ struct rv_st_room {
 	 * read during the call only (the tables keep their own compiled copy) */
 	uint32_t n_rules;
 	const struct rv_st_rule *rules;
+	/* IPv6 inside the tunnel (dual-stack room): prefix6_len 0 = none, else
+	 * 48..120 with no host bits in prefix6 (network order); routes6 are
+	 * replaced as a whole like routes (0..16) */
+	uint8_t prefix6[16];
+	uint8_t prefix6_len;
+	uint8_t n_routes6;
+	struct rv_st_route6 routes6[RV_ST_ROUTES_MAX];
 };
 
 struct rv_st_session {
 	uint32_t peer_id;	    /* 0..RV_ST_PEER_ID_MAX */
 	uint32_t room_id;	    /* must exist */
 	uint32_t vip;		    /* virtual IP, host order, inside the room's subnet */
+	uint8_t vip6[16];	    /* IPv6 virtual IP (network order) in prefix6; all 0 = none */
 	enum rv_cipher cipher;	    /* AES-256-GCM, CHACHA20-POLY1305 or AES-256-CBC+HMAC */
 	uint8_t key_id;		    /* 0..7 */
 	struct rv_key_material key; /* OpenVPN 256-byte layout */
@@ -126,8 +143,8 @@ void rv_st_writer_unregister(void);
 void rv_st_writer_idle(void);
 
 /* ---- rooms ---- */
-/* Creates the room or changes its subnet/broadcast (members' virtual IPs must
- * stay inside the new subnet, else -1). */
+/* Creates the room or changes its subnet/broadcast/prefix6 (members' virtual
+ * IPs and IPv6 virtual IPs must stay inside the new ones, else -1). */
 int rv_st_room_upsert(const struct rv_st_room *r, char *err, size_t errlen);
 /* Deletes the room and every session in it. -1 if it does not exist. */
 int rv_st_room_delete(uint32_t room_id, char *err, size_t errlen);
@@ -138,8 +155,10 @@ int rv_st_room_delete(uint32_t room_id, char *err, size_t errlen);
  * key-id differs from the current one; identical key-id = the key is left
  * alone so that its replay window is kept) and the address is set if given;
  * otherwise the session is replaced (new keys, fresh replay window).
- * -1 if the room does not exist, the vip is outside the room or used by
- * another peer-id in that room, or the cipher/key-id is invalid. */
+ * A different vip6 also replaces the session.
+ * -1 if the room does not exist, the vip (vip6) is outside the room's subnet
+ * (prefix6) or used by another peer-id in that room, or the cipher/key-id
+ * is invalid. */
 int rv_st_session_upsert(const struct rv_st_session *s, char *err, size_t errlen);
 /* Unlinks at once: from the next loop pass of every worker, no packet of
  * this peer-id is accepted or delivered. Keys wiped after the grace period. */
@@ -183,6 +202,7 @@ struct rv_st_session_info {
 	uint32_t peer_id;
 	uint32_t room_id;
 	uint32_t vip;
+	uint8_t vip6[16]; /* all 0 = none */
 	enum rv_cipher cipher;
 	uint8_t tx_key_id;
 	uint8_t n_keys;

@@ -45,6 +45,7 @@
 #define TAG_STOP       (1ull << 62)
 #define TAG_LISTEN     (TAG_STOP + 1)
 #define TAG_WAKE       (TAG_STOP + 2)
+#define TAG_LISTEN6    (TAG_STOP + 3)
 #define MAX_EVENTS     64
 #define TX_BURST       64
 #define TX_BUDGET      4096 /* frames drained per loop pass, then sockets again */
@@ -66,7 +67,7 @@ struct conn {
 	uint32_t ev;	       /* epoll events registered */
 	uint8_t *out;	       /* pending bytes: out[out_off..out_len) */
 	uint32_t out_len, out_off;
-	char peer[32]; /* "ip:port" for logs */
+	char peer[56]; /* "ip:port" or "[ip6]:port" for logs */
 	struct rv_tcp_decoder dec;
 };
 
@@ -83,6 +84,7 @@ static struct {
 	bool running;
 	pthread_t thread;
 	int ep, listen_fd, stop_fd, wake_fd;
+	int listen6_fd; /* IPv6 listener (tcp-listen6), -1 = none */
 	uint16_t port;
 	SSL_CTX *ctx;
 	struct rv_tcp_fallback_ops ops;
@@ -97,7 +99,12 @@ static struct {
 	struct conn **conns; /* slot = id % max_conns */
 	unsigned n_conns;
 	struct counters c;
-} tf = {.ep = -1, .listen_fd = -1, .stop_fd = -1, .wake_fd = -1, .reserve_fd = -1};
+} tf = {.ep = -1,
+	 .listen_fd = -1,
+	 .stop_fd = -1,
+	 .wake_fd = -1,
+	 .reserve_fd = -1,
+	 .listen6_fd = -1};
 
 #define INC(f, n) atomic_fetch_add_explicit(&tf.c.f, (n), memory_order_relaxed)
 
@@ -355,12 +362,27 @@ static void conn_event(struct conn *c, uint32_t ev)
 
 /* At EMFILE the listener stays readable: give up the reserve descriptor,
  * accept and close the connection, take the reserve back. No spinning. */
-static void shed_at_fd_limit(void)
+static void shed_at_fd_limit(int listen_fd)
 {
 	INC(refused_fds, 1);
 	rv_log_ratelimited(RV_LOG_WARN, "tcp: out of descriptors (%s): refusing connections",
 			   strerror(errno));
-	rv_fd_reserve_shed(tf.listen_fd, &tf.reserve_fd);
+	rv_fd_reserve_shed(listen_fd, &tf.reserve_fd);
+}
+
+/* "ip:port" or "[ip6]:port" of an accepted peer. */
+static void peer_str(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(out, len, "%s:%u", ip, ntohs(s4->sin_port));
+	}
 }
 
 /* The unauthenticated connection accepted first, or NULL. A scan, only
@@ -390,14 +412,15 @@ static bool make_room(void)
 	return true;
 }
 
-static void conn_accept(void)
+/* A connection on @listen_fd (IPv4 or IPv6: the same from here on). */
+static void conn_accept(int listen_fd)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
-	int fd = accept4(tf.listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = accept4(listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE)
-			shed_at_fd_limit();
+			shed_at_fd_limit(listen_fd);
 		return;
 	}
 	if (!make_room()) {
@@ -418,7 +441,7 @@ static void conn_accept(void)
 	c->fd = fd;
 	c->ssl = ssl;
 	c->out = out;
-	snprintf(c->peer, sizeof(c->peer), "%s:%u", inet_ntoa(sa.sin_addr), ntohs(sa.sin_port));
+	peer_str(&sa, c->peer, sizeof(c->peer));
 	SSL_set_accept_state(ssl);
 	c->ev = EPOLLIN | EPOLLRDHUP;
 	c->accepted_ns = c->last_rx_ns = tf.now_ns;
@@ -481,8 +504,8 @@ static bool tcp_pass(int timeout)
 		struct conn *c;
 		if (tag == TAG_STOP)
 			return false;
-		if (tag == TAG_LISTEN)
-			conn_accept();
+		if (tag == TAG_LISTEN || tag == TAG_LISTEN6)
+			conn_accept(tag == TAG_LISTEN ? tf.listen_fd : tf.listen6_fd);
 		else if (tag != TAG_WAKE && (c = conn_find((uint32_t)tag)))
 			conn_event(c, ev[i].events);
 	}
@@ -559,6 +582,27 @@ static int listen_on(uint32_t ip, uint16_t port, char *err, size_t errlen)
 		return -1;
 	}
 	tf.port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* The IPv6 listener (IPV6_V6ONLY: the IPv4 one is separate), or -1. */
+static int listen_on6(const uint8_t ip[16], uint16_t port, char *err, size_t errlen)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+	char ip_s[INET6_ADDRSTRLEN];
+	int one = 1;
+	memcpy(&sa.sin6_addr, ip, 16);
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+		inet_ntop(AF_INET6, ip, ip_s, sizeof(ip_s));
+		snprintf(err, errlen, "tcp fallback: listen on [%s]:%u: %s", ip_s, port,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -657,12 +701,22 @@ int rv_tcp_fallback_start(const struct rv_tcp_fallback_params *p,
 	tf.listen_fd = listen_on(p->listen_ip, p->listen_port, err, errlen);
 	if (tf.listen_fd < 0)
 		goto err_ctx;
+	/* the IPv6 listener takes the IPv4 one's port when given none */
+	if (p->has_listen6 && (tf.listen6_fd = listen_on6(p->listen6_ip,
+							   p->listen6_port ? p->listen6_port
+									   : tf.port,
+							   err, errlen)) < 0) {
+		close(tf.listen_fd);
+		tf.listen_fd = -1;
+		goto err_ctx;
+	}
 	tf.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	tf.ep = epoll_create1(EPOLL_CLOEXEC);
 	tf.reserve_fd = rv_fd_reserve_open();
 	tf.now_ns = mono_ns();
 	if (tf.stop_fd < 0 || tf.ep < 0 || tf.reserve_fd < 0 ||
 	    epoll_add(tf.stop_fd, TAG_STOP) < 0 || epoll_add(tf.listen_fd, TAG_LISTEN) < 0 ||
+	    epoll_add(tf.listen6_fd, TAG_LISTEN6) < 0 ||
 	    epoll_add(tf.wake_fd, TAG_WAKE) < 0) {
 		snprintf(err, errlen, "tcp fallback: epoll: %s", strerror(errno));
 		goto err_fds;
@@ -683,7 +737,9 @@ err_fds:
 	if (tf.stop_fd >= 0)
 		close(tf.stop_fd);
 	close(tf.listen_fd);
-	tf.ep = tf.stop_fd = tf.listen_fd = tf.reserve_fd = -1;
+	if (tf.listen6_fd >= 0)
+		close(tf.listen6_fd);
+	tf.ep = tf.stop_fd = tf.listen_fd = tf.reserve_fd = tf.listen6_fd = -1;
 err_ctx:
 	SSL_CTX_free(tf.ctx);
 	tf.ctx = NULL;
@@ -710,13 +766,15 @@ void rv_tcp_fallback_stop(void)
 	close(tf.ep);
 	close(tf.stop_fd);
 	close(tf.listen_fd);
+	if (tf.listen6_fd >= 0)
+		close(tf.listen6_fd);
 	if (tf.reserve_fd >= 0)
 		close(tf.reserve_fd);
 	SSL_CTX_free(tf.ctx);
 	free(tf.conns);
 	tf.conns = NULL;
 	tf.ctx = NULL;
-	tf.ep = tf.stop_fd = tf.listen_fd = tf.wake_fd = tf.reserve_fd = -1;
+	tf.ep = tf.stop_fd = tf.listen_fd = tf.wake_fd = tf.reserve_fd = tf.listen6_fd = -1;
 	tf.running = false;
 }
 
@@ -728,6 +786,15 @@ int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key
 			snprintf(err, errlen, "tcp-listen: expected A.B.C.D:PORT, got '%s'", value);
 			return -1;
 		}
+		return 0;
+	}
+	if (strcmp(key, "tcp-listen6") == 0) {
+		if (rv_parse_hostport6(value, p->listen6_ip, &p->listen6_port) < 0) {
+			snprintf(err, errlen, "tcp-listen6: expected [IPv6]:PORT, got '%s'",
+				 value);
+			return -1;
+		}
+		p->has_listen6 = true;
 		return 0;
 	}
 	if (strcmp(key, "tcp-cert") == 0 || strcmp(key, "tcp-key") == 0) {

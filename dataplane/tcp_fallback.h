@@ -46,6 +46,9 @@
 struct rv_tcp_fallback_params {
 	uint32_t listen_ip;	       /* host order; 0 = any */
 	uint16_t listen_port;	       /* host order; 0 = any free port (see _port()) */
+	bool has_listen6;	       /* also listen on IPv6 (a separate socket) */
+	uint8_t listen6_ip[16];	       /* network order; :: = any */
+	uint16_t listen6_port;	       /* host order; 0 = the IPv4 listener's port */
 	const char *cert_file;	       /* PEM certificate chain */
 	const char *key_file;	       /* PEM private key */
 	unsigned max_conns;	       /* 0 = RV_TCP_DEFAULT_MAX_CONNS */
@@ -89,7 +92,7 @@ struct rv_tcp_fallback_stats {
 };
 
 /* roomvpn-dataplane config keys of the fallback: tcp-listen = A.B.C.D:PORT
- * (default 0.0.0.0:443), tcp-cert = FILE, tcp-key = FILE (PEM),
+ * (default 0.0.0.0:443), tcp-listen6 = [ADDR]:PORT, tcp-cert = FILE, tcp-key = FILE (PEM),
  * tcp-max-conns = N, tcp-out-max = BYTES, tcp-handshake-timeout = DUR,
  * tcp-idle-timeout = DUR, tcp-preauth-frame-max = BYTES. Returns 0 (taken), -1 (bad value,
  * message in @err) or -2 (not a tcp-* key). Strings are copied. */
@@ -97,6 +100,8 @@ int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key
 			       char *err, size_t errlen);
 #define RV_TCP_FALLBACK_CONFIG_HELP                                                                \
 	"  tcp-listen = A.B.C.D:PORT  TCP fallback (TLS) address (default 0.0.0.0:443)\n"          \
+	"  tcp-listen6 = [ADDR]:PORT  also listen on IPv6 ([::]:0 = any address, the\n"           \
+	"                        IPv4 port; default: IPv4 only)\n"                                \
 	"  tcp-cert = FILE       TCP fallback certificate chain (PEM)\n"                           \
 	"  tcp-key = FILE        TCP fallback private key (PEM)\n"                                 \
 	"  tcp-max-conns = N     TCP fallback connections (default 1024; capped to the\n"          \

@@ -1,6 +1,7 @@
-/* Transmit: outer Ethernet/IPv4/UDP headers towards a member's last
- * authenticated address (next-hop MAC from the ARP cache), or the TCP
- * fallback ring for members attached over TCP. */
+/* Transmit: outer Ethernet/IPv4/UDP or Ethernet/IPv6/UDP headers towards a
+ * member's last authenticated address (next-hop MAC from the ARP or the
+ * neighbour cache), or the TCP fallback ring for members attached over TCP. */
+#include <string.h>
 #include <unistd.h>
 
 #include <rte_byteorder.h>
@@ -14,6 +15,8 @@
 
 #define OUTER_LEN                                                                                  \
 	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define OUTER6_LEN                                                                                 \
+	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + sizeof(struct rte_udp_hdr))
 
 void rv_tx_flush(struct rv_dp_worker *w)
 {
@@ -97,10 +100,77 @@ static void write_headers(struct rte_mbuf *m, const struct rte_ether_addr *dmac,
 	udp->dgram_cksum = 0; /* optional over IPv4; the data channel authenticates */
 }
 
+/* The UDP checksum is mandatory over IPv6 (RFC 8200): computed here in
+ * software over the pseudo-header and the sealed payload. */
+static void write_headers6(struct rte_mbuf *m, const struct rte_ether_addr *dmac,
+			   const struct rv_outer_addr *a)
+{
+	uint16_t payload = rte_pktmbuf_data_len(m);
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, OUTER6_LEN);
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	eh->dst_addr = *dmac;
+	eh->src_addr = rv_dp.mac;
+	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	ip->vtc_flow = rte_cpu_to_be_32(0x60000000u);
+	ip->payload_len = rte_cpu_to_be_16((uint16_t)(payload + sizeof(*udp)));
+	ip->proto = IPPROTO_UDP;
+	ip->hop_limits = 64;
+	memcpy(ip->src_addr, rv_dp.cfg.ip6, 16);
+	memcpy(ip->dst_addr, a->ip6, 16);
+	udp->src_port = rte_cpu_to_be_16(rv_dp.cfg.udp_port);
+	udp->dst_port = rte_cpu_to_be_16(a->port);
+	udp->dgram_len = ip->payload_len;
+	udp->dgram_cksum = 0;
+	udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+}
+
+/* Next-hop MAC for an IPv6 member, or the drop reason. */
+static enum rv_drop next_hop6(struct rv_dp_worker *w, const struct rv_outer_addr *a,
+			      struct rte_ether_addr *dmac)
+{
+	uint8_t hop[16];
+	uint64_t exp;
+	if (unlikely(!rv_nd_next_hop(a->ip6, hop)))
+		return RV_DROP_ND_NO_GATEWAY;
+	if (unlikely(!rv_nd_lookup_exp(hop, w->now_ns, dmac, &exp))) {
+		rv_nd_resolve(hop);
+		return RV_DROP_ND_UNRESOLVED;
+	}
+	/* refresh as for ARP below */
+	uint64_t tenth = (uint64_t)rv_dp.cfg.arp_timeout_s * 100000000ull;
+	if (unlikely((int64_t)(exp - w->now_ns) < (int64_t)tenth &&
+		     w->now_ns - w->arp_refresh_ns > 1000000ull)) {
+		w->arp_refresh_ns = w->now_ns;
+		rv_nd_resolve(hop);
+	}
+	return RV_OK;
+}
+
+static void to_member6(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv_outer_addr *a)
+{
+	struct rte_ether_addr dmac;
+	if (unlikely(rte_pktmbuf_headroom(m) < OUTER6_LEN)) {
+		rv_dp_drop(w, m, RV_STAGE_TX, RV_DROP_TOO_BIG);
+		return;
+	}
+	enum rv_drop why = next_hop6(w, a, &dmac);
+	if (unlikely(why != RV_OK)) {
+		rv_dp_drop(w, m, RV_STAGE_TX, why);
+		return;
+	}
+	write_headers6(m, &dmac, a);
+	rv_tx_queue(w, m);
+}
+
 void rv_tx_to_member(struct rv_dp_worker *w, struct rte_mbuf *m, const struct rv_outer_addr *a)
 {
 	if (a->kind == RV_ADDR_TCP) {
 		to_tcp(w, m, a->conn_id);
+		return;
+	}
+	if (a->kind == RV_ADDR_UDP6) {
+		to_member6(w, m, a);
 		return;
 	}
 	if (unlikely(rte_pktmbuf_headroom(m) < OUTER_LEN)) {

@@ -13,6 +13,17 @@ int rv_parse_ipv4(const char *s, uint32_t *addr);
 int rv_parse_cidr(const char *s, uint32_t *addr, uint8_t *plen);
 /* Parse "host:port" (IPv4 literal; port 0..65535). Both return 0 or -1. */
 int rv_parse_hostport(const char *s, uint32_t *addr, uint16_t *port);
+/* Parse "[v6-literal]:port" (brackets required; port 0..65535) into a
+ * 16-byte network-order address. 0 or -1. */
+int rv_parse_hostport6(const char *s, uint8_t addr[16], uint16_t *port);
+/* A data-plane endpoint as handed to clients: "A.B.C.D:PORT",
+ * "[IPV6]:PORT", or one of each separated by a comma (a dual-stack data
+ * plane; clients race them). Ports 1..65535. Returns the number of
+ * addresses (1 or 2), or -1. */
+int rv_check_endpoints(const char *s);
+/* Split such a checked list into its addresses; returns how many (0..2). */
+#define RV_ENDPOINT_MAX 64
+unsigned rv_endpoints_split(const char *s, char out[2][RV_ENDPOINT_MAX]);
 
 static inline uint16_t rv_get_be16(const uint8_t *p)
 {

@@ -6,9 +6,13 @@
 # between the markers in docs/benchmarks.md.
 #
 #   bench/control/run.sh [--build DIR] [--sizes 1000,2000] [--duration S]
-#                        [--connections C] [--no-docs] [-- extra load flags]
+#                        [--connections C] [--store rocksdb|etcd] [--no-docs]
+#                        [-- extra load flags]
 # Each size runs against a fresh control plane and data plane. Extra
 # control.conf lines: RV_CONTROL_CONF (e.g. RV_CONTROL_CONF="cq_count = 1").
+# --store etcd: the control plane on the etcd cluster in RV_ETCD_* (run under
+# tests/control/etcd_cluster.py, which starts one), emptied before each size;
+# the figures go to docs/control-scale-etcd-<N>.json (docs/etcd.md).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
@@ -17,6 +21,7 @@ SIZES=1000,10000,100000
 DURATION=20
 CONNS=16
 DOCS=1
+STORE=rocksdb
 EXTRA=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -25,11 +30,24 @@ while [ $# -gt 0 ]; do
 	--duration) DURATION=$2; shift 2 ;;
 	--connections) CONNS=$2; shift 2 ;;
 	--no-docs) DOCS=0; shift ;;
+	--store) STORE=$2; shift 2 ;;
 	--) shift; EXTRA=("$@"); break ;;
-	-h|--help) sed -n 2,10p "$0"; exit 0 ;;
+	-h|--help) sed -n 2,14p "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 1 ;;
 	esac
 done
+STORE_CONF=
+case $STORE in
+rocksdb) ;;
+etcd)
+	[ -n "${RV_ETCD_ENDPOINTS:-}" ] || {
+		echo "--store etcd: run under tests/control/etcd_cluster.py -- $0 ..." >&2; exit 1; }
+	STORE_CONF="store = etcd:$RV_ETCD_ENDPOINTS
+etcd_ca = $RV_ETCD_CA
+etcd_cert = $RV_ETCD_CERT
+etcd_key = $RV_ETCD_KEY" ;;
+*) echo "--store: rocksdb or etcd" >&2; exit 1 ;;
+esac
 CONTROL=$BUILD/control/roomvpn-control
 DATAPLANE=$BUILD/dataplane/roomvpn-dataplane
 LOAD=$BUILD/bench/control/rv-control-load
@@ -71,6 +89,10 @@ chmod +x "$TMP/dp-start.sh"
 start_control() { # $1: tunnels
 	local port=$((20000 + RANDOM % 20000))
 	rm -rf "$TMP/state"
+	if [ "$STORE" = etcd ]; then # a fresh store for each size
+		ETCDCTL_API=3 etcdctl --endpoints="$RV_ETCD_ENDPOINTS" --cacert="$RV_ETCD_CA" \
+			--cert="$RV_ETCD_CERT" --key="$RV_ETCD_KEY" del "" --from-key >/dev/null
+	fi
 	cat > "$TMP/control.conf" <<CONF
 state_dir = $TMP/state
 listen = 127.0.0.1:$port
@@ -83,6 +105,7 @@ login_fail_per_addr = 1000000
 login_inflight_per_addr = 1024
 max_tunnels_per_user = 0
 dataplane_agent = $TMP/agent.sock
+$STORE_CONF
 ${RV_CONTROL_CONF:-}
 CONF
 	echo "admin-password-1" > "$TMP/admin.pw"
@@ -112,8 +135,12 @@ for n in "${NS[@]}"; do
 		--dp-socket "$TMP/agent.sock" --dp-restart "$TMP/dp-start.sh" \
 		"${EXTRA[@]}" > "$out" || echo "rv-control-load: not every tunnel came up (see $out)" >&2
 	cat "$out"
-	[ $DOCS = 1 ] && cp "$out" "$SRC/docs/control-scale-$n.json"
+	if [ $DOCS = 1 ] && [ "$STORE" = etcd ]; then
+		cp "$out" "$SRC/docs/control-scale-etcd-$n.json"
+	elif [ $DOCS = 1 ]; then
+		cp "$out" "$SRC/docs/control-scale-$n.json"
+	fi
 	kill "$CTL_PID"; wait "$CTL_PID" 2>/dev/null || true; CTL_PID=
 done
-[ $DOCS = 1 ] || exit 0
+[ $DOCS = 1 ] && [ "$STORE" = rocksdb ] || exit 0
 /usr/bin/python3 "$HERE/report.py" --docs "$SRC/docs" "${NS[@]}"

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "inet.h"
 #include "loadgen.h"
 
@@ -21,6 +23,8 @@ enum {
 	OPT_CLIENT_NET,
 	OPT_CLIENT_PORT,
 	OPT_VIP_NET,
+	OPT_INNER6,
+	OPT_VIP6_NET,
 	OPT_PEER_ID_BASE,
 	OPT_ROOM_ID_BASE,
 	OPT_KEY_ID,
@@ -60,6 +64,8 @@ static const struct option long_opts[] = {
     {"client-net", required_argument, NULL, OPT_CLIENT_NET},
     {"client-port", required_argument, NULL, OPT_CLIENT_PORT},
     {"vip-net", required_argument, NULL, OPT_VIP_NET},
+    {"inner6", no_argument, NULL, OPT_INNER6},
+    {"vip6-net", required_argument, NULL, OPT_VIP6_NET},
     {"peer-id-base", required_argument, NULL, OPT_PEER_ID_BASE},
     {"room-id-base", required_argument, NULL, OPT_ROOM_ID_BASE},
     {"key-id", required_argument, NULL, OPT_KEY_ID},
@@ -115,6 +121,10 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "  --client-net CIDR       clients' outer addresses (198.18.0.0/15)\n"
 	    "  --client-port N         the clients' UDP port (40000)\n"
 	    "  --vip-net A.B.C.D       rooms' subnets are carved from here (10.128.0.0)\n"
+	    "  --inner6                inner IPv6/UDP packets between the clients' vip6s\n"
+	    "                          (dual-stack rooms; with --agent or --reflect)\n"
+	    "  --vip6-net IPV6         a /48: room r's prefix6 is its /64 number r, a\n"
+	    "                          client's vip6 its host number (fd00:80::)\n"
 	    "  --tx-port N --rx-port N DPDK port ids (0, 0)\n"
 	    "Sessions:\n"
 	    "  --clients N             simulated clients = sessions (2)\n"
@@ -124,7 +134,8 @@ void lg_args_usage(FILE *f, const char *prog)
 	    "  --peer-id-base N        first peer-id (1000); --room-id-base N (100)\n"
 	    "  --key-id N              key-id 0..7 (0); --seed N key seed (random)\n"
 	    "Search:\n"
-	    "  --sizes LIST            inner IPv4 sizes 52..1440 and/or imix (64,512,1400,imix)\n"
+	    "  --sizes LIST            inner IPv4 sizes 52..1440 and/or imix (64,512,1400,imix);\n"
+	    "                          --inner6: IPv6 sizes 72..1440 (72,512,1400)\n"
 	    "  --rate PPS              one trial per size at this rate (no search)\n"
 	    "  --max-rate PPS          search upper bound (1000000)\n"
 	    "  --trial-time S          seconds per trial (1; RFC 2544 asks 60)\n"
@@ -245,6 +256,7 @@ static void set_defaults(struct lg_opts *o)
 	o->suite = RV_CIPHER_AES_256_GCM;
 	rv_parse_cidr("198.18.0.0/15", &o->client_net, &o->client_plen);
 	rv_parse_cidr("10.128.0.0/9", &o->vip_net, &plen);
+	inet_pton(AF_INET6, "fd00:80::", o->vip6_net);
 	o->client_port_base = 40000;
 	o->peer_id_base = 1000;
 	o->room_id_base = 100;
@@ -386,12 +398,23 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 				   "expected AES-256-GCM, CHACHA20-POLY1305 or AES-256-CBC");
 		return 0;
 	case OPT_SIZES:
+		o->sizes_given = true;
 		return parse_sizes(o, a);
 	case OPT_CLIENT_NET:
 		if (rv_parse_cidr(a, &o->client_net, &o->client_plen) || o->client_plen > 30 ||
 		    o->client_plen < 8)
 			return bad(o->prog, "--client-net", a, "expected A.B.C.D/8..30");
 		return 0;
+	case OPT_INNER6:
+		o->inner6 = true;
+		return 0;
+	case OPT_VIP6_NET: {
+		static const uint8_t zero[10];
+		if (inet_pton(AF_INET6, a, o->vip6_net) != 1 || memcmp(o->vip6_net + 6, zero, 10))
+			return bad(o->prog, "--vip6-net", a,
+				   "expected an IPv6 /48 network (e.g. fd00:80::)");
+		return 0;
+	}
 	case OPT_VIP_NET:
 		if (parse_ipv4(a, &o->vip_net))
 			return bad(o->prog, "--vip-net", a, "expected A.B.C.D");
@@ -428,6 +451,37 @@ static int parse_one(struct lg_opts *o, int c, const char *a)
 		return 0;
 	}
 	return parse_number(o, c, a);
+}
+
+/* --inner6: IPv6 sizes, rooms numbered in 16 bits, provisioning that
+ * carries vip6 (session files do not). */
+static int check_inner6(struct lg_opts *o)
+{
+	if (o->mode == LG_MODE_FILE) {
+		fprintf(stderr,
+			"%s: --inner6 needs --agent or --reflect (session files carry no "
+			"vip6)\n",
+			o->prog);
+		return -1;
+	}
+	if (o->rooms > 65536) {
+		fprintf(stderr, "%s: --inner6: at most 65536 rooms (one /64 each in --vip6-net)\n",
+			o->prog);
+		return -1;
+	}
+	if (!o->sizes_given)
+		parse_sizes(o, "72,512,1400");
+	for (unsigned i = 0; i < o->nsizes; i++)
+		for (unsigned k = 0; k < o->sizes[i].n; k++)
+			if (o->sizes[i].len[k] < LG_MIN_INNER6) {
+				fprintf(
+				    stderr,
+				    "%s: --inner6: size %s has %u-byte packets, below an IPv6/UDP "
+				    "packet with the loadgen header (%u)\n",
+				    o->prog, o->sizes[i].name, o->sizes[i].len[k], LG_MIN_INNER6);
+				return -1;
+			}
+	return 0;
 }
 
 /* Cross-option checks once everything is read. */
@@ -484,6 +538,8 @@ static int check(struct lg_opts *o)
 			o->peer_id_base, o->clients);
 		return -1;
 	}
+	if (o->inner6 && check_inner6(o))
+		return -1;
 	if (o->fixed_rate_pps > 0 && o->fixed_rate_pps > o->max_rate_pps)
 		o->max_rate_pps = o->fixed_rate_pps;
 	return 0;

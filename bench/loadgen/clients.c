@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "inet.h"
 
 /* splitmix64: reproducible keys when --seed is given. */
 static uint64_t next_rand(uint64_t *s)
@@ -63,6 +64,8 @@ static int layout_rooms(struct lg_engine *e)
 		rm->room_id = o->room_id_base + r;
 		rm->subnet = (uint32_t)((o->vip_net & ~(uint32_t)(span - 1)) + span * r);
 		rm->plen = plen;
+		memcpy(rm->prefix6, o->vip6_net, 16);
+		rv_put_be16(rm->prefix6 + 6, (uint16_t)r);
 		rm->first = first;
 		rm->count = per + (r < extra ? 1 : 0);
 		first += rm->count;
@@ -93,6 +96,8 @@ int lg_clients_init(struct lg_engine *e)
 			 * answers it, dataplane/server_ip.c; the control plane's IPAM
 			 * never gives it to a member) */
 			c->vip = rm->subnet + 2 + k;
+			memcpy(c->vip6, rm->prefix6, 16);
+			rv_put_be32(c->vip6 + 12, 2 + k);
 			c->dst = rm->first + (k + 1) % rm->count;
 			if (make_key(e, &state, &c->km) || make_ctxs(e, c)) {
 				fprintf(stderr, "%s: cannot set up %s keys for client %u\n",
@@ -133,6 +138,15 @@ long lg_client_by_outer(const struct lg_engine *e, uint32_t ip, uint16_t port)
 	if (i >= e->o->clients || e->clients[i].outer_port != port)
 		return -1;
 	return i;
+}
+
+long lg_client_by_vip6(const struct lg_engine *e, const uint8_t *vip6)
+{
+	uint32_t r = rv_get_be16(vip6 + 6), k = rv_get_be32(vip6 + 12);
+	if (r >= e->o->rooms || memcmp(vip6, e->rooms[r].prefix6, 8) != 0 ||
+	    rv_get_be32(vip6 + 8) != 0 || k < 2 || k - 2 >= e->rooms[r].count)
+		return -1;
+	return e->rooms[r].first + k - 2;
 }
 
 long lg_client_by_vip(const struct lg_engine *e, uint32_t vip)

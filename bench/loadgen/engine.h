@@ -25,7 +25,8 @@ struct lg_client {
 	uint32_t outer_ip; /* host order */
 	uint16_t outer_port;
 	uint32_t vip;
-	uint32_t dst; /* index of the member this client's flow sends to */
+	uint8_t vip6[16]; /* --inner6: room's prefix6 + host number (vip - subnet) */
+	uint32_t dst;	  /* index of the member this client's flow sends to */
 	struct rv_key_material km;
 	struct rv_cipher_ctx *enc;		 /* client side: seals with dir[0] */
 	struct rv_cipher_ctx *dec;		 /* client side: opens with dir[1] */
@@ -39,6 +40,7 @@ struct lg_room {
 	uint32_t room_id;
 	uint32_t subnet;
 	uint8_t plen;
+	uint8_t prefix6[16];   /* --inner6: a /64 */
 	unsigned first, count; /* clients [first, first + count) */
 };
 
@@ -91,6 +93,8 @@ void lg_clients_free(struct lg_engine *e);
 long lg_client_by_outer(const struct lg_engine *e, uint32_t ip, uint16_t port);
 /* Index of the client with this virtual IP in @room_idx's subnet, or -1. */
 long lg_client_by_vip(const struct lg_engine *e, uint32_t vip);
+/* The client whose vip6 is @vip6 (--inner6), or -1. */
+long lg_client_by_vip6(const struct lg_engine *e, const uint8_t *vip6);
 
 /* traffic.c */
 /* Build and seal one packet of flow @f with inner length @len into @m. */

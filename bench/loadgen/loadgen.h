@@ -4,7 +4,8 @@
  * outer address (client net + 1 + i, port base + i % 1000) and a virtual IP in
  * its room's subnet. Flow f sends from client f to the next member of its
  * room: P_DATA_V2 packets, sealed with the client->server key (dir[0]),
- * carrying an inner IPv4/UDP packet whose payload starts with a loadgen
+ * carrying an inner IPv4/UDP packet (IPv6/UDP with --inner6: vip6s from
+ * --vip6-net) whose payload starts with a loadgen
  * header (trial, flow, sequence number, TX timestamp) and a pattern derived
  * from flow and sequence number after it. The data plane relays
  * each one to the destination member's outer address, sealed with that
@@ -23,6 +24,7 @@
 #define LG_MAGIC	  0x524c4731u /* "RLG1" */
 #define LG_HDR_LEN	  24	      /* magic 4 | trial 4 | flow 4 | seq 4 | tsc 8 */
 #define LG_MIN_INNER	  52	      /* IPv4 20 + UDP 8 + loadgen header 24 */
+#define LG_MIN_INNER6	  72	      /* IPv6 40 + UDP 8 + loadgen header 24 */
 #define LG_MAX_INNER	  1440
 #define LG_INNER_UDP_PORT 9 /* discard */
 
@@ -54,7 +56,10 @@ struct lg_opts {
 	uint32_t client_net; /* first outer address is client_net + 1 */
 	uint8_t client_plen;
 	uint16_t client_port_base;
-	uint32_t vip_net; /* rooms' subnets are carved from here */
+	uint32_t vip_net;     /* rooms' subnets are carved from here */
+	bool inner6;	      /* inner IPv6/UDP packets between vip6s */
+	uint8_t vip6_net[16]; /* a /48: room r's prefix6 is its /64 number r */
+	bool sizes_given;
 	/* sessions */
 	unsigned clients, rooms, flows;
 	uint32_t peer_id_base;

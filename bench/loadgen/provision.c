@@ -116,7 +116,7 @@ static int agent_ok(struct agent *a, Request *req, const char *what, uint32_t id
 	return rc;
 }
 
-static int upsert_room(struct agent *a, const struct lg_room *rm)
+static int upsert_room(struct agent *a, const struct lg_engine *e, const struct lg_room *rm)
 {
 	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
 	Roomvpn__Dataplane__V1__UpsertRoom up = ROOMVPN__DATAPLANE__V1__UPSERT_ROOM__INIT;
@@ -124,6 +124,10 @@ static int upsert_room(struct agent *a, const struct lg_room *rm)
 	room.room_id = rm->room_id;
 	room.subnet = rm->subnet;
 	room.prefix_len = rm->plen;
+	if (e->o->inner6) { /* dual-stack: its /64 */
+		room.prefix6 = (ProtobufCBinaryData){16, (uint8_t *)rm->prefix6};
+		room.prefix6_len = 64;
+	}
 	up.room = &room;
 	req.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_UPSERT_ROOM;
 	req.upsert_room = &up;
@@ -146,6 +150,8 @@ static int upsert_session(struct agent *a, const struct lg_engine *e, const stru
 	s.peer_id = c->peer_id;
 	s.room_id = c->room_id;
 	s.vip = c->vip;
+	if (e->o->inner6)
+		s.vip6 = (ProtobufCBinaryData){16, (uint8_t *)c->vip6};
 	s.cipher = (char *)rv_cipher_name(e->o->suite);
 	s.key = &key;
 	s.outer = &ep;
@@ -182,7 +188,7 @@ int lg_provision_agent(struct lg_engine *e)
 		return -1;
 	int rc = 0;
 	for (unsigned r = 0; r < e->o->rooms && rc == 0; r++)
-		rc = upsert_room(&a, &e->rooms[r]);
+		rc = upsert_room(&a, e, &e->rooms[r]);
 	for (unsigned i = 0; i < e->o->clients && rc == 0; i++)
 		rc = upsert_session(&a, e, &e->clients[i]);
 	close(a.fd);

@@ -81,7 +81,7 @@ void lg_report_table(const struct lg_opts *o, const struct lg_result *r, unsigne
 			(unsigned long long)r[i].tot.payload_errors);
 	}
 	fprintf(f,
-		"Mb/s = inner IPv4 bytes; p50..p99.9 at the NDR (or PDR) trial, @10%% at a tenth "
+		"Mb/s = inner IP bytes; p50..p99.9 at the NDR (or PDR) trial, @10%% at a tenth "
 		"of the NDR;\n* = the generator was the limit (due packets skipped: its own loop "
 		"could not offer more);\n! = the data plane was (the port refused sends: it did "
 		"not drain)\n");

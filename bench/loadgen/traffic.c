@@ -89,21 +89,42 @@ static bool payload_ok(const uint8_t *p, uint32_t len, uint32_t f, uint32_t seq)
 	return memcmp(p + k * 8, &w, len - k * 8) == 0;
 }
 
+/* IPv6 header, @len bytes in all (--inner6). */
+static void write_ipv6(uint8_t *ip, const uint8_t *src, const uint8_t *dst, uint16_t len)
+{
+	memset(ip, 0, 8);
+	ip[0] = 0x60;
+	rv_put_be16(ip + 4, (uint16_t)(len - 40));
+	ip[6] = IPPROTO_UDP;
+	ip[7] = 64;
+	memcpy(ip + 8, src, 16);
+	memcpy(ip + 24, dst, 16);
+}
+
+/* Length of the inner IP header the loadgen sends (20, or 40 with --inner6). */
+static uint32_t ip_len(const struct lg_engine *e)
+{
+	return e->o->inner6 ? 40 : sizeof(struct rte_ipv4_hdr);
+}
+
 int lg_traffic_build(struct lg_engine *e, unsigned f, uint16_t len, struct rte_mbuf *m)
 {
 	struct lg_client *c = &e->clients[f];
 	const struct lg_client *d = &e->clients[c->dst];
 	uint8_t *in = rte_pktmbuf_mtod(m, uint8_t *) + PAYLOAD_OFF;
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)in;
-	write_ipv4(ip, c->vip, d->vip, len);
-	write_udp((struct rte_udp_hdr *)(ip + 1), LG_INNER_UDP_PORT, LG_INNER_UDP_PORT,
-		  (uint16_t)(len - sizeof(*ip)));
-	uint8_t *h = in + sizeof(*ip) + sizeof(struct rte_udp_hdr);
+	uint32_t iph = ip_len(e);
+	if (e->o->inner6)
+		write_ipv6(in, c->vip6, d->vip6, len);
+	else
+		write_ipv4((struct rte_ipv4_hdr *)in, c->vip, d->vip, len);
+	write_udp((struct rte_udp_hdr *)(in + iph), LG_INNER_UDP_PORT, LG_INNER_UDP_PORT,
+		  (uint16_t)(len - iph));
+	uint8_t *h = in + iph + sizeof(struct rte_udp_hdr);
 	rv_put_be32(h, LG_MAGIC);
 	rv_put_be32(h + 4, e->trial_id);
 	rv_put_be32(h + 8, f);
 	rv_put_be32(h + 12, c->tx_seq);
-	payload_fill(h + LG_HDR_LEN, len - LG_MIN_INNER, f, c->tx_seq++);
+	payload_fill(h + LG_HDR_LEN, len - (iph + 8 + LG_HDR_LEN), f, c->tx_seq++);
 	uint64_t tsc = rte_rdtsc();
 	memcpy(h + 16, &tsc, sizeof(tsc));
 
@@ -144,9 +165,13 @@ static void count_inner(struct lg_engine *e, const struct lg_client *dst, const 
 			uint64_t now)
 {
 	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)p->data;
-	const uint8_t *h = p->data + sizeof(*ip) + sizeof(struct rte_udp_hdr);
-	if (p->len < LG_MIN_INNER || ip->version_ihl != RTE_IPV4_VHL_DEF ||
-	    rte_be_to_cpu_32(ip->dst_addr) != dst->vip || rv_get_be32(h) != LG_MAGIC) {
+	uint32_t iph = ip_len(e), min = iph + 8 + LG_HDR_LEN;
+	const uint8_t *h = p->data + iph + sizeof(struct rte_udp_hdr);
+	bool addressed = e->o->inner6 ? p->len >= min && p->data[0] >> 4 == 6 &&
+					    memcmp(p->data + 24, dst->vip6, 16) == 0
+				      : p->len >= min && ip->version_ihl == RTE_IPV4_VHL_DEF &&
+					    rte_be_to_cpu_32(ip->dst_addr) == dst->vip;
+	if (!addressed || rv_get_be32(h) != LG_MAGIC) {
 		e->rxc.decrypt_errors++; /* authenticated, but not what was sent */
 		return;
 	}
@@ -155,7 +180,7 @@ static void count_inner(struct lg_engine *e, const struct lg_client *dst, const 
 		e->rxc.late++;
 		return;
 	}
-	if (!payload_ok(h + LG_HDR_LEN, p->len - LG_MIN_INNER, f, seq)) {
+	if (!payload_ok(h + LG_HDR_LEN, p->len - min, f, seq)) {
 		e->rxc.payload_errors++; /* authenticated and addressed right, changed */
 		return;
 	}
@@ -192,15 +217,15 @@ static bool reflect(struct lg_engine *e, struct rte_mbuf *m, const struct rte_ip
 	long si =
 	    lg_client_by_outer(e, rte_be_to_cpu_32(ip->src_addr), rte_be_to_cpu_16(u->src_port));
 	uint32_t pid;
-	if (si < 0 || rv_dc_open(e->clients[si].srv_dec, p, &pid) != RV_OK ||
-	    p->len < sizeof(struct rte_ipv4_hdr))
+	if (si < 0 || rv_dc_open(e->clients[si].srv_dec, p, &pid) != RV_OK || p->len < ip_len(e))
 		return false;
 	const struct rte_ipv4_hdr *in = (const struct rte_ipv4_hdr *)p->data;
 	/* test (--test-corrupt-payload N): a relay that changes the payload */
 	if (e->o->corrupt_every && ++e->reflected_total % e->o->corrupt_every == 0 &&
-	    p->len > LG_MIN_INNER)
+	    p->len > ip_len(e) + 8 + LG_HDR_LEN)
 		p->data[p->len - 1] ^= 0x01;
-	long di = lg_client_by_vip(e, rte_be_to_cpu_32(in->dst_addr));
+	long di = e->o->inner6 ? lg_client_by_vip6(e, p->data + 24)
+			       : lg_client_by_vip(e, rte_be_to_cpu_32(in->dst_addr));
 	if (di < 0 || e->clients[di].room_id != e->clients[si].room_id)
 		return false;
 	struct lg_client *d = &e->clients[di];

@@ -16,6 +16,7 @@
 #include <rte_udp.h>
 
 #include "dc_frame.h"
+#include "inet.h"
 #include "member.h"
 #include "session_table.h"
 #include "static_key.h"
@@ -28,6 +29,8 @@
 /* members from subnet + 2: subnet + 1 is the room's server address, as the
  * control plane's IPAM reserves it (control/ipam.c, dataplane/server_ip.c) */
 #define FIRST_HOST 2u
+/* fd00:80::/64: every room's prefix6 (cfg.dual_stack) */
+static const uint8_t overlay6[16] = {0xfd, 0x00, 0x00, 0x80};
 
 static void learn_threads(void);
 
@@ -128,6 +131,10 @@ int rh_populate(struct rh *h, uint32_t n, uint32_t rooms)
 		return -1;
 	for (uint32_t r = 0; r < rooms; r++) {
 		struct rv_st_room room = {.room_id = r, .subnet = OVERLAY, .prefix_len = 9};
+		if (h->cfg.dual_stack) {
+			memcpy(room.prefix6, overlay6, 16);
+			room.prefix6_len = 64;
+		}
 		if (rv_st_batch_room(b, &room, err, sizeof(err)) < 0)
 			goto err_batch;
 	}
@@ -139,6 +146,10 @@ int rh_populate(struct rh *h, uint32_t n, uint32_t rooms)
 		s.peer_id = i;
 		s.room_id = i % rooms;
 		s.vip = OVERLAY + i / rooms + FIRST_HOST;
+		if (h->cfg.dual_stack) {
+			memcpy(s.vip6, overlay6, 16);
+			rv_put_be32(s.vip6 + 12, s.vip - OVERLAY);
+		}
 		s.addr =
 		    (struct rv_outer_addr){.kind = RV_ADDR_UDP, .ip = MEMBER_NET + i, .port = 5000};
 		if (rv_st_batch_session(b, &s, err, sizeof(err)) < 0)
@@ -189,6 +200,22 @@ static void inner_ipv4(uint8_t *p, uint32_t len, uint32_t src, uint32_t dst)
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
 }
 
+/* IPv6 header, then UDP, then zeros (the UDP checksum is left 0: the
+ * relay never reads it). */
+static void inner_ipv6(uint8_t *p, uint32_t len, const uint8_t *src, const uint8_t *dst)
+{
+	memset(p, 0, len);
+	p[0] = 0x60;
+	rv_put_be16(p + 4, (uint16_t)(len - 40));
+	p[6] = IPPROTO_UDP;
+	p[7] = 64;
+	memcpy(p + 8, src, 16);
+	memcpy(p + 24, dst, 16);
+	rv_put_be16(p + 40, 40000);
+	rv_put_be16(p + 42, 9);
+	rv_put_be16(p + 44, (uint16_t)(len - 40));
+}
+
 static void outer(struct rte_mbuf *m, uint32_t src)
 {
 	uint16_t dc_len = rte_pktmbuf_data_len(m);
@@ -236,6 +263,16 @@ struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uin
 	return seal_frame(h, m, peer_id, pid, outer_idx, payload);
 }
 
+struct rte_mbuf *rh_packet6_raw(struct rh *h, uint32_t peer_id, uint32_t pid, const uint8_t *src6,
+				const uint8_t *dst6, uint32_t outer_idx, uint32_t payload)
+{
+	struct rte_mbuf *m = payload_mbuf(payload);
+	if (!m)
+		return NULL;
+	inner_ipv6(rte_pktmbuf_mtod(m, uint8_t *), payload, src6, dst6);
+	return seal_frame(h, m, peer_id, pid, outer_idx, payload);
+}
+
 struct rte_mbuf *rh_packet_bytes(struct rh *h, uint32_t peer_id, uint32_t pid, const void *payload,
 				 uint32_t len, uint32_t outer_idx)
 {
@@ -277,8 +314,20 @@ uint32_t rh_vip(const struct rh *h, uint32_t i)
 	return OVERLAY + i / h->n_rooms + FIRST_HOST;
 }
 
+void rh_vip6(const struct rh *h, uint32_t i, uint8_t out[16])
+{
+	memcpy(out, overlay6, 16);
+	rv_put_be32(out + 12, rh_vip(h, i) - OVERLAY);
+}
+
 struct rte_mbuf *rh_packet(struct rh *h, uint32_t src, uint32_t payload)
 {
+	if (h->inner6) {
+		uint8_t s6[16], d6[16];
+		rh_vip6(h, src, s6);
+		rh_vip6(h, rh_partner(h, src), d6);
+		return rh_packet6_raw(h, src, ++h->pid[src], s6, d6, src, payload);
+	}
 	return rh_packet_raw(h, src, ++h->pid[src], rh_vip(h, src), rh_vip(h, rh_partner(h, src)),
 			     src, payload);
 }

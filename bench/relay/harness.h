@@ -24,6 +24,7 @@ struct rh_config {
 	uint32_t ring_size; /* per RX/TX ring, power of two */
 	enum rv_cipher cipher;
 	bool per_session_keys; /* each session its own key (member.h); else one for all */
+	bool dual_stack;       /* rooms get prefix6 fd00:80::/64, sessions a vip6 (rh_vip6) */
 };
 
 struct rh_member_cache;
@@ -42,6 +43,7 @@ struct rh {
 	uint32_t *pid; /* per session: last packet-id the generator used */
 	uint32_t pid_cap;
 	uint8_t key_id;
+	bool inner6; /* rh_packet builds inner IPv6/UDP (needs cfg.dual_stack) */
 	bool running;
 	struct rv_dp_worker rxw; /* pipeline RX lcore */
 };
@@ -55,7 +57,8 @@ int rh_setup(struct rh *h, const struct rh_config *cfg);
  * (full resync). */
 int rh_populate(struct rh *h, uint32_t n, uint32_t rooms);
 /* Build one packet from session @src to the session after it in its room,
- * inner IPv4 packet of @payload bytes. NULL if out of mbufs. */
+ * inner IPv4 packet of @payload bytes (IPv6 with h->inner6). NULL if out
+ * of mbufs. */
 struct rte_mbuf *rh_packet(struct rh *h, uint32_t src, uint32_t payload);
 /* Any packet: session @peer_id with packet-id @pid, inner @src_vip -> @dst_vip,
  * outer source address number @outer_idx. */
@@ -65,6 +68,12 @@ struct rte_mbuf *rh_packet_raw(struct rh *h, uint32_t peer_id, uint32_t pid, uin
 struct rte_mbuf *rh_packet_bytes(struct rh *h, uint32_t peer_id, uint32_t pid, const void *payload,
 				 uint32_t len, uint32_t outer_idx);
 uint32_t rh_vip(const struct rh *h, uint32_t i);
+/* Session @i's IPv6 virtual IP (cfg.dual_stack): fd00:80:: + its vip's host
+ * number. */
+void rh_vip6(const struct rh *h, uint32_t i, uint8_t out[16]);
+/* rh_packet_raw with an inner IPv6/UDP packet (@payload >= 48 bytes). */
+struct rte_mbuf *rh_packet6_raw(struct rh *h, uint32_t peer_id, uint32_t pid, const uint8_t *src6,
+				const uint8_t *dst6, uint32_t outer_idx, uint32_t payload);
 /* Is outer address @ip:@port (host order) member *@i's? */
 bool rh_member_of(const struct rh *h, uint32_t ip, uint16_t port, uint32_t *i);
 /* RX ring a session's packets go to (RSS: by session; pipeline: 0). */

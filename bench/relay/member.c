@@ -107,6 +107,8 @@ void rh_member_free(struct rh *h)
 	h->enc_cache = h->dec_cache = NULL;
 }
 
+#define FIRST_HOST6 2u /* rh_vip6: host number of session 0's vip6 (harness.c) */
+
 /* The inner packet rh_packet() built: IPv4 header, then zeros. */
 static enum rh_verdict check_inner(const struct rh *h, const struct rv_pkt *p, uint32_t dest,
 				   uint32_t payload)
@@ -124,6 +126,33 @@ static enum rh_verdict check_inner(const struct rh *h, const struct rv_pkt *p, u
 	    rh_partner(h, src) != dest)
 		return RH_WRONG_DEST;
 	for (uint32_t j = sizeof(*ip); j < payload; j++)
+		if (p->data[j])
+			return RH_NOT_INTACT;
+	return RH_OK;
+}
+
+/* The inner packet rh_packet() built with h->inner6: IPv6, UDP, zeros. */
+static enum rh_verdict check_inner6(const struct rh *h, const struct rv_pkt *p, uint32_t dest,
+				    uint32_t payload)
+{
+	uint8_t want[16];
+	const uint8_t *ip = p->data;
+	if (p->len != payload || payload < 48 || ip[0] != 0x60 || ip[6] != IPPROTO_UDP ||
+	    (uint32_t)(ip[4] << 8 | ip[5]) + 40 != payload)
+		return RH_NOT_INTACT;
+	rh_vip6(h, dest, want);
+	if (memcmp(ip + 24, want, 16) != 0)
+		return RH_WRONG_DEST;
+	/* the sender: the session with this address in the destination's room */
+	uint32_t host =
+	    (uint32_t)ip[20] << 24 | (uint32_t)ip[21] << 16 | (uint32_t)ip[22] << 8 | ip[23];
+	uint32_t src = (host - FIRST_HOST6) * h->n_rooms + dest % h->n_rooms;
+	if (src >= h->n_sessions || rh_partner(h, src) != dest)
+		return RH_WRONG_DEST;
+	rh_vip6(h, src, want);
+	if (memcmp(ip + 8, want, 16) != 0)
+		return RH_WRONG_DEST;
+	for (uint32_t j = 48; j < payload; j++)
 		if (p->data[j])
 			return RH_NOT_INTACT;
 	return RH_OK;
@@ -155,5 +184,7 @@ enum rh_verdict rh_member_check(struct rh *h, struct rte_mbuf *m, uint32_t paylo
 	struct rv_cipher_ctx *dec = rh_member_dec(h, dest);
 	if (!dec || rv_dc_open(dec, &p, &pid) != RV_OK)
 		return RH_NO_DECRYPT;
+	if (p.data[0] >> 4 == 6)
+		return check_inner6(h, &p, dest, payload);
 	return check_inner(h, &p, dest, payload);
 }

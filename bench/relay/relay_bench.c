@@ -22,7 +22,10 @@
  * --rules N: the relay rate with no access rules and with N rules in every
  * room (none matching: each packet is checked against all N, then opens its
  * flow), alternating rounds of the same run; then the time from a rule
- * change (rv_st_room_upsert) to its enforcement by the running workers. */
+ * change (rv_st_room_upsert) to its enforcement by the running workers.
+ * --inner6: the relay rate with inner IPv4 and inner IPv6 packets (64 and
+ * 1400 bytes) over the same dual-stack sessions, alternating rounds of the
+ * same run, and their ratio. */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -403,17 +406,13 @@ static void print_floor(double mpps[3][3], const uint32_t sizes[3], uint32_t par
 
 static int parse(struct rb_opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
-					   {"mode", required_argument, NULL, 'm'},
-					   {"quick", no_argument, NULL, 'q'},
-					   {"cipher", required_argument, NULL, 'c'},
-					   {"help", no_argument, NULL, 'h'},
-					   {"sessions", required_argument, NULL, 's'},
-					   {"garbage", no_argument, NULL, 'g'},
-					   {"trace", no_argument, NULL, 't'},
-					   {"rules", required_argument, NULL, 'r'},
-					   {"corrupt-dest-key", no_argument, NULL, 'K'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"workers", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
+	    {"quick", no_argument, NULL, 'q'},	       {"cipher", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},	       {"sessions", required_argument, NULL, 's'},
+	    {"garbage", no_argument, NULL, 'g'},       {"trace", no_argument, NULL, 't'},
+	    {"rules", required_argument, NULL, 'r'},   {"corrupt-dest-key", no_argument, NULL, 'K'},
+	    {"inner6", no_argument, NULL, '6'},	       {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct rb_opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};
@@ -430,6 +429,8 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 			o->trace = true;
 		else if (c == 'K')
 			o->corrupt_dest_key = true;
+		else if (c == '6')
+			o->inner6 = true;
 		else if (c == 's' && (o->only_sessions = (uint32_t)atoi(optarg)) >= 1 &&
 			 o->only_sessions <= 100000)
 			continue;
@@ -442,7 +443,7 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 			printf(
 			    "usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
 			    "[--cipher NAME] [--sessions 1|1000|100000] [--quick] [--garbage | "
-			    "--trace | --rules N] [--corrupt-dest-key]\n"
+			    "--trace | --rules N | --inner6] [--corrupt-dest-key]\n"
 			    "  every packet relayed is opened with its destination member's "
 			    "key and checked\n"
 			    "  (right member, inner packet intact); exit 1 if any is not\n"
@@ -459,6 +460,11 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 			    "(1..1024) in every room,\n"
 			    "             alternating rounds, then rule change to enforcement "
 			    "latency (default 1000\n"
+			    "             sessions)\n"
+			    "  --inner6   the relay rate with inner IPv4 and inner IPv6 packets "
+			    "(64, 1400 bytes) over\n"
+			    "             the same dual-stack sessions, alternating rounds, and "
+			    "their ratio (default 1000\n"
 			    "             sessions)\n"
 			    "  --corrupt-dest-key  (test) give session 0's destination member a "
 			    "wrong key: its packets\n"
@@ -525,7 +531,8 @@ int main(int argc, char **argv)
 				.n_mbufs = 65535,
 				.ring_size = 32768,
 				.cipher = o.cipher,
-				.per_session_keys = true};
+				.per_session_keys = true,
+				.dual_stack = o.inner6};
 	if (rh_setup(&h, &cfg) < 0)
 		return 1;
 	if (o.garbage) {
@@ -539,6 +546,12 @@ int main(int argc, char **argv)
 		if (populate(&o, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
 			return 1;
 		return report_checks(rb_run_trace(&o, n));
+	}
+	if (o.inner6) {
+		uint32_t n = o.only_sessions ? o.only_sessions : 1000;
+		if (populate(&o, n < 2 ? 2 : n, n >= 200 ? n / 100 : 1) < 0)
+			return 1;
+		return report_checks(rb_run_inner6(&o, n));
 	}
 	if (o.rules) {
 		uint32_t n = o.only_sessions ? o.only_sessions : 1000;

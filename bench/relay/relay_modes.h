@@ -22,6 +22,7 @@ struct rb_opts {
 	bool trace;		/* tracing off vs on for one session instead of the table */
 	unsigned rules;		/* --rules N: no rules vs N rules instead of the table */
 	bool corrupt_dest_key;	/* test: one destination member holds a wrong key */
+	bool inner6;		/* IPv4 vs IPv6 inner packets instead of the table */
 };
 
 /* ---- relay_bench.c ---- */
@@ -40,5 +41,6 @@ void rb_tag_senders(struct rte_mbuf **pkts, unsigned n);
 int rb_run_garbage(const struct rb_opts *o, uint32_t senders);
 int rb_run_trace(const struct rb_opts *o, uint32_t senders);
 int rb_run_rules(const struct rb_opts *o, uint32_t senders);
+int rb_run_inner6(const struct rb_opts *o, uint32_t senders);
 
 #endif

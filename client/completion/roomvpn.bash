@@ -35,7 +35,7 @@ _roomvpn()
 	logout*) opts="--all-devices" ;;
 	"rooms list"* | "admin users list"*) opts="--page-size --page-token" ;;
 	"rooms create"* | "rooms update"*)
-		opts="--subnet --mtu --transport --keepalive --password --password-stdin --no-password
+		opts="--subnet --subnet6 --mtu --transport --keepalive --password --password-stdin --no-password
 		      --routes --no-routes --dns --dns-search --no-dns --rotate-key --placement
 		      --no-placement" ;;
 	join*) opts="--password --password-stdin" ;;

@@ -47,7 +47,7 @@ rv_status rv_agent_check_room(const rv_room *room, char *err, size_t errlen)
 			 room->prefix_len);
 		return ST(INVALID_ARGUMENT);
 	}
-	return ST(OK);
+	return rv_agent_check_room6(room, err, errlen);
 }
 
 rv_status rv_agent_check_key(const rv_key *k, char *err, size_t errlen)
@@ -113,12 +113,19 @@ rv_status rv_agent_check_session(const rv_session *s, char *err, size_t errlen)
 		snprintf(err, errlen, "session %u: %s", s->peer_id, sub);
 		return st;
 	}
-	if (s->outer && s->outer->addr != 0 && (s->outer->port == 0 || s->outer->port > 65535)) {
+	if (s->outer && s->outer->addr6.len != 0 && (s->outer->addr6.len != 16 || s->outer->addr)) {
+		snprintf(err, errlen,
+			 "session %u: outer addr6 must be 16 bytes with addr 0 (got %zu bytes)",
+			 s->peer_id, s->outer->addr6.len);
+		return ST(INVALID_ARGUMENT);
+	}
+	if (s->outer && (s->outer->addr != 0 || s->outer->addr6.len) &&
+	    (s->outer->port == 0 || s->outer->port > 65535)) {
 		snprintf(err, errlen, "session %u: outer port %u out of range 1..65535", s->peer_id,
 			 s->outer->port);
 		return ST(INVALID_ARGUMENT);
 	}
-	return ST(OK);
+	return rv_agent_check_session6(s, err, errlen);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -232,6 +239,8 @@ static rv_status check_resync(const Roomvpn__Dataplane__V1__Resync *r, char *err
 		if ((st = rv_agent_check_session(r->sessions[i], err, errlen)) != ST(OK))
 			return st;
 	if ((st = check_resync_refs(r, err, errlen)) != ST(OK))
+		return st;
+	if ((st = rv_agent_check_resync6(r, err, errlen)) != ST(OK))
 		return st;
 	return check_resync_vips(r, err, errlen);
 }

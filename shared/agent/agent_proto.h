@@ -13,12 +13,14 @@
 
 #include "dataplane.pb-c.h"
 
-#define RV_AGENT_MSG_MAX (64u << 20) /* largest message body, bytes (any peer) */
+#define RV_AGENT_MSG_MAX (160u << 20) /* largest message body, bytes (any peer) */
 /* The agent's own limit is sized to its table (rv_agent_msg_max()): a Resync
- * packs a session (with its 256-byte key) and at most one room (with 16
- * routes) in under RV_AGENT_MSG_PER_SESSION bytes (agent_unit checks it);
- * a 100,000-session resync of the control plane is ~33 MB. */
-#define RV_AGENT_MSG_PER_SESSION 640u
+ * packs a session (with its 256-byte key and vip6) and at most one
+ * dual-stack room (with 16 routes and 16 routes6) in under
+ * RV_AGENT_MSG_PER_SESSION bytes (agent_unit checks it); a 100,000-session
+ * resync of the control plane is ~33 MB IPv4-only, at most ~125 MB with
+ * every room's IPv6 routes. */
+#define RV_AGENT_MSG_PER_SESSION 1280u
 #define RV_AGENT_MSG_MIN	 (4u << 20)
 #define RV_AGENT_KEY_LEN	 256 /* key material bytes */
 #define RV_AGENT_PEER_ID_MAX	 0xFFFFFEu
@@ -91,6 +93,15 @@ Roomvpn__Dataplane__V1__Status rv_agent_check_key(const Roomvpn__Dataplane__V1__
 Roomvpn__Dataplane__V1__Status rv_agent_check_size(const Roomvpn__Dataplane__V1__Request *req,
 						   uint32_t max_sessions, uint32_t sessions_now,
 						   bool is_new, char *err, size_t errlen);
+/* The IPv6 fields alone (agent_check6.c; the functions above call them). */
+Roomvpn__Dataplane__V1__Status rv_agent_check_room6(const Roomvpn__Dataplane__V1__Room *room,
+						    char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status rv_agent_check_session6(const Roomvpn__Dataplane__V1__Session *s,
+						       char *err, size_t errlen);
+Roomvpn__Dataplane__V1__Status rv_agent_check_resync6(const Roomvpn__Dataplane__V1__Resync *r,
+						      char *err, size_t errlen);
+/* True if @vip6 (16 bytes) is a host address of @room's prefix6. */
+bool rv_agent_vip6_in_room(const Roomvpn__Dataplane__V1__Room *room, const uint8_t *vip6);
 /* True if @vip is a host address of @room's subnet. */
 bool rv_agent_vip_in_room(const Roomvpn__Dataplane__V1__Room *room, uint32_t vip);
 

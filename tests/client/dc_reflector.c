@@ -109,6 +109,29 @@ static bool icmp_reflect(uint8_t *ip, uint32_t len)
 	return true;
 }
 
+/* ICMPv6 echo request -> reply in place (addresses swapped, checksum over
+ * the IPv6 pseudo-header). */
+static bool icmp6_reflect(uint8_t *ip, uint32_t len)
+{
+	uint8_t tmp[16], ps[40 + 2048];
+	uint32_t n = len - 40;
+
+	if (len < 48 || len - 40 > 2048 || ip[6] != 58 || ip[40] != 128)
+		return false;
+	memcpy(tmp, ip + 8, 16);
+	memcpy(ip + 8, ip + 24, 16);
+	memcpy(ip + 24, tmp, 16);
+	ip[40] = 129;
+	ip[42] = ip[43] = 0;
+	memset(ps, 0, 40);
+	memcpy(ps, ip + 8, 32);
+	rv_put_be32(ps + 32, n);
+	ps[39] = 58;
+	memcpy(ps + 40, ip + 40, n);
+	memcpy(ip + 42, &(uint16_t){rv_inet_checksum(ps, 40 + n)}, 2);
+	return true;
+}
+
 static void reply(struct refl *r, int t, struct rv_pkt *p, bool tamper_now)
 {
 	if (rv_dc_session_seal(&r->sess[t], p, (uint32_t)time(NULL)) != RV_OK)
@@ -140,7 +163,9 @@ static void handle(struct refl *r, int t, int open, struct rv_pkt *p)
 			r->tamper = false;
 		return;
 	case RV_PAYLOAD_IPV4:
-		if (icmp_reflect(p->data, p->len)) {
+	case RV_PAYLOAD_IPV6:
+		if (p->data[0] >> 4 == 4 ? icmp_reflect(p->data, p->len)
+					 : icmp6_reflect(p->data, p->len)) {
 			r->icmp[t]++;
 			reply(r, t, p, false);
 		}

@@ -6,6 +6,7 @@
  * new session for the next of those endpoints, as `roomvpn up` does when its
  * room moves to another data plane (same keys: the test servers share the
  * static key). */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,16 +70,15 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	rename(tmp, g_status);
 }
 
-static int endpoint(const char *s, struct sockaddr_in *sa)
+/* "A.B.C.D:PORT", "[IPV6]:PORT" or "NAME:PORT" into @sa (IPv6 preferred). */
+static int endpoint(const char *s, union rvc_addr *sa)
 {
-	uint32_t a;
-	uint16_t port;
+	union rvc_addr v6, v4;
+	char err[256];
 
-	if (rv_parse_hostport(s, &a, &port) < 0)
-		return -1;
-	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(a);
-	sa->sin_port = htons(port);
+	if (rvc_addr_resolve(s, &v6, &v4, err, sizeof(err)) < 0)
+		return fprintf(stderr, "%s\n", err), -1;
+	*sa = rvc_addr_set(&v6) ? v6 : v4;
 	return 0;
 }
 
@@ -98,10 +98,12 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 {
 	static const struct option opts[] = {{"tun", 1, 0, 'n'},
 					     {"addr", 1, 0, 'a'},
+					     {"addr6", 1, 0, '6'},
 					     {"mtu", 1, 0, 'm'},
 					     {"route", 1, 0, 'r'},
 					     {"udp", 1, 0, 'u'},
 					     {"tcp", 1, 0, 't'},
+					     {"udp-alt", 1, 0, 'A'},
 					     {"pin", 1, 0, 'f'},
 					     {"key", 1, 0, 'k'},
 					     {"cipher", 1, 0, 'c'},
@@ -126,6 +128,14 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 		case 'a':
 			bad |= rv_parse_cidr(optarg, &t->addr, &t->plen);
 			break;
+		case '6': { /* the TUN's IPv6 address, ADDR6/PLEN (issue 17) */
+			char a[INET6_ADDRSTRLEN];
+			const char *sl = strchr(optarg, '/');
+			snprintf(a, sizeof(a), "%.*s", sl ? (int)(sl - optarg) : 0, optarg);
+			t->plen6 = sl ? (uint8_t)atoi(sl + 1) : 0;
+			bad |= !t->plen6 || inet_pton(AF_INET6, a, t->addr6) != 1;
+			break;
+		}
 		case 'm':
 			t->mtu = (uint32_t)atoi(optarg);
 			break;
@@ -140,6 +150,9 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 			break;
 		case 't':
 			bad |= endpoint(optarg, &p->tcp_server);
+			break;
+		case 'A': /* --udp-alt: the other family's UDP endpoint (raced) */
+			bad |= endpoint(optarg, &p->udp_server_alt);
 			break;
 		case 'f':
 			bad |= rv_fp_parse(optarg, p->tls_pin);
@@ -189,7 +202,8 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 	}
 	if (bad || !key || !t->addr)
 		return fprintf(stderr,
-			       "usage: rv_dc_tool --tun N --addr CIDR --mtu N --udp IP:P "
+			       "usage: rv_dc_tool --tun N --addr CIDR [--addr6 CIDR6] --mtu N --udp IP:P "
+			       "[--udp-alt IP:P] "
 			       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
 			       "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp] "
 			       "[--move-udp IP:P [--move-tcp IP:P] --move-peer-id N]\n"),

@@ -178,6 +178,15 @@ in_ns 1 ping -c 3 -i 0.2 -W 2 "$VB" >"$RUN/ping1.out" || die "alice ($VA) -> bob
 in_ns 2 ping -c 3 -i 0.2 -W 2 "$VA" >/dev/null || die "bob ($VB) -> alice ($VA)"
 pass "ping both ways through the data plane: $(tail -1 "$RUN/ping1.out")"
 
+# Dual-stack room over IPv4 outside: IPv6 inside between the members' vip6s
+# (issue 17; client_ipv6_e2e does IPv6 outside).
+VA6=$(rv alice 1 --json status | jget 'd["tunnels"][0]["status"].get("virtual_ip6", "")')
+VB6=$(rv bob 2 --json status | jget 'd["tunnels"][0]["status"].get("virtual_ip6", "")')
+[ -n "$VA6" ] && [ -n "$VB6" ] && [ "$VA6" != "$VB6" ] || die "IPv6 virtual IPs: '$VA6' '$VB6'"
+in_ns 1 ping -6 -c 3 -i 0.2 -W 2 "$VB6" >"$RUN/ping6.out" || die "ping6 alice ($VA6) -> bob ($VB6)"
+in_ns 2 ping -6 -c 3 -i 0.2 -W 2 -s 1300 "$VA6" >/dev/null || die "1300-byte ping6 bob -> alice"
+pass "IPv6 inside over IPv4 outside, both ways: $(tail -1 "$RUN/ping6.out")"
+
 # Small, fragmented (3000 bytes over MTU 1400) and near-MTU pings, and a
 # 24 MB TCP transfer whose SHA-256 must arrive intact: the TUN offload path
 # (client/tso.c cuts, client/gro.c coalesces) must not change one byte.
@@ -515,7 +524,7 @@ T0=$(date +%s)
 resynced() {
 	tail -n +"$((DP_LOG_AT + 1))" "$RUN/control.log" |
 		sed -n -e 's/.*(restarted): resynced \([0-9]*\) sessions.*/\1/p' \
-			-e 's/.*re-pushed \([0-9]*\) sessions missing from the data plane.*/\1/p' | tail -1
+			-e 's/.*: re-pushed \([0-9]*\) missing sessions.*/\1/p' | tail -1
 }
 for _ in $(seq 100); do [ -n "$(resynced)" ] && break; sleep 0.2; done
 [ "$(resynced)" -ge 2 ] 2>/dev/null ||

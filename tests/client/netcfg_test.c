@@ -173,6 +173,52 @@ static void test_not_root_refused(void **state)
 	assert_null(get(backup));
 }
 
+/* IPv6 from the server's strings: DNS servers and routes of both families
+ * sorted into their lists; resolv.conf lists IPv4 servers, then IPv6. */
+static void test_ipv6(void **state)
+{
+	(void)state;
+	struct rv_netcfg c;
+	Roomvpn__V1__Route r[2] = {ROOMVPN__V1__ROUTE__INIT, ROOMVPN__V1__ROUTE__INIT};
+	Roomvpn__V1__Route *rp[2] = {&r[0], &r[1]};
+	char *dns[3] = {"10.88.0.53", "fd12:3456:789a:1::35", "2001:db8::53"};
+	r[0].target = "fd00:50::/64";
+	r[0].via = "fd12:3456:789a:1::5";
+	r[1].target = "192.168.77.0/24";
+	r[1].via = "10.88.0.5";
+	assert_int_equal(rv_netcfg_parse(&c, dns, 3, "lan", rp, 2, err, sizeof(err)), 0);
+	assert_int_equal(c.n_dns, 1);
+	assert_int_equal(c.n_dns6, 2);
+	assert_int_equal(c.dns6[0][0], 0xfd);
+	assert_int_equal(c.dns6[1][15], 0x53);
+	assert_int_equal(c.n_routes, 1);
+	assert_int_equal(c.n_routes6, 1);
+	assert_int_equal(c.routes6[0].plen, 64);
+	assert_int_equal(c.routes6[0].dst[1], 0x00);
+	assert_int_equal(c.routes6[0].dst[3], 0x50);
+	assert_int_equal(c.routes6[0].via[15], 5);
+	r[0].via = "10.88.0.5"; /* an IPv6 target needs an IPv6 via */
+	assert_int_equal(rv_netcfg_parse(&c, dns, 3, "", rp, 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad route 'fd00:50::/64'"));
+	r[0].via = "fd12:3456:789a:1::5";
+	r[0].target = "fd00:50::/129";
+	assert_int_equal(rv_netcfg_parse(&c, dns, 3, "", rp, 2, err, sizeof(err)), -1);
+	dns[1] = "fd12::zz";
+	assert_int_equal(rv_netcfg_parse(&c, dns, 3, "", NULL, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad DNS server 'fd12::zz'"));
+
+	put(resolv, "nameserver 192.0.2.1\n");
+	struct rv_netcfg only6 = cfg("2001:db8::53", NULL, "");
+	assert_int_equal(only6.n_dns, 0);
+	assert_int_equal(rv_netcfg_dns_apply(resolv, backup, "lan", &only6, err, sizeof(err)), 0);
+	assert_non_null(strstr(get(resolv), "\nnameserver 2001:db8::53\n"));
+	struct rv_netcfg both = cfg("2001:db8::53", "10.88.0.53", "");
+	assert_int_equal(rv_netcfg_dns_apply(resolv, backup, "lan", &both, err, sizeof(err)), 0);
+	assert_non_null(strstr(get(resolv), "nameserver 10.88.0.53\nnameserver 2001:db8::53\n"));
+	assert_int_equal(rv_netcfg_dns_restore(resolv, backup, err, sizeof(err)), 0);
+	assert_string_equal(get(resolv), "nameserver 192.0.2.1\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +227,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_replaced_meanwhile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_root_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6, setup, teardown),
 	};
 	if (geteuid() != 0) {
 		fprintf(stderr, "netcfg_test: needs root\n");

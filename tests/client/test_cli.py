@@ -232,6 +232,51 @@ class CliTest(unittest.TestCase):
         self.ok(r)
         self.ok(self.c.run("rooms", "list"))
 
+    def dead_port(self):
+        """A loopback port nobody listens on (connections refused)."""
+        import socket
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            return sk.getsockname()[1]
+
+    def test_several_servers_ca_fails_over(self):
+        """login to a replica list whose first entry is down: the Login call
+        ends UNAVAILABLE there and is retried on the next; later calls go
+        to the one that answered."""
+        servers = "127.0.0.1:%d,127.0.0.1:%d" % (self.dead_port(), self.srv.port)
+        r = self.c.run("login", servers, "--username", ADMIN, "--ca", self.srv.cert_path(),
+                       "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+        self.ok(r)
+        self.assertEqual(self.c.login_conf()["server"], servers)
+        self.ok(self.c.run("rooms", "list"))
+
+    def test_several_servers_pinned(self):
+        """Pinned replicas with keys of their own (--fingerprint FP1,FP2): the
+        certificate is fetched from the first replica that answers and must
+        match one pin of the set."""
+        good = fingerprint(self.srv.cert_path())
+        other = ("11" if good.startswith("00") else "00") + good[2:]
+        servers = "127.0.0.1:%d,127.0.0.1:%d" % (self.dead_port(), self.srv.port)
+        r = self.c.run("login", servers, "--username", ADMIN, "--fingerprint",
+                       other + "," + good, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+        self.ok(r)
+        self.ok(self.c.run("rooms", "list"))
+        # every replica down: one message naming each failure, exit 6
+        both_dead = "127.0.0.1:%d,127.0.0.1:%d" % (self.dead_port(), self.dead_port())
+        r = self.c.run("login", both_dead, "--username", ADMIN, "--fingerprint", good,
+                       "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+        self.assertEqual(r.returncode, EXIT_CONNECT)
+        self.assertEqual(r.err.count("cannot connect"), 2, r.err)
+
+    def test_bad_server_list(self):
+        for bad, why in (("127.0.0.1:1,nonsense", "bad server address 'nonsense'"),
+                         (",".join(["127.0.0.1:1"] * 9), "at most 8"),
+                         ("127.0.0.1:1,", "bad server address ''")):
+            r = self.c.run("login", bad, "--username", ADMIN, "--ca", self.srv.cert_path(),
+                           "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+            self.assertEqual(r.returncode, EXIT_USAGE, (bad, r.err))
+            self.assertIn(why, r.err)
+
     def test_wrong_password(self):
         r = self.c.login(password="not-the-password")
         self.assertEqual(r.returncode, EXIT_AUTH)

@@ -147,6 +147,96 @@ static void test_segment(void **state)
 	check_segments(999, 1000, ACK);			   /* one segment */
 }
 
+/* RFC 1071 over an IPv6 pseudo-header + @l4 (@n bytes): 0 when right. */
+static uint16_t verify_l6(const uint8_t *ip6, const uint8_t *l4, uint32_t n)
+{
+	static uint8_t tmp[40 + 70000];
+
+	memset(tmp, 0, 40);
+	memcpy(tmp, ip6 + 8, 32);
+	rv_put_be32(tmp + 32, n);
+	tmp[39] = 6;
+	memcpy(tmp + 40, l4, n);
+	return rv_inet_checksum(tmp, 40 + n);
+}
+
+/* A reference IPv6/TCP packet (fd12::5 -> fd12::9, TCP as build()),
+ * checksum right. Returns its length. */
+static uint32_t build6(uint8_t *b, const struct ref *r, uint32_t off, uint32_t plen)
+{
+	uint8_t *t = b + 40;
+	uint16_t c;
+
+	memset(b, 0, 40 + 32);
+	b[0] = 0x60;
+	rv_put_be16(b + 4, (uint16_t)(32 + plen));
+	b[6] = 6;
+	b[7] = 64;
+	b[8] = b[24] = 0xfd;
+	b[9] = b[25] = 0x12;
+	b[23] = 5;
+	b[39] = 9;
+	rv_put_be16(t, r->sport);
+	rv_put_be16(t + 2, 5201);
+	rv_put_be32(t + 4, r->seq);
+	rv_put_be32(t + 8, 0x01020304);
+	t[12] = 8 << 4;
+	t[13] = r->flags;
+	rv_put_be16(t + 14, 501);
+	memcpy(t + 20, "\x01\x01\x08\x0a\x11\x22\x33\x44\x55\x66\x77\x88", 12);
+	for (uint32_t i = 0; i < plen; i++)
+		t[32 + i] = payload_byte(off + i);
+	c = verify_l6(b, t, 32 + plen);
+	memcpy(t + 16, &c, 2);
+	return 40 + 32 + plen;
+}
+
+/* IPv6 super-packets (TUN_F_TSO6): segments as the reference builds them. */
+static void check_segments6(uint32_t plen, uint16_t mss, uint8_t flags)
+{
+	struct ref r = {.seq = SEQ0, .flags = flags, .sport = 40000};
+	struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+				    .gso_type = VIRTIO_NET_HDR_GSO_TCPV6,
+				    .hdr_len = 72,
+				    .gso_size = mss,
+				    .csum_start = 40,
+				    .csum_offset = 16};
+	uint32_t n = build6(big, &r, 0, plen), nseg = (plen + mss - 1) / mss;
+	uint16_t ps = rv_csum_fold(rv_csum_pseudo6(big, 6, n - 40));
+	struct rv_tso t;
+
+	memcpy(big + 40 + 16, &ps, 2); /* partial, as the kernel hands it over */
+	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_OK);
+	assert_int_equal(t.nseg, nseg);
+	assert_int_equal(t.hlen, 72);
+	for (uint32_t i = 0; i < nseg; i++) {
+		uint32_t sl = i + 1 < nseg ? mss : plen - i * mss;
+		struct ref ri = {.seq = SEQ0 + i * mss, .sport = 40000};
+		uint32_t got = rv_tso_segment(&t, i, seg);
+
+		ri.flags = flags & (uint8_t) ~(i + 1 < nseg ? FIN | PSH : 0) &
+			   (uint8_t) ~(i > 0 ? CWR : 0);
+		assert_int_equal(got, build6(want, &ri, i * mss, sl));
+		assert_memory_equal(seg, want, got);
+		assert_int_equal(verify_l6(seg, seg + 40, got - 40), 0);
+	}
+	/* the version and the GSO type must agree; extension headers are not cut */
+	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_MALFORMED);
+	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+	big[6] = 0; /* hop-by-hop options first */
+	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_MALFORMED);
+}
+
+static void test_segment6(void **state)
+{
+	(void)state;
+	check_segments6(5000, 1328, ACK | PSH | FIN | CWR);
+	check_segments6(2701, 1000, ACK | PSH);
+	check_segments6(65535 - 72, 1328, ACK | PSH);
+	check_segments6(999, 1000, ACK);
+}
+
 static void test_complete_csum(void **state)
 {
 	struct ref u = {.id = 1, .sport = 53, .udp = true}, t = {.id = 2, .seq = 9, .flags = ACK};
@@ -206,8 +296,8 @@ static void test_prepare_rejects(void **state)
 	struct rv_tso t;
 	(void)state;
 
-	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
-	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_NOT_IP);
+	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6; /* an IPv4 packet */
+	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_MALFORMED);
 	vh = gso_hdr(0);
 	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_MALFORMED);
 	vh = gso_hdr(1000);
@@ -222,7 +312,9 @@ static void test_prepare_rejects(void **state)
 	big[9] = 17;
 	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_MALFORMED);
 	big[9] = 6;
-	big[0] = 0x60;
+	big[0] = 0x60; /* IPv6 under a TCPV4 header */
+	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_MALFORMED);
+	big[0] = 0x35;
 	assert_int_equal(rv_tso_prepare(&t, &vh, big, n), RV_DROP_NOT_IP);
 	big[0] = 0x45;
 	big[32] = 4 << 4; /* TCP data offset below 20 */
@@ -337,7 +429,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_segment),	    cmocka_unit_test(test_complete_csum),
 	    cmocka_unit_test(test_prepare_rejects), cmocka_unit_test(test_gro_round_trip),
-	    cmocka_unit_test(test_gro_refuses),
+	    cmocka_unit_test(test_gro_refuses),	    cmocka_unit_test(test_segment6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -205,6 +205,54 @@ static void cmd_count(const char *name)
 	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
 }
 
+/* Every session read in pages sized for @expect sessions: counted, and
+ * each peer-id once (a page boundary neither drops nor repeats one). */
+static int by_peer_id(const void *a, const void *b)
+{
+	uint32_t x = (*(Roomvpn__Dataplane__V1__SessionStats *const *)a)->peer_id;
+	uint32_t y = (*(Roomvpn__Dataplane__V1__SessionStats *const *)b)->peer_id;
+	return x < y ? -1 : x > y;
+}
+
+static void cmd_paged(const char *name, uint32_t expect)
+{
+	char err[300];
+	struct rv_dp_link *l = find(name);
+	if (!l)
+		return say("err no link %s", name);
+	Roomvpn__Dataplane__V1__Response *r = rv_dp_link_stats_paged(l, expect, err, sizeof(err));
+	rv_dp_link_unref(l);
+	if (!r)
+		return say("err %s", err);
+	Roomvpn__Dataplane__V1__Stats *st = r->stats;
+	size_t distinct = 0;
+	qsort(st->session, st->n_session, sizeof(*st->session), by_peer_id);
+	for (size_t i = 0; i < st->n_session; i++)
+		distinct += !i || st->session[i]->peer_id != st->session[i - 1]->peer_id;
+	say("paged %s sessions %u listed %zu distinct %zu", name, st->sessions, st->n_session,
+	    distinct);
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+}
+
+/* One ReadStats of the peer-ids from @from on: the data plane answers only
+ * those. */
+static void cmd_range(const char *name, uint32_t from)
+{
+	char err[300];
+	struct rv_dp_link *l = find(name);
+	Roomvpn__Dataplane__V1__ReadStats ask = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	if (!l)
+		return say("err no link %s", name);
+	ask.sessions = true;
+	ask.peer_id_from = from;
+	Roomvpn__Dataplane__V1__Response *r = l->ops->stats(l, &ask, err, sizeof(err));
+	rv_dp_link_unref(l);
+	if (!r)
+		return say("err %s", err);
+	say("range %s sessions %u listed %zu", name, r->stats->sessions, r->stats->n_session);
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+}
+
 /* Figures, not pass/fail: installs in batches of BATCH, then a Resync of
  * the same sessions. */
 static void cmd_bench(const char *name, size_t n)
@@ -302,6 +350,10 @@ int main(int argc, char **argv)
 			cmd_count(name);
 		else if (n == 3 && !strcmp(cmd, "bench"))
 			cmd_bench(name, a);
+		else if (n == 3 && !strcmp(cmd, "paged"))
+			cmd_paged(name, (uint32_t)a);
+		else if (n == 3 && !strcmp(cmd, "range"))
+			cmd_range(name, (uint32_t)a);
 		else if (n == 2 && !strcmp(cmd, "close")) {
 			struct rv_dp_link *l = find(name);
 			if (l) {

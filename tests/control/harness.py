@@ -111,6 +111,7 @@ class ControlServer:
         self.tmp = tempfile.mkdtemp(prefix="rv-control-test-")
         self.state_dir = os.path.join(self.tmp, "state")
         self.port = free_port()
+        self.dial_host = "127.0.0.1"  # "[::1]" for a server listening on IPv6
         self.metrics_port = free_port() if metrics else None
         self.admin = admin
         self.password = password
@@ -248,7 +249,7 @@ class ControlServer:
                 ("grpc.initial_reconnect_backoff_ms", 100),
                 ("grpc.min_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 500)] + list(options)
-        return grpc.secure_channel("127.0.0.1:%d" % self.port, creds, options=opts)
+        return grpc.secure_channel("%s:%d" % (self.dial_host, self.port), creds, options=opts)
 
     def channel(self):
         if self._channel is None:

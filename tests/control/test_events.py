@@ -5,12 +5,13 @@ removed member's data-plane session goes. The data plane stopped while RPCs
 run: Login, Join and ListRooms keep answering; on its return it is resynced
 (dpctl sessions) and the re-pushed tunnels are asked to re-key."""
 import os
+import subprocess
 import time
 import unittest
 
 import grpc
 
-from dpharness import DataPlane, Keepalive, bootstrap
+from dpharness import DPCTL_BIN, DataPlane, Keepalive, bootstrap
 from harness import ControlServer, pb
 
 rooms = pb("rooms")
@@ -161,6 +162,35 @@ class DataPlaneGoneTest(unittest.TestCase):
             while not any(e.WhichOneof("body") == "rekey" for e in evs):
                 evs += sync(m.ka)
             m.ka.close()
+        finally:
+            srv.stop()
+            dp.stop()
+
+
+class SessionLostTest(unittest.TestCase):
+    def test_missing_session_is_repushed(self):
+        """A session the data plane lost while it kept running (here deleted
+        with dpctl behind the control plane's back) is found missing by the
+        next full stats read and re-pushed (the sliced walk in dp_poll.c);
+        its member is asked to re-key, the other member is left alone."""
+        dp = DataPlane().start()
+        srv = ControlServer(config={"dataplane_agent": dp.sock, "stream_deadline": "5m"}).start()
+        try:
+            owner = srv.user_token("owner", admin=True)
+            srv.call(R + "Create", rooms.CreateRoomRequest(name="lost"), rooms.Room, owner)
+            a, b = Member(srv, "la", "lost"), Member(srv, "lb", "lost")
+            dp.wait_for(lambda s: a.tunnel.peer_id in s and b.tunnel.peer_id in s,
+                        "both sessions on the data plane")
+            subprocess.run([DPCTL_BIN, "--socket", dp.sock, "session", "del",
+                            str(a.tunnel.peer_id)], check=True, capture_output=True)
+            dp.wait_for(lambda s: a.tunnel.peer_id in s, "the lost session re-pushed")
+            evs = []
+            while not any(e.WhichOneof("body") == "rekey" for e in evs):
+                evs += sync(a.ka)
+            b.assert_quiet()
+            self.assertIn(b.tunnel.peer_id, dp.sessions())
+            a.ka.close()
+            b.ka.close()
         finally:
             srv.stop()
             dp.stop()

@@ -58,6 +58,15 @@ class FleetLinkTest(unittest.TestCase):
         self.assertIn("max_sessions=65536", m.group(1))
         self.host.cmd("upsert dp1 7 250", r"^ok upsert 250$")
         self.assertEqual(self.host.cmd("count dp1", r"^sessions dp1 (\d+)").group(1), "250")
+        # paged reads (13 peer-id ranges for 100,000 expected; the sessions
+        # of room 200 sit in a later range than room 7's): each session once
+        self.host.cmd("upsert dp1 200 100", r"^ok upsert 100$")
+        for expect in (0, 100000):
+            m = self.host.cmd("paged dp1 %d" % expect,
+                              r"^paged dp1 sessions (\d+) listed (\d+) distinct (\d+)$")
+            self.assertEqual(m.groups(), ("350", "350", "350"))
+        m = self.host.cmd("range dp1 %d" % (200 << 16), r"^range dp1 sessions (\d+) listed (\d+)$")
+        self.assertEqual(m.groups(), ("350", "100"))  # the data plane pages itself
         self.assertFalse(os.stat(os.path.join(self.certs, "dp1.key")).st_mode & 0o077)
 
         port = self.host.port
@@ -67,7 +76,7 @@ class FleetLinkTest(unittest.TestCase):
                                extra=("--handshake-timeout", "1500"))
         self.host.expect(r"^up dp1 ", 30)
         # the tables survived; the new host reads them through the new link
-        self.assertEqual(self.host.cmd("count dp1", r"^sessions dp1 (\d+)").group(1), "250")
+        self.assertEqual(self.host.cmd("count dp1", r"^sessions dp1 (\d+)").group(1), "350")
 
     def test_2_revoked_while_connected(self):
         """dataplane-revoke closes the link within seconds; the data plane's

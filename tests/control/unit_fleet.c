@@ -74,7 +74,20 @@ static void test_config_lines(void **state)
 				  "b unix:/run/b.sock udp=10.0.0.2:1194 tcp=10.0.0.2:443", err,
 				  sizeof(err)),
 	    0);
-	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 2); /* only the lines */
+	/* a dual-stack data plane: an IPv6 literal, or one endpoint per family */
+	assert_int_equal(rv_control_config_set(&c, "dataplane",
+					       "v6 unix:/run/v6.sock udp=10.0.0.3:1194,[2001:db8::3]:1194 "
+					       "tcp=[2001:db8::3]:443",
+					       err, sizeof(err)),
+			 0);
+	assert_int_equal(rv_control_config_set(&c, "dataplane",
+					       "bad unix:/run/bad.sock udp=10.0.0.4:1,10.0.0.5:1 "
+					       "tcp=10.0.0.4:443",
+					       err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "[IPv6]:port"));
+	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 3); /* only the lines */
+	assert_string_equal(out[2].udp, "10.0.0.3:1194,[2001:db8::3]:1194");
 	assert_string_equal(out[0].labels, "site=a");
 	assert_string_equal(out[1].agent, "/run/b.sock");
 	assert_int_equal(
@@ -85,7 +98,7 @@ static void test_config_lines(void **state)
 	assert_non_null(strstr(err, "named twice"));
 	assert_int_equal(
 	    rv_control_config_set(&c, "dataplane_agent", "/run/x.sock", err, sizeof(err)), 0);
-	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 3); /* and the single one */
+	assert_int_equal(rv_fleet_config_local(&c, out, RV_CTL_DP_MAX), 4); /* and the single one */
 	assert_int_equal(rv_control_config_check(&c, err, sizeof(err)), 0);
 	assert_int_equal(rv_control_config_set(&c, "dataplane_name", "a", err, sizeof(err)), 0);
 	assert_int_equal(rv_control_config_check(&c, err, sizeof(err)), -1); /* name clash */

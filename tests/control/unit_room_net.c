@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,12 +196,160 @@ static void test_round_trip(void **state)
 	roomvpn__v1__room_record__free_unpacked(back, NULL);
 }
 
+/* A dual-stack room: 10.88.0.0/24 and fd12:3456:789a:1::/64. */
+static const uint8_t prefix6[16] = {0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0, 1};
+
+static void room6_init(RoomRecord *r)
+{
+	room_init(r);
+	r->prefix6.data = (uint8_t *)prefix6;
+	r->prefix6.len = 16;
+	r->prefix6_len = 64;
+}
+
+static void test_dns6(void **state)
+{
+	(void)state;
+	RoomRecord r;
+	char msg[200];
+	room6_init(&r);
+	char *mixed[4] = {"2001:4860:4860::8888", "10.88.0.53", "fd12:3456:789a:1::35", "1.1.1.1"};
+	assert_int_equal(rv_room_net_set_dns(&r, mixed, 4, "lan", msg, sizeof(msg)), 0);
+	assert_int_equal(r.n_dns_servers, 2);
+	assert_int_equal(r.n_dns_servers6, 2);
+	assert_int_equal(r.dns_servers6[0].len, 16);
+	assert_int_equal(r.dns_servers6[0].data[0], 0x20);
+	struct rv_room_net n;
+	assert_int_equal(rv_room_net_export(&r, "10.99.0.53", &n), 0);
+	assert_int_equal(n.n_dns, 4); /* IPv4 first, then IPv6; no default */
+	assert_string_equal(n.dns[0], "10.88.0.53");
+	assert_string_equal(n.dns[2], "2001:4860:4860::8888");
+	assert_string_equal(n.dns[3], "fd12:3456:789a:1::35");
+	rv_room_net_release(&n);
+
+	struct {
+		const char *a, *b, *why;
+	} bad[] = {
+	    {"::1", NULL, "not a usable IPv6 address"},
+	    {"::", NULL, "not a usable IPv6 address"},
+	    {"ff02::fb", NULL, "not a usable IPv6 address"},
+	    {"fe80::1", NULL, "link-local"},
+	    {"2001:db8::zz", NULL, "'2001:db8::zz'"},
+	    {"2001:db8::53", "2001:db8:0::53", "listed twice"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(set_dns(&r, bad[i].a, bad[i].b, "", msg), -1);
+		if (!strstr(msg, bad[i].why))
+			fail_msg("%s: '%s' lacks '%s'", bad[i].a, msg, bad[i].why);
+	}
+	assert_int_equal(r.n_dns_servers6, 2); /* unchanged by the refusals */
+	char *five[5] = {"2001:db8::1", "2001:db8::2", "9.9.9.9", "2001:db8::3", "2001:db8::4"};
+	assert_int_equal(rv_room_net_set_dns(&r, five, 5, "", msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "at most 4 DNS servers"));
+	/* only IPv6 servers: the server's IPv4 default is not added */
+	assert_int_equal(set_dns(&r, "2001:db8::1", NULL, "", msg), 0);
+	assert_int_equal(r.n_dns_servers, 0);
+	assert_int_equal(rv_room_net_export(&r, "10.99.0.53", &n), 0);
+	assert_int_equal(n.n_dns, 1);
+	assert_string_equal(n.dns[0], "2001:db8::1");
+	rv_room_net_release(&n);
+	rv_room_net_clear(&r);
+}
+
+static void test_routes6(void **state)
+{
+	(void)state;
+	RoomRecord r;
+	char msg[200];
+	room6_init(&r);
+	Roomvpn__V1__Route both[2] = {route("fd00:50::/64", "fd12:3456:789a:1::5"),
+				      route("192.168.77.0/24", "10.88.0.5")};
+	Roomvpn__V1__Route *pb[2] = {&both[0], &both[1]};
+	assert_int_equal(rv_room_net_set_routes(&r, pb, 2, msg, sizeof(msg)), 0);
+	assert_int_equal(r.n_routes, 1);
+	assert_int_equal(r.n_routes6, 1);
+	assert_int_equal(r.routes6[0]->target_prefix, 64);
+	assert_int_equal(r.routes6[0]->via.data[15], 5);
+
+	struct {
+		const char *target, *via, *why;
+	} bad[] = {
+	    {"fd00:50::1/64", "fd12:3456:789a:1::5", "host bits"},
+	    {"fd00::/8", "fd12:3456:789a:1::5", "prefix of 16..128"},
+	    {"ff05::/16", "fd12:3456:789a:1::5", "multicast"},
+	    {"fe80::/64", "fd12:3456:789a:1::5", "link-local"},
+	    {"fd12:3456:789a::/48", "fd12:3456:789a:1::5", "overlaps the room's subnet6"},
+	    {"fd12:3456:789a:1:8000::/65", "fd12:3456:789a:1::5", "overlaps"},
+	    {"fd00:50::/64", "fd12:3456:789a:2::5", "inside the room's subnet6"},
+	    {"fd00:50::/64", "fd12:3456:789a:1::", "::0"},
+	    {"fd00:50::/64", "fd12:3456:789a:1::1", "server's ::1"},
+	    {"fd00:50::/64", "10.88.0.5", "via '10.88.0.5'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(set_one(&r, bad[i].target, bad[i].via, msg), -1);
+		if (!strstr(msg, bad[i].why))
+			fail_msg("%s via %s: '%s' lacks '%s'", bad[i].target, bad[i].via, msg,
+				 bad[i].why);
+	}
+	assert_int_equal(r.n_routes6, 1); /* unchanged by the refusals */
+	assert_int_equal(r.n_routes, 1);
+
+	/* 16 of each family together; a 17th IPv6 one refused */
+	Roomvpn__V1__Route many[2 * RV_ROOM_ROUTES_MAX + 1], *pm[2 * RV_ROOM_ROUTES_MAX + 1];
+	char targets[2 * RV_ROOM_ROUTES_MAX + 1][48];
+	for (int i = 0; i <= 2 * RV_ROOM_ROUTES_MAX; i++) {
+		bool v6 = i % 2 || i == 2 * RV_ROOM_ROUTES_MAX;
+		if (v6)
+			snprintf(targets[i], sizeof(targets[i]), "2001:db8:%x::/48", i);
+		else
+			snprintf(targets[i], sizeof(targets[i]), "172.16.%d.0/24", i);
+		many[i] = route(targets[i], v6 ? "fd12:3456:789a:1::9" : "10.88.0.9");
+		pm[i] = &many[i];
+	}
+	assert_int_equal(rv_room_net_set_routes(&r, pm, 2 * RV_ROOM_ROUTES_MAX, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(r.n_routes, RV_ROOM_ROUTES_MAX);
+	assert_int_equal(r.n_routes6, RV_ROOM_ROUTES_MAX);
+	assert_int_equal(
+	    rv_room_net_set_routes(&r, pm, 2 * RV_ROOM_ROUTES_MAX + 1, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "at most 16 routes per room for IPv6"));
+
+	/* the data-plane form, and the fingerprint follows a change */
+	uint64_t tag = rv_room_net_routes_tag(&r);
+	assert_int_equal(set_one(&r, "2001:db8:77::/48", "fd12:3456:789a:1::7", msg), 0);
+	assert_true(rv_room_net_routes_tag(&r) != tag);
+	uint8_t px[16], plen;
+	struct rv_room_net_route6 rt6[RV_ROOM_ROUTES_MAX];
+	assert_int_equal(rv_room_net_dp_v6(&r, px, &plen, rt6), 1);
+	assert_int_equal(plen, 64);
+	assert_memory_equal(px, prefix6, 16);
+	assert_int_equal(rt6[0].prefix_len, 48);
+	assert_int_equal(rt6[0].via[15], 7);
+	assert_int_equal(rt6[0].target[5], 0x77);
+	struct rv_room_net n;
+	assert_int_equal(rv_room_net_export(&r, NULL, &n), 0);
+	assert_int_equal(n.n_routes, 1);
+	assert_string_equal(n.routes[0]->target, "2001:db8:77::/48");
+	assert_string_equal(n.routes[0]->via, "fd12:3456:789a:1::7");
+	rv_room_net_release(&n);
+
+	/* a room without a prefix6 takes no IPv6 route */
+	RoomRecord v4only;
+	room_init(&v4only);
+	assert_int_equal(set_one(&v4only, "2001:db8:77::/48", "fd12:3456:789a:1::7", msg), -1);
+	assert_non_null(strstr(msg, "has no IPv6 prefix"));
+	assert_int_equal(rv_room_net_dp_v6(&v4only, px, &plen, rt6), 0);
+	assert_int_equal(plen, 0);
+	rv_room_net_clear(&r);
+	rv_room_net_clear(&v4only);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dns),
-	    cmocka_unit_test(test_routes),
-	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_dns),	       cmocka_unit_test(test_routes),
+	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_dns6),
+	    cmocka_unit_test(test_routes6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -469,6 +469,57 @@ static void test_registry_model(void **state)
 	rv_tunnels_unlock();
 }
 
+/* The sliced walk (rv_tunnels_each_some, the re-push's): tunnels added
+ * between slices (the table grows under the walk) and removed ones aside,
+ * every tunnel present throughout is visited at least once. */
+static unsigned walk_seen[4000];
+
+static void walk_mark(struct rv_tunnel *t, void *arg)
+{
+	(void)arg;
+	if (t->peer_id >= 8000000 && t->peer_id < 8000000 + 4000)
+		walk_seen[t->peer_id - 8000000]++;
+}
+
+static void test_sliced_walk(void **state)
+{
+	(void)state;
+	static struct rv_tunnel *t[4000];
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+	size_t at = 0, slices = 0;
+
+	r.name = "walk";
+	rv_tunnels_lock();
+	for (unsigned i = 0; i < 1000; i++) {
+		r.id = 9500 + i % 10;
+		t[i] = rv_tunnels_add(&r, 200000 + i, 90000 + i, 8000000 + i);
+		assert_non_null(t[i]);
+	}
+	unsigned added = 1000;
+	do {
+		at = rv_tunnels_each_some(at, 16, walk_mark, NULL);
+		slices++;
+		for (unsigned k = 0; k < 8 && added < 4000; k++, added++) { /* the table grows */
+			r.id = 9500 + added % 10;
+			t[added] =
+			    rv_tunnels_add(&r, 200000 + added, 90000 + added, 8000000 + added);
+			assert_non_null(t[added]);
+		}
+		if (slices % 4 == 0 && t[slices]) { /* and loses some of the first ones */
+			rv_tunnels_remove(t[slices]);
+			t[slices] = NULL;
+		}
+	} while (at);
+	assert_true(slices > 10);
+	for (unsigned i = 0; i < 1000; i++)
+		if (t[i])
+			assert_true(walk_seen[i] >= 1);
+	for (unsigned i = 0; i < added; i++)
+		if (t[i])
+			rv_tunnels_remove(t[i]);
+	rv_tunnels_unlock();
+}
+
 /* ---- A heartbeat's cost does not grow with the number of tunnels ---------- */
 
 static uint64_t reads_per_heartbeat(struct rv_control *ctl, unsigned n)
@@ -544,6 +595,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_registry_model),
+	    cmocka_unit_test(test_sliced_walk),
 	    cmocka_unit_test(test_heartbeat_store_reads),
 	    cmocka_unit_test(test_repush),
 	    cmocka_unit_test(test_poll_reads_counts_between_full_reads),

@@ -8,7 +8,7 @@ set(RV_DP_DIR ${PROJECT_SOURCE_DIR}/dataplane)
 # The agent against the real session tables, without DPDK's packet path:
 # built from sources so that it does not wait for the rest of rvdp.
 add_executable(agent_unit agent_unit.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
-               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c)
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c)
 target_link_libraries(agent_unit PRIVATE rvagent rvdpctl PkgConfig::CMOCKA PkgConfig::RV_AGENT_URCU
                       PkgConfig::RV_AGENT_DPDK Threads::Threads)
 add_test(NAME agent_unit COMMAND agent_unit)
@@ -16,7 +16,7 @@ set_tests_properties(agent_unit PROPERTIES LABELS dataplane TIMEOUT 60)
 
 # agent_host: the agent + tables in a plain process, for the dpctl tests.
 add_executable(agent_host agent_host.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
-               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c)
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c)
 target_include_directories(agent_host PRIVATE ${RV_DP_DIR})
 target_link_libraries(agent_host PRIVATE rvagent PkgConfig::RV_AGENT_URCU PkgConfig::RV_AGENT_DPDK
                       Threads::Threads)
@@ -41,6 +41,14 @@ target_link_libraries(server_ip_test PRIVATE roomvpn PkgConfig::RV_AGENT_DPDK
                       PkgConfig::RV_AGENT_URCU Threads::Threads)
 add_test(NAME dataplane_server_ip COMMAND server_ip_test)
 set_tests_properties(dataplane_server_ip PROPERTIES LABELS dataplane TIMEOUT 60)
+
+# Outer IPv6 in process: neighbour discovery (dataplane/nd.c) and rx.c's
+# IPv6 classification (no port; the control thread's output read from
+# worker 0's inbox).
+add_executable(nd_test nd_test.c)
+target_link_libraries(nd_test PRIVATE rvdp)
+add_test(NAME dataplane_nd COMMAND nd_test)
+set_tests_properties(dataplane_nd PROPERTIES LABELS dataplane TIMEOUT 60)
 
 # The same dpctl checks against the real roomvpn-dataplane (net_ring port).
 add_test(NAME dpctl_dataplane COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/dpctl_agent.sh

@@ -244,7 +244,8 @@ static void test_reader_lengths(void **state)
 }
 
 /* The agent's message limit for a table of N sessions holds a Resync of N
- * sessions, each in its own room with 16 routes, every field at its largest (the control
+ * sessions, each in its own dual-stack room with 16 routes and 16 routes6,
+ * every field at its largest (the control
  * plane sends one Resync after a data-plane restart: 100,000 sessions). */
 static void test_resync_fits_limit(void **state)
 {
@@ -258,7 +259,17 @@ static void test_resync_fits_limit(void **state)
 	Roomvpn__Dataplane__V1__Room **rp = calloc(N, sizeof(*rp));
 	Roomvpn__Dataplane__V1__Endpoint *outer = calloc(N, sizeof(*outer));
 	Roomvpn__Dataplane__V1__Route routes[16], *routep[16];
+	Roomvpn__Dataplane__V1__Route6 routes6[16], *route6p[16];
+	static uint8_t ff[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+				 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	const ProtobufCBinaryData a6 = {16, ff};
 	assert_true(sm && sp && rooms && rp && outer);
+	for (int i = 0; i < 16; i++) {
+		roomvpn__dataplane__v1__route6__init(&routes6[i]);
+		routes6[i].target = routes6[i].via = a6;
+		routes6[i].prefix_len = 128;
+		route6p[i] = &routes6[i];
+	}
 	for (int i = 0; i < 16; i++) {
 		roomvpn__dataplane__v1__route__init(&routes[i]);
 		routes[i].target = 0xFFFFFF00u;
@@ -276,6 +287,7 @@ static void test_resync_fits_limit(void **state)
 		outer[i].addr = 0xFFFFFFF0u;
 		outer[i].port = 65535;
 		sm[i].s.outer = &outer[i];
+		sm[i].s.vip6 = a6;
 		sp[i] = &sm[i].s;
 		roomvpn__dataplane__v1__room__init(&rooms[i]);
 		rooms[i].room_id = 0xFFFFFFF0u - i;
@@ -283,6 +295,10 @@ static void test_resync_fits_limit(void **state)
 		rooms[i].prefix_len = 30;
 		rooms[i].n_routes = 16; /* the most a room has */
 		rooms[i].routes = routep;
+		rooms[i].prefix6 = a6;
+		rooms[i].prefix6_len = 120;
+		rooms[i].n_routes6 = 16;
+		rooms[i].routes6 = route6p;
 		rp[i] = &rooms[i];
 	}
 	rs.n_sessions = rs.n_rooms = N;
@@ -453,6 +469,105 @@ static int resync(struct sess_msg *sessions, size_t ns, Roomvpn__Dataplane__V1__
 	return status_of(&req);
 }
 
+/* A dual-stack room through the agent: malformed IPv6 fields are
+ * INVALID_ARGUMENT with a message naming the field; a vip6 outside the
+ * room's prefix6 is the table's FAILED_PRECONDITION; ReadStats reports
+ * vip6, prefix6 and routes6; a Resync with one vip6 twice is refused. */
+static void test_ipv6_fields(void **state)
+{
+	(void)state;
+	static uint8_t p6[16] = {0xfd, 0, 0, 0x77}, host[16] = {0xfd, 0, 0, 0x77, [15] = 5},
+		       lan[16] = {0x20, 0x01, 0x0d, 0xb8}, far[16] = {0xfd, 0, 0, 0x78, [15] = 5};
+	Roomvpn__Dataplane__V1__Room room = ROOMVPN__DATAPLANE__V1__ROOM__INIT;
+	Roomvpn__Dataplane__V1__UpsertRoom up = ROOMVPN__DATAPLANE__V1__UPSERT_ROOM__INIT;
+	Roomvpn__Dataplane__V1__Route6 r6 = ROOMVPN__DATAPLANE__V1__ROUTE6__INIT, *r6p = &r6;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	char err[256];
+	room.room_id = 6;
+	room.subnet = IP(10, 6, 0, 0);
+	room.prefix_len = 24;
+	room.n_routes6 = 1;
+	room.routes6 = &r6p;
+	r6.target = (ProtobufCBinaryData){16, lan};
+	r6.prefix_len = 32;
+	up.room = &room;
+	req.body_case = REQ(UPSERT_ROOM);
+	req.upsert_room = &up;
+	struct {
+		size_t len;
+		uint8_t *prefix;
+		uint32_t plen;
+		uint8_t *via;
+		const char *why;
+	} bad[] = {{15, p6, 64, host, "must be 16"},
+		   {16, p6, 40, host, "out of range 48..120"},
+		   {16, host, 120, host, "host bits"},
+		   {16, p6, 64, far, "via is not a host of prefix6"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		room.prefix6 = (ProtobufCBinaryData){bad[i].len, bad[i].prefix};
+		room.prefix6_len = bad[i].plen;
+		r6.via = (ProtobufCBinaryData){16, bad[i].via};
+		assert_int_equal(rv_agent_check_request(&req, err, sizeof(err)),
+				 ST(INVALID_ARGUMENT));
+		if (!strstr(err, bad[i].why))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].why);
+		assert_int_equal(status_of(&req), ST(INVALID_ARGUMENT));
+	}
+	room.prefix6 = (ProtobufCBinaryData){16, p6};
+	room.prefix6_len = 64;
+	r6.via = (ProtobufCBinaryData){16, host};
+	assert_int_equal(status_of(&req), ST(OK));
+
+	struct sess_msg m;
+	sess_init(&m, 60, 6, IP(10, 6, 0, 2));
+	m.s.vip6 = (ProtobufCBinaryData){15, host};
+	assert_int_equal(upsert_session(&m), ST(INVALID_ARGUMENT));
+	m.s.vip6 = (ProtobufCBinaryData){16, far};
+	assert_int_equal(upsert_session(&m), ST(FAILED_PRECONDITION));
+	m.s.vip6 = (ProtobufCBinaryData){16, host};
+	assert_int_equal(upsert_session(&m), ST(OK));
+
+	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	pb_request sreq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	rs.sessions = true;
+	sreq.body_case = REQ(READ_STATS);
+	sreq.read_stats = &rs;
+	pb_response *r = process(&sreq);
+	assert_non_null(r->stats);
+	bool seen_s = false, seen_r = false;
+	for (size_t i = 0; i < r->stats->n_session; i++)
+		if (r->stats->session[i]->peer_id == 60) {
+			assert_int_equal(r->stats->session[i]->vip6.len, 16);
+			assert_memory_equal(r->stats->session[i]->vip6.data, host, 16);
+			seen_s = true;
+		}
+	for (size_t i = 0; i < r->stats->n_room; i++) {
+		const Roomvpn__Dataplane__V1__Room *x = r->stats->room[i]->room;
+		if (x && x->room_id == 6) {
+			assert_int_equal(x->prefix6.len, 16);
+			assert_memory_equal(x->prefix6.data, p6, 16);
+			assert_int_equal(x->prefix6_len, 64);
+			assert_int_equal(x->n_routes6, 1);
+			assert_memory_equal(x->routes6[0]->via.data, host, 16);
+			seen_r = true;
+		}
+	}
+	assert_true(seen_s && seen_r);
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+
+	/* a resync with one vip6 twice in a room */
+	struct sess_msg two[2];
+	sess_init(&two[0], 61, 6, IP(10, 6, 0, 3));
+	sess_init(&two[1], 62, 6, IP(10, 6, 0, 4));
+	two[0].s.vip6 = two[1].s.vip6 = (ProtobufCBinaryData){16, host};
+	assert_int_equal(resync(two, 2, &room, 1), ST(INVALID_ARGUMENT));
+	Roomvpn__Dataplane__V1__DeleteRoom del = ROOMVPN__DATAPLANE__V1__DELETE_ROOM__INIT;
+	del.room_id = 6;
+	req.body_case = REQ(DELETE_ROOM);
+	req.delete_room = &del;
+	assert_int_equal(status_of(&req), ST(OK));
+}
+
 static void test_resync_replaces_everything(void **state)
 {
 	(void)state;
@@ -546,6 +661,57 @@ static void test_keys_and_stats(void **state)
 	assert_string_equal(r->stats->drop[RV_DROP_REPLAY - 1]->reason,
 			    rv_drop_name(RV_DROP_REPLAY));
 	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	assert_int_equal(delete_room(1), ST(OK));
+}
+
+/* Endpoint.addr6: an IPv6 outer address is taken by UpsertSession and
+ * reported by ReadStats (transport UDP, addr 0); a wrong length, or addr6
+ * beside addr, is refused. */
+static void test_outer_ipv6(void **state)
+{
+	(void)state;
+	static uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x11};
+	Roomvpn__Dataplane__V1__Endpoint ep = ROOMVPN__DATAPLANE__V1__ENDPOINT__INIT;
+	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	pb_request req = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
+	struct rv_st_session_info info;
+	struct sess_msg m;
+	assert_int_equal(upsert_room(1, IP(10, 1, 0, 0), 24), ST(OK));
+	sess_init(&m, 100, 1, IP(10, 1, 0, 2));
+	ep.addr6 = (ProtobufCBinaryData){.len = 15, .data = a6};
+	ep.port = 5000;
+	m.s.outer = &ep;
+	assert_int_equal(upsert_session(&m), ST(INVALID_ARGUMENT)); /* 15 bytes */
+	ep.addr6.len = 16;
+	ep.addr = IP(10, 9, 9, 9);
+	assert_int_equal(upsert_session(&m), ST(INVALID_ARGUMENT)); /* both families */
+	ep.addr = 0;
+	assert_int_equal(upsert_session(&m), ST(OK));
+	assert_int_equal(rv_st_session_get(100, &info), 0);
+	assert_int_equal(info.addr.kind, RV_ADDR_UDP6);
+	assert_int_equal(info.addr.port, 5000);
+	assert_memory_equal(info.addr.ip6, a6, 16);
+	rs.sessions = true;
+	req.body_case = REQ(READ_STATS);
+	req.read_stats = &rs;
+	pb_response *r = process(&req);
+	assert_int_equal(r->status, ST(OK));
+	assert_int_equal(r->stats->n_session, 1);
+	const Roomvpn__Dataplane__V1__SessionStats *st = r->stats->session[0];
+	assert_int_equal(st->transport, ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP);
+	assert_non_null(st->outer);
+	assert_int_equal(st->outer->addr, 0);
+	assert_int_equal(st->outer->port, 5000);
+	assert_int_equal(st->outer->addr6.len, 16);
+	assert_memory_equal(st->outer->addr6.data, a6, 16);
+	roomvpn__dataplane__v1__response__free_unpacked(r, NULL);
+	/* back to IPv4 (a member moving families): no IPv6 half left over */
+	ep.addr6.len = 0;
+	ep.addr = IP(192, 0, 2, 7);
+	assert_int_equal(upsert_session(&m), ST(OK));
+	assert_int_equal(rv_st_session_get(100, &info), 0);
+	assert_int_equal(info.addr.kind, RV_ADDR_UDP);
+	assert_int_equal(info.addr.ip, IP(192, 0, 2, 7));
 	assert_int_equal(delete_room(1), ST(OK));
 }
 
@@ -1004,8 +1170,10 @@ int main(void)
 	const struct CMUnitTest tables[] = {
 	    cmocka_unit_test(test_rooms_and_sessions),
 	    cmocka_unit_test(test_bad_requests_change_nothing),
+	    cmocka_unit_test(test_ipv6_fields),
 	    cmocka_unit_test(test_resync_replaces_everything),
 	    cmocka_unit_test(test_keys_and_stats),
+	    cmocka_unit_test(test_outer_ipv6),
 	    cmocka_unit_test(test_mutated_requests),
 	};
 	const struct CMUnitTest server[] = {

@@ -17,6 +17,7 @@
 #include <rte_lcore.h>
 #include <rte_udp.h>
 #include <urcu-qsbr.h>
+#include <arpa/inet.h>
 
 #include "dp_tables.h"
 #include "garbage.h"
@@ -32,6 +33,41 @@ static struct rv_dp_worker *w;
 static int failures;
 static bool tested[RV_DROP__COUNT];
 static bool skip_control; /* leave the ARP ring to the case that filled it */
+
+/* Inner IPv6 from session 2 (rooms are dual-stack): a UDP packet, with
+ * its payload length, source, destination or ICMPv6 type changed. */
+static struct rte_mbuf *v6_from_2(uint16_t plen, uint32_t src_session, const char *dst,
+				  uint8_t icmp)
+{
+	uint8_t p[48] = {0x60}, d[16];
+	rh_vip6(&h, src_session, p + 8);
+	if (dst)
+		inet_pton(AF_INET6, dst, d);
+	else
+		rh_vip6(&h, 4, d);
+	memcpy(p + 24, d, 16);
+	p[4] = (uint8_t)(plen >> 8);
+	p[5] = (uint8_t)plen;
+	p[6] = icmp ? 58 : IPPROTO_UDP;
+	p[40] = icmp;
+	return rh_packet_bytes(&h, 2, ++h.pid[2], p, sizeof(p), 2);
+}
+
+static void check(const char *what, enum rv_drop why, int stage, struct rte_mbuf *m);
+
+static void v6_cases(void)
+{
+	check("IPv6 payload length past the end", RV_DROP_V6_MALFORMED, RV_STAGE_ROUTE,
+	      v6_from_2(100, 2, NULL, 0));
+	check("IPv6 source of another member", RV_DROP_V6_SPOOFED, RV_STAGE_ROUTE,
+	      v6_from_2(8, 4, NULL, 0));
+	check("IPv6 destination no member has", RV_DROP_V6_NO_ROUTE, RV_STAGE_ROUTE,
+	      v6_from_2(8, 2, "fd00:80::ffff", 0));
+	check("IPv6 neighbour solicitation", RV_DROP_V6_ND, RV_STAGE_ROUTE,
+	      v6_from_2(8, 2, "ff02::1:ff00:4", 135));
+	check("IPv6 interface-local multicast", RV_DROP_V6_MCAST_SCOPE, RV_STAGE_ROUTE,
+	      v6_from_2(8, 2, "ff01::1", 0));
+}
 
 static struct rte_mbuf *valid_from(uint32_t src, uint32_t dst_session)
 {
@@ -177,7 +213,8 @@ static struct rv_dp_session *session(uint32_t peer)
 
 static void set_addr(uint32_t peer, const struct rv_outer_addr *a)
 {
-	atomic_store(&session(peer)->addr, rv_dp_addr_pack(a));
+	while (!rv_dp_addr_store(session(peer), a))
+		;
 }
 
 /* Fill @r with placeholder entries (mbufs: freed with the ring). */
@@ -197,6 +234,9 @@ static const struct {
 	const char *where;
 } elsewhere[] = {
     {RV_DROP_TOO_BIG, "a buffer without room for the framing: tests/unit/test_dc_frame.c"},
+    {RV_DROP_OUTER6_EXT_HEADER, "IPv6 classification: tests/dataplane/nd_test.c"},
+    {RV_DROP_OUTER6_NO_CHECKSUM, "IPv6 classification: tests/dataplane/nd_test.c"},
+    {RV_DROP_ND_NOT_FOR_US, "neighbour discovery junk: tests/dataplane/nd_test.c"},
 };
 
 int main(int argc, char **argv)
@@ -209,7 +249,8 @@ int main(int argc, char **argv)
 				.mode = RV_DP_MODE_RSS,
 				.n_mbufs = 8191,
 				.ring_size = 1024,
-				.cipher = RV_CIPHER_AES_256_GCM};
+				.cipher = RV_CIPHER_AES_256_GCM,
+				.dual_stack = true};
 	/* sessions 0, 2, 4 in room 0 (virtual IPs .2 .3 .4), 1, 3, 5 in room 1 */
 	if (rh_setup(&h, &cfg) < 0 || rh_populate(&h, 6, 2) < 0)
 		return 2;
@@ -248,7 +289,9 @@ int main(int argc, char **argv)
 				.subnet = rh_vip(&h, 0) & 0xFF800000u,
 				.prefix_len = 9,
 				.n_rules = 1,
-				.rules = &deny_all};
+				.rules = &deny_all,
+				.prefix6 = {0xfd, 0x00, 0x00, 0x80},
+				.prefix6_len = 64};
 	char err[256];
 	if (rv_st_room_upsert(&r0, err, sizeof(err)) < 0)
 		return 2;
@@ -256,9 +299,10 @@ int main(int argc, char **argv)
 	r0.n_rules = 0;
 	if (rv_st_room_upsert(&r0, err, sizeof(err)) < 0)
 		return 2;
-	uint8_t v6[48] = {0x60};
-	check("an IPv6 payload", RV_DROP_NOT_IP, RV_STAGE_ROUTE,
-	      rh_packet_bytes(&h, 2, ++h.pid[2], v6, sizeof(v6), 2));
+	uint8_t v5[48] = {0x50};
+	check("an IP version 5 payload", RV_DROP_NOT_IP, RV_STAGE_ROUTE,
+	      rh_packet_bytes(&h, 2, ++h.pid[2], v5, sizeof(v5), 2));
+	v6_cases();
 
 	check("UDP to the server address", RV_DROP_SERVER_IP, RV_STAGE_ROUTE,
 	      inner(2, rh_vip(&h, 2), SERVER_IP, IPPROTO_UDP));
@@ -313,6 +357,20 @@ int main(int argc, char **argv)
 	rv_dp.cfg.gateway = 0;
 	check("off-link, no gateway", RV_DROP_NO_GATEWAY, RV_STAGE_TX, valid_from(0, 2));
 	rv_dp.cfg.gateway = gw;
+	/* the same over IPv6 outside: no neighbour entry, no gateway6 */
+	struct rv_outer_addr onlink6 = {.kind = RV_ADDR_UDP6, .port = 5000,
+					.ip6 = {0xfd, 0, [15] = 5}};
+	struct rv_outer_addr offlink6 = {.kind = RV_ADDR_UDP6, .port = 5000,
+					 .ip6 = {0x20, 0x01, 0x0d, 0xb8, [15] = 2}};
+	uint8_t ip6[16] = {0xfd, 0, [15] = 1};
+	memcpy(rv_dp.cfg.ip6, ip6, 16);
+	rv_dp.cfg.prefix6_len = 64;
+	set_addr(2, &onlink6);
+	check("IPv6 next hop not resolved", RV_DROP_ND_UNRESOLVED, RV_STAGE_TX, valid_from(0, 2));
+	set_addr(2, &offlink6);
+	check("IPv6 off-link, no gateway6", RV_DROP_ND_NO_GATEWAY, RV_STAGE_TX, valid_from(0, 2));
+	memset(rv_dp.cfg.ip6, 0, 16);
+	set_addr(2, &offlink);
 	fill_ring(h.tx[0]);
 	check("the port's TX queue full", RV_DROP_TX_FULL, RV_STAGE_TX, valid_from(0, 2));
 	rh_drain(&h);

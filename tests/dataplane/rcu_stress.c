@@ -1,7 +1,9 @@
 /* RCU stress: the table writer (this thread, as the agent would) installs
  * and retires keys, deletes and re-adds sessions, updates rooms and runs
  * full resyncs at a high rate while 2 workers relay valid encrypted traffic
- * on net_ring ports. Built with ASan+UBSan. Checks: every packet that comes
+ * on net_ring ports. Rooms are dual-stack: half the traffic is inner IPv6,
+ * the writer also moves vip6s (the by_vip6 table and its hint array) and
+ * replaces routes6. Built with ASan+UBSan. Checks: every packet that comes
  * out authenticates with the destination member's key and carries the right
  * inner destination; traffic was relayed throughout; after the workers stop
  * and deferred frees ran, the live-object counts are exactly what the writer
@@ -52,11 +54,17 @@ static void check_output(void)
 						   .len = rte_pktmbuf_data_len(m[i]) - 42u,
 						   .headroom = rte_pktmbuf_headroom(m[i]) + 42u,
 						   .tailroom = rte_pktmbuf_tailroom(m[i])};
+				uint8_t want6[16];
 				bool ok = rv_dc_peek(p.data, p.len, &kid, &peer) == RV_OK &&
 					  peer < N_SESSIONS &&
-					  rv_dc_open(member_dec, &p, &pid) == RV_OK &&
-					  p.len >= 20 &&
-					  rv_get_be32(p.data + 16) == rh_vip(&h, peer);
+					  rv_dc_open(member_dec, &p, &pid) == RV_OK;
+				if (ok && p.len >= 40 && p.data[0] >> 4 == 6) {
+					rh_vip6(&h, peer, want6);
+					ok = memcmp(p.data + 24, want6, 16) == 0;
+				} else {
+					ok = ok && p.len >= 20 &&
+					     rv_get_be32(p.data + 16) == rh_vip(&h, peer);
+				}
 				ok ? out_ok++ : out_bad++;
 			}
 			rte_pktmbuf_free_bulk(m, n);
@@ -71,7 +79,9 @@ static void send_burst(void)
 		struct rv_st_session_info info;
 		if (rv_st_session_get(src, &info) == 0)
 			h.key_id = info.tx_key_id; /* the member follows re-keys */
+		h.inner6 = rnd() % 2;
 		struct rte_mbuf *m = rh_packet(&h, src, 64 + rnd() % 1300);
+		h.inner6 = false;
 		if (m && rte_ring_sp_enqueue(rh_rx_ring(&h, src), m) != 0)
 			rte_pktmbuf_free(m);
 	}
@@ -79,7 +89,7 @@ static void send_burst(void)
 
 static struct rv_st_session session_cfg(uint32_t i)
 {
-	return (struct rv_st_session){
+	struct rv_st_session s = {
 	    .peer_id = i,
 	    .room_id = i % N_ROOMS,
 	    .vip = rh_vip(&h, i),
@@ -88,6 +98,26 @@ static struct rv_st_session session_cfg(uint32_t i)
 	    .key = h.key,
 	    .key_direction = 1,
 	    .addr = {.kind = RV_ADDR_UDP, .ip = 0x64400000u + i, .port = 5000}};
+	rh_vip6(&h, i, s.vip6);
+	return s;
+}
+
+/* Room @id, dual-stack (fd00:80::/64 as rh_populate makes it), with a
+ * random set of up to 3 routes6 via random members of the room. */
+static struct rv_st_room room_cfg(uint32_t id)
+{
+	struct rv_st_room r = {.room_id = id,
+			       .subnet = 0x0A800000u,
+			       .prefix_len = 9,
+			       .prefix6 = {0xfd, 0x00, 0x00, 0x80},
+			       .prefix6_len = 64};
+	r.n_routes6 = (uint8_t)(rnd() % 4);
+	for (unsigned k = 0; k < r.n_routes6; k++) {
+		r.routes6[k] = (struct rv_st_route6){
+		    .target = {0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)k}, .prefix_len = 48};
+		rh_vip6(&h, id + N_ROOMS * (rnd() % (N_SESSIONS / N_ROOMS)), r.routes6[k].via);
+	}
+	return r;
 }
 
 /* One random writer operation. */
@@ -96,7 +126,7 @@ static void churn(uint64_t it, uint64_t *ops)
 	char err[256];
 	uint32_t s = rnd() % N_SESSIONS;
 	struct rv_st_session_info info;
-	switch (rnd() % 6) {
+	switch (rnd() % 7) {
 	case 0:
 	case 1:
 		if (rv_st_session_get(s, &info) == 0)
@@ -114,9 +144,15 @@ static void churn(uint64_t it, uint64_t *ops)
 		break;
 	}
 	case 4: {
-		struct rv_st_room r = {
-		    .room_id = s % N_ROOMS, .subnet = 0x0A800000u, .prefix_len = 9};
+		struct rv_st_room r = room_cfg(s % N_ROOMS);
 		rv_st_room_upsert(&r, err, sizeof(err));
+		break;
+	}
+	case 5: { /* the vip6 moves away (replaces the session); case 3 and
+		   * resyncs bring it back */
+		struct rv_st_session c = session_cfg(s);
+		c.vip6[11] = 1;
+		rv_st_session_upsert(&c, err, sizeof(err));
 		break;
 	}
 	default:
@@ -157,7 +193,8 @@ int main(int argc, char **argv)
 				.mode = pipeline ? RV_DP_MODE_PIPELINE : RV_DP_MODE_RSS,
 				.n_mbufs = 8191,
 				.ring_size = 1024,
-				.cipher = RV_CIPHER_AES_256_GCM};
+				.cipher = RV_CIPHER_AES_256_GCM,
+				.dual_stack = true};
 	if (rh_setup(&h, &cfg) < 0 || rh_populate(&h, N_SESSIONS, N_ROOMS) < 0)
 		return 1;
 	struct rv_key_dir tx, rx;

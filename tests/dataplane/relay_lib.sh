@@ -60,6 +60,20 @@ rv_member() {
 }
 mns() { echo "rv-m$1-$SFX"; }
 
+# IPv6 outside (the data plane's ip6 = DP_IP6/64 on the same bridge).
+DP_IP6=fd00:99::1
+# rv_member6 N [dual]: member N with only fd00:99::(10+N)/64 on eth0 (no
+# IPv4 on the link; "dual": its IPv4 address too). No DAD: usable at once.
+rv_member6() {
+	local n=$1 ns=rv-m$1-$SFX
+	mkns "$ns"
+	ip link add eth0 netns "$ns" type veth peer name p-m$n netns "$NS_SW"
+	ip -n "$NS_SW" link set p-m$n master br0 up
+	ip -n "$ns" addr add fd00:99::$((10 + n))/64 dev eth0 nodad
+	[ "${2:-}" = dual ] && ip -n "$ns" addr add 10.99.0.$((10 + n))/24 dev eth0
+	ip -n "$ns" link set eth0 up
+}
+
 # Kernel address of ns dp for the TCP fallback listener (the data IP belongs
 # to DPDK): veth k0 on the same bridge.
 DP_TCP_IP=10.99.0.2

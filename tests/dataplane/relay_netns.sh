@@ -171,7 +171,7 @@ t_broadcast() {
 	a2=$(peer_stat 2 tun_out)
 	a4=$(peer_stat 4 tun_out)
 	a3=$(peer_stat 3 tun_out)
-	# (member 1 may also send an IPv6 packet or two: dropped as not_ip)
+	# (member 1 may also send an IPv6 packet or two: dropped as v6_nd or v6_spoofed)
 	local sent=$((a1 - b1))
 	if [ $((a2 - b2)) -ge 5 ] && [ $((a4 - b4)) -ge 5 ] &&
 		[ "$a3" = "$b3" ]; then

@@ -4,7 +4,9 @@
 # through the tunnel, with each key-direction on each side; openvpn's log
 # must show no authentication or replay errors and rvpeer's counters no
 # auth/replay drops. A last round with mismatched key-directions checks that
-# both detectors do see errors.
+# both detectors do see errors. The tunnel is dual-stack (openvpn's
+# --ifconfig-ipv6, the same addresses on rvpeer's TUN): the first round also
+# pings over IPv6 inside it, both ways.
 # Usage: openvpn_static.sh PATH/TO/rvpeer   (as root)
 set -uo pipefail
 RV_TEST=openvpn_static
@@ -21,8 +23,8 @@ KEY=$RV_TMP/static.key
 openvpn --genkey secret "$KEY" >/dev/null 2>&1 || fail "openvpn --genkey secret"
 round=0
 
-# start_both OVPN-DIR PEER-DIR: openvpn in ns A (10.77.0.1), rvpeer in ns B
-# (10.77.0.2); sets OVPN_PID, PEER_PID, OVPN_LOG, STATS.
+# start_both OVPN-DIR PEER-DIR: openvpn in ns A (10.77.0.1, fd00:77::1), rvpeer
+# in ns B (10.77.0.2, fd00:77::2); sets OVPN_PID, PEER_PID, OVPN_LOG, STATS.
 start_both() {
 	round=$((round + 1))
 	local tun_a=tun${RV_TAG}${round}a tun_b=tun${RV_TAG}${round}b
@@ -32,12 +34,15 @@ start_both() {
 	rv_bg "$NS_A" "$RV_TMP/openvpn$round.out" openvpn --dev "$tun_a" --dev-type tun \
 		--secret "$KEY" "$1" --cipher AES-256-CBC --auth SHA256 --proto udp \
 		--local 10.99.0.1 --lport $PORT --remote 10.99.0.2 --rport $PORT \
-		--ifconfig 10.77.0.1 10.77.0.2 --tun-mtu 1400 --ping 1 --verb 4 --log "$OVPN_LOG"
+		--ifconfig 10.77.0.1 10.77.0.2 --ifconfig-ipv6 fd00:77::1/64 fd00:77::2 \
+		--tun-mtu 1400 --ping 1 --verb 4 --log "$OVPN_LOG"
 	OVPN_PID=$LAST_PID
 	rv_peer "$NS_B" rvpeer "$tun_b" --mode static --secret "$KEY" --key-direction "$2" \
 		--local 10.99.0.2:$PORT --remote 10.99.0.1:$PORT --ping 1
 	PEER_PID=$LAST_PID
 	rv_tun_up "$NS_B" "$tun_b" 10.77.0.2 10.77.0.1
+	ip -n "$NS_B" -6 addr add fd00:77::2 peer fd00:77::1 dev "$tun_b" nodad ||
+		fail "IPv6 address on $tun_b"
 }
 
 # pings_seen: openvpn's keepalive pings (--ping 1, sent once the link is
@@ -46,7 +51,7 @@ pings_seen() {
 	rv_counters "$PEER_PID" rvpeer && [ "$(rv_stat "$STATS" pings_in)" -ge 1 ]
 }
 
-# good_round OVPN-DIR PEER-DIR
+# good_round OVPN-DIR PEER-DIR [ipv6]
 good_round() {
 	start_both "$1" "$2"
 	# openvpn completes its start-up once a packet from the peer
@@ -61,6 +66,13 @@ good_round() {
 		fail "1300-byte pings openvpn -> rvpeer"
 	ip netns exec "$NS_B" ping -n -q -c 3 -i 0.2 -W 2 -s 1300 10.77.0.1 >/dev/null ||
 		fail "1300-byte pings rvpeer -> openvpn"
+	if [ "${3:-}" = ipv6 ]; then
+		log "IPv6 inside the tunnel: ping6 both ways (1300 B too)"
+		ping_ok "$NS_A" fd00:77::2 3 || fail "ping6 from the openvpn side to rvpeer lost packets"
+		ping_ok "$NS_B" fd00:77::1 3 || fail "ping6 from the rvpeer side to openvpn lost packets"
+		ip netns exec "$NS_B" ping -n -q -c 2 -i 0.2 -W 2 -s 1300 fd00:77::1 >/dev/null ||
+			fail "1300-byte ping6 rvpeer -> openvpn"
+	fi
 	log "openvpn's keepalive pings reach rvpeer"
 	wait_for 10 "a keepalive ping from openvpn" pings_seen
 
@@ -75,7 +87,7 @@ good_round() {
 	[ "$(rv_stat "$STATS" packets_out)" -ge 16 ] || fail "rvpeer sent too few packets"
 }
 
-good_round 0 1
+good_round 0 1 ipv6
 good_round 1 0
 
 # Negative control: both sides send with the same key slice, so neither can

@@ -2,7 +2,7 @@
 # Black-box tests of roomvpn-loadgen. Usage:
 #   loadgen_test.sh CASE LOADGEN [DATAPLANE DPCTL]
 # CASE: args | unreachable | reflect | reflect-corrupt | dataplane-agent | dataplane-rx-lcore |
-#       dataplane-file
+#       dataplane-file | reflect-inner6 | dataplane-inner6
 # The data-plane cases run roomvpn-dataplane as a memif server and the
 # loadgen as its memif client (unix socket in a private temp dir).
 set -u
@@ -208,6 +208,32 @@ case_dataplane_agent() {
 	compare_counters
 }
 
+# --inner6: inner IPv6/UDP between vip6s, the same header and pattern
+# checks (reflected; then through the data plane, dual-stack rooms through
+# the agent, no IPv6 drops); sizes under an IPv6/UDP packet are refused.
+case_reflect_inner6() {
+	"$LG" "${EAL[@]}" --vdev net_ring0 --file-prefix "${tag}x" -l 0 -- --reflect --inner6 \
+		--clients 20 --rooms 4 --sizes 72,1400 --trial-time 0.2 --max-trials 4 \
+		--max-rate 20000 --quiet --json-out "$tmp/r6.json" >"$tmp/out" 2>&1 ||
+		{ bad "reflect --inner6: exit $?"; cat "$tmp/out"; return; }
+	json_check r="$tmp/r6.json" -- \
+		"all(x['ndr']['found'] and x['ndr']['pps'] > 0 for x in r['results'])" \
+		"r['totals']['decrypt_errors'] == 0 and r['totals']['payload_errors'] == 0" \
+		"r['totals']['sent'] == r['totals']['received'] + r['totals']['late']"
+	expect 2 "below an IPv6/UDP packet" -- "$LG" -- --reflect --inner6 --sizes 64
+	expect 2 "needs --agent or --reflect" -- "$LG" -- --inner6 --session-file /x --seed 1 \
+		--dp 192.0.2.1:1194
+}
+
+case_dataplane_inner6() {
+	start_dp "${DP_GW[@]}" || return
+	run_lg_dp "${LG_GW[@]}" --agent "$tmp/agent.sock" --clients 10 --rooms 2 --keep-sessions \
+		--inner6 --sizes 72 || return
+	compare_counters
+	json_check st="$tmp/stats.json" -- \
+		"all(st['drops'][k] == 0 for k in ('v6_malformed', 'v6_spoofed', 'v6_no_route', 'v6_nd', 'v6_mcast_scope'))"
+}
+
 case_dataplane_file() {
 	start_dp "${DP_LINK[@]}" || return
 	local sf="$tmp/sessions.conf"
@@ -231,6 +257,8 @@ reflect-corrupt) case_reflect_corrupt ;;
 dataplane-agent) case_dataplane_agent ;;
 dataplane-rx-lcore) LG_LCORES=0,1 case_dataplane_agent ;; # receiving on a second lcore
 dataplane-file) case_dataplane_file ;;
+reflect-inner6) case_reflect_inner6 ;;
+dataplane-inner6) case_dataplane_inner6 ;;
 *) echo "unknown case $case_name"; exit 2 ;;
 esac
 [ $fail -eq 0 ] && echo "PASS $case_name" || echo "FAILED $case_name"

@@ -31,7 +31,7 @@ struct peer {
 	int epfd, tun, udp, sig, ping_t, echo_t, tick_t;
 	struct peer_tls *tls;
 	int tls_polled; /* fd currently registered for the TLS transport */
-	struct sockaddr_in remote;
+	struct sockaddr_storage remote; /* UDP: IPv4 or IPv6 */
 	bool remote_known, running, ch_ready;
 	uint32_t echo_seq;
 	uint32_t sealed;	   /* for --duplicate-every */
@@ -83,6 +83,11 @@ static struct rv_pkt payload_at(uint8_t *buf, uint32_t len)
 	};
 }
 
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
 static void transmit(struct peer *pr, const struct rv_pkt *p)
 {
 	if (pr->tls) {
@@ -94,7 +99,7 @@ static void transmit(struct peer *pr, const struct rv_pkt *p)
 		count_drop(pr, RV_DROP_NO_ROUTE);
 		return;
 	} else if (sendto(pr->udp, p->data, p->len, 0, (struct sockaddr *)&pr->remote,
-			  sizeof(pr->remote)) < 0) {
+			  addr_len(&pr->remote)) < 0) {
 		if (errno == EAGAIN || errno == ENOBUFS)
 			count_drop(pr, RV_DROP_TX_FULL);
 		else
@@ -225,7 +230,7 @@ static bool receive(struct peer *pr, struct rv_pkt *p)
 static void on_udp(struct peer *pr)
 {
 	for (int i = 0; i < BURST; i++) {
-		struct sockaddr_in from;
+		struct sockaddr_storage from;
 		socklen_t fl = sizeof(from);
 		struct rv_pkt p = payload_at(pr->rx, 0);
 		ssize_t n = recvfrom(pr->udp, p.data, PEER_MAX_PAYLOAD, MSG_TRUNC,
@@ -276,6 +281,8 @@ static void on_tun(struct peer *pr)
 	}
 }
 
+static void move(struct peer *pr);
+
 static void on_signal(struct peer *pr)
 {
 	struct signalfd_siginfo si;
@@ -295,6 +302,10 @@ static void on_signal(struct peer *pr)
 			       peer_channel_tx_key_id(&pr->ch));
 			break;
 		default:
+			if ((int)si.ssi_signo == SIGRTMIN && pr->o->has_move) {
+				move(pr);
+				break;
+			}
 			pr->running = false;
 		}
 	}
@@ -410,26 +421,49 @@ static int periodic(struct peer *pr, uint64_t ns, uint32_t tag)
 	return fd;
 }
 
-static int open_udp(struct peer *pr, char *err, size_t errlen)
+/* The UDP socket: the family of --local (else of --remote), bound to
+ * --local or to any address of that family. */
+static int open_udp(struct peer *pr, bool local, char *err, size_t errlen)
 {
-	struct sockaddr_in any = {.sin_family = AF_INET};
-	const struct sockaddr_in *at = pr->o->has_local ? &pr->o->local : &any;
-
-	pr->udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (pr->udp < 0 || bind(pr->udp, (const struct sockaddr *)at, sizeof(*at)) < 0) {
-		snprintf(err, errlen, "UDP bind %s:%u: %s", inet_ntoa(at->sin_addr),
-			 ntohs(at->sin_port), strerror(errno));
+	struct sockaddr_storage at = {0};
+	if (local && pr->o->has_local)
+		at = pr->o->ulocal;
+	else
+		at.ss_family = pr->remote.ss_family == AF_INET6 ? AF_INET6 : AF_INET;
+	pr->udp = socket(at.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (pr->udp < 0 || bind(pr->udp, (const struct sockaddr *)&at, addr_len(&at)) < 0) {
+		snprintf(err, errlen, "UDP bind (%s): %s",
+			 at.ss_family == AF_INET6 ? "IPv6" : "IPv4", strerror(errno));
 		return -1;
 	}
 	return watch(pr, pr->udp, EV_UDP);
 }
 
+/* --move-to: a new socket towards the new address (any local address of
+ * its family); the channel (keys, packet-ids) carries on. */
+static void move(struct peer *pr)
+{
+	char err[256];
+	int old = pr->udp;
+	const struct peer_opts *o = pr->o;
+	pr->remote = o->umove;
+	pr->remote_known = true;
+	if (open_udp(pr, false, err, sizeof(err)) < 0) {
+		rv_log(RV_LOG_WARN, "move: %s", err);
+		pr->udp = old;
+		return;
+	}
+	close(old); /* leaves the epoll set with it */
+	rv_log(RV_LOG_INFO, "moved to the --move-to address (%s)",
+	       o->umove.ss_family == AF_INET6 ? "IPv6" : "IPv4");
+}
+
 static int open_transport(struct peer *pr, char *err, size_t errlen)
 {
-	pr->remote = pr->o->remote;
+	pr->remote = pr->o->uremote;
 	pr->remote_known = pr->o->has_remote;
 	if (pr->o->transport == PEER_UDP)
-		return open_udp(pr, err, errlen);
+		return open_udp(pr, true, err, errlen);
 	pr->tls = peer_tls_new(pr->o, err, errlen);
 	if (!pr->tls)
 		return -1;
@@ -449,6 +483,7 @@ static int open_signals(struct peer *pr, char *err, size_t errlen)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGRTMIN); /* --move-to */
 	signal(SIGPIPE, SIG_IGN); /* a closed TLS peer is an error return */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
 	    (pr->sig = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||

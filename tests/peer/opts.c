@@ -28,6 +28,10 @@ static const char usage[] =
     "options:\n"
     "  --tun NAME           create/attach TUN device NAME (IFF_TUN|IFF_NO_PI)\n"
     "  --local ADDR:PORT    bind the UDP socket (TCP server: listen address)\n"
+    "  --move-to ADDR:PORT  UDP: on SIGRTMIN, send from a new socket (of that\n"
+    "                       address's family) to ADDR:PORT, keys and packet-ids kept\n"
+    "                       (a member moving, e.g. from IPv4 to IPv6)\n"
+    "  (ADDR: IPv4, or [IPv6] for UDP)\n"
     "  --remote ADDR:PORT   where to send (UDP) / connect to (TCP); without it\n"
     "                       a UDP peer answers the last authenticated sender\n"
     "  --next-key FILE      v2: next key; installed with the next key-id on\n"
@@ -75,12 +79,14 @@ enum {
 	OPT_DUPLICATE_EVERY,
 	OPT_VERBOSE,
 	OPT_HELP,
+	OPT_MOVE_TO,
 };
 
 static const struct option longopts[] = {
     {"tun", required_argument, NULL, OPT_TUN},
     {"local", required_argument, NULL, OPT_LOCAL},
     {"remote", required_argument, NULL, OPT_REMOTE},
+    {"move-to", required_argument, NULL, OPT_MOVE_TO},
     {"mode", required_argument, NULL, OPT_MODE},
     {"secret", required_argument, NULL, OPT_SECRET},
     {"key", required_argument, NULL, OPT_KEY},
@@ -111,25 +117,39 @@ static int bad(const char *opt, const char *val, const char *why)
 	return -1;
 }
 
-static int parse_addr(const char *opt, const char *s, struct sockaddr_in *out)
+/* IPv4-ADDRESS:PORT (into @out and @any) or [IPv6-ADDRESS]:PORT (into
+ * @any only: UDP over IPv6; TCP stays IPv4). */
+static int parse_addr(const char *opt, const char *s, struct sockaddr_in *out,
+		      struct sockaddr_storage *any)
 {
 	char host[64];
 	const char *colon = strrchr(s, ':');
 	char *end;
+	bool v6 = s[0] == '[';
 
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return bad(opt, s, "expected IPv4-ADDRESS:PORT");
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
+	if (!colon || (size_t)(colon - s) >= sizeof(host) || (v6 && colon[-1] != ']'))
+		return bad(opt, s, "expected IPv4-ADDRESS:PORT or [IPv6-ADDRESS]:PORT");
+	memcpy(host, s + v6, (size_t)(colon - s) - 2 * v6);
+	host[colon - s - 2 * v6] = '\0';
 	memset(out, 0, sizeof(*out));
-	out->sin_family = AF_INET;
-	if (inet_pton(AF_INET, host, &out->sin_addr) != 1)
-		return bad(opt, s, "not an IPv4 address");
+	memset(any, 0, sizeof(*any));
 	errno = 0;
 	unsigned long port = strtoul(colon + 1, &end, 10);
 	if (errno || *end || colon[1] == '\0' || port > 65535)
 		return bad(opt, s, "port must be 0..65535");
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)any;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return bad(opt, s, "not an IPv6 address");
+		return 0;
+	}
+	out->sin_family = AF_INET;
+	if (inet_pton(AF_INET, host, &out->sin_addr) != 1)
+		return bad(opt, s, "not an IPv4 address");
 	out->sin_port = htons((uint16_t)port);
+	memcpy(any, out, sizeof(*out));
 	return 0;
 }
 
@@ -177,10 +197,15 @@ static int parse_one(struct peer_opts *o, int c, const char *a, const char **mod
 		return 0;
 	case OPT_LOCAL:
 		o->has_local = true;
-		return parse_addr("local", a, &o->local);
+		return parse_addr("local", a, &o->local, &o->ulocal);
 	case OPT_REMOTE:
 		o->has_remote = true;
-		return parse_addr("remote", a, &o->remote);
+		return parse_addr("remote", a, &o->remote, &o->uremote);
+	case OPT_MOVE_TO: {
+		struct sockaddr_in unused;
+		o->has_move = true;
+		return parse_addr("move-to", a, &unused, &o->umove);
+	}
 	case OPT_MODE:
 		*mode = a;
 		if (strcmp(a, "static") == 0)

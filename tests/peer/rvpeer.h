@@ -29,7 +29,10 @@ enum peer_transport { PEER_UDP, PEER_TCP_CLIENT, PEER_TCP_SERVER };
 struct peer_opts {
 	const char *tun_name;
 	bool has_local, has_remote;
-	struct sockaddr_in local, remote;
+	struct sockaddr_in local, remote; /* IPv4 (TCP; UDP when IPv4) */
+	/* UDP: the same addresses whatever the family, and --move-to */
+	struct sockaddr_storage ulocal, uremote, umove;
+	bool has_move;
 	enum peer_mode mode;
 	enum peer_transport transport;
 	const char *key_file; /* --secret (static) or --key (v2) */

@@ -96,6 +96,30 @@ static void test_inet(void **state)
 	assert_int_equal(rv_parse_hostport("127.0.0.1:65536", &addr, &port), -1);
 	assert_int_equal(rv_parse_hostport("127.0.0.1", &addr, &port), -1);
 	assert_int_equal(rv_parse_hostport("host:80", &addr, &port), -1);
+	/* IPv6 endpoints, and the data plane's "one of each family" lists */
+	uint8_t a6[16];
+	assert_int_equal(rv_parse_hostport6("[2001:db8::1]:1194", a6, &port), 0);
+	assert_int_equal(a6[0], 0x20);
+	assert_int_equal(a6[15], 1);
+	assert_int_equal(port, 1194);
+	assert_int_equal(rv_parse_hostport6("2001:db8::1:1194", a6, &port), -1); /* brackets */
+	assert_int_equal(rv_parse_hostport6("[2001:db8::1]", a6, &port), -1);
+	assert_int_equal(rv_parse_hostport6("[10.0.0.1]:1", a6, &port), -1);
+	assert_int_equal(rv_check_endpoints("10.0.0.1:1194"), 1);
+	assert_int_equal(rv_check_endpoints("[::1]:1194"), 1);
+	assert_int_equal(rv_check_endpoints("10.0.0.1:1194,[2001:db8::1]:1194"), 2);
+	assert_int_equal(rv_check_endpoints("[2001:db8::1]:1194,10.0.0.1:1195"), 2);
+	assert_int_equal(rv_check_endpoints("10.0.0.1:1194,10.0.0.2:1194"), -1); /* same family */
+	assert_int_equal(rv_check_endpoints("10.0.0.1:1194,"), -1);
+	assert_int_equal(rv_check_endpoints("[::1]:0"), -1);
+	assert_int_equal(rv_check_endpoints("a:1,b:2,c:3"), -1);
+	assert_int_equal(rv_check_endpoints(""), -1);
+	char each[2][RV_ENDPOINT_MAX];
+	assert_int_equal(rv_endpoints_split("10.0.0.1:1194,[2001:db8::1]:1194", each), 2);
+	assert_string_equal(each[0], "10.0.0.1:1194");
+	assert_string_equal(each[1], "[2001:db8::1]:1194");
+	assert_int_equal(rv_endpoints_split("[::1]:5", each), 1);
+	assert_string_equal(each[0], "[::1]:5");
 }
 
 static void test_names(void **state)

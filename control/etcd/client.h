@@ -1,0 +1,28 @@
+/* What lease.c and watch.c share with client.c (not for other modules:
+ * they use etcd.h). */
+#ifndef RV_ETCD_CLIENT_H
+#define RV_ETCD_CLIENT_H
+
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "etcd/etcd.h"
+
+#define RV_ETCD_POLLERS 2 /* threads draining the client's completion queue */
+
+struct rv_etcd {
+	unsigned n;
+	char target[RV_ETCD_MAX_ENDPOINTS][256]; /* host:port */
+	grpc_channel *ch[RV_ETCD_MAX_ENDPOINTS];
+	atomic_uint cur; /* the endpoint that answered last */
+	uint32_t timeout_ms;
+	grpc_completion_queue *cq; /* every unary call's completions */
+	pthread_t poller[RV_ETCD_POLLERS];
+};
+
+grpc_byte_buffer *rv_etcd_pack(const ProtobufCMessage *m);
+ProtobufCMessage *rv_etcd_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d);
+gpr_timespec rv_etcd_deadline(uint32_t ms);
+
+#endif
