@@ -104,7 +104,9 @@ struct rv_dp {
 };
 
 extern struct rv_dp rv_dp;
-/* Microseconds an idle lcore sleeps (0 = busy-poll, the default). */
+/* The longest nap of an idle lcore in microseconds (naps grow from 1 us
+ * to it; 0 = busy-poll). worker.c describes the policy. */
+#define RV_DP_IDLE_SLEEP_US_DEFAULT 50
 extern unsigned rv_dp_idle_sleep_us;
 /* Log drops (debug level, at most one line per 100 ms per worker). */
 extern bool rv_dp_log_drops;

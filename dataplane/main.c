@@ -100,9 +100,11 @@ static void usage(FILE *f)
 	    "  sessions = FILE       rooms/sessions loaded at start (session file format)\n"
 	    "  tcp = true|false      TCP fallback: hand-off rings + TLS listener (default false)\n"
 	    "  stats_file = PATH     write counters as JSON here on SIGUSR1 and at exit\n"
-	    "  idle_sleep_us = N     idle lcores sleep N us (0 = busy-poll, default)\n"
+	    "  idle_sleep_us = N     longest nap of an idle lcore in us: naps grow from 1 us\n"
+	    "                        to N, the most latency an idle lcore adds (default %u;\n"
+	    "                        0 = busy-poll, for dedicated cores)\n"
 	    "  log_level = error|warn|notice|info|debug\n",
-	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW);
+	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW, RV_DP_IDLE_SLEEP_US_DEFAULT);
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
 	fputs(RV_AGENT_REMOTE_CONFIG_HELP, f);
 	fputs(

@@ -7,7 +7,11 @@
 
 #include "dp.h"
 
-#define RX_DESC 1024
+/* 4096 RX descriptors: a client's TSO burst (up to ~1,500 packets in one
+ * loop pass) overflowed net_af_xdp's 1024-entry XDP socket ring whenever
+ * the worker was off its core (dp0 counted the drops; TCP retransmitted).
+ * Drivers clamp it to their maximum (rte_eth_dev_adjust_nb_rx_tx_desc). */
+#define RX_DESC 4096
 #define TX_DESC 1024
 
 static int configure(uint16_t port, unsigned nq, char *err, size_t errlen)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,7 +20,7 @@
 
 struct rv_dp rv_dp;
 int rv_job_offset = -1;
-unsigned rv_dp_idle_sleep_us;
+unsigned rv_dp_idle_sleep_us = RV_DP_IDLE_SLEEP_US_DEFAULT;
 bool rv_dp_log_drops;
 
 #define DROP_LOG_GAP_NS 100000000ull
@@ -59,13 +60,42 @@ static void pass_start(struct rv_dp_worker *w)
 		rv_trace_pass(w->lcore);
 }
 
-/* Idle pass: sleep a little if configured (tests share their cores). */
-static void idle(void)
+/* Idle policy. A worker with nothing to do naps, leaving its core to the
+ * programs that share it (on a small host: the clients, and the kernel's
+ * packet work charged to them), but never for long: the first nap 1 us
+ * after the last work, doubling up to idle_sleep_us (the most latency an
+ * idle lcore adds to the next packet), with the thread's timer slack at
+ * 1 us (the kernel's default of 50 us would stretch every nap by up to
+ * that much). idle_sleep_us = 0: busy-poll (cores of its own). */
+#define NAP_FIRST_US 1
+#define NAP_TIMER_SLACK_NS 1000
+
+/* Called once by each lcore thread that may nap. */
+static void idle_setup(void)
+{
+	if (rv_dp_idle_sleep_us && prctl(PR_SET_TIMERSLACK, NAP_TIMER_SLACK_NS, 0, 0, 0) < 0)
+		rv_log(RV_LOG_WARN, "cannot set the timer slack of lcore %u: naps may be "
+				    "50 us longer", rte_lcore_id());
+}
+
+/* The next nap after *nap_us (0 after a pass with work), bounded. */
+static unsigned idle_next_nap(unsigned *nap_us)
+{
+	unsigned n = *nap_us ? *nap_us * 2 : NAP_FIRST_US;
+	if (n > rv_dp_idle_sleep_us)
+		n = rv_dp_idle_sleep_us;
+	*nap_us = n;
+	return n;
+}
+
+/* Idle pass of a worker: offline (a QSBR reader must not block online). */
+static void idle(unsigned *nap_us)
 {
 	if (!rv_dp_idle_sleep_us)
 		return;
+	unsigned us = idle_next_nap(nap_us);
 	rcu_thread_offline();
-	usleep(rv_dp_idle_sleep_us);
+	usleep(us);
 	rcu_thread_online();
 }
 
@@ -101,6 +131,8 @@ int rv_worker_main(void *arg)
 	struct rv_dp_worker *w = arg;
 	struct rte_mbuf *pkts[RV_DP_BURST], *data[RV_DP_BURST];
 	bool poll_port = rv_dp.cfg.mode == RV_DP_MODE_RSS;
+	unsigned nap_us = 0;
+	idle_setup();
 	rcu_register_thread();
 	while (!atomic_load_explicit(&rv_dp.stop, memory_order_relaxed)) {
 		pass_start(w);
@@ -116,7 +148,9 @@ int rv_worker_main(void *arg)
 		rv_tx_flush(w);
 		rcu_quiescent_state();
 		if (!work)
-			idle();
+			idle(&nap_us);
+		else
+			nap_us = 0;
 	}
 	rcu_unregister_thread();
 	return 0;
@@ -140,6 +174,8 @@ int rv_rx_lcore_main(void *arg)
 {
 	struct rv_dp_worker *rx = arg;
 	struct rte_mbuf *pkts[RV_DP_BURST], *data[RV_DP_BURST];
+	unsigned nap_us = 0;
+	idle_setup();
 	while (!atomic_load_explicit(&rv_dp.stop, memory_order_relaxed)) {
 		unsigned work = 0;
 		rx->tracing = atomic_load_explicit(&rv_trace.armed, memory_order_relaxed);
@@ -155,7 +191,9 @@ int rv_rx_lcore_main(void *arg)
 			work += n;
 		}
 		if (!work && rv_dp_idle_sleep_us)
-			usleep(rv_dp_idle_sleep_us);
+			usleep(idle_next_nap(&nap_us));
+		else
+			nap_us = 0;
 	}
 	return 0;
 }

@@ -17,6 +17,7 @@ PKGS=(
   python3-grpcio python3-protobuf openssl gnuplot-nox
   libsystemd-dev help2man lintian
   etcd-server etcd-client golang-etcd-server-dev
+  wireguard-go wireguard-tools stress libxdp1 libbpf1  # bench/e2e anchors and hog; net_af_xdp
 )
 
 missing=()

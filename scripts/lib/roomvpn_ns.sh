@@ -62,7 +62,9 @@ rvn_exec_start() {
 
 # rvn_dataplane [--set k=v ...]: roomvpn-dataplane in ns dp, 1 worker, idle
 # lcores sleep 200 us (extra settings override). RVN_AF_PACKET_OPTS: extra
-# net_af_packet options (e.g. framecnt=4096: the RX/TX ring size).
+# net_af_packet options (e.g. framecnt=4096: the RX/TX ring size); RVN_VDEV:
+# another --vdev for dp0 instead (e.g. net_af_xdp0,iface=dp0); RVN_LCORES:
+# EAL's lcore option instead of -l 0-1 (e.g. --lcores '0@(0,1),1@(0,1)').
 rvn_dataplane() {
 	if ! ip -n "$NS_DP" link show k0 >/dev/null 2>&1; then # (not on a restart)
 		ip link add k0 netns "$NS_DP" type veth peer name p-k0 netns "$NS_SW" || return 1
@@ -71,8 +73,8 @@ rvn_dataplane() {
 		ip -n "$NS_DP" link set k0 up
 	fi
 	rm -f "$RUN/agent.sock"
-	local eal="-l 0-1 --no-huge -m 256 --no-pci --file-prefix rv$SFX --log-level=lib.eal:error"
-	local vdev="net_af_packet0,iface=dp0${RVN_AF_PACKET_OPTS:+,$RVN_AF_PACKET_OPTS}" cmd
+	local eal="${RVN_LCORES:--l 0-1} --no-huge -m 256 --no-pci --file-prefix rv$SFX --log-level=lib.eal:error"
+	local vdev=${RVN_VDEV:-net_af_packet0,iface=dp0${RVN_AF_PACKET_OPTS:+,$RVN_AF_PACKET_OPTS}} cmd
 	printf '%s\n' "ip = $DP_IP/24" "udp-port = $DP_PORT" "agent-socket = $RUN/agent.sock" \
 		"idle-sleep-us = 200" "tcp = true" "tcp-listen = $TCP_IP:$TCP_PORT" \
 		"tcp-cert = $RUN/tls.crt" "tcp-key = $RUN/tls.key" >"$RUN/dataplane.conf"

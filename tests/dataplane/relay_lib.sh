@@ -1,7 +1,8 @@
 # Shared by the data-plane namespace tests (sourced, not run).
 # Topology (all names carry a per-run suffix):
 #   ns sw:  bridge br0, one port per other namespace
-#   ns dp:  veth dp0 (no kernel address) driven by roomvpn-dataplane (net_af_packet)
+#   ns dp:  veth dp0 (no kernel address) driven by roomvpn-dataplane
+#           (net_af_packet, or net_af_xdp with RV_DP_PORT=af_xdp)
 #   ns mN:  veth eth0 10.99.0.(10+N)/24, rvpeer with TUN tun0 (overlay address)
 # Everything is removed by rv_cleanup (trap on EXIT).
 # Needs: BIN (build dir), RUN (scratch dir).
@@ -86,16 +87,40 @@ rv_dp_kernel_if() {
 		>/dev/null 2>&1
 }
 
+# rv_dp_vdev WORKERS: the --vdev for dp0. RV_DP_PORT=af_packet (default):
+# net_af_packet with 4096-frame rings; af_xdp: net_af_xdp, one XDP socket per
+# worker on queues 0..WORKERS-1 (native XDP on the veth; DPDK 22.11's PMD
+# sees one queue on a veth, which has no combined channels: 1 worker there;
+# see docs/dataplane.md).
+rv_dp_vdev() {
+	case "${RV_DP_PORT:-af_packet}" in
+	af_packet) echo "net_af_packet0,iface=dp0,qpairs=$1,blocksz=4096,framesz=2048,framecnt=4096" ;;
+	af_xdp) echo "net_af_xdp0,iface=dp0,start_queue=0,queue_count=$1" ;;
+	*) echo "rv_dp_vdev: unknown RV_DP_PORT '$RV_DP_PORT' (af_packet | af_xdp)" >&2; return 1 ;;
+	esac
+}
+
+# rv_af_xdp_skip: why net_af_xdp cannot run here (prints nothing when it can).
+rv_af_xdp_skip() {
+	if ! ls /usr/lib/*/dpdk/pmds-*/librte_net_af_xdp.so >/dev/null 2>&1; then
+		echo "DPDK's net_af_xdp PMD is not installed"
+	elif ! grep -q -w xsk_create /proc/kallsyms 2>/dev/null &&
+		! grep -q -w xsk_bind /proc/kallsyms 2>/dev/null; then
+		echo "this kernel has no XDP sockets (CONFIG_XDP_SOCKETS)"
+	fi
+}
+
 # rv_dataplane MODE WORKERS [extra --set options]: start roomvpn-dataplane in ns dp.
 # RV_DP_NOFILE=N: run it with a descriptor limit of N (soft and hard).
 rv_dataplane() {
-	local mode=$1 workers=$2
+	local mode=$1 workers=$2 vdev
 	shift 2
+	vdev=$(rv_dp_vdev "$workers") || return 1
 	local lcores="0@0,1@1,2@0,3@1" wrap=()
 	[ -n "${RV_DP_NOFILE:-}" ] && wrap=(prlimit --nofile="$RV_DP_NOFILE:$RV_DP_NOFILE" --)
 	"${wrap[@]}" ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" --lcores "$lcores" --no-huge -m 256 \
 		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
-		--vdev "net_af_packet0,iface=dp0,qpairs=$workers,blocksz=4096,framesz=2048,framecnt=4096" -- \
+		--vdev "$vdev" -- \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \
 		--set mode="$mode" --set agent-socket="$RUN/agent.sock" \
 		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 \
