@@ -20,31 +20,11 @@
 #include <rte_ip.h>
 
 #include "dp.h"
+#include "nd_wire.h"
 
 #define ND_SLOTS    1024 /* power of two */
 #define ND_PROBE    8
 #define ND_RETRY_NS 1000000000ull
-
-#define ICMP6_NS       135
-#define ICMP6_NA       136
-#define OPT_SOURCE_LL  1
-#define OPT_TARGET_LL  2
-#define NA_F_SOLICITED 0x40000000u
-#define NA_F_OVERRIDE  0x20000000u
-
-/* An NS or NA body: type, code, checksum, flags/reserved, target. */
-struct nd_msg {
-	uint8_t type, code;
-	rte_be16_t cksum;
-	rte_be32_t flags;
-	uint8_t target[16];
-} __rte_packed;
-
-/* The link-layer address option, the one option we send and read. */
-struct nd_opt_ll {
-	uint8_t type, len; /* len in units of 8 bytes: 1 */
-	uint8_t mac[RTE_ETHER_ADDR_LEN];
-};
 
 struct nd_entry {
 	_Atomic uint32_t seq;
@@ -195,8 +175,8 @@ static void fill_nd(struct rte_mbuf *m, uint8_t type, uint32_t flags, const uint
 {
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
-	struct nd_msg *nd = (struct nd_msg *)(ip + 1);
-	struct nd_opt_ll *o = (struct nd_opt_ll *)(nd + 1);
+	struct rv_nd_msg *nd = (struct rv_nd_msg *)(ip + 1);
+	struct rv_nd_opt_ll *o = (struct rv_nd_opt_ll *)(nd + 1);
 	uint8_t tmp_target[16], tmp_dst[16];
 	memcpy(tmp_target, target, 16); /* may point into @m */
 	memcpy(tmp_dst, dst, 16);
@@ -213,7 +193,7 @@ static void fill_nd(struct rte_mbuf *m, uint8_t type, uint32_t flags, const uint
 	nd->code = 0;
 	nd->flags = rte_cpu_to_be_32(flags);
 	memcpy(nd->target, tmp_target, 16);
-	o->type = type == ICMP6_NS ? OPT_SOURCE_LL : OPT_TARGET_LL;
+	o->type = type == RV_ND_NS ? RV_ND_OPT_SRC_LL : RV_ND_OPT_TGT_LL;
 	o->len = 1;
 	memcpy(o->mac, rv_dp.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
 	nd->cksum = 0;
@@ -234,7 +214,7 @@ static void send_solicitation(const uint8_t target[16], uint64_t now)
 	uint8_t group[16] = {0xff, 0x02, [11] = 0x01, [12] = 0xff};
 	memcpy(group + 13, target + 13, 3);
 	struct rte_ether_addr mcast = {{0x33, 0x33, 0xff, target[13], target[14], target[15]}};
-	fill_nd(m, ICMP6_NS, 0, target, group, &mcast);
+	fill_nd(m, RV_ND_NS, 0, target, group, &mcast);
 	rv_dp_send_raw(m);
 }
 
@@ -259,29 +239,29 @@ static const struct rte_ether_addr *find_ll(const uint8_t *opt, uint32_t len, ui
 
 /* An NS for our address: learn the sender, answer it (reusing @m). */
 static bool on_solicitation(struct rte_mbuf *m, const struct rte_ipv6_hdr *ip,
-			    const struct nd_msg *nd, uint32_t icmp_len, uint64_t now)
+			    const struct rv_nd_msg *nd, uint32_t icmp_len, uint64_t now)
 {
 	if (!rv_dp_has_ip6() || memcmp(nd->target, rv_dp.cfg.ip6, 16) != 0)
 		return false;
 	struct rte_ether_addr buf;
 	const struct rte_ether_addr *sll =
-	    find_ll((const uint8_t *)(nd + 1), icmp_len - sizeof(*nd), OPT_SOURCE_LL, &buf);
+	    find_ll((const uint8_t *)(nd + 1), icmp_len - sizeof(*nd), RV_ND_OPT_SRC_LL, &buf);
 	const struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	struct rte_ether_addr to = sll ? *sll : eh->src_addr;
 	uint8_t dst[16];
 	memcpy(dst, ip->src_addr, 16);
-	uint32_t flags = NA_F_SOLICITED | NA_F_OVERRIDE;
+	uint32_t flags = RV_ND_F_SOLICITED | RV_ND_F_OVERRIDE;
 	if (is_zero(dst)) { /* duplicate address detection: tell everyone */
 		static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
 		memcpy(dst, all_nodes, 16);
 		to = (struct rte_ether_addr){{0x33, 0x33, 0, 0, 0, 1}};
-		flags = NA_F_OVERRIDE;
+		flags = RV_ND_F_OVERRIDE;
 	} else if (sll) {
 		struct nd_entry *e = entry_for(dst, true, now);
 		if (e)
 			set_mac(e, sll, now + lifetime_ns());
 	}
-	fill_nd(m, ICMP6_NA, flags, rv_dp.cfg.ip6, dst, &to);
+	fill_nd(m, RV_ND_NA, flags, rv_dp.cfg.ip6, dst, &to);
 	rv_stats_lcore(rte_lcore_id())->arp_replies++;
 	rv_dp_send_raw(m);
 	return true;
@@ -289,7 +269,7 @@ static bool on_solicitation(struct rte_mbuf *m, const struct rte_ipv6_hdr *ip,
 
 /* An NA: updates an entry we hold (asked for or known); an advertisement
  * for an address we never asked about is junk. @m stays with the caller. */
-static bool on_advertisement(struct rte_mbuf *m, const struct nd_msg *nd, uint32_t icmp_len,
+static bool on_advertisement(struct rte_mbuf *m, const struct rv_nd_msg *nd, uint32_t icmp_len,
 			     uint64_t now)
 {
 	struct nd_entry *e = entry_for(nd->target, false, now);
@@ -297,7 +277,7 @@ static bool on_advertisement(struct rte_mbuf *m, const struct nd_msg *nd, uint32
 		return false;
 	struct rte_ether_addr buf;
 	const struct rte_ether_addr *tll =
-	    find_ll((const uint8_t *)(nd + 1), icmp_len - sizeof(*nd), OPT_TARGET_LL, &buf);
+	    find_ll((const uint8_t *)(nd + 1), icmp_len - sizeof(*nd), RV_ND_OPT_TGT_LL, &buf);
 	const struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	set_mac(e, tll ? tll : &eh->src_addr, now + lifetime_ns());
 	rte_pktmbuf_free(m);
@@ -308,7 +288,7 @@ static bool on_advertisement(struct rte_mbuf *m, const struct nd_msg *nd, uint32
  * 0, long enough, checksum right. Returns the ICMPv6 length, 0 = invalid. */
 static uint32_t valid_nd(struct rte_mbuf *m, const struct rte_ipv6_hdr *ip)
 {
-	const struct nd_msg *nd = (const struct nd_msg *)(ip + 1);
+	const struct rv_nd_msg *nd = (const struct rv_nd_msg *)(ip + 1);
 	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
 	uint32_t avail = rte_pktmbuf_data_len(m) - sizeof(struct rte_ether_hdr) - sizeof(*ip);
 	if (ip->proto != IPPROTO_ICMPV6 || plen > avail || plen < sizeof(*nd) ||
@@ -326,8 +306,8 @@ static uint32_t valid_nd(struct rte_mbuf *m, const struct rte_ipv6_hdr *ip)
 void rv_nd_handle(struct rte_mbuf *m, uint64_t now_ns)
 {
 	struct rv_lcore_stats *st = rv_stats_lcore(rte_lcore_id());
-	uint32_t min = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) +
-		       sizeof(struct nd_msg);
+	uint32_t min =
+	    sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + sizeof(struct rv_nd_msg);
 	if (m->data_len < min) {
 		rv_stats_drop(st, RV_DROP_MALFORMED);
 		rte_pktmbuf_free(m);
@@ -335,12 +315,12 @@ void rv_nd_handle(struct rte_mbuf *m, uint64_t now_ns)
 	}
 	struct rte_ipv6_hdr *ip =
 	    (struct rte_ipv6_hdr *)(rte_pktmbuf_mtod(m, struct rte_ether_hdr *) + 1);
-	const struct nd_msg *nd = (const struct nd_msg *)(ip + 1);
+	const struct rv_nd_msg *nd = (const struct rv_nd_msg *)(ip + 1);
 	uint32_t len = valid_nd(m, ip);
 	bool taken = false;
-	if (len && nd->type == ICMP6_NS)
+	if (len && nd->type == RV_ND_NS)
 		taken = on_solicitation(m, ip, nd, len, now_ns);
-	else if (len && nd->type == ICMP6_NA)
+	else if (len && nd->type == RV_ND_NA)
 		taken = on_advertisement(m, nd, len, now_ns);
 	if (!taken) {
 		rv_stats_drop(st, RV_DROP_ND_NOT_FOR_US);
@@ -367,8 +347,8 @@ unsigned rv_nd_poll_requests(uint64_t now_ns)
 int rv_nd_init(char *err, size_t errlen)
 {
 	memset(cache, 0, sizeof(cache));
-	rv_dp.nd_req = rte_ring_create_elem("rv_nd_req", 16, RV_DP_CTL_RING, SOCKET_ID_ANY,
-					    RING_F_SC_DEQ);
+	rv_dp.nd_req =
+	    rte_ring_create_elem("rv_nd_req", 16, RV_DP_CTL_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
 	if (!rv_dp.nd_req) {
 		snprintf(err, errlen, "cannot create the neighbour ring: %s",
 			 rte_strerror(rte_errno));

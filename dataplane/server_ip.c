@@ -20,7 +20,7 @@ struct bucket {
 static struct bucket buckets[RTE_MAX_LCORE];
 
 /* One token = NS_PER_S / RV_SERVER_IP_PPS of elapsed time. */
-static bool take_token(struct rv_dp_worker *w)
+bool rv_server_ip_take_token(struct rv_dp_worker *w)
 {
 	const uint64_t cost = NS_PER_S / RV_SERVER_IP_PPS;
 	const uint64_t cap = cost * RV_SERVER_IP_BURST;
@@ -64,7 +64,7 @@ enum rv_drop rv_server_ip_answer(struct rv_dp_worker *w, struct rte_mbuf *m)
 	enum rv_drop why = check_echo(m, &ip, &icmp_len);
 	if (why != RV_OK)
 		return why;
-	if (unlikely(!take_token(w)))
+	if (unlikely(!rv_server_ip_take_token(w)))
 		return RV_DROP_RATE_LIMITED;
 	/* Rewrite: the reply goes from the server address to the sender. */
 	uint32_t hl = (uint32_t)(ip->version_ihl & 0x0f) * 4;

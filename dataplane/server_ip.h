@@ -31,5 +31,8 @@ static inline uint32_t rv_server_ip_of(const struct rv_dp_room *r)
  * from a member. Returns RV_OK with @m turned into the echo reply (to be
  * sealed to the sender), or the reason to drop it (the caller drops). */
 enum rv_drop rv_server_ip_answer(struct rv_dp_worker *w, struct rte_mbuf *m);
+/* One echo reply's token from worker @w's bucket (RV_SERVER_IP_PPS, burst
+ * RV_SERVER_IP_BURST), shared by the IPv4 and IPv6 server addresses. */
+bool rv_server_ip_take_token(struct rv_dp_worker *w);
 
 #endif

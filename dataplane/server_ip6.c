@@ -1,6 +1,7 @@
 /* The room's IPv6 server address answers ICMPv6 echo (server_ip6.h):
  * check (echo request after the fixed header, valid checksum) -> rate
- * bound (per-worker token bucket) -> rewrite in place (swap addresses,
+ * bound (the IPv4 server address's per-worker token bucket: one budget
+ * for echo replies of both families) -> rewrite in place (swap addresses,
  * echo reply, checksum). No locks, no allocation, no logging. */
 #include "server_ip6.h"
 
@@ -13,28 +14,6 @@
 
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY   129
-
-/* Tokens per worker lcore: written by that worker only. */
-struct bucket {
-	uint64_t tokens_ns;
-	uint64_t last_ns;
-} __rte_cache_aligned;
-
-static struct bucket buckets[RTE_MAX_LCORE];
-
-static bool take_token(struct rv_dp_worker *w)
-{
-	const uint64_t cost = NS_PER_S / RV_SERVER_IP_PPS;
-	const uint64_t cap = cost * RV_SERVER_IP_BURST;
-	struct bucket *b = &buckets[w->lcore];
-	uint64_t add = w->now_ns - b->last_ns;
-	b->last_ns = w->now_ns;
-	b->tokens_ns = add >= cap || b->tokens_ns + add >= cap ? cap : b->tokens_ns + add;
-	if (b->tokens_ns < cost)
-		return false;
-	b->tokens_ns -= cost;
-	return true;
-}
 
 bool rv_server_ip6_is(const struct rv_dp_session *s, const uint8_t *dst)
 {
@@ -66,7 +45,7 @@ enum rv_drop rv_server_ip6_answer(struct rv_dp_worker *w, struct rte_mbuf *m,
 		return RV_DROP_SERVER_IP; /* not an echo request (or behind extension headers) */
 	if (unlikely(icmp6_sum(ip, icmp, len) != 0xffff))
 		return RV_DROP_V6_MALFORMED;
-	if (unlikely(!take_token(w)))
+	if (unlikely(!rv_server_ip_take_token(w)))
 		return RV_DROP_RATE_LIMITED;
 	/* Rewrite: the reply goes from the server address to the sender. */
 	uint8_t a[16];

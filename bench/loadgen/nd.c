@@ -8,26 +8,10 @@
 
 #include "engine.h"
 #include "inet.h"
-
-#define ICMP6_NS       135
-#define ICMP6_NA       136
-#define OPT_SOURCE_LL  1
-#define OPT_TARGET_LL  2
-#define NA_F_SOLICITED 0x40000000u
-#define NA_F_OVERRIDE  0x20000000u
-
-/* NS or NA: type, code, checksum, flags, target; one link-layer option. */
-struct nd_msg {
-	uint8_t type, code;
-	rte_be16_t cksum;
-	rte_be32_t flags;
-	uint8_t target[16];
-	uint8_t opt_type, opt_len; /* opt_len in 8-byte units: 1 */
-	uint8_t opt_mac[RTE_ETHER_ADDR_LEN];
-} __rte_packed;
+#include "nd_wire.h"
 
 #define ND_FRAME_LEN                                                                               \
-	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + sizeof(struct nd_msg))
+	(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv6_hdr) + sizeof(struct rv_nd_msg_ll))
 #define ND_MIN_LEN (ND_FRAME_LEN - 8) /* an NS from :: carries no option */
 
 static bool is_ours6(const struct lg_engine *e, const uint8_t ip[16])
@@ -43,15 +27,15 @@ static bool is_ours6(const struct lg_engine *e, const uint8_t ip[16])
 
 /* The ND message of an Ethernet/IPv6/ICMPv6 frame of @type with a valid
  * checksum and hop limit 255, or NULL. */
-static struct nd_msg *nd_of(struct rte_mbuf *m, uint8_t type, struct rte_ipv6_hdr **ipp)
+static struct rv_nd_msg_ll *nd_of(struct rte_mbuf *m, uint8_t type, struct rte_ipv6_hdr **ipp)
 {
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	if (m->data_len < ND_MIN_LEN || eh->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))
 		return NULL;
 	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
-	struct nd_msg *nd = (struct nd_msg *)(ip + 1);
+	struct rv_nd_msg_ll *nd = (struct rv_nd_msg_ll *)(ip + 1);
 	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
-	if (ip->proto != IPPROTO_ICMPV6 || ip->hop_limits != 255 || nd->type != type ||
+	if (ip->proto != IPPROTO_ICMPV6 || ip->hop_limits != 255 || nd->m.type != type ||
 	    plen < ND_MIN_LEN - sizeof(*eh) - sizeof(*ip) ||
 	    sizeof(*eh) + sizeof(*ip) + plen > m->data_len || !lg_ipv6_l4_sum_ok(ip, nd))
 		return NULL;
@@ -67,7 +51,7 @@ static void fill_nd(struct lg_engine *e, struct rte_mbuf *m, uint8_t type, uint3
 {
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
-	struct nd_msg *nd = (struct nd_msg *)(ip + 1);
+	struct rv_nd_msg_ll *nd = (struct rv_nd_msg_ll *)(ip + 1);
 	uint8_t t[16], s[16], d[16]; /* the arguments may point into @m */
 	memcpy(t, target, 16);
 	memcpy(s, src, 16);
@@ -81,38 +65,39 @@ static void fill_nd(struct lg_engine *e, struct rte_mbuf *m, uint8_t type, uint3
 	ip->hop_limits = 255;
 	memcpy(ip->src_addr, s, 16);
 	memcpy(ip->dst_addr, d, 16);
-	nd->type = type;
-	nd->code = 0;
-	nd->flags = rte_cpu_to_be_32(flags);
-	memcpy(nd->target, t, 16);
-	nd->opt_type = type == ICMP6_NS ? OPT_SOURCE_LL : OPT_TARGET_LL;
-	nd->opt_len = 1;
-	memcpy(nd->opt_mac, e->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-	nd->cksum = 0;
-	nd->cksum = rte_ipv6_udptcp_cksum(ip, nd);
+	nd->m.type = type;
+	nd->m.code = 0;
+	nd->m.flags = rte_cpu_to_be_32(flags);
+	memcpy(nd->m.target, t, 16);
+	nd->opt.type = type == RV_ND_NS ? RV_ND_OPT_SRC_LL : RV_ND_OPT_TGT_LL;
+	nd->opt.len = 1;
+	memcpy(nd->opt.mac, e->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+	nd->m.cksum = 0;
+	nd->m.cksum = rte_ipv6_udptcp_cksum(ip, nd);
 	m->data_len = m->pkt_len = ND_FRAME_LEN;
 }
 
 bool lg_nd_answer(struct lg_engine *e, struct rte_mbuf *m)
 {
 	struct rte_ipv6_hdr *ip;
-	struct nd_msg *nd = nd_of(m, ICMP6_NS, &ip);
-	if (!nd || !is_ours6(e, nd->target) || rte_pktmbuf_tailroom(m) + m->data_len < ND_FRAME_LEN)
+	struct rv_nd_msg_ll *nd = nd_of(m, RV_ND_NS, &ip);
+	if (!nd || !is_ours6(e, nd->m.target) ||
+	    rte_pktmbuf_tailroom(m) + m->data_len < ND_FRAME_LEN)
 		return false;
 	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1}, zero[16];
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ether_addr to = eh->src_addr;
-	uint32_t flags = NA_F_SOLICITED | NA_F_OVERRIDE;
+	uint32_t flags = RV_ND_F_SOLICITED | RV_ND_F_OVERRIDE;
 	const uint8_t *dst = ip->src_addr;
 	if (memcmp(dst, zero, 16) == 0) { /* duplicate address detection: to all nodes */
 		dst = all_nodes;
 		to = (struct rte_ether_addr){{0x33, 0x33, 0, 0, 0, 1}};
-		flags = NA_F_OVERRIDE;
+		flags = RV_ND_F_OVERRIDE;
 	} else if (rte_be_to_cpu_16(ip->payload_len) >= sizeof(*nd) &&
-		   nd->opt_type == OPT_SOURCE_LL && nd->opt_len == 1) {
-		memcpy(to.addr_bytes, nd->opt_mac, RTE_ETHER_ADDR_LEN);
+		   nd->opt.type == RV_ND_OPT_SRC_LL && nd->opt.len == 1) {
+		memcpy(to.addr_bytes, nd->opt.mac, RTE_ETHER_ADDR_LEN);
 	}
-	fill_nd(e, m, ICMP6_NA, flags, nd->target, nd->target, dst, &to);
+	fill_nd(e, m, RV_ND_NA, flags, nd->m.target, nd->m.target, dst, &to);
 	return true;
 }
 
@@ -130,20 +115,20 @@ struct rte_mbuf *lg_nd_solicit_dp(struct lg_engine *e)
 	const uint8_t *src =
 	    memcmp(e->o->gateway6, zero, 16) ? e->o->gateway6 : e->clients[0].outer_ip6;
 	rte_pktmbuf_append(m, ND_FRAME_LEN);
-	fill_nd(e, m, ICMP6_NS, 0, t, src, group, &mcast);
+	fill_nd(e, m, RV_ND_NS, 0, t, src, group, &mcast);
 	return m;
 }
 
 bool lg_nd_is_dp_advert(struct lg_engine *e, struct rte_mbuf *m)
 {
 	struct rte_ipv6_hdr *ip;
-	struct nd_msg *nd = nd_of(m, ICMP6_NA, &ip);
-	if (!nd || memcmp(nd->target, e->o->dp_ip6, 16) != 0)
+	struct rv_nd_msg_ll *nd = nd_of(m, RV_ND_NA, &ip);
+	if (!nd || memcmp(nd->m.target, e->o->dp_ip6, 16) != 0)
 		return false;
 	bool tll = rte_be_to_cpu_16(ip->payload_len) >= sizeof(*nd) &&
-		   nd->opt_type == OPT_TARGET_LL && nd->opt_len == 1;
+		   nd->opt.type == RV_ND_OPT_TGT_LL && nd->opt.len == 1;
 	if (tll)
-		memcpy(e->dp_mac.addr_bytes, nd->opt_mac, RTE_ETHER_ADDR_LEN);
+		memcpy(e->dp_mac.addr_bytes, nd->opt.mac, RTE_ETHER_ADDR_LEN);
 	else
 		e->dp_mac = rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->src_addr;
 	return true;
