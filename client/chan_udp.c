@@ -122,7 +122,10 @@ static int udp_send(struct rvc_transport *t, struct rv_pkt *p)
 		else
 			ok = 1;
 	}
-	if (!ok && u->both && n == 1) /* the other candidate just joined in */
+	/* the other candidate just joined in (racing only: once one is chosen
+	 * a failed send is just a failed send — retrying it looped for ever,
+	 * at 100% CPU, when the network went away) */
+	if (!ok && u->chosen < 0 && u->both && n == 1)
 		return udp_send(t, p);
 	return ok ? 0 : -1;
 }

@@ -123,7 +123,7 @@ tls_cert = $RUN/tls.crt
 tls_key = $RUN/tls.key
 dataplane_agent = $RUN/agent.sock
 rekey_interval = 5s
-heartbeat_timeout = 4s
+heartbeat_timeout = 8s
 metrics_listen = $CTL_IP:9443
 metrics_token_file = $RUN/metrics.token
 EOF
@@ -557,7 +557,7 @@ for _ in $(seq 150); do [ "$(dp_has_vip "$VC")" = False ] && break; sleep 0.1; d
 [ "$(dp_has_vip "$VC")" = False ] && G=1 || G=
 kill -CONT "$CPID"
 [ -n "$G" ] || die "carol's session survived missed heartbeats"
-grep -q "no keepalive heartbeat for 4 s" "$RUN/control.log" ||
+grep -q "no keepalive heartbeat for 8 s" "$RUN/control.log" ||
 	die "no teardown reason logged: $(grep -E 'ended|carol|resync|data plane' "$RUN/control.log" | tail -12)"
 for _ in $(seq 200); do [ "$(dp_has_vip "$VC")" = True ] && break; sleep 0.1; done
 [ "$(dp_has_vip "$VC")" = True ] || die "carol's client did not come back after SIGCONT"

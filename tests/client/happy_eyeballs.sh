@@ -47,12 +47,14 @@ print([r for r in rows if r["peer_id"] == int(sys.argv[1])][0].get("outer", "-")
 
 # dc N: the client's data channel in member N with both endpoints.
 dc() {
-	in_ns "$1" "$BIN/tests/client/rv_dc_tool" --tun rvc0 --addr 10.77.0.$((10 + $1))/24 \
+	ip netns exec "$(mns "$1")" "$BIN/tests/client/rv_dc_tool" --tun rvc0 --addr 10.77.0.$((10 + $1))/24 \
 		--mtu 1380 --udp "[$DP_IP6]:$DP_PORT" --udp-alt "$DP_IP:$DP_PORT" \
 		--key "$(rv_key k$1)" --cipher AES-256-GCM --peer-id "$1" --probe-ms 300 \
 		--status "$RUN/dc$1.json" >"$RUN/dc$1.out" 2>"$RUN/dc$1.err" &
-	PIDS+=("$!")
+	PIDS+=("$!") # the tool itself (not a subshell): cleanup stops it
+	DC_PID[$1]=$!
 }
+declare -A DC_PID
 
 rv_topology
 ip -n "$NS_SW" link set br0 type bridge mcast_snooping 0
@@ -93,6 +95,20 @@ else
 	fail "ping member 1 -> member 2"
 	cat "$RUN/ping.log"
 fi
+# The network goes away under a member that has chosen its endpoint: its
+# sends fail (ENETUNREACH); the channel must go on idling and stop at
+# SIGTERM (a failed send once retried itself for ever, at 100% CPU, deaf
+# to signals).
+ip -n "$(mns 2)" link set eth0 down
+sleep 1 # a few probes (every 300 ms) meet the dead link
+kill -TERM "${DC_PID[2]}"
+for _ in $(seq 30); do kill -0 "${DC_PID[2]}" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "${DC_PID[2]}" 2>/dev/null; then
+	fail "member 2's channel did not stop at SIGTERM with its network gone: $(ps -o pcpu=,stat= -p "${DC_PID[2]}")"
+else
+	pass "network gone under a chosen endpoint: the channel idles and stops at SIGTERM"
+fi
+
 if [ "$FAILS" -ne 0 ]; then
 	dpctl stats 2>&1 | head -40
 	echo "$FAILS check(s) failed"
