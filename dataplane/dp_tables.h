@@ -221,9 +221,9 @@ static inline bool rv_dp_addr_is(struct rv_dp_session *s, const struct rv_outer_
 static inline bool rv_dp_addr_store(struct rv_dp_session *s, const struct rv_outer_addr *a)
 {
 	uint32_t seq = atomic_load_explicit(&s->addr_seq, memory_order_relaxed);
-	if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&s->addr_seq, &seq, seq + 1,
-								   memory_order_acq_rel,
-								   memory_order_relaxed))
+	if ((seq & 1) ||
+	    !atomic_compare_exchange_strong_explicit(&s->addr_seq, &seq, seq + 1,
+						     memory_order_acq_rel, memory_order_relaxed))
 		return false;
 	atomic_thread_fence(memory_order_release);
 	if (a->kind == RV_ADDR_UDP6) {
@@ -294,20 +294,26 @@ static inline struct rv_dp_session *rv_dp_find_member(struct rv_dp_tables *t, st
 	return rcu_dereference(h->slot[vip - h->subnet]);
 }
 /* The member of room @room_id with IPv6 virtual IP @vip6, or NULL: the
- * hint array's slot first (one load at an address computed from the key,
- * so a burst's slots can be prefetched), checked against the session it
- * names; by_vip6 when the slot holds another session (a collision). */
+ * hint array's set first (RV_DP_VIP6_WAYS slots in one cache line at an
+ * address computed from the key, so a burst's sets can be prefetched), each
+ * checked against the session it names; by_vip6 when none of them is it (a
+ * set full of others). */
+#define RV_DP_VIP6_WAYS 4
 static inline struct rv_dp_session **rv_dp_vip6_slot(struct rv_dp_tables *t, uint32_t room_id,
 						     const uint8_t vip6[16])
 {
-	return &t->vip6_hint[rv_dp_vip6_hash(room_id, vip6) & t->vip6_hint_mask];
+	return &t->vip6_hint[rv_dp_vip6_hash(room_id, vip6) & t->vip6_hint_mask &
+			     ~(uint64_t)(RV_DP_VIP6_WAYS - 1)];
 }
 static inline struct rv_dp_session *rv_dp_find_member6(struct rv_dp_tables *t, uint32_t room_id,
 						       const uint8_t vip6[16])
 {
-	struct rv_dp_session *s = rcu_dereference(*rv_dp_vip6_slot(t, room_id, vip6));
-	if (s && s->room_id == room_id && memcmp(s->vip6, vip6, 16) == 0)
-		return s;
+	struct rv_dp_session **set = rv_dp_vip6_slot(t, room_id, vip6);
+	for (int i = 0; i < RV_DP_VIP6_WAYS; i++) {
+		struct rv_dp_session *s = rcu_dereference(set[i]);
+		if (s && s->room_id == room_id && memcmp(s->vip6, vip6, 16) == 0)
+			return s;
+	}
 	return rv_dp_find_vip6(t, room_id, vip6);
 }
 /* Key of @s with @key_id still accepted at @now_ns, or NULL. */

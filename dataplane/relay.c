@@ -435,10 +435,13 @@ static void route_burst(struct rv_dp_worker *w, struct open_item *it, unsigned n
 			rte_prefetch0(rv_dp_vip6_slot(t, it[i].s->room_id, it[i].in6.dst));
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].m && it[i].kind == RV_PAYLOAD_IPV6 && it[i].route == RV_OK) {
-			struct rv_dp_session *d =
-			    rcu_dereference(*rv_dp_vip6_slot(t, it[i].s->room_id, it[i].in6.dst));
-			if (d)
-				rte_prefetch0(d->vip6);
+			struct rv_dp_session **set =
+			    rv_dp_vip6_slot(t, it[i].s->room_id, it[i].in6.dst);
+			for (int k = 0; k < RV_DP_VIP6_WAYS; k++) {
+				struct rv_dp_session *d = rcu_dereference(set[k]);
+				if (d)
+					rte_prefetch0(d->vip6);
+			}
 		}
 	for (unsigned i = 0; i < n; i++) {
 		if (!it[i].m || it[i].route != RV_OK)
@@ -514,7 +517,8 @@ static void source_addr(struct rte_mbuf *m, struct rv_outer_addr *a)
 	if (j->kind == RV_JOB_OPEN_TCP) {
 		*a = (struct rv_outer_addr){.kind = RV_ADDR_TCP, .conn_id = rv_tcp_io_conn(m)};
 	} else if (j->src_ip) {
-		*a = (struct rv_outer_addr){.kind = RV_ADDR_UDP, .ip = j->src_ip, .port = j->src_port};
+		*a = (struct rv_outer_addr){
+		    .kind = RV_ADDR_UDP, .ip = j->src_ip, .port = j->src_port};
 	} else {
 		*a = (struct rv_outer_addr){.kind = RV_ADDR_UDP6, .port = j->src_port};
 		memcpy(a->ip6, j->src6, 16);
