@@ -71,7 +71,7 @@ struct rvc_chan_stats {
 struct rvc_chan_servers {
 	union rvc_addr udp_server, udp_server_alt; /* as in rvc_chan_params */
 	union rvc_addr tcp_server;		   /* unset: no TCP fallback */
-	enum rvc_chan_transport start; /* the room's preferred transport */
+	enum rvc_chan_transport start;		   /* the room's preferred transport */
 };
 
 struct rvc_chan;

@@ -78,7 +78,8 @@ int rvc_addr_resolve(const char *hostport, union rvc_addr *v6, union rvc_addr *v
 		hints.ai_flags |= AI_NUMERICHOST;
 	}
 	if (!colon || hlen == 0 || hlen >= sizeof(host) || !colon[1]) {
-		snprintf(err, errlen, "bad endpoint '%s' (want HOST:PORT or [IPV6]:PORT)", hostport);
+		snprintf(err, errlen, "bad endpoint '%s' (want HOST:PORT or [IPV6]:PORT)",
+			 hostport);
 		return -1;
 	}
 	memcpy(host, h, hlen);
@@ -89,7 +90,9 @@ int rvc_addr_resolve(const char *hostport, union rvc_addr *v6, union rvc_addr *v
 		return -1;
 	}
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		union rvc_addr *dst = ai->ai_family == AF_INET6 ? v6 : ai->ai_family == AF_INET ? v4 : NULL;
+		union rvc_addr *dst = ai->ai_family == AF_INET6	 ? v6
+				      : ai->ai_family == AF_INET ? v4
+								 : NULL;
 		if (dst && !rvc_addr_set(dst) && ai->ai_addrlen <= sizeof(*dst))
 			memcpy(dst, ai->ai_addr, ai->ai_addrlen);
 	}

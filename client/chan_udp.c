@@ -29,13 +29,13 @@
 
 struct chan_udp {
 	struct rvc_transport t;
-	union rvc_addr cand[2]; /* [0] preferred, [1] the other family (maybe unset),
-				   both as the socket sees them */
+	union rvc_addr cand[2];	 /* [0] preferred, [1] the other family (maybe unset),
+				    both as the socket sees them */
 	union rvc_addr shown[2]; /* the same as given (for status) */
 	int n_cand;
-	int chosen;	   /* candidate that answered authenticated; -1 = racing */
-	bool both;	   /* racing: sending to both candidates */
-	uint64_t race_ns;  /* racing: when [1] joins in */
+	int chosen;	  /* candidate that answered authenticated; -1 = racing */
+	bool both;	  /* racing: sending to both candidates */
+	uint64_t race_ns; /* racing: when [1] joins in */
 	int fd;
 	struct mmsghdr msgs[CHAN_BATCH * 2];
 	struct iovec iov[CHAN_BATCH];
@@ -141,11 +141,11 @@ static unsigned udp_send_batch(struct rvc_transport *t, struct rv_pkt *pk, unsig
 	for (unsigned i = 0; i < n; i++) {
 		u->iov[i] = (struct iovec){pk[i].data, pk[i].len};
 		for (int c = 0; c < nc; c++)
-			u->msgs[i * (unsigned)nc + (unsigned)c].msg_hdr = (struct msghdr){
-			    .msg_name = (void *)&u->cand[first + c],
-			    .msg_namelen = rvc_addr_len(&u->cand[first + c]),
-			    .msg_iov = &u->iov[i],
-			    .msg_iovlen = 1};
+			u->msgs[i * (unsigned)nc + (unsigned)c].msg_hdr =
+			    (struct msghdr){.msg_name = (void *)&u->cand[first + c],
+					    .msg_namelen = rvc_addr_len(&u->cand[first + c]),
+					    .msg_iov = &u->iov[i],
+					    .msg_iovlen = 1};
 	}
 	while (sent < total) {
 		int rc = sendmmsg(u->fd, u->msgs + sent, total - sent, MSG_DONTWAIT);
@@ -246,8 +246,8 @@ int rvc_chan_udp_create(const struct rvc_chan_params *p, struct rvc_transport **
 	 * the source of every datagram is checked instead. */
 	u->fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int off = 0;
-	if (u->fd < 0 || (fam == AF_INET6 && setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
-							sizeof(off)) < 0)) {
+	if (u->fd < 0 || (fam == AF_INET6 &&
+			  setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0)) {
 		snprintf(err, errlen, "UDP socket to the server: %s", strerror(errno));
 		udp_destroy(&u->t);
 		return -1;

@@ -42,8 +42,8 @@ bool rvc_up_note_dataplane(struct up *u, const char *reason)
 		rv_log(RV_LOG_INFO, "room %s: data plane %s (%s)", u->room,
 		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b);
 	else if (moved)
-		rv_log(RV_LOG_NOTICE, "room %s: data plane %s (%s) -> %s (%s) (%s)", u->room, from, a,
-		       u->answer_dataplane[0] ? u->answer_dataplane : "-", b, reason);
+		rv_log(RV_LOG_NOTICE, "room %s: data plane %s (%s) -> %s (%s) (%s)", u->room, from,
+		       a, u->answer_dataplane[0] ? u->answer_dataplane : "-", b, reason);
 	snprintf(u->dataplane, sizeof(u->dataplane), "%s", u->answer_dataplane);
 	u->servers = to;
 	pthread_mutex_unlock(&u->dp_lock);

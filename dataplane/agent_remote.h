@@ -14,11 +14,11 @@
 #include <stdint.h>
 
 struct rv_agent_remote_params {
-	char control[256];		   /* "host:port"; "" = off (the default) */
-	char name[64];			   /* default: the hostname */
-	char labels[256];		   /* "k=v,k=v" */
-	char public_udp[128];		   /* what clients are told; default ip:udp_port[,[ip6]:udp_port] */
-	char public_tcp[128];		   /* default ip:tcp listen port when tcp = true, else "" */
+	char control[256];    /* "host:port"; "" = off (the default) */
+	char name[64];	      /* default: the hostname */
+	char labels[256];     /* "k=v,k=v" */
+	char public_udp[128]; /* what clients are told; default ip:udp_port[,[ip6]:udp_port] */
+	char public_tcp[128]; /* default ip:tcp listen port when tcp = true, else "" */
 	char cert[512], key[512], ca[512]; /* PEM files */
 	/* filled by main.c before start */
 	const char *agent_socket;
@@ -36,7 +36,7 @@ int rv_agent_remote_config_key(struct rv_agent_remote_params *p, const char *key
 	"  name = NAME           this data plane's name in the fleet, the CN of agent_cert\n"      \
 	"                        (default: the hostname)\n"                                        \
 	"  labels = K=V,...      placement labels, e.g. site=fra1 (default none)\n"                \
-	"  public_udp = HOST:PORT  UDP endpoint clients are told (default: ip:udp_port, and\n"       \
+	"  public_udp = HOST:PORT  UDP endpoint clients are told (default: ip:udp_port, and\n"     \
 	"                        with ip6 also ,[ip6]:udp_port); IPv4:PORT, [IPv6]:PORT or\n"      \
 	"                        one of each separated by a comma (clients race them)\n"           \
 	"  public_tcp = HOST:PORT  TCP fallback endpoint clients are told (default:\n"             \

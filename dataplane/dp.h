@@ -30,14 +30,14 @@ enum rv_dp_mode {
 
 struct rv_dp_config {
 	uint16_t port_id;
-	uint32_t ip;	    /* our IPv4, host order */
-	uint8_t prefix_len; /* on-link subnet of @ip */
-	uint32_t gateway;   /* next hop for off-link members, 0 = none */
-	uint8_t ip6[16];    /* our IPv6 (network order), all zero = no IPv6 outside */
-	uint8_t prefix6_len; /* on-link prefix of @ip6 */
+	uint32_t ip;	      /* our IPv4, host order */
+	uint8_t prefix_len;   /* on-link subnet of @ip */
+	uint32_t gateway;     /* next hop for off-link members, 0 = none */
+	uint8_t ip6[16];      /* our IPv6 (network order), all zero = no IPv6 outside */
+	uint8_t prefix6_len;  /* on-link prefix of @ip6 */
 	uint8_t gateway6[16]; /* IPv6 next hop for off-link members, zero = none */
-	uint16_t udp_port;  /* data channel port */
-	unsigned n_workers; /* 1..RV_DP_MAX_WORKERS */
+	uint16_t udp_port;    /* data channel port */
+	unsigned n_workers;   /* 1..RV_DP_MAX_WORKERS */
 	enum rv_dp_mode mode;
 	uint32_t arp_timeout_s;
 	uint32_t n_mbufs;
@@ -58,7 +58,7 @@ struct rv_job {
 	uint16_t src_port; /* host order */
 	uint32_t src_ip;   /* host order; 0: an IPv6 source, in src6 (rx.c refuses 0.0.0.0) */
 	uint32_t peer_id;
-	uint32_t trace;	   /* trace id (trace.h), 0 = not traced */
+	uint32_t trace;	  /* trace id (trace.h), 0 = not traced */
 	uint8_t src6[16]; /* OPEN_UDP over IPv6: the outer source (network order) */
 };
 

@@ -82,8 +82,8 @@ static int parse_outer(const char *v, Roomvpn__Dataplane__V1__Endpoint *ep, uint
 		return 0;
 	}
 	if (rv_parse_hostport(v, &addr, &port) < 0 || port == 0)
-		return dpctl_usage_error("bad --outer \"%s\" (expected A.B.C.D:PORT or [IPV6]:PORT)",
-					 v);
+		return dpctl_usage_error(
+		    "bad --outer \"%s\" (expected A.B.C.D:PORT or [IPV6]:PORT)", v);
 	ep->addr = addr;
 	ep->port = port;
 	return 0;

@@ -76,7 +76,8 @@ static const char *outer_str(const Roomvpn__Dataplane__V1__SessionStats *s, char
 	char ip[16], ip6[INET6_ADDRSTRLEN];
 	if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer &&
 	    s->outer->addr6.len == 16)
-		snprintf(buf, 64, "[%s]:%u", inet_ntop(AF_INET6, s->outer->addr6.data, ip6, sizeof(ip6)),
+		snprintf(buf, 64, "[%s]:%u",
+			 inet_ntop(AF_INET6, s->outer->addr6.data, ip6, sizeof(ip6)),
 			 s->outer->port);
 	else if (s->transport == ROOMVPN__DATAPLANE__V1__TRANSPORT__TRANSPORT_UDP && s->outer)
 		snprintf(buf, 64, "%s:%u", ip_str(s->outer->addr, ip), s->outer->port);

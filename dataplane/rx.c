@@ -89,8 +89,8 @@ static enum rv_drop parse_udp6(struct rte_mbuf *m, struct rv_job *job, bool *to_
 	struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eh + 1);
 	*to_ctl = false;
-	if (len < sizeof(*eh) + sizeof(*ip) || (ip->vtc_flow & rte_cpu_to_be_32(0xf0000000u)) !=
-						     rte_cpu_to_be_32(0x60000000u))
+	if (len < sizeof(*eh) + sizeof(*ip) ||
+	    (ip->vtc_flow & rte_cpu_to_be_32(0xf0000000u)) != rte_cpu_to_be_32(0x60000000u))
 		return RV_DROP_MALFORMED;
 	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
 	if (sizeof(*eh) + sizeof(*ip) + plen > len)
@@ -175,7 +175,8 @@ unsigned rv_rx_classify(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned
 		}
 		bool ours = rte_is_same_ether_addr(&eh->dst_addr, &rv_dp.mac);
 		enum rv_drop r;
-		if (type == RTE_ETHER_TYPE_IPV6 && (ours || rte_is_multicast_ether_addr(&eh->dst_addr))) {
+		if (type == RTE_ETHER_TYPE_IPV6 &&
+		    (ours || rte_is_multicast_ether_addr(&eh->dst_addr))) {
 			bool ctl;
 			r = parse_udp6(m, rv_job(m), &ctl);
 			if (r == RV_OK && ctl) {

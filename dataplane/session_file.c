@@ -140,8 +140,9 @@ static int parse_option(struct parse_ctx *c, const char *opt, struct rv_st_sessi
 		if (rv_parse_hostport6(opt + 6, s->addr.ip6, &s->addr.port) == 0 && s->addr.port)
 			return 0;
 		if (rv_parse_hostport(opt + 6, &s->addr.ip, &s->addr.port) < 0 || !s->addr.port)
-			return fail(c, "bad outer address \"%s\" (expected A.B.C.D:PORT or [IPV6]:PORT)",
-				    opt + 6);
+			return fail(
+			    c, "bad outer address \"%s\" (expected A.B.C.D:PORT or [IPV6]:PORT)",
+			    opt + 6);
 		s->addr.kind = RV_ADDR_UDP;
 	} else {
 		return fail(c, "unknown option \"%s\"", opt);

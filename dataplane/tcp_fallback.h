@@ -100,8 +100,8 @@ int rv_tcp_fallback_config_key(struct rv_tcp_fallback_params *p, const char *key
 			       char *err, size_t errlen);
 #define RV_TCP_FALLBACK_CONFIG_HELP                                                                \
 	"  tcp-listen = A.B.C.D:PORT  TCP fallback (TLS) address (default 0.0.0.0:443)\n"          \
-	"  tcp-listen6 = [ADDR]:PORT  also listen on IPv6 ([::]:0 = any address, the\n"           \
-	"                        IPv4 port; default: IPv4 only)\n"                                \
+	"  tcp-listen6 = [ADDR]:PORT  also listen on IPv6 ([::]:0 = any address, the\n"            \
+	"                        IPv4 port; default: IPv4 only)\n"                                 \
 	"  tcp-cert = FILE       TCP fallback certificate chain (PEM)\n"                           \
 	"  tcp-key = FILE        TCP fallback private key (PEM)\n"                                 \
 	"  tcp-max-conns = N     TCP fallback connections (default 1024; capped to the\n"          \

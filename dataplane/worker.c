@@ -67,15 +67,17 @@ static void pass_start(struct rv_dp_worker *w)
  * idle lcore adds to the next packet), with the thread's timer slack at
  * 1 us (the kernel's default of 50 us would stretch every nap by up to
  * that much). idle_sleep_us = 0: busy-poll (cores of its own). */
-#define NAP_FIRST_US 1
+#define NAP_FIRST_US	   1
 #define NAP_TIMER_SLACK_NS 1000
 
 /* Called once by each lcore thread that may nap. */
 static void idle_setup(void)
 {
 	if (rv_dp_idle_sleep_us && prctl(PR_SET_TIMERSLACK, NAP_TIMER_SLACK_NS, 0, 0, 0) < 0)
-		rv_log(RV_LOG_WARN, "cannot set the timer slack of lcore %u: naps may be "
-				    "50 us longer", rte_lcore_id());
+		rv_log(RV_LOG_WARN,
+		       "cannot set the timer slack of lcore %u: naps may be "
+		       "50 us longer",
+		       rte_lcore_id());
 }
 
 /* The next nap after *nap_us (0 after a pass with work), bounded. */

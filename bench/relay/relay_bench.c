@@ -406,14 +406,19 @@ static void print_floor(double mpps[3][3], const uint32_t sizes[3], uint32_t par
 
 static int parse(struct rb_opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"workers", required_argument, NULL, 'w'}, {"mode", required_argument, NULL, 'm'},
-	    {"quick", no_argument, NULL, 'q'},	       {"cipher", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},	       {"sessions", required_argument, NULL, 's'},
-	    {"garbage", no_argument, NULL, 'g'},       {"trace", no_argument, NULL, 't'},
-	    {"rules", required_argument, NULL, 'r'},   {"corrupt-dest-key", no_argument, NULL, 'K'},
-	    {"inner6", no_argument, NULL, '6'},
-	    {"engine", required_argument, NULL, 'e'},  {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"workers", required_argument, NULL, 'w'},
+					   {"mode", required_argument, NULL, 'm'},
+					   {"quick", no_argument, NULL, 'q'},
+					   {"cipher", required_argument, NULL, 'c'},
+					   {"help", no_argument, NULL, 'h'},
+					   {"sessions", required_argument, NULL, 's'},
+					   {"garbage", no_argument, NULL, 'g'},
+					   {"trace", no_argument, NULL, 't'},
+					   {"rules", required_argument, NULL, 'r'},
+					   {"corrupt-dest-key", no_argument, NULL, 'K'},
+					   {"inner6", no_argument, NULL, '6'},
+					   {"engine", required_argument, NULL, 'e'},
+					   {NULL, 0, NULL, 0}};
 	int c;
 	*o = (struct rb_opts){
 	    .workers = 1, .mode = RV_DP_MODE_RSS, .rounds = 8, .cipher = RV_CIPHER_AES_256_GCM};

@@ -96,27 +96,14 @@ static int load_key(const char *path, int dir, struct rvc_chan_params *p)
 
 static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan_params *p)
 {
-	static const struct option opts[] = {{"tun", 1, 0, 'n'},
-					     {"addr", 1, 0, 'a'},
-					     {"addr6", 1, 0, '6'},
-					     {"mtu", 1, 0, 'm'},
-					     {"route", 1, 0, 'r'},
-					     {"udp", 1, 0, 'u'},
-					     {"tcp", 1, 0, 't'},
-					     {"udp-alt", 1, 0, 'A'},
-					     {"pin", 1, 0, 'f'},
-					     {"key", 1, 0, 'k'},
-					     {"cipher", 1, 0, 'c'},
-					     {"peer-id", 1, 0, 'p'},
-					     {"status", 1, 0, 's'},
-					     {"fallback-ms", 1, 0, 'F'},
-					     {"probe-ms", 1, 0, 'P'},
-					     {"first-pid", 1, 0, 'I'},
-					     {"start", 1, 0, 'S'},
-					     {"move-udp", 1, 0, 'U'},
-					     {"move-tcp", 1, 0, 'T'},
-					     {"move-peer-id", 1, 0, 'M'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+	    {"tun", 1, 0, 'n'},	      {"addr", 1, 0, 'a'},	   {"addr6", 1, 0, '6'},
+	    {"mtu", 1, 0, 'm'},	      {"route", 1, 0, 'r'},	   {"udp", 1, 0, 'u'},
+	    {"tcp", 1, 0, 't'},	      {"udp-alt", 1, 0, 'A'},	   {"pin", 1, 0, 'f'},
+	    {"key", 1, 0, 'k'},	      {"cipher", 1, 0, 'c'},	   {"peer-id", 1, 0, 'p'},
+	    {"status", 1, 0, 's'},    {"fallback-ms", 1, 0, 'F'},  {"probe-ms", 1, 0, 'P'},
+	    {"first-pid", 1, 0, 'I'}, {"start", 1, 0, 'S'},	   {"move-udp", 1, 0, 'U'},
+	    {"move-tcp", 1, 0, 'T'},  {"move-peer-id", 1, 0, 'M'}, {0, 0, 0, 0}};
 	const char *key = NULL;
 	int c, bad = 0;
 
@@ -202,7 +189,8 @@ static int parse(int argc, char **argv, struct rv_tun_config *t, struct rvc_chan
 	}
 	if (bad || !key || !t->addr)
 		return fprintf(stderr,
-			       "usage: rv_dc_tool --tun N --addr CIDR [--addr6 CIDR6] --mtu N --udp IP:P "
+			       "usage: rv_dc_tool --tun N --addr CIDR [--addr6 CIDR6] --mtu N "
+			       "--udp IP:P "
 			       "[--udp-alt IP:P] "
 			       "[--tcp IP:P --pin FP] --key FILE --cipher C --peer-id N "
 			       "[--route CIDR] [--status FILE] [--first-pid N] [--start udp|tcp] "

@@ -75,11 +75,12 @@ static void test_config_lines(void **state)
 				  sizeof(err)),
 	    0);
 	/* a dual-stack data plane: an IPv6 literal, or one endpoint per family */
-	assert_int_equal(rv_control_config_set(&c, "dataplane",
-					       "v6 unix:/run/v6.sock udp=10.0.0.3:1194,[2001:db8::3]:1194 "
-					       "tcp=[2001:db8::3]:443",
-					       err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    rv_control_config_set(&c, "dataplane",
+				  "v6 unix:/run/v6.sock udp=10.0.0.3:1194,[2001:db8::3]:1194 "
+				  "tcp=[2001:db8::3]:443",
+				  err, sizeof(err)),
+	    0);
 	assert_int_equal(rv_control_config_set(&c, "dataplane",
 					       "bad unix:/run/bad.sock udp=10.0.0.4:1,10.0.0.5:1 "
 					       "tcp=10.0.0.4:443",

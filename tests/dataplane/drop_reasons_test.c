@@ -358,10 +358,10 @@ int main(int argc, char **argv)
 	check("off-link, no gateway", RV_DROP_NO_GATEWAY, RV_STAGE_TX, valid_from(0, 2));
 	rv_dp.cfg.gateway = gw;
 	/* the same over IPv6 outside: no neighbour entry, no gateway6 */
-	struct rv_outer_addr onlink6 = {.kind = RV_ADDR_UDP6, .port = 5000,
-					.ip6 = {0xfd, 0, [15] = 5}};
-	struct rv_outer_addr offlink6 = {.kind = RV_ADDR_UDP6, .port = 5000,
-					 .ip6 = {0x20, 0x01, 0x0d, 0xb8, [15] = 2}};
+	struct rv_outer_addr onlink6 = {
+	    .kind = RV_ADDR_UDP6, .port = 5000, .ip6 = {0xfd, 0, [15] = 5}};
+	struct rv_outer_addr offlink6 = {
+	    .kind = RV_ADDR_UDP6, .port = 5000, .ip6 = {0x20, 0x01, 0x0d, 0xb8, [15] = 2}};
 	uint8_t ip6[16] = {0xfd, 0, [15] = 1};
 	memcpy(rv_dp.cfg.ip6, ip6, 16);
 	rv_dp.cfg.prefix6_len = 64;

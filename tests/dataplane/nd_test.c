@@ -141,8 +141,8 @@ static void test_solicitation_answered(void)
 	CHECK(!memcmp(ip->src_addr, our_ip, 16) && !memcmp(ip->dst_addr, peer_ip, 16) &&
 		  ip->hop_limits == 255 && ip->proto == IPPROTO_ICMPV6,
 	      "IPv6: ours -> asker, hop limit 255");
-	CHECK(na[0] == 136 && na[1] == 0 && na[4] == 0x60, "NA, solicited + override: %u %x",
-	      na[0], na[4]);
+	CHECK(na[0] == 136 && na[1] == 0 && na[4] == 0x60, "NA, solicited + override: %u %x", na[0],
+	      na[4]);
 	CHECK(!memcmp(na + 8, our_ip, 16), "target: our address");
 	CHECK(na[24] == 2 && na[25] == 1 && !memcmp(na + 26, our_mac.addr_bytes, 6),
 	      "target link-layer option: our MAC");
@@ -170,7 +170,8 @@ static void test_resolution(void)
 		uint8_t group[16];
 		ip6("ff02::1:ff00:3", group);
 		struct rte_ether_addr mcast = {{0x33, 0x33, 0xff, 0, 0, 3}};
-		CHECK(!memcmp(ip->dst_addr, group, 16) && rte_is_same_ether_addr(&eh->dst_addr, &mcast),
+		CHECK(!memcmp(ip->dst_addr, group, 16) &&
+			  rte_is_same_ether_addr(&eh->dst_addr, &mcast),
 		      "to the solicited-node group ff02::1:ff00:3");
 		CHECK(ns[0] == 135 && !memcmp(ns + 8, other_ip, 16) && ns[24] == 1 &&
 			  !memcmp(ns + 26, our_mac.addr_bytes, 6) && ip->hop_limits == 255,
@@ -202,7 +203,8 @@ static void test_junk(void)
 	CHECK(drops(RV_DROP_ND_NOT_FOR_US) == before + 5, "5 junk messages counted, got %llu",
 	      (unsigned long long)(drops(RV_DROP_ND_NOT_FOR_US) - before));
 	CHECK(sent() == NULL, "junk is not answered");
-	CHECK(!rv_nd_lookup_exp(far_ip, NOW, &mac, &exp), "an unsolicited advertisement is not learnt");
+	CHECK(!rv_nd_lookup_exp(far_ip, NOW, &mac, &exp),
+	      "an unsolicited advertisement is not learnt");
 }
 
 static void test_next_hop(void)
@@ -219,8 +221,8 @@ static void test_next_hop(void)
 static struct rte_mbuf *udp6(uint8_t proto, bool zero_sum)
 {
 	uint16_t dc = RV_DC_MIN_SEALED_LEN + 16;
-	struct rte_mbuf *m = frame6(peer_ip, our_ip, proto, 64, sizeof(struct rte_udp_hdr) + dc,
-				    &our_mac);
+	struct rte_mbuf *m =
+	    frame6(peer_ip, our_ip, proto, 64, sizeof(struct rte_udp_hdr) + dc, &our_mac);
 	struct rte_ipv6_hdr *ip = ip_of(m);
 	struct rte_udp_hdr *u = (struct rte_udp_hdr *)(ip + 1);
 	u->src_port = rte_cpu_to_be_16(40000);
@@ -265,8 +267,9 @@ int main(void)
 {
 	char prefix[64], err[256] = "";
 	snprintf(prefix, sizeof(prefix), "rv-nd-%d", getpid());
-	char *eal[] = {"nd_test",	"--no-huge",	 "-m", "64",	 "--no-pci",	  "-l", "0",
-		       "--file-prefix", prefix, "--log-level", "error", "--no-telemetry"};
+	char *eal[] = {"nd_test",  "--no-huge",	  "-m",	   "64",
+		       "--no-pci", "-l",	  "0",	   "--file-prefix",
+		       prefix,	   "--log-level", "error", "--no-telemetry"};
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) < 0) {
 		printf("FAIL: EAL init\n");
 		return 1;
@@ -274,8 +277,8 @@ int main(void)
 	static const struct rte_mbuf_dynfield desc = {
 	    .name = "rv_job", .size = sizeof(struct rv_job), .align = __alignof__(struct rv_job)};
 	rv_job_offset = rte_mbuf_dynfield_register(&desc);
-	rv_dp.pool = rte_pktmbuf_pool_create("nd", 1023, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM,
-					     SOCKET_ID_ANY);
+	rv_dp.pool =
+	    rte_pktmbuf_pool_create("nd", 1023, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
 	rv_dp.w[0].jobs = rte_ring_create("nd_jobs", 64, SOCKET_ID_ANY, 0);
 	ip6("2001:db8::1", our_ip);
 	ip6("2001:db8::2", peer_ip);

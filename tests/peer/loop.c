@@ -30,7 +30,7 @@ struct peer {
 	struct peer_stats st;
 	int epfd, tun, udp, sig, ping_t, echo_t, tick_t;
 	struct peer_tls *tls;
-	int tls_polled; /* fd currently registered for the TLS transport */
+	int tls_polled;			/* fd currently registered for the TLS transport */
 	struct sockaddr_storage remote; /* UDP: IPv4 or IPv6 */
 	bool remote_known, running, ch_ready;
 	uint32_t echo_seq;
@@ -484,7 +484,7 @@ static int open_signals(struct peer *pr, char *err, size_t errlen)
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGRTMIN); /* --move-to */
-	signal(SIGPIPE, SIG_IGN); /* a closed TLS peer is an error return */
+	signal(SIGPIPE, SIG_IGN);  /* a closed TLS peer is an error return */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
 	    (pr->sig = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    watch(pr, pr->sig, EV_SIG) < 0) {
