@@ -1,4 +1,5 @@
 #include "grpc_client.h"
+#include "grpc_pb.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -452,33 +453,6 @@ void rv_grpc_close(struct rv_grpc *g)
 	grpc_shutdown();
 }
 
-static grpc_byte_buffer *pack(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	grpc_slice s = grpc_slice_malloc(len);
-	grpc_byte_buffer *bb;
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
-static ProtobufCMessage *unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d)
-{
-	grpc_byte_buffer_reader r;
-	ProtobufCMessage *m = NULL;
-	grpc_slice s;
-
-	if (!bb || !grpc_byte_buffer_reader_init(&r, bb))
-		return NULL;
-	s = grpc_byte_buffer_reader_readall(&r);
-	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
-	grpc_byte_buffer_reader_destroy(&r);
-	return m;
-}
-
 static void find_md(const grpc_metadata_array *a, const char *key, char *out, size_t len)
 {
 	for (size_t i = 0; i < a->count; i++) {
@@ -555,7 +529,7 @@ static grpc_status_code call_once(struct rv_grpc *g, const char *path, const Pro
 		io.md[0].value = grpc_slice_from_copied_string(auth);
 		n_md = 1;
 	}
-	io.req = pack(req);
+	io.req = rv_grpc_pb_pack(req);
 	io.details = grpc_empty_slice();
 	grpc_metadata_array_init(&io.init_md);
 	grpc_metadata_array_init(&io.trailing);
@@ -570,7 +544,7 @@ static grpc_status_code call_once(struct rv_grpc *g, const char *path, const Pro
 			sizeof(res->session_hdr));
 	}
 	if (io.status == GRPC_STATUS_OK) {
-		*resp = unpack(io.resp, resp_desc);
+		*resp = rv_grpc_pb_unpack(io.resp, resp_desc);
 		if (!*resp) {
 			io.status = GRPC_STATUS_INTERNAL;
 			snprintf(res->message, sizeof(res->message),
@@ -702,7 +676,7 @@ struct rv_grpc_stream *rv_grpc_stream_open(struct rv_grpc *g, const char *path, 
 
 int rv_grpc_stream_send(struct rv_grpc_stream *s, const ProtobufCMessage *m)
 {
-	grpc_byte_buffer *bb = pack(m);
+	grpc_byte_buffer *bb = rv_grpc_pb_pack(m);
 	grpc_op op;
 	int rc = -1;
 
@@ -756,7 +730,7 @@ int rv_grpc_stream_recv(struct rv_grpc_stream *s, const ProtobufCMessageDescript
 	if (!s->recv_ready)
 		return 0;
 	s->recv_ready = false;
-	*out = unpack(s->recv_buf, d);
+	*out = rv_grpc_pb_unpack(s->recv_buf, d);
 	grpc_byte_buffer_destroy(s->recv_buf);
 	s->recv_buf = NULL;
 	return *out ? 1 : -1;

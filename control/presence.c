@@ -19,6 +19,7 @@
 #include "rpc.h"
 #include "server_call.h"
 #include "tunnels.h"
+#include "grpc_pb.h"
 
 #define BUCKETS 1024
 
@@ -145,7 +146,7 @@ static void send_room(const struct pending *p)
 		b.changes = pp;
 		ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE_BATCH;
 		ev.presence_batch = &b;
-		buf = rv_server_pack(&ev.base);
+		buf = rv_grpc_pb_pack(&ev.base);
 	}
 	unsigned told = 0;
 	for (size_t i = 0; i < n; i++) {

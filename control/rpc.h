@@ -88,7 +88,7 @@ struct rv_stream_ops {
 #define RV_STREAM_QUEUE_MAX 1024
 struct grpc_byte_buffer;
 int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m);
-/* The same with a message packed once for many streams (rv_server_pack):
+/* The same with a message packed once for many streams (rv_grpc_pb_pack):
  * @buf stays the caller's; its slices are shared, not copied. */
 int rv_stream_send_packed(struct rv_stream *s, struct grpc_byte_buffer *buf);
 /* Send the final status after the queued messages; later calls are ignored. */

@@ -136,16 +136,6 @@ uint8_t *rv_server_buffer_bytes(grpc_byte_buffer *bb, size_t *len)
 	return out;
 }
 
-grpc_byte_buffer *rv_server_pack(const ProtobufCMessage *m)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	grpc_slice s = grpc_slice_malloc(n);
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
 static const struct rv_method *find_method(struct rv_server *srv, const char *path)
 {
 	for (size_t i = 0; i < srv->n_methods; i++)

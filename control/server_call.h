@@ -90,7 +90,6 @@ void rv_server_call_unref(struct call *c);
 const char *rv_server_md_value(const grpc_metadata_array *md, const char *key, char *buf,
 			       size_t buflen);
 uint8_t *rv_server_buffer_bytes(grpc_byte_buffer *bb, size_t *len);
-grpc_byte_buffer *rv_server_pack(const ProtobufCMessage *m);
 void rv_server_start_batch(struct call *c, grpc_op *ops, size_t n, struct tag *t);
 void rv_server_initial_md_op(struct call *c, grpc_op *op);
 void rv_server_status_op(struct call *c, grpc_op *op, grpc_status_code st, const char *msg);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server_call.h"
+#include "grpc_pb.h"
 
 /* ---- streams ------------------------------------------------------------ */
 
@@ -124,7 +125,7 @@ static int stream_queue(struct call *c, grpc_byte_buffer *buf)
 
 int rv_stream_send(struct rv_stream *s, const ProtobufCMessage *m)
 {
-	return stream_queue(&s->c, rv_server_pack(m));
+	return stream_queue(&s->c, rv_grpc_pb_pack(m));
 }
 
 int rv_stream_send_packed(struct rv_stream *s, struct grpc_byte_buffer *buf)

@@ -11,6 +11,7 @@
 #include "listener.h"
 #include "scope.h"
 #include "server_call.h"
+#include "grpc_pb.h"
 
 /* ---- unary ------------------------------------------------------------- */
 
@@ -24,7 +25,7 @@ void rv_server_unary_finish(struct call *c, grpc_status_code st, ProtobufCMessag
 	rv_server_record(c, st, msg);
 	rv_server_initial_md_op(c, &ops[n++]);
 	if (st == GRPC_STATUS_OK && resp) {
-		c->send_buf = rv_server_pack(resp);
+		c->send_buf = rv_grpc_pb_pack(resp);
 		memset(&ops[n], 0, sizeof(ops[n]));
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n++].data.send_message.send_message = c->send_buf;

@@ -82,7 +82,7 @@ static void send_heartbeat(struct rv_dev *d)
 	r.heartbeat = &hb;
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_SEND_MESSAGE;
-	op.data.send_message.send_message = d->ka_send = rv_rpc_pack(&r.base);
+	op.data.send_message.send_message = d->ka_send = rv_grpc_pb_pack(&r.base);
 	if (!start(d, &op, 1, &d->t_send)) {
 		grpc_byte_buffer_destroy(d->ka_send);
 		atomic_store(&d->send_busy, false);
@@ -165,7 +165,7 @@ static void on_recv(struct rv_tag *t, bool ok)
 	ProtobufCMessage *m = NULL;
 
 	if (ok && d->ka_recv) {
-		m = rv_rpc_unpack(d->ka_recv, &roomvpn__v1__keepalive_event__descriptor);
+		m = rv_grpc_pb_unpack(d->ka_recv, &roomvpn__v1__keepalive_event__descriptor);
 		grpc_byte_buffer_destroy(d->ka_recv);
 		d->ka_recv = NULL;
 	}
@@ -236,7 +236,7 @@ void rv_ka_open(struct rv_dev *d, const char *room)
 	op[0].flags =
 	    GRPC_INITIAL_METADATA_WAIT_FOR_READY; /* a reconnecting channel is no refusal */
 	op[1].op = GRPC_OP_SEND_MESSAGE;
-	op[1].data.send_message.send_message = d->ka_send = rv_rpc_pack(&r.base);
+	op[1].data.send_message.send_message = d->ka_send = rv_grpc_pb_pack(&r.base);
 	atomic_store(&d->send_busy, true);
 	if (!start(d, op, 2, &d->t_send)) {
 		grpc_byte_buffer_destroy(d->ka_send);

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "grpc_pb.h"
+
 /* ---- hist.c: log-linear latency histogram (ns), lock-free adds ---- */
 #define RV_HIST_BUCKETS (64 * 16)
 struct rv_hist {
@@ -61,8 +63,7 @@ grpc_channel *rv_rpc_channel(unsigned i);     /* i modulo the connection count *
 int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
 		 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		 unsigned timeout_ms);
-grpc_byte_buffer *rv_rpc_pack(const ProtobufCMessage *m);
-ProtobufCMessage *rv_rpc_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d);
+/* messages in and out of byte buffers: rv_grpc_pb_pack / _unpack (grpc_pb.h) */
 uint64_t rv_now_ns(void); /* CLOCK_MONOTONIC */
 
 /* ---- devices ---- */

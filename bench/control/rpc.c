@@ -149,33 +149,6 @@ grpc_channel *rv_rpc_channel(unsigned i)
 	return eng.ch[i % eng.n_ch];
 }
 
-grpc_byte_buffer *rv_rpc_pack(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	grpc_slice s = grpc_slice_malloc(len);
-	grpc_byte_buffer *bb;
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
-ProtobufCMessage *rv_rpc_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d)
-{
-	grpc_byte_buffer_reader r;
-	ProtobufCMessage *m;
-	grpc_slice s;
-
-	if (!bb || !grpc_byte_buffer_reader_init(&r, bb))
-		return NULL;
-	s = grpc_byte_buffer_reader_readall(&r);
-	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
-	grpc_byte_buffer_reader_destroy(&r);
-	return m;
-}
-
 /* The tag is the first member of this wrapper, so a completion finds its call. */
 struct unary {
 	struct rv_tag tag;
@@ -192,7 +165,7 @@ static void unary_done(struct rv_tag *t, bool ok)
 
 	snprintf(details, sizeof(details), "%.*s", (int)GRPC_SLICE_LENGTH(c->details),
 		 (const char *)GRPC_SLICE_START_PTR(c->details));
-	if (st == GRPC_STATUS_OK && !(resp = rv_rpc_unpack(c->resp, c->resp_desc))) {
+	if (st == GRPC_STATUS_OK && !(resp = rv_grpc_pb_unpack(c->resp, c->resp_desc))) {
 		st = GRPC_STATUS_INTERNAL;
 		snprintf(details, sizeof(details), "malformed or missing reply");
 	}
@@ -226,7 +199,7 @@ int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice 
 	c->resp = NULL;
 	c->status = GRPC_STATUS_UNKNOWN;
 	c->details = grpc_empty_slice();
-	c->req = rv_rpc_pack(req);
+	c->req = rv_grpc_pb_pack(req);
 	grpc_metadata_array_init(&c->init_md);
 	grpc_metadata_array_init(&c->trailing);
 	c->md[0].key = grpc_slice_from_static_string("authorization");

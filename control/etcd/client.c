@@ -20,6 +20,7 @@
 #include <grpc/support/time.h>
 
 #include "etcd/client.h"
+#include "grpc_pb.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define RETRY_BUDGET_MS	   10000 /* failover: give up after this long */
@@ -225,33 +226,6 @@ unsigned rv_etcd_endpoint_count(const struct rv_etcd *e)
 	return e->n;
 }
 
-grpc_byte_buffer *rv_etcd_pack(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	grpc_slice s = grpc_slice_malloc(len);
-	grpc_byte_buffer *bb;
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
-ProtobufCMessage *rv_etcd_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d)
-{
-	grpc_byte_buffer_reader r;
-	ProtobufCMessage *m;
-	grpc_slice s;
-
-	if (!bb || !grpc_byte_buffer_reader_init(&r, bb))
-		return NULL;
-	s = grpc_byte_buffer_reader_readall(&r);
-	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
-	grpc_byte_buffer_reader_destroy(&r);
-	return m;
-}
-
 gpr_timespec rv_etcd_deadline(uint32_t ms)
 {
 	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
@@ -312,13 +286,13 @@ static grpc_status_code call_on(struct rv_etcd *e, unsigned i, const char *path,
 				const ProtobufCMessageDescriptor *resp_desc,
 				ProtobufCMessage **resp, char *err, size_t errlen)
 {
-	grpc_byte_buffer *in = rv_etcd_pack(req), *outb = NULL;
+	grpc_byte_buffer *in = rv_grpc_pb_pack(req), *outb = NULL;
 	grpc_status_code st = call_once(e, i, path, in, &outb, err, errlen);
 
 	grpc_byte_buffer_destroy(in);
 	*resp = NULL;
 	if (st == GRPC_STATUS_OK) {
-		*resp = rv_etcd_unpack(outb, resp_desc);
+		*resp = rv_grpc_pb_unpack(outb, resp_desc);
 		if (!*resp) {
 			st = GRPC_STATUS_INTERNAL;
 			snprintf(err, errlen, "%s on %s: malformed reply", path, e->target[i]);

@@ -21,8 +21,6 @@ struct rv_etcd {
 	pthread_t poller[RV_ETCD_POLLERS];
 };
 
-grpc_byte_buffer *rv_etcd_pack(const ProtobufCMessage *m);
-ProtobufCMessage *rv_etcd_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *d);
 gpr_timespec rv_etcd_deadline(uint32_t ms);
 
 #endif

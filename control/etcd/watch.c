@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "etcd/client.h"
+#include "grpc_pb.h"
 
 enum { TAG_SEND = 1, TAG_MD, TAG_RECV, TAG_STATUS };
 
@@ -60,7 +61,7 @@ static grpc_byte_buffer *create_request(struct rv_etcd_watch *w)
 	cr.start_revision = w->next_rev;
 	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	req.create_request = &cr;
-	return rv_etcd_pack(&req.base);
+	return rv_grpc_pb_pack(&req.base);
 }
 
 static void set_created(struct rv_etcd_watch *w, bool ok, const char *why)
@@ -164,7 +165,7 @@ static void run_stream(struct rv_etcd_watch *w, unsigned i)
 			continue;
 		ProtobufCMessage *m =
 		    ev.success && s.recv
-			? rv_etcd_unpack(s.recv, &etcdserverpb__watch_response__descriptor)
+			? rv_grpc_pb_unpack(s.recv, &etcdserverpb__watch_response__descriptor)
 			: NULL;
 		if (s.recv)
 			grpc_byte_buffer_destroy(s.recv);
