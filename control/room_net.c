@@ -445,17 +445,15 @@ static char *addr_str(uint32_t a)
 	return strdup(buf);
 }
 
-static Roomvpn__V1__Route *route_msg(const RouteRecord *rr)
+/* A Route message of @target and @via (texts), or NULL (out of memory). */
+static Roomvpn__V1__Route *route_new(const char *target, const char *via)
 {
 	Roomvpn__V1__Route *m = malloc(sizeof(*m));
-	struct rv_cidr t = {rr->target_addr, (uint8_t)rr->target_prefix};
-	char buf[24];
 	if (!m)
 		return NULL;
 	roomvpn__v1__route__init(m);
-	rv_ipam_format_cidr(&t, buf, sizeof(buf));
-	m->target = strdup(buf);
-	m->via = addr_str(rr->via);
+	m->target = strdup(target);
+	m->via = strdup(via);
 	if (!m->target || !m->via) {
 		free(m->target);
 		free(m->via);
@@ -465,26 +463,23 @@ static Roomvpn__V1__Route *route_msg(const RouteRecord *rr)
 	return m;
 }
 
+static Roomvpn__V1__Route *route_msg(const RouteRecord *rr)
+{
+	struct rv_cidr t = {rr->target_addr, (uint8_t)rr->target_prefix};
+	char target[24], via[20];
+	rv_ipam_format_cidr(&t, target, sizeof(target));
+	rv_ipam_format_addr(rr->via, via, sizeof(via));
+	return route_new(target, via);
+}
+
 static Roomvpn__V1__Route *route6_msg(const Route6Record *rr)
 {
-	Roomvpn__V1__Route *m = malloc(sizeof(*m));
 	struct rv_cidr6 t = {.prefix = (uint8_t)rr->target_prefix};
-	char buf[64];
-	if (!m)
-		return NULL;
-	roomvpn__v1__route__init(m);
+	char target[64], via[64];
 	memcpy(t.addr, rr->target.data, rr->target.len == 16 ? 16 : 0);
-	rv_ipam6_format_cidr(&t, buf, sizeof(buf));
-	m->target = strdup(buf);
-	rv_ipam6_format_addr(rr->via.len == 16 ? rr->via.data : t.addr, buf, sizeof(buf));
-	m->via = strdup(buf);
-	if (!m->target || !m->via) {
-		free(m->target);
-		free(m->via);
-		free(m);
-		return NULL;
-	}
-	return m;
+	rv_ipam6_format_cidr(&t, target, sizeof(target));
+	rv_ipam6_format_addr(rr->via.len == 16 ? rr->via.data : t.addr, via, sizeof(via));
+	return route_new(target, via);
 }
 
 static char *addr6_str(const ProtobufCBinaryData *a)

@@ -252,6 +252,9 @@ void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s);
  * members (old one freed after a grace period). -1: out of memory, nothing
  * changed. */
 int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len);
+/* Write a message to @err (if any) and return -1: the tables' errors. */
+int rv_dp_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The vip6 hint array of @t, sized for @max_sessions; -1: out of memory. */
 int rv_dp_vip6_hint_new(struct rv_dp_tables *t, uint32_t max_sessions);
 void rv_dp_vip6_hint_free(struct rv_dp_tables *t);

@@ -17,19 +17,6 @@ static struct rv_st_params params;
 static _Atomic uint32_t n_keys;
 static _Atomic uint64_t pending_frees;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 void rv_dp_keys_init(const struct rv_st_params *p)
 {
 	params = *p;
@@ -118,13 +105,14 @@ struct rv_dp_key *rv_dp_key_new(uint8_t key_id, enum rv_cipher c, const struct r
 				int dir, char *err, size_t errlen)
 {
 	if (key_id > 7 || !cipher_ok(c) || dir < RV_KEY_DIRECTION_NONE || dir > 1) {
-		fail(err, errlen, "invalid key: key-id %u (0..7), cipher %d, direction %d (-1..1)",
-		     key_id, c, dir);
+		rv_dp_fail(err, errlen,
+			   "invalid key: key-id %u (0..7), cipher %d, direction %d (-1..1)", key_id,
+			   c, dir);
 		return NULL;
 	}
 	struct rv_dp_key *k = aligned_alloc(64, sizeof(*k));
 	if (!k) {
-		fail(err, errlen, "out of memory");
+		rv_dp_fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	memset(k, 0, sizeof(*k));
@@ -142,8 +130,8 @@ struct rv_dp_key *rv_dp_key_new(uint8_t key_id, enum rv_cipher c, const struct r
 	if (!k->enc || !k->dec || (params.tcp && (!k->enc_none || !k->dec_none)) ||
 	    rv_replay_init(&k->replay, params.replay_window) < 0) {
 		rv_dp_key_free(k);
-		fail(err, errlen, "cannot set up cipher %s for key-id %u", rv_cipher_name(c),
-		     key_id);
+		rv_dp_fail(err, errlen, "cannot set up cipher %s for key-id %u", rv_cipher_name(c),
+			   key_id);
 		return NULL;
 	}
 	hint_set(k->enc, &k->enc_hint);
@@ -180,13 +168,14 @@ int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
 	int rc = -1;
 	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
 	if (!s) {
-		fail(err, errlen, "session %u does not exist", peer_id);
+		rv_dp_fail(err, errlen, "session %u does not exist", peer_id);
 		goto out;
 	}
 	int cur = atomic_load(&s->tx_slot);
 	struct rv_dp_key *old = cur >= 0 ? s->slot[cur] : NULL;
 	if (rv_dp_key_held(s, key_id)) {
-		fail(err, errlen, "session %u: key-id %u is already installed", peer_id, key_id);
+		rv_dp_fail(err, errlen, "session %u: key-id %u is already installed", peer_id,
+			   key_id);
 		goto out;
 	}
 	struct rv_dp_key *k = rv_dp_key_new(key_id, cipher, key, key_direction, err, errlen);
@@ -223,15 +212,15 @@ int rv_st_key_retire(uint32_t peer_id, uint8_t key_id, char *err, size_t errlen)
 	int rc = -1;
 	struct rv_dp_session *s = rv_dp_find_peer(rv_dp_root, peer_id);
 	if (!s) {
-		fail(err, errlen, "session %u does not exist", peer_id);
+		rv_dp_fail(err, errlen, "session %u does not exist", peer_id);
 		goto out;
 	}
 	for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
 		if (!s->slot[i] || s->slot[i]->key_id != key_id)
 			continue;
 		if (i == atomic_load(&s->tx_slot)) {
-			fail(err, errlen, "session %u: key-id %u is the sealing key", peer_id,
-			     key_id);
+			rv_dp_fail(err, errlen, "session %u: key-id %u is the sealing key", peer_id,
+				   key_id);
 			goto out;
 		}
 		retire_slot(s, i);
@@ -243,7 +232,7 @@ int rv_st_key_retire(uint32_t peer_id, uint8_t key_id, char *err, size_t errlen)
 		rc = 0;
 		goto out;
 	}
-	fail(err, errlen, "session %u has no key-id %u", peer_id, key_id);
+	rv_dp_fail(err, errlen, "session %u has no key-id %u", peer_id, key_id);
 out:
 	rcu_read_unlock();
 	return rc;

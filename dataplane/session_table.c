@@ -32,9 +32,7 @@ struct rv_st_batch {
 	struct rv_dp_tables *t;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int rv_dp_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err && errlen) {
 		va_list ap;
@@ -133,7 +131,8 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 					 char *err, size_t errlen)
 {
 	if (c->peer_id > RV_ST_PEER_ID_MAX) {
-		fail(err, errlen, "peer-id %u out of range (0..%u)", c->peer_id, RV_ST_PEER_ID_MAX);
+		rv_dp_fail(err, errlen, "peer-id %u out of range (0..%u)", c->peer_id,
+			   RV_ST_PEER_ID_MAX);
 		return NULL;
 	}
 	struct rv_dp_key *k =
@@ -143,7 +142,7 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 	struct rv_dp_session *s = calloc(1, sizeof(*s));
 	if (!s) {
 		rv_dp_key_free(k);
-		fail(err, errlen, "out of memory");
+		rv_dp_fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	n_sessions++;
@@ -165,9 +164,9 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 static int check_vip(const struct rv_dp_room *r, uint32_t vip, char *err, size_t errlen)
 {
 	if ((vip & r->mask) != r->cfg.subnet || vip == r->cfg.subnet || vip == r->cfg.broadcast)
-		return fail(err, errlen, "virtual IP %u.%u.%u.%u is not a host of room %u's subnet",
-			    vip >> 24, (vip >> 16) & 255, (vip >> 8) & 255, vip & 255,
-			    r->cfg.room_id);
+		return rv_dp_fail(
+		    err, errlen, "virtual IP %u.%u.%u.%u is not a host of room %u's subnet",
+		    vip >> 24, (vip >> 16) & 255, (vip >> 8) & 255, vip & 255, r->cfg.room_id);
 	return 0;
 }
 
@@ -176,11 +175,12 @@ static int check_vip6(const struct rv_st_room *r, const uint8_t vip6[16], char *
 {
 	char a[INET6_ADDRSTRLEN];
 	if (!r->prefix6_len)
-		return fail(err, errlen, "IPv6 virtual IP %s: room %u has no IPv6 prefix",
-			    rv_ip6_str(vip6, a, sizeof(a)), r->room_id);
+		return rv_dp_fail(err, errlen, "IPv6 virtual IP %s: room %u has no IPv6 prefix",
+				  rv_ip6_str(vip6, a, sizeof(a)), r->room_id);
 	if (!rv_ip6_is_host(vip6, r->prefix6, r->prefix6_len))
-		return fail(err, errlen, "IPv6 virtual IP %s is not a host of room %u's prefix6",
-			    rv_ip6_str(vip6, a, sizeof(a)), r->room_id);
+		return rv_dp_fail(err, errlen,
+				  "IPv6 virtual IP %s is not a host of room %u's prefix6",
+				  rv_ip6_str(vip6, a, sizeof(a)), r->room_id);
 	return 0;
 }
 
@@ -379,10 +379,10 @@ static void *fini_reaper(void *arg)
 int rv_st_init(const struct rv_st_params *p, char *err, size_t errlen)
 {
 	if (p->n_workers < 1 || p->n_workers > 1024)
-		return fail(err, errlen, "n_workers %u out of range (1..1024)", p->n_workers);
+		return rv_dp_fail(err, errlen, "n_workers %u out of range (1..1024)", p->n_workers);
 	if (p->replay_window > RV_REPLAY_MAX_WINDOW)
-		return fail(err, errlen, "replay window %u exceeds %u", p->replay_window,
-			    RV_REPLAY_MAX_WINDOW);
+		return rv_dp_fail(err, errlen, "replay window %u exceeds %u", p->replay_window,
+				  RV_REPLAY_MAX_WINDOW);
 	params = *p;
 	if (!params.default_grace_ns)
 		params.default_grace_ns = 60ull * 1000000000ull;
@@ -391,7 +391,7 @@ int rv_st_init(const struct rv_st_params *p, char *err, size_t errlen)
 	rv_dp_keys_init(&params);
 	struct rv_dp_tables *t = tables_new();
 	if (!t)
-		return fail(err, errlen, "cannot allocate hash tables");
+		return rv_dp_fail(err, errlen, "cannot allocate hash tables");
 	rcu_assign_pointer(rv_dp_root, t);
 	return 0;
 }
@@ -452,13 +452,13 @@ void rv_st_writer_idle(void)
 static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *err, size_t errlen)
 {
 	if (in->prefix_len < 8 || in->prefix_len > 30)
-		return fail(err, errlen, "room %u: prefix length %u out of range (8..30)",
-			    in->room_id, in->prefix_len);
+		return rv_dp_fail(err, errlen, "room %u: prefix length %u out of range (8..30)",
+				  in->room_id, in->prefix_len);
 	r->cfg = *in;
 	r->cfg.rules = NULL; /* the caller's; the compiled set is r->acl */
 	r->mask = ~0u << (32 - in->prefix_len);
 	if (in->subnet & ~r->mask)
-		return fail(err, errlen, "room %u: subnet has host bits set", in->room_id);
+		return rv_dp_fail(err, errlen, "room %u: subnet has host bits set", in->room_id);
 	if (!r->cfg.broadcast)
 		r->cfg.broadcast = in->subnet | ~r->mask;
 	return rv_dp_prefix6_check(in, err, errlen);
@@ -498,7 +498,7 @@ static int members_fit_prefix6(struct rv_dp_room *r, const struct rv_st_room *in
 	cds_list_for_each_entry(s, &r->members, room_link)
 	{
 		if (!rv_ip6_is_zero(s->vip6) && check_vip6(in, s->vip6, NULL, 0) < 0)
-			return fail(
+			return rv_dp_fail(
 			    err, errlen,
 			    "room %u: member %u's IPv6 virtual IP is outside the new prefix6",
 			    in->room_id, s->peer_id);
@@ -535,14 +535,15 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 		cds_list_for_each_entry(s, &r->members, room_link)
 		{
 			if (check_vip(&tmp, s->vip, NULL, 0) < 0) {
-				fail(err, errlen,
-				     "room %u: member %u's virtual IP is outside the new subnet",
-				     in->room_id, s->peer_id);
+				rv_dp_fail(
+				    err, errlen,
+				    "room %u: member %u's virtual IP is outside the new subnet",
+				    in->room_id, s->peer_id);
 				goto err_built;
 			}
 		}
 		if (rv_dp_hosts_rebuild(r, tmp.cfg.subnet, tmp.cfg.prefix_len) < 0) {
-			fail(err, errlen, "out of memory");
+			rv_dp_fail(err, errlen, "out of memory");
 			goto err_built;
 		}
 		/* Readers see cfg fields change one by one; each is valid alone. */
@@ -555,7 +556,7 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
-		fail(err, errlen, "out of memory");
+		rv_dp_fail(err, errlen, "out of memory");
 		goto err_built;
 	}
 	*r = tmp;
@@ -563,7 +564,7 @@ static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, c
 	r->hosts = rv_dp_hosts_new(r->cfg.subnet, r->cfg.prefix_len, &too_big);
 	if (!r->hosts && !too_big) {
 		free(r);
-		fail(err, errlen, "out of memory");
+		rv_dp_fail(err, errlen, "out of memory");
 		goto err_built;
 	}
 	r->routes = routes;
@@ -610,7 +611,7 @@ int rv_st_room_delete(uint32_t room_id, char *err, size_t errlen)
 	struct rv_dp_room *r = find_room(t, room_id);
 	if (!r) {
 		rcu_read_unlock();
-		return fail(err, errlen, "room %u does not exist", room_id);
+		return rv_dp_fail(err, errlen, "room %u does not exist", room_id);
 	}
 	struct rv_dp_session *s, *tmp;
 	cds_list_for_each_entry_safe(s, tmp, &r->members, room_link)
@@ -632,8 +633,8 @@ static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session 
 {
 	struct rv_dp_room *room = find_room(t, c->room_id);
 	if (!room)
-		return fail(err, errlen, "session %u: room %u does not exist", c->peer_id,
-			    c->room_id);
+		return rv_dp_fail(err, errlen, "session %u: room %u does not exist", c->peer_id,
+				  c->room_id);
 	if (check_vip(room, c->vip, err, errlen) < 0)
 		return -1;
 	bool has6 = !rv_ip6_is_zero(c->vip6);
@@ -642,12 +643,13 @@ static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session 
 	struct rv_dp_session *old = rv_dp_find_peer(t, c->peer_id);
 	struct rv_dp_session *holder = rv_dp_find_vip(t, c->room_id, c->vip);
 	if (holder && holder != old)
-		return fail(err, errlen, "session %u: virtual IP already used by peer-id %u",
-			    c->peer_id, holder->peer_id);
+		return rv_dp_fail(err, errlen, "session %u: virtual IP already used by peer-id %u",
+				  c->peer_id, holder->peer_id);
 	holder = has6 ? rv_dp_find_vip6(t, c->room_id, c->vip6) : NULL;
 	if (holder && holder != old)
-		return fail(err, errlen, "session %u: IPv6 virtual IP already used by peer-id %u",
-			    c->peer_id, holder->peer_id);
+		return rv_dp_fail(err, errlen,
+				  "session %u: IPv6 virtual IP already used by peer-id %u",
+				  c->peer_id, holder->peer_id);
 	if (old && old->room_id == c->room_id && old->vip == c->vip &&
 	    memcmp(old->vip6, c->vip6, sizeof(c->vip6)) == 0) {
 		if (!rv_dp_key_held(old, c->key_id)) {
@@ -688,7 +690,7 @@ int rv_st_session_delete(uint32_t peer_id, char *err, size_t errlen)
 		session_defer_free(s);
 	}
 	rcu_read_unlock();
-	return s ? 0 : fail(err, errlen, "session %u does not exist", peer_id);
+	return s ? 0 : rv_dp_fail(err, errlen, "session %u does not exist", peer_id);
 }
 
 /* ---- full resync ---- */
@@ -700,7 +702,7 @@ struct rv_st_batch *rv_st_batch_new(char *err, size_t errlen)
 		b->t = tables_new();
 	if (!b || !b->t) {
 		free(b);
-		fail(err, errlen, "out of memory");
+		rv_dp_fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	return b;
@@ -710,7 +712,7 @@ int rv_st_batch_room(struct rv_st_batch *b, const struct rv_st_room *r, char *er
 {
 	writer_enter();
 	if (find_room(b->t, r->room_id))
-		return fail(err, errlen, "room %u appears twice", r->room_id);
+		return rv_dp_fail(err, errlen, "room %u appears twice", r->room_id);
 	return room_upsert_in(b->t, r, err, errlen);
 }
 
@@ -719,7 +721,7 @@ int rv_st_batch_session(struct rv_st_batch *b, const struct rv_st_session *c, ch
 {
 	writer_enter();
 	if (rv_dp_find_peer(b->t, c->peer_id))
-		return fail(err, errlen, "session %u appears twice", c->peer_id);
+		return rv_dp_fail(err, errlen, "session %u appears twice", c->peer_id);
 	return session_upsert_in(b->t, c, err, errlen);
 }
 
