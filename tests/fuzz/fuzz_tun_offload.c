@@ -2,7 +2,9 @@
  * what a TUN device or, after decryption, a room member could hand them.
  * Byte 0 picks the path:
  *   0: a vnet header + super-packet: validated, then every segment cut; each
- *      segment must fit hlen + mss and carry a correct IPv4 header checksum;
+ *      segment must fit hlen + mss, carry its own length in the IP header
+ *      (IPv4 with a correct header checksum, IPv6 payload length) and a
+ *      TCP checksum that verifies over the pseudo-header;
  *   1: a vnet header + packet: checksum completion in place;
  *   2: packets (2-byte big-endian length each) coalesced like TUN writes;
  *      the merged packet must fit the buffer and be no longer than its parts.
@@ -31,8 +33,21 @@ static void cut(const uint8_t *d, size_t n)
 		uint32_t len = rv_tso_segment(&t, i, out);
 		if (len > t.hlen + t.mss || len < t.hlen)
 			abort();
-		if (rv_csum_fold(rv_csum_add(0, out, t.iphl)) != 0xFFFF)
-			abort(); /* the IPv4 header checksum must verify */
+		uint32_t l4 = len - t.iphl;
+		uint64_t sum;
+		if (t.v6) {
+			if (((uint32_t)out[4] << 8 | out[5]) != len - 40)
+				abort(); /* IPv6 payload length */
+			sum = rv_csum_pseudo6(out, 6, l4);
+		} else {
+			if (rv_csum_fold(rv_csum_add(0, out, t.iphl)) != 0xFFFF)
+				abort(); /* the IPv4 header checksum must verify */
+			if (((uint32_t)out[2] << 8 | out[3]) != len)
+				abort(); /* IPv4 total length */
+			sum = rv_csum_pseudo4(out, 6, l4);
+		}
+		if (rv_csum_fold(rv_csum_add(sum, out + t.iphl, l4)) != 0xFFFF)
+			abort(); /* the TCP checksum must verify */
 	}
 }
 
