@@ -88,6 +88,7 @@ grpc_status_code rv_health_get_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	r->uptime_s = (rv_control_now_mono() - ctl->start_ns) / 1000000000ull;
 	r->users = rv_users_count();
 	r->tls_fingerprint = strdup(ctl->tls_fingerprint);
+	r->replica_id = strdup(ctl->cfg.replica_id);
 	*resp = (ProtobufCMessage *)r; /* freed by the server, also on errors */
 	if (add_tunnels(ctx, r) < 0)
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;

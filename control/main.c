@@ -18,6 +18,7 @@
 #include "password.h"
 #include "ratelimit.h"
 #include "server.h"
+#include "replica.h"
 #include "store.h"
 #include "users.h"
 #include "audit.h"
@@ -401,6 +402,10 @@ static int start_modules(struct rv_control *ctl)
 		return -1;
 	}
 	rv_events_init(ctl); /* registry events, timers, data-plane sync */
+	if (rv_replica_start(ctl, err, sizeof(err)) != 0) { /* etcd: the other replicas */
+		rv_log(RV_LOG_ERROR, "replicas: %s", err);
+		return -1;
+	}
 	/* remote data planes (dataplane_listen, mutual TLS) join the fleet
 	 * as they register and leave it as their links break */
 	if (rv_dp_links_start(ctl, rv_fleet_on_up, rv_fleet_on_down, ctl, err, sizeof(err)) != 0) {
@@ -414,6 +419,7 @@ static void stop_modules(struct rv_control *ctl)
 {
 	rv_auth_sweeper_stop();
 	rv_dp_links_stop(); /* before the sync thread: no link is used after */
+	rv_replica_stop();  /* its watches raise events */
 	rv_events_fini(ctl);
 	rv_fleet_fini();
 	rv_pwpool_stop(ctl->pwpool);

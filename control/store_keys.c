@@ -175,3 +175,13 @@ int rv_key_parse_addr(const void *v, size_t len, uint32_t *addr)
 	*addr = (uint32_t)x;
 	return 0;
 }
+
+size_t rv_key_tunnel(char *k, uint32_t peer_id)
+{
+	memcpy(k, RV_KEY_TUNNEL_PREFIX, 4);
+	k[4] = (char)(peer_id >> 24);
+	k[5] = (char)(peer_id >> 16);
+	k[6] = (char)(peer_id >> 8);
+	k[7] = (char)peer_id;
+	return RV_KEY_TUNNEL_LEN;
+}

@@ -40,6 +40,8 @@ static uint64_t rekey_at(const struct rv_tunnel *t)
 /* When @t ends for silence, or UINT64_MAX. */
 static uint64_t end_at(const struct rv_tunnel *t)
 {
+	if (t->foreign) /* its replica times it out; its record's delete removes it here */
+		return UINT64_MAX;
 	if (tm.cfg->heartbeat_timeout_ns && t->last_hb_ns)
 		return t->last_hb_ns + tm.cfg->heartbeat_timeout_ns;
 	if (tm.cfg->stream_deadline_ns && !t->last_hb_ns && !t->stream)

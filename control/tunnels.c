@@ -15,6 +15,7 @@
 #include "key_slots.h"
 #include "log.h"
 #include "room_net.h"
+#include "store.h"
 
 /* A chained hash table of any struct with a "next" pointer at @link;
  * doubles its buckets when it holds more entries than buckets. */
@@ -122,6 +123,7 @@ static struct {
 	struct table peers, rds, streams, rooms, users;
 	size_t n;
 	const struct rv_tunnels_timer_ops *timers; /* NULL: none */
+	const struct rv_tunnels_record_ops *records; /* NULL: none (RocksDB) */
 } reg = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .peers = {.link = offsetof(struct rv_tunnel, next_peer), .hash = h_peer},
@@ -134,6 +136,18 @@ static struct {
 void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops)
 {
 	reg.timers = ops;
+}
+
+void rv_tunnels_set_record_ops(const struct rv_tunnels_record_ops *ops)
+{
+	reg.records = ops;
+}
+
+/* The record of local tunnel @peer_id must follow the registry. */
+static void record_changed(const struct rv_tunnel *t, uint32_t peer_id)
+{
+	if (reg.records && !t->foreign && peer_id)
+		reg.records->changed(peer_id);
 }
 
 static void arm(struct rv_tunnel *t)
@@ -309,11 +323,21 @@ void rv_tunnels_client_synced(struct rv_tunnel *t)
 struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t device, uint64_t user,
 				 uint32_t peer_id)
 {
-	struct rv_tunnel_room *room = rv_tunnels_room(r->id);
+	return rv_tunnels_add_to(r->id, r, device, user, peer_id);
+}
+
+struct rv_tunnel *rv_tunnels_add_to(uint64_t room_id, const Roomvpn__V1__RoomRecord *r,
+				    uint64_t device, uint64_t user, uint32_t peer_id)
+{
+	struct rv_tunnel_room *room = rv_tunnels_room(room_id);
 	struct user_count *u = user_entry(user);
 	struct rv_tunnel *t = calloc(1, sizeof(*t));
 	bool new_room = !room, new_user = !u;
 
+	if (new_room && !r) {
+		free(t);
+		return NULL;
+	}
 	if (new_room)
 		room = calloc(1, sizeof(*room));
 	if (new_user)
@@ -321,7 +345,7 @@ struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t devi
 	if (!t || !room || !u)
 		goto err;
 	if (new_room) {
-		room->id = r->id;
+		room->id = room_id;
 		if (tb_insert(&reg.rooms, room) < 0)
 			goto err;
 	}
@@ -330,8 +354,9 @@ struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t devi
 		if (tb_insert(&reg.users, u) < 0)
 			goto err_room;
 	}
-	room_fill(room, r);
-	*t = (struct rv_tunnel){.room_id = r->id,
+	if (r)
+		room_fill(room, r);
+	*t = (struct rv_tunnel){.room_id = room_id,
 				.device = device,
 				.user = user,
 				.peer_id = peer_id,
@@ -371,6 +396,7 @@ err:
 
 void rv_tunnels_rename(struct rv_tunnel *t, uint32_t peer_id)
 {
+	record_changed(t, t->peer_id); /* the old peer-id's record goes */
 	tb_remove(&reg.peers, t);
 	t->peer_id = peer_id;
 	tb_insert(&reg.peers, t); /* buckets exist: cannot fail */
@@ -392,6 +418,7 @@ void rv_tunnels_remove(struct rv_tunnel *t)
 	struct user_count *u = user_entry(t->user);
 
 	cancel(t);
+	record_changed(t, t->peer_id);
 	tb_remove(&reg.peers, t);
 	tb_remove(&reg.rds, t);
 	if (t->stream)
@@ -442,7 +469,7 @@ size_t rv_tunnels_each_some(size_t from, size_t buckets, void (*fn)(struct rv_tu
 
 /* A fresh random peer-id in 1..RV_TUNNELS_PEER_ID_MAX that no tunnel and no
  * data-plane session has, or 0 (lock held). Only the server picks them. */
-static uint32_t alloc_peer_id(void)
+uint32_t rv_tunnels_new_peer_id(void)
 {
 	for (int tries = 0; tries < 64; tries++) {
 		uint8_t b[3];
@@ -462,6 +489,47 @@ static grpc_status_code refuse(char *msg, size_t msglen, grpc_status_code st, co
 	snprintf(msg, msglen, fmt, n);
 	rv_log(RV_LOG_WARN, "tunnel refused: %s", msg);
 	return st;
+}
+
+/* Replicas on etcd: the new peer-id @*peer_id of (@room, @device) becomes
+ * its record before the client hears it; another replica holding that
+ * peer-id (a conflict) means another peer-id. No lock held. */
+static grpc_status_code claim(uint64_t room, uint64_t device, uint32_t *peer_id, char *msg,
+			      size_t msglen)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		int rc = reg.records->claim(*peer_id);
+		if (rc == 0)
+			return GRPC_STATUS_OK;
+		rv_tunnels_lock();
+		struct rv_tunnel *t = rv_tunnels_find_rd(room, device);
+		bool ours = t && !t->foreign;
+		/* the mirror may have renamed it already (tunnel_mirror.c) */
+		uint32_t id = rc != RV_STORE_CONFLICT || !ours ? 0
+			      : t->peer_id != *peer_id	      ? t->peer_id
+							      : rv_tunnels_new_peer_id();
+		if (id && id != t->peer_id)
+			rv_tunnels_rename(t, id); /* the taken record stays: its delete is
+						     guarded by our lease */
+		else if (!id && ours)
+			rv_tunnels_remove(t);
+		rv_tunnels_unlock();
+		if (!ours) {
+			snprintf(msg, msglen, "the tunnel ended while it was being registered");
+			return GRPC_STATUS_ABORTED;
+		}
+		if (!id) {
+			snprintf(msg, msglen,
+				 rc < 0 ? "the tunnel's record could not be written to etcd (see the "
+					  "server log)"
+					: "no free peer-id");
+			return GRPC_STATUS_UNAVAILABLE;
+		}
+		rv_log(RV_LOG_INFO, "peer-id %u is another replica's: trying %u", *peer_id, id);
+		*peer_id = id;
+	}
+	snprintf(msg, msglen, "no peer-id free across the replicas after %d tries", 8);
+	return GRPC_STATUS_UNAVAILABLE;
 }
 
 grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__RoomRecord *r,
@@ -488,7 +556,7 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 			    "the server runs its maximum of %u tunnels (max_tunnels): try again "
 			    "later",
 			    cap);
-	else if (!(id = alloc_peer_id()))
+	else if (!(id = rv_tunnels_new_peer_id()))
 		st = refuse(msg, msglen, GRPC_STATUS_INTERNAL, "no free peer-id (%u tries)", 64);
 	else if (!t && !(t = rv_tunnels_add(r, device, user, id)))
 		st = refuse(msg, msglen, GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -512,6 +580,8 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 		*peer_id = id;
 	}
 	rv_tunnels_unlock();
+	if (st == GRPC_STATUS_OK && reg.records)
+		st = claim(r->id, device, peer_id, msg, msglen);
 	return st;
 }
 
@@ -536,6 +606,7 @@ void rv_tunnels_set_key(uint32_t peer_id, const struct rv_tunnel_keys *k)
 		t->suite = k->suite;
 		t->push_key_id = k->key_id;
 		memcpy(&t->km, k->km, sizeof(t->km));
+		record_changed(t, peer_id);
 	}
 	rv_tunnels_unlock();
 }
@@ -547,6 +618,7 @@ void rv_tunnels_clear_key(uint32_t peer_id)
 	if (t) {
 		OPENSSL_cleanse(&t->km, sizeof(t->km));
 		t->keyed = false;
+		record_changed(t, peer_id);
 	}
 	rv_tunnels_unlock();
 }
@@ -570,6 +642,7 @@ void rv_tunnels_rekey_done(uint32_t peer_id, uint8_t key_id)
 		t->keyed_ns = rv_control_now_mono();
 		t->rekey_asked_ns = 0;
 		arm(t);
+		record_changed(t, peer_id);
 	}
 	rv_tunnels_unlock();
 }

@@ -67,6 +67,8 @@ struct rv_tunnel {
 	uint32_t peer_id; /* 0: a stream waiting for its next bootstrap */
 	struct rv_tunnel_room *room;
 	struct rv_stream *stream; /* the open keepalive stream, or NULL */
+	bool foreign; /* another replica's, mirrored from its record (tunnel_records.c):
+			 no stream here, never timed out here */
 	uint8_t key_id;		  /* the data plane's sealing key-id */
 	uint64_t keyed_ns;	  /* when that key was installed (monotonic) */
 	uint64_t rekey_asked_ns;  /* when the client was last asked to re-key */
@@ -112,6 +114,10 @@ size_t rv_tunnels_count(void);
  * cap check here: rv_tunnels_register does those. */
 struct rv_tunnel *rv_tunnels_add(const Roomvpn__V1__RoomRecord *r, uint64_t device, uint64_t user,
 				 uint32_t peer_id);
+/* The same in room @room_id; @r may be NULL when the room has tunnels here
+ * already (its entry is then left as it is). */
+struct rv_tunnel *rv_tunnels_add_to(uint64_t room_id, const Roomvpn__V1__RoomRecord *r,
+				    uint64_t device, uint64_t user, uint32_t peer_id);
 /* Give @t another peer-id (lock held): re-indexed. */
 void rv_tunnels_rename(struct rv_tunnel *t, uint32_t peer_id);
 /* Bind @t to keepalive stream @s (NULL: unbind) (lock held). */
@@ -172,6 +178,24 @@ struct rv_tunnels_timer_ops {
 	void (*cancel)(struct rv_tunnel *t);
 };
 void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops);
+
+/* ---- Tunnel records (tunnel_records.c, on etcd only) -------------------- */
+
+/* How the registry keeps its tunnels' records in etcd (installed by
+ * tunnel_records.c while replicas run; none: RocksDB, nothing is done).
+ * Called with the lock held except @claim. @changed: the record of local
+ * tunnel @peer_id must follow the registry (published, or deleted when the
+ * tunnel is gone); queued, never waited for. @claim: publish the record of
+ * the new local tunnel @peer_id if no replica holds that peer-id, waited
+ * for: 0, RV_STORE_CONFLICT (another replica holds it) or -1. */
+struct rv_tunnels_record_ops {
+	void (*changed)(uint32_t peer_id);
+	int (*claim)(uint32_t peer_id);
+};
+void rv_tunnels_set_record_ops(const struct rv_tunnels_record_ops *ops);
+/* A fresh random peer-id no tunnel and no data-plane session has, or 0
+ * (lock held). */
+uint32_t rv_tunnels_new_peer_id(void);
 
 /* ---- Status (tunnels_status.c) ------------------------------------------ */
 

@@ -35,6 +35,7 @@ CONTROL_BAD = [
     ("ipam_pool", "10.0.0.0"),
     ("ipam_pool", "10.0.0.0/33"),
     ("ipv6", "maybe"),
+    ("replica_lease_s", "1"),
     ("ipv6_prefix", "fd00::1/48"),
     ("ipv6_prefix", "10.0.0.0/8"),
     ("ipv6_room_prefix", "47"),
