@@ -125,6 +125,8 @@ static void apply_put(const uint8_t *val, size_t vlen, bool own_ok)
 	t->user = rec->user;
 	if (keyed) {
 		t->keyed = true;
+		if (!was_keyed || rekeyed)
+			t->key_ns = rv_control_now_mono();
 		t->vip = rec->vip;
 		t->has_vip6 = rec->vip6.len == sizeof(t->vip6);
 		if (t->has_vip6)
