@@ -102,10 +102,15 @@ class Events:
         self.q.put(None)
 
     def next(self, timeout=20.0):
-        try:
-            return self.q.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("no keepalive event within %.0f s" % timeout)
+        """The next event other than a re-key request (see heard())."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ev = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError("no keepalive event within %.0f s" % timeout)
+            if isinstance(ev, Exception) or ev is None or ev.WhichOneof("body") != "rekey":
+                return ev
 
 
 class ReplicasTest(unittest.TestCase):
