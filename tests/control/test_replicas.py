@@ -61,6 +61,12 @@ class Etcd:
             out[int.from_bytes(kv.key[4:], "big")] = (store.TunnelRecord.FromString(kv.value), kv.lease)
         return out
 
+    def revoke(self, lease):
+        self.ch.unary_unary("/etcdserverpb.Lease/LeaseRevoke",
+                            request_serializer=lambda m: m.SerializeToString(),
+                            response_deserializer=etcdpb.LeaseRevokeResponse.FromString)(
+            etcdpb.LeaseRevokeRequest(ID=lease), timeout=30)
+
     def close(self):
         self.ch.close()
 
@@ -224,6 +230,26 @@ class ReplicasTest(unittest.TestCase):
             wait_until(lambda: vt.peer_id not in {t.peer_id for t in self.admin_health(srv).tunnels},
                        "the kicked tunnel gone from %s" % srv.config["replica_id"])
         bystander.close()
+
+    def test_2b_lost_lease_regranted_and_records_published_again(self):
+        a, b = self.a, self.b
+        owner = a.user_token("lease-owner")
+        a.call(R + "Create", rooms.CreateRoomRequest(name="lease-room"), rooms.Room, owner)
+        a.create_user("leaser", "user-password-1")
+        tok, _, t = self.member(a, a, "leaser", "lease-room", "leaser-laptop")
+        ka = Keepalive(a, tok).hello("lease-room", t.peer_id)
+        self.assertEqual(heard(ka), [])
+        before, lease = wait_until(lambda: (lambda r: r if r and r[0].key else None)(
+            self.kv.tunnels().get(t.peer_id)), "the record")
+
+        self.kv.revoke(lease)  # as if replica A had been cut from etcd for a whole TTL
+        after, new_lease = wait_until(lambda: (lambda r: r if r and r[1] != lease else None)(
+            self.kv.tunnels().get(t.peer_id)), "the record published again under a new lease")
+        self.assertEqual((after.replica, after.key), ("replica-a", before.key))
+        wait_until(lambda: t.peer_id in {x.peer_id for x in self.admin_health(b).tunnels},
+                   "the tunnel mirrored on B again")
+        self.assertEqual(heard(ka), [])  # the stream on A never noticed
+        ka.close()
 
     def test_3_stream_moves_when_its_replica_dies(self):
         a, b = self.a, self.b
