@@ -11,7 +11,6 @@
 #include "dp_cache.h"
 #include "log.h"
 #include "room_net.h"
-#include "replica.h"
 #include "room_records.h"
 #include "store.h"
 #include "tls.h"
@@ -204,13 +203,12 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	/* store reads first, never under the registry lock */
 	int member = is_member(ctx->ctl->store, room->id, dev);
 	uint32_t vip = member == 0 ? member_vip(ctx->ctl->store, room->id, dev) : 0;
-	if (rv_replica_active()) /* another replica's tunnel not mirrored yet */
-		rv_tunnel_mirror_fetch(h->peer_id);
+	rv_tunnels_fetch(h->peer_id); /* another replica's tunnel not mirrored yet */
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_owned(h->peer_id, dev, room->id);
 	bool online = false;
 	if (t && t->foreign) /* its replica died or lost the stream: ours now */
-		rv_tunnel_mirror_take_over(t);
+		rv_tunnels_take_over(t);
 	if (t) {
 		snprintf(t->username, sizeof(t->username), "%s", ctx->who.username);
 		online = t->stream != s; /* a repeated Hello on the same stream is no change */

@@ -42,7 +42,7 @@ static void on_lost(void *arg, int64_t id)
 	       "them again",
 	       rep.ctl->cfg.replica_id, (unsigned long long)id);
 	atomic_store(&rep.lost, true);
-	rv_tunnel_records_wake();
+	rv_replica_records_wake();
 }
 
 /* Grants a lease and starts keeping it alive (renewed three times a TTL). */
@@ -107,20 +107,20 @@ int rv_replica_start(struct rv_control *ctl, char *err, size_t errlen)
 		return -1;
 	if (grant(err, errlen) < 0)
 		goto err_close;
-	if (rv_tunnel_records_start(ctl, rep.e, err, errlen) < 0)
+	if (rv_replica_records_start(ctl, rep.e, err, errlen) < 0)
 		goto err_lease;
-	if (rv_tunnel_mirror_start(ctl, rep.e, &rev, err, errlen) < 0)
+	if (rv_replica_mirror_start(ctl, rep.e, &rev, err, errlen) < 0)
 		goto err_records;
-	if (rv_store_watch_start(ctl, rep.e, rev + 1, err, errlen) < 0)
+	if (rv_replica_watch_start(ctl, rep.e, rev + 1, err, errlen) < 0)
 		goto err_mirror;
 	atomic_store(&rep.active, true);
 	rv_log(RV_LOG_INFO, "replica %s: following the other replicas from etcd revision %lld",
 	       ctl->cfg.replica_id, (long long)rev + 1);
 	return 0;
 err_mirror:
-	rv_tunnel_mirror_stop();
+	rv_replica_mirror_stop();
 err_records:
-	rv_tunnel_records_stop();
+	rv_replica_records_stop();
 err_lease:
 	rv_etcd_keepalive_stop(rep.ka);
 	rep.ka = NULL;
@@ -134,9 +134,9 @@ void rv_replica_stop(void)
 {
 	if (!atomic_exchange(&rep.active, false))
 		return;
-	rv_store_watch_stop();
-	rv_tunnel_mirror_stop();
-	rv_tunnel_records_stop();
+	rv_replica_watch_stop();
+	rv_replica_mirror_stop();
+	rv_replica_records_stop();
 	rv_etcd_keepalive_stop(rep.ka); /* not revoked: see replica.h */
 	rep.ka = NULL;
 	rv_etcd_close(rep.e);

@@ -5,14 +5,14 @@
  *   replica.c         this replica's identity and its lease (granted at start,
  *                     kept alive; on loss re-granted and every local tunnel's
  *                     record published again)
- *   tunnel_records.c  the local tunnels' records (tun/<peer-id>) written by a
+ *   replica_records.c  the local tunnels' records (tun/<peer-id>) written by a
  *                     thread of its own, off the registry lock, in Txns of at
  *                     most RECORDS_PER_TXN; a register waits for its claim
- *   tunnel_mirror.c   the other replicas' records mirrored into the registry
+ *   replica_mirror.c   the other replicas' records mirrored into the registry
  *                     as foreign tunnels (a full read of tun/ at one revision,
  *                     then a watch from the next), and a foreign tunnel taken
  *                     over when its client says Hello here
- *   store_watch.c     watches of the membership (m/) and room (r/) keys that
+ *   replica_watch.c     watches of the membership (m/) and room (r/) keys that
  *                     raise the named events of events.c for changes made by
  *                     any replica (the events are idempotent)
  *
@@ -51,37 +51,39 @@ void rv_replica_lease_gone(void);
  * true if it was lost (and a new one granted or tried). */
 bool rv_replica_lease_renew_if_lost(void);
 
-/* ---- tunnel_records.c ---- */
+/* ---- replica_records.c ---- */
 
-int rv_tunnel_records_start(struct rv_control *ctl, struct rv_etcd *e, char *err, size_t errlen);
-void rv_tunnel_records_stop(void);
+int rv_replica_records_start(struct rv_control *ctl, struct rv_etcd *e, char *err, size_t errlen);
+void rv_replica_records_stop(void);
 /* Wake the records thread (the lease was lost). */
-void rv_tunnel_records_wake(void);
+void rv_replica_records_wake(void);
 /* Local tunnel @peer_id's record is written again unconditionally, under
  * our lease (a takeover). Lock held; queued. */
-void rv_tunnel_records_force(uint32_t peer_id);
+void rv_replica_records_force(uint32_t peer_id);
 /* @t's record (lock held) into a malloc'd buffer: *len bytes, or NULL. */
-uint8_t *rv_tunnel_records_pack(const struct rv_tunnel *t, size_t *len);
+uint8_t *rv_replica_records_pack(const struct rv_tunnel *t, size_t *len);
 
-/* ---- tunnel_mirror.c ---- */
+/* ---- replica_mirror.c ---- */
 
 /* The full read of tun/ (every other replica's tunnel mirrored), then the
  * watch from the revision after it. 0 or -1 with @err. */
-int rv_tunnel_mirror_start(struct rv_control *ctl, struct rv_etcd *e, int64_t *revision,
-			   char *err, size_t errlen);
-void rv_tunnel_mirror_stop(void);
-/* A Hello for @peer_id that the registry lacks: its record is read from
- * etcd and mirrored if another replica publishes it. No lock held. */
-void rv_tunnel_mirror_fetch(uint32_t peer_id);
+int rv_replica_mirror_start(struct rv_control *ctl, struct rv_etcd *e, int64_t *revision, char *err,
+			    size_t errlen);
+void rv_replica_mirror_stop(void);
+/* A Hello for @peer_id that the registry lacks (rv_tunnels_fetch): its
+ * record is read from etcd and mirrored if another replica publishes it.
+ * No lock held. */
+void rv_replica_mirror_fetch(uint32_t peer_id);
 /* Foreign tunnel @t is this replica's from now (its client said Hello
- * here): published under our lease, same peer-id and keys. Lock held. */
-void rv_tunnel_mirror_take_over(struct rv_tunnel *t);
+ * here: rv_tunnels_take_over): published under our lease, same peer-id and
+ * keys. Lock held. */
+void rv_replica_mirror_take_over(struct rv_tunnel *t);
 
-/* ---- store_watch.c ---- */
+/* ---- replica_watch.c ---- */
 
 /* Watches m/ and r/ from @revision. 0 or -1 with @err. */
-int rv_store_watch_start(struct rv_control *ctl, struct rv_etcd *e, int64_t revision, char *err,
-			 size_t errlen);
-void rv_store_watch_stop(void);
+int rv_replica_watch_start(struct rv_control *ctl, struct rv_etcd *e, int64_t revision, char *err,
+			   size_t errlen);
+void rv_replica_watch_stop(void);
 
 #endif

@@ -71,7 +71,7 @@ size_t rv_key_addr_value(char *v, uint32_t addr);
 int rv_key_parse_id(const void *v, size_t len, uint64_t *id);
 int rv_key_parse_addr(const void *v, size_t len, uint32_t *addr);
 
-/* Tunnel records (tunnel_records.c, etcd only): tun/ + the peer-id as 4
+/* Tunnel records (replica_records.c, etcd only): tun/ + the peer-id as 4
  * bytes big-endian (binary: the only key that is not ASCII). */
 size_t rv_key_tunnel(char *k, uint32_t peer_id);
 #define RV_KEY_TUNNEL_PREFIX "tun/"

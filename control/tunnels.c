@@ -143,6 +143,24 @@ void rv_tunnels_set_record_ops(const struct rv_tunnels_record_ops *ops)
 	reg.records = ops;
 }
 
+void rv_tunnels_fetch(uint32_t peer_id)
+{
+	const struct rv_tunnels_record_ops *ops = reg.records;
+	if (!ops)
+		return;
+	rv_tunnels_lock();
+	bool known = rv_tunnels_find(peer_id) != NULL;
+	rv_tunnels_unlock();
+	if (!known)
+		ops->fetch(peer_id);
+}
+
+void rv_tunnels_take_over(struct rv_tunnel *t)
+{
+	if (reg.records && t->foreign)
+		reg.records->take_over(t);
+}
+
 /* The record of local tunnel @peer_id must follow the registry. */
 static void record_changed(const struct rv_tunnel *t, uint32_t peer_id)
 {
@@ -504,7 +522,7 @@ static grpc_status_code claim(uint64_t room, uint64_t device, uint32_t *peer_id,
 		rv_tunnels_lock();
 		struct rv_tunnel *t = rv_tunnels_find_rd(room, device);
 		bool ours = t && !t->foreign;
-		/* the mirror may have renamed it already (tunnel_mirror.c) */
+		/* the mirror may have renamed it already (replica_mirror.c) */
 		uint32_t id = rc != RV_STORE_CONFLICT || !ours ? 0
 			      : t->peer_id != *peer_id	      ? t->peer_id
 							      : rv_tunnels_new_peer_id();

@@ -67,7 +67,7 @@ struct rv_tunnel {
 	uint32_t peer_id; /* 0: a stream waiting for its next bootstrap */
 	struct rv_tunnel_room *room;
 	struct rv_stream *stream; /* the open keepalive stream, or NULL */
-	bool foreign; /* another replica's, mirrored from its record (tunnel_records.c):
+	bool foreign; /* another replica's, mirrored from its record (replica_records.c):
 			 no stream here, never timed out here */
 	uint8_t key_id;		  /* the data plane's sealing key-id */
 	uint64_t keyed_ns;	  /* when that key was installed (monotonic) */
@@ -179,10 +179,10 @@ struct rv_tunnels_timer_ops {
 };
 void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops);
 
-/* ---- Tunnel records (tunnel_records.c, on etcd only) -------------------- */
+/* ---- Tunnel records (replica_records.c, on etcd only) -------------------- */
 
 /* How the registry keeps its tunnels' records in etcd (installed by
- * tunnel_records.c while replicas run; none: RocksDB, nothing is done).
+ * replica_records.c while replicas run; none: RocksDB, nothing is done).
  * Called with the lock held except @claim. @changed: the record of local
  * tunnel @peer_id must follow the registry (published, or deleted when the
  * tunnel is gone); queued, never waited for. @claim: publish the record of
@@ -191,8 +191,16 @@ void rv_tunnels_set_timer_ops(const struct rv_tunnels_timer_ops *ops);
 struct rv_tunnels_record_ops {
 	void (*changed)(uint32_t peer_id);
 	int (*claim)(uint32_t peer_id);
+	void (*fetch)(uint32_t peer_id);
+	void (*take_over)(struct rv_tunnel *t);
 };
 void rv_tunnels_set_record_ops(const struct rv_tunnels_record_ops *ops);
+/* A Hello names @peer_id: if no tunnel has it here, another replica's
+ * record of it is read and mirrored (no lock held; nothing on RocksDB). */
+void rv_tunnels_fetch(uint32_t peer_id);
+/* Foreign tunnel @t's client said Hello here: @t becomes this replica's,
+ * its record re-published under our lease (lock held). */
+void rv_tunnels_take_over(struct rv_tunnel *t);
 /* A fresh random peer-id no tunnel and no data-plane session has, or 0
  * (lock held). */
 uint32_t rv_tunnels_new_peer_id(void);

@@ -88,8 +88,8 @@ static void queue(enum kind kind, uint32_t peer_id)
 {
 	pthread_mutex_lock(&wr.mu);
 	if (!push((struct op){.kind = kind, .peer_id = peer_id}))
-		rv_log(RV_LOG_WARN, "tunnel records: out of memory: peer-id %u's record not written",
-		       peer_id);
+		rv_log(RV_LOG_WARN,
+		       "tunnel records: out of memory: peer-id %u's record not written", peer_id);
 	pthread_mutex_unlock(&wr.mu);
 }
 
@@ -98,7 +98,7 @@ static void changed(uint32_t peer_id)
 	queue(CHANGED, peer_id);
 }
 
-void rv_tunnel_records_force(uint32_t peer_id)
+void rv_replica_records_force(uint32_t peer_id)
 {
 	queue(FORCE, peer_id);
 }
@@ -116,16 +116,19 @@ static int claim(uint32_t peer_id)
 	return w.rc;
 }
 
-static const struct rv_tunnels_record_ops record_ops = {.changed = changed, .claim = claim};
+static const struct rv_tunnels_record_ops record_ops = {.changed = changed,
+							.claim = claim,
+							.fetch = rv_replica_mirror_fetch,
+							.take_over = rv_replica_mirror_take_over};
 
-void rv_tunnel_records_wake(void)
+void rv_replica_records_wake(void)
 {
 	pthread_mutex_lock(&wr.mu);
 	pthread_cond_signal(&wr.work);
 	pthread_mutex_unlock(&wr.mu);
 }
 
-uint8_t *rv_tunnel_records_pack(const struct rv_tunnel *t, size_t *len)
+uint8_t *rv_replica_records_pack(const struct rv_tunnel *t, size_t *len)
 {
 	Roomvpn__V1__TunnelRecord r = ROOMVPN__V1__TUNNEL_RECORD__INIT;
 	uint64_t now = rv_control_now_mono(), age = now > t->created_ns ? now - t->created_ns : 0;
@@ -204,7 +207,7 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 	memset(x, 0, sizeof(*x));
 	rv_key_tunnel(x->key, op->peer_id);
 	if ((op->kind != CHANGED && !local) || (t && t->foreign) ||
-	    (local && !(x->val = rv_tunnel_records_pack(t, &x->vlen)))) {
+	    (local && !(x->val = rv_replica_records_pack(t, &x->vlen)))) {
 		x->skip = true;
 		return;
 	}
@@ -293,7 +296,8 @@ static int write_ops(const struct op *v, size_t n, int *rc)
 		if (x[i].skip || v[i].kind != CLAIM)
 			continue;
 		Etcdserverpb__ResponseOp *o = at[i] < r->n_responses ? r->responses[at[i]] : NULL;
-		bool ok = o && o->response_case == ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_TXN &&
+		bool ok = o &&
+			  o->response_case == ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_TXN &&
 			  o->response_txn->succeeded;
 		rc[i] = ok ? 0 : RV_STORE_CONFLICT;
 	}
@@ -316,7 +320,7 @@ static void republish_one(struct rv_tunnel *t, void *arg)
 {
 	(void)arg;
 	if (!t->foreign && t->peer_id)
-		rv_tunnel_records_force(t->peer_id);
+		rv_replica_records_force(t->peer_id);
 }
 
 /* After a new lease: every local tunnel's record again (lock held while
@@ -327,8 +331,9 @@ static void republish(void)
 	rv_tunnels_each(republish_one, NULL);
 	size_t n = rv_tunnels_count();
 	rv_tunnels_unlock();
-	rv_log(RV_LOG_INFO, "tunnel records: publishing this replica's tunnels again (%zu in the "
-			    "registry)",
+	rv_log(RV_LOG_INFO,
+	       "tunnel records: publishing this replica's tunnels again (%zu in the "
+	       "registry)",
 	       n);
 }
 
@@ -404,7 +409,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int rv_tunnel_records_start(struct rv_control *ctl, struct rv_etcd *e, char *err, size_t errlen)
+int rv_replica_records_start(struct rv_control *ctl, struct rv_etcd *e, char *err, size_t errlen)
 {
 	wr.ctl = ctl;
 	wr.e = e;
@@ -418,7 +423,7 @@ int rv_tunnel_records_start(struct rv_control *ctl, struct rv_etcd *e, char *err
 	return 0;
 }
 
-void rv_tunnel_records_stop(void)
+void rv_replica_records_stop(void)
 {
 	if (!wr.running)
 		return;

@@ -11,7 +11,7 @@
  *
  * Takeover: a client whose replica died says Hello here with its peer-id;
  * keepalive.c checks it is the caller's (find_owned) and calls
- * rv_tunnel_mirror_take_over: the tunnel is local from then on and its
+ * rv_replica_mirror_take_over: the tunnel is local from then on and its
  * record is written under our lease, same peer-id and keys, so the data
  * plane's session is untouched. The replica that held it (if still alive)
  * sees our record and makes its own copy foreign. */
@@ -137,8 +137,8 @@ static void apply_put(const uint8_t *val, size_t vlen, bool own_ok)
 	}
 	/* the data plane follows (only the replica that drives it sends) */
 	if (keyed && !was_keyed)
-		rv_dp_sync_session_async(ctl, rec->room, old != rec->peer_id ? old : 0, rec->peer_id,
-					 pushed, NULL);
+		rv_dp_sync_session_async(ctl, rec->room, old != rec->peer_id ? old : 0,
+					 rec->peer_id, pushed, NULL);
 	else if (rekeyed)
 		rv_dp_sync_key_async(ctl, rec->peer_id, t->key_id, t->suite, &t->km, pushed, NULL);
 	rv_tunnels_unlock();
@@ -217,8 +217,8 @@ static int read_all(int64_t *rev, char *err, size_t errlen)
 	return 0;
 }
 
-int rv_tunnel_mirror_start(struct rv_control *ctl, struct rv_etcd *e, int64_t *revision,
-			   char *err, size_t errlen)
+int rv_replica_mirror_start(struct rv_control *ctl, struct rv_etcd *e, int64_t *revision, char *err,
+			    size_t errlen)
 {
 	mir.ctl = ctl;
 	mir.e = e;
@@ -229,25 +229,20 @@ int rv_tunnel_mirror_start(struct rv_control *ctl, struct rv_etcd *e, int64_t *r
 	return mir.watch ? 0 : -1;
 }
 
-void rv_tunnel_mirror_stop(void)
+void rv_replica_mirror_stop(void)
 {
 	rv_etcd_watch_stop(mir.watch);
 	mir.watch = NULL;
 }
 
-void rv_tunnel_mirror_fetch(uint32_t peer_id)
+void rv_replica_mirror_fetch(uint32_t peer_id)
 {
 	char k[RV_KEY_TUNNEL_LEN], err[256];
 	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
 	ProtobufCMessage *m;
 
-	if (!peer_id || peer_id > RV_TUNNELS_PEER_ID_MAX)
-		return;
-	rv_tunnels_lock();
-	bool known = rv_tunnels_find(peer_id) != NULL;
-	rv_tunnels_unlock();
-	if (known)
-		return;
+	if (!mir.e || !peer_id || peer_id > RV_TUNNELS_PEER_ID_MAX)
+		return; /* (rv_tunnels_fetch looked in the registry) */
 	req.key = (ProtobufCBinaryData){rv_key_tunnel(k, peer_id), (uint8_t *)k};
 	if (rv_etcd_call(mir.e, "/etcdserverpb.KV/Range", &req.base,
 			 &etcdserverpb__range_response__descriptor, &m, err,
@@ -261,12 +256,12 @@ void rv_tunnel_mirror_fetch(uint32_t peer_id)
 	protobuf_c_message_free_unpacked(m, NULL);
 }
 
-void rv_tunnel_mirror_take_over(struct rv_tunnel *t)
+void rv_replica_mirror_take_over(struct rv_tunnel *t)
 {
 	rv_log(RV_LOG_INFO,
 	       "tunnel peer-id %u (device %" PRIu64 ", room %s): its client came back on this "
 	       "replica: taken over",
 	       t->peer_id, t->device, t->room->name);
 	t->foreign = false;
-	rv_tunnel_records_force(t->peer_id);
+	rv_replica_records_force(t->peer_id);
 }

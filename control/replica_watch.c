@@ -81,17 +81,17 @@ static void on_room(void *arg, enum rv_etcd_event_type type, const void *key, si
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 }
 
-int rv_store_watch_start(struct rv_control *ctl, struct rv_etcd *e, int64_t revision, char *err,
-			 size_t errlen)
+int rv_replica_watch_start(struct rv_control *ctl, struct rv_etcd *e, int64_t revision, char *err,
+			   size_t errlen)
 {
 	sw.ctl = ctl;
 	sw.members = rv_etcd_watch_start(e, RV_KEY_MEMBER_PREFIX, strlen(RV_KEY_MEMBER_PREFIX),
 					 revision, on_member, NULL, err, errlen);
 	if (!sw.members)
 		return -1;
-	sw.rooms = rv_etcd_watch_start(e, RV_KEY_ROOM_BY_ID_PREFIX,
-				       strlen(RV_KEY_ROOM_BY_ID_PREFIX), revision, on_room, NULL, err,
-				       errlen);
+	sw.rooms =
+	    rv_etcd_watch_start(e, RV_KEY_ROOM_BY_ID_PREFIX, strlen(RV_KEY_ROOM_BY_ID_PREFIX),
+				revision, on_room, NULL, err, errlen);
 	if (!sw.rooms) {
 		rv_etcd_watch_stop(sw.members);
 		sw.members = NULL;
@@ -100,7 +100,7 @@ int rv_store_watch_start(struct rv_control *ctl, struct rv_etcd *e, int64_t revi
 	return 0;
 }
 
-void rv_store_watch_stop(void)
+void rv_replica_watch_stop(void)
 {
 	rv_etcd_watch_stop(sw.rooms);
 	rv_etcd_watch_stop(sw.members);
