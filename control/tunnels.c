@@ -122,7 +122,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct table peers, rds, streams, rooms, users;
 	size_t n;
-	const struct rv_tunnels_timer_ops *timers; /* NULL: none */
+	const struct rv_tunnels_timer_ops *timers;   /* NULL: none */
 	const struct rv_tunnels_record_ops *records; /* NULL: none (RocksDB) */
 } reg = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -524,8 +524,8 @@ static grpc_status_code claim(uint64_t room, uint64_t device, uint32_t *peer_id,
 		bool ours = t && !t->foreign;
 		/* the mirror may have renamed it already (replica_mirror.c) */
 		uint32_t id = rc != RV_STORE_CONFLICT || !ours ? 0
-			      : t->peer_id != *peer_id	      ? t->peer_id
-							      : rv_tunnels_new_peer_id();
+			      : t->peer_id != *peer_id	       ? t->peer_id
+							       : rv_tunnels_new_peer_id();
 		if (id && id != t->peer_id)
 			rv_tunnels_rename(t, id); /* the taken record stays: its delete is
 						     guarded by our lease */
@@ -538,9 +538,10 @@ static grpc_status_code claim(uint64_t room, uint64_t device, uint32_t *peer_id,
 		}
 		if (!id) {
 			snprintf(msg, msglen,
-				 rc < 0 ? "the tunnel's record could not be written to etcd (see the "
-					  "server log)"
-					: "no free peer-id");
+				 rc < 0
+				     ? "the tunnel's record could not be written to etcd (see the "
+				       "server log)"
+				     : "no free peer-id");
 			return GRPC_STATUS_UNAVAILABLE;
 		}
 		rv_log(RV_LOG_INFO, "peer-id %u is another replica's: trying %u", *peer_id, id);
