@@ -67,19 +67,19 @@ struct rv_tunnel {
 	uint32_t peer_id; /* 0: a stream waiting for its next bootstrap */
 	struct rv_tunnel_room *room;
 	struct rv_stream *stream; /* the open keepalive stream, or NULL */
-	/* another replica's, mirrored from its record (replica_mirror.c): no
-	 * stream here, never timed out here */
-	bool foreign;
-	uint8_t key_id;		 /* the data plane's sealing key-id */
-	uint64_t keyed_ns;	 /* when that key was installed (monotonic) */
-	uint64_t rekey_asked_ns; /* when the client was last asked to re-key */
-	uint32_t client_rtt_us;	 /* the client's RTT to the data plane, from its heartbeats */
-	uint64_t last_hb_ns;	 /* last Hello/Heartbeat (0: none in this process) */
-	uint64_t created_ns;	 /* registered (monotonic) */
-	char username[64];	 /* its user's, from its last Hello ("": none yet) */
+	uint8_t key_id;		  /* the data plane's sealing key-id */
+	uint64_t keyed_ns;	  /* when that key was installed (monotonic) */
+	uint64_t rekey_asked_ns;  /* when the client was last asked to re-key */
+	uint32_t client_rtt_us;	  /* the client's RTT to the data plane, from its heartbeats */
+	uint64_t last_hb_ns;	  /* last Hello/Heartbeat (0: none in this process) */
+	uint64_t created_ns;	  /* registered (monotonic) */
+	char username[64];	  /* its user's, from its last Hello ("": none yet) */
 	/* the room settings the client has (tags as in struct rv_tunnel_room) */
 	uint32_t mtu, keepalive_s;
 	uint64_t key_tag, net_tag, config_seq;
+	/* another replica's, mirrored from its record (replica_mirror.c): no
+	 * stream here, never timed out here */
+	bool foreign;
 	/* what the data plane was given (memory only; wiped when replaced) */
 	bool keyed;
 	uint32_t walk_gen; /* dp_poll.c: the re-push walk that last took it */
