@@ -87,6 +87,7 @@ grpc_status_code rv_events_tunnel_end(struct rv_control *ctl, uint64_t room, con
 		       peer_id, device, room_name);
 		if (t->stream) /* the client ended it: its stream ends quietly */
 			rv_stream_finish(t->stream, GRPC_STATUS_OK, "");
+		rv_tunnels_take_over(t); /* another replica's: so that its record goes */
 		rv_tunnels_remove(t);
 		rv_presence_note(room, device, name, ROOMVPN__V1__PRESENCE__STATE__OFFLINE);
 	}

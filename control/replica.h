@@ -57,9 +57,9 @@ int rv_replica_records_start(struct rv_control *ctl, struct rv_etcd *e, char *er
 void rv_replica_records_stop(void);
 /* Wake the records thread (the lease was lost). */
 void rv_replica_records_wake(void);
-/* Local tunnel @peer_id's record is written again unconditionally, under
- * our lease (a takeover). Lock held; queued. */
-void rv_replica_records_force(uint32_t peer_id);
+/* Local tunnel @t's record as it is now is written unconditionally, under
+ * our lease (a takeover, a new lease). Lock held; queued. */
+void rv_replica_records_force(const struct rv_tunnel *t);
 /* @t's record (lock held) into a malloc'd buffer: *len bytes, or NULL. */
 uint8_t *rv_replica_records_pack(const struct rv_tunnel *t, size_t *len);
 

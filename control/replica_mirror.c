@@ -263,5 +263,5 @@ void rv_replica_mirror_take_over(struct rv_tunnel *t)
 	       "replica: taken over",
 	       t->peer_id, t->device, t->room->name);
 	t->foreign = false;
-	rv_replica_records_force(t->peer_id);
+	rv_replica_records_force(t);
 }

@@ -44,7 +44,18 @@ struct op {
 	enum kind kind;
 	uint32_t peer_id;
 	struct waiter *w; /* CLAIM */
+	uint8_t *val;	  /* FORCE: the record as it was when queued */
+	size_t vlen;
 };
+
+static void op_free(struct op *op)
+{
+	if (op->val) {
+		OPENSSL_cleanse(op->val, op->vlen);
+		free(op->val);
+		op->val = NULL;
+	}
+}
 
 static struct {
 	struct rv_control *ctl;
@@ -98,9 +109,19 @@ static void changed(uint32_t peer_id)
 	queue(CHANGED, peer_id);
 }
 
-void rv_replica_records_force(uint32_t peer_id)
+void rv_replica_records_force(const struct rv_tunnel *t)
 {
-	queue(FORCE, peer_id);
+	struct op op = {.kind = FORCE, .peer_id = t->peer_id};
+
+	op.val = rv_replica_records_pack(t, &op.vlen);
+	pthread_mutex_lock(&wr.mu);
+	if (!op.val || !push(op)) {
+		op_free(&op);
+		rv_log(RV_LOG_WARN,
+		       "tunnel records: out of memory: peer-id %u's record not written",
+		       t->peer_id);
+	}
+	pthread_mutex_unlock(&wr.mu);
 }
 
 static int claim(uint32_t peer_id)
@@ -206,8 +227,10 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 
 	memset(x, 0, sizeof(*x));
 	rv_key_tunnel(x->key, op->peer_id);
-	if ((op->kind != CHANGED && !local) || (t && t->foreign) ||
-	    (local && !(x->val = rv_replica_records_pack(t, &x->vlen)))) {
+	if (op->kind == FORCE) { /* as queued, whatever the registry holds now */
+		local = true;
+	} else if ((op->kind == CLAIM && !local) || (t && t->foreign) ||
+		   (local && !(x->val = rv_replica_records_pack(t, &x->vlen)))) {
 		x->skip = true;
 		return;
 	}
@@ -226,7 +249,7 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 	} else {
 		etcdserverpb__put_request__init(&x->put);
 		x->put.key = bin(x->key, sizeof(x->key));
-		x->put.value = bin(x->val, x->vlen);
+		x->put.value = op->kind == FORCE ? bin(op->val, op->vlen) : bin(x->val, x->vlen);
 		x->put.lease = lease;
 		x->act.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
 		x->act.request_put = &x->put;
@@ -320,7 +343,7 @@ static void republish_one(struct rv_tunnel *t, void *arg)
 {
 	(void)arg;
 	if (!t->foreign && t->peer_id)
-		rv_replica_records_force(t->peer_id);
+		rv_replica_records_force(t);
 }
 
 /* After a new lease: every local tunnel's record again (lock held while
@@ -392,8 +415,10 @@ static void *writer_main(void *arg)
 			if (batch[i].w) {
 				batch[i].w->rc = ret < 0 ? -1 : rc[i];
 				batch[i].w->done = true;
-			} else if (ret < 0) {
-				push(batch[i]); /* again after the pause */
+			} else if (ret < 0 && !push(batch[i])) { /* again after the pause */
+				op_free(&batch[i]);
+			} else if (ret == 0) {
+				op_free(&batch[i]);
 			}
 		}
 		pthread_cond_broadcast(&wr.done);
@@ -401,9 +426,11 @@ static void *writer_main(void *arg)
 			wait_ms(1000);
 	}
 	/* claims still queued are answered (failed) */
-	for (; wr.head < wr.n; wr.head++)
+	for (; wr.head < wr.n; wr.head++) {
 		if (wr.q[wr.head].w)
 			wr.q[wr.head].w->done = true;
+		op_free(&wr.q[wr.head]);
+	}
 	pthread_cond_broadcast(&wr.done);
 	pthread_mutex_unlock(&wr.mu);
 	return NULL;

@@ -584,6 +584,7 @@ grpc_status_code rv_tunnels_register(struct rv_control *ctl, const Roomvpn__V1__
 		*old = found ? t->peer_id : 0;
 		if (found) { /* replaced: a fresh tunnel, the same stream */
 			rv_tunnels_rename(t, id);
+			t->foreign = false; /* (was another replica's: ours now) */
 			OPENSSL_cleanse(&t->km, sizeof(t->km));
 			t->keyed = false;
 			t->key_id = 0;

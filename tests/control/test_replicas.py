@@ -23,7 +23,7 @@ import unittest
 
 import grpc
 
-from dpharness import Keepalive, bootstrap
+from dpharness import Keepalive, bootstrap, end
 from etcd_cluster import EtcdCluster
 from fakeagent import FakeAgent
 from harness import ControlServer, pb
@@ -250,6 +250,29 @@ class ReplicasTest(unittest.TestCase):
                    "the tunnel mirrored on B again")
         self.assertEqual(heard(ka), [])  # the stream on A never noticed
         ka.close()
+
+    def test_2c_bootstrap_again_on_the_other_replica_then_end(self):
+        a, b = self.a, self.b
+        owner = a.user_token("again-owner")
+        a.call(R + "Create", rooms.CreateRoomRequest(name="again-room"), rooms.Room, owner)
+        a.create_user("again", "user-password-1")
+        tok, _, first = self.member(a, a, "again", "again-room", "again-laptop")
+        wait_until(lambda: first.peer_id in {x.peer_id for x in self.admin_health(b).tunnels},
+                   "the first tunnel mirrored on B")
+        second = bootstrap(b, tok, "again-room")  # replaces it, on the other replica
+        for srv in (a, b):
+            wait_until(lambda: (lambda p: second.peer_id in p and first.peer_id not in p)(
+                {x.peer_id for x in self.admin_health(srv).tunnels}),
+                "the tunnel replaced on %s" % srv.config["replica_id"])
+        recs = wait_until(lambda: (lambda r: r if first.peer_id not in r else None)(self.kv.tunnels()),
+                          "the first record deleted")
+        self.assertEqual(recs[second.peer_id][0].replica, "replica-b")
+
+        end(a, tok, "again-room", second.peer_id)  # ended on the replica that does not hold it
+        wait_until(lambda: second.peer_id not in self.kv.tunnels(), "its record deleted")
+        for srv in (a, b):
+            wait_until(lambda: second.peer_id not in {x.peer_id for x in self.admin_health(srv).tunnels},
+                       "the tunnel gone from %s" % srv.config["replica_id"])
 
     def test_3_stream_moves_when_its_replica_dies(self):
         a, b = self.a, self.b
