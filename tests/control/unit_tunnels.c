@@ -591,6 +591,77 @@ static void test_no_cap(void **state)
 	rv_tunnels_unlock();
 }
 
+/* Replicas on etcd (replica_records.c installs the record ops): a register
+ * waits for its claim and, while another replica holds the peer-id, takes
+ * another (the refused one's record "changed": its delete is guarded by our
+ * lease); a local tunnel's removal changes its record, a foreign one's
+ * (another replica's) writes nothing. */
+static struct {
+	uint32_t claimed[8], changed[8];
+	unsigned n_claimed, n_changed;
+	int refuse; /* claims to answer with a conflict */
+} rec;
+
+static void rec_changed(uint32_t peer_id)
+{
+	if (rec.n_changed < 8)
+		rec.changed[rec.n_changed++] = peer_id;
+}
+
+static int rec_claim(uint32_t peer_id)
+{
+	if (rec.n_claimed < 8)
+		rec.claimed[rec.n_claimed++] = peer_id;
+	return rec.refuse-- > 0 ? RV_STORE_CONFLICT : 0;
+}
+
+static void rec_fetch(uint32_t peer_id)
+{
+	(void)peer_id;
+}
+
+static void rec_take_over(struct rv_tunnel *t)
+{
+	t->foreign = false;
+}
+
+static void test_record_hooks(void **state)
+{
+	static const struct rv_tunnels_record_ops ops = {.changed = rec_changed,
+							 .claim = rec_claim,
+							 .fetch = rec_fetch,
+							 .take_over = rec_take_over};
+	struct rv_control *ctl = *state;
+	uint32_t old;
+
+	rv_tunnels_set_record_ops(&ops);
+	rec.refuse = 2;
+	uint32_t id = reg(ctl, 50000, 1, 1, &old);
+	assert_int_equal(rec.n_claimed, 3);
+	assert_int_equal(id, rec.claimed[2]);
+	assert_int_not_equal(rec.claimed[0], rec.claimed[1]);
+	assert_int_not_equal(rec.claimed[1], rec.claimed[2]);
+	assert_int_equal(rec.n_changed, 2);
+	assert_int_equal(rec.changed[0], rec.claimed[0]);
+	assert_int_equal(rec.changed[1], rec.claimed[1]);
+
+	static const struct rv_key_material km;
+	rv_tunnels_lock();
+	struct rv_tunnel *f = rv_tunnels_add_to(50000, NULL, 2, 2, id ^ 1);
+	assert_non_null(f);
+	f->foreign = true;
+	rv_tunnels_unlock();
+	rv_tunnels_set_key(id ^ 1, &(struct rv_tunnel_keys){.km = &km});
+	rv_tunnels_lock();
+	rv_tunnels_remove(rv_tunnels_find(id ^ 1));
+	assert_int_equal(rec.n_changed, 2); /* nothing of ours for a foreign tunnel */
+	rv_tunnels_remove(rv_tunnels_find(id));
+	assert_int_equal(rec.n_changed, 3);
+	assert_int_equal(rec.changed[2], id);
+	rv_tunnels_unlock();
+	rv_tunnels_set_record_ops(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +673,7 @@ int main(void)
 	    cmocka_unit_test(test_peer_ids_and_ownership),
 	    cmocka_unit_test(test_quota),
 	    cmocka_unit_test(test_no_cap),
+	    cmocka_unit_test(test_record_hooks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
