@@ -287,7 +287,8 @@ class ReplicasTest(unittest.TestCase):
         self.assertEqual(before.replica, "replica-a")
         wait_until(lambda: t.peer_id in {x.peer_id for x in self.admin_health(b).tunnels},
                    "the tunnel mirrored on replica B")
-        deletes_before = self.deletes(t.peer_id)
+        with self.agent.cv:
+            since = len(self.agent.requests)
 
         a.kill9()
         moved = Keepalive(b, tok).hello("move-room", t.peer_id)
@@ -304,17 +305,30 @@ class ReplicasTest(unittest.TestCase):
         self.assertIn(t.peer_id, self.kv.tunnels())
         wait_until(lambda: stayer.peer_id not in {x.peer_id for x in self.admin_health(b).tunnels},
                    "replica A's other tunnel gone from B")
-        self.assertGreater(self.deletes(stayer.peer_id), 0)
+        wait_until(lambda: self.told(stayer.peer_id, since)[-1:] == ["gone"],
+                   "replica A's other tunnel's session removed")
         mine = b.call("/roomvpn.v1.HealthService/Get", health.HealthRequest(), health.HealthResponse, tok)
         self.assertEqual([x.peer_id for x in mine.tunnels], [t.peer_id])
         self.assertEqual(heard(moved), [])
-        self.assertEqual(self.deletes(t.peer_id), deletes_before, "the session was deleted")
+        self.assertNotIn("gone", self.told(t.peer_id, since), "the session was removed")
         moved.close()
 
-    def deletes(self, peer_id):
+    def told(self, peer_id, since):
+        """What the data plane was told of @peer_id's session by the requests
+        after the first @since, in order: "up" (an upsert, or a Resync that
+        holds it), "gone" (a delete, or a Resync without it)."""
+        out = []
         with self.agent.cv:
-            return sum(1 for r in self.agent.requests if r.WhichOneof("body") == "delete_session"
-                       and r.delete_session.peer_id == peer_id)
+            reqs = self.agent.requests[since:]
+        for r in reqs:
+            body = r.WhichOneof("body")
+            if body == "upsert_session" and r.upsert_session.session.peer_id == peer_id:
+                out.append("up")
+            elif body == "delete_session" and r.delete_session.peer_id == peer_id:
+                out.append("gone")
+            elif body == "resync":
+                out.append("up" if any(x.peer_id == peer_id for x in r.resync.sessions) else "gone")
+        return out
 
 
 if __name__ == "__main__":
