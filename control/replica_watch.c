@@ -1,8 +1,8 @@
 /* Events through etcd watches (see replica.h): the store is the truth. A
  * membership's delete (m/<room>/<device>: Kick, Leave, a user removed) and
  * a room record's put or delete (r/<room>: Update, key rotation, rules,
- * placement; Delete), made by ANY replica, raise the named events of
- * events.c here, so a Kick on replica A reaches the member whose stream is
+ * a move to another data plane; Delete), made by ANY replica, raise the
+ * named events of events.c here, so a Kick on replica A reaches the member whose stream is
  * on replica B. The replica that made the change raised the event already:
  * each is idempotent (a membership's tunnel is gone after its first
  * member_left, so the second finds nothing and is skipped; room_changed
@@ -16,6 +16,7 @@
 
 #include "etcd/etcd.h"
 #include "events.h"
+#include "fleet.h"
 #include "store_keys.h"
 
 static struct {
@@ -56,6 +57,23 @@ static void on_member(void *arg, enum rv_etcd_event_type type, const void *key, 
 		rv_events_member_left(sw.ctl, room, dev);
 }
 
+/* Room @r's record names the data plane it lives on: when another replica
+ * moved it (a drain, a failover), this replica's fleet view follows and the
+ * room's streams here get their Move (the replica that moved it told its
+ * own already: its view says so). */
+static void follow_placement(const Roomvpn__V1__RoomRecord *r)
+{
+	char was[RV_DP_NAME_MAX];
+	int slot = rv_fleet_room_slot(r->id);
+
+	rv_fleet_name_of(slot, was, sizeof(was));
+	if (!r->dataplane[0] || !strcmp(was, r->dataplane))
+		return;
+	rv_fleet_room_note(r->id, r->dataplane, -1); /* its old sessions: the mover's */
+	if (slot >= 0)
+		rv_events_room_moved(sw.ctl, r->id, r->dataplane, "moved by another replica");
+}
+
 static void on_room(void *arg, enum rv_etcd_event_type type, const void *key, size_t klen,
 		    const void *val, size_t vlen, int64_t revision)
 {
@@ -73,6 +91,7 @@ static void on_room(void *arg, enum rv_etcd_event_type type, const void *key, si
 	Roomvpn__V1__RoomRecord *r = roomvpn__v1__room_record__unpack(NULL, vlen, val);
 	if (!r)
 		return;
+	follow_placement(r);
 	rv_tunnels_lock();
 	bool here = rv_tunnels_room(room) != NULL;
 	rv_tunnels_unlock();

@@ -32,8 +32,10 @@ import etcd.rpc_pb2 as etcdpb  # generated into the same directory as pb()'s
 
 rooms = pb("rooms")
 health = pb("health")
+fleet = pb("fleet")
 store = pb("room_store")
 R = "/roomvpn.v1.RoomService/"
+F = "/roomvpn.v1.FleetService/"
 DEVICES = 2000
 USERS = 20
 THREADS = 32
@@ -329,6 +331,61 @@ class ReplicasTest(unittest.TestCase):
             elif body == "resync":
                 out.append("up" if any(x.peer_id == peer_id for x in r.resync.sessions) else "gone")
         return out
+
+
+class ReplicaMoveTest(unittest.TestCase):
+    """A room moved by one replica (a drain of its data plane) reaches the
+    streams on the other: its watch of the room records follows the move
+    (its fleet view, and a Move on each of the room's streams)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.etcd = EtcdCluster().start()
+        cls.agents = {n: FakeAgent() for n in ("a", "b")}
+        cfg = {"stream_deadline": "0", "log_level": "info"}
+        cfg.update(cls.etcd.control_config())
+        cls.one = ControlServer(config=dict(cfg, replica_id="replica-1"))
+        cls.two = ControlServer(config=dict(cfg, replica_id="replica-2"))
+        for srv in (cls.one, cls.two):
+            with open(srv.config_path, "a") as f:  # the repeatable key
+                for i, (name, agent) in enumerate(sorted(cls.agents.items())):
+                    f.write("dataplane = %s unix:%s udp=127.0.0.1:%d tcp=127.0.0.1:%d\n"
+                            % (name, agent.sock, 21194 + i, 20443 + i))
+        cls.one.start()
+        cls.two.start(init=False)
+
+    @classmethod
+    def tearDownClass(cls):
+        for srv in (cls.one, cls.two):
+            srv.stop()
+        for agent in cls.agents.values():
+            agent.stop()
+        cls.etcd.stop()
+
+    def test_move_reaches_the_other_replicas_streams(self):
+        one, two = self.one, self.two
+        admin = one.admin_token()
+        for srv in (one, two):
+            wait_until(lambda: all(d.state == fleet.DATAPLANE_STATE_UP for d in srv.call(
+                F + "List", fleet.ListDataplanesRequest(), fleet.ListDataplanesResponse,
+                srv.admin_token()).dataplanes), "both data planes up on " + srv.config["replica_id"])
+        room = one.call(R + "Create", rooms.CreateRoomRequest(name="wander"), rooms.Room, admin)
+        target = "b" if room.dataplane == "a" else "a"
+        tok = two.user_token("wanderer")
+        two.call(R + "Join", rooms.JoinRoomRequest(room="wander"), rooms.JoinRoomResponse, tok)
+        t = bootstrap(two, tok, "wander")
+        self.assertEqual(t.dataplane, room.dataplane)
+        events = Events(Keepalive(two, tok).hello("wander", t.peer_id))
+
+        one.call(F + "Drain", fleet.DrainDataplaneRequest(name=room.dataplane), fleet.Dataplane, admin)
+        while True:  # the stream on replica 2 hears of the move made by replica 1
+            ev = events.next()
+            self.assertNotIsInstance(ev, Exception, ev)
+            self.assertIsNotNone(ev, "the stream ended without a Move")
+            if ev.WhichOneof("body") == "move":
+                break
+        self.assertEqual(ev.move.dataplane, target)
+        self.assertEqual(bootstrap(two, tok, "wander").dataplane, target)
 
 
 if __name__ == "__main__":
