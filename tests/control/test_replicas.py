@@ -375,7 +375,9 @@ class ReplicaMoveTest(unittest.TestCase):
         two.call(R + "Join", rooms.JoinRoomRequest(room="wander"), rooms.JoinRoomResponse, tok)
         t = bootstrap(two, tok, "wander")
         self.assertEqual(t.dataplane, room.dataplane)
-        events = Events(Keepalive(two, tok).hello("wander", t.peer_id))
+        ka = Keepalive(two, tok).hello("wander", t.peer_id)
+        self.assertEqual(heard(ka), [])  # bound before the drain
+        events = Events(ka)
 
         one.call(F + "Drain", fleet.DrainDataplaneRequest(name=room.dataplane), fleet.Dataplane, admin)
         while True:  # the stream on replica 2 hears of the move made by replica 1
