@@ -112,6 +112,12 @@ static void apply_put(const uint8_t *val, size_t vlen, bool own_ok)
 	bool keyed = rec->key.len == sizeof(struct rv_key_material);
 	uint32_t old;
 	rv_tunnels_lock();
+	if (!room && !rv_tunnels_room(rec->room)) { /* its last tunnel here went meanwhile */
+		rv_tunnels_unlock();
+		if (rv_rooms_load_id(ctl->store, rec->room, &room) != 0)
+			goto out;
+		rv_tunnels_lock();
+	}
 	if (!(t = mirror_of(rec, room, &old))) {
 		rv_tunnels_unlock();
 		rv_log(RV_LOG_WARN, "tunnel records: peer-id %u of replica %s not mirrored",
@@ -122,7 +128,6 @@ static void apply_put(const uint8_t *val, size_t vlen, bool own_ok)
 	bool rekeyed = was_keyed && keyed &&
 		       (t->push_key_id != rec->key_id ||
 			CRYPTO_memcmp(&t->km, rec->key.data, sizeof(t->km)) != 0);
-	t->user = rec->user;
 	if (keyed) {
 		t->keyed = true;
 		if (!was_keyed || rekeyed)
