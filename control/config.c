@@ -64,6 +64,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->dp_handshake_timeout_ns = 10ull * 1000000000ull;
 	c->dp_exchange_timeout_ns = 30ull * 1000000000ull;
 	c->log_level = RV_LOG_INFO;
+	c->dp_owner_ttl_s = 5;
 }
 
 /* K_STR free text; K_PATH a file or directory name; K_LISTEN "host:port"
@@ -102,6 +103,8 @@ static const struct key keys[] = {
     TXT("etcd_ca", K_PATH, etcd_ca),
     TXT("etcd_cert", K_PATH, etcd_cert),
     TXT("etcd_key", K_PATH, etcd_key),
+    STR("replica_id", replica_id),
+    U32("dp_owner_ttl_s", dp_owner_ttl_s, 2, 3600),
     TXT("listen", K_LISTEN, listen),
     TXT("tls_cert", K_PATH, tls_cert),
     TXT("tls_key", K_PATH, tls_key),

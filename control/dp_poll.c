@@ -14,6 +14,7 @@
 #include "dp_cache.h"
 #include "dp_link.h"
 #include "dp_msgs.h"
+#include "dp_owner.h"
 #include "fleet.h"
 #include "keepalive.h"
 #include "log.h"
@@ -322,7 +323,9 @@ static bool reader_take(int slot, Roomvpn__Dataplane__V1__Response **r, uint64_t
 	return done;
 }
 
-static void poll_one(struct rv_control *ctl, int slot, bool force_full)
+/* @resync: a Resync of exactly what it should hold, whatever it has (a
+ * new data-plane owner's first pass). */
+static void poll_one(struct rv_control *ctl, int slot, bool force_full, bool resync)
 {
 	if (rv_fleet_probe_wanted(slot)) /* DOWN: the prober reads it */
 		return;
@@ -355,6 +358,10 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 			return;
 		}
 	}
+	if (!r && !rv_dp_owner_is_me()) { /* not asked: this replica was deposed */
+		rv_dp_link_unref(l);
+		return;
+	}
 	if (r && full)
 		ps->full_ns = now, ps->sessions = r->stats->sessions;
 	enum rv_fleet_heard h = rv_fleet_heard(ctl, slot, r != NULL, r ? r->stats->sessions : 0,
@@ -384,7 +391,7 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 			note_rooms(slot, r->stats);
 		}
 		/* r stays valid: only this thread replaces it */
-		repush(l, slot, r->stats, now, h == RV_FLEET_CAME_BACK);
+		repush(l, slot, r->stats, now, resync || h == RV_FLEET_CAME_BACK);
 	}
 	rv_dp_link_unref(l);
 }
@@ -393,14 +400,21 @@ void rv_dp_poll_all(struct rv_control *ctl)
 {
 	int n = rv_fleet_slots();
 	for (int i = 0; i < n; i++)
-		poll_one(ctl, i, false);
+		poll_one(ctl, i, false, false);
+}
+
+void rv_dp_poll_resync_all(struct rv_control *ctl)
+{
+	int n = rv_fleet_slots();
+	for (int i = 0; i < n; i++)
+		poll_one(ctl, i, true, true);
 }
 
 void rv_dp_sync_poll_now(struct rv_control *ctl)
 {
 	int n = rv_fleet_slots();
 	for (int i = 0; i < n; i++)
-		poll_one(ctl, i, true);
+		poll_one(ctl, i, true, false);
 }
 
 /* ---- The prober ------------------------------------------------------------ */
