@@ -63,8 +63,11 @@ class EtcdCluster:
         self.tmp = tempfile.mkdtemp(prefix="rv-etcd-")
         self.n = members
         self.names = ["m%d" % i for i in range(members)]
-        self.client_ports = [_free_port() for _ in range(members)]
-        self.peer_ports = [_free_port() for _ in range(members)]
+        ports = set()
+        while len(ports) < 2 * members:  # the kernel may hand out a closed port again
+            ports.add(_free_port())
+        ports = sorted(ports)
+        self.client_ports, self.peer_ports = ports[:members], ports[members:]
         self.procs = [None] * members
         self.pki = os.path.join(self.tmp, "pki")
 
