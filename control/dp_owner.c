@@ -190,7 +190,12 @@ static void campaign(void)
 	int64_t rev = 0;
 	uint64_t t0 = rv_control_now_mono();
 
-	if (!o.lease && rv_etcd_lease_grant(o.e, o.ttl_s, &o.lease, err, sizeof(err)) < 0) {
+	/* a fresh lease every attempt: its whole TTL counts from t0 (one of a
+	 * term ended by the key's deletion goes first) */
+	if (o.lease)
+		rv_etcd_lease_revoke(o.e, o.lease, err, sizeof(err));
+	o.lease = 0;
+	if (rv_etcd_lease_grant(o.e, o.ttl_s, &o.lease, err, sizeof(err)) < 0) {
 		rv_log(RV_LOG_WARN, "data-plane owner: lease grant: %s", err);
 		o.lease = 0;
 		nap(NS_PER_S);
@@ -207,10 +212,12 @@ static void campaign(void)
 	}
 	if (won < 0)
 		rv_log(RV_LOG_WARN, "data-plane owner: election: %s", err);
-	/* lost (or failed): no lease of ours lingers, a fresh one next time */
-	if (o.lease && rv_etcd_lease_revoke(o.e, o.lease, err, sizeof(err)) == 0)
-		o.lease = 0;
-	nap((uint64_t)o.ttl_s * NS_PER_S);
+	/* lost (or failed: the lease may be gone already): no lease of ours
+	 * lingers beyond its TTL, a fresh one next time */
+	if (o.lease)
+		rv_etcd_lease_revoke(o.e, o.lease, err, sizeof(err));
+	o.lease = 0;
+	nap(won < 0 ? NS_PER_S : (uint64_t)o.ttl_s * NS_PER_S);
 }
 
 /* The owner: one renewal, then a third of the TTL. */
