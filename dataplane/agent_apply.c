@@ -16,6 +16,7 @@
 #include "agent_trace.h"
 #include "cipher.h"
 #include "ip6.h"
+#include "log.h"
 #include "session_table.h"
 #include "static_key.h"
 #include "stats.h"
@@ -613,6 +614,8 @@ static rv_status check_fence(const rv_request *req, char *msg, size_t len)
 			 "fence 0 refused: this data plane has seen fence %llu (a control replica "
 			 "on etcd drives it; give that fence, e.g. roomvpn-dpctl --fence)",
 			 (unsigned long long)fence_seen);
+	rv_log_ratelimited(RV_LOG_WARN, "agent: request %llu (body %d) refused: %s",
+			   (unsigned long long)req->request_id, (int)req->body_case, msg);
 	return ST(STALE_FENCE);
 }
 
