@@ -4,10 +4,12 @@ one replica drives it (its fence is the data plane's, the other's tunnels
 are not pushed); after kill -9 of the owner the other is elected, its
 fence replaces the old one and it resyncs the data plane from its own
 registry; a member kicked through the survivor right after the kill is
-gone from the data plane; the deposed owner's fence is refused. Times from
+gone from the data plane; the deposed owner's fence is refused; an owner cut from etcd stops
+sending on its own clock, before another can be elected. Times from
 the kill to the takeover and from the kick to the session gone are printed
 (figures, not asserted). docs/etcd.md "Data-plane ownership"."""
 import json
+import signal
 import subprocess
 import time
 import unittest
@@ -79,7 +81,7 @@ class DataPlaneOwnerTest(unittest.TestCase):
         cls.dp.stop()
         cls.etcd.stop()
 
-    def test_one_owner_failover_and_fencing(self):
+    def test_1_one_owner_failover_and_fencing(self):
         dp, a, b = self.dp, self.a, self.b
         owner = a.user_token("owner")
         a.call(R + "Create", rooms.CreateRoomRequest(name="ha", subnet="10.79.0.0/24"), rooms.Room, owner)
@@ -130,6 +132,42 @@ class DataPlaneOwnerTest(unittest.TestCase):
         self.assertIn(on_b.peer, dp.sessions())
         st = dp_stats(dp)
         self.assertEqual((st["fence"], st["fence_refused"]), (fence_b, 2))
+
+    def test_2_owner_cut_from_etcd_sends_nothing(self):
+        dp, a, b, etcd = self.dp, self.a, self.b, self.etcd
+        if a.proc is None:
+            a.restart()  # the replica killed by test 1, a standby now
+        owner = b.user_token("owner")
+        b.call(R + "Create", rooms.CreateRoomRequest(name="ha2", subnet="10.80.0.0/24"), rooms.Room, owner)
+        member = Member(b, "m-cut", "ha2")
+        self.assertIn(member.peer, dp.sessions())  # b drives the data plane
+        fence_b = dp_stats(dp)["fence"]
+
+        # etcd frozen: b cannot renew its lease, and no watch tells it
+        # anything. Its term ends on its own clock (4/5 of the TTL); a
+        # renewal that gives up (~10 s) comes long after.
+        for p in etcd.procs:
+            p.send_signal(signal.SIGSTOP)
+        try:
+            renewals = lambda: b.read_log(tail=1 << 20).count("data-plane owner: lease renewal")
+            wait(lambda: renewals() >= 1, "b's first renewal gives up", timeout=40)
+            # another owner, elected where etcd is still reachable, reaches
+            # the data plane first (its fence is the next revision)
+            rc, out = dpctl(dp, "stats", fence=fence_b + 1)
+            self.assertEqual(rc, 0, out)
+            refused = dp_stats(dp)["fence_refused"]
+            # b, its stats pass due every second, must send nothing: not
+            # even requests the data plane would refuse
+            wait(lambda: renewals() >= 2, "b's second renewal gives up", timeout=40)
+            st = dp_stats(dp)
+        finally:
+            for p in etcd.procs:
+                p.send_signal(signal.SIGCONT)
+        self.assertEqual((st["fence"], st["fence_refused"]), (fence_b + 1, refused),
+                         "the owner cut from etcd kept sending:\n" + dp.read_log())
+        etcd.wait_healthy(range(etcd.n))
+        # etcd back: b learns that its lease is gone
+        wait(lambda: "no longer the owner" in b.read_log(tail=1 << 20), "b steps down")
 
 
 if __name__ == "__main__":
