@@ -206,8 +206,9 @@ static void campaign(void)
 		atomic_store(&o.fence, (uint64_t)rev);
 		set_holder(o.me, strlen(o.me));
 		hold_until(t0, o.ttl_s);
-		rv_log(RV_LOG_INFO, "data-plane owner: elected as %s, fence %lld (lease %llx, %llds)",
-		       o.me, (long long)rev, (unsigned long long)o.lease, (long long)o.ttl_s);
+		rv_log(RV_LOG_INFO,
+		       "data-plane owner: elected as %s, fence %lld (lease %llx, %llds)", o.me,
+		       (long long)rev, (unsigned long long)o.lease, (long long)o.ttl_s);
 		return;
 	}
 	if (won < 0)

@@ -296,8 +296,9 @@ void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 	}
 	printf("rooms %u\nsessions %u\ncrypto engine %s\nfence %" PRIu64 " (%" PRIu64
 	       " stale requests refused)\n\n%-6s %12s %12s %12s %12s %10s %10s %8s %8s\n",
-	       st->rooms, st->sessions, st->crypto_engine, st->fence, st->fence_refused, "LCORE", "RX_PACKETS", "TX_PACKETS",
-	       "DROPPED", "RELAYED", "BCAST", "HANDOFFS", "ECHO", "ARP");
+	       st->rooms, st->sessions, st->crypto_engine, st->fence, st->fence_refused, "LCORE",
+	       "RX_PACKETS", "TX_PACKETS", "DROPPED", "RELAYED", "BCAST", "HANDOFFS", "ECHO",
+	       "ARP");
 	for (size_t i = 0; i < st->n_lcore; i++) {
 		const Roomvpn__Dataplane__V1__LcoreStats *l = st->lcore[i];
 		printf("%-6u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
