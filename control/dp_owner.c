@@ -45,7 +45,7 @@ bool rv_dp_owner_is_me(void)
 
 uint64_t rv_dp_owner_fence(void)
 {
-	return rv_dp_owner_is_me() ? atomic_load(&o.fence) : 0;
+	return o.on_etcd ? atomic_load(&o.fence) : 0;
 }
 
 uint64_t rv_dp_owner_term(void)
@@ -72,17 +72,21 @@ static void set_holder(const char *who, size_t n)
 	pthread_mutex_unlock(&o.mu);
 }
 
-/* The lease renewal (or grant) that started at @t0 left @ttl_s: owner
- * until four fifths of it (etcd counts from when it received the request,
- * later). A new term when it was not the owner at @t0 (elected, or its
- * term lapsed meanwhile and deltas were dropped): the sync thread is woken
- * for its Resync. */
-static void hold_until(uint64_t t0, int64_t ttl_s)
+/* The lease grant (@elected) or renewal that started at @t0 left @ttl_s:
+ * owner until four fifths of it (etcd counts from when it received the
+ * request, later). A renewal does not undo a step-down that came
+ * meanwhile (the key was deleted: until 0). A new term when it was not the
+ * owner at @t0 (elected, or its term lapsed meanwhile and deltas were
+ * dropped): the sync thread is woken for its Resync. */
+static void hold_until(uint64_t t0, int64_t ttl_s, bool elected)
 {
 	uint64_t until = t0 + (uint64_t)ttl_s * NS_PER_S * 4 / 5;
-	bool new_term = atomic_load(&o.until_ns) <= t0;
-	atomic_store(&o.until_ns, until);
-	if (new_term) {
+	uint64_t was = atomic_load(&o.until_ns);
+	do {
+		if (!was && !elected)
+			return;
+	} while (!atomic_compare_exchange_weak(&o.until_ns, &was, until));
+	if (was <= t0) {
 		atomic_fetch_add(&o.term, 1);
 		void (*wake)(void) = atomic_load(&o.wake);
 		if (wake)
@@ -205,7 +209,7 @@ static void campaign(void)
 	if (won == 1) {
 		atomic_store(&o.fence, (uint64_t)rev);
 		set_holder(o.me, strlen(o.me));
-		hold_until(t0, o.ttl_s);
+		hold_until(t0, o.ttl_s, true);
 		rv_log(RV_LOG_INFO,
 		       "data-plane owner: elected as %s, fence %lld (lease %llx, %llds)", o.me,
 		       (long long)rev, (unsigned long long)o.lease, (long long)o.ttl_s);
@@ -235,7 +239,7 @@ static void renew(void)
 		o.lease = 0;
 		return;
 	} else {
-		hold_until(t0, left < o.ttl_s ? left : o.ttl_s);
+		hold_until(t0, left < o.ttl_s ? left : o.ttl_s, false);
 	}
 	nap((uint64_t)o.ttl_s * NS_PER_S / 3);
 }

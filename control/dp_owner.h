@@ -34,8 +34,8 @@ void rv_dp_owner_stop(void);
 
 /* Whether this replica drives the data planes now (any thread; cheap). */
 bool rv_dp_owner_is_me(void);
-/* The fence to send: the revision of this owner's `dpowner` (0 on RocksDB,
- * and while not the owner). */
+/* The fence to send: the revision of this owner's `dpowner` (of its last
+ * term when it is not the owner; 0 on RocksDB). */
 uint64_t rv_dp_owner_fence(void);
 /* Bumped each time this replica becomes the owner (elected, or renewed
  * after a lapse): the sync thread owes the data planes a full Resync. */

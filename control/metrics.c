@@ -305,7 +305,7 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 		     rv_dp_owner_is_me());
 	render_gauge(b, "roomvpn_control_dp_owner_fence",
 		     "The fence this replica sends with its agent requests (0: none).",
-		     (long long)rv_dp_owner_fence());
+		     rv_dp_owner_is_me() ? (long long)rv_dp_owner_fence() : 0);
 	rv_metrics_printf(b,
 			  "# HELP roomvpn_control_dp_sync_not_owner_total Data-plane deltas "
 			  "not sent: another replica drives the data planes.\n# TYPE "
