@@ -119,7 +119,7 @@ static Roomvpn__V1__ListMembersResponse *room_peers(struct cli *c, const char *r
 static void print_human(const char *room, const char *json, bool first,
 			const Roomvpn__V1__ListMembersResponse *peers, const char *why)
 {
-	char a[64], b[64], d[64], e[64], f[64], g[64], ctl[320], dp[64], ep[64];
+	char a[64], b[64], d[64], e[64], f[64], g[64], ctl[320], cep[300], dp[64], ep[64];
 	const char *vip = jfield(json, "virtual_ip", a, sizeof(a));
 
 	if (first)
@@ -130,7 +130,9 @@ static void print_human(const char *room, const char *json, bool first,
 	       atof(jfield(json, "rtt_us", d, sizeof(d))) / 1000.0,
 	       jfield(json, "tx_bytes", e, sizeof(e)), jfield(json, "rx_bytes", f, sizeof(f)),
 	       jfield(json, "key_id", g, sizeof(g)));
-	printf("  control: %s\n", jstring(json, "control", ctl, sizeof(ctl)));
+	const char *on = jstring(json, "control_endpoint", cep, sizeof(cep));
+	printf("  control: %s%s%s\n", jstring(json, "control", ctl, sizeof(ctl)),
+	       on[0] ? " to " : "", on);
 	const char *dpn = jstring(json, "dataplane", dp, sizeof(dp));
 	printf("  data plane: %s (%s)\n", dpn[0] ? dpn : "-",
 	       jstring(json, "dataplane_endpoint", ep, sizeof(ep)));

@@ -38,6 +38,7 @@ struct rv_keepalive {
 	unsigned attempt;     /* failed attempts since the stream was last up */
 	uint64_t next_try_ms; /* monotonic; 0: trying now */
 	char last_error[240];
+	char endpoint[300]; /* the replica the stream is on (rv_keepalive_endpoint) */
 	/* recent presence changes: a ring, under lock */
 	struct rv_presence_note presence[RV_KEEPALIVE_PRESENCE_MAX];
 	size_t n_presence; /* ever received */
@@ -250,6 +251,7 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			rv_log(RV_LOG_INFO, "keepalive stream to the server is up");
 			pthread_mutex_lock(&k->lock);
 			k->attempt = 0;
+			rv_grpc_endpoint(k->a->g, k->endpoint, sizeof(k->endpoint));
 			pthread_mutex_unlock(&k->lock);
 			/* Back after an outage: a Rekey may have been missed, and a
 			 * restarted server holds no key of this tunnel (it could not
@@ -376,6 +378,17 @@ void rv_keepalive_describe(struct rv_keepalive *k, char *out, size_t len)
 	else
 		snprintf(out, len, "reconnecting (attempt %u, trying now): %s", k->attempt,
 			 k->last_error);
+	pthread_mutex_unlock(&k->lock);
+}
+
+void rv_keepalive_endpoint(struct rv_keepalive *k, char *out, size_t len)
+{
+	if (!k) {
+		snprintf(out, len, "%s", "");
+		return;
+	}
+	pthread_mutex_lock(&k->lock);
+	snprintf(out, len, "%s", k->endpoint);
 	pthread_mutex_unlock(&k->lock);
 }
 

@@ -57,6 +57,9 @@ unsigned rv_keepalive_connects(const struct rv_keepalive *k);
 /* What the control connection is doing, for `roomvpn status`: "connected",
  * "connecting", or "reconnecting (attempt 4, next in 3.2 s): <last error>". */
 void rv_keepalive_describe(struct rv_keepalive *k, char *out, size_t len);
+/* The control endpoint (host:port) the stream was last up on, "" before
+ * the first: with several replicas, the one holding this tunnel's stream. */
+void rv_keepalive_endpoint(struct rv_keepalive *k, char *out, size_t len);
 /* The last presence changes the server pushed (session.proto Presence),
  * oldest first: other members of the room joined, left, came online or
  * went offline. Each is logged at info as it arrives. */

@@ -300,7 +300,7 @@ static struct json_object *presence_json(struct rv_keepalive *ka)
 static void write_status(struct rvc_chan *dc, void *arg)
 {
 	struct up *u = arg;
-	char tmp[RV_STATE_PATH + 96], control[320], dataplane[64], endpoint[64];
+	char tmp[RV_STATE_PATH + 96], control[320], control_ep[300], dataplane[64], endpoint[64];
 	struct json_object *o, *stats;
 	FILE *f;
 
@@ -308,6 +308,7 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	if (!stats)
 		return;
 	rv_keepalive_describe(u->ka, control, sizeof(control));
+	rv_keepalive_endpoint(u->ka, control_ep, sizeof(control_ep));
 	pthread_mutex_lock(&u->dp_lock);
 	snprintf(dataplane, sizeof(dataplane), "%s", u->dataplane);
 	pthread_mutex_unlock(&u->dp_lock);
@@ -329,6 +330,7 @@ static void write_status(struct rvc_chan *dc, void *arg)
 	json_object_object_add(o, "keepalive_connects",
 			       json_object_new_int64(rv_keepalive_connects(u->ka)));
 	json_object_object_add(o, "control", json_object_new_string(control));
+	json_object_object_add(o, "control_endpoint", json_object_new_string(control_ep));
 	json_object_object_add(o, "dataplane", json_object_new_string(dataplane));
 	json_object_object_add(o, "dataplane_endpoint", json_object_new_string(endpoint));
 	json_object_object_add(o, "preferred_transport",

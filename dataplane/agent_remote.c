@@ -41,15 +41,30 @@
 #define REPLY_MAX	4096
 #define PUMP_BUF	65536
 
-static struct {
-	bool running;
+struct pipe_buf {
+	uint8_t data[PUMP_BUF];
+	size_t len, off;
+};
+
+/* One control-plane replica dialled (`control = A,B,...`): each link has
+ * its own thread, connection and state log; what they share is read-only
+ * once started (the parameters, the TLS context) or the stop eventfd. */
+struct link {
 	pthread_t thread;
-	int stop_fd;
-	SSL_CTX *ctx;
-	struct rv_agent_remote_params p;
+	bool started;
 	char host[256], port[16];
 	char last_state[32]; /* the key of the last state logged: each change once */
 	const char *step;    /* what the connection was doing when it failed */
+	struct pipe_buf *in, *out;
+};
+
+static struct {
+	bool running;
+	int stop_fd;
+	SSL_CTX *ctx;
+	struct rv_agent_remote_params p;
+	struct link links[RV_AGENT_REMOTE_MAX];
+	unsigned n_links;
 } rl = {.stop_fd = -1};
 
 /* ----- configuration ----- */
@@ -70,17 +85,43 @@ static int check_hostport(const char *key, const char *v, char *err, size_t errl
 	char *end;
 	long port = colon ? strtol(colon + 1, &end, 10) : 0;
 	if (!colon || colon == v || !colon[1] || *end || port < 1 || port > 65535) {
-		snprintf(err, errlen, "%s: expected HOST:PORT, got '%s'", key, v);
+		(void)key; /* the caller names the key */
+		snprintf(err, errlen, "expected HOST:PORT, got '%s'", v);
 		return -1;
 	}
 	return 0;
+}
+
+/* "HOST:PORT[,HOST:PORT...]": at most RV_AGENT_REMOTE_MAX, each valid. */
+static int check_control(const char *v, char *err, size_t errlen)
+{
+	char one[256];
+	unsigned n = 0;
+	for (const char *at = v;; n++) {
+		size_t len = strcspn(at, ",");
+		if (n == RV_AGENT_REMOTE_MAX) {
+			snprintf(err, errlen, "at most %d addresses, got more in '%s'",
+				 RV_AGENT_REMOTE_MAX, v);
+			return -1;
+		}
+		if (len >= sizeof(one)) {
+			snprintf(err, errlen, "an address longer than %zu bytes", sizeof(one) - 1);
+			return -1;
+		}
+		snprintf(one, sizeof(one), "%.*s", (int)len, at);
+		if (check_hostport("control", one, err, errlen) < 0)
+			return -1;
+		if (!at[len])
+			return 0;
+		at += len + 1;
+	}
 }
 
 int rv_agent_remote_config_key(struct rv_agent_remote_params *p, const char *k, const char *v,
 			       char *err, size_t errlen)
 {
 	if (!strcmp(k, "control"))
-		return v[0] && check_hostport(k, v, err, errlen) < 0
+		return v[0] && check_control(v, err, errlen) < 0
 			   ? -1
 			   : copy(p->control, sizeof(p->control), k, v, err, errlen);
 	if (!strcmp(k, "public-udp") || !strcmp(k, "public-tcp")) {
@@ -144,19 +185,19 @@ int rv_agent_remote_check(struct rv_agent_remote_params *p, char *err, size_t er
  * failed) differs from the last one logged: retries that fail at the same
  * step stay quiet, even if the error's words vary with timing (an alert
  * read or a reset written after a refused certificate). */
-static void state(const char *key, enum rv_log_level l, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void state(const char *key, enum rv_log_level l, const char *fmt, ...)
+static void state(struct link *L, const char *key, enum rv_log_level l, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void state(struct link *L, const char *key, enum rv_log_level l, const char *fmt, ...)
 {
 	char now[300];
 	va_list ap;
-	if (!strcmp(key, rl.last_state))
+	if (!strcmp(key, L->last_state))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(now, sizeof(now), fmt, ap);
 	va_end(ap);
 	rv_log(l, "control link: %s", now);
-	snprintf(rl.last_state, sizeof(rl.last_state), "%s", key);
+	snprintf(L->last_state, sizeof(L->last_state), "%s", key);
 }
 
 /* ----- waiting ----- */
@@ -199,12 +240,12 @@ static void ssl_why(const char *what, char *out, size_t len)
 
 /* ----- one connection ----- */
 
-static int tcp_connect(uint64_t deadline, bool *stopped, char *why, size_t wlen)
+static int tcp_connect(struct link *L, uint64_t deadline, bool *stopped, char *why, size_t wlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
-	int rc = getaddrinfo(rl.host, rl.port, &hints, &ai);
+	int rc = getaddrinfo(L->host, L->port, &hints, &ai);
 	if (rc != 0) {
-		snprintf(why, wlen, "resolving %s: %s", rl.host, gai_strerror(rc));
+		snprintf(why, wlen, "resolving %s: %s", L->host, gai_strerror(rc));
 		return -1;
 	}
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -235,14 +276,14 @@ static int tcp_connect(uint64_t deadline, bool *stopped, char *why, size_t wlen)
 }
 
 /* The control plane's certificate must name the host we dialled. */
-static void expect_host(SSL *ssl)
+static void expect_host(struct link *L, SSL *ssl)
 {
 	unsigned char bin[16];
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-	if (inet_pton(AF_INET, rl.host, bin) == 1 || inet_pton(AF_INET6, rl.host, bin) == 1)
-		X509_VERIFY_PARAM_set1_ip_asc(vp, rl.host);
+	if (inet_pton(AF_INET, L->host, bin) == 1 || inet_pton(AF_INET6, L->host, bin) == 1)
+		X509_VERIFY_PARAM_set1_ip_asc(vp, L->host);
 	else
-		X509_VERIFY_PARAM_set1_host(vp, rl.host, 0);
+		X509_VERIFY_PARAM_set1_host(vp, L->host, 0);
 }
 
 static int ssl_write_all(SSL *ssl, int fd, const uint8_t *buf, size_t len, uint64_t deadline,
@@ -321,11 +362,11 @@ static int read_reply(SSL *ssl, int fd, uint64_t deadline, bool *stopped, char *
 }
 
 /* Dial, handshake, register. Returns the SSL (fd in *@fd_out) or NULL with @why. */
-static SSL *dial(int *fd_out, bool *stopped, char *why, size_t wlen)
+static SSL *dial(struct link *L, int *fd_out, bool *stopped, char *why, size_t wlen)
 {
 	uint64_t deadline = rv_clock_mono_ns() + DIAL_TIMEOUT_NS;
-	rl.step = "connect";
-	int fd = tcp_connect(deadline, stopped, why, wlen);
+	L->step = "connect";
+	int fd = tcp_connect(L, deadline, stopped, why, wlen);
 	if (fd < 0)
 		return NULL;
 	SSL *ssl = SSL_new(rl.ctx);
@@ -333,9 +374,9 @@ static SSL *dial(int *fd_out, bool *stopped, char *why, size_t wlen)
 		snprintf(why, wlen, "out of memory");
 		goto err;
 	}
-	expect_host(ssl);
-	SSL_set_tlsext_host_name(ssl, rl.host);
-	rl.step = "tls";
+	expect_host(L, ssl);
+	SSL_set_tlsext_host_name(ssl, L->host);
+	L->step = "tls";
 	int r;
 	while ((r = SSL_connect(ssl)) != 1)
 		if (!ssl_wait(ssl, fd, r, deadline, stopped)) {
@@ -347,7 +388,7 @@ static SSL *dial(int *fd_out, bool *stopped, char *why, size_t wlen)
 				ssl_why("TLS handshake", why, wlen);
 			goto err;
 		}
-	rl.step = "register";
+	L->step = "register";
 	if (send_register(ssl, fd, deadline, stopped) < 0) {
 		ssl_why("sending Register", why, wlen);
 		goto err;
@@ -365,39 +406,34 @@ err:
 
 /* ----- the pump: TLS <-> the agent socket ----- */
 
-struct pipe_buf {
-	uint8_t data[PUMP_BUF];
-	size_t len, off;
-};
-
 /* Until either side breaks or stop; the reason in @why. */
-static void pump(SSL *ssl, int fd, int afd, char *why, size_t wlen)
+static void pump(struct link *L, SSL *ssl, int fd, int afd, char *why, size_t wlen)
 {
-	static struct pipe_buf in, out; /* in: control → agent; out: agent → control */
+	struct pipe_buf *in = L->in, *out = L->out; /* control → agent, agent → control */
 	bool read_wants_write = false, write_wants_write = false, write_wants_read = false;
-	in.len = in.off = out.len = out.off = 0;
+	in->len = in->off = out->len = out->off = 0;
 	for (;;) {
 		bool progress = false;
-		if (in.len == 0) {
-			int r = SSL_read(ssl, in.data, sizeof(in.data));
+		if (in->len == 0) {
+			int r = SSL_read(ssl, in->data, sizeof(in->data));
 			int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, r);
 			read_wants_write = e == SSL_ERROR_WANT_WRITE;
 			if (r > 0) {
-				in.len = (size_t)r;
-				in.off = 0;
+				in->len = (size_t)r;
+				in->off = 0;
 				progress = true;
 			} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
 				ssl_why("connection to the control plane lost", why, wlen);
 				return;
 			}
 		}
-		if (in.len) {
-			ssize_t n = send(afd, in.data + in.off, in.len - in.off,
+		if (in->len) {
+			ssize_t n = send(afd, in->data + in->off, in->len - in->off,
 					 MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n > 0) {
-				in.off += (size_t)n;
-				if (in.off == in.len)
-					in.len = 0;
+				in->off += (size_t)n;
+				if (in->off == in->len)
+					in->len = 0;
 				progress = true;
 			} else if (errno != EAGAIN && errno != EINTR) {
 				snprintf(why, wlen, "the agent closed its side: %s",
@@ -405,8 +441,8 @@ static void pump(SSL *ssl, int fd, int afd, char *why, size_t wlen)
 				return;
 			}
 		}
-		if (out.len == 0) {
-			ssize_t n = recv(afd, out.data, sizeof(out.data), MSG_DONTWAIT);
+		if (out->len == 0) {
+			ssize_t n = recv(afd, out->data, sizeof(out->data), MSG_DONTWAIT);
 			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 				snprintf(why, wlen,
 					 "the agent closed the connection (a message over "
@@ -414,20 +450,20 @@ static void pump(SSL *ssl, int fd, int afd, char *why, size_t wlen)
 				return;
 			}
 			if (n > 0) {
-				out.len = (size_t)n;
-				out.off = 0;
+				out->len = (size_t)n;
+				out->off = 0;
 				progress = true;
 			}
 		}
-		if (out.len) {
-			int r = SSL_write(ssl, out.data + out.off, (int)(out.len - out.off));
+		if (out->len) {
+			int r = SSL_write(ssl, out->data + out->off, (int)(out->len - out->off));
 			int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, r);
 			write_wants_write = e == SSL_ERROR_WANT_WRITE;
 			write_wants_read = e == SSL_ERROR_WANT_READ;
 			if (r > 0) {
-				out.off += (size_t)r;
-				if (out.off == out.len)
-					out.len = 0;
+				out->off += (size_t)r;
+				if (out->off == out->len)
+					out->len = 0;
 				progress = true;
 			} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
 				ssl_why("connection to the control plane lost", why, wlen);
@@ -439,11 +475,11 @@ static void pump(SSL *ssl, int fd, int afd, char *why, size_t wlen)
 		struct pollfd pfd[3] = {
 		    {.fd = rl.stop_fd, .events = POLLIN},
 		    {.fd = fd,
-		     .events = (short)((in.len == 0 ? POLLIN : 0) |
+		     .events = (short)((in->len == 0 ? POLLIN : 0) |
 				       (read_wants_write || write_wants_write ? POLLOUT : 0) |
 				       (write_wants_read ? POLLIN : 0))},
 		    {.fd = afd,
-		     .events = (short)((out.len == 0 ? POLLIN : 0) | (in.len ? POLLOUT : 0))}};
+		     .events = (short)((out->len == 0 ? POLLIN : 0) | (in->len ? POLLOUT : 0))}};
 		if (poll(pfd, 3, -1) < 0 && errno != EINTR) {
 			snprintf(why, wlen, "poll: %s", strerror(errno));
 			return;
@@ -457,31 +493,31 @@ static void pump(SSL *ssl, int fd, int afd, char *why, size_t wlen)
 
 static void *remote_main(void *arg)
 {
+	struct link *L = arg;
 	unsigned attempt = 0;
 	bool stopped = false;
 	char why[300];
-	(void)arg;
 	while (!stopped) {
 		int fd = -1;
 		if (!attempt) /* a retry logs only a new reason (below) */
-			state("connecting", RV_LOG_NOTICE, "connecting to %s:%s as %s", rl.host,
-			      rl.port, rl.p.name);
-		SSL *ssl = dial(&fd, &stopped, why, sizeof(why));
+			state(L, "connecting", RV_LOG_NOTICE, "connecting to %s:%s as %s", L->host,
+			      L->port, rl.p.name);
+		SSL *ssl = dial(L, &fd, &stopped, why, sizeof(why));
 		int afd = -1;
 		if (ssl) {
 			char aerr[200];
-			rl.step = "agent";
+			L->step = "agent";
 			afd = rv_agent_dial(rl.p.agent_socket, 0, aerr, sizeof(aerr));
 			if (afd < 0)
 				snprintf(why, sizeof(why), "the local agent socket %s: %s",
 					 rl.p.agent_socket, aerr);
 		}
 		if (ssl && afd >= 0) {
-			state("registered", RV_LOG_NOTICE, "registered with %s:%s as %s", rl.host,
-			      rl.port, rl.p.name);
+			state(L, "registered", RV_LOG_NOTICE, "registered with %s:%s as %s",
+			      L->host, L->port, rl.p.name);
 			attempt = 0;
-			rl.step = "lost";
-			pump(ssl, fd, afd, why, sizeof(why));
+			L->step = "lost";
+			pump(L, ssl, fd, afd, why, sizeof(why));
 			stopped = stopped || !strcmp(why, "stopping");
 			SSL_shutdown(ssl); /* close_notify, best effort */
 		}
@@ -494,7 +530,8 @@ static void *remote_main(void *arg)
 		if (stopped)
 			break;
 		attempt++;
-		state(rl.step, RV_LOG_WARN, "%s; reconnecting with backoff", why);
+		state(L, L->step, RV_LOG_WARN, "%s:%s: %s; reconnecting with backoff", L->host,
+		      L->port, why);
 		wait_fd(-1, 0,
 			rv_clock_mono_ns() +
 			    rv_backoff_ms(attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS) * 1000000ull,
@@ -505,16 +542,45 @@ static void *remote_main(void *arg)
 
 /* ----- start / stop ----- */
 
+/* Split `control` into the links' hosts and ports (checked by check_control). */
+static void split_links(const char *control)
+{
+	rl.n_links = 0;
+	for (const char *at = control; rl.n_links < RV_AGENT_REMOTE_MAX;) {
+		struct link *L = &rl.links[rl.n_links++];
+		size_t len = strcspn(at, ",");
+		const char *colon = at + len;
+		while (colon > at && *colon != ':')
+			colon--;
+		size_t hl = (size_t)(colon - at);
+		bool br = at[0] == '[' && hl >= 2 && at[hl - 1] == ']';
+		snprintf(L->host, sizeof(L->host), "%.*s", (int)(br ? hl - 2 : hl), at + br);
+		snprintf(L->port, sizeof(L->port), "%.*s", (int)(len - hl - 1), colon + 1);
+		L->last_state[0] = '\0';
+		if (!at[len])
+			break;
+		at += len + 1;
+	}
+}
+
+static void free_links(void)
+{
+	for (unsigned i = 0; i < rl.n_links; i++) {
+		free(rl.links[i].in);
+		free(rl.links[i].out);
+		rl.links[i].in = rl.links[i].out = NULL;
+	}
+	rl.n_links = 0;
+}
+
+void rv_agent_remote_stop(void);
+
 int rv_agent_remote_start(const struct rv_agent_remote_params *p, char *err, size_t errlen)
 {
 	if (!p->control[0])
 		return 0;
 	rl.p = *p;
-	const char *colon = strrchr(p->control, ':');
-	size_t hl = (size_t)(colon - p->control);
-	bool br = p->control[0] == '[' && hl >= 2 && p->control[hl - 1] == ']';
-	snprintf(rl.host, sizeof(rl.host), "%.*s", (int)(br ? hl - 2 : hl), p->control + br);
-	snprintf(rl.port, sizeof(rl.port), "%s", colon + 1);
+	split_links(p->control);
 	rl.ctx = SSL_CTX_new(TLS_client_method());
 	if (!rl.ctx || !SSL_CTX_set_min_proto_version(rl.ctx, TLS1_3_VERSION) ||
 	    SSL_CTX_use_certificate_chain_file(rl.ctx, p->cert) != 1 ||
@@ -527,6 +593,7 @@ int rv_agent_remote_start(const struct rv_agent_remote_params *p, char *err, siz
 		ERR_clear_error();
 		SSL_CTX_free(rl.ctx);
 		rl.ctx = NULL;
+		free_links();
 		return -1;
 	}
 	SSL_CTX_set_verify(rl.ctx, SSL_VERIFY_PEER, NULL);
@@ -534,19 +601,25 @@ int rv_agent_remote_start(const struct rv_agent_remote_params *p, char *err, siz
 	SSL_CTX_set_mode(rl.ctx,
 			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	rl.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	rl.last_state[0] = '\0';
-	int rc = rl.stop_fd < 0 ? errno : pthread_create(&rl.thread, NULL, remote_main, NULL);
+	rl.running = true; /* stop() below undoes a partial start */
+	int rc = rl.stop_fd < 0 ? errno : 0;
+	for (unsigned i = 0; !rc && i < rl.n_links; i++) {
+		struct link *L = &rl.links[i];
+		char name[16];
+		L->in = malloc(sizeof(*L->in));
+		L->out = malloc(sizeof(*L->out));
+		rc = !L->in || !L->out ? ENOMEM : pthread_create(&L->thread, NULL, remote_main, L);
+		if (rc)
+			break;
+		L->started = true;
+		snprintf(name, sizeof(name), "rv-agent-link%u", i);
+		pthread_setname_np(L->thread, name);
+	}
 	if (rc != 0) {
 		snprintf(err, errlen, "control link: %s", strerror(rc));
-		if (rl.stop_fd >= 0)
-			close(rl.stop_fd);
-		rl.stop_fd = -1;
-		SSL_CTX_free(rl.ctx);
-		rl.ctx = NULL;
+		rv_agent_remote_stop();
 		return -1;
 	}
-	pthread_setname_np(rl.thread, "rv-agent-link");
-	rl.running = true;
 	return 0;
 }
 
@@ -555,10 +628,16 @@ void rv_agent_remote_stop(void)
 	uint64_t one = 1;
 	if (!rl.running)
 		return;
-	if (write(rl.stop_fd, &one, sizeof(one)) < 0)
+	if (rl.stop_fd >= 0 && write(rl.stop_fd, &one, sizeof(one)) < 0)
 		rv_log(RV_LOG_ERROR, "control link: cannot signal stop: %s", strerror(errno));
-	pthread_join(rl.thread, NULL);
-	close(rl.stop_fd);
+	for (unsigned i = 0; i < rl.n_links; i++)
+		if (rl.links[i].started) {
+			pthread_join(rl.links[i].thread, NULL);
+			rl.links[i].started = false;
+		}
+	free_links();
+	if (rl.stop_fd >= 0)
+		close(rl.stop_fd);
 	rl.stop_fd = -1;
 	SSL_CTX_free(rl.ctx);
 	rl.ctx = NULL;

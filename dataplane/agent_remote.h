@@ -1,5 +1,7 @@
-/* The remote agent link: a thread that dials the control plane
- * (`control = HOST:PORT`) over TCP with mutual TLS, announces this data
+/* The remote agent link: a thread per control-plane address that dials it
+ * (`control = HOST:PORT[,HOST:PORT...]`: the replicas of one control plane,
+ * docs/ha.md; each link stands alone, and the replica that owns data-plane
+ * sync is the one that sends requests) over TCP with mutual TLS, announces this data
  * plane (Register, proto/dataplane.proto) and then carries the agent
  * protocol over that connection: the bytes go to and from the agent's own
  * unix socket (agent.c), so requests take the one dispatch path and its
@@ -13,8 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most control-plane addresses `control` takes. */
+#define RV_AGENT_REMOTE_MAX 4
+
 struct rv_agent_remote_params {
-	char control[256];    /* "host:port"; "" = off (the default) */
+	char control[1040];   /* "host:port[,host:port...]"; "" = off (the default) */
 	char name[64];	      /* default: the hostname */
 	char labels[256];     /* "k=v,k=v" */
 	char public_udp[128]; /* what clients are told; default ip:udp_port[,[ip6]:udp_port] */
@@ -31,8 +36,9 @@ struct rv_agent_remote_params {
 int rv_agent_remote_config_key(struct rv_agent_remote_params *p, const char *key, const char *value,
 			       char *err, size_t errlen);
 #define RV_AGENT_REMOTE_CONFIG_HELP                                                                \
-	"  control = HOST:PORT   dial the control plane's dataplane_listen with mutual TLS\n"      \
-	"                        and serve the agent protocol there too (default: off)\n"          \
+	"  control = HOST:PORT[,HOST:PORT...]  dial the control plane's dataplane_listen\n"        \
+	"                        with mutual TLS and serve the agent protocol there too;\n"        \
+	"                        several replicas: one link each, at most 4 (default: off)\n"      \
 	"  name = NAME           this data plane's name in the fleet, the CN of agent_cert\n"      \
 	"                        (default: the hostname)\n"                                        \
 	"  labels = K=V,...      placement labels, e.g. site=fra1 (default none)\n"                \

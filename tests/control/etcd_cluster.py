@@ -8,6 +8,12 @@ Members listen on free loopback ports; start-up waits on every member's
 /health, not on sleeps.
 
 As a library:    c = EtcdCluster().start(); ...; c.stop()
+In namespaces:   EtcdCluster(hosts=[(NETNS, IP), ...]): member i runs in network
+  namespace NETNS on IP:2379 (clients) and IP:2380 (peers), its certificate
+  names IP; health is asked inside the namespace (etcdctl). From a shell test:
+  python3 etcd_cluster.py --netns NS=IP,NS=IP,NS=IP --dir DIR
+  starts it, prints the environment below as NAME=VALUE lines and exits with
+  the members left running (kill them by RV_ETCD_PIDS; DIR is not removed).
 As a wrapper:    python3 etcd_cluster.py -- COMMAND ARGS...
   runs COMMAND with the cluster in its environment (RV_ETCD_ENDPOINTS,
   RV_ETCD_CA, RV_ETCD_CERT, RV_ETCD_KEY, RV_ETCD_PIDS in endpoint order,
@@ -47,11 +53,11 @@ def _ca(d, name):
              "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
 
 
-def _cert(d, ca, name, eku):
+def _cert(d, ca, name, eku, ip="127.0.0.1"):
     ext = os.path.join(d, name + ".ext")
     with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=%s\n"
-                "keyUsage=critical,digitalSignature,keyEncipherment\n" % eku)
+        f.write("subjectAltName=IP:%s,DNS:localhost\nextendedKeyUsage=%s\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n" % (ip, eku))
     _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
     _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
@@ -59,16 +65,22 @@ def _cert(d, ca, name, eku):
 
 
 class EtcdCluster:
-    def __init__(self, members=3):
-        self.tmp = tempfile.mkdtemp(prefix="rv-etcd-")
-        self.n = members
-        self.names = ["m%d" % i for i in range(members)]
-        ports = set()
-        while len(ports) < 2 * members:  # the kernel may hand out a closed port again
-            ports.add(_free_port())
-        ports = sorted(ports)
-        self.client_ports, self.peer_ports = ports[:members], ports[members:]
-        self.procs = [None] * members
+    def __init__(self, members=3, hosts=None, tmp=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="rv-etcd-")
+        self.hosts = hosts  # [(netns, ip)] or None: loopback
+        self.n = len(hosts) if hosts else members
+        self.names = ["m%d" % i for i in range(self.n)]
+        if hosts:
+            self.ips = [ip for _, ip in hosts]
+            self.client_ports, self.peer_ports = [2379] * self.n, [2380] * self.n
+        else:
+            self.ips = ["127.0.0.1"] * self.n
+            ports = set()
+            while len(ports) < 2 * self.n:  # the kernel may hand out a closed port again
+                ports.add(_free_port())
+            ports = sorted(ports)
+            self.client_ports, self.peer_ports = ports[:self.n], ports[self.n:]
+        self.procs = [None] * self.n
         self.pki = os.path.join(self.tmp, "pki")
 
     # --- certificates ---
@@ -76,8 +88,8 @@ class EtcdCluster:
         os.makedirs(self.pki)
         _ca(self.pki, "ca")
         _ca(self.pki, "bad-ca")
-        for name in self.names:
-            _cert(self.pki, "ca", name, "serverAuth,clientAuth")
+        for name, ip in zip(self.names, self.ips):
+            _cert(self.pki, "ca", name, "serverAuth,clientAuth", ip)
         _cert(self.pki, "ca", "client", "clientAuth")
         _cert(self.pki, "bad-ca", "bad-client", "clientAuth")
 
@@ -89,18 +101,18 @@ class EtcdCluster:
         return ",".join(self.endpoint(i) for i in range(self.n))
 
     def endpoint(self, i):
-        return "https://127.0.0.1:%d" % self.client_ports[i]
+        return "https://%s:%d" % (self.ips[i], self.client_ports[i])
 
     def _member_cmd(self, i):
         name = self.names[i]
-        cluster = ",".join("%s=https://127.0.0.1:%d" % (self.names[j], self.peer_ports[j])
-                           for j in range(self.n))
+        peer = ["https://%s:%d" % (self.ips[j], self.peer_ports[j]) for j in range(self.n)]
+        cluster = ",".join("%s=%s" % (self.names[j], peer[j]) for j in range(self.n))
         crt, key, ca = self.path(name + ".crt"), self.path(name + ".key"), self.path("ca.crt")
-        return [ETCD_BIN, "--name", name, "--data-dir", os.path.join(self.tmp, name),
+        netns = ["ip", "netns", "exec", self.hosts[i][0]] if self.hosts else []
+        return netns + [ETCD_BIN, "--name", name, "--data-dir", os.path.join(self.tmp, name),
                 "--listen-client-urls", self.endpoint(i),
                 "--advertise-client-urls", self.endpoint(i),
-                "--listen-peer-urls", "https://127.0.0.1:%d" % self.peer_ports[i],
-                "--initial-advertise-peer-urls", "https://127.0.0.1:%d" % self.peer_ports[i],
+                "--listen-peer-urls", peer[i], "--initial-advertise-peer-urls", peer[i],
                 "--initial-cluster", cluster, "--initial-cluster-state", "new",
                 "--initial-cluster-token", os.path.basename(self.tmp),
                 "--client-cert-auth", "--trusted-ca-file", ca, "--cert-file", crt,
@@ -114,7 +126,8 @@ class EtcdCluster:
         self._make_pki()
         for i in range(self.n):
             self.procs[i] = subprocess.Popen(self._member_cmd(i), stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL)
+                                             stderr=subprocess.DEVNULL,
+                                             start_new_session=bool(self.hosts))
         try:
             self.wait_healthy(range(self.n), timeout)
         except Exception:
@@ -128,6 +141,14 @@ class EtcdCluster:
         return ctx
 
     def healthy(self, i):
+        if self.hosts:  # not reachable from here: etcdctl in its namespace
+            return subprocess.run(
+                ["ip", "netns", "exec", self.hosts[i][0], "etcdctl", "--endpoints",
+                 self.endpoint(i), "--cacert", self.path("ca.crt"), "--cert",
+                 self.path("client.crt"), "--key", self.path("client.key"),
+                 "--command-timeout=2s", "endpoint", "health"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=dict(os.environ, ETCDCTL_API="3")).returncode == 0
         try:
             with urllib.request.urlopen(self.endpoint(i) + "/health", context=self._ssl(),
                                         timeout=2) as r:
@@ -185,7 +206,21 @@ class EtcdCluster:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def serve_in_netns(argv):
+    """--netns NS=IP,... --dir DIR: start, print the environment, leave running."""
+    hosts = [tuple(x.split("=", 1)) for x in argv[argv.index("--netns") + 1].split(",")]
+    tmp = argv[argv.index("--dir") + 1]
+    os.makedirs(tmp, exist_ok=True)
+    os.environ["RV_KEEP_TMP"] = "1"  # a failed start leaves the logs
+    c = EtcdCluster(hosts=hosts, tmp=tmp).start()
+    for k, v in sorted(c.env().items()):
+        print("%s=%s" % (k, v))
+    return 0
+
+
 def main(argv):
+    if "--netns" in argv and "--dir" in argv:
+        return serve_in_netns(argv)
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         print("usage: etcd_cluster.py -- COMMAND ARGS...", file=sys.stderr)
         return 2

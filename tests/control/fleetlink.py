@@ -122,7 +122,7 @@ class RemoteDataPlane:
     _n = 0
 
     def __init__(self, tmp, port, name, cert_dir, cert_name=None, ca=None,
-                 control_host="127.0.0.1", max_sessions=65536):
+                 control_host="127.0.0.1", max_sessions=65536, more_ports=()):
         RemoteDataPlane._n += 1
         self.dir = tempfile.mkdtemp(prefix="dp-", dir=tmp)
         self.log_path = os.path.join(self.dir, "dp.log")
@@ -134,7 +134,9 @@ class RemoteDataPlane:
              "--vdev", "net_ring0", "--log-level=lib.eal:error", "--",
              "--set", "ip=10.99.0.1/24", "--set", "idle_sleep_us=1000",
              "--set", "agent_socket=" + os.path.join(self.dir, "agent.sock"),
-             "--set", "control=%s:%d" % (control_host, port), "--set", "name=" + name,
+             "--set", "control=" + ",".join("%s:%d" % (control_host, p)
+                                             for p in (port,) + tuple(more_ports)),
+             "--set", "name=" + name,
              "--set", "labels=site=test", "--set", "max_sessions=%d" % max_sessions, "--set", "public_udp=192.0.2.1:1194",
              "--set", "agent_cert=%s/%s.crt" % (cert_dir, cert_name),
              "--set", "agent_key=%s/%s.key" % (cert_dir, cert_name),

@@ -78,6 +78,31 @@ class FleetLinkTest(unittest.TestCase):
         # the tables survived; the new host reads them through the new link
         self.assertEqual(self.host.cmd("count dp1", r"^sessions dp1 (\d+)").group(1), "350")
 
+    def test_1b_two_control_replicas(self):
+        """control = A,B: one link per replica, each on its own: both see the
+        data plane, both reach the same tables, one replica gone leaves the
+        other's link alone, and the gone one is dialled again."""
+        second = Host(self.ca, self.host_log + ".2", extra=("--handshake-timeout", "1500"))
+        try:
+            dp = self.dataplane("dp2", more_ports=(second.port,))
+            self.host.expect(r"^up dp2 ", 30)
+            second.expect(r"^up dp2 ", 30)
+            self.host.cmd("upsert dp2 9 40", r"^ok upsert 40$")
+            self.assertEqual(second.cmd("count dp2", r"^sessions dp2 (\d+)").group(1), "40")
+            port = second.port
+            second.stop()
+            dp.wait_log(r"control link: 127\.0\.0\.1:%d: .*reconnecting with backoff" % port)
+            self.host.cmd("upsert dp2 10 5", r"^ok upsert 5$")
+            self.assertEqual(self.host.cmd("count dp2", r"^sessions dp2 (\d+)").group(1), "45")
+            second = Host(self.ca, self.host_log + ".2", port=port,
+                          extra=("--handshake-timeout", "1500"))
+            second.expect(r"^up dp2 ", 30)
+            self.assertEqual(second.cmd("count dp2", r"^sessions dp2 (\d+)").group(1), "45")
+        finally:
+            second.stop()
+            if "dp" in locals():
+                dp.stop()  # its name is used again below
+
     def test_2_revoked_while_connected(self):
         """dataplane-revoke closes the link within seconds; the data plane's
         reconnects are refused, with the reason in the log."""
