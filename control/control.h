@@ -38,9 +38,9 @@ struct rv_control_config {
 	char state_dir[RV_CTL_PATH]; /* RocksDB at <state_dir>/db, self-signed cert/key */
 	char store[1024];	     /* "rocksdb:DIR" | "etcd:https://h:p,..."; "": <state_dir> */
 	char etcd_ca[RV_CTL_PATH], etcd_cert[RV_CTL_PATH], etcd_key[RV_CTL_PATH];
-	/* [replicas] on etcd: this replica's name ("": hostname:gRPC port) */
-	char replica_id[256];
-	uint32_t dp_owner_ttl_s; /* lease of the data-plane owner (dp_owner.c), 5 */
+	/* [replicas] on etcd only (replica.h) */
+	char replica_id[128];	 /* "" (default): hostname:<gRPC port> */
+	uint32_t dp_owner_ttl_s; /* TTL of the data-plane owner's lease (dp_owner.c, 5) */
 	/* [grpc] */
 	char listen[RV_CTL_ADDR];   /* "127.0.0.1:7443" (port 0: pick a free port) */
 	char tls_cert[RV_CTL_PATH]; /* PEM; empty: self-signed in state_dir */

@@ -430,10 +430,11 @@ static void stop_modules(struct rv_control *ctl)
  * default hostname:port, known once the gRPC server listens. */
 static int start_dp_owner(struct rv_control *ctl, char *err, size_t errlen)
 {
-	char host[200] = "localhost";
+	char host[64] = "localhost";
 
 	if (!ctl->cfg.replica_id[0]) {
 		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = 0;
 		snprintf(ctl->cfg.replica_id, sizeof(ctl->cfg.replica_id), "%s:%d", host,
 			 rv_server_port(ctl->server));
 	}
