@@ -65,6 +65,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->dp_exchange_timeout_ns = 30ull * 1000000000ull;
 	c->log_level = RV_LOG_INFO;
 	c->replica_lease_s = 5;
+	c->dp_owner_ttl_s = 5;
 }
 
 /* K_STR free text; K_PATH a file or directory name; K_LISTEN "host:port"
@@ -105,6 +106,7 @@ static const struct key keys[] = {
     TXT("etcd_key", K_PATH, etcd_key),
     STR("replica_id", replica_id),
     U32("replica_lease_s", replica_lease_s, 2, 3600),
+    U32("dp_owner_ttl_s", dp_owner_ttl_s, 2, 3600),
     TXT("listen", K_LISTEN, listen),
     TXT("tls_cert", K_PATH, tls_cert),
     TXT("tls_key", K_PATH, tls_key),

@@ -41,6 +41,7 @@ struct rv_control_config {
 	/* [replicas] on etcd only (replica.h) */
 	char replica_id[128];	  /* "" (default): hostname:<gRPC port> */
 	uint32_t replica_lease_s; /* TTL of this replica's lease on its tunnel records (5) */
+	uint32_t dp_owner_ttl_s;  /* TTL of the data-plane owner's lease (dp_owner.c, 5) */
 	/* [grpc] */
 	char listen[RV_CTL_ADDR];   /* "127.0.0.1:7443" (port 0: pick a free port) */
 	char tls_cert[RV_CTL_PATH]; /* PEM; empty: self-signed in state_dir */

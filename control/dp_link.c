@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "dp_owner.h"
 #include "dpclient.h"
 
 struct local {
@@ -20,9 +21,9 @@ static int local_exchange_each(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Req
 
 static Roomvpn__Dataplane__V1__Response *local_stats(struct rv_dp_link *l,
 						     const Roomvpn__Dataplane__V1__ReadStats *ask,
-						     char *err, size_t errlen)
+						     uint64_t fence, char *err, size_t errlen)
 {
-	return rv_dpclient_read_stats(((struct local *)l->impl)->path, ask, err, errlen);
+	return rv_dpclient_read_stats(((struct local *)l->impl)->path, ask, fence, err, errlen);
 }
 
 static void local_close(struct rv_dp_link *l)
@@ -71,9 +72,31 @@ void rv_dp_link_unref(struct rv_dp_link *l)
 		l->ops->free(l);
 }
 
+/* True with the fence to send while this replica drives the data planes. */
+static bool owner_gate(uint64_t *fence, char *err, size_t errlen)
+{
+	char who[256];
+
+	if (rv_dp_owner_is_me()) {
+		*fence = rv_dp_owner_fence();
+		return true;
+	}
+	rv_dp_owner_holder(who, sizeof(who));
+	snprintf(err, errlen,
+		 "not sent: this control replica does not drive the data planes now (owner: %s)",
+		 who[0] ? who : "being elected");
+	return false;
+}
+
 int rv_dp_link_exchange_each(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *const *reqs,
 			     size_t n, bool *ok, char *err, size_t errlen)
 {
+	uint64_t fence;
+
+	if (!owner_gate(&fence, err, errlen))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		reqs[i]->fence = fence;
 	return l->ops->exchange_each(l, reqs, n, ok, err, errlen);
 }
 
@@ -96,8 +119,11 @@ Roomvpn__Dataplane__V1__Response *rv_dp_link_stats(struct rv_dp_link *l, bool se
 						   size_t errlen)
 {
 	Roomvpn__Dataplane__V1__ReadStats ask = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
+	uint64_t fence;
 	ask.sessions = sessions;
-	return l->ops->stats(l, &ask, err, errlen);
+	if (!owner_gate(&fence, err, errlen))
+		return NULL;
+	return l->ops->stats(l, &ask, fence, err, errlen);
 }
 
 #define PAGE_SESSIONS 8192 /* per page: ~2.5 MB, a few ms for the data plane's agent */
@@ -141,7 +167,10 @@ Roomvpn__Dataplane__V1__Response *rv_dp_link_stats_paged(struct rv_dp_link *l, u
 	for (uint32_t i = 0; i < pages; i++) {
 		ask.peer_id_from = i * span;
 		ask.peer_id_to = i + 1 == pages ? 0 : (i + 1) * span;
-		Roomvpn__Dataplane__V1__Response *r = l->ops->stats(l, &ask, err, errlen);
+		uint64_t fence;
+		Roomvpn__Dataplane__V1__Response *r =
+		    owner_gate(&fence, err, errlen) ? l->ops->stats(l, &ask, fence, err, errlen)
+						    : NULL;
 		if (!r)
 			goto fail;
 		if (!all)

@@ -35,10 +35,11 @@ struct rv_dp_link;
 struct rv_dp_link_ops {
 	int (*exchange_each)(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *const *reqs,
 			     size_t n, bool *ok, char *err, size_t errlen);
-	/* ReadStats @ask (free the answer with ..._response__free_unpacked) */
+	/* ReadStats @ask carrying @fence (free the answer with
+	 * ..._response__free_unpacked) */
 	Roomvpn__Dataplane__V1__Response *(*stats)(struct rv_dp_link *l,
 						   const Roomvpn__Dataplane__V1__ReadStats *ask,
-						   char *err, size_t errlen);
+						   uint64_t fence, char *err, size_t errlen);
 	void (*close)(struct rv_dp_link *l); /* break the connection (revocation) */
 	void (*free)(struct rv_dp_link *l);
 };
@@ -56,7 +57,9 @@ struct rv_dp_link *rv_dp_link_local(const char *sock_path);
 void rv_dp_link_ref(struct rv_dp_link *l);
 void rv_dp_link_unref(struct rv_dp_link *l);
 
-/* Thin wrappers over ops. */
+/* Thin wrappers over ops, and the one gate of data-plane ownership
+ * (dp_owner.h): while this replica is not the owner nothing is sent (-1 or
+ * NULL, saying who is); the owner's requests carry its fence. */
 int rv_dp_link_exchange_each(struct rv_dp_link *l, Roomvpn__Dataplane__V1__Request *const *reqs,
 			     size_t n, bool *ok, char *err, size_t errlen);
 /* Every Response must say STATUS_OK: else -1 naming the first refusal. */

@@ -283,13 +283,14 @@ static void keep_resp(void *arg, size_t i, Roomvpn__Dataplane__V1__Response *r)
 
 static Roomvpn__Dataplane__V1__Response *tls_stats(struct rv_dp_link *l,
 						   const Roomvpn__Dataplane__V1__ReadStats *ask,
-						   char *err, size_t errlen)
+						   uint64_t fence, char *err, size_t errlen)
 {
 	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
 	Roomvpn__Dataplane__V1__ReadStats rs = *ask;
 	Roomvpn__Dataplane__V1__Request *reqs[1] = {&rq};
 	Roomvpn__Dataplane__V1__Response *resp = NULL;
 	rq.request_id = 1;
+	rq.fence = fence;
 	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS;
 	rq.read_stats = &rs;
 	if (link_run((struct tls_link *)l, reqs, 1, keep_resp, &resp, err, errlen) < 0)

@@ -14,6 +14,7 @@
 #include "dp_cache.h"
 #include "dp_link.h"
 #include "dp_msgs.h"
+#include "dp_owner.h"
 #include "fleet.h"
 #include "keepalive.h"
 #include "log.h"
@@ -71,14 +72,19 @@ static void collect(struct rv_tunnel *t, void *arg)
 	r->peers[r->n++] = t->peer_id;
 }
 
-static void ask_rekey(uint32_t *peers, size_t n)
+/* @kept_on >= 0: a new owner's Resync of a data plane that ran on: the
+ * sessions it had keep their packet-ids (a Resync keeps an unchanged
+ * session's state), only the others re-key. */
+static void ask_rekey(uint32_t *peers, size_t n, int kept_on)
 {
 	rv_tunnels_lock();
+	rv_dp_cache_lock();
 	for (size_t i = 0; i < n; i++) {
 		struct rv_tunnel *t = rv_tunnels_find(peers[i]);
-		if (t)
+		if (t && (kept_on < 0 || !rv_dp_cache_find_in(kept_on, peers[i])))
 			rv_keepalive_push_rekey(t, "the data plane restarted");
 	}
+	rv_dp_cache_unlock();
 	rv_tunnels_unlock();
 }
 
@@ -129,9 +135,11 @@ static int send_upserts(struct rv_dp_link *l, struct repush *r, char *err, size_
 #define REPUSH_SLICE 1024 /* hash buckets (about as many tunnels) per registry-lock hold */
 
 /* Give data plane @slot what it lacks (@force: a Resync of exactly what it
- * should hold); registry copied under the lock, sent without it. */
+ * should hold; @new_owner: one because this replica just became the owner,
+ * not because the data plane lost anything); registry copied under the
+ * lock, sent without it. */
 static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1__Stats *st,
-		   uint64_t read_ns, bool force)
+		   uint64_t read_ns, bool force, bool new_owner)
 {
 	static uint64_t gen;
 	struct repush r = {.slot = slot,
@@ -174,8 +182,11 @@ static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1_
 			rv_log(RV_LOG_INFO,
 			       "data plane %s %s: resynced %zu sessions in %zu rooms (%zu tunnels "
 			       "without key material left to their clients)",
-			       name, force ? "back" : "without sessions (restarted)", r.n,
-			       r.n_rooms, r.keyless);
+			       name,
+			       new_owner ? "driven by this replica now"
+			       : force	 ? "back"
+					 : "without sessions (restarted)",
+			       r.n, r.n_rooms, r.keyless);
 	} else {
 		rc = send_upserts(l, &r, err, sizeof(err));
 		if (rc == 0)
@@ -189,7 +200,7 @@ static void repush(struct rv_dp_link *l, int slot, const Roomvpn__Dataplane__V1_
 	if (rc < 0)
 		rv_log(RV_LOG_WARN, "data plane %s: re-pushing %zu sessions: %s", name, r.n, err);
 	else /* packet-ids start afresh on the data plane: every client re-keys */
-		ask_rekey(r.peers, r.n);
+		ask_rekey(r.peers, r.n, new_owner && st->n_session ? slot : -1);
 out:
 	for (size_t i = 0; r.m && i < r.n; i++)
 		rv_dp_msgs_done(&r.m[i]);
@@ -322,7 +333,9 @@ static bool reader_take(int slot, Roomvpn__Dataplane__V1__Response **r, uint64_t
 	return done;
 }
 
-static void poll_one(struct rv_control *ctl, int slot, bool force_full)
+/* @resync: a Resync of exactly what it should hold, whatever it has (a
+ * new data-plane owner's first pass). */
+static void poll_one(struct rv_control *ctl, int slot, bool force_full, bool resync)
 {
 	if (rv_fleet_probe_wanted(slot)) /* DOWN: the prober reads it */
 		return;
@@ -355,6 +368,10 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 			return;
 		}
 	}
+	if (!r && !rv_dp_owner_is_me()) { /* not asked: this replica was deposed */
+		rv_dp_link_unref(l);
+		return;
+	}
 	if (r && full)
 		ps->full_ns = now, ps->sessions = r->stats->sessions;
 	enum rv_fleet_heard h = rv_fleet_heard(ctl, slot, r != NULL, r ? r->stats->sessions : 0,
@@ -384,7 +401,8 @@ static void poll_one(struct rv_control *ctl, int slot, bool force_full)
 			note_rooms(slot, r->stats);
 		}
 		/* r stays valid: only this thread replaces it */
-		repush(l, slot, r->stats, now, h == RV_FLEET_CAME_BACK);
+		repush(l, slot, r->stats, now, resync || h == RV_FLEET_CAME_BACK,
+		       resync && h != RV_FLEET_CAME_BACK);
 	}
 	rv_dp_link_unref(l);
 }
@@ -393,14 +411,21 @@ void rv_dp_poll_all(struct rv_control *ctl)
 {
 	int n = rv_fleet_slots();
 	for (int i = 0; i < n; i++)
-		poll_one(ctl, i, false);
+		poll_one(ctl, i, false, false);
+}
+
+void rv_dp_poll_resync_all(struct rv_control *ctl)
+{
+	int n = rv_fleet_slots();
+	for (int i = 0; i < n; i++)
+		poll_one(ctl, i, true, true);
 }
 
 void rv_dp_sync_poll_now(struct rv_control *ctl)
 {
 	int n = rv_fleet_slots();
 	for (int i = 0; i < n; i++)
-		poll_one(ctl, i, true);
+		poll_one(ctl, i, true, false);
 }
 
 /* ---- The prober ------------------------------------------------------------ */

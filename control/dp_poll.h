@@ -23,6 +23,10 @@ void rv_dp_poll_stop(void);
 
 /* One pass (sync thread only). */
 void rv_dp_poll_all(struct rv_control *ctl);
+/* A new data-plane owner's first pass (dp_owner.h): every data plane is
+ * read and gets a Resync of exactly what the registry holds for it (sync
+ * thread only). */
+void rv_dp_poll_resync_all(struct rv_control *ctl);
 /* Re-pushes/resyncs done and failed so far. */
 void rv_dp_poll_counters(uint64_t *resyncs, uint64_t *failed);
 /* Forget the cache and the adoption state (the sync thread stopped). */

@@ -13,6 +13,7 @@
 #include "dataplane.pb-c.h"
 #include "dp_link.h"
 #include "dp_msgs.h"
+#include "dp_owner.h"
 #include "dp_poll.h"
 #include "fleet.h"
 #include "dp_move.h"
@@ -56,7 +57,7 @@ static struct {
 	pthread_cond_t cv;
 	struct delta *head, **tail;
 	size_t n, max;
-	uint64_t dropped, failed;
+	uint64_t dropped, failed, not_owner;
 	struct rv_control *ctl;
 	pthread_t thread;
 	bool running, stop, poll_soon;
@@ -127,7 +128,14 @@ static int enqueue(struct delta *d, bool wait, char *err, size_t errlen)
 	}
 	d->w = w;
 	pthread_mutex_lock(&q.mu);
-	if (!q.running || q.n >= q.max || (wait && !w)) {
+	if (q.running && !rv_dp_owner_is_me()) {
+		/* another replica drives the data planes, from its registry (and
+		 * this one's Resync covers it if it becomes the owner): settled,
+		 * never queued */
+		q.not_owner++;
+		if ((late = finish(d, 0, "")))
+			late->next = NULL;
+	} else if (!q.running || q.n >= q.max || (wait && !w)) {
 		char why[128];
 		snprintf(why, sizeof(why), "%s",
 			 q.running ? "the data-plane sync backlog is full (dataplane_sync_backlog)"
@@ -246,7 +254,7 @@ void rv_dp_sync_room(struct rv_control *ctl, uint64_t room)
 void rv_dp_sync_counters(struct rv_dp_sync_counters *c)
 {
 	pthread_mutex_lock(&q.mu);
-	*c = (struct rv_dp_sync_counters){q.n, q.dropped, q.failed, 0};
+	*c = (struct rv_dp_sync_counters){q.n, q.dropped, q.failed, 0, q.not_owner};
 	pthread_mutex_unlock(&q.mu);
 	uint64_t resyncs, failed;
 	rv_dp_poll_counters(&resyncs, &failed);
@@ -396,6 +404,27 @@ static void send_batch(struct delta **ds, size_t n, struct rv_dp_msgs *m, Reques
 	run_done(later);
 }
 
+/* Deltas queued while this replica was the owner, dequeued after it
+ * stopped being it: not sent (the next owner resyncs), settled as
+ * enqueue() settles them. */
+static void settle_not_owner(struct delta **ds, size_t n)
+{
+	struct delta *later = NULL, **later_tail = &later;
+
+	pthread_mutex_lock(&q.mu);
+	for (size_t i = 0; i < n; i++) {
+		q.not_owner++;
+		struct delta *d = finish(ds[i], 0, "");
+		if (d) {
+			d->next = NULL;
+			*later_tail = d;
+			later_tail = &d->next;
+		}
+	}
+	pthread_mutex_unlock(&q.mu);
+	run_done(later);
+}
+
 void rv_dp_sync_poll_soon(void)
 {
 	pthread_mutex_lock(&q.mu);
@@ -412,7 +441,7 @@ static void *sync_main(void *arg)
 	struct rv_dp_msgs *m = calloc(BATCH, sizeof(*m));
 	Request **rqp = calloc(2 * BATCH, sizeof(*rqp));
 	bool *ok = calloc(2 * BATCH, sizeof(*ok));
-	uint64_t next_poll = 0;
+	uint64_t next_poll = 0, term = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&q.mu);
@@ -440,11 +469,21 @@ static void *sync_main(void *arg)
 		if (!q.head)
 			q.tail = &q.head;
 		pthread_mutex_unlock(&q.mu);
-		if (n)
+		bool owner = rv_dp_owner_is_me();
+		if (n && owner)
 			send_batch(ds, n, m, rqp, ok); /* completes the deltas */
-		if (now >= next_poll) {
-			rv_dp_poll_all(q.ctl);	/* health, cache, adoption, resync */
-			rv_dp_move_step(q.ctl); /* drains, failovers, graces */
+		else if (n)
+			settle_not_owner(ds, n);
+		if (owner && rv_dp_owner_term() != term) {
+			/* a new term (dp_owner.h): deltas were dropped before it */
+			term = rv_dp_owner_term();
+			rv_dp_poll_resync_all(q.ctl);
+			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
+		} else if (now >= next_poll) {
+			if (owner) {
+				rv_dp_poll_all(q.ctl);	/* health, cache, adoption, resync */
+				rv_dp_move_step(q.ctl); /* drains, failovers, graces */
+			}
 			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
 		}
 		pthread_mutex_lock(&q.mu);
@@ -474,6 +513,7 @@ void rv_dp_sync_start(struct rv_control *ctl)
 	q.stop = false;
 	rv_dp_poll_start();
 	rv_fleet_set_wake(rv_dp_sync_poll_soon);
+	rv_dp_owner_set_wake(rv_dp_sync_poll_soon);
 	if (pthread_create(&q.thread, NULL, sync_main, NULL) == 0)
 		q.running = true;
 	else
@@ -483,6 +523,7 @@ void rv_dp_sync_start(struct rv_control *ctl)
 void rv_dp_sync_stop(void)
 {
 	rv_fleet_set_wake(NULL);
+	rv_dp_owner_set_wake(NULL);
 	pthread_mutex_lock(&q.mu);
 	bool running = q.running;
 	q.stop = true;

@@ -9,7 +9,13 @@
  * rooms of draining and down data planes (dp_move.c). The queue is
  * bounded (cfg.dp_sync_backlog): a delta beyond it is dropped and counted
  * (its caller gets an error); a slow or absent data plane never blocks a
- * caller beyond its own wait. */
+ * caller beyond its own wait.
+ *
+ * With several control replicas (dp_owner.h) the thread talks to the data
+ * planes only while this replica is the owner: otherwise a delta is
+ * settled at once as done (the owner carries the tunnel) and counted, not
+ * queued; and each time it becomes the owner its first pass gives every
+ * data plane a full Resync of the registry. */
 #ifndef RV_DP_SYNC_H
 #define RV_DP_SYNC_H
 
@@ -49,6 +55,7 @@ void rv_dp_sync_room(struct rv_control *ctl, uint64_t room);
 
 struct rv_dp_sync_counters {
 	uint64_t backlog, dropped, failed, resyncs;
+	uint64_t not_owner; /* deltas not sent: another replica drives the data planes */
 };
 void rv_dp_sync_counters(struct rv_dp_sync_counters *c);
 

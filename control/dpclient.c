@@ -88,12 +88,12 @@ Roomvpn__Dataplane__V1__Response *rv_dpclient_stats(const char *sock_path, bool 
 {
 	Roomvpn__Dataplane__V1__ReadStats rs = ROOMVPN__DATAPLANE__V1__READ_STATS__INIT;
 	rs.sessions = sessions;
-	return rv_dpclient_read_stats(sock_path, &rs, err, errlen);
+	return rv_dpclient_read_stats(sock_path, &rs, 0, err, errlen);
 }
 
 Roomvpn__Dataplane__V1__Response *
 rv_dpclient_read_stats(const char *sock_path, const Roomvpn__Dataplane__V1__ReadStats *ask,
-		       char *err, size_t errlen)
+		       uint64_t fence, char *err, size_t errlen)
 {
 	Roomvpn__Dataplane__V1__Request rq = ROOMVPN__DATAPLANE__V1__REQUEST__INIT;
 	Roomvpn__Dataplane__V1__ReadStats rs = *ask;
@@ -103,13 +103,15 @@ rv_dpclient_read_stats(const char *sock_path, const Roomvpn__Dataplane__V1__Read
 	if (fd < 0)
 		return NULL;
 	rq.request_id = 1;
+	rq.fence = fence;
 	rq.body_case = ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS;
 	rq.read_stats = &rs;
 	if (send_request(fd, &rq, err, errlen) == 0)
 		resp = read_response(fd);
 	close(fd);
 	if (!resp || resp->status != ROOMVPN__DATAPLANE__V1__STATUS__STATUS_OK || !resp->stats) {
-		snprintf(err, errlen, "data plane agent: ReadStats failed");
+		snprintf(err, errlen, "data plane agent: ReadStats failed%s%s",
+			 resp && resp->message[0] ? ": " : "", resp ? resp->message : "");
 		if (resp)
 			roomvpn__dataplane__v1__response__free_unpacked(resp, NULL);
 		return NULL;

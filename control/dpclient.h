@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dataplane.pb-c.h"
 
@@ -22,9 +23,10 @@ int rv_dpclient_exchange_each(const char *sock_path, Roomvpn__Dataplane__V1__Req
  * roomvpn__dataplane__v1__response__free_unpacked), or NULL with a message. */
 Roomvpn__Dataplane__V1__Response *rv_dpclient_stats(const char *sock_path, bool sessions, char *err,
 						    size_t errlen);
-/* The same for any ReadStats @ask (e.g. a peer-id range). */
+/* The same for any ReadStats @ask (e.g. a peer-id range), carrying @fence
+ * (dp_owner.h; 0: none). */
 Roomvpn__Dataplane__V1__Response *
 rv_dpclient_read_stats(const char *sock_path, const Roomvpn__Dataplane__V1__ReadStats *ask,
-		       char *err, size_t errlen);
+		       uint64_t fence, char *err, size_t errlen);
 
 #endif

@@ -30,6 +30,7 @@
 #include "fleet.h"
 #include "tls.h"
 #include "dp_ca.h"
+#include "dp_owner.h"
 
 static const char usage[] =
     "usage:\n"
@@ -401,7 +402,8 @@ static int start_modules(struct rv_control *ctl)
 		rv_log(RV_LOG_ERROR, "data planes: %s", err);
 		return -1;
 	}
-	rv_events_init(ctl); /* registry events, timers, data-plane sync */
+	rv_dp_owner_init(ctl); /* on etcd: no data-plane request until elected */
+	rv_events_init(ctl);   /* registry events, timers, data-plane sync */
 	if (rv_replica_start(ctl, err, sizeof(err)) != 0) { /* etcd: the other replicas */
 		rv_log(RV_LOG_ERROR, "replicas: %s", err);
 		return -1;
@@ -420,6 +422,7 @@ static void stop_modules(struct rv_control *ctl)
 	rv_auth_sweeper_stop();
 	rv_dp_links_stop(); /* before the sync thread: no link is used after */
 	rv_replica_stop();  /* its watches raise events */
+	rv_dp_owner_stop(); /* steps down: another replica takes over at once */
 	rv_events_fini(ctl);
 	rv_fleet_fini();
 	rv_pwpool_stop(ctl->pwpool);
@@ -427,6 +430,21 @@ static void stop_modules(struct rv_control *ctl)
 	rv_audit_fini(ctl);
 	rv_rooms_fini(ctl);
 	rv_ratelimit_free(ctl->ratelimit);
+}
+
+/* The election of the data-plane owner (etcd only), as replica_id: by
+ * default hostname:port, known once the gRPC server listens. */
+static int start_dp_owner(struct rv_control *ctl, char *err, size_t errlen)
+{
+	char host[64] = "localhost";
+
+	if (!ctl->cfg.replica_id[0]) {
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = 0;
+		snprintf(ctl->cfg.replica_id, sizeof(ctl->cfg.replica_id), "%s:%d", host,
+			 rv_server_port(ctl->server));
+	}
+	return rv_dp_owner_start(ctl, ctl->cfg.replica_id, err, errlen);
 }
 
 static int cmd_serve(const struct opts *o)
@@ -464,6 +482,11 @@ static int cmd_serve(const struct opts *o)
 		goto out;
 	if (rv_server_start(&ctl, rv_methods, rv_methods_count, err, sizeof(err)) != 0) {
 		rv_log(RV_LOG_ERROR, "grpc: %s", err);
+		goto out;
+	}
+	if (start_dp_owner(&ctl, err, sizeof(err)) != 0) {
+		rv_log(RV_LOG_ERROR, "data-plane owner: %s", err);
+		rv_server_stop(ctl.server, 0);
 		goto out;
 	}
 	if (rv_backup_listen_start(&ctl, err, sizeof(err)) != 0) {

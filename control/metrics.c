@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "clock.h"
 #include "metrics.h"
+#include "dp_owner.h"
 #include "dp_sync.h"
 #include "tunnels.h"
 #include "metrics_state.h"
@@ -299,6 +300,18 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	    "roomvpn_control_dp_sync_resyncs_total %llu\n",
 	    (unsigned long long)c.dropped, (unsigned long long)c.failed,
 	    (unsigned long long)c.resyncs);
+	render_gauge(b, "roomvpn_control_dp_owner",
+		     "1 while this replica drives the data planes (always, on RocksDB).",
+		     rv_dp_owner_is_me());
+	render_gauge(b, "roomvpn_control_dp_owner_fence",
+		     "The fence this replica sends with its agent requests (0: none).",
+		     rv_dp_owner_is_me() ? (long long)rv_dp_owner_fence() : 0);
+	rv_metrics_printf(b,
+			  "# HELP roomvpn_control_dp_sync_not_owner_total Data-plane deltas "
+			  "not sent: another replica drives the data planes.\n# TYPE "
+			  "roomvpn_control_dp_sync_not_owner_total counter\n"
+			  "roomvpn_control_dp_sync_not_owner_total %llu\n",
+			  (unsigned long long)c.not_owner);
 	/* one series per label set: sorted, a repeat of (device, room) is not on it */
 	if (n > 1)
 		qsort(v, (size_t)n, sizeof(*v), by_device_room);

@@ -16,6 +16,7 @@
 #include "agent_trace.h"
 #include "cipher.h"
 #include "ip6.h"
+#include "log.h"
 #include "session_table.h"
 #include "static_key.h"
 #include "stats.h"
@@ -36,6 +37,10 @@ struct reply {
 	rv_status status;
 	char msg[512];
 };
+
+/* Fencing (below): the highest fence seen, stale requests refused. Writer
+ * thread only. */
+static uint64_t fence_seen, fence_refused;
 
 static int key_direction(Roomvpn__Dataplane__V1__KeyDirection d)
 {
@@ -570,10 +575,48 @@ static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);
 	add_tcp(st, tcp);
 	st->crypto_engine = (char *)rv_cipher_engine_name(rv_cipher_engine_current());
+	st->fence = fence_seen;
+	st->fence_refused = fence_refused;
 	if (b.oom || add_lcores(st) < 0 || add_drops(st) < 0 || add_ports(st) < 0) {
 		rp->status = ST(RESOURCE_EXHAUSTED);
 		snprintf(rp->msg, sizeof(rp->msg), "out of memory building stats");
 	}
+}
+
+/* ---- fencing ----
+ * Several control replicas may believe, for a moment, that they drive this
+ * data plane (a lease that expired while its holder was paused). Each owner
+ * sends its fence, the etcd revision of its election: higher is newer. The
+ * highest seen wins; a lower one is a deposed owner and is refused whole. */
+
+static bool reads_only(const rv_request *req)
+{
+	return req->body_case == ROOMVPN__DATAPLANE__V1__REQUEST__BODY_READ_STATS ||
+	       rv_agent_trace_request(req);
+}
+
+static rv_status check_fence(const rv_request *req, char *msg, size_t len)
+{
+	if (req->fence >= fence_seen && (req->fence || !fence_seen)) {
+		fence_seen = req->fence;
+		return ST(OK);
+	}
+	if (!req->fence && reads_only(req)) /* dpctl, monitoring: never fenced */
+		return ST(OK);
+	fence_refused++;
+	if (req->fence)
+		snprintf(msg, len,
+			 "stale fence %llu: this data plane has seen fence %llu (another control "
+			 "replica drives it now)",
+			 (unsigned long long)req->fence, (unsigned long long)fence_seen);
+	else
+		snprintf(msg, len,
+			 "fence 0 refused: this data plane has seen fence %llu (a control replica "
+			 "on etcd drives it; give that fence, e.g. roomvpn-dpctl --fence)",
+			 (unsigned long long)fence_seen);
+	rv_log_ratelimited(RV_LOG_WARN, "agent: request %llu (body %d) refused: %s",
+			   (unsigned long long)req->request_id, (int)req->body_case, msg);
+	return ST(STALE_FENCE);
 }
 
 /* ---- entry point ---- */
@@ -618,8 +661,10 @@ int rv_agent_process(const uint8_t *body, size_t len, uint8_t **out, size_t *out
 		snprintf(rp.msg, sizeof(rp.msg), "cannot decode a Request (%zu bytes)", len);
 	} else {
 		resp.request_id = req->request_id;
-		rp.status = rv_agent_check_request(req, rp.msg, sizeof(rp.msg));
+		rp.status = check_fence(req, rp.msg, sizeof(rp.msg));
 	}
+	if (rp.status == ST(OK))
+		rp.status = rv_agent_check_request(req, rp.msg, sizeof(rp.msg));
 	if (rp.status == ST(OK)) {
 		struct rv_st_counts n;
 		rv_st_counts(&n);

@@ -20,11 +20,13 @@
 #include "dpctl.h"
 
 static const char usage_text[] =
-    "usage: roomvpn-dpctl [--socket PATH] [--json] [--timeout S] COMMAND [ARGS]\n"
+    "usage: roomvpn-dpctl [--socket PATH] [--json] [--timeout S] [--fence N] COMMAND [ARGS]\n"
     "\n"
     "Talks to the agent of roomvpn-dataplane over its unix socket\n"
     "(default " DEFAULT_SOCKET "); --timeout bounds the wait for each\n"
-    "reply (default 60 s).\n"
+    "reply (default 60 s). --fence sends that fencing token with the\n"
+    "request (default 0): once a control replica on etcd drove the data\n"
+    "plane, a change needs a fence at least the one `stats` shows.\n"
     "\n"
     "commands:\n"
     "  room add ID --subnet A.B.C.D/N [--prefix6 IPV6/N]\n"
@@ -192,6 +194,7 @@ int dpctl_call(const struct ctl *ctl, pb_request *req, pb_response **resp)
 	if (fd < 0)
 		return EXIT_CONNECT;
 	req->request_id = (uint64_t)getpid();
+	req->fence = ctl->fence;
 	if (rv_agent_pack(&req->base, &buf, &len) < 0) {
 		fprintf(stderr, "roomvpn-dpctl: request too large (limit %u bytes)\n",
 			RV_AGENT_MSG_MAX);
@@ -265,6 +268,12 @@ int main(int argc, char **argv)
 				return dpctl_usage_error("%s",
 							 "--timeout must be 1..86400 seconds");
 			ctl.timeout_s = t;
+		} else if (strcmp(argv[i], "--fence") == 0 && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			ctl.fence = strtoull(argv[++i], &end, 10);
+			if (errno || *end || !argv[i][0] || argv[i][0] == '-')
+				return dpctl_usage_error("%s", "--fence must be a number");
 		} else {
 			return dpctl_usage_error("unknown option \"%s\"", argv[i]);
 		}

@@ -26,6 +26,7 @@ struct ctl {
 	const char *socket;
 	bool json;
 	unsigned timeout_s; /* bound on each send/receive */
+	uint64_t fence;	    /* carried by every request (--fence) */
 };
 
 /* Options of a subcommand: "--name value" pairs. */

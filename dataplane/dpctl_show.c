@@ -275,6 +275,8 @@ static void stats_json(const Roomvpn__Dataplane__V1__Stats *st)
 	add_u64(o, "rooms", st->rooms);
 	add_u64(o, "sessions", st->sessions);
 	add(o, "crypto_engine", json_object_new_string(st->crypto_engine));
+	add_u64(o, "fence", st->fence);
+	add_u64(o, "fence_refused", st->fence_refused);
 	for (size_t i = 0; i < st->n_lcore; i++)
 		json_object_array_add(a, lcore_json(st->lcore[i]));
 	add(o, "lcores", a);
@@ -292,10 +294,11 @@ void dpctl_show_stats(const struct ctl *ctl, const Roomvpn__Dataplane__V1__Stats
 		stats_json(st);
 		return;
 	}
-	printf("rooms %u\nsessions %u\ncrypto engine %s\n\n%-6s %12s %12s %12s %12s %10s %10s %8s "
-	       "%8s\n",
-	       st->rooms, st->sessions, st->crypto_engine, "LCORE", "RX_PACKETS", "TX_PACKETS",
-	       "DROPPED", "RELAYED", "BCAST", "HANDOFFS", "ECHO", "ARP");
+	printf("rooms %u\nsessions %u\ncrypto engine %s\nfence %" PRIu64 " (%" PRIu64
+	       " stale requests refused)\n\n%-6s %12s %12s %12s %12s %10s %10s %8s %8s\n",
+	       st->rooms, st->sessions, st->crypto_engine, st->fence, st->fence_refused, "LCORE",
+	       "RX_PACKETS", "TX_PACKETS", "DROPPED", "RELAYED", "BCAST", "HANDOFFS", "ECHO",
+	       "ARP");
 	for (size_t i = 0; i < st->n_lcore; i++) {
 		const Roomvpn__Dataplane__V1__LcoreStats *l = st->lcore[i];
 		printf("%-6u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64

@@ -341,6 +341,8 @@ const char *rv_agent_status_name(rv_status s)
 		return "resource_exhausted";
 	case ST(INTERNAL):
 		return "internal";
+	case ST(STALE_FENCE):
+		return "stale_fence";
 	default:
 		return "unknown";
 	}

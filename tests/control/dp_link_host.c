@@ -245,7 +245,7 @@ static void cmd_range(const char *name, uint32_t from)
 		return say("err no link %s", name);
 	ask.sessions = true;
 	ask.peer_id_from = from;
-	Roomvpn__Dataplane__V1__Response *r = l->ops->stats(l, &ask, err, sizeof(err));
+	Roomvpn__Dataplane__V1__Response *r = l->ops->stats(l, &ask, 0, err, sizeof(err));
 	rv_dp_link_unref(l);
 	if (!r)
 		return say("err %s", err);

@@ -75,8 +75,11 @@ class EtcdCluster:
             self.client_ports, self.peer_ports = [2379] * self.n, [2380] * self.n
         else:
             self.ips = ["127.0.0.1"] * self.n
-            self.client_ports = [_free_port() for _ in range(self.n)]
-            self.peer_ports = [_free_port() for _ in range(self.n)]
+            ports = set()
+            while len(ports) < 2 * self.n:  # the kernel may hand out a closed port again
+                ports.add(_free_port())
+            ports = sorted(ports)
+            self.client_ports, self.peer_ports = ports[:self.n], ports[self.n:]
         self.procs = [None] * self.n
         self.pki = os.path.join(self.tmp, "pki")
 

@@ -14,6 +14,16 @@ target_link_libraries(agent_unit PRIVATE rvagent rvdpctl PkgConfig::CMOCKA PkgCo
 add_test(NAME agent_unit COMMAND agent_unit)
 set_tests_properties(agent_unit PROPERTIES LABELS dataplane TIMEOUT 60)
 
+# The agent's fencing (several control replicas): a process of its own, the
+# fence it keeps is never taken back.
+add_executable(agent_fence agent_fence.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
+target_link_libraries(agent_fence PRIVATE rvagent PkgConfig::CMOCKA PkgConfig::RV_AGENT_URCU
+                      PkgConfig::RV_AGENT_DPDK Threads::Threads)
+target_include_directories(agent_fence PRIVATE ${RV_DP_DIR})
+add_test(NAME agent_fence COMMAND agent_fence)
+set_tests_properties(agent_fence PROPERTIES LABELS dataplane TIMEOUT 60)
+
 # agent_host: the agent + tables in a plain process, for the dpctl tests.
 add_executable(agent_host agent_host.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
                ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
