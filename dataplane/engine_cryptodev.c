@@ -203,9 +203,9 @@ int rv_cdev_start(const struct rv_cdev_config *c, char *err, size_t errlen)
 		return -1;
 	}
 	cd.started = true;
-	snprintf(cd.desc, sizeof(cd.desc), "%s (AES-256-GCM%s; %u sessions)", c->dev_name,
-		 cd.chacha ? ", ChaCha20-Poly1305" : "; ChaCha20-Poly1305 on openssl",
-		 c->n_sessions);
+	snprintf(cd.desc, sizeof(cd.desc), "%s (AES-256-GCM%s; %u sessions of %u bytes)",
+		 c->dev_name, cd.chacha ? ", ChaCha20-Poly1305" : "; ChaCha20-Poly1305 on openssl",
+		 c->n_sessions, cd.sess_pool->elt_size);
 	rv_cipher_engine_register(RV_ENGINE_CRYPTODEV, &engine);
 	if (rv_cipher_engine_select(RV_ENGINE_CRYPTODEV, err, errlen) < 0)
 		return -1;
