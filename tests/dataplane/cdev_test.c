@@ -11,7 +11,8 @@
  *                    tag or ciphertext comes back as RV_DROP_AUTH; contexts
  *                    not on the device (ChaCha20-Poly1305 on OpenSSL, CBC,
  *                    none) in the same burst; one session's burst keeps its
- *                    order.
+ *                    order; a full queue pair refuses a burst as
+ *                    crypto_enqueue.
  * Exit 77 (skipped, with the reason) only when the PMD is absent. */
 #define main test_cipher_main
 #include "test_cipher.c" /* tests/unit */
@@ -20,10 +21,12 @@
 #include <unistd.h>
 
 #include <rte_bus_vdev.h>
+#include <rte_cryptodev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
+#include "cipher_ctx.h"
 #include "dc_frame.h"
 #include "engine_cryptodev.h"
 
@@ -271,6 +274,68 @@ static void one_session_order(struct rv_cipher_ctx *enc, struct rv_cipher_ctx *d
 	}
 }
 
+/* Three OpenSSL-sealed packets through the device with @dec; results. */
+static void open_three(struct rv_cipher_ctx *dec, struct rv_cipher_ctx *oenc, enum rv_drop res[3])
+{
+	struct rte_mbuf *m[3];
+	struct rv_cipher_ctx *ctx[3] = {dec, dec, dec};
+	struct rv_pkt pk[3], *pp[3];
+	uint32_t pid[3];
+	for (unsigned i = 0; i < 3; i++) {
+		m[i] = payload_mbuf(200, i);
+		ossl_seal(m[i], oenc, 900 + i);
+		pkt_of(m[i], &pk[i]);
+		pp[i] = &pk[i];
+	}
+	rv_cdev_open_burst(0, m, ctx, pp, pid, res, 3);
+	for (unsigned i = 0; i < 3; i++)
+		rte_pktmbuf_free(m[i]);
+}
+
+/* A full queue pair: worker 0's is filled with ops of this test's own
+ * (real ones: the PMD processes them when they are drained) so that the
+ * burst is refused whole: crypto_enqueue; drained, the same packets pass.
+ * (crypto_op, an op status other than success or a failed tag, is not
+ * reachable with well-formed ops on the software PMD: hardware faults.) */
+static void device_failures(struct rv_cipher_ctx *dec, struct rv_cipher_ctx *oenc)
+{
+	enum rv_drop res[3];
+	uint8_t dev = (uint8_t)rte_cryptodev_get_dev_id(VDEV);
+	struct rte_mempool *opp = rte_crypto_op_pool_create(
+	    "cdev_test_fill", RTE_CRYPTO_OP_TYPE_SYMMETRIC, 4095, 0, 32, SOCKET_ID_ANY);
+	static struct rte_crypto_op *fill_ops[4096];
+	struct rte_mbuf *fm = payload_mbuf(64, 0);
+	CHECK(opp && rte_crypto_op_bulk_alloc(opp, RTE_CRYPTO_OP_TYPE_SYMMETRIC, fill_ops,
+					      4095) == 4095,
+	      "filler ops");
+	void *sess = *(void **)(uintptr_t)dec->tail; /* engine_cryptodev.c: state starts with it */
+	unsigned queued = 0;
+	for (unsigned i = 0; i < 4095; i++) {
+		struct rte_crypto_op *op = fill_ops[i];
+		rte_crypto_op_attach_sym_session(op, sess);
+		op->sym->m_src = fm;
+		op->sym->aead.data.offset = 0;
+		op->sym->aead.data.length = 32;
+		op->sym->aead.aad.data = rte_pktmbuf_mtod(fm, uint8_t *) + 32;
+		op->sym->aead.digest.data = rte_pktmbuf_mtod(fm, uint8_t *) + 40;
+		if (rte_cryptodev_enqueue_burst(dev, 0, &op, 1) != 1)
+			break;
+		queued++;
+	}
+	CHECK(queued < 4095, "the queue pair never filled (%u ops)", queued);
+	open_three(dec, oenc, res);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(res[i] == RV_DROP_CRYPTO_ENQUEUE, "queue pair full [%u]: %s", i,
+		      rv_drop_name(res[i]));
+	for (unsigned got = 0; got < queued;)
+		got += rte_cryptodev_dequeue_burst(dev, 0, fill_ops, 64);
+	rte_pktmbuf_free(fm);
+	open_three(dec, oenc, res);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(res[i] == RV_OK, "queue pair drained [%u]: %s", i, rv_drop_name(res[i]));
+	printf("burst: queue pair full after %u ops: crypto_enqueue\n", queued);
+}
+
 static int run_burst(void)
 {
 	struct rv_key_dir k;
@@ -292,6 +357,7 @@ static int run_burst(void)
 	open_against_openssl(dd, oe);
 	mixed_burst(&k);
 	one_session_order(de, dd);
+	device_failures(dd, oe);
 	rv_cipher_ctx_free(de);
 	rv_cipher_ctx_free(dd);
 	rv_cipher_ctx_free(oe);
