@@ -24,12 +24,12 @@
 #include "inet.h"
 #include "log.h"
 
-#define AEAD_HDR (RV_DC_V2_HDR_LEN + 4 + RV_AEAD_TAG_LEN) /* 24 */
-#define MAX_WIRE (RV_DC_MAX_PAYLOAD + 128)		  /* as dc_frame.c */
-#define IV_OFF	 (sizeof(struct rte_crypto_op) + sizeof(struct rte_crypto_sym_op))
-#define IDX_OFF	 (IV_OFF + 16)
-#define OP_PRIV	 32
-#define QP_DESC	 1024
+#define AEAD_HDR  (RV_DC_V2_HDR_LEN + 4 + RV_AEAD_TAG_LEN) /* 24 */
+#define MAX_WIRE  (RV_DC_MAX_PAYLOAD + 128)		   /* as dc_frame.c */
+#define IV_OFF	  (sizeof(struct rte_crypto_op) + sizeof(struct rte_crypto_sym_op))
+#define IDX_OFF	  (IV_OFF + 16)
+#define OP_PRIV	  32
+#define QP_DESC	  1024
 #define SYNC_ROOM UINT16_MAX /* the synchronous path's one mbuf */
 
 struct cdev_state { /* the engine's part of a context (tail) */
@@ -134,16 +134,15 @@ static int make_qp(unsigned i, int socket, char *err, size_t errlen)
 	struct cdev_qp *q = &cd.q[i];
 	snprintf(name, sizeof(name), "rv_cdev_ops%u", i);
 	q->qp = (uint16_t)i;
-	q->pool = rte_crypto_op_pool_create(name, RTE_CRYPTO_OP_TYPE_SYMMETRIC, RV_CDEV_BURST,
-					    0, OP_PRIV, socket);
+	q->pool = rte_crypto_op_pool_create(name, RTE_CRYPTO_OP_TYPE_SYMMETRIC, RV_CDEV_BURST, 0,
+					    OP_PRIV, socket);
 	if (!q->pool || rte_crypto_op_bulk_alloc(q->pool, RTE_CRYPTO_OP_TYPE_SYMMETRIC, q->ops,
 						 RV_CDEV_BURST) != RV_CDEV_BURST) {
 		snprintf(err, errlen, "cryptodev: cannot make the op pool of queue pair %u: %s", i,
 			 rte_strerror(rte_errno));
 		return -1;
 	}
-	struct rte_cryptodev_qp_conf qc = {.nb_descriptors = QP_DESC,
-					   .mp_session = cd.sess_pool};
+	struct rte_cryptodev_qp_conf qc = {.nb_descriptors = QP_DESC, .mp_session = cd.sess_pool};
 	if (rte_cryptodev_queue_pair_setup(cd.dev, q->qp, &qc, socket) < 0) {
 		snprintf(err, errlen, "cryptodev: cannot set up queue pair %u", i);
 		return -1;
@@ -154,8 +153,8 @@ static int make_qp(unsigned i, int socket, char *err, size_t errlen)
 static int make_pools(int socket, char *err, size_t errlen)
 {
 	uint32_t priv = rte_cryptodev_sym_get_private_session_size(cd.dev);
-	cd.sess_pool = rte_cryptodev_sym_session_pool_create("rv_cdev_sess", cd.n_sessions, priv,
-							     0, 0, socket);
+	cd.sess_pool = rte_cryptodev_sym_session_pool_create("rv_cdev_sess", cd.n_sessions, priv, 0,
+							     0, socket);
 	if (!cd.sess_pool) {
 		snprintf(err, errlen,
 			 "cryptodev: cannot make a pool of %u sessions of %u bytes: %s (lower "
@@ -184,13 +183,13 @@ int rv_cdev_start(const struct rv_cdev_config *c, char *err, size_t errlen)
 	int socket = rte_cryptodev_socket_id(cd.dev);
 	if (socket < 0)
 		socket = SOCKET_ID_ANY;
-	struct rte_cryptodev_config conf = {
-	    .socket_id = socket,
-	    .nb_queue_pairs = (uint16_t)(c->n_workers + 1),
-	    .ff_disable = RTE_CRYPTODEV_FF_ASYMMETRIC_CRYPTO | RTE_CRYPTODEV_FF_SECURITY};
+	struct rte_cryptodev_config conf = {.socket_id = socket,
+					    .nb_queue_pairs = (uint16_t)(c->n_workers + 1),
+					    .ff_disable = RTE_CRYPTODEV_FF_ASYMMETRIC_CRYPTO |
+							  RTE_CRYPTODEV_FF_SECURITY};
 	if (rte_cryptodev_configure(cd.dev, &conf) < 0) {
-		snprintf(err, errlen, "crypto_dev %s: cannot configure %u queue pairs",
-			 c->dev_name, conf.nb_queue_pairs);
+		snprintf(err, errlen, "crypto_dev %s: cannot configure %u queue pairs", c->dev_name,
+			 conf.nb_queue_pairs);
 		return -1;
 	}
 	if (make_pools(socket, err, errlen) < 0)
@@ -284,8 +283,8 @@ static void run_ops(struct cdev_qp *q, unsigned n, enum rv_drop res[])
 
 /* ---- the burst seam ---- */
 
-static enum rv_drop seal_check(const struct rv_cipher_ctx *ctx, uint8_t key_id,
-			       uint32_t peer_id, uint32_t pid, const struct rv_pkt *p)
+static enum rv_drop seal_check(const struct rv_cipher_ctx *ctx, uint8_t key_id, uint32_t peer_id,
+			       uint32_t pid, const struct rv_pkt *p)
 {
 	if (unlikely(!ctx->encrypt || key_id > 7 || peer_id > 0xFFFFFF))
 		return RV_DROP_MALFORMED;
@@ -309,8 +308,8 @@ void rv_cdev_seal_burst(unsigned worker, struct rte_mbuf *const m[],
 	for (unsigned i = 0; i < n; i++) {
 		dev[i] = on_device(ctx[i]);
 		if (!dev[i]) {
-			res[i] = rv_dc_seal(ctx[i], key_id[i], peer_id[i], packet_id[i], now_s,
-					    p[i]);
+			res[i] =
+			    rv_dc_seal(ctx[i], key_id[i], peer_id[i], packet_id[i], now_s, p[i]);
 			continue;
 		}
 		res[i] = seal_check(ctx[i], key_id[i], peer_id[i], packet_id[i], p[i]);
@@ -397,8 +396,7 @@ static bool supports(enum rv_cipher c)
 	return c == RV_CIPHER_AES_256_GCM || (c == RV_CIPHER_CHACHA20_POLY1305 && cd.chacha);
 }
 
-static void *make_session(const struct rv_cipher_ctx *ctx, const uint8_t key[32],
-			  uint16_t aad_len)
+static void *make_session(const struct rv_cipher_ctx *ctx, const uint8_t key[32], uint16_t aad_len)
 {
 	struct rte_crypto_sym_xform x = {
 	    .type = RTE_CRYPTO_SYM_XFORM_AEAD,
@@ -447,8 +445,8 @@ static int sync_op(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_
 	enum rv_drop res = RV_DROP_CRYPTO_OP;
 	struct cdev_qp *q = &cd.q[cd.n_workers];
 	struct rte_mbuf *m = cd.sync_m;
-	void *sess = aad_len == 8 ? state(ctx)->sess
-				  : make_session(ctx, state(ctx)->key, (uint16_t)aad_len);
+	void *sess =
+	    aad_len == 8 ? state(ctx)->sess : make_session(ctx, state(ctx)->key, (uint16_t)aad_len);
 	if (!sess)
 		return -1;
 	rte_spinlock_lock(&cd.sync_lock);
@@ -501,7 +499,8 @@ static int open_(struct rv_cipher_ctx *ctx, const uint8_t nonce[RV_AEAD_NONCE_LE
 /* Our line and the device session's first lines (the PMD's key state). */
 static void lines(const struct rv_cipher_ctx *ctx, struct rv_cipher_lines *out)
 {
-	*out = (struct rv_cipher_lines){.ctx = ctx, .evp = state(ctx)->sess,
+	*out = (struct rv_cipher_lines){.ctx = ctx,
+					.evp = state(ctx)->sess,
 					.evp_len = cd.sess_pool ? cd.sess_pool->elt_size : 0};
 }
 

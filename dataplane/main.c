@@ -596,9 +596,8 @@ static int run(struct options *o)
 	o->st.tcp = o->dp.tcp_enabled;
 	if (check_lcores(o) < 0)
 		return 1;
-	struct rv_cdev_config cc = {.dev_name = o->cdev_name,
-				    .n_workers = o->dp.n_workers,
-				    .n_sessions = o->cdev_sessions};
+	struct rv_cdev_config cc = {
+	    .dev_name = o->cdev_name, .n_workers = o->dp.n_workers, .n_sessions = o->cdev_sessions};
 	if (rv_dp_setup(&o->dp, err, sizeof(err)) < 0 ||
 	    (o->cdev && rv_cdev_start(&cc, err, sizeof(err)) < 0) || /* before any key */
 	    rv_st_init(&o->st, err, sizeof(err)) < 0) {

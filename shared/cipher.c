@@ -125,8 +125,8 @@ enum rv_cipher_engine_id rv_cipher_engine_current(void)
 
 void rv_cipher_engine_register(enum rv_cipher_engine_id e, const struct rv_cipher_engine *eng)
 {
-	if ((unsigned)e < RV_ENGINE__COUNT && e != RV_ENGINE_OPENSSL)
-		engines[e] = eng ? eng : (e == RV_ENGINE_CRYPTODEV ? &cryptodev_stand_in : engines[e]);
+	if (eng && (unsigned)e < RV_ENGINE__COUNT && e != RV_ENGINE_OPENSSL)
+		engines[e] = eng;
 }
 
 EVP_CIPHER_CTX *rv_cipher_evp_keyed(const char *alg, const uint8_t *key, const uint8_t *iv,

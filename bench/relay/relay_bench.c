@@ -48,7 +48,7 @@
 #include "static_key.h"
 
 #define CHURN_BASE 0x800000u
-#define RB_CDEV    "crypto_aesni_gcm0" /* --engine cryptodev */
+#define RB_CDEV	   "crypto_aesni_gcm0" /* --engine cryptodev */
 
 /* Relayed packets by what their destination member made of them. */
 static uint64_t verdicts[RH_VERDICT_COUNT];
@@ -454,7 +454,8 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 		else {
 			printf(
 			    "usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
-			    "[--cipher NAME] [--engine openssl|ipsec-mb|cryptodev|auto] [--sessions "
+			    "[--cipher NAME] [--engine openssl|ipsec-mb|cryptodev|auto] "
+			    "[--sessions "
 			    "1|1000|100000] [--quick] [--garbage | --trace | --rules N | --inner6] "
 			    "[--corrupt-dest-key]\n"
 			    "  --engine   crypto engine of the AEAD suites, for the relay, the "
@@ -511,8 +512,10 @@ static int start_cryptodev(const struct rb_opts *o)
 {
 	char err[256];
 	uint32_t most = o->only_sessions ? o->only_sessions : 100000;
-	struct rv_cdev_config cc = {
-	    .dev_name = RB_CDEV, .n_workers = o->workers, .n_sessions = 4 * (most + 2) + 65536}; /* + the table updates' churn */
+	struct rv_cdev_config cc = {.dev_name = RB_CDEV,
+				    .n_workers = o->workers,
+				    .n_sessions =
+					4 * (most + 2) + 65536}; /* + the table updates' churn */
 	if (rte_vdev_init(RB_CDEV, NULL) < 0) {
 		fprintf(stderr, "rv-relay-bench: the software cryptodev PMD %s is absent\n",
 			RB_CDEV);

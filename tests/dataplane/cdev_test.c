@@ -30,7 +30,7 @@
 #include "dc_frame.h"
 #include "engine_cryptodev.h"
 
-#define VDEV "crypto_aesni_gcm0"
+#define VDEV   "crypto_aesni_gcm0"
 #define MAXLEN 2100
 
 static int cd_failures;
@@ -40,7 +40,7 @@ static int cd_failures;
 			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                     \
 			printf(__VA_ARGS__);                                                       \
 			printf("\n");                                                              \
-			if (++cd_failures > 20)                                            \
+			if (++cd_failures > 20)                                                    \
 				exit(1);                                                           \
 		}                                                                                  \
 	} while (0)
@@ -115,8 +115,8 @@ static void seal_against_openssl(struct rv_cipher_ctx *dev, struct rv_cipher_ctx
 			CHECK(res[i] == RV_OK, "device seal of %u bytes: %s", len,
 			      rv_drop_name(res[i]));
 			CHECK(pk[i].len == len + 24, "sealed length %u for %u", pk[i].len, len);
-			struct rv_pkt r = {.data = ref + 64, .len = len, .headroom = 64,
-					   .tailroom = 64};
+			struct rv_pkt r = {
+			    .data = ref + 64, .len = len, .headroom = 64, .tailroom = 64};
 			fill(r.data, len, len);
 			CHECK(rv_dc_seal(oenc, 2, 0xABCDE, pid[i], 0, &r) == RV_OK, "ref");
 			CHECK(r.len == pk[i].len && memcmp(r.data, pk[i].data, r.len) == 0,
@@ -188,8 +188,8 @@ static void open_against_openssl(struct rv_cipher_ctx *dev, struct rv_cipher_ctx
 static void mixed_burst(const struct rv_key_dir *k)
 {
 	struct rv_cipher_ctx *dd = rv_cipher_ctx_new(RV_CIPHER_AES_256_GCM, k, false);
-	struct rv_cipher_ctx *de = rv_cipher_ctx_new_on(RV_ENGINE_OPENSSL,
-							RV_CIPHER_AES_256_GCM, k, true);
+	struct rv_cipher_ctx *de =
+	    rv_cipher_ctx_new_on(RV_ENGINE_OPENSSL, RV_CIPHER_AES_256_GCM, k, true);
 	enum rv_cipher other[3] = {RV_CIPHER_CHACHA20_POLY1305, RV_CIPHER_AES_256_CBC_HMAC,
 				   RV_CIPHER_NONE};
 	struct rv_cipher_ctx *oe[3], *od[3];
@@ -203,14 +203,15 @@ static void mixed_burst(const struct rv_key_dir *k)
 	CHECK(rv_cipher_ctx_engine(dd) == RV_ENGINE_CRYPTODEV, "GCM not on the device");
 	struct rte_mbuf *m[8];
 	struct rv_cipher_ctx *ctx[8] = {dd, od[0], od[1], od[2], NULL, dd, dd, dd};
-	enum rv_drop want[8] = {RV_OK, RV_OK, RV_OK, RV_OK, RV_DROP_UNKNOWN_KEY,
-				RV_DROP_MALFORMED, RV_DROP_BAD_OPCODE, RV_OK};
+	enum rv_drop want[8] = {
+	    RV_OK, RV_OK, RV_OK, RV_OK, RV_DROP_UNKNOWN_KEY, RV_DROP_MALFORMED, RV_DROP_BAD_OPCODE,
+	    RV_OK};
 	for (int i = 0; i < 8; i++) {
 		m[i] = payload_mbuf(100 + (uint32_t)i, (uint32_t)i);
 		ossl_seal(m[i], i >= 1 && i <= 3 ? oe[i - 1] : de, 50 + (uint32_t)i);
 	}
 	rte_pktmbuf_mtod(m[5], uint8_t *)[0] = RV_OP_DATA_V2 << 3;
-	m[5]->data_len = m[5]->pkt_len = 20; /* shorter than header + tag */
+	m[5]->data_len = m[5]->pkt_len = 20;	       /* shorter than header + tag */
 	rte_pktmbuf_mtod(m[6], uint8_t *)[0] = 6 << 3; /* P_DATA_V1 */
 	struct rv_pkt pk[8], *pp[8];
 	uint32_t pid[8];
@@ -223,7 +224,8 @@ static void mixed_burst(const struct rv_key_dir *k)
 	for (int i = 0; i < 8; i++) {
 		CHECK(res[i] == want[i], "mixed burst [%d]: %s, want %s", i, rv_drop_name(res[i]),
 		      rv_drop_name(want[i]));
-		CHECK(res[i] != RV_OK || (pid[i] == 50u + (unsigned)i && pk[i].len == 100u + (unsigned)i),
+		CHECK(res[i] != RV_OK ||
+			  (pid[i] == 50u + (unsigned)i && pk[i].len == 100u + (unsigned)i),
 		      "mixed burst [%d]: pid %u len %u", i, pid[i], pk[i].len);
 		rte_pktmbuf_free(m[i]);
 	}
@@ -305,8 +307,8 @@ static void device_failures(struct rv_cipher_ctx *dec, struct rv_cipher_ctx *oen
 	    "cdev_test_fill", RTE_CRYPTO_OP_TYPE_SYMMETRIC, 4095, 0, 32, SOCKET_ID_ANY);
 	static struct rte_crypto_op *fill_ops[4096];
 	struct rte_mbuf *fm = payload_mbuf(64, 0);
-	CHECK(opp && rte_crypto_op_bulk_alloc(opp, RTE_CRYPTO_OP_TYPE_SYMMETRIC, fill_ops,
-					      4095) == 4095,
+	CHECK(opp && rte_crypto_op_bulk_alloc(opp, RTE_CRYPTO_OP_TYPE_SYMMETRIC, fill_ops, 4095) ==
+			 4095,
 	      "filler ops");
 	void *sess = *(void **)(uintptr_t)dec->tail; /* engine_cryptodev.c: state starts with it */
 	unsigned queued = 0;
@@ -374,8 +376,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(prefix, sizeof(prefix), "--file-prefix=cdevtest%d", (int)getpid());
-	char *eal[] = {argv[0], "-l", "0", "--no-huge", "-m", "256", "--no-pci", prefix,
-		       "--log-level=lib.eal:error", NULL};
+	char *eal[] = {argv[0],	    "-l",   "0",
+		       "--no-huge", "-m",   "256",
+		       "--no-pci",  prefix, "--log-level=lib.eal:error",
+		       NULL};
 	if (rte_eal_init(9, eal) < 0) {
 		printf("FAIL: EAL init: %s\n", rte_strerror(rte_errno));
 		return 1;

@@ -203,7 +203,8 @@ static int start_cryptodev(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: rcu_stress rss|pipeline [seconds [openssl|ipsec-mb|cryptodev]]\n");
+		fprintf(stderr,
+			"usage: rcu_stress rss|pipeline [seconds [openssl|ipsec-mb|cryptodev]]\n");
 		return 2;
 	}
 	enum rv_cipher_engine_id engine = RV_ENGINE_OPENSSL;
