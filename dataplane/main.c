@@ -18,6 +18,7 @@
 #include "cipher.h"
 #include "config.h"
 #include "dp.h"
+#include "engine_cryptodev.h"
 #include "inet.h"
 #include "log.h"
 #include "notify.h"
@@ -40,6 +41,9 @@ struct options {
 	char paths[3][512];
 	struct rv_tcp_fallback_params tcp;    /* H6: tcp-* keys */
 	struct rv_agent_remote_params remote; /* control, name, agent-cert... */
+	bool cdev;			      /* crypto_engine = cryptodev: started in run() */
+	char cdev_name[64];		      /* crypto_dev */
+	uint32_t cdev_sessions;		      /* crypto_sessions */
 };
 
 static volatile sig_atomic_t got_signal, got_usr1, got_hup;
@@ -72,7 +76,8 @@ static void usage(FILE *f)
 	    "  -h, --help            this text\n"
 	    "      --version         print the version (first argument only)\n"
 	    "      --check-config    check the options after -- and exit (0, or 2 with\n"
-	    "                        file:line); EAL is not started\n"
+	    "                        file:line); EAL is not started, except with\n"
+	    "                        crypto_engine = cryptodev (to check crypto_dev)\n"
 	    "\n"
 	    "keys (snake_case; the old kebab-case spelling is accepted with a warning):\n"
 	    "  ip = A.B.C.D/LEN      our IPv4 address and on-link prefix (required)\n"
@@ -91,9 +96,18 @@ static void usage(FILE *f)
 	    "                        is 4 MiB + 640 bytes per session (at most 64 MiB)\n"
 	    "  replay_window = N     packets (default %u)\n"
 	    "  key_grace = DUR       old key accepted after a re-key (default 60s)\n"
-	    "  crypto_engine = openssl|ipsec-mb|auto  engine of AES-256-GCM and\n"
+	    "  crypto_engine = openssl|ipsec-mb|cryptodev|auto  engine of AES-256-GCM and\n"
 	    "                        ChaCha20-Poly1305 (default openssl; auto = ipsec-mb\n"
-	    "                        when built with it and the CPU has AES-NI)\n"
+	    "                        when built with it and the CPU has AES-NI; cryptodev =\n"
+	    "                        asynchronous, on the DPDK crypto device crypto_dev)\n"
+	    "  crypto_dev = NAME     cryptodev of crypto_engine = cryptodev: one the EAL\n"
+	    "                        probed, or a vdev given as an EAL option, e.g.\n"
+	    "                        --vdev crypto_aesni_gcm0; needs AES-256-GCM and\n"
+	    "                        workers + 1 queue pairs (ChaCha20-Poly1305 stays on\n"
+	    "                        openssl where the device lacks it)\n"
+	    "  crypto_sessions = N   device sessions, one per key and direction (default\n"
+	    "                        4 x max_sessions + 64, at most 2^22); a key beyond\n"
+	    "                        them is refused\n"
 	    "  agent_socket = PATH   agent unix socket (default /run/roomvpn/dataplane.sock)\n"
 	    "  agent_msg_timeout = DUR  a partial agent message must be complete by then\n"
 	    "                        (default 10s)\n"
@@ -245,11 +259,26 @@ static int on_key_kebab(struct options *o, const char *k, const char *v, char *e
 	if (!strcmp(k, "crypto-engine")) {
 		enum rv_cipher_engine_id e;
 		if (rv_cipher_engine_parse(v, &e) < 0) {
-			snprintf(err, errlen, "must be openssl, ipsec-mb or auto, not '%s'", v);
+			snprintf(err, errlen,
+				 "must be openssl, ipsec-mb, cryptodev or auto, not '%s'", v);
 			return -1;
 		}
+		o->cdev = e == RV_ENGINE_CRYPTODEV; /* the device needs the EAL: run() */
+		if (o->cdev)
+			return 0;
 		return rv_cipher_engine_select(e, err, errlen); /* before any key exists */
 	}
+	if (!strcmp(k, "crypto-dev")) {
+		if (!v[0] || strlen(v) >= sizeof(o->cdev_name)) {
+			snprintf(err, errlen, "crypto_dev: a device name of 1..%zu bytes",
+				 sizeof(o->cdev_name) - 1);
+			return -1;
+		}
+		snprintf(o->cdev_name, sizeof(o->cdev_name), "%s", v);
+		return 0;
+	}
+	if (!strcmp(k, "crypto-sessions"))
+		return rv_parse_u32(v, 16, 1u << 22, &o->cdev_sessions, err, errlen);
 	if (!strcmp(k, "agent-socket")) {
 		if (!v[0] || strlen(v) >= 108) {
 			snprintf(err, errlen, "agent-socket: a unix socket path of 1..107 bytes");
@@ -350,6 +379,20 @@ static int parse_args(struct options *o, int argc, char **argv)
 	if (rv_agent_remote_check(&o->remote, err, sizeof(err)) < 0) {
 		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
 		return -1;
+	}
+	if (o->cdev && !o->cdev_name[0]) {
+		fprintf(stderr, "roomvpn-dataplane: crypto_engine = cryptodev needs crypto_dev = "
+				"NAME (e.g. crypto_aesni_gcm0, given as --vdev)\n");
+		return -1;
+	}
+	if (!o->cdev && o->cdev_name[0]) {
+		fprintf(stderr, "roomvpn-dataplane: crypto_dev is set but crypto_engine is not "
+				"cryptodev\n");
+		return -1;
+	}
+	if (!o->cdev_sessions) {
+		uint64_t n = 4ull * o->st.max_sessions + 64;
+		o->cdev_sessions = n > (1u << 22) ? 1u << 22 : (uint32_t)n;
 	}
 	o->st.n_workers = o->dp.n_workers;
 	return 0;
@@ -553,7 +596,11 @@ static int run(struct options *o)
 	o->st.tcp = o->dp.tcp_enabled;
 	if (check_lcores(o) < 0)
 		return 1;
-	if (rv_dp_setup(&o->dp, err, sizeof(err)) < 0 || rv_st_init(&o->st, err, sizeof(err)) < 0) {
+	struct rv_cdev_config cc = {
+	    .dev_name = o->cdev_name, .n_workers = o->dp.n_workers, .n_sessions = o->cdev_sessions};
+	if (rv_dp_setup(&o->dp, err, sizeof(err)) < 0 ||
+	    (o->cdev && rv_cdev_start(&cc, err, sizeof(err)) < 0) || /* before any key */
+	    rv_st_init(&o->st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
 		return 1;
 	}
@@ -581,9 +628,11 @@ static int run(struct options *o)
 		got_signal = 1;
 		rc = 1;
 	}
-	rv_log(RV_LOG_NOTICE, "dataplane up: %u worker(s), %s mode, UDP port %u, crypto engine %s",
+	rv_log(RV_LOG_NOTICE,
+	       "dataplane up: %u worker(s), %s mode, UDP port %u, crypto engine %s%s%s",
 	       o->dp.n_workers, o->dp.mode == RV_DP_MODE_RSS ? "rss" : "pipeline", o->dp.udp_port,
-	       rv_cipher_engine_name(rv_cipher_engine_current()));
+	       rv_cipher_engine_name(rv_cipher_engine_current()), o->cdev ? " on " : "",
+	       o->cdev ? rv_cdev_describe() : "");
 	link_watch(o->dp.port_id, true);
 	rv_notify_ready("relaying");
 	control_loop(o);
@@ -600,11 +649,36 @@ static int run(struct options *o)
 	if (o->stats_file)
 		write_stats(o->stats_file);
 	rv_dp_teardown();
+	rv_cdev_stop();
 	rv_log(RV_LOG_NOTICE, "dataplane stopped");
 	return rc;
 }
 
-/* --check-config: the options after "--" (or all of them), without EAL. */
+/* --check-config with crypto_engine = cryptodev: the device exists only
+ * once the EAL probed it, so the EAL starts with the options before "--"
+ * (the --vdev that makes it) and the device is checked as run() would. */
+static int check_crypto_dev(const struct options *o, char **argv, int first)
+{
+	char *eal[64], err[256];
+	int n = 0;
+	for (int i = 0; i < (first ? first : 1) && n < 63; i++)
+		if (strcmp(argv[i], "--check-config"))
+			eal[n++] = argv[i];
+	eal[n] = NULL;
+	if (rte_eal_init(n, eal) < 0) {
+		fprintf(stderr, "roomvpn-dataplane: crypto_dev: EAL init failed: %s\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	int rc = rv_cdev_probe(o->cdev_name, o->dp.n_workers, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "roomvpn-dataplane: %s\n", err);
+	rte_eal_cleanup();
+	return rc;
+}
+
+/* --check-config: the options after "--" (or all of them), without EAL
+ * (except for crypto_engine = cryptodev: check_crypto_dev). */
 static int check_config(int argc, char **argv)
 {
 	static struct options o;
@@ -617,6 +691,8 @@ static int check_config(int argc, char **argv)
 		}
 	defaults(&o);
 	if (parse_args(&o, argc - first, argv + first) != 0)
+		return 2;
+	if (o.cdev && check_crypto_dev(&o, argv, first) < 0)
 		return 2;
 	printf("roomvpn-dataplane: configuration OK\n");
 	return 0;

@@ -18,6 +18,7 @@
 
 #include "acl.h"
 #include "dc_frame.h"
+#include "engine_cryptodev.h"
 #include "inet.h"
 #include "inner6.h"
 #include "dp.h"
@@ -31,6 +32,8 @@
 #define SEAL_MAX 64
 
 _Static_assert(RV_ACL_WORKERS == RV_DP_MAX_WORKERS, "one flow cache per worker");
+_Static_assert(SEAL_MAX <= RV_CDEV_BURST && RV_DP_BURST <= RV_CDEV_BURST,
+	       "a burst fits the crypto device's op array");
 
 struct open_item {
 	struct rte_mbuf *m; /* NULL once dropped */
@@ -134,8 +137,12 @@ static void seal_flush(struct rv_dp_worker *w, struct seal_list *l)
 	l->n = 0;
 	if (!n)
 		return;
-	/* Stage: encrypt the burst. */
-	rv_dc_seal_burst(ctx, kid, peer, pid, (uint32_t)(w->wall_ns / 1000000000ull), pp, res, n);
+	/* Stage: encrypt the burst (on the crypto device: enqueue, dequeue). */
+	uint32_t now_s = (uint32_t)(w->wall_ns / 1000000000ull);
+	if (unlikely(rv_cdev_on))
+		rv_cdev_seal_burst(w->idx, l->m, ctx, kid, peer, pid, now_s, pp, res, n);
+	else
+		rv_dc_seal_burst(ctx, kid, peer, pid, now_s, pp, res, n);
 	if (unlikely(w->tracing))
 		for (unsigned i = 0; i < n; i++)
 			if (res[i] == RV_OK)
@@ -706,6 +713,19 @@ static bool accept_packet(struct rv_dp_worker *w, struct open_item *it, uint32_t
 	return true;
 }
 
+/* Stage 2 on the crypto device (engine_cryptodev.h): the burst is
+ * enqueued on this worker's queue pair and dequeued in submission order;
+ * the replay check (stage 3) stays after it, here, on the owner worker. */
+static void open_on_device(struct rv_dp_worker *w, const struct open_item *it,
+			   struct rv_cipher_ctx *const *ctx, struct rv_pkt *const *pp,
+			   uint32_t *pid, enum rv_drop *res, unsigned k)
+{
+	struct rte_mbuf *m[RV_DP_BURST];
+	for (unsigned i = 0; i < k; i++)
+		m[i] = it[i].m;
+	rv_cdev_open_burst(w->idx, m, ctx, pp, pid, res, k);
+}
+
 void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigned n)
 {
 	struct rv_dp_tables *t = rcu_dereference(rv_dp_root);
@@ -724,7 +744,10 @@ void rv_relay_open_burst(struct rv_dp_worker *w, struct rte_mbuf **pkts, unsigne
 			pp[i] = &pk[i];
 		}
 		/* Stage 2: authenticate and decrypt the whole burst. */
-		rv_dc_open_burst(ctx, pp, pid, res, k);
+		if (unlikely(rv_cdev_on))
+			open_on_device(w, it, ctx, pp, pid, res, k);
+		else
+			rv_dc_open_burst(ctx, pp, pid, res, k);
 		if (unlikely(w->tracing))
 			trace_opened(w, it, res, k);
 		for (unsigned i = 0; i < k; i++) {

@@ -49,9 +49,29 @@ static bool is_cbc(enum rv_cipher c)
 	return c == RV_CIPHER_AES_256_CBC_HMAC || c == RV_CIPHER_STATIC_CBC_HMAC;
 }
 
-static const struct rv_cipher_engine *const engines[RV_ENGINE__COUNT] = {
+static const char *cryptodev_absent(void)
+{
+	return "the cryptodev engine runs only inside roomvpn-dataplane, on the device "
+	       "crypto_dev names";
+}
+
+static bool supports_none(enum rv_cipher c)
+{
+	(void)c;
+	return false;
+}
+
+/* Stands in until roomvpn-dataplane registers the real one. */
+static const struct rv_cipher_engine cryptodev_stand_in = {
+    .name = "cryptodev",
+    .absent = cryptodev_absent,
+    .supports = supports_none,
+};
+
+static const struct rv_cipher_engine *engines[RV_ENGINE__COUNT] = {
     [RV_ENGINE_OPENSSL] = &rv_engine_openssl,
     [RV_ENGINE_IPSEC_MB] = &rv_engine_ipsec_mb,
+    [RV_ENGINE_CRYPTODEV] = &cryptodev_stand_in,
 };
 static enum rv_cipher_engine_id current = RV_ENGINE_OPENSSL;
 
@@ -101,6 +121,12 @@ int rv_cipher_engine_select(enum rv_cipher_engine_id e, char *err, size_t errlen
 enum rv_cipher_engine_id rv_cipher_engine_current(void)
 {
 	return current;
+}
+
+void rv_cipher_engine_register(enum rv_cipher_engine_id e, const struct rv_cipher_engine *eng)
+{
+	if (eng && (unsigned)e < RV_ENGINE__COUNT && e != RV_ENGINE_OPENSSL)
+		engines[e] = eng;
 }
 
 EVP_CIPHER_CTX *rv_cipher_evp_keyed(const char *alg, const uint8_t *key, const uint8_t *iv,
@@ -247,7 +273,10 @@ struct rv_cipher_ctx *rv_cipher_ctx_new(enum rv_cipher c, const struct rv_key_di
 
 enum rv_cipher_engine_id rv_cipher_ctx_engine(const struct rv_cipher_ctx *ctx)
 {
-	return ctx->eng == &rv_engine_ipsec_mb ? RV_ENGINE_IPSEC_MB : RV_ENGINE_OPENSSL;
+	for (unsigned e = 1; e < RV_ENGINE__COUNT; e++)
+		if (ctx->eng == engines[e])
+			return (enum rv_cipher_engine_id)e;
+	return RV_ENGINE_OPENSSL;
 }
 
 void rv_cipher_ctx_free(struct rv_cipher_ctx *ctx)

@@ -35,13 +35,14 @@ struct rv_cipher_ctx; /* opaque; see cipher.c */
 enum rv_cipher_engine_id {
 	RV_ENGINE_OPENSSL = 0,	/* OpenSSL EVP: portable default */
 	RV_ENGINE_IPSEC_MB = 1, /* intel-ipsec-mb direct API, key state inline */
+	RV_ENGINE_CRYPTODEV = 2, /* DPDK cryptodev, asynchronous: roomvpn-dataplane only */
 	RV_ENGINE__COUNT,
 	RV_ENGINE_AUTO = RV_ENGINE__COUNT, /* parse only: ipsec-mb if present, else openssl */
 };
 
-/* "openssl", "ipsec-mb" ("auto" for RV_ENGINE_AUTO). */
+/* "openssl", "ipsec-mb", "cryptodev" ("auto" for RV_ENGINE_AUTO). */
 const char *rv_cipher_engine_name(enum rv_cipher_engine_id e);
-/* Accepts "openssl", "ipsec-mb" and "auto"; -1 on anything else. */
+/* Accepts "openssl", "ipsec-mb", "cryptodev" and "auto"; -1 on anything else. */
 int rv_cipher_engine_parse(const char *name, enum rv_cipher_engine_id *out);
 /* NULL when engine @e can be used here, else the reason it cannot
  * ("built without libipsec-mb", "the CPU has no AES-NI", ...). */

@@ -61,6 +61,11 @@ struct rv_cipher_engine {
 extern const struct rv_cipher_engine rv_engine_openssl;	 /* engine_openssl.c */
 extern const struct rv_cipher_engine rv_engine_ipsec_mb; /* engine_ipsec_mb.c or engine_absent.c */
 
+/* Put @eng in the table at @e (roomvpn-dataplane's cryptodev engine, which
+ * needs DPDK: dataplane/engine_cryptodev.c). Until then a stand-in says why
+ * the engine is absent. Call at start-up, before any key exists. */
+void rv_cipher_engine_register(enum rv_cipher_engine_id e, const struct rv_cipher_engine *eng);
+
 /* OpenSSL helpers shared by cipher.c and engine_openssl.c. */
 EVP_CIPHER_CTX *rv_cipher_evp_keyed(const char *alg, const uint8_t *key, const uint8_t *iv,
 				    bool encrypt);

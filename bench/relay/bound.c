@@ -9,6 +9,7 @@
 
 #include "dc_frame.h"
 #include "dp.h"
+#include "engine_cryptodev.h"
 #include "harness.h"
 #include "member.h"
 #include "static_key.h"
@@ -93,7 +94,10 @@ static unsigned bound_burst(const struct rh *h, struct rte_mbuf **m, unsigned n)
 				       .tailroom = rte_pktmbuf_tailroom(m[i])};
 		pp[i] = &p[i];
 	}
-	rv_dc_open_burst(ctx, pp, pid, res, n);
+	if (rv_cdev_on) /* the relay's seam: worker 0's queue pair, the relay's lcore */
+		rv_cdev_open_burst(0, m, ctx, pp, pid, res, n);
+	else
+		rv_dc_open_burst(ctx, pp, pid, res, n);
 	for (unsigned i = 0; i < n; i++) {
 		ok += res[i] == RV_OK;
 		peer[i] = rh_partner(h, m[i]->hash.usr);
@@ -105,7 +109,10 @@ static unsigned bound_burst(const struct rh *h, struct rte_mbuf **m, unsigned n)
 		ctx[i] = dst[i]->enc;
 		pid[i] = ++dst[i]->tx_pid;
 	}
-	rv_dc_seal_burst(ctx, kid, peer, pid, 1, pp, res, n);
+	if (rv_cdev_on)
+		rv_cdev_seal_burst(0, m, ctx, kid, peer, pid, 1, pp, res, n);
+	else
+		rv_dc_seal_burst(ctx, kid, peer, pid, 1, pp, res, n);
 	for (unsigned i = 0; i < n; i++)
 		ok += res[i] == RV_OK;
 	return ok;

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_bus_vdev.h>
 #include <rte_lcore.h>
 
 #include "bound.h"
@@ -40,12 +41,14 @@
 #include "member.h"
 #include "mem_floor.h"
 #include "dc_frame.h"
+#include "engine_cryptodev.h"
 #include "harness.h"
 #include "relay_modes.h"
 #include "session_table.h"
 #include "static_key.h"
 
 #define CHURN_BASE 0x800000u
+#define RB_CDEV	   "crypto_aesni_gcm0" /* --engine cryptodev */
 
 /* Relayed packets by what their destination member made of them. */
 static uint64_t verdicts[RH_VERDICT_COUNT];
@@ -451,12 +454,16 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 		else {
 			printf(
 			    "usage: rv-relay-bench [--workers 1..4] [--mode rss|pipeline] "
-			    "[--cipher NAME] [--engine openssl|ipsec-mb|auto] [--sessions "
+			    "[--cipher NAME] [--engine openssl|ipsec-mb|cryptodev|auto] "
+			    "[--sessions "
 			    "1|1000|100000] [--quick] [--garbage | --trace | --rules N | --inner6] "
 			    "[--corrupt-dest-key]\n"
 			    "  --engine   crypto engine of the AEAD suites, for the relay, the "
 			    "bound and the members\n"
-			    "             (default openssl; an absent engine is an error)\n"
+			    "             (default openssl; an absent engine is an error; "
+			    "cryptodev: the software\n"
+			    "             PMD " RB_CDEV " through the relay's asynchronous "
+			    "burst seam)\n"
 			    "  every packet relayed is opened with its destination member's "
 			    "key and checked\n"
 			    "  (right member, inner packet intact); exit 1 if any is not\n"
@@ -488,12 +495,37 @@ static int parse(struct rb_opts *o, int argc, char **argv)
 	if (o->workers < 1 || o->workers > RH_MAX_Q)
 		return -1;
 	char err[200];
-	if (rv_cipher_engine_select(engine, err, sizeof(err)) < 0) {
+	o->cdev = engine == RV_ENGINE_CRYPTODEV; /* needs the EAL: start_cryptodev() */
+	if (!o->cdev && rv_cipher_engine_select(engine, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rv-relay-bench: %s\n", err);
 		return 77;
 	}
 	if (o->quick)
 		o->rounds = 3;
+	return 0;
+}
+
+/* --engine cryptodev: the software PMD as a vdev, a queue pair per worker,
+ * device sessions for the relay's and the bound's context pairs at the
+ * largest session count. 77 when the PMD is absent. */
+static int start_cryptodev(const struct rb_opts *o)
+{
+	char err[256];
+	uint32_t most = o->only_sessions ? o->only_sessions : 100000;
+	struct rv_cdev_config cc = {.dev_name = RB_CDEV,
+				    .n_workers = o->workers,
+				    .n_sessions =
+					4 * (most + 2) + 65536}; /* + the table updates' churn */
+	if (rte_vdev_init(RB_CDEV, NULL) < 0) {
+		fprintf(stderr, "rv-relay-bench: the software cryptodev PMD %s is absent\n",
+			RB_CDEV);
+		return 77;
+	}
+	if (rv_cdev_start(&cc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rv-relay-bench: %s\n", err);
+		return 1;
+	}
+	printf("crypto device %s\n", rv_cdev_describe());
 	return 0;
 }
 
@@ -542,8 +574,10 @@ int main(int argc, char **argv)
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "rvbench%d", (int)getpid());
 	unsigned lcores = 1 + o.workers + (o.mode == RV_DP_MODE_PIPELINE);
-	if (rh_eal_init(argv[0], prefix, lcores, 1024) < 0)
+	if (rh_eal_init(argv[0], prefix, lcores, o.cdev ? 2048 : 1024) < 0)
 		return 1;
+	if (o.cdev && (rc = start_cryptodev(&o)) != 0)
+		return rc;
 	struct rh_config cfg = {.n_workers = o.workers,
 				.mode = o.mode,
 				.n_mbufs = 65535,

@@ -23,6 +23,7 @@ struct rb_opts {
 	unsigned rules;		/* --rules N: no rules vs N rules instead of the table */
 	bool corrupt_dest_key;	/* test: one destination member holds a wrong key */
 	bool inner6;		/* IPv4 vs IPv6 inner packets instead of the table */
+	bool cdev;		/* --engine cryptodev: started after the EAL */
 };
 
 /* ---- relay_bench.c ---- */

@@ -237,6 +237,8 @@ static const struct {
     {RV_DROP_OUTER6_EXT_HEADER, "IPv6 classification: tests/dataplane/nd_test.c"},
     {RV_DROP_OUTER6_NO_CHECKSUM, "IPv6 classification: tests/dataplane/nd_test.c"},
     {RV_DROP_ND_NOT_FOR_US, "neighbour discovery junk: tests/dataplane/nd_test.c"},
+    {RV_DROP_CRYPTO_ENQUEUE, "a full crypto queue pair: tests/dataplane/cdev_test.c"},
+    {RV_DROP_CRYPTO_OP, "a crypto device fault (no software PMD makes one)"},
 };
 
 int main(int argc, char **argv)
@@ -397,12 +399,12 @@ int main(int argc, char **argv)
 
 	/* every reason is tested here or listed with where it is */
 	for (int r = 1; r < RV_DROP__COUNT; r++) {
-		bool listed = false;
+		const char *listed = NULL;
 		for (size_t i = 0; i < sizeof(elsewhere) / sizeof(elsewhere[0]); i++)
-			listed |= elsewhere[i].reason == (enum rv_drop)r;
+			if (elsewhere[i].reason == (enum rv_drop)r)
+				listed = elsewhere[i].where;
 		if (listed) {
-			printf("--   %-16s not here: %s\n", rv_drop_name(r),
-			       elsewhere[0].reason == (enum rv_drop)r ? elsewhere[0].where : "");
+			printf("--   %-16s not here: %s\n", rv_drop_name(r), listed);
 		} else if (!tested[r]) {
 			printf("FAIL %s: no test here and none listed\n", rv_drop_name(r));
 			failures++;

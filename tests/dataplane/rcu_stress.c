@@ -16,9 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_bus_vdev.h>
 #include <rte_eal.h>
 
 #include "dc_frame.h"
+#include "engine_cryptodev.h"
 #include "harness.h"
 #include "inet.h"
 #include "key_slots.h"
@@ -178,10 +180,31 @@ static int settle(void)
 	return -1;
 }
 
+static int cdev_rc;
+
+/* cryptodev: the software PMD as a vdev, a queue pair per worker; device
+ * sessions made by the churning writer, freed after grace periods. */
+static int start_cryptodev(void)
+{
+	char err[256];
+	struct rv_cdev_config cc = {
+	    .dev_name = "crypto_aesni_gcm0", .n_workers = 2, .n_sessions = 32768};
+	if (rte_vdev_init(cc.dev_name, NULL) < 0) {
+		printf("SKIP: the software cryptodev PMD %s is absent\n", cc.dev_name);
+		return cdev_rc = 77;
+	}
+	if (rv_cdev_start(&cc, err, sizeof(err)) < 0) {
+		printf("FAIL: %s\n", err);
+		return cdev_rc = 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: rcu_stress rss|pipeline [seconds [openssl|ipsec-mb]]\n");
+		fprintf(stderr,
+			"usage: rcu_stress rss|pipeline [seconds [openssl|ipsec-mb|cryptodev]]\n");
 		return 2;
 	}
 	enum rv_cipher_engine_id engine = RV_ENGINE_OPENSSL;
@@ -190,7 +213,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rcu_stress: unknown engine '%s'\n", argv[3]);
 		return 2;
 	}
-	if (rv_cipher_engine_select(engine, err, sizeof(err)) < 0) {
+	bool cdev = engine == RV_ENGINE_CRYPTODEV; /* started after the EAL */
+	if (!cdev && rv_cipher_engine_select(engine, err, sizeof(err)) < 0) {
 		printf("SKIP: %s\n", err);
 		return 77;
 	}
@@ -200,6 +224,8 @@ int main(int argc, char **argv)
 	snprintf(prefix, sizeof(prefix), "rvrcu%d", (int)getpid());
 	if (rh_eal_init(argv[0], prefix, pipeline ? 4 : 3, 256) < 0)
 		return 1;
+	if (cdev && start_cryptodev() != 0)
+		return cdev_rc;
 	struct rh_config cfg = {.n_workers = 2,
 				.mode = pipeline ? RV_DP_MODE_PIPELINE : RV_DP_MODE_RSS,
 				.n_mbufs = 8191,

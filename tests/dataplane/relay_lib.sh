@@ -112,15 +112,23 @@ rv_af_xdp_skip() {
 
 # rv_dataplane MODE WORKERS [extra --set options]: start roomvpn-dataplane in ns dp.
 # RV_DP_NOFILE=N: run it with a descriptor limit of N (soft and hard).
+# RV_DP_ENGINE=cryptodev: crypto_engine = cryptodev on the software PMD
+# crypto_aesni_gcm0 (an EAL --vdev).
 rv_dataplane() {
 	local mode=$1 workers=$2 vdev
 	shift 2
 	vdev=$(rv_dp_vdev "$workers") || return 1
+	local eal=() opt=()
+	if [ "${RV_DP_ENGINE:-openssl}" = cryptodev ]; then
+		eal=(--vdev crypto_aesni_gcm0)
+		opt=(--set crypto_engine=cryptodev --set crypto_dev=crypto_aesni_gcm0
+			--set crypto_sessions=4096)
+	fi
 	local lcores="0@0,1@1,2@0,3@1" wrap=()
 	[ -n "${RV_DP_NOFILE:-}" ] && wrap=(prlimit --nofile="$RV_DP_NOFILE:$RV_DP_NOFILE" --)
 	"${wrap[@]}" ip netns exec "$NS_DP" "$BIN/dataplane/roomvpn-dataplane" --lcores "$lcores" --no-huge -m 256 \
 		--no-pci --file-prefix "rv$SFX" --log-level=lib.eal:error \
-		--vdev "$vdev" -- \
+		--vdev "$vdev" "${eal[@]}" -- "${opt[@]}" \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \
 		--set mode="$mode" --set agent-socket="$RUN/agent.sock" \
 		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 \

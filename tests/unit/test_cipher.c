@@ -303,7 +303,8 @@ static bool holds_key(const void *p, uint32_t len, const uint8_t *key)
  * memory: an encrypting AES key schedule starts with the key itself, and
  * ChaCha keeps the key as is. OpenSSL (3.0): the layout check must
  * recognise the EVP context and find the provider state behind it.
- * ipsec-mb: the round keys are inside the context's own block. */
+ * ipsec-mb: the round keys are inside the context's own block. cryptodev
+ * (tests/dataplane/cdev_test.c): the hint is the device session. */
 static void test_prefetch_lines(void **state)
 {
 	(void)state;
@@ -325,6 +326,10 @@ static void test_prefetch_lines(void **state)
 			assert_non_null(l.hot);
 			assert_true(l.hot_len >= 256);
 			assert_true(holds_key(l.hot, l.hot_len, k.cipher));
+		} else if (engine == RV_ENGINE_CRYPTODEV) {
+			/* the device session, where the software PMD keeps its key state */
+			assert_non_null(l.evp);
+			assert_true(holds_key(l.evp, l.evp_len, k.cipher));
 		} else {
 			/* inline: no pointer leaves the context's block */
 			assert_true((const char *)l.evp > (const char *)c &&
