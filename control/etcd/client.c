@@ -23,7 +23,6 @@
 #include "grpc_pb.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
-#define RETRY_BUDGET_MS	   10000 /* failover: give up after this long */
 
 /* The tag of a unary call: its caller waits on @done. */
 struct waiter {
@@ -322,7 +321,7 @@ grpc_status_code rv_etcd_call(struct rv_etcd *e, const char *path, const Protobu
 			      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
 			      char *err, size_t errlen)
 {
-	gpr_timespec give_up = rv_etcd_deadline(RETRY_BUDGET_MS);
+	gpr_timespec give_up = rv_etcd_deadline(RV_ETCD_RETRY_BUDGET_MS);
 	unsigned start = atomic_load_explicit(&e->cur, memory_order_relaxed);
 	grpc_status_code st;
 

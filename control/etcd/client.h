@@ -10,6 +10,9 @@
 #include "etcd/etcd.h"
 
 #define RV_ETCD_POLLERS 2 /* threads draining the client's completion queue */
+/* Failover across the members (a call, a watch's first stream): given up
+ * after this long. */
+#define RV_ETCD_RETRY_BUDGET_MS 10000
 
 struct rv_etcd {
 	unsigned n;

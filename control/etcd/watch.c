@@ -32,6 +32,7 @@ struct rv_etcd_watch {
 	bool cancelled; /* etcd cancelled the watch (compacted): no reopening */
 	grpc_call *call;
 	char err[256];
+	gpr_timespec give_up; /* before its creation: members tried until then */
 };
 
 struct stream {
@@ -184,7 +185,11 @@ static void run_stream(struct rv_etcd_watch *w, unsigned i)
 		snprintf(why, sizeof(why), "etcd watch on %s: %.*s (grpc status %d)",
 			 w->e->target[i], (int)GRPC_SLICE_LENGTH(s.details),
 			 (const char *)GRPC_SLICE_START_PTR(s.details), (int)s.status);
-		set_created(w, false, why);
+		/* Not created yet: a member down or mid-election is ridden out
+		 * on the others, as the client's calls do, until give_up. */
+		if (s.status != GRPC_STATUS_UNAVAILABLE ||
+		    gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), w->give_up) > 0)
+			set_created(w, false, why);
 	}
 	pthread_mutex_lock(&w->lock);
 	grpc_call_unref(w->call);
@@ -234,6 +239,7 @@ struct rv_etcd_watch *rv_etcd_watch_start(struct rv_etcd *e, const void *prefix,
 	w->cb = cb;
 	w->arg = arg;
 	w->cq = grpc_completion_queue_create_for_next(NULL);
+	w->give_up = rv_etcd_deadline(RV_ETCD_RETRY_BUDGET_MS);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->changed, NULL);
 	if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {

@@ -253,6 +253,24 @@ static unsigned find_leader(struct rv_etcd *e)
 	return 0;
 }
 
+/* Until process @pid is gone or a zombie (not ours to reap). */
+static void wait_dead(const char *pid)
+{
+	char path[64], st[256];
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	for (int i = 0; i < 2000; i++) {
+		FILE *f = fopen(path, "r");
+		char *paren = f && fgets(st, sizeof(st), f) ? strrchr(st, ')') : NULL;
+		if (f)
+			fclose(f);
+		if (!paren || paren[1] == '\0' || paren[2] == 'Z')
+			return;
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("etcd member %s still running after SIGKILL", pid);
+}
+
 /* @i-th item of the comma-separated env @name into @out. */
 static void nth(const char *name, unsigned i, char *out, size_t len)
 {
@@ -269,7 +287,7 @@ static void test_leader_kill(void **state)
 	struct rv_store_etcd_tls tls = {env("RV_ETCD_CA"), env("RV_ETCD_CERT"), env("RV_ETCD_KEY")};
 	struct rv_etcd *probe = connect_cluster(), *e;
 	struct rv_store *s;
-	struct events ev;
+	struct events ev, ev2;
 	char uri[1100], err[1024], pid[32];
 	int acked = 0, failed = 0;
 
@@ -289,8 +307,10 @@ static void test_leader_kill(void **state)
 	struct rv_etcd_config cfg = {uri + 5, tls.ca, tls.cert, tls.key, 0};
 	assert_int_equal(rv_etcd_open(&cfg, &e, err, sizeof(err)), 0);
 	events_init(&ev);
-	struct rv_etcd_watch *w =
-	    rv_etcd_watch_start(e, "k/", 2, 0, on_event, &ev, err, sizeof(err));
+	events_init(&ev2);
+	struct rv_etcd_watch *w = rv_etcd_watch_start(e, "k/", 2, 0, on_event, &ev, err,
+						      sizeof(err)),
+			     *w2 = NULL;
 	assert_non_null(w);
 	for (int i = 0; i < TOTAL; i++) {
 		char k[32];
@@ -298,6 +318,12 @@ static void test_leader_kill(void **state)
 		if (i == KILL_AFTER) {
 			print_message("killing the leader, member %u (pid %s)\n", leader, pid);
 			assert_int_equal(kill((pid_t)atoi(pid), SIGKILL), 0);
+			wait_dead(pid);
+			/* A watch started now begins on the dead member (the client
+			 * has not noticed yet): it must be created on another. */
+			w2 = rv_etcd_watch_start(e, "k/", 2, 0, on_event, &ev2, err, sizeof(err));
+			if (!w2)
+				fail_msg("a watch started with a member down: %s", err);
 		}
 		if (rv_store_put(s, k, strlen(k), k, strlen(k), true) == 0)
 			acked++;
@@ -326,6 +352,10 @@ static void test_leader_kill(void **state)
 	wait_for(&ev, TOTAL, 0);
 	rv_etcd_watch_stop(w);
 	assert_int_equal(ev.n, TOTAL);
+	/* ... and the one started with the member down, every write after it */
+	wait_for(&ev2, TOTAL - KILL_AFTER, 0);
+	rv_etcd_watch_stop(w2);
+	assert_int_equal(ev2.n, TOTAL - KILL_AFTER);
 	for (int i = 0; i < TOTAL; i++) {
 		char k[32];
 		snprintf(k, sizeof(k), "k/%06d", i);

@@ -55,7 +55,8 @@ ha_cert() {
 }
 
 # ha_conf R: replica R's config $RUN/control-R.conf (its own state dir for
-# its files; the records in etcd; the fleet CA shared).
+# its files; the records in etcd; its own copy of the fleet CA, $RUN/dpca-R:
+# each replica keeps its listener's certificate there).
 ha_conf() {
 	local r=$1
 	printf '%s\n' "state_dir = $RUN/state-$r" "listen = ${HA_IP[$r]}:7443" \
@@ -63,7 +64,7 @@ ha_conf() {
 		"tls_key = $RUN/tls.key" "store = etcd:$RV_ETCD_ENDPOINTS" \
 		"etcd_ca = $RV_ETCD_CA" "etcd_cert = $RV_ETCD_CERT" "etcd_key = $RV_ETCD_KEY" \
 		"replica_id = r$r" "dataplane_listen = ${HA_IP[$r]}:7444" \
-		"dataplane_ca_dir = $RUN/dpca" "argon2_memory_kib = 1024" \
+		"dataplane_ca_dir = $RUN/dpca-$r" "argon2_memory_kib = 1024" \
 		"argon2_iterations = 1" "argon2_parallelism = 1" >"$RUN/control-$r.conf"
 }
 
