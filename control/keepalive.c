@@ -207,16 +207,18 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_owned(h->peer_id, dev, room->id);
 	bool online = false;
-	if (t && t->foreign) /* its replica died or lost the stream: ours now */
+	/* kicked or left since: its dead replica's record outlived that */
+	bool gone = t && t->foreign && member != 0;
+	if (t && t->foreign && !gone) /* its replica died or lost the stream: ours now */
 		rv_tunnels_take_over(t);
-	if (t) {
+	if (t && !gone) {
 		snprintf(t->username, sizeof(t->username), "%s", ctx->who.username);
 		online = t->stream != s; /* a repeated Hello on the same stream is no change */
 		rv_tunnels_bind(t, s);
 		t->last_hb_ns = rv_control_now_mono();
 		rv_tunnels_room_note(room);
 		rv_keepalive_push_room(t, room, ctx->ctl->cfg.dns); /* changes while away */
-	} else if (rv_tunnels_find(h->peer_id)) { /* another device's, or another room's */
+	} else if (!gone && rv_tunnels_find(h->peer_id)) {	    /* another device's or room's */
 		rv_log(RV_LOG_WARN,
 		       "keepalive Hello refused: %s (device %" PRIu64 ") named peer-id %u, "
 		       "not its tunnel in room %s",

@@ -10,7 +10,7 @@
 #   ns m1 m2 m3   clients u1, u2, u3 (room "ha")
 # Needs BIN, RUN, SFX, PIDS (the clean-up kills them by pid).
 
-declare -A HA_IP HA_PID
+declare -A HA_IP HA_PID HA_STARTS
 HA_IP[9]=10.99.0.19 HA_IP[8]=10.99.0.18
 HA_CTL="${HA_IP[9]}:7443,${HA_IP[8]}:7443"
 
@@ -74,7 +74,15 @@ ha_start() {
 	ip netns exec "$(mns "$r")" "$RVN_CONTROL" serve --config "$RUN/control-$r.conf" \
 		>>"$RUN/control-$r.log" 2>&1 &
 	HA_PID[$r]=$!
+	HA_STARTS[$r]=$((${HA_STARTS[$r]:-0} + 1))
 	PIDS+=("${HA_PID[$r]}")
+}
+
+# ha_wait_serving R: replica R (re)started last is listening (its log says so
+# once per start).
+ha_wait_serving() {
+	serving() { [ "$(grep -c "listening on" "$RUN/control-$1.log")" -ge "${HA_STARTS[$1]}" ]; }
+	poll 30 serving "$1"
 }
 
 # ha_kill9 R: kill -9 replica R and reap it.
