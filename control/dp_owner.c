@@ -310,6 +310,7 @@ void rv_dp_owner_stop(void)
 	o.stop = true;
 	pthread_cond_signal(&o.cv);
 	pthread_mutex_unlock(&o.mu);
+	rv_etcd_shutdown(o.e); /* its call in flight ends now, the revoke below gets 1 s */
 	pthread_join(o.thread, NULL);
 	o.running = false;
 	atomic_store(&o.until_ns, 0); /* no request is sent after this */

@@ -134,6 +134,7 @@ void rv_replica_stop(void)
 {
 	if (!atomic_exchange(&rep.active, false))
 		return;
+	rv_etcd_shutdown(rep.e); /* no thread below waits on a dead or frozen etcd */
 	rv_replica_watch_stop();
 	rv_replica_mirror_stop();
 	rv_replica_records_stop();

@@ -25,10 +25,15 @@
 #define DEFAULT_TIMEOUT_MS 5000
 
 /* The tag of a unary call: its caller waits on @done. */
-struct waiter {
+struct rv_etcd_waiter {
 	sem_t done;
 	bool ok;
+	grpc_call *call; /* while in e->live */
+	struct rv_etcd_waiter *prev, *next;
 };
+#define waiter rv_etcd_waiter
+
+#define SHUTDOWN_ATTEMPT_MS 1000 /* a call after rv_etcd_shutdown */
 
 static void *poller_main(void *arg)
 {
@@ -146,6 +151,7 @@ int rv_etcd_open(const struct rv_etcd_config *cfg, struct rv_etcd **out, char *e
 		return -1;
 	}
 	e->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+	pthread_mutex_init(&e->live_mu, NULL);
 	while (p && *p) {
 		size_t len = strcspn(p, ",");
 		if (e->n == RV_ETCD_MAX_ENDPOINTS) {
@@ -209,6 +215,17 @@ err_free:
 	return -1;
 }
 
+void rv_etcd_shutdown(struct rv_etcd *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->live_mu);
+	atomic_store(&e->closing, true);
+	for (struct waiter *w = e->live; w; w = w->next)
+		grpc_call_cancel(w->call, NULL);
+	pthread_mutex_unlock(&e->live_mu);
+}
+
 void rv_etcd_close(struct rv_etcd *e)
 {
 	if (!e)
@@ -216,6 +233,7 @@ void rv_etcd_close(struct rv_etcd *e)
 	for (unsigned i = 0; i < e->n; i++)
 		grpc_channel_destroy(e->ch[i]);
 	stop_pollers(e, RV_ETCD_POLLERS);
+	pthread_mutex_destroy(&e->live_mu);
 	free(e);
 	grpc_shutdown();
 }
@@ -236,9 +254,10 @@ static grpc_status_code call_once(struct rv_etcd *e, unsigned i, const char *pat
 				  size_t errlen)
 {
 	struct waiter w = {.ok = false};
-	grpc_call *call = grpc_channel_create_call(e->ch[i], NULL, GRPC_PROPAGATE_DEFAULTS, e->cq,
-						   grpc_slice_from_static_string(path), NULL,
-						   rv_etcd_deadline(e->timeout_ms), NULL);
+	bool closing = atomic_load(&e->closing);
+	grpc_call *call = grpc_channel_create_call(
+	    e->ch[i], NULL, GRPC_PROPAGATE_DEFAULTS, e->cq, grpc_slice_from_static_string(path),
+	    NULL, rv_etcd_deadline(closing ? SHUTDOWN_ATTEMPT_MS : e->timeout_ms), NULL);
 	grpc_metadata_array init_md, trailing;
 	grpc_status_code status = GRPC_STATUS_INTERNAL;
 	grpc_slice details = grpc_empty_slice();
@@ -260,10 +279,19 @@ static grpc_status_code call_once(struct rv_etcd *e, unsigned i, const char *pat
 	ops[5].data.recv_status_on_client.status = &status;
 	ops[5].data.recv_status_on_client.status_details = &details;
 	sem_init(&w.done, 0, 0);
+	w.call = call;
+	pthread_mutex_lock(&e->live_mu); /* rv_etcd_shutdown may cancel it */
+	w.next = e->live;
+	if (e->live)
+		e->live->prev = &w;
+	e->live = &w;
+	pthread_mutex_unlock(&e->live_mu);
 	if (grpc_call_start_batch(call, ops, 6, &w, NULL) != GRPC_CALL_OK) {
 		snprintf(err, errlen, "grpc refused the call");
 	} else {
-		while (sem_wait(&w.done) != 0) /* EINTR */
+		if (!closing && atomic_load(&e->closing))
+			grpc_call_cancel(call, NULL); /* shut down while it was being made */
+		while (sem_wait(&w.done) != 0)	      /* EINTR */
 			;
 		if (!w.ok)
 			status = GRPC_STATUS_INTERNAL;
@@ -272,6 +300,14 @@ static grpc_status_code call_once(struct rv_etcd *e, unsigned i, const char *pat
 				 (int)GRPC_SLICE_LENGTH(details),
 				 (const char *)GRPC_SLICE_START_PTR(details), (int)status);
 	}
+	pthread_mutex_lock(&e->live_mu);
+	if (w.prev)
+		w.prev->next = w.next;
+	else
+		e->live = w.next;
+	if (w.next)
+		w.next->prev = w.prev;
+	pthread_mutex_unlock(&e->live_mu);
 	grpc_slice_unref(details);
 	grpc_metadata_array_destroy(&init_md);
 	grpc_metadata_array_destroy(&trailing);
@@ -333,7 +369,8 @@ grpc_status_code rv_etcd_call(struct rv_etcd *e, const char *path, const Protobu
 				atomic_store_explicit(&e->cur, i, memory_order_relaxed);
 			return st;
 		}
-		if (!retryable(st) || gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), give_up) > 0)
+		if (!retryable(st) || gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), give_up) > 0 ||
+		    atomic_load(&e->closing))
 			return st;
 		/* A whole round failed: an election is under way; wait a little. */
 		if ((attempt + 1) % e->n == 0)

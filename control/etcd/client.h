@@ -22,6 +22,11 @@ struct rv_etcd {
 	uint32_t timeout_ms;
 	grpc_completion_queue *cq; /* every unary call's completions */
 	pthread_t poller[RV_ETCD_POLLERS];
+	/* rv_etcd_shutdown: calls in flight are cancelled, later ones get one
+	 * short attempt */
+	atomic_bool closing;
+	pthread_mutex_t live_mu;
+	struct rv_etcd_waiter *live; /* the calls in flight */
 };
 
 gpr_timespec rv_etcd_deadline(uint32_t ms);

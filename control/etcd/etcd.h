@@ -32,6 +32,11 @@ struct rv_etcd_config {
  * certificates are refused. Returns 0, or -1 with a message in @err. */
 int rv_etcd_open(const struct rv_etcd_config *cfg, struct rv_etcd **out, char *err, size_t errlen);
 void rv_etcd_close(struct rv_etcd *e);
+/* Before stopping the threads that use @e: every call in flight is
+ * cancelled (it returns CANCELLED at once instead of riding out a dead
+ * member or a frozen cluster for up to 15 s), and later calls get one
+ * attempt of at most 1 s (a best-effort lease revoke on the way out). */
+void rv_etcd_shutdown(struct rv_etcd *e);
 
 /* One unary call (@path like "/etcdserverpb.KV/Put"). On UNAVAILABLE (a
  * member down, no leader, the leader changed) the call moves to the next
