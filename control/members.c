@@ -316,6 +316,7 @@ static grpc_status_code join_prepare(struct rv_rpc_ctx *ctx, const char *ref,
 	RoomRecord *r = NULL;
 	uint64_t id;
 
+	*jr = (struct join_reads){0};
 	snprintf(ctx->target, sizeof(ctx->target), "%s", ref);
 	if (ref[0] && rv_rooms_id_hint(ref, &id)) {
 		int rc = join_claim(ctx, id, rs);
@@ -546,11 +547,11 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	int rc = join_claim(ctx, r->id, &rs);
 	if (rc != 0)
 		return room_gone(r, rc, msg, msglen);
-	if (join_read(ctx, r->id, &jr) < 0 || !jr.r) {
+	rc = join_read(ctx, r->id, &jr);
+	if (rc < 0 || !jr.r) {
 		rv_room_state_release(rs, ctx->who.device_id);
-		bool gone = jr.r == NULL;
 		join_reads_free(&jr);
-		return gone ? room_gone(r, 1, msg, msglen) : rv_rooms_store_error(msg, msglen);
+		return rc < 0 ? rv_rooms_store_error(msg, msglen) : room_gone(r, 1, msg, msglen);
 	}
 	grpc_status_code st =
 	    join_claimed(ctx, rs, jr.r, &jr, pw_checked, need_pw, resp, msg, msglen);
