@@ -3,6 +3,7 @@
  * condition variable for its claims. */
 #include "room_state.h"
 
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -20,6 +21,8 @@ struct rv_room_state {
 	size_t n_claimed, cap_claimed;
 	struct rv_ipam_hosts hosts;
 	bool hosts_known;
+	bool spread;	     /* shared store: next-fit from a random place */
+	uint32_t next_host; /* where the next search starts (spread) */
 	uint32_t members;
 	bool members_known;
 	bool bans, bans_known; /* rv_room_state_has_bans */
@@ -131,6 +134,13 @@ static int hosts_load(struct rv_room_state *rs, struct rv_store *s, uint64_t roo
 		return -1;
 	}
 	rs->hosts_known = true;
+	/* Replicas on one store each start at a random place of the subnet
+	 * (lowest-first, they would all reach for the same address, and all
+	 * but one retry); RocksDB keeps the lowest free address. */
+	rs->spread = rv_store_shared(s);
+	if (rs->spread && RAND_bytes((unsigned char *)&rs->next_host, sizeof(rs->next_host)) != 1)
+		rs->next_host = (uint32_t)(uintptr_t)rs;
+	rs->next_host %= rs->hosts.size;
 	return 0;
 }
 
@@ -141,8 +151,11 @@ int rv_room_state_addr_get(struct rv_room_state *rs, struct rv_store *s, uint64_
 	pthread_mutex_lock(&rs->mu);
 	if (!rs->hosts_known)
 		rc = hosts_load(rs, s, room, net);
-	if (rc == 0 && rv_ipam_hosts_alloc(&rs->hosts, addr) < 0)
+	if (rc == 0 && (rs->spread ? rv_ipam_hosts_alloc_from(&rs->hosts, rs->next_host, addr)
+				   : rv_ipam_hosts_alloc(&rs->hosts, addr)) < 0)
 		rc = 1;
+	if (rc == 0 && rs->spread)
+		rs->next_host = (*addr - rs->hosts.net.addr + 1) % rs->hosts.size;
 	pthread_mutex_unlock(&rs->mu);
 	return rc;
 }

@@ -22,7 +22,9 @@ int rv_room_state_claim(uint64_t room, uint64_t dev, struct rv_room_state **out)
 void rv_room_state_release(struct rv_room_state *rs, uint64_t dev);
 
 /* Reserves the lowest address of @net that no ip/ key holds (the bitmap is
- * read from ip/<room>/ on first use). 0 and *addr, 1 if none is free, -1
+ * read from ip/<room>/ on first use); on a shared store (replicas) the next
+ * free one from a random place instead, so that replicas seldom collide
+ * (their batches expect the address absent and retry). 0 and *addr, 1 if none is free, -1
  * on a store error. A reservation whose batch fails is given back with
  * rv_room_state_addr_put. */
 int rv_room_state_addr_get(struct rv_room_state *rs, struct rv_store *s, uint64_t room,

@@ -194,28 +194,27 @@ static void put_user(struct rv_store_batch *b, const Roomvpn__V1__UserRecord *u)
 	rv_store_put_msg(b, key, &u->base);
 }
 
-int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
-		    uint64_t *id, char *err, size_t errlen)
+/* One attempt: 0, 1 the name exists, RV_STORE_CONFLICT (another replica
+ * took the id or the name meanwhile: again), -1. Under rv_id_lock. */
+static int create_once(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
+		       uint64_t *id, char *err, size_t errlen)
 {
 	char key[RV_KEY_MAX];
 	void *val = NULL;
 	size_t vlen;
-	int rc = -1;
 
-	rv_id_lock();
 	rv_key_user_by_name(key, name);
 	int ex = rv_store_get(s, key, strlen(key), &val, &vlen);
 	free(val);
 	if (ex != 1) {
-		rc = ex == 0 ? 1 : -1;
 		snprintf(err, errlen, ex == 0 ? "user %s already exists" : "store error", name);
-		goto out;
+		return ex == 0 ? 1 : -1;
 	}
 	struct rv_store_batch *b = rv_store_batch_new();
 	if (!b || rv_id_alloc(s, b, "user", id) != 0) {
 		snprintf(err, errlen, "store error allocating a user id");
 		rv_store_batch_free(b);
-		goto out;
+		return -1;
 	}
 	Roomvpn__V1__UserRecord u = ROOMVPN__V1__USER_RECORD__INIT;
 	u.id = *id;
@@ -225,16 +224,29 @@ int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, b
 	u.created_ns = rv_clock_real_ns();
 	put_user(b, &u);
 	char v[17];
+	if (rv_store_shared(s)) /* the name is still free (several replicas) */
+		rv_store_batch_expect(b, key, strlen(key), NULL, 0);
 	rv_store_batch_put(b, key, strlen(key), v, rv_key_id_value(v, *id));
-	rc = rv_store_batch_commit(s, b, true) == 0 ? 0 : -1;
+	int rc = rv_store_batch_commit(s, b, true);
 	rv_store_batch_free(b);
+	if (rc < 0)
+		snprintf(err, errlen, "store error writing user %s", name);
+	return rc;
+}
+
+int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
+		    uint64_t *id, char *err, size_t errlen)
+{
+	int rc = RV_STORE_CONFLICT;
+	rv_id_lock();
+	for (int tries = 0; rc == RV_STORE_CONFLICT && tries < 16; tries++)
+		rc = create_once(s, name, pw_hash, admin, id, err, errlen);
+	rv_id_unlock();
 	if (rc == 0)
 		atomic_fetch_add(&n_users, 1);
-	else
-		snprintf(err, errlen, "store error writing user %s", name);
-out:
-	rv_id_unlock();
-	return rc;
+	if (rc == RV_STORE_CONFLICT)
+		snprintf(err, errlen, "store error writing user %s (contended)", name);
+	return rc == RV_STORE_CONFLICT ? -1 : rc;
 }
 
 static Roomvpn__V1__User *user_msg(const Roomvpn__V1__UserRecord *r)
