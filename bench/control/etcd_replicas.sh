@@ -45,16 +45,17 @@ stop_replicas() {
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	PIDS=()
 }
-trap 'stop_replicas; rm -rf "$TMP"' EXIT
+trap 'stop_replicas; [ -n "${RV_KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 
 # start_replicas STORE_CONF N: N roomvpn-control on one store; SERVERS, CA.
 start_replicas() {
 	local store_conf=$1 n=$2
-	SERVERS= CA=$TMP/ca.pem
+	SERVERS= METRICS= CA=$TMP/ca.pem
 	rm -rf "$TMP"/s* "$CA"
 	echo "admin-password-1" > "$TMP/admin.pw"
 	for i in $(seq "$n"); do
 		local port=$((20000 + RANDOM % 20000)) dir=$TMP/s$i
+		local mport=$((40000 + RANDOM % 20000))
 		mkdir -p "$dir"
 		cat > "$dir/control.conf" <<CONF
 state_dir = $dir/state
@@ -68,6 +69,8 @@ login_fail_per_addr = 1000000
 login_inflight_per_addr = 1024
 max_tunnels_per_user = 0
 ipam_room_prefix = 16
+metrics_listen = 127.0.0.1:$mport
+metrics_allow = 127.0.0.1/32
 $store_conf
 CONF
 		if [ "$i" = 1 ]; then # the admin, once in the shared store
@@ -84,27 +87,48 @@ CONF
 		done
 		cat "$dir/state/tls/server.crt" >> "$CA"
 		SERVERS=${SERVERS:+$SERVERS,}127.0.0.1:$port
+		METRICS=${METRICS:+$METRICS }https://127.0.0.1:$mport/metrics
 	done
+}
+
+# The store operations of every replica so far: "gets writes scans".
+store_ops() {
+	local g=0 w=0 s=0 m v
+	for m in $METRICS; do
+		while read -r k v; do
+			case $k in
+			*'op="get"'*) g=$((g + ${v%.*})) ;;
+			*'op="write"'*) w=$((w + ${v%.*})) ;;
+			*'op="scan"'*) s=$((s + ${v%.*})) ;;
+			esac
+		done < <(curl -sk "$m" | grep '^roomvpn_control_store_ops_total')
+	done
+	echo "$g $w $s"
 }
 
 # run_case LABEL STORE_CONF N: one row of figures.
 run_case() {
 	start_replicas "$2" "$3"
 	local out=$TMP/load.json
+	read -r g0 w0 s0 < <(store_ops)
 	"$LOAD" --server "$SERVERS" --ca "$CA" --admin-password-file "$TMP/admin.pw" \
 		--tunnels "$DEVICES" --users $((DEVICES / 100 > 10 ? DEVICES / 100 : 10)) \
 		--per-room $(((DEVICES + ROOMS - 1) / ROOMS)) --concurrency "$CONC" --connections 16 \
 		--prefix "rep" --stop-after-join > "$out" 2> "$TMP/load.err" ||
 		{ echo "rv-control-load failed:" >&2; grep -iv "done, [0-9]* ok$" "$TMP/load.err" | tail -8 >&2; }
-	/usr/bin/python3 - "$1" "$out" <<'PY'
+	read -r g1 w1 s1 < <(store_ops)
+	/usr/bin/python3 - "$1" "$out" $((g1 - g0)) $((w1 - w0)) $((s1 - s0)) <<'PY'
 import json, sys
 label, path = sys.argv[1], sys.argv[2]
+gets, writes, scans = (int(x) for x in sys.argv[3:6])
 try:
     j = json.load(open(path))
 except Exception as e:
     print("| %s | (no figures: %s) | |" % (label, e)); sys.exit(0)
 err = j["join_first_error"]
-print("| %s | %d | %d |%s" % (label, j["login_per_s"], j["join_per_s"],
+n = j["devices"]
+print("| %s | %d | %d | %.2f / %.2f / %.2f |%s" % (label, j["login_per_s"], j["join_per_s"],
+      gets / n, writes / n, scans / n,
       "" if j["join_ok"] == j["devices"] and j["login_ok"] == j["devices"] else
       " (logins ok %d, joins ok %d of %d: %s)" % (j["login_ok"], j["join_ok"], j["devices"], err)),
       flush=True)
@@ -115,8 +139,8 @@ PY
 if [ $INNER = 0 ]; then
 	echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)," \
 		"$DEVICES devices, $CONC callers, $ROOMS room(s)"
-	echo "| store | Login/s | Join/s |"
-	echo "| --- | --- | --- |"
+	echo "| store | Login/s | Join/s | store gets / writes / scans per device (Login + Join, all replicas) |"
+	echo "| --- | --- | --- | --- |"
 	if [ "$ONLY" != etcd ]; then
 		run_case "RocksDB" "store = rocksdb:$TMP/rocks" 1
 	fi
