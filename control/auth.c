@@ -227,7 +227,8 @@ static int issue(struct rv_control *ctl, struct rv_rpc_ctx *ctx, uint64_t user_i
 	d.created_ns = now;
 	put_device(b, &d);
 	rv_store_batch_put(b, key, rv_key_user_device(key, user_id, dev), "", 0);
-	if ((ctx && rv_audit_batch_add(ctx, b) != 0) || rv_store_batch_commit(ctl->store, b, true) != 0)
+	if ((ctx && rv_audit_batch_add(ctx, b) != 0) ||
+	    rv_store_batch_commit(ctl->store, b, true) != 0)
 		goto out;
 	if (ctx)
 		ctx->audited = true;

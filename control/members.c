@@ -374,8 +374,8 @@ static int after_conflict(struct rv_store *s, uint64_t room, uint64_t dev, uint3
 			roomvpn__v1__member_record__free_unpacked(mr, NULL);
 	}
 	uint64_t owner = 0;
-	*addr_taken = rd[1].found && !(rv_key_parse_id(rd[1].val, rd[1].vlen, &owner) == 0 &&
-				       owner == dev);
+	*addr_taken =
+	    rd[1].found && !(rv_key_parse_id(rd[1].val, rd[1].vlen, &owner) == 0 && owner == dev);
 	rv_store_reads_free(rd, 2);
 	return *member && !*member_addr ? -1 : 0;
 }

@@ -21,7 +21,7 @@ struct rv_room_state {
 	size_t n_claimed, cap_claimed;
 	struct rv_ipam_hosts hosts;
 	bool hosts_known;
-	bool spread;	     /* shared store: next-fit from a random place */
+	bool spread;	    /* shared store: next-fit from a random place */
 	uint32_t next_host; /* where the next search starts (spread) */
 	uint32_t members;
 	bool members_known;

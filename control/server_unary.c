@@ -104,7 +104,8 @@ grpc_status_code rv_server_decode_and_check(struct call *c, ProtobufCMessage **r
 	uint8_t *bytes;
 	grpc_status_code st;
 
-	if (!c->authorized && !prefetch && (st = authenticate(c, NULL, msg, msglen)) != GRPC_STATUS_OK) {
+	if (!c->authorized && !prefetch &&
+	    (st = authenticate(c, NULL, msg, msglen)) != GRPC_STATUS_OK) {
 		grpc_byte_buffer_destroy(c->recv_buf);
 		c->recv_buf = NULL;
 		return st;

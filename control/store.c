@@ -220,7 +220,8 @@ int rv_store_get_many(struct rv_store *s, struct rv_store_read *r, size_t n)
 		r[i].vlen = 0;
 	}
 	if (n > RV_STORE_BATCH_MAX) {
-		fprintf(stderr, "roomvpn-control: %s: a read of %zu keys at once refused (at most %d)\n",
+		fprintf(stderr,
+			"roomvpn-control: %s: a read of %zu keys at once refused (at most %d)\n",
 			s->name, n, RV_STORE_BATCH_MAX);
 		return -1;
 	}

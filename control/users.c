@@ -83,8 +83,8 @@ int rv_id_next(struct rv_store *s, struct rv_id_block *blk, const char *name, ui
 		rv_store_batch_free(b);
 		if (rc == 0)
 			blk->next = first, blk->limit = first + RV_ID_BLOCK;
-		else if (rc != RV_STORE_CONFLICT || tries == 16) /* another replica's block: again */
-			break;
+		else if (rc != RV_STORE_CONFLICT || tries == 16)
+			break; /* (a conflict: another replica took the block; again) */
 	}
 	rc = rc == 0 ? 0 : -1;
 	if (rc == 0)

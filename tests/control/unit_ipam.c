@@ -312,10 +312,13 @@ static void test_pool_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),	  cmocka_unit_test(test_room_subnet_rules),
-	    cmocka_unit_test(test_smallest_room), cmocka_unit_test(test_hosts_random),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_room_subnet_rules),
+	    cmocka_unit_test(test_smallest_room),
+	    cmocka_unit_test(test_hosts_random),
 	    cmocka_unit_test(test_hosts_alloc_from),
-	    cmocka_unit_test(test_pool_random),	  cmocka_unit_test(test_pool_default),
+	    cmocka_unit_test(test_pool_random),
+	    cmocka_unit_test(test_pool_default),
 	};
 	return cmocka_run_group_tests_name("ipam", tests, NULL, NULL);
 }

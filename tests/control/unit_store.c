@@ -668,9 +668,10 @@ static void test_open_error(void **state)
 static void test_get_many(void **state)
 {
 	struct fixture *f = *state;
-	struct rv_store_read r[4] = {
-	    {.key = "gm/b", .klen = 4}, {.key = "gm/none", .klen = 7},
-	    {.key = "gm/a", .klen = 4}, {.key = "gm/empty", .klen = 8}};
+	struct rv_store_read r[4] = {{.key = "gm/b", .klen = 4},
+				     {.key = "gm/none", .klen = 7},
+				     {.key = "gm/a", .klen = 4},
+				     {.key = "gm/empty", .klen = 8}};
 	struct rv_store_ops a, b;
 	put_str(f->s, "gm/a", "alpha");
 	put_str(f->s, "gm/b", "beta");
@@ -755,10 +756,17 @@ static void test_get_many_snapshot(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest contract[] = {
-	    CONTRACT(test_round_trip), CONTRACT(test_scan),	    CONTRACT(test_scan_many),
-	    CONTRACT(test_batch),      CONTRACT(test_expect),	    CONTRACT(test_expect_contended),
-	    CONTRACT(test_reopen),     CONTRACT(test_schema_newer), CONTRACT(test_copy),
-	    CONTRACT(test_get_many),   CONTRACT(test_get_many_snapshot),
+	    CONTRACT(test_round_trip),
+	    CONTRACT(test_scan),
+	    CONTRACT(test_scan_many),
+	    CONTRACT(test_batch),
+	    CONTRACT(test_expect),
+	    CONTRACT(test_expect_contended),
+	    CONTRACT(test_reopen),
+	    CONTRACT(test_schema_newer),
+	    CONTRACT(test_copy),
+	    CONTRACT(test_get_many),
+	    CONTRACT(test_get_many_snapshot),
 	};
 	const struct CMUnitTest rocksdb_only[] = {
 	    CONTRACT(test_schema_mismatch),
