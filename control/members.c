@@ -486,13 +486,25 @@ static grpc_status_code add_member(struct rv_rpc_ctx *ctx, struct rv_room_state 
 				*addr = member_addr;
 				return GRPC_STATUS_OK;
 			}
-			kept = kept && !taken;
-			continue; /* a taken fresh address stays taken in the bitmap */
+			/* a taken fresh address stays taken in the bitmap; another
+			 * replica's: learn all of theirs at once */
+			if (!(fresh && taken) ||
+			    rv_room_state_addr_refresh(rs, ctx->ctl->store, r->id, &net) == 0) {
+				kept = kept && !taken;
+				continue;
+			}
+			fresh = false;
 		}
 		if (fresh)
 			rv_room_state_addr_put(rs, *addr);
-		break;
+		rv_log(RV_LOG_ERROR,
+		       "rooms: Join of device %" PRIu64 " into '%s': store error (%s)",
+		       ctx->who.device_id, r->name,
+		       rc == RV_STORE_CONFLICT ? "re-reading after a conflict" : "writing");
+		return rv_rooms_store_error(msg, msglen);
 	}
+	rv_log(RV_LOG_ERROR, "rooms: Join of device %" PRIu64 " into '%s': 16 conflicts in a row",
+	       ctx->who.device_id, r->name);
 	return rv_rooms_store_error(msg, msglen);
 }
 

@@ -160,6 +160,28 @@ int rv_room_state_addr_get(struct rv_room_state *rs, struct rv_store *s, uint64_
 	return rc;
 }
 
+int rv_room_state_addr_refresh(struct rv_room_state *rs, struct rv_store *s, uint64_t room,
+			       const struct rv_cidr *net)
+{
+	struct rv_ipam_hosts seen; /* read without the mutex, merged under it */
+	char p[RV_KEY_MAX];
+	if (rv_ipam_hosts_init(&seen, net) < 0)
+		return -1;
+	if (rv_store_scan_prefix(s, p, rv_key_addr_prefix(p, room), NULL, 0, hosts_cb, &seen) < 0) {
+		rv_ipam_hosts_fini(&seen);
+		return -1;
+	}
+	pthread_mutex_lock(&rs->mu);
+	for (uint32_t i = 0; rs->hosts_known && i < seen.size; i++)
+		if (rv_ipam_hosts_is_taken(&seen, net->addr + i))
+			rv_ipam_hosts_take(&rs->hosts, net->addr + i);
+	if (rs->spread && RAND_bytes((unsigned char *)&rs->next_host, sizeof(rs->next_host)) == 1)
+		rs->next_host %= rs->hosts.size;
+	pthread_mutex_unlock(&rs->mu);
+	rv_ipam_hosts_fini(&seen);
+	return 0;
+}
+
 void rv_room_state_addr_put(struct rv_room_state *rs, uint32_t addr)
 {
 	pthread_mutex_lock(&rs->mu);

@@ -30,6 +30,11 @@ void rv_room_state_release(struct rv_room_state *rs, uint64_t dev);
 int rv_room_state_addr_get(struct rv_room_state *rs, struct rv_store *s, uint64_t room,
 			   const struct rv_cidr *net, uint32_t *addr);
 void rv_room_state_addr_put(struct rv_room_state *rs, uint32_t addr);
+/* Another replica took an address this one's bitmap thought free: every
+ * address of ip/<room>/ is marked taken again (one scan) and the search
+ * moves to a new random place. 0 or -1 on a store error. */
+int rv_room_state_addr_refresh(struct rv_room_state *rs, struct rv_store *s, uint64_t room,
+			       const struct rv_cidr *net);
 
 /* Holds the room's mutex (a full room's reclaim: no claim can start). */
 void rv_room_state_lock(struct rv_room_state *rs);

@@ -59,7 +59,9 @@ class ReplicasJoinTest(unittest.TestCase):
             t.start()
         for t in ts:
             t.join()
-        self.assertEqual(errors, [])
+        if errors:
+            self.fail("%d calls failed, first: %s\nreplica a's log:\n%s\nreplica b's log:\n%s" % (
+                len(errors), errors[0], self.a.read_log(3000), self.b.read_log(3000)))
         return out
 
     def test_users_created_on_both_at_once(self):
