@@ -25,7 +25,6 @@ struct rv_room_state {
 	uint32_t next_host; /* where the next search starts (spread) */
 	uint32_t members;
 	bool members_known;
-	bool bans, bans_known; /* rv_room_state_has_bans */
 };
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -209,46 +208,6 @@ int rv_room_state_members(struct rv_store *s, uint64_t room, uint32_t *n)
 	*n = rs->members;
 	pthread_mutex_unlock(&rs->mu);
 	return rc;
-}
-
-int rv_room_state_has_bans(struct rv_store *s, uint64_t room)
-{
-	struct rv_room_state *rs = find(room, true);
-	char p[RV_KEY_MAX];
-	uint64_t c = 0;
-	int rc = 0;
-	if (!rs) /* out of memory: count without keeping it */
-		return rv_store_count_prefix(s, p, rv_key_ban_prefix(p, room), &c) < 0 ? -1 : c > 0;
-	pthread_mutex_lock(&rs->mu);
-	if (!rs->bans_known) {
-		rc = rv_store_count_prefix(s, p, rv_key_ban_prefix(p, room), &c);
-		rs->bans = c > 0;
-		rs->bans_known = rc == 0;
-	}
-	bool bans = rs->bans;
-	pthread_mutex_unlock(&rs->mu);
-	return rc < 0 ? -1 : bans;
-}
-
-static void bans_known(uint64_t room, bool known)
-{
-	struct rv_room_state *rs = find(room, known);
-	if (!rs)
-		return;
-	pthread_mutex_lock(&rs->mu);
-	rs->bans = known;
-	rs->bans_known = known;
-	pthread_mutex_unlock(&rs->mu);
-}
-
-void rv_room_state_bans_set(uint64_t room)
-{
-	bans_known(room, true);
-}
-
-void rv_room_state_bans_forget(uint64_t room)
-{
-	bans_known(room, false);
 }
 
 void rv_room_state_members_add(struct rv_room_state *rs, int delta)

@@ -49,14 +49,6 @@ void rv_room_state_members_add(struct rv_room_state *rs, int delta);
 /* Forgets @room's count (changed by a path that does not count). */
 void rv_room_state_members_forget(uint64_t room);
 
-/* Whether @room has any ban (1 yes, 0 no, -1 store error): counted from
- * ban/<room>/ on first use, then kept, so that a Join into a room without
- * bans reads no ban key. _set: a ban was stored; _forget: one was removed
- * (counted again on next use). */
-int rv_room_state_has_bans(struct rv_store *s, uint64_t room);
-void rv_room_state_bans_set(uint64_t room);
-void rv_room_state_bans_forget(uint64_t room);
-
 /* The room is being deleted: refuses new claims, waits for those in
  * flight and drops its memory. Its id is never used again. */
 void rv_room_state_retire(uint64_t room);
