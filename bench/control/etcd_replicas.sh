@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 	--rooms) ROOMS=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
 	--inner) INNER=$2; shift 2 ;;
-	-h|--help) sed -n 2,11p "$0"; exit 0 ;;
+	-h|--help) sed -n 2,12p "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 1 ;;
 	esac
 done
