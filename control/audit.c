@@ -46,11 +46,12 @@ static const char *or_empty(const char *s)
 	return s ? s : "";
 }
 
-static int store_event(struct rv_audit *a, const struct rv_audit_event *ev, bool sync)
+/* The record of @ev, packed into @buf (@stack, or malloc'd when larger);
+ * *len its length. NULL out of memory. */
+static uint8_t *pack_event(const struct rv_audit_event *ev, uint8_t *stack, size_t stack_len,
+			   size_t *len)
 {
 	Roomvpn__V1__AuditRecord r = ROOMVPN__V1__AUDIT_RECORD__INIT;
-	char key[KEY_LEN + 1];
-	uint8_t stack[1024];
 
 	r.time_unix_ns = ev->time_ns;
 	/* protobuf-c's pack only reads the strings. */
@@ -60,19 +61,56 @@ static int store_event(struct rv_audit *a, const struct rv_audit_event *ev, bool
 	r.target = (char *)or_empty(ev->target);
 	r.status = (uint32_t)ev->status;
 	r.detail = (char *)or_empty(ev->detail);
-	size_t len = roomvpn__v1__audit_record__get_packed_size(&r);
-	uint8_t *buf = len <= sizeof(stack) ? stack : malloc(len);
+	*len = roomvpn__v1__audit_record__get_packed_size(&r);
+	uint8_t *buf = *len <= stack_len ? stack : malloc(*len);
+	if (buf)
+		roomvpn__v1__audit_record__pack(&r, buf);
+	return buf;
+}
+
+static int store_event(struct rv_audit *a, const struct rv_audit_event *ev, bool sync)
+{
+	char key[KEY_LEN + 1];
+	uint8_t stack[1024];
+	size_t len;
+	uint8_t *buf = pack_event(ev, stack, sizeof(stack), &len);
 	if (!buf)
 		return -1;
-	roomvpn__v1__audit_record__pack(&r, buf);
 	make_key(key, ev->time_ns, atomic_fetch_add(&a->seq, 1));
 	int rc = rv_store_put(a->store, key, KEY_LEN, buf, len, sync);
 	if (buf != stack)
 		free(buf);
 	if (rc < 0)
-		rv_log(RV_LOG_ERROR, "audit: cannot store %s by '%s' on '%s'", r.action, r.actor,
-		       r.target);
+		rv_log(RV_LOG_ERROR, "audit: cannot store %s by '%s' on '%s'", or_empty(ev->action),
+		       or_empty(ev->actor), or_empty(ev->target));
 	return rc;
+}
+
+int rv_audit_batch_add(struct rv_rpc_ctx *ctx, struct rv_store_batch *b)
+{
+	struct rv_audit *a = ctx->ctl->audit;
+	if (!a || !ctx->audit_action || !ctx->ctl->audit_record)
+		return 0;
+	struct rv_audit_event ev = {
+	    .time_ns = rv_control_now_real(),
+	    .actor = ctx->actor[0] ? ctx->actor : ctx->who.username,
+	    .source = ctx->peer,
+	    .action = ctx->audit_action,
+	    .target = ctx->target,
+	    .status = GRPC_STATUS_OK,
+	    .detail = "",
+	};
+	char key[KEY_LEN + 1];
+	uint8_t stack[1024];
+	size_t len;
+	uint8_t *buf = pack_event(&ev, stack, sizeof(stack), &len);
+	if (!buf)
+		return -1;
+	make_key(key, ev.time_ns, atomic_fetch_add(&a->seq, 1));
+	rv_store_batch_put(b, key, KEY_LEN, buf, len);
+	if (buf != stack)
+		free(buf);
+	return 0;
 }
 
 /* Records go to the WAL without an fsync each (a Join, a Bootstrap would

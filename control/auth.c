@@ -2,6 +2,7 @@
  * password pool), device-token refresh with rotation
  * and reuse detection, logout, and session-token resolution. */
 #include "auth.h"
+#include "audit.h"
 #include "clock.h"
 
 #include <openssl/crypto.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "password.h"
+#include "prefetch.h"
 #include "pwjob.h"
 #include "ratelimit.h"
 #include "roomvpn/v1/auth_store.pb-c.h"
@@ -19,6 +21,7 @@
 #include "store.h"
 #include "store_keys.h"
 #include "tls.h"
+#include "token_cache.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -59,51 +62,105 @@ static grpc_status_code unauth(char *msg, size_t msglen, const char *why)
 	return GRPC_STATUS_UNAUTHENTICATED;
 }
 
-grpc_status_code rv_auth_resolve(struct rv_control *ctl, const char *token,
-				 struct rv_principal *who, char *msg, size_t msglen)
+/* The session token's user, device and expiry: from the cache, else its
+ * record (learned). 0, 1 unknown or not a session token, -1 store error. */
+static int session_of(struct rv_store *s, const char *token, struct rv_token_cache_entry *e)
 {
 	Roomvpn__V1__TokenRecord *t = NULL;
-	Roomvpn__V1__UserRecord *u = NULL;
+	uint8_t h[32];
+
+	rv_token_hash(token, h);
+	if (rv_token_cache_get(h, e))
+		return 0;
+	int rc = rv_token_lookup(s, token, &t);
+	if (rc == 0 && t->kind != ROOMVPN__V1__TOKEN_RECORD__KIND__SESSION)
+		rc = 1;
+	if (rc == 0) {
+		*e = (struct rv_token_cache_entry){t->user_id, t->device_id, t->expires_ns};
+		rv_token_cache_put(h, e);
+	}
+	rv_token_rec_free(t);
+	return rc;
+}
+
+/* The device (slot 0) and user (slot 1) read with the prefetched keys. */
+static grpc_status_code check_principal(const struct rv_prefetch *p, struct rv_principal *who,
+					char *msg, size_t msglen)
+{
 	Roomvpn__V1__DeviceRecord *d = NULL;
+	Roomvpn__V1__UserRecord *u = NULL;
 	grpc_status_code st = GRPC_STATUS_UNAUTHENTICATED;
 
-	int rc = rv_token_lookup(ctl->store, token, &t);
-	if (rc != 0 || t->kind != ROOMVPN__V1__TOKEN_RECORD__KIND__SESSION) {
-		st = unauth(msg, msglen,
-			    rc < 0 ? "store error checking the session token"
-				   : "invalid session token: log in again");
-		if (rc < 0)
-			st = GRPC_STATUS_INTERNAL;
-		goto out;
-	}
-	if (t->expires_ns <= rv_clock_real_ns()) {
-		unauth(msg, msglen, "session token expired: refresh it or log in again");
-		goto out;
-	}
-	if (get_device(ctl->store, t->device_id, &d) != 0 || d->revoked) {
+	if (p->r[0].found)
+		d = roomvpn__v1__device_record__unpack(NULL, p->r[0].vlen, p->r[0].val);
+	if (p->r[1].found)
+		u = roomvpn__v1__user_record__unpack(NULL, p->r[1].vlen, p->r[1].val);
+	if (!d || d->revoked) {
 		unauth(msg, msglen, "the device of this session was revoked: log in again");
-		goto out;
-	}
-	if (rv_users_get_by_id(ctl->store, t->user_id, &u) != 0) {
+	} else if (!u) {
 		unauth(msg, msglen, "the user of this session no longer exists");
-		goto out;
-	}
-	if (u->disabled) {
+	} else if (u->disabled) {
 		unauth(msg, msglen, "user is disabled");
-		goto out;
+	} else {
+		who->authenticated = true;
+		who->user_id = u->id;
+		snprintf(who->username, sizeof(who->username), "%s", u->username);
+		who->admin = u->admin;
+		who->device_id = d->id;
+		st = GRPC_STATUS_OK;
 	}
-	who->authenticated = true;
-	who->user_id = u->id;
-	snprintf(who->username, sizeof(who->username), "%s", u->username);
-	who->admin = u->admin;
-	who->device_id = d->id;
-	st = GRPC_STATUS_OK;
-out:
-	rv_token_rec_free(t);
 	rv_users_free(u);
 	if (d)
 		roomvpn__v1__device_record__free_unpacked(d, NULL);
 	return st;
+}
+
+grpc_status_code rv_auth_resolve_with(struct rv_control *ctl, const char *token,
+				      struct rv_principal *who, rv_prefetch_fn fill,
+				      const ProtobufCMessage *req, struct rv_prefetch **pre,
+				      char *msg, size_t msglen)
+{
+	struct rv_token_cache_entry e;
+	char k[RV_KEY_MAX];
+
+	int rc = session_of(ctl->store, token, &e);
+	if (rc < 0) {
+		snprintf(msg, msglen, "store error checking the session token");
+		return GRPC_STATUS_INTERNAL;
+	}
+	if (rc != 0)
+		return unauth(msg, msglen, "invalid session token: log in again");
+	if (e.expires_ns <= rv_clock_real_ns())
+		return unauth(msg, msglen, "session token expired: refresh it or log in again");
+	struct rv_prefetch *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(msg, msglen, "out of memory");
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	rv_prefetch_add(p, k, rv_key_device(k, e.device_id)); /* slot 0 */
+	rv_prefetch_add(p, k, rv_key_user(k, e.user_id));     /* slot 1 */
+	if (fill) {
+		struct rv_principal ids = {.user_id = e.user_id, .device_id = e.device_id};
+		fill(&ids, req, p);
+	}
+	if (rv_store_get_many(ctl->store, p->r, p->n) < 0) {
+		p->n = 0;
+		rv_prefetch_free(p);
+		snprintf(msg, msglen, "store error checking the session token");
+		return GRPC_STATUS_INTERNAL;
+	}
+	grpc_status_code st = check_principal(p, who, msg, msglen);
+	if (st == GRPC_STATUS_OK && pre)
+		*pre = p;
+	else
+		rv_prefetch_free(p);
+	return st;
+}
+
+grpc_status_code rv_auth_resolve(struct rv_control *ctl, const char *token,
+				 struct rv_principal *who, char *msg, size_t msglen)
+{
+	return rv_auth_resolve_with(ctl, token, who, NULL, NULL, NULL, msg, msglen);
 }
 
 /* New random token of @kind for (user, device), put into @b; its string in @out. */
@@ -141,8 +198,11 @@ static void fill_session(Roomvpn__V1__Session *out, const char *session, const c
 		out->next_tls_fingerprint = strdup(next);
 }
 
-int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,
-		  const char *device_name, Roomvpn__V1__Session *out)
+/* rv_auth_issue; with @ctx, the RPC's audit record goes into the same
+ * batch (a Login: one write round trip). */
+static int issue(struct rv_control *ctl, struct rv_rpc_ctx *ctx, uint64_t user_id,
+		 const char *username, bool admin, const char *device_name,
+		 Roomvpn__V1__Session *out)
 {
 	uint64_t now = rv_clock_real_ns(), dev;
 	uint64_t s_exp = now + ctl->cfg.session_ttl_ns, d_exp = now + ctl->cfg.device_ttl_ns;
@@ -167,8 +227,13 @@ int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username
 	d.created_ns = now;
 	put_device(b, &d);
 	rv_store_batch_put(b, key, rv_key_user_device(key, user_id, dev), "", 0);
-	if (rv_store_batch_commit(ctl->store, b, true) != 0)
+	if ((ctx && rv_audit_batch_add(ctx, b) != 0) ||
+	    rv_store_batch_commit(ctl->store, b, true) != 0)
 		goto out;
+	if (ctx)
+		ctx->audited = true;
+	/* its first call here needs no t/ read */
+	rv_token_cache_put(sh, &(struct rv_token_cache_entry){user_id, dev, s_exp});
 	fill_session(out, stok, dtok, s_exp, d_exp, user_id, username, admin, dev);
 	rc = 0;
 out:
@@ -176,6 +241,12 @@ out:
 	OPENSSL_cleanse(stok, sizeof(stok));
 	OPENSSL_cleanse(dtok, sizeof(dtok));
 	return rc;
+}
+
+int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,
+		  const char *device_name, Roomvpn__V1__Session *out)
+{
+	return issue(ctl, NULL, user_id, username, admin, device_name, out);
 }
 
 /* Marks a device revoked and drops its current token (under rotate_mu). */
@@ -364,7 +435,7 @@ static grpc_status_code login_step(struct rv_pwjob *j, ProtobufCMessage **resp, 
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	}
 	roomvpn__v1__session__init(s);
-	if (rv_auth_issue(ctl, a->u->id, a->u->username, a->u->admin, a->device, s) != 0) {
+	if (issue(ctl, j->ctx, a->u->id, a->u->username, a->u->admin, a->device, s) != 0) {
 		free(s);
 		login_result(ctl, false);
 		snprintf(msg, msglen, "store error issuing tokens");

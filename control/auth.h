@@ -13,6 +13,14 @@
  * message. */
 grpc_status_code rv_auth_resolve(struct rv_control *ctl, const char *token,
 				 struct rv_principal *who, char *msg, size_t msglen);
+/* The same, reading with the caller's device and user records the keys
+ * @fill adds from @req (prefetch.h) in one round trip; on OK *pre holds
+ * them (the caller frees it with rv_prefetch_free). A session token read
+ * once is remembered (token_cache.h). @fill NULL: no other keys. */
+grpc_status_code rv_auth_resolve_with(struct rv_control *ctl, const char *token,
+				      struct rv_principal *who, rv_prefetch_fn fill,
+				      const ProtobufCMessage *req, struct rv_prefetch **pre,
+				      char *msg, size_t msglen);
 /* Issues a new device (named @device_name) and session for a user who just
  * proved their password. Fills @out (strings malloc'd). 0 or -1. */
 int rv_auth_issue(struct rv_control *ctl, uint64_t user_id, const char *username, bool admin,

@@ -97,8 +97,6 @@ grpc_status_code rv_bans_ban_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage 
 	else if (rv_store_batch_commit(ctx->ctl->store, b, true) < 0)
 		st = rv_rooms_store_error(msg, msglen);
 	rv_store_batch_free(b);
-	if (st == GRPC_STATUS_OK)
-		rv_room_state_bans_set(r->id); /* Joins check ban keys from now on */
 	/* the kick: its members go now (the ban is stored first) */
 	if (st == GRPC_STATUS_OK &&
 	    rv_members_remove(ctx->ctl, r->id, rec.user_id, rec.device_id) < 0)
@@ -128,8 +126,6 @@ grpc_status_code rv_bans_unban_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 	} else if (st == GRPC_STATUS_OK && rv_store_delete(ctx->ctl->store, k, kl, true) < 0) {
 		st = rv_rooms_store_error(msg, msglen);
 	}
-	if (st == GRPC_STATUS_OK)
-		rv_room_state_bans_forget(r->id); /* the last one? counted again */
 	roomvpn__v1__room_record__free_unpacked(r, NULL);
 	return st == GRPC_STATUS_OK ? rv_rooms_empty_reply(resp, msg, msglen) : st;
 }

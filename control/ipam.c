@@ -244,6 +244,29 @@ int rv_ipam_hosts_alloc(struct rv_ipam_hosts *h, uint32_t *addr)
 	return -1;
 }
 
+int rv_ipam_hosts_alloc_from(struct rv_ipam_hosts *h, uint32_t from, uint32_t *addr)
+{
+	uint32_t words = (h->size + 63) / 64;
+	if (h->n_free == 0)
+		return -1;
+	for (uint32_t n = 0; n <= words; n++) {
+		uint32_t w = (from / 64 + n) % words;
+		uint64_t free = ~h->bits[w];
+		if (n == 0) /* the first word from @from on; its lower part comes last */
+			free &= ~0ull << (from % 64);
+		if (!free)
+			continue;
+		uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(free);
+		if (i >= h->size)
+			continue;
+		set_bit(h, i);
+		h->n_free--;
+		*addr = h->net.addr + i;
+		return 0;
+	}
+	return -1;
+}
+
 void rv_ipam_hosts_release(struct rv_ipam_hosts *h, uint32_t addr)
 {
 	if (!rv_ipam_contains(&h->net, addr))

@@ -65,6 +65,10 @@ uint32_t rv_ipam_hosts_capacity(const struct rv_cidr *net);
 int rv_ipam_hosts_take(struct rv_ipam_hosts *h, uint32_t addr);
 /* Take the lowest free address: 0, or -1 when full. */
 int rv_ipam_hosts_alloc(struct rv_ipam_hosts *h, uint32_t *addr);
+/* The same, the first free address at or after the @from-th of the subnet
+ * (wrapping round): replicas sharing a store start at different places so
+ * that they seldom reach for the same address. */
+int rv_ipam_hosts_alloc_from(struct rv_ipam_hosts *h, uint32_t from, uint32_t *addr);
 /* Give back a taken address (reserved ones stay taken). */
 void rv_ipam_hosts_release(struct rv_ipam_hosts *h, uint32_t addr);
 bool rv_ipam_hosts_is_taken(const struct rv_ipam_hosts *h, uint32_t addr);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "ban_records.h"
 #include "events.h"
@@ -18,6 +19,7 @@
 #include "ipam.h"
 #include "room_prefix6.h"
 #include "members.h"
+#include "prefetch.h"
 #include "pwjob.h"
 #include "ratelimit.h"
 #include "room_net.h"
@@ -160,115 +162,7 @@ static int reclaim_addr(struct rv_store *s, struct rv_room_state *rs, uint64_t r
 	return 0;
 }
 
-/* The device's address kept from an earlier Join: 0 and *addr if ipd/ names
- * one that ip/ still gives to @dev (a reclaim may have handed it on), 1 if
- * none, -1 on a store error. */
-static int kept_addr(struct rv_store *s, uint64_t room, uint64_t dev, uint32_t *addr)
-{
-	char k[RV_KEY_MAX];
-	void *v;
-	size_t vl;
-	uint64_t owner = 0;
-	int rc = rv_store_get(s, k, rv_key_device_addr(k, room, dev), &v, &vl);
-	if (rc != 0)
-		return rc;
-	rc = rv_key_parse_addr(v, vl, addr);
-	free(v);
-	if (rc < 0)
-		return 1;
-	rc = rv_store_get(s, k, rv_key_addr(k, room, *addr), &v, &vl);
-	if (rc != 0)
-		return rc;
-	rc = rv_key_parse_id(v, vl, &owner);
-	free(v);
-	return rc == 0 && owner == dev ? 0 : 1;
-}
-
 /* ---- Join ------------------------------------------------------------------------ */
-
-/* Writes the member record of the caller's device (claimed in @rs) and,
- * unless it keeps one, a new address: one synced batch. */
-static grpc_status_code add_member(struct rv_rpc_ctx *ctx, struct rv_room_state *rs,
-				   const RoomRecord *r, uint32_t *addr, char *msg, size_t msglen)
-{
-	struct rv_store *s = ctx->ctl->store;
-	struct rv_cidr net = {r->subnet_addr, (uint8_t)r->subnet_prefix};
-	uint64_t dev = ctx->who.device_id;
-	MemberRecord mr = ROOMVPN__V1__MEMBER_RECORD__INIT;
-	char k[RV_KEY_MAX], v[20];
-	bool fresh = false, reclaiming = false;
-	struct rv_store_batch *b = rv_store_batch_new();
-	if (!b)
-		return rv_rooms_oom(msg, msglen);
-	int rc = kept_addr(s, r->id, dev, addr);
-	if (rc == 1) {
-		rc = rv_room_state_addr_get(rs, s, r->id, &net, addr);
-		fresh = rc == 0;
-	}
-	if (rc == 1) { /* full: held until the batch is in (room_state.h) */
-		rv_room_state_lock(rs);
-		reclaiming = true;
-		rc = reclaim_addr(s, rs, r->id, b, addr);
-	}
-	grpc_status_code st = GRPC_STATUS_OK;
-	if (rc == 1) {
-		char sn[24];
-		rv_ipam_format_cidr(&net, sn, sizeof(sn));
-		snprintf(msg, msglen, "room '%s' is full: all %u device addresses of %s are in use",
-			 r->name, rv_ipam_hosts_capacity(&net), sn);
-		st = GRPC_STATUS_RESOURCE_EXHAUSTED;
-		goto out;
-	}
-	if (rc < 0) {
-		st = rv_rooms_store_error(msg, msglen);
-		goto out;
-	}
-	if (fresh || reclaiming) {
-		rv_store_batch_put(b, k, rv_key_device_addr(k, r->id, dev), v,
-				   rv_key_addr_value(v, *addr));
-		rv_store_batch_put(b, k, rv_key_addr(k, r->id, *addr), v, rv_key_id_value(v, dev));
-	}
-	mr.device_id = dev;
-	mr.user_id = ctx->who.user_id;
-	mr.username = ctx->who.username;
-	mr.virtual_ip = *addr;
-	uint8_t vip6[16]; /* mirrors the IPv4 address (ipam6.h): same batch */
-	if (rv_room_prefix6_vip6(r, *addr, vip6)) {
-		mr.vip6.data = vip6;
-		mr.vip6.len = sizeof(vip6);
-	}
-	mr.joined_ns = rv_clock_real_ns();
-	if (rv_rooms_batch_put_msg(b, k, rv_key_member(k, r->id, dev), &mr.base) < 0)
-		st = rv_rooms_oom(msg, msglen);
-	else if (rv_store_batch_commit(s, b, true) < 0)
-		st = rv_rooms_store_error(msg, msglen);
-out:
-	if (reclaiming)
-		rv_room_state_unlock(rs);
-	if (st != GRPC_STATUS_OK && fresh)
-		rv_room_state_addr_put(rs, *addr);
-	if (st == GRPC_STATUS_OK)
-		rv_room_state_members_add(rs, 1);
-	rv_store_batch_free(b);
-	return st;
-}
-
-/* The member's address if @dev is one: 0, 1 if not a member, -1. */
-static int member_addr(struct rv_store *s, uint64_t room, uint64_t dev, uint32_t *addr)
-{
-	char k[RV_KEY_MAX];
-	void *v;
-	size_t vl;
-	int rc = rv_store_get(s, k, rv_key_member(k, room, dev), &v, &vl);
-	if (rc != 0)
-		return rc;
-	MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, vl, v);
-	free(v);
-	*addr = mr ? mr->virtual_ip : 0;
-	if (mr)
-		roomvpn__v1__member_record__free_unpacked(mr, NULL);
-	return *addr ? 0 : -1;
-}
 
 static grpc_status_code room_gone(const RoomRecord *r, int rc, char *msg, size_t msglen)
 {
@@ -285,40 +179,361 @@ static bool has_rules(const RoomRecord *r)
 	return r->rules_text && r->rules_text[0];
 }
 
-/* The Join of the caller's device into @r. Unless @pw_checked, a
- * non-member of a room with a password stops with PERMISSION_DENIED and
- * *need_pw set. A banned user or device is refused (bans.h). */
-static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, bool pw_checked,
-				  bool *need_pw, ProtobufCMessage **resp, char *msg, size_t msglen)
+/* What a Join reads, in one round trip (docs/etcd.md): the room record and,
+ * for the caller's device, its membership, the address an earlier Join kept
+ * for it and the bans of its user and itself. */
+enum { JR_ROOM, JR_MEMBER, JR_KEPT, JR_BAN_USER, JR_BAN_DEVICE, JR_N };
+
+struct join_reads {
+	RoomRecord *r; /* NULL: no such room (any more) */
+	bool member;
+	uint32_t member_addr;
+	bool kept; /* ipd/: the address of an earlier Join (ip/ may have moved on) */
+	uint32_t kept_addr;
+	bool banned;
+};
+
+static void join_keys(char k[JR_N][RV_KEY_MAX], struct rv_store_read *rd, uint64_t room,
+		      uint64_t user, uint64_t dev)
 {
+	size_t len[JR_N] = {
+	    [JR_ROOM] = rv_key_room_by_id(k[JR_ROOM], room),
+	    [JR_MEMBER] = rv_key_member(k[JR_MEMBER], room, dev),
+	    [JR_KEPT] = rv_key_device_addr(k[JR_KEPT], room, dev),
+	    [JR_BAN_USER] = rv_key_ban_user(k[JR_BAN_USER], room, user),
+	    [JR_BAN_DEVICE] = rv_key_ban_device(k[JR_BAN_DEVICE], room, dev),
+	};
+	for (int i = 0; i < JR_N; i++)
+		rd[i] = (struct rv_store_read){.key = k[i], .klen = len[i]};
+}
+
+/* The reads of the caller's device in @room: those the token check
+ * prefetched, the others in one get_many. 0, or -1 on a store error. */
+static int join_read(struct rv_rpc_ctx *ctx, uint64_t room, struct join_reads *jr)
+{
+	char k[JR_N][RV_KEY_MAX];
+	struct rv_store_read rd[JR_N];
+	int rc = 0;
+
+	*jr = (struct join_reads){0};
+	join_keys(k, rd, room, ctx->who.user_id, ctx->who.device_id);
+	if (rv_prefetch_read(ctx->ctl->store, ctx->pre, rd, JR_N) < 0)
+		return -1;
+	if (rd[JR_ROOM].found &&
+	    !(jr->r = roomvpn__v1__room_record__unpack(NULL, rd[JR_ROOM].vlen, rd[JR_ROOM].val)))
+		rc = -1;
+	if (rd[JR_MEMBER].found) {
+		MemberRecord *mr =
+		    roomvpn__v1__member_record__unpack(NULL, rd[JR_MEMBER].vlen, rd[JR_MEMBER].val);
+		jr->member = true;
+		jr->member_addr = mr ? mr->virtual_ip : 0;
+		if (mr)
+			roomvpn__v1__member_record__free_unpacked(mr, NULL);
+		if (!jr->member_addr)
+			rc = -1;
+	}
+	jr->kept = rd[JR_KEPT].found &&
+		   rv_key_parse_addr(rd[JR_KEPT].val, rd[JR_KEPT].vlen, &jr->kept_addr) == 0;
+	jr->banned = rd[JR_BAN_USER].found || (ctx->who.device_id && rd[JR_BAN_DEVICE].found);
+	rv_store_reads_free(rd, JR_N);
+	return rc;
+}
+
+static void join_reads_free(struct join_reads *jr)
+{
+	if (jr->r)
+		roomvpn__v1__room_record__free_unpacked(jr->r, NULL);
+	jr->r = NULL;
+}
+
+/* The claim the Join's prefetch took (prefetch.h). */
+struct join_hold {
 	struct rv_room_state *rs;
+	uint64_t room, dev;
+};
+
+static void join_unhold(void *arg)
+{
+	struct join_hold *h = arg;
+	rv_room_state_release(h->rs, h->dev);
+	free(h);
+}
+
+void rv_members_join_prefetch(const struct rv_principal *who, const ProtobufCMessage *req,
+			      struct rv_prefetch *p)
+{
+	const Roomvpn__V1__JoinRoomRequest *q = (const void *)req;
+	char k[JR_N][RV_KEY_MAX];
+	struct rv_store_read rd[JR_N];
+	struct join_hold *h;
+	uint64_t room;
+
+	if (!who->device_id || !rv_rooms_id_hint(q->room, &room) || !(h = malloc(sizeof(*h))))
+		return;
+	/* claimed first: nothing of (room, device) changes here after the reads */
+	if (rv_room_state_claim(room, who->device_id, &h->rs) != 0) {
+		free(h);
+		return;
+	}
+	h->room = room;
+	h->dev = who->device_id;
+	p->hold = h;
+	p->unhold = join_unhold;
+	join_keys(k, rd, room, who->user_id, who->device_id);
+	for (int i = 0; i < JR_N; i++)
+		rv_prefetch_add(p, rd[i].key, rd[i].klen);
+}
+
+/* Prefetched values hold only under the claim they were read in. */
+static void drop_prefetch(struct rv_rpc_ctx *ctx)
+{
+	rv_prefetch_free(ctx->pre);
+	ctx->pre = NULL;
+}
+
+/* The claim of (@room, caller's device): the prefetch's if it took this
+ * one (its reads then stand), else a new one. 0, 1 room deleted, -1. */
+static int join_claim(struct rv_rpc_ctx *ctx, uint64_t room, struct rv_room_state **rs)
+{
+	struct rv_prefetch *p = ctx->pre;
+	struct join_hold *h = p && p->unhold == join_unhold ? p->hold : NULL;
+	if (h && h->room == room && h->dev == ctx->who.device_id) {
+		p->hold = NULL;
+		*rs = h->rs;
+		free(h);
+		return 0;
+	}
+	drop_prefetch(ctx); /* none, or a stale name hint's: another room */
+	return rv_room_state_claim(room, ctx->who.device_id, rs);
+}
+
+/* The room @ref names with the caller's reads in it, claimed: first under
+ * the id hint (prefetched: no round trip), else through the name index. */
+static grpc_status_code join_prepare(struct rv_rpc_ctx *ctx, const char *ref,
+				     struct rv_room_state **rs, struct join_reads *jr, char *msg,
+				     size_t msglen)
+{
+	RoomRecord *r = NULL;
+	uint64_t id;
+
+	*jr = (struct join_reads){0};
+	snprintf(ctx->target, sizeof(ctx->target), "%s", ref);
+	if (ref[0] && rv_rooms_id_hint(ref, &id)) {
+		int rc = join_claim(ctx, id, rs);
+		if (rc < 0)
+			return rv_rooms_oom(msg, msglen);
+		if (rc == 0 && join_read(ctx, id, jr) < 0) {
+			rv_room_state_release(*rs, ctx->who.device_id);
+			join_reads_free(jr);
+			return rv_rooms_store_error(msg, msglen);
+		}
+		if (rc == 0 && jr->r && rv_rooms_ref_matches(jr->r, ref))
+			return GRPC_STATUS_OK;
+		if (rc == 0)
+			rv_room_state_release(*rs, ctx->who.device_id);
+		join_reads_free(jr);
+	}
+	for (;;) {
+		grpc_status_code st = rv_rooms_find(ctx, ref, &r, msg, msglen);
+		if (st != GRPC_STATUS_OK)
+			return st;
+		int rc = join_claim(ctx, r->id, rs);
+		if (rc != 0) {
+			st = room_gone(r, rc, msg, msglen);
+			roomvpn__v1__room_record__free_unpacked(r, NULL);
+			return st;
+		}
+		rc = join_read(ctx, r->id, jr);
+		roomvpn__v1__room_record__free_unpacked(r, NULL);
+		if (rc == 0 && jr->r)
+			return GRPC_STATUS_OK;
+		rv_room_state_release(*rs, ctx->who.device_id);
+		join_reads_free(jr);
+		if (rc < 0)
+			return rv_rooms_store_error(msg, msglen);
+		/* deleted since the index was read: look again (not found then) */
+	}
+}
+
+/* After a conflict: is the caller a member now (another replica's Join),
+ * and does @addr belong to someone else? 0, or -1 on a store error. */
+static int after_conflict(struct rv_store *s, uint64_t room, uint64_t dev, uint32_t addr,
+			  bool *member, uint32_t *member_addr, bool *addr_taken)
+{
+	char km[RV_KEY_MAX], ka[RV_KEY_MAX];
+	struct rv_store_read rd[2] = {{.key = km, .klen = rv_key_member(km, room, dev)},
+				      {.key = ka, .klen = rv_key_addr(ka, room, addr)}};
+	if (rv_store_get_many(s, rd, 2) < 0)
+		return -1;
+	*member = rd[0].found;
+	*member_addr = 0;
+	if (rd[0].found) {
+		MemberRecord *mr = roomvpn__v1__member_record__unpack(NULL, rd[0].vlen, rd[0].val);
+		*member_addr = mr ? mr->virtual_ip : 0;
+		if (mr)
+			roomvpn__v1__member_record__free_unpacked(mr, NULL);
+	}
+	uint64_t owner = 0;
+	*addr_taken =
+	    rd[1].found && !(rv_key_parse_id(rd[1].val, rd[1].vlen, &owner) == 0 && owner == dev);
+	rv_store_reads_free(rd, 2);
+	return *member && !*member_addr ? -1 : 0;
+}
+
+/* One attempt at the member's batch: its record, its address (the one kept
+ * from an earlier Join if @kept, else a new one from the bitmap, else a
+ * reclaimed one) and the Join's audit record. On a shared store (several
+ * replicas) the batch expects the member key and a new address absent and
+ * a kept address still the device's: 0 written, RV_STORE_CONFLICT, 1 the
+ * room is full, -1 an error. *fresh: the address came from the bitmap. */
+static int add_member_once(struct rv_rpc_ctx *ctx, struct rv_room_state *rs, const RoomRecord *r,
+			   bool kept, uint32_t *addr, bool *fresh)
+{
+	struct rv_store *s = ctx->ctl->store;
+	struct rv_cidr net = {r->subnet_addr, (uint8_t)r->subnet_prefix};
 	uint64_t dev = ctx->who.device_id;
-	uint32_t addr = 0;
+	bool shared = rv_store_shared(s), reclaiming = false;
+	MemberRecord mr = ROOMVPN__V1__MEMBER_RECORD__INIT;
+	char k[RV_KEY_MAX], v[20];
+	int rc = 0;
+
+	*fresh = false;
+	struct rv_store_batch *b = rv_store_batch_new();
+	if (!b)
+		return -1;
+	if (kept) { /* still this device's: ip/ may have been reclaimed for another */
+		rv_store_batch_expect(b, k, rv_key_addr(k, r->id, *addr), v,
+				      rv_key_id_value(v, dev));
+	} else {
+		rc = rv_room_state_addr_get(rs, s, r->id, &net, addr);
+		*fresh = rc == 0;
+		if (rc == 1) { /* full: held until the batch is in (room_state.h) */
+			rv_room_state_lock(rs);
+			reclaiming = true;
+			rc = reclaim_addr(s, rs, r->id, b, addr);
+		}
+		if (rc == 0 && shared)
+			rv_store_batch_expect(b, k, rv_key_addr(k, r->id, *addr), NULL, 0);
+		if (rc == 0) {
+			rv_store_batch_put(b, k, rv_key_device_addr(k, r->id, dev), v,
+					   rv_key_addr_value(v, *addr));
+			rv_store_batch_put(b, k, rv_key_addr(k, r->id, *addr), v,
+					   rv_key_id_value(v, dev));
+		}
+	}
+	if (rc == 0 && shared)
+		rv_store_batch_expect(b, k, rv_key_member(k, r->id, dev), NULL, 0);
+	if (rc == 0) {
+		mr.device_id = dev;
+		mr.user_id = ctx->who.user_id;
+		mr.username = ctx->who.username;
+		mr.virtual_ip = *addr;
+		uint8_t vip6[16]; /* mirrors the IPv4 address (ipam6.h): same batch */
+		if (rv_room_prefix6_vip6(r, *addr, vip6)) {
+			mr.vip6.data = vip6;
+			mr.vip6.len = sizeof(vip6);
+		}
+		mr.joined_ns = rv_clock_real_ns();
+		rc = rv_rooms_batch_put_msg(b, k, rv_key_member(k, r->id, dev), &mr.base) < 0 ||
+			     rv_audit_batch_add(ctx, b) < 0
+			 ? -1
+			 : rv_store_batch_commit(s, b, true);
+	}
+	if (reclaiming)
+		rv_room_state_unlock(rs);
+	rv_store_batch_free(b);
+	return rc;
+}
+
+/* Writes the member record of the caller's device (claimed in @rs) and,
+ * unless it keeps one, a new address, in one synced batch with the audit
+ * record; on a shared store retried on a conflict (another replica took
+ * the address, or joined this device first: then *added stays false and
+ * @addr is that membership's). */
+static grpc_status_code add_member(struct rv_rpc_ctx *ctx, struct rv_room_state *rs,
+				   const RoomRecord *r, const struct join_reads *jr, uint32_t *addr,
+				   bool *added, char *msg, size_t msglen)
+{
+	struct rv_cidr net = {r->subnet_addr, (uint8_t)r->subnet_prefix};
+	bool kept = jr->kept;
+
+	for (int attempt = 0; attempt < 16; attempt++) {
+		bool fresh, member, taken;
+		uint32_t member_addr;
+		if (kept)
+			*addr = jr->kept_addr;
+		int rc = add_member_once(ctx, rs, r, kept, addr, &fresh);
+		if (rc == 0) {
+			ctx->audited = true;
+			rv_room_state_members_add(rs, 1);
+			*added = true;
+			return GRPC_STATUS_OK;
+		}
+		if (rc == 1) {
+			char sn[24];
+			rv_ipam_format_cidr(&net, sn, sizeof(sn));
+			snprintf(msg, msglen,
+				 "room '%s' is full: all %u device addresses of %s are in use",
+				 r->name, rv_ipam_hosts_capacity(&net), sn);
+			return GRPC_STATUS_RESOURCE_EXHAUSTED;
+		}
+		if (rc == RV_STORE_CONFLICT &&
+		    after_conflict(ctx->ctl->store, r->id, ctx->who.device_id, *addr, &member,
+				   &member_addr, &taken) == 0) {
+			if (fresh && !taken) /* not the address's fault: give it back */
+				rv_room_state_addr_put(rs, *addr);
+			if (member) { /* joined meanwhile (another replica) */
+				*addr = member_addr;
+				return GRPC_STATUS_OK;
+			}
+			/* a taken fresh address stays taken in the bitmap; another
+			 * replica's: learn all of theirs at once */
+			if (!(fresh && taken) ||
+			    rv_room_state_addr_refresh(rs, ctx->ctl->store, r->id, &net) == 0) {
+				kept = kept && !taken;
+				continue;
+			}
+			fresh = false;
+		}
+		if (fresh)
+			rv_room_state_addr_put(rs, *addr);
+		rv_log(RV_LOG_ERROR,
+		       "rooms: Join of device %" PRIu64 " into '%s': store error (%s)",
+		       ctx->who.device_id, r->name,
+		       rc == RV_STORE_CONFLICT ? "re-reading after a conflict" : "writing");
+		return rv_rooms_store_error(msg, msglen);
+	}
+	rv_log(RV_LOG_ERROR, "rooms: Join of device %" PRIu64 " into '%s': 16 conflicts in a row",
+	       ctx->who.device_id, r->name);
+	return rv_rooms_store_error(msg, msglen);
+}
+
+/* The Join of the caller's device into @r, claimed in @rs (released here)
+ * with @jr read under the claim. Unless @pw_checked, a non-member of a room
+ * with a password stops with PERMISSION_DENIED and *need_pw set. A banned
+ * user or device is refused (bans.h). */
+static grpc_status_code join_claimed(struct rv_rpc_ctx *ctx, struct rv_room_state *rs,
+				     const RoomRecord *r, const struct join_reads *jr,
+				     bool pw_checked, bool *need_pw, ProtobufCMessage **resp,
+				     char *msg, size_t msglen)
+{
+	uint64_t dev = ctx->who.device_id;
+	uint32_t addr = jr->member_addr;
 	bool added = false;
 	grpc_status_code st = GRPC_STATUS_OK;
 
-	int rc = rv_room_state_claim(r->id, dev, &rs);
-	if (rc != 0)
-		return room_gone(r, rc, msg, msglen);
-	rc = member_addr(ctx->ctl->store, r->id, dev, &addr);
-	/* a newcomer: banned? (no ban key is read in a room without bans) */
-	int banned = rc == 1 ? rv_room_state_has_bans(ctx->ctl->store, r->id) : 0;
-	if (banned > 0)
-		banned = rv_ban_records_check(ctx->ctl->store, r->id, ctx->who.user_id, dev);
-	if (rc < 0 || banned < 0) {
-		st = rv_rooms_store_error(msg, msglen);
-	} else if (banned) {
+	if (!jr->member && jr->banned) {
 		snprintf(msg, msglen, "you are banned from room '%s': ask its owner", r->name);
 		st = GRPC_STATUS_PERMISSION_DENIED;
-	} else if (rc == 1 && !pw_checked && r->password_hash && r->password_hash[0]) {
+	} else if (!jr->member && !pw_checked && r->password_hash && r->password_hash[0]) {
 		*need_pw = true;
 		snprintf(msg, msglen, "room '%s' needs a password", r->name);
 		st = GRPC_STATUS_PERMISSION_DENIED;
-	} else if (rc == 1) { /* not a member yet */
-		st = add_member(ctx, rs, r, &addr, msg, msglen);
-		added = st == GRPC_STATUS_OK;
+	} else if (!jr->member) {
+		st = add_member(ctx, rs, r, jr, &addr, &added, msg, msglen);
 	} /* else already a member: the same answer again */
 	rv_room_state_release(rs, dev);
+	drop_prefetch(ctx);
 	if (added && has_rules(r)) /* its user's names match it */
 		rv_room_rules_refresh(ctx->ctl, r->id);
 	if (added)
@@ -330,6 +545,29 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 		if (m)
 			*resp = &m->base;
 	}
+	return st;
+}
+
+/* The Join of the caller's device into @r (found already): claims, reads,
+ * joins. */
+static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, bool pw_checked,
+				  bool *need_pw, ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	struct rv_room_state *rs;
+	struct join_reads jr;
+
+	int rc = join_claim(ctx, r->id, &rs);
+	if (rc != 0)
+		return room_gone(r, rc, msg, msglen);
+	rc = join_read(ctx, r->id, &jr);
+	if (rc < 0 || !jr.r) {
+		rv_room_state_release(rs, ctx->who.device_id);
+		join_reads_free(&jr);
+		return rc < 0 ? rv_rooms_store_error(msg, msglen) : room_gone(r, 1, msg, msglen);
+	}
+	grpc_status_code st =
+	    join_claimed(ctx, rs, jr.r, &jr, pw_checked, need_pw, resp, msg, msglen);
+	join_reads_free(&jr);
 	return st;
 }
 
@@ -408,7 +646,8 @@ grpc_status_code rv_rooms_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 				   ProtobufCMessage **resp, char *msg, size_t msglen)
 {
 	const Roomvpn__V1__JoinRoomRequest *q = (const void *)req;
-	RoomRecord *r = NULL;
+	struct rv_room_state *rs;
+	struct join_reads jr;
 	bool need_pw = false;
 
 	if (!ctx->who.device_id) {
@@ -416,13 +655,18 @@ grpc_status_code rv_rooms_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessag
 		snprintf(msg, msglen, "this session has no device: log in with a device name");
 		return GRPC_STATUS_FAILED_PRECONDITION;
 	}
-	grpc_status_code st = rv_rooms_find(ctx, q->room, &r, msg, msglen);
+	if (!q->room[0]) {
+		snprintf(ctx->target, sizeof(ctx->target), "%s", q->room);
+		snprintf(msg, msglen, "room is required (a room name, or #<id>)");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	grpc_status_code st = join_prepare(ctx, q->room, &rs, &jr, msg, msglen);
 	if (st != GRPC_STATUS_OK)
 		return st;
-	st = join_room(ctx, r, false, &need_pw, resp, msg, msglen);
+	st = join_claimed(ctx, rs, jr.r, &jr, false, &need_pw, resp, msg, msglen);
 	if (need_pw)
-		st = join_with_password(ctx, req, r, resp, msg, msglen);
-	roomvpn__v1__room_record__free_unpacked(r, NULL);
+		st = join_with_password(ctx, req, jr.r, resp, msg, msglen);
+	join_reads_free(&jr);
 	return st;
 }
 

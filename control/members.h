@@ -43,6 +43,14 @@ grpc_status_code rv_members_join_checked(struct rv_rpc_ctx *ctx, const Roomvpn__
 void rv_members_init(struct rv_control *ctl);
 void rv_members_fini(struct rv_control *ctl);
 
+/* Join's prefetch (prefetch.h): when the room's id is known without a
+ * read (rv_rooms_id_hint), claims the caller's device in it and adds the
+ * room, membership, kept address and ban keys, so that a Join makes one
+ * read round trip and one write (docs/etcd.md). */
+struct rv_prefetch;
+void rv_members_join_prefetch(const struct rv_principal *who, const ProtobufCMessage *req,
+			      struct rv_prefetch *p);
+
 grpc_status_code rv_rooms_join_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,
 				   ProtobufCMessage **resp, char *msg, size_t msglen);
 grpc_status_code rv_rooms_leave_rpc(struct rv_rpc_ctx *ctx, const ProtobufCMessage *req,

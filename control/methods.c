@@ -78,7 +78,7 @@ const struct rv_method rv_methods[] = {
     ROW(ROOMS "List", RV_SCOPE_USER, &roomvpn__v1__list_rooms_request__descriptor,
 	rv_rooms_list_rpc),
     ROW(ROOMS "Join", RV_SCOPE_USER, &roomvpn__v1__join_room_request__descriptor, rv_rooms_join_rpc,
-	.audit_action = "rooms.join"),
+	.audit_action = "rooms.join", .prefetch = rv_members_join_prefetch),
     ROW(ROOMS "Leave", RV_SCOPE_USER, &roomvpn__v1__leave_room_request__descriptor,
 	rv_rooms_leave_rpc, .audit_action = "rooms.leave"),
     /* the owner, an admin or a member of the room: checked by the handler */

@@ -189,6 +189,24 @@ static void render_gauge(struct sbuf *b, const char *name, const char *help, lon
 	rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
 }
 
+/* Read first in a scrape: the scrape's own counts (below) come after. */
+static void render_store_ops(struct sbuf *b, struct rv_store *st)
+{
+	struct rv_store_ops o;
+	if (!st)
+		return;
+	rv_store_ops(st, &o);
+	rv_metrics_printf(b,
+			  "# HELP roomvpn_control_store_ops_total Store operations since start, by "
+			  "kind (each one round trip on etcd; a read of several keys at once "
+			  "counts one get).\n# TYPE roomvpn_control_store_ops_total counter\n"
+			  "roomvpn_control_store_ops_total{op=\"get\"} %llu\n"
+			  "roomvpn_control_store_ops_total{op=\"scan\"} %llu\n"
+			  "roomvpn_control_store_ops_total{op=\"write\"} %llu\n",
+			  (unsigned long long)o.gets, (unsigned long long)o.scans,
+			  (unsigned long long)o.writes);
+}
+
 static void render_rpcs(struct sbuf *b, struct rv_metrics *m)
 {
 	rv_metrics_printf(b, "# HELP roomvpn_control_rpcs_total RPCs answered, by method and "
@@ -378,6 +396,7 @@ char *rv_metrics_render(struct rv_control *ctl, size_t *len)
 	struct sbuf b = {0};
 	if (!m)
 		return NULL;
+	render_store_ops(&b, ctl->store);
 	render_rpcs(&b, m);
 	render_latency(&b, m);
 	rv_metrics_printf(&b,

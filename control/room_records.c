@@ -15,6 +15,7 @@
 #include "room_state.h"
 #include "roomvpn/v1/common.pb-c.h"
 #include "store.h"
+#include "name_cache.h"
 #include "store_keys.h"
 
 typedef Roomvpn__V1__RoomRecord RoomRecord;
@@ -74,6 +75,32 @@ static int parse_id_ref(const char *ref, uint64_t *id)
 	return 0;
 }
 
+/* Room names looked up before (name_cache.h): a Join by name reads r/<id>
+ * in its one read round trip, without the rn/ index. */
+static struct rv_name_cache *names;
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void names_init(void)
+{
+	names = rv_name_cache_new(4096);
+}
+
+bool rv_rooms_id_hint(const char *room, uint64_t *id)
+{
+	if (room[0] == '#')
+		return parse_id_ref(room, id) == 0;
+	pthread_once(&names_once, names_init);
+	return rv_name_cache_get(names, room, id);
+}
+
+bool rv_rooms_ref_matches(const RoomRecord *r, const char *room)
+{
+	uint64_t id;
+	if (room[0] == '#')
+		return parse_id_ref(room, &id) == 0 && id == r->id;
+	return r->name && !strcmp(r->name, room);
+}
+
 int rv_rooms_load(struct rv_store *s, const char *room, RoomRecord **out)
 {
 	char k[RV_KEY_MAX];
@@ -90,7 +117,12 @@ int rv_rooms_load(struct rv_store *s, const char *room, RoomRecord **out)
 		return rc;
 	rc = rv_key_parse_id(v, vl, &id);
 	free(v);
-	return rc == 0 ? load_by_id(s, id, out) : -1;
+	rc = rc == 0 ? load_by_id(s, id, out) : -1;
+	if (rc == 0) {
+		pthread_once(&names_once, names_init);
+		rv_name_cache_put(names, room, id);
+	}
+	return rc;
 }
 
 /* ---- replies --------------------------------------------------------------- */

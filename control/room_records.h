@@ -22,6 +22,11 @@ struct rv_store_batch;
  * on error. */
 int rv_rooms_load(struct rv_store *s, const char *room, Roomvpn__V1__RoomRecord **out);
 /* Load a room by its id (internal callers that hold one). Same returns. */
+/* The id @room ("name" or "#<id>") names without reading the store: an id
+ * reference, or a name looked up before. A hint only: check the record
+ * read under it with rv_rooms_ref_matches. */
+bool rv_rooms_id_hint(const char *room, uint64_t *id);
+bool rv_rooms_ref_matches(const Roomvpn__V1__RoomRecord *r, const char *room);
 int rv_rooms_load_id(struct rv_store *s, uint64_t id, Roomvpn__V1__RoomRecord **out);
 
 /* Looks the room a request names up; OK and *out, or INVALID_ARGUMENT /

@@ -3,6 +3,7 @@
  * condition variable for its claims. */
 #include "room_state.h"
 
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -20,9 +21,10 @@ struct rv_room_state {
 	size_t n_claimed, cap_claimed;
 	struct rv_ipam_hosts hosts;
 	bool hosts_known;
+	bool spread;	    /* shared store: next-fit from a random place */
+	uint32_t next_host; /* where the next search starts (spread) */
 	uint32_t members;
 	bool members_known;
-	bool bans, bans_known; /* rv_room_state_has_bans */
 };
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -131,6 +133,13 @@ static int hosts_load(struct rv_room_state *rs, struct rv_store *s, uint64_t roo
 		return -1;
 	}
 	rs->hosts_known = true;
+	/* Replicas on one store each start at a random place of the subnet
+	 * (lowest-first, they would all reach for the same address, and all
+	 * but one retry); RocksDB keeps the lowest free address. */
+	rs->spread = rv_store_shared(s);
+	if (rs->spread && RAND_bytes((unsigned char *)&rs->next_host, sizeof(rs->next_host)) != 1)
+		rs->next_host = (uint32_t)(uintptr_t)rs;
+	rs->next_host %= rs->hosts.size;
 	return 0;
 }
 
@@ -141,10 +150,35 @@ int rv_room_state_addr_get(struct rv_room_state *rs, struct rv_store *s, uint64_
 	pthread_mutex_lock(&rs->mu);
 	if (!rs->hosts_known)
 		rc = hosts_load(rs, s, room, net);
-	if (rc == 0 && rv_ipam_hosts_alloc(&rs->hosts, addr) < 0)
+	if (rc == 0 && (rs->spread ? rv_ipam_hosts_alloc_from(&rs->hosts, rs->next_host, addr)
+				   : rv_ipam_hosts_alloc(&rs->hosts, addr)) < 0)
 		rc = 1;
+	if (rc == 0 && rs->spread)
+		rs->next_host = (*addr - rs->hosts.net.addr + 1) % rs->hosts.size;
 	pthread_mutex_unlock(&rs->mu);
 	return rc;
+}
+
+int rv_room_state_addr_refresh(struct rv_room_state *rs, struct rv_store *s, uint64_t room,
+			       const struct rv_cidr *net)
+{
+	struct rv_ipam_hosts seen; /* read without the mutex, merged under it */
+	char p[RV_KEY_MAX];
+	if (rv_ipam_hosts_init(&seen, net) < 0)
+		return -1;
+	if (rv_store_scan_prefix(s, p, rv_key_addr_prefix(p, room), NULL, 0, hosts_cb, &seen) < 0) {
+		rv_ipam_hosts_fini(&seen);
+		return -1;
+	}
+	pthread_mutex_lock(&rs->mu);
+	for (uint32_t i = 0; rs->hosts_known && i < seen.size; i++)
+		if (rv_ipam_hosts_is_taken(&seen, net->addr + i))
+			rv_ipam_hosts_take(&rs->hosts, net->addr + i);
+	if (rs->spread && RAND_bytes((unsigned char *)&rs->next_host, sizeof(rs->next_host)) == 1)
+		rs->next_host %= rs->hosts.size;
+	pthread_mutex_unlock(&rs->mu);
+	rv_ipam_hosts_fini(&seen);
+	return 0;
 }
 
 void rv_room_state_addr_put(struct rv_room_state *rs, uint32_t addr)
@@ -174,46 +208,6 @@ int rv_room_state_members(struct rv_store *s, uint64_t room, uint32_t *n)
 	*n = rs->members;
 	pthread_mutex_unlock(&rs->mu);
 	return rc;
-}
-
-int rv_room_state_has_bans(struct rv_store *s, uint64_t room)
-{
-	struct rv_room_state *rs = find(room, true);
-	char p[RV_KEY_MAX];
-	uint64_t c = 0;
-	int rc = 0;
-	if (!rs) /* out of memory: count without keeping it */
-		return rv_store_count_prefix(s, p, rv_key_ban_prefix(p, room), &c) < 0 ? -1 : c > 0;
-	pthread_mutex_lock(&rs->mu);
-	if (!rs->bans_known) {
-		rc = rv_store_count_prefix(s, p, rv_key_ban_prefix(p, room), &c);
-		rs->bans = c > 0;
-		rs->bans_known = rc == 0;
-	}
-	bool bans = rs->bans;
-	pthread_mutex_unlock(&rs->mu);
-	return rc < 0 ? -1 : bans;
-}
-
-static void bans_known(uint64_t room, bool known)
-{
-	struct rv_room_state *rs = find(room, known);
-	if (!rs)
-		return;
-	pthread_mutex_lock(&rs->mu);
-	rs->bans = known;
-	rs->bans_known = known;
-	pthread_mutex_unlock(&rs->mu);
-}
-
-void rv_room_state_bans_set(uint64_t room)
-{
-	bans_known(room, true);
-}
-
-void rv_room_state_bans_forget(uint64_t room)
-{
-	bans_known(room, false);
 }
 
 void rv_room_state_members_add(struct rv_room_state *rs, int delta)

@@ -22,12 +22,19 @@ int rv_room_state_claim(uint64_t room, uint64_t dev, struct rv_room_state **out)
 void rv_room_state_release(struct rv_room_state *rs, uint64_t dev);
 
 /* Reserves the lowest address of @net that no ip/ key holds (the bitmap is
- * read from ip/<room>/ on first use). 0 and *addr, 1 if none is free, -1
+ * read from ip/<room>/ on first use); on a shared store (replicas) the next
+ * free one from a random place instead, so that replicas seldom collide
+ * (their batches expect the address absent and retry). 0 and *addr, 1 if none is free, -1
  * on a store error. A reservation whose batch fails is given back with
  * rv_room_state_addr_put. */
 int rv_room_state_addr_get(struct rv_room_state *rs, struct rv_store *s, uint64_t room,
 			   const struct rv_cidr *net, uint32_t *addr);
 void rv_room_state_addr_put(struct rv_room_state *rs, uint32_t addr);
+/* Another replica took an address this one's bitmap thought free: every
+ * address of ip/<room>/ is marked taken again (one scan) and the search
+ * moves to a new random place. 0 or -1 on a store error. */
+int rv_room_state_addr_refresh(struct rv_room_state *rs, struct rv_store *s, uint64_t room,
+			       const struct rv_cidr *net);
 
 /* Holds the room's mutex (a full room's reclaim: no claim can start). */
 void rv_room_state_lock(struct rv_room_state *rs);
@@ -41,14 +48,6 @@ int rv_room_state_members(struct rv_store *s, uint64_t room, uint32_t *n);
 void rv_room_state_members_add(struct rv_room_state *rs, int delta);
 /* Forgets @room's count (changed by a path that does not count). */
 void rv_room_state_members_forget(uint64_t room);
-
-/* Whether @room has any ban (1 yes, 0 no, -1 store error): counted from
- * ban/<room>/ on first use, then kept, so that a Join into a room without
- * bans reads no ban key. _set: a ban was stored; _forget: one was removed
- * (counted again on next use). */
-int rv_room_state_has_bans(struct rv_store *s, uint64_t room);
-void rv_room_state_bans_set(uint64_t room);
-void rv_room_state_bans_forget(uint64_t room);
 
 /* The room is being deleted: refuses new claims, waits for those in
  * flight and drops its memory. Its id is never used again. */

@@ -30,6 +30,8 @@ struct rv_principal {
 	uint64_t device_id;
 };
 
+struct rv_prefetch; /* prefetch.h */
+
 struct rv_rpc_ctx {
 	struct rv_control *ctl;
 	const char *method; /* "/roomvpn.v1.RoomService/Create" */
@@ -39,6 +41,14 @@ struct rv_rpc_ctx {
 	 * handlers (Login sets actor to the attempted username). */
 	char actor[64];
 	char target[128];
+	/* The method's audit action (NULL: not audited). A handler that wrote
+	 * its success record into its own batch (rv_audit_batch_add) sets
+	 * @audited once that batch is in; the server then writes no other. */
+	const char *audit_action;
+	bool audited;
+	/* Keys the method's prefetch function asked for, read with the token
+	 * check (prefetch.h); NULL if none. Freed with the call. */
+	struct rv_prefetch *pre;
 	/* Extra initial metadata a handler wants sent (Login/Refresh put the
 	 * session token here): up to 4 key/value pairs, static or ctx-owned. */
 	unsigned n_md;
@@ -105,6 +115,12 @@ void rv_stream_release(struct rv_stream *s);
  * on_message; one post per stream at a time. */
 void rv_stream_post(struct rv_stream *s, void (*fn)(void *arg), void *arg);
 
+/* Adds the keys a handler will read to @p, from the request and the
+ * caller's ids (who->user_id, who->device_id; nothing else of @who is known
+ * yet): prefetch.h. */
+typedef void (*rv_prefetch_fn)(const struct rv_principal *who, const ProtobufCMessage *req,
+			       struct rv_prefetch *p);
+
 /* For RV_SCOPE_ROOM_OWNER: pulls the room id/name out of the request. */
 typedef const char *(*rv_room_of_fn)(const ProtobufCMessage *req);
 
@@ -116,6 +132,7 @@ struct rv_method {
 	rv_room_of_fn room_of;		    /* only for RV_SCOPE_ROOM_OWNER */
 	const char *audit_action;	    /* non-NULL: the call is recorded in the audit log */
 	const struct rv_stream_ops *stream; /* streaming methods (handler NULL) */
+	rv_prefetch_fn prefetch;	    /* unary methods only; NULL: none */
 };
 
 #endif

@@ -10,6 +10,7 @@
  * A unary handler may return RV_RPC_PENDING and finish later from another
  * thread with rv_rpc_complete() (logins on the Argon2 pool). */
 #include "server.h"
+#include "prefetch.h"
 #include "server_call.h"
 #include "clock.h"
 
@@ -87,6 +88,7 @@ static void call_free(struct call *c)
 		grpc_call_unref(c->call);
 	grpc_call_details_destroy(&c->details);
 	grpc_metadata_array_destroy(&c->md_in);
+	rv_prefetch_free(c->ctx.pre);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->cb_mu);
 	atomic_fetch_sub(&c->srv->live_calls, 1);
@@ -188,7 +190,8 @@ void rv_server_record(struct call *c, grpc_status_code st, const char *msg)
 		       msg ? msg : "");
 	if (ctl->on_rpc_done)
 		ctl->on_rpc_done(ctl, c->m ? c->m->path : "unknown", st, dt);
-	if (c->m && c->m->audit_action && ctl->audit_record) {
+	/* (unless the handler wrote its record in its own batch) */
+	if (c->m && c->m->audit_action && ctl->audit_record && !c->ctx.audited) {
 		struct rv_audit_event ev = {
 		    .time_ns = rv_clock_real_ns(),
 		    .actor = c->ctx.actor[0] ? c->ctx.actor : c->ctx.who.username,
@@ -215,6 +218,7 @@ static void call_started(struct call *c)
 	gpr_free(path);
 	c->t0 = rv_clock_mono_ns();
 	c->m = find_method(c->srv, c->method);
+	c->ctx.audit_action = c->m ? c->m->audit_action : NULL;
 	if (!c->m) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "unknown method %.200s", c->method);

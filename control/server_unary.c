@@ -57,8 +57,11 @@ void rv_rpc_complete(struct rv_rpc_ctx *ctx, grpc_status_code status, ProtobufCM
  * parsed. Every invalid token (missing, unknown, expired, revoked, its user
  * disabled or gone) gets the same answer, so a caller learns nothing about
  * tokens it does not hold. Fills c->ctx.who; the scope check after parsing
- * uses it (scope.c). */
-static grpc_status_code authenticate(struct call *c, char *msg, size_t msglen)
+ * uses it (scope.c). With @req (a method with a prefetch function, its
+ * request parsed), the keys the handler reads come in the same round trip
+ * (prefetch.h) into c->ctx.pre. */
+static grpc_status_code authenticate(struct call *c, const ProtobufCMessage *req, char *msg,
+				     size_t msglen)
 {
 	char auth[512], detail[256];
 
@@ -67,8 +70,9 @@ static grpc_status_code authenticate(struct call *c, char *msg, size_t msglen)
 		return GRPC_STATUS_OK;
 	const char *hdr = rv_server_md_value(&c->md_in, "authorization", auth, sizeof(auth));
 	if (hdr && strncasecmp(hdr, "Bearer ", 7) == 0 && hdr[7]) {
-		grpc_status_code st =
-		    rv_auth_resolve(c->srv->ctl, hdr + 7, &c->ctx.who, detail, sizeof(detail));
+		grpc_status_code st = rv_auth_resolve_with(
+		    c->srv->ctl, hdr + 7, &c->ctx.who, req ? c->m->prefetch : NULL, req,
+		    req ? &c->ctx.pre : NULL, detail, sizeof(detail));
 		if (st == GRPC_STATUS_OK) {
 			rv_listener_authenticated(c->peer);
 			return st;
@@ -88,15 +92,20 @@ static grpc_status_code authenticate(struct call *c, char *msg, size_t msglen)
 }
 
 /* Token check, then the request's decoding, then the scope check; OK or an
- * error status. A stream checks all three on its first message only. */
+ * error status. A stream checks all three on its first message only. A
+ * method with a prefetch function is decoded first and its token checked
+ * with its reads; the answers stay those of the order above (a bad token
+ * and a malformed request: the token's). */
 grpc_status_code rv_server_decode_and_check(struct call *c, ProtobufCMessage **req, char *msg,
 					    size_t msglen)
 {
+	bool prefetch = !c->authorized && c->m->prefetch && c->m->scope != RV_SCOPE_PUBLIC;
 	size_t len = 0;
 	uint8_t *bytes;
 	grpc_status_code st;
 
-	if (!c->authorized && (st = authenticate(c, msg, msglen)) != GRPC_STATUS_OK) {
+	if (!c->authorized && !prefetch &&
+	    (st = authenticate(c, NULL, msg, msglen)) != GRPC_STATUS_OK) {
 		grpc_byte_buffer_destroy(c->recv_buf);
 		c->recv_buf = NULL;
 		return st;
@@ -104,12 +113,19 @@ grpc_status_code rv_server_decode_and_check(struct call *c, ProtobufCMessage **r
 	bytes = rv_server_buffer_bytes(c->recv_buf, &len);
 	grpc_byte_buffer_destroy(c->recv_buf);
 	c->recv_buf = NULL;
-	if (!bytes) {
+	bool readable = bytes != NULL;
+	*req = bytes ? protobuf_c_message_unpack(c->m->req_desc, NULL, len, bytes) : NULL;
+	free(bytes);
+	if (prefetch && (st = authenticate(c, *req, msg, msglen)) != GRPC_STATUS_OK) {
+		if (*req)
+			protobuf_c_message_free_unpacked(*req, NULL);
+		*req = NULL;
+		return st;
+	}
+	if (!readable) {
 		snprintf(msg, msglen, "cannot read the request message");
 		return GRPC_STATUS_INTERNAL;
 	}
-	*req = protobuf_c_message_unpack(c->m->req_desc, NULL, len, bytes);
-	free(bytes);
 	if (!*req) {
 		snprintf(msg, msglen, "malformed request: %zu bytes are not a valid %s", len,
 			 c->m->req_desc->name);

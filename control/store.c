@@ -210,6 +210,38 @@ int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, s
 	return s->be->get(s->impl, key, klen, val, vlen);
 }
 
+int rv_store_get_many(struct rv_store *s, struct rv_store_read *r, size_t n)
+{
+	atomic_fetch_add_explicit(&s->n_gets, 1, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++) {
+		trace(s, "get-many", r[i].key, r[i].klen);
+		r[i].found = false;
+		r[i].val = NULL;
+		r[i].vlen = 0;
+	}
+	if (n > RV_STORE_BATCH_MAX) {
+		fprintf(stderr,
+			"roomvpn-control: %s: a read of %zu keys at once refused (at most %d)\n",
+			s->name, n, RV_STORE_BATCH_MAX);
+		return -1;
+	}
+	return n ? s->be->get_many(s->impl, r, n) : 0;
+}
+
+void rv_store_reads_free(struct rv_store_read *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].val);
+		r[i].val = NULL;
+		r[i].found = false;
+	}
+}
+
+bool rv_store_shared(const struct rv_store *s)
+{
+	return s->be->shared;
+}
+
 int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 bool sync)
 {

@@ -42,6 +42,26 @@ void rv_store_close(struct rv_store *s);
 
 /* Returns 0 and a malloc'd copy in *val (caller frees), 1 if absent, -1 on error. */
 int rv_store_get(struct rv_store *s, const void *key, size_t klen, void **val, size_t *vlen);
+/* Several keys read at one point in time (one snapshot of the store): on
+ * etcd one Txn of Range ops (one round trip), on RocksDB a MultiGet on a
+ * snapshot. The caller fills each read's key; the store fills found (a
+ * malloc'd copy in val, caller frees with rv_store_reads_free) or absent.
+ * At most RV_STORE_BATCH_MAX keys. Counts as one get in rv_store_ops.
+ * Returns 0, or -1 on error (then nothing is to be freed). */
+struct rv_store_read {
+	const void *key;
+	size_t klen;
+	bool found; /* out */
+	void *val;  /* out: NULL when absent */
+	size_t vlen;
+};
+int rv_store_get_many(struct rv_store *s, struct rv_store_read *r, size_t n);
+void rv_store_reads_free(struct rv_store_read *r, size_t n);
+/* Whether other processes may write the store at the same time (etcd, with
+ * several control replicas): allocations then need expectations
+ * (rv_store_batch_expect). RocksDB is opened by one process only. */
+bool rv_store_shared(const struct rv_store *s);
+
 /* @sync: fsync the WAL before returning (anything a client is told succeeded). */
 int rv_store_put(struct rv_store *s, const void *key, size_t klen, const void *val, size_t vlen,
 		 bool sync);
@@ -87,8 +107,9 @@ int rv_store_checkpoint(struct rv_store *s, const char *dir, char *err, size_t e
 /* The schema version this build writes and understands (docs/store.md). */
 int rv_store_schema_version(void);
 
-/* Operations since open, for tests and figures: point reads, prefix scans
- * and counts, writes (a put, a delete or a batch commit each count one). */
+/* Operations since open, for tests and figures: point reads (a get_many
+ * counts one: each is one round trip on etcd), prefix scans and counts,
+ * writes (a put, a delete or a batch commit each count one). */
 struct rv_store_ops {
 	uint64_t gets, scans, writes;
 };

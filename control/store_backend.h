@@ -23,7 +23,10 @@ struct rv_store_batch {
 
 struct rv_store_backend {
 	const char *name;
+	bool shared; /* rv_store_shared */
 	int (*get)(void *impl, const void *key, size_t klen, void **val, size_t *vlen);
+	/* rv_store_get_many: 0 (each read filled) or -1 (none left allocated). */
+	int (*get_many)(void *impl, struct rv_store_read *r, size_t n);
 	int (*put)(void *impl, const void *key, size_t klen, const void *val, size_t vlen,
 		   bool sync);
 	int (*del)(void *impl, const void *key, size_t klen, bool sync);

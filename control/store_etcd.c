@@ -1,6 +1,8 @@
 /* The etcd store backend (store_backend.h) over the etcd v3 client
  * (etcd/etcd.h). Keys and values are the same bytes as on RocksDB.
  *   get       Range of one key (linearizable: answered through the leader)
+ *   get_many  one Txn without compares whose operations are Ranges of one
+ *             key each: every key at one revision, one round trip
  *   put, del  Put, DeleteRange of one key
  *   scan      Range [key, prefix end) in pages of SCAN_PAGE with a moving
  *             start key, every page at the revision of the first, so a
@@ -95,6 +97,67 @@ static int etcd_get(void *impl, const void *key, size_t klen, void **val, size_t
 		}
 	}
 	protobuf_c_message_free_unpacked(m, NULL);
+	return rc;
+}
+
+/* A copy of the first value of @r into @out (found or not). 0 or -1. */
+static int take_value(const Etcdserverpb__RangeResponse *r, struct rv_store_read *out)
+{
+	if (!r || r->n_kvs == 0)
+		return 0;
+	size_t n = r->kvs[0]->value.len;
+	void *copy = malloc(n ? n : 1);
+	if (!copy)
+		return -1;
+	if (n)
+		memcpy(copy, r->kvs[0]->value.data, n);
+	out->found = true;
+	out->val = copy;
+	out->vlen = n;
+	return 0;
+}
+
+static int etcd_get_many(void *impl, struct rv_store_read *rd, size_t n)
+{
+	Etcdserverpb__RangeRequest *ranges = calloc(n, sizeof(*ranges));
+	Etcdserverpb__RequestOp *ops = calloc(n, sizeof(*ops));
+	Etcdserverpb__RequestOp **opsp = calloc(n, sizeof(*opsp));
+	Etcdserverpb__TxnRequest txn = ETCDSERVERPB__TXN_REQUEST__INIT;
+	int rc = -1;
+
+	if (!ranges || !ops || !opsp)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		etcdserverpb__range_request__init(&ranges[i]);
+		ranges[i].key = bin(rd[i].key, rd[i].klen);
+		etcdserverpb__request_op__init(&ops[i]);
+		ops[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
+		ops[i].request_range = &ranges[i];
+		opsp[i] = &ops[i];
+	}
+	txn.n_success = n;
+	txn.success = opsp;
+	ProtobufCMessage *m =
+	    call(impl, "/etcdserverpb.KV/Txn", &txn.base, &etcdserverpb__txn_response__descriptor);
+	if (!m)
+		goto out;
+	Etcdserverpb__TxnResponse *t = (Etcdserverpb__TxnResponse *)m;
+	rc = t->succeeded && t->n_responses == n ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const Etcdserverpb__ResponseOp *o = t->responses[i];
+		if (o->response_case != ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE ||
+		    take_value(o->response_range, &rd[i]) < 0)
+			rc = -1;
+	}
+	if (rc < 0) {
+		log_err("a read transaction's answer does not match its ranges");
+		rv_store_reads_free(rd, n);
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+out:
+	free(ranges);
+	free(ops);
+	free(opsp);
 	return rc;
 }
 
@@ -321,7 +384,9 @@ out:
 
 const struct rv_store_backend rv_store_etcd_backend = {
     .name = "etcd",
+    .shared = true,
     .get = etcd_get,
+    .get_many = etcd_get_many,
     .put = etcd_put,
     .del = etcd_delete,
     .sync = etcd_sync,

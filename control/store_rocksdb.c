@@ -157,6 +157,48 @@ static int rocks_get(void *impl, const void *key, size_t klen, void **val, size_
 	return 0;
 }
 
+static int rocks_get_many(void *impl, struct rv_store_read *rd, size_t n)
+{
+	struct rocks *s = impl;
+	const char **keys = calloc(n, sizeof(*keys));
+	size_t *klens = calloc(n, sizeof(*klens)), *vlens = calloc(n, sizeof(*vlens));
+	char **vals = calloc(n, sizeof(*vals)), **errs = calloc(n, sizeof(*errs));
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
+	int rc = keys && klens && vlens && vals && errs ? 0 : -1;
+
+	rocksdb_readoptions_set_snapshot(ro, snap);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		keys[i] = rd[i].key;
+		klens[i] = rd[i].klen;
+	}
+	if (rc == 0)
+		rocksdb_multi_get(s->db, ro, n, keys, klens, vals, vlens, errs);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (errs[i]) {
+			rc = rocks_err(errs[i], "multi get", NULL, 0);
+			errs[i] = NULL;
+		} else if (vals[i]) { /* our own allocator's copy: callers free() it */
+			rd[i].val = malloc(vlens[i] ? vlens[i] : 1);
+			rc = rd[i].val ? 0 : -1;
+			if (rd[i].val)
+				memcpy(rd[i].val, vals[i], vlens[i]);
+			rd[i].vlen = vlens[i];
+			rd[i].found = rd[i].val != NULL;
+		}
+	}
+	for (size_t i = 0; vals && errs && i < n; i++) {
+		rocksdb_free(vals[i]);
+		rocksdb_free(errs[i]);
+	}
+	if (rc < 0)
+		rv_store_reads_free(rd, n);
+	rocksdb_release_snapshot(s->db, snap);
+	rocksdb_readoptions_destroy(ro);
+	free(keys), free(klens), free(vlens), free(vals), free(errs);
+	return rc;
+}
+
 static int rocks_put(void *impl, const void *key, size_t klen, const void *val, size_t vlen,
 		     bool sync)
 {
@@ -318,7 +360,9 @@ static int rocks_checkpoint(void *impl, const char *dir, char *err, size_t errle
 
 const struct rv_store_backend rv_store_rocksdb_backend = {
     .name = "rocksdb",
+    .shared = false,
     .get = rocks_get,
+    .get_many = rocks_get_many,
     .put = rocks_put,
     .del = rocks_delete,
     .sync = rocks_sync,

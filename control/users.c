@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "name_cache.h"
 #include "password.h"
 #include "pwjob.h"
 #include "roomvpn/v1/common.pb-c.h"
@@ -51,6 +52,10 @@ int rv_id_alloc(struct rv_store *s, struct rv_store_batch *b, const char *name, 
 		if (next == 0)
 			return -1;
 	}
+	/* other replicas (a shared store) move the counter too: the batch
+	 * commits only if it still holds what was read (RV_STORE_CONFLICT) */
+	if (rv_store_shared(s))
+		rv_store_batch_expect(b, key, kl, rc == 0 ? buf : NULL, rc == 0 ? strlen(buf) : 0);
 	*id = next;
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(next + 1));
 	rv_store_batch_put(b, key, strlen(key), buf, strlen(buf));
@@ -61,7 +66,7 @@ int rv_id_next(struct rv_store *s, struct rv_id_block *blk, const char *name, ui
 {
 	int rc = 0;
 	pthread_mutex_lock(&blk->mu);
-	if (blk->next == blk->limit) {
+	for (int tries = 0; blk->next == blk->limit; tries++) {
 		struct rv_store_batch *b = rv_store_batch_new();
 		uint64_t first = 0;
 		rv_id_lock(); /* beside rv_id_alloc's batches */
@@ -72,13 +77,16 @@ int rv_id_next(struct rv_store *s, struct rv_id_block *blk, const char *name, ui
 			snprintf(buf, sizeof(buf), "%llu",
 				 (unsigned long long)(first + RV_ID_BLOCK));
 			rv_store_batch_put(b, key, kl, buf, strlen(buf));
-			rc = rv_store_batch_commit(s, b, true) == 0 ? 0 : -1;
+			rc = rv_store_batch_commit(s, b, true);
 		}
 		rv_id_unlock();
 		rv_store_batch_free(b);
 		if (rc == 0)
 			blk->next = first, blk->limit = first + RV_ID_BLOCK;
+		else if (rc != RV_STORE_CONFLICT || tries == 16)
+			break; /* (a conflict: another replica took the block; again) */
 	}
+	rc = rc == 0 ? 0 : -1;
 	if (rc == 0)
 		*id = blk->next++;
 	pthread_mutex_unlock(&blk->mu);
@@ -109,6 +117,15 @@ int rv_users_get_by_id(struct rv_store *s, uint64_t id, Roomvpn__V1__UserRecord 
 				(ProtobufCMessage **)out);
 }
 
+/* Usernames already looked up (name_cache.h): a Login reads u/<id> only. */
+static struct rv_name_cache *names;
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void names_init(void)
+{
+	names = rv_name_cache_new(16384);
+}
+
 int rv_users_get_by_name(struct rv_store *s, const char *name, Roomvpn__V1__UserRecord **out)
 {
 	char key[RV_KEY_MAX];
@@ -118,6 +135,17 @@ int rv_users_get_by_name(struct rv_store *s, const char *name, Roomvpn__V1__User
 
 	if (!rv_users_valid_name(name))
 		return 1;
+	pthread_once(&names_once, names_init);
+	if (rv_name_cache_get(names, name, &id)) { /* a hint: the record must still say so */
+		int rc = rv_users_get_by_id(s, id, out);
+		if (rc == 0 && !strcmp((*out)->username, name))
+			return 0;
+		if (rc == 0)
+			rv_users_free(*out);
+		if (rc < 0)
+			return rc;
+		rv_name_cache_forget(names, name);
+	}
 	rv_key_user_by_name(key, name);
 	int rc = rv_store_get(s, key, strlen(key), &val, &vlen);
 	if (rc != 0)
@@ -126,7 +154,10 @@ int rv_users_get_by_name(struct rv_store *s, const char *name, Roomvpn__V1__User
 	free(val);
 	if (rc != 0)
 		return -1;
-	return rv_users_get_by_id(s, id, out);
+	rc = rv_users_get_by_id(s, id, out);
+	if (rc == 0)
+		rv_name_cache_put(names, name, id);
+	return rc;
 }
 
 void rv_users_free(Roomvpn__V1__UserRecord *u)
@@ -163,28 +194,27 @@ static void put_user(struct rv_store_batch *b, const Roomvpn__V1__UserRecord *u)
 	rv_store_put_msg(b, key, &u->base);
 }
 
-int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
-		    uint64_t *id, char *err, size_t errlen)
+/* One attempt: 0, 1 the name exists, RV_STORE_CONFLICT (another replica
+ * took the id or the name meanwhile: again), -1. Under rv_id_lock. */
+static int create_once(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
+		       uint64_t *id, char *err, size_t errlen)
 {
 	char key[RV_KEY_MAX];
 	void *val = NULL;
 	size_t vlen;
-	int rc = -1;
 
-	rv_id_lock();
 	rv_key_user_by_name(key, name);
 	int ex = rv_store_get(s, key, strlen(key), &val, &vlen);
 	free(val);
 	if (ex != 1) {
-		rc = ex == 0 ? 1 : -1;
 		snprintf(err, errlen, ex == 0 ? "user %s already exists" : "store error", name);
-		goto out;
+		return ex == 0 ? 1 : -1;
 	}
 	struct rv_store_batch *b = rv_store_batch_new();
 	if (!b || rv_id_alloc(s, b, "user", id) != 0) {
 		snprintf(err, errlen, "store error allocating a user id");
 		rv_store_batch_free(b);
-		goto out;
+		return -1;
 	}
 	Roomvpn__V1__UserRecord u = ROOMVPN__V1__USER_RECORD__INIT;
 	u.id = *id;
@@ -194,16 +224,29 @@ int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, b
 	u.created_ns = rv_clock_real_ns();
 	put_user(b, &u);
 	char v[17];
+	if (rv_store_shared(s)) /* the name is still free (several replicas) */
+		rv_store_batch_expect(b, key, strlen(key), NULL, 0);
 	rv_store_batch_put(b, key, strlen(key), v, rv_key_id_value(v, *id));
-	rc = rv_store_batch_commit(s, b, true) == 0 ? 0 : -1;
+	int rc = rv_store_batch_commit(s, b, true);
 	rv_store_batch_free(b);
+	if (rc < 0)
+		snprintf(err, errlen, "store error writing user %s", name);
+	return rc;
+}
+
+int rv_users_create(struct rv_store *s, const char *name, const char *pw_hash, bool admin,
+		    uint64_t *id, char *err, size_t errlen)
+{
+	int rc = RV_STORE_CONFLICT;
+	rv_id_lock();
+	for (int tries = 0; rc == RV_STORE_CONFLICT && tries < 16; tries++)
+		rc = create_once(s, name, pw_hash, admin, id, err, errlen);
+	rv_id_unlock();
 	if (rc == 0)
 		atomic_fetch_add(&n_users, 1);
-	else
-		snprintf(err, errlen, "store error writing user %s", name);
-out:
-	rv_id_unlock();
-	return rc;
+	if (rc == RV_STORE_CONFLICT)
+		snprintf(err, errlen, "store error writing user %s (contended)", name);
+	return rc == RV_STORE_CONFLICT ? -1 : rc;
 }
 
 static Roomvpn__V1__User *user_msg(const Roomvpn__V1__UserRecord *r)

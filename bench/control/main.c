@@ -45,6 +45,7 @@ struct opts {
 	uint32_t tunnels, users, per_room, connections, threads, concurrency, keepalive_s;
 	uint32_t duration_s, kicks, up_timeout_s, list_calls;
 	int server_pid;
+	bool stop_after_join;
 };
 
 static struct opts o = {
@@ -73,30 +74,34 @@ static grpc_slice admin_bearer;
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: rv-control-load --ca FILE --admin-password-file FILE [options]\n"
-	       "  --server HOST:PORT        roomvpn-control (default 127.0.0.1:7443)\n"
-	       "  --ca FILE                 PEM the server's certificate is checked against\n"
-	       "  --tls-name NAME           name checked in it (default localhost)\n"
-	       "  --admin NAME              admin user (default admin)\n"
-	       "  --admin-password-file F   its password (first line)\n"
-	       "  --tunnels N               devices, one tunnel each (default 1000)\n"
-	       "  --users U                 accounts the devices log in as (default 100)\n"
-	       "  --per-room M              tunnels per room, rooms are /16 (default 1000)\n"
-	       "  --prefix P                names: P-u<i>, P-r<i>, P-d<i> (default load)\n"
-	       "  --connections C           TLS connections the streams share (default 16)\n"
-	       "  --threads T               completion queues, a thread each, 1..256 (default 32)\n"
-	       "  --concurrency K           callers of login/join/bootstrap (default 64)\n"
-	       "  --keepalive S             rooms' keepalive interval, s (default 10)\n"
-	       "  --duration S              measured steady window, s (default 20)\n"
-	       "  --up-timeout S            wait for every tunnel's first ack (default 120)\n"
-	       "  --server-pid PID          read the server's RSS and CPU from /proc\n"
-	       "  --dp-socket PATH          the data plane's agent socket, for kick and resync\n"
-	       "  --kicks K                 kicks timed to the session's removal (default 10)\n"
-	       "  --list-calls L            ListRooms timed without and with the tunnels held\n"
-	       "                            (default 500, 0: none)\n"
-	       "  --dp-restart CMD          shell command restarting the data plane (resync)\n"
-	       "JSON on stdout, progress on stderr. Exit 0: every tunnel up and acked;\n"
-	       "2: some were not (e.g. RESOURCE_EXHAUSTED from the server); 1: error.\n");
+	    f,
+	    "usage: rv-control-load --ca FILE --admin-password-file FILE [options]\n"
+	    "  --server HOST:PORT[,...]  roomvpn-control (default 127.0.0.1:7443); several\n"
+	    "                            (replicas on one etcd): connections spread over them\n"
+	    "  --ca FILE                 PEM the server's certificate is checked against\n"
+	    "  --tls-name NAME           name checked in it (default localhost)\n"
+	    "  --admin NAME              admin user (default admin)\n"
+	    "  --admin-password-file F   its password (first line)\n"
+	    "  --tunnels N               devices, one tunnel each (default 1000)\n"
+	    "  --users U                 accounts the devices log in as (default 100)\n"
+	    "  --per-room M              tunnels per room, rooms are /16 (default 1000)\n"
+	    "  --prefix P                names: P-u<i>, P-r<i>, P-d<i> (default load)\n"
+	    "  --connections C           TLS connections the streams share (default 16)\n"
+	    "  --threads T               completion queues, a thread each, 1..256 (default 32)\n"
+	    "  --concurrency K           callers of login/join/bootstrap (default 64)\n"
+	    "  --keepalive S             rooms' keepalive interval, s (default 10)\n"
+	    "  --duration S              measured steady window, s (default 20)\n"
+	    "  --up-timeout S            wait for every tunnel's first ack (default 120)\n"
+	    "  --server-pid PID          read the server's RSS and CPU from /proc\n"
+	    "  --dp-socket PATH          the data plane's agent socket, for kick and resync\n"
+	    "  --kicks K                 kicks timed to the session's removal (default 10)\n"
+	    "  --list-calls L            ListRooms timed without and with the tunnels held\n"
+	    "                            (default 500, 0: none)\n"
+	    "  --dp-restart CMD          shell command restarting the data plane (resync)\n"
+	    "  --stop-after-join         only provision, login and join: prints their rates\n"
+	    "                            ({\"login_per_s\", \"join_per_s\", ...}), no data plane\n"
+	    "JSON on stdout, progress on stderr. Exit 0: every tunnel up and acked;\n"
+	    "2: some were not (e.g. RESOURCE_EXHAUSTED from the server); 1: error.\n");
 }
 
 static int parse_args(int argc, char **argv)
@@ -121,6 +126,7 @@ static int parse_args(int argc, char **argv)
 					   {"dp-socket", 1, 0, 'S'},
 					   {"kicks", 1, 0, 'x'},
 					   {"dp-restart", 1, 0, 'r'},
+					   {"stop-after-join", 0, 0, 'J'},
 					   {"help", 0, 0, 'h'},
 					   {0, 0, 0, 0}};
 	static char pw[512];
@@ -189,6 +195,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'r':
 			o.dp_restart = optarg;
+			break;
+		case 'J':
+			o.stop_after_join = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -632,6 +641,27 @@ static int admin_login(char *err, size_t errlen)
 	return 0;
 }
 
+/* --stop-after-join: the Login and Join rates, one JSON object. 0 when
+ * every call succeeded, 2 otherwise. */
+static int print_rates(const struct rv_phase *login, const struct rv_phase *join)
+{
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "devices", json_object_new_int64(o.tunnels));
+	json_object_object_add(j, "concurrency", json_object_new_int64(o.concurrency));
+	json_object_object_add(j, "rooms", json_object_new_int64(n_rooms));
+	json_object_object_add(j, "login_per_s", json_object_new_double(rv_phase_rate(login)));
+	json_object_object_add(j, "join_per_s", json_object_new_double(rv_phase_rate(join)));
+	json_object_object_add(j, "login_ok", json_object_new_int64(atomic_load(&login->ok)));
+	json_object_object_add(j, "join_ok", json_object_new_int64(atomic_load(&join->ok)));
+	json_object_object_add(j, "join_first_error", json_object_new_string(join->first_error));
+	puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+	fflush(stdout);
+	bool all = atomic_load(&login->ok) == o.tunnels && atomic_load(&join->ok) == o.tunnels;
+	json_object_put(j);
+	rv_rpc_stop();
+	return all ? 0 : 2;
+}
+
 int main(int argc, char **argv)
 {
 	struct rv_rpc_opts ro;
@@ -667,6 +697,8 @@ int main(int argc, char **argv)
 	list_rooms(&f.list0, "with no tunnel");
 	for (int i = 2; i < 4; i++)
 		rv_phase_run(&ph[i]);
+	if (o.stop_after_join)
+		return print_rates(&ph[2], &ph[3]);
 	if (o.server_pid && rv_proc_read(o.server_pid, &f.before) < 0)
 		fprintf(stderr, "cannot read /proc/%d: no server figures\n", o.server_pid);
 	rv_ka_sched_start(devs, o.tunnels, o.keepalive_s * 1000);

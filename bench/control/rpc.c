@@ -109,8 +109,19 @@ int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	/* "a:1,b:2": connection i goes to the (i mod n)-th (control replicas) */
+	char targets[1024], *each[16], *save = NULL;
+	unsigned n_targets = 0;
+	snprintf(targets, sizeof(targets), "%s", o->server);
+	for (char *t = strtok_r(targets, ",", &save); t && n_targets < 16;
+	     t = strtok_r(NULL, ",", &save))
+		each[n_targets++] = t;
+	if (!n_targets) {
+		snprintf(err, errlen, "--server: no address");
+		return -1;
+	}
 	for (unsigned i = 0; i < eng.n_ch; i++)
-		eng.ch[i] = grpc_channel_create(o->server, creds, &args);
+		eng.ch[i] = grpc_channel_create(each[i % n_targets], creds, &args);
 	grpc_channel_credentials_release(creds);
 	unsigned want = o->threads < 1 ? 1 : o->threads > MAX_QUEUES ? MAX_QUEUES : o->threads;
 	for (; eng.n_cq < want; eng.n_cq++) {

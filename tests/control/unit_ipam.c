@@ -183,6 +183,38 @@ static void test_hosts_random(void **state)
 		one_host_run(seed);
 }
 
+/* rv_ipam_hosts_alloc_from against a naive scan: from a random place,
+ * the first address not taken (by the bitmap's own is_taken), wrapping. */
+static void test_hosts_alloc_from(void **state)
+{
+	(void)state;
+	for (unsigned seed = 1; seed <= 30; seed++) {
+		struct rv_ipam_hosts h;
+		srand(seed);
+		struct rv_cidr net = {0x0a400000u, (uint8_t)(22 + rand() % 9)}; /* /22../30 */
+		assert_int_equal(rv_ipam_hosts_init(&h, &net), 0);
+		for (;;) {
+			uint32_t from = (uint32_t)rand() % h.size, want = 0, got;
+			for (uint32_t n = 0; n < h.size && !want; n++) {
+				uint32_t a = net.addr + (from + n) % h.size;
+				if (!rv_ipam_hosts_is_taken(&h, a))
+					want = a;
+			}
+			int rc = rv_ipam_hosts_alloc_from(&h, from, &got);
+			if (!want) {
+				assert_int_equal(rc, -1);
+				break;
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(got, want);
+			if (rand() % 4 == 0) /* some go back */
+				rv_ipam_hosts_release(&h, net.addr + (uint32_t)rand() % h.size);
+		}
+		assert_int_equal(h.n_free, 0);
+		rv_ipam_hosts_fini(&h);
+	}
+}
+
 /* The naive pool model: try every candidate against every used subnet. */
 static int naive_pick(const struct rv_ipam *ip, const struct rv_cidr *used, size_t n,
 		      struct rv_cidr *out)
@@ -280,9 +312,13 @@ static void test_pool_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),	  cmocka_unit_test(test_room_subnet_rules),
-	    cmocka_unit_test(test_smallest_room), cmocka_unit_test(test_hosts_random),
-	    cmocka_unit_test(test_pool_random),	  cmocka_unit_test(test_pool_default),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_room_subnet_rules),
+	    cmocka_unit_test(test_smallest_room),
+	    cmocka_unit_test(test_hosts_random),
+	    cmocka_unit_test(test_hosts_alloc_from),
+	    cmocka_unit_test(test_pool_random),
+	    cmocka_unit_test(test_pool_default),
 	};
 	return cmocka_run_group_tests_name("ipam", tests, NULL, NULL);
 }

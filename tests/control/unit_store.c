@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
@@ -661,14 +663,110 @@ static void test_open_error(void **state)
 	assert_non_null(strstr(err, "cannot open store /proc/no/such/dir"));
 }
 
+/* get_many: values in the order asked, absent keys, an empty value, one
+ * get in the counters, no keys, and more than a Txn carries refused. */
+static void test_get_many(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_store_read r[4] = {{.key = "gm/b", .klen = 4},
+				     {.key = "gm/none", .klen = 7},
+				     {.key = "gm/a", .klen = 4},
+				     {.key = "gm/empty", .klen = 8}};
+	struct rv_store_ops a, b;
+	put_str(f->s, "gm/a", "alpha");
+	put_str(f->s, "gm/b", "beta");
+	put_str(f->s, "gm/empty", "");
+	rv_store_ops(f->s, &a);
+	assert_int_equal(rv_store_get_many(f->s, r, 4), 0);
+	rv_store_ops(f->s, &b);
+	assert_int_equal(b.gets - a.gets, 1);
+	assert_true(r[0].found && r[0].vlen == 4 && !memcmp(r[0].val, "beta", 4));
+	assert_false(r[1].found);
+	assert_null(r[1].val);
+	assert_true(r[2].found && r[2].vlen == 5 && !memcmp(r[2].val, "alpha", 5));
+	assert_true(r[3].found && r[3].vlen == 0);
+	rv_store_reads_free(r, 4);
+	assert_null(r[0].val);
+	assert_int_equal(rv_store_get_many(f->s, r, 0), 0);
+	struct rv_store_read *many = calloc(RV_STORE_BATCH_MAX + 1, sizeof(*many));
+	assert_non_null(many);
+	for (int i = 0; i <= RV_STORE_BATCH_MAX; i++)
+		many[i] = (struct rv_store_read){.key = "gm/a", .klen = 4};
+	assert_int_equal(rv_store_get_many(f->s, many, RV_STORE_BATCH_MAX + 1), -1);
+	assert_int_equal(rv_store_get_many(f->s, many, RV_STORE_BATCH_MAX), 0);
+	assert_true(many[RV_STORE_BATCH_MAX - 1].found);
+	rv_store_reads_free(many, RV_STORE_BATCH_MAX);
+	free(many);
+}
+
+/* get_many reads one snapshot: a writer moves two keys together in
+ * batches; no read of both ever sees them apart (separate gets would). */
+struct pair_writer {
+	struct rv_store *s;
+	atomic_bool stop;
+	atomic_long commits;
+	int fails;
+};
+
+static void *pair_writer_main(void *p)
+{
+	struct pair_writer *w = p;
+	for (long i = 1; !atomic_load(&w->stop); i++) {
+		char v[32];
+		int n = snprintf(v, sizeof(v), "%ld", i);
+		struct rv_store_batch *b = rv_store_batch_new();
+		rv_store_batch_put(b, "pair/x", 6, v, (size_t)n);
+		rv_store_batch_put(b, "pair/y", 6, v, (size_t)n);
+		w->fails += rv_store_batch_commit(w->s, b, false) != 0;
+		atomic_fetch_add(&w->commits, 1);
+		rv_store_batch_free(b);
+	}
+	return NULL;
+}
+
+static void test_get_many_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	struct pair_writer w = {.s = f->s};
+	pthread_t t;
+	int apart = 0, reads = 0;
+	assert_int_equal(pthread_create(&t, NULL, pair_writer_main, &w), 0);
+	while (atomic_load(&w.commits) == 0) /* the writer is under way */
+		sched_yield();
+	long first = atomic_load(&w.commits);
+	/* reads for as long as 100 batches go in meanwhile */
+	while (atomic_load(&w.commits) - first < 100 || reads < 100) {
+		struct rv_store_read r[2] = {{.key = "pair/x", .klen = 6},
+					     {.key = "pair/y", .klen = 6}};
+		assert_int_equal(rv_store_get_many(f->s, r, 2), 0);
+		if (r[0].found != r[1].found || r[0].vlen != r[1].vlen ||
+		    (r[0].found && memcmp(r[0].val, r[1].val, r[0].vlen)))
+			apart++;
+		reads++;
+		rv_store_reads_free(r, 2);
+	}
+	atomic_store(&w.stop, true);
+	pthread_join(t, NULL);
+	assert_int_equal(w.fails, 0);
+	assert_int_equal(apart, 0);
+}
+
 #define CONTRACT(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest contract[] = {
-	    CONTRACT(test_round_trip), CONTRACT(test_scan),	    CONTRACT(test_scan_many),
-	    CONTRACT(test_batch),      CONTRACT(test_expect),	    CONTRACT(test_expect_contended),
-	    CONTRACT(test_reopen),     CONTRACT(test_schema_newer), CONTRACT(test_copy),
+	    CONTRACT(test_round_trip),
+	    CONTRACT(test_scan),
+	    CONTRACT(test_scan_many),
+	    CONTRACT(test_batch),
+	    CONTRACT(test_expect),
+	    CONTRACT(test_expect_contended),
+	    CONTRACT(test_reopen),
+	    CONTRACT(test_schema_newer),
+	    CONTRACT(test_copy),
+	    CONTRACT(test_get_many),
+	    CONTRACT(test_get_many_snapshot),
 	};
 	const struct CMUnitTest rocksdb_only[] = {
 	    CONTRACT(test_schema_mismatch),
