@@ -192,11 +192,8 @@ class ReplicasTest(unittest.TestCase):
             rec = recs[g[3]][0]
             self.assertEqual((rec.device, rec.replica), (g[0], "replica-a" if i % 2 == 0 else "replica-b"))
 
-    # The addresses' compare-and-swap across replicas is engineer C's part
-    # (rep-c: members.c's Join path); until it lands two replicas hand out
-    # the same addresses. Remove the decorator when it does (an unexpected
-    # success fails the run).
-    @unittest.expectedFailure
+    # No virtual IP (or vip6) twice across the two replicas: each Join's
+    # address is a compare-and-swap in its batch (members.c).
     def test_1b_no_duplicate_address(self):
         got = getattr(ReplicasTest, "joined", None)
         self.assertIsNotNone(got, "test_1 did not run")
