@@ -33,8 +33,8 @@ struct rv_cipher_ctx; /* opaque; see cipher.c */
 /* Crypto engines for the AEAD suites (docs/dataplane.md "Crypto engines").
  * The CBC+HMAC and static suites always run on OpenSSL. */
 enum rv_cipher_engine_id {
-	RV_ENGINE_OPENSSL = 0,	/* OpenSSL EVP: portable default */
-	RV_ENGINE_IPSEC_MB = 1, /* intel-ipsec-mb direct API, key state inline */
+	RV_ENGINE_OPENSSL = 0,	 /* OpenSSL EVP: portable default */
+	RV_ENGINE_IPSEC_MB = 1,	 /* intel-ipsec-mb direct API, key state inline */
 	RV_ENGINE_CRYPTODEV = 2, /* DPDK cryptodev, asynchronous: roomvpn-dataplane only */
 	RV_ENGINE__COUNT,
 	RV_ENGINE_AUTO = RV_ENGINE__COUNT, /* parse only: ipsec-mb if present, else openssl */
