@@ -39,6 +39,7 @@ for b in "$CONTROL" "$LOAD"; do
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+source "$HERE/conf.sh"
 TMP=$(mktemp -d /tmp/rv-replicas.XXXXXX)
 PIDS=()
 stop_replicas() {
@@ -58,22 +59,9 @@ start_replicas() {
 		local port=$((20000 + RANDOM % 20000)) dir=$TMP/s$i
 		local mport=$((40000 + RANDOM % 20000))
 		mkdir -p "$dir"
-		cat > "$dir/control.conf" <<CONF
-state_dir = $dir/state
-listen = 127.0.0.1:$port
-log_level = warn
-argon2_memory_kib = 256
-argon2_iterations = 1
-argon2_parallelism = 1
-login_fail_per_user = 1000000
-login_fail_per_addr = 1000000
-login_inflight_per_addr = 1024
-max_tunnels_per_user = 0
-ipam_room_prefix = 16
-metrics_listen = 127.0.0.1:$mport
-metrics_allow = 127.0.0.1/32
-$store_conf
-CONF
+		bench_control_conf "$dir/state" "127.0.0.1:$port" "ipam_room_prefix = 16" \
+			"metrics_listen = 127.0.0.1:$mport" "metrics_allow = 127.0.0.1/32" \
+			"$store_conf" > "$dir/control.conf"
 		if [ "$i" = 1 ]; then # the admin, once in the shared store
 			"$CONTROL" init --config "$dir/control.conf" --state-dir "$dir/state" \
 				--admin admin < "$TMP/admin.pw" > "$dir/init.log" 2>&1 ||

@@ -57,6 +57,7 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "descriptor limit $(ulimit -n)" >&2
 
+source "$HERE/conf.sh"
 TMP=$(mktemp -d /tmp/rv-cbench.XXXXXX)
 CTL_PID= DP_PID=
 cleanup() {
@@ -93,21 +94,8 @@ start_control() { # $1: tunnels
 		ETCDCTL_API=3 etcdctl --endpoints="$RV_ETCD_ENDPOINTS" --cacert="$RV_ETCD_CA" \
 			--cert="$RV_ETCD_CERT" --key="$RV_ETCD_KEY" del "" --from-key >/dev/null
 	fi
-	cat > "$TMP/control.conf" <<CONF
-state_dir = $TMP/state
-listen = 127.0.0.1:$port
-log_level = warn
-argon2_memory_kib = 256
-argon2_iterations = 1
-argon2_parallelism = 1
-login_fail_per_user = 1000000
-login_fail_per_addr = 1000000
-login_inflight_per_addr = 1024
-max_tunnels_per_user = 0
-dataplane_agent = $TMP/agent.sock
-$STORE_CONF
-${RV_CONTROL_CONF:-}
-CONF
+	bench_control_conf "$TMP/state" "127.0.0.1:$port" "dataplane_agent = $TMP/agent.sock" \
+		"$STORE_CONF" "${RV_CONTROL_CONF:-}" > "$TMP/control.conf"
 	echo "admin-password-1" > "$TMP/admin.pw"
 	"$CONTROL" init --config "$TMP/control.conf" --state-dir "$TMP/state" --admin admin \
 		< "$TMP/admin.pw" > "$TMP/init.log" 2>&1
