@@ -23,6 +23,7 @@
 #define BATCH	      256
 #define WAIT_NS	      5000000000ull /* a caller waits at most this for its delta */
 #define POLL_EVERY_NS 1000000000ull
+#define POLL_SLOW_NS  200000000ull /* a longer poll pass is logged */
 
 typedef rv_dp_request Request;
 
@@ -480,11 +481,19 @@ static void *sync_main(void *arg)
 			rv_dp_poll_resync_all(q.ctl);
 			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
 		} else if (now >= next_poll) {
+			uint64_t t0 = rv_control_now_mono();
 			if (owner) {
 				rv_dp_poll_all(q.ctl);	/* health, cache, adoption, resync */
 				rv_dp_move_step(q.ctl); /* drains, failovers, graces */
 			}
 			next_poll = rv_control_now_mono() + POLL_EVERY_NS;
+			/* deltas queued meanwhile (Bootstraps, Kicks) waited this
+			 * long: the figure for issue 10's tails at 100,000 tunnels */
+			uint64_t took = next_poll - POLL_EVERY_NS - t0;
+			if (took > POLL_SLOW_NS)
+				rv_log(took > 5 * POLL_SLOW_NS ? RV_LOG_WARN : RV_LOG_INFO,
+				       "data-plane sync: a poll pass took %llu ms (deltas waited)",
+				       (unsigned long long)(took / 1000000u));
 		}
 		pthread_mutex_lock(&q.mu);
 	}
