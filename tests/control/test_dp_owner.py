@@ -75,11 +75,17 @@ class DataPlaneOwnerTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for srv in (cls.a, cls.b):
-            if srv.proc is not None:
-                srv.stop()
+        failed = []
+        for srv in (cls.a, cls.b):  # each stopped, whatever the other did
+            try:
+                if srv.proc is not None:
+                    srv.stop()
+            except AssertionError as e:
+                failed.append(e)
         cls.dp.stop()
         cls.etcd.stop()
+        if failed:
+            raise failed[0]
 
     def test_1_one_owner_failover_and_fencing(self):
         dp, a, b = self.dp, self.a, self.b

@@ -156,6 +156,7 @@ if [ -z "$FLEET" ]; then
 	for n in 1 2 3 4; do
 		IFX[$n]=$(status_of "$(user "$n")" "$n" 't["interface"]')
 		PL[$n]=$(ping_log "$n" "${VIP[$(peer "$n")]}" "$RUN/ping-$n.log")
+		PIDS+=("${PL[$n]}") # (ping_log's own PIDS+= is in the $(...) subshell)
 	done
 	for n in 1 2 3 4; do poll 5 replies_before "$n" || die "$(user "$n")'s ping gets no reply"; done
 	{ kill -9 "${FL_PID[a]}" && wait "${FL_PID[a]}"; } 2>/dev/null
@@ -241,7 +242,10 @@ pass "drain of $DE under iperf3: gap ${G}s, no TCP reset, east on $(other "$DE")
 # --- 3. kill -9 of west's data plane
 DW=$(room_dp west)
 declare -A PL
-for n in 1 2 3 4; do PL[$n]=$(ping_log "$n" "${VIP[$(peer "$n")]}" "$RUN/ping-$n.log"); done
+for n in 1 2 3 4; do
+	PL[$n]=$(ping_log "$n" "${VIP[$(peer "$n")]}" "$RUN/ping-$n.log")
+	PIDS+=("${PL[$n]}")
+done
 for n in 1 2 3 4; do poll 5 replies_before "$n" || die "$(user "$n")'s ping gets no reply"; done
 { kill -9 "${FL_PID[$(x_of "$DW")]}" && wait "${FL_PID[$(x_of "$DW")]}"; } 2>/dev/null
 T0=$(date +%s.%N)

@@ -108,6 +108,7 @@ import json, sys
 print([m["device_id"] for m in json.load(sys.stdin)["members"] if m["username"] == "u3"][0])')
 PL3=$(ping_log 3 "${VIP[1]}" "$RUN/ping-3.log")
 PL1=$(ping_log 1 "${VIP[2]}" "$RUN/ping-1k.log")
+PIDS+=("$PL3" "$PL1") # (ping_log's own PIDS+= is in the $(...) subshell)
 replies() { [ "$(ping_replies_after "$1" 0)" -ge 3 ]; }
 poll 5 replies "$RUN/ping-3.log" || die "u3's ping gets no reply"
 T0=$(now)
@@ -139,6 +140,7 @@ ha_writer
 poll 10 test -s "$RUN/acked" || die "no write acknowledged: $(tail -3 "$RUN/writer.err")"
 PL1=$(ping_log 1 "${VIP[2]}" "$RUN/ping-1.log")
 PL2=$(ping_log 2 "${VIP[1]}" "$RUN/ping-2.log")
+PIDS+=("$PL1" "$PL2")
 poll 5 replies "$RUN/ping-1.log" || die "u1's ping gets no reply"
 T0=$(now)
 ha_kill9 9
