@@ -11,6 +11,7 @@
 
 #include "audit.h"
 #include "audit_refused.h"
+#include "clock.h"
 #include "store.h"
 
 #define KEY_LEN	     (2 + 16 + 1 + 8) /* "a/" time "/" seq */
@@ -215,12 +216,7 @@ static void *maintainer_main(void *arg)
 
 	pthread_mutex_lock(&a->mu);
 	while (!a->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(a->period_ns / 1000000000ull);
-		ts.tv_nsec += (long)(a->period_ns % 1000000000ull);
-		if (ts.tv_nsec >= 1000000000L)
-			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		struct timespec ts = rv_clock_deadline(CLOCK_REALTIME, a->period_ns);
 		if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) == 0 || a->stop)
 			continue;
 		pthread_mutex_unlock(&a->mu);

@@ -634,13 +634,8 @@ static void *sweeper_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&sweeper.mu);
 	while (!sweeper.stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t ns = sweeper.ctl->cfg.token_sweep_ns;
-		ts.tv_sec += (time_t)(ns / 1000000000ull);
-		ts.tv_nsec += (long)(ns % 1000000000ull);
-		if (ts.tv_nsec >= 1000000000L)
-			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		struct timespec ts =
+		    rv_clock_deadline(CLOCK_REALTIME, sweeper.ctl->cfg.token_sweep_ns);
 		if (pthread_cond_timedwait(&sweeper.cv, &sweeper.mu, &ts) == 0 || sweeper.stop)
 			continue;
 		pthread_mutex_unlock(&sweeper.mu);

@@ -24,6 +24,7 @@
 
 #include <openssl/crypto.h>
 
+#include "clock.h"
 #include "etcd/etcd.h"
 #include "log.h"
 #include "store.h"
@@ -379,14 +380,7 @@ static size_t take(struct op *out)
 
 static void wait_ms(unsigned ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = rv_clock_deadline(CLOCK_REALTIME, ms * 1000000ull);
 	while (!wr.stop && pthread_cond_timedwait(&wr.work, &wr.mu, &ts) != ETIMEDOUT)
 		;
 }

@@ -463,14 +463,7 @@ int rv_server_port(const struct rv_server *s)
 
 static bool wait_shutdown(struct rv_server *srv, unsigned ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = rv_clock_deadline(CLOCK_REALTIME, ms * 1000000ull);
 	pthread_mutex_lock(&srv->mu);
 	while (!srv->shutdown_done)
 		if (pthread_cond_timedwait(&srv->cv, &srv->mu, &ts) != 0)

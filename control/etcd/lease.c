@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "etcd/client.h"
 
 int rv_etcd_lease_grant(struct rv_etcd *e, int64_t ttl_s, int64_t *id, char *err, size_t errlen)
@@ -76,15 +77,7 @@ struct rv_etcd_keepalive {
 
 static struct timespec after_ms(uint32_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
+	return rv_clock_deadline(CLOCK_MONOTONIC, ms * 1000000ull);
 }
 
 static void *keepalive_main(void *arg)
