@@ -559,12 +559,6 @@ static void add_tcp(Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__T
 	st->tcp = t;
 }
 
-static void count_session_cb(void *arg, const struct rv_st_session_info *i)
-{
-	(void)arg;
-	(void)i;
-}
-
 static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 			  Roomvpn__Dataplane__V1__Stats *st, Roomvpn__Dataplane__V1__TcpStats *tcp,
 			  struct reply *rp)
@@ -572,7 +566,8 @@ static void do_read_stats(const Roomvpn__Dataplane__V1__ReadStats *r,
 	struct stats_build b = {.st = st, .from = r->peer_id_from, .to = r->peer_id_to};
 	/* Linked objects only (rv_st_counts also counts those awaiting call_rcu). */
 	st->rooms = rv_st_room_foreach(room_stats_cb, &b);
-	st->sessions = rv_st_session_foreach(r->sessions ? session_stats_cb : count_session_cb, &b);
+	st->sessions = r->sessions ? rv_st_session_foreach_range(b.from, b.to, session_stats_cb, &b)
+				   : rv_st_session_count();
 	add_tcp(st, tcp);
 	st->crypto_engine = (char *)rv_cipher_engine_name(rv_cipher_engine_current());
 	st->fence = fence_seen;

@@ -58,6 +58,50 @@ unsigned rv_st_session_foreach(rv_st_session_cb cb, void *arg)
 	return n;
 }
 
+unsigned rv_st_session_count(void)
+{
+	rv_dp_writer_enter();
+	rcu_read_lock();
+	unsigned n = rcu_dereference(rv_dp_root)->n_linked;
+	rcu_read_unlock();
+	return n;
+}
+
+/* Pages narrower than this are read from the peer-id index. */
+#define RANGE_BY_INDEX (1u << 20)
+
+unsigned rv_st_session_foreach_range(uint32_t from, uint32_t to, rv_st_session_cb cb, void *arg)
+{
+	if (!to || to > RV_ST_PEER_ID_MAX + 1)
+		to = RV_ST_PEER_ID_MAX + 1;
+	if (from >= to)
+		from = to;
+	rv_dp_writer_enter();
+	struct rv_st_session_info info;
+	struct rv_dp_session *s;
+	rcu_read_lock();
+	struct rv_dp_tables *t = rcu_dereference(rv_dp_root);
+	if (to - from <= RANGE_BY_INDEX) {
+		for (uint32_t id = from; id < to; id++)
+			if ((s = rcu_dereference(t->peer_ix[id]))) {
+				session_info(s, &info);
+				cb(arg, &info);
+			}
+	} else { /* wider than the table holds, likely: a walk */
+		struct cds_lfht_iter it;
+		cds_lfht_for_each_entry(t->by_peer, &it, s, by_peer)
+		{
+			if (s->peer_id >= from && s->peer_id < to) {
+				session_info(s, &info);
+				cb(arg, &info);
+			}
+		}
+	}
+	unsigned n = t->n_linked;
+	rcu_read_unlock();
+	return n;
+}
+
 unsigned rv_st_room_foreach(rv_st_room_cb cb, void *arg)
 {
 	rv_dp_writer_enter();

@@ -201,6 +201,7 @@ static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct
 				 &s->by_peer);
 	} else {
 		cds_lfht_add(t->by_peer, rv_dp_hash32(s->peer_id), &s->by_peer);
+		t->n_linked++;
 	}
 	cds_lfht_add(t->by_vip, rv_dp_vip_hash(s->room_id, s->vip), &s->by_vip);
 	rv_dp_vip6_add(t, s);
@@ -216,6 +217,7 @@ static void session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s)
 	rv_dp_peer_ix_clear(t, s);
 	rv_dp_hosts_clear(s->room, s);
 	cds_lfht_del(t->by_peer, &s->by_peer);
+	t->n_linked--;
 	cds_lfht_del(t->by_vip, &s->by_vip);
 	rv_dp_vip6_del(t, s);
 	cds_list_del_rcu(&s->room_link);

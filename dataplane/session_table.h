@@ -222,6 +222,14 @@ int rv_st_session_get(uint32_t peer_id, struct rv_st_session_info *out);
 /* Calls @cb for every session (in no particular order); returns the count. */
 typedef void (*rv_st_session_cb)(void *arg, const struct rv_st_session_info *s);
 unsigned rv_st_session_foreach(rv_st_session_cb cb, void *arg);
+/* Sessions in the table (linked: rv_st_counts also counts those awaiting
+ * call_rcu), without a walk. */
+unsigned rv_st_session_count(void);
+/* @cb for each session with @from <= peer-id < @to (@to 0: no bound) and
+ * the number of sessions in the table (all of them, in range or not). A
+ * page of peer-ids is read from the peer-id index: its cost is the page's,
+ * not the table's (the control plane pages through 100,000 sessions). */
+unsigned rv_st_session_foreach_range(uint32_t from, uint32_t to, rv_st_session_cb cb, void *arg);
 typedef void (*rv_st_room_cb)(void *arg, const struct rv_st_room_info *r);
 unsigned rv_st_room_foreach(rv_st_room_cb cb, void *arg);
 /* Per-lcore and per-drop-reason counters: see stats.h (any thread). */
