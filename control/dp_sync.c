@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "clock.h"
 #include "dataplane.pb-c.h"
 #include "dp_link.h"
 #include "dp_msgs.h"
@@ -24,6 +25,7 @@
 #define WAIT_NS	      5000000000ull /* a caller waits at most this for its delta */
 #define POLL_EVERY_NS 1000000000ull
 #define POLL_SLOW_NS  200000000ull /* a longer poll pass is logged */
+#define DELTA_SLOW_NS 500000000ull /* so is a delta settled later than this */
 
 typedef rv_dp_request Request;
 
@@ -48,6 +50,7 @@ struct delta {
 	rv_dp_sync_done_fn done; /* or a callback, run with no lock held */
 	void *arg;
 	uint64_t deadline; /* callbacks: not sent after this, failed instead */
+	uint64_t queued_ns;
 	int rc;
 	char err[160];
 	struct delta *next;
@@ -120,8 +123,9 @@ static int enqueue(struct delta *d, bool wait, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	d->queued_ns = rv_control_now_mono();
 	if (d->done)
-		d->deadline = rv_control_now_mono() + WAIT_NS;
+		d->deadline = d->queued_ns + WAIT_NS;
 	if (wait && (w = calloc(1, sizeof(*w)))) {
 		pthread_cond_init(&w->cv, NULL);
 		w->refs = 2;
@@ -156,9 +160,7 @@ static int enqueue(struct delta *d, bool wait, char *err, size_t errlen)
 		pthread_cond_signal(&q.cv);
 	}
 	if (w) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(WAIT_NS / 1000000000u);
+		struct timespec ts = rv_clock_deadline(CLOCK_REALTIME, WAIT_NS);
 		while (w->rc == 1 && pthread_cond_timedwait(&w->cv, &q.mu, &ts) == 0)
 			;
 		rc = w->rc == 1 ? -1 : w->rc;
@@ -349,6 +351,28 @@ static void send_to(int slot, struct delta **ds, size_t n, const int *to, struct
 	(void)ds;
 }
 
+/* The oldest of @n deltas sent at @sent_ns, if it took long: how long it
+ * waited in the queue and how long at the data plane (once a second). */
+static void note_slow(struct delta **ds, size_t n, uint64_t sent_ns)
+{
+	static const char *const kinds[] = {"session", "delete", "key", "room"};
+	static uint64_t logged_ns;
+	uint64_t done = rv_control_now_mono();
+	struct delta *old = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (!old || ds[i]->queued_ns < old->queued_ns)
+			old = ds[i];
+	if (!old || done - old->queued_ns < DELTA_SLOW_NS || done - logged_ns < 1000000000ull)
+		return;
+	logged_ns = done;
+	rv_log(RV_LOG_WARN,
+	       "data-plane sync: a %s delta (peer-id %u) took %" PRIu64 " ms: %" PRIu64
+	       " ms queued (%zu in its batch), %" PRIu64 " ms at the data plane",
+	       kinds[old->kind], old->peer_id, (done - old->queued_ns) / 1000000u,
+	       (sent_ns - old->queued_ns) / 1000000u, n, (done - sent_ns) / 1000000u);
+}
+
 /* One exchange per data plane for @n deltas. A delta whose caller's bound
  * passed while it was queued is not sent: it fails. */
 static void send_batch(struct delta **ds, size_t n, struct rv_dp_msgs *m, Request **rqp, bool *ok)
@@ -382,6 +406,7 @@ static void send_batch(struct delta **ds, size_t n, struct rv_dp_msgs *m, Reques
 		send_to(s, ds, n, to, m, rqp, ok, bad, why, true);
 		send_to(s, ds, n, also, m, rqp, ok, bad, why, false);
 	}
+	note_slow(ds, n, now);
 	pthread_mutex_lock(&q.mu);
 	for (size_t i = 0; i < n; i++) {
 		int r = bad[i] ? -1 : 0;
@@ -453,11 +478,7 @@ static void *sync_main(void *arg)
 			next_poll = now;
 		}
 		if (!q.n && now < next_poll) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + (next_poll - now);
-			ts.tv_sec += (time_t)(ns / 1000000000u);
-			ts.tv_nsec = (long)(ns % 1000000000u);
+			struct timespec ts = rv_clock_deadline(CLOCK_REALTIME, next_poll - now);
 			pthread_cond_timedwait(&q.cv, &q.mu, &ts);
 			continue;
 		}

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "dp_cache.h"
 #include "key_slots.h"
 #include "log.h"
@@ -180,14 +181,31 @@ static void cancel(struct rv_tunnel *t)
 		reg.timers->cancel(t);
 }
 
-void rv_tunnels_lock(void)
+static struct {
+	const char *who; /* the holder (lock held) */
+	uint64_t since_ns;
+	uint64_t logged_ns; /* the last long hold logged: one a second */
+} hold;
+
+void rv_tunnels_lock_by(const char *who)
 {
 	pthread_mutex_lock(&reg.lock);
+	hold.who = who;
+	hold.since_ns = rv_clock_mono_ns();
 }
 
 void rv_tunnels_unlock(void)
 {
+	uint64_t now = rv_clock_mono_ns(), held = now - hold.since_ns;
+	const char *who = hold.who;
+	bool say = held > RV_TUNNELS_HOLD_WARN_MS * 1000000ull &&
+		   now - hold.logged_ns > 1000000000ull;
+	if (say)
+		hold.logged_ns = now;
 	pthread_mutex_unlock(&reg.lock);
+	if (say)
+		rv_log(RV_LOG_WARN, "tunnel registry: %s held the lock %" PRIu64 " ms", who,
+		       held / 1000000u);
 }
 
 struct rv_tunnel *rv_tunnels_find(uint32_t peer_id)

@@ -96,7 +96,11 @@ struct rv_tunnel {
 	uint64_t timer_at;
 };
 
-void rv_tunnels_lock(void);
+/* A hold longer than RV_TUNNELS_HOLD_WARN_MS is logged with its taker's
+ * name (heartbeats, Bootstraps and Kicks waited behind it). */
+#define RV_TUNNELS_HOLD_WARN_MS 50
+void rv_tunnels_lock_by(const char *who);
+#define rv_tunnels_lock() rv_tunnels_lock_by(__func__)
 void rv_tunnels_unlock(void);
 
 /* Lookups (lock held). find_owned: tunnel @peer_id if it is @device's in

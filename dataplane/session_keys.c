@@ -16,6 +16,9 @@
 static struct rv_st_params params;
 static _Atomic uint32_t n_keys;
 static _Atomic uint64_t pending_frees;
+/* No key retires before this (writer only): rv_st_expire walks the table
+ * only once one is due, not every second whatever it holds. */
+static uint64_t earliest_retire_ns = UINT64_MAX;
 
 void rv_dp_keys_init(const struct rv_st_params *p)
 {
@@ -183,9 +186,12 @@ int rv_st_key_install(uint32_t peer_id, uint8_t key_id, enum rv_cipher cipher,
 		goto out;
 	int next = cur < 0 ? 0 : 1 - cur;
 	struct rv_dp_key *evicted = s->slot[next];
-	if (old)
-		atomic_store(&old->retire_at_ns,
-			     rv_clock_mono_ns() + (grace_ns ? grace_ns : params.default_grace_ns));
+	if (old) {
+		uint64_t at = rv_clock_mono_ns() + (grace_ns ? grace_ns : params.default_grace_ns);
+		atomic_store(&old->retire_at_ns, at);
+		if (at < earliest_retire_ns)
+			earliest_retire_ns = at;
+	}
 	k->pending_tx = old && seal_after_use;
 	rcu_assign_pointer(s->slot[next], k);
 	if (!k->pending_tx)
@@ -241,7 +247,10 @@ out:
 unsigned rv_st_expire(uint64_t now_ns)
 {
 	rv_dp_writer_enter();
+	if (now_ns < earliest_retire_ns)
+		return 0;
 	unsigned n = 0;
+	uint64_t next = UINT64_MAX;
 	struct cds_lfht_iter it;
 	struct rv_dp_session *s;
 	rcu_read_lock();
@@ -249,6 +258,8 @@ unsigned rv_st_expire(uint64_t now_ns)
 	{
 		for (int i = 0; i < RV_DP_KEY_SLOTS; i++) {
 			struct rv_dp_key *k = s->slot[i];
+			if (k && k->retire_at_ns > now_ns && k->retire_at_ns < next)
+				next = k->retire_at_ns; /* not yet */
 			if (k && k->retire_at_ns && k->retire_at_ns <= now_ns) {
 				bool sealing = i == atomic_load(&s->tx_slot);
 				if (sealing && !s->slot[1 - i]) {
@@ -267,5 +278,6 @@ unsigned rv_st_expire(uint64_t now_ns)
 		}
 	}
 	rcu_read_unlock();
+	earliest_retire_ns = next;
 	return n;
 }

@@ -9,7 +9,8 @@
 #                        [--connections C] [--store rocksdb|etcd] [--no-docs]
 #                        [-- extra load flags]
 # Each size runs against a fresh control plane and data plane. Extra
-# control.conf lines: RV_CONTROL_CONF (e.g. RV_CONTROL_CONF="cq_count = 1").
+# control.conf lines: RV_CONTROL_CONF (e.g. RV_CONTROL_CONF="cq_count = 1"); RV_BENCH_LOGS=DIR
+# keeps the control and data-plane logs there.
 # --store etcd: the control plane on the etcd cluster in RV_ETCD_* (run under
 # tests/control/etcd_cluster.py, which starts one), emptied before each size;
 # the figures go to docs/control-scale-etcd-<N>.json (docs/etcd.md).
@@ -64,6 +65,8 @@ cleanup() {
 	[ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null && wait "$CTL_PID" 2>/dev/null
 	[ -f "$TMP/dp.pid" ] && kill "$(cat "$TMP/dp.pid")" 2>/dev/null
 	sleep 0.5
+	[ -n "${RV_BENCH_LOGS:-}" ] && mkdir -p "$RV_BENCH_LOGS" &&
+		cp "$TMP"/*.log "$RV_BENCH_LOGS"/ 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
