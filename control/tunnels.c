@@ -198,8 +198,8 @@ void rv_tunnels_unlock(void)
 {
 	uint64_t now = rv_clock_mono_ns(), held = now - hold.since_ns;
 	const char *who = hold.who;
-	bool say = held > RV_TUNNELS_HOLD_WARN_MS * 1000000ull &&
-		   now - hold.logged_ns > 1000000000ull;
+	bool say =
+	    held > RV_TUNNELS_HOLD_WARN_MS * 1000000ull && now - hold.logged_ns > 1000000000ull;
 	if (say)
 		hold.logged_ns = now;
 	pthread_mutex_unlock(&reg.lock);
