@@ -123,7 +123,7 @@ static void on_hello_sent(struct rv_tag *t, bool ok)
 
 	grpc_byte_buffer_destroy(d->ka_send);
 	d->ka_send = NULL;
-	d->t_send.fn = on_send; /* from now on: heartbeats */
+	rv_tag_set(&d->t_send, on_send); /* from now on: heartbeats */
 	atomic_store(&d->send_busy, false);
 	if (ok)
 		send_heartbeat(d); /* the first: its ack says the tunnel is up */
@@ -198,9 +198,9 @@ void rv_ka_open(struct rv_dev *d, const char *room)
 	Roomvpn__V1__Hello h = ROOMVPN__V1__HELLO__INIT;
 	grpc_op op[2];
 
-	d->t_send.fn = on_hello_sent;
-	d->t_recv.fn = on_recv;
-	d->t_status.fn = on_status;
+	rv_tag_set(&d->t_send, on_hello_sent);
+	rv_tag_set(&d->t_recv, on_recv);
+	rv_tag_set(&d->t_status, on_status);
 	d->ka_details = grpc_empty_slice();
 	grpc_metadata_array_init(&d->ka_init_md);
 	grpc_metadata_array_init(&d->ka_trailing);

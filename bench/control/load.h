@@ -44,10 +44,14 @@ struct rv_call {
 	grpc_slice details;
 };
 
-/* A completion-queue tag: every batch the engine starts carries one. */
+/* A completion-queue tag: every batch the engine starts carries one. The
+ * queues are callback queues: @fn runs on the grpc thread that completed
+ * the batch (so it must not block), set with rv_tag_set. */
 struct rv_tag {
+	grpc_completion_queue_functor f; /* first: what the queue calls */
 	void (*fn)(struct rv_tag *t, bool ok);
 };
+void rv_tag_set(struct rv_tag *t, void (*fn)(struct rv_tag *t, bool ok));
 
 struct rv_rpc_opts {
 	const char *server, *ca_file, *tls_name;
