@@ -46,6 +46,8 @@ static struct {
 	uint32_t put_marker[TUNNELS]; /* last put per registered tunnel */
 	uint8_t put_key_id[TUNNELS];
 	unsigned deletes;
+	uint32_t *deleted; /* every delete's peer-id, when set */
+	size_t n_deleted;
 } fk = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static uint32_t ids[TUNNELS];
@@ -82,6 +84,8 @@ static void note(const Etcdserverpb__TxnRequest *t)
 			fk.dup_in_txn |= seen[j] == peer;
 		seen[i] = peer;
 		if (a->request_case != ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT) {
+			if (fk.deleted)
+				fk.deleted[fk.n_deleted++] = peer;
 			fk.deletes++;
 			continue;
 		}
@@ -180,6 +184,20 @@ static grpc_status_code reg(struct rv_control *ctl, uint64_t dev, uint32_t *id, 
 	return rv_tunnels_register(ctl, &r, dev, dev, id, &old, msg, msglen);
 }
 
+/* A tunnel of @peer_id that came and went: its record's delete queued. */
+static void gone_change(uint32_t peer_id)
+{
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+
+	r.id = ROOM + 1;
+	r.name = "churn";
+	rv_tunnels_lock();
+	struct rv_tunnel *t = rv_tunnels_add(&r, peer_id, peer_id, peer_id);
+	assert_non_null(t);
+	rv_tunnels_remove(t);
+	rv_tunnels_unlock();
+}
+
 /* Tunnel @x's key as of re-key @i: key-id and a marker in the key. */
 static void rekey(int x, uint32_t i)
 {
@@ -230,13 +248,9 @@ static void test_outage(void **state)
 	/* churn of gone tunnels (each a delete to queue) up to the cap */
 	uint32_t gone = 0x00F00000u;
 	for (unsigned i = 0; i < GONE; i++, gone++) {
-		rv_tunnels_lock();
 		while (rv_tunnels_find(gone))
 			gone++;
-		struct rv_tunnel *t = rv_tunnels_add_to(ROOM, NULL, 5000 + i, 5000 + i, gone);
-		assert_non_null(t);
-		rv_tunnels_remove(t);
-		rv_tunnels_unlock();
+		gone_change(gone);
 	}
 	assert_int_equal(rv_replica_records_queued(), QUEUE_MAX);
 	assert_int_equal(rv_replica_records_dropped(), GONE - (QUEUE_MAX - TUNNELS));
@@ -269,10 +283,85 @@ static void test_outage(void **state)
 	rv_replica_records_set_call(NULL);
 }
 
+static int by_value(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The queue against a naive model: thousands of peer-ids (the index grows
+ * and wraps), each changed 1-3 times in random order while etcd is frozen:
+ * one queued op per distinct peer-id; once etcd is back, each written
+ * exactly once. */
+static void test_many_peer_ids(void **state)
+{
+	enum { POOL = 3000 };
+	static struct rv_control ctl;
+	static uint32_t pool[POOL], pushes[3 * POOL], want[POOL + 1];
+	size_t n_push = 0;
+	char err[256];
+	(void)state;
+
+	srand(7);
+	for (size_t i = 0; i < POOL; i++) { /* distinct, spread over the id space */
+		pool[i] = (uint32_t)(i + 1) * 5521u + ((uint32_t)rand() & 0xF) * 0x100000u;
+		for (unsigned k = 0, n = 1 + (unsigned)rand() % 3; k < n; k++)
+			pushes[n_push++] = pool[i];
+	}
+	for (size_t i = n_push - 1; i > 0; i--) { /* shuffled */
+		size_t j = (size_t)rand() % (i + 1);
+		uint32_t t = pushes[i];
+		pushes[i] = pushes[j];
+		pushes[j] = t;
+	}
+
+	ctl.cfg.max_tunnels = POOL; /* cap 2 x POOL + 100: nothing refused */
+	snprintf(ctl.cfg.replica_id, sizeof(ctl.cfg.replica_id), "replica-test");
+	pthread_mutex_lock(&fk.mu);
+	fk.mode = FROZEN;
+	fk.blocked = 0;
+	fk.deleted = calloc(4 * POOL, sizeof(*fk.deleted));
+	fk.n_deleted = 0;
+	pthread_mutex_unlock(&fk.mu);
+	rv_replica_records_set_call(fake_call);
+	assert_int_equal(rv_replica_records_start(&ctl, NULL, err, sizeof(err)), 0);
+	uint64_t dropped = rv_replica_records_dropped();
+
+	uint32_t primer = 0x00FFFFFEu; /* the write in flight when etcd froze */
+	gone_change(primer);
+	pthread_mutex_lock(&fk.mu);
+	WAIT_FOR(fk.blocked == 1);
+	pthread_mutex_unlock(&fk.mu);
+	for (size_t i = 0; i < n_push; i++)
+		gone_change(pushes[i]);
+	assert_int_equal(rv_replica_records_queued(), POOL);
+	assert_int_equal(rv_replica_records_dropped(), dropped);
+
+	pthread_mutex_lock(&fk.mu);
+	fk.mode = UP;
+	fk.thaw = true;
+	pthread_cond_broadcast(&fk.cv);
+	WAIT_FOR(fk.n_deleted >= POOL + 1);
+	pthread_mutex_unlock(&fk.mu);
+	rv_replica_records_stop();
+
+	memcpy(want, pool, sizeof(pool));
+	want[POOL] = primer;
+	qsort(want, POOL + 1, sizeof(*want), by_value);
+	qsort(fk.deleted, fk.n_deleted, sizeof(*fk.deleted), by_value);
+	assert_int_equal(fk.n_deleted, POOL + 1);
+	assert_memory_equal(fk.deleted, want, sizeof(want));
+	assert_false(fk.dup_in_txn);
+	free(fk.deleted);
+	fk.deleted = NULL;
+	rv_replica_records_set_call(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_outage),
+	    cmocka_unit_test(test_many_peer_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
