@@ -470,7 +470,8 @@ static grpc_status_code join_room(struct rv_rpc_ctx *ctx, const RoomRecord *r, b
 	if (rc < 0 || !jr.r) {
 		rv_room_state_release(rs, ctx->who.device_id);
 		join_reads_free(&jr);
-		return rc < 0 ? rv_rooms_store_error(msg, msglen) : rv_members_room_gone(r, 1, msg, msglen);
+		return rc < 0 ? rv_rooms_store_error(msg, msglen)
+			      : rv_members_room_gone(r, 1, msg, msglen);
 	}
 	grpc_status_code st =
 	    join_claimed(ctx, rs, jr.r, &jr, pw_checked, need_pw, resp, msg, msglen);

@@ -9,6 +9,7 @@
  *                     thread of its own, off the registry lock, in Txns of at
  *                     most RECORDS_PER_TXN; a register waits for its claim;
  *                     at most one op queued per peer-id, a bounded queue
+ *                     (replica_queue.c, replica_queue.h)
  *   replica_mirror.c   the other replicas' records mirrored into the registry
  *                     as foreign tunnels (a full read of tun/ at one revision,
  *                     then a watch from the next), and a foreign tunnel taken
@@ -75,10 +76,10 @@ uint64_t rv_replica_records_dropped(void);
 /* Tests: the thread's Txn goes to @fn instead of rv_etcd_call (NULL:
  * etcd). Set before rv_replica_records_start. */
 typedef grpc_status_code (*rv_replica_records_call_fn)(struct rv_etcd *e, const char *path,
-							const ProtobufCMessage *req,
-							const ProtobufCMessageDescriptor *resp_desc,
-							ProtobufCMessage **resp, char *err,
-							size_t errlen);
+						       const ProtobufCMessage *req,
+						       const ProtobufCMessageDescriptor *resp_desc,
+						       ProtobufCMessage **resp, char *err,
+						       size_t errlen);
 void rv_replica_records_set_call(rv_replica_records_call_fn fn);
 
 /* ---- replica_mirror.c ---- */

@@ -14,11 +14,12 @@
  * An outer Txn without compares always succeeds; each nested Txn reports
  * its own outcome. A failed write is queued again after a second.
  *
- * While etcd is unreachable the queue must not grow with each re-key:
- * a peer-id has at most one op queued, a newer one merged into it (the
- * record is read when written, so the last state wins), and past
- * 2 x max_tunnels + a batch ops of new peer-ids are refused, counted and
- * logged; a refused claim fails its Bootstrap (UNAVAILABLE). A refused
+ * While etcd is unreachable the queue (replica_queue.c) must not grow
+ * with each re-key: a peer-id has at most one op queued, a newer one
+ * merged into it (the record is read when written, so the last state
+ * wins), and past 2 x max_tunnels + a batch, ops of new peer-ids are
+ * refused, counted and logged; a refused claim fails its Bootstrap
+ * (UNAVAILABLE). A refused
  * change waits for the tunnel's next change, or for the next lease (an
  * outage longer than its TTL), after which every local tunnel's record is
  * published again (republish). */
@@ -36,6 +37,7 @@
 #include "clock.h"
 #include "etcd/etcd.h"
 #include "log.h"
+#include "replica_queue.h"
 #include "store.h"
 #include "store_keys.h"
 
@@ -45,229 +47,42 @@
 /* Pending ops at most with max_tunnels = 0 (no limit): 2 x 1,000,000 + a
  * batch, as with the default max_tunnels. */
 #define RECORDS_QUEUE_NO_LIMIT (2u * 1000000u + RECORDS_PER_TXN)
-/* A full queue is logged at most once per interval. */
-#define RECORDS_DROP_LOG_NS (10ull * 1000000000ull)
 
-/* CLAIM     a new tunnel: put if absent; a thread waits for the answer
- * CHANGED   put as the registry holds the tunnel then, if ours or absent;
- *           a gone tunnel: delete if ours
- * FORCE     put the record as it was when queued, unconditionally
- * FORCE_NOW a FORCE then a CHANGED: put as the registry holds the tunnel
- *           then, unconditionally; a gone tunnel: delete if ours */
-enum kind { NONE, CLAIM, CHANGED, FORCE, FORCE_NOW };
-
-struct waiter {
-	int rc;
-	bool done;
-};
-
-struct op {
-	enum kind kind; /* NONE: an empty slot of wr.tab */
-	uint32_t peer_id;
-	struct waiter *w; /* CLAIM */
-	uint8_t *val;	  /* FORCE: the record as it was when queued */
-	size_t vlen;
-};
-
-static void op_free(struct op *op)
-{
-	if (op->val) {
-		OPENSSL_cleanse(op->val, op->vlen);
-		free(op->val);
-		op->val = NULL;
-	}
-}
-
-/* At most one pending op per peer-id: a newer op for a queued peer-id is
- * merged into the queued one (combine), which keeps its place. So the
- * queue holds at most one op per tunnel (and per gone tunnel whose delete
- * waits); past wr.max a new peer-id's op is refused, counted and logged. */
 static struct {
 	struct rv_control *ctl;
 	struct rv_etcd *e;
 	rv_replica_records_call_fn call; /* tests; NULL: rv_etcd_call */
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
-	uint32_t *fifo; /* the queued peer-ids in order: fifo[head..n) */
-	size_t head, n, cap;
-	struct op *tab; /* their ops, open addressing by peer-id */
-	size_t tab_size, count, max;
-	uint64_t dropped, dropped_logged, logged_ns;
+	struct rv_replica_queue q;
 	bool stop, running;
 	pthread_t thread;
 } wr = {.mu = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
 	.done = PTHREAD_COND_INITIALIZER};
 
-static size_t slot_hash(uint32_t peer_id)
+/* Queues @op (wr.mu held) and wakes the thread. */
+static void push(struct rv_record_op op, bool again)
 {
-	return (size_t)(peer_id * 2654435761u) & (wr.tab_size - 1);
-}
-
-/* The slot of @peer_id's op, or the empty slot where it would go. */
-static struct op *slot(uint32_t peer_id)
-{
-	size_t i = slot_hash(peer_id);
-	while (wr.tab[i].kind != NONE && wr.tab[i].peer_id != peer_id)
-		i = (i + 1) & (wr.tab_size - 1);
-	return &wr.tab[i];
-}
-
-/* Room for one more op: the table at most half full. */
-static bool tab_reserve(void)
-{
-	if (wr.tab_size && 2 * (wr.count + 1) <= wr.tab_size)
-		return true;
-	struct op *old = wr.tab;
-	size_t old_size = wr.tab_size, size = old_size ? old_size * 2 : 1024;
-	struct op *tab = calloc(size, sizeof(*tab));
-	if (!tab)
-		return false;
-	wr.tab = tab;
-	wr.tab_size = size;
-	for (size_t i = 0; i < old_size; i++)
-		if (old[i].kind != NONE)
-			*slot(old[i].peer_id) = old[i];
-	free(old);
-	return true;
-}
-
-/* Empties @s, moving back the ops of its probe run (no tombstones). */
-static void tab_remove(struct op *s)
-{
-	size_t mask = wr.tab_size - 1, i = (size_t)(s - wr.tab), j = i;
-
-	s->kind = NONE;
-	wr.count--;
-	for (;;) {
-		j = (j + 1) & mask;
-		if (wr.tab[j].kind == NONE)
-			return;
-		size_t home = slot_hash(wr.tab[j].peer_id);
-		/* wr.tab[j] may move to i unless its home lies in (i, j] */
-		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
-			continue;
-		wr.tab[i] = wr.tab[j];
-		wr.tab[j].kind = NONE;
-		i = j;
-	}
-}
-
-static bool fifo_push(uint32_t peer_id)
-{
-	if (wr.head && wr.head == wr.n)
-		wr.head = wr.n = 0;
-	if (wr.n == wr.cap) {
-		if (wr.head) { /* reuse the consumed front */
-			memmove(wr.fifo, wr.fifo + wr.head, (wr.n - wr.head) * sizeof(*wr.fifo));
-			wr.n -= wr.head;
-			wr.head = 0;
-		}
-		if (wr.n == wr.cap) {
-			size_t cap = wr.cap ? wr.cap * 2 : 1024;
-			uint32_t *q = realloc(wr.fifo, cap * sizeof(*q));
-			if (!q)
-				return false;
-			wr.fifo = q;
-			wr.cap = cap;
-		}
-	}
-	wr.fifo[wr.n++] = peer_id;
-	return true;
-}
-
-/* The one op with the effect of @first then @then (same peer-id; the
- * other's value freed). false: two claims, @then is refused. A claim
- * absorbs what follows it (it writes the tunnel as it is then, under the
- * lease of then) and replaces what precedes it. */
-static bool combine(struct op *first, struct op *then, struct op *out)
-{
-	struct op keep = *then;
-
-	if (first->kind == CLAIM && then->kind == CLAIM)
-		return false;
-	if (first->kind == CLAIM) {
-		keep = *first;
-		op_free(then);
-	} else if (then->kind == CLAIM || then->kind == FORCE ||
-		   (first->kind == CHANGED && then->kind == CHANGED)) {
-		op_free(first);
-	} else { /* a FORCE before a CHANGED, or a FORCE_NOW either side */
-		op_free(first);
-		op_free(then);
-		keep.kind = FORCE_NOW;
-		keep.val = NULL;
-		keep.vlen = 0;
-	}
-	*out = keep;
-	return true;
-}
-
-/* A refused op (wr.mu held): counted, logged at most once per interval,
- * its waiter answered -1. */
-static void refuse(struct op *op, const char *why)
-{
-	uint64_t now = rv_control_now_mono();
-
-	wr.dropped++;
-	if (op->w) {
-		op->w->rc = -1;
-		op->w->done = true;
-	}
-	op_free(op);
-	if (wr.logged_ns && now - wr.logged_ns < RECORDS_DROP_LOG_NS)
-		return;
-	rv_log(RV_LOG_WARN,
-	       "tunnel records: %s (%zu pending, at most %zu): %llu record change(s) refused "
-	       "since the last report (roomvpn_control_replica_records_dropped_total); "
-	       "after a new lease every tunnel is published again",
-	       why, wr.count, wr.max, (unsigned long long)(wr.dropped - wr.dropped_logged));
-	wr.logged_ns = now;
-	wr.dropped_logged = wr.dropped;
-}
-
-/* Queues @op or merges it into the queued op of its peer-id (wr.mu held);
- * @again: a failed write's op, older than a queued one, may pass wr.max by
- * the batch it came from. false: refused (refuse() called). */
-static bool push(struct op op, bool again)
-{
-	struct op *s = wr.tab_size ? slot(op.peer_id) : NULL;
-
-	if (s && s->kind != NONE) {
-		bool ok = again ? combine(&op, s, s) : combine(s, &op, s);
-		if (!ok)
-			refuse(&op, "a second claim of a queued peer-id");
-		return ok;
-	}
-	if (!again && wr.count >= wr.max) {
-		refuse(&op, "queue full, etcd unreachable or slow");
-		return false;
-	}
-	if (!tab_reserve() || !fifo_push(op.peer_id)) {
-		refuse(&op, "out of memory");
-		return false;
-	}
-	*slot(op.peer_id) = op;
-	wr.count++;
-	pthread_cond_signal(&wr.work);
-	return true;
+	if (rv_replica_queue_push(&wr.q, op, again))
+		pthread_cond_signal(&wr.work);
 }
 
 static void changed(uint32_t peer_id)
 {
 	pthread_mutex_lock(&wr.mu);
-	push((struct op){.kind = CHANGED, .peer_id = peer_id}, false);
+	push((struct rv_record_op){.kind = RV_RECORD_CHANGED, .peer_id = peer_id}, false);
 	pthread_mutex_unlock(&wr.mu);
 }
 
 void rv_replica_records_force(const struct rv_tunnel *t)
 {
-	struct op op = {.kind = FORCE, .peer_id = t->peer_id};
+	struct rv_record_op op = {.kind = RV_RECORD_FORCE, .peer_id = t->peer_id};
 
 	op.val = rv_replica_records_pack(t, &op.vlen);
 	pthread_mutex_lock(&wr.mu);
 	if (!op.val)
-		refuse(&op, "out of memory");
+		rv_replica_queue_refuse(&wr.q, &op, "out of memory");
 	else
 		push(op, false);
 	pthread_mutex_unlock(&wr.mu);
@@ -275,10 +90,10 @@ void rv_replica_records_force(const struct rv_tunnel *t)
 
 static int claim(uint32_t peer_id)
 {
-	struct waiter w = {.rc = -1};
+	struct rv_record_waiter w = {.rc = -1};
 
 	pthread_mutex_lock(&wr.mu);
-	push((struct op){.kind = CLAIM, .peer_id = peer_id, .w = &w}, false);
+	push((struct rv_record_op){.kind = RV_RECORD_CLAIM, .peer_id = peer_id, .w = &w}, false);
 	while (!w.done)
 		pthread_cond_wait(&wr.done, &wr.mu);
 	pthread_mutex_unlock(&wr.mu);
@@ -288,7 +103,7 @@ static int claim(uint32_t peer_id)
 size_t rv_replica_records_queued(void)
 {
 	pthread_mutex_lock(&wr.mu);
-	size_t n = wr.count;
+	size_t n = wr.q.count;
 	pthread_mutex_unlock(&wr.mu);
 	return n;
 }
@@ -296,7 +111,7 @@ size_t rv_replica_records_queued(void)
 uint64_t rv_replica_records_dropped(void)
 {
 	pthread_mutex_lock(&wr.mu);
-	uint64_t n = wr.dropped;
+	uint64_t n = wr.q.dropped;
 	pthread_mutex_unlock(&wr.mu);
 	return n;
 }
@@ -389,16 +204,16 @@ static void txn_op(Etcdserverpb__RequestOp *op, Etcdserverpb__TxnRequest *t)
 }
 
 /* Fill @x for @op from the registry (lock held). */
-static void build(struct nested *x, const struct op *op, int64_t lease)
+static void build(struct nested *x, const struct rv_record_op *op, int64_t lease)
 {
 	struct rv_tunnel *t = rv_tunnels_find(op->peer_id);
 	bool local = t && !t->foreign;
 
 	memset(x, 0, sizeof(*x));
 	rv_key_tunnel(x->key, op->peer_id);
-	if (op->kind == FORCE) { /* as queued, whatever the registry holds now */
+	if (op->kind == RV_RECORD_FORCE) { /* as queued, whatever the registry holds now */
 		local = true;
-	} else if ((op->kind == CLAIM && !local) || (t && t->foreign) ||
+	} else if ((op->kind == RV_RECORD_CLAIM && !local) || (t && t->foreign) ||
 		   (local && !(x->val = rv_replica_records_pack(t, &x->vlen)))) {
 		x->skip = true;
 		return;
@@ -418,18 +233,20 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 	} else {
 		etcdserverpb__put_request__init(&x->put);
 		x->put.key = bin(x->key, sizeof(x->key));
-		x->put.value = op->kind == FORCE ? bin(op->val, op->vlen) : bin(x->val, x->vlen);
+		x->put.value =
+		    op->kind == RV_RECORD_FORCE ? bin(op->val, op->vlen) : bin(x->val, x->vlen);
 		x->put.lease = lease;
 		x->act.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
 		x->act.request_put = &x->put;
-		compare(&x->cmp, x->key, op->kind == CHANGED, op->kind == CHANGED ? lease : 0);
+		compare(&x->cmp, x->key, op->kind == RV_RECORD_CHANGED,
+			op->kind == RV_RECORD_CHANGED ? lease : 0);
 	}
-	if (op->kind != FORCE && !(op->kind == FORCE_NOW && local)) {
+	if (op->kind != RV_RECORD_FORCE && !(op->kind == RV_RECORD_FORCE_NOW && local)) {
 		x->cmps[0] = &x->cmp;
 		x->txn.n_compare = 1;
 		x->txn.compare = x->cmps;
 	}
-	if (op->kind == CHANGED && local) { /* else: put if absent */
+	if (op->kind == RV_RECORD_CHANGED && local) { /* else: put if absent */
 		etcdserverpb__txn_request__init(&x->fb_txn);
 		txn_op(&x->fb_op, &x->fb_txn);
 		x->fbs[0] = &x->fb_op;
@@ -448,7 +265,7 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 
 /* Writes ops @v[0..n) (their peer-ids distinct); rc per op into @rc: 0, or
  * RV_STORE_CONFLICT (a claim's key existed). -1: the write failed. */
-static int write_ops(const struct op *v, size_t n, int *rc)
+static int write_ops(const struct rv_record_op *v, size_t n, int *rc)
 {
 	struct nested *x = calloc(n, sizeof(*x));
 	Etcdserverpb__RequestOp **outer = calloc(n, sizeof(*outer));
@@ -463,7 +280,7 @@ static int write_ops(const struct op *v, size_t n, int *rc)
 	rv_tunnels_lock();
 	for (size_t i = 0; i < n; i++) {
 		build(&x[i], &v[i], lease);
-		rc[i] = v[i].kind == CLAIM && x[i].skip ? -1 : 0;
+		rc[i] = v[i].kind == RV_RECORD_CLAIM && x[i].skip ? -1 : 0;
 		at[i] = txn.n_success;
 		if (!x[i].skip)
 			outer[txn.n_success++] = &x[i].outer;
@@ -485,7 +302,7 @@ static int write_ops(const struct op *v, size_t n, int *rc)
 	}
 	Etcdserverpb__TxnResponse *r = (Etcdserverpb__TxnResponse *)m;
 	for (size_t i = 0; i < n; i++) {
-		if (x[i].skip || v[i].kind != CLAIM)
+		if (x[i].skip || v[i].kind != RV_RECORD_CLAIM)
 			continue;
 		Etcdserverpb__ResponseOp *o = at[i] < r->n_responses ? r->responses[at[i]] : NULL;
 		bool ok = o &&
@@ -529,20 +346,6 @@ static void republish(void)
 	       n);
 }
 
-/* Take up to RECORDS_PER_TXN ops from the front (wr.mu held); their
- * peer-ids are distinct (one op per queued peer-id). */
-static size_t take(struct op *out)
-{
-	size_t k = 0;
-
-	while (wr.head < wr.n && k < RECORDS_PER_TXN) {
-		struct op *s = slot(wr.fifo[wr.head++]);
-		out[k++] = *s;
-		tab_remove(s);
-	}
-	return k;
-}
-
 static void wait_ms(unsigned ms)
 {
 	struct timespec ts = rv_clock_deadline(CLOCK_REALTIME, ms * 1000000ull);
@@ -552,7 +355,7 @@ static void wait_ms(unsigned ms)
 
 static void *writer_main(void *arg)
 {
-	static struct op batch[RECORDS_PER_TXN];
+	static struct rv_record_op batch[RECORDS_PER_TXN];
 	int rc[RECORDS_PER_TXN];
 	(void)arg;
 
@@ -562,7 +365,7 @@ static void *writer_main(void *arg)
 		if (rv_replica_lease_renew_if_lost())
 			republish();
 		pthread_mutex_lock(&wr.mu);
-		size_t n = take(batch);
+		size_t n = rv_replica_queue_take(&wr.q, batch, RECORDS_PER_TXN);
 		if (!n) {
 			pthread_cond_wait(&wr.work, &wr.mu);
 			continue;
@@ -577,21 +380,14 @@ static void *writer_main(void *arg)
 			} else if (ret < 0) { /* again after the pause */
 				push(batch[i], true);
 			} else {
-				op_free(&batch[i]);
+				rv_replica_queue_op_free(&batch[i]);
 			}
 		}
 		pthread_cond_broadcast(&wr.done);
 		if (ret < 0)
 			wait_ms(1000);
 	}
-	/* claims still queued are answered (failed) */
-	while (wr.head < wr.n) {
-		struct op *s = slot(wr.fifo[wr.head++]);
-		if (s->w)
-			s->w->done = true;
-		op_free(s);
-		tab_remove(s);
-	}
+	rv_replica_queue_clear(&wr.q); /* claims still queued: answered -1 */
 	pthread_cond_broadcast(&wr.done);
 	pthread_mutex_unlock(&wr.mu);
 	return NULL;
@@ -602,8 +398,8 @@ int rv_replica_records_start(struct rv_control *ctl, struct rv_etcd *e, char *er
 	wr.ctl = ctl;
 	wr.e = e;
 	wr.stop = false;
-	wr.max = ctl->cfg.max_tunnels ? 2 * (size_t)ctl->cfg.max_tunnels + RECORDS_PER_TXN
-				      : RECORDS_QUEUE_NO_LIMIT;
+	wr.q.max = ctl->cfg.max_tunnels ? 2 * (size_t)ctl->cfg.max_tunnels + RECORDS_PER_TXN
+					: RECORDS_QUEUE_NO_LIMIT;
 	if (pthread_create(&wr.thread, NULL, writer_main, NULL) != 0) {
 		snprintf(err, errlen, "cannot start the tunnel records thread");
 		return -1;
@@ -626,10 +422,4 @@ void rv_replica_records_stop(void)
 	pthread_mutex_unlock(&wr.mu);
 	pthread_join(wr.thread, NULL);
 	wr.running = false;
-	free(wr.fifo);
-	wr.fifo = NULL;
-	wr.head = wr.n = wr.cap = 0;
-	free(wr.tab);
-	wr.tab = NULL;
-	wr.tab_size = wr.count = 0;
 }

@@ -23,11 +23,11 @@
 #include "store_keys.h"
 #include "tunnels.h"
 
-#define TUNNELS	 10
-#define REKEYS	 100000
-#define GONE	 1000
-#define ROOM	 7
-#define PER_TXN	 100
+#define TUNNELS	  10
+#define REKEYS	  100000
+#define GONE	  1000
+#define ROOM	  7
+#define PER_TXN	  100
 #define QUEUE_MAX (2 * (TUNNELS + 1) + PER_TXN) /* max_tunnels = TUNNELS + 1 */
 
 enum mode { UP, FROZEN };
@@ -103,8 +103,8 @@ static void note(const Etcdserverpb__TxnRequest *t)
 }
 
 static grpc_status_code fake_call(struct rv_etcd *e, const char *path, const ProtobufCMessage *req,
-				  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-				  char *err, size_t errlen)
+				  const ProtobufCMessageDescriptor *resp_desc,
+				  ProtobufCMessage **resp, char *err, size_t errlen)
 {
 	const Etcdserverpb__TxnRequest *t = (const void *)req;
 	(void)e;
