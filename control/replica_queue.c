@@ -119,12 +119,12 @@ static bool combine(struct rv_record_op *first, struct rv_record_op *then, struc
 	} else if (then->kind == RV_RECORD_CLAIM || then->kind == RV_RECORD_FORCE ||
 		   (first->kind == RV_RECORD_CHANGED && then->kind == RV_RECORD_CHANGED)) {
 		rv_replica_queue_op_free(first);
-	} else { /* a FORCE before a CHANGED, or a FORCE_NOW either side */
+	} else if (then->kind == RV_RECORD_FORCE_NOW) { /* its record is the newer */
 		rv_replica_queue_op_free(first);
-		rv_replica_queue_op_free(then);
+	} else { /* a FORCE or FORCE_NOW, then a CHANGED: the FORCE's record kept */
+		keep = *first;
 		keep.kind = RV_RECORD_FORCE_NOW;
-		keep.val = NULL;
-		keep.vlen = 0;
+		rv_replica_queue_op_free(then);
 	}
 	*out = keep;
 	return true;

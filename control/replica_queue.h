@@ -13,8 +13,10 @@
  * CHANGED   put as the registry holds the tunnel then, if ours or absent;
  *           a gone tunnel: delete if ours
  * FORCE     put the record as it was when queued, unconditionally
- * FORCE_NOW a FORCE then a CHANGED: put as the registry holds the tunnel
- *           then, unconditionally; a gone tunnel: delete if ours */
+ * FORCE_NOW a FORCE then a CHANGED, unconditionally: put as the registry
+ *           holds the tunnel then; a gone tunnel: delete (a takeover then
+ *           an End removes another replica's record); another replica's
+ *           tunnel now: put the FORCE's record */
 enum rv_record_kind {
 	RV_RECORD_NONE, /* an empty slot */
 	RV_RECORD_CLAIM,
@@ -33,7 +35,7 @@ struct rv_record_op {
 	enum rv_record_kind kind;
 	uint32_t peer_id;
 	struct rv_record_waiter *w; /* CLAIM */
-	uint8_t *val;		    /* FORCE: the record as it was when queued */
+	uint8_t *val;		    /* FORCE, FORCE_NOW: the record as it was when queued */
 	size_t vlen;
 };
 

@@ -207,13 +207,17 @@ static void txn_op(Etcdserverpb__RequestOp *op, Etcdserverpb__TxnRequest *t)
 static void build(struct nested *x, const struct rv_record_op *op, int64_t lease)
 {
 	struct rv_tunnel *t = rv_tunnels_find(op->peer_id);
-	bool local = t && !t->foreign;
+	bool local = t && !t->foreign, foreign = t && t->foreign;
+	bool force = op->kind == RV_RECORD_FORCE || op->kind == RV_RECORD_FORCE_NOW;
+	/* the record as queued, whatever the registry holds now */
+	bool as_queued =
+	    op->kind == RV_RECORD_FORCE || (op->kind == RV_RECORD_FORCE_NOW && foreign);
 
 	memset(x, 0, sizeof(*x));
 	rv_key_tunnel(x->key, op->peer_id);
-	if (op->kind == RV_RECORD_FORCE) { /* as queued, whatever the registry holds now */
+	if (as_queued) {
 		local = true;
-	} else if ((op->kind == RV_RECORD_CLAIM && !local) || (t && t->foreign) ||
+	} else if ((op->kind == RV_RECORD_CLAIM && !local) || foreign ||
 		   (local && !(x->val = rv_replica_records_pack(t, &x->vlen)))) {
 		x->skip = true;
 		return;
@@ -224,7 +228,7 @@ static void build(struct nested *x, const struct rv_record_op *op, int64_t lease
 	x->acts[0] = &x->act;
 	x->txn.n_success = 1;
 	x->txn.success = x->acts;
-	if (!local) { /* gone: delete if ours */
+	if (!local) { /* gone: delete if ours (forced: whoever's) */
 		etcdserverpb__delete_range_request__init(&x->del);
 		x->del.key = bin(x->key, sizeof(x->key));
 		x->act.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
@@ -233,15 +237,14 @@ static void build(struct nested *x, const struct rv_record_op *op, int64_t lease
 	} else {
 		etcdserverpb__put_request__init(&x->put);
 		x->put.key = bin(x->key, sizeof(x->key));
-		x->put.value =
-		    op->kind == RV_RECORD_FORCE ? bin(op->val, op->vlen) : bin(x->val, x->vlen);
+		x->put.value = as_queued ? bin(op->val, op->vlen) : bin(x->val, x->vlen);
 		x->put.lease = lease;
 		x->act.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
 		x->act.request_put = &x->put;
 		compare(&x->cmp, x->key, op->kind == RV_RECORD_CHANGED,
 			op->kind == RV_RECORD_CHANGED ? lease : 0);
 	}
-	if (op->kind != RV_RECORD_FORCE && !(op->kind == RV_RECORD_FORCE_NOW && local)) {
+	if (!force) {
 		x->cmps[0] = &x->cmp;
 		x->txn.n_compare = 1;
 		x->txn.compare = x->cmps;

@@ -52,6 +52,24 @@ static struct {
 
 static uint32_t ids[TUNNELS];
 
+/* The fake's tun/ keys: present or not, under which lease (fk.mu held). */
+static struct kv {
+	uint32_t peer;
+	bool present;
+	int64_t lease;
+} kv[8192];
+static size_t n_kv;
+
+static struct kv *kv_of(uint32_t peer)
+{
+	for (size_t i = 0; i < n_kv; i++)
+		if (kv[i].peer == peer)
+			return &kv[i];
+	assert_true(n_kv < sizeof(kv) / sizeof(kv[0]));
+	kv[n_kv].peer = peer;
+	return &kv[n_kv++];
+}
+
 static int tunnel_index(uint32_t peer_id)
 {
 	for (int i = 0; i < TUNNELS; i++)
@@ -102,6 +120,39 @@ static void note(const Etcdserverpb__TxnRequest *t)
 	}
 }
 
+/* Etcd's Txn on the fake's keys: the compares (lease equal, version 0 =
+ * absent), then the success or failure ops (puts, deletes, nested Txns).
+ * Whether the compares held. */
+static bool apply_txn(const Etcdserverpb__TxnRequest *t)
+{
+	bool ok = true;
+	for (size_t i = 0; i < t->n_compare; i++) {
+		const Etcdserverpb__Compare *c = t->compare[i];
+		struct kv *k = kv_of(key_peer(c->key));
+		assert_int_equal(c->result, ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL);
+		if (c->target == ETCDSERVERPB__COMPARE__COMPARE_TARGET__LEASE)
+			ok &= k->present && k->lease == c->lease;
+		else
+			ok &= c->target == ETCDSERVERPB__COMPARE__COMPARE_TARGET__VERSION &&
+			      c->version == 0 && !k->present;
+	}
+	size_t n = ok ? t->n_success : t->n_failure;
+	Etcdserverpb__RequestOp **ops = ok ? t->success : t->failure;
+	for (size_t i = 0; i < n; i++) {
+		const Etcdserverpb__RequestOp *a = ops[i];
+		if (a->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_TXN) {
+			apply_txn(a->request_txn);
+		} else if (a->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT) {
+			struct kv *k = kv_of(key_peer(a->request_put->key));
+			k->present = true;
+			k->lease = a->request_put->lease;
+		} else {
+			kv_of(key_peer(a->request_delete_range->key))->present = false;
+		}
+	}
+	return ok;
+}
+
 static grpc_status_code fake_call(struct rv_etcd *e, const char *path, const ProtobufCMessage *req,
 				  const ProtobufCMessageDescriptor *resp_desc,
 				  ProtobufCMessage **resp, char *err, size_t errlen)
@@ -123,23 +174,28 @@ static grpc_status_code fake_call(struct rv_etcd *e, const char *path, const Pro
 		return GRPC_STATUS_UNAVAILABLE;
 	}
 	note(t);
-	pthread_cond_broadcast(&fk.cv);
-	pthread_mutex_unlock(&fk.mu);
 
-	/* every nested Txn succeeded: packed and unpacked, so that the caller
+	/* each nested Txn's outcome, packed and unpacked so that the caller
 	 * frees it as etcd's */
 	Etcdserverpb__TxnResponse r = ETCDSERVERPB__TXN_RESPONSE__INIT;
 	Etcdserverpb__ResponseOp *ops = calloc(t->n_success, sizeof(*ops)),
 				 **opv = calloc(t->n_success, sizeof(*opv));
-	Etcdserverpb__TxnResponse nested = ETCDSERVERPB__TXN_RESPONSE__INIT;
-	nested.succeeded = true;
+	Etcdserverpb__TxnResponse *nested = calloc(t->n_success, sizeof(*nested));
+	assert_true(ops && opv && nested);
+	assert_int_equal(t->n_compare, 0);
 	r.succeeded = true;
 	for (size_t i = 0; i < t->n_success; i++) {
+		assert_int_equal(t->success[i]->request_case,
+				 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_TXN);
+		etcdserverpb__txn_response__init(&nested[i]);
+		nested[i].succeeded = apply_txn(t->success[i]->request_txn);
 		etcdserverpb__response_op__init(&ops[i]);
 		ops[i].response_case = ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_TXN;
-		ops[i].response_txn = &nested;
+		ops[i].response_txn = &nested[i];
 		opv[i] = &ops[i];
 	}
+	pthread_cond_broadcast(&fk.cv);
+	pthread_mutex_unlock(&fk.mu);
 	r.n_responses = t->n_success;
 	r.responses = opv;
 	size_t len = etcdserverpb__txn_response__get_packed_size(&r);
@@ -149,6 +205,7 @@ static grpc_status_code fake_call(struct rv_etcd *e, const char *path, const Pro
 	free(buf);
 	free(ops);
 	free(opv);
+	free(nested);
 	return *resp ? GRPC_STATUS_OK : GRPC_STATUS_INTERNAL;
 }
 
@@ -283,6 +340,59 @@ static void test_outage(void **state)
 	rv_replica_records_set_call(NULL);
 }
 
+/* A takeover then an End while etcd is frozen (events.c: a client ends,
+ * through this replica, a tunnel another replica published): the FORCE and
+ * the CHANGED merge, and the other replica's record is still deleted; a
+ * republished tunnel re-keyed meanwhile is written as re-keyed. */
+static void test_takeover_then_end(void **state)
+{
+	static struct rv_control ctl;
+	Roomvpn__V1__RoomRecord r = ROOMVPN__V1__ROOM_RECORD__INIT;
+	const uint32_t taken = 0x00A00001u, kept = 0x00A00002u, primer = 0x00A00003u;
+	char err[256];
+	(void)state;
+
+	r.id = ROOM + 2;
+	r.name = "taken";
+	snprintf(ctl.cfg.replica_id, sizeof(ctl.cfg.replica_id), "replica-test");
+	ctl.cfg.max_tunnels = 16;
+	pthread_mutex_lock(&fk.mu);
+	fk.mode = FROZEN;
+	fk.blocked = 0;
+	*kv_of(taken) = (struct kv){.peer = taken, .present = true, .lease = 777}; /* another's */
+	pthread_mutex_unlock(&fk.mu);
+	rv_replica_records_set_call(fake_call);
+	assert_int_equal(rv_replica_records_start(&ctl, NULL, err, sizeof(err)), 0);
+	gone_change(primer);
+	pthread_mutex_lock(&fk.mu);
+	WAIT_FOR(fk.blocked == 1);
+	pthread_mutex_unlock(&fk.mu);
+
+	rv_tunnels_lock();
+	struct rv_tunnel *t = rv_tunnels_add(&r, 1, 1, taken);
+	struct rv_tunnel *k = rv_tunnels_add(&r, 2, 2, kept);
+	assert_true(t && k);
+	t->foreign = true;
+	rv_tunnels_take_over(t); /* ours now: FORCE */
+	rv_tunnels_remove(t);	 /* ended: CHANGED */
+	rv_replica_records_force(k);
+	rv_tunnels_unlock();
+	ids[0] = kept;
+	rekey(0, 4242); /* CHANGED after the FORCE */
+	assert_int_equal(rv_replica_records_queued(), 2);
+
+	pthread_mutex_lock(&fk.mu);
+	fk.mode = UP;
+	fk.thaw = true;
+	pthread_cond_broadcast(&fk.cv);
+	WAIT_FOR(!kv_of(taken)->present && fk.put_peer[0] == kept && fk.put_marker[0] == 4242);
+	assert_true(kv_of(kept)->present);
+	pthread_mutex_unlock(&fk.mu);
+	rv_replica_records_stop();
+	rv_tunnels_clear();
+	rv_replica_records_set_call(NULL);
+}
+
 static int by_value(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -362,6 +472,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_outage),
 	    cmocka_unit_test(test_many_peer_ids),
+	    cmocka_unit_test(test_takeover_then_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
