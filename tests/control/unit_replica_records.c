@@ -4,7 +4,11 @@
  * one queued op per tunnel; past the cap (2 x max_tunnels + a batch) new
  * peer-ids' changes are refused and counted, and a Bootstrap's claim is
  * answered UNAVAILABLE instead of waiting; when etcd is back, the last
- * state of every tunnel is written, at most 100 distinct peer-ids a Txn. */
+ * state of every tunnel is written, at most 100 distinct peer-ids a Txn.
+ * Also: the queue against a naive model, and merged ops that keep the
+ * effect of the two in turn (a takeover then an End still deletes the
+ * other replica's record). The fake evaluates each Txn's compares on its
+ * own keys, as etcd does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
