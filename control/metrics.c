@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "dp_owner.h"
 #include "dp_sync.h"
+#include "replica.h"
 #include "tunnels.h"
 #include "metrics_state.h"
 #include "store.h"
@@ -330,6 +331,15 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 			  "roomvpn_control_dp_sync_not_owner_total counter\n"
 			  "roomvpn_control_dp_sync_not_owner_total %llu\n",
 			  (unsigned long long)c.not_owner);
+	render_gauge(b, "roomvpn_control_replica_records_queued",
+		     "Tunnel-record changes waiting to be written to etcd.",
+		     (long long)rv_replica_records_queued());
+	rv_metrics_printf(b,
+			  "# HELP roomvpn_control_replica_records_dropped_total Tunnel-record "
+			  "changes refused: the queue was full (etcd unreachable).\n# TYPE "
+			  "roomvpn_control_replica_records_dropped_total counter\n"
+			  "roomvpn_control_replica_records_dropped_total %llu\n",
+			  (unsigned long long)rv_replica_records_dropped());
 	/* one series per label set: sorted, a repeat of (device, room) is not on it */
 	if (n > 1)
 		qsort(v, (size_t)n, sizeof(*v), by_device_room);

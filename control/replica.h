@@ -7,7 +7,9 @@
  *                     record published again)
  *   replica_records.c  the local tunnels' records (tun/<peer-id>) written by a
  *                     thread of its own, off the registry lock, in Txns of at
- *                     most RECORDS_PER_TXN; a register waits for its claim
+ *                     most RECORDS_PER_TXN; a register waits for its claim;
+ *                     at most one op queued per peer-id, a bounded queue
+ *                     (replica_queue.c, replica_queue.h)
  *   replica_mirror.c   the other replicas' records mirrored into the registry
  *                     as foreign tunnels (a full read of tun/ at one revision,
  *                     then a watch from the next), and a foreign tunnel taken
@@ -24,6 +26,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
 
 #include "control.h"
 #include "tunnels.h"
@@ -62,6 +67,20 @@ void rv_replica_records_wake(void);
 void rv_replica_records_force(const struct rv_tunnel *t);
 /* @t's record (lock held) into a malloc'd buffer: *len bytes, or NULL. */
 uint8_t *rv_replica_records_pack(const struct rv_tunnel *t, size_t *len);
+/* Ops waiting for the thread: at most one per peer-id, at most
+ * 2 x max_tunnels + a batch (metrics). */
+size_t rv_replica_records_queued(void);
+/* Record changes refused (queue full, out of memory) since the start:
+ * roomvpn_control_replica_records_dropped_total. */
+uint64_t rv_replica_records_dropped(void);
+/* Tests: the thread's Txn goes to @fn instead of rv_etcd_call (NULL:
+ * etcd). Set before rv_replica_records_start. */
+typedef grpc_status_code (*rv_replica_records_call_fn)(struct rv_etcd *e, const char *path,
+						       const ProtobufCMessage *req,
+						       const ProtobufCMessageDescriptor *resp_desc,
+						       ProtobufCMessage **resp, char *err,
+						       size_t errlen);
+void rv_replica_records_set_call(rv_replica_records_call_fn fn);
 
 /* ---- replica_mirror.c ---- */
 

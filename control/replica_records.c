@@ -12,7 +12,17 @@
  *            a tunnel gone from the registry: delete if the key is ours
  *   force    a takeover, or every local tunnel after a new lease: put
  * An outer Txn without compares always succeeds; each nested Txn reports
- * its own outcome. A failed write is queued again after a second. */
+ * its own outcome. A failed write is queued again after a second.
+ *
+ * While etcd is unreachable the queue (replica_queue.c) must not grow
+ * with each re-key: a peer-id has at most one op queued, a newer one
+ * merged into it (the record is read when written, so the last state
+ * wins), and past 2 x max_tunnels + a batch, ops of new peer-ids are
+ * refused, counted and logged; a refused claim fails its Bootstrap
+ * (UNAVAILABLE). A refused
+ * change waits for the tunnel's next change, or for the next lease (an
+ * outage longer than its TTL), after which every local tunnel's record is
+ * published again (republish). */
 #include "replica.h"
 
 #include <errno.h>
@@ -27,115 +37,88 @@
 #include "clock.h"
 #include "etcd/etcd.h"
 #include "log.h"
+#include "replica_queue.h"
 #include "store.h"
 #include "store_keys.h"
 
 /* Nested Txns of one write: the outer and each nested Txn's ops together
  * stay within etcd's --max-txn-ops (128). */
 #define RECORDS_PER_TXN 100
-
-enum kind { CLAIM, CHANGED, FORCE };
-
-struct waiter {
-	int rc;
-	bool done;
-};
-
-struct op {
-	enum kind kind;
-	uint32_t peer_id;
-	struct waiter *w; /* CLAIM */
-	uint8_t *val;	  /* FORCE: the record as it was when queued */
-	size_t vlen;
-};
-
-static void op_free(struct op *op)
-{
-	if (op->val) {
-		OPENSSL_cleanse(op->val, op->vlen);
-		free(op->val);
-		op->val = NULL;
-	}
-}
+/* Pending ops at most with max_tunnels = 0 (no limit): 2 x 1,000,000 + a
+ * batch, as with the default max_tunnels. */
+#define RECORDS_QUEUE_NO_LIMIT (2u * 1000000u + RECORDS_PER_TXN)
 
 static struct {
 	struct rv_control *ctl;
 	struct rv_etcd *e;
+	rv_replica_records_call_fn call; /* tests; NULL: rv_etcd_call */
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
-	struct op *q; /* FIFO: q[head..n) */
-	size_t head, n, cap;
+	struct rv_replica_queue q;
 	bool stop, running;
 	pthread_t thread;
 } wr = {.mu = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
 	.done = PTHREAD_COND_INITIALIZER};
 
-/* Queue @op (wr.mu held). false: out of memory. */
-static bool push(struct op op)
+/* Queues @op (wr.mu held) and wakes the thread. */
+static void push(struct rv_record_op op, bool again)
 {
-	if (wr.head && wr.head == wr.n)
-		wr.head = wr.n = 0;
-	if (wr.n == wr.cap) {
-		if (wr.head) { /* reuse the consumed front */
-			memmove(wr.q, wr.q + wr.head, (wr.n - wr.head) * sizeof(*wr.q));
-			wr.n -= wr.head;
-			wr.head = 0;
-		}
-		if (wr.n == wr.cap) {
-			size_t cap = wr.cap ? wr.cap * 2 : 1024;
-			struct op *q = realloc(wr.q, cap * sizeof(*q));
-			if (!q)
-				return false;
-			wr.q = q;
-			wr.cap = cap;
-		}
-	}
-	wr.q[wr.n++] = op;
-	pthread_cond_signal(&wr.work);
-	return true;
-}
-
-static void queue(enum kind kind, uint32_t peer_id)
-{
-	pthread_mutex_lock(&wr.mu);
-	if (!push((struct op){.kind = kind, .peer_id = peer_id}))
-		rv_log(RV_LOG_WARN,
-		       "tunnel records: out of memory: peer-id %u's record not written", peer_id);
-	pthread_mutex_unlock(&wr.mu);
+	if (rv_replica_queue_push(&wr.q, op, again))
+		pthread_cond_signal(&wr.work);
 }
 
 static void changed(uint32_t peer_id)
 {
-	queue(CHANGED, peer_id);
+	pthread_mutex_lock(&wr.mu);
+	push((struct rv_record_op){.kind = RV_RECORD_CHANGED, .peer_id = peer_id}, false);
+	pthread_mutex_unlock(&wr.mu);
 }
 
 void rv_replica_records_force(const struct rv_tunnel *t)
 {
-	struct op op = {.kind = FORCE, .peer_id = t->peer_id};
+	struct rv_record_op op = {.kind = RV_RECORD_FORCE, .peer_id = t->peer_id};
 
 	op.val = rv_replica_records_pack(t, &op.vlen);
 	pthread_mutex_lock(&wr.mu);
-	if (!op.val || !push(op)) {
-		op_free(&op);
-		rv_log(RV_LOG_WARN,
-		       "tunnel records: out of memory: peer-id %u's record not written",
-		       t->peer_id);
-	}
+	if (!op.val)
+		rv_replica_queue_refuse(&wr.q, &op, "out of memory");
+	else
+		push(op, false);
 	pthread_mutex_unlock(&wr.mu);
 }
 
 static int claim(uint32_t peer_id)
 {
-	struct waiter w = {.rc = -1};
+	struct rv_record_waiter w = {.rc = -1};
 
 	pthread_mutex_lock(&wr.mu);
-	if (!push((struct op){.kind = CLAIM, .peer_id = peer_id, .w = &w}))
-		w.done = true;
+	push((struct rv_record_op){.kind = RV_RECORD_CLAIM, .peer_id = peer_id, .w = &w}, false);
 	while (!w.done)
 		pthread_cond_wait(&wr.done, &wr.mu);
 	pthread_mutex_unlock(&wr.mu);
 	return w.rc;
+}
+
+size_t rv_replica_records_queued(void)
+{
+	pthread_mutex_lock(&wr.mu);
+	size_t n = wr.q.count;
+	pthread_mutex_unlock(&wr.mu);
+	return n;
+}
+
+uint64_t rv_replica_records_dropped(void)
+{
+	pthread_mutex_lock(&wr.mu);
+	uint64_t n = wr.q.dropped;
+	pthread_mutex_unlock(&wr.mu);
+	return n;
+}
+
+void rv_replica_records_set_call(rv_replica_records_call_fn fn)
+{
+	wr.call = fn;
 }
 
 static const struct rv_tunnels_record_ops record_ops = {.changed = changed,
@@ -221,16 +204,20 @@ static void txn_op(Etcdserverpb__RequestOp *op, Etcdserverpb__TxnRequest *t)
 }
 
 /* Fill @x for @op from the registry (lock held). */
-static void build(struct nested *x, const struct op *op, int64_t lease)
+static void build(struct nested *x, const struct rv_record_op *op, int64_t lease)
 {
 	struct rv_tunnel *t = rv_tunnels_find(op->peer_id);
-	bool local = t && !t->foreign;
+	bool local = t && !t->foreign, foreign = t && t->foreign;
+	bool force = op->kind == RV_RECORD_FORCE || op->kind == RV_RECORD_FORCE_NOW;
+	/* the record as queued, whatever the registry holds now */
+	bool as_queued =
+	    op->kind == RV_RECORD_FORCE || (op->kind == RV_RECORD_FORCE_NOW && foreign);
 
 	memset(x, 0, sizeof(*x));
 	rv_key_tunnel(x->key, op->peer_id);
-	if (op->kind == FORCE) { /* as queued, whatever the registry holds now */
+	if (as_queued) {
 		local = true;
-	} else if ((op->kind == CLAIM && !local) || (t && t->foreign) ||
+	} else if ((op->kind == RV_RECORD_CLAIM && !local) || foreign ||
 		   (local && !(x->val = rv_replica_records_pack(t, &x->vlen)))) {
 		x->skip = true;
 		return;
@@ -241,7 +228,7 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 	x->acts[0] = &x->act;
 	x->txn.n_success = 1;
 	x->txn.success = x->acts;
-	if (!local) { /* gone: delete if ours */
+	if (!local) { /* gone: delete if ours (forced: whoever's) */
 		etcdserverpb__delete_range_request__init(&x->del);
 		x->del.key = bin(x->key, sizeof(x->key));
 		x->act.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
@@ -250,18 +237,19 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 	} else {
 		etcdserverpb__put_request__init(&x->put);
 		x->put.key = bin(x->key, sizeof(x->key));
-		x->put.value = op->kind == FORCE ? bin(op->val, op->vlen) : bin(x->val, x->vlen);
+		x->put.value = as_queued ? bin(op->val, op->vlen) : bin(x->val, x->vlen);
 		x->put.lease = lease;
 		x->act.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
 		x->act.request_put = &x->put;
-		compare(&x->cmp, x->key, op->kind == CHANGED, op->kind == CHANGED ? lease : 0);
+		compare(&x->cmp, x->key, op->kind == RV_RECORD_CHANGED,
+			op->kind == RV_RECORD_CHANGED ? lease : 0);
 	}
-	if (op->kind != FORCE) {
+	if (!force) {
 		x->cmps[0] = &x->cmp;
 		x->txn.n_compare = 1;
 		x->txn.compare = x->cmps;
 	}
-	if (op->kind == CHANGED && local) { /* else: put if absent */
+	if (op->kind == RV_RECORD_CHANGED && local) { /* else: put if absent */
 		etcdserverpb__txn_request__init(&x->fb_txn);
 		txn_op(&x->fb_op, &x->fb_txn);
 		x->fbs[0] = &x->fb_op;
@@ -280,7 +268,7 @@ static void build(struct nested *x, const struct op *op, int64_t lease)
 
 /* Writes ops @v[0..n) (their peer-ids distinct); rc per op into @rc: 0, or
  * RV_STORE_CONFLICT (a claim's key existed). -1: the write failed. */
-static int write_ops(const struct op *v, size_t n, int *rc)
+static int write_ops(const struct rv_record_op *v, size_t n, int *rc)
 {
 	struct nested *x = calloc(n, sizeof(*x));
 	Etcdserverpb__RequestOp **outer = calloc(n, sizeof(*outer));
@@ -295,7 +283,7 @@ static int write_ops(const struct op *v, size_t n, int *rc)
 	rv_tunnels_lock();
 	for (size_t i = 0; i < n; i++) {
 		build(&x[i], &v[i], lease);
-		rc[i] = v[i].kind == CLAIM && x[i].skip ? -1 : 0;
+		rc[i] = v[i].kind == RV_RECORD_CLAIM && x[i].skip ? -1 : 0;
 		at[i] = txn.n_success;
 		if (!x[i].skip)
 			outer[txn.n_success++] = &x[i].outer;
@@ -306,9 +294,9 @@ static int write_ops(const struct op *v, size_t n, int *rc)
 		goto out;
 	txn.success = outer;
 	ProtobufCMessage *m;
-	if (rv_etcd_call(wr.e, "/etcdserverpb.KV/Txn", &txn.base,
-			 &etcdserverpb__txn_response__descriptor, &m, err,
-			 sizeof(err)) != GRPC_STATUS_OK) {
+	if ((wr.call ? wr.call : rv_etcd_call)(wr.e, "/etcdserverpb.KV/Txn", &txn.base,
+					       &etcdserverpb__txn_response__descriptor, &m, err,
+					       sizeof(err)) != GRPC_STATUS_OK) {
 		rv_log(RV_LOG_WARN, "tunnel records: writing %zu records: %s", txn.n_success, err);
 		if (strstr(err, "lease not found"))
 			rv_replica_lease_gone(); /* re-granted, everything published again */
@@ -317,7 +305,7 @@ static int write_ops(const struct op *v, size_t n, int *rc)
 	}
 	Etcdserverpb__TxnResponse *r = (Etcdserverpb__TxnResponse *)m;
 	for (size_t i = 0; i < n; i++) {
-		if (x[i].skip || v[i].kind != CLAIM)
+		if (x[i].skip || v[i].kind != RV_RECORD_CLAIM)
 			continue;
 		Etcdserverpb__ResponseOp *o = at[i] < r->n_responses ? r->responses[at[i]] : NULL;
 		bool ok = o &&
@@ -361,23 +349,6 @@ static void republish(void)
 	       n);
 }
 
-/* Take up to RECORDS_PER_TXN ops with distinct peer-ids from the front
- * (wr.mu held): a repeat waits for the next write, so order is kept. */
-static size_t take(struct op *out)
-{
-	size_t k = 0;
-
-	while (wr.head < wr.n && k < RECORDS_PER_TXN) {
-		bool dup = false;
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = out[j].peer_id == wr.q[wr.head].peer_id;
-		if (dup)
-			break;
-		out[k++] = wr.q[wr.head++];
-	}
-	return k;
-}
-
 static void wait_ms(unsigned ms)
 {
 	struct timespec ts = rv_clock_deadline(CLOCK_REALTIME, ms * 1000000ull);
@@ -387,7 +358,7 @@ static void wait_ms(unsigned ms)
 
 static void *writer_main(void *arg)
 {
-	static struct op batch[RECORDS_PER_TXN];
+	static struct rv_record_op batch[RECORDS_PER_TXN];
 	int rc[RECORDS_PER_TXN];
 	(void)arg;
 
@@ -397,7 +368,7 @@ static void *writer_main(void *arg)
 		if (rv_replica_lease_renew_if_lost())
 			republish();
 		pthread_mutex_lock(&wr.mu);
-		size_t n = take(batch);
+		size_t n = rv_replica_queue_take(&wr.q, batch, RECORDS_PER_TXN);
 		if (!n) {
 			pthread_cond_wait(&wr.work, &wr.mu);
 			continue;
@@ -409,22 +380,17 @@ static void *writer_main(void *arg)
 			if (batch[i].w) {
 				batch[i].w->rc = ret < 0 ? -1 : rc[i];
 				batch[i].w->done = true;
-			} else if (ret < 0 && !push(batch[i])) { /* again after the pause */
-				op_free(&batch[i]);
-			} else if (ret == 0) {
-				op_free(&batch[i]);
+			} else if (ret < 0) { /* again after the pause */
+				push(batch[i], true);
+			} else {
+				rv_replica_queue_op_free(&batch[i]);
 			}
 		}
 		pthread_cond_broadcast(&wr.done);
 		if (ret < 0)
 			wait_ms(1000);
 	}
-	/* claims still queued are answered (failed) */
-	for (; wr.head < wr.n; wr.head++) {
-		if (wr.q[wr.head].w)
-			wr.q[wr.head].w->done = true;
-		op_free(&wr.q[wr.head]);
-	}
+	rv_replica_queue_clear(&wr.q); /* claims still queued: answered -1 */
 	pthread_cond_broadcast(&wr.done);
 	pthread_mutex_unlock(&wr.mu);
 	return NULL;
@@ -435,6 +401,8 @@ int rv_replica_records_start(struct rv_control *ctl, struct rv_etcd *e, char *er
 	wr.ctl = ctl;
 	wr.e = e;
 	wr.stop = false;
+	wr.q.max = ctl->cfg.max_tunnels ? 2 * (size_t)ctl->cfg.max_tunnels + RECORDS_PER_TXN
+					: RECORDS_QUEUE_NO_LIMIT;
 	if (pthread_create(&wr.thread, NULL, writer_main, NULL) != 0) {
 		snprintf(err, errlen, "cannot start the tunnel records thread");
 		return -1;
@@ -457,7 +425,4 @@ void rv_replica_records_stop(void)
 	pthread_mutex_unlock(&wr.mu);
 	pthread_join(wr.thread, NULL);
 	wr.running = false;
-	free(wr.q);
-	wr.q = NULL;
-	wr.head = wr.n = wr.cap = 0;
 }

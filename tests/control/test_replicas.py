@@ -193,7 +193,7 @@ class ReplicasTest(unittest.TestCase):
             self.assertEqual((rec.device, rec.replica), (g[0], "replica-a" if i % 2 == 0 else "replica-b"))
 
     # No virtual IP (or vip6) twice across the two replicas: each Join's
-    # address is a compare-and-swap in its batch (members.c).
+    # address is a compare-and-swap in its batch (members_join.c).
     def test_1b_no_duplicate_address(self):
         got = getattr(ReplicasTest, "joined", None)
         self.assertIsNotNone(got, "test_1 did not run")
