@@ -14,9 +14,10 @@
  *           a gone tunnel: delete if ours
  * FORCE     put the record as it was when queued, unconditionally
  * FORCE_NOW a FORCE then a CHANGED, unconditionally: put as the registry
- *           holds the tunnel then; a gone tunnel: delete (a takeover then
- *           an End removes another replica's record); another replica's
- *           tunnel now: put the FORCE's record */
+ *           holds the tunnel then; another replica's tunnel now: put the
+ *           FORCE's record; a gone tunnel (a takeover then an End): put the
+ *           FORCE's record, then a CHANGED (delete if ours) in the next
+ *           write, so that the other replicas see the takeover first */
 enum rv_record_kind {
 	RV_RECORD_NONE, /* an empty slot */
 	RV_RECORD_CLAIM,

@@ -173,6 +173,7 @@ struct nested {
 	uint8_t *val; /* the record (key material: wiped) */
 	size_t vlen;
 	bool skip; /* nothing to write (a foreign tunnel's, a gone tunnel's claim) */
+	bool then_changed; /* a takeover then an End: the put now, the delete next */
 };
 
 static ProtobufCBinaryData bin(const void *p, size_t n)
@@ -210,10 +211,15 @@ static void build(struct nested *x, const struct rv_record_op *op, int64_t lease
 	bool local = t && !t->foreign, foreign = t && t->foreign;
 	bool force = op->kind == RV_RECORD_FORCE || op->kind == RV_RECORD_FORCE_NOW;
 	/* the record as queued, whatever the registry holds now */
-	bool as_queued =
-	    op->kind == RV_RECORD_FORCE || (op->kind == RV_RECORD_FORCE_NOW && foreign);
+	bool as_queued = op->kind == RV_RECORD_FORCE ||
+			 (op->kind == RV_RECORD_FORCE_NOW && (foreign || !t));
 
 	memset(x, 0, sizeof(*x));
+	/* A takeover merged with the End that followed it: the other replicas
+	 * must see the takeover (a put naming this replica: they drop their
+	 * copy) before the delete, or the one that held it keeps it (a delete
+	 * alone reads as its lease lapsing). Two writes, in that order. */
+	x->then_changed = op->kind == RV_RECORD_FORCE_NOW && !t;
 	rv_key_tunnel(x->key, op->peer_id);
 	if (as_queued) {
 		local = true;
@@ -268,7 +274,7 @@ static void build(struct nested *x, const struct rv_record_op *op, int64_t lease
 
 /* Writes ops @v[0..n) (their peer-ids distinct); rc per op into @rc: 0, or
  * RV_STORE_CONFLICT (a claim's key existed). -1: the write failed. */
-static int write_ops(const struct rv_record_op *v, size_t n, int *rc)
+static int write_ops(const struct rv_record_op *v, size_t n, int *rc, bool *then_changed)
 {
 	struct nested *x = calloc(n, sizeof(*x));
 	Etcdserverpb__RequestOp **outer = calloc(n, sizeof(*outer));
@@ -283,6 +289,7 @@ static int write_ops(const struct rv_record_op *v, size_t n, int *rc)
 	rv_tunnels_lock();
 	for (size_t i = 0; i < n; i++) {
 		build(&x[i], &v[i], lease);
+		then_changed[i] = x[i].then_changed;
 		rc[i] = v[i].kind == RV_RECORD_CLAIM && x[i].skip ? -1 : 0;
 		at[i] = txn.n_success;
 		if (!x[i].skip)
@@ -360,6 +367,7 @@ static void *writer_main(void *arg)
 {
 	static struct rv_record_op batch[RECORDS_PER_TXN];
 	int rc[RECORDS_PER_TXN];
+	bool then_changed[RECORDS_PER_TXN];
 	(void)arg;
 
 	pthread_mutex_lock(&wr.mu);
@@ -374,7 +382,7 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&wr.mu);
-		int ret = write_ops(batch, n, rc);
+		int ret = write_ops(batch, n, rc, then_changed);
 		pthread_mutex_lock(&wr.mu);
 		for (size_t i = 0; i < n; i++) {
 			if (batch[i].w) {
@@ -383,7 +391,12 @@ static void *writer_main(void *arg)
 			} else if (ret < 0) { /* again after the pause */
 				push(batch[i], true);
 			} else {
+				uint32_t peer_id = batch[i].peer_id;
 				rv_replica_queue_op_free(&batch[i]);
+				if (then_changed[i]) /* the End's delete, in the next write */
+					push((struct rv_record_op){.kind = RV_RECORD_CHANGED,
+								   .peer_id = peer_id},
+					     true);
 			}
 		}
 		pthread_cond_broadcast(&wr.done);
