@@ -172,7 +172,7 @@ struct nested {
 	char key[RV_KEY_TUNNEL_LEN];
 	uint8_t *val; /* the record (key material: wiped) */
 	size_t vlen;
-	bool skip; /* nothing to write (a foreign tunnel's, a gone tunnel's claim) */
+	bool skip;	   /* nothing to write (a foreign tunnel's, a gone tunnel's claim) */
 	bool then_changed; /* a takeover then an End: the put now, the delete next */
 };
 
@@ -211,8 +211,8 @@ static void build(struct nested *x, const struct rv_record_op *op, int64_t lease
 	bool local = t && !t->foreign, foreign = t && t->foreign;
 	bool force = op->kind == RV_RECORD_FORCE || op->kind == RV_RECORD_FORCE_NOW;
 	/* the record as queued, whatever the registry holds now */
-	bool as_queued = op->kind == RV_RECORD_FORCE ||
-			 (op->kind == RV_RECORD_FORCE_NOW && (foreign || !t));
+	bool as_queued =
+	    op->kind == RV_RECORD_FORCE || (op->kind == RV_RECORD_FORCE_NOW && (foreign || !t));
 
 	memset(x, 0, sizeof(*x));
 	/* A takeover merged with the End that followed it: the other replicas
