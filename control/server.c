@@ -22,6 +22,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,11 +266,28 @@ static void handle_event(struct rv_server *srv, struct tag *t, bool ok)
 		call_free(c);
 }
 
+/* The completion-queue threads run as SCHED_BATCH: a thread that grpc's
+ * poller wakes for a completion (every completion but those of the
+ * poller's own queue) then does not preempt the poller, which goes on
+ * reading the connections and hands out more completions before the
+ * scheduler switches (at 100,000 keepalive streams the poller spent a
+ * quarter of its time switched out by the threads it had just woken, and
+ * heartbeat acks queued behind it for seconds). */
+static void batch_policy(void)
+{
+	struct sched_param p = {.sched_priority = 0};
+	int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &p);
+	if (rc != 0)
+		rv_log(RV_LOG_DEBUG, "completion-queue thread: SCHED_BATCH refused: %s",
+		       strerror(rc));
+}
+
 static void *cq_thread(void *arg)
 {
 	struct rv_cq *q = arg;
 	struct rv_server *srv = q->srv;
 
+	batch_policy();
 	for (;;) {
 		grpc_event ev =
 		    grpc_completion_queue_next(q->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);

@@ -11,6 +11,7 @@
  * stream. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,10 @@ static void queue_shut(grpc_completion_queue_functor *f, int ok)
 
 static void *poller_main(void *arg)
 {
+	/* as the server's queue threads (control/server.c): the poller that
+	 * wakes the other is not preempted by it */
+	struct sched_param p = {.sched_priority = 0};
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &p);
 	(void)arg;
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_next(
