@@ -114,6 +114,19 @@ class TimeoutTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.stop()
 
+    def test_queue_threads_do_not_preempt_the_poller(self):
+        """The completion-queue threads run as SCHED_BATCH (control/server.c:
+        a thread grpc's poller wakes does not preempt it); the rest do not."""
+        policies = {}
+        task = "/proc/%d/task" % self.srv.proc.pid
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "stat")) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            policy = int(fields[38])  # field 41 of stat(5), SCHED_BATCH = 3
+            policies[policy] = policies.get(policy, 0) + 1
+        self.assertGreaterEqual(policies.get(3, 0), 64, policies)  # cq_threads' default
+        self.assertGreater(policies.get(0, 0), 0, policies)  # main, grpc's own, workers
+
     def test_silent_connection_closed(self):
         s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
         try:
