@@ -89,12 +89,23 @@ def pb(name):
     return importlib.import_module("roomvpn.v1.%s_pb2" % name)
 
 
+def free_ports(n):
+    """n distinct free loopback ports: every socket is held until all are
+    picked (one after another, a closed port can be handed out again: the
+    listener and the metrics port once got the same one)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_ports(1)[0]
 
 
 def rpc_error(fn, *args, **kwargs):
@@ -110,9 +121,9 @@ class ControlServer:
     def __init__(self, config=None, admin=ADMIN, password=ADMIN_PASSWORD, metrics=True):
         self.tmp = tempfile.mkdtemp(prefix="rv-control-test-")
         self.state_dir = os.path.join(self.tmp, "state")
-        self.port = free_port()
+        self.port, metrics_port = free_ports(2)
         self.dial_host = "127.0.0.1"  # "[::1]" for a server listening on IPv6
-        self.metrics_port = free_port() if metrics else None
+        self.metrics_port = metrics_port if metrics else None
         self.admin = admin
         self.password = password
         self.config = dict(TEST_CONFIG)
