@@ -272,9 +272,15 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			k->ops.on_move(k->arg, k->a, ev->move);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE)
 			on_presence(k, ev->presence);
-		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE_BATCH)
+		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE_BATCH) {
 			for (size_t i = 0; i < ev->presence_batch->n_changes; i++)
 				on_presence(k, ev->presence_batch->changes[i]);
+			if (ev->presence_batch->omitted)
+				rv_log(RV_LOG_INFO,
+				       "room %s: %u more presence changes not listed (many "
+				       "members changed at once): list the room's members",
+				       k->room, ev->presence_batch->omitted);
+		}
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT)
 			learn_pin(k, ev->heartbeat->next_tls_fingerprint);
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_KICK) {

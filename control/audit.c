@@ -211,6 +211,7 @@ static void maintain(struct rv_audit *a, uint64_t *last_prune)
 
 static void *maintainer_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-audit"); /* top -H, perf */
 	struct rv_audit *a = arg;
 	uint64_t last_prune = 0;
 

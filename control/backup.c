@@ -149,6 +149,7 @@ answer:
 
 static void *listen_thread(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-backup"); /* top -H, perf */
 	(void)arg;
 	for (;;) {
 		struct pollfd p[2] = {{srv.fd, POLLIN, 0}, {srv.stop_pipe[0], POLLIN, 0}};

@@ -56,6 +56,7 @@ void rv_control_config_defaults(struct rv_control_config *c)
 	c->heartbeat_timeout_ns = 30ull * 1000000000ull;
 	c->stream_deadline_ns = 10ull * 1000000000ull;
 	c->presence_interval_ns = 1000000000ull;
+	c->presence_budget = 1000;
 	c->max_tunnels_per_user = 16;
 	c->max_tunnels = 1000000;
 	c->metrics_tunnel_series = 10000;
@@ -156,6 +157,7 @@ static const struct key keys[] = {
     DUR("heartbeat_timeout", heartbeat_timeout_ns),
     DUR("stream_deadline", stream_deadline_ns),
     DUR("presence_interval", presence_interval_ns),
+    U32("presence_budget", presence_budget, 0, 16000000),
     U32("max_tunnels_per_user", max_tunnels_per_user, 0, 4096),
     U32("max_tunnels", max_tunnels, 0, 16000000),
     U32("dataplane_sync_backlog", dp_sync_backlog, 16, 16000000),

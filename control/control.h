@@ -86,9 +86,10 @@ struct rv_control_config {
 	char dp_udp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:1194" */
 	char dp_tcp_endpoint[RV_CTL_ADDR]; /* "host:port", default "127.0.0.1:443" */
 	uint64_t rekey_interval_ns; /* tunnels re-key after this (timers.c); 0: never, default 1h */
-	uint64_t heartbeat_timeout_ns;	/* no keepalive heartbeat for this long: tunnel torn down
-					   (timers.c); 0: never, default 30s */
-	uint64_t presence_interval_ns;	/* presence.c: coalescing window, default 1 s */
+	uint64_t heartbeat_timeout_ns; /* no keepalive heartbeat for this long: tunnel torn down
+					  (timers.c); 0: never, default 30s */
+	uint64_t presence_interval_ns; /* presence.c: coalescing window, default 1 s */
+	uint32_t presence_budget; /* presence.c: messages a second over all rooms (0: no bound) */
 	uint64_t stream_deadline_ns;	/* a bootstrap without a keepalive stream this long:
 					   tunnel torn down (timers.c); 0: never, default 10s */
 	uint32_t max_tunnels_per_user;	/* running tunnels per user (tunnels.c); 0: no

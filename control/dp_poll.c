@@ -270,6 +270,7 @@ static struct {
 
 static void *reader_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-dp-read"); /* top -H, perf */
 	(void)arg;
 	pthread_mutex_lock(&rd.mu);
 	while (!rd.stop) {
@@ -445,6 +446,7 @@ static struct {
 
 static void *probe_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-dp-probe"); /* top -H, perf */
 	(void)arg;
 	pthread_mutex_lock(&probe.mu);
 	while (!probe.stop) {

@@ -463,6 +463,7 @@ void rv_dp_sync_poll_soon(void)
 
 static void *sync_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-dp-sync"); /* top -H, perf */
 	struct delta *ds[BATCH];
 	struct rv_dp_msgs *m = calloc(BATCH, sizeof(*m));
 	Request **rqp = calloc(2 * BATCH, sizeof(*rqp));

@@ -26,6 +26,7 @@
 #include "replica.h"
 #include "tunnels.h"
 #include "metrics_state.h"
+#include "presence.h"
 #include "store.h"
 #include "version.h"
 
@@ -340,6 +341,24 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 			  "roomvpn_control_replica_records_dropped_total counter\n"
 			  "roomvpn_control_replica_records_dropped_total %llu\n",
 			  (unsigned long long)rv_replica_records_dropped());
+	rv_metrics_printf(b,
+			  "# HELP roomvpn_control_presence_dropped_total Presence changes not "
+			  "sent: out of memory.\n# TYPE "
+			  "roomvpn_control_presence_dropped_total counter\n"
+			  "roomvpn_control_presence_dropped_total %llu\n",
+			  (unsigned long long)rv_presence_dropped());
+	rv_metrics_printf(b,
+			  "# HELP roomvpn_control_presence_omitted_total Presence changes left "
+			  "out of a full batch (%u changes), told as its omitted count.\n# TYPE "
+			  "roomvpn_control_presence_omitted_total counter\n"
+			  "roomvpn_control_presence_omitted_total %llu\n",
+			  RV_PRESENCE_BATCH_MAX, (unsigned long long)rv_presence_omitted());
+	rv_metrics_printf(b,
+			  "# HELP roomvpn_control_presence_deferred_total Room presence batches "
+			  "held to a later flush by presence_budget.\n# TYPE "
+			  "roomvpn_control_presence_deferred_total counter\n"
+			  "roomvpn_control_presence_deferred_total %llu\n",
+			  (unsigned long long)rv_presence_deferred());
 	/* one series per label set: sorted, a repeat of (device, room) is not on it */
 	if (n > 1)
 		qsort(v, (size_t)n, sizeof(*v), by_device_room);

@@ -55,6 +55,7 @@ struct rv_pwpool {
 
 static void *worker(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-pwhash"); /* top -H, perf */
 	struct rv_pwpool *p = arg;
 
 	for (;;) {

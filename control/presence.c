@@ -1,7 +1,10 @@
 /* Presence coalescing (presence.h). Pending changes live in a small hash of
- * rooms under the presence lock; the flush takes the whole table, then per
- * room packs one KeepaliveEvent{presence_batch}, collects the members'
- * streams (held) under the registry lock and sends outside it.
+ * rooms under the presence lock, and the rooms in the order their first
+ * change came (a FIFO); the flush takes rooms from its head while the
+ * fan-out budget lasts, then per room packs one
+ * KeepaliveEvent{presence_batch}, collects the members' streams (held)
+ * under the registry lock and sends outside it. A room left over waits at
+ * the head for the next flush, gathering more changes.
  * Lock order: registry lock, then presence lock (never the reverse). */
 #include "presence.h"
 
@@ -33,18 +36,24 @@ struct pending {
 	uint64_t room;
 	struct change *v;
 	size_t n, cap;
-	struct pending *next;
+	uint32_t omitted;	   /* changes past RV_PRESENCE_BATCH_MAX */
+	struct pending *next;	   /* in its hash bucket */
+	struct pending *fifo_next; /* the next room to flush */
 };
 
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct pending *rooms[BUCKETS];
+	struct pending *fifo_head, **fifo_tail;
 	size_t n_rooms;
-	uint64_t dropped, interval_ns;
+	uint64_t dropped, omitted, deferred, interval_ns;
+	uint64_t budget;      /* messages a second (0: no bound) */
+	int64_t tokens;	      /* messages this flush may send; below 0: owed */
+	uint64_t refilled_ns; /* when tokens were last added */
 	bool stop, running;
 	pthread_t thread;
-} P = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .fifo_tail = &P.fifo_head};
 
 static struct pending *pending_of(uint64_t room) /* P.mu held */
 {
@@ -57,6 +66,8 @@ static struct pending *pending_of(uint64_t room) /* P.mu held */
 		p->room = room;
 		p->next = *b;
 		*b = p;
+		*P.fifo_tail = p;
+		P.fifo_tail = &p->fifo_next;
 		P.n_rooms++;
 	}
 	return p;
@@ -67,7 +78,13 @@ void rv_presence_note(uint64_t room, uint64_t device, const char *username,
 {
 	pthread_mutex_lock(&P.mu);
 	struct pending *p = pending_of(room);
-	if (p && p->n == p->cap && p->cap < RV_PRESENCE_PENDING_MAX) {
+	if (p && p->n == RV_PRESENCE_BATCH_MAX) {
+		p->omitted++;
+		P.omitted++;
+		pthread_mutex_unlock(&P.mu);
+		return;
+	}
+	if (p && p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 8;
 		void *v = realloc(p->v, cap * sizeof(*p->v));
 		if (v)
@@ -118,14 +135,14 @@ static struct rv_stream **room_streams(uint64_t room, const struct pending *p, c
 	return v;
 }
 
-static void send_room(const struct pending *p)
+static unsigned send_room(const struct pending *p)
 {
 	char name[64] = "";
 	size_t n;
 	struct rv_stream **streams = room_streams(p->room, p, name, sizeof(name), &n);
 	if (!n) {
 		free(streams);
-		return; /* nobody of the room has a stream: nobody to tell */
+		return 0; /* nobody of the room has a stream: nobody to tell */
 	}
 	Roomvpn__V1__Presence *ps = calloc(p->n, sizeof(*ps));
 	Roomvpn__V1__Presence **pp = calloc(p->n, sizeof(*pp));
@@ -144,6 +161,7 @@ static void send_room(const struct pending *p)
 		Roomvpn__V1__KeepaliveEvent ev = ROOMVPN__V1__KEEPALIVE_EVENT__INIT;
 		b.n_changes = p->n;
 		b.changes = pp;
+		b.omitted = p->omitted;
 		ev.body_case = ROOMVPN__V1__KEEPALIVE_EVENT__BODY_PRESENCE_BATCH;
 		ev.presence_batch = &b;
 		buf = rv_grpc_pb_pack(&ev.base);
@@ -159,33 +177,80 @@ static void send_room(const struct pending *p)
 	rv_log(RV_LOG_DEBUG, "presence: %zu change(s) in room %s, told %u member(s)", p->n, name,
 	       told);
 	free(ps), free(pp), free(streams);
+	return told;
+}
+
+/* The room at the head of the FIFO, taken out of the table (P.mu held). */
+static struct pending *take_head(void)
+{
+	struct pending *p = P.fifo_head;
+	if (!p)
+		return NULL;
+	P.fifo_head = p->fifo_next;
+	if (!P.fifo_head)
+		P.fifo_tail = &P.fifo_head;
+	for (struct pending **b = &P.rooms[p->room % BUCKETS]; *b; b = &(*b)->next)
+		if (*b == p) {
+			*b = p->next;
+			break;
+		}
+	P.n_rooms--;
+	return p;
+}
+
+/* Tokens for the time since the last refill, at most one second's worth;
+ * time not yet worth a whole token stays owed (P.mu held). */
+static void refill(uint64_t now_ns)
+{
+	if (!P.budget)
+		return;
+	uint64_t dt = now_ns - P.refilled_ns;
+	if (dt >= 1000000000u) {
+		P.tokens += (int64_t)P.budget;
+		P.refilled_ns = now_ns;
+	} else {
+		uint64_t add = P.budget * dt / 1000000000u;
+		P.tokens += (int64_t)add;
+		P.refilled_ns += add * 1000000000u / P.budget;
+	}
+	if (P.tokens > (int64_t)P.budget)
+		P.tokens = (int64_t)P.budget;
+}
+
+/* Sends pending rooms, oldest first, while the budget lasts (@all: every
+ * room, whatever the budget). A room is sent whole even when it takes the
+ * tokens below zero: a room bigger than the budget is told late, not
+ * never, and the next rooms wait until the debt is paid. */
+static void flush(bool all)
+{
+	pthread_mutex_lock(&P.mu);
+	refill(rv_control_now_mono());
+	for (;;) {
+		if (!all && P.budget && P.tokens <= 0) {
+			P.deferred += P.n_rooms;
+			break;
+		}
+		struct pending *p = take_head();
+		if (!p)
+			break;
+		pthread_mutex_unlock(&P.mu);
+		unsigned told = send_room(p);
+		free(p->v);
+		free(p);
+		pthread_mutex_lock(&P.mu);
+		P.tokens -= told;
+	}
+	pthread_mutex_unlock(&P.mu);
 }
 
 void rv_presence_flush(void)
 {
-	struct pending *all = NULL;
-	pthread_mutex_lock(&P.mu);
-	for (size_t b = 0; b < BUCKETS && P.n_rooms; b++) {
-		while (P.rooms[b]) {
-			struct pending *p = P.rooms[b];
-			P.rooms[b] = p->next;
-			p->next = all;
-			all = p;
-			P.n_rooms--;
-		}
-	}
-	pthread_mutex_unlock(&P.mu);
-	while (all) {
-		struct pending *p = all;
-		all = p->next;
-		send_room(p);
-		free(p->v);
-		free(p);
-	}
+	flush(false);
 }
 
 static void *presence_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-presence"); /* top -H, perf */
 	(void)arg;
 	pthread_mutex_lock(&P.mu);
 	while (!P.stop) {
@@ -208,6 +273,9 @@ static void *presence_main(void *arg)
 void rv_presence_start(struct rv_control *ctl)
 {
 	P.interval_ns = ctl->cfg.presence_interval_ns ? ctl->cfg.presence_interval_ns : 1000000;
+	P.budget = ctl->cfg.presence_budget;
+	P.tokens = (int64_t)P.budget;
+	P.refilled_ns = rv_control_now_mono();
 	P.stop = false;
 	if (pthread_create(&P.thread, NULL, presence_main, NULL) == 0)
 		P.running = true;
@@ -225,13 +293,29 @@ void rv_presence_stop(void)
 	pthread_mutex_unlock(&P.mu);
 	if (running)
 		pthread_join(P.thread, NULL);
-	rv_presence_flush(); /* the streams are still open: the last changes go out */
+	flush(true); /* the streams are still open: the last changes go out */
 }
 
 uint64_t rv_presence_dropped(void)
 {
 	pthread_mutex_lock(&P.mu);
 	uint64_t d = P.dropped;
+	pthread_mutex_unlock(&P.mu);
+	return d;
+}
+
+uint64_t rv_presence_omitted(void)
+{
+	pthread_mutex_lock(&P.mu);
+	uint64_t d = P.omitted;
+	pthread_mutex_unlock(&P.mu);
+	return d;
+}
+
+uint64_t rv_presence_deferred(void)
+{
+	pthread_mutex_lock(&P.mu);
+	uint64_t d = P.deferred;
 	pthread_mutex_unlock(&P.mu);
 	return d;
 }

@@ -3,7 +3,13 @@
  * thread sends each room's changes of the last cfg.presence_interval as one
  * PresenceBatch, packed once and shared by every member's stream, outside
  * the registry lock. A room of N members coming up thus costs N messages
- * per interval, not N per member (N²). */
+ * per interval, not N per member (N²).
+ *
+ * The fan-out is bounded: at most cfg.presence_budget messages a second
+ * over all rooms (a token bucket holding one second's worth). Past it,
+ * rooms wait, oldest first, and their changes gather into fewer, larger
+ * batches: with 100,000 members coming up, presence comes later, not at
+ * the cost of heartbeats and Bootstraps (docs/control.md). */
 #ifndef RV_PRESENCE_H
 #define RV_PRESENCE_H
 
@@ -12,9 +18,11 @@
 #include "control.h"
 #include "roomvpn/v1/session.pb-c.h"
 
-/* At most this many changes wait per room; beyond, changes are dropped
- * and counted (rv_presence_dropped). */
-#define RV_PRESENCE_PENDING_MAX 8192
+/* At most this many changes go in one room's batch; the rest of the same
+ * flush are counted in its `omitted` (the members list the room instead):
+ * a batch, and what waits per room, stays small however many members
+ * change at once. */
+#define RV_PRESENCE_BATCH_MAX 64
 
 void rv_presence_start(struct rv_control *ctl);
 void rv_presence_stop(void);
@@ -26,6 +34,14 @@ void rv_presence_note(uint64_t room, uint64_t device, const char *username,
 /* Send what is pending now (tests; the thread does it every interval). */
 void rv_presence_flush(void);
 
+/* Changes not sent for want of memory. */
 uint64_t rv_presence_dropped(void);
+
+/* Changes left out of full batches (told as PresenceBatch.omitted). */
+uint64_t rv_presence_omitted(void);
+
+/* Room batches held back past a flush by the budget (a room counts once
+ * per flush it waited). */
+uint64_t rv_presence_deferred(void);
 
 #endif

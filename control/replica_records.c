@@ -365,6 +365,7 @@ static void wait_ms(unsigned ms)
 
 static void *writer_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-replica-wr"); /* top -H, perf */
 	static struct rv_record_op batch[RECORDS_PER_TXN];
 	int rc[RECORDS_PER_TXN];
 	bool then_changed[RECORDS_PER_TXN];

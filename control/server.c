@@ -284,6 +284,7 @@ static void batch_policy(void)
 
 static void *cq_thread(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-cq"); /* top -H, perf */
 	struct rv_cq *q = arg;
 	struct rv_server *srv = q->srv;
 

@@ -162,6 +162,7 @@ void rv_timers_sweep(struct rv_control *ctl, uint64_t now)
 
 static void *sweeper_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "rv-timers"); /* top -H, perf */
 	struct rv_control *ctl = arg;
 
 	pthread_mutex_lock(&tm.mu);

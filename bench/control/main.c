@@ -6,6 +6,7 @@
  *   provision  admin login; --users users and the rooms (ALREADY_EXISTS is
  *              fine: a re-run reuses them)
  *   list0      --list-calls ListRooms one after another, no tunnel held
+ *              (again once every member joined, and with the tunnels held)
  *   login, join, bootstrap   --concurrency callers each (Join/s, Bootstrap/s)
  *   up         every tunnel's first heartbeat acknowledged (or refused)
  *   steady     --duration s: heartbeat->ack latency, server CPU and RSS
@@ -701,6 +702,9 @@ int main(int argc, char **argv)
 		rv_phase_run(&ph[i]);
 	if (o.stop_after_join)
 		return print_rates(&ph[2], &ph[3]);
+	/* the store as it will be (users, devices, members), no tunnel yet: the
+	 * baseline for "while the tunnels are held" */
+	list_rooms(&f.list_joined, "with every member joined, no tunnel");
 	if (o.server_pid && rv_proc_read(o.server_pid, &f.before) < 0)
 		fprintf(stderr, "cannot read /proc/%d: no server figures\n", o.server_pid);
 	rv_ka_sched_start(devs, o.tunnels, o.keepalive_s * 1000);

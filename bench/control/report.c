@@ -107,6 +107,8 @@ static struct json_object *list_rooms_json(const struct figures *f, uint32_t cal
 	add_u64(j, "calls", calls);
 	add_ms(j, "p50_ms_0", rv_hist_pct(&f->list0, 50));
 	add_ms(j, "p99_ms_0", rv_hist_pct(&f->list0, 99));
+	add_ms(j, "p50_ms_joined", rv_hist_pct(&f->list_joined, 50));
+	add_ms(j, "p99_ms_joined", rv_hist_pct(&f->list_joined, 99));
 	add_ms(j, "p50_ms_held", rv_hist_pct(&f->list_n, 50));
 	add_ms(j, "p99_ms_held", rv_hist_pct(&f->list_n, 99));
 	return j;

@@ -34,10 +34,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import grpc
 
@@ -332,6 +334,15 @@ class ControlServer:
 
     def metrics_url(self):
         return "https://127.0.0.1:%d/metrics" % self.metrics_port
+
+    def metrics(self):
+        """The /metrics page as {series: value} (needs metrics_allow for 127.0.0.1)."""
+        ctx = ssl.create_default_context(cafile=self.cert_path())
+        ctx.check_hostname = False
+        with urllib.request.urlopen(self.metrics_url(), context=ctx, timeout=20) as r:
+            text = r.read().decode()
+        return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                for l in text.splitlines() if l and not l.startswith("#")}
 
 
 # The generated grpc/health/v1/health_pb2.py is shadowed by the grpc package

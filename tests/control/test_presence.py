@@ -52,20 +52,18 @@ def await_presences(ka, n):
     return [(p.room, p.username, p.device_id, p.state) for p in await_changes(ka, n)]
 
 
-class PresenceTest(unittest.TestCase):
+class OnADataPlane(unittest.TestCase):
+    """A control plane (CONFIG added to its settings) driving a real data
+    plane; the keepalive streams in cls.streams are closed at the end."""
+    CONFIG = {}
+
     @classmethod
     def setUpClass(cls):
         cls.dp = DataPlane().start()
-        cls.srv = ControlServer(config={"dataplane_agent": cls.dp.sock, "stream_deadline": "5m",
-                                         "presence_interval": "50ms"}).start()
+        cls.srv = ControlServer(config=dict({"dataplane_agent": cls.dp.sock,
+                                             "stream_deadline": "5m",
+                                             "presence_interval": "50ms"}, **cls.CONFIG)).start()
         cls.streams = []
-        # bob watches room "lan"; carol sits in room "other"
-        cls.bob = cls.srv.user_token("bob")
-        cls.call(cls.bob, "Create", rooms.CreateRoomRequest(name="lan"), rooms.Room)
-        cls.bob_ka = cls.online(cls.bob, "lan")
-        cls.carol = cls.srv.user_token("carol")
-        cls.call(cls.carol, "Create", rooms.CreateRoomRequest(name="other"), rooms.Room)
-        cls.carol_ka = cls.online(cls.carol, "other")
 
     @classmethod
     def tearDownClass(cls):
@@ -73,6 +71,19 @@ class PresenceTest(unittest.TestCase):
             ka.close()
         cls.srv.stop()
         cls.dp.stop()
+
+
+class PresenceTest(OnADataPlane):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # bob watches room "lan"; carol sits in room "other"
+        cls.bob = cls.srv.user_token("bob")
+        cls.call(cls.bob, "Create", rooms.CreateRoomRequest(name="lan"), rooms.Room)
+        cls.bob_ka = cls.online(cls.bob, "lan")
+        cls.carol = cls.srv.user_token("carol")
+        cls.call(cls.carol, "Create", rooms.CreateRoomRequest(name="other"), rooms.Room)
+        cls.carol_ka = cls.online(cls.carol, "other")
 
     @classmethod
     def call(cls, token, method, req, resp_cls):
@@ -130,6 +141,83 @@ class PresenceTest(unittest.TestCase):
         self.dp.wait_for(lambda s: tun.peer_id not in s, "the revoked phone's session gone")
         self.assertEqual(await_presences(self.bob_ka, 1),
                          [("lan", "dave", phone.device_id, P.LEFT)])
+
+
+class BudgetTest(OnADataPlane):
+    """presence_budget bounds the fan-out (messages a second over all
+    rooms): past it, rooms wait for a later flush, oldest first, and are
+    counted; no change is lost and none goes to another room."""
+
+    CONFIG = {"presence_budget": 1, "metrics_allow": "127.0.0.1"}
+
+    def online(self, token, room):
+        self.srv.call(R + "Create", rooms.CreateRoomRequest(name=room), rooms.Room, token)
+        self.srv.call(R + "Join", rooms.JoinRoomRequest(room=room), rooms.JoinRoomResponse, token)
+
+    def metrics(self):
+        return self.srv.metrics()
+
+    def test_rooms_past_the_budget_wait_and_nothing_is_lost(self):
+        # a watcher alone in each of three rooms: its own changes tell nobody
+        watchers = []
+        for i in range(3):
+            token = self.srv.user_token("w%d" % i)
+            room = "room%d" % i
+            self.online(token, room)
+            tun = bootstrap(self.srv, token, room)
+            ka = Keepalive(self.srv, token).hello(room, tun.peer_id)
+            self.streams.append(ka)
+            watchers.append((room, ka))
+        for _, ka in watchers:
+            drain(ka)
+        deferred0 = self.metrics()["roomvpn_control_presence_deferred_total"]
+
+        self.srv.user_token("alice")
+        dev = self.srv.login("alice", "user-password-1", "alice-laptop")
+        for room, _ in watchers:  # three changes, three rooms, one message each
+            self.srv.call(R + "Join", rooms.JoinRoomRequest(room=room), rooms.JoinRoomResponse,
+                          dev.session_token)
+        for room, ka in watchers:  # one a second: each in turn, none lost or misrouted
+            # (a watcher's own changes, held back with alice's, may come along)
+            self.assertEqual([p for p in await_presences(ka, 1) if p[1] == "alice"],
+                             [(room, "alice", dev.device_id, P.JOINED)])
+        m = self.metrics()
+        self.assertGreaterEqual(m["roomvpn_control_presence_deferred_total"] - deferred0, 1,
+                                "with a budget of 1 message a second, rooms had to wait")
+        self.assertEqual(m["roomvpn_control_presence_dropped_total"], 0)
+
+    def test_a_burst_past_a_full_batch_is_counted_not_lost(self):
+        watcher = self.srv.user_token("w9")
+        self.online(watcher, "burst")
+        wtun = bootstrap(self.srv, watcher, "burst")
+        wka = Keepalive(self.srv, watcher).hello("burst", wtun.peer_id)
+        self.streams.append(wka)
+        self.srv.user_token("bursty")
+        dev = self.srv.login("bursty", "user-password-1", "bursty-laptop")
+        self.srv.call(R + "Join", rooms.JoinRoomRequest(room="burst"), rooms.JoinRoomResponse,
+                      dev.session_token)
+        tun = bootstrap(self.srv, dev.session_token, "burst")
+        kas = [Keepalive(self.srv, dev.session_token) for _ in range(2)]
+        self.streams += kas
+        drain(wka)
+        omitted0 = self.metrics()["roomvpn_control_presence_omitted_total"]
+        # 200 changes: each Hello on the other stream brings the tunnel ONLINE
+        # again; however the flushes cut them, one batch holds more than 64
+        for i in range(200):
+            kas[i % 2].hello("burst", tun.peer_id).sync()
+        listed, omitted, deadline = 0, 0, time.monotonic() + 20
+        while listed + omitted < 200 and time.monotonic() < deadline:
+            for e in wka.sync():
+                if e.WhichOneof("body") == "presence_batch":
+                    b = e.presence_batch
+                    self.assertLessEqual(len(b.changes), 64)
+                    self.assertTrue(all((c.room, c.username, c.state) == ("burst", "bursty", P.ONLINE)
+                                        for c in b.changes))
+                    listed += len(b.changes)
+                    omitted += b.omitted
+        self.assertEqual(listed + omitted, 200, "every change listed or counted")
+        self.assertGreater(omitted, 0)
+        self.assertEqual(self.metrics()["roomvpn_control_presence_omitted_total"] - omitted0, omitted)
 
 
 if __name__ == "__main__":
