@@ -278,8 +278,8 @@ static int run_stream(struct rv_keepalive *k, bool fresh)
 			if (ev->presence_batch->omitted)
 				rv_log(RV_LOG_INFO,
 				       "room %s: %u more presence changes not listed (many "
-				       "members changed at once): list the room's members",
-				       k->room, ev->presence_batch->omitted);
+				       "members changed at once): roomvpn rooms members %s",
+				       k->room, ev->presence_batch->omitted, k->room);
 		}
 		if (ev->body_case == ROOMVPN__V1__KEEPALIVE_EVENT__BODY_HEARTBEAT)
 			learn_pin(k, ev->heartbeat->next_tls_fingerprint);
