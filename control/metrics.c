@@ -347,12 +347,13 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 			  "roomvpn_control_presence_dropped_total counter\n"
 			  "roomvpn_control_presence_dropped_total %llu\n",
 			  (unsigned long long)rv_presence_dropped());
-	rv_metrics_printf(b,
-			  "# HELP roomvpn_control_presence_omitted_total Presence changes left "
-			  "out of a full batch (%u changes), told as its omitted count.\n# TYPE "
-			  "roomvpn_control_presence_omitted_total counter\n"
-			  "roomvpn_control_presence_omitted_total %llu\n",
-			  RV_PRESENCE_BATCH_MAX, (unsigned long long)rv_presence_omitted());
+	rv_metrics_printf(
+	    b,
+	    "# HELP roomvpn_control_presence_omitted_total Presence changes left "
+	    "out of a full batch (the newest %u are kept), told as its omitted count.\n# TYPE "
+	    "roomvpn_control_presence_omitted_total counter\n"
+	    "roomvpn_control_presence_omitted_total %llu\n",
+	    RV_PRESENCE_BATCH_MAX, (unsigned long long)rv_presence_omitted());
 	rv_metrics_printf(b,
 			  "# HELP roomvpn_control_presence_deferred_total Room presence batches "
 			  "held to a later flush by presence_budget.\n# TYPE "

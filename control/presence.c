@@ -78,11 +78,11 @@ void rv_presence_note(uint64_t room, uint64_t device, const char *username,
 {
 	pthread_mutex_lock(&P.mu);
 	struct pending *p = pending_of(room);
-	if (p && p->n == RV_PRESENCE_BATCH_MAX) {
+	if (p && p->n == RV_PRESENCE_BATCH_MAX) { /* the newest are kept: the oldest is omitted */
+		memmove(p->v, p->v + 1, (p->n - 1) * sizeof(*p->v));
+		p->n--;
 		p->omitted++;
 		P.omitted++;
-		pthread_mutex_unlock(&P.mu);
-		return;
 	}
 	if (p && p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 8;
@@ -110,7 +110,7 @@ static struct rv_stream **room_streams(uint64_t room, const struct pending *p, c
 	size_t cap = 0;
 	*n = 0;
 	/* nobody is told of changes that are all their own */
-	uint64_t only = p->v[0].device;
+	uint64_t only = p->omitted ? 0 : p->v[0].device; /* omitted: maybe others' */
 	for (size_t i = 1; i < p->n && only; i++)
 		if (p->v[i].device != only)
 			only = 0;

@@ -18,10 +18,10 @@
 #include "control.h"
 #include "roomvpn/v1/session.pb-c.h"
 
-/* At most this many changes go in one room's batch; the rest of the same
- * flush are counted in its `omitted` (the members list the room instead):
- * a batch, and what waits per room, stays small however many members
- * change at once. */
+/* At most this many changes go in one room's batch, the newest; the older
+ * ones of the same flush are counted in its `omitted` (the members list
+ * the room instead): a batch, and what waits per room, stays small however
+ * many members change at once. */
 #define RV_PRESENCE_BATCH_MAX 64
 
 void rv_presence_start(struct rv_control *ctl);

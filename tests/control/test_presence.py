@@ -202,21 +202,25 @@ class BudgetTest(OnADataPlane):
         drain(wka)
         omitted0 = self.metrics()["roomvpn_control_presence_omitted_total"]
         # 200 changes: each Hello on the other stream brings the tunnel ONLINE
-        # again; however the flushes cut them, one batch holds more than 64
+        # again; however the flushes cut them, one batch holds more than 64;
+        # then the tunnel ends: OFFLINE, the newest change, is never the one left out
         for i in range(200):
             kas[i % 2].hello("burst", tun.peer_id).sync()
-        listed, omitted, deadline = 0, 0, time.monotonic() + 20
-        while listed + omitted < 200 and time.monotonic() < deadline:
+        end(self.srv, dev.session_token, "burst", tun.peer_id)
+        got, omitted, deadline = [], 0, time.monotonic() + 20
+        while len(got) + omitted < 201 and time.monotonic() < deadline:
             for e in wka.sync():
                 if e.WhichOneof("body") == "presence_batch":
                     b = e.presence_batch
                     self.assertLessEqual(len(b.changes), 64)
-                    self.assertTrue(all((c.room, c.username, c.state) == ("burst", "bursty", P.ONLINE)
+                    self.assertTrue(all((c.room, c.username) == ("burst", "bursty")
                                         for c in b.changes))
-                    listed += len(b.changes)
+                    got += [c.state for c in b.changes]
                     omitted += b.omitted
-        self.assertEqual(listed + omitted, 200, "every change listed or counted")
+        self.assertEqual(len(got) + omitted, 201, "every change listed or counted")
         self.assertGreater(omitted, 0)
+        self.assertEqual(got[-1], P.OFFLINE, "the newest change was left out")
+        self.assertEqual(set(got[:-1]), {P.ONLINE})
         self.assertEqual(self.metrics()["roomvpn_control_presence_omitted_total"] - omitted0, omitted)
 
 
