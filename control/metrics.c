@@ -191,6 +191,12 @@ static void render_gauge(struct sbuf *b, const char *name, const char *help, lon
 	rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
 }
 
+static void render_counter(struct sbuf *b, const char *name, const char *help, uint64_t v)
+{
+	rv_metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+			  (unsigned long long)v);
+}
+
 /* Read first in a scrape: the scrape's own counts (below) come after. */
 static void render_store_ops(struct sbuf *b, struct rv_store *st)
 {
@@ -326,40 +332,26 @@ static void render_tunnels(struct sbuf *b, struct rv_control *ctl)
 	render_gauge(b, "roomvpn_control_dp_owner_fence",
 		     "The fence this replica sends with its agent requests (0: none).",
 		     rv_dp_owner_is_me() ? (long long)rv_dp_owner_fence() : 0);
-	rv_metrics_printf(b,
-			  "# HELP roomvpn_control_dp_sync_not_owner_total Data-plane deltas "
-			  "not sent: another replica drives the data planes.\n# TYPE "
-			  "roomvpn_control_dp_sync_not_owner_total counter\n"
-			  "roomvpn_control_dp_sync_not_owner_total %llu\n",
-			  (unsigned long long)c.not_owner);
+	render_counter(b, "roomvpn_control_dp_sync_not_owner_total",
+		       "Data-plane deltas not sent: another replica drives the data planes.",
+		       c.not_owner);
 	render_gauge(b, "roomvpn_control_replica_records_queued",
 		     "Tunnel-record changes waiting to be written to etcd.",
 		     (long long)rv_replica_records_queued());
-	rv_metrics_printf(b,
-			  "# HELP roomvpn_control_replica_records_dropped_total Tunnel-record "
-			  "changes refused: the queue was full (etcd unreachable).\n# TYPE "
-			  "roomvpn_control_replica_records_dropped_total counter\n"
-			  "roomvpn_control_replica_records_dropped_total %llu\n",
-			  (unsigned long long)rv_replica_records_dropped());
-	rv_metrics_printf(b,
-			  "# HELP roomvpn_control_presence_dropped_total Presence changes not "
-			  "sent: out of memory.\n# TYPE "
-			  "roomvpn_control_presence_dropped_total counter\n"
-			  "roomvpn_control_presence_dropped_total %llu\n",
-			  (unsigned long long)rv_presence_dropped());
-	rv_metrics_printf(
-	    b,
-	    "# HELP roomvpn_control_presence_omitted_total Presence changes left "
-	    "out of a full batch (the newest %u are kept), told as its omitted count.\n# TYPE "
-	    "roomvpn_control_presence_omitted_total counter\n"
-	    "roomvpn_control_presence_omitted_total %llu\n",
-	    RV_PRESENCE_BATCH_MAX, (unsigned long long)rv_presence_omitted());
-	rv_metrics_printf(b,
-			  "# HELP roomvpn_control_presence_deferred_total Room presence batches "
-			  "held to a later flush by presence_budget.\n# TYPE "
-			  "roomvpn_control_presence_deferred_total counter\n"
-			  "roomvpn_control_presence_deferred_total %llu\n",
-			  (unsigned long long)rv_presence_deferred());
+	render_counter(b, "roomvpn_control_replica_records_dropped_total",
+		       "Tunnel-record changes refused: the queue was full (etcd unreachable).",
+		       rv_replica_records_dropped());
+	struct rv_presence_counters pc;
+	rv_presence_counters(&pc);
+	render_counter(b, "roomvpn_control_presence_dropped_total",
+		       "Presence changes not sent: out of memory.", pc.dropped);
+	render_counter(b, "roomvpn_control_presence_omitted_total",
+		       "Presence changes left out of a full batch (it keeps the newest), told as "
+		       "its omitted count.",
+		       pc.omitted);
+	render_counter(b, "roomvpn_control_presence_deferred_total",
+		       "Room presence batches held to a later flush by presence_budget.",
+		       pc.deferred);
 	/* one series per label set: sorted, a repeat of (device, room) is not on it */
 	if (n > 1)
 		qsort(v, (size_t)n, sizeof(*v), by_device_room);

@@ -296,26 +296,11 @@ void rv_presence_stop(void)
 	flush(true); /* the streams are still open: the last changes go out */
 }
 
-uint64_t rv_presence_dropped(void)
+void rv_presence_counters(struct rv_presence_counters *out)
 {
 	pthread_mutex_lock(&P.mu);
-	uint64_t d = P.dropped;
+	out->dropped = P.dropped;
+	out->omitted = P.omitted;
+	out->deferred = P.deferred;
 	pthread_mutex_unlock(&P.mu);
-	return d;
-}
-
-uint64_t rv_presence_omitted(void)
-{
-	pthread_mutex_lock(&P.mu);
-	uint64_t d = P.omitted;
-	pthread_mutex_unlock(&P.mu);
-	return d;
-}
-
-uint64_t rv_presence_deferred(void)
-{
-	pthread_mutex_lock(&P.mu);
-	uint64_t d = P.deferred;
-	pthread_mutex_unlock(&P.mu);
-	return d;
 }

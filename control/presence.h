@@ -34,14 +34,13 @@ void rv_presence_note(uint64_t room, uint64_t device, const char *username,
 /* Send what is pending now (tests; the thread does it every interval). */
 void rv_presence_flush(void);
 
-/* Changes not sent for want of memory. */
-uint64_t rv_presence_dropped(void);
+struct rv_presence_counters {
+	uint64_t dropped;  /* changes not sent for want of memory */
+	uint64_t omitted;  /* changes left out of full batches (PresenceBatch.omitted) */
+	uint64_t deferred; /* room batches held past a flush by the budget (a room
+			      counts once per flush it waited) */
+};
 
-/* Changes left out of full batches (told as PresenceBatch.omitted). */
-uint64_t rv_presence_omitted(void);
-
-/* Room batches held back past a flush by the budget (a room counts once
- * per flush it waited). */
-uint64_t rv_presence_deferred(void);
+void rv_presence_counters(struct rv_presence_counters *out);
 
 #endif
