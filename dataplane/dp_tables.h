@@ -129,7 +129,8 @@ struct rv_dp_tables {
 	struct rv_dp_session **peer_ix;	  /* [peer-id], see session_index.c */
 	struct rv_dp_session **vip6_hint; /* [vip6 hash & mask], see session_index.c */
 	uint64_t vip6_hint_mask;
-	_Atomic unsigned n_linked; /* sessions in by_peer (writer-updated) */
+	_Atomic unsigned n_linked;  /* sessions in by_peer (writer-updated) */
+	unsigned long peer_buckets; /* by_peer's buckets at creation: a walk visits each */
 	struct rcu_head rcu;
 };
 

@@ -244,6 +244,7 @@ static struct rv_dp_tables *tables_new(void)
 		init <<= 1;
 	int flags = CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING;
 	t->by_peer = cds_lfht_new(init, init, 0, flags, NULL);
+	t->peer_buckets = init;
 	t->by_vip = cds_lfht_new(init, init, 0, flags, NULL);
 	t->by_vip6 = cds_lfht_new(1024, 1024, 0, flags, NULL);
 	t->rooms = cds_lfht_new(64, 64, 0, flags, NULL);
