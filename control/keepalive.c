@@ -13,6 +13,7 @@
 #include "room_net.h"
 #include "room_records.h"
 #include "store.h"
+#include "store_keys.h"
 #include "tls.h"
 #include "tokens.h"
 #include "tunnels.h"
@@ -109,19 +110,6 @@ void rv_keepalive_push_room(struct rv_tunnel *t, const Roomvpn__V1__RoomRecord *
 
 /* ---- Hello ------------------------------------------------------------- */
 
-static int is_member(struct rv_store *s, uint64_t room, uint64_t dev)
-{
-	char k[64];
-	void *v = NULL;
-	size_t vl;
-	int rc = rv_store_get(
-	    s, k, (size_t)snprintf(k, sizeof(k), "m/%016" PRIx64 "/%016" PRIx64, room, dev), &v,
-	    &vl);
-
-	free(v);
-	return rc; /* 0 member, 1 not, -1 error */
-}
-
 /* A Hello for a peer-id the registry does not know (lock held). After a
  * control-plane restart the data plane may still run the caller's tunnel
  * (dp_sync.c adopts those it can): it is re-registered if the data plane
@@ -168,21 +156,24 @@ static grpc_status_code adopt(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	return GRPC_STATUS_OK;
 }
 
-/* The caller's VIP in @room (0: none), read before the lock. */
-static uint32_t member_vip(struct rv_store *s, uint64_t room, uint64_t dev)
+/* Whether the caller is a member of @room (0 yes, 1 no, -1 store error)
+ * and its VIP there (@vip, 0: none): one read, before the lock. */
+static int member_of(struct rv_store *s, uint64_t room, uint64_t dev, uint32_t *vip)
 {
-	Roomvpn__V1__MemberRecord *m = NULL;
-	char k[64];
-	uint32_t vip = 0;
+	char k[RV_KEY_MAX];
+	void *v = NULL;
+	size_t vl = 0;
+	int rc = rv_store_get(s, k, rv_key_member(k, room, dev), &v, &vl);
 
-	snprintf(k, sizeof(k), "m/%016" PRIx64 "/%016" PRIx64, room, dev);
-	if (rv_store_get_msg(s, k, &roomvpn__v1__member_record__descriptor,
-			     (ProtobufCMessage **)&m) == 0 &&
-	    m) {
-		vip = m->virtual_ip;
+	*vip = 0;
+	if (rc == 0) {
+		Roomvpn__V1__MemberRecord *m = roomvpn__v1__member_record__unpack(NULL, vl, v);
+		if (m)
+			*vip = m->virtual_ip;
 		roomvpn__v1__member_record__free_unpacked(m, NULL);
 	}
-	return vip;
+	free(v);
+	return rc;
 }
 
 static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
@@ -201,8 +192,8 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 		return rc < 0 ? GRPC_STATUS_INTERNAL : GRPC_STATUS_NOT_FOUND;
 	}
 	/* store reads first, never under the registry lock */
-	int member = is_member(ctx->ctl->store, room->id, dev);
-	uint32_t vip = member == 0 ? member_vip(ctx->ctl->store, room->id, dev) : 0;
+	uint32_t vip;
+	int member = member_of(ctx->ctl->store, room->id, dev, &vip);
 	rv_tunnels_fetch(h->peer_id); /* another replica's tunnel not mirrored yet */
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_owned(h->peer_id, dev, room->id);

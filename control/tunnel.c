@@ -213,26 +213,23 @@ static void answered(void *arg, int rc, const char *err)
 static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, struct tunnel *t,
 				  const Roomvpn__V1__BootstrapRequest *r, char *msg, size_t msglen)
 {
-	struct rv_x25519 kp;
 	uint8_t shared[RV_X25519_LEN];
 	grpc_status_code st = GRPC_STATUS_OK;
 	struct rv_tunnel_keys keys = {
 	    .vip = t->member->virtual_ip, .suite = t->suite, .key_id = t->key_id, .km = &t->km};
 	keys.has_vip6 = rv_room_prefix6_vip6(t->room, t->member->virtual_ip, keys.vip6);
 
-	if (rv_x25519_generate(&kp) < 0)
+	int rc = rv_x25519_answer(r->client_public.data, t->server_pub, shared);
+	if (rc == -2)
 		return fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key generation failed");
-	if (rv_x25519_shared(&kp, r->client_public.data, shared) < 0) {
-		st = fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
-			  "client_public is not a usable X25519 key");
-		goto out;
-	}
+	if (rc < 0)
+		return fail(msg, msglen, GRPC_STATUS_INVALID_ARGUMENT, "%s",
+			    "client_public is not a usable X25519 key");
 	if (rv_kdf_derive(shared, t->room->room_key.data, t->room->room_key.len, t->key_id,
-			  r->client_public.data, kp.pub, &t->km) < 0) {
+			  r->client_public.data, t->server_pub, &t->km) < 0) {
 		st = fail(msg, msglen, GRPC_STATUS_INTERNAL, "%s", "key derivation failed");
 		goto out;
 	}
-	memcpy(t->server_pub, kp.pub, sizeof(t->server_pub));
 	t->want = r->transport;
 	t->rekey_peer_id = r->rekey_peer_id;
 	if (r->rekey_peer_id) {
@@ -256,7 +253,6 @@ static grpc_status_code bootstrap(struct rv_rpc_ctx *ctx, struct rv_stream *s, s
 					 answered, t);
 out:
 	OPENSSL_cleanse(shared, sizeof(shared));
-	rv_x25519_wipe(&kp);
 	return st;
 }
 

@@ -30,33 +30,55 @@ int rv_x25519_generate(struct rv_x25519 *kp)
 	return rc;
 }
 
-int rv_x25519_shared(const struct rv_x25519 *kp, const uint8_t peer_pub[RV_X25519_LEN],
-		     uint8_t shared[RV_X25519_LEN])
+/* The secret of @self with @peer_pub; 0, or -1 (a low-order peer key gives
+ * an all-zero secret: refused). */
+static int derive(EVP_PKEY *self, const uint8_t peer_pub[RV_X25519_LEN],
+		  uint8_t shared[RV_X25519_LEN])
 {
 	static const uint8_t zero[RV_X25519_LEN];
-	EVP_PKEY *self, *peer = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *peer =
+	    EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer_pub, RV_X25519_LEN);
+	EVP_PKEY_CTX *ctx = peer ? EVP_PKEY_CTX_new_from_pkey(NULL, self, NULL) : NULL;
 	size_t len = RV_X25519_LEN;
 	int rc = -1;
 
-	self = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, kp->priv, RV_X25519_LEN);
-	if (!self)
-		goto out;
-	peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer_pub, RV_X25519_LEN);
-	if (!peer)
-		goto out;
-	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, self, NULL);
-	if (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer(ctx, peer) != 1)
-		goto out;
-	if (EVP_PKEY_derive(ctx, shared, &len) != 1 || len != RV_X25519_LEN)
-		goto out;
-	/* a low-order peer key gives an all-zero secret */
-	rc = CRYPTO_memcmp(shared, zero, RV_X25519_LEN) ? 0 : -1;
-out:
+	if (ctx && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, peer) == 1 &&
+	    EVP_PKEY_derive(ctx, shared, &len) == 1 && len == RV_X25519_LEN)
+		rc = CRYPTO_memcmp(shared, zero, RV_X25519_LEN) ? 0 : -1;
 	if (rc < 0)
 		OPENSSL_cleanse(shared, RV_X25519_LEN);
 	EVP_PKEY_CTX_free(ctx);
 	EVP_PKEY_free(peer);
+	return rc;
+}
+
+int rv_x25519_shared(const struct rv_x25519 *kp, const uint8_t peer_pub[RV_X25519_LEN],
+		     uint8_t shared[RV_X25519_LEN])
+{
+	/* (OpenSSL computes the public key from the private one here: a
+	 * second scalar multiplication, which rv_x25519_answer saves) */
+	EVP_PKEY *self =
+	    EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, kp->priv, RV_X25519_LEN);
+	int rc = self ? derive(self, peer_pub, shared) : -1;
+
+	if (!self)
+		OPENSSL_cleanse(shared, RV_X25519_LEN);
+	EVP_PKEY_free(self);
+	return rc;
+}
+
+int rv_x25519_answer(const uint8_t peer_pub[RV_X25519_LEN], uint8_t pub[RV_X25519_LEN],
+		     uint8_t shared[RV_X25519_LEN])
+{
+	EVP_PKEY *self = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	size_t pub_len = RV_X25519_LEN;
+	int rc = -2;
+
+	if (self && EVP_PKEY_get_raw_public_key(self, pub, &pub_len) == 1 &&
+	    pub_len == RV_X25519_LEN)
+		rc = derive(self, peer_pub, shared);
+	else
+		OPENSSL_cleanse(shared, RV_X25519_LEN);
 	EVP_PKEY_free(self);
 	return rc;
 }

@@ -81,6 +81,24 @@ static void test_both_sides_agree(void **state)
 	assert_memory_equal(&client, zero, sizeof(client));
 }
 
+/* The answering side's one step agrees with the asking side's two. */
+static void test_answer_agrees(void **state)
+{
+	struct rv_x25519 client;
+	uint8_t server_pub[32], s1[32], s2[32], zero_pub[32] = {0};
+	(void)state;
+
+	assert_int_equal(rv_x25519_generate(&client), 0);
+	assert_int_equal(rv_x25519_answer(client.pub, server_pub, s2), 0);
+	assert_int_equal(rv_x25519_shared(&client, server_pub, s1), 0);
+	assert_memory_equal(s1, s2, 32);
+	assert_memory_not_equal(server_pub, client.pub, 32);
+	/* the zero point: refused, and no secret left behind */
+	assert_int_equal(rv_x25519_answer(zero_pub, server_pub, s2), -1);
+	assert_memory_equal(s2, zero_pub, 32);
+	rv_x25519_wipe(&client);
+}
+
 static void test_bad_peer_key(void **state)
 {
 	struct rv_x25519 kp;
@@ -95,9 +113,8 @@ static void test_bad_peer_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rfc7748),
-	    cmocka_unit_test(test_hkdf_known_answer),
-	    cmocka_unit_test(test_both_sides_agree),
+	    cmocka_unit_test(test_rfc7748),	     cmocka_unit_test(test_hkdf_known_answer),
+	    cmocka_unit_test(test_both_sides_agree), cmocka_unit_test(test_answer_agrees),
 	    cmocka_unit_test(test_bad_peer_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
