@@ -238,7 +238,9 @@ static struct rv_dp_tables *tables_new(void)
 	if (!t)
 		return NULL;
 	/* Sized for max_sessions up front: growing by auto-resize needs grace
-	 * periods and leaves long chains meanwhile. */
+	 * periods and leaves long chains meanwhile (by_vip6 too: with 1,024
+	 * buckets, the duplicate check of each upsert walked those chains while
+	 * 100,000 dual-stack sessions came up). */
 	unsigned long init = 1024;
 	while (init < params.max_sessions && init < (1ul << 20))
 		init <<= 1;
@@ -246,7 +248,7 @@ static struct rv_dp_tables *tables_new(void)
 	t->by_peer = cds_lfht_new(init, init, 0, flags, NULL);
 	t->peer_buckets = init;
 	t->by_vip = cds_lfht_new(init, init, 0, flags, NULL);
-	t->by_vip6 = cds_lfht_new(1024, 1024, 0, flags, NULL);
+	t->by_vip6 = cds_lfht_new(init, init, 0, flags, NULL);
 	t->rooms = cds_lfht_new(64, 64, 0, flags, NULL);
 	if (!t->by_peer || !t->by_vip || !t->by_vip6 || !t->rooms || rv_dp_peer_ix_new(t) < 0 ||
 	    rv_dp_vip6_hint_new(t, params.max_sessions) < 0) {
