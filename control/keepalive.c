@@ -198,11 +198,21 @@ static grpc_status_code hello(struct rv_rpc_ctx *ctx, struct rv_stream *s,
 	rv_tunnels_lock();
 	struct rv_tunnel *t = rv_tunnels_find_owned(h->peer_id, dev, room->id);
 	bool online = false;
+	/* the membership could not be read: unless the tunnel is this
+	 * replica's own, not a NOT_FOUND (the client would take it for a kick
+	 * and give up) but a retry */
+	bool unsure = member < 0 && (!t || t->foreign);
 	/* kicked or left since: its dead replica's record outlived that */
-	bool gone = t && t->foreign && member != 0;
-	if (t && t->foreign && !gone) /* its replica died or lost the stream: ours now */
+	bool gone = !unsure && t && t->foreign && member != 0;
+	if (t && t->foreign && !gone && !unsure) /* its replica died or lost the stream: ours now */
 		rv_tunnels_take_over(t);
-	if (t && !gone) {
+	if (unsure) {
+		snprintf(
+		    msg, msglen,
+		    "store error reading the membership in room %s (see the server log): try again",
+		    h->room);
+		st = GRPC_STATUS_UNAVAILABLE;
+	} else if (t && !gone) {
 		snprintf(t->username, sizeof(t->username), "%s", ctx->who.username);
 		online = t->stream != s; /* a repeated Hello on the same stream is no change */
 		rv_tunnels_bind(t, s);
