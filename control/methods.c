@@ -33,7 +33,7 @@
 
 const struct rv_method rv_methods[] = {
     ROW(AUTH "Login", RV_SCOPE_PUBLIC, &roomvpn__v1__login_request__descriptor, rv_auth_login_rpc,
-	.audit_action = "auth.login", .read_first = true),
+	.audit_action = "auth.login"),
     ROW(AUTH "RegisterWithInvite", RV_SCOPE_PUBLIC,
 	&roomvpn__v1__register_with_invite_request__descriptor, rv_invites_register_rpc,
 	.audit_action = "auth.register"),
@@ -76,9 +76,9 @@ const struct rv_method rv_methods[] = {
 	rv_rooms_delete_rpc, .room_of = rv_rooms_room_of, .audit_action = "rooms.delete"),
     ROW(ROOMS "Get", RV_SCOPE_USER, &roomvpn__v1__get_room_request__descriptor, rv_rooms_get_rpc),
     ROW(ROOMS "List", RV_SCOPE_USER, &roomvpn__v1__list_rooms_request__descriptor,
-	rv_rooms_list_rpc, .read_first = true),
+	rv_rooms_list_rpc),
     ROW(ROOMS "Join", RV_SCOPE_USER, &roomvpn__v1__join_room_request__descriptor, rv_rooms_join_rpc,
-	.audit_action = "rooms.join", .prefetch = rv_members_join_prefetch, .read_first = true),
+	.audit_action = "rooms.join", .prefetch = rv_members_join_prefetch),
     ROW(ROOMS "Leave", RV_SCOPE_USER, &roomvpn__v1__leave_room_request__descriptor,
 	rv_rooms_leave_rpc, .audit_action = "rooms.leave"),
     /* the owner, an admin or a member of the room: checked by the handler */
@@ -107,13 +107,12 @@ const struct rv_method rv_methods[] = {
 
     ROW("/roomvpn.v1.TunnelService/Bootstrap", RV_SCOPE_USER,
 	&roomvpn__v1__bootstrap_request__descriptor, NULL, .stream = &rv_tunnel_bootstrap_ops,
-	.audit_action = "tunnel.bootstrap", .read_first = true),
+	.audit_action = "tunnel.bootstrap"),
     ROW("/roomvpn.v1.TunnelService/End", RV_SCOPE_USER,
 	&roomvpn__v1__end_tunnel_request__descriptor, rv_tunnel_end_rpc,
 	.audit_action = "tunnel.end"),
     ROW("/roomvpn.v1.SessionService/Keepalive", RV_SCOPE_USER,
-	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_keepalive_ops,
-	.read_first = true),
+	&roomvpn__v1__keepalive_request__descriptor, NULL, .stream = &rv_keepalive_ops),
 
     ROW("/roomvpn.v1.AuditService/List", RV_SCOPE_ADMIN,
 	&roomvpn__v1__list_audit_request__descriptor, rv_audit_list_rpc),

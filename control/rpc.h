@@ -133,10 +133,6 @@ struct rv_method {
 	const char *audit_action;	    /* non-NULL: the call is recorded in the audit log */
 	const struct rv_stream_ops *stream; /* streaming methods (handler NULL) */
 	rv_prefetch_fn prefetch;	    /* unary methods only; NULL: none */
-	/* The busiest methods: registered with grpc, which reads the first
-	 * request message with the call (one completion and batch less a
-	 * call); their own request slots on every queue (server.c). */
-	bool read_first;
 };
 
 #endif

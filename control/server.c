@@ -38,7 +38,7 @@
 
 /* ---- call lifetime ------------------------------------------------------ */
 
-static int request_one(struct rv_cq *q, const struct rv_method *m);
+static int request_one(struct rv_cq *q);
 
 static struct call *call_new(struct rv_cq *q)
 {
@@ -211,18 +211,14 @@ void rv_server_record(struct call *c, grpc_status_code st, const char *msg)
 static void call_started(struct call *c)
 {
 	char *peer = grpc_call_get_peer(c->call);
+	char *path = grpc_slice_to_c_string(c->details.method);
 
 	rv_listener_peer_text(peer ? peer : "?", c->peer, sizeof(c->peer));
+	snprintf(c->method, sizeof(c->method), "%s", path ? path : "?");
 	gpr_free(peer);
-	if (c->registered) { /* c->m set with its slot; the request read too */
-		snprintf(c->method, sizeof(c->method), "%s", c->m->path);
-	} else {
-		char *path = grpc_slice_to_c_string(c->details.method);
-		snprintf(c->method, sizeof(c->method), "%s", path ? path : "?");
-		gpr_free(path);
-		c->m = find_method(c->srv, c->method);
-	}
+	gpr_free(path);
 	c->t0 = rv_clock_mono_ns();
+	c->m = find_method(c->srv, c->method);
 	c->ctx.audit_action = c->m ? c->m->audit_action : NULL;
 	if (!c->m) {
 		char msg[256];
@@ -231,11 +227,7 @@ static void call_started(struct call *c)
 		return;
 	}
 	if (c->m->stream) {
-		rv_server_stream_start(c, c->registered);
-		return;
-	}
-	if (c->registered) {
-		rv_server_unary_received(c, true);
+		rv_server_stream_start(c);
 		return;
 	}
 	grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
@@ -259,8 +251,8 @@ static void handle_event(struct rv_server *srv, struct tag *t, bool ok)
 			call_free(c);
 			return;
 		}
-		if (!atomic_load(&srv->stopping)) /* the slot refilled on the same queue */
-			request_one(c->cq, c->registered ? c->m : NULL);
+		if (!atomic_load(&srv->stopping))
+			request_one(c->cq); /* the slot refilled on the same queue */
 		call_started(c);
 		return;
 	}
@@ -308,27 +300,15 @@ static void *cq_thread(void *arg)
 	return NULL;
 }
 
-/* A slot for one new call on queue @q, of method @m (read_first) or of any
- * other (NULL): the call's events all complete on @q, so calls spread over
- * the queues as their slots are taken. */
-static int request_one(struct rv_cq *q, const struct rv_method *m)
+/* A slot for one new call on queue @q: the call's events all complete on
+ * @q, so calls spread over the queues as their slots are taken. */
+static int request_one(struct rv_cq *q)
 {
-	struct rv_server *srv = q->srv;
 	struct call *c = call_new(q);
-	grpc_call_error e;
-
 	if (!c)
 		return -1;
-	if (m) {
-		c->registered = true;
-		c->m = m;
-		e = grpc_server_request_registered_call(
-		    srv->server, srv->registered[m - srv->methods], &c->call, &c->deadline,
-		    &c->md_in, &c->recv_buf, q->cq, q->cq, &c->t_new);
-	} else {
-		e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md_in, q->cq,
-					     q->cq, &c->t_new);
-	}
+	grpc_call_error e = grpc_server_request_call(q->srv->server, &c->call, &c->details,
+						     &c->md_in, q->cq, q->cq, &c->t_new);
 	if (e != GRPC_CALL_OK) {
 		rv_log(RV_LOG_ERROR, "grpc: request_call: %s", grpc_call_error_to_string(e));
 		call_free(c);
@@ -395,38 +375,6 @@ static grpc_server *create_server(const struct rv_control_config *cfg)
 	return grpc_server_create(&ca, NULL);
 }
 
-/* The read_first methods, registered before the server starts. */
-static int register_methods(struct rv_server *srv)
-{
-	if (!(srv->registered = calloc(srv->n_methods, sizeof(*srv->registered))))
-		return -1;
-	for (size_t i = 0; i < srv->n_methods; i++) {
-		if (!srv->methods[i].read_first)
-			continue;
-		srv->registered[i] =
-		    grpc_server_register_method(srv->server, srv->methods[i].path, NULL,
-						GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-		if (!srv->registered[i])
-			return -1;
-	}
-	return 0;
-}
-
-/* @n slots on queue @q for every method that has its own, and for the rest. */
-static int request_slots(struct rv_cq *q, unsigned n)
-{
-	struct rv_server *srv = q->srv;
-
-	for (unsigned i = 0; i < n; i++) {
-		if (request_one(q, NULL) != 0)
-			return -1;
-		for (size_t k = 0; k < srv->n_methods; k++)
-			if (srv->registered[k] && request_one(q, &srv->methods[k]) != 0)
-				return -1;
-	}
-	return 0;
-}
-
 /* cfg.cq_count queues (at most one per thread), registered with the server. */
 static int create_cqs(struct rv_server *srv, const struct rv_control_config *cfg)
 {
@@ -479,7 +427,7 @@ int rv_server_start(struct rv_control *ctl, const struct rv_method *methods, siz
 	pthread_cond_init(&srv->cv, NULL);
 	grpc_init();
 	srv->server = create_server(&ctl->cfg);
-	if (create_cqs(srv, &ctl->cfg) != 0 || register_methods(srv) != 0) {
+	if (create_cqs(srv, &ctl->cfg) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto err_server;
 	}
@@ -492,10 +440,11 @@ int rv_server_start(struct rv_control *ctl, const struct rv_method *methods, siz
 	}
 	unsigned slots = (ctl->cfg.request_slots + srv->n_cqs - 1) / srv->n_cqs;
 	for (unsigned k = 0; k < srv->n_cqs; k++)
-		if (request_slots(&srv->cqs[k], slots) != 0) {
-			snprintf(err, errlen, "cannot post request slots");
-			goto err_started;
-		}
+		for (unsigned i = 0; i < slots; i++)
+			if (request_one(&srv->cqs[k]) != 0) {
+				snprintf(err, errlen, "cannot post request slots");
+				goto err_started;
+			}
 	if (start_threads(srv, ctl->cfg.cq_threads) != 0) {
 		snprintf(err, errlen, "cannot start completion-queue threads");
 		goto err_started;
@@ -521,7 +470,6 @@ err_server:
 	for (unsigned k = 0; k < srv->n_cqs; k++)
 		grpc_completion_queue_destroy(srv->cqs[k].cq);
 	free(srv->cqs);
-	free(srv->registered);
 	free(srv);
 	grpc_shutdown();
 	return -1;
@@ -592,7 +540,6 @@ void rv_server_stop(struct rv_server *srv, unsigned grace_ms)
 		free(srv->cqs[k].threads);
 	}
 	free(srv->cqs);
-	free(srv->registered);
 	srv->ctl->server = NULL;
 	pthread_mutex_destroy(&srv->mu);
 	pthread_cond_destroy(&srv->cv);

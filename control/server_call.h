@@ -26,9 +26,7 @@ struct call {
 	struct rv_server *srv;
 	struct rv_cq *cq; /* the queue it was requested on: all its batches complete there */
 	grpc_call *call;
-	grpc_call_details details; /* generic calls only */
-	gpr_timespec deadline;	   /* registered ones (read_first) */
-	bool registered;
+	grpc_call_details details;
 	grpc_metadata_array md_in;
 	const struct rv_method *m;
 	struct rv_rpc_ctx ctx;
@@ -51,9 +49,6 @@ struct call {
 	bool end_called, delivered;
 	int refs; /* pending batches + the handler's reference */
 	bool md_sent, writing, write_has_msg, finishing, status_sent, ended, authorized;
-	/* while a posted function or on_message runs on this call: its sends
-	 * and finish wait, then go out together (stream_uncork) */
-	bool corked;
 	grpc_status_code final_status;
 	char final_msg[256];
 	struct outmsg *q_head, *q_tail;
@@ -78,7 +73,6 @@ struct rv_server {
 	const struct rv_method *methods;
 	size_t n_methods;
 	grpc_server *server;
-	void **registered; /* per method: grpc's handle, NULL if not read_first */
 	struct rv_cq *cqs;
 	unsigned n_cqs, n_threads; /* n_threads: over all queues */
 	int port;
@@ -105,8 +99,7 @@ void rv_server_unary_finish(struct call *c, grpc_status_code st, ProtobufCMessag
 grpc_status_code rv_server_decode_and_check(struct call *c, ProtobufCMessage **req, char *msg,
 					    size_t msglen);
 void rv_server_unary_received(struct call *c, bool ok);
-/* @first_read: the first message is in c->recv_buf already (read_first). */
-void rv_server_stream_start(struct call *c, bool first_read);
+void rv_server_stream_start(struct call *c);
 void rv_server_stream_event(struct call *c, enum step step, bool ok);
 
 #endif

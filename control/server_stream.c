@@ -20,21 +20,19 @@ static void stream_recv(struct call *c)
 	rv_server_start_batch(c, &op, 1, &c->t_recv);
 }
 
-/* Under c->mu: send the next queued message, or the status once drained;
- * the last message and the status share a batch (a one-answer call such as
- * Bootstrap: one completion, not two). */
+/* Under c->mu: send the next queued message, or the status once drained. */
 static void stream_pump(struct call *c)
 {
 	grpc_op ops[3];
 	size_t n = 0;
 
-	if (c->writing || c->status_sent || c->ended || c->corked)
+	if (c->writing || c->status_sent || c->ended)
 		return;
 	if (!c->md_sent) {
 		rv_server_initial_md_op(c, &ops[n++]);
 		c->md_sent = true;
 	}
-	if (c->q_head && !(c->finishing && !c->q_head->next)) {
+	if (c->q_head) {
 		memset(&ops[n], 0, sizeof(ops[n]));
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n++].data.send_message.send_message = c->q_head->buf;
@@ -52,11 +50,6 @@ static void stream_pump(struct call *c)
 			rv_server_start_batch(c, ops, n, &c->t_write);
 		}
 		return;
-	}
-	if (c->q_head) { /* the last one: freed with the call */
-		memset(&ops[n], 0, sizeof(ops[n]));
-		ops[n].op = GRPC_OP_SEND_MESSAGE;
-		ops[n++].data.send_message.send_message = c->q_head->buf;
 	}
 	rv_server_status_op(c, &ops[n++], c->final_status, c->final_msg);
 	c->status_sent = true;
@@ -79,22 +72,6 @@ void rv_stream_hold(struct rv_stream *s)
 void rv_stream_release(struct rv_stream *s)
 {
 	rv_server_call_unref(&s->c);
-}
-
-/* Sends and the finish of what runs between these two go out together. */
-static void stream_cork(struct call *c)
-{
-	pthread_mutex_lock(&c->mu);
-	c->corked = true;
-	pthread_mutex_unlock(&c->mu);
-}
-
-static void stream_uncork(struct call *c)
-{
-	pthread_mutex_lock(&c->mu);
-	c->corked = false;
-	stream_pump(c);
-	pthread_mutex_unlock(&c->mu);
 }
 
 /* An empty batch completes at once on the call's queue: @fn runs there. */
@@ -180,9 +157,7 @@ static grpc_status_code deliver(struct call *c, const ProtobufCMessage *req, cha
 	pthread_mutex_lock(&c->cb_mu);
 	if (!c->end_called) {
 		c->delivered = true;
-		stream_cork(c);
 		st = c->m->stream->on_message(&c->ctx, (struct rv_stream *)c, req, msg, msglen);
-		stream_uncork(c);
 	}
 	pthread_mutex_unlock(&c->cb_mu);
 	return st;
@@ -244,7 +219,7 @@ static void stream_link(struct call *c, bool add)
 	pthread_mutex_unlock(&srv->mu);
 }
 
-void rv_server_stream_start(struct call *c, bool first_read)
+void rv_server_stream_start(struct call *c)
 {
 	struct rv_control *ctl = c->srv->ctl;
 	grpc_op op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
@@ -257,14 +232,8 @@ void rv_server_stream_start(struct call *c, bool first_read)
 	c->refs = 1; /* released when on_end has run */
 	c->refs++;
 	rv_server_start_batch(c, &op, 1, &c->t_close);
-	if (!first_read) {
-		stream_recv(c);
-		pthread_mutex_unlock(&c->mu);
-		return;
-	}
-	c->refs++; /* as a RECV batch's */
+	stream_recv(c);
 	pthread_mutex_unlock(&c->mu);
-	rv_server_stream_event(c, STEP_RECV, true);
 }
 
 static void stream_closed(struct call *c)
@@ -315,9 +284,7 @@ void rv_server_stream_event(struct call *c, enum step step, bool ok)
 		stream_closed(c);
 		break;
 	case STEP_POST:
-		stream_cork(c);
 		c->post_fn(c->post_arg);
-		stream_uncork(c);
 		break;
 	default:
 		break;
