@@ -280,7 +280,7 @@ void rv_ka_open(struct rv_dev *d, const char *room)
 
 static struct {
 	pthread_t thread;
-	atomic_bool stop;
+	atomic_bool stop, paused;
 	struct rv_dev *devs;
 	uint32_t n;
 	uint64_t interval_ns;
@@ -301,8 +301,8 @@ static void *sched_main(void *arg)
 			due = sched.n;
 		while (cursor < due) {
 			struct rv_dev *d = &sched.devs[cursor++];
-			if (atomic_load(&d->state) == DEV_UP)
-				send_heartbeat(d);
+			if (atomic_load(&d->state) == DEV_UP && !atomic_load(&sched.paused))
+				send_heartbeat(d); /* (paused: this round's skipped) */
 		}
 		if (cursor == sched.n) {
 			cursor = 0;
@@ -319,6 +319,22 @@ int rv_ka_sched_start(struct rv_dev *devs, uint32_t n, unsigned interval_ms)
 	sched.n = n;
 	sched.interval_ns = (uint64_t)(interval_ms ? interval_ms : 1000) * 1000000ull;
 	return pthread_create(&sched.thread, NULL, sched_main, NULL) ? -1 : 0;
+}
+
+bool rv_ka_sched_pause(bool on)
+{
+	atomic_store(&sched.paused, on);
+	if (!on)
+		return true;
+	/* until every heartbeat sent has its ack, at most 5 s */
+	struct timespec nap = {0, 1000000};
+	for (unsigned ms = 0; ms < 5000; ms++) {
+		if (atomic_load(&rv_ka.acked) + atomic_load(&rv_ka.ended) >=
+		    atomic_load(&rv_ka.sent))
+			return true;
+		nanosleep(&nap, NULL);
+	}
+	return false;
 }
 
 void rv_ka_sched_stop(void)

@@ -116,6 +116,9 @@ void rv_ka_open(struct rv_dev *d, const char *room);
  * spread evenly (device i at i/N of the interval). */
 int rv_ka_sched_start(struct rv_dev *devs, uint32_t n, unsigned interval_ms);
 void rv_ka_sched_stop(void);
+/* Heartbeats skipped while paused (@on); pausing waits until those in
+ * flight are acked: false if some were not within 5 s. */
+bool rv_ka_sched_pause(bool on);
 /* Cancel every open stream and wait until all are gone. */
 void rv_ka_close_all(struct rv_dev *devs, uint32_t n);
 

@@ -10,7 +10,8 @@
  *   login, join, bootstrap   --concurrency callers each (Join/s, Bootstrap/s)
  *   up         every tunnel's first heartbeat acknowledged (or refused)
  *   steady     --duration s: heartbeat->ack latency, server CPU and RSS
- *   listN      ListRooms again, every tunnel held and heartbeating
+ *   listN      ListRooms again, every tunnel held and heartbeating; then
+ *              once more with the heartbeats paused (those in flight acked)
  *   kick       --kicks devices kicked one by one, each timed until the data
  *              plane's session count (ReadStats over --dp-socket) drops
  *   resync     --dp-restart CMD restarts the data plane; timed until every
@@ -99,6 +100,7 @@ static void usage(FILE *f)
 	    "  --dp-socket PATH          the data plane's agent socket, for kick and resync\n"
 	    "  --kicks K                 kicks timed to the session's removal (default 10)\n"
 	    "  --list-calls L            ListRooms timed without and with the tunnels held\n"
+	    "                            (with their heartbeats running, then paused)\n"
 	    "                            (default 500, 0: none)\n"
 	    "  --dp-restart CMD          shell command restarting the data plane (resync)\n"
 	    "  --stop-after-join         only provision, login and join: prints their rates\n"
@@ -724,6 +726,13 @@ int main(int argc, char **argv)
 		rv_proc_read(o.server_pid, &f.up);
 	steady(&f);
 	list_rooms(&f.list_n, "with the tunnels held");
+	/* the same with the heartbeats paused (a second or so: each tunnel
+	 * misses at most one): what the tunnels' state costs ListRooms, apart
+	 * from the CPU their heartbeats take on the machine */
+	if (o.list_calls && !rv_ka_sched_pause(true))
+		fprintf(stderr, "heartbeats still unacked 5 s after the pause\n");
+	list_rooms(&f.list_quiet, "with the tunnels held, heartbeats paused");
+	rv_ka_sched_pause(false);
 	f.ended_early = atomic_load(&rv_ka.ended);
 	if (o.dp_socket)
 		rv_dp_watch(o.dp_socket);

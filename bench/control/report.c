@@ -111,6 +111,8 @@ static struct json_object *list_rooms_json(const struct figures *f, uint32_t cal
 	add_ms(j, "p99_ms_joined", rv_hist_pct(&f->list_joined, 99));
 	add_ms(j, "p50_ms_held", rv_hist_pct(&f->list_n, 50));
 	add_ms(j, "p99_ms_held", rv_hist_pct(&f->list_n, 99));
+	add_ms(j, "p50_ms_held_quiet", rv_hist_pct(&f->list_quiet, 50));
+	add_ms(j, "p99_ms_held_quiet", rv_hist_pct(&f->list_quiet, 99));
 	return j;
 }
 

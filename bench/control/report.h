@@ -17,7 +17,7 @@ struct figures {
 	uint64_t hb_p50_ns, hb_p99_ns, hb_max_ns;
 	uint32_t up_n, acked_n; /* acked_n: tunnels with an ack inside the window */
 	double up_s;
-	struct rv_hist kick, list0, list_joined, list_n;
+	struct rv_hist kick, list0, list_joined, list_n, list_quiet;
 	uint32_t kicks_done, kicks_lost;
 	double resync_s, restart_s;
 	long resync_want, resync_got;
