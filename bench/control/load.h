@@ -5,6 +5,7 @@
 #ifndef RV_BENCH_CONTROL_LOAD_H
 #define RV_BENCH_CONTROL_LOAD_H
 
+#include <limits.h>
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdatomic.h>
@@ -61,6 +62,9 @@ int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen);
 void rv_rpc_stop(void);
 grpc_completion_queue *rv_rpc_cq(unsigned i); /* i modulo the queue count */
 grpc_channel *rv_rpc_channel(unsigned i);     /* i modulo the connection count */
+/* The admin's calls (provisioning, ListRooms timed, kicks) have a connection
+ * of their own, as an operator's CLI would: not one of the devices'. */
+#define RV_RPC_ADMIN_CONN UINT_MAX
 /* Start a unary call (also a one-message bidi call such as Bootstrap) on
  * connection @conn; @bearer: "Bearer ..." slice or an empty slice. Returns
  * 0, or -1 (grpc refused: @c->done is not called). */

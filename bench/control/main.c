@@ -88,7 +88,8 @@ static void usage(FILE *f)
 	    "  --users U                 accounts the devices log in as (default 100)\n"
 	    "  --per-room M              tunnels per room, rooms are /16 (default 1000)\n"
 	    "  --prefix P                names: P-u<i>, P-r<i>, P-d<i> (default load)\n"
-	    "  --connections C           TLS connections the streams share (default 16)\n"
+	    "  --connections C           TLS connections the streams share (default 16); the\n"
+	    "                            admin's calls (ListRooms timed, kicks) have their own\n"
 	    "  --threads T               completion queues, 1..256 (default 32; callback queues: "
 	    "no\n"
 	    "                            thread of their own, two grpc poller threads run them)\n"
@@ -296,7 +297,7 @@ static grpc_status_code call_sync(const char *path, grpc_slice bearer, const Pro
 
 	s.c.arg = &s;
 	s.c.done = sync_done;
-	if (rv_rpc_unary(&s.c, 0, path, bearer, req, d, 30000) < 0) {
+	if (rv_rpc_unary(&s.c, RV_RPC_ADMIN_CONN, path, bearer, req, d, 30000) < 0) {
 		snprintf(details, dlen, "grpc refused the call");
 		return GRPC_STATUS_INTERNAL;
 	}

@@ -138,7 +138,7 @@ int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen)
 	creds = grpc_ssl_credentials_create(roots, NULL, NULL, NULL);
 	free(roots);
 	eng.n_ch = o->connections ? o->connections : 1;
-	eng.ch = calloc(eng.n_ch, sizeof(*eng.ch));
+	eng.ch = calloc(eng.n_ch + 1, sizeof(*eng.ch)); /* + the admin's own */
 	if (!eng.ch) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -154,7 +154,7 @@ int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "--server: no address");
 		return -1;
 	}
-	for (unsigned i = 0; i < eng.n_ch; i++)
+	for (unsigned i = 0; i <= eng.n_ch; i++)
 		eng.ch[i] = grpc_channel_create(each[i % n_targets], creds, &args);
 	grpc_channel_credentials_release(creds);
 	unsigned want = o->threads < 1 ? 1 : o->threads > MAX_QUEUES ? MAX_QUEUES : o->threads;
@@ -187,7 +187,7 @@ void rv_rpc_stop(void)
 	for (unsigned i = 0; i < eng.n_pollers; i++)
 		pthread_join(eng.pollers[i], NULL);
 	grpc_completion_queue_destroy(eng.poll_cq);
-	for (unsigned i = 0; i < eng.n_ch; i++)
+	for (unsigned i = 0; i <= eng.n_ch; i++)
 		grpc_channel_destroy(eng.ch[i]);
 	free(eng.ch);
 	grpc_shutdown();
@@ -200,7 +200,7 @@ grpc_completion_queue *rv_rpc_cq(unsigned i)
 
 grpc_channel *rv_rpc_channel(unsigned i)
 {
-	return eng.ch[i % eng.n_ch];
+	return eng.ch[i == RV_RPC_ADMIN_CONN ? eng.n_ch : i % eng.n_ch];
 }
 
 /* The tag is the first member of this wrapper, so a completion finds its call. */
