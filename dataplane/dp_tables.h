@@ -1,6 +1,6 @@
-/* Internal layout of the session tables, shared by session_table.c (the
- * writer) and the packet path (relay.c, readers). Readers access everything
- * here between two rcu_quiescent_state() calls only. */
+/* Internal layout of the session and room tables, shared by session_table.c
+ * and room_table.c (the writer) and the packet path (relay.c, readers). Readers
+ * access everything here between two rcu_quiescent_state() calls only. */
 #ifndef RV_DP_TABLES_H
 #define RV_DP_TABLES_H
 
@@ -254,6 +254,22 @@ void rv_dp_hosts_clear(struct rv_dp_room *r, struct rv_dp_session *s);
  * members (old one freed after a grace period). -1: out of memory, nothing
  * changed. */
 int rv_dp_hosts_rebuild(struct rv_dp_room *r, uint32_t subnet, uint8_t prefix_len);
+/* Shared by the session table (session_table.c) and the room table
+ * (room_table.c); writer only, inside a read-side section. */
+extern _Atomic uint32_t rv_dp_n_rooms;	     /* rooms published */
+extern _Atomic uint64_t rv_dp_pending_frees; /* call_rcu frees not yet run */
+struct rv_dp_room *rv_dp_find_room(struct rv_dp_tables *t, uint32_t room_id);
+/* 0 if @vip is a host of @r's subnet, else -1 and why in @err. */
+int rv_dp_check_vip(const struct rv_dp_room *r, uint32_t vip, char *err, size_t errlen);
+/* 0 if @vip6 is a host of @r's prefix6, else -1 and why in @err. */
+int rv_dp_check_vip6(const struct rv_st_room *r, const uint8_t vip6[16], char *err, size_t errlen);
+/* Two-phase delete of a session: unlink from every index and its room's
+ * members, then free after a grace period. */
+void rv_dp_session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s);
+void rv_dp_session_defer_free(struct rv_dp_session *s);
+/* Add or update room @in in @t (the live tables or a resync batch's). */
+int rv_dp_room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, char *err,
+			 size_t errlen);
 /* Write a message to @err (if any) and return -1: the tables' errors. */
 int rv_dp_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

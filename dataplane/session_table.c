@@ -25,8 +25,9 @@ static struct rv_st_params params;
 static pthread_t writer;
 static bool writer_set;
 static __thread bool writer_offline;
-static _Atomic uint32_t n_rooms, n_sessions;
-static _Atomic uint64_t pending_frees;
+static _Atomic uint32_t n_sessions;
+_Atomic uint32_t rv_dp_n_rooms;
+_Atomic uint64_t rv_dp_pending_frees;
 
 struct rv_st_batch {
 	struct rv_dp_tables *t;
@@ -92,7 +93,7 @@ struct rv_dp_session *rv_dp_find_vip(struct rv_dp_tables *t, uint32_t room_id, u
 	return n ? caa_container_of(n, struct rv_dp_session, by_vip) : NULL;
 }
 
-static struct rv_dp_room *find_room(struct rv_dp_tables *t, uint32_t room_id)
+struct rv_dp_room *rv_dp_find_room(struct rv_dp_tables *t, uint32_t room_id)
 {
 	struct cds_lfht_iter it;
 	cds_lfht_lookup(t->rooms, rv_dp_hash32(room_id), match_room, &room_id, &it);
@@ -124,7 +125,7 @@ static void session_free(struct rv_dp_session *s)
 static void session_free_rcu(struct rcu_head *h)
 {
 	session_free(caa_container_of(h, struct rv_dp_session, rcu));
-	pending_frees--;
+	rv_dp_pending_frees--;
 }
 
 static struct rv_dp_session *session_new(const struct rv_st_session *c, struct rv_dp_room *room,
@@ -161,7 +162,7 @@ static struct rv_dp_session *session_new(const struct rv_st_session *c, struct r
 	return s;
 }
 
-static int check_vip(const struct rv_dp_room *r, uint32_t vip, char *err, size_t errlen)
+int rv_dp_check_vip(const struct rv_dp_room *r, uint32_t vip, char *err, size_t errlen)
 {
 	if ((vip & r->mask) != r->cfg.subnet || vip == r->cfg.subnet || vip == r->cfg.broadcast)
 		return rv_dp_fail(
@@ -171,7 +172,7 @@ static int check_vip(const struct rv_dp_room *r, uint32_t vip, char *err, size_t
 }
 
 /* An IPv6 virtual IP (not all zero) must be a host of the room's prefix6. */
-static int check_vip6(const struct rv_st_room *r, const uint8_t vip6[16], char *err, size_t errlen)
+int rv_dp_check_vip6(const struct rv_st_room *r, const uint8_t vip6[16], char *err, size_t errlen)
 {
 	char a[INET6_ADDRSTRLEN];
 	if (!r->prefix6_len)
@@ -211,7 +212,7 @@ static void session_link(struct rv_dp_tables *t, struct rv_dp_session *s, struct
 	s->room->n_members++;
 }
 
-static void session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s)
+void rv_dp_session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s)
 {
 	atomic_store(&s->dead, true);
 	rv_dp_peer_ix_clear(t, s);
@@ -224,9 +225,9 @@ static void session_unlink(struct rv_dp_tables *t, struct rv_dp_session *s)
 	s->room->n_members--;
 }
 
-static void session_defer_free(struct rv_dp_session *s)
+void rv_dp_session_defer_free(struct rv_dp_session *s)
 {
-	pending_frees++;
+	rv_dp_pending_frees++;
 	call_rcu(&s->rcu, session_free_rcu);
 }
 
@@ -329,7 +330,7 @@ static void tables_free(struct rv_dp_tables *t)
 		rv_dp_routes6_free(rooms->routes6);
 		rv_dp_acl_free(rooms->acl);
 		free(rooms);
-		n_rooms--;
+		rv_dp_n_rooms--;
 		rooms = next;
 	}
 	rv_dp_peer_ix_free(t);
@@ -353,14 +354,14 @@ static void reap(struct rv_dp_tables *t)
 static void *tables_reaper(void *arg)
 {
 	reap(arg);
-	pending_frees--;
+	rv_dp_pending_frees--;
 	return NULL;
 }
 
 static void tables_defer_free(struct rv_dp_tables *t)
 {
 	pthread_t th;
-	pending_frees++;
+	rv_dp_pending_frees++;
 	if (pthread_create(&th, NULL, tables_reaper, t) == 0) {
 		pthread_detach(th);
 		return;
@@ -370,7 +371,7 @@ static void tables_defer_free(struct rv_dp_tables *t)
 	synchronize_rcu();
 	rcu_thread_online();
 	tables_free(t);
-	pending_frees--;
+	rv_dp_pending_frees--;
 }
 
 static void *fini_reaper(void *arg)
@@ -452,198 +453,19 @@ void rv_st_writer_idle(void)
 	writer_offline = true;
 }
 
-/* ---- rooms ---- */
-
-static int room_fill(const struct rv_st_room *in, struct rv_dp_room *r, char *err, size_t errlen)
-{
-	if (in->prefix_len < 8 || in->prefix_len > 30)
-		return rv_dp_fail(err, errlen, "room %u: prefix length %u out of range (8..30)",
-				  in->room_id, in->prefix_len);
-	r->cfg = *in;
-	r->cfg.rules = NULL; /* the caller's; the compiled set is r->acl */
-	r->mask = ~0u << (32 - in->prefix_len);
-	if (in->subnet & ~r->mask)
-		return rv_dp_fail(err, errlen, "room %u: subnet has host bits set", in->room_id);
-	if (!r->cfg.broadcast)
-		r->cfg.broadcast = in->subnet | ~r->mask;
-	return rv_dp_prefix6_check(in, err, errlen);
-}
-
-/* A new route set and rule set for a published room: readers switch with
- * one pointer each (the cfg copy is for the writer's listings only). */
-static void room_set_routes(struct rv_dp_room *r, const struct rv_st_room *in,
-			    struct rv_dp_routes *routes, struct rv_dp_routes6 *routes6,
-			    struct rv_dp_acl *acl)
-{
-	struct rv_dp_routes *old = r->routes;
-	struct rv_dp_routes6 *old6 = r->routes6;
-	struct rv_dp_acl *old_acl = r->acl;
-	r->cfg.n_routes = in->n_routes;
-	memcpy(r->cfg.routes, in->routes, sizeof(r->cfg.routes));
-	r->cfg.n_rules = in->n_rules;
-	/* prefix6 is the writer's only (readers look members up by vip6, and
-	 * take the server address from their vip6 and prefix6_len) */
-	memcpy(r->cfg.prefix6, in->prefix6, sizeof(r->cfg.prefix6));
-	CMM_STORE_SHARED(r->cfg.prefix6_len, in->prefix6_len); /* read by server_ip6.c */
-	r->cfg.n_routes6 = in->n_routes6;
-	memcpy(r->cfg.routes6, in->routes6, sizeof(r->cfg.routes6));
-	rcu_assign_pointer(r->routes, routes);
-	rcu_assign_pointer(r->routes6, routes6);
-	rcu_assign_pointer(r->acl, acl);
-	rv_dp_routes_free_rcu(old);
-	rv_dp_routes6_free_rcu(old6);
-	rv_dp_acl_free_rcu(old_acl);
-}
-
-/* Every member's vip6 must stay a host of @in's prefix6. */
-static int members_fit_prefix6(struct rv_dp_room *r, const struct rv_st_room *in, char *err,
-			       size_t errlen)
-{
-	struct rv_dp_session *s;
-	cds_list_for_each_entry(s, &r->members, room_link)
-	{
-		if (!rv_ip6_is_zero(s->vip6) && check_vip6(in, s->vip6, NULL, 0) < 0)
-			return rv_dp_fail(
-			    err, errlen,
-			    "room %u: member %u's IPv6 virtual IP is outside the new prefix6",
-			    in->room_id, s->peer_id);
-	}
-	return 0;
-}
-
-static int room_upsert_in(struct rv_dp_tables *t, const struct rv_st_room *in, char *err,
-			  size_t errlen)
-{
-	struct rv_dp_room tmp = {0}; /* n_members etc. start at 0 (*r = tmp below) */
-	struct rv_dp_routes *routes = NULL;
-	struct rv_dp_routes6 *routes6 = NULL;
-	struct rv_dp_acl *acl = NULL;
-	if (room_fill(in, &tmp, err, errlen) < 0 ||
-	    rv_dp_routes_build(in, &routes, err, errlen) < 0 ||
-	    rv_dp_routes6_build(in, &routes6, err, errlen) < 0 ||
-	    rv_dp_acl_build(in, &acl, err, errlen) < 0)
-		goto err_built;
-	struct rv_dp_room *r = find_room(t, in->room_id);
-	if (r &&
-	    (r->cfg.prefix6_len != in->prefix6_len ||
-	     memcmp(r->cfg.prefix6, in->prefix6, sizeof(in->prefix6)) != 0) &&
-	    members_fit_prefix6(r, in, err, errlen) < 0)
-		goto err_built;
-	bool same_net =
-	    r && r->cfg.subnet == tmp.cfg.subnet && r->cfg.prefix_len == tmp.cfg.prefix_len;
-	if (same_net) { /* the common re-push beside each session: O(routes + rules) */
-		room_set_routes(r, in, routes, routes6, acl);
-		return 0;
-	}
-	if (r) {
-		struct rv_dp_session *s;
-		cds_list_for_each_entry(s, &r->members, room_link)
-		{
-			if (check_vip(&tmp, s->vip, NULL, 0) < 0) {
-				rv_dp_fail(
-				    err, errlen,
-				    "room %u: member %u's virtual IP is outside the new subnet",
-				    in->room_id, s->peer_id);
-				goto err_built;
-			}
-		}
-		if (rv_dp_hosts_rebuild(r, tmp.cfg.subnet, tmp.cfg.prefix_len) < 0) {
-			rv_dp_fail(err, errlen, "out of memory");
-			goto err_built;
-		}
-		/* Readers see cfg fields change one by one; each is valid alone. */
-		CMM_STORE_SHARED(r->mask, tmp.mask);
-		CMM_STORE_SHARED(r->cfg.subnet, tmp.cfg.subnet);
-		CMM_STORE_SHARED(r->cfg.broadcast, tmp.cfg.broadcast);
-		CMM_STORE_SHARED(r->cfg.prefix_len, tmp.cfg.prefix_len);
-		room_set_routes(r, in, routes, routes6, acl);
-		return 0;
-	}
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		rv_dp_fail(err, errlen, "out of memory");
-		goto err_built;
-	}
-	*r = tmp;
-	bool too_big;
-	r->hosts = rv_dp_hosts_new(r->cfg.subnet, r->cfg.prefix_len, &too_big);
-	if (!r->hosts && !too_big) {
-		free(r);
-		rv_dp_fail(err, errlen, "out of memory");
-		goto err_built;
-	}
-	r->routes = routes;
-	r->routes6 = routes6;
-	r->acl = acl;
-	cds_lfht_node_init(&r->node);
-	CDS_INIT_LIST_HEAD(&r->members);
-	n_rooms++;
-	cds_lfht_add(t->rooms, rv_dp_hash32(in->room_id), &r->node);
-	return 0;
-err_built:
-	rv_dp_acl_free(acl);
-	rv_dp_routes6_free(routes6);
-	rv_dp_routes_free(routes);
-	return -1;
-}
-
-int rv_st_room_upsert(const struct rv_st_room *in, char *err, size_t errlen)
-{
-	writer_enter();
-	rcu_read_lock();
-	int rc = room_upsert_in(rv_dp_root, in, err, errlen);
-	rcu_read_unlock();
-	return rc;
-}
-
-static void room_free_rcu(struct rcu_head *h)
-{
-	struct rv_dp_room *r = caa_container_of(h, struct rv_dp_room, rcu);
-	free(r->hosts);
-	rv_dp_routes_free(r->routes);
-	rv_dp_routes6_free(r->routes6);
-	rv_dp_acl_free(r->acl);
-	free(r);
-	n_rooms--;
-	pending_frees--;
-}
-
-int rv_st_room_delete(uint32_t room_id, char *err, size_t errlen)
-{
-	writer_enter();
-	rcu_read_lock();
-	struct rv_dp_tables *t = rv_dp_root;
-	struct rv_dp_room *r = find_room(t, room_id);
-	if (!r) {
-		rcu_read_unlock();
-		return rv_dp_fail(err, errlen, "room %u does not exist", room_id);
-	}
-	struct rv_dp_session *s, *tmp;
-	cds_list_for_each_entry_safe(s, tmp, &r->members, room_link)
-	{
-		session_unlink(t, s);
-		session_defer_free(s);
-	}
-	cds_lfht_del(t->rooms, &r->node);
-	rcu_read_unlock();
-	pending_frees++;
-	call_rcu(&r->rcu, room_free_rcu);
-	return 0;
-}
-
 /* ---- sessions ---- */
 
 static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session *c, char *err,
 			     size_t errlen)
 {
-	struct rv_dp_room *room = find_room(t, c->room_id);
+	struct rv_dp_room *room = rv_dp_find_room(t, c->room_id);
 	if (!room)
 		return rv_dp_fail(err, errlen, "session %u: room %u does not exist", c->peer_id,
 				  c->room_id);
-	if (check_vip(room, c->vip, err, errlen) < 0)
+	if (rv_dp_check_vip(room, c->vip, err, errlen) < 0)
 		return -1;
 	bool has6 = !rv_ip6_is_zero(c->vip6);
-	if (has6 && check_vip6(&room->cfg, c->vip6, err, errlen) < 0)
+	if (has6 && rv_dp_check_vip6(&room->cfg, c->vip6, err, errlen) < 0)
 		return -1;
 	struct rv_dp_session *old = rv_dp_find_peer(t, c->peer_id);
 	struct rv_dp_session *holder = rv_dp_find_vip(t, c->room_id, c->vip);
@@ -671,7 +493,7 @@ static int session_upsert_in(struct rv_dp_tables *t, const struct rv_st_session 
 		return -1;
 	session_link(t, s, old);
 	if (old)
-		session_defer_free(old);
+		rv_dp_session_defer_free(old);
 	return 0;
 }
 
@@ -691,8 +513,8 @@ int rv_st_session_delete(uint32_t peer_id, char *err, size_t errlen)
 	struct rv_dp_tables *t = rv_dp_root;
 	struct rv_dp_session *s = rv_dp_find_peer(t, peer_id);
 	if (s) {
-		session_unlink(t, s);
-		session_defer_free(s);
+		rv_dp_session_unlink(t, s);
+		rv_dp_session_defer_free(s);
 	}
 	rcu_read_unlock();
 	return s ? 0 : rv_dp_fail(err, errlen, "session %u does not exist", peer_id);
@@ -716,9 +538,9 @@ struct rv_st_batch *rv_st_batch_new(char *err, size_t errlen)
 int rv_st_batch_room(struct rv_st_batch *b, const struct rv_st_room *r, char *err, size_t errlen)
 {
 	writer_enter();
-	if (find_room(b->t, r->room_id))
+	if (rv_dp_find_room(b->t, r->room_id))
 		return rv_dp_fail(err, errlen, "room %u appears twice", r->room_id);
-	return room_upsert_in(b->t, r, err, errlen);
+	return rv_dp_room_upsert_in(b->t, r, err, errlen);
 }
 
 int rv_st_batch_session(struct rv_st_batch *b, const struct rv_st_session *c, char *err,
@@ -799,8 +621,8 @@ int rv_st_batch_commit(struct rv_st_batch *b, char *err, size_t errlen)
 
 void rv_st_counts(struct rv_st_counts *out)
 {
-	out->rooms = n_rooms;
+	out->rooms = rv_dp_n_rooms;
 	out->sessions = n_sessions;
 	out->keys = rv_dp_keys_live();
-	out->pending_frees = pending_frees + rv_dp_keys_pending_frees();
+	out->pending_frees = rv_dp_pending_frees + rv_dp_keys_pending_frees();
 }

@@ -8,7 +8,7 @@ set(RV_DP_DIR ${PROJECT_SOURCE_DIR}/dataplane)
 # The agent against the real session tables, without DPDK's packet path:
 # built from sources so that it does not wait for the rest of rvdp.
 add_executable(agent_unit agent_unit.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
-               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/room_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
 target_link_libraries(agent_unit PRIVATE rvagent rvdpctl PkgConfig::CMOCKA PkgConfig::RV_AGENT_URCU
                       PkgConfig::RV_AGENT_DPDK Threads::Threads)
 add_test(NAME agent_unit COMMAND agent_unit)
@@ -17,7 +17,7 @@ set_tests_properties(agent_unit PROPERTIES LABELS dataplane TIMEOUT 60)
 # The agent's fencing (several control replicas): a process of its own, the
 # fence it keeps is never taken back.
 add_executable(agent_fence agent_fence.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
-               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/room_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
 target_link_libraries(agent_fence PRIVATE rvagent PkgConfig::CMOCKA PkgConfig::RV_AGENT_URCU
                       PkgConfig::RV_AGENT_DPDK Threads::Threads)
 target_include_directories(agent_fence PRIVATE ${RV_DP_DIR})
@@ -26,7 +26,7 @@ set_tests_properties(agent_fence PROPERTIES LABELS dataplane TIMEOUT 60)
 
 # agent_host: the agent + tables in a plain process, for the dpctl tests.
 add_executable(agent_host agent_host.c ${RV_DP_DIR}/agent.c ${RV_DP_DIR}/agent_apply.c ${RV_DP_DIR}/agent_trace.c ${RV_DP_DIR}/trace.c
-               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
+               ${RV_DP_DIR}/session_table.c ${RV_DP_DIR}/room_table.c ${RV_DP_DIR}/session_keys.c ${RV_DP_DIR}/session_read.c ${RV_DP_DIR}/session_index.c ${RV_DP_DIR}/room_routes.c ${RV_DP_DIR}/room_routes6.c ${RV_DP_DIR}/acl.c ${RV_DP_DIR}/stats.c ${RV_DP_DIR}/tcp_fallback.c ${RV_DP_DIR}/tcp_setup.c)
 target_include_directories(agent_host PRIVATE ${RV_DP_DIR})
 target_link_libraries(agent_host PRIVATE rvagent PkgConfig::RV_AGENT_URCU PkgConfig::RV_AGENT_DPDK
                       Threads::Threads)
