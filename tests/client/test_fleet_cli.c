@@ -18,8 +18,8 @@
 static void test_placement_good(void **state)
 {
 	static const char *good[] = {"site=fra1", "site=fra1,tier=a", "a.b/c=x-y_z",
-				     "k0=1,k1=1,k2=1,k3=1,k4=1,k5=1,k6=1,k7=1,k8=1,k9=1,ka=1,kb=1,"
-				     "kc=1,kd=1,ke=1,kf=1"};
+				     ("k0=1,k1=1,k2=1,k3=1,k4=1,k5=1,k6=1,k7=1,k8=1,k9=1,ka=1,kb=1,"
+				      "kc=1,kd=1,ke=1,kf=1")};
 	char err[200];
 
 	(void)state;
