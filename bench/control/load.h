@@ -71,6 +71,13 @@ grpc_channel *rv_rpc_channel(unsigned i);     /* i modulo the connection count *
 int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
 		 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		 unsigned timeout_ms);
+/* The same on the caller's thread: the call completes on a queue of its
+ * own, which the caller polls (not on the engine's callback queues, behind
+ * the devices' work); @c->done has run when it returns 0. A sync client's
+ * way, as an operator's CLI: for the timed admin calls. */
+int rv_rpc_unary_wait(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
+		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+		      unsigned timeout_ms);
 /* messages in and out of byte buffers: rv_grpc_pb_pack / _unpack (grpc_pb.h) */
 uint64_t rv_now_ns(void); /* CLOCK_MONOTONIC */
 

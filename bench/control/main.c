@@ -297,7 +297,7 @@ static grpc_status_code call_sync(const char *path, grpc_slice bearer, const Pro
 
 	s.c.arg = &s;
 	s.c.done = sync_done;
-	if (rv_rpc_unary(&s.c, RV_RPC_ADMIN_CONN, path, bearer, req, d, 30000) < 0) {
+	if (rv_rpc_unary_wait(&s.c, RV_RPC_ADMIN_CONN, path, bearer, req, d, 30000) < 0) {
 		snprintf(details, dlen, "grpc refused the call");
 		return GRPC_STATUS_INTERNAL;
 	}

@@ -236,17 +236,17 @@ static void unary_done(struct rv_tag *t, bool ok)
 		protobuf_c_message_free_unpacked(resp, NULL);
 }
 
-int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
-		 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
-		 unsigned timeout_ms)
+/* The call's batch on @cq (a callback queue, or the caller's own). */
+static struct unary *start_unary(struct rv_call *c, unsigned conn, const char *path,
+				 grpc_slice bearer, const ProtobufCMessage *req,
+				 const ProtobufCMessageDescriptor *resp_desc, gpr_timespec deadline,
+				 grpc_completion_queue *cq)
 {
 	struct unary *u = calloc(1, sizeof(*u));
-	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-					     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
 	grpc_op ops[6];
 
 	if (!u)
-		return -1;
+		return NULL;
 	rv_tag_set(&u->tag, unary_done);
 	u->c = c;
 	c->resp_desc = resp_desc;
@@ -260,8 +260,7 @@ int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice 
 	c->md[0].value = bearer;
 	c->started_ns = rv_now_ns();
 	c->call =
-	    grpc_channel_create_call(rv_rpc_channel(conn), NULL, GRPC_PROPAGATE_DEFAULTS,
-				     rv_rpc_cq(atomic_fetch_add(&eng.next_cq, 1)),
+	    grpc_channel_create_call(rv_rpc_channel(conn), NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 				     grpc_slice_from_static_string(path), NULL, deadline, NULL);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -284,7 +283,46 @@ int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice 
 		grpc_metadata_array_destroy(&c->init_md);
 		grpc_metadata_array_destroy(&c->trailing);
 		free(u);
-		return -1;
+		return NULL;
 	}
-	return 0;
+	return u;
+}
+
+static gpr_timespec deadline_in(unsigned timeout_ms)
+{
+	return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+			    gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+}
+
+int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
+		 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+		 unsigned timeout_ms)
+{
+	grpc_completion_queue *cq = rv_rpc_cq(atomic_fetch_add(&eng.next_cq, 1));
+	return start_unary(c, conn, path, bearer, req, resp_desc, deadline_in(timeout_ms), cq) ? 0
+											       : -1;
+}
+
+int rv_rpc_unary_wait(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
+		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+		      unsigned timeout_ms)
+{
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+	gpr_timespec deadline = deadline_in(timeout_ms);
+	struct unary *u = start_unary(c, conn, path, bearer, req, resp_desc, deadline, cq);
+	int rc = -1;
+
+	if (u) { /* the call has the deadline: it completes by then */
+		grpc_event ev = grpc_completion_queue_pluck(
+		    cq, &u->tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		unary_done(&u->tag, ev.type == GRPC_OP_COMPLETE && ev.success);
+		rc = 0;
+	}
+	grpc_completion_queue_shutdown(cq);
+	while (
+	    grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	    GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	return rc;
 }
