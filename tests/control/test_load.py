@@ -54,10 +54,14 @@ class LoadSmoke(unittest.TestCase):
         self.assertEqual(out["join"]["ok"], TUNNELS, err)
         self.assertEqual(out["bootstrap"]["ok"], TUNNELS, err)
         self.assertEqual(out["tunnels_up"], TUNNELS, err)
-        # today's server reconciles every tunnel on every heartbeat (O(N)):
-        # a long keepalive keeps 2,000 tunnels cheap; the first heartbeat
-        # (sent right after the Hello) is what brings a tunnel "up"
+        # the first heartbeat (sent right after the Hello) is what brings a
+        # tunnel "up"; none ended, also not while the heartbeats were paused
+        # for the last ListRooms series
         self.assertEqual(out["streams_ended_before_kicks"], 0, err)
+        lr = out["list_rooms"]
+        self.assertEqual(lr["calls"], 500, lr)
+        for k in ("p99_ms_0", "p99_ms_joined", "p99_ms_held", "p99_ms_held_quiet"):
+            self.assertGreater(lr[k], 0, lr)  # each series timed its calls
         self.assertGreaterEqual(out["heartbeats"]["acked"], TUNNELS)
         self.assertEqual(r.returncode, 0, err)
         # streams just closed: the sessions stay until heartbeat_timeout (30 s)
