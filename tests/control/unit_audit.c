@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "audit_refused.h"
+#include "clock.h"
 #include "store.h"
 #include "tmpdir.h"
 
@@ -241,37 +242,42 @@ static void refuse(struct fixture *f, uint64_t t, const char *actor, int port)
 	f->ctl.audit_record(&f->ctl, &ev);
 }
 
+/* Event times are the wall clock's, as in the server: the audit thread
+ * flushes aggregates that expired by the wall clock (every
+ * min(interval, 1 s)), so events stamped far in its past (1,000 ns) were
+ * flushed mid-test whenever it woke, splitting the counts. */
 static void test_refused_logins_aggregated(void **state)
 {
+	const uint64_t interval = 60ull * 1000000000ull; /* not reached by the wall clock here */
 	struct fixture *f = calloc(1, sizeof(*f));
 	char err[256], user[32];
 	int records;
-	(void)state;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/rv-unit-audit-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	assert_int_equal(rv_store_open(f->dir, &f->ctl.store, err, sizeof(err)), 0);
-	f->ctl.cfg.audit_refused_interval_ns = 1000000; /* 1 ms of event time */
+	f->ctl.cfg.audit_refused_interval_ns = interval;
 	assert_int_equal(rv_audit_init(&f->ctl), 0);
+	*state = f; /* teardown's from here, also when an assertion fails */
+	uint64_t t0 = rv_clock_real_ns();
 
 	/* 500 refusals of one (address, user) in one interval: one record */
 	for (int i = 0; i < 500; i++)
-		refuse(f, 1000 + (uint64_t)i, "victim", 4000 + i);
+		refuse(f, t0 + (uint64_t)i, "victim", 4000 + i);
 	assert_int_equal(refused_attempts(f, &records), 1);
 	assert_int_equal(records, 1);
 	/* the next interval writes the count, then starts again */
-	refuse(f, 1000 + 2000000, "victim", 5000);
+	refuse(f, t0 + 2 * interval, "victim", 5000);
 	assert_int_equal(refused_attempts(f, &records), 501);
 	assert_int_equal(records, 3);
 	/* 100 user names from one address: a bounded number of pairs */
 	for (int i = 0; i < 100; i++) {
 		snprintf(user, sizeof(user), "ghost%d", i);
-		refuse(f, 5000000 + (uint64_t)i, user, 6000);
+		refuse(f, t0 + 4 * interval + (uint64_t)i, user, 6000);
 	}
 	rv_audit_fini(&f->ctl); /* writes what is still counted */
 	assert_int_equal(rv_audit_init(&f->ctl), 0);
 	assert_int_equal(refused_attempts(f, &records), 601);
 	assert_true(records <= 3 + 1 + RV_AUDIT_REFUSED_PAIRS + 2);
-	*state = f;
 }
 
 int main(void)
