@@ -260,9 +260,6 @@ static void room_name(uint32_t r, char *out, size_t len)
 /* ---- one synchronous call (admin login, kicks) ---- */
 struct sync_call {
 	struct rv_call c;
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	bool over;
 	grpc_status_code st;
 	char details[256];
 	ProtobufCMessage *resp;
@@ -271,8 +268,7 @@ struct sync_call {
 static void sync_done(struct rv_call *c, grpc_status_code st, const char *details,
 		      ProtobufCMessage *resp)
 {
-	struct sync_call *s = c->arg;
-	pthread_mutex_lock(&s->lock);
+	struct sync_call *s = c->arg; /* on the caller's thread (rv_rpc_unary_wait) */
 	s->st = st;
 	snprintf(s->details, sizeof(s->details), "%s", details);
 	if (resp) { /* kept: the engine frees its copy */
@@ -284,16 +280,13 @@ static void sync_done(struct rv_call *c, grpc_status_code st, const char *detail
 			free(buf);
 		}
 	}
-	s->over = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->lock);
 }
 
 static grpc_status_code call_sync(const char *path, grpc_slice bearer, const ProtobufCMessage *req,
 				  const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp,
 				  char *details, size_t dlen)
 {
-	struct sync_call s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	struct sync_call s = {0};
 
 	s.c.arg = &s;
 	s.c.done = sync_done;
@@ -301,10 +294,6 @@ static grpc_status_code call_sync(const char *path, grpc_slice bearer, const Pro
 		snprintf(details, dlen, "grpc refused the call");
 		return GRPC_STATUS_INTERNAL;
 	}
-	pthread_mutex_lock(&s.lock);
-	while (!s.over)
-		pthread_cond_wait(&s.cv, &s.lock);
-	pthread_mutex_unlock(&s.lock);
 	snprintf(details, dlen, "%s", s.details);
 	if (resp)
 		*resp = s.resp;
