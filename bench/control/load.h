@@ -56,7 +56,8 @@ void rv_tag_set(struct rv_tag *t, void (*fn)(struct rv_tag *t, bool ok));
 
 struct rv_rpc_opts {
 	const char *server, *ca_file, *tls_name;
-	unsigned connections, threads;
+	unsigned connections;
+	unsigned threads; /* callback queues; 0: none (and no poller thread), sync calls only */
 };
 int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen);
 void rv_rpc_stop(void);
@@ -132,6 +133,17 @@ void rv_ka_sched_stop(void);
 bool rv_ka_sched_pause(bool on);
 /* Cancel every open stream and wait until all are gone. */
 void rv_ka_close_all(struct rv_dev *devs, uint32_t n);
+
+/* ---- admin_cli.c: the operator's CLI, a process of its own ---- */
+/* Fork it (before rv_rpc_start: it starts grpc for itself with @ro's server
+ * and CA, one connection, sync calls only). 0, or -1 (errno). */
+int rv_cli_start(const struct rv_rpc_opts *ro);
+/* @calls ListRooms one after another in that process with @bearer; their
+ * latencies into @h (replaced), the failed count and the first failure's
+ * status. -1 when the process is gone. */
+int rv_cli_list(struct rv_hist *h, grpc_slice bearer, uint32_t calls, uint32_t *failed,
+		char *first_error, size_t errlen);
+void rv_cli_stop(void); /* ends it and waits */
 
 /* ---- procstat.c: the server process ---- */
 struct rv_proc {

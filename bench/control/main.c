@@ -11,7 +11,8 @@
  *   up         every tunnel's first heartbeat acknowledged (or refused)
  *   steady     --duration s: heartbeat->ack latency, server CPU and RSS
  *   listN      ListRooms again, every tunnel held and heartbeating; then
- *              once more with the heartbeats paused (those in flight acked)
+ *              once more with the heartbeats paused (those in flight acked);
+ *              ListRooms is timed by a process of its own (admin_cli.c)
  *   kick       --kicks devices kicked one by one, each timed until the data
  *              plane's session count (ReadStats over --dp-socket) drops
  *   resync     --dp-restart CMD restarts the data plane; timed until every
@@ -20,6 +21,7 @@
  * no stream ended before the kicks, 2
  * when some did not (the JSON says how many and why), 1 on a usage or
  * setup error. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -89,7 +91,8 @@ static void usage(FILE *f)
 	    "  --per-room M              tunnels per room, rooms are /16 (default 1000)\n"
 	    "  --prefix P                names: P-u<i>, P-r<i>, P-d<i> (default load)\n"
 	    "  --connections C           TLS connections the streams share (default 16); the\n"
-	    "                            admin's calls (ListRooms timed, kicks) have their own\n"
+	    "                            admin's kicks have their own; ListRooms is timed by a\n"
+	    "                            process of its own (the operator's CLI, one connection)\n"
 	    "  --threads T               completion queues, 1..256 (default 32; callback queues: "
 	    "no\n"
 	    "                            thread of their own, two grpc poller threads run them)\n"
@@ -566,24 +569,22 @@ static void kicks(struct figures *f)
 		(double)rv_hist_pct(&f->kick, 100) / 1e6, f->kicks_lost);
 }
 
-/* --list-calls ListRooms (a page of 50), one after another. */
+/* --list-calls ListRooms (a page of 50), one after another, by the
+ * operator's CLI (admin_cli.c: a process of its own, as an operator's is). */
 static void list_rooms(struct rv_hist *h, const char *when)
 {
-	Roomvpn__V1__ListRoomsRequest r = ROOMVPN__V1__LIST_ROOMS_REQUEST__INIT;
-	char details[256];
+	char first[300];
 	uint32_t failed = 0;
 
-	for (uint32_t i = 0; i < o.list_calls; i++) {
-		uint64_t t0 = rv_now_ns();
-		if (call_sync("/roomvpn.v1.RoomService/List", admin_bearer, &r.base,
-			      &roomvpn__v1__list_rooms_response__descriptor, NULL, details,
-			      sizeof(details)) == GRPC_STATUS_OK)
-			rv_hist_add(h, rv_now_ns() - t0);
-		else
-			failed++;
+	if (!o.list_calls)
+		return;
+	if (rv_cli_list(h, admin_bearer, o.list_calls, &failed, first, sizeof(first)) < 0) {
+		fprintf(stderr, "list rooms %s: %s\n", when, first);
+		return;
 	}
-	fprintf(stderr, "list rooms %s: p50 %.2f ms, p99 %.2f ms, %u failed\n", when,
-		(double)rv_hist_pct(h, 50) / 1e6, (double)rv_hist_pct(h, 99) / 1e6, failed);
+	fprintf(stderr, "list rooms %s: p50 %.2f ms, p99 %.2f ms, %u failed%s%s\n", when,
+		(double)rv_hist_pct(h, 50) / 1e6, (double)rv_hist_pct(h, 99) / 1e6, failed,
+		failed ? ", the first: " : "", failed ? first : "");
 }
 
 static void resync(struct figures *f)
@@ -676,6 +677,10 @@ int main(int argc, char **argv)
 		devs[i].room = i % n_rooms;
 		devs[i].bearer = grpc_empty_slice();
 	}
+	if (o.list_calls && rv_cli_start(&ro) < 0) { /* before grpc starts here */
+		fprintf(stderr, "cannot start the ListRooms process: %s\n", strerror(errno));
+		return 1;
+	}
 	if (rv_rpc_start(&ro, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
@@ -736,6 +741,7 @@ int main(int argc, char **argv)
 				    o.list_calls};
 	rv_report_print(ph, 5, &f, &run);
 	fflush(stdout);
+	rv_cli_stop();
 	rv_ka_close_all(devs, o.tunnels);
 	rv_rpc_stop();
 	bool all = f.up_n == o.tunnels && !f.ended_early;

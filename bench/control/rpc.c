@@ -157,14 +157,14 @@ int rv_rpc_start(const struct rv_rpc_opts *o, char *err, size_t errlen)
 	for (unsigned i = 0; i <= eng.n_ch; i++)
 		eng.ch[i] = grpc_channel_create(each[i % n_targets], creds, &args);
 	grpc_channel_credentials_release(creds);
-	unsigned want = o->threads < 1 ? 1 : o->threads > MAX_QUEUES ? MAX_QUEUES : o->threads;
+	unsigned want = o->threads > MAX_QUEUES ? MAX_QUEUES : o->threads;
 	for (; eng.n_cq < want; eng.n_cq++) {
 		eng.on_shutdown[eng.n_cq].functor_run = queue_shut;
 		eng.cq[eng.n_cq] =
 		    grpc_completion_queue_create_for_callback(&eng.on_shutdown[eng.n_cq], NULL);
 	}
 	eng.poll_cq = grpc_completion_queue_create_for_next(NULL);
-	for (; eng.n_pollers < POLLERS; eng.n_pollers++)
+	for (; want && eng.n_pollers < POLLERS; eng.n_pollers++)
 		if (pthread_create(&eng.pollers[eng.n_pollers], NULL, poller_main, NULL) != 0) {
 			snprintf(err, errlen, "cannot start a grpc poller thread");
 			return -1;
