@@ -141,6 +141,7 @@ int rv_cli_start(const struct rv_rpc_opts *ro)
 		child_serve(ro, down[0], up[1]);
 		_exit(0);
 	}
+	signal(SIGPIPE, SIG_IGN); /* the child gone: EPIPE, told as such, not death */
 	close(down[0]);
 	close(up[1]);
 	cli.to_child = down[1];
