@@ -117,8 +117,13 @@ static void usage(FILE *f)
 	    "  idle_sleep_us = N     longest nap of an idle lcore in us: naps grow from 1 us\n"
 	    "                        to N, the most latency an idle lcore adds (default %u;\n"
 	    "                        0 = busy-poll, for dedicated cores)\n"
+	    "  wake_rt_priority = N  SCHED_FIFO priority (1-99) of an lcore while it naps\n"
+	    "                        and for short bursts, so that its wake-up preempts\n"
+	    "                        busy programs at once; SCHED_OTHER once busy\n"
+	    "                        (default %u; 0 = never; needs CAP_SYS_NICE)\n"
 	    "  log_level = error|warn|notice|info|debug\n",
-	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW, RV_DP_IDLE_SLEEP_US_DEFAULT);
+	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW, RV_DP_IDLE_SLEEP_US_DEFAULT,
+	    RV_DP_WAKE_RT_PRIORITY_DEFAULT);
 	fputs(RV_TCP_FALLBACK_CONFIG_HELP, f);
 	fputs(RV_AGENT_REMOTE_CONFIG_HELP, f);
 	fputs(
@@ -304,6 +309,8 @@ static int on_key_kebab(struct options *o, const char *k, const char *v, char *e
 		return rv_parse_bool(v, &o->dp.tcp_enabled, err, errlen);
 	if (!strcmp(k, "idle-sleep-us"))
 		return rv_parse_u32(v, 0, 100000, &rv_dp_idle_sleep_us, err, errlen);
+	if (!strcmp(k, "wake-rt-priority"))
+		return rv_parse_u32(v, 0, 99, &rv_dp_wake_rt_priority, err, errlen);
 	if (!strcmp(k, "log-level")) {
 		enum rv_log_level l;
 		if (rv_log_parse_level(v, &l) < 0) {

@@ -11,6 +11,7 @@
 #   bench/e2e/latency.sh [--build-dir DIR] [--pings N] [--systems "rv-afp rv-xdp ovpn-tuned wg-go"]
 #       [--idle-sleep-us US]   (the data plane's longest idle nap, default 50; 0 = busy-poll)
 #       [--unpinned]           (the data plane's lcores may run on either core, not pinned)
+#       [--wake-rt-priority P] (the data plane's wake_rt_priority; 0 = its lcores stay SCHED_OTHER)
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$SRC/build NPING=1000 SYSTEMS="rv-afp rv-xdp ovpn-tuned wg-go"
@@ -21,7 +22,8 @@ while [ $# -gt 0 ]; do
 	--systems) SYSTEMS=$2; shift ;;
 	--idle-sleep-us) export RV_IDLE_SLEEP_US=$2; shift ;;
 	--unpinned) export RVN_LCORES="--lcores 0@(0,1),1@(0,1)" ;;
-	-h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+	--wake-rt-priority) export RV_WAKE_RT_PRIORITY=$2; shift ;;
+	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "latency: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift

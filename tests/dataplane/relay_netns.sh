@@ -301,6 +301,30 @@ t_idle() {
 	fi
 }
 
+# Wake priority (dataplane/worker.c): an idle worker naps at SCHED_FIFO
+# (wake_rt_priority, default 1), so that its wake-up preempts a busy
+# program instead of waiting a scheduler tick. Run at the start and again
+# after the traffic tests: a worker that went back to SCHED_OTHER while
+# busy must take SCHED_FIFO again once idle.
+t_wake() {
+	local t n=0 pol= p i
+	for t in /proc/$DP_PID/task/*; do
+		case "$(cat "$t/comm")" in rte-worker-* | lcore-worker-*) ;; *) continue ;; esac
+		for i in $(seq 100); do # (idle within a few naps; 2 s at most)
+			p=$(sed 's/.*) //' "/proc/${t##*/}/stat" | awk '{print $39}')
+			[ "$p" = 1 ] && break
+			sleep 0.02
+		done
+		pol+=" $(cat "$t/comm"):$p"
+		[ "$p" = 1 ] && n=$((n + 1))
+	done
+	if [ "$n" -ge "$WORKERS" ]; then
+		pass "wake priority: $n idle lcore thread(s) nap at SCHED_FIFO"
+	else
+		fail "wake priority: $n of $WORKERS idle worker(s) at SCHED_FIFO (policy:$pol)"
+	fi
+}
+
 t_delete() {
 	local before after
 	dpctl session del --peer-id 2 >/dev/null || fail "session del refused"
@@ -330,7 +354,7 @@ t_engine() {
 
 setup
 log "data plane: mode $MODE, $WORKERS worker(s), port $RV_DP_PORT, crypto engine $RV_DP_ENGINE"
-for t in ${ONLY:-engine idle icmp isolation iperf broadcast spoof replay flood tcp gateway rekey delete}; do
+for t in ${ONLY:-engine idle wake icmp isolation iperf broadcast spoof replay flood tcp gateway rekey delete wake}; do
 	t_$t
 done
 dpctl stats >"$RUN/final-stats.txt" 2>&1
