@@ -109,7 +109,7 @@ extern struct rv_dp rv_dp;
 #define RV_DP_IDLE_SLEEP_US_DEFAULT 50
 extern unsigned rv_dp_idle_sleep_us;
 /* SCHED_FIFO priority of a napping lcore (worker.c "Wake priority"); 0: none */
-#define RV_DP_WAKE_RT_PRIORITY_DEFAULT 1
+#define RV_DP_WAKE_RT_PRIORITY_DEFAULT 0
 extern unsigned rv_dp_wake_rt_priority;
 /* Log drops (debug level, at most one line per 100 ms per worker). */
 extern bool rv_dp_log_drops;

@@ -120,7 +120,7 @@ static void usage(FILE *f)
 	    "  wake_rt_priority = N  SCHED_FIFO priority (1-99) of an lcore while it naps\n"
 	    "                        and for short bursts, so that its wake-up preempts\n"
 	    "                        busy programs at once; SCHED_OTHER once busy\n"
-	    "                        (default %u; 0 = never; needs CAP_SYS_NICE)\n"
+	    "                        (default %u: never; needs CAP_SYS_NICE; docs/dataplane.md)\n"
 	    "  log_level = error|warn|notice|info|debug\n",
 	    RV_DP_MAX_WORKERS, RV_REPLAY_DEFAULT_WINDOW, RV_DP_IDLE_SLEEP_US_DEFAULT,
 	    RV_DP_WAKE_RT_PRIORITY_DEFAULT);

@@ -91,8 +91,8 @@ struct rv_wake {
  * real-time priority would starve everything else on its core, and even
  * 16 passes at SCHED_FIFO took enough from the clients beside it to double
  * the ping p99 under an iperf3 flow (60-69 ms against 33-49). Without the
- * privilege (CAP_SYS_NICE) or with wake_rt_priority = 0 the lcore stays
- * SCHED_OTHER. */
+ * privilege (CAP_SYS_NICE) or with wake_rt_priority = 0 (the default, for
+ * now: docs/dataplane.md "Latency") the lcore stays SCHED_OTHER. */
 #define WAKE_RT_BUSY_PASSES 1
 
 /* Called once by each lcore thread that may nap. */

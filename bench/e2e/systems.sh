@@ -57,8 +57,8 @@ rv_dp_start() { # PORT
 	else
 		RVN_VDEV="net_af_packet0,iface=dp0,blocksz=4096,framesz=2048,framecnt=4096"
 	fi
-	# the default idle policy (naps of at most idle_sleep_us = 50 us, SCHED_FIFO
-	# while idle: wake_rt_priority), unless the bench says otherwise
+	# the default idle policy (naps of at most idle_sleep_us = 50 us; SCHED_FIFO
+	# while idle only with --wake-rt-priority P), unless the bench says otherwise
 	rvn_dataplane --set idle-sleep-us="${RV_IDLE_SLEEP_US:-50}" \
 		${RV_WAKE_RT_PRIORITY:+--set wake-rt-priority=$RV_WAKE_RT_PRIORITY} || return 1
 	RV_PORT=$1

@@ -131,7 +131,7 @@ rv_dataplane() {
 		--vdev "$vdev" "${eal[@]}" -- "${opt[@]}" \
 		--set ip=$DP_IP/24 --set udp-port=$DP_PORT --set workers="$workers" \
 		--set mode="$mode" --set agent-socket="$RUN/agent.sock" \
-		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 \
+		--set stats-file="$RUN/dp-stats.json" --set idle-sleep-us=200 --set wake-rt-priority=1 \
 		--set key-grace=30s --set arp-timeout=5s "$@" >"$RUN/dp.log" 2>&1 &
 	DP_PID=$!
 	PIDS+=("$DP_PID")

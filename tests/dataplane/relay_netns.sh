@@ -302,7 +302,7 @@ t_idle() {
 }
 
 # Wake priority (dataplane/worker.c): an idle worker naps at SCHED_FIFO
-# (wake_rt_priority, default 1), so that its wake-up preempts a busy
+# (wake_rt_priority = 1, set by relay_lib.sh), so that its wake-up preempts a busy
 # program instead of waiting a scheduler tick. Run at the start and again
 # after the traffic tests: a worker that went back to SCHED_OTHER while
 # busy must take SCHED_FIFO again once idle.
