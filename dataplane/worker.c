@@ -74,8 +74,7 @@ static void pass_start(struct rv_dp_worker *w)
 #define NAP_TIMER_SLACK_NS 1000
 
 struct rv_wake {
-	bool on, rt;   /* SCHED_FIFO for naps wanted and allowed; taken now */
-	unsigned busy; /* passes with work in a row */
+	bool on, rt; /* SCHED_FIFO for naps wanted and allowed; taken now */
 };
 
 /* Wake priority. A thread that wakes ~20,000 times a second is charged
@@ -87,14 +86,12 @@ struct rv_wake {
  * packet comes, always preempted). So an lcore idle for long (its naps
  * grown to idle_sleep_us) is SCHED_FIFO at wake_rt_priority: its wake-up
  * preempts at once. It goes back to SCHED_OTHER after its first pass with
- * work (WAKE_RT_BUSY_PASSES), once that burst is sent: a busy poller at a
+ * work, once that burst is sent: a busy poller at a
  * real-time priority would starve everything else on its core, and even
  * 16 passes at SCHED_FIFO took enough from the clients beside it to double
  * the ping p99 under an iperf3 flow (60-69 ms against 33-49). Without the
  * privilege (CAP_SYS_NICE) or with wake_rt_priority = 0 (the default, for
  * now: docs/dataplane.md "Latency") the lcore stays SCHED_OTHER. */
-#define WAKE_RT_BUSY_PASSES 1
-
 /* Called once by each lcore thread that may nap. */
 static void idle_setup(struct rv_wake *wk)
 {
@@ -126,13 +123,10 @@ static void wake_pass(struct rv_wake *wk, bool work, unsigned nap_us)
 {
 	if (!wk->on)
 		return;
-	if (!work) {
-		wk->busy = 0;
-		if (!wk->rt && nap_us >= rv_dp_idle_sleep_us)
-			wake_policy(wk, true);
-	} else if (++wk->busy >= WAKE_RT_BUSY_PASSES && wk->rt) {
-		wake_policy(wk, false);
-	}
+	if (work && wk->rt)
+		wake_policy(wk, false); /* its burst is sent */
+	else if (!work && !wk->rt && nap_us >= rv_dp_idle_sleep_us)
+		wake_policy(wk, true); /* idle for long */
 }
 
 /* The next nap after *nap_us (0 after a pass with work), bounded. */

@@ -56,22 +56,6 @@ static bool io_full(int fd, void *buf, size_t len, bool out)
 	return true;
 }
 
-struct list_call {
-	struct rv_call c;
-	grpc_status_code st;
-	char details[128];
-};
-
-static void list_done(struct rv_call *c, grpc_status_code st, const char *details,
-		      ProtobufCMessage *resp)
-{
-	struct list_call *l = c->arg;
-
-	(void)resp;
-	l->st = st;
-	snprintf(l->details, sizeof(l->details), "%s", details);
-}
-
 static void child_serve(const struct rv_rpc_opts *ro, int in, int out)
 {
 	struct rv_rpc_opts own = *ro;
@@ -93,21 +77,17 @@ static void child_serve(const struct rv_rpc_opts *ro, int in, int out)
 			started = true;
 			grpc_slice bearer = grpc_slice_from_copied_string(ask.bearer);
 			for (uint32_t i = 0; i < ask.calls; i++) {
-				struct list_call l = {.c.arg = &l, .c.done = list_done};
+				char details[128];
 				uint64_t t0 = rv_now_ns();
-				if (rv_rpc_unary_wait(
-					&l.c, RV_RPC_ADMIN_CONN, LIST_PATH, bearer, &r.base,
-					&roomvpn__v1__list_rooms_response__descriptor, 30000) < 0) {
-					l.st = GRPC_STATUS_INTERNAL;
-					snprintf(l.details, sizeof(l.details),
-						 "grpc refused the call");
-				}
-				if (l.st == GRPC_STATUS_OK) {
+				grpc_status_code st =
+				    rv_rpc_call_sync(LIST_PATH, bearer, &r.base,
+						     &roomvpn__v1__list_rooms_response__descriptor,
+						     NULL, details, sizeof(details));
+				if (st == GRPC_STATUS_OK)
 					rv_hist_add(&ans.h, rv_now_ns() - t0);
-				} else if (!ans.failed++) {
+				else if (!ans.failed++)
 					snprintf(ans.first_error, sizeof(ans.first_error),
-						 "status %d: %s", (int)l.st, l.details);
-				}
+						 "status %d: %s", (int)st, details);
 			}
 			grpc_slice_unref(bearer);
 		}

@@ -79,6 +79,12 @@ int rv_rpc_unary(struct rv_call *c, unsigned conn, const char *path, grpc_slice 
 int rv_rpc_unary_wait(struct rv_call *c, unsigned conn, const char *path, grpc_slice bearer,
 		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		      unsigned timeout_ms);
+/* rv_rpc_unary_wait on the admin's connection, 30 s deadline: the status,
+ * its details into @details, the reply into *@resp (when @resp is set and
+ * the status OK; the caller frees it). */
+grpc_status_code rv_rpc_call_sync(const char *path, grpc_slice bearer, const ProtobufCMessage *req,
+				  const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp,
+				  char *details, size_t dlen);
 /* messages in and out of byte buffers: rv_grpc_pb_pack / _unpack (grpc_pb.h) */
 uint64_t rv_now_ns(void); /* CLOCK_MONOTONIC */
 

@@ -260,51 +260,6 @@ static void room_name(uint32_t r, char *out, size_t len)
 	snprintf(out, len, "%s-r%u", o.prefix, r);
 }
 
-/* ---- one synchronous call (admin login, kicks) ---- */
-struct sync_call {
-	struct rv_call c;
-	grpc_status_code st;
-	char details[256];
-	ProtobufCMessage *resp;
-};
-
-static void sync_done(struct rv_call *c, grpc_status_code st, const char *details,
-		      ProtobufCMessage *resp)
-{
-	struct sync_call *s = c->arg; /* on the caller's thread (rv_rpc_unary_wait) */
-	s->st = st;
-	snprintf(s->details, sizeof(s->details), "%s", details);
-	if (resp) { /* kept: the engine frees its copy */
-		size_t len = protobuf_c_message_get_packed_size(resp);
-		uint8_t *buf = malloc(len ? len : 1);
-		if (buf) {
-			protobuf_c_message_pack(resp, buf);
-			s->resp = protobuf_c_message_unpack(resp->descriptor, NULL, len, buf);
-			free(buf);
-		}
-	}
-}
-
-static grpc_status_code call_sync(const char *path, grpc_slice bearer, const ProtobufCMessage *req,
-				  const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp,
-				  char *details, size_t dlen)
-{
-	struct sync_call s = {0};
-
-	s.c.arg = &s;
-	s.c.done = sync_done;
-	if (rv_rpc_unary_wait(&s.c, RV_RPC_ADMIN_CONN, path, bearer, req, d, 30000) < 0) {
-		snprintf(details, dlen, "grpc refused the call");
-		return GRPC_STATUS_INTERNAL;
-	}
-	snprintf(details, dlen, "%s", s.details);
-	if (resp)
-		*resp = s.resp;
-	else if (s.resp)
-		protobuf_c_message_free_unpacked(s.resp, NULL);
-	return s.st;
-}
-
 /* ---- provisioning and setup phases ---- */
 
 static bool ok_or_exists(struct rv_phase *ph, uint32_t i, grpc_status_code st, const char *d,
@@ -548,9 +503,9 @@ static void kicks(struct figures *f)
 		r.room = room;
 		r.device_id = d->device_id;
 		uint64_t t0 = rv_now_ns();
-		grpc_status_code st =
-		    call_sync("/roomvpn.v1.RoomService/Kick", admin_bearer, &r.base,
-			      &roomvpn__v1__empty__descriptor, NULL, details, sizeof(details));
+		grpc_status_code st = rv_rpc_call_sync("/roomvpn.v1.RoomService/Kick", admin_bearer,
+						       &r.base, &roomvpn__v1__empty__descriptor,
+						       NULL, details, sizeof(details));
 		if (st != GRPC_STATUS_OK) {
 			fprintf(stderr, "kick of device %" PRIu64 " refused: %d %s\n", d->device_id,
 				(int)st, details);
@@ -625,8 +580,8 @@ static int admin_login(char *err, size_t errlen)
 	r.username = (char *)o.admin;
 	r.password = (char *)o.admin_password;
 	r.device_name = "rv-control-load";
-	st = call_sync("/roomvpn.v1.AuthService/Login", grpc_empty_slice(), &r.base,
-		       &roomvpn__v1__session__descriptor, &resp, err, errlen);
+	st = rv_rpc_call_sync("/roomvpn.v1.AuthService/Login", grpc_empty_slice(), &r.base,
+			      &roomvpn__v1__session__descriptor, &resp, err, errlen);
 	if (st != GRPC_STATUS_OK || !resp) {
 		fprintf(stderr, "admin login as %s failed (status %d): %s\n", o.admin, (int)st,
 			err);

@@ -326,3 +326,48 @@ int rv_rpc_unary_wait(struct rv_call *c, unsigned conn, const char *path, grpc_s
 	grpc_completion_queue_destroy(cq);
 	return rc;
 }
+
+/* ---- one synchronous call on the admin's connection ---- */
+struct sync_call {
+	struct rv_call c;
+	grpc_status_code st;
+	char details[256];
+	ProtobufCMessage *resp;
+};
+
+static void sync_done(struct rv_call *c, grpc_status_code st, const char *details,
+		      ProtobufCMessage *resp)
+{
+	struct sync_call *s = c->arg; /* on the caller's thread (rv_rpc_unary_wait) */
+	s->st = st;
+	snprintf(s->details, sizeof(s->details), "%s", details);
+	if (resp) { /* kept: the engine frees its copy */
+		size_t len = protobuf_c_message_get_packed_size(resp);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (buf) {
+			protobuf_c_message_pack(resp, buf);
+			s->resp = protobuf_c_message_unpack(resp->descriptor, NULL, len, buf);
+			free(buf);
+		}
+	}
+}
+
+grpc_status_code rv_rpc_call_sync(const char *path, grpc_slice bearer, const ProtobufCMessage *req,
+				  const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp,
+				  char *details, size_t dlen)
+{
+	struct sync_call s = {0};
+
+	s.c.arg = &s;
+	s.c.done = sync_done;
+	if (rv_rpc_unary_wait(&s.c, RV_RPC_ADMIN_CONN, path, bearer, req, d, 30000) < 0) {
+		snprintf(details, dlen, "grpc refused the call");
+		return GRPC_STATUS_INTERNAL;
+	}
+	snprintf(details, dlen, "%s", s.details);
+	if (resp)
+		*resp = s.resp;
+	else if (s.resp)
+		protobuf_c_message_free_unpacked(s.resp, NULL);
+	return s.st;
+}
